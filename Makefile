@@ -1,0 +1,63 @@
+# weft — the common commands. `make test` and `make demo` install what they need themselves
+# (Debian packages via apt-get), so each is one command on a fresh machine.
+#
+#   make deps            install missing Debian packages (quiet when all are present)
+#   make / make build    build (PRESET=default|debug|release|asan|tsan)
+#   make test            the whole suite (PRESET=asan / PRESET=tsan for the sanitizer runs)
+#   make demo            run every example: a tour of what weft does
+#   make bench           every benchmark against its peers; make bench ONLY=<name> for one
+#   make format          clang-format the sources in place
+
+PRESET ?= default
+BUILD := build/$(PRESET)
+DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev
+BENCH_PACKAGES :=
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build deps bench-deps test demo bench format clean
+all: build
+
+define install_missing
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  $(SUDO) apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$missing >/dev/null || exit 1; \
+	fi
+endef
+
+deps:
+	$(call install_missing,$(DEB_PACKAGES))
+
+bench-deps: deps
+	$(call install_missing,$(BENCH_PACKAGES))
+
+$(BUILD)/build.ninja:
+	cmake --preset $(PRESET) >/dev/null
+
+build: $(BUILD)/build.ninja
+	cmake --build --preset $(PRESET)
+
+test: deps
+	$(MAKE) --no-print-directory build
+	ctest --preset $(PRESET)
+
+demo: deps
+	$(MAKE) --no-print-directory build
+	@for ex in $$(cat examples/ORDER); do \
+	  echo; echo "==== examples/$$ex.c"; $(BUILD)/examples/$$ex || exit 1; \
+	done
+
+bench: bench-deps
+	$(MAKE) --no-print-directory build PRESET=release
+	@for b in $(if $(ONLY),bench_$(ONLY),$$(cd build/release/bench && ls bench_* 2>/dev/null)); do \
+	  echo; echo "==== $$b"; build/release/bench/$$b || exit 1; \
+	done
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf build

@@ -1,0 +1,12 @@
+/*
+ * weft.h — the whole public API. Each layer has its own header under weft/; this one
+ * includes them all. The headers are the reference manual.
+ */
+#ifndef WEFT_H
+#define WEFT_H
+
+#include "weft/core.h"
+#include "weft/wait.h"
+#include "weft/sync.h"
+
+#endif /* WEFT_H */

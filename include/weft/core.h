@@ -1,0 +1,139 @@
+/*
+ * weft/core.h — the bottom layer: error codes, the monotonic clock and deadlines, and the
+ * allocation hook. Everything else in weft is built on these.
+ *
+ * Error convention (the whole library): a function returns int, 0 on success or a negative
+ * WEFT_E* code on failure; out-values go through pointers. Codes that have an errno
+ * equivalent are that errno negated (WEFT_EINVAL == -EINVAL), libuv-style; weft's own codes
+ * live below -4000. weft never sets errno as its way of reporting and never aborts on bad
+ * input.
+ *
+ * Timeouts are double seconds as in Python: WEFT_FOREVER (any negative value) blocks, 0
+ * polls, a positive value waits at most that long. NaN is WEFT_EINVAL; values too large to
+ * represent (more than ~292 years, or +inf) mean forever. A wait whose deadline passes,
+ * including a failed poll, returns WEFT_ETIMEDOUT.
+ */
+#ifndef WEFT_CORE_H
+#define WEFT_CORE_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WEFT_BUILDING) && defined(__GNUC__)
+#define WEFT_EXTERN __attribute__((visibility("default")))
+#else
+#define WEFT_EXTERN
+#endif
+
+/* _Atomic fields in public structs, spelled so C++ can still include the headers (same size
+ * and alignment as the plain type on every supported target). Never touch them directly. */
+#ifdef __cplusplus
+#define WEFT__ATOMIC(T) T
+#else
+#define WEFT__ATOMIC(T) _Atomic T
+#endif
+
+/* The one list of error codes: errno-backed ones, then weft's own. weft_strerror() and
+ * weft_err_name() are generated from it, so they cannot drift. */
+#define WEFT_ERRNO_MAP(XX)                                                                     \
+    XX(EPERM, "operation not permitted")                                                       \
+    XX(ENOENT, "no such file or directory")                                                    \
+    XX(ESRCH, "no such process")                                                               \
+    XX(EINTR, "interrupted system call")                                                       \
+    XX(EIO, "i/o error")                                                                       \
+    XX(EBADF, "bad file descriptor")                                                           \
+    XX(ECHILD, "no child processes")                                                           \
+    XX(EAGAIN, "resource temporarily unavailable")                                             \
+    XX(ENOMEM, "out of memory")                                                                \
+    XX(EACCES, "permission denied")                                                            \
+    XX(EFAULT, "bad address")                                                                  \
+    XX(EBUSY, "resource busy or locked")                                                       \
+    XX(EEXIST, "already exists")                                                               \
+    XX(EINVAL, "invalid argument")                                                             \
+    XX(EMFILE, "too many open files")                                                          \
+    XX(ENOSPC, "no space left")                                                                \
+    XX(EPIPE, "broken pipe")                                                                   \
+    XX(ERANGE, "result out of range")                                                          \
+    XX(EDEADLK, "resource deadlock would occur")                                               \
+    XX(ENOSYS, "function not implemented")                                                     \
+    XX(EOVERFLOW, "value too large for its type or bound")                                     \
+    XX(ENOTSUP, "operation not supported")                                                     \
+    XX(ECONNRESET, "connection reset by peer")                                                 \
+    XX(ESHUTDOWN, "shut down")                                                                 \
+    XX(ETIMEDOUT, "timed out")                                                                 \
+    XX(ECONNREFUSED, "connection refused")                                                     \
+    XX(EALREADY, "operation already done or in progress")                                      \
+    XX(ECANCELED, "operation canceled")                                                        \
+    XX(EOWNERDEAD, "previous owner died")
+
+#define WEFT_OWN_ERROR_MAP(XX)                                                                 \
+    XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                         \
+    XX(EEOF, -4002, "end of file")                                                             \
+    XX(EWORKERDIED, -4003, "worker died while running the task")
+
+enum {
+#define WEFT__ERRNO_ENUM(name, msg) WEFT_##name = -name,
+    WEFT_ERRNO_MAP(WEFT__ERRNO_ENUM)
+#undef WEFT__ERRNO_ENUM
+#define WEFT__OWN_ENUM(name, value, msg) WEFT_##name = value,
+        WEFT_OWN_ERROR_MAP(WEFT__OWN_ENUM)
+#undef WEFT__OWN_ENUM
+};
+
+/* A message for an error code ("timed out"); "unknown error" for a code weft does not know.
+ * Never NULL. Safe from any thread, coroutine or signal handler, and after fork. */
+WEFT_EXTERN const char *weft_strerror(int code);
+
+/* The code's name ("WEFT_ETIMEDOUT"), "WEFT_UNKNOWN" for a code weft does not know.
+ * Never NULL. Same safety as weft_strerror. */
+WEFT_EXTERN const char *weft_err_name(int code);
+
+/* ---- clock and deadlines ---------------------------------------------------------------- */
+
+/* Blocks without limit when passed as a timeout (any negative timeout does the same). */
+#define WEFT_FOREVER (-1.0)
+
+/* A deadline: an absolute CLOCK_MONOTONIC time in nanoseconds. WEFT_NO_DEADLINE is never. */
+typedef int64_t weft_deadline_t;
+#define WEFT_NO_DEADLINE INT64_MAX
+
+/* CLOCK_MONOTONIC now, in nanoseconds / in seconds (Python's time.monotonic()).
+ * Safe everywhere, including signal handlers. */
+WEFT_EXTERN int64_t weft_monotonic_ns(void);
+WEFT_EXTERN double weft_monotonic(void);
+
+/* Turns a timeout in seconds into a deadline: negative → WEFT_NO_DEADLINE, 0 → now, else
+ * now + timeout (saturating to WEFT_NO_DEADLINE). Returns 0, or WEFT_EINVAL for a NaN
+ * timeout or a NULL out-pointer. Safe everywhere. */
+WEFT_EXTERN int weft_deadline(double timeout, weft_deadline_t *deadline);
+
+/* Seconds left until a deadline: WEFT_FOREVER for WEFT_NO_DEADLINE, 0 once it has passed.
+ * Pass it on as the timeout of the next call to keep one overall deadline across several
+ * waits (as Python's Condition.wait_for does). */
+WEFT_EXTERN double weft_deadline_remaining(weft_deadline_t deadline);
+
+/* ---- allocation hook -------------------------------------------------------------------- */
+
+typedef void *(*weft_malloc_fn)(size_t size);
+typedef void *(*weft_realloc_fn)(void *ptr, size_t size);
+typedef void *(*weft_calloc_fn)(size_t count, size_t size);
+typedef void (*weft_free_fn)(void *ptr);
+
+/* Replaces the allocator every weft allocation goes through (libuv's uv_replace_allocator).
+ * All four NULL restores libc's. Returns WEFT_EINVAL if only some are NULL.
+ * NOT thread-safe: call it before weft is used from more than one thread, and never while
+ * weft holds memory from the previous allocator (it would be freed with the new one).
+ * Tests use it to make the Nth allocation fail: every weft function that allocates returns
+ * WEFT_ENOMEM then and leaves nothing behind. */
+WEFT_EXTERN int weft_set_allocator(weft_malloc_fn malloc_fn, weft_realloc_fn realloc_fn,
+                                   weft_calloc_fn calloc_fn, weft_free_fn free_fn);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_CORE_H */

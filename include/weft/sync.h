@@ -1,0 +1,180 @@
+/*
+ * weft/sync.h — Python's threading synchronisation objects: Lock, RLock, Semaphore and
+ * BoundedSemaphore, Event, Condition, Barrier, and Timer.
+ *
+ * All of them are caller-allocated (`weft_lock_t l; weft_lock_init(&l);`), need no
+ * allocation, and block through weft's waiting core: called from an OS thread they park the
+ * thread, called from a coroutine they will park only the coroutine. Every blocking call
+ * takes a timeout in seconds (WEFT_FOREVER blocks, 0 polls) and returns 0, WEFT_ETIMEDOUT when
+ * it expires (a failed poll included), WEFT_ECANCELED when the caller's task was canceled, or
+ * WEFT_EINVAL for NULL / NaN arguments.
+ *
+ * Thread safety: every function may be called concurrently from any thread or coroutine on
+ * the same object, except init and destroy, which must not race with any other use.
+ * Fork: an object that no thread held at fork time is usable in the child; one held by a
+ * thread that does not exist in the child stays held there (as with pthread objects).
+ * Signal handlers: only weft_event_set, weft_event_is_set, weft_lock_locked and
+ * weft_semaphore_release on an object never acquired by the interrupted thread are safe.
+ * Destroy: returns WEFT_EBUSY (and changes nothing) while the object is held or waited on.
+ */
+#ifndef WEFT_SYNC_H
+#define WEFT_SYNC_H
+
+#include <stdbool.h>
+
+#include "weft/core.h"
+#include "weft/wait.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Lock -------------------------------------------------------------------------------
+ * A non-recursive mutual-exclusion lock (threading.Lock). Like Python's, and unlike a pthread
+ * mutex, it has no owner: any thread may release it, so it also serves as a binary semaphore
+ * or a hand-off token. Re-acquiring it from the holder blocks (until the timeout).
+ * Cost: an uncontended acquire+release is two atomic instructions; a contended acquire spins
+ * briefly, then parks. Not fair: a running thread may take it ahead of a parked one. */
+typedef struct weft_lock {
+    WEFT__ATOMIC(uint32_t) state_;
+    weft_waitq_t waiters_;
+} weft_lock_t;
+
+#define WEFT_LOCK_INIT {0, WEFT_WAITQ_INIT}
+
+/* Initialises an unlocked lock. WEFT_EINVAL if l is NULL. */
+WEFT_EXTERN int weft_lock_init(weft_lock_t *l);
+/* WEFT_EBUSY while locked or waited on; then the lock may be re-initialised or freed. */
+WEFT_EXTERN int weft_lock_destroy(weft_lock_t *l);
+/* Acquires the lock, waiting up to timeout. 0, WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL. */
+WEFT_EXTERN int weft_lock_acquire(weft_lock_t *l, double timeout);
+/* Releases the lock (from any thread); WEFT_EPERM if it is not locked. */
+WEFT_EXTERN int weft_lock_release(weft_lock_t *l);
+/* Whether the lock is held right now (a snapshot). False for NULL. */
+WEFT_EXTERN bool weft_lock_locked(const weft_lock_t *l);
+
+/* ---- RLock ------------------------------------------------------------------------------
+ * A reentrant lock (threading.RLock): its owner (the thread, or the coroutine, that acquired
+ * it) may acquire it again; it is free once released as many times as acquired. */
+typedef struct weft_rlock {
+    weft_lock_t lock_;
+    WEFT__ATOMIC(void *) owner_;
+    unsigned long count_;
+} weft_rlock_t;
+
+WEFT_EXTERN int weft_rlock_init(weft_rlock_t *r);
+WEFT_EXTERN int weft_rlock_destroy(weft_rlock_t *r);
+/* 0 (count + 1), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL; WEFT_EOVERFLOW if the count
+ * would wrap. */
+WEFT_EXTERN int weft_rlock_acquire(weft_rlock_t *r, double timeout);
+/* WEFT_EPERM if the caller is not the owner (Python's RuntimeError). */
+WEFT_EXTERN int weft_rlock_release(weft_rlock_t *r);
+/* Whether the caller owns it (Python's RLock._is_owned). */
+WEFT_EXTERN bool weft_rlock_is_owned(const weft_rlock_t *r);
+
+/* ---- Semaphore / BoundedSemaphore -------------------------------------------------------
+ * A counter of available units (threading.Semaphore). acquire takes one unit, waiting while
+ * there are none; release gives n back. Waiters are served in FIFO order. With `bounded`
+ * (threading.BoundedSemaphore) a release that would raise the value above its initial value
+ * fails with WEFT_EOVERFLOW and changes nothing. */
+typedef struct weft_semaphore {
+    WEFT__ATOMIC(uint32_t) value_;
+    uint32_t bound_; /* 0: unbounded */
+    weft_waitq_t waiters_;
+} weft_semaphore_t;
+
+/* value <= WEFT_SEMAPHORE_MAX; WEFT_EINVAL otherwise. */
+#define WEFT_SEMAPHORE_MAX 0x7fffffffu
+WEFT_EXTERN int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded);
+WEFT_EXTERN int weft_semaphore_destroy(weft_semaphore_t *s);
+WEFT_EXTERN int weft_semaphore_acquire(weft_semaphore_t *s, double timeout);
+/* Releases n units (n >= 1, else WEFT_EINVAL), waking up to n waiters. WEFT_EOVERFLOW past
+ * the bound or WEFT_SEMAPHORE_MAX. */
+WEFT_EXTERN int weft_semaphore_release(weft_semaphore_t *s, unsigned n);
+/* The current value (a snapshot). */
+WEFT_EXTERN unsigned weft_semaphore_value(const weft_semaphore_t *s);
+
+/* ---- Event ------------------------------------------------------------------------------
+ * A flag threads wait for (threading.Event): set wakes every waiter; wait returns at once
+ * while the flag is set. */
+typedef struct weft_event {
+    WEFT__ATOMIC(uint32_t) state_;
+    weft_waitq_t waiters_;
+} weft_event_t;
+
+WEFT_EXTERN int weft_event_init(weft_event_t *e);
+WEFT_EXTERN int weft_event_destroy(weft_event_t *e);
+/* Sets the flag and wakes all waiters. Async-signal-safe when nobody waits. */
+WEFT_EXTERN int weft_event_set(weft_event_t *e);
+WEFT_EXTERN int weft_event_clear(weft_event_t *e);
+WEFT_EXTERN bool weft_event_is_set(const weft_event_t *e);
+/* 0 once the flag is set (even if it was cleared again before the waiter ran, as Python),
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL. */
+WEFT_EXTERN int weft_event_wait(weft_event_t *e, double timeout);
+
+/* ---- Condition --------------------------------------------------------------------------
+ * A condition variable bound to a lock (threading.Condition). The lock is a weft_lock_t or a
+ * weft_rlock_t given at init, or the condition's own RLock when both are NULL (Python's
+ * default); weft_condition_acquire/release take and drop it. wait, notify and notify_all must
+ * be called with the lock held (WEFT_EPERM otherwise). wait releases the lock (all levels of
+ * an RLock), waits, and always re-acquires it before returning, whatever it returns. */
+typedef struct weft_condition {
+    weft_lock_t *lock_;
+    weft_rlock_t *rlock_;
+    weft_rlock_t own_;
+    weft_waitq_t waiters_;
+} weft_condition_t;
+
+/* At most one of lock and rlock may be non-NULL (WEFT_EINVAL otherwise). */
+WEFT_EXTERN int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rlock);
+WEFT_EXTERN int weft_condition_destroy(weft_condition_t *c);
+/* Acquire / release the condition's lock, whichever it is. */
+WEFT_EXTERN int weft_condition_acquire(weft_condition_t *c, double timeout);
+WEFT_EXTERN int weft_condition_release(weft_condition_t *c);
+/* 0 when notified, WEFT_ETIMEDOUT, WEFT_ECANCELED; the lock is held again in every case
+ * except WEFT_EINVAL / WEFT_EPERM (nothing happened). */
+WEFT_EXTERN int weft_condition_wait(weft_condition_t *c, double timeout);
+/* Waits until pred(arg) is true, re-checking after each wake-up, within one overall timeout:
+ * 0 when pred is true, WEFT_ETIMEDOUT when the time ran out with pred still false. */
+WEFT_EXTERN int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *arg,
+                                        double timeout);
+/* Wakes up to n waiters (n < 0 is WEFT_EINVAL), in the order they started waiting. */
+WEFT_EXTERN int weft_condition_notify(weft_condition_t *c, int n);
+WEFT_EXTERN int weft_condition_notify_all(weft_condition_t *c);
+
+/* ---- Barrier ----------------------------------------------------------------------------
+ * A rendezvous of `parties` waiters (threading.Barrier). wait blocks until that many have
+ * arrived, then releases them all and the barrier is reusable for the next round. An action,
+ * if given, runs once per round in the last arriving caller before the others are released;
+ * a nonzero return breaks the barrier. Broken (by abort, reset while waited on, a timeout, or
+ * a failing action), waits fail with WEFT_EBROKEN until reset. */
+typedef struct weft_barrier {
+    unsigned parties_;
+    unsigned count_;
+    unsigned long generation_;
+    bool broken_;
+    int (*action_)(void *arg);
+    void *action_arg_;
+    weft_waitq_t waiters_;
+} weft_barrier_t;
+
+/* parties >= 1 (WEFT_EINVAL otherwise); action may be NULL. */
+WEFT_EXTERN int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *arg),
+                                  void *action_arg);
+WEFT_EXTERN int weft_barrier_destroy(weft_barrier_t *b);
+/* Returns the arrival index 0 .. parties-1 (>= 0) when the round completes; WEFT_EBROKEN;
+ * WEFT_ETIMEDOUT for the caller whose timeout expired (which breaks the barrier for the
+ * others: they get WEFT_EBROKEN); WEFT_ECANCELED (also breaks it). A failing action breaks
+ * the barrier, and every waiter of that round, its caller included, gets WEFT_EBROKEN. */
+WEFT_EXTERN int weft_barrier_wait(weft_barrier_t *b, double timeout);
+/* Breaks the barrier: current and future waits fail with WEFT_EBROKEN until reset. */
+WEFT_EXTERN int weft_barrier_abort(weft_barrier_t *b);
+/* Back to the empty, unbroken state; current waiters get WEFT_EBROKEN. */
+WEFT_EXTERN int weft_barrier_reset(weft_barrier_t *b);
+WEFT_EXTERN unsigned weft_barrier_n_waiting(const weft_barrier_t *b);
+WEFT_EXTERN bool weft_barrier_broken(const weft_barrier_t *b);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_SYNC_H */

@@ -1,0 +1,33 @@
+/*
+ * weft/wait.h — the public face of the waiting core: the wait-queue type that weft's
+ * caller-allocated objects (Lock, Event, ...) embed. Its fields are private; it is here only
+ * so those objects can be allocated by the caller, on the stack or in static storage.
+ *
+ * Every blocking call in weft queues a waiter on such a queue and parks it: an OS thread
+ * sleeps on a futex of its own; a coroutine (when the coroutine layer is in use) switches
+ * back to its hub. That is how one Lock serves threads and coroutines alike.
+ */
+#ifndef WEFT_WAIT_H
+#define WEFT_WAIT_H
+
+#include "weft/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct weft__waiter;
+
+/* A FIFO of parked waiters with its own small lock. Zero-initialised is empty and valid. */
+typedef struct weft_waitq {
+    WEFT__ATOMIC(uint32_t) lock_;
+    struct weft__waiter *head_;
+    struct weft__waiter *tail_;
+} weft_waitq_t;
+
+#define WEFT_WAITQ_INIT {0, 0, 0}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_WAIT_H */

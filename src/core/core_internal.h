@@ -1,0 +1,80 @@
+/*
+ * core_internal.h — what every layer of weft uses privately: the allocation wrappers,
+ * container_of, branch hints, the CPU pause, the futex wrapper and the small internal mutex.
+ * Internal names are weft__*; none of them is exported from libweft.so.
+ */
+#ifndef WEFT_CORE_INTERNAL_H
+#define WEFT_CORE_INTERNAL_H
+
+#include "weft/core.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define weft__likely(x)   __builtin_expect(!!(x), 1)
+#define weft__unlikely(x) __builtin_expect(!!(x), 0)
+#define weft__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+void *weft__malloc(size_t size);
+void *weft__calloc(size_t count, size_t size);
+void *weft__realloc(void *ptr, size_t size);
+void weft__free(void *ptr);
+
+/* One iteration of a spin-wait: tells the core (and an SMT sibling) that we are spinning. */
+static inline void weft__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+/* Number of CPUs online, read once (1 means spinning never pays). */
+int weft__ncpu(void);
+
+/* ---- futex ------------------------------------------------------------------------------ */
+
+/* Sleeps while *word == expect, until woken or the monotonic deadline passes. Returns 0
+ * (woken, spurious wake-up, value already changed, or EINTR: callers re-check their word) or
+ * WEFT_ETIMEDOUT. `shared` selects a process-shared futex (no FUTEX_PRIVATE_FLAG). */
+int weft__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline, bool shared);
+
+/* Wakes at most n sleepers on word (INT32_MAX for all). The word may already be gone (a
+ * waiter that saw its wake-up and returned): waking a stale address is harmless. */
+void weft__futex_wake(_Atomic uint32_t *word, int n, bool shared);
+
+/* ---- the internal mutex ------------------------------------------------------------------
+ * A three-state futex lock (0 free, 1 locked, 2 locked with sleepers; Drepper, "Futexes are
+ * tricky") that guards weft's own short critical sections: a wait queue, a registry. It is
+ * never held across a park, so a coroutine may take it too. Not recursive; zero is unlocked. */
+typedef struct weft__mutex {
+    _Atomic uint32_t state;
+} weft__mutex_t;
+
+#define WEFT__MUTEX_INIT {0}
+
+void weft__mutex_lock_slow(weft__mutex_t *m);
+void weft__mutex_unlock_slow(weft__mutex_t *m);
+
+static inline void weft__mutex_lock(weft__mutex_t *m)
+{
+    uint32_t expect = 0;
+    if (weft__likely(atomic_compare_exchange_weak_explicit(&m->state, &expect, 1,
+                                                           memory_order_acquire,
+                                                           memory_order_relaxed)))
+        return;
+    weft__mutex_lock_slow(m);
+}
+
+static inline void weft__mutex_unlock(weft__mutex_t *m)
+{
+    if (weft__likely(atomic_exchange_explicit(&m->state, 0, memory_order_release) == 1)) return;
+    weft__mutex_unlock_slow(m);
+}
+
+#endif /* WEFT_CORE_INTERNAL_H */

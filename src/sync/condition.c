@@ -1,0 +1,110 @@
+/*
+ * condition.c — weft_condition_t, Python's Condition.
+ *
+ * The condition's own queue holds the waiters; its lock is the user's Lock or RLock (or the
+ * condition's own RLock). wait queues the caller BEFORE it drops the user's lock, so a
+ * notify made by the next holder of that lock always finds it (no lost wake-up), then parks,
+ * then re-takes the lock — immune to cancellation, so the caller always gets the lock back,
+ * as a pthread condvar and Python guarantee.
+ */
+#include "sync_internal.h"
+
+int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rlock)
+{
+    if (!c || (lock && rlock)) return WEFT_EINVAL;
+    weft_rlock_init(&c->own_);
+    c->lock_ = lock;
+    c->rlock_ = lock ? NULL : rlock ? rlock : &c->own_;
+    c->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
+    return 0;
+}
+
+int weft_condition_destroy(weft_condition_t *c)
+{
+    if (!c) return WEFT_EINVAL;
+    weft__waitq_lock(&c->waiters_);
+    bool busy = !weft__waitq_empty(&c->waiters_);
+    weft__waitq_unlock(&c->waiters_);
+    if (busy) return WEFT_EBUSY;
+    return weft_rlock_destroy(&c->own_);
+}
+
+int weft_condition_acquire(weft_condition_t *c, double timeout)
+{
+    if (!c) return WEFT_EINVAL;
+    return c->lock_ ? weft_lock_acquire(c->lock_, timeout) : weft_rlock_acquire(c->rlock_, timeout);
+}
+
+int weft_condition_release(weft_condition_t *c)
+{
+    if (!c) return WEFT_EINVAL;
+    return c->lock_ ? weft_lock_release(c->lock_) : weft_rlock_release(c->rlock_);
+}
+
+/* Python's Condition._is_owned: an RLock knows its owner; a plain Lock can only say that
+ * somebody holds it. */
+static bool owned(const weft_condition_t *c)
+{
+    return c->lock_ ? weft_lock_locked(c->lock_) : weft_rlock_is_owned(c->rlock_);
+}
+
+int weft_condition_wait(weft_condition_t *c, double timeout)
+{
+    if (!c) return WEFT_EINVAL;
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!owned(c)) return WEFT_EPERM;
+
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waitq_lock(&c->waiters_);
+    weft__waitq_push(&c->waiters_, &w);
+    weft__waitq_unlock(&c->waiters_);
+
+    unsigned long levels = 0;
+    if (c->lock_)
+        weft_lock_release(c->lock_);
+    else
+        levels = weft__rlock_release_all(c->rlock_);
+
+    int rc = weft__waiter_park(&c->waiters_, &w, deadline);
+
+    if (c->lock_)
+        weft__lock_acquire_nocancel(c->lock_);
+    else
+        weft__rlock_restore(c->rlock_, levels);
+    return rc;
+}
+
+int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *arg,
+                            double timeout)
+{
+    if (!c || !pred) return WEFT_EINVAL;
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!owned(c)) return WEFT_EPERM;
+    while (!pred(arg)) {
+        double left = weft_deadline_remaining(deadline);
+        if (left == 0) return WEFT_ETIMEDOUT;
+        int rc = weft_condition_wait(c, left);
+        if (rc == WEFT_ECANCELED) return rc;
+        if (rc == WEFT_ETIMEDOUT) return pred(arg) ? 0 : WEFT_ETIMEDOUT;
+    }
+    return 0;
+}
+
+int weft_condition_notify(weft_condition_t *c, int n)
+{
+    if (!c || n < 0) return WEFT_EINVAL;
+    if (!owned(c)) return WEFT_EPERM;
+    weft__waitq_wake(&c->waiters_, n, 0);
+    return 0;
+}
+
+int weft_condition_notify_all(weft_condition_t *c)
+{
+    if (!c) return WEFT_EINVAL;
+    if (!owned(c)) return WEFT_EPERM;
+    weft__waitq_wake(&c->waiters_, -1, 0);
+    return 0;
+}

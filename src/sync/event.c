@@ -1,0 +1,74 @@
+/*
+ * event.c — weft_event_t, Python's Event.
+ *
+ * state_ holds two bits: SET (the flag) and WAITERS (the queue may be non-empty). A waiter,
+ * under the queue's lock, sets WAITERS and queues itself only if SET was clear in the same
+ * atomic step; set() raises SET and, only if WAITERS was up, takes the queue's lock, drops
+ * WAITERS and wakes everyone queued. So set() costs one atomic when nobody waits, and a
+ * waiter cannot slip between set()'s check and its wake-up: both decide under the same lock.
+ */
+#include "sync_internal.h"
+
+enum { SET = 1, WAITERS = 2 };
+
+int weft_event_init(weft_event_t *e)
+{
+    if (!e) return WEFT_EINVAL;
+    atomic_store_explicit(&e->state_, 0, memory_order_relaxed);
+    e->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
+    return 0;
+}
+
+int weft_event_destroy(weft_event_t *e)
+{
+    if (!e) return WEFT_EINVAL;
+    weft__waitq_lock(&e->waiters_);
+    bool busy = !weft__waitq_empty(&e->waiters_);
+    weft__waitq_unlock(&e->waiters_);
+    return busy ? WEFT_EBUSY : 0;
+}
+
+int weft_event_set(weft_event_t *e)
+{
+    if (!e) return WEFT_EINVAL;
+    if (!(atomic_fetch_or_explicit(&e->state_, SET, memory_order_acq_rel) & WAITERS)) return 0;
+    weft__waitq_lock(&e->waiters_);
+    atomic_fetch_and_explicit(&e->state_, ~(uint32_t)WAITERS, memory_order_relaxed);
+    weft__waiter_t *all = weft__waitq_take(&e->waiters_, -1, 0);
+    weft__waitq_unlock(&e->waiters_);
+    weft__waiters_wake(all);
+    return 0;
+}
+
+int weft_event_clear(weft_event_t *e)
+{
+    if (!e) return WEFT_EINVAL;
+    atomic_fetch_and_explicit(&e->state_, ~(uint32_t)SET, memory_order_release);
+    return 0;
+}
+
+bool weft_event_is_set(const weft_event_t *e)
+{
+    return e && (atomic_load_explicit(&e->state_, memory_order_acquire) & SET);
+}
+
+int weft_event_wait(weft_event_t *e, double timeout)
+{
+    if (!e) return WEFT_EINVAL;
+    if (atomic_load_explicit(&e->state_, memory_order_acquire) & SET) return 0;
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (timeout == 0) return WEFT_ETIMEDOUT;
+    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+
+    weft__waiter_t w;
+    weft__waitq_lock(&e->waiters_);
+    if (atomic_fetch_or_explicit(&e->state_, WAITERS, memory_order_acq_rel) & SET) {
+        weft__waitq_unlock(&e->waiters_);
+        return 0;
+    }
+    weft__waiter_init(&w);
+    weft__waitq_push(&e->waiters_, &w);
+    weft__waitq_unlock(&e->waiters_);
+    return weft__waiter_park(&e->waiters_, &w, deadline);
+}

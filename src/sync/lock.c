@@ -1,0 +1,100 @@
+/*
+ * lock.c — weft_lock_t, Python's Lock, in the three tiers of musl's mutex: an atomic fast
+ * path, a short bounded spin, then a park through the waiting core.
+ *
+ * state_: 0 free, 1 locked, 2 locked and maybe waited on. A waiter, under the queue's lock,
+ * swaps in 2 before it queues itself, so the holder's release sees 2 and wakes the queue's
+ * head; a woken waiter competes again (and takes the lock as 2, since others may still
+ * wait). The queue's lock orders "saw it locked, queued" against "released, popped", so no
+ * wake-up is lost: either the waiter's swap saw 0 and it owns the lock, or the releaser's swap
+ * saw 2 and it pops a waiter that is already queued.
+ */
+#include "sync_internal.h"
+
+enum { FREE = 0, LOCKED = 1, CONTENDED = 2 };
+
+int weft_lock_init(weft_lock_t *l)
+{
+    if (!l) return WEFT_EINVAL;
+    *l = (weft_lock_t)WEFT_LOCK_INIT;
+    return 0;
+}
+
+int weft_lock_destroy(weft_lock_t *l)
+{
+    if (!l) return WEFT_EINVAL;
+    if (atomic_load_explicit(&l->state_, memory_order_acquire) != FREE) return WEFT_EBUSY;
+    return 0;
+}
+
+static bool try_take(weft_lock_t *l)
+{
+    uint32_t expect = FREE;
+    return atomic_compare_exchange_strong_explicit(&l->state_, &expect, LOCKED,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+static int acquire_slow(weft_lock_t *l, int64_t deadline, bool nocancel)
+{
+    if (weft__ncpu() > 1) {
+        for (int i = 0; i < 100; i++) {
+            if (atomic_load_explicit(&l->state_, memory_order_relaxed) == FREE && try_take(l))
+                return 0;
+            weft__cpu_relax();
+        }
+    }
+    for (;;) {
+        weft__waiter_t w;
+        weft__waitq_lock(&l->waiters_);
+        if (atomic_exchange_explicit(&l->state_, CONTENDED, memory_order_acquire) == FREE) {
+            weft__waitq_unlock(&l->waiters_);
+            return 0;
+        }
+        if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) {
+            weft__waitq_unlock(&l->waiters_);
+            return WEFT_ETIMEDOUT; /* state stays 2: at worst one needless wake-up */
+        }
+        weft__waiter_init(&w);
+        w.nocancel = nocancel;
+        weft__waitq_push(&l->waiters_, &w);
+        weft__waitq_unlock(&l->waiters_);
+        int r = weft__waiter_park(&l->waiters_, &w, deadline);
+        if (r != 0) return r;
+    }
+}
+
+int weft_lock_acquire(weft_lock_t *l, double timeout)
+{
+    if (!l) return WEFT_EINVAL;
+    if (weft__likely(try_take(l))) return 0;
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (timeout == 0) return WEFT_ETIMEDOUT;
+    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+    return acquire_slow(l, deadline, false);
+}
+
+void weft__lock_acquire_nocancel(weft_lock_t *l)
+{
+    if (!try_take(l)) acquire_slow(l, WEFT_NO_DEADLINE, true);
+}
+
+int weft_lock_release(weft_lock_t *l)
+{
+    if (!l) return WEFT_EINVAL;
+    uint32_t s = LOCKED;
+    if (weft__likely(atomic_compare_exchange_strong_explicit(
+            &l->state_, &s, FREE, memory_order_release, memory_order_relaxed)))
+        return 0;
+    if (s == FREE) return WEFT_EPERM;
+    /* Contended; a racing second release of the same lock can only find it FREE here. */
+    if (atomic_exchange_explicit(&l->state_, FREE, memory_order_release) == FREE) return WEFT_EPERM;
+    weft__waitq_wake(&l->waiters_, 1, 0);
+    return 0;
+}
+
+bool weft_lock_locked(const weft_lock_t *l)
+{
+    /* Relaxed: a snapshot that orders nothing; callers must not infer ownership from it. */
+    return l && atomic_load_explicit(&l->state_, memory_order_relaxed) != FREE;
+}

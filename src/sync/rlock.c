@@ -1,0 +1,77 @@
+/*
+ * rlock.c — weft_rlock_t, Python's RLock: a weft_lock_t plus an owner and a count.
+ *
+ * The owner is the caller's waiting context (an OS thread's, or a coroutine's), so an RLock
+ * taken by a coroutine is not re-entrant for its sibling coroutines on the same thread.
+ * owner_ is written only by the thread that holds lock_, and compared only with the reader's
+ * own context: a reader either finds itself (it wrote that value, sequenced before) or some
+ * other value, so relaxed accesses are enough. count_ is touched only by the owner.
+ */
+#include "../wait/wait_internal.h"
+#include "sync_internal.h"
+
+#include <limits.h>
+
+int weft_rlock_init(weft_rlock_t *r)
+{
+    if (!r) return WEFT_EINVAL;
+    weft_lock_init(&r->lock_);
+    atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
+    r->count_ = 0;
+    return 0;
+}
+
+int weft_rlock_destroy(weft_rlock_t *r)
+{
+    if (!r) return WEFT_EINVAL;
+    return weft_lock_destroy(&r->lock_);
+}
+
+static bool owned_by_me(const weft_rlock_t *r)
+{
+    return atomic_load_explicit(&r->owner_, memory_order_relaxed) == (void *)weft__waitctx_current();
+}
+
+int weft_rlock_acquire(weft_rlock_t *r, double timeout)
+{
+    if (!r) return WEFT_EINVAL;
+    if (owned_by_me(r)) {
+        if (r->count_ == ULONG_MAX) return WEFT_EOVERFLOW;
+        r->count_++;
+        return 0;
+    }
+    int rc = weft_lock_acquire(&r->lock_, timeout);
+    if (rc) return rc;
+    atomic_store_explicit(&r->owner_, (void *)weft__waitctx_current(), memory_order_relaxed);
+    r->count_ = 1;
+    return 0;
+}
+
+int weft_rlock_release(weft_rlock_t *r)
+{
+    if (!r) return WEFT_EINVAL;
+    if (!owned_by_me(r)) return WEFT_EPERM;
+    if (--r->count_ > 0) return 0;
+    atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
+    return weft_lock_release(&r->lock_);
+}
+
+bool weft_rlock_is_owned(const weft_rlock_t *r) { return r && owned_by_me(r); }
+
+/* For Condition: drop every level at once, and restore them (Python's _release_save and
+ * _acquire_restore). */
+unsigned long weft__rlock_release_all(weft_rlock_t *r)
+{
+    unsigned long count = r->count_;
+    r->count_ = 0;
+    atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
+    weft_lock_release(&r->lock_);
+    return count;
+}
+
+void weft__rlock_restore(weft_rlock_t *r, unsigned long count)
+{
+    weft__lock_acquire_nocancel(&r->lock_);
+    atomic_store_explicit(&r->owner_, (void *)weft__waitctx_current(), memory_order_relaxed);
+    r->count_ = count;
+}

@@ -1,0 +1,86 @@
+/*
+ * semaphore.c — weft_semaphore_t, Python's Semaphore and BoundedSemaphore.
+ *
+ * value_ counts free units. acquire takes one with a CAS when value_ > 0 (no lock). A caller
+ * that finds none queues itself under the queue's lock, after checking value_ once more there.
+ * release holds the queue's lock and hands units straight to queued waiters (FIFO), adding to
+ * value_ only what nobody waits for. So value_ > 0 implies an empty queue, a waiter never
+ * misses a release (both decide under the same lock), and a barging acquirer can never
+ * overtake a parked one.
+ */
+#include "sync_internal.h"
+
+int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
+{
+    if (!s || value > WEFT_SEMAPHORE_MAX) return WEFT_EINVAL;
+    atomic_store_explicit(&s->value_, value, memory_order_relaxed);
+    s->bound_ = bounded ? value : 0;
+    s->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
+    return 0;
+}
+
+int weft_semaphore_destroy(weft_semaphore_t *s)
+{
+    if (!s) return WEFT_EINVAL;
+    weft__waitq_lock(&s->waiters_);
+    bool busy = !weft__waitq_empty(&s->waiters_);
+    weft__waitq_unlock(&s->waiters_);
+    return busy ? WEFT_EBUSY : 0;
+}
+
+static bool try_take(weft_semaphore_t *s)
+{
+    uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
+    while (v > 0)
+        if (atomic_compare_exchange_weak_explicit(&s->value_, &v, v - 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
+{
+    if (!s) return WEFT_EINVAL;
+    if (try_take(s)) return 0;
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (timeout == 0) return WEFT_ETIMEDOUT;
+    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+
+    weft__waiter_t w;
+    weft__waitq_lock(&s->waiters_);
+    if (try_take(s)) {
+        weft__waitq_unlock(&s->waiters_);
+        return 0;
+    }
+    weft__waiter_init(&w);
+    weft__waitq_push(&s->waiters_, &w);
+    weft__waitq_unlock(&s->waiters_);
+    return weft__waiter_park(&s->waiters_, &w, deadline); /* 0: a releaser handed us a unit */
+}
+
+int weft_semaphore_release(weft_semaphore_t *s, unsigned n)
+{
+    if (!s || n == 0) return WEFT_EINVAL;
+    weft__waitq_lock(&s->waiters_);
+    uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
+    uint64_t limit = s->bound_ ? s->bound_ : WEFT_SEMAPHORE_MAX;
+    if ((uint64_t)v + n > limit) {
+        weft__waitq_unlock(&s->waiters_);
+        return WEFT_EOVERFLOW;
+    }
+    weft__waiter_t *list = weft__waitq_take(&s->waiters_, (int)(n > INT32_MAX ? INT32_MAX : n), 0);
+    unsigned handed = 0;
+    for (weft__waiter_t *w = list; w; w = w->next) handed++;
+    if (n > handed)
+        atomic_fetch_add_explicit(&s->value_, n - handed, memory_order_release);
+    weft__waitq_unlock(&s->waiters_);
+    weft__waiters_wake(list);
+    return 0;
+}
+
+unsigned weft_semaphore_value(const weft_semaphore_t *s)
+{
+    /* Relaxed: a snapshot for display and tests; it orders nothing. */
+    return s ? atomic_load_explicit(&s->value_, memory_order_relaxed) : 0;
+}

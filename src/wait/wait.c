@@ -1,0 +1,248 @@
+/*
+ * wait.c — the waiting core: wait queues, parking a thread on its waiter's futex word, waking,
+ * deadlines and cancellation. The protocol and the waiter states are described in
+ * wait_internal.h; this file is their only implementation.
+ */
+#include "wait_internal.h"
+
+#include <stdlib.h>
+
+/* initial-exec: one TLS load on the wait path, even from libweft.so (a few bytes of static
+ * TLS, which glibc reserves for exactly this). */
+#define WEFT__TLS __attribute__((tls_model("initial-exec"))) _Thread_local
+
+static WEFT__TLS weft__waitctx_t thread_ctx;
+static WEFT__TLS weft__waitctx_t *current_ctx;
+
+weft__waitctx_t *weft__waitctx_current(void)
+{
+    weft__waitctx_t *ctx = current_ctx;
+    return ctx ? ctx : &thread_ctx;
+}
+
+void weft__waitctx_switch(weft__waitctx_t *ctx) { current_ctx = ctx; }
+
+/* ---- queues ------------------------------------------------------------------------------ */
+
+void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w)
+{
+    w->next = NULL;
+    w->prev = q->tail_;
+    if (q->tail_)
+        q->tail_->next = w;
+    else
+        q->head_ = w;
+    q->tail_ = w;
+    w->queued = true;
+}
+
+void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w)
+{
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        q->head_ = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        q->tail_ = w->prev;
+    w->next = w->prev = NULL;
+    w->queued = false;
+}
+
+weft__waiter_t *weft__waitq_pop(weft_waitq_t *q)
+{
+    weft__waiter_t *w = q->head_;
+    if (w) weft__waitq_remove(q, w);
+    return w;
+}
+
+/* ---- waking ------------------------------------------------------------------------------ */
+
+/* Makes w's state final and gets its owner running. Everything needed after the exchange is
+ * read before it: once the state is final the waiter may return and its stack be reused. */
+static void finish(weft__waiter_t *w, uint32_t final)
+{
+    const weft__parker_t *parker = w->ctx->parker;
+    void *arg = w->ctx->park_arg;
+    uint32_t old = atomic_exchange_explicit(&w->state, final, memory_order_acq_rel);
+    if (parker)
+        parker->unpark(arg);
+    else if (old == WEFT__W_SLEEPING)
+        weft__futex_wake(&w->state, 1, false);
+}
+
+void weft__waiter_wake(weft__waiter_t *w) { finish(w, WEFT__W_WOKEN); }
+
+weft__waiter_t *weft__waitq_take(weft_waitq_t *q, int n, uintptr_t data)
+{
+    weft__waiter_t *first = NULL, *last = NULL;
+    for (int count = 0; n < 0 || count < n; count++) {
+        weft__waiter_t *w = weft__waitq_pop(q);
+        if (!w) break;
+        w->data = data;
+        if (last)
+            last->next = w; /* a popped waiter's links are free for the private list */
+        else
+            first = w;
+        last = w;
+    }
+    return first;
+}
+
+int weft__waiters_wake(weft__waiter_t *list)
+{
+    int count = 0;
+    while (list) {
+        weft__waiter_t *next = list->next; /* read before the wake lets it go */
+        weft__waiter_wake(list);
+        list = next;
+        count++;
+    }
+    return count;
+}
+
+int weft__waitq_wake(weft_waitq_t *q, int n, uintptr_t data)
+{
+    weft__waitq_lock(q);
+    weft__waiter_t *list = weft__waitq_take(q, n, data);
+    weft__waitq_unlock(q);
+    return weft__waiters_wake(list);
+}
+
+/* ---- cancellation ------------------------------------------------------------------------ */
+
+void weft__waitctx_cancel(weft__waitctx_t *ctx)
+{
+    weft__mutex_lock(&ctx->lock);
+    atomic_store_explicit(&ctx->cancel, 1, memory_order_release);
+    weft__waiter_t *w = ctx->current;
+    if (w) {
+        /* Only an unfinished park is interrupted; a WOKEN waiter keeps what it was given. */
+        uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
+        while (s < WEFT__W_WOKEN) {
+            if (atomic_compare_exchange_weak_explicit(&w->state, &s, WEFT__W_CANCELED,
+                                                      memory_order_acq_rel, memory_order_acquire)) {
+                if (ctx->parker)
+                    ctx->parker->unpark(ctx->park_arg);
+                else if (s == WEFT__W_SLEEPING)
+                    weft__futex_wake(&w->state, 1, false);
+                break;
+            }
+        }
+    }
+    weft__mutex_unlock(&ctx->lock);
+}
+
+void weft__waitctx_uncancel(weft__waitctx_t *ctx)
+{
+    atomic_store_explicit(&ctx->cancel, 0, memory_order_release);
+}
+
+/* ---- parking a thread -------------------------------------------------------------------- */
+
+int64_t weft__spin_ns(void)
+{
+    /* Read once. Relaxed is enough: the value is self-contained and idempotent to compute. */
+    static _Atomic int64_t spin = -1;
+    int64_t ns = atomic_load_explicit(&spin, memory_order_relaxed);
+    if (ns < 0) {
+        const char *env = getenv("WEFT_SPIN_NS");
+        ns = env ? atoll(env) : 20000;
+        if (ns < 0) ns = 0;
+        if (weft__ncpu() < 2) ns = 0;
+        atomic_store_explicit(&spin, ns, memory_order_relaxed);
+    }
+    return ns;
+}
+
+/* Spins until the state is final or the spin budget is spent. The clock is read every 64
+ * pauses only: a pause is tens of cycles, a clock read about as much again. */
+static uint32_t thread_spin(weft__waiter_t *w, int64_t deadline)
+{
+    int64_t budget = weft__spin_ns();
+    if (budget == 0) return atomic_load_explicit(&w->state, memory_order_acquire);
+    int64_t until = weft_monotonic_ns() + budget;
+    if (until > deadline) until = deadline;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
+            if (s >= WEFT__W_WOKEN) return s;
+            weft__cpu_relax();
+        }
+        if (weft_monotonic_ns() >= until) return WEFT__W_WAITING;
+    }
+}
+
+static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
+{
+    uint32_t s = thread_spin(w, deadline);
+    while (s < WEFT__W_WOKEN) {
+        if (s == WEFT__W_WAITING &&
+            !atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_SLEEPING,
+                                                     memory_order_acq_rel, memory_order_acquire))
+            continue; /* s now holds the new state */
+        int r = weft__futex_wait(&w->state, WEFT__W_SLEEPING, deadline, false);
+        s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (r == WEFT_ETIMEDOUT && s < WEFT__W_WOKEN &&
+            atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            return WEFT__W_TIMEDOUT;
+    }
+    return s;
+}
+
+static uint32_t park(weft__waitctx_t *ctx, weft__waiter_t *w, int64_t deadline)
+{
+    if (ctx->parker) return ctx->parker->park(ctx->park_arg, w, deadline);
+    return thread_park(w, deadline);
+}
+
+/* Registers w as ctx's current park so a canceler can interrupt it; false if a cancel is
+ * already pending (then the park must not start). */
+static bool enter(weft__waitctx_t *ctx, weft__waiter_t *w)
+{
+    if (w->nocancel) return true;
+    weft__mutex_lock(&ctx->lock);
+    bool ok = !weft__waitctx_canceled(ctx);
+    if (ok) ctx->current = w;
+    weft__mutex_unlock(&ctx->lock);
+    return ok;
+}
+
+static void leave(weft__waitctx_t *ctx, weft__waiter_t *w)
+{
+    if (w->nocancel) return;
+    weft__mutex_lock(&ctx->lock);
+    ctx->current = NULL;
+    weft__mutex_unlock(&ctx->lock);
+}
+
+int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
+{
+    weft__waitctx_t *ctx = w->ctx;
+    uint32_t s;
+    if (enter(ctx, w)) {
+        s = park(ctx, w, deadline);
+        leave(ctx, w);
+    } else {
+        s = WEFT__W_CANCELED;
+    }
+    if (s == WEFT__W_WOKEN) return 0;
+
+    /* Deadline or cancel: leave the queue, unless a waker got there first. */
+    weft__waitq_lock(q);
+    bool queued = w->queued;
+    if (queued) weft__waitq_remove(q, w);
+    weft__waitq_unlock(q);
+    if (queued) return s == WEFT__W_CANCELED ? WEFT_ECANCELED : WEFT_ETIMEDOUT;
+
+    /* A waker dequeued us and its WOKEN is on the way: take it, and what it hands over. */
+    for (;;) {
+        s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (s == WEFT__W_WOKEN) return 0;
+        if (atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_WAITING,
+                                                    memory_order_acq_rel, memory_order_acquire))
+            park(ctx, w, WEFT_NO_DEADLINE);
+    }
+}

@@ -1,0 +1,147 @@
+/*
+ * wait_internal.h — THE waiting core. Every blocking call in weft goes through here; no
+ * primitive sleeps on its own (musl's __timedwait idea, with libdill's deadlines).
+ *
+ * The pieces:
+ *   waiter   lives on the waiting caller's stack; joins the object's wait queue (intrusive,
+ *            so nothing allocates on a wait path), then parks. Its `state` word says how the
+ *            park ended, and is also the futex a parked thread sleeps on.
+ *   waitq    the object's FIFO of waiters (weft_waitq_t) and the small mutex guarding it.
+ *   waitctx  who is waiting: one per OS thread, and (later) one per coroutine. It says how to
+ *            park (parker NULL: futex; otherwise the coroutine layer's park/unpark) and
+ *            carries the cancel request.
+ *
+ * The protocol (and its invariant: a waiter taken off a queue is always woken):
+ *   waiter:  lock q; check the object; if it must wait: weft__waiter_init, push; unlock q;
+ *            r = weft__waiter_park(q, &w, deadline)
+ *   waker:   lock q; w = weft__waitq_pop(q) (and hand w whatever it waited for, in w->data or
+ *            in the object); unlock q; weft__waiter_wake(w)
+ *   A park that ends by deadline or cancellation re-locks q: if w is still queued it removes
+ *   itself and returns WEFT_ETIMEDOUT / WEFT_ECANCELED; if a waker already took it, the wake
+ *   is on its way and park waits for it and returns 0: the waiter then owns what the waker
+ *   handed over, so nothing given is ever lost.
+ *
+ * States of waiter.state: WAITING (queued, running or spinning), SLEEPING (a thread about to
+ * sleep or asleep in futex_wait: a waker must futex_wake), then one final state: WOKEN (set
+ * only by the waker that dequeued it), TIMEDOUT or CANCELED (set by the waiter itself or a
+ * canceler; a later WOKEN overrides them).
+ *
+ * Where coroutines plug in: weft__waitctx_current() returns a thread-local pointer that the
+ * coroutine layer repoints at the running coroutine's waitctx, whose parker switches to the
+ * hub instead of sleeping. The primitives never see the difference.
+ */
+#ifndef WEFT_WAIT_INTERNAL_H
+#define WEFT_WAIT_INTERNAL_H
+
+#include "../core/core_internal.h"
+#include "weft/wait.h"
+
+enum {
+    WEFT__W_WAITING = 0,
+    WEFT__W_SLEEPING = 1,
+    WEFT__W_WOKEN = 2,
+    WEFT__W_TIMEDOUT = 3,
+    WEFT__W_CANCELED = 4,
+};
+
+typedef struct weft__waiter weft__waiter_t;
+typedef struct weft__waitctx weft__waitctx_t;
+
+/* How a coroutine parks (installed by the coroutine layer; threads have parker NULL).
+ * park:   called by the waiting coroutine; returns once w->state is final (>= WOKEN) or the
+ *         deadline passed (then it sets TIMEDOUT itself, by CAS from WAITING). Returns the
+ *         final state it saw.
+ * unpark: called by a waker or canceler from any thread after it made w->state final; gets
+ *         only `arg` (w may already be gone) and must make the coroutine runnable. */
+typedef struct weft__parker {
+    uint32_t (*park)(void *arg, weft__waiter_t *w, int64_t deadline);
+    void (*unpark)(void *arg);
+} weft__parker_t;
+
+struct weft__waitctx {
+    const weft__parker_t *parker; /* NULL: an OS thread parking on its futex */
+    void *park_arg;
+    weft__mutex_t lock;           /* guards `current` against a concurrent cancel */
+    weft__waiter_t *current;      /* the waiter this context is parked on, if any */
+    _Atomic uint32_t cancel;      /* a cancel was requested: blocking calls fail */
+};
+
+struct weft__waiter {
+    weft__waiter_t *next, *prev;
+    _Atomic uint32_t state;
+    bool queued;           /* on its queue (guarded by the queue's lock) */
+    bool nocancel;         /* a park cancellation must not cut short (re-taking a lock) */
+    weft__waitctx_t *ctx;  /* who waits */
+    uintptr_t data;        /* what the waker hands over, defined by each primitive */
+};
+
+/* The waiting context of the caller: the running coroutine's, else the thread's own. */
+weft__waitctx_t *weft__waitctx_current(void);
+
+/* Repoints the calling thread's current context (the coroutine layer's switch hook); NULL
+ * restores the thread's own. */
+void weft__waitctx_switch(weft__waitctx_t *ctx);
+
+/* Requests cancellation of ctx: its current park ends with WEFT_ECANCELED, and so does every
+ * later blocking call until weft__waitctx_uncancel. Safe from any thread while ctx lives. */
+void weft__waitctx_cancel(weft__waitctx_t *ctx);
+void weft__waitctx_uncancel(weft__waitctx_t *ctx);
+
+static inline bool weft__waitctx_canceled(const weft__waitctx_t *ctx)
+{
+    return atomic_load_explicit(&ctx->cancel, memory_order_acquire) != 0;
+}
+
+/* ---- queues ------------------------------------------------------------------------------ */
+
+static inline weft__mutex_t *weft__waitq_mutex(weft_waitq_t *q)
+{
+    return (weft__mutex_t *)(void *)&q->lock_;
+}
+
+static inline void weft__waitq_lock(weft_waitq_t *q) { weft__mutex_lock(weft__waitq_mutex(q)); }
+static inline void weft__waitq_unlock(weft_waitq_t *q) { weft__mutex_unlock(weft__waitq_mutex(q)); }
+static inline bool weft__waitq_empty(const weft_waitq_t *q) { return q->head_ == NULL; }
+
+/* List operations; the caller holds the queue's lock. */
+void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w);
+weft__waiter_t *weft__waitq_pop(weft_waitq_t *q);
+void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w);
+
+/* ---- waiting ----------------------------------------------------------------------------- */
+
+/* Prepares a waiter for the calling thread or coroutine. */
+static inline void weft__waiter_init(weft__waiter_t *w)
+{
+    w->next = w->prev = NULL;
+    atomic_store_explicit(&w->state, WEFT__W_WAITING, memory_order_relaxed);
+    w->queued = false;
+    w->nocancel = false;
+    w->ctx = weft__waitctx_current();
+    w->data = 0;
+}
+
+/* Parks a waiter that was pushed on q (q unlocked). Returns 0 when a waker took it (it owns
+ * what was handed over), WEFT_ETIMEDOUT when the deadline passed, WEFT_ECANCELED when its
+ * context was canceled; in the last two cases w is no longer on q. */
+int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
+
+/* Wakes a waiter the caller has popped from its queue (q locked or not). */
+void weft__waiter_wake(weft__waiter_t *w);
+
+/* Pops up to n waiters (n < 0: all) into a private list linked through `next`, handing each
+ * `data`; the caller holds q's lock. Returns the list; wake it with weft__waiters_wake after
+ * dropping the lock (and after adjusting each one's data, if it needs to). */
+weft__waiter_t *weft__waitq_take(weft_waitq_t *q, int n, uintptr_t data);
+/* Wakes every waiter of a list from weft__waitq_take; returns how many. */
+int weft__waiters_wake(weft__waiter_t *list);
+
+/* lock q; take up to n (n < 0: all) handing each `data`; unlock; wake them. Returns how many. */
+int weft__waitq_wake(weft_waitq_t *q, int n, uintptr_t data);
+
+/* The thread parker's spin budget before it sleeps, in nanoseconds (0 disables). Waking a
+ * sleeping thread costs tens of microseconds on a virtual machine; a waker that arrives while
+ * we still spin costs nothing. Tuned by WEFT_SPIN_NS in the environment. */
+int64_t weft__spin_ns(void);
+
+#endif /* WEFT_WAIT_INTERNAL_H */

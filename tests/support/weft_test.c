@@ -1,0 +1,229 @@
+/*
+ * weft_test.c — the leak guard, the counting allocator behind the OOM loop, and main().
+ */
+#include "weft_test.h"
+
+#include <dirent.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- counting allocator ------------------------------------------------------------------ */
+
+static _Atomic long live_allocs;
+static _Atomic long alloc_calls;
+static _Atomic long fail_at;      /* fail when alloc_calls reaches this (0: never) */
+static _Atomic int fail_persist;
+static _Atomic long failures;
+
+static int should_fail(void)
+{
+    long at = atomic_load(&fail_at);
+    if (at == 0) return 0;
+    long n = atomic_fetch_add(&alloc_calls, 1) + 1;
+    if (n == at || (atomic_load(&fail_persist) && n > at)) {
+        atomic_fetch_add(&failures, 1);
+        return 1;
+    }
+    return 0;
+}
+
+static void *t_malloc(size_t size)
+{
+    if (should_fail()) return NULL;
+    void *p = malloc(size);
+    if (p) atomic_fetch_add(&live_allocs, 1);
+    return p;
+}
+
+static void *t_calloc(size_t count, size_t size)
+{
+    if (should_fail()) return NULL;
+    void *p = calloc(count, size);
+    if (p) atomic_fetch_add(&live_allocs, 1);
+    return p;
+}
+
+static void *t_realloc(void *ptr, size_t size)
+{
+    if (should_fail()) return NULL;
+    void *p = realloc(ptr, size);
+    if (p && !ptr) atomic_fetch_add(&live_allocs, 1);
+    return p;
+}
+
+static void t_free(void *ptr)
+{
+    if (ptr) atomic_fetch_sub(&live_allocs, 1);
+    free(ptr);
+}
+
+long weft_test_live_allocs(void) { return atomic_load(&live_allocs); }
+
+void weft_test_fail_alloc(long nth, int persistent)
+{
+    atomic_store(&alloc_calls, 0);
+    atomic_store(&failures, 0);
+    atomic_store(&fail_persist, persistent);
+    atomic_store(&fail_at, nth);
+}
+
+long weft_test_oom(int (*body)(void *ctx), void *ctx)
+{
+    long needed = -1;
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        for (long n = 1;; n++) {
+            assert_true(n < 100000); /* a body that never succeeds */
+            long base = weft_test_live_allocs();
+            weft_test_fail_alloc(n, persistent);
+            int rc = body(ctx);
+            long failed = atomic_load(&failures);
+            weft_test_fail_alloc(0, 0);
+            if (weft_test_live_allocs() != base)
+                fail_msg("OOM run n=%ld (%s) leaked %ld allocations", n,
+                         persistent ? "persistent" : "transient", weft_test_live_allocs() - base);
+            if (rc == 0 && failed == 0) {
+                needed = n - 1;
+                break;
+            }
+            /* An allocation failed: the body may have recovered (rc 0) or reported it. */
+            if (rc != 0 && rc != WEFT_ENOMEM)
+                fail_msg("OOM run n=%ld returned %s, not WEFT_ENOMEM", n, weft_err_name(rc));
+        }
+    }
+    return needed;
+}
+
+/* ---- leak guard -------------------------------------------------------------------------- */
+
+typedef struct snapshot {
+    int threads, fds, children, shm;
+    long allocs;
+} snapshot_t;
+
+static int count_dir(const char *path)
+{
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+static int count_children(void)
+{
+    DIR *d = opendir("/proc");
+    if (!d) return -1;
+    int n = 0;
+    pid_t self = getpid();
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue;
+        size_t len = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[len] = 0;
+        char *paren = strrchr(buf, ')'); /* comm may hold spaces: parse after its ')' */
+        int ppid;
+        char st;
+        if (paren && sscanf(paren + 1, " %c %d", &st, &ppid) == 2 && ppid == self) n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static snapshot_t snap(void)
+{
+    snapshot_t s;
+    s.threads = count_dir("/proc/self/task");
+    s.fds = count_dir("/proc/self/fd") - 1; /* minus the fd opendir itself holds */
+    s.children = count_children();
+    s.shm = count_dir("/dev/shm");
+    s.allocs = weft_test_live_allocs();
+    return s;
+}
+
+static snapshot_t baseline;
+
+int weft_test_setup(void **state)
+{
+    (void)state;
+    baseline = snap();
+    return 0;
+}
+
+int weft_test_teardown(void **state)
+{
+    (void)state;
+    snapshot_t now = snap();
+    /* Up to 5 s for threads to leave the kernel and children to be reaped. */
+    for (int i = 0; i < 500 && memcmp(&now, &baseline, sizeof now) != 0; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        now = snap();
+    }
+    if (memcmp(&now, &baseline, sizeof now) == 0) return 0;
+    print_error("leak guard: threads %d->%d, fds %d->%d, children %d->%d, /dev/shm %d->%d, "
+                "weft allocations %ld->%ld\n",
+                baseline.threads, now.threads, baseline.fds, now.fds, baseline.children,
+                now.children, baseline.shm, now.shm, baseline.allocs, now.allocs);
+    return -1;
+}
+
+/* ---- threads and time -------------------------------------------------------------------- */
+
+typedef struct run_arg {
+    void (*fn)(void *arg, int i);
+    void *arg;
+    int i;
+} run_arg_t;
+
+static void *run_one(void *p)
+{
+    run_arg_t *r = p;
+    r->fn(r->arg, r->i);
+    return NULL;
+}
+
+void weft_test_run_threads(int n, void (*fn)(void *arg, int i), void *arg)
+{
+    pthread_t *tids = calloc((size_t)n, sizeof *tids);
+    run_arg_t *args = calloc((size_t)n, sizeof *args);
+    assert_non_null(tids);
+    assert_non_null(args);
+    for (int i = 0; i < n; i++) {
+        args[i] = (run_arg_t){fn, arg, i};
+        assert_int_equal(pthread_create(&tids[i], NULL, run_one, &args[i]), 0);
+    }
+    for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
+    free(tids);
+    free(args);
+}
+
+double weft_test_cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---- main -------------------------------------------------------------------------------- */
+
+int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **argv)
+{
+    weft_set_allocator(t_malloc, t_realloc, t_calloc, t_free);
+    if (argc > 1) cmocka_set_test_filter(argv[1]);
+    return _cmocka_run_group_tests(argv[0], cases, n, NULL, NULL);
+}

@@ -1,0 +1,59 @@
+/*
+ * weft_test.h — what every weft test uses on top of cmocka.
+ *
+ *   WEFT_TEST(case)       registers a case; CMake turns each into its own CTest entry, and the
+ *                         case runs between the leak guard's setup and teardown.
+ *   WEFT_TEST_MAIN(cases) the test program's main: runs the case named by argv[1] (or all).
+ *
+ * The leak guard (Go's goleak idea): at the end of a case the process must be back to the
+ * baseline taken at its start — OS threads (/proc/self/task), open fds, child processes,
+ * /dev/shm entries and bytes allocated through weft's allocator — or the case fails. It
+ * retries for a few seconds, since a thread that was joined may still be leaving the kernel.
+ *
+ * The out-of-memory loop (SQLite's malloc tests): weft_test_oom(body, ctx) runs body with the
+ * Nth allocation failing, N = 1, 2, ... until body succeeds, once failing only the Nth
+ * (transient) and once every allocation from the Nth on (persistent). Each failing run must
+ * return WEFT_ENOMEM, and every run must leave no allocation behind.
+ */
+#ifndef WEFT_TEST_H
+#define WEFT_TEST_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "weft.h"
+
+int weft_test_setup(void **state);
+int weft_test_teardown(void **state);
+int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **argv);
+
+#define WEFT_TEST(name) cmocka_unit_test_setup_teardown(name, weft_test_setup, weft_test_teardown)
+#define WEFT_TEST_MAIN(cases)                                                                  \
+    int main(int argc, char **argv)                                                            \
+    {                                                                                          \
+        return weft_test_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);            \
+    }
+
+/* Allocations made through weft's allocator and not yet freed. */
+long weft_test_live_allocs(void);
+
+/* Fail the Nth allocation from now (1-based; 0 disables). persistent: also every later one. */
+void weft_test_fail_alloc(long nth, int persistent);
+
+/* The OOM loop described above. body returns 0 on success or a WEFT_E* code; it must release
+ * whatever it created in either case. Returns the number of allocations the successful run
+ * needed. */
+long weft_test_oom(int (*body)(void *ctx), void *ctx);
+
+/* Runs fn(arg, i) on n plain pthreads, i = 0..n-1, and joins them all (tests of a primitive
+ * should not depend on weft's own thread layer). */
+void weft_test_run_threads(int n, void (*fn)(void *arg, int i), void *arg);
+
+/* Seconds of CPU time the calling process has used (user + system). */
+double weft_test_cpu_seconds(void);
+
+#endif /* WEFT_TEST_H */
