@@ -40,40 +40,40 @@ extern "C" {
 
 /* The one list of error codes: errno-backed ones, then weft's own. weft_strerror() and
  * weft_err_name() are generated from it, so they cannot drift. */
-#define WEFT_ERRNO_MAP(XX)                                                                     \
-    XX(EPERM, "operation not permitted")                                                       \
-    XX(ENOENT, "no such file or directory")                                                    \
-    XX(ESRCH, "no such process")                                                               \
-    XX(EINTR, "interrupted system call")                                                       \
-    XX(EIO, "i/o error")                                                                       \
-    XX(EBADF, "bad file descriptor")                                                           \
-    XX(ECHILD, "no child processes")                                                           \
-    XX(EAGAIN, "resource temporarily unavailable")                                             \
-    XX(ENOMEM, "out of memory")                                                                \
-    XX(EACCES, "permission denied")                                                            \
-    XX(EFAULT, "bad address")                                                                  \
-    XX(EBUSY, "resource busy or locked")                                                       \
-    XX(EEXIST, "already exists")                                                               \
-    XX(EINVAL, "invalid argument")                                                             \
-    XX(EMFILE, "too many open files")                                                          \
-    XX(ENOSPC, "no space left")                                                                \
-    XX(EPIPE, "broken pipe")                                                                   \
-    XX(ERANGE, "result out of range")                                                          \
-    XX(EDEADLK, "resource deadlock would occur")                                               \
-    XX(ENOSYS, "function not implemented")                                                     \
-    XX(EOVERFLOW, "value too large for its type or bound")                                     \
-    XX(ENOTSUP, "operation not supported")                                                     \
-    XX(ECONNRESET, "connection reset by peer")                                                 \
-    XX(ESHUTDOWN, "shut down")                                                                 \
-    XX(ETIMEDOUT, "timed out")                                                                 \
-    XX(ECONNREFUSED, "connection refused")                                                     \
-    XX(EALREADY, "operation already done or in progress")                                      \
-    XX(ECANCELED, "operation canceled")                                                        \
+#define WEFT_ERRNO_MAP(XX)                                                                         \
+    XX(EPERM, "operation not permitted")                                                           \
+    XX(ENOENT, "no such file or directory")                                                        \
+    XX(ESRCH, "no such process")                                                                   \
+    XX(EINTR, "interrupted system call")                                                           \
+    XX(EIO, "i/o error")                                                                           \
+    XX(EBADF, "bad file descriptor")                                                               \
+    XX(ECHILD, "no child processes")                                                               \
+    XX(EAGAIN, "resource temporarily unavailable")                                                 \
+    XX(ENOMEM, "out of memory")                                                                    \
+    XX(EACCES, "permission denied")                                                                \
+    XX(EFAULT, "bad address")                                                                      \
+    XX(EBUSY, "resource busy or locked")                                                           \
+    XX(EEXIST, "already exists")                                                                   \
+    XX(EINVAL, "invalid argument")                                                                 \
+    XX(EMFILE, "too many open files")                                                              \
+    XX(ENOSPC, "no space left")                                                                    \
+    XX(EPIPE, "broken pipe")                                                                       \
+    XX(ERANGE, "result out of range")                                                              \
+    XX(EDEADLK, "resource deadlock would occur")                                                   \
+    XX(ENOSYS, "function not implemented")                                                         \
+    XX(EOVERFLOW, "value too large for its type or bound")                                         \
+    XX(ENOTSUP, "operation not supported")                                                         \
+    XX(ECONNRESET, "connection reset by peer")                                                     \
+    XX(ESHUTDOWN, "shut down")                                                                     \
+    XX(ETIMEDOUT, "timed out")                                                                     \
+    XX(ECONNREFUSED, "connection refused")                                                         \
+    XX(EALREADY, "operation already done or in progress")                                          \
+    XX(ECANCELED, "operation canceled")                                                            \
     XX(EOWNERDEAD, "previous owner died")
 
-#define WEFT_OWN_ERROR_MAP(XX)                                                                 \
-    XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                         \
-    XX(EEOF, -4002, "end of file")                                                             \
+#define WEFT_OWN_ERROR_MAP(XX)                                                                     \
+    XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                             \
+    XX(EEOF, -4002, "end of file")                                                                 \
     XX(EWORKERDIED, -4003, "worker died while running the task")
 
 enum {

@@ -40,7 +40,10 @@ typedef struct weft_lock {
     weft_waitq_t waiters_;
 } weft_lock_t;
 
-#define WEFT_LOCK_INIT {0, WEFT_WAITQ_INIT}
+#define WEFT_LOCK_INIT                                                                             \
+    {                                                                                              \
+        0, WEFT_WAITQ_INIT                                                                         \
+    }
 
 /* Initialises an unlocked lock. WEFT_EINVAL if l is NULL. */
 WEFT_EXTERN int weft_lock_init(weft_lock_t *l);

@@ -25,7 +25,10 @@ typedef struct weft_waitq {
     struct weft__waiter *tail_;
 } weft_waitq_t;
 
-#define WEFT_WAITQ_INIT {0, 0, 0}
+#define WEFT_WAITQ_INIT                                                                            \
+    {                                                                                              \
+        0, 0, 0                                                                                    \
+    }
 
 #ifdef __cplusplus
 }

@@ -30,9 +30,18 @@ int weft_set_allocator(weft_malloc_fn malloc_fn, weft_realloc_fn realloc_fn,
     return 0;
 }
 
-void *weft__malloc(size_t size) { return alloc_malloc(size ? size : 1); }
-void *weft__calloc(size_t count, size_t size) { return alloc_calloc(count ? count : 1, size ? size : 1); }
-void *weft__realloc(void *ptr, size_t size) { return alloc_realloc(ptr, size ? size : 1); }
+void *weft__malloc(size_t size)
+{
+    return alloc_malloc(size ? size : 1);
+}
+void *weft__calloc(size_t count, size_t size)
+{
+    return alloc_calloc(count ? count : 1, size ? size : 1);
+}
+void *weft__realloc(void *ptr, size_t size)
+{
+    return alloc_realloc(ptr, size ? size : 1);
+}
 
 void weft__free(void *ptr)
 {

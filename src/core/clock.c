@@ -14,7 +14,10 @@ int64_t weft_monotonic_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-double weft_monotonic(void) { return (double)weft_monotonic_ns() / 1e9; }
+double weft_monotonic(void)
+{
+    return (double)weft_monotonic_ns() / 1e9;
+}
 
 int weft_deadline(double timeout, weft_deadline_t *deadline)
 {

@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define weft__likely(x)   __builtin_expect(!!(x), 1)
-#define weft__unlikely(x) __builtin_expect(!!(x), 0)
+#define weft__likely(x)                       __builtin_expect(!!(x), 1)
+#define weft__unlikely(x)                     __builtin_expect(!!(x), 0)
 #define weft__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 void *weft__malloc(size_t size);
@@ -56,7 +56,10 @@ typedef struct weft__mutex {
     _Atomic uint32_t state;
 } weft__mutex_t;
 
-#define WEFT__MUTEX_INIT {0}
+#define WEFT__MUTEX_INIT                                                                           \
+    {                                                                                              \
+        0                                                                                          \
+    }
 
 void weft__mutex_lock_slow(weft__mutex_t *m);
 void weft__mutex_unlock_slow(weft__mutex_t *m);
@@ -64,9 +67,8 @@ void weft__mutex_unlock_slow(weft__mutex_t *m);
 static inline void weft__mutex_lock(weft__mutex_t *m)
 {
     uint32_t expect = 0;
-    if (weft__likely(atomic_compare_exchange_weak_explicit(&m->state, &expect, 1,
-                                                           memory_order_acquire,
-                                                           memory_order_relaxed)))
+    if (weft__likely(atomic_compare_exchange_weak_explicit(
+            &m->state, &expect, 1, memory_order_acquire, memory_order_relaxed)))
         return;
     weft__mutex_lock_slow(m);
 }

@@ -7,13 +7,13 @@
 const char *weft_strerror(int code)
 {
     switch (code) {
-#define XX(name, msg)                                                                          \
-    case WEFT_##name:                                                                          \
+#define XX(name, msg)                                                                              \
+    case WEFT_##name:                                                                              \
         return msg;
         WEFT_ERRNO_MAP(XX)
 #undef XX
-#define XX(name, value, msg)                                                                   \
-    case WEFT_##name:                                                                          \
+#define XX(name, value, msg)                                                                       \
+    case WEFT_##name:                                                                              \
         return msg;
         WEFT_OWN_ERROR_MAP(XX)
 #undef XX
@@ -27,13 +27,13 @@ const char *weft_strerror(int code)
 const char *weft_err_name(int code)
 {
     switch (code) {
-#define XX(name, msg)                                                                          \
-    case WEFT_##name:                                                                          \
+#define XX(name, msg)                                                                              \
+    case WEFT_##name:                                                                              \
         return "WEFT_" #name;
         WEFT_ERRNO_MAP(XX)
 #undef XX
-#define XX(name, value, msg)                                                                   \
-    case WEFT_##name:                                                                          \
+#define XX(name, value, msg)                                                                       \
+    case WEFT_##name:                                                                              \
         return "WEFT_" #name;
         WEFT_OWN_ERROR_MAP(XX)
 #undef XX

@@ -65,4 +65,7 @@ void weft__mutex_lock_slow(weft__mutex_t *m)
         weft__futex_wait(&m->state, 2, WEFT_NO_DEADLINE, false);
 }
 
-void weft__mutex_unlock_slow(weft__mutex_t *m) { weft__futex_wake(&m->state, 1, false); }
+void weft__mutex_unlock_slow(weft__mutex_t *m)
+{
+    weft__futex_wake(&m->state, 1, false);
+}

@@ -76,8 +76,7 @@ int weft_condition_wait(weft_condition_t *c, double timeout)
     return rc;
 }
 
-int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *arg,
-                            double timeout)
+int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *arg, double timeout)
 {
     if (!c || !pred) return WEFT_EINVAL;
     int64_t deadline;

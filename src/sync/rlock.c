@@ -29,7 +29,8 @@ int weft_rlock_destroy(weft_rlock_t *r)
 
 static bool owned_by_me(const weft_rlock_t *r)
 {
-    return atomic_load_explicit(&r->owner_, memory_order_relaxed) == (void *)weft__waitctx_current();
+    return atomic_load_explicit(&r->owner_, memory_order_relaxed) ==
+           (void *)weft__waitctx_current();
 }
 
 int weft_rlock_acquire(weft_rlock_t *r, double timeout)
@@ -56,7 +57,10 @@ int weft_rlock_release(weft_rlock_t *r)
     return weft_lock_release(&r->lock_);
 }
 
-bool weft_rlock_is_owned(const weft_rlock_t *r) { return r && owned_by_me(r); }
+bool weft_rlock_is_owned(const weft_rlock_t *r)
+{
+    return r && owned_by_me(r);
+}
 
 /* For Condition: drop every level at once, and restore them (Python's _release_save and
  * _acquire_restore). */

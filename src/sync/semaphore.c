@@ -72,8 +72,7 @@ int weft_semaphore_release(weft_semaphore_t *s, unsigned n)
     weft__waiter_t *list = weft__waitq_take(&s->waiters_, (int)(n > INT32_MAX ? INT32_MAX : n), 0);
     unsigned handed = 0;
     for (weft__waiter_t *w = list; w; w = w->next) handed++;
-    if (n > handed)
-        atomic_fetch_add_explicit(&s->value_, n - handed, memory_order_release);
+    if (n > handed) atomic_fetch_add_explicit(&s->value_, n - handed, memory_order_release);
     weft__waitq_unlock(&s->waiters_);
     weft__waiters_wake(list);
     return 0;

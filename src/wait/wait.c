@@ -20,7 +20,10 @@ weft__waitctx_t *weft__waitctx_current(void)
     return ctx ? ctx : &thread_ctx;
 }
 
-void weft__waitctx_switch(weft__waitctx_t *ctx) { current_ctx = ctx; }
+void weft__waitctx_switch(weft__waitctx_t *ctx)
+{
+    current_ctx = ctx;
+}
 
 /* ---- queues ------------------------------------------------------------------------------ */
 
@@ -72,7 +75,10 @@ static void finish(weft__waiter_t *w, uint32_t final)
         weft__futex_wake(&w->state, 1, false);
 }
 
-void weft__waiter_wake(weft__waiter_t *w) { finish(w, WEFT__W_WOKEN); }
+void weft__waiter_wake(weft__waiter_t *w)
+{
+    finish(w, WEFT__W_WOKEN);
+}
 
 weft__waiter_t *weft__waitq_take(weft_waitq_t *q, int n, uintptr_t data)
 {

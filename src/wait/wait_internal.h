@@ -61,18 +61,18 @@ typedef struct weft__parker {
 struct weft__waitctx {
     const weft__parker_t *parker; /* NULL: an OS thread parking on its futex */
     void *park_arg;
-    weft__mutex_t lock;           /* guards `current` against a concurrent cancel */
-    weft__waiter_t *current;      /* the waiter this context is parked on, if any */
-    _Atomic uint32_t cancel;      /* a cancel was requested: blocking calls fail */
+    weft__mutex_t lock;      /* guards `current` against a concurrent cancel */
+    weft__waiter_t *current; /* the waiter this context is parked on, if any */
+    _Atomic uint32_t cancel; /* a cancel was requested: blocking calls fail */
 };
 
 struct weft__waiter {
     weft__waiter_t *next, *prev;
     _Atomic uint32_t state;
-    bool queued;           /* on its queue (guarded by the queue's lock) */
-    bool nocancel;         /* a park cancellation must not cut short (re-taking a lock) */
-    weft__waitctx_t *ctx;  /* who waits */
-    uintptr_t data;        /* what the waker hands over, defined by each primitive */
+    bool queued;          /* on its queue (guarded by the queue's lock) */
+    bool nocancel;        /* a park cancellation must not cut short (re-taking a lock) */
+    weft__waitctx_t *ctx; /* who waits */
+    uintptr_t data;       /* what the waker hands over, defined by each primitive */
 };
 
 /* The waiting context of the caller: the running coroutine's, else the thread's own. */
@@ -99,9 +99,18 @@ static inline weft__mutex_t *weft__waitq_mutex(weft_waitq_t *q)
     return (weft__mutex_t *)(void *)&q->lock_;
 }
 
-static inline void weft__waitq_lock(weft_waitq_t *q) { weft__mutex_lock(weft__waitq_mutex(q)); }
-static inline void weft__waitq_unlock(weft_waitq_t *q) { weft__mutex_unlock(weft__waitq_mutex(q)); }
-static inline bool weft__waitq_empty(const weft_waitq_t *q) { return q->head_ == NULL; }
+static inline void weft__waitq_lock(weft_waitq_t *q)
+{
+    weft__mutex_lock(weft__waitq_mutex(q));
+}
+static inline void weft__waitq_unlock(weft_waitq_t *q)
+{
+    weft__mutex_unlock(weft__waitq_mutex(q));
+}
+static inline bool weft__waitq_empty(const weft_waitq_t *q)
+{
+    return q->head_ == NULL;
+}
 
 /* List operations; the caller holds the queue's lock. */
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w);

@@ -17,7 +17,7 @@
 
 static _Atomic long live_allocs;
 static _Atomic long alloc_calls;
-static _Atomic long fail_at;      /* fail when alloc_calls reaches this (0: never) */
+static _Atomic long fail_at; /* fail when alloc_calls reaches this (0: never) */
 static _Atomic int fail_persist;
 static _Atomic long failures;
 
@@ -63,7 +63,15 @@ static void t_free(void *ptr)
     free(ptr);
 }
 
-long weft_test_live_allocs(void) { return atomic_load(&live_allocs); }
+void weft_test_install_allocator(void)
+{
+    weft_set_allocator(t_malloc, t_realloc, t_calloc, t_free);
+}
+
+long weft_test_live_allocs(void)
+{
+    return atomic_load(&live_allocs);
+}
 
 void weft_test_fail_alloc(long nth, int persistent)
 {
@@ -221,9 +229,18 @@ double weft_test_cpu_seconds(void)
 
 /* ---- main -------------------------------------------------------------------------------- */
 
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
 int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **argv)
 {
-    weft_set_allocator(t_malloc, t_realloc, t_calloc, t_free);
+    weft_test_install_allocator();
+    /* TSan starts a background thread of its own at the first pthread_create: start it now,
+     * so it is part of every case's baseline. */
+    pthread_t t;
+    if (pthread_create(&t, NULL, nothing, NULL) == 0) pthread_join(t, NULL);
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return _cmocka_run_group_tests(argv[0], cases, n, NULL, NULL);
 }

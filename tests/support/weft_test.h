@@ -32,11 +32,14 @@ int weft_test_teardown(void **state);
 int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **argv);
 
 #define WEFT_TEST(name) cmocka_unit_test_setup_teardown(name, weft_test_setup, weft_test_teardown)
-#define WEFT_TEST_MAIN(cases)                                                                  \
-    int main(int argc, char **argv)                                                            \
-    {                                                                                          \
-        return weft_test_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);            \
+#define WEFT_TEST_MAIN(cases)                                                                      \
+    int main(int argc, char **argv)                                                                \
+    {                                                                                              \
+        return weft_test_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);                \
     }
+
+/* (Re)installs the harness's counting allocator (main() does it once). */
+void weft_test_install_allocator(void);
 
 /* Allocations made through weft's allocator and not yet freed. */
 long weft_test_live_allocs(void);
