@@ -35,7 +35,7 @@ extern "C" {
 #ifdef __cplusplus
 #define WEFT__ATOMIC(T) T
 #else
-#define WEFT__ATOMIC(T) _Atomic T
+#define WEFT__ATOMIC(T) _Atomic(T)
 #endif
 
 /* The one list of error codes: errno-backed ones, then weft's own. weft_strerror() and
