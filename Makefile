@@ -2,15 +2,16 @@
 # (Debian packages via apt-get), so each is one command on a fresh machine.
 #
 #   make deps            install missing Debian packages (quiet when all are present)
-#   make / make build    build (PRESET=default|debug|release|asan|tsan)
-#   make test            the whole suite (PRESET=asan / tsan / memcheck for the checked runs)
+#   make / make build    build (PRESET=default|debug|release|asan|tsan|memcheck|clang)
+#   make test            the whole suite (PRESET=asan / tsan / memcheck / clang)
 #   make demo            run every example: a tour of what weft does
 #   make bench           every benchmark against its peers; make bench ONLY=<name> for one
 #   make format          clang-format the sources in place
 
 PRESET ?= default
 BUILD := build/$(PRESET)
-DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev $(if $(filter memcheck,$(PRESET)),valgrind)
+DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev \
+                $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang)
 BENCH_PACKAGES :=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

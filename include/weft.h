@@ -7,6 +7,8 @@
 
 #include "weft/core.h"
 #include "weft/wait.h"
+#include "weft/thread.h"
 #include "weft/sync.h"
+#include "weft/timer.h"
 
 #endif /* WEFT_H */
