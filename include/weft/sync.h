@@ -130,6 +130,10 @@ typedef struct weft_condition {
 
 /* At most one of lock and rlock may be non-NULL (WEFT_EINVAL otherwise). */
 WEFT_EXTERN int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rlock);
+/* WEFT_EBUSY while waited on. With the condition's own RLock (both NULL at init), a notified
+ * waiter re-takes that lock inside the condition: destroy it only once every notified waiter
+ * has returned from wait. With a caller's Lock or RLock it may be destroyed (and freed) right
+ * after notify. */
 WEFT_EXTERN int weft_condition_destroy(weft_condition_t *c);
 /* Acquire / release the condition's lock, whichever it is. */
 WEFT_EXTERN int weft_condition_acquire(weft_condition_t *c, double timeout);
@@ -167,8 +171,10 @@ WEFT_EXTERN int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*act
 WEFT_EXTERN int weft_barrier_destroy(weft_barrier_t *b);
 /* Returns the arrival index 0 .. parties-1 (>= 0) when the round completes; WEFT_EBROKEN;
  * WEFT_ETIMEDOUT for the caller whose timeout expired (which breaks the barrier for the
- * others: they get WEFT_EBROKEN); WEFT_ECANCELED (also breaks it). A failing action breaks
- * the barrier, and every waiter of that round, its caller included, gets WEFT_EBROKEN. */
+ * others: they get WEFT_EBROKEN); WEFT_ECANCELED (also breaks it). A timeout or cancel that
+ * lands after the last party arrived does not count: the round passes (Python re-checks the
+ * state after a timeout too). A failing action breaks the barrier, and every waiter of that
+ * round, its caller included, gets WEFT_EBROKEN. */
 WEFT_EXTERN int weft_barrier_wait(weft_barrier_t *b, double timeout);
 /* Breaks the barrier: current and future waits fail with WEFT_EBROKEN until reset. */
 WEFT_EXTERN int weft_barrier_abort(weft_barrier_t *b);

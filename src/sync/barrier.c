@@ -2,18 +2,34 @@
  * barrier.c — weft_barrier_t, Python's Barrier, by generations.
  *
  * All fields are guarded by the queue's lock. Each round is a generation: arrivals take the
- * index count_++ and queue themselves; the last arrival runs the action (without the lock),
- * then takes every queued waiter, hands each its outcome in waiter.data, and opens the next
- * generation. While the action runs count_ == parties, so an early arrival for the next round
- * queues as EARLY and is handed RETRY: it arrives again in the new generation.
+ * index count_++ and queue themselves as MEMBERs; the last arrival runs the action (without
+ * the lock), then takes every queued waiter, hands each its outcome in waiter.data, and opens
+ * the next generation. While the action runs count_ == parties ("the round is complete"), so
+ * an early arrival for the next round queues as EARLY and is handed RETRY: it arrives again
+ * in the new generation.
  * Breaking (abort, a timeout, a cancel, a failing action) hands every queued waiter BROKEN
  * and leaves broken_ set until reset, which opens a fresh generation.
+ *
+ * Leaving early. A park that ends by timeout or cancel has already taken the waiter off the
+ * queue when it returns, and the waiter re-takes the lock to act on it. What it finds decides:
+ *   - its round is still filling: it breaks the barrier (Python's _break) and returns
+ *     WEFT_ETIMEDOUT / WEFT_ECANCELED;
+ *   - its round is complete (the last party arrived in between; the action may be running):
+ *     the round is no longer its to break. It queues itself again, without deadline or
+ *     cancel, and takes the round's outcome like the others (Python's wait_for re-checks the
+ *     barrier's state after a timeout). complete_round waits for such a returning waiter
+ *     before it hands out the outcome (it is between two critical sections, never parked);
+ *   - its generation is over: the round was broken or reset without it; it just returns.
+ *   An EARLY waiter had not joined any round: it breaks the barrier "now" — fully if a round
+ *   is filling, else only for the rounds after the complete one, which still passes.
  */
 #include "sync_internal.h"
 
-/* waiter.data: what the waiter was (set before it parks), then its outcome (set by the
+#include <sched.h>
+
+/* waiter.data: what the waiter is (set before it parks), then its outcome (set by the
  * waker). */
-enum { OK = 0, BROKEN = 1, RETRY = 2, EARLY = 3 };
+enum { OK = 0, BROKEN = 1, RETRY = 2, EARLY = 3, MEMBER = 4 };
 
 int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *), void *arg)
 {
@@ -32,28 +48,41 @@ int weft_barrier_destroy(weft_barrier_t *b)
 {
     if (!b) return WEFT_EINVAL;
     weft__waitq_lock(&b->waiters_);
-    bool busy = !weft__waitq_empty(&b->waiters_) || (b->count_ > 0 && !b->broken_);
+    /* count_ > 0: a round is filling, or complete and running its action. */
+    bool busy = !weft__waitq_empty(&b->waiters_) || b->count_ > 0;
     weft__waitq_unlock(&b->waiters_);
     return busy ? WEFT_EBUSY : 0;
 }
 
-/* Ends the current round with `outcome` for its waiters (lock held); returns them to wake. */
+/* Ends the current round with `outcome` for its waiters (lock held); returns them to wake.
+ * Not weft__waitq_take: it would overwrite the EARLY marks this needs to read. */
 static weft__waiter_t *end_round(weft_barrier_t *b, uintptr_t outcome)
 {
-    weft__waiter_t *all = weft__waitq_take(&b->waiters_, -1, 0);
-    for (weft__waiter_t *w = all; w; w = w->next) w->data = w->data == EARLY ? RETRY : outcome;
+    weft__waiter_t *all = NULL, **tail = &all, *w;
+    while ((w = weft__waitq_pop(&b->waiters_))) {
+        w->data = w->data == EARLY ? RETRY : outcome;
+        *tail = w; /* a popped waiter's links are free for the private list */
+        tail = &w->next;
+    }
     b->count_ = 0;
     b->generation_++;
     return all;
 }
 
-static void break_barrier(weft_barrier_t *b)
+/* Breaks the barrier now (lock held). A complete round still passes (see above) when
+ * `spare_complete`; the rounds after it fail. */
+static weft__waiter_t *break_locked(weft_barrier_t *b, bool spare_complete)
 {
-    weft__waitq_lock(&b->waiters_);
     b->broken_ = true;
-    weft__waiter_t *all = end_round(b, BROKEN);
-    weft__waitq_unlock(&b->waiters_);
-    weft__waiters_wake(all);
+    if (spare_complete && b->count_ == b->parties_) return NULL;
+    return end_round(b, BROKEN);
+}
+
+static unsigned queued_members(const weft_barrier_t *b)
+{
+    unsigned n = 0;
+    for (const weft__waiter_t *w = b->waiters_.head_; w; w = w->next) n += w->data == MEMBER;
+    return n;
 }
 
 /* The last arrival: run the action, then release the round. */
@@ -61,6 +90,13 @@ static int complete_round(weft_barrier_t *b, int index, unsigned long generation
 {
     int rc = b->action_ ? b->action_(b->action_arg_) : 0;
     weft__waitq_lock(&b->waiters_);
+    /* A party that left the queue on a timeout just as the round filled is on its way back
+     * (see above): wait for it, so that it gets the outcome too. */
+    while (b->generation_ == generation && queued_members(b) < b->parties_ - 1) {
+        weft__waitq_unlock(&b->waiters_);
+        sched_yield();
+        weft__waitq_lock(&b->waiters_);
+    }
     if (b->generation_ != generation) { /* broken or reset while the action ran */
         weft__waitq_unlock(&b->waiters_);
         return WEFT_EBROKEN;
@@ -70,6 +106,31 @@ static int complete_round(weft_barrier_t *b, int index, unsigned long generation
     weft__waitq_unlock(&b->waiters_);
     weft__waiters_wake(all);
     return rc != 0 ? WEFT_EBROKEN : index;
+}
+
+/* A park of w (of `generation`) ended with rc (timeout or cancel) and took w off the queue:
+ * settle it as described at the top. Returns rc, or 0 with w.data holding the outcome of the
+ * round w turned out to belong to. */
+static int left_early(weft_barrier_t *b, weft__waiter_t *w, unsigned long generation, int rc)
+{
+    weft__waitq_lock(&b->waiters_);
+    bool current = b->generation_ == generation;
+    if (w->data == MEMBER && current && b->count_ == b->parties_) {
+        weft__waiter_init(w);
+        w->nocancel = true;
+        w->data = MEMBER;
+        weft__waitq_push(&b->waiters_, w);
+        weft__waitq_unlock(&b->waiters_);
+        return weft__waiter_park(&b->waiters_, w, WEFT_NO_DEADLINE); /* cannot fail */
+    }
+    weft__waiter_t *all = NULL;
+    if (w->data == EARLY)
+        all = break_locked(b, true);
+    else if (current)
+        all = break_locked(b, false);
+    weft__waitq_unlock(&b->waiters_);
+    weft__waiters_wake(all);
+    return rc;
 }
 
 int weft_barrier_wait(weft_barrier_t *b, double timeout)
@@ -85,14 +146,15 @@ int weft_barrier_wait(weft_barrier_t *b, double timeout)
             weft__waitq_unlock(&b->waiters_);
             return WEFT_EBROKEN;
         }
+        unsigned long generation = b->generation_;
         int index = -1;
         if (b->count_ < b->parties_) {
             index = (int)b->count_++;
             if (b->count_ == b->parties_) {
-                unsigned long generation = b->generation_;
                 weft__waitq_unlock(&b->waiters_);
                 return complete_round(b, index, generation);
             }
+            w.data = MEMBER;
         } else {
             w.data = EARLY;
         }
@@ -100,20 +162,20 @@ int weft_barrier_wait(weft_barrier_t *b, double timeout)
         weft__waitq_unlock(&b->waiters_);
 
         int rc = weft__waiter_park(&b->waiters_, &w, deadline);
-        if (rc != 0) { /* timed out or canceled while queued: the round cannot complete */
-            break_barrier(b);
-            return rc;
-        }
+        if (rc != 0 && (rc = left_early(b, &w, generation, rc)) != 0) return rc;
         if (w.data == OK) return index;
         if (w.data == BROKEN) return WEFT_EBROKEN;
-        /* RETRY: arrived while the previous round was releasing; arrive again. */
+        /* RETRY: arrived while the previous round was completing; arrive again. */
     }
 }
 
 int weft_barrier_abort(weft_barrier_t *b)
 {
     if (!b) return WEFT_EINVAL;
-    break_barrier(b);
+    weft__waitq_lock(&b->waiters_);
+    weft__waiter_t *all = break_locked(b, false);
+    weft__waitq_unlock(&b->waiters_);
+    weft__waiters_wake(all);
     return 0;
 }
 

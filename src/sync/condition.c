@@ -55,24 +55,30 @@ int weft_condition_wait(weft_condition_t *c, double timeout)
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!owned(c)) return WEFT_EPERM;
 
+    /* Read c now: once notified, this waiter no longer waits on c, which its owner may then
+     * destroy and free (as a pthread condvar after a broadcast) while we re-take the lock. */
+    weft_lock_t *lock = c->lock_;
+    weft_rlock_t *rlock = c->rlock_;
+    weft_waitq_t *q = &c->waiters_;
+
     weft__waiter_t w;
     weft__waiter_init(&w);
-    weft__waitq_lock(&c->waiters_);
-    weft__waitq_push(&c->waiters_, &w);
-    weft__waitq_unlock(&c->waiters_);
+    weft__waitq_lock(q);
+    weft__waitq_push(q, &w);
+    weft__waitq_unlock(q);
 
     unsigned long levels = 0;
-    if (c->lock_)
-        weft_lock_release(c->lock_);
+    if (lock)
+        weft_lock_release(lock);
     else
-        levels = weft__rlock_release_all(c->rlock_);
+        levels = weft__rlock_release_all(rlock);
 
-    int rc = weft__waiter_park(&c->waiters_, &w, deadline);
+    int rc = weft__waiter_park(q, &w, deadline);
 
-    if (c->lock_)
-        weft__lock_acquire_nocancel(c->lock_);
+    if (lock)
+        weft__lock_acquire_nocancel(lock);
     else
-        weft__rlock_restore(c->rlock_, levels);
+        weft__rlock_restore(rlock, levels);
     return rc;
 }
 

@@ -9,6 +9,8 @@
  */
 #include "sync_internal.h"
 
+#include <math.h>
+
 enum { SET = 1, WAITERS = 2 };
 
 int weft_event_init(weft_event_t *e)
@@ -54,7 +56,9 @@ bool weft_event_is_set(const weft_event_t *e)
 
 int weft_event_wait(weft_event_t *e, double timeout)
 {
-    if (!e) return WEFT_EINVAL;
+    /* NaN is refused even when the flag would let the call through: whether an argument is
+     * valid must not depend on timing. */
+    if (!e || isnan(timeout)) return WEFT_EINVAL;
     if (atomic_load_explicit(&e->state_, memory_order_acquire) & SET) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
