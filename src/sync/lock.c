@@ -11,6 +11,8 @@
  */
 #include "sync_internal.h"
 
+#include <math.h>
+
 enum { FREE = 0, LOCKED = 1, CONTENDED = 2 };
 
 int weft_lock_init(weft_lock_t *l)
@@ -65,7 +67,8 @@ static int acquire_slow(weft_lock_t *l, int64_t deadline, bool nocancel)
 
 int weft_lock_acquire(weft_lock_t *l, double timeout)
 {
-    if (!l) return WEFT_EINVAL;
+    /* NaN is refused before the fast path, so it fails whether or not the lock is free. */
+    if (!l || isnan(timeout)) return WEFT_EINVAL;
     if (weft__likely(try_take(l))) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;

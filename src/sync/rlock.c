@@ -11,6 +11,7 @@
 #include "sync_internal.h"
 
 #include <limits.h>
+#include <math.h>
 
 int weft_rlock_init(weft_rlock_t *r)
 {
@@ -35,7 +36,8 @@ static bool owned_by_me(const weft_rlock_t *r)
 
 int weft_rlock_acquire(weft_rlock_t *r, double timeout)
 {
-    if (!r) return WEFT_EINVAL;
+    /* NaN is refused before the owner's re-entry too, as Python does. */
+    if (!r || isnan(timeout)) return WEFT_EINVAL;
     if (owned_by_me(r)) {
         if (r->count_ == ULONG_MAX) return WEFT_EOVERFLOW;
         r->count_++;
