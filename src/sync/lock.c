@@ -26,7 +26,12 @@ int weft_lock_destroy(weft_lock_t *l)
 {
     if (!l) return WEFT_EINVAL;
     if (atomic_load_explicit(&l->state_, memory_order_acquire) != FREE) return WEFT_EBUSY;
-    return 0;
+    /* Free is not idle: a release frees the lock before it pops one waiter, and the others
+     * stay queued until it is taken again. */
+    weft__waitq_lock(&l->waiters_);
+    bool busy = !weft__waitq_empty(&l->waiters_);
+    weft__waitq_unlock(&l->waiters_);
+    return busy ? WEFT_EBUSY : 0;
 }
 
 static bool try_take(weft_lock_t *l)

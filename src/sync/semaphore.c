@@ -7,14 +7,21 @@
  * value_ only what nobody waits for. So value_ > 0 implies an empty queue, a waiter never
  * misses a release (both decide under the same lock), and a barging acquirer can never
  * overtake a parked one.
+ *
+ * bound_ is 0 for a plain Semaphore; a BoundedSemaphore stores its initial value with the
+ * BOUNDED bit set (values stop below it), so that a BoundedSemaphore(0) is still bounded.
  */
 #include "sync_internal.h"
+
+#include <math.h>
+
+#define BOUNDED 0x80000000u
 
 int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
 {
     if (!s || value > WEFT_SEMAPHORE_MAX) return WEFT_EINVAL;
     atomic_store_explicit(&s->value_, value, memory_order_relaxed);
-    s->bound_ = bounded ? value : 0;
+    s->bound_ = bounded ? BOUNDED | value : 0;
     s->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
     return 0;
 }
@@ -40,7 +47,8 @@ static bool try_take(weft_semaphore_t *s)
 
 int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
 {
-    if (!s) return WEFT_EINVAL;
+    /* NaN is refused before the fast path, so it fails whether or not a unit is free. */
+    if (!s || isnan(timeout)) return WEFT_EINVAL;
     if (try_take(s)) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
@@ -64,7 +72,7 @@ int weft_semaphore_release(weft_semaphore_t *s, unsigned n)
     if (!s || n == 0) return WEFT_EINVAL;
     weft__waitq_lock(&s->waiters_);
     uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
-    uint64_t limit = s->bound_ ? s->bound_ : WEFT_SEMAPHORE_MAX;
+    uint64_t limit = s->bound_ ? s->bound_ & ~BOUNDED : WEFT_SEMAPHORE_MAX;
     if ((uint64_t)v + n > limit) {
         weft__waitq_unlock(&s->waiters_);
         return WEFT_EOVERFLOW;
