@@ -13,8 +13,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define weft__likely(x)                       __builtin_expect(!!(x), 1)
-#define weft__unlikely(x)                     __builtin_expect(!!(x), 0)
+#define weft__likely(x)   __builtin_expect(!!(x), 1)
+#define weft__unlikely(x) __builtin_expect(!!(x), 0)
+/* initial-exec TLS: one load on hot paths, even from libweft.so (a few bytes of the static
+ * TLS surplus glibc reserves for exactly this). */
+#define WEFT__TLS                             __attribute__((tls_model("initial-exec"))) _Thread_local
 #define weft__container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 void *weft__malloc(size_t size);

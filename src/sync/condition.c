@@ -22,9 +22,7 @@ int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rl
 int weft_condition_destroy(weft_condition_t *c)
 {
     if (!c) return WEFT_EINVAL;
-    weft__waitq_lock(&c->waiters_);
-    bool busy = !weft__waitq_empty(&c->waiters_);
-    weft__waitq_unlock(&c->waiters_);
+    bool busy = weft__waitq_busy(&c->waiters_);
     if (busy) return WEFT_EBUSY;
     return weft_rlock_destroy(&c->own_);
 }

@@ -24,9 +24,7 @@ int weft_event_init(weft_event_t *e)
 int weft_event_destroy(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
-    weft__waitq_lock(&e->waiters_);
-    bool busy = !weft__waitq_empty(&e->waiters_);
-    weft__waitq_unlock(&e->waiters_);
+    bool busy = weft__waitq_busy(&e->waiters_);
     return busy ? WEFT_EBUSY : 0;
 }
 

@@ -28,9 +28,7 @@ int weft_lock_destroy(weft_lock_t *l)
     if (atomic_load_explicit(&l->state_, memory_order_acquire) != FREE) return WEFT_EBUSY;
     /* Free is not idle: a release frees the lock before it pops one waiter, and the others
      * stay queued until it is taken again. */
-    weft__waitq_lock(&l->waiters_);
-    bool busy = !weft__waitq_empty(&l->waiters_);
-    weft__waitq_unlock(&l->waiters_);
+    bool busy = weft__waitq_busy(&l->waiters_);
     return busy ? WEFT_EBUSY : 0;
 }
 

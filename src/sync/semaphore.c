@@ -29,9 +29,7 @@ int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
 int weft_semaphore_destroy(weft_semaphore_t *s)
 {
     if (!s) return WEFT_EINVAL;
-    weft__waitq_lock(&s->waiters_);
-    bool busy = !weft__waitq_empty(&s->waiters_);
-    weft__waitq_unlock(&s->waiters_);
+    bool busy = weft__waitq_busy(&s->waiters_);
     return busy ? WEFT_EBUSY : 0;
 }
 

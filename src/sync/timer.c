@@ -47,9 +47,6 @@
 #include <pthread.h>
 #include <signal.h>
 
-/* initial-exec TLS, as in wait.c: one load, even from libweft.so. */
-#define WEFT__TLS __attribute__((tls_model("initial-exec"))) _Thread_local
-
 enum {
     IDLE = 0,
     PENDING,

@@ -7,10 +7,6 @@
 
 #include <stdlib.h>
 
-/* initial-exec: one TLS load on the wait path, even from libweft.so (a few bytes of static
- * TLS, which glibc reserves for exactly this). */
-#define WEFT__TLS __attribute__((tls_model("initial-exec"))) _Thread_local
-
 static WEFT__TLS weft__waitctx_t thread_ctx;
 static WEFT__TLS weft__waitctx_t *current_ctx;
 

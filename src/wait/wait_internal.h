@@ -112,6 +112,15 @@ static inline bool weft__waitq_empty(const weft_waitq_t *q)
     return q->head_ == NULL;
 }
 
+/* Whether anybody waits on q, read under its lock (the destroy check of every object). */
+static inline bool weft__waitq_busy(weft_waitq_t *q)
+{
+    weft__waitq_lock(q);
+    bool busy = !weft__waitq_empty(q);
+    weft__waitq_unlock(q);
+    return busy;
+}
+
 /* List operations; the caller holds the queue's lock. */
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w);
 weft__waiter_t *weft__waitq_pop(weft_waitq_t *q);
