@@ -22,8 +22,7 @@
 #include <string.h>
 #include <unistd.h>
 
-__attribute__((visibility("hidden"),
-               tls_model("initial-exec"))) _Thread_local weft_thread_t *weft__thread_self;
+WEFT__TLS weft_thread_t *weft__thread_self;
 weft__mutex_t weft__registry_lock = WEFT__MUTEX_INIT;
 pthread_key_t weft__thread_key;
 

@@ -51,8 +51,7 @@ struct weft_thread {
 };
 
 /* The calling thread's record, NULL until it has one (initial-exec TLS: one load). */
-extern __attribute__((visibility("hidden"),
-                      tls_model("initial-exec"))) _Thread_local weft_thread_t *weft__thread_self;
+extern WEFT__TLS weft_thread_t *weft__thread_self;
 
 /* Guards the registry list and everything thread-local data keeps (local.c). */
 extern weft__mutex_t weft__registry_lock;
