@@ -5,6 +5,7 @@
  */
 #include "wait_internal.h"
 
+#include <sched.h>
 #include <stdlib.h>
 
 static WEFT__TLS weft__waitctx_t thread_ctx;
@@ -58,17 +59,33 @@ weft__waiter_t *weft__waitq_pop(weft_waitq_t *q)
 
 /* ---- waking ------------------------------------------------------------------------------ */
 
-/* Makes w's state final and gets its owner running. Everything needed after the exchange is
- * read before it: once the state is final the waiter may return and its stack be reused. */
+/* Makes w's state final and gets its owner running. Everything needed afterwards is read
+ * before: once the state is final the waiter may return and its stack be reused. A sleeping
+ * thread is woken through WAKING, so the futex word outlives the futex_wake on it (a wake on
+ * a reused stack word would be harmless to the kernel, but it is a read of dead memory). */
 static void finish(weft__waiter_t *w, uint32_t final)
 {
     const weft__parker_t *parker = w->ctx->parker;
     void *arg = w->ctx->park_arg;
-    uint32_t old = atomic_exchange_explicit(&w->state, final, memory_order_acq_rel);
-    if (parker)
+    if (parker) {
+        atomic_store_explicit(&w->state, final, memory_order_release);
         parker->unpark(arg);
-    else if (old == WEFT__W_SLEEPING)
-        weft__futex_wake(&w->state, 1, false);
+        return;
+    }
+    uint32_t s = atomic_load_explicit(&w->state, memory_order_relaxed);
+    for (;;) {
+        if (s == WEFT__W_SLEEPING) {
+            if (atomic_compare_exchange_weak_explicit(&w->state, &s, WEFT__W_WAKING,
+                                                      memory_order_acq_rel, memory_order_relaxed)) {
+                weft__futex_wake(&w->state, 1, false);
+                atomic_store_explicit(&w->state, final, memory_order_release);
+                return;
+            }
+        } else if (atomic_compare_exchange_weak_explicit(&w->state, &s, final, memory_order_acq_rel,
+                                                         memory_order_relaxed)) {
+            return;
+        }
+    }
 }
 
 void weft__waiter_wake(weft__waiter_t *w)
@@ -120,9 +137,10 @@ void weft__waitctx_cancel(weft__waitctx_t *ctx)
     atomic_store_explicit(&ctx->cancel, 1, memory_order_release);
     weft__waiter_t *w = ctx->current;
     if (w) {
-        /* Only an unfinished park is interrupted; a WOKEN waiter keeps what it was given. */
+        /* Only an unfinished park is interrupted; a waiter being woken (WAKING) or WOKEN keeps
+         * what it was given. */
         uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
-        while (s < WEFT__W_WOKEN) {
+        while (s < WEFT__W_WAKING) {
             if (atomic_compare_exchange_weak_explicit(&w->state, &s, WEFT__W_CANCELED,
                                                       memory_order_acq_rel, memory_order_acquire)) {
                 if (ctx->parker)
@@ -176,17 +194,33 @@ static uint32_t thread_spin(weft__waiter_t *w, int64_t deadline)
     }
 }
 
+/* A waker is between its futex_wake and the final store: a few instructions, unless it was
+ * preempted there. */
+static uint32_t await_final(weft__waiter_t *w)
+{
+    uint32_t s;
+    for (int i = 0; (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;
+         i++) {
+        if (i < 1000)
+            weft__cpu_relax();
+        else
+            sched_yield();
+    }
+    return s;
+}
+
 static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
 {
     uint32_t s = thread_spin(w, deadline);
     while (s < WEFT__W_WOKEN) {
+        if (s == WEFT__W_WAKING) return await_final(w);
         if (s == WEFT__W_WAITING &&
             !atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_SLEEPING,
                                                      memory_order_acq_rel, memory_order_acquire))
             continue; /* s now holds the new state */
         int r = weft__futex_wait(&w->state, WEFT__W_SLEEPING, deadline, false);
         s = atomic_load_explicit(&w->state, memory_order_acquire);
-        if (r == WEFT_ETIMEDOUT && s < WEFT__W_WOKEN &&
+        if (r == WEFT_ETIMEDOUT && s == WEFT__W_SLEEPING &&
             atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
                                                     memory_order_acq_rel, memory_order_acquire))
             return WEFT__W_TIMEDOUT;
@@ -242,6 +276,7 @@ int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
     /* A waker dequeued us and its WOKEN is on the way: take it, and what it hands over. */
     for (;;) {
         s = atomic_load_explicit(&w->state, memory_order_acquire);
+        if (s == WEFT__W_WAKING) s = await_final(w);
         if (s == WEFT__W_WOKEN) return 0;
         if (atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_WAITING,
                                                     memory_order_acq_rel, memory_order_acquire))

@@ -22,9 +22,10 @@
  *   handed over, so nothing given is ever lost.
  *
  * States of waiter.state: WAITING (queued, running or spinning), SLEEPING (a thread about to
- * sleep or asleep in futex_wait: a waker must futex_wake), then one final state: WOKEN (set
- * only by the waker that dequeued it), TIMEDOUT or CANCELED (set by the waiter itself or a
- * canceler; a later WOKEN overrides them).
+ * sleep or asleep in futex_wait: a waker must futex_wake), WAKING (a waker is in that
+ * futex_wake: the waiter must not return, and free the word, before it is done), then one
+ * final state: WOKEN (set only by the waker that dequeued it), TIMEDOUT or CANCELED (set by
+ * the waiter itself or a canceler; a later WOKEN overrides them).
  *
  * Where coroutines plug in: weft__waitctx_current() returns a thread-local pointer that the
  * coroutine layer repoints at the running coroutine's waitctx, whose parker switches to the
@@ -39,9 +40,10 @@
 enum {
     WEFT__W_WAITING = 0,
     WEFT__W_SLEEPING = 1,
-    WEFT__W_WOKEN = 2,
-    WEFT__W_TIMEDOUT = 3,
-    WEFT__W_CANCELED = 4,
+    WEFT__W_WAKING = 2,
+    WEFT__W_WOKEN = 3,
+    WEFT__W_TIMEDOUT = 4,
+    WEFT__W_CANCELED = 5,
 };
 
 typedef struct weft__waiter weft__waiter_t;
