@@ -8,18 +8,12 @@
 #include <sched.h>
 #include <stdlib.h>
 
-static WEFT__TLS weft__waitctx_t thread_ctx;
-static WEFT__TLS weft__waitctx_t *current_ctx;
-
-weft__waitctx_t *weft__waitctx_current(void)
-{
-    weft__waitctx_t *ctx = current_ctx;
-    return ctx ? ctx : &thread_ctx;
-}
+WEFT__TLS weft__waitctx_t weft__thread_ctx;
+WEFT__TLS weft__waitctx_t *weft__current_ctx;
 
 void weft__waitctx_switch(weft__waitctx_t *ctx)
 {
-    current_ctx = ctx;
+    weft__current_ctx = ctx;
 }
 
 /* ---- queues ------------------------------------------------------------------------------ */

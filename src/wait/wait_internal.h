@@ -77,8 +77,16 @@ struct weft__waiter {
     uintptr_t data;       /* what the waker hands over, defined by each primitive */
 };
 
-/* The waiting context of the caller: the running coroutine's, else the thread's own. */
-weft__waitctx_t *weft__waitctx_current(void);
+/* The waiting context of the caller: the running coroutine's, else the thread's own. Inline:
+ * RLock asks for it on every acquire and release. */
+extern WEFT__TLS weft__waitctx_t weft__thread_ctx;
+extern WEFT__TLS weft__waitctx_t *weft__current_ctx;
+
+static inline weft__waitctx_t *weft__waitctx_current(void)
+{
+    weft__waitctx_t *ctx = weft__current_ctx;
+    return ctx ? ctx : &weft__thread_ctx;
+}
 
 /* Repoints the calling thread's current context (the coroutine layer's switch hook); NULL
  * restores the thread's own. */
