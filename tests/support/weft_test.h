@@ -38,6 +38,19 @@ int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **ar
         return weft_test_main(cases, sizeof(cases) / sizeof(cases[0]), argc, argv);                \
     }
 
+/* SANITIZED is 1 in an ASan/UBSan or TSan build (gcc and clang), where stress cases scale
+ * their iteration counts down. */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+
 /* (Re)installs the harness's counting allocator (main() does it once). */
 void weft_test_install_allocator(void);
 

@@ -16,17 +16,6 @@
 #include <pthread.h>
 #include <sched.h>
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
-
 /* Iteration counts for the stress cases: sanitizers run them 5-15x slower. */
 #define SCALED(n) (SANITIZED ? (n) / 4 : (n))
 
