@@ -3,10 +3,13 @@
  */
 #include "weft_test.h"
 
+#include "wait/wait_internal.h"
+
 #include <dirent.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +229,36 @@ void weft_test_run_threads(int n, void (*fn)(void *arg, int i), void *arg)
     for (int i = 0; i < n; i++) pthread_join(tids[i], NULL);
     free(tids);
     free(args);
+}
+
+pthread_t weft_test_start(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
+    return t;
+}
+
+void weft_test_join(pthread_t t)
+{
+    assert_int_equal(pthread_join(t, NULL), 0);
+}
+
+int weft_test_queue_length(weft_waitq_t *q)
+{
+    weft__waitq_lock(q);
+    int n = 0;
+    for (weft__waiter_t *w = q->head_; w; w = w->next) n++;
+    weft__waitq_unlock(q);
+    return n;
+}
+
+void weft_test_wait_queued(weft_waitq_t *q, int n)
+{
+    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    while (weft_test_queue_length(q) < n) {
+        assert_true(weft_monotonic_ns() < give_up);
+        sched_yield();
+    }
 }
 
 double weft_test_cpu_seconds(void)

@@ -22,6 +22,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 
 #include <cmocka.h>
 
@@ -68,6 +69,15 @@ long weft_test_oom(int (*body)(void *ctx), void *ctx);
 /* Runs fn(arg, i) on n plain pthreads, i = 0..n-1, and joins them all (tests of a primitive
  * should not depend on weft's own thread layer). */
 void weft_test_run_threads(int n, void (*fn)(void *arg, int i), void *arg);
+
+/* A plain pthread running fn(arg), and its join; both fail the case on error. */
+pthread_t weft_test_start(void *(*fn)(void *), void *arg);
+void weft_test_join(pthread_t t);
+
+/* White-box: how many waiters are parked on an object's wait queue, and a wait (yielding,
+ * never sleeping) until at least n are; the wait fails the case after 10 s. */
+int weft_test_queue_length(weft_waitq_t *q);
+void weft_test_wait_queued(weft_waitq_t *q, int n);
 
 /* Seconds of CPU time the calling process has used (user + system). */
 double weft_test_cpu_seconds(void);

@@ -57,21 +57,12 @@ static void bg_join(bg_t *bg)
     bg->n = 0;
 }
 
-static int queue_length(weft_waitq_t *q)
-{
-    weft__waitq_lock(q);
-    int n = 0;
-    for (weft__waiter_t *w = q->head_; w; w = w->next) n++;
-    weft__waitq_unlock(q);
-    return n;
-}
-
 /* Yields until n callers are parked in the barrier (n_waiting and its queue agree); fails
  * after 10 s. Usable from any thread: it asserts nothing there, it only gives up. */
 static bool wait_waiting(weft_barrier_t *b, unsigned n)
 {
     int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
-    while (weft_barrier_n_waiting(b) < n || queue_length(&b->waiters_) < (int)n) {
+    while (weft_barrier_n_waiting(b) < n || weft_test_queue_length(&b->waiters_) < (int)n) {
         if (weft_monotonic_ns() > give_up) return false;
         sched_yield();
     }
@@ -534,7 +525,7 @@ static void barrier_early_arrival_timeout_spares_complete_round(void **state)
         bg_add(&bg2, 1, 0, one_wait, &early);
         if (cancel) {
             int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
-            while (queue_length(&b.waiters_) < 2 && weft_monotonic_ns() < give_up)
+            while (weft_test_queue_length(&b.waiters_) < 2 && weft_monotonic_ns() < give_up)
                 sched_yield(); /* until it is parked beside the first party */
             weft__waitctx_cancel(atomic_load(&early.ctx));
         }

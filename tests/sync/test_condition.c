@@ -56,25 +56,6 @@ static void bg_join(bg_t *bg)
     bg->n = 0;
 }
 
-static int queue_length(weft_waitq_t *q)
-{
-    weft__waitq_lock(q);
-    int n = 0;
-    for (weft__waiter_t *w = q->head_; w; w = w->next) n++;
-    weft__waitq_unlock(q);
-    return n;
-}
-
-/* Waits (by yielding, not sleeping) until n waiters sit on q; fails after 10 s. */
-static void wait_queued(weft_waitq_t *q, int n)
-{
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
-    while (queue_length(q) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
-        sched_yield();
-    }
-}
-
 static void wait_count(_Atomic int *counter, int n)
 {
     int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
@@ -190,7 +171,7 @@ static void condition_wait_without_lock_is_eperm(void **state)
         fixture_init(&f, kinds[k]);
         assert_int_equal(weft_condition_wait(&f.c, 0.01), WEFT_EPERM);
         assert_int_equal(weft_condition_wait(&f.c, WEFT_FOREVER), WEFT_EPERM);
-        assert_int_equal(queue_length(&f.c.waiters_), 0);
+        assert_int_equal(weft_test_queue_length(&f.c.waiters_), 0);
         fixture_destroy(&f);
     }
 }
@@ -326,21 +307,21 @@ static void condition_notify_wakes_longest_waiters_first(void **state)
         bg_t bg = {0};
         for (int i = 0; i < NTHREADS; i++) {
             bg_add(&bg, 1, i, notified_waiter, &n);
-            wait_queued(&n.f.c.waiters_, i + 1); /* queue order = start order */
+            weft_test_wait_queued(&n.f.c.waiters_, i + 1); /* queue order = start order */
         }
         notify(&n, 0);
-        assert_int_equal(queue_length(&n.f.c.waiters_), NTHREADS);
+        assert_int_equal(weft_test_queue_length(&n.f.c.waiters_), NTHREADS);
         assert_int_equal(atomic_load(&n.woke), 0);
 
         notify(&n, 1);
         wait_count(&n.woke, 1);
         assert_woke_set(&n, 0, 1);
-        assert_int_equal(queue_length(&n.f.c.waiters_), NTHREADS - 1);
+        assert_int_equal(weft_test_queue_length(&n.f.c.waiters_), NTHREADS - 1);
 
         notify(&n, 2);
         wait_count(&n.woke, 3);
         assert_woke_set(&n, 1, 3);
-        assert_int_equal(queue_length(&n.f.c.waiters_), NTHREADS - 3);
+        assert_int_equal(weft_test_queue_length(&n.f.c.waiters_), NTHREADS - 3);
 
         notify(&n, -1);
         wait_count(&n.woke, NTHREADS);
@@ -365,7 +346,7 @@ static void condition_notify_more_than_waiting(void **state)
     fixture_init(&n.f, WITH_LOCK);
     bg_t bg = {0};
     bg_add(&bg, 2, 0, notified_waiter, &n);
-    wait_queued(&n.f.c.waiters_, 2);
+    weft_test_wait_queued(&n.f.c.waiters_, 2);
     notify(&n, 1000);
     bg_join(&bg);
     assert_int_equal(atomic_load(&n.woke), 2);
@@ -408,7 +389,7 @@ static void condition_wait_timeout_reacquires_lock(void **state)
             assert_true(t.elapsed[i] < 5.0);
             assert_true(t.held[i]);
         }
-        assert_int_equal(queue_length(&t.f.c.waiters_), 0);
+        assert_int_equal(weft_test_queue_length(&t.f.c.waiters_), 0);
         fixture_destroy(&t.f);
     }
 }
@@ -423,7 +404,7 @@ static void condition_wait_zero_timeout_keeps_lock(void **state)
         assert_int_equal(weft_condition_acquire(&f.c, WEFT_FOREVER), 0);
         assert_int_equal(weft_condition_wait(&f.c, 0), WEFT_ETIMEDOUT);
         assert_true(release_once(&f));
-        assert_int_equal(queue_length(&f.c.waiters_), 0);
+        assert_int_equal(weft_test_queue_length(&f.c.waiters_), 0);
         fixture_destroy(&f);
     }
 }
@@ -477,7 +458,7 @@ static void condition_wait_for_rechecks_predicate(void **state)
         bg_t bg = {0};
         bg_add(&bg, 1, 0, waitfor_waiter, &w);
         for (int i = 0; i < 4; i++) {
-            wait_queued(&w.f.c.waiters_, 1); /* it checked, saw false, and waits again */
+            weft_test_wait_queued(&w.f.c.waiters_, 1); /* it checked, saw false, and waits again */
             bump_state(&w);
         }
         bg_join(&bg);
@@ -553,7 +534,7 @@ static void condition_wait_releases_all_rlock_levels(void **state)
         fixture_init(&r.f, kinds[k]);
         bg_t bg = {0};
         bg_add(&bg, 1, 0, recursive_waiter, &r);
-        wait_queued(&r.f.c.waiters_, 1);
+        weft_test_wait_queued(&r.f.c.waiters_, 1);
         /* Free although its owner acquired it three times (it drops them just after it
          * queued itself, hence a timeout rather than a poll): */
         assert_int_equal(weft_condition_acquire(&r.f.c, 5.0), 0);
@@ -633,7 +614,7 @@ static void condition_wait_nan_timeout_is_einval(void **state)
         assert_int_equal(weft_condition_acquire(&f.c, WEFT_FOREVER), 0);
         assert_int_equal(weft_condition_wait(&f.c, NAN), WEFT_EINVAL);
         assert_int_equal(weft_condition_wait_for(&f.c, never, NULL, NAN), WEFT_EINVAL);
-        assert_int_equal(queue_length(&f.c.waiters_), 0);
+        assert_int_equal(weft_test_queue_length(&f.c.waiters_), 0);
         assert_true(release_once(&f));
         fixture_destroy(&f);
     }
@@ -666,7 +647,7 @@ static void condition_destroy_while_waited_on_is_ebusy(void **state)
         fixture_init(&n.f, kinds[k]);
         bg_t bg = {0};
         bg_add(&bg, 1, 0, notified_waiter, &n);
-        wait_queued(&n.f.c.waiters_, 1);
+        weft_test_wait_queued(&n.f.c.waiters_, 1);
         assert_int_equal(weft_condition_destroy(&n.f.c), WEFT_EBUSY);
         notify(&n, 1);
         bg_join(&bg);
@@ -719,7 +700,7 @@ static void condition_destroy_after_notify_before_waiter_returns(void **state)
     assert_int_equal(weft_condition_init(x.c, &x.lock, NULL), 0);
     bg_t bg = {0};
     bg_add(&bg, 1, 0, freed_waiter, &x);
-    wait_queued(&x.c->waiters_, 1);
+    weft_test_wait_queued(&x.c->waiters_, 1);
     assert_int_equal(weft_lock_acquire(&x.lock, WEFT_FOREVER), 0);
     assert_int_equal(weft_condition_notify(x.c, 1), 0);
     assert_int_equal(weft_condition_destroy(x.c), 0);
@@ -767,11 +748,12 @@ static void condition_wait_canceled_reacquires_lock(void **state)
             fixture_init(&x.f, kinds[k]);
             bg_t bg = {0};
             bg_add(&bg, 1, 0, cancelable_waiter, &x);
-            wait_queued(&x.f.c.waiters_, 1);
+            weft_test_wait_queued(&x.f.c.waiters_, 1);
             assert_int_equal(weft_condition_acquire(&x.f.c, WEFT_FOREVER), 0);
             weft__waitctx_cancel(atomic_load(&x.ctx));
-            wait_queued(lock_queue(&x.f), 1); /* canceled, now blocked on the lock we hold */
-            assert_int_equal(queue_length(&x.f.c.waiters_), 0);
+            weft_test_wait_queued(lock_queue(&x.f),
+                                  1); /* canceled, now blocked on the lock we hold */
+            assert_int_equal(weft_test_queue_length(&x.f.c.waiters_), 0);
             assert_int_equal(weft_condition_release(&x.f.c), 0);
             bg_join(&bg);
             assert_int_equal(x.rc, WEFT_ECANCELED);

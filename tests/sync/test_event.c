@@ -55,25 +55,6 @@ static void bg_join(bg_t *bg)
     for (int i = 0; i < bg->n; i++) pthread_join(bg->tid[i], NULL);
 }
 
-static int queue_length(weft_waitq_t *q)
-{
-    weft__waitq_lock(q);
-    int n = 0;
-    for (weft__waiter_t *w = q->head_; w; w = w->next) n++;
-    weft__waitq_unlock(q);
-    return n;
-}
-
-/* Waits (by yielding, not sleeping) until n waiters are parked on q; fails after 10 s. */
-static void wait_queued(weft_waitq_t *q, int n)
-{
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
-    while (queue_length(q) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
-        sched_yield();
-    }
-}
-
 static void wait_count(_Atomic int *counter, int n)
 {
     int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
@@ -144,7 +125,7 @@ static void event_set_wakes_every_waiter(void **state)
         atomic_store(&c.done, 0);
         bg_t bg;
         bg_start(&bg, NTHREADS, waiter, &c);
-        wait_queued(&c.e.waiters_, NTHREADS);
+        weft_test_wait_queued(&c.e.waiters_, NTHREADS);
         assert_int_equal(atomic_load(&c.done), 0);
         assert_int_equal(weft_event_set(&c.e), 0);
         bg_join(&bg);
@@ -154,7 +135,7 @@ static void event_set_wakes_every_waiter(void **state)
         bg_start(&bg, NTHREADS, waiter, &c); /* already set: nobody blocks */
         bg_join(&bg);
         for (int i = 0; i < NTHREADS; i++) assert_int_equal(c.rc[i], 0);
-        assert_int_equal(queue_length(&c.e.waiters_), 0);
+        assert_int_equal(weft_test_queue_length(&c.e.waiters_), 0);
         weft_event_clear(&c.e);
     }
     assert_int_equal(weft_event_destroy(&c.e), 0);
@@ -182,7 +163,7 @@ static void event_set_wakes_waiters_left_after_timeouts(void **state)
     bg_t bg;
     bg_start(&bg, NTHREADS, mixed_waiter, &c);
     wait_count(&c.timed_out, NTHREADS / 2); /* the odd ones */
-    wait_queued(&c.e.waiters_, NTHREADS - NTHREADS / 2);
+    weft_test_wait_queued(&c.e.waiters_, NTHREADS - NTHREADS / 2);
     weft_event_set(&c.e);
     bg_join(&bg);
     for (int i = 0; i < NTHREADS; i++) assert_int_equal(c.rc[i], i % 2 ? WEFT_ETIMEDOUT : 0);
@@ -220,7 +201,7 @@ static void event_wait_timeout_expires(void **state)
         assert_true(c.elapsed[i] >= 0.1);
         assert_true(c.elapsed[i] < 5.0);
     }
-    assert_int_equal(queue_length(&c.e.waiters_), 0);
+    assert_int_equal(weft_test_queue_length(&c.e.waiters_), 0);
     /* ... and once set, a timed wait succeeds at once. */
     weft_event_set(&c.e);
     double t0 = weft_monotonic();
@@ -238,7 +219,7 @@ static void event_set_then_clear_still_wakes_waiters(void **state)
     weft_event_init(&c.e);
     bg_t bg;
     bg_start(&bg, NTHREADS, waiter, &c);
-    wait_queued(&c.e.waiters_, NTHREADS);
+    weft_test_wait_queued(&c.e.waiters_, NTHREADS);
     weft_event_set(&c.e);
     weft_event_clear(&c.e);
     bg_join(&bg);
@@ -266,7 +247,7 @@ static void event_wait_huge_timeout_blocks_until_set(void **state)
     weft_event_init(&c.e);
     bg_t bg;
     bg_start(&bg, 2, huge_waiter, &c);
-    wait_queued(&c.e.waiters_, 2);
+    weft_test_wait_queued(&c.e.waiters_, 2);
     weft_event_set(&c.e);
     bg_join(&bg);
     assert_int_equal(c.rc[0], 0);
@@ -308,7 +289,7 @@ static void event_destroy_while_waited_on_is_ebusy(void **state)
     weft_event_init(&c.e);
     bg_t bg;
     bg_start(&bg, 1, waiter, &c);
-    wait_queued(&c.e.waiters_, 1);
+    weft_test_wait_queued(&c.e.waiters_, 1);
     assert_int_equal(weft_event_destroy(&c.e), WEFT_EBUSY);
     assert_false(weft_event_is_set(&c.e));
     assert_int_equal(weft_event_set(&c.e), 0);
@@ -344,12 +325,12 @@ static void event_wait_canceled_while_parked(void **state)
     weft_event_init(&c.e);
     bg_t bg;
     bg_start(&bg, 1, cancelable_waiter, &c);
-    wait_queued(&c.e.waiters_, 1);
+    weft_test_wait_queued(&c.e.waiters_, 1);
     weft__waitctx_cancel(atomic_load(&c.ctx));
     bg_join(&bg);
     assert_int_equal(c.rc, WEFT_ECANCELED);
     assert_int_equal(c.rc_after, WEFT_ETIMEDOUT);
-    assert_int_equal(queue_length(&c.e.waiters_), 0);
+    assert_int_equal(weft_test_queue_length(&c.e.waiters_), 0);
     assert_int_equal(weft_event_destroy(&c.e), 0);
 }
 

@@ -25,36 +25,14 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static pthread_t start(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
-    return t;
-}
-
-static void join(pthread_t t)
-{
-    assert_int_equal(pthread_join(t, NULL), 0);
-}
-
-/* How many waiters are queued on l (white-box: the queue is private to the lock). */
 static int queued(weft_lock_t *l)
 {
-    int n = 0;
-    weft__waitq_lock(&l->waiters_);
-    for (weft__waiter_t *w = l->waiters_.head_; w; w = w->next) n++;
-    weft__waitq_unlock(&l->waiters_);
-    return n;
+    return weft_test_queue_length(&l->waiters_);
 }
 
-/* Spins (yielding) until n waiters are queued on l; fails the case after 10 s. */
 static void wait_queued(weft_lock_t *l, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000 * MS;
-    while (queued(l) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
-        sched_yield();
-    }
+    weft_test_wait_queued(&l->waiters_, n);
 }
 
 /* Spins (yielding) until *v >= n; fails the case after 10 s. */
@@ -166,7 +144,7 @@ static void lock_try_acquire_contended_fails_at_once(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, 0, true);
-    join(start(acquire_thread, &a));
+    weft_test_join(weft_test_start(acquire_thread, &a));
     assert_int_equal(a.result, WEFT_ETIMEDOUT);
     assert_true(a.elapsed_ns < SLACK_NS);
     assert_int_equal(weft_lock_release(&l), 0);
@@ -186,14 +164,14 @@ static void lock_acquire_contended_blocks_until_release(void **state)
     pthread_t t[N];
     for (int i = 0; i < N; i++) {
         a[i] = acquirer(&l, WEFT_FOREVER, true);
-        t[i] = start(acquire_thread, &a[i]);
+        t[i] = weft_test_start(acquire_thread, &a[i]);
     }
     wait_queued(&l, N);
     for (int i = 0; i < N; i++) assert_int_equal(atomic_load(&a[i].done), 0);
     assert_int_equal(weft_lock_destroy(&l), WEFT_EBUSY);
     assert_int_equal(weft_lock_release(&l), 0);
     for (int i = 0; i < N; i++) {
-        join(t[i]);
+        weft_test_join(t[i]);
         assert_int_equal(a[i].result, 0);
         assert_int_equal(a[i].release_result, 0);
     }
@@ -225,7 +203,7 @@ static void lock_with_block_releases_on_every_exit(void **state)
         assert_int_equal(with_lock(&l, errs[i]), errs[i]);
         /* Another thread can take it: the block released it. */
         acquirer_t a = acquirer(&l, 5.0, true);
-        join(start(acquire_thread, &a));
+        weft_test_join(weft_test_start(acquire_thread, &a));
         assert_int_equal(a.result, 0);
     }
     assert_int_equal(weft_lock_destroy(&l), 0);
@@ -264,7 +242,7 @@ static void lock_acquire_timeout_expires(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, 0.1, true);
-    join(start(acquire_thread, &a));
+    weft_test_join(weft_test_start(acquire_thread, &a));
     assert_int_equal(a.result, WEFT_ETIMEDOUT);
     assert_true(a.elapsed_ns >= 100 * MS);
     assert_true(a.elapsed_ns < 100 * MS + SLACK_NS);
@@ -314,10 +292,10 @@ static void lock_acquire_timeout_succeeds_when_released_in_time(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, 30.0, true);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&l, 1);
     assert_int_equal(weft_lock_release(&l), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(a.release_result, 0);
     assert_true(a.elapsed_ns < 30000 * MS);
@@ -338,7 +316,7 @@ static void lock_release_by_other_thread(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     void *rc;
-    pthread_t t = start(release_thread, &l);
+    pthread_t t = weft_test_start(release_thread, &l);
     assert_int_equal(pthread_join(t, &rc), 0);
     assert_int_equal((int)(intptr_t)rc, 0);
     assert_false(weft_lock_locked(&l));
@@ -363,10 +341,10 @@ static void lock_state_after_timeout(void **state)
     /* Held again, after a timeout: the next waiter still gets its wake-up. */
     assert_int_equal(weft_lock_acquire(&l, 0.01), WEFT_ETIMEDOUT);
     acquirer_t a = acquirer(&l, WEFT_FOREVER, true);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&l, 1);
     assert_int_equal(weft_lock_release(&l), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(a.release_result, 0);
     assert_false(weft_lock_locked(&l));
@@ -398,12 +376,12 @@ static void lock_reacquire_blocks_until_released_elsewhere(void **state)
     weft_lock_t l;
     weft_lock_init(&l);
     reacquirer_t r = {.lock = &l};
-    pthread_t t = start(reacquire_thread, &r);
+    pthread_t t = weft_test_start(reacquire_thread, &r);
     wait_at_least(&r.phase, 1);
     wait_queued(&l, 1); /* blocked in its second acquire */
     assert_int_equal(atomic_load(&r.phase), 1);
     assert_int_equal(weft_lock_release(&l), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(atomic_load(&r.phase), 2);
     assert_int_equal(r.rc1, 0);
     assert_int_equal(r.rc2, 0);
@@ -485,11 +463,11 @@ static void lock_destroy_while_held_is_ebusy(void **state)
 
     /* Waited on: still busy, and the waiter still gets the lock. */
     acquirer_t a = acquirer(&l, WEFT_FOREVER, true);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&l, 1);
     assert_int_equal(weft_lock_destroy(&l), WEFT_EBUSY);
     assert_int_equal(weft_lock_release(&l), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(a.release_result, 0);
 
@@ -527,14 +505,14 @@ static void lock_timeout_zero_polls_without_waiting(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, WEFT_FOREVER, true);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&l, 1);
     int64_t t0 = weft_monotonic_ns();
     for (int i = 0; i < 1000; i++) assert_int_equal(weft_lock_acquire(&l, 0), WEFT_ETIMEDOUT);
     assert_true(weft_monotonic_ns() - t0 < SLACK_NS);
     assert_int_equal(queued(&l), 1); /* the polls never queued themselves */
     assert_int_equal(weft_lock_release(&l), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(weft_lock_destroy(&l), 0);
 }
@@ -579,7 +557,7 @@ static void lock_cancel_interrupts_blocked_acquire(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     canceled_acquirer_t c = {.lock = &l};
-    pthread_t t = start(canceled_acquire_thread, &c);
+    pthread_t t = weft_test_start(canceled_acquire_thread, &c);
     wait_queued(&l, 1);
     weft__waitctx_cancel(atomic_load(&c.ctx));
     wait_at_least(&c.phase, 1);
@@ -587,7 +565,7 @@ static void lock_cancel_interrupts_blocked_acquire(void **state)
     assert_true(weft_lock_locked(&l));
     wait_queued(&l, 1); /* the uncanceled thread blocks again, for real */
     assert_int_equal(weft_lock_release(&l), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(c.rc_blocked, WEFT_ECANCELED);
     assert_int_equal(c.rc_pending, WEFT_ECANCELED);
     assert_int_equal(c.rc_pending_timed, WEFT_ECANCELED);
@@ -612,16 +590,16 @@ static void lock_cancel_one_waiter_others_still_get_lock(void **state)
     pthread_t t[N];
     for (int i = 0; i < N; i++) {
         a[i] = acquirer(&l, WEFT_FOREVER, true);
-        t[i] = start(acquire_thread, &a[i]);
+        t[i] = weft_test_start(acquire_thread, &a[i]);
         wait_queued(&l, i + 1); /* one at a time, so a[1] is in the middle of the queue */
     }
     weft__waitctx_cancel(atomic_load(&a[1].ctx));
-    join(t[1]);
+    weft_test_join(t[1]);
     assert_int_equal(a[1].result, WEFT_ECANCELED);
     assert_int_equal(queued(&l), N - 1);
     assert_int_equal(weft_lock_release(&l), 0);
-    join(t[0]);
-    join(t[2]);
+    weft_test_join(t[0]);
+    weft_test_join(t[2]);
     assert_int_equal(a[0].result, 0);
     assert_int_equal(a[2].result, 0);
     assert_false(weft_lock_locked(&l));
@@ -643,24 +621,24 @@ static void lock_cancel_racing_release_loses_no_wakeup(void **state)
         weft_lock_acquire(&l, WEFT_FOREVER);
         acquirer_t victim = acquirer(&l, WEFT_FOREVER, true);
         acquirer_t other = acquirer(&l, 30.0, true);
-        pthread_t tv = start(acquire_thread, &victim);
-        pthread_t to = start(acquire_thread, &other);
+        pthread_t tv = weft_test_start(acquire_thread, &victim);
+        pthread_t to = weft_test_start(acquire_thread, &other);
         wait_queued(&l, 2);
         weft__waitctx_t *ctx = atomic_load(&victim.ctx);
         if (i % 3 == 0) { /* cancel, and release only once the victim has left the queue */
             weft__waitctx_cancel(ctx);
-            join(tv);
+            weft_test_join(tv);
             weft_lock_release(&l);
         } else if (i % 3 == 1) {
             weft__waitctx_cancel(ctx);
             weft_lock_release(&l);
-            join(tv);
+            weft_test_join(tv);
         } else {
             weft_lock_release(&l);
             weft__waitctx_cancel(ctx);
-            join(tv);
+            weft_test_join(tv);
         }
-        join(to);
+        weft_test_join(to);
         assert_true(victim.result == 0 || victim.result == WEFT_ECANCELED);
         if (i % 3 == 0) assert_int_equal(victim.result, WEFT_ECANCELED);
         if (victim.result == 0) {
@@ -697,9 +675,9 @@ static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
         weft_lock_acquire(&l, WEFT_FOREVER);
         acquirer_t victim = acquirer(&l, WEFT_FOREVER, true);
         acquirer_t other = acquirer(&l, 10.0, true);
-        pthread_t tv = start(acquire_thread, &victim);
+        pthread_t tv = weft_test_start(acquire_thread, &victim);
         wait_queued(&l, 1);
-        pthread_t to = start(acquire_thread, &other);
+        pthread_t to = weft_test_start(acquire_thread, &other);
         wait_queued(&l, 2);
         weft__waitctx_t *ctx = atomic_load(&victim.ctx);
         weft__waitq_lock(&l.waiters_);
@@ -720,8 +698,8 @@ static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
         weft__waitq_unlock(&l.waiters_);
         assert_int_equal(weft_lock_release(&l), 0);
         weft__mutex_unlock(&ctx->lock);
-        join(tv);
-        join(to);
+        weft_test_join(tv);
+        weft_test_join(to);
         if (in_leave) {
             stopped++;
             assert_int_equal(victim.result, 0); /* it was popped: the wake-up is its */
@@ -768,13 +746,13 @@ static void lock_handoff_ping_pong(void **state)
     weft_lock_init(&pp.pong);
     weft_lock_acquire(&pp.ping, WEFT_FOREVER);
     weft_lock_acquire(&pp.pong, WEFT_FOREVER);
-    pthread_t t = start(pong_thread, &pp);
+    pthread_t t = weft_test_start(pong_thread, &pp);
     for (int i = 0; i < pp.rounds; i++) {
         assert_int_equal(weft_lock_release(&pp.ping), 0);
         assert_int_equal(weft_lock_acquire(&pp.pong, WEFT_FOREVER), 0);
         assert_int_equal(pp.counter, i + 1);
     }
-    join(t);
+    weft_test_join(t);
     assert_int_equal(pp.errors, 0);
     assert_int_equal(pp.counter, pp.rounds);
     /* Each lock was last acquired and not yet released. */

@@ -26,36 +26,14 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static pthread_t start(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
-    return t;
-}
-
-static void join(pthread_t t)
-{
-    assert_int_equal(pthread_join(t, NULL), 0);
-}
-
-/* How many waiters are queued on r's inner lock (white-box). */
 static int queued(weft_rlock_t *r)
 {
-    int n = 0;
-    weft__waitq_lock(&r->lock_.waiters_);
-    for (weft__waiter_t *w = r->lock_.waiters_.head_; w; w = w->next) n++;
-    weft__waitq_unlock(&r->lock_.waiters_);
-    return n;
+    return weft_test_queue_length(&r->lock_.waiters_);
 }
 
-/* Spins (yielding) until n waiters are queued on r; fails the case after 10 s. */
 static void wait_queued(weft_rlock_t *r, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000 * MS;
-    while (queued(r) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
-        sched_yield();
-    }
+    weft_test_wait_queued(&r->lock_.waiters_, n);
 }
 
 /* A helper thread that takes the RLock `depth` times, says so through `holding`, waits for
@@ -101,7 +79,7 @@ static void holder_init(holder_t *h, weft_rlock_t *r, double timeout, int depth)
 /* Starts a holder and waits until it holds the RLock (or gave up). */
 static pthread_t start_holding(holder_t *h)
 {
-    pthread_t t = start(holder_thread, h);
+    pthread_t t = weft_test_start(holder_thread, h);
     assert_int_equal(weft_event_wait(&h->holding, 10.0), 0);
     return t;
 }
@@ -109,7 +87,7 @@ static pthread_t start_holding(holder_t *h)
 static void finish_holding(holder_t *h, pthread_t t)
 {
     weft_event_set(&h->finish);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(weft_event_destroy(&h->holding), 0);
     assert_int_equal(weft_event_destroy(&h->finish), 0);
 }
@@ -268,7 +246,7 @@ static void rlock_acquire_contended_waits_for_last_release(void **state)
     for (int i = 0; i < N; i++) {
         holder_init(&h[i], &r, WEFT_FOREVER, 2);
         weft_event_set(&h[i].finish); /* release as soon as it holds */
-        t[i] = start(holder_thread, &h[i]);
+        t[i] = weft_test_start(holder_thread, &h[i]);
     }
     wait_queued(&r, N);
     assert_int_equal(weft_rlock_release(&r), 0);
@@ -379,7 +357,7 @@ static void rlock_destroy_while_held_is_ebusy(void **state)
     holder_t h;
     holder_init(&h, &r, WEFT_FOREVER, 1);
     weft_event_set(&h.finish);
-    pthread_t t = start(holder_thread, &h);
+    pthread_t t = weft_test_start(holder_thread, &h);
     wait_queued(&r, 1);
     assert_int_equal(weft_rlock_destroy(&r), WEFT_EBUSY);
     assert_int_equal(weft_rlock_release(&r), 0);
@@ -424,7 +402,7 @@ static void rlock_cancel_interrupts_blocked_acquire(void **state)
     weft_rlock_acquire(&r, WEFT_FOREVER);
     holder_t h;
     holder_init(&h, &r, WEFT_FOREVER, 1);
-    pthread_t t = start(holder_thread, &h);
+    pthread_t t = weft_test_start(holder_thread, &h);
     wait_queued(&r, 1);
     weft__waitctx_cancel(atomic_load(&h.ctx));
     assert_int_equal(weft_event_wait(&h.holding, 10.0), 0);
@@ -471,7 +449,7 @@ static void rlock_pending_cancel_fails_blocking_acquire_at_once(void **state)
     weft_rlock_init(&r);
     weft_rlock_acquire(&r, WEFT_FOREVER);
     pending_t c = {.rlock = &r};
-    join(start(pending_thread, &c));
+    weft_test_join(weft_test_start(pending_thread, &c));
     assert_int_equal(c.rc_blocked, WEFT_ECANCELED);
     assert_true(c.blocked_ns < SLACK_NS);
     assert_int_equal(c.rc_after_uncancel, WEFT_ETIMEDOUT);

@@ -24,36 +24,14 @@
 
 /* ---- helpers ----------------------------------------------------------------------------- */
 
-static pthread_t start(void *(*fn)(void *), void *arg)
-{
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, fn, arg), 0);
-    return t;
-}
-
-static void join(pthread_t t)
-{
-    assert_int_equal(pthread_join(t, NULL), 0);
-}
-
-/* How many waiters are queued on s (white-box: the queue is private to the semaphore). */
 static int queued(weft_semaphore_t *s)
 {
-    int n = 0;
-    weft__waitq_lock(&s->waiters_);
-    for (weft__waiter_t *w = s->waiters_.head_; w; w = w->next) n++;
-    weft__waitq_unlock(&s->waiters_);
-    return n;
+    return weft_test_queue_length(&s->waiters_);
 }
 
-/* Spins (yielding) until n waiters are queued on s; fails the case after 10 s. */
 static void wait_queued(weft_semaphore_t *s, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000 * MS;
-    while (queued(s) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
-        sched_yield();
-    }
+    weft_test_wait_queued(&s->waiters_, n);
 }
 
 /* Spins (yielding) until nobody is queued on s; fails the case after 10 s. */
@@ -222,7 +200,7 @@ static void check_contended(bool bounded, bool multi)
     weft_semaphore_init(&p.sem, 7, bounded);
     assert_int_equal(weft_semaphore_acquire(&p.sem, WEFT_FOREVER), 0);
     pthread_t t[N];
-    for (int i = 0; i < N; i++) t[i] = start(acquire_twice, &p);
+    for (int i = 0; i < N; i++) t[i] = weft_test_start(acquire_twice, &p);
     wait_at_least(&p.got, 6);
     wait_all_blocked(&p, N);
     assert_int_equal(atomic_load(&p.got), 6);
@@ -238,7 +216,7 @@ static void check_contended(bool bounded, bool multi)
     assert_int_equal(weft_semaphore_acquire(&p.sem, 0), WEFT_ETIMEDOUT); /* still locked */
     assert_int_equal(atomic_load(&p.got), 19);
     give(&p.sem, 1, multi); /* let the last one through */
-    for (int i = 0; i < N; i++) join(t[i]);
+    for (int i = 0; i < N; i++) weft_test_join(t[i]);
     assert_int_equal(atomic_load(&p.errors), 0);
     assert_int_equal(atomic_load(&p.got), 20);
     assert_int_equal(atomic_load(&p.per_phase[0]), 6);
@@ -361,11 +339,11 @@ static void semaphore_value_one_blocks_second_acquirer(void **state)
     weft_semaphore_init(&s, 1, false);
     assert_int_equal(weft_semaphore_acquire(&s, WEFT_FOREVER), 0);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, true);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&s, 1);
     assert_int_equal(atomic_load(&a.done), 0);
     assert_int_equal(weft_semaphore_release(&s, 1), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(a.release_result, 0);
     assert_int_equal(weft_semaphore_acquire(&s, 0), 0);
@@ -466,10 +444,10 @@ static void bounded_semaphore_release_to_waiter_respects_bound(void **state)
     weft_semaphore_acquire(&s, 0);
     weft_semaphore_acquire(&s, 0);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, false);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&s, 1);
     assert_int_equal(weft_semaphore_release(&s, 1), 0); /* goes to the waiter */
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(weft_semaphore_value(&s), 0);
     assert_int_equal(weft_semaphore_release(&s, 2), 0); /* the waiter's and the other's */
@@ -539,12 +517,12 @@ static void semaphore_destroy_while_waited_on_is_ebusy(void **state)
         weft_semaphore_init(&s, 1, bounded);
         weft_semaphore_acquire(&s, 0);
         acquirer_t a = acquirer(&s, WEFT_FOREVER, true);
-        pthread_t t = start(acquire_thread, &a);
+        pthread_t t = weft_test_start(acquire_thread, &a);
         wait_queued(&s, 1);
         assert_int_equal(weft_semaphore_destroy(&s), WEFT_EBUSY);
         assert_int_equal(weft_semaphore_value(&s), 0);
         assert_int_equal(weft_semaphore_release(&s, 1), 0);
-        join(t);
+        weft_test_join(t);
         assert_int_equal(a.result, 0);
         assert_int_equal(a.release_result, 0);
         assert_int_equal(weft_semaphore_value(&s), 1);
@@ -559,14 +537,14 @@ static void semaphore_timeout_zero_polls_without_waiting(void **state)
     weft_semaphore_t s;
     weft_semaphore_init(&s, 0, false);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, false);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&s, 1);
     int64_t t0 = weft_monotonic_ns();
     for (int i = 0; i < 1000; i++) assert_int_equal(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
     assert_true(weft_monotonic_ns() - t0 < SLACK_NS);
     assert_int_equal(queued(&s), 1);
     assert_int_equal(weft_semaphore_release(&s, 1), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(weft_semaphore_destroy(&s), 0);
 }
@@ -587,14 +565,14 @@ static void semaphore_waiters_served_fifo(void **state)
     for (int i = 0; i < N; i++) {
         a[i] = acquirer(&s, WEFT_FOREVER, false);
         a[i].order = &order;
-        t[i] = start(acquire_thread, &a[i]);
+        t[i] = weft_test_start(acquire_thread, &a[i]);
         wait_queued(&s, i + 1); /* one at a time: queue order is start order */
     }
     /* One by one: each release goes to the head of the queue. */
     for (int i = 0; i < 3; i++) {
         assert_int_equal(weft_semaphore_release(&s, 1), 0);
         wait_at_least(&a[i].done, 1); /* fails, rather than hangs, if another got the unit */
-        join(t[i]);
+        weft_test_join(t[i]);
         assert_int_equal(a[i].result, 0);
         assert_int_equal(a[i].position, i);
         assert_int_equal(queued(&s), N - 1 - i);
@@ -603,8 +581,8 @@ static void semaphore_waiters_served_fifo(void **state)
     assert_int_equal(weft_semaphore_release(&s, 2), 0);
     wait_at_least(&a[3].done, 1);
     wait_at_least(&a[4].done, 1);
-    join(t[3]);
-    join(t[4]);
+    weft_test_join(t[3]);
+    weft_test_join(t[4]);
     assert_int_equal(a[3].result, 0);
     assert_int_equal(a[4].result, 0);
     assert_int_equal(queued(&s), 1);
@@ -612,7 +590,7 @@ static void semaphore_waiters_served_fifo(void **state)
     assert_int_equal(weft_semaphore_value(&s), 0);
     /* release(3) with one waiter: one unit to it, two kept. */
     assert_int_equal(weft_semaphore_release(&s, 3), 0);
-    join(t[5]);
+    weft_test_join(t[5]);
     assert_int_equal(a[5].result, 0);
     assert_int_equal(a[5].position, 5);
     assert_int_equal(weft_semaphore_value(&s), 2);
@@ -627,12 +605,12 @@ static void semaphore_release_hands_unit_to_waiter_not_barger(void **state)
     weft_semaphore_t s;
     weft_semaphore_init(&s, 0, false);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, false);
-    pthread_t t = start(acquire_thread, &a);
+    pthread_t t = weft_test_start(acquire_thread, &a);
     wait_queued(&s, 1);
     assert_int_equal(weft_semaphore_release(&s, 1), 0);
     assert_int_equal(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
     assert_int_equal(weft_semaphore_value(&s), 0);
-    join(t);
+    weft_test_join(t);
     assert_int_equal(a.result, 0);
     assert_int_equal(weft_semaphore_destroy(&s), 0);
 }
@@ -668,10 +646,10 @@ static void semaphore_cancel_interrupts_blocked_acquire(void **state)
     weft_semaphore_t s;
     weft_semaphore_init(&s, 0, false);
     canceled_acquirer_t c = {.sem = &s};
-    pthread_t t = start(canceled_acquire_thread, &c);
+    pthread_t t = weft_test_start(canceled_acquire_thread, &c);
     wait_queued(&s, 1);
     weft__waitctx_cancel(atomic_load(&c.ctx));
-    join(t);
+    weft_test_join(t);
     assert_int_equal(c.rc_blocked, WEFT_ECANCELED);
     assert_int_equal(c.rc_pending, WEFT_ECANCELED);
     assert_true(c.pending_ns < SLACK_NS);
@@ -702,7 +680,7 @@ static void check_race_conserves_units(bool cancel)
     int rounds = SCALED(300), got = 0;
     for (int i = 0; i < rounds; i++) {
         acquirer_t a = acquirer(&s, cancel ? WEFT_FOREVER : 0.002, false);
-        pthread_t t = start(acquire_thread, &a);
+        pthread_t t = weft_test_start(acquire_thread, &a);
         int64_t give_up = weft_monotonic_ns() + 10000 * MS;
         while (queued(&s) == 0 && !atomic_load(&a.done)) { /* a deadline may come first */
             assert_true(weft_monotonic_ns() < give_up);
@@ -722,7 +700,7 @@ static void check_race_conserves_units(bool cancel)
             weft_semaphore_release(&s, 1);
             weft__waitctx_cancel(atomic_load(&a.ctx));
         }
-        join(t);
+        weft_test_join(t);
         int fail = cancel ? WEFT_ECANCELED : WEFT_ETIMEDOUT;
         assert_true(a.result == 0 || a.result == fail);
         if (cancel && i % 3 == 0) assert_int_equal(a.result, WEFT_ECANCELED);
@@ -765,7 +743,7 @@ static void check_departing_waiter_keeps_unit(bool cancel)
     int rounds = 20, stopped = 0;
     for (int i = 0; i < rounds; i++) {
         acquirer_t a = acquirer(&s, cancel ? WEFT_FOREVER : 0.02, false);
-        pthread_t t = start(acquire_thread, &a);
+        pthread_t t = weft_test_start(acquire_thread, &a);
         wait_queued(&s, 1);
         weft__waitctx_t *ctx = atomic_load(&a.ctx);
         weft__waitq_lock(&s.waiters_);
@@ -786,7 +764,7 @@ static void check_departing_waiter_keeps_unit(bool cancel)
         weft__waitq_unlock(&s.waiters_);
         assert_int_equal(weft_semaphore_release(&s, 1), 0);
         weft__mutex_unlock(&ctx->lock);
-        join(t);
+        weft_test_join(t);
         if (in_leave) {
             stopped++;
             assert_int_equal(a.result, 0); /* it was popped: the unit is its */
