@@ -10,5 +10,8 @@
 #include "weft/thread.h"
 #include "weft/sync.h"
 #include "weft/timer.h"
+#include "weft/queue.h"
+#include "weft/future.h"
+#include "weft/executor.h"
 
 #endif /* WEFT_H */

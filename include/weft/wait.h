@@ -12,6 +12,8 @@
 
 #include "weft/core.h"
 
+#include <stdbool.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -29,6 +31,14 @@ typedef struct weft_waitq {
     {                                                                                              \
         0, 0, 0                                                                                    \
     }
+
+/* Whether the calling task was asked to stop: true inside an executor task whose future was
+ * cancelled while it ran (weft_future_cancel), and from then on every weft blocking call it
+ * makes that has to wait returns WEFT_ECANCELED. The task is expected to notice (through this
+ * or through those errors), clean up and return, usually WEFT_ECANCELED. Calls that need not
+ * wait (a free lock, a queued item) still succeed, so cleanup can use them. False elsewhere.
+ * Safe from any thread or coroutine and from signal handlers. */
+WEFT_EXTERN bool weft_cancel_requested(void);
 
 #ifdef __cplusplus
 }

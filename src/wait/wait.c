@@ -148,6 +148,11 @@ void weft__waitctx_cancel(weft__waitctx_t *ctx)
     weft__mutex_unlock(&ctx->lock);
 }
 
+bool weft_cancel_requested(void)
+{
+    return weft__waitctx_canceled(weft__waitctx_current());
+}
+
 void weft__waitctx_uncancel(weft__waitctx_t *ctx)
 {
     atomic_store_explicit(&ctx->cancel, 0, memory_order_release);
@@ -250,6 +255,11 @@ static void leave(weft__waitctx_t *ctx, weft__waiter_t *w)
 
 int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
 {
+    return weft__waiter_park_in(weft__waitq_mutex(q), q, w, deadline);
+}
+
+int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
+{
     weft__waitctx_t *ctx = w->ctx;
     uint32_t s;
     if (enter(ctx, w)) {
@@ -261,10 +271,10 @@ int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
     if (s == WEFT__W_WOKEN) return 0;
 
     /* Deadline or cancel: leave the queue, unless a waker got there first. */
-    weft__waitq_lock(q);
+    weft__mutex_lock(lock);
     bool queued = w->queued;
     if (queued) weft__waitq_remove(q, w);
-    weft__waitq_unlock(q);
+    weft__mutex_unlock(lock);
     if (queued) return s == WEFT__W_CANCELED ? WEFT_ECANCELED : WEFT_ETIMEDOUT;
 
     /* A waker dequeued us and its WOKEN is on the way: take it, and what it hands over. */

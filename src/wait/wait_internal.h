@@ -66,6 +66,7 @@ struct weft__waitctx {
     weft__mutex_t lock;      /* guards `current` against a concurrent cancel */
     weft__waiter_t *current; /* the waiter this context is parked on, if any */
     _Atomic uint32_t cancel; /* a cancel was requested: blocking calls fail */
+    void *task;              /* the executor task this context runs, if any (opaque here) */
 };
 
 struct weft__waiter {
@@ -153,6 +154,11 @@ static inline void weft__waiter_init(weft__waiter_t *w)
  * what was handed over), WEFT_ETIMEDOUT when the deadline passed, WEFT_ECANCELED when its
  * context was canceled; in the last two cases w is no longer on q. */
 int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
+
+/* The same for an object that guards several wait queues with one lock of its own (a queue:
+ * getters, putters, joiners): `lock` is taken instead of q's to leave q on timeout or cancel.
+ * Wakers of such a q hold `lock` while they pop. */
+int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
 
 /* Wakes a waiter the caller has popped from its queue (q locked or not). */
 void weft__waiter_wake(weft__waiter_t *w);

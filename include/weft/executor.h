@@ -1,0 +1,95 @@
+/*
+ * weft/executor.h — concurrent.futures' Executor for C: one interface (submit, map,
+ * shutdown, destroy) over several backends. The thread pool (ThreadPoolExecutor) is the first;
+ * the process pool and the coroutine executor plug into the same interface and return the
+ * same weft_future_t.
+ *
+ * Life: a backend's create function returns an executor; weft_executor_shutdown stops it
+ * taking work (and optionally waits for the work it has); weft_executor_destroy shuts it down
+ * if needed and frees it, without waiting: tasks still queued or running finish on their own
+ * and the backend's resources go with the last of them.
+ *
+ * Thread safety: submit, map and shutdown may be called concurrently from any thread or
+ * coroutine, including from inside the executor's own tasks; destroy must be the last call.
+ * Not async-signal-safe.
+ */
+#ifndef WEFT_EXECUTOR_H
+#define WEFT_EXECUTOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "weft/core.h"
+#include "weft/future.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_executor weft_executor_t;
+
+/* Schedules fn(arg) and, if out is not NULL, stores a future for it in *out (one reference:
+ * release it). Errors: WEFT_EINVAL (ex or fn NULL), WEFT_ESHUTDOWN (the executor was shut
+ * down: Python's RuntimeError), WEFT_EBROKEN (a worker initializer failed: BrokenThreadPool),
+ * WEFT_ENOMEM, WEFT_EAGAIN (no worker could be started and none runs); then *out is NULL and
+ * fn will not run. */
+WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg,
+                                     weft_future_t **out);
+
+/* Executor.map, collected: runs fn(args[i]) for i in 0..n-1 concurrently and stores the
+ * results in order in results[0..n-1], all within one overall timeout. Returns 0 when every
+ * call succeeded; otherwise the first failure in argument order (a task's error code,
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED, or a submit error), after cancelling the calls not yet
+ * started, as Python's map does when its iterator stops early. *ndone (may be NULL) receives
+ * how many leading results were stored. WEFT_EINVAL (ex, fn or results NULL, or args NULL
+ * with n > 0). */
+WEFT_EXTERN int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
+                                  double timeout, void **results, size_t *ndone);
+
+/* Stops the executor taking work (Executor.shutdown): later submits fail with WEFT_ESHUTDOWN.
+ * cancel_futures: the futures not yet started are cancelled. wait: then waits up to timeout
+ * (WEFT_FOREVER: Python's wait=True) for the tasks already taken to finish and the workers to
+ * exit. Returns 0, or WEFT_ETIMEDOUT when the wait ended first (the shutdown stands; calling
+ * again waits again), WEFT_ECANCELED, WEFT_EINVAL (ex NULL, timeout NaN). Called from one of
+ * the executor's own tasks, it does not wait for that task. May be called more than once. */
+WEFT_EXTERN int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures,
+                                       double timeout);
+
+/* Shuts the executor down without waiting (unless that was done already) and drops the
+ * caller's handle: queued tasks still run, and the workers free the executor when they are
+ * done. ex must not be used afterwards. 0, or WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_executor_destroy(weft_executor_t *ex);
+
+/* ---- the thread pool ------------------------------------------------------------------ */
+
+/* How to make a thread pool. A NULL opts (or all zero) is Python's default.
+ *   initializer, initarg  run once by each worker as it starts (ThreadPoolExecutor's
+ *                         initializer/initargs); a nonzero return breaks the pool: queued
+ *                         futures fail with WEFT_EBROKEN and so does every later submit
+ *   thread_name_prefix    workers are named "<prefix>_<n>"; NULL or "" picks
+ *                         "ThreadPoolExecutor-<pool number>"; at most 48 characters
+ *   stack_size            of each worker (0: the default; see weft_thread_opts_t)
+ *   exit_timeout          how long the process waits, at exit, for the tasks of a pool that
+ *                         was never shut down; 0 (the default) does not wait. At exit, after
+ *                         that wait, queued futures are cancelled and running tasks asked to
+ *                         stop, and exit goes on: the workers are daemon threads, so a pool
+ *                         never makes a program hang at exit (CPython gh-72165, gh-80961). */
+typedef struct weft_thread_pool_opts {
+    int (*initializer)(void *initarg);
+    void *initarg;
+    const char *thread_name_prefix;
+    size_t stack_size;
+    double exit_timeout;
+} weft_thread_pool_opts_t;
+
+/* Creates a thread pool of at most max_workers threads (0: Python's default,
+ * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
+ * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
+ * Errors: WEFT_EINVAL (ex NULL, prefix too long, stack size too small), WEFT_ENOMEM. */
+WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
+                                        const weft_thread_pool_opts_t *opts);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_EXECUTOR_H */

@@ -1,0 +1,182 @@
+/*
+ * weft/future.h — concurrent.futures' Future for C, and the functions that wait on several
+ * futures at once (wait, as_completed).
+ *
+ * A weft_future_t is the result of a computation that may not have finished: an executor
+ * returns one from weft_executor_submit (weft/executor.h), and any code can make one with
+ * weft_future_new and complete it itself (the promise side: set_result / set_error). Futures
+ * are reference-counted: new and submit hand out one reference, retain adds one, release
+ * drops one, and the last release frees it. A future in use by an executor or a waiter is
+ * kept alive by their own references, so releasing yours early is always safe.
+ *
+ * States (weft_future_state): PENDING -> RUNNING -> FINISHED, or PENDING -> CANCELLED. A
+ * FINISHED future holds either a result (a `void *`, never looked at by weft) or an error: the
+ * nonzero code its task returned (the C stand-in for an exception) and an optional message.
+ *
+ * Tasks: a weft_task_fn returns 0 after storing its result in *result (NULL when it does not),
+ * or fails by returning a nonzero code, preferably a WEFT_E* one, optionally with a message
+ * (return weft_task_fail(WEFT_EIO, "cannot open %s", path);).
+ *
+ * Cancellation is cooperative and the same everywhere: a PENDING future is cancelled outright;
+ * for a RUNNING one, weft_future_cancel asks its task to stop: inside it weft_cancel_requested()
+ * turns true and every weft blocking call that has to wait returns WEFT_ECANCELED, so a task
+ * that checks its errors stops soon and usually reports WEFT_ECANCELED itself.
+ *
+ * Blocking calls (result, wait, as_completed_next) take a timeout in seconds (WEFT_FOREVER
+ * blocks, 0 polls) and block through weft's waiting core: from a coroutine they park only the
+ * coroutine. Every function may be called from any thread or coroutine on the same future
+ * concurrently; none is async-signal-safe. Fork: only futures completed before the fork are of
+ * use in the child (the thread that would complete a pending one does not exist there).
+ */
+#ifndef WEFT_FUTURE_H
+#define WEFT_FUTURE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "weft/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_future weft_future_t;
+
+/* A task: runs with its argument; returns 0 and stores its result in *result (which starts
+ * as NULL), or returns a nonzero error code. */
+typedef int (*weft_task_fn)(void *arg, void **result);
+
+typedef enum weft_future_state {
+    WEFT_FUTURE_PENDING = 0,
+    WEFT_FUTURE_RUNNING = 1,
+    WEFT_FUTURE_FINISHED = 2,
+    WEFT_FUTURE_CANCELLED = 3,
+} weft_future_state_t;
+
+/* ---- life ------------------------------------------------------------------------------ */
+
+/* Creates a PENDING future to be completed by the caller (set_result / set_error), with one
+ * reference for the caller. WEFT_EINVAL (f NULL), WEFT_ENOMEM; then *f is NULL. */
+WEFT_EXTERN int weft_future_new(weft_future_t **f);
+
+/* Adds a reference; returns f (NULL for NULL). */
+WEFT_EXTERN weft_future_t *weft_future_retain(weft_future_t *f);
+
+/* Drops a reference (NULL is ignored); the last one frees the future, its message and its
+ * callbacks. Never touches the result value: that is the caller's. */
+WEFT_EXTERN void weft_future_release(weft_future_t *f);
+
+/* ---- the consumer side ---------------------------------------------------------------- */
+
+/* Waits up to timeout for f to be done and returns how it ended: 0 with the task's result in
+ * *value (value may be NULL), the task's error code (*value is set to NULL), or
+ * WEFT_ECANCELED if f was cancelled. While it waits: WEFT_ETIMEDOUT (f is not done yet: the
+ * C name of concurrent.futures.TimeoutError), WEFT_ECANCELED (the caller's own task was
+ * canceled). WEFT_EINVAL (f NULL, timeout NaN). A task may itself fail with one of those
+ * codes: weft_future_done tells the cases apart. */
+WEFT_EXTERN int weft_future_result(weft_future_t *f, double timeout, void **value);
+
+/* Never blocks. The error of a done future: the code its task failed with (0 if it
+ * succeeded), or WEFT_ECANCELED if it was cancelled. WEFT_EAGAIN if f is not done yet,
+ * WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_future_error(weft_future_t *f);
+
+/* The message a failed task left (weft_task_fail, weft_future_set_error), NULL if none or not
+ * done. Valid while the caller holds a reference to f. */
+WEFT_EXTERN const char *weft_future_error_message(weft_future_t *f);
+
+/* The state right now (a snapshot); PENDING for NULL. */
+WEFT_EXTERN weft_future_state_t weft_future_state(weft_future_t *f);
+/* State tests (snapshots), false for NULL: cancelled (CANCELLED), running (RUNNING), done
+ * (FINISHED or CANCELLED). */
+WEFT_EXTERN bool weft_future_cancelled(weft_future_t *f);
+WEFT_EXTERN bool weft_future_running(weft_future_t *f);
+WEFT_EXTERN bool weft_future_done(weft_future_t *f);
+
+/* Cancels f (Future.cancel). Returns 0 if f is now CANCELLED: it was PENDING (or already
+ * cancelled); its waiters wake with WEFT_ECANCELED and its callbacks run, here. WEFT_EBUSY if
+ * f is RUNNING: it is not cancelled, but its task is asked to stop (weft_cancel_requested()
+ * is true inside it, and its blocking calls fail with WEFT_ECANCELED); it will finish with
+ * whatever the task returns. WEFT_EALREADY if f had already finished. WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_future_cancel(weft_future_t *f);
+
+/* Calls fn(f, arg) once f is done, in the thread that completes it, after its waiters were
+ * woken; at once, in the caller, if f is already done. Callbacks run in the order they were
+ * added. A callback reports failure by returning nonzero: the failure goes to the callback
+ * error handler (weft_future_set_callback_error_handler) and nothing else happens: the
+ * other callbacks run, the pool's worker goes on. A callback may release f's references,
+ * retain it, or add more callbacks. WEFT_EINVAL (f or fn NULL), WEFT_ENOMEM (then fn will not
+ * be called). */
+WEFT_EXTERN int weft_future_add_done_callback(weft_future_t *f,
+                                              int (*fn)(weft_future_t *f, void *arg), void *arg);
+
+/* Sets the process-wide handler of failing callbacks (fn receives the future, the code the
+ * callback returned and arg). NULL restores the default, which prints one line to stderr
+ * (Python logs the exception). Call it before futures are in use. */
+WEFT_EXTERN void weft_future_set_callback_error_handler(void (*fn)(weft_future_t *f, int code,
+                                                                   void *arg),
+                                                        void *arg);
+
+/* ---- the producer side ---------------------------------------------------------------- */
+
+/* Moves a PENDING future to RUNNING (Future.set_running_or_notify_cancel): 0, or
+ * WEFT_ECANCELED if it was cancelled (then do not run it), WEFT_EALREADY if it is already
+ * running or finished, WEFT_EINVAL for NULL. Optional before set_result / set_error. */
+WEFT_EXTERN int weft_future_set_running(weft_future_t *f);
+
+/* Completes f with a result / an error (code nonzero; message copied, may be NULL): it becomes
+ * FINISHED, its waiters wake and its callbacks run in the caller. WEFT_EALREADY (nothing
+ * changes) if f is already FINISHED or CANCELLED (Python's InvalidStateError); WEFT_EINVAL
+ * (f NULL, code 0); set_error may return WEFT_ENOMEM when the message cannot be copied: f
+ * then finishes with the code and no message. */
+WEFT_EXTERN int weft_future_set_result(weft_future_t *f, void *value);
+WEFT_EXTERN int weft_future_set_error(weft_future_t *f, int code, const char *message);
+
+/* Inside a task run by an executor: records a printf-style message for the task's future and
+ * returns code, so a task fails with `return weft_task_fail(code, "...", ...)`. Outside a task
+ * it only returns code. */
+WEFT_EXTERN int weft_task_fail(int code, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- waiting on many ------------------------------------------------------------------ */
+
+enum {
+    WEFT_FIRST_COMPLETED = 1, /* any future done (finished or cancelled) */
+    WEFT_FIRST_EXCEPTION = 2, /* any future finished with an error; else all done */
+    WEFT_ALL_COMPLETED = 3,   /* every future done */
+};
+
+/* Waits until the futures fs[0..n-1] meet return_when (concurrent.futures.wait), or the
+ * timeout passes. Stores in *ndone (may be NULL) how many entries of fs are done at return
+ * (weft_future_done tells which). Returns 0 when the condition is met (at once if it already
+ * is, and for n == 0), WEFT_ETIMEDOUT when the timeout passed first, WEFT_ECANCELED when the
+ * caller was canceled, WEFT_EINVAL (fs NULL with n > 0, a NULL entry, an unknown return_when,
+ * NaN), WEFT_ENOMEM. The same future may appear more than once. */
+WEFT_EXTERN int weft_wait(weft_future_t *const *fs, size_t n, double timeout, int return_when,
+                          size_t *ndone);
+
+/* as_completed: yields the futures of fs as they complete (those done already first), each
+ * once, within one overall timeout counted from begin:
+ *
+ *     weft_as_completed_t *it;
+ *     weft_future_t *f;
+ *     weft_as_completed_begin(&it, fs, n, 10.0);
+ *     while ((r = weft_as_completed_next(it, &f)) == 0) { ...use f... }
+ *     weft_as_completed_end(it);   // r is WEFT_EEOF once all were yielded
+ *
+ * begin: WEFT_EINVAL (it NULL, fs NULL with n > 0, a NULL entry, NaN), WEFT_ENOMEM. The
+ * iterator holds a reference to every future until end. Duplicates in fs are yielded once.
+ * next: 0 with *f (BORROWED: valid until end), WEFT_EEOF when every future has been yielded,
+ * WEFT_ETIMEDOUT once the overall timeout passed with futures left (Python's TimeoutError;
+ * again on later calls), WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
+ * time. end frees the iterator (NULL is ignored). */
+typedef struct weft_as_completed weft_as_completed_t;
+WEFT_EXTERN int weft_as_completed_begin(weft_as_completed_t **it, weft_future_t *const *fs,
+                                        size_t n, double timeout);
+WEFT_EXTERN int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f);
+WEFT_EXTERN void weft_as_completed_end(weft_as_completed_t *it);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_FUTURE_H */

@@ -1,0 +1,77 @@
+/*
+ * executor.c — the calls every executor shares: submit makes the future and hands it to the
+ * backend, map is submit plus ordered collection, shutdown and destroy go to the backend.
+ * Backends (thread_pool.c; later the process pool and the coroutine executor) provide
+ * weft__executor_ops_t and embed struct weft_executor first.
+ */
+#include "executor_internal.h"
+
+int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg, weft_future_t **out)
+{
+    if (out) *out = NULL;
+    if (!ex || !fn) return WEFT_EINVAL;
+    weft_future_t *f = weft__future_create(fn, arg, out ? 2 : 1);
+    if (!f) return WEFT_ENOMEM;
+    int rc = ex->ops->submit(ex, f);
+    if (rc) {
+        weft_future_release(f);
+        if (out) weft_future_release(f);
+        return rc;
+    }
+    if (out) *out = f;
+    return 0;
+}
+
+/* Cancels and releases fs[from..n-1]. */
+static void abandon(weft_future_t **fs, size_t from, size_t n)
+{
+    for (size_t i = from; i < n; i++) {
+        weft_future_cancel(fs[i]);
+        weft_future_release(fs[i]);
+    }
+}
+
+int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
+                      double timeout, void **results, size_t *ndone)
+{
+    int64_t deadline;
+    if (ndone) *ndone = 0;
+    if (!ex || !fn || !results || (!args && n > 0) || weft_deadline(timeout, &deadline))
+        return WEFT_EINVAL;
+    if (n == 0) return 0;
+    weft_future_t **fs = weft__malloc(n * sizeof *fs);
+    if (!fs) return WEFT_ENOMEM;
+    int rc = 0;
+    size_t submitted = 0;
+    for (; submitted < n && rc == 0; submitted++)
+        rc = weft_executor_submit(ex, fn, args[submitted], &fs[submitted]);
+    if (rc) {
+        abandon(fs, 0, submitted - 1);
+        weft__free(fs);
+        return rc;
+    }
+    size_t i = 0;
+    for (; i < n; i++) {
+        rc = weft_future_result(fs[i], weft_deadline_remaining(deadline), &results[i]);
+        weft_future_release(fs[i]);
+        if (rc) break;
+    }
+    if (ndone) *ndone = i;
+    if (rc) abandon(fs, i + 1, n);
+    weft__free(fs);
+    return rc;
+}
+
+int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, double timeout)
+{
+    int64_t deadline;
+    if (!ex || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    return ex->ops->shutdown(ex, wait, cancel_futures, deadline);
+}
+
+int weft_executor_destroy(weft_executor_t *ex)
+{
+    if (!ex) return WEFT_EINVAL;
+    ex->ops->destroy(ex);
+    return 0;
+}

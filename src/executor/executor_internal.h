@@ -1,0 +1,105 @@
+/*
+ * executor_internal.h — the seam every executor backend plugs into, and the parts of a
+ * future that backends and the multi-future waits (wait_many.c) see.
+ *
+ *   future.c      the future: states, result, cancel, callbacks, listeners, running a task
+ *   wait_many.c   weft_wait and as_completed, built on listeners
+ *   executor.c    the generic executor calls (submit, map, shutdown, destroy)
+ *   thread_pool.c the thread-pool backend
+ *
+ * The future (struct weft_future). Its wait queue's lock is the future's lock: it guards
+ * everything below except `refs` (atomic), `state` (written under the lock, read lock-free
+ * with acquire by the state tests: whatever was stored before a release store of a final
+ * state — value, error, message — is visible to whoever sees that state), and the task part
+ * (`fn`, `arg`, `next`), which belongs to the executor that queued the future.
+ * A future goes PENDING -> RUNNING -> FINISHED or PENDING -> CANCELLED; once final it never
+ * changes again, and at that moment its waiters are taken and woken, its listeners are called
+ * (under the lock) and unlinked, and its callbacks are taken and run (without the lock).
+ */
+#ifndef WEFT_EXECUTOR_INTERNAL_H
+#define WEFT_EXECUTOR_INTERNAL_H
+
+#include "../wait/wait_internal.h"
+#include "weft/executor.h"
+#include "weft/future.h"
+
+/* ---- listeners: internal observers of completion ------------------------------------------
+ * A listener is linked into a future's list and `notify` is called, under the future's lock,
+ * when the future becomes final (or at once by weft__future_listen if it already is). It must
+ * be short and must not take the future's lock. */
+typedef struct weft__listener weft__listener_t;
+struct weft__listener {
+    weft__listener_t *next, *prev;
+    bool linked; /* on the future's list (guarded by the future's lock) */
+    void (*notify)(weft__listener_t *l, weft_future_t *f);
+};
+
+typedef struct weft__callback weft__callback_t;
+struct weft__callback {
+    weft__callback_t *next;
+    int (*fn)(weft_future_t *f, void *arg);
+    void *arg;
+};
+
+struct weft_future {
+    _Atomic uint32_t refs;
+    _Atomic uint32_t state; /* weft_future_state_t */
+    weft_waitq_t waiters;   /* result() callers; its lock is the future's lock */
+    int error;              /* nonzero: the task failed with it */
+    bool cancel_requested;  /* cancel() reached it RUNNING and told its runner */
+    void *value;
+    char *message;
+    weft__waitctx_t *runner; /* who runs the task while RUNNING (cancel target), or NULL */
+    weft__callback_t first;  /* the first callback, kept inline (fn NULL: none) */
+    weft__callback_t *more, **more_tail;
+    weft__listener_t *listeners;
+    /* The task, owned by the executor that queued the future. */
+    weft_task_fn fn;
+    void *arg;
+    weft_future_t *next;
+};
+
+/* A PENDING future for fn(arg) with `refs` references, or NULL when out of memory. */
+weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs);
+
+/* Runs f's task in the caller (a worker): PENDING -> RUNNING (false, and nothing runs, if it
+ * was cancelled), the task with weft_task_fail and cancellation wired to this context, then
+ * FINISHED with its outcome. The caller holds a reference. */
+bool weft__future_run(weft_future_t *f);
+
+/* Completes f with code (0: value is the result) and message (taken over, may be NULL).
+ * WEFT_EALREADY (and message freed) if f was already final. */
+int weft__future_finish(weft_future_t *f, int code, void *value, char *message);
+
+/* Waits until f is final: 0, WEFT_ETIMEDOUT or WEFT_ECANCELED. */
+int weft__future_wait(weft_future_t *f, int64_t deadline);
+
+/* Links l into f's listeners, or, if f is final already, calls l->notify at once (l is then
+ * not linked). */
+void weft__future_listen(weft_future_t *f, weft__listener_t *l);
+/* Unlinks l if it is still linked; once this returns, l->notify is not running and will not
+ * be called. */
+void weft__future_unlisten(weft_future_t *f, weft__listener_t *l);
+
+static inline bool weft__future_state_final(uint32_t s)
+{
+    return s == WEFT_FUTURE_FINISHED || s == WEFT_FUTURE_CANCELLED;
+}
+
+/* ---- the executor interface --------------------------------------------------------------
+ * submit:   takes over one reference to f (PENDING, fn and arg set) and schedules it; on
+ *           error the reference is still the caller's and f was not scheduled.
+ * shutdown: as weft_executor_shutdown, with an absolute deadline.
+ * destroy:  shut down without waiting, drop the handle; the backend frees itself when its
+ *           last worker is done. */
+typedef struct weft__executor_ops {
+    int (*submit)(weft_executor_t *ex, weft_future_t *f);
+    int (*shutdown)(weft_executor_t *ex, bool wait, bool cancel_futures, int64_t deadline);
+    void (*destroy)(weft_executor_t *ex);
+} weft__executor_ops_t;
+
+struct weft_executor {
+    const weft__executor_ops_t *ops;
+};
+
+#endif /* WEFT_EXECUTOR_INTERNAL_H */

@@ -1,0 +1,400 @@
+/*
+ * future.c — weft_future_t: the states, waiting for the outcome, cancellation, done
+ * callbacks, listeners, and running a task on behalf of an executor.
+ *
+ * Everything that changes a future happens under its lock (the lock of its wait queue), in
+ * one place: settle(). settle() makes the state final, then, still under the lock, takes the
+ * waiters and the callbacks and calls the listeners; after unlocking it wakes the waiters and
+ * runs the callbacks in the order they were added. Callbacks added after that see a final
+ * state and run at once in the adder. Readers of a final state need no lock: the release
+ * store of the state publishes value, error and message, which never change again.
+ *
+ * Cancelling a RUNNING task: its runner's waiting context (weft__waitctx_t, the worker's or
+ * the coroutine's) is canceled under the future's lock, and cancel_requested is set; the
+ * runner clears its context after settling the future, so a cancel can never leak into the
+ * next task the worker runs (cancel only acts while the state is RUNNING, and the runner
+ * settles before it clears).
+ */
+#include "executor_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static void default_callback_error(weft_future_t *f, int code, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "weft: exception calling callback for future %p: %s (%s)\n", (void *)f,
+            weft_err_name(code), weft_strerror(code));
+}
+
+static void (*callback_error)(weft_future_t *, int, void *) = default_callback_error;
+static void *callback_error_arg;
+
+void weft_future_set_callback_error_handler(void (*fn)(weft_future_t *f, int code, void *arg),
+                                            void *arg)
+{
+    callback_error = fn ? fn : default_callback_error;
+    callback_error_arg = fn ? arg : NULL;
+}
+
+/* ---- life ------------------------------------------------------------------------------- */
+
+weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
+{
+    weft_future_t *f = weft__malloc(sizeof *f);
+    if (!f) return NULL;
+    atomic_init(&f->refs, refs);
+    atomic_init(&f->state, WEFT_FUTURE_PENDING);
+    f->waiters = (weft_waitq_t)WEFT_WAITQ_INIT;
+    f->error = 0;
+    f->cancel_requested = false;
+    f->value = NULL;
+    f->message = NULL;
+    f->runner = NULL;
+    f->first = (weft__callback_t){0};
+    f->more = NULL;
+    f->more_tail = &f->more;
+    f->listeners = NULL;
+    f->fn = fn;
+    f->arg = arg;
+    f->next = NULL;
+    return f;
+}
+
+int weft_future_new(weft_future_t **f)
+{
+    if (!f) return WEFT_EINVAL;
+    *f = weft__future_create(NULL, NULL, 1);
+    return *f ? 0 : WEFT_ENOMEM;
+}
+
+weft_future_t *weft_future_retain(weft_future_t *f)
+{
+    /* Relaxed: the caller already holds a reference, so the future cannot go away meanwhile. */
+    if (f) atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    return f;
+}
+
+void weft_future_release(weft_future_t *f)
+{
+    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+    /* Callbacks of a future that never completed are dropped with it. */
+    for (weft__callback_t *c = f->more, *next; c; c = next) {
+        next = c->next;
+        weft__free(c);
+    }
+    weft__free(f->message);
+    weft__free(f);
+}
+
+/* ---- settling ------------------------------------------------------------------------------ */
+
+static void run_callback(weft_future_t *f, const weft__callback_t *c)
+{
+    int rc = c->fn(f, c->arg);
+    if (rc) callback_error(f, rc, callback_error_arg);
+}
+
+/* Makes f final (the caller holds f's lock and has checked it is not final yet); unlocks;
+ * wakes its waiters and runs its callbacks. */
+static void settle(weft_future_t *f, uint32_t state)
+{
+    f->runner = NULL;
+    atomic_store_explicit(&f->state, state, memory_order_release);
+    for (weft__listener_t *l = f->listeners, *next; l; l = next) {
+        next = l->next;
+        l->linked = false;
+        l->notify(l, f);
+    }
+    f->listeners = NULL;
+    weft__waiter_t *waiters = weft__waitq_take(&f->waiters, -1, 0);
+    weft__callback_t first = f->first;
+    weft__callback_t *more = f->more;
+    f->first.fn = NULL;
+    f->more = NULL;
+    f->more_tail = &f->more;
+    /* A callback may drop the last outside reference: hold one until they have all run. */
+    bool callbacks = first.fn != NULL;
+    if (callbacks) weft_future_retain(f);
+    weft__waitq_unlock(&f->waiters);
+
+    weft__waiters_wake(waiters);
+    if (!callbacks) return;
+    run_callback(f, &first);
+    for (weft__callback_t *c = more, *next; c; c = next) {
+        next = c->next;
+        run_callback(f, c);
+        weft__free(c);
+    }
+    weft_future_release(f);
+}
+
+int weft__future_finish(weft_future_t *f, int code, void *value, char *message)
+{
+    weft__waitq_lock(&f->waiters);
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (weft__future_state_final(s)) {
+        weft__waitq_unlock(&f->waiters);
+        weft__free(message);
+        return WEFT_EALREADY;
+    }
+    f->error = code;
+    f->value = code ? NULL : value;
+    if (message) {
+        weft__free(f->message);
+        f->message = message;
+    }
+    settle(f, WEFT_FUTURE_FINISHED);
+    return 0;
+}
+
+static char *copy_string(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *copy = weft__malloc(n);
+    if (copy) memcpy(copy, s, n);
+    return copy;
+}
+
+int weft_future_set_result(weft_future_t *f, void *value)
+{
+    if (!f) return WEFT_EINVAL;
+    return weft__future_finish(f, 0, value, NULL);
+}
+
+int weft_future_set_error(weft_future_t *f, int code, const char *message)
+{
+    if (!f || code == 0) return WEFT_EINVAL;
+    char *copy = message ? copy_string(message) : NULL;
+    int rc = weft__future_finish(f, code, NULL, copy);
+    if (rc == 0 && message && !copy) return WEFT_ENOMEM;
+    return rc;
+}
+
+int weft_future_set_running(weft_future_t *f)
+{
+    if (!f) return WEFT_EINVAL;
+    weft__waitq_lock(&f->waiters);
+    uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (s == WEFT_FUTURE_PENDING)
+        atomic_store_explicit(&f->state, WEFT_FUTURE_RUNNING, memory_order_release);
+    weft__waitq_unlock(&f->waiters);
+    if (s == WEFT_FUTURE_PENDING) return 0;
+    return s == WEFT_FUTURE_CANCELLED ? WEFT_ECANCELED : WEFT_EALREADY;
+}
+
+int weft_future_cancel(weft_future_t *f)
+{
+    if (!f) return WEFT_EINVAL;
+    weft__waitq_lock(&f->waiters);
+    switch (atomic_load_explicit(&f->state, memory_order_relaxed)) {
+    case WEFT_FUTURE_PENDING:
+        settle(f, WEFT_FUTURE_CANCELLED); /* unlocks */
+        return 0;
+    case WEFT_FUTURE_RUNNING:
+        if (f->runner && !f->cancel_requested) {
+            f->cancel_requested = true;
+            weft__waitctx_cancel(f->runner);
+        }
+        weft__waitq_unlock(&f->waiters);
+        return WEFT_EBUSY;
+    case WEFT_FUTURE_CANCELLED:
+        weft__waitq_unlock(&f->waiters);
+        return 0;
+    default:
+        weft__waitq_unlock(&f->waiters);
+        return WEFT_EALREADY;
+    }
+}
+
+/* ---- running a task --------------------------------------------------------------------- */
+
+bool weft__future_run(weft_future_t *f)
+{
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    weft__waitq_lock(&f->waiters);
+    if (atomic_load_explicit(&f->state, memory_order_relaxed) != WEFT_FUTURE_PENDING) {
+        weft__waitq_unlock(&f->waiters);
+        return false;
+    }
+    f->runner = ctx;
+    atomic_store_explicit(&f->state, WEFT_FUTURE_RUNNING, memory_order_release);
+    weft__waitq_unlock(&f->waiters);
+
+    void *outer = ctx->task;
+    ctx->task = f;
+    void *value = NULL;
+    int code = f->fn(f->arg, &value);
+    ctx->task = outer;
+
+    weft__waitq_lock(&f->waiters);
+    bool canceled = f->cancel_requested;
+    f->error = code;
+    f->value = code ? NULL : value;
+    if (!code && f->message) { /* a task that failed its way to success has no error message */
+        weft__free(f->message);
+        f->message = NULL;
+    }
+    settle(f, WEFT_FUTURE_FINISHED);
+    /* Settled: no cancel can reach this context through f any more; clear the one that did.
+     * (f may be gone here if settle's callbacks dropped the last reference besides ours —
+     * they cannot: our caller holds one.) */
+    if (canceled) weft__waitctx_uncancel(ctx);
+    return true;
+}
+
+int weft_task_fail(int code, const char *fmt, ...)
+{
+    weft_future_t *f = weft__waitctx_current()->task;
+    if (!f || !fmt) return code;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) return code;
+    char *message = weft__malloc((size_t)n + 1);
+    if (!message) return code; /* the code matters more than its message */
+    va_start(ap, fmt);
+    vsnprintf(message, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    /* Only the runner writes the message of a RUNNING future; readers wait for FINISHED. */
+    weft__free(f->message);
+    f->message = message;
+    return code;
+}
+
+/* ---- the consumer side ------------------------------------------------------------------ */
+
+int weft__future_wait(weft_future_t *f, int64_t deadline)
+{
+    if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_acquire))) return 0;
+    if (deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+    weft__waiter_t w;
+    weft__waitq_lock(&f->waiters);
+    if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_relaxed))) {
+        weft__waitq_unlock(&f->waiters);
+        return 0;
+    }
+    weft__waiter_init(&w);
+    weft__waitq_push(&f->waiters, &w);
+    weft__waitq_unlock(&f->waiters);
+    return weft__waiter_park(&f->waiters, &w, deadline);
+}
+
+/* How a final future ended, as result() reports it. */
+static int outcome(weft_future_t *f, void **value)
+{
+    if (atomic_load_explicit(&f->state, memory_order_acquire) == WEFT_FUTURE_CANCELLED) {
+        if (value) *value = NULL;
+        return WEFT_ECANCELED;
+    }
+    if (value) *value = f->value;
+    return f->error;
+}
+
+int weft_future_result(weft_future_t *f, double timeout, void **value)
+{
+    int64_t deadline;
+    if (!f || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    int rc = weft__future_wait(f, deadline);
+    if (rc) {
+        if (value) *value = NULL;
+        return rc;
+    }
+    return outcome(f, value);
+}
+
+int weft_future_error(weft_future_t *f)
+{
+    if (!f) return WEFT_EINVAL;
+    if (!weft__future_state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
+        return WEFT_EAGAIN;
+    return outcome(f, NULL);
+}
+
+const char *weft_future_error_message(weft_future_t *f)
+{
+    if (!f || atomic_load_explicit(&f->state, memory_order_acquire) != WEFT_FUTURE_FINISHED)
+        return NULL;
+    return f->message;
+}
+
+weft_future_state_t weft_future_state(weft_future_t *f)
+{
+    if (!f) return WEFT_FUTURE_PENDING;
+    return (weft_future_state_t)atomic_load_explicit(&f->state, memory_order_acquire);
+}
+
+bool weft_future_cancelled(weft_future_t *f)
+{
+    return weft_future_state(f) == WEFT_FUTURE_CANCELLED;
+}
+
+bool weft_future_running(weft_future_t *f)
+{
+    return weft_future_state(f) == WEFT_FUTURE_RUNNING;
+}
+
+bool weft_future_done(weft_future_t *f)
+{
+    return weft__future_state_final(weft_future_state(f));
+}
+
+int weft_future_add_done_callback(weft_future_t *f, int (*fn)(weft_future_t *f, void *arg),
+                                  void *arg)
+{
+    if (!f || !fn) return WEFT_EINVAL;
+    weft__callback_t *node = NULL;
+    weft__waitq_lock(&f->waiters);
+    bool final = weft__future_state_final(atomic_load_explicit(&f->state, memory_order_relaxed));
+    if (!final && f->first.fn) {
+        /* Allocating under the future's lock is rare (a second callback) and short. */
+        node = weft__malloc(sizeof *node);
+        if (!node) {
+            weft__waitq_unlock(&f->waiters);
+            return WEFT_ENOMEM;
+        }
+        *node = (weft__callback_t){NULL, fn, arg};
+        *f->more_tail = node;
+        f->more_tail = &node->next;
+    } else if (!final) {
+        f->first = (weft__callback_t){NULL, fn, arg};
+    }
+    weft__waitq_unlock(&f->waiters);
+    if (final) run_callback(f, &(weft__callback_t){NULL, fn, arg});
+    return 0;
+}
+
+/* ---- listeners --------------------------------------------------------------------------- */
+
+void weft__future_listen(weft_future_t *f, weft__listener_t *l)
+{
+    weft__waitq_lock(&f->waiters);
+    if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_relaxed))) {
+        l->linked = false;
+        l->notify(l, f);
+    } else {
+        l->prev = NULL;
+        l->next = f->listeners;
+        if (f->listeners) f->listeners->prev = l;
+        f->listeners = l;
+        l->linked = true;
+    }
+    weft__waitq_unlock(&f->waiters);
+}
+
+void weft__future_unlisten(weft_future_t *f, weft__listener_t *l)
+{
+    weft__waitq_lock(&f->waiters);
+    if (l->linked) {
+        if (l->prev)
+            l->prev->next = l->next;
+        else
+            f->listeners = l->next;
+        if (l->next) l->next->prev = l->prev;
+        l->linked = false;
+    }
+    weft__waitq_unlock(&f->waiters);
+}

@@ -1,0 +1,515 @@
+/*
+ * thread_pool.c — the thread-pool executor backend (ThreadPoolExecutor).
+ *
+ * Data structure: one FIFO of queued futures (linked through future->next) shared by all
+ * workers, the list of idle workers parked on it (a wait list whose waiters live in the worker
+ * structs), and the worker slots. One mutex, `lock`, guards all of it. A submit that finds an
+ * idle worker hands it the future directly (the waiter's data) without touching the FIFO; a
+ * worker that finishes a task takes the next one from the FIFO in the same critical section
+ * in which it clears `running`, and parks as idle only when the FIFO is empty. So the FIFO is
+ * non-empty only while every worker is busy, and tasks start in submission order.
+ *
+ * Workers start lazily: a submit that finds no idle worker starts one if fewer than
+ * max_workers exist (Python's _adjust_thread_count). They are daemon weft threads and live
+ * until shutdown, then drain the FIFO and exit.
+ *
+ * Lifetime: `refs` counts the user's handle plus one per started worker; the last one frees
+ * the pool, so destroy never waits. Every pool is on a global list (pools_lock) for the exit
+ * handler, which bounds how long a pool can delay exit, and for the fork handlers, which hold
+ * every pool's lock across fork so the child sees consistent pools. In the child no worker
+ * exists: a pool there is broken (submit fails with WEFT_EBROKEN) and its queued and running
+ * futures are failed the next time it is used (WEFT_EBROKEN, WEFT_EWORKERDIED).
+ *
+ * Lock order: pools_lock, then a pool's lock, then a future's lock.
+ */
+#include "executor_internal.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft/thread.h"
+
+#define PREFIX_MAX 48
+
+typedef struct pool pool_t;
+
+typedef struct worker {
+    pool_t *pool;
+    size_t index;
+    weft_thread_t *thread;  /* NULL while starting */
+    weft_future_t *running; /* the future it runs (the queue's reference), or NULL */
+    weft__waiter_t idle;    /* on pool->idle while parked; data: the future handed over */
+} worker_t;
+
+struct pool {
+    weft_executor_t base;
+    _Atomic uint32_t refs;
+    weft__mutex_t lock;
+    weft_waitq_t idle;          /* idle workers (a list only: `lock` guards it) */
+    weft_future_t *head, *tail; /* queued futures, each holding one reference */
+    bool shut, exit_handled, forked;
+    int broken;                /* 0, or the error submit reports (WEFT_EBROKEN) */
+    size_t max_workers, nlive; /* nlive: workers reserved, starting or running */
+    worker_t **slots;          /* [nslots]; NULL: a slot whose start failed */
+    size_t nslots, cap;
+    int (*initializer)(void *);
+    void *initarg;
+    size_t stack_size;
+    double exit_timeout;
+    char prefix[PREFIX_MAX + 1];
+    pool_t *prev, *next; /* the global list, under pools_lock */
+};
+
+static weft__mutex_t pools_lock = WEFT__MUTEX_INIT;
+static pool_t *pools;
+static unsigned pool_counter;
+
+static const char broken_message[] =
+    "a thread initializer failed, the thread pool is not usable anymore";
+
+/* ---- the FIFO (caller holds pool->lock) --------------------------------------------------- */
+
+static void fifo_push(pool_t *p, weft_future_t *f)
+{
+    f->next = NULL;
+    if (p->tail)
+        p->tail->next = f;
+    else
+        p->head = f;
+    p->tail = f;
+}
+
+static weft_future_t *fifo_pop(pool_t *p)
+{
+    weft_future_t *f = p->head;
+    if (f) {
+        p->head = f->next;
+        if (!p->head) p->tail = NULL;
+        f->next = NULL;
+    }
+    return f;
+}
+
+/* Takes the whole FIFO as a list. */
+static weft_future_t *fifo_take(pool_t *p)
+{
+    weft_future_t *list = p->head;
+    p->head = p->tail = NULL;
+    return list;
+}
+
+/* Finishes every future of a list with code (or cancels them, code 0) and drops the
+ * references the list held. */
+static void settle_list(weft_future_t *list, int code, const char *message)
+{
+    while (list) {
+        weft_future_t *next = list->next;
+        if (code)
+            weft_future_set_error(list, code, message);
+        else
+            weft_future_cancel(list);
+        weft_future_release(list);
+        list = next;
+    }
+}
+
+/* ---- life --------------------------------------------------------------------------------- */
+
+static void pool_free(pool_t *p)
+{
+    weft__mutex_lock(&pools_lock);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        pools = p->next;
+    if (p->next) p->next->prev = p->prev;
+    weft__mutex_unlock(&pools_lock);
+    /* No worker is left, so nothing is queued (workers drain the FIFO before they exit)
+     * except in a fork child or after every start failed: cancel those. */
+    settle_list(fifo_take(p), 0, NULL);
+    for (size_t i = 0; i < p->nslots; i++) {
+        if (!p->slots[i]) continue;
+        weft_thread_release(p->slots[i]->thread);
+        weft__free(p->slots[i]);
+    }
+    weft__free(p->slots);
+    weft__free(p);
+}
+
+static void pool_unref(pool_t *p)
+{
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) pool_free(p);
+}
+
+/* Wakes every idle worker with nothing handed over, so each re-checks the pool. The caller
+ * holds the lock; returns the list to wake once it is dropped. */
+static weft__waiter_t *take_idle(pool_t *p)
+{
+    return weft__waitq_take(&p->idle, -1, 0);
+}
+
+/* In a fork child: the workers are gone. Fail what they would have run (the caller holds
+ * the lock; the lists are settled by the caller once it dropped it). */
+static void reap_fork(pool_t *p, weft_future_t **queued, weft_future_t **running)
+{
+    *queued = *running = NULL;
+    if (!p->forked) return;
+    p->forked = false;
+    p->broken = WEFT_EBROKEN;
+    *queued = fifo_take(p);
+    for (size_t i = 0; i < p->nslots; i++) {
+        worker_t *w = p->slots[i];
+        if (!w || !w->running) continue;
+        w->running->next = *running;
+        *running = w->running;
+        w->running = NULL;
+    }
+}
+
+static void settle_reaped(weft_future_t *queued, weft_future_t *running)
+{
+    settle_list(queued, WEFT_EBROKEN, "the process forked: its thread pool's workers are gone");
+    settle_list(running, WEFT_EWORKERDIED, "the process forked while the task ran");
+}
+
+/* ---- workers ------------------------------------------------------------------------------ */
+
+/* An initializer failed: no worker will run anything again. */
+static void break_pool(pool_t *p)
+{
+    weft__mutex_lock(&p->lock);
+    p->broken = WEFT_EBROKEN;
+    weft_future_t *queued = fifo_take(p);
+    weft__waiter_t *idle = take_idle(p);
+    weft__mutex_unlock(&p->lock);
+    weft__waiters_wake(idle);
+    settle_list(queued, WEFT_EBROKEN, broken_message);
+}
+
+static void worker_main(void *arg)
+{
+    worker_t *w = arg;
+    pool_t *p = w->pool;
+    if (p->initializer && p->initializer(p->initarg)) {
+        break_pool(p);
+        weft__mutex_lock(&p->lock);
+        p->nlive--;
+        weft__mutex_unlock(&p->lock);
+        pool_unref(p);
+        return;
+    }
+    weft__mutex_lock(&p->lock);
+    for (;;) {
+        weft_future_t *f = fifo_pop(p);
+        if (!f) {
+            if (p->shut || p->broken) break;
+            weft__waiter_init(&w->idle);
+            weft__waitq_push(&p->idle, &w->idle);
+            weft__mutex_unlock(&p->lock);
+            /* No deadline, and nothing cancels an idle worker: a task's cancel is cleared
+             * before its worker gets here. So the park ends with a wake. */
+            weft__waiter_park_in(&p->lock, &p->idle, &w->idle, WEFT_NO_DEADLINE);
+            f = (weft_future_t *)w->idle.data; /* `running` was set by the submitter */
+            if (!f) {
+                weft__mutex_lock(&p->lock);
+                continue;
+            }
+        } else {
+            w->running = f;
+            weft__mutex_unlock(&p->lock);
+        }
+        weft__future_run(f);
+        weft__mutex_lock(&p->lock);
+        w->running = NULL;
+        /* The FIFO's reference; never the last while a caller holds theirs, and a plain
+         * atomic decrement otherwise. Dropped under the lock: freeing a future takes no lock. */
+        weft_future_release(f);
+    }
+    p->nlive--;
+    weft__mutex_unlock(&p->lock);
+    pool_unref(p);
+}
+
+/* Reserves a slot for a new worker (the caller holds the lock and checked nlive <
+ * max_workers). NULL when out of memory. */
+static worker_t *reserve_worker(pool_t *p)
+{
+    size_t i = 0;
+    while (i < p->nslots && p->slots[i]) i++;
+    if (i == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 4;
+        worker_t **slots = weft__realloc(p->slots, cap * sizeof *slots);
+        if (!slots) return NULL;
+        p->slots = slots;
+        p->cap = cap;
+    }
+    worker_t *w = weft__calloc(1, sizeof *w);
+    if (!w) return NULL;
+    w->pool = p;
+    w->index = i;
+    p->slots[i] = w;
+    if (i == p->nslots) p->nslots++;
+    p->nlive++;
+    return w;
+}
+
+/* Starts the reserved worker w. On failure the slot is freed again. */
+static int start_worker(pool_t *p, worker_t *w)
+{
+    char name[WEFT_THREAD_NAME_MAX];
+    snprintf(name, sizeof name, "%s_%zu", p->prefix, w->index);
+    weft_thread_opts_t opts = {.name = name, .daemon = true, .stack_size = p->stack_size};
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* the worker's; see below */
+    weft_thread_t *t;
+    int rc = weft_thread_start(&t, worker_main, w, &opts);
+    weft__mutex_lock(&p->lock);
+    if (rc == 0) {
+        w->thread = t;
+    } else {
+        p->slots[w->index] = NULL;
+        p->nlive--;
+    }
+    weft__mutex_unlock(&p->lock);
+    if (rc) {
+        weft__free(w);
+        pool_unref(p); /* cannot be the last: the submitter's caller holds the handle */
+    }
+    return rc;
+}
+
+/* ---- the executor interface --------------------------------------------------------------- */
+
+static int pool_submit(weft_executor_t *ex, weft_future_t *f)
+{
+    pool_t *p = (pool_t *)ex;
+    weft_future_t *queued, *running;
+    weft__mutex_lock(&p->lock);
+    reap_fork(p, &queued, &running);
+    int rc = p->shut ? WEFT_ESHUTDOWN : p->broken;
+    if (rc) {
+        weft__mutex_unlock(&p->lock);
+        settle_reaped(queued, running);
+        return rc;
+    }
+    weft__waiter_t *idle = weft__waitq_pop(&p->idle);
+    if (idle) {
+        weft__container_of(idle, worker_t, idle)->running = f;
+        idle->data = (uintptr_t)f;
+        weft__mutex_unlock(&p->lock);
+        weft__waiter_wake(idle);
+        return 0;
+    }
+    fifo_push(p, f);
+    worker_t *w = p->nlive < p->max_workers ? reserve_worker(p) : NULL;
+    bool none = p->nlive == 0; /* out of memory for the only worker */
+    weft__mutex_unlock(&p->lock);
+    if (w)
+        rc = start_worker(p, w);
+    else if (none)
+        rc = WEFT_ENOMEM;
+    if (rc == 0) return 0;
+
+    /* No worker started. If none runs at all, nothing would ever take f (or anything queued
+     * with it): take f back and fail the rest. */
+    weft__mutex_lock(&p->lock);
+    weft_future_t *stranded = p->nlive == 0 ? fifo_take(p) : NULL;
+    weft__mutex_unlock(&p->lock);
+    if (!stranded) return 0; /* a running worker will take it */
+    bool mine = false;
+    weft_future_t *others = NULL;
+    while (stranded) {
+        weft_future_t *next = stranded->next;
+        if (stranded == f) {
+            mine = true;
+        } else {
+            stranded->next = others;
+            others = stranded;
+        }
+        stranded = next;
+    }
+    settle_list(others, rc, "no worker thread could be started");
+    return mine ? rc : 0;
+}
+
+static int pool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, int64_t deadline)
+{
+    pool_t *p = (pool_t *)ex;
+    weft_future_t *queued, *running;
+    weft__mutex_lock(&p->lock);
+    reap_fork(p, &queued, &running);
+    p->shut = true;
+    weft_future_t *cancel = cancel_futures ? fifo_take(p) : NULL;
+    weft__waiter_t *idle = take_idle(p);
+    weft__mutex_unlock(&p->lock);
+    weft__waiters_wake(idle);
+    settle_reaped(queued, running);
+    settle_list(cancel, 0, NULL);
+    if (!wait) return 0;
+
+    weft_thread_t *me = weft_thread_current();
+    for (size_t i = 0;;) {
+        weft__mutex_lock(&p->lock);
+        if (i == p->nslots) {
+            weft__mutex_unlock(&p->lock);
+            return 0;
+        }
+        worker_t *w = p->slots[i];
+        weft_thread_t *t = w ? weft_thread_retain(w->thread) : NULL;
+        bool starting = w && !w->thread;
+        weft__mutex_unlock(&p->lock);
+        if (starting) { /* its start is in flight: it will see `shut` and exit */
+            if (weft_monotonic_ns() >= deadline) return WEFT_ETIMEDOUT;
+            sched_yield();
+            continue;
+        }
+        int rc = t && t != me ? weft_thread_join(t, weft_deadline_remaining(deadline)) : 0;
+        weft_thread_release(t);
+        if (rc) return rc;
+        i++;
+    }
+}
+
+static void pool_destroy(weft_executor_t *ex)
+{
+    pool_shutdown(ex, false, false, 0);
+    pool_unref((pool_t *)ex);
+}
+
+static const weft__executor_ops_t pool_ops = {pool_submit, pool_shutdown, pool_destroy};
+
+/* ---- exit and fork ------------------------------------------------------------------------- */
+
+/* Cancels what the workers of p are running (they are asked to stop). */
+static void cancel_running(pool_t *p)
+{
+    for (size_t i = 0;; i++) {
+        weft__mutex_lock(&p->lock);
+        if (i >= p->nslots) {
+            weft__mutex_unlock(&p->lock);
+            return;
+        }
+        weft_future_t *f = p->slots[i] ? weft_future_retain(p->slots[i]->running) : NULL;
+        weft__mutex_unlock(&p->lock);
+        weft_future_cancel(f);
+        weft_future_release(f);
+    }
+}
+
+/* At exit: every pool that was never shut down gets its exit_timeout to finish, then its
+ * queued futures are cancelled and its running tasks asked to stop. Pools shut down without
+ * waiting are left alone (gh-80961). Never blocks longer than the pools' exit timeouts. */
+static void pools_at_exit(void)
+{
+    for (;;) {
+        weft__mutex_lock(&pools_lock);
+        pool_t *p = pools;
+        while (p && p->exit_handled) p = p->next;
+        if (p) {
+            p->exit_handled = true;
+            atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+        }
+        weft__mutex_unlock(&pools_lock);
+        if (!p) return;
+        weft__mutex_lock(&p->lock);
+        bool open = !p->shut;
+        weft__mutex_unlock(&p->lock);
+        if (open) {
+            int64_t deadline;
+            if (weft_deadline(p->exit_timeout, &deadline) || p->exit_timeout < 0)
+                deadline = weft_monotonic_ns(); /* exit never waits forever */
+            pool_shutdown(&p->base, p->exit_timeout > 0, false, deadline);
+            pool_shutdown(&p->base, false, true, 0);
+            cancel_running(p);
+        }
+        pool_unref(p);
+    }
+}
+
+static void fork_prepare(void)
+{
+    weft__mutex_lock(&pools_lock);
+    for (pool_t *p = pools; p; p = p->next) weft__mutex_lock(&p->lock);
+}
+
+static void fork_parent(void)
+{
+    for (pool_t *p = pools; p; p = p->next) weft__mutex_unlock(&p->lock);
+    weft__mutex_unlock(&pools_lock);
+}
+
+/* The child's only thread: no worker exists here. Their references go, idle waiters (on the
+ * dead workers' memory copies) are forgotten, and the pool is marked for reaping. */
+static void fork_child(void)
+{
+    for (pool_t *p = pools; p; p = p->next) {
+        atomic_fetch_sub_explicit(&p->refs, (uint32_t)p->nlive, memory_order_relaxed);
+        p->nlive = 0;
+        p->idle = (weft_waitq_t)WEFT_WAITQ_INIT;
+        p->forked = true;
+        p->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    }
+    pools_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+}
+
+/* Registers the exit and fork handlers once (not under pools_lock: fork runs its handlers
+ * holding glibc's atfork lock). */
+static int register_handlers(void)
+{
+    static weft__mutex_t lock = WEFT__MUTEX_INIT;
+    static _Atomic bool done;
+    if (atomic_load_explicit(&done, memory_order_acquire)) return 0;
+    int rc = 0;
+    weft__mutex_lock(&lock);
+    if (!atomic_load_explicit(&done, memory_order_relaxed)) { /* relaxed: under `lock` */
+        if (pthread_atfork(fork_prepare, fork_parent, fork_child) || atexit(pools_at_exit))
+            rc = WEFT_ENOMEM; /* a retry may register the atfork handlers twice: harmless */
+        else
+            atomic_store_explicit(&done, true, memory_order_release);
+    }
+    weft__mutex_unlock(&lock);
+    return rc;
+}
+
+/* ---- creation ------------------------------------------------------------------------------ */
+
+int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
+                            const weft_thread_pool_opts_t *opts)
+{
+    if (!ex) return WEFT_EINVAL;
+    *ex = NULL;
+    weft_thread_pool_opts_t o = opts ? *opts : (weft_thread_pool_opts_t){0};
+    if (o.thread_name_prefix && strlen(o.thread_name_prefix) > PREFIX_MAX) return WEFT_EINVAL;
+    if (o.stack_size && o.stack_size < (size_t)PTHREAD_STACK_MIN) return WEFT_EINVAL;
+    if (o.exit_timeout != o.exit_timeout) return WEFT_EINVAL; /* NaN */
+    if (max_workers == 0) {
+        int n = weft__ncpu() + 4;
+        max_workers = n < 32 ? (size_t)n : 32;
+    }
+    int rc = register_handlers();
+    if (rc) return rc;
+    pool_t *p = weft__calloc(1, sizeof *p);
+    if (!p) return WEFT_ENOMEM;
+    p->base.ops = &pool_ops;
+    atomic_init(&p->refs, 1);
+    p->max_workers = max_workers;
+    p->initializer = o.initializer;
+    p->initarg = o.initarg;
+    p->stack_size = o.stack_size;
+    p->exit_timeout = o.exit_timeout;
+
+    weft__mutex_lock(&pools_lock);
+    unsigned number = pool_counter++;
+    p->next = pools;
+    if (pools) pools->prev = p;
+    pools = p;
+    weft__mutex_unlock(&pools_lock);
+    if (o.thread_name_prefix && *o.thread_name_prefix)
+        snprintf(p->prefix, sizeof p->prefix, "%s", o.thread_name_prefix);
+    else
+        snprintf(p->prefix, sizeof p->prefix, "ThreadPoolExecutor-%u", number);
+    *ex = &p->base;
+    return 0;
+}
