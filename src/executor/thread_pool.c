@@ -3,14 +3,19 @@
  *
  * Data structure: one FIFO of queued futures (linked through future->next) shared by all
  * workers, the list of idle workers parked on it (a wait list whose waiters live in the worker
- * structs), and the worker slots. One mutex, `lock`, guards all of it. A submit that finds an
- * idle worker hands it the future directly (the waiter's data) without touching the FIFO; a
- * worker that finishes a task takes the next one from the FIFO in the same critical section
- * in which it clears `running`, and parks as idle only when the FIFO is empty. So the FIFO is
- * non-empty only while every worker is busy, and tasks start in submission order. Idle
- * workers are taken last-in first-out: the one that parked last is likely still spinning in
- * the waiting core, while the others sleep in the kernel and cost a futex wake-up (measured:
- * 35 us a round trip with FIFO idle order, against a few with LIFO).
+ * structs), and the worker slots. One mutex, `lock`, guards all of it. Tasks start in
+ * submission order.
+ *
+ * Scheduling (chosen by measurement, docs/BENCHMARKS.md): at most one idle worker spins,
+ * watching the FIFO for the waiting core's spin budget before it parks; the others park
+ * without spinning. A submit queues the task when a worker spins (it will take it, at no
+ * wake-up cost), and otherwise hands it straight to the most recently parked idle worker
+ * (LIFO: a wake-up either way, and its cache is the warmest). A worker that takes a task and
+ * leaves more queued, with nobody spinning, hands the next one to a parked worker, so a
+ * backlog is never run by fewer workers than it could be. Why: on few CPUs, several spinning
+ * workers take the CPU the submitter needs (3 runnable threads on 2 CPUs halved throughput),
+ * and a wake-up per task (one handoff each) costs more than the task; one spinner gives
+ * streams of short tasks a worker that needs no wake-up and keeps the rest asleep.
  *
  * Workers start lazily: a submit that finds no idle worker starts one if fewer than
  * max_workers exist (Python's _adjust_thread_count). They are daemon weft threads and live
@@ -54,6 +59,8 @@ struct pool {
     weft_waitq_t idle;          /* idle workers (a list only: `lock` guards it) */
     weft_future_t *head, *tail; /* queued futures, each holding one reference */
     bool shut, exit_handled, forked;
+    size_t nspinning;          /* idle workers watching the FIFO instead of parking (0-1) */
+    _Atomic bool queued;       /* head != NULL: what a spinning worker watches */
     int broken;                /* 0, or the error submit reports (WEFT_EBROKEN) */
     size_t max_workers, nlive; /* nlive: workers reserved, starting or running */
     worker_t **slots;          /* [nslots]; NULL: a slot whose start failed */
@@ -83,6 +90,8 @@ static void fifo_push(pool_t *p, weft_future_t *f)
     else
         p->head = f;
     p->tail = f;
+    /* Relaxed: a hint for the spinner, which re-checks under the lock. */
+    atomic_store_explicit(&p->queued, true, memory_order_relaxed);
 }
 
 static weft_future_t *fifo_pop(pool_t *p)
@@ -90,7 +99,10 @@ static weft_future_t *fifo_pop(pool_t *p)
     weft_future_t *f = p->head;
     if (f) {
         p->head = f->next;
-        if (!p->head) p->tail = NULL;
+        if (!p->head) {
+            p->tail = NULL;
+            atomic_store_explicit(&p->queued, false, memory_order_relaxed);
+        }
         f->next = NULL;
     }
     return f;
@@ -101,6 +113,7 @@ static weft_future_t *fifo_take(pool_t *p)
 {
     weft_future_t *list = p->head;
     p->head = p->tail = NULL;
+    atomic_store_explicit(&p->queued, false, memory_order_relaxed);
     return list;
 }
 
@@ -192,6 +205,28 @@ static void break_pool(pool_t *p)
     settle_list(queued, WEFT_EBROKEN, broken_message);
 }
 
+/* Pops the most recently parked idle worker and gives it f; the caller holds the lock and
+ * wakes the returned waiter after dropping it. NULL if no worker is parked. */
+static weft__waiter_t *hand_over(pool_t *p, weft_future_t *f)
+{
+    weft__waiter_t *idle = p->idle.tail_;
+    if (!idle) return NULL;
+    weft__waitq_remove(&p->idle, idle);
+    weft__container_of(idle, worker_t, idle)->running = f;
+    idle->data = (uintptr_t)f;
+    return idle;
+}
+
+/* The spinning worker watches `queued` (without the lock) for the spin budget. */
+static void spin_for_work(pool_t *p)
+{
+    int64_t until = weft_monotonic_ns() + weft__spin_ns();
+    for (int i = 1; !atomic_load_explicit(&p->queued, memory_order_relaxed); i++) {
+        weft__cpu_relax();
+        if (i % 64 == 0 && weft_monotonic_ns() >= until) return;
+    }
+}
+
 static void worker_main(void *arg)
 {
     worker_t *w = arg;
@@ -204,27 +239,44 @@ static void worker_main(void *arg)
         pool_unref(p);
         return;
     }
+    bool spun = false; /* has spun since its last task */
     weft__mutex_lock(&p->lock);
     for (;;) {
         weft_future_t *f = fifo_pop(p);
         if (!f) {
             if (p->shut || p->broken) break;
+            if (!spun && p->nspinning == 0 && weft__spin_ns() > 0) {
+                p->nspinning++;
+                weft__mutex_unlock(&p->lock);
+                spin_for_work(p);
+                weft__mutex_lock(&p->lock);
+                p->nspinning--;
+                spun = true;
+                continue;
+            }
             weft__waiter_init(&w->idle);
+            w->idle.nospin = true;
             weft__waitq_push(&p->idle, &w->idle);
             weft__mutex_unlock(&p->lock);
             /* No deadline, and nothing cancels an idle worker: a task's cancel is cleared
              * before its worker gets here. So the park ends with a wake. */
             weft__waiter_park_in(&p->lock, &p->idle, &w->idle, WEFT_NO_DEADLINE);
-            f = (weft_future_t *)w->idle.data; /* `running` was set by the submitter */
+            f = (weft_future_t *)w->idle.data; /* `running` was set by hand_over */
+            spun = false;
             if (!f) {
                 weft__mutex_lock(&p->lock);
                 continue;
             }
         } else {
             w->running = f;
+            /* A backlog and nobody spinning: get a parked worker going on the next task. */
+            weft__waiter_t *helper = p->head && p->nspinning == 0 ? hand_over(p, p->head) : NULL;
+            if (helper) fifo_pop(p);
             weft__mutex_unlock(&p->lock);
+            if (helper) weft__waiter_wake(helper);
         }
         weft__future_run(f);
+        spun = false;
         weft__mutex_lock(&p->lock);
         w->running = NULL;
         /* The FIFO's reference; never the last while a caller holds theirs, and a plain
@@ -297,18 +349,14 @@ static int pool_submit(weft_executor_t *ex, weft_future_t *f)
         settle_reaped(queued, running);
         return rc;
     }
-    /* The most recently idle worker: it is likely still spinning, not asleep. */
-    weft__waiter_t *idle = p->idle.tail_;
+    weft__waiter_t *idle = p->nspinning ? NULL : hand_over(p, f);
     if (idle) {
-        weft__waitq_remove(&p->idle, idle);
-        weft__container_of(idle, worker_t, idle)->running = f;
-        idle->data = (uintptr_t)f;
         weft__mutex_unlock(&p->lock);
         weft__waiter_wake(idle);
         return 0;
     }
     fifo_push(p, f);
-    worker_t *w = p->nlive < p->max_workers ? reserve_worker(p) : NULL;
+    worker_t *w = !p->nspinning && p->nlive < p->max_workers ? reserve_worker(p) : NULL;
     bool none = p->nlive == 0; /* out of memory for the only worker */
     weft__mutex_unlock(&p->lock);
     if (w)

@@ -210,7 +210,8 @@ static uint32_t await_final(weft__waiter_t *w)
 
 static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
 {
-    uint32_t s = thread_spin(w, deadline);
+    uint32_t s = w->nospin ? atomic_load_explicit(&w->state, memory_order_acquire)
+                           : thread_spin(w, deadline);
     while (s < WEFT__W_WOKEN) {
         if (s == WEFT__W_WAKING) return await_final(w);
         if (s == WEFT__W_WAITING &&

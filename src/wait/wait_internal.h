@@ -74,6 +74,7 @@ struct weft__waiter {
     _Atomic uint32_t state;
     bool queued;          /* on its queue (guarded by the queue's lock) */
     bool nocancel;        /* a park cancellation must not cut short (re-taking a lock) */
+    bool nospin;          /* a thread sleeps at once (its owner knows a wake is far off) */
     weft__waitctx_t *ctx; /* who waits */
     uintptr_t data;       /* what the waker hands over, defined by each primitive */
 };
@@ -146,6 +147,7 @@ static inline void weft__waiter_init(weft__waiter_t *w)
     atomic_store_explicit(&w->state, WEFT__W_WAITING, memory_order_relaxed);
     w->queued = false;
     w->nocancel = false;
+    w->nospin = false;
     w->ctx = weft__waitctx_current();
     w->data = 0;
 }
