@@ -1,0 +1,26 @@
+/*
+ * lifo_queue — last in, first out (Python's queue.LifoQueue).
+ *
+ * A stack of plates: the dishwasher puts plates 1..5 on the stack; the waiter takes from the
+ * top, so plate 5 comes first. The same calls as a FIFO queue, only the order differs.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "weft.h"
+
+int main(void)
+{
+    weft_queue_t *plates;
+    weft_queue_create(&plates, WEFT_QUEUE_LIFO, 0); /* maxsize 0: unbounded */
+
+    for (intptr_t plate = 1; plate <= 5; plate++) {
+        weft_queue_put(plates, (void *)plate, WEFT_FOREVER);
+        printf("put plate %ld\n", (long)plate);
+    }
+    void *plate;
+    while (weft_queue_get_nowait(plates, &plate) == 0)
+        printf("took plate %ld\n", (long)(intptr_t)plate); /* 5, 4, 3, 2, 1 */
+    weft_queue_destroy(plates);
+    return 0;
+}
