@@ -19,8 +19,9 @@
  * `count` is written under the lock and read without it by qsize/empty/full (snapshots).
  * `unfinished` counts items put and not yet marked done; joiners are woken when it reaches 0.
  */
+#include "queue_internal.h"
+
 #include "../wait/wait_internal.h"
-#include "weft/queue.h"
 
 #include <string.h>
 
@@ -406,4 +407,20 @@ bool weft_queue_is_shutdown(weft_queue_t *q)
     bool shut = q->state != OPEN;
     weft__mutex_unlock(&q->lock);
     return shut;
+}
+
+static int length(const weft_waitq_t *list)
+{
+    int n = 0;
+    for (const weft__waiter_t *w = list->head_; w; w = w->next) n++;
+    return n;
+}
+
+void weft__queue_blocked(weft_queue_t *q, int blocked[3])
+{
+    weft__mutex_lock(&q->lock);
+    blocked[0] = length(&q->getters);
+    blocked[1] = length(&q->putters);
+    blocked[2] = length(&q->joiners);
+    weft__mutex_unlock(&q->lock);
 }

@@ -1,0 +1,840 @@
+/*
+ * Queue: FIFO / LIFO / priority order, bounded blocking in both directions with FIFO service
+ * of blocked callers, timeouts and the nowait calls, task_done/join, 3.13's shutdown, bad
+ * arguments, destroy, cancellation, stress with checksums, and out-of-memory. Mirrors
+ * CPython's Lib/test/test_queue.py (BaseQueueTestMixin, QueueJoinTests, the 3.13 shutdown
+ * tests, FailingQueueTest); each case names the one it follows.
+ *
+ * Synchronisation is by inspecting the queue's blocked callers (weft__queue_blocked), never by
+ * sleeping.
+ */
+#include "weft_test.h"
+
+#include "queue/queue_internal.h"
+#include "wait/wait_internal.h"
+
+#include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define ITEM(i)  ((void *)(intptr_t)(i))
+#define VALUE(p) ((intptr_t)(p))
+
+/* ---- helpers ------------------------------------------------------------------------------ */
+
+/* Waits (yielding) until the queue has at least `getters`, `putters`, `joiners` blocked. */
+static void wait_blocked(weft_queue_t *q, int getters, int putters, int joiners)
+{
+    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    for (;;) {
+        int b[3];
+        weft__queue_blocked(q, b);
+        if (b[0] >= getters && b[1] >= putters && b[2] >= joiners) return;
+        assert_true(weft_monotonic_ns() < give_up);
+        sched_yield();
+    }
+}
+
+static weft_queue_t *make(weft_queue_kind_t kind, size_t maxsize)
+{
+    weft_queue_t *q;
+    assert_int_equal(weft_queue_create(&q, kind, maxsize), 0);
+    assert_non_null(q);
+    return q;
+}
+
+/* A background call on a plain pthread, with its result. */
+typedef struct call {
+    weft_queue_t *q;
+    void *item;
+    int64_t priority;
+    double timeout;
+    int rc;
+    _Atomic(weft__waitctx_t *) ctx;
+    pthread_t tid;
+} call_t;
+
+static void *do_get(void *p)
+{
+    call_t *c = p;
+    atomic_store(&c->ctx, weft__waitctx_current());
+    c->rc = weft_queue_get(c->q, &c->item, c->timeout);
+    return NULL;
+}
+
+static void *do_put(void *p)
+{
+    call_t *c = p;
+    atomic_store(&c->ctx, weft__waitctx_current());
+    c->rc = weft_queue_put_priority(c->q, c->item, c->priority, c->timeout);
+    return NULL;
+}
+
+static void *do_join(void *p)
+{
+    call_t *c = p;
+    atomic_store(&c->ctx, weft__waitctx_current());
+    c->rc = weft_queue_join(c->q, c->timeout);
+    return NULL;
+}
+
+static void start_call(call_t *c, weft_queue_t *q, void *(*fn)(void *), void *item)
+{
+    *c = (call_t){.q = q, .item = item, .timeout = WEFT_FOREVER, .rc = 1};
+    c->tid = weft_test_start(fn, c);
+}
+
+/* ---- order -------------------------------------------------------------------------------- */
+
+/* BaseQueueTestMixin.simple_queue_test (Queue): items come out in the order put. */
+static void fifo_order(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    for (int i = 0; i < 100; i++) /* past the first growth of the buffer, and wrapping */
+        assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 50; i++) {
+            void *v;
+            assert_int_equal(weft_queue_get(q, &v, 0), 0);
+            assert_int_equal(VALUE(v), round * 50 + i);
+            assert_int_equal(weft_queue_put(q, ITEM(100 + round * 50 + i), 0), 0);
+        }
+    }
+    assert_int_equal(weft_queue_qsize(q), 100);
+    for (int i = 150; i < 250; i++) {
+        void *v;
+        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(VALUE(v), i);
+    }
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* simple_queue_test (LifoQueue): the last item put comes out first. */
+static void lifo_order(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_LIFO, 0);
+    for (int i = 0; i < 40; i++) assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
+    for (int i = 39; i >= 0; i--) {
+        void *v;
+        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(VALUE(v), i);
+    }
+    assert_true(weft_queue_empty(q));
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* simple_queue_test (PriorityQueue): lowest priority first; equal priorities in insertion
+ * order (Python needs (priority, count, item) tuples for that; weft does it itself). Plain put
+ * means priority 0. */
+static void priority_order_and_ties(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_PRIORITY, 0);
+    enum { N = 500 };
+    for (int i = 0; i < N; i++) /* priorities 0..9, scrambled */
+        assert_int_equal(weft_queue_put_priority(q, ITEM(i), (i * 7) % 10, 0), 0);
+    assert_int_equal(weft_queue_put_priority(q, ITEM(-1), -5, 0), 0);
+    assert_int_equal(weft_queue_put(q, ITEM(N), 0), 0);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(VALUE(v), -1);
+    int64_t last_prio = -1, last_item = -1;
+    for (int i = 0; i < N + 1; i++) {
+        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        int64_t item = VALUE(v), prio = item == N ? 0 : (item * 7) % 10;
+        if (prio == last_prio)
+            assert_true(item > last_item); /* ties: insertion order */
+        else
+            assert_true(prio > last_prio);
+        last_prio = prio;
+        last_item = item;
+    }
+    assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* Python queues hold None like any item; NULL is an item here. */
+static void null_items_are_items(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 2);
+    assert_int_equal(weft_queue_put(q, NULL, 0), 0);
+    assert_int_equal(weft_queue_put(q, NULL, 0), 0);
+    assert_true(weft_queue_full(q));
+    void *v = ITEM(1);
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_null(v);
+    assert_int_equal(weft_queue_qsize(q), 1);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* ---- sizes, nowait, timeouts ------------------------------------------------------------ */
+
+/* BaseQueueTestMixin.basic_queue_test: qsize, empty and full track the contents; an unbounded
+ * queue is never full. */
+static void qsize_empty_full(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 3);
+    assert_true(weft_queue_empty(q));
+    assert_false(weft_queue_full(q));
+    for (int i = 1; i <= 3; i++) {
+        assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
+        assert_int_equal(weft_queue_qsize(q), (size_t)i);
+        assert_false(weft_queue_empty(q));
+    }
+    assert_true(weft_queue_full(q));
+    assert_int_equal(weft_queue_destroy(q), 0);
+
+    q = make(WEFT_QUEUE_LIFO, 0);
+    for (int i = 0; i < 1000; i++) assert_int_equal(weft_queue_put_nowait(q, ITEM(i)), 0);
+    assert_false(weft_queue_full(q));
+    assert_int_equal(weft_queue_qsize(q), 1000);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* basic_queue_test: put_nowait on a full queue raises Full, get_nowait on an empty one raises
+ * Empty (WEFT_ETIMEDOUT both), and neither changes the queue. */
+static void nowait_calls_fail_at_once(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 1);
+    void *v = ITEM(7);
+    assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ETIMEDOUT);
+    assert_int_equal(VALUE(v), 7); /* untouched on failure */
+    assert_int_equal(weft_queue_put_nowait(q, ITEM(1)), 0);
+    assert_int_equal(weft_queue_put_nowait(q, ITEM(2)), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_queue_qsize(q), 1);
+    assert_int_equal(weft_queue_get_nowait(q, &v), 0);
+    assert_int_equal(VALUE(v), 1);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* basic_queue_test: put(block, timeout) on a full queue and get(timeout) on an empty one wait
+ * that long, then fail with Full / Empty (WEFT_ETIMEDOUT) leaving the queue as it was. */
+static void timeouts_expire_and_change_nothing(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 1);
+    void *v;
+    double t0 = weft_monotonic();
+    assert_int_equal(weft_queue_get(q, &v, 0.05), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic() - t0 >= 0.04);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    t0 = weft_monotonic();
+    assert_int_equal(weft_queue_put(q, ITEM(2), 0.05), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic() - t0 >= 0.04);
+    assert_int_equal(weft_queue_qsize(q), 1);
+    int b[3];
+    weft__queue_blocked(q, b);
+    assert_int_equal(b[0] + b[1] + b[2], 0); /* the timed-out callers left no trace */
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(VALUE(v), 1);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* ---- blocking ------------------------------------------------------------------------------ */
+
+/* do_blocking_test (get on an empty queue blocks until a put): the put hands its item to the
+ * waiting getter. */
+static void blocked_get_woken_by_put(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    call_t get;
+    start_call(&get, q, do_get, NULL);
+    wait_blocked(q, 1, 0, 0);
+    assert_int_equal(weft_queue_put(q, ITEM(42), 0), 0);
+    weft_test_join(get.tid);
+    assert_int_equal(get.rc, 0);
+    assert_int_equal(VALUE(get.item), 42);
+    assert_true(weft_queue_empty(q));
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* do_blocking_test (put on a full queue blocks until a get frees a slot): the putter's item
+ * goes in behind the others. */
+static void blocked_put_woken_by_get(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 2);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
+    call_t put;
+    start_call(&put, q, do_put, ITEM(3));
+    wait_blocked(q, 0, 1, 0);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(VALUE(v), 1);
+    weft_test_join(put.tid);
+    assert_int_equal(put.rc, 0);
+    assert_true(weft_queue_full(q));
+    for (int i = 2; i <= 3; i++) {
+        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(VALUE(v), i);
+    }
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* Blocked getters are served in arrival order. */
+static void blocked_getters_served_in_order(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    enum { N = 4 };
+    call_t get[N];
+    for (int i = 0; i < N; i++) {
+        start_call(&get[i], q, do_get, NULL);
+        wait_blocked(q, i + 1, 0, 0); /* arrival order is fixed before the next starts */
+    }
+    for (int i = 0; i < N; i++) assert_int_equal(weft_queue_put(q, ITEM(100 + i), 0), 0);
+    for (int i = 0; i < N; i++) {
+        weft_test_join(get[i].tid);
+        assert_int_equal(get[i].rc, 0);
+        assert_int_equal(VALUE(get[i].item), 100 + i);
+    }
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* Blocked putters are served in arrival order, in every kind of queue: a slot freed goes to
+ * the longest-waiting putter. */
+static void blocked_putters_served_in_order(void **state)
+{
+    (void)state;
+    weft_queue_kind_t kinds[] = {WEFT_QUEUE_FIFO, WEFT_QUEUE_LIFO, WEFT_QUEUE_PRIORITY};
+    for (int k = 0; k < 3; k++) {
+        weft_queue_t *q = make(kinds[k], 1);
+        assert_int_equal(weft_queue_put(q, ITEM(0), 0), 0);
+        enum { N = 4 };
+        call_t put[N];
+        for (int i = 0; i < N; i++) {
+            start_call(&put[i], q, do_put, ITEM(i + 1));
+            wait_blocked(q, 0, i + 1, 0);
+        }
+        for (int i = 0; i <= N; i++) {
+            void *v;
+            assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+            assert_int_equal(VALUE(v), i); /* with maxsize 1 the order is the putters' */
+        }
+        for (int i = 0; i < N; i++) {
+            weft_test_join(put[i].tid);
+            assert_int_equal(put[i].rc, 0);
+        }
+        assert_int_equal(weft_queue_destroy(q), 0);
+    }
+}
+
+/* ---- background threads ---------------------------------------------------------------- */
+
+/* n plain pthreads running fn(arg, i), joined later (weft_test_run_threads would block). */
+typedef struct bg {
+    int n;
+    pthread_t tid[16];
+    struct bg_arg {
+        void (*fn)(void *arg, int i);
+        void *arg;
+        int i;
+    } args[16];
+} bg_t;
+
+static void *bg_main(void *p)
+{
+    struct bg_arg *a = p;
+    a->fn(a->arg, a->i);
+    return NULL;
+}
+
+static void bg_start(bg_t *bg, int n, void (*fn)(void *arg, int i), void *arg)
+{
+    assert_true(n <= 16);
+    bg->n = n;
+    for (int i = 0; i < n; i++) {
+        bg->args[i] = (struct bg_arg){fn, arg, i};
+        bg->tid[i] = weft_test_start(bg_main, &bg->args[i]);
+    }
+}
+
+static void bg_join(bg_t *bg)
+{
+    for (int i = 0; i < bg->n; i++) weft_test_join(bg->tid[i]);
+}
+
+/* ---- task_done and join ---------------------------------------------------------------- */
+
+typedef struct join_world {
+    weft_queue_t *q;
+    _Atomic long sum;
+} join_world_t;
+
+static void join_worker(void *arg, int i)
+{
+    (void)i;
+    join_world_t *w = arg;
+    void *v;
+    while (weft_queue_get(w->q, &v, WEFT_FOREVER) == 0) {
+        atomic_fetch_add(&w->sum, (long)VALUE(v));
+        assert_int_equal(weft_queue_task_done(w->q), 0);
+    }
+}
+
+/* QueueJoinTests.test_queue_join (queue_join_test): workers get and task_done; join returns
+ * once every item put has been done, and again for a second batch; then shutdown sends the
+ * idle workers home (their get fails with WEFT_ESHUTDOWN). */
+static void task_done_and_join(void **state)
+{
+    (void)state;
+    join_world_t w = {make(WEFT_QUEUE_FIFO, 0), 0};
+    bg_t workers;
+    bg_start(&workers, 4, join_worker, &w);
+    for (int batch = 1; batch <= 2; batch++) {
+        for (int i = 0; i < 100; i++)
+            assert_int_equal(weft_queue_put(w.q, ITEM(i), WEFT_FOREVER), 0);
+        assert_int_equal(weft_queue_join(w.q, WEFT_FOREVER), 0);
+        assert_int_equal(atomic_load(&w.sum), batch * 4950L); /* done, not just taken */
+    }
+    assert_int_equal(weft_queue_shutdown(w.q, false), 0);
+    bg_join(&workers);
+    assert_int_equal(weft_queue_destroy(w.q), 0);
+}
+
+/* QueueJoinTests.test_queue_task_done: join with nothing unfinished returns at once; one
+ * task_done too many is an error (ValueError) and changes nothing. */
+static void task_done_too_many(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    assert_int_equal(weft_queue_join(q, 0), 0);
+    assert_int_equal(weft_queue_task_done(q), WEFT_EINVAL);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_join(q, 0), WEFT_ETIMEDOUT); /* taken, not done */
+    assert_int_equal(weft_queue_task_done(q), 0);
+    assert_int_equal(weft_queue_task_done(q), WEFT_EINVAL);
+    assert_int_equal(weft_queue_join(q, 0), 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* join takes a timeout (Python's has none): it expires with WEFT_ETIMEDOUT; a blocked join is
+ * released by the last task_done. */
+static void join_timeout_and_wakeup(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
+    assert_int_equal(weft_queue_join(q, 0.03), WEFT_ETIMEDOUT);
+    call_t join;
+    start_call(&join, q, do_join, NULL);
+    wait_blocked(q, 0, 0, 1);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_task_done(q), 0);
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    int b[3];
+    weft__queue_blocked(q, b);
+    assert_int_equal(b[2], 1); /* one task still unfinished */
+    assert_int_equal(weft_queue_task_done(q), 0);
+    weft_test_join(join.tid);
+    assert_int_equal(join.rc, 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* ---- shutdown (Python 3.13) ------------------------------------------------------------ */
+
+/* test_shutdown_empty: after shutdown, put fails and get on the empty queue fails, with
+ * ShutDown (WEFT_ESHUTDOWN). */
+static void shutdown_empty(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    assert_false(weft_queue_is_shutdown(q));
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    assert_true(weft_queue_is_shutdown(q));
+    void *v;
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_put(q, ITEM(1), WEFT_FOREVER), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* test_shutdown_nonempty: getters still drain what is queued, then get ShutDown. */
+static void shutdown_nonempty(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_LIFO, 0);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(VALUE(v), 2);
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+    assert_int_equal(VALUE(v), 1);
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+typedef struct disposed {
+    int count;
+    long sum;
+} disposed_t;
+
+static void count_dispose(void *item, void *arg)
+{
+    disposed_t *d = arg;
+    d->count++;
+    d->sum += (long)VALUE(item);
+}
+
+/* test_shutdown_immediate / test_shutdown_immediate_join: an immediate shutdown discards what
+ * is queued (to the dispose function), counts it as done so join returns, and every get fails
+ * from then on. */
+static void shutdown_immediate(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_PRIORITY, 0);
+    disposed_t d = {0, 0};
+    assert_int_equal(weft_queue_set_dispose(q, count_dispose, &d), 0);
+    for (int i = 1; i <= 5; i++) assert_int_equal(weft_queue_put_priority(q, ITEM(i), -i, 0), 0);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0); /* taken: unfinished until task_done */
+    assert_int_equal(VALUE(v), 5);
+    call_t join;
+    start_call(&join, q, do_join, NULL);
+    wait_blocked(q, 0, 0, 1);
+    assert_int_equal(weft_queue_shutdown(q, true), 0);
+    assert_int_equal(d.count, 4);
+    assert_int_equal(d.sum, 1 + 2 + 3 + 4);
+    assert_int_equal(weft_queue_qsize(q), 0);
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    int b[3];
+    weft__queue_blocked(q, b);
+    assert_int_equal(b[2], 1); /* the item taken is still unfinished */
+    assert_int_equal(weft_queue_task_done(q), 0);
+    weft_test_join(join.tid);
+    assert_int_equal(join.rc, 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(d.count, 4);
+}
+
+/* test_shutdown_get (_shutdown_get): getters blocked on an empty queue wake with ShutDown. */
+static void shutdown_wakes_blocked_getters(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    call_t get[3];
+    for (int i = 0; i < 3; i++) start_call(&get[i], q, do_get, ITEM(9));
+    wait_blocked(q, 3, 0, 0);
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    for (int i = 0; i < 3; i++) {
+        weft_test_join(get[i].tid);
+        assert_int_equal(get[i].rc, WEFT_ESHUTDOWN);
+    }
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* test_shutdown_put (_shutdown_put): putters blocked on a full queue wake with ShutDown and
+ * their items are not queued; what was queued can still be taken. */
+static void shutdown_wakes_blocked_putters(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 1);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    call_t put[2];
+    for (int i = 0; i < 2; i++) start_call(&put[i], q, do_put, ITEM(10 + i));
+    wait_blocked(q, 0, 2, 0);
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    for (int i = 0; i < 2; i++) {
+        weft_test_join(put[i].tid);
+        assert_int_equal(put[i].rc, WEFT_ESHUTDOWN);
+    }
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(VALUE(v), 1);
+    assert_int_equal(weft_queue_get(q, &v, 0), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* test_shutdown_allowed_transitions: shutdown may be repeated, and an immediate one may follow
+ * a plain one (then the queued items are discarded); the reverse keeps it immediate. */
+static void shutdown_repeated_and_upgraded(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    disposed_t d = {0, 0};
+    weft_queue_set_dispose(q, count_dispose, &d);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    assert_int_equal(weft_queue_qsize(q), 2);
+    assert_int_equal(weft_queue_shutdown(q, true), 0);
+    assert_int_equal(d.count, 2);
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_join(q, 0), 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* ---- arguments, destroy, cancellation ------------------------------------------------ */
+
+static void bad_arguments(void **state)
+{
+    (void)state;
+    weft_queue_t *q = ITEM(1);
+    void *v;
+    assert_int_equal(weft_queue_create(NULL, WEFT_QUEUE_FIFO, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_create(&q, (weft_queue_kind_t)7, 0), WEFT_EINVAL);
+    assert_null(q);
+    assert_int_equal(weft_queue_destroy(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_queue_put(NULL, NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_put_nowait(NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_queue_get(NULL, &v, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_get_nowait(NULL, &v), WEFT_EINVAL);
+    assert_int_equal(weft_queue_task_done(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_queue_join(NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_shutdown(NULL, true), WEFT_EINVAL);
+    assert_int_equal(weft_queue_set_dispose(NULL, NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_queue_qsize(NULL), 0);
+    assert_true(weft_queue_empty(NULL));
+    assert_false(weft_queue_full(NULL));
+    assert_false(weft_queue_is_shutdown(NULL));
+
+    q = make(WEFT_QUEUE_FIFO, 1);
+    assert_int_equal(weft_queue_get(q, NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_put(q, ITEM(1), NAN), WEFT_EINVAL);
+    assert_int_equal(weft_queue_get(q, &v, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_queue_join(q, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_queue_qsize(q), 0); /* the NaN put did not go in */
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* destroy refuses (and changes nothing) while a caller is blocked; leftovers go to dispose. */
+static void destroy_busy_then_disposes_leftovers(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+    call_t get;
+    start_call(&get, q, do_get, NULL);
+    wait_blocked(q, 1, 0, 0);
+    assert_int_equal(weft_queue_destroy(q), WEFT_EBUSY);
+    assert_int_equal(weft_queue_put(q, ITEM(5), 0), 0);
+    weft_test_join(get.tid);
+    assert_int_equal(VALUE(get.item), 5);
+
+    disposed_t d = {0, 0};
+    weft_queue_set_dispose(q, count_dispose, &d);
+    for (int i = 1; i <= 3; i++) assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(d.count, 3);
+    assert_int_equal(d.sum, 6);
+}
+
+/* A blocked get or put canceled by its task returns WEFT_ECANCELED and takes or leaves
+ * nothing; a canceled caller whose call need not wait still succeeds. */
+static void cancel_blocked_calls(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 1);
+    call_t get;
+    start_call(&get, q, do_get, ITEM(3));
+    wait_blocked(q, 1, 0, 0);
+    weft__waitctx_cancel(atomic_load(&get.ctx));
+    weft_test_join(get.tid);
+    assert_int_equal(get.rc, WEFT_ECANCELED);
+    assert_int_equal(VALUE(get.item), 3);
+
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    call_t put;
+    start_call(&put, q, do_put, ITEM(2));
+    wait_blocked(q, 0, 1, 0);
+    weft__waitctx_cancel(atomic_load(&put.ctx));
+    weft_test_join(put.tid);
+    assert_int_equal(put.rc, WEFT_ECANCELED);
+    assert_int_equal(weft_queue_qsize(q), 1);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(VALUE(v), 1);
+
+    weft__waitctx_t *me = weft__waitctx_current();
+    weft__waitctx_cancel(me);
+    assert_int_equal(weft_queue_put(q, ITEM(4), WEFT_FOREVER), 0); /* room: no wait */
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ECANCELED);
+    weft__waitctx_uncancel(me);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* A huge maxsize costs nothing up front: the buffer grows with the contents. */
+static void huge_maxsize_allocates_lazily(void **state)
+{
+    (void)state;
+    long before = weft_test_live_allocs();
+    weft_queue_t *q = make(WEFT_QUEUE_PRIORITY, SIZE_MAX / 2);
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
+    assert_true(weft_test_live_allocs() - before <= 2);
+    assert_false(weft_queue_full(q));
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* ---- stress ------------------------------------------------------------------------------ */
+
+enum { PRODUCERS = 4, CONSUMERS = 4 };
+
+typedef struct stress {
+    weft_queue_t *q;
+    int per_producer;
+    double get_timeout; /* consumers poll with this timeout and retry */
+    _Atomic long sum, xor_, count;
+} stress_t;
+
+static void stress_producer(void *arg, int i)
+{
+    stress_t *s = arg;
+    for (int k = 0; k < s->per_producer; k++) {
+        intptr_t item = (intptr_t)i * 10000000 + k + 1;
+        int rc;
+        while ((rc = weft_queue_put_priority(s->q, ITEM(item), k % 7, s->get_timeout)) ==
+               WEFT_ETIMEDOUT)
+            ;
+        assert_int_equal(rc, 0);
+    }
+}
+
+static void stress_consumer(void *arg, int i)
+{
+    (void)i;
+    stress_t *s = arg;
+    long sum = 0, x = 0, n = 0;
+    for (;;) {
+        void *v;
+        int rc = weft_queue_get(s->q, &v, s->get_timeout);
+        if (rc == WEFT_ETIMEDOUT) continue;
+        if (rc == WEFT_ESHUTDOWN) break;
+        assert_int_equal(rc, 0);
+        sum += (long)VALUE(v);
+        x ^= (long)VALUE(v);
+        n++;
+        assert_int_equal(weft_queue_task_done(s->q), 0);
+    }
+    atomic_fetch_add(&s->sum, sum);
+    atomic_fetch_xor(&s->xor_, x);
+    atomic_fetch_add(&s->count, n);
+}
+
+/* Many producers and consumers, every kind, bounded (tiny and small) and unbounded, blocking
+ * and with short timeouts (so hand-offs race with expiring waits): the sum, xor and count of
+ * what comes out equal what went in, so nothing was lost or duplicated. */
+static void stress_producers_consumers(void **state)
+{
+    (void)state;
+    int per = SANITIZED ? 2000 : 20000;
+    weft_queue_kind_t kinds[] = {WEFT_QUEUE_FIFO, WEFT_QUEUE_LIFO, WEFT_QUEUE_PRIORITY};
+    size_t sizes[] = {0, 1, 16};
+    double timeouts[] = {WEFT_FOREVER, 0.0005};
+    for (int k = 0; k < 3; k++)
+        for (int m = 0; m < 3; m++)
+            for (int t = 0; t < 2; t++) {
+                stress_t s = {make(kinds[k], sizes[m]), per, timeouts[t], 0, 0, 0};
+                bg_t prod, cons;
+                bg_start(&cons, CONSUMERS, stress_consumer, &s);
+                bg_start(&prod, PRODUCERS, stress_producer, &s);
+                bg_join(&prod);
+                assert_int_equal(weft_queue_join(s.q, WEFT_FOREVER), 0);
+                weft_queue_shutdown(s.q, false);
+                bg_join(&cons);
+                long sum = 0, x = 0;
+                for (int i = 0; i < PRODUCERS; i++)
+                    for (int j = 0; j < per; j++) {
+                        long item = (long)i * 10000000 + j + 1;
+                        sum += item;
+                        x ^= item;
+                    }
+                assert_int_equal(atomic_load(&s.count), (long)PRODUCERS * per);
+                assert_int_equal(atomic_load(&s.sum), sum);
+                assert_int_equal(atomic_load(&s.xor_), x);
+                assert_int_equal(weft_queue_destroy(s.q), 0);
+            }
+}
+
+/* ---- out of memory -------------------------------------------------------------------- */
+
+static int oom_create(void *ctx)
+{
+    (void)ctx;
+    weft_queue_t *q;
+    int rc = weft_queue_create(&q, WEFT_QUEUE_PRIORITY, 4);
+    if (rc) {
+        assert_null(q);
+        return rc;
+    }
+    return weft_queue_destroy(q);
+}
+
+/* FailingQueueTest (a queue whose internal operation fails leaves it consistent): a put that
+ * cannot grow the buffer fails with WEFT_ENOMEM, its item is not queued, and the queue keeps
+ * working. */
+static int oom_put_grows(void *ctx)
+{
+    (void)ctx;
+    weft_queue_t *q;
+    int rc = weft_queue_create(&q, WEFT_QUEUE_FIFO, 0);
+    if (rc) return rc;
+    int put = 0;
+    for (; put < 100; put++) {
+        rc = weft_queue_put(q, ITEM(put), 0);
+        if (rc) break;
+    }
+    assert_int_equal(weft_queue_qsize(q), (size_t)put);
+    for (int i = 0; i < put; i++) {
+        void *v;
+        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(VALUE(v), i); /* order survived the failed growth */
+    }
+    assert_int_equal(weft_queue_destroy(q), 0);
+    return rc;
+}
+
+static void out_of_memory(void **state)
+{
+    (void)state;
+    assert_true(weft_test_oom(oom_create, NULL) >= 1);
+    assert_true(weft_test_oom(oom_put_grows, NULL) >= 2);
+}
+
+static const struct CMUnitTest cases[] = {
+    WEFT_TEST(fifo_order),
+    WEFT_TEST(lifo_order),
+    WEFT_TEST(priority_order_and_ties),
+    WEFT_TEST(null_items_are_items),
+    WEFT_TEST(qsize_empty_full),
+    WEFT_TEST(nowait_calls_fail_at_once),
+    WEFT_TEST(timeouts_expire_and_change_nothing),
+    WEFT_TEST(blocked_get_woken_by_put),
+    WEFT_TEST(blocked_put_woken_by_get),
+    WEFT_TEST(blocked_getters_served_in_order),
+    WEFT_TEST(blocked_putters_served_in_order),
+    WEFT_TEST(task_done_and_join),
+    WEFT_TEST(task_done_too_many),
+    WEFT_TEST(join_timeout_and_wakeup),
+    WEFT_TEST(shutdown_empty),
+    WEFT_TEST(shutdown_nonempty),
+    WEFT_TEST(shutdown_immediate),
+    WEFT_TEST(shutdown_wakes_blocked_getters),
+    WEFT_TEST(shutdown_wakes_blocked_putters),
+    WEFT_TEST(shutdown_repeated_and_upgraded),
+    WEFT_TEST(bad_arguments),
+    WEFT_TEST(destroy_busy_then_disposes_leftovers),
+    WEFT_TEST(cancel_blocked_calls),
+    WEFT_TEST(huge_maxsize_allocates_lazily),
+    WEFT_TEST(stress_producers_consumers),
+    WEFT_TEST(out_of_memory),
+};
+WEFT_TEST_MAIN(cases)
