@@ -167,8 +167,9 @@ WEFT_EXTERN int weft_wait(weft_future_t *const *fs, size_t n, double timeout, in
  * begin: WEFT_EINVAL (it NULL, fs NULL with n > 0, a NULL entry, NaN), WEFT_ENOMEM. The
  * iterator holds a reference to every future until end. Duplicates in fs are yielded once.
  * next: 0 with *f (BORROWED: valid until end), WEFT_EEOF when every future has been yielded,
- * WEFT_ETIMEDOUT once the overall timeout passed with futures left (Python's TimeoutError;
- * again on later calls), WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
+ * WEFT_ETIMEDOUT once the overall timeout passed and none of the futures left is done
+ * (Python's TimeoutError; later calls still yield a future done meanwhile, without waiting),
+ * WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
  * time. end frees the iterator (NULL is ignored). */
 typedef struct weft_as_completed weft_as_completed_t;
 WEFT_EXTERN int weft_as_completed_begin(weft_as_completed_t **it, weft_future_t *const *fs,

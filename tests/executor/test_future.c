@@ -1,0 +1,728 @@
+/*
+ * Futures on their own (the promise side: new, set_running, set_result, set_error), their
+ * states, result with timeouts, cancel, callbacks, and the waits on many: weft_wait and
+ * as_completed. Mirrors CPython's Lib/test/test_concurrent_futures/test_future.py
+ * (FutureTests), test_wait.py and test_as_completed.py; each case names the one it follows.
+ * Futures here are completed by plain pthreads, so no executor is involved.
+ */
+#include "weft_test.h"
+
+#include "wait/wait_internal.h"
+
+#include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#define ITEM(i) ((void *)(intptr_t)(i))
+
+static weft_future_t *pending(void)
+{
+    weft_future_t *f;
+    assert_int_equal(weft_future_new(&f), 0);
+    assert_non_null(f);
+    return f;
+}
+
+static weft_future_t *finished(intptr_t value)
+{
+    weft_future_t *f = pending();
+    assert_int_equal(weft_future_set_result(f, ITEM(value)), 0);
+    return f;
+}
+
+static weft_future_t *failed(int code, const char *message)
+{
+    weft_future_t *f = pending();
+    assert_int_equal(weft_future_set_error(f, code, message), 0);
+    return f;
+}
+
+static weft_future_t *cancelled(void)
+{
+    weft_future_t *f = pending();
+    assert_int_equal(weft_future_cancel(f), 0);
+    return f;
+}
+
+/* Completes a future from another thread after that thread is started. */
+typedef struct later {
+    weft_future_t *f;
+    weft_event_t go;
+    int code; /* 0: set_result(value) */
+    intptr_t value;
+    pthread_t tid;
+} later_t;
+
+static void *later_main(void *p)
+{
+    later_t *l = p;
+    weft_event_wait(&l->go, WEFT_FOREVER);
+    if (l->code)
+        weft_future_set_error(l->f, l->code, "later");
+    else
+        weft_future_set_result(l->f, ITEM(l->value));
+    return NULL;
+}
+
+static void later_start(later_t *l, weft_future_t *f, int code, intptr_t value)
+{
+    *l = (later_t){.f = f, .code = code, .value = value};
+    weft_event_init(&l->go);
+    l->tid = weft_test_start(later_main, l);
+}
+
+static void later_go_join(later_t *l)
+{
+    weft_event_set(&l->go);
+    weft_test_join(l->tid);
+}
+
+/* ---- states and results ---------------------------------------------------------------- */
+
+/* FutureTests.test_repr / test_done / test_running / test_cancelled: the state tests of a
+ * future in each state. */
+static void states_of_each_kind(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending(), *r = pending(), *fin = finished(1), *c = cancelled(),
+                  *e = failed(WEFT_EIO, NULL);
+    assert_int_equal(weft_future_set_running(r), 0);
+    assert_int_equal(weft_future_state(p), WEFT_FUTURE_PENDING);
+    assert_int_equal(weft_future_state(r), WEFT_FUTURE_RUNNING);
+    assert_int_equal(weft_future_state(fin), WEFT_FUTURE_FINISHED);
+    assert_int_equal(weft_future_state(c), WEFT_FUTURE_CANCELLED);
+    assert_int_equal(weft_future_state(e), WEFT_FUTURE_FINISHED);
+    assert_false(weft_future_done(p));
+    assert_false(weft_future_done(r));
+    assert_true(weft_future_done(fin));
+    assert_true(weft_future_done(c));
+    assert_true(weft_future_running(r));
+    assert_false(weft_future_running(p));
+    assert_true(weft_future_cancelled(c));
+    assert_false(weft_future_cancelled(fin));
+    weft_future_t *all[] = {p, r, fin, c, e};
+    for (int i = 0; i < 5; i++) weft_future_release(all[i]);
+}
+
+/* test_result_with_success / test_result_with_timeout: result of a finished future at once; of
+ * a pending one, TimeoutError (WEFT_ETIMEDOUT) after the timeout; of a cancelled one,
+ * CancelledError (WEFT_ECANCELED); of a failed one, its error. */
+static void result_of_each_kind(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending(), *fin = finished(42), *c = cancelled(),
+                  *e = failed(WEFT_EPIPE, "broken");
+    void *v = ITEM(1);
+    assert_int_equal(weft_future_result(fin, 0, &v), 0);
+    assert_ptr_equal(v, ITEM(42));
+    assert_int_equal(weft_future_result(fin, WEFT_FOREVER, NULL), 0);
+    assert_int_equal(weft_future_result(p, 0, &v), WEFT_ETIMEDOUT);
+    assert_null(v);
+    double t0 = weft_monotonic();
+    assert_int_equal(weft_future_result(p, 0.05, &v), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic() - t0 >= 0.04);
+    assert_int_equal(weft_future_result(c, 0, &v), WEFT_ECANCELED);
+    assert_int_equal(weft_future_result(e, 0, &v), WEFT_EPIPE);
+    assert_null(v);
+    weft_future_release(p);
+    weft_future_release(fin);
+    weft_future_release(c);
+    weft_future_release(e);
+}
+
+/* test_exception_with_success / test_exception_with_timeout: error() of each kind, without
+ * blocking: 0 for success, the code, WEFT_ECANCELED, WEFT_EAGAIN when not done. */
+static void error_and_message(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending(), *fin = finished(1), *c = cancelled(),
+                  *e = failed(WEFT_EIO, "disk on fire"), *bare = failed(7, NULL);
+    assert_int_equal(weft_future_error(p), WEFT_EAGAIN);
+    assert_int_equal(weft_future_error(fin), 0);
+    assert_int_equal(weft_future_error(c), WEFT_ECANCELED);
+    assert_int_equal(weft_future_error(e), WEFT_EIO);
+    assert_int_equal(weft_future_error(bare), 7); /* any nonzero code, even a positive one */
+    assert_string_equal(weft_future_error_message(e), "disk on fire");
+    assert_null(weft_future_error_message(bare));
+    assert_null(weft_future_error_message(fin));
+    assert_null(weft_future_error_message(p));
+    assert_int_equal(weft_future_error(NULL), WEFT_EINVAL);
+    weft_future_t *all[] = {p, fin, c, e, bare};
+    for (int i = 0; i < 5; i++) weft_future_release(all[i]);
+}
+
+/* test_result_with_success (threaded): a result() blocked in one thread returns the value
+ * set by another; several waiters all get it. */
+static void result_waits_for_another_thread(void **state)
+{
+    (void)state;
+    weft_future_t *f = pending();
+    later_t l;
+    later_start(&l, f, 0, 99);
+    later_go_join(&l);
+    void *v;
+    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
+    assert_ptr_equal(v, ITEM(99));
+    weft_future_release(f);
+
+    f = pending();
+    later_start(&l, f, WEFT_ECONNRESET, 0);
+    weft_event_set(&l.go);
+    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), WEFT_ECONNRESET);
+    weft_test_join(l.tid);
+    assert_string_equal(weft_future_error_message(f), "later");
+    weft_future_release(f);
+}
+
+/* test_cancel: a pending future is cancelled (again: still 0); a running one is not
+ * (WEFT_EBUSY); a finished one is not (WEFT_EALREADY). A promise set running by hand has no
+ * task to ask to stop. */
+static void cancel_by_state(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending(), *r = pending(), *fin = finished(1);
+    assert_int_equal(weft_future_cancel(p), 0);
+    assert_int_equal(weft_future_cancel(p), 0);
+    assert_true(weft_future_cancelled(p));
+    assert_int_equal(weft_future_set_running(r), 0);
+    assert_int_equal(weft_future_cancel(r), WEFT_EBUSY);
+    assert_false(weft_cancel_requested()); /* it did not cancel the caller */
+    assert_int_equal(weft_future_state(r), WEFT_FUTURE_RUNNING);
+    assert_int_equal(weft_future_cancel(fin), WEFT_EALREADY);
+    assert_int_equal(weft_future_set_result(r, ITEM(5)), 0);
+    void *v;
+    assert_int_equal(weft_future_result(r, 0, &v), 0);
+    weft_future_release(p);
+    weft_future_release(r);
+    weft_future_release(fin);
+}
+
+/* test_set_running_or_notify_cancel, test_set_result / test_set_exception on done futures
+ * (InvalidStateError): only a pending future can start; only an unfinished one can be
+ * completed. */
+static void promise_side_state_errors(void **state)
+{
+    (void)state;
+    weft_future_t *c = cancelled(), *fin = finished(1), *r = pending();
+    assert_int_equal(weft_future_set_running(c), WEFT_ECANCELED);
+    assert_int_equal(weft_future_set_running(fin), WEFT_EALREADY);
+    assert_int_equal(weft_future_set_running(r), 0);
+    assert_int_equal(weft_future_set_running(r), WEFT_EALREADY);
+    assert_int_equal(weft_future_set_result(fin, ITEM(2)), WEFT_EALREADY);
+    assert_int_equal(weft_future_set_error(fin, WEFT_EIO, "x"), WEFT_EALREADY);
+    assert_int_equal(weft_future_set_result(c, ITEM(2)), WEFT_EALREADY);
+    assert_int_equal(weft_future_set_error(r, 0, NULL), WEFT_EINVAL); /* 0 is not an error */
+    assert_int_equal(weft_future_set_error(r, WEFT_EIO, "io"), 0);
+    assert_int_equal(weft_future_set_result(r, ITEM(3)), WEFT_EALREADY);
+    void *v;
+    assert_int_equal(weft_future_result(fin, 0, &v), 0);
+    assert_ptr_equal(v, ITEM(1)); /* unchanged */
+    assert_int_equal(weft_future_result(r, 0, &v), WEFT_EIO);
+    weft_future_release(c);
+    weft_future_release(fin);
+    weft_future_release(r);
+}
+
+static void bad_arguments(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_future_new(NULL), WEFT_EINVAL);
+    assert_null(weft_future_retain(NULL));
+    weft_future_release(NULL);
+    assert_int_equal(weft_future_result(NULL, 0, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_cancel(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_set_result(NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_set_error(NULL, WEFT_EIO, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_set_running(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_add_done_callback(NULL, NULL, NULL), WEFT_EINVAL);
+    assert_null(weft_future_error_message(NULL));
+    assert_false(weft_future_done(NULL));
+    assert_false(weft_future_running(NULL));
+    assert_false(weft_future_cancelled(NULL));
+    weft_future_t *f = pending();
+    assert_int_equal(weft_future_add_done_callback(f, NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_result(f, NAN, NULL), WEFT_EINVAL);
+    size_t nd = 9;
+    assert_int_equal(weft_wait(NULL, 1, 0, WEFT_ALL_COMPLETED, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_wait(&f, 1, 0, 0, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_wait(&f, 1, 0, 4, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_wait(&f, 1, NAN, WEFT_ALL_COMPLETED, &nd), WEFT_EINVAL);
+    weft_future_t *with_null[2] = {f, NULL};
+    assert_int_equal(weft_wait(with_null, 2, 0, WEFT_ALL_COMPLETED, &nd), WEFT_EINVAL);
+    weft_as_completed_t *it = (void *)1;
+    assert_int_equal(weft_as_completed_begin(NULL, &f, 1, 0), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_begin(&it, NULL, 1, 0), WEFT_EINVAL);
+    assert_null(it);
+    assert_int_equal(weft_as_completed_begin(&it, with_null, 2, 0), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_begin(&it, &f, 1, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_next(NULL, &f), WEFT_EINVAL);
+    weft_as_completed_end(NULL);
+    weft_future_release(f);
+}
+
+/* References: retain adds one, the last release frees (the leak guard checks), and a
+ * future can be released by its completer while a waiter holds its own. */
+static void references(void **state)
+{
+    (void)state;
+    weft_future_t *f = pending();
+    assert_ptr_equal(weft_future_retain(f), f);
+    weft_future_release(f);
+    assert_int_equal(weft_future_set_result(f, ITEM(1)), 0);
+    weft_future_release(f);
+}
+
+/* ---- callbacks ------------------------------------------------------------------------ */
+
+typedef struct calls {
+    int order[8];
+    int n;
+    weft_future_t *seen;
+} calls_t;
+
+static calls_t *calls_of(void *arg)
+{
+    return (calls_t *)((intptr_t)arg & ~(intptr_t)7);
+}
+
+/* arg packs the calls record (8-aligned) and a callback number in its low 3 bits. */
+static int record(weft_future_t *f, void *arg)
+{
+    calls_t *c = calls_of(arg);
+    c->order[c->n++] = (int)((intptr_t)arg & 7);
+    c->seen = f;
+    return 0;
+}
+
+static void *tag(calls_t *c, int n)
+{
+    return (void *)((intptr_t)c | n);
+}
+
+/* test_done_callback_with_result / _with_exception / _with_cancel: callbacks run when the
+ * future completes, in the order added, with the future. */
+static void callbacks_run_in_order_on_completion(void **state)
+{
+    (void)state;
+    _Alignas(8) calls_t c = {{0}, 0, NULL};
+    weft_future_t *f = pending();
+    for (int i = 1; i <= 4; i++)
+        assert_int_equal(weft_future_add_done_callback(f, record, tag(&c, i)), 0);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(weft_future_set_result(f, ITEM(5)), 0);
+    assert_int_equal(c.n, 4);
+    for (int i = 0; i < 4; i++) assert_int_equal(c.order[i], i + 1);
+    assert_ptr_equal(c.seen, f);
+    weft_future_release(f);
+
+    c.n = 0;
+    f = pending();
+    weft_future_add_done_callback(f, record, tag(&c, 1));
+    assert_int_equal(weft_future_cancel(f), 0);
+    assert_int_equal(c.n, 1);
+    weft_future_release(f);
+
+    c.n = 0;
+    f = pending();
+    weft_future_add_done_callback(f, record, tag(&c, 1));
+    weft_future_set_error(f, WEFT_EIO, NULL);
+    assert_int_equal(c.n, 1);
+    weft_future_release(f);
+}
+
+/* test_done_callback_already_successful / _already_failed / _already_cancelled: a callback
+ * added to a done future runs at once, in the caller. */
+static void callback_on_done_future_runs_at_once(void **state)
+{
+    (void)state;
+    _Alignas(8) calls_t c = {{0}, 0, NULL};
+    weft_future_t *fs[3] = {finished(1), failed(WEFT_EIO, NULL), cancelled()};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_future_add_done_callback(fs[i], record, tag(&c, i)), 0);
+        assert_int_equal(c.n, i + 1);
+        assert_ptr_equal(c.seen, fs[i]);
+        weft_future_release(fs[i]);
+    }
+}
+
+static _Atomic int reported, reported_code;
+
+static void on_callback_error(weft_future_t *f, int code, void *arg)
+{
+    (void)f;
+    assert_ptr_equal(arg, ITEM(77));
+    atomic_fetch_add(&reported, 1);
+    atomic_store(&reported_code, code);
+}
+
+static int failing_callback(weft_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    return WEFT_EPERM;
+}
+
+/* test_done_callback_raises (and _already_done): a failing callback is reported to the
+ * handler and the callbacks after it still run. */
+static void failing_callback_is_reported_and_others_run(void **state)
+{
+    (void)state;
+    atomic_store(&reported, 0);
+    weft_future_set_callback_error_handler(on_callback_error, ITEM(77));
+    _Alignas(8) calls_t c = {{0}, 0, NULL};
+    weft_future_t *f = pending();
+    weft_future_add_done_callback(f, record, tag(&c, 1));
+    weft_future_add_done_callback(f, failing_callback, NULL);
+    weft_future_add_done_callback(f, record, tag(&c, 2));
+    weft_future_set_result(f, NULL);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(atomic_load(&reported), 1);
+    assert_int_equal(atomic_load(&reported_code), WEFT_EPERM);
+    assert_int_equal(weft_future_add_done_callback(f, failing_callback, NULL), 0);
+    assert_int_equal(atomic_load(&reported), 2);
+    weft_future_set_callback_error_handler(NULL, NULL);
+    weft_future_release(f);
+}
+
+static int release_it(weft_future_t *f, void *arg)
+{
+    (void)arg;
+    weft_future_release(f);
+    return 0;
+}
+
+static int add_another(weft_future_t *f, void *arg)
+{
+    return weft_future_add_done_callback(f, record, arg); /* f is done: runs at once */
+}
+
+/* A callback may drop the last reference to its future, and may add callbacks. */
+static void callbacks_may_release_or_add(void **state)
+{
+    (void)state;
+    _Alignas(8) calls_t c = {{0}, 0, NULL};
+    weft_future_t *f = pending();
+    weft_future_add_done_callback(f, add_another, tag(&c, 3));
+    weft_future_add_done_callback(f, release_it, NULL);
+    weft_future_add_done_callback(f, record, tag(&c, 4)); /* after the release: still valid */
+    weft_future_retain(f);
+    weft_future_release(f);          /* the caller's extra reference */
+    weft_future_set_result(f, NULL); /* the callback drops the last one */
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.order[0], 3);
+    assert_int_equal(c.order[1], 4);
+}
+
+/* ---- weft_wait ------------------------------------------------------------------------ */
+
+/* test_wait.WaitTests.test_first_completed: returns when one completes; done counts it. */
+static void wait_first_completed(void **state)
+{
+    (void)state;
+    weft_future_t *a = pending(), *b = pending();
+    weft_future_t *fs[2] = {a, b};
+    later_t l;
+    later_start(&l, b, 0, 1);
+    size_t nd = 9;
+    assert_int_equal(weft_wait(fs, 2, 0.02, WEFT_FIRST_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 0);
+    weft_event_set(&l.go);
+    assert_int_equal(weft_wait(fs, 2, WEFT_FOREVER, WEFT_FIRST_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 1);
+    assert_true(weft_future_done(b));
+    assert_false(weft_future_done(a));
+    weft_test_join(l.tid);
+    weft_future_release(a);
+    weft_future_release(b);
+}
+
+/* test_first_completed_some_already_completed / test_first_exception_some_already_complete
+ * / test_pending_calls_race: the condition already met returns at once, also with timeout 0. */
+static void wait_already_met_returns_at_once(void **state)
+{
+    (void)state;
+    weft_future_t *fs[3] = {pending(), finished(1), cancelled()};
+    size_t nd;
+    assert_int_equal(weft_wait(fs, 3, 0, WEFT_FIRST_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 2);
+    assert_int_equal(weft_wait(fs, 3, 0, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_wait(fs + 1, 2, 0, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 2);
+    /* A cancelled future is not an exception. */
+    assert_int_equal(weft_wait(fs, 3, 0, WEFT_FIRST_EXCEPTION, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_wait(NULL, 0, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 0);
+    for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
+}
+
+/* test_first_exception: returns when one fails, even with others pending; with none failing,
+ * only when all are done. */
+static void wait_first_exception(void **state)
+{
+    (void)state;
+    weft_future_t *ok = pending(), *bad = pending(), *slow = pending();
+    weft_future_t *fs[3] = {ok, bad, slow};
+    later_t l1, l2;
+    later_start(&l1, ok, 0, 1);
+    later_start(&l2, bad, WEFT_EIO, 0);
+    later_go_join(&l1);
+    size_t nd;
+    assert_int_equal(weft_wait(fs, 3, 0.02, WEFT_FIRST_EXCEPTION, &nd), WEFT_ETIMEDOUT);
+    weft_event_set(&l2.go);
+    assert_int_equal(weft_wait(fs, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(nd, 2);
+    weft_test_join(l2.tid);
+
+    weft_future_t *good[2] = {ok, slow};
+    later_start(&l1, slow, 0, 2);
+    weft_event_set(&l1.go);
+    assert_int_equal(weft_wait(good, 2, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(nd, 2); /* none failed: all done */
+    weft_test_join(l1.tid);
+    for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
+}
+
+/* test_all_completed / test_timeout: ALL_COMPLETED waits for every one, within the timeout;
+ * duplicates are allowed. */
+static void wait_all_completed_and_timeout(void **state)
+{
+    (void)state;
+    weft_future_t *a = pending(), *b = pending();
+    weft_future_t *fs[3] = {a, b, a};
+    later_t l1, l2;
+    later_start(&l1, a, 0, 1);
+    later_start(&l2, b, 0, 2);
+    later_go_join(&l1);
+    size_t nd;
+    assert_int_equal(weft_wait(fs, 3, 0.03, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 2); /* a twice */
+    weft_event_set(&l2.go);
+    assert_int_equal(weft_wait(fs, 3, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 3);
+    weft_test_join(l2.tid);
+    weft_future_release(a);
+    weft_future_release(b);
+}
+
+/* A wait on many ends with WEFT_ECANCELED when the waiting task is canceled, and unhooks
+ * itself from the futures (the leak guard sees nothing left). */
+static void wait_is_cancelable(void **state)
+{
+    (void)state;
+    weft_future_t *fs[2] = {pending(), pending()};
+    weft__waitctx_t *me = weft__waitctx_current();
+    weft__waitctx_cancel(me);
+    assert_int_equal(weft_wait(fs, 2, WEFT_FOREVER, WEFT_FIRST_COMPLETED, NULL), WEFT_ECANCELED);
+    assert_int_equal(weft_wait(fs, 2, WEFT_FOREVER, WEFT_ALL_COMPLETED, NULL), WEFT_ECANCELED);
+    weft__waitctx_uncancel(me);
+    weft_future_set_result(fs[0], NULL);
+    assert_int_equal(weft_wait(fs, 2, 0, WEFT_FIRST_COMPLETED, NULL), 0);
+    weft_future_release(fs[0]);
+    weft_future_release(fs[1]);
+}
+
+/* ---- as_completed ---------------------------------------------------------------------- */
+
+/* test_as_completed.test_no_timeout / test_future_times_out (first part): the done ones come
+ * first, then the others as they complete, each once; then WEFT_EEOF. */
+static void as_completed_yields_each_once(void **state)
+{
+    (void)state;
+    weft_future_t *done = finished(1), *p1 = pending(), *p2 = pending();
+    weft_future_t *fs[4] = {p1, done, p2, done};
+    weft_as_completed_t *it;
+    assert_int_equal(weft_as_completed_begin(&it, fs, 4, WEFT_FOREVER), 0);
+    weft_future_t *f;
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, done);
+    weft_as_completed_end(it); /* early, with futures pending */
+
+    assert_int_equal(weft_as_completed_begin(&it, fs, 4, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, done);
+    later_t l1, l2;
+    later_start(&l1, p2, 0, 2);
+    later_start(&l2, p1, 0, 3);
+    later_go_join(&l1);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, p2);
+    later_go_join(&l2);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, p1);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
+    assert_null(f);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
+    weft_as_completed_end(it);
+    weft_future_release(done);
+    weft_future_release(p1);
+    weft_future_release(p2);
+}
+
+/* test_future_times_out / test_zero_timeout: after the overall timeout the iterator raises
+ * TimeoutError (WEFT_ETIMEDOUT), again on later calls; the futures done by then were yielded. */
+static void as_completed_overall_timeout(void **state)
+{
+    (void)state;
+    weft_future_t *done = finished(1), *p = pending();
+    weft_future_t *fs[2] = {done, p};
+    weft_as_completed_t *it;
+    assert_int_equal(weft_as_completed_begin(&it, fs, 2, 0.05), 0);
+    weft_future_t *f;
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, done);
+    double t0 = weft_monotonic();
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic() - t0 >= 0.03);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
+    /* Completed after the deadline: still yielded, since it is ready (a poll). */
+    weft_future_set_result(p, NULL);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, p);
+    weft_as_completed_end(it);
+
+    /* Zero timeout: only the done ones. */
+    weft_future_t *p2 = pending();
+    fs[1] = p2;
+    assert_int_equal(weft_as_completed_begin(&it, fs, 2, 0), 0);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
+    weft_as_completed_end(it); /* with p2 still pending: unhooked, references dropped */
+    weft_future_set_result(p2, NULL);
+    weft_future_release(done);
+    weft_future_release(p);
+    weft_future_release(p2);
+}
+
+/* test_correct_timeout_exception_msg / the empty case: no futures is at once WEFT_EEOF; the
+ * iterator keeps the futures alive although the caller released them. */
+static void as_completed_empty_and_ownership(void **state)
+{
+    (void)state;
+    weft_as_completed_t *it;
+    weft_future_t *f;
+    assert_int_equal(weft_as_completed_begin(&it, NULL, 0, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
+    weft_as_completed_end(it);
+
+    weft_future_t *p = pending();
+    assert_int_equal(weft_as_completed_begin(&it, &p, 1, WEFT_FOREVER), 0);
+    weft_future_t *keep = p;
+    weft_future_retain(keep);
+    weft_future_release(p); /* the caller's; the iterator holds its own */
+    weft_future_set_result(keep, ITEM(8));
+    weft_future_release(keep);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    void *v;
+    assert_int_equal(weft_future_result(f, 0, &v), 0);
+    assert_ptr_equal(v, ITEM(8));
+    weft_as_completed_end(it);
+}
+
+/* Many futures completed by several threads in random order: as_completed yields each exactly
+ * once, and wait(ALL_COMPLETED) agrees. */
+typedef struct many {
+    weft_future_t **fs;
+    int n;
+} many_t;
+
+static void complete_stripe(void *arg, int i)
+{
+    many_t *m = arg;
+    for (int k = i; k < m->n; k += 4) weft_future_set_result(m->fs[k], ITEM(k));
+}
+
+static void as_completed_many_threads(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    weft_future_t *fs[N];
+    for (int i = 0; i < N; i++) fs[i] = pending();
+    weft_as_completed_t *it;
+    assert_int_equal(weft_as_completed_begin(&it, fs, N, 60), 0);
+    many_t m = {fs, N};
+    weft_test_run_threads(4, complete_stripe, &m);
+    static bool seen[N];
+    memset(seen, 0, sizeof seen);
+    weft_future_t *f;
+    int count = 0;
+    while (weft_as_completed_next(it, &f) == 0) {
+        void *v;
+        assert_int_equal(weft_future_result(f, 0, &v), 0);
+        assert_false(seen[(intptr_t)v]);
+        seen[(intptr_t)v] = true;
+        count++;
+    }
+    assert_int_equal(count, N);
+    weft_as_completed_end(it);
+    size_t nd;
+    assert_int_equal(weft_wait(fs, N, 0, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, N);
+    for (int i = 0; i < N; i++) weft_future_release(fs[i]);
+}
+
+/* ---- out of memory -------------------------------------------------------------------- */
+
+static int noop_callback(weft_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    return 0;
+}
+
+static int oom_future_life(void *ctx)
+{
+    (void)ctx;
+    weft_future_t *f, *fs[12];
+    int rc = weft_future_new(&f);
+    if (rc) return rc;
+    for (int i = 0; i < 3 && rc == 0; i++) /* the second and third allocate */
+        rc = weft_future_add_done_callback(f, noop_callback, NULL);
+    if (rc == 0) rc = weft_future_set_error(f, WEFT_EIO, "message copied");
+    weft_future_release(f);
+    if (rc) return rc;
+
+    int n = 0;
+    for (; n < 12 && rc == 0; n++) rc = weft_future_new(&fs[n]);
+    if (rc) n--;
+    if (rc == 0) rc = weft_wait(fs, 12, 0, WEFT_FIRST_COMPLETED, NULL); /* 12 > the stack array */
+    if (rc == WEFT_ETIMEDOUT) rc = 0;
+    weft_as_completed_t *it = NULL;
+    if (rc == 0) rc = weft_as_completed_begin(&it, fs, 12, 0);
+    weft_as_completed_end(it);
+    for (int i = 0; i < n; i++) weft_future_release(fs[i]);
+    return rc;
+}
+
+static void out_of_memory(void **state)
+{
+    (void)state;
+    assert_true(weft_test_oom(oom_future_life, NULL) >= 5);
+}
+
+static const struct CMUnitTest cases[] = {
+    WEFT_TEST(states_of_each_kind),
+    WEFT_TEST(result_of_each_kind),
+    WEFT_TEST(error_and_message),
+    WEFT_TEST(result_waits_for_another_thread),
+    WEFT_TEST(cancel_by_state),
+    WEFT_TEST(promise_side_state_errors),
+    WEFT_TEST(bad_arguments),
+    WEFT_TEST(references),
+    WEFT_TEST(callbacks_run_in_order_on_completion),
+    WEFT_TEST(callback_on_done_future_runs_at_once),
+    WEFT_TEST(failing_callback_is_reported_and_others_run),
+    WEFT_TEST(callbacks_may_release_or_add),
+    WEFT_TEST(wait_first_completed),
+    WEFT_TEST(wait_already_met_returns_at_once),
+    WEFT_TEST(wait_first_exception),
+    WEFT_TEST(wait_all_completed_and_timeout),
+    WEFT_TEST(wait_is_cancelable),
+    WEFT_TEST(as_completed_yields_each_once),
+    WEFT_TEST(as_completed_overall_timeout),
+    WEFT_TEST(as_completed_empty_and_ownership),
+    WEFT_TEST(as_completed_many_threads),
+    WEFT_TEST(out_of_memory),
+};
+WEFT_TEST_MAIN(cases)
