@@ -69,15 +69,17 @@ void weft__thread_finish(weft_thread_t *t)
     weft__mutex_lock(&weft__registry_lock);
     weft__registry_remove_locked(t);
     weft__waitq_lock(&t->waiters);
-    bool last = t->kind != WEFT__THREAD_MAIN &&
-                atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1;
     t->phase = WEFT__PHASE_DONE;
     weft__waiter_t *joiners = weft__waitq_take(&t->waiters, -1, 0);
     weft__waitq_unlock(&t->waiters);
     weft__mutex_unlock(&weft__registry_lock);
+    weft__waiters_wake(joiners); /* each joiner holds a reference of its own */
 
-    if (last) weft__free(t); /* no handle left, so nobody queued either */
-    weft__waiters_wake(joiners);
+    /* The thread's own reference goes last: until the lock above is released, t must live
+     * (a handle released meanwhile in another thread would otherwise free it under us). */
+    if (t->kind != WEFT__THREAD_MAIN &&
+        atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        weft__free(t);
 }
 
 int weft__thread_wait_phase(weft_thread_t *t, uint32_t phase, int64_t deadline, bool poll,
