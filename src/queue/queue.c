@@ -23,6 +23,7 @@
 
 #include "../wait/wait_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 typedef struct entry {
@@ -103,7 +104,8 @@ static bool before(const entry_t *a, const entry_t *b)
 static void add(buffer_t *b, weft_queue_kind_t kind, void *item, int64_t priority, uint64_t seq)
 {
     if (kind == WEFT_QUEUE_FIFO) {
-        b->items[(b->head + b->count) % b->cap] = item;
+        size_t i = b->head + b->count; /* a compare, not a division: this is the hot path */
+        b->items[i < b->cap ? i : i - b->cap] = item;
     } else if (kind == WEFT_QUEUE_LIFO) {
         b->items[b->count] = item;
     } else { /* sift up */
@@ -123,7 +125,7 @@ static void *take(buffer_t *b, weft_queue_kind_t kind)
     if (kind == WEFT_QUEUE_LIFO) return b->items[n];
     if (kind == WEFT_QUEUE_FIFO) {
         void *item = b->items[b->head];
-        b->head = (b->head + 1) % b->cap;
+        b->head = b->head + 1 < b->cap ? b->head + 1 : 0;
         return item;
     }
     void *item = b->heap[0].item; /* sift the last entry down from the root */
@@ -211,9 +213,12 @@ int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *item, void *ar
 
 /* ---- put and get ----------------------------------------------------------------------- */
 
-/* Parks the caller on list with request r (the lock is held on entry, dropped here). */
-static int block(weft_queue_t *q, weft_waitq_t *list, request_t *r, int64_t deadline)
+/* Parks the caller on list with request r (the lock is held on entry, dropped here). The
+ * deadline is taken now, when the call turns out to need it (as Python's queue does). */
+static int block(weft_queue_t *q, weft_waitq_t *list, request_t *r, double timeout)
 {
+    int64_t deadline;
+    weft_deadline(timeout, &deadline); /* cannot fail: NaN was refused on entry */
     weft__waiter_t w;
     weft__waiter_init(&w);
     w.data = (uintptr_t)r;
@@ -245,8 +250,7 @@ static weft__waiter_t *serve(weft_waitq_t *list, int status, void *item)
 
 int weft_queue_put_priority(weft_queue_t *q, void *item, int64_t priority, double timeout)
 {
-    int64_t deadline;
-    if (!q || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!q || isnan(timeout)) return WEFT_EINVAL;
     weft__mutex_lock(&q->lock);
     int rc = q->state != OPEN ? WEFT_ESHUTDOWN : 0;
     weft__waiter_t *getter = rc ? NULL : serve(&q->getters, 0, item);
@@ -263,7 +267,7 @@ int weft_queue_put_priority(weft_queue_t *q, void *item, int64_t priority, doubl
             return rc;
         }
         request_t r = {item, priority, 0};
-        return block(q, &q->putters, &r, deadline); /* 0: a getter moved our item in */
+        return block(q, &q->putters, &r, timeout); /* 0: a getter moved our item in */
     }
     rc = grow(&q->buf, q->kind, q->maxsize);
     if (rc == 0) {
@@ -287,8 +291,7 @@ int weft_queue_put_nowait(weft_queue_t *q, void *item)
 
 int weft_queue_get(weft_queue_t *q, void **item, double timeout)
 {
-    int64_t deadline;
-    if (!q || !item || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!q || !item || isnan(timeout)) return WEFT_EINVAL;
     weft__mutex_lock(&q->lock);
     if (q->buf.count > 0) {
         *item = take(&q->buf, q->kind);
@@ -312,7 +315,7 @@ int weft_queue_get(weft_queue_t *q, void **item, double timeout)
         return rc;
     }
     request_t r = {NULL, 0, 0};
-    rc = block(q, &q->getters, &r, deadline);
+    rc = block(q, &q->getters, &r, timeout);
     if (rc == 0) *item = r.item;
     return rc;
 }
@@ -357,8 +360,7 @@ int weft_queue_task_done(weft_queue_t *q)
 
 int weft_queue_join(weft_queue_t *q, double timeout)
 {
-    int64_t deadline;
-    if (!q || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!q || isnan(timeout)) return WEFT_EINVAL;
     weft__mutex_lock(&q->lock);
     int rc = q->unfinished == 0 ? 0 : cannot_block(timeout);
     if (q->unfinished == 0 || rc) {
@@ -366,7 +368,7 @@ int weft_queue_join(weft_queue_t *q, double timeout)
         return rc;
     }
     request_t r = {NULL, 0, 0};
-    return block(q, &q->joiners, &r, deadline);
+    return block(q, &q->joiners, &r, timeout);
 }
 
 /* ---- shutdown --------------------------------------------------------------------------- */
