@@ -12,7 +12,7 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev \
                 $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang)
-BENCH_PACKAGES :=
+BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build deps bench-deps test demo bench format clean
@@ -52,6 +52,7 @@ demo: deps
 	done
 
 bench: bench-deps
+	@cmake --preset release >/dev/null # again: finds peers installed since the last configure
 	$(MAKE) --no-print-directory build PRESET=release
 	@for b in $(if $(ONLY),bench_$(ONLY),$$(cd build/release/bench && ls bench_* 2>/dev/null)); do \
 	  echo; echo "==== $$b"; build/release/bench/$$b || exit 1; \
