@@ -97,7 +97,9 @@ WEFT_EXTERN bool weft_future_done(weft_future_t *f);
  * cancelled); its waiters wake with WEFT_ECANCELED and its callbacks run, here. WEFT_EBUSY if
  * f is RUNNING: it is not cancelled, but its task is asked to stop (weft_cancel_requested()
  * is true inside it, and its blocking calls fail with WEFT_ECANCELED); it will finish with
- * whatever the task returns. WEFT_EALREADY if f had already finished. WEFT_EINVAL for NULL. */
+ * whatever the task returns. (A future moved to RUNNING by hand, with set_running, has no task
+ * to ask: cancel only returns WEFT_EBUSY.) WEFT_EALREADY if f had already finished.
+ * WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_future_cancel(weft_future_t *f);
 
 /* Calls fn(f, arg) once f is done, in the thread that completes it, after its waiters were
