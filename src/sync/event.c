@@ -3,9 +3,10 @@
  *
  * state_ holds two bits: SET (the flag) and WAITERS (the queue may be non-empty). A waiter,
  * under the queue's lock, sets WAITERS and queues itself only if SET was clear in the same
- * atomic step; set() raises SET and, only if WAITERS was up, takes the queue's lock, drops
- * WAITERS and wakes everyone queued. So set() costs one atomic when nobody waits, and a
- * waiter cannot slip between set()'s check and its wake-up: both decide under the same lock.
+ * atomic step; set() raises SET with one CAS while WAITERS is down, and otherwise raises it
+ * under the queue's lock, drops WAITERS and wakes everyone queued. So set() costs one atomic
+ * when nobody waits, a waiter cannot slip between set()'s check and its wake-up, and a set()
+ * wakes only waiters that queued before it: both decide under the same lock.
  */
 #include "sync_internal.h"
 
@@ -31,8 +32,19 @@ int weft_event_destroy(weft_event_t *e)
 int weft_event_set(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
-    if (!(atomic_fetch_or_explicit(&e->state_, SET, memory_order_acq_rel) & WAITERS)) return 0;
+    /* Nobody waits: raise SET with one CAS. A waiter arriving meanwhile changes the word (it
+     * raises WAITERS under the lock), so the CAS fails and we take the locked path. */
+    uint32_t s = atomic_load_explicit(&e->state_, memory_order_relaxed);
+    while (!(s & WAITERS))
+        if (atomic_compare_exchange_weak_explicit(&e->state_, &s, s | SET, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return 0;
+    /* Raise SET under the lock, so the waiters taken are exactly those that queued before it:
+     * raising it first and locking after would let a waiter that queued after a clear() in
+     * between be woken by this set (a wait returning 0 with the flag down; the ping-pong
+     * test caught it on a fresh machine). */
     weft__waitq_lock(&e->waiters_);
+    atomic_fetch_or_explicit(&e->state_, SET, memory_order_acq_rel);
     atomic_fetch_and_explicit(&e->state_, ~(uint32_t)WAITERS, memory_order_relaxed);
     weft__waiter_t *all = weft__waitq_take(&e->waiters_, -1, 0);
     weft__waitq_unlock(&e->waiters_);
