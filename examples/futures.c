@@ -54,8 +54,7 @@ int main(void)
         weft_future_cancel(mirrors[i]); /* running ones are only asked to stop */
     }
     weft_wait(mirrors, 3, WEFT_FOREVER, WEFT_ALL_COMPLETED, NULL); /* (these do not listen) */
-    for (int i = 0; i < 3; i++)
-        weft_future_release(mirrors[i]);
+    for (int i = 0; i < 3; i++) weft_future_release(mirrors[i]);
 
     /* Five jobs, handled as they complete. */
     intptr_t job_ms[5] = {50, 10, 40, 20, 30};

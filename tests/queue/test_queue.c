@@ -330,39 +330,6 @@ static void blocked_putters_served_in_order(void **state)
 
 /* ---- background threads ---------------------------------------------------------------- */
 
-/* n plain pthreads running fn(arg, i), joined later (weft_test_run_threads would block). */
-typedef struct bg {
-    int n;
-    pthread_t tid[16];
-    struct bg_arg {
-        void (*fn)(void *arg, int i);
-        void *arg;
-        int i;
-    } args[16];
-} bg_t;
-
-static void *bg_main(void *p)
-{
-    struct bg_arg *a = p;
-    a->fn(a->arg, a->i);
-    return NULL;
-}
-
-static void bg_start(bg_t *bg, int n, void (*fn)(void *arg, int i), void *arg)
-{
-    assert_true(n <= 16);
-    bg->n = n;
-    for (int i = 0; i < n; i++) {
-        bg->args[i] = (struct bg_arg){fn, arg, i};
-        bg->tid[i] = weft_test_start(bg_main, &bg->args[i]);
-    }
-}
-
-static void bg_join(bg_t *bg)
-{
-    for (int i = 0; i < bg->n; i++) weft_test_join(bg->tid[i]);
-}
-
 /* ---- task_done and join ---------------------------------------------------------------- */
 
 typedef struct join_world {
@@ -388,8 +355,8 @@ static void task_done_and_join(void **state)
 {
     (void)state;
     join_world_t w = {make(WEFT_QUEUE_FIFO, 0), 0};
-    bg_t workers;
-    bg_start(&workers, 4, join_worker, &w);
+    weft_test_bg_t workers;
+    weft_test_bg_start(&workers, 4, join_worker, &w);
     for (int batch = 1; batch <= 2; batch++) {
         for (int i = 0; i < 100; i++)
             assert_int_equal(weft_queue_put(w.q, ITEM(i), WEFT_FOREVER), 0);
@@ -397,7 +364,7 @@ static void task_done_and_join(void **state)
         assert_int_equal(atomic_load(&w.sum), batch * 4950L); /* done, not just taken */
     }
     assert_int_equal(weft_queue_shutdown(w.q, false), 0);
-    bg_join(&workers);
+    weft_test_bg_join(&workers);
     assert_int_equal(weft_queue_destroy(w.q), 0);
 }
 
@@ -743,13 +710,13 @@ static void stress_producers_consumers(void **state)
         for (int m = 0; m < 3; m++)
             for (int t = 0; t < 2; t++) {
                 stress_t s = {make(kinds[k], sizes[m]), per, timeouts[t], 0, 0, 0};
-                bg_t prod, cons;
-                bg_start(&cons, CONSUMERS, stress_consumer, &s);
-                bg_start(&prod, PRODUCERS, stress_producer, &s);
-                bg_join(&prod);
+                weft_test_bg_t prod, cons;
+                weft_test_bg_start(&cons, CONSUMERS, stress_consumer, &s);
+                weft_test_bg_start(&prod, PRODUCERS, stress_producer, &s);
+                weft_test_bg_join(&prod);
                 assert_int_equal(weft_queue_join(s.q, WEFT_FOREVER), 0);
                 weft_queue_shutdown(s.q, false);
-                bg_join(&cons);
+                weft_test_bg_join(&cons);
                 long sum = 0, x = 0;
                 for (int i = 0; i < PRODUCERS; i++)
                     for (int j = 0; j < per; j++) {

@@ -286,3 +286,31 @@ int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **ar
     if (argc > 1) cmocka_set_test_filter(argv[1]);
     return _cmocka_run_group_tests(argv[0], cases, n, NULL, NULL);
 }
+
+static void *bg_main(void *p)
+{
+    struct weft_test_bg_arg *a = p;
+    a->fn(a->arg, a->i);
+    return NULL;
+}
+
+void weft_test_bg_add(weft_test_bg_t *bg, int n, int first, void (*fn)(void *arg, int i), void *arg)
+{
+    assert_true(bg->n + n <= 16);
+    for (int k = 0; k < n; k++, bg->n++) {
+        bg->args[bg->n] = (struct weft_test_bg_arg){fn, arg, first + k};
+        assert_int_equal(pthread_create(&bg->tid[bg->n], NULL, bg_main, &bg->args[bg->n]), 0);
+    }
+}
+
+void weft_test_bg_start(weft_test_bg_t *bg, int n, void (*fn)(void *arg, int i), void *arg)
+{
+    bg->n = 0;
+    weft_test_bg_add(bg, n, 0, fn, arg);
+}
+
+void weft_test_bg_join(weft_test_bg_t *bg)
+{
+    for (int i = 0; i < bg->n; i++) assert_int_equal(pthread_join(bg->tid[i], NULL), 0);
+    bg->n = 0;
+}

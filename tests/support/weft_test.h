@@ -70,6 +70,25 @@ long weft_test_oom(int (*body)(void *ctx), void *ctx);
  * should not depend on weft's own thread layer). */
 void weft_test_run_threads(int n, void (*fn)(void *arg, int i), void *arg);
 
+/* Background threads: weft_test_bg_add starts fn(arg, first + k) for k < n on plain pthreads
+ * (at most 16 per set; a zeroed weft_test_bg_t is an empty set) and returns at once;
+ * weft_test_bg_join joins every thread of the set and empties it. weft_test_bg_start is
+ * bg_add with first 0 on an emptied set. (weft_test_run_threads starts and joins in one.) */
+typedef struct weft_test_bg {
+    int n;
+    pthread_t tid[16];
+    struct weft_test_bg_arg {
+        void (*fn)(void *arg, int i);
+        void *arg;
+        int i;
+    } args[16];
+} weft_test_bg_t;
+
+void weft_test_bg_add(weft_test_bg_t *bg, int n, int first, void (*fn)(void *arg, int i),
+                      void *arg);
+void weft_test_bg_start(weft_test_bg_t *bg, int n, void (*fn)(void *arg, int i), void *arg);
+void weft_test_bg_join(weft_test_bg_t *bg);
+
 /* A plain pthread running fn(arg), and its join; both fail the case on error. */
 pthread_t weft_test_start(void *(*fn)(void *), void *arg);
 void weft_test_join(pthread_t t);

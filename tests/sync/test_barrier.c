@@ -24,39 +24,6 @@ enum { N = 5 }; /* parties, as CPython's BarrierTests.N */
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-typedef struct bg {
-    int n;
-    pthread_t tid[16];
-    struct bg_arg {
-        void (*fn)(void *arg, int i);
-        void *arg;
-        int i;
-    } args[16];
-} bg_t;
-
-static void *bg_main(void *p)
-{
-    struct bg_arg *a = p;
-    a->fn(a->arg, a->i);
-    return NULL;
-}
-
-/* Starts fn(arg, first + k) for k < n on background threads (joined by bg_join). */
-static void bg_add(bg_t *bg, int n, int first, void (*fn)(void *arg, int i), void *arg)
-{
-    assert_true(bg->n + n <= 16);
-    for (int k = 0; k < n; k++, bg->n++) {
-        bg->args[bg->n] = (struct bg_arg){fn, arg, first + k};
-        assert_int_equal(pthread_create(&bg->tid[bg->n], NULL, bg_main, &bg->args[bg->n]), 0);
-    }
-}
-
-static void bg_join(bg_t *bg)
-{
-    for (int i = 0; i < bg->n; i++) pthread_join(bg->tid[i], NULL);
-    bg->n = 0;
-}
-
 /* Yields until n callers are parked in the barrier (n_waiting and its queue agree); fails
  * after 10 s. Usable from any thread: it asserts nothing there, it only gives up. */
 static bool wait_waiting(weft_barrier_t *b, unsigned n)
@@ -425,13 +392,13 @@ static void barrier_timeout_breaks_for_others(void **state)
     weft_barrier_t b;
     weft_barrier_init(&b, 3, NULL, NULL);
     one_ctx_t patient = {.b = &b, .timeout = WEFT_FOREVER};
-    bg_t bg = {0};
-    bg_add(&bg, 1, 0, one_wait, &patient);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 1, 0, one_wait, &patient);
     assert_true(wait_waiting(&b, 1));
     double t0 = weft_monotonic();
     assert_int_equal(weft_barrier_wait(&b, 0.05), WEFT_ETIMEDOUT);
     assert_true(weft_monotonic() - t0 >= 0.05);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(patient.rc, WEFT_EBROKEN);
     assert_true(weft_barrier_broken(&b));
     assert_int_equal(weft_barrier_wait(&b, WEFT_FOREVER), WEFT_EBROKEN);
@@ -449,11 +416,11 @@ static void barrier_last_arrival_ignores_its_timeout(void **state)
     weft_barrier_t b;
     weft_barrier_init(&b, 2, NULL, NULL);
     one_ctx_t first = {.b = &b, .timeout = 5.0};
-    bg_t bg = {0};
-    bg_add(&bg, 1, 0, one_wait, &first);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 1, 0, one_wait, &first);
     assert_true(wait_waiting(&b, 1));
     assert_int_equal(weft_barrier_wait(&b, 0), 1);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(first.rc, 0);
     assert_false(weft_barrier_broken(&b));
     assert_int_equal(weft_barrier_destroy(&b), 0);
@@ -483,15 +450,15 @@ static void barrier_timeout_during_action_still_passes(void **state)
     weft_barrier_t b;
     weft_barrier_init(&b, 2, slow, &s);
     one_ctx_t early = {.b = &b, .timeout = 1.0}, last = {.b = &b, .timeout = WEFT_FOREVER};
-    bg_t bg = {0};
-    bg_add(&bg, 1, 0, one_wait, &early);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 1, 0, one_wait, &early);
     assert_true(wait_waiting(&b, 1));
-    bg_add(&bg, 1, 0, one_wait, &last);
+    weft_test_bg_add(&bg, 1, 0, one_wait, &last);
     assert_int_equal(weft_event_wait(&s.started, 10.0), 0);
     sleep_s(1.3); /* past the first party's timeout (1 s, so a slow start of the last party under
                      valgrind cannot make it expire before the round fills) */
     weft_event_set(&s.go);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(early.rc, 0);
     assert_int_equal(last.rc, 1);
     assert_false(weft_barrier_broken(&b));
@@ -516,23 +483,23 @@ static void barrier_early_arrival_timeout_spares_complete_round(void **state)
         one_ctx_t first = {.b = &b, .timeout = WEFT_FOREVER};
         one_ctx_t last = {.b = &b, .timeout = WEFT_FOREVER};
         one_ctx_t early = {.b = &b, .timeout = cancel ? WEFT_FOREVER : 0.05};
-        bg_t bg = {0};
-        bg_add(&bg, 1, 0, one_wait, &first);
+        weft_test_bg_t bg = {0};
+        weft_test_bg_add(&bg, 1, 0, one_wait, &first);
         assert_true(wait_waiting(&b, 1));
-        bg_add(&bg, 1, 0, one_wait, &last);
+        weft_test_bg_add(&bg, 1, 0, one_wait, &last);
         assert_int_equal(weft_event_wait(&s.started, 10.0), 0);
-        bg_t bg2 = {0};
-        bg_add(&bg2, 1, 0, one_wait, &early);
+        weft_test_bg_t bg2 = {0};
+        weft_test_bg_add(&bg2, 1, 0, one_wait, &early);
         if (cancel) {
             int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
             while (weft_test_queue_length(&b.waiters_) < 2 && weft_monotonic_ns() < give_up)
                 sched_yield(); /* until it is parked beside the first party */
             weft__waitctx_cancel(atomic_load(&early.ctx));
         }
-        bg_join(&bg2);
+        weft_test_bg_join(&bg2);
         assert_int_equal(early.rc, cancel ? WEFT_ECANCELED : WEFT_ETIMEDOUT);
         weft_event_set(&s.go);
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         assert_int_equal(first.rc, 0);
         assert_int_equal(last.rc, 1);
         assert_true(weft_barrier_broken(&b)); /* for the next round */
@@ -581,8 +548,8 @@ static void barrier_timeout_racing_last_arrival_is_consistent(void **state)
     r->trials = SANITIZED ? 300 : 3000;
     weft_barrier_init(&r->b, 2, NULL, NULL);
     pthread_barrier_init(&r->trial, NULL, 3);
-    bg_t bg = {0};
-    bg_add(&bg, 2, 0, race_party, r);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 2, 0, race_party, r);
     /* The last arrival's delay homes in on the point where either side wins half the time:
      * longer after a pass, shorter after a timeout. */
     int passed = 0, timed_out = 0, spin = 50000;
@@ -605,7 +572,7 @@ static void barrier_timeout_racing_last_arrival_is_consistent(void **state)
         }
         pthread_barrier_wait(&r->trial);
     }
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     print_message("%d trials: %d passed, %d timed out\n", r->trials, passed, timed_out);
     pthread_barrier_destroy(&r->trial);
     assert_int_equal(weft_barrier_destroy(&r->b), 0);
@@ -622,25 +589,25 @@ static void barrier_wait_canceled_breaks_for_others(void **state)
     weft_barrier_init(&b, 3, NULL, NULL);
     one_ctx_t victim = {.b = &b, .timeout = WEFT_FOREVER};
     one_ctx_t other = {.b = &b, .timeout = WEFT_FOREVER};
-    bg_t bg = {0};
-    bg_add(&bg, 1, 0, one_wait, &victim);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 1, 0, one_wait, &victim);
     assert_true(wait_waiting(&b, 1));
-    bg_add(&bg, 1, 0, one_wait, &other);
+    weft_test_bg_add(&bg, 1, 0, one_wait, &other);
     assert_true(wait_waiting(&b, 2));
     weft__waitctx_cancel(atomic_load(&victim.ctx));
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(victim.rc, WEFT_ECANCELED);
     assert_int_equal(other.rc, WEFT_EBROKEN);
     assert_true(weft_barrier_broken(&b));
     /* After reset (and uncancel, done by the victim) a full round passes again. */
     assert_int_equal(weft_barrier_reset(&b), 0);
     one_ctx_t again[2] = {{.b = &b, .timeout = WEFT_FOREVER}, {.b = &b, .timeout = 1.0}};
-    bg_add(&bg, 1, 0, one_wait, &again[0]);
+    weft_test_bg_add(&bg, 1, 0, one_wait, &again[0]);
     assert_true(wait_waiting(&b, 1));
-    bg_add(&bg, 1, 0, one_wait, &again[1]);
+    weft_test_bg_add(&bg, 1, 0, one_wait, &again[1]);
     assert_true(wait_waiting(&b, 2));
     assert_int_equal(weft_barrier_wait(&b, WEFT_FOREVER), 2);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(again[0].rc, 0);
     assert_int_equal(again[1].rc, 1);
     assert_int_equal(weft_barrier_destroy(&b), 0);
@@ -656,15 +623,15 @@ static void barrier_n_waiting_counts_parked_parties(void **state)
     weft_barrier_init(&b, 3, NULL, NULL);
     assert_int_equal(weft_barrier_n_waiting(&b), 0);
     one_ctx_t o[2] = {{.b = &b, .timeout = WEFT_FOREVER}, {.b = &b, .timeout = WEFT_FOREVER}};
-    bg_t bg = {0};
-    bg_add(&bg, 1, 0, one_wait, &o[0]);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 1, 0, one_wait, &o[0]);
     assert_true(wait_waiting(&b, 1));
     assert_int_equal(weft_barrier_n_waiting(&b), 1);
-    bg_add(&bg, 1, 0, one_wait, &o[1]);
+    weft_test_bg_add(&bg, 1, 0, one_wait, &o[1]);
     assert_true(wait_waiting(&b, 2));
     assert_int_equal(weft_barrier_n_waiting(&b), 2);
     assert_int_equal(weft_barrier_wait(&b, WEFT_FOREVER), 2);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(o[0].rc, 0);
     assert_int_equal(o[1].rc, 1);
     assert_int_equal(weft_barrier_n_waiting(&b), 0);
@@ -685,13 +652,13 @@ static void barrier_destroy_while_waited_on_is_ebusy(void **state)
     weft_barrier_t b, *self = &b;
     weft_barrier_init(&b, 2, destroy_self, &self);
     one_ctx_t o = {.b = &b, .timeout = WEFT_FOREVER};
-    bg_t bg = {0};
-    bg_add(&bg, 1, 0, one_wait, &o);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 1, 0, one_wait, &o);
     assert_true(wait_waiting(&b, 1));
     assert_int_equal(weft_barrier_destroy(&b), WEFT_EBUSY);
     assert_int_equal(weft_barrier_n_waiting(&b), 1);
     assert_int_equal(weft_barrier_wait(&b, WEFT_FOREVER), 1); /* the action saw EBUSY too */
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(o.rc, 0);
     assert_false(weft_barrier_broken(&b));
     assert_int_equal(weft_barrier_destroy(&b), 0);

@@ -23,39 +23,6 @@ enum { NTHREADS = 5 };
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-typedef struct bg {
-    int n;
-    pthread_t tid[16];
-    struct bg_arg {
-        void (*fn)(void *arg, int i);
-        void *arg;
-        int i;
-    } args[16];
-} bg_t;
-
-static void *bg_main(void *p)
-{
-    struct bg_arg *a = p;
-    a->fn(a->arg, a->i);
-    return NULL;
-}
-
-/* Starts fn(arg, first + k) for k < n on background threads (joined by bg_join). */
-static void bg_add(bg_t *bg, int n, int first, void (*fn)(void *arg, int i), void *arg)
-{
-    assert_true(bg->n + n <= 16);
-    for (int k = 0; k < n; k++, bg->n++) {
-        bg->args[bg->n] = (struct bg_arg){fn, arg, first + k};
-        assert_int_equal(pthread_create(&bg->tid[bg->n], NULL, bg_main, &bg->args[bg->n]), 0);
-    }
-}
-
-static void bg_join(bg_t *bg)
-{
-    for (int i = 0; i < bg->n; i++) pthread_join(bg->tid[i], NULL);
-    bg->n = 0;
-}
-
 static void wait_count(_Atomic int *counter, int n)
 {
     int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
@@ -239,15 +206,15 @@ static void condition_rlock_held_by_other_thread_is_eperm(void **state)
         fixture_t f;
         fixture_init(&f, kinds[k]);
         other_holder_t o = {.c = &f.c};
-        bg_t bg = {0};
-        bg_add(&bg, 1, 0, hold_lock, &o);
+        weft_test_bg_t bg = {0};
+        weft_test_bg_add(&bg, 1, 0, hold_lock, &o);
         wait_count(&o.stage, 1);
         assert_int_equal(weft_condition_wait(&f.c, 0), WEFT_EPERM);
         assert_int_equal(weft_condition_notify(&f.c, 1), WEFT_EPERM);
         assert_int_equal(weft_condition_notify_all(&f.c), WEFT_EPERM);
         assert_int_equal(weft_condition_release(&f.c), WEFT_EPERM);
         atomic_store(&o.stage, 2);
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         fixture_destroy(&f);
     }
 }
@@ -304,9 +271,9 @@ static void condition_notify_wakes_longest_waiters_first(void **state)
         print_message("with %s\n", kind_names[k]);
         notify_ctx_t n = {0};
         fixture_init(&n.f, kinds[k]);
-        bg_t bg = {0};
+        weft_test_bg_t bg = {0};
         for (int i = 0; i < NTHREADS; i++) {
-            bg_add(&bg, 1, i, notified_waiter, &n);
+            weft_test_bg_add(&bg, 1, i, notified_waiter, &n);
             weft_test_wait_queued(&n.f.c.waiters_, i + 1); /* queue order = start order */
         }
         notify(&n, 0);
@@ -326,7 +293,7 @@ static void condition_notify_wakes_longest_waiters_first(void **state)
         notify(&n, -1);
         wait_count(&n.woke, NTHREADS);
         assert_woke_set(&n, 3, NTHREADS);
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         for (int i = 0; i < NTHREADS; i++) {
             assert_int_equal(n.rc[i], 0);
             assert_true(n.held[i]);
@@ -344,11 +311,11 @@ static void condition_notify_more_than_waiting(void **state)
     (void)state;
     notify_ctx_t n = {0};
     fixture_init(&n.f, WITH_LOCK);
-    bg_t bg = {0};
-    bg_add(&bg, 2, 0, notified_waiter, &n);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 2, 0, notified_waiter, &n);
     weft_test_wait_queued(&n.f.c.waiters_, 2);
     notify(&n, 1000);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(atomic_load(&n.woke), 2);
     assert_int_equal(n.rc[0], 0);
     assert_int_equal(n.rc[1], 0);
@@ -455,13 +422,13 @@ static void condition_wait_for_rechecks_predicate(void **state)
     for (int k = 0; k < 3; k++) {
         waitfor_ctx_t w = {0};
         fixture_init(&w.f, kinds[k]);
-        bg_t bg = {0};
-        bg_add(&bg, 1, 0, waitfor_waiter, &w);
+        weft_test_bg_t bg = {0};
+        weft_test_bg_add(&bg, 1, 0, waitfor_waiter, &w);
         for (int i = 0; i < 4; i++) {
             weft_test_wait_queued(&w.f.c.waiters_, 1); /* it checked, saw false, and waits again */
             bump_state(&w);
         }
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         assert_int_equal(w.rc, 0);
         assert_int_equal(w.seen, 4);
         assert_int_equal(w.checks, 5);
@@ -478,10 +445,10 @@ static void condition_wait_for_timeout_expires(void **state)
     for (int k = 0; k < 3; k++) {
         waitfor_ctx_t w = {0};
         fixture_init(&w.f, kinds[k]);
-        bg_t bg = {0};
-        bg_add(&bg, 1, 1, waitfor_waiter, &w);
+        weft_test_bg_t bg = {0};
+        weft_test_bg_add(&bg, 1, 1, waitfor_waiter, &w);
         for (int i = 0; i < 3; i++) bump_state(&w); /* wakes it, or nobody: fine either way */
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         assert_int_equal(w.rc, WEFT_ETIMEDOUT);
         assert_true(w.seen < 4);
         assert_true(w.elapsed >= 0.1);
@@ -532,15 +499,15 @@ static void condition_wait_releases_all_rlock_levels(void **state)
     for (int k = 1; k < 3; k++) {
         recursive_ctx_t r = {0};
         fixture_init(&r.f, kinds[k]);
-        bg_t bg = {0};
-        bg_add(&bg, 1, 0, recursive_waiter, &r);
+        weft_test_bg_t bg = {0};
+        weft_test_bg_add(&bg, 1, 0, recursive_waiter, &r);
         weft_test_wait_queued(&r.f.c.waiters_, 1);
         /* Free although its owner acquired it three times (it drops them just after it
          * queued itself, hence a timeout rather than a poll): */
         assert_int_equal(weft_condition_acquire(&r.f.c, 5.0), 0);
         assert_int_equal(weft_condition_notify(&r.f.c, 1), 0);
         assert_int_equal(weft_condition_release(&r.f.c), 0);
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         assert_int_equal(r.rc, 0);
         assert_int_equal(r.releases[0], 0);
         assert_int_equal(r.releases[1], 0);
@@ -645,12 +612,12 @@ static void condition_destroy_while_waited_on_is_ebusy(void **state)
     for (int k = 0; k < 3; k++) {
         notify_ctx_t n = {0};
         fixture_init(&n.f, kinds[k]);
-        bg_t bg = {0};
-        bg_add(&bg, 1, 0, notified_waiter, &n);
+        weft_test_bg_t bg = {0};
+        weft_test_bg_add(&bg, 1, 0, notified_waiter, &n);
         weft_test_wait_queued(&n.f.c.waiters_, 1);
         assert_int_equal(weft_condition_destroy(&n.f.c), WEFT_EBUSY);
         notify(&n, 1);
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         assert_int_equal(n.rc[0], 0);
         assert_true(n.held[0]);
         fixture_destroy(&n.f);
@@ -698,8 +665,8 @@ static void condition_destroy_after_notify_before_waiter_returns(void **state)
     x.c = malloc(sizeof *x.c);
     assert_non_null(x.c);
     assert_int_equal(weft_condition_init(x.c, &x.lock, NULL), 0);
-    bg_t bg = {0};
-    bg_add(&bg, 1, 0, freed_waiter, &x);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, 1, 0, freed_waiter, &x);
     weft_test_wait_queued(&x.c->waiters_, 1);
     assert_int_equal(weft_lock_acquire(&x.lock, WEFT_FOREVER), 0);
     assert_int_equal(weft_condition_notify(x.c, 1), 0);
@@ -707,7 +674,7 @@ static void condition_destroy_after_notify_before_waiter_returns(void **state)
     free(x.c);
     x.c = NULL;
     assert_int_equal(weft_lock_release(&x.lock), 0);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(x.rc, 0);
     assert_true(x.held);
     assert_int_equal(weft_lock_destroy(&x.lock), 0);
@@ -746,8 +713,8 @@ static void condition_wait_canceled_reacquires_lock(void **state)
         for (int use_wait_for = 0; use_wait_for <= 1; use_wait_for++) {
             cancel_ctx_t x = {.use_wait_for = use_wait_for};
             fixture_init(&x.f, kinds[k]);
-            bg_t bg = {0};
-            bg_add(&bg, 1, 0, cancelable_waiter, &x);
+            weft_test_bg_t bg = {0};
+            weft_test_bg_add(&bg, 1, 0, cancelable_waiter, &x);
             weft_test_wait_queued(&x.f.c.waiters_, 1);
             assert_int_equal(weft_condition_acquire(&x.f.c, WEFT_FOREVER), 0);
             weft__waitctx_cancel(atomic_load(&x.ctx));
@@ -755,7 +722,7 @@ static void condition_wait_canceled_reacquires_lock(void **state)
                                   1); /* canceled, now blocked on the lock we hold */
             assert_int_equal(weft_test_queue_length(&x.f.c.waiters_), 0);
             assert_int_equal(weft_condition_release(&x.f.c), 0);
-            bg_join(&bg);
+            weft_test_bg_join(&bg);
             assert_int_equal(x.rc, WEFT_ECANCELED);
             assert_true(x.held);
             fixture_destroy(&x.f);
@@ -861,10 +828,10 @@ static void condition_bounded_buffer_loses_nothing(void **state)
     weft_condition_init(&b->not_full, &b->lock, NULL);
     weft_condition_init(&b->not_empty, &b->lock, NULL);
     double t0 = weft_monotonic();
-    bg_t bg = {0};
-    bg_add(&bg, CONSUMERS, 0, consumer, b);
-    bg_add(&bg, PRODUCERS, 0, producer, b);
-    bg_join(&bg);
+    weft_test_bg_t bg = {0};
+    weft_test_bg_add(&bg, CONSUMERS, 0, consumer, b);
+    weft_test_bg_add(&bg, PRODUCERS, 0, producer, b);
+    weft_test_bg_join(&bg);
     print_message("%d items through a %d-slot buffer in %.3f s\n", b->total, CAPACITY,
                   weft_monotonic() - t0);
     assert_int_equal(b->taken, b->total);

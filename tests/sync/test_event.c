@@ -22,39 +22,6 @@ enum { NTHREADS = 5 };
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-/* Threads started in the background and joined later (weft_test_run_threads blocks). */
-typedef struct bg {
-    int n;
-    pthread_t tid[16];
-    struct bg_arg {
-        void (*fn)(void *arg, int i);
-        void *arg;
-        int i;
-    } args[16];
-} bg_t;
-
-static void *bg_main(void *p)
-{
-    struct bg_arg *a = p;
-    a->fn(a->arg, a->i);
-    return NULL;
-}
-
-static void bg_start(bg_t *bg, int n, void (*fn)(void *arg, int i), void *arg)
-{
-    assert_true(n <= 16);
-    bg->n = n;
-    for (int i = 0; i < n; i++) {
-        bg->args[i] = (struct bg_arg){fn, arg, i};
-        assert_int_equal(pthread_create(&bg->tid[i], NULL, bg_main, &bg->args[i]), 0);
-    }
-}
-
-static void bg_join(bg_t *bg)
-{
-    for (int i = 0; i < bg->n; i++) pthread_join(bg->tid[i], NULL);
-}
-
 static void wait_count(_Atomic int *counter, int n)
 {
     int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
@@ -123,17 +90,17 @@ static void event_set_wakes_every_waiter(void **state)
     weft_event_init(&c.e);
     for (int round = 0; round < 2; round++) {
         atomic_store(&c.done, 0);
-        bg_t bg;
-        bg_start(&bg, NTHREADS, waiter, &c);
+        weft_test_bg_t bg;
+        weft_test_bg_start(&bg, NTHREADS, waiter, &c);
         weft_test_wait_queued(&c.e.waiters_, NTHREADS);
         assert_int_equal(atomic_load(&c.done), 0);
         assert_int_equal(weft_event_set(&c.e), 0);
-        bg_join(&bg);
+        weft_test_bg_join(&bg);
         for (int i = 0; i < NTHREADS; i++) assert_int_equal(c.rc[i], 0);
 
         atomic_store(&c.done, 0);
-        bg_start(&bg, NTHREADS, waiter, &c); /* already set: nobody blocks */
-        bg_join(&bg);
+        weft_test_bg_start(&bg, NTHREADS, waiter, &c); /* already set: nobody blocks */
+        weft_test_bg_join(&bg);
         for (int i = 0; i < NTHREADS; i++) assert_int_equal(c.rc[i], 0);
         assert_int_equal(weft_test_queue_length(&c.e.waiters_), 0);
         weft_event_clear(&c.e);
@@ -160,12 +127,12 @@ static void event_set_wakes_waiters_left_after_timeouts(void **state)
     (void)state;
     mixed_ctx_t c = {0};
     weft_event_init(&c.e);
-    bg_t bg;
-    bg_start(&bg, NTHREADS, mixed_waiter, &c);
+    weft_test_bg_t bg;
+    weft_test_bg_start(&bg, NTHREADS, mixed_waiter, &c);
     wait_count(&c.timed_out, NTHREADS / 2); /* the odd ones */
     weft_test_wait_queued(&c.e.waiters_, NTHREADS - NTHREADS / 2);
     weft_event_set(&c.e);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     for (int i = 0; i < NTHREADS; i++) assert_int_equal(c.rc[i], i % 2 ? WEFT_ETIMEDOUT : 0);
     assert_int_equal(weft_event_destroy(&c.e), 0);
 }
@@ -217,12 +184,12 @@ static void event_set_then_clear_still_wakes_waiters(void **state)
     (void)state;
     notify_ctx_t c = {.timeout = 5.0};
     weft_event_init(&c.e);
-    bg_t bg;
-    bg_start(&bg, NTHREADS, waiter, &c);
+    weft_test_bg_t bg;
+    weft_test_bg_start(&bg, NTHREADS, waiter, &c);
     weft_test_wait_queued(&c.e.waiters_, NTHREADS);
     weft_event_set(&c.e);
     weft_event_clear(&c.e);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     for (int i = 0; i < NTHREADS; i++) assert_int_equal(c.rc[i], 0);
     assert_false(weft_event_is_set(&c.e));
     assert_int_equal(weft_event_destroy(&c.e), 0);
@@ -245,11 +212,11 @@ static void event_wait_huge_timeout_blocks_until_set(void **state)
     (void)state;
     huge_ctx_t c = {.rc = {1, 1}};
     weft_event_init(&c.e);
-    bg_t bg;
-    bg_start(&bg, 2, huge_waiter, &c);
+    weft_test_bg_t bg;
+    weft_test_bg_start(&bg, 2, huge_waiter, &c);
     weft_test_wait_queued(&c.e.waiters_, 2);
     weft_event_set(&c.e);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(c.rc[0], 0);
     assert_int_equal(c.rc[1], 0);
     assert_int_equal(weft_event_destroy(&c.e), 0);
@@ -287,13 +254,13 @@ static void event_destroy_while_waited_on_is_ebusy(void **state)
     (void)state;
     notify_ctx_t c = {.timeout = WEFT_FOREVER};
     weft_event_init(&c.e);
-    bg_t bg;
-    bg_start(&bg, 1, waiter, &c);
+    weft_test_bg_t bg;
+    weft_test_bg_start(&bg, 1, waiter, &c);
     weft_test_wait_queued(&c.e.waiters_, 1);
     assert_int_equal(weft_event_destroy(&c.e), WEFT_EBUSY);
     assert_false(weft_event_is_set(&c.e));
     assert_int_equal(weft_event_set(&c.e), 0);
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(c.rc[0], 0);
     assert_int_equal(weft_event_destroy(&c.e), 0);
 }
@@ -323,11 +290,11 @@ static void event_wait_canceled_while_parked(void **state)
     (void)state;
     cancel_ctx_t c = {0};
     weft_event_init(&c.e);
-    bg_t bg;
-    bg_start(&bg, 1, cancelable_waiter, &c);
+    weft_test_bg_t bg;
+    weft_test_bg_start(&bg, 1, cancelable_waiter, &c);
     weft_test_wait_queued(&c.e.waiters_, 1);
     weft__waitctx_cancel(atomic_load(&c.ctx));
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(c.rc, WEFT_ECANCELED);
     assert_int_equal(c.rc_after, WEFT_ETIMEDOUT);
     assert_int_equal(weft_test_queue_length(&c.e.waiters_), 0);
@@ -409,15 +376,15 @@ static void event_ping_pong_between_two_threads(void **state)
     pingpong_t p = {.rounds = SANITIZED ? 2000 : 10000};
     weft_event_init(&p.ping);
     weft_event_init(&p.pong);
-    bg_t bg;
-    bg_start(&bg, 1, ponger, &p);
+    weft_test_bg_t bg;
+    weft_test_bg_start(&bg, 1, ponger, &p);
     for (int r = 0; r < p.rounds; r++) {
         weft_event_set(&p.ping);
         assert_int_equal(weft_event_wait(&p.pong, WEFT_FOREVER), 0);
         weft_event_clear(&p.pong);
         assert_int_equal(p.counter, r + 1);
     }
-    bg_join(&bg);
+    weft_test_bg_join(&bg);
     assert_int_equal(p.failures, 0);
     assert_false(weft_event_is_set(&p.ping));
     assert_int_equal(weft_event_destroy(&p.ping), 0);
