@@ -6,7 +6,7 @@
  *     ret = pool.submit(func, *args)          # a future; ret.result() waits for it
  *     pool.submit(func, *args).add_done_callback(func1)
  *
- * Ten downloads run on a pool of 4 workers (at most 4 at a time). Each submit returns a
+ * Twenty downloads run on a pool of 10 workers (at most 10 at a time). Each submit returns a
  * future at once; result() waits for a task's value or its error (one download fails, with
  * a message, the C stand-in for an exception). A done callback reports each task as it
  * finishes, without blocking the submitter. shutdown(wait) waits for the rest.
@@ -17,7 +17,7 @@
 
 #include "weft.h"
 
-enum { PAGES = 10 };
+enum { WORKERS = 10, PAGES = 20 };
 
 /* A task: fetches page `arg` (pretend) and returns its size, or fails. */
 static int download(void *arg, void **result)
@@ -47,7 +47,7 @@ static int parse(weft_future_t *f, void *arg)
 int main(void)
 {
     weft_executor_t *pool;
-    weft_thread_pool_create(&pool, 4, NULL); /* ThreadPoolExecutor(4) */
+    if (weft_thread_pool_create(&pool, WORKERS, NULL) != 0) return 1; /* ThreadPoolExecutor(10) */
 
     /* ret = pool.submit(func, arg); ret.result() */
     weft_future_t *ret;

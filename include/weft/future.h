@@ -128,7 +128,9 @@ WEFT_EXTERN int weft_future_set_running(weft_future_t *f);
 
 /* Completes f with a result / an error (code nonzero; message copied, may be NULL): it becomes
  * FINISHED, its waiters wake and its callbacks run in the caller. WEFT_EALREADY (nothing
- * changes) if f is already FINISHED or CANCELLED (Python's InvalidStateError); WEFT_EINVAL
+ * changes) if f is already FINISHED or CANCELLED (Python's InvalidStateError). A future an
+ * executor is running may be completed this way too: the first completion stands, and what
+ * its task returns later is dropped. WEFT_EINVAL
  * (f NULL, code 0); set_error may return WEFT_ENOMEM when the message cannot be copied: f
  * then finishes with the code and no message. */
 WEFT_EXTERN int weft_future_set_result(weft_future_t *f, void *value);

@@ -53,11 +53,11 @@ int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, s
     size_t i = 0;
     for (; i < n; i++) {
         rc = weft_future_result(fs[i], weft_deadline_remaining(deadline), &results[i]);
-        weft_future_release(fs[i]);
         if (rc) break;
+        weft_future_release(fs[i]);
     }
     if (ndone) *ndone = i;
-    if (rc) abandon(fs, i + 1, n);
+    if (rc) abandon(fs, i, n); /* from the one that failed or timed out: it may not have run */
     weft__free(fs);
     return rc;
 }

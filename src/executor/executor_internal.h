@@ -50,6 +50,7 @@ struct weft_future {
     void *value;
     char *message;
     weft__waitctx_t *runner; /* who runs the task while RUNNING (cancel target), or NULL */
+    char *task_message;      /* weft_task_fail's, kept by the runner alone until it settles */
     weft__callback_t first;  /* the first callback, kept inline (fn NULL: none) */
     weft__callback_t *more, **more_tail;
     weft__listener_t *listeners;

@@ -52,6 +52,7 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     f->value = NULL;
     f->message = NULL;
     f->runner = NULL;
+    f->task_message = NULL;
     f->first = (weft__callback_t){0};
     f->more = NULL;
     f->more_tail = &f->more;
@@ -85,6 +86,7 @@ void weft_future_release(weft_future_t *f)
         weft__free(c);
     }
     weft__free(f->message);
+    weft__free(f->task_message);
     weft__free(f);
 }
 
@@ -228,15 +230,21 @@ bool weft__future_run(weft_future_t *f)
     int code = f->fn(f->arg, &value);
     ctx->task = outer;
 
+    char *message = code ? f->task_message : NULL;
+    if (!code) weft__free(f->task_message); /* a task that returned 0 has no error message */
+    f->task_message = NULL;
     weft__waitq_lock(&f->waiters);
     bool canceled = f->cancel_requested;
-    f->error = code;
-    f->value = code ? NULL : value;
-    if (!code && f->message) { /* a task that failed its way to success has no error message */
-        weft__free(f->message);
-        f->message = NULL;
+    if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_relaxed))) {
+        /* Completed by hand (set_result / set_error) while the task ran: that outcome stands. */
+        weft__waitq_unlock(&f->waiters);
+        weft__free(message);
+    } else {
+        f->error = code;
+        f->value = code ? NULL : value;
+        f->message = message;
+        settle(f, WEFT_FUTURE_FINISHED);
     }
-    settle(f, WEFT_FUTURE_FINISHED);
     /* Settled: no cancel can reach this context through f any more; clear the one that did.
      * (f may be gone here if settle's callbacks dropped the last reference besides ours —
      * they cannot: our caller holds one.) */
@@ -258,9 +266,9 @@ int weft_task_fail(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    /* Only the runner writes the message of a RUNNING future; readers wait for FINISHED. */
-    weft__free(f->message);
-    f->message = message;
+    /* Kept aside by the runner (readers never see it) until weft__future_run settles f. */
+    weft__free(f->task_message);
+    f->task_message = message;
     return code;
 }
 

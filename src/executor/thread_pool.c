@@ -8,8 +8,9 @@
  *
  * Scheduling (chosen by measurement, docs/BENCHMARKS.md): at most one idle worker spins,
  * watching the FIFO for the waiting core's spin budget before it parks; the others park
- * without spinning. A submit queues the task when a worker spins (it will take it, at no
- * wake-up cost), and otherwise hands it straight to the most recently parked idle worker
+ * without spinning. A submit queues the task for a spinning worker not yet counted on (it
+ * will take it, at no wake-up cost; one task per spinner, so a burst still spreads over
+ * every worker), and otherwise hands it straight to the most recently parked idle worker
  * (LIFO: a wake-up either way, and its cache is the warmest). A worker that takes a task and
  * leaves more queued, with nobody spinning, hands the next one to a parked worker, so a
  * backlog is never run by fewer workers than it could be. Why: on few CPUs, several spinning
@@ -59,7 +60,8 @@ struct pool {
     weft_waitq_t idle;          /* idle workers (a list only: `lock` guards it) */
     weft_future_t *head, *tail; /* queued futures, each holding one reference */
     bool shut, exit_handled, forked;
-    size_t nspinning;          /* idle workers watching the FIFO instead of parking (0-1) */
+    bool spinning;             /* an idle worker watches the FIFO instead of parking (one) */
+    bool spinner_free;         /* ... and no submit has counted on it yet */
     _Atomic bool queued;       /* head != NULL: what a spinning worker watches */
     int broken;                /* 0, or the error submit reports (WEFT_EBROKEN) */
     size_t max_workers, nlive; /* nlive: workers reserved, starting or running */
@@ -245,12 +247,12 @@ static void worker_main(void *arg)
         weft_future_t *f = fifo_pop(p);
         if (!f) {
             if (p->shut || p->broken) break;
-            if (!spun && p->nspinning == 0 && weft__spin_ns() > 0) {
-                p->nspinning++;
+            if (!spun && !p->spinning && weft__spin_ns() > 0) {
+                p->spinning = p->spinner_free = true;
                 weft__mutex_unlock(&p->lock);
                 spin_for_work(p);
                 weft__mutex_lock(&p->lock);
-                p->nspinning--;
+                p->spinning = p->spinner_free = false;
                 spun = true;
                 continue;
             }
@@ -270,7 +272,7 @@ static void worker_main(void *arg)
         } else {
             w->running = f;
             /* A backlog and nobody spinning: get a parked worker going on the next task. */
-            weft__waiter_t *helper = p->head && p->nspinning == 0 ? hand_over(p, p->head) : NULL;
+            weft__waiter_t *helper = p->head && !p->spinner_free ? hand_over(p, p->head) : NULL;
             if (helper) fifo_pop(p);
             weft__mutex_unlock(&p->lock);
             if (helper) weft__waiter_wake(helper);
@@ -349,14 +351,17 @@ static int pool_submit(weft_executor_t *ex, weft_future_t *f)
         settle_reaped(queued, running);
         return rc;
     }
-    weft__waiter_t *idle = p->nspinning ? NULL : hand_over(p, f);
+    /* A free spinner takes this task: queue it and count on that spinner, once. */
+    bool for_spinner = p->spinner_free;
+    p->spinner_free = false;
+    weft__waiter_t *idle = for_spinner ? NULL : hand_over(p, f);
     if (idle) {
         weft__mutex_unlock(&p->lock);
         weft__waiter_wake(idle);
         return 0;
     }
     fifo_push(p, f);
-    worker_t *w = !p->nspinning && p->nlive < p->max_workers ? reserve_worker(p) : NULL;
+    worker_t *w = !for_spinner && p->nlive < p->max_workers ? reserve_worker(p) : NULL;
     bool none = p->nlive == 0; /* out of memory for the only worker */
     weft__mutex_unlock(&p->lock);
     if (w)

@@ -7,6 +7,7 @@
  */
 #include "weft_test.h"
 
+#include "executor/executor_internal.h" /* white-box: a future's wait queue and listeners */
 #include "wait/wait_internal.h"
 
 #include <math.h>
@@ -79,6 +80,43 @@ static void later_go_join(later_t *l)
     weft_test_join(l->tid);
 }
 
+/* A thread blocked in weft_future_result; the test waits until it is parked on the future. */
+typedef struct waiter {
+    weft_future_t *f;
+    int rc;
+    void *value;
+    pthread_t tid;
+} waiter_t;
+
+static void *waiter_main(void *p)
+{
+    waiter_t *w = p;
+    w->rc = weft_future_result(w->f, WEFT_FOREVER, &w->value);
+    return NULL;
+}
+
+static void waiter_start_parked(waiter_t *w, weft_future_t *f)
+{
+    *w = (waiter_t){.f = f, .rc = 1};
+    w->tid = weft_test_start(waiter_main, w);
+    weft_test_wait_queued(&f->waiters, 1);
+}
+
+/* Waits (yielding, never sleeping) until a listener of weft_wait / as_completed hangs on f:
+ * then the waiting caller is past its own checks and blocks on f's completion. */
+static void wait_listened(weft_future_t *f)
+{
+    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    for (;;) {
+        weft__waitq_lock(&f->waiters);
+        bool hooked = f->listeners != NULL;
+        weft__waitq_unlock(&f->waiters);
+        if (hooked) return;
+        assert_true(weft_monotonic_ns() < give_up);
+        sched_yield();
+    }
+}
+
 /* ---- states and results ---------------------------------------------------------------- */
 
 /* FutureTests.test_repr / test_done / test_running / test_cancelled: the state tests of a
@@ -149,30 +187,69 @@ static void error_and_message(void **state)
     assert_null(weft_future_error_message(fin));
     assert_null(weft_future_error_message(p));
     assert_int_equal(weft_future_error(NULL), WEFT_EINVAL);
-    weft_future_t *all[] = {p, fin, c, e, bare};
-    for (int i = 0; i < 5; i++) weft_future_release(all[i]);
+    /* test_exception_with_timeout (RUNNING_FUTURE): not done yet either. */
+    weft_future_t *r = pending();
+    assert_int_equal(weft_future_set_running(r), 0);
+    assert_int_equal(weft_future_error(r), WEFT_EAGAIN);
+    assert_null(weft_future_error_message(r));
+    assert_null(weft_future_error_message(c));
+    /* test_multiple_set_exception: the first error and its message stand. */
+    assert_int_equal(weft_future_set_error(e, WEFT_EPERM, "second"), WEFT_EALREADY);
+    assert_int_equal(weft_future_error(e), WEFT_EIO);
+    assert_string_equal(weft_future_error_message(e), "disk on fire");
+    weft_future_t *all[] = {p, fin, c, e, bare, r};
+    for (int i = 0; i < 6; i++) weft_future_release(all[i]);
 }
 
-/* test_result_with_success (threaded): a result() blocked in one thread returns the value
- * set by another; several waiters all get it. */
+/* test_result_with_success / test_exception_with_success: result() calls blocked in other
+ * threads (parked on the future, not merely started) all return the value set later; the same
+ * for an error and its message. */
 static void result_waits_for_another_thread(void **state)
 {
     (void)state;
     weft_future_t *f = pending();
-    later_t l;
-    later_start(&l, f, 0, 99);
-    later_go_join(&l);
-    void *v;
-    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
-    assert_ptr_equal(v, ITEM(99));
+    waiter_t w[3];
+    for (int i = 0; i < 3; i++) waiter_start_parked(&w[i], f);
+    weft_test_wait_queued(&f->waiters, 3);
+    assert_int_equal(weft_future_set_result(f, ITEM(99)), 0);
+    for (int i = 0; i < 3; i++) {
+        weft_test_join(w[i].tid);
+        assert_int_equal(w[i].rc, 0);
+        assert_ptr_equal(w[i].value, ITEM(99));
+    }
     weft_future_release(f);
 
     f = pending();
+    later_t l;
     later_start(&l, f, WEFT_ECONNRESET, 0);
-    weft_event_set(&l.go);
-    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), WEFT_ECONNRESET);
-    weft_test_join(l.tid);
+    waiter_start_parked(&w[0], f);
+    later_go_join(&l);
+    weft_test_join(w[0].tid);
+    assert_int_equal(w[0].rc, WEFT_ECONNRESET);
+    assert_null(w[0].value);
     assert_string_equal(weft_future_error_message(f), "later");
+    weft_future_release(f);
+}
+
+/* test_result_with_cancel: a result() blocked in another thread ends with CancelledError
+ * (WEFT_ECANCELED) when the future is cancelled; a RUNNING future's result() times out. */
+static void result_wakes_on_cancel(void **state)
+{
+    (void)state;
+    weft_future_t *f = pending();
+    waiter_t w;
+    waiter_start_parked(&w, f);
+    assert_int_equal(weft_future_cancel(f), 0);
+    weft_test_join(w.tid);
+    assert_int_equal(w.rc, WEFT_ECANCELED);
+    assert_null(w.value);
+    weft_future_release(f);
+
+    f = pending();
+    assert_int_equal(weft_future_set_running(f), 0);
+    assert_int_equal(weft_future_result(f, 0, NULL), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_result(f, 0.02, NULL), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_set_result(f, NULL), 0);
     weft_future_release(f);
 }
 
@@ -225,6 +302,8 @@ static void promise_side_state_errors(void **state)
     weft_future_release(r);
 }
 
+/* No CPython counterpart (Python raises TypeError/ValueError): every NULL, NaN or unknown
+ * return_when is WEFT_EINVAL, with out-pointers cleared, never a crash. */
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -241,6 +320,7 @@ static void bad_arguments(void **state)
     assert_false(weft_future_done(NULL));
     assert_false(weft_future_running(NULL));
     assert_false(weft_future_cancelled(NULL));
+    assert_int_equal(weft_future_state(NULL), WEFT_FUTURE_PENDING);
     weft_future_t *f = pending();
     assert_int_equal(weft_future_add_done_callback(f, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_future_result(f, NAN, NULL), WEFT_EINVAL);
@@ -262,8 +342,9 @@ static void bad_arguments(void **state)
     weft_future_release(f);
 }
 
-/* References: retain adds one, the last release frees (the leak guard checks), and a
- * future can be released by its completer while a waiter holds its own. */
+/* No CPython counterpart (Python collects futures): references: retain adds one, the last release
+ * frees (the leak guard checks), and a future can be released by its completer while a waiter holds
+ * its own. */
 static void references(void **state)
 {
     (void)state;
@@ -398,7 +479,9 @@ static int add_another(weft_future_t *f, void *arg)
     return weft_future_add_done_callback(f, record, arg); /* f is done: runs at once */
 }
 
-/* A callback may drop the last reference to its future, and may add callbacks. */
+/* No CPython counterpart (a Python callback cannot free its future): a callback may drop the
+ * last reference to its future (the rest still run), and may add callbacks to it (they run at
+ * once, after it, in order). */
 static void callbacks_may_release_or_add(void **state)
 {
     (void)state;
@@ -413,6 +496,122 @@ static void callbacks_may_release_or_add(void **state)
     assert_int_equal(c.n, 2);
     assert_int_equal(c.order[0], 3);
     assert_int_equal(c.order[1], 4);
+}
+
+static pthread_t callback_thread;
+
+static int note_thread(weft_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    callback_thread = pthread_self();
+    return 0;
+}
+
+/* No CPython test; Future.add_done_callback's documented behaviour: the callbacks run in the thread
+ * that completes the future (here another thread), once its waiters were woken. */
+static void callback_runs_in_completing_thread(void **state)
+{
+    (void)state;
+    weft_future_t *f = pending();
+    later_t l;
+    later_start(&l, f, 0, 3);
+    assert_int_equal(weft_future_add_done_callback(f, note_thread, NULL), 0);
+    later_go_join(&l);
+    assert_true(pthread_equal(callback_thread, l.tid));
+    weft_future_release(f);
+}
+
+static int add_to_other(weft_future_t *f, void *arg)
+{
+    (void)f;
+    return weft_future_add_done_callback(arg, note_thread, NULL);
+}
+
+/* No CPython counterpart: a callback may add callbacks to another future, still pending (they run
+ * when that one completes), and to its own (they run at once: see callbacks_may_release_or_add). */
+static void callback_adds_to_a_pending_future(void **state)
+{
+    (void)state;
+    weft_future_t *a = pending(), *b = pending();
+    assert_int_equal(weft_future_add_done_callback(a, add_to_other, b), 0);
+    callback_thread = (pthread_t)0;
+    assert_int_equal(weft_future_set_result(a, NULL), 0);
+    assert_int_equal(callback_thread, (pthread_t)0); /* b's callback waits for b */
+    later_t l;
+    later_start(&l, b, 0, 1);
+    later_go_join(&l);
+    assert_true(pthread_equal(callback_thread, l.tid));
+    weft_future_release(a);
+    weft_future_release(b);
+}
+
+/* Completion races: set_result, set_error and cancel from three threads at once while a
+ * fourth waits in result(). Exactly one wins (the others get WEFT_EALREADY: Python's
+ * InvalidStateError), the callback runs once, and the waiter sees the winner's outcome. */
+typedef struct race {
+    weft_barrier_t start, end;
+    weft_future_t *f;
+    int rounds;
+    _Atomic int calls, wins, wrong;
+    int rc[4];
+} race_t;
+
+static int count_call(weft_future_t *f, void *arg)
+{
+    (void)f;
+    atomic_fetch_add(&((race_t *)arg)->calls, 1);
+    return 0;
+}
+
+static void racer(void *arg, int i)
+{
+    race_t *r = arg;
+    for (int round = 0; round < r->rounds; round++) {
+        if (i == 0) {
+            r->f = pending();
+            atomic_store(&r->calls, 0);
+            atomic_store(&r->wins, 0);
+            if (weft_future_add_done_callback(r->f, count_call, r)) atomic_fetch_add(&r->wrong, 1);
+        }
+        weft_barrier_wait(&r->start, WEFT_FOREVER);
+        weft_future_t *f = r->f;
+        int rc;
+        if (i == 0)
+            rc = weft_future_set_result(f, ITEM(1));
+        else if (i == 1)
+            rc = weft_future_set_error(f, WEFT_EIO, "lost or won");
+        else if (i == 2)
+            rc = weft_future_cancel(f);
+        else
+            rc = weft_future_result(f, WEFT_FOREVER, NULL);
+        r->rc[i] = rc;
+        if (i < 3 && rc == 0) atomic_fetch_add(&r->wins, 1);
+        if (i < 3 && rc != 0 && rc != WEFT_EALREADY) atomic_fetch_add(&r->wrong, 1);
+        weft_barrier_wait(&r->end, WEFT_FOREVER);
+        if (i == 0) {
+            int expect = r->rc[0] == 0 ? 0 : r->rc[1] == 0 ? WEFT_EIO : WEFT_ECANCELED;
+            if (atomic_load(&r->wins) != 1 || atomic_load(&r->calls) != 1 || r->rc[3] != expect ||
+                weft_future_error(f) != expect)
+                atomic_fetch_add(&r->wrong, 1);
+            weft_future_release(f);
+        }
+    }
+}
+
+/* test_multiple_set_result / test_multiple_set_exception / test_cancel, raced from threads. */
+static void concurrent_completion_exactly_once(void **state)
+{
+    (void)state;
+    static race_t r;
+    r.rounds = SANITIZED ? 300 : 3000;
+    atomic_store(&r.wrong, 0);
+    weft_barrier_init(&r.start, 4, NULL, NULL);
+    weft_barrier_init(&r.end, 4, NULL, NULL);
+    weft_test_run_threads(4, racer, &r);
+    assert_int_equal(atomic_load(&r.wrong), 0);
+    weft_barrier_destroy(&r.start);
+    weft_barrier_destroy(&r.end);
 }
 
 /* ---- weft_wait ------------------------------------------------------------------------ */
@@ -452,6 +651,13 @@ static void wait_already_met_returns_at_once(void **state)
     assert_int_equal(nd, 2);
     /* A cancelled future is not an exception. */
     assert_int_equal(weft_wait(fs, 3, 0, WEFT_FIRST_EXCEPTION, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 2);
+    /* test_first_exception_one_already_failed: at once, with the others pending. */
+    weft_future_t *bad = failed(WEFT_EIO, NULL);
+    weft_future_t *with_failed[3] = {fs[0], bad, fs[0]};
+    assert_int_equal(weft_wait(with_failed, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(nd, 1);
+    weft_future_release(bad);
     assert_int_equal(weft_wait(NULL, 0, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
     assert_int_equal(nd, 0);
     for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
@@ -506,8 +712,118 @@ static void wait_all_completed_and_timeout(void **state)
     weft_future_release(b);
 }
 
-/* A wait on many ends with WEFT_ECANCELED when the waiting task is canceled, and unhooks
- * itself from the futures (the leak guard sees nothing left). */
+/* weft_wait in another thread. */
+typedef struct many_waiter {
+    weft_future_t **fs;
+    size_t n, ndone;
+    int return_when, rc;
+    _Atomic bool returned;
+    pthread_t tid;
+} many_waiter_t;
+
+static void *many_waiter_main(void *p)
+{
+    many_waiter_t *w = p;
+    w->rc = weft_wait(w->fs, w->n, WEFT_FOREVER, w->return_when, &w->ndone);
+    atomic_store(&w->returned, true);
+    return NULL;
+}
+
+/* Starts the wait and returns once it blocks on fs[watch]. */
+static void many_waiter_start(many_waiter_t *w, weft_future_t **fs, size_t n, int return_when,
+                              size_t watch)
+{
+    *w = (many_waiter_t){.fs = fs, .n = n, .return_when = return_when, .rc = 1, .ndone = 99};
+    w->tid = weft_test_start(many_waiter_main, w);
+    if (return_when == WEFT_ALL_COMPLETED)
+        weft_test_wait_queued(&fs[watch]->waiters, 1); /* waits on each in turn */
+    else
+        wait_listened(fs[watch]);
+}
+
+/* test_first_completed / test_first_exception / test_all_completed with the waiter blocked
+ * first (CPython sleeps for that; here the test sees its listener hooked) and more futures
+ * than weft_wait keeps on its stack (12 > 8: listeners on the heap). FIRST_COMPLETED wakes on
+ * one; FIRST_EXCEPTION is not woken by a success or a cancel, only by a failure; ALL_COMPLETED
+ * by the last one. */
+static void wait_wakes_when_condition_is_met(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    weft_future_t *fs[N];
+    for (int i = 0; i < N; i++) fs[i] = pending();
+    many_waiter_t w;
+    later_t l;
+
+    many_waiter_start(&w, fs, N, WEFT_FIRST_COMPLETED, N - 1);
+    later_start(&l, fs[7], 0, 7);
+    later_go_join(&l);
+    weft_test_join(w.tid);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.ndone, 1);
+
+    many_waiter_start(&w, fs, N, WEFT_FIRST_EXCEPTION, N - 1);
+    assert_int_equal(weft_future_cancel(fs[0]), 0);
+    assert_int_equal(weft_future_set_result(fs[1], NULL), 0);
+    assert_false(atomic_load(&w.returned)); /* (best effort: a wrong wake may come later) */
+    later_start(&l, fs[9], WEFT_EPIPE, 0);
+    later_go_join(&l);
+    weft_test_join(w.tid);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.ndone, 4);
+    assert_true(weft_future_done(fs[9]));
+
+    many_waiter_start(&w, fs, N, WEFT_ALL_COMPLETED, 2);
+    for (int i = 2; i < N; i++)
+        if (!weft_future_done(fs[i])) weft_future_set_result(fs[i], ITEM(i));
+    weft_test_join(w.tid);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.ndone, N);
+    for (int i = 0; i < N; i++) weft_future_release(fs[i]);
+}
+
+/* A cancel wakes a FIRST_COMPLETED wait (cancelled is done), and a future appearing several
+ * times counts each time in ndone (test_20369: duplicates are fine). */
+static void wait_woken_by_cancel_with_duplicates(void **state)
+{
+    (void)state;
+    weft_future_t *a = pending(), *b = pending();
+    weft_future_t *fs[4] = {a, b, a, b};
+    many_waiter_t w;
+    many_waiter_start(&w, fs, 4, WEFT_FIRST_COMPLETED, 1);
+    assert_int_equal(weft_future_cancel(b), 0);
+    weft_test_join(w.tid);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(w.ndone, 2);
+    size_t nd;
+    assert_int_equal(weft_wait(fs, 4, 0.01, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 2);
+    assert_int_equal(weft_future_set_error(a, WEFT_EIO, NULL), 0);
+    assert_int_equal(weft_wait(fs, 4, 0, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(nd, 4);
+    weft_future_release(a);
+    weft_future_release(b);
+}
+
+/* No CPython test (wait([]) returns two empty sets): n == 0 meets every condition at once, with any
+ * timeout (concurrent.futures.wait([])). */
+static void wait_on_nothing(void **state)
+{
+    (void)state;
+    weft_future_t *f = pending();
+    int modes[3] = {WEFT_FIRST_COMPLETED, WEFT_FIRST_EXCEPTION, WEFT_ALL_COMPLETED};
+    for (int i = 0; i < 3; i++) {
+        size_t nd = 9;
+        assert_int_equal(weft_wait(NULL, 0, WEFT_FOREVER, modes[i], &nd), 0);
+        assert_int_equal(nd, 0);
+        assert_int_equal(weft_wait(&f, 0, 0, modes[i], NULL), 0);
+    }
+    weft_future_release(f);
+}
+
+/* No CPython counterpart (weft's cancellation): a wait on many ends with WEFT_ECANCELED when the
+ * waiting task is canceled, and unhooks itself from the futures (the leak guard sees nothing left).
+ */
 static void wait_is_cancelable(void **state)
 {
     (void)state;
@@ -620,7 +936,82 @@ static void as_completed_empty_and_ownership(void **state)
     weft_as_completed_end(it);
 }
 
-/* Many futures completed by several threads in random order: as_completed yields each exactly
+/* test_duplicate_futures: a pending future given three times is yielded once, when it
+ * completes, then the iterator is exhausted. */
+static void as_completed_duplicates_of_pending(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending();
+    weft_future_t *fs[3] = {p, p, p};
+    weft_as_completed_t *it;
+    assert_int_equal(weft_as_completed_begin(&it, fs, 3, WEFT_FOREVER), 0);
+    later_t l;
+    later_start(&l, p, 0, 4);
+    weft_event_set(&l.go);
+    weft_future_t *f;
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, p);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
+    weft_test_join(l.tid);
+    weft_as_completed_end(it);
+    weft_future_release(p);
+}
+
+/* test_no_timeout with every kind of ending: a cancelled and a failed future are yielded like
+ * a successful one, in the order they end; the blocked next() is woken by each. */
+static void as_completed_yields_cancelled_and_failed(void **state)
+{
+    (void)state;
+    weft_future_t *a = pending(), *b = pending(), *c = pending();
+    weft_future_t *fs[3] = {a, b, c};
+    weft_as_completed_t *it;
+    assert_int_equal(weft_as_completed_begin(&it, fs, 3, 60), 0);
+    weft_future_t *f;
+    assert_int_equal(weft_future_cancel(c), 0);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, c);
+    assert_true(weft_future_cancelled(f));
+    later_t l;
+    later_start(&l, b, WEFT_ENOENT, 0);
+    weft_event_set(&l.go);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, b);
+    assert_int_equal(weft_future_error(f), WEFT_ENOENT);
+    weft_test_join(l.tid);
+    later_start(&l, a, 0, 1);
+    weft_event_set(&l.go);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, a);
+    weft_test_join(l.tid);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
+    weft_as_completed_end(it);
+    weft_future_release(a);
+    weft_future_release(b);
+    weft_future_release(c);
+}
+
+/* No CPython counterpart (weft's cancellation): next() ends with WEFT_ECANCELED when its caller is
+ * canceled; the iterator stays usable. */
+static void as_completed_is_cancelable(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending();
+    weft_as_completed_t *it;
+    assert_int_equal(weft_as_completed_begin(&it, &p, 1, WEFT_FOREVER), 0);
+    weft__waitctx_t *me = weft__waitctx_current();
+    weft__waitctx_cancel(me);
+    weft_future_t *f;
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_ECANCELED);
+    weft__waitctx_uncancel(me);
+    weft_future_set_result(p, NULL);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, p);
+    weft_as_completed_end(it);
+    weft_future_release(p);
+}
+
+/* test_pending_calls_race (issue 14406) for as_completed: many futures completed by several
+ * threads in random order: as_completed yields each exactly
  * once, and wait(ALL_COMPLETED) agrees. */
 typedef struct many {
     weft_future_t **fs;
@@ -663,42 +1054,110 @@ static void as_completed_many_threads(void **state)
 }
 
 /* ---- out of memory -------------------------------------------------------------------- */
+/* No CPython counterpart (SQLite-style malloc tests): every allocation in turn fails, once and
+ * for good; each call reports WEFT_ENOMEM and leaves nothing behind. */
 
-static int noop_callback(weft_future_t *f, void *arg)
+static int count_runs(weft_future_t *f, void *arg)
 {
     (void)f;
-    (void)arg;
+    (*(int *)arg)++;
     return 0;
 }
 
-static int oom_future_life(void *ctx)
+/* new, three callbacks (the second and third allocate), set_error with a message (copied):
+ * a callback whose add failed never runs, the others run once; a message that could not be
+ * copied leaves the future FINISHED with its code and no message. */
+static int oom_future_and_callbacks(void *ctx)
 {
     (void)ctx;
-    weft_future_t *f, *fs[12];
+    weft_future_t *f;
     int rc = weft_future_new(&f);
-    if (rc) return rc;
-    for (int i = 0; i < 3 && rc == 0; i++) /* the second and third allocate */
-        rc = weft_future_add_done_callback(f, noop_callback, NULL);
-    if (rc == 0) rc = weft_future_set_error(f, WEFT_EIO, "message copied");
+    if (rc) {
+        assert_null(f);
+        return rc;
+    }
+    int added = 0, runs = 0;
+    for (int i = 0; i < 3 && rc == 0; i++) {
+        rc = weft_future_add_done_callback(f, count_runs, &runs);
+        if (rc == 0) added++;
+    }
+    int set = weft_future_set_error(f, WEFT_EIO, "message copied");
+    assert_int_equal(runs, added);
+    assert_int_equal(weft_future_error(f), WEFT_EIO);
+    if (set == 0)
+        assert_string_equal(weft_future_error_message(f), "message copied");
+    else
+        assert_null(weft_future_error_message(f));
     weft_future_release(f);
-    if (rc) return rc;
-
-    int n = 0;
-    for (; n < 12 && rc == 0; n++) rc = weft_future_new(&fs[n]);
-    if (rc) n--;
-    if (rc == 0) rc = weft_wait(fs, 12, 0, WEFT_FIRST_COMPLETED, NULL); /* 12 > the stack array */
-    if (rc == WEFT_ETIMEDOUT) rc = 0;
-    weft_as_completed_t *it = NULL;
-    if (rc == 0) rc = weft_as_completed_begin(&it, fs, 12, 0);
-    weft_as_completed_end(it);
-    for (int i = 0; i < n; i++) weft_future_release(fs[i]);
-    return rc;
+    return rc ? rc : set;
 }
 
-static void out_of_memory(void **state)
+static void out_of_memory_future_and_callbacks(void **state)
 {
     (void)state;
-    assert_true(weft_test_oom(oom_future_life, NULL) >= 5);
+    assert_true(weft_test_oom(oom_future_and_callbacks, NULL) >= 3);
+}
+
+/* weft_wait with more futures than its stack array (12 > 8: the listeners are allocated),
+ * for FIRST_COMPLETED and FIRST_EXCEPTION; ALL_COMPLETED needs no allocation. */
+static int oom_wait(void *ctx)
+{
+    weft_future_t **fs = ctx;
+    size_t nd = 99;
+    int rc = weft_wait(fs, 12, 0, WEFT_FIRST_COMPLETED, &nd);
+    if (rc == WEFT_ENOMEM) return rc;
+    assert_int_equal(rc, WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 0);
+    rc = weft_wait(fs, 12, 0.001, WEFT_FIRST_EXCEPTION, NULL);
+    if (rc == WEFT_ENOMEM) return rc;
+    assert_int_equal(rc, WEFT_ETIMEDOUT);
+    return 0;
+}
+
+static void out_of_memory_wait(void **state)
+{
+    (void)state;
+    weft_future_t *fs[12];
+    for (int i = 0; i < 12; i++) fs[i] = pending();
+    assert_true(weft_test_oom(oom_wait, fs) >= 1);
+    /* The failed runs left no listener behind: completing them notifies nobody. */
+    for (int i = 0; i < 12; i++) {
+        assert_null(fs[i]->listeners);
+        weft_future_set_result(fs[i], NULL);
+        weft_future_release(fs[i]);
+    }
+}
+
+/* as_completed_begin (with duplicates and a done future) and a full iteration. */
+static int oom_as_completed(void *ctx)
+{
+    weft_future_t **fs = ctx;
+    weft_as_completed_t *it = (void *)1;
+    int rc = weft_as_completed_begin(&it, fs, 6, 0);
+    if (rc) {
+        assert_null(it);
+        return rc;
+    }
+    weft_future_t *f;
+    int n = 0;
+    while ((rc = weft_as_completed_next(it, &f)) == 0) n++;
+    assert_int_equal(rc, WEFT_ETIMEDOUT);
+    assert_int_equal(n, 1);
+    weft_as_completed_end(it);
+    return 0;
+}
+
+static void out_of_memory_as_completed(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending(), *q = pending(), *done = finished(1);
+    weft_future_t *fs[6] = {p, q, done, p, done, q};
+    assert_true(weft_test_oom(oom_as_completed, fs) >= 1);
+    assert_null(p->listeners);
+    assert_null(q->listeners);
+    weft_future_release(p);
+    weft_future_release(q);
+    weft_future_release(done);
 }
 
 static const struct CMUnitTest cases[] = {
@@ -706,6 +1165,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(result_of_each_kind),
     WEFT_TEST(error_and_message),
     WEFT_TEST(result_waits_for_another_thread),
+    WEFT_TEST(result_wakes_on_cancel),
     WEFT_TEST(cancel_by_state),
     WEFT_TEST(promise_side_state_errors),
     WEFT_TEST(bad_arguments),
@@ -714,15 +1174,26 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(callback_on_done_future_runs_at_once),
     WEFT_TEST(failing_callback_is_reported_and_others_run),
     WEFT_TEST(callbacks_may_release_or_add),
+    WEFT_TEST(callback_runs_in_completing_thread),
+    WEFT_TEST(callback_adds_to_a_pending_future),
+    WEFT_TEST(concurrent_completion_exactly_once),
     WEFT_TEST(wait_first_completed),
     WEFT_TEST(wait_already_met_returns_at_once),
     WEFT_TEST(wait_first_exception),
     WEFT_TEST(wait_all_completed_and_timeout),
+    WEFT_TEST(wait_wakes_when_condition_is_met),
+    WEFT_TEST(wait_woken_by_cancel_with_duplicates),
+    WEFT_TEST(wait_on_nothing),
     WEFT_TEST(wait_is_cancelable),
     WEFT_TEST(as_completed_yields_each_once),
     WEFT_TEST(as_completed_overall_timeout),
     WEFT_TEST(as_completed_empty_and_ownership),
+    WEFT_TEST(as_completed_duplicates_of_pending),
+    WEFT_TEST(as_completed_yields_cancelled_and_failed),
+    WEFT_TEST(as_completed_is_cancelable),
     WEFT_TEST(as_completed_many_threads),
-    WEFT_TEST(out_of_memory),
+    WEFT_TEST(out_of_memory_future_and_callbacks),
+    WEFT_TEST(out_of_memory_wait),
+    WEFT_TEST(out_of_memory_as_completed),
 };
 WEFT_TEST_MAIN(cases)

@@ -13,6 +13,8 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -141,6 +143,49 @@ static void map_in_order_failure_and_timeout(void **state)
     finish(ex);
 }
 
+/* ThreadPoolExecutorTest.test_executor_map_current_future_cancel: map with timeout 0 behind a
+ * busy worker times out on its first call, and neither call ever runs: the one it timed out on
+ * and the one after are both cancelled (CPython's _result_or_cancel cancels the future whose
+ * result() raised; weft's header: "after cancelling the calls not yet started"). */
+static void map_timeout_cancels_the_rest(void **state)
+{
+    (void)state;
+    atomic_store(&ran, 0);
+    weft_executor_t *ex = pool(1);
+    weft_event_t stop;
+    weft_event_init(&stop);
+    weft_future_t *first;
+    assert_int_equal(weft_executor_submit(ex, wait_event, &stop, &first), 0);
+    void *args[2] = {ITEM(2), ITEM(3)}, *results[2];
+    size_t nd = 9;
+    assert_int_equal(weft_executor_map(ex, count_run, args, 2, 0, results, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 0);
+    weft_event_set(&stop);
+    assert_int_equal(weft_future_result(first, WEFT_FOREVER, NULL), 0);
+    weft_future_release(first);
+    finish(ex);
+    int n = atomic_load(&ran);
+    if (n) fail_msg("%d of map's 2 calls ran after map timed out (expected 0: both cancelled)", n);
+}
+
+/* test_run_after_shutdown for map: the submit error comes back, nothing is stored or run. */
+static void map_on_shut_down_pool(void **state)
+{
+    (void)state;
+    atomic_store(&ran, 0);
+    weft_executor_t *ex = pool(2);
+    assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
+    void *args[3] = {NULL, NULL, NULL}, *results[3];
+    size_t nd = 9;
+    assert_int_equal(weft_executor_map(ex, count_run, args, 3, WEFT_FOREVER, results, &nd),
+                     WEFT_ESHUTDOWN);
+    assert_int_equal(nd, 0);
+    assert_int_equal(atomic_load(&ran), 0);
+    assert_int_equal(weft_executor_destroy(ex), 0);
+}
+
+/* ExecutorTest.test_max_workers_negative, in C terms (weft's 0 is the default, see
+ * default_max_workers): bad options and NULLs are WEFT_EINVAL, out-pointers cleared. */
 static void bad_arguments(void **state)
 {
     (void)state;
@@ -266,6 +311,90 @@ static void shutdown_from_inside_a_task(void **state)
     finish(ex);
 }
 
+/* ThreadPoolShutdownTest.test_shutdown_no_wait: shutdown(wait=False) returns at once; the
+ * tasks already submitted still complete with their results; a later shutdown(wait) joins. */
+static void shutdown_no_wait_tasks_still_complete(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(5);
+    weft_future_t *fs[10];
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(i - 5), &fs[i]), 0);
+    assert_int_equal(weft_executor_shutdown(ex, false, false, 0), 0);
+    for (int i = 0; i < 10; i++) {
+        void *v;
+        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, &v), 0);
+        assert_int_equal(VALUE(v), (i - 5) * (i - 5));
+        weft_future_release(fs[i]);
+    }
+    finish(ex);
+}
+
+/* test_hang_gh94440: a future submitted and cancelled right before shutdown(wait=True) does
+ * not make the shutdown hang. */
+static void shutdown_after_cancelled_submit(void **state)
+{
+    (void)state;
+    atomic_store(&ran, 0);
+    weft_executor_t *ex = pool(1);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(1), &f), 0);
+    assert_int_equal(weft_future_result(f, WEFT_FOREVER, NULL), 0);
+    weft_future_release(f);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(weft_executor_submit(ex, count_run, NULL, &f), 0);
+        int rc = weft_future_cancel(f); /* 0, or the worker was quicker */
+        assert_true(rc == 0 || rc == WEFT_EBUSY || rc == WEFT_EALREADY);
+        weft_future_release(f);
+    }
+    assert_int_equal(weft_executor_shutdown(ex, true, false, 30), 0);
+    assert_int_equal(weft_executor_destroy(ex), 0);
+}
+
+typedef struct shutter {
+    weft_executor_t *ex;
+    int rc;
+    pthread_t tid;
+} shutter_t;
+
+static void *shut_and_wait(void *p)
+{
+    shutter_t *s = p;
+    s->rc = weft_executor_shutdown(s->ex, true, false, WEFT_FOREVER);
+    return NULL;
+}
+
+/* No direct CPython test (ExecutorShutdownTest's shutdowns are sequential). shutdown "may be
+ * called concurrently from any thread": two threads waiting in
+ * shutdown(wait) for the same blocked task both return 0 once it is released. */
+static void shutdown_wait_from_two_threads(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(2);
+    weft_event_t go;
+    weft_event_init(&go);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(ex, wait_event, &go, &f), 0);
+    shutter_t sh[2];
+    for (int i = 0; i < 2; i++) {
+        sh[i] = (shutter_t){.ex = ex, .rc = 1};
+        sh[i].tid = weft_test_start(shut_and_wait, &sh[i]);
+    }
+    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    while (weft_executor_submit(ex, square, NULL, NULL) != WEFT_ESHUTDOWN) {
+        assert_true(weft_monotonic_ns() < give_up); /* the shutdowns have begun */
+        sched_yield();
+    }
+    weft_event_set(&go);
+    for (int i = 0; i < 2; i++) {
+        weft_test_join(sh[i].tid);
+        assert_int_equal(sh[i].rc, 0);
+    }
+    assert_true(weft_future_done(f));
+    weft_future_release(f);
+    assert_int_equal(weft_executor_destroy(ex), 0);
+}
+
 typedef struct last_task {
     weft_event_t done;
     _Atomic int count;
@@ -311,6 +440,11 @@ static void workers_start_lazily_up_to_max(void **state)
     size_t base = weft_thread_active_count();
     weft_executor_t *ex = pool(3);
     assert_int_equal(weft_thread_active_count(), base); /* none yet */
+    weft_future_t *first;
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &first), 0);
+    assert_int_equal(weft_thread_active_count(), base + 1); /* one submit, one worker */
+    assert_int_equal(weft_future_result(first, WEFT_FOREVER, NULL), 0);
+    weft_future_release(first);
     for (int i = 0; i < 10; i++) {
         weft_future_t *f;
         assert_int_equal(weft_executor_submit(ex, square, ITEM(i), &f), 0);
@@ -339,6 +473,58 @@ static void workers_start_lazily_up_to_max(void **state)
     assert_int_equal(weft_wait(fs, 8, WEFT_FOREVER, WEFT_ALL_COMPLETED, NULL), 0);
     for (int i = 0; i < 8; i++) weft_future_release(fs[i]);
     finish(ex);
+}
+
+static weft_barrier_t meet_barrier;
+
+static int meet(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = weft_barrier_wait(&meet_barrier, 10);
+    return rc < 0 ? rc : 0;
+}
+
+/* ThreadPoolExecutorTest.test_saturation / test_idle_thread_reuse, as behaviour: a burst of
+ * max_workers tasks that can only finish together (they meet at a barrier) submitted to a
+ * pool whose workers are idle must get all max_workers workers, whether the idle ones are
+ * parked or spinning. CPython gives each submit its own idle worker (the idle semaphore) or a
+ * new thread.
+ * The idle worker's spin is made long here (WEFT_SPIN_NS, read once per process, before any
+ * wait) so that every round hits the window in which a worker spins: the behaviour must not
+ * depend on the spin budget. Seen: the submits that arrive while one worker spins are all
+ * queued for it and start no worker, and the parked ones are not woken for the backlog (only
+ * one is handed the next task), so tasks wait in the queue behind blocked ones although
+ * max_workers permits running them: the barrier times out (WEFT_ETIMEDOUT / WEFT_EBROKEN). */
+static void burst_runs_on_all_workers(void **state)
+{
+    (void)state;
+    setenv("WEFT_SPIN_NS", "100000000", 0);
+    enum { WORKERS = 4, ROUNDS = 10 };
+    weft_executor_t *ex = pool(WORKERS);
+    weft_barrier_init(&meet_barrier, WORKERS, NULL, NULL);
+    int failed_round = -1;
+    for (int round = 0; round < ROUNDS && failed_round < 0; round++) {
+        if (round == 0) { /* one idle worker first (test_idle_thread_reuse) */
+            weft_future_t *f;
+            assert_int_equal(weft_executor_submit(ex, square, ITEM(1), &f), 0);
+            assert_int_equal(weft_future_result(f, WEFT_FOREVER, NULL), 0);
+            weft_future_release(f);
+        }
+        weft_future_t *fs[WORKERS];
+        for (int i = 0; i < WORKERS; i++)
+            assert_int_equal(weft_executor_submit(ex, meet, NULL, &fs[i]), 0);
+        for (int i = 0; i < WORKERS; i++) {
+            if (weft_future_result(fs[i], WEFT_FOREVER, NULL) != 0) failed_round = round;
+            weft_future_release(fs[i]);
+        }
+        if (failed_round >= 0) weft_barrier_reset(&meet_barrier);
+    }
+    finish(ex);
+    weft_barrier_destroy(&meet_barrier);
+    if (failed_round >= 0)
+        fail_msg("round %d: %d tasks that must run together did not all get a worker of %d",
+                 failed_round, WORKERS, WORKERS);
 }
 
 /* ThreadPoolExecutorTest.test_default_workers: max_workers 0 is min(32, CPUs + 4). */
@@ -373,37 +559,75 @@ static void default_max_workers(void **state)
     finish(ex);
 }
 
-/* ThreadPoolExecutorTest.test_thread_names_assigned / _default: workers are "<prefix>_<n>",
- * or "ThreadPoolExecutor-<k>_<n>". */
+static weft_barrier_t name_barrier;
+
+/* current_name, once both workers are busy (so each task runs on its own worker). */
+static int name_after_barrier(void *arg, void **result)
+{
+    int rc = weft_barrier_wait(&name_barrier, 30);
+    if (rc < 0) return rc;
+    return current_name(arg, result);
+}
+
+/* test_thread_names_assigned / test_thread_names_default: workers are "<prefix>_0",
+ * "<prefix>_1", ... (a prefix of the longest allowed length, 48, is not truncated), or
+ * "ThreadPoolExecutor-<k>_<n>". */
 static void thread_names(void **state)
 {
     (void)state;
-    weft_thread_pool_opts_t opts = {.thread_name_prefix = "SpecialPool"};
+    static const char prefix48[] = "SpecialPool-0123456789-0123456789-0123456789-xyz";
+    assert_int_equal(strlen(prefix48), 48);
+    weft_thread_pool_opts_t opts = {.thread_name_prefix = prefix48};
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 1, &opts), 0);
+    assert_int_equal(weft_thread_pool_create(&ex, 2, &opts), 0);
+    weft_barrier_init(&name_barrier, 2, NULL, NULL);
+    weft_future_t *fs[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_executor_submit(ex, name_after_barrier, NULL, &fs[i]), 0);
+    char expect0[64], expect1[64];
+    snprintf(expect0, sizeof expect0, "%s_0", prefix48);
+    snprintf(expect1, sizeof expect1, "%s_1", prefix48);
+    void *names[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, &names[i]), 0);
+        weft_future_release(fs[i]);
+    }
+    bool straight = strcmp(names[0], expect0) == 0 && strcmp(names[1], expect1) == 0;
+    bool crossed = strcmp(names[0], expect1) == 0 && strcmp(names[1], expect0) == 0;
+    assert_true(straight || crossed);
+    finish(ex);
+    weft_barrier_destroy(&name_barrier);
+
     void *name;
     weft_future_t *f;
-    assert_int_equal(weft_executor_submit(ex, current_name, NULL, &f), 0);
-    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &name), 0);
-    assert_string_equal(name, "SpecialPool_0");
-    weft_future_release(f);
-    finish(ex);
-
     ex = pool(1);
     assert_int_equal(weft_executor_submit(ex, current_name, NULL, &f), 0);
     assert_int_equal(weft_future_result(f, WEFT_FOREVER, &name), 0);
-    assert_memory_equal(name, "ThreadPoolExecutor-", 19);
-    assert_non_null(strstr(name, "_0"));
+    const char *rest = name;
+    assert_memory_equal(rest, "ThreadPoolExecutor-", 19);
+    rest += 19;
+    assert_true(*rest >= '0' && *rest <= '9');
+    while (*rest >= '0' && *rest <= '9') rest++;
+    assert_string_equal(rest, "_0");
     weft_future_release(f);
     finish(ex);
 }
 
 static _Atomic int inits;
+static _Thread_local int init_status; /* INITIALIZER_STATUS, per worker */
 
 static int init_ok(void *arg)
 {
     assert_ptr_equal(arg, ITEM(5));
     atomic_fetch_add(&inits, 1);
+    init_status = 1;
+    return 0;
+}
+
+static int get_init_status(void *arg, void **result)
+{
+    (void)arg;
+    *result = ITEM(init_status);
     return 0;
 }
 
@@ -425,6 +649,10 @@ static void initializer_runs_once_per_worker(void **state)
     void *args[30], *results[30];
     for (int i = 0; i < 30; i++) args[i] = ITEM(i);
     assert_int_equal(weft_executor_map(ex, square, args, 30, WEFT_FOREVER, results, NULL), 0);
+    /* test_initializer: every task sees its worker initialized. */
+    assert_int_equal(weft_executor_map(ex, get_init_status, args, 30, WEFT_FOREVER, results, NULL),
+                     0);
+    for (int i = 0; i < 30; i++) assert_int_equal(VALUE(results[i]), 1);
     finish(ex);
     assert_true(atomic_load(&inits) >= 1 && atomic_load(&inits) <= 2);
 }
@@ -480,7 +708,8 @@ static int report_cancel_flag(void *arg, void **result)
     return 0;
 }
 
-/* Cooperative cancellation: cancel on a RUNNING future returns WEFT_EBUSY, the task sees
+/* No CPython counterpart (Python cannot stop a running task; weft's cooperative cancel).
+ * Cooperative cancellation: cancel on a RUNNING future returns WEFT_EBUSY, the task sees
  * weft_cancel_requested() and its blocking wait fails with WEFT_ECANCELED; the future finishes
  * with what the task returned; the next task on the same worker is not affected. */
 static void cancel_running_task_cooperatively(void **state)
@@ -532,6 +761,130 @@ static void cancel_queued_future(void **state)
     weft_future_release(queued);
 }
 
+typedef struct poller {
+    weft_event_t started;
+    _Atomic long spins;
+} poller_t;
+
+/* Never blocks: polls weft_cancel_requested() and returns 42 once asked to stop. */
+static int poll_for_cancel(void *arg, void **result)
+{
+    poller_t *p = arg;
+    weft_event_set(&p->started);
+    while (!weft_cancel_requested()) {
+        atomic_fetch_add(&p->spins, 1);
+        sched_yield();
+    }
+    *result = ITEM(42);
+    return 0;
+}
+
+/* No CPython counterpart (weft's cooperative cancel). A task that never blocks: cancel() returns
+ * WEFT_EBUSY, the task sees weft_cancel_requested() and ends as it chooses (here a success: the
+ * future is FINISHED with 42, not CANCELLED); the next task on that worker starts with no cancel.
+ */
+static void cancel_running_task_that_polls(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(1);
+    static poller_t p;
+    weft_event_init(&p.started);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(ex, poll_for_cancel, &p, &f), 0);
+    assert_int_equal(weft_event_wait(&p.started, WEFT_FOREVER), 0);
+    assert_int_equal(weft_future_cancel(f), WEFT_EBUSY);
+    void *v;
+    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
+    assert_int_equal(VALUE(v), 42);
+    assert_int_equal(weft_future_state(f), WEFT_FUTURE_FINISHED);
+    assert_int_equal(weft_future_cancel(f), WEFT_EALREADY);
+    weft_future_release(f);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_executor_submit(ex, report_cancel_flag, NULL, &f), 0);
+        assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
+        assert_null(v);
+        weft_future_release(f);
+    }
+    finish(ex);
+}
+
+typedef struct by_hand {
+    weft_event_t started, go;
+} by_hand_t;
+
+static int fail_after_go(void *arg, void **result)
+{
+    (void)result;
+    by_hand_t *b = arg;
+    weft_event_set(&b->started);
+    weft_event_wait(&b->go, WEFT_FOREVER);
+    return weft_task_fail(WEFT_ERANGE, "from the task");
+}
+
+static int succeed_after_go(void *arg, void **result)
+{
+    by_hand_t *b = arg;
+    weft_event_set(&b->started);
+    weft_event_wait(&b->go, WEFT_FOREVER);
+    *result = ITEM(7);
+    return 0;
+}
+
+/* test_future.test_multiple_set_result / test_multiple_set_exception with a pool future. A
+ * pool future completed by hand while its task runs (set_error / set_result are callable
+ * on any future, from any thread: the header gives WEFT_EALREADY only for FINISHED or
+ * CANCELLED, so a RUNNING one accepts). The first completion must stand, as the header says
+ * of every final state and as CPython does (the worker's own set_result then raises
+ * InvalidStateError): the task's later return must not overwrite the code, value or message
+ * that waiters already saw, nor free the message a reader holds. */
+static void hand_completed_pool_future_keeps_first_outcome(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(1);
+    static by_hand_t b;
+    weft_event_init(&b.started);
+    weft_event_init(&b.go);
+    weft_future_t *f, *g;
+    assert_int_equal(weft_executor_submit(ex, fail_after_go, &b, &f), 0);
+    assert_int_equal(weft_event_wait(&b.started, WEFT_FOREVER), 0);
+    assert_int_equal(weft_future_set_error(f, WEFT_EIO, "by hand"), 0);
+    const char *held = weft_future_error_message(f); /* valid while we hold f */
+    assert_string_equal(held, "by hand");
+    weft_event_set(&b.go);
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &g), 0); /* runs after f's task */
+    assert_int_equal(weft_future_result(g, WEFT_FOREVER, NULL), 0);
+    weft_future_release(g);
+    int code = weft_future_error(f);
+    char now[32], still[32];
+    snprintf(now, sizeof now, "%s", weft_future_error_message(f));
+    snprintf(still, sizeof still, "%s", held); /* ASan: heap-use-after-free if it was replaced */
+    for (char *c = still; *c; c++)
+        if (*c < ' ' || *c > '~') *c = '?';
+    weft_future_release(f);
+
+    weft_event_init(&b.started);
+    weft_event_init(&b.go);
+    assert_int_equal(weft_executor_submit(ex, succeed_after_go, &b, &f), 0);
+    assert_int_equal(weft_event_wait(&b.started, WEFT_FOREVER), 0);
+    assert_int_equal(weft_future_set_result(f, ITEM(42)), 0);
+    weft_event_set(&b.go);
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &g), 0);
+    assert_int_equal(weft_future_result(g, WEFT_FOREVER, NULL), 0);
+    weft_future_release(g);
+    void *v = NULL;
+    int rc = weft_future_result(f, 0, &v);
+    weft_future_release(f);
+    finish(ex);
+
+    bool first_kept = code == WEFT_EIO && !strcmp(now, "by hand") && !strcmp(still, "by hand");
+    bool value_kept = rc == 0 && VALUE(v) == 42;
+    if (!first_kept || !value_kept)
+        fail_msg("set_error(EIO, \"by hand\") on a RUNNING future whose task then fails with "
+                 "ERANGE \"from the task\": now %s \"%s\" (a held pointer reads \"%.8s\"); "
+                 "set_result(42) on one whose task then returns 7: now %s, %ld",
+                 weft_err_name(code), now, still, weft_err_name(rc), (long)VALUE(v));
+}
+
 /* ---- callbacks ------------------------------------------------------------------------------ */
 
 static _Atomic long callback_sum;
@@ -564,33 +917,295 @@ static void pool_future_callbacks(void **state)
     assert_int_equal(atomic_load(&callback_sum), expect);
 }
 
-/* ---- stress -----------------------------------------------------------------------------------
- */
+static _Atomic int handler_calls, handler_code, after_failing;
+
+static void on_callback_error(weft_future_t *f, int code, void *arg)
+{
+    (void)f;
+    (void)arg;
+    atomic_store(&handler_code, code);
+    atomic_fetch_add(&handler_calls, 1);
+}
+
+static int failing_callback(weft_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    return WEFT_EPERM;
+}
+
+static int note_after(weft_future_t *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+    atomic_fetch_add(&after_failing, 1);
+    return 0;
+}
+
+/* test_done_callback_raises in a pool: a failing callback run by the worker goes to the
+ * handler, the callback after it still runs, and the worker goes on with the next task. */
+static void failing_callback_in_worker_is_reported(void **state)
+{
+    (void)state;
+    atomic_store(&handler_calls, 0);
+    atomic_store(&after_failing, 0);
+    weft_future_set_callback_error_handler(on_callback_error, NULL);
+    weft_executor_t *ex = pool(1);
+    weft_event_t go;
+    weft_event_init(&go);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(ex, wait_event, &go, &f), 0);
+    assert_int_equal(weft_future_add_done_callback(f, failing_callback, NULL), 0);
+    assert_int_equal(weft_future_add_done_callback(f, note_after, NULL), 0);
+    weft_event_set(&go); /* not done before: the worker runs both callbacks */
+    weft_future_release(f);
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(3), &f), 0);
+    void *v;
+    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
+    assert_int_equal(VALUE(v), 9);
+    weft_future_release(f);
+    finish(ex);
+    assert_int_equal(atomic_load(&handler_calls), 1);
+    assert_int_equal(atomic_load(&handler_code), WEFT_EPERM);
+    assert_int_equal(atomic_load(&after_failing), 1);
+    weft_future_set_callback_error_handler(NULL, NULL);
+}
+
+static int submit_follow_up(void *arg, void **result)
+{
+    weft_future_t *inner;
+    int rc = weft_executor_submit(arg, square, ITEM(6), &inner);
+    if (rc == 0) *result = inner;
+    return rc;
+}
+
+/* test_hang_global_shutdown_lock's submit-from-a-task (bpo-45021). Executor calls from inside
+ * the executor's own tasks: a task submits a follow-up to its own
+ * pool (one worker: the follow-up runs after it) and hands back its future. */
+static void submit_from_inside_a_task(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(1);
+    weft_future_t *outer;
+    assert_int_equal(weft_executor_submit(ex, submit_follow_up, ex, &outer), 0);
+    void *inner, *v;
+    assert_int_equal(weft_future_result(outer, WEFT_FOREVER, &inner), 0);
+    assert_int_equal(weft_future_result(inner, WEFT_FOREVER, &v), 0);
+    assert_int_equal(VALUE(v), 36);
+    weft_future_release(inner);
+    weft_future_release(outer);
+    finish(ex);
+}
+
+/* ---- wait and as_completed on pool futures ------------------------------------------------- */
+
+static weft_future_t *made(int code)
+{
+    weft_future_t *f;
+    assert_int_equal(weft_future_new(&f), 0);
+    if (code > 0)
+        assert_int_equal(weft_future_cancel(f), 0);
+    else if (code < 0)
+        assert_int_equal(weft_future_set_error(f, code, "made"), 0);
+    else
+        assert_int_equal(weft_future_set_result(f, ITEM(42)), 0);
+    return f;
+}
+
+#define SUCCESSFUL 0
+#define CANCELLED  1
+#define EXCEPTION  WEFT_EIO
+
+static int wait_then_fail(void *arg, void **result)
+{
+    (void)result;
+    int rc = weft_event_wait(arg, WEFT_FOREVER);
+    return rc ? rc : weft_task_fail(WEFT_EINVAL, "this is an exception");
+}
+
+/* ThreadPoolWaitTests (test_wait.py) with pool futures mixed with made ones. weft counts a
+ * cancelled future as done at once (CPython's CANCELLED_FUTURE, cancelled but not yet
+ * "notified", is an internal state with no C counterpart), so test_first_completed leaves it
+ * out. */
+static void wait_on_pool_futures(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(4);
+    weft_future_t *ok = made(SUCCESSFUL), *cancelled = made(CANCELLED), *failed = made(EXCEPTION);
+    weft_event_t e1, e2;
+    weft_event_init(&e1);
+    weft_event_init(&e2);
+    size_t nd;
+
+    /* test_20369: the same future twice. */
+    weft_future_t *f1, *f2, *f3;
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &f1), 0);
+    weft_future_t *twice[2] = {f1, f1};
+    assert_int_equal(weft_wait(twice, 2, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 2);
+    weft_future_release(f1);
+
+    /* test_first_completed */
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(21), &f1), 0);
+    assert_int_equal(weft_executor_submit(ex, wait_event, &e1, &f2), 0);
+    weft_future_t *first[2] = {f1, f2};
+    assert_int_equal(weft_wait(first, 2, WEFT_FOREVER, WEFT_FIRST_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 1);
+    assert_true(weft_future_done(f1));
+    assert_false(weft_future_done(f2));
+    weft_event_set(&e1);
+    assert_int_equal(weft_future_result(f2, WEFT_FOREVER, NULL), 0);
+    weft_future_release(f1);
+    weft_future_release(f2);
+    weft_event_clear(&e1);
+
+    /* test_first_exception: f1 done first, then f2 fails; f3 still blocked. */
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &f1), 0);
+    assert_int_equal(weft_executor_submit(ex, wait_then_fail, &e1, &f2), 0);
+    assert_int_equal(weft_executor_submit(ex, wait_event, &e2, &f3), 0);
+    assert_int_equal(weft_future_result(f1, WEFT_FOREVER, NULL), 0);
+    weft_event_set(&e1);
+    weft_future_t *three[3] = {f1, f2, f3};
+    assert_int_equal(weft_wait(three, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(nd, 2);
+    assert_int_equal(weft_future_error(f2), WEFT_EINVAL);
+    assert_false(weft_future_done(f3));
+    weft_future_release(f1);
+    weft_future_release(f2);
+
+    /* test_first_exception_some_already_complete */
+    assert_int_equal(weft_executor_submit(ex, fail_odd, ITEM(21), &f1), 0);
+    weft_future_t *some[5] = {ok, cancelled, f1, f3, ok};
+    assert_int_equal(weft_wait(some, 5, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(nd, 4);
+    weft_future_release(f1);
+
+    /* test_timeout: ALL_COMPLETED with one blocked, 50 ms. */
+    weft_future_t *timed[4] = {cancelled, failed, ok, f3};
+    assert_int_equal(weft_wait(timed, 4, 0.05, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 3);
+    weft_event_set(&e2);
+
+    /* test_all_completed */
+    assert_int_equal(weft_executor_submit(ex, fail_odd, ITEM(1), &f1), 0);
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(21), &f2), 0);
+    weft_future_t *all[6] = {ok, cancelled, failed, f1, f2, f3};
+    assert_int_equal(weft_wait(all, 6, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 6);
+    weft_future_release(f1);
+    weft_future_release(f2);
+    weft_future_release(f3);
+
+    weft_future_release(ok);
+    weft_future_release(cancelled);
+    weft_future_release(failed);
+    finish(ex);
+}
+
+/* AsCompletedTests (test_as_completed.py) with pool futures: test_no_timeout,
+ * test_future_times_out (timeouts 0 and 0.1 s), test_duplicate_futures. */
+static void as_completed_on_pool_futures(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(3);
+    weft_future_t *ok = made(SUCCESSFUL), *cancelled = made(CANCELLED), *failed = made(EXCEPTION);
+    weft_as_completed_t *it;
+    weft_future_t *f, *f1, *f2;
+
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(21), &f1), 0);
+    assert_int_equal(weft_executor_submit(ex, square, ITEM(7), &f2), 0);
+    weft_future_t *five[5] = {cancelled, failed, ok, f1, f2};
+    assert_int_equal(weft_as_completed_begin(&it, five, 5, WEFT_FOREVER), 0);
+    unsigned seen = 0;
+    int rc;
+    while ((rc = weft_as_completed_next(it, &f)) == 0)
+        for (int i = 0; i < 5; i++)
+            if (f == five[i]) {
+                assert_false(seen & (1u << i));
+                seen |= 1u << i;
+            }
+    assert_int_equal(rc, WEFT_EEOF);
+    assert_int_equal(seen, 0x1f);
+    weft_as_completed_end(it);
+    weft_future_release(f1);
+    weft_future_release(f2);
+
+    weft_event_t go;
+    weft_event_init(&go);
+    double timeouts[2] = {0, 0.1};
+    for (int t = 0; t < 2; t++) {
+        assert_int_equal(weft_executor_submit(ex, wait_event, &go, &f1), 0);
+        weft_future_t *four[4] = {cancelled, failed, ok, f1};
+        assert_int_equal(weft_as_completed_begin(&it, four, 4, timeouts[t]), 0);
+        int n = 0;
+        while ((rc = weft_as_completed_next(it, &f)) == 0) {
+            assert_ptr_not_equal(f, f1);
+            n++;
+        }
+        assert_int_equal(rc, WEFT_ETIMEDOUT);
+        assert_int_equal(n, 3);
+        weft_as_completed_end(it);
+        weft_future_release(f1);
+    }
+
+    assert_int_equal(weft_executor_submit(ex, wait_event, &go, &f1), 0);
+    weft_future_t *thrice[3] = {f1, f1, f1};
+    assert_int_equal(weft_as_completed_begin(&it, thrice, 3, WEFT_FOREVER), 0);
+    weft_event_set(&go);
+    assert_int_equal(weft_as_completed_next(it, &f), 0);
+    assert_ptr_equal(f, f1);
+    assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
+    weft_as_completed_end(it);
+    weft_future_release(f1);
+
+    weft_future_release(ok);
+    weft_future_release(cancelled);
+    weft_future_release(failed);
+    finish(ex);
+}
+
+/* ---- stress -------------------------------------------------------------------------------- */
+
+enum { SUBMITTERS = 4, BATCH = 64 };
 
 typedef struct flood {
     weft_executor_t *ex;
-    int per;
+    int per; /* tasks per submitter, a multiple of BATCH */
     _Atomic long sum;
+    _Atomic unsigned char *runs; /* [SUBMITTERS * per]: how many times each task ran */
 } flood_t;
+
+static flood_t *the_flood;
+
+/* Task `id`: counts its run, returns 2 * id + 1. */
+static int tagged(void *arg, void **result)
+{
+    atomic_fetch_add(&the_flood->runs[VALUE(arg)], 1);
+    *result = ITEM(2 * VALUE(arg) + 1);
+    return 0;
+}
 
 static void submitter(void *arg, int i)
 {
     flood_t *fl = arg;
-    enum { BATCH = 64 };
     weft_future_t *fs[BATCH];
     for (int done = 0; done < fl->per; done += BATCH) {
         for (int k = 0; k < BATCH; k++)
             assert_int_equal(
-                weft_executor_submit(fl->ex, square, ITEM(i * 1000 + k % 1000), &fs[k]), 0);
+                weft_executor_submit(fl->ex, tagged, ITEM((long)i * fl->per + done + k), &fs[k]),
+                0);
         if (i % 2) {
-            assert_int_equal(weft_wait(fs, BATCH, WEFT_FOREVER, WEFT_ALL_COMPLETED, NULL), 0);
+            size_t nd;
+            assert_int_equal(weft_wait(fs, BATCH, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+            assert_int_equal(nd, BATCH);
         } else {
             weft_as_completed_t *it;
             weft_future_t *f;
-            int n = 0;
+            int n = 0, rc;
             assert_int_equal(weft_as_completed_begin(&it, fs, BATCH, WEFT_FOREVER), 0);
-            while (weft_as_completed_next(it, &f) == 0) n++;
+            while ((rc = weft_as_completed_next(it, &f)) == 0) n++;
             weft_as_completed_end(it);
+            assert_int_equal(rc, WEFT_EEOF);
             assert_int_equal(n, BATCH);
         }
         for (int k = 0; k < BATCH; k++) {
@@ -602,22 +1217,97 @@ static void submitter(void *arg, int i)
     }
 }
 
-/* Four submitters flood a pool (two wait with wait(ALL_COMPLETED), two with as_completed): the
- * sum of all results proves each task ran exactly once. */
+/* test_pending_calls_race at scale: four submitters flood a pool of 3 (two collect with
+ * wait(ALL_COMPLETED), two with as_completed). Every task ran exactly once (a count per
+ * task) and every result came back once (the sum of 2 * id + 1 over all ids is n^2). */
 static void stress_many_submitters(void **state)
 {
     (void)state;
-    flood_t fl = {pool(3), SANITIZED ? 640 : 6400, 0};
-    weft_test_run_threads(4, submitter, &fl);
-    long expect = 0;
-    for (int i = 0; i < 4; i++)
-        for (int done = 0; done < fl.per; done += 64)
-            for (int k = 0; k < 64; k++) {
-                long x = i * 1000 + k % 1000;
-                expect += x * x;
-            }
-    assert_int_equal(atomic_load(&fl.sum), expect);
+    flood_t fl = {pool(3), SANITIZED ? 640 : 6400, 0, NULL};
+    long n = (long)SUBMITTERS * fl.per;
+    fl.runs = calloc((size_t)n, 1);
+    assert_non_null(fl.runs);
+    the_flood = &fl;
+    weft_test_run_threads(SUBMITTERS, submitter, &fl);
     finish(fl.ex);
+    for (long id = 0; id < n; id++) assert_int_equal(atomic_load(&fl.runs[id]), 1);
+    assert_int_equal(atomic_load(&fl.sum), n * n);
+    free(fl.runs);
+}
+
+/* test_pending_calls_race: 100 tasks blocked on one Event, released at once, are all waited
+ * for by wait(ALL_COMPLETED). */
+static void pending_calls_race(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(5);
+    weft_event_t go;
+    weft_event_init(&go);
+    weft_future_t *fs[100];
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(weft_executor_submit(ex, wait_event, &go, &fs[i]), 0);
+    weft_event_set(&go);
+    size_t nd;
+    assert_int_equal(weft_wait(fs, 100, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, 100);
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(weft_future_error(fs[i]), 0);
+        weft_future_release(fs[i]);
+    }
+    finish(ex);
+}
+
+typedef struct racing_submitter {
+    weft_executor_t *ex;
+    int max;
+    int accepted, refused_other;
+    pthread_t tid;
+} racing_submitter_t;
+
+static void *submit_until_refused(void *p)
+{
+    racing_submitter_t *r = p;
+    for (int i = 0; i < r->max; i++) {
+        int rc = weft_executor_submit(r->ex, count_run, NULL, NULL);
+        if (rc == WEFT_ESHUTDOWN) break;
+        if (rc)
+            r->refused_other++;
+        else
+            r->accepted++;
+    }
+    return NULL;
+}
+
+/* No direct CPython test (test_shutdown_race_issue12456 is the nearest). Submits racing
+ * shutdown(wait): each submit is either accepted (and its task has run when
+ * shutdown returns: the workers drain the queue before they exit) or refused with
+ * WEFT_ESHUTDOWN; nothing is lost in between. */
+static void submit_races_shutdown(void **state)
+{
+    (void)state;
+    atomic_store(&ran, 0);
+    weft_executor_t *ex = pool(3);
+    racing_submitter_t r[SUBMITTERS];
+    for (int i = 0; i < SUBMITTERS; i++) {
+        r[i] = (racing_submitter_t){.ex = ex, .max = SANITIZED ? 20000 : 200000};
+        r[i].tid = weft_test_start(submit_until_refused, &r[i]);
+    }
+    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    while (atomic_load(&ran) < 200) {
+        assert_true(weft_monotonic_ns() < give_up);
+        sched_yield();
+    }
+    assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
+    int ran_at_shutdown = atomic_load(&ran);
+    int accepted = 0;
+    for (int i = 0; i < SUBMITTERS; i++) {
+        weft_test_join(r[i].tid);
+        assert_int_equal(r[i].refused_other, 0);
+        accepted += r[i].accepted;
+    }
+    assert_int_equal(ran_at_shutdown, accepted);
+    assert_int_equal(atomic_load(&ran), accepted);
+    assert_int_equal(weft_executor_destroy(ex), 0);
 }
 
 /* ---- out of memory ------------------------------------------------------------------------ */
@@ -641,6 +1331,9 @@ static int oom_pool_life(void *ctx)
     return rc;
 }
 
+/* No CPython counterpart (SQLite-style malloc tests): create, submit, result, map, shutdown,
+ * destroy with every allocation in turn failing; each run reports WEFT_ENOMEM (or recovers)
+ * and leaves no allocation or thread behind. */
 static void out_of_memory(void **state)
 {
     (void)state;
@@ -651,22 +1344,36 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(submit_and_result),
     WEFT_TEST(task_error_and_message),
     WEFT_TEST(map_in_order_failure_and_timeout),
+    WEFT_TEST(map_timeout_cancels_the_rest),
+    WEFT_TEST(map_on_shut_down_pool),
     WEFT_TEST(bad_arguments),
     WEFT_TEST(submit_after_shutdown_fails),
     WEFT_TEST(shutdown_wait_runs_queued_tasks),
     WEFT_TEST(shutdown_cancel_futures),
     WEFT_TEST(shutdown_timeout),
     WEFT_TEST(shutdown_from_inside_a_task),
+    WEFT_TEST(shutdown_no_wait_tasks_still_complete),
+    WEFT_TEST(shutdown_after_cancelled_submit),
+    WEFT_TEST(shutdown_wait_from_two_threads),
     WEFT_TEST(destroy_without_shutdown),
     WEFT_TEST(workers_start_lazily_up_to_max),
+    WEFT_TEST(burst_runs_on_all_workers),
     WEFT_TEST(default_max_workers),
     WEFT_TEST(thread_names),
     WEFT_TEST(initializer_runs_once_per_worker),
     WEFT_TEST(failing_initializer_breaks_the_pool),
     WEFT_TEST(cancel_running_task_cooperatively),
     WEFT_TEST(cancel_queued_future),
+    WEFT_TEST(cancel_running_task_that_polls),
+    WEFT_TEST(hand_completed_pool_future_keeps_first_outcome),
     WEFT_TEST(pool_future_callbacks),
+    WEFT_TEST(failing_callback_in_worker_is_reported),
+    WEFT_TEST(submit_from_inside_a_task),
+    WEFT_TEST(wait_on_pool_futures),
+    WEFT_TEST(as_completed_on_pool_futures),
     WEFT_TEST(stress_many_submitters),
+    WEFT_TEST(pending_calls_race),
+    WEFT_TEST(submit_races_shutdown),
     WEFT_TEST(out_of_memory),
 };
 WEFT_TEST_MAIN(cases)
