@@ -1,11 +1,14 @@
 /*
- * queue — producers and consumers passing work through a bounded FIFO (Python's queue.Queue).
+ * queue — a producer and a consumer passing work through a bounded FIFO (Python's
+ * queue.Queue).
  *
- * A bakery: two bakers put loaves on a shelf that holds 3; two customers take them off. put
- * blocks while the shelf is full and get blocks while it is empty, so nobody polls and nobody
- * overruns the shelf. When the bakers are done, the shop closes (shutdown): customers take
- * what is left, then get WEFT_ESHUTDOWN and go home. Also shows empty/full/qsize and the
- * non-blocking calls failing with WEFT_ETIMEDOUT (Python's queue.Full / queue.Empty).
+ * A bakery: the baker puts 6 loaves on a shelf that holds 3; the customer takes them off, one
+ * every 10 ms. put blocks while the shelf is full and get blocks while it is empty, so nobody
+ * polls and nobody overruns the shelf: the baker, always ahead, waits with a loaf in hand, and
+ * each loaf taken makes room for it at once (the shelf stays full until the baker is done).
+ * When the baker is done he closes the shop (shutdown): the customer takes what is left, then
+ * get fails with WEFT_ESHUTDOWN. Also shows empty/full/qsize and the non-blocking calls
+ * failing with WEFT_ETIMEDOUT (Python's queue.Full / queue.Empty).
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -13,7 +16,7 @@
 
 #include "weft.h"
 
-enum { SHELF = 3, LOAVES_EACH = 4 };
+enum { SHELF = 3, LOAVES = 6 };
 
 static weft_queue_t *shelf;
 
@@ -25,55 +28,49 @@ static void sleep_ms(int ms)
 
 static void baker(void *arg)
 {
-    int id = (int)(intptr_t)arg;
-    for (int i = 1; i <= LOAVES_EACH; i++) {
-        intptr_t loaf = id * 100 + i;
+    (void)arg;
+    for (intptr_t loaf = 1; loaf <= LOAVES; loaf++)
         weft_queue_put(shelf, (void *)loaf, WEFT_FOREVER); /* waits while the shelf is full */
-        printf("  baker %d: loaf %ld on the shelf (%zu there)\n", id, (long)loaf,
-               weft_queue_qsize(shelf));
-    }
+    weft_queue_shutdown(shelf, false); /* no more loaves: what is on the shelf can still go */
 }
 
 static void customer(void *arg)
 {
-    int id = (int)(intptr_t)arg, eaten = 0;
+    (void)arg;
     void *loaf;
+    sleep_ms(10); /* arrives late: the baker has filled the shelf and waits with loaf 4 */
+    printf("customer arrives: shelf full=%d\n", weft_queue_full(shelf));
     while (weft_queue_get(shelf, &loaf, WEFT_FOREVER) == 0) { /* waits while it is empty */
-        printf("  customer %d: took loaf %ld\n", id, (long)(intptr_t)loaf);
-        eaten++;
-        sleep_ms(5);
+        printf("  took loaf %ld, %zu left on the shelf\n", (long)(intptr_t)loaf,
+               weft_queue_qsize(shelf));
+        sleep_ms(10); /* eats it */
     }
-    printf("  customer %d: shop closed, went home with %d loaves\n", id, eaten);
+    printf("customer: shop closed and shelf empty, going home\n");
 }
 
 int main(void)
 {
     weft_queue_create(&shelf, WEFT_QUEUE_FIFO, SHELF);
-
     void *item;
     printf("empty shelf: empty=%d, get_nowait -> %s\n", weft_queue_empty(shelf),
            weft_err_name(weft_queue_get_nowait(shelf, &item)));
 
-    weft_thread_t *t[4];
-    weft_thread_start(&t[0], baker, (void *)1, NULL);
-    weft_thread_start(&t[1], baker, (void *)2, NULL);
-    weft_thread_start(&t[2], customer, (void *)1, NULL);
-    weft_thread_start(&t[3], customer, (void *)2, NULL);
-    weft_thread_join(t[0], WEFT_FOREVER);
-    weft_thread_join(t[1], WEFT_FOREVER);
-
-    weft_queue_shutdown(shelf, false); /* no more loaves; customers finish the shelf */
-    printf("closing: put now -> %s\n", weft_err_name(weft_queue_put_nowait(shelf, NULL)));
-    weft_thread_join(t[2], WEFT_FOREVER);
-    weft_thread_join(t[3], WEFT_FOREVER);
-    for (int i = 0; i < 4; i++) weft_thread_release(t[i]);
+    weft_thread_t *b, *c;
+    weft_thread_start(&b, baker, NULL, NULL);
+    weft_thread_start(&c, customer, NULL, NULL);
+    weft_thread_join(b, WEFT_FOREVER);
+    weft_thread_join(c, WEFT_FOREVER);
+    weft_thread_release(b);
+    weft_thread_release(c);
+    printf("after closing: put_nowait -> %s\n", weft_err_name(weft_queue_put_nowait(shelf, NULL)));
     weft_queue_destroy(shelf);
 
-    /* A full shelf refuses a non-blocking put. */
+    /* A full shelf refuses a non-blocking put, and a put with a timeout gives up. */
     weft_queue_create(&shelf, WEFT_QUEUE_FIFO, 1);
     weft_queue_put_nowait(shelf, (void *)1);
-    printf("full shelf: full=%d, put_nowait -> %s\n", weft_queue_full(shelf),
-           weft_err_name(weft_queue_put_nowait(shelf, (void *)2)));
+    printf("full shelf: full=%d, put_nowait -> %s, put(timeout 20 ms) -> %s\n",
+           weft_queue_full(shelf), weft_err_name(weft_queue_put_nowait(shelf, (void *)2)),
+           weft_err_name(weft_queue_put(shelf, (void *)2, 0.02)));
     weft_queue_destroy(shelf);
     return 0;
 }

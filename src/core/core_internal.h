@@ -76,6 +76,21 @@ static inline void weft__mutex_lock(weft__mutex_t *m)
     weft__mutex_lock_slow(m);
 }
 
+/* Like weft__mutex_lock, for a lock that is the one hot line of a busy object (a queue): a
+ * contended caller backs off exponentially (4, 8, ... 256 pauses; it tries the CAS only after
+ * a plain read saw the lock free) so the owner keeps the line for a run of operations, then
+ * sleeps as weft__mutex_lock does. Unfair on purpose. */
+void weft__mutex_lock_backoff_slow(weft__mutex_t *m);
+
+static inline void weft__mutex_lock_backoff(weft__mutex_t *m)
+{
+    uint32_t expect = 0;
+    if (weft__likely(atomic_compare_exchange_weak_explicit(
+            &m->state, &expect, 1, memory_order_acquire, memory_order_relaxed)))
+        return;
+    weft__mutex_lock_backoff_slow(m);
+}
+
 static inline void weft__mutex_unlock(weft__mutex_t *m)
 {
     if (weft__likely(atomic_exchange_explicit(&m->state, 0, memory_order_release) == 1)) return;

@@ -65,6 +65,21 @@ void weft__mutex_lock_slow(weft__mutex_t *m)
         weft__futex_wait(&m->state, 2, WEFT_NO_DEADLINE, false);
 }
 
+void weft__mutex_lock_backoff_slow(weft__mutex_t *m)
+{
+    if (weft__ncpu() > 1) {
+        for (int pauses = 4; pauses <= 256; pauses *= 2) {
+            for (int i = 0; i < pauses; i++) weft__cpu_relax();
+            uint32_t expect = 0;
+            if (atomic_load_explicit(&m->state, memory_order_relaxed) == 0 &&
+                atomic_compare_exchange_weak_explicit(&m->state, &expect, 1, memory_order_acquire,
+                                                      memory_order_relaxed))
+                return;
+        }
+    }
+    weft__mutex_lock_slow(m);
+}
+
 void weft__mutex_unlock_slow(weft__mutex_t *m)
 {
     weft__futex_wake(&m->state, 1, false);

@@ -328,8 +328,6 @@ static void blocked_putters_served_in_order(void **state)
     }
 }
 
-/* ---- background threads ---------------------------------------------------------------- */
-
 /* ---- task_done and join ---------------------------------------------------------------- */
 
 typedef struct join_world {
@@ -450,6 +448,7 @@ static void shutdown_nonempty(void **state)
 typedef struct disposed {
     int count;
     long sum;
+    weft_queue_t *shut; /* set: called by a shutdown, which must not hold the queue's lock */
 } disposed_t;
 
 static void count_dispose(void *item, void *arg)
@@ -457,6 +456,7 @@ static void count_dispose(void *item, void *arg)
     disposed_t *d = arg;
     d->count++;
     d->sum += (long)VALUE(item);
+    if (d->shut) assert_true(weft_queue_is_shutdown(d->shut)); /* takes the lock */
 }
 
 /* test_shutdown_immediate / test_shutdown_immediate_join: an immediate shutdown discards what
@@ -466,7 +466,7 @@ static void shutdown_immediate(void **state)
 {
     (void)state;
     weft_queue_t *q = make(WEFT_QUEUE_PRIORITY, 0);
-    disposed_t d = {0, 0};
+    disposed_t d = {0, 0, q};
     assert_int_equal(weft_queue_set_dispose(q, count_dispose, &d), 0);
     for (int i = 1; i <= 5; i++) assert_int_equal(weft_queue_put_priority(q, ITEM(i), -i, 0), 0);
     void *v;
@@ -486,6 +486,7 @@ static void shutdown_immediate(void **state)
     assert_int_equal(weft_queue_task_done(q), 0);
     weft_test_join(join.tid);
     assert_int_equal(join.rc, 0);
+    d.shut = NULL;
     assert_int_equal(weft_queue_destroy(q), 0);
     assert_int_equal(d.count, 4);
 }
@@ -534,7 +535,7 @@ static void shutdown_repeated_and_upgraded(void **state)
 {
     (void)state;
     weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
-    disposed_t d = {0, 0};
+    disposed_t d = {0, 0, q};
     weft_queue_set_dispose(q, count_dispose, &d);
     assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
     assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
@@ -547,6 +548,163 @@ static void shutdown_repeated_and_upgraded(void **state)
     void *v;
     assert_int_equal(weft_queue_get(q, &v, 0), WEFT_ESHUTDOWN);
     assert_int_equal(weft_queue_join(q, 0), 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* test_shutdown_all_methods_in_one_thread and test_shutdown_immediate_all_methods_in_one_thread,
+ * in every kind: after a plain shutdown, puts fail and the queued items can still be taken and
+ * marked done, then gets fail (blocking, nowait, with a timeout); after an immediate one, gets
+ * fail at once, task_done has nothing left to mark (ValueError) and join returns. */
+static void shutdown_all_methods_in_one_thread(void **state)
+{
+    (void)state;
+    weft_queue_kind_t kinds[] = {WEFT_QUEUE_FIFO, WEFT_QUEUE_LIFO, WEFT_QUEUE_PRIORITY};
+    for (int k = 0; k < 3; k++)
+        for (int immediate = 0; immediate < 2; immediate++) {
+            weft_queue_t *q = make(kinds[k], 2);
+            assert_int_equal(weft_queue_put(q, ITEM(1), WEFT_FOREVER), 0);
+            assert_int_equal(weft_queue_put_nowait(q, ITEM(2)), 0);
+            assert_int_equal(weft_queue_shutdown(q, immediate), 0);
+            assert_true(weft_queue_is_shutdown(q));
+            assert_int_equal(weft_queue_put(q, ITEM(3), WEFT_FOREVER), WEFT_ESHUTDOWN);
+            assert_int_equal(weft_queue_put_nowait(q, ITEM(4)), WEFT_ESHUTDOWN);
+            void *v;
+            if (immediate) {
+                assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+                assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
+                assert_int_equal(weft_queue_task_done(q), WEFT_EINVAL);
+                assert_int_equal(weft_queue_join(q, WEFT_FOREVER), 0);
+            } else {
+                intptr_t sum = 0;
+                for (int i = 0; i < 2; i++) {
+                    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+                    sum += VALUE(v);
+                    assert_int_equal(weft_queue_task_done(q), 0);
+                }
+                assert_int_equal(sum, 3);
+                assert_int_equal(weft_queue_join(q, WEFT_FOREVER), 0);
+                assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+                assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
+                assert_int_equal(weft_queue_get(q, &v, 1.0), WEFT_ESHUTDOWN); /* at once */
+            }
+            assert_int_equal(weft_queue_qsize(q), 0);
+            assert_int_equal(weft_queue_destroy(q), 0);
+        }
+}
+
+/* test_shutdown_immediate_put: putters blocked on a full queue wake with ShutDown; what was
+ * queued goes to the dispose function, their own items do not (they were never queued and
+ * still belong to them). */
+static void shutdown_immediate_wakes_blocked_putters(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 2);
+    disposed_t d = {0, 0, q};
+    weft_queue_set_dispose(q, count_dispose, &d);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
+    call_t put[2];
+    for (int i = 0; i < 2; i++) start_call(&put[i], q, do_put, ITEM(10 + i));
+    wait_blocked(q, 0, 2, 0);
+    assert_int_equal(weft_queue_shutdown(q, true), 0);
+    for (int i = 0; i < 2; i++) {
+        weft_test_join(put[i].tid);
+        assert_int_equal(put[i].rc, WEFT_ESHUTDOWN);
+    }
+    assert_int_equal(d.count, 2);
+    assert_int_equal(d.sum, 1 + 2);
+    assert_int_equal(weft_queue_qsize(q), 0);
+    assert_int_equal(weft_queue_join(q, 0), 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* test_shutdown_join / test_shutdown_immediate_join: a plain shutdown does not release join
+ * (the queued item is still to be taken and done); an immediate one does, since the items it
+ * discards count as done. */
+static void shutdown_and_blocked_join(void **state)
+{
+    (void)state;
+    for (int immediate = 0; immediate < 2; immediate++) {
+        weft_queue_t *q = make(WEFT_QUEUE_FIFO, 0);
+        assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+        call_t join[2];
+        for (int i = 0; i < 2; i++) start_call(&join[i], q, do_join, NULL);
+        wait_blocked(q, 0, 0, 2);
+        assert_int_equal(weft_queue_shutdown(q, immediate), 0);
+        if (!immediate) {
+            int b[3];
+            weft__queue_blocked(q, b);
+            assert_int_equal(b[2], 2); /* still waiting for the item to be done */
+            void *v;
+            assert_int_equal(weft_queue_get(q, &v, 0), 0);
+            assert_int_equal(weft_queue_task_done(q), 0);
+        }
+        for (int i = 0; i < 2; i++) {
+            weft_test_join(join[i].tid);
+            assert_int_equal(join[i].rc, 0);
+        }
+        assert_int_equal(weft_queue_destroy(q), 0);
+    }
+}
+
+/* test_shutdown_put_join / test_shutdown_immediate_put_join: with one item queued and a join
+ * blocked, a put after the shutdown fails; after a plain shutdown the item is still taken and
+ * its task_done releases join; after an immediate one the get fails and join is released. */
+static void shutdown_put_join(void **state)
+{
+    (void)state;
+    for (int immediate = 0; immediate < 2; immediate++) {
+        weft_queue_t *q = make(WEFT_QUEUE_FIFO, 2);
+        assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+        call_t join;
+        start_call(&join, q, do_join, NULL);
+        wait_blocked(q, 0, 0, 1);
+        assert_int_equal(weft_queue_shutdown(q, immediate), 0);
+        assert_int_equal(weft_queue_put(q, ITEM(2), WEFT_FOREVER), WEFT_ESHUTDOWN);
+        void *v;
+        if (immediate) {
+            assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
+        } else {
+            assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+            assert_int_equal(VALUE(v), 1);
+            assert_int_equal(weft_queue_task_done(q), 0);
+        }
+        weft_test_join(join.tid);
+        assert_int_equal(join.rc, 0);
+        assert_int_equal(weft_queue_destroy(q), 0);
+    }
+}
+
+static void get_task_done_worker(void *arg, int i)
+{
+    (void)i;
+    weft_queue_t *q = arg;
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+    assert_int_equal(weft_queue_task_done(q), 0);
+}
+
+/* test_shutdown_get_task_done_join: after a plain shutdown of a full queue, two getters each
+ * take an item and mark it done, and the two blocked joins return. */
+static void shutdown_get_task_done_join(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_FIFO, 2);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
+    call_t join[2];
+    for (int i = 0; i < 2; i++) start_call(&join[i], q, do_join, NULL);
+    wait_blocked(q, 0, 0, 2);
+    assert_int_equal(weft_queue_shutdown(q, false), 0);
+    weft_test_bg_t getters;
+    weft_test_bg_start(&getters, 2, get_task_done_worker, q);
+    weft_test_bg_join(&getters);
+    for (int i = 0; i < 2; i++) {
+        weft_test_join(join[i].tid);
+        assert_int_equal(join[i].rc, 0);
+    }
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
     assert_int_equal(weft_queue_destroy(q), 0);
 }
 
@@ -583,7 +741,8 @@ static void bad_arguments(void **state)
     assert_int_equal(weft_queue_destroy(q), 0);
 }
 
-/* destroy refuses (and changes nothing) while a caller is blocked; leftovers go to dispose. */
+/* destroy refuses (and changes nothing) while a caller is blocked in get or join (put: see
+ * destroy_busy_with_blocked_putter); leftovers go to dispose. */
 static void destroy_busy_then_disposes_leftovers(void **state)
 {
     (void)state;
@@ -596,7 +755,15 @@ static void destroy_busy_then_disposes_leftovers(void **state)
     weft_test_join(get.tid);
     assert_int_equal(VALUE(get.item), 5);
 
-    disposed_t d = {0, 0};
+    call_t join;
+    start_call(&join, q, do_join, NULL);
+    wait_blocked(q, 0, 0, 1);
+    assert_int_equal(weft_queue_destroy(q), WEFT_EBUSY);
+    assert_int_equal(weft_queue_task_done(q), 0);
+    weft_test_join(join.tid);
+    assert_int_equal(join.rc, 0);
+
+    disposed_t d = {0, 0, NULL};
     weft_queue_set_dispose(q, count_dispose, &d);
     for (int i = 1; i <= 3; i++) assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
     assert_int_equal(weft_queue_destroy(q), 0);
@@ -604,7 +771,24 @@ static void destroy_busy_then_disposes_leftovers(void **state)
     assert_int_equal(d.sum, 6);
 }
 
-/* A blocked get or put canceled by its task returns WEFT_ECANCELED and takes or leaves
+/* destroy refuses while a putter is blocked on a full queue. */
+static void destroy_busy_with_blocked_putter(void **state)
+{
+    (void)state;
+    weft_queue_t *q = make(WEFT_QUEUE_LIFO, 1);
+    assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
+    call_t put;
+    start_call(&put, q, do_put, ITEM(2));
+    wait_blocked(q, 0, 1, 0);
+    assert_int_equal(weft_queue_destroy(q), WEFT_EBUSY);
+    void *v;
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    weft_test_join(put.tid);
+    assert_int_equal(put.rc, 0);
+    assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* A blocked get, put or join canceled by its task returns WEFT_ECANCELED and takes or leaves
  * nothing; a canceled caller whose call need not wait still succeeds. */
 static void cancel_blocked_calls(void **state)
 {
@@ -630,6 +814,17 @@ static void cancel_blocked_calls(void **state)
     assert_int_equal(weft_queue_get(q, &v, 0), 0);
     assert_int_equal(VALUE(v), 1);
 
+    assert_int_equal(weft_queue_put(q, ITEM(5), 0), 0);
+    call_t join;
+    start_call(&join, q, do_join, NULL);
+    wait_blocked(q, 0, 0, 1);
+    weft__waitctx_cancel(atomic_load(&join.ctx));
+    weft_test_join(join.tid);
+    assert_int_equal(join.rc, WEFT_ECANCELED);
+    assert_int_equal(weft_queue_join(q, 0), WEFT_ETIMEDOUT); /* still unfinished */
+    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(VALUE(v), 5);
+
     weft__waitctx_t *me = weft__waitctx_current();
     weft__waitctx_cancel(me);
     assert_int_equal(weft_queue_put(q, ITEM(4), WEFT_FOREVER), 0); /* room: no wait */
@@ -637,6 +832,96 @@ static void cancel_blocked_calls(void **state)
     assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ECANCELED);
     weft__waitctx_uncancel(me);
     assert_int_equal(weft_queue_destroy(q), 0);
+}
+
+/* A background call whose thread stays alive (so its waiting context does too) until told to
+ * go, for races that cancel it while it may already have returned. */
+typedef struct lingering {
+    call_t call;
+    int (*fn)(call_t *c);
+    atomic_bool go_home; /* not an Event: a pending cancel would make waiting on it fail */
+    atomic_bool ready;   /* the canceler runs */
+    atomic_bool go;      /* ... and starts when the other side is about to act */
+    int delay;           /* pauses the canceler waits after the start */
+} lingering_t;
+
+static int lingering_get(call_t *c)
+{
+    return weft_queue_get(c->q, &c->item, WEFT_FOREVER);
+}
+
+static int lingering_put(call_t *c)
+{
+    return weft_queue_put(c->q, c->item, WEFT_FOREVER);
+}
+
+static void *lingering_main(void *p)
+{
+    lingering_t *l = p;
+    atomic_store(&l->call.ctx, weft__waitctx_current());
+    l->call.rc = l->fn(&l->call);
+    while (!atomic_load(&l->go_home)) sched_yield();
+    return NULL;
+}
+
+static void *cancel_main(void *p)
+{
+    lingering_t *l = p;
+    atomic_store(&l->ready, true);
+    while (!atomic_load(&l->go)) weft__cpu_relax();
+    for (int i = 0; i < l->delay; i++) weft__cpu_relax();
+    weft__waitctx_cancel(atomic_load(&l->call.ctx));
+    return NULL;
+}
+
+/* A cancel racing with the hand-off that would end a blocked call loses nothing: a blocked get
+ * either returns the item put at that moment or fails with WEFT_ECANCELED and leaves it
+ * queued; a blocked put either has its item moved in by the get at that moment or fails and
+ * has not queued it. Rounds stagger the two sides' head starts so both outcomes occur (counts
+ * are printed; neither is required, since timing decides). */
+static void cancel_races_with_hand_off(void **state)
+{
+    (void)state;
+    int rounds = SANITIZED ? 64 : 256, outcomes[2][2] = {{0}};
+    for (int r = 0; r < rounds; r++)
+        for (int putting = 0; putting < 2; putting++) {
+            weft_queue_t *q = make(WEFT_QUEUE_FIFO, 1);
+            if (putting) assert_int_equal(weft_queue_put(q, ITEM(-1), 0), 0);
+            lingering_t l = {.fn = putting ? lingering_put : lingering_get, .delay = r % 16 * 8};
+            l.call = (call_t){.q = q, .item = ITEM(putting ? r : -2), .rc = 1};
+            pthread_t caller = weft_test_start(lingering_main, &l);
+            wait_blocked(q, !putting, putting, 0);
+            pthread_t canceler = weft_test_start(cancel_main, &l);
+            while (!atomic_load(&l.ready)) sched_yield();
+            atomic_store(&l.go, true);
+            for (int i = 0; i < r / 16 % 16 * 256; i++)
+                weft__cpu_relax(); /* the other head start */
+            void *v;
+            if (putting) {
+                assert_int_equal(weft_queue_get(q, &v, 0), 0);
+                assert_int_equal(VALUE(v), -1);
+            } else {
+                assert_int_equal(weft_queue_put(q, ITEM(r), 0), 0);
+            }
+            weft_test_join(canceler);
+            atomic_store(&l.go_home, true);
+            weft_test_join(caller);
+            int rc = l.call.rc;
+            assert_true(rc == 0 || rc == WEFT_ECANCELED);
+            outcomes[putting][rc == 0]++;
+            if (putting) { /* the putter's item is queued exactly when its put succeeded */
+                assert_int_equal(weft_queue_qsize(q), rc == 0 ? 1 : 0);
+            } else if (rc == 0) {
+                assert_int_equal(VALUE(l.call.item), r);
+                assert_true(weft_queue_empty(q));
+            } else {
+                assert_int_equal(weft_queue_qsize(q), 1);
+            }
+            if (weft_queue_get_nowait(q, &v) == 0) assert_int_equal(VALUE(v), r);
+            assert_int_equal(weft_queue_destroy(q), 0);
+        }
+    print_message("get: %d canceled, %d served; put: %d canceled, %d served\n", outcomes[0][0],
+                  outcomes[0][1], outcomes[1][0], outcomes[1][1]);
 }
 
 /* A huge maxsize costs nothing up front: the buffer grows with the contents. */
@@ -731,6 +1016,104 @@ static void stress_producers_consumers(void **state)
             }
 }
 
+/* test_shutdown_all_methods_in_many_threads and its immediate twin: writers put until the
+ * queue is shut down under them, readers (some blocking, some polling with get_nowait) take
+ * and mark done until get fails with ShutDown, joiners wait for everything to be done. Every
+ * item that was put is accounted for exactly once: taken by a reader, or discarded by the
+ * immediate shutdown to the dispose function. Unbounded FIFO as in CPython, and a small
+ * bounded priority queue so that putters are blocked when the shutdown comes. */
+typedef struct storm {
+    weft_queue_t *q;
+    int per_writer;
+    _Atomic long puts, put_sum, put_xor, got, got_sum, got_xor;
+    long disposed, disposed_sum, disposed_xor; /* only the shutting-down thread writes these */
+} storm_t;
+
+static void storm_writer(void *arg, int i)
+{
+    storm_t *s = arg;
+    long sum = 0, x = 0;
+    for (int k = 0; k < s->per_writer; k++) {
+        long item = (long)i * 10000000 + k + 1;
+        int rc = weft_queue_put_priority(s->q, ITEM(item), k % 5, WEFT_FOREVER);
+        if (rc == WEFT_ESHUTDOWN) break;
+        assert_int_equal(rc, 0);
+        sum += item;
+        x ^= item;
+        atomic_fetch_add_explicit(&s->puts, 1, memory_order_relaxed);
+    }
+    atomic_fetch_add(&s->put_sum, sum);
+    atomic_fetch_xor(&s->put_xor, x);
+}
+
+static void storm_reader(void *arg, int i)
+{
+    storm_t *s = arg;
+    long sum = 0, x = 0, n = 0;
+    for (;;) {
+        void *v;
+        int rc = i % 2 ? weft_queue_get_nowait(s->q, &v) : weft_queue_get(s->q, &v, WEFT_FOREVER);
+        if (rc == WEFT_ETIMEDOUT) {
+            sched_yield();
+            continue;
+        }
+        if (rc == WEFT_ESHUTDOWN) break;
+        assert_int_equal(rc, 0);
+        sum += (long)VALUE(v);
+        x ^= (long)VALUE(v);
+        n++;
+        assert_int_equal(weft_queue_task_done(s->q), 0);
+    }
+    atomic_fetch_add(&s->got, n);
+    atomic_fetch_add(&s->got_sum, sum);
+    atomic_fetch_xor(&s->got_xor, x);
+}
+
+static void storm_joiner(void *arg, int i)
+{
+    (void)i;
+    storm_t *s = arg;
+    assert_int_equal(weft_queue_join(s->q, WEFT_FOREVER), 0);
+}
+
+static void storm_dispose(void *item, void *arg)
+{
+    storm_t *s = arg;
+    s->disposed++;
+    s->disposed_sum += (long)VALUE(item);
+    s->disposed_xor ^= (long)VALUE(item);
+}
+
+static void shutdown_all_methods_in_many_threads(void **state)
+{
+    (void)state;
+    enum { WRITERS = 4, READERS = 4, JOINERS = 2 };
+    int per = SANITIZED ? 2000 : 16000;
+    for (int shape = 0; shape < 2; shape++)
+        for (int immediate = 0; immediate < 2; immediate++) {
+            storm_t s = {.per_writer = per};
+            s.q = shape ? make(WEFT_QUEUE_PRIORITY, 8) : make(WEFT_QUEUE_FIFO, 0);
+            weft_queue_set_dispose(s.q, storm_dispose, &s);
+            weft_test_bg_t readers = {0}, writers = {0}, joiners = {0};
+            weft_test_bg_start(&readers, READERS, storm_reader, &s);
+            weft_test_bg_start(&writers, WRITERS, storm_writer, &s);
+            weft_test_bg_start(&joiners, JOINERS, storm_joiner, &s);
+            while (atomic_load(&s.puts) < (long)WRITERS * per / 2) sched_yield();
+            assert_int_equal(weft_queue_shutdown(s.q, immediate), 0);
+            weft_test_bg_join(&writers);
+            weft_test_bg_join(&readers);
+            weft_test_bg_join(&joiners);
+            assert_true(weft_queue_empty(s.q));
+            if (!immediate) assert_int_equal(s.disposed, 0);
+            assert_int_equal(atomic_load(&s.got) + s.disposed, atomic_load(&s.puts));
+            assert_int_equal(atomic_load(&s.got_sum) + s.disposed_sum, atomic_load(&s.put_sum));
+            assert_int_equal(atomic_load(&s.got_xor) ^ s.disposed_xor, atomic_load(&s.put_xor));
+            assert_int_equal(weft_queue_join(s.q, 0), 0);
+            assert_int_equal(weft_queue_task_done(s.q), WEFT_EINVAL);
+            assert_int_equal(weft_queue_destroy(s.q), 0);
+        }
+}
+
 /* ---- out of memory -------------------------------------------------------------------- */
 
 static int oom_create(void *ctx)
@@ -750,9 +1133,9 @@ static int oom_create(void *ctx)
  * working. */
 static int oom_put_grows(void *ctx)
 {
-    (void)ctx;
+    weft_queue_kind_t kind = *(weft_queue_kind_t *)ctx;
     weft_queue_t *q;
-    int rc = weft_queue_create(&q, WEFT_QUEUE_FIFO, 0);
+    int rc = weft_queue_create(&q, kind, 0);
     if (rc) return rc;
     int put = 0;
     for (; put < 100; put++) {
@@ -763,7 +1146,8 @@ static int oom_put_grows(void *ctx)
     for (int i = 0; i < put; i++) {
         void *v;
         assert_int_equal(weft_queue_get(q, &v, 0), 0);
-        assert_int_equal(VALUE(v), i); /* order survived the failed growth */
+        /* order survived the failed growth (priorities all 0: insertion order) */
+        assert_int_equal(VALUE(v), kind == WEFT_QUEUE_LIFO ? put - 1 - i : i);
     }
     assert_int_equal(weft_queue_destroy(q), 0);
     return rc;
@@ -773,7 +1157,8 @@ static void out_of_memory(void **state)
 {
     (void)state;
     assert_true(weft_test_oom(oom_create, NULL) >= 1);
-    assert_true(weft_test_oom(oom_put_grows, NULL) >= 2);
+    weft_queue_kind_t kinds[] = {WEFT_QUEUE_FIFO, WEFT_QUEUE_LIFO, WEFT_QUEUE_PRIORITY};
+    for (int k = 0; k < 3; k++) assert_true(weft_test_oom(oom_put_grows, &kinds[k]) >= 2);
 }
 
 static const struct CMUnitTest cases[] = {
@@ -797,11 +1182,19 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(shutdown_wakes_blocked_getters),
     WEFT_TEST(shutdown_wakes_blocked_putters),
     WEFT_TEST(shutdown_repeated_and_upgraded),
+    WEFT_TEST(shutdown_all_methods_in_one_thread),
+    WEFT_TEST(shutdown_immediate_wakes_blocked_putters),
+    WEFT_TEST(shutdown_and_blocked_join),
+    WEFT_TEST(shutdown_put_join),
+    WEFT_TEST(shutdown_get_task_done_join),
     WEFT_TEST(bad_arguments),
     WEFT_TEST(destroy_busy_then_disposes_leftovers),
+    WEFT_TEST(destroy_busy_with_blocked_putter),
     WEFT_TEST(cancel_blocked_calls),
+    WEFT_TEST(cancel_races_with_hand_off),
     WEFT_TEST(huge_maxsize_allocates_lazily),
     WEFT_TEST(stress_producers_consumers),
+    WEFT_TEST(shutdown_all_methods_in_many_threads),
     WEFT_TEST(out_of_memory),
 };
 WEFT_TEST_MAIN(cases)

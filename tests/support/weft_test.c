@@ -6,6 +6,7 @@
 #include "wait/wait_internal.h"
 
 #include <dirent.h>
+#include <fnmatch.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -283,7 +284,17 @@ int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **ar
      * so it is part of every case's baseline. */
     pthread_t t;
     if (pthread_create(&t, NULL, nothing, NULL) == 0) pthread_join(t, NULL);
-    if (argc > 1) cmocka_set_test_filter(argv[1]);
+    if (argc > 1) {
+        /* A name that matches no case is a mistake (a renamed case, a typo in CTest), not a
+         * pass of zero tests. */
+        size_t matched = 0;
+        for (size_t i = 0; i < n; i++) matched += fnmatch(argv[1], cases[i].name, 0) == 0;
+        if (!matched) {
+            fprintf(stderr, "%s: no case matches '%s'\n", argv[0], argv[1]);
+            return 1;
+        }
+        cmocka_set_test_filter(argv[1]);
+    }
     return _cmocka_run_group_tests(argv[0], cases, n, NULL, NULL);
 }
 
