@@ -13,5 +13,6 @@
 #include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/executor.h"
+#include "weft/process.h"
 
 #endif /* WEFT_H */

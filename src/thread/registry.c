@@ -240,7 +240,7 @@ int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *count)
 
 /* Joins every non-daemon started thread still running, except the caller, one at a time,
  * until none is left (threads they start are joined too, as Python's _shutdown). */
-static void join_at_exit(void)
+void weft__threads_join_at_exit(void)
 {
     weft_thread_t *me = weft__thread_caller();
     for (;;) {
@@ -261,7 +261,7 @@ int weft__exit_rule_install(void)
     int rc = 0;
     weft__mutex_lock(&weft__registry_lock);
     if (!atomic_load_explicit(&exit_rule_installed, memory_order_relaxed)) {
-        if (atexit(join_at_exit))
+        if (atexit(weft__threads_join_at_exit))
             rc = WEFT_ENOMEM;
         else
             atomic_store_explicit(&exit_rule_installed, true, memory_order_release);

@@ -1,0 +1,209 @@
+/*
+ * weft/process.h — Python's multiprocessing for C: child processes (Process) with Python's
+ * exit rules, shared memory, and pipes between processes (Pipe / Connection).
+ *
+ * ---- Process ------------------------------------------------------------------------------
+ * weft_process_start forks: the child runs fn(arg) in a copy of the caller's memory (fork is
+ * the start method, as multiprocessing's "fork"), and its exit code is fn's return value
+ * (the low 8 bits, as any exit status). The parent gets a library-allocated handle; free it
+ * with weft_process_close once the child has finished.
+ *
+ * Exit codes (Python's Process.exitcode): 0..255 for a child that exited (fn returned, or
+ * called exit/_exit), -N for a child killed by signal N (weft_process_terminate gives
+ * -SIGTERM, weft_process_kill -SIGKILL).
+ *
+ * In the child: only the forking thread exists (weft's thread registry says so, see
+ * weft/thread.h); the caller's cancel request, if it was a canceled task, is cleared; the
+ * handles of processes started by the parent are "foreign" there: joining or testing them
+ * fails with WEFT_ECHILD (Python: "can only join a child process"), closing them frees the
+ * copy. When fn returns, the child applies the exit rules below to its own children, joins
+ * its non-daemon weft threads, flushes stdio and ends with _exit(code): the atexit handlers
+ * inherited from the parent do not run in the child (Python's os._exit after the target).
+ * Before forking, the parent flushes its stdio buffers (fflush(NULL)), so buffered output is
+ * never written twice.
+ *
+ * The exit rules (Python's multiprocessing.util._exit_function), applied when the process
+ * exits normally (return from main, exit()) by an atexit handler registered at the first
+ * weft_process_start, and in a child when its fn returns:
+ *   - daemon children are terminated (SIGTERM), given 1 s, then killed (SIGKILL: the bound
+ *     is weft's, Python waits forever), and reaped;
+ *   - non-daemon children are joined, without limit (a child that never ends makes exit
+ *     hang, as in Python).
+ * And one rule Python lacks: a daemon child dies with its parent even when the parent dies
+ * without running its exit rules (SIGKILL, _exit, a crash): it gets SIGKILL through
+ * PR_SET_PDEATHSIG. Linux sends that signal when the THREAD that forked exits, not the
+ * process: start daemon children from a thread that lives as long as they should (the main
+ * thread, typically); one started from a pool worker dies when that worker exits.
+ *
+ * Waiting (join, and the exit rules) watches the child's pidfd (Linux 5.3+), so it never
+ * races another waitpid on a reused pid. A wait blocks the calling thread in poll(2): a
+ * cancel request (weft_cancel_requested) is seen within 50 ms; from a coroutine the wait
+ * still blocks its whole thread for now. Timeouts are seconds (WEFT_FOREVER blocks, 0 polls).
+ *
+ * Reaping: weft reaps its children itself (join, is_alive, exitcode). Code that reaps them
+ * behind weft's back (waitpid(-1), SIGCHLD set to SIG_IGN) makes their exit status unknown:
+ * join still returns 0 once they are gone, exitcode then fails with WEFT_ECHILD.
+ *
+ * Thread safety: every function may be called concurrently from any thread on the same
+ * handle, except close, which must be the last call. Nothing here is async-signal-safe.
+ * Fork from a thread while others run weft calls is supported (the registry of children is
+ * held across fork), but, as with any fork from a multi-threaded process, only
+ * async-signal-safe code is safe in the child while locks of other libraries may be held.
+ */
+#ifndef WEFT_PROCESS_H
+#define WEFT_PROCESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "weft/core.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_process weft_process_t;
+
+/* Longest process name, NUL included. */
+#define WEFT_PROCESS_NAME_MAX 64
+
+/* How to start a process. Zero-initialised (or a NULL opts) is Python's default: name
+ * "Process-N", non-daemon.
+ *   name    copied; NULL or "" picks "Process-N"; longer than 63 characters is WEFT_EINVAL
+ *   daemon  terminated at exit instead of joined, and killed if the parent dies (above) */
+typedef struct weft_process_opts {
+    const char *name;
+    bool daemon;
+} weft_process_opts_t;
+
+/* Forks a child that runs fn(arg) and exits with its return value; stores a handle in *p.
+ * Returns once the child exists (its pid is known, is_alive is true), without waiting for it
+ * to run. Errors: WEFT_EINVAL (p or fn NULL, name too long), WEFT_ENOMEM, WEFT_EAGAIN (fork
+ * refused: process limit), WEFT_EMFILE (no fd for the pidfd), WEFT_ENOSYS (no pidfd_open:
+ * kernel older than 5.3); then *p is NULL and no child is left behind (one that was forked is
+ * killed and reaped). The first call registers the exit rules. */
+WEFT_EXTERN int weft_process_start(weft_process_t **p, int (*fn)(void *arg), void *arg,
+                                   const weft_process_opts_t *opts);
+
+/* Waits until the child has ended and reaps it (Process.join). Then 0 at once, forever after.
+ * Errors: WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL (NULL, NaN), WEFT_ECHILD (a handle
+ * inherited from the parent: not a child of the caller). Any number of threads may join the
+ * same child at once. */
+WEFT_EXTERN int weft_process_join(weft_process_t *p, double timeout);
+
+/* Whether the child is still running (Process.is_alive); reaps it if it has ended. False for
+ * NULL and for a foreign handle. */
+WEFT_EXTERN bool weft_process_is_alive(weft_process_t *p);
+
+/* Stores the exit code (see above) in *code and returns 0 once the child has ended (reaping
+ * it if needed, without waiting). WEFT_EAGAIN while it runs (Python's None), WEFT_ECHILD if
+ * its status was reaped behind weft's back or the handle is foreign, WEFT_EINVAL (NULL). */
+WEFT_EXTERN int weft_process_exitcode(weft_process_t *p, int *code);
+
+/* The child's pid (kept after it ended; the OS may reuse it then). 0 for NULL. */
+WEFT_EXTERN long weft_process_pid(const weft_process_t *p);
+
+/* The name ("Process-N" or the one given); NULL for NULL. Valid until close. */
+WEFT_EXTERN const char *weft_process_name(const weft_process_t *p);
+
+/* Whether the child is a daemon (opts.daemon). False for NULL. */
+WEFT_EXTERN bool weft_process_is_daemon(const weft_process_t *p);
+
+/* Sends SIGTERM / SIGKILL to the child (Process.terminate / kill), through its pidfd, so a
+ * reused pid is never hit. 0 also when the child has already ended (nothing is sent).
+ * WEFT_ECHILD for a foreign handle, WEFT_EINVAL for NULL. Does not wait: join afterwards. */
+WEFT_EXTERN int weft_process_terminate(weft_process_t *p);
+WEFT_EXTERN int weft_process_kill(weft_process_t *p);
+
+/* Frees the handle (Process.close), reaping the child first if it has ended. WEFT_EBUSY
+ * while the child runs (nothing happens then: join first); a foreign handle (in a forked
+ * child) is freed at once. WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_process_close(weft_process_t *p);
+
+/* ---- shared memory ---------------------------------------------------------------------------
+ * Memory that several processes see, for weft's process-shared objects and the caller's own
+ * data. Anonymous memory is shared with the children started (forked) after it was allocated:
+ * they inherit it at the same address, so pointers into it stay valid in all of them. A named
+ * region (a POSIX shared memory object, /dev/shm/<name> on Linux) can be opened by unrelated
+ * processes, each mapping it at an address of its own: keep offsets, not pointers, in it.
+ * Memory is zero-filled when created. Safe from any thread; not async-signal-safe. */
+
+/* Maps size bytes (> 0) of anonymous shared memory, page-aligned, zero-filled, into *p.
+ * WEFT_EINVAL (p NULL, size 0), WEFT_ENOMEM. */
+WEFT_EXTERN int weft_shm_alloc(void **p, size_t size);
+
+/* Unmaps a region from weft_shm_alloc or weft_shm_open in the calling process (others keep
+ * theirs; the memory goes when the last process unmaps it, and, if named, is unlinked). size
+ * is the size it was mapped with. WEFT_EINVAL (p NULL or not page-aligned, size 0). */
+WEFT_EXTERN int weft_shm_free(void *p, size_t size);
+
+/* Maps the named region `name` ("/something": one leading slash, no other, at most 255
+ * characters) into *p. create: makes a new one of `size` bytes (zero-filled); WEFT_EEXIST if
+ * the name is taken. Otherwise opens an existing one (WEFT_ENOENT if there is none) and maps
+ * its first `size` bytes (0: all of it); WEFT_EINVAL if it is smaller than size, WEFT_EAGAIN
+ * if its creator has not sized it yet. Free with weft_shm_free (with the size mapped: the
+ * object's size when 0 was passed — weft_shm_open stores it in *size_out if not NULL), and
+ * remove the name with weft_shm_unlink. Other errors: WEFT_EINVAL (bad name, p NULL, create
+ * with size 0), WEFT_EACCES, WEFT_EMFILE, WEFT_ENOMEM, WEFT_ENOSPC. */
+WEFT_EXTERN int weft_shm_open(void **p, const char *name, size_t size, bool create,
+                              size_t *size_out);
+
+/* Removes the name (mappings stay valid until unmapped). WEFT_ENOENT, WEFT_EINVAL (bad name),
+ * WEFT_EACCES. */
+WEFT_EXTERN int weft_shm_unlink(const char *name);
+
+/* ---- Pipe / Connection -----------------------------------------------------------------------
+ * multiprocessing.Pipe: two connected ends that carry messages of bytes, of any size, each
+ * delivered whole and in order (a length-prefixed frame on a Unix stream socket). Make the
+ * pipe before starting the process that uses one end: the child inherits both ends; each side
+ * usually closes the end it does not use.
+ *
+ * Errors: WEFT_EEOF when the other end is closed (every copy of it, in every process) and
+ * nothing is left to read; WEFT_EPIPE when sending to an end that is closed — never SIGPIPE.
+ * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls): recv's covers the wait for a message to
+ * begin, send's the wait for the peer to take its first byte; a message that has begun is
+ * always carried to its end (never half-sent, never half-received), unless the peer dies or
+ * closes in the middle (then WEFT_EEOF / WEFT_EPIPE, and that message is lost).
+ * Thread safety: any number of threads may send and receive on one end at once (each
+ * direction is serialised by a lock; messages never interleave). Blocking waits poll the
+ * socket (a cancel request is seen within 50 ms) and block the calling thread, also from a
+ * coroutine for now. Fork: both processes may use their copies, but two processes receiving
+ * on copies of the same end race for messages byte-wise: give each end to one process. */
+typedef struct weft_conn weft_conn_t;
+
+/* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a
+ * only receives and *b only sends (Pipe(False)). WEFT_EINVAL (a or b NULL), WEFT_ENOMEM,
+ * WEFT_EMFILE; then both are NULL. */
+WEFT_EXTERN int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex);
+
+/* Sends len bytes from buf (len 0 is a valid, empty message; buf may be NULL then) as one
+ * message. 0, WEFT_EPIPE, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing sent in these two cases),
+ * WEFT_EBADF (a receive-only end), WEFT_EINVAL (c NULL, buf NULL with len > 0, NaN). */
+WEFT_EXTERN int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout);
+
+/* Receives the next message into buf (cap bytes) and stores its length in *len. WEFT_EOVERFLOW
+ * if it is longer than cap: *len is set to its length and the message stays next in line
+ * (Python's BufferTooShort, without losing it): call again with a big enough buffer.
+ * WEFT_EEOF, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing taken), WEFT_EBADF (a send-only end),
+ * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN). */
+WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len,
+                                     double timeout);
+
+/* Waits until there is something to receive (Connection.poll): 0 when a message (or part of
+ * one) is there or the other end is closed (recv then reports WEFT_EEOF), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED, WEFT_EBADF (send-only), WEFT_EINVAL. */
+WEFT_EXTERN int weft_conn_poll(weft_conn_t *c, double timeout);
+
+/* The end's socket, to watch it with poll/epoll (readable: weft_conn_poll would return 0,
+ * unless data is already buffered in the connection: call weft_conn_poll(c, 0) first).
+ * -1 for NULL. */
+WEFT_EXTERN int weft_conn_fileno(const weft_conn_t *c);
+
+/* Closes this process's copy of the end and frees c (which must not be in use by another
+ * thread). The peer sees EOF once every copy is closed. WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_conn_close(weft_conn_t *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_PROCESS_H */

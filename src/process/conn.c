@@ -1,0 +1,256 @@
+/*
+ * conn.c — Pipe and Connection: messages of bytes between processes over a Unix stream
+ * socket pair.
+ *
+ * Wire format: each message is a frame, an 8-byte length (host order: both ends are on one
+ * machine) followed by that many bytes. A socket, not a pipe(2), even for a one-way Pipe:
+ * send(MSG_NOSIGNAL) reports a closed peer as EPIPE without raising SIGPIPE, and
+ * MSG_DONTWAIT makes each call non-blocking without touching the file status flags, which
+ * are shared with every process that inherited the socket.
+ *
+ * Receiving goes through a buffer (RBUF bytes, inside the struct of a receiving end): a
+ * burst of small messages costs one recv for many. `pending` is the length of a message
+ * whose header was consumed and whose payload was not (NONE otherwise): it is what lets a
+ * receiver that found its buffer too small keep the message for the next call, and a
+ * deadline that expires with half a header buffered lose nothing. The payload of a message
+ * longer than half the buffer bypasses it and goes straight to the caller's memory.
+ * Sending writes header and payload with one sendmsg when they fit.
+ *
+ * Locks: send_lock serialises senders on this end (a frame is written whole before the next
+ * begins); recv_lock serialises receivers and guards rbuf, rpos, rlen and pending. Both are
+ * weft Locks: held across the socket waits, which is what they are for.
+ */
+#include "process_internal.h"
+
+#include <math.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "weft/sync.h"
+
+#define RBUF (64 * 1024)
+#define NONE UINT64_MAX
+
+struct weft_conn {
+    int fd;
+    bool can_send, can_recv;
+    weft_lock_t send_lock, recv_lock;
+    uint64_t pending;
+    size_t rpos, rlen;
+    unsigned char rbuf[]; /* RBUF bytes on a receiving end, none on a send-only one */
+};
+
+static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
+{
+    weft_conn_t *c = weft__malloc(sizeof *c + (can_recv ? RBUF : 0));
+    if (!c) return NULL;
+    c->fd = fd;
+    c->can_send = can_send;
+    c->can_recv = can_recv;
+    weft_lock_init(&c->send_lock);
+    weft_lock_init(&c->recv_lock);
+    c->pending = NONE;
+    c->rpos = c->rlen = 0;
+    return c;
+}
+
+int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex)
+{
+    if (!a || !b) return WEFT_EINVAL;
+    *a = *b = NULL;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+        return errno == ENFILE ? WEFT_EMFILE : weft__errno_code();
+    if (!duplex) {
+        /* Only a's receiving and b's sending direction are used. */
+        shutdown(sv[0], SHUT_WR);
+        shutdown(sv[1], SHUT_RD);
+    }
+    weft_conn_t *ca = conn_new(sv[0], duplex, true);
+    weft_conn_t *cb = ca ? conn_new(sv[1], true, duplex) : NULL;
+    if (!cb) {
+        weft__free(ca);
+        close(sv[0]);
+        close(sv[1]);
+        return WEFT_ENOMEM;
+    }
+    *a = ca;
+    *b = cb;
+    return 0;
+}
+
+int weft_conn_fileno(const weft_conn_t *c)
+{
+    return c ? c->fd : -1;
+}
+
+int weft_conn_close(weft_conn_t *c)
+{
+    if (!c) return WEFT_EINVAL;
+    close(c->fd);
+    weft__free(c);
+    return 0;
+}
+
+/* ---- sending --------------------------------------------------------------------------------*/
+
+static int send_error(void)
+{
+    return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno_code();
+}
+
+/* Writes the frame of len bytes. Until its first byte is taken the wait honours the deadline
+ * and cancellation; after that the frame is finished regardless. */
+static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadline)
+{
+    uint64_t header = len;
+    struct iovec iov[2] = {{&header, sizeof header}, {(void *)buf, len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
+    bool started = false;
+    while (msg.msg_iovlen > 0) {
+        ssize_t n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return send_error();
+            int rc = started ? weft__fd_wait(c->fd, POLLOUT, WEFT_NO_DEADLINE, true)
+                             : weft__fd_wait(c->fd, POLLOUT, deadline, false);
+            if (rc) return rc;
+            continue;
+        }
+        started = true;
+        /* Advance over what was written. */
+        size_t done = (size_t)n;
+        while (msg.msg_iovlen > 0 && done >= msg.msg_iov[0].iov_len) {
+            done -= msg.msg_iov[0].iov_len;
+            msg.msg_iov++;
+            msg.msg_iovlen--;
+        }
+        if (msg.msg_iovlen > 0) {
+            msg.msg_iov[0].iov_base = (char *)msg.msg_iov[0].iov_base + done;
+            msg.msg_iov[0].iov_len -= done;
+        }
+    }
+    return 0;
+}
+
+int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout)
+{
+    int64_t deadline;
+    if (!c || (!buf && len) || isnan(timeout) || weft_deadline(timeout, &deadline))
+        return WEFT_EINVAL;
+    if (!c->can_send) return WEFT_EBADF;
+    int rc = weft_lock_acquire(&c->send_lock, timeout);
+    if (rc) return rc;
+    rc = send_frame(c, buf, len, deadline);
+    weft_lock_release(&c->send_lock);
+    return rc;
+}
+
+/* ---- receiving ------------------------------------------------------------------------------*/
+
+static int recv_error(void)
+{
+    return errno == ECONNRESET ? WEFT_EEOF : weft__errno_code();
+}
+
+/* Reads what the socket has into the buffer (compacting it first), waiting for at least one
+ * byte. 0, WEFT_EEOF, or the wait's error. The caller holds recv_lock. */
+static int fill(weft_conn_t *c, int64_t deadline, bool nocancel)
+{
+    if (c->rpos > 0) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
+        c->rpos = 0;
+    }
+    for (;;) {
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, MSG_DONTWAIT);
+        if (n > 0) {
+            c->rlen += (size_t)n;
+            return 0;
+        }
+        if (n == 0) return WEFT_EEOF;
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) return recv_error();
+        int rc = weft__fd_wait(c->fd, POLLIN, deadline, nocancel);
+        if (rc) return rc;
+    }
+}
+
+/* Takes up to n buffered bytes into dst; returns how many. */
+static size_t take(weft_conn_t *c, unsigned char *dst, size_t n)
+{
+    if (n > c->rlen) n = c->rlen;
+    if (n == 0) return 0; /* dst may be NULL for an empty message */
+    memcpy(dst, c->rbuf + c->rpos, n);
+    c->rpos += n;
+    c->rlen -= n;
+    return n;
+}
+
+/* Receives the rest of a payload that has begun: no deadline, no cancel. */
+static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len)
+{
+    size_t got = take(c, dst, len);
+    while (got < len) {
+        if (len - got >= RBUF / 2) { /* big: straight into the caller's memory */
+            ssize_t n = recv(c->fd, dst + got, len - got, MSG_DONTWAIT);
+            if (n > 0) {
+                got += (size_t)n;
+                continue;
+            }
+            if (n == 0) return WEFT_EEOF;
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN) return recv_error();
+            int rc = weft__fd_wait(c->fd, POLLIN, WEFT_NO_DEADLINE, true);
+            if (rc) return rc;
+        } else {
+            int rc = fill(c, WEFT_NO_DEADLINE, true);
+            if (rc) return rc;
+            got += take(c, dst + got, len - got);
+        }
+    }
+    return 0;
+}
+
+int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len, double timeout)
+{
+    int64_t deadline;
+    if (!c || !len || (!buf && cap) || isnan(timeout) || weft_deadline(timeout, &deadline))
+        return WEFT_EINVAL;
+    if (!c->can_recv) return WEFT_EBADF;
+    int rc = weft_lock_acquire(&c->recv_lock, timeout);
+    if (rc) return rc;
+    if (c->pending == NONE) {
+        while (c->rlen < sizeof(uint64_t) && (rc = fill(c, deadline, false)) == 0) {
+        }
+        if (rc) goto out; /* a partial header stays buffered */
+        memcpy(&c->pending, c->rbuf + c->rpos, sizeof(uint64_t));
+        c->rpos += sizeof(uint64_t);
+        c->rlen -= sizeof(uint64_t);
+    }
+    if (c->pending > cap) {
+        *len = (size_t)c->pending;
+        rc = WEFT_EOVERFLOW; /* stays pending for a bigger buffer */
+        goto out;
+    }
+    rc = recv_payload(c, buf, (size_t)c->pending);
+    if (rc == 0) *len = (size_t)c->pending;
+    c->pending = NONE; /* received, or lost with the connection */
+out:
+    weft_lock_release(&c->recv_lock);
+    return rc;
+}
+
+int weft_conn_poll(weft_conn_t *c, double timeout)
+{
+    int64_t deadline;
+    if (!c || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!c->can_recv) return WEFT_EBADF;
+    int rc = weft_lock_acquire(&c->recv_lock, timeout);
+    if (rc) return rc;
+    bool buffered = c->rlen > 0 || c->pending != NONE;
+    weft_lock_release(&c->recv_lock);
+    return buffered ? 0 : weft__fd_wait(c->fd, POLLIN, deadline, false);
+}

@@ -1,0 +1,29 @@
+/*
+ * fdwait.c — the process layer's one blocking wait: ppoll on an fd, in slices so that a
+ * cancel request of the caller's context is noticed (DESIGN.md: a wait the waiting core
+ * cannot park, handed to poll with a bounded slice). Every process-layer call that blocks
+ * (join, a pipe's send/recv/poll) comes through here.
+ */
+#include "process_internal.h"
+
+#include <poll.h>
+#include <time.h>
+
+int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel)
+{
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    bool cancelable = !nocancel;
+    for (;;) {
+        int64_t slice = 0;
+        int64_t now = weft_monotonic_ns();
+        if (!(cancelable && weft__waitctx_canceled(ctx)) && deadline > now)
+            slice = deadline - now < WEFT__CANCEL_SLICE_NS ? deadline - now : WEFT__CANCEL_SLICE_NS;
+        struct pollfd pfd = {.fd = fd, .events = events};
+        struct timespec ts = {slice / 1000000000, slice % 1000000000};
+        int r = ppoll(&pfd, 1, &ts, NULL);
+        if (r > 0) return 0;
+        if (r < 0 && errno != EINTR) return weft__errno_code();
+        if (cancelable && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
+        if (deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    }
+}

@@ -1,0 +1,398 @@
+/*
+ * process.c — child processes (multiprocessing.Process, start method "fork") and the exit
+ * rules.
+ *
+ * The record (struct weft_process) is allocated by start and freed when its last reference
+ * goes: the caller's handle holds one until close; the exit rule holds one while it joins.
+ * Fields:
+ *   pid, parent, daemon, name   set before the fork, read-only after (parent is the starter's
+ *                               pid: a record copied into a forked child is "foreign" there)
+ *   pidfd                       the child's pidfd, opened right after the fork and closed by
+ *                               close (or in a fork child, where it is useless): so while a
+ *                               handle is held its fd number stays valid to poll
+ *   reaped, known, status       under `lock`: the child was reaped (by waitid), and its exit
+ *                               code if that reap saw it (known); the exit rule reads
+ *                               `reaped` under registry_lock as a hint only (re-checked)
+ *   prev, next                  the registry: every record started here and not yet closed,
+ *                               under registry_lock, in start order
+ *
+ * Locks: a record's `lock` is taken alone or before registry_lock, never after it; neither is
+ * held across a wait. The fork handlers hold registry_lock across fork, so a child sees every
+ * pidfd of the registry (and closes it: it must not keep its siblings' pidfds) and no pidfd
+ * outside it: a pidfd is opened, and closed, only under registry_lock.
+ */
+#include "process_internal.h"
+
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../thread/thread_internal.h"
+
+struct weft_process {
+    _Atomic uint32_t refs;
+    weft__mutex_t lock;
+    pid_t pid, parent;
+    int pidfd;
+    bool daemon, known;
+    _Atomic bool reaped; /* written under `lock`; read without it only as a hint */
+    int status;
+    weft_process_t *prev, *next;
+    char name[WEFT_PROCESS_NAME_MAX];
+};
+
+static weft__mutex_t registry_lock = WEFT__MUTEX_INIT;
+static weft_process_t *reg_head, *reg_tail;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_error;
+/* Process-N numbering. Relaxed: only uniqueness matters. */
+static _Atomic unsigned long name_counter;
+
+/* How long the exit rule gives a terminated daemon child before it kills it. */
+#define DAEMON_GRACE_NS (1000 * 1000000LL)
+
+/* ---- small helpers --------------------------------------------------------------------------*/
+
+static int pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+static int pidfd_signal(int pidfd, int sig)
+{
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static bool foreign(const weft_process_t *p)
+{
+    return p->parent != getpid();
+}
+
+static void unref(weft_process_t *p)
+{
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) weft__free(p);
+}
+
+static void registry_add_locked(weft_process_t *p)
+{
+    p->next = NULL;
+    p->prev = reg_tail;
+    if (reg_tail)
+        reg_tail->next = p;
+    else
+        reg_head = p;
+    reg_tail = p;
+}
+
+static void registry_remove_locked(weft_process_t *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        reg_head = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    else
+        reg_tail = p->prev;
+    p->prev = p->next = NULL;
+}
+
+/* ---- reaping --------------------------------------------------------------------------------*/
+
+/* Reaps p if it has ended, without waiting; the caller holds p->lock. Returns whether p is
+ * reaped now. */
+static bool reap_locked(weft_process_t *p)
+{
+    /* Relaxed: written only under p->lock, which the caller holds. */
+    if (atomic_load_explicit(&p->reaped, memory_order_relaxed)) return true;
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG) == 0) {
+        if (si.si_pid != p->pid) return false; /* still running */
+        p->known = true;
+        p->status = si.si_code == CLD_EXITED ? si.si_status : -si.si_status;
+    } else if (errno == EINTR) {
+        return false;
+    }
+    /* Reaped now, or (ECHILD) behind weft's back: its status is lost, but it has ended. */
+    atomic_store_explicit(&p->reaped, true, memory_order_relaxed);
+    return true;
+}
+
+static bool reap(weft_process_t *p)
+{
+    weft__mutex_lock(&p->lock);
+    bool reaped = reap_locked(p);
+    weft__mutex_unlock(&p->lock);
+    return reaped;
+}
+
+/* Waits until p has ended and reaps it (nocancel: a cancel request does not end the wait). */
+static int join_until(weft_process_t *p, int64_t deadline, bool nocancel)
+{
+    for (;;) {
+        if (reap(p)) return 0;
+        /* The pidfd turns readable when the child exits; it stays open while the caller holds
+         * its reference, so polling it without the lock is safe. */
+        int rc = weft__fd_wait(p->pidfd, POLLIN, deadline, nocancel);
+        if (rc) return reap(p) ? 0 : rc;
+    }
+}
+
+/* join_until without limit for the exit rules, which must not give up: if poll itself fails
+ * (out of memory), wait in the kernel without reaping, then reap as usual. */
+static void join_forever(weft_process_t *p)
+{
+    while (join_until(p, WEFT_NO_DEADLINE, true) != 0) {
+        siginfo_t si;
+        waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT);
+    }
+}
+
+/* ---- the exit rules and fork ----------------------------------------------------------------*/
+
+/* Retains the first registered record that matches (daemon or not) and is not reaped. */
+static weft_process_t *next_unreaped(bool daemon)
+{
+    weft__mutex_lock(&registry_lock);
+    weft_process_t *p = reg_head;
+    /* Relaxed: `reaped` only ever turns true; a stale false costs one more join, which
+     * re-checks under the record's lock. */
+    while (p && (p->daemon != daemon || atomic_load_explicit(&p->reaped, memory_order_relaxed)))
+        p = p->next;
+    if (p) atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    weft__mutex_unlock(&registry_lock);
+    return p;
+}
+
+/* Python's _exit_function: terminate the daemon children, then join every child. */
+static void apply_exit_rules(void)
+{
+    weft__mutex_lock(&registry_lock);
+    for (weft_process_t *p = reg_head; p; p = p->next) /* a pidfd never hits a reused pid */
+        if (p->daemon) pidfd_signal(p->pidfd, SIGTERM);
+    weft__mutex_unlock(&registry_lock);
+
+    int64_t grace = weft_monotonic_ns() + DAEMON_GRACE_NS;
+    for (weft_process_t *p; (p = next_unreaped(true));) {
+        if (join_until(p, grace, true) != 0) {
+            weft__mutex_lock(&p->lock);
+            if (!reap_locked(p)) pidfd_signal(p->pidfd, SIGKILL);
+            weft__mutex_unlock(&p->lock);
+            join_forever(p);
+        }
+        unref(p);
+    }
+    for (weft_process_t *p; (p = next_unreaped(false));) {
+        join_forever(p);
+        unref(p);
+    }
+}
+
+static void at_exit(void)
+{
+    /* Only in the process that registered it; a fork child ends through child_exit, or, if
+     * its fn calls exit(), applies the rules to its own children (the registry was reset). */
+    apply_exit_rules();
+}
+
+static void fork_prepare(void)
+{
+    weft__mutex_lock(&registry_lock);
+}
+
+static void fork_parent(void)
+{
+    weft__mutex_unlock(&registry_lock);
+}
+
+/* The parent's children are not ours: close their pidfds and forget them. Their records stay
+ * valid (handles copied into the child must still be closed: close frees a foreign one). */
+static void fork_child(void)
+{
+    for (weft_process_t *p = reg_head, *next; p; p = next) {
+        next = p->next;
+        if (p->pidfd >= 0) close(p->pidfd);
+        p->pidfd = -1;
+        p->prev = p->next = NULL;
+        p->lock = (weft__mutex_t)WEFT__MUTEX_INIT; /* maybe held by a thread that is gone */
+    }
+    reg_head = reg_tail = NULL;
+    registry_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+}
+
+static void init(void)
+{
+    if (pthread_atfork(fork_prepare, fork_parent, fork_child) || atexit(at_exit))
+        init_error = WEFT_ENOMEM;
+}
+
+/* The child's end once fn returned: exit rules for its own children, its non-daemon threads
+ * joined, stdio flushed, and _exit (the parent's atexit handlers are not the child's). */
+static _Noreturn void child_exit(int code)
+{
+    apply_exit_rules();
+    weft__threads_join_at_exit();
+    fflush(NULL);
+    _exit(code & 0xff);
+}
+
+static _Noreturn void child_main(int (*fn)(void *), void *arg, bool daemon, pid_t parent)
+{
+    if (daemon) {
+        /* Dies with the parent even if the parent dies without its exit rules. A parent that
+         * died before this line is seen through getppid. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) raise(SIGKILL);
+    }
+    /* A fresh process: whatever task the forking thread was running is not ours. */
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    weft__waitctx_uncancel(ctx);
+    ctx->task = NULL;
+    child_exit(fn(arg));
+}
+
+/* ---- the API --------------------------------------------------------------------------------*/
+
+int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
+                       const weft_process_opts_t *opts)
+{
+    if (!out) return WEFT_EINVAL;
+    *out = NULL;
+    weft_process_opts_t o = opts ? *opts : (weft_process_opts_t){0};
+    if (!fn || (o.name && strlen(o.name) >= WEFT_PROCESS_NAME_MAX)) return WEFT_EINVAL;
+    pthread_once(&init_once, init);
+    if (init_error) return init_error;
+
+    weft_process_t *p = weft__malloc(sizeof *p);
+    if (!p) return WEFT_ENOMEM;
+    atomic_init(&p->refs, 1);
+    p->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    p->pid = 0;
+    p->parent = getpid();
+    p->pidfd = -1;
+    p->daemon = o.daemon;
+    atomic_init(&p->reaped, false);
+    p->known = false;
+    p->status = 0;
+    p->prev = p->next = NULL;
+    if (o.name && o.name[0]) {
+        snprintf(p->name, sizeof p->name, "%s", o.name);
+    } else {
+        unsigned long n = atomic_fetch_add_explicit(&name_counter, 1, memory_order_relaxed) + 1;
+        snprintf(p->name, sizeof p->name, "Process-%lu", n);
+    }
+
+    fflush(NULL); /* or the child would write the parent's buffered output a second time */
+    pid_t pid = fork();
+    if (pid == 0) child_main(fn, arg, o.daemon, p->parent);
+    if (pid < 0) {
+        int rc = errno == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;
+        weft__free(p);
+        return rc;
+    }
+    p->pid = pid;
+    weft__mutex_lock(&registry_lock);
+    p->pidfd = pidfd_open(pid);
+    int rc = p->pidfd < 0 ? weft__errno_code() : 0;
+    if (rc == 0) registry_add_locked(p);
+    weft__mutex_unlock(&registry_lock);
+    if (rc) {
+        /* Nothing could ever wait for it safely: take it back. */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        weft__free(p);
+        return rc == -ENFILE ? WEFT_EMFILE : rc;
+    }
+    *out = p;
+    return 0;
+}
+
+int weft_process_join(weft_process_t *p, double timeout)
+{
+    int64_t deadline;
+    if (!p || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (foreign(p)) return WEFT_ECHILD;
+    return join_until(p, deadline, false);
+}
+
+bool weft_process_is_alive(weft_process_t *p)
+{
+    return p && !foreign(p) && !reap(p);
+}
+
+int weft_process_exitcode(weft_process_t *p, int *code)
+{
+    if (!p || !code) return WEFT_EINVAL;
+    if (foreign(p)) return WEFT_ECHILD;
+    weft__mutex_lock(&p->lock);
+    int rc = !reap_locked(p) ? WEFT_EAGAIN : p->known ? 0 : WEFT_ECHILD;
+    if (rc == 0) *code = p->status;
+    weft__mutex_unlock(&p->lock);
+    return rc;
+}
+
+long weft_process_pid(const weft_process_t *p)
+{
+    return p ? (long)p->pid : 0;
+}
+
+const char *weft_process_name(const weft_process_t *p)
+{
+    return p ? p->name : NULL;
+}
+
+bool weft_process_is_daemon(const weft_process_t *p)
+{
+    return p && p->daemon;
+}
+
+static int send_signal(weft_process_t *p, int sig)
+{
+    if (!p) return WEFT_EINVAL;
+    if (foreign(p)) return WEFT_ECHILD;
+    int rc = 0;
+    weft__mutex_lock(&p->lock);
+    /* Not reaped: the pid is still ours, and the pidfd names it whatever happens to the pid. */
+    if (!atomic_load_explicit(&p->reaped, memory_order_relaxed) && /* relaxed: we hold the lock */
+        pidfd_signal(p->pidfd, sig) < 0 && errno != ESRCH)
+        rc = weft__errno_code();
+    weft__mutex_unlock(&p->lock);
+    return rc;
+}
+
+int weft_process_terminate(weft_process_t *p)
+{
+    return send_signal(p, SIGTERM);
+}
+
+int weft_process_kill(weft_process_t *p)
+{
+    return send_signal(p, SIGKILL);
+}
+
+int weft_process_close(weft_process_t *p)
+{
+    if (!p) return WEFT_EINVAL;
+    if (foreign(p)) {
+        weft__free(p); /* the fork child's copy: its pidfd was closed by the fork handler */
+        return 0;
+    }
+    if (!reap(p)) return WEFT_EBUSY;
+    weft__mutex_lock(&registry_lock);
+    registry_remove_locked(p);
+    close(p->pidfd);
+    p->pidfd = -1;
+    weft__mutex_unlock(&registry_lock);
+    unref(p);
+    return 0;
+}

@@ -1,0 +1,30 @@
+/*
+ * process_internal.h — what the process layer's files share.
+ *
+ *   process.c   child processes: start, join, signals, the registry of children, exit rules
+ *   fdwait.c    waiting for an fd (a pidfd, a pipe end) with a deadline and cancellation
+ */
+#ifndef WEFT_PROCESS_INTERNAL_H
+#define WEFT_PROCESS_INTERNAL_H
+
+#include "../wait/wait_internal.h"
+#include "weft/process.h"
+
+#include <errno.h>
+
+/* The calling context's errno as a weft code (EIO if errno is not a positive value). */
+static inline int weft__errno_code(void)
+{
+    return errno > 0 ? -errno : WEFT_EIO;
+}
+
+/* How often a blocked process-layer wait looks at the caller's cancel request. */
+#define WEFT__CANCEL_SLICE_NS (50 * 1000000LL)
+
+/* Waits until fd reports one of `events` (or an error / hang-up) or the deadline passes:
+ * 0, WEFT_ETIMEDOUT, WEFT_ECANCELED (the caller's context was canceled, unless nocancel; seen
+ * within one slice), or the poll error. A ready fd wins over a cancel or an expired deadline.
+ * Blocks the calling thread (a coroutine-aware wait comes with the coroutine layer). */
+int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel);
+
+#endif /* WEFT_PROCESS_INTERNAL_H */

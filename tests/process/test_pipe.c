@@ -1,0 +1,412 @@
+/* Pipe and Connection: framed messages between threads and processes. Each case names the
+ * CPython behaviour it mirrors (Lib/test/_test_multiprocessing.py, _TestConnection and
+ * _TestPoll, unless said otherwise). */
+#include "weft_test.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static void make(weft_conn_t **a, weft_conn_t **b, bool duplex)
+{
+    assert_int_equal(weft_pipe(a, b, duplex), 0);
+    assert_non_null(*a);
+    assert_non_null(*b);
+}
+
+static void fill_pattern(unsigned char *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++) buf[i] = (unsigned char)(seed * 31 + i * 7);
+}
+
+static bool check_pattern(const unsigned char *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != (unsigned char)(seed * 31 + i * 7)) return false;
+    return true;
+}
+
+/* test_connection / _TestPoll.test_strings, test_empty_string: messages of every size,
+ * the empty one included, arrive whole and in order, in both directions. */
+static void pipe_messages_arrive_whole_and_in_order(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    size_t sizes[] = {0, 1, 7, 8, 9, 100, 4096, 40000, 0, 3};
+    unsigned char *buf = malloc(40000), *got = malloc(40000);
+    assert_non_null(buf);
+    assert_non_null(got);
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        fill_pattern(buf, sizes[i], (unsigned)i);
+        assert_int_equal(weft_conn_send_bytes(b, sizes[i] ? buf : NULL, sizes[i], 10), 0);
+    }
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t len = 12345;
+        assert_int_equal(weft_conn_recv_bytes(a, got, 40000, &len, 10), 0);
+        assert_int_equal(len, sizes[i]);
+        assert_true(check_pattern(got, len, (unsigned)i));
+    }
+    assert_int_equal(weft_conn_send_bytes(a, "back", 4, 10), 0); /* duplex: the other way */
+    size_t len;
+    assert_int_equal(weft_conn_recv_bytes(b, got, 40000, &len, 10), 0);
+    assert_int_equal(len, 4);
+    assert_memory_equal(got, "back", 4);
+    free(buf);
+    free(got);
+    assert_int_equal(weft_conn_close(a), 0);
+    assert_int_equal(weft_conn_close(b), 0);
+}
+
+/* test_sendbytes / test_connection with a child: the child echoes what it gets until EOF. */
+static weft_conn_t *child_end, *parent_end;
+
+static int echo(void *arg)
+{
+    (void)arg;
+    weft_conn_close(parent_end); /* the child's copy of the other end */
+    static unsigned char buf[1 << 20];
+    size_t len;
+    int rc;
+    while ((rc = weft_conn_recv_bytes(child_end, buf, sizeof buf, &len, 30)) == 0)
+        if (weft_conn_send_bytes(child_end, buf, len, 30)) return 2;
+    return rc == WEFT_EEOF ? 0 : 1;
+}
+
+static void pipe_echo_through_a_child(void **state)
+{
+    (void)state;
+    make(&parent_end, &child_end, true);
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, echo, NULL, NULL), 0);
+    weft_conn_close(child_end);
+    size_t len = 1 << 20; /* far beyond the socket buffer: both sides must stream */
+    unsigned char *buf = malloc(len), *got = malloc(len);
+    assert_non_null(buf);
+    assert_non_null(got);
+    for (unsigned round = 0; round < 3; round++) {
+        size_t n = round == 1 ? len : 1000 + round;
+        fill_pattern(buf, n, round);
+        assert_int_equal(weft_conn_send_bytes(parent_end, buf, n, 30), 0);
+        size_t glen;
+        assert_int_equal(weft_conn_recv_bytes(parent_end, got, len, &glen, 30), 0);
+        assert_int_equal(glen, n);
+        assert_true(check_pattern(got, n, round));
+    }
+    weft_conn_close(parent_end); /* the child sees EOF and exits 0 */
+    assert_int_equal(weft_process_join(p, 30), 0);
+    int code;
+    assert_int_equal(weft_process_exitcode(p, &code), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(weft_process_close(p), 0);
+    free(buf);
+    free(got);
+}
+
+/* Connection.recv_bytes_into's BufferTooShort, without losing the message: the length is
+ * reported and the message is received by the next call with a big enough buffer. */
+static void pipe_short_buffer_keeps_the_message(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, false);
+    assert_int_equal(weft_conn_send_bytes(b, "0123456789", 10, 10), 0);
+    assert_int_equal(weft_conn_send_bytes(b, "next", 4, 10), 0);
+    char small[4], big[16];
+    size_t len = 0;
+    assert_int_equal(weft_conn_recv_bytes(a, small, sizeof small, &len, 10), WEFT_EOVERFLOW);
+    assert_int_equal(len, 10);
+    assert_int_equal(weft_conn_poll(a, 0), 0); /* still there */
+    assert_int_equal(weft_conn_recv_bytes(a, big, sizeof big, &len, 10), 0);
+    assert_int_equal(len, 10);
+    assert_memory_equal(big, "0123456789", 10);
+    assert_int_equal(weft_conn_recv_bytes(a, big, sizeof big, &len, 10), 0);
+    assert_int_equal(len, 4);
+    assert_memory_equal(big, "next", 4);
+    weft_conn_close(a);
+    weft_conn_close(b);
+}
+
+/* test_connection: recv after the other end closed raises EOFError once the messages sent
+ * before the close are consumed; poll reports the EOF as "something to read". */
+static void pipe_eof_after_peer_close(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    assert_int_equal(weft_conn_send_bytes(b, "last", 4, 10), 0);
+    weft_conn_close(b);
+    char buf[8];
+    size_t len;
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(len, 4);
+    assert_int_equal(weft_conn_poll(a, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), WEFT_EEOF);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0), WEFT_EEOF);
+    weft_conn_close(a);
+}
+
+/* A send to a closed peer is WEFT_EPIPE and never SIGPIPE (which would kill this test with
+ * the default action in place), even for a message that fills the socket first. */
+static void pipe_send_to_closed_peer_is_epipe_not_sigpipe(void **state)
+{
+    (void)state;
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
+    sigaction(SIGPIPE, &dfl, &old);
+    weft_conn_t *a, *b;
+    make(&a, &b, false);
+    weft_conn_close(a);
+    assert_int_equal(weft_conn_send_bytes(b, "x", 1, 10), WEFT_EPIPE);
+    size_t big = 4 << 20;
+    void *buf = calloc(1, big);
+    assert_non_null(buf);
+    assert_int_equal(weft_conn_send_bytes(b, buf, big, 10), WEFT_EPIPE);
+    free(buf);
+    weft_conn_close(b);
+    sigaction(SIGPIPE, &old, NULL);
+}
+
+/* test_duplex_false: Pipe(False) gives a receive-only and a send-only end. */
+static void pipe_one_way_ends(void **state)
+{
+    (void)state;
+    weft_conn_t *r, *w;
+    make(&r, &w, false);
+    char buf[4];
+    size_t len;
+    assert_int_equal(weft_conn_send_bytes(r, "x", 1, 0), WEFT_EBADF);
+    assert_int_equal(weft_conn_recv_bytes(w, buf, sizeof buf, &len, 0), WEFT_EBADF);
+    assert_int_equal(weft_conn_poll(w, 0), WEFT_EBADF);
+    assert_int_equal(weft_conn_send_bytes(w, "ok", 2, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(r, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(len, 2);
+    weft_conn_close(r);
+    weft_conn_close(w);
+}
+
+/* _TestPoll.test_empty / test_boundaries: poll(0) is false on an empty pipe, a timed poll
+ * waits about its timeout, and any message (even an empty one) makes it true. */
+static void pipe_poll_and_recv_timeouts(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    assert_int_equal(weft_conn_poll(a, 0), WEFT_ETIMEDOUT);
+    double t0 = weft_monotonic();
+    assert_int_equal(weft_conn_poll(a, 0.1), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic() - t0 >= 0.09);
+    char buf[4];
+    size_t len;
+    t0 = weft_monotonic();
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.1), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic() - t0 >= 0.09);
+    assert_int_equal(weft_conn_send_bytes(b, NULL, 0, 0), 0);
+    assert_int_equal(weft_conn_poll(a, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, NULL, 0, &len, 0), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(weft_conn_poll(a, 0), WEFT_ETIMEDOUT);
+    weft_conn_close(a);
+    weft_conn_close(b);
+}
+
+/* A deadline that expires with half a frame header buffered loses nothing: the frame is
+ * received whole once the rest arrives. (The raw bytes go in through the peer's socket.) */
+static void pipe_timeout_mid_header_loses_nothing(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    uint64_t header = 5;
+    unsigned char frame[8 + 5];
+    memcpy(frame, &header, 8);
+    memcpy(frame + 8, "hello", 5);
+    assert_int_equal(send(weft_conn_fileno(b), frame, 3, 0), 3);
+    char buf[8];
+    size_t len;
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.05), WEFT_ETIMEDOUT);
+    assert_int_equal(send(weft_conn_fileno(b), frame + 3, sizeof frame - 3, 0),
+                     (ssize_t)(sizeof frame - 3));
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(len, 5);
+    assert_memory_equal(buf, "hello", 5);
+    weft_conn_close(a);
+    weft_conn_close(b);
+}
+
+/* A sender that dies in the middle of a message: the receiver gets WEFT_EEOF, never a
+ * truncated message. */
+static int half_a_message(void *arg)
+{
+    (void)arg;
+    weft_conn_close(parent_end);
+    uint64_t header = 1000;
+    unsigned char frame[8 + 10] = {0};
+    memcpy(frame, &header, 8);
+    ssize_t n = send(weft_conn_fileno(child_end), frame, sizeof frame, 0);
+    _exit(n == (ssize_t)sizeof frame ? 0 : 1);
+}
+
+static void pipe_sender_dying_mid_message_gives_eof(void **state)
+{
+    (void)state;
+    make(&parent_end, &child_end, true);
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, half_a_message, NULL, NULL), 0);
+    weft_conn_close(child_end);
+    char buf[2000];
+    size_t len = 777;
+    assert_int_equal(weft_conn_recv_bytes(parent_end, buf, sizeof buf, &len, 30), WEFT_EEOF);
+    assert_int_equal(len, 777); /* untouched on failure */
+    assert_int_equal(weft_process_join(p, 30), 0);
+    assert_int_equal(weft_process_close(p), 0);
+    weft_conn_close(parent_end);
+}
+
+/* Threads sending on one end at once never interleave their messages (Python needs a lock
+ * for that; weft's ends have one per direction). */
+enum { SENDERS = 4, PER_SENDER = 500 };
+static weft_conn_t *shared_end;
+
+static void sender(void *arg, int i)
+{
+    (void)arg;
+    unsigned char buf[3000];
+    for (int k = 0; k < PER_SENDER; k++) {
+        size_t len = 8 + (size_t)(k * 37 + i * 101) % 2900;
+        uint32_t id[2] = {(uint32_t)i, (uint32_t)k};
+        fill_pattern(buf, len, (unsigned)(i * PER_SENDER + k));
+        memcpy(buf, id, sizeof id);
+        assert_int_equal(weft_conn_send_bytes(shared_end, buf, len, 30), 0);
+    }
+}
+
+static void pipe_concurrent_senders_never_interleave(void **state)
+{
+    (void)state;
+    weft_conn_t *r;
+    make(&r, &shared_end, false);
+    weft_test_bg_t bg;
+    weft_test_bg_start(&bg, SENDERS, sender, NULL);
+    int next[SENDERS] = {0};
+    unsigned char buf[3000], want[3000];
+    for (int n = 0; n < SENDERS * PER_SENDER; n++) {
+        size_t len;
+        assert_int_equal(weft_conn_recv_bytes(r, buf, sizeof buf, &len, 30), 0);
+        uint32_t id[2];
+        memcpy(id, buf, sizeof id);
+        assert_true(id[0] < SENDERS);
+        assert_int_equal(id[1], next[id[0]]++); /* each sender's messages in its order */
+        assert_int_equal(len, 8 + (size_t)(id[1] * 37 + id[0] * 101) % 2900);
+        fill_pattern(want, len, id[0] * PER_SENDER + id[1]);
+        assert_memory_equal(buf + 8, want + 8, len - 8);
+    }
+    weft_test_bg_join(&bg);
+    weft_conn_close(r);
+    weft_conn_close(shared_end);
+}
+
+/* A task blocked in recv is canceled like any weft wait. */
+static int recv_task(void *arg, void **result)
+{
+    (void)result;
+    char buf[4];
+    size_t len;
+    return weft_conn_recv_bytes(arg, buf, sizeof buf, &len, WEFT_FOREVER);
+}
+
+static void pipe_recv_is_cancelable(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    weft_executor_t *ex;
+    assert_int_equal(weft_thread_pool_create(&ex, 1, NULL), 0);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(ex, recv_task, a, &f), 0);
+    while (!weft_future_running(f)) sched_yield();
+    assert_int_equal(weft_future_cancel(f), WEFT_EBUSY);
+    assert_int_equal(weft_future_result(f, 10, NULL), WEFT_ECANCELED);
+    weft_future_release(f);
+    assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
+    weft_executor_destroy(ex);
+    /* Nothing was taken: a message sent now is received whole. */
+    assert_int_equal(weft_conn_send_bytes(b, "ok", 2, 10), 0);
+    char buf[4];
+    size_t len;
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(len, 2);
+    weft_conn_close(a);
+    weft_conn_close(b);
+}
+
+static void pipe_bad_input(void **state)
+{
+    (void)state;
+    weft_conn_t *a = (weft_conn_t *)1, *b = (weft_conn_t *)1;
+    assert_int_equal(weft_pipe(NULL, &b, true), WEFT_EINVAL);
+    assert_int_equal(weft_pipe(&a, NULL, true), WEFT_EINVAL);
+    make(&a, &b, true);
+    char buf[4];
+    size_t len;
+    assert_int_equal(weft_conn_send_bytes(NULL, "x", 1, 0), WEFT_EINVAL);
+    assert_int_equal(weft_conn_send_bytes(a, NULL, 1, 0), WEFT_EINVAL);
+    assert_int_equal(weft_conn_send_bytes(a, "x", 1, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(NULL, buf, 4, &len, 0), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(a, NULL, 4, &len, 0), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, 4, NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, 4, &len, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_conn_poll(NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_conn_poll(a, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_conn_fileno(NULL), -1);
+    assert_int_equal(weft_conn_close(NULL), WEFT_EINVAL);
+    weft_conn_close(a);
+    weft_conn_close(b);
+}
+
+static int pipe_body(void *ctx)
+{
+    (void)ctx;
+    weft_conn_t *a, *b;
+    int rc = weft_pipe(&a, &b, true);
+    if (rc) {
+        if (a || b) return WEFT_EIO; /* both NULL on failure */
+        return rc;
+    }
+    char buf[4];
+    size_t len;
+    rc = weft_conn_send_bytes(a, "abc", 3, 1);
+    if (!rc) rc = weft_conn_recv_bytes(b, buf, sizeof buf, &len, 1);
+    weft_conn_close(a);
+    weft_conn_close(b);
+    return rc;
+}
+
+static void pipe_out_of_memory(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_test_oom(pipe_body, NULL), 2);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest cases[] = {
+        WEFT_TEST(pipe_messages_arrive_whole_and_in_order),
+        WEFT_TEST(pipe_echo_through_a_child),
+        WEFT_TEST(pipe_short_buffer_keeps_the_message),
+        WEFT_TEST(pipe_eof_after_peer_close),
+        WEFT_TEST(pipe_send_to_closed_peer_is_epipe_not_sigpipe),
+        WEFT_TEST(pipe_one_way_ends),
+        WEFT_TEST(pipe_poll_and_recv_timeouts),
+        WEFT_TEST(pipe_timeout_mid_header_loses_nothing),
+        WEFT_TEST(pipe_sender_dying_mid_message_gives_eof),
+        WEFT_TEST(pipe_concurrent_senders_never_interleave),
+        WEFT_TEST(pipe_recv_is_cancelable),
+        WEFT_TEST(pipe_bad_input),
+        WEFT_TEST(pipe_out_of_memory),
+    };
+    return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}

@@ -1,0 +1,135 @@
+/* Shared memory: anonymous regions inherited by children, named regions opened by name.
+ * CPython mirrors: Lib/test/_test_multiprocessing.py _TestSharedMemory (test_shared_memory_basics,
+ * test_shared_memory_across_processes), and sharedctypes' inheritance by a forked child. */
+#include "weft_test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static char *region;
+
+static int write_region(void *arg)
+{
+    strcpy(region, arg);
+    return 0;
+}
+
+static void join_ok(weft_process_t *p)
+{
+    int code = -1;
+    assert_int_equal(weft_process_join(p, 30), 0);
+    assert_int_equal(weft_process_exitcode(p, &code), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(weft_process_close(p), 0);
+}
+
+/* sharedctypes / Value(lock=False) in a forked child: what the child writes to an anonymous
+ * region allocated before the fork, the parent reads; the region starts zero-filled. */
+static void shm_anonymous_region_is_shared_with_children(void **state)
+{
+    (void)state;
+    size_t size = 3 * 4096 + 5;
+    assert_int_equal(weft_shm_alloc((void **)&region, size), 0);
+    for (size_t i = 0; i < size; i++) assert_int_equal(region[i], 0);
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, write_region, "from the child", NULL), 0);
+    join_ok(p);
+    assert_string_equal(region, "from the child");
+    assert_int_equal(weft_shm_free(region, size), 0);
+}
+
+static void unique_name(char *buf, size_t cap, const char *tag)
+{
+    snprintf(buf, cap, "/weft-test-%s-%d", tag, (int)getpid());
+}
+
+/* test_shared_memory_basics: create, open a second mapping by name (same bytes, another
+ * address), a second create fails, the size check, unlink. */
+static void shm_named_create_open_unlink(void **state)
+{
+    (void)state;
+    char name[64];
+    unique_name(name, sizeof name, "basics");
+    void *a, *b, *c;
+    size_t size = 0;
+    assert_int_equal(weft_shm_open(&a, name, 10000, true, &size), 0);
+    assert_int_equal(size, 10000);
+    assert_int_equal(weft_shm_open(&c, name, 10000, true, NULL), WEFT_EEXIST);
+    assert_null(c);
+    assert_int_equal(weft_shm_open(&b, name, 0, false, &size), 0); /* 0: the whole object */
+    assert_int_equal(size, 10000);
+    assert_ptr_not_equal(a, b);
+    strcpy(a, "same bytes");
+    assert_string_equal(b, "same bytes");
+    assert_int_equal(weft_shm_open(&c, name, 20000, false, NULL), WEFT_EINVAL); /* too short */
+    assert_int_equal(weft_shm_unlink(name), 0);
+    assert_int_equal(weft_shm_unlink(name), WEFT_ENOENT);
+    assert_int_equal(weft_shm_open(&c, name, 0, false, NULL), WEFT_ENOENT);
+    assert_string_equal(a, "same bytes"); /* mappings outlive the name */
+    assert_int_equal(weft_shm_free(a, 10000), 0);
+    assert_int_equal(weft_shm_free(b, 10000), 0);
+}
+
+/* test_shared_memory_across_processes: a process opens the region by name and writes. */
+static int open_and_write(void *arg)
+{
+    void *p;
+    size_t size;
+    if (weft_shm_open(&p, arg, 0, false, &size)) return 1;
+    strcpy(p, "written by name");
+    return weft_shm_free(p, size) ? 2 : 0;
+}
+
+static void shm_named_region_across_processes(void **state)
+{
+    (void)state;
+    char name[64];
+    unique_name(name, sizeof name, "across");
+    void *a;
+    assert_int_equal(weft_shm_open(&a, name, 4096, true, NULL), 0);
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, open_and_write, name, NULL), 0);
+    join_ok(p);
+    assert_string_equal(a, "written by name");
+    assert_int_equal(weft_shm_unlink(name), 0);
+    assert_int_equal(weft_shm_free(a, 4096), 0);
+}
+
+static void shm_bad_input(void **state)
+{
+    (void)state;
+    void *p = (void *)1;
+    assert_int_equal(weft_shm_alloc(NULL, 10), WEFT_EINVAL);
+    assert_int_equal(weft_shm_alloc(&p, 0), WEFT_EINVAL);
+    assert_null(p);
+    assert_int_equal(weft_shm_free(NULL, 10), WEFT_EINVAL);
+    assert_int_equal(weft_shm_free((char *)&p + 1, 10), WEFT_EINVAL);
+    assert_int_equal(weft_shm_open(NULL, "/x", 10, true, NULL), WEFT_EINVAL);
+    const char *bad[] = {NULL, "", "/", "noslash", "/a/b"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(weft_shm_open(&p, bad[i], 10, true, NULL), WEFT_EINVAL);
+        assert_int_equal(weft_shm_unlink(bad[i]), WEFT_EINVAL);
+    }
+    char longname[300];
+    memset(longname, 'a', sizeof longname);
+    longname[0] = '/';
+    longname[sizeof longname - 1] = '\0';
+    assert_int_equal(weft_shm_open(&p, longname, 10, true, NULL), WEFT_EINVAL);
+    char name[64];
+    unique_name(name, sizeof name, "zero");
+    assert_int_equal(weft_shm_open(&p, name, 0, true, NULL), WEFT_EINVAL); /* create needs a size */
+    assert_int_equal(weft_shm_open(&p, name, 0, false, NULL), WEFT_ENOENT);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest cases[] = {
+        WEFT_TEST(shm_anonymous_region_is_shared_with_children),
+        WEFT_TEST(shm_named_create_open_unlink),
+        WEFT_TEST(shm_named_region_across_processes),
+        WEFT_TEST(shm_bad_input),
+    };
+    return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
