@@ -1,6 +1,8 @@
 /*
  * weft/process.h — Python's multiprocessing for C: child processes (Process) with Python's
- * exit rules, shared memory, and pipes between processes (Pipe / Connection).
+ * exit rules, shared memory, pipes between processes (Pipe / Connection), process-shared
+ * synchronisation objects and shared values, and a queue between processes (Queue /
+ * JoinableQueue).
  *
  * ---- Process ------------------------------------------------------------------------------
  * weft_process_start forks: the child runs fn(arg) in a copy of the caller's memory (fork is
@@ -57,6 +59,7 @@
 #include <stddef.h>
 
 #include "weft/core.h"
+#include "weft/sync.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -202,6 +205,124 @@ WEFT_EXTERN int weft_conn_fileno(const weft_conn_t *c);
 /* Closes this process's copy of the end and frees c (which must not be in use by another
  * thread). The peer sees EOF once every copy is closed. WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_conn_close(weft_conn_t *c);
+
+/* ---- process-shared Lock, RLock, Semaphore, Event, Condition ------------------------------
+ * multiprocessing.Lock & co: the weft_lock_t, weft_rlock_t, weft_semaphore_t, weft_event_t and
+ * weft_condition_t of weft/sync.h, initialised with the functions below instead of their
+ * plain init, in memory every process using them maps (weft_shm_alloc before starting the
+ * children, or a named region). From then on the ordinary functions of weft/sync.h work on
+ * them, from any thread of any of those processes, with these differences:
+ *   - Lock is owned, and robust. Only the thread that acquired it may release it (others get
+ *     WEFT_EPERM; Python's multiprocessing.Lock lets anyone release); re-acquiring it from
+ *     its owner fails at once with WEFT_EDEADLK. If its owner dies holding it (its process
+ *     killed, its thread gone), the next acquire succeeds with WEFT_EOWNERDEAD: the caller
+ *     holds the lock, but the data it protects may be half-updated — repair or discard it.
+ *     A waiter blocked on the lock when that happens is woken with it. Same for RLock (the
+ *     owner is the thread: coroutines of one thread share it).
+ *   - Semaphore and Condition do not serve waiters in FIFO order; a Condition's notify(n)
+ *     still wakes at most n waiters (a notification racing with a waiter's timeout counts as
+ *     received, as in Python); the condition's lock must be a process-shared Lock or RLock in
+ *     the same mapping as the condition (or NULL for its own RLock), which may be mapped at
+ *     different addresses in different processes.
+ *   - Nothing is allocated and no pointer is stored, except by weft_condition_init_shared's
+ *     offset to the lock; blocking calls sleep on a process-shared futex word of the object
+ *     (a pthread robust mutex for Lock), blocking the calling thread (from a coroutine, its
+ *     whole thread for now). Inside an executor task a wait sleeps in 50 ms slices so that a
+ *     cancel request (WEFT_ECANCELED) is seen.
+ *   - A process killed while it waits, or while it holds a Semaphore unit, leaves nothing
+ *     behind but that unit (Semaphore has no owner to give it back).
+ *   - destroy: WEFT_EBUSY while held or waited on; a process must not destroy an object that
+ *     others may still use.
+ * Init errors: WEFT_EINVAL (NULL; for the condition, both locks given, or a lock that is not
+ * process-shared), WEFT_ENOSYS (the C library lacks robust process-shared mutexes).
+ * Init must not race with any other use. */
+WEFT_EXTERN int weft_lock_init_shared(weft_lock_t *l);
+WEFT_EXTERN int weft_rlock_init_shared(weft_rlock_t *r);
+WEFT_EXTERN int weft_semaphore_init_shared(weft_semaphore_t *s, unsigned value, bool bounded);
+WEFT_EXTERN int weft_event_init_shared(weft_event_t *e);
+WEFT_EXTERN int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *lock,
+                                           weft_rlock_t *rlock);
+
+/* ---- Value -------------------------------------------------------------------------------
+ * multiprocessing.Value('q') for C: a 64-bit signed integer, caller-allocated in shared memory
+ * (or anywhere), read and changed atomically without a lock, so a process killed in the middle
+ * of a change leaves either the old or the new value. add is Python's `with v.get_lock():
+ * v.value += delta` in one atomic step. All calls are safe from any thread or process, from
+ * signal handlers, and never block. WEFT_EINVAL for NULL pointers. */
+typedef struct weft_value {
+    WEFT__ATOMIC(int64_t) v_;
+} weft_value_t;
+
+WEFT_EXTERN int weft_value_init(weft_value_t *v, int64_t initial);
+WEFT_EXTERN int weft_value_get(const weft_value_t *v, int64_t *out);
+WEFT_EXTERN int weft_value_set(weft_value_t *v, int64_t value);
+/* Adds delta (wrapping around on overflow, as two's complement) and stores the new value in
+ * *result if result is not NULL. */
+WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
+
+/* ---- Queue / JoinableQueue between processes ------------------------------------------------
+ * multiprocessing.Queue and JoinableQueue for C: messages of bytes, any size up to the
+ * capacity, passed between processes through a ring buffer in anonymous shared memory. Create
+ * it before starting the processes that use it: they inherit it (the handle is a pointer into
+ * the shared mapping, valid in every forked child). Unlike Python's there is no feeder thread:
+ * put copies the message into the ring and returns, so a put that returned 0 is in the queue,
+ * visible to every process at once, and stays there if its sender dies.
+ *
+ * Order: FIFO across all producers (the order their puts took the queue's lock). Bounds: the
+ * ring's byte capacity (each message takes its length plus 8 bytes, rounded up to 8) and
+ * optionally maxsize messages; put blocks while either is exhausted.
+ *
+ * Robustness: the queue's state lives behind a robust process-shared lock and changes under
+ * a journal, so a process SIGKILLed at any instant — inside put, get or task_done, holding the
+ * lock or not — costs at most the one message it was putting or had just got: never a message
+ * delivered twice, never half a message, never a queue left locked. (A process killed while
+ * it slept in put/get leaves a stale sleeper count behind: later calls may wake nobody in
+ * vain, which costs time, not correctness.) A consumer killed between get and task_done
+ * leaves that task unfinished: join then waits for it, as in Python.
+ *
+ * Waits sleep on process-shared futex words of the queue, blocking the calling thread (from a
+ * coroutine, its thread for now); inside an executor task in 50 ms slices so that a cancel
+ * request (WEFT_ECANCELED) is seen. Timeouts are seconds (WEFT_FOREVER blocks, 0 polls).
+ * Thread safety: every call but destroy may be made from any thread of any process sharing
+ * the queue. Not async-signal-safe. */
+typedef struct weft_mpqueue weft_mpqueue_t;
+
+/* Creates a queue whose ring holds `capacity` bytes (rounded up to a power of two, at least
+ * 4 KiB; 0: 1 MiB) and at most maxsize messages (0: as many as fit). joinable: counts
+ * unfinished tasks for task_done / join (JoinableQueue). Errors: WEFT_EINVAL (q NULL, capacity
+ * above 2^40), WEFT_ENOMEM; then *q is NULL. */
+WEFT_EXTERN int weft_mpqueue_create(weft_mpqueue_t **q, size_t capacity, size_t maxsize,
+                                    bool joinable);
+
+/* Unmaps the queue in the calling process (other processes keep theirs; the memory goes with
+ * the last). No thread of this process may be using it. WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_mpqueue_destroy(weft_mpqueue_t *q);
+
+/* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
+ * to timeout for room. 0, WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the
+ * message could never fit the ring), WEFT_EINVAL (q NULL, buf NULL with len > 0, NaN). */
+WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout);
+
+/* Takes the message at the head into buf (cap bytes) and stores its length in *len, waiting
+ * up to timeout for one. WEFT_EOVERFLOW when it is longer than cap: *len is set to its length
+ * and it stays at the head (call again with a big enough buffer). WEFT_ETIMEDOUT
+ * (queue.Empty), WEFT_ECANCELED, WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
+WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len,
+                                 double timeout);
+
+/* Snapshots: messages queued (0 for NULL), none queued, no room for a message of len bytes. */
+WEFT_EXTERN size_t weft_mpqueue_qsize(weft_mpqueue_t *q);
+WEFT_EXTERN bool weft_mpqueue_empty(weft_mpqueue_t *q);
+WEFT_EXTERN bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len);
+
+/* JoinableQueue.task_done: marks one message taken with get as processed. WEFT_EINVAL when
+ * called more times than messages were put (Python's ValueError) or q is NULL, WEFT_ENOTSUP
+ * on a queue not created joinable. */
+WEFT_EXTERN int weft_mpqueue_task_done(weft_mpqueue_t *q);
+
+/* JoinableQueue.join: waits until every message ever put has been marked done. 0,
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_ENOTSUP (not joinable), WEFT_EINVAL. */
+WEFT_EXTERN int weft_mpqueue_join(weft_mpqueue_t *q, double timeout);
 
 #ifdef __cplusplus
 }

@@ -16,10 +16,16 @@
  * Signal handlers: only weft_event_set, weft_event_is_set, weft_lock_locked and
  * weft_semaphore_release on an object never acquired by the interrupted thread are safe.
  * Destroy: returns WEFT_EBUSY (and changes nothing) while the object is held or waited on.
+ *
+ * Process-shared mode: Lock, RLock, Semaphore, Event and Condition can also be initialised
+ * for use by several processes, in shared memory (weft_lock_init_shared and friends, declared
+ * and described in weft/process.h). The functions below then work on them unchanged, with
+ * the differences that header lists (a shared Lock has an owner and is robust).
  */
 #ifndef WEFT_SYNC_H
 #define WEFT_SYNC_H
 
+#include <pthread.h>
 #include <stdbool.h>
 
 #include "weft/core.h"
@@ -37,12 +43,19 @@ extern "C" {
  * briefly, then parks. Not fair: a running thread may take it ahead of a parked one. */
 typedef struct weft_lock {
     WEFT__ATOMIC(uint32_t) state_;
-    weft_waitq_t waiters_;
+    uint32_t shared_; /* process-shared (weft_lock_init_shared, weft/process.h) */
+    union {
+        weft_waitq_t waiters_;   /* process-private */
+        pthread_mutex_t pmutex_; /* process-shared: a robust, process-shared mutex */
+    };
 } weft_lock_t;
 
 #define WEFT_LOCK_INIT                                                                             \
     {                                                                                              \
-        0, WEFT_WAITQ_INIT                                                                         \
+        0, 0,                                                                                      \
+        {                                                                                          \
+            WEFT_WAITQ_INIT                                                                        \
+        }                                                                                          \
     }
 
 /* Initialises an unlocked lock. WEFT_EINVAL if l is NULL. */
@@ -83,7 +96,11 @@ WEFT_EXTERN bool weft_rlock_is_owned(const weft_rlock_t *r);
 typedef struct weft_semaphore {
     WEFT__ATOMIC(uint32_t) value_;
     uint32_t bound_; /* 0: unbounded */
-    weft_waitq_t waiters_;
+    union {
+        weft_waitq_t waiters_;            /* process-private */
+        WEFT__ATOMIC(uint32_t) nwaiters_; /* process-shared: sleepers on value_ */
+    };
+    uint32_t shared_; /* process-shared (weft_semaphore_init_shared, weft/process.h) */
 } weft_semaphore_t;
 
 /* value <= WEFT_SEMAPHORE_MAX; WEFT_EINVAL otherwise. */
@@ -102,7 +119,11 @@ WEFT_EXTERN unsigned weft_semaphore_value(const weft_semaphore_t *s);
  * while the flag is set. */
 typedef struct weft_event {
     WEFT__ATOMIC(uint32_t) state_;
-    weft_waitq_t waiters_;
+    uint32_t shared_; /* process-shared (weft_event_init_shared, weft/process.h) */
+    union {
+        weft_waitq_t waiters_;            /* process-private */
+        WEFT__ATOMIC(uint32_t) nwaiters_; /* process-shared: sleepers on state_ */
+    };
 } weft_event_t;
 
 WEFT_EXTERN int weft_event_init(weft_event_t *e);
@@ -125,7 +146,17 @@ typedef struct weft_condition {
     weft_lock_t *lock_;
     weft_rlock_t *rlock_;
     weft_rlock_t own_;
-    weft_waitq_t waiters_;
+    union {
+        weft_waitq_t waiters_; /* process-private */
+        struct {               /* process-shared (weft_condition_init_shared, weft/process.h) */
+            int64_t off_;      /* the lock, as an offset from the condition (0: own_) */
+            uint32_t is_rlock_;
+            WEFT__ATOMIC(uint32_t) seq_;      /* bumped by every notify: the futex word */
+            WEFT__ATOMIC(uint32_t) nwaiters_; /* waiting (changed with the lock held) */
+            WEFT__ATOMIC(uint32_t) signals_;  /* notifications not yet taken by a waiter */
+        } sh_;
+    };
+    uint32_t shared_;
 } weft_condition_t;
 
 /* At most one of lock and rlock may be non-NULL (WEFT_EINVAL otherwise). */

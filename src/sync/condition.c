@@ -16,12 +16,14 @@ int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rl
     c->lock_ = lock;
     c->rlock_ = lock ? NULL : rlock ? rlock : &c->own_;
     c->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
+    c->shared_ = 0;
     return 0;
 }
 
 int weft_condition_destroy(weft_condition_t *c)
 {
     if (!c) return WEFT_EINVAL;
+    if (c->shared_) return weft__pcond_destroy(c);
     bool busy = weft__waitq_busy(&c->waiters_);
     if (busy) return WEFT_EBUSY;
     return weft_rlock_destroy(&c->own_);
@@ -30,25 +32,29 @@ int weft_condition_destroy(weft_condition_t *c)
 int weft_condition_acquire(weft_condition_t *c, double timeout)
 {
     if (!c) return WEFT_EINVAL;
+    if (c->shared_) return weft__pcond_acquire(c, timeout);
     return c->lock_ ? weft_lock_acquire(c->lock_, timeout) : weft_rlock_acquire(c->rlock_, timeout);
 }
 
 int weft_condition_release(weft_condition_t *c)
 {
     if (!c) return WEFT_EINVAL;
+    if (c->shared_) return weft__pcond_release(c);
     return c->lock_ ? weft_lock_release(c->lock_) : weft_rlock_release(c->rlock_);
 }
 
 /* Python's Condition._is_owned: an RLock knows its owner; a plain Lock can only say that
  * somebody holds it. */
-static bool owned(const weft_condition_t *c)
+static bool owned(weft_condition_t *c)
 {
+    if (c->shared_) return weft__pcond_owned(c);
     return c->lock_ ? weft_lock_locked(c->lock_) : weft_rlock_is_owned(c->rlock_);
 }
 
 int weft_condition_wait(weft_condition_t *c, double timeout)
 {
     if (!c) return WEFT_EINVAL;
+    if (c->shared_) return weft__pcond_wait(c, timeout);
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!owned(c)) return WEFT_EPERM;
@@ -99,6 +105,7 @@ int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *
 int weft_condition_notify(weft_condition_t *c, int n)
 {
     if (!c || n < 0) return WEFT_EINVAL;
+    if (c->shared_) return weft__pcond_notify(c, n);
     if (!owned(c)) return WEFT_EPERM;
     weft__waitq_wake(&c->waiters_, n, 0);
     return 0;
@@ -107,6 +114,7 @@ int weft_condition_notify(weft_condition_t *c, int n)
 int weft_condition_notify_all(weft_condition_t *c)
 {
     if (!c) return WEFT_EINVAL;
+    if (c->shared_) return weft__pcond_notify(c, -1);
     if (!owned(c)) return WEFT_EPERM;
     weft__waitq_wake(&c->waiters_, -1, 0);
     return 0;

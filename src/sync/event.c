@@ -18,6 +18,7 @@ int weft_event_init(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
     atomic_store_explicit(&e->state_, 0, memory_order_relaxed);
+    e->shared_ = 0;
     e->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
     return 0;
 }
@@ -25,6 +26,7 @@ int weft_event_init(weft_event_t *e)
 int weft_event_destroy(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
+    if (e->shared_) return weft__pevent_destroy(e);
     bool busy = weft__waitq_busy(&e->waiters_);
     return busy ? WEFT_EBUSY : 0;
 }
@@ -32,6 +34,7 @@ int weft_event_destroy(weft_event_t *e)
 int weft_event_set(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
+    if (weft__unlikely(e->shared_)) return weft__pevent_set(e);
     /* Nobody waits: raise SET with one CAS. A waiter arriving meanwhile changes the word (it
      * raises WAITERS under the lock), so the CAS fails and we take the locked path. */
     uint32_t s = atomic_load_explicit(&e->state_, memory_order_relaxed);
@@ -69,6 +72,7 @@ int weft_event_wait(weft_event_t *e, double timeout)
     /* NaN is refused even when the flag would let the call through: whether an argument is
      * valid must not depend on timing. */
     if (!e || isnan(timeout)) return WEFT_EINVAL;
+    if (weft__unlikely(e->shared_)) return weft__pevent_wait(e, timeout);
     if (atomic_load_explicit(&e->state_, memory_order_acquire) & SET) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;

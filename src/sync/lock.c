@@ -25,6 +25,7 @@ int weft_lock_init(weft_lock_t *l)
 int weft_lock_destroy(weft_lock_t *l)
 {
     if (!l) return WEFT_EINVAL;
+    if (l->shared_) return weft__plock_destroy(l); /* process-shared mode: pshared.c */
     if (atomic_load_explicit(&l->state_, memory_order_acquire) != FREE) return WEFT_EBUSY;
     /* Free is not idle: a release frees the lock before it pops one waiter, and the others
      * stay queued until it is taken again. */
@@ -72,6 +73,7 @@ int weft_lock_acquire(weft_lock_t *l, double timeout)
 {
     /* NaN is refused before the fast path, so it fails whether or not the lock is free. */
     if (!l || isnan(timeout)) return WEFT_EINVAL;
+    if (weft__unlikely(l->shared_)) return weft__plock_acquire(l, timeout);
     if (weft__likely(try_take(l))) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
@@ -88,6 +90,7 @@ void weft__lock_acquire_nocancel(weft_lock_t *l)
 int weft_lock_release(weft_lock_t *l)
 {
     if (!l) return WEFT_EINVAL;
+    if (weft__unlikely(l->shared_)) return weft__plock_release(l);
     uint32_t s = LOCKED;
     if (weft__likely(atomic_compare_exchange_strong_explicit(
             &l->state_, &s, FREE, memory_order_release, memory_order_relaxed)))
@@ -102,5 +105,6 @@ int weft_lock_release(weft_lock_t *l)
 bool weft_lock_locked(const weft_lock_t *l)
 {
     /* Relaxed: a snapshot that orders nothing; callers must not infer ownership from it. */
+    if (l && l->shared_) return weft__plock_locked(l);
     return l && atomic_load_explicit(&l->state_, memory_order_relaxed) != FREE;
 }

@@ -38,6 +38,7 @@ int weft_rlock_acquire(weft_rlock_t *r, double timeout)
 {
     /* NaN is refused before the owner's re-entry too, as Python does. */
     if (!r || isnan(timeout)) return WEFT_EINVAL;
+    if (weft__unlikely(r->lock_.shared_)) return weft__prlock_acquire(r, timeout);
     if (owned_by_me(r)) {
         if (r->count_ == ULONG_MAX) return WEFT_EOVERFLOW;
         r->count_++;
@@ -53,6 +54,7 @@ int weft_rlock_acquire(weft_rlock_t *r, double timeout)
 int weft_rlock_release(weft_rlock_t *r)
 {
     if (!r) return WEFT_EINVAL;
+    if (weft__unlikely(r->lock_.shared_)) return weft__prlock_release(r);
     if (!owned_by_me(r)) return WEFT_EPERM;
     if (--r->count_ > 0) return 0;
     atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
@@ -61,6 +63,7 @@ int weft_rlock_release(weft_rlock_t *r)
 
 bool weft_rlock_is_owned(const weft_rlock_t *r)
 {
+    if (r && r->lock_.shared_) return weft__prlock_is_owned(r);
     return r && owned_by_me(r);
 }
 

@@ -23,12 +23,14 @@ int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
     atomic_store_explicit(&s->value_, value, memory_order_relaxed);
     s->bound_ = bounded ? BOUNDED | value : 0;
     s->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
+    s->shared_ = 0;
     return 0;
 }
 
 int weft_semaphore_destroy(weft_semaphore_t *s)
 {
     if (!s) return WEFT_EINVAL;
+    if (s->shared_) return weft__psem_destroy(s);
     bool busy = weft__waitq_busy(&s->waiters_);
     return busy ? WEFT_EBUSY : 0;
 }
@@ -47,6 +49,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
 {
     /* NaN is refused before the fast path, so it fails whether or not a unit is free. */
     if (!s || isnan(timeout)) return WEFT_EINVAL;
+    if (weft__unlikely(s->shared_)) return weft__psem_acquire(s, timeout);
     if (try_take(s)) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
@@ -68,6 +71,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
 int weft_semaphore_release(weft_semaphore_t *s, unsigned n)
 {
     if (!s || n == 0) return WEFT_EINVAL;
+    if (weft__unlikely(s->shared_)) return weft__psem_release(s, n);
     weft__waitq_lock(&s->waiters_);
     uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
     uint64_t limit = s->bound_ ? s->bound_ & ~BOUNDED : WEFT_SEMAPHORE_MAX;

@@ -16,4 +16,52 @@ unsigned long weft__rlock_release_all(weft_rlock_t *r);
 /* Re-takes r (immune to cancellation) at the saved count. */
 void weft__rlock_restore(weft_rlock_t *r, unsigned long count);
 
+/* ---- waiting on a process-shared word --------------------------------------------------------
+ * Process-shared objects (pshared.c, and the process layer's queue) sleep on futex words of
+ * their own instead of the waiting core. Inside an executor task such a sleep ends every
+ * 50 ms so that a cancel request is seen (only a task can be canceled today); elsewhere it
+ * lasts until the deadline. */
+#define WEFT__SHARED_SLICE_NS (50 * 1000000LL)
+
+/* The deadline of the next sleep. */
+static inline int64_t weft__shared_sleep_end(int64_t deadline)
+{
+    if (!weft__waitctx_current()->task) return deadline;
+    int64_t end = weft_monotonic_ns() + WEFT__SHARED_SLICE_NS;
+    return end < deadline ? end : deadline;
+}
+
+/* Why a wait that has not succeeded should stop now: 0 (go on), WEFT_ECANCELED or
+ * WEFT_ETIMEDOUT. */
+static inline int weft__shared_stop_reason(int64_t deadline)
+{
+    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    return 0;
+}
+
+/* ---- process-shared mode (pshared.c) -------------------------------------------------------
+ * Called by the public functions when the object's shared_ flag is set, after their argument
+ * checks (NULL, NaN). The init functions themselves are public (weft/process.h). */
+int weft__plock_acquire(weft_lock_t *l, double timeout);
+int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel);
+int weft__plock_release(weft_lock_t *l);
+bool weft__plock_locked(const weft_lock_t *l);
+int weft__plock_destroy(weft_lock_t *l);
+int weft__prlock_acquire(weft_rlock_t *r, double timeout);
+int weft__prlock_release(weft_rlock_t *r);
+bool weft__prlock_is_owned(const weft_rlock_t *r);
+int weft__psem_acquire(weft_semaphore_t *s, double timeout);
+int weft__psem_release(weft_semaphore_t *s, unsigned n);
+int weft__psem_destroy(weft_semaphore_t *s);
+int weft__pevent_set(weft_event_t *e);
+int weft__pevent_wait(weft_event_t *e, double timeout);
+int weft__pevent_destroy(weft_event_t *e);
+bool weft__pcond_owned(weft_condition_t *c);
+int weft__pcond_acquire(weft_condition_t *c, double timeout);
+int weft__pcond_release(weft_condition_t *c);
+int weft__pcond_wait(weft_condition_t *c, double timeout);
+int weft__pcond_notify(weft_condition_t *c, int n);
+int weft__pcond_destroy(weft_condition_t *c);
+
 #endif /* WEFT_SYNC_INTERNAL_H */

@@ -1,0 +1,458 @@
+/*
+ * pshared.c — the process-shared mode of Lock, RLock, Semaphore, Event and Condition
+ * (weft_*_init_shared, documented in weft/process.h). The private-mode files call in here
+ * when an object's shared_ flag is set; nothing here is on a private object's path.
+ *
+ * An object in shared memory can hold no pointer (other processes map it elsewhere) and no
+ * waiter of the waiting core (those live on a stack of one process). So every wait here
+ * sleeps on a word of the object itself with a process-shared futex, and wakers wake that
+ * word:
+ *   Lock       a robust, process-shared, error-checking pthread mutex (pmutex_): the kernel's
+ *              robust-futex list releases it, marked "owner died", when its owner dies, so
+ *              the next acquirer gets WEFT_EOWNERDEAD instead of waiting forever. Its owner is
+ *              the tid in the mutex's futex word (glibc's layout, which is the kernel's robust
+ *              futex ABI: the tid, cleared by the kernel when that thread dies).
+ *   RLock      that Lock plus owner_ (the owner's tid) and count_.
+ *   Semaphore  value_ is the futex word; nwaiters_ counts sleepers so release can skip the
+ *              wake syscall; both sides use seq_cst so a sleeper's increment and a releaser's
+ *              add cannot both miss each other (Dekker).
+ *   Event      state_ = generation << 1 | SET; set bumps the generation, so a waiter that
+ *              saw the flag down wakes for any set since, even one already cleared again
+ *              (Python's rule: wait returns True once set was called).
+ *   Condition  seq_ is bumped by every notify and is the futex word; signals_ counts
+ *              notifications not yet taken; nwaiters_ counts waiters. A notify (lock held)
+ *              adds min(n, waiters not yet signalled) to signals_; a waiter takes one only if
+ *              seq_ moved since it began waiting, so a waiter that arrives after a notify
+ *              cannot steal it. The lock is found through an offset from the condition, so
+ *              the pair may be mapped at any address.
+ * A wait blocks its thread in futex(2). Inside an executor task it sleeps in slices of 50 ms
+ * to see a cancel request (only a task can be canceled today); elsewhere in one sleep.
+ */
+#include "sync_internal.h"
+#include "weft/process.h"
+
+#include <limits.h>
+#include <pthread.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
+#define TID_MASK 0x3fffffffu /* FUTEX_TID_MASK */
+
+/* ---- the caller's tid, cached (gettid is a system call each time) ------------------------- */
+
+static WEFT__TLS pid_t tid_cache;
+static pthread_once_t tid_once = PTHREAD_ONCE_INIT;
+
+static void tid_forget(void)
+{
+    tid_cache = 0; /* in a fork child, the forking thread has a new tid */
+}
+
+static void tid_init(void)
+{
+    pthread_atfork(NULL, NULL, tid_forget); /* a failure only costs the cache in children */
+}
+
+static pid_t my_tid(void)
+{
+    if (weft__unlikely(!tid_cache)) {
+        pthread_once(&tid_once, tid_init);
+        tid_cache = gettid();
+    }
+    return tid_cache;
+}
+
+/* ---- waiting ------------------------------------------------------------------------------- */
+
+static int64_t slice_end(int64_t deadline)
+{
+    return weft__shared_sleep_end(deadline);
+}
+
+static int stop_reason(int64_t deadline)
+{
+    return weft__shared_stop_reason(deadline);
+}
+
+/* ---- Lock ---------------------------------------------------------------------------------- */
+
+int weft_lock_init_shared(weft_lock_t *l)
+{
+    if (!l) return WEFT_EINVAL;
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a)) return WEFT_ENOMEM;
+    int rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
+    if (!rc) rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+    if (!rc) rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
+    if (!rc) {
+        atomic_store_explicit(&l->state_, 0, memory_order_relaxed);
+        l->shared_ = 1;
+        rc = pthread_mutex_init(&l->pmutex_, &a);
+    }
+    pthread_mutexattr_destroy(&a);
+    return rc ? WEFT_ENOSYS : 0;
+}
+
+static uint32_t futex_word(const weft_lock_t *l)
+{
+    /* Relaxed: a snapshot of who owns it; only the owner's own tid is acted upon, and only
+     * the owner can have written it. */
+    return (uint32_t)__atomic_load_n(&l->pmutex_.__data.__lock, __ATOMIC_RELAXED);
+}
+
+bool weft__plock_locked(const weft_lock_t *l)
+{
+    return (futex_word(l) & TID_MASK) != 0;
+}
+
+static bool plock_owned(const weft_lock_t *l)
+{
+    return (futex_word(l) & TID_MASK) == (uint32_t)my_tid();
+}
+
+int weft__plock_destroy(weft_lock_t *l)
+{
+    if (weft__plock_locked(l)) return WEFT_EBUSY;
+    pthread_mutex_destroy(&l->pmutex_);
+    return 0;
+}
+
+static int plock_result(weft_lock_t *l, int r)
+{
+    switch (r) {
+    case 0:
+        return 0;
+    case EOWNERDEAD:
+        pthread_mutex_consistent(&l->pmutex_); /* the caller holds it; its data may be torn */
+        return WEFT_EOWNERDEAD;
+    case EDEADLK:
+        return WEFT_EDEADLK;
+    case ENOTRECOVERABLE: /* weft always makes it consistent; another user did not */
+        return WEFT_EOWNERDEAD;
+    default:
+        return -r;
+    }
+}
+
+/* pthread_mutex_clocklock on the monotonic clock. TSan (GCC 12) does not intercept it, and
+ * would then report every later unlock as an unlock of an unlocked mutex: under TSan only,
+ * the same wait goes through pthread_mutex_timedlock with the deadline moved to the realtime
+ * clock (a wall-clock jump then only shortens or stretches one slice; callers re-check), and
+ * an EOWNERDEAD, which that interceptor does not record as a lock, is announced by hand. */
+static int timed_lock(weft_lock_t *l, int64_t end)
+{
+#if defined(__SANITIZE_THREAD__)
+    struct timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    int64_t abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (end - weft_monotonic_ns());
+    struct timespec ts = {abs / 1000000000, abs % 1000000000};
+    int r = pthread_mutex_timedlock(&l->pmutex_, &ts);
+    if (r == EOWNERDEAD) {
+        __tsan_mutex_pre_lock(&l->pmutex_, 0);
+        __tsan_mutex_post_lock(&l->pmutex_, 0, 0);
+    }
+    return r;
+#else
+    struct timespec ts = {end / 1000000000, end % 1000000000};
+    return pthread_mutex_clocklock(&l->pmutex_, CLOCK_MONOTONIC, &ts);
+#endif
+}
+
+int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel)
+{
+    int r = pthread_mutex_trylock(&l->pmutex_);
+    if (r != EBUSY) return plock_result(l, r);
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    for (;;) {
+        if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+        int64_t end = nocancel ? deadline : slice_end(deadline);
+        r = end == WEFT_NO_DEADLINE ? pthread_mutex_lock(&l->pmutex_) : timed_lock(l, end);
+        if (r != ETIMEDOUT) return plock_result(l, r);
+        if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    }
+}
+
+int weft__plock_acquire(weft_lock_t *l, double timeout)
+{
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    return weft__plock_acquire_deadline(l, deadline, false);
+}
+
+int weft__plock_release(weft_lock_t *l)
+{
+    if (!plock_owned(l)) return WEFT_EPERM;
+    return pthread_mutex_unlock(&l->pmutex_) ? WEFT_EPERM : 0;
+}
+
+/* ---- RLock --------------------------------------------------------------------------------- */
+
+int weft_rlock_init_shared(weft_rlock_t *r)
+{
+    if (!r) return WEFT_EINVAL;
+    int rc = weft_lock_init_shared(&r->lock_);
+    if (rc) return rc;
+    atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
+    r->count_ = 0;
+    return 0;
+}
+
+/* Owned: the mutex's futex word names us (a dead owner's tid is cleared by the kernel, so a
+ * thread that inherits a dead owner's tid does not inherit the lock). */
+bool weft__prlock_is_owned(const weft_rlock_t *r)
+{
+    return plock_owned(&r->lock_);
+}
+
+int weft__prlock_acquire(weft_rlock_t *r, double timeout)
+{
+    if (weft__prlock_is_owned(r)) {
+        if (r->count_ == ULONG_MAX) return WEFT_EOVERFLOW;
+        r->count_++;
+        return 0;
+    }
+    int rc = weft__plock_acquire(&r->lock_, timeout);
+    if (rc && rc != WEFT_EOWNERDEAD) return rc;
+    /* Relaxed: owner_ is informational in shared mode (ownership is the futex word). */
+    atomic_store_explicit(&r->owner_, (void *)(uintptr_t)my_tid(), memory_order_relaxed);
+    r->count_ = 1;
+    return rc;
+}
+
+int weft__prlock_release(weft_rlock_t *r)
+{
+    if (!weft__prlock_is_owned(r)) return WEFT_EPERM;
+    if (--r->count_ > 0) return 0;
+    atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
+    return weft__plock_release(&r->lock_);
+}
+
+/* ---- Semaphore ----------------------------------------------------------------------------- */
+
+int weft_semaphore_init_shared(weft_semaphore_t *s, unsigned value, bool bounded)
+{
+    int rc = weft_semaphore_init(s, value, bounded);
+    if (rc) return rc;
+    atomic_store_explicit(&s->nwaiters_, 0, memory_order_relaxed);
+    s->shared_ = 1;
+    return 0;
+}
+
+static bool psem_take(weft_semaphore_t *s)
+{
+    uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
+    while (v > 0)
+        if (atomic_compare_exchange_weak_explicit(&s->value_, &v, v - 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+int weft__psem_acquire(weft_semaphore_t *s, double timeout)
+{
+    if (psem_take(s)) return 0;
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    for (;;) {
+        int rc = stop_reason(deadline);
+        if (rc) return rc;
+        atomic_fetch_add_explicit(&s->nwaiters_, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&s->value_, memory_order_seq_cst) == 0)
+            weft__futex_wait(&s->value_, 0, slice_end(deadline), true);
+        atomic_fetch_sub_explicit(&s->nwaiters_, 1, memory_order_relaxed);
+        if (psem_take(s)) return 0;
+    }
+}
+
+int weft__psem_release(weft_semaphore_t *s, unsigned n)
+{
+    uint64_t limit = s->bound_ ? s->bound_ & ~0x80000000u : WEFT_SEMAPHORE_MAX;
+    uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
+    do {
+        if ((uint64_t)v + n > limit) return WEFT_EOVERFLOW;
+    } while (!atomic_compare_exchange_weak_explicit(&s->value_, &v, v + n, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (atomic_load_explicit(&s->nwaiters_, memory_order_seq_cst))
+        weft__futex_wake(&s->value_, n > INT32_MAX ? INT32_MAX : (int)n, true);
+    return 0;
+}
+
+/* ---- Event --------------------------------------------------------------------------------- */
+
+enum { SET = 1 };
+
+int weft_event_init_shared(weft_event_t *e)
+{
+    int rc = weft_event_init(e);
+    if (rc) return rc;
+    atomic_store_explicit(&e->nwaiters_, 0, memory_order_relaxed);
+    e->shared_ = 1;
+    return 0;
+}
+
+int weft__pevent_set(weft_event_t *e)
+{
+    uint32_t s = atomic_load_explicit(&e->state_, memory_order_relaxed);
+    do {
+        if (s & SET) return 0;
+    } while (!atomic_compare_exchange_weak_explicit(&e->state_, &s, (s + 2) | SET,
+                                                    memory_order_seq_cst, memory_order_relaxed));
+    if (atomic_load_explicit(&e->nwaiters_, memory_order_seq_cst))
+        weft__futex_wake(&e->state_, INT32_MAX, true);
+    return 0;
+}
+
+int weft__pevent_wait(weft_event_t *e, double timeout)
+{
+    uint32_t s = atomic_load_explicit(&e->state_, memory_order_acquire);
+    if (s & SET) return 0;
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    for (;;) {
+        int rc = stop_reason(deadline);
+        if (rc) return rc;
+        atomic_fetch_add_explicit(&e->nwaiters_, 1, memory_order_seq_cst);
+        if (atomic_load_explicit(&e->state_, memory_order_seq_cst) == s)
+            weft__futex_wait(&e->state_, s, slice_end(deadline), true);
+        atomic_fetch_sub_explicit(&e->nwaiters_, 1, memory_order_relaxed);
+        /* Any change from a state with SET down is a set (clear of a clear flag writes
+         * nothing, and only set bumps the generation). */
+        if (atomic_load_explicit(&e->state_, memory_order_acquire) != s) return 0;
+    }
+}
+
+/* ---- Condition ----------------------------------------------------------------------------- */
+
+int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rlock)
+{
+    if (!c || (lock && rlock)) return WEFT_EINVAL;
+    if ((lock && !lock->shared_) || (rlock && !rlock->lock_.shared_)) return WEFT_EINVAL;
+    int rc = weft_rlock_init_shared(&c->own_);
+    if (rc) return rc;
+    c->lock_ = NULL;
+    c->rlock_ = NULL;
+    c->sh_.off_ = lock ? (char *)lock - (char *)c : rlock ? (char *)rlock - (char *)c : 0;
+    c->sh_.is_rlock_ = !lock;
+    atomic_store_explicit(&c->sh_.seq_, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->sh_.nwaiters_, 0, memory_order_relaxed);
+    atomic_store_explicit(&c->sh_.signals_, 0, memory_order_relaxed);
+    c->shared_ = 1;
+    return 0;
+}
+
+static weft_lock_t *pcond_lock(weft_condition_t *c)
+{
+    return c->sh_.is_rlock_ ? NULL : (weft_lock_t *)(void *)((char *)c + c->sh_.off_);
+}
+
+static weft_rlock_t *pcond_rlock(weft_condition_t *c)
+{
+    if (!c->sh_.is_rlock_) return NULL;
+    return c->sh_.off_ ? (weft_rlock_t *)(void *)((char *)c + c->sh_.off_) : &c->own_;
+}
+
+bool weft__pcond_owned(weft_condition_t *c)
+{
+    weft_lock_t *l = pcond_lock(c);
+    return l ? plock_owned(l) : weft__prlock_is_owned(pcond_rlock(c));
+}
+
+int weft__pcond_acquire(weft_condition_t *c, double timeout)
+{
+    weft_lock_t *l = pcond_lock(c);
+    return l ? weft__plock_acquire(l, timeout) : weft__prlock_acquire(pcond_rlock(c), timeout);
+}
+
+int weft__pcond_release(weft_condition_t *c)
+{
+    weft_lock_t *l = pcond_lock(c);
+    return l ? weft__plock_release(l) : weft__prlock_release(pcond_rlock(c));
+}
+
+int weft__psem_destroy(weft_semaphore_t *s)
+{
+    return atomic_load_explicit(&s->nwaiters_, memory_order_acquire) ? WEFT_EBUSY : 0;
+}
+
+int weft__pevent_destroy(weft_event_t *e)
+{
+    return atomic_load_explicit(&e->nwaiters_, memory_order_acquire) ? WEFT_EBUSY : 0;
+}
+
+int weft__pcond_destroy(weft_condition_t *c)
+{
+    if (atomic_load_explicit(&c->sh_.nwaiters_, memory_order_acquire)) return WEFT_EBUSY;
+    return weft__plock_destroy(&c->own_.lock_);
+}
+
+/* Takes one notification if one is there for a waiter that began at seq `since`. */
+static bool take_signal(weft_condition_t *c, uint32_t since)
+{
+    if (atomic_load_explicit(&c->sh_.seq_, memory_order_acquire) == since) return false;
+    uint32_t n = atomic_load_explicit(&c->sh_.signals_, memory_order_relaxed);
+    while (n > 0)
+        if (atomic_compare_exchange_weak_explicit(&c->sh_.signals_, &n, n - 1, memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
+int weft__pcond_wait(weft_condition_t *c, double timeout)
+{
+    int64_t deadline;
+    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!weft__pcond_owned(c)) return WEFT_EPERM;
+    weft_lock_t *l = pcond_lock(c);
+    weft_rlock_t *r = pcond_rlock(c);
+
+    /* Lock held: no notify runs between reading seq_ and counting ourselves in. */
+    uint32_t since = atomic_load_explicit(&c->sh_.seq_, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->sh_.nwaiters_, 1, memory_order_relaxed);
+    unsigned long levels = r ? r->count_ : 0;
+    if (r) atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
+    weft__plock_release(l ? l : &r->lock_);
+
+    int rc = 0;
+    uint32_t seen = since;
+    while (!take_signal(c, since)) {
+        rc = stop_reason(deadline);
+        if (rc) break;
+        /* Sleep until seq_ moves past what we saw (a notify we could not take is somebody
+         * else's: wait for the next one). */
+        seen = atomic_load_explicit(&c->sh_.seq_, memory_order_acquire);
+        if (take_signal(c, since)) break;
+        weft__futex_wait(&c->sh_.seq_, seen, slice_end(deadline), true);
+    }
+
+    int relock = weft__plock_acquire_deadline(l ? l : &r->lock_, WEFT_NO_DEADLINE, true);
+    /* Lock held again. A notify that raced with our timeout counts as received (Python). */
+    if (rc && take_signal(c, since)) rc = 0;
+    if (atomic_fetch_sub_explicit(&c->sh_.nwaiters_, 1, memory_order_relaxed) == 1)
+        atomic_store_explicit(&c->sh_.signals_, 0, memory_order_relaxed); /* none to take */
+    if (r) {
+        atomic_store_explicit(&r->owner_, (void *)(uintptr_t)my_tid(), memory_order_relaxed);
+        r->count_ = levels;
+    }
+    return relock == WEFT_EOWNERDEAD ? relock : rc;
+}
+
+int weft__pcond_notify(weft_condition_t *c, int n)
+{
+    if (!weft__pcond_owned(c)) return WEFT_EPERM;
+    /* Lock held: nwaiters_ and signals_ cannot change under us except by waiters taking
+     * signals (which only lowers signals_). */
+    uint32_t waiting = atomic_load_explicit(&c->sh_.nwaiters_, memory_order_relaxed);
+    uint32_t pending = atomic_load_explicit(&c->sh_.signals_, memory_order_relaxed);
+    uint32_t free = waiting > pending ? waiting - pending : 0;
+    uint32_t k = n < 0 || (uint32_t)n > free ? free : (uint32_t)n;
+    if (k == 0) return 0;
+    atomic_fetch_add_explicit(&c->sh_.signals_, k, memory_order_release);
+    atomic_fetch_add_explicit(&c->sh_.seq_, 1, memory_order_release);
+    /* Wake everyone on the word: each checks for a signal of its own and sleeps again if it
+     * finds none (a futex cannot pick which sleepers wake). */
+    weft__futex_wake(&c->sh_.seq_, INT32_MAX, true);
+    return 0;
+}

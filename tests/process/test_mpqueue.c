@@ -1,0 +1,398 @@
+/* The queue between processes (weft_mpqueue_*). Each case names the CPython behaviour it
+ * mirrors (Lib/test/_test_multiprocessing.py _TestQueue unless said otherwise); the kill loop
+ * is weft's own: producers and consumers SIGKILLed at arbitrary moments, and every message
+ * must arrive at most once, whole, with at most one lost per killed consumer. */
+#include "weft_test.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static weft_mpqueue_t *q;
+
+static weft_process_t *start(int (*fn)(void *), void *arg)
+{
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, fn, arg, NULL), 0);
+    return p;
+}
+
+static int finish(weft_process_t *p)
+{
+    int code = -1000;
+    assert_int_equal(weft_process_join(p, 60), 0);
+    assert_int_equal(weft_process_exitcode(p, &code), 0);
+    assert_int_equal(weft_process_close(p), 0);
+    return code;
+}
+
+static void fill(unsigned char *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++) buf[i] = (unsigned char)(seed * 131 + i * 3 + 1);
+}
+
+static bool check(const unsigned char *buf, size_t len, unsigned seed)
+{
+    for (size_t i = 0; i < len; i++)
+        if (buf[i] != (unsigned char)(seed * 131 + i * 3 + 1)) return false;
+    return true;
+}
+
+static size_t size_of(int i)
+{
+    return (size_t)(i * 97) % 3001; /* 0 .. 3000, the empty message included */
+}
+
+/* ---- order, bounds, buffers ------------------------------------------------------------- */
+
+static int produce_sizes(void *arg)
+{
+    int n = (int)(long)arg;
+    unsigned char buf[3001];
+    for (int i = 0; i < n; i++) {
+        fill(buf, size_of(i), (unsigned)i);
+        if (weft_mpqueue_put(q, buf, size_of(i), 30)) return 1;
+    }
+    return 0;
+}
+
+/* test_queue / test_fifo: messages of every size put by another process arrive whole and in
+ * order, through a ring small enough to wrap many times and to make the producer wait. */
+static void mpqueue_fifo_across_processes(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 8192, 0, false), 0);
+    int n = SANITIZED ? 500 : 5000;
+    weft_process_t *p = start(produce_sizes, (void *)(long)n);
+    unsigned char buf[3001];
+    for (int i = 0; i < n; i++) {
+        size_t len = 99999;
+        assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 30), 0);
+        assert_int_equal(len, size_of(i));
+        assert_true(check(buf, len, (unsigned)i));
+    }
+    assert_int_equal(finish(p), 0);
+    assert_true(weft_mpqueue_empty(q));
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+/* test_queue's Full/Empty with timeouts: a bounded queue (maxsize messages) refuses a put
+ * while full, a get while empty; both wait about their timeout. The byte capacity bounds it
+ * too. */
+static void mpqueue_bounds_and_timeouts(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 4096, 2, false), 0);
+    char buf[16];
+    size_t len;
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 0), WEFT_ETIMEDOUT);
+    double t0 = weft_monotonic();
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 0.05), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic() - t0 >= 0.04);
+    assert_int_equal(weft_mpqueue_put(q, "a", 1, 0), 0);
+    assert_int_equal(weft_mpqueue_put(q, "b", 1, 0), 0);
+    assert_true(weft_mpqueue_full(q, 1));
+    assert_int_equal(weft_mpqueue_qsize(q), 2);
+    assert_int_equal(weft_mpqueue_put(q, "c", 1, 0), WEFT_ETIMEDOUT);
+    t0 = weft_monotonic();
+    assert_int_equal(weft_mpqueue_put(q, "c", 1, 0.05), WEFT_ETIMEDOUT);
+    assert_true(weft_mpqueue_get(q, buf, sizeof buf, &len, 0) == 0 && buf[0] == 'a');
+    assert_int_equal(weft_mpqueue_put(q, "c", 1, 0), 0);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+
+    /* Bytes: 4096 of ring hold one 3000-byte message, not two. */
+    assert_int_equal(weft_mpqueue_create(&q, 4096, 0, false), 0);
+    static unsigned char big[3000];
+    assert_int_equal(weft_mpqueue_put(q, big, sizeof big, 0), 0);
+    assert_true(weft_mpqueue_full(q, sizeof big));
+    assert_int_equal(weft_mpqueue_put(q, big, sizeof big, 0), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_mpqueue_put(q, big, 4096, 0), WEFT_EOVERFLOW); /* never fits */
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+/* Connection.recv_bytes_into's BufferTooShort, for the queue: the message stays at the head. */
+static void mpqueue_short_buffer_keeps_the_message(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 0, 0, false), 0);
+    assert_int_equal(weft_mpqueue_put(q, "0123456789", 10, 0), 0);
+    char small[4], big[16];
+    size_t len = 0;
+    assert_int_equal(weft_mpqueue_get(q, small, sizeof small, &len, 0), WEFT_EOVERFLOW);
+    assert_int_equal(len, 10);
+    assert_int_equal(weft_mpqueue_qsize(q), 1);
+    assert_int_equal(weft_mpqueue_get(q, big, sizeof big, &len, 0), 0);
+    assert_int_equal(len, 10);
+    assert_memory_equal(big, "0123456789", 10);
+    assert_int_equal(weft_mpqueue_put(q, NULL, 0, 0), 0); /* empty message */
+    assert_int_equal(weft_mpqueue_get(q, NULL, 0, &len, 0), 0);
+    assert_int_equal(len, 0);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+/* ---- JoinableQueue ---------------------------------------------------------------------- */
+
+static weft_value_t *processed;
+
+static int worker_task_done(void *arg)
+{
+    (void)arg;
+    char buf[8];
+    size_t len;
+    for (;;) {
+        int rc = weft_mpqueue_get(q, buf, sizeof buf, &len, 30);
+        if (rc) return 1;
+        if (len == 0) return weft_mpqueue_task_done(q) ? 2 : 0; /* the sentinel */
+        weft_value_add(processed, 1, NULL);
+        if (weft_mpqueue_task_done(q)) return 3;
+    }
+}
+
+/* _TestQueue.test_task_done (JoinableQueue): workers in other processes call task_done;
+ * join returns once every message is done; task_done past the count is an error. */
+static void mpqueue_joinable_task_done_and_join(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 0, 0, true), 0);
+    assert_int_equal(weft_shm_alloc((void **)&processed, sizeof *processed), 0);
+    weft_value_init(processed, 0);
+    assert_int_equal(weft_mpqueue_join(q, 0), 0); /* nothing unfinished */
+    assert_int_equal(weft_mpqueue_task_done(q), WEFT_EINVAL);
+    weft_process_t *w[3];
+    for (int i = 0; i < 3; i++) w[i] = start(worker_task_done, NULL);
+    for (int i = 0; i < 100; i++) assert_int_equal(weft_mpqueue_put(q, "job", 3, 10), 0);
+    assert_int_equal(weft_mpqueue_join(q, 30), 0);
+    int64_t n;
+    weft_value_get(processed, &n);
+    assert_int_equal(n, 100);
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_mpqueue_put(q, NULL, 0, 10), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(finish(w[i]), 0);
+    assert_int_equal(weft_mpqueue_join(q, 10), 0);
+    /* A message queued but not taken cannot be marked done. */
+    assert_int_equal(weft_mpqueue_put(q, "x", 1, 0), 0);
+    assert_int_equal(weft_mpqueue_task_done(q), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_join(q, 0.02), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_shm_free(processed, sizeof *processed), 0);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+
+    assert_int_equal(weft_mpqueue_create(&q, 0, 0, false), 0);
+    assert_int_equal(weft_mpqueue_task_done(q), WEFT_ENOTSUP);
+    assert_int_equal(weft_mpqueue_join(q, 0), WEFT_ENOTSUP);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+/* ---- the kill loop ---------------------------------------------------------------------- */
+
+enum { MAXP = 64, MAXSEQ = 1 << 16, MSG_MAX = 1200 };
+
+typedef struct ledger {
+    weft_value_t last_put[MAXP]; /* seqs below this were surely put by producer p */
+    weft_value_t dups, corrupt, received;
+    _Atomic uint64_t seen[MAXP][MAXSEQ / 64];
+} ledger_t;
+
+static ledger_t *ledger;
+
+typedef struct msg_head {
+    uint32_t producer, seq;
+} msg_head_t;
+
+static size_t msg_len(uint32_t p, uint32_t seq)
+{
+    return sizeof(msg_head_t) + (p * 7 + seq * 13) % (MSG_MAX - sizeof(msg_head_t));
+}
+
+static int producer(void *arg)
+{
+    uint32_t p = (uint32_t)(long)arg;
+    unsigned char buf[MSG_MAX];
+    for (uint32_t seq = 0; seq < MAXSEQ; seq++) {
+        msg_head_t h = {p, seq};
+        size_t len = msg_len(p, seq);
+        fill(buf, len, p * MAXSEQ + seq);
+        memcpy(buf, &h, sizeof h);
+        if (weft_mpqueue_put(q, buf, len, 30)) return 1;
+        weft_value_set(&ledger->last_put[p], seq + 1);
+    }
+    return 0;
+}
+
+static int consumer(void *arg)
+{
+    (void)arg;
+    unsigned char buf[MSG_MAX], want[MSG_MAX];
+    for (;;) {
+        size_t len;
+        if (weft_mpqueue_get(q, buf, sizeof buf, &len, 30)) return 1;
+        msg_head_t h;
+        memcpy(&h, buf, sizeof h);
+        fill(want, len, h.producer * MAXSEQ + h.seq);
+        if (h.producer >= MAXP || h.seq >= MAXSEQ || len != msg_len(h.producer, h.seq) ||
+            memcmp(buf + sizeof h, want + sizeof h, len - sizeof h) != 0) {
+            weft_value_add(&ledger->corrupt, 1, NULL);
+            continue;
+        }
+        uint64_t bit = 1ull << (h.seq % 64);
+        if (atomic_fetch_or(&ledger->seen[h.producer][h.seq / 64], bit) & bit)
+            weft_value_add(&ledger->dups, 1, NULL);
+        weft_value_add(&ledger->received, 1, NULL);
+    }
+}
+
+static void random_pause(unsigned *seed)
+{
+    struct timespec ts = {0, (long)(rand_r(seed) % 2000) * 1000L}; /* 0 .. 2 ms */
+    nanosleep(&ts, NULL);
+}
+
+static void kill_one(weft_process_t *p)
+{
+    assert_int_equal(weft_process_kill(p), 0);
+    assert_int_equal(weft_process_join(p, 30), 0);
+    assert_int_equal(weft_process_close(p), 0);
+}
+
+/* Producers and consumers are killed at random moments (inside put or get, holding the
+ * queue's lock or not, asleep or not) and replaced, round after round; then the queue is
+ * drained. Every message arrives at most once and whole; the ones that never arrive are at
+ * most one per killed consumer (the message it had just got), plus, per killed producer, only
+ * the one it was putting (never one it had finished putting). */
+static void mpqueue_survives_kill_loop(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 16384, 0, false), 0);
+    assert_int_equal(weft_shm_alloc((void **)&ledger, sizeof *ledger), 0);
+    weft_process_t *prod[2], *cons[2];
+    uint32_t next_id = 0;
+    for (int i = 0; i < 2; i++) prod[i] = start(producer, (void *)(long)next_id++);
+    for (int i = 0; i < 2; i++) cons[i] = start(consumer, NULL);
+    unsigned seed = 12345;
+    int rounds = SANITIZED ? 16 : MAXP - 4, consumer_kills = 0;
+    for (int r = 0; r < rounds; r++) {
+        random_pause(&seed);
+        int i = rand_r(&seed) % 2;
+        if (r % 2 == 0) {
+            kill_one(prod[i]);
+            prod[i] = start(producer, (void *)(long)next_id++);
+        } else {
+            kill_one(cons[i]);
+            consumer_kills++;
+            cons[i] = start(consumer, NULL);
+        }
+    }
+    for (int i = 0; i < 2; i++) kill_one(prod[i]);
+    /* Drain: the consumers empty the queue, then are killed (possibly holding one each). */
+    int64_t give_up = weft_monotonic_ns() + 30 * 1000000000LL;
+    while (!weft_mpqueue_empty(q)) {
+        assert_true(weft_monotonic_ns() < give_up);
+        sched_yield();
+    }
+    for (int i = 0; i < 2; i++) {
+        kill_one(cons[i]);
+        consumer_kills++;
+    }
+
+    int64_t dups, corrupt, received;
+    weft_value_get(&ledger->dups, &dups);
+    weft_value_get(&ledger->corrupt, &corrupt);
+    weft_value_get(&ledger->received, &received);
+    assert_int_equal(dups, 0);
+    assert_int_equal(corrupt, 0);
+    long missing = 0;
+    for (uint32_t p = 0; p < next_id; p++) {
+        int64_t put;
+        weft_value_get(&ledger->last_put[p], &put);
+        for (int64_t s = 0; s < MAXSEQ; s++) {
+            bool got = atomic_load(&ledger->seen[p][s / 64]) & (1ull << (s % 64));
+            if (s < put && !got) missing++;
+            if (s > put) assert_false(got); /* never put: cannot arrive */
+        }
+    }
+    print_message("kill loop: %u producers, %d consumer kills, %lld received, %ld missing\n",
+                  next_id, consumer_kills, (long long)received, missing);
+    assert_true(missing <= consumer_kills);
+    /* The queue still works: its lock is not left held, its state is consistent. */
+    assert_int_equal(weft_mpqueue_put(q, "ok", 2, 1), 0);
+    char buf[4];
+    size_t len;
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 1), 0);
+    assert_int_equal(len, 2);
+    assert_int_equal(weft_mpqueue_qsize(q), 0);
+    assert_int_equal(weft_shm_free(ledger, sizeof *ledger), 0);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+/* ---- cancellation and bad input --------------------------------------------------------- */
+
+static int get_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    char buf[4];
+    size_t len;
+    return weft_mpqueue_get(q, buf, sizeof buf, &len, WEFT_FOREVER);
+}
+
+static void mpqueue_get_is_cancelable(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 0, 0, false), 0);
+    weft_executor_t *ex;
+    assert_int_equal(weft_thread_pool_create(&ex, 1, NULL), 0);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(ex, get_task, NULL, &f), 0);
+    while (!weft_future_running(f)) sched_yield();
+    assert_int_equal(weft_future_cancel(f), WEFT_EBUSY);
+    assert_int_equal(weft_future_result(f, 10, NULL), WEFT_ECANCELED);
+    weft_future_release(f);
+    assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
+    weft_executor_destroy(ex);
+    assert_int_equal(weft_mpqueue_put(q, "x", 1, 0), 0); /* nothing was taken meanwhile */
+    assert_int_equal(weft_mpqueue_qsize(q), 1);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+static void mpqueue_bad_input(void **state)
+{
+    (void)state;
+    weft_mpqueue_t *bad = (weft_mpqueue_t *)1;
+    assert_int_equal(weft_mpqueue_create(NULL, 0, 0, false), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_create(&bad, (size_t)1 << 41, 0, false), WEFT_EINVAL);
+    assert_null(bad);
+    assert_int_equal(weft_mpqueue_create(&q, 0, 0, false), 0);
+    char buf[4];
+    size_t len;
+    assert_int_equal(weft_mpqueue_put(NULL, "x", 1, 0), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_put(q, NULL, 1, 0), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_put(q, "x", 1, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_get(NULL, buf, 4, &len, 0), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_get(q, NULL, 4, &len, 0), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_get(q, buf, 4, NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_get(q, buf, 4, &len, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_join(q, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_task_done(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_join(NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_qsize(NULL), 0);
+    assert_true(weft_mpqueue_empty(NULL));
+    assert_false(weft_mpqueue_full(NULL, 0));
+    assert_int_equal(weft_mpqueue_destroy(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest cases[] = {
+        WEFT_TEST(mpqueue_fifo_across_processes),
+        WEFT_TEST(mpqueue_bounds_and_timeouts),
+        WEFT_TEST(mpqueue_short_buffer_keeps_the_message),
+        WEFT_TEST(mpqueue_joinable_task_done_and_join),
+        WEFT_TEST(mpqueue_survives_kill_loop),
+        WEFT_TEST(mpqueue_get_is_cancelable),
+        WEFT_TEST(mpqueue_bad_input),
+    };
+    return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
