@@ -89,6 +89,61 @@ typedef struct weft_thread_pool_opts {
 WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
                                         const weft_thread_pool_opts_t *opts);
 
+/* ---- the process pool (ProcessPoolExecutor) ------------------------------------------------
+ * Tasks run in worker processes, forked by the pool, so CPU-bound work runs beside the
+ * caller's threads without sharing their memory. A task is a function (the same binary runs
+ * in the workers, so a function pointer is valid there) plus argument BYTES, copied to the
+ * worker; its result is bytes, copied back. Submit with weft_process_pool_submit (the generic
+ * weft_executor_submit and weft_executor_map take pointers, which mean nothing in another
+ * process: WEFT_ENOTSUP); shutdown and destroy are the generic ones.
+ *
+ * A pool thread in the caller's process (a daemon weft thread) feeds idle workers over pipes,
+ * collects results and watches the workers. Failures stay with the task that met them:
+ *   - a worker that dies while running a task (crash, _exit, a kill) fails that task with
+ *     WEFT_EWORKERDIED and is replaced; the pool and the other tasks go on (unlike Python's
+ *     BrokenProcessPool);
+ *   - task_timeout: a task running longer has its worker killed and fails with
+ *     WEFT_ETIMEDOUT (a hard limit: the task cannot ignore it);
+ *   - max_tasks_per_child: a worker exits after that many tasks and is replaced.
+ * Workers start lazily, up to max_workers, and are daemon processes (weft/process.h): they are
+ * terminated if the program exits without shutting the pool down, and die with it if it is
+ * killed. A running task cannot be canceled (weft_future_cancel returns WEFT_EBUSY); a queued
+ * one can. In a forked child the pool is unusable (submit: WEFT_EBROKEN). */
+
+/* A process-pool task: runs in a worker with the argument bytes (arg may be NULL when len is
+ * 0); returns 0 and, optionally, a result in *result / *result_len (memory from malloc, freed
+ * by the pool after copying it; leave NULL / 0 for none), or a nonzero error code, which
+ * becomes the future's error. */
+typedef int (*weft_process_task_fn)(const void *arg, size_t len, void **result, size_t *result_len);
+
+/* How to make a process pool; NULL or all zero is Python's default.
+ *   max_tasks_per_child  0: workers live until shutdown
+ *   task_timeout         seconds; 0 (or negative): no limit; NaN is WEFT_EINVAL */
+typedef struct weft_process_pool_opts {
+    size_t max_tasks_per_child;
+    double task_timeout;
+} weft_process_pool_opts_t;
+
+/* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Errors:
+ * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).
+ */
+WEFT_EXTERN int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
+                                         const weft_process_pool_opts_t *opts);
+
+/* Schedules fn with a copy of the len bytes at arg; stores the future in *out if out is not
+ * NULL (one reference). Errors: WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0),
+ * WEFT_ENOTSUP (ex is not a process pool), WEFT_ESHUTDOWN, WEFT_EBROKEN (in a forked child),
+ * WEFT_ENOMEM; then *out is NULL. Futures fail with the task's code, WEFT_EWORKERDIED,
+ * WEFT_ETIMEDOUT, or WEFT_ECANCELED (cancelled while queued). */
+WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn,
+                                         const void *arg, size_t len, weft_future_t **out);
+
+/* The result bytes of a process-pool future, waiting up to timeout as weft_future_result does
+ * (same return values). On 0, *data and *len (either may be NULL) describe the result, owned
+ * by the future: valid while the caller holds a reference. */
+WEFT_EXTERN int weft_process_result(weft_future_t *f, double timeout, const void **data,
+                                    size_t *len);
+
 #ifdef __cplusplus
 }
 #endif

@@ -54,6 +54,9 @@ struct weft_future {
     weft__callback_t first;  /* the first callback, kept inline (fn NULL: none) */
     weft__callback_t *more, **more_tail;
     weft__listener_t *listeners;
+    /* Frees a result the future owns (the process pool's bytes), at the last release; NULL:
+     * the result is the caller's. Set by the backend before it completes the future. */
+    void (*dispose)(void *value);
     /* The task, owned by the executor that queued the future. */
     weft_task_fn fn;
     void *arg;

@@ -57,6 +57,7 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     f->more = NULL;
     f->more_tail = &f->more;
     f->listeners = NULL;
+    f->dispose = NULL;
     f->fn = fn;
     f->arg = arg;
     f->next = NULL;
@@ -85,6 +86,7 @@ void weft_future_release(weft_future_t *f)
         next = c->next;
         weft__free(c);
     }
+    if (f->dispose && f->value) f->dispose(f->value);
     weft__free(f->message);
     weft__free(f->task_message);
     weft__free(f);

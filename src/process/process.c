@@ -396,3 +396,8 @@ int weft_process_close(weft_process_t *p)
     unref(p);
     return 0;
 }
+
+int weft__process_pidfd(const weft_process_t *p)
+{
+    return foreign(p) ? -1 : p->pidfd;
+}

@@ -27,4 +27,8 @@ static inline int weft__errno_code(void)
  * Blocks the calling thread (a coroutine-aware wait comes with the coroutine layer). */
 int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel);
 
+/* The child's pidfd (readable once it has ended), for a caller that holds the handle and
+ * polls several children at once (the process pool). -1 for a foreign handle. */
+int weft__process_pidfd(const weft_process_t *p);
+
 #endif /* WEFT_PROCESS_INTERNAL_H */

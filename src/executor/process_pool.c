@@ -1,0 +1,510 @@
+/*
+ * process_pool.c — the process-pool executor backend (ProcessPoolExecutor).
+ *
+ * Parts: the FIFO of queued futures (linked through future->next, each holding one
+ * reference; `lock` guards it and `shut`), the worker slots, and the pool thread that owns
+ * the slots. Submitters only queue and poke the pool thread through an eventfd; the pool
+ * thread does everything else, so the slots need no lock:
+ *   - an idle worker gets the next queued future (PENDING -> RUNNING, else it was cancelled
+ *     and is dropped), as one pipe message: the function pointer, then the argument bytes;
+ *   - a queued future with no idle worker starts one, up to max_workers;
+ *   - it poll()s the eventfd, every worker's pipe (a reply: a 4-byte code, 4 bytes of
+ *     padding, then the result bytes) and every worker's pidfd (the worker ended), with the
+ *     nearest task deadline as timeout;
+ *   - a reply completes the future (its result bytes owned by the future: dispose frees
+ *     them); a worker that ended is reaped, and the task it ran, if any, fails with
+ *     WEFT_EWORKERDIED (or WEFT_ETIMEDOUT if the pool thread killed it for its deadline).
+ * Workers are forked by the pool thread: each closes the pool's ends of its siblings' pipes
+ * (so every worker sees EOF when the pool closes its pipe) and loops: receive, run, reply,
+ * until EOF or max_tasks_per_child.
+ * Lifetime: `refs` is the handle plus the pool thread; the thread leaves once the pool is
+ * shut down and nothing is queued or running, after closing every pipe and reaping every
+ * worker, and the last of the two frees the pool.
+ */
+#include "executor_internal.h"
+
+#include "../process/process_internal.h"
+
+#include <math.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "weft/process.h"
+#include "weft/thread.h"
+
+typedef struct bytes { /* a result, the value of a finished future */
+    size_t len;
+    unsigned char data[];
+} bytes_t;
+
+typedef struct ptask { /* a task, the arg of a queued future; fn and data are one message */
+    size_t len;
+    weft_process_task_fn fn;
+    unsigned char data[];
+} ptask_t;
+
+typedef struct worker {
+    weft_process_t *proc; /* NULL: a free slot */
+    weft_conn_t *conn;    /* the pool's end of its pipe */
+    weft_future_t *running;
+    int64_t deadline;
+    int fail; /* the code its task gets if it dies: EWORKERDIED, or why it was killed */
+    size_t done;
+} worker_t;
+
+typedef struct ppool {
+    weft_executor_t base;
+    _Atomic uint32_t refs;
+    weft__mutex_t lock;
+    weft_future_t *head, *tail;
+    bool shut;
+    pid_t owner;
+    int efd;
+    size_t max_workers, max_tasks;
+    int64_t timeout_ns;
+    worker_t *workers;     /* [max_workers], the pool thread's */
+    struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
+    weft_thread_t *thread; /* the pool thread */
+} ppool_t;
+
+static const weft__executor_ops_t ppool_ops;
+static _Atomic unsigned pool_counter; /* for thread names; relaxed: only uniqueness matters */
+
+static void ppool_unref(ppool_t *p)
+{
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+    close(p->efd);
+    weft__free(p->workers);
+    weft__free(p->pfds);
+    weft_thread_release(p->thread);
+    weft__free(p);
+}
+
+/* The task's bytes are the pool's until sent; drop frees them with the queue's reference. */
+static void free_task_arg(weft_future_t *f)
+{
+    weft__free(f->arg);
+    f->arg = NULL;
+}
+
+static void drop(weft_future_t *f)
+{
+    free_task_arg(f);
+    weft_future_release(f);
+}
+
+static void poke(ppool_t *p)
+{
+    uint64_t one = 1;
+    ssize_t n = write(p->efd, &one, sizeof one); /* fails only when the counter is huge */
+    (void)n;
+}
+
+/* ---- the worker process -------------------------------------------------------------------- */
+
+typedef struct worker_start {
+    ppool_t *pool;
+    weft_conn_t *mine; /* the worker's end */
+    weft_conn_t *theirs;
+} worker_start_t;
+
+static int worker_main(void *arg)
+{
+    worker_start_t *ws = arg;
+    ppool_t *p = ws->pool;
+    /* Not ours: the pool's ends of every pipe (so each worker sees EOF when the pool closes
+     * its own), and the pool's eventfd. */
+    for (size_t i = 0; i < p->max_workers; i++)
+        if (p->workers[i].conn) weft_conn_close(p->workers[i].conn);
+    weft_conn_close(ws->theirs);
+    close(p->efd);
+    size_t cap = 4096, len, done = 0;
+    unsigned char *buf = malloc(cap);
+    if (!buf) return 1;
+    for (;;) {
+        int rc = weft_conn_recv_bytes(ws->mine, buf, cap, &len, WEFT_FOREVER);
+        if (rc == WEFT_EOVERFLOW) {
+            unsigned char *bigger = realloc(buf, len);
+            if (!bigger) return 1;
+            buf = bigger, cap = len;
+            continue;
+        }
+        if (rc) return rc == WEFT_EEOF ? 0 : 1;
+        weft_process_task_fn fn;
+        memcpy(&fn, buf, sizeof fn);
+        void *result = NULL;
+        size_t rlen = 0;
+        int32_t code =
+            fn(len > sizeof fn ? buf + sizeof fn : NULL, len - sizeof fn, &result, &rlen);
+        if (code) rlen = 0;
+        unsigned char *reply = malloc(8 + rlen);
+        if (!reply) return 1; /* the pool sees the death: WEFT_EWORKERDIED */
+        memset(reply, 0, 8);
+        memcpy(reply, &code, sizeof code);
+        if (rlen) memcpy(reply + 8, result, rlen);
+        free(result);
+        rc = weft_conn_send_bytes(ws->mine, reply, 8 + rlen, WEFT_FOREVER);
+        free(reply);
+        if (rc) return rc == WEFT_EPIPE ? 0 : 1;
+        if (p->max_tasks && ++done == p->max_tasks) return 0;
+    }
+}
+
+/* ---- the pool thread ----------------------------------------------------------------------- */
+
+static void finish_task(worker_t *w, int code, bytes_t *result)
+{
+    weft_future_t *f = w->running;
+    w->running = NULL;
+    if (code == 0) f->dispose = weft__free;
+    if (weft__future_finish(f, code, code ? NULL : result, NULL) != 0) {
+        f->dispose = NULL; /* completed by hand meanwhile: that value is not ours */
+        weft__free(result);
+    } else if (code) {
+        weft__free(result);
+    }
+    weft_future_release(f); /* the queue's reference */
+}
+
+/* Reads the reply waiting on w's pipe and completes its future. */
+static void take_reply(worker_t *w)
+{
+    size_t len = 0;
+    int rc = weft_conn_recv_bytes(w->conn, NULL, 0, &len, 0);
+    if (rc != WEFT_EOVERFLOW && !(rc == 0 && len == 0)) return; /* nothing, or EOF: death */
+    if (len < 8) {                                              /* not a reply: a broken worker */
+        weft_process_kill(w->proc);
+        return;
+    }
+    bytes_t *b = weft__malloc(sizeof *b + len);
+    if (!b) { /* the reply cannot be taken: fail the task, and replace the worker */
+        w->fail = WEFT_ENOMEM;
+        weft_process_kill(w->proc);
+        return;
+    }
+    if (weft_conn_recv_bytes(w->conn, b->data, len, &len, WEFT_FOREVER) != 0) {
+        weft__free(b);
+        return; /* died in the middle: its pidfd tells */
+    }
+    int32_t code;
+    memcpy(&code, b->data, sizeof code);
+    b->len = len - 8;
+    memmove(b->data, b->data + 8, b->len);
+    w->done++;
+    if (w->running)
+        finish_task(w, code, b);
+    else
+        weft__free(b);
+}
+
+/* A worker ended: fail its task (unless its last reply is still in the pipe), free the slot. */
+static void bury(worker_t *w)
+{
+    if (w->running && weft_conn_poll(w->conn, 0) == 0) take_reply(w);
+    if (w->running) finish_task(w, w->fail, NULL);
+    weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
+    weft_process_close(w->proc);
+    weft_conn_close(w->conn);
+    *w = (worker_t){0};
+}
+
+static int start_worker(ppool_t *p, worker_t *w)
+{
+    weft_conn_t *mine, *theirs;
+    int rc = weft_pipe(&theirs, &mine, true);
+    if (rc) return rc;
+    worker_start_t ws = {p, mine, theirs};
+    char name[WEFT_PROCESS_NAME_MAX];
+    snprintf(name, sizeof name, "%s-worker", weft_thread_name(p->thread));
+    weft_process_opts_t opts = {.name = name, .daemon = true};
+    rc = weft_process_start(&w->proc, worker_main, &ws, &opts);
+    weft_conn_close(mine); /* the worker's end lives in the worker only */
+    if (rc) {
+        weft_conn_close(theirs);
+        return rc;
+    }
+    w->conn = theirs;
+    w->running = NULL;
+    w->fail = WEFT_EWORKERDIED;
+    w->done = 0;
+    return 0;
+}
+
+static weft_future_t *pop(ppool_t *p)
+{
+    weft__mutex_lock(&p->lock);
+    weft_future_t *f = p->head;
+    if (f) {
+        p->head = f->next;
+        if (!p->head) p->tail = NULL;
+        f->next = NULL;
+    }
+    weft__mutex_unlock(&p->lock);
+    return f;
+}
+
+static bool queue_empty(ppool_t *p)
+{
+    weft__mutex_lock(&p->lock);
+    bool empty = p->head == NULL;
+    weft__mutex_unlock(&p->lock);
+    return empty;
+}
+
+/* Whether w can take a task: alive, idle, not being killed, not about to retire. */
+static bool can_take(const ppool_t *p, const worker_t *w)
+{
+    return w->proc && !w->running && w->fail == WEFT_EWORKERDIED &&
+           !(p->max_tasks && w->done >= p->max_tasks);
+}
+
+/* No worker exists and none could be started: fail what is queued (nothing would run it). */
+static void fail_queued(ppool_t *p, int rc)
+{
+    for (size_t i = 0; i < p->max_workers; i++)
+        if (p->workers[i].proc) return;
+    weft_future_t *f;
+    while ((f = pop(p))) {
+        weft_future_set_error(f, rc, "no worker process could be started");
+        drop(f);
+    }
+}
+
+/* Gives queued futures to idle workers, starting workers in free slots as needed. */
+static void dispatch(ppool_t *p)
+{
+    for (size_t i = 0; i < p->max_workers && !queue_empty(p);) {
+        worker_t *w = &p->workers[i];
+        if (!w->proc) {
+            int rc = start_worker(p, w);
+            if (rc) {
+                fail_queued(p, rc);
+                return;
+            }
+        }
+        if (!can_take(p, w)) {
+            i++;
+            continue;
+        }
+        weft_future_t *f = pop(p);
+        if (!f) return;
+        if (weft_future_set_running(f) != 0) { /* cancelled while queued: the next one */
+            drop(f);
+            continue;
+        }
+        ptask_t *t = f->arg;
+        w->running = f;
+        w->deadline = p->timeout_ns ? weft_monotonic_ns() + p->timeout_ns : WEFT_NO_DEADLINE;
+        /* A failed send means the worker died: its pidfd tells, and the task fails then. */
+        weft_conn_send_bytes(w->conn, &t->fn, sizeof t->fn + t->len, WEFT_FOREVER);
+        free_task_arg(f);
+        i++;
+    }
+}
+
+static bool idle_everywhere(ppool_t *p)
+{
+    for (size_t i = 0; i < p->max_workers; i++)
+        if (p->workers[i].running) return false;
+    return queue_empty(p);
+}
+
+static void pool_thread(void *arg)
+{
+    ppool_t *p = arg;
+    for (;;) {
+        dispatch(p);
+        weft__mutex_lock(&p->lock);
+        bool shut = p->shut;
+        weft__mutex_unlock(&p->lock);
+        if (shut && idle_everywhere(p)) break;
+
+        size_t n = 0;
+        int64_t next = WEFT_NO_DEADLINE, now = weft_monotonic_ns();
+        p->pfds[n++] = (struct pollfd){.fd = p->efd, .events = POLLIN};
+        for (size_t i = 0; i < p->max_workers; i++) {
+            worker_t *w = &p->workers[i];
+            if (!w->proc) continue;
+            if (w->running && w->deadline <= now && w->fail == WEFT_EWORKERDIED) {
+                w->fail = WEFT_ETIMEDOUT; /* a hard limit: the worker goes */
+                weft_process_kill(w->proc);
+            }
+            if (w->running && w->fail == WEFT_EWORKERDIED && w->deadline < next) next = w->deadline;
+            p->pfds[n++] = (struct pollfd){.fd = weft_conn_fileno(w->conn), .events = POLLIN};
+            p->pfds[n++] = (struct pollfd){.fd = weft__process_pidfd(w->proc), .events = POLLIN};
+        }
+        int ms = next == WEFT_NO_DEADLINE ? -1 : (int)((next - now + 999999) / 1000000);
+        if (poll(p->pfds, n, ms) < 0) continue; /* EINTR; ENOMEM: try again */
+        if (p->pfds[0].revents) {
+            uint64_t count;
+            ssize_t r = read(p->efd, &count, sizeof count);
+            (void)r;
+        }
+        size_t k = 1;
+        for (size_t i = 0; i < p->max_workers; i++) {
+            worker_t *w = &p->workers[i];
+            if (!w->proc) continue;
+            short conn_ev = p->pfds[k++].revents, pid_ev = p->pfds[k++].revents;
+            if (pid_ev) {
+                bury(w);
+                continue;
+            }
+            if (conn_ev & POLLIN) take_reply(w);
+        }
+    }
+    /* Shut down and drained: close every pipe (the workers see EOF and exit), reap them. */
+    for (size_t i = 0; i < p->max_workers; i++) {
+        worker_t *w = &p->workers[i];
+        if (!w->proc) continue;
+        weft_conn_close(w->conn);
+        w->conn = NULL;
+        if (weft_process_join(w->proc, 10) != 0) {
+            weft_process_kill(w->proc);
+            weft_process_join(w->proc, WEFT_FOREVER);
+        }
+        weft_process_close(w->proc);
+        w->proc = NULL;
+    }
+    ppool_unref(p);
+}
+
+/* ---- the executor interface ---------------------------------------------------------------- */
+
+static int ppool_submit(weft_executor_t *ex, weft_future_t *f)
+{
+    (void)ex;
+    (void)f;
+    return WEFT_ENOTSUP; /* a pointer argument means nothing in a worker process */
+}
+
+static int queue_future(ppool_t *p, weft_future_t *f)
+{
+    if (p->owner != getpid()) return WEFT_EBROKEN;
+    weft__mutex_lock(&p->lock);
+    int rc = p->shut ? WEFT_ESHUTDOWN : 0;
+    if (!rc) {
+        f->next = NULL;
+        if (p->tail)
+            p->tail->next = f;
+        else
+            p->head = f;
+        p->tail = f;
+    }
+    weft__mutex_unlock(&p->lock);
+    if (!rc) poke(p);
+    return rc;
+}
+
+static int ppool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, int64_t deadline)
+{
+    ppool_t *p = (ppool_t *)ex;
+    weft__mutex_lock(&p->lock);
+    p->shut = true;
+    weft_future_t *cancel = NULL;
+    if (cancel_futures) {
+        cancel = p->head;
+        p->head = p->tail = NULL;
+    }
+    weft__mutex_unlock(&p->lock);
+    for (weft_future_t *f = cancel, *next; f; f = next) {
+        next = f->next;
+        weft_future_cancel(f);
+        drop(f);
+    }
+    if (p->owner != getpid()) return 0; /* a fork child: no pool thread to wait for */
+    poke(p);
+    if (!wait) return 0;
+    return weft_thread_join(p->thread, weft_deadline_remaining(deadline));
+}
+
+static void ppool_destroy(weft_executor_t *ex)
+{
+    ppool_shutdown(ex, false, false, 0);
+    ppool_unref((ppool_t *)ex);
+}
+
+static const weft__executor_ops_t ppool_ops = {ppool_submit, ppool_shutdown, ppool_destroy};
+
+int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const void *arg,
+                             size_t len, weft_future_t **out)
+{
+    if (out) *out = NULL;
+    if (!ex || !fn || (!arg && len)) return WEFT_EINVAL;
+    if (ex->ops != &ppool_ops) return WEFT_ENOTSUP;
+    ptask_t *t = weft__malloc(sizeof *t + len);
+    if (!t) return WEFT_ENOMEM;
+    t->len = len;
+    t->fn = fn;
+    if (len) memcpy(t->data, arg, len);
+    weft_future_t *f = weft__future_create(NULL, t, out ? 2 : 1);
+    if (!f) {
+        weft__free(t);
+        return WEFT_ENOMEM;
+    }
+    int rc = queue_future((ppool_t *)ex, f);
+    if (rc) {
+        free_task_arg(f);
+        weft_future_release(f);
+        if (out) weft_future_release(f);
+        return rc;
+    }
+    if (out) *out = f;
+    return 0;
+}
+
+int weft_process_result(weft_future_t *f, double timeout, const void **data, size_t *len)
+{
+    void *value = NULL;
+    int rc = weft_future_result(f, timeout, &value);
+    bytes_t *b = value;
+    if (data) *data = rc == 0 && b ? b->data : NULL;
+    if (len) *len = rc == 0 && b ? b->len : 0;
+    return rc;
+}
+
+int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
+                             const weft_process_pool_opts_t *opts)
+{
+    if (!ex) return WEFT_EINVAL;
+    *ex = NULL;
+    weft_process_pool_opts_t o = opts ? *opts : (weft_process_pool_opts_t){0};
+    if (isnan(o.task_timeout)) return WEFT_EINVAL;
+    if (max_workers == 0) max_workers = (size_t)weft__ncpu();
+    ppool_t *p = weft__calloc(1, sizeof *p);
+    if (!p) return WEFT_ENOMEM;
+    p->base.ops = &ppool_ops;
+    atomic_init(&p->refs, 2);
+    p->owner = getpid();
+    p->max_workers = max_workers;
+    p->max_tasks = o.max_tasks_per_child;
+    p->timeout_ns = o.task_timeout > 0 ? (int64_t)(o.task_timeout * 1e9) : 0;
+    p->efd = -1;
+    int rc = WEFT_ENOMEM;
+    p->workers = weft__calloc(max_workers, sizeof *p->workers);
+    p->pfds = weft__calloc(1 + 2 * max_workers, sizeof *p->pfds);
+    if (!p->workers || !p->pfds) goto fail;
+    p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (p->efd < 0) {
+        rc = errno == ENFILE ? WEFT_EMFILE : weft__errno_code();
+        goto fail;
+    }
+    char name[WEFT_THREAD_NAME_MAX];
+    snprintf(name, sizeof name, "ProcessPoolExecutor-%u",
+             atomic_fetch_add_explicit(&pool_counter, 1, memory_order_relaxed));
+    weft_thread_opts_t topts = {.name = name, .daemon = true};
+    rc = weft_thread_start(&p->thread, pool_thread, p, &topts);
+    if (rc) goto fail;
+    *ex = &p->base;
+    return 0;
+fail:
+    if (p->efd >= 0) close(p->efd);
+    weft__free(p->workers);
+    weft__free(p->pfds);
+    weft__free(p);
+    return rc;
+}

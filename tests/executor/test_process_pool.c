@@ -1,0 +1,295 @@
+/* The process pool. Each case names the CPython behaviour it mirrors
+ * (Lib/test/test_concurrent_futures/: test_process_pool.py, test_deadlock.py, executor.py,
+ * test_shutdown.py), or says where weft differs on purpose (a dying worker fails only its
+ * task instead of breaking the pool). */
+#include "weft_test.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static weft_executor_t *make_pool(size_t workers, size_t max_tasks, double timeout)
+{
+    weft_process_pool_opts_t opts = {.max_tasks_per_child = max_tasks, .task_timeout = timeout};
+    weft_executor_t *ex;
+    assert_int_equal(weft_process_pool_create(&ex, workers, &opts), 0);
+    return ex;
+}
+
+static void close_pool(weft_executor_t *ex)
+{
+    assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
+    assert_int_equal(weft_executor_destroy(ex), 0);
+}
+
+static weft_future_t *submit(weft_executor_t *ex, weft_process_task_fn fn, const void *arg,
+                             size_t len)
+{
+    weft_future_t *f;
+    assert_int_equal(weft_process_pool_submit(ex, fn, arg, len, &f), 0);
+    return f;
+}
+
+/* Returns its argument reversed, followed by the worker's pid. */
+static int reverse_and_pid(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    unsigned char *out = malloc(len + sizeof(pid_t));
+    if (!out) return WEFT_ENOMEM;
+    for (size_t i = 0; i < len; i++) out[i] = ((const unsigned char *)arg)[len - 1 - i];
+    pid_t pid = getpid();
+    memcpy(out + len, &pid, sizeof pid);
+    *result = out;
+    *result_len = len + sizeof pid;
+    return 0;
+}
+
+static pid_t pid_of(weft_future_t *f)
+{
+    const void *data;
+    size_t len;
+    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_true(len >= sizeof(pid_t));
+    pid_t pid;
+    memcpy(&pid, (const char *)data + len - sizeof pid, sizeof pid);
+    return pid;
+}
+
+/* test_submit / test_map: a task runs in another process with a copy of its argument bytes,
+ * and its result bytes come back, also when both are far larger than a pipe's buffer. */
+static void process_pool_runs_tasks_on_bytes(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_future_t *f = submit(ex, reverse_and_pid, "abc", 3);
+    const void *data;
+    size_t len;
+    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(len, 3 + sizeof(pid_t));
+    assert_memory_equal(data, "cba", 3);
+    assert_int_not_equal(pid_of(f), getpid());
+    weft_future_release(f);
+
+    size_t big = 1 << 20;
+    unsigned char *arg = malloc(big);
+    assert_non_null(arg);
+    for (size_t i = 0; i < big; i++) arg[i] = (unsigned char)(i * 7);
+    f = submit(ex, reverse_and_pid, arg, big);
+    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(len, big + sizeof(pid_t));
+    for (size_t i = 0; i < big; i++)
+        assert_int_equal(((const unsigned char *)data)[i], arg[big - 1 - i]);
+    weft_future_release(f);
+    free(arg);
+
+    f = submit(ex, reverse_and_pid, NULL, 0); /* empty argument */
+    assert_int_equal(weft_process_result(f, 60, NULL, &len), 0);
+    assert_int_equal(len, sizeof(pid_t));
+    weft_future_release(f);
+    close_pool(ex);
+}
+
+/* ProcessPoolExecutor(max_workers=2): tasks are spread over at most that many processes. */
+static void process_pool_uses_at_most_max_workers(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_future_t *f[12];
+    for (int i = 0; i < 12; i++) f[i] = submit(ex, reverse_and_pid, "x", 1);
+    pid_t seen[12];
+    int distinct = 0;
+    for (int i = 0; i < 12; i++) {
+        pid_t pid = pid_of(f[i]);
+        bool known = false;
+        for (int k = 0; k < distinct; k++) known |= seen[k] == pid;
+        if (!known) seen[distinct++] = pid;
+        weft_future_release(f[i]);
+    }
+    assert_true(distinct >= 1 && distinct <= 2);
+    close_pool(ex);
+}
+
+static int fail_with_eio(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    return WEFT_EIO;
+}
+
+/* test_exception: a task's error reaches its future; the pool goes on. */
+static void process_pool_task_error_reaches_its_future(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *bad = submit(ex, fail_with_eio, NULL, 0);
+    weft_future_t *good = submit(ex, reverse_and_pid, "ok", 2);
+    assert_int_equal(weft_process_result(bad, 60, NULL, NULL), WEFT_EIO);
+    assert_int_equal(weft_future_error(bad), WEFT_EIO);
+    assert_int_equal(weft_process_result(good, 60, NULL, NULL), 0);
+    weft_future_release(bad);
+    weft_future_release(good);
+    close_pool(ex);
+}
+
+static int die(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)len, (void)result, (void)result_len;
+    if (*(const char *)arg == 'k') raise(SIGKILL);
+    _exit(3);
+}
+
+/* test_deadlock.py test_crash_during_func_exec_on_worker / test_exit_during_func_exec_on_worker,
+ * where weft differs on purpose: the worker's death fails only the task it ran
+ * (WEFT_EWORKERDIED, Python breaks the whole pool); the worker is replaced and queued and later
+ * tasks run. */
+static void process_pool_worker_death_fails_only_its_task(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_future_t *killed = submit(ex, die, "k", 1);
+    weft_future_t *exited = submit(ex, die, "e", 1);
+    weft_future_t *after[6];
+    for (int i = 0; i < 6; i++) after[i] = submit(ex, reverse_and_pid, "ok", 2);
+    assert_int_equal(weft_process_result(killed, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_process_result(exited, 60, NULL, NULL), WEFT_EWORKERDIED);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(weft_process_result(after[i], 60, NULL, NULL), 0);
+        weft_future_release(after[i]);
+    }
+    weft_future_release(killed);
+    weft_future_release(exited);
+    close_pool(ex);
+}
+
+/* test_max_tasks_per_child: with one worker and max_tasks_per_child=2, every two tasks run in
+ * a new process. */
+static void process_pool_max_tasks_per_child_replaces_workers(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 2, 0);
+    pid_t pids[6];
+    for (int i = 0; i < 6; i++) {
+        weft_future_t *f = submit(ex, reverse_and_pid, "x", 1);
+        pids[i] = pid_of(f);
+        weft_future_release(f);
+    }
+    for (int i = 0; i < 6; i += 2) {
+        assert_int_equal(pids[i], pids[i + 1]);
+        if (i) assert_int_not_equal(pids[i], pids[i - 1]);
+    }
+    close_pool(ex);
+}
+
+static int sleep_forever(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    for (;;) pause();
+    return 0;
+}
+
+/* weft's hard task timeout (Python has none: a hung task hangs its worker forever): the worker
+ * is killed, the task fails with WEFT_ETIMEDOUT, the next task runs in a new worker. */
+static void process_pool_task_timeout_kills_the_worker(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0.2);
+    double t0 = weft_monotonic();
+    weft_future_t *hung = submit(ex, sleep_forever, NULL, 0);
+    weft_future_t *next = submit(ex, reverse_and_pid, "ok", 2);
+    assert_int_equal(weft_process_result(hung, 60, NULL, NULL), WEFT_ETIMEDOUT);
+    double took = weft_monotonic() - t0;
+    assert_true(took >= 0.15);
+    assert_true(took < 30);
+    assert_int_equal(weft_process_result(next, 60, NULL, NULL), 0);
+    weft_future_release(hung);
+    weft_future_release(next);
+    close_pool(ex);
+}
+
+static int sleep_a_bit(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    return 0;
+}
+
+/* test_shutdown.py test_cancel_futures: shutdown(wait=True, cancel_futures=True) cancels what
+ * is queued and waits for what runs; later submits fail (RuntimeError: WEFT_ESHUTDOWN). */
+static void process_pool_shutdown_cancels_queued_futures(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *running = submit(ex, sleep_a_bit, NULL, 0);
+    weft_future_t *queued[5];
+    for (int i = 0; i < 5; i++) queued[i] = submit(ex, reverse_and_pid, "x", 1);
+    while (!weft_future_running(running)) sched_yield();
+    assert_int_equal(weft_future_cancel(running), WEFT_EBUSY); /* cannot stop a process task */
+    assert_int_equal(weft_executor_shutdown(ex, true, true, 60), 0);
+    assert_int_equal(weft_process_result(running, 0, NULL, NULL), 0);
+    int cancelled = 0;
+    for (int i = 0; i < 5; i++) {
+        cancelled += weft_future_cancelled(queued[i]);
+        assert_true(weft_future_done(queued[i]));
+        weft_future_release(queued[i]);
+    }
+    assert_true(cancelled >= 4); /* the pool thread may have started the first one */
+    weft_future_release(running);
+    weft_future_t *f = (weft_future_t *)1;
+    assert_int_equal(weft_process_pool_submit(ex, reverse_and_pid, "x", 1, &f), WEFT_ESHUTDOWN);
+    assert_null(f);
+    assert_int_equal(weft_executor_destroy(ex), 0);
+}
+
+static int plain_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    return 0;
+}
+
+static void process_pool_bad_input(void **state)
+{
+    (void)state;
+    weft_executor_t *ex;
+    weft_process_pool_opts_t nan_opts = {.task_timeout = NAN};
+    assert_int_equal(weft_process_pool_create(NULL, 1, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_create(&ex, 1, &nan_opts), WEFT_EINVAL);
+    assert_null(ex);
+    ex = make_pool(1, 0, 0);
+    weft_future_t *f;
+    assert_int_equal(weft_process_pool_submit(NULL, reverse_and_pid, "x", 1, &f), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_submit(ex, NULL, "x", 1, &f), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_submit(ex, reverse_and_pid, NULL, 1, &f), WEFT_EINVAL);
+    /* Pointers mean nothing in a worker: the generic submit is refused. */
+    assert_int_equal(weft_executor_submit(ex, plain_task, NULL, &f), WEFT_ENOTSUP);
+    assert_null(f);
+    weft_executor_t *threads;
+    assert_int_equal(weft_thread_pool_create(&threads, 1, NULL), 0);
+    assert_int_equal(weft_process_pool_submit(threads, reverse_and_pid, "x", 1, &f), WEFT_ENOTSUP);
+    close_pool(threads);
+    /* Out of memory at submit: an error, nothing queued, nothing leaked. */
+    for (long n = 1; n <= 2; n++) {
+        long base = weft_test_live_allocs();
+        weft_test_fail_alloc(n, 0);
+        assert_int_equal(weft_process_pool_submit(ex, reverse_and_pid, "x", 1, &f), WEFT_ENOMEM);
+        weft_test_fail_alloc(0, 0);
+        assert_null(f);
+        assert_int_equal(weft_test_live_allocs(), base);
+    }
+    close_pool(ex);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest cases[] = {
+        WEFT_TEST(process_pool_runs_tasks_on_bytes),
+        WEFT_TEST(process_pool_uses_at_most_max_workers),
+        WEFT_TEST(process_pool_task_error_reaches_its_future),
+        WEFT_TEST(process_pool_worker_death_fails_only_its_task),
+        WEFT_TEST(process_pool_max_tasks_per_child_replaces_workers),
+        WEFT_TEST(process_pool_task_timeout_kills_the_worker),
+        WEFT_TEST(process_pool_shutdown_cancels_queued_futures),
+        WEFT_TEST(process_pool_bad_input),
+    };
+    return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
