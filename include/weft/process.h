@@ -168,10 +168,13 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  * always carried to its end (never half-sent, never half-received), unless the peer dies or
  * closes in the middle (then WEFT_EEOF / WEFT_EPIPE, and that message is lost).
  * Thread safety: any number of threads may send and receive on one end at once (each
- * direction is serialised by a lock; messages never interleave). Blocking waits poll the
- * socket (a cancel request is seen within 50 ms) and block the calling thread, also from a
- * coroutine for now. Fork: both processes may use their copies, but two processes receiving
- * on copies of the same end race for messages byte-wise: give each end to one process. */
+ * direction is serialised by a lock; messages never interleave). Waits block the calling
+ * thread (also from a coroutine, for now): inside an executor task, or with a deadline, they
+ * poll the socket in slices of at most 50 ms, so a cancel request is seen; otherwise they
+ * block in the system call itself. Cost: a Unix socket, so a tiny message costs about 3-4
+ * times a raw pipe(2) write/read (docs/BENCHMARKS.md); weft_mpqueue is the fast path between
+ * processes. Fork: both processes may use their copies, but two processes receiving on copies
+ * of the same end race for messages byte-wise: give each end to one process. */
 typedef struct weft_conn weft_conn_t;
 
 /* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a

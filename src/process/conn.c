@@ -95,6 +95,14 @@ int weft_conn_close(weft_conn_t *c)
     return 0;
 }
 
+/* Whether a wait may simply block in the system call: no deadline, and nobody can cancel the
+ * caller (only an executor task can be canceled today). One system call instead of a poll
+ * and a retry: the common case of a process loop blocked on its pipe. */
+static bool may_block(int64_t deadline, bool nocancel)
+{
+    return deadline == WEFT_NO_DEADLINE && (nocancel || !weft__waitctx_current()->task);
+}
+
 /* ---- sending --------------------------------------------------------------------------------*/
 
 static int send_error(void)
@@ -111,7 +119,8 @@ static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadl
     struct msghdr msg = {.msg_iov = iov, .msg_iovlen = len ? 2 : 1};
     bool started = false;
     while (msg.msg_iovlen > 0) {
-        ssize_t n = sendmsg(c->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        bool block = may_block(started ? WEFT_NO_DEADLINE : deadline, started);
+        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) return send_error();
@@ -164,8 +173,9 @@ static int fill(weft_conn_t *c, int64_t deadline, bool nocancel)
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
         c->rpos = 0;
     }
+    int flags = may_block(deadline, nocancel) ? 0 : MSG_DONTWAIT;
     for (;;) {
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, MSG_DONTWAIT);
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, flags);
         if (n > 0) {
             c->rlen += (size_t)n;
             return 0;
@@ -195,7 +205,7 @@ static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len)
     size_t got = take(c, dst, len);
     while (got < len) {
         if (len - got >= RBUF / 2) { /* big: straight into the caller's memory */
-            ssize_t n = recv(c->fd, dst + got, len - got, MSG_DONTWAIT);
+            ssize_t n = recv(c->fd, dst + got, len - got, MSG_WAITALL);
             if (n > 0) {
                 got += (size_t)n;
                 continue;

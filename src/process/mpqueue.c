@@ -137,10 +137,31 @@ static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers)
         weft__futex_wake(seq, INT32_MAX, true);
 }
 
-/* Sleeps until seq moves from `seen`, the slice ends or the deadline passes (lock dropped). */
+/* Spins for the waiting core's spin budget (WEFT_SPIN_NS; none on one CPU) while seq still
+ * reads `seen`: a producer and a consumer that keep pace hand messages over without either
+ * sleeping or waking the other. True if seq moved. */
+static bool spin_on(_Atomic uint32_t *seq, uint32_t seen, int64_t deadline)
+{
+    int64_t budget = weft__spin_ns();
+    if (!budget) return false;
+    int64_t until = weft_monotonic_ns() + budget;
+    if (until > deadline) until = deadline;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            /* Relaxed: a hint; the caller re-checks under the lock. */
+            if (atomic_load_explicit(seq, memory_order_relaxed) != seen) return true;
+            weft__cpu_relax();
+        }
+        if (weft_monotonic_ns() >= until) return false;
+    }
+}
+
+/* Sleeps until seq moves from `seen`, the slice ends or the deadline passes (lock dropped),
+ * after a short spin. */
 static void sleep_on(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers, uint32_t seen,
                      int64_t deadline)
 {
+    if (spin_on(seq, seen, deadline)) return;
     atomic_fetch_add_explicit(sleepers, 1, memory_order_seq_cst);
     weft__futex_wait(seq, seen, weft__shared_sleep_end(deadline), true);
     atomic_fetch_sub_explicit(sleepers, 1, memory_order_relaxed);

@@ -71,9 +71,19 @@ static int pidfd_signal(int pidfd, int sig)
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
 
+/* This process's pid, cached (getpid is a system call): set at init, and again in the fork
+ * child handler, so it is right in every process that has weft records to ask about. */
+static _Atomic pid_t self_pid;
+
+static pid_t my_pid(void)
+{
+    pid_t pid = atomic_load_explicit(&self_pid, memory_order_relaxed);
+    return pid ? pid : getpid();
+}
+
 static bool foreign(const weft_process_t *p)
 {
-    return p->parent != getpid();
+    return p->parent != my_pid();
 }
 
 static void unref(weft_process_t *p)
@@ -227,10 +237,13 @@ static void fork_child(void)
     }
     reg_head = reg_tail = NULL;
     registry_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed);
 }
 
 static void init(void)
 {
+    /* Relaxed: a plain value; pthread_once orders it for the threads that ran the init. */
+    atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed);
     if (pthread_atfork(fork_prepare, fork_parent, fork_child) || atexit(at_exit))
         init_error = WEFT_ENOMEM;
 }
@@ -277,7 +290,7 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
     atomic_init(&p->refs, 1);
     p->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     p->pid = 0;
-    p->parent = getpid();
+    p->parent = my_pid();
     p->pidfd = -1;
     p->daemon = o.daemon;
     atomic_init(&p->reaped, false);

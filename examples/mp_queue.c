@@ -1,0 +1,49 @@
+/*
+ * mp_queue — the seed's 进程间通讯: a producer process and a consumer process talk through a
+ * queue in shared memory (multiprocessing.Queue), and a JoinableQueue tells the producer when
+ * every item was processed (task_done / join).
+ *
+ * put blocks while the queue is full (maxsize 3 here), get while it is empty, exactly as the
+ * notes say; messages are bytes, copied into the queue.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "weft.h"
+
+static weft_mpqueue_t *q;
+
+static int consumer(void *arg)
+{
+    (void)arg;
+    char buf[64];
+    size_t len;
+    for (;;) {
+        weft_mpqueue_get(q, buf, sizeof buf - 1, &len, WEFT_FOREVER);
+        buf[len] = '\0';
+        if (len == 0) { /* the empty message: no more work */
+            weft_mpqueue_task_done(q);
+            return 0;
+        }
+        printf("consumer ate %s\n", buf);
+        weft_mpqueue_task_done(q);
+    }
+}
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);    /* each line out at once, even into a pipe */
+    weft_mpqueue_create(&q, 0, 3, true); /* JoinableQueue(maxsize=3) */
+    weft_process_t *c;
+    weft_process_start(&c, consumer, NULL, NULL);
+    const char *buns[] = {"bun 1", "bun 2", "bun 3", "bun 4", "bun 5"};
+    for (int i = 0; i < 5; i++)
+        weft_mpqueue_put(q, buns[i], strlen(buns[i]), WEFT_FOREVER); /* blocks while full */
+    weft_mpqueue_join(q, WEFT_FOREVER);                              /* until every bun was eaten */
+    printf("producer: all 5 buns eaten; empty = %d\n", weft_mpqueue_empty(q));
+    weft_mpqueue_put(q, NULL, 0, WEFT_FOREVER);
+    weft_process_join(c, WEFT_FOREVER);
+    weft_process_close(c);
+    weft_mpqueue_destroy(q);
+    return 0;
+}

@@ -1,0 +1,59 @@
+/*
+ * process_pool — the seed's 进程池: ProcessPoolExecutor for C. CPU work goes to worker
+ * processes as a function plus argument bytes; results come back as bytes through futures.
+ * A task that crashes its worker fails alone (WEFT_EWORKERDIED); the pool replaces the worker.
+ */
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "weft.h"
+
+/* Sums 1..n, the argument being n as 8 bytes; the result is the sum as 8 bytes. */
+static int sum_to(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    uint64_t n, sum = 0;
+    if (len != sizeof n) return WEFT_EINVAL;
+    memcpy(&n, arg, sizeof n);
+    for (uint64_t i = 1; i <= n; i++) sum += i;
+    uint64_t *r = malloc(sizeof *r);
+    if (!r) return WEFT_ENOMEM;
+    *r = sum;
+    *result = r;
+    *result_len = sizeof *r;
+    return 0;
+}
+
+static int crash(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    raise(SIGKILL);
+    return 0;
+}
+
+int main(void)
+{
+    weft_executor_t *pool;
+    weft_process_pool_create(&pool, 2, NULL); /* ProcessPoolExecutor(2) */
+    weft_future_t *f[4], *bad;
+    for (uint64_t i = 0; i < 4; i++) {
+        uint64_t n = (i + 1) * 1000000;
+        weft_process_pool_submit(pool, sum_to, &n, sizeof n, &f[i]); /* pool.submit(sum_to, n) */
+    }
+    weft_process_pool_submit(pool, crash, NULL, 0, &bad);
+    for (int i = 0; i < 4; i++) {
+        const void *data;
+        weft_process_result(f[i], WEFT_FOREVER, &data, NULL); /* f.result() */
+        uint64_t sum;
+        memcpy(&sum, data, sizeof sum);
+        printf("sum to %d million = %llu\n", i + 1, (unsigned long long)sum);
+        weft_future_release(f[i]);
+    }
+    printf("the crashing task: %s\n", weft_err_name(weft_process_result(bad, WEFT_FOREVER, 0, 0)));
+    weft_future_release(bad);
+    weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
+    weft_executor_destroy(pool);
+    return 0;
+}
