@@ -171,8 +171,8 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  * direction is serialised by a lock; messages never interleave). Waits block the calling
  * thread (also from a coroutine, for now): inside an executor task, or with a deadline, they
  * poll the socket in slices of at most 50 ms, so a cancel request is seen; otherwise they
- * block in the system call itself. Cost: a Unix socket, so a tiny message costs about 3-4
- * times a raw pipe(2) write/read (docs/BENCHMARKS.md); weft_mpqueue is the fast path between
+ * block in the system call itself. Cost: a tiny message costs 2-4 times a raw pipe(2)
+ * write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path between
  * processes. Fork: both processes may use their copies, but two processes receiving on copies
  * of the same end race for messages byte-wise: give each end to one process. */
 typedef struct weft_conn weft_conn_t;
@@ -283,11 +283,11 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * vain, which costs time, not correctness.) A consumer killed between get and task_done
  * leaves that task unfinished: join then waits for it, as in Python.
  *
- * Waits sleep on process-shared futex words of the queue, blocking the calling thread (from a
- * coroutine, its thread for now); inside an executor task in 50 ms slices so that a cancel
- * request (WEFT_ECANCELED) is seen. Timeouts are seconds (WEFT_FOREVER blocks, 0 polls).
- * Thread safety: every call but destroy may be made from any thread of any process sharing
- * the queue. Not async-signal-safe. */
+ * Waits spin for the waiting core's budget (WEFT_SPIN_NS), then sleep on process-shared futex
+ * words of the queue, blocking the calling thread (from a coroutine, its thread for now);
+ * inside an executor task in 50 ms slices so that a cancel request (WEFT_ECANCELED) is seen.
+ * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls). Thread safety: every call but destroy may be
+ * made from any thread of any process sharing the queue. Not async-signal-safe. */
 typedef struct weft_mpqueue weft_mpqueue_t;
 
 /* Creates a queue whose ring holds `capacity` bytes (rounded up to a power of two, at least

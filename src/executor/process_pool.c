@@ -15,8 +15,8 @@
  *     them); a worker that ended is reaped, and the task it ran, if any, fails with
  *     WEFT_EWORKERDIED (or WEFT_ETIMEDOUT if the pool thread killed it for its deadline).
  * Workers are forked by the pool thread: each closes the pool's ends of its siblings' pipes
- * (so every worker sees EOF when the pool closes its pipe) and loops: receive, run, reply,
- * until EOF or max_tasks_per_child.
+ * and loops: receive, run, reply, until an empty message (the pool's "exit"), EOF, or
+ * max_tasks_per_child.
  * Lifetime: `refs` is the handle plus the pool thread; the thread leaves once the pool is
  * shut down and nothing is queued or running, after closing every pipe and reaping every
  * worker, and the last of the two frees the pool.
@@ -135,6 +135,7 @@ static int worker_main(void *arg)
             continue;
         }
         if (rc) return rc == WEFT_EEOF ? 0 : 1;
+        if (len == 0) return 0; /* the pool's "exit" */
         weft_process_task_fn fn;
         memcpy(&fn, buf, sizeof fn);
         void *result = NULL;
@@ -357,10 +358,13 @@ static void pool_thread(void *arg)
             if (conn_ev & POLLIN) take_reply(w);
         }
     }
-    /* Shut down and drained: close every pipe (the workers see EOF and exit), reap them. */
+    /* Shut down and drained: tell every worker to exit (an empty message: EOF alone is not
+     * enough, a process forked meanwhile, such as another pool's worker, may hold a copy of
+     * the pool's end), close its pipe, reap it. */
     for (size_t i = 0; i < p->max_workers; i++) {
         worker_t *w = &p->workers[i];
         if (!w->proc) continue;
+        weft_conn_send_bytes(w->conn, NULL, 0, 1);
         weft_conn_close(w->conn);
         w->conn = NULL;
         if (weft_process_join(w->proc, 10) != 0) {

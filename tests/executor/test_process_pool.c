@@ -241,6 +241,25 @@ static void process_pool_shutdown_cancels_queued_futures(void **state)
     assert_int_equal(weft_executor_destroy(ex), 0);
 }
 
+/* Two pools at once: the second pool's workers inherit the first pool's pipes; shutting the
+ * first down must not wait for them (it tells its workers to exit instead of relying on EOF). */
+static void process_pool_two_pools_shut_down_promptly(void **state)
+{
+    (void)state;
+    weft_executor_t *a = make_pool(1, 0, 0), *b;
+    weft_future_t *f = submit(a, reverse_and_pid, "a", 1); /* a's worker exists */
+    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    b = make_pool(1, 0, 0);
+    f = submit(b, reverse_and_pid, "b", 1); /* b's worker holds copies of a's pipe */
+    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    double t0 = weft_monotonic();
+    close_pool(a);
+    assert_true(weft_monotonic() - t0 < 5); /* not the 10 s wait-then-kill */
+    close_pool(b);
+}
+
 static int plain_task(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -289,6 +308,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_max_tasks_per_child_replaces_workers),
         WEFT_TEST(process_pool_task_timeout_kills_the_worker),
         WEFT_TEST(process_pool_shutdown_cancels_queued_futures),
+        WEFT_TEST(process_pool_two_pools_shut_down_promptly),
         WEFT_TEST(process_pool_bad_input),
     };
     return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
