@@ -41,6 +41,9 @@
  * races another waitpid on a reused pid. A wait blocks the calling thread in poll(2): a
  * cancel request (weft_cancel_requested) is seen within 50 ms; from a coroutine the wait
  * still blocks its whole thread for now. Timeouts are seconds (WEFT_FOREVER blocks, 0 polls).
+ * Where pidfd_open does not exist (Linux < 5.3, valgrind 3.19), waits poll waitid with a
+ * sleep of 50 us doubling to 10 ms in between (a join returns up to 10 ms late), and signals
+ * go through kill(), safe because weft only signals a child it has not reaped.
  *
  * Reaping: weft reaps its children itself (join, is_alive, exitcode). Code that reaps them
  * behind weft's back (waitpid(-1), SIGCHLD set to SIG_IGN) makes their exit status unknown:
@@ -82,9 +85,8 @@ typedef struct weft_process_opts {
 /* Forks a child that runs fn(arg) and exits with its return value; stores a handle in *p.
  * Returns once the child exists (its pid is known, is_alive is true), without waiting for it
  * to run. Errors: WEFT_EINVAL (p or fn NULL, name too long), WEFT_ENOMEM, WEFT_EAGAIN (fork
- * refused: process limit), WEFT_EMFILE (no fd for the pidfd), WEFT_ENOSYS (no pidfd_open:
- * kernel older than 5.3); then *p is NULL and no child is left behind (one that was forked is
- * killed and reaped). The first call registers the exit rules. */
+ * refused: process limit), WEFT_EMFILE (no fd for the pidfd); then *p is NULL and no child is left
+ * behind (one that was forked is killed and reaped). The first call registers the exit rules. */
 WEFT_EXTERN int weft_process_start(weft_process_t **p, int (*fn)(void *arg), void *arg,
                                    const weft_process_opts_t *opts);
 

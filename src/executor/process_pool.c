@@ -326,6 +326,7 @@ static void pool_thread(void *arg)
         if (shut && idle_everywhere(p)) break;
 
         size_t n = 0;
+        bool polling = false; /* a worker without a pidfd: look at it every 10 ms */
         int64_t next = WEFT_NO_DEADLINE, now = weft_monotonic_ns();
         p->pfds[n++] = (struct pollfd){.fd = p->efd, .events = POLLIN};
         for (size_t i = 0; i < p->max_workers; i++) {
@@ -336,10 +337,13 @@ static void pool_thread(void *arg)
                 weft_process_kill(w->proc);
             }
             if (w->running && w->fail == WEFT_EWORKERDIED && w->deadline < next) next = w->deadline;
+            int pidfd = weft__process_pidfd(w->proc); /* -1: poll() skips it */
+            polling |= pidfd < 0;
             p->pfds[n++] = (struct pollfd){.fd = weft_conn_fileno(w->conn), .events = POLLIN};
-            p->pfds[n++] = (struct pollfd){.fd = weft__process_pidfd(w->proc), .events = POLLIN};
+            p->pfds[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         }
         int ms = next == WEFT_NO_DEADLINE ? -1 : (int)((next - now + 999999) / 1000000);
+        if (polling && (ms < 0 || ms > 10)) ms = 10;
         if (poll(p->pfds, n, ms) < 0) continue; /* EINTR; ENOMEM: try again */
         if (p->pfds[0].revents) {
             uint64_t count;
@@ -350,8 +354,9 @@ static void pool_thread(void *arg)
         for (size_t i = 0; i < p->max_workers; i++) {
             worker_t *w = &p->workers[i];
             if (!w->proc) continue;
-            short conn_ev = p->pfds[k++].revents, pid_ev = p->pfds[k++].revents;
-            if (pid_ev) {
+            short conn_ev = p->pfds[k++].revents, pid_ev = p->pfds[k].revents;
+            bool ended = p->pfds[k++].fd >= 0 ? pid_ev != 0 : !weft_process_is_alive(w->proc);
+            if (ended) {
                 bury(w);
                 continue;
             }

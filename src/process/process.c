@@ -9,7 +9,11 @@
  *                               pid: a record copied into a forked child is "foreign" there)
  *   pidfd                       the child's pidfd, opened right after the fork and closed by
  *                               close (or in a fork child, where it is useless): so while a
- *                               handle is held its fd number stays valid to poll
+ *                               handle is held its fd number stays valid to poll. -1 where
+ *                               pidfd_open is missing (Linux < 5.3, valgrind 3.19): waits
+ *                               then poll waitid with a backoff, signals go through kill()
+ *                               with the record's lock held and the child not reaped (its
+ *                               pid cannot be reused before weft reaps it)
  *   reaped, known, status       under `lock`: the child was reaped (by waitid), and its exit
  *                               code if that reap saw it (known); the exit rule reads
  *                               `reaped` under registry_lock as a hint only (re-checked)
@@ -43,6 +47,7 @@ struct weft_process {
     pid_t pid, parent;
     int pidfd;
     bool daemon, known;
+    bool terminated;     /* the exit rule sent SIGTERM (under registry_lock) */
     _Atomic bool reaped; /* written under `lock`; read without it only as a hint */
     int status;
     weft_process_t *prev, *next;
@@ -70,6 +75,9 @@ static int pidfd_signal(int pidfd, int sig)
 {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
 }
+
+/* Set once pidfd_open reported ENOSYS: later starts do not try again. Relaxed: a hint. */
+static atomic_bool no_pidfd;
 
 /* This process's pid, cached (getpid is a system call): set at init, and again in the fork
  * child handler, so it is right in every process that has weft records to ask about. */
@@ -146,8 +154,24 @@ static bool reap(weft_process_t *p)
 }
 
 /* Waits until p has ended and reaps it (nocancel: a cancel request does not end the wait). */
+/* Without a pidfd: polls waitid, sleeping 50 us doubling to 10 ms in between. */
+static int join_polling(weft_process_t *p, int64_t deadline, bool nocancel)
+{
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    for (int64_t nap = 50000;; nap = nap < 10000000 ? 2 * nap : nap) {
+        if (reap(p)) return 0;
+        if (!nocancel && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
+        int64_t now = weft_monotonic_ns();
+        if (deadline <= now) return WEFT_ETIMEDOUT;
+        int64_t ns = deadline - now < nap ? deadline - now : nap;
+        struct timespec ts = {ns / 1000000000, ns % 1000000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 static int join_until(weft_process_t *p, int64_t deadline, bool nocancel)
 {
+    if (p->pidfd < 0) return join_polling(p, deadline, nocancel);
     for (;;) {
         if (reap(p)) return 0;
         /* The pidfd turns readable when the child exits; it stays open while the caller holds
@@ -167,6 +191,21 @@ static void join_forever(weft_process_t *p)
     }
 }
 
+/* Sends sig to p unless it was reaped (a pidfd never hits a reused pid; without one, kill()
+ * is as safe while p is not reaped). 0, or the error. */
+static int signal_child(weft_process_t *p, int sig)
+{
+    int rc = 0;
+    weft__mutex_lock(&p->lock);
+    /* Relaxed: written only under p->lock, which we hold. */
+    if (!atomic_load_explicit(&p->reaped, memory_order_relaxed)) {
+        int r = p->pidfd >= 0 ? pidfd_signal(p->pidfd, sig) : kill(p->pid, sig);
+        if (r < 0 && errno != ESRCH) rc = weft__errno_code();
+    }
+    weft__mutex_unlock(&p->lock);
+    return rc;
+}
+
 /* ---- the exit rules and fork ----------------------------------------------------------------*/
 
 /* Retains the first registered record that matches (daemon or not) and is not reaped. */
@@ -183,20 +222,32 @@ static weft_process_t *next_unreaped(bool daemon)
     return p;
 }
 
+/* Retains the next daemon child the exit rule has not terminated yet, marking it. */
+static weft_process_t *next_to_terminate(void)
+{
+    weft__mutex_lock(&registry_lock);
+    weft_process_t *p = reg_head;
+    while (p && (!p->daemon || p->terminated)) p = p->next;
+    if (p) {
+        p->terminated = true;
+        atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    }
+    weft__mutex_unlock(&registry_lock);
+    return p;
+}
+
 /* Python's _exit_function: terminate the daemon children, then join every child. */
 static void apply_exit_rules(void)
 {
-    weft__mutex_lock(&registry_lock);
-    for (weft_process_t *p = reg_head; p; p = p->next) /* a pidfd never hits a reused pid */
-        if (p->daemon) pidfd_signal(p->pidfd, SIGTERM);
-    weft__mutex_unlock(&registry_lock);
+    for (weft_process_t *p; (p = next_to_terminate());) {
+        signal_child(p, SIGTERM);
+        unref(p);
+    }
 
     int64_t grace = weft_monotonic_ns() + DAEMON_GRACE_NS;
     for (weft_process_t *p; (p = next_unreaped(true));) {
         if (join_until(p, grace, true) != 0) {
-            weft__mutex_lock(&p->lock);
-            if (!reap_locked(p)) pidfd_signal(p->pidfd, SIGKILL);
-            weft__mutex_unlock(&p->lock);
+            signal_child(p, SIGKILL);
             join_forever(p);
         }
         unref(p);
@@ -293,6 +344,7 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
     p->parent = my_pid();
     p->pidfd = -1;
     p->daemon = o.daemon;
+    p->terminated = false;
     atomic_init(&p->reaped, false);
     p->known = false;
     p->status = 0;
@@ -314,8 +366,14 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
     }
     p->pid = pid;
     weft__mutex_lock(&registry_lock);
-    p->pidfd = pidfd_open(pid);
-    int rc = p->pidfd < 0 ? weft__errno_code() : 0;
+    int rc = 0;
+    if (!atomic_load_explicit(&no_pidfd, memory_order_relaxed)) {
+        p->pidfd = pidfd_open(pid);
+        if (p->pidfd < 0 && errno == ENOSYS)
+            atomic_store_explicit(&no_pidfd, true, memory_order_relaxed); /* fall back */
+        else if (p->pidfd < 0)
+            rc = weft__errno_code();
+    }
     if (rc == 0) registry_add_locked(p);
     weft__mutex_unlock(&registry_lock);
     if (rc) {
@@ -373,14 +431,7 @@ static int send_signal(weft_process_t *p, int sig)
 {
     if (!p) return WEFT_EINVAL;
     if (foreign(p)) return WEFT_ECHILD;
-    int rc = 0;
-    weft__mutex_lock(&p->lock);
-    /* Not reaped: the pid is still ours, and the pidfd names it whatever happens to the pid. */
-    if (!atomic_load_explicit(&p->reaped, memory_order_relaxed) && /* relaxed: we hold the lock */
-        pidfd_signal(p->pidfd, sig) < 0 && errno != ESRCH)
-        rc = weft__errno_code();
-    weft__mutex_unlock(&p->lock);
-    return rc;
+    return signal_child(p, sig);
 }
 
 int weft_process_terminate(weft_process_t *p)
@@ -403,13 +454,14 @@ int weft_process_close(weft_process_t *p)
     if (!reap(p)) return WEFT_EBUSY;
     weft__mutex_lock(&registry_lock);
     registry_remove_locked(p);
-    close(p->pidfd);
+    if (p->pidfd >= 0) close(p->pidfd);
     p->pidfd = -1;
     weft__mutex_unlock(&registry_lock);
     unref(p);
     return 0;
 }
 
+/* -1 also without pidfd support: the caller then polls weft_process_is_alive. */
 int weft__process_pidfd(const weft_process_t *p)
 {
     return foreign(p) ? -1 : p->pidfd;

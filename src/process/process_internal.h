@@ -28,7 +28,8 @@ static inline int weft__errno_code(void)
 int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel);
 
 /* The child's pidfd (readable once it has ended), for a caller that holds the handle and
- * polls several children at once (the process pool). -1 for a foreign handle. */
+ * polls several children at once (the process pool). -1 for a foreign handle, and where the
+ * kernel (or valgrind) has no pidfd_open: then poll weft_process_is_alive instead. */
 int weft__process_pidfd(const weft_process_t *p);
 
 #endif /* WEFT_PROCESS_INTERNAL_H */
