@@ -260,6 +260,44 @@ static void process_pool_two_pools_shut_down_promptly(void **state)
     close_pool(b);
 }
 
+/* test_deadlock.py test_crash_big_data / killed workers: a worker killed from outside while
+ * idle is replaced; the next tasks run in a new process. */
+static void process_pool_idle_worker_killed_is_replaced(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *f = submit(ex, reverse_and_pid, "x", 1);
+    pid_t first = pid_of(f);
+    weft_future_release(f);
+    assert_int_equal(kill(first, SIGKILL), 0);
+    for (int i = 0; i < 3; i++) { /* the first may still go to the dying worker */
+        f = submit(ex, reverse_and_pid, "x", 1);
+        int rc = weft_process_result(f, 60, NULL, NULL);
+        assert_true(rc == 0 || (i == 0 && rc == WEFT_EWORKERDIED));
+        if (rc == 0) assert_int_not_equal(pid_of(f), first);
+        weft_future_release(f);
+    }
+    close_pool(ex);
+}
+
+static int create_destroy(void *ctx)
+{
+    (void)ctx;
+    weft_executor_t *ex;
+    int rc = weft_process_pool_create(&ex, 2, NULL);
+    if (rc) return rc;
+    weft_executor_shutdown(ex, true, false, WEFT_FOREVER);
+    weft_executor_destroy(ex);
+    return 0;
+}
+
+/* Out of memory while creating a pool: WEFT_ENOMEM, nothing left behind. */
+static void process_pool_create_out_of_memory(void **state)
+{
+    (void)state;
+    assert_true(weft_test_oom(create_destroy, NULL) >= 3);
+}
+
 static int plain_task(void *arg, void **result)
 {
     (void)arg, (void)result;
@@ -309,6 +347,8 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_task_timeout_kills_the_worker),
         WEFT_TEST(process_pool_shutdown_cancels_queued_futures),
         WEFT_TEST(process_pool_two_pools_shut_down_promptly),
+        WEFT_TEST(process_pool_idle_worker_killed_is_replaced),
+        WEFT_TEST(process_pool_create_out_of_memory),
         WEFT_TEST(process_pool_bad_input),
     };
     return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
