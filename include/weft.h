@@ -13,5 +13,7 @@
 #include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/executor.h"
+#include "weft/coro.h"
+#include "weft/io.h"
 
 #endif /* WEFT_H */
