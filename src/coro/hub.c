@@ -399,8 +399,19 @@ static uint32_t co_park(void *arg, weft__waiter_t *w, int64_t deadline)
         return atomic_load_explicit(&w->state, memory_order_acquire);
     }
     uint32_t s;
-    while ((s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN)
+    for (int spins = 0; (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;) {
+        if (s == WEFT__W_WAKING) {
+            /* A waker on another thread is between its unpark (which already ran us) and its
+             * final store: a few instructions, so wait here rather than park for a wake that
+             * will not come again. */
+            if (++spins < 100)
+                weft__cpu_relax();
+            else
+                sched_yield();
+            continue;
+        }
         block(hub, co);
+    }
     if (co->timer != NO_TIMER) timer_remove(hub, co);
     co->parked_on = NULL;
     return s;

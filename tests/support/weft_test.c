@@ -184,9 +184,13 @@ int weft_test_setup(void **state)
     return 0;
 }
 
+void weft__hub_shutdown(void); /* src/coro/hub.c */
+
 int weft_test_teardown(void **state)
 {
     (void)state;
+    /* The case's coroutines on this thread end (canceled) and its hub goes, with its poller. */
+    weft__hub_shutdown();
     snapshot_t now = snap();
     /* Up to 5 s for threads to leave the kernel and children to be reaped. */
     for (int i = 0; i < 500 && !settled(&now); i++) {
