@@ -439,6 +439,8 @@ int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
     if (fd < 0 || (addr && !len) || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
     weft_deadline(timeout, &deadline);
+    int rc = set_nonblock(fd); /* accept4's flag is for the new socket only */
+    if (rc) return rc;
     struct {
         struct sockaddr *addr;
         socklen_t len;

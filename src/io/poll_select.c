@@ -28,10 +28,17 @@ static void fini(weft__poller_t *p)
     p->impl = NULL;
 }
 
+static bool fcntl_ok(int fd)
+{
+    return fcntl(fd, F_GETFD) >= 0;
+}
+
 static int arm(weft__poller_t *p, int fd, uint32_t mask)
 {
     impl_t *s = p->impl;
     if (fd >= FD_SETSIZE) return mask ? WEFT_EINVAL : 0;
+    /* select ignores an fd beyond the process's fd table instead of failing: check here. */
+    if (mask && !s->mask[fd] && !fcntl_ok(fd)) return WEFT_EBADF;
     s->mask[fd] = (unsigned char)mask;
     if (mask && fd > s->maxfd) s->maxfd = fd;
     while (s->maxfd >= 0 && !s->mask[s->maxfd]) s->maxfd--;
@@ -41,11 +48,6 @@ static int arm(weft__poller_t *p, int fd, uint32_t mask)
 static void forget(weft__poller_t *p, int fd)
 {
     arm(p, fd, 0);
-}
-
-static bool fcntl_ok(int fd)
-{
-    return fcntl(fd, F_GETFD) >= 0;
 }
 
 static void wait_(weft__poller_t *p, int64_t deadline)
