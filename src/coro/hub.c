@@ -16,7 +16,7 @@
 #define DEFAULT_STACK (64 * 1024)
 #define MIN_STACK (16 * 1024)
 #define MAX_STACK ((size_t)1 << 30)
-#define STACK_CACHE 64 /* free stacks a hub keeps for reuse */
+#define STACK_CACHE 1024 /* free stacks a hub keeps for reuse (their touched pages stay) */
 #define NO_TIMER SIZE_MAX
 
 typedef struct timer {
@@ -35,8 +35,8 @@ struct weft__hub {
     weft_co_t *all;    /* live spawned coroutines */
     _Atomic size_t nlive; /* spawned and not yet ended (the watchdog reads it) */
     weft_co_t *zombie; /* ended: its stack is released after the next switch */
-    weft__stack_t cache[STACK_CACHE];
-    size_t ncache;
+    weft__stack_t *cache; /* free stacks of the default size, grown up to STACK_CACHE */
+    size_t ncache, capcache;
     const weft__hub_io_t *io_ops;
     void *io;
     unsigned ticks;
@@ -44,6 +44,7 @@ struct weft__hub {
     _Atomic(weft_co_t *) running;    /* for the watchdog: the current coroutine */
     weft__hub_t *reg_next, *reg_prev; /* the registry of hubs (watchdog) */
     bool closing;
+    int64_t probe_ns; /* the deadlock probe's current idle spell (0: none yet) */
 #if WEFT__TSAN
     void *tsan_root;
 #endif
@@ -263,9 +264,20 @@ static void switch_to(weft__hub_t *hub, weft_co_t *co)
     finish_switch(hub, from);
 }
 
+static size_t default_stack(void);
+
 static void release_stack(weft__hub_t *hub, weft__stack_t *s)
 {
-    if (hub->ncache < STACK_CACHE && s->size == weft__stack_round(DEFAULT_STACK) && s->guard < 2) {
+    if (hub->ncache == hub->capcache && hub->capcache < STACK_CACHE) {
+        size_t cap = hub->capcache ? 2 * hub->capcache : 16;
+        weft__stack_t *c = weft__realloc(hub->cache, cap * sizeof *c);
+        if (c) {
+            hub->cache = c;
+            hub->capcache = cap;
+        }
+    }
+    if (hub->ncache < hub->capcache && s->size == weft__stack_round(default_stack()) &&
+        s->guard < 2) {
         weft__stack_reset(s);
         hub->cache[hub->ncache++] = *s;
     } else {
@@ -336,9 +348,20 @@ static weft_co_t *next_ready(weft__hub_t *hub)
         if (co) return co;
         if (drain_remote(hub) || run_timers(hub)) continue;
         int64_t deadline = hub->ntimers ? hub->timers[0].deadline : WEFT_NO_DEADLINE;
-        if (deadline == WEFT_NO_DEADLINE && stuck(hub)) {
-            break_deadlock(hub);
-            continue;
+        bool probe = false;
+        if (deadline == WEFT_NO_DEADLINE && !(hub->io_ops && hub->io_ops->busy(hub->io))) {
+            /* Only another thread can wake us now. Whether one exists costs a read of /proc:
+             * look only after an idle spell (10 ms, doubling to 1 s while threads exist), so
+             * a wake that comes soon pays nothing. */
+            if (hub->probe_ns && stuck(hub)) {
+                break_deadlock(hub);
+                continue;
+            }
+            hub->probe_ns = !hub->probe_ns              ? 10000000
+                            : hub->probe_ns < 500000000 ? 2 * hub->probe_ns
+                                                        : 1000000000;
+            deadline = weft_monotonic_ns() + hub->probe_ns;
+            probe = true;
         }
         uint32_t mode = hub->io_ops ? 2 : 1;
         atomic_store_explicit(&hub->sleeping, mode, memory_order_seq_cst);
@@ -351,6 +374,10 @@ static weft_co_t *next_ready(weft__hub_t *hub)
         else
             weft__futex_wait(&hub->sleeping, 1, deadline, false);
         atomic_store_explicit(&hub->sleeping, 0, memory_order_relaxed);
+        /* A probe that ended without anything to do keeps its interval (the next idle spell
+         * checks for threads); anything else starts over. */
+        if (!probe || hub->ready_head || atomic_load_explicit(&hub->remote, memory_order_relaxed))
+            hub->probe_ns = 0;
     }
 }
 
@@ -514,6 +541,7 @@ static void hub_destroy(weft__hub_t *hub)
     }
     if (hub->io_ops) hub->io_ops->destroy(hub->io);
     for (size_t i = 0; i < hub->ncache; i++) weft__stack_free(&hub->cache[i]);
+    weft__free(hub->cache);
     weft__free(hub->timers);
     weft__mutex_lock(&reg_lock);
     if (hub->reg_prev)
@@ -622,7 +650,22 @@ _Noreturn void weft__ctx_entry(void *arg)
     }
 }
 
-static int check_opts(const weft_co_opts_t *opts, size_t *stack)
+/* "Coroutine-N" without snprintf (which costs as much as the rest of a spawn). */
+static void default_name(char *out, size_t n)
+{
+    static const char prefix[] = "Coroutine-";
+    char digits[24];
+    int k = 0;
+    do digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) && k < 20);
+    memcpy(out, prefix, sizeof prefix - 1);
+    char *p = out + sizeof prefix - 1;
+    while (k) *p++ = digits[--k];
+    *p = 0;
+}
+
+/* The default stack size: WEFT_STACK_SIZE when sensible, else 64 KiB (read once). */
+static size_t default_stack(void)
 {
     static _Atomic size_t dflt;
     size_t d = atomic_load_explicit(&dflt, memory_order_relaxed);
@@ -632,6 +675,12 @@ static int check_opts(const weft_co_opts_t *opts, size_t *stack)
         d = v >= MIN_STACK && (size_t)v <= MAX_STACK ? (size_t)v : DEFAULT_STACK;
         atomic_store_explicit(&dflt, d, memory_order_relaxed);
     }
+    return d;
+}
+
+static int check_opts(const weft_co_opts_t *opts, size_t *stack)
+{
+    size_t d = default_stack();
     *stack = d;
     if (!opts) return 0;
     if (opts->name && strlen(opts->name) >= WEFT_CO_NAME_MAX) return WEFT_EINVAL;
@@ -657,8 +706,10 @@ int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_
     if (!co) return WEFT_ENOMEM;
     int guard = opts ? opts->guard : 0;
     size_t rounded = weft__stack_round(stack_size);
-    if (hub->ncache && rounded == weft__stack_round(DEFAULT_STACK) && guard <= 0 &&
-        (guard < 0) == (hub->cache[hub->ncache - 1].guard == 0)) {
+    /* A cached stack serves any request of its size, unless a real guard is demanded and it
+     * has none. */
+    if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
+        (guard <= 0 || hub->cache[hub->ncache - 1].guard == 1)) {
         co->stack = hub->cache[--hub->ncache];
     } else if ((rc = weft__stack_alloc(&co->stack, rounded, guard)) != 0) {
         weft__free(co);
@@ -671,8 +722,7 @@ int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_
     if (opts && opts->name && opts->name[0])
         snprintf(co->name, sizeof co->name, "%s", opts->name);
     else
-        snprintf(co->name, sizeof co->name, "Coroutine-%zu",
-                 atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
+        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
     weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
 #if WEFT__TSAN
     co->tsan_fiber = __tsan_create_fiber(0);

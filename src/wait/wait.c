@@ -11,11 +11,6 @@
 WEFT__TLS weft__waitctx_t weft__thread_ctx;
 WEFT__TLS weft__waitctx_t *weft__current_ctx;
 
-void weft__waitctx_switch(weft__waitctx_t *ctx)
-{
-    weft__current_ctx = ctx;
-}
-
 /* ---- queues ------------------------------------------------------------------------------ */
 
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w)

@@ -94,7 +94,10 @@ static inline weft__waitctx_t *weft__waitctx_current(void)
 
 /* Repoints the calling thread's current context (the coroutine layer's switch hook); NULL
  * restores the thread's own. */
-void weft__waitctx_switch(weft__waitctx_t *ctx);
+static inline void weft__waitctx_switch(weft__waitctx_t *ctx)
+{
+    weft__current_ctx = ctx;
+}
 
 /* Requests cancellation of ctx: its current park ends with WEFT_ECANCELED, and so does every
  * later blocking call until weft__waitctx_uncancel. Safe from any thread while ctx lives. */
