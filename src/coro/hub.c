@@ -48,6 +48,9 @@ struct weft__hub {
 #if WEFT__TSAN
     void *tsan_root;
 #endif
+#if WEFT__ASAN
+    weft_co_t *asan_from; /* the context being switched away from */
+#endif
 };
 
 static WEFT__TLS weft__hub_t *tls_hub;
@@ -255,6 +258,7 @@ static void switch_to(weft__hub_t *hub, weft_co_t *co)
 #if WEFT__ASAN
     /* An ended coroutine never comes back: NULL tells ASan to drop its fake stack. */
     bool ended = atomic_load_explicit(&from->state, memory_order_relaxed) == WEFT_CO_DONE;
+    hub->asan_from = from;
     __sanitizer_start_switch_fiber(ended ? NULL : &from->asan_fake, co->stack.lo, co->stack.size);
 #endif
 #if WEFT__TSAN
@@ -291,7 +295,15 @@ static void release_stack(weft__hub_t *hub, weft__stack_t *s)
 static void finish_switch(weft__hub_t *hub, weft_co_t *self)
 {
 #if WEFT__ASAN
-    __sanitizer_finish_switch_fiber(self->asan_fake, NULL, NULL);
+    /* The stack we came from: the first switch out of the root tells ASan's idea of the
+     * thread's own stack, which later switches back to the root must name. */
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(self->asan_fake, &bottom, &size);
+    if (hub->asan_from == &hub->root && !hub->root.stack.lo) {
+        hub->root.stack.lo = (void *)bottom;
+        hub->root.stack.size = size;
+    }
 #else
     (void)self;
 #endif

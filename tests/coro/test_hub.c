@@ -1052,11 +1052,15 @@ static long rss_kib(void)
 }
 
 /* One million coroutines parked at once on an Event (with the default vm.max_map_count of
- * 65530), then all woken by one set. 10,000 under sanitizers and valgrind. */
+ * 65530), then all woken by one set. Fewer under sanitizers and valgrind. */
 static void million_parked(void **state)
 {
     (void)state;
+    /* (TSan counts each coroutine as a thread, and stops at 8128.) */
     int n = SANITIZED || RUNNING_ON_VALGRIND ? 10000 : 1000000;
+#if defined(__SANITIZE_THREAD__)
+    n = 4000;
+#endif
     weft_event_t e;
     weft_event_init(&e);
     weft_co_t **cs = malloc((size_t)n * sizeof *cs);
@@ -1086,7 +1090,7 @@ static void spawn_join_cycles(void **state)
         weft_co_release(co);
     }
     assert_int_equal(weft_test_live_allocs(), allocs);
-    assert_true(rss_kib() - rss < 1024); /* less than 1 MiB of growth */
+    if (!SANITIZED) assert_true(rss_kib() - rss < 1024); /* < 1 MiB of growth (ASan keeps a quarantine) */
 }
 
 static const struct CMUnitTest cases[] = {
