@@ -7,7 +7,8 @@
  * call — a Lock, Event, Queue, Future, thread join, weft_sleep, weft_wait_fd — only it parks,
  * and the hub runs the thread's other coroutines meanwhile. Coroutines never move between
  * threads. A wake from another thread (a pool worker sets an Event a coroutine waits on)
- * reaches the hub through its poller. A thread that never spawns pays nothing.
+ * reaches the hub through its poller (or a futex while the hub has no fd to watch). A thread
+ * that never spawns pays nothing.
  *
  * Switching is cooperative: a coroutine runs until it blocks, yields or returns. A coroutine
  * that computes for long without blocking holds up its whole thread (weft_watchdog_start
@@ -15,18 +16,29 @@
  *
  * Deadlock: when every coroutine of a hub is blocked and nothing can wake any of them (no
  * timers, no fds, no other thread alive in the process), their waits fail with WEFT_EDEADLK
- * instead of hanging (Go's "all goroutines are asleep", gevent's LoopExit).
+ * instead of hanging (Go's "all goroutines are asleep", gevent's LoopExit). The check runs
+ * after 10 ms of such idleness (it reads /proc/self/stat), so a waker that comes sooner costs
+ * nothing; a hub whose process has other threads checks again at growing intervals (to 1 s).
+ * A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_read).
  *
  * Memory: a coroutine's stack is mapped memory of opts.stack_size (default 64 KiB, or
- * WEFT_STACK_SIZE in the environment) of which only the touched pages cost RAM: a parked
- * coroutine costs one or two pages plus its descriptor (docs/BENCHMARKS.md has the measure).
+ * WEFT_STACK_SIZE in the environment) of which only the touched pages cost RAM: a coroutine
+ * parked in a weft call touches one 4 KiB page, so with its 288-byte descriptor it costs about
+ * 4.4 KB (measured: 4,407 bytes of RSS each for 1,000,000 parked; docs/BENCHMARKS.md). Keep
+ * large buffers off coroutine stacks (a 64 KiB array overflows the default one).
  * Below the stack a guard page catches overflow where the kernel offers guard regions that
  * cost no mapping (MADV_GUARD_INSTALL, Linux 6.13+); elsewhere the guard is off unless asked
  * for (an mprotect'ed page costs a mapping, and vm.max_map_count then caps the count near
  * 32,000). Stacks are pooled per thread and reused.
  *
- * Fork: a child process keeps only the forking thread; its hub (with the coroutines of that
- * thread) is gone in the child, which starts afresh when it spawns again.
+ * Fork: a child keeps only the forking thread. That thread keeps its hub and coroutines (a
+ * fork inside a coroutine goes on in that coroutine in the child); the poller gets kernel
+ * objects of its own. Hubs of the other threads are unusable in the child (their threads are
+ * gone): waking their coroutines from the child has no effect.
+ *
+ * Thread exit: a thread that ends with coroutines still alive cancels them and runs them to
+ * their end (their cleanup runs) before its hub goes; a coroutine that ignores the cancel and
+ * keeps computing holds the thread's exit up. Do not call pthread_exit inside a coroutine.
  */
 #ifndef WEFT_CORO_H
 #define WEFT_CORO_H
@@ -116,10 +128,11 @@ WEFT_EXTERN const char *weft_co_name(const weft_co_t *co);
  * coroutines: sched_yield. */
 WEFT_EXTERN int weft_yield(void);
 
-/* Sleeps for `seconds` (0: yields). Returns 0, WEFT_EINVAL (negative or NaN), or
- * WEFT_ECANCELED when canceled meanwhile (it returns at once then). A coroutine parks only
- * itself; a thread sleeps. Timers: a binary heap per hub, so a million sleepers cost
- * O(log n) per operation and 16 bytes of heap each. */
+/* Sleeps for `seconds` (0: yields). Returns 0, WEFT_EINVAL (negative or NaN),
+ * WEFT_ECANCELED when canceled meanwhile (it returns at once then), or WEFT_ETIMEDOUT when an
+ * enclosing timeout scope ends first. A coroutine parks only itself; a thread sleeps. Timers:
+ * a binary heap per hub, so a million sleepers cost O(log n) per operation and 16 bytes of
+ * heap each. */
 WEFT_EXTERN int weft_sleep(double seconds);
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */
