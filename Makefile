@@ -12,7 +12,8 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev \
                 $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang)
-BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3
+BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
+                  golang-go python3-gevent libboost-context-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build deps bench-deps test demo bench format clean
