@@ -16,7 +16,10 @@
 #define DEFAULT_STACK (64 * 1024)
 #define MIN_STACK (16 * 1024)
 #define MAX_STACK ((size_t)1 << 30)
-#define STACK_CACHE 1024 /* free stacks a hub keeps for reuse (their touched pages stay) */
+/* Free stacks a hub keeps for reuse (their touched pages stay). A burst may leave more: they
+ * are kept until the hub next idles, then unmapped, TRIM_CHUNK per idle pass. */
+#define STACK_CACHE 1024
+#define TRIM_CHUNK 1024
 #define NO_TIMER SIZE_MAX
 
 typedef struct timer {
@@ -35,7 +38,7 @@ struct weft__hub {
     weft_co_t *all;    /* live spawned coroutines */
     _Atomic size_t nlive; /* spawned and not yet ended (the watchdog reads it) */
     weft_co_t *zombie; /* ended: its stack is released after the next switch */
-    weft__stack_t *cache; /* free stacks of the default size, grown up to STACK_CACHE */
+    weft__stack_t *cache; /* free stacks of the default size (see STACK_CACHE) */
     size_t ncache, capcache;
     const weft__hub_io_t *io_ops;
     void *io;
@@ -272,7 +275,7 @@ static size_t default_stack(void);
 
 static void release_stack(weft__hub_t *hub, weft__stack_t *s)
 {
-    if (hub->ncache == hub->capcache && hub->capcache < STACK_CACHE) {
+    if (hub->ncache == hub->capcache) {
         size_t cap = hub->capcache ? 2 * hub->capcache : 16;
         weft__stack_t *c = weft__realloc(hub->cache, cap * sizeof *c);
         if (c) {
@@ -347,10 +350,24 @@ static void break_deadlock(weft__hub_t *hub)
 
 /* The hub's loop, run by a coroutine that gives up the CPU: returns the next coroutine to
  * run (possibly the caller itself, woken meanwhile). */
-static weft_co_t *next_ready(weft__hub_t *hub)
+static weft_co_t *next_ready_slow(weft__hub_t *hub);
+
+/* The common case inline: a coroutine is ready and it is not the 64th pick (when the hub
+ * looks outside: remote wakes, timers, fds, even while coroutines keep each other busy). */
+static inline weft_co_t *next_ready(weft__hub_t *hub)
 {
-    /* Even while coroutines keep each other busy, look outside now and then. */
-    if ((++hub->ticks & 63) == 0) {
+    weft_co_t *co = hub->ready_head;
+    if (weft__likely(co != NULL && (++hub->ticks & 63) != 0)) {
+        hub->ready_head = co->next;
+        if (!co->next) hub->ready_tail = NULL;
+        return co;
+    }
+    return next_ready_slow(hub);
+}
+
+static weft_co_t *next_ready_slow(weft__hub_t *hub)
+{
+    if (hub->ready_head || (++hub->ticks & 63) == 0) {
         drain_remote(hub);
         run_timers(hub);
         if (hub->io_ops) hub->io_ops->poll(hub->io, 0);
@@ -374,6 +391,16 @@ static weft_co_t *next_ready(weft__hub_t *hub)
                                                         : 1000000000;
             deadline = weft_monotonic_ns() + hub->probe_ns;
             probe = true;
+        }
+        if (hub->ncache > STACK_CACHE) {
+            /* Idle: give back what a burst left in the cache, a chunk at a time (then only
+             * look, and come back for the next chunk). */
+            for (size_t k = 0; k < TRIM_CHUNK && hub->ncache > STACK_CACHE; k++)
+                weft__stack_free(&hub->cache[--hub->ncache]);
+            if (hub->ncache > STACK_CACHE) {
+                deadline = 0;
+                probe = false; /* not an idle spell: the deadlock probe starts over */
+            }
         }
         uint32_t mode = hub->io_ops ? 2 : 1;
         atomic_store_explicit(&hub->sleeping, mode, memory_order_seq_cst);
