@@ -62,8 +62,8 @@ static void client(void *arg)
 int main(void)
 {
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    server_addr = (struct sockaddr_in){.sin_family = AF_INET,
-                                       .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    server_addr =
+        (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof server_addr;
     if (bind(lfd, (struct sockaddr *)&server_addr, len) || listen(lfd, 16) ||
         getsockname(lfd, (struct sockaddr *)&server_addr, &len))

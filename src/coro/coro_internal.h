@@ -87,13 +87,13 @@ typedef struct weft__local {
 } weft__local_t;
 
 struct weft_co {
-    weft__ctx_t ctx;          /* saved registers while not running */
-    weft__hub_t *hub;         /* its thread's hub, for life */
-    weft__waitctx_t wctx;     /* its waiting context: parker = the hub's */
-    _Atomic uint32_t wake;    /* the permit: 0 running, 1 parked, 2 given */
-    _Atomic uint32_t state;   /* weft_co_state_t */
+    weft__ctx_t ctx;        /* saved registers while not running */
+    weft__hub_t *hub;       /* its thread's hub, for life */
+    weft__waitctx_t wctx;   /* its waiting context: parker = the hub's */
+    _Atomic uint32_t wake;  /* the permit: 0 running, 1 parked, 2 given */
+    _Atomic uint32_t state; /* weft_co_state_t */
     _Atomic uint32_t refs;
-    weft_co_t *next;          /* ready queue or remote stack */
+    weft_co_t *next;                /* ready queue or remote stack */
     weft_co_t *all_prev, *all_next; /* the hub's list of live coroutines */
     void (*fn)(void *arg);
     void *arg;

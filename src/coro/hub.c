@@ -14,13 +14,13 @@
 #include <string.h>
 
 #define DEFAULT_STACK (64 * 1024)
-#define MIN_STACK (16 * 1024)
-#define MAX_STACK ((size_t)1 << 30)
+#define MIN_STACK     (16 * 1024)
+#define MAX_STACK     ((size_t)1 << 30)
 /* Free stacks a hub keeps for reuse (their touched pages stay). A burst may leave more: they
  * are kept until the hub next idles, then unmapped, TRIM_CHUNK per idle pass. */
 #define STACK_CACHE 1024
-#define TRIM_CHUNK 1024
-#define NO_TIMER SIZE_MAX
+#define TRIM_CHUNK  1024
+#define NO_TIMER    SIZE_MAX
 
 typedef struct timer {
     int64_t deadline;
@@ -28,23 +28,23 @@ typedef struct timer {
 } timer_t_;
 
 struct weft__hub {
-    weft_co_t root;    /* the thread's own context (no stack of its own) */
+    weft_co_t root; /* the thread's own context (no stack of its own) */
     weft_co_t *current;
     weft_co_t *ready_head, *ready_tail;
     _Atomic(weft_co_t *) remote; /* wakes from other threads, newest first */
     _Atomic uint32_t sleeping;   /* 0 awake, 1 futex wait, 2 poller wait */
     timer_t_ *timers;            /* binary min-heap on deadline */
     size_t ntimers, captimers;
-    weft_co_t *all;    /* live spawned coroutines */
+    weft_co_t *all;       /* live spawned coroutines */
     _Atomic size_t nlive; /* spawned and not yet ended (the watchdog reads it) */
-    weft_co_t *zombie; /* ended: its stack is released after the next switch */
+    weft_co_t *zombie;    /* ended: its stack is released after the next switch */
     weft__stack_t *cache; /* free stacks of the default size (see STACK_CACHE) */
     size_t ncache, capcache;
     const weft__hub_io_t *io_ops;
     void *io;
-    unsigned ticks;
-    _Atomic uint64_t switches;       /* for the watchdog: bumped before every switch */
-    _Atomic(weft_co_t *) running;    /* for the watchdog: the current coroutine */
+    _Atomic unsigned ticks;       /* picks of a next coroutine (one before every switch): the hub
+                                   * looks outside every 64th; the watchdog watches it move */
+    _Atomic(weft_co_t *) running; /* for the watchdog: the current coroutine */
     weft__hub_t *reg_next, *reg_prev; /* the registry of hubs (watchdog) */
     bool closing;
     int64_t probe_ns; /* the deadlock probe's current idle spell (0: none yet) */
@@ -81,7 +81,7 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
 {
-    uint64_t before = atomic_load_explicit(&hub->switches, memory_order_acquire);
+    uint64_t before = atomic_load_explicit(&hub->ticks, memory_order_acquire);
     *switches = before;
     if (atomic_load_explicit(&hub->sleeping, memory_order_acquire) ||
         !atomic_load_explicit(&hub->nlive, memory_order_relaxed))
@@ -89,7 +89,7 @@ bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
     weft_co_t *co = atomic_load_explicit(&hub->running, memory_order_acquire);
     if (!co) co = &hub->root;
     snprintf(buf, n, "%s", co->name);
-    return atomic_load_explicit(&hub->switches, memory_order_acquire) == before;
+    return atomic_load_explicit(&hub->ticks, memory_order_acquire) == before;
 }
 
 /* ---- ready queue, remote stack, timers --------------------------------------------------- */
@@ -235,9 +235,8 @@ static bool run_timers(weft__hub_t *hub)
         timer_remove(hub, co);
         weft__waiter_t *w = co->parked_on;
         uint32_t s = WEFT__W_WAITING;
-        if (w && atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
-                                                         memory_order_acq_rel,
-                                                         memory_order_acquire)) {
+        if (w && atomic_compare_exchange_strong_explicit(
+                     &w->state, &s, WEFT__W_TIMEDOUT, memory_order_acq_rel, memory_order_acquire)) {
             co_unpark(co);
             any = true;
         }
@@ -252,9 +251,6 @@ static void switch_to(weft__hub_t *hub, weft_co_t *co)
 {
     weft_co_t *from = hub->current;
     hub->current = co;
-    atomic_store_explicit(&hub->switches,
-                          atomic_load_explicit(&hub->switches, memory_order_relaxed) + 1,
-                          memory_order_release);
     atomic_store_explicit(&hub->running, co, memory_order_relaxed);
     atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
     weft__waitctx_switch(co == &hub->root ? NULL : &co->wctx);
@@ -339,9 +335,8 @@ static void break_deadlock(weft__hub_t *hub)
     for (;;) {
         weft__waiter_t *w = co->parked_on;
         uint32_t s = WEFT__W_WAITING;
-        if (w && atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_DEADLK,
-                                                         memory_order_acq_rel,
-                                                         memory_order_acquire))
+        if (w && atomic_compare_exchange_strong_explicit(
+                     &w->state, &s, WEFT__W_DEADLK, memory_order_acq_rel, memory_order_acquire))
             co_unpark(co);
         co = co == &hub->root ? hub->all : co->all_next;
         if (!co) break;
@@ -352,12 +347,20 @@ static void break_deadlock(weft__hub_t *hub)
  * run (possibly the caller itself, woken meanwhile). */
 static weft_co_t *next_ready_slow(weft__hub_t *hub);
 
+/* Only the hub's thread writes ticks: a plain increment, published for the watchdog. */
+static inline unsigned tick(weft__hub_t *hub)
+{
+    unsigned t = atomic_load_explicit(&hub->ticks, memory_order_relaxed) + 1;
+    atomic_store_explicit(&hub->ticks, t, memory_order_release);
+    return t;
+}
+
 /* The common case inline: a coroutine is ready and it is not the 64th pick (when the hub
  * looks outside: remote wakes, timers, fds, even while coroutines keep each other busy). */
 static inline weft_co_t *next_ready(weft__hub_t *hub)
 {
     weft_co_t *co = hub->ready_head;
-    if (weft__likely(co != NULL && (++hub->ticks & 63) != 0)) {
+    if (weft__likely(co != NULL && (tick(hub) & 63) != 0)) {
         hub->ready_head = co->next;
         if (!co->next) hub->ready_tail = NULL;
         return co;
@@ -367,7 +370,7 @@ static inline weft_co_t *next_ready(weft__hub_t *hub)
 
 static weft_co_t *next_ready_slow(weft__hub_t *hub)
 {
-    if (hub->ready_head || (++hub->ticks & 63) == 0) {
+    if (hub->ready_head || (tick(hub) & 63) == 0) {
         drain_remote(hub);
         run_timers(hub);
         if (hub->io_ops) hub->io_ops->poll(hub->io, 0);
@@ -423,8 +426,10 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
 static void schedule(weft__hub_t *hub)
 {
     weft_co_t *co = next_ready(hub);
-    if (co != hub->current) switch_to(hub, co);
-    else atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
+    if (co != hub->current)
+        switch_to(hub, co);
+    else
+        atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
 }
 
 /* Parks the current coroutine until its permit is given (returns at once if it already was). */
@@ -465,7 +470,8 @@ static uint32_t co_park(void *arg, weft__waiter_t *w, int64_t deadline)
         return atomic_load_explicit(&w->state, memory_order_acquire);
     }
     uint32_t s;
-    for (int spins = 0; (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;) {
+    for (int spins = 0;
+         (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;) {
         if (s == WEFT__W_WAKING) {
             /* A waker on another thread is between its unpark (which already ran us) and its
              * final store: a few instructions, so wait here rather than park for a wake that

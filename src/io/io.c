@@ -82,7 +82,8 @@ static void hub_notify(void *io)
 {
     weft__poller_t *p = io;
     uint64_t one = 1;
-    while (write(p->evfd, &one, sizeof one) < 0 && errno == EINTR) {}
+    while (write(p->evfd, &one, sizeof one) < 0 && errno == EINTR) {
+    }
 }
 
 static bool hub_busy(void *io)
@@ -170,8 +171,7 @@ static void on_fork_child(void)
     const weft__poller_ops_t *ops = p->ops;
     if (start(p, ops) != 0) abort(); /* no fd or memory right after fork: nothing to go on */
     for (size_t fd = 0; fd < p->nfds; fd++)
-        if ((int)fd != p->evfd && p->fds[fd].interest)
-            ops->arm(p, (int)fd, p->fds[fd].interest);
+        if ((int)fd != p->evfd && p->fds[fd].interest) ops->arm(p, (int)fd, p->fds[fd].interest);
 }
 
 const char *weft_poller_name(void)
@@ -194,7 +194,8 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
 {
     if (fd == p->evfd) {
         uint64_t v;
-        while (read(fd, &v, sizeof v) < 0 && errno == EINTR) {}
+        while (read(fd, &v, sizeof v) < 0 && errno == EINTR) {
+        }
         return;
     }
     if (fd < 0 || (size_t)fd >= p->nfds) return;
@@ -225,9 +226,8 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
 
 static int wait_poll(int fd, int events, int64_t deadline)
 {
-    struct pollfd pfd = {fd, (short)((events & WEFT_READ ? POLLIN : 0) |
-                                     (events & WEFT_WRITE ? POLLOUT : 0)),
-                         0};
+    struct pollfd pfd = {
+        fd, (short)((events & WEFT_READ ? POLLIN : 0) | (events & WEFT_WRITE ? POLLOUT : 0)), 0};
     for (;;) {
         if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
         struct timespec ts;
@@ -269,9 +269,8 @@ static int wait_fd(int fd, int events, int64_t deadline)
     if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) {
         /* A zero timeout: only look (the wait below would park until the next poll). */
         struct timespec zero = {0, 0};
-        struct pollfd pfd = {fd, (short)((want & WEFT_READ ? POLLIN : 0) |
-                                         (want & WEFT_WRITE ? POLLOUT : 0)),
-                             0};
+        struct pollfd pfd = {
+            fd, (short)((want & WEFT_READ ? POLLIN : 0) | (want & WEFT_WRITE ? POLLOUT : 0)), 0};
         int r = ppoll(&pfd, 1, &zero, NULL);
         if (r > 0 && (pfd.revents & POLLNVAL)) return WEFT_EBADF;
         int got = 0;
@@ -390,8 +389,8 @@ static ssize_t io_all(int fd, const void *buf, size_t n, int flags, double timeo
     weft_deadline(timeout, &deadline);
     size_t done = 0;
     while (done < n || n == 0) {
-        ssize_t r = io_once(fd, (char *)buf + done, n - done, flags, WEFT_WRITE, try_write,
-                            deadline);
+        ssize_t r =
+            io_once(fd, (char *)buf + done, n - done, flags, WEFT_WRITE, try_write, deadline);
         if (r < 0) return done ? (ssize_t)done : r;
         done += (size_t)r;
         if (n == 0) break;

@@ -182,8 +182,7 @@ static void joinall(void **state)
 {
     (void)state;
     double d[3] = {0.01, 0.02, 0.03};
-    weft_co_t *cos[4] = {spawn(sleeper, &d[0]), NULL, spawn(sleeper, &d[1]),
-                         spawn(sleeper, &d[2])};
+    weft_co_t *cos[4] = {spawn(sleeper, &d[0]), NULL, spawn(sleeper, &d[1]), spawn(sleeper, &d[2])};
     assert_int_equal(weft_co_joinall(cos, 4, 30), 0);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(weft_co_state(cos[i]), WEFT_CO_DONE);
@@ -437,7 +436,8 @@ static void gated(void *p)
     gate_t *g = p;
     int now = atomic_fetch_add(&g->running, 1) + 1;
     int peak = atomic_load(&g->peak);
-    while (now > peak && !atomic_compare_exchange_weak(&g->peak, &peak, now)) {}
+    while (now > peak && !atomic_compare_exchange_weak(&g->peak, &peak, now)) {
+    }
     weft_event_wait(&g->go, WEFT_FOREVER);
     atomic_fetch_sub(&g->running, 1);
     atomic_fetch_add(&g->done, 1);
@@ -632,7 +632,8 @@ static void hog(void *p)
 {
     (void)p;
     int64_t until = weft_monotonic_ns() + 2000000000LL;
-    while (!atomic_load(&hog_reports) && weft_monotonic_ns() < until) {}
+    while (!atomic_load(&hog_reports) && weft_monotonic_ns() < until) {
+    }
 }
 
 /* The watchdog reports a coroutine that runs past the threshold without switching while
