@@ -885,6 +885,80 @@ static void future_from_thread_pool(void **state)
     assert_int_equal(weft_executor_destroy(ex), 0);
 }
 
+typedef struct every {
+    weft_lock_t lock;
+    weft_rlock_t rlock;
+    weft_condition_t cond;
+    weft_barrier_t barrier;
+    weft_timer_t timer;
+    weft_event_t fired;
+    int ready, through;
+    _Atomic int ticks;
+} every_t;
+
+static void fire(void *p)
+{
+    weft_event_set(p);
+}
+
+static void party(void *p)
+{
+    every_t *e = p;
+    /* RLock: re-entered across a switch; the others park on it meanwhile. */
+    assert_int_equal(weft_rlock_acquire(&e->rlock, 30), 0);
+    assert_int_equal(weft_rlock_acquire(&e->rlock, 30), 0);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_rlock_release(&e->rlock), 0);
+    assert_int_equal(weft_rlock_release(&e->rlock), 0);
+    /* Condition: the last to arrive notifies the rest. */
+    assert_int_equal(weft_condition_acquire(&e->cond, 30), 0);
+    if (++e->ready == 3)
+        weft_condition_notify_all(&e->cond);
+    else
+        while (e->ready < 3) assert_int_equal(weft_condition_wait(&e->cond, 30), 0);
+    weft_condition_release(&e->cond);
+    /* Barrier of the three. */
+    assert_true(weft_barrier_wait(&e->barrier, 30) >= 0);
+    e->through++;
+}
+
+static void ticker(void *p)
+{
+    every_t *e = p;
+    while (e->through < 3 || !weft_event_is_set(&e->fired)) {
+        atomic_fetch_add(&e->ticks, 1);
+        weft_sleep(0.001);
+    }
+}
+
+/* Every weft primitive parks only the waiting coroutine: RLock, Condition, Barrier and a
+ * Timer's callback (on the timer thread) setting an Event, while a ticker coroutine keeps
+ * running on the same thread. */
+static void every_primitive_parks_only_the_coroutine(void **state)
+{
+    (void)state;
+    every_t e = {0};
+    weft_lock_init(&e.lock);
+    weft_rlock_init(&e.rlock);
+    weft_condition_init(&e.cond, &e.lock, NULL);
+    weft_barrier_init(&e.barrier, 3, NULL, NULL);
+    weft_event_init(&e.fired);
+    weft_timer_init(&e.timer);
+    assert_int_equal(weft_timer_start(&e.timer, 0.02, fire, &e.fired), 0);
+    weft_co_t *cs[4] = {spawn(ticker, &e), spawn(party, &e), spawn(party, &e), spawn(party, &e)};
+    assert_int_equal(weft_event_wait(&e.fired, 30), 0); /* the root parks too */
+    assert_int_equal(weft_co_joinall(cs, 4, 30), 0);
+    for (int i = 0; i < 4; i++) weft_co_release(cs[i]);
+    assert_int_equal(e.through, 3);
+    assert_true(atomic_load(&e.ticks) >= 3); /* it ran while the others waited */
+    weft_timer_destroy(&e.timer);
+    weft_barrier_destroy(&e.barrier);
+    weft_condition_destroy(&e.cond);
+    weft_rlock_destroy(&e.rlock);
+    weft_lock_destroy(&e.lock);
+    weft_event_destroy(&e.fired);
+}
+
 /* ---- coroutines on several threads -------------------------------------------------------- */
 
 typedef struct relay {
@@ -1052,8 +1126,9 @@ static long rss_kib(void)
     return rss * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* One million coroutines parked at once on an Event (with the default vm.max_map_count of
- * 65530), then all woken by one set. Fewer under sanitizers and valgrind. */
+/* One million coroutines parked at once, half on an Event, half in weft_sleep (with the
+ * default vm.max_map_count of 65530); then one set wakes the first half and cancels end the
+ * sleepers. Fewer under sanitizers and valgrind. */
 static void million_parked(void **state)
 {
     (void)state;
@@ -1067,12 +1142,15 @@ static void million_parked(void **state)
     weft_co_t **cs = malloc((size_t)n * sizeof *cs);
     assert_non_null(cs);
     long before = rss_kib();
-    for (int i = 0; i < n; i++) cs[i] = spawn(park_on, &e);
+    /* Half park on the Event, half sleep (a timer each in the hub's heap). */
+    for (int i = 0; i < n; i++) cs[i] = spawn(i % 2 ? park_on : sleep_until_canceled, &e);
     assert_int_equal(weft_yield(), 0); /* all run and park */
-    assert_int_equal(weft_test_queue_length(&e.waiters_), n);
+    assert_int_equal(weft_test_queue_length(&e.waiters_), n / 2);
+    for (int i = 0; i < n; i++) assert_int_equal(weft_co_state(cs[i]), WEFT_CO_BLOCKED);
     long per = (rss_kib() - before) * 1024 / n;
     print_message("%d parked coroutines: %ld bytes each (RSS)\n", n, per);
     weft_event_set(&e);
+    for (int i = 0; i < n; i += 2) weft_co_cancel(cs[i]); /* out of the timer heap */
     for (int i = 0; i < n; i++) join(cs[i]);
     free(cs);
     weft_event_destroy(&e);
@@ -1121,6 +1199,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(lock_and_semaphore),
     WEFT_TEST(queue_between_coroutines),
     WEFT_TEST(future_from_thread_pool),
+    WEFT_TEST(every_primitive_parks_only_the_coroutine),
     WEFT_TEST(two_threads_through_queues),
     WEFT_TEST(joins_across_kinds),
     WEFT_TEST(thread_exit_cancels_its_coroutines),

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -408,6 +410,89 @@ static void wait_event(void *p)
     assert_int_equal(weft_event_wait(p, 30), 0);
 }
 
+static void *signal_then_write(void *p)
+{
+    void **a = p;
+    pthread_t target = *(pthread_t *)a[0];
+    for (int i = 0; i < 10; i++) {
+        pthread_kill(target, SIGUSR1);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (write(*(int *)a[1], "e", 1) != 1) abort();
+    return NULL;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+typedef struct eintr_arg {
+    int fd;
+    _Atomic int started;
+    ssize_t got;
+    char c;
+} eintr_arg_t;
+
+static void *read_through_signals(void *p)
+{
+    eintr_arg_t *a = p;
+    atomic_store(&a->started, 1);
+    a->got = weft_read(a->fd, &a->c, 1, 10);
+    return NULL;
+}
+
+static void echo_back(void *p)
+{
+    int *fd = p;
+    char c;
+    if (weft_read(fd[0], &c, 1, 10) == 1) weft_write(fd[1], &c, 1, 10);
+}
+
+/* Signals without SA_RESTART interrupt the waits (EINTR): weft retries, the calls complete
+ * with the data, in a thread's poll(2) and in a hub's poller alike. */
+static void eintr_is_retried(void **state)
+{
+    (void)state;
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_usr1; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    int p[2];
+    make_pipe(p);
+    eintr_arg_t a = {.fd = p[0]};
+    pthread_t t = weft_test_start(read_through_signals, &a);
+    while (!atomic_load(&a.started)) sched_yield();
+    for (int i = 0; i < 10; i++) {
+        pthread_kill(t, SIGUSR1);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(write(p[1], "s", 1), 1);
+    weft_test_join(t);
+    assert_int_equal(a.got, 1);
+    assert_int_equal(a.c, 's');
+    /* The hub: a coroutine echoes through a second pipe while the root, in its poller, is
+     * interrupted by signals sent from another thread. */
+    int q[2];
+    make_pipe(q);
+    int fds[2] = {p[0], q[1]};
+    assert_int_equal(weft_go(echo_back, fds), 0);
+    assert_int_equal(weft_yield(), 0);
+    pthread_t self = pthread_self();
+    pthread_t killer = weft_test_start(signal_then_write, (void *[]){&self, &p[1]});
+    char c = 0;
+    assert_int_equal(weft_read(q[0], &c, 1, 10), 1);
+    assert_int_equal(c, 'e');
+    weft_test_join(killer);
+    sigaction(SIGUSR1, &old, NULL);
+    close(p[0]);
+    close(p[1]);
+    close(q[0]);
+    close(q[1]);
+}
+
 /* A hub asleep in its poller is woken by another thread's Event.set (through the poller's
  * eventfd) — the cross-thread wake path once a hub does IO. */
 static void cross_thread_wake_in_poller(void **state)
@@ -455,6 +540,45 @@ static void fork_with_poller(void **state)
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
     close(p[0]);
     close(p[1]);
+}
+
+static void await_child(void *p)
+{
+    int *a = p;
+    a[1] = weft_wait_fd(a[0], WEFT_READ, 30);
+}
+
+/* A coroutine waits for a child process through its pidfd (readable when the child exits:
+ * what the process layer's join builds on), while the thread's other coroutines run. */
+static void coroutine_waits_for_a_process(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct timespec ts = {0, 30 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        _exit(7);
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) { /* a kernel before 5.3 */
+        waitpid(pid, NULL, 0);
+        skip();
+    }
+    int a[2] = {pidfd, 0};
+    weft_co_t *w = spawn(await_child, a);
+    int ticks = 0;
+    while (weft_co_state(w) != WEFT_CO_DONE) {
+        ticks++;
+        assert_int_equal(weft_sleep(0.002), 0);
+    }
+    join(w);
+    assert_int_equal(a[1], WEFT_READ);
+    assert_true(ticks >= 3);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 7);
+    close(pidfd);
 }
 
 /* ---- many fds -------------------------------------------------------------------------------- */
@@ -542,8 +666,10 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(tcp_refused_timeouts_reset),
     WEFT_TEST(cancel_io_wait),
     WEFT_TEST(thread_without_hub),
+    WEFT_TEST(eintr_is_retried),
     WEFT_TEST(cross_thread_wake_in_poller),
     WEFT_TEST(fork_with_poller),
+    WEFT_TEST(coroutine_waits_for_a_process),
     WEFT_TEST(many_fds),
     WEFT_TEST(out_of_memory),
 };
