@@ -892,6 +892,7 @@ int weft_sleep(double seconds)
     weft_waitq_t q = WEFT_WAITQ_INIT;
     weft__waiter_t w;
     weft__waiter_init(&w);
+    w.nospin = true; /* a thread sleeps at once: nobody will wake it early */
     weft__waitq_lock(&q);
     weft__waitq_push(&q, &w);
     weft__waitq_unlock(&q);
