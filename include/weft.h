@@ -15,5 +15,6 @@
 #include "weft/executor.h"
 #include "weft/coro.h"
 #include "weft/io.h"
+#include "weft/hook.h"
 
 #endif /* WEFT_H */

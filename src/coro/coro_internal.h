@@ -129,6 +129,9 @@ typedef struct weft__hub_io {
     void (*destroy)(void *io);
 } weft__hub_io_t;
 
+/* The calling thread's hub (inline for the monkey patch's fast path), NULL without one. */
+extern WEFT__TLS weft__hub_t *weft__tls_hub;
+
 /* The calling thread's hub, or NULL when it has none. */
 weft__hub_t *weft__hub_current(void);
 /* The calling thread's hub, created when missing (NULL: out of memory). */

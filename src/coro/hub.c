@@ -56,7 +56,8 @@ struct weft__hub {
 #endif
 };
 
-static WEFT__TLS weft__hub_t *tls_hub;
+WEFT__TLS weft__hub_t *weft__tls_hub;
+#define tls_hub weft__tls_hub
 static pthread_key_t hub_key;
 static pthread_once_t hub_once = PTHREAD_ONCE_INIT;
 static int hub_init_error;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -82,7 +83,7 @@ static void hub_notify(void *io)
 {
     weft__poller_t *p = io;
     uint64_t one = 1;
-    while (write(p->evfd, &one, sizeof one) < 0 && errno == EINTR) {
+    while (syscall(SYS_write, p->evfd, &one, sizeof one) < 0 && errno == EINTR) {
     }
 }
 
@@ -194,7 +195,7 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
 {
     if (fd == p->evfd) {
         uint64_t v;
-        while (read(fd, &v, sizeof v) < 0 && errno == EINTR) {
+        while (syscall(SYS_read, fd, &v, sizeof v) < 0 && errno == EINTR) {
         }
         return;
     }
@@ -246,7 +247,7 @@ static int wait_poll(int fd, int events, int64_t deadline)
     }
 }
 
-static int wait_fd(int fd, int events, int64_t deadline)
+int weft__io_wait(int fd, int events, int64_t deadline)
 {
     if (!weft__hub_parks()) {
         weft__waitctx_t *ctx = weft__waitctx_current();
@@ -300,7 +301,7 @@ int weft_wait_fd(int fd, int events, double timeout)
         return WEFT_EINVAL;
     weft_deadline_t deadline;
     weft_deadline(timeout, &deadline);
-    return wait_fd(fd, events, deadline);
+    return weft__io_wait(fd, events, deadline);
 }
 
 struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts)
@@ -377,7 +378,7 @@ static ssize_t io_once(int fd, void *buf, size_t n, int flags, int event, attemp
         if (r >= 0) return r;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return weft__errno(errno);
-        int rc = wait_fd(fd, event, deadline);
+        int rc = weft__io_wait(fd, event, deadline);
         if (rc < 0) return rc;
     }
 }
@@ -461,12 +462,29 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double time
         if (errno != EINPROGRESS) return weft__errno(errno);
         break;
     }
-    rc = wait_fd(fd, WEFT_WRITE, deadline);
+    rc = weft__io_wait(fd, WEFT_WRITE, deadline);
     if (rc < 0) return rc;
     int err = 0;
     socklen_t elen = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) return weft__errno(errno);
     return err ? weft__errno(err) : 0;
+}
+
+void weft__io_forget(int fd)
+{
+    weft__hub_t *hub = weft__hub_current();
+    weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
+    if (!p || fd < 0 || (size_t)fd >= p->nfds || fd == p->evfd) return;
+    weft__fdstate_t *s = &p->fds[fd];
+    if (s->interest) {
+        p->ops->arm(p, fd, 0);
+        p->ops->forget(p, fd);
+        s->interest = 0;
+    }
+    weft__waitq_lock(&s->waiters);
+    weft__waiter_t *list = weft__waitq_take(&s->waiters, -1, WEFT__IO_ERR);
+    weft__waitq_unlock(&s->waiters);
+    weft__waiters_wake(list);
 }
 
 int weft_close(int fd)
@@ -475,18 +493,7 @@ int weft_close(int fd)
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
     if (p && fd == p->evfd) return WEFT_EINVAL;
-    if (p && (size_t)fd < p->nfds) {
-        weft__fdstate_t *s = &p->fds[fd];
-        if (s->interest) {
-            p->ops->arm(p, fd, 0);
-            p->ops->forget(p, fd);
-            s->interest = 0;
-        }
-        weft__waitq_lock(&s->waiters);
-        weft__waiter_t *list = weft__waitq_take(&s->waiters, -1, WEFT__IO_ERR);
-        weft__waitq_unlock(&s->waiters);
-        weft__waiters_wake(list);
-    }
+    weft__io_forget(fd);
     /* Linux releases the fd even when close reports EINTR: never retry. */
     if (close(fd) < 0 && errno != EINTR) return weft__errno(errno);
     return 0;

@@ -61,6 +61,12 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents);
 struct timespec;
 struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts);
 
+/* Waits for fd through the hub (or poll(2) without one) until the deadline: the ready events
+ * (> 0) or a negative code. For the layers above (the monkey patch). */
+int weft__io_wait(int fd, int events, int64_t deadline);
+/* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF. */
+void weft__io_forget(int fd);
+
 extern const weft__poller_ops_t weft__poller_select, weft__poller_poll, weft__poller_epoll,
     weft__poller_uring;
 
