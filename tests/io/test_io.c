@@ -480,8 +480,12 @@ static void eintr_is_retried(void **state)
     int fds[2] = {p[0], q[1]};
     assert_int_equal(weft_go(echo_back, fds), 0);
     assert_int_equal(weft_yield(), 0);
-    pthread_t self = pthread_self();
-    pthread_t killer = weft_test_start(signal_then_write, (void *[]){&self, &p[1]});
+    static pthread_t self;
+    static void *targs[2];
+    self = pthread_self();
+    targs[0] = &self;
+    targs[1] = &p[1];
+    pthread_t killer = weft_test_start(signal_then_write, targs);
     char c = 0;
     assert_int_equal(weft_read(q[0], &c, 1, 10), 1);
     assert_int_equal(c, 'e');
