@@ -421,8 +421,8 @@ static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
     if (ep < 0) return -1;
     for (nfds_t i = 0; i < n; i++) {
         if (fds[i].fd < 0) continue;
-        struct epoll_event ev = {.events = (uint32_t)fds[i].events & (EPOLLIN | EPOLLOUT | EPOLLPRI |
-                                                                       EPOLLRDHUP),
+        struct epoll_event ev = {.events = (uint32_t)fds[i].events &
+                                           (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP),
                                  .data.fd = fds[i].fd};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0 && errno == EEXIST) {
             /* The same fd twice: one registration with both interests. */
@@ -448,8 +448,7 @@ HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 
 HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 {
-    if (!active() || (tv && tv->tv_sec == 0 && tv->tv_usec == 0) || nfds < 0 ||
-        nfds > FD_SETSIZE)
+    if (!active() || (tv && tv->tv_sec == 0 && tv->tv_usec == 0) || nfds < 0 || nfds > FD_SETSIZE)
         return LIBC(select)(nfds, r, w, e, tv);
     if (tv && (tv->tv_sec < 0 || tv->tv_usec < 0 || tv->tv_usec >= 1000000)) {
         errno = EINVAL;
@@ -465,8 +464,9 @@ HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
     if (n > 64 && !(fds = malloc(n * sizeof *fds))) return (int)fail(WEFT_ENOMEM);
     n = 0;
     for (int fd = 0; fd < nfds; fd++) {
-        short ev = (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) | (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
-                           (e && FD_ISSET(fd, e) ? POLLPRI : 0));
+        short ev =
+            (short)((r && FD_ISSET(fd, r) ? POLLIN : 0) | (w && FD_ISSET(fd, w) ? POLLOUT : 0) |
+                    (e && FD_ISSET(fd, e) ? POLLPRI : 0));
         if (ev) fds[n++] = (struct pollfd){fd, ev, 0};
     }
     int rc = poll_until(fds, n, deadline);
@@ -552,7 +552,8 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
     return -1;
 }
 
-/* ---- fds going away ---------------------------------------------------------------------------- */
+/* ---- fds going away ----------------------------------------------------------------------------
+ */
 
 HOOK int close(int fd)
 {

@@ -282,8 +282,8 @@ static void blocking_sockets(void **state)
 {
     (void)state;
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    server_addr = (struct sockaddr_in){.sin_family = AF_INET,
-                                       .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    server_addr =
+        (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     socklen_t len = sizeof server_addr;
     assert_int_equal(bind(lfd, (struct sockaddr *)&server_addr, len), 0);
     assert_int_equal(listen(lfd, 64), 0);
