@@ -435,7 +435,9 @@ static void resolve(void *p)
 {
     int *ok = p;
     struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
-    int rc = getaddrinfo("localhost", "80", &hints, &res);
+    /* A numeric host: a fresh machine may have no /etc/hosts; the call still goes to the
+     * helper thread and back. */
+    int rc = getaddrinfo("127.0.0.1", "80", &hints, &res);
     if (rc == 0 && res && res->ai_family == AF_INET) *ok = 1;
     if (res) freeaddrinfo(res);
 }
