@@ -35,6 +35,7 @@ enum { LAB_MSG = 64 };
 /* What one run measured. */
 typedef struct lab_result {
     double rps, p50_us, p99_us, cpu_us_per_req, rss_mib;
+    double gen_cpu_us_per_req; /* the generator's own CPU per request */
     long requests, errors;
     const char *skipped; /* why the level was not run, or NULL */
 } lab_result_t;

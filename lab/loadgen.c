@@ -207,6 +207,8 @@ lab_result_t lab_drive(pid_t pid, int port, int conns, double seconds)
         open++;
     }
     double cpu0 = lab_cpu_seconds(pid);
+    struct timespec g0, g1;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &g0);
     int64_t start = lab_now_ns(), end = start + (int64_t)(seconds * 1e9);
     for (int i = 0; i < conns; i++) {
         fill(msg, c[i].seq, c[i].fd);
@@ -245,6 +247,8 @@ lab_result_t lab_drive(pid_t pid, int port, int conns, double seconds)
     }
     double took = (double)(lab_now_ns() - start) / 1e9;
     double cpu = lab_cpu_seconds(pid) - cpu0;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &g1);
+    double gen_cpu = (double)(g1.tv_sec - g0.tv_sec) + (double)(g1.tv_nsec - g0.tv_nsec) / 1e9;
     long rss = lab_peak_rss_kib(pid);
     for (int i = 0; i < conns; i++) close(c[i].fd);
     close(ep);
@@ -256,6 +260,7 @@ lab_result_t lab_drive(pid_t pid, int port, int conns, double seconds)
         res.p50_us = (double)lat[nlat / 2] / 1e3;
         res.p99_us = (double)lat[(size_t)((double)nlat * 0.99)] / 1e3;
         res.cpu_us_per_req = cpu * 1e6 / (double)nlat;
+        res.gen_cpu_us_per_req = gen_cpu * 1e6 / (double)nlat;
     }
     res.rss_mib = (double)rss / 1024;
     free(lat);

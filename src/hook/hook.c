@@ -63,17 +63,28 @@ static _Atomic int patched;
     X(dup3, int, (int, int, int))                                                                  \
     X(getaddrinfo, int, (const char *, const char *, const struct addrinfo *, struct addrinfo **))
 
-#define DECLARE(name, ret, args) static ret(*_Atomic libc_##name) args;
-LIBC_CALLS(DECLARE)
-#undef DECLARE
-
-/* libc's `name`, looked up once. NULL only if dlsym cannot find it. */
-#define LIBC(name) (libc_##name ? libc_##name : (libc_##name = lookup(#name)))
-
 static void *lookup(const char *name)
 {
     return dlsym(RTLD_NEXT, name);
 }
+
+/* libc_<name>: libc's function, looked up once (NULL only if dlsym cannot find it); LIBC(name)
+ * is it. (A racing first lookup stores the same value twice.) */
+#define DECLARE(name, ret, args)                                                                   \
+    static ret(*_Atomic libc_##name) args;                                                         \
+    static ret(*get_##name(void)) args                                                             \
+    {                                                                                              \
+        ret(*f) args = atomic_load_explicit(&libc_##name, memory_order_relaxed);                   \
+        if (!f) {                                                                                  \
+            f = (ret(*) args)lookup(#name);                                                        \
+            atomic_store_explicit(&libc_##name, f, memory_order_relaxed);                          \
+        }                                                                                          \
+        return f;                                                                                  \
+    }
+LIBC_CALLS(DECLARE)
+#undef DECLARE
+
+#define LIBC(name) (get_##name())
 
 /* Whether this call is to be intercepted. */
 static inline bool active(void)
