@@ -60,7 +60,10 @@ static pid_t start(const server_t *s, int *port)
             s->serve(lfd);
             _exit(0);
         }
-        dup2(lfd, 3); /* dup2 clears close-on-exec on the copy */
+        if (lfd == 3) /* dup2 onto itself would keep close-on-exec */
+            fcntl(3, F_SETFD, 0);
+        else
+            dup2(lfd, 3); /* the copy is not close-on-exec */
         if (s->env) putenv((char *)s->env);
         execv(s->argv[0], (char *const *)s->argv);
         _exit(127);

@@ -1,6 +1,6 @@
 """bench_echo's gevent peer: gevent's StreamServer echo on the listening socket inherited as
 fd 3 (Debian's /usr/bin/python3 with python3-gevent)."""
-import socket
+from gevent import socket as gsocket
 
 from gevent.server import StreamServer
 
@@ -13,5 +13,5 @@ def handle(sock, address):
         sock.sendall(data)
 
 
-listener = socket.socket(fileno=3)
+listener = gsocket.socket(fileno=3)
 StreamServer(listener, handle).serve_forever()

@@ -11,7 +11,11 @@
  * The calls: read, write, readv, writev, recv, recvfrom, recvmsg, send, sendto, sendmsg,
  * accept, accept4, connect, poll, select, sleep, usleep, nanosleep; close, dup2 and dup3 (an fd
  * closed or replaced under waiting coroutines wakes them, as weft_close does); getaddrinfo
- * (resolution runs on a helper thread while the coroutine parks).
+ * (resolution runs on a helper thread while the coroutine parks). Bookkeeping: socket,
+ * socketpair, accept, fcntl (F_SETFL), ioctl (FIONBIO) and setsockopt (SO_RCVTIMEO,
+ * SO_SNDTIMEO) keep weft's cache of each socket's mode and timeouts current, so a call about to
+ * park does not ask the kernel for them; a mode changed behind libc's back (a raw system call)
+ * is not seen until the fd is closed.
  *
  * Mechanism: symbol interposition. libweft defines these functions; the dynamic linker binds
  * every caller in the process — the program and every shared library it loads — to the first

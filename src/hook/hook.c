@@ -31,6 +31,8 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <stdarg.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define HOOK __attribute__((visibility("default")))
@@ -61,7 +63,13 @@ static _Atomic int patched;
     X(close, int, (int))                                                                           \
     X(dup2, int, (int, int))                                                                       \
     X(dup3, int, (int, int, int))                                                                  \
-    X(getaddrinfo, int, (const char *, const char *, const struct addrinfo *, struct addrinfo **))
+    X(getaddrinfo, int, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
+    X(socket, int, (int, int, int))                                                                \
+    X(socketpair, int, (int, int, int, int *))                                                     \
+    X(fcntl, int, (int, int, ...))                                                                 \
+    X(fcntl64, int, (int, int, ...))                                                               \
+    X(ioctl, int, (int, unsigned long, ...))                                                       \
+    X(setsockopt, int, (int, int, int, const void *, socklen_t))
 
 static void *lookup(const char *name)
 {
@@ -102,18 +110,63 @@ static long fail(int code)
 
 static bool user_nonblock(int fd)
 {
-    int fl = fcntl(fd, F_GETFL);
+    int fl = LIBC(fcntl)(fd, F_GETFL);
     return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-/* The deadline SO_RCVTIMEO / SO_SNDTIMEO sets for a socket call starting now. */
-static int64_t sock_deadline(int fd, int opt)
+/* What weft knows of a socket's mode, so the path that is about to park does not ask the
+ * kernel each time: bits per fd (fds below SOCK_CACHE), kept current by the hooks of the calls
+ * that create sockets or change the mode or the timeouts, and forgotten when the fd closes. */
+enum {
+    SOCK_CACHE = 65536,
+    S_KNOWN = 1,  /* S_NB is right */
+    S_NB = 2,     /* O_NONBLOCK */
+    S_TKNOWN = 4, /* S_RCV and S_SND are right */
+    S_RCV = 8,    /* SO_RCVTIMEO set */
+    S_SND = 16,   /* SO_SNDTIMEO set */
+};
+static _Atomic uint8_t sockstate[SOCK_CACHE];
+
+static void sock_set(int fd, uint8_t v)
+{
+    if (fd >= 0 && fd < SOCK_CACHE) atomic_store_explicit(&sockstate[fd], v, memory_order_relaxed);
+}
+
+static uint8_t sock_get(int fd)
+{
+    return fd >= 0 && fd < SOCK_CACHE ? atomic_load_explicit(&sockstate[fd], memory_order_relaxed)
+                                      : 0;
+}
+
+static bool sock_nonblock(int fd)
+{
+    uint8_t st = sock_get(fd);
+    if (st & S_KNOWN) return st & S_NB;
+    bool nb = user_nonblock(fd);
+    sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (nb ? S_NB : 0)));
+    return nb;
+}
+
+static int64_t timeo_deadline(int fd, int opt)
 {
     struct timeval tv = {0, 0};
     socklen_t len = sizeof tv;
     if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
         return WEFT_NO_DEADLINE;
     return weft_monotonic_ns() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+}
+
+/* The deadline SO_RCVTIMEO / SO_SNDTIMEO sets for a socket call starting now. */
+static int64_t sock_deadline(int fd, int opt)
+{
+    uint8_t st = sock_get(fd), bit = opt == SO_RCVTIMEO ? S_RCV : S_SND;
+    if ((st & S_TKNOWN) && !(st & bit)) return WEFT_NO_DEADLINE;
+    if (st & S_TKNOWN) return timeo_deadline(fd, opt);
+    int64_t r = timeo_deadline(fd, SO_RCVTIMEO), w = timeo_deadline(fd, SO_SNDTIMEO);
+    sock_set(fd,
+             (uint8_t)((st & (S_KNOWN | S_NB)) | S_TKNOWN | (r != WEFT_NO_DEADLINE ? S_RCV : 0) |
+                       (w != WEFT_NO_DEADLINE ? S_SND : 0)));
+    return opt == SO_RCVTIMEO ? r : w;
 }
 
 /* Waits for fd; 0 when ready (or not pollable: a regular file is always ready), else -1 with
@@ -137,7 +190,7 @@ static ssize_t sock_in(int fd, attempt_fn attempt, void *ctx, int flags)
     for (;;) {
         ssize_t r = attempt(fd, ctx, flags | MSG_DONTWAIT);
         if (r >= 0 || errno != EAGAIN) return r;
-        if ((flags & MSG_DONTWAIT) || user_nonblock(fd)) return -1;
+        if ((flags & MSG_DONTWAIT) || sock_nonblock(fd)) return -1;
         if (deadline == -1) deadline = sock_deadline(fd, SO_RCVTIMEO);
         if (await(fd, WEFT_READ, deadline)) return -1;
     }
@@ -260,7 +313,7 @@ static ssize_t sock_out(int fd, struct msghdr *m, int flags, const struct sockad
             }
             continue;
         }
-        if (errno != EAGAIN || user_nonblock(fd)) {
+        if (errno != EAGAIN || sock_nonblock(fd)) {
             result = sent ? (ssize_t)sent : -1;
             break;
         }
@@ -372,8 +425,11 @@ static int accept_common(int fd, struct sockaddr *addr, socklen_t *len, int flag
     int64_t deadline = -1;
     for (;;) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        if (user_nonblock(fd) || LIBC(poll)(&pfd, 1, 0) > 0)
-            return LIBC(accept4)(fd, addr, len, flags);
+        if (sock_nonblock(fd) || LIBC(poll)(&pfd, 1, 0) > 0) {
+            int c = LIBC(accept4)(fd, addr, len, flags);
+            if (c >= 0) sock_set(c, S_KNOWN | S_TKNOWN | (flags & SOCK_NONBLOCK ? S_NB : 0));
+            return c;
+        }
         if (deadline == -1) deadline = sock_deadline(fd, SO_RCVTIMEO);
         if (await(fd, WEFT_READ, deadline)) return -1;
     }
@@ -394,14 +450,14 @@ HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!active()) return LIBC(connect)(fd, addr, len);
-    int fl = fcntl(fd, F_GETFL);
+    int fl = LIBC(fcntl)(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK)) return LIBC(connect)(fd, addr, len);
     /* Start it non-blocking (the mode goes back at once: the connection proceeds either way),
      * then wait for it to complete. */
-    if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return LIBC(connect)(fd, addr, len);
+    if (LIBC(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) < 0) return LIBC(connect)(fd, addr, len);
     int r = LIBC(connect)(fd, addr, len);
     int e = errno;
-    fcntl(fd, F_SETFL, fl);
+    LIBC(fcntl)(fd, F_SETFL, fl);
     if (r == 0 || e != EINPROGRESS) {
         errno = e;
         return r;
@@ -568,20 +624,93 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
 
 HOOK int close(int fd)
 {
+    sock_set(fd, 0);
     if (active()) weft__io_forget(fd);
     return LIBC(close)(fd);
 }
 
 HOOK int dup2(int old, int fd)
 {
+    if (old != fd) sock_set(fd, 0);
     if (active() && old != fd) weft__io_forget(fd);
     return LIBC(dup2)(old, fd);
 }
 
 HOOK int dup3(int old, int fd, int flags)
 {
+    if (old != fd) sock_set(fd, 0);
     if (active() && old != fd) weft__io_forget(fd);
     return LIBC(dup3)(old, fd, flags);
+}
+
+/* ---- keeping the socket-mode cache current ------------------------------------------------- */
+
+HOOK int socket(int domain, int type, int protocol)
+{
+    int fd = LIBC(socket)(domain, type, protocol);
+    if (fd >= 0) sock_set(fd, S_KNOWN | S_TKNOWN | (type & SOCK_NONBLOCK ? S_NB : 0));
+    return fd;
+}
+
+HOOK int socketpair(int domain, int type, int protocol, int sv[2])
+{
+    int r = LIBC(socketpair)(domain, type, protocol, sv);
+    if (r == 0)
+        for (int i = 0; i < 2; i++)
+            sock_set(sv[i], S_KNOWN | S_TKNOWN | (type & SOCK_NONBLOCK ? S_NB : 0));
+    return r;
+}
+
+/* fcntl and ioctl take one more argument of a type their command decides; it is passed on as
+ * the pointer-sized value glibc's own wrappers read. */
+static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
+{
+    int r = real(fd, cmd, arg);
+    if (r >= 0 && cmd == F_SETFL) {
+        uint8_t st = sock_get(fd);
+        sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (((intptr_t)arg & O_NONBLOCK) ? S_NB : 0)));
+    }
+    return r;
+}
+
+HOOK int fcntl(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(LIBC(fcntl), fd, cmd, arg);
+}
+
+HOOK int fcntl64(int fd, int cmd, ...)
+{
+    va_list ap;
+    va_start(ap, cmd);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    return fcntl_common(LIBC(fcntl64), fd, cmd, arg);
+}
+
+HOOK int ioctl(int fd, unsigned long req, ...)
+{
+    va_list ap;
+    va_start(ap, req);
+    void *arg = va_arg(ap, void *);
+    va_end(ap);
+    int r = LIBC(ioctl)(fd, req, arg);
+    if (r == 0 && req == FIONBIO && arg) {
+        uint8_t st = sock_get(fd);
+        sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (*(int *)arg ? S_NB : 0)));
+    }
+    return r;
+}
+
+HOOK int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+    int r = LIBC(setsockopt)(fd, level, name, value, len);
+    if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
+        sock_set(fd, (uint8_t)(sock_get(fd) & ~(S_TKNOWN | S_RCV | S_SND)));
+    return r;
 }
 
 /* ---- name resolution on helper threads ------------------------------------------------------- */

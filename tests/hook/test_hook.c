@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -202,6 +203,21 @@ static void user_nonblock_kept(void **state)
     assert_int_equal(recv(sv[0], &c, 1, 0), -1);
     assert_int_equal(errno, EAGAIN);
     assert_int_equal(recv(sv[0], &c, 1, MSG_DONTWAIT), -1);
+    /* Modes changed later are seen: blocking again through fcntl (a recv then parks until the
+     * timeout set afterwards with setsockopt), non-blocking through ioctl(FIONBIO). */
+    assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) & ~O_NONBLOCK), 0);
+    struct timeval tv = {0, 20000};
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(weft_monotonic_ns() - t0 >= 15000000);
+    int on = 1;
+    assert_int_equal(ioctl(sv[0], FIONBIO, &on), 0);
+    t0 = weft_monotonic_ns();
+    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(weft_monotonic_ns() - t0 < 15000000);
     close(fd[0]);
     close(fd[1]);
     close(sv[0]);
