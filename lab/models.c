@@ -253,6 +253,14 @@ static void serve_epoll(int lfd)
 /* ---- io_uring: asynchronous recv and send --------------------------------------------------- */
 
 #ifdef WEFT_HAVE_LIBURING
+/* A free submission slot: when the queue is full, hand it to the kernel first. */
+static struct io_uring_sqe *sqe_get(struct io_uring *ring)
+{
+    struct io_uring_sqe *sqe;
+    while (!(sqe = io_uring_get_sqe(ring))) io_uring_submit(ring);
+    return sqe;
+}
+
 typedef struct uconn {
     int fd;
     bool sending;
@@ -262,11 +270,11 @@ typedef struct uconn {
 static void serve_io_uring(int lfd)
 {
     struct io_uring ring;
-    if (io_uring_queue_init(1024, &ring, 0) < 0) {
+    if (io_uring_queue_init(4096, &ring, 0) < 0) {
         fprintf(stderr, "io_uring: not available here\n");
         pause();
     }
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&ring);
+    struct io_uring_sqe *sqe = sqe_get(&ring);
     io_uring_prep_accept(sqe, lfd, NULL, NULL, 0);
     io_uring_sqe_set_data(sqe, NULL);
     for (;;) {
@@ -281,11 +289,11 @@ static void serve_io_uring(int lfd)
                 if (cqe->res >= 0) {
                     uconn_t *nc = calloc(1, sizeof *nc);
                     nc->fd = cqe->res;
-                    struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+                    struct io_uring_sqe *s = sqe_get(&ring);
                     io_uring_prep_recv(s, nc->fd, nc->buf, sizeof nc->buf, 0);
                     io_uring_sqe_set_data(s, nc);
                 }
-                struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+                struct io_uring_sqe *s = sqe_get(&ring);
                 io_uring_prep_accept(s, lfd, NULL, NULL, 0);
                 io_uring_sqe_set_data(s, NULL);
                 continue;
@@ -295,7 +303,7 @@ static void serve_io_uring(int lfd)
                 free(c);
                 continue;
             }
-            struct io_uring_sqe *s = io_uring_get_sqe(&ring);
+            struct io_uring_sqe *s = sqe_get(&ring);
             if (!c->sending) { /* got data: send it back */
                 io_uring_prep_send(s, c->fd, c->buf, (size_t)cqe->res, MSG_WAITALL);
                 c->sending = true;
