@@ -7,6 +7,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/select.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 typedef struct impl {
     unsigned char mask[FD_SETSIZE];
@@ -62,7 +64,10 @@ static void wait_(weft__poller_t *p, int64_t deadline)
         if (s->mask[fd] & WEFT_WRITE) FD_SET(fd, &w);
     }
     struct timespec ts;
-    int n = pselect(top + 1, &r, &w, NULL, weft__poller_timespec(deadline, &ts), NULL);
+    /* The raw system call: no signal mask (valgrind misreads glibc's pselect6 mask argument
+     * when a signal interrupts the wait), and not select(3), which the monkey patch redefines. */
+    int n = (int)syscall(SYS_pselect6, top + 1, &r, &w, NULL, weft__poller_timespec(deadline, &ts),
+                         NULL);
     if (n < 0 && errno == EBADF) {
         /* Some watched fd was closed behind our back: find it and fail its waiters. */
         for (int fd = 0; fd <= top; fd++)
