@@ -31,15 +31,6 @@
 #include <hiredis/hiredis.h>
 #endif
 
-#if defined(__has_include)
-#if __has_include(<valgrind/valgrind.h>)
-#include <valgrind/valgrind.h>
-#endif
-#endif
-#ifndef RUNNING_ON_VALGRIND
-#define RUNNING_ON_VALGRIND 0
-#endif
-
 static weft_co_t *spawn(void (*fn)(void *), void *arg)
 {
     weft_co_t *co;
