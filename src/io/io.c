@@ -204,6 +204,7 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
     /* Wake every waiter the report concerns (an error concerns all), handing it its events. */
     weft__waiter_t *list = NULL, **tail = &list;
     weft__waitq_lock(&s->waiters);
+    uint32_t wanted_now = wanted(s); /* before the wake: what this report had waiters for */
     for (weft__waiter_t *w = s->waiters.head_, *next; w; w = next) {
         next = w->next;
         uint32_t got = (uint32_t)w->data & revents;
@@ -215,11 +216,16 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
         tail = &w->next;
     }
     *tail = NULL;
-    uint32_t want = wanted(s);
     weft__waitq_unlock(&s->waiters);
     weft__waiters_wake(list);
-    /* Level-triggered backends would report an unwanted event forever: narrow the interest. */
-    if ((s->interest & ~want) && (revents & ~want)) {
+    /* Level-triggered backends would report an unwanted event forever: narrow the interest,
+     * lazily: only by the events this report found nobody waiting for. (Narrowing by what is
+     * left after the wake would drop the interest of every woken reader, to add it again at
+     * its next wait: two epoll_ctl per request in a ping-pong.) */
+    uint32_t unwanted = (revents & WEFT__IO_ERR ? WEFT_READ | WEFT_WRITE : revents) &
+                        (WEFT_READ | WEFT_WRITE) & ~wanted_now; /* a bad fd: all nobody waits for */
+    if (s->interest & unwanted) {
+        uint32_t want = s->interest & ~unwanted;
         if (p->ops->arm(p, fd, want) != 0) want = 0;
         s->interest = want;
     }
