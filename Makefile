@@ -10,9 +10,10 @@
 
 PRESET ?= default
 BUILD := build/$(PRESET)
-DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev \
+DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev redis-server libhiredis-dev librsvg2-bin \
                 $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang)
-BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3
+BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
+                  golang-go python3-gevent libboost-context-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build deps bench-deps test demo bench format clean
@@ -45,11 +46,17 @@ test: deps
 	$(MAKE) --no-print-directory build
 	ctest --preset $(PRESET)
 
+# The tour: every example (one per note of the seed), then the IO-models race, sized to end
+# the whole demo within a minute on 2 cores; the race leaves its table and chart in demo-out/.
+DEMO_RACE ?= --levels 1,64,1100 --seconds 0.3
 demo: deps
-	$(MAKE) --no-print-directory build
+	@cmake --preset demo >/dev/null
+	cmake --build --preset demo
 	@for ex in $$(cat examples/ORDER); do \
-	  echo; echo "==== examples/$$ex.c"; $(BUILD)/examples/$$ex || exit 1; \
+	  echo; echo "==== examples/$$ex.c"; build/demo/examples/$$ex || exit 1; \
 	done
+	@echo; echo "==== weft-lab race: the same echo service in each IO model of the seed"
+	build/demo/weft-lab race $(DEMO_RACE) --out demo-out
 
 bench: bench-deps
 	@cmake --preset release >/dev/null # again: finds peers installed since the last configure

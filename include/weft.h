@@ -13,6 +13,9 @@
 #include "weft/queue.h"
 #include "weft/future.h"
 #include "weft/executor.h"
+#include "weft/coro.h"
+#include "weft/io.h"
+#include "weft/hook.h"
 #include "weft/process.h"
 
 #endif /* WEFT_H */

@@ -69,7 +69,14 @@ extern "C" {
     XX(ECONNREFUSED, "connection refused")                                                         \
     XX(EALREADY, "operation already done or in progress")                                          \
     XX(ECANCELED, "operation canceled")                                                            \
-    XX(EOWNERDEAD, "previous owner died")
+    XX(EOWNERDEAD, "previous owner died")                                                          \
+    XX(ENOTSOCK, "socket operation on non-socket")                                                 \
+    XX(ENOTCONN, "socket is not connected")                                                        \
+    XX(EADDRINUSE, "address already in use")                                                       \
+    XX(ECONNABORTED, "connection aborted")                                                         \
+    XX(ENETUNREACH, "network is unreachable")                                                      \
+    XX(EHOSTUNREACH, "host is unreachable")                                                        \
+    XX(EMSGSIZE, "message too long")
 
 #define WEFT_OWN_ERROR_MAP(XX)                                                                     \
     XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                             \

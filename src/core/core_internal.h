@@ -37,6 +37,12 @@ static inline void weft__cpu_relax(void)
 #endif
 }
 
+/* An errno value as a weft code (libuv-style: negated). */
+static inline int weft__errno(int e)
+{
+    return e > 0 ? -e : WEFT_EIO;
+}
+
 /* Number of CPUs online, read once (1 means spinning never pays). */
 int weft__ncpu(void);
 

@@ -11,11 +11,6 @@
 WEFT__TLS weft__waitctx_t weft__thread_ctx;
 WEFT__TLS weft__waitctx_t *weft__current_ctx;
 
-void weft__waitctx_switch(weft__waitctx_t *ctx)
-{
-    weft__current_ctx = ctx;
-}
-
 /* ---- queues ------------------------------------------------------------------------------ */
 
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w)
@@ -62,8 +57,11 @@ static void finish(weft__waiter_t *w, uint32_t final)
     const weft__parker_t *parker = w->ctx->parker;
     void *arg = w->ctx->park_arg;
     if (parker) {
-        atomic_store_explicit(&w->state, final, memory_order_release);
+        /* WAKING until unpark returned: the coroutine cannot leave its park (and end, and be
+         * freed) while unpark still touches it. */
+        atomic_store_explicit(&w->state, WEFT__W_WAKING, memory_order_release);
         parker->unpark(arg);
+        atomic_store_explicit(&w->state, final, memory_order_release);
         return;
     }
     uint32_t s = atomic_load_explicit(&w->state, memory_order_relaxed);
@@ -262,6 +260,7 @@ int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
 int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
 {
     weft__waitctx_t *ctx = w->ctx;
+    if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
     uint32_t s;
     if (enter(ctx, w)) {
         s = park(ctx, w, deadline);
@@ -276,7 +275,10 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     bool queued = w->queued;
     if (queued) weft__waitq_remove(q, w);
     weft__mutex_unlock(lock);
-    if (queued) return s == WEFT__W_CANCELED ? WEFT_ECANCELED : WEFT_ETIMEDOUT;
+    if (queued)
+        return s == WEFT__W_CANCELED ? WEFT_ECANCELED
+               : s == WEFT__W_DEADLK ? WEFT_EDEADLK
+                                     : WEFT_ETIMEDOUT;
 
     /* A waker dequeued us and its WOKEN is on the way: take it, and what it hands over. */
     for (;;) {

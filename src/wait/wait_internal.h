@@ -44,6 +44,7 @@ enum {
     WEFT__W_WOKEN = 3,
     WEFT__W_TIMEDOUT = 4,
     WEFT__W_CANCELED = 5,
+    WEFT__W_DEADLK = 6, /* set by a hub that found all its coroutines stuck */
 };
 
 typedef struct weft__waiter weft__waiter_t;
@@ -67,6 +68,7 @@ struct weft__waitctx {
     weft__waiter_t *current; /* the waiter this context is parked on, if any */
     _Atomic uint32_t cancel; /* a cancel was requested: blocking calls fail */
     void *task;              /* the executor task this context runs, if any (opaque here) */
+    int64_t scope;           /* deadline of the innermost timeout scope; 0: none */
 };
 
 struct weft__waiter {
@@ -92,7 +94,10 @@ static inline weft__waitctx_t *weft__waitctx_current(void)
 
 /* Repoints the calling thread's current context (the coroutine layer's switch hook); NULL
  * restores the thread's own. */
-void weft__waitctx_switch(weft__waitctx_t *ctx);
+static inline void weft__waitctx_switch(weft__waitctx_t *ctx)
+{
+    weft__current_ctx = ctx;
+}
 
 /* Requests cancellation of ctx: its current park ends with WEFT_ECANCELED, and so does every
  * later blocking call until weft__waitctx_uncancel. Safe from any thread while ctx lives. */
@@ -153,8 +158,9 @@ static inline void weft__waiter_init(weft__waiter_t *w)
 }
 
 /* Parks a waiter that was pushed on q (q unlocked). Returns 0 when a waker took it (it owns
- * what was handed over), WEFT_ETIMEDOUT when the deadline passed, WEFT_ECANCELED when its
- * context was canceled; in the last two cases w is no longer on q. */
+ * what was handed over), WEFT_ETIMEDOUT when the deadline (or the context's timeout scope)
+ * passed, WEFT_ECANCELED when its context was canceled, WEFT_EDEADLK when its hub found that
+ * nothing can wake it; in those cases w is no longer on q. */
 int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
 
 /* The same for an object that guards several wait queues with one lock of its own (a queue:

@@ -52,6 +52,17 @@ int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **ar
 #define SANITIZED 0
 #endif
 
+/* RUNNING_ON_VALGRIND: non-zero under valgrind (memcheck), where stress cases scale down too
+ * and measures of memory mean nothing. */
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
+
 /* (Re)installs the harness's counting allocator (main() does it once). */
 void weft_test_install_allocator(void);
 

@@ -1,0 +1,152 @@
+/*
+ * bench_echo.c — the echo server as plain blocking code in weft coroutines (monkey-patched:
+ * the lab's "coroutines" model) against a hand-written epoll loop (the lab's "epoll" model),
+ * libuv, Go's net package (GOMAXPROCS=1) and gevent's StreamServer, all driven by the lab's
+ * load generator (lab/loadgen.c: one thread, epoll, 64-byte ping-pongs on N connections,
+ * every echoed byte verified) at 1, 64 and 1000 connections.
+ *
+ * On 2 CPUs the server is pinned to CPU 1 and the generator to CPU 0; a single-threaded
+ * client saturates long before a good server does, so requests/s alone hides the difference:
+ * the figure compared is the server's CPU time per request (utime + stime from /proc), with
+ * requests/s and p99 latency beside it, and the generator's own CPU per request (its ceiling).
+ * Each server runs RUN_SECONDS per repetition, REPS repetitions interleaved; medians.
+ * Goals (issue 6), on CPU per request: within 1.05x of epoll, below libuv and Go, at least 2x
+ * better than gevent.
+ */
+#include "bench_common.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../lab/lab.h"
+
+enum { REPS = 3 };
+static const double RUN_SECONDS = 1.0;
+static const int LEVELS[] = {1, 64, 1000};
+enum { NLEVELS = 3 };
+enum { SERVER_CPU = 1, CLIENT_CPU = 0 };
+
+void peer_uv_echo_serve(int lfd); /* peer_echo_uv.c */
+
+typedef struct server {
+    const char *name;
+    const lab_model_t *model; /* a lab model, or */
+    void (*serve)(int lfd);   /* a function to run in the child, or */
+    const char *const *argv;  /* a program to exec with the listener as fd 3 */
+    const char *env;          /* NAME=VALUE for the exec'd program */
+    bool available;
+} server_t;
+
+static const lab_model_t *model(const char *name)
+{
+    for (size_t i = 0; i < lab_nmodels; i++)
+        if (!strcmp(lab_models[i].name, name)) return &lab_models[i];
+    return NULL;
+}
+
+static pid_t start(const server_t *s, int *port)
+{
+    if (s->model) return lab_start_model(s->model, port, SERVER_CPU);
+    int lfd = lab_listener(0, port);
+    pid_t pid = fork();
+    bench_check(pid >= 0, "fork");
+    if (pid == 0) {
+        lab_pin(SERVER_CPU);
+        signal(SIGPIPE, SIG_IGN);
+        if (s->serve) {
+            s->serve(lfd);
+            _exit(0);
+        }
+        if (lfd == 3) /* dup2 onto itself would keep close-on-exec */
+            fcntl(3, F_SETFD, 0);
+        else
+            dup2(lfd, 3); /* the copy is not close-on-exec */
+        if (s->env) putenv((char *)s->env);
+        execv(s->argv[0], (char *const *)s->argv);
+        _exit(127);
+    }
+    close(lfd);
+    return pid;
+}
+
+typedef struct run_arg {
+    const server_t *s;
+    int conns;
+    int rep;
+    double p99[REPS], gen[REPS];
+} run_arg_t;
+
+static double run_once(void *p, double *extra)
+{
+    run_arg_t *a = p;
+    int port;
+    pid_t pid = start(a->s, &port);
+    lab_result_t r = lab_drive(pid, port, a->conns, RUN_SECONDS);
+    lab_stop(pid);
+    bench_check(r.errors == 0 && r.requests > 0, a->s->name);
+    extra[0] = r.rps;
+    a->p99[a->rep] = r.p99_us;
+    a->gen[a->rep] = r.gen_cpu_us_per_req;
+    a->rep++;
+    return r.cpu_us_per_req;
+}
+
+int main(void)
+{
+    static const char *go_argv[] = {WEFT_PEER_ECHO_GO_PATH, NULL};
+    static const char *py_argv[] = {WEFT_PYTHON_PATH, WEFT_PEER_ECHO_PY_PATH, NULL};
+    server_t servers[] = {
+        {"weft coroutines (patched blocking code)", model("coroutines"), NULL, NULL, NULL, true},
+        {"epoll loop", model("epoll"), NULL, NULL, NULL, true},
+#ifdef WEFT_HAVE_LIBUV
+        {"libuv", NULL, peer_uv_echo_serve, NULL, NULL, true},
+#else
+        {"libuv", NULL, NULL, NULL, NULL, false},
+#endif
+        {"go net GOMAXPROCS=1", NULL, NULL, go_argv, "GOMAXPROCS=1",
+         access(WEFT_PEER_ECHO_GO_PATH, X_OK) == 0},
+        {"gevent StreamServer", NULL, NULL, py_argv, NULL,
+         access(WEFT_PYTHON_PATH, X_OK) == 0 &&
+             system(WEFT_PYTHON_PATH " -c 'import gevent' 2>/dev/null") == 0},
+    };
+    enum { NS = sizeof servers / sizeof servers[0] };
+    lab_pin(CLIENT_CPU);
+    signal(SIGPIPE, SIG_IGN);
+    bench_header("bench_echo: echo servers on loopback, server CPU per request", REPS);
+    printf("# 64-byte ping-pong, %.1f s per run; server on CPU %d, generator on CPU %d\n",
+           RUN_SECONDS, SERVER_CPU, CLIENT_CPU);
+    for (int i = 0; i < NS; i++)
+        if (!servers[i].available) printf("peer %s: not installed\n", servers[i].name);
+    for (int l = 0; l < NLEVELS; l++) {
+        bench_case_t cases[NS];
+        run_arg_t args[NS];
+        int n = 0, index[NS];
+        for (int i = 0; i < NS; i++) {
+            if (!servers[i].available) continue;
+            args[n] = (run_arg_t){.s = &servers[i], .conns = LEVELS[l]};
+            cases[n] = (bench_case_t){.run = run_once, .arg = &args[n]};
+            index[n++] = i;
+        }
+        bench_interleave(cases, n, REPS);
+        char fig[160];
+        for (int k = 0; k < n; k++) {
+            snprintf(fig, sizeof fig, "echo %d conns %s cpu", LEVELS[l], servers[index[k]].name);
+            bench_figure(fig, cases[k].median, "us per request");
+            snprintf(fig, sizeof fig, "echo %d conns %s", LEVELS[l], servers[index[k]].name);
+            bench_figure(fig, cases[k].extra_median, "requests/s");
+            snprintf(fig, sizeof fig, "echo %d conns %s p99", LEVELS[l], servers[index[k]].name);
+            bench_figure(fig, bench_median(args[k].p99, REPS), "us");
+            snprintf(fig, sizeof fig, "# echo %d conns %s generator cpu", LEVELS[l],
+                     servers[index[k]].name);
+            bench_figure(fig, bench_median(args[k].gen, REPS), "us per request");
+        }
+        for (int k = 1; k < n; k++) {
+            snprintf(fig, sizeof fig, "echo %d conns cpu per request", LEVELS[l]);
+            bench_speedup(fig, servers[index[k]].name, cases[k].median / cases[0].median);
+        }
+    }
+    return 0;
+}

@@ -1,0 +1,55 @@
+/*
+ * coroutine_queue — producer and consumers as coroutines over a weft Queue (gevent.queue).
+ *
+ * The same weft_queue_t that threads use: a coroutine that finds it full or empty parks
+ * itself and the thread runs the others. One producer puts ten jobs into a queue of three
+ * slots; three consumers take them; a bounded group (gevent.pool.Pool) holds the consumers;
+ * the producer ends by shutting the queue, which ends the consumers' gets with
+ * WEFT_ESHUTDOWN once it is drained.
+ */
+#include <stdint.h>
+#include <stdio.h>
+
+#include "weft.h"
+
+static weft_queue_t *jobs;
+
+static void producer(void *arg)
+{
+    (void)arg;
+    for (intptr_t i = 1; i <= 10; i++) {
+        weft_queue_put(jobs, (void *)i, WEFT_FOREVER); /* parks while the 3 slots are full */
+        printf("put job %ld (queue holds %zu)\n", (long)i, weft_queue_qsize(jobs));
+    }
+    weft_queue_shutdown(jobs, false);
+}
+
+static void consumer(void *arg)
+{
+    const char *me = weft_co_name(weft_co_current());
+    int *done = arg;
+    void *job;
+    while (weft_queue_get(jobs, &job, WEFT_FOREVER) == 0) {
+        printf("  %s works on job %ld\n", me, (long)(intptr_t)job);
+        weft_sleep(0.01); /* the work: others run meanwhile */
+        (*done)++;
+    }
+}
+
+int main(void)
+{
+    if (weft_queue_create(&jobs, WEFT_QUEUE_FIFO, 3)) return 1;
+    weft_group_t *workers;
+    if (weft_group_create(&workers, 3)) return 1;
+    int done = 0;
+    weft_co_t *p;
+    weft_spawn(&p, producer, NULL, NULL);
+    for (int i = 0; i < 3; i++) weft_group_spawn(workers, NULL, consumer, &done, WEFT_FOREVER);
+    weft_group_join(workers, WEFT_FOREVER);
+    weft_co_join(p, WEFT_FOREVER);
+    weft_co_release(p);
+    printf("%d jobs done\n", done);
+    weft_group_destroy(workers);
+    weft_queue_destroy(jobs);
+    return done == 10 ? 0 : 1;
+}

@@ -1,0 +1,212 @@
+/*
+ * weft/coro.h — coroutines (gevent's greenlets): many tasks inside one OS thread, each with a
+ * stack of its own, switching when one would block.
+ *
+ * Every thread gets a hub (its scheduler) the first time it spawns a coroutine. From then on
+ * the thread's own code (its "root" context) is a coroutine too: when it blocks in ANY weft
+ * call — a Lock, Event, Queue, Future, thread join, weft_sleep, weft_wait_fd — only it parks,
+ * and the hub runs the thread's other coroutines meanwhile. Coroutines never move between
+ * threads. A wake from another thread (a pool worker sets an Event a coroutine waits on)
+ * reaches the hub through its poller (or a futex while the hub has no fd to watch). A thread
+ * that never spawns pays nothing.
+ *
+ * Switching is cooperative: a coroutine runs until it blocks, yields or returns. A coroutine
+ * that computes for long without blocking holds up its whole thread (weft_watchdog_start
+ * reports such hogs).
+ *
+ * Deadlock: when every coroutine of a hub is blocked and nothing can wake any of them (no
+ * timers, no fds, no other thread alive in the process), their waits fail with WEFT_EDEADLK
+ * instead of hanging (Go's "all goroutines are asleep", gevent's LoopExit). The check runs
+ * after 10 ms of such idleness (it reads /proc/self/stat), so a waker that comes sooner costs
+ * nothing; a hub whose process has other threads checks again at growing intervals (to 1 s).
+ * A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_read).
+ *
+ * Memory: a coroutine's stack is mapped memory of opts.stack_size (default 64 KiB, or
+ * WEFT_STACK_SIZE in the environment) of which only the touched pages cost RAM: a coroutine
+ * parked in a weft call touches one 4 KiB page, so with its 288-byte descriptor it costs about
+ * 4.4 KB (measured: 4,407 bytes of RSS each for 1,000,000 parked; docs/BENCHMARKS.md). Keep
+ * large buffers off coroutine stacks (a 64 KiB array overflows the default one).
+ * Below the stack a guard page catches overflow where the kernel offers guard regions that
+ * cost no mapping (MADV_GUARD_INSTALL, Linux 6.13+); elsewhere the guard is off unless asked
+ * for (an mprotect'ed page costs a mapping, and vm.max_map_count then caps the count near
+ * 32,000). Stacks are pooled per thread and reused.
+ *
+ * Fork: a child keeps only the forking thread. That thread keeps its hub and coroutines (a
+ * fork inside a coroutine goes on in that coroutine in the child); the poller gets kernel
+ * objects of its own. Hubs of the other threads are unusable in the child (their threads are
+ * gone): waking their coroutines from the child has no effect.
+ *
+ * Thread exit: a thread that ends with coroutines still alive cancels them and runs them to
+ * their end (their cleanup runs) before its hub goes; a coroutine that ignores the cancel and
+ * keeps computing holds the thread's exit up. Do not call pthread_exit inside a coroutine.
+ */
+#ifndef WEFT_CORO_H
+#define WEFT_CORO_H
+
+#include "weft/core.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct weft_co weft_co_t;
+
+/* The seed's process states, for coroutines. */
+typedef enum weft_co_state {
+    WEFT_CO_READY = 0,   /* runnable, waiting for its turn */
+    WEFT_CO_RUNNING = 1, /* the one running on its thread now */
+    WEFT_CO_BLOCKED = 2, /* parked in a blocking call */
+    WEFT_CO_DONE = 3,    /* its function returned */
+} weft_co_state_t;
+
+/* Longest coroutine name, NUL included. */
+#define WEFT_CO_NAME_MAX 32
+
+/* How to start a coroutine; zero-initialised (or NULL) is the default.
+ *   name        copied; NULL or "" picks "Coroutine-N"; longer than 31 characters: WEFT_EINVAL
+ *   stack_size  bytes, rounded up to pages; 0: the default (64 KiB, WEFT_STACK_SIZE env);
+ *               below 16 KiB or above 1 GiB: WEFT_EINVAL
+ *   guard       0: a guard page where it costs no mapping; > 0: always (mprotect when the
+ *               kernel has no guard regions); < 0: never */
+typedef struct weft_co_opts {
+    const char *name;
+    size_t stack_size;
+    int guard;
+} weft_co_opts_t;
+
+/* ---- spawning and joining ---------------------------------------------------------------- */
+
+/* Starts fn(arg) as a coroutine on the calling thread (creating its hub on first use) and
+ * stores a handle in *co (one reference: weft_co_release it). The new coroutine is READY: it
+ * first runs when the caller blocks or yields (as gevent.spawn). Errors: WEFT_EINVAL (co or
+ * fn NULL, bad opts), WEFT_ENOMEM (no memory or no address space for the stack); then *co is
+ * NULL and nothing is left behind. Safe from any thread or coroutine. */
+WEFT_EXTERN int weft_spawn(weft_co_t **co, void (*fn)(void *arg), void *arg,
+                           const weft_co_opts_t *opts);
+
+/* weft_spawn with default options and no handle (Go's `go`). */
+WEFT_EXTERN int weft_go(void (*fn)(void *arg), void *arg);
+
+/* Waits until co's function has returned; then 0, at once and forever after. Any number of
+ * coroutines and threads may join the same coroutine. Errors: WEFT_EINVAL (co NULL, timeout
+ * NaN), WEFT_EDEADLK (co is the caller), WEFT_ETIMEDOUT, WEFT_ECANCELED (the joiner was
+ * canceled). A thread of another hub may join too: it parks as any waiter does. */
+WEFT_EXTERN int weft_co_join(weft_co_t *co, double timeout);
+
+/* Joins n coroutines (NULL entries are skipped) within one timeout (gevent.joinall). Returns
+ * 0 when all are done, else the first error (then some may still run). */
+WEFT_EXTERN int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout);
+
+/* Asks co to end (gevent's kill, libdill's cancel): its current or next blocking call that
+ * has to wait returns WEFT_ECANCELED (calls that need not wait still succeed, so cleanup can
+ * run); the function is expected to clean up and return. A coroutine that has not started
+ * yet never runs its function. Returns 0 (also when co is already done), WEFT_EINVAL for
+ * NULL. Safe from any thread. Does not wait: join for that. */
+WEFT_EXTERN int weft_co_cancel(weft_co_t *co);
+
+/* Reference counting: a handle lives until its last reference is released; releasing does
+ * not stop a running coroutine (it runs on, detached). */
+WEFT_EXTERN weft_co_t *weft_co_retain(weft_co_t *co);
+WEFT_EXTERN void weft_co_release(weft_co_t *co);
+
+/* ---- the running coroutine --------------------------------------------------------------- */
+
+/* The calling coroutine, or NULL in a thread's own context (its root). No reference. */
+WEFT_EXTERN weft_co_t *weft_co_current(void);
+
+/* A snapshot of co's state (WEFT_CO_DONE for NULL). */
+WEFT_EXTERN weft_co_state_t weft_co_state(const weft_co_t *co);
+
+/* co's name (a constant string for NULL). */
+WEFT_EXTERN const char *weft_co_name(const weft_co_t *co);
+
+/* Lets the other ready coroutines of the thread run, then continues (gevent.sleep(0)). Returns
+ * 0, or WEFT_ECANCELED when the caller was canceled (it still yielded). From a thread without
+ * coroutines: sched_yield. */
+WEFT_EXTERN int weft_yield(void);
+
+/* Sleeps for `seconds` (0: yields). Returns 0, WEFT_EINVAL (negative or NaN),
+ * WEFT_ECANCELED when canceled meanwhile (it returns at once then), or WEFT_ETIMEDOUT when an
+ * enclosing timeout scope ends first. A coroutine parks only itself; a thread sleeps. Timers:
+ * a binary heap per hub, so a million sleepers cost O(log n) per operation and 16 bytes of
+ * heap each. */
+WEFT_EXTERN int weft_sleep(double seconds);
+
+/* ---- coroutine-local data ---------------------------------------------------------------- */
+
+/* A key: a static object whose address names the value (as a pthread key or gevent.local).
+ * `dtor`, when set, is called with every non-NULL value when its coroutine ends. */
+typedef struct weft_co_key {
+    void (*dtor)(void *value);
+} weft_co_key_t;
+
+/* The calling coroutine's value for key (NULL when unset or key NULL). A thread's root
+ * context has values of its own. */
+WEFT_EXTERN void *weft_co_local_get(const weft_co_key_t *key);
+
+/* Sets the calling coroutine's value for key. Errors: WEFT_EINVAL (key NULL), WEFT_ENOMEM. */
+WEFT_EXTERN int weft_co_local_set(const weft_co_key_t *key, void *value);
+
+/* ---- groups (gevent.pool.Pool) ----------------------------------------------------------- */
+
+typedef struct weft_group weft_group_t;
+
+/* A set of coroutines of at most `size` members at once (0: unbounded). Errors: WEFT_EINVAL,
+ * WEFT_ENOMEM. */
+WEFT_EXTERN int weft_group_create(weft_group_t **g, size_t size);
+
+/* Spawns fn(arg) in g, first waiting (up to timeout) while g is full. *co (if co is not NULL)
+ * gets a handle with a reference of its own. Errors: those of weft_spawn, WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed). */
+WEFT_EXTERN int weft_group_spawn(weft_group_t *g, weft_co_t **co, void (*fn)(void *arg), void *arg,
+                                 double timeout);
+
+/* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED. */
+WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
+
+/* Cancels every member (weft_co_cancel each). */
+WEFT_EXTERN int weft_group_cancel(weft_group_t *g);
+
+/* How many members run now. */
+WEFT_EXTERN size_t weft_group_size(weft_group_t *g);
+
+/* Frees g. Errors: WEFT_EBUSY while members run (cancel and join first); WEFT_EINVAL. */
+WEFT_EXTERN int weft_group_destroy(weft_group_t *g);
+
+/* ---- timeout scopes (gevent.Timeout) ----------------------------------------------------- */
+
+/* A scope on the caller's stack: between begin and end, every blocking weft call of the
+ * calling coroutine (or thread) waits at most until the scope's deadline and then returns
+ * WEFT_ETIMEDOUT. Scopes nest; an inner scope cannot extend an outer one. */
+typedef struct weft_timeout {
+    int64_t deadline_;
+    int64_t saved_;
+} weft_timeout_t;
+
+/* Opens a scope of `seconds` (< 0: none, only nesting). Errors: WEFT_EINVAL (t NULL, NaN). */
+WEFT_EXTERN int weft_timeout_begin(weft_timeout_t *t, double seconds);
+
+/* Closes the innermost scope (scopes end in reverse order). Returns WEFT_ETIMEDOUT when its
+ * deadline has passed (whether or not a call noticed), else 0; WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
+
+/* ---- the watchdog ------------------------------------------------------------------------ */
+
+/* Starts a process-wide watchdog thread that calls report(name, seconds, arg) (default: a line
+ * on stderr) for a coroutine that has run `threshold` seconds without switching, once per
+ * hog. Also enabled by WEFT_WATCHDOG=<seconds> in the environment at the first spawn. Errors:
+ * WEFT_EINVAL (threshold <= 0 or NaN), WEFT_EALREADY (running), WEFT_EAGAIN. */
+WEFT_EXTERN int weft_watchdog_start(double threshold,
+                                    void (*report)(const char *name, double seconds, void *arg),
+                                    void *arg);
+
+/* Stops the watchdog (0, or WEFT_EALREADY when it was not running). */
+WEFT_EXTERN int weft_watchdog_stop(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_CORO_H */

@@ -1,0 +1,144 @@
+/*
+ * coro_internal.h — the coroutine layer inside: coroutine descriptors, the per-thread hub
+ * (scheduler), stacks, and the seam through which the io layer plugs its poller in.
+ *
+ * The hub has no stack of its own (libmill's design): a coroutine that parks picks the next
+ * ready coroutine and switches straight to it; when none is ready it runs the hub's loop
+ * itself — remote wakes, expired timers, then an idle wait (a futex, or the poller once the
+ * io layer installed one) — until one is. So a wake costs one switch, not two.
+ *
+ * Waking (the waiting core's parker, weft__parker_t): each coroutine has a permit word
+ * `wake`: 0 running, 1 parked, 2 permit given. unpark exchanges in 2 and, only when it saw 1,
+ * queues the coroutine: locally when called on the hub's thread, else on the hub's remote
+ * stack (lock-free push) and wakes the hub if it sleeps. A parked coroutine runs again only
+ * through that queueing, so it is never queued twice, and a late permit only makes a later
+ * park look at its waiter's state once more.
+ *
+ * The hub's sleep word `sleeping` (0 awake, 1 in a futex wait, 2 in the poller) is the other
+ * half of the remote protocol: the hub stores 1 or 2 and then looks at the remote stack; a
+ * remote waker pushes and then exchanges in 0, waking the hub the way the old value says.
+ * One of the two always sees the other (both sequentially consistent).
+ */
+#ifndef WEFT_CORO_INTERNAL_H
+#define WEFT_CORO_INTERNAL_H
+
+#include "../wait/wait_internal.h"
+#include "ctx.h"
+#include "weft/coro.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT__ASAN 1
+#endif
+#endif
+#ifndef WEFT__ASAN
+#define WEFT__ASAN 0
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define WEFT__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define WEFT__TSAN 1
+#endif
+#endif
+#ifndef WEFT__TSAN
+#define WEFT__TSAN 0
+#endif
+
+#if WEFT__ASAN
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom, size_t size);
+void __sanitizer_finish_switch_fiber(void *fake_stack_save, const void **bottom_old,
+                                     size_t *size_old);
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
+#endif
+#if WEFT__TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+void __tsan_set_fiber_name(void *fiber, const char *name);
+#endif
+
+/* ---- stacks ------------------------------------------------------------------------------ */
+
+typedef struct weft__stack {
+    void *base;   /* the mapping (guard page included) */
+    size_t total; /* its length */
+    void *lo;     /* the usable stack: [lo, lo + size) */
+    size_t size;
+    int guard; /* 0 none, 1 guard region (madvise), 2 mprotect'ed page */
+    unsigned vg_id;
+} weft__stack_t;
+
+size_t weft__stack_round(size_t size);
+int weft__stack_alloc(weft__stack_t *s, size_t size, int guard);
+void weft__stack_reset(weft__stack_t *s); /* before reuse */
+void weft__stack_free(weft__stack_t *s);
+
+/* ---- coroutines -------------------------------------------------------------------------- */
+
+typedef struct weft__hub weft__hub_t;
+
+typedef struct weft__local {
+    const weft_co_key_t *key;
+    void *value;
+} weft__local_t;
+
+struct weft_co {
+    weft__ctx_t ctx;        /* saved registers while not running */
+    weft__hub_t *hub;       /* its thread's hub, for life */
+    weft__waitctx_t wctx;   /* its waiting context: parker = the hub's */
+    _Atomic uint32_t wake;  /* the permit: 0 running, 1 parked, 2 given */
+    _Atomic uint32_t state; /* weft_co_state_t */
+    _Atomic uint32_t refs;
+    weft_co_t *next;                /* ready queue or remote stack */
+    weft_co_t *all_prev, *all_next; /* the hub's list of live coroutines */
+    void (*fn)(void *arg);
+    void *arg;
+    weft__stack_t stack;
+    weft_waitq_t joiners;      /* its lock also guards `state` becoming DONE */
+    weft__waiter_t *parked_on; /* the waiter of its current park */
+    size_t timer;              /* index in the hub's timer heap, or SIZE_MAX */
+    weft__local_t *locals;
+    size_t nlocals, caplocals;
+    struct weft_group *group; /* the group it counts in, if any */
+    weft_co_t *gnext, *gprev; /* the group's member list (under the group's lock) */
+#if WEFT__ASAN
+    void *asan_fake;
+#endif
+#if WEFT__TSAN
+    void *tsan_fiber;
+#endif
+    char name[WEFT_CO_NAME_MAX];
+};
+
+/* ---- the io seam ------------------------------------------------------------------------- */
+
+/* Installed by the io layer in a hub on the hub's thread (weft__hub_set_io).
+ *   poll:    waits for IO readiness until the deadline (0: do not block) and wakes the
+ *            waiters of the ready fds; returns early when notify is called
+ *   notify:  from any thread: makes a running or coming poll return
+ *   busy:    whether any coroutine waits on an fd (the deadlock check)
+ *   destroy: at hub teardown, on the hub's thread */
+typedef struct weft__hub_io {
+    void (*poll)(void *io, int64_t deadline);
+    void (*notify)(void *io);
+    bool (*busy)(void *io);
+    void (*destroy)(void *io);
+} weft__hub_io_t;
+
+/* The calling thread's hub (inline for the monkey patch's fast path), NULL without one. */
+extern WEFT__TLS weft__hub_t *weft__tls_hub;
+
+/* The calling thread's hub, or NULL when it has none. */
+weft__hub_t *weft__hub_current(void);
+/* The calling thread's hub, created when missing (NULL: out of memory). */
+weft__hub_t *weft__hub_get(void);
+/* Whether the caller parks through a hub (a coroutine, or a root context with coroutines). */
+bool weft__hub_parks(void);
+void *weft__hub_io(weft__hub_t *hub);
+void weft__hub_set_io(weft__hub_t *hub, const weft__hub_io_t *ops, void *io);
+
+#endif /* WEFT_CORO_INTERNAL_H */

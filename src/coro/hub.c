@@ -1,0 +1,945 @@
+/*
+ * hub.c — the per-thread scheduler: spawning, switching, parking and waking coroutines,
+ * timers, the idle wait, deadlock detection, and the hub's life with its thread. The
+ * protocols are described in coro_internal.h.
+ */
+#include "coro_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_STACK (64 * 1024)
+#define MIN_STACK     (16 * 1024)
+#define MAX_STACK     ((size_t)1 << 30)
+/* Free stacks a hub keeps for reuse (their touched pages stay). A burst may leave more: they
+ * are kept until the hub next idles, then unmapped, TRIM_CHUNK per idle pass. */
+#define STACK_CACHE 1024
+#define TRIM_CHUNK  1024
+#define NO_TIMER    SIZE_MAX
+
+typedef struct timer {
+    int64_t deadline;
+    weft_co_t *co;
+} timer_t_;
+
+struct weft__hub {
+    weft_co_t root; /* the thread's own context (no stack of its own) */
+    weft_co_t *current;
+    weft_co_t *ready_head, *ready_tail;
+    _Atomic(weft_co_t *) remote; /* wakes from other threads, newest first */
+    _Atomic uint32_t sleeping;   /* 0 awake, 1 futex wait, 2 poller wait */
+    timer_t_ *timers;            /* binary min-heap on deadline */
+    size_t ntimers, captimers;
+    weft_co_t *all;       /* live spawned coroutines */
+    _Atomic size_t nlive; /* spawned and not yet ended (the watchdog reads it) */
+    weft_co_t *zombie;    /* ended: its stack is released after the next switch */
+    weft__stack_t *cache; /* free stacks of the default size (see STACK_CACHE) */
+    size_t ncache, capcache;
+    const weft__hub_io_t *io_ops;
+    void *io;
+    _Atomic unsigned ticks;       /* picks of a next coroutine (one before every switch): the hub
+                                   * looks outside every 64th; the watchdog watches it move */
+    _Atomic(weft_co_t *) running; /* for the watchdog: the current coroutine */
+    weft__hub_t *reg_next, *reg_prev; /* the registry of hubs (watchdog) */
+    bool closing;
+    int64_t probe_ns; /* the deadlock probe's current idle spell (0: none yet) */
+#if WEFT__TSAN
+    void *tsan_root;
+#endif
+#if WEFT__ASAN
+    weft_co_t *asan_from; /* the context being switched away from */
+#endif
+};
+
+WEFT__TLS weft__hub_t *weft__tls_hub;
+#define tls_hub weft__tls_hub
+static pthread_key_t hub_key;
+static pthread_once_t hub_once = PTHREAD_ONCE_INIT;
+static int hub_init_error;
+static _Atomic size_t co_counter;
+
+/* ---- the registry (for the watchdog) ----------------------------------------------------- */
+
+static weft__mutex_t reg_lock = WEFT__MUTEX_INIT;
+static weft__hub_t *reg_head;
+
+void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
+void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
+{
+    weft__mutex_lock(&reg_lock);
+    for (weft__hub_t *h = reg_head; h; h = h->reg_next) fn(h, arg);
+    weft__mutex_unlock(&reg_lock);
+}
+
+/* What the watchdog sees of a hub: its switch count, and whether it runs a coroutine (not
+ * idle); the running one's name is copied into buf when the count did not move meanwhile (a
+ * coroutine is freed only after a switch). */
+bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
+bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
+{
+    uint64_t before = atomic_load_explicit(&hub->ticks, memory_order_acquire);
+    *switches = before;
+    if (atomic_load_explicit(&hub->sleeping, memory_order_acquire) ||
+        !atomic_load_explicit(&hub->nlive, memory_order_relaxed))
+        return false; /* idle, or nobody else to starve */
+    weft_co_t *co = atomic_load_explicit(&hub->running, memory_order_acquire);
+    if (!co) co = &hub->root;
+    snprintf(buf, n, "%s", co->name);
+    return atomic_load_explicit(&hub->ticks, memory_order_acquire) == before;
+}
+
+/* ---- ready queue, remote stack, timers --------------------------------------------------- */
+
+static void ready_push(weft__hub_t *hub, weft_co_t *co)
+{
+    co->next = NULL;
+    if (hub->ready_tail)
+        hub->ready_tail->next = co;
+    else
+        hub->ready_head = co;
+    hub->ready_tail = co;
+    atomic_store_explicit(&co->state, WEFT_CO_READY, memory_order_relaxed);
+}
+
+static weft_co_t *ready_pop(weft__hub_t *hub)
+{
+    weft_co_t *co = hub->ready_head;
+    if (co) {
+        hub->ready_head = co->next;
+        if (!hub->ready_head) hub->ready_tail = NULL;
+    }
+    return co;
+}
+
+static void remote_push(weft__hub_t *hub, weft_co_t *co)
+{
+    weft_co_t *head = atomic_load_explicit(&hub->remote, memory_order_relaxed);
+    do co->next = head;
+    while (!atomic_compare_exchange_weak_explicit(&hub->remote, &head, co, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+    uint32_t s = atomic_exchange_explicit(&hub->sleeping, 0, memory_order_seq_cst);
+    if (s == 1)
+        weft__futex_wake(&hub->sleeping, 1, false);
+    else if (s == 2)
+        hub->io_ops->notify(hub->io);
+}
+
+/* Moves the remote wakes to the ready queue, oldest first. */
+static bool drain_remote(weft__hub_t *hub)
+{
+    if (!atomic_load_explicit(&hub->remote, memory_order_relaxed)) return false;
+    weft_co_t *list = atomic_exchange_explicit(&hub->remote, NULL, memory_order_acquire);
+    weft_co_t *rev = NULL;
+    while (list) {
+        weft_co_t *next = list->next;
+        list->next = rev;
+        rev = list;
+        list = next;
+    }
+    bool any = rev != NULL;
+    while (rev) {
+        weft_co_t *next = rev->next;
+        ready_push(hub, rev);
+        rev = next;
+    }
+    return any;
+}
+
+static void timer_set(weft__hub_t *hub, size_t i, timer_t_ t)
+{
+    hub->timers[i] = t;
+    t.co->timer = i;
+}
+
+static void timer_up(weft__hub_t *hub, size_t i)
+{
+    timer_t_ t = hub->timers[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (hub->timers[parent].deadline <= t.deadline) break;
+        timer_set(hub, i, hub->timers[parent]);
+        i = parent;
+    }
+    timer_set(hub, i, t);
+}
+
+static void timer_down(weft__hub_t *hub, size_t i)
+{
+    timer_t_ t = hub->timers[i];
+    size_t n = hub->ntimers;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n) break;
+        if (c + 1 < n && hub->timers[c + 1].deadline < hub->timers[c].deadline) c++;
+        if (t.deadline <= hub->timers[c].deadline) break;
+        timer_set(hub, i, hub->timers[c]);
+        i = c;
+    }
+    timer_set(hub, i, t);
+}
+
+static int timer_add(weft__hub_t *hub, weft_co_t *co, int64_t deadline)
+{
+    if (hub->ntimers == hub->captimers) {
+        size_t cap = hub->captimers ? hub->captimers * 2 : 64;
+        timer_t_ *t = weft__realloc(hub->timers, cap * sizeof *t);
+        if (!t) return WEFT_ENOMEM;
+        hub->timers = t;
+        hub->captimers = cap;
+    }
+    size_t i = hub->ntimers++;
+    timer_set(hub, i, (timer_t_){deadline, co});
+    timer_up(hub, i);
+    return 0;
+}
+
+static void timer_remove(weft__hub_t *hub, weft_co_t *co)
+{
+    size_t i = co->timer;
+    co->timer = NO_TIMER;
+    size_t last = --hub->ntimers;
+    if (i == last) return;
+    timer_set(hub, i, hub->timers[last]);
+    if (i > 0 && hub->timers[i].deadline < hub->timers[(i - 1) / 2].deadline)
+        timer_up(hub, i);
+    else
+        timer_down(hub, i);
+}
+
+/* ---- parking and waking (the waiting core's parker) -------------------------------------- */
+
+static void co_unpark(void *arg)
+{
+    weft_co_t *co = arg;
+    if (atomic_exchange_explicit(&co->wake, 2, memory_order_acq_rel) != 1) return;
+    weft__hub_t *hub = co->hub;
+    if (hub == tls_hub)
+        ready_push(hub, co);
+    else
+        remote_push(hub, co);
+}
+
+/* Fires the expired timers: each one times out its coroutine's park (unless a waker or
+ * canceler got there first: its unpark is on the way). */
+static bool run_timers(weft__hub_t *hub)
+{
+    if (!hub->ntimers) return false;
+    int64_t now = weft_monotonic_ns();
+    bool any = false;
+    while (hub->ntimers && hub->timers[0].deadline <= now) {
+        weft_co_t *co = hub->timers[0].co;
+        timer_remove(hub, co);
+        weft__waiter_t *w = co->parked_on;
+        uint32_t s = WEFT__W_WAITING;
+        if (w && atomic_compare_exchange_strong_explicit(
+                     &w->state, &s, WEFT__W_TIMEDOUT, memory_order_acq_rel, memory_order_acquire)) {
+            co_unpark(co);
+            any = true;
+        }
+    }
+    return any;
+}
+
+static void finish_switch(weft__hub_t *hub, weft_co_t *from);
+
+/* Switches from the current coroutine to co (co != current). */
+static void switch_to(weft__hub_t *hub, weft_co_t *co)
+{
+    weft_co_t *from = hub->current;
+    hub->current = co;
+    atomic_store_explicit(&hub->running, co, memory_order_relaxed);
+    atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
+    weft__waitctx_switch(co == &hub->root ? NULL : &co->wctx);
+#if WEFT__ASAN
+    /* An ended coroutine never comes back: NULL tells ASan to drop its fake stack. */
+    bool ended = atomic_load_explicit(&from->state, memory_order_relaxed) == WEFT_CO_DONE;
+    hub->asan_from = from;
+    __sanitizer_start_switch_fiber(ended ? NULL : &from->asan_fake, co->stack.lo, co->stack.size);
+#endif
+#if WEFT__TSAN
+    __tsan_switch_to_fiber(co == &hub->root ? hub->tsan_root : co->tsan_fiber, 0);
+#endif
+    weft__ctx_switch(&from->ctx, &co->ctx);
+    finish_switch(hub, from);
+}
+
+static size_t default_stack(void);
+
+static void release_stack(weft__hub_t *hub, weft__stack_t *s)
+{
+    if (hub->ncache == hub->capcache) {
+        size_t cap = hub->capcache ? 2 * hub->capcache : 16;
+        weft__stack_t *c = weft__realloc(hub->cache, cap * sizeof *c);
+        if (c) {
+            hub->cache = c;
+            hub->capcache = cap;
+        }
+    }
+    if (hub->ncache < hub->capcache && s->size == weft__stack_round(default_stack()) &&
+        s->guard < 2) {
+        weft__stack_reset(s);
+        hub->cache[hub->ncache++] = *s;
+    } else {
+        weft__stack_free(s);
+    }
+    s->base = NULL;
+}
+
+/* Runs in the context just switched to: finishes the sanitizer switch, and releases the stack
+ * of a coroutine that ended (it cannot free what it runs on). */
+static void finish_switch(weft__hub_t *hub, weft_co_t *self)
+{
+#if WEFT__ASAN
+    /* The stack we came from: the first switch out of the root tells ASan's idea of the
+     * thread's own stack, which later switches back to the root must name. */
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(self->asan_fake, &bottom, &size);
+    if (hub->asan_from == &hub->root && !hub->root.stack.lo) {
+        hub->root.stack.lo = (void *)bottom;
+        hub->root.stack.size = size;
+    }
+#else
+    (void)self;
+#endif
+    weft_co_t *z = hub->zombie;
+    if (z) {
+        hub->zombie = NULL;
+#if WEFT__TSAN
+        __tsan_destroy_fiber(z->tsan_fiber);
+#endif
+        release_stack(hub, &z->stack);
+        weft_co_release(z); /* the reference it held on itself while alive */
+    }
+}
+
+static int count_threads(void);
+
+/* Nothing is ready, no timer is set and no fd is watched: can anything still wake a parked
+ * coroutine of this hub? Only another thread (or a signal handler, which weft does not
+ * support as a waker). */
+static bool stuck(weft__hub_t *hub)
+{
+    if (hub->ntimers || (hub->io_ops && hub->io_ops->busy(hub->io))) return false;
+    return count_threads() <= 1;
+}
+
+/* Fails every park of the hub with WEFT_EDEADLK. */
+static void break_deadlock(weft__hub_t *hub)
+{
+    weft_co_t *co = &hub->root;
+    for (;;) {
+        weft__waiter_t *w = co->parked_on;
+        uint32_t s = WEFT__W_WAITING;
+        if (w && atomic_compare_exchange_strong_explicit(
+                     &w->state, &s, WEFT__W_DEADLK, memory_order_acq_rel, memory_order_acquire))
+            co_unpark(co);
+        co = co == &hub->root ? hub->all : co->all_next;
+        if (!co) break;
+    }
+}
+
+/* The hub's loop, run by a coroutine that gives up the CPU: returns the next coroutine to
+ * run (possibly the caller itself, woken meanwhile). */
+static weft_co_t *next_ready_slow(weft__hub_t *hub);
+
+/* Only the hub's thread writes ticks: a plain increment, published for the watchdog. */
+static inline unsigned tick(weft__hub_t *hub)
+{
+    unsigned t = atomic_load_explicit(&hub->ticks, memory_order_relaxed) + 1;
+    atomic_store_explicit(&hub->ticks, t, memory_order_release);
+    return t;
+}
+
+/* The common case inline: a coroutine is ready and it is not the 64th pick (when the hub
+ * looks outside: remote wakes, timers, fds, even while coroutines keep each other busy). */
+static inline weft_co_t *next_ready(weft__hub_t *hub)
+{
+    weft_co_t *co = hub->ready_head;
+    if (weft__likely(co != NULL && (tick(hub) & 63) != 0)) {
+        hub->ready_head = co->next;
+        if (!co->next) hub->ready_tail = NULL;
+        return co;
+    }
+    return next_ready_slow(hub);
+}
+
+static weft_co_t *next_ready_slow(weft__hub_t *hub)
+{
+    if (hub->ready_head || (tick(hub) & 63) == 0) {
+        drain_remote(hub);
+        run_timers(hub);
+        if (hub->io_ops) hub->io_ops->poll(hub->io, 0);
+    }
+    for (;;) {
+        weft_co_t *co = ready_pop(hub);
+        if (co) return co;
+        if (drain_remote(hub) || run_timers(hub)) continue;
+        int64_t deadline = hub->ntimers ? hub->timers[0].deadline : WEFT_NO_DEADLINE;
+        bool probe = false;
+        if (deadline == WEFT_NO_DEADLINE && !(hub->io_ops && hub->io_ops->busy(hub->io))) {
+            /* Only another thread can wake us now. Whether one exists costs a read of /proc:
+             * look only after an idle spell (10 ms, doubling to 1 s while threads exist), so
+             * a wake that comes soon pays nothing. */
+            if (hub->probe_ns && stuck(hub)) {
+                break_deadlock(hub);
+                continue;
+            }
+            hub->probe_ns = !hub->probe_ns              ? 10000000
+                            : hub->probe_ns < 500000000 ? 2 * hub->probe_ns
+                                                        : 1000000000;
+            deadline = weft_monotonic_ns() + hub->probe_ns;
+            probe = true;
+        }
+        if (hub->ncache > STACK_CACHE) {
+            /* Idle: give back what a burst left in the cache, a chunk at a time (then only
+             * look, and come back for the next chunk). */
+            for (size_t k = 0; k < TRIM_CHUNK && hub->ncache > STACK_CACHE; k++)
+                weft__stack_free(&hub->cache[--hub->ncache]);
+            if (hub->ncache > STACK_CACHE) {
+                deadline = 0;
+                probe = false; /* not an idle spell: the deadlock probe starts over */
+            }
+        }
+        uint32_t mode = hub->io_ops ? 2 : 1;
+        atomic_store_explicit(&hub->sleeping, mode, memory_order_seq_cst);
+        if (atomic_load_explicit(&hub->remote, memory_order_seq_cst)) {
+            atomic_store_explicit(&hub->sleeping, 0, memory_order_relaxed);
+            continue;
+        }
+        if (mode == 2)
+            hub->io_ops->poll(hub->io, deadline);
+        else
+            weft__futex_wait(&hub->sleeping, 1, deadline, false);
+        atomic_store_explicit(&hub->sleeping, 0, memory_order_relaxed);
+        /* A probe that ended without anything to do keeps its interval (the next idle spell
+         * checks for threads); anything else starts over. */
+        if (!probe || hub->ready_head || atomic_load_explicit(&hub->remote, memory_order_relaxed))
+            hub->probe_ns = 0;
+    }
+}
+
+static void schedule(weft__hub_t *hub)
+{
+    weft_co_t *co = next_ready(hub);
+    if (co != hub->current)
+        switch_to(hub, co);
+    else
+        atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
+}
+
+/* Parks the current coroutine until its permit is given (returns at once if it already was). */
+static void block(weft__hub_t *hub, weft_co_t *co)
+{
+    uint32_t expect = 0;
+    if (!atomic_compare_exchange_strong_explicit(&co->wake, &expect, 1, memory_order_acq_rel,
+                                                 memory_order_acquire)) {
+        atomic_store_explicit(&co->wake, 0, memory_order_relaxed); /* the permit, taken */
+        return;
+    }
+    atomic_store_explicit(&co->state, WEFT_CO_BLOCKED, memory_order_relaxed);
+    schedule(hub);
+    atomic_exchange_explicit(&co->wake, 0, memory_order_acq_rel);
+}
+
+static uint32_t co_park(void *arg, weft__waiter_t *w, int64_t deadline)
+{
+    weft_co_t *co = arg;
+    weft__hub_t *hub = co->hub;
+    co->parked_on = w;
+    if (deadline != WEFT_NO_DEADLINE && timer_add(hub, co, deadline) != 0) {
+        /* No memory for the timer: wait in slices of one yield, checking the clock. */
+        uint32_t s;
+        while ((s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN) {
+            if (weft_monotonic_ns() >= deadline) {
+                uint32_t expect = WEFT__W_WAITING;
+                if (atomic_compare_exchange_strong_explicit(&w->state, &expect, WEFT__W_TIMEDOUT,
+                                                            memory_order_acq_rel,
+                                                            memory_order_acquire))
+                    break;
+                continue;
+            }
+            ready_push(hub, co); /* a yield (see weft_yield) */
+            schedule(hub);
+        }
+        co->parked_on = NULL;
+        return atomic_load_explicit(&w->state, memory_order_acquire);
+    }
+    uint32_t s;
+    for (int spins = 0;
+         (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;) {
+        if (s == WEFT__W_WAKING) {
+            /* A waker on another thread is between its unpark (which already ran us) and its
+             * final store: a few instructions, so wait here rather than park for a wake that
+             * will not come again. */
+            if (++spins < 100)
+                weft__cpu_relax();
+            else
+                sched_yield();
+            continue;
+        }
+        block(hub, co);
+    }
+    if (co->timer != NO_TIMER) timer_remove(hub, co);
+    co->parked_on = NULL;
+    return s;
+}
+
+static const weft__parker_t co_parker = {co_park, co_unpark};
+
+/* ---- the hub's life ---------------------------------------------------------------------- */
+
+static void init_co(weft_co_t *co, weft__hub_t *hub)
+{
+    co->hub = hub;
+    co->wctx.parker = &co_parker;
+    co->wctx.park_arg = co;
+    co->timer = NO_TIMER;
+    atomic_store_explicit(&co->refs, 1, memory_order_relaxed);
+}
+
+static void on_thread_exit(void *p);
+
+static void hub_once_init(void)
+{
+    if (pthread_key_create(&hub_key, on_thread_exit)) hub_init_error = WEFT_EAGAIN;
+}
+
+weft__hub_t *weft__hub_current(void)
+{
+    return tls_hub;
+}
+
+weft__hub_t *weft__hub_get(void)
+{
+    weft__hub_t *hub = tls_hub;
+    if (weft__likely(hub != NULL)) return hub;
+    pthread_once(&hub_once, hub_once_init);
+    if (hub_init_error) return NULL;
+    hub = weft__calloc(1, sizeof *hub);
+    if (!hub) return NULL;
+    if (pthread_setspecific(hub_key, hub)) {
+        weft__free(hub);
+        return NULL;
+    }
+    init_co(&hub->root, hub);
+    snprintf(hub->root.name, sizeof hub->root.name, "root");
+    atomic_store_explicit(&hub->root.state, WEFT_CO_RUNNING, memory_order_relaxed);
+    hub->current = &hub->root;
+#if WEFT__TSAN
+    hub->tsan_root = __tsan_get_current_fiber();
+#endif
+    /* The thread's own context parks through the hub from now on; its cancel flag, task and
+     * timeout scope stay where they are. */
+    weft__thread_ctx.parker = &co_parker;
+    weft__thread_ctx.park_arg = &hub->root;
+    weft__mutex_lock(&reg_lock);
+    hub->reg_next = reg_head;
+    if (reg_head) reg_head->reg_prev = hub;
+    reg_head = hub;
+    weft__mutex_unlock(&reg_lock);
+    tls_hub = hub;
+    return hub;
+}
+
+bool weft__hub_parks(void)
+{
+    return weft__waitctx_current()->parker == &co_parker;
+}
+
+void *weft__hub_io(weft__hub_t *hub)
+{
+    return hub->io;
+}
+
+void weft__hub_set_io(weft__hub_t *hub, const weft__hub_io_t *ops, void *io)
+{
+    hub->io = io;
+    hub->io_ops = ops;
+}
+
+/* The thread ends: its coroutines are canceled and run to their end (their cleanup runs),
+ * then everything the hub holds is freed. */
+static void hub_destroy(weft__hub_t *hub)
+{
+    hub->closing = true;
+    weft__waitctx_uncancel(&weft__thread_ctx);
+    while (hub->all) {
+        for (weft_co_t *co = hub->all; co; co = co->all_next) weft_co_cancel(co);
+        weft_co_t *co = weft_co_retain(hub->all);
+        weft_co_join(co, WEFT_FOREVER); /* canceled root: a park that need not wait still works */
+        weft_co_release(co);
+    }
+    /* An ended coroutine's stack is released at the next switch: there is none to come. */
+    if (hub->zombie) {
+        weft_co_t *z = hub->zombie;
+        hub->zombie = NULL;
+#if WEFT__TSAN
+        __tsan_destroy_fiber(z->tsan_fiber);
+#endif
+        weft__stack_free(&z->stack);
+        weft_co_release(z);
+    }
+    if (hub->io_ops) hub->io_ops->destroy(hub->io);
+    for (size_t i = 0; i < hub->ncache; i++) weft__stack_free(&hub->cache[i]);
+    weft__free(hub->cache);
+    weft__free(hub->timers);
+    weft__mutex_lock(&reg_lock);
+    if (hub->reg_prev)
+        hub->reg_prev->reg_next = hub->reg_next;
+    else
+        reg_head = hub->reg_next;
+    if (hub->reg_next) hub->reg_next->reg_prev = hub->reg_prev;
+    weft__mutex_unlock(&reg_lock);
+    weft__thread_ctx.parker = NULL;
+    weft__thread_ctx.park_arg = NULL;
+    for (size_t i = 0; i < hub->root.nlocals; i++)
+        if (hub->root.locals[i].value && hub->root.locals[i].key->dtor)
+            hub->root.locals[i].key->dtor(hub->root.locals[i].value);
+    weft__free(hub->root.locals);
+    tls_hub = NULL;
+    weft__free(hub);
+}
+
+static void on_thread_exit(void *p)
+{
+    hub_destroy(p);
+}
+
+/* For tests and for threads that want their hub gone now: destroys the calling thread's hub
+ * (after its coroutines ended, canceled). Internal. */
+void weft__hub_shutdown(void);
+void weft__hub_shutdown(void)
+{
+    weft__hub_t *hub = tls_hub;
+    if (!hub || hub->current != &hub->root) return;
+    pthread_setspecific(hub_key, NULL);
+    hub_destroy(hub);
+}
+
+/* Threads in this process (/proc/self/stat, field 20), minus a sanitizer's own. */
+static int count_threads(void)
+{
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (!f) return 2;
+    char buf[1024];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');
+    int field = 2, threads = 2;
+    for (; p && *p; p++)
+        if (*p == ' ' && ++field == 20) {
+            threads = atoi(p + 1);
+            break;
+        }
+#if WEFT__TSAN
+    threads--; /* TSan's background thread */
+#endif
+    return threads;
+}
+
+/* ---- coroutines -------------------------------------------------------------------------- */
+
+static void end_locals(weft_co_t *co)
+{
+    /* A destructor may set values again (as with pthread keys): a few rounds. */
+    for (int round = 0; round < 4; round++) {
+        bool any = false;
+        for (size_t i = 0; i < co->nlocals; i++) {
+            void *v = co->locals[i].value;
+            if (v && co->locals[i].key->dtor) {
+                co->locals[i].value = NULL;
+                co->locals[i].key->dtor(v);
+                any = true;
+            }
+        }
+        if (!any) break;
+    }
+}
+
+void weft__group_left(weft_co_t *co); /* group.c */
+void weft__watchdog_from_env(void);   /* watchdog.c */
+
+_Noreturn void weft__ctx_entry(void *arg)
+{
+    weft_co_t *co = arg;
+    weft__hub_t *hub = co->hub;
+    finish_switch(hub, co);
+    if (!weft__waitctx_canceled(&co->wctx)) co->fn(co->arg);
+    end_locals(co);
+    weft__free(co->locals);
+    co->locals = NULL;
+    co->nlocals = co->caplocals = 0;
+    /* Off the live list; DONE under the joiners' lock, then the joiners wake. */
+    if (co->all_prev)
+        co->all_prev->all_next = co->all_next;
+    else
+        hub->all = co->all_next;
+    if (co->all_next) co->all_next->all_prev = co->all_prev;
+    atomic_fetch_sub_explicit(&hub->nlive, 1, memory_order_relaxed);
+    weft__waitq_lock(&co->joiners);
+    atomic_store_explicit(&co->state, WEFT_CO_DONE, memory_order_release);
+    weft__waiter_t *list = weft__waitq_take(&co->joiners, -1, 0);
+    weft__waitq_unlock(&co->joiners);
+    weft__waiters_wake(list);
+    if (co->group) weft__group_left(co);
+    hub->zombie = co;
+    for (;;) {
+        weft_co_t *next = next_ready(hub);
+        switch_to(hub, next); /* never comes back */
+    }
+}
+
+/* "Coroutine-N" without snprintf (which costs as much as the rest of a spawn). */
+static void default_name(char *out, size_t n)
+{
+    static const char prefix[] = "Coroutine-";
+    char digits[24];
+    int k = 0;
+    do digits[k++] = (char)('0' + n % 10);
+    while ((n /= 10) && k < 20);
+    memcpy(out, prefix, sizeof prefix - 1);
+    char *p = out + sizeof prefix - 1;
+    while (k) *p++ = digits[--k];
+    *p = 0;
+}
+
+/* The default stack size: WEFT_STACK_SIZE when sensible, else 64 KiB (read once). */
+static size_t default_stack(void)
+{
+    static _Atomic size_t dflt;
+    size_t d = atomic_load_explicit(&dflt, memory_order_relaxed);
+    if (!d) {
+        const char *env = getenv("WEFT_STACK_SIZE");
+        long long v = env ? atoll(env) : 0;
+        d = v >= MIN_STACK && (size_t)v <= MAX_STACK ? (size_t)v : DEFAULT_STACK;
+        atomic_store_explicit(&dflt, d, memory_order_relaxed);
+    }
+    return d;
+}
+
+static int check_opts(const weft_co_opts_t *opts, size_t *stack)
+{
+    size_t d = default_stack();
+    *stack = d;
+    if (!opts) return 0;
+    if (opts->name && strlen(opts->name) >= WEFT_CO_NAME_MAX) return WEFT_EINVAL;
+    if (opts->stack_size) {
+        if (opts->stack_size < MIN_STACK || opts->stack_size > MAX_STACK) return WEFT_EINVAL;
+        *stack = opts->stack_size;
+    }
+    return 0;
+}
+
+int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts)
+{
+    if (out) *out = NULL;
+    if (!out || !fn) return WEFT_EINVAL;
+    size_t stack_size;
+    int rc = check_opts(opts, &stack_size);
+    if (rc) return rc;
+    weft__hub_t *hub = weft__hub_get();
+    if (!hub) return WEFT_ENOMEM;
+    if (hub->closing) return WEFT_ESHUTDOWN;
+    weft__watchdog_from_env();
+    weft_co_t *co = weft__calloc(1, sizeof *co);
+    if (!co) return WEFT_ENOMEM;
+    int guard = opts ? opts->guard : 0;
+    size_t rounded = weft__stack_round(stack_size);
+    /* A cached stack serves any request of its size, unless a real guard is demanded and it
+     * has none. */
+    if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
+        (guard <= 0 || hub->cache[hub->ncache - 1].guard == 1)) {
+        co->stack = hub->cache[--hub->ncache];
+    } else if ((rc = weft__stack_alloc(&co->stack, rounded, guard)) != 0) {
+        weft__free(co);
+        return rc;
+    }
+    init_co(co, hub);
+    atomic_store_explicit(&co->refs, 2, memory_order_relaxed); /* the caller's and its own */
+    co->fn = fn;
+    co->arg = arg;
+    if (opts && opts->name && opts->name[0])
+        snprintf(co->name, sizeof co->name, "%s", opts->name);
+    else
+        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
+    weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
+#if WEFT__TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_set_fiber_name(co->tsan_fiber, co->name);
+#endif
+    co->all_next = hub->all;
+    if (hub->all) hub->all->all_prev = co;
+    hub->all = co;
+    atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
+    ready_push(hub, co);
+    *out = co;
+    return 0;
+}
+
+int weft_go(void (*fn)(void *arg), void *arg)
+{
+    weft_co_t *co;
+    int rc = weft_spawn(&co, fn, arg, NULL);
+    if (!rc) weft_co_release(co);
+    return rc;
+}
+
+weft_co_t *weft_co_retain(weft_co_t *co)
+{
+    if (co) atomic_fetch_add_explicit(&co->refs, 1, memory_order_relaxed);
+    return co;
+}
+
+void weft_co_release(weft_co_t *co)
+{
+    if (!co || atomic_fetch_sub_explicit(&co->refs, 1, memory_order_acq_rel) != 1) return;
+    weft__free(co);
+}
+
+int weft_co_join(weft_co_t *co, double timeout)
+{
+    if (!co || isnan(timeout)) return WEFT_EINVAL;
+    weft_co_t *self = weft_co_current();
+    if (co == self) return WEFT_EDEADLK;
+    weft__waitq_lock(&co->joiners);
+    if (atomic_load_explicit(&co->state, memory_order_acquire) == WEFT_CO_DONE) {
+        weft__waitq_unlock(&co->joiners);
+        return 0;
+    }
+    if (timeout == 0) {
+        weft__waitq_unlock(&co->joiners);
+        return WEFT_ETIMEDOUT;
+    }
+    weft_deadline_t deadline;
+    weft_deadline(timeout, &deadline);
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waitq_push(&co->joiners, &w);
+    weft__waitq_unlock(&co->joiners);
+    return weft__waiter_park(&co->joiners, &w, deadline);
+}
+
+int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
+{
+    if ((!cos && n) || isnan(timeout)) return WEFT_EINVAL;
+    weft_deadline_t deadline;
+    weft_deadline(timeout, &deadline);
+    for (size_t i = 0; i < n; i++) {
+        if (!cos[i]) continue;
+        int rc = weft_co_join(cos[i], weft_deadline_remaining(deadline));
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+int weft_co_cancel(weft_co_t *co)
+{
+    if (!co) return WEFT_EINVAL;
+    if (atomic_load_explicit(&co->state, memory_order_acquire) != WEFT_CO_DONE)
+        weft__waitctx_cancel(&co->wctx);
+    return 0;
+}
+
+weft_co_t *weft_co_current(void)
+{
+    weft__hub_t *hub = tls_hub;
+    if (!hub || hub->current == &hub->root) return NULL;
+    return hub->current;
+}
+
+weft_co_state_t weft_co_state(const weft_co_t *co)
+{
+    if (!co) return WEFT_CO_DONE;
+    return (weft_co_state_t)atomic_load_explicit(&co->state, memory_order_acquire);
+}
+
+const char *weft_co_name(const weft_co_t *co)
+{
+    return co ? co->name : "(none)";
+}
+
+int weft_yield(void)
+{
+    weft__hub_t *hub = tls_hub;
+    if (!hub) {
+        sched_yield();
+        return weft__waitctx_canceled(weft__waitctx_current()) ? WEFT_ECANCELED : 0;
+    }
+    /* The permit word stays 0 (running): an unpark meanwhile leaves a permit instead of
+     * queueing us a second time. */
+    weft_co_t *self = hub->current;
+    ready_push(hub, self);
+    schedule(hub);
+    return weft__waitctx_canceled(self == &hub->root ? &weft__thread_ctx : &self->wctx)
+               ? WEFT_ECANCELED
+               : 0;
+}
+
+int weft_sleep(double seconds)
+{
+    if (isnan(seconds) || seconds < 0) return WEFT_EINVAL;
+    if (seconds == 0) return weft_yield();
+    weft_deadline_t deadline;
+    weft_deadline(seconds, &deadline);
+    /* A waiter nobody will wake, on a queue of its own: only the deadline (or a cancel) ends
+     * the park. */
+    weft_waitq_t q = WEFT_WAITQ_INIT;
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    w.nospin = true; /* a thread sleeps at once: nobody will wake it early */
+    weft__waitq_lock(&q);
+    weft__waitq_push(&q, &w);
+    weft__waitq_unlock(&q);
+    int rc = weft__waiter_park(&q, &w, deadline);
+    if (rc == WEFT_ETIMEDOUT) {
+        /* The sleep's own deadline is success; a timeout scope that ends first is not. */
+        weft__waitctx_t *ctx = weft__waitctx_current();
+        if (!ctx->scope || ctx->scope >= deadline || weft_monotonic_ns() < ctx->scope) rc = 0;
+    }
+    return rc;
+}
+
+/* ---- coroutine-local data ---------------------------------------------------------------- */
+
+static weft_co_t *local_owner(bool create)
+{
+    weft__hub_t *hub = create ? weft__hub_get() : tls_hub;
+    return hub ? hub->current : NULL;
+}
+
+void *weft_co_local_get(const weft_co_key_t *key)
+{
+    weft_co_t *co = local_owner(false);
+    if (!key || !co) return NULL;
+    for (size_t i = 0; i < co->nlocals; i++)
+        if (co->locals[i].key == key) return co->locals[i].value;
+    return NULL;
+}
+
+int weft_co_local_set(const weft_co_key_t *key, void *value)
+{
+    if (!key) return WEFT_EINVAL;
+    weft_co_t *co = local_owner(true);
+    if (!co) return WEFT_ENOMEM;
+    for (size_t i = 0; i < co->nlocals; i++)
+        if (co->locals[i].key == key) {
+            co->locals[i].value = value;
+            return 0;
+        }
+    if (co->nlocals == co->caplocals) {
+        size_t cap = co->caplocals ? co->caplocals * 2 : 4;
+        weft__local_t *l = weft__realloc(co->locals, cap * sizeof *l);
+        if (!l) return WEFT_ENOMEM;
+        co->locals = l;
+        co->caplocals = cap;
+    }
+    co->locals[co->nlocals++] = (weft__local_t){key, value};
+    return 0;
+}

@@ -1,0 +1,31 @@
+/*
+ * timeout.c — timeout scopes (gevent.Timeout): a deadline on the calling context that the
+ * waiting core applies to every park (weft__waiter_park_in takes the earlier of the call's
+ * deadline and the scope's). Works for threads and coroutines alike.
+ */
+#include "coro_internal.h"
+
+#include <math.h>
+
+int weft_timeout_begin(weft_timeout_t *t, double seconds)
+{
+    if (!t || isnan(seconds)) return WEFT_EINVAL;
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    weft_deadline_t d;
+    weft_deadline(seconds, &d);
+    t->deadline_ = d;
+    t->saved_ = ctx->scope;
+    int64_t scope = d == WEFT_NO_DEADLINE ? 0 : d;
+    if (t->saved_ && (!scope || t->saved_ < scope)) scope = t->saved_;
+    ctx->scope = scope;
+    return 0;
+}
+
+int weft_timeout_end(weft_timeout_t *t)
+{
+    if (!t) return WEFT_EINVAL;
+    weft__waitctx_current()->scope = t->saved_;
+    if (t->deadline_ != WEFT_NO_DEADLINE && weft_monotonic_ns() >= t->deadline_)
+        return WEFT_ETIMEDOUT;
+    return 0;
+}

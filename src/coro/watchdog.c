@@ -1,0 +1,136 @@
+/*
+ * watchdog.c — the opt-in hog detector: a thread that samples every hub's switch count
+ * every quarter threshold, and reports a hub whose count has not moved for `threshold`
+ * seconds while it runs a coroutine and others of its coroutines wait (they starve).
+ */
+#include "coro_internal.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
+bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
+
+typedef struct seen {
+    weft__hub_t *hub;
+    uint64_t switches;
+    int64_t since;
+    bool reported;
+} seen_t;
+
+static struct {
+    weft__mutex_t lock; /* guards the fields below, and start/stop */
+    bool running;
+    _Atomic bool stop;
+    pthread_t thread;
+    int64_t threshold;
+    void (*report)(const char *name, double seconds, void *arg);
+    void *arg;
+    seen_t *seen; /* the watchdog thread's own table */
+    size_t nseen, capseen;
+} wd = {.lock = WEFT__MUTEX_INIT};
+
+static void default_report(const char *name, double seconds, void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "weft watchdog: coroutine '%s' has run %.3f s without switching\n", name,
+            seconds);
+}
+
+static void visit(weft__hub_t *hub, void *arg)
+{
+    int64_t now = *(int64_t *)arg;
+    uint64_t sw;
+    char name[WEFT_CO_NAME_MAX];
+    bool busy = weft__hub_sample(hub, &sw, name, sizeof name);
+    seen_t *s = NULL;
+    for (size_t i = 0; i < wd.nseen; i++)
+        if (wd.seen[i].hub == hub) s = &wd.seen[i];
+    if (!s) {
+        if (wd.nseen == wd.capseen) {
+            size_t cap = wd.capseen ? 2 * wd.capseen : 8;
+            seen_t *t = weft__realloc(wd.seen, cap * sizeof *t);
+            if (!t) return;
+            wd.seen = t;
+            wd.capseen = cap;
+        }
+        s = &wd.seen[wd.nseen++];
+        *s = (seen_t){hub, sw, now, false};
+        return;
+    }
+    if (!busy || sw != s->switches) {
+        s->switches = sw;
+        s->since = now;
+        s->reported = false;
+        return;
+    }
+    if (!s->reported && now - s->since >= wd.threshold) {
+        s->reported = true;
+        wd.report(name, (double)(now - s->since) / 1e9, wd.arg);
+    }
+}
+
+static void *watch(void *unused)
+{
+    (void)unused;
+    struct timespec ts = {(time_t)(wd.threshold / 4 / 1000000000),
+                          (long)(wd.threshold / 4 % 1000000000)};
+    while (!atomic_load_explicit(&wd.stop, memory_order_acquire)) {
+        nanosleep(&ts, NULL);
+        int64_t now = weft_monotonic_ns();
+        /* A table entry whose hub is gone may be matched by a new hub at the same address:
+         * it then starts with a fresh sample, since the counts differ or it is idle. */
+        weft__hubs_visit(visit, &now);
+    }
+    return NULL;
+}
+
+int weft_watchdog_start(double threshold,
+                        void (*report)(const char *name, double seconds, void *arg), void *arg)
+{
+    if (isnan(threshold) || threshold <= 0 || threshold > 1e6) return WEFT_EINVAL;
+    weft__mutex_lock(&wd.lock);
+    if (wd.running) {
+        weft__mutex_unlock(&wd.lock);
+        return WEFT_EALREADY;
+    }
+    wd.threshold = (int64_t)(threshold * 1e9);
+    if (wd.threshold < 1000000) wd.threshold = 1000000;
+    wd.report = report ? report : default_report;
+    wd.arg = arg;
+    wd.nseen = 0;
+    atomic_store_explicit(&wd.stop, false, memory_order_relaxed);
+    int rc = pthread_create(&wd.thread, NULL, watch, NULL) ? WEFT_EAGAIN : 0;
+    wd.running = rc == 0;
+    weft__mutex_unlock(&wd.lock);
+    return rc;
+}
+
+int weft_watchdog_stop(void)
+{
+    weft__mutex_lock(&wd.lock);
+    if (!wd.running) {
+        weft__mutex_unlock(&wd.lock);
+        return WEFT_EALREADY;
+    }
+    atomic_store_explicit(&wd.stop, true, memory_order_release);
+    pthread_join(wd.thread, NULL);
+    wd.running = false;
+    weft__free(wd.seen);
+    wd.seen = NULL;
+    wd.nseen = wd.capseen = 0;
+    weft__mutex_unlock(&wd.lock);
+    return 0;
+}
+
+/* WEFT_WATCHDOG=<seconds> in the environment: started at the first spawn. */
+void weft__watchdog_from_env(void);
+void weft__watchdog_from_env(void)
+{
+    static _Atomic int done;
+    if (atomic_exchange_explicit(&done, 1, memory_order_relaxed)) return;
+    const char *env = getenv("WEFT_WATCHDOG");
+    if (env && atof(env) > 0) weft_watchdog_start(atof(env), NULL, NULL);
+}

@@ -1,0 +1,73 @@
+/*
+ * io_internal.h — the io layer inside: one poller per hub, behind one interface that four
+ * backends implement, one file each (poll_select.c, poll_poll.c, poll_epoll.c,
+ * poll_uring.c; Redis's ae_*.c pattern).
+ *
+ * The common part (io.c) owns the fd table: per fd, the waiters (waiting-core waiters whose
+ * `data` holds the events they want, then the events they got), the interest mask it gave the
+ * backend, and a generation bumped by weft_close. It is touched only on the hub's thread.
+ *
+ * A backend keeps, per fd, an INTEREST mask (WEFT_READ | WEFT_WRITE) and reports readiness
+ * level-style: as long as an fd is ready for an event of its interest, every wait reports it.
+ * (io_uring's one-shot polls are re-armed by the backend to give the same contract.) The
+ * common part narrows the interest lazily: only when a report finds no waiter for an event.
+ *
+ * The hub's remote wakes arrive on an eventfd that the common part registers like any fd.
+ */
+#ifndef WEFT_IO_INTERNAL_H
+#define WEFT_IO_INTERNAL_H
+
+#include "../coro/coro_internal.h"
+#include "weft/io.h"
+
+#define WEFT__IO_ERR 0x100u /* in a report: the fd is bad (closed under the poller) */
+
+typedef struct weft__poller weft__poller_t;
+
+typedef struct weft__poller_ops {
+    const char *name;
+    /* Sets up p->impl. Returns 0 or a negative code (then the next backend is tried). */
+    int (*init)(weft__poller_t *p);
+    /* Frees p->impl (in a forked child: without touching what the parent shares). */
+    void (*fini)(weft__poller_t *p);
+    /* Sets fd's interest to `mask` (0: none; the fd may be gone then). Errors: negative code
+     * (WEFT_EBADF for a closed fd, WEFT_EINVAL for an fd the backend cannot watch). */
+    int (*arm)(weft__poller_t *p, int fd, uint32_t mask);
+    /* Waits until the deadline (0: only looks; WEFT_NO_DEADLINE: no limit) for readiness,
+     * and calls weft__poller_ready for each ready fd. */
+    void (*wait)(weft__poller_t *p, int64_t deadline);
+    /* weft_close is closing fd: forget it (poll requests in flight are canceled). */
+    void (*forget)(weft__poller_t *p, int fd);
+} weft__poller_ops_t;
+
+typedef struct weft__fdstate {
+    weft_waitq_t waiters; /* each waiter's data: wanted events, then the events it got */
+    uint32_t interest;    /* what the backend watches for this fd */
+} weft__fdstate_t;
+
+struct weft__poller {
+    const weft__poller_ops_t *ops;
+    void *impl;
+    int evfd; /* remote wakes */
+    weft__fdstate_t *fds;
+    size_t nfds;     /* table length */
+    size_t nwaiting; /* waiters parked on fds */
+};
+
+/* Called by a backend's wait for each ready fd (revents: WEFT_READ, WEFT_WRITE, WEFT__IO_ERR). */
+void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents);
+
+/* Remaining time to a deadline as a timespec for a backend (NULL: forever; zero: poll). */
+struct timespec;
+struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts);
+
+/* Waits for fd through the hub (or poll(2) without one) until the deadline: the ready events
+ * (> 0) or a negative code. For the layers above (the monkey patch). */
+int weft__io_wait(int fd, int events, int64_t deadline);
+/* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF. */
+void weft__io_forget(int fd);
+
+extern const weft__poller_ops_t weft__poller_select, weft__poller_poll, weft__poller_epoll,
+    weft__poller_uring;
+
+#endif /* WEFT_IO_INTERNAL_H */

@@ -1,0 +1,574 @@
+/*
+ * The monkey patch: plain libc blocking calls inside coroutines park only the coroutine, and
+ * behave exactly as libc's elsewhere. Mirrors gevent's src/gevent/tests/test__monkey.py
+ * (patch_all, the audit), test__socket.py (blocking sockets in greenlets), test__select.py,
+ * test__core_timer / test__sleep0 (sleep), test__getaddrinfo_import / test__socket_dns
+ * (resolution off the hub), and the proof the issue asks for: an unmodified Debian client
+ * library (hiredis) against a real redis-server, 200 requests of 100 ms each from ONE thread.
+ * Runs once per poller (CTest suffix .select/.poll/.epoll/.io_uring).
+ */
+#include "weft_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef WEFT_TEST_HIREDIS
+#include <hiredis/hiredis.h>
+#endif
+
+static weft_co_t *spawn(void (*fn)(void *), void *arg)
+{
+    weft_co_t *co;
+    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
+    return co;
+}
+
+static void join(weft_co_t *co)
+{
+    assert_int_equal(weft_co_join(co, 60), 0);
+    weft_co_release(co);
+}
+
+static int patch(void **state)
+{
+    int rc = weft_test_setup(state);
+    if (!rc) rc = weft_monkey_patch();
+    return rc;
+}
+
+static int unpatch(void **state)
+{
+    weft_monkey_unpatch();
+    return weft_test_teardown(state);
+}
+
+/* Every case runs patched. */
+#undef WEFT_TEST
+#define WEFT_TEST(NAME) cmocka_unit_test_setup_teardown(NAME, patch, unpatch)
+
+/* A coroutine that counts while others wait: proof that the thread was not blocked. */
+typedef struct ticker {
+    _Atomic int stop, ticks;
+} ticker_t;
+
+static void tick(void *p)
+{
+    ticker_t *t = p;
+    while (!atomic_load(&t->stop)) {
+        atomic_fetch_add(&t->ticks, 1);
+        weft_sleep(0.001);
+    }
+}
+
+/* ---- the audit ------------------------------------------------------------------------------ */
+
+/* test__monkey.py: after patch_all every call is patched; unpatching turns them off. */
+static void audit(void **state)
+{
+    (void)state;
+    const weft_patch_t *list;
+    size_t n = weft_monkey_patched(&list);
+    assert_true(n >= 22);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(list[i].active);
+        assert_non_null(strstr(list[i].mechanism, "interposed"));
+    }
+    assert_int_equal(weft_monkey_patch(), 0); /* idempotent */
+    assert_int_equal(weft_monkey_unpatch(), 0);
+    weft_monkey_patched(NULL);
+    assert_false(list[0].active);
+    assert_int_equal(weft_monkey_patch(), 0);
+    weft_monkey_patched(NULL);
+    assert_true(list[0].active);
+}
+
+/* ---- files and pipes ------------------------------------------------------------------------ */
+
+typedef struct pipe_arg {
+    int fd[2];
+    char got[16];
+    ssize_t n;
+} pipe_arg_t;
+
+static void blocking_reader(void *p)
+{
+    pipe_arg_t *a = p;
+    a->n = read(a->fd[0], a->got, sizeof a->got); /* plain libc read on a blocking pipe */
+}
+
+static void late_writer(void *p)
+{
+    pipe_arg_t *a = p;
+    usleep(20000); /* plain usleep */
+    assert_int_equal(write(a->fd[1], "hello", 5), 5);
+}
+
+/* A plain read() on a blocking pipe parks only its coroutine: the writer (after a plain
+ * usleep) and a ticker run meanwhile, on the same thread. */
+static void read_write_sleep(void **state)
+{
+    (void)state;
+    pipe_arg_t a = {{0}, {0}, 0};
+    assert_int_equal(pipe(a.fd), 0);
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t), *r = spawn(blocking_reader, &a), *w = spawn(late_writer, &a);
+    join(r);
+    join(w);
+    atomic_store(&t.stop, 1);
+    join(tk);
+    assert_int_equal(a.n, 5);
+    assert_memory_equal(a.got, "hello", 5);
+    assert_true(atomic_load(&t.ticks) >= 2); /* it ran again after its first nap */
+    close(a.fd[0]);
+    close(a.fd[1]);
+}
+
+static void big_writer(void *p)
+{
+    pipe_arg_t *a = p;
+    static char buf[1 << 20];
+    memset(buf, 'x', sizeof buf);
+    a->n = write(a->fd[1], buf, sizeof buf); /* more than the pipe holds: parks for room */
+}
+
+static void drain(void *p)
+{
+    pipe_arg_t *a = p;
+    char buf[4096];
+    size_t total = 0;
+    while (total < (1 << 20)) {
+        ssize_t r = read(a->fd[0], buf, sizeof buf);
+        assert_true(r > 0);
+        total += (size_t)r;
+    }
+}
+
+/* A blocking write larger than the pipe completes in full (as libc's would), while its
+ * reader, a coroutine of the same thread, drains it. */
+static void big_write_completes(void **state)
+{
+    (void)state;
+    pipe_arg_t a = {{0}, {0}, 0};
+    assert_int_equal(pipe(a.fd), 0);
+    weft_co_t *w = spawn(big_writer, &a), *r = spawn(drain, &a);
+    join(w);
+    join(r);
+    assert_int_equal(a.n, 1 << 20);
+    close(a.fd[0]);
+    close(a.fd[1]);
+}
+
+static void nothing(void *p)
+{
+    (void)p;
+}
+
+/* The user's O_NONBLOCK keeps its meaning: EAGAIN at once, no parking. */
+static void user_nonblock_kept(void **state)
+{
+    (void)state;
+    int fd[2];
+    assert_int_equal(pipe2(fd, O_NONBLOCK), 0);
+    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub: the calls are intercepted */
+    char c;
+    errno = 0;
+    assert_int_equal(read(fd[0], &c, 1), -1);
+    assert_int_equal(errno, EAGAIN);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_int_equal(recv(sv[0], &c, 1, MSG_DONTWAIT), -1);
+    /* Modes changed later are seen: blocking again through fcntl (a recv then parks until the
+     * timeout set afterwards with setsockopt), non-blocking through ioctl(FIONBIO). */
+    assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) & ~O_NONBLOCK), 0);
+    struct timeval tv = {0, 20000};
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(weft_monotonic_ns() - t0 >= 15000000);
+    int on = 1;
+    assert_int_equal(ioctl(sv[0], FIONBIO, &on), 0);
+    t0 = weft_monotonic_ns();
+    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(weft_monotonic_ns() - t0 < 15000000);
+    close(fd[0]);
+    close(fd[1]);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void closing_reader(void *p)
+{
+    pipe_arg_t *a = p;
+    errno = 0;
+    a->n = read(a->fd[0], a->got, 1);
+    a->got[1] = (char)errno;
+}
+
+/* A plain close() of an fd a coroutine reads wakes it with EBADF (not a hang). */
+static void close_wakes_reader(void **state)
+{
+    (void)state;
+    pipe_arg_t a = {{0}, {0}, 0};
+    assert_int_equal(pipe(a.fd), 0);
+    weft_co_t *r = spawn(closing_reader, &a);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(close(a.fd[0]), 0);
+    join(r);
+    assert_int_equal(a.n, -1);
+    assert_int_equal(a.got[1], EBADF);
+    close(a.fd[1]);
+}
+
+/* ---- sockets -------------------------------------------------------------------------------- */
+
+static struct sockaddr_in server_addr;
+
+static void serve_conn(void *p)
+{
+    int fd = (int)(intptr_t)p;
+    char buf[256];
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, 0)) > 0) assert_int_equal(send(fd, buf, (size_t)n, 0), n);
+    close(fd);
+}
+
+static void acceptor(void *p)
+{
+    int lfd = *(int *)p;
+    for (int i = 0; i < 20; i++) {
+        int fd = accept(lfd, NULL, NULL); /* plain blocking accept */
+        assert_true(fd >= 0);
+        assert_int_equal(weft_go(serve_conn, (void *)(intptr_t)fd), 0);
+    }
+}
+
+static void blocking_client(void *p)
+{
+    int *ok = p;
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&server_addr, sizeof server_addr), 0);
+    assert_false(fcntl(fd, F_GETFL) & O_NONBLOCK); /* the mode the user chose stays */
+    for (int i = 0; i < 20; i++) {
+        char msg[32], got[32];
+        int len = snprintf(msg, sizeof msg, "line %d", i);
+        assert_int_equal(write(fd, msg, (size_t)len), len);
+        ssize_t have = 0;
+        while (have < len) {
+            ssize_t r = read(fd, got + have, sizeof got - (size_t)have);
+            assert_true(r > 0);
+            have += r;
+        }
+        assert_memory_equal(got, msg, (size_t)len);
+        (*ok)++;
+    }
+    close(fd);
+}
+
+/* test__socket.py TestTCP with plain libc calls: socket/bind/listen/accept/connect/read/write
+ * on blocking sockets, a server and 20 clients as coroutines of one thread. */
+static void blocking_sockets(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    server_addr =
+        (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof server_addr;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&server_addr, len), 0);
+    assert_int_equal(listen(lfd, 64), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&server_addr, &len), 0);
+    weft_co_t *a = spawn(acceptor, &lfd);
+    int ok[20] = {0};
+    weft_co_t *c[20];
+    for (int i = 0; i < 20; i++) c[i] = spawn(blocking_client, &ok[i]);
+    assert_int_equal(weft_co_joinall(c, 20, 60), 0);
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(ok[i], 20);
+        weft_co_release(c[i]);
+    }
+    join(a);
+    assert_int_equal(weft_sleep(0.01), 0); /* the servers see EOF and end */
+    close(lfd);
+}
+
+/* SO_RCVTIMEO keeps its meaning: a recv with nothing to read fails with EAGAIN after it,
+ * while the thread's other coroutines run. */
+static void rcvtimeo_kept(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    struct timeval tv = {0, 50000};
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t);
+    char c;
+    int64_t t0 = weft_monotonic_ns();
+    errno = 0;
+    assert_int_equal(recv(sv[0], &c, 1, 0), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(weft_monotonic_ns() - t0 >= 45 * 1000000LL);
+    atomic_store(&t.stop, 1);
+    join(tk);
+    assert_true(atomic_load(&t.ticks) >= 2); /* it ran again after its first nap */
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* ---- poll, select, sleeps ------------------------------------------------------------------ */
+
+static void write_second(void *p)
+{
+    int *fd = p;
+    usleep(10000);
+    assert_int_equal(write(fd[1], "!", 1), 1);
+}
+
+/* test__select.py: poll and select with a timeout park the coroutine; readiness of one fd
+ * of several ends them; a timeout that passes returns 0. */
+static void poll_and_select(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    assert_int_equal(pipe(a), 0);
+    assert_int_equal(pipe(b), 0);
+    weft_co_t *w = spawn(write_second, b);
+    struct pollfd fds[2] = {{a[0], POLLIN, 0}, {b[0], POLLIN, 0}};
+    assert_int_equal(poll(fds, 2, 5000), 1);
+    assert_int_equal(fds[0].revents, 0);
+    assert_true(fds[1].revents & POLLIN);
+    join(w);
+    char c;
+    assert_int_equal(read(b[0], &c, 1), 1);
+    assert_int_equal(poll(fds, 2, 20), 0); /* nothing: times out */
+    w = spawn(write_second, a);
+    fd_set r;
+    FD_ZERO(&r);
+    FD_SET(a[0], &r);
+    FD_SET(b[0], &r);
+    struct timeval tv = {5, 0};
+    int top = (a[0] > b[0] ? a[0] : b[0]) + 1;
+    assert_int_equal(select(top, &r, NULL, NULL, &tv), 1);
+    assert_true(FD_ISSET(a[0], &r));
+    assert_false(FD_ISSET(b[0], &r));
+    assert_true(tv.tv_sec < 5 || tv.tv_usec < 1000000);
+    join(w);
+    int fds4[] = {a[0], a[1], b[0], b[1]};
+    for (int i = 0; i < 4; i++) close(fds4[i]);
+}
+
+typedef struct sleeper {
+    int rc, err;
+    struct timespec rem;
+} sleeper_t;
+
+static void long_nap(void *p)
+{
+    sleeper_t *s = p;
+    struct timespec req = {30, 0};
+    s->rc = nanosleep(&req, &s->rem);
+    s->err = errno;
+}
+
+/* sleep, usleep and nanosleep park the coroutine; a canceled nanosleep ends with EINTR and
+ * the time left, as a signal would end it. */
+static void sleeps(void **state)
+{
+    (void)state;
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(usleep(10000), 0);
+    struct timespec req = {0, 10000000};
+    assert_int_equal(nanosleep(&req, NULL), 0);
+    assert_true(weft_monotonic_ns() - t0 >= 19000000);
+    sleeper_t s = {0, 0, {0, 0}};
+    weft_co_t *co = spawn(long_nap, &s);
+    assert_int_equal(weft_yield(), 0);
+    weft_co_cancel(co);
+    join(co);
+    assert_int_equal(s.rc, -1);
+    assert_int_equal(s.err, EINTR);
+    assert_true(s.rem.tv_sec >= 28);
+    req.tv_nsec = 2000000000L;
+    assert_int_equal(nanosleep(&req, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+}
+
+/* Outside coroutines (a thread without a hub) everything is libc's, patched or not. */
+static void *plain_thread(void *p)
+{
+    (void)p;
+    int fd[2];
+    if (pipe(fd)) return (void *)1;
+    char c = 0;
+    struct pollfd pfd = {fd[0], POLLIN, 0};
+    int ok = write(fd[1], "p", 1) == 1 && poll(&pfd, 1, 1000) == 1 && read(fd[0], &c, 1) == 1 &&
+             c == 'p' && usleep(1000) == 0;
+    close(fd[0]);
+    close(fd[1]);
+    return ok ? NULL : (void *)1;
+}
+
+static void outside_coroutines(void **state)
+{
+    (void)state;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, plain_thread, NULL), 0);
+    void *r;
+    assert_int_equal(pthread_join(t, &r), 0);
+    assert_null(r);
+}
+
+/* ---- name resolution ------------------------------------------------------------------------ */
+
+static void resolve(void *p)
+{
+    int *ok = p;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    /* A numeric host: a fresh machine may have no /etc/hosts; the call still goes to the
+     * helper thread and back. */
+    int rc = getaddrinfo("127.0.0.1", "80", &hints, &res);
+    if (rc == 0 && res && res->ai_family == AF_INET) *ok = 1;
+    if (res) freeaddrinfo(res);
+}
+
+/* test__socket_dns.py: getaddrinfo runs on a helper thread while the coroutine parks; ten
+ * at once all succeed. */
+static void getaddrinfo_off_the_hub(void **state)
+{
+    (void)state;
+    int ok[10] = {0};
+    weft_co_t *c[10];
+    for (int i = 0; i < 10; i++) c[i] = spawn(resolve, &ok[i]);
+    assert_int_equal(weft_co_joinall(c, 10, 60), 0);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(ok[i], 1);
+        weft_co_release(c[i]);
+    }
+}
+
+/* ---- an unmodified third-party client library ----------------------------------------------- */
+
+#ifdef WEFT_TEST_HIREDIS
+static int redis_port;
+
+static void redis_request(void *p)
+{
+    int *ok = p;
+    redisContext *c = redisConnect("127.0.0.1", redis_port);
+    if (!c || c->err) {
+        if (c) redisFree(c);
+        return;
+    }
+    /* An empty list: the server answers nil after 100 ms, without blocking its other
+     * clients. hiredis's plain blocking write and read park this coroutine only. */
+    redisReply *r = redisCommand(c, "BLPOP weft:nothing 0.1");
+    if (r && r->type == REDIS_REPLY_NIL) *ok = 1;
+    if (r) freeReplyObject(r);
+    redisFree(c);
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof a;
+    if (bind(fd, (struct sockaddr *)&a, len) || getsockname(fd, (struct sockaddr *)&a, &len))
+        return -1;
+    close(fd);
+    return ntohs(a.sin_port);
+}
+#endif
+
+/* The issue's proof: hiredis (Debian's libhiredis, unmodified, blocking API) against a real
+ * redis-server the test starts: 200 coroutines on ONE thread each make a request the server
+ * answers after 100 ms. Blocking, that is 20 s; patched, they overlap. */
+static void hiredis_200_requests_one_thread(void **state)
+{
+    (void)state;
+#ifndef WEFT_TEST_HIREDIS
+    fail_msg("built without hiredis (libhiredis-dev): make deps installs it");
+#else
+    const char *server = "/usr/bin/redis-server";
+    if (access(server, X_OK)) fail_msg("%s missing (redis-server): make deps installs it", server);
+    redis_port = free_port();
+    assert_true(redis_port > 0);
+    char port[16];
+    snprintf(port, sizeof port, "%d", redis_port);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        dup2(devnull, 1);
+        execl(server, server, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
+              "no", "--daemonize", "no", "--loglevel", "warning", (char *)NULL);
+        _exit(127);
+    }
+    /* Wait (up to 10 s) until it accepts. */
+    bool up = false;
+    for (int i = 0; i < 1000 && !up; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct sockaddr_in a = {.sin_family = AF_INET,
+                                .sin_port = htons((uint16_t)redis_port),
+                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        up = connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
+        close(fd);
+        if (!up) usleep(10000);
+    }
+    enum { N = 200 };
+    int ok[N] = {0};
+    weft_co_t **c = calloc(N, sizeof *c);
+    double t0 = weft_monotonic();
+    for (int i = 0; i < N && up; i++) c[i] = spawn(redis_request, &ok[i]);
+    int rc = up ? weft_co_joinall(c, N, 60) : WEFT_EIO;
+    double took = weft_monotonic() - t0;
+    kill(pid, SIGTERM);
+    int status;
+    waitpid(pid, &status, 0);
+    assert_true(up);
+    assert_int_equal(rc, 0);
+    int good = 0;
+    for (int i = 0; i < N; i++) {
+        good += ok[i];
+        weft_co_release(c[i]);
+    }
+    free(c);
+    print_message("%d/%d hiredis requests of 100 ms in %.3f s on one thread\n", good, N, took);
+    assert_int_equal(good, N);
+    assert_true(took < (SANITIZED || RUNNING_ON_VALGRIND ? 15.0 : 1.0));
+#endif
+}
+
+static const struct CMUnitTest cases[] = {
+    WEFT_TEST(audit),
+    WEFT_TEST(read_write_sleep),
+    WEFT_TEST(big_write_completes),
+    WEFT_TEST(user_nonblock_kept),
+    WEFT_TEST(close_wakes_reader),
+    WEFT_TEST(blocking_sockets),
+    WEFT_TEST(rcvtimeo_kept),
+    WEFT_TEST(poll_and_select),
+    WEFT_TEST(sleeps),
+    WEFT_TEST(outside_coroutines),
+    WEFT_TEST(getaddrinfo_off_the_hub),
+    WEFT_TEST(hiredis_200_requests_one_thread),
+};
+
+WEFT_TEST_MAIN(cases)

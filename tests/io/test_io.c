@@ -1,0 +1,681 @@
+/*
+ * Coroutine IO: weft_wait_fd and the read/write/recv/send/accept/connect calls on pipes,
+ * socketpairs and loopback TCP; EOF, resets, refused connections, timeouts, cancellation, an
+ * fd closed under its waiters, SIGPIPE, many fds, fork, poller choice and out-of-memory. Runs
+ * once per poller (CTest suffix .select/.poll/.epoll/.io_uring). Mirrors gevent's
+ * test__socket.py (TestTCP: sendall/recv, timeouts, connect refused), test__select.py and
+ * test__core_fork.py; each case names the one it follows.
+ */
+#include "weft_test.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static weft_co_t *spawn(void (*fn)(void *), void *arg)
+{
+    weft_co_t *co;
+    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
+    return co;
+}
+
+static void join(weft_co_t *co)
+{
+    assert_int_equal(weft_co_join(co, 30), 0);
+    weft_co_release(co);
+}
+
+static void make_pipe(int p[2])
+{
+    assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+}
+
+/* A listening loopback TCP socket on an ephemeral port; its address in *addr. */
+static int listener(struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    *addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)addr, sizeof *addr), 0);
+    socklen_t len = sizeof *addr;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)addr, &len), 0);
+    assert_int_equal(listen(fd, 128), 0);
+    return fd;
+}
+
+static int tcp_socket(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    return fd;
+}
+
+static void nothing(void *p)
+{
+    (void)p;
+}
+
+/* ---- readiness ----------------------------------------------------------------------------- */
+
+static void write_later(void *p)
+{
+    int fd = *(int *)p;
+    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(weft_write(fd, "x", 1, 5), 1);
+}
+
+/* test__select.py: an empty pipe is writable at once, readable only after a write (which a
+ * coroutine does while the root waits); a wait for nothing times out. */
+static void wait_fd_readiness(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(weft_go(write_later, &p[1]), 0); /* gives the thread a hub */
+    assert_int_equal(weft_wait_fd(p[1], WEFT_WRITE, 5), WEFT_WRITE);
+    assert_int_equal(weft_wait_fd(p[0], WEFT_READ, 0), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_wait_fd(p[0], WEFT_READ | WEFT_WRITE, 5), WEFT_READ);
+    char c;
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(weft_wait_fd(p[0], WEFT_READ, 0.03), WEFT_ETIMEDOUT);
+    assert_true(weft_monotonic_ns() - t0 >= 25 * 1000000LL);
+    /* Which poller serves us: the one CTest asked for. */
+    const char *want = getenv("WEFT_POLLER");
+    if (want) assert_string_equal(weft_poller_name(), want);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* Bad input: codes, never a crash. */
+static void wait_fd_bad_input(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_wait_fd(-1, WEFT_READ, 1), WEFT_EINVAL);
+    assert_int_equal(weft_wait_fd(0, 0, 1), WEFT_EINVAL);
+    assert_int_equal(weft_wait_fd(0, 8, 1), WEFT_EINVAL);
+    assert_int_equal(weft_wait_fd(0, WEFT_READ, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_read(-1, NULL, 0, 1), WEFT_EINVAL);
+    assert_int_equal(weft_write(3, NULL, 5, 1), WEFT_EINVAL);
+    assert_int_equal(weft_accept(-1, NULL, NULL, 1), WEFT_EINVAL);
+    assert_int_equal(weft_connect(3, NULL, 0, 1), WEFT_EINVAL);
+    assert_int_equal(weft_close(-1), WEFT_EINVAL);
+    assert_int_equal(weft_poller_set("kqueue"), WEFT_EINVAL);
+    /* A closed fd, from a thread (poll) and from a coroutine (the poller). (A high number:
+     * the poller's own fds take the lowest free ones.) */
+    int bad = 999;
+    close(bad);
+    assert_int_equal(weft_wait_fd(bad, WEFT_READ, 1), WEFT_EBADF);
+    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub */
+    int rc = weft_wait_fd(bad, WEFT_READ, 1);
+    assert_int_equal(rc, WEFT_EBADF);
+    char c;
+    assert_int_equal(weft_read(bad, &c, 1, 1), WEFT_EBADF);
+}
+
+static void read_until_closed(void *p)
+{
+    int *a = p;
+    char c;
+    a[1] = (int)weft_read(a[0], &c, 1, WEFT_FOREVER);
+}
+
+/* weft_close wakes the coroutines waiting on the fd with EBADF before it closes. */
+static void close_wakes_waiters(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    int a[2] = {p[0], 1}, b[2] = {p[0], 1};
+    weft_co_t *x = spawn(read_until_closed, a), *y = spawn(read_until_closed, b);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_state(x), WEFT_CO_BLOCKED);
+    assert_int_equal(weft_close(p[0]), 0);
+    join(x);
+    join(y);
+    assert_int_equal(a[1], WEFT_EBADF);
+    assert_int_equal(b[1], WEFT_EBADF);
+    close(p[1]);
+}
+
+/* ---- pipes --------------------------------------------------------------------------------- */
+
+typedef struct stream {
+    int fd;
+    size_t n;
+    uint64_t sum;
+    ssize_t last;
+} stream_t;
+
+static void pump_out(void *p)
+{
+    stream_t *s = p;
+    unsigned char buf[8192]; /* (a 64 KiB array would overflow the default stack) */
+    size_t sent = 0;
+    while (sent < s->n) {
+        size_t k = s->n - sent < sizeof buf ? s->n - sent : sizeof buf;
+        for (size_t i = 0; i < k; i++) buf[i] = (unsigned char)((sent + i) * 7);
+        for (size_t i = 0; i < k; i++) s->sum += buf[i];
+        assert_int_equal(weft_write(s->fd, buf, k, 30), (ssize_t)k);
+        sent += k;
+    }
+    close(s->fd);
+}
+
+static void pump_in(void *p)
+{
+    stream_t *s = p;
+    unsigned char buf[4096];
+    ssize_t r;
+    while ((r = weft_read(s->fd, buf, sizeof buf, 30)) > 0) {
+        for (ssize_t i = 0; i < r; i++) s->sum += buf[i];
+        s->n += (size_t)r;
+    }
+    s->last = r;
+}
+
+/* 4 MiB through a pipe between two coroutines of one thread: writes wait for room, reads for
+ * data; every byte arrives; EOF is 0. */
+static void pipe_stream_and_eof(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    stream_t out = {p[1], (size_t)4 << 20, 0, 0}, in = {p[0], 0, 0, 1};
+    weft_co_t *r = spawn(pump_in, &in), *w = spawn(pump_out, &out);
+    join(w);
+    join(r);
+    assert_int_equal(in.n, out.n);
+    assert_true(in.sum == out.sum);
+    assert_int_equal(in.last, 0);
+    close(p[0]);
+}
+
+/* A write to a pipe whose reader is gone is EPIPE, not a SIGPIPE death; the thread's pending
+ * signals and mask are as before. */
+static void write_to_gone_reader(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    close(p[0]);
+    assert_int_equal(weft_write(p[1], "x", 1, 1), WEFT_EPIPE);
+    sigset_t pending;
+    sigpending(&pending);
+    assert_false(sigismember(&pending, SIGPIPE));
+    close(p[1]);
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    close(sv[0]);
+    assert_int_equal(weft_send(sv[1], "x", 1, 0, 1), WEFT_EPIPE);
+    close(sv[1]);
+}
+
+/* ---- TCP ------------------------------------------------------------------------------------ */
+
+static void echo_conn(void *p)
+{
+    int fd = (int)(intptr_t)p;
+    char buf[1024];
+    ssize_t n;
+    while ((n = weft_recv(fd, buf, sizeof buf, 0, 30)) > 0)
+        assert_int_equal(weft_send(fd, buf, (size_t)n, 0, 30), n);
+    weft_close(fd);
+}
+
+typedef struct server {
+    int fd;
+    int conns;
+} server_t;
+
+static void serve(void *p)
+{
+    server_t *s = p;
+    for (int i = 0; i < s->conns; i++) {
+        int c = weft_accept(s->fd, NULL, NULL, 30);
+        assert_true(c >= 0);
+        assert_int_equal(weft_go(echo_conn, (void *)(intptr_t)c), 0);
+    }
+}
+
+typedef struct client {
+    struct sockaddr_in addr;
+    int rounds;
+    int ok;
+} client_t;
+
+static void client(void *p)
+{
+    client_t *c = p;
+    int fd = tcp_socket();
+    assert_int_equal(weft_connect(fd, (struct sockaddr *)&c->addr, sizeof c->addr, 30), 0);
+    for (int i = 0; i < c->rounds; i++) {
+        char msg[64], got[64];
+        int len = snprintf(msg, sizeof msg, "message %d", i);
+        assert_int_equal(weft_send(fd, msg, (size_t)len, 0, 30), len);
+        ssize_t have = 0;
+        while (have < len) {
+            ssize_t r = weft_recv(fd, got + have, sizeof got - (size_t)have, 0, 30);
+            assert_true(r > 0);
+            have += r;
+        }
+        assert_memory_equal(got, msg, (size_t)len);
+        c->ok++;
+    }
+    weft_close(fd);
+}
+
+/* test__socket.py TestTCP.test_sendall / the seed's echo server: one thread, a server
+ * coroutine accepting, a coroutine per connection, 20 client coroutines, all on loopback. */
+static void tcp_echo_many_clients(void **state)
+{
+    (void)state;
+    enum { CLIENTS = 20 };
+    server_t s = {0, CLIENTS};
+    struct sockaddr_in addr;
+    s.fd = listener(&addr);
+    weft_co_t *srv = spawn(serve, &s);
+    client_t cl[CLIENTS];
+    weft_co_t *cs[CLIENTS];
+    for (int i = 0; i < CLIENTS; i++) {
+        cl[i] = (client_t){addr, 50, 0};
+        cs[i] = spawn(client, &cl[i]);
+    }
+    assert_int_equal(weft_co_joinall(cs, CLIENTS, 60), 0);
+    for (int i = 0; i < CLIENTS; i++) {
+        assert_int_equal(cl[i].ok, 50);
+        weft_co_release(cs[i]);
+    }
+    join(srv);
+    /* The echo coroutines end on EOF; let them. */
+    for (int i = 0; i < 100; i++) weft_yield();
+    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(weft_close(s.fd), 0);
+}
+
+/* test__socket.py test_connect_refused / timeouts: a closed port refuses; accept and recv
+ * time out; a reset by the peer is ECONNRESET. */
+static void tcp_refused_timeouts_reset(void **state)
+{
+    (void)state;
+    struct sockaddr_in addr;
+    int l = listener(&addr);
+    assert_int_equal(weft_go(nothing, NULL), 0); /* run as the hub's root */
+    assert_int_equal(weft_accept(l, NULL, NULL, 0.02), WEFT_ETIMEDOUT);
+    int c = tcp_socket();
+    assert_int_equal(weft_connect(c, (struct sockaddr *)&addr, sizeof addr, 5), 0);
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof peer;
+    int a = weft_accept(l, (struct sockaddr *)&peer, &plen, 5);
+    assert_true(a >= 0);
+    assert_int_equal(plen, sizeof peer);
+    assert_int_equal(peer.sin_family, AF_INET);
+    char buf[8];
+    assert_int_equal(weft_recv(c, buf, sizeof buf, 0, 0.02), WEFT_ETIMEDOUT);
+    /* The peer aborts: SO_LINGER 0 makes close send a reset. */
+    struct linger lg = {1, 0};
+    assert_int_equal(setsockopt(a, SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
+    assert_int_equal(weft_send(a, "hi", 2, 0, 5), 2);
+    weft_close(a);
+    ssize_t r = weft_recv(c, buf, sizeof buf, 0, 5);
+    assert_true(r == 2 || r == WEFT_ECONNRESET);
+    if (r == 2) assert_int_equal(weft_recv(c, buf, sizeof buf, 0, 5), WEFT_ECONNRESET);
+    weft_close(c);
+    /* The port is closed now: refused. */
+    weft_close(l);
+    c = tcp_socket();
+    assert_int_equal(weft_connect(c, (struct sockaddr *)&addr, sizeof addr, 5), WEFT_ECONNREFUSED);
+    weft_close(c);
+}
+
+/* ---- cancellation, threads, fork ------------------------------------------------------------ */
+
+static void read_forever(void *p)
+{
+    int *a = p;
+    char c;
+    a[1] = (int)weft_read(a[0], &c, 1, WEFT_FOREVER);
+}
+
+/* libdill cancel.c: a coroutine parked in IO is canceled: ECANCELED, and the fd stays usable. */
+static void cancel_io_wait(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    int a[2] = {p[0], 1};
+    weft_co_t *co = spawn(read_forever, a);
+    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_cancel(co), 0);
+    join(co);
+    assert_int_equal(a[1], WEFT_ECANCELED);
+    assert_int_equal(write(p[1], "y", 1), 1);
+    char c;
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void *thread_reader(void *p)
+{
+    int *a = p;
+    char c;
+    a[1] = (int)weft_read(a[0], &c, 1, 0.02); /* no hub here: poll(2) */
+    a[2] = (int)weft_read(a[0], &c, 1, 5);
+    return NULL;
+}
+
+/* A thread without coroutines waits in poll(2); timeouts work the same. */
+static void thread_without_hub(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    int a[3] = {p[0], 1, 1};
+    pthread_t t = weft_test_start(thread_reader, a);
+    struct timespec ts = {0, 60 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    assert_int_equal(write(p[1], "z", 1), 1);
+    weft_test_join(t);
+    assert_int_equal(a[1], WEFT_ETIMEDOUT);
+    assert_int_equal(a[2], 1);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void *set_soon(void *p)
+{
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    weft_event_set(p);
+    return NULL;
+}
+
+static void wait_event(void *p)
+{
+    assert_int_equal(weft_event_wait(p, 30), 0);
+}
+
+static void *signal_then_write(void *p)
+{
+    void **a = p;
+    pthread_t target = *(pthread_t *)a[0];
+    for (int i = 0; i < 10; i++) {
+        pthread_kill(target, SIGUSR1);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (write(*(int *)a[1], "e", 1) != 1) abort();
+    return NULL;
+}
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+typedef struct eintr_arg {
+    int fd;
+    _Atomic int started;
+    ssize_t got;
+    char c;
+} eintr_arg_t;
+
+static void *read_through_signals(void *p)
+{
+    eintr_arg_t *a = p;
+    atomic_store(&a->started, 1);
+    a->got = weft_read(a->fd, &a->c, 1, 10);
+    return NULL;
+}
+
+static void echo_back(void *p)
+{
+    int *fd = p;
+    char c;
+    if (weft_read(fd[0], &c, 1, 10) == 1) weft_write(fd[1], &c, 1, 10);
+}
+
+/* Signals without SA_RESTART interrupt the waits (EINTR): weft retries, the calls complete
+ * with the data, in a thread's poll(2) and in a hub's poller alike. */
+static void eintr_is_retried(void **state)
+{
+    (void)state;
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_usr1; /* no SA_RESTART */
+    sigemptyset(&sa.sa_mask);
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    int p[2];
+    make_pipe(p);
+    eintr_arg_t a = {.fd = p[0]};
+    pthread_t t = weft_test_start(read_through_signals, &a);
+    while (!atomic_load(&a.started)) sched_yield();
+    for (int i = 0; i < 10; i++) {
+        pthread_kill(t, SIGUSR1);
+        struct timespec ts = {0, 2 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(write(p[1], "s", 1), 1);
+    weft_test_join(t);
+    assert_int_equal(a.got, 1);
+    assert_int_equal(a.c, 's');
+    /* The hub: a coroutine echoes through a second pipe while the root, in its poller, is
+     * interrupted by signals sent from another thread. */
+    int q[2];
+    make_pipe(q);
+    int fds[2] = {p[0], q[1]};
+    assert_int_equal(weft_go(echo_back, fds), 0);
+    assert_int_equal(weft_yield(), 0);
+    static pthread_t self;
+    static void *targs[2];
+    self = pthread_self();
+    targs[0] = &self;
+    targs[1] = &p[1];
+    pthread_t killer = weft_test_start(signal_then_write, targs);
+    char c = 0;
+    assert_int_equal(weft_read(q[0], &c, 1, 10), 1);
+    assert_int_equal(c, 'e');
+    weft_test_join(killer);
+    sigaction(SIGUSR1, &old, NULL);
+    close(p[0]);
+    close(p[1]);
+    close(q[0]);
+    close(q[1]);
+}
+
+/* A hub asleep in its poller is woken by another thread's Event.set (through the poller's
+ * eventfd) — the cross-thread wake path once a hub does IO. */
+static void cross_thread_wake_in_poller(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    weft_event_t e;
+    weft_event_init(&e);
+    weft_co_t *w = spawn(wait_event, &e);
+    /* The root waits on a pipe nobody writes: the hub sleeps in the poller. */
+    pthread_t t = weft_test_start(set_soon, &e);
+    assert_int_equal(weft_wait_fd(p[0], WEFT_READ, 0.3), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_co_state(w), WEFT_CO_DONE);
+    join(w);
+    weft_test_join(t);
+    weft_event_destroy(&e);
+    close(p[0]);
+    close(p[1]);
+}
+
+/* test__core_fork.py: a child forked while the hub has a poller gets its own (the parent's
+ * kernel objects are left alone) and its coroutines wait on fds as before. */
+static void fork_with_poller(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    char c;
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* the poller exists */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int ok = weft_go(write_later, &p[1]) == 0 && weft_read(p[0], &c, 1, 5) == 1 &&
+                 weft_wait_fd(p[0], WEFT_READ, 0.01) == WEFT_ETIMEDOUT;
+        _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent's poller still works. */
+    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void await_child(void *p)
+{
+    int *a = p;
+    a[1] = weft_wait_fd(a[0], WEFT_READ, 30);
+}
+
+/* A coroutine waits for a child process through its pidfd (readable when the child exits:
+ * what the process layer's join builds on), while the thread's other coroutines run. */
+static void coroutine_waits_for_a_process(void **state)
+{
+    (void)state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct timespec ts = {0, 30 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        _exit(7);
+    }
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (pidfd < 0) { /* a kernel before 5.3 */
+        waitpid(pid, NULL, 0);
+        skip();
+    }
+    int a[2] = {pidfd, 0};
+    weft_co_t *w = spawn(await_child, a);
+    int ticks = 0;
+    while (weft_co_state(w) != WEFT_CO_DONE) {
+        ticks++;
+        assert_int_equal(weft_sleep(0.002), 0);
+    }
+    join(w);
+    assert_int_equal(a[1], WEFT_READ);
+    assert_true(ticks >= 3);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_int_equal(WEXITSTATUS(status), 7);
+    close(pidfd);
+}
+
+/* ---- many fds -------------------------------------------------------------------------------- */
+
+static void wait_pair(void *p)
+{
+    int *fd = p;
+    char c;
+    fd[1] = (int)weft_read(fd[0], &c, 1, 30);
+}
+
+/* 1,500 socketpairs waited on at once, all woken. select cannot watch fds >= FD_SETSIZE: for it
+ * those waits are EINVAL. */
+static void many_fds(void **state)
+{
+    (void)state;
+    enum { N = 1500 };
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    if (rl.rlim_cur < 2 * N + 64) {
+        rl.rlim_cur = rl.rlim_max < 2 * N + 64 ? rl.rlim_max : 2 * N + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur < 2 * N + 64) skip();
+    static int sv[N][2], res[N][2];
+    weft_co_t **cs = calloc(N, sizeof *cs);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
+        res[i][0] = sv[i][0];
+        res[i][1] = 1;
+        cs[i] = spawn(wait_pair, res[i]);
+    }
+    assert_int_equal(weft_yield(), 0);
+    for (int i = 0; i < N; i++) assert_int_equal(write(sv[i][1], "k", 1), 1);
+    assert_int_equal(weft_co_joinall(cs, N, 60), 0);
+    bool select_ = !strcmp(weft_poller_name(), "select");
+    for (int i = 0; i < N; i++) {
+        if (select_ && sv[i][0] >= 1024)
+            assert_int_equal(res[i][1], WEFT_EINVAL);
+        else
+            assert_int_equal(res[i][1], 1);
+        weft_co_release(cs[i]);
+        close(sv[i][0]);
+        close(sv[i][1]);
+    }
+    free(cs);
+}
+
+/* ---- out of memory --------------------------------------------------------------------------- */
+
+static int oom_body(void *ctx)
+{
+    int *p = ctx;
+    /* A high fd number grows the fd table (and the backend's). */
+    int fd = fcntl(p[0], F_DUPFD_CLOEXEC, 900);
+    if (fd < 0) return WEFT_EIO;
+    int rc = weft_wait_fd(fd, WEFT_WRITE, 1);
+    weft_close(fd);
+    return rc == WEFT_WRITE ? 0 : rc;
+}
+
+/* Every allocation on the IO path may fail: a code, nothing left behind. (The hub and its
+ * poller live as long as the thread, so they are made first.) */
+static void out_of_memory(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    char c;
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
+    int w[1] = {p[1]};
+    weft_test_oom(oom_body, w);
+    close(p[0]);
+    close(p[1]);
+}
+
+static const struct CMUnitTest cases[] = {
+    WEFT_TEST(wait_fd_readiness),
+    WEFT_TEST(wait_fd_bad_input),
+    WEFT_TEST(close_wakes_waiters),
+    WEFT_TEST(pipe_stream_and_eof),
+    WEFT_TEST(write_to_gone_reader),
+    WEFT_TEST(tcp_echo_many_clients),
+    WEFT_TEST(tcp_refused_timeouts_reset),
+    WEFT_TEST(cancel_io_wait),
+    WEFT_TEST(thread_without_hub),
+    WEFT_TEST(eintr_is_retried),
+    WEFT_TEST(cross_thread_wake_in_poller),
+    WEFT_TEST(fork_with_poller),
+    WEFT_TEST(coroutine_waits_for_a_process),
+    WEFT_TEST(many_fds),
+    WEFT_TEST(out_of_memory),
+};
+
+WEFT_TEST_MAIN(cases)
