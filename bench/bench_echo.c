@@ -23,7 +23,8 @@
 
 #include "../lab/lab.h"
 
-enum { REPS = 3 };
+enum { MAX_REPS = 15 };
+static int REPS = 3; /* BENCH_ECHO_REPS, up to MAX_REPS */
 static const double RUN_SECONDS = 1.0;
 static const int LEVELS[] = {1, 64, 1000};
 enum { NLEVELS = 3 };
@@ -76,7 +77,7 @@ typedef struct run_arg {
     const server_t *s;
     int conns;
     int rep;
-    double p99[REPS], gen[REPS];
+    double p99[MAX_REPS], gen[MAX_REPS];
 } run_arg_t;
 
 static double run_once(void *p, double *extra)
@@ -113,6 +114,18 @@ int main(void)
              system(WEFT_PYTHON_PATH " -c 'import gevent' 2>/dev/null") == 0},
     };
     enum { NS = sizeof servers / sizeof servers[0] };
+    /* BENCH_ECHO_ONLY=weft,epoll: only the servers whose names start so (the first listed is
+     * the one the others are compared with); BENCH_ECHO_REPS=n: repetitions. */
+    const char *only = getenv("BENCH_ECHO_ONLY"), *reps = getenv("BENCH_ECHO_REPS");
+    if (reps && atoi(reps) > 0) REPS = atoi(reps) < MAX_REPS ? atoi(reps) : MAX_REPS;
+    for (int i = 0; only && i < NS; i++) {
+        bool keep = false;
+        for (const char *o = only; *o; o += strcspn(o, ",") + (o[strcspn(o, ",")] == ',')) {
+            size_t len = strcspn(o, ",");
+            keep |= len && !strncmp(servers[i].name, o, len);
+        }
+        if (!keep) servers[i].available = false;
+    }
     lab_pin(CLIENT_CPU);
     signal(SIGPIPE, SIG_IGN);
     bench_header("bench_echo: echo servers on loopback, server CPU per request", REPS);

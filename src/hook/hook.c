@@ -119,11 +119,12 @@ static bool user_nonblock(int fd)
  * that create sockets or change the mode or the timeouts, and forgotten when the fd closes. */
 enum {
     SOCK_CACHE = 65536,
-    S_KNOWN = 1,  /* S_NB is right */
-    S_NB = 2,     /* O_NONBLOCK */
-    S_TKNOWN = 4, /* S_RCV and S_SND are right */
-    S_RCV = 8,    /* SO_RCVTIMEO set */
-    S_SND = 16,   /* SO_SNDTIMEO set */
+    S_KNOWN = 1,    /* S_NB is right */
+    S_NB = 2,       /* O_NONBLOCK */
+    S_TKNOWN = 4,   /* S_RCV and S_SND are right */
+    S_RCV = 8,      /* SO_RCVTIMEO set */
+    S_SND = 16,     /* SO_SNDTIMEO set */
+    S_DRAINED = 32, /* the last read took less than asked: likely nothing more is there yet */
 };
 static _Atomic uint8_t sockstate[SOCK_CACHE];
 
@@ -145,6 +146,30 @@ static bool sock_nonblock(int fd)
     bool nb = user_nonblock(fd);
     sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (nb ? S_NB : 0)));
     return nb;
+}
+
+/* Notes whether a read of n bytes that returned r drained the socket. A hint only (a wrong one
+ * costs a trip through the poller, which is level-triggered): changed atomically and only when
+ * it changes, so readers of neighbouring fds on other threads do not fight over the line. */
+static void note_read(int fd, ssize_t r, size_t n)
+{
+    if (fd < 0 || fd >= SOCK_CACHE || r < 0) return;
+    bool drained = (size_t)r < n;
+    uint8_t st = atomic_load_explicit(&sockstate[fd], memory_order_relaxed);
+    if (drained == !!(st & S_DRAINED)) return;
+    if (drained)
+        atomic_fetch_or_explicit(&sockstate[fd], S_DRAINED, memory_order_relaxed);
+    else
+        atomic_fetch_and_explicit(&sockstate[fd], (uint8_t)~S_DRAINED, memory_order_relaxed);
+}
+
+/* Whether to wait before trying to read: a blocking socket whose last read drained it. In a
+ * request/response exchange the next read would only say EAGAIN (a wasted system call on every
+ * request); the poller reports the input when it comes, or at once if it is already there. */
+static bool wait_first(int fd, int flags)
+{
+    uint8_t st = sock_get(fd);
+    return !(flags & MSG_DONTWAIT) && (st & (S_DRAINED | S_KNOWN | S_NB)) == (S_DRAINED | S_KNOWN);
 }
 
 static int64_t timeo_deadline(int fd, int opt)
@@ -187,6 +212,10 @@ typedef ssize_t (*attempt_fn)(int fd, void *ctx, int flags);
 static ssize_t sock_in(int fd, attempt_fn attempt, void *ctx, int flags)
 {
     int64_t deadline = -1;
+    if (wait_first(fd, flags)) {
+        deadline = sock_deadline(fd, SO_RCVTIMEO);
+        if (await(fd, WEFT_READ, deadline)) return -1;
+    }
     for (;;) {
         ssize_t r = attempt(fd, ctx, flags | MSG_DONTWAIT);
         if (r >= 0 || errno != EAGAIN) return r;
@@ -206,7 +235,9 @@ typedef struct buf_ctx {
 static ssize_t try_recvfrom(int fd, void *ctx, int flags)
 {
     buf_ctx_t *c = ctx;
-    return LIBC(recvfrom)(fd, c->buf, c->n, flags, c->addr, c->alen);
+    ssize_t r = LIBC(recvfrom)(fd, c->buf, c->n, flags, c->addr, c->alen);
+    note_read(fd, r, c->n);
+    return r;
 }
 
 static ssize_t try_recvmsg(int fd, void *ctx, int flags)
@@ -225,8 +256,9 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
 {
     if (!active()) return LIBC(read)(fd, buf, n);
     buf_ctx_t c = {buf, n, NULL, NULL};
+    if (wait_first(fd, 0)) return sock_in(fd, try_recvfrom, &c, 0);
     int saved = errno;
-    ssize_t r = LIBC(recvfrom)(fd, buf, n, MSG_DONTWAIT, NULL, NULL);
+    ssize_t r = try_recvfrom(fd, &c, MSG_DONTWAIT);
     if (r >= 0) return r;
     if (errno == EAGAIN) return sock_in(fd, try_recvfrom, &c, 0);
     if (errno != ENOTSOCK) return r;

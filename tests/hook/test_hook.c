@@ -333,6 +333,51 @@ static void rcvtimeo_kept(void **state)
     close(sv[1]);
 }
 
+/* After a short read (the socket drained), the next read waits for the poller first instead
+ * of trying: input that is already there is read at once, input that comes later wakes it,
+ * SO_RCVTIMEO still bounds it, O_NONBLOCK set since still means EAGAIN at once, and a full
+ * read afterwards goes back to trying first. */
+static void drained_socket_reads(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    char buf[64];
+    assert_int_equal(write(sv[1], "ab", 2), 2);
+    assert_int_equal(read(sv[0], buf, sizeof buf), 2); /* short: drained */
+    assert_int_equal(write(sv[1], "cd", 2), 2);
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(read(sv[0], buf, sizeof buf), 2); /* already there: no wait */
+    assert_memory_equal(buf, "cd", 2);
+    assert_true(weft_monotonic_ns() - t0 < 1000000000LL);
+    pipe_arg_t a = {{sv[0], sv[1]}, {0}, 0};
+    weft_co_t *w = spawn(late_writer, &a); /* "hello" after 20 ms */
+    assert_int_equal(recv(sv[0], buf, sizeof buf, 0), 5);
+    assert_memory_equal(buf, "hello", 5);
+    join(w);
+    struct timeval tv = {0, 30000};
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    t0 = weft_monotonic_ns();
+    errno = 0;
+    assert_int_equal(read(sv[0], buf, sizeof buf), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(weft_monotonic_ns() - t0 >= 25 * 1000000LL);
+    assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK), 0);
+    t0 = weft_monotonic_ns();
+    assert_int_equal(read(sv[0], buf, sizeof buf), -1);
+    assert_int_equal(errno, EAGAIN);
+    assert_true(weft_monotonic_ns() - t0 < 25 * 1000000LL);
+    assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) & ~O_NONBLOCK), 0);
+    assert_int_equal(write(sv[1], "0123", 4), 4);
+    assert_int_equal(read(sv[0], buf, 4), 4); /* a full read: not drained any more */
+    assert_int_equal(write(sv[1], "xy", 2), 2);
+    assert_int_equal(read(sv[0], buf, 2), 2);
+    assert_memory_equal(buf, "xy", 2);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* ---- poll, select, sleeps ------------------------------------------------------------------ */
 
 static void write_second(void *p)
@@ -564,6 +609,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(close_wakes_reader),
     WEFT_TEST(blocking_sockets),
     WEFT_TEST(rcvtimeo_kept),
+    WEFT_TEST(drained_socket_reads),
     WEFT_TEST(poll_and_select),
     WEFT_TEST(sleeps),
     WEFT_TEST(outside_coroutines),
