@@ -38,12 +38,13 @@
  * thread, typically); one started from a pool worker dies when that worker exits.
  *
  * Waiting (join, and the exit rules) watches the child's pidfd (Linux 5.3+), so it never
- * races another waitpid on a reused pid. A wait blocks the calling thread in poll(2): a
- * cancel request (weft_cancel_requested) is seen within 50 ms; from a coroutine the wait
- * still blocks its whole thread for now. Timeouts are seconds (WEFT_FOREVER blocks, 0 polls).
- * Where pidfd_open does not exist (Linux < 5.3, valgrind 3.19), waits poll waitid with a
- * sleep of 50 us doubling to 10 ms in between (a join returns up to 10 ms late), and signals
- * go through kill(), safe because weft only signals a child it has not reaped.
+ * races another waitpid on a reused pid. A thread's wait blocks in poll(2): a cancel
+ * request (weft_cancel_requested) is seen within 50 ms. A coroutine's wait parks only the
+ * coroutine: its hub's poller watches the pidfd while the thread's other coroutines run. Timeouts
+ * are seconds (WEFT_FOREVER blocks, 0 polls). Where pidfd_open does not exist (Linux < 5.3,
+ * valgrind 3.19), waits poll waitid with a sleep of 50 us doubling to 10 ms in between (a join
+ * returns up to 10 ms late), and signals go through kill(), safe because weft only signals a child
+ * it has not reaped.
  *
  * Reaping: weft reaps its children itself (join, is_alive, exitcode). Code that reaps them
  * behind weft's back (waitpid(-1), SIGCHLD set to SIG_IGN) makes their exit status unknown:
@@ -170,10 +171,10 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  * always carried to its end (never half-sent, never half-received), unless the peer dies or
  * closes in the middle (then WEFT_EEOF / WEFT_EPIPE, and that message is lost).
  * Thread safety: any number of threads may send and receive on one end at once (each
- * direction is serialised by a lock; messages never interleave). Waits block the calling
- * thread (also from a coroutine, for now): inside an executor task, or with a deadline, they
- * poll the socket in slices of at most 50 ms, so a cancel request is seen; otherwise they
- * block in the system call itself. Cost: a tiny message costs 2-4 times a raw pipe(2)
+ * direction is serialised by a lock; messages never interleave). A thread's wait blocks it:
+ * inside an executor task, or with a deadline, in poll slices of at most 50 ms, so a cancel
+ * request is seen; otherwise in the system call itself. A coroutine's wait parks only the
+ * coroutine, through its hub's poller. Cost: a tiny message costs 2-4 times a raw pipe(2)
  * write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path between
  * processes. Fork: both processes may use their copies, but two processes receiving on copies
  * of the same end race for messages byte-wise: give each end to one process. */
@@ -219,21 +220,25 @@ WEFT_EXTERN int weft_conn_close(weft_conn_t *c);
  * them, from any thread of any of those processes, with these differences:
  *   - Lock is owned, and robust. Only the thread that acquired it may release it (others get
  *     WEFT_EPERM; Python's multiprocessing.Lock lets anyone release); re-acquiring it from
- *     its owner fails at once with WEFT_EDEADLK. If its owner dies holding it (its process
- *     killed, its thread gone), the next acquire succeeds with WEFT_EOWNERDEAD: the caller
- *     holds the lock, but the data it protects may be half-updated — repair or discard it.
- *     A waiter blocked on the lock when that happens is woken with it. Same for RLock (the
- *     owner is the thread: coroutines of one thread share it).
+ *     the context that holds it fails at once with WEFT_EDEADLK, while another coroutine of
+ *     the holder's thread waits for it as any other waiter. If its owner dies holding it
+ *     (its process killed, its thread gone), the next acquire succeeds with
+ *     WEFT_EOWNERDEAD: the caller holds the lock, but the data it protects may be
+ *     half-updated — repair or discard it. A waiter blocked on the lock when that happens is
+ *     woken with it. Same for RLock, whose owner is the thread (coroutines of one thread
+ *     share its levels).
  *   - Semaphore and Condition do not serve waiters in FIFO order; a Condition's notify(n)
  *     still wakes at most n waiters (a notification racing with a waiter's timeout counts as
  *     received, as in Python); the condition's lock must be a process-shared Lock or RLock in
  *     the same mapping as the condition (or NULL for its own RLock), which may be mapped at
  *     different addresses in different processes.
  *   - Nothing is allocated and no pointer is stored, except by weft_condition_init_shared's
- *     offset to the lock; blocking calls sleep on a process-shared futex word of the object
- *     (a pthread robust mutex for Lock), blocking the calling thread (from a coroutine, its
- *     whole thread for now). Inside an executor task a wait sleeps in 50 ms slices so that a
- *     cancel request (WEFT_ECANCELED) is seen.
+ *     offset to the lock. A thread's blocking call sleeps on a process-shared futex word of
+ *     the object (a pthread robust mutex for Lock), inside an executor task in 50 ms slices so
+ *     that a cancel request (WEFT_ECANCELED) is seen. A coroutine's cannot sleep there (that
+ *     would stop every coroutine of its thread): it looks at the word (tries the mutex)
+ *     between naps of 20 us doubling to 1 ms, parking only itself; it may so see a change up
+ *     to 1 ms late, and is canceled like any coroutine wait.
  *   - A process killed while it waits, or while it holds a Semaphore unit, leaves nothing
  *     behind but that unit (Semaphore has no owner to give it back).
  *   - destroy: WEFT_EBUSY while held or waited on; a process must not destroy an object that
@@ -285,9 +290,10 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * vain, which costs time, not correctness.) A consumer killed between get and task_done
  * leaves that task unfinished: join then waits for it, as in Python.
  *
- * Waits spin for the waiting core's budget (WEFT_SPIN_NS), then sleep on process-shared futex
- * words of the queue, blocking the calling thread (from a coroutine, its thread for now);
- * inside an executor task in 50 ms slices so that a cancel request (WEFT_ECANCELED) is seen.
+ * A thread's wait spins for the waiting core's budget (WEFT_SPIN_NS), then sleeps on
+ * process-shared futex words of the queue (inside an executor task in 50 ms slices so that a
+ * cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine and
+ * looks again between naps of 20 us doubling to 1 ms (as the shared Lock & co above).
  * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls). Thread safety: every call but destroy may be
  * made from any thread of any process sharing the queue. Not async-signal-safe. */
 typedef struct weft_mpqueue weft_mpqueue_t;
@@ -305,15 +311,29 @@ WEFT_EXTERN int weft_mpqueue_destroy(weft_mpqueue_t *q);
 
 /* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
  * to timeout for room. 0, WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the
- * message could never fit the ring), WEFT_EINVAL (q NULL, buf NULL with len > 0, NaN). */
+ * message could never fit the ring), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with
+ * len > 0, NaN). */
 WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout);
 
 /* Takes the message at the head into buf (cap bytes) and stores its length in *len, waiting
  * up to timeout for one. WEFT_EOVERFLOW when it is longer than cap: *len is set to its length
  * and it stays at the head (call again with a big enough buffer). WEFT_ETIMEDOUT
- * (queue.Empty), WEFT_ECANCELED, WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
+ * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EINVAL (q or len NULL, buf
+ * NULL with cap > 0, NaN). */
 WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len,
                                  double timeout);
+
+/* put / get with timeout 0 (Queue.put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
+ * queue.Empty; other codes as put / get. (A busy lock is still waited for, up to 5 ms.) */
+WEFT_EXTERN int weft_mpqueue_put_nowait(weft_mpqueue_t *q, const void *buf, size_t len);
+WEFT_EXTERN int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len);
+
+/* Closes the queue for every process sharing it (Python's Queue.close, which only stops the
+ * caller's feeder, plus 3.13's shutdown: there is no feeder here to stop). From then on put
+ * fails with WEFT_ESHUTDOWN; get still takes what is queued, then fails with WEFT_ESHUTDOWN
+ * instead of waiting; callers blocked in put or get wake and do the same. task_done and join
+ * are unaffected. Idempotent; the memory stays until destroy. WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_mpqueue_close(weft_mpqueue_t *q);
 
 /* Snapshots: messages queued (0 for NULL), none queued, no room for a message of len bytes. */
 WEFT_EXTERN size_t weft_mpqueue_qsize(weft_mpqueue_t *q);

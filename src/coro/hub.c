@@ -35,10 +35,11 @@ struct weft__hub {
     _Atomic uint32_t sleeping;   /* 0 awake, 1 futex wait, 2 poller wait */
     timer_t_ *timers;            /* binary min-heap on deadline */
     size_t ntimers, captimers;
-    weft_co_t *all;       /* live spawned coroutines */
-    _Atomic size_t nlive; /* spawned and not yet ended (the watchdog reads it) */
-    weft_co_t *zombie;    /* ended: its stack is released after the next switch */
-    weft__stack_t *cache; /* free stacks of the default size (see STACK_CACHE) */
+    weft_co_t *all;              /* live spawned coroutines */
+    _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog reads it) */
+    weft_co_t *zombie;           /* ended: its stack is released after the next switch */
+    weft__stack_t *cache;        /* free stacks of the default size (see STACK_CACHE) */
+    weft__hub_t *next_abandoned; /* weft__hub_abandon's list */
     size_t ncache, capcache;
     const weft__hub_io_t *io_ops;
     void *io;
@@ -620,6 +621,22 @@ void weft__hub_shutdown(void)
     if (!hub || hub->current != &hub->root) return;
     pthread_setspecific(hub_key, NULL);
     hub_destroy(hub);
+}
+
+/* The hubs left behind by weft__hub_abandon: kept reachable (a leak checker would otherwise
+ * count a forked child's copy of its parent's coroutines as its own leak). */
+static weft__hub_t *abandoned;
+
+void weft__hub_abandon(void)
+{
+    weft__hub_t *hub = tls_hub;
+    if (!hub) return;
+    hub->next_abandoned = abandoned;
+    abandoned = hub;
+    tls_hub = NULL;
+    pthread_setspecific(hub_key, NULL);
+    weft__waitctx_switch(NULL);
+    weft__thread_ctx.parker = NULL;
 }
 
 /* Threads in this process (/proc/self/stat, field 20), minus a sanitizer's own. */

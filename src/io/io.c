@@ -235,12 +235,12 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
     }
 }
 
-static int wait_poll(int fd, int events, int64_t deadline)
+static int wait_poll(int fd, int events, int64_t deadline, bool nocancel)
 {
     struct pollfd pfd = {
         fd, (short)((events & WEFT_READ ? POLLIN : 0) | (events & WEFT_WRITE ? POLLOUT : 0)), 0};
     for (;;) {
-        if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+        if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
         struct timespec ts;
         int r = ppoll(&pfd, 1, weft__poller_timespec(deadline, &ts), NULL);
         if (r < 0) {
@@ -257,12 +257,12 @@ static int wait_poll(int fd, int events, int64_t deadline)
     }
 }
 
-int weft__io_wait(int fd, int events, int64_t deadline)
+static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
     if (!weft__hub_parks()) {
         weft__waitctx_t *ctx = weft__waitctx_current();
         if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
-        return wait_poll(fd, events, deadline);
+        return wait_poll(fd, events, deadline, nocancel);
     }
     weft__hub_t *hub = weft__hub_get();
     weft__poller_t *p = hub ? poller_get(hub) : NULL;
@@ -293,6 +293,7 @@ int weft__io_wait(int fd, int events, int64_t deadline)
     weft__waiter_t w;
     weft__waiter_init(&w);
     w.data = want;
+    w.nocancel = nocancel;
     weft__waitq_lock(&s->waiters);
     weft__waitq_push(&s->waiters, &w);
     weft__waitq_unlock(&s->waiters);
@@ -302,6 +303,16 @@ int weft__io_wait(int fd, int events, int64_t deadline)
     if (rc) return rc;
     if (w.data & WEFT__IO_ERR) return WEFT_EBADF;
     return (int)w.data;
+}
+
+int weft__io_wait(int fd, int events, int64_t deadline)
+{
+    return io_wait(fd, events, deadline, false);
+}
+
+int weft__io_wait_nocancel(int fd, int events, int64_t deadline)
+{
+    return io_wait(fd, events, deadline, true);
 }
 
 int weft_wait_fd(int fd, int events, double timeout)

@@ -64,6 +64,8 @@ struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts);
 /* Waits for fd through the hub (or poll(2) without one) until the deadline: the ready events
  * (> 0) or a negative code. For the layers above (the monkey patch). */
 int weft__io_wait(int fd, int events, int64_t deadline);
+/* The same, immune to cancellation (a wait in the middle of a message that must finish). */
+int weft__io_wait_nocancel(int fd, int events, int64_t deadline);
 /* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF. */
 void weft__io_forget(int fd);
 

@@ -95,12 +95,14 @@ int weft_conn_close(weft_conn_t *c)
     return 0;
 }
 
-/* Whether a wait may simply block in the system call: no deadline, and nobody can cancel the
- * caller (only an executor task can be canceled today). One system call instead of a poll
- * and a retry: the common case of a process loop blocked on its pipe. */
+/* Whether a wait may simply block in the system call: a thread (never a coroutine: it would
+ * block its thread's others), no deadline, and nobody can cancel the caller (only an executor
+ * task can be canceled today). One system call instead of a poll and a retry: the common case
+ * of a process loop blocked on its pipe. */
 static bool may_block(int64_t deadline, bool nocancel)
 {
-    return deadline == WEFT_NO_DEADLINE && (nocancel || !weft__waitctx_current()->task);
+    return deadline == WEFT_NO_DEADLINE && !weft__parks_coroutine() &&
+           (nocancel || !weft__waitctx_current()->task);
 }
 
 /* ---- sending --------------------------------------------------------------------------------*/
@@ -205,7 +207,8 @@ static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len)
     size_t got = take(c, dst, len);
     while (got < len) {
         if (len - got >= RBUF / 2) { /* big: straight into the caller's memory */
-            ssize_t n = recv(c->fd, dst + got, len - got, MSG_WAITALL);
+            ssize_t n = recv(c->fd, dst + got, len - got,
+                             weft__parks_coroutine() ? MSG_DONTWAIT : MSG_WAITALL);
             if (n > 0) {
                 got += (size_t)n;
                 continue;

@@ -1,16 +1,26 @@
 /*
  * fdwait.c — the process layer's one blocking wait: ppoll on an fd, in slices so that a
  * cancel request of the caller's context is noticed (DESIGN.md: a wait the waiting core
- * cannot park, handed to poll with a bounded slice). Every process-layer call that blocks
- * (join, a pipe's send/recv/poll) comes through here.
+ * cannot park, handed to poll with a bounded slice); in a coroutine through its hub's poller,
+ * which parks only the coroutine. Every process-layer call that blocks on an fd (join, a
+ * pipe's send/recv/poll) comes through here.
  */
 #include "process_internal.h"
+
+#include "../io/io_internal.h"
 
 #include <poll.h>
 #include <time.h>
 
 int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel)
 {
+    if (weft__parks_coroutine()) {
+        /* Through the hub's poller: only this coroutine waits. */
+        int ev = (events & POLLIN ? WEFT_READ : 0) | (events & POLLOUT ? WEFT_WRITE : 0);
+        int rc =
+            nocancel ? weft__io_wait_nocancel(fd, ev, deadline) : weft__io_wait(fd, ev, deadline);
+        return rc > 0 ? 0 : rc;
+    }
     weft__waitctx_t *ctx = weft__waitctx_current();
     bool cancelable = !nocancel;
     for (;;) {

@@ -53,6 +53,7 @@ struct weft_mpqueue {
     size_t map_size;
     uint64_t cap, maxsize;
     uint32_t joinable;
+    _Atomic uint32_t closed; /* weft_mpqueue_close was called (by any process) */
     weft_lock_t lock;
     state_t st, saved;
     _Atomic uint32_t journal;
@@ -161,6 +162,10 @@ static bool spin_on(_Atomic uint32_t *seq, uint32_t seen, int64_t deadline)
 static void sleep_on(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers, uint32_t seen,
                      int64_t deadline)
 {
+    if (weft__parks_coroutine()) { /* naps: nobody needs to wake it */
+        weft__shared_wait(seq, seen, deadline);
+        return;
+    }
     if (spin_on(seq, seen, deadline)) return;
     atomic_fetch_add_explicit(sleepers, 1, memory_order_seq_cst);
     weft__futex_wait(seq, seen, weft__shared_sleep_end(deadline), true);
@@ -203,6 +208,11 @@ int weft_mpqueue_destroy(weft_mpqueue_t *q)
 
 /* ---- put and get ------------------------------------------------------------------------ */
 
+static bool is_closed(const weft_mpqueue_t *q)
+{
+    return atomic_load_explicit(&q->closed, memory_order_relaxed); /* read under the lock */
+}
+
 static bool has_room(const weft_mpqueue_t *q, uint64_t size)
 {
     return q->cap - (q->st.tail - q->st.head) >= size && (!q->maxsize || q->st.count < q->maxsize);
@@ -218,6 +228,10 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
     for (;;) {
         int rc = lock(q, deadline);
         if (rc) return rc;
+        if (is_closed(q)) {
+            unlock(q);
+            return WEFT_ESHUTDOWN;
+        }
         if (has_room(q, size)) break;
         uint32_t seen = atomic_load_explicit(&q->get_seq, memory_order_relaxed);
         unlock(q);
@@ -248,6 +262,10 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, doub
         int rc = lock(q, deadline);
         if (rc) return rc;
         if (q->st.count > 0) break;
+        if (is_closed(q)) {
+            unlock(q);
+            return WEFT_ESHUTDOWN;
+        }
         uint32_t seen = atomic_load_explicit(&q->put_seq, memory_order_relaxed);
         unlock(q);
         rc = weft__shared_stop_reason(deadline);
@@ -270,6 +288,31 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, doub
     unlock(q);
     wake(&q->get_seq, &q->putters);
     *len = (size_t)n;
+    return 0;
+}
+
+int weft_mpqueue_put_nowait(weft_mpqueue_t *q, const void *buf, size_t len)
+{
+    return weft_mpqueue_put(q, buf, len, 0);
+}
+
+int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len)
+{
+    return weft_mpqueue_get(q, buf, cap, len, 0);
+}
+
+int weft_mpqueue_close(weft_mpqueue_t *q)
+{
+    if (!q || q->magic != MAGIC) return WEFT_EINVAL;
+    int rc = lock(q, WEFT_NO_DEADLINE);
+    if (rc) return rc;
+    atomic_store_explicit(&q->closed, 1, memory_order_relaxed);
+    /* Every sleeper looks again: putters fail, getters drain or fail. */
+    bump(&q->put_seq);
+    bump(&q->get_seq);
+    unlock(q);
+    wake(&q->put_seq, &q->getters);
+    wake(&q->get_seq, &q->putters);
     return 0;
 }
 

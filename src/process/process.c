@@ -27,6 +27,8 @@
  */
 #include "process_internal.h"
 
+#include "../coro/coro_internal.h"
+
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -163,9 +165,8 @@ static int join_polling(weft_process_t *p, int64_t deadline, bool nocancel)
         if (!nocancel && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
         int64_t now = weft_monotonic_ns();
         if (deadline <= now) return WEFT_ETIMEDOUT;
-        int64_t ns = deadline - now < nap ? deadline - now : nap;
-        struct timespec ts = {ns / 1000000000, ns % 1000000000};
-        nanosleep(&ts, NULL);
+        int rc = weft__nap(deadline - now < nap ? deadline : now + nap, nocancel);
+        if (rc && rc != WEFT_ECANCELED) return rc; /* a cancel is seen above */
     }
 }
 
@@ -317,7 +318,10 @@ static _Noreturn void child_main(int (*fn)(void *), void *arg, bool daemon, pid_
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) raise(SIGKILL);
     }
-    /* A fresh process: whatever task the forking thread was running is not ours. */
+    /* A fresh process: fn alone runs here. The coroutines of the forking thread were copied
+     * with its memory, but are not ours to run: fn goes on as a plain thread (which may start
+     * coroutines of its own). And whatever task the forking thread was running is not ours. */
+    weft__hub_abandon();
     weft__waitctx_t *ctx = weft__waitctx_current();
     weft__waitctx_uncancel(ctx);
     ctx->task = NULL;

@@ -24,7 +24,7 @@ static inline int weft__errno_code(void)
 /* Waits until fd reports one of `events` (or an error / hang-up) or the deadline passes:
  * 0, WEFT_ETIMEDOUT, WEFT_ECANCELED (the caller's context was canceled, unless nocancel; seen
  * within one slice), or the poll error. A ready fd wins over a cancel or an expired deadline.
- * Blocks the calling thread (a coroutine-aware wait comes with the coroutine layer). */
+ * A thread blocks in ppoll (in slices); a coroutine parks through its hub's poller. */
 int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel);
 
 /* The child's pidfd (readable once it has ended), for a caller that holds the handle and

@@ -25,8 +25,9 @@
  *              seq_ moved since it began waiting, so a waiter that arrives after a notify
  *              cannot steal it. The lock is found through an offset from the condition, so
  *              the pair may be mapped at any address.
- * A wait blocks its thread in futex(2). Inside an executor task it sleeps in slices of 50 ms
- * to see a cancel request (only a task can be canceled today); elsewhere in one sleep.
+ * A thread's wait blocks it in futex(2) (inside an executor task in slices of 50 ms, to see a
+ * cancel request); a coroutine's wait polls the word (or tries the mutex) between naps of the
+ * waiting core, 20 us doubling to 1 ms, so the other coroutines of its thread run meanwhile.
  */
 #include "sync_internal.h"
 #include "weft/process.h"
@@ -77,6 +78,22 @@ static int stop_reason(int64_t deadline)
     return weft__shared_stop_reason(deadline);
 }
 
+void weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
+{
+    if (!weft__parks_coroutine()) {
+        weft__futex_wait(word, seen, slice_end(deadline), true);
+        return;
+    }
+    for (int64_t nap = WEFT__SHARED_NAP_MIN_NS;; nap *= 2) {
+        if (nap > WEFT__SHARED_NAP_MAX_NS) nap = WEFT__SHARED_NAP_MAX_NS;
+        /* Acquire: the caller goes on to read what the changer published. */
+        if (atomic_load_explicit(word, memory_order_acquire) != seen) return;
+        int64_t now = weft_monotonic_ns(), end = now + nap;
+        if (deadline <= now) return;
+        if (weft__nap(end < deadline ? end : deadline, false)) return; /* canceled */
+    }
+}
+
 /* ---- Lock ---------------------------------------------------------------------------------- */
 
 int weft_lock_init_shared(weft_lock_t *l)
@@ -120,8 +137,30 @@ int weft__plock_destroy(weft_lock_t *l)
     return 0;
 }
 
+/* Which context of the owning thread holds a shared Lock (state_, unused otherwise in shared
+ * mode): the mutex knows only the thread, and coroutines of one thread must tell "I hold it"
+ * (WEFT_EDEADLK) from "a sibling holds it" (wait). Bits of the waiting context's address:
+ * meaningful only next to the mutex's owner tid, i.e. within the owner's process. */
+static uint32_t ctx_tag(void)
+{
+    return (uint32_t)((uintptr_t)weft__waitctx_current() >> 3) | 1u;
+}
+
+/* pthread_mutex_trylock, where a coroutine finding the lock held by another coroutine of its
+ * thread sees EBUSY (glibc's robust error-checking mutex says EDEADLK to its owner thread). */
+static int plock_try(weft_lock_t *l)
+{
+    int r = pthread_mutex_trylock(&l->pmutex_);
+    if (r == EDEADLK && weft__parks_coroutine() &&
+        atomic_load_explicit(&l->state_, memory_order_relaxed) != ctx_tag())
+        r = EBUSY;
+    return r;
+}
+
 static int plock_result(weft_lock_t *l, int r)
 {
+    if (r == 0 || r == EOWNERDEAD) /* held: by this context */
+        atomic_store_explicit(&l->state_, ctx_tag(), memory_order_relaxed);
     switch (r) {
     case 0:
         return 0;
@@ -161,11 +200,28 @@ static int timed_lock(weft_lock_t *l, int64_t end)
 #endif
 }
 
+/* A coroutine takes the mutex by trying between naps: pthread_mutex_lock would block its
+ * thread, and with it the coroutine of that thread that may hold the lock (the owner is the
+ * thread: a second coroutine's trylock says EBUSY, as for another thread). */
+static int plock_acquire_polling(weft_lock_t *l, int64_t deadline, bool nocancel)
+{
+    for (int64_t nap = WEFT__SHARED_NAP_MIN_NS;; nap *= 2) {
+        if (nap > WEFT__SHARED_NAP_MAX_NS) nap = WEFT__SHARED_NAP_MAX_NS;
+        int64_t now = weft_monotonic_ns(), end = now + nap;
+        if (deadline <= now) return WEFT_ETIMEDOUT;
+        int rc = weft__nap(end < deadline ? end : deadline, nocancel);
+        if (rc) return rc;
+        int r = plock_try(l);
+        if (r != EBUSY) return plock_result(l, r);
+    }
+}
+
 int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel)
 {
-    int r = pthread_mutex_trylock(&l->pmutex_);
+    int r = plock_try(l);
     if (r != EBUSY) return plock_result(l, r);
     if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    if (weft__parks_coroutine()) return plock_acquire_polling(l, deadline, nocancel);
     for (;;) {
         if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
         int64_t end = nocancel ? deadline : slice_end(deadline);
@@ -261,7 +317,7 @@ int weft__psem_acquire(weft_semaphore_t *s, double timeout)
         if (rc) return rc;
         atomic_fetch_add_explicit(&s->nwaiters_, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&s->value_, memory_order_seq_cst) == 0)
-            weft__futex_wait(&s->value_, 0, slice_end(deadline), true);
+            weft__shared_wait(&s->value_, 0, deadline);
         atomic_fetch_sub_explicit(&s->nwaiters_, 1, memory_order_relaxed);
         if (psem_take(s)) return 0;
     }
@@ -316,7 +372,7 @@ int weft__pevent_wait(weft_event_t *e, double timeout)
         if (rc) return rc;
         atomic_fetch_add_explicit(&e->nwaiters_, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&e->state_, memory_order_seq_cst) == s)
-            weft__futex_wait(&e->state_, s, slice_end(deadline), true);
+            weft__shared_wait(&e->state_, s, deadline);
         atomic_fetch_sub_explicit(&e->nwaiters_, 1, memory_order_relaxed);
         /* Any change from a state with SET down is a set (clear of a clear flag writes
          * nothing, and only set bumps the generation). */
@@ -424,7 +480,7 @@ int weft__pcond_wait(weft_condition_t *c, double timeout)
          * else's: wait for the next one). */
         seen = atomic_load_explicit(&c->sh_.seq_, memory_order_acquire);
         if (take_signal(c, since)) break;
-        weft__futex_wait(&c->sh_.seq_, seen, slice_end(deadline), true);
+        weft__shared_wait(&c->sh_.seq_, seen, deadline);
     }
 
     int relock = weft__plock_acquire_deadline(l ? l : &r->lock_, WEFT_NO_DEADLINE, true);

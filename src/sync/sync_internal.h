@@ -40,6 +40,17 @@ static inline int weft__shared_stop_reason(int64_t deadline)
     return 0;
 }
 
+/* Sleeps while *word reads `seen`, until the deadline (or the task slice) ends; returns
+ * nothing: the caller re-checks its condition and calls weft__shared_stop_reason. A thread
+ * sleeps on the word with a process-shared futex; a coroutine cannot (the futex would block
+ * its thread and every coroutine on it), so it looks at the word between naps of 20 us
+ * doubling to 1 ms (a wake-up comes up to 1 ms late; the other coroutines run meanwhile). */
+void weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline);
+
+/* The naps of a coroutine that polls a process-shared object: 20 us doubling to 1 ms. */
+#define WEFT__SHARED_NAP_MIN_NS 20000LL
+#define WEFT__SHARED_NAP_MAX_NS 1000000LL
+
 /* ---- process-shared mode (pshared.c) -------------------------------------------------------
  * Called by the public functions when the object's shared_ flag is set, after their argument
  * checks (NULL, NaN). The init functions themselves are public (weft/process.h). */

@@ -290,3 +290,17 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
             park(ctx, w, WEFT_NO_DEADLINE);
     }
 }
+
+int weft__nap(int64_t deadline, bool nocancel)
+{
+    weft_waitq_t q = WEFT_WAITQ_INIT;
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    w.nocancel = nocancel;
+    w.nospin = true;
+    weft__waitq_lock(&q);
+    weft__waitq_push(&q, &w);
+    weft__waitq_unlock(&q);
+    int rc = weft__waiter_park(&q, &w, deadline);
+    return rc == WEFT_ETIMEDOUT ? 0 : rc;
+}

@@ -181,6 +181,19 @@ int weft__waiters_wake(weft__waiter_t *list);
 /* lock q; take up to n (n < 0: all) handing each `data`; unlock; wake them. Returns how many. */
 int weft__waitq_wake(weft_waitq_t *q, int n, uintptr_t data);
 
+/* Whether the caller parks as a coroutine (its thread's hub runs others meanwhile): a wait
+ * the waiting core cannot park (a process-shared futex word, a pthread mutex) must then not
+ * block the thread, but poll with weft__nap between looks. */
+static inline bool weft__parks_coroutine(void)
+{
+    return weft__waitctx_current()->parker != NULL;
+}
+
+/* Parks the caller (thread or coroutine) until the deadline, as a sleep: 0 when it passed,
+ * WEFT_ECANCELED when the caller's context was canceled (unless nocancel), WEFT_EDEADLK when
+ * its hub found nothing else can run (not for a timed nap). */
+int weft__nap(int64_t deadline, bool nocancel);
+
 /* The thread parker's spin budget before it sleeps, in nanoseconds (0 disables). Waking a
  * sleeping thread costs tens of microseconds on a virtual machine; a waker that arrives while
  * we still spin costs nothing. Tuned by WEFT_SPIN_NS in the environment. */

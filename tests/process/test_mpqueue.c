@@ -187,7 +187,9 @@ static void mpqueue_joinable_task_done_and_join(void **state)
 
 /* ---- the kill loop ---------------------------------------------------------------------- */
 
-enum { MAXP = 64, MAXSEQ = 1 << 16, MSG_MAX = 1200 };
+/* Producers are numbered once each (MAXP > 2 + the kills of a run); a producer stops after
+ * MAXSEQ messages. */
+enum { ROUNDS = 1000, MAXP = ROUNDS / 2 + 8, MAXSEQ = 1 << 14, MSG_MAX = 1200 };
 
 typedef struct ledger {
     weft_value_t last_put[MAXP]; /* seqs below this were surely put by producer p */
@@ -271,7 +273,7 @@ static void mpqueue_survives_kill_loop(void **state)
     for (int i = 0; i < 2; i++) prod[i] = start(producer, (void *)(long)next_id++);
     for (int i = 0; i < 2; i++) cons[i] = start(consumer, NULL);
     unsigned seed = 12345;
-    int rounds = SANITIZED ? 16 : MAXP - 4, consumer_kills = 0;
+    int rounds = SANITIZED ? 16 : ROUNDS, consumer_kills = 0;
     for (int r = 0; r < rounds; r++) {
         random_pause(&seed);
         int i = rand_r(&seed) % 2;
@@ -323,6 +325,67 @@ static void mpqueue_survives_kill_loop(void **state)
     assert_int_equal(len, 2);
     assert_int_equal(weft_mpqueue_qsize(q), 0);
     assert_int_equal(weft_shm_free(ledger, sizeof *ledger), 0);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+/* ---- put_nowait, get_nowait, close ------------------------------------------------------- */
+
+static int get_until_closed(void *arg)
+{
+    (void)arg;
+    char buf[8];
+    size_t len;
+    return weft_mpqueue_get(q, buf, sizeof buf, &len, 30) == WEFT_ESHUTDOWN ? 0 : 1;
+}
+
+static int put_until_closed(void *arg)
+{
+    (void)arg;
+    return weft_mpqueue_put(q, "p", 1, 30) == WEFT_ESHUTDOWN ? 0 : 1;
+}
+
+/* test_queue's put_nowait / get_nowait (queue.Full / queue.Empty), and close (3.13's
+ * shutdown(): there is no feeder thread to stop): a closed queue refuses puts, hands out what
+ * it holds, then fails gets instead of waiting; a getter and a putter blocked in other
+ * processes wake with WEFT_ESHUTDOWN. */
+static void mpqueue_nowait_and_close(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 0, 2, false), 0);
+    char buf[8];
+    size_t len = 0;
+    assert_int_equal(weft_mpqueue_put_nowait(q, "a", 1), 0);
+    assert_int_equal(weft_mpqueue_put_nowait(q, "b", 1), 0);
+    assert_int_equal(weft_mpqueue_put_nowait(q, "c", 1), WEFT_ETIMEDOUT); /* maxsize 2 */
+    assert_true(weft_mpqueue_full(q, 1));
+    assert_int_equal(weft_mpqueue_get_nowait(q, buf, sizeof buf, &len), 0);
+    assert_int_equal(buf[0], 'a');
+    assert_int_equal(weft_mpqueue_get_nowait(q, buf, sizeof buf, &len), 0);
+    assert_int_equal(buf[0], 'b');
+    assert_int_equal(weft_mpqueue_get_nowait(q, buf, sizeof buf, &len), WEFT_ETIMEDOUT);
+
+    weft_process_t *getter = start(get_until_closed, NULL);
+    usleep(50000); /* asleep in get, most likely: either way it must end with ESHUTDOWN */
+    assert_int_equal(weft_mpqueue_close(q), 0);
+    assert_int_equal(finish(getter), 0);
+    assert_int_equal(weft_mpqueue_put(q, "x", 1, 1), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_mpqueue_put_nowait(q, "x", 1), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 1), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_mpqueue_close(q), 0); /* again: nothing more happens */
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+
+    /* What was queued before close is still delivered; a blocked putter is woken. */
+    assert_int_equal(weft_mpqueue_create(&q, 0, 1, false), 0);
+    assert_int_equal(weft_mpqueue_put(q, "m", 1, 0), 0);
+    weft_process_t *putter = start(put_until_closed, NULL);
+    usleep(50000);
+    assert_int_equal(weft_mpqueue_close(q), 0);
+    assert_int_equal(finish(putter), 0);
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 1), 0);
+    assert_int_equal(len, 1);
+    assert_int_equal(buf[0], 'm');
+    assert_int_equal(weft_mpqueue_get_nowait(q, buf, sizeof buf, &len), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_mpqueue_qsize(q), 0);
     assert_int_equal(weft_mpqueue_destroy(q), 0);
 }
 
@@ -380,6 +443,9 @@ static void mpqueue_bad_input(void **state)
     assert_true(weft_mpqueue_empty(NULL));
     assert_false(weft_mpqueue_full(NULL, 0));
     assert_int_equal(weft_mpqueue_destroy(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_put_nowait(NULL, "x", 1), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_get_nowait(q, buf, 4, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_close(NULL), WEFT_EINVAL);
     assert_int_equal(weft_mpqueue_destroy(q), 0);
 }
 
@@ -391,6 +457,7 @@ int main(int argc, char **argv)
         WEFT_TEST(mpqueue_short_buffer_keeps_the_message),
         WEFT_TEST(mpqueue_joinable_task_done_and_join),
         WEFT_TEST(mpqueue_survives_kill_loop),
+        WEFT_TEST(mpqueue_nowait_and_close),
         WEFT_TEST(mpqueue_get_is_cancelable),
         WEFT_TEST(mpqueue_bad_input),
     };

@@ -1,0 +1,333 @@
+/* The process layer's waits from coroutines: joining a process, receiving on a Pipe, getting
+ * from a cross-process queue, taking a shared Lock, waiting on a shared Event — each parks only
+ * the waiting coroutine (or the thread's root), while a ticker coroutine on the same thread
+ * goes on; cancel ends such a wait; a process started from inside a coroutine runs its
+ * function alone (the copies of the thread's coroutines do not run in the child). */
+#include "weft_test.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct ticker {
+    atomic_int ticks;
+    atomic_int stop;
+} ticker_t;
+
+static void tick(void *p)
+{
+    ticker_t *t = p;
+    while (!atomic_load(&t->stop)) {
+        atomic_fetch_add(&t->ticks, 1);
+        if (weft_sleep(0.005)) break;
+    }
+}
+
+static weft_co_t *spawn(void (*fn)(void *), void *arg)
+{
+    weft_co_t *co;
+    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
+    return co;
+}
+
+static void join(weft_co_t *co)
+{
+    assert_int_equal(weft_co_join(co, 60), 0);
+    weft_co_release(co);
+}
+
+static void stop(ticker_t *t, weft_co_t *co)
+{
+    atomic_store(&t->stop, 1);
+    join(co);
+}
+
+static weft_process_t *start(int (*fn)(void *), void *arg)
+{
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, fn, arg, NULL), 0);
+    return p;
+}
+
+static void finish(weft_process_t *p, int want)
+{
+    int code = -1000;
+    assert_int_equal(weft_process_join(p, 60), 0);
+    assert_int_equal(weft_process_exitcode(p, &code), 0);
+    assert_int_equal(code, want);
+    assert_int_equal(weft_process_close(p), 0);
+}
+
+static int nap_then_7(void *arg)
+{
+    (void)arg;
+    usleep(150000);
+    return 7;
+}
+
+/* The thread's root joins a child while a coroutine of the thread ticks; a join that times
+ * out does the same. */
+static void root_joins_a_process(void **state)
+{
+    (void)state;
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t);
+    weft_process_t *p = start(nap_then_7, NULL);
+    assert_int_equal(weft_process_join(p, 0.03), WEFT_ETIMEDOUT);
+    int before = atomic_load(&t.ticks);
+    assert_true(before >= 2);
+    finish(p, 7);
+    assert_true(atomic_load(&t.ticks) > before + 5); /* it ran all along the 150 ms */
+    stop(&t, tk);
+}
+
+typedef struct joiner {
+    weft_process_t *p;
+    int rc;
+} joiner_t;
+
+static void join_child(void *arg)
+{
+    joiner_t *j = arg;
+    j->rc = weft_process_join(j->p, 60);
+}
+
+/* Coroutines join processes; a canceled joiner returns WEFT_ECANCELED at once, and the
+ * process is still there to join. */
+static void coroutines_join_and_cancel(void **state)
+{
+    (void)state;
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t);
+    joiner_t a = {start(nap_then_7, NULL), 1}, b = {start(nap_then_7, NULL), 1};
+    weft_co_t *ja = spawn(join_child, &a), *jb = spawn(join_child, &b);
+    assert_int_equal(weft_sleep(0.02), 0);
+    assert_int_equal(weft_co_cancel(jb), 0);
+    join(jb);
+    assert_int_equal(b.rc, WEFT_ECANCELED);
+    assert_true(weft_process_is_alive(b.p));
+    join(ja);
+    assert_int_equal(a.rc, 0);
+    assert_true(atomic_load(&t.ticks) >= 10);
+    stop(&t, tk);
+    finish(a.p, 7);
+    finish(b.p, 7);
+}
+
+static weft_conn_t *child_end;
+
+static int send_late(void *arg)
+{
+    (void)arg;
+    usleep(100000);
+    return weft_conn_send_bytes(child_end, "late", 4, 10) ? 1 : 0;
+}
+
+/* recv_bytes on a Pipe parks the coroutine until the child's message comes. */
+static void pipe_recv_in_a_coroutine(void **state)
+{
+    (void)state;
+    weft_conn_t *mine;
+    assert_int_equal(weft_pipe(&mine, &child_end, true), 0);
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t);
+    weft_process_t *p = start(send_late, NULL);
+    char buf[8];
+    size_t len = 0;
+    assert_int_equal(weft_conn_poll(mine, 0.02), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_conn_recv_bytes(mine, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(len, 4);
+    assert_memory_equal(buf, "late", 4);
+    assert_true(atomic_load(&t.ticks) >= 10);
+    stop(&t, tk);
+    finish(p, 0);
+    assert_int_equal(weft_conn_close(mine), 0);
+    assert_int_equal(weft_conn_close(child_end), 0);
+}
+
+typedef struct big {
+    weft_conn_t *a, *b;
+    unsigned char *out, *in;
+    size_t n;
+    int rc;
+} big_t;
+
+static void send_big(void *arg)
+{
+    big_t *g = arg;
+    g->rc = weft_conn_send_bytes(g->a, g->out, g->n, 30);
+}
+
+/* Two coroutines of one thread pass a message far larger than the socket's buffer: the
+ * sender parks mid-message (a wait that cancellation may not cut short) and the receiver runs. */
+static void pipe_between_coroutines_of_one_thread(void **state)
+{
+    (void)state;
+    big_t g = {.n = 4 << 20, .rc = 1};
+    assert_int_equal(weft_pipe(&g.b, &g.a, true), 0);
+    g.out = malloc(g.n);
+    g.in = malloc(g.n);
+    assert_non_null(g.out);
+    assert_non_null(g.in);
+    for (size_t i = 0; i < g.n; i++) g.out[i] = (unsigned char)(i * 7 + 3);
+    weft_co_t *s = spawn(send_big, &g);
+    size_t len = 0;
+    assert_int_equal(weft_conn_recv_bytes(g.b, g.in, g.n, &len, 30), 0);
+    join(s);
+    assert_int_equal(g.rc, 0);
+    assert_int_equal(len, g.n);
+    assert_memory_equal(g.in, g.out, g.n);
+    free(g.out);
+    free(g.in);
+    assert_int_equal(weft_conn_close(g.a), 0);
+    assert_int_equal(weft_conn_close(g.b), 0);
+}
+
+typedef struct shared {
+    weft_lock_t lock;
+    weft_event_t took, go;
+} shared_t;
+
+static shared_t *sh;
+static weft_mpqueue_t *q;
+
+static int put_late(void *arg)
+{
+    (void)arg;
+    usleep(100000);
+    return weft_mpqueue_put(q, "msg", 3, 10) ? 1 : 0;
+}
+
+static int hold_lock(void *arg)
+{
+    (void)arg;
+    if (weft_lock_acquire(&sh->lock, 10)) return 1;
+    weft_event_set(&sh->took);
+    usleep(100000);
+    weft_event_set(&sh->go);
+    return weft_lock_release(&sh->lock) ? 2 : 0;
+}
+
+/* mpqueue get, shared Lock and shared Event waits park the coroutine (it polls between naps)
+ * while the ticker runs. */
+static void shared_waits_in_coroutines(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 0, 0, false), 0);
+    assert_int_equal(weft_shm_alloc((void **)&sh, sizeof *sh), 0);
+    assert_int_equal(weft_lock_init_shared(&sh->lock), 0);
+    assert_int_equal(weft_event_init_shared(&sh->took), 0);
+    assert_int_equal(weft_event_init_shared(&sh->go), 0);
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t);
+
+    weft_process_t *p = start(put_late, NULL);
+    char buf[8];
+    size_t len = 0;
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 0.02), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(len, 3);
+    finish(p, 0);
+    int after_queue = atomic_load(&t.ticks);
+    assert_true(after_queue >= 10);
+
+    p = start(hold_lock, NULL);
+    assert_int_equal(weft_event_wait(&sh->took, 10), 0);
+    assert_int_equal(weft_lock_acquire(&sh->lock, 0.02), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_lock_acquire(&sh->lock, 10), 0); /* once the child lets go */
+    assert_true(weft_event_is_set(&sh->go));
+    assert_int_equal(weft_lock_release(&sh->lock), 0);
+    finish(p, 0);
+    assert_true(atomic_load(&t.ticks) >= after_queue + 10);
+    stop(&t, tk);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+    assert_int_equal(weft_shm_free(sh, sizeof *sh), 0);
+}
+
+typedef struct holder {
+    int order[4];
+    atomic_int n;
+} holder_t;
+
+static void hold_briefly(void *arg)
+{
+    holder_t *h = arg;
+    int me = atomic_fetch_add(&h->n, 1);
+    assert_int_equal(weft_lock_acquire(&sh->lock, 10), 0);
+    h->order[me] = 1;
+    assert_int_equal(weft_sleep(0.01), 0); /* parks holding the lock */
+    h->order[me] = 2;
+    assert_int_equal(weft_lock_release(&sh->lock), 0);
+}
+
+/* Coroutines of one thread contend for a shared Lock (its owner is the thread): a second
+ * coroutine waits for the first to release instead of failing with WEFT_EDEADLK. */
+static void shared_lock_between_coroutines(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_shm_alloc((void **)&sh, sizeof *sh), 0);
+    assert_int_equal(weft_lock_init_shared(&sh->lock), 0);
+    holder_t h = {{0}, 0};
+    weft_co_t *a = spawn(hold_briefly, &h), *b = spawn(hold_briefly, &h);
+    join(a);
+    join(b);
+    assert_int_equal(h.order[0], 2);
+    assert_int_equal(h.order[1], 2);
+    assert_false(weft_lock_locked(&sh->lock));
+    assert_int_equal(weft_shm_free(sh, sizeof *sh), 0);
+}
+
+static atomic_int parent_side; /* the ticker's copy in a child would bump its own */
+
+static void bump_forever(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        atomic_fetch_add(&parent_side, 1);
+        if (weft_sleep(0.002)) return;
+    }
+}
+
+static int child_alone(void *arg)
+{
+    (void)arg;
+    int before = atomic_load(&parent_side);
+    if (weft_sleep(0.05)) return 1; /* a wait in the child: would run the copies, if any */
+    if (atomic_load(&parent_side) != before) return 2;
+    if (weft_co_current() != NULL) return 3; /* a plain thread now */
+    return 0;
+}
+
+static void start_from_coroutine(void *arg)
+{
+    weft_process_t **p = arg;
+    assert_int_equal(weft_process_start(p, child_alone, NULL, NULL), 0);
+}
+
+/* A process started from a coroutine runs its function alone: the copies of the thread's
+ * coroutines stay parked in the child. */
+static void child_of_a_coroutine_runs_alone(void **state)
+{
+    (void)state;
+    weft_co_t *bumper = spawn(bump_forever, NULL);
+    weft_process_t *p = NULL;
+    join(spawn(start_from_coroutine, &p));
+    finish(p, 0);
+    assert_int_equal(weft_co_cancel(bumper), 0);
+    join(bumper);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest cases[] = {
+        WEFT_TEST(root_joins_a_process),
+        WEFT_TEST(coroutines_join_and_cancel),
+        WEFT_TEST(pipe_recv_in_a_coroutine),
+        WEFT_TEST(pipe_between_coroutines_of_one_thread),
+        WEFT_TEST(shared_waits_in_coroutines),
+        WEFT_TEST(shared_lock_between_coroutines),
+        WEFT_TEST(child_of_a_coroutine_runs_alone),
+    };
+    return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
