@@ -106,4 +106,13 @@ struct weft_executor {
     const weft__executor_ops_t *ops;
 };
 
+/* ---- the process pool's test hook ----------------------------------------------------------
+ * Called, when set, by a process pool worker at each stage of a task, so that tests can crash
+ * a worker exactly there (CPython's test_deadlock.py does it with pickling hooks): stage
+ * GOT_TASK after the task's bytes arrived (arg, len: the argument), SENDING before the reply
+ * is sent (len: its size; fd: the worker's end of its pipe, to send part of a frame by hand).
+ * Set it before creating the pool (the workers inherit it); NULL in normal use. */
+enum { WEFT__PPOOL_GOT_TASK = 1, WEFT__PPOOL_SENDING = 2 };
+extern void (*weft__ppool_test_hook)(int stage, const void *arg, size_t len, int fd);
+
 #endif /* WEFT_EXECUTOR_INTERNAL_H */

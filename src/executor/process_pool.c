@@ -113,6 +113,8 @@ typedef struct worker_start {
     weft_conn_t *theirs;
 } worker_start_t;
 
+void (*weft__ppool_test_hook)(int stage, const void *arg, size_t len, int fd);
+
 static int worker_main(void *arg)
 {
     worker_start_t *ws = arg;
@@ -138,6 +140,8 @@ static int worker_main(void *arg)
         if (len == 0) return 0; /* the pool's "exit" */
         weft_process_task_fn fn;
         memcpy(&fn, buf, sizeof fn);
+        if (weft__ppool_test_hook)
+            weft__ppool_test_hook(WEFT__PPOOL_GOT_TASK, buf + sizeof fn, len - sizeof fn, -1);
         void *result = NULL;
         size_t rlen = 0;
         int32_t code =
@@ -149,6 +153,8 @@ static int worker_main(void *arg)
         memcpy(reply, &code, sizeof code);
         if (rlen) memcpy(reply + 8, result, rlen);
         free(result);
+        if (weft__ppool_test_hook)
+            weft__ppool_test_hook(WEFT__PPOOL_SENDING, reply, 8 + rlen, weft_conn_fileno(ws->mine));
         rc = weft_conn_send_bytes(ws->mine, reply, 8 + rlen, WEFT_FOREVER);
         free(reply);
         if (rc) return rc == WEFT_EPIPE ? 0 : 1;

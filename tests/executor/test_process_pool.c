@@ -4,8 +4,11 @@
  * task instead of breaking the pool). */
 #include "weft_test.h"
 
+#include "executor/executor_internal.h"
+
 #include <math.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -280,6 +283,110 @@ static void process_pool_idle_worker_killed_is_replaced(void **state)
     close_pool(ex);
 }
 
+/* ---- test_deadlock.py's stages ---------------------------------------------------------- */
+
+/* Returns a copy of its argument. */
+static int echo_arg(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    void *out = malloc(len ? len : 1);
+    if (!out) return WEFT_ENOMEM;
+    if (len) memcpy(out, arg, len);
+    *result = out;
+    *result_len = len;
+    return 0;
+}
+
+/* The workers' stage hook: crashes where the task's argument (or result) says. */
+static void crash_where_told(int stage, const void *data, size_t len, int fd)
+{
+    if (stage == WEFT__PPOOL_GOT_TASK && len >= 9 && !memcmp(data, "crash:got", 9))
+        raise(SIGKILL); /* as if the task's bytes could not be taken in */
+    if (stage != WEFT__PPOOL_SENDING || len < 8 + 10) return;
+    const char *res = (const char *)data + 8;     /* the reply: 8 bytes of code, then the result */
+    if (!memcmp(res, "crash:send", 10)) _exit(9); /* before a byte of the reply went */
+    if (!memcmp(res, "crash:half", 10)) {         /* after half the reply went */
+        uint64_t header = len;
+        ssize_t w = write(fd, &header, sizeof header);
+        for (size_t done = 0; w > 0 && done < len / 2; done += (size_t)w)
+            w = write(fd, (const char *)data + done, len / 2 - done);
+        _exit(9);
+    }
+}
+
+static void stage_crash(size_t arg_len, const char *tag)
+{
+    weft__ppool_test_hook = crash_where_told;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    char *arg = calloc(1, arg_len);
+    assert_non_null(arg);
+    memcpy(arg, tag, strlen(tag));
+    weft_future_t *before = submit(ex, echo_arg, "ok", 2);
+    weft_future_t *crashed = submit(ex, echo_arg, arg, arg_len);
+    weft_future_t *after = submit(ex, echo_arg, "ok", 2);
+    assert_int_equal(weft_process_result(before, 60, NULL, NULL), 0);
+    assert_int_equal(weft_process_result(crashed, 60, NULL, NULL), WEFT_EWORKERDIED);
+    const void *data;
+    size_t len;
+    assert_int_equal(weft_process_result(after, 60, &data, &len), 0); /* a new worker */
+    assert_int_equal(len, 2);
+    assert_memory_equal(data, "ok", 2);
+    weft_future_release(before);
+    weft_future_release(crashed);
+    weft_future_release(after);
+    free(arg);
+    close_pool(ex);
+    weft__ppool_test_hook = NULL; /* workers are forked on demand: kept until the pool ends */
+}
+
+/* test_crash_at_task_unpickle: the worker dies as it takes the task in; only that future
+ * fails (WEFT_EWORKERDIED), within the timeout, and the pool goes on. */
+static void process_pool_crash_receiving_the_task(void **state)
+{
+    (void)state;
+    stage_crash(16, "crash:got");
+}
+
+/* test_crash_during_result_pickle_on_worker: the worker dies after running the task, before
+ * its result goes. */
+static void process_pool_crash_sending_the_result(void **state)
+{
+    (void)state;
+    stage_crash(16, "crash:send");
+}
+
+/* test_crash_big_data: the worker dies after sending half of a 4 MiB result: the pool takes
+ * no half result, fails only that future, and goes on. */
+static void process_pool_crash_midway_through_a_large_result(void **state)
+{
+    (void)state;
+    stage_crash((size_t)4 << 20, "crash:half");
+}
+
+static int nap_then_exit(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    usleep(100000);
+    _exit(5);
+}
+
+/* test_shutdown_deadlock: a worker dies after shutdown began (shutdown waiting for the
+ * running task): the task fails, shutdown returns, nothing hangs. */
+static void process_pool_crash_after_shutdown_began(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_future_t *f = submit(ex, nap_then_exit, NULL, 0);
+    weft_future_t *ok = submit(ex, echo_arg, "ok", 2);
+    double t0 = weft_monotonic();
+    assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
+    assert_true(weft_monotonic() - t0 < 30);
+    assert_int_equal(weft_process_result(f, 0, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_process_result(ok, 0, NULL, NULL), 0);
+    weft_future_release(f);
+    weft_future_release(ok);
+    assert_int_equal(weft_executor_destroy(ex), 0);
+}
+
 static int create_destroy(void *ctx)
 {
     (void)ctx;
@@ -340,6 +447,10 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
         WEFT_TEST(process_pool_runs_tasks_on_bytes),
+        WEFT_TEST(process_pool_crash_receiving_the_task),
+        WEFT_TEST(process_pool_crash_sending_the_result),
+        WEFT_TEST(process_pool_crash_midway_through_a_large_result),
+        WEFT_TEST(process_pool_crash_after_shutdown_began),
         WEFT_TEST(process_pool_uses_at_most_max_workers),
         WEFT_TEST(process_pool_task_error_reaches_its_future),
         WEFT_TEST(process_pool_worker_death_fails_only_its_task),
