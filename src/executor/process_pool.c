@@ -5,8 +5,14 @@
  * reference; `lock` guards it and `shut`), the worker slots, and the pool thread that owns
  * the slots. Submitters only queue and poke the pool thread through an eventfd; the pool
  * thread does everything else, so the slots need no lock:
- *   - an idle worker gets the next queued future (PENDING -> RUNNING, else it was cancelled
- *     and is dropped), as one pipe message: the function pointer, then the argument bytes;
+ *   - a worker gets the next queued future (PENDING -> RUNNING, else it was cancelled and is
+ *     dropped), as one pipe message: the function pointer, then the argument bytes. Up to two
+ *     tasks are in flight per worker (one without a task timeout): the next one waits in the
+ *     worker's pipe, so a busy worker goes from task to task without sleeping until the pool
+ *     thread has read its reply (Python keeps max_workers + 1 calls queued for the same
+ *     reason). The worker runs them in order, so when it dies, the first task without a reply
+ *     is the one it was running (it fails) and the second never began: it goes back to the
+ *     head of the queue, for the next worker;
  *   - a queued future with no idle worker starts one, up to max_workers;
  *   - it poll()s the eventfd, every worker's pipe (a reply: a 4-byte code, 4 bytes of
  *     padding, then the result bytes) and every worker's pidfd (the worker ended), with the
@@ -44,14 +50,16 @@ typedef struct bytes { /* a result, the value of a finished future */
 
 typedef struct ptask { /* a task, the arg of a queued future; fn and data are one message */
     size_t len;
+    bool sent; /* given to a worker before (RUNNING already): requeued after its death */
     weft_process_task_fn fn;
     unsigned char data[];
 } ptask_t;
 
 typedef struct worker {
-    weft_process_t *proc; /* NULL: a free slot */
-    weft_conn_t *conn;    /* the pool's end of its pipe */
-    weft_future_t *running;
+    weft_process_t *proc;   /* NULL: a free slot */
+    weft_conn_t *conn;      /* the pool's end of its pipe */
+    weft_future_t *running; /* the task it runs (or will run first) */
+    weft_future_t *next_up; /* the task queued in its pipe behind it, or NULL */
     int64_t deadline;
     int fail; /* the code its task gets if it dies: EWORKERDIED, or why it was killed */
     size_t done;
@@ -167,7 +175,9 @@ static int worker_main(void *arg)
 static void finish_task(worker_t *w, int code, bytes_t *result)
 {
     weft_future_t *f = w->running;
-    w->running = NULL;
+    w->running = w->next_up;
+    w->next_up = NULL;
+    free_task_arg(f);
     if (code == 0) f->dispose = weft__free;
     if (weft__future_finish(f, code, code ? NULL : result, NULL) != 0) {
         f->dispose = NULL; /* completed by hand meanwhile: that value is not ours */
@@ -209,11 +219,21 @@ static void take_reply(worker_t *w)
         weft__free(b);
 }
 
-/* A worker ended: fail its task (unless its last reply is still in the pipe), free the slot. */
-static void bury(worker_t *w)
+static void push_front(ppool_t *p, weft_future_t *f);
+
+/* A worker ended: take the replies still in its pipe, fail the task it was running, put the
+ * one that never began back at the head of the queue, free the slot. */
+static void bury(ppool_t *p, worker_t *w)
 {
-    if (w->running && weft_conn_poll(w->conn, 0) == 0) take_reply(w);
+    while (w->running && weft_conn_poll(w->conn, 0) == 0) {
+        weft_future_t *was = w->running;
+        take_reply(w);
+        if (w->running == was) break; /* no whole reply: it died in the middle */
+    }
+    weft_future_t *requeue = w->next_up;
+    w->next_up = NULL;
     if (w->running) finish_task(w, w->fail, NULL);
+    if (requeue) push_front(p, requeue);
     weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
     weft_process_close(w->proc);
     weft_conn_close(w->conn);
@@ -236,10 +256,20 @@ static int start_worker(ppool_t *p, worker_t *w)
         return rc;
     }
     w->conn = theirs;
-    w->running = NULL;
+    w->running = w->next_up = NULL;
     w->fail = WEFT_EWORKERDIED;
     w->done = 0;
     return 0;
+}
+
+/* Puts a future that a dead worker never began back at the head of the queue. */
+static void push_front(ppool_t *p, weft_future_t *f)
+{
+    weft__mutex_lock(&p->lock);
+    f->next = p->head;
+    p->head = f;
+    if (!p->tail) p->tail = f;
+    weft__mutex_unlock(&p->lock);
 }
 
 static weft_future_t *pop(ppool_t *p)
@@ -263,11 +293,13 @@ static bool queue_empty(ppool_t *p)
     return empty;
 }
 
-/* Whether w can take a task: alive, idle, not being killed, not about to retire. */
+/* Whether w can take a task: alive, not being killed, with room in flight (two tasks; one
+ * when tasks have a deadline, which must start when the task does), not about to retire. */
 static bool can_take(const ppool_t *p, const worker_t *w)
 {
-    return w->proc && !w->running && w->fail == WEFT_EWORKERDIED &&
-           !(p->max_tasks && w->done >= p->max_tasks);
+    size_t inflight = (w->running != NULL) + (w->next_up != NULL);
+    return w->proc && w->fail == WEFT_EWORKERDIED && inflight < (p->timeout_ns ? 1u : 2u) &&
+           !(p->max_tasks && w->done + inflight >= p->max_tasks);
 }
 
 /* No worker exists and none could be started: fail what is queued (nothing would run it). */
@@ -300,17 +332,22 @@ static void dispatch(ppool_t *p)
         }
         weft_future_t *f = pop(p);
         if (!f) return;
-        if (weft_future_set_running(f) != 0) { /* cancelled while queued: the next one */
+        ptask_t *t = f->arg;
+        if (!t->sent && weft_future_set_running(f) != 0) { /* cancelled while queued */
             drop(f);
             continue;
         }
-        ptask_t *t = f->arg;
-        w->running = f;
-        w->deadline = p->timeout_ns ? weft_monotonic_ns() + p->timeout_ns : WEFT_NO_DEADLINE;
-        /* A failed send means the worker died: its pidfd tells, and the task fails then. */
+        t->sent = true;
+        if (!w->running) {
+            w->running = f;
+            w->deadline = p->timeout_ns ? weft_monotonic_ns() + p->timeout_ns : WEFT_NO_DEADLINE;
+        } else {
+            w->next_up = f;
+        }
+        /* A failed send means the worker died: its pidfd tells, and the task fails (or is
+         * queued again) then. The bytes are kept until the task is done, for that. */
         weft_conn_send_bytes(w->conn, &t->fn, sizeof t->fn + t->len, WEFT_FOREVER);
-        free_task_arg(f);
-        i++;
+        if (!can_take(p, w)) i++;
     }
 }
 
@@ -363,10 +400,18 @@ static void pool_thread(void *arg)
             short conn_ev = p->pfds[k++].revents, pid_ev = p->pfds[k].revents;
             bool ended = p->pfds[k++].fd >= 0 ? pid_ev != 0 : !weft_process_is_alive(w->proc);
             if (ended) {
-                bury(w);
+                bury(p, w);
                 continue;
             }
-            if (conn_ev & POLLIN) take_reply(w);
+            /* Replies read ahead into the connection's buffer do not show in poll: take
+             * every whole one there is. */
+            if (conn_ev & POLLIN) {
+                weft_future_t *was;
+                do {
+                    was = w->running;
+                    take_reply(w);
+                } while (w->running && w->running != was && weft_conn_poll(w->conn, 0) == 0);
+            }
         }
     }
     /* Shut down and drained: tell every worker to exit (an empty message: EOF alone is not
@@ -402,6 +447,10 @@ static int queue_future(ppool_t *p, weft_future_t *f)
     if (p->owner != getpid()) return WEFT_EBROKEN;
     weft__mutex_lock(&p->lock);
     int rc = p->shut ? WEFT_ESHUTDOWN : 0;
+    /* Only a queue that was empty needs the pool thread poked: a non-empty one has a poke
+     * pending, or the pool thread will look at the queue again before it next sleeps (its
+     * dispatch checks the queue after each task it hands out, and runs after every poll). */
+    bool poke_it = !p->head;
     if (!rc) {
         f->next = NULL;
         if (p->tail)
@@ -411,7 +460,7 @@ static int queue_future(ppool_t *p, weft_future_t *f)
         p->tail = f;
     }
     weft__mutex_unlock(&p->lock);
-    if (!rc) poke(p);
+    if (!rc && poke_it) poke(p);
     return rc;
 }
 
@@ -422,8 +471,25 @@ static int ppool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, i
     p->shut = true;
     weft_future_t *cancel = NULL;
     if (cancel_futures) {
-        cancel = p->head;
+        /* Pending ones are cancelled; one a dead worker never began is RUNNING already (it
+         * was handed out): it stays queued and runs, as the running ones do. */
+        weft_future_t *f = p->head;
         p->head = p->tail = NULL;
+        while (f) {
+            weft_future_t *next = f->next;
+            f->next = NULL;
+            if (((ptask_t *)f->arg)->sent) {
+                if (p->tail)
+                    p->tail->next = f;
+                else
+                    p->head = f;
+                p->tail = f;
+            } else {
+                f->next = cancel; /* the order of cancelling does not matter */
+                cancel = f;
+            }
+            f = next;
+        }
     }
     weft__mutex_unlock(&p->lock);
     for (weft_future_t *f = cancel, *next; f; f = next) {
@@ -454,6 +520,7 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
     ptask_t *t = weft__malloc(sizeof *t + len);
     if (!t) return WEFT_ENOMEM;
     t->len = len;
+    t->sent = false;
     t->fn = fn;
     if (len) memcpy(t->data, arg, len);
     weft_future_t *f = weft__future_create(NULL, t, out ? 2 : 1);

@@ -362,6 +362,37 @@ static void process_pool_crash_midway_through_a_large_result(void **state)
     stage_crash((size_t)4 << 20, "crash:half");
 }
 
+static weft_value_t *runs; /* in shared memory: how many times count_run ran */
+
+static int count_run(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    weft_value_add(runs, 1, NULL);
+    return echo_arg(arg, len, result, result_len);
+}
+
+/* A worker has the next task waiting in its pipe while it runs one (two in flight): when it
+ * dies, the task it ran fails and the waiting one, which never began, runs on the next worker
+ * — once. */
+static void process_pool_task_behind_a_dying_one_runs_once(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_shm_alloc((void **)&runs, sizeof *runs), 0);
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *dies = submit(ex, die, "e", 1), *after[5];
+    for (int i = 0; i < 5; i++) after[i] = submit(ex, count_run, "ok", 2);
+    assert_int_equal(weft_process_result(dies, 60, NULL, NULL), WEFT_EWORKERDIED);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(weft_process_result(after[i], 60, NULL, NULL), 0);
+        weft_future_release(after[i]);
+    }
+    weft_future_release(dies);
+    close_pool(ex);
+    int64_t n;
+    assert_int_equal(weft_value_get(runs, &n), 0);
+    assert_int_equal(n, 5);
+    assert_int_equal(weft_shm_free(runs, sizeof *runs), 0);
+}
+
 static int nap_then_exit(const void *arg, size_t len, void **result, size_t *result_len)
 {
     (void)arg, (void)len, (void)result, (void)result_len;
@@ -451,6 +482,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_crash_sending_the_result),
         WEFT_TEST(process_pool_crash_midway_through_a_large_result),
         WEFT_TEST(process_pool_crash_after_shutdown_began),
+        WEFT_TEST(process_pool_task_behind_a_dying_one_runs_once),
         WEFT_TEST(process_pool_uses_at_most_max_workers),
         WEFT_TEST(process_pool_task_error_reaches_its_future),
         WEFT_TEST(process_pool_worker_death_fails_only_its_task),
