@@ -108,7 +108,11 @@ WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers
  * Workers start lazily, up to max_workers, and are daemon processes (weft/process.h): they are
  * terminated if the program exits without shutting the pool down, and die with it if it is
  * killed. A running task cannot be canceled (weft_future_cancel returns WEFT_EBUSY); a queued
- * one can. In a forked child the pool is unusable (submit: WEFT_EBROKEN). */
+ * one can. To keep workers busy, each worker is handed up to 4 tasks at a time (1 with a
+ * task_timeout): the ones waiting behind its current task are RUNNING already and no longer
+ * cancelable (Python hands out max_workers + 1 this way); if the worker dies, those never
+ * began and go back to the head of the queue, to run once on another worker. In a forked
+ * child the pool is unusable (submit: WEFT_EBROKEN). */
 
 /* A process-pool task: runs in a worker with the argument bytes (arg may be NULL when len is
  * 0); returns 0 and, optionally, a result in *result / *result_len (memory from malloc, freed

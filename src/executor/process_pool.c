@@ -6,13 +6,14 @@
  * the slots. Submitters only queue and poke the pool thread through an eventfd; the pool
  * thread does everything else, so the slots need no lock:
  *   - a worker gets the next queued future (PENDING -> RUNNING, else it was cancelled and is
- *     dropped), as one pipe message: the function pointer, then the argument bytes. Up to two
- *     tasks are in flight per worker (one without a task timeout): the next one waits in the
- *     worker's pipe, so a busy worker goes from task to task without sleeping until the pool
- *     thread has read its reply (Python keeps max_workers + 1 calls queued for the same
- *     reason). The worker runs them in order, so when it dies, the first task without a reply
- *     is the one it was running (it fails) and the second never began: it goes back to the
- *     head of the queue, for the next worker;
+ *     dropped), as one pipe message: the function pointer, then the argument bytes. Up to
+ *     PIPELINE tasks are in flight per worker (one when tasks have a timeout): the next ones
+ *     wait in the worker's pipe, so a busy worker goes from task to task without sleeping
+ *     until the pool thread has read its reply, and the pool thread takes replies in batches
+ *     (Python keeps max_workers + 1 calls queued for the same reason). The worker runs them in
+ *     order, so when it dies, the first task without a reply is the one it was running (it
+ *     fails) and the others never began: they go back to the head of the queue, in order,
+ *     for the next worker;
  *   - a queued future with no idle worker starts one, up to max_workers;
  *   - it poll()s the eventfd, every worker's pipe (a reply: a 4-byte code, 4 bytes of
  *     padding, then the result bytes) and every worker's pidfd (the worker ended), with the
@@ -55,11 +56,13 @@ typedef struct ptask { /* a task, the arg of a queued future; fn and data are on
     unsigned char data[];
 } ptask_t;
 
+enum { PIPELINE = 4 }; /* tasks in flight per worker */
+
 typedef struct worker {
-    weft_process_t *proc;   /* NULL: a free slot */
-    weft_conn_t *conn;      /* the pool's end of its pipe */
-    weft_future_t *running; /* the task it runs (or will run first) */
-    weft_future_t *next_up; /* the task queued in its pipe behind it, or NULL */
+    weft_process_t *proc;              /* NULL: a free slot */
+    weft_conn_t *conn;                 /* the pool's end of its pipe */
+    weft_future_t *inflight[PIPELINE]; /* sent, in order: [0] runs (or will run first) */
+    size_t ninflight;
     int64_t deadline;
     int fail; /* the code its task gets if it dies: EWORKERDIED, or why it was killed */
     size_t done;
@@ -174,9 +177,8 @@ static int worker_main(void *arg)
 
 static void finish_task(worker_t *w, int code, bytes_t *result)
 {
-    weft_future_t *f = w->running;
-    w->running = w->next_up;
-    w->next_up = NULL;
+    weft_future_t *f = w->inflight[0];
+    memmove(w->inflight, w->inflight + 1, --w->ninflight * sizeof *w->inflight);
     free_task_arg(f);
     if (code == 0) f->dispose = weft__free;
     if (weft__future_finish(f, code, code ? NULL : result, NULL) != 0) {
@@ -213,7 +215,7 @@ static void take_reply(worker_t *w)
     b->len = len - 8;
     memmove(b->data, b->data + 8, b->len);
     w->done++;
-    if (w->running)
+    if (w->ninflight)
         finish_task(w, code, b);
     else
         weft__free(b);
@@ -221,19 +223,20 @@ static void take_reply(worker_t *w)
 
 static void push_front(ppool_t *p, weft_future_t *f);
 
-/* A worker ended: take the replies still in its pipe, fail the task it was running, put the
- * one that never began back at the head of the queue, free the slot. */
+/* A worker ended: take the replies still in its pipe, fail the task it was running, put those
+ * that never began back at the head of the queue, free the slot. */
 static void bury(ppool_t *p, worker_t *w)
 {
-    while (w->running && weft_conn_poll(w->conn, 0) == 0) {
-        weft_future_t *was = w->running;
+    while (w->ninflight && weft_conn_poll(w->conn, 0) == 0) {
+        size_t before = w->ninflight;
         take_reply(w);
-        if (w->running == was) break; /* no whole reply: it died in the middle */
+        if (w->ninflight == before) break; /* no whole reply: it died in the middle */
     }
-    weft_future_t *requeue = w->next_up;
-    w->next_up = NULL;
-    if (w->running) finish_task(w, w->fail, NULL);
-    if (requeue) push_front(p, requeue);
+    if (w->ninflight) {
+        for (size_t k = w->ninflight - 1; k >= 1; k--) push_front(p, w->inflight[k]);
+        w->ninflight = 1;
+        finish_task(w, w->fail, NULL);
+    }
     weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
     weft_process_close(w->proc);
     weft_conn_close(w->conn);
@@ -256,7 +259,7 @@ static int start_worker(ppool_t *p, worker_t *w)
         return rc;
     }
     w->conn = theirs;
-    w->running = w->next_up = NULL;
+    w->ninflight = 0;
     w->fail = WEFT_EWORKERDIED;
     w->done = 0;
     return 0;
@@ -293,13 +296,14 @@ static bool queue_empty(ppool_t *p)
     return empty;
 }
 
-/* Whether w can take a task: alive, not being killed, with room in flight (two tasks; one
- * when tasks have a deadline, which must start when the task does), not about to retire. */
+/* Whether w can take a task: alive, not being killed, with room in flight (PIPELINE tasks;
+ * one when tasks have a deadline, which must start when the task does), not about to
+ * retire. */
 static bool can_take(const ppool_t *p, const worker_t *w)
 {
-    size_t inflight = (w->running != NULL) + (w->next_up != NULL);
-    return w->proc && w->fail == WEFT_EWORKERDIED && inflight < (p->timeout_ns ? 1u : 2u) &&
-           !(p->max_tasks && w->done + inflight >= p->max_tasks);
+    return w->proc && w->fail == WEFT_EWORKERDIED &&
+           w->ninflight < (p->timeout_ns ? 1u : (size_t)PIPELINE) &&
+           !(p->max_tasks && w->done + w->ninflight >= p->max_tasks);
 }
 
 /* No worker exists and none could be started: fail what is queued (nothing would run it). */
@@ -338,12 +342,9 @@ static void dispatch(ppool_t *p)
             continue;
         }
         t->sent = true;
-        if (!w->running) {
-            w->running = f;
+        if (!w->ninflight)
             w->deadline = p->timeout_ns ? weft_monotonic_ns() + p->timeout_ns : WEFT_NO_DEADLINE;
-        } else {
-            w->next_up = f;
-        }
+        w->inflight[w->ninflight++] = f;
         /* A failed send means the worker died: its pidfd tells, and the task fails (or is
          * queued again) then. The bytes are kept until the task is done, for that. */
         weft_conn_send_bytes(w->conn, &t->fn, sizeof t->fn + t->len, WEFT_FOREVER);
@@ -354,7 +355,7 @@ static void dispatch(ppool_t *p)
 static bool idle_everywhere(ppool_t *p)
 {
     for (size_t i = 0; i < p->max_workers; i++)
-        if (p->workers[i].running) return false;
+        if (p->workers[i].ninflight) return false;
     return queue_empty(p);
 }
 
@@ -375,11 +376,12 @@ static void pool_thread(void *arg)
         for (size_t i = 0; i < p->max_workers; i++) {
             worker_t *w = &p->workers[i];
             if (!w->proc) continue;
-            if (w->running && w->deadline <= now && w->fail == WEFT_EWORKERDIED) {
+            if (w->ninflight && w->deadline <= now && w->fail == WEFT_EWORKERDIED) {
                 w->fail = WEFT_ETIMEDOUT; /* a hard limit: the worker goes */
                 weft_process_kill(w->proc);
             }
-            if (w->running && w->fail == WEFT_EWORKERDIED && w->deadline < next) next = w->deadline;
+            if (w->ninflight && w->fail == WEFT_EWORKERDIED && w->deadline < next)
+                next = w->deadline;
             int pidfd = weft__process_pidfd(w->proc); /* -1: poll() skips it */
             polling |= pidfd < 0;
             p->pfds[n++] = (struct pollfd){.fd = weft_conn_fileno(w->conn), .events = POLLIN};
@@ -406,11 +408,11 @@ static void pool_thread(void *arg)
             /* Replies read ahead into the connection's buffer do not show in poll: take
              * every whole one there is. */
             if (conn_ev & POLLIN) {
-                weft_future_t *was;
+                size_t before;
                 do {
-                    was = w->running;
+                    before = w->ninflight;
                     take_reply(w);
-                } while (w->running && w->running != was && weft_conn_poll(w->conn, 0) == 0);
+                } while (w->ninflight && w->ninflight != before && weft_conn_poll(w->conn, 0) == 0);
             }
         }
     }
