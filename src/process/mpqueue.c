@@ -4,31 +4,41 @@
  *
  * Layout: one mapping, the header (struct weft_mpqueue) followed by the ring of `cap` bytes
  * (a power of two). A message is a record: an 8-byte length, then the bytes, padded to 8, so
- * records never straddle alignment; a record may wrap around the end of the ring. head and
- * tail are byte counters that only grow (offset = counter & (cap - 1)); tail - head bytes are
- * in use.
+ * records never straddle alignment; a record may wrap around the end of the ring. The
+ * producers' position `tail` and the consumers' `head` are byte counters that only grow
+ * (offset = counter & (cap - 1)); tail - head bytes are in use.
  *
- * The lock is a process-shared weft Lock (a robust mutex). Everything in `st` changes only
- * under it, through a journal, so that a holder killed at any instruction leaves a state the
- * next holder can repair:
- *   put  copy the record into free space past tail (invisible: not committed), then
- *        journal: saved = st, journal = 1; st.tail += size, st.count++, st.unfinished++;
- *        journal = 0.
- *   get  copy the record at head out to the caller, then journal the same way: st.head +=
- *        size, st.count--.
- * The next holder of the lock after a death (WEFT_EOWNERDEAD) restores `saved` if journal is
- * 1: the half-done change is undone as a whole. So a put killed before its journal cleared
- * never happened (its message is lost: it was in flight), a get killed before then never
- * happened (its message is still queued: nobody received it), and a change whose journal
- * cleared is complete. Compiler barriers keep a state store from moving across the journal
- * stores (see journal_begin).
+ * Two sides, two locks (the two-lock queue): producers take the tail lock, consumers the head
+ * lock, each a process-shared weft Lock (a robust mutex) on a cache line of its own, so one
+ * producer and one consumer never wait for each other, and each side reads the other's
+ * position only to see whether there is room or a message.
+ *   put  under the tail lock: copy the record into the free space past tail (invisible), then
+ *        commit: tail += size (one release store: the commit point, what consumers look at),
+ *        nput++.
+ *   get  under the head lock: copy the record at head out, then commit: head += size (the
+ *        commit point, what producers look at), nget++.
+ * A holder killed at any instruction leaves its side for the next holder of that lock
+ * (WEFT_EOWNERDEAD) to repair through the side's journal: `saved` is the side's state before
+ * the change, `journal` says a change was under way. The commit store decides: if the
+ * position moved, the change happened and the count is rolled forward; if not, it did not
+ * and the count is rolled back. (Rolling the position back would be wrong: the other side
+ * may already have acted on it.) So a put killed before its commit never happened (its
+ * message is lost: it was in flight); a get killed before its commit never happened (its
+ * message is still queued); a get killed after it is a message taken, possibly lost with its
+ * taker (at most that one). Never a message twice or half.
  *
- * Waiting: put_seq is bumped by every put, get_seq by every get, done_seq when unfinished
- * reaches 0; each is the futex word its waiters sleep on, read under the lock before they
- * drop it (so a change after that wakes them). getters/putters/joiners count sleepers so a
- * waker can skip the system call (seq_cst on both sides: a sleeper's increment and a waker's
- * bump cannot both miss each other). Wakers wake all sleepers of a word: a woken sleeper that
- * died or timed out cannot swallow the only wake-up.
+ * Counts: messages queued = nput - nget (a snapshot; maxsize compares it). Joinable:
+ * unfinished = nput - ndone, ndone bumped by task_done with a compare-and-swap that refuses to
+ * pass nget (more task_done calls than messages got is Python's ValueError).
+ *
+ * Waiting: getters sleep on put_seq, putters on get_seq, joiners on done_seq, each counted
+ * (getters, putters, joiners) so that the other side bumps the word and wakes only when
+ * somebody sleeps: a sleeper counts itself, then looks at the position again, then sleeps if
+ * the word has not moved; a committer stores its position, then (after a full fence) looks
+ * at the count. One of the two sees the other. Before sleeping, a waiter spins on the other
+ * side's position for the waiting core's budget (WEFT_SPIN_NS): a producer and a consumer
+ * that keep pace pass messages without a system call. A coroutine naps instead of sleeping
+ * (weft__shared_wait).
  */
 #include "process_internal.h"
 
@@ -37,7 +47,7 @@
 #include <math.h>
 #include <string.h>
 
-#define MAGIC        0x5745465451554555ull /* "WEFTQUEU" */
+#define MAGIC        0x5745465451554556ull /* "WEFTQUEV" */
 #define DEFAULT_CAP  (1u << 20)
 #define MIN_CAP      4096u
 #define MAX_CAP      (1ull << 40)
@@ -45,8 +55,20 @@
 #define HEADER_BYTES 8u
 
 typedef struct state {
-    uint64_t head, tail, count, unfinished;
+    uint64_t pos, n; /* tail and nput, or head and nget */
 } state_t;
+
+/* One side: its lock, its committed state and its journal, on lines of their own. */
+typedef struct side {
+    _Alignas(64) weft_lock_t lock;
+    _Atomic uint64_t pos; /* the commit point the other side reads */
+    _Atomic uint64_t n;   /* messages committed by this side */
+    state_t saved;
+    _Atomic uint32_t journal;
+    /* The word this side's waiters sleep on, and how many sleep: bumped by the OTHER side. */
+    _Alignas(64) _Atomic uint32_t seq;
+    _Atomic uint32_t sleepers;
+} side_t;
 
 struct weft_mpqueue {
     uint64_t magic;
@@ -54,11 +76,9 @@ struct weft_mpqueue {
     uint64_t cap, maxsize;
     uint32_t joinable;
     _Atomic uint32_t closed; /* weft_mpqueue_close was called (by any process) */
-    weft_lock_t lock;
-    state_t st, saved;
-    _Atomic uint32_t journal;
-    _Atomic uint32_t put_seq, get_seq, done_seq;
-    _Atomic uint32_t getters, putters, joiners;
+    side_t prod, cons;       /* prod.seq wakes putters (bumped by get); cons.seq getters */
+    _Alignas(64) _Atomic uint64_t ndone;
+    _Atomic uint32_t done_seq, joiners;
     _Alignas(64) unsigned char ring[];
 };
 
@@ -83,65 +103,85 @@ static void ring_read(const weft_mpqueue_t *q, uint64_t pos, void *dst, uint64_t
     if (n > first) memcpy((unsigned char *)dst + first, q->ring, n - first);
 }
 
-/* ---- the lock and the journal ----------------------------------------------------------- */
+/* ---- a side's lock and journal ---------------------------------------------------------- */
+
+/* Relaxed loads of the side's own state: only its lock holder writes it. */
+static uint64_t pos_of(side_t *s)
+{
+    return atomic_load_explicit(&s->pos, memory_order_relaxed);
+}
+
+static uint64_t n_of(side_t *s)
+{
+    return atomic_load_explicit(&s->n, memory_order_relaxed);
+}
 
 /* The journal guards against the holder's death, not against other threads (the lock does
  * that): what matters is which of the holder's stores were executed when it was killed, and
  * a killed thread stops at an instruction boundary with every earlier store performed. So
  * the stores only need to be issued in program order: compiler barriers (signal fences). */
-static void journal_begin(weft_mpqueue_t *q)
+static void journal_begin(side_t *s)
 {
-    q->saved = q->st;
+    s->saved = (state_t){pos_of(s), n_of(s)};
     atomic_signal_fence(memory_order_seq_cst); /* saved is written before journal = 1 */
-    atomic_store_explicit(&q->journal, 1, memory_order_relaxed);
-    atomic_signal_fence(memory_order_seq_cst); /* journal = 1 before any change of st */
+    atomic_store_explicit(&s->journal, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* journal = 1 before the change */
 }
 
-static void journal_end(weft_mpqueue_t *q)
+static void journal_end(side_t *s)
 {
-    atomic_signal_fence(memory_order_seq_cst); /* every change of st before journal = 0 */
-    atomic_store_explicit(&q->journal, 0, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst); /* the change before journal = 0 */
+    atomic_store_explicit(&s->journal, 0, memory_order_relaxed);
 }
 
-/* Takes the lock; repairs the state if its last holder died mid-change. */
-static int lock(weft_mpqueue_t *q, int64_t deadline)
+/* Commits a change of the side: the new position (release: what was written or read before
+ * is done), then the count. */
+static void commit(side_t *s, uint64_t size)
+{
+    journal_begin(s);
+    atomic_store_explicit(&s->pos, s->saved.pos + size, memory_order_release);
+    atomic_store_explicit(&s->n, s->saved.n + 1, memory_order_relaxed);
+    journal_end(s);
+}
+
+/* Takes a side's lock; repairs the side if its last holder died mid-commit. */
+static int lock(side_t *s, int64_t deadline)
 {
     double left = weft_deadline_remaining(deadline);
-    int rc = weft_lock_acquire(&q->lock, left >= 0 && left < LOCK_FLOOR_S ? LOCK_FLOOR_S : left);
+    int rc = weft_lock_acquire(&s->lock, left >= 0 && left < LOCK_FLOOR_S ? LOCK_FLOOR_S : left);
     if (rc == WEFT_EOWNERDEAD) {
         /* Relaxed: the dead holder's stores are ordered before its death by the kernel's
          * robust-futex handling, and our acquire of the lock. */
-        if (atomic_load_explicit(&q->journal, memory_order_relaxed)) {
-            q->st = q->saved;
-            journal_end(q);
+        if (atomic_load_explicit(&s->journal, memory_order_relaxed)) {
+            bool moved = pos_of(s) != s->saved.pos; /* the commit point decides */
+            atomic_store_explicit(&s->n, s->saved.n + (moved ? 1 : 0), memory_order_relaxed);
+            journal_end(s);
         }
         rc = 0;
     }
     return rc;
 }
 
-static void unlock(weft_mpqueue_t *q)
+static void unlock(side_t *s)
 {
-    weft_lock_release(&q->lock);
+    weft_lock_release(&s->lock);
 }
 
-/* Bumps a seq word (lock held). */
-static void bump(_Atomic uint32_t *seq)
+/* ---- waiting ---------------------------------------------------------------------------- */
+
+/* After a commit: wakes the sleepers of the other side's word, if any (see the top). */
+static void wake(side_t *other)
 {
-    atomic_fetch_add_explicit(seq, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst); /* the commit before the look at sleepers */
+    if (atomic_load_explicit(&other->sleepers, memory_order_relaxed)) {
+        atomic_fetch_add_explicit(&other->seq, 1, memory_order_relaxed);
+        weft__futex_wake(&other->seq, INT32_MAX, true);
+    }
 }
 
-/* Wakes every sleeper of seq if the count says there may be one (lock dropped). */
-static void wake(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers)
-{
-    if (atomic_load_explicit(sleepers, memory_order_seq_cst))
-        weft__futex_wake(seq, INT32_MAX, true);
-}
-
-/* Spins for the waiting core's spin budget (WEFT_SPIN_NS; none on one CPU) while seq still
- * reads `seen`: a producer and a consumer that keep pace hand messages over without either
- * sleeping or waking the other. True if seq moved. */
-static bool spin_on(_Atomic uint32_t *seq, uint32_t seen, int64_t deadline)
+/* Spins for the waiting core's spin budget (none on one CPU) while *pos still reads `seen`.
+ * True if it moved. */
+static bool spin_on(_Atomic uint64_t *pos, uint64_t seen, int64_t deadline)
 {
     int64_t budget = weft__spin_ns();
     if (!budget) return false;
@@ -149,27 +189,33 @@ static bool spin_on(_Atomic uint32_t *seq, uint32_t seen, int64_t deadline)
     if (until > deadline) until = deadline;
     for (;;) {
         for (int i = 0; i < 64; i++) {
-            /* Relaxed: a hint; the caller re-checks under the lock. */
-            if (atomic_load_explicit(seq, memory_order_relaxed) != seen) return true;
+            /* Relaxed: a hint; the caller looks again under its lock. */
+            if (atomic_load_explicit(pos, memory_order_relaxed) != seen) return true;
             weft__cpu_relax();
         }
         if (weft_monotonic_ns() >= until) return false;
     }
 }
 
-/* Sleeps until seq moves from `seen`, the slice ends or the deadline passes (lock dropped),
- * after a short spin. */
-static void sleep_on(_Atomic uint32_t *seq, _Atomic uint32_t *sleepers, uint32_t seen,
+/* Waits (lock dropped) until *pos, the other side's position or count, moves from `seen` (or
+ * the queue is closed), the sleep slice ends or the deadline passes: spins, then sleeps on
+ * me->seq, counted among its sleepers so that the other side bumps it. (A coroutine naps and
+ * looks at the word instead: weft__shared_wait.) */
+static void wait_for(weft_mpqueue_t *q, side_t *me, _Atomic uint64_t *pos, uint64_t seen,
                      int64_t deadline)
 {
-    if (weft__parks_coroutine()) { /* naps: nobody needs to wake it */
-        weft__shared_wait(seq, seen, deadline);
-        return;
+    bool coroutine = weft__parks_coroutine();
+    if (!coroutine && spin_on(pos, seen, deadline)) return;
+    uint32_t word = atomic_load_explicit(&me->seq, memory_order_relaxed);
+    atomic_fetch_add_explicit(&me->sleepers, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(pos, memory_order_seq_cst) == seen &&
+        !atomic_load_explicit(&q->closed, memory_order_relaxed)) {
+        if (coroutine)
+            weft__shared_wait(&me->seq, word, deadline);
+        else
+            weft__futex_wait(&me->seq, word, weft__shared_sleep_end(deadline), true);
     }
-    if (spin_on(seq, seen, deadline)) return;
-    atomic_fetch_add_explicit(sleepers, 1, memory_order_seq_cst);
-    weft__futex_wait(seq, seen, weft__shared_sleep_end(deadline), true);
-    atomic_fetch_sub_explicit(sleepers, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&me->sleepers, 1, memory_order_relaxed);
 }
 
 /* ---- life ------------------------------------------------------------------------------- */
@@ -185,13 +231,14 @@ int weft_mpqueue_create(weft_mpqueue_t **out, size_t capacity, size_t maxsize, b
     weft_mpqueue_t *q;
     int rc = weft_shm_alloc((void **)&q, size);
     if (rc) return rc;
-    /* Zero-filled already: counters, journal, seq words and sleeper counts start at 0. */
+    /* Zero-filled already: positions, counts, journals, seq words and sleepers start at 0. */
     q->magic = MAGIC;
     q->map_size = size;
     q->cap = cap;
     q->maxsize = maxsize;
     q->joinable = joinable;
-    rc = weft_lock_init_shared(&q->lock);
+    rc = weft_lock_init_shared(&q->prod.lock);
+    if (!rc) rc = weft_lock_init_shared(&q->cons.lock);
     if (rc) {
         weft_shm_free(q, size);
         return rc;
@@ -210,12 +257,22 @@ int weft_mpqueue_destroy(weft_mpqueue_t *q)
 
 static bool is_closed(const weft_mpqueue_t *q)
 {
-    return atomic_load_explicit(&q->closed, memory_order_relaxed); /* read under the lock */
+    return atomic_load_explicit(&q->closed, memory_order_relaxed);
 }
 
-static bool has_room(const weft_mpqueue_t *q, uint64_t size)
+/* Room for a record of `size` bytes (tail lock held), given nget, the consumers' count read
+ * before: a stale head or count only makes the queue look fuller than it is. Acquire: the
+ * consumers' reads of the space are done, and head is at least where it was at that count. */
+static bool has_room(weft_mpqueue_t *q, uint64_t size, uint64_t nget)
 {
-    return q->cap - (q->st.tail - q->st.head) >= size && (!q->maxsize || q->st.count < q->maxsize);
+    uint64_t head = atomic_load_explicit(&q->cons.pos, memory_order_acquire);
+    uint64_t queued = n_of(&q->prod) - nget;
+    return q->cap - (pos_of(&q->prod) - head) >= size && (!q->maxsize || queued < q->maxsize);
+}
+
+static uint64_t nget_now(weft_mpqueue_t *q)
+{
+    return atomic_load_explicit(&q->cons.n, memory_order_acquire);
 }
 
 int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout)
@@ -226,30 +283,25 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
     uint64_t size = record_size(len);
     if (size > q->cap) return WEFT_EOVERFLOW;
     for (;;) {
-        int rc = lock(q, deadline);
+        int rc = lock(&q->prod, deadline);
         if (rc) return rc;
         if (is_closed(q)) {
-            unlock(q);
+            unlock(&q->prod);
             return WEFT_ESHUTDOWN;
         }
-        if (has_room(q, size)) break;
-        uint32_t seen = atomic_load_explicit(&q->get_seq, memory_order_relaxed);
-        unlock(q);
+        uint64_t nget = nget_now(q);
+        if (has_room(q, size, nget)) break;
+        unlock(&q->prod);
         rc = weft__shared_stop_reason(deadline);
         if (rc) return rc;
-        sleep_on(&q->get_seq, &q->putters, seen, deadline);
+        wait_for(q, &q->prod, &q->cons.n, nget, deadline); /* room comes with a get */
     }
-    uint64_t header = len;
-    ring_write(q, q->st.tail, &header, HEADER_BYTES);
-    ring_write(q, q->st.tail + HEADER_BYTES, buf, len);
-    journal_begin(q);
-    q->st.tail += size;
-    q->st.count++;
-    if (q->joinable) q->st.unfinished++;
-    journal_end(q);
-    bump(&q->put_seq);
-    unlock(q);
-    wake(&q->put_seq, &q->getters);
+    uint64_t tail = pos_of(&q->prod), header = len;
+    ring_write(q, tail, &header, HEADER_BYTES);
+    ring_write(q, tail + HEADER_BYTES, buf, len);
+    commit(&q->prod, size);
+    unlock(&q->prod);
+    wake(&q->cons);
     return 0;
 }
 
@@ -258,35 +310,31 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, doub
     int64_t deadline;
     if (!q || !len || (!buf && cap) || isnan(timeout) || weft_deadline(timeout, &deadline))
         return WEFT_EINVAL;
+    uint64_t head;
     for (;;) {
-        int rc = lock(q, deadline);
+        int rc = lock(&q->cons, deadline);
         if (rc) return rc;
-        if (q->st.count > 0) break;
-        if (is_closed(q)) {
-            unlock(q);
-            return WEFT_ESHUTDOWN;
-        }
-        uint32_t seen = atomic_load_explicit(&q->put_seq, memory_order_relaxed);
-        unlock(q);
+        head = pos_of(&q->cons);
+        /* Acquire: the record before the producers' commit is visible. */
+        uint64_t tail = atomic_load_explicit(&q->prod.pos, memory_order_acquire);
+        if (tail != head) break;
+        unlock(&q->cons);
+        if (is_closed(q)) return WEFT_ESHUTDOWN;
         rc = weft__shared_stop_reason(deadline);
         if (rc) return rc;
-        sleep_on(&q->put_seq, &q->getters, seen, deadline);
+        wait_for(q, &q->cons, &q->prod.pos, tail, deadline);
     }
     uint64_t n;
-    ring_read(q, q->st.head, &n, HEADER_BYTES);
+    ring_read(q, head, &n, HEADER_BYTES);
     if (n > cap) {
-        unlock(q);
+        unlock(&q->cons);
         *len = (size_t)n;
         return WEFT_EOVERFLOW; /* stays at the head */
     }
-    ring_read(q, q->st.head + HEADER_BYTES, buf, n);
-    journal_begin(q);
-    q->st.head += record_size(n);
-    q->st.count--;
-    journal_end(q);
-    bump(&q->get_seq);
-    unlock(q);
-    wake(&q->get_seq, &q->putters);
+    ring_read(q, head + HEADER_BYTES, buf, n);
+    commit(&q->cons, record_size(n));
+    unlock(&q->cons);
+    wake(&q->prod);
     *len = (size_t)n;
     return 0;
 }
@@ -304,15 +352,15 @@ int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *le
 int weft_mpqueue_close(weft_mpqueue_t *q)
 {
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
-    int rc = lock(q, WEFT_NO_DEADLINE);
-    if (rc) return rc;
     atomic_store_explicit(&q->closed, 1, memory_order_relaxed);
-    /* Every sleeper looks again: putters fail, getters drain or fail. */
-    bump(&q->put_seq);
-    bump(&q->get_seq);
-    unlock(q);
-    wake(&q->put_seq, &q->getters);
-    wake(&q->get_seq, &q->putters);
+    /* Every sleeper looks again: putters fail, getters drain or fail. The bump comes after
+     * the flag (the fence in wake), and a sleeper looks at the flag after counting itself. */
+    side_t *sides[] = {&q->prod, &q->cons};
+    for (int i = 0; i < 2; i++) {
+        atomic_thread_fence(memory_order_seq_cst);
+        atomic_fetch_add_explicit(&sides[i]->seq, 1, memory_order_relaxed);
+        weft__futex_wake(&sides[i]->seq, INT32_MAX, true);
+    }
     return 0;
 }
 
@@ -320,22 +368,24 @@ int weft_mpqueue_close(weft_mpqueue_t *q)
 
 size_t weft_mpqueue_qsize(weft_mpqueue_t *q)
 {
-    if (!q || lock(q, WEFT_NO_DEADLINE)) return 0;
-    size_t n = (size_t)q->st.count;
-    unlock(q);
-    return n;
+    if (!q) return 0;
+    uint64_t got = atomic_load_explicit(&q->cons.n, memory_order_acquire);
+    uint64_t put = atomic_load_explicit(&q->prod.n, memory_order_acquire);
+    return put > got ? (size_t)(put - got) : 0;
 }
 
 bool weft_mpqueue_empty(weft_mpqueue_t *q)
 {
-    return weft_mpqueue_qsize(q) == 0;
+    if (!q) return true;
+    uint64_t head = atomic_load_explicit(&q->cons.pos, memory_order_acquire);
+    return atomic_load_explicit(&q->prod.pos, memory_order_acquire) == head;
 }
 
 bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len)
 {
-    if (!q || lock(q, WEFT_NO_DEADLINE)) return false;
-    bool full = !has_room(q, record_size(len));
-    unlock(q);
+    if (!q || lock(&q->prod, WEFT_NO_DEADLINE)) return false;
+    bool full = !has_room(q, record_size(len), nget_now(q));
+    unlock(&q->prod);
     return full;
 }
 
@@ -345,21 +395,18 @@ int weft_mpqueue_task_done(weft_mpqueue_t *q)
 {
     if (!q) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
-    int rc = lock(q, WEFT_NO_DEADLINE);
-    if (rc) return rc;
-    /* Unfinished counts messages put and not yet done, queued ones included: more task_done
-     * calls than messages taken would drive it below the queued count. */
-    if (q->st.unfinished <= q->st.count) {
-        unlock(q);
-        return WEFT_EINVAL;
+    /* One compare-and-swap: a process killed here either counted its task or did not. */
+    uint64_t done = atomic_load_explicit(&q->ndone, memory_order_relaxed), next;
+    do {
+        if (done >= atomic_load_explicit(&q->cons.n, memory_order_acquire)) return WEFT_EINVAL;
+        next = done + 1;
+    } while (!atomic_compare_exchange_weak_explicit(&q->ndone, &done, next, memory_order_seq_cst,
+                                                    memory_order_relaxed));
+    if (next == atomic_load_explicit(&q->prod.n, memory_order_seq_cst) &&
+        atomic_load_explicit(&q->joiners, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&q->done_seq, 1, memory_order_relaxed);
+        weft__futex_wake(&q->done_seq, INT32_MAX, true);
     }
-    journal_begin(q);
-    q->st.unfinished--;
-    journal_end(q);
-    bool all_done = q->st.unfinished == 0;
-    if (all_done) bump(&q->done_seq);
-    unlock(q);
-    if (all_done) wake(&q->done_seq, &q->joiners);
     return 0;
 }
 
@@ -369,16 +416,18 @@ int weft_mpqueue_join(weft_mpqueue_t *q, double timeout)
     if (!q || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
     for (;;) {
-        int rc = lock(q, deadline);
-        if (rc) return rc;
-        if (q->st.unfinished == 0) {
-            unlock(q);
-            return 0;
+        uint32_t word = atomic_load_explicit(&q->done_seq, memory_order_relaxed);
+        atomic_fetch_add_explicit(&q->joiners, 1, memory_order_seq_cst);
+        bool done = atomic_load_explicit(&q->ndone, memory_order_seq_cst) ==
+                    atomic_load_explicit(&q->prod.n, memory_order_seq_cst);
+        int rc = done ? 0 : weft__shared_stop_reason(deadline);
+        if (!done && !rc) {
+            if (weft__parks_coroutine())
+                weft__shared_wait(&q->done_seq, word, deadline);
+            else
+                weft__futex_wait(&q->done_seq, word, weft__shared_sleep_end(deadline), true);
         }
-        uint32_t seen = atomic_load_explicit(&q->done_seq, memory_order_relaxed);
-        unlock(q);
-        rc = weft__shared_stop_reason(deadline);
-        if (rc) return rc;
-        sleep_on(&q->done_seq, &q->joiners, seen, deadline);
+        atomic_fetch_sub_explicit(&q->joiners, 1, memory_order_relaxed);
+        if (done || rc) return rc;
     }
 }
