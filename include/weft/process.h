@@ -15,8 +15,11 @@
  * -SIGTERM, weft_process_kill -SIGKILL).
  *
  * In the child: only the forking thread exists (weft's thread registry says so, see
- * weft/thread.h); the caller's cancel request, if it was a canceled task, is cleared; the
- * handles of processes started by the parent are "foreign" there: joining or testing them
+ * weft/thread.h), and only fn runs on it: started from a coroutine (or from a thread that has
+ * coroutines), the thread's other coroutines are copied with its memory but never run in the
+ * child, and fn runs as a plain thread's code (it may start coroutines of its own); the
+ * caller's cancel request, if it was a canceled task, is cleared; the handles of processes
+ * started by the parent are "foreign" there: joining or testing them
  * fails with WEFT_ECHILD (Python: "can only join a child process"), closing them frees the
  * copy. When fn returns, the child applies the exit rules below to its own children, joins
  * its non-daemon weft threads, flushes stdio and ends with _exit(code): the atexit handlers

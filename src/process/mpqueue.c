@@ -47,12 +47,12 @@
 #include <math.h>
 #include <string.h>
 
-#define MAGIC        0x5745465451554556ull /* "WEFTQUEV" */
-#define DEFAULT_CAP  (1u << 20)
-#define MIN_CAP      4096u
-#define MAX_CAP      (1ull << 40)
-#define LOCK_FLOOR_S 0.005 /* a poll still waits this long for a busy lock */
-#define HEADER_BYTES 8u
+#define MAGIC         0x5745465451554556ull /* "WEFTQUEV" */
+#define DEFAULT_CAP   (1u << 20)
+#define MIN_CAP       4096u
+#define MAX_CAP       (1ull << 40)
+#define LOCK_FLOOR_NS 5000000 /* a poll still waits this long for a busy lock */
+#define HEADER_BYTES  8u
 
 typedef struct state {
     uint64_t pos, n; /* tail and nput, or head and nget */
@@ -147,8 +147,11 @@ static void commit(side_t *s, uint64_t size)
 /* Takes a side's lock; repairs the side if its last holder died mid-commit. */
 static int lock(side_t *s, int64_t deadline)
 {
-    double left = weft_deadline_remaining(deadline);
-    int rc = weft_lock_acquire(&s->lock, left >= 0 && left < LOCK_FLOOR_S ? LOCK_FLOOR_S : left);
+    if (deadline != WEFT_NO_DEADLINE) { /* a poll still waits a little for a busy lock */
+        int64_t floor = weft_monotonic_ns() + LOCK_FLOOR_NS;
+        if (deadline < floor) deadline = floor;
+    }
+    int rc = weft__plock_acquire_deadline(&s->lock, deadline, false);
     if (rc == WEFT_EOWNERDEAD) {
         /* Relaxed: the dead holder's stores are ordered before its death by the kernel's
          * robust-futex handling, and our acquire of the lock. */
@@ -164,7 +167,7 @@ static int lock(side_t *s, int64_t deadline)
 
 static void unlock(side_t *s)
 {
-    weft_lock_release(&s->lock);
+    weft__plock_release(&s->lock);
 }
 
 /* ---- waiting ---------------------------------------------------------------------------- */
