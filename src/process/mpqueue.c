@@ -31,14 +31,14 @@
  * unfinished = nput - ndone, ndone bumped by task_done with a compare-and-swap that refuses to
  * pass nget (more task_done calls than messages got is Python's ValueError).
  *
- * Waiting: getters sleep on put_seq, putters on get_seq, joiners on done_seq, each counted
- * (getters, putters, joiners) so that the other side bumps the word and wakes only when
- * somebody sleeps: a sleeper counts itself, then looks at the position again, then sleeps if
- * the word has not moved; a committer stores its position, then (after a full fence) looks
- * at the count. One of the two sees the other. Before sleeping, a waiter spins on the other
- * side's position for the waiting core's budget (WEFT_SPIN_NS): a producer and a consumer
- * that keep pace pass messages without a system call. A coroutine naps instead of sleeping
- * (weft__shared_wait).
+ * Waiting: getters sleep on cons.seq (bumped by puts), putters on prod.seq (bumped by gets),
+ * joiners on done_seq, each side counting its sleepers so that the other side bumps the word
+ * and wakes only when somebody sleeps: a sleeper counts itself, then looks at the position
+ * again, then sleeps if the word has not moved; a committer stores its position, then looks
+ * at the count (all four sequentially consistent): one of the two sees the other. Before
+ * sleeping, a waiter spins on the other side's position for the waiting core's budget
+ * (WEFT_SPIN_NS): a producer and a consumer that keep pace pass messages without a system
+ * call. A coroutine naps instead of sleeping (weft__shared_wait).
  */
 #include "process_internal.h"
 
@@ -134,12 +134,14 @@ static void journal_end(side_t *s)
     atomic_store_explicit(&s->journal, 0, memory_order_relaxed);
 }
 
-/* Commits a change of the side: the new position (release: what was written or read before
- * is done), then the count. */
+/* Commits a change of the side: the new position, then the count. The position's store is
+ * sequentially consistent: it releases what was written or read before, and it is ordered
+ * before the look at the other side's sleepers in wake (a sleeper counts itself, then loads
+ * the position, both seq_cst: one of the two sees the other). */
 static void commit(side_t *s, uint64_t size)
 {
     journal_begin(s);
-    atomic_store_explicit(&s->pos, s->saved.pos + size, memory_order_release);
+    atomic_store_explicit(&s->pos, s->saved.pos + size, memory_order_seq_cst);
     atomic_store_explicit(&s->n, s->saved.n + 1, memory_order_relaxed);
     journal_end(s);
 }
@@ -175,8 +177,7 @@ static void unlock(side_t *s)
 /* After a commit: wakes the sleepers of the other side's word, if any (see the top). */
 static void wake(side_t *other)
 {
-    atomic_thread_fence(memory_order_seq_cst); /* the commit before the look at sleepers */
-    if (atomic_load_explicit(&other->sleepers, memory_order_relaxed)) {
+    if (atomic_load_explicit(&other->sleepers, memory_order_seq_cst)) { /* after the commit */
         atomic_fetch_add_explicit(&other->seq, 1, memory_order_relaxed);
         weft__futex_wake(&other->seq, INT32_MAX, true);
     }
@@ -212,7 +213,7 @@ static void wait_for(weft_mpqueue_t *q, side_t *me, _Atomic uint64_t *pos, uint6
     uint32_t word = atomic_load_explicit(&me->seq, memory_order_relaxed);
     atomic_fetch_add_explicit(&me->sleepers, 1, memory_order_seq_cst);
     if (atomic_load_explicit(pos, memory_order_seq_cst) == seen &&
-        !atomic_load_explicit(&q->closed, memory_order_relaxed)) {
+        !atomic_load_explicit(&q->closed, memory_order_seq_cst)) {
         if (coroutine)
             weft__shared_wait(&me->seq, word, deadline);
         else
@@ -355,13 +356,12 @@ int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *le
 int weft_mpqueue_close(weft_mpqueue_t *q)
 {
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
-    atomic_store_explicit(&q->closed, 1, memory_order_relaxed);
+    atomic_store_explicit(&q->closed, 1, memory_order_seq_cst);
     /* Every sleeper looks again: putters fail, getters drain or fail. The bump comes after
-     * the flag (the fence in wake), and a sleeper looks at the flag after counting itself. */
+     * the flag (both seq_cst), and a sleeper looks at the flag after counting itself. */
     side_t *sides[] = {&q->prod, &q->cons};
     for (int i = 0; i < 2; i++) {
-        atomic_thread_fence(memory_order_seq_cst);
-        atomic_fetch_add_explicit(&sides[i]->seq, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&sides[i]->seq, 1, memory_order_seq_cst);
         weft__futex_wake(&sides[i]->seq, INT32_MAX, true);
     }
     return 0;
