@@ -65,6 +65,10 @@ typedef struct side {
     _Atomic uint64_t n;   /* messages committed by this side */
     state_t saved;
     _Atomic uint32_t journal;
+    /* The other side's position and count as this side last read them (under this side's
+     * lock): lower bounds, so this side reads the other's line only when they say "no room"
+     * or "nothing there", not on every message. */
+    uint64_t seen_pos, seen_n;
     /* The word this side's waiters sleep on, and how many sleep: bumped by the OTHER side. */
     _Alignas(64) _Atomic uint32_t seq;
     _Atomic uint32_t sleepers;
@@ -264,19 +268,29 @@ static bool is_closed(const weft_mpqueue_t *q)
     return atomic_load_explicit(&q->closed, memory_order_relaxed);
 }
 
-/* Room for a record of `size` bytes (tail lock held), given nget, the consumers' count read
- * before: a stale head or count only makes the queue look fuller than it is. Acquire: the
- * consumers' reads of the space are done, and head is at least where it was at that count. */
-static bool has_room(weft_mpqueue_t *q, uint64_t size, uint64_t nget)
+/* Room for a record of `size` bytes by the consumers' position and count as last seen (tail
+ * lock held): stale ones only make the queue look fuller than it is. */
+static bool room_seen(weft_mpqueue_t *q, uint64_t size)
 {
-    uint64_t head = atomic_load_explicit(&q->cons.pos, memory_order_acquire);
-    uint64_t queued = n_of(&q->prod) - nget;
-    return q->cap - (pos_of(&q->prod) - head) >= size && (!q->maxsize || queued < q->maxsize);
+    side_t *p = &q->prod;
+    uint64_t queued = n_of(p) - p->seen_n;
+    return q->cap - (pos_of(p) - p->seen_pos) >= size && (!q->maxsize || queued < q->maxsize);
 }
 
-static uint64_t nget_now(weft_mpqueue_t *q)
+/* Reads the consumers' count, then position, into the producers' view (tail lock held).
+ * Acquire: their reads of the space are done; the position is at least where it was at that
+ * count. */
+static void look_at_consumers(weft_mpqueue_t *q)
 {
-    return atomic_load_explicit(&q->cons.n, memory_order_acquire);
+    q->prod.seen_n = atomic_load_explicit(&q->cons.n, memory_order_acquire);
+    q->prod.seen_pos = atomic_load_explicit(&q->cons.pos, memory_order_acquire);
+}
+
+static bool has_room(weft_mpqueue_t *q, uint64_t size)
+{
+    if (room_seen(q, size)) return true;
+    look_at_consumers(q);
+    return room_seen(q, size);
 }
 
 int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout)
@@ -293,8 +307,8 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
             unlock(&q->prod);
             return WEFT_ESHUTDOWN;
         }
-        uint64_t nget = nget_now(q);
-        if (has_room(q, size, nget)) break;
+        if (has_room(q, size)) break;
+        uint64_t nget = q->prod.seen_n; /* as just read */
         unlock(&q->prod);
         rc = weft__shared_stop_reason(deadline);
         if (rc) return rc;
@@ -319,8 +333,11 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, doub
         int rc = lock(&q->cons, deadline);
         if (rc) return rc;
         head = pos_of(&q->cons);
-        /* Acquire: the record before the producers' commit is visible. */
+        if (q->cons.seen_pos != head) break; /* a record seen before (by any consumer) */
+        /* Acquire: the records before the producers' commit are visible (to the consumers
+         * that take the lock after us, too). */
         uint64_t tail = atomic_load_explicit(&q->prod.pos, memory_order_acquire);
+        q->cons.seen_pos = tail;
         if (tail != head) break;
         unlock(&q->cons);
         if (is_closed(q)) return WEFT_ESHUTDOWN;
@@ -387,7 +404,7 @@ bool weft_mpqueue_empty(weft_mpqueue_t *q)
 bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len)
 {
     if (!q || lock(&q->prod, WEFT_NO_DEADLINE)) return false;
-    bool full = !has_room(q, record_size(len), nget_now(q));
+    bool full = !has_room(q, record_size(len));
     unlock(&q->prod);
     return full;
 }
