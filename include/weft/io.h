@@ -9,7 +9,8 @@
  * Pollers (the seed's IO models): "select", "poll", "epoll", "io_uring" (when built with
  * liburing and the kernel allows it). One per hub, chosen when the hub is created: the name
  * given to weft_poller_set, else the WEFT_POLLER environment variable, else epoll (cheapest
- * per wait for sockets: its interest persists), else io_uring, poll, select. select cannot watch fds >= FD_SETSIZE (1024): WEFT_EINVAL.
+ * per wait for sockets: its interest persists), else io_uring, poll, select. select cannot
+ * watch fds >= FD_SETSIZE (1024): WEFT_EINVAL.
  *
  * Non-blocking mode: weft_read/weft_write on a non-socket fd set O_NONBLOCK on it (shared with
  * every holder of the open file, as gevent does); sockets are used with MSG_DONTWAIT and keep
