@@ -80,7 +80,9 @@ static const weft__poller_ops_t *preferred(void)
 static void hub_poll(void *io, int64_t deadline)
 {
     weft__poller_t *p = io;
+    p->peeking = deadline == 0;
     p->ops->wait(p, deadline);
+    p->peeking = false;
 }
 
 static void hub_notify(void *io)
@@ -228,6 +230,11 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
      * its next wait: two epoll_ctl per request in a ping-pong.) */
     uint32_t unwanted = (revents & WEFT__IO_ERR ? WEFT_READ | WEFT_WRITE : revents) &
                         (WEFT_READ | WEFT_WRITE) & ~wanted_now; /* a bad fd: all nobody waits for */
+    /* Not on a peek, though: the hub looks at the poller every 64 picks while coroutines are
+     * ready, and a report nobody waits for then is most often for a coroutine woken by the
+     * last one that has not run yet: narrowing would cost an epoll_ctl now and another at its
+     * next wait. When the hub blocks in the poller, every woken coroutine has run. */
+    if (p->peeking && !(revents & WEFT__IO_ERR)) unwanted = 0;
     if (s->interest & unwanted) {
         uint32_t want = s->interest & ~unwanted;
         if (p->ops->arm(p, fd, want) != 0) want = 0;

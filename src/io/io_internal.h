@@ -10,7 +10,8 @@
  * A backend keeps, per fd, an INTEREST mask (WEFT_READ | WEFT_WRITE) and reports readiness
  * level-style: as long as an fd is ready for an event of its interest, every wait reports it.
  * (io_uring's one-shot polls are re-armed by the backend to give the same contract.) The
- * common part narrows the interest lazily: only when a report finds no waiter for an event.
+ * common part narrows the interest lazily: only when a report of a wait that blocks finds no
+ * waiter for an event (see weft__poller_ready).
  *
  * The hub's remote wakes arrive on an eventfd that the common part registers like any fd.
  */
@@ -52,6 +53,7 @@ struct weft__poller {
     weft__fdstate_t *fds;
     size_t nfds;     /* table length */
     size_t nwaiting; /* waiters parked on fds */
+    bool peeking;    /* the hub only looks (deadline 0) while coroutines are ready */
 };
 
 /* Called by a backend's wait for each ready fd (revents: WEFT_READ, WEFT_WRITE, WEFT__IO_ERR). */
