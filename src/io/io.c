@@ -233,8 +233,9 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
     /* Not on a peek, though: the hub looks at the poller every 64 picks while coroutines are
      * ready, and a report nobody waits for then is most often for a coroutine woken by the
      * last one that has not run yet: narrowing would cost an epoll_ctl now and another at its
-     * next wait. When the hub blocks in the poller, every woken coroutine has run. */
-    if (p->peeking && !(revents & WEFT__IO_ERR)) unwanted = 0;
+     * next wait. When the hub blocks in the poller, every woken coroutine has run. (A
+     * one-shot backend narrows for free, and would re-arm for nothing.) */
+    if (p->peeking && !p->ops->oneshot && !(revents & WEFT__IO_ERR)) unwanted = 0;
     if (s->interest & unwanted) {
         uint32_t want = s->interest & ~unwanted;
         if (p->ops->arm(p, fd, want) != 0) want = 0;

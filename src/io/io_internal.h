@@ -39,6 +39,9 @@ typedef struct weft__poller_ops {
     void (*wait)(weft__poller_t *p, int64_t deadline);
     /* weft_close is closing fd: forget it (poll requests in flight are canceled). */
     void (*forget)(weft__poller_t *p, int fd);
+    /* Interest is re-armed per report (io_uring's one-shot polls): keeping an interest nobody
+     * waits for costs a request per report, while dropping it costs nothing. */
+    bool oneshot;
 } weft__poller_ops_t;
 
 typedef struct weft__fdstate {

@@ -99,4 +99,4 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_epoll = {"epoll", init, fini, arm, wait_, forget};
+const weft__poller_ops_t weft__poller_epoll = {"epoll", init, fini, arm, wait_, forget, false};
