@@ -105,7 +105,7 @@ int weft_lock_init_shared(weft_lock_t *l)
     if (!rc) rc = pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
     if (!rc) rc = pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ERRORCHECK);
     if (!rc) {
-        atomic_store_explicit(&l->state_, 0, memory_order_relaxed);
+        atomic_store_explicit(&l->state_, WEFT__PLOCK_NOBODY, memory_order_relaxed);
         l->shared_ = 1;
         rc = pthread_mutex_init(&l->pmutex_, &a);
     }
@@ -137,13 +137,14 @@ int weft__plock_destroy(weft_lock_t *l)
     return 0;
 }
 
-/* Which context of the owning thread holds a shared Lock (state_, unused otherwise in shared
- * mode): the mutex knows only the thread, and coroutines of one thread must tell "I hold it"
+/* Which context of the owning thread holds a shared Lock (state_, which shared mode keeps at
+ * WEFT__PLOCK_NOBODY or above so the private fast paths fail on it): the mutex knows only the
+ * thread, and coroutines of one thread must tell "I hold it"
  * (WEFT_EDEADLK) from "a sibling holds it" (wait). Bits of the waiting context's address:
  * meaningful only next to the mutex's owner tid, i.e. within the owner's process. */
 static uint32_t ctx_tag(void)
 {
-    return (uint32_t)((uintptr_t)weft__waitctx_current() >> 3) | 1u;
+    return (uint32_t)((uintptr_t)weft__waitctx_current() >> 3) | WEFT__PLOCK_NOBODY;
 }
 
 /* pthread_mutex_trylock, where a coroutine finding the lock held by another coroutine of its

@@ -54,6 +54,8 @@ void weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline);
 /* ---- process-shared mode (pshared.c) -------------------------------------------------------
  * Called by the public functions when the object's shared_ flag is set, after their argument
  * checks (NULL, NaN). The init functions themselves are public (weft/process.h). */
+/* A shared Lock's state_: 2^31 or above (see lock.c), the holder's context tag or this. */
+#define WEFT__PLOCK_NOBODY 0x80000000u
 int weft__plock_acquire(weft_lock_t *l, double timeout);
 int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel);
 int weft__plock_release(weft_lock_t *l);
