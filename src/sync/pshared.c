@@ -298,19 +298,9 @@ int weft_semaphore_init_shared(weft_semaphore_t *s, unsigned value, bool bounded
     return 0;
 }
 
-static bool psem_take(weft_semaphore_t *s)
-{
-    uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
-    while (v > 0)
-        if (atomic_compare_exchange_weak_explicit(&s->value_, &v, v - 1, memory_order_acquire,
-                                                  memory_order_relaxed))
-            return true;
-    return false;
-}
-
 int weft__psem_acquire(weft_semaphore_t *s, double timeout)
 {
-    if (psem_take(s)) return 0;
+    if (weft__sem_try_take(s)) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
@@ -320,7 +310,7 @@ int weft__psem_acquire(weft_semaphore_t *s, double timeout)
         if (atomic_load_explicit(&s->value_, memory_order_seq_cst) == 0)
             weft__shared_wait(&s->value_, 0, deadline);
         atomic_fetch_sub_explicit(&s->nwaiters_, 1, memory_order_relaxed);
-        if (psem_take(s)) return 0;
+        if (weft__sem_try_take(s)) return 0;
     }
 }
 

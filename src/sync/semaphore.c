@@ -35,22 +35,12 @@ int weft_semaphore_destroy(weft_semaphore_t *s)
     return busy ? WEFT_EBUSY : 0;
 }
 
-static bool try_take(weft_semaphore_t *s)
-{
-    uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
-    while (v > 0)
-        if (atomic_compare_exchange_weak_explicit(&s->value_, &v, v - 1, memory_order_acquire,
-                                                  memory_order_relaxed))
-            return true;
-    return false;
-}
-
 int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
 {
     /* NaN is refused before the fast path, so it fails whether or not a unit is free. */
     if (!s || isnan(timeout)) return WEFT_EINVAL;
     if (weft__unlikely(s->shared_)) return weft__psem_acquire(s, timeout);
-    if (try_take(s)) return 0;
+    if (weft__sem_try_take(s)) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (timeout == 0) return WEFT_ETIMEDOUT;
@@ -58,7 +48,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
 
     weft__waiter_t w;
     weft__waitq_lock(&s->waiters_);
-    if (try_take(s)) {
+    if (weft__sem_try_take(s)) {
         weft__waitq_unlock(&s->waiters_);
         return 0;
     }

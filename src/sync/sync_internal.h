@@ -16,6 +16,17 @@ unsigned long weft__rlock_release_all(weft_rlock_t *r);
 /* Re-takes r (immune to cancellation) at the saved count. */
 void weft__rlock_restore(weft_rlock_t *r, unsigned long count);
 
+/* Takes a unit of a Semaphore's value_ if there is one (private and shared mode alike). */
+static inline bool weft__sem_try_take(weft_semaphore_t *s)
+{
+    uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
+    while (v > 0)
+        if (atomic_compare_exchange_weak_explicit(&s->value_, &v, v - 1, memory_order_acquire,
+                                                  memory_order_relaxed))
+            return true;
+    return false;
+}
+
 /* ---- waiting on a process-shared word --------------------------------------------------------
  * Process-shared objects (pshared.c, and the process layer's queue) sleep on futex words of
  * their own instead of the waiting core. Inside an executor task such a sleep ends every

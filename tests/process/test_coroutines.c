@@ -43,22 +43,6 @@ static void stop(ticker_t *t, weft_co_t *co)
     join(co);
 }
 
-static weft_process_t *start(int (*fn)(void *), void *arg)
-{
-    weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, fn, arg, NULL), 0);
-    return p;
-}
-
-static void finish(weft_process_t *p, int want)
-{
-    int code = -1000;
-    assert_int_equal(weft_process_join(p, 60), 0);
-    assert_int_equal(weft_process_exitcode(p, &code), 0);
-    assert_int_equal(code, want);
-    assert_int_equal(weft_process_close(p), 0);
-}
-
 static int nap_then_7(void *arg)
 {
     (void)arg;
@@ -73,10 +57,10 @@ static void root_joins_a_process(void **state)
     (void)state;
     ticker_t t = {0};
     weft_co_t *tk = spawn(tick, &t);
-    weft_process_t *p = start(nap_then_7, NULL);
+    weft_process_t *p = weft_test_process_start(nap_then_7, NULL);
     assert_int_equal(weft_process_join(p, 0.03), WEFT_ETIMEDOUT);
     int before = atomic_load(&t.ticks);
-    finish(p, 7);
+    assert_int_equal(weft_test_process_finish(p), 7);
     /* It ran all along the 150 ms (5 ms naps: some 25 ticks; 3 is enough to tell it was not
      * blocked, also under valgrind, which is slow the first time through any code). */
     assert_true(atomic_load(&t.ticks) >= before + 3);
@@ -101,7 +85,8 @@ static void coroutines_join_and_cancel(void **state)
     (void)state;
     ticker_t t = {0};
     weft_co_t *tk = spawn(tick, &t);
-    joiner_t a = {start(nap_then_7, NULL), 1}, b = {start(nap_then_7, NULL), 1};
+    joiner_t a = {weft_test_process_start(nap_then_7, NULL), 1},
+             b = {weft_test_process_start(nap_then_7, NULL), 1};
     weft_co_t *ja = spawn(join_child, &a), *jb = spawn(join_child, &b);
     assert_int_equal(weft_sleep(0.02), 0);
     assert_int_equal(weft_co_cancel(jb), 0);
@@ -112,8 +97,8 @@ static void coroutines_join_and_cancel(void **state)
     assert_int_equal(a.rc, 0);
     assert_true(atomic_load(&t.ticks) >= 3);
     stop(&t, tk);
-    finish(a.p, 7);
-    finish(b.p, 7);
+    assert_int_equal(weft_test_process_finish(a.p), 7);
+    assert_int_equal(weft_test_process_finish(b.p), 7);
 }
 
 static weft_conn_t *child_end;
@@ -133,7 +118,7 @@ static void pipe_recv_in_a_coroutine(void **state)
     assert_int_equal(weft_pipe(&mine, &child_end, true), 0);
     ticker_t t = {0};
     weft_co_t *tk = spawn(tick, &t);
-    weft_process_t *p = start(send_late, NULL);
+    weft_process_t *p = weft_test_process_start(send_late, NULL);
     char buf[8];
     size_t len = 0;
     assert_int_equal(weft_conn_poll(mine, 0.02), WEFT_ETIMEDOUT);
@@ -142,7 +127,7 @@ static void pipe_recv_in_a_coroutine(void **state)
     assert_memory_equal(buf, "late", 4);
     assert_true(atomic_load(&t.ticks) >= 3);
     stop(&t, tk);
-    finish(p, 0);
+    assert_int_equal(weft_test_process_finish(p), 0);
     assert_int_equal(weft_conn_close(mine), 0);
     assert_int_equal(weft_conn_close(child_end), 0);
 }
@@ -223,23 +208,23 @@ static void shared_waits_in_coroutines(void **state)
     ticker_t t = {0};
     weft_co_t *tk = spawn(tick, &t);
 
-    weft_process_t *p = start(put_late, NULL);
+    weft_process_t *p = weft_test_process_start(put_late, NULL);
     char buf[8];
     size_t len = 0;
     assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 0.02), WEFT_ETIMEDOUT);
     assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 10), 0);
     assert_int_equal(len, 3);
-    finish(p, 0);
+    assert_int_equal(weft_test_process_finish(p), 0);
     int after_queue = atomic_load(&t.ticks);
     assert_true(after_queue >= 3);
 
-    p = start(hold_lock, NULL);
+    p = weft_test_process_start(hold_lock, NULL);
     assert_int_equal(weft_event_wait(&sh->took, 10), 0);
     assert_int_equal(weft_lock_acquire(&sh->lock, 0.02), WEFT_ETIMEDOUT);
     assert_int_equal(weft_lock_acquire(&sh->lock, 10), 0); /* once the child lets go */
     assert_true(weft_event_is_set(&sh->go));
     assert_int_equal(weft_lock_release(&sh->lock), 0);
-    finish(p, 0);
+    assert_int_equal(weft_test_process_finish(p), 0);
     assert_true(atomic_load(&t.ticks) >= after_queue + 3);
     stop(&t, tk);
     assert_int_equal(weft_mpqueue_destroy(q), 0);
@@ -314,7 +299,7 @@ static void child_of_a_coroutine_runs_alone(void **state)
     weft_co_t *bumper = spawn(bump_forever, NULL);
     weft_process_t *p = NULL;
     join(spawn(start_from_coroutine, &p));
-    finish(p, 0);
+    assert_int_equal(weft_test_process_finish(p), 0);
     assert_int_equal(weft_co_cancel(bumper), 0);
     join(bumper);
 }

@@ -14,22 +14,6 @@
 
 static weft_mpqueue_t *q;
 
-static weft_process_t *start(int (*fn)(void *), void *arg)
-{
-    weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, fn, arg, NULL), 0);
-    return p;
-}
-
-static int finish(weft_process_t *p)
-{
-    int code = -1000;
-    assert_int_equal(weft_process_join(p, 60), 0);
-    assert_int_equal(weft_process_exitcode(p, &code), 0);
-    assert_int_equal(weft_process_close(p), 0);
-    return code;
-}
-
 static void fill(unsigned char *buf, size_t len, unsigned seed)
 {
     for (size_t i = 0; i < len; i++) buf[i] = (unsigned char)(seed * 131 + i * 3 + 1);
@@ -67,7 +51,7 @@ static void mpqueue_fifo_across_processes(void **state)
     (void)state;
     assert_int_equal(weft_mpqueue_create(&q, 8192, 0, false), 0);
     int n = SANITIZED ? 500 : 5000;
-    weft_process_t *p = start(produce_sizes, (void *)(long)n);
+    weft_process_t *p = weft_test_process_start(produce_sizes, (void *)(long)n);
     unsigned char buf[3001];
     for (int i = 0; i < n; i++) {
         size_t len = 99999;
@@ -75,7 +59,7 @@ static void mpqueue_fifo_across_processes(void **state)
         assert_int_equal(len, size_of(i));
         assert_true(check(buf, len, (unsigned)i));
     }
-    assert_int_equal(finish(p), 0);
+    assert_int_equal(weft_test_process_finish(p), 0);
     assert_true(weft_mpqueue_empty(q));
     assert_int_equal(weft_mpqueue_destroy(q), 0);
 }
@@ -163,14 +147,14 @@ static void mpqueue_joinable_task_done_and_join(void **state)
     assert_int_equal(weft_mpqueue_join(q, 0), 0); /* nothing unfinished */
     assert_int_equal(weft_mpqueue_task_done(q), WEFT_EINVAL);
     weft_process_t *w[3];
-    for (int i = 0; i < 3; i++) w[i] = start(worker_task_done, NULL);
+    for (int i = 0; i < 3; i++) w[i] = weft_test_process_start(worker_task_done, NULL);
     for (int i = 0; i < 100; i++) assert_int_equal(weft_mpqueue_put(q, "job", 3, 10), 0);
     assert_int_equal(weft_mpqueue_join(q, 30), 0);
     int64_t n;
     weft_value_get(processed, &n);
     assert_int_equal(n, 100);
     for (int i = 0; i < 3; i++) assert_int_equal(weft_mpqueue_put(q, NULL, 0, 10), 0);
-    for (int i = 0; i < 3; i++) assert_int_equal(finish(w[i]), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_test_process_finish(w[i]), 0);
     assert_int_equal(weft_mpqueue_join(q, 10), 0);
     /* A message queued but not taken cannot be marked done. */
     assert_int_equal(weft_mpqueue_put(q, "x", 1, 0), 0);
@@ -270,8 +254,9 @@ static void mpqueue_survives_kill_loop(void **state)
     assert_int_equal(weft_shm_alloc((void **)&ledger, sizeof *ledger), 0);
     weft_process_t *prod[2], *cons[2];
     uint32_t next_id = 0;
-    for (int i = 0; i < 2; i++) prod[i] = start(producer, (void *)(long)next_id++);
-    for (int i = 0; i < 2; i++) cons[i] = start(consumer, NULL);
+    for (int i = 0; i < 2; i++)
+        prod[i] = weft_test_process_start(producer, (void *)(long)next_id++);
+    for (int i = 0; i < 2; i++) cons[i] = weft_test_process_start(consumer, NULL);
     unsigned seed = 12345;
     int rounds = SANITIZED ? 16 : ROUNDS, consumer_kills = 0;
     for (int r = 0; r < rounds; r++) {
@@ -279,11 +264,11 @@ static void mpqueue_survives_kill_loop(void **state)
         int i = rand_r(&seed) % 2;
         if (r % 2 == 0) {
             kill_one(prod[i]);
-            prod[i] = start(producer, (void *)(long)next_id++);
+            prod[i] = weft_test_process_start(producer, (void *)(long)next_id++);
         } else {
             kill_one(cons[i]);
             consumer_kills++;
-            cons[i] = start(consumer, NULL);
+            cons[i] = weft_test_process_start(consumer, NULL);
         }
     }
     for (int i = 0; i < 2; i++) kill_one(prod[i]);
@@ -364,10 +349,10 @@ static void mpqueue_nowait_and_close(void **state)
     assert_int_equal(buf[0], 'b');
     assert_int_equal(weft_mpqueue_get_nowait(q, buf, sizeof buf, &len), WEFT_ETIMEDOUT);
 
-    weft_process_t *getter = start(get_until_closed, NULL);
+    weft_process_t *getter = weft_test_process_start(get_until_closed, NULL);
     usleep(50000); /* asleep in get, most likely: either way it must end with ESHUTDOWN */
     assert_int_equal(weft_mpqueue_close(q), 0);
-    assert_int_equal(finish(getter), 0);
+    assert_int_equal(weft_test_process_finish(getter), 0);
     assert_int_equal(weft_mpqueue_put(q, "x", 1, 1), WEFT_ESHUTDOWN);
     assert_int_equal(weft_mpqueue_put_nowait(q, "x", 1), WEFT_ESHUTDOWN);
     assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 1), WEFT_ESHUTDOWN);
@@ -377,10 +362,10 @@ static void mpqueue_nowait_and_close(void **state)
     /* What was queued before close is still delivered; a blocked putter is woken. */
     assert_int_equal(weft_mpqueue_create(&q, 0, 1, false), 0);
     assert_int_equal(weft_mpqueue_put(q, "m", 1, 0), 0);
-    weft_process_t *putter = start(put_until_closed, NULL);
+    weft_process_t *putter = weft_test_process_start(put_until_closed, NULL);
     usleep(50000);
     assert_int_equal(weft_mpqueue_close(q), 0);
-    assert_int_equal(finish(putter), 0);
+    assert_int_equal(weft_test_process_finish(putter), 0);
     assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 1), 0);
     assert_int_equal(len, 1);
     assert_int_equal(buf[0], 'm');

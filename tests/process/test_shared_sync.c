@@ -48,22 +48,6 @@ static void teardown_shared(void)
     assert_int_equal(weft_shm_free(sh, sizeof *sh), 0);
 }
 
-static weft_process_t *start(int (*fn)(void *), void *arg)
-{
-    weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, fn, arg, NULL), 0);
-    return p;
-}
-
-static int finish(weft_process_t *p)
-{
-    int code = -1000;
-    assert_int_equal(weft_process_join(p, 60), 0);
-    assert_int_equal(weft_process_exitcode(p, &code), 0);
-    assert_int_equal(weft_process_close(p), 0);
-    return code;
-}
-
 /* ---- Lock ---------------------------------------------------------------------------------- */
 
 enum { ADDERS = 4 };
@@ -88,8 +72,8 @@ static void shared_lock_counter_across_processes(void **state)
     setup_shared();
     long n = SANITIZED ? 2000 : 20000;
     weft_process_t *p[ADDERS];
-    for (int i = 0; i < ADDERS; i++) p[i] = start(add_under_lock, (void *)n);
-    for (int i = 0; i < ADDERS; i++) assert_int_equal(finish(p[i]), 0);
+    for (int i = 0; i < ADDERS; i++) p[i] = weft_test_process_start(add_under_lock, (void *)n);
+    for (int i = 0; i < ADDERS; i++) assert_int_equal(weft_test_process_finish(p[i]), 0);
     assert_int_equal(sh->counter, ADDERS * n);
     int64_t v;
     assert_int_equal(weft_value_get(&sh->value, &v), 0);
@@ -120,7 +104,7 @@ static void shared_lock_has_an_owner(void **state)
     assert_true(weft_lock_locked(&sh->lock));
     assert_int_equal(weft_lock_acquire(&sh->lock, 1), WEFT_EDEADLK);
     assert_int_equal(weft_lock_destroy(&sh->lock), WEFT_EBUSY);
-    assert_int_equal(finish(start(try_foreign_lock, NULL)), 0);
+    assert_int_equal(weft_test_process_finish(weft_test_process_start(try_foreign_lock, NULL)), 0);
     assert_int_equal(weft_lock_release(&sh->lock), 0);
     assert_false(weft_lock_locked(&sh->lock));
     teardown_shared();
@@ -142,9 +126,9 @@ static void shared_lock_owner_death_is_reported(void **state)
     (void)state;
     setup_shared();
     /* An owner that exits holding it. */
-    weft_process_t *p = start(hold_and_report, (void *)1);
+    weft_process_t *p = weft_test_process_start(hold_and_report, (void *)1);
     assert_int_equal(weft_event_wait(&sh->ready, 30), 0);
-    assert_int_equal(finish(p), 0);
+    assert_int_equal(weft_test_process_finish(p), 0);
     assert_int_equal(weft_lock_acquire(&sh->lock, 10), WEFT_EOWNERDEAD);
     assert_true(weft_lock_locked(&sh->lock)); /* held by us now */
     assert_int_equal(weft_lock_release(&sh->lock), 0);
@@ -153,7 +137,7 @@ static void shared_lock_owner_death_is_reported(void **state)
 
     /* An owner SIGKILLed while we are blocked waiting for it. */
     weft_event_clear(&sh->ready);
-    p = start(hold_and_report, NULL);
+    p = weft_test_process_start(hold_and_report, NULL);
     assert_int_equal(weft_event_wait(&sh->ready, 30), 0);
     assert_int_equal(weft_lock_acquire(&sh->lock, 0.05), WEFT_ETIMEDOUT);
     assert_int_equal(weft_process_kill(p), 0);
@@ -161,7 +145,7 @@ static void shared_lock_owner_death_is_reported(void **state)
     assert_int_equal(weft_lock_acquire(&sh->lock, 30), WEFT_EOWNERDEAD);
     assert_true(weft_monotonic() - t0 < 10);
     assert_int_equal(weft_lock_release(&sh->lock), 0);
-    assert_int_equal(finish(p), -SIGKILL);
+    assert_int_equal(weft_test_process_finish(p), -SIGKILL);
     teardown_shared();
 }
 
@@ -195,12 +179,12 @@ static void shared_lock_survives_a_kill_loop(void **state)
     int rounds = SANITIZED ? 30 : 150, torn = 0;
     for (int i = 0; i < rounds; i++) {
         weft_event_clear(&sh->ready);
-        weft_process_t *p = start(churn_pair, NULL);
+        weft_process_t *p = weft_test_process_start(churn_pair, NULL);
         assert_int_equal(weft_event_wait(&sh->ready, 30), 0);
         struct timespec ts = {0, (i % 10) * 100000L}; /* 0 .. 0.9 ms into its work */
         nanosleep(&ts, NULL);
         assert_int_equal(weft_process_kill(p), 0);
-        assert_int_equal(finish(p), -SIGKILL);
+        assert_int_equal(weft_test_process_finish(p), -SIGKILL);
         int rc = weft_lock_acquire(&sh->lock, 10);
         if (rc == WEFT_EOWNERDEAD) {
             if (sh->a != sh->b) torn++;
@@ -244,14 +228,15 @@ static void shared_rlock_reentry_owner_and_death(void **state)
     assert_int_equal(weft_rlock_acquire(&sh->rlock, 1), 0);
     assert_int_equal(weft_rlock_acquire(&sh->rlock, 1), 0);
     assert_true(weft_rlock_is_owned(&sh->rlock));
-    assert_int_equal(finish(start(rlock_other_process, NULL)), 0);
+    assert_int_equal(weft_test_process_finish(weft_test_process_start(rlock_other_process, NULL)),
+                     0);
     assert_int_equal(weft_rlock_release(&sh->rlock), 0);
     assert_true(weft_rlock_is_owned(&sh->rlock));
     assert_int_equal(weft_rlock_release(&sh->rlock), 0);
     assert_false(weft_rlock_is_owned(&sh->rlock));
     assert_int_equal(weft_rlock_release(&sh->rlock), WEFT_EPERM);
 
-    assert_int_equal(finish(start(rlock_die_holding, NULL)), 0);
+    assert_int_equal(weft_test_process_finish(weft_test_process_start(rlock_die_holding, NULL)), 0);
     assert_int_equal(weft_rlock_acquire(&sh->rlock, 10), WEFT_EOWNERDEAD);
     assert_int_equal(weft_rlock_release(&sh->rlock), 0);
     assert_false(weft_rlock_is_owned(&sh->rlock));
@@ -275,9 +260,9 @@ static void shared_semaphore_across_processes(void **state)
     (void)state;
     setup_shared();
     weft_process_t *p[3];
-    for (int i = 0; i < 3; i++) p[i] = start(take_units, (void *)100L);
+    for (int i = 0; i < 3; i++) p[i] = weft_test_process_start(take_units, (void *)100L);
     for (int i = 0; i < 300; i++) assert_int_equal(weft_semaphore_release(&sh->sem, 1), 0);
-    for (int i = 0; i < 3; i++) assert_int_equal(finish(p[i]), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_test_process_finish(p[i]), 0);
     assert_int_equal(weft_semaphore_value(&sh->sem), 0);
     double t0 = weft_monotonic();
     assert_int_equal(weft_semaphore_acquire(&sh->sem, 0.05), WEFT_ETIMEDOUT);
@@ -307,14 +292,14 @@ static void shared_event_set_then_clear_wakes_waiters(void **state)
     (void)state;
     setup_shared();
     weft_process_t *p[3];
-    for (int i = 0; i < 3; i++) p[i] = start(wait_event, NULL);
+    for (int i = 0; i < 3; i++) p[i] = weft_test_process_start(wait_event, NULL);
     /* Wait until all three sleep on the event (its waiter count is the witness). */
     int64_t n = 0;
     while (n < 3) weft_value_get(&sh->woken, &n);
     while (atomic_load(&sh->event.nwaiters_) < 3) sched_yield();
     assert_int_equal(weft_event_set(&sh->event), 0);
     assert_int_equal(weft_event_clear(&sh->event), 0);
-    for (int i = 0; i < 3; i++) assert_int_equal(finish(p[i]), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_test_process_finish(p[i]), 0);
     assert_false(weft_event_is_set(&sh->event));
     assert_int_equal(weft_event_wait(&sh->event, 0.05), WEFT_ETIMEDOUT);
     teardown_shared();
@@ -347,7 +332,7 @@ static void shared_condition_notify_one_then_all(void **state)
     (void)state;
     setup_shared();
     weft_process_t *p[3];
-    for (int i = 0; i < 3; i++) p[i] = start(wait_notified, NULL);
+    for (int i = 0; i < 3; i++) p[i] = weft_test_process_start(wait_notified, NULL);
     while (value_of(&sh->value) < 3) sched_yield();
     assert_int_equal(weft_condition_acquire(&sh->cond, 10), 0); /* all 3 wait: lock was free */
     assert_int_equal(weft_condition_notify(&sh->cond, 1), 0);
@@ -364,7 +349,7 @@ static void shared_condition_notify_one_then_all(void **state)
     assert_int_equal(weft_condition_acquire(&sh->cond, 10), 0);
     assert_int_equal(weft_condition_notify_all(&sh->cond), 0);
     assert_int_equal(weft_condition_release(&sh->cond), 0);
-    for (int i = 0; i < 3; i++) assert_int_equal(finish(p[i]), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_test_process_finish(p[i]), 0);
     assert_int_equal(value_of(&sh->woken), 3);
 
     assert_int_equal(weft_condition_wait(&sh->cond, 0.01), WEFT_EPERM); /* not held */
@@ -418,7 +403,7 @@ static void shared_condition_in_a_named_region(void **state)
     assert_int_equal(weft_shm_open((void **)&n, region_name, sizeof *n, true, NULL), 0);
     assert_int_equal(weft_rlock_init_shared(&n->lock), 0);
     assert_int_equal(weft_condition_init_shared(&n->cond, NULL, &n->lock), 0);
-    weft_process_t *p = start(named_waiter, NULL);
+    weft_process_t *p = weft_test_process_start(named_waiter, NULL);
     for (;;) { /* until the child waits (flag -1, and the lock free again) */
         assert_int_equal(weft_condition_acquire(&n->cond, 10), 0);
         bool waiting = n->flag == -1;
@@ -430,7 +415,7 @@ static void shared_condition_in_a_named_region(void **state)
         if (waiting) break;
         sched_yield();
     }
-    assert_int_equal(finish(p), 0);
+    assert_int_equal(weft_test_process_finish(p), 0);
     assert_int_equal(weft_condition_destroy(&n->cond), 0);
     assert_int_equal(weft_rlock_destroy(&n->lock), 0);
     assert_int_equal(weft_shm_unlink(region_name), 0);

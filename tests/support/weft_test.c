@@ -337,3 +337,19 @@ void weft_test_bg_join(weft_test_bg_t *bg)
     for (int i = 0; i < bg->n; i++) assert_int_equal(pthread_join(bg->tid[i], NULL), 0);
     bg->n = 0;
 }
+
+weft_process_t *weft_test_process_start(int (*fn)(void *arg), void *arg)
+{
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, fn, arg, NULL), 0);
+    return p;
+}
+
+int weft_test_process_finish(weft_process_t *p)
+{
+    int code = -1000;
+    assert_int_equal(weft_process_join(p, 60), 0);
+    assert_int_equal(weft_process_exitcode(p, &code), 0);
+    assert_int_equal(weft_process_close(p), 0);
+    return code;
+}

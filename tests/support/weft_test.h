@@ -77,6 +77,11 @@ void weft_test_fail_alloc(long nth, int persistent);
  * needed. */
 long weft_test_oom(int (*body)(void *ctx), void *ctx);
 
+/* Process tests: starts fn(arg) in a child with default options (the test fails if it cannot);
+ * joins a child (within 60 s), closes it and returns its exit code. */
+weft_process_t *weft_test_process_start(int (*fn)(void *arg), void *arg);
+int weft_test_process_finish(weft_process_t *p);
+
 /* Runs fn(arg, i) on n plain pthreads, i = 0..n-1, and joins them all (tests of a primitive
  * should not depend on weft's own thread layer). */
 void weft_test_run_threads(int n, void (*fn)(void *arg, int i), void *arg);
