@@ -4,6 +4,7 @@
  * seconds while it runs a coroutine and others of its coroutines wait (they starve).
  */
 #include "coro_internal.h"
+#include "../core/sys_internal.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -78,7 +79,7 @@ static void *watch(void *unused)
     struct timespec ts = {(time_t)(wd.threshold / 4 / 1000000000),
                           (long)(wd.threshold / 4 % 1000000000)};
     while (!atomic_load_explicit(&wd.stop, memory_order_acquire)) {
-        nanosleep(&ts, NULL);
+        weft__sys_nanosleep(&ts);
         int64_t now = weft_monotonic_ns();
         /* A table entry whose hub is gone may be matched by a new hub at the same address:
          * it then starts with a fresh sample, since the counts differ or it is idle. */

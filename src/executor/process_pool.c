@@ -29,6 +29,7 @@
  * worker, and the last of the two frees the pool.
  */
 #include "executor_internal.h"
+#include "../core/sys_internal.h"
 
 #include "../process/process_internal.h"
 
@@ -89,7 +90,7 @@ static _Atomic unsigned pool_counter; /* for thread names; relaxed: only uniquen
 static void ppool_unref(ppool_t *p)
 {
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
-    close(p->efd);
+    weft__sys_close(p->efd);
     weft__free(p->workers);
     weft__free(p->pfds);
     weft_thread_release(p->thread);
@@ -112,7 +113,7 @@ static void drop(weft_future_t *f)
 static void poke(ppool_t *p)
 {
     uint64_t one = 1;
-    ssize_t n = write(p->efd, &one, sizeof one); /* fails only when the counter is huge */
+    ssize_t n = weft__sys_write(p->efd, &one, sizeof one); /* fails only when the counter is huge */
     (void)n;
 }
 
@@ -135,7 +136,7 @@ static int worker_main(void *arg)
     for (size_t i = 0; i < p->max_workers; i++)
         if (p->workers[i].conn) weft_conn_close(p->workers[i].conn);
     weft_conn_close(ws->theirs);
-    close(p->efd);
+    weft__sys_close(p->efd);
     size_t cap = 4096, len, done = 0;
     unsigned char *buf = malloc(cap);
     if (!buf) return 1;
@@ -389,10 +390,10 @@ static void pool_thread(void *arg)
         }
         int ms = next == WEFT_NO_DEADLINE ? -1 : (int)((next - now + 999999) / 1000000);
         if (polling && (ms < 0 || ms > 10)) ms = 10;
-        if (poll(p->pfds, n, ms) < 0) continue; /* EINTR; ENOMEM: try again */
+        if (weft__sys_poll(p->pfds, n, ms) < 0) continue; /* EINTR; ENOMEM: try again */
         if (p->pfds[0].revents) {
             uint64_t count;
-            ssize_t r = read(p->efd, &count, sizeof count);
+            ssize_t r = weft__sys_read(p->efd, &count, sizeof count);
             (void)r;
         }
         size_t k = 1;
@@ -586,7 +587,7 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
     *ex = &p->base;
     return 0;
 fail:
-    if (p->efd >= 0) close(p->efd);
+    if (p->efd >= 0) weft__sys_close(p->efd);
     weft__free(p->workers);
     weft__free(p->pfds);
     weft__free(p);

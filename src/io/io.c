@@ -7,6 +7,7 @@
  * A caller that does not park through a hub (a thread without coroutines) waits in poll(2).
  */
 #include "io_internal.h"
+#include "../core/sys_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -102,7 +103,7 @@ static void hub_destroy(void *io)
 {
     weft__poller_t *p = io;
     p->ops->fini(p);
-    close(p->evfd);
+    weft__sys_close(p->evfd);
     weft__free(p->fds);
     weft__free(p);
 }
@@ -142,7 +143,7 @@ static int start(weft__poller_t *p, const weft__poller_ops_t *first)
         }
         p->ops->fini(p);
     }
-    close(p->evfd);
+    weft__sys_close(p->evfd);
     return rc;
 }
 
@@ -174,7 +175,7 @@ static void on_fork_child(void)
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
     if (!p) return;
     p->ops->fini(p);
-    close(p->evfd);
+    weft__sys_close(p->evfd);
     const weft__poller_ops_t *ops = p->ops;
     if (start(p, ops) != 0) abort(); /* no fd or memory right after fork: nothing to go on */
     for (size_t fd = 0; fd < p->nfds; fd++)
@@ -250,7 +251,7 @@ static int wait_poll(int fd, int events, int64_t deadline, bool nocancel)
     for (;;) {
         if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
         struct timespec ts;
-        int r = ppoll(&pfd, 1, weft__poller_timespec(deadline, &ts), NULL);
+        int r = weft__sys_ppoll(&pfd, 1, weft__poller_timespec(deadline, &ts));
         if (r < 0) {
             if (errno == EINTR) continue;
             return weft__errno(errno);
@@ -290,7 +291,7 @@ static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
         struct timespec zero = {0, 0};
         struct pollfd pfd = {
             fd, (short)((want & WEFT_READ ? POLLIN : 0) | (want & WEFT_WRITE ? POLLOUT : 0)), 0};
-        int r = ppoll(&pfd, 1, &zero, NULL);
+        int r = weft__sys_ppoll(&pfd, 1, &zero);
         if (r > 0 && (pfd.revents & POLLNVAL)) return WEFT_EBADF;
         int got = 0;
         if (r > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) got |= WEFT_READ;
@@ -347,9 +348,9 @@ struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts)
 
 static int set_nonblock(int fd)
 {
-    int flags = fcntl(fd, F_GETFL);
+    int flags = weft__sys_fcntl(fd, F_GETFL, 0);
     if (flags < 0) return weft__errno(errno);
-    if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+    if (!(flags & O_NONBLOCK) && weft__sys_fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
         return weft__errno(errno);
     return 0;
 }
@@ -359,21 +360,21 @@ typedef ssize_t (*attempt_fn)(int fd, void *buf, size_t n, int flags);
 
 static ssize_t try_read(int fd, void *buf, size_t n, int flags)
 {
-    ssize_t r = recv(fd, buf, n, flags | MSG_DONTWAIT);
+    ssize_t r = weft__sys_recv(fd, buf, n, flags | MSG_DONTWAIT);
     if (r < 0 && errno == ENOTSOCK) {
         int rc = set_nonblock(fd);
         if (rc) {
             errno = -rc;
             return -1;
         }
-        r = read(fd, buf, n);
+        r = weft__sys_read(fd, buf, n);
     }
     return r;
 }
 
 static ssize_t try_write(int fd, void *buf, size_t n, int flags)
 {
-    ssize_t r = send(fd, buf, n, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
+    ssize_t r = weft__sys_send(fd, buf, n, flags | MSG_DONTWAIT | MSG_NOSIGNAL);
     if (r < 0 && errno == ENOTSOCK) {
         int rc = set_nonblock(fd);
         if (rc) {
@@ -386,7 +387,7 @@ static ssize_t try_write(int fd, void *buf, size_t n, int flags)
         sigemptyset(&pipe_set);
         sigaddset(&pipe_set, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-        r = write(fd, buf, n);
+        r = weft__sys_write(fd, buf, n);
         int err = errno;
         if (r < 0 && err == EPIPE) {
             /* Take the pending SIGPIPE this write raised, unless one was pending before. */
@@ -460,7 +461,7 @@ static ssize_t try_accept(int fd, void *buf, size_t n, int flags)
     (void)flags;
     struct sockaddr **addr = buf;
     socklen_t *len = (socklen_t *)(addr + 1);
-    return accept4(fd, addr[0], addr[0] ? len : NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    return weft__sys_accept4(fd, addr[0], addr[0] ? len : NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 }
 
 int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
@@ -486,7 +487,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double time
     weft_deadline(timeout, &deadline);
     int rc = set_nonblock(fd);
     if (rc) return rc;
-    while (connect(fd, addr, len) < 0) {
+    while (weft__sys_connect(fd, addr, len) < 0) {
         if (errno == EINTR) continue; /* the connection goes on: wait for it below */
         if (errno != EINPROGRESS) return weft__errno(errno);
         break;
@@ -524,6 +525,6 @@ int weft_close(int fd)
     if (p && fd == p->evfd) return WEFT_EINVAL;
     weft__io_forget(fd);
     /* Linux releases the fd even when close reports EINTR: never retry. */
-    if (close(fd) < 0 && errno != EINTR) return weft__errno(errno);
+    if (weft__sys_close(fd) < 0 && errno != EINTR) return weft__errno(errno);
     return 0;
 }

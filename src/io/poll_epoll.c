@@ -4,6 +4,7 @@
  * nanosecond timeouts (epoll_pwait2) where the kernel has it.
  */
 #include "io_internal.h"
+#include "../core/sys_internal.h"
 
 #include <errno.h>
 #include <sys/epoll.h>
@@ -36,7 +37,7 @@ static int init(weft__poller_t *p)
 static void fini(weft__poller_t *p)
 {
     impl_t *e = p->impl;
-    close(e->epfd);
+    weft__sys_close(e->epfd);
     weft__free(e->registered);
     weft__free(e);
     p->impl = NULL;

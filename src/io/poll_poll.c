@@ -3,6 +3,7 @@
  * found through a per-fd index), handed whole to ppoll at every wait.
  */
 #include "io_internal.h"
+#include "../core/sys_internal.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -83,7 +84,7 @@ static void wait_(weft__poller_t *p, int64_t deadline)
 {
     impl_t *q = p->impl;
     struct timespec ts;
-    int n = ppoll(q->set, q->n, weft__poller_timespec(deadline, &ts), NULL);
+    int n = weft__sys_ppoll(q->set, q->n, weft__poller_timespec(deadline, &ts));
     if (n <= 0) return;
     /* Reports may reshape the set (a narrowed interest moves the last slot): collect the
      * ready ones first. */

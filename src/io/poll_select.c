@@ -3,6 +3,7 @@
  * interest masks at every wait. It cannot watch an fd >= FD_SETSIZE (WEFT_EINVAL).
  */
 #include "io_internal.h"
+#include "../core/sys_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +33,7 @@ static void fini(weft__poller_t *p)
 
 static bool fcntl_ok(int fd)
 {
-    return fcntl(fd, F_GETFD) >= 0;
+    return weft__sys_fcntl(fd, F_GETFD, 0) >= 0;
 }
 
 static int arm(weft__poller_t *p, int fd, uint32_t mask)

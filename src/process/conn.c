@@ -21,6 +21,7 @@
  * weft Locks: held across the socket waits, which is what they are for.
  */
 #include "process_internal.h"
+#include "../core/sys_internal.h"
 
 #include <math.h>
 #include <poll.h>
@@ -62,7 +63,7 @@ int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex)
     if (!a || !b) return WEFT_EINVAL;
     *a = *b = NULL;
     int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+    if (weft__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return errno == ENFILE ? WEFT_EMFILE : weft__errno_code();
     if (!duplex) {
         /* Only a's receiving and b's sending direction are used. */
@@ -73,8 +74,8 @@ int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex)
     weft_conn_t *cb = ca ? conn_new(sv[1], true, duplex) : NULL;
     if (!cb) {
         weft__free(ca);
-        close(sv[0]);
-        close(sv[1]);
+        weft__sys_close(sv[0]);
+        weft__sys_close(sv[1]);
         return WEFT_ENOMEM;
     }
     *a = ca;
@@ -90,7 +91,7 @@ int weft_conn_fileno(const weft_conn_t *c)
 int weft_conn_close(weft_conn_t *c)
 {
     if (!c) return WEFT_EINVAL;
-    close(c->fd);
+    weft__sys_close(c->fd);
     weft__free(c);
     return 0;
 }
@@ -122,7 +123,7 @@ static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadl
     bool started = false;
     while (msg.msg_iovlen > 0) {
         bool block = may_block(started ? WEFT_NO_DEADLINE : deadline, started);
-        ssize_t n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
+        ssize_t n = weft__sys_sendmsg(c->fd, &msg, MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) return send_error();
@@ -177,7 +178,7 @@ static int fill(weft_conn_t *c, int64_t deadline, bool nocancel)
     }
     int flags = may_block(deadline, nocancel) ? 0 : MSG_DONTWAIT;
     for (;;) {
-        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, flags);
+        ssize_t n = weft__sys_recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, flags);
         if (n > 0) {
             c->rlen += (size_t)n;
             return 0;
@@ -207,8 +208,8 @@ static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len)
     size_t got = take(c, dst, len);
     while (got < len) {
         if (len - got >= RBUF / 2) { /* big: straight into the caller's memory */
-            ssize_t n = recv(c->fd, dst + got, len - got,
-                             weft__parks_coroutine() ? MSG_DONTWAIT : MSG_WAITALL);
+            ssize_t n = weft__sys_recv(c->fd, dst + got, len - got,
+                                       weft__parks_coroutine() ? MSG_DONTWAIT : MSG_WAITALL);
             if (n > 0) {
                 got += (size_t)n;
                 continue;

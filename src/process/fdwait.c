@@ -6,6 +6,7 @@
  * pipe's send/recv/poll) comes through here.
  */
 #include "process_internal.h"
+#include "../core/sys_internal.h"
 
 #include "../io/io_internal.h"
 
@@ -30,7 +31,7 @@ int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel)
             slice = deadline - now < WEFT__CANCEL_SLICE_NS ? deadline - now : WEFT__CANCEL_SLICE_NS;
         struct pollfd pfd = {.fd = fd, .events = events};
         struct timespec ts = {slice / 1000000000, slice % 1000000000};
-        int r = ppoll(&pfd, 1, &ts, NULL);
+        int r = weft__sys_ppoll(&pfd, 1, &ts);
         if (r > 0) return 0;
         if (r < 0 && errno != EINTR) return weft__errno_code();
         if (cancelable && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;

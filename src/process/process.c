@@ -26,6 +26,7 @@
  * outside it: a pidfd is opened, and closed, only under registry_lock.
  */
 #include "process_internal.h"
+#include "../core/sys_internal.h"
 
 #include "../coro/coro_internal.h"
 
@@ -282,7 +283,7 @@ static void fork_child(void)
 {
     for (weft_process_t *p = reg_head, *next; p; p = next) {
         next = p->next;
-        if (p->pidfd >= 0) close(p->pidfd);
+        if (p->pidfd >= 0) weft__sys_close(p->pidfd);
         p->pidfd = -1;
         p->prev = p->next = NULL;
         p->lock = (weft__mutex_t)WEFT__MUTEX_INIT; /* maybe held by a thread that is gone */
@@ -458,7 +459,7 @@ int weft_process_close(weft_process_t *p)
     if (!reap(p)) return WEFT_EBUSY;
     weft__mutex_lock(&registry_lock);
     registry_remove_locked(p);
-    if (p->pidfd >= 0) close(p->pidfd);
+    if (p->pidfd >= 0) weft__sys_close(p->pidfd);
     p->pidfd = -1;
     weft__mutex_unlock(&registry_lock);
     unref(p);

@@ -5,6 +5,7 @@
  * create-exclusive rule that keeps two creators from sharing one region by accident.
  */
 #include "process_internal.h"
+#include "../core/sys_internal.h"
 
 #include <fcntl.h>
 #include <limits.h>
@@ -81,7 +82,7 @@ int weft_shm_open(void **p, const char *name, size_t size, bool create, size_t *
         m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED) rc = shm_error();
     }
-    close(fd); /* the mapping keeps the object */
+    weft__sys_close(fd); /* the mapping keeps the object */
     if (rc) {
         if (create) shm_unlink(name);
         return rc;
