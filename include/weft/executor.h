@@ -70,7 +70,9 @@ WEFT_EXTERN int weft_executor_destroy(weft_executor_t *ex);
  *                         "ThreadPoolExecutor-<pool number>"; at most 48 characters
  *   stack_size            of each worker (0: the default; see weft_thread_opts_t)
  *   exit_timeout          how long the process waits, at exit, for the tasks of a pool that
- *                         was never shut down; 0 (the default) does not wait. At exit, after
+ *                         was never shut down; 0 (the default), a negative value and one
+ *                         that means forever (WEFT_FOREVER, +inf) do not wait; NaN is
+ *                         WEFT_EINVAL. At exit, after
  *                         that wait, queued futures are cancelled and running tasks asked to
  *                         stop, and exit goes on: the workers are daemon threads, so a pool
  *                         never makes a program hang at exit (CPython gh-72165, gh-80961). */

@@ -43,6 +43,20 @@ static inline int weft__errno(int e)
     return e > 0 ? -e : WEFT_EIO;
 }
 
+/* Whether a timeout (not NaN: callers refuse it first) asks for a poll only: 0, or any
+ * negative value other than WEFT_FOREVER (an expired deadline). The fast paths of blocking
+ * calls ask this instead of comparing with 0, so every non-forever negative polls too. */
+static inline bool weft__timeout_polls(double timeout)
+{
+    return timeout <= 0 && timeout != WEFT_FOREVER;
+}
+
+/* The deadline `sec` seconds plus `nsec` nanoseconds from now, for the libc-style integer
+ * timeouts the monkey patch receives (poll's ms, select's timeval, SO_RCVTIMEO): saturates to
+ * WEFT_NO_DEADLINE instead of overflowing; a negative total is now (already passed). Which
+ * integer value means "forever" is the caller's libc rule, decided before it asks. */
+int64_t weft__deadline_after(int64_t sec, int64_t nsec);
+
 /* Number of CPUs online, read once (1 means spinning never pays). */
 int weft__ncpu(void);
 

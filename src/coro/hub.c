@@ -830,7 +830,7 @@ int weft_co_join(weft_co_t *co, double timeout)
         weft__waitq_unlock(&co->joiners);
         return 0;
     }
-    if (timeout == 0) {
+    if (weft__timeout_polls(timeout)) {
         weft__waitq_unlock(&co->joiners);
         return WEFT_ETIMEDOUT;
     }
@@ -901,10 +901,10 @@ int weft_yield(void)
 
 int weft_sleep(double seconds)
 {
-    if (isnan(seconds) || seconds < 0) return WEFT_EINVAL;
-    if (seconds == 0) return weft_yield();
     weft_deadline_t deadline;
-    weft_deadline(seconds, &deadline);
+    if (weft_deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
+    /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
+    if (weft__timeout_polls(seconds)) return weft_yield();
     /* A waiter nobody will wake, on a queue of its own: only the deadline (or a cancel) ends
      * the park. */
     weft_waitq_t q = WEFT_WAITQ_INIT;

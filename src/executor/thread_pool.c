@@ -33,6 +33,7 @@
  */
 #include "executor_internal.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -476,9 +477,9 @@ static void pools_at_exit(void)
         weft__mutex_unlock(&p->lock);
         if (open) {
             int64_t deadline;
-            if (weft_deadline(p->exit_timeout, &deadline) || p->exit_timeout < 0)
-                deadline = weft_monotonic_ns(); /* exit never waits forever */
-            pool_shutdown(&p->base, p->exit_timeout > 0, false, deadline);
+            weft_deadline(p->exit_timeout, &deadline); /* NaN was refused at create */
+            bool wait = deadline != WEFT_NO_DEADLINE && !weft__timeout_polls(p->exit_timeout);
+            pool_shutdown(&p->base, wait, false, deadline); /* exit never waits forever */
             pool_shutdown(&p->base, false, true, 0);
             cancel_running(p);
         }
@@ -541,7 +542,7 @@ int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
     weft_thread_pool_opts_t o = opts ? *opts : (weft_thread_pool_opts_t){0};
     if (o.thread_name_prefix && strlen(o.thread_name_prefix) > PREFIX_MAX) return WEFT_EINVAL;
     if (o.stack_size && o.stack_size < (size_t)PTHREAD_STACK_MIN) return WEFT_EINVAL;
-    if (o.exit_timeout != o.exit_timeout) return WEFT_EINVAL; /* NaN */
+    if (isnan(o.exit_timeout)) return WEFT_EINVAL;
     if (max_workers == 0) {
         int n = weft__ncpu() + 4;
         max_workers = n < 32 ? (size_t)n : 32;

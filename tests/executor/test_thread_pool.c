@@ -1340,7 +1340,61 @@ static void out_of_memory(void **state)
     assert_true(weft_test_oom(oom_pool_life, NULL) >= 4);
 }
 
+/* The timeout rules (weft/core.h) for executors: map and shutdown with -0.5 while a task
+ * blocks poll (WEFT_ETIMEDOUT at once), WEFT_FOREVER waits until the task is released, NaN
+ * is WEFT_EINVAL. */
+typedef struct timed_pool {
+    weft_executor_t *ex;
+    weft_event_t go;
+    double timeout;
+} timed_pool_t;
+
+static int wait_for_go(void *arg, void **result)
+{
+    *result = NULL;
+    return weft_event_wait(arg, WEFT_FOREVER);
+}
+
+static int timed_map(void *p)
+{
+    timed_pool_t *t = p;
+    void *args[1] = {&t->go}, *results[1];
+    size_t nd = 0;
+    return weft_executor_map(t->ex, wait_for_go, args, 1, t->timeout, results, &nd);
+}
+
+static int timed_shutdown(void *p)
+{
+    timed_pool_t *t = p;
+    return weft_executor_shutdown(t->ex, true, false, t->timeout);
+}
+
+static void let_go(void *p)
+{
+    assert_int_equal(weft_event_set(p), 0);
+}
+
+static void pool_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_pool_t t = {.timeout = -0.5};
+    assert_int_equal(weft_event_init(&t.go), 0);
+    assert_int_equal(weft_thread_pool_create(&t.ex, 2, NULL), 0);
+    assert_int_equal(weft_test_polls(timed_map, &t), WEFT_ETIMEDOUT);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(t.ex, wait_for_go, &t.go, &f), 0);
+    assert_int_equal(weft_executor_shutdown(t.ex, true, false, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_test_polls(timed_shutdown, &t), WEFT_ETIMEDOUT);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_shutdown, &t, let_go, &t.go, 0);
+    assert_int_equal(weft_future_result(f, 0, NULL), 0);
+    weft_future_release(f);
+    assert_int_equal(weft_executor_destroy(t.ex), 0);
+    assert_int_equal(weft_event_destroy(&t.go), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(pool_negative_timeout_polls),
     WEFT_TEST(submit_and_result),
     WEFT_TEST(task_error_and_message),
     WEFT_TEST(map_in_order_failure_and_timeout),

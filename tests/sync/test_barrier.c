@@ -800,7 +800,41 @@ static void barrier_more_threads_than_parties(void **state)
     assert_int_equal(weft_barrier_destroy(&o.b), 0);
 }
 
+/* The timeout rules (weft/core.h): a wait with -0.5 times out at once and breaks the barrier
+ * (Python's Barrier.wait(timeout=-0.5) breaks it too); WEFT_FOREVER blocks until the last
+ * party arrives; NaN is WEFT_EINVAL. */
+static int timed_barrier_wait(void *p)
+{
+    return weft_barrier_wait(p, -0.5);
+}
+
+static int forever_barrier_wait(void *p)
+{
+    int rc = weft_barrier_wait(p, WEFT_FOREVER);
+    return rc >= 0 ? 0 : rc;
+}
+
+static void barrier_arrive(void *p)
+{
+    assert_true(weft_barrier_wait(p, WEFT_FOREVER) >= 0);
+}
+
+static void barrier_wait_negative_timeout_polls(void **state)
+{
+    (void)state;
+    weft_barrier_t b;
+    assert_int_equal(weft_barrier_init(&b, 2, NULL, NULL), 0);
+    assert_int_equal(weft_barrier_wait(&b, NAN), WEFT_EINVAL);
+    assert_false(weft_barrier_broken(&b));
+    assert_int_equal(weft_test_polls(timed_barrier_wait, &b), WEFT_ETIMEDOUT);
+    assert_true(weft_barrier_broken(&b));
+    assert_int_equal(weft_barrier_reset(&b), 0);
+    weft_test_blocks_until(forever_barrier_wait, &b, barrier_arrive, &b, 0);
+    assert_int_equal(weft_barrier_destroy(&b), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(barrier_wait_negative_timeout_polls),
     WEFT_TEST(barrier_rounds_release_all_parties),
     WEFT_TEST(barrier_action_runs_once_per_round_before_release),
     WEFT_TEST(barrier_failing_action_breaks_round_for_all),
