@@ -1231,7 +1231,41 @@ static void negative_timeout_polls_and_forever_blocks(void **state)
     weft_event_destroy(&s.e);
 }
 
+/* A coroutine's timed park needs a slot in its hub's timer heap. With no memory left for one,
+ * it used to wait in a loop of yields checking the clock (100% CPU for the whole timeout);
+ * every coroutine's slot is now reserved when it is spawned, so a park never allocates and
+ * waits as any other: the timeout still ends the wait, and the thread sleeps meanwhile. */
+typedef struct nomem_wait {
+    weft_event_t e;
+    int rc;
+} nomem_wait_t;
+
+static void timed_wait_co(void *p)
+{
+    nomem_wait_t *s = p;
+    s->rc = weft_event_wait(&s->e, 1.0);
+}
+
+static void timed_park_without_memory_does_not_spin(void **state)
+{
+    (void)state;
+    nomem_wait_t s = {.rc = 1};
+    assert_int_equal(weft_event_init(&s.e), 0);
+    weft_co_t *co = spawn(timed_wait_co, &s);
+    weft_test_fail_alloc(1, 1); /* every allocation from now on fails */
+    double cpu0 = weft_test_cpu_seconds();
+    int rc = weft_co_join(co, WEFT_FOREVER);
+    double cpu = weft_test_cpu_seconds() - cpu0;
+    weft_test_fail_alloc(0, 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.rc, WEFT_ETIMEDOUT);
+    assert_true(cpu < 0.1); /* a spin burns most of the 1 s (the CPUs are shared) */
+    weft_co_release(co);
+    assert_int_equal(weft_event_destroy(&s.e), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(timed_park_without_memory_does_not_spin),
     WEFT_TEST(negative_timeout_polls_and_forever_blocks),
     WEFT_TEST(spawn_runs_when_caller_blocks),
     WEFT_TEST(join_twice_and_timeout),

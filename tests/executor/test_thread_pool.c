@@ -9,6 +9,8 @@
  */
 #include "weft_test.h"
 
+#include "thread/thread_internal.h" /* the registry lock, to hold a worker's start */
+
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1393,7 +1395,84 @@ static void pool_negative_timeout_polls(void **state)
     assert_int_equal(weft_event_destroy(&t.go), 0);
 }
 
+/* Shutdown(wait) from a coroutine while a sibling coroutine of the same thread is parked in
+ * weft_thread_start (its submit is starting a worker): shutdown must park until that start is
+ * settled, not spin with sched_yield (the sibling, on the same thread, would never run again:
+ * 100% CPU forever). To hold the worker's start in flight, the case holds the thread
+ * registry's lock (white-box), which a starting thread takes before it reports RUNNING. */
+typedef struct starting_shutdown {
+    weft_executor_t *ex;
+    int submit_rc, shutdown_rc;
+} starting_shutdown_t;
+
+static int return_zero(void *arg, void **result)
+{
+    (void)arg;
+    *result = NULL;
+    return 0;
+}
+
+static void submit_co(void *p)
+{
+    starting_shutdown_t *s = p;
+    weft_future_t *f = NULL;
+    s->submit_rc = weft_executor_submit(s->ex, return_zero, NULL, &f);
+    if (f) {
+        if (weft_future_result(f, 30, NULL) && s->submit_rc == 0) s->submit_rc = -1;
+        weft_future_release(f);
+    }
+}
+
+static void shutdown_co(void *p)
+{
+    starting_shutdown_t *s = p;
+    s->shutdown_rc = weft_executor_shutdown(s->ex, true, false, WEFT_FOREVER);
+}
+
+static void nothing_at_all(void *arg)
+{
+    (void)arg;
+}
+
+static int shutdown_beside_a_starting_submit(void *p)
+{
+    starting_shutdown_t *s = p;
+    /* What takes the registry lock once is done before it is held: this thread's record, and
+     * the exit rule a first weft_thread_start installs. */
+    weft_thread_current();
+    weft_thread_t *t;
+    if (weft_thread_start(&t, nothing_at_all, NULL, NULL)) return -3;
+    weft_thread_join(t, WEFT_FOREVER);
+    weft_thread_release(t);
+    weft__mutex_lock(&weft__registry_lock);
+    weft_co_t *a = NULL, *b = NULL;
+    int rc = weft_spawn(&a, submit_co, s, NULL);
+    if (!rc) rc = weft_spawn(&b, shutdown_co, s, NULL);
+    weft_yield(); /* a parks in the worker's start, then b in shutdown (on the fixed code) */
+    weft__mutex_unlock(&weft__registry_lock);
+    if (a && weft_co_join(a, 30) && !rc) rc = -1;
+    if (b && weft_co_join(b, 30) && !rc) rc = -2;
+    weft_co_release(a);
+    weft_co_release(b);
+    return rc;
+}
+
+static void shutdown_waits_for_a_starting_worker_without_spinning(void **state)
+{
+    (void)state;
+    starting_shutdown_t s = {.submit_rc = 1, .shutdown_rc = 1};
+    assert_int_equal(weft_thread_pool_create(&s.ex, 1, NULL), 0);
+    weft_test_call_t *c = weft_test_call_start(shutdown_beside_a_starting_submit, &s);
+    int rc = -100;
+    assert_true(weft_test_call_wait(c, 20.0, &rc, NULL)); /* returns: does not spin forever */
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.submit_rc, 0);
+    assert_int_equal(s.shutdown_rc, 0);
+    assert_int_equal(weft_executor_destroy(s.ex), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(shutdown_waits_for_a_starting_worker_without_spinning),
     WEFT_TEST(pool_negative_timeout_polls),
     WEFT_TEST(submit_and_result),
     WEFT_TEST(task_error_and_message),
