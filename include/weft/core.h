@@ -5,8 +5,10 @@
  * Error convention (the whole library): a function returns int, 0 on success or a negative
  * WEFT_E* code on failure; out-values go through pointers. Codes that have an errno
  * equivalent are that errno negated (WEFT_EINVAL == -EINVAL), libuv-style; weft's own codes
- * live below -4000. weft never sets errno as its way of reporting and never aborts on bad
- * input.
+ * live below -4000. Every errno a system call gives weft goes through one converter: one of
+ * the list below keeps its number, any other becomes WEFT_ESYSTEM, so every code a weft call
+ * returns has a name (weft_err_name) and a message (weft_strerror). weft never sets errno as
+ * its way of reporting and never aborts on bad input.
  *
  * Timeouts are double seconds as in Python, the same in every call that takes one:
  *   WEFT_FOREVER (-infinity)  blocks without limit; it is the only value that does;
@@ -84,12 +86,51 @@ extern "C" {
     XX(ECONNABORTED, "connection aborted")                                                         \
     XX(ENETUNREACH, "network is unreachable")                                                      \
     XX(EHOSTUNREACH, "host is unreachable")                                                        \
-    XX(EMSGSIZE, "message too long")
+    XX(EMSGSIZE, "message too long")                                                               \
+    XX(ENXIO, "no such device or address")                                                         \
+    XX(E2BIG, "argument list too long")                                                            \
+    XX(ENOEXEC, "exec format error")                                                               \
+    XX(EXDEV, "cross-device link")                                                                 \
+    XX(ENODEV, "no such device")                                                                   \
+    XX(ENOTDIR, "not a directory")                                                                 \
+    XX(EISDIR, "is a directory")                                                                   \
+    XX(ENFILE, "too many open files in the system")                                                \
+    XX(ENOTTY, "inappropriate ioctl for device")                                                   \
+    XX(ETXTBSY, "text file busy")                                                                  \
+    XX(EFBIG, "file too large")                                                                    \
+    XX(ESPIPE, "illegal seek")                                                                     \
+    XX(EROFS, "read-only file system")                                                             \
+    XX(EMLINK, "too many links")                                                                   \
+    XX(ENAMETOOLONG, "name too long")                                                              \
+    XX(ENOLCK, "no locks available")                                                               \
+    XX(ENOTEMPTY, "directory not empty")                                                           \
+    XX(ELOOP, "too many symbolic links encountered")                                               \
+    XX(ENODATA, "no data available")                                                               \
+    XX(EPROTO, "protocol error")                                                                   \
+    XX(EBADMSG, "bad message")                                                                     \
+    XX(EILSEQ, "illegal byte sequence")                                                            \
+    XX(EDESTADDRREQ, "destination address required")                                               \
+    XX(EPROTOTYPE, "protocol wrong type for socket")                                               \
+    XX(ENOPROTOOPT, "protocol not available")                                                      \
+    XX(EPROTONOSUPPORT, "protocol not supported")                                                  \
+    XX(ESOCKTNOSUPPORT, "socket type not supported")                                               \
+    XX(EAFNOSUPPORT, "address family not supported")                                               \
+    XX(EADDRNOTAVAIL, "address not available")                                                     \
+    XX(ENETDOWN, "network is down")                                                                \
+    XX(ENETRESET, "connection reset by network")                                                   \
+    XX(ENOBUFS, "no buffer space available")                                                       \
+    XX(EISCONN, "socket is already connected")                                                     \
+    XX(EHOSTDOWN, "host is down")                                                                  \
+    XX(EINPROGRESS, "operation in progress")                                                       \
+    XX(ESTALE, "stale file handle")                                                                \
+    XX(EDQUOT, "disk quota exceeded")                                                              \
+    XX(ENOTRECOVERABLE, "state not recoverable")
 
 #define WEFT_OWN_ERROR_MAP(XX)                                                                     \
     XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                             \
     XX(EEOF, -4002, "end of file")                                                                 \
-    XX(EWORKERDIED, -4003, "worker died while running the task")
+    XX(EWORKERDIED, -4003, "worker died while running the task")                                   \
+    XX(ESYSTEM, -4090, "unexpected system error (an errno weft does not name)")
 
 enum {
 #define WEFT__ERRNO_ENUM(name, msg) WEFT_##name = -name,

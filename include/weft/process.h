@@ -153,12 +153,15 @@ WEFT_EXTERN int weft_shm_free(void *p, size_t size);
  * if its creator has not sized it yet. Free with weft_shm_free (with the size mapped: the
  * object's size when 0 was passed — weft_shm_open stores it in *size_out if not NULL), and
  * remove the name with weft_shm_unlink. Other errors: WEFT_EINVAL (bad name, p NULL, create
- * with size 0), WEFT_EACCES, WEFT_EMFILE, WEFT_ENOMEM, WEFT_ENOSPC. */
+ * with size 0, a size too large for the file system), WEFT_EACCES, WEFT_ELOOP (the name is a
+ * symbolic link in /dev/shm: shm_open never follows one), WEFT_EMFILE (the process's or the
+ * system's fd limit), WEFT_ENOMEM, WEFT_ENOSPC, WEFT_EROFS, WEFT_ESYSTEM (an unexpected
+ * errno). */
 WEFT_EXTERN int weft_shm_open(void **p, const char *name, size_t size, bool create,
                               size_t *size_out);
 
 /* Removes the name (mappings stay valid until unmapped). WEFT_ENOENT, WEFT_EINVAL (bad name),
- * WEFT_EACCES. */
+ * WEFT_EACCES, WEFT_EPERM, WEFT_ELOOP, WEFT_EROFS, WEFT_ESYSTEM (an unexpected errno). */
 WEFT_EXTERN int weft_shm_unlink(const char *name);
 
 /* ---- Pipe / Connection -----------------------------------------------------------------------

@@ -37,11 +37,10 @@ static inline void weft__cpu_relax(void)
 #endif
 }
 
-/* An errno value as a weft code (libuv-style: negated). */
-static inline int weft__errno(int e)
-{
-    return e > 0 ? -e : WEFT_EIO;
-}
+/* THE converter: an errno value as a weft code. One of WEFT_ERRNO_MAP keeps its number
+ * (negated, libuv-style); any other value (0 and negatives included) is WEFT_ESYSTEM, so no
+ * raw number without a name ever reaches a caller. Every errno in src/ goes through here. */
+int weft__errno(int e);
 
 /* Whether a timeout (not NaN: callers refuse it first) asks for a poll only: 0, or any
  * negative value other than WEFT_FOREVER (an expired deadline). The fast paths of blocking

@@ -257,7 +257,7 @@ static int spawn_service(void)
 {
     pthread_attr_t attr;
     int e = pthread_attr_init(&attr);
-    if (e) return -e;
+    if (e) return weft__errno(e);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     sigset_t all, old;
     sigfillset(&all);
