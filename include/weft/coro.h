@@ -131,10 +131,12 @@ WEFT_EXTERN int weft_yield(void);
 
 /* Sleeps for `seconds` (0 or negative: yields only, and returns at once, as a deadline that
  * has passed; WEFT_FOREVER: until canceled). Returns 0, WEFT_EINVAL (NaN),
- * WEFT_ECANCELED when canceled meanwhile (it returns at once then), or WEFT_ETIMEDOUT when an
- * enclosing timeout scope ends first. A coroutine parks only itself; a thread sleeps. Timers:
- * a binary heap per hub, so a million sleepers cost O(log n) per operation and 16 bytes of
- * heap each. */
+ * WEFT_ECANCELED when canceled meanwhile (it returns at once then), WEFT_ETIMEDOUT when an
+ * enclosing timeout scope ends first, or WEFT_EDEADLK for a sleep without deadline
+ * (WEFT_FOREVER, +inf) in a coroutine whose hub finds that nothing can ever wake it. A
+ * coroutine parks only itself; a thread sleeps. Timers: a binary heap per hub, so a million
+ * sleepers cost O(log n) per operation and 16 bytes of heap each (a slot reserved for every
+ * coroutine when it is spawned: a timed wait never allocates). */
 WEFT_EXTERN int weft_sleep(double seconds);
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */
