@@ -21,7 +21,8 @@ int main(void)
     enum { N = sizeof values / sizeof values[0] };
     weft_group_t *g;
     if (weft_group_create(&g, 0)) return 1;
-    for (int i = 0; i < N; i++) weft_group_spawn(g, NULL, sleep_then_print, &values[i], -1);
+    for (int i = 0; i < N; i++)
+        weft_group_spawn(g, NULL, sleep_then_print, &values[i], WEFT_FOREVER);
     weft_group_join(g, WEFT_FOREVER);
     printf("\n");
     return weft_group_destroy(g) ? 1 : 0;

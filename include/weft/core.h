@@ -5,13 +5,20 @@
  * Error convention (the whole library): a function returns int, 0 on success or a negative
  * WEFT_E* code on failure; out-values go through pointers. Codes that have an errno
  * equivalent are that errno negated (WEFT_EINVAL == -EINVAL), libuv-style; weft's own codes
- * live below -4000. weft never sets errno as its way of reporting and never aborts on bad
- * input.
+ * live below -4000. Every errno a system call gives weft goes through one converter: one of
+ * the list below keeps its number, any other becomes WEFT_ESYSTEM, so every code a weft call
+ * returns has a name (weft_err_name) and a message (weft_strerror). weft never sets errno as
+ * its way of reporting and never aborts on bad input.
  *
- * Timeouts are double seconds as in Python: WEFT_FOREVER (any negative value) blocks, 0
- * polls, a positive value waits at most that long. NaN is WEFT_EINVAL; values too large to
- * represent (more than ~292 years, or +inf) mean forever. A wait whose deadline passes,
- * including a failed poll, returns WEFT_ETIMEDOUT.
+ * Timeouts are double seconds as in Python, the same in every call that takes one:
+ *   WEFT_FOREVER (-infinity)  blocks without limit; it is the only value that does;
+ *   0 or any other negative   polls: the deadline has already passed (so a computed
+ *                             `deadline - now` that went negative never blocks forever);
+ *   a positive value          waits at most that long; more than ~292 years, or +inf, is
+ *                             forever too;
+ *   NaN                       WEFT_EINVAL.
+ * A wait whose deadline passes, including a failed poll, returns WEFT_ETIMEDOUT. Every call
+ * converts its timeout with weft_deadline() below, so the rules cannot differ between calls.
  */
 #ifndef WEFT_CORE_H
 #define WEFT_CORE_H
@@ -19,6 +26,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#if !defined(__GNUC__) && !defined(__clang__)
+#include <math.h> /* HUGE_VAL, for WEFT_FOREVER */
+#endif
 
 #ifdef __cplusplus
 extern "C" {
@@ -76,12 +86,51 @@ extern "C" {
     XX(ECONNABORTED, "connection aborted")                                                         \
     XX(ENETUNREACH, "network is unreachable")                                                      \
     XX(EHOSTUNREACH, "host is unreachable")                                                        \
-    XX(EMSGSIZE, "message too long")
+    XX(EMSGSIZE, "message too long")                                                               \
+    XX(ENXIO, "no such device or address")                                                         \
+    XX(E2BIG, "argument list too long")                                                            \
+    XX(ENOEXEC, "exec format error")                                                               \
+    XX(EXDEV, "cross-device link")                                                                 \
+    XX(ENODEV, "no such device")                                                                   \
+    XX(ENOTDIR, "not a directory")                                                                 \
+    XX(EISDIR, "is a directory")                                                                   \
+    XX(ENFILE, "too many open files in the system")                                                \
+    XX(ENOTTY, "inappropriate ioctl for device")                                                   \
+    XX(ETXTBSY, "text file busy")                                                                  \
+    XX(EFBIG, "file too large")                                                                    \
+    XX(ESPIPE, "illegal seek")                                                                     \
+    XX(EROFS, "read-only file system")                                                             \
+    XX(EMLINK, "too many links")                                                                   \
+    XX(ENAMETOOLONG, "name too long")                                                              \
+    XX(ENOLCK, "no locks available")                                                               \
+    XX(ENOTEMPTY, "directory not empty")                                                           \
+    XX(ELOOP, "too many symbolic links encountered")                                               \
+    XX(ENODATA, "no data available")                                                               \
+    XX(EPROTO, "protocol error")                                                                   \
+    XX(EBADMSG, "bad message")                                                                     \
+    XX(EILSEQ, "illegal byte sequence")                                                            \
+    XX(EDESTADDRREQ, "destination address required")                                               \
+    XX(EPROTOTYPE, "protocol wrong type for socket")                                               \
+    XX(ENOPROTOOPT, "protocol not available")                                                      \
+    XX(EPROTONOSUPPORT, "protocol not supported")                                                  \
+    XX(ESOCKTNOSUPPORT, "socket type not supported")                                               \
+    XX(EAFNOSUPPORT, "address family not supported")                                               \
+    XX(EADDRNOTAVAIL, "address not available")                                                     \
+    XX(ENETDOWN, "network is down")                                                                \
+    XX(ENETRESET, "connection reset by network")                                                   \
+    XX(ENOBUFS, "no buffer space available")                                                       \
+    XX(EISCONN, "socket is already connected")                                                     \
+    XX(EHOSTDOWN, "host is down")                                                                  \
+    XX(EINPROGRESS, "operation in progress")                                                       \
+    XX(ESTALE, "stale file handle")                                                                \
+    XX(EDQUOT, "disk quota exceeded")                                                              \
+    XX(ENOTRECOVERABLE, "state not recoverable")
 
 #define WEFT_OWN_ERROR_MAP(XX)                                                                     \
     XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                             \
     XX(EEOF, -4002, "end of file")                                                                 \
-    XX(EWORKERDIED, -4003, "worker died while running the task")
+    XX(EWORKERDIED, -4003, "worker died while running the task")                                   \
+    XX(ESYSTEM, -4090, "unexpected system error (an errno weft does not name)")
 
 enum {
 #define WEFT__ERRNO_ENUM(name, msg) WEFT_##name = -name,
@@ -102,8 +151,14 @@ WEFT_EXTERN const char *weft_err_name(int code);
 
 /* ---- clock and deadlines ---------------------------------------------------------------- */
 
-/* Blocks without limit when passed as a timeout (any negative timeout does the same). */
-#define WEFT_FOREVER (-1.0)
+/* Blocks without limit when passed as a timeout; the only value that does. It is -infinity, a
+ * value no arithmetic on finite timeouts produces (a deadline minus now that went negative is
+ * an expired deadline, not "forever"). A constant expression in C and C++. */
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT_FOREVER (-__builtin_inf())
+#else
+#define WEFT_FOREVER (-HUGE_VAL) /* <math.h>, included above */
+#endif
 
 /* A deadline: an absolute CLOCK_MONOTONIC time in nanoseconds. WEFT_NO_DEADLINE is never. */
 typedef int64_t weft_deadline_t;
@@ -114,9 +169,10 @@ typedef int64_t weft_deadline_t;
 WEFT_EXTERN int64_t weft_monotonic_ns(void);
 WEFT_EXTERN double weft_monotonic(void);
 
-/* Turns a timeout in seconds into a deadline: negative → WEFT_NO_DEADLINE, 0 → now, else
- * now + timeout (saturating to WEFT_NO_DEADLINE). Returns 0, or WEFT_EINVAL for a NaN
- * timeout or a NULL out-pointer. Safe everywhere. */
+/* Turns a timeout in seconds into a deadline, the one conversion every weft call uses:
+ * WEFT_FOREVER → WEFT_NO_DEADLINE; 0 or any other negative value → now (already passed);
+ * positive → now + timeout, saturating to WEFT_NO_DEADLINE (more than ~292 years, +inf).
+ * Returns 0, or WEFT_EINVAL for a NaN timeout or a NULL out-pointer. Safe everywhere. */
 WEFT_EXTERN int weft_deadline(double timeout, weft_deadline_t *deadline);
 
 /* Seconds left until a deadline: WEFT_FOREVER for WEFT_NO_DEADLINE, 0 once it has passed.

@@ -90,9 +90,10 @@ WEFT_EXTERN int weft_spawn(weft_co_t **co, void (*fn)(void *arg), void *arg,
 /* weft_spawn with default options and no handle (Go's `go`). */
 WEFT_EXTERN int weft_go(void (*fn)(void *arg), void *arg);
 
-/* Waits until co's function has returned; then 0, at once and forever after. Any number of
- * coroutines and threads may join the same coroutine. Errors: WEFT_EINVAL (co NULL, timeout
- * NaN), WEFT_EDEADLK (co is the caller), WEFT_ETIMEDOUT, WEFT_ECANCELED (the joiner was
+/* Waits until co's function has returned, at most `timeout` seconds (the rules of weft/core.h:
+ * WEFT_FOREVER blocks, 0 or any other negative value polls); then 0, at once and forever after. Any
+ * number of coroutines and threads may join the same coroutine. Errors: WEFT_EINVAL (co NULL,
+ * timeout NaN), WEFT_EDEADLK (co is the caller), WEFT_ETIMEDOUT, WEFT_ECANCELED (the joiner was
  * canceled). A thread of another hub may join too: it parks as any waiter does. */
 WEFT_EXTERN int weft_co_join(weft_co_t *co, double timeout);
 
@@ -128,11 +129,14 @@ WEFT_EXTERN const char *weft_co_name(const weft_co_t *co);
  * coroutines: sched_yield. */
 WEFT_EXTERN int weft_yield(void);
 
-/* Sleeps for `seconds` (0: yields). Returns 0, WEFT_EINVAL (negative or NaN),
- * WEFT_ECANCELED when canceled meanwhile (it returns at once then), or WEFT_ETIMEDOUT when an
- * enclosing timeout scope ends first. A coroutine parks only itself; a thread sleeps. Timers:
- * a binary heap per hub, so a million sleepers cost O(log n) per operation and 16 bytes of
- * heap each. */
+/* Sleeps for `seconds` (0 or negative: yields only, and returns at once, as a deadline that
+ * has passed; WEFT_FOREVER: until canceled). Returns 0, WEFT_EINVAL (NaN),
+ * WEFT_ECANCELED when canceled meanwhile (it returns at once then), WEFT_ETIMEDOUT when an
+ * enclosing timeout scope ends first, or WEFT_EDEADLK for a sleep without deadline
+ * (WEFT_FOREVER, +inf) in a coroutine whose hub finds that nothing can ever wake it. A
+ * coroutine parks only itself; a thread sleeps. Timers: a binary heap per hub, so a million
+ * sleepers cost O(log n) per operation and 16 bytes of heap each (a slot reserved for every
+ * coroutine when it is spawned: a timed wait never allocates). */
 WEFT_EXTERN int weft_sleep(double seconds);
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */
@@ -186,7 +190,9 @@ typedef struct weft_timeout {
     int64_t saved_;
 } weft_timeout_t;
 
-/* Opens a scope of `seconds` (< 0: none, only nesting). Errors: WEFT_EINVAL (t NULL, NaN). */
+/* Opens a scope of `seconds`: WEFT_FOREVER (or +inf) sets no deadline of its own, only
+ * nesting; 0 or any other negative value is a deadline already passed (every blocking call in
+ * the scope that has to wait fails at once). Errors: WEFT_EINVAL (t NULL, NaN). */
 WEFT_EXTERN int weft_timeout_begin(weft_timeout_t *t, double seconds);
 
 /* Closes the innermost scope (scopes end in reverse order). Returns WEFT_ETIMEDOUT when its

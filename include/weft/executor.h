@@ -32,7 +32,11 @@ typedef struct weft_executor weft_executor_t;
  * release it). Errors: WEFT_EINVAL (ex or fn NULL), WEFT_ESHUTDOWN (the executor was shut
  * down: Python's RuntimeError), WEFT_EBROKEN (a worker initializer failed: BrokenThreadPool),
  * WEFT_ENOMEM, WEFT_EAGAIN (no worker could be started and none runs); then *out is NULL and
- * fn will not run. */
+ * fn will not run. A thread pool's futures end with the task's own code, or: WEFT_ECANCELED
+ * (cancelled, e.g. by shutdown with cancel_futures), WEFT_EBROKEN (an initializer failed, or
+ * the process forked, before the task ran), WEFT_EWORKERDIED (the process forked while it
+ * ran), or, for tasks queued when no worker runs and none could be started, that start's
+ * error: WEFT_EAGAIN (the OS refused a thread), WEFT_ENOMEM. */
 WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg,
                                      weft_future_t **out);
 
@@ -70,7 +74,9 @@ WEFT_EXTERN int weft_executor_destroy(weft_executor_t *ex);
  *                         "ThreadPoolExecutor-<pool number>"; at most 48 characters
  *   stack_size            of each worker (0: the default; see weft_thread_opts_t)
  *   exit_timeout          how long the process waits, at exit, for the tasks of a pool that
- *                         was never shut down; 0 (the default) does not wait. At exit, after
+ *                         was never shut down; 0 (the default), a negative value and one
+ *                         that means forever (WEFT_FOREVER, +inf) do not wait; NaN is
+ *                         WEFT_EINVAL. At exit, after
  *                         that wait, queued futures are cancelled and running tasks asked to
  *                         stop, and exit goes on: the workers are daemon threads, so a pool
  *                         never makes a program hang at exit (CPython gh-72165, gh-80961). */
@@ -138,7 +144,10 @@ WEFT_EXTERN int weft_process_pool_create(weft_executor_t **ex, size_t max_worker
  * NULL (one reference). Errors: WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0),
  * WEFT_ENOTSUP (ex is not a process pool), WEFT_ESHUTDOWN, WEFT_EBROKEN (in a forked child),
  * WEFT_ENOMEM; then *out is NULL. Futures fail with the task's code, WEFT_EWORKERDIED,
- * WEFT_ETIMEDOUT, or WEFT_ECANCELED (cancelled while queued). */
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED (cancelled while queued), or, for tasks queued when no worker
+ * process runs and none could be started, that start's error: WEFT_EMFILE (no fd for its
+ * pipe: the process's or the system's limit), WEFT_EAGAIN (fork refused: the process limit),
+ * WEFT_ENOMEM, WEFT_ESYSTEM (an unexpected errno). */
 WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn,
                                          const void *arg, size_t len, weft_future_t **out);
 

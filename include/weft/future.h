@@ -23,10 +23,11 @@
  * that checks its errors stops soon and usually reports WEFT_ECANCELED itself.
  *
  * Blocking calls (result, wait, as_completed_next) take a timeout in seconds (WEFT_FOREVER
- * blocks, 0 polls) and block through weft's waiting core: from a coroutine they park only the
- * coroutine. Every function may be called from any thread or coroutine on the same future
- * concurrently; none is async-signal-safe. Fork: only futures completed before the fork are of
- * use in the child (the thread that would complete a pending one does not exist there).
+ * blocks; 0 or any other negative value polls; see weft/core.h) and block through weft's waiting
+ * core: from a coroutine they park only the coroutine. Every function may be called from any thread
+ * or coroutine on the same future concurrently; none is async-signal-safe. Fork: only futures
+ * completed before the fork are of use in the child (the thread that would complete a pending one
+ * does not exist there).
  */
 #ifndef WEFT_FUTURE_H
 #define WEFT_FUTURE_H

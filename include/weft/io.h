@@ -4,7 +4,8 @@
  * In a coroutine (or a thread's root context once it has coroutines) these calls wait through
  * the thread's hub: the poller watches the fd while the thread runs other coroutines. In a
  * thread without coroutines they wait in poll(2). Either way: timeouts in seconds as
- * everywhere in weft, EINTR retried, errors as negative WEFT_E* codes (errno negated).
+ * everywhere in weft (WEFT_FOREVER blocks; 0 or any other negative value polls), EINTR retried,
+ * errors as negative WEFT_E* codes (errno negated; an errno weft does not name is WEFT_ESYSTEM).
  *
  * Pollers (the seed's IO models): "select", "poll", "epoll", "io_uring" (when built with
  * liburing and the kernel allows it). One per hub, chosen when the hub is created: the name

@@ -44,10 +44,10 @@
  * races another waitpid on a reused pid. A thread's wait blocks in poll(2): a cancel
  * request (weft_cancel_requested) is seen within 50 ms. A coroutine's wait parks only the
  * coroutine: its hub's poller watches the pidfd while the thread's other coroutines run. Timeouts
- * are seconds (WEFT_FOREVER blocks, 0 polls). Where pidfd_open does not exist (Linux < 5.3,
- * valgrind 3.19), waits poll waitid with a sleep of 50 us doubling to 10 ms in between (a join
- * returns up to 10 ms late), and signals go through kill(), safe because weft only signals a child
- * it has not reaped.
+ * are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h). Where
+ * pidfd_open does not exist (Linux < 5.3, valgrind 3.19), waits poll waitid with a sleep of 50 us
+ * doubling to 10 ms in between (a join returns up to 10 ms late), and signals go through kill(),
+ * safe because weft only signals a child it has not reaped.
  *
  * Reaping: weft reaps its children itself (join, is_alive, exitcode). Code that reaps them
  * behind weft's back (waitpid(-1), SIGCHLD set to SIG_IGN) makes their exit status unknown:
@@ -153,12 +153,15 @@ WEFT_EXTERN int weft_shm_free(void *p, size_t size);
  * if its creator has not sized it yet. Free with weft_shm_free (with the size mapped: the
  * object's size when 0 was passed — weft_shm_open stores it in *size_out if not NULL), and
  * remove the name with weft_shm_unlink. Other errors: WEFT_EINVAL (bad name, p NULL, create
- * with size 0), WEFT_EACCES, WEFT_EMFILE, WEFT_ENOMEM, WEFT_ENOSPC. */
+ * with size 0, a size too large for the file system), WEFT_EACCES, WEFT_ELOOP (the name is a
+ * symbolic link in /dev/shm: shm_open never follows one), WEFT_EMFILE (the process's or the
+ * system's fd limit), WEFT_ENOMEM, WEFT_ENOSPC, WEFT_EROFS, WEFT_ESYSTEM (an unexpected
+ * errno). */
 WEFT_EXTERN int weft_shm_open(void **p, const char *name, size_t size, bool create,
                               size_t *size_out);
 
 /* Removes the name (mappings stay valid until unmapped). WEFT_ENOENT, WEFT_EINVAL (bad name),
- * WEFT_EACCES. */
+ * WEFT_EACCES, WEFT_EPERM, WEFT_ELOOP, WEFT_EROFS, WEFT_ESYSTEM (an unexpected errno). */
 WEFT_EXTERN int weft_shm_unlink(const char *name);
 
 /* ---- Pipe / Connection -----------------------------------------------------------------------
@@ -169,13 +172,13 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  *
  * Errors: WEFT_EEOF when the other end is closed (every copy of it, in every process) and
  * nothing is left to read; WEFT_EPIPE when sending to an end that is closed — never SIGPIPE.
- * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls): recv's covers the wait for a message to
- * begin, send's the wait for the peer to take its first byte; a message that has begun is
- * always carried to its end (never half-sent, never half-received), unless the peer dies or
- * closes in the middle (then WEFT_EEOF / WEFT_EPIPE, and that message is lost).
- * Thread safety: any number of threads may send and receive on one end at once (each
- * direction is serialised by a lock; messages never interleave). A thread's wait blocks it:
- * inside an executor task, or with a deadline, in poll slices of at most 50 ms, so a cancel
+ * Timeouts are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h):
+ * recv's covers the wait for a message to begin, send's the wait for the peer to take its first
+ * byte; a message that has begun is always carried to its end (never half-sent, never
+ * half-received), unless the peer dies or closes in the middle (then WEFT_EEOF / WEFT_EPIPE, and
+ * that message is lost). Thread safety: any number of threads may send and receive on one end at
+ * once (each direction is serialised by a lock; messages never interleave). A thread's wait blocks
+ * it: inside an executor task, or with a deadline, in poll slices of at most 50 ms, so a cancel
  * request is seen; otherwise in the system call itself. A coroutine's wait parks only the
  * coroutine, through its hub's poller. Cost: a tiny message costs 2-4 times a raw pipe(2)
  * write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path between
@@ -297,8 +300,9 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * process-shared futex words of the queue (inside an executor task in 50 ms slices so that a
  * cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine and
  * looks again between naps of 20 us doubling to 1 ms (as the shared Lock & co above).
- * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls). Thread safety: every call but destroy may be
- * made from any thread of any process sharing the queue. Not async-signal-safe. */
+ * Timeouts are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h).
+ * Thread safety: every call but destroy may be made from any thread of any process sharing the
+ * queue. Not async-signal-safe. */
 typedef struct weft_mpqueue weft_mpqueue_t;
 
 /* Creates a queue whose ring holds `capacity` bytes (rounded up to a power of two, at least

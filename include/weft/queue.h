@@ -13,11 +13,11 @@
  *                        priority is given with weft_queue_put_priority (plain put uses 0)
  * maxsize 0 is unbounded; otherwise put blocks while maxsize items are queued.
  *
- * Blocking: put and get take a timeout in seconds (WEFT_FOREVER blocks, 0 polls) and block
- * through weft's waiting core, so a coroutine waiting on a queue parks only itself. Blocked
- * getters are served in the order they arrived, and so are blocked putters: an item put while
- * getters wait goes straight to the longest-waiting one; a slot freed while putters wait is
- * filled at once by the longest-waiting putter's item.
+ * Blocking: put and get take a timeout in seconds (WEFT_FOREVER blocks; 0 or any other negative
+ * value polls; see weft/core.h) and block through weft's waiting core, so a coroutine waiting on a
+ * queue parks only itself. Blocked getters are served in the order they arrived, and so are blocked
+ * putters: an item put while getters wait goes straight to the longest-waiting one; a slot freed
+ * while putters wait is filled at once by the longest-waiting putter's item.
  *
  * Errors of blocking calls: WEFT_ETIMEDOUT (the timeout passed, a failed poll included: the
  * C name for queue.Full / queue.Empty), WEFT_ECANCELED (the caller's task was canceled),

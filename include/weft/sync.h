@@ -5,9 +5,9 @@
  * All of them are caller-allocated (`weft_lock_t l; weft_lock_init(&l);`), need no
  * allocation, and block through weft's waiting core: called from an OS thread they park the
  * thread, called from a coroutine they will park only the coroutine. Every blocking call
- * takes a timeout in seconds (WEFT_FOREVER blocks, 0 polls) and returns 0, WEFT_ETIMEDOUT when
- * it expires (a failed poll included), WEFT_ECANCELED when the caller's task was canceled, or
- * WEFT_EINVAL for NULL / NaN arguments.
+ * takes a timeout in seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see
+ * weft/core.h) and returns 0, WEFT_ETIMEDOUT when it expires (a failed poll included),
+ * WEFT_ECANCELED when the caller's task was canceled, or WEFT_EINVAL for NULL / NaN arguments.
  *
  * Thread safety: every function may be called concurrently from any thread or coroutine on
  * the same object, except init and destroy, which must not race with any other use.

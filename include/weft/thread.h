@@ -27,8 +27,8 @@
  *
  * Blocking (join, and the start handshake) goes through weft's waiting core: from a coroutine
  * it will park only the coroutine. Waits take a timeout in seconds (WEFT_FOREVER blocks,
- * 0 polls) and return 0, WEFT_ETIMEDOUT, WEFT_ECANCELED (the caller's task was canceled) or
- * WEFT_EINVAL (NULL / NaN).
+ * 0 or any other negative value polls; see weft/core.h) and return 0, WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED (the caller's task was canceled) or WEFT_EINVAL (NULL / NaN).
  *
  * Fork: in the child only the forking thread exists, and the registry says so: active_count
  * is 1, enumerate lists that thread alone, and it becomes weft_thread_main() (as Python, even

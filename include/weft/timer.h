@@ -85,17 +85,15 @@ WEFT_EXTERN int weft_timer_init(weft_timer_t *t);
 WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
 
 /* Schedules fn(arg) to run on the timer thread `interval` seconds from now (Python's
- * Timer(interval, fn).start()); 0 means as soon as possible. Never runs it early: the call
- * happens at or after the deadline, late by the timer thread's wake-up latency plus any
- * earlier callbacks still running.
- * Returns 0, or:
- *   WEFT_EINVAL    t or fn NULL, interval NaN or negative (nothing changes)
- *   WEFT_EBUSY     t is pending, or its callback is running and the caller is not that
- *                  callback (a timer is started again only once finished)
- *   WEFT_ECANCELED the caller is t's own callback restarting it, and t was canceled while
- *                  this callback ran (so a cancel reliably stops a periodic timer)
- *   WEFT_EAGAIN / WEFT_ENOMEM  the timer thread could not be created; t is not pending
- * An interval too large to represent (+inf included) means a timer that only cancel ends.
+ * Timer(interval, fn).start()); 0 or a negative interval means as soon as possible. Never runs it
+ * early: the call happens at or after the deadline, late by the timer thread's wake-up latency plus
+ * any earlier callbacks still running. Returns 0, or: WEFT_EINVAL    t or fn NULL, interval NaN
+ * (nothing changes) WEFT_EBUSY     t is pending, or its callback is running and the caller is not
+ * that callback (a timer is started again only once finished) WEFT_ECANCELED the caller is t's own
+ * callback restarting it, and t was canceled while this callback ran (so a cancel reliably stops a
+ * periodic timer) WEFT_EAGAIN / WEFT_ENOMEM  the timer thread could not be created; t is not
+ * pending An interval too large to represent (+inf included), or WEFT_FOREVER, means a timer that
+ * only cancel ends.
  * Restart from its own callback: allowed (once per run; a second start in the same run is
  * WEFT_EBUSY, as t is pending again at once); joiners keep waiting until a run ends without
  * a restart. Thread-safe; not async-signal-safe. */

@@ -1,6 +1,8 @@
 /*
  * clock.c — CLOCK_MONOTONIC and the timeout → deadline conversion every blocking call uses.
  * Deadlines are absolute monotonic nanoseconds; INT64_MAX (WEFT_NO_DEADLINE) is never.
+ * Only WEFT_FOREVER (-inf) becomes "never": any other negative timeout is a deadline that has
+ * already passed, so a computed remainder that went negative polls instead of blocking.
  */
 #include "core_internal.h"
 
@@ -22,11 +24,15 @@ double weft_monotonic(void)
 int weft_deadline(double timeout, weft_deadline_t *deadline)
 {
     if (!deadline || isnan(timeout)) return WEFT_EINVAL;
-    if (timeout < 0) {
+    if (timeout == WEFT_FOREVER) {
         *deadline = WEFT_NO_DEADLINE;
         return 0;
     }
     int64_t now = weft_monotonic_ns();
+    if (timeout <= 0) { /* 0 polls; so does any other negative: an expired deadline */
+        *deadline = now;
+        return 0;
+    }
     /* 9.2e18 ns is ~292 years: anything past it (or +inf) cannot be waited out anyway. */
     double ns = timeout * 1e9;
     if (ns >= (double)(WEFT_NO_DEADLINE - now)) {
@@ -35,6 +41,17 @@ int weft_deadline(double timeout, weft_deadline_t *deadline)
     }
     *deadline = now + (int64_t)ns;
     return 0;
+}
+
+int64_t weft__deadline_after(int64_t sec, int64_t nsec)
+{
+    int64_t now = weft_monotonic_ns(), ns, deadline;
+    if (__builtin_mul_overflow(sec, (int64_t)1000000000, &ns) ||
+        __builtin_add_overflow(ns, nsec, &ns))
+        return sec < 0 ? now : WEFT_NO_DEADLINE;
+    if (ns <= 0) return now;
+    if (__builtin_add_overflow(now, ns, &deadline)) return WEFT_NO_DEADLINE;
+    return deadline;
 }
 
 double weft_deadline_remaining(weft_deadline_t deadline)

@@ -37,11 +37,24 @@ static inline void weft__cpu_relax(void)
 #endif
 }
 
-/* An errno value as a weft code (libuv-style: negated). */
-static inline int weft__errno(int e)
+/* THE converter: an errno value as a weft code. One of WEFT_ERRNO_MAP keeps its number
+ * (negated, libuv-style); any other value (0 and negatives included) is WEFT_ESYSTEM, so no
+ * raw number without a name ever reaches a caller. Every errno in src/ goes through here. */
+int weft__errno(int e);
+
+/* Whether a timeout (not NaN: callers refuse it first) asks for a poll only: 0, or any
+ * negative value other than WEFT_FOREVER (an expired deadline). The fast paths of blocking
+ * calls ask this instead of comparing with 0, so every non-forever negative polls too. */
+static inline bool weft__timeout_polls(double timeout)
 {
-    return e > 0 ? -e : WEFT_EIO;
+    return timeout <= 0 && timeout != WEFT_FOREVER;
 }
+
+/* The deadline `sec` seconds plus `nsec` nanoseconds from now, for the libc-style integer
+ * timeouts the monkey patch receives (poll's ms, select's timeval, SO_RCVTIMEO): saturates to
+ * WEFT_NO_DEADLINE instead of overflowing; a negative total is now (already passed). Which
+ * integer value means "forever" is the caller's libc rule, decided before it asks. */
+int64_t weft__deadline_after(int64_t sec, int64_t nsec);
 
 /* Number of CPUs online, read once (1 means spinning never pays). */
 int weft__ncpu(void);

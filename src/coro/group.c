@@ -73,7 +73,7 @@ int weft_group_spawn(weft_group_t *g, weft_co_t **out, void (*fn)(void *arg), vo
         return WEFT_ESHUTDOWN;
     }
     if (g->size && g->count >= g->size) {
-        if (timeout == 0) {
+        if (weft__timeout_polls(timeout)) {
             weft__mutex_unlock(&g->lock);
             return WEFT_ETIMEDOUT;
         }
@@ -118,7 +118,7 @@ int weft_group_join(weft_group_t *g, double timeout)
         weft__mutex_unlock(&g->lock);
         return 0;
     }
-    if (timeout == 0) {
+    if (weft__timeout_polls(timeout)) {
         weft__mutex_unlock(&g->lock);
         return WEFT_ETIMEDOUT;
     }

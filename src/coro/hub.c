@@ -33,8 +33,9 @@ struct weft__hub {
     weft_co_t *ready_head, *ready_tail;
     _Atomic(weft_co_t *) remote; /* wakes from other threads, newest first */
     _Atomic uint32_t sleeping;   /* 0 awake, 1 futex wait, 2 poller wait */
-    timer_t_ *timers;            /* binary min-heap on deadline */
-    size_t ntimers, captimers;
+    timer_t_ *timers;            /* binary min-heap on deadline; room for every coroutine */
+    size_t ntimers, captimers;   /* (live ones and the root) is reserved by spawn, so a park
+                                  * never allocates: each context holds one timer at most */
     weft_co_t *all;              /* live spawned coroutines */
     _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog reads it) */
     weft_co_t *zombie;           /* ended: its stack is released after the next switch */
@@ -184,19 +185,25 @@ static void timer_down(weft__hub_t *hub, size_t i)
     timer_set(hub, i, t);
 }
 
-static int timer_add(weft__hub_t *hub, weft_co_t *co, int64_t deadline)
+/* Makes room in the heap for n timers (spawn reserves one per coroutine, the root's too). */
+static int timer_reserve(weft__hub_t *hub, size_t n)
 {
-    if (hub->ntimers == hub->captimers) {
-        size_t cap = hub->captimers ? hub->captimers * 2 : 64;
-        timer_t_ *t = weft__realloc(hub->timers, cap * sizeof *t);
-        if (!t) return WEFT_ENOMEM;
-        hub->timers = t;
-        hub->captimers = cap;
-    }
+    if (n <= hub->captimers) return 0;
+    size_t cap = hub->captimers ? hub->captimers : 64;
+    while (cap < n) cap *= 2;
+    timer_t_ *t = weft__realloc(hub->timers, cap * sizeof *t);
+    if (!t) return WEFT_ENOMEM;
+    hub->timers = t;
+    hub->captimers = cap;
+    return 0;
+}
+
+/* Never fails: every parked context (at most one timer each) has its slot reserved. */
+static void timer_add(weft__hub_t *hub, weft_co_t *co, int64_t deadline)
+{
     size_t i = hub->ntimers++;
     timer_set(hub, i, (timer_t_){deadline, co});
     timer_up(hub, i);
-    return 0;
 }
 
 static void timer_remove(weft__hub_t *hub, weft_co_t *co)
@@ -453,24 +460,7 @@ static uint32_t co_park(void *arg, weft__waiter_t *w, int64_t deadline)
     weft_co_t *co = arg;
     weft__hub_t *hub = co->hub;
     co->parked_on = w;
-    if (deadline != WEFT_NO_DEADLINE && timer_add(hub, co, deadline) != 0) {
-        /* No memory for the timer: wait in slices of one yield, checking the clock. */
-        uint32_t s;
-        while ((s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN) {
-            if (weft_monotonic_ns() >= deadline) {
-                uint32_t expect = WEFT__W_WAITING;
-                if (atomic_compare_exchange_strong_explicit(&w->state, &expect, WEFT__W_TIMEDOUT,
-                                                            memory_order_acq_rel,
-                                                            memory_order_acquire))
-                    break;
-                continue;
-            }
-            ready_push(hub, co); /* a yield (see weft_yield) */
-            schedule(hub);
-        }
-        co->parked_on = NULL;
-        return atomic_load_explicit(&w->state, memory_order_acquire);
-    }
+    if (deadline != WEFT_NO_DEADLINE) timer_add(hub, co, deadline);
     uint32_t s;
     for (int spins = 0;
          (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;) {
@@ -524,7 +514,8 @@ weft__hub_t *weft__hub_get(void)
     if (hub_init_error) return NULL;
     hub = weft__calloc(1, sizeof *hub);
     if (!hub) return NULL;
-    if (pthread_setspecific(hub_key, hub)) {
+    if (timer_reserve(hub, 1) || pthread_setspecific(hub_key, hub)) { /* the root's timer */
+        weft__free(hub->timers);
         weft__free(hub);
         return NULL;
     }
@@ -765,6 +756,10 @@ int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_
     if (!hub) return WEFT_ENOMEM;
     if (hub->closing) return WEFT_ESHUTDOWN;
     weft__watchdog_from_env();
+    /* The new coroutine's timer slot (see struct weft__hub): its parks never allocate. Relaxed:
+     * only this thread changes nlive. */
+    if (timer_reserve(hub, atomic_load_explicit(&hub->nlive, memory_order_relaxed) + 2))
+        return WEFT_ENOMEM;
     weft_co_t *co = weft__calloc(1, sizeof *co);
     if (!co) return WEFT_ENOMEM;
     int guard = opts ? opts->guard : 0;
@@ -830,7 +825,7 @@ int weft_co_join(weft_co_t *co, double timeout)
         weft__waitq_unlock(&co->joiners);
         return 0;
     }
-    if (timeout == 0) {
+    if (weft__timeout_polls(timeout)) {
         weft__waitq_unlock(&co->joiners);
         return WEFT_ETIMEDOUT;
     }
@@ -901,10 +896,10 @@ int weft_yield(void)
 
 int weft_sleep(double seconds)
 {
-    if (isnan(seconds) || seconds < 0) return WEFT_EINVAL;
-    if (seconds == 0) return weft_yield();
     weft_deadline_t deadline;
-    weft_deadline(seconds, &deadline);
+    if (weft_deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
+    /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
+    if (weft__timeout_polls(seconds)) return weft_yield();
     /* A waiter nobody will wake, on a queue of its own: only the deadline (or a cancel) ends
      * the park. */
     weft_waitq_t q = WEFT_WAITQ_INIT;

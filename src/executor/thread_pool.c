@@ -22,6 +22,11 @@
  * max_workers exist (Python's _adjust_thread_count). They are daemon weft threads and live
  * until shutdown, then drain the FIFO and exit.
  *
+ * A worker's start is in flight while its slot has no thread yet: the submitter that reserved
+ * it is inside weft_thread_start (parked there, if it is a coroutine). A shutdown that must
+ * wait for the workers parks on `starts` until start_worker settles the slot (thread set, or
+ * slot freed), never spins: the starter may be a coroutine of the shutdown's own thread.
+ *
  * Lifetime: `refs` counts the user's handle plus one per started worker; the last one frees
  * the pool, so destroy never waits. Every pool is on a global list (pools_lock) for the exit
  * handler, which bounds how long a pool can delay exit, and for the fork handlers, which hold
@@ -33,8 +38,8 @@
  */
 #include "executor_internal.h"
 
+#include <math.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +63,7 @@ struct pool {
     _Atomic uint32_t refs;
     weft__mutex_t lock;
     weft_waitq_t idle;          /* idle workers (a list only: `lock` guards it) */
+    weft_waitq_t starts;        /* shutdowns waiting for a worker's start to settle (ditto) */
     weft_future_t *head, *tail; /* queued futures, each holding one reference */
     bool shut, exit_handled, forked;
     bool spinning;             /* an idle worker watches the FIFO instead of parking (one) */
@@ -329,7 +335,9 @@ static int start_worker(pool_t *p, worker_t *w)
         p->slots[w->index] = NULL;
         p->nlive--;
     }
+    weft__waiter_t *shutdowns = weft__waitq_take(&p->starts, -1, 0); /* the slot is settled */
     weft__mutex_unlock(&p->lock);
+    weft__waiters_wake(shutdowns);
     if (rc) {
         weft__free(w);
         pool_unref(p); /* cannot be the last: the submitter's caller holds the handle */
@@ -415,14 +423,19 @@ static int pool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, in
             return 0;
         }
         worker_t *w = p->slots[i];
-        weft_thread_t *t = w ? weft_thread_retain(w->thread) : NULL;
-        bool starting = w && !w->thread;
-        weft__mutex_unlock(&p->lock);
-        if (starting) { /* its start is in flight: it will see `shut` and exit */
-            if (weft_monotonic_ns() >= deadline) return WEFT_ETIMEDOUT;
-            sched_yield();
+        if (w && !w->thread) {
+            /* Its start is in flight (the worker will see `shut` and exit): wait until
+             * start_worker settles the slot, then look at it again. */
+            weft__waiter_t settled;
+            weft__waiter_init(&settled);
+            weft__waitq_push(&p->starts, &settled);
+            weft__mutex_unlock(&p->lock);
+            int rc = weft__waiter_park_in(&p->lock, &p->starts, &settled, deadline);
+            if (rc) return rc;
             continue;
         }
+        weft_thread_t *t = w ? weft_thread_retain(w->thread) : NULL;
+        weft__mutex_unlock(&p->lock);
         int rc = t && t != me ? weft_thread_join(t, weft_deadline_remaining(deadline)) : 0;
         weft_thread_release(t);
         if (rc) return rc;
@@ -476,9 +489,9 @@ static void pools_at_exit(void)
         weft__mutex_unlock(&p->lock);
         if (open) {
             int64_t deadline;
-            if (weft_deadline(p->exit_timeout, &deadline) || p->exit_timeout < 0)
-                deadline = weft_monotonic_ns(); /* exit never waits forever */
-            pool_shutdown(&p->base, p->exit_timeout > 0, false, deadline);
+            weft_deadline(p->exit_timeout, &deadline); /* NaN was refused at create */
+            bool wait = deadline != WEFT_NO_DEADLINE && !weft__timeout_polls(p->exit_timeout);
+            pool_shutdown(&p->base, wait, false, deadline); /* exit never waits forever */
             pool_shutdown(&p->base, false, true, 0);
             cancel_running(p);
         }
@@ -506,6 +519,7 @@ static void fork_child(void)
         atomic_fetch_sub_explicit(&p->refs, (uint32_t)p->nlive, memory_order_relaxed);
         p->nlive = 0;
         p->idle = (weft_waitq_t)WEFT_WAITQ_INIT;
+        p->starts = (weft_waitq_t)WEFT_WAITQ_INIT;
         p->forked = true;
         p->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     }
@@ -541,7 +555,7 @@ int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
     weft_thread_pool_opts_t o = opts ? *opts : (weft_thread_pool_opts_t){0};
     if (o.thread_name_prefix && strlen(o.thread_name_prefix) > PREFIX_MAX) return WEFT_EINVAL;
     if (o.stack_size && o.stack_size < (size_t)PTHREAD_STACK_MIN) return WEFT_EINVAL;
-    if (o.exit_timeout != o.exit_timeout) return WEFT_EINVAL; /* NaN */
+    if (isnan(o.exit_timeout)) return WEFT_EINVAL;
     if (max_workers == 0) {
         int n = weft__ncpu() + 4;
         max_workers = n < 32 ? (size_t)n : 32;

@@ -178,7 +178,7 @@ static int64_t timeo_deadline(int fd, int opt)
     socklen_t len = sizeof tv;
     if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
         return WEFT_NO_DEADLINE;
-    return weft_monotonic_ns() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
+    return weft__deadline_after(tv.tv_sec, (int64_t)tv.tv_usec * 1000);
 }
 
 /* The deadline SO_RCVTIMEO / SO_SNDTIMEO sets for a socket call starting now. */
@@ -540,8 +540,10 @@ static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
     if (!active() || timeout == 0) return LIBC(poll)(fds, n, timeout);
-    int64_t deadline =
-        timeout < 0 ? WEFT_NO_DEADLINE : weft_monotonic_ns() + (int64_t)timeout * 1000000;
+    /* poll(2)'s rule, not weft's: any negative number of milliseconds is infinite. */
+    int64_t deadline = timeout < 0
+                           ? WEFT_NO_DEADLINE
+                           : weft__deadline_after(timeout / 1000, timeout % 1000 * 1000000LL);
     return poll_until(fds, n, deadline);
 }
 
@@ -553,9 +555,8 @@ HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
         errno = EINVAL;
         return -1;
     }
-    int64_t start = weft_monotonic_ns();
-    int64_t deadline = tv ? start + (int64_t)tv->tv_sec * 1000000000 + (int64_t)tv->tv_usec * 1000
-                          : WEFT_NO_DEADLINE;
+    int64_t deadline =
+        tv ? weft__deadline_after(tv->tv_sec, (int64_t)tv->tv_usec * 1000) : WEFT_NO_DEADLINE;
     struct pollfd local[64], *fds = local;
     nfds_t n = 0;
     for (int fd = 0; fd < nfds; fd++)
@@ -606,12 +607,13 @@ HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 
 /* ---- sleeping -------------------------------------------------------------------------------- */
 
-/* Sleeps ns through the hub; returns 0, or the nanoseconds left when canceled. */
-static int64_t sleep_ns(int64_t ns)
+/* Sleeps sec seconds and nsec nanoseconds (both >= 0) through the hub; returns 0, or the
+ * nanoseconds left when canceled (INT64_MAX at most). */
+static int64_t sleep_for(int64_t sec, int64_t nsec)
 {
-    int64_t start = weft_monotonic_ns();
-    if (weft_sleep((double)ns / 1e9) == WEFT_ECANCELED) {
-        int64_t left = start + ns - weft_monotonic_ns();
+    int64_t deadline = weft__deadline_after(sec, nsec);
+    if (weft_sleep((double)sec + (double)nsec / 1e9) == WEFT_ECANCELED) {
+        int64_t left = deadline - weft_monotonic_ns();
         return left > 0 ? left : 1;
     }
     return 0;
@@ -620,14 +622,14 @@ static int64_t sleep_ns(int64_t ns)
 HOOK unsigned sleep(unsigned seconds)
 {
     if (!active()) return LIBC(sleep)(seconds);
-    int64_t left = sleep_ns((int64_t)seconds * 1000000000);
+    int64_t left = sleep_for(seconds, 0);
     return (unsigned)((left + 999999999) / 1000000000);
 }
 
 HOOK int usleep(useconds_t us)
 {
     if (!active()) return LIBC(usleep)(us);
-    if (sleep_ns((int64_t)us * 1000)) {
+    if (sleep_for(us / 1000000, us % 1000000 * 1000LL)) {
         errno = EINTR;
         return -1;
     }
@@ -641,7 +643,7 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
         errno = EINVAL;
         return -1;
     }
-    int64_t left = sleep_ns((int64_t)req->tv_sec * 1000000000 + req->tv_nsec);
+    int64_t left = sleep_for(req->tv_sec, req->tv_nsec);
     if (!left) return 0;
     if (rem) {
         rem->tv_sec = (time_t)(left / 1000000000);

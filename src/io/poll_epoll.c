@@ -7,6 +7,7 @@
 #include "../core/sys_internal.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -89,7 +90,10 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
     if (e->no_pwait2) {
         int ms = -1;
-        if (tp) ms = (int)(tp->tv_sec * 1000 + (tp->tv_nsec + 999999) / 1000000);
+        if (tp) /* past ~24 days an int of milliseconds overflows: wake early, look again */
+            ms = tp->tv_sec >= INT_MAX / 1000 - 1
+                     ? INT_MAX
+                     : (int)(tp->tv_sec * 1000 + (tp->tv_nsec + 999999) / 1000000);
         n = epoll_wait(e->epfd, e->events, MAX_EVENTS, ms);
     }
     for (int i = 0; i < n; i++) {

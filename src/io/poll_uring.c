@@ -35,10 +35,10 @@ static int init(weft__poller_t *p)
 {
     impl_t *u = weft__calloc(1, sizeof *u);
     if (!u) return WEFT_ENOMEM;
-    int rc = io_uring_queue_init(ENTRIES, &u->ring, 0);
+    int rc = io_uring_queue_init(ENTRIES, &u->ring, 0); /* -errno */
     if (rc < 0) {
         weft__free(u);
-        return rc;
+        return weft__errno(-rc);
     }
     p->impl = u;
     return 0;

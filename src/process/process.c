@@ -387,7 +387,7 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
         weft__free(p);
-        return rc == -ENFILE ? WEFT_EMFILE : rc;
+        return rc == WEFT_ENFILE ? WEFT_EMFILE : rc;
     }
     *out = p;
     return 0;

@@ -12,10 +12,10 @@
 
 #include <errno.h>
 
-/* The calling context's errno as a weft code (EIO if errno is not a positive value). */
+/* The calling context's errno as a weft code (through the one converter, weft__errno). */
 static inline int weft__errno_code(void)
 {
-    return errno > 0 ? -errno : WEFT_EIO;
+    return weft__errno(errno);
 }
 
 /* How often a blocked process-layer wait looks at the caller's cancel request. */

@@ -263,7 +263,7 @@ static int block(weft_queue_t *q, weft_waitq_t *list, request_t *r, double timeo
 /* Why a call that would block fails at once instead (0: it may block). */
 static int cannot_block(double timeout)
 {
-    if (timeout == 0) return WEFT_ETIMEDOUT;
+    if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
     return 0;
 }

@@ -18,18 +18,20 @@
  *     the round is no longer its to break. It queues itself again, without deadline or
  *     cancel, and takes the round's outcome like the others (Python's wait_for re-checks the
  *     barrier's state after a timeout). complete_round waits for such a returning waiter
- *     before it hands out the outcome (it is between two critical sections, never parked);
+ *     before it hands out the outcome: it queues itself as the round's COMPLETER (not a
+ *     member) and parks; the returning waiter, once queued again, hands it the turn. (The
+ *     returning waiter is between two critical sections, never parked, so the wait is
+ *     short; but it is a park, never a spin: the completer may be a coroutine of a thread
+ *     whose other coroutines must run meanwhile.)
  *   - its generation is over: the round was broken or reset without it; it just returns.
  *   An EARLY waiter had not joined any round: it breaks the barrier "now" — fully if a round
  *   is filling, else only for the rounds after the complete one, which still passes.
  */
 #include "sync_internal.h"
 
-#include <sched.h>
-
 /* waiter.data: what the waiter is (set before it parks), then its outcome (set by the
  * waker). */
-enum { OK = 0, BROKEN = 1, RETRY = 2, EARLY = 3, MEMBER = 4 };
+enum { OK = 0, BROKEN = 1, RETRY = 2, EARLY = 3, MEMBER = 4, COMPLETER = 5 };
 
 int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *), void *arg)
 {
@@ -85,16 +87,35 @@ static unsigned queued_members(const weft_barrier_t *b)
     return n;
 }
 
+/* A returning waiter queued itself again (lock held): if that makes the round whole, takes
+ * the completer waiting for it off the queue, to be woken once the lock is dropped. */
+static weft__waiter_t *completer_turn(weft_barrier_t *b)
+{
+    if (queued_members(b) < b->parties_ - 1) return NULL;
+    for (weft__waiter_t *w = b->waiters_.head_; w; w = w->next)
+        if (w->data == COMPLETER) {
+            weft__waitq_remove(&b->waiters_, w);
+            return w;
+        }
+    return NULL;
+}
+
 /* The last arrival: run the action, then release the round. */
 static int complete_round(weft_barrier_t *b, int index, unsigned long generation)
 {
     int rc = b->action_ ? b->action_(b->action_arg_) : 0;
     weft__waitq_lock(&b->waiters_);
     /* A party that left the queue on a timeout just as the round filled is on its way back
-     * (see above): wait for it, so that it gets the outcome too. */
+     * (see above): wait for it, so that it gets the outcome too. Its return (or a break or
+     * reset, which hands every queued waiter its outcome) wakes us. */
     while (b->generation_ == generation && queued_members(b) < b->parties_ - 1) {
+        weft__waiter_t turn;
+        weft__waiter_init(&turn);
+        turn.nocancel = true;
+        turn.data = COMPLETER;
+        weft__waitq_push(&b->waiters_, &turn);
         weft__waitq_unlock(&b->waiters_);
-        sched_yield();
+        weft__waiter_park(&b->waiters_, &turn, WEFT_NO_DEADLINE); /* cannot fail */
         weft__waitq_lock(&b->waiters_);
     }
     if (b->generation_ != generation) { /* broken or reset while the action ran */
@@ -120,7 +141,9 @@ static int left_early(weft_barrier_t *b, weft__waiter_t *w, unsigned long genera
         w->nocancel = true;
         w->data = MEMBER;
         weft__waitq_push(&b->waiters_, w);
+        weft__waiter_t *completer = completer_turn(b);
         weft__waitq_unlock(&b->waiters_);
+        if (completer) weft__waiter_wake(completer);
         return weft__waiter_park(&b->waiters_, w, WEFT_NO_DEADLINE); /* cannot fail */
     }
     weft__waiter_t *all = NULL;

@@ -82,7 +82,7 @@ int weft_lock_acquire(weft_lock_t *l, double timeout)
     if (weft__unlikely(l->shared_)) return weft__plock_acquire(l, timeout);
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
-    if (timeout == 0) return WEFT_ETIMEDOUT;
+    if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
     return acquire_slow(l, deadline, false);
 }

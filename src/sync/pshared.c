@@ -173,7 +173,7 @@ static int plock_result(weft_lock_t *l, int r)
     case ENOTRECOVERABLE: /* weft always makes it consistent; another user did not */
         return WEFT_EOWNERDEAD;
     default:
-        return -r;
+        return weft__errno(r);
     }
 }
 

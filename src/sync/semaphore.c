@@ -43,7 +43,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
     if (weft__sem_try_take(s)) return 0;
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
-    if (timeout == 0) return WEFT_ETIMEDOUT;
+    if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
 
     weft__waiter_t w;

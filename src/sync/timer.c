@@ -257,7 +257,7 @@ static int spawn_service(void)
 {
     pthread_attr_t attr;
     int e = pthread_attr_init(&attr);
-    if (e) return -e;
+    if (e) return weft__errno(e);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     sigset_t all, old;
     sigfillset(&all);
@@ -400,8 +400,9 @@ int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline, void (*fn)(vo
 int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *), void *arg)
 {
     weft_deadline_t deadline;
-    /* !(>= 0) rejects NaN too; +inf and huge values saturate to WEFT_NO_DEADLINE. */
-    if (!(interval >= 0) || weft_deadline(interval, &deadline)) return WEFT_EINVAL;
+    /* NaN is refused; a negative interval is a deadline already passed (the timer fires at
+     * once, as threading.Timer's); WEFT_FOREVER, +inf and huge values never come. */
+    if (weft_deadline(interval, &deadline)) return WEFT_EINVAL;
     return weft_timer_start_at(t, deadline, fn, arg);
 }
 
@@ -442,7 +443,7 @@ static int join_now(const weft_timer_t *t, double timeout)
 {
     if (finished(state_of(t))) return 0;
     if (current == t) return WEFT_EDEADLK;
-    if (timeout == 0) return WEFT_ETIMEDOUT;
+    if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
     return WAIT;
 }

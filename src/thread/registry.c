@@ -157,7 +157,7 @@ static void init(void)
 
     int rc = pthread_key_create(&weft__thread_key, on_thread_exit);
     if (rc) {
-        init_error = -rc;
+        init_error = weft__errno(rc);
         return;
     }
     if (pthread_atfork(fork_prepare, fork_parent, fork_child)) init_error = WEFT_ENOMEM;

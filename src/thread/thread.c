@@ -109,11 +109,11 @@ int weft__thread_wait_phase(weft_thread_t *t, uint32_t phase, int64_t deadline, 
 static int make_attr(pthread_attr_t *attr, size_t stack_size)
 {
     int rc = pthread_attr_init(attr);
-    if (rc) return -rc;
+    if (rc) return weft__errno(rc);
     rc = pthread_attr_setdetachstate(attr, PTHREAD_CREATE_DETACHED);
     if (!rc && stack_size) rc = pthread_attr_setstacksize(attr, stack_size);
     if (rc) pthread_attr_destroy(attr);
-    return -rc;
+    return rc ? weft__errno(rc) : 0;
 }
 
 int weft_thread_start(weft_thread_t **out, void (*fn)(void *arg), void *arg,
@@ -140,9 +140,12 @@ int weft_thread_start(weft_thread_t **out, void (*fn)(void *arg), void *arg,
     pthread_t tid;
     rc = make_attr(&attr, o.stack_size);
     if (rc) goto fail;
-    rc = -pthread_create(&tid, &attr, trampoline, t);
+    rc = pthread_create(&tid, &attr, trampoline, t);
     pthread_attr_destroy(&attr);
-    if (rc) goto fail;
+    if (rc) {
+        rc = weft__errno(rc);
+        goto fail;
+    }
 
     /* The thread is ours now: this wait cannot be given up (no deadline, no cancel). */
     weft__thread_wait_phase(t, WEFT__PHASE_RUNNING, WEFT_NO_DEADLINE, false, true);
@@ -158,7 +161,8 @@ int weft_thread_join(weft_thread_t *t, double timeout)
     int64_t deadline;
     if (!t || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (t == weft__thread_caller()) return WEFT_EDEADLK;
-    return weft__thread_wait_phase(t, WEFT__PHASE_DONE, deadline, timeout == 0, false);
+    return weft__thread_wait_phase(t, WEFT__PHASE_DONE, deadline, weft__timeout_polls(timeout),
+                                   false);
 }
 
 bool weft_thread_is_alive(weft_thread_t *t)

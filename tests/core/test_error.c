@@ -1,6 +1,8 @@
 /* Error codes: every code has a name and a message; unknown codes are reported as such. */
 #include "weft_test.h"
 
+#include "core/core_internal.h" /* weft__errno, the converter */
+
 #include <string.h>
 
 static void strerror_names_every_code(void **state)
@@ -35,7 +37,29 @@ static void strerror_unknown_code(void **state)
     assert_string_equal(weft_strerror(0), "success");
 }
 
+/* Every errno goes through one converter (weft__errno) to a named code: the errnos weft's
+ * Linux calls can return keep their number (WEFT_ELOOP == -ELOOP), anything else becomes the
+ * one catch-all WEFT_ESYSTEM; never a raw number weft_strerror cannot name. */
+static void errno_converter_is_total(void **state)
+{
+    (void)state;
+    for (int e = 1; e <= 4095; e++) {
+        int code = weft__errno(e);
+        assert_true(code < 0);
+        assert_string_not_equal(weft_err_name(code), "WEFT_UNKNOWN");
+        assert_string_not_equal(weft_strerror(code), "unknown error");
+    }
+    int named[] = {ELOOP, ENAMETOOLONG,  ENOTDIR, EISDIR, ENFILE,
+                   EROFS, EADDRNOTAVAIL, ENOBUFS, EMFILE, EINVAL};
+    for (size_t i = 0; i < sizeof named / sizeof named[0]; i++)
+        assert_int_equal(weft__errno(named[i]), -named[i]);
+    assert_int_equal(weft__errno(4000), WEFT_ESYSTEM);
+    assert_int_equal(weft__errno(0), WEFT_ESYSTEM);
+    assert_int_equal(weft__errno(-5), WEFT_ESYSTEM);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(errno_converter_is_total),
     WEFT_TEST(strerror_names_every_code),
     WEFT_TEST(errno_codes_are_negated_errno),
     WEFT_TEST(strerror_unknown_code),

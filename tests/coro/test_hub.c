@@ -238,7 +238,6 @@ static void sleep_sort(void **state)
 static void sleep_bad_input_and_thread(void **state)
 {
     (void)state;
-    assert_int_equal(weft_sleep(-1), WEFT_EINVAL);
     assert_int_equal(weft_sleep(NAN), WEFT_EINVAL);
     /* No hub: a thread sleeps (and yields). */
     int64_t t0 = weft_monotonic_ns();
@@ -552,7 +551,7 @@ static void timeout_scope(void **state)
     weft_timeout_t t;
     assert_int_equal(weft_timeout_begin(&t, NAN), WEFT_EINVAL);
     assert_int_equal(weft_timeout_end(NULL), WEFT_EINVAL);
-    assert_int_equal(weft_timeout_begin(&t, -1), 0); /* no deadline */
+    assert_int_equal(weft_timeout_begin(&t, WEFT_FOREVER), 0); /* no deadline */
     assert_int_equal(weft_timeout_end(&t), 0);
 }
 
@@ -1164,7 +1163,110 @@ static void spawn_join_cycles(void **state)
     if (!SANITIZED && !RUNNING_ON_VALGRIND) assert_true(rss_kib() - rss < 1024);
 }
 
+/* The timeout rules (weft/core.h) for the coroutine layer: sleep with a negative time returns
+ * at once (a yield, as time.sleep(0)); a join with -0.5 polls (WEFT_ETIMEDOUT at once), with
+ * WEFT_FOREVER blocks until the coroutine ends; a timeout scope of -0.5 has already expired;
+ * NaN is WEFT_EINVAL everywhere. */
+static void wait_forever_on(void *p)
+{
+    weft_event_wait(p, WEFT_FOREVER);
+}
+
+static int negative_timeouts_in_a_hub(void *p)
+{
+    (void)p;
+    weft_event_t e;
+    weft_event_init(&e);
+    weft_co_t *co;
+    if (weft_spawn(&co, wait_forever_on, &e, NULL)) return -7; /* no cmocka asserts off main */
+    int rc = weft_sleep(-0.5);
+    if (rc == 0) rc = weft_co_join(co, -0.5) == WEFT_ETIMEDOUT ? 0 : -1;
+    if (rc == 0) rc = weft_co_joinall(&co, 1, -0.5) == WEFT_ETIMEDOUT ? 0 : -2;
+    if (rc == 0) rc = weft_co_join(co, NAN) == WEFT_EINVAL ? 0 : -3;
+    weft_timeout_t t;
+    if (rc == 0 && weft_timeout_begin(&t, -0.5) == 0) {
+        rc = weft_event_wait(&e, WEFT_FOREVER) == WEFT_ETIMEDOUT ? 0 : -4;
+        if (weft_timeout_end(&t) != WEFT_ETIMEDOUT && rc == 0) rc = -5;
+    }
+    weft_event_set(&e);
+    if (weft_co_join(co, WEFT_FOREVER) != 0 && rc == 0) rc = -6;
+    weft_co_release(co);
+    weft_event_destroy(&e);
+    return rc;
+}
+
+static int join_forever(void *p)
+{
+    return weft_co_join(p, WEFT_FOREVER);
+}
+
+typedef struct set_and_run {
+    weft_event_t e;
+    weft_co_t *co;
+} set_and_run_t;
+
+/* Sets the event, then runs this thread's hub (a join from the root) until co ended. */
+static void set_and_run(void *p)
+{
+    set_and_run_t *s = p;
+    assert_int_equal(weft_event_set(&s->e), 0);
+    assert_int_equal(weft_co_join(s->co, WEFT_FOREVER), 0);
+}
+
+static void negative_timeout_polls_and_forever_blocks(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_test_polls(negative_timeouts_in_a_hub, NULL), 0);
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(weft_sleep(-0.5), 0); /* a thread without a hub */
+    assert_int_equal(weft_sleep(-1e300), 0);
+    assert_true(weft_monotonic_ns() - t0 < 2000000000LL);
+    /* WEFT_FOREVER: a thread joins a coroutine of this thread's hub, which ends when set. */
+    set_and_run_t s;
+    weft_event_init(&s.e);
+    s.co = spawn(wait_forever_on, &s.e);
+    assert_int_equal(weft_yield(), 0); /* it runs and parks */
+    weft_test_blocks_until(join_forever, s.co, set_and_run, &s, 0);
+    weft_co_release(s.co);
+    weft_event_destroy(&s.e);
+}
+
+/* A coroutine's timed park needs a slot in its hub's timer heap. With no memory left for one,
+ * it used to wait in a loop of yields checking the clock (100% CPU for the whole timeout);
+ * every coroutine's slot is now reserved when it is spawned, so a park never allocates and
+ * waits as any other: the timeout still ends the wait, and the thread sleeps meanwhile. */
+typedef struct nomem_wait {
+    weft_event_t e;
+    int rc;
+} nomem_wait_t;
+
+static void timed_wait_co(void *p)
+{
+    nomem_wait_t *s = p;
+    s->rc = weft_event_wait(&s->e, 1.0);
+}
+
+static void timed_park_without_memory_does_not_spin(void **state)
+{
+    (void)state;
+    nomem_wait_t s = {.rc = 1};
+    assert_int_equal(weft_event_init(&s.e), 0);
+    weft_co_t *co = spawn(timed_wait_co, &s);
+    weft_test_fail_alloc(1, 1); /* every allocation from now on fails */
+    double cpu0 = weft_test_cpu_seconds();
+    int rc = weft_co_join(co, WEFT_FOREVER);
+    double cpu = weft_test_cpu_seconds() - cpu0;
+    weft_test_fail_alloc(0, 0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.rc, WEFT_ETIMEDOUT);
+    assert_true(cpu < 0.1); /* a spin burns most of the 1 s (the CPUs are shared) */
+    weft_co_release(co);
+    assert_int_equal(weft_event_destroy(&s.e), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(timed_park_without_memory_does_not_spin),
+    WEFT_TEST(negative_timeout_polls_and_forever_blocks),
     WEFT_TEST(spawn_runs_when_caller_blocks),
     WEFT_TEST(join_twice_and_timeout),
     WEFT_TEST(join_timeout),

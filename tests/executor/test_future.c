@@ -1160,7 +1160,64 @@ static void out_of_memory_as_completed(void **state)
     weft_future_release(done);
 }
 
+/* The timeout rules (weft/core.h) for futures: result, wait and as_completed_next of a
+ * pending future with -0.5 poll (WEFT_ETIMEDOUT at once); WEFT_FOREVER blocks until the
+ * result is set; NaN is WEFT_EINVAL. */
+typedef struct timed_future {
+    weft_future_t *f;
+    double timeout;
+} timed_future_t;
+
+static int timed_result(void *p)
+{
+    timed_future_t *t = p;
+    void *v = NULL;
+    int rc = weft_future_result(t->f, t->timeout, &v);
+    return rc ? rc : (int)(intptr_t)v;
+}
+
+static int timed_wait(void *p)
+{
+    timed_future_t *t = p;
+    size_t nd = 99;
+    int rc = weft_wait(&t->f, 1, t->timeout, WEFT_ALL_COMPLETED, &nd);
+    return rc ? rc : (int)nd;
+}
+
+static int timed_as_completed(void *p)
+{
+    timed_future_t *t = p;
+    weft_as_completed_t *it;
+    int rc = weft_as_completed_begin(&it, &t->f, 1, t->timeout);
+    if (rc) return rc;
+    weft_future_t *got = NULL;
+    rc = weft_as_completed_next(it, &got);
+    weft_as_completed_end(it);
+    return rc;
+}
+
+static void set_result_7(void *p)
+{
+    assert_int_equal(weft_future_set_result(p, (void *)(intptr_t)7), 0);
+}
+
+static void future_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_future_t t = {.timeout = -0.5};
+    assert_int_equal(weft_future_new(&t.f), 0);
+    assert_int_equal(weft_test_polls(timed_result, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_test_polls(timed_wait, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_test_polls(timed_as_completed, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_result(t.f, NAN, NULL), WEFT_EINVAL);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_result, &t, set_result_7, t.f, 7);
+    assert_int_equal(weft_test_polls(timed_wait, &t), 1);
+    weft_future_release(t.f);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(future_negative_timeout_polls),
     WEFT_TEST(states_of_each_kind),
     WEFT_TEST(result_of_each_kind),
     WEFT_TEST(error_and_message),

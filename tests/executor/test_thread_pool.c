@@ -9,6 +9,8 @@
  */
 #include "weft_test.h"
 
+#include "thread/thread_internal.h" /* the registry lock, to hold a worker's start */
+
 #include <math.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1340,7 +1342,138 @@ static void out_of_memory(void **state)
     assert_true(weft_test_oom(oom_pool_life, NULL) >= 4);
 }
 
+/* The timeout rules (weft/core.h) for executors: map and shutdown with -0.5 while a task
+ * blocks poll (WEFT_ETIMEDOUT at once), WEFT_FOREVER waits until the task is released, NaN
+ * is WEFT_EINVAL. */
+typedef struct timed_pool {
+    weft_executor_t *ex;
+    weft_event_t go;
+    double timeout;
+} timed_pool_t;
+
+static int wait_for_go(void *arg, void **result)
+{
+    *result = NULL;
+    return weft_event_wait(arg, WEFT_FOREVER);
+}
+
+static int timed_map(void *p)
+{
+    timed_pool_t *t = p;
+    void *args[1] = {&t->go}, *results[1];
+    size_t nd = 0;
+    return weft_executor_map(t->ex, wait_for_go, args, 1, t->timeout, results, &nd);
+}
+
+static int timed_shutdown(void *p)
+{
+    timed_pool_t *t = p;
+    return weft_executor_shutdown(t->ex, true, false, t->timeout);
+}
+
+static void let_go(void *p)
+{
+    assert_int_equal(weft_event_set(p), 0);
+}
+
+static void pool_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_pool_t t = {.timeout = -0.5};
+    assert_int_equal(weft_event_init(&t.go), 0);
+    assert_int_equal(weft_thread_pool_create(&t.ex, 2, NULL), 0);
+    assert_int_equal(weft_test_polls(timed_map, &t), WEFT_ETIMEDOUT);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(t.ex, wait_for_go, &t.go, &f), 0);
+    assert_int_equal(weft_executor_shutdown(t.ex, true, false, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_test_polls(timed_shutdown, &t), WEFT_ETIMEDOUT);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_shutdown, &t, let_go, &t.go, 0);
+    assert_int_equal(weft_future_result(f, 0, NULL), 0);
+    weft_future_release(f);
+    assert_int_equal(weft_executor_destroy(t.ex), 0);
+    assert_int_equal(weft_event_destroy(&t.go), 0);
+}
+
+/* Shutdown(wait) from a coroutine while a sibling coroutine of the same thread is parked in
+ * weft_thread_start (its submit is starting a worker): shutdown must park until that start is
+ * settled, not spin with sched_yield (the sibling, on the same thread, would never run again:
+ * 100% CPU forever). To hold the worker's start in flight, the case holds the thread
+ * registry's lock (white-box), which a starting thread takes before it reports RUNNING. */
+typedef struct starting_shutdown {
+    weft_executor_t *ex;
+    int submit_rc, shutdown_rc;
+} starting_shutdown_t;
+
+static int return_zero(void *arg, void **result)
+{
+    (void)arg;
+    *result = NULL;
+    return 0;
+}
+
+static void submit_co(void *p)
+{
+    starting_shutdown_t *s = p;
+    weft_future_t *f = NULL;
+    s->submit_rc = weft_executor_submit(s->ex, return_zero, NULL, &f);
+    if (f) {
+        if (weft_future_result(f, 30, NULL) && s->submit_rc == 0) s->submit_rc = -1;
+        weft_future_release(f);
+    }
+}
+
+static void shutdown_co(void *p)
+{
+    starting_shutdown_t *s = p;
+    s->shutdown_rc = weft_executor_shutdown(s->ex, true, false, WEFT_FOREVER);
+}
+
+static void nothing_at_all(void *arg)
+{
+    (void)arg;
+}
+
+static int shutdown_beside_a_starting_submit(void *p)
+{
+    starting_shutdown_t *s = p;
+    /* What takes the registry lock once is done before it is held: this thread's record, and
+     * the exit rule a first weft_thread_start installs. */
+    weft_thread_current();
+    weft_thread_t *t;
+    if (weft_thread_start(&t, nothing_at_all, NULL, NULL)) return -3;
+    weft_thread_join(t, WEFT_FOREVER);
+    weft_thread_release(t);
+    weft__mutex_lock(&weft__registry_lock);
+    weft_co_t *a = NULL, *b = NULL;
+    int rc = weft_spawn(&a, submit_co, s, NULL);
+    if (!rc) rc = weft_spawn(&b, shutdown_co, s, NULL);
+    weft_yield(); /* a parks in the worker's start, then b in shutdown (on the fixed code) */
+    weft__mutex_unlock(&weft__registry_lock);
+    if (a && weft_co_join(a, 30) && !rc) rc = -1;
+    if (b && weft_co_join(b, 30) && !rc) rc = -2;
+    weft_co_release(a);
+    weft_co_release(b);
+    return rc;
+}
+
+static void shutdown_waits_for_a_starting_worker_without_spinning(void **state)
+{
+    (void)state;
+    starting_shutdown_t s = {.submit_rc = 1, .shutdown_rc = 1};
+    assert_int_equal(weft_thread_pool_create(&s.ex, 1, NULL), 0);
+    weft_test_call_t *c = weft_test_call_start(shutdown_beside_a_starting_submit, &s);
+    int rc = -100;
+    assert_true(weft_test_call_wait(c, 20.0, &rc, NULL)); /* returns: does not spin forever */
+    assert_int_equal(rc, 0);
+    assert_int_equal(s.submit_rc, 0);
+    assert_int_equal(s.shutdown_rc, 0);
+    assert_int_equal(weft_executor_destroy(s.ex), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(shutdown_waits_for_a_starting_worker_without_spinning),
+    WEFT_TEST(pool_negative_timeout_polls),
     WEFT_TEST(submit_and_result),
     WEFT_TEST(task_error_and_message),
     WEFT_TEST(map_in_order_failure_and_timeout),

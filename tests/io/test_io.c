@@ -660,7 +660,62 @@ static void out_of_memory(void **state)
     close(p[1]);
 }
 
+/* The timeout rules (weft/core.h): waiting for an empty pipe with -0.5 polls (WEFT_ETIMEDOUT
+ * at once), from a thread and from a coroutine; WEFT_FOREVER blocks until data comes; NaN is
+ * WEFT_EINVAL. */
+static int timed_fd_calls(void *p)
+{
+    int fd = *(int *)p;
+    char c;
+    if (weft_wait_fd(fd, WEFT_READ, -0.5) != WEFT_ETIMEDOUT) return -1;
+    if (weft_read(fd, &c, 1, -0.5) != WEFT_ETIMEDOUT) return -2;
+    if (weft_read(fd, &c, 1, NAN) != WEFT_EINVAL) return -3;
+    return 0;
+}
+
+static void timed_fd_calls_co(void *p)
+{
+    int *fdrc = p;
+    fdrc[1] = timed_fd_calls(&fdrc[0]);
+}
+
+/* The same from a coroutine of a hub on this call's thread. */
+static int timed_fd_calls_in_hub(void *p)
+{
+    int fdrc[2] = {*(int *)p, 1};
+    weft_co_t *co;
+    if (weft_spawn(&co, timed_fd_calls_co, fdrc, NULL)) return -4;
+    int rc = weft_co_join(co, WEFT_FOREVER);
+    weft_co_release(co);
+    return rc ? rc : fdrc[1];
+}
+
+static int forever_read(void *p)
+{
+    char c = 0;
+    ssize_t n = weft_read(*(int *)p, &c, 1, WEFT_FOREVER);
+    return n == 1 ? c : (int)n;
+}
+
+static void write_x(void *p)
+{
+    assert_int_equal(write(*(int *)p, "x", 1), 1);
+}
+
+static void fd_negative_timeout_polls(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(weft_test_polls(timed_fd_calls, &p[0]), 0);
+    assert_int_equal(weft_test_polls(timed_fd_calls_in_hub, &p[0]), 0);
+    weft_test_blocks_until(forever_read, &p[0], write_x, &p[1], 'x');
+    close(p[0]);
+    close(p[1]);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(fd_negative_timeout_polls),
     WEFT_TEST(wait_fd_readiness),
     WEFT_TEST(wait_fd_bad_input),
     WEFT_TEST(close_wakes_waiters),

@@ -434,9 +434,51 @@ static void mpqueue_bad_input(void **state)
     assert_int_equal(weft_mpqueue_destroy(q), 0);
 }
 
+/* The timeout rules (weft/core.h): get from an empty queue and put into a full one with -0.5
+ * poll (WEFT_ETIMEDOUT at once), WEFT_FOREVER blocks until served, NaN is WEFT_EINVAL. */
+static double mp_timeout;
+
+static int timed_mp_get(void *p)
+{
+    (void)p;
+    char buf[8];
+    size_t len = 0;
+    int rc = weft_mpqueue_get(q, buf, sizeof buf, &len, mp_timeout);
+    return rc ? rc : (int)len;
+}
+
+static int timed_mp_put(void *p)
+{
+    (void)p;
+    return weft_mpqueue_put(q, "ab", 2, mp_timeout);
+}
+
+static void mp_put_abc(void *p)
+{
+    (void)p;
+    assert_int_equal(weft_mpqueue_put(q, "abc", 3, 1), 0);
+}
+
+static void mpqueue_negative_timeout_polls(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 4096, 1, false), 0);
+    mp_timeout = -0.5;
+    assert_int_equal(weft_test_polls(timed_mp_get, NULL), WEFT_ETIMEDOUT);
+    mp_timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_mp_get, NULL, mp_put_abc, NULL, 3);
+    assert_int_equal(weft_mpqueue_put(q, "x", 1, 1), 0); /* full (maxsize 1) */
+    mp_timeout = -0.5;
+    assert_int_equal(weft_test_polls(timed_mp_put, NULL), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_mpqueue_put(q, "x", 1, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+    q = NULL;
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
+        WEFT_TEST(mpqueue_negative_timeout_polls),
         WEFT_TEST(mpqueue_fifo_across_processes),
         WEFT_TEST(mpqueue_bounds_and_timeouts),
         WEFT_TEST(mpqueue_short_buffer_keeps_the_message),

@@ -391,9 +391,51 @@ static void pipe_out_of_memory(void **state)
     assert_int_equal(weft_test_oom(pipe_body, NULL), 2);
 }
 
+/* The timeout rules (weft/core.h): recv and poll of an empty Connection with -0.5 poll
+ * (WEFT_ETIMEDOUT at once), WEFT_FOREVER blocks until a message comes, NaN is WEFT_EINVAL. */
+typedef struct timed_conn {
+    weft_conn_t *r, *w; /* one-way: (receive end, send end), as Pipe(duplex=False) */
+    double timeout;
+} timed_conn_t;
+
+static int timed_recv(void *p)
+{
+    timed_conn_t *t = p;
+    char buf[8];
+    size_t len = 0;
+    int rc = weft_conn_recv_bytes(t->r, buf, sizeof buf, &len, t->timeout);
+    return rc ? rc : (int)len;
+}
+
+static int timed_poll(void *p)
+{
+    timed_conn_t *t = p;
+    return weft_conn_poll(t->r, t->timeout);
+}
+
+static void send_abc(void *p)
+{
+    timed_conn_t *t = p;
+    assert_int_equal(weft_conn_send_bytes(t->w, "abc", 3, 1), 0);
+}
+
+static void pipe_recv_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_conn_t t = {.timeout = -0.5};
+    make(&t.r, &t.w, false);
+    assert_int_equal(weft_test_polls(timed_recv, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_test_polls(timed_poll, &t), WEFT_ETIMEDOUT);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_recv, &t, send_abc, &t, 3);
+    assert_int_equal(weft_conn_close(t.r), 0);
+    assert_int_equal(weft_conn_close(t.w), 0);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
+        WEFT_TEST(pipe_recv_negative_timeout_polls),
         WEFT_TEST(pipe_messages_arrive_whole_and_in_order),
         WEFT_TEST(pipe_echo_through_a_child),
         WEFT_TEST(pipe_short_buffer_keeps_the_message),

@@ -627,9 +627,47 @@ static void process_out_of_memory(void **state)
     assert_true(weft_test_oom(start_join_close, NULL) >= 1);
 }
 
+/* The timeout rules (weft/core.h): joining a running child with -0.5 polls (WEFT_ETIMEDOUT at
+ * once; Process.join(timeout=-0.5) returns at once too), WEFT_FOREVER blocks until it ends,
+ * NaN is WEFT_EINVAL. */
+typedef struct timed_child {
+    weft_process_t *p;
+    int fds[2];
+    double timeout;
+} timed_child_t;
+
+static int timed_process_join(void *arg)
+{
+    timed_child_t *c = arg;
+    return weft_process_join(c->p, c->timeout);
+}
+
+static void let_child_end(void *arg)
+{
+    timed_child_t *c = arg;
+    assert_int_equal(write(c->fds[1], "x", 1), 1);
+}
+
+static void process_join_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_child_t c = {.timeout = -0.5};
+    make_pipe(c.fds);
+    c.p = start(wait_on_fd, (void *)(long)c.fds[0], NULL, false);
+    assert_int_equal(weft_test_polls(timed_process_join, &c), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_process_join(c.p, NAN), WEFT_EINVAL);
+    c.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_process_join, &c, let_child_end, &c, 0);
+    assert_int_equal(exitcode(c.p), 'x');
+    assert_int_equal(weft_process_close(c.p), 0);
+    close(c.fds[0]);
+    close(c.fds[1]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
+        WEFT_TEST(process_join_negative_timeout_polls),
         WEFT_TEST(process_start_join_exitcode_zero),
         WEFT_TEST(process_exitcode_is_fn_return_or_exit_status),
         WEFT_TEST(process_terminate_and_kill_give_negative_signal),

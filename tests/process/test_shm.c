@@ -123,9 +123,27 @@ static void shm_bad_input(void **state)
     assert_int_equal(weft_shm_open(&p, name, 0, false, NULL), WEFT_ENOENT);
 }
 
+/* A name that is a symlink in /dev/shm: shm_open refuses to follow it (ELOOP), and weft says
+ * so with a named code, not a raw errno weft_strerror cannot name. */
+static void shm_open_through_a_symlink_is_a_named_error(void **state)
+{
+    (void)state;
+    char name[64], path[96];
+    unique_name(name, sizeof name, "link");
+    snprintf(path, sizeof path, "/dev/shm%s", name);
+    assert_int_equal(symlink("/dev/null", path), 0);
+    void *p = (void *)1;
+    int rc = weft_shm_open(&p, name, 0, false, NULL);
+    unlink(path);
+    assert_null(p);
+    assert_int_equal(rc, WEFT_ELOOP);
+    assert_string_not_equal(weft_err_name(rc), "WEFT_UNKNOWN");
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
+        WEFT_TEST(shm_open_through_a_symlink_is_a_named_error),
         WEFT_TEST(shm_anonymous_region_is_shared_with_children),
         WEFT_TEST(shm_named_create_open_unlink),
         WEFT_TEST(shm_named_region_across_processes),

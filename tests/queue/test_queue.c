@@ -1161,7 +1161,68 @@ static void out_of_memory(void **state)
     for (int k = 0; k < 3; k++) assert_true(weft_test_oom(oom_put_grows, &kinds[k]) >= 2);
 }
 
+/* The timeout rules (weft/core.h): get from an empty queue, put into a full one and join of
+ * unfinished work with -0.5 poll (WEFT_ETIMEDOUT at once; queue.Queue.get(timeout=-0.5) would
+ * raise ValueError, weft polls); WEFT_FOREVER blocks until served; NaN is WEFT_EINVAL. */
+typedef struct timed_queue {
+    weft_queue_t *q;
+    double timeout;
+    void *item;
+} timed_queue_t;
+
+static int timed_queue_get(void *p)
+{
+    timed_queue_t *t = p;
+    return weft_queue_get(t->q, &t->item, t->timeout);
+}
+
+static int timed_queue_put(void *p)
+{
+    timed_queue_t *t = p;
+    return weft_queue_put(t->q, ITEM(2), t->timeout);
+}
+
+static int timed_queue_join(void *p)
+{
+    timed_queue_t *t = p;
+    return weft_queue_join(t->q, t->timeout);
+}
+
+static void queue_put_one(void *p)
+{
+    assert_int_equal(weft_queue_put(p, ITEM(1), 0), 0);
+}
+
+static void queue_take_one(void *p)
+{
+    void *v;
+    assert_int_equal(weft_queue_get(p, &v, 0), 0);
+    assert_int_equal(weft_queue_task_done(p), 0);
+}
+
+static void queue_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_queue_t t = {.timeout = -0.5};
+    assert_int_equal(weft_queue_create(&t.q, WEFT_QUEUE_FIFO, 1), 0);
+    assert_int_equal(weft_test_polls(timed_queue_get, &t), WEFT_ETIMEDOUT);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_queue_get, &t, queue_put_one, t.q, 0);
+    assert_int_equal(VALUE(t.item), 1);
+    assert_int_equal(weft_queue_task_done(t.q), 0);
+    assert_int_equal(weft_queue_put(t.q, ITEM(1), 0), 0); /* full now */
+    t.timeout = -0.5;
+    assert_int_equal(weft_test_polls(timed_queue_put, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_test_polls(timed_queue_join, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_queue_put(t.q, ITEM(2), NAN), WEFT_EINVAL);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_queue_put, &t, queue_take_one, t.q, 0);
+    weft_test_blocks_until(timed_queue_join, &t, queue_take_one, t.q, 0);
+    assert_int_equal(weft_queue_destroy(t.q), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(queue_negative_timeout_polls),
     WEFT_TEST(fifo_order),
     WEFT_TEST(lifo_order),
     WEFT_TEST(priority_order_and_ties),

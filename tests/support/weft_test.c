@@ -353,3 +353,91 @@ int weft_test_process_finish(weft_process_t *p)
     assert_int_equal(weft_process_close(p), 0);
     return code;
 }
+
+/* ---- bounded calls ------------------------------------------------------------------------ */
+
+struct weft_test_call {
+    int (*fn)(void *arg);
+    void *arg;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* on CLOCK_MONOTONIC */
+    bool done;
+    int rc;
+    int64_t elapsed_ns;
+    pthread_t tid;
+};
+
+static void *call_main(void *p)
+{
+    weft_test_call_t *c = p;
+    int64_t t0 = weft_monotonic_ns();
+    int rc = c->fn(c->arg);
+    int64_t elapsed = weft_monotonic_ns() - t0;
+    pthread_mutex_lock(&c->lock);
+    c->rc = rc;
+    c->elapsed_ns = elapsed;
+    c->done = true;
+    pthread_cond_broadcast(&c->cond);
+    pthread_mutex_unlock(&c->lock);
+    return NULL;
+}
+
+weft_test_call_t *weft_test_call_start(int (*fn)(void *arg), void *arg)
+{
+    weft_test_call_t *c = calloc(1, sizeof *c);
+    assert_non_null(c);
+    c->fn = fn;
+    c->arg = arg;
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&c->cond, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&c->lock, NULL);
+    assert_int_equal(pthread_create(&c->tid, NULL, call_main, c), 0);
+    return c;
+}
+
+bool weft_test_call_wait(weft_test_call_t *c, double seconds, int *rc, double *elapsed)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    int64_t ns = (int64_t)until.tv_nsec + (int64_t)(seconds * 1e9);
+    until.tv_sec += (time_t)(ns / 1000000000);
+    until.tv_nsec = (long)(ns % 1000000000);
+    pthread_mutex_lock(&c->lock);
+    while (!c->done && pthread_cond_timedwait(&c->cond, &c->lock, &until) == 0) {
+    }
+    bool done = c->done;
+    pthread_mutex_unlock(&c->lock);
+    if (!done) return false; /* still blocked: the caller may wait again */
+    assert_int_equal(pthread_join(c->tid, NULL), 0);
+    if (rc) *rc = c->rc;
+    if (elapsed) *elapsed = (double)c->elapsed_ns / 1e9;
+    pthread_cond_destroy(&c->cond);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    return true;
+}
+
+int weft_test_polls(int (*fn)(void *arg), void *arg)
+{
+    weft_test_call_t *c = weft_test_call_start(fn, arg);
+    int rc = 0;
+    double elapsed = 0;
+    /* A call that blocks is left behind (the case fails): it may never return. */
+    assert_true(weft_test_call_wait(c, 10.0, &rc, &elapsed));
+    assert_true(elapsed < 2.0);
+    return rc;
+}
+
+void weft_test_blocks_until(int (*fn)(void *arg), void *arg, void (*release)(void *arg),
+                            void *release_arg, int expect)
+{
+    weft_test_call_t *c = weft_test_call_start(fn, arg);
+    int rc = 0;
+    assert_false(weft_test_call_wait(c, 0.1, &rc, NULL)); /* still blocked */
+    release(release_arg);
+    assert_true(weft_test_call_wait(c, 30.0, &rc, NULL));
+    assert_int_equal(rc, expect);
+}

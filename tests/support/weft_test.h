@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdbool.h>
 
 #include <cmocka.h>
 
@@ -116,5 +117,20 @@ void weft_test_wait_queued(weft_waitq_t *q, int n);
 
 /* Seconds of CPU time the calling process has used (user + system). */
 double weft_test_cpu_seconds(void);
+
+/* Bounded calls, for the timeout rules (a call that wrongly blocks forever must fail the case,
+ * not hang it). weft_test_call_start runs fn(arg) on a plain pthread; weft_test_call_wait waits
+ * at most `seconds` for it: true once it returned (its result in *rc, its duration in
+ * *elapsed; the call is finished and freed), false while it still blocks (wait again later).
+ * weft_test_polls runs fn and asserts it returns within 10 s and took under 2 s ("at once"),
+ * and returns its result; a call still blocked is left behind, as the case fails anyway.
+ * weft_test_blocks_until asserts fn is still blocked after 0.1 s, calls release(release_arg),
+ * then asserts fn returns `expect` (within 30 s). */
+typedef struct weft_test_call weft_test_call_t;
+weft_test_call_t *weft_test_call_start(int (*fn)(void *arg), void *arg);
+bool weft_test_call_wait(weft_test_call_t *c, double seconds, int *rc, double *elapsed);
+int weft_test_polls(int (*fn)(void *arg), void *arg);
+void weft_test_blocks_until(int (*fn)(void *arg), void *arg, void (*release)(void *arg),
+                            void *release_arg, int expect);
 
 #endif /* WEFT_TEST_H */

@@ -800,7 +800,74 @@ static void barrier_more_threads_than_parties(void **state)
     assert_int_equal(weft_barrier_destroy(&o.b), 0);
 }
 
+/* The timeout rules (weft/core.h): a wait with -0.5 times out at once and breaks the barrier
+ * (Python's Barrier.wait(timeout=-0.5) breaks it too); WEFT_FOREVER blocks until the last
+ * party arrives; NaN is WEFT_EINVAL. */
+static int timed_barrier_wait(void *p)
+{
+    return weft_barrier_wait(p, -0.5);
+}
+
+static int forever_barrier_wait(void *p)
+{
+    int rc = weft_barrier_wait(p, WEFT_FOREVER);
+    return rc >= 0 ? 0 : rc;
+}
+
+static void barrier_arrive(void *p)
+{
+    assert_true(weft_barrier_wait(p, WEFT_FOREVER) >= 0);
+}
+
+static void barrier_wait_negative_timeout_polls(void **state)
+{
+    (void)state;
+    weft_barrier_t b;
+    assert_int_equal(weft_barrier_init(&b, 2, NULL, NULL), 0);
+    assert_int_equal(weft_barrier_wait(&b, NAN), WEFT_EINVAL);
+    assert_false(weft_barrier_broken(&b));
+    assert_int_equal(weft_test_polls(timed_barrier_wait, &b), WEFT_ETIMEDOUT);
+    assert_true(weft_barrier_broken(&b));
+    assert_int_equal(weft_barrier_reset(&b), 0);
+    weft_test_blocks_until(forever_barrier_wait, &b, barrier_arrive, &b, 0);
+    assert_int_equal(weft_barrier_destroy(&b), 0);
+}
+
+/* The last arrival completes the round only once every other party is queued: a party that
+ * left the queue on a timeout just as the round filled is on its way back, and the last
+ * arrival waits for it. That wait parks (it used to spin on sched_yield: 100% CPU, and from
+ * a coroutine its whole thread). White-box: count_ = 1 with nobody queued is exactly the state
+ * such a returning party leaves behind; the abort stands in for its return (both end the
+ * wait). */
+static int complete_forever(void *p)
+{
+    return weft_barrier_wait(p, WEFT_FOREVER);
+}
+
+static void barrier_last_arrival_parks_while_a_party_returns(void **state)
+{
+    (void)state;
+    weft_barrier_t b;
+    assert_int_equal(weft_barrier_init(&b, 2, NULL, NULL), 0);
+    weft__waitq_lock(&b.waiters_);
+    b.count_ = 1; /* one party arrived, timed out, and is between two critical sections */
+    weft__waitq_unlock(&b.waiters_);
+    weft_test_call_t *c = weft_test_call_start(complete_forever, &b);
+    weft_test_wait_queued(&b.waiters_, 1); /* parked as the round's completer */
+    double cpu0 = weft_test_cpu_seconds();
+    int rc = 1;
+    assert_false(weft_test_call_wait(c, 0.3, &rc, NULL)); /* still waiting for the party */
+    assert_true(weft_test_cpu_seconds() - cpu0 < 0.1);    /* and not spinning */
+    assert_int_equal(weft_barrier_abort(&b), 0);
+    assert_true(weft_test_call_wait(c, 30, &rc, NULL));
+    assert_int_equal(rc, WEFT_EBROKEN);
+    assert_int_equal(weft_barrier_reset(&b), 0);
+    assert_int_equal(weft_barrier_destroy(&b), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(barrier_last_arrival_parks_while_a_party_returns),
+    WEFT_TEST(barrier_wait_negative_timeout_polls),
     WEFT_TEST(barrier_rounds_release_all_parties),
     WEFT_TEST(barrier_action_runs_once_per_round_before_release),
     WEFT_TEST(barrier_failing_action_breaks_round_for_all),

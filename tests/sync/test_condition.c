@@ -845,7 +845,52 @@ static void condition_bounded_buffer_loses_nothing(void **state)
     free(b);
 }
 
+/* The timeout rules (weft/core.h): a wait with -0.5 times out at once (the lock is held again
+ * when it returns), WEFT_FOREVER blocks until notified, NaN is WEFT_EINVAL. */
+typedef struct timed_cond {
+    weft_lock_t l;
+    weft_condition_t c;
+    double timeout;
+} timed_cond_t;
+
+static int timed_cond_wait(void *p)
+{
+    timed_cond_t *t = p;
+    assert_int_equal(weft_condition_acquire(&t->c, WEFT_FOREVER), 0);
+    int rc = weft_condition_wait(&t->c, t->timeout);
+    assert_true(weft_lock_locked(&t->l));
+    assert_int_equal(weft_condition_release(&t->c), 0);
+    return rc;
+}
+
+static void timed_cond_notify(void *p)
+{
+    timed_cond_t *t = p;
+    /* The waiter holds the lock until it waits: taking it here means it waits. */
+    assert_int_equal(weft_condition_acquire(&t->c, WEFT_FOREVER), 0);
+    assert_int_equal(weft_condition_notify(&t->c, 1), 0);
+    assert_int_equal(weft_condition_release(&t->c), 0);
+}
+
+static void condition_wait_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_cond_t t;
+    assert_int_equal(weft_lock_init(&t.l), 0);
+    assert_int_equal(weft_condition_init(&t.c, &t.l, NULL), 0);
+    t.timeout = -0.5;
+    assert_int_equal(weft_test_polls(timed_cond_wait, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_condition_acquire(&t.c, WEFT_FOREVER), 0);
+    assert_int_equal(weft_condition_wait(&t.c, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_condition_release(&t.c), 0);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_cond_wait, &t, timed_cond_notify, &t, 0);
+    assert_int_equal(weft_condition_destroy(&t.c), 0);
+    assert_int_equal(weft_lock_destroy(&t.l), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(condition_wait_negative_timeout_polls),
     WEFT_TEST(condition_acquire_takes_the_given_lock),
     WEFT_TEST(condition_wait_without_lock_is_eperm),
     WEFT_TEST(condition_wait_for_without_lock_is_eperm),

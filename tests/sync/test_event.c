@@ -409,7 +409,36 @@ static void event_wait_idle_does_not_burn_cpu(void **state)
     assert_int_equal(weft_event_destroy(&e), 0);
 }
 
+/* The timeout rules (weft/core.h): -0.5 polls (WEFT_ETIMEDOUT at once), WEFT_FOREVER blocks
+ * until set, NaN is WEFT_EINVAL. */
+static int timed_event_wait(void *p)
+{
+    return weft_event_wait(p, -0.5);
+}
+
+static int forever_event_wait(void *p)
+{
+    return weft_event_wait(p, WEFT_FOREVER);
+}
+
+static void event_set_it(void *p)
+{
+    assert_int_equal(weft_event_set(p), 0);
+}
+
+static void event_wait_negative_timeout_polls(void **state)
+{
+    (void)state;
+    weft_event_t e;
+    assert_int_equal(weft_event_init(&e), 0);
+    assert_int_equal(weft_test_polls(timed_event_wait, &e), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_event_wait(&e, NAN), WEFT_EINVAL);
+    weft_test_blocks_until(forever_event_wait, &e, event_set_it, &e, 0);
+    assert_int_equal(weft_event_destroy(&e), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(event_wait_negative_timeout_polls),
     WEFT_TEST(event_is_set_follows_set_and_clear),
     WEFT_TEST(event_wait_on_set_event_returns_at_once),
     WEFT_TEST(event_set_wakes_every_waiter),

@@ -858,7 +858,45 @@ static void lock_mutual_exclusion_with_timed_acquires(void **state)
     run_counted(true, 8, SCALED(50000));
 }
 
+/* Timeouts are the same in every call (weft/core.h): a negative timeout other than
+ * WEFT_FOREVER is a deadline already passed, so a held lock's acquire polls and fails at once
+ * (Python's acquire(timeout=-0.5) never waits forever either); WEFT_FOREVER alone blocks,
+ * until the release; NaN is WEFT_EINVAL. */
+typedef struct timed_lock {
+    weft_lock_t l;
+    double timeout;
+} timed_lock_t;
+
+static int timed_lock_acquire(void *p)
+{
+    timed_lock_t *t = p;
+    return weft_lock_acquire(&t->l, t->timeout);
+}
+
+static void timed_lock_release(void *p)
+{
+    assert_int_equal(weft_lock_release(&((timed_lock_t *)p)->l), 0);
+}
+
+static void lock_acquire_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_lock_t t;
+    weft_lock_init(&t.l);
+    assert_int_equal(weft_lock_acquire(&t.l, WEFT_FOREVER), 0);
+    t.timeout = -0.5;
+    assert_int_equal(weft_test_polls(timed_lock_acquire, &t), WEFT_ETIMEDOUT);
+    t.timeout = -1e-9;
+    assert_int_equal(weft_test_polls(timed_lock_acquire, &t), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_lock_acquire(&t.l, NAN), WEFT_EINVAL);
+    t.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_lock_acquire, &t, timed_lock_release, &t, 0);
+    assert_int_equal(weft_lock_release(&t.l), 0);
+    assert_int_equal(weft_lock_destroy(&t.l), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(lock_acquire_negative_timeout_polls),
     WEFT_TEST(lock_init_gives_unlocked_lock),
     WEFT_TEST(lock_acquire_release),
     WEFT_TEST(lock_destroy_after_acquire_release),

@@ -872,7 +872,37 @@ static void semaphore_thread_leak(void **state)
     assert_int_equal(weft_barrier_destroy(&l.start), 0);
 }
 
+/* The timeout rules (weft/core.h): -0.5 polls (WEFT_ETIMEDOUT at once), WEFT_FOREVER blocks
+ * until a release, NaN is WEFT_EINVAL. */
+static int timed_sem_acquire(void *p)
+{
+    return weft_semaphore_acquire(p, -0.5);
+}
+
+static int forever_sem_acquire(void *p)
+{
+    return weft_semaphore_acquire(p, WEFT_FOREVER);
+}
+
+static void sem_release_one(void *p)
+{
+    assert_int_equal(weft_semaphore_release(p, 1), 0);
+}
+
+static void semaphore_acquire_negative_timeout_polls(void **state)
+{
+    (void)state;
+    weft_semaphore_t s;
+    assert_int_equal(weft_semaphore_init(&s, 0, false), 0);
+    assert_int_equal(weft_test_polls(timed_sem_acquire, &s), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_semaphore_acquire(&s, NAN), WEFT_EINVAL);
+    weft_test_blocks_until(forever_sem_acquire, &s, sem_release_one, &s, 0);
+    assert_int_equal(weft_semaphore_value(&s), 0);
+    assert_int_equal(weft_semaphore_destroy(&s), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(semaphore_acquire_negative_timeout_polls),
     WEFT_TEST(semaphore_init_checks_value),
     WEFT_TEST(semaphore_acquire_release),
     WEFT_TEST(semaphore_destroy_after_acquire),

@@ -662,8 +662,6 @@ static void invalid_arguments(void **state)
     assert_int_equal(weft_timer_start(NULL, 1, count_fn, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start(&t, 1, NULL, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start(&t, NAN, count_fn, &n), WEFT_EINVAL);
-    assert_int_equal(weft_timer_start(&t, -1, count_fn, &n), WEFT_EINVAL);
-    assert_int_equal(weft_timer_start(&t, -INFINITY, count_fn, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start_at(NULL, 0, count_fn, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start_at(&t, 0, NULL, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_cancel(NULL), WEFT_EINVAL);
@@ -845,7 +843,57 @@ static void fork_from_callback_keeps_timer_thread(void **state)
     assert_int_equal(n, 0);
 }
 
+/* The timeout rules (weft/core.h) for timers: a negative interval is a deadline already
+ * passed, so the timer fires at once (threading.Timer(-0.5, fn) runs fn at once); a join of a
+ * pending timer with -0.5 polls (WEFT_ETIMEDOUT at once), with WEFT_FOREVER blocks until it
+ * ran; NaN is WEFT_EINVAL. */
+typedef struct timed_timer {
+    weft_timer_t t;
+    _Atomic int n;
+} timed_timer_t;
+
+static void timed_timer_fn(void *p)
+{
+    atomic_fetch_add(&((timed_timer_t *)p)->n, 1);
+}
+
+static int timed_timer_join_negative(void *p)
+{
+    return weft_timer_join(&((timed_timer_t *)p)->t, -0.5);
+}
+
+static int timed_timer_join_forever(void *p)
+{
+    return weft_timer_join(&((timed_timer_t *)p)->t, WEFT_FOREVER);
+}
+
+static void timed_timer_cancel(void *p)
+{
+    assert_int_equal(weft_timer_cancel(&((timed_timer_t *)p)->t), 0);
+}
+
+static void timer_negative_interval_fires_at_once(void **state)
+{
+    (void)state;
+    timed_timer_t x = {.t = WEFT_TIMER_INIT};
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(weft_timer_start(&x.t, -0.5, timed_timer_fn, &x), 0);
+    assert_int_equal(weft_timer_join(&x.t, 10), 0);
+    assert_true(weft_monotonic_ns() - t0 < 2000000000LL);
+    assert_int_equal(atomic_load(&x.n), 1);
+    assert_int_equal(weft_timer_start(&x.t, NAN, timed_timer_fn, &x), WEFT_EINVAL);
+    /* A pending timer (WEFT_FOREVER: it never comes): join polls with -0.5, blocks with
+     * WEFT_FOREVER until the timer is finished (here: canceled). */
+    assert_int_equal(weft_timer_start(&x.t, WEFT_FOREVER, timed_timer_fn, &x), 0);
+    assert_true(weft_timer_pending(&x.t));
+    assert_int_equal(weft_test_polls(timed_timer_join_negative, &x), WEFT_ETIMEDOUT);
+    weft_test_blocks_until(timed_timer_join_forever, &x, timed_timer_cancel, &x, 0);
+    assert_int_equal(atomic_load(&x.n), 1);
+    assert_int_equal(weft_timer_destroy(&x.t), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(timer_negative_interval_fires_at_once),
     WEFT_TEST(timer_runs_after_interval),
     WEFT_TEST(zero_interval_runs_soon),
     WEFT_TEST(each_timer_keeps_its_own_argument),

@@ -4,6 +4,7 @@
 
 #include "thread/thread_internal.h" /* to count queued joiners and cancel a waiter */
 
+#include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -776,7 +777,47 @@ static void fork_from_thread_makes_it_main(void **state)
     weft_thread_release(t);
 }
 
+/* The timeout rules (weft/core.h): joining a running thread with -0.5 polls (WEFT_ETIMEDOUT
+ * at once; Python's join(timeout=-0.5) returns at once too), WEFT_FOREVER blocks until it
+ * ends, NaN is WEFT_EINVAL. */
+typedef struct timed_join {
+    weft_thread_t *t;
+    weft_event_t go;
+    double timeout;
+} timed_join_t;
+
+static void wait_go(void *p)
+{
+    weft_event_wait(p, WEFT_FOREVER);
+}
+
+static int timed_thread_join(void *p)
+{
+    timed_join_t *j = p;
+    return weft_thread_join(j->t, j->timeout);
+}
+
+static void set_go(void *p)
+{
+    assert_int_equal(weft_event_set(p), 0);
+}
+
+static void join_negative_timeout_polls(void **state)
+{
+    (void)state;
+    timed_join_t j = {.timeout = -0.5};
+    assert_int_equal(weft_event_init(&j.go), 0);
+    assert_int_equal(weft_thread_start(&j.t, wait_go, &j.go, NULL), 0);
+    assert_int_equal(weft_test_polls(timed_thread_join, &j), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_thread_join(j.t, NAN), WEFT_EINVAL);
+    j.timeout = WEFT_FOREVER;
+    weft_test_blocks_until(timed_thread_join, &j, set_go, &j.go, 0);
+    weft_thread_release(j.t);
+    assert_int_equal(weft_event_destroy(&j.go), 0);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(join_negative_timeout_polls),
     WEFT_TEST(start_join_runs_fn),
     WEFT_TEST(join_timeout_expires_while_running),
     WEFT_TEST(join_self_is_edeadlk),
