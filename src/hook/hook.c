@@ -913,6 +913,6 @@ size_t weft_monkey_patched(const weft_patch_t **list)
 /* LD_PRELOAD=libweft.so WEFT_PATCH=1: patched before main. */
 __attribute__((constructor)) static void patch_from_env(void)
 {
-    const char *env = getenv("WEFT_PATCH");
+    const char *env = weft__getenv("WEFT_PATCH");
     if (env && atoi(env) > 0) weft_monkey_patch();
 }
