@@ -11,11 +11,20 @@
  * The calls: read, write, readv, writev, recv, recvfrom, recvmsg, send, sendto, sendmsg,
  * accept, accept4, connect, poll, select, sleep, usleep, nanosleep; close, dup2 and dup3 (an fd
  * closed or replaced under waiting coroutines wakes them, as weft_close does); getaddrinfo
- * (resolution runs on a helper thread while the coroutine parks). Bookkeeping: socket,
- * socketpair, accept, fcntl (F_SETFL), ioctl (FIONBIO) and setsockopt (SO_RCVTIMEO,
- * SO_SNDTIMEO) keep weft's cache of each socket's mode and timeouts current, so a call about to
- * park does not ask the kernel for them; a mode changed behind libc's back (a raw system call)
- * is not seen until the fd is closed.
+ * (resolution runs on a helper thread while the coroutine parks); socket and socketpair (a new
+ * socket starts with no hint from the number's earlier holder).
+ *
+ * What weft remembers never changes a result. The fd's mode (O_NONBLOCK) and SO_RCVTIMEO /
+ * SO_SNDTIMEO are asked of the kernel by the call that is about to park, so a mode changed
+ * through another fd of the same open file, by another process, or by a raw system call counts
+ * at once, and a number closed where weft cannot see it (fclose, closedir, pclose, glibc's own
+ * closes, syscall(SYS_close)) and reused by a pipe, socket, eventfd or file behaves as that
+ * file. The one thing kept per fd number is a hint — the socket's last read took less than it
+ * asked — on which the next blocking read of it waits for the poller before trying; it is
+ * followed only once the kernel has said, in that call, that the fd is an open blocking socket,
+ * so a stale hint costs a trip through the poller at most. (The exception: a listening socket
+ * that reaches such a number without weft's socket() or close() seeing it, then read from by
+ * mistake, fails with ENOTCONN only when a connection arrives or SO_RCVTIMEO passes.)
  *
  * Mechanism: symbol interposition. libweft defines these functions; the dynamic linker binds
  * every caller in the process — the program and every shared library it loads — to the first

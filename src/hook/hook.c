@@ -31,8 +31,6 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
-#include <stdarg.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define HOOK __attribute__((visibility("default")))
@@ -65,11 +63,7 @@ static _Atomic int patched;
     X(dup3, int, (int, int, int))                                                                  \
     X(getaddrinfo, int, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
     X(socket, int, (int, int, int))                                                                \
-    X(socketpair, int, (int, int, int, int *))                                                     \
-    X(fcntl, int, (int, int, ...))                                                                 \
-    X(fcntl64, int, (int, int, ...))                                                               \
-    X(ioctl, int, (int, unsigned long, ...))                                                       \
-    X(setsockopt, int, (int, int, int, const void *, socklen_t))
+    X(socketpair, int, (int, int, int, int *))
 
 static void *lookup(const char *name)
 {
@@ -110,88 +104,70 @@ static long fail(int code)
 
 static bool user_nonblock(int fd)
 {
-    int fl = LIBC(fcntl)(fd, F_GETFL);
+    int fl = fcntl(fd, F_GETFL);
     return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-/* What weft knows of a socket's mode, so the path that is about to park does not ask the
- * kernel each time: bits per fd (fds below SOCK_CACHE), kept current by the hooks of the calls
- * that create sockets or change the mode or the timeouts, and forgotten when the fd closes. */
-enum {
-    SOCK_CACHE = 65536,
-    S_KNOWN = 1,    /* S_NB is right */
-    S_NB = 2,       /* O_NONBLOCK */
-    S_TKNOWN = 4,   /* S_RCV and S_SND are right */
-    S_RCV = 8,      /* SO_RCVTIMEO set */
-    S_SND = 16,     /* SO_SNDTIMEO set */
-    S_DRAINED = 32, /* the last read took less than asked: likely nothing more is there yet */
-};
-static _Atomic uint8_t sockstate[SOCK_CACHE];
+/* ---- what the kernel says, and the one hint weft keeps ---------------------------------------
+ * The mode (O_NONBLOCK) and the timeouts (SO_RCVTIMEO, SO_SNDTIMEO) that decide whether a call
+ * returns EAGAIN, parks, or gives up when, are asked of the kernel in the call that needs them,
+ * once, and only on the way to parking: they belong to the open file description and the
+ * socket, which dup'ed fds and forked children share and may change, and a number can be
+ * closed and reused where weft cannot see it (fclose, closedir, pclose, glibc's own closes,
+ * syscall(SYS_close)). Nothing weft remembers can change what a call returns.
+ *
+ * What weft does remember, per fd number below HINT_FDS: that the last read of a socket on it
+ * took less than it asked (the socket is likely drained). The next blocking read then waits
+ * for the poller before trying: in a request/response exchange the try would only say EAGAIN.
+ * It is a hint about cost, never about results: it is followed only once the kernel has said,
+ * in the same call, that the fd is an open blocking socket (and given its SO_RCVTIMEO), and a
+ * wait on such a socket ends exactly when a blocking read of it would (readable, EOF, error,
+ * or the timeout). A stale hint therefore costs at most a trip through the poller. */
+enum { HINT_FDS = 65536 };
+static _Atomic uint8_t drained[HINT_FDS];
 
-static void sock_set(int fd, uint8_t v)
+static void hint_clear(int fd)
 {
-    if (fd >= 0 && fd < SOCK_CACHE) atomic_store_explicit(&sockstate[fd], v, memory_order_relaxed);
+    /* Relaxed: a hint; a racing reader that sees the old value pays one poller trip. */
+    if (fd >= 0 && fd < HINT_FDS && atomic_load_explicit(&drained[fd], memory_order_relaxed))
+        atomic_store_explicit(&drained[fd], 0, memory_order_relaxed);
 }
 
-static uint8_t sock_get(int fd)
-{
-    return fd >= 0 && fd < SOCK_CACHE ? atomic_load_explicit(&sockstate[fd], memory_order_relaxed)
-                                      : 0;
-}
-
-static bool sock_nonblock(int fd)
-{
-    uint8_t st = sock_get(fd);
-    if (st & S_KNOWN) return st & S_NB;
-    bool nb = user_nonblock(fd);
-    sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (nb ? S_NB : 0)));
-    return nb;
-}
-
-/* Notes whether a read of n bytes that returned r drained the socket. A hint only (a wrong one
- * costs a trip through the poller, which is level-triggered): changed atomically and only when
- * it changes, so readers of neighbouring fds on other threads do not fight over the line. */
+/* Notes whether a read of n bytes that returned r drained the socket; stored only when it
+ * changes, so readers of neighbouring fds on other threads do not fight over the line. */
 static void note_read(int fd, ssize_t r, size_t n)
 {
-    if (fd < 0 || fd >= SOCK_CACHE || r < 0) return;
-    bool drained = (size_t)r < n;
-    uint8_t st = atomic_load_explicit(&sockstate[fd], memory_order_relaxed);
-    if (drained == !!(st & S_DRAINED)) return;
-    if (drained)
-        atomic_fetch_or_explicit(&sockstate[fd], S_DRAINED, memory_order_relaxed);
-    else
-        atomic_fetch_and_explicit(&sockstate[fd], (uint8_t)~S_DRAINED, memory_order_relaxed);
+    if (fd < 0 || fd >= HINT_FDS || r < 0) return;
+    uint8_t now = (size_t)r < n;
+    if (atomic_load_explicit(&drained[fd], memory_order_relaxed) != now)
+        atomic_store_explicit(&drained[fd], now, memory_order_relaxed);
 }
 
-/* Whether to wait before trying to read: a blocking socket whose last read drained it. In a
- * request/response exchange the next read would only say EAGAIN (a wasted system call on every
- * request); the poller reports the input when it comes, or at once if it is already there. */
 static bool wait_first(int fd, int flags)
 {
-    uint8_t st = sock_get(fd);
-    return !(flags & MSG_DONTWAIT) && (st & (S_DRAINED | S_KNOWN | S_NB)) == (S_DRAINED | S_KNOWN);
+    return !(flags & MSG_DONTWAIT) && fd >= 0 && fd < HINT_FDS &&
+           atomic_load_explicit(&drained[fd], memory_order_relaxed);
 }
 
-static int64_t timeo_deadline(int fd, int opt)
+/* The kernel's answer for a socket call about to wait: 1 when fd's open file is in blocking
+ * mode, with *deadline the one `opt` (SO_RCVTIMEO or SO_SNDTIMEO) sets for a call starting now
+ * (WEFT_NO_DEADLINE when unset); 0 when it is non-blocking (the user's EAGAIN); -1 with errno
+ * when fd is no open socket. */
+static int blocking_socket(int fd, int opt, int64_t *deadline)
 {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -1;
+    if (fl & O_NONBLOCK) return 0;
     struct timeval tv = {0, 0};
     socklen_t len = sizeof tv;
-    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
-        return WEFT_NO_DEADLINE;
-    return weft_monotonic_ns() + (int64_t)tv.tv_sec * 1000000000 + (int64_t)tv.tv_usec * 1000;
-}
-
-/* The deadline SO_RCVTIMEO / SO_SNDTIMEO sets for a socket call starting now. */
-static int64_t sock_deadline(int fd, int opt)
-{
-    uint8_t st = sock_get(fd), bit = opt == SO_RCVTIMEO ? S_RCV : S_SND;
-    if ((st & S_TKNOWN) && !(st & bit)) return WEFT_NO_DEADLINE;
-    if (st & S_TKNOWN) return timeo_deadline(fd, opt);
-    int64_t r = timeo_deadline(fd, SO_RCVTIMEO), w = timeo_deadline(fd, SO_SNDTIMEO);
-    sock_set(fd,
-             (uint8_t)((st & (S_KNOWN | S_NB)) | S_TKNOWN | (r != WEFT_NO_DEADLINE ? S_RCV : 0) |
-                       (w != WEFT_NO_DEADLINE ? S_SND : 0)));
-    return opt == SO_RCVTIMEO ? r : w;
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0) return -1;
+    int64_t ns;
+    if ((tv.tv_sec == 0 && tv.tv_usec == 0) ||
+        __builtin_mul_overflow((int64_t)tv.tv_sec, 1000000000, &ns) ||
+        __builtin_add_overflow(ns, (int64_t)tv.tv_usec * 1000, &ns) ||
+        __builtin_add_overflow(ns, weft_monotonic_ns(), deadline))
+        *deadline = WEFT_NO_DEADLINE; /* unset, or beyond any deadline weft can hold */
+    return 1;
 }
 
 /* Waits for fd; 0 when ready (or not pollable: a regular file is always ready), else -1 with
@@ -208,19 +184,32 @@ static int await(int fd, int events, int64_t deadline)
 typedef ssize_t (*attempt_fn)(int fd, void *ctx, int flags);
 
 /* Socket input: try with MSG_DONTWAIT; on EAGAIN wait for input (unless the user wants
- * EAGAIN), within SO_RCVTIMEO. Returns what the blocking call would have. */
+ * EAGAIN), within SO_RCVTIMEO. Returns what the blocking call would have (ENOTSOCK, before any
+ * wait, when fd is no socket). */
 static ssize_t sock_in(int fd, attempt_fn attempt, void *ctx, int flags)
 {
-    int64_t deadline = -1;
+    int64_t deadline = WEFT_NO_DEADLINE;
+    bool asked = false; /* deadline holds the kernel's answer */
     if (wait_first(fd, flags)) {
-        deadline = sock_deadline(fd, SO_RCVTIMEO);
-        if (await(fd, WEFT_READ, deadline)) return -1;
+        int saved = errno;
+        if (blocking_socket(fd, SO_RCVTIMEO, &deadline) == 1) {
+            asked = true;
+            if (await(fd, WEFT_READ, deadline)) return -1;
+        } else {
+            errno = saved; /* not a blocking socket now: the try below answers */
+        }
     }
     for (;;) {
         ssize_t r = attempt(fd, ctx, flags | MSG_DONTWAIT);
-        if (r >= 0 || errno != EAGAIN) return r;
-        if ((flags & MSG_DONTWAIT) || sock_nonblock(fd)) return -1;
-        if (deadline == -1) deadline = sock_deadline(fd, SO_RCVTIMEO);
+        if (r >= 0 || errno != EAGAIN || (flags & MSG_DONTWAIT)) return r;
+        if (!asked) {
+            int b = blocking_socket(fd, SO_RCVTIMEO, &deadline);
+            if (b <= 0) {
+                if (b == 0) errno = EAGAIN; /* the user's non-blocking socket */
+                return -1;
+            }
+            asked = true;
+        }
         if (await(fd, WEFT_READ, deadline)) return -1;
     }
 }
@@ -256,12 +245,9 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
 {
     if (!active()) return LIBC(read)(fd, buf, n);
     buf_ctx_t c = {buf, n, NULL, NULL};
-    if (wait_first(fd, 0)) return sock_in(fd, try_recvfrom, &c, 0);
     int saved = errno;
-    ssize_t r = try_recvfrom(fd, &c, MSG_DONTWAIT);
-    if (r >= 0) return r;
-    if (errno == EAGAIN) return sock_in(fd, try_recvfrom, &c, 0);
-    if (errno != ENOTSOCK) return r;
+    ssize_t r = sock_in(fd, try_recvfrom, &c, 0);
+    if (r >= 0 || errno != ENOTSOCK) return r;
     errno = saved;
     return other_ready(fd, WEFT_READ) ? LIBC(read)(fd, buf, n) : -1;
 }
@@ -271,10 +257,8 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
     if (!active()) return LIBC(readv)(fd, iov, n);
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(n < 0 ? 0 : n)};
     int saved = errno;
-    ssize_t r = LIBC(recvmsg)(fd, &m, MSG_DONTWAIT);
-    if (r >= 0) return r;
-    if (errno == EAGAIN) return sock_in(fd, try_recvmsg, &m, 0);
-    if (errno != ENOTSOCK) return r;
+    ssize_t r = sock_in(fd, try_recvmsg, &m, 0);
+    if (r >= 0 || errno != ENOTSOCK) return r;
     errno = saved;
     return other_ready(fd, WEFT_READ) ? LIBC(readv)(fd, iov, n) : -1;
 }
@@ -322,7 +306,8 @@ static ssize_t sock_out(int fd, struct msghdr *m, int flags, const struct sockad
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += iov[i].iov_len;
     size_t sent = 0;
-    int64_t deadline = -1;
+    int64_t deadline = WEFT_NO_DEADLINE;
+    bool asked = false; /* deadline holds the kernel's answer */
     ssize_t result;
     for (;;) {
         ssize_t r = LIBC(sendmsg)(fd, &cur, flags | MSG_DONTWAIT);
@@ -345,11 +330,13 @@ static ssize_t sock_out(int fd, struct msghdr *m, int flags, const struct sockad
             }
             continue;
         }
-        if (errno != EAGAIN || sock_nonblock(fd)) {
+        int b = errno != EAGAIN ? -1 : asked ? 1 : blocking_socket(fd, SO_SNDTIMEO, &deadline);
+        if (b <= 0) {
+            if (b == 0) errno = EAGAIN; /* the user's non-blocking socket */
             result = sent ? (ssize_t)sent : -1;
             break;
         }
-        if (deadline == -1) deadline = sock_deadline(fd, SO_SNDTIMEO);
+        asked = true;
         if (await(fd, WEFT_WRITE, deadline)) {
             result = sent ? (ssize_t)sent : -1;
             break;
@@ -454,15 +441,18 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 
 static int accept_common(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    int64_t deadline = -1;
+    int64_t deadline = WEFT_NO_DEADLINE;
+    bool asked = false; /* the listener is blocking; deadline holds its SO_RCVTIMEO */
     for (;;) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        if (sock_nonblock(fd) || LIBC(poll)(&pfd, 1, 0) > 0) {
+        if (LIBC(poll)(&pfd, 1, 0) > 0 ||
+            (!asked && blocking_socket(fd, SO_RCVTIMEO, &deadline) != 1)) {
+            /* Ready, or not a blocking listener: the kernel's accept answers (at once). */
             int c = LIBC(accept4)(fd, addr, len, flags);
-            if (c >= 0) sock_set(c, S_KNOWN | S_TKNOWN | (flags & SOCK_NONBLOCK ? S_NB : 0));
+            hint_clear(c);
             return c;
         }
-        if (deadline == -1) deadline = sock_deadline(fd, SO_RCVTIMEO);
+        asked = true;
         if (await(fd, WEFT_READ, deadline)) return -1;
     }
 }
@@ -482,19 +472,21 @@ HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!active()) return LIBC(connect)(fd, addr, len);
-    int fl = LIBC(fcntl)(fd, F_GETFL);
+    int fl = fcntl(fd, F_GETFL);
     if (fl < 0 || (fl & O_NONBLOCK)) return LIBC(connect)(fd, addr, len);
     /* Start it non-blocking (the mode goes back at once: the connection proceeds either way),
      * then wait for it to complete. */
-    if (LIBC(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) < 0) return LIBC(connect)(fd, addr, len);
+    if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return LIBC(connect)(fd, addr, len);
     int r = LIBC(connect)(fd, addr, len);
     int e = errno;
-    LIBC(fcntl)(fd, F_SETFL, fl);
+    fcntl(fd, F_SETFL, fl);
     if (r == 0 || e != EINPROGRESS) {
         errno = e;
         return r;
     }
-    if (await(fd, WEFT_WRITE, sock_deadline(fd, SO_SNDTIMEO))) {
+    int64_t deadline = WEFT_NO_DEADLINE;
+    if (blocking_socket(fd, SO_SNDTIMEO, &deadline) < 0) return -1;
+    if (await(fd, WEFT_WRITE, deadline)) {
         if (errno == EAGAIN) errno = ETIMEDOUT; /* SO_SNDTIMEO on connect */
         return -1;
     }
@@ -656,92 +648,42 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
 
 HOOK int close(int fd)
 {
-    sock_set(fd, 0);
+    hint_clear(fd);
     if (active()) weft__io_forget(fd);
     return LIBC(close)(fd);
 }
 
 HOOK int dup2(int old, int fd)
 {
-    if (old != fd) sock_set(fd, 0);
+    if (old != fd) hint_clear(fd);
     if (active() && old != fd) weft__io_forget(fd);
     return LIBC(dup2)(old, fd);
 }
 
 HOOK int dup3(int old, int fd, int flags)
 {
-    if (old != fd) sock_set(fd, 0);
+    if (old != fd) hint_clear(fd);
     if (active() && old != fd) weft__io_forget(fd);
     return LIBC(dup3)(old, fd, flags);
 }
 
-/* ---- keeping the socket-mode cache current ------------------------------------------------- */
+/* ---- new sockets: no hint from a number's earlier holder ----------------------------------------
+ */
 
 HOOK int socket(int domain, int type, int protocol)
 {
     int fd = LIBC(socket)(domain, type, protocol);
-    if (fd >= 0) sock_set(fd, S_KNOWN | S_TKNOWN | (type & SOCK_NONBLOCK ? S_NB : 0));
+    hint_clear(fd);
     return fd;
 }
 
 HOOK int socketpair(int domain, int type, int protocol, int sv[2])
 {
     int r = LIBC(socketpair)(domain, type, protocol, sv);
-    if (r == 0)
-        for (int i = 0; i < 2; i++)
-            sock_set(sv[i], S_KNOWN | S_TKNOWN | (type & SOCK_NONBLOCK ? S_NB : 0));
-    return r;
-}
-
-/* fcntl and ioctl take one more argument of a type their command decides; it is passed on as
- * the pointer-sized value glibc's own wrappers read. */
-static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
-{
-    int r = real(fd, cmd, arg);
-    if (r >= 0 && cmd == F_SETFL) {
-        uint8_t st = sock_get(fd);
-        sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (((intptr_t)arg & O_NONBLOCK) ? S_NB : 0)));
+    if (r == 0) {
+        hint_clear(sv[0]);
+        hint_clear(sv[1]);
     }
-    return r;
-}
-
-HOOK int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_common(LIBC(fcntl), fd, cmd, arg);
-}
-
-HOOK int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_common(LIBC(fcntl64), fd, cmd, arg);
-}
-
-HOOK int ioctl(int fd, unsigned long req, ...)
-{
-    va_list ap;
-    va_start(ap, req);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    int r = LIBC(ioctl)(fd, req, arg);
-    if (r == 0 && req == FIONBIO && arg) {
-        uint8_t st = sock_get(fd);
-        sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (*(int *)arg ? S_NB : 0)));
-    }
-    return r;
-}
-
-HOOK int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
-{
-    int r = LIBC(setsockopt)(fd, level, name, value, len);
-    if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
-        sock_set(fd, (uint8_t)(sock_get(fd) & ~(S_TKNOWN | S_RCV | S_SND)));
     return r;
 }
 

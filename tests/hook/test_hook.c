@@ -10,6 +10,7 @@
 #include "weft_test.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -20,9 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -378,6 +381,230 @@ static void drained_socket_reads(void **state)
     close(sv[1]);
 }
 
+/* ---- a number closed and reused where the patch cannot see it ---------------------------------
+ * fclose, closedir and pclose close their fd inside glibc (no call through the dynamic linker
+ * reaches weft's close), and syscall(SYS_close) bypasses libc altogether. Whatever weft knew of
+ * the socket that had the number must not change what a call on the file that reuses it
+ * returns: each case leaves weft's knowledge of a socket on a number (a drained read, or the
+ * socket's non-blocking mode), closes the number through one of those paths, reuses it for a
+ * pipe, a socket, an eventfd and a regular file, and checks that read/recv answer as libc's,
+ * in a coroutine and on a thread without one. */
+
+typedef enum { BY_FCLOSE, BY_CLOSEDIR, BY_PCLOSE, BY_SYSCALL } closer_t;
+typedef enum { AS_PIPE, AS_SOCKET, AS_EVENTFD, AS_FILE, NREUSE } reuse_t;
+
+typedef struct closing {
+    closer_t how;
+    FILE *f;
+    DIR *d;
+    int fd;
+} closing_t;
+
+/* Opens what `how` closes, on the lowest free number. */
+static int closing_open(closing_t *c, closer_t how)
+{
+    *c = (closing_t){how, NULL, NULL, -1};
+    switch (how) {
+    case BY_FCLOSE:
+        c->f = fopen("/dev/null", "r");
+        return c->fd = c->f ? fileno(c->f) : -1;
+    case BY_CLOSEDIR:
+        c->d = opendir("/");
+        return c->fd = c->d ? dirfd(c->d) : -1;
+    case BY_PCLOSE:
+        c->f = popen("true", "r");
+        return c->fd = c->f ? fileno(c->f) : -1;
+    case BY_SYSCALL:
+        return c->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    return -1;
+}
+
+static void closing_close(closing_t *c)
+{
+    switch (c->how) {
+    case BY_FCLOSE:
+        assert_int_equal(fclose(c->f), 0);
+        break;
+    case BY_CLOSEDIR:
+        assert_int_equal(closedir(c->d), 0);
+        break;
+    case BY_PCLOSE:
+        assert_true(pclose(c->f) != -1);
+        break;
+    case BY_SYSCALL:
+        assert_int_equal(syscall(SYS_close, c->fd), 0);
+        break;
+    }
+}
+
+typedef struct reused {
+    reuse_t as;
+    int fd, peer; /* the number, and the far end (a pipe's writer, the socket's peer) */
+    ssize_t got;
+    int err;
+    char buf[64];
+} reused_t;
+
+/* The read the case checks: read() on a pipe, eventfd or file, recv() on a blocking socket
+ * whose input comes only after the call started. */
+static void reused_read(reused_t *r)
+{
+    errno = 0;
+    memset(r->buf, 0, sizeof r->buf);
+    r->got = r->as == AS_SOCKET ? recv(r->fd, r->buf, sizeof r->buf, 0)
+                                : read(r->fd, r->buf, r->as == AS_EVENTFD ? 8 : sizeof r->buf);
+    r->err = errno;
+}
+
+static void reused_read_co(void *p)
+{
+    reused_read(p);
+}
+
+static void socket_input_later(void *p)
+{
+    reused_t *r = p;
+    assert_int_equal(write(r->peer, "late", 4), 4);
+}
+
+static void *reused_read_thread(void *p)
+{
+    reused_read(p);
+    return NULL;
+}
+
+/* Makes the reused file readable (again) and checks one read of it in `in_coroutine`. */
+static void check_reused(reused_t *r, bool in_coroutine)
+{
+    uint64_t one = 1;
+    switch (r->as) {
+    case AS_PIPE:
+        assert_int_equal(write(r->peer, "hi", 2), 2);
+        break;
+    case AS_EVENTFD:
+        assert_int_equal(write(r->fd, &one, 8), 8);
+        break;
+    case AS_FILE:
+        assert_int_equal(lseek(r->fd, 0, SEEK_SET), 0);
+        break;
+    case AS_SOCKET:
+        break; /* written after the read started (a coroutine), or for the thread */
+    default:
+        break;
+    }
+    if (in_coroutine) {
+        weft_co_t *co = spawn(reused_read_co, r);
+        weft_co_t *w = r->as == AS_SOCKET ? spawn(socket_input_later, r) : NULL;
+        join(co);
+        if (w) join(w);
+    } else {
+        if (r->as == AS_SOCKET) socket_input_later(r);
+        weft_test_join(weft_test_start(reused_read_thread, r));
+    }
+    static const char *const want[NREUSE] = {"hi", "late", "\1", "abc"};
+    size_t len = r->as == AS_EVENTFD ? 8 : strlen(want[r->as]);
+    if (r->got != (ssize_t)len)
+        fail_msg("%s, reused as %d: got %zd (errno %s)", in_coroutine ? "coroutine" : "thread",
+                 (int)r->as, r->got, strerror(r->err));
+    assert_memory_equal(r->buf, want[r->as], r->as == AS_EVENTFD ? 1 : len);
+}
+
+static void stale_cache_case(closer_t how, reuse_t as)
+{
+    /* What the reuse needs, made first so that the closed number is the lowest free one. */
+    char path[] = "/tmp/weft-hook-XXXXXX";
+    int t[2] = {-1, -1};
+    if (as == AS_FILE) {
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "abc", 3), 3);
+        assert_int_equal(close(fd), 0);
+    }
+    if (as == AS_SOCKET) assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t), 0);
+
+    closing_t c;
+    int n = closing_open(&c, how);
+    assert_true(n >= 0);
+    /* A socket takes the number behind the closer's back (dup3 as a raw system call), and weft
+     * learns about it through patched calls: for a socket reuse, that it is non-blocking; for
+     * the other files, that it is blocking and its last read drained it. */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(syscall(SYS_dup3, sv[0], n, O_CLOEXEC), n);
+    assert_int_equal(close(sv[0]), 0);
+    int fl = fcntl(n, F_GETFL);
+    if (as == AS_SOCKET) {
+        assert_int_equal(fcntl(n, F_SETFL, fl | O_NONBLOCK), 0);
+    } else {
+        assert_int_equal(fcntl(n, F_SETFL, fl & ~O_NONBLOCK), 0);
+        char buf[64];
+        assert_int_equal(write(sv[1], "x", 1), 1);
+        assert_int_equal(read(n, buf, sizeof buf), 1); /* less than asked: drained */
+    }
+    closing_close(&c); /* the socket on n goes, unseen */
+    assert_int_equal(close(sv[1]), 0);
+
+    reused_t r = {.as = as, .fd = -1, .peer = -1};
+    int p[2];
+    switch (as) {
+    case AS_PIPE:
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        r.fd = p[0];
+        r.peer = p[1];
+        break;
+    case AS_SOCKET:
+        r.fd = fcntl(t[0], F_DUPFD_CLOEXEC, 0); /* a blocking socket */
+        r.peer = t[1];
+        assert_int_equal(close(t[0]), 0);
+        break;
+    case AS_EVENTFD:
+        r.fd = eventfd(0, EFD_CLOEXEC);
+        break;
+    case AS_FILE:
+        r.fd = open(path, O_RDONLY | O_CLOEXEC);
+        break;
+    default:
+        break;
+    }
+    assert_int_equal(r.fd, n); /* the number is reused */
+    check_reused(&r, true);
+    check_reused(&r, false);
+    close(r.fd);
+    if (r.peer >= 0) close(r.peer);
+    if (as == AS_FILE) unlink(path);
+}
+
+static void stale_cache_cases(closer_t how)
+{
+    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub: the calls here are intercepted */
+    for (reuse_t as = 0; as < NREUSE; as++) stale_cache_case(how, as);
+}
+
+static void reused_number_after_fclose(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_FCLOSE);
+}
+
+static void reused_number_after_closedir(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_CLOSEDIR);
+}
+
+static void reused_number_after_pclose(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_PCLOSE);
+}
+
+static void reused_number_after_raw_close(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_SYSCALL);
+}
+
 /* ---- poll, select, sleeps ------------------------------------------------------------------ */
 
 static void write_second(void *p)
@@ -610,6 +837,10 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(blocking_sockets),
     WEFT_TEST(rcvtimeo_kept),
     WEFT_TEST(drained_socket_reads),
+    WEFT_TEST(reused_number_after_fclose),
+    WEFT_TEST(reused_number_after_closedir),
+    WEFT_TEST(reused_number_after_pclose),
+    WEFT_TEST(reused_number_after_raw_close),
     WEFT_TEST(poll_and_select),
     WEFT_TEST(sleeps),
     WEFT_TEST(outside_coroutines),
