@@ -36,13 +36,23 @@
  * do not go through the dynamic linker and are not intercepted. weft_monkey_patched() tells,
  * per call, whether the process's callers reach weft's definition.
  *
- * Semantics kept: the fd's O_NONBLOCK flag is never changed (sockets are tried with
- * MSG_DONTWAIT; other fds are waited for, then read or written); an fd the user made
- * non-blocking still returns EAGAIN at once; SO_RCVTIMEO / SO_SNDTIMEO still end a wait with
- * EAGAIN; a send or write on a blocking fd still transfers everything (or fails); a canceled
- * coroutine's call fails with EINTR (errno), as a signal would end it; SIGPIPE behaves as
+ * Semantics kept: the fd's O_NONBLOCK flag is never changed, not even for a moment (sockets
+ * are tried with MSG_DONTWAIT; other fds are waited for, then read or written; a blocking
+ * connect on a stream socket is the kernel's own, run on a helper thread while the coroutine
+ * parks, so SO_SNDTIMEO and every error are the kernel's and a dup'ed fd or a forked child
+ * sharing the open file never sees O_NONBLOCK); an fd the user made non-blocking still returns
+ * EAGAIN at once; SO_RCVTIMEO / SO_SNDTIMEO still end a wait with EAGAIN; a send or write on a
+ * blocking fd still transfers everything (or fails); poll and select return 0 only once their
+ * timeout has passed (a readiness another coroutine consumed first sends them back to waiting);
+ * a canceled coroutine's call fails with EINTR (errno), as a signal would end it (a canceled
+ * connect goes on in the background, as POSIX says of an interrupted one); SIGPIPE behaves as
  * libc's. Two coroutines of different threads accepting on one blocking listener may block a
  * thread briefly (the loser of the race sleeps in accept).
+ *
+ * Helper threads: getaddrinfo and connect run on up to 64 daemon threads ("weft-helper",
+ * started on demand, gone after a second idle). When none can be started (or no fd is left for
+ * the connect's duplicate), the call runs on the caller's thread, blocking it, and still
+ * returns libc's answer.
  */
 #ifndef WEFT_HOOK_H
 #define WEFT_HOOK_H
@@ -67,7 +77,7 @@ WEFT_EXTERN int weft_monkey_unpatch(void);
 /* One intercepted call, as weft_monkey_patched lists it. */
 typedef struct weft_patch {
     const char *name;      /* "read", "getaddrinfo", ... */
-    const char *mechanism; /* "interposed", "interposed (helper thread)", or "not reached: ..." */
+    const char *mechanism; /* "interposed", "interposed (... helper thread)", "not reached: ..." */
     bool active;           /* patched, and the process's callers reach weft's definition */
 } weft_patch_t;
 

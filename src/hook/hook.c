@@ -22,6 +22,7 @@
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -437,6 +438,120 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
     return sock_out(fd, &copy, flags, NULL, 0);
 }
 
+/* ---- blocking calls on helper threads
+ * ------------------------------------------------------------ getaddrinfo and a stream socket's
+ * connect have no non-blocking form that keeps libc's semantics, so they run, as libc's blocking
+ * calls, on helper threads while the coroutine parks on the request's event. A request is shared by
+ * the parked coroutine and the helper; whoever finishes with it last frees it (a canceled coroutine
+ * leaves early). Helpers start on demand — one more whenever a request finds none idle, up to
+ * HELPER_THREADS, since a connect may block for minutes (SYN retries) — and leave after a second
+ * idle. */
+typedef struct helper_req helper_req_t;
+struct helper_req {
+    _Atomic int refs;
+    void (*run)(helper_req_t *q);     /* on the helper */
+    void (*release)(helper_req_t *q); /* frees the request and what run left in it */
+    weft_event_t done;
+};
+
+enum { HELPER_THREADS = 64 };
+static weft__mutex_t helper_lock = WEFT__MUTEX_INIT; /* guards the three below */
+static weft_queue_t *helper_queue;
+static size_t helper_threads, helper_idle;
+
+/* In a child after fork the helpers do not exist: forget the pool (its queue and the requests
+ * in it are left behind; they belonged to the parent's threads), so the child starts its own.
+ * Registered once, by the first request. */
+static void helper_fork_child(void)
+{
+    helper_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    helper_queue = NULL;
+    helper_threads = helper_idle = 0;
+}
+
+static pthread_once_t helper_atfork_once = PTHREAD_ONCE_INIT;
+
+static void helper_atfork(void)
+{
+    pthread_atfork(NULL, NULL, helper_fork_child); /* fails only for lack of memory */
+}
+
+static void helper_put(helper_req_t *q)
+{
+    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1) return;
+    weft_event_destroy(&q->done);
+    q->release(q);
+}
+
+static void helper_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        void *item;
+        weft__mutex_lock(&helper_lock);
+        helper_idle++;
+        weft__mutex_unlock(&helper_lock);
+        int rc = weft_queue_get(helper_queue, &item, 1.0);
+        weft__mutex_lock(&helper_lock);
+        helper_idle--;
+        if (rc != 0) {
+            /* Idle for a second: leave; the last one out frees the queue. (Requests are put
+             * under helper_lock, so none can arrive between the look and the exit.) */
+            bool idle = weft_queue_empty(helper_queue);
+            if (idle && --helper_threads == 0) {
+                weft_queue_destroy(helper_queue);
+                helper_queue = NULL;
+            }
+            weft__mutex_unlock(&helper_lock);
+            if (idle) return;
+            continue;
+        }
+        weft__mutex_unlock(&helper_lock);
+        helper_req_t *q = item;
+        q->run(q);
+        weft_event_set(&q->done);
+        helper_put(q);
+    }
+}
+
+/* Sets the request up (two references: the caller's and the helper's) and queues it, starting
+ * the queue and one more helper as needed. Returns 0 or a weft code (the request is then the
+ * caller's alone, not initialised: free it directly). helper_lock is never held across a park
+ * (a thread start parks a coroutine, and the next coroutine of the hub may come here). */
+static int helper_call(helper_req_t *q, void (*run)(helper_req_t *),
+                       void (*release)(helper_req_t *))
+{
+    q->run = run;
+    q->release = release;
+    pthread_once(&helper_atfork_once, helper_atfork);
+    int rc = 0;
+    weft__mutex_lock(&helper_lock);
+    if (!helper_queue) rc = weft_queue_create(&helper_queue, WEFT_QUEUE_FIFO, 0);
+    bool more =
+        !rc && helper_threads < HELPER_THREADS && helper_idle <= weft_queue_qsize(helper_queue);
+    if (more) helper_threads++; /* reserved; given back if the start fails */
+    weft__mutex_unlock(&helper_lock);
+    if (rc) return rc;
+    if (more) {
+        weft_thread_t *t;
+        weft_thread_opts_t o = {.name = "weft-helper", .daemon = true};
+        if (weft_thread_start(&t, helper_main, NULL, &o) == 0) {
+            weft_thread_release(t);
+        } else {
+            weft__mutex_lock(&helper_lock);
+            helper_threads--;
+            weft__mutex_unlock(&helper_lock);
+        }
+    }
+    atomic_init(&q->refs, 2);
+    weft_event_init(&q->done);
+    weft__mutex_lock(&helper_lock);
+    rc = helper_threads ? weft_queue_put_nowait(helper_queue, q) : WEFT_EAGAIN;
+    weft__mutex_unlock(&helper_lock);
+    if (rc) weft_event_destroy(&q->done);
+    return rc;
+}
+
 /* ---- connections ----------------------------------------------------------------------------- */
 
 static int accept_common(int fd, struct sockaddr *addr, socklen_t *len, int flags)
@@ -469,41 +584,83 @@ HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return accept_common(fd, addr, len, flags);
 }
 
+/* A connection request run on a helper thread: the kernel's own blocking connect, on a dup of
+ * the caller's fd (the same open file, so the same socket; and a number of its own, which the
+ * caller closing and reusing its fd meanwhile cannot redirect). */
+typedef struct connect_req {
+    helper_req_t base;
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    int rc, err;
+} connect_req_t;
+
+static void connect_run(helper_req_t *h)
+{
+    connect_req_t *q = (connect_req_t *)h;
+    /* Not a coroutine here: the call goes straight to libc. */
+    q->rc = LIBC(connect)(q->fd, (struct sockaddr *)&q->addr, q->len);
+    q->err = errno;
+    LIBC(close)(q->fd);
+    q->fd = -1;
+}
+
+static void connect_free(helper_req_t *h)
+{
+    connect_req_t *q = (connect_req_t *)h;
+    if (q->fd >= 0) LIBC(close)(q->fd);
+    free(q);
+}
+
+/* A blocking connect on a stream socket waits for the handshake. Making the socket
+ * non-blocking for the call would change the mode of an open file that dup'ed fds and forked
+ * children share (they would see O_NONBLOCK during the call); instead the kernel's blocking
+ * connect runs on a helper thread while the coroutine parks, so every semantic — SO_SNDTIMEO,
+ * the errors, an AF_UNIX listener whose backlog is full — is the kernel's. A datagram connect
+ * never blocks, and a non-blocking socket's is the user's: both go straight to libc. */
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!active()) return LIBC(connect)(fd, addr, len);
-    int fl = fcntl(fd, F_GETFL);
-    if (fl < 0 || (fl & O_NONBLOCK)) return LIBC(connect)(fd, addr, len);
-    /* Start it non-blocking (the mode goes back at once: the connection proceeds either way),
-     * then wait for it to complete. */
-    if (fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return LIBC(connect)(fd, addr, len);
-    int r = LIBC(connect)(fd, addr, len);
-    int e = errno;
-    fcntl(fd, F_SETFL, fl);
-    if (r == 0 || e != EINPROGRESS) {
-        errno = e;
-        return r;
+    int fl = fcntl(fd, F_GETFL), type = 0;
+    socklen_t tlen = sizeof type;
+    if (fl < 0 || (fl & O_NONBLOCK) || !addr || len > sizeof(struct sockaddr_storage) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+        (type != SOCK_STREAM && type != SOCK_SEQPACKET))
+        return LIBC(connect)(fd, addr, len);
+    connect_req_t *q = calloc(1, sizeof *q);
+    if (q) {
+        q->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        memcpy(&q->addr, addr, len);
+        q->len = len;
     }
-    int64_t deadline = WEFT_NO_DEADLINE;
-    if (blocking_socket(fd, SO_SNDTIMEO, &deadline) < 0) return -1;
-    if (await(fd, WEFT_WRITE, deadline)) {
-        if (errno == EAGAIN) errno = ETIMEDOUT; /* SO_SNDTIMEO on connect */
+    if (!q || q->fd < 0 || helper_call(&q->base, connect_run, connect_free)) {
+        /* No helper (out of memory or fds): blocking this thread still gives the right answer. */
+        if (q) connect_free(&q->base);
+        return LIBC(connect)(fd, addr, len);
+    }
+    int rc = weft_event_wait(&q->base.done, WEFT_FOREVER);
+    if (rc) { /* canceled: as a signal would, EINTR; the connection goes on (POSIX) */
+        helper_put(&q->base);
+        errno = EINTR;
         return -1;
     }
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) return -1;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    rc = q->rc;
+    if (rc) errno = q->err;
+    helper_put(&q->base);
+    return rc;
 }
 
 /* ---- waiting on many fds ------------------------------------------------------------------- */
 
+/* The events of poll(2) a private epoll set can watch for (Linux gives poll's bits and epoll's
+ * the same values): all of them, the normal and priority data bits included. */
+#define POLL_BITS                                                                                  \
+    (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND |       \
+     EPOLLRDHUP)
+
 /* poll(2) that parks: look first; if nothing is ready, gather the fds in a private epoll set,
- * wait on that one fd through the hub, and look again. */
+ * wait on that one fd through the hub, and look again (and wait again while nothing is). */
+
 static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
 {
     int r = LIBC(poll)(fds, n, 0);
@@ -512,21 +669,32 @@ static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
     if (ep < 0) return -1;
     for (nfds_t i = 0; i < n; i++) {
         if (fds[i].fd < 0) continue;
-        struct epoll_event ev = {.events = (uint32_t)fds[i].events &
-                                           (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP),
+        struct epoll_event ev = {.events = (uint32_t)fds[i].events & POLL_BITS,
                                  .data.fd = fds[i].fd};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0 && errno == EEXIST) {
             /* The same fd twice: one registration with both interests. */
             for (nfds_t j = 0; j < i; j++)
-                if (fds[j].fd == fds[i].fd) ev.events |= (uint32_t)fds[j].events;
+                if (fds[j].fd == fds[i].fd) ev.events |= (uint32_t)fds[j].events & POLL_BITS;
             epoll_ctl(ep, EPOLL_CTL_MOD, fds[i].fd, &ev);
         }
     }
-    int rc = weft__io_wait(ep, WEFT_READ, deadline);
+    /* Readiness the private set reports may be gone when poll looks (another coroutine took
+     * the input): as the kernel's poll, wait again until something is ready or the deadline
+     * has passed — 0 only then. */
+    for (;;) {
+        int rc = weft__io_wait(ep, WEFT_READ, deadline);
+        if (rc < 0 && rc != WEFT_ETIMEDOUT) {
+            r = (int)fail(rc);
+            break;
+        }
+        r = LIBC(poll)(fds, n, 0);
+        if (r != 0 || deadline <= weft_monotonic_ns()) break;
+    }
+    int e = errno;
     weft__io_forget(ep);
     LIBC(close)(ep);
-    if (rc < 0 && rc != WEFT_ETIMEDOUT) return (int)fail(rc);
-    return LIBC(poll)(fds, n, 0);
+    errno = e;
+    return r;
 }
 
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -689,87 +857,30 @@ HOOK int socketpair(int domain, int type, int protocol, int sv[2])
 
 /* ---- name resolution on helper threads ------------------------------------------------------- */
 
-/* A request shared by the parked coroutine and the helper thread; whoever finishes last frees
- * it (a canceled coroutine leaves early). */
 typedef struct gai_req {
-    _Atomic int refs;
+    helper_req_t base;
     char *node, *service;
     struct addrinfo hints;
     bool has_hints;
     struct addrinfo *res;
     int rc, err;
-    weft_event_t done;
 } gai_req_t;
 
-enum { GAI_THREADS = 4 };
-static weft__mutex_t gai_lock = WEFT__MUTEX_INIT; /* guards the two below */
-static weft_queue_t *gai_queue;
-static size_t gai_threads;
-
-static void gai_put(gai_req_t *q)
+static void gai_run(helper_req_t *h)
 {
-    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1) return;
+    gai_req_t *q = (gai_req_t *)h;
+    /* Not a coroutine here: the call goes straight to libc. */
+    q->rc = LIBC(getaddrinfo)(q->node, q->service, q->has_hints ? &q->hints : NULL, &q->res);
+    q->err = errno;
+}
+
+static void gai_free(helper_req_t *h)
+{
+    gai_req_t *q = (gai_req_t *)h;
     if (q->res) freeaddrinfo(q->res);
-    weft_event_destroy(&q->done);
     free(q->node);
     free(q->service);
     free(q);
-}
-
-static void gai_worker(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        void *item;
-        if (weft_queue_get(gai_queue, &item, 1.0) != 0) {
-            /* Idle for a second: leave; the last one out frees the queue. (Requests are put
-             * under gai_lock, so none can arrive between the look and the exit.) */
-            weft__mutex_lock(&gai_lock);
-            bool idle = weft_queue_empty(gai_queue);
-            if (idle && --gai_threads == 0) {
-                weft_queue_destroy(gai_queue);
-                gai_queue = NULL;
-            }
-            weft__mutex_unlock(&gai_lock);
-            if (idle) return;
-            continue;
-        }
-        gai_req_t *q = item;
-        /* Not a coroutine here: the call goes straight to libc. */
-        q->rc = LIBC(getaddrinfo)(q->node, q->service, q->has_hints ? &q->hints : NULL, &q->res);
-        q->err = errno;
-        weft_event_set(&q->done);
-        gai_put(q);
-    }
-}
-
-/* Queues a request, starting the queue and one more helper thread (up to GAI_THREADS) as
- * needed. gai_lock is never held across a park (a thread start parks a coroutine, and the
- * next coroutine of the hub may come here). */
-static int gai_submit(gai_req_t *q)
-{
-    int rc = 0;
-    weft__mutex_lock(&gai_lock);
-    if (!gai_queue) rc = weft_queue_create(&gai_queue, WEFT_QUEUE_FIFO, 0);
-    bool more = !rc && gai_threads < GAI_THREADS && weft_queue_qsize(gai_queue) >= gai_threads / 2;
-    if (more) gai_threads++; /* reserved; given back if the start fails */
-    weft__mutex_unlock(&gai_lock);
-    if (rc) return rc;
-    if (more) {
-        weft_thread_t *t;
-        weft_thread_opts_t o = {.name = "weft-getaddrinfo", .daemon = true};
-        if (weft_thread_start(&t, gai_worker, NULL, &o) == 0) {
-            weft_thread_release(t);
-        } else {
-            weft__mutex_lock(&gai_lock);
-            gai_threads--;
-            weft__mutex_unlock(&gai_lock);
-        }
-    }
-    weft__mutex_lock(&gai_lock);
-    rc = gai_threads ? weft_queue_put_nowait(gai_queue, q) : WEFT_EAGAIN;
-    weft__mutex_unlock(&gai_lock);
-    return rc;
 }
 
 HOOK int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
@@ -778,7 +889,6 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
     if (!active() || !res) return LIBC(getaddrinfo)(node, service, hints, res);
     gai_req_t *q = calloc(1, sizeof *q);
     if (!q) return EAI_MEMORY;
-    atomic_init(&q->refs, 2);
     q->node = node ? strdup(node) : NULL;
     q->service = service ? strdup(service) : NULL;
     if (hints) {
@@ -788,15 +898,18 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
         q->hints.ai_next = NULL;
         q->has_hints = true;
     }
-    weft_event_init(&q->done);
-    if ((node && !q->node) || (service && !q->service) || gai_submit(q)) {
-        q->refs = 1;
-        gai_put(q);
+    if ((node && !q->node) || (service && !q->service)) {
+        gai_free(&q->base);
         return EAI_MEMORY;
     }
-    int rc = weft_event_wait(&q->done, WEFT_FOREVER);
+    if (helper_call(&q->base, gai_run, gai_free)) {
+        /* No helper: blocking this thread still gives the right answer. */
+        gai_free(&q->base);
+        return LIBC(getaddrinfo)(node, service, hints, res);
+    }
+    int rc = weft_event_wait(&q->base.done, WEFT_FOREVER);
     if (rc) { /* canceled: the helper finishes and frees the request */
-        gai_put(q);
+        helper_put(&q->base);
         errno = EINTR;
         return EAI_SYSTEM;
     }
@@ -804,7 +917,7 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
     *res = q->res;
     q->res = NULL;
     if (rc == EAI_SYSTEM) errno = q->err;
-    gai_put(q);
+    helper_put(&q->base);
     return rc;
 }
 
@@ -846,6 +959,8 @@ size_t weft_monkey_patched(const weft_patch_t **list)
         table[i].mechanism = !reached ? "not reached: another definition comes first"
                              : !strcmp(table[i].name, "getaddrinfo")
                                  ? "interposed (resolved on a helper thread)"
+                             : !strcmp(table[i].name, "connect")
+                                 ? "interposed (stream sockets: connected on a helper thread)"
                                  : "interposed";
     }
     if (list) *list = table;

@@ -24,6 +24,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -708,6 +709,268 @@ static void outside_coroutines(void **state)
     assert_null(r);
 }
 
+/* ---- poll keeps its deadline; connect keeps the file's mode -----------------------------------
+ */
+
+typedef struct herd {
+    int a[2], b[2]; /* a: polled; b: wakes the consumer first */
+    int rc;
+    short revents;
+    int64_t took;
+} herd_t;
+
+static void poll_a(void *p)
+{
+    herd_t *h = p;
+    struct pollfd pfd = {h->a[0], POLLIN, 0};
+    int64_t t0 = weft_monotonic_ns();
+    h->rc = poll(&pfd, 1, 5000);
+    h->took = weft_monotonic_ns() - t0;
+    h->revents = pfd.revents;
+}
+
+/* Woken by b in the same report of the poller as the poller of a, and ahead of it: takes a's
+ * input before the poll looks, then sends more after a while. */
+static void consume_a(void *p)
+{
+    herd_t *h = p;
+    char c;
+    assert_int_equal(read(h->b[0], &c, 1), 1);
+    /* A raw read: the patched one of a pipe waits for the poller first, which would let the
+     * poll look before the input is gone. */
+    assert_int_equal(syscall(SYS_read, h->a[0], &c, 1), 1);
+    assert_int_equal(usleep(50000), 0);
+    assert_int_equal(write(h->a[1], "2", 1), 1);
+}
+
+/* select.poll's contract (CPython test_poll): a poll with a timeout returns 0 only when the
+ * timeout has passed. Another coroutine takes the input that woke it: the poll must go back to
+ * waiting (and see the next input), not return 0 early. */
+static void poll_woken_for_nothing_keeps_waiting(void **state)
+{
+    (void)state;
+    herd_t h = {{-1, -1}, {-1, -1}, -1, 0, 0};
+    assert_int_equal(pipe2(h.a, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(h.b, O_CLOEXEC), 0);
+    /* Writers that never park, so both inputs arrive before the hub looks. */
+    assert_int_equal(fcntl(h.a[1], F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(fcntl(h.b[1], F_SETFL, O_NONBLOCK), 0);
+    weft_co_t *consumer = spawn(consume_a, &h), *poller = spawn(poll_a, &h);
+    assert_int_equal(weft_yield(), 0); /* both park: on b, and on a */
+    assert_int_equal(write(h.b[1], "1", 1), 1);
+    assert_int_equal(write(h.a[1], "1", 1), 1);
+    join(consumer);
+    join(poller);
+    if (h.rc != 1)
+        fail_msg("poll returned %d after %.1f ms (want 1: the second input)", h.rc,
+                 (double)h.took / 1e6);
+    assert_true(h.revents & POLLIN);
+    for (int i = 0; i < 2; i++) {
+        close(h.a[i]);
+        close(h.b[i]);
+    }
+}
+
+/* poll's "normal data" bits (POLLRDNORM, POLLWRNORM: what select-style code built on poll asks
+ * for) wake a parked poll as POLLIN does. */
+static void poll_normal_data_bits_wake(void **state)
+{
+    (void)state;
+    int fd[2];
+    assert_int_equal(pipe2(fd, O_CLOEXEC), 0);
+    weft_co_t *w = spawn(write_second, fd); /* a byte after 10 ms */
+    struct pollfd pfd = {fd[0], POLLRDNORM, 0};
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    assert_true(weft_monotonic_ns() - t0 < 4000000000LL);
+    assert_true(pfd.revents & POLLRDNORM);
+    join(w);
+    close(fd[0]);
+    close(fd[1]);
+}
+
+typedef struct connecting {
+    struct sockaddr_un addr;
+    socklen_t len;
+    int fd, rc, err;
+    bool done;
+} connecting_t;
+
+static void connect_co(void *p)
+{
+    connecting_t *c = p;
+    errno = 0;
+    c->rc = connect(c->fd, (struct sockaddr *)&c->addr, c->len);
+    c->err = errno;
+    c->done = true;
+}
+
+/* A listener whose backlog is full: a plain blocking connect parks the coroutine until the
+ * listener accepts (libc's waits in the kernel). The fd's open file is shared — a dup'ed fd, a
+ * forked child — and none of them sees O_NONBLOCK while the connect is under way. */
+static void connect_parks_without_changing_the_mode(void **state)
+{
+    (void)state;
+    connecting_t c = {.addr = {.sun_family = AF_UNIX}};
+    snprintf(c.addr.sun_path + 1, sizeof c.addr.sun_path - 1, "weft-hook-%d", (int)getpid());
+    c.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(c.addr.sun_path + 1));
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&c.addr, c.len), 0);
+    assert_int_equal(listen(l, 0), 0);
+    int first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(connect(first, (struct sockaddr *)&c.addr, c.len), 0); /* fills it */
+    c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int dup_fd = dup(c.fd);
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t), *co = spawn(connect_co, &c);
+    assert_int_equal(weft_sleep(0.05), 0); /* the connect is under way; the ticker runs */
+    bool early = c.done;
+    int ticks = atomic_load(&t.ticks);
+    bool dup_saw = fcntl(dup_fd, F_GETFL) & O_NONBLOCK;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(fcntl(c.fd, F_GETFL) & O_NONBLOCK ? 1 : 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int a1 = accept(l, NULL, NULL); /* room again: the connect completes */
+    join(co);
+    int a2 = c.rc == 0 ? accept(l, NULL, NULL) : -1;
+    atomic_store(&t.stop, 1);
+    join(tk);
+    if (early) fail_msg("connect returned %d (%s) at once", c.rc, strerror(c.err));
+    if (c.rc != 0) fail_msg("connect returned %d (%s)", c.rc, strerror(c.err));
+    assert_true(ticks >= 2);
+    assert_false(dup_saw);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(a1 >= 0 && a2 >= 0);
+    assert_false(fcntl(c.fd, F_GETFL) & O_NONBLOCK);
+    int fds[] = {l, first, c.fd, dup_fd, a1, a2};
+    for (int i = 0; i < 6; i++) close(fds[i]);
+}
+
+enum { WATCHED = 200 }; /* a fixed number: always a dup of the socket being connected */
+
+typedef struct watch {
+    _Atomic int stop, seen;
+} watch_t;
+
+static void *watch_mode(void *p)
+{
+    watch_t *w = p;
+    while (!atomic_load(&w->stop)) {
+        int fl = fcntl(WATCHED, F_GETFL);
+        if (fl >= 0 && (fl & O_NONBLOCK)) atomic_fetch_add(&w->seen, 1);
+    }
+    return NULL;
+}
+
+/* Many TCP connects on loopback, each socket dup'ed onto a number another thread watches the
+ * whole time (and, for some, a forked child): the mode is never seen non-blocking. */
+static void connect_mode_never_seen_nonblocking(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, len), 0);
+    assert_int_equal(listen(lfd, 512), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    watch_t w = {0};
+    pthread_t t = weft_test_start(watch_mode, &w);
+    int children_saw = 0;
+    for (int i = 0; i < 300; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(dup2(fd, WATCHED), WATCHED);
+        int go[2] = {-1, -1};
+        pid_t pid = -1;
+        if (i % 30 == 0) { /* a child that watches its copy of the fd during this connect */
+            assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+            pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) {
+                int seen = 0;
+                char c;
+                syscall(SYS_write, go[1], "r", 1);
+                struct pollfd pfd = {go[0], POLLIN, 0};
+                while (syscall(SYS_poll, &pfd, 1, 0) == 0) {
+                    int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+                    seen |= fl >= 0 && (fl & O_NONBLOCK);
+                }
+                (void)c;
+                _exit(seen);
+            }
+            char c;
+            assert_int_equal(read(go[0], &c, 1), 1); /* it is watching */
+        }
+        assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+        int a = accept(lfd, NULL, NULL);
+        assert_true(a >= 0);
+        if (pid > 0) {
+            assert_int_equal(write(go[1], "x", 1), 1);
+            int status;
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            children_saw += WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+            close(go[0]);
+            close(go[1]);
+        }
+        close(a);
+        close(fd);
+    }
+    atomic_store(&w.stop, 1);
+    weft_test_join(t);
+    close(WATCHED);
+    close(lfd);
+    if (atomic_load(&w.seen) || children_saw)
+        fail_msg("O_NONBLOCK seen %d times by a thread watching a dup, by %d forked children",
+                 atomic_load(&w.seen), children_saw);
+}
+
+static int connect_to(const struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc = connect(fd, (const struct sockaddr *)addr, sizeof *addr);
+    close(fd);
+    return rc;
+}
+
+static void connect_in_child(void *p)
+{
+    *(int *)p = connect_to(&server_addr);
+}
+
+/* After fork, the child's coroutines connect (and resolve) on helpers of its own: the parent's
+ * helper threads do not exist in the child (the pool started before the fork is forgotten). */
+static void connect_after_fork(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    server_addr =
+        (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof server_addr;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&server_addr, len), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&server_addr, &len), 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(connect_to(&server_addr), 0); /* the parent's helper pool is up */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20); /* a hang fails the case instead of stalling it */
+        int rc = -1;
+        weft_co_t *co;
+        if (weft_spawn(&co, connect_in_child, &rc, NULL) || weft_co_join(co, 15)) _exit(2);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("the child's connect failed (status %#x)", status);
+    for (int i = 0; i < 2; i++) close(accept(lfd, NULL, NULL));
+    close(lfd);
+}
+
 /* ---- name resolution ------------------------------------------------------------------------ */
 
 static void resolve(void *p)
@@ -842,6 +1105,11 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(reused_number_after_pclose),
     WEFT_TEST(reused_number_after_raw_close),
     WEFT_TEST(poll_and_select),
+    WEFT_TEST(poll_woken_for_nothing_keeps_waiting),
+    WEFT_TEST(poll_normal_data_bits_wake),
+    WEFT_TEST(connect_parks_without_changing_the_mode),
+    WEFT_TEST(connect_mode_never_seen_nonblocking),
+    WEFT_TEST(connect_after_fork),
     WEFT_TEST(sleeps),
     WEFT_TEST(outside_coroutines),
     WEFT_TEST(getaddrinfo_off_the_hub),
