@@ -29,12 +29,12 @@
  * Mechanism: symbol interposition. libweft defines these functions; the dynamic linker binds
  * every caller in the process — the program and every shared library it loads — to the first
  * definition, which is weft's when weft is linked into the program (statically, or as
- * libweft.so) or preloaded (LD_PRELOAD=libweft.so WEFT_PATCH=1 patches at load; WEFT_PATCH is read
- * as secure_getenv reads it, so it is ignored in a setuid/setgid or file-capability program,
- * where the environment belongs to a less privileged user). weft reaches
- * libc's own functions with dlsym(RTLD_NEXT). Calls glibc makes internally (stdio's reads)
- * do not go through the dynamic linker and are not intercepted. weft_monkey_patched() tells,
- * per call, whether the process's callers reach weft's definition.
+ * libweft.so) or preloaded (LD_PRELOAD=libweft.so WEFT_PATCH=1 patches at load; WEFT_PATCH is
+ * read as secure_getenv reads it, so it is ignored in a setuid/setgid or file-capability
+ * program, where the environment belongs to a less privileged user). weft reaches libc's own
+ * functions with dlsym(RTLD_NEXT). Calls glibc makes internally (stdio's reads) do not go
+ * through the dynamic linker and are not intercepted. weft_monkey_patched() tells, per call,
+ * whether the process's callers reach weft's definition.
  *
  * Semantics kept: the fd's O_NONBLOCK flag is never changed, not even for a moment (sockets
  * are tried with MSG_DONTWAIT; other fds are waited for, then read or written; a blocking

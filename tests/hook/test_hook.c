@@ -35,6 +35,23 @@
 #include <hiredis/hiredis.h>
 #endif
 
+/* TSan, by default, kills the child of a multi-threaded fork once it creates a thread;
+ * connect_after_fork does exactly that, on purpose (the child's helper thread). */
+#if defined(__SANITIZE_THREAD__)
+#define HOOK_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOOK_TEST_TSAN 1
+#endif
+#endif
+#ifdef HOOK_TEST_TSAN
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
+#endif
+
 static weft_co_t *spawn(void (*fn)(void *), void *arg)
 {
     weft_co_t *co;
