@@ -900,37 +900,37 @@ static void connect_mode_never_seen_nonblocking(void **state)
     for (int i = 0; i < 300; i++) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_int_equal(dup2(fd, WATCHED), WATCHED);
-        int go[2] = {-1, -1};
+        int ready[2] = {-1, -1}, stop[2] = {-1, -1};
         pid_t pid = -1;
         if (i % 30 == 0) { /* a child that watches its copy of the fd during this connect */
-            assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+            assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+            assert_int_equal(pipe2(stop, O_CLOEXEC), 0);
             pid = fork();
             assert_true(pid >= 0);
-            if (pid == 0) {
+            if (pid == 0) { /* raw system calls: the child's thread still has the hub's copy */
                 int seen = 0;
-                char c;
-                syscall(SYS_write, go[1], "r", 1);
-                struct pollfd pfd = {go[0], POLLIN, 0};
-                while (syscall(SYS_poll, &pfd, 1, 0) == 0) {
+                struct pollfd pfd = {stop[0], POLLIN, 0};
+                struct timespec zero = {0, 0};
+                syscall(SYS_write, ready[1], "r", 1);
+                while (syscall(SYS_ppoll, &pfd, 1, &zero, NULL, 0) == 0) {
                     int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
                     seen |= fl >= 0 && (fl & O_NONBLOCK);
                 }
-                (void)c;
                 _exit(seen);
             }
             char c;
-            assert_int_equal(read(go[0], &c, 1), 1); /* it is watching */
+            assert_int_equal(read(ready[0], &c, 1), 1); /* it is watching */
         }
         assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
         int a = accept(lfd, NULL, NULL);
         assert_true(a >= 0);
         if (pid > 0) {
-            assert_int_equal(write(go[1], "x", 1), 1);
+            assert_int_equal(write(stop[1], "x", 1), 1);
             int status;
             assert_int_equal(waitpid(pid, &status, 0), pid);
             children_saw += WIFEXITED(status) ? WEXITSTATUS(status) : 1;
-            close(go[0]);
-            close(go[1]);
+            int pipes[] = {ready[0], ready[1], stop[0], stop[1]};
+            for (int k = 0; k < 4; k++) close(pipes[k]);
         }
         close(a);
         close(fd);
