@@ -866,6 +866,35 @@ static void connect_parks_without_changing_the_mode(void **state)
     for (int i = 0; i < 6; i++) close(fds[i]);
 }
 
+/* A canceled coroutine's connect fails with EINTR at once, as a signal would end libc's; the
+ * connection goes on (POSIX) and completes once the listener has room, and nothing is left
+ * behind (the leak guard: the helper's duplicate fd is closed, the helper leaves). */
+static void connect_canceled_fails_with_eintr(void **state)
+{
+    (void)state;
+    connecting_t c = {.addr = {.sun_family = AF_UNIX}};
+    snprintf(c.addr.sun_path + 1, sizeof c.addr.sun_path - 1, "weft-hook-c-%d", (int)getpid());
+    c.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(c.addr.sun_path + 1));
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&c.addr, c.len), 0);
+    assert_int_equal(listen(l, 0), 0);
+    int first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(connect(first, (struct sockaddr *)&c.addr, c.len), 0); /* fills it */
+    c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    weft_co_t *co = spawn(connect_co, &c);
+    assert_int_equal(weft_sleep(0.02), 0);
+    assert_false(c.done);
+    weft_co_cancel(co);
+    join(co);
+    assert_int_equal(c.rc, -1);
+    assert_int_equal(c.err, EINTR);
+    int a1 = accept(l, NULL, NULL), a2 = accept(l, NULL, NULL); /* the connection went on */
+    assert_true(a1 >= 0 && a2 >= 0);
+    int fds[] = {l, first, c.fd, a1, a2};
+    for (int i = 0; i < 5; i++) close(fds[i]);
+}
+
 enum { WATCHED = 200 }; /* a fixed number: always a dup of the socket being connected */
 
 typedef struct watch {
@@ -1126,6 +1155,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(poll_normal_data_bits_wake),
     WEFT_TEST(connect_parks_without_changing_the_mode),
     WEFT_TEST(connect_mode_never_seen_nonblocking),
+    WEFT_TEST(connect_canceled_fails_with_eintr),
     WEFT_TEST(connect_after_fork),
     WEFT_TEST(sleeps),
     WEFT_TEST(outside_coroutines),
