@@ -4,7 +4,10 @@
  * context with coroutines); if not, it calls libc's function at once (a TLS load, a relaxed
  * load and an indirect call). Otherwise it does the call without blocking and, where libc's
  * would block, parks through the hub (weft__io_wait) and tries again. weft/hook.h states the
- * semantics kept.
+ * semantics kept. What decides a result (an fd's mode, its socket timeouts) is asked of the
+ * kernel in the call; the only thing kept between calls is a per-number hint about cost (see
+ * "what the kernel says" below). Calls with no non-blocking form that keeps libc's semantics
+ * (getaddrinfo, a stream socket's connect) run on helper threads while the coroutine parks.
  *
  * libc's functions are found with dlsym(RTLD_NEXT) on first use. Until then (or if dlsym
  * itself calls one of these early) the raw system call stands in.
