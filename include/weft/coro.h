@@ -22,7 +22,8 @@
  * A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_read).
  *
  * Memory: a coroutine's stack is mapped memory of opts.stack_size (default 64 KiB, or
- * WEFT_STACK_SIZE in the environment) of which only the touched pages cost RAM: a coroutine
+ * WEFT_STACK_SIZE in the environment, ignored in a setuid/setgid or file-capability program as
+ * secure_getenv ignores it) of which only the touched pages cost RAM: a coroutine
  * parked in a weft call touches one 4 KiB page, so with its 288-byte descriptor it costs about
  * 4.4 KB (measured: 4,407 bytes of RSS each for 1,000,000 parked; docs/BENCHMARKS.md). Keep
  * large buffers off coroutine stacks (a 64 KiB array overflows the default one).
@@ -203,7 +204,8 @@ WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
 
 /* Starts a process-wide watchdog thread that calls report(name, seconds, arg) (default: a line
  * on stderr) for a coroutine that has run `threshold` seconds without switching, once per
- * hog. Also enabled by WEFT_WATCHDOG=<seconds> in the environment at the first spawn. Errors:
+ * hog. Also enabled by WEFT_WATCHDOG=<seconds> in the environment at the first spawn (read as
+ * secure_getenv reads it: ignored in a setuid/setgid or file-capability program). Errors:
  * WEFT_EINVAL (threshold <= 0 or NaN), WEFT_EALREADY (running), WEFT_EAGAIN. */
 WEFT_EXTERN int weft_watchdog_start(double threshold,
                                     void (*report)(const char *name, double seconds, void *arg),

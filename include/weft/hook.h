@@ -11,27 +11,48 @@
  * The calls: read, write, readv, writev, recv, recvfrom, recvmsg, send, sendto, sendmsg,
  * accept, accept4, connect, poll, select, sleep, usleep, nanosleep; close, dup2 and dup3 (an fd
  * closed or replaced under waiting coroutines wakes them, as weft_close does); getaddrinfo
- * (resolution runs on a helper thread while the coroutine parks). Bookkeeping: socket,
- * socketpair, accept, fcntl (F_SETFL), ioctl (FIONBIO) and setsockopt (SO_RCVTIMEO,
- * SO_SNDTIMEO) keep weft's cache of each socket's mode and timeouts current, so a call about to
- * park does not ask the kernel for them; a mode changed behind libc's back (a raw system call)
- * is not seen until the fd is closed.
+ * (resolution runs on a helper thread while the coroutine parks); socket and socketpair (a new
+ * socket starts with no hint from the number's earlier holder).
+ *
+ * What weft remembers never changes a result. The fd's mode (O_NONBLOCK) and SO_RCVTIMEO /
+ * SO_SNDTIMEO are asked of the kernel by the call that is about to park, so a mode changed
+ * through another fd of the same open file, by another process, or by a raw system call counts
+ * at once, and a number closed where weft cannot see it (fclose, closedir, pclose, glibc's own
+ * closes, syscall(SYS_close)) and reused by a pipe, socket, eventfd or file behaves as that
+ * file. The one thing kept per fd number is a hint — the socket's last read took less than it
+ * asked — on which the next blocking read of it waits for the poller before trying; it is
+ * followed only once the kernel has said, in that call, that the fd is an open blocking socket,
+ * so a stale hint costs a trip through the poller at most. (The exception: a listening socket
+ * that reaches such a number without weft's socket() or close() seeing it, then read from by
+ * mistake, fails with ENOTCONN only when a connection arrives or SO_RCVTIMEO passes.)
  *
  * Mechanism: symbol interposition. libweft defines these functions; the dynamic linker binds
  * every caller in the process — the program and every shared library it loads — to the first
  * definition, which is weft's when weft is linked into the program (statically, or as
- * libweft.so) or preloaded (LD_PRELOAD=libweft.so WEFT_PATCH=1 patches at load). weft reaches
- * libc's own functions with dlsym(RTLD_NEXT). Calls glibc makes internally (stdio's reads)
- * do not go through the dynamic linker and are not intercepted. weft_monkey_patched() tells,
- * per call, whether the process's callers reach weft's definition.
+ * libweft.so) or preloaded (LD_PRELOAD=libweft.so WEFT_PATCH=1 patches at load; WEFT_PATCH is
+ * read as secure_getenv reads it, so it is ignored in a setuid/setgid or file-capability
+ * program, where the environment belongs to a less privileged user). weft reaches libc's own
+ * functions with dlsym(RTLD_NEXT). Calls glibc makes internally (stdio's reads) do not go
+ * through the dynamic linker and are not intercepted. weft_monkey_patched() tells, per call,
+ * whether the process's callers reach weft's definition.
  *
- * Semantics kept: the fd's O_NONBLOCK flag is never changed (sockets are tried with
- * MSG_DONTWAIT; other fds are waited for, then read or written); an fd the user made
- * non-blocking still returns EAGAIN at once; SO_RCVTIMEO / SO_SNDTIMEO still end a wait with
- * EAGAIN; a send or write on a blocking fd still transfers everything (or fails); a canceled
- * coroutine's call fails with EINTR (errno), as a signal would end it; SIGPIPE behaves as
+ * Semantics kept: the fd's O_NONBLOCK flag is never changed, not even for a moment (sockets
+ * are tried with MSG_DONTWAIT; other fds are waited for, then read or written; a blocking
+ * connect on a stream socket is the kernel's own, run on a helper thread while the coroutine
+ * parks, so SO_SNDTIMEO and every error are the kernel's and a dup'ed fd or a forked child
+ * sharing the open file never sees O_NONBLOCK); an fd the user made non-blocking still returns
+ * EAGAIN at once; SO_RCVTIMEO / SO_SNDTIMEO still end a wait with EAGAIN; a send or write on a
+ * blocking fd still transfers everything (or fails); poll and select return 0 only once their
+ * timeout has passed (a readiness another coroutine consumed first sends them back to waiting);
+ * a canceled coroutine's call fails with EINTR (errno), as a signal would end it (a canceled
+ * connect goes on in the background, as POSIX says of an interrupted one); SIGPIPE behaves as
  * libc's. Two coroutines of different threads accepting on one blocking listener may block a
  * thread briefly (the loser of the race sleeps in accept).
+ *
+ * Helper threads: getaddrinfo and connect run on up to 64 daemon threads ("weft-helper",
+ * started on demand, gone after a second idle). When none can be started (or no fd is left for
+ * the connect's duplicate), the call runs on the caller's thread, blocking it, and still
+ * returns libc's answer.
  */
 #ifndef WEFT_HOOK_H
 #define WEFT_HOOK_H
@@ -56,7 +77,7 @@ WEFT_EXTERN int weft_monkey_unpatch(void);
 /* One intercepted call, as weft_monkey_patched lists it. */
 typedef struct weft_patch {
     const char *name;      /* "read", "getaddrinfo", ... */
-    const char *mechanism; /* "interposed", "interposed (helper thread)", or "not reached: ..." */
+    const char *mechanism; /* "interposed", "interposed (... helper thread)", "not reached: ..." */
     bool active;           /* patched, and the process's callers reach weft's definition */
 } weft_patch_t;
 

@@ -9,7 +9,8 @@
  *
  * Pollers (the seed's IO models): "select", "poll", "epoll", "io_uring" (when built with
  * liburing and the kernel allows it). One per hub, chosen when the hub is created: the name
- * given to weft_poller_set, else the WEFT_POLLER environment variable, else epoll (cheapest
+ * given to weft_poller_set, else the WEFT_POLLER environment variable (read as secure_getenv
+ * reads it: ignored in a setuid/setgid or file-capability program), else epoll (cheapest
  * per wait for sockets: its interest persists), else io_uring, poll, select. select cannot
  * watch fds >= FD_SETSIZE (1024): WEFT_EINVAL.
  *

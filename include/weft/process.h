@@ -296,9 +296,10 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * vain, which costs time, not correctness.) A consumer killed between get and task_done
  * leaves that task unfinished: join then waits for it, as in Python.
  *
- * A thread's wait spins for the waiting core's budget (WEFT_SPIN_NS), then sleeps on
- * process-shared futex words of the queue (inside an executor task in 50 ms slices so that a
- * cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine and
+ * A thread's wait spins for the waiting core's budget (WEFT_SPIN_NS in the environment, read
+ * once, as secure_getenv reads it: ignored in a setuid/setgid or file-capability program), then
+ * sleeps on process-shared futex words of the queue (inside an executor task in 50 ms slices
+ * so that a cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine and
  * looks again between naps of 20 us doubling to 1 ms (as the shared Lock & co above).
  * Timeouts are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h).
  * Thread safety: every call but destroy may be made from any thread of any process sharing the

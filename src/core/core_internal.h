@@ -56,6 +56,17 @@ static inline bool weft__timeout_polls(double timeout)
  * integer value means "forever" is the caller's libc rule, decided before it asks. */
 int64_t weft__deadline_after(int64_t sec, int64_t nsec);
 
+/* getenv as glibc's secure_getenv answers it: NULL when the process runs in secure-execution
+ * mode (the kernel's AT_SECURE: a setuid or setgid program, file capabilities, an LSM's
+ * transition), so the environment of an unprivileged user cannot reach weft's settings inside
+ * a privileged program. Every environment variable weft reads goes through it. */
+const char *weft__getenv(const char *name);
+
+/* The auxiliary-vector lookup weft__getenv asks for AT_SECURE: getauxval. A seam for tests
+ * only (an unprivileged test cannot start a secure-execution process): they point it at a
+ * fake before starting threads and restore it after. */
+extern unsigned long (*weft__getauxval)(unsigned long type);
+
 /* Number of CPUs online, read once (1 means spinning never pays). */
 int weft__ncpu(void);
 

@@ -724,7 +724,7 @@ static size_t default_stack(void)
     static _Atomic size_t dflt;
     size_t d = atomic_load_explicit(&dflt, memory_order_relaxed);
     if (!d) {
-        const char *env = getenv("WEFT_STACK_SIZE");
+        const char *env = weft__getenv("WEFT_STACK_SIZE");
         long long v = env ? atoll(env) : 0;
         d = v >= MIN_STACK && (size_t)v <= MAX_STACK ? (size_t)v : DEFAULT_STACK;
         atomic_store_explicit(&dflt, d, memory_order_relaxed);

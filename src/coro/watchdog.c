@@ -132,6 +132,6 @@ void weft__watchdog_from_env(void)
 {
     static _Atomic int done;
     if (atomic_exchange_explicit(&done, 1, memory_order_relaxed)) return;
-    const char *env = getenv("WEFT_WATCHDOG");
+    const char *env = weft__getenv("WEFT_WATCHDOG");
     if (env && atof(env) > 0) weft_watchdog_start(atof(env), NULL, NULL);
 }

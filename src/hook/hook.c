@@ -4,7 +4,10 @@
  * context with coroutines); if not, it calls libc's function at once (a TLS load, a relaxed
  * load and an indirect call). Otherwise it does the call without blocking and, where libc's
  * would block, parks through the hub (weft__io_wait) and tries again. weft/hook.h states the
- * semantics kept.
+ * semantics kept. What decides a result (an fd's mode, its socket timeouts) is asked of the
+ * kernel in the call; the only thing kept between calls is a per-number hint about cost (see
+ * "what the kernel says" below). Calls with no non-blocking form that keeps libc's semantics
+ * (getaddrinfo, a stream socket's connect) run on helper threads while the coroutine parks.
  *
  * libc's functions are found with dlsym(RTLD_NEXT) on first use. Until then (or if dlsym
  * itself calls one of these early) the raw system call stands in.
@@ -22,6 +25,7 @@
 #include <math.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -31,8 +35,6 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
-#include <stdarg.h>
-#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define HOOK __attribute__((visibility("default")))
@@ -65,11 +67,7 @@ static _Atomic int patched;
     X(dup3, int, (int, int, int))                                                                  \
     X(getaddrinfo, int, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
     X(socket, int, (int, int, int))                                                                \
-    X(socketpair, int, (int, int, int, int *))                                                     \
-    X(fcntl, int, (int, int, ...))                                                                 \
-    X(fcntl64, int, (int, int, ...))                                                               \
-    X(ioctl, int, (int, unsigned long, ...))                                                       \
-    X(setsockopt, int, (int, int, int, const void *, socklen_t))
+    X(socketpair, int, (int, int, int, int *))
 
 static void *lookup(const char *name)
 {
@@ -110,88 +108,68 @@ static long fail(int code)
 
 static bool user_nonblock(int fd)
 {
-    int fl = LIBC(fcntl)(fd, F_GETFL);
+    int fl = fcntl(fd, F_GETFL);
     return fl >= 0 && (fl & O_NONBLOCK);
 }
 
-/* What weft knows of a socket's mode, so the path that is about to park does not ask the
- * kernel each time: bits per fd (fds below SOCK_CACHE), kept current by the hooks of the calls
- * that create sockets or change the mode or the timeouts, and forgotten when the fd closes. */
-enum {
-    SOCK_CACHE = 65536,
-    S_KNOWN = 1,    /* S_NB is right */
-    S_NB = 2,       /* O_NONBLOCK */
-    S_TKNOWN = 4,   /* S_RCV and S_SND are right */
-    S_RCV = 8,      /* SO_RCVTIMEO set */
-    S_SND = 16,     /* SO_SNDTIMEO set */
-    S_DRAINED = 32, /* the last read took less than asked: likely nothing more is there yet */
-};
-static _Atomic uint8_t sockstate[SOCK_CACHE];
+/* ---- what the kernel says, and the one hint weft keeps ---------------------------------------
+ * The mode (O_NONBLOCK) and the timeouts (SO_RCVTIMEO, SO_SNDTIMEO) that decide whether a call
+ * returns EAGAIN, parks, or gives up when, are asked of the kernel in the call that needs them,
+ * once, and only on the way to parking: they belong to the open file description and the
+ * socket, which dup'ed fds and forked children share and may change, and a number can be
+ * closed and reused where weft cannot see it (fclose, closedir, pclose, glibc's own closes,
+ * syscall(SYS_close)). Nothing weft remembers can change what a call returns.
+ *
+ * What weft does remember, per fd number below HINT_FDS: that the last read of a socket on it
+ * took less than it asked (the socket is likely drained). The next blocking read then waits
+ * for the poller before trying: in a request/response exchange the try would only say EAGAIN.
+ * It is a hint about cost, never about results: it is followed only once the kernel has said,
+ * in the same call, that the fd is an open blocking socket (and given its SO_RCVTIMEO), and a
+ * wait on such a socket ends exactly when a blocking read of it would (readable, EOF, error,
+ * or the timeout). A stale hint therefore costs at most a trip through the poller. */
+enum { HINT_FDS = 65536 };
+static _Atomic uint8_t drained[HINT_FDS];
 
-static void sock_set(int fd, uint8_t v)
+static void hint_clear(int fd)
 {
-    if (fd >= 0 && fd < SOCK_CACHE) atomic_store_explicit(&sockstate[fd], v, memory_order_relaxed);
+    /* Relaxed: a hint; a racing reader that sees the old value pays one poller trip. */
+    if (fd >= 0 && fd < HINT_FDS && atomic_load_explicit(&drained[fd], memory_order_relaxed))
+        atomic_store_explicit(&drained[fd], 0, memory_order_relaxed);
 }
 
-static uint8_t sock_get(int fd)
-{
-    return fd >= 0 && fd < SOCK_CACHE ? atomic_load_explicit(&sockstate[fd], memory_order_relaxed)
-                                      : 0;
-}
-
-static bool sock_nonblock(int fd)
-{
-    uint8_t st = sock_get(fd);
-    if (st & S_KNOWN) return st & S_NB;
-    bool nb = user_nonblock(fd);
-    sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (nb ? S_NB : 0)));
-    return nb;
-}
-
-/* Notes whether a read of n bytes that returned r drained the socket. A hint only (a wrong one
- * costs a trip through the poller, which is level-triggered): changed atomically and only when
- * it changes, so readers of neighbouring fds on other threads do not fight over the line. */
+/* Notes whether a read of n bytes that returned r drained the socket; stored only when it
+ * changes, so readers of neighbouring fds on other threads do not fight over the line. */
 static void note_read(int fd, ssize_t r, size_t n)
 {
-    if (fd < 0 || fd >= SOCK_CACHE || r < 0) return;
-    bool drained = (size_t)r < n;
-    uint8_t st = atomic_load_explicit(&sockstate[fd], memory_order_relaxed);
-    if (drained == !!(st & S_DRAINED)) return;
-    if (drained)
-        atomic_fetch_or_explicit(&sockstate[fd], S_DRAINED, memory_order_relaxed);
-    else
-        atomic_fetch_and_explicit(&sockstate[fd], (uint8_t)~S_DRAINED, memory_order_relaxed);
+    if (fd < 0 || fd >= HINT_FDS || r < 0) return;
+    uint8_t now = (size_t)r < n;
+    if (atomic_load_explicit(&drained[fd], memory_order_relaxed) != now)
+        atomic_store_explicit(&drained[fd], now, memory_order_relaxed);
 }
 
-/* Whether to wait before trying to read: a blocking socket whose last read drained it. In a
- * request/response exchange the next read would only say EAGAIN (a wasted system call on every
- * request); the poller reports the input when it comes, or at once if it is already there. */
 static bool wait_first(int fd, int flags)
 {
-    uint8_t st = sock_get(fd);
-    return !(flags & MSG_DONTWAIT) && (st & (S_DRAINED | S_KNOWN | S_NB)) == (S_DRAINED | S_KNOWN);
+    return !(flags & MSG_DONTWAIT) && fd >= 0 && fd < HINT_FDS &&
+           atomic_load_explicit(&drained[fd], memory_order_relaxed);
 }
 
-static int64_t timeo_deadline(int fd, int opt)
+/* The kernel's answer for a socket call about to wait: 1 when fd's open file is in blocking
+ * mode, with *deadline the one `opt` (SO_RCVTIMEO or SO_SNDTIMEO) sets for a call starting now
+ * (WEFT_NO_DEADLINE when unset); 0 when it is non-blocking (the user's EAGAIN); -1 with errno
+ * when fd is no open socket. */
+static int blocking_socket(int fd, int opt, int64_t *deadline)
 {
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0) return -1;
+    if (fl & O_NONBLOCK) return 0;
     struct timeval tv = {0, 0};
     socklen_t len = sizeof tv;
-    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0 || (tv.tv_sec == 0 && tv.tv_usec == 0))
-        return WEFT_NO_DEADLINE;
-    return weft__deadline_after(tv.tv_sec, (int64_t)tv.tv_usec * 1000);
-}
-
-/* The deadline SO_RCVTIMEO / SO_SNDTIMEO sets for a socket call starting now. */
-static int64_t sock_deadline(int fd, int opt)
-{
-    uint8_t st = sock_get(fd), bit = opt == SO_RCVTIMEO ? S_RCV : S_SND;
-    if ((st & S_TKNOWN) && !(st & bit)) return WEFT_NO_DEADLINE;
-    if (st & S_TKNOWN) return timeo_deadline(fd, opt);
-    int64_t r = timeo_deadline(fd, SO_RCVTIMEO), w = timeo_deadline(fd, SO_SNDTIMEO);
-    sock_set(fd,
-             (uint8_t)((st & (S_KNOWN | S_NB)) | S_TKNOWN | (r != WEFT_NO_DEADLINE ? S_RCV : 0) |
-                       (w != WEFT_NO_DEADLINE ? S_SND : 0)));
-    return opt == SO_RCVTIMEO ? r : w;
+    if (getsockopt(fd, SOL_SOCKET, opt, &tv, &len) < 0) return -1;
+    /* unset (0), or beyond any deadline weft can hold: no deadline */
+    *deadline = tv.tv_sec == 0 && tv.tv_usec == 0
+                    ? WEFT_NO_DEADLINE
+                    : weft__deadline_after(tv.tv_sec, (int64_t)tv.tv_usec * 1000);
+    return 1;
 }
 
 /* Waits for fd; 0 when ready (or not pollable: a regular file is always ready), else -1 with
@@ -208,19 +186,32 @@ static int await(int fd, int events, int64_t deadline)
 typedef ssize_t (*attempt_fn)(int fd, void *ctx, int flags);
 
 /* Socket input: try with MSG_DONTWAIT; on EAGAIN wait for input (unless the user wants
- * EAGAIN), within SO_RCVTIMEO. Returns what the blocking call would have. */
+ * EAGAIN), within SO_RCVTIMEO. Returns what the blocking call would have (ENOTSOCK, before any
+ * wait, when fd is no socket). */
 static ssize_t sock_in(int fd, attempt_fn attempt, void *ctx, int flags)
 {
-    int64_t deadline = -1;
+    int64_t deadline = WEFT_NO_DEADLINE;
+    bool asked = false; /* deadline holds the kernel's answer */
     if (wait_first(fd, flags)) {
-        deadline = sock_deadline(fd, SO_RCVTIMEO);
-        if (await(fd, WEFT_READ, deadline)) return -1;
+        int saved = errno;
+        if (blocking_socket(fd, SO_RCVTIMEO, &deadline) == 1) {
+            asked = true;
+            if (await(fd, WEFT_READ, deadline)) return -1;
+        } else {
+            errno = saved; /* not a blocking socket now: the try below answers */
+        }
     }
     for (;;) {
         ssize_t r = attempt(fd, ctx, flags | MSG_DONTWAIT);
-        if (r >= 0 || errno != EAGAIN) return r;
-        if ((flags & MSG_DONTWAIT) || sock_nonblock(fd)) return -1;
-        if (deadline == -1) deadline = sock_deadline(fd, SO_RCVTIMEO);
+        if (r >= 0 || errno != EAGAIN || (flags & MSG_DONTWAIT)) return r;
+        if (!asked) {
+            int b = blocking_socket(fd, SO_RCVTIMEO, &deadline);
+            if (b <= 0) {
+                if (b == 0) errno = EAGAIN; /* the user's non-blocking socket */
+                return -1;
+            }
+            asked = true;
+        }
         if (await(fd, WEFT_READ, deadline)) return -1;
     }
 }
@@ -256,12 +247,9 @@ HOOK ssize_t read(int fd, void *buf, size_t n)
 {
     if (!active()) return LIBC(read)(fd, buf, n);
     buf_ctx_t c = {buf, n, NULL, NULL};
-    if (wait_first(fd, 0)) return sock_in(fd, try_recvfrom, &c, 0);
     int saved = errno;
-    ssize_t r = try_recvfrom(fd, &c, MSG_DONTWAIT);
-    if (r >= 0) return r;
-    if (errno == EAGAIN) return sock_in(fd, try_recvfrom, &c, 0);
-    if (errno != ENOTSOCK) return r;
+    ssize_t r = sock_in(fd, try_recvfrom, &c, 0);
+    if (r >= 0 || errno != ENOTSOCK) return r;
     errno = saved;
     return other_ready(fd, WEFT_READ) ? LIBC(read)(fd, buf, n) : -1;
 }
@@ -271,10 +259,8 @@ HOOK ssize_t readv(int fd, const struct iovec *iov, int n)
     if (!active()) return LIBC(readv)(fd, iov, n);
     struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)(n < 0 ? 0 : n)};
     int saved = errno;
-    ssize_t r = LIBC(recvmsg)(fd, &m, MSG_DONTWAIT);
-    if (r >= 0) return r;
-    if (errno == EAGAIN) return sock_in(fd, try_recvmsg, &m, 0);
-    if (errno != ENOTSOCK) return r;
+    ssize_t r = sock_in(fd, try_recvmsg, &m, 0);
+    if (r >= 0 || errno != ENOTSOCK) return r;
     errno = saved;
     return other_ready(fd, WEFT_READ) ? LIBC(readv)(fd, iov, n) : -1;
 }
@@ -322,7 +308,8 @@ static ssize_t sock_out(int fd, struct msghdr *m, int flags, const struct sockad
     size_t total = 0;
     for (size_t i = 0; i < n; i++) total += iov[i].iov_len;
     size_t sent = 0;
-    int64_t deadline = -1;
+    int64_t deadline = WEFT_NO_DEADLINE;
+    bool asked = false; /* deadline holds the kernel's answer */
     ssize_t result;
     for (;;) {
         ssize_t r = LIBC(sendmsg)(fd, &cur, flags | MSG_DONTWAIT);
@@ -345,11 +332,13 @@ static ssize_t sock_out(int fd, struct msghdr *m, int flags, const struct sockad
             }
             continue;
         }
-        if (errno != EAGAIN || sock_nonblock(fd)) {
+        int b = errno != EAGAIN ? -1 : asked ? 1 : blocking_socket(fd, SO_SNDTIMEO, &deadline);
+        if (b <= 0) {
+            if (b == 0) errno = EAGAIN; /* the user's non-blocking socket */
             result = sent ? (ssize_t)sent : -1;
             break;
         }
-        if (deadline == -1) deadline = sock_deadline(fd, SO_SNDTIMEO);
+        asked = true;
         if (await(fd, WEFT_WRITE, deadline)) {
             result = sent ? (ssize_t)sent : -1;
             break;
@@ -450,19 +439,136 @@ HOOK ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
     return sock_out(fd, &copy, flags, NULL, 0);
 }
 
+/* ---- blocking calls on helper threads
+ * ------------------------------------------------------------ getaddrinfo and a stream socket's
+ * connect have no non-blocking form that keeps libc's semantics, so they run, as libc's blocking
+ * calls, on helper threads while the coroutine parks on the request's event. A request is shared by
+ * the parked coroutine and the helper; whoever finishes with it last frees it (a canceled coroutine
+ * leaves early). Helpers start on demand — one more whenever a request finds none idle, up to
+ * HELPER_THREADS, since a connect may block for minutes (SYN retries) — and leave after a second
+ * idle. */
+typedef struct helper_req helper_req_t;
+struct helper_req {
+    _Atomic int refs;
+    void (*run)(helper_req_t *q);     /* on the helper */
+    void (*release)(helper_req_t *q); /* frees the request and what run left in it */
+    weft_event_t done;
+};
+
+enum { HELPER_THREADS = 64 };
+static weft__mutex_t helper_lock = WEFT__MUTEX_INIT; /* guards the three below */
+static weft_queue_t *helper_queue;
+static size_t helper_threads, helper_idle;
+
+/* In a child after fork the helpers do not exist: forget the pool (its queue and the requests
+ * in it are left behind; they belonged to the parent's threads), so the child starts its own.
+ * Registered once, by the first request. */
+static void helper_fork_child(void)
+{
+    helper_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    helper_queue = NULL;
+    helper_threads = helper_idle = 0;
+}
+
+static pthread_once_t helper_atfork_once = PTHREAD_ONCE_INIT;
+
+static void helper_atfork(void)
+{
+    pthread_atfork(NULL, NULL, helper_fork_child); /* fails only for lack of memory */
+}
+
+static void helper_put(helper_req_t *q)
+{
+    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1) return;
+    weft_event_destroy(&q->done);
+    q->release(q);
+}
+
+static void helper_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        void *item;
+        weft__mutex_lock(&helper_lock);
+        helper_idle++;
+        weft__mutex_unlock(&helper_lock);
+        int rc = weft_queue_get(helper_queue, &item, 1.0);
+        weft__mutex_lock(&helper_lock);
+        helper_idle--;
+        if (rc != 0) {
+            /* Idle for a second: leave; the last one out frees the queue. (Requests are put
+             * under helper_lock, so none can arrive between the look and the exit.) */
+            bool idle = weft_queue_empty(helper_queue);
+            if (idle && --helper_threads == 0) {
+                weft_queue_destroy(helper_queue);
+                helper_queue = NULL;
+            }
+            weft__mutex_unlock(&helper_lock);
+            if (idle) return;
+            continue;
+        }
+        weft__mutex_unlock(&helper_lock);
+        helper_req_t *q = item;
+        q->run(q);
+        weft_event_set(&q->done);
+        helper_put(q);
+    }
+}
+
+/* Sets the request up (two references: the caller's and the helper's) and queues it, starting
+ * the queue and one more helper as needed. Returns 0 or a weft code (the request is then the
+ * caller's alone, not initialised: free it directly). helper_lock is never held across a park
+ * (a thread start parks a coroutine, and the next coroutine of the hub may come here). */
+static int helper_call(helper_req_t *q, void (*run)(helper_req_t *),
+                       void (*release)(helper_req_t *))
+{
+    q->run = run;
+    q->release = release;
+    pthread_once(&helper_atfork_once, helper_atfork);
+    int rc = 0;
+    weft__mutex_lock(&helper_lock);
+    if (!helper_queue) rc = weft_queue_create(&helper_queue, WEFT_QUEUE_FIFO, 0);
+    bool more =
+        !rc && helper_threads < HELPER_THREADS && helper_idle <= weft_queue_qsize(helper_queue);
+    if (more) helper_threads++; /* reserved; given back if the start fails */
+    weft__mutex_unlock(&helper_lock);
+    if (rc) return rc;
+    if (more) {
+        weft_thread_t *t;
+        weft_thread_opts_t o = {.name = "weft-helper", .daemon = true};
+        if (weft_thread_start(&t, helper_main, NULL, &o) == 0) {
+            weft_thread_release(t);
+        } else {
+            weft__mutex_lock(&helper_lock);
+            helper_threads--;
+            weft__mutex_unlock(&helper_lock);
+        }
+    }
+    atomic_init(&q->refs, 2);
+    weft_event_init(&q->done);
+    weft__mutex_lock(&helper_lock);
+    rc = helper_threads ? weft_queue_put_nowait(helper_queue, q) : WEFT_EAGAIN;
+    weft__mutex_unlock(&helper_lock);
+    if (rc) weft_event_destroy(&q->done);
+    return rc;
+}
+
 /* ---- connections ----------------------------------------------------------------------------- */
 
 static int accept_common(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
-    int64_t deadline = -1;
+    int64_t deadline = WEFT_NO_DEADLINE;
+    bool asked = false; /* the listener is blocking; deadline holds its SO_RCVTIMEO */
     for (;;) {
         struct pollfd pfd = {fd, POLLIN, 0};
-        if (sock_nonblock(fd) || LIBC(poll)(&pfd, 1, 0) > 0) {
+        if (LIBC(poll)(&pfd, 1, 0) > 0 ||
+            (!asked && blocking_socket(fd, SO_RCVTIMEO, &deadline) != 1)) {
+            /* Ready, or not a blocking listener: the kernel's accept answers (at once). */
             int c = LIBC(accept4)(fd, addr, len, flags);
-            if (c >= 0) sock_set(c, S_KNOWN | S_TKNOWN | (flags & SOCK_NONBLOCK ? S_NB : 0));
+            hint_clear(c);
             return c;
         }
-        if (deadline == -1) deadline = sock_deadline(fd, SO_RCVTIMEO);
+        asked = true;
         if (await(fd, WEFT_READ, deadline)) return -1;
     }
 }
@@ -479,39 +585,83 @@ HOOK int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
     return accept_common(fd, addr, len, flags);
 }
 
+/* A connection request run on a helper thread: the kernel's own blocking connect, on a dup of
+ * the caller's fd (the same open file, so the same socket; and a number of its own, which the
+ * caller closing and reusing its fd meanwhile cannot redirect). */
+typedef struct connect_req {
+    helper_req_t base;
+    int fd;
+    struct sockaddr_storage addr;
+    socklen_t len;
+    int rc, err;
+} connect_req_t;
+
+static void connect_run(helper_req_t *h)
+{
+    connect_req_t *q = (connect_req_t *)h;
+    /* Not a coroutine here: the call goes straight to libc. */
+    q->rc = LIBC(connect)(q->fd, (struct sockaddr *)&q->addr, q->len);
+    q->err = errno;
+    LIBC(close)(q->fd);
+    q->fd = -1;
+}
+
+static void connect_free(helper_req_t *h)
+{
+    connect_req_t *q = (connect_req_t *)h;
+    if (q->fd >= 0) LIBC(close)(q->fd);
+    free(q);
+}
+
+/* A blocking connect on a stream socket waits for the handshake. Making the socket
+ * non-blocking for the call would change the mode of an open file that dup'ed fds and forked
+ * children share (they would see O_NONBLOCK during the call); instead the kernel's blocking
+ * connect runs on a helper thread while the coroutine parks, so every semantic — SO_SNDTIMEO,
+ * the errors, an AF_UNIX listener whose backlog is full — is the kernel's. A datagram connect
+ * never blocks, and a non-blocking socket's is the user's: both go straight to libc. */
 HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 {
     if (!active()) return LIBC(connect)(fd, addr, len);
-    int fl = LIBC(fcntl)(fd, F_GETFL);
-    if (fl < 0 || (fl & O_NONBLOCK)) return LIBC(connect)(fd, addr, len);
-    /* Start it non-blocking (the mode goes back at once: the connection proceeds either way),
-     * then wait for it to complete. */
-    if (LIBC(fcntl)(fd, F_SETFL, fl | O_NONBLOCK) < 0) return LIBC(connect)(fd, addr, len);
-    int r = LIBC(connect)(fd, addr, len);
-    int e = errno;
-    LIBC(fcntl)(fd, F_SETFL, fl);
-    if (r == 0 || e != EINPROGRESS) {
-        errno = e;
-        return r;
+    int fl = fcntl(fd, F_GETFL), type = 0;
+    socklen_t tlen = sizeof type;
+    if (fl < 0 || (fl & O_NONBLOCK) || !addr || len > sizeof(struct sockaddr_storage) ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) < 0 ||
+        (type != SOCK_STREAM && type != SOCK_SEQPACKET))
+        return LIBC(connect)(fd, addr, len);
+    connect_req_t *q = calloc(1, sizeof *q);
+    if (q) {
+        q->fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        memcpy(&q->addr, addr, len);
+        q->len = len;
     }
-    if (await(fd, WEFT_WRITE, sock_deadline(fd, SO_SNDTIMEO))) {
-        if (errno == EAGAIN) errno = ETIMEDOUT; /* SO_SNDTIMEO on connect */
+    if (!q || q->fd < 0 || helper_call(&q->base, connect_run, connect_free)) {
+        /* No helper (out of memory or fds): blocking this thread still gives the right answer. */
+        if (q) connect_free(&q->base);
+        return LIBC(connect)(fd, addr, len);
+    }
+    int rc = weft_event_wait(&q->base.done, WEFT_FOREVER);
+    if (rc) { /* canceled: as a signal would, EINTR; the connection goes on (POSIX) */
+        helper_put(&q->base);
+        errno = EINTR;
         return -1;
     }
-    int err = 0;
-    socklen_t elen = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) return -1;
-    if (err) {
-        errno = err;
-        return -1;
-    }
-    return 0;
+    rc = q->rc;
+    if (rc) errno = q->err;
+    helper_put(&q->base);
+    return rc;
 }
 
 /* ---- waiting on many fds ------------------------------------------------------------------- */
 
+/* The events of poll(2) a private epoll set can watch for (Linux gives poll's bits and epoll's
+ * the same values): all of them, the normal and priority data bits included. */
+#define POLL_BITS                                                                                  \
+    (EPOLLIN | EPOLLPRI | EPOLLOUT | EPOLLRDNORM | EPOLLRDBAND | EPOLLWRNORM | EPOLLWRBAND |       \
+     EPOLLRDHUP)
+
 /* poll(2) that parks: look first; if nothing is ready, gather the fds in a private epoll set,
- * wait on that one fd through the hub, and look again. */
+ * wait on that one fd through the hub, and look again (and wait again while nothing is). */
+
 static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
 {
     int r = LIBC(poll)(fds, n, 0);
@@ -520,21 +670,32 @@ static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
     if (ep < 0) return -1;
     for (nfds_t i = 0; i < n; i++) {
         if (fds[i].fd < 0) continue;
-        struct epoll_event ev = {.events = (uint32_t)fds[i].events &
-                                           (EPOLLIN | EPOLLOUT | EPOLLPRI | EPOLLRDHUP),
+        struct epoll_event ev = {.events = (uint32_t)fds[i].events & POLL_BITS,
                                  .data.fd = fds[i].fd};
         if (epoll_ctl(ep, EPOLL_CTL_ADD, fds[i].fd, &ev) < 0 && errno == EEXIST) {
             /* The same fd twice: one registration with both interests. */
             for (nfds_t j = 0; j < i; j++)
-                if (fds[j].fd == fds[i].fd) ev.events |= (uint32_t)fds[j].events;
+                if (fds[j].fd == fds[i].fd) ev.events |= (uint32_t)fds[j].events & POLL_BITS;
             epoll_ctl(ep, EPOLL_CTL_MOD, fds[i].fd, &ev);
         }
     }
-    int rc = weft__io_wait(ep, WEFT_READ, deadline);
+    /* Readiness the private set reports may be gone when poll looks (another coroutine took
+     * the input): as the kernel's poll, wait again until something is ready or the deadline
+     * has passed — 0 only then. */
+    for (;;) {
+        int rc = weft__io_wait(ep, WEFT_READ, deadline);
+        if (rc < 0 && rc != WEFT_ETIMEDOUT) {
+            r = (int)fail(rc);
+            break;
+        }
+        r = LIBC(poll)(fds, n, 0);
+        if (r != 0 || deadline <= weft_monotonic_ns()) break;
+    }
+    int e = errno;
     weft__io_forget(ep);
     LIBC(close)(ep);
-    if (rc < 0 && rc != WEFT_ETIMEDOUT) return (int)fail(rc);
-    return LIBC(poll)(fds, n, 0);
+    errno = e;
+    return r;
 }
 
 HOOK int poll(struct pollfd *fds, nfds_t n, int timeout)
@@ -658,178 +819,71 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
 
 HOOK int close(int fd)
 {
-    sock_set(fd, 0);
+    hint_clear(fd);
     if (active()) weft__io_forget(fd);
     return LIBC(close)(fd);
 }
 
 HOOK int dup2(int old, int fd)
 {
-    if (old != fd) sock_set(fd, 0);
+    if (old != fd) hint_clear(fd);
     if (active() && old != fd) weft__io_forget(fd);
     return LIBC(dup2)(old, fd);
 }
 
 HOOK int dup3(int old, int fd, int flags)
 {
-    if (old != fd) sock_set(fd, 0);
+    if (old != fd) hint_clear(fd);
     if (active() && old != fd) weft__io_forget(fd);
     return LIBC(dup3)(old, fd, flags);
 }
 
-/* ---- keeping the socket-mode cache current ------------------------------------------------- */
+/* ---- new sockets: no hint from a number's earlier holder ----------------------------------------
+ */
 
 HOOK int socket(int domain, int type, int protocol)
 {
     int fd = LIBC(socket)(domain, type, protocol);
-    if (fd >= 0) sock_set(fd, S_KNOWN | S_TKNOWN | (type & SOCK_NONBLOCK ? S_NB : 0));
+    hint_clear(fd);
     return fd;
 }
 
 HOOK int socketpair(int domain, int type, int protocol, int sv[2])
 {
     int r = LIBC(socketpair)(domain, type, protocol, sv);
-    if (r == 0)
-        for (int i = 0; i < 2; i++)
-            sock_set(sv[i], S_KNOWN | S_TKNOWN | (type & SOCK_NONBLOCK ? S_NB : 0));
-    return r;
-}
-
-/* fcntl and ioctl take one more argument of a type their command decides; it is passed on as
- * the pointer-sized value glibc's own wrappers read. */
-static int fcntl_common(int (*real)(int, int, ...), int fd, int cmd, void *arg)
-{
-    int r = real(fd, cmd, arg);
-    if (r >= 0 && cmd == F_SETFL) {
-        uint8_t st = sock_get(fd);
-        sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (((intptr_t)arg & O_NONBLOCK) ? S_NB : 0)));
+    if (r == 0) {
+        hint_clear(sv[0]);
+        hint_clear(sv[1]);
     }
-    return r;
-}
-
-HOOK int fcntl(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_common(LIBC(fcntl), fd, cmd, arg);
-}
-
-HOOK int fcntl64(int fd, int cmd, ...)
-{
-    va_list ap;
-    va_start(ap, cmd);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    return fcntl_common(LIBC(fcntl64), fd, cmd, arg);
-}
-
-HOOK int ioctl(int fd, unsigned long req, ...)
-{
-    va_list ap;
-    va_start(ap, req);
-    void *arg = va_arg(ap, void *);
-    va_end(ap);
-    int r = LIBC(ioctl)(fd, req, arg);
-    if (r == 0 && req == FIONBIO && arg) {
-        uint8_t st = sock_get(fd);
-        sock_set(fd, (uint8_t)((st & ~S_NB) | S_KNOWN | (*(int *)arg ? S_NB : 0)));
-    }
-    return r;
-}
-
-HOOK int setsockopt(int fd, int level, int name, const void *value, socklen_t len)
-{
-    int r = LIBC(setsockopt)(fd, level, name, value, len);
-    if (r == 0 && level == SOL_SOCKET && (name == SO_RCVTIMEO || name == SO_SNDTIMEO))
-        sock_set(fd, (uint8_t)(sock_get(fd) & ~(S_TKNOWN | S_RCV | S_SND)));
     return r;
 }
 
 /* ---- name resolution on helper threads ------------------------------------------------------- */
 
-/* A request shared by the parked coroutine and the helper thread; whoever finishes last frees
- * it (a canceled coroutine leaves early). */
 typedef struct gai_req {
-    _Atomic int refs;
+    helper_req_t base;
     char *node, *service;
     struct addrinfo hints;
     bool has_hints;
     struct addrinfo *res;
     int rc, err;
-    weft_event_t done;
 } gai_req_t;
 
-enum { GAI_THREADS = 4 };
-static weft__mutex_t gai_lock = WEFT__MUTEX_INIT; /* guards the two below */
-static weft_queue_t *gai_queue;
-static size_t gai_threads;
-
-static void gai_put(gai_req_t *q)
+static void gai_run(helper_req_t *h)
 {
-    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1) return;
+    gai_req_t *q = (gai_req_t *)h;
+    /* Not a coroutine here: the call goes straight to libc. */
+    q->rc = LIBC(getaddrinfo)(q->node, q->service, q->has_hints ? &q->hints : NULL, &q->res);
+    q->err = errno;
+}
+
+static void gai_free(helper_req_t *h)
+{
+    gai_req_t *q = (gai_req_t *)h;
     if (q->res) freeaddrinfo(q->res);
-    weft_event_destroy(&q->done);
     free(q->node);
     free(q->service);
     free(q);
-}
-
-static void gai_worker(void *arg)
-{
-    (void)arg;
-    for (;;) {
-        void *item;
-        if (weft_queue_get(gai_queue, &item, 1.0) != 0) {
-            /* Idle for a second: leave; the last one out frees the queue. (Requests are put
-             * under gai_lock, so none can arrive between the look and the exit.) */
-            weft__mutex_lock(&gai_lock);
-            bool idle = weft_queue_empty(gai_queue);
-            if (idle && --gai_threads == 0) {
-                weft_queue_destroy(gai_queue);
-                gai_queue = NULL;
-            }
-            weft__mutex_unlock(&gai_lock);
-            if (idle) return;
-            continue;
-        }
-        gai_req_t *q = item;
-        /* Not a coroutine here: the call goes straight to libc. */
-        q->rc = LIBC(getaddrinfo)(q->node, q->service, q->has_hints ? &q->hints : NULL, &q->res);
-        q->err = errno;
-        weft_event_set(&q->done);
-        gai_put(q);
-    }
-}
-
-/* Queues a request, starting the queue and one more helper thread (up to GAI_THREADS) as
- * needed. gai_lock is never held across a park (a thread start parks a coroutine, and the
- * next coroutine of the hub may come here). */
-static int gai_submit(gai_req_t *q)
-{
-    int rc = 0;
-    weft__mutex_lock(&gai_lock);
-    if (!gai_queue) rc = weft_queue_create(&gai_queue, WEFT_QUEUE_FIFO, 0);
-    bool more = !rc && gai_threads < GAI_THREADS && weft_queue_qsize(gai_queue) >= gai_threads / 2;
-    if (more) gai_threads++; /* reserved; given back if the start fails */
-    weft__mutex_unlock(&gai_lock);
-    if (rc) return rc;
-    if (more) {
-        weft_thread_t *t;
-        weft_thread_opts_t o = {.name = "weft-getaddrinfo", .daemon = true};
-        if (weft_thread_start(&t, gai_worker, NULL, &o) == 0) {
-            weft_thread_release(t);
-        } else {
-            weft__mutex_lock(&gai_lock);
-            gai_threads--;
-            weft__mutex_unlock(&gai_lock);
-        }
-    }
-    weft__mutex_lock(&gai_lock);
-    rc = gai_threads ? weft_queue_put_nowait(gai_queue, q) : WEFT_EAGAIN;
-    weft__mutex_unlock(&gai_lock);
-    return rc;
 }
 
 HOOK int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
@@ -838,7 +892,6 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
     if (!active() || !res) return LIBC(getaddrinfo)(node, service, hints, res);
     gai_req_t *q = calloc(1, sizeof *q);
     if (!q) return EAI_MEMORY;
-    atomic_init(&q->refs, 2);
     q->node = node ? strdup(node) : NULL;
     q->service = service ? strdup(service) : NULL;
     if (hints) {
@@ -848,15 +901,18 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
         q->hints.ai_next = NULL;
         q->has_hints = true;
     }
-    weft_event_init(&q->done);
-    if ((node && !q->node) || (service && !q->service) || gai_submit(q)) {
-        q->refs = 1;
-        gai_put(q);
+    if ((node && !q->node) || (service && !q->service)) {
+        gai_free(&q->base);
         return EAI_MEMORY;
     }
-    int rc = weft_event_wait(&q->done, WEFT_FOREVER);
+    if (helper_call(&q->base, gai_run, gai_free)) {
+        /* No helper: blocking this thread still gives the right answer. */
+        gai_free(&q->base);
+        return LIBC(getaddrinfo)(node, service, hints, res);
+    }
+    int rc = weft_event_wait(&q->base.done, WEFT_FOREVER);
     if (rc) { /* canceled: the helper finishes and frees the request */
-        gai_put(q);
+        helper_put(&q->base);
         errno = EINTR;
         return EAI_SYSTEM;
     }
@@ -864,7 +920,7 @@ HOOK int getaddrinfo(const char *node, const char *service, const struct addrinf
     *res = q->res;
     q->res = NULL;
     if (rc == EAI_SYSTEM) errno = q->err;
-    gai_put(q);
+    helper_put(&q->base);
     return rc;
 }
 
@@ -906,6 +962,8 @@ size_t weft_monkey_patched(const weft_patch_t **list)
         table[i].mechanism = !reached ? "not reached: another definition comes first"
                              : !strcmp(table[i].name, "getaddrinfo")
                                  ? "interposed (resolved on a helper thread)"
+                             : !strcmp(table[i].name, "connect")
+                                 ? "interposed (stream sockets: connected on a helper thread)"
                                  : "interposed";
     }
     if (list) *list = table;
@@ -915,6 +973,6 @@ size_t weft_monkey_patched(const weft_patch_t **list)
 /* LD_PRELOAD=libweft.so WEFT_PATCH=1: patched before main. */
 __attribute__((constructor)) static void patch_from_env(void)
 {
-    const char *env = getenv("WEFT_PATCH");
+    const char *env = weft__getenv("WEFT_PATCH");
     if (env && atoi(env) > 0) weft_monkey_patch();
 }

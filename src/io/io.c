@@ -71,7 +71,7 @@ static const weft__poller_ops_t *preferred(void)
 {
     const weft__poller_ops_t *ops = atomic_load_explicit(&chosen, memory_order_acquire);
     if (ops) return ops;
-    const char *env = getenv("WEFT_POLLER");
+    const char *env = weft__getenv("WEFT_POLLER");
     if (env && *env && (ops = by_name(env)) && available(ops)) return ops;
     return backends[0];
 }

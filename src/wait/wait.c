@@ -164,7 +164,7 @@ int64_t weft__spin_ns(void)
     static _Atomic int64_t spin = -1;
     int64_t ns = atomic_load_explicit(&spin, memory_order_relaxed);
     if (ns < 0) {
-        const char *env = getenv("WEFT_SPIN_NS");
+        const char *env = weft__getenv("WEFT_SPIN_NS");
         ns = env ? atoll(env) : 20000;
         if (ns < 0) ns = 0;
         if (weft__ncpu() < 2) ns = 0;

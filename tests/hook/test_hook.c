@@ -10,6 +10,7 @@
 #include "weft_test.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -20,15 +21,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/select.h>
+#include <sys/un.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #ifdef WEFT_TEST_HIREDIS
 #include <hiredis/hiredis.h>
+#endif
+
+/* TSan, by default, kills the child of a multi-threaded fork once it creates a thread;
+ * connect_after_fork does exactly that, on purpose (the child's helper thread). */
+#if defined(__SANITIZE_THREAD__)
+#define HOOK_TEST_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HOOK_TEST_TSAN 1
+#endif
+#endif
+#ifdef HOOK_TEST_TSAN
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+    return "die_after_fork=0";
+}
 #endif
 
 static weft_co_t *spawn(void (*fn)(void *), void *arg)
@@ -378,6 +399,230 @@ static void drained_socket_reads(void **state)
     close(sv[1]);
 }
 
+/* ---- a number closed and reused where the patch cannot see it ---------------------------------
+ * fclose, closedir and pclose close their fd inside glibc (no call through the dynamic linker
+ * reaches weft's close), and syscall(SYS_close) bypasses libc altogether. Whatever weft knew of
+ * the socket that had the number must not change what a call on the file that reuses it
+ * returns: each case leaves weft's knowledge of a socket on a number (a drained read, or the
+ * socket's non-blocking mode), closes the number through one of those paths, reuses it for a
+ * pipe, a socket, an eventfd and a regular file, and checks that read/recv answer as libc's,
+ * in a coroutine and on a thread without one. */
+
+typedef enum { BY_FCLOSE, BY_CLOSEDIR, BY_PCLOSE, BY_SYSCALL } closer_t;
+typedef enum { AS_PIPE, AS_SOCKET, AS_EVENTFD, AS_FILE, NREUSE } reuse_t;
+
+typedef struct closing {
+    closer_t how;
+    FILE *f;
+    DIR *d;
+    int fd;
+} closing_t;
+
+/* Opens what `how` closes, on the lowest free number. */
+static int closing_open(closing_t *c, closer_t how)
+{
+    *c = (closing_t){how, NULL, NULL, -1};
+    switch (how) {
+    case BY_FCLOSE:
+        c->f = fopen("/dev/null", "r");
+        return c->fd = c->f ? fileno(c->f) : -1;
+    case BY_CLOSEDIR:
+        c->d = opendir("/");
+        return c->fd = c->d ? dirfd(c->d) : -1;
+    case BY_PCLOSE:
+        c->f = popen("true", "r");
+        return c->fd = c->f ? fileno(c->f) : -1;
+    case BY_SYSCALL:
+        return c->fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    }
+    return -1;
+}
+
+static void closing_close(closing_t *c)
+{
+    switch (c->how) {
+    case BY_FCLOSE:
+        assert_int_equal(fclose(c->f), 0);
+        break;
+    case BY_CLOSEDIR:
+        assert_int_equal(closedir(c->d), 0);
+        break;
+    case BY_PCLOSE:
+        assert_true(pclose(c->f) != -1);
+        break;
+    case BY_SYSCALL:
+        assert_int_equal(syscall(SYS_close, c->fd), 0);
+        break;
+    }
+}
+
+typedef struct reused {
+    reuse_t as;
+    int fd, peer; /* the number, and the far end (a pipe's writer, the socket's peer) */
+    ssize_t got;
+    int err;
+    char buf[64];
+} reused_t;
+
+/* The read the case checks: read() on a pipe, eventfd or file, recv() on a blocking socket
+ * whose input comes only after the call started. */
+static void reused_read(reused_t *r)
+{
+    errno = 0;
+    memset(r->buf, 0, sizeof r->buf);
+    r->got = r->as == AS_SOCKET ? recv(r->fd, r->buf, sizeof r->buf, 0)
+                                : read(r->fd, r->buf, r->as == AS_EVENTFD ? 8 : sizeof r->buf);
+    r->err = errno;
+}
+
+static void reused_read_co(void *p)
+{
+    reused_read(p);
+}
+
+static void socket_input_later(void *p)
+{
+    reused_t *r = p;
+    assert_int_equal(write(r->peer, "late", 4), 4);
+}
+
+static void *reused_read_thread(void *p)
+{
+    reused_read(p);
+    return NULL;
+}
+
+/* Makes the reused file readable (again) and checks one read of it in `in_coroutine`. */
+static void check_reused(reused_t *r, bool in_coroutine)
+{
+    uint64_t one = 1;
+    switch (r->as) {
+    case AS_PIPE:
+        assert_int_equal(write(r->peer, "hi", 2), 2);
+        break;
+    case AS_EVENTFD:
+        assert_int_equal(write(r->fd, &one, 8), 8);
+        break;
+    case AS_FILE:
+        assert_int_equal(lseek(r->fd, 0, SEEK_SET), 0);
+        break;
+    case AS_SOCKET:
+        break; /* written after the read started (a coroutine), or for the thread */
+    default:
+        break;
+    }
+    if (in_coroutine) {
+        weft_co_t *co = spawn(reused_read_co, r);
+        weft_co_t *w = r->as == AS_SOCKET ? spawn(socket_input_later, r) : NULL;
+        join(co);
+        if (w) join(w);
+    } else {
+        if (r->as == AS_SOCKET) socket_input_later(r);
+        weft_test_join(weft_test_start(reused_read_thread, r));
+    }
+    static const char *const want[NREUSE] = {"hi", "late", "\1", "abc"};
+    size_t len = r->as == AS_EVENTFD ? 8 : strlen(want[r->as]);
+    if (r->got != (ssize_t)len)
+        fail_msg("%s, reused as %d: got %zd (errno %s)", in_coroutine ? "coroutine" : "thread",
+                 (int)r->as, r->got, strerror(r->err));
+    assert_memory_equal(r->buf, want[r->as], r->as == AS_EVENTFD ? 1 : len);
+}
+
+static void stale_cache_case(closer_t how, reuse_t as)
+{
+    /* What the reuse needs, made first so that the closed number is the lowest free one. */
+    char path[] = "/tmp/weft-hook-XXXXXX";
+    int t[2] = {-1, -1};
+    if (as == AS_FILE) {
+        int fd = mkstemp(path);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "abc", 3), 3);
+        assert_int_equal(close(fd), 0);
+    }
+    if (as == AS_SOCKET) assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, t), 0);
+
+    closing_t c;
+    int n = closing_open(&c, how);
+    assert_true(n >= 0);
+    /* A socket takes the number behind the closer's back (dup3 as a raw system call), and weft
+     * learns about it through patched calls: for a socket reuse, that it is non-blocking; for
+     * the other files, that it is blocking and its last read drained it. */
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    assert_int_equal(syscall(SYS_dup3, sv[0], n, O_CLOEXEC), n);
+    assert_int_equal(close(sv[0]), 0);
+    int fl = fcntl(n, F_GETFL);
+    if (as == AS_SOCKET) {
+        assert_int_equal(fcntl(n, F_SETFL, fl | O_NONBLOCK), 0);
+    } else {
+        assert_int_equal(fcntl(n, F_SETFL, fl & ~O_NONBLOCK), 0);
+        char buf[64];
+        assert_int_equal(write(sv[1], "x", 1), 1);
+        assert_int_equal(read(n, buf, sizeof buf), 1); /* less than asked: drained */
+    }
+    closing_close(&c); /* the socket on n goes, unseen */
+    assert_int_equal(close(sv[1]), 0);
+
+    reused_t r = {.as = as, .fd = -1, .peer = -1};
+    int p[2];
+    switch (as) {
+    case AS_PIPE:
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        r.fd = p[0];
+        r.peer = p[1];
+        break;
+    case AS_SOCKET:
+        r.fd = fcntl(t[0], F_DUPFD_CLOEXEC, 0); /* a blocking socket */
+        r.peer = t[1];
+        assert_int_equal(close(t[0]), 0);
+        break;
+    case AS_EVENTFD:
+        r.fd = eventfd(0, EFD_CLOEXEC);
+        break;
+    case AS_FILE:
+        r.fd = open(path, O_RDONLY | O_CLOEXEC);
+        break;
+    default:
+        break;
+    }
+    assert_int_equal(r.fd, n); /* the number is reused */
+    check_reused(&r, true);
+    check_reused(&r, false);
+    close(r.fd);
+    if (r.peer >= 0) close(r.peer);
+    if (as == AS_FILE) unlink(path);
+}
+
+static void stale_cache_cases(closer_t how)
+{
+    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub: the calls here are intercepted */
+    for (reuse_t as = 0; as < NREUSE; as++) stale_cache_case(how, as);
+}
+
+static void reused_number_after_fclose(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_FCLOSE);
+}
+
+static void reused_number_after_closedir(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_CLOSEDIR);
+}
+
+static void reused_number_after_pclose(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_PCLOSE);
+}
+
+static void reused_number_after_raw_close(void **state)
+{
+    (void)state;
+    stale_cache_cases(BY_SYSCALL);
+}
+
 /* ---- poll, select, sleeps ------------------------------------------------------------------ */
 
 static void write_second(void *p)
@@ -479,6 +724,297 @@ static void outside_coroutines(void **state)
     void *r;
     assert_int_equal(pthread_join(t, &r), 0);
     assert_null(r);
+}
+
+/* ---- poll keeps its deadline; connect keeps the file's mode -----------------------------------
+ */
+
+typedef struct herd {
+    int a[2], b[2]; /* a: polled; b: wakes the consumer first */
+    int rc;
+    short revents;
+    int64_t took;
+} herd_t;
+
+static void poll_a(void *p)
+{
+    herd_t *h = p;
+    struct pollfd pfd = {h->a[0], POLLIN, 0};
+    int64_t t0 = weft_monotonic_ns();
+    h->rc = poll(&pfd, 1, 5000);
+    h->took = weft_monotonic_ns() - t0;
+    h->revents = pfd.revents;
+}
+
+/* Woken by b in the same report of the poller as the poller of a, and ahead of it: takes a's
+ * input before the poll looks, then sends more after a while. */
+static void consume_a(void *p)
+{
+    herd_t *h = p;
+    char c;
+    assert_int_equal(read(h->b[0], &c, 1), 1);
+    /* A raw read: the patched one of a pipe waits for the poller first, which would let the
+     * poll look before the input is gone. */
+    assert_int_equal(syscall(SYS_read, h->a[0], &c, 1), 1);
+    assert_int_equal(usleep(50000), 0);
+    assert_int_equal(write(h->a[1], "2", 1), 1);
+}
+
+/* select.poll's contract (CPython test_poll): a poll with a timeout returns 0 only when the
+ * timeout has passed. Another coroutine takes the input that woke it: the poll must go back to
+ * waiting (and see the next input), not return 0 early. */
+static void poll_woken_for_nothing_keeps_waiting(void **state)
+{
+    (void)state;
+    herd_t h = {{-1, -1}, {-1, -1}, -1, 0, 0};
+    assert_int_equal(pipe2(h.a, O_CLOEXEC), 0);
+    assert_int_equal(pipe2(h.b, O_CLOEXEC), 0);
+    /* Writers that never park, so both inputs arrive before the hub looks. */
+    assert_int_equal(fcntl(h.a[1], F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(fcntl(h.b[1], F_SETFL, O_NONBLOCK), 0);
+    weft_co_t *consumer = spawn(consume_a, &h), *poller = spawn(poll_a, &h);
+    assert_int_equal(weft_yield(), 0); /* both park: on b, and on a */
+    assert_int_equal(write(h.b[1], "1", 1), 1);
+    assert_int_equal(write(h.a[1], "1", 1), 1);
+    join(consumer);
+    join(poller);
+    if (h.rc != 1)
+        fail_msg("poll returned %d after %.1f ms (want 1: the second input)", h.rc,
+                 (double)h.took / 1e6);
+    assert_true(h.revents & POLLIN);
+    for (int i = 0; i < 2; i++) {
+        close(h.a[i]);
+        close(h.b[i]);
+    }
+}
+
+/* poll's "normal data" bits (POLLRDNORM, POLLWRNORM: what select-style code built on poll asks
+ * for) wake a parked poll as POLLIN does. */
+static void poll_normal_data_bits_wake(void **state)
+{
+    (void)state;
+    int fd[2];
+    assert_int_equal(pipe2(fd, O_CLOEXEC), 0);
+    weft_co_t *w = spawn(write_second, fd); /* a byte after 10 ms */
+    struct pollfd pfd = {fd[0], POLLRDNORM, 0};
+    int64_t t0 = weft_monotonic_ns();
+    assert_int_equal(poll(&pfd, 1, 5000), 1);
+    assert_true(weft_monotonic_ns() - t0 < 4000000000LL);
+    assert_true(pfd.revents & POLLRDNORM);
+    join(w);
+    close(fd[0]);
+    close(fd[1]);
+}
+
+typedef struct connecting {
+    struct sockaddr_un addr;
+    socklen_t len;
+    int fd, rc, err;
+    bool done;
+} connecting_t;
+
+static void connect_co(void *p)
+{
+    connecting_t *c = p;
+    errno = 0;
+    c->rc = connect(c->fd, (struct sockaddr *)&c->addr, c->len);
+    c->err = errno;
+    c->done = true;
+}
+
+/* A listener whose backlog is full: a plain blocking connect parks the coroutine until the
+ * listener accepts (libc's waits in the kernel). The fd's open file is shared — a dup'ed fd, a
+ * forked child — and none of them sees O_NONBLOCK while the connect is under way. */
+static void connect_parks_without_changing_the_mode(void **state)
+{
+    (void)state;
+    connecting_t c = {.addr = {.sun_family = AF_UNIX}};
+    snprintf(c.addr.sun_path + 1, sizeof c.addr.sun_path - 1, "weft-hook-%d", (int)getpid());
+    c.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(c.addr.sun_path + 1));
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&c.addr, c.len), 0);
+    assert_int_equal(listen(l, 0), 0);
+    int first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(connect(first, (struct sockaddr *)&c.addr, c.len), 0); /* fills it */
+    c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int dup_fd = dup(c.fd);
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t), *co = spawn(connect_co, &c);
+    assert_int_equal(weft_sleep(0.05), 0); /* the connect is under way; the ticker runs */
+    bool early = c.done;
+    int ticks = atomic_load(&t.ticks);
+    bool dup_saw = fcntl(dup_fd, F_GETFL) & O_NONBLOCK;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(fcntl(c.fd, F_GETFL) & O_NONBLOCK ? 1 : 0);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    int a1 = accept(l, NULL, NULL); /* room again: the connect completes */
+    join(co);
+    int a2 = c.rc == 0 ? accept(l, NULL, NULL) : -1;
+    atomic_store(&t.stop, 1);
+    join(tk);
+    if (early) fail_msg("connect returned %d (%s) at once", c.rc, strerror(c.err));
+    if (c.rc != 0) fail_msg("connect returned %d (%s)", c.rc, strerror(c.err));
+    assert_true(ticks >= 2);
+    assert_false(dup_saw);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(a1 >= 0 && a2 >= 0);
+    assert_false(fcntl(c.fd, F_GETFL) & O_NONBLOCK);
+    int fds[] = {l, first, c.fd, dup_fd, a1, a2};
+    for (int i = 0; i < 6; i++) close(fds[i]);
+}
+
+/* A canceled coroutine's connect fails with EINTR at once, as a signal would end libc's; the
+ * connection goes on (POSIX) and completes once the listener has room, and nothing is left
+ * behind (the leak guard: the helper's duplicate fd is closed, the helper leaves). */
+static void connect_canceled_fails_with_eintr(void **state)
+{
+    (void)state;
+    connecting_t c = {.addr = {.sun_family = AF_UNIX}};
+    snprintf(c.addr.sun_path + 1, sizeof c.addr.sun_path - 1, "weft-hook-c-%d", (int)getpid());
+    c.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(c.addr.sun_path + 1));
+    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(l, (struct sockaddr *)&c.addr, c.len), 0);
+    assert_int_equal(listen(l, 0), 0);
+    int first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(connect(first, (struct sockaddr *)&c.addr, c.len), 0); /* fills it */
+    c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    weft_co_t *co = spawn(connect_co, &c);
+    assert_int_equal(weft_sleep(0.02), 0);
+    assert_false(c.done);
+    weft_co_cancel(co);
+    join(co);
+    assert_int_equal(c.rc, -1);
+    assert_int_equal(c.err, EINTR);
+    int a1 = accept(l, NULL, NULL), a2 = accept(l, NULL, NULL); /* the connection went on */
+    assert_true(a1 >= 0 && a2 >= 0);
+    int fds[] = {l, first, c.fd, a1, a2};
+    for (int i = 0; i < 5; i++) close(fds[i]);
+}
+
+enum { WATCHED = 200 }; /* a fixed number: always a dup of the socket being connected */
+
+typedef struct watch {
+    _Atomic int stop, seen;
+} watch_t;
+
+static void *watch_mode(void *p)
+{
+    watch_t *w = p;
+    while (!atomic_load(&w->stop)) {
+        int fl = fcntl(WATCHED, F_GETFL);
+        if (fl >= 0 && (fl & O_NONBLOCK)) atomic_fetch_add(&w->seen, 1);
+    }
+    return NULL;
+}
+
+/* Many TCP connects on loopback, each socket dup'ed onto a number another thread watches the
+ * whole time (and, for some, a forked child): the mode is never seen non-blocking. */
+static void connect_mode_never_seen_nonblocking(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof addr;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&addr, len), 0);
+    assert_int_equal(listen(lfd, 512), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    watch_t w = {0};
+    pthread_t t = weft_test_start(watch_mode, &w);
+    int children_saw = 0;
+    for (int i = 0; i < 300; i++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_int_equal(dup2(fd, WATCHED), WATCHED);
+        int ready[2] = {-1, -1}, stop[2] = {-1, -1};
+        pid_t pid = -1;
+        if (i % 30 == 0) { /* a child that watches its copy of the fd during this connect */
+            assert_int_equal(pipe2(ready, O_CLOEXEC), 0);
+            assert_int_equal(pipe2(stop, O_CLOEXEC), 0);
+            pid = fork();
+            assert_true(pid >= 0);
+            if (pid == 0) { /* raw system calls: the child's thread still has the hub's copy */
+                int seen = 0;
+                struct pollfd pfd = {stop[0], POLLIN, 0};
+                struct timespec zero = {0, 0};
+                syscall(SYS_write, ready[1], "r", 1);
+                while (syscall(SYS_ppoll, &pfd, 1, &zero, NULL, 0) == 0) {
+                    int fl = (int)syscall(SYS_fcntl, fd, F_GETFL);
+                    seen |= fl >= 0 && (fl & O_NONBLOCK);
+                }
+                _exit(seen);
+            }
+            char c;
+            assert_int_equal(read(ready[0], &c, 1), 1); /* it is watching */
+        }
+        assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+        int a = accept(lfd, NULL, NULL);
+        assert_true(a >= 0);
+        if (pid > 0) {
+            assert_int_equal(write(stop[1], "x", 1), 1);
+            int status;
+            assert_int_equal(waitpid(pid, &status, 0), pid);
+            children_saw += WIFEXITED(status) ? WEXITSTATUS(status) : 1;
+            int pipes[] = {ready[0], ready[1], stop[0], stop[1]};
+            for (int k = 0; k < 4; k++) close(pipes[k]);
+        }
+        close(a);
+        close(fd);
+    }
+    atomic_store(&w.stop, 1);
+    weft_test_join(t);
+    close(WATCHED);
+    close(lfd);
+    if (atomic_load(&w.seen) || children_saw)
+        fail_msg("O_NONBLOCK seen %d times by a thread watching a dup, by %d forked children",
+                 atomic_load(&w.seen), children_saw);
+}
+
+static int connect_to(const struct sockaddr_in *addr)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int rc = connect(fd, (const struct sockaddr *)addr, sizeof *addr);
+    close(fd);
+    return rc;
+}
+
+static void connect_in_child(void *p)
+{
+    *(int *)p = connect_to(&server_addr);
+}
+
+/* After fork, the child's coroutines connect (and resolve) on helpers of its own: the parent's
+ * helper threads do not exist in the child (the pool started before the fork is forgotten). */
+static void connect_after_fork(void **state)
+{
+    (void)state;
+    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    server_addr =
+        (struct sockaddr_in){.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof server_addr;
+    assert_int_equal(bind(lfd, (struct sockaddr *)&server_addr, len), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&server_addr, &len), 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(connect_to(&server_addr), 0); /* the parent's helper pool is up */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20); /* a hang fails the case instead of stalling it */
+        int rc = -1;
+        weft_co_t *co;
+        if (weft_spawn(&co, connect_in_child, &rc, NULL) || weft_co_join(co, 15)) _exit(2);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("the child's connect failed (status %#x)", status);
+    for (int i = 0; i < 2; i++) close(accept(lfd, NULL, NULL));
+    close(lfd);
 }
 
 /* ---- name resolution ------------------------------------------------------------------------ */
@@ -610,7 +1146,17 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(blocking_sockets),
     WEFT_TEST(rcvtimeo_kept),
     WEFT_TEST(drained_socket_reads),
+    WEFT_TEST(reused_number_after_fclose),
+    WEFT_TEST(reused_number_after_closedir),
+    WEFT_TEST(reused_number_after_pclose),
+    WEFT_TEST(reused_number_after_raw_close),
     WEFT_TEST(poll_and_select),
+    WEFT_TEST(poll_woken_for_nothing_keeps_waiting),
+    WEFT_TEST(poll_normal_data_bits_wake),
+    WEFT_TEST(connect_parks_without_changing_the_mode),
+    WEFT_TEST(connect_mode_never_seen_nonblocking),
+    WEFT_TEST(connect_canceled_fails_with_eintr),
+    WEFT_TEST(connect_after_fork),
     WEFT_TEST(sleeps),
     WEFT_TEST(outside_coroutines),
     WEFT_TEST(getaddrinfo_off_the_hub),
