@@ -102,7 +102,11 @@ static inline bool active(void)
  * EINTR, as a signal would end the call). */
 static long fail(int code)
 {
-    errno = code == WEFT_ETIMEDOUT ? EAGAIN : code == WEFT_ECANCELED ? EINTR : -code;
+    /* weft's own codes (WEFT_EBROKEN ... WEFT_ESYSTEM, below -4000) have no errno: EIO. */
+    errno = code == WEFT_ETIMEDOUT   ? EAGAIN
+            : code == WEFT_ECANCELED ? EINTR
+            : code <= -4000          ? EIO
+                                     : -code;
     return -1;
 }
 
