@@ -2,6 +2,12 @@
  * watchdog.c — the opt-in hog detector: a thread that samples every hub's switch count
  * every quarter threshold, and reports a hub whose count has not moved for `threshold`
  * seconds while it runs a coroutine and others of its coroutines wait (they starve).
+ *
+ * A round samples every hub under the hubs' registry lock (a hub cannot go away meanwhile)
+ * and only notes in its table which hogs are due, with a copy of the hog's name; the user's
+ * report callbacks run after the lock is dropped, so a callback may create hubs, end
+ * threads, or take as long as it likes without holding up any hub's creation or teardown.
+ * The table belongs to the watchdog thread alone while it runs.
  */
 #include "coro_internal.h"
 
@@ -9,6 +15,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
@@ -18,6 +25,9 @@ typedef struct seen {
     uint64_t switches;
     int64_t since;
     bool reported;
+    bool due;                    /* to report after the round (the lock is dropped) */
+    double seconds;              /* ... how long it has run */
+    char name[WEFT_CO_NAME_MAX]; /* ... and its name, copied under the lock */
 } seen_t;
 
 static struct {
@@ -57,7 +67,7 @@ static void visit(weft__hub_t *hub, void *arg)
             wd.capseen = cap;
         }
         s = &wd.seen[wd.nseen++];
-        *s = (seen_t){hub, sw, now, false};
+        *s = (seen_t){.hub = hub, .switches = sw, .since = now};
         return;
     }
     if (!busy || sw != s->switches) {
@@ -67,8 +77,19 @@ static void visit(weft__hub_t *hub, void *arg)
         return;
     }
     if (!s->reported && now - s->since >= wd.threshold) {
-        s->reported = true;
-        wd.report(name, (double)(now - s->since) / 1e9, wd.arg);
+        s->reported = s->due = true;
+        s->seconds = (double)(now - s->since) / 1e9;
+        memcpy(s->name, name, sizeof s->name);
+    }
+}
+
+/* Runs the reports a round found due, without the registry lock. */
+static void report_due(void)
+{
+    for (size_t i = 0; i < wd.nseen; i++) {
+        if (!wd.seen[i].due) continue;
+        wd.seen[i].due = false;
+        wd.report(wd.seen[i].name, wd.seen[i].seconds, wd.arg);
     }
 }
 
@@ -83,6 +104,7 @@ static void *watch(void *unused)
         /* A table entry whose hub is gone may be matched by a new hub at the same address:
          * it then starts with a fresh sample, since the counts differ or it is idle. */
         weft__hubs_visit(visit, &now);
+        report_due();
     }
     return NULL;
 }
