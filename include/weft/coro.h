@@ -198,7 +198,8 @@ WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
 /* Starts a process-wide watchdog thread that calls report(name, seconds, arg) (default: a line
  * on stderr) for a coroutine that has run `threshold` seconds without switching, once per
  * hog. Also enabled by WEFT_WATCHDOG=<seconds> in the environment at the first spawn. Errors:
- * WEFT_EINVAL (threshold <= 0 or NaN), WEFT_EALREADY (running), WEFT_EAGAIN.
+ * WEFT_EINVAL (threshold <= 0 or NaN), WEFT_EALREADY (running), WEFT_EAGAIN (no thread),
+ * WEFT_ENOMEM (its fork handler could not be registered).
  * report runs on the watchdog thread holding none of weft's locks: it may use any of weft
  * (start threads, create and end hubs, block) except weft_watchdog_start/stop; while it runs,
  * sampling pauses. `name` is a copy, valid during the call. Sampling never reads a coroutine

@@ -536,9 +536,32 @@ static void init_co(weft_co_t *co, weft__hub_t *hub)
 
 static void on_thread_exit(void *p);
 
+/* Fork: the registry's lock is held across fork, so no hub is half-linked and no watchdog
+ * sample is in progress in the child (every hub's `sampling` is down). The child keeps only
+ * the forking thread's hub on the registry: the others' threads are gone (their hubs stay
+ * allocated, as their memory copies do). */
+static void reg_fork_prepare(void)
+{
+    weft__mutex_lock(&reg_lock);
+}
+
+static void reg_fork_parent(void)
+{
+    weft__mutex_unlock(&reg_lock);
+}
+
+static void reg_fork_child(void)
+{
+    reg_head = tls_hub;
+    if (tls_hub) tls_hub->reg_next = tls_hub->reg_prev = NULL;
+    reg_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+}
+
 static void hub_once_init(void)
 {
-    if (pthread_key_create(&hub_key, on_thread_exit)) hub_init_error = WEFT_EAGAIN;
+    if (pthread_key_create(&hub_key, on_thread_exit) ||
+        pthread_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child))
+        hub_init_error = WEFT_EAGAIN;
 }
 
 weft__hub_t *weft__hub_current(void)
@@ -664,6 +687,14 @@ void weft__hub_abandon(void)
     if (!hub) return;
     hub->next_abandoned = abandoned;
     abandoned = hub;
+    weft__mutex_lock(&reg_lock); /* nothing runs it again: off the watchdog's registry */
+    if (hub->reg_prev)
+        hub->reg_prev->reg_next = hub->reg_next;
+    else if (reg_head == hub)
+        reg_head = hub->reg_next;
+    if (hub->reg_next) hub->reg_next->reg_prev = hub->reg_prev;
+    hub->reg_next = hub->reg_prev = NULL;
+    weft__mutex_unlock(&reg_lock);
     tls_hub = NULL;
     pthread_setspecific(hub_key, NULL);
     weft__waitctx_switch(NULL);

@@ -109,10 +109,31 @@ static void *watch(void *unused)
     return NULL;
 }
 
+/* In a fork child the watchdog thread does not exist: the child starts with none (its table
+ * goes; wd.lock may have been held by a thread that is gone, starting or stopping it). */
+static void watchdog_fork_child(void)
+{
+    wd.lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    wd.running = false;
+    weft__free(wd.seen);
+    wd.seen = NULL;
+    wd.nseen = wd.capseen = 0;
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static int fork_error;
+
+static void register_fork_child(void)
+{
+    if (pthread_atfork(NULL, NULL, watchdog_fork_child)) fork_error = WEFT_ENOMEM;
+}
+
 int weft_watchdog_start(double threshold,
                         void (*report)(const char *name, double seconds, void *arg), void *arg)
 {
     if (isnan(threshold) || threshold <= 0 || threshold > 1e6) return WEFT_EINVAL;
+    pthread_once(&fork_once, register_fork_child);
+    if (fork_error) return fork_error;
     weft__mutex_lock(&wd.lock);
     if (wd.running) {
         weft__mutex_unlock(&wd.lock);

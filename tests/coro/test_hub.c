@@ -754,6 +754,31 @@ static void watchdog_never_reads_a_freed_coroutine(void **state)
     assert_int_equal(atomic_load(&victim_sampled), 1);
 }
 
+/* The watchdog after fork: its thread is not in the child, which starts with none (stop says
+ * so at once instead of joining a thread that does not exist) and may start its own. */
+static void watchdog_in_a_fork_child_starts_anew(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_watchdog_start(0.05, quiet_report, NULL), 0);
+    weft_co_t *co = spawn(nothing, NULL);
+    join(co);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (weft_watchdog_stop() != WEFT_EALREADY) _exit(10);
+        /* (TSan does not let a child of a multi-threaded process start threads.) */
+        if (!SANITIZED && (weft_watchdog_start(0.05, quiet_report, NULL) || weft_watchdog_stop()))
+            _exit(11);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(weft_watchdog_stop(), 0);
+}
+
 /* ---- stacks ------------------------------------------------------------------------------ */
 
 static int deep(int n)
@@ -1291,6 +1316,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(watchdog_reports_hog),
     WEFT_TEST(watchdog_report_may_create_and_destroy_hubs),
     WEFT_TEST(watchdog_never_reads_a_freed_coroutine),
+    WEFT_TEST(watchdog_in_a_fork_child_starts_anew),
     WEFT_TEST(stack_size_option),
     WEFT_TEST(guard_page_catches_overflow),
     WEFT_TEST(out_of_memory),
