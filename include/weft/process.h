@@ -63,6 +63,22 @@
  * Fork from a thread while others run weft calls is supported (the registry of children is
  * held across fork), but, as with any fork from a multi-threaded process, only
  * async-signal-safe code is safe in the child while locks of other libraries may be held.
+ *
+ * What a child may use after fork (weft_process_start, or a plain fork(); Python's rule for
+ * the "fork" start method), whatever the other threads were doing at the instant of fork:
+ *   - weft's own state is whole: new threads, coroutines (a new hub, or the forking thread's
+ *     with a poller of its own), IO, Timers (a new timer thread), executors, processes, all
+ *     work in the child;
+ *   - objects created in shared memory for that purpose (process-shared sync objects, values,
+ *     the process queue) are shared with the parent and usable from both at any time;
+ *   - a private object (Lock, Queue, Event, a future made by hand...) is a copy: usable if no
+ *     other thread was inside a call on it at the instant of fork; one held, or in the middle
+ *     of a call, by a thread that does not exist in the child stays so there (as with pthread
+ *     objects: see weft/sync.h, weft/queue.h);
+ *   - an executor inherited from the parent is not usable: WEFT_EBROKEN, and its pending
+ *     futures fail (weft/executor.h); handles of the parent's children are foreign
+ *     (WEFT_ECHILD).
+ * Checked by tests/process/test_fork_torture.c: forks while threads are inside every family.
  */
 #ifndef WEFT_PROCESS_H
 #define WEFT_PROCESS_H
