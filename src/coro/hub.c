@@ -357,7 +357,8 @@ static int count_threads(void);
 static bool stuck(weft__hub_t *hub)
 {
     if (hub->ntimers || (hub->io_ops && hub->io_ops->busy(hub->io))) return false;
-    return count_threads() <= 1;
+    /* Acquire: pairs with the helper's update, made before it parks. */
+    return count_threads() - atomic_load_explicit(&weft__idle_helpers, memory_order_acquire) <= 1;
 }
 
 /* Fails every park of the hub with WEFT_EDEADLK. */

@@ -246,10 +246,19 @@ static struct {
     fork_request_t *head, *tail;
     _Atomic uint32_t bell;
     bool running;
+    bool idle;      /* parked without a request: counted in weft__idle_helpers */
     size_t daemons; /* daemon children it forked that weft has not reaped */
 } forker = {.lock = WEFT__MUTEX_INIT, .starters = WEFT_WAITQ_INIT};
 
 static _Noreturn void child_main(int (*fn)(void *), void *arg, bool daemon, pid_t parent);
+
+/* The forker stops (or starts) counting as an idle helper; the caller holds forker.lock. */
+static void forker_set_idle(bool idle)
+{
+    if (forker.idle == idle) return;
+    forker.idle = idle;
+    atomic_fetch_add_explicit(&weft__idle_helpers, idle ? 1 : -1, memory_order_release);
+}
 
 /* The caller holds forker.lock. */
 static void forker_ring(void)
@@ -269,9 +278,11 @@ static void *forker_main(void *unused)
             /* Relaxed: the lock orders it with the rings made under it; a later ring changes
              * the word, and the futex wait then returns at once. */
             uint32_t bell = atomic_load_explicit(&forker.bell, memory_order_relaxed);
+            forker_set_idle(true);
             weft__mutex_unlock(&forker.lock);
             weft__futex_wait(&forker.bell, bell, WEFT_NO_DEADLINE, false);
             weft__mutex_lock(&forker.lock);
+            forker_set_idle(false);
             continue;
         }
         forker.head = r->next;
@@ -328,6 +339,7 @@ static pid_t fork_daemon(int (*fn)(void *), void *arg, pid_t parent, int *err)
     weft__waiter_init(&r.waiter);
     r.waiter.nocancel = true;
     weft__waitq_push(&forker.starters, &r.waiter);
+    forker_set_idle(false); /* it can wake us now: before we park, for a deadlock probe */
     forker_ring();
     weft__mutex_unlock(&forker.lock);
     /* No deadline, no cancel: the park ends with the forker's wake (a hub's deadlock probe
@@ -434,6 +446,7 @@ static void fork_child(void)
     forker.head = forker.tail = NULL;
     forker.running = false;
     forker.daemons = 0;
+    forker_set_idle(false); /* the forker thread is not here */
     atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed);
 }
 

@@ -572,6 +572,34 @@ static void process_daemon_outlives_its_starting_thread(void **state)
     family_end(&f);
 }
 
+/* The forker thread that daemon children need does not hide a deadlock of this thread's
+ * coroutines from the hub (it can wake nobody while it waits for a request): the waits still
+ * fail with WEFT_EDEADLK while a daemon child lives. */
+static void stuck_on_event(void *e)
+{
+    assert_int_equal(weft_event_wait(e, WEFT_FOREVER), WEFT_EDEADLK);
+}
+
+static void process_daemon_child_keeps_deadlock_detection(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    weft_process_t *d = start(wait_on_fd, (void *)(long)fds[0], NULL, true);
+    weft_event_t e;
+    weft_event_init(&e);
+    weft_co_t *co;
+    assert_int_equal(weft_spawn(&co, stuck_on_event, &e, NULL), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), WEFT_EDEADLK); /* (a timeout is a timer) */
+    assert_int_equal(weft_co_join(co, 30), 0);
+    weft_co_release(co);
+    weft_event_destroy(&e);
+    write_byte(fds[1], 0);
+    join_close(d);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 /* The rules also run from exit() in a process that did not come from weft_process_start (the
  * atexit handler): here a plain fork child of this test. */
 static void process_exit_rules_run_at_exit(void **state)
@@ -724,6 +752,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_exit_kills_daemon_ignoring_terminate),
         WEFT_TEST(process_daemon_dies_with_killed_parent),
         WEFT_TEST(process_daemon_outlives_its_starting_thread),
+        WEFT_TEST(process_daemon_child_keeps_deadlock_detection),
         WEFT_TEST(process_exit_rules_run_at_exit),
         WEFT_TEST(process_fork_while_16_threads_run),
         WEFT_TEST(process_out_of_memory),
