@@ -84,12 +84,12 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
  *
  * The name is read from another thread while the hub runs on, so the coroutine must not be
  * freed under the reader. A Dekker handshake on two words makes sure of it: the sampler
- * raises `sampling`, then loads `running` (both seq_cst); the hub, before it drops an ended
- * coroutine's own reference (which comes before any free of it), has already stored the next
- * coroutine in `running`, then issues a seq_cst fence and waits while `sampling` is up. Either
- * the sampler's load comes after the fence and sees the next coroutine, or the hub sees the
- * flag and waits for the copy to finish. Only a coroutine's end pays (one fence); switches
- * publish `running` with a release store, so its name, written at spawn, is visible. */
+ * raises `sampling`, then loads `running`; the hub, before it drops an ended coroutine's own
+ * reference (which comes before any free of it), stores the coroutine it now runs in
+ * `running`, then waits while `sampling` is up (all four seq_cst). Either the sampler's load
+ * comes after the hub's store and sees the new coroutine, or the hub sees the flag and waits
+ * for the copy to finish. Only a coroutine's end pays (one seq_cst store); switches publish
+ * `running` with a release store, so its name, written at spawn, is visible. */
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
 /* Tests only: called by a sample between its look at the running coroutine and the copy of
  * its name. NULL in normal use. */
@@ -111,11 +111,13 @@ bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
 }
 
 /* Before an ended coroutine's own reference goes (the hub's thread, `running` already moved
- * on): waits until no sample may still read the coroutine's name (see weft__hub_sample). */
+ * on): waits until no sample may still read the coroutine's name (see weft__hub_sample). The
+ * seq_cst store of `running` again (same value) is this side of the handshake: a fence would
+ * do, but TSan does not model fences. */
 static void wait_unsampled(weft__hub_t *hub)
 {
-    atomic_thread_fence(memory_order_seq_cst);
-    for (int i = 1; atomic_load_explicit(&hub->sampling, memory_order_acquire); i++) {
+    atomic_store_explicit(&hub->running, hub->current, memory_order_seq_cst);
+    for (int i = 1; atomic_load_explicit(&hub->sampling, memory_order_seq_cst); i++) {
         if (i % 64 == 0)
             sched_yield(); /* the watchdog thread may have been preempted mid-copy */
         else

@@ -36,6 +36,17 @@
 #define ASAN 0
 #endif
 
+#if defined(__SANITIZE_THREAD__)
+#define TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define TSAN 1
+#endif
+#endif
+#ifndef TSAN
+#define TSAN 0
+#endif
+
 #define CHILD_MALLOC  (!ASAN)      /* the child may allocate */
 #define CHILD_THREADS (!SANITIZED) /* the child may start threads */
 
@@ -196,12 +207,15 @@ static int child_workload(void *arg)
     weft_lock_init(&l);
     if (weft_lock_acquire(&l, 5) || weft_lock_release(&l)) return 10;
 
-    /* Process queue: the parent's, shared: a message goes through it. */
+    /* Process queue: the parent's, shared: a message goes through it. (Under TSan the child
+     * only puts: a get here commits for the parent's consumers, who then read records on the
+     * strength of this process's acquire and lock release, which the parent's TSan cannot
+     * see: a false report of a race in the parent.) */
     int mine = -7;
     char buf[16];
     size_t len;
     if (weft_mpqueue_put(t.mpq, &mine, sizeof mine, 10)) return 20;
-    if (weft_mpqueue_get(t.mpq, buf, sizeof buf, &len, 10)) return 21;
+    if (!TSAN && weft_mpqueue_get(t.mpq, buf, sizeof buf, &len, 10)) return 21;
     if (!CHILD_MALLOC) return 0;
 
     /* Thread pool: the parent's is broken here, and says so; its futures in flight at the
