@@ -233,7 +233,7 @@ typedef struct fork_request {
     struct fork_request *next;
     int (*fn)(void *);
     void *arg;
-    pid_t parent;
+    weft_process_t *self; /* the record being started */
     sigset_t mask;
     pid_t pid; /* the result: the child's pid, or -1 and err */
     int err;
@@ -250,7 +250,7 @@ static struct {
     size_t daemons; /* daemon children it forked that weft has not reaped */
 } forker = {.lock = WEFT__MUTEX_INIT, .starters = WEFT_WAITQ_INIT};
 
-static _Noreturn void child_main(int (*fn)(void *), void *arg, bool daemon, pid_t parent);
+static _Noreturn void child_main(int (*fn)(void *), void *arg, weft_process_t *self);
 
 /* The forker stops (or starts) counting as an idle helper; the caller holds forker.lock. */
 static void forker_set_idle(bool idle)
@@ -289,13 +289,13 @@ static void *forker_main(void *unused)
         if (!forker.head) forker.tail = NULL;
         int (*fn)(void *) = r->fn;
         void *arg = r->arg;
-        pid_t parent = r->parent;
+        weft_process_t *self = r->self;
         sigset_t mask = r->mask;
         weft__mutex_unlock(&forker.lock);
         pid_t pid = fork();
         if (pid == 0) {
             pthread_sigmask(SIG_SETMASK, &mask, NULL);
-            child_main(fn, arg, true, parent);
+            child_main(fn, arg, self);
         }
         int err = errno;
         weft__mutex_lock(&forker.lock);
@@ -310,10 +310,11 @@ static void *forker_main(void *unused)
     return NULL;
 }
 
-/* Forks a daemon child running fn(arg) from the forker: its pid, or -1 with *err set. */
-static pid_t fork_daemon(int (*fn)(void *), void *arg, pid_t parent, int *err)
+/* Forks the daemon child of record `self`, running fn(arg), from the forker: its pid, or -1
+ * with *err set. */
+static pid_t fork_daemon(int (*fn)(void *), void *arg, weft_process_t *self, int *err)
 {
-    fork_request_t r = {.fn = fn, .arg = arg, .parent = parent, .pid = -1};
+    fork_request_t r = {.fn = fn, .arg = arg, .self = self, .pid = -1};
     pthread_sigmask(SIG_SETMASK, NULL, &r.mask);
     weft__mutex_lock(&forker.lock);
     if (!forker.running) {
@@ -468,8 +469,15 @@ static _Noreturn void child_exit(int code)
     _exit(code & 0xff);
 }
 
-static _Noreturn void child_main(int (*fn)(void *), void *arg, bool daemon, pid_t parent)
+/* In a child: the record its parent was starting, kept reachable (the pointers to it were on
+ * the stacks of the parent's threads; a leak checker would call it lost). */
+static weft_process_t *volatile started_as; /* volatile: written, never read */
+
+static _Noreturn void child_main(int (*fn)(void *), void *arg, weft_process_t *self)
 {
+    started_as = self;
+    bool daemon = self->daemon;
+    pid_t parent = self->parent;
     if (daemon) {
         /* Dies with the parent even if the parent dies without its exit rules: our parent
          * thread is the forker, which lives as long as we may. A parent that died before this
@@ -523,10 +531,10 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
     int err = 0;
     pid_t pid;
     if (o.daemon) {
-        pid = fork_daemon(fn, arg, p->parent, &err);
+        pid = fork_daemon(fn, arg, p, &err);
     } else {
         pid = fork();
-        if (pid == 0) child_main(fn, arg, false, p->parent);
+        if (pid == 0) child_main(fn, arg, p);
         err = errno;
     }
     if (pid < 0) {
