@@ -109,15 +109,15 @@ static void *watch(void *unused)
     return NULL;
 }
 
-/* In a fork child the watchdog thread does not exist: the child starts with none (its table
- * goes; wd.lock may have been held by a thread that is gone, starting or stopping it). */
+/* In a fork child the watchdog thread does not exist: the child starts with none (wd.lock may
+ * have been held by a thread that is gone, starting or stopping it). The table stays (start
+ * empties it): a fork from a report callback goes on in the child on the watchdog thread's
+ * copy, which finishes its round on it and then ends, as `stop` says. */
 static void watchdog_fork_child(void)
 {
     wd.lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     wd.running = false;
-    weft__free(wd.seen);
-    wd.seen = NULL;
-    wd.nseen = wd.capseen = 0;
+    atomic_store_explicit(&wd.stop, true, memory_order_relaxed); /* one thread here */
 }
 
 static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
