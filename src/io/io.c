@@ -178,24 +178,37 @@ static weft__poller_t *poller_get(weft__hub_t *hub)
 
 static const weft__poller_ops_t *forked_real; /* the backend the parent used */
 static bool forked_released;                  /* its copy in this process is gone already */
-static bool forked_evfd_shared;               /* the eventfd is still the parent's */
+static bool forked_evfd_pending;              /* no private eventfd yet */
 
-/* A private eventfd under p->evfd's number. 0, or the error (the old one then stays). */
+/* Gives p a private eventfd, under the old number when there is one. 0, or the error: then at
+ * least the parent's is dropped (eating the parent's wakes here would lose them there), and
+ * p->evfd is -1 until a later call succeeds (a notification then fails harmlessly). */
 static int forked_private_evfd(weft__poller_t *p)
 {
     int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
-        close(p->evfd); /* the number is free now: the new one (lowest free) takes it */
-        fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (fd < 0) return weft__errno(errno); /* p->evfd is closed: writes fail harmlessly */
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0 && p->evfd >= 0 && fd != p->evfd) {
+        if (dup3(fd, p->evfd, O_CLOEXEC) >= 0) { /* the old number, now private */
+            close(fd);
+            fd = p->evfd;
+        }
     }
-    if (fd < 0) return weft__errno(errno);
-    if (fd != p->evfd) {
-        int rc = dup3(fd, p->evfd, O_CLOEXEC) < 0 ? weft__errno(errno) : 0;
-        close(fd);
-        if (rc) return rc;
+    if (fd != p->evfd && p->evfd >= 0) { /* no private one there: drop the parent's */
+        p->fds[p->evfd].interest = 0;
+        close(p->evfd);
+        p->evfd = -1;
     }
-    forked_evfd_shared = false;
+    if (fd < 0) return weft__errno(err);
+    if (p->evfd < 0) {
+        int rc = grow(p, fd);
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+        p->evfd = fd;
+        p->fds[fd].interest = WEFT_READ;
+    }
+    forked_evfd_pending = false;
     return 0;
 }
 
@@ -203,14 +216,14 @@ static int forked_private_evfd(weft__poller_t *p)
  * fd of the table again. 0, or the error. */
 static int forked_rebuild(weft__poller_t *p)
 {
-    if (forked_evfd_shared) {
-        int rc = forked_private_evfd(p);
-        if (rc) return rc;
-    }
     if (!forked_released) {
-        forked_real->fini(p); /* closes this process's copies only */
+        forked_real->fini(p); /* closes this process's copies only (and frees an fd) */
         p->impl = NULL;
         forked_released = true;
+    }
+    if (forked_evfd_pending) {
+        int rc = forked_private_evfd(p);
+        if (rc) return rc;
     }
     int rc = WEFT_ENOTSUP;
     const weft__poller_ops_t *try[NBACKENDS + 1];
@@ -286,7 +299,7 @@ static void on_fork_child(void)
         forked_released = false;
         p->ops = &forked_backend;
     }
-    forked_evfd_shared = true;
+    forked_evfd_pending = true;
     forked_private_evfd(p); /* on failure the rebuild tries again */
 }
 
