@@ -206,7 +206,14 @@ WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
  * on stderr) for a coroutine that has run `threshold` seconds without switching, once per
  * hog. Also enabled by WEFT_WATCHDOG=<seconds> in the environment at the first spawn (read as
  * secure_getenv reads it: ignored in a setuid/setgid or file-capability program). Errors:
- * WEFT_EINVAL (threshold <= 0 or NaN), WEFT_EALREADY (running), WEFT_EAGAIN. */
+ * WEFT_EINVAL (threshold <= 0 or NaN), WEFT_EALREADY (running), WEFT_EAGAIN (no thread),
+ * WEFT_ENOMEM (its fork handler could not be registered).
+ * report runs on the watchdog thread holding none of weft's locks: it may use any of weft
+ * (start threads, create and end hubs, block) except weft_watchdog_start/stop; while it runs,
+ * sampling pauses. `name` is a copy, valid during the call. Sampling never reads a coroutine
+ * that is gone: a hub whose coroutine ended waits (a few instructions) for a sample in
+ * progress before the coroutine is freed. After fork the watchdog does not run in the child
+ * (threads are not copied); weft_watchdog_start there starts the child's own. */
 WEFT_EXTERN int weft_watchdog_start(double threshold,
                                     void (*report)(const char *name, double seconds, void *arg),
                                     void *arg);

@@ -12,6 +12,16 @@
  * Thread safety: submit, map and shutdown may be called concurrently from any thread or
  * coroutine, including from inside the executor's own tasks; destroy must be the last call.
  * Not async-signal-safe.
+ *
+ * Fork (Python's rule for a pool inherited through multiprocessing's "fork": not usable): an
+ * executor created before a fork has no workers in the child, and says so instead of hanging.
+ * There, submit and map fail with WEFT_EBROKEN; the first submit, map, shutdown or destroy
+ * fails the futures it held at the fork: queued ones with WEFT_EBROKEN, running ones with
+ * WEFT_EWORKERDIED (a future's result waits until then; futures already final stay as they
+ * are). shutdown and destroy work as usual (destroy is how the child frees its copy). A fork
+ * may happen at any instant, also while other threads submit, wait for results or settle
+ * futures of the pool (its fork handlers hold the pool's locks and its futures' locks across
+ * the fork). Executors created in the child work normally.
  */
 #ifndef WEFT_EXECUTOR_H
 #define WEFT_EXECUTOR_H

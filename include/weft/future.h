@@ -24,10 +24,12 @@
  *
  * Blocking calls (result, wait, as_completed_next) take a timeout in seconds (WEFT_FOREVER
  * blocks; 0 or any other negative value polls; see weft/core.h) and block through weft's waiting
- * core: from a coroutine they park only the coroutine. Every function may be called from any thread
- * or coroutine on the same future concurrently; none is async-signal-safe. Fork: only futures
- * completed before the fork are of use in the child (the thread that would complete a pending one
- * does not exist there).
+ * core: from a coroutine they park only the coroutine. Every function may be called from any
+ * thread or coroutine on the same future concurrently; none is async-signal-safe. Fork: only
+ * futures completed before the fork are of use in the child (the thread that would complete a
+ * pending one does not exist there); the pending futures of an executor inherited by the child
+ * are failed by it once it is touched there (weft/executor.h: WEFT_EBROKEN or
+ * WEFT_EWORKERDIED), never left to hang.
  */
 #ifndef WEFT_FUTURE_H
 #define WEFT_FUTURE_H

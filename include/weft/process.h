@@ -15,9 +15,10 @@
  * -SIGTERM, weft_process_kill -SIGKILL).
  *
  * In the child: only the forking thread exists (weft's thread registry says so, see
- * weft/thread.h), and only fn runs on it: started from a coroutine (or from a thread that has
- * coroutines), the thread's other coroutines are copied with its memory but never run in the
- * child, and fn runs as a plain thread's code (it may start coroutines of its own); the
+ * weft/thread.h; for a daemon child that thread is weft's forker, see below, whose
+ * thread-local data is not the caller's), and only fn runs on it: started from a coroutine (or from
+ * a thread that has coroutines), the thread's other coroutines are copied with its memory but never
+ * run in the child, and fn runs as a plain thread's code (it may start coroutines of its own); the
  * caller's cancel request, if it was a canceled task, is cleared; the handles of processes
  * started by the parent are "foreign" there: joining or testing them
  * fails with WEFT_ECHILD (Python: "can only join a child process"), closing them frees the
@@ -37,8 +38,12 @@
  * And one rule Python lacks: a daemon child dies with its parent even when the parent dies
  * without running its exit rules (SIGKILL, _exit, a crash): it gets SIGKILL through
  * PR_SET_PDEATHSIG. Linux sends that signal when the THREAD that forked exits, not the
- * process: start daemon children from a thread that lives as long as they should (the main
- * thread, typically); one started from a pool worker dies when that worker exits.
+ * process, so weft forks daemon children from a thread of its own, the forker: started by
+ * the first daemon start, living until every daemon child it forked has been reaped (the
+ * next daemon start starts it again). A daemon child thus lives as long as the PROCESS that
+ * started it, whichever thread started it and whenever that thread ends (Python's rule). The
+ * daemon child's fn runs on the forker's copy (a default-sized stack, the starter's signal
+ * mask); the starter parks (a coroutine parks only itself) until the child exists.
  *
  * Waiting (join, and the exit rules) watches the child's pidfd (Linux 5.3+), so it never
  * races another waitpid on a reused pid. A thread's wait blocks in poll(2): a cancel
@@ -58,6 +63,22 @@
  * Fork from a thread while others run weft calls is supported (the registry of children is
  * held across fork), but, as with any fork from a multi-threaded process, only
  * async-signal-safe code is safe in the child while locks of other libraries may be held.
+ *
+ * What a child may use after fork (weft_process_start, or a plain fork(); Python's rule for
+ * the "fork" start method), whatever the other threads were doing at the instant of fork:
+ *   - weft's own state is whole: new threads, coroutines (a new hub, or the forking thread's
+ *     with a poller of its own), IO, Timers (a new timer thread), executors, processes, all
+ *     work in the child;
+ *   - objects created in shared memory for that purpose (process-shared sync objects, values,
+ *     the process queue) are shared with the parent and usable from both at any time;
+ *   - a private object (Lock, Queue, Event, a future made by hand...) is a copy: usable if no
+ *     other thread was inside a call on it at the instant of fork; one held, or in the middle
+ *     of a call, by a thread that does not exist in the child stays so there (as with pthread
+ *     objects: see weft/sync.h, weft/queue.h);
+ *   - an executor inherited from the parent is not usable: WEFT_EBROKEN, and its pending
+ *     futures fail (weft/executor.h); handles of the parent's children are foreign
+ *     (WEFT_ECHILD).
+ * Checked by tests/process/test_fork_torture.c: forks while threads are inside every family.
  */
 #ifndef WEFT_PROCESS_H
 #define WEFT_PROCESS_H
@@ -89,7 +110,8 @@ typedef struct weft_process_opts {
 /* Forks a child that runs fn(arg) and exits with its return value; stores a handle in *p.
  * Returns once the child exists (its pid is known, is_alive is true), without waiting for it
  * to run. Errors: WEFT_EINVAL (p or fn NULL, name too long), WEFT_ENOMEM, WEFT_EAGAIN (fork
- * refused: process limit), WEFT_EMFILE (no fd for the pidfd); then *p is NULL and no child is left
+ * refused: process limit; or, for a daemon, the forker thread could not be started),
+ * WEFT_EMFILE (no fd for the pidfd); then *p is NULL and no child is left
  * behind (one that was forked is killed and reaped). The first call registers the exit rules. */
 WEFT_EXTERN int weft_process_start(weft_process_t **p, int (*fn)(void *arg), void *arg,
                                    const weft_process_opts_t *opts);

@@ -70,6 +70,11 @@ extern unsigned long (*weft__getauxval)(unsigned long type);
 /* Number of CPUs online, read once (1 means spinning never pays). */
 int weft__ncpu(void);
 
+/* Threads of weft's own that are parked and can wake no waiter until a weft call wakes them
+ * first (the process layer's forker while it has no request). A hub's deadlock probe does not
+ * count them as threads that could still wake its coroutines. Changed only by their owners. */
+extern _Atomic int weft__idle_helpers;
+
 /* ---- futex ------------------------------------------------------------------------------ */
 
 /* Sleeps while *word == expect, until woken or the monotonic deadline passes. Returns 0

@@ -33,6 +33,8 @@ void weft__futex_wake(_Atomic uint32_t *word, int n, bool shared)
     syscall(SYS_futex, (uint32_t *)word, op, n, NULL, NULL, 0);
 }
 
+_Atomic int weft__idle_helpers;
+
 int weft__ncpu(void)
 {
     /* Computed once; a benign race computes the same value twice. Relaxed is enough: the

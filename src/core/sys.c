@@ -105,3 +105,8 @@ int weft__sys_poll(struct pollfd *fds, nfds_t n, int ms)
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
     return weft__sys_ppoll(fds, n, ms < 0 ? NULL : &ts);
 }
+
+int weft__sys_dup3(int fd, int to, int flags)
+{
+    return (int)syscall(SYS_dup3, fd, to, flags);
+}

@@ -24,6 +24,7 @@ int weft__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int weft__sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
 int weft__sys_socketpair(int domain, int type, int protocol, int sv[2]);
 int weft__sys_close(int fd);
+int weft__sys_dup3(int fd, int to, int flags);
 int weft__sys_fcntl(int fd, int cmd, long arg);
 int weft__sys_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts);
 int weft__sys_poll(struct pollfd *fds, nfds_t n, int ms);

@@ -47,6 +47,7 @@ struct weft__hub {
     _Atomic unsigned ticks;       /* picks of a next coroutine (one before every switch): the hub
                                    * looks outside every 64th; the watchdog watches it move */
     _Atomic(weft_co_t *) running; /* for the watchdog: the current coroutine */
+    _Atomic uint32_t sampling;    /* the watchdog reads `running`'s name (weft__hub_sample) */
     weft__hub_t *reg_next, *reg_prev; /* the registry of hubs (watchdog) */
     bool closing;
     int64_t probe_ns; /* the deadlock probe's current idle spell (0: none yet) */
@@ -79,9 +80,21 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
 }
 
 /* What the watchdog sees of a hub: its switch count, and whether it runs a coroutine (not
- * idle); the running one's name is copied into buf when the count did not move meanwhile (a
- * coroutine is freed only after a switch). */
+ * idle); the running one's name is copied into buf, and counts when the switch count did not
+ * move meanwhile.
+ *
+ * The name is read from another thread while the hub runs on, so the coroutine must not be
+ * freed under the reader. A Dekker handshake on two words makes sure of it: the sampler
+ * raises `sampling`, then loads `running`; the hub, before it drops an ended coroutine's own
+ * reference (which comes before any free of it), stores the coroutine it now runs in
+ * `running`, then waits while `sampling` is up (all four seq_cst). Either the sampler's load
+ * comes after the hub's store and sees the new coroutine, or the hub sees the flag and waits
+ * for the copy to finish. Only a coroutine's end pays (one seq_cst store); switches publish
+ * `running` with a release store, so its name, written at spawn, is visible. */
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
+/* Tests only: called by a sample between its look at the running coroutine and the copy of
+ * its name. NULL in normal use. */
+void (*weft__watchdog_sample_hook)(weft_co_t *co);
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
 {
     uint64_t before = atomic_load_explicit(&hub->ticks, memory_order_acquire);
@@ -89,10 +102,28 @@ bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
     if (atomic_load_explicit(&hub->sleeping, memory_order_acquire) ||
         !atomic_load_explicit(&hub->nlive, memory_order_relaxed))
         return false; /* idle, or nobody else to starve */
-    weft_co_t *co = atomic_load_explicit(&hub->running, memory_order_acquire);
+    atomic_store_explicit(&hub->sampling, 1, memory_order_seq_cst);
+    weft_co_t *co = atomic_load_explicit(&hub->running, memory_order_seq_cst);
     if (!co) co = &hub->root;
+    if (weft__watchdog_sample_hook) weft__watchdog_sample_hook(co);
     snprintf(buf, n, "%s", co->name);
+    atomic_store_explicit(&hub->sampling, 0, memory_order_release);
     return atomic_load_explicit(&hub->ticks, memory_order_acquire) == before;
+}
+
+/* Before an ended coroutine's own reference goes (the hub's thread, `running` already moved
+ * on): waits until no sample may still read the coroutine's name (see weft__hub_sample). The
+ * seq_cst store of `running` again (same value) is this side of the handshake: a fence would
+ * do, but TSan does not model fences. */
+static void wait_unsampled(weft__hub_t *hub)
+{
+    atomic_store_explicit(&hub->running, hub->current, memory_order_seq_cst);
+    for (int i = 1; atomic_load_explicit(&hub->sampling, memory_order_seq_cst); i++) {
+        if (i % 64 == 0)
+            sched_yield(); /* the watchdog thread may have been preempted mid-copy */
+        else
+            weft__cpu_relax();
+    }
 }
 
 /* ---- ready queue, remote stack, timers --------------------------------------------------- */
@@ -260,7 +291,7 @@ static void switch_to(weft__hub_t *hub, weft_co_t *co)
 {
     weft_co_t *from = hub->current;
     hub->current = co;
-    atomic_store_explicit(&hub->running, co, memory_order_relaxed);
+    atomic_store_explicit(&hub->running, co, memory_order_release);
     atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
     weft__waitctx_switch(co == &hub->root ? NULL : &co->wctx);
 #if WEFT__ASAN
@@ -322,6 +353,7 @@ static void finish_switch(weft__hub_t *hub, weft_co_t *self)
         __tsan_destroy_fiber(z->tsan_fiber);
 #endif
         release_stack(hub, &z->stack);
+        wait_unsampled(hub);
         weft_co_release(z); /* the reference it held on itself while alive */
     }
 }
@@ -334,7 +366,8 @@ static int count_threads(void);
 static bool stuck(weft__hub_t *hub)
 {
     if (hub->ntimers || (hub->io_ops && hub->io_ops->busy(hub->io))) return false;
-    return count_threads() <= 1;
+    /* Acquire: pairs with the helper's update, made before it parks. */
+    return count_threads() - atomic_load_explicit(&weft__idle_helpers, memory_order_acquire) <= 1;
 }
 
 /* Fails every park of the hub with WEFT_EDEADLK. */
@@ -496,9 +529,32 @@ static void init_co(weft_co_t *co, weft__hub_t *hub)
 
 static void on_thread_exit(void *p);
 
+/* Fork: the registry's lock is held across fork, so no hub is half-linked and no watchdog
+ * sample is in progress in the child (every hub's `sampling` is down). The child keeps only
+ * the forking thread's hub on the registry: the others' threads are gone (their hubs stay
+ * allocated, as their memory copies do). */
+static void reg_fork_prepare(void)
+{
+    weft__mutex_lock(&reg_lock);
+}
+
+static void reg_fork_parent(void)
+{
+    weft__mutex_unlock(&reg_lock);
+}
+
+static void reg_fork_child(void)
+{
+    reg_head = tls_hub;
+    if (tls_hub) tls_hub->reg_next = tls_hub->reg_prev = NULL;
+    reg_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+}
+
 static void hub_once_init(void)
 {
-    if (pthread_key_create(&hub_key, on_thread_exit)) hub_init_error = WEFT_EAGAIN;
+    if (pthread_key_create(&hub_key, on_thread_exit) ||
+        pthread_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child))
+        hub_init_error = WEFT_EAGAIN;
 }
 
 weft__hub_t *weft__hub_current(void)
@@ -575,6 +631,7 @@ static void hub_destroy(weft__hub_t *hub)
         __tsan_destroy_fiber(z->tsan_fiber);
 #endif
         weft__stack_free(&z->stack);
+        wait_unsampled(hub);
         weft_co_release(z);
     }
     if (hub->io_ops) hub->io_ops->destroy(hub->io);
@@ -624,6 +681,14 @@ void weft__hub_abandon(void)
     if (!hub) return;
     hub->next_abandoned = abandoned;
     abandoned = hub;
+    weft__mutex_lock(&reg_lock); /* nothing runs it again: off the watchdog's registry */
+    if (hub->reg_prev)
+        hub->reg_prev->reg_next = hub->reg_next;
+    else if (reg_head == hub)
+        reg_head = hub->reg_next;
+    if (hub->reg_next) hub->reg_next->reg_prev = hub->reg_prev;
+    hub->reg_next = hub->reg_prev = NULL;
+    weft__mutex_unlock(&reg_lock);
     tls_hub = NULL;
     pthread_setspecific(hub_key, NULL);
     weft__waitctx_switch(NULL);

@@ -2,6 +2,12 @@
  * watchdog.c — the opt-in hog detector: a thread that samples every hub's switch count
  * every quarter threshold, and reports a hub whose count has not moved for `threshold`
  * seconds while it runs a coroutine and others of its coroutines wait (they starve).
+ *
+ * A round samples every hub under the hubs' registry lock (a hub cannot go away meanwhile)
+ * and only notes in its table which hogs are due, with a copy of the hog's name; the user's
+ * report callbacks run after the lock is dropped, so a callback may create hubs, end
+ * threads, or take as long as it likes without holding up any hub's creation or teardown.
+ * The table belongs to the watchdog thread alone while it runs.
  */
 #include "coro_internal.h"
 #include "../core/sys_internal.h"
@@ -10,6 +16,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
@@ -19,6 +26,9 @@ typedef struct seen {
     uint64_t switches;
     int64_t since;
     bool reported;
+    bool due;                    /* to report after the round (the lock is dropped) */
+    double seconds;              /* ... how long it has run */
+    char name[WEFT_CO_NAME_MAX]; /* ... and its name, copied under the lock */
 } seen_t;
 
 static struct {
@@ -58,7 +68,7 @@ static void visit(weft__hub_t *hub, void *arg)
             wd.capseen = cap;
         }
         s = &wd.seen[wd.nseen++];
-        *s = (seen_t){hub, sw, now, false};
+        *s = (seen_t){.hub = hub, .switches = sw, .since = now};
         return;
     }
     if (!busy || sw != s->switches) {
@@ -68,8 +78,19 @@ static void visit(weft__hub_t *hub, void *arg)
         return;
     }
     if (!s->reported && now - s->since >= wd.threshold) {
-        s->reported = true;
-        wd.report(name, (double)(now - s->since) / 1e9, wd.arg);
+        s->reported = s->due = true;
+        s->seconds = (double)(now - s->since) / 1e9;
+        memcpy(s->name, name, sizeof s->name);
+    }
+}
+
+/* Runs the reports a round found due, without the registry lock. */
+static void report_due(void)
+{
+    for (size_t i = 0; i < wd.nseen; i++) {
+        if (!wd.seen[i].due) continue;
+        wd.seen[i].due = false;
+        wd.report(wd.seen[i].name, wd.seen[i].seconds, wd.arg);
     }
 }
 
@@ -84,14 +105,36 @@ static void *watch(void *unused)
         /* A table entry whose hub is gone may be matched by a new hub at the same address:
          * it then starts with a fresh sample, since the counts differ or it is idle. */
         weft__hubs_visit(visit, &now);
+        report_due();
     }
     return NULL;
+}
+
+/* In a fork child the watchdog thread does not exist: the child starts with none (wd.lock may
+ * have been held by a thread that is gone, starting or stopping it). The table stays (start
+ * empties it): a fork from a report callback goes on in the child on the watchdog thread's
+ * copy, which finishes its round on it and then ends, as `stop` says. */
+static void watchdog_fork_child(void)
+{
+    wd.lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    wd.running = false;
+    atomic_store_explicit(&wd.stop, true, memory_order_relaxed); /* one thread here */
+}
+
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+static int fork_error;
+
+static void register_fork_child(void)
+{
+    if (pthread_atfork(NULL, NULL, watchdog_fork_child)) fork_error = WEFT_ENOMEM;
 }
 
 int weft_watchdog_start(double threshold,
                         void (*report)(const char *name, double seconds, void *arg), void *arg)
 {
     if (isnan(threshold) || threshold <= 0 || threshold > 1e6) return WEFT_EINVAL;
+    pthread_once(&fork_once, register_fork_child);
+    if (fork_error) return fork_error;
     weft__mutex_lock(&wd.lock);
     if (wd.running) {
         weft__mutex_unlock(&wd.lock);

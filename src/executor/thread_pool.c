@@ -499,15 +499,38 @@ static void pools_at_exit(void)
     }
 }
 
+/* Fork holds, besides every pool's lock, the lock of every future a pool owns (queued, or
+ * running on a worker): those are the futures the child fails when it reaps the pool, and a
+ * worker settling one, or a caller queueing itself on one, holds its lock for a moment at any
+ * time. Taken after the pool's (the documented order); a holder of a future's lock never waits
+ * for a pool's. */
+static void lock_futures(pool_t *p, void (*op)(weft_waitq_t *q))
+{
+    for (weft_future_t *f = p->head; f; f = f->next) op(&f->waiters);
+    for (size_t i = 0; i < p->nslots; i++)
+        if (p->slots[i] && p->slots[i]->running) op(&p->slots[i]->running->waiters);
+}
+
+static void reinit_lock(weft_waitq_t *q)
+{
+    *weft__waitq_mutex(q) = (weft__mutex_t)WEFT__MUTEX_INIT;
+}
+
 static void fork_prepare(void)
 {
     weft__mutex_lock(&pools_lock);
-    for (pool_t *p = pools; p; p = p->next) weft__mutex_lock(&p->lock);
+    for (pool_t *p = pools; p; p = p->next) {
+        weft__mutex_lock(&p->lock);
+        lock_futures(p, weft__waitq_lock);
+    }
 }
 
 static void fork_parent(void)
 {
-    for (pool_t *p = pools; p; p = p->next) weft__mutex_unlock(&p->lock);
+    for (pool_t *p = pools; p; p = p->next) {
+        lock_futures(p, weft__waitq_unlock);
+        weft__mutex_unlock(&p->lock);
+    }
     weft__mutex_unlock(&pools_lock);
 }
 
@@ -516,6 +539,7 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     for (pool_t *p = pools; p; p = p->next) {
+        lock_futures(p, reinit_lock);
         atomic_fetch_sub_explicit(&p->refs, (uint32_t)p->nlive, memory_order_relaxed);
         p->nlive = 0;
         p->idle = (weft_waitq_t)WEFT_WAITQ_INIT;

@@ -167,19 +167,141 @@ static weft__poller_t *poller_get(weft__hub_t *hub)
     return p;
 }
 
-/* In a forked child the forking thread keeps its hub, but the poller's kernel objects are
- * shared with the parent: make new ones and watch the same fds again. */
+/* ---- fork --------------------------------------------------------------------------------
+ * In a forked child the forking thread keeps its hub, but the poller's kernel objects (the
+ * backend's epoll instance or ring, the eventfd) are shared with the parent. The child handler
+ * does only what cannot fail for lack of memory or fds and allocates nothing: it gives the
+ * poller a private eventfd under the same fd number (so remote wakes never reach the parent,
+ * and the fd table needs no change), and puts the "forked" backend below in front of the real
+ * one. The backend is rebuilt on the hub's thread at its next fd wait or idle wait, where a
+ * failure is an error code for that call (the next call tries again) instead of an abort.
+ * Until then the idle wait still watches the eventfd, so remote wakes and timers work. */
+
+static const weft__poller_ops_t *forked_real; /* the backend the parent used */
+static bool forked_released;                  /* its copy in this process is gone already */
+static bool forked_evfd_pending;              /* no private eventfd yet */
+
+/* Gives p a private eventfd, under the old number when there is one. 0, or the error: then at
+ * least the parent's is dropped (eating the parent's wakes here would lose them there), and
+ * p->evfd is -1 until a later call succeeds (a notification then fails harmlessly). */
+static int forked_private_evfd(weft__poller_t *p)
+{
+    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int err = fd < 0 ? errno : 0;
+    if (fd >= 0 && p->evfd >= 0 && fd != p->evfd) {
+        if (weft__sys_dup3(fd, p->evfd, O_CLOEXEC) >= 0) { /* the old number, now private */
+            weft__sys_close(fd);
+            fd = p->evfd;
+        }
+    }
+    if (fd != p->evfd && p->evfd >= 0) { /* no private one there: drop the parent's */
+        p->fds[p->evfd].interest = 0;
+        weft__sys_close(p->evfd);
+        p->evfd = -1;
+    }
+    if (fd < 0) return weft__errno(err);
+    if (p->evfd < 0) {
+        int rc = grow(p, fd);
+        if (rc) {
+            weft__sys_close(fd);
+            return rc;
+        }
+        p->evfd = fd;
+        p->fds[fd].interest = WEFT_READ;
+    }
+    forked_evfd_pending = false;
+    return 0;
+}
+
+/* Builds this process's own backend for p (any of them, the parent's first) and arms every
+ * fd of the table again. 0, or the error. */
+static int forked_rebuild(weft__poller_t *p)
+{
+    if (!forked_released) {
+        forked_real->fini(p); /* closes this process's copies only (and frees an fd) */
+        p->impl = NULL;
+        forked_released = true;
+    }
+    if (forked_evfd_pending) {
+        int rc = forked_private_evfd(p);
+        if (rc) return rc;
+    }
+    int rc = WEFT_ENOTSUP;
+    const weft__poller_ops_t *try[NBACKENDS + 1];
+    size_t n = 0;
+    try[n++] = forked_real;
+    for (size_t i = 0; i < NBACKENDS; i++)
+        if (backends[i] != forked_real) try[n++] = backends[i];
+    for (size_t i = 0; i < n; i++) {
+        if ((rc = try[i]->init(p)) != 0) continue;
+        rc = try[i]->arm(p, p->evfd, WEFT_READ);
+        for (size_t fd = 0; rc == 0 && fd < p->nfds; fd++)
+            if ((int)fd != p->evfd && p->fds[fd].interest)
+                rc = try[i]->arm(p, (int)fd, p->fds[fd].interest);
+        if (rc == 0) {
+            p->ops = try[i];
+            forked_real = NULL;
+            return 0;
+        }
+        try[i]->fini(p);
+        p->impl = NULL;
+    }
+    return rc;
+}
+
+static int forked_init(weft__poller_t *p)
+{
+    (void)p;
+    return WEFT_ENOTSUP; /* never chosen: only installed by the fork handler */
+}
+
+static void forked_fini(weft__poller_t *p)
+{
+    if (!forked_released) forked_real->fini(p);
+    forked_released = true;
+}
+
+static int forked_arm(weft__poller_t *p, int fd, uint32_t mask)
+{
+    int rc = forked_rebuild(p);
+    return rc ? rc : p->ops->arm(p, fd, mask);
+}
+
+static void forked_wait(weft__poller_t *p, int64_t deadline)
+{
+    if (forked_rebuild(p) == 0) {
+        p->ops->wait(p, 0); /* a look; the hub waits again, on the new backend */
+        return;
+    }
+    /* No backend: the eventfd alone, with a short cap so the next wait tries again. */
+    int64_t cap = weft_monotonic_ns() + 10 * 1000000LL;
+    struct timespec ts;
+    struct pollfd pfd = {.fd = p->evfd, .events = POLLIN};
+    if (weft__sys_ppoll(&pfd, 1, weft__poller_timespec(deadline < cap ? deadline : cap, &ts)) > 0)
+        weft__poller_ready(p, p->evfd, WEFT_READ);
+}
+
+static void forked_forget(weft__poller_t *p, int fd)
+{
+    (void)p;
+    (void)fd; /* nothing is armed in this process yet */
+}
+
+static const weft__poller_ops_t forked_backend = {
+    "forked", forked_init, forked_fini, forked_arm, forked_wait, forked_forget, false};
+
 static void on_fork_child(void)
 {
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
     if (!p) return;
-    p->ops->fini(p);
-    weft__sys_close(p->evfd);
-    const weft__poller_ops_t *ops = p->ops;
-    if (start(p, ops) != 0) abort(); /* no fd or memory right after fork: nothing to go on */
-    for (size_t fd = 0; fd < p->nfds; fd++)
-        if ((int)fd != p->evfd && p->fds[fd].interest) ops->arm(p, (int)fd, p->fds[fd].interest);
+    if (p->ops != &forked_backend) { /* (a fork of a child that did not rebuild yet: as is) */
+        forked_real = p->ops;
+        forked_released = false;
+        p->ops = &forked_backend;
+    }
+    forked_evfd_pending = true;
+    forked_private_evfd(p); /* on failure the rebuild tries again */
 }
 
 const char *weft_poller_name(void)

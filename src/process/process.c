@@ -20,10 +20,15 @@
  *   prev, next                  the registry: every record started here and not yet closed,
  *                               under registry_lock, in start order
  *
+ * Daemon children are forked by the forker thread (below), not by the starting thread: the
+ * kernel's parent-death signal follows the thread that forked, Python's daemon flag the
+ * process.
+ *
  * Locks: a record's `lock` is taken alone or before registry_lock, never after it; neither is
- * held across a wait. The fork handlers hold registry_lock across fork, so a child sees every
- * pidfd of the registry (and closes it: it must not keep its siblings' pidfds) and no pidfd
- * outside it: a pidfd is opened, and closed, only under registry_lock.
+ * held across a wait. forker.lock comes after a record's lock, and is never held across fork. The
+ * fork handlers hold registry_lock across fork, so a child sees every pidfd of the registry (and
+ * closes it: it must not keep its siblings' pidfds) and no pidfd outside it: a pidfd is opened, and
+ * closed, only under registry_lock.
  */
 #include "process_internal.h"
 #include "../core/sys_internal.h"
@@ -128,6 +133,8 @@ static void registry_remove_locked(weft_process_t *p)
 
 /* ---- reaping --------------------------------------------------------------------------------*/
 
+static void forker_reaped(void);
+
 /* Reaps p if it has ended, without waiting; the caller holds p->lock. Returns whether p is
  * reaped now. */
 static bool reap_locked(weft_process_t *p)
@@ -145,6 +152,7 @@ static bool reap_locked(weft_process_t *p)
     }
     /* Reaped now, or (ECHILD) behind weft's back: its status is lost, but it has ended. */
     atomic_store_explicit(&p->reaped, true, memory_order_relaxed);
+    if (p->daemon) forker_reaped();
     return true;
 }
 
@@ -206,6 +214,150 @@ static int signal_child(weft_process_t *p, int sig)
     }
     weft__mutex_unlock(&p->lock);
     return rc;
+}
+
+/* ---- the forker: the parent thread of daemon children ----------------------------------------
+ * PR_SET_PDEATHSIG fires when the *thread* that forked the child ends (the kernel reparents the
+ * child to another thread of the process and signals it), so a daemon child forked by a
+ * short-lived thread died with that thread. Daemon children are therefore forked by one thread
+ * that lives while any of them may: the forker, started by the first daemon start, ending once
+ * every daemon child it forked has been reaped (the next daemon start starts a new one). It ends
+ * only with the process otherwise, and then, SIGKILL included, the kernel kills them.
+ *
+ * A starter queues a request that lives on its stack, parks (nocancel: the forker writes the
+ * result into it) and is woken with the pid. The forker blocks every signal; the child restores
+ * the starter's mask, and runs fn on its copy of the forker's stack (a default-sized one). In a
+ * fork child there is no forker (fork_child resets this state). `forker.lock` guards it all;
+ * `bell` is the futex word the idle forker sleeps on, bumped by every request and by the last
+ * reap. */
+typedef struct fork_request {
+    struct fork_request *next;
+    int (*fn)(void *);
+    void *arg;
+    weft_process_t *self; /* the record being started */
+    sigset_t mask;
+    pid_t pid; /* the result: the child's pid, or -1 and err */
+    int err;
+    weft__waiter_t waiter;
+} fork_request_t;
+
+static struct {
+    weft__mutex_t lock;
+    weft_waitq_t starters; /* parked starters (a list only: `lock` guards it) */
+    fork_request_t *head, *tail;
+    _Atomic uint32_t bell;
+    bool running;
+    bool idle;      /* parked without a request: counted in weft__idle_helpers */
+    size_t daemons; /* daemon children it forked that weft has not reaped */
+} forker = {.lock = WEFT__MUTEX_INIT, .starters = WEFT_WAITQ_INIT};
+
+static _Noreturn void child_main(int (*fn)(void *), void *arg, weft_process_t *self);
+
+/* The forker stops (or starts) counting as an idle helper; the caller holds forker.lock. */
+static void forker_set_idle(bool idle)
+{
+    if (forker.idle == idle) return;
+    forker.idle = idle;
+    atomic_fetch_add_explicit(&weft__idle_helpers, idle ? 1 : -1, memory_order_release);
+}
+
+/* The caller holds forker.lock. */
+static void forker_ring(void)
+{
+    atomic_fetch_add_explicit(&forker.bell, 1, memory_order_release);
+    weft__futex_wake(&forker.bell, 1, false);
+}
+
+static void *forker_main(void *unused)
+{
+    (void)unused;
+    weft__mutex_lock(&forker.lock);
+    for (;;) {
+        fork_request_t *r = forker.head;
+        if (!r && forker.daemons == 0) break;
+        if (!r) {
+            /* Relaxed: the lock orders it with the rings made under it; a later ring changes
+             * the word, and the futex wait then returns at once. */
+            uint32_t bell = atomic_load_explicit(&forker.bell, memory_order_relaxed);
+            forker_set_idle(true);
+            weft__mutex_unlock(&forker.lock);
+            weft__futex_wait(&forker.bell, bell, WEFT_NO_DEADLINE, false);
+            weft__mutex_lock(&forker.lock);
+            forker_set_idle(false);
+            continue;
+        }
+        forker.head = r->next;
+        if (!forker.head) forker.tail = NULL;
+        int (*fn)(void *) = r->fn;
+        void *arg = r->arg;
+        weft_process_t *self = r->self;
+        sigset_t mask = r->mask;
+        weft__mutex_unlock(&forker.lock);
+        pid_t pid = fork();
+        if (pid == 0) {
+            pthread_sigmask(SIG_SETMASK, &mask, NULL);
+            child_main(fn, arg, self);
+        }
+        int err = errno;
+        weft__mutex_lock(&forker.lock);
+        if (pid > 0) forker.daemons++;
+        r->pid = pid;
+        r->err = err;
+        weft__waitq_remove(&forker.starters, &r->waiter);
+        weft__waiter_wake(&r->waiter); /* r is gone once it is woken */
+    }
+    forker.running = false;
+    weft__mutex_unlock(&forker.lock);
+    return NULL;
+}
+
+/* Forks the daemon child of record `self`, running fn(arg), from the forker: its pid, or -1
+ * with *err set. */
+static pid_t fork_daemon(int (*fn)(void *), void *arg, weft_process_t *self, int *err)
+{
+    fork_request_t r = {.fn = fn, .arg = arg, .self = self, .pid = -1};
+    pthread_sigmask(SIG_SETMASK, NULL, &r.mask);
+    weft__mutex_lock(&forker.lock);
+    if (!forker.running) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t t;
+        int rc = pthread_create(&t, NULL, forker_main, NULL); /* it waits for our lock */
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (rc) {
+            weft__mutex_unlock(&forker.lock);
+            *err = rc;
+            return -1;
+        }
+        pthread_detach(t);
+        forker.running = true;
+    }
+    if (forker.tail)
+        forker.tail->next = &r;
+    else
+        forker.head = &r;
+    forker.tail = &r;
+    weft__waiter_init(&r.waiter);
+    r.waiter.nocancel = true;
+    weft__waitq_push(&forker.starters, &r.waiter);
+    forker_set_idle(false); /* it can wake us now: before we park, for a deadlock probe */
+    forker_ring();
+    weft__mutex_unlock(&forker.lock);
+    /* No deadline, no cancel: the park ends with the forker's wake (a hub's deadlock probe
+     * counts the forker as a thread that can wake us, which it is). */
+    weft__waiter_park_in(&forker.lock, &forker.starters, &r.waiter, WEFT_NO_DEADLINE);
+    *err = r.err;
+    return r.pid;
+}
+
+/* A daemon child of this process was reaped (or taken back): the forker may end after the
+ * last one. */
+static void forker_reaped(void)
+{
+    weft__mutex_lock(&forker.lock);
+    if (forker.daemons && --forker.daemons == 0) forker_ring();
+    weft__mutex_unlock(&forker.lock);
 }
 
 /* ---- the exit rules and fork ----------------------------------------------------------------*/
@@ -290,6 +442,13 @@ static void fork_child(void)
     }
     reg_head = reg_tail = NULL;
     registry_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    /* No forker here (even when it forked us): requests queued were other threads'. */
+    forker.lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    forker.starters = (weft_waitq_t)WEFT_WAITQ_INIT;
+    forker.head = forker.tail = NULL;
+    forker.running = false;
+    forker.daemons = 0;
+    forker_set_idle(false); /* the forker thread is not here */
     atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed);
 }
 
@@ -311,11 +470,19 @@ static _Noreturn void child_exit(int code)
     _exit(code & 0xff);
 }
 
-static _Noreturn void child_main(int (*fn)(void *), void *arg, bool daemon, pid_t parent)
+/* In a child: the record its parent was starting, kept reachable (the pointers to it were on
+ * the stacks of the parent's threads; a leak checker would call it lost). */
+static weft_process_t *volatile started_as; /* volatile: written, never read */
+
+static _Noreturn void child_main(int (*fn)(void *), void *arg, weft_process_t *self)
 {
+    started_as = self;
+    bool daemon = self->daemon;
+    pid_t parent = self->parent;
     if (daemon) {
-        /* Dies with the parent even if the parent dies without its exit rules. A parent that
-         * died before this line is seen through getppid. */
+        /* Dies with the parent even if the parent dies without its exit rules: our parent
+         * thread is the forker, which lives as long as we may. A parent that died before this
+         * line is seen through getppid. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) raise(SIGKILL);
     }
@@ -362,10 +529,17 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
     }
 
     fflush(NULL); /* or the child would write the parent's buffered output a second time */
-    pid_t pid = fork();
-    if (pid == 0) child_main(fn, arg, o.daemon, p->parent);
+    int err = 0;
+    pid_t pid;
+    if (o.daemon) {
+        pid = fork_daemon(fn, arg, p, &err);
+    } else {
+        pid = fork();
+        if (pid == 0) child_main(fn, arg, p);
+        err = errno;
+    }
     if (pid < 0) {
-        int rc = errno == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;
+        int rc = err == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;
         weft__free(p);
         return rc;
     }
@@ -386,6 +560,7 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
         kill(pid, SIGKILL);
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
+        if (p->daemon) forker_reaped();
         weft__free(p);
         return rc == WEFT_ENFILE ? WEFT_EMFILE : rc;
     }

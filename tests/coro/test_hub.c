@@ -12,6 +12,7 @@
 #include "wait/wait_internal.h"
 
 #include <math.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -646,6 +647,135 @@ static void watchdog_reports_hog(void **state)
     assert_string_equal(hog_name, "hog");
     assert_int_equal(weft_watchdog_start(0, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_watchdog_start(NAN, NULL, NULL), WEFT_EINVAL);
+}
+
+/* The report callback runs outside the registry of hubs: it may start a thread that creates
+ * a hub and tears it down (its thread ends) and wait for it. (A report under the registry lock
+ * hung here: the new hub waited for the lock the watchdog held while it waited for the hub.) */
+static _Atomic int lifecycle_reports;
+
+static void *hub_lifecycle(void *p)
+{
+    (void)p;
+    weft_co_t *co;
+    if (weft_spawn(&co, nothing, NULL, NULL) == 0) { /* creates this thread's hub */
+        weft_co_join(co, WEFT_FOREVER);
+        weft_co_release(co);
+    }
+    return NULL; /* the thread's end destroys its hub */
+}
+
+static void on_hog_make_hub(const char *name, double seconds, void *arg)
+{
+    (void)name;
+    (void)seconds;
+    (void)arg;
+    pthread_t t; /* a plain pthread: cmocka's asserts belong to the test's thread */
+    if (pthread_create(&t, NULL, hub_lifecycle, NULL) == 0) pthread_join(t, NULL);
+    atomic_fetch_add(&lifecycle_reports, 1);
+}
+
+static void hog_until_lifecycle(void *p)
+{
+    (void)p;
+    int64_t until = weft_monotonic_ns() + 20000000000LL;
+    while (!atomic_load(&lifecycle_reports) && weft_monotonic_ns() < until) {
+    }
+}
+
+static void watchdog_report_may_create_and_destroy_hubs(void **state)
+{
+    (void)state;
+    atomic_store(&lifecycle_reports, 0);
+    assert_int_equal(weft_watchdog_start(0.02, on_hog_make_hub, NULL), 0);
+    weft_co_t *h = spawn(hog_until_lifecycle, NULL), *other = spawn(nothing, NULL);
+    join(h);
+    join(other);
+    assert_int_equal(weft_watchdog_stop(), 0);
+    assert_int_equal(atomic_load(&lifecycle_reports), 1);
+}
+
+/* A coroutine that ends and is freed while the watchdog samples its hub is never read after
+ * it was freed (ASan: heap-use-after-free; TSan: a race with the free). The sample hook holds
+ * the watchdog between its look at the running coroutine and its copy of the name, until the
+ * victim's hub has moved on to the next coroutine, which runs only once the victim is freed
+ * (or 0.5 s passed: a hub that waits for the sample to end never gets there). */
+extern void (*weft__watchdog_sample_hook)(weft_co_t *co);
+
+static weft_co_t *_Atomic victim_co;
+static _Atomic int victim_sampled, victim_freed;
+
+static void hold_sample(weft_co_t *co)
+{
+    if (co != atomic_load(&victim_co) || atomic_exchange(&victim_sampled, 1)) return;
+    int64_t until = weft_monotonic_ns() + 500000000LL;
+    while (!atomic_load(&victim_freed) && weft_monotonic_ns() < until) sched_yield();
+}
+
+static void victim_spins(void *p)
+{
+    (void)p;
+    int64_t until = weft_monotonic_ns() + 20000000000LL;
+    while (!atomic_load(&victim_sampled) && weft_monotonic_ns() < until) {
+    }
+}
+
+static void after_victim(void *p)
+{
+    (void)p;
+    atomic_store(&victim_freed, 1); /* the switch here released the victim's last reference */
+}
+
+static void quiet_report(const char *name, double seconds, void *arg)
+{
+    (void)name;
+    (void)seconds;
+    (void)arg;
+}
+
+static void watchdog_never_reads_a_freed_coroutine(void **state)
+{
+    (void)state;
+    atomic_store(&victim_sampled, 0);
+    atomic_store(&victim_freed, 0);
+    weft__watchdog_sample_hook = hold_sample;
+    weft_co_opts_t o = {.name = "victim of the sample"};
+    weft_co_t *v, *w;
+    assert_int_equal(weft_spawn(&v, victim_spins, NULL, &o), 0);
+    assert_int_equal(weft_spawn(&w, after_victim, NULL, NULL), 0);
+    atomic_store(&victim_co, v);
+    weft_co_release(v); /* its own reference is the last: dropped at the switch after its end */
+    assert_int_equal(weft_watchdog_start(0.004, quiet_report, NULL), 0);
+    join(w);
+    assert_int_equal(weft_watchdog_stop(), 0);
+    weft__watchdog_sample_hook = NULL;
+    atomic_store(&victim_co, NULL);
+    assert_int_equal(atomic_load(&victim_sampled), 1);
+}
+
+/* The watchdog after fork: its thread is not in the child, which starts with none (stop says
+ * so at once instead of joining a thread that does not exist) and may start its own. */
+static void watchdog_in_a_fork_child_starts_anew(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_watchdog_start(0.05, quiet_report, NULL), 0);
+    weft_co_t *co = spawn(nothing, NULL);
+    join(co);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (weft_watchdog_stop() != WEFT_EALREADY) _exit(10);
+        /* (TSan does not let a child of a multi-threaded process start threads.) */
+        if (!SANITIZED && (weft_watchdog_start(0.05, quiet_report, NULL) || weft_watchdog_stop()))
+            _exit(11);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(weft_watchdog_stop(), 0);
 }
 
 /* ---- stacks ------------------------------------------------------------------------------ */
@@ -1286,6 +1416,9 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(deadlock_is_reported),
     WEFT_TEST(other_thread_is_no_deadlock),
     WEFT_TEST(watchdog_reports_hog),
+    WEFT_TEST(watchdog_report_may_create_and_destroy_hubs),
+    WEFT_TEST(watchdog_never_reads_a_freed_coroutine),
+    WEFT_TEST(watchdog_in_a_fork_child_starts_anew),
     WEFT_TEST(stack_size_option),
     WEFT_TEST(guard_page_catches_overflow),
     WEFT_TEST(out_of_memory),

@@ -7,6 +7,8 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -376,29 +378,87 @@ static int grandchild_reports(void *arg)
     return write(report_w, "g", 1) == 1 ? 0 : 2;
 }
 
+/* A grandchild that waits for "go", reports "g", and blocks (it ends only when killed). */
+static int grandchild_answers(void *arg)
+{
+    (void)arg;
+    char c;
+    if (write(ready_w, "b", 1) != 1) return 3; /* running fn: past the child's set-up */
+    if (read(go_r, &c, 1) != 1) return 1;
+    if (write(report_w, "g", 1) != 1) return 2;
+    for (;;) pause();
+    return 0;
+}
+
 /* Middle child: starts a grandchild (daemon or not), drops its copy of the life pipe, says
  * "r", then returns: its exit rules apply to the grandchild. */
 typedef struct middle_plan {
     bool daemon;
     bool ignores_term;
     bool reporting;
-    bool hang; /* block instead of returning (to be killed) */
+    bool answers;     /* the grandchild answers "go" with "g" and blocks */
+    bool from_thread; /* started from a thread of the middle child that ends at once */
+    bool hang;        /* block instead of returning (to be killed) */
 } middle_plan_t;
+
+typedef struct start_call {
+    int (*fn)(void *);
+    void *arg;
+    weft_process_opts_t opts;
+    weft_process_t *p;
+    int rc;
+    pid_t tid;   /* the starting thread's */
+    int ready_r; /* >= 0: wait there until the child runs fn */
+} start_call_t;
+
+static void *start_from_thread(void *arg)
+{
+    start_call_t *c = arg;
+    c->tid = gettid();
+    c->rc = weft_process_start(&c->p, c->fn, c->arg, &c->opts);
+    char b;
+    if (c->rc == 0 && c->ready_r >= 0 && read(c->ready_r, &b, 1) != 1) c->rc = WEFT_EIO;
+    return NULL;
+}
+
+/* Whether the thread tid is gone from the kernel too (pthread_join returns a little before
+ * the kernel is done with the thread, and sends the parent-death signals). */
+static bool thread_gone(pid_t tid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%d", (int)tid);
+    for (int64_t give_up = weft_monotonic_ns() + 10000000000LL; access(path, F_OK) == 0;) {
+        if (weft_monotonic_ns() > give_up) return false;
+        sched_yield();
+    }
+    return true;
+}
 
 static int middle(void *arg)
 {
     const middle_plan_t *plan = arg;
-    weft_process_t *g;
-    weft_process_opts_t opts = {.daemon = plan->daemon};
+    start_call_t call = {
+        .fn = plan->answers     ? grandchild_answers
+              : plan->reporting ? grandchild_reports
+                                : grandchild_blocks,
+        .arg = plan->ignores_term ? (void *)1 : NULL,
+        .opts = {.daemon = plan->daemon},
+    };
     int ready[2];
     if (pipe(ready)) return 12;
     ready_w = ready[1];
-    int rc = weft_process_start(&g, plan->reporting ? grandchild_reports : grandchild_blocks,
-                                plan->ignores_term ? (void *)1 : NULL, &opts);
-    if (rc) return 10;
+    call.ready_r = plan->answers ? ready[0] : -1;
+    pthread_t t;
+    if (!plan->from_thread)
+        start_from_thread(&call);
+    else if (pthread_create(&t, NULL, start_from_thread, &call) || pthread_join(t, NULL) ||
+             !thread_gone(call.tid))
+        return 14; /* the starting thread has ended: only this process is the parent now */
+    if (call.rc) return 10;
     close(life_w);
     char c;
-    if (!plan->reporting && read(ready[0], &c, 1) != 1) return 13; /* it blocks (ignoring?) */
+    if (!plan->reporting && !plan->answers && read(ready[0], &c, 1) != 1)
+        return 13; /* it blocks (ignoring?) */
     if (write(report_w, "r", 1) != 1) return 11;
     while (plan->hang) pause();
     return 0; /* the handle is not closed: the exit rules own the grandchild */
@@ -492,6 +552,52 @@ static void process_daemon_dies_with_killed_parent(void **state)
     assert_int_equal(exitcode(f.middle), -SIGKILL);
     assert_int_equal(read_byte(f.life[0]), 0);
     family_end(&f);
+}
+
+/* Python's daemon flag is per process: a daemon child started from a short-lived thread
+ * outlives that thread (PR_SET_PDEATHSIG alone follows the forking thread, and killed it when
+ * the thread ended), and still dies when its parent process is SIGKILLed. */
+static void process_daemon_outlives_its_starting_thread(void **state)
+{
+    (void)state;
+    middle_plan_t plan = {.daemon = true, .answers = true, .from_thread = true, .hang = true};
+    family_t f;
+    family_start(&f, &plan);
+    write_byte(f.go[1], 'x');
+    assert_int_equal(read_byte(f.report[0]), 'g'); /* alive after its starting thread ended */
+    assert_int_equal(weft_process_kill(f.middle), 0);
+    assert_int_equal(weft_process_join(f.middle, 30), 0);
+    assert_int_equal(exitcode(f.middle), -SIGKILL);
+    assert_int_equal(read_byte(f.life[0]), 0); /* and it died with its parent process */
+    family_end(&f);
+}
+
+/* The forker thread that daemon children need does not hide a deadlock of this thread's
+ * coroutines from the hub (it can wake nobody while it waits for a request): the waits still
+ * fail with WEFT_EDEADLK while a daemon child lives. */
+static void stuck_on_event(void *e)
+{
+    assert_int_equal(weft_event_wait(e, WEFT_FOREVER), WEFT_EDEADLK);
+}
+
+static void process_daemon_child_keeps_deadlock_detection(void **state)
+{
+    (void)state;
+    int fds[2];
+    make_pipe(fds);
+    weft_process_t *d = start(wait_on_fd, (void *)(long)fds[0], NULL, true);
+    weft_event_t e;
+    weft_event_init(&e);
+    weft_co_t *co;
+    assert_int_equal(weft_spawn(&co, stuck_on_event, &e, NULL), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), WEFT_EDEADLK); /* (a timeout is a timer) */
+    assert_int_equal(weft_co_join(co, 30), 0);
+    weft_co_release(co);
+    weft_event_destroy(&e);
+    write_byte(fds[1], 0);
+    join_close(d);
+    close(fds[0]);
+    close(fds[1]);
 }
 
 /* The rules also run from exit() in a process that did not come from weft_process_start (the
@@ -683,6 +789,8 @@ int main(int argc, char **argv)
         WEFT_TEST(process_exit_terminates_daemon_children),
         WEFT_TEST(process_exit_kills_daemon_ignoring_terminate),
         WEFT_TEST(process_daemon_dies_with_killed_parent),
+        WEFT_TEST(process_daemon_outlives_its_starting_thread),
+        WEFT_TEST(process_daemon_child_keeps_deadlock_detection),
         WEFT_TEST(process_exit_rules_run_at_exit),
         WEFT_TEST(process_fork_while_16_threads_run),
         WEFT_TEST(process_out_of_memory),

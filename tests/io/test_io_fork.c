@@ -1,0 +1,75 @@
+/* The poller across fork: what the child's copy of the forking thread's hub does with the
+ * parent's kernel objects, when making its own fails. (gevent's test__core_fork.py is the
+ * working case, in test_io.c; these are the failing ones.) Runs once per poller backend. */
+#include "weft_test.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void make_pipe(int p[2])
+{
+    assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
+}
+
+/* In the child (no cmocka there): a coroutine writes a byte after a short nap. */
+static void write_soon(void *p)
+{
+    int fd = *(int *)p;
+    if (weft_sleep(0.01) == 0) (void)weft_write(fd, "x", 1, 5);
+}
+
+static void write_now(void *p)
+{
+    (void)weft_write(*(int *)p, "x", 1, 5);
+}
+
+/* The child's poller cannot be made (every allocation fails from the fork on): no abort in
+ * the fork handler; the child's first wait on an fd new to the poller fails with
+ * WEFT_ENOMEM, and once memory is back the next wait builds the poller, with the fds the
+ * parent watched, and works, remote wakes included. */
+static void forked_poller_that_cannot_be_rebuilt_is_an_error(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    char c;
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* this thread's hub has a poller */
+    fflush(NULL);
+    weft_test_fail_alloc(1, 1);
+    pid_t pid = fork();
+    if (pid != 0) weft_test_fail_alloc(0, 0);
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int q[2];
+        if (pipe2(q, O_CLOEXEC | O_NONBLOCK)) _exit(9);
+        int rc = weft_wait_fd(q[0], WEFT_READ, 1); /* an fd new to the poller: needs it */
+        weft_test_fail_alloc(0, 0);
+        if (rc != WEFT_ENOMEM) _exit(10);
+        if (weft_go(write_soon, &p[1]) != 0) _exit(11);
+        if (weft_read(p[0], &c, 1, 5) != 1) _exit(12);
+        if (weft_wait_fd(p[0], WEFT_READ, 0.01) != WEFT_ETIMEDOUT) _exit(13);
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) fail_msg("the child died of signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* The parent's poller is untouched. */
+    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
+    close(p[0]);
+    close(p[1]);
+}
+
+int main(int argc, char **argv)
+{
+    const struct CMUnitTest cases[] = {
+        WEFT_TEST(forked_poller_that_cannot_be_rebuilt_is_an_error),
+    };
+    return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
+}
