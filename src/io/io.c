@@ -5,6 +5,9 @@
  * wakes come through the poller's eventfd. See io_internal.h for the fd table.
  *
  * A caller that does not park through a hub (a thread without coroutines) waits in poll(2).
+ *
+ * The fds of the layer's own (a poller's eventfd, a thread's kick) are closed by the system
+ * call, never by close(3): the monkey patch's close ends waits through this file again.
  */
 #include "io_internal.h"
 
@@ -288,6 +291,7 @@ static bool hub_busy(void *io)
 static void hub_destroy(void *io)
 {
     weft__poller_t *p = io;
+    p->dying = true; /* a close on this thread (a destructor's) no longer looks at it */
     weft__mutex_lock(&pollers_lock);
     if (p->all_prev)
         p->all_prev->all_next = p->all_next;
@@ -296,7 +300,7 @@ static void hub_destroy(void *io)
     if (p->all_next) p->all_next->all_prev = p->all_prev;
     weft__mutex_unlock(&pollers_lock);
     p->ops->fini(p);
-    close(p->evfd);
+    syscall(SYS_close, p->evfd);
     table_free(p);
     weft__free(p);
 }
@@ -326,7 +330,7 @@ static int start(weft__poller_t *p, const weft__poller_ops_t *first)
         }
         p->ops->fini(p);
     }
-    close(p->evfd);
+    syscall(SYS_close, p->evfd);
     if (s) chunk_release_idle(p, s->fd);
     return rc;
 }
@@ -387,7 +391,7 @@ static void on_fork_child(void)
     atomic_store_explicit(&pollers_lock.state, 0, memory_order_relaxed);
     if (!p) return;
     p->ops->fini(p);
-    close(p->evfd);
+    syscall(SYS_close, p->evfd);
     weft__fdstate_t *ev = state_find(p, p->evfd);
     if (ev) {
         ev->interest = 0;
@@ -535,7 +539,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         weft__mutex_unlock(&b->lock);
         int rc = await_close(fd, deadline, nocancel);
         if (rc) {
-            if (t.kick >= 0) close(t.kick);
+            if (t.kick >= 0) syscall(SYS_close, t.kick);
             return rc;
         }
     }
@@ -554,8 +558,8 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
             rc = WEFT_ECANCELED;
             break;
         }
-        int64_t left = deadline == WEFT_NO_DEADLINE ? WEFT__IO_SLICE_NS
-                                                    : deadline - weft_monotonic_ns();
+        int64_t left =
+            deadline == WEFT_NO_DEADLINE ? WEFT__IO_SLICE_NS : deadline - weft_monotonic_ns();
         if (left < 0) left = 0;
         if (left > WEFT__IO_SLICE_NS) left = WEFT__IO_SLICE_NS;
         struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
@@ -582,7 +586,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         }
     }
     thread_unwatch(b, &t);
-    if (t.kick >= 0) close(t.kick);
+    if (t.kick >= 0) syscall(SYS_close, t.kick);
     return rc;
 }
 
@@ -629,6 +633,7 @@ static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
             if (rc) {
                 weft__waitq_unlock(&s->waiters);
                 wait_end(s);
+                chunk_release_idle(p, fd); /* a bad fd (or no memory) keeps no chunk */
                 return rc;
             }
             s->interest |= want;
@@ -902,6 +907,7 @@ int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg)
     /* 3. Every hub: waiters woken, interest dropped (see close_in). */
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *mine = hub ? weft__hub_io(hub) : NULL;
+    if (mine && mine->dying) mine = NULL;
     weft__mutex_lock(&pollers_lock);
     for (weft__poller_t *p = pollers; p; p = p->all_next) {
         weft__fdstate_t *s = fd == p->evfd ? NULL : state_find(p, fd);
@@ -910,6 +916,7 @@ int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg)
     weft__mutex_unlock(&pollers_lock);
     /* Our own hub forgets the fd now, before the close (io_uring's polls hold the file). */
     if (mine && atomic_load_explicit(&mine->closed, memory_order_relaxed)) reap_closed(mine);
+    if (mine && fd != mine->evfd) chunk_release_idle(mine, fd);
     /* 4. The close itself; then waits on the number may start again. */
     int r = op(fd, arg);
     int err = errno;
@@ -928,7 +935,7 @@ int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg)
 static int close_op(int fd, void *arg)
 {
     (void)arg;
-    return close(fd);
+    return (int)syscall(SYS_close, fd); /* not the monkey patch's close: this is it */
 }
 
 int weft_close(int fd)

@@ -59,12 +59,12 @@ typedef struct weft__poller_ops {
 
 typedef struct weft__fdstate weft__fdstate_t;
 struct weft__fdstate {
-    weft_waitq_t waiters;     /* each waiter's data: wanted events, then the events it got */
-    uint32_t interest;        /* what the backend watches for this fd (under the lock) */
-    _Atomic uint32_t closed;  /* weft_close dropped it: the hub's thread must reset it */
+    weft_waitq_t waiters;    /* each waiter's data: wanted events, then the events it got */
+    uint32_t interest;       /* what the backend watches for this fd (under the lock) */
+    _Atomic uint32_t closed; /* weft_close dropped it: the hub's thread must reset it */
     int fd;
-    uint32_t nwait;           /* io waits in progress on it (hub's thread) */
-    bool used;                /* counted in its chunk's `used` (hub's thread) */
+    uint32_t nwait;               /* io waits in progress on it (hub's thread) */
+    bool used;                    /* counted in its chunk's `used` (hub's thread) */
     weft__fdstate_t *next_closed; /* the poller's list of closed states */
 };
 
@@ -74,8 +74,8 @@ typedef struct weft__fdchunk {
 } weft__fdchunk_t;
 
 typedef struct weft__fdindex {
-    size_t n;                       /* chunks it can name */
-    struct weft__fdindex *retired;  /* the smaller one it replaced (freed with the poller) */
+    size_t n;                      /* chunks it can name */
+    struct weft__fdindex *retired; /* the smaller one it replaced (freed with the poller) */
     _Atomic(weft__fdchunk_t *) chunk[];
 } weft__fdindex_t;
 
@@ -85,8 +85,9 @@ struct weft__poller {
     int evfd; /* remote wakes */
     _Atomic(weft__fdindex_t *) index;
     _Atomic(weft__fdstate_t *) closed; /* states weft_close dropped on other threads */
-    size_t nwaiting; /* waiters parked on fds */
-    bool peeking;    /* the hub only looks (deadline 0) while coroutines are ready */
+    size_t nwaiting;                   /* waiters parked on fds */
+    bool peeking; /* the hub only looks (deadline 0) while coroutines are ready */
+    bool dying;   /* its hub is being destroyed: off the list of pollers */
     weft__poller_t *all_prev, *all_next; /* every poller of the process (io.c's lock) */
 };
 
