@@ -571,7 +571,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         }
         if (pfd[1].revents) { /* a close: the flag is set (drain for the next slice anyway) */
             uint64_t v;
-            while (read(t.kick, &v, sizeof v) < 0 && errno == EINTR) {
+            while (syscall(SYS_read, t.kick, &v, sizeof v) < 0 && errno == EINTR) {
             }
             continue;
         }
@@ -900,7 +900,7 @@ int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg)
             atomic_store_explicit(&t->closed, 1, memory_order_release);
             uint64_t one = 1;
             if (t->kick >= 0)
-                while (write(t->kick, &one, sizeof one) < 0 && errno == EINTR) {
+                while (syscall(SYS_write, t->kick, &one, sizeof one) < 0 && errno == EINTR) {
                 }
         }
     weft__mutex_unlock(&b->lock);
