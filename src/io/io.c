@@ -181,6 +181,9 @@ static int state_get(weft__poller_t *p, int fd, weft__fdstate_t **out)
     weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_relaxed); /* ours */
     size_t i = (size_t)fd / WEFT__FD_CHUNK;
     if (i >= x->n) {
+        /* Only for an open fd (a bad number would size the index for nothing): an open one is
+         * below RLIMIT_NOFILE, so the index stays small. */
+        if (syscall(SYS_fcntl, fd, F_GETFD) < 0) return weft__errno(errno);
         size_t n = x->n;
         while (n <= i) n *= 2;
         weft__fdindex_t *y = index_new(n);

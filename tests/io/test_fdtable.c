@@ -9,6 +9,7 @@
 #include "weft_test.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -184,11 +185,31 @@ static void table_growth_many_times(void **state)
     }
 }
 
+static void nothing(void *p)
+{
+    (void)p;
+}
+
+/* A wait on a huge fd number that is not open: WEFT_EBADF, without sizing the table for it
+ * (the one-array table asked for 2^31 entries and said WEFT_ENOMEM). */
+static void huge_fd_number_is_ebadf(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub: the wait goes through the poller */
+    assert_int_equal(weft_wait_fd(INT_MAX - 1, WEFT_READ, 1), WEFT_EBADF); /* makes the poller */
+    long before = weft_test_live_allocs();
+    assert_int_equal(weft_wait_fd(1 << 24, WEFT_WRITE, 1), WEFT_EBADF);
+    assert_int_equal(weft_wait_fd(INT_MAX - 1, WEFT_READ, 1), WEFT_EBADF);
+    assert_int_equal(weft_test_live_allocs(), before);
+    assert_int_equal(weft_close(INT_MAX - 1), WEFT_EBADF);
+}
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(table_growth_under_timed_out_waiter),
     WEFT_TEST(table_growth_under_canceled_waiter),
     WEFT_TEST(table_growth_under_closed_waiter),
     WEFT_TEST(table_growth_many_times),
+    WEFT_TEST(huge_fd_number_is_ebadf),
 };
 
 WEFT_TEST_MAIN(cases)
