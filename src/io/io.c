@@ -531,6 +531,7 @@ static void thread_unwatch(struct bucket *b, thread_watch_t *t)
  * in ppoll). Without an eventfd (no fd left) a close is seen at the end of the slice. */
 static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return look(fd, events);
     pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
     weft__waitctx_t *ctx = weft__waitctx_current();
     if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
@@ -878,6 +879,7 @@ static void close_in(weft__poller_t *p, weft__fdstate_t *s, bool own)
     atomic_store_explicit(&s->closed, 1, memory_order_relaxed);
     bool dropped = p->ops->unwatch != NULL;
     if (dropped && s->interest) p->ops->unwatch(p, s->fd);
+    if (dropped && own) s->interest = 0; /* our own state: reap_closed need not drop it again */
     weft__waiter_t *list = weft__waitq_take(&s->waiters, -1, WEFT__IO_ERR);
     weft__fdstate_t *head = atomic_load_explicit(&p->closed, memory_order_relaxed);
     do s->next_closed = head;
