@@ -4,7 +4,16 @@
  * its idle wait (weft__hub_set_io): from then on the hub sleeps in the poller, and remote
  * wakes come through the poller's eventfd. See io_internal.h for the fd table.
  *
- * A caller that does not park through a hub (a thread without coroutines) waits in poll(2).
+ * A caller that does not park through a hub (a thread without coroutines) waits in poll(2),
+ * in slices, beside an eventfd of its own that a close of its fd writes.
+ *
+ * Closing (weft__io_close, for weft_close and the monkey patch's close/dup2/dup3): the closer
+ * marks the close in progress, ends the waits of threads, then visits every poller's state of
+ * the fd under its lock (waiters woken with WEFT_EBADF, the state marked closed, the backend's
+ * interest dropped at once or by the hub before it waits again), runs the close and clears the
+ * mark. A state marked closed is never waited on or reported on before its hub resets it, and
+ * a wait meeting the mark waits for the close: so no waiter of the old fd can see an event of
+ * the fd that takes the number, and no wait can start on the old fd and be missed.
  *
  * The fds of the layer's own (a poller's eventfd, a thread's kick) are closed by the system
  * call, never by close(3): the monkey patch's close ends waits through this file again.
