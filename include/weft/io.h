@@ -3,9 +3,17 @@
  *
  * In a coroutine (or a thread's root context once it has coroutines) these calls wait through
  * the thread's hub: the poller watches the fd while the thread runs other coroutines. In a
- * thread without coroutines they wait in poll(2). Either way: timeouts in seconds as
- * everywhere in weft (WEFT_FOREVER blocks; 0 or any other negative value polls), EINTR retried,
- * errors as negative WEFT_E* codes (errno negated; an errno weft does not name is WEFT_ESYSTEM).
+ * thread without coroutines they wait in poll(2), in slices of at most 50 ms, so that a cancel
+ * of the thread's task is seen within one. Either way: timeouts in seconds as everywhere in
+ * weft (WEFT_FOREVER blocks; 0 or any other negative value polls), EINTR retried, errors as
+ * negative WEFT_E* codes (errno negated; an errno weft does not name is WEFT_ESYSTEM).
+ *
+ * Closing: weft_close (and, when patched, close(2), dup2(2) and dup3(2) onto the number) ends
+ * every wait on the fd, in every hub and every thread of the process: each waiter returns
+ * WEFT_EBADF at once, and no hub watches the number any more when the close returns, so no
+ * waiter ever sees the events of the fd that takes the number next. A wait that starts while
+ * the close runs waits for it, then starts over on whatever fd has the number then. A plain
+ * close(2) (unpatched) wakes nobody: use weft_close for an fd anybody may wait on.
  *
  * Pollers (the seed's IO models): "select", "poll", "epoll", "io_uring" (when built with
  * liburing and the kernel allows it). One per hub, chosen when the hub is created: the name
@@ -73,8 +81,12 @@ WEFT_EXTERN int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, doubl
  * (WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, ...). fd is left non-blocking. */
 WEFT_EXTERN int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout);
 
-/* Closes fd, first waking every coroutine of this thread waiting on it with WEFT_EBADF. Use it
- * instead of close(2) for an fd coroutines may wait on. Returns 0 or a negative code. */
+/* Closes fd, first ending every wait on it in the process: the coroutines of every hub (this
+ * thread's and other threads') and the threads without a hub waiting on fd in weft_wait_fd,
+ * weft_read, ... return WEFT_EBADF at once. Returns 0, or WEFT_EINVAL (fd < 0, or the calling
+ * hub's own eventfd), WEFT_EBADF (fd not open), WEFT_EIO or another close(2) error (the fd is
+ * released all the same; never retry). Safe from any thread or coroutine; not from a signal
+ * handler (it takes internal locks). In a forked child it concerns the child's waits only. */
 WEFT_EXTERN int weft_close(int fd);
 
 #ifdef __cplusplus

@@ -821,24 +821,45 @@ HOOK int nanosleep(const struct timespec *req, struct timespec *rem)
 /* ---- fds going away ----------------------------------------------------------------------------
  */
 
+/* Patched, a close (or a dup onto a number) ends every wait on the fd, in every hub and thread
+ * (weft__io_close), whether or not the closing thread has a hub. */
+static int close_op(int fd, void *arg)
+{
+    (void)arg;
+    return LIBC(close)(fd);
+}
+
+static int dup3_op(int fd, void *arg)
+{
+    const int *a = arg; /* old, flags (-1: dup2) */
+    return a[1] < 0 ? LIBC(dup2)(a[0], fd) : LIBC(dup3)(a[0], fd, a[1]);
+}
+
 HOOK int close(int fd)
 {
     hint_clear(fd);
-    if (active()) weft__io_forget(fd);
+    if (atomic_load_explicit(&patched, memory_order_relaxed) && fd >= 0)
+        return weft__io_close(fd, close_op, NULL);
     return LIBC(close)(fd);
 }
 
 HOOK int dup2(int old, int fd)
 {
     if (old != fd) hint_clear(fd);
-    if (active() && old != fd) weft__io_forget(fd);
+    int a[2] = {old, -1};
+    if (atomic_load_explicit(&patched, memory_order_relaxed) && old != fd && fd >= 0 &&
+        fcntl(old, F_GETFD) >= 0) /* (a bad old closes nothing) */
+        return weft__io_close(fd, dup3_op, a);
     return LIBC(dup2)(old, fd);
 }
 
 HOOK int dup3(int old, int fd, int flags)
 {
     if (old != fd) hint_clear(fd);
-    if (active() && old != fd) weft__io_forget(fd);
+    int a[2] = {old, flags};
+    if (atomic_load_explicit(&patched, memory_order_relaxed) && old != fd && fd >= 0 &&
+        flags >= 0 && fcntl(old, F_GETFD) >= 0)
+        return weft__io_close(fd, dup3_op, a);
     return LIBC(dup3)(old, fd, flags);
 }
 

@@ -4,7 +4,19 @@
  * its idle wait (weft__hub_set_io): from then on the hub sleeps in the poller, and remote
  * wakes come through the poller's eventfd. See io_internal.h for the fd table.
  *
- * A caller that does not park through a hub (a thread without coroutines) waits in poll(2).
+ * A caller that does not park through a hub (a thread without coroutines) waits in poll(2),
+ * in slices, beside an eventfd of its own that a close of its fd writes.
+ *
+ * Closing (weft__io_close, for weft_close and the monkey patch's close/dup2/dup3): the closer
+ * marks the close in progress, ends the waits of threads, then visits every poller's state of
+ * the fd under its lock (waiters woken with WEFT_EBADF, the state marked closed, the backend's
+ * interest dropped at once or by the hub before it waits again), runs the close and clears the
+ * mark. A state marked closed is never waited on or reported on before its hub resets it, and
+ * a wait meeting the mark waits for the close: so no waiter of the old fd can see an event of
+ * the fd that takes the number, and no wait can start on the old fd and be missed.
+ *
+ * The fds of the layer's own (a poller's eventfd, a thread's kick) are closed by the system
+ * call, never by close(3): the monkey patch's close ends waits through this file again.
  */
 #include "io_internal.h"
 #include "../core/sys_internal.h"
@@ -14,6 +26,7 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,11 +89,200 @@ static const weft__poller_ops_t *preferred(void)
     return backends[0];
 }
 
+/* ---- the registry of pollers, and closes in progress --------------------------------------
+ * weft_close on any thread must reach every hub watching the fd: every poller of the process
+ * is on one list (`pollers`, under `pollers_lock`, which also keeps a poller and its table's
+ * chunks alive while a closer looks at them). Threads without a hub that wait on an fd, and
+ * the closes in progress, are found through a small static hash by fd number (`buckets`):
+ * a wait that starts on an fd being closed must not begin before the close is done (it would
+ * watch a file about to go, and never be woken). */
+
+static weft__mutex_t pollers_lock = WEFT__MUTEX_INIT;
+static weft__poller_t *pollers;
+
+typedef struct thread_watch { /* a thread without a hub waiting on fd (on its stack) */
+    int fd;
+    int kick;                /* an eventfd in its ppoll set, or -1 */
+    _Atomic uint32_t closed; /* weft_close ended the wait */
+    struct thread_watch *next, *prev;
+} thread_watch_t;
+
+typedef struct closer { /* a close in progress (on the closer's stack) */
+    int fd;
+    struct closer *next;
+} closer_t;
+
+#define NBUCKETS 256
+static struct bucket {
+    weft__mutex_t lock;
+    _Atomic uint32_t nclosing; /* closers on the list: read without the lock first */
+    closer_t *closers;
+    thread_watch_t *threads;
+} buckets[NBUCKETS];
+
+static struct bucket *bucket_of(int fd)
+{
+    return &buckets[(unsigned)fd % NBUCKETS];
+}
+
+/* Whether a close of fd is in progress (b's lock held). */
+static bool closing_locked(struct bucket *b, int fd)
+{
+    for (closer_t *c = b->closers; c; c = c->next)
+        if (c->fd == fd) return true;
+    return false;
+}
+
+/* Whether a close of fd is in progress. A closer counts itself in before it looks at any hub's
+ * state and counts itself out after its close: a waiter that reads the count under its
+ * state's lock after the closer visited that state sees it (the lock orders them). Relaxed is
+ * enough for the first look for that reason; the list is read under the bucket's lock. */
+static bool closing(int fd)
+{
+    struct bucket *b = bucket_of(fd);
+    if (!atomic_load_explicit(&b->nclosing, memory_order_relaxed)) return false;
+    weft__mutex_lock(&b->lock);
+    bool c = closing_locked(b, fd);
+    weft__mutex_unlock(&b->lock);
+    return c;
+}
+
+/* A wait on fd found it being closed: let the close finish (it does not park: a system call),
+ * then the caller starts over. 0, or the deadline's or a cancel's code. */
+static int await_close(int fd, int64_t deadline, bool nocancel)
+{
+    while (closing(fd)) {
+        if (deadline != WEFT_NO_DEADLINE && weft_monotonic_ns() >= deadline) return WEFT_ETIMEDOUT;
+        if (weft__hub_parks()) {
+            if (weft_yield() == WEFT_ECANCELED && !nocancel) return WEFT_ECANCELED;
+        } else {
+            if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+            sched_yield();
+        }
+    }
+    return 0;
+}
+
+/* ---- the fd table (see io_internal.h) ---------------------------------------------------- */
+
+#define FIRST_INDEX 16 /* chunks the first index names: fds below 4096 */
+
+static weft__fdindex_t *index_new(size_t n)
+{
+    weft__fdindex_t *x = weft__calloc(1, sizeof *x + n * sizeof x->chunk[0]);
+    if (x) x->n = n;
+    return x;
+}
+
+/* fd's state, or NULL when its chunk does not exist. From any thread that holds pollers_lock,
+ * or the hub's. */
+static weft__fdstate_t *state_find(weft__poller_t *p, int fd)
+{
+    weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_acquire);
+    size_t i = (size_t)fd / WEFT__FD_CHUNK;
+    if (fd < 0 || i >= x->n) return NULL;
+    weft__fdchunk_t *c = atomic_load_explicit(&x->chunk[i], memory_order_acquire);
+    return c ? &c->s[(size_t)fd % WEFT__FD_CHUNK] : NULL;
+}
+
+/* fd's state, its chunk (and a bigger index) made as needed. The hub's thread only. */
+static int state_get(weft__poller_t *p, int fd, weft__fdstate_t **out)
+{
+    weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_relaxed); /* ours */
+    size_t i = (size_t)fd / WEFT__FD_CHUNK;
+    if (i >= x->n) {
+        /* Only for an open fd (a bad number would size the index for nothing): an open one is
+         * below RLIMIT_NOFILE, so the index stays small. */
+        if (weft__sys_fcntl(fd, F_GETFD, 0) < 0) return weft__errno(errno);
+        size_t n = x->n;
+        while (n <= i) n *= 2;
+        weft__fdindex_t *y = index_new(n);
+        if (!y) return WEFT_ENOMEM;
+        for (size_t k = 0; k < x->n; k++)
+            atomic_init(&y->chunk[k], atomic_load_explicit(&x->chunk[k], memory_order_relaxed));
+        y->retired = x; /* a closer may be reading x: it goes with the poller */
+        atomic_store_explicit(&p->index, y, memory_order_release);
+        x = y;
+    }
+    weft__fdchunk_t *c = atomic_load_explicit(&x->chunk[i], memory_order_relaxed);
+    if (!c) {
+        c = weft__calloc(1, sizeof *c);
+        if (!c) return WEFT_ENOMEM;
+        for (size_t k = 0; k < WEFT__FD_CHUNK; k++) c->s[k].fd = (int)(i * WEFT__FD_CHUNK + k);
+        atomic_store_explicit(&x->chunk[i], c, memory_order_release);
+    }
+    *out = &c->s[(size_t)fd % WEFT__FD_CHUNK];
+    return 0;
+}
+
+static weft__fdchunk_t *chunk_of(weft__fdstate_t *s)
+{
+    weft__fdstate_t *first = s - (size_t)s->fd % WEFT__FD_CHUNK;
+    return weft__container_of(first, weft__fdchunk_t, s);
+}
+
+/* Recounts whether s is in use (an interest, a wait in progress, a close to reset): a chunk in
+ * use is never freed. The hub's thread. */
+static void state_settle(weft__fdstate_t *s)
+{
+    bool used = s->interest || s->nwait || atomic_load_explicit(&s->closed, memory_order_relaxed);
+    if (used == s->used) return;
+    s->used = used;
+    chunk_of(s)->used += used ? 1 : (size_t)-1;
+}
+
+/* After a close: frees fd's chunk when none of its states is in use (a closer may be looking
+ * at it: under pollers_lock). The hub's thread. */
+static void chunk_release_idle(weft__poller_t *p, int fd)
+{
+    weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_relaxed);
+    size_t i = (size_t)fd / WEFT__FD_CHUNK;
+    if (i >= x->n) return;
+    weft__fdchunk_t *c = atomic_load_explicit(&x->chunk[i], memory_order_relaxed);
+    if (!c || c->used) return;
+    weft__mutex_lock(&pollers_lock);
+    atomic_store_explicit(&x->chunk[i], NULL, memory_order_relaxed);
+    weft__mutex_unlock(&pollers_lock);
+    weft__free(c);
+}
+
+static void table_free(weft__poller_t *p)
+{
+    weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_relaxed);
+    for (size_t i = 0; x && i < x->n; i++)
+        weft__free(atomic_load_explicit(&x->chunk[i], memory_order_relaxed));
+    while (x) {
+        weft__fdindex_t *older = x->retired;
+        weft__free(x);
+        x = older;
+    }
+}
+
+/* The hub's thread: resets the states weft_close dropped on other threads (the backend
+ * forgets the fd; its interest is gone), and frees chunks left idle. */
+static void reap_closed(weft__poller_t *p)
+{
+    weft__fdstate_t *s = atomic_exchange_explicit(&p->closed, NULL, memory_order_acquire);
+    while (s) {
+        weft__fdstate_t *next = s->next_closed;
+        weft__waitq_lock(&s->waiters);
+        if (s->interest) p->ops->arm(p, s->fd, 0);
+        p->ops->forget(p, s->fd);
+        s->interest = 0;
+        atomic_store_explicit(&s->closed, 0, memory_order_relaxed);
+        weft__waitq_unlock(&s->waiters);
+        state_settle(s);
+        chunk_release_idle(p, s->fd);
+        s = next;
+    }
+}
+
 /* ---- the poller as the hub's idle wait --------------------------------------------------- */
 
 static void hub_poll(void *io, int64_t deadline)
 {
     weft__poller_t *p = io;
+    if (atomic_load_explicit(&p->closed, memory_order_relaxed)) reap_closed(p);
     p->peeking = deadline == 0;
     p->ops->wait(p, deadline);
     p->peeking = false;
@@ -90,7 +292,7 @@ static void hub_notify(void *io)
 {
     weft__poller_t *p = io;
     uint64_t one = 1;
-    while (syscall(SYS_write, p->evfd, &one, sizeof one) < 0 && errno == EINTR) {
+    while (weft__sys_write(p->evfd, &one, sizeof one) < 0 && errno == EINTR) {
     }
 }
 
@@ -102,26 +304,21 @@ static bool hub_busy(void *io)
 static void hub_destroy(void *io)
 {
     weft__poller_t *p = io;
+    p->dying = true; /* a close on this thread (a destructor's) no longer looks at it */
+    weft__mutex_lock(&pollers_lock);
+    if (p->all_prev)
+        p->all_prev->all_next = p->all_next;
+    else
+        pollers = p->all_next;
+    if (p->all_next) p->all_next->all_prev = p->all_prev;
+    weft__mutex_unlock(&pollers_lock);
     p->ops->fini(p);
     weft__sys_close(p->evfd);
-    weft__free(p->fds);
+    table_free(p);
     weft__free(p);
 }
 
 static const weft__hub_io_t hub_io = {hub_poll, hub_notify, hub_busy, hub_destroy};
-
-static int grow(weft__poller_t *p, int fd)
-{
-    if ((size_t)fd < p->nfds) return 0;
-    size_t n = p->nfds ? p->nfds : 64;
-    while (n <= (size_t)fd) n *= 2;
-    weft__fdstate_t *t = weft__realloc(p->fds, n * sizeof *t);
-    if (!t) return WEFT_ENOMEM;
-    memset(t + p->nfds, 0, (n - p->nfds) * sizeof *t);
-    p->fds = t;
-    p->nfds = n;
-    return 0;
-}
 
 /* Creates the backend and the eventfd, and registers the latter. */
 static int start(weft__poller_t *p, const weft__poller_ops_t *first)
@@ -134,35 +331,49 @@ static int start(weft__poller_t *p, const weft__poller_ops_t *first)
     try[n++] = first;
     for (size_t i = 0; i < NBACKENDS; i++)
         if (backends[i] != first) try[n++] = backends[i];
+    weft__fdstate_t *s = NULL;
     for (size_t i = 0; i < n; i++) {
         p->ops = try[i];
         if ((rc = p->ops->init(p)) != 0) continue;
-        if ((rc = grow(p, p->evfd)) == 0 && (rc = p->ops->arm(p, p->evfd, WEFT_READ)) == 0) {
-            p->fds[p->evfd].interest = WEFT_READ;
+        if ((rc = state_get(p, p->evfd, &s)) == 0 &&
+            (rc = p->ops->arm(p, p->evfd, WEFT_READ)) == 0) {
+            s->interest = WEFT_READ; /* not yet on the list of pollers: nobody else looks */
+            state_settle(s);
             return 0;
         }
         p->ops->fini(p);
     }
     weft__sys_close(p->evfd);
+    if (s) chunk_release_idle(p, s->fd);
     return rc;
 }
 
-static void on_fork_child(void);
+static void io_once_init(void);
+static pthread_once_t io_init_once = PTHREAD_ONCE_INIT;
 
 static weft__poller_t *poller_get(weft__hub_t *hub)
 {
     weft__poller_t *p = weft__hub_io(hub);
     if (p) return p;
+    pthread_once(&io_init_once, io_once_init);
     p = weft__calloc(1, sizeof *p);
     if (!p) return NULL;
-    if (start(p, preferred()) != 0) {
-        weft__free(p->fds);
+    weft__fdindex_t *x = index_new(FIRST_INDEX);
+    if (!x) {
         weft__free(p);
         return NULL;
     }
-    static _Atomic int registered;
-    if (!atomic_exchange_explicit(&registered, 1, memory_order_relaxed))
-        pthread_atfork(NULL, NULL, on_fork_child);
+    atomic_init(&p->index, x);
+    if (start(p, preferred()) != 0) {
+        table_free(p);
+        weft__free(p);
+        return NULL;
+    }
+    weft__mutex_lock(&pollers_lock);
+    p->all_next = pollers;
+    if (pollers) pollers->all_prev = p;
+    pollers = p;
+    weft__mutex_unlock(&pollers_lock);
     weft__hub_set_io(hub, &hub_io, p);
     return p;
 }
@@ -195,19 +406,25 @@ static int forked_private_evfd(weft__poller_t *p)
         }
     }
     if (fd != p->evfd && p->evfd >= 0) { /* no private one there: drop the parent's */
-        p->fds[p->evfd].interest = 0;
+        weft__fdstate_t *ev = state_find(p, p->evfd);
+        if (ev) {
+            ev->interest = 0;
+            state_settle(ev);
+        }
         weft__sys_close(p->evfd);
         p->evfd = -1;
     }
     if (fd < 0) return weft__errno(err);
     if (p->evfd < 0) {
-        int rc = grow(p, fd);
+        weft__fdstate_t *ev;
+        int rc = state_get(p, fd, &ev);
         if (rc) {
             weft__sys_close(fd);
             return rc;
         }
         p->evfd = fd;
-        p->fds[fd].interest = WEFT_READ;
+        ev->interest = WEFT_READ;
+        state_settle(ev);
     }
     forked_evfd_pending = false;
     return 0;
@@ -235,9 +452,13 @@ static int forked_rebuild(weft__poller_t *p)
     for (size_t i = 0; i < n; i++) {
         if ((rc = try[i]->init(p)) != 0) continue;
         rc = try[i]->arm(p, p->evfd, WEFT_READ);
-        for (size_t fd = 0; rc == 0 && fd < p->nfds; fd++)
-            if ((int)fd != p->evfd && p->fds[fd].interest)
-                rc = try[i]->arm(p, (int)fd, p->fds[fd].interest);
+        weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_relaxed);
+        for (size_t k = 0; rc == 0 && k < x->n; k++) {
+            weft__fdchunk_t *c = atomic_load_explicit(&x->chunk[k], memory_order_relaxed);
+            for (size_t j = 0; rc == 0 && c && j < WEFT__FD_CHUNK; j++)
+                if (c->s[j].fd != p->evfd && c->s[j].interest)
+                    rc = try[i]->arm(p, c->s[j].fd, c->s[j].interest);
+        }
         if (rc == 0) {
             p->ops = try[i];
             forked_real = NULL;
@@ -288,12 +509,31 @@ static void forked_forget(weft__poller_t *p, int fd)
 }
 
 static const weft__poller_ops_t forked_backend = {
-    "forked", forked_init, forked_fini, forked_arm, forked_wait, forked_forget, false};
+    "forked", forked_init, forked_fini, forked_arm, forked_wait, forked_forget, NULL, false};
 
+/* Around fork: no closer may be inside a poller's state then (it would hold its lock in the
+ * child, where no thread would ever release it). */
+static void on_fork_prepare(void)
+{
+    weft__mutex_lock(&pollers_lock);
+}
+
+static void on_fork_parent(void)
+{
+    weft__mutex_unlock(&pollers_lock);
+}
+
+/* In a forked child only the forking thread lives: the other threads' pollers, waits and
+ * closes are gone (their memory is the parent's copy: left alone). The forking thread keeps
+ * its hub: its poller gets a private eventfd and the "forked" backend above. */
 static void on_fork_child(void)
 {
+    memset(buckets, 0, sizeof buckets);
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
+    pollers = p;
+    if (p) p->all_prev = p->all_next = NULL;
+    atomic_store_explicit(&pollers_lock.state, 0, memory_order_relaxed);
     if (!p) return;
     if (p->ops != &forked_backend) { /* (a fork of a child that did not rebuild yet: as is) */
         forked_real = p->ops;
@@ -302,6 +542,11 @@ static void on_fork_child(void)
     }
     forked_evfd_pending = true;
     forked_private_evfd(p); /* on failure the rebuild tries again */
+}
+
+static void io_once_init(void)
+{
+    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
 }
 
 const char *weft_poller_name(void)
@@ -324,15 +569,21 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
 {
     if (fd == p->evfd) {
         uint64_t v;
-        while (syscall(SYS_read, fd, &v, sizeof v) < 0 && errno == EINTR) {
+        while (weft__sys_read(fd, &v, sizeof v) < 0 && errno == EINTR) {
         }
         return;
     }
-    if (fd < 0 || (size_t)fd >= p->nfds) return;
-    weft__fdstate_t *s = &p->fds[fd];
+    weft__fdstate_t *s = state_find(p, fd);
+    if (!s) return;
     /* Wake every waiter the report concerns (an error concerns all), handing it its events. */
     weft__waiter_t *list = NULL, **tail = &list;
     weft__waitq_lock(&s->waiters);
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed)) {
+        /* Closed on another thread: its waiters are gone, and the report may be of the fd
+         * that took the number. The state is reset before anybody waits on it again. */
+        weft__waitq_unlock(&s->waiters);
+        return;
+    }
     uint32_t wanted_now = wanted(s); /* before the wake: what this report had waiters for */
     for (weft__waiter_t *w = s->waiters.head_, *next; w; w = next) {
         next = w->next;
@@ -345,8 +596,6 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
         tail = &w->next;
     }
     *tail = NULL;
-    weft__waitq_unlock(&s->waiters);
-    weft__waiters_wake(list);
     /* Level-triggered backends would report an unwanted event forever: narrow the interest,
      * lazily: only by the events this report found nobody waiting for. (Narrowing by what is
      * left after the wake would drop the interest of every woken reader, to add it again at
@@ -360,80 +609,186 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
      * one-shot backend narrows for free, and would re-arm for nothing.) */
     if (p->peeking && !p->ops->oneshot && !(revents & WEFT__IO_ERR)) unwanted = 0;
     if (s->interest & unwanted) {
+        /* Under the lock: a closer on another thread drops the interest under it too. */
         uint32_t want = s->interest & ~unwanted;
         if (p->ops->arm(p, fd, want) != 0) want = 0;
         s->interest = want;
     }
+    weft__waitq_unlock(&s->waiters);
+    weft__waiters_wake(list);
+    state_settle(s);
 }
 
-static int wait_poll(int fd, int events, int64_t deadline, bool nocancel)
+/* ---- waiting ----------------------------------------------------------------------------- */
+
+static int revents_to(short re, int events)
 {
-    struct pollfd pfd = {
-        fd, (short)((events & WEFT_READ ? POLLIN : 0) | (events & WEFT_WRITE ? POLLOUT : 0)), 0};
+    int got = 0;
+    if (re & (POLLIN | POLLHUP | POLLERR)) got |= WEFT_READ;
+    if (re & (POLLOUT | POLLHUP | POLLERR)) got |= WEFT_WRITE;
+    return got & events;
+}
+
+static short events_to(int events)
+{
+    return (short)((events & WEFT_READ ? POLLIN : 0) | (events & WEFT_WRITE ? POLLOUT : 0));
+}
+
+/* A look without waiting: the ready events, WEFT_ETIMEDOUT when none, or WEFT_EBADF. */
+static int look(int fd, int events)
+{
+    struct pollfd pfd = {fd, events_to(events), 0};
+    struct timespec zero = {0, 0};
+    int r;
+    while ((r = weft__sys_ppoll(&pfd, 1, &zero)) < 0 && errno == EINTR) {
+    }
+    if (r < 0) return weft__errno(errno);
+    if (r > 0 && (pfd.revents & POLLNVAL)) return WEFT_EBADF;
+    int got = r > 0 ? revents_to(pfd.revents, events) : 0;
+    return got ? got : WEFT_ETIMEDOUT;
+}
+
+static void thread_unwatch(struct bucket *b, thread_watch_t *t)
+{
+    weft__mutex_lock(&b->lock);
+    if (t->prev)
+        t->prev->next = t->next;
+    else
+        b->threads = t->next;
+    if (t->next) t->next->prev = t->prev;
+    weft__mutex_unlock(&b->lock);
+}
+
+/* A thread without a hub: ppoll on fd and an eventfd of its own (weft_close writes it), in
+ * slices of at most WEFT__IO_SLICE_NS to see a cancel (the waiting core cannot wake a thread
+ * in ppoll). Without an eventfd (no fd left) a close is seen at the end of the slice. */
+static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
+{
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return look(fd, events);
+    pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
+    struct bucket *b = bucket_of(fd);
+    thread_watch_t t = {fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0, NULL, NULL};
     for (;;) {
-        if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
-        struct timespec ts;
-        int r = weft__sys_ppoll(&pfd, 1, weft__poller_timespec(deadline, &ts));
+        weft__mutex_lock(&b->lock);
+        if (!closing_locked(b, fd)) break;
+        weft__mutex_unlock(&b->lock);
+        int rc = await_close(fd, deadline, nocancel);
+        if (rc) {
+            if (t.kick >= 0) weft__sys_close(t.kick);
+            return rc;
+        }
+    }
+    t.next = b->threads;
+    if (t.next) t.next->prev = &t;
+    b->threads = &t;
+    weft__mutex_unlock(&b->lock);
+    struct pollfd pfd[2] = {{fd, events_to(events), 0}, {t.kick, POLLIN, 0}};
+    int rc;
+    for (;;) {
+        if (atomic_load_explicit(&t.closed, memory_order_acquire)) {
+            rc = WEFT_EBADF;
+            break;
+        }
+        if (!nocancel && weft__waitctx_canceled(ctx)) {
+            rc = WEFT_ECANCELED;
+            break;
+        }
+        int64_t left =
+            deadline == WEFT_NO_DEADLINE ? WEFT__IO_SLICE_NS : deadline - weft_monotonic_ns();
+        if (left < 0) left = 0;
+        if (left > WEFT__IO_SLICE_NS) left = WEFT__IO_SLICE_NS;
+        struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
+        int r = weft__sys_ppoll(pfd, 2, &ts);
         if (r < 0) {
             if (errno == EINTR) continue;
-            return weft__errno(errno);
+            rc = weft__errno(errno);
+            break;
         }
-        if (r == 0) return WEFT_ETIMEDOUT;
-        if (pfd.revents & POLLNVAL) return WEFT_EBADF;
-        int got = 0;
-        if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) got |= WEFT_READ;
-        if (pfd.revents & (POLLOUT | POLLHUP | POLLERR)) got |= WEFT_WRITE;
-        got &= events;
-        if (got) return got;
+        if (pfd[1].revents) { /* a close: the flag is set (drain for the next slice anyway) */
+            uint64_t v;
+            while (weft__sys_read(t.kick, &v, sizeof v) < 0 && errno == EINTR) {
+            }
+            continue;
+        }
+        if (pfd[0].revents & POLLNVAL) {
+            rc = WEFT_EBADF;
+            break;
+        }
+        if ((rc = revents_to(pfd[0].revents, events)) != 0) break;
+        if (deadline != WEFT_NO_DEADLINE && weft_monotonic_ns() >= deadline) {
+            rc = WEFT_ETIMEDOUT;
+            break;
+        }
     }
+    thread_unwatch(b, &t);
+    if (t.kick >= 0) weft__sys_close(t.kick);
+    return rc;
+}
+
+/* The waits of io_wait on s: s is kept in use meanwhile (its chunk stays). */
+static void wait_begin(weft__fdstate_t *s)
+{
+    s->nwait++;
+    state_settle(s);
+}
+
+static void wait_end(weft__fdstate_t *s)
+{
+    s->nwait--;
+    state_settle(s);
 }
 
 static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
-    if (!weft__hub_parks()) {
-        weft__waitctx_t *ctx = weft__waitctx_current();
-        if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
-        return wait_poll(fd, events, deadline, nocancel);
-    }
+    if (!weft__hub_parks()) return thread_wait(fd, events, deadline, nocancel);
     weft__hub_t *hub = weft__hub_get();
     weft__poller_t *p = hub ? poller_get(hub) : NULL;
     if (!p) return WEFT_ENOMEM;
     if (fd == p->evfd) return WEFT_EINVAL;
-    int rc = grow(p, fd);
-    if (rc) return rc;
-    weft__fdstate_t *s = &p->fds[fd];
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns())
+        return look(fd, events); /* a zero timeout: the wait below would park until the next poll */
     uint32_t want = (uint32_t)events;
-    if ((s->interest & want) != want) {
-        rc = p->ops->arm(p, fd, s->interest | want);
+    for (;;) {
+        if (atomic_load_explicit(&p->closed, memory_order_relaxed)) reap_closed(p);
+        weft__fdstate_t *s;
+        int rc = state_get(p, fd, &s);
         if (rc) return rc;
-        s->interest |= want;
+        wait_begin(s);
+        weft__waitq_lock(&s->waiters);
+        if (atomic_load_explicit(&s->closed, memory_order_relaxed) || closing(fd)) {
+            /* Closed on another thread since we looked, or being closed now: wait for the close
+             * to be done and start over (a new fd may have the number by then). */
+            weft__waitq_unlock(&s->waiters);
+            wait_end(s);
+            if ((rc = await_close(fd, deadline, nocancel)) != 0) return rc;
+            continue;
+        }
+        if ((s->interest & want) != want) {
+            rc = p->ops->arm(p, fd, s->interest | want);
+            if (rc) {
+                weft__waitq_unlock(&s->waiters);
+                wait_end(s);
+                chunk_release_idle(p, fd); /* a bad fd (or no memory) keeps no chunk */
+                return rc;
+            }
+            s->interest |= want;
+        }
+        weft__waiter_t w;
+        weft__waiter_init(&w);
+        w.data = want;
+        w.nocancel = nocancel;
+        weft__waitq_push(&s->waiters, &w);
+        weft__waitq_unlock(&s->waiters);
+        p->nwaiting++;
+        rc = weft__waiter_park(&s->waiters, &w, deadline);
+        p->nwaiting--;
+        wait_end(s);
+        if (rc) return rc;
+        if (w.data & WEFT__IO_ERR) return WEFT_EBADF;
+        return (int)w.data;
     }
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) {
-        /* A zero timeout: only look (the wait below would park until the next poll). */
-        struct timespec zero = {0, 0};
-        struct pollfd pfd = {
-            fd, (short)((want & WEFT_READ ? POLLIN : 0) | (want & WEFT_WRITE ? POLLOUT : 0)), 0};
-        int r = weft__sys_ppoll(&pfd, 1, &zero);
-        if (r > 0 && (pfd.revents & POLLNVAL)) return WEFT_EBADF;
-        int got = 0;
-        if (r > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) got |= WEFT_READ;
-        if (r > 0 && (pfd.revents & (POLLOUT | POLLHUP | POLLERR))) got |= WEFT_WRITE;
-        got &= events;
-        return got ? got : WEFT_ETIMEDOUT;
-    }
-    weft__waiter_t w;
-    weft__waiter_init(&w);
-    w.data = want;
-    w.nocancel = nocancel;
-    weft__waitq_lock(&s->waiters);
-    weft__waitq_push(&s->waiters, &w);
-    weft__waitq_unlock(&s->waiters);
-    p->nwaiting++;
-    rc = weft__waiter_park(&s->waiters, &w, deadline);
-    p->nwaiting--;
-    if (rc) return rc;
-    if (w.data & WEFT__IO_ERR) return WEFT_EBADF;
-    return (int)w.data;
 }
 
 int weft__io_wait(int fd, int events, int64_t deadline)
@@ -626,17 +981,99 @@ void weft__io_forget(int fd)
 {
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
-    if (!p || fd < 0 || (size_t)fd >= p->nfds || fd == p->evfd) return;
-    weft__fdstate_t *s = &p->fds[fd];
+    if (!p || fd < 0 || fd == p->evfd) return;
+    weft__fdstate_t *s = state_find(p, fd);
+    if (!s) return;
+    weft__waitq_lock(&s->waiters);
     if (s->interest) {
         p->ops->arm(p, fd, 0);
         p->ops->forget(p, fd);
         s->interest = 0;
     }
-    weft__waitq_lock(&s->waiters);
     weft__waiter_t *list = weft__waitq_take(&s->waiters, -1, WEFT__IO_ERR);
     weft__waitq_unlock(&s->waiters);
     weft__waiters_wake(list);
+    state_settle(s);
+    chunk_release_idle(p, fd);
+}
+
+/* A closer's visit to one poller's state of the fd (pollers_lock held): its waiters wake with
+ * WEFT_EBADF, and the poller stops watching the fd: at once where the backend can do that from
+ * here (epoll), else its hub is asked to (poll, select and io_uring hold the file in their
+ * wait, so it would not really close before). The hub resets the state (reap_closed). */
+static void close_in(weft__poller_t *p, weft__fdstate_t *s, bool own)
+{
+    weft__waitq_lock(&s->waiters);
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed) ||
+        (!s->interest && weft__waitq_empty(&s->waiters))) {
+        weft__waitq_unlock(&s->waiters);
+        return;
+    }
+    atomic_store_explicit(&s->closed, 1, memory_order_relaxed);
+    bool dropped = p->ops->unwatch != NULL;
+    if (dropped && s->interest) p->ops->unwatch(p, s->fd);
+    if (dropped && own) s->interest = 0; /* our own state: reap_closed need not drop it again */
+    weft__waiter_t *list = weft__waitq_take(&s->waiters, -1, WEFT__IO_ERR);
+    weft__fdstate_t *head = atomic_load_explicit(&p->closed, memory_order_relaxed);
+    do s->next_closed = head;
+    while (!atomic_compare_exchange_weak_explicit(&p->closed, &head, s, memory_order_release,
+                                                  memory_order_relaxed));
+    weft__waitq_unlock(&s->waiters);
+    weft__waiters_wake(list);
+    if (!dropped && !own) hub_notify(p);
+}
+
+int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg)
+{
+    /* 1. A close in progress: waits that start on fd from now on wait for it to be done. */
+    struct bucket *b = bucket_of(fd);
+    closer_t me = {fd, NULL};
+    weft__mutex_lock(&b->lock);
+    me.next = b->closers;
+    b->closers = &me;
+    atomic_fetch_add_explicit(&b->nclosing, 1, memory_order_relaxed); /* see closing() */
+    /* 2. Threads without a hub waiting on fd: told, and kicked out of their ppoll. */
+    for (thread_watch_t *t = b->threads; t; t = t->next)
+        if (t->fd == fd) {
+            atomic_store_explicit(&t->closed, 1, memory_order_release);
+            uint64_t one = 1;
+            if (t->kick >= 0)
+                while (weft__sys_write(t->kick, &one, sizeof one) < 0 && errno == EINTR) {
+                }
+        }
+    weft__mutex_unlock(&b->lock);
+    /* 3. Every hub: waiters woken, interest dropped (see close_in). */
+    weft__hub_t *hub = weft__hub_current();
+    weft__poller_t *mine = hub ? weft__hub_io(hub) : NULL;
+    if (mine && mine->dying) mine = NULL;
+    weft__mutex_lock(&pollers_lock);
+    for (weft__poller_t *p = pollers; p; p = p->all_next) {
+        weft__fdstate_t *s = fd == p->evfd ? NULL : state_find(p, fd);
+        if (s) close_in(p, s, p == mine);
+    }
+    weft__mutex_unlock(&pollers_lock);
+    /* Our own hub forgets the fd now, before the close (io_uring's polls hold the file). */
+    if (mine && atomic_load_explicit(&mine->closed, memory_order_relaxed)) reap_closed(mine);
+    if (mine && fd != mine->evfd) chunk_release_idle(mine, fd);
+    /* 4. The close itself; then waits on the number may start again. */
+    int r = op(fd, arg);
+    int err = errno;
+    weft__mutex_lock(&b->lock);
+    for (closer_t **c = &b->closers; *c; c = &(*c)->next)
+        if (*c == &me) {
+            *c = me.next;
+            break;
+        }
+    atomic_fetch_sub_explicit(&b->nclosing, 1, memory_order_relaxed);
+    weft__mutex_unlock(&b->lock);
+    errno = err;
+    return r;
+}
+
+static int close_op(int fd, void *arg)
+{
+    (void)arg;
+    return weft__sys_close(fd); /* not the monkey patch's close: this is it */
 }
 
 int weft_close(int fd)
@@ -645,8 +1082,7 @@ int weft_close(int fd)
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
     if (p && fd == p->evfd) return WEFT_EINVAL;
-    weft__io_forget(fd);
     /* Linux releases the fd even when close reports EINTR: never retry. */
-    if (weft__sys_close(fd) < 0 && errno != EINTR) return weft__errno(errno);
+    if (weft__io_close(fd, close_op, NULL) < 0 && errno != EINTR) return weft__errno(errno);
     return 0;
 }

@@ -3,9 +3,17 @@
  * backends implement, one file each (poll_select.c, poll_poll.c, poll_epoll.c,
  * poll_uring.c; Redis's ae_*.c pattern).
  *
- * The common part (io.c) owns the fd table: per fd, the waiters (waiting-core waiters whose
- * `data` holds the events they want, then the events they got), the interest mask it gave the
- * backend, and a generation bumped by weft_close. It is touched only on the hub's thread.
+ * The common part (io.c) owns the fd table of each poller: per fd, the waiters (waiting-core
+ * waiters whose `data` holds the events they want, then the events they got) and the interest
+ * mask it gave the backend. The table is two-level, as the kernel's fdtable: an index of
+ * chunks of WEFT__FD_CHUNK states. A chunk never moves while it exists (parked waiters point
+ * into it: their queue); a bigger index replaces a smaller one, which is kept until the hub
+ * ends (another thread may be reading it); an index entry and the chunk it names are only
+ * dropped when no state of the chunk is in use, under the pollers' lock.
+ *
+ * Who touches a state: the hub's thread (waits, reports, interest), and weft_close on any
+ * thread (it ends every wait on the fd in every hub: see io.c). Both under the state's waiters
+ * lock for the waiters, the interest and `closed`; the hub's thread alone for the rest.
  *
  * A backend keeps, per fd, an INTEREST mask (WEFT_READ | WEFT_WRITE) and reports readiness
  * level-style: as long as an fd is ready for an event of its interest, every wait reports it.
@@ -39,24 +47,48 @@ typedef struct weft__poller_ops {
     void (*wait)(weft__poller_t *p, int64_t deadline);
     /* weft_close is closing fd: forget it (poll requests in flight are canceled). */
     void (*forget)(weft__poller_t *p, int fd);
+    /* From any thread, fd still open and its state locked: the kernel stops watching fd for
+     * this poller at once (NULL when only the hub's thread can: then it is asked to). */
+    void (*unwatch)(weft__poller_t *p, int fd);
     /* Interest is re-armed per report (io_uring's one-shot polls): keeping an interest nobody
      * waits for costs a request per report, while dropping it costs nothing. */
     bool oneshot;
 } weft__poller_ops_t;
 
-typedef struct weft__fdstate {
-    weft_waitq_t waiters; /* each waiter's data: wanted events, then the events it got */
-    uint32_t interest;    /* what the backend watches for this fd */
-} weft__fdstate_t;
+#define WEFT__FD_CHUNK 256 /* fd states per chunk of the table */
+
+typedef struct weft__fdstate weft__fdstate_t;
+struct weft__fdstate {
+    weft_waitq_t waiters;    /* each waiter's data: wanted events, then the events it got */
+    uint32_t interest;       /* what the backend watches for this fd (under the lock) */
+    _Atomic uint32_t closed; /* weft_close dropped it: the hub's thread must reset it */
+    int fd;
+    uint32_t nwait;               /* io waits in progress on it (hub's thread) */
+    bool used;                    /* counted in its chunk's `used` (hub's thread) */
+    weft__fdstate_t *next_closed; /* the poller's list of closed states */
+};
+
+typedef struct weft__fdchunk {
+    size_t used; /* states with an interest, a wait in progress or a close to reset */
+    weft__fdstate_t s[WEFT__FD_CHUNK];
+} weft__fdchunk_t;
+
+typedef struct weft__fdindex {
+    size_t n;                      /* chunks it can name */
+    struct weft__fdindex *retired; /* the smaller one it replaced (freed with the poller) */
+    _Atomic(weft__fdchunk_t *) chunk[];
+} weft__fdindex_t;
 
 struct weft__poller {
     const weft__poller_ops_t *ops;
     void *impl;
     int evfd; /* remote wakes */
-    weft__fdstate_t *fds;
-    size_t nfds;     /* table length */
-    size_t nwaiting; /* waiters parked on fds */
-    bool peeking;    /* the hub only looks (deadline 0) while coroutines are ready */
+    _Atomic(weft__fdindex_t *) index;
+    _Atomic(weft__fdstate_t *) closed; /* states weft_close dropped on other threads */
+    size_t nwaiting;                   /* waiters parked on fds */
+    bool peeking; /* the hub only looks (deadline 0) while coroutines are ready */
+    bool dying;   /* its hub is being destroyed: off the list of pollers */
+    weft__poller_t *all_prev, *all_next; /* every poller of the process (io.c's lock) */
 };
 
 /* Called by a backend's wait for each ready fd (revents: WEFT_READ, WEFT_WRITE, WEFT__IO_ERR). */
@@ -71,8 +103,21 @@ struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts);
 int weft__io_wait(int fd, int events, int64_t deadline);
 /* The same, immune to cancellation (a wait in the middle of a message that must finish). */
 int weft__io_wait_nocancel(int fd, int events, int64_t deadline);
-/* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF. */
+/* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF (for an
+ * fd private to the caller; others are closed with weft__io_close). */
 void weft__io_forget(int fd);
+
+/* Closes fd by op(fd, arg) (close(2), or a dup2/dup3 onto fd), after ending every wait on it:
+ * the waiters of every hub and of every thread without a hub wake with WEFT_EBADF, and the
+ * hubs stop watching it before op runs, so nobody sees the events of the fd that takes the
+ * number next. A wait that starts on fd while op runs waits for op to finish, then starts
+ * again (on whatever fd then has the number). Returns op's result, with op's errno. From any
+ * thread or coroutine. */
+int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg);
+
+/* How long a thread without a hub sleeps in ppoll before it looks at its cancel flag again:
+ * no longer than the waiting core's other waits that cannot be woken (50 ms). */
+#define WEFT__IO_SLICE_NS (50 * 1000000LL)
 
 extern const weft__poller_ops_t weft__poller_select, weft__poller_poll, weft__poller_epoll,
     weft__poller_uring;

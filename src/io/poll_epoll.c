@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #define MAX_EVENTS 256
@@ -78,6 +79,15 @@ static void forget(weft__poller_t *p, int fd)
     if ((size_t)fd < e->nregistered) e->registered[fd] = 0;
 }
 
+/* From any thread: epoll_ctl is safe beside the hub's epoll_wait, and the registration must
+ * go before the fd is closed (a dup of it elsewhere would keep it, reporting events tagged
+ * with a number that may be reused). `registered` is the hub's: it resets it in forget. */
+static void unwatch(weft__poller_t *p, int fd)
+{
+    impl_t *e = p->impl;
+    epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 static void wait_(weft__poller_t *p, int64_t deadline)
 {
     impl_t *e = p->impl;
@@ -104,4 +114,5 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_epoll = {"epoll", init, fini, arm, wait_, forget, false};
+const weft__poller_ops_t weft__poller_epoll = {"epoll", init,   fini,    arm,
+                                               wait_,   forget, unwatch, false};

@@ -105,4 +105,4 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_poll = {"poll", init, fini, arm, wait_, forget, false};
+const weft__poller_ops_t weft__poller_poll = {"poll", init, fini, arm, wait_, forget, NULL, false};

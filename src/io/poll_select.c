@@ -84,4 +84,5 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_select = {"select", init, fini, arm, wait_, forget, false};
+const weft__poller_ops_t weft__poller_select = {"select", init,   fini, arm,
+                                                wait_,    forget, NULL, false};

@@ -177,7 +177,8 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_uring = {"io_uring", init, fini, arm, wait_, forget, true};
+const weft__poller_ops_t weft__poller_uring = {"io_uring", init,   fini, arm,
+                                               wait_,      forget, NULL, true};
 
 #else /* no liburing at build time */
 
@@ -203,6 +204,7 @@ static void forget(weft__poller_t *p, int fd)
 {
     (void)p, (void)fd;
 }
-const weft__poller_ops_t weft__poller_uring = {"io_uring", init, fini, arm, wait_, forget, true};
+const weft__poller_ops_t weft__poller_uring = {"io_uring", init,   fini, arm,
+                                               wait_,      forget, NULL, true};
 
 #endif
