@@ -169,10 +169,18 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  *
  * Errors: WEFT_EEOF when the other end is closed (every copy of it, in every process) and
  * nothing is left to read; WEFT_EPIPE when sending to an end that is closed — never SIGPIPE.
- * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls): recv's covers the wait for a message to
- * begin, send's the wait for the peer to take its first byte; a message that has begun is
- * always carried to its end (never half-sent, never half-received), unless the peer dies or
- * closes in the middle (then WEFT_EEOF / WEFT_EPIPE, and that message is lost).
+ * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls). recv's covers the whole message: a
+ * peer that stalls in the middle of one cannot hold the receiver past it. A recv that times
+ * out (or is canceled) in the middle of a message keeps the part received inside the
+ * connection, and the next recv continues that same message (WEFT_EOVERFLOW still applies to
+ * its full length): nothing is lost, nothing misparsed. Only if that part cannot be kept (out
+ * of memory) is the message lost; the end is then broken for receiving, every later recv
+ * failing with WEFT_EBROKEN. send's timeout covers the wait for the peer to take the first
+ * byte; a message whose sending has begun is always sent to its end (never half-sent). A
+ * peer that dies or closes in the middle of a message gives WEFT_EEOF / WEFT_EPIPE, and that
+ * message is lost. A frame header is a 64-bit length: any value is legal, a length beyond
+ * every buffer is reported by WEFT_EOVERFLOW (as SIZE_MAX when it does not fit a size_t) and
+ * stays next in line like any message too long for the buffer.
  * Thread safety: any number of threads may send and receive on one end at once (each
  * direction is serialised by a lock; messages never interleave). A thread's wait blocks it:
  * inside an executor task, or with a deadline, in poll slices of at most 50 ms, so a cancel
@@ -194,10 +202,14 @@ WEFT_EXTERN int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex);
 WEFT_EXTERN int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout);
 
 /* Receives the next message into buf (cap bytes) and stores its length in *len. WEFT_EOVERFLOW
- * if it is longer than cap: *len is set to its length and the message stays next in line
- * (Python's BufferTooShort, without losing it): call again with a big enough buffer.
- * WEFT_EEOF, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing taken), WEFT_EBADF (a send-only end),
- * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN). */
+ * if it is longer than cap: *len is set to its length (SIZE_MAX if it does not fit a size_t)
+ * and the message stays next in line (Python's BufferTooShort, without losing it): call again
+ * with a big enough buffer. WEFT_ETIMEDOUT, WEFT_ECANCELED: the message is not complete
+ * (nothing of it may have come, or part of it: that part is kept for the next call, and buf's
+ * contents are then unspecified). WEFT_EEOF, WEFT_EBROKEN (an earlier timed-out recv could
+ * not keep its part of a message: the stream is out of step), WEFT_EBADF (a send-only end),
+ * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN); *len is set only on 0 and
+ * WEFT_EOVERFLOW. */
 WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len,
                                      double timeout);
 

@@ -43,6 +43,20 @@ static inline int weft__errno(int e)
     return e > 0 ? -e : WEFT_EIO;
 }
 
+/* ---- checked sizes ------------------------------------------------------------------------
+ * Every size computed from a caller's length, or from a value read from shared memory or a
+ * peer, goes through these: true and *out = a + b (a * b), or false when it does not fit a
+ * size_t (then *out is unspecified and must not be used). */
+static inline bool weft__size_add(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out);
+}
+
+static inline bool weft__size_mul(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out);
+}
+
 /* Number of CPUs online, read once (1 means spinning never pays). */
 int weft__ncpu(void);
 
