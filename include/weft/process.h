@@ -288,8 +288,9 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
 /* ---- Queue / JoinableQueue between processes ------------------------------------------------
  * multiprocessing.Queue and JoinableQueue for C: messages of bytes, any size up to the
  * capacity, passed between processes through a ring buffer in anonymous shared memory. Create
- * it before starting the processes that use it: they inherit it (the handle is a pointer into
- * the shared mapping, valid in every forked child). Unlike Python's there is no feeder thread:
+ * it before starting the processes that use it: they inherit it (the handle is private memory
+ * that a forked child gets a copy of, pointing at the shared mapping, which the child inherits
+ * at the same address). Unlike Python's there is no feeder thread:
  * put copies the message into the ring and returns, so a put that returned 0 is in the queue,
  * visible to every process at once, and stays there if its sender dies.
  *
@@ -310,7 +311,13 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine and
  * looks again between naps of 20 us doubling to 1 ms (as the shared Lock & co above).
  * Timeouts are seconds (WEFT_FOREVER blocks, 0 polls). Thread safety: every call but destroy may be
- * made from any thread of any process sharing the queue. Not async-signal-safe. */
+ * made from any thread of any process sharing the queue. Not async-signal-safe.
+ *
+ * Trust: a process sharing the queue can write anything into the shared memory. It can lose,
+ * garble or invent messages (as any process with the memory could), but cannot make a call
+ * in another process touch memory outside the queue: the sizes a process maps, masks and
+ * bounds with are its own private copies, and a record length in the ring longer than the
+ * ring is refused (WEFT_EBROKEN) instead of read. */
 typedef struct weft_mpqueue weft_mpqueue_t;
 
 /* Creates a queue whose ring holds `capacity` bytes (rounded up to a power of two, at least
@@ -320,21 +327,24 @@ typedef struct weft_mpqueue weft_mpqueue_t;
 WEFT_EXTERN int weft_mpqueue_create(weft_mpqueue_t **q, size_t capacity, size_t maxsize,
                                     bool joinable);
 
-/* Unmaps the queue in the calling process (other processes keep theirs; the memory goes with
+/* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
+ * says) and frees this process's handle (other processes keep theirs; the memory goes with
  * the last). No thread of this process may be using it. WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_mpqueue_destroy(weft_mpqueue_t *q);
 
 /* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
  * to timeout for room. 0, WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the
- * message could never fit the ring), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with
+ * message could never fit the ring: longer than the capacity less 8 bytes, any len up to
+ * SIZE_MAX included), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with
  * len > 0, NaN). */
 WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout);
 
 /* Takes the message at the head into buf (cap bytes) and stores its length in *len, waiting
  * up to timeout for one. WEFT_EOVERFLOW when it is longer than cap: *len is set to its length
  * and it stays at the head (call again with a big enough buffer). WEFT_ETIMEDOUT
- * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EINVAL (q or len NULL, buf
- * NULL with cap > 0, NaN). */
+ * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EBROKEN (the record at
+ * the head claims more bytes than the ring holds: the shared memory was overwritten; it stays
+ * there), WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
 WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len,
                                  double timeout);
 

@@ -44,6 +44,7 @@
 
 #include "../process/process_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -448,7 +449,11 @@ static void pool_thread(void *arg)
                                            .events = events};
             p->pfds[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         }
-        int ms = next == WEFT_NO_DEADLINE ? -1 : (int)((next - now + 999999) / 1000000);
+        /* Rounded up; a deadline further than poll's int can say waits as long as it can. */
+        int ms = next == WEFT_NO_DEADLINE ? -1
+                 : next - now >= (int64_t)INT_MAX * 1000000
+                     ? INT_MAX
+                     : (int)((next - now + 999999) / 1000000);
         if (polling && (ms < 0 || ms > 10)) ms = 10;
         if (poll(p->pfds, n, ms) < 0) continue; /* EINTR; ENOMEM: try again */
         if (p->pfds[0].revents) {

@@ -332,6 +332,33 @@ static void pipe_recv_timeout_covers_the_whole_message(void **state)
     }
 }
 
+/* A recv that times out mid-message and cannot keep the part it received (out of memory)
+ * loses the message and breaks the end for receiving: every later recv says WEFT_EBROKEN
+ * (the stream is out of step), never a misparsed frame. */
+static void pipe_part_that_cannot_be_kept_breaks_the_end(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    uint64_t header = 100;
+    unsigned char frame[8 + 100] = {0};
+    memcpy(frame, &header, 8);
+    assert_int_equal(send(weft_conn_fileno(b), frame, 8 + 10, 0), 18);
+    char buf[100];
+    size_t len = 777;
+    weft_test_fail_alloc(1, 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.05), WEFT_ETIMEDOUT);
+    weft_test_fail_alloc(0, 0);
+    assert_int_equal(send(weft_conn_fileno(b), frame + 18, 90, 0), 90);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 1), WEFT_EBROKEN);
+    assert_int_equal(weft_conn_send_bytes(b, "next", 4, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 1), WEFT_EBROKEN);
+    assert_int_equal(weft_conn_poll(a, 0), 0); /* ready: to report it */
+    assert_int_equal(len, 777);
+    weft_conn_close(a);
+    weft_conn_close(b);
+}
+
 /* A sender that dies in the middle of a message: the receiver gets WEFT_EEOF, never a
  * truncated message. */
 static int half_a_message(void *arg)
@@ -499,6 +526,7 @@ int main(int argc, char **argv)
         WEFT_TEST(pipe_timeout_mid_header_loses_nothing),
         WEFT_TEST(pipe_huge_frame_header_stays_next_in_line),
         WEFT_TEST(pipe_recv_timeout_covers_the_whole_message),
+        WEFT_TEST(pipe_part_that_cannot_be_kept_breaks_the_end),
         WEFT_TEST(pipe_sender_dying_mid_message_gives_eof),
         WEFT_TEST(pipe_concurrent_senders_never_interleave),
         WEFT_TEST(pipe_recv_is_cancelable),
