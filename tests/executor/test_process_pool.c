@@ -507,6 +507,17 @@ typedef struct sized {
 static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, size_t window)
 {
     weft_executor_t *ex = make_pool(workers, 0, 0);
+    /* Start the workers on a burst of tiny tasks first (a burst fills each worker's pipeline,
+     * which starts the next): GCC 12's ASan allocator does not hold its locks across fork, so
+     * a worker forked while this thread allocates large blocks can deadlock in its first
+     * large malloc (see test_process.c, FULL_FORK_CHECK). Workers live until shutdown: the
+     * large payloads below are allocated with no fork under way. */
+    weft_future_t *warm[16];
+    for (size_t i = 0; i < 4 * workers; i++) warm[i] = submit(ex, echo_arg, "w", 1);
+    for (size_t i = 0; i < 4 * workers; i++) {
+        assert_int_equal(weft_process_result(warm[i], 60, NULL, NULL), 0);
+        weft_future_release(warm[i]);
+    }
     size_t total = n * (size_t)reps, biggest = 0;
     for (size_t i = 0; i < n; i++)
         if (payload_size(tasks[i].arg) > biggest) biggest = payload_size(tasks[i].arg);
