@@ -280,13 +280,12 @@ static void push_front(ppool_t *p, weft_future_t *f);
 
 /* A worker ended: take the replies still in its pipe, fail the task it was running, put those
  * that never began back at the head of the queue, free the slot. The first task without a
- * reply was running if it was written whole (or its deadline killed the worker); the others,
- * and a first one never written whole, never began. */
+ * reply fails even if it was not written whole: a worker that dies taking it in (a task too
+ * large for its memory) would otherwise kill worker after worker. */
 static void bury(ppool_t *p, worker_t *w)
 {
     take_replies(w);
-    size_t failed = w->nsent || w->fail != WEFT_EWORKERDIED ? 1 : 0;
-    while (w->ninflight > failed) push_front(p, w->inflight[--w->ninflight]);
+    while (w->ninflight > 1) push_front(p, w->inflight[--w->ninflight]);
     if (w->ninflight) finish_task(w, w->fail, NULL);
     weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
     weft_process_close(w->proc);
