@@ -203,10 +203,12 @@ static int worker_main(void *arg)
 
 /* ---- the pool thread ----------------------------------------------------------------------- */
 
-static void finish_task(worker_t *w, int code, bytes_t *result)
+/* Completes w's in-flight task k (0: the one running) with code and, on 0, result. */
+static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
 {
-    weft_future_t *f = w->inflight[0];
-    memmove(w->inflight, w->inflight + 1, --w->ninflight * sizeof *w->inflight);
+    weft_future_t *f = w->inflight[k];
+    w->ninflight--;
+    memmove(w->inflight + k, w->inflight + k + 1, (w->ninflight - k) * sizeof *w->inflight);
     free_task_arg(f);
     if (code == 0) f->dispose = weft__free;
     if (weft__future_finish(f, code, code ? NULL : result, NULL) != 0) {
@@ -216,6 +218,11 @@ static void finish_task(worker_t *w, int code, bytes_t *result)
         weft__free(result);
     }
     weft_future_release(f); /* the queue's reference */
+}
+
+static void finish_task(worker_t *w, int code, bytes_t *result)
+{
+    finish_task_at(w, 0, code, result);
 }
 
 /* A reply arrived whole (len bytes at b->raw): completes the task at the head of w's flight. */
@@ -243,7 +250,9 @@ static void take_reply(worker_t *w, bytes_t *b, size_t len)
  * has nothing more, so poll tells when there is more). */
 static void take_replies(worker_t *w)
 {
-    while (!w->in_dead) {
+    /* After a reply that could not be allocated nothing more is read: that reply is still at
+     * the head of the pipe, and the worker is being replaced. */
+    while (!w->in_dead && w->fail != WEFT_ENOMEM) {
         void *msg;
         size_t len = 0;
         int rc = weft__conn_recv_alloc_nowait(w->conn, offsetof(bytes_t, raw), &msg, &len);
@@ -281,11 +290,19 @@ static void push_front(ppool_t *p, weft_future_t *f);
 /* A worker ended: take the replies still in its pipe, fail the task it was running, put those
  * that never began back at the head of the queue, free the slot. The first task without a
  * reply fails even if it was not written whole: a worker that dies taking it in (a task too
- * large for its memory) would otherwise kill worker after worker. */
+ * large for its memory) would otherwise kill worker after worker. Killed because its reply
+ * could not be allocated (WEFT_ENOMEM), the tasks behind that one may have run (their replies
+ * were behind it): they fail with WEFT_EWORKERDIED rather than run twice. */
 static void bury(ppool_t *p, worker_t *w)
 {
     take_replies(w);
-    while (w->ninflight > 1) push_front(p, w->inflight[--w->ninflight]);
+    bool behind_ran = w->fail == WEFT_ENOMEM;
+    while (w->ninflight > 1) {
+        if (behind_ran)
+            finish_task_at(w, w->ninflight - 1, WEFT_EWORKERDIED, NULL);
+        else
+            push_front(p, w->inflight[--w->ninflight]);
+    }
     if (w->ninflight) finish_task(w, w->fail, NULL);
     weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
     weft_process_close(w->proc);

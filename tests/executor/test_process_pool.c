@@ -650,6 +650,46 @@ static void process_pool_submit_length_near_size_max_is_refused(void **state)
     close_pool(ex);
 }
 
+static weft_event_t *gate; /* in shared memory: opened by the test, waited for by the task */
+
+static int echo_after_gate(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    if (weft_event_wait(gate, 60) != 0) return WEFT_ETIMEDOUT;
+    return echo_arg(arg, len, result, result_len);
+}
+
+/* The pool cannot allocate the memory for a task's result: that task fails with WEFT_ENOMEM
+ * (its worker is replaced: the reply is still in its pipe), nothing is leaked, and the next
+ * task runs. */
+static void process_pool_result_that_cannot_be_allocated_fails_its_task(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_shm_alloc((void **)&gate, sizeof *gate), 0);
+    assert_int_equal(weft_event_init_shared(gate), 0);
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *f = submit(ex, echo_arg, "warm", 4); /* the worker exists */
+    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    f = submit(ex, echo_after_gate, "result", 6);
+    while (!weft_future_running(f)) sched_yield();
+    /* The pool thread's next allocation is the memory for this reply (it is idle otherwise,
+     * and this thread allocates nothing until the result). */
+    weft_test_fail_alloc(1, 0);
+    assert_int_equal(weft_event_set(gate), 0);
+    assert_int_equal(weft_process_result(f, 60, NULL, NULL), WEFT_ENOMEM);
+    weft_test_fail_alloc(0, 0);
+    weft_future_release(f);
+    const void *data;
+    size_t len;
+    f = submit(ex, echo_arg, "next", 4);
+    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(len, 4);
+    assert_memory_equal(data, "next", 4);
+    weft_future_release(f);
+    close_pool(ex);
+    assert_int_equal(weft_shm_free(gate, sizeof *gate), 0);
+}
+
 static weft_conn_t *serve_end;
 
 static int serve_child(void *arg)
@@ -764,6 +804,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_endless_task_timeout_is_no_limit),
         WEFT_TEST(process_pool_submit_length_near_size_max_is_refused),
         WEFT_TEST(process_pool_worker_refuses_a_short_task_message),
+        WEFT_TEST(process_pool_result_that_cannot_be_allocated_fails_its_task),
     };
     return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
