@@ -214,7 +214,8 @@ WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size
                                      double timeout);
 
 /* Waits until there is something to receive (Connection.poll): 0 when a message (or part of
- * one) is there or the other end is closed (recv then reports WEFT_EEOF), WEFT_ETIMEDOUT,
+ * one, such as the part a timed-out recv kept) is there, the other end is closed (recv then
+ * reports WEFT_EEOF) or the end is broken (recv reports WEFT_EBROKEN), WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_EBADF (send-only), WEFT_EINVAL. */
 WEFT_EXTERN int weft_conn_poll(weft_conn_t *c, double timeout);
 
