@@ -147,45 +147,65 @@ typedef struct worker_start {
 
 void (*weft__ppool_test_hook)(int stage, const void *arg, size_t len, int fd);
 
+enum { SERVED, POOL_GONE, BROKEN };
+
+/* Runs the task message msg (len bytes: the function pointer, then the argument) and sends
+ * its reply: SERVED, POOL_GONE (the pool closed its end) or BROKEN (no task, no memory for the
+ * reply, a pipe error: the worker ends with code 1, the pool sees WEFT_EWORKERDIED). */
+static int serve_one(weft_conn_t *c, const unsigned char *msg, size_t len)
+{
+    weft_process_task_fn fn;
+    if (len < sizeof fn) return BROKEN; /* not a task: the stream is out of step */
+    memcpy(&fn, msg, sizeof fn);
+    const unsigned char *arg = msg + sizeof fn;
+    size_t alen = len - sizeof fn;
+    if (weft__ppool_test_hook) weft__ppool_test_hook(WEFT__PPOOL_GOT_TASK, arg, alen, -1);
+    void *result = NULL;
+    size_t rlen = 0, size;
+    int32_t code = fn(alen ? arg : NULL, alen, &result, &rlen);
+    if (code) rlen = 0;
+    unsigned char *reply = weft__size_add(REPLY_HEAD, rlen, &size) ? malloc(size) : NULL;
+    if (reply) {
+        memset(reply, 0, REPLY_HEAD);
+        memcpy(reply, &code, sizeof code);
+        if (rlen) memcpy(reply + REPLY_HEAD, result, rlen);
+    }
+    free(result);
+    if (!reply) return BROKEN;
+    if (weft__ppool_test_hook)
+        weft__ppool_test_hook(WEFT__PPOOL_SENDING, reply, size, weft_conn_fileno(c));
+    int rc = weft_conn_send_bytes(c, reply, size, WEFT_FOREVER);
+    free(reply);
+    return rc == 0 ? SERVED : rc == WEFT_EPIPE ? POOL_GONE : BROKEN;
+}
+
 int weft__ppool_serve(weft_conn_t *c, size_t max_tasks)
 {
     size_t cap = 4096, len, done = 0;
     unsigned char *buf = malloc(cap);
-    if (!buf) return 1;
-    for (;;) {
+    int exit_code = buf ? -1 : 1; /* -1: go on */
+    while (exit_code < 0) {
         int rc = weft_conn_recv_bytes(c, buf, cap, &len, WEFT_FOREVER);
-        if (rc == WEFT_EOVERFLOW) {
+        if (rc == WEFT_EOVERFLOW) { /* a bigger task: realloc refuses a length it cannot have */
             unsigned char *bigger = realloc(buf, len);
-            if (!bigger) return 1;
-            buf = bigger, cap = len;
-            continue;
+            if (bigger)
+                buf = bigger, cap = len;
+            else
+                exit_code = 1;
+        } else if (rc) {
+            exit_code = rc == WEFT_EEOF ? 0 : 1;
+        } else if (len == 0) {
+            exit_code = 0; /* the pool's "exit" */
+        } else {
+            int served = serve_one(c, buf, len);
+            if (served != SERVED)
+                exit_code = served == POOL_GONE ? 0 : 1;
+            else if (max_tasks && ++done == max_tasks)
+                exit_code = 0;
         }
-        if (rc) return rc == WEFT_EEOF ? 0 : 1;
-        if (len == 0) return 0;                           /* the pool's "exit" */
-        if (len < sizeof(weft_process_task_fn)) return 1; /* not a task: a broken stream */
-        weft_process_task_fn fn;
-        memcpy(&fn, buf, sizeof fn);
-        if (weft__ppool_test_hook)
-            weft__ppool_test_hook(WEFT__PPOOL_GOT_TASK, buf + sizeof fn, len - sizeof fn, -1);
-        void *result = NULL;
-        size_t rlen = 0;
-        int32_t code =
-            fn(len > sizeof fn ? buf + sizeof fn : NULL, len - sizeof fn, &result, &rlen);
-        if (code) rlen = 0;
-        size_t size;
-        unsigned char *reply = weft__size_add(8, rlen, &size) ? malloc(size) : NULL;
-        if (!reply) return 1; /* the pool sees the death: WEFT_EWORKERDIED */
-        memset(reply, 0, 8);
-        memcpy(reply, &code, sizeof code);
-        if (rlen) memcpy(reply + 8, result, rlen);
-        free(result);
-        if (weft__ppool_test_hook)
-            weft__ppool_test_hook(WEFT__PPOOL_SENDING, reply, 8 + rlen, weft_conn_fileno(c));
-        rc = weft_conn_send_bytes(c, reply, 8 + rlen, WEFT_FOREVER);
-        free(reply);
-        if (rc) return rc == WEFT_EPIPE ? 0 : 1;
-        if (max_tasks && ++done == max_tasks) return 0;
     }
+    free(buf);
+    return exit_code;
 }
 
 static int worker_main(void *arg)
