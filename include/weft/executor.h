@@ -127,8 +127,11 @@ WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers
  * one can. To keep workers busy, each worker is handed up to 4 tasks at a time (1 with a
  * task_timeout): the ones waiting behind its current task are RUNNING already and no longer
  * cancelable (Python hands out max_workers + 1 this way); if the worker dies, those never
- * began and go back to the head of the queue, to run once on another worker. In a forked
- * child the pool is unusable (submit: WEFT_EBROKEN). */
+ * began and go back to the head of the queue, to run once on another worker. Arguments and
+ * results of any size are carried (the pool thread never blocks on a worker's pipe: what a
+ * pipe cannot take yet waits in the pool, what comes back is read as it arrives), at the cost
+ * of one copy of each in the pool's process while in flight. In a forked child the pool is
+ * unusable (submit: WEFT_EBROKEN). */
 
 /* A process-pool task: runs in a worker with the argument bytes (arg may be NULL when len is
  * 0); returns 0 and, optionally, a result in *result / *result_len (memory from malloc, freed
@@ -138,7 +141,9 @@ typedef int (*weft_process_task_fn)(const void *arg, size_t len, void **result, 
 
 /* How to make a process pool; NULL or all zero is Python's default.
  *   max_tasks_per_child  0: workers live until shutdown
- *   task_timeout         seconds; 0 (or negative): no limit; NaN is WEFT_EINVAL */
+ *   task_timeout         seconds; 0 (or negative): no limit; +inf, or more than a deadline can
+ *                        represent (~292 years), is forever: no limit either; NaN is
+ *                        WEFT_EINVAL */
 typedef struct weft_process_pool_opts {
     size_t max_tasks_per_child;
     double task_timeout;
@@ -153,10 +158,12 @@ WEFT_EXTERN int weft_process_pool_create(weft_executor_t **ex, size_t max_worker
 /* Schedules fn with a copy of the len bytes at arg; stores the future in *out if out is not
  * NULL (one reference). Errors: WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0),
  * WEFT_ENOTSUP (ex is not a process pool), WEFT_ESHUTDOWN, WEFT_EBROKEN (in a forked child),
- * WEFT_ENOMEM; then *out is NULL. Futures fail with the task's code, WEFT_EWORKERDIED,
- * WEFT_ETIMEDOUT, WEFT_ECANCELED (cancelled while queued), or, for tasks queued when no worker
- * process runs and none could be started, that start's error: WEFT_EMFILE (no fd for its
- * pipe: the process's or the system's limit), WEFT_EAGAIN (fork refused: the process limit),
+ * WEFT_ENOMEM (also for a len no copy can have: above PTRDIFF_MAX with the message's header);
+ * then *out is NULL. Futures fail with the task's code, WEFT_EWORKERDIED, WEFT_ETIMEDOUT,
+ * WEFT_ENOMEM (the pool could not allocate the result: the worker is replaced),
+ * WEFT_ECANCELED (cancelled while queued), or, for tasks queued when no worker process runs
+ * and none could be started, that start's error: WEFT_EMFILE (no fd for its pipe: the
+ * process's or the system's limit), WEFT_EAGAIN (fork refused: the process limit),
  * WEFT_ENOMEM, WEFT_ESYSTEM (an unexpected errno). */
 WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn,
                                          const void *arg, size_t len, weft_future_t **out);

@@ -194,13 +194,22 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  *
  * Errors: WEFT_EEOF when the other end is closed (every copy of it, in every process) and
  * nothing is left to read; WEFT_EPIPE when sending to an end that is closed — never SIGPIPE.
- * Timeouts are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h):
- * recv's covers the wait for a message to begin, send's the wait for the peer to take its first
- * byte; a message that has begun is always carried to its end (never half-sent, never
- * half-received), unless the peer dies or closes in the middle (then WEFT_EEOF / WEFT_EPIPE, and
- * that message is lost). Thread safety: any number of threads may send and receive on one end at
- * once (each direction is serialised by a lock; messages never interleave). A thread's wait blocks
- * it: inside an executor task, or with a deadline, in poll slices of at most 50 ms, so a cancel
+ * Timeouts are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see
+ * weft/core.h). recv's covers the whole message: a peer that stalls in the middle of one
+ * cannot hold the receiver past it. A recv that times
+ * out (or is canceled) in the middle of a message keeps the part received inside the
+ * connection, and the next recv continues that same message (WEFT_EOVERFLOW still applies to
+ * its full length): nothing is lost, nothing misparsed. Only if that part cannot be kept (out
+ * of memory) is the message lost; the end is then broken for receiving, every later recv
+ * failing with WEFT_EBROKEN. send's timeout covers the wait for the peer to take the first
+ * byte; a message whose sending has begun is always sent to its end (never half-sent). A
+ * peer that dies or closes in the middle of a message gives WEFT_EEOF / WEFT_EPIPE, and that
+ * message is lost. A frame header is a 64-bit length: any value is legal, a length beyond
+ * every buffer is reported by WEFT_EOVERFLOW (as SIZE_MAX when it does not fit a size_t) and
+ * stays next in line like any message too long for the buffer.
+ * Thread safety: any number of threads may send and receive on one end at once (each
+ * direction is serialised by a lock; messages never interleave). A thread's wait blocks it:
+ * inside an executor task, or with a deadline, in poll slices of at most 50 ms, so a cancel
  * request is seen; otherwise in the system call itself. A coroutine's wait parks only the
  * coroutine, through its hub's poller. Cost: a tiny message costs 2-4 times a raw pipe(2)
  * write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path between
@@ -219,15 +228,20 @@ WEFT_EXTERN int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex);
 WEFT_EXTERN int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout);
 
 /* Receives the next message into buf (cap bytes) and stores its length in *len. WEFT_EOVERFLOW
- * if it is longer than cap: *len is set to its length and the message stays next in line
- * (Python's BufferTooShort, without losing it): call again with a big enough buffer.
- * WEFT_EEOF, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing taken), WEFT_EBADF (a send-only end),
- * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN). */
+ * if it is longer than cap: *len is set to its length (SIZE_MAX if it does not fit a size_t)
+ * and the message stays next in line (Python's BufferTooShort, without losing it): call again
+ * with a big enough buffer. WEFT_ETIMEDOUT, WEFT_ECANCELED: the message is not complete
+ * (nothing of it may have come, or part of it: that part is kept for the next call, and buf's
+ * contents are then unspecified). WEFT_EEOF, WEFT_EBROKEN (an earlier timed-out recv could
+ * not keep its part of a message: the stream is out of step), WEFT_EBADF (a send-only end),
+ * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN); *len is set only on 0 and
+ * WEFT_EOVERFLOW. */
 WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len,
                                      double timeout);
 
 /* Waits until there is something to receive (Connection.poll): 0 when a message (or part of
- * one) is there or the other end is closed (recv then reports WEFT_EEOF), WEFT_ETIMEDOUT,
+ * one, such as the part a timed-out recv kept) is there, the other end is closed (recv then
+ * reports WEFT_EEOF) or the end is broken (recv reports WEFT_EBROKEN), WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_EBADF (send-only), WEFT_EINVAL. */
 WEFT_EXTERN int weft_conn_poll(weft_conn_t *c, double timeout);
 
@@ -301,8 +315,9 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
 /* ---- Queue / JoinableQueue between processes ------------------------------------------------
  * multiprocessing.Queue and JoinableQueue for C: messages of bytes, any size up to the
  * capacity, passed between processes through a ring buffer in anonymous shared memory. Create
- * it before starting the processes that use it: they inherit it (the handle is a pointer into
- * the shared mapping, valid in every forked child). Unlike Python's there is no feeder thread:
+ * it before starting the processes that use it: they inherit it (the handle is private memory
+ * that a forked child gets a copy of, pointing at the shared mapping, which the child inherits
+ * at the same address). Unlike Python's there is no feeder thread:
  * put copies the message into the ring and returns, so a put that returned 0 is in the queue,
  * visible to every process at once, and stays there if its sender dies.
  *
@@ -321,11 +336,17 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * A thread's wait spins for the waiting core's budget (WEFT_SPIN_NS in the environment, read
  * once, as secure_getenv reads it: ignored in a setuid/setgid or file-capability program), then
  * sleeps on process-shared futex words of the queue (inside an executor task in 50 ms slices
- * so that a cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine and
- * looks again between naps of 20 us doubling to 1 ms (as the shared Lock & co above).
- * Timeouts are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h).
- * Thread safety: every call but destroy may be made from any thread of any process sharing the
- * queue. Not async-signal-safe. */
+ * so that a cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine
+ * and looks again between naps of 20 us doubling to 1 ms (as the shared Lock & co above). Timeouts
+ * are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h). Thread
+ * safety: every call but destroy may be made from any thread of any process sharing the queue. Not
+ * async-signal-safe.
+ *
+ * Trust: a process sharing the queue can write anything into the shared memory. It can lose,
+ * garble or invent messages (as any process with the memory could), but cannot make a call
+ * in another process touch memory outside the queue: the sizes a process maps, masks and
+ * bounds with are its own private copies, and a record length in the ring longer than the
+ * ring is refused (WEFT_EBROKEN) instead of read. */
 typedef struct weft_mpqueue weft_mpqueue_t;
 
 /* Creates a queue whose ring holds `capacity` bytes (rounded up to a power of two, at least
@@ -335,21 +356,24 @@ typedef struct weft_mpqueue weft_mpqueue_t;
 WEFT_EXTERN int weft_mpqueue_create(weft_mpqueue_t **q, size_t capacity, size_t maxsize,
                                     bool joinable);
 
-/* Unmaps the queue in the calling process (other processes keep theirs; the memory goes with
+/* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
+ * says) and frees this process's handle (other processes keep theirs; the memory goes with
  * the last). No thread of this process may be using it. WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_mpqueue_destroy(weft_mpqueue_t *q);
 
 /* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
  * to timeout for room. 0, WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the
- * message could never fit the ring), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with
+ * message could never fit the ring: longer than the capacity less 8 bytes, any len up to
+ * SIZE_MAX included), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with
  * len > 0, NaN). */
 WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout);
 
 /* Takes the message at the head into buf (cap bytes) and stores its length in *len, waiting
  * up to timeout for one. WEFT_EOVERFLOW when it is longer than cap: *len is set to its length
  * and it stays at the head (call again with a big enough buffer). WEFT_ETIMEDOUT
- * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EINVAL (q or len NULL, buf
- * NULL with cap > 0, NaN). */
+ * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EBROKEN (the record at
+ * the head claims more bytes than the ring holds: the shared memory was overwritten; it stays
+ * there), WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
 WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len,
                                  double timeout);
 

@@ -67,6 +67,22 @@ const char *weft__getenv(const char *name);
  * fake before starting threads and restore it after. */
 extern unsigned long (*weft__getauxval)(unsigned long type);
 
+/* ---- checked sizes ------------------------------------------------------------------------
+ * Every size computed from a caller's length, or from a value read from shared memory or a
+ * peer, goes through these: true and *out = a + b (a * b), or false when the result is not
+ * the size of any possible object: it does not fit a size_t, or exceeds PTRDIFF_MAX (C's
+ * bound on object sizes; malloc refuses more, and sanitizers abort on it). Then *out is
+ * unspecified and must not be used. */
+static inline bool weft__size_add(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_add_overflow(a, b, out) && *out <= (size_t)PTRDIFF_MAX;
+}
+
+static inline bool weft__size_mul(size_t a, size_t b, size_t *out)
+{
+    return !__builtin_mul_overflow(a, b, out) && *out <= (size_t)PTRDIFF_MAX;
+}
+
 /* Number of CPUs online, read once (1 means spinning never pays). */
 int weft__ncpu(void);
 

@@ -22,6 +22,7 @@
 #include "../wait/wait_internal.h"
 #include "weft/executor.h"
 #include "weft/future.h"
+#include "weft/process.h"
 
 /* ---- listeners: internal observers of completion ------------------------------------------
  * A listener is linked into a future's list and `notify` is called, under the future's lock,
@@ -114,5 +115,11 @@ struct weft_executor {
  * Set it before creating the pool (the workers inherit it); NULL in normal use. */
 enum { WEFT__PPOOL_GOT_TASK = 1, WEFT__PPOOL_SENDING = 2 };
 extern void (*weft__ppool_test_hook)(int stage, const void *arg, size_t len, int fd);
+
+/* A process pool worker's loop on its end of the pool's pipe: receive a task message (the
+ * function pointer, then the argument bytes), run it, send the reply (a 4-byte code, 4 bytes
+ * of padding, the result bytes); until an empty message or EOF (0), max_tasks tasks (0: no
+ * limit; 0 when reached), or an error (1). Internal: tests drive it over a pipe of their own. */
+int weft__ppool_serve(weft_conn_t *c, size_t max_tasks);
 
 #endif /* WEFT_EXECUTOR_INTERNAL_H */

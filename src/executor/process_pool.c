@@ -7,23 +7,35 @@
  * thread does everything else, so the slots need no lock:
  *   - a worker gets the next queued future (PENDING -> RUNNING, else it was cancelled and is
  *     dropped), as one pipe message: the function pointer, then the argument bytes. Up to
- *     PIPELINE tasks are in flight per worker (one when tasks have a timeout): the next ones
- *     wait in the worker's pipe, so a busy worker goes from task to task without sleeping
+ *     PIPELINE tasks are in flight per worker (one when tasks have a time limit): the next
+ *     ones wait in the worker's pipe, so a busy worker goes from task to task without sleeping
  *     until the pool thread has read its reply, and the pool thread takes replies in batches
  *     (Python keeps max_workers + 1 calls queued for the same reason). The worker runs them in
  *     order, so when it dies, the first task without a reply is the one it was running (it
  *     fails) and the others never began: they go back to the head of the queue, in order,
  *     for the next worker;
+ *   - the pool thread never blocks on a worker's pipe (a worker blocked sending a large
+ *     result while the pool blocked sending it the next large task was a deadlock). Each
+ *     worker's in-flight tasks are its output queue: inflight[0..nsent) are written whole,
+ *     inflight[nsent] has its first out_done frame bytes written, the rest wait (their bytes
+ *     are the future's, kept until the task is done). Writes are non-blocking and resume when
+ *     poll says the pipe is writable, as libuv's uv_write queues do; replies are read
+ *     non-blocking too, each into memory of its own (a partial one stays in the connection
+ *     until the rest comes);
  *   - a queued future with no idle worker starts one, up to max_workers;
- *   - it poll()s the eventfd, every worker's pipe (a reply: a 4-byte code, 4 bytes of
- *     padding, then the result bytes) and every worker's pidfd (the worker ended), with the
- *     nearest task deadline as timeout;
+ *   - it poll()s the eventfd, every worker's pipe (readable: a reply, a 4-byte code, 4 bytes
+ *     of padding, then the result bytes; writable, while it has output waiting) and every
+ *     worker's pidfd (the worker ended), with the nearest task deadline as timeout;
  *   - a reply completes the future (its result bytes owned by the future: dispose frees
  *     them); a worker that ended is reaped, and the task it ran, if any, fails with
  *     WEFT_EWORKERDIED (or WEFT_ETIMEDOUT if the pool thread killed it for its deadline).
+ * Nothing a worker sends is trusted for a size: a reply's length sizes its allocation only
+ * through the overflow-checked helpers (a reply too large to allocate fails its task with
+ * WEFT_ENOMEM and replaces the worker), a reply shorter than its code is a broken worker
+ * (killed). Likewise a worker ends (code 1) on a task message shorter than a function pointer.
  * Workers are forked by the pool thread: each closes the pool's ends of its siblings' pipes
- * and loops: receive, run, reply, until an empty message (the pool's "exit"), EOF, or
- * max_tasks_per_child.
+ * and loops (weft__ppool_serve): receive, run, reply, until an empty message (the pool's
+ * "exit"), EOF, or max_tasks_per_child.
  * Lifetime: `refs` is the handle plus the pool thread; the thread leaves once the pool is
  * shut down and nothing is queued or running, after closing every pipe and reaping every
  * worker, and the last of the two frees the pool.
@@ -33,6 +45,7 @@
 
 #include "../process/process_internal.h"
 
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
 #include <signal.h>
@@ -47,8 +60,11 @@
 
 typedef struct bytes { /* a result, the value of a finished future */
     size_t len;
-    unsigned char data[];
+    unsigned char *data; /* raw + REPLY_HEAD */
+    unsigned char raw[]; /* the reply as received: code, padding, result */
 } bytes_t;
+
+enum { REPLY_HEAD = 8 }; /* a reply's code and padding, before the result bytes */
 
 typedef struct ptask { /* a task, the arg of a queued future; fn and data are one message */
     size_t len;
@@ -62,8 +78,12 @@ enum { PIPELINE = 4 }; /* tasks in flight per worker */
 typedef struct worker {
     weft_process_t *proc;              /* NULL: a free slot */
     weft_conn_t *conn;                 /* the pool's end of its pipe */
-    weft_future_t *inflight[PIPELINE]; /* sent, in order: [0] runs (or will run first) */
+    weft_future_t *inflight[PIPELINE]; /* handed out, in order: [0] runs (or will run first) */
     size_t ninflight;
+    size_t nsent;    /* inflight[0..nsent) are written whole; the others wait to be */
+    size_t out_done; /* bytes of inflight[nsent]'s frame written so far */
+    bool out_dead;   /* a write failed (the worker is going): nothing more is written */
+    bool in_dead;    /* its pipe reached EOF: only its pidfd is watched now */
     int64_t deadline;
     int fail; /* the code its task gets if it dies: EWORKERDIED, or why it was killed */
     size_t done;
@@ -78,7 +98,8 @@ typedef struct ppool {
     pid_t owner;
     int efd;
     size_t max_workers, max_tasks;
-    int64_t timeout_ns;
+    double task_timeout;   /* > 0: each task's limit, turned into a deadline by weft_deadline */
+    bool limited;          /* task_timeout is a limit that can expire (not forever) */
     worker_t *workers;     /* [max_workers], the pool thread's */
     struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
     weft_thread_t *thread; /* the pool thread */
@@ -127,6 +148,67 @@ typedef struct worker_start {
 
 void (*weft__ppool_test_hook)(int stage, const void *arg, size_t len, int fd);
 
+enum { SERVED, POOL_GONE, BROKEN };
+
+/* Runs the task message msg (len bytes: the function pointer, then the argument) and sends
+ * its reply: SERVED, POOL_GONE (the pool closed its end) or BROKEN (no task, no memory for the
+ * reply, a pipe error: the worker ends with code 1, the pool sees WEFT_EWORKERDIED). */
+static int serve_one(weft_conn_t *c, const unsigned char *msg, size_t len)
+{
+    weft_process_task_fn fn;
+    if (len < sizeof fn) return BROKEN; /* not a task: the stream is out of step */
+    memcpy(&fn, msg, sizeof fn);
+    const unsigned char *arg = msg + sizeof fn;
+    size_t alen = len - sizeof fn;
+    if (weft__ppool_test_hook) weft__ppool_test_hook(WEFT__PPOOL_GOT_TASK, arg, alen, -1);
+    void *result = NULL;
+    size_t rlen = 0, size;
+    int32_t code = fn(alen ? arg : NULL, alen, &result, &rlen);
+    if (code) rlen = 0;
+    unsigned char *reply = weft__size_add(REPLY_HEAD, rlen, &size) ? malloc(size) : NULL;
+    if (reply) {
+        memset(reply, 0, REPLY_HEAD);
+        memcpy(reply, &code, sizeof code);
+        if (rlen) memcpy(reply + REPLY_HEAD, result, rlen);
+    }
+    free(result);
+    if (!reply) return BROKEN;
+    if (weft__ppool_test_hook)
+        weft__ppool_test_hook(WEFT__PPOOL_SENDING, reply, size, weft_conn_fileno(c));
+    int rc = weft_conn_send_bytes(c, reply, size, WEFT_FOREVER);
+    free(reply);
+    return rc == 0 ? SERVED : rc == WEFT_EPIPE ? POOL_GONE : BROKEN;
+}
+
+int weft__ppool_serve(weft_conn_t *c, size_t max_tasks)
+{
+    size_t cap = 4096, len, done = 0;
+    unsigned char *buf = malloc(cap);
+    int exit_code = buf ? -1 : 1; /* -1: go on */
+    while (exit_code < 0) {
+        int rc = weft_conn_recv_bytes(c, buf, cap, &len, WEFT_FOREVER);
+        if (rc == WEFT_EOVERFLOW) { /* a bigger task: realloc refuses a length it cannot have */
+            unsigned char *bigger = realloc(buf, len);
+            if (bigger)
+                buf = bigger, cap = len;
+            else
+                exit_code = 1;
+        } else if (rc) {
+            exit_code = rc == WEFT_EEOF ? 0 : 1;
+        } else if (len == 0) {
+            exit_code = 0; /* the pool's "exit" */
+        } else {
+            int served = serve_one(c, buf, len);
+            if (served != SERVED)
+                exit_code = served == POOL_GONE ? 0 : 1;
+            else if (max_tasks && ++done == max_tasks)
+                exit_code = 0;
+        }
+    }
+    free(buf);
+    return exit_code;
+}
+
 static int worker_main(void *arg)
 {
     worker_start_t *ws = arg;
@@ -137,49 +219,17 @@ static int worker_main(void *arg)
         if (p->workers[i].conn) weft_conn_close(p->workers[i].conn);
     weft_conn_close(ws->theirs);
     weft__sys_close(p->efd);
-    size_t cap = 4096, len, done = 0;
-    unsigned char *buf = malloc(cap);
-    if (!buf) return 1;
-    for (;;) {
-        int rc = weft_conn_recv_bytes(ws->mine, buf, cap, &len, WEFT_FOREVER);
-        if (rc == WEFT_EOVERFLOW) {
-            unsigned char *bigger = realloc(buf, len);
-            if (!bigger) return 1;
-            buf = bigger, cap = len;
-            continue;
-        }
-        if (rc) return rc == WEFT_EEOF ? 0 : 1;
-        if (len == 0) return 0; /* the pool's "exit" */
-        weft_process_task_fn fn;
-        memcpy(&fn, buf, sizeof fn);
-        if (weft__ppool_test_hook)
-            weft__ppool_test_hook(WEFT__PPOOL_GOT_TASK, buf + sizeof fn, len - sizeof fn, -1);
-        void *result = NULL;
-        size_t rlen = 0;
-        int32_t code =
-            fn(len > sizeof fn ? buf + sizeof fn : NULL, len - sizeof fn, &result, &rlen);
-        if (code) rlen = 0;
-        unsigned char *reply = malloc(8 + rlen);
-        if (!reply) return 1; /* the pool sees the death: WEFT_EWORKERDIED */
-        memset(reply, 0, 8);
-        memcpy(reply, &code, sizeof code);
-        if (rlen) memcpy(reply + 8, result, rlen);
-        free(result);
-        if (weft__ppool_test_hook)
-            weft__ppool_test_hook(WEFT__PPOOL_SENDING, reply, 8 + rlen, weft_conn_fileno(ws->mine));
-        rc = weft_conn_send_bytes(ws->mine, reply, 8 + rlen, WEFT_FOREVER);
-        free(reply);
-        if (rc) return rc == WEFT_EPIPE ? 0 : 1;
-        if (p->max_tasks && ++done == p->max_tasks) return 0;
-    }
+    return weft__ppool_serve(ws->mine, p->max_tasks);
 }
 
 /* ---- the pool thread ----------------------------------------------------------------------- */
 
-static void finish_task(worker_t *w, int code, bytes_t *result)
+/* Completes w's in-flight task k (0: the one running) with code and, on 0, result. */
+static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
 {
-    weft_future_t *f = w->inflight[0];
-    memmove(w->inflight, w->inflight + 1, --w->ninflight * sizeof *w->inflight);
+    weft_future_t *f = w->inflight[k];
+    w->ninflight--;
+    memmove(w->inflight + k, w->inflight + k + 1, (w->ninflight - k) * sizeof *w->inflight);
     free_task_arg(f);
     if (code == 0) f->dispose = weft__free;
     if (weft__future_finish(f, code, code ? NULL : result, NULL) != 0) {
@@ -191,53 +241,90 @@ static void finish_task(worker_t *w, int code, bytes_t *result)
     weft_future_release(f); /* the queue's reference */
 }
 
-/* Reads the reply waiting on w's pipe and completes its future. */
-static void take_reply(worker_t *w)
+static void finish_task(worker_t *w, int code, bytes_t *result)
 {
-    size_t len = 0;
-    int rc = weft_conn_recv_bytes(w->conn, NULL, 0, &len, 0);
-    if (rc != WEFT_EOVERFLOW && !(rc == 0 && len == 0)) return; /* nothing, or EOF: death */
-    if (len < 8) {                                              /* not a reply: a broken worker */
-        weft_process_kill(w->proc);
-        return;
-    }
-    bytes_t *b = weft__malloc(sizeof *b + len);
-    if (!b) { /* the reply cannot be taken: fail the task, and replace the worker */
-        w->fail = WEFT_ENOMEM;
-        weft_process_kill(w->proc);
-        return;
-    }
-    if (weft_conn_recv_bytes(w->conn, b->data, len, &len, WEFT_FOREVER) != 0) {
+    finish_task_at(w, 0, code, result);
+}
+
+/* A reply arrived whole (len bytes at b->raw): completes the task at the head of w's flight. */
+static void take_reply(worker_t *w, bytes_t *b, size_t len)
+{
+    if (len < REPLY_HEAD) { /* not a reply: a broken worker */
         weft__free(b);
-        return; /* died in the middle: its pidfd tells */
+        weft_process_kill(w->proc);
+        return;
     }
     int32_t code;
-    memcpy(&code, b->data, sizeof code);
-    b->len = len - 8;
-    memmove(b->data, b->data + 8, b->len);
+    memcpy(&code, b->raw, sizeof code);
+    b->len = len - REPLY_HEAD;
+    b->data = b->raw + REPLY_HEAD;
     w->done++;
-    if (w->ninflight)
+    if (w->ninflight && w->nsent) {
+        w->nsent--;
         finish_task(w, code, b);
-    else
-        weft__free(b);
+    } else {
+        weft__free(b); /* a reply to nothing sent: ignore it */
+    }
+}
+
+/* Takes every whole reply there is on w's pipe, without waiting (the pipe is read until it
+ * has nothing more, so poll tells when there is more). */
+static void take_replies(worker_t *w)
+{
+    /* After a reply that could not be allocated nothing more is read: that reply is still at
+     * the head of the pipe, and the worker is being replaced. */
+    while (!w->in_dead && w->fail != WEFT_ENOMEM) {
+        void *msg;
+        size_t len = 0;
+        int rc = weft__conn_recv_alloc_nowait(w->conn, offsetof(bytes_t, raw), &msg, &len);
+        if (rc == 0) {
+            take_reply(w, msg, len);
+        } else if (rc == WEFT_ENOMEM) { /* the reply cannot be taken: fail the task, replace */
+            if (w->fail == WEFT_EWORKERDIED) w->fail = WEFT_ENOMEM;
+            weft_process_kill(w->proc);
+            return;
+        } else {
+            if (rc != WEFT_EAGAIN) w->in_dead = true; /* EOF: dying, its pidfd tells */
+            return;
+        }
+    }
+}
+
+/* Writes w's waiting task messages, as far as its pipe takes them, without waiting. */
+static void flush(worker_t *w)
+{
+    while (!w->out_dead && w->nsent < w->ninflight) {
+        ptask_t *t = w->inflight[w->nsent]->arg;
+        int rc = weft__conn_send_nowait(w->conn, &t->fn, sizeof t->fn + t->len, &w->out_done);
+        if (rc == WEFT_EAGAIN) return;
+        if (rc) { /* the worker died: its pidfd tells, and its tasks fail or requeue then */
+            w->out_dead = true;
+            return;
+        }
+        w->nsent++;
+        w->out_done = 0;
+    }
 }
 
 static void push_front(ppool_t *p, weft_future_t *f);
 
 /* A worker ended: take the replies still in its pipe, fail the task it was running, put those
- * that never began back at the head of the queue, free the slot. */
+ * that never began back at the head of the queue, free the slot. The first task without a
+ * reply fails even if it was not written whole: a worker that dies taking it in (a task too
+ * large for its memory) would otherwise kill worker after worker. Killed because its reply
+ * could not be allocated (WEFT_ENOMEM), the tasks behind that one may have run (their replies
+ * were behind it): they fail with WEFT_EWORKERDIED rather than run twice. */
 static void bury(ppool_t *p, worker_t *w)
 {
-    while (w->ninflight && weft_conn_poll(w->conn, 0) == 0) {
-        size_t before = w->ninflight;
-        take_reply(w);
-        if (w->ninflight == before) break; /* no whole reply: it died in the middle */
+    take_replies(w);
+    bool behind_ran = w->fail == WEFT_ENOMEM;
+    while (w->ninflight > 1) {
+        if (behind_ran)
+            finish_task_at(w, w->ninflight - 1, WEFT_EWORKERDIED, NULL);
+        else
+            push_front(p, w->inflight[--w->ninflight]);
     }
-    if (w->ninflight) {
-        for (size_t k = w->ninflight - 1; k >= 1; k--) push_front(p, w->inflight[k]);
-        w->ninflight = 1;
-        finish_task(w, w->fail, NULL);
-    }
+    if (w->ninflight) finish_task(w, w->fail, NULL);
     weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
     weft_process_close(w->proc);
     weft_conn_close(w->conn);
@@ -260,7 +347,8 @@ static int start_worker(ppool_t *p, worker_t *w)
         return rc;
     }
     w->conn = theirs;
-    w->ninflight = 0;
+    w->ninflight = w->nsent = w->out_done = 0;
+    w->out_dead = w->in_dead = false;
     w->fail = WEFT_EWORKERDIED;
     w->done = 0;
     return 0;
@@ -303,7 +391,7 @@ static bool queue_empty(ppool_t *p)
 static bool can_take(const ppool_t *p, const worker_t *w)
 {
     return w->proc && w->fail == WEFT_EWORKERDIED &&
-           w->ninflight < (p->timeout_ns ? 1u : (size_t)PIPELINE) &&
+           w->ninflight < (p->limited ? 1u : (size_t)PIPELINE) &&
            !(p->max_tasks && w->done + w->ninflight >= p->max_tasks);
 }
 
@@ -317,6 +405,15 @@ static void fail_queued(ppool_t *p, int rc)
         weft_future_set_error(f, rc, "no worker process could be started");
         drop(f);
     }
+}
+
+/* When a task handed out now must be done by: its task_timeout from now, through core's
+ * checked conversion (+inf, or too long to represent, is never). */
+static int64_t task_deadline(const ppool_t *p)
+{
+    int64_t deadline = WEFT_NO_DEADLINE;
+    if (p->limited) weft_deadline(p->task_timeout, &deadline);
+    return deadline;
 }
 
 /* Gives queued futures to idle workers, starting workers in free slots as needed. */
@@ -343,12 +440,11 @@ static void dispatch(ppool_t *p)
             continue;
         }
         t->sent = true;
-        if (!w->ninflight)
-            w->deadline = p->timeout_ns ? weft_monotonic_ns() + p->timeout_ns : WEFT_NO_DEADLINE;
+        if (!w->ninflight) w->deadline = task_deadline(p);
+        /* Queued for writing (flush): its bytes are kept until the task is done, also to
+         * requeue it if the worker dies before running it. */
         w->inflight[w->ninflight++] = f;
-        /* A failed send means the worker died: its pidfd tells, and the task fails (or is
-         * queued again) then. The bytes are kept until the task is done, for that. */
-        weft_conn_send_bytes(w->conn, &t->fn, sizeof t->fn + t->len, WEFT_FOREVER);
+        flush(w);
         if (!can_take(p, w)) i++;
     }
 }
@@ -385,10 +481,16 @@ static void pool_thread(void *arg)
                 next = w->deadline;
             int pidfd = weft__process_pidfd(w->proc); /* -1: poll() skips it */
             polling |= pidfd < 0;
-            p->pfds[n++] = (struct pollfd){.fd = weft_conn_fileno(w->conn), .events = POLLIN};
+            short events = POLLIN | (!w->out_dead && w->nsent < w->ninflight ? POLLOUT : 0);
+            p->pfds[n++] = (struct pollfd){.fd = w->in_dead ? -1 : weft_conn_fileno(w->conn),
+                                           .events = events};
             p->pfds[n++] = (struct pollfd){.fd = pidfd, .events = POLLIN};
         }
-        int ms = next == WEFT_NO_DEADLINE ? -1 : (int)((next - now + 999999) / 1000000);
+        /* Rounded up; a deadline further than poll's int can say waits as long as it can. */
+        int ms = next == WEFT_NO_DEADLINE ? -1
+                 : next - now >= (int64_t)INT_MAX * 1000000
+                     ? INT_MAX
+                     : (int)((next - now + 999999) / 1000000);
         if (polling && (ms < 0 || ms > 10)) ms = 10;
         if (weft__sys_poll(p->pfds, n, ms) < 0) continue; /* EINTR; ENOMEM: try again */
         if (p->pfds[0].revents) {
@@ -406,15 +508,8 @@ static void pool_thread(void *arg)
                 bury(p, w);
                 continue;
             }
-            /* Replies read ahead into the connection's buffer do not show in poll: take
-             * every whole one there is. */
-            if (conn_ev & POLLIN) {
-                size_t before;
-                do {
-                    before = w->ninflight;
-                    take_reply(w);
-                } while (w->ninflight && w->ninflight != before && weft_conn_poll(w->conn, 0) == 0);
-            }
+            if (conn_ev & (POLLIN | POLLHUP | POLLERR)) take_replies(w);
+            if (conn_ev & (POLLOUT | POLLHUP | POLLERR)) flush(w);
         }
     }
     /* Shut down and drained: tell every worker to exit (an empty message: EOF alone is not
@@ -423,7 +518,8 @@ static void pool_thread(void *arg)
     for (size_t i = 0; i < p->max_workers; i++) {
         worker_t *w = &p->workers[i];
         if (!w->proc) continue;
-        weft_conn_send_bytes(w->conn, NULL, 0, 1);
+        size_t done = 0; /* its pipe is empty (nothing in flight): the 8 bytes fit */
+        weft__conn_send_nowait(w->conn, NULL, 0, &done);
         weft_conn_close(w->conn);
         w->conn = NULL;
         if (weft_process_join(w->proc, 10) != 0) {
@@ -520,7 +616,9 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
     if (out) *out = NULL;
     if (!ex || !fn || (!arg && len)) return WEFT_EINVAL;
     if (ex->ops != &ppool_ops) return WEFT_ENOTSUP;
-    ptask_t *t = weft__malloc(sizeof *t + len);
+    size_t size;
+    if (!weft__size_add(sizeof(ptask_t), len, &size)) return WEFT_ENOMEM; /* no such memory */
+    ptask_t *t = weft__malloc(size);
     if (!t) return WEFT_ENOMEM;
     t->len = len;
     t->sent = false;
@@ -567,7 +665,11 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
     p->owner = getpid();
     p->max_workers = max_workers;
     p->max_tasks = o.max_tasks_per_child;
-    p->timeout_ns = o.task_timeout > 0 ? (int64_t)(o.task_timeout * 1e9) : 0;
+    /* A limit only if it can expire: +inf, or too long for a deadline, is no limit (core.h). */
+    int64_t d = WEFT_NO_DEADLINE;
+    p->task_timeout = o.task_timeout;
+    p->limited =
+        o.task_timeout > 0 && weft_deadline(o.task_timeout, &d) == 0 && d != WEFT_NO_DEADLINE;
     p->efd = -1;
     int rc = WEFT_ENOMEM;
     p->workers = weft__calloc(max_workers, sizeof *p->workers);

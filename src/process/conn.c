@@ -10,15 +10,27 @@
  *
  * Receiving goes through a buffer (RBUF bytes, inside the struct of a receiving end): a
  * burst of small messages costs one recv for many. `pending` is the length of a message
- * whose header was consumed and whose payload was not (NONE otherwise): it is what lets a
+ * whose header was consumed and whose payload was not (valid while has_pending: every 64-bit
+ * value is a length a peer may send, so none can mean "no message"): it is what lets a
  * receiver that found its buffer too small keep the message for the next call, and a
  * deadline that expires with half a header buffered lose nothing. The payload of a message
  * longer than half the buffer bypasses it and goes straight to the caller's memory.
+ *
+ * A receive's timeout covers the whole message. One that expires (or is canceled) after part
+ * of the payload arrived keeps that part: it moves to `part` (weft__malloc'd; part_got bytes
+ * at part + part_off, room for part_cap), and the next receive starts from it, so the message
+ * is neither lost nor misparsed. If that copy cannot be allocated the message is lost and the
+ * end is `broken`: every later receive fails with WEFT_EBROKEN (the stream is out of step).
+ * The process pool's non-blocking receive (weft__conn_recv_alloc_nowait) keeps its partial
+ * messages in `part` the same way, allocated whole with the caller's headroom in front.
+ * Every length read from the peer is checked against the caller's capacity or through the
+ * overflow-checked size helpers before it sizes anything.
+ *
  * Sending writes header and payload with one sendmsg when they fit.
  *
  * Locks: send_lock serialises senders on this end (a frame is written whole before the next
- * begins); recv_lock serialises receivers and guards rbuf, rpos, rlen and pending. Both are
- * weft Locks: held across the socket waits, which is what they are for.
+ * begins); recv_lock serialises receivers and guards rbuf, rpos, rlen, pending, part and
+ * broken. Both are weft Locks: held across the socket waits, which is what they are for.
  */
 #include "process_internal.h"
 #include "../core/sys_internal.h"
@@ -33,13 +45,18 @@
 #include "weft/sync.h"
 
 #define RBUF (64 * 1024)
-#define NONE UINT64_MAX
+/* The "deadline" of a receive that never waits (weft__conn_recv_alloc_nowait): WEFT_EAGAIN
+ * instead of a wait. */
+#define NO_WAIT INT64_MIN
 
 struct weft_conn {
     int fd;
     bool can_send, can_recv;
+    bool has_pending, broken;
     weft_lock_t send_lock, recv_lock;
     uint64_t pending;
+    unsigned char *part; /* the first part_got bytes of the pending message, or NULL */
+    size_t part_off, part_got, part_cap;
     size_t rpos, rlen;
     unsigned char rbuf[]; /* RBUF bytes on a receiving end, none on a send-only one */
 };
@@ -53,7 +70,10 @@ static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
     c->can_recv = can_recv;
     weft_lock_init(&c->send_lock);
     weft_lock_init(&c->recv_lock);
-    c->pending = NONE;
+    c->has_pending = c->broken = false;
+    c->pending = 0;
+    c->part = NULL;
+    c->part_off = c->part_got = c->part_cap = 0;
     c->rpos = c->rlen = 0;
     return c;
 }
@@ -92,6 +112,7 @@ int weft_conn_close(weft_conn_t *c)
 {
     if (!c) return WEFT_EINVAL;
     weft__sys_close(c->fd);
+    weft__free(c->part);
     weft__free(c);
     return 0;
 }
@@ -161,6 +182,28 @@ int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double tim
     return rc;
 }
 
+int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *done)
+{
+    uint64_t header = len;
+    size_t total;
+    if (!weft__size_add(sizeof header, len, &total)) return WEFT_EINVAL;
+    while (*done < total) {
+        struct iovec iov[2];
+        struct msghdr msg = {.msg_iov = iov};
+        if (*done < sizeof header)
+            iov[msg.msg_iovlen++] = (struct iovec){(char *)&header + *done, sizeof header - *done};
+        size_t from = *done < sizeof header ? 0 : *done - sizeof header;
+        if (len > from) iov[msg.msg_iovlen++] = (struct iovec){(char *)buf + from, len - from};
+        ssize_t n = weft__sys_sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            return errno == EAGAIN ? WEFT_EAGAIN : send_error();
+        }
+        *done += (size_t)n;
+    }
+    return 0;
+}
+
 /* ---- receiving ------------------------------------------------------------------------------*/
 
 static int recv_error(void)
@@ -169,24 +212,29 @@ static int recv_error(void)
 }
 
 /* Reads what the socket has into the buffer (compacting it first), waiting for at least one
- * byte. 0, WEFT_EEOF, or the wait's error. The caller holds recv_lock. */
-static int fill(weft_conn_t *c, int64_t deadline, bool nocancel)
+ * byte until the deadline (NO_WAIT: WEFT_EAGAIN instead of waiting). 0, the wait's error, or
+ * WEFT_EEOF / a socket error, which also set *dead (the stream ended). The caller holds
+ * recv_lock. */
+static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
 {
     if (c->rpos > 0) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
         c->rpos = 0;
     }
-    int flags = may_block(deadline, nocancel) ? 0 : MSG_DONTWAIT;
+    int flags = may_block(deadline, false) ? 0 : MSG_DONTWAIT;
     for (;;) {
         ssize_t n = weft__sys_recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, flags);
         if (n > 0) {
             c->rlen += (size_t)n;
             return 0;
         }
-        if (n == 0) return WEFT_EEOF;
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN) return recv_error();
-        int rc = weft__fd_wait(c->fd, POLLIN, deadline, nocancel);
+        if (n < 0 && errno == EINTR) continue;
+        if (n == 0 || errno != EAGAIN) {
+            *dead = true;
+            return n == 0 ? WEFT_EEOF : recv_error();
+        }
+        if (deadline == NO_WAIT) return WEFT_EAGAIN;
+        int rc = weft__fd_wait(c->fd, POLLIN, deadline, false);
         if (rc) return rc;
     }
 }
@@ -202,30 +250,78 @@ static size_t take(weft_conn_t *c, unsigned char *dst, size_t n)
     return n;
 }
 
-/* Receives the rest of a payload that has begun: no deadline, no cancel. */
-static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len)
+/* Consumes the next frame header if none is pending: 0 (c->pending is valid), or fill's
+ * error (a partial header stays buffered). */
+static int recv_header(weft_conn_t *c, int64_t deadline)
 {
-    size_t got = take(c, dst, len);
-    while (got < len) {
-        if (len - got >= RBUF / 2) { /* big: straight into the caller's memory */
-            ssize_t n = weft__sys_recv(c->fd, dst + got, len - got,
-                                       weft__parks_coroutine() ? MSG_DONTWAIT : MSG_WAITALL);
+    if (c->has_pending) return 0;
+    bool dead = false;
+    int rc = 0;
+    while (c->rlen < sizeof(uint64_t) && (rc = fill(c, deadline, &dead)) == 0) {
+    }
+    if (rc) return rc;
+    memcpy(&c->pending, c->rbuf + c->rpos, sizeof(uint64_t));
+    c->rpos += sizeof(uint64_t);
+    c->rlen -= sizeof(uint64_t);
+    c->has_pending = true;
+    return 0;
+}
+
+/* Receives the pending payload (len bytes) into dst, *got of which are there already, until
+ * the deadline. 0, the wait's error (the *got bytes received stay valid), or WEFT_EEOF / a
+ * socket error, which also set *dead. */
+static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len, size_t *got,
+                        int64_t deadline, bool *dead)
+{
+    *got += take(c, dst + *got, len - *got);
+    while (*got < len) {
+        if (len - *got >= RBUF / 2) { /* big: straight into the caller's memory */
+            int flags = may_block(deadline, false) ? MSG_WAITALL : MSG_DONTWAIT;
+            ssize_t n = weft__sys_recv(c->fd, dst + *got, len - *got, flags);
             if (n > 0) {
-                got += (size_t)n;
+                *got += (size_t)n;
                 continue;
             }
-            if (n == 0) return WEFT_EEOF;
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN) return recv_error();
-            int rc = weft__fd_wait(c->fd, POLLIN, WEFT_NO_DEADLINE, true);
+            if (n < 0 && errno == EINTR) continue;
+            if (n == 0 || errno != EAGAIN) {
+                *dead = true;
+                return n == 0 ? WEFT_EEOF : recv_error();
+            }
+            if (deadline == NO_WAIT) return WEFT_EAGAIN;
+            int rc = weft__fd_wait(c->fd, POLLIN, deadline, false);
             if (rc) return rc;
         } else {
-            int rc = fill(c, WEFT_NO_DEADLINE, true);
+            int rc = fill(c, deadline, dead);
             if (rc) return rc;
-            got += take(c, dst + got, len - got);
+            *got += take(c, dst + *got, len - *got);
         }
     }
     return 0;
+}
+
+/* The pending message is gone (received, or lost with the stream). */
+static void drop_pending(weft_conn_t *c)
+{
+    weft__free(c->part);
+    c->part = NULL;
+    c->part_off = c->part_got = c->part_cap = 0;
+    c->has_pending = false;
+}
+
+/* A receive into the caller's buffer stopped after got bytes of the pending message (a
+ * timeout, a cancel): keeps them for the next call, or marks the end broken if it cannot. */
+static void keep_part(weft_conn_t *c, const unsigned char *buf, size_t got)
+{
+    if (got == 0) return; /* the message stays pending, nothing of it taken */
+    c->part = weft__malloc(got);
+    if (!c->part) {
+        drop_pending(c);
+        c->broken = true;
+        return;
+    }
+    memcpy(c->part, buf, got);
+    c->part_off = 0;
+    c->part_got = c->part_cap = got;
 }
 
 int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len, double timeout)
@@ -236,22 +332,66 @@ int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len, dou
     if (!c->can_recv) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->recv_lock, timeout);
     if (rc) return rc;
-    if (c->pending == NONE) {
-        while (c->rlen < sizeof(uint64_t) && (rc = fill(c, deadline, false)) == 0) {
-        }
-        if (rc) goto out; /* a partial header stays buffered */
-        memcpy(&c->pending, c->rbuf + c->rpos, sizeof(uint64_t));
-        c->rpos += sizeof(uint64_t);
-        c->rlen -= sizeof(uint64_t);
-    }
+    rc = c->broken ? WEFT_EBROKEN : recv_header(c, deadline);
+    if (rc) goto out;
     if (c->pending > cap) {
-        *len = (size_t)c->pending;
+        *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
         rc = WEFT_EOVERFLOW; /* stays pending for a bigger buffer */
         goto out;
     }
-    rc = recv_payload(c, buf, (size_t)c->pending);
+    size_t got = 0;
+    if (c->part) { /* the start of this message, kept by an earlier receive */
+        memcpy(buf, c->part + c->part_off, c->part_got);
+        got = c->part_got;
+        weft__free(c->part);
+        c->part = NULL;
+    }
+    bool dead = false;
+    rc = recv_payload(c, buf, (size_t)c->pending, &got, deadline, &dead);
     if (rc == 0) *len = (size_t)c->pending;
-    c->pending = NONE; /* received, or lost with the connection */
+    if (rc == 0 || dead)
+        drop_pending(c); /* received, or lost with the connection */
+    else
+        keep_part(c, buf, got);
+out:
+    weft_lock_release(&c->recv_lock);
+    return rc;
+}
+
+int weft__conn_recv_alloc_nowait(weft_conn_t *c, size_t headroom, void **msg, size_t *len)
+{
+    *msg = NULL;
+    if (!c->can_recv) return WEFT_EBADF;
+    if (weft_lock_acquire(&c->recv_lock, 0) != 0) return WEFT_EAGAIN; /* another receiver */
+    int rc = c->broken ? WEFT_EBROKEN : recv_header(c, NO_WAIT);
+    if (rc) goto out;
+    *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
+    if (!c->part || c->part_off != headroom || c->part_cap < c->pending) {
+        /* Memory for the whole message behind the headroom (with what an earlier receive
+         * kept of it); a length no allocation can hold stays pending: WEFT_ENOMEM. */
+        size_t size;
+        unsigned char *whole = NULL;
+        if (c->pending <= SIZE_MAX && weft__size_add(headroom, (size_t)c->pending, &size))
+            whole = weft__malloc(size ? size : 1);
+        if (!whole) {
+            rc = WEFT_ENOMEM;
+            goto out;
+        }
+        if (c->part) memcpy(whole + headroom, c->part + c->part_off, c->part_got);
+        weft__free(c->part);
+        c->part = whole;
+        c->part_off = headroom;
+        c->part_cap = (size_t)c->pending;
+    }
+    bool dead = false;
+    rc = recv_payload(c, c->part + headroom, (size_t)c->pending, &c->part_got, NO_WAIT, &dead);
+    if (rc == 0) {
+        *msg = c->part;
+        c->part = NULL; /* the caller's now */
+        drop_pending(c);
+    } else if (dead) {
+        drop_pending(c);
+    }
 out:
     weft_lock_release(&c->recv_lock);
     return rc;
@@ -264,7 +404,7 @@ int weft_conn_poll(weft_conn_t *c, double timeout)
     if (!c->can_recv) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->recv_lock, timeout);
     if (rc) return rc;
-    bool buffered = c->rlen > 0 || c->pending != NONE;
+    bool buffered = c->rlen > 0 || c->has_pending || c->broken;
     weft_lock_release(&c->recv_lock);
     return buffered ? 0 : weft__fd_wait(c->fd, POLLIN, deadline, false);
 }

@@ -2,11 +2,15 @@
  * mpqueue.c — the queue between processes (multiprocessing.Queue / JoinableQueue): a ring of
  * variable-size messages in anonymous shared memory, with no feeder thread.
  *
- * Layout: one mapping, the header (struct weft_mpqueue) followed by the ring of `cap` bytes
- * (a power of two). A message is a record: an 8-byte length, then the bytes, padded to 8, so
- * records never straddle alignment; a record may wrap around the end of the ring. The
- * producers' position `tail` and the consumers' `head` are byte counters that only grow
- * (offset = counter & (cap - 1)); tail - head bytes are in use.
+ * Layout: one mapping, the header (shared_t) followed by the ring of `cap` bytes (a power of
+ * two). The handle (struct weft_mpqueue) is private memory: it keeps the mapping's address and
+ * size, the ring's capacity and maxsize, so nothing another process writes into the shared
+ * memory is used as a size, an offset or a pointer here: ring offsets are masked by the
+ * private cap, a record length read from the ring is checked against it (WEFT_EBROKEN if it
+ * exceeds the ring), and destroy unmaps the size this process mapped. A message is a record: an
+ * 8-byte length, then the bytes, padded to 8, so records never straddle alignment; a record may
+ * wrap around the end of the ring. The producers' position `tail` and the consumers' `head` are
+ * byte counters that only grow (offset = counter & (cap - 1)); tail - head bytes are in use.
  *
  * Two sides, two locks (the two-lock queue): producers take the tail lock, consumers the head
  * lock, each a process-shared weft Lock (a robust mutex) on a cache line of its own, so one
@@ -74,16 +78,27 @@ typedef struct side {
     _Atomic uint32_t sleepers;
 } side_t;
 
-struct weft_mpqueue {
+/* The shared mapping. The sizes in its first words are written once, by create, for a reader
+ * of a core dump: no process uses them (another process may have written anything there). */
+typedef struct shared {
     uint64_t magic;
-    size_t map_size;
-    uint64_t cap, maxsize;
+    uint64_t map_size, cap, maxsize;
     uint32_t joinable;
     _Atomic uint32_t closed; /* weft_mpqueue_close was called (by any process) */
     side_t prod, cons;       /* prod.seq wakes putters (bumped by get); cons.seq getters */
     _Alignas(64) _Atomic uint64_t ndone;
     _Atomic uint32_t done_seq, joiners;
     _Alignas(64) unsigned char ring[];
+} shared_t;
+
+/* The handle: private to each process (a forked child gets its own copy with its memory), so
+ * the sizes it maps, masks and bounds with are never read from shared memory. */
+struct weft_mpqueue {
+    uint64_t magic;
+    shared_t *s;
+    size_t map_size;
+    uint64_t cap, maxsize; /* cap: a power of two; every ring offset is masked by cap - 1 */
+    bool joinable;
 };
 
 /* ---- the ring --------------------------------------------------------------------------- */
@@ -96,15 +111,15 @@ static uint64_t record_size(uint64_t len)
 static void ring_write(weft_mpqueue_t *q, uint64_t pos, const void *src, uint64_t n)
 {
     uint64_t off = pos & (q->cap - 1), first = q->cap - off < n ? q->cap - off : n;
-    if (first) memcpy(q->ring + off, src, first);
-    if (n > first) memcpy(q->ring, (const unsigned char *)src + first, n - first);
+    if (first) memcpy(q->s->ring + off, src, first);
+    if (n > first) memcpy(q->s->ring, (const unsigned char *)src + first, n - first);
 }
 
 static void ring_read(const weft_mpqueue_t *q, uint64_t pos, void *dst, uint64_t n)
 {
     uint64_t off = pos & (q->cap - 1), first = q->cap - off < n ? q->cap - off : n;
-    if (first) memcpy(dst, q->ring + off, first);
-    if (n > first) memcpy((unsigned char *)dst + first, q->ring, n - first);
+    if (first) memcpy(dst, q->s->ring + off, first);
+    if (n > first) memcpy((unsigned char *)dst + first, q->s->ring, n - first);
 }
 
 /* ---- a side's lock and journal ---------------------------------------------------------- */
@@ -217,7 +232,7 @@ static void wait_for(weft_mpqueue_t *q, side_t *me, _Atomic uint64_t *pos, uint6
     uint32_t word = atomic_load_explicit(&me->seq, memory_order_relaxed);
     atomic_fetch_add_explicit(&me->sleepers, 1, memory_order_seq_cst);
     if (atomic_load_explicit(pos, memory_order_seq_cst) == seen &&
-        !atomic_load_explicit(&q->closed, memory_order_seq_cst)) {
+        !atomic_load_explicit(&q->s->closed, memory_order_seq_cst)) {
         if (coroutine)
             weft__shared_wait(&me->seq, word, deadline);
         else
@@ -235,20 +250,28 @@ int weft_mpqueue_create(weft_mpqueue_t **out, size_t capacity, size_t maxsize, b
     if ((uint64_t)capacity > MAX_CAP) return WEFT_EINVAL;
     uint64_t cap = capacity ? MIN_CAP : DEFAULT_CAP;
     while (cap < capacity) cap <<= 1;
-    size_t size = sizeof(weft_mpqueue_t) + (size_t)cap;
-    weft_mpqueue_t *q;
-    int rc = weft_shm_alloc((void **)&q, size);
-    if (rc) return rc;
-    /* Zero-filled already: positions, counts, journals, seq words and sleepers start at 0. */
-    q->magic = MAGIC;
-    q->map_size = size;
-    q->cap = cap;
-    q->maxsize = maxsize;
-    q->joinable = joinable;
-    rc = weft_lock_init_shared(&q->prod.lock);
-    if (!rc) rc = weft_lock_init_shared(&q->cons.lock);
+    size_t size;
+    if (!weft__size_add(sizeof(shared_t), (size_t)cap, &size)) return WEFT_EINVAL;
+    weft_mpqueue_t *q = weft__malloc(sizeof *q);
+    if (!q) return WEFT_ENOMEM;
+    *q = (weft_mpqueue_t){MAGIC, NULL, size, cap, maxsize, joinable};
+    int rc = weft_shm_alloc((void **)&q->s, size);
     if (rc) {
-        weft_shm_free(q, size);
+        weft__free(q);
+        return rc;
+    }
+    /* Zero-filled already: positions, counts, journals, seq words and sleepers start at 0. */
+    shared_t *s = q->s;
+    s->magic = MAGIC;
+    s->map_size = size;
+    s->cap = cap;
+    s->maxsize = maxsize;
+    s->joinable = joinable;
+    rc = weft_lock_init_shared(&s->prod.lock);
+    if (!rc) rc = weft_lock_init_shared(&s->cons.lock);
+    if (rc) {
+        weft_shm_free(s, size);
+        weft__free(q);
         return rc;
     }
     *out = q;
@@ -258,21 +281,24 @@ int weft_mpqueue_create(weft_mpqueue_t **out, size_t capacity, size_t maxsize, b
 int weft_mpqueue_destroy(weft_mpqueue_t *q)
 {
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
-    return weft_shm_free(q, q->map_size);
+    int rc = weft_shm_free(q->s, q->map_size);
+    q->magic = 0;
+    weft__free(q);
+    return rc;
 }
 
 /* ---- put and get ------------------------------------------------------------------------ */
 
 static bool is_closed(const weft_mpqueue_t *q)
 {
-    return atomic_load_explicit(&q->closed, memory_order_relaxed);
+    return atomic_load_explicit(&q->s->closed, memory_order_relaxed);
 }
 
 /* Room for a record of `size` bytes by the consumers' position and count as last seen (tail
  * lock held): stale ones only make the queue look fuller than it is. */
 static bool room_seen(weft_mpqueue_t *q, uint64_t size)
 {
-    side_t *p = &q->prod;
+    side_t *p = &q->s->prod;
     uint64_t queued = n_of(p) - p->seen_n;
     return q->cap - (pos_of(p) - p->seen_pos) >= size && (!q->maxsize || queued < q->maxsize);
 }
@@ -282,8 +308,8 @@ static bool room_seen(weft_mpqueue_t *q, uint64_t size)
  * count. */
 static void look_at_consumers(weft_mpqueue_t *q)
 {
-    q->prod.seen_n = atomic_load_explicit(&q->cons.n, memory_order_acquire);
-    q->prod.seen_pos = atomic_load_explicit(&q->cons.pos, memory_order_acquire);
+    q->s->prod.seen_n = atomic_load_explicit(&q->s->cons.n, memory_order_acquire);
+    q->s->prod.seen_pos = atomic_load_explicit(&q->s->cons.pos, memory_order_acquire);
 }
 
 static bool has_room(weft_mpqueue_t *q, uint64_t size)
@@ -298,28 +324,29 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
     int64_t deadline;
     if (!q || (!buf && len) || isnan(timeout) || weft_deadline(timeout, &deadline))
         return WEFT_EINVAL;
+    /* Compared before rounding: a length within 8 of 2^64 would round to a tiny record. */
+    if ((uint64_t)len > q->cap - HEADER_BYTES) return WEFT_EOVERFLOW;
     uint64_t size = record_size(len);
-    if (size > q->cap) return WEFT_EOVERFLOW;
     for (;;) {
-        int rc = lock(&q->prod, deadline);
+        int rc = lock(&q->s->prod, deadline);
         if (rc) return rc;
         if (is_closed(q)) {
-            unlock(&q->prod);
+            unlock(&q->s->prod);
             return WEFT_ESHUTDOWN;
         }
         if (has_room(q, size)) break;
-        uint64_t nget = q->prod.seen_n; /* as just read */
-        unlock(&q->prod);
+        uint64_t nget = q->s->prod.seen_n; /* as just read */
+        unlock(&q->s->prod);
         rc = weft__shared_stop_reason(deadline);
         if (rc) return rc;
-        wait_for(q, &q->prod, &q->cons.n, nget, deadline); /* room comes with a get */
+        wait_for(q, &q->s->prod, &q->s->cons.n, nget, deadline); /* room comes with a get */
     }
-    uint64_t tail = pos_of(&q->prod), header = len;
+    uint64_t tail = pos_of(&q->s->prod), header = len;
     ring_write(q, tail, &header, HEADER_BYTES);
     ring_write(q, tail + HEADER_BYTES, buf, len);
-    commit(&q->prod, size);
-    unlock(&q->prod);
-    wake(&q->cons);
+    commit(&q->s->prod, size);
+    unlock(&q->s->prod);
+    wake(&q->s->cons);
     return 0;
 }
 
@@ -330,32 +357,36 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, doub
         return WEFT_EINVAL;
     uint64_t head;
     for (;;) {
-        int rc = lock(&q->cons, deadline);
+        int rc = lock(&q->s->cons, deadline);
         if (rc) return rc;
-        head = pos_of(&q->cons);
-        if (q->cons.seen_pos != head) break; /* a record seen before (by any consumer) */
+        head = pos_of(&q->s->cons);
+        if (q->s->cons.seen_pos != head) break; /* a record seen before (by any consumer) */
         /* Acquire: the records before the producers' commit are visible (to the consumers
          * that take the lock after us, too). */
-        uint64_t tail = atomic_load_explicit(&q->prod.pos, memory_order_acquire);
-        q->cons.seen_pos = tail;
+        uint64_t tail = atomic_load_explicit(&q->s->prod.pos, memory_order_acquire);
+        q->s->cons.seen_pos = tail;
         if (tail != head) break;
-        unlock(&q->cons);
+        unlock(&q->s->cons);
         if (is_closed(q)) return WEFT_ESHUTDOWN;
         rc = weft__shared_stop_reason(deadline);
         if (rc) return rc;
-        wait_for(q, &q->cons, &q->prod.pos, tail, deadline);
+        wait_for(q, &q->s->cons, &q->s->prod.pos, tail, deadline);
     }
     uint64_t n;
     ring_read(q, head, &n, HEADER_BYTES);
+    if (n > q->cap - HEADER_BYTES) { /* written by no put: the shared memory was overwritten */
+        unlock(&q->s->cons);
+        return WEFT_EBROKEN;
+    }
     if (n > cap) {
-        unlock(&q->cons);
+        unlock(&q->s->cons);
         *len = (size_t)n;
         return WEFT_EOVERFLOW; /* stays at the head */
     }
     ring_read(q, head + HEADER_BYTES, buf, n);
-    commit(&q->cons, record_size(n));
-    unlock(&q->cons);
-    wake(&q->prod);
+    commit(&q->s->cons, record_size(n));
+    unlock(&q->s->cons);
+    wake(&q->s->prod);
     *len = (size_t)n;
     return 0;
 }
@@ -373,10 +404,10 @@ int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *le
 int weft_mpqueue_close(weft_mpqueue_t *q)
 {
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
-    atomic_store_explicit(&q->closed, 1, memory_order_seq_cst);
+    atomic_store_explicit(&q->s->closed, 1, memory_order_seq_cst);
     /* Every sleeper looks again: putters fail, getters drain or fail. The bump comes after
      * the flag (both seq_cst), and a sleeper looks at the flag after counting itself. */
-    side_t *sides[] = {&q->prod, &q->cons};
+    side_t *sides[] = {&q->s->prod, &q->s->cons};
     for (int i = 0; i < 2; i++) {
         atomic_fetch_add_explicit(&sides[i]->seq, 1, memory_order_seq_cst);
         weft__futex_wake(&sides[i]->seq, INT32_MAX, true);
@@ -389,23 +420,23 @@ int weft_mpqueue_close(weft_mpqueue_t *q)
 size_t weft_mpqueue_qsize(weft_mpqueue_t *q)
 {
     if (!q) return 0;
-    uint64_t got = atomic_load_explicit(&q->cons.n, memory_order_acquire);
-    uint64_t put = atomic_load_explicit(&q->prod.n, memory_order_acquire);
+    uint64_t got = atomic_load_explicit(&q->s->cons.n, memory_order_acquire);
+    uint64_t put = atomic_load_explicit(&q->s->prod.n, memory_order_acquire);
     return put > got ? (size_t)(put - got) : 0;
 }
 
 bool weft_mpqueue_empty(weft_mpqueue_t *q)
 {
     if (!q) return true;
-    uint64_t head = atomic_load_explicit(&q->cons.pos, memory_order_acquire);
-    return atomic_load_explicit(&q->prod.pos, memory_order_acquire) == head;
+    uint64_t head = atomic_load_explicit(&q->s->cons.pos, memory_order_acquire);
+    return atomic_load_explicit(&q->s->prod.pos, memory_order_acquire) == head;
 }
 
 bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len)
 {
-    if (!q || lock(&q->prod, WEFT_NO_DEADLINE)) return false;
-    bool full = !has_room(q, record_size(len));
-    unlock(&q->prod);
+    if (!q || lock(&q->s->prod, WEFT_NO_DEADLINE)) return false;
+    bool full = (uint64_t)len > q->cap - HEADER_BYTES || !has_room(q, record_size(len));
+    unlock(&q->s->prod);
     return full;
 }
 
@@ -416,16 +447,16 @@ int weft_mpqueue_task_done(weft_mpqueue_t *q)
     if (!q) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
     /* One compare-and-swap: a process killed here either counted its task or did not. */
-    uint64_t done = atomic_load_explicit(&q->ndone, memory_order_relaxed), next;
+    uint64_t done = atomic_load_explicit(&q->s->ndone, memory_order_relaxed), next;
     do {
-        if (done >= atomic_load_explicit(&q->cons.n, memory_order_acquire)) return WEFT_EINVAL;
+        if (done >= atomic_load_explicit(&q->s->cons.n, memory_order_acquire)) return WEFT_EINVAL;
         next = done + 1;
-    } while (!atomic_compare_exchange_weak_explicit(&q->ndone, &done, next, memory_order_seq_cst,
+    } while (!atomic_compare_exchange_weak_explicit(&q->s->ndone, &done, next, memory_order_seq_cst,
                                                     memory_order_relaxed));
-    if (next == atomic_load_explicit(&q->prod.n, memory_order_seq_cst) &&
-        atomic_load_explicit(&q->joiners, memory_order_seq_cst)) {
-        atomic_fetch_add_explicit(&q->done_seq, 1, memory_order_relaxed);
-        weft__futex_wake(&q->done_seq, INT32_MAX, true);
+    if (next == atomic_load_explicit(&q->s->prod.n, memory_order_seq_cst) &&
+        atomic_load_explicit(&q->s->joiners, memory_order_seq_cst)) {
+        atomic_fetch_add_explicit(&q->s->done_seq, 1, memory_order_relaxed);
+        weft__futex_wake(&q->s->done_seq, INT32_MAX, true);
     }
     return 0;
 }
@@ -436,18 +467,24 @@ int weft_mpqueue_join(weft_mpqueue_t *q, double timeout)
     if (!q || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
     for (;;) {
-        uint32_t word = atomic_load_explicit(&q->done_seq, memory_order_relaxed);
-        atomic_fetch_add_explicit(&q->joiners, 1, memory_order_seq_cst);
-        bool done = atomic_load_explicit(&q->ndone, memory_order_seq_cst) ==
-                    atomic_load_explicit(&q->prod.n, memory_order_seq_cst);
+        uint32_t word = atomic_load_explicit(&q->s->done_seq, memory_order_relaxed);
+        atomic_fetch_add_explicit(&q->s->joiners, 1, memory_order_seq_cst);
+        bool done = atomic_load_explicit(&q->s->ndone, memory_order_seq_cst) ==
+                    atomic_load_explicit(&q->s->prod.n, memory_order_seq_cst);
         int rc = done ? 0 : weft__shared_stop_reason(deadline);
         if (!done && !rc) {
             if (weft__parks_coroutine())
-                weft__shared_wait(&q->done_seq, word, deadline);
+                weft__shared_wait(&q->s->done_seq, word, deadline);
             else
-                weft__futex_wait(&q->done_seq, word, weft__shared_sleep_end(deadline), true);
+                weft__futex_wait(&q->s->done_seq, word, weft__shared_sleep_end(deadline), true);
         }
-        atomic_fetch_sub_explicit(&q->joiners, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&q->s->joiners, 1, memory_order_relaxed);
         if (done || rc) return rc;
     }
+}
+
+void *weft__mpqueue_shared(weft_mpqueue_t *q, size_t *size)
+{
+    *size = q->map_size;
+    return q->s;
 }

@@ -6,6 +6,7 @@
 
 #include "executor/executor_internal.h"
 
+#include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
@@ -421,6 +422,305 @@ static void process_pool_crash_after_shutdown_began(void **state)
     assert_int_equal(weft_executor_destroy(ex), 0);
 }
 
+/* ---- payloads of every size (no deadlock on large ones) ---------------------------------- */
+
+/* Patterns in 8-byte words, fast enough for 64 MiB: word k of a payload is id ^ (k * golden)
+ * ^ len, so a payload cut short, shifted or swapped with another task's shows. */
+static uint64_t pattern_word(uint64_t id, size_t len, size_t k)
+{
+    return id ^ (k * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)len << 32);
+}
+
+static void pattern_fill(unsigned char *buf, size_t len, uint64_t id)
+{
+    for (size_t k = 0; k * 8 < len; k++) {
+        uint64_t w = pattern_word(id, len, k);
+        memcpy(buf + k * 8, &w, len - k * 8 < 8 ? len - k * 8 : 8);
+    }
+}
+
+static bool pattern_ok(const unsigned char *buf, size_t len, uint64_t id)
+{
+    for (size_t k = 0; k * 8 < len; k++) {
+        uint64_t w = pattern_word(id, len, k);
+        if (memcmp(buf + k * 8, &w, len - k * 8 < 8 ? len - k * 8 : 8)) return false;
+    }
+    return true;
+}
+
+/* The sizes of the matrix; 64 MiB shrinks to 8 MiB under valgrind (the parent runs there:
+ * every byte goes through memcheck several times; at full size one 64 MiB case took 312 s of
+ * memcheck's 600 s timeout alone on this 2-core machine, three of them run two at a time). */
+static size_t payload_size(int i)
+{
+    static const size_t sizes[] = {0, 1, 4096, 65536, (size_t)4 << 20, (size_t)64 << 20};
+    return i == 5 && RUNNING_ON_VALGRIND ? (size_t)8 << 20 : sizes[i];
+}
+
+/* A task's argument carries no room for its result size (it may be empty): the function says
+ * it. The id of a task is its argument's length: what a worker checks the argument against. */
+static int sized_reply(const void *arg, size_t len, size_t rlen, void **result, size_t *result_len)
+{
+    if (len && !pattern_ok(arg, len, len)) return WEFT_EIO;
+    if (!rlen) return 0;
+    unsigned char *out = malloc(rlen);
+    if (!out) return WEFT_ENOMEM;
+    pattern_fill(out, rlen, len);
+    *result = out;
+    *result_len = rlen;
+    return 0;
+}
+
+static int reply_0(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    return sized_reply(arg, len, payload_size(0), result, result_len);
+}
+static int reply_1(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    return sized_reply(arg, len, payload_size(1), result, result_len);
+}
+static int reply_2(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    return sized_reply(arg, len, payload_size(2), result, result_len);
+}
+static int reply_3(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    return sized_reply(arg, len, payload_size(3), result, result_len);
+}
+static int reply_4(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    return sized_reply(arg, len, payload_size(4), result, result_len);
+}
+static int reply_5(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    return sized_reply(arg, len, payload_size(5), result, result_len);
+}
+
+static weft_process_task_fn const replies[] = {reply_0, reply_1, reply_2,
+                                               reply_3, reply_4, reply_5};
+
+typedef struct sized {
+    int arg, result; /* indexes into payload_size */
+} sized_t;
+
+/* Runs every task of `tasks` (n of them, `reps` times over) on a pool of `workers`, with at
+ * most `window` futures unfinished at once, and checks every result. */
+static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, size_t window)
+{
+    weft_executor_t *ex = make_pool(workers, 0, 0);
+    /* Start the workers on a burst of tiny tasks first (a burst fills each worker's pipeline,
+     * which starts the next): GCC 12's ASan allocator does not hold its locks across fork, so
+     * a worker forked while this thread allocates large blocks can deadlock in its first
+     * large malloc (see test_process.c, FULL_FORK_CHECK). Workers live until shutdown: the
+     * large payloads below are allocated with no fork under way. */
+    weft_future_t *warm[16];
+    for (size_t i = 0; i < 4 * workers; i++) warm[i] = submit(ex, echo_arg, "w", 1);
+    for (size_t i = 0; i < 4 * workers; i++) {
+        assert_int_equal(weft_process_result(warm[i], 60, NULL, NULL), 0);
+        weft_future_release(warm[i]);
+    }
+    size_t total = n * (size_t)reps, biggest = 0;
+    for (size_t i = 0; i < n; i++)
+        if (payload_size(tasks[i].arg) > biggest) biggest = payload_size(tasks[i].arg);
+    unsigned char *arg = malloc(biggest ? biggest : 1);
+    assert_non_null(arg);
+    weft_future_t **fs = calloc(total, sizeof *fs);
+    assert_non_null(fs);
+    for (size_t i = 0; i < total + window; i++) {
+        if (i >= window) { /* the oldest one: its result, whole */
+            size_t k = i - window;
+            const sized_t *t = &tasks[k % n];
+            const void *data;
+            size_t len;
+            assert_int_equal(weft_process_result(fs[k], 120, &data, &len), 0);
+            assert_int_equal(len, payload_size(t->result));
+            assert_true(pattern_ok(data, len, payload_size(t->arg)));
+            weft_future_release(fs[k]);
+        }
+        if (i < total) {
+            const sized_t *t = &tasks[i % n];
+            size_t len = payload_size(t->arg);
+            pattern_fill(arg, len, len);
+            fs[i] = submit(ex, replies[t->result], len ? arg : NULL, len);
+        }
+    }
+    free(fs);
+    free(arg);
+    close_pool(ex);
+}
+
+/* The issue's case: one worker, four tasks of 4 MiB whose results are 4 MiB. The pool thread
+ * used to block sending the second task while the worker blocked sending the first result. */
+static void process_pool_large_payloads_do_not_deadlock(void **state)
+{
+    (void)state;
+    sized_t t = {4, 4};
+    run_sized(&t, 1, 4, 1, 4);
+}
+
+/* Every pair of small sizes {0, 1 B, 4 KiB, 64 KiB} for task and result, 16 tasks in flight,
+ * on 1, 2 and 4 workers. */
+static void process_pool_small_payload_matrix(void **state)
+{
+    (void)state;
+    sized_t t[16];
+    for (int a = 0; a < 4; a++)
+        for (int r = 0; r < 4; r++) t[a * 4 + r] = (sized_t){a, r};
+    for (size_t w = 1; w <= 4; w *= 2) run_sized(t, 16, 2, w, 16);
+}
+
+/* 4 MiB on either side, against every size up to 4 MiB on the other, 16 tasks in flight, on
+ * 1, 2 and 4 workers. */
+static void process_pool_4mib_payload_matrix(void **state)
+{
+    (void)state;
+    sized_t t[9];
+    size_t n = 0;
+    for (int x = 0; x <= 4; x++) {
+        t[n++] = (sized_t){4, x};
+        if (x != 4) t[n++] = (sized_t){x, 4};
+    }
+    for (size_t w = 1; w <= 4; w *= 2) run_sized(t, n, 2, w, 16);
+}
+
+/* 64 MiB on either side, against every size on the other. In flight: 4 tasks, not 16 (16 of
+ * 64 MiB each way would hold 2 GiB in the test alone, before the pool's and the workers'
+ * copies). One case per worker count, to stay well within the per-case timeout. */
+static void run_64mib_matrix(size_t workers)
+{
+    sized_t t[11];
+    size_t n = 0;
+    for (int x = 0; x <= 5; x++) {
+        t[n++] = (sized_t){5, x};
+        if (x != 5) t[n++] = (sized_t){x, 5};
+    }
+    run_sized(t, n, 1, workers, 4);
+}
+
+static void process_pool_64mib_payload_matrix_1_worker(void **state)
+{
+    (void)state;
+    run_64mib_matrix(1);
+}
+
+static void process_pool_64mib_payload_matrix_2_workers(void **state)
+{
+    (void)state;
+    run_64mib_matrix(2);
+}
+
+static void process_pool_64mib_payload_matrix_4_workers(void **state)
+{
+    (void)state;
+    run_64mib_matrix(4);
+}
+
+/* ---- limits ------------------------------------------------------------------------------ */
+
+/* core.h: a timeout of +inf, or too long to represent in nanoseconds (~292 years), means
+ * forever. As a task_timeout it is no limit, not an instant WEFT_ETIMEDOUT. */
+static void process_pool_endless_task_timeout_is_no_limit(void **state)
+{
+    (void)state;
+    double timeouts[] = {INFINITY, 9.3e9, 1e300, DBL_MAX};
+    for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
+        weft_executor_t *ex = make_pool(1, 0, timeouts[i]);
+        weft_future_t *f[3];
+        for (int k = 0; k < 3; k++) f[k] = submit(ex, reverse_and_pid, "ok", 2);
+        for (int k = 0; k < 3; k++) {
+            assert_int_equal(weft_process_result(f[k], 60, NULL, NULL), 0);
+            weft_future_release(f[k]);
+        }
+        close_pool(ex);
+    }
+}
+
+/* An argument length whose message size (header + length) wraps is refused as the allocation
+ * it cannot be (WEFT_ENOMEM), before a byte of the (short) buffer is read. */
+static void process_pool_submit_length_near_size_max_is_refused(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    char small[16] = "x";
+    for (size_t k = 0; k <= 32; k++) {
+        weft_future_t *f = (weft_future_t *)1;
+        assert_int_equal(weft_process_pool_submit(ex, reverse_and_pid, small, SIZE_MAX - k, &f),
+                         WEFT_ENOMEM);
+        assert_null(f);
+    }
+    close_pool(ex);
+}
+
+static weft_event_t *gate; /* in shared memory: opened by the test, waited for by the task */
+
+static int echo_after_gate(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    if (weft_event_wait(gate, 60) != 0) return WEFT_ETIMEDOUT;
+    return echo_arg(arg, len, result, result_len);
+}
+
+/* The pool cannot allocate the memory for a task's result: that task fails with WEFT_ENOMEM
+ * (its worker is replaced: the reply is still in its pipe), nothing is leaked, and the next
+ * task runs. */
+static void process_pool_result_that_cannot_be_allocated_fails_its_task(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_shm_alloc((void **)&gate, sizeof *gate), 0);
+    assert_int_equal(weft_event_init_shared(gate), 0);
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *f = submit(ex, echo_arg, "warm", 4); /* the worker exists */
+    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    f = submit(ex, echo_after_gate, "result", 6);
+    while (!weft_future_running(f)) sched_yield();
+    /* The pool thread's next allocation is the memory for this reply (it is idle otherwise,
+     * and this thread allocates nothing until the result). */
+    weft_test_fail_alloc(1, 0);
+    assert_int_equal(weft_event_set(gate), 0);
+    assert_int_equal(weft_process_result(f, 60, NULL, NULL), WEFT_ENOMEM);
+    weft_test_fail_alloc(0, 0);
+    weft_future_release(f);
+    const void *data;
+    size_t len;
+    f = submit(ex, echo_arg, "next", 4);
+    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(len, 4);
+    assert_memory_equal(data, "next", 4);
+    weft_future_release(f);
+    close_pool(ex);
+    assert_int_equal(weft_shm_free(gate, sizeof *gate), 0);
+}
+
+static weft_conn_t *serve_end;
+
+static int serve_child(void *arg)
+{
+    (void)arg;
+    /* A crash is a crash here, not cmocka's handler (inherited) jumping back into the case. */
+    signal(SIGSEGV, SIG_DFL);
+    signal(SIGBUS, SIG_DFL);
+    signal(SIGILL, SIG_DFL);
+    return weft__ppool_serve(serve_end, 0);
+}
+
+/* A worker checks that a task message holds at least a function pointer: a shorter one
+ * (1..7 bytes) ends the worker with an error (the pool then fails the task with
+ * WEFT_EWORKERDIED), instead of calling whatever the missing bytes make. */
+static void process_pool_worker_refuses_a_short_task_message(void **state)
+{
+    (void)state;
+    for (size_t len = 1; len < sizeof(weft_process_task_fn); len++) {
+        weft_conn_t *pool_end;
+        assert_int_equal(weft_pipe(&pool_end, &serve_end, true), 0);
+        weft_process_t *p = weft_test_process_start(serve_child, NULL);
+        weft_conn_close(serve_end);
+        assert_int_equal(weft_conn_send_bytes(pool_end, "\x01\x02\x03\x04\x05\x06\x07", len, 10),
+                         0);
+        assert_int_equal(weft_test_process_finish(p), 1);
+        weft_conn_close(pool_end);
+    }
+}
+
 static int create_destroy(void *ctx)
 {
     (void)ctx;
@@ -496,6 +796,16 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_idle_worker_killed_is_replaced),
         WEFT_TEST(process_pool_create_out_of_memory),
         WEFT_TEST(process_pool_bad_input),
+        WEFT_TEST(process_pool_large_payloads_do_not_deadlock),
+        WEFT_TEST(process_pool_small_payload_matrix),
+        WEFT_TEST(process_pool_4mib_payload_matrix),
+        WEFT_TEST(process_pool_64mib_payload_matrix_1_worker),
+        WEFT_TEST(process_pool_64mib_payload_matrix_2_workers),
+        WEFT_TEST(process_pool_64mib_payload_matrix_4_workers),
+        WEFT_TEST(process_pool_endless_task_timeout_is_no_limit),
+        WEFT_TEST(process_pool_submit_length_near_size_max_is_refused),
+        WEFT_TEST(process_pool_worker_refuses_a_short_task_message),
+        WEFT_TEST(process_pool_result_that_cannot_be_allocated_fails_its_task),
     };
     return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

@@ -4,6 +4,8 @@
  * must arrive at most once, whole, with at most one lost per killed consumer. */
 #include "weft_test.h"
 
+#include "process/process_internal.h"
+
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -404,6 +406,107 @@ static void mpqueue_get_is_cancelable(void **state)
     assert_int_equal(weft_mpqueue_destroy(q), 0);
 }
 
+/* ---- what another process writes in the shared memory ----------------------------------- */
+
+/* A put whose length is within 8 of SIZE_MAX (record size rounding wraps there) is refused
+ * with WEFT_EOVERFLOW, as is any message too long for the ring; one that just fits the ring
+ * goes through. (The buffer is short: nothing may be read from it before the size check.) */
+static void mpqueue_put_near_size_max_is_eoverflow(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 4096, 0, false), 0);
+    char small[16] = "x";
+    for (size_t k = 0; k <= 16; k++)
+        assert_int_equal(weft_mpqueue_put(q, small, SIZE_MAX - k, 0), WEFT_EOVERFLOW);
+    assert_int_equal(weft_mpqueue_put(q, small, 4096 - 7, 0), WEFT_EOVERFLOW);
+    assert_true(weft_mpqueue_empty(q));
+    unsigned char *big = malloc(4096), *got = malloc(4096);
+    assert_non_null(big);
+    assert_non_null(got);
+    fill(big, 4096 - 8, 5);
+    assert_int_equal(weft_mpqueue_put(q, big, 4096 - 8, 0), 0); /* exactly the ring */
+    size_t len;
+    assert_int_equal(weft_mpqueue_get(q, got, 4096, &len, 0), 0);
+    assert_int_equal(len, 4096 - 8);
+    assert_true(check(got, len, 5));
+    free(big);
+    free(got);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
+static int scribble_header(void *arg)
+{
+    (void)arg;
+    size_t size;
+    unsigned char *shared = weft__mpqueue_shared(q, &size);
+    /* The three words after the magic: where the queue's sizes were kept (mapping size, ring
+     * capacity, maxsize). */
+    uint64_t huge = (uint64_t)4 << 30;
+    for (size_t off = 8; off < 32; off += 8) memcpy(shared + off, &huge, 8);
+    return 0;
+}
+
+/* weft_mpqueue_destroy unmaps the size this process mapped, not a size read from the shared
+ * header: a process that writes garbage there (4 GiB) cannot make the next destroy unmap the
+ * caller's memory. Nor can it make put or get write or read outside the ring. */
+static void mpqueue_destroy_ignores_a_corrupted_header(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 4096, 0, false), 0);
+    assert_int_equal(weft_test_process_finish(weft_test_process_start(scribble_header, NULL)), 0);
+    unsigned char *buf = malloc(8192);
+    assert_non_null(buf);
+    fill(buf, 8192, 1);
+    size_t len;
+    assert_int_equal(weft_mpqueue_put(q, buf, 4096 - 8, 0), 0); /* the ring is still 4 KiB */
+    assert_int_equal(weft_mpqueue_put(q, buf, 4096, 0), WEFT_EOVERFLOW);
+    assert_int_equal(weft_mpqueue_get(q, buf, 8192, &len, 0), 0);
+    assert_int_equal(len, 4096 - 8);
+    assert_true(check(buf, len, 1));
+    free(buf);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+    /* The caller's memory is intact: the harness's heap, stack and code still work. */
+    char *probe = malloc(1 << 20);
+    assert_non_null(probe);
+    memset(probe, 1, 1 << 20);
+    free(probe);
+}
+
+/* A record length in the ring that says more than the ring holds (written by a broken or
+ * hostile process) is refused with WEFT_EBROKEN instead of reading past the ring; the record
+ * stays where it is. */
+static void mpqueue_get_refuses_a_record_longer_than_the_ring(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_mpqueue_create(&q, 4096, 0, false), 0);
+    assert_int_equal(weft_mpqueue_put(q, "MARKER!!", 8, 0), 0);
+    size_t size;
+    unsigned char *shared = weft__mpqueue_shared(q, &size);
+    unsigned char *rec = NULL;
+    for (size_t off = 8; off + 8 <= size; off += 8)
+        if (!memcmp(shared + off, "MARKER!!", 8)) rec = shared + off - 8;
+    assert_non_null(rec);
+    size_t cap = (size_t)64 << 20;
+    unsigned char *buf = malloc(cap);
+    assert_non_null(buf);
+    uint64_t lies[] = {4096 - 7, 4096, (uint64_t)1 << 20, (uint64_t)32 << 20, UINT64_MAX};
+    for (size_t i = 0; i < sizeof lies / sizeof lies[0]; i++) {
+        memcpy(rec, &lies[i], 8);
+        size_t len = 777;
+        int rc = weft_mpqueue_get(q, buf, cap, &len, 0);
+        assert_true(rc == WEFT_EBROKEN);
+        assert_int_equal(len, 777);
+    }
+    uint64_t truth = 8;
+    memcpy(rec, &truth, 8);
+    size_t len;
+    assert_int_equal(weft_mpqueue_get(q, buf, cap, &len, 0), 0);
+    assert_int_equal(len, 8);
+    assert_memory_equal(buf, "MARKER!!", 8);
+    free(buf);
+    assert_int_equal(weft_mpqueue_destroy(q), 0);
+}
+
 static void mpqueue_bad_input(void **state)
 {
     (void)state;
@@ -487,6 +590,9 @@ int main(int argc, char **argv)
         WEFT_TEST(mpqueue_nowait_and_close),
         WEFT_TEST(mpqueue_get_is_cancelable),
         WEFT_TEST(mpqueue_bad_input),
+        WEFT_TEST(mpqueue_put_near_size_max_is_eoverflow),
+        WEFT_TEST(mpqueue_destroy_ignores_a_corrupted_header),
+        WEFT_TEST(mpqueue_get_refuses_a_record_longer_than_the_ring),
     };
     return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }

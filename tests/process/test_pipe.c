@@ -237,6 +237,128 @@ static void pipe_timeout_mid_header_loses_nothing(void **state)
     weft_conn_close(b);
 }
 
+/* A frame header announcing 2^64-1 bytes, more than any buffer: WEFT_EOVERFLOW with that
+ * length (saturated to SIZE_MAX), and the message stays next in line as any message too
+ * long for the buffer does: the bytes behind the header are never parsed as a frame of their
+ * own (they look like one here: a 5-byte "hello"). 2^62 behaves the same. */
+static void pipe_huge_frame_header_stays_next_in_line(void **state)
+{
+    (void)state;
+    uint64_t lengths[] = {UINT64_MAX, UINT64_MAX - 1, (uint64_t)1 << 62};
+    for (size_t i = 0; i < sizeof lengths / sizeof lengths[0]; i++) {
+        weft_conn_t *a, *b;
+        make(&a, &b, true);
+        uint64_t header = lengths[i], inner = 5;
+        unsigned char frame[8 + 8 + 5];
+        memcpy(frame, &header, 8);
+        memcpy(frame + 8, &inner, 8);
+        memcpy(frame + 16, "hello", 5);
+        assert_int_equal(send(weft_conn_fileno(b), frame, sizeof frame, 0), (ssize_t)sizeof frame);
+        char buf[64];
+        for (int k = 0; k < 3; k++) {
+            size_t len = 0;
+            assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), WEFT_EOVERFLOW);
+            assert_true(len == (lengths[i] > SIZE_MAX ? SIZE_MAX : (size_t)lengths[i]));
+        }
+        assert_int_equal(weft_conn_poll(a, 0), 0); /* still there */
+        weft_conn_close(a);
+        weft_conn_close(b);
+    }
+}
+
+/* The timeout of a receive covers the whole message, not only the wait for it to begin: a
+ * peer that stalls in the middle of a frame makes recv return WEFT_ETIMEDOUT on time. The part
+ * received stays in the connection: the next recv (a short buffer: WEFT_EOVERFLOW, message kept)
+ * continues the same message, which arrives whole; a second stall times out again. Both the
+ * buffered path (small frames) and the direct one (large frames) are checked. */
+typedef struct rest {
+    weft_conn_t *to;
+    const unsigned char *data;
+    size_t len;
+} rest_t;
+
+static void *send_rest(void *arg)
+{
+    rest_t *r = arg;
+    for (size_t done = 0; done < r->len;) {
+        ssize_t n = send(weft_conn_fileno(r->to), r->data + done, r->len - done, 0);
+        assert_true(n > 0);
+        done += (size_t)n;
+    }
+    return NULL;
+}
+
+static void pipe_recv_timeout_covers_the_whole_message(void **state)
+{
+    (void)state;
+    size_t sizes[] = {100, 3000, (size_t)1 << 20};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t size = sizes[i], part = size / 10 < 50000 ? size / 10 : 50000;
+        weft_conn_t *a, *b;
+        make(&a, &b, true);
+        unsigned char *frame = malloc(8 + size), *got = malloc(size);
+        assert_non_null(frame);
+        assert_non_null(got);
+        uint64_t header = size;
+        memcpy(frame, &header, 8);
+        fill_pattern(frame + 8, size, (unsigned)i);
+        assert_int_equal(send(weft_conn_fileno(b), frame, 8 + part, 0), (ssize_t)(8 + part));
+        size_t len = 777;
+        double t0 = weft_monotonic();
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 0.1), WEFT_ETIMEDOUT);
+        assert_true(weft_monotonic() - t0 < 5);
+        assert_int_equal(len, 777);
+        /* More of it, still not all: the next recv continues, and times out again. */
+        assert_int_equal(send(weft_conn_fileno(b), frame + 8 + part, part, 0), (ssize_t)part);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 0.05), WEFT_ETIMEDOUT);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size - 1, &len, 0), WEFT_EOVERFLOW);
+        assert_int_equal(len, size);
+        assert_int_equal(weft_conn_poll(a, 0), 0); /* a message has begun */
+        rest_t r = {b, frame + 8 + 2 * part, size - 2 * part};
+        pthread_t t = weft_test_start(send_rest, &r);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 30), 0);
+        weft_test_join(t);
+        assert_int_equal(len, size);
+        assert_true(check_pattern(got, size, (unsigned)i));
+        /* The stream is in step: the next message is itself. */
+        assert_int_equal(weft_conn_send_bytes(b, "next", 4, 10), 0);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 10), 0);
+        assert_int_equal(len, 4);
+        assert_memory_equal(got, "next", 4);
+        free(frame);
+        free(got);
+        weft_conn_close(a);
+        weft_conn_close(b);
+    }
+}
+
+/* A recv that times out mid-message and cannot keep the part it received (out of memory)
+ * loses the message and breaks the end for receiving: every later recv says WEFT_EBROKEN
+ * (the stream is out of step), never a misparsed frame. */
+static void pipe_part_that_cannot_be_kept_breaks_the_end(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    uint64_t header = 100;
+    unsigned char frame[8 + 100] = {0};
+    memcpy(frame, &header, 8);
+    assert_int_equal(send(weft_conn_fileno(b), frame, 8 + 10, 0), 18);
+    char buf[100];
+    size_t len = 777;
+    weft_test_fail_alloc(1, 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.05), WEFT_ETIMEDOUT);
+    weft_test_fail_alloc(0, 0);
+    assert_int_equal(send(weft_conn_fileno(b), frame + 18, 90, 0), 90);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 1), WEFT_EBROKEN);
+    assert_int_equal(weft_conn_send_bytes(b, "next", 4, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 1), WEFT_EBROKEN);
+    assert_int_equal(weft_conn_poll(a, 0), 0); /* ready: to report it */
+    assert_int_equal(len, 777);
+    weft_conn_close(a);
+    weft_conn_close(b);
+}
+
 /* A sender that dies in the middle of a message: the receiver gets WEFT_EEOF, never a
  * truncated message. */
 static int half_a_message(void *arg)
@@ -444,6 +566,9 @@ int main(int argc, char **argv)
         WEFT_TEST(pipe_one_way_ends),
         WEFT_TEST(pipe_poll_and_recv_timeouts),
         WEFT_TEST(pipe_timeout_mid_header_loses_nothing),
+        WEFT_TEST(pipe_huge_frame_header_stays_next_in_line),
+        WEFT_TEST(pipe_recv_timeout_covers_the_whole_message),
+        WEFT_TEST(pipe_part_that_cannot_be_kept_breaks_the_end),
         WEFT_TEST(pipe_sender_dying_mid_message_gives_eof),
         WEFT_TEST(pipe_concurrent_senders_never_interleave),
         WEFT_TEST(pipe_recv_is_cancelable),
