@@ -11,7 +11,7 @@ foreach(line ${lines})
     set(sym ${CMAKE_MATCH_1})
     # The monkey patch's definitions of libc's blocking calls (weft/hook.h) are exported too.
     if(NOT sym MATCHES "^weft_[a-z]" AND NOT sym MATCHES
-       "^(read|write|readv|writev|recv|recvfrom|recvmsg|send|sendto|sendmsg|accept|accept4|connect|poll|select|sleep|usleep|nanosleep|close|dup2|dup3|getaddrinfo|socket|socketpair)$")
+       "^(read|write|readv|writev|recv|recvfrom|recvmsg|send|sendto|sendmsg|accept|accept4|connect|poll|select|sleep|usleep|nanosleep|close|dup2|dup3|fclose|pclose|getaddrinfo|socket|socketpair)$")
       message(FATAL_ERROR "libweft.so exports a non-API symbol: ${sym}")
     endif()
     list(APPEND names ${sym})

@@ -6,7 +6,7 @@ execute_process(COMMAND nm -A --undefined-only ${LIB} OUTPUT_VARIABLE out RESULT
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "nm failed on ${LIB}")
 endif()
-set(hooked "read|write|readv|writev|recv|recvfrom|recvmsg|send|sendto|sendmsg|accept|accept4|connect|poll|select|sleep|usleep|nanosleep|close|dup2|dup3|getaddrinfo|socket|socketpair|fcntl|fcntl64|ioctl|setsockopt")
+set(hooked "read|write|readv|writev|recv|recvfrom|recvmsg|send|sendto|sendmsg|accept|accept4|connect|poll|select|sleep|usleep|nanosleep|close|dup2|dup3|fclose|pclose|getaddrinfo|socket|socketpair|fcntl|fcntl64|ioctl|setsockopt")
 string(REPLACE "\n" ";" lines "${out}")
 set(bad "")
 foreach(line ${lines})

@@ -4,11 +4,13 @@
  * protocols are described in coro_internal.h.
  */
 #include "coro_internal.h"
+#include "../core/sys_internal.h"
 
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -698,12 +700,12 @@ void weft__hub_abandon(void)
 /* Threads in this process (/proc/self/stat, field 20), minus a sanitizer's own. */
 static int count_threads(void)
 {
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (!f) return 2;
+    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 2;
     char buf[1024];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
+    ssize_t n = weft__sys_read(fd, buf, sizeof buf - 1); /* one read: the file is made whole */
+    weft__sys_close(fd);
+    buf[n > 0 ? n : 0] = 0;
     char *p = strrchr(buf, ')');
     int field = 2, threads = 2;
     for (; p && *p; p++)

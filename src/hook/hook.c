@@ -26,6 +26,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -65,6 +66,8 @@ static _Atomic int patched;
     X(close, int, (int))                                                                           \
     X(dup2, int, (int, int))                                                                       \
     X(dup3, int, (int, int, int))                                                                  \
+    X(fclose, int, (FILE *))                                                                       \
+    X(pclose, int, (FILE *))                                                                       \
     X(getaddrinfo, int, (const char *, const char *, const struct addrinfo *, struct addrinfo **)) \
     X(socket, int, (int, int, int))                                                                \
     X(socketpair, int, (int, int, int, int *))
@@ -861,6 +864,39 @@ HOOK int dup3(int old, int fd, int flags)
         flags >= 0 && fcntl(old, F_GETFD) >= 0)
         return weft__io_close(fd, dup3_op, a);
     return LIBC(dup3)(old, fd, flags);
+}
+
+/* fclose and pclose close their fd with libc's own close, which the patch cannot catch: a hub
+ * that watched the number would go on believing it watched (epoll drops a closed file
+ * silently), and a wait on the fd that takes the number next would never end. So they end
+ * every wait on the number first, as close does. (A stream without an fd, fmemopen's, goes
+ * straight to libc.) */
+static int fclose_op(int fd, void *arg)
+{
+    (void)fd;
+    return LIBC(fclose)(arg);
+}
+
+static int pclose_op(int fd, void *arg)
+{
+    (void)fd;
+    return LIBC(pclose)(arg);
+}
+
+HOOK int fclose(FILE *f)
+{
+    int fd = f && atomic_load_explicit(&patched, memory_order_relaxed) ? fileno(f) : -1;
+    if (fd < 0) return LIBC(fclose)(f);
+    hint_clear(fd);
+    return weft__io_close(fd, fclose_op, f);
+}
+
+HOOK int pclose(FILE *f)
+{
+    int fd = f && atomic_load_explicit(&patched, memory_order_relaxed) ? fileno(f) : -1;
+    if (fd < 0) return LIBC(pclose)(f);
+    hint_clear(fd);
+    return weft__io_close(fd, pclose_op, f);
 }
 
 /* ---- new sockets: no hint from a number's earlier holder ----------------------------------------

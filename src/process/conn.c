@@ -34,6 +34,7 @@
  */
 #include "process_internal.h"
 #include "../core/sys_internal.h"
+#include "weft/io.h"
 
 #include <math.h>
 #include <poll.h>
@@ -111,7 +112,7 @@ int weft_conn_fileno(const weft_conn_t *c)
 int weft_conn_close(weft_conn_t *c)
 {
     if (!c) return WEFT_EINVAL;
-    weft__sys_close(c->fd);
+    weft_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
     weft__free(c->part);
     weft__free(c);
     return 0;

@@ -32,6 +32,7 @@
  */
 #include "process_internal.h"
 #include "../core/sys_internal.h"
+#include "weft/io.h"
 
 #include "../coro/coro_internal.h"
 
@@ -634,9 +635,12 @@ int weft_process_close(weft_process_t *p)
     if (!reap(p)) return WEFT_EBUSY;
     weft__mutex_lock(&registry_lock);
     registry_remove_locked(p);
-    if (p->pidfd >= 0) weft__sys_close(p->pidfd);
+    int pidfd = p->pidfd;
     p->pidfd = -1;
     weft__mutex_unlock(&registry_lock);
+    /* Through the io layer: a hub that watched the pidfd (a join from a coroutine or a root
+     * with coroutines) must forget it before the number is reused. */
+    if (pidfd >= 0) weft_close(pidfd);
     unref(p);
     return 0;
 }

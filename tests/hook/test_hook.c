@@ -623,6 +623,94 @@ static void reused_number_after_raw_close(void **state)
     stale_cache_cases(BY_SYSCALL);
 }
 
+/* ---- a watched number closed by stdio -------------------------------------------------- */
+
+typedef struct waited {
+    int fd;      /* read from by the coroutine */
+    int peer;    /* written to by the other (-1: the fd gets input by itself) */
+    ssize_t got; /* what the read returned */
+} waited_t;
+
+static void waited_read(void *p)
+{
+    waited_t *w = p;
+    char c[8];
+    w->got = read(w->fd, c, sizeof c);
+}
+
+static void waited_input(void *p)
+{
+    waited_t *w = p;
+    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(write(w->peer, "x", 1), 1);
+}
+
+/* A coroutine reads fd (it parks: the poller watches fd) and gets input; returns when it did,
+ * failing the case if that took 10 s (a poller that does not watch the fd it has would wait
+ * forever). */
+static void read_parks_then_wakes(int fd, int peer)
+{
+    waited_t w = {fd, peer, -2};
+    weft_co_t *r = spawn(waited_read, &w);
+    weft_co_t *in = peer >= 0 ? spawn(waited_input, &w) : NULL;
+    int rc = weft_co_join(r, 10);
+    if (rc) {
+        weft_co_cancel(r);
+        join(r);
+        fail_msg("the read of fd %d did not wake: %s", fd, weft_err_name(rc));
+    }
+    weft_co_release(r);
+    if (in) join(in);
+    assert_true(w.got > 0);
+}
+
+typedef enum { BY_STDIO_FCLOSE, BY_STDIO_PCLOSE } stdio_closer_t;
+
+/* A number a coroutine waited on is closed by fclose or pclose (libc's own close inside them,
+ * which the patch cannot catch) and a pipe takes it: a read of the pipe wakes when its input
+ * comes (gevent: a socket closed through its file object). With epoll, the closed file's
+ * registration went with it while weft still believed the number watched: the read hung. */
+static void watched_number_closed_by(stdio_closer_t how)
+{
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    for (int round = 0; round < 3; round++) {
+        int sv[2] = {-1, -1}, n;
+        FILE *f;
+        if (how == BY_STDIO_FCLOSE) {
+            assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+            f = fdopen(sv[0], "r+");
+            assert_non_null(f);
+            n = sv[0];
+            read_parks_then_wakes(n, sv[1]);
+        } else {
+            f = popen("sleep 0.02; echo x", "re");
+            assert_non_null(f);
+            n = fileno(f);
+            read_parks_then_wakes(n, -1);
+        }
+        assert_int_equal(how == BY_STDIO_FCLOSE ? fclose(f) : pclose(f), 0);
+        int p[2];
+        assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+        assert_int_equal(p[0], n); /* the number is reused */
+        read_parks_then_wakes(p[0], p[1]);
+        close(p[0]);
+        close(p[1]);
+        if (sv[1] >= 0) close(sv[1]);
+    }
+}
+
+static void watched_number_closed_by_fclose(void **state)
+{
+    (void)state;
+    watched_number_closed_by(BY_STDIO_FCLOSE);
+}
+
+static void watched_number_closed_by_pclose(void **state)
+{
+    (void)state;
+    watched_number_closed_by(BY_STDIO_PCLOSE);
+}
+
 /* ---- poll, select, sleeps ------------------------------------------------------------------ */
 
 static void write_second(void *p)
@@ -1150,6 +1238,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(reused_number_after_closedir),
     WEFT_TEST(reused_number_after_pclose),
     WEFT_TEST(reused_number_after_raw_close),
+    WEFT_TEST(watched_number_closed_by_fclose),
+    WEFT_TEST(watched_number_closed_by_pclose),
     WEFT_TEST(poll_and_select),
     WEFT_TEST(poll_woken_for_nothing_keeps_waiting),
     WEFT_TEST(poll_normal_data_bits_wake),

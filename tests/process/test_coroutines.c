@@ -67,6 +67,33 @@ static void root_joins_a_process(void **state)
     stop(&t, tk);
 }
 
+static int exit_at_once(void *arg)
+{
+    (void)arg;
+    return 3;
+}
+
+/* A thread whose hub watched one child's pidfd joins the next child, whose pidfd takes the
+ * same number: every join returns when the child exits (with epoll, the released pidfd's
+ * registration outlived it and the next join waited out its whole timeout, or forever). */
+static void joins_in_a_row_reuse_the_pidfd_number(void **state)
+{
+    (void)state;
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t); /* the root now parks through the hub's poller */
+    for (int round = 0; round < 6; round++) {
+        weft_process_t *p = weft_test_process_start(exit_at_once, NULL);
+        double t0 = weft_monotonic();
+        assert_int_equal(weft_process_join(p, 30), 0);
+        assert_true(weft_monotonic() - t0 < 10);
+        int code;
+        assert_int_equal(weft_process_exitcode(p, &code), 0);
+        assert_int_equal(code, 3);
+        assert_int_equal(weft_process_close(p), 0);
+    }
+    stop(&t, tk);
+}
+
 typedef struct joiner {
     weft_process_t *p;
     int rc;
@@ -130,6 +157,37 @@ static void pipe_recv_in_a_coroutine(void **state)
     assert_int_equal(weft_test_process_finish(p), 0);
     assert_int_equal(weft_conn_close(mine), 0);
     assert_int_equal(weft_conn_close(child_end), 0);
+}
+
+static void send_soon(void *arg)
+{
+    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(weft_conn_send_bytes(arg, "hi", 2, 10), 0);
+}
+
+/* Pipes made and closed in a row take the same fd numbers: a recv that parks through the hub
+ * on the new Pipe wakes when its message comes (the closed Pipe's registration must not
+ * outlive it: with epoll the next recv waited out its whole timeout). */
+static void pipes_in_a_row_reuse_the_numbers(void **state)
+{
+    (void)state;
+    ticker_t t = {0};
+    weft_co_t *tk = spawn(tick, &t);
+    for (int round = 0; round < 4; round++) {
+        weft_conn_t *a, *b;
+        assert_int_equal(weft_pipe(&a, &b, true), 0);
+        weft_co_t *sender = spawn(send_soon, b);
+        char buf[4];
+        size_t len = 0;
+        double t0 = weft_monotonic();
+        assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 30), 0);
+        assert_true(weft_monotonic() - t0 < 10);
+        assert_int_equal(len, 2);
+        join(sender);
+        assert_int_equal(weft_conn_close(a), 0);
+        assert_int_equal(weft_conn_close(b), 0);
+    }
+    stop(&t, tk);
 }
 
 typedef struct big {
@@ -308,8 +366,10 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
         WEFT_TEST(root_joins_a_process),
+        WEFT_TEST(joins_in_a_row_reuse_the_pidfd_number),
         WEFT_TEST(coroutines_join_and_cancel),
         WEFT_TEST(pipe_recv_in_a_coroutine),
+        WEFT_TEST(pipes_in_a_row_reuse_the_numbers),
         WEFT_TEST(pipe_between_coroutines_of_one_thread),
         WEFT_TEST(shared_waits_in_coroutines),
         WEFT_TEST(shared_lock_between_coroutines),
