@@ -455,9 +455,21 @@ static int forked_rebuild(weft__poller_t *p)
         weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_relaxed);
         for (size_t k = 0; rc == 0 && k < x->n; k++) {
             weft__fdchunk_t *c = atomic_load_explicit(&x->chunk[k], memory_order_relaxed);
-            for (size_t j = 0; rc == 0 && c && j < WEFT__FD_CHUNK; j++)
-                if (c->s[j].fd != p->evfd && c->s[j].interest)
-                    rc = try[i]->arm(p, c->s[j].fd, c->s[j].interest);
+            for (size_t j = 0; rc == 0 && c && j < WEFT__FD_CHUNK; j++) {
+                weft__fdstate_t *s = &c->s[j];
+                if (s->fd == p->evfd || !s->interest) continue;
+                rc = try[i]->arm(p, s->fd, s->interest);
+                if (rc != 0 && rc != WEFT_ENOMEM) {
+                    /* Closed in the child before the rebuild (the process layer's fork
+                     * handler closes the parent's pidfds), or its number now holds what the
+                     * rebuild itself opened: not this process's fd any more. Its waiters
+                     * are told so; the rebuild goes on. */
+                    s->interest = 0;
+                    state_settle(s);
+                    weft__poller_ready(p, s->fd, WEFT__IO_ERR);
+                    rc = 0;
+                }
+            }
         }
         if (rc == 0) {
             p->ops = try[i];

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -66,10 +67,49 @@ static void forked_poller_that_cannot_be_rebuilt_is_an_error(void **state)
     close(p[1]);
 }
 
+/* An fd the parent's poller watched is closed in the child before its poller is rebuilt (as
+ * the process layer's fork handler closes the parent's pidfds, or a child closes what it does
+ * not need): the rebuild drops that fd and the child's waits work (it used to make the whole
+ * rebuild fail, on every backend, so every wait of the child failed). */
+static void forked_poller_skips_an_fd_closed_in_the_child(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    char c;
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* the poller watches p[0] now */
+    const char *parent = weft_poller_name();
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]); /* unseen by weft; the number stays free */
+        int q[2];
+        if (pipe2(q, O_CLOEXEC | O_NONBLOCK)) _exit(9);
+        int r = fcntl(q[0], F_DUPFD_CLOEXEC, 200), w = fcntl(q[1], F_DUPFD_CLOEXEC, 200);
+        close(q[0]);
+        close(q[1]);
+        if (r < 0 || w < 0 || fcntl(p[0], F_GETFD) >= 0) _exit(10);
+        if (weft_go(write_soon, &w) != 0) _exit(11);
+        if (weft_read(r, &c, 1, 5) != 1) _exit(12);
+        if (strcmp(weft_poller_name(), parent) != 0) _exit(13); /* the same backend, rebuilt */
+        _exit(0);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) fail_msg("the child died of signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
         WEFT_TEST(forked_poller_that_cannot_be_rebuilt_is_an_error),
+        WEFT_TEST(forked_poller_skips_an_fd_closed_in_the_child),
     };
     return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
