@@ -65,22 +65,10 @@ static void join(weft_co_t *co)
     weft_co_release(co);
 }
 
-static int patch(void **state)
-{
-    int rc = weft_test_setup(state);
-    if (!rc) rc = weft_monkey_patch();
-    return rc;
-}
-
-static int unpatch(void **state)
-{
-    weft_monkey_unpatch();
-    return weft_test_teardown(state);
-}
-
 /* Every case runs patched. */
 #undef WEFT_TEST
-#define WEFT_TEST(NAME) cmocka_unit_test_setup_teardown(NAME, patch, unpatch)
+#define WEFT_TEST(NAME)                                                                            \
+    cmocka_unit_test_setup_teardown(NAME, weft_test_setup_patched, weft_test_teardown_patched)
 
 /* A coroutine that counts while others wait: proof that the thread was not blocked. */
 typedef struct ticker {
@@ -910,22 +898,32 @@ static void connect_co(void *p)
     c->done = true;
 }
 
+/* A listener whose backlog is full (one connection it never accepted, on *first), and in c a
+ * fresh blocking socket to connect to it; the thread has a hub, so the calls are patched. */
+static void full_listener(connecting_t *c, const char *tag, int *l, int *first)
+{
+    *c = (connecting_t){.addr = {.sun_family = AF_UNIX}};
+    snprintf(c->addr.sun_path + 1, sizeof c->addr.sun_path - 1, "weft-hook-%s%d", tag,
+             (int)getpid());
+    c->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(c->addr.sun_path + 1));
+    *l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(bind(*l, (struct sockaddr *)&c->addr, c->len), 0);
+    assert_int_equal(listen(*l, 0), 0);
+    *first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(connect(*first, (struct sockaddr *)&c->addr, c->len), 0); /* fills it */
+    c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+}
+
 /* A listener whose backlog is full: a plain blocking connect parks the coroutine until the
  * listener accepts (libc's waits in the kernel). The fd's open file is shared — a dup'ed fd, a
  * forked child — and none of them sees O_NONBLOCK while the connect is under way. */
 static void connect_parks_without_changing_the_mode(void **state)
 {
     (void)state;
-    connecting_t c = {.addr = {.sun_family = AF_UNIX}};
-    snprintf(c.addr.sun_path + 1, sizeof c.addr.sun_path - 1, "weft-hook-%d", (int)getpid());
-    c.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(c.addr.sun_path + 1));
-    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(bind(l, (struct sockaddr *)&c.addr, c.len), 0);
-    assert_int_equal(listen(l, 0), 0);
-    int first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(weft_go(nothing, NULL), 0);
-    assert_int_equal(connect(first, (struct sockaddr *)&c.addr, c.len), 0); /* fills it */
-    c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connecting_t c;
+    int l, first;
+    full_listener(&c, "", &l, &first);
     int dup_fd = dup(c.fd);
     ticker_t t = {0};
     weft_co_t *tk = spawn(tick, &t), *co = spawn(connect_co, &c);
@@ -960,16 +958,9 @@ static void connect_parks_without_changing_the_mode(void **state)
 static void connect_canceled_fails_with_eintr(void **state)
 {
     (void)state;
-    connecting_t c = {.addr = {.sun_family = AF_UNIX}};
-    snprintf(c.addr.sun_path + 1, sizeof c.addr.sun_path - 1, "weft-hook-c-%d", (int)getpid());
-    c.len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(c.addr.sun_path + 1));
-    int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(bind(l, (struct sockaddr *)&c.addr, c.len), 0);
-    assert_int_equal(listen(l, 0), 0);
-    int first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(weft_go(nothing, NULL), 0);
-    assert_int_equal(connect(first, (struct sockaddr *)&c.addr, c.len), 0); /* fills it */
-    c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    connecting_t c;
+    int l, first;
+    full_listener(&c, "c-", &l, &first);
     weft_co_t *co = spawn(connect_co, &c);
     assert_int_equal(weft_sleep(0.02), 0);
     assert_false(c.done);

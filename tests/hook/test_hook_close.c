@@ -14,21 +14,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-static int patch(void **state)
-{
-    int rc = weft_test_setup(state);
-    if (!rc) rc = weft_monkey_patch();
-    return rc;
-}
-
-static int unpatch(void **state)
-{
-    weft_monkey_unpatch();
-    return weft_test_teardown(state);
-}
-
 #undef WEFT_TEST
-#define WEFT_TEST(NAME) cmocka_unit_test_setup_teardown(NAME, patch, unpatch)
+#define WEFT_TEST(NAME)                                                                            \
+    cmocka_unit_test_setup_teardown(NAME, weft_test_setup_patched, weft_test_teardown_patched)
 
 typedef struct reader {
     int fd;

@@ -441,3 +441,16 @@ void weft_test_blocks_until(int (*fn)(void *arg), void *arg, void (*release)(voi
     assert_true(weft_test_call_wait(c, 30.0, &rc, NULL));
     assert_int_equal(rc, expect);
 }
+
+int weft_test_setup_patched(void **state)
+{
+    int rc = weft_test_setup(state);
+    if (!rc) rc = weft_monkey_patch();
+    return rc;
+}
+
+int weft_test_teardown_patched(void **state)
+{
+    weft_monkey_unpatch();
+    return weft_test_teardown(state);
+}

@@ -31,6 +31,9 @@
 
 int weft_test_setup(void **state);
 int weft_test_teardown(void **state);
+/* The same, with the monkey patch on for the case (the hook suites). */
+int weft_test_setup_patched(void **state);
+int weft_test_teardown_patched(void **state);
 int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **argv);
 
 #define WEFT_TEST(name) cmocka_unit_test_setup_teardown(name, weft_test_setup, weft_test_teardown)
