@@ -469,10 +469,16 @@ static size_t helper_threads, helper_idle;
 
 /* In a child after fork the helpers do not exist: forget the pool (its queue and the requests
  * in it are left behind; they belonged to the parent's threads), so the child starts its own.
- * Registered once, by the first request. */
+ * The queues left behind stay reachable (a leak checker in the child would otherwise report
+ * the parent's pool as lost; a few generations of forks are remembered). Registered once, by
+ * the first request. */
+static weft_queue_t *helper_queues_left[8];
+static unsigned helper_queues_left_n;
+
 static void helper_fork_child(void)
 {
     helper_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    if (helper_queue) helper_queues_left[helper_queues_left_n++ % 8] = helper_queue;
     helper_queue = NULL;
     helper_threads = helper_idle = 0;
 }
