@@ -26,19 +26,6 @@ static void read_one(void *p)
     w->result = (int)weft_read(w->fd, &c, 1, w->timeout);
 }
 
-static weft_co_t *spawn(void (*fn)(void *), void *arg)
-{
-    weft_co_t *co;
-    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
-    return co;
-}
-
-static void join(weft_co_t *co)
-{
-    assert_int_equal(weft_co_join(co, 30), 0);
-    weft_co_release(co);
-}
-
 /* A coroutine parks on a pipe above the fds of the low ones: the table grows while the low
  * waiter is parked. Returns the coroutine; its pipe in hi[2] (hi[0] dup'ed to >= 300). */
 static weft_co_t *grow_table(int hi[2], waiter_t *w)
@@ -50,7 +37,7 @@ static weft_co_t *grow_table(int hi[2], waiter_t *w)
     close(p[0]);
     hi[1] = p[1];
     *w = (waiter_t){hi[0], 30, 1};
-    weft_co_t *co = spawn(read_one, w);
+    weft_co_t *co = weft_test_spawn(read_one, w);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_co_state(co), WEFT_CO_BLOCKED);
     return co;
@@ -60,17 +47,17 @@ static weft_co_t *grow_table(int hi[2], waiter_t *w)
 static void low_fd_still_works(int lo[2])
 {
     waiter_t again = {lo[0], 10, 1};
-    weft_co_t *co = spawn(read_one, &again);
+    weft_co_t *co = weft_test_spawn(read_one, &again);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(write(lo[1], "a", 1), 1);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(again.result, 1);
 }
 
 static void finish_high(int hi[2], weft_co_t *co, waiter_t *w)
 {
     assert_int_equal(write(hi[1], "b", 1), 1);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(w->result, 1);
     assert_int_equal(weft_close(hi[0]), 0);
     close(hi[1]);
@@ -83,13 +70,13 @@ static void table_growth_under_timed_out_waiter(void **state)
     int lo[2];
     assert_int_equal(pipe2(lo, O_CLOEXEC), 0);
     waiter_t low = {lo[0], 0.2, 1};
-    weft_co_t *a = spawn(read_one, &low);
+    weft_co_t *a = weft_test_spawn(read_one, &low);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_co_state(a), WEFT_CO_BLOCKED);
     int hi[2];
     waiter_t high;
     weft_co_t *b = grow_table(hi, &high);
-    join(a);
+    weft_test_co_join(a);
     assert_int_equal(low.result, WEFT_ETIMEDOUT);
     low_fd_still_works(lo);
     finish_high(hi, b, &high);
@@ -104,13 +91,13 @@ static void table_growth_under_canceled_waiter(void **state)
     int lo[2];
     assert_int_equal(pipe2(lo, O_CLOEXEC), 0);
     waiter_t low = {lo[0], WEFT_FOREVER, 1};
-    weft_co_t *a = spawn(read_one, &low);
+    weft_co_t *a = weft_test_spawn(read_one, &low);
     assert_int_equal(weft_yield(), 0);
     int hi[2];
     waiter_t high;
     weft_co_t *b = grow_table(hi, &high);
     assert_int_equal(weft_co_cancel(a), 0);
-    join(a);
+    weft_test_co_join(a);
     assert_int_equal(low.result, WEFT_ECANCELED);
     low_fd_still_works(lo);
     finish_high(hi, b, &high);
@@ -126,14 +113,14 @@ static void table_growth_under_closed_waiter(void **state)
     int lo[2];
     assert_int_equal(pipe2(lo, O_CLOEXEC), 0);
     waiter_t low = {lo[0], WEFT_FOREVER, 1}, low2 = {lo[0], WEFT_FOREVER, 1};
-    weft_co_t *a = spawn(read_one, &low), *a2 = spawn(read_one, &low2);
+    weft_co_t *a = weft_test_spawn(read_one, &low), *a2 = weft_test_spawn(read_one, &low2);
     assert_int_equal(weft_yield(), 0);
     int hi[2];
     waiter_t high;
     weft_co_t *b = grow_table(hi, &high);
     assert_int_equal(weft_close(lo[0]), 0);
-    join(a);
-    join(a2);
+    weft_test_co_join(a);
+    weft_test_co_join(a2);
     assert_int_equal(low.result, WEFT_EBADF);
     assert_int_equal(low2.result, WEFT_EBADF);
     close(lo[1]);
@@ -165,7 +152,7 @@ static void table_growth_many_times(void **state)
         if (i) close(p[0]);
         pipes[i][1] = p[1];
         w[i] = (waiter_t){pipes[i][0], i % 3 == 0 ? 0.2 : WEFT_FOREVER, 1};
-        co[i] = spawn(read_one, &w[i]);
+        co[i] = weft_test_spawn(read_one, &w[i]);
         assert_int_equal(weft_yield(), 0);
     }
     for (int i = 0; i < N; i++) {
@@ -173,7 +160,7 @@ static void table_growth_many_times(void **state)
         if (i % 3 == 2) assert_int_equal(weft_close(pipes[i][0]), 0);
     }
     for (int i = 0; i < N; i++) {
-        join(co[i]);
+        weft_test_co_join(co[i]);
         assert_int_equal(w[i].result, i % 3 == 0   ? WEFT_ETIMEDOUT
                                       : i % 3 == 1 ? WEFT_ECANCELED
                                                    : WEFT_EBADF);

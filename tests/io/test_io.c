@@ -26,19 +26,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static weft_co_t *spawn(void (*fn)(void *), void *arg)
-{
-    weft_co_t *co;
-    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
-    return co;
-}
-
-static void join(weft_co_t *co)
-{
-    assert_int_equal(weft_co_join(co, 30), 0);
-    weft_co_release(co);
-}
-
 static void make_pipe(int p[2])
 {
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -141,12 +128,13 @@ static void close_wakes_waiters(void **state)
     int p[2];
     make_pipe(p);
     int a[2] = {p[0], 1}, b[2] = {p[0], 1};
-    weft_co_t *x = spawn(read_until_closed, a), *y = spawn(read_until_closed, b);
+    weft_co_t *x = weft_test_spawn(read_until_closed, a),
+              *y = weft_test_spawn(read_until_closed, b);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_co_state(x), WEFT_CO_BLOCKED);
     assert_int_equal(weft_close(p[0]), 0);
-    join(x);
-    join(y);
+    weft_test_co_join(x);
+    weft_test_co_join(y);
     assert_int_equal(a[1], WEFT_EBADF);
     assert_int_equal(b[1], WEFT_EBADF);
     close(p[1]);
@@ -196,9 +184,9 @@ static void pipe_stream_and_eof(void **state)
     int p[2];
     make_pipe(p);
     stream_t out = {p[1], (size_t)4 << 20, 0, 0}, in = {p[0], 0, 0, 1};
-    weft_co_t *r = spawn(pump_in, &in), *w = spawn(pump_out, &out);
-    join(w);
-    join(r);
+    weft_co_t *r = weft_test_spawn(pump_in, &in), *w = weft_test_spawn(pump_out, &out);
+    weft_test_co_join(w);
+    weft_test_co_join(r);
     assert_int_equal(in.n, out.n);
     assert_true(in.sum == out.sum);
     assert_int_equal(in.last, 0);
@@ -288,19 +276,19 @@ static void tcp_echo_many_clients(void **state)
     server_t s = {0, CLIENTS};
     struct sockaddr_in addr;
     s.fd = listener(&addr);
-    weft_co_t *srv = spawn(serve, &s);
+    weft_co_t *srv = weft_test_spawn(serve, &s);
     client_t cl[CLIENTS];
     weft_co_t *cs[CLIENTS];
     for (int i = 0; i < CLIENTS; i++) {
         cl[i] = (client_t){addr, 50, 0};
-        cs[i] = spawn(client, &cl[i]);
+        cs[i] = weft_test_spawn(client, &cl[i]);
     }
     assert_int_equal(weft_co_joinall(cs, CLIENTS, 60), 0);
     for (int i = 0; i < CLIENTS; i++) {
         assert_int_equal(cl[i].ok, 50);
         weft_co_release(cs[i]);
     }
-    join(srv);
+    weft_test_co_join(srv);
     /* The echo coroutines end on EOF; let them. */
     for (int i = 0; i < 100; i++) weft_yield();
     assert_int_equal(weft_sleep(0.01), 0);
@@ -358,10 +346,10 @@ static void cancel_io_wait(void **state)
     int p[2];
     make_pipe(p);
     int a[2] = {p[0], 1};
-    weft_co_t *co = spawn(read_forever, a);
+    weft_co_t *co = weft_test_spawn(read_forever, a);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_co_cancel(co), 0);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(a[1], WEFT_ECANCELED);
     assert_int_equal(write(p[1], "y", 1), 1);
     char c;
@@ -506,12 +494,12 @@ static void cross_thread_wake_in_poller(void **state)
     make_pipe(p);
     weft_event_t e;
     weft_event_init(&e);
-    weft_co_t *w = spawn(wait_event, &e);
+    weft_co_t *w = weft_test_spawn(wait_event, &e);
     /* The root waits on a pipe nobody writes: the hub sleeps in the poller. */
     pthread_t t = weft_test_start(set_soon, &e);
     assert_int_equal(weft_wait_fd(p[0], WEFT_READ, 0.3), WEFT_ETIMEDOUT);
     assert_int_equal(weft_co_state(w), WEFT_CO_DONE);
-    join(w);
+    weft_test_co_join(w);
     weft_test_join(t);
     weft_event_destroy(&e);
     close(p[0]);
@@ -570,13 +558,13 @@ static void coroutine_waits_for_a_process(void **state)
         skip();
     }
     int a[2] = {pidfd, 0};
-    weft_co_t *w = spawn(await_child, a);
+    weft_co_t *w = weft_test_spawn(await_child, a);
     int ticks = 0;
     while (weft_co_state(w) != WEFT_CO_DONE) {
         ticks++;
         assert_int_equal(weft_sleep(0.002), 0);
     }
-    join(w);
+    weft_test_co_join(w);
     assert_int_equal(a[1], WEFT_READ);
     assert_true(ticks >= 3);
     int status;
@@ -613,7 +601,7 @@ static void many_fds(void **state)
         assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
         res[i][0] = sv[i][0];
         res[i][1] = 1;
-        cs[i] = spawn(wait_pair, res[i]);
+        cs[i] = weft_test_spawn(wait_pair, res[i]);
     }
     assert_int_equal(weft_yield(), 0);
     for (int i = 0; i < N; i++) assert_int_equal(write(sv[i][1], "k", 1), 1);

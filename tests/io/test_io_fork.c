@@ -15,6 +15,16 @@ static void make_pipe(int p[2])
     assert_int_equal(pipe2(p, O_CLOEXEC | O_NONBLOCK), 0);
 }
 
+/* Reaps the child and fails the case unless it exited 0. */
+static void expect_child_passed(pid_t pid)
+{
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (WIFSIGNALED(status)) fail_msg("the child died of signal %d", WTERMSIG(status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 /* In the child (no cmocka there): a coroutine writes a byte after a short nap. */
 static void write_soon(void *p)
 {
@@ -55,11 +65,7 @@ static void forked_poller_that_cannot_be_rebuilt_is_an_error(void **state)
         if (weft_wait_fd(p[0], WEFT_READ, 0.01) != WEFT_ETIMEDOUT) _exit(13);
         _exit(0);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status)) fail_msg("the child died of signal %d", WTERMSIG(status));
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    expect_child_passed(pid);
     /* The parent's poller is untouched. */
     assert_int_equal(weft_go(write_now, &p[1]), 0);
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
@@ -96,11 +102,7 @@ static void forked_poller_skips_an_fd_closed_in_the_child(void **state)
         if (strcmp(weft_poller_name(), parent) != 0) _exit(13); /* the same backend, rebuilt */
         _exit(0);
     }
-    int status;
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    if (WIFSIGNALED(status)) fail_msg("the child died of signal %d", WTERMSIG(status));
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
+    expect_child_passed(pid);
     close(p[0]);
     close(p[1]);
 }

@@ -454,3 +454,16 @@ int weft_test_teardown_patched(void **state)
     weft_monkey_unpatch();
     return weft_test_teardown(state);
 }
+
+weft_co_t *weft_test_spawn(void (*fn)(void *arg), void *arg)
+{
+    weft_co_t *co;
+    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
+    return co;
+}
+
+void weft_test_co_join(weft_co_t *co)
+{
+    assert_int_equal(weft_co_join(co, 30), 0);
+    weft_co_release(co);
+}

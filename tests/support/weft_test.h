@@ -31,6 +31,10 @@
 
 int weft_test_setup(void **state);
 int weft_test_teardown(void **state);
+/* Spawns a coroutine on this thread's hub / joins it (30 s at most) and releases it; both fail
+ * the case on any error. */
+weft_co_t *weft_test_spawn(void (*fn)(void *arg), void *arg);
+void weft_test_co_join(weft_co_t *co);
 /* The same, with the monkey patch on for the case (the hook suites). */
 int weft_test_setup_patched(void **state);
 int weft_test_teardown_patched(void **state);
