@@ -38,20 +38,6 @@ static void note(trace_t *t, const char *s)
     t->buf[t->n] = 0;
 }
 
-static weft_co_t *spawn(void (*fn)(void *), void *arg)
-{
-    weft_co_t *co;
-    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
-    assert_non_null(co);
-    return co;
-}
-
-static void join(weft_co_t *co)
-{
-    assert_int_equal(weft_co_join(co, 30), 0);
-    weft_co_release(co);
-}
-
 /* ---- spawn, join, yield ---------------------------------------------------------------- */
 
 typedef struct tagged {
@@ -76,11 +62,11 @@ static void spawn_runs_when_caller_blocks(void **state)
     (void)state;
     trace_t t = {0};
     tagged_t a = {&t, "a", 3}, b = {&t, "b", 3};
-    weft_co_t *ca = spawn(talk, &a), *cb = spawn(talk, &b);
+    weft_co_t *ca = weft_test_spawn(talk, &a), *cb = weft_test_spawn(talk, &b);
     assert_int_equal(weft_co_state(ca), WEFT_CO_READY);
     assert_string_equal(t.buf, "");
-    join(ca);
-    join(cb);
+    weft_test_co_join(ca);
+    weft_test_co_join(cb);
     assert_string_equal(t.buf, "a b a b a b ");
 }
 
@@ -94,7 +80,7 @@ static void nothing(void *p)
 static void join_twice_and_timeout(void **state)
 {
     (void)state;
-    weft_co_t *co = spawn(nothing, NULL);
+    weft_co_t *co = weft_test_spawn(nothing, NULL);
     assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
     assert_int_equal(weft_co_join(co, 0), 0);
     assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
@@ -112,14 +98,14 @@ static void join_timeout(void **state)
     (void)state;
     weft_event_t e;
     weft_event_init(&e);
-    weft_co_t *co = spawn(wait_event, &e);
+    weft_co_t *co = weft_test_spawn(wait_event, &e);
     assert_int_equal(weft_co_join(co, 0), WEFT_ETIMEDOUT);
     int64_t t0 = weft_monotonic_ns();
     assert_int_equal(weft_co_join(co, 0.05), WEFT_ETIMEDOUT);
     assert_true(weft_monotonic_ns() - t0 >= 45 * 1000000LL);
     assert_int_equal(weft_co_state(co), WEFT_CO_BLOCKED);
     weft_event_set(&e);
-    join(co);
+    weft_test_co_join(co);
     weft_event_destroy(&e);
 }
 
@@ -134,13 +120,13 @@ static void join_bad_input(void **state)
 {
     (void)state;
     int rc = 1;
-    weft_co_t *co = spawn(join_self, &rc);
-    join(co);
+    weft_co_t *co = weft_test_spawn(join_self, &rc);
+    weft_test_co_join(co);
     assert_int_equal(rc, WEFT_EDEADLK);
     assert_int_equal(weft_co_join(NULL, 1), WEFT_EINVAL);
-    co = spawn(nothing, NULL);
+    co = weft_test_spawn(nothing, NULL);
     assert_int_equal(weft_co_join(co, NAN), WEFT_EINVAL);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(weft_spawn(NULL, nothing, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_spawn(&co, NULL, NULL, NULL), WEFT_EINVAL);
     assert_null(co);
@@ -174,13 +160,15 @@ static void joinall(void **state)
 {
     (void)state;
     double d[3] = {0.01, 0.02, 0.03};
-    weft_co_t *cos[4] = {spawn(sleeper, &d[0]), NULL, spawn(sleeper, &d[1]), spawn(sleeper, &d[2])};
+    weft_co_t *cos[4] = {weft_test_spawn(sleeper, &d[0]), NULL, weft_test_spawn(sleeper, &d[1]),
+                         weft_test_spawn(sleeper, &d[2])};
     assert_int_equal(weft_co_joinall(cos, 4, 30), 0);
     for (int i = 0; i < 4; i++) {
         assert_int_equal(weft_co_state(cos[i]), WEFT_CO_DONE);
         weft_co_release(cos[i]);
     }
-    weft_co_t *two[2] = {spawn(sleeper, &d[0]), spawn(sleep_until_canceled, NULL)};
+    weft_co_t *two[2] = {weft_test_spawn(sleeper, &d[0]),
+                         weft_test_spawn(sleep_until_canceled, NULL)};
     assert_int_equal(weft_co_joinall(two, 2, 0.1), WEFT_ETIMEDOUT);
     assert_int_equal(weft_co_state(two[0]), WEFT_CO_DONE);
     weft_co_cancel(two[1]);
@@ -195,7 +183,8 @@ static void yield_round_robin(void **state)
     (void)state;
     trace_t t = {0};
     tagged_t a = {&t, "a", 2}, b = {&t, "b", 2}, c = {&t, "c", 2};
-    weft_co_t *cs[3] = {spawn(talk, &a), spawn(talk, &b), spawn(talk, &c)};
+    weft_co_t *cs[3] = {weft_test_spawn(talk, &a), weft_test_spawn(talk, &b),
+                        weft_test_spawn(talk, &c)};
     assert_int_equal(weft_yield(), 0); /* the root takes its turn too */
     note(&t, "root");
     assert_int_equal(weft_co_joinall(cs, 3, 30), 0);
@@ -229,7 +218,7 @@ static void sleep_sort(void **state)
     for (int i = 0; i < 6; i++) {
         a[i] = (sort_arg_t){&t, v[i], {0}};
         snprintf(a[i].s, sizeof a[i].s, "%d", v[i]);
-        cs[i] = spawn(sort_one, &a[i]);
+        cs[i] = weft_test_spawn(sort_one, &a[i]);
     }
     assert_int_equal(weft_co_joinall(cs, 6, 30), 0);
     for (int i = 0; i < 6; i++) weft_co_release(cs[i]);
@@ -275,11 +264,11 @@ static void cancel_blocked(void **state)
     weft_event_t e;
     weft_event_init(&e);
     victim_t v = {&e, 1, false, 1};
-    weft_co_t *co = spawn(victim, &v);
+    weft_co_t *co = weft_test_spawn(victim, &v);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(weft_co_state(co), WEFT_CO_BLOCKED);
     assert_int_equal(weft_co_cancel(co), 0);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(v.rc, WEFT_ECANCELED);
     assert_int_equal(v.after, WEFT_ECANCELED);
     assert_true(v.cleaned);
@@ -297,7 +286,7 @@ static void cancel_before_start(void **state)
 {
     (void)state;
     int ran = 0;
-    weft_co_t *co = spawn(never, &ran);
+    weft_co_t *co = weft_test_spawn(never, &ran);
     assert_int_equal(weft_co_cancel(co), 0);
     assert_int_equal(weft_co_join(co, 30), 0);
     assert_int_equal(ran, 0);
@@ -334,10 +323,10 @@ static void cancel_from_other_thread(void **state)
     weft_event_init(&e[0]);
     weft_event_init(&e[1]);
     victim_t v = {e, 1, false, 0};
-    weft_co_t *co = spawn(signal_then_wait, &v);
+    weft_co_t *co = weft_test_spawn(signal_then_wait, &v);
     remote_cancel_t r = {co, &e[1]};
     pthread_t t = weft_test_start(cancel_from_thread, &r);
-    join(co);
+    weft_test_co_join(co);
     weft_test_join(t);
     assert_int_equal(v.rc, WEFT_ECANCELED);
     assert_true(v.cleaned);
@@ -368,9 +357,9 @@ static void states_and_names(void **state)
     assert_ptr_equal(seen, co);
     assert_int_equal(weft_co_state(co), WEFT_CO_DONE);
     weft_co_release(co);
-    co = spawn(nothing, NULL);
+    co = weft_test_spawn(nothing, NULL);
     assert_non_null(strstr(weft_co_name(co), "Coroutine-"));
-    join(co);
+    weft_test_co_join(co);
 }
 
 /* ---- coroutine-local data (test__local.py) ---------------------------------------------- */
@@ -404,8 +393,8 @@ static void locals(void **state)
     (void)state;
     freed = 0;
     int ids[3] = {1, 2, 3};
-    weft_co_t *cs[3] = {spawn(use_locals, &ids[0]), spawn(use_locals, &ids[1]),
-                        spawn(use_locals, &ids[2])};
+    weft_co_t *cs[3] = {weft_test_spawn(use_locals, &ids[0]), weft_test_spawn(use_locals, &ids[1]),
+                        weft_test_spawn(use_locals, &ids[2])};
     assert_int_equal(weft_co_local_set(&plain_key, &ids[2]), 0);
     assert_int_equal(weft_co_joinall(cs, 3, 30), 0);
     for (int i = 0; i < 3; i++) weft_co_release(cs[i]);
@@ -455,7 +444,7 @@ static void group_bounded(void **state)
     gate_t gate = {0};
     weft_event_init(&gate.go);
     void *args[2] = {g, &gate};
-    weft_co_t *spawner = spawn(spawn_five, args);
+    weft_co_t *spawner = weft_test_spawn(spawn_five, args);
     assert_int_equal(weft_sleep(0.02), 0);
     assert_int_equal(atomic_load(&gate.running), 2);
     assert_int_equal(weft_group_size(g), 2);
@@ -464,7 +453,7 @@ static void group_bounded(void **state)
     assert_int_equal(weft_group_join(g, 0), WEFT_ETIMEDOUT);
     assert_int_equal(weft_group_destroy(g), WEFT_EBUSY);
     weft_event_set(&gate.go);
-    join(spawner);
+    weft_test_co_join(spawner);
     assert_int_equal(weft_group_join(g, 30), 0);
     assert_int_equal(atomic_load(&gate.done), 5);
     assert_int_equal(atomic_load(&gate.peak), 2);
@@ -535,8 +524,8 @@ static void timeout_scope(void **state)
 {
     (void)state;
     int rc[7];
-    weft_co_t *co = spawn(scoped, rc);
-    join(co);
+    weft_co_t *co = weft_test_spawn(scoped, rc);
+    weft_test_co_join(co);
     assert_int_equal(rc[0], WEFT_ETIMEDOUT);
     assert_int_equal(rc[1], WEFT_ETIMEDOUT);
     assert_int_equal(rc[2], WEFT_ETIMEDOUT);
@@ -570,7 +559,7 @@ static void deadlock_is_reported(void **state)
     (void)state;
     weft_event_t e;
     weft_event_init(&e);
-    weft_co_t *a = spawn(stuck_waiter, &e), *b = spawn(stuck_waiter, &e);
+    weft_co_t *a = weft_test_spawn(stuck_waiter, &e), *b = weft_test_spawn(stuck_waiter, &e);
     weft_co_t *both[2] = {a, b};
     assert_int_equal(weft_co_joinall(both, 2, WEFT_FOREVER), WEFT_EDEADLK);
     /* The root's join failed too; the coroutines got EDEADLK and ended. */
@@ -601,9 +590,9 @@ static void other_thread_is_no_deadlock(void **state)
     (void)state;
     weft_event_t e;
     weft_event_init(&e);
-    weft_co_t *co = spawn(wait_event, &e);
+    weft_co_t *co = weft_test_spawn(wait_event, &e);
     pthread_t t = weft_test_start(set_later, &e);
-    join(co);
+    weft_test_co_join(co);
     weft_test_join(t);
     weft_event_destroy(&e);
 }
@@ -638,9 +627,9 @@ static void watchdog_reports_hog(void **state)
     weft_co_opts_t o = {.name = "hog"};
     weft_co_t *h;
     assert_int_equal(weft_spawn(&h, hog, NULL, &o), 0);
-    weft_co_t *other = spawn(nothing, NULL);
-    join(h);
-    join(other);
+    weft_co_t *other = weft_test_spawn(nothing, NULL);
+    weft_test_co_join(h);
+    weft_test_co_join(other);
     assert_int_equal(weft_watchdog_stop(), 0);
     assert_int_equal(weft_watchdog_stop(), WEFT_EALREADY);
     assert_int_equal(atomic_load(&hog_reports), 1);
@@ -688,9 +677,10 @@ static void watchdog_report_may_create_and_destroy_hubs(void **state)
     (void)state;
     atomic_store(&lifecycle_reports, 0);
     assert_int_equal(weft_watchdog_start(0.02, on_hog_make_hub, NULL), 0);
-    weft_co_t *h = spawn(hog_until_lifecycle, NULL), *other = spawn(nothing, NULL);
-    join(h);
-    join(other);
+    weft_co_t *h = weft_test_spawn(hog_until_lifecycle, NULL),
+              *other = weft_test_spawn(nothing, NULL);
+    weft_test_co_join(h);
+    weft_test_co_join(other);
     assert_int_equal(weft_watchdog_stop(), 0);
     assert_int_equal(atomic_load(&lifecycle_reports), 1);
 }
@@ -746,7 +736,7 @@ static void watchdog_never_reads_a_freed_coroutine(void **state)
     atomic_store(&victim_co, v);
     weft_co_release(v); /* its own reference is the last: dropped at the switch after its end */
     assert_int_equal(weft_watchdog_start(0.004, quiet_report, NULL), 0);
-    join(w);
+    weft_test_co_join(w);
     assert_int_equal(weft_watchdog_stop(), 0);
     weft__watchdog_sample_hook = NULL;
     atomic_store(&victim_co, NULL);
@@ -759,8 +749,8 @@ static void watchdog_in_a_fork_child_starts_anew(void **state)
 {
     (void)state;
     assert_int_equal(weft_watchdog_start(0.05, quiet_report, NULL), 0);
-    weft_co_t *co = spawn(nothing, NULL);
-    join(co);
+    weft_co_t *co = weft_test_spawn(nothing, NULL);
+    weft_test_co_join(co);
     fflush(NULL);
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -800,14 +790,14 @@ static void stack_size_option(void **state)
     weft_co_opts_t o = {.stack_size = 256 * 1024};
     weft_co_t *co;
     assert_int_equal(weft_spawn(&co, recurse, &n, &o), 0);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(n, expect); /* ran to the end */
     o = (weft_co_opts_t){.guard = 1};
     assert_int_equal(weft_spawn(&co, nothing, NULL, &o), 0);
-    join(co);
+    weft_test_co_join(co);
     o = (weft_co_opts_t){.guard = -1};
     assert_int_equal(weft_spawn(&co, nothing, NULL, &o), 0);
-    join(co);
+    weft_test_co_join(co);
 }
 
 static void overflow(void *p)
@@ -872,8 +862,8 @@ static void out_of_memory(void **state)
 {
     (void)state;
     /* The hub and its timer heap live as long as the thread: make them first. */
-    weft_co_t *co = spawn(nothing, NULL);
-    join(co);
+    weft_co_t *co = weft_test_spawn(nothing, NULL);
+    weft_test_co_join(co);
     assert_int_equal(weft_sleep(0.001), 0);
     weft_test_oom(oom_body, NULL);
 }
@@ -919,8 +909,8 @@ static void lock_and_semaphore(void **state)
     weft_lock_init(&s.lock);
     weft_semaphore_init(&s.sem, 2, false);
     weft_co_t *cs[8];
-    for (int i = 0; i < 4; i++) cs[i] = spawn(locker, &s);
-    for (int i = 4; i < 8; i++) cs[i] = spawn(sem_user, &s);
+    for (int i = 0; i < 4; i++) cs[i] = weft_test_spawn(locker, &s);
+    for (int i = 4; i < 8; i++) cs[i] = weft_test_spawn(sem_user, &s);
     assert_int_equal(weft_co_joinall(cs, 8, 30), 0);
     for (int i = 0; i < 8; i++) weft_co_release(cs[i]);
     assert_int_equal(s.count, 200);
@@ -955,9 +945,9 @@ static void queue_between_coroutines(void **state)
     assert_int_equal(weft_queue_create(&q, WEFT_QUEUE_FIFO, 1), 0);
     intptr_t sum = 0;
     void *args[2] = {q, &sum};
-    weft_co_t *c = spawn(consumer, args), *p = spawn(producer, q);
-    join(p);
-    join(c);
+    weft_co_t *c = weft_test_spawn(consumer, args), *p = weft_test_spawn(producer, q);
+    weft_test_co_join(p);
+    weft_test_co_join(c);
     assert_int_equal(sum, 5050);
     assert_int_equal(weft_queue_destroy(q), 0);
 }
@@ -995,10 +985,10 @@ static void future_from_thread_pool(void **state)
     assert_int_equal(weft_executor_submit(ex, slow_task, (void *)42, &f), 0);
     void *a[2] = {f, NULL};
     _Atomic int stop = 0;
-    weft_co_t *w = spawn(await_future, a), *t = spawn(tick, &stop);
-    join(w);
+    weft_co_t *w = weft_test_spawn(await_future, a), *t = weft_test_spawn(tick, &stop);
+    weft_test_co_join(w);
     atomic_store(&stop, 1);
-    join(t);
+    weft_test_co_join(t);
     assert_ptr_equal(a[1], (void *)42);
     weft_future_release(f);
     assert_int_equal(weft_executor_shutdown(ex, true, false, 30), 0);
@@ -1065,7 +1055,8 @@ static void every_primitive_parks_only_the_coroutine(void **state)
     weft_event_init(&e.fired);
     weft_timer_init(&e.timer);
     assert_int_equal(weft_timer_start(&e.timer, 0.02, fire, &e.fired), 0);
-    weft_co_t *cs[4] = {spawn(ticker, &e), spawn(party, &e), spawn(party, &e), spawn(party, &e)};
+    weft_co_t *cs[4] = {weft_test_spawn(ticker, &e), weft_test_spawn(party, &e),
+                        weft_test_spawn(party, &e), weft_test_spawn(party, &e)};
     assert_int_equal(weft_event_wait(&e.fired, 30), 0); /* the root parks too */
     assert_int_equal(weft_co_joinall(cs, 4, 30), 0);
     for (int i = 0; i < 4; i++) weft_co_release(cs[i]);
@@ -1102,9 +1093,9 @@ static void *relay_thread(void *p)
     /* Two coroutines share the relay on this thread; the root joins them. */
     relay_t half = *r;
     half.n = r->n / 2;
-    weft_co_t *a = spawn(relay_co, &half), *b = spawn(relay_co, &half);
-    join(a);
-    join(b);
+    weft_co_t *a = weft_test_spawn(relay_co, &half), *b = weft_test_spawn(relay_co, &half);
+    weft_test_co_join(a);
+    weft_test_co_join(b);
     return NULL; /* the thread's hub goes with it */
 }
 
@@ -1128,14 +1119,14 @@ static void two_threads_through_queues(void **state)
     pthread_t t = weft_test_start(relay_thread, &r);
     /* Here: one coroutine sends 0..n-1, the root receives and checks. */
     void *sargs[2] = {there, &n};
-    weft_co_t *s = spawn(send_numbers, sargs);
+    weft_co_t *s = weft_test_spawn(send_numbers, sargs);
     intptr_t sum = 0;
     for (int i = 0; i < n; i++) {
         void *item;
         assert_int_equal(weft_queue_get(back, &item, 30), 0);
         sum += (intptr_t)item;
     }
-    join(s);
+    weft_test_co_join(s);
     weft_test_join(t);
     assert_int_equal(sum, (intptr_t)n * (n - 1) / 2 + n);
     assert_int_equal(weft_queue_destroy(there), 0);
@@ -1168,13 +1159,13 @@ static void joins_across_kinds(void **state)
     _Atomic int done = 0, stop = 0;
     weft_thread_t *t;
     assert_int_equal(weft_thread_start(&t, thread_body, &done, NULL), 0);
-    weft_co_t *j = spawn(join_thread, t), *k = spawn(tick, &stop);
-    join(j);
+    weft_co_t *j = weft_test_spawn(join_thread, t), *k = weft_test_spawn(tick, &stop);
+    weft_test_co_join(j);
     assert_int_equal(atomic_load(&done), 1);
     pthread_t joiner = weft_test_start(join_coroutine, k);
     assert_int_equal(weft_sleep(0.02), 0);
     atomic_store(&stop, 1);
-    join(k); /* (a pthread_join here would block the thread, and k with it) */
+    weft_test_co_join(k); /* (a pthread_join here would block the thread, and k with it) */
     weft_test_join(joiner);
     weft_thread_release(t);
 }
@@ -1222,8 +1213,8 @@ static void fork_from_coroutine(void **state)
 {
     (void)state;
     int status = -1;
-    weft_co_t *co = spawn(fork_in_coroutine, &status);
-    join(co);
+    weft_co_t *co = weft_test_spawn(fork_in_coroutine, &status);
+    weft_test_co_join(co);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
 }
@@ -1263,7 +1254,7 @@ static void million_parked(void **state)
     assert_non_null(cs);
     long before = rss_kib();
     /* Half park on the Event, half sleep (a timer each in the hub's heap). */
-    for (int i = 0; i < n; i++) cs[i] = spawn(i % 2 ? park_on : sleep_until_canceled, &e);
+    for (int i = 0; i < n; i++) cs[i] = weft_test_spawn(i % 2 ? park_on : sleep_until_canceled, &e);
     assert_int_equal(weft_yield(), 0); /* all run and park */
     assert_int_equal(weft_test_queue_length(&e.waiters_), n / 2);
     for (int i = 0; i < n; i++) assert_int_equal(weft_co_state(cs[i]), WEFT_CO_BLOCKED);
@@ -1271,7 +1262,7 @@ static void million_parked(void **state)
     print_message("%d parked coroutines: %ld bytes each (RSS)\n", n, per);
     weft_event_set(&e);
     for (int i = 0; i < n; i += 2) weft_co_cancel(cs[i]); /* out of the timer heap */
-    for (int i = 0; i < n; i++) join(cs[i]);
+    for (int i = 0; i < n; i++) weft_test_co_join(cs[i]);
     free(cs);
     weft_event_destroy(&e);
 }
@@ -1281,10 +1272,10 @@ static void spawn_join_cycles(void **state)
 {
     (void)state;
     int n = SANITIZED || RUNNING_ON_VALGRIND ? 5000 : 100000;
-    for (int i = 0; i < 1000; i++) join(spawn(nothing, NULL)); /* warm up */
+    for (int i = 0; i < 1000; i++) weft_test_co_join(weft_test_spawn(nothing, NULL)); /* warm up */
     long rss = rss_kib(), allocs = weft_test_live_allocs();
     for (int i = 0; i < n; i++) {
-        weft_co_t *co = spawn(nothing, NULL);
+        weft_co_t *co = weft_test_spawn(nothing, NULL);
         assert_int_equal(weft_co_join(co, 30), 0);
         weft_co_release(co);
     }
@@ -1354,7 +1345,7 @@ static void negative_timeout_polls_and_forever_blocks(void **state)
     /* WEFT_FOREVER: a thread joins a coroutine of this thread's hub, which ends when set. */
     set_and_run_t s;
     weft_event_init(&s.e);
-    s.co = spawn(wait_forever_on, &s.e);
+    s.co = weft_test_spawn(wait_forever_on, &s.e);
     assert_int_equal(weft_yield(), 0); /* it runs and parks */
     weft_test_blocks_until(join_forever, s.co, set_and_run, &s, 0);
     weft_co_release(s.co);
@@ -1381,7 +1372,7 @@ static void timed_park_without_memory_does_not_spin(void **state)
     (void)state;
     nomem_wait_t s = {.rc = 1};
     assert_int_equal(weft_event_init(&s.e), 0);
-    weft_co_t *co = spawn(timed_wait_co, &s);
+    weft_co_t *co = weft_test_spawn(timed_wait_co, &s);
     weft_test_fail_alloc(1, 1); /* every allocation from now on fails */
     double cpu0 = weft_test_cpu_seconds();
     int rc = weft_co_join(co, WEFT_FOREVER);

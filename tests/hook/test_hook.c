@@ -52,19 +52,6 @@ const char *__tsan_default_options(void)
 }
 #endif
 
-static weft_co_t *spawn(void (*fn)(void *), void *arg)
-{
-    weft_co_t *co;
-    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
-    return co;
-}
-
-static void join(weft_co_t *co)
-{
-    assert_int_equal(weft_co_join(co, 60), 0);
-    weft_co_release(co);
-}
-
 /* Every case runs patched. */
 #undef WEFT_TEST
 #define WEFT_TEST(NAME)                                                                            \
@@ -135,11 +122,12 @@ static void read_write_sleep(void **state)
     pipe_arg_t a = {{0}, {0}, 0};
     assert_int_equal(pipe(a.fd), 0);
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t), *r = spawn(blocking_reader, &a), *w = spawn(late_writer, &a);
-    join(r);
-    join(w);
+    weft_co_t *tk = weft_test_spawn(tick, &t), *r = weft_test_spawn(blocking_reader, &a),
+              *w = weft_test_spawn(late_writer, &a);
+    weft_test_co_join(r);
+    weft_test_co_join(w);
     atomic_store(&t.stop, 1);
-    join(tk);
+    weft_test_co_join(tk);
     assert_int_equal(a.n, 5);
     assert_memory_equal(a.got, "hello", 5);
     assert_true(atomic_load(&t.ticks) >= 2); /* it ran again after its first nap */
@@ -174,9 +162,9 @@ static void big_write_completes(void **state)
     (void)state;
     pipe_arg_t a = {{0}, {0}, 0};
     assert_int_equal(pipe(a.fd), 0);
-    weft_co_t *w = spawn(big_writer, &a), *r = spawn(drain, &a);
-    join(w);
-    join(r);
+    weft_co_t *w = weft_test_spawn(big_writer, &a), *r = weft_test_spawn(drain, &a);
+    weft_test_co_join(w);
+    weft_test_co_join(r);
     assert_int_equal(a.n, 1 << 20);
     close(a.fd[0]);
     close(a.fd[1]);
@@ -238,10 +226,10 @@ static void close_wakes_reader(void **state)
     (void)state;
     pipe_arg_t a = {{0}, {0}, 0};
     assert_int_equal(pipe(a.fd), 0);
-    weft_co_t *r = spawn(closing_reader, &a);
+    weft_co_t *r = weft_test_spawn(closing_reader, &a);
     assert_int_equal(weft_yield(), 0);
     assert_int_equal(close(a.fd[0]), 0);
-    join(r);
+    weft_test_co_join(r);
     assert_int_equal(a.n, -1);
     assert_int_equal(a.got[1], EBADF);
     close(a.fd[1]);
@@ -304,16 +292,16 @@ static void blocking_sockets(void **state)
     assert_int_equal(bind(lfd, (struct sockaddr *)&server_addr, len), 0);
     assert_int_equal(listen(lfd, 64), 0);
     assert_int_equal(getsockname(lfd, (struct sockaddr *)&server_addr, &len), 0);
-    weft_co_t *a = spawn(acceptor, &lfd);
+    weft_co_t *a = weft_test_spawn(acceptor, &lfd);
     int ok[20] = {0};
     weft_co_t *c[20];
-    for (int i = 0; i < 20; i++) c[i] = spawn(blocking_client, &ok[i]);
+    for (int i = 0; i < 20; i++) c[i] = weft_test_spawn(blocking_client, &ok[i]);
     assert_int_equal(weft_co_joinall(c, 20, 60), 0);
     for (int i = 0; i < 20; i++) {
         assert_int_equal(ok[i], 20);
         weft_co_release(c[i]);
     }
-    join(a);
+    weft_test_co_join(a);
     assert_int_equal(weft_sleep(0.01), 0); /* the servers see EOF and end */
     close(lfd);
 }
@@ -328,7 +316,7 @@ static void rcvtimeo_kept(void **state)
     struct timeval tv = {0, 50000};
     assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t);
+    weft_co_t *tk = weft_test_spawn(tick, &t);
     char c;
     int64_t t0 = weft_monotonic_ns();
     errno = 0;
@@ -336,7 +324,7 @@ static void rcvtimeo_kept(void **state)
     assert_int_equal(errno, EAGAIN);
     assert_true(weft_monotonic_ns() - t0 >= 45 * 1000000LL);
     atomic_store(&t.stop, 1);
-    join(tk);
+    weft_test_co_join(tk);
     assert_true(atomic_load(&t.ticks) >= 2); /* it ran again after its first nap */
     close(sv[0]);
     close(sv[1]);
@@ -361,10 +349,10 @@ static void drained_socket_reads(void **state)
     assert_memory_equal(buf, "cd", 2);
     assert_true(weft_monotonic_ns() - t0 < 1000000000LL);
     pipe_arg_t a = {{sv[0], sv[1]}, {0}, 0};
-    weft_co_t *w = spawn(late_writer, &a); /* "hello" after 20 ms */
+    weft_co_t *w = weft_test_spawn(late_writer, &a); /* "hello" after 20 ms */
     assert_int_equal(recv(sv[0], buf, sizeof buf, 0), 5);
     assert_memory_equal(buf, "hello", 5);
-    join(w);
+    weft_test_co_join(w);
     struct timeval tv = {0, 30000};
     assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
     t0 = weft_monotonic_ns();
@@ -500,10 +488,10 @@ static void check_reused(reused_t *r, bool in_coroutine)
         break;
     }
     if (in_coroutine) {
-        weft_co_t *co = spawn(reused_read_co, r);
-        weft_co_t *w = r->as == AS_SOCKET ? spawn(socket_input_later, r) : NULL;
-        join(co);
-        if (w) join(w);
+        weft_co_t *co = weft_test_spawn(reused_read_co, r);
+        weft_co_t *w = r->as == AS_SOCKET ? weft_test_spawn(socket_input_later, r) : NULL;
+        weft_test_co_join(co);
+        if (w) weft_test_co_join(w);
     } else {
         if (r->as == AS_SOCKET) socket_input_later(r);
         weft_test_join(weft_test_start(reused_read_thread, r));
@@ -639,16 +627,16 @@ static void waited_input(void *p)
 static void read_parks_then_wakes(int fd, int peer)
 {
     waited_t w = {fd, peer, -2};
-    weft_co_t *r = spawn(waited_read, &w);
-    weft_co_t *in = peer >= 0 ? spawn(waited_input, &w) : NULL;
+    weft_co_t *r = weft_test_spawn(waited_read, &w);
+    weft_co_t *in = peer >= 0 ? weft_test_spawn(waited_input, &w) : NULL;
     int rc = weft_co_join(r, 10);
     if (rc) {
         weft_co_cancel(r);
-        join(r);
+        weft_test_co_join(r);
         fail_msg("the read of fd %d did not wake: %s", fd, weft_err_name(rc));
     }
     weft_co_release(r);
-    if (in) join(in);
+    if (in) weft_test_co_join(in);
     assert_true(w.got > 0);
 }
 
@@ -716,16 +704,16 @@ static void poll_and_select(void **state)
     int a[2], b[2];
     assert_int_equal(pipe(a), 0);
     assert_int_equal(pipe(b), 0);
-    weft_co_t *w = spawn(write_second, b);
+    weft_co_t *w = weft_test_spawn(write_second, b);
     struct pollfd fds[2] = {{a[0], POLLIN, 0}, {b[0], POLLIN, 0}};
     assert_int_equal(poll(fds, 2, 5000), 1);
     assert_int_equal(fds[0].revents, 0);
     assert_true(fds[1].revents & POLLIN);
-    join(w);
+    weft_test_co_join(w);
     char c;
     assert_int_equal(read(b[0], &c, 1), 1);
     assert_int_equal(poll(fds, 2, 20), 0); /* nothing: times out */
-    w = spawn(write_second, a);
+    w = weft_test_spawn(write_second, a);
     fd_set r;
     FD_ZERO(&r);
     FD_SET(a[0], &r);
@@ -736,7 +724,7 @@ static void poll_and_select(void **state)
     assert_true(FD_ISSET(a[0], &r));
     assert_false(FD_ISSET(b[0], &r));
     assert_true(tv.tv_sec < 5 || tv.tv_usec < 1000000);
-    join(w);
+    weft_test_co_join(w);
     int fds4[] = {a[0], a[1], b[0], b[1]};
     for (int i = 0; i < 4; i++) close(fds4[i]);
 }
@@ -765,10 +753,10 @@ static void sleeps(void **state)
     assert_int_equal(nanosleep(&req, NULL), 0);
     assert_true(weft_monotonic_ns() - t0 >= 19000000);
     sleeper_t s = {0, 0, {0, 0}};
-    weft_co_t *co = spawn(long_nap, &s);
+    weft_co_t *co = weft_test_spawn(long_nap, &s);
     assert_int_equal(weft_yield(), 0);
     weft_co_cancel(co);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(s.rc, -1);
     assert_int_equal(s.err, EINTR);
     assert_true(s.rem.tv_sec >= 28);
@@ -848,12 +836,12 @@ static void poll_woken_for_nothing_keeps_waiting(void **state)
     /* Writers that never park, so both inputs arrive before the hub looks. */
     assert_int_equal(fcntl(h.a[1], F_SETFL, O_NONBLOCK), 0);
     assert_int_equal(fcntl(h.b[1], F_SETFL, O_NONBLOCK), 0);
-    weft_co_t *consumer = spawn(consume_a, &h), *poller = spawn(poll_a, &h);
+    weft_co_t *consumer = weft_test_spawn(consume_a, &h), *poller = weft_test_spawn(poll_a, &h);
     assert_int_equal(weft_yield(), 0); /* both park: on b, and on a */
     assert_int_equal(write(h.b[1], "1", 1), 1);
     assert_int_equal(write(h.a[1], "1", 1), 1);
-    join(consumer);
-    join(poller);
+    weft_test_co_join(consumer);
+    weft_test_co_join(poller);
     if (h.rc != 1)
         fail_msg("poll returned %d after %.1f ms (want 1: the second input)", h.rc,
                  (double)h.took / 1e6);
@@ -871,13 +859,13 @@ static void poll_normal_data_bits_wake(void **state)
     (void)state;
     int fd[2];
     assert_int_equal(pipe2(fd, O_CLOEXEC), 0);
-    weft_co_t *w = spawn(write_second, fd); /* a byte after 10 ms */
+    weft_co_t *w = weft_test_spawn(write_second, fd); /* a byte after 10 ms */
     struct pollfd pfd = {fd[0], POLLRDNORM, 0};
     int64_t t0 = weft_monotonic_ns();
     assert_int_equal(poll(&pfd, 1, 5000), 1);
     assert_true(weft_monotonic_ns() - t0 < 4000000000LL);
     assert_true(pfd.revents & POLLRDNORM);
-    join(w);
+    weft_test_co_join(w);
     close(fd[0]);
     close(fd[1]);
 }
@@ -926,7 +914,7 @@ static void connect_parks_without_changing_the_mode(void **state)
     full_listener(&c, "", &l, &first);
     int dup_fd = dup(c.fd);
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t), *co = spawn(connect_co, &c);
+    weft_co_t *tk = weft_test_spawn(tick, &t), *co = weft_test_spawn(connect_co, &c);
     assert_int_equal(weft_sleep(0.05), 0); /* the connect is under way; the ticker runs */
     bool early = c.done;
     int ticks = atomic_load(&t.ticks);
@@ -937,10 +925,10 @@ static void connect_parks_without_changing_the_mode(void **state)
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     int a1 = accept(l, NULL, NULL); /* room again: the connect completes */
-    join(co);
+    weft_test_co_join(co);
     int a2 = c.rc == 0 ? accept(l, NULL, NULL) : -1;
     atomic_store(&t.stop, 1);
-    join(tk);
+    weft_test_co_join(tk);
     if (early) fail_msg("connect returned %d (%s) at once", c.rc, strerror(c.err));
     if (c.rc != 0) fail_msg("connect returned %d (%s)", c.rc, strerror(c.err));
     assert_true(ticks >= 2);
@@ -961,11 +949,11 @@ static void connect_canceled_fails_with_eintr(void **state)
     connecting_t c;
     int l, first;
     full_listener(&c, "c-", &l, &first);
-    weft_co_t *co = spawn(connect_co, &c);
+    weft_co_t *co = weft_test_spawn(connect_co, &c);
     assert_int_equal(weft_sleep(0.02), 0);
     assert_false(c.done);
     weft_co_cancel(co);
-    join(co);
+    weft_test_co_join(co);
     assert_int_equal(c.rc, -1);
     assert_int_equal(c.err, EINTR);
     int a1 = accept(l, NULL, NULL), a2 = accept(l, NULL, NULL); /* the connection went on */
@@ -1116,7 +1104,7 @@ static void getaddrinfo_off_the_hub(void **state)
     (void)state;
     int ok[10] = {0};
     weft_co_t *c[10];
-    for (int i = 0; i < 10; i++) c[i] = spawn(resolve, &ok[i]);
+    for (int i = 0; i < 10; i++) c[i] = weft_test_spawn(resolve, &ok[i]);
     assert_int_equal(weft_co_joinall(c, 10, 60), 0);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(ok[i], 1);
@@ -1196,7 +1184,7 @@ static void hiredis_200_requests_one_thread(void **state)
     int ok[N] = {0};
     weft_co_t **c = calloc(N, sizeof *c);
     double t0 = weft_monotonic();
-    for (int i = 0; i < N && up; i++) c[i] = spawn(redis_request, &ok[i]);
+    for (int i = 0; i < N && up; i++) c[i] = weft_test_spawn(redis_request, &ok[i]);
     int rc = up ? weft_co_joinall(c, N, 60) : WEFT_EIO;
     double took = weft_monotonic() - t0;
     kill(pid, SIGTERM);

@@ -24,23 +24,10 @@ static void tick(void *p)
     }
 }
 
-static weft_co_t *spawn(void (*fn)(void *), void *arg)
-{
-    weft_co_t *co;
-    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
-    return co;
-}
-
-static void join(weft_co_t *co)
-{
-    assert_int_equal(weft_co_join(co, 60), 0);
-    weft_co_release(co);
-}
-
 static void stop(ticker_t *t, weft_co_t *co)
 {
     atomic_store(&t->stop, 1);
-    join(co);
+    weft_test_co_join(co);
 }
 
 static int nap_then_7(void *arg)
@@ -56,7 +43,7 @@ static void root_joins_a_process(void **state)
 {
     (void)state;
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t);
+    weft_co_t *tk = weft_test_spawn(tick, &t);
     weft_process_t *p = weft_test_process_start(nap_then_7, NULL);
     assert_int_equal(weft_process_join(p, 0.03), WEFT_ETIMEDOUT);
     int before = atomic_load(&t.ticks);
@@ -80,7 +67,7 @@ static void joins_in_a_row_reuse_the_pidfd_number(void **state)
 {
     (void)state;
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t); /* the root now parks through the hub's poller */
+    weft_co_t *tk = weft_test_spawn(tick, &t); /* the root now parks through the hub's poller */
     for (int round = 0; round < 6; round++) {
         weft_process_t *p = weft_test_process_start(exit_at_once, NULL);
         double t0 = weft_monotonic();
@@ -111,16 +98,16 @@ static void coroutines_join_and_cancel(void **state)
 {
     (void)state;
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t);
+    weft_co_t *tk = weft_test_spawn(tick, &t);
     joiner_t a = {weft_test_process_start(nap_then_7, NULL), 1},
              b = {weft_test_process_start(nap_then_7, NULL), 1};
-    weft_co_t *ja = spawn(join_child, &a), *jb = spawn(join_child, &b);
+    weft_co_t *ja = weft_test_spawn(join_child, &a), *jb = weft_test_spawn(join_child, &b);
     assert_int_equal(weft_sleep(0.02), 0);
     assert_int_equal(weft_co_cancel(jb), 0);
-    join(jb);
+    weft_test_co_join(jb);
     assert_int_equal(b.rc, WEFT_ECANCELED);
     assert_true(weft_process_is_alive(b.p));
-    join(ja);
+    weft_test_co_join(ja);
     assert_int_equal(a.rc, 0);
     assert_true(atomic_load(&t.ticks) >= 3);
     stop(&t, tk);
@@ -144,7 +131,7 @@ static void pipe_recv_in_a_coroutine(void **state)
     weft_conn_t *mine;
     assert_int_equal(weft_pipe(&mine, &child_end, true), 0);
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t);
+    weft_co_t *tk = weft_test_spawn(tick, &t);
     weft_process_t *p = weft_test_process_start(send_late, NULL);
     char buf[8];
     size_t len = 0;
@@ -172,18 +159,18 @@ static void pipes_in_a_row_reuse_the_numbers(void **state)
 {
     (void)state;
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t);
+    weft_co_t *tk = weft_test_spawn(tick, &t);
     for (int round = 0; round < 4; round++) {
         weft_conn_t *a, *b;
         assert_int_equal(weft_pipe(&a, &b, true), 0);
-        weft_co_t *sender = spawn(send_soon, b);
+        weft_co_t *sender = weft_test_spawn(send_soon, b);
         char buf[4];
         size_t len = 0;
         double t0 = weft_monotonic();
         assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 30), 0);
         assert_true(weft_monotonic() - t0 < 10);
         assert_int_equal(len, 2);
-        join(sender);
+        weft_test_co_join(sender);
         assert_int_equal(weft_conn_close(a), 0);
         assert_int_equal(weft_conn_close(b), 0);
     }
@@ -215,10 +202,10 @@ static void pipe_between_coroutines_of_one_thread(void **state)
     assert_non_null(g.out);
     assert_non_null(g.in);
     for (size_t i = 0; i < g.n; i++) g.out[i] = (unsigned char)(i * 7 + 3);
-    weft_co_t *s = spawn(send_big, &g);
+    weft_co_t *s = weft_test_spawn(send_big, &g);
     size_t len = 0;
     assert_int_equal(weft_conn_recv_bytes(g.b, g.in, g.n, &len, 30), 0);
-    join(s);
+    weft_test_co_join(s);
     assert_int_equal(g.rc, 0);
     assert_int_equal(len, g.n);
     assert_memory_equal(g.in, g.out, g.n);
@@ -264,7 +251,7 @@ static void shared_waits_in_coroutines(void **state)
     assert_int_equal(weft_event_init_shared(&sh->took), 0);
     assert_int_equal(weft_event_init_shared(&sh->go), 0);
     ticker_t t = {0};
-    weft_co_t *tk = spawn(tick, &t);
+    weft_co_t *tk = weft_test_spawn(tick, &t);
 
     weft_process_t *p = weft_test_process_start(put_late, NULL);
     char buf[8];
@@ -313,9 +300,9 @@ static void shared_lock_between_coroutines(void **state)
     assert_int_equal(weft_shm_alloc((void **)&sh, sizeof *sh), 0);
     assert_int_equal(weft_lock_init_shared(&sh->lock), 0);
     holder_t h = {{0}, 0};
-    weft_co_t *a = spawn(hold_briefly, &h), *b = spawn(hold_briefly, &h);
-    join(a);
-    join(b);
+    weft_co_t *a = weft_test_spawn(hold_briefly, &h), *b = weft_test_spawn(hold_briefly, &h);
+    weft_test_co_join(a);
+    weft_test_co_join(b);
     assert_int_equal(h.order[0], 2);
     assert_int_equal(h.order[1], 2);
     assert_false(weft_lock_locked(&sh->lock));
@@ -354,12 +341,12 @@ static void start_from_coroutine(void *arg)
 static void child_of_a_coroutine_runs_alone(void **state)
 {
     (void)state;
-    weft_co_t *bumper = spawn(bump_forever, NULL);
+    weft_co_t *bumper = weft_test_spawn(bump_forever, NULL);
     weft_process_t *p = NULL;
-    join(spawn(start_from_coroutine, &p));
+    weft_test_co_join(weft_test_spawn(start_from_coroutine, &p));
     assert_int_equal(weft_test_process_finish(p), 0);
     assert_int_equal(weft_co_cancel(bumper), 0);
-    join(bumper);
+    weft_test_co_join(bumper);
 }
 
 int main(int argc, char **argv)

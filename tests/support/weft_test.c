@@ -464,6 +464,28 @@ weft_co_t *weft_test_spawn(void (*fn)(void *arg), void *arg)
 
 void weft_test_co_join(weft_co_t *co)
 {
-    assert_int_equal(weft_co_join(co, 30), 0);
+    assert_int_equal(weft_co_join(co, 60), 0);
     weft_co_release(co);
+}
+
+void *weft_test_acquire_thread(void *p)
+{
+    weft_test_acquirer_t *a = p;
+    atomic_store(&a->ctx, (void *)weft__waitctx_current());
+    int64_t t0 = weft_monotonic_ns();
+    a->result = a->acquire(a->obj, a->timeout);
+    a->elapsed_ns = weft_monotonic_ns() - t0;
+    if (a->result == 0 && a->order) a->position = atomic_fetch_add(a->order, 1);
+    if (a->result == 0 && a->release) a->release_result = a->release(a->obj);
+    atomic_store(&a->done, 1);
+    return NULL;
+}
+
+void weft_test_wait_at_least(_Atomic int *v, int n)
+{
+    int64_t give_up = weft_monotonic_ns() + 10000000000LL;
+    while (atomic_load(v) < n) {
+        assert_true(weft_monotonic_ns() < give_up);
+        sched_yield();
+    }
 }

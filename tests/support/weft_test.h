@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include <cmocka.h>
@@ -31,7 +32,7 @@
 
 int weft_test_setup(void **state);
 int weft_test_teardown(void **state);
-/* Spawns a coroutine on this thread's hub / joins it (30 s at most) and releases it; both fail
+/* Spawns a coroutine on this thread's hub / joins it (60 s at most) and releases it; both fail
  * the case on any error. */
 weft_co_t *weft_test_spawn(void (*fn)(void *arg), void *arg);
 void weft_test_co_join(weft_co_t *co);
@@ -119,6 +120,27 @@ void weft_test_join(pthread_t t);
 
 /* White-box: how many waiters are parked on an object's wait queue, and a wait (yielding,
  * never sleeping) until at least n are; the wait fails the case after 10 s. */
+/* A helper thread doing one acquire of a Lock, Semaphore, ... through `acquire` (and, when
+ * `release` is set, the matching release after a successful acquire), so the main thread can
+ * check what it returned and how long it took. It publishes its waiting context (a
+ * weft__waitctx_t *) in `ctx` so the main thread can cancel it, and when `order` is set takes
+ * a position from that shared counter once through. Only the main thread asserts. Start it
+ * with weft_test_start(weft_test_acquire_thread, &a). */
+typedef struct weft_test_acquirer {
+    int (*acquire)(void *obj, double timeout);
+    int (*release)(void *obj);
+    void *obj;
+    double timeout;
+    _Atomic int *order;
+    _Atomic(void *) ctx;
+    _Atomic int done;
+    int result, release_result, position;
+    int64_t elapsed_ns;
+} weft_test_acquirer_t;
+void *weft_test_acquire_thread(void *acquirer);
+/* Yields until *v >= n; fails the case after 10 s. */
+void weft_test_wait_at_least(_Atomic int *v, int n);
+
 int weft_test_queue_length(weft_waitq_t *q);
 void weft_test_wait_queued(weft_waitq_t *q, int n);
 

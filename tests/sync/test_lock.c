@@ -35,44 +35,26 @@ static void wait_queued(weft_lock_t *l, int n)
     weft_test_wait_queued(&l->waiters_, n);
 }
 
-/* Spins (yielding) until *v >= n; fails the case after 10 s. */
-static void wait_at_least(_Atomic int *v, int n)
+/* A helper thread doing one acquire of a Lock (weft_test_acquirer_t). */
+typedef weft_test_acquirer_t acquirer_t;
+#define wait_at_least  weft_test_wait_at_least
+
+static int acquire_one(void *obj, double timeout)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000 * MS;
-    while (atomic_load(v) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
-        sched_yield();
-    }
+    return weft_lock_acquire(obj, timeout);
 }
 
-/* A helper thread doing one acquire (and, if asked, the matching release), so the main
- * thread can check what it returned and how long it took. It publishes its waiting context
- * so the main thread can cancel it. Only the main thread asserts. */
-typedef struct acquirer {
-    weft_lock_t *lock;
-    double timeout;
-    bool release_after;
-    _Atomic(weft__waitctx_t *) ctx;
-    _Atomic int done;
-    int result, release_result;
-    int64_t elapsed_ns;
-} acquirer_t;
-
-static void *acquire_thread(void *p)
+static int release_one(void *obj)
 {
-    acquirer_t *a = p;
-    atomic_store(&a->ctx, weft__waitctx_current());
-    int64_t t0 = weft_monotonic_ns();
-    a->result = weft_lock_acquire(a->lock, a->timeout);
-    a->elapsed_ns = weft_monotonic_ns() - t0;
-    if (a->result == 0 && a->release_after) a->release_result = weft_lock_release(a->lock);
-    atomic_store(&a->done, 1);
-    return NULL;
+    return weft_lock_release(obj);
 }
 
-static acquirer_t acquirer(weft_lock_t *l, double timeout, bool release_after)
+static acquirer_t acquirer(weft_lock_t *obj, double timeout, bool release_after)
 {
-    return (acquirer_t){.lock = l, .timeout = timeout, .release_after = release_after};
+    return (acquirer_t){.acquire = acquire_one,
+                        .release = release_after ? release_one : NULL,
+                        .obj = obj,
+                        .timeout = timeout};
 }
 
 /* ---- CPython BaseLockTests / LockTests --------------------------------------------------- */
@@ -144,7 +126,7 @@ static void lock_try_acquire_contended_fails_at_once(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, 0, true);
-    weft_test_join(weft_test_start(acquire_thread, &a));
+    weft_test_join(weft_test_start(weft_test_acquire_thread, &a));
     assert_int_equal(a.result, WEFT_ETIMEDOUT);
     assert_true(a.elapsed_ns < SLACK_NS);
     assert_int_equal(weft_lock_release(&l), 0);
@@ -164,7 +146,7 @@ static void lock_acquire_contended_blocks_until_release(void **state)
     pthread_t t[N];
     for (int i = 0; i < N; i++) {
         a[i] = acquirer(&l, WEFT_FOREVER, true);
-        t[i] = weft_test_start(acquire_thread, &a[i]);
+        t[i] = weft_test_start(weft_test_acquire_thread, &a[i]);
     }
     wait_queued(&l, N);
     for (int i = 0; i < N; i++) assert_int_equal(atomic_load(&a[i].done), 0);
@@ -203,7 +185,7 @@ static void lock_with_block_releases_on_every_exit(void **state)
         assert_int_equal(with_lock(&l, errs[i]), errs[i]);
         /* Another thread can take it: the block released it. */
         acquirer_t a = acquirer(&l, 5.0, true);
-        weft_test_join(weft_test_start(acquire_thread, &a));
+        weft_test_join(weft_test_start(weft_test_acquire_thread, &a));
         assert_int_equal(a.result, 0);
     }
     assert_int_equal(weft_lock_destroy(&l), 0);
@@ -242,7 +224,7 @@ static void lock_acquire_timeout_expires(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, 0.1, true);
-    weft_test_join(weft_test_start(acquire_thread, &a));
+    weft_test_join(weft_test_start(weft_test_acquire_thread, &a));
     assert_int_equal(a.result, WEFT_ETIMEDOUT);
     assert_true(a.elapsed_ns >= 100 * MS);
     assert_true(a.elapsed_ns < 100 * MS + SLACK_NS);
@@ -292,7 +274,7 @@ static void lock_acquire_timeout_succeeds_when_released_in_time(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, 30.0, true);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&l, 1);
     assert_int_equal(weft_lock_release(&l), 0);
     weft_test_join(t);
@@ -341,7 +323,7 @@ static void lock_state_after_timeout(void **state)
     /* Held again, after a timeout: the next waiter still gets its wake-up. */
     assert_int_equal(weft_lock_acquire(&l, 0.01), WEFT_ETIMEDOUT);
     acquirer_t a = acquirer(&l, WEFT_FOREVER, true);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&l, 1);
     assert_int_equal(weft_lock_release(&l), 0);
     weft_test_join(t);
@@ -377,7 +359,7 @@ static void lock_reacquire_blocks_until_released_elsewhere(void **state)
     weft_lock_init(&l);
     reacquirer_t r = {.lock = &l};
     pthread_t t = weft_test_start(reacquire_thread, &r);
-    wait_at_least(&r.phase, 1);
+    weft_test_wait_at_least(&r.phase, 1);
     wait_queued(&l, 1); /* blocked in its second acquire */
     assert_int_equal(atomic_load(&r.phase), 1);
     assert_int_equal(weft_lock_release(&l), 0);
@@ -463,7 +445,7 @@ static void lock_destroy_while_held_is_ebusy(void **state)
 
     /* Waited on: still busy, and the waiter still gets the lock. */
     acquirer_t a = acquirer(&l, WEFT_FOREVER, true);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&l, 1);
     assert_int_equal(weft_lock_destroy(&l), WEFT_EBUSY);
     assert_int_equal(weft_lock_release(&l), 0);
@@ -505,7 +487,7 @@ static void lock_timeout_zero_polls_without_waiting(void **state)
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
     acquirer_t a = acquirer(&l, WEFT_FOREVER, true);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&l, 1);
     int64_t t0 = weft_monotonic_ns();
     for (int i = 0; i < 1000; i++) assert_int_equal(weft_lock_acquire(&l, 0), WEFT_ETIMEDOUT);
@@ -560,7 +542,7 @@ static void lock_cancel_interrupts_blocked_acquire(void **state)
     pthread_t t = weft_test_start(canceled_acquire_thread, &c);
     wait_queued(&l, 1);
     weft__waitctx_cancel(atomic_load(&c.ctx));
-    wait_at_least(&c.phase, 1);
+    weft_test_wait_at_least(&c.phase, 1);
     /* The canceled waiter left the queue, the lock is still ours. */
     assert_true(weft_lock_locked(&l));
     wait_queued(&l, 1); /* the uncanceled thread blocks again, for real */
@@ -590,7 +572,7 @@ static void lock_cancel_one_waiter_others_still_get_lock(void **state)
     pthread_t t[N];
     for (int i = 0; i < N; i++) {
         a[i] = acquirer(&l, WEFT_FOREVER, true);
-        t[i] = weft_test_start(acquire_thread, &a[i]);
+        t[i] = weft_test_start(weft_test_acquire_thread, &a[i]);
         wait_queued(&l, i + 1); /* one at a time, so a[1] is in the middle of the queue */
     }
     weft__waitctx_cancel(atomic_load(&a[1].ctx));
@@ -621,8 +603,8 @@ static void lock_cancel_racing_release_loses_no_wakeup(void **state)
         weft_lock_acquire(&l, WEFT_FOREVER);
         acquirer_t victim = acquirer(&l, WEFT_FOREVER, true);
         acquirer_t other = acquirer(&l, 30.0, true);
-        pthread_t tv = weft_test_start(acquire_thread, &victim);
-        pthread_t to = weft_test_start(acquire_thread, &other);
+        pthread_t tv = weft_test_start(weft_test_acquire_thread, &victim);
+        pthread_t to = weft_test_start(weft_test_acquire_thread, &other);
         wait_queued(&l, 2);
         weft__waitctx_t *ctx = atomic_load(&victim.ctx);
         if (i % 3 == 0) { /* cancel, and release only once the victim has left the queue */
@@ -677,9 +659,9 @@ static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
         weft_lock_acquire(&l, WEFT_FOREVER);
         acquirer_t victim = acquirer(&l, WEFT_FOREVER, true);
         acquirer_t other = acquirer(&l, 10.0, true);
-        pthread_t tv = weft_test_start(acquire_thread, &victim);
+        pthread_t tv = weft_test_start(weft_test_acquire_thread, &victim);
         wait_queued(&l, 1);
-        pthread_t to = weft_test_start(acquire_thread, &other);
+        pthread_t to = weft_test_start(weft_test_acquire_thread, &other);
         wait_queued(&l, 2);
         weft__waitctx_t *ctx = atomic_load(&victim.ctx);
         weft__waitq_lock(&l.waiters_);

@@ -44,46 +44,26 @@ static void wait_queue_empty(weft_semaphore_t *s)
     }
 }
 
-/* Spins (yielding) until *v >= n; fails the case after 10 s. */
-static void wait_at_least(_Atomic int *v, int n)
+/* A helper thread doing one acquire of a Semaphore (weft_test_acquirer_t). */
+typedef weft_test_acquirer_t acquirer_t;
+#define wait_at_least  weft_test_wait_at_least
+
+static int acquire_one(void *obj, double timeout)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000 * MS;
-    while (atomic_load(v) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
-        sched_yield();
-    }
+    return weft_semaphore_acquire(obj, timeout);
 }
 
-/* A helper thread doing one acquire (and, if asked, the matching release). It publishes its
- * waiting context so the main thread can cancel it, and records the order in which acquirers
- * got through. Only the main thread asserts. */
-typedef struct acquirer {
-    weft_semaphore_t *sem;
-    double timeout;
-    bool release_after;
-    _Atomic int *order; /* shared arrival counter, or NULL */
-    _Atomic(weft__waitctx_t *) ctx;
-    _Atomic int done;
-    int result, release_result, position;
-    int64_t elapsed_ns;
-} acquirer_t;
-
-static void *acquire_thread(void *p)
+static int release_one(void *obj)
 {
-    acquirer_t *a = p;
-    atomic_store(&a->ctx, weft__waitctx_current());
-    int64_t t0 = weft_monotonic_ns();
-    a->result = weft_semaphore_acquire(a->sem, a->timeout);
-    a->elapsed_ns = weft_monotonic_ns() - t0;
-    if (a->result == 0 && a->order) a->position = atomic_fetch_add(a->order, 1);
-    if (a->result == 0 && a->release_after) a->release_result = weft_semaphore_release(a->sem, 1);
-    atomic_store(&a->done, 1);
-    return NULL;
+    return weft_semaphore_release(obj, 1);
 }
 
-static acquirer_t acquirer(weft_semaphore_t *s, double timeout, bool release_after)
+static acquirer_t acquirer(weft_semaphore_t *obj, double timeout, bool release_after)
 {
-    return (acquirer_t){.sem = s, .timeout = timeout, .release_after = release_after};
+    return (acquirer_t){.acquire = acquire_one,
+                        .release = release_after ? release_one : NULL,
+                        .obj = obj,
+                        .timeout = timeout};
 }
 
 /* ---- CPython BaseSemaphoreTests ----------------------------------------------------------- */
@@ -201,17 +181,17 @@ static void check_contended(bool bounded, bool multi)
     assert_int_equal(weft_semaphore_acquire(&p.sem, WEFT_FOREVER), 0);
     pthread_t t[N];
     for (int i = 0; i < N; i++) t[i] = weft_test_start(acquire_twice, &p);
-    wait_at_least(&p.got, 6);
+    weft_test_wait_at_least(&p.got, 6);
     wait_all_blocked(&p, N);
     assert_int_equal(atomic_load(&p.got), 6);
     atomic_store(&p.phase, 1);
     give(&p.sem, 7, multi);
-    wait_at_least(&p.got, 13);
+    weft_test_wait_at_least(&p.got, 13);
     wait_all_blocked(&p, N);
     assert_int_equal(atomic_load(&p.got), 13);
     atomic_store(&p.phase, 2);
     give(&p.sem, 6, multi);
-    wait_at_least(&p.got, 19);
+    weft_test_wait_at_least(&p.got, 19);
     wait_all_blocked(&p, N);
     assert_int_equal(weft_semaphore_acquire(&p.sem, 0), WEFT_ETIMEDOUT); /* still locked */
     assert_int_equal(atomic_load(&p.got), 19);
@@ -339,7 +319,7 @@ static void semaphore_value_one_blocks_second_acquirer(void **state)
     weft_semaphore_init(&s, 1, false);
     assert_int_equal(weft_semaphore_acquire(&s, WEFT_FOREVER), 0);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, true);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&s, 1);
     assert_int_equal(atomic_load(&a.done), 0);
     assert_int_equal(weft_semaphore_release(&s, 1), 0);
@@ -444,7 +424,7 @@ static void bounded_semaphore_release_to_waiter_respects_bound(void **state)
     weft_semaphore_acquire(&s, 0);
     weft_semaphore_acquire(&s, 0);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, false);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&s, 1);
     assert_int_equal(weft_semaphore_release(&s, 1), 0); /* goes to the waiter */
     weft_test_join(t);
@@ -517,7 +497,7 @@ static void semaphore_destroy_while_waited_on_is_ebusy(void **state)
         weft_semaphore_init(&s, 1, bounded);
         weft_semaphore_acquire(&s, 0);
         acquirer_t a = acquirer(&s, WEFT_FOREVER, true);
-        pthread_t t = weft_test_start(acquire_thread, &a);
+        pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
         wait_queued(&s, 1);
         assert_int_equal(weft_semaphore_destroy(&s), WEFT_EBUSY);
         assert_int_equal(weft_semaphore_value(&s), 0);
@@ -537,7 +517,7 @@ static void semaphore_timeout_zero_polls_without_waiting(void **state)
     weft_semaphore_t s;
     weft_semaphore_init(&s, 0, false);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, false);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&s, 1);
     int64_t t0 = weft_monotonic_ns();
     for (int i = 0; i < 1000; i++) assert_int_equal(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
@@ -565,13 +545,13 @@ static void semaphore_waiters_served_fifo(void **state)
     for (int i = 0; i < N; i++) {
         a[i] = acquirer(&s, WEFT_FOREVER, false);
         a[i].order = &order;
-        t[i] = weft_test_start(acquire_thread, &a[i]);
+        t[i] = weft_test_start(weft_test_acquire_thread, &a[i]);
         wait_queued(&s, i + 1); /* one at a time: queue order is start order */
     }
     /* One by one: each release goes to the head of the queue. */
     for (int i = 0; i < 3; i++) {
         assert_int_equal(weft_semaphore_release(&s, 1), 0);
-        wait_at_least(&a[i].done, 1); /* fails, rather than hangs, if another got the unit */
+        weft_test_wait_at_least(&a[i].done, 1); /* fails, rather than hangs, if another got the unit */
         weft_test_join(t[i]);
         assert_int_equal(a[i].result, 0);
         assert_int_equal(a[i].position, i);
@@ -579,8 +559,8 @@ static void semaphore_waiters_served_fifo(void **state)
     }
     /* release(2) serves exactly the next two, the last one keeps waiting. */
     assert_int_equal(weft_semaphore_release(&s, 2), 0);
-    wait_at_least(&a[3].done, 1);
-    wait_at_least(&a[4].done, 1);
+    weft_test_wait_at_least(&a[3].done, 1);
+    weft_test_wait_at_least(&a[4].done, 1);
     weft_test_join(t[3]);
     weft_test_join(t[4]);
     assert_int_equal(a[3].result, 0);
@@ -605,7 +585,7 @@ static void semaphore_release_hands_unit_to_waiter_not_barger(void **state)
     weft_semaphore_t s;
     weft_semaphore_init(&s, 0, false);
     acquirer_t a = acquirer(&s, WEFT_FOREVER, false);
-    pthread_t t = weft_test_start(acquire_thread, &a);
+    pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&s, 1);
     assert_int_equal(weft_semaphore_release(&s, 1), 0);
     assert_int_equal(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
@@ -680,7 +660,7 @@ static void check_race_conserves_units(bool cancel)
     int rounds = SCALED(300), got = 0;
     for (int i = 0; i < rounds; i++) {
         acquirer_t a = acquirer(&s, cancel ? WEFT_FOREVER : 0.002, false);
-        pthread_t t = weft_test_start(acquire_thread, &a);
+        pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
         int64_t give_up = weft_monotonic_ns() + 10000 * MS;
         while (queued(&s) == 0 && !atomic_load(&a.done)) { /* a deadline may come first */
             assert_true(weft_monotonic_ns() < give_up);
@@ -743,7 +723,7 @@ static void check_departing_waiter_keeps_unit(bool cancel)
     int rounds = 20, stopped = 0;
     for (int i = 0; i < rounds; i++) {
         acquirer_t a = acquirer(&s, cancel ? WEFT_FOREVER : 0.02, false);
-        pthread_t t = weft_test_start(acquire_thread, &a);
+        pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
         wait_queued(&s, 1);
         weft__waitctx_t *ctx = atomic_load(&a.ctx);
         weft__waitq_lock(&s.waiters_);
