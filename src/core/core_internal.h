@@ -1,11 +1,13 @@
 /*
  * core_internal.h — what every layer of weft uses privately: the allocation wrappers,
- * container_of, branch hints, the CPU pause, the futex wrapper and the small internal mutex.
- * Internal names are weft__*; none of them is exported from libweft.so.
+ * container_of, branch hints, the CPU pause, the futex wrapper, the small internal mutex and
+ * the intrusive list (list.h). Internal names are weft__*; none of them is exported from
+ * libweft.so.
  */
 #ifndef WEFT_CORE_INTERNAL_H
 #define WEFT_CORE_INTERNAL_H
 
+#include "list.h"
 #include "weft/core.h"
 
 #include <stdatomic.h>

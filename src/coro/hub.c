@@ -32,7 +32,7 @@ typedef struct timer {
 struct weft__hub {
     weft_co_t root; /* the thread's own context (no stack of its own) */
     weft_co_t *current;
-    weft_co_t *ready_head, *ready_tail;
+    weft__list_t ready;          /* runnable coroutines, in order (weft_co_t.ready) */
     _Atomic(weft_co_t *) remote; /* wakes from other threads, newest first */
     _Atomic uint32_t sleeping;   /* 0 awake, 1 futex wait, 2 poller wait */
     timer_t_ *timers;            /* binary min-heap on deadline; room for every coroutine */
@@ -132,23 +132,14 @@ static void wait_unsampled(weft__hub_t *hub)
 
 static void ready_push(weft__hub_t *hub, weft_co_t *co)
 {
-    co->next = NULL;
-    if (hub->ready_tail)
-        hub->ready_tail->next = co;
-    else
-        hub->ready_head = co;
-    hub->ready_tail = co;
+    weft__list_push_back(&hub->ready, &co->ready);
     atomic_store_explicit(&co->state, WEFT_CO_READY, memory_order_relaxed);
 }
 
 static weft_co_t *ready_pop(weft__hub_t *hub)
 {
-    weft_co_t *co = hub->ready_head;
-    if (co) {
-        hub->ready_head = co->next;
-        if (!hub->ready_head) hub->ready_tail = NULL;
-    }
-    return co;
+    weft__list_node_t *n = weft__list_pop_front(&hub->ready);
+    return n ? weft__container_of(n, weft_co_t, ready) : NULL;
 }
 
 static void remote_push(weft__hub_t *hub, weft_co_t *co)
@@ -403,18 +394,14 @@ static inline unsigned tick(weft__hub_t *hub)
  * looks outside: remote wakes, timers, fds, even while coroutines keep each other busy). */
 static inline weft_co_t *next_ready(weft__hub_t *hub)
 {
-    weft_co_t *co = hub->ready_head;
-    if (weft__likely(co != NULL && (tick(hub) & 63) != 0)) {
-        hub->ready_head = co->next;
-        if (!co->next) hub->ready_tail = NULL;
-        return co;
-    }
+    if (weft__likely(!weft__list_empty(&hub->ready) && (tick(hub) & 63) != 0))
+        return ready_pop(hub);
     return next_ready_slow(hub);
 }
 
 static weft_co_t *next_ready_slow(weft__hub_t *hub)
 {
-    if (hub->ready_head || (tick(hub) & 63) == 0) {
+    if (!weft__list_empty(&hub->ready) || (tick(hub) & 63) == 0) {
         drain_remote(hub);
         run_timers(hub);
         if (hub->io_ops) hub->io_ops->poll(hub->io, 0);
@@ -462,7 +449,8 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
         atomic_store_explicit(&hub->sleeping, 0, memory_order_relaxed);
         /* A probe that ended without anything to do keeps its interval (the next idle spell
          * checks for threads); anything else starts over. */
-        if (!probe || hub->ready_head || atomic_load_explicit(&hub->remote, memory_order_relaxed))
+        if (!probe || !weft__list_empty(&hub->ready) ||
+            atomic_load_explicit(&hub->remote, memory_order_relaxed))
             hub->probe_ns = 0;
     }
 }

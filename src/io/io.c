@@ -573,7 +573,8 @@ const char *weft_poller_name(void)
 static uint32_t wanted(weft__fdstate_t *s)
 {
     uint32_t mask = 0;
-    for (weft__waiter_t *w = s->waiters.head_; w; w = w->next) mask |= (uint32_t)w->data;
+    for (weft__waiter_t *w = weft__waitq_first(&s->waiters); w; w = weft__waitq_next(w))
+        mask |= (uint32_t)w->data;
     return mask;
 }
 
@@ -597,8 +598,8 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
         return;
     }
     uint32_t wanted_now = wanted(s); /* before the wake: what this report had waiters for */
-    for (weft__waiter_t *w = s->waiters.head_, *next; w; w = next) {
-        next = w->next;
+    for (weft__waiter_t *w = weft__waitq_first(&s->waiters), *next; w; w = next) {
+        next = weft__waitq_next(w);
         uint32_t got = (uint32_t)w->data & revents;
         if (revents & WEFT__IO_ERR) got = WEFT__IO_ERR;
         if (!got) continue;

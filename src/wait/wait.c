@@ -15,33 +15,21 @@ WEFT__TLS weft__waitctx_t *weft__current_ctx;
 
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w)
 {
-    w->next = NULL;
-    w->prev = q->tail_;
-    if (q->tail_)
-        q->tail_->next = w;
-    else
-        q->head_ = w;
-    q->tail_ = w;
+    weft__list_push_back(&q->waiters_, &w->node);
     w->queued = true;
 }
 
+/* A waiter taken off its queue starts a private wake list of its own (next NULL). */
 void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head_ = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail_ = w->prev;
-    w->next = w->prev = NULL;
+    weft__list_remove(&q->waiters_, &w->node);
+    w->next = NULL;
     w->queued = false;
 }
 
 weft__waiter_t *weft__waitq_pop(weft_waitq_t *q)
 {
-    weft__waiter_t *w = q->head_;
+    weft__waiter_t *w = weft__waitq_first(q);
     if (w) weft__waitq_remove(q, w);
     return w;
 }
@@ -93,7 +81,7 @@ weft__waiter_t *weft__waitq_take(weft_waitq_t *q, int n, uintptr_t data)
         if (!w) break;
         w->data = data;
         if (last)
-            last->next = w; /* a popped waiter's links are free for the private list */
+            last->next = w;
         else
             first = w;
         last = w;

@@ -72,7 +72,8 @@ struct weft__waitctx {
 };
 
 struct weft__waiter {
-    weft__waiter_t *next, *prev;
+    weft__list_node_t node; /* its place on its queue */
+    weft__waiter_t *next;   /* a private wake list, once taken off its queue (weft__waitq_take) */
     _Atomic uint32_t state;
     bool queued;          /* on its queue (guarded by the queue's lock) */
     bool nocancel;        /* a park cancellation must not cut short (re-taking a lock) */
@@ -126,7 +127,29 @@ static inline void weft__waitq_unlock(weft_waitq_t *q)
 }
 static inline bool weft__waitq_empty(const weft_waitq_t *q)
 {
-    return q->head_ == NULL;
+    return weft__list_empty(&q->waiters_);
+}
+
+/* The waiter of a list node (NULL for none). */
+static inline weft__waiter_t *weft__waiter_of(const weft__list_node_t *n)
+{
+    return n ? weft__container_of(n, weft__waiter_t, node) : NULL;
+}
+
+/* Walking a queue in order, under its lock: the first waiter, the one after w (NULL at the
+ * end). Read the next one before taking w off. */
+static inline weft__waiter_t *weft__waitq_first(const weft_waitq_t *q)
+{
+    return weft__waiter_of(q->waiters_.head);
+}
+static inline weft__waiter_t *weft__waitq_next(const weft__waiter_t *w)
+{
+    return weft__waiter_of(w->node.next);
+}
+/* The waiter queued last (NULL when none). */
+static inline weft__waiter_t *weft__waitq_last(const weft_waitq_t *q)
+{
+    return weft__waiter_of(q->waiters_.tail);
 }
 
 /* Whether anybody waits on q, read under its lock (the destroy check of every object). */
@@ -138,7 +161,8 @@ static inline bool weft__waitq_busy(weft_waitq_t *q)
     return busy;
 }
 
-/* List operations; the caller holds the queue's lock. */
+/* List operations; the caller holds the queue's lock. A waiter popped or removed has `next`
+ * NULL: it can start a private wake list (weft__waiters_wake). */
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w);
 weft__waiter_t *weft__waitq_pop(weft_waitq_t *q);
 void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w);
@@ -148,7 +172,8 @@ void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w);
 /* Prepares a waiter for the calling thread or coroutine. */
 static inline void weft__waiter_init(weft__waiter_t *w)
 {
-    w->next = w->prev = NULL;
+    w->node.next = w->node.prev = NULL;
+    w->next = NULL;
     atomic_store_explicit(&w->state, WEFT__W_WAITING, memory_order_relaxed);
     w->queued = false;
     w->nocancel = false;

@@ -224,7 +224,7 @@ static void waitq_wake_n_wakes_exactly_n_in_order(void **state)
     assert_int_equal(a[1].data, 1);
     weft__waitq_lock(&q);
     int left = 0;
-    for (weft__waiter_t *w = q.head_; w; w = w->next) left++;
+    for (weft__waiter_t *w = weft__waitq_first(&q); w; w = weft__waitq_next(w)) left++;
     weft__waitq_unlock(&q);
     assert_int_equal(left, 2);
     assert_int_equal(weft__waitq_wake(&q, -1, 2), 2);
