@@ -870,27 +870,20 @@ void weft_co_release(weft_co_t *co)
     weft__free(co);
 }
 
+/* weft_co_join's check, under co->joiners' lock (which DONE is set under). */
+static int co_ended(void *arg)
+{
+    weft_co_t *co = arg;
+    return atomic_load_explicit(&co->state, memory_order_acquire) == WEFT_CO_DONE ? 0
+                                                                                  : WEFT__WAIT_PARK;
+}
+
 int weft_co_join(weft_co_t *co, double timeout)
 {
-    if (!co || isnan(timeout)) return WEFT_EINVAL;
-    weft_co_t *self = weft_co_current();
-    if (co == self) return WEFT_EDEADLK;
-    weft__waitq_lock(&co->joiners);
-    if (atomic_load_explicit(&co->state, memory_order_acquire) == WEFT_CO_DONE) {
-        weft__waitq_unlock(&co->joiners);
-        return 0;
-    }
-    if (weft__timeout_polls(timeout)) {
-        weft__waitq_unlock(&co->joiners);
-        return WEFT_ETIMEDOUT;
-    }
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
-    weft__waiter_t w;
-    weft__waiter_init(&w);
-    weft__waitq_push(&co->joiners, &w);
-    weft__waitq_unlock(&co->joiners);
-    return weft__waiter_park(&co->joiners, &w, deadline);
+    if (!co || weft_deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
+    if (co == weft_co_current()) return WEFT_EDEADLK;
+    return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
 }
 
 int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
@@ -955,22 +948,7 @@ int weft_sleep(double seconds)
     if (weft_deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
     /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
     if (weft__timeout_polls(seconds)) return weft_yield();
-    /* A waiter nobody will wake, on a queue of its own: only the deadline (or a cancel) ends
-     * the park. */
-    weft_waitq_t q = WEFT_WAITQ_INIT;
-    weft__waiter_t w;
-    weft__waiter_init(&w);
-    w.nospin = true; /* a thread sleeps at once: nobody will wake it early */
-    weft__waitq_lock(&q);
-    weft__waitq_push(&q, &w);
-    weft__waitq_unlock(&q);
-    int rc = weft__waiter_park(&q, &w, deadline);
-    if (rc == WEFT_ETIMEDOUT) {
-        /* The sleep's own deadline is success; a timeout scope that ends first is not. */
-        weft__waitctx_t *ctx = weft__waitctx_current();
-        if (!ctx->scope || ctx->scope >= deadline || weft_monotonic_ns() < ctx->scope) rc = 0;
-    }
-    return rc;
+    return weft__nap(deadline, false);
 }
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */

@@ -213,13 +213,15 @@ static weft__waiter_t *hand_over(pool_t *p, weft_future_t *f)
 }
 
 /* The spinning worker watches `queued` (without the lock) for the spin budget. */
+static bool work_queued(const void *p)
+{
+    /* Relaxed: a hint; the worker looks at the FIFO again under the lock. */
+    return atomic_load_explicit(&((const pool_t *)p)->queued, memory_order_relaxed);
+}
+
 static void spin_for_work(pool_t *p)
 {
-    int64_t until = weft_monotonic_ns() + weft__spin_ns();
-    for (int i = 1; !atomic_load_explicit(&p->queued, memory_order_relaxed); i++) {
-        weft__cpu_relax();
-        if (i % 64 == 0 && weft_monotonic_ns() >= until) return;
-    }
+    weft__spin(work_queued, p, WEFT_NO_DEADLINE);
 }
 
 static void worker_main(void *arg)

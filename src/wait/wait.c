@@ -161,22 +161,11 @@ int64_t weft__spin_ns(void)
     return ns;
 }
 
-/* Spins until the state is final or the spin budget is spent. The clock is read every 64
- * pauses only: a pause is tens of cycles, a clock read about as much again. */
-static uint32_t thread_spin(weft__waiter_t *w, int64_t deadline)
+/* A thread spins (weft__spin) until its waiter's state is final. */
+static bool state_final(const void *w)
 {
-    int64_t budget = weft__spin_ns();
-    if (budget == 0) return atomic_load_explicit(&w->state, memory_order_acquire);
-    int64_t until = weft_monotonic_ns() + budget;
-    if (until > deadline) until = deadline;
-    for (;;) {
-        for (int i = 0; i < 64; i++) {
-            uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
-            if (s >= WEFT__W_WOKEN) return s;
-            weft__cpu_relax();
-        }
-        if (weft_monotonic_ns() >= until) return WEFT__W_WAITING;
-    }
+    return atomic_load_explicit(&((const weft__waiter_t *)w)->state, memory_order_acquire) >=
+           WEFT__W_WOKEN;
 }
 
 /* A waker is between its futex_wake and the final store: a few instructions, unless it was
@@ -196,8 +185,8 @@ static uint32_t await_final(weft__waiter_t *w)
 
 static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
 {
-    uint32_t s = w->nospin ? atomic_load_explicit(&w->state, memory_order_acquire)
-                           : thread_spin(w, deadline);
+    if (!w->nospin) weft__spin(state_final, w, deadline);
+    uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
     while (s < WEFT__W_WOKEN) {
         if (s == WEFT__W_WAKING) return await_final(w);
         if (s == WEFT__W_WAITING &&
@@ -279,6 +268,30 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     }
 }
 
+int weft__wait_until(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w,
+                     int (*check)(void *arg), void *arg, int64_t deadline)
+{
+    if (!lock) lock = weft__waitq_mutex(q);
+    weft__mutex_lock(lock);
+    int rc = check(arg);
+    if (rc == WEFT__WAIT_PARK && deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns())
+        rc = WEFT_ETIMEDOUT; /* a poll (timeout 0), or a deadline already passed */
+    if (rc != WEFT__WAIT_PARK) {
+        weft__mutex_unlock(lock);
+        return rc;
+    }
+    weft__waiter_t own;
+    if (!w) {
+        weft__waiter_init(&own);
+        w = &own;
+    }
+    weft__waitq_push(q, w);
+    weft__mutex_unlock(lock);
+    return weft__waiter_park_in(lock, q, w, deadline);
+}
+
+/* A waiter nobody will wake, on a queue of its own: only the deadline (or a cancel) ends the
+ * park. */
 int weft__nap(int64_t deadline, bool nocancel)
 {
     weft_waitq_t q = WEFT_WAITQ_INIT;
@@ -290,5 +303,8 @@ int weft__nap(int64_t deadline, bool nocancel)
     weft__waitq_push(&q, &w);
     weft__waitq_unlock(&q);
     int rc = weft__waiter_park(&q, &w, deadline);
-    return rc == WEFT_ETIMEDOUT ? 0 : rc;
+    if (rc != WEFT_ETIMEDOUT) return rc;
+    /* The nap's own deadline is success; a timeout scope that ends first is not. */
+    int64_t scope = w.ctx->scope;
+    return scope && scope < deadline && weft_monotonic_ns() >= scope ? WEFT_ETIMEDOUT : 0;
 }
