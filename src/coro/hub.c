@@ -394,8 +394,11 @@ static inline unsigned tick(weft__hub_t *hub)
  * looks outside: remote wakes, timers, fds, even while coroutines keep each other busy). */
 static inline weft_co_t *next_ready(weft__hub_t *hub)
 {
-    if (weft__likely(!weft__list_empty(&hub->ready) && (tick(hub) & 63) != 0))
-        return ready_pop(hub);
+    weft__list_node_t *n = hub->ready.head;
+    if (weft__likely(n != NULL && (tick(hub) & 63) != 0)) {
+        weft__list_remove(&hub->ready, n);
+        return weft__container_of(n, weft_co_t, ready);
+    }
     return next_ready_slow(hub);
 }
 
