@@ -52,6 +52,17 @@ static inline bool weft__timeout_polls(double timeout)
     return timeout <= 0 && timeout != WEFT_FOREVER;
 }
 
+/* weft_deadline for weft's own blocking calls: the same conversion (WEFT_EINVAL for NaN), with
+ * WEFT_FOREVER, their common case, answered inline instead of through the exported symbol. */
+static inline int weft__deadline(double timeout, int64_t *deadline)
+{
+    if (timeout == WEFT_FOREVER) {
+        *deadline = WEFT_NO_DEADLINE;
+        return 0;
+    }
+    return weft_deadline(timeout, deadline);
+}
+
 /* The deadline `sec` seconds plus `nsec` nanoseconds from now, for the libc-style integer
  * timeouts the monkey patch receives (poll's ms, select's timeval, SO_RCVTIMEO): saturates to
  * WEFT_NO_DEADLINE instead of overflowing; a negative total is now (already passed). Which

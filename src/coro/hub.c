@@ -396,7 +396,7 @@ static inline weft_co_t *next_ready(weft__hub_t *hub)
 {
     weft__list_node_t *n = hub->ready.head;
     if (weft__likely(n != NULL && (tick(hub) & 63) != 0)) {
-        weft__list_remove(&hub->ready, n);
+        weft__list_pop_head(&hub->ready, n);
         return weft__container_of(n, weft_co_t, ready);
     }
     return next_ready_slow(hub);
@@ -458,7 +458,7 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
     }
 }
 
-static void schedule(weft__hub_t *hub)
+static inline void schedule(weft__hub_t *hub)
 {
     weft_co_t *co = next_ready(hub);
     if (co != hub->current)
@@ -884,7 +884,7 @@ static int co_ended(void *arg)
 int weft_co_join(weft_co_t *co, double timeout)
 {
     weft_deadline_t deadline;
-    if (!co || weft_deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
+    if (!co || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     if (co == weft_co_current()) return WEFT_EDEADLK;
     return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
 }

@@ -162,7 +162,7 @@ fail:
 int weft_thread_join(weft_thread_t *t, double timeout)
 {
     int64_t deadline;
-    if (!t || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!t || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (t == weft__thread_caller()) return WEFT_EDEADLK;
     return weft__thread_wait_phase(t, WEFT__PHASE_DONE, deadline, false);
 }

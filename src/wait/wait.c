@@ -268,17 +268,11 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     }
 }
 
-int weft__wait_until(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w,
-                     int (*check)(void *arg), void *arg, int64_t deadline)
+int weft__wait_queued(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
 {
-    if (!lock) lock = weft__waitq_mutex(q);
-    weft__mutex_lock(lock);
-    int rc = check(arg);
-    if (rc == WEFT__WAIT_PARK && deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns())
-        rc = WEFT_ETIMEDOUT; /* a poll (timeout 0), or a deadline already passed */
-    if (rc != WEFT__WAIT_PARK) {
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) {
         weft__mutex_unlock(lock);
-        return rc;
+        return WEFT_ETIMEDOUT; /* a poll (timeout 0), or a deadline already passed */
     }
     weft__waiter_t own;
     if (!w) {

@@ -196,6 +196,10 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
 /* What a weft__wait_until check answers when the caller must wait. */
 enum { WEFT__WAIT_PARK = 1 };
 
+/* weft__wait_until's second half, once check said WEFT__WAIT_PARK: `lock` is held, and
+ * dropped here. */
+int weft__wait_queued(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
+
 /* The one "wait until the object is ready" of the waiting core, the protocol above in full:
  * takes `lock` (NULL: q's own), asks check(arg) under it, and
  *   - returns what check answered, unlocking first, unless that is WEFT__WAIT_PARK (so 0 for
@@ -206,9 +210,18 @@ enum { WEFT__WAIT_PARK = 1 };
  *     handed over is in w->data), or weft__waiter_park's codes.
  * A wake is the answer: the caller that must check again after one (a wake that says only
  * "something changed") calls again. w is the caller's, prepared with weft__waiter_init (and
- * its options and data set) before the call; NULL: a plain waiter of the call's own. */
-int weft__wait_until(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w,
-                     int (*check)(void *arg), void *arg, int64_t deadline);
+ * its options and data set) before the call; NULL: a plain waiter of the call's own.
+ * Inline, so that the check inlines and a wait that need not park costs what the lock does. */
+static inline int weft__wait_until(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w,
+                                   int (*check)(void *arg), void *arg, int64_t deadline)
+{
+    if (!lock) lock = weft__waitq_mutex(q);
+    weft__mutex_lock(lock);
+    int rc = check(arg);
+    if (rc == WEFT__WAIT_PARK) return weft__wait_queued(lock, q, w, deadline);
+    weft__mutex_unlock(lock);
+    return rc;
+}
 
 /* Wakes a waiter the caller has popped from its queue (q locked or not). */
 void weft__waiter_wake(weft__waiter_t *w);
