@@ -48,6 +48,16 @@ extern "C" {
 #define WEFT__ATOMIC(T) _Atomic(T)
 #endif
 
+/* An intrusive list (a head and a tail of nodes embedded in the elements), declared here only
+ * so that public caller-allocated objects can embed one (a wait queue inside a Lock). Private:
+ * weft's own code alone links and unlinks them. Zero-initialised is an empty list. */
+struct weft__list_node {
+    struct weft__list_node *next, *prev;
+};
+struct weft__list {
+    struct weft__list_node *head, *tail;
+};
+
 /* The one list of error codes: errno-backed ones, then weft's own. weft_strerror() and
  * weft_err_name() are generated from it, so they cannot drift. */
 #define WEFT_ERRNO_MAP(XX)                                                                         \

@@ -18,18 +18,18 @@
 extern "C" {
 #endif
 
-struct weft__waiter;
-
 /* A FIFO of parked waiters with its own small lock. Zero-initialised is empty and valid. */
 typedef struct weft_waitq {
     WEFT__ATOMIC(uint32_t) lock_;
-    struct weft__waiter *head_;
-    struct weft__waiter *tail_;
+    struct weft__list waiters_;
 } weft_waitq_t;
 
 #define WEFT_WAITQ_INIT                                                                            \
     {                                                                                              \
-        0, 0, 0                                                                                    \
+        0,                                                                                         \
+        {                                                                                          \
+            0, 0                                                                                   \
+        }                                                                                          \
     }
 
 /* Whether the calling task was asked to stop: true inside an executor task whose future was

@@ -1,11 +1,13 @@
 /*
  * core_internal.h — what every layer of weft uses privately: the allocation wrappers,
- * container_of, branch hints, the CPU pause, the futex wrapper and the small internal mutex.
- * Internal names are weft__*; none of them is exported from libweft.so.
+ * container_of, branch hints, the CPU pause, the futex wrapper, the small internal mutex and
+ * the intrusive list (list.h). Internal names are weft__*; none of them is exported from
+ * libweft.so.
  */
 #ifndef WEFT_CORE_INTERNAL_H
 #define WEFT_CORE_INTERNAL_H
 
+#include "list.h"
 #include "weft/core.h"
 
 #include <stdatomic.h>
@@ -48,6 +50,17 @@ int weft__errno(int e);
 static inline bool weft__timeout_polls(double timeout)
 {
     return timeout <= 0 && timeout != WEFT_FOREVER;
+}
+
+/* weft_deadline for weft's own blocking calls: the same conversion (WEFT_EINVAL for NaN), with
+ * WEFT_FOREVER, their common case, answered inline instead of through the exported symbol. */
+static inline int weft__deadline(double timeout, int64_t *deadline)
+{
+    if (timeout == WEFT_FOREVER) {
+        *deadline = WEFT_NO_DEADLINE;
+        return 0;
+    }
+    return weft_deadline(timeout, deadline);
 }
 
 /* The deadline `sec` seconds plus `nsec` nanoseconds from now, for the libc-style integer

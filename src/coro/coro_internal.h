@@ -93,7 +93,8 @@ struct weft_co {
     _Atomic uint32_t wake;  /* the permit: 0 running, 1 parked, 2 given */
     _Atomic uint32_t state; /* weft_co_state_t */
     _Atomic uint32_t refs;
-    weft_co_t *next;                /* ready queue or remote stack */
+    weft__list_node_t ready;        /* the hub's ready queue */
+    weft_co_t *next;                /* the hub's remote stack */
     weft_co_t *all_prev, *all_next; /* the hub's list of live coroutines */
     void (*fn)(void *arg);
     void *arg;

@@ -1,15 +1,13 @@
 /*
  * group.c — bounded coroutine groups (gevent.pool.Pool): a slot count, a member list for
  * cancel, spawners waiting for a slot and joiners waiting for the last member. One lock
- * guards it all; both wait lists park through the waiting core (weft__waiter_park_in), so a
+ * guards it all; both wait lists park through the waiting core (weft__wait_until), so a
  * coroutine or a thread may wait, with timeouts and cancellation.
  *
  * A member that ends hands its slot straight to the longest-waiting spawner (data = 1), so a
  * slot never goes to a newcomer while someone waits.
  */
 #include "coro_internal.h"
-
-#include <math.h>
 
 struct weft_group {
     weft__mutex_t lock;
@@ -62,35 +60,27 @@ void weft__group_left(weft_co_t *co)
     weft_co_release(co); /* the group's reference */
 }
 
+/* weft_group_spawn's check (g->lock held): takes a free slot, or says to wait for one. */
+static int take_slot(void *arg)
+{
+    weft_group_t *g = arg;
+    if (g->closing) return WEFT_ESHUTDOWN;
+    if (g->size && g->count >= g->size) return WEFT__WAIT_PARK;
+    g->count++;
+    return 0;
+}
+
 int weft_group_spawn(weft_group_t *g, weft_co_t **out, void (*fn)(void *arg), void *arg,
                      double timeout)
 {
     if (out) *out = NULL;
-    if (!g || !fn || isnan(timeout)) return WEFT_EINVAL;
-    weft__mutex_lock(&g->lock);
-    if (g->closing) {
-        weft__mutex_unlock(&g->lock);
-        return WEFT_ESHUTDOWN;
-    }
-    if (g->size && g->count >= g->size) {
-        if (weft__timeout_polls(timeout)) {
-            weft__mutex_unlock(&g->lock);
-            return WEFT_ETIMEDOUT;
-        }
-        weft_deadline_t deadline;
-        weft_deadline(timeout, &deadline);
-        weft__waiter_t w;
-        weft__waiter_init(&w);
-        weft__waitq_push(&g->spawners, &w);
-        weft__mutex_unlock(&g->lock);
-        int rc = weft__waiter_park_in(&g->lock, &g->spawners, &w, deadline);
-        if (rc) return rc; /* the slot was handed over (data 1): it is ours now */
-    } else {
-        g->count++;
-        weft__mutex_unlock(&g->lock);
-    }
+    weft_deadline_t deadline;
+    if (!g || !fn || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
+    /* A slot taken, or handed over by a member that ended (data 1): it is ours now. */
+    int rc = weft__wait_until(&g->lock, &g->spawners, NULL, take_slot, g, deadline);
+    if (rc) return rc;
     weft_co_t *co;
-    int rc = weft_spawn(&co, fn, arg, NULL);
+    rc = weft_spawn(&co, fn, arg, NULL);
     weft__mutex_lock(&g->lock);
     if (rc) {
         weft__waiter_t *wake = give_back(g);
@@ -110,25 +100,19 @@ int weft_group_spawn(weft_group_t *g, weft_co_t **out, void (*fn)(void *arg), vo
     return 0;
 }
 
+/* weft_group_join's check (g->lock held). A joiner is woken when the count reaches 0, and
+ * that wake is its answer even if a spawn took a slot again before it ran. */
+static int group_empty(void *arg)
+{
+    weft_group_t *g = arg;
+    return g->count == 0 ? 0 : WEFT__WAIT_PARK;
+}
+
 int weft_group_join(weft_group_t *g, double timeout)
 {
-    if (!g || isnan(timeout)) return WEFT_EINVAL;
-    weft__mutex_lock(&g->lock);
-    if (g->count == 0) {
-        weft__mutex_unlock(&g->lock);
-        return 0;
-    }
-    if (weft__timeout_polls(timeout)) {
-        weft__mutex_unlock(&g->lock);
-        return WEFT_ETIMEDOUT;
-    }
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
-    weft__waiter_t w;
-    weft__waiter_init(&w);
-    weft__waitq_push(&g->joiners, &w);
-    weft__mutex_unlock(&g->lock);
-    return weft__waiter_park_in(&g->lock, &g->joiners, &w, deadline);
+    if (!g || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
+    return weft__wait_until(&g->lock, &g->joiners, NULL, group_empty, g, deadline);
 }
 
 int weft_group_cancel(weft_group_t *g)

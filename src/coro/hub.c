@@ -32,7 +32,7 @@ typedef struct timer {
 struct weft__hub {
     weft_co_t root; /* the thread's own context (no stack of its own) */
     weft_co_t *current;
-    weft_co_t *ready_head, *ready_tail;
+    weft__list_t ready;          /* runnable coroutines, in order (weft_co_t.ready) */
     _Atomic(weft_co_t *) remote; /* wakes from other threads, newest first */
     _Atomic uint32_t sleeping;   /* 0 awake, 1 futex wait, 2 poller wait */
     timer_t_ *timers;            /* binary min-heap on deadline; room for every coroutine */
@@ -132,23 +132,14 @@ static void wait_unsampled(weft__hub_t *hub)
 
 static void ready_push(weft__hub_t *hub, weft_co_t *co)
 {
-    co->next = NULL;
-    if (hub->ready_tail)
-        hub->ready_tail->next = co;
-    else
-        hub->ready_head = co;
-    hub->ready_tail = co;
+    weft__list_push_back(&hub->ready, &co->ready);
     atomic_store_explicit(&co->state, WEFT_CO_READY, memory_order_relaxed);
 }
 
 static weft_co_t *ready_pop(weft__hub_t *hub)
 {
-    weft_co_t *co = hub->ready_head;
-    if (co) {
-        hub->ready_head = co->next;
-        if (!hub->ready_head) hub->ready_tail = NULL;
-    }
-    return co;
+    weft__list_node_t *n = weft__list_pop_front(&hub->ready);
+    return n ? weft__container_of(n, weft_co_t, ready) : NULL;
 }
 
 static void remote_push(weft__hub_t *hub, weft_co_t *co)
@@ -403,18 +394,17 @@ static inline unsigned tick(weft__hub_t *hub)
  * looks outside: remote wakes, timers, fds, even while coroutines keep each other busy). */
 static inline weft_co_t *next_ready(weft__hub_t *hub)
 {
-    weft_co_t *co = hub->ready_head;
-    if (weft__likely(co != NULL && (tick(hub) & 63) != 0)) {
-        hub->ready_head = co->next;
-        if (!co->next) hub->ready_tail = NULL;
-        return co;
+    weft__list_node_t *n = hub->ready.head;
+    if (weft__likely(n != NULL && (tick(hub) & 63) != 0)) {
+        weft__list_pop_head(&hub->ready, n);
+        return weft__container_of(n, weft_co_t, ready);
     }
     return next_ready_slow(hub);
 }
 
 static weft_co_t *next_ready_slow(weft__hub_t *hub)
 {
-    if (hub->ready_head || (tick(hub) & 63) == 0) {
+    if (!weft__list_empty(&hub->ready) || (tick(hub) & 63) == 0) {
         drain_remote(hub);
         run_timers(hub);
         if (hub->io_ops) hub->io_ops->poll(hub->io, 0);
@@ -462,12 +452,13 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
         atomic_store_explicit(&hub->sleeping, 0, memory_order_relaxed);
         /* A probe that ended without anything to do keeps its interval (the next idle spell
          * checks for threads); anything else starts over. */
-        if (!probe || hub->ready_head || atomic_load_explicit(&hub->remote, memory_order_relaxed))
+        if (!probe || !weft__list_empty(&hub->ready) ||
+            atomic_load_explicit(&hub->remote, memory_order_relaxed))
             hub->probe_ns = 0;
     }
 }
 
-static void schedule(weft__hub_t *hub)
+static inline void schedule(weft__hub_t *hub)
 {
     weft_co_t *co = next_ready(hub);
     if (co != hub->current)
@@ -882,27 +873,20 @@ void weft_co_release(weft_co_t *co)
     weft__free(co);
 }
 
+/* weft_co_join's check, under co->joiners' lock (which DONE is set under). */
+static int co_ended(void *arg)
+{
+    weft_co_t *co = arg;
+    return atomic_load_explicit(&co->state, memory_order_acquire) == WEFT_CO_DONE ? 0
+                                                                                  : WEFT__WAIT_PARK;
+}
+
 int weft_co_join(weft_co_t *co, double timeout)
 {
-    if (!co || isnan(timeout)) return WEFT_EINVAL;
-    weft_co_t *self = weft_co_current();
-    if (co == self) return WEFT_EDEADLK;
-    weft__waitq_lock(&co->joiners);
-    if (atomic_load_explicit(&co->state, memory_order_acquire) == WEFT_CO_DONE) {
-        weft__waitq_unlock(&co->joiners);
-        return 0;
-    }
-    if (weft__timeout_polls(timeout)) {
-        weft__waitq_unlock(&co->joiners);
-        return WEFT_ETIMEDOUT;
-    }
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
-    weft__waiter_t w;
-    weft__waiter_init(&w);
-    weft__waitq_push(&co->joiners, &w);
-    weft__waitq_unlock(&co->joiners);
-    return weft__waiter_park(&co->joiners, &w, deadline);
+    if (!co || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
+    if (co == weft_co_current()) return WEFT_EDEADLK;
+    return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
 }
 
 int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
@@ -967,22 +951,7 @@ int weft_sleep(double seconds)
     if (weft_deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
     /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
     if (weft__timeout_polls(seconds)) return weft_yield();
-    /* A waiter nobody will wake, on a queue of its own: only the deadline (or a cancel) ends
-     * the park. */
-    weft_waitq_t q = WEFT_WAITQ_INIT;
-    weft__waiter_t w;
-    weft__waiter_init(&w);
-    w.nospin = true; /* a thread sleeps at once: nobody will wake it early */
-    weft__waitq_lock(&q);
-    weft__waitq_push(&q, &w);
-    weft__waitq_unlock(&q);
-    int rc = weft__waiter_park(&q, &w, deadline);
-    if (rc == WEFT_ETIMEDOUT) {
-        /* The sleep's own deadline is success; a timeout scope that ends first is not. */
-        weft__waitctx_t *ctx = weft__waitctx_current();
-        if (!ctx->scope || ctx->scope >= deadline || weft_monotonic_ns() < ctx->scope) rc = 0;
-    }
-    return rc;
+    return weft__nap(deadline, false);
 }
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */

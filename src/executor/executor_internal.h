@@ -11,7 +11,7 @@
  * everything below except `refs` (atomic), `state` (written under the lock, read lock-free
  * with acquire by the state tests: whatever was stored before a release store of a final
  * state — value, error, message — is visible to whoever sees that state), and the task part
- * (`fn`, `arg`, `next`), which belongs to the executor that queued the future.
+ * (`fn`, `arg`, `node`), which belongs to the executor that queued the future.
  * A future goes PENDING -> RUNNING -> FINISHED or PENDING -> CANCELLED; once final it never
  * changes again, and at that moment its waiters are taken and woken, its listeners are called
  * (under the lock) and unlinked, and its callbacks are taken and run (without the lock).
@@ -61,8 +61,14 @@ struct weft_future {
     /* The task, owned by the executor that queued the future. */
     weft_task_fn fn;
     void *arg;
-    weft_future_t *next;
+    weft__list_node_t node; /* its place in the executor's queue (or another list of its own) */
 };
+
+/* The future a list node of an executor's belongs to (NULL for none). */
+static inline weft_future_t *weft__future_of(const weft__list_node_t *n)
+{
+    return n ? weft__container_of(n, weft_future_t, node) : NULL;
+}
 
 /* A PENDING future for fn(arg) with `refs` references, or NULL when out of memory. */
 weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs);

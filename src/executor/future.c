@@ -60,7 +60,7 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     f->dispose = NULL;
     f->fn = fn;
     f->arg = arg;
-    f->next = NULL;
+    f->node = (weft__list_node_t){0};
     return f;
 }
 

@@ -1,7 +1,7 @@
 /*
  * process_pool.c — the process-pool executor backend (ProcessPoolExecutor).
  *
- * Parts: the FIFO of queued futures (linked through future->next, each holding one
+ * Parts: the FIFO of queued futures (linked through future->node, each holding one
  * reference; `lock` guards it and `shut`), the worker slots, and the pool thread that owns
  * the slots. Submitters only queue and poke the pool thread through an eventfd; the pool
  * thread does everything else, so the slots need no lock:
@@ -93,7 +93,7 @@ typedef struct ppool {
     weft_executor_t base;
     _Atomic uint32_t refs;
     weft__mutex_t lock;
-    weft_future_t *head, *tail;
+    weft__list_t queue; /* queued futures (weft_future_t.node), under `lock` */
     bool shut;
     pid_t owner;
     int efd;
@@ -358,21 +358,14 @@ static int start_worker(ppool_t *p, worker_t *w)
 static void push_front(ppool_t *p, weft_future_t *f)
 {
     weft__mutex_lock(&p->lock);
-    f->next = p->head;
-    p->head = f;
-    if (!p->tail) p->tail = f;
+    weft__list_push_front(&p->queue, &f->node);
     weft__mutex_unlock(&p->lock);
 }
 
 static weft_future_t *pop(ppool_t *p)
 {
     weft__mutex_lock(&p->lock);
-    weft_future_t *f = p->head;
-    if (f) {
-        p->head = f->next;
-        if (!p->head) p->tail = NULL;
-        f->next = NULL;
-    }
+    weft_future_t *f = weft__future_of(weft__list_pop_front(&p->queue));
     weft__mutex_unlock(&p->lock);
     return f;
 }
@@ -380,7 +373,7 @@ static weft_future_t *pop(ppool_t *p)
 static bool queue_empty(ppool_t *p)
 {
     weft__mutex_lock(&p->lock);
-    bool empty = p->head == NULL;
+    bool empty = weft__list_empty(&p->queue);
     weft__mutex_unlock(&p->lock);
     return empty;
 }
@@ -549,15 +542,8 @@ static int queue_future(ppool_t *p, weft_future_t *f)
     /* Only a queue that was empty needs the pool thread poked: a non-empty one has a poke
      * pending, or the pool thread will look at the queue again before it next sleeps (its
      * dispatch checks the queue after each task it hands out, and runs after every poll). */
-    bool poke_it = !p->head;
-    if (!rc) {
-        f->next = NULL;
-        if (p->tail)
-            p->tail->next = f;
-        else
-            p->head = f;
-        p->tail = f;
-    }
+    bool poke_it = weft__list_empty(&p->queue);
+    if (!rc) weft__list_push_back(&p->queue, &f->node);
     weft__mutex_unlock(&p->lock);
     if (!rc && poke_it) poke(p);
     return rc;
@@ -568,31 +554,19 @@ static int ppool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, i
     ppool_t *p = (ppool_t *)ex;
     weft__mutex_lock(&p->lock);
     p->shut = true;
-    weft_future_t *cancel = NULL;
+    weft__list_t cancel = {0};
     if (cancel_futures) {
         /* Pending ones are cancelled; one a dead worker never began is RUNNING already (it
          * was handed out): it stays queued and runs, as the running ones do. */
-        weft_future_t *f = p->head;
-        p->head = p->tail = NULL;
-        while (f) {
-            weft_future_t *next = f->next;
-            f->next = NULL;
-            if (((ptask_t *)f->arg)->sent) {
-                if (p->tail)
-                    p->tail->next = f;
-                else
-                    p->head = f;
-                p->tail = f;
-            } else {
-                f->next = cancel; /* the order of cancelling does not matter */
-                cancel = f;
-            }
-            f = next;
-        }
+        weft__list_t queued = p->queue;
+        p->queue = (weft__list_t){0};
+        weft_future_t *f;
+        while ((f = weft__future_of(weft__list_pop_front(&queued))))
+            weft__list_push_back(((ptask_t *)f->arg)->sent ? &p->queue : &cancel, &f->node);
     }
     weft__mutex_unlock(&p->lock);
-    for (weft_future_t *f = cancel, *next; f; f = next) {
-        next = f->next;
+    weft_future_t *f;
+    while ((f = weft__future_of(weft__list_pop_front(&cancel)))) {
         weft_future_cancel(f);
         drop(f);
     }
@@ -677,7 +651,7 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
     if (!p->workers || !p->pfds) goto fail;
     p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->efd < 0) {
-        rc = errno == ENFILE ? WEFT_EMFILE : weft__errno_code();
+        rc = errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
         goto fail;
     }
     char name[WEFT_THREAD_NAME_MAX];

@@ -1,7 +1,7 @@
 /*
  * thread_pool.c — the thread-pool executor backend (ThreadPoolExecutor).
  *
- * Data structure: one FIFO of queued futures (linked through future->next) shared by all
+ * Data structure: one FIFO of queued futures (linked through future->node) shared by all
  * workers, the list of idle workers parked on it (a wait list whose waiters live in the worker
  * structs), and the worker slots. One mutex, `lock`, guards all of it. Tasks start in
  * submission order.
@@ -62,13 +62,13 @@ struct pool {
     weft_executor_t base;
     _Atomic uint32_t refs;
     weft__mutex_t lock;
-    weft_waitq_t idle;          /* idle workers (a list only: `lock` guards it) */
-    weft_waitq_t starts;        /* shutdowns waiting for a worker's start to settle (ditto) */
-    weft_future_t *head, *tail; /* queued futures, each holding one reference */
+    weft_waitq_t idle;   /* idle workers (a list only: `lock` guards it) */
+    weft_waitq_t starts; /* shutdowns waiting for a worker's start to settle (ditto) */
+    weft__list_t fifo;   /* queued futures, each holding one reference */
     bool shut, exit_handled, forked;
     bool spinning;             /* an idle worker watches the FIFO instead of parking (one) */
     bool spinner_free;         /* ... and no submit has counted on it yet */
-    _Atomic bool queued;       /* head != NULL: what a spinning worker watches */
+    _Atomic bool queued;       /* fifo not empty: what a spinning worker watches */
     int broken;                /* 0, or the error submit reports (WEFT_EBROKEN) */
     size_t max_workers, nlive; /* nlive: workers reserved, starting or running */
     worker_t **slots;          /* [nslots]; NULL: a slot whose start failed */
@@ -92,51 +92,39 @@ static const char broken_message[] =
 
 static void fifo_push(pool_t *p, weft_future_t *f)
 {
-    f->next = NULL;
-    if (p->tail)
-        p->tail->next = f;
-    else
-        p->head = f;
-    p->tail = f;
+    weft__list_push_back(&p->fifo, &f->node);
     /* Relaxed: a hint for the spinner, which re-checks under the lock. */
     atomic_store_explicit(&p->queued, true, memory_order_relaxed);
 }
 
 static weft_future_t *fifo_pop(pool_t *p)
 {
-    weft_future_t *f = p->head;
-    if (f) {
-        p->head = f->next;
-        if (!p->head) {
-            p->tail = NULL;
-            atomic_store_explicit(&p->queued, false, memory_order_relaxed);
-        }
-        f->next = NULL;
-    }
+    weft_future_t *f = weft__future_of(weft__list_pop_front(&p->fifo));
+    if (f && weft__list_empty(&p->fifo))
+        atomic_store_explicit(&p->queued, false, memory_order_relaxed);
     return f;
 }
 
 /* Takes the whole FIFO as a list. */
-static weft_future_t *fifo_take(pool_t *p)
+static weft__list_t fifo_take(pool_t *p)
 {
-    weft_future_t *list = p->head;
-    p->head = p->tail = NULL;
+    weft__list_t list = p->fifo;
+    p->fifo = (weft__list_t){0};
     atomic_store_explicit(&p->queued, false, memory_order_relaxed);
     return list;
 }
 
 /* Finishes every future of a list with code (or cancels them, code 0) and drops the
  * references the list held. */
-static void settle_list(weft_future_t *list, int code, const char *message)
+static void settle_list(weft__list_t list, int code, const char *message)
 {
-    while (list) {
-        weft_future_t *next = list->next;
+    weft_future_t *f;
+    while ((f = weft__future_of(weft__list_pop_front(&list)))) {
         if (code)
-            weft_future_set_error(list, code, message);
+            weft_future_set_error(f, code, message);
         else
-            weft_future_cancel(list);
-        weft_future_release(list);
-        list = next;
+            weft_future_cancel(f);
+        weft_future_release(f);
     }
 }
 
@@ -177,9 +165,9 @@ static weft__waiter_t *take_idle(pool_t *p)
 
 /* In a fork child: the workers are gone. Fail what they would have run (the caller holds
  * the lock; the lists are settled by the caller once it dropped it). */
-static void reap_fork(pool_t *p, weft_future_t **queued, weft_future_t **running)
+static void reap_fork(pool_t *p, weft__list_t *queued, weft__list_t *running)
 {
-    *queued = *running = NULL;
+    *queued = *running = (weft__list_t){0};
     if (!p->forked) return;
     p->forked = false;
     p->broken = WEFT_EBROKEN;
@@ -187,13 +175,12 @@ static void reap_fork(pool_t *p, weft_future_t **queued, weft_future_t **running
     for (size_t i = 0; i < p->nslots; i++) {
         worker_t *w = p->slots[i];
         if (!w || !w->running) continue;
-        w->running->next = *running;
-        *running = w->running;
+        weft__list_push_back(running, &w->running->node); /* not queued: its node is free */
         w->running = NULL;
     }
 }
 
-static void settle_reaped(weft_future_t *queued, weft_future_t *running)
+static void settle_reaped(weft__list_t queued, weft__list_t running)
 {
     settle_list(queued, WEFT_EBROKEN, "the process forked: its thread pool's workers are gone");
     settle_list(running, WEFT_EWORKERDIED, "the process forked while the task ran");
@@ -206,7 +193,7 @@ static void break_pool(pool_t *p)
 {
     weft__mutex_lock(&p->lock);
     p->broken = WEFT_EBROKEN;
-    weft_future_t *queued = fifo_take(p);
+    weft__list_t queued = fifo_take(p);
     weft__waiter_t *idle = take_idle(p);
     weft__mutex_unlock(&p->lock);
     weft__waiters_wake(idle);
@@ -217,7 +204,7 @@ static void break_pool(pool_t *p)
  * wakes the returned waiter after dropping it. NULL if no worker is parked. */
 static weft__waiter_t *hand_over(pool_t *p, weft_future_t *f)
 {
-    weft__waiter_t *idle = p->idle.tail_;
+    weft__waiter_t *idle = weft__waitq_last(&p->idle);
     if (!idle) return NULL;
     weft__waitq_remove(&p->idle, idle);
     weft__container_of(idle, worker_t, idle)->running = f;
@@ -226,13 +213,15 @@ static weft__waiter_t *hand_over(pool_t *p, weft_future_t *f)
 }
 
 /* The spinning worker watches `queued` (without the lock) for the spin budget. */
+static bool work_queued(const void *p)
+{
+    /* Relaxed: a hint; the worker looks at the FIFO again under the lock. */
+    return atomic_load_explicit(&((const pool_t *)p)->queued, memory_order_relaxed);
+}
+
 static void spin_for_work(pool_t *p)
 {
-    int64_t until = weft_monotonic_ns() + weft__spin_ns();
-    for (int i = 1; !atomic_load_explicit(&p->queued, memory_order_relaxed); i++) {
-        weft__cpu_relax();
-        if (i % 64 == 0 && weft_monotonic_ns() >= until) return;
-    }
+    weft__spin(work_queued, p, WEFT_NO_DEADLINE);
 }
 
 static void worker_main(void *arg)
@@ -278,7 +267,8 @@ static void worker_main(void *arg)
         } else {
             w->running = f;
             /* A backlog and nobody spinning: get a parked worker going on the next task. */
-            weft__waiter_t *helper = p->head && !p->spinner_free ? hand_over(p, p->head) : NULL;
+            weft_future_t *next = weft__future_of(p->fifo.head);
+            weft__waiter_t *helper = next && !p->spinner_free ? hand_over(p, next) : NULL;
             if (helper) fifo_pop(p);
             weft__mutex_unlock(&p->lock);
             if (helper) weft__waiter_wake(helper);
@@ -350,7 +340,7 @@ static int start_worker(pool_t *p, worker_t *w)
 static int pool_submit(weft_executor_t *ex, weft_future_t *f)
 {
     pool_t *p = (pool_t *)ex;
-    weft_future_t *queued, *running;
+    weft__list_t queued, running;
     weft__mutex_lock(&p->lock);
     reap_fork(p, &queued, &running);
     int rc = p->shut ? WEFT_ESHUTDOWN : p->broken;
@@ -381,33 +371,24 @@ static int pool_submit(weft_executor_t *ex, weft_future_t *f)
     /* No worker started. If none runs at all, nothing would ever take f (or anything queued
      * with it): take f back and fail the rest. */
     weft__mutex_lock(&p->lock);
-    weft_future_t *stranded = p->nlive == 0 ? fifo_take(p) : NULL;
+    weft__list_t stranded = p->nlive == 0 ? fifo_take(p) : (weft__list_t){0};
     weft__mutex_unlock(&p->lock);
-    if (!stranded) return 0; /* a running worker will take it */
+    if (weft__list_empty(&stranded)) return 0; /* a running worker will take it */
     bool mine = false;
-    weft_future_t *others = NULL;
-    while (stranded) {
-        weft_future_t *next = stranded->next;
-        if (stranded == f) {
-            mine = true;
-        } else {
-            stranded->next = others;
-            others = stranded;
-        }
-        stranded = next;
-    }
-    settle_list(others, rc, "no worker thread could be started");
+    for (weft__list_node_t *n = stranded.head; n && !mine; n = n->next) mine = n == &f->node;
+    if (mine) weft__list_remove(&stranded, &f->node);
+    settle_list(stranded, rc, "no worker thread could be started");
     return mine ? rc : 0;
 }
 
 static int pool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, int64_t deadline)
 {
     pool_t *p = (pool_t *)ex;
-    weft_future_t *queued, *running;
+    weft__list_t queued, running;
     weft__mutex_lock(&p->lock);
     reap_fork(p, &queued, &running);
     p->shut = true;
-    weft_future_t *cancel = cancel_futures ? fifo_take(p) : NULL;
+    weft__list_t cancel = cancel_futures ? fifo_take(p) : (weft__list_t){0};
     weft__waiter_t *idle = take_idle(p);
     weft__mutex_unlock(&p->lock);
     weft__waiters_wake(idle);
@@ -506,7 +487,7 @@ static void pools_at_exit(void)
  * for a pool's. */
 static void lock_futures(pool_t *p, void (*op)(weft_waitq_t *q))
 {
-    for (weft_future_t *f = p->head; f; f = f->next) op(&f->waiters);
+    for (weft__list_node_t *n = p->fifo.head; n; n = n->next) op(&weft__future_of(n)->waiters);
     for (size_t i = 0; i < p->nslots; i++)
         if (p->slots[i] && p->slots[i]->running) op(&p->slots[i]->running->waiters);
 }

@@ -573,7 +573,8 @@ const char *weft_poller_name(void)
 static uint32_t wanted(weft__fdstate_t *s)
 {
     uint32_t mask = 0;
-    for (weft__waiter_t *w = s->waiters.head_; w; w = w->next) mask |= (uint32_t)w->data;
+    for (weft__waiter_t *w = weft__waitq_first(&s->waiters); w; w = weft__waitq_next(w))
+        mask |= (uint32_t)w->data;
     return mask;
 }
 
@@ -597,8 +598,8 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
         return;
     }
     uint32_t wanted_now = wanted(s); /* before the wake: what this report had waiters for */
-    for (weft__waiter_t *w = s->waiters.head_, *next; w; w = next) {
-        next = w->next;
+    for (weft__waiter_t *w = weft__waitq_first(&s->waiters), *next; w; w = next) {
+        next = weft__waitq_next(w);
         uint32_t got = (uint32_t)w->data & revents;
         if (revents & WEFT__IO_ERR) got = WEFT__IO_ERR;
         if (!got) continue;
@@ -752,6 +753,33 @@ static void wait_end(weft__fdstate_t *s)
     state_settle(s);
 }
 
+/* io_wait's check, under the fd state's wait queue lock: it always parks, once the poller
+ * watches fd for the events (armed here), unless fd was closed on another thread since the
+ * caller looked, or is being closed now (FD_CLOSING: wait for the close to be done and start
+ * over, a new fd may have the number by then), or arming failed (arm_rc). */
+enum { FD_CLOSING = WEFT__WAIT_PARK + 1 };
+
+typedef struct fd_check {
+    weft__poller_t *p;
+    weft__fdstate_t *s;
+    int fd;
+    uint32_t want;
+    int arm_rc;
+} fd_check_t;
+
+static int fd_check(void *arg)
+{
+    fd_check_t *c = arg;
+    weft__fdstate_t *s = c->s;
+    if (atomic_load_explicit(&s->closed, memory_order_relaxed) || closing(c->fd)) return FD_CLOSING;
+    if ((s->interest & c->want) != c->want) {
+        c->arm_rc = c->p->ops->arm(c->p, c->fd, s->interest | c->want);
+        if (c->arm_rc) return c->arm_rc;
+        s->interest |= c->want;
+    }
+    return WEFT__WAIT_PARK;
+}
+
 static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
     if (!weft__hub_parks()) return thread_wait(fd, events, deadline, nocancel);
@@ -768,35 +796,23 @@ static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
         int rc = state_get(p, fd, &s);
         if (rc) return rc;
         wait_begin(s);
-        weft__waitq_lock(&s->waiters);
-        if (atomic_load_explicit(&s->closed, memory_order_relaxed) || closing(fd)) {
-            /* Closed on another thread since we looked, or being closed now: wait for the close
-             * to be done and start over (a new fd may have the number by then). */
-            weft__waitq_unlock(&s->waiters);
-            wait_end(s);
-            if ((rc = await_close(fd, deadline, nocancel)) != 0) return rc;
-            continue;
-        }
-        if ((s->interest & want) != want) {
-            rc = p->ops->arm(p, fd, s->interest | want);
-            if (rc) {
-                weft__waitq_unlock(&s->waiters);
-                wait_end(s);
-                chunk_release_idle(p, fd); /* a bad fd (or no memory) keeps no chunk */
-                return rc;
-            }
-            s->interest |= want;
-        }
         weft__waiter_t w;
         weft__waiter_init(&w);
         w.data = want;
         w.nocancel = nocancel;
-        weft__waitq_push(&s->waiters, &w);
-        weft__waitq_unlock(&s->waiters);
-        p->nwaiting++;
-        rc = weft__waiter_park(&s->waiters, &w, deadline);
+        fd_check_t c = {p, s, fd, want, 0};
+        p->nwaiting++; /* the hub's thread alone reads it, and it runs nothing else meanwhile */
+        rc = weft__wait_until(NULL, &s->waiters, &w, fd_check, &c, deadline);
         p->nwaiting--;
         wait_end(s);
+        if (rc == FD_CLOSING) {
+            if ((rc = await_close(fd, deadline, nocancel)) != 0) return rc;
+            continue;
+        }
+        if (c.arm_rc) {
+            chunk_release_idle(p, fd); /* a bad fd (or no memory) keeps no chunk */
+            return rc;
+        }
         if (rc) return rc;
         if (w.data & WEFT__IO_ERR) return WEFT_EBADF;
         return (int)w.data;

@@ -85,7 +85,7 @@ int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex)
     *a = *b = NULL;
     int sv[2];
     if (weft__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return errno == ENFILE ? WEFT_EMFILE : weft__errno_code();
+        return errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
     if (!duplex) {
         /* Only a's receiving and b's sending direction are used. */
         shutdown(sv[0], SHUT_WR);
@@ -132,7 +132,7 @@ static bool may_block(int64_t deadline, bool nocancel)
 
 static int send_error(void)
 {
-    return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno_code();
+    return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno(errno);
 }
 
 /* Writes the frame of len bytes. Until its first byte is taken the wait honours the deadline
@@ -209,7 +209,7 @@ int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *
 
 static int recv_error(void)
 {
-    return errno == ECONNRESET ? WEFT_EEOF : weft__errno_code();
+    return errno == ECONNRESET ? WEFT_EEOF : weft__errno(errno);
 }
 
 /* Reads what the socket has into the buffer (compacting it first), waiting for at least one

@@ -33,7 +33,7 @@ int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel)
         struct timespec ts = {slice / 1000000000, slice % 1000000000};
         int r = weft__sys_ppoll(&pfd, 1, &ts);
         if (r > 0) return 0;
-        if (r < 0 && errno != EINTR) return weft__errno_code();
+        if (r < 0 && errno != EINTR) return weft__errno(errno);
         if (cancelable && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
         if (deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
     }

@@ -204,20 +204,21 @@ static void wake(side_t *other)
 
 /* Spins for the waiting core's spin budget (none on one CPU) while *pos still reads `seen`.
  * True if it moved. */
+typedef struct watched {
+    _Atomic uint64_t *pos;
+    uint64_t seen;
+} watched_t;
+
+static bool moved(const void *arg)
+{
+    const watched_t *w = arg;
+    /* Relaxed: a hint; the caller looks again under its lock. */
+    return atomic_load_explicit(w->pos, memory_order_relaxed) != w->seen;
+}
+
 static bool spin_on(_Atomic uint64_t *pos, uint64_t seen, int64_t deadline)
 {
-    int64_t budget = weft__spin_ns();
-    if (!budget) return false;
-    int64_t until = weft_monotonic_ns() + budget;
-    if (until > deadline) until = deadline;
-    for (;;) {
-        for (int i = 0; i < 64; i++) {
-            /* Relaxed: a hint; the caller looks again under its lock. */
-            if (atomic_load_explicit(pos, memory_order_relaxed) != seen) return true;
-            weft__cpu_relax();
-        }
-        if (weft_monotonic_ns() >= until) return false;
-    }
+    return weft__spin(moved, &(watched_t){pos, seen}, deadline);
 }
 
 /* Waits (lock dropped) until *pos, the other side's position or count, moves from `seen` (or

@@ -211,7 +211,7 @@ static int signal_child(weft_process_t *p, int sig)
     /* Relaxed: written only under p->lock, which we hold. */
     if (!atomic_load_explicit(&p->reaped, memory_order_relaxed)) {
         int r = p->pidfd >= 0 ? pidfd_signal(p->pidfd, sig) : kill(p->pid, sig);
-        if (r < 0 && errno != ESRCH) rc = weft__errno_code();
+        if (r < 0 && errno != ESRCH) rc = weft__errno(errno);
     }
     weft__mutex_unlock(&p->lock);
     return rc;
@@ -552,7 +552,7 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
         if (p->pidfd < 0 && errno == ENOSYS)
             atomic_store_explicit(&no_pidfd, true, memory_order_relaxed); /* fall back */
         else if (p->pidfd < 0)
-            rc = weft__errno_code();
+            rc = weft__errno(errno);
     }
     if (rc == 0) registry_add_locked(p);
     weft__mutex_unlock(&registry_lock);

@@ -12,12 +12,6 @@
 
 #include <errno.h>
 
-/* The calling context's errno as a weft code (through the one converter, weft__errno). */
-static inline int weft__errno_code(void)
-{
-    return weft__errno(errno);
-}
-
 /* How often a blocked process-layer wait looks at the caller's cancel request. */
 #define WEFT__CANCEL_SLICE_NS (50 * 1000000LL)
 

@@ -53,7 +53,7 @@ static int shm_error(void)
     case ENAMETOOLONG:
         return WEFT_EINVAL;
     default:
-        return weft__errno_code();
+        return weft__errno(errno);
     }
 }
 

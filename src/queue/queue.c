@@ -447,7 +447,7 @@ bool weft_queue_is_shutdown(weft_queue_t *q)
 static int length(const weft_waitq_t *list)
 {
     int n = 0;
-    for (const weft__waiter_t *w = list->head_; w; w = w->next) n++;
+    for (const weft__waiter_t *w = weft__waitq_first(list); w; w = weft__waitq_next(w)) n++;
     return n;
 }
 

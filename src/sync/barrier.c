@@ -83,7 +83,8 @@ static weft__waiter_t *break_locked(weft_barrier_t *b, bool spare_complete)
 static unsigned queued_members(const weft_barrier_t *b)
 {
     unsigned n = 0;
-    for (const weft__waiter_t *w = b->waiters_.head_; w; w = w->next) n += w->data == MEMBER;
+    for (const weft__waiter_t *w = weft__waitq_first(&b->waiters_); w; w = weft__waitq_next(w))
+        n += w->data == MEMBER;
     return n;
 }
 
@@ -92,7 +93,7 @@ static unsigned queued_members(const weft_barrier_t *b)
 static weft__waiter_t *completer_turn(weft_barrier_t *b)
 {
     if (queued_members(b) < b->parties_ - 1) return NULL;
-    for (weft__waiter_t *w = b->waiters_.head_; w; w = w->next)
+    for (weft__waiter_t *w = weft__waitq_first(&b->waiters_); w; w = weft__waitq_next(w))
         if (w->data == COMPLETER) {
             weft__waitq_remove(&b->waiters_, w);
             return w;

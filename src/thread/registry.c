@@ -250,7 +250,7 @@ void weft__threads_join_at_exit(void)
             if (r->kind == WEFT__THREAD_STARTED && !r->daemon && r != me) t = weft_thread_retain(r);
         weft__mutex_unlock(&weft__registry_lock);
         if (!t) return;
-        weft__thread_wait_phase(t, WEFT__PHASE_DONE, WEFT_NO_DEADLINE, false, true);
+        weft__thread_wait_phase(t, WEFT__PHASE_DONE, WEFT_NO_DEADLINE, true);
         weft_thread_release(t);
     }
 }

@@ -82,26 +82,29 @@ void weft__thread_finish(weft_thread_t *t)
         weft__free(t);
 }
 
-int weft__thread_wait_phase(weft_thread_t *t, uint32_t phase, int64_t deadline, bool poll,
-                            bool nocancel)
+typedef struct phase_wait {
+    weft_thread_t *t;
+    uint32_t phase;
+    bool reached;
+} phase_wait_t;
+
+/* weft__thread_wait_phase's check, under t's wait queue lock (which `phase` changes under). */
+static int phase_reached(void *arg)
 {
-    for (;;) {
+    phase_wait_t *pw = arg;
+    pw->reached = pw->t->phase >= pw->phase;
+    return pw->reached ? 0 : WEFT__WAIT_PARK;
+}
+
+int weft__thread_wait_phase(weft_thread_t *t, uint32_t phase, int64_t deadline, bool nocancel)
+{
+    phase_wait_t pw = {t, phase, false};
+    for (;;) { /* a wake by an earlier phase change than the awaited one: check again */
         weft__waiter_t w;
-        weft__waitq_lock(&t->waiters);
-        if (t->phase >= phase) {
-            weft__waitq_unlock(&t->waiters);
-            return 0;
-        }
-        if (poll) {
-            weft__waitq_unlock(&t->waiters);
-            return WEFT_ETIMEDOUT;
-        }
         weft__waiter_init(&w);
         w.nocancel = nocancel;
-        weft__waitq_push(&t->waiters, &w);
-        weft__waitq_unlock(&t->waiters);
-        int rc = weft__waiter_park(&t->waiters, &w, deadline);
-        if (rc) return rc;
+        int rc = weft__wait_until(NULL, &t->waiters, &w, phase_reached, &pw, deadline);
+        if (rc || pw.reached) return rc;
     }
 }
 
@@ -148,7 +151,7 @@ int weft_thread_start(weft_thread_t **out, void (*fn)(void *arg), void *arg,
     }
 
     /* The thread is ours now: this wait cannot be given up (no deadline, no cancel). */
-    weft__thread_wait_phase(t, WEFT__PHASE_RUNNING, WEFT_NO_DEADLINE, false, true);
+    weft__thread_wait_phase(t, WEFT__PHASE_RUNNING, WEFT_NO_DEADLINE, true);
     *out = t;
     return 0;
 fail:
@@ -159,10 +162,9 @@ fail:
 int weft_thread_join(weft_thread_t *t, double timeout)
 {
     int64_t deadline;
-    if (!t || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!t || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (t == weft__thread_caller()) return WEFT_EDEADLK;
-    return weft__thread_wait_phase(t, WEFT__PHASE_DONE, deadline, weft__timeout_polls(timeout),
-                                   false);
+    return weft__thread_wait_phase(t, WEFT__PHASE_DONE, deadline, false);
 }
 
 bool weft_thread_is_alive(weft_thread_t *t)

@@ -90,9 +90,9 @@ weft_thread_t *weft__registry_first_locked(void);
  * woken, the thread's reference dropped. Called by the thread itself, last. */
 void weft__thread_finish(weft_thread_t *t);
 
-/* Waits for t to reach `phase` (t referenced by the caller). poll: do not park. */
-int weft__thread_wait_phase(weft_thread_t *t, uint32_t phase, int64_t deadline, bool poll,
-                            bool nocancel);
+/* Waits for t to reach `phase` (t referenced by the caller): 0, or the codes of
+ * weft__wait_until (WEFT_ETIMEDOUT at once when the deadline has passed: a poll). */
+int weft__thread_wait_phase(weft_thread_t *t, uint32_t phase, int64_t deadline, bool nocancel);
 
 /* local.c: runs t's thread-local destructors (t is the caller's own record) and frees its
  * values; drops t's values without destructors (fork child, registry lock not needed). */

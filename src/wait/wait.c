@@ -15,33 +15,21 @@ WEFT__TLS weft__waitctx_t *weft__current_ctx;
 
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w)
 {
-    w->next = NULL;
-    w->prev = q->tail_;
-    if (q->tail_)
-        q->tail_->next = w;
-    else
-        q->head_ = w;
-    q->tail_ = w;
+    weft__list_push_back(&q->waiters_, &w->node);
     w->queued = true;
 }
 
+/* A waiter taken off its queue starts a private wake list of its own (next NULL). */
 void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        q->head_ = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        q->tail_ = w->prev;
-    w->next = w->prev = NULL;
+    weft__list_remove(&q->waiters_, &w->node);
+    w->next = NULL;
     w->queued = false;
 }
 
 weft__waiter_t *weft__waitq_pop(weft_waitq_t *q)
 {
-    weft__waiter_t *w = q->head_;
+    weft__waiter_t *w = weft__waitq_first(q);
     if (w) weft__waitq_remove(q, w);
     return w;
 }
@@ -93,7 +81,7 @@ weft__waiter_t *weft__waitq_take(weft_waitq_t *q, int n, uintptr_t data)
         if (!w) break;
         w->data = data;
         if (last)
-            last->next = w; /* a popped waiter's links are free for the private list */
+            last->next = w;
         else
             first = w;
         last = w;
@@ -173,22 +161,11 @@ int64_t weft__spin_ns(void)
     return ns;
 }
 
-/* Spins until the state is final or the spin budget is spent. The clock is read every 64
- * pauses only: a pause is tens of cycles, a clock read about as much again. */
-static uint32_t thread_spin(weft__waiter_t *w, int64_t deadline)
+/* A thread spins (weft__spin) until its waiter's state is final. */
+static bool state_final(const void *w)
 {
-    int64_t budget = weft__spin_ns();
-    if (budget == 0) return atomic_load_explicit(&w->state, memory_order_acquire);
-    int64_t until = weft_monotonic_ns() + budget;
-    if (until > deadline) until = deadline;
-    for (;;) {
-        for (int i = 0; i < 64; i++) {
-            uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
-            if (s >= WEFT__W_WOKEN) return s;
-            weft__cpu_relax();
-        }
-        if (weft_monotonic_ns() >= until) return WEFT__W_WAITING;
-    }
+    return atomic_load_explicit(&((const weft__waiter_t *)w)->state, memory_order_acquire) >=
+           WEFT__W_WOKEN;
 }
 
 /* A waker is between its futex_wake and the final store: a few instructions, unless it was
@@ -208,8 +185,8 @@ static uint32_t await_final(weft__waiter_t *w)
 
 static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
 {
-    uint32_t s = w->nospin ? atomic_load_explicit(&w->state, memory_order_acquire)
-                           : thread_spin(w, deadline);
+    if (!w->nospin) weft__spin(state_final, w, deadline);
+    uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
     while (s < WEFT__W_WOKEN) {
         if (s == WEFT__W_WAKING) return await_final(w);
         if (s == WEFT__W_WAITING &&
@@ -291,6 +268,24 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     }
 }
 
+int weft__wait_queued(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
+{
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) {
+        weft__mutex_unlock(lock);
+        return WEFT_ETIMEDOUT; /* a poll (timeout 0), or a deadline already passed */
+    }
+    weft__waiter_t own;
+    if (!w) {
+        weft__waiter_init(&own);
+        w = &own;
+    }
+    weft__waitq_push(q, w);
+    weft__mutex_unlock(lock);
+    return weft__waiter_park_in(lock, q, w, deadline);
+}
+
+/* A waiter nobody will wake, on a queue of its own: only the deadline (or a cancel) ends the
+ * park. */
 int weft__nap(int64_t deadline, bool nocancel)
 {
     weft_waitq_t q = WEFT_WAITQ_INIT;
@@ -302,5 +297,8 @@ int weft__nap(int64_t deadline, bool nocancel)
     weft__waitq_push(&q, &w);
     weft__waitq_unlock(&q);
     int rc = weft__waiter_park(&q, &w, deadline);
-    return rc == WEFT_ETIMEDOUT ? 0 : rc;
+    if (rc != WEFT_ETIMEDOUT) return rc;
+    /* The nap's own deadline is success; a timeout scope that ends first is not. */
+    int64_t scope = w.ctx->scope;
+    return scope && scope < deadline && weft_monotonic_ns() >= scope ? WEFT_ETIMEDOUT : 0;
 }

@@ -13,7 +13,7 @@
  *
  * The protocol (and its invariant: a waiter taken off a queue is always woken):
  *   waiter:  lock q; check the object; if it must wait: weft__waiter_init, push; unlock q;
- *            r = weft__waiter_park(q, &w, deadline)
+ *            r = weft__waiter_park(q, &w, deadline)   (weft__wait_until does these steps)
  *   waker:   lock q; w = weft__waitq_pop(q) (and hand w whatever it waited for, in w->data or
  *            in the object); unlock q; weft__waiter_wake(w)
  *   A park that ends by deadline or cancellation re-locks q: if w is still queued it removes
@@ -72,7 +72,8 @@ struct weft__waitctx {
 };
 
 struct weft__waiter {
-    weft__waiter_t *next, *prev;
+    weft__list_node_t node; /* its place on its queue */
+    weft__waiter_t *next;   /* a private wake list, once taken off its queue (weft__waitq_take) */
     _Atomic uint32_t state;
     bool queued;          /* on its queue (guarded by the queue's lock) */
     bool nocancel;        /* a park cancellation must not cut short (re-taking a lock) */
@@ -126,7 +127,29 @@ static inline void weft__waitq_unlock(weft_waitq_t *q)
 }
 static inline bool weft__waitq_empty(const weft_waitq_t *q)
 {
-    return q->head_ == NULL;
+    return weft__list_empty(&q->waiters_);
+}
+
+/* The waiter of a list node (NULL for none). */
+static inline weft__waiter_t *weft__waiter_of(const weft__list_node_t *n)
+{
+    return n ? weft__container_of(n, weft__waiter_t, node) : NULL;
+}
+
+/* Walking a queue in order, under its lock: the first waiter, the one after w (NULL at the
+ * end). Read the next one before taking w off. */
+static inline weft__waiter_t *weft__waitq_first(const weft_waitq_t *q)
+{
+    return weft__waiter_of(q->waiters_.head);
+}
+static inline weft__waiter_t *weft__waitq_next(const weft__waiter_t *w)
+{
+    return weft__waiter_of(w->node.next);
+}
+/* The waiter queued last (NULL when none). */
+static inline weft__waiter_t *weft__waitq_last(const weft_waitq_t *q)
+{
+    return weft__waiter_of(q->waiters_.tail);
 }
 
 /* Whether anybody waits on q, read under its lock (the destroy check of every object). */
@@ -138,7 +161,8 @@ static inline bool weft__waitq_busy(weft_waitq_t *q)
     return busy;
 }
 
-/* List operations; the caller holds the queue's lock. */
+/* List operations; the caller holds the queue's lock. A waiter popped or removed has `next`
+ * NULL: it can start a private wake list (weft__waiters_wake). */
 void weft__waitq_push(weft_waitq_t *q, weft__waiter_t *w);
 weft__waiter_t *weft__waitq_pop(weft_waitq_t *q);
 void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w);
@@ -148,7 +172,8 @@ void weft__waitq_remove(weft_waitq_t *q, weft__waiter_t *w);
 /* Prepares a waiter for the calling thread or coroutine. */
 static inline void weft__waiter_init(weft__waiter_t *w)
 {
-    w->next = w->prev = NULL;
+    w->node.next = w->node.prev = NULL;
+    w->next = NULL;
     atomic_store_explicit(&w->state, WEFT__W_WAITING, memory_order_relaxed);
     w->queued = false;
     w->nocancel = false;
@@ -167,6 +192,36 @@ int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
  * getters, putters, joiners): `lock` is taken instead of q's to leave q on timeout or cancel.
  * Wakers of such a q hold `lock` while they pop. */
 int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
+
+/* What a weft__wait_until check answers when the caller must wait. */
+enum { WEFT__WAIT_PARK = 1 };
+
+/* weft__wait_until's second half, once check said WEFT__WAIT_PARK: `lock` is held, and
+ * dropped here. */
+int weft__wait_queued(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline);
+
+/* The one "wait until the object is ready" of the waiting core, the protocol above in full:
+ * takes `lock` (NULL: q's own), asks check(arg) under it, and
+ *   - returns what check answered, unlocking first, unless that is WEFT__WAIT_PARK (so 0 for
+ *     ready, or a WEFT_E* code of the object's: closed, shut down...; check may take what it
+ *     found, a slot, under the lock);
+ *   - returns WEFT_ETIMEDOUT when it must wait but the deadline has passed (a poll);
+ *   - else queues w on q, unlocks, and parks it: 0 once a waker took it (whatever the waker
+ *     handed over is in w->data), or weft__waiter_park's codes.
+ * A wake is the answer: the caller that must check again after one (a wake that says only
+ * "something changed") calls again. w is the caller's, prepared with weft__waiter_init (and
+ * its options and data set) before the call; NULL: a plain waiter of the call's own.
+ * Inline, so that the check inlines and a wait that need not park costs what the lock does. */
+static inline int weft__wait_until(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w,
+                                   int (*check)(void *arg), void *arg, int64_t deadline)
+{
+    if (!lock) lock = weft__waitq_mutex(q);
+    weft__mutex_lock(lock);
+    int rc = check(arg);
+    if (rc == WEFT__WAIT_PARK) return weft__wait_queued(lock, q, w, deadline);
+    weft__mutex_unlock(lock);
+    return rc;
+}
 
 /* Wakes a waiter the caller has popped from its queue (q locked or not). */
 void weft__waiter_wake(weft__waiter_t *w);
@@ -189,14 +244,35 @@ static inline bool weft__parks_coroutine(void)
     return weft__waitctx_current()->parker != NULL;
 }
 
-/* Parks the caller (thread or coroutine) until the deadline, as a sleep: 0 when it passed,
- * WEFT_ECANCELED when the caller's context was canceled (unless nocancel), WEFT_EDEADLK when
- * its hub found nothing else can run (not for a timed nap). */
+/* Parks the caller (thread or coroutine) until the deadline, as a sleep (a thread sleeps at
+ * once, without spinning): 0 when it passed, WEFT_ETIMEDOUT when the caller's timeout scope
+ * ended first, WEFT_ECANCELED when the caller's context was canceled (unless nocancel),
+ * WEFT_EDEADLK when its hub found nothing else can run (not for a timed nap). */
 int weft__nap(int64_t deadline, bool nocancel);
 
 /* The thread parker's spin budget before it sleeps, in nanoseconds (0 disables). Waking a
  * sleeping thread costs tens of microseconds on a virtual machine; a waker that arrives while
  * we still spin costs nothing. Tuned by WEFT_SPIN_NS in the environment. */
 int64_t weft__spin_ns(void);
+
+/* The one bounded spin: pauses until done(arg), for the spin budget (weft__spin_ns) but not
+ * past the deadline. True as soon as done(arg) holds, false once the budget is spent (at once
+ * when there is none: one CPU, or WEFT_SPIN_NS=0). The clock is read every 64 pauses only: a
+ * pause is tens of cycles, a clock read about as much again. Inline, so that a `done` known at
+ * the call inlines into the loop. */
+static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, int64_t deadline)
+{
+    int64_t budget = weft__spin_ns();
+    if (budget == 0) return false;
+    int64_t until = weft_monotonic_ns() + budget;
+    if (until > deadline) until = deadline;
+    for (;;) {
+        for (int i = 0; i < 64; i++) {
+            if (done(arg)) return true;
+            weft__cpu_relax();
+        }
+        if (weft_monotonic_ns() >= until) return false;
+    }
+}
 
 #endif /* WEFT_WAIT_INTERNAL_H */

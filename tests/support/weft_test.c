@@ -260,7 +260,7 @@ int weft_test_queue_length(weft_waitq_t *q)
 {
     weft__waitq_lock(q);
     int n = 0;
-    for (weft__waiter_t *w = q->head_; w; w = w->next) n++;
+    for (weft__waiter_t *w = weft__waitq_first(q); w; w = weft__waitq_next(w)) n++;
     weft__waitq_unlock(q);
     return n;
 }

@@ -665,7 +665,7 @@ static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
         wait_queued(&l, 2);
         weft__waitctx_t *ctx = atomic_load(&victim.ctx);
         weft__waitq_lock(&l.waiters_);
-        weft__waiter_t *w = l.waiters_.head_; /* the victim; alive while we hold q */
+        weft__waiter_t *w = weft__waitq_first(&l.waiters_); /* the victim; alive while we hold q */
         int64_t give_up = weft_monotonic_ns() + 10000 * MS;
         while (atomic_load(&w->state) == WEFT__W_WAITING) { /* until parked: past enter() */
             assert_true(weft_monotonic_ns() < give_up);

@@ -727,7 +727,8 @@ static void check_departing_waiter_keeps_unit(bool cancel)
         wait_queued(&s, 1);
         weft__waitctx_t *ctx = atomic_load(&a.ctx);
         weft__waitq_lock(&s.waiters_);
-        weft__waiter_t *w = s.waiters_.head_; /* alive: it cannot leave while we hold q */
+        weft__waiter_t *w =
+            weft__waitq_first(&s.waiters_); /* alive: it cannot leave while we hold q */
         int64_t give_up = weft_monotonic_ns() + 10000 * MS;
         while (atomic_load(&w->state) == WEFT__W_WAITING) { /* until parked: past enter() */
             assert_true(weft_monotonic_ns() < give_up);

@@ -241,7 +241,7 @@ static int queued_joiners(weft_timer_t *t)
 {
     int n = 0;
     weft__waitq_lock(&t->joiners_);
-    for (weft__waiter_t *w = t->joiners_.head_; w; w = w->next) n++;
+    for (weft__waiter_t *w = weft__waitq_first(&t->joiners_); w; w = weft__waitq_next(w)) n++;
     weft__waitq_unlock(&t->joiners_);
     return n;
 }

@@ -39,7 +39,7 @@ static size_t queued_joiners(weft_thread_t *t)
 {
     size_t n = 0;
     weft__waitq_lock(&t->waiters);
-    for (weft__waiter_t *w = t->waiters.head_; w; w = w->next) n++;
+    for (weft__waiter_t *w = weft__waitq_first(&t->waiters); w; w = weft__waitq_next(w)) n++;
     weft__waitq_unlock(&t->waiters);
     return n;
 }

@@ -224,7 +224,7 @@ static void waitq_wake_n_wakes_exactly_n_in_order(void **state)
     assert_int_equal(a[1].data, 1);
     weft__waitq_lock(&q);
     int left = 0;
-    for (weft__waiter_t *w = q.head_; w; w = w->next) left++;
+    for (weft__waiter_t *w = weft__waitq_first(&q); w; w = weft__waitq_next(w)) left++;
     weft__waitq_unlock(&q);
     assert_int_equal(left, 2);
     assert_int_equal(weft__waitq_wake(&q, -1, 2), 2);
@@ -248,6 +248,29 @@ static void idle_park_does_not_burn_cpu(void **state)
     cpu = weft_test_cpu_seconds() - cpu;
     print_message("cpu for a 0.5 s idle park: %.3f ms\n", cpu * 1e3);
     assert_true(cpu < 0.05);
+}
+
+/* A nap is a wait like any other: a timeout scope that ends before the nap's own deadline
+ * fails it with WEFT_ETIMEDOUT (gevent.Timeout around gevent.sleep raises), where it used to
+ * return 0, the "slept the whole time" answer, which kept the backoff loops built on naps
+ * (a coroutine waiting for a shared lock, a polled process join) napping on at once, forever
+ * past the scope. The nap's own deadline is still success, inside a scope or not. */
+static void nap_cut_short_by_timeout_scope_times_out(void **state)
+{
+    (void)state;
+    weft_timeout_t t;
+    assert_int_equal(weft_timeout_begin(&t, 0.05), 0);
+    int64_t start = weft_monotonic_ns();
+    assert_int_equal(weft__nap(deadline_in(10), false), WEFT_ETIMEDOUT);
+    int64_t took = weft_monotonic_ns() - start;
+    assert_true(took >= 50000000 && took < 5000000000LL);
+    assert_int_equal(weft__nap(deadline_in(10), false), WEFT_ETIMEDOUT); /* scope already over */
+    assert_int_equal(weft_timeout_end(&t), WEFT_ETIMEDOUT);
+
+    assert_int_equal(weft_timeout_begin(&t, 10), 0);
+    assert_int_equal(weft__nap(deadline_in(0.01), false), 0);
+    assert_int_equal(weft_timeout_end(&t), 0);
+    assert_int_equal(weft__nap(deadline_in(0.01), false), 0);
 }
 
 /* ---- the coroutine plug-in point, exercised with a stand-in parker --------------------- */
@@ -354,6 +377,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(cancel_after_wake_keeps_wake),
     WEFT_TEST(waitq_wake_n_wakes_exactly_n_in_order),
     WEFT_TEST(idle_park_does_not_burn_cpu),
+    WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
     WEFT_TEST(custom_parker_serves_every_primitive),
 };
 WEFT_TEST_MAIN(cases)
