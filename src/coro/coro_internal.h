@@ -138,11 +138,6 @@ weft__hub_t *weft__hub_current(void);
 weft__hub_t *weft__hub_get(void);
 /* Whether the caller parks through a hub (a coroutine, or a root context with coroutines). */
 bool weft__hub_parks(void);
-/* In a forked child that is to run one function alone (weft_process_start): the thread's hub
- * and the copies of its coroutines are left as they are, never to run, and the caller goes on
- * as a plain thread with the thread's own waiting context (on whatever stack it runs). A later
- * weft_spawn makes a fresh hub. */
-void weft__hub_abandon(void);
 void *weft__hub_io(weft__hub_t *hub);
 void weft__hub_set_io(weft__hub_t *hub, const weft__hub_io_t *ops, void *io);
 

@@ -42,7 +42,7 @@ struct weft__hub {
     _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog reads it) */
     weft_co_t *zombie;           /* ended: its stack is released after the next switch */
     weft__stack_t *cache;        /* free stacks of the default size (see STACK_CACHE) */
-    weft__hub_t *next_abandoned; /* weft__hub_abandon's list */
+    weft__hub_t *next_abandoned; /* hub_abandon's list */
     size_t ncache, capcache;
     const weft__hub_io_t *io_ops;
     void *io;
@@ -552,10 +552,19 @@ static void reg_fork_child(void)
     reg_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
 
+static void hub_abandon(void);
+
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_CORO,
+    .prepare = reg_fork_prepare,
+    .parent = reg_fork_parent,
+    .child = reg_fork_child,
+    .fresh = hub_abandon,
+};
+
 static void hub_once_init(void)
 {
-    if (pthread_key_create(&hub_key, on_thread_exit) ||
-        pthread_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child))
+    if (pthread_key_create(&hub_key, on_thread_exit) || weft__fork_register(&fork_hooks))
         hub_init_error = WEFT_EAGAIN;
 }
 
@@ -673,11 +682,15 @@ void weft__hub_shutdown(void)
     hub_destroy(hub);
 }
 
-/* The hubs left behind by weft__hub_abandon: kept reachable (a leak checker would otherwise
- * count a forked child's copy of its parent's coroutines as its own leak). */
+/* The hubs left behind by hub_abandon: kept reachable (a leak checker would otherwise count a
+ * forked child's copy of its parent's coroutines as its own leak). */
 static weft__hub_t *abandoned;
 
-void weft__hub_abandon(void)
+/* The fresh hook (weft__fork_fresh), in a forked child that is to run one function alone
+ * (weft_process_start): the thread's hub and the copies of its coroutines are left as they
+ * are, never to run, and the caller goes on as a plain thread with the thread's own waiting
+ * context (on whatever stack it runs). A later weft_spawn makes a fresh hub. */
+static void hub_abandon(void)
 {
     weft__hub_t *hub = tls_hub;
     if (!hub) return;

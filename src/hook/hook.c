@@ -483,11 +483,13 @@ static void helper_fork_child(void)
     helper_threads = helper_idle = 0;
 }
 
+static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_HOOK,
+                                               .child = helper_fork_child};
 static pthread_once_t helper_atfork_once = PTHREAD_ONCE_INIT;
 
 static void helper_atfork(void)
 {
-    pthread_atfork(NULL, NULL, helper_fork_child); /* fails only for lack of memory */
+    weft__fork_register(&fork_hooks); /* fails only for lack of memory */
 }
 
 static void helper_put(helper_req_t *q)

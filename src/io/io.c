@@ -556,9 +556,16 @@ static void on_fork_child(void)
     forked_private_evfd(p); /* on failure the rebuild tries again */
 }
 
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_IO,
+    .prepare = on_fork_prepare,
+    .parent = on_fork_parent,
+    .child = on_fork_child,
+};
+
 static void io_once_init(void)
 {
-    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    weft__fork_register(&fork_hooks); /* fails only for lack of memory */
 }
 
 const char *weft_poller_name(void)
