@@ -43,7 +43,7 @@
 #include "executor_internal.h"
 #include "../core/sys_internal.h"
 
-#include "../process/process_internal.h"
+#include "../process/process_shared.h"
 
 #include <limits.h>
 #include <math.h>
@@ -677,7 +677,7 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
     if (!p->workers || !p->pfds) goto fail;
     p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->efd < 0) {
-        rc = errno == ENFILE ? WEFT_EMFILE : weft__errno_code();
+        rc = errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
         goto fail;
     }
     char name[WEFT_THREAD_NAME_MAX];
