@@ -886,10 +886,17 @@ static ssize_t try_write(int fd, void *buf, size_t n, int flags)
         sigemptyset(&pipe_set);
         sigaddset(&pipe_set, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+        /* Only a caller that blocks SIGPIPE itself can have one pending now (an unblocked one
+         * was delivered): then ask, so that the EPIPE below does not take that one. */
+        bool pending_before = false;
+        if (sigismember(&old, SIGPIPE)) {
+            sigset_t pending;
+            pending_before = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+        }
         r = weft__sys_write(fd, buf, n);
         int err = errno;
-        if (r < 0 && err == EPIPE) {
-            /* Take the pending SIGPIPE this write raised, unless one was pending before. */
+        if (r < 0 && err == EPIPE && !pending_before) {
+            /* Take the pending SIGPIPE this write raised (none was pending before). */
             struct timespec zero = {0, 0};
             sigtimedwait(&pipe_set, NULL, &zero);
         }
