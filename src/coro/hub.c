@@ -73,7 +73,6 @@ static _Atomic size_t co_counter;
 static weft__mutex_t reg_lock = WEFT__MUTEX_INIT;
 static weft__hub_t *reg_head;
 
-void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
 void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
 {
     weft__mutex_lock(&reg_lock);
@@ -93,9 +92,6 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
  * comes after the hub's store and sees the new coroutine, or the hub sees the flag and waits
  * for the copy to finish. Only a coroutine's end pays (one seq_cst store); switches publish
  * `running` with a release store, so its name, written at spawn, is visible. */
-bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
-/* Tests only: called by a sample between its look at the running coroutine and the copy of
- * its name. NULL in normal use. */
 void (*weft__watchdog_sample_hook)(weft_co_t *co);
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
 {
@@ -671,9 +667,7 @@ static void on_thread_exit(void *p)
     hub_destroy(p);
 }
 
-/* For tests and for threads that want their hub gone now: destroys the calling thread's hub
- * (after its coroutines ended, canceled). Internal. */
-void weft__hub_shutdown(void);
+/* Tests only (tests/support's per-case teardown): see coro_internal.h. */
 void weft__hub_shutdown(void)
 {
     weft__hub_t *hub = tls_hub;
@@ -751,8 +745,6 @@ static void end_locals(weft_co_t *co)
     }
 }
 
-void weft__group_left(weft_co_t *co); /* group.c */
-void weft__watchdog_from_env(void);   /* watchdog.c */
 
 _Noreturn void weft__ctx_entry(void *arg)
 {

@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
-bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
-
 typedef struct seen {
     weft__hub_t *hub;
     uint64_t switches;
@@ -165,7 +162,6 @@ int weft_watchdog_stop(void)
 }
 
 /* WEFT_WATCHDOG=<seconds> in the environment: started at the first spawn. */
-void weft__watchdog_from_env(void);
 void weft__watchdog_from_env(void)
 {
     static _Atomic int done;

@@ -9,8 +9,9 @@
  * "what the kernel says" below). Calls with no non-blocking form that keeps libc's semantics
  * (getaddrinfo, a stream socket's connect) run on helper threads while the coroutine parks.
  *
- * libc's functions are found with dlsym(RTLD_NEXT) on first use. Until then (or if dlsym
- * itself calls one of these early) the raw system call stands in.
+ * libc's functions are found with dlsym(RTLD_NEXT) on first use, and weft_monkey_patch refuses
+ * (WEFT_ENOTSUP) while one of them cannot be found. Nothing stands in for one dlsym cannot
+ * find: every definition here, patched or not, calls libc's through what dlsym returned.
  */
 #include "../io/io_internal.h"
 #include "weft/hook.h"
