@@ -745,7 +745,6 @@ static void end_locals(weft_co_t *co)
     }
 }
 
-
 _Noreturn void weft__ctx_entry(void *arg)
 {
     weft_co_t *co = arg;

@@ -119,7 +119,7 @@ static void watchdog_fork_child(void)
 }
 
 static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_CORO,
-                                               .child = watchdog_fork_child};
+                                              .child = watchdog_fork_child};
 
 int weft_watchdog_start(double threshold,
                         void (*report)(const char *name, double seconds, void *arg), void *arg)

@@ -484,8 +484,7 @@ static void helper_fork_child(void)
     helper_threads = helper_idle = 0;
 }
 
-static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_HOOK,
-                                               .child = helper_fork_child};
+static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_HOOK, .child = helper_fork_child};
 static pthread_once_t helper_atfork_once = PTHREAD_ONCE_INIT;
 
 static void helper_atfork(void)
