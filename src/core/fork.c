@@ -17,7 +17,8 @@
  * `lock` guards both lists; the prepare handler holds it across fork (so a registration never
  * races a fork), and the child resets it. pthread_atfork and atexit are called under
  * `install_lock` instead: glibc holds its own atfork lock while it runs prepare handlers, so
- * calling pthread_atfork under `lock` could deadlock with a fork on another thread.
+ * calling pthread_atfork under `lock` could deadlock with a fork on another thread. The child
+ * resets install_lock too.
  */
 #include "core_internal.h"
 
@@ -67,7 +68,8 @@ static void on_child(void)
 {
     for (size_t i = 0; i < nhooks; i++)
         if (hook(i)->child) hook(i)->child();
-    lock = (weft__mutex_t)WEFT__MUTEX_INIT; /* held by prepare on a thread that is gone */
+    lock = (weft__mutex_t)WEFT__MUTEX_INIT;         /* held by prepare on a thread that is gone */
+    install_lock = (weft__mutex_t)WEFT__MUTEX_INIT; /* maybe held by one installing atexit */
 }
 
 static void on_exit_(void)
@@ -100,6 +102,17 @@ static int install_atfork(void)
 static int install_atexit(void)
 {
     return atexit(on_exit_);
+}
+
+/* The atfork handler is installed at load, before the program can start a thread: installed
+ * lazily, a fork racing the first registration could leave the child with install_lock held
+ * by a thread that is gone (blocked in pthread_atfork, on glibc's lock the fork holds). A
+ * failure here (no memory) is retried by the next registration. The atexit handler is
+ * installed by the first exit rule, so that it runs before the handlers the program registered
+ * earlier, as each layer's own atexit did. */
+__attribute__((constructor)) static void install_at_load(void)
+{
+    install_once(&atfork_installed, install_atfork);
 }
 
 /* Inserts e into list (n entries, sorted by rank) after the last entry of a rank <= its own,
