@@ -1,8 +1,8 @@
 /*
  * weft/executor.h — concurrent.futures' Executor for C: one interface (submit, map,
- * shutdown, destroy) over several backends. The thread pool (ThreadPoolExecutor) is the first;
- * the process pool and the coroutine executor plug into the same interface and return the
- * same weft_future_t.
+ * shutdown, destroy) over two backends, each returning weft_future_t: the thread pool
+ * (ThreadPoolExecutor) and the process pool (ProcessPoolExecutor, below; its tasks are
+ * submitted as bytes with weft_process_pool_submit, shutdown and destroy are the generic ones).
  *
  * Life: a backend's create function returns an executor; weft_executor_shutdown stops it
  * taking work (and optionally waits for the work it has); weft_executor_destroy shuts it down

@@ -81,9 +81,13 @@ WEFT_EXTERN int weft_monkey_unpatch(void);
 
 /* One intercepted call, as weft_monkey_patched lists it. */
 typedef struct weft_patch {
-    const char *name;      /* "read", "getaddrinfo", ... */
-    const char *mechanism; /* "interposed", "interposed (... helper thread)", "not reached: ..." */
-    bool active;           /* patched, and the process's callers reach weft's definition */
+    const char *name; /* "read", "getaddrinfo", ... */
+    /* How a call reaches weft: "interposed"; for getaddrinfo "interposed (resolved on a helper
+     * thread)"; for connect "interposed (stream sockets: connected on a helper thread)"; or
+     * "not reached: another definition comes first" when a caller elsewhere in the process
+     * binds to a definition other than weft's. */
+    const char *mechanism;
+    bool active; /* patched, and the process's callers reach weft's definition */
 } weft_patch_t;
 
 /* The audit: stores a pointer to a static table in *list (may be NULL) and returns its length.

@@ -1,8 +1,8 @@
 /*
  * core_internal.h — what every layer of weft uses privately: the allocation wrappers,
- * container_of, branch hints, the CPU pause, the futex wrapper, the small internal mutex and
- * the intrusive list (list.h). Internal names are weft__*; none of them is exported from
- * libweft.so.
+ * container_of, branch hints, the CPU pause, the fork and exit registry, the futex wrapper, the
+ * small internal mutex and the intrusive list (list.h). Internal names are weft__*; none of
+ * them is exported from libweft.so.
  */
 #ifndef WEFT_CORE_INTERNAL_H
 #define WEFT_CORE_INTERNAL_H
@@ -103,6 +103,62 @@ int weft__ncpu(void);
  * first (the process layer's forker while it has no request). A hub's deadlock probe does not
  * count them as threads that could still wake its coroutines. Changed only by their owners. */
 extern _Atomic int weft__idle_helpers;
+
+/* ---- fork hooks and exit rules (fork.c) ----------------------------------------------------
+ * Every layer's part in a fork, and in the end of a process, goes through here: no layer calls
+ * pthread_atfork or atexit itself. The layers, bottom first; a layer's hooks run in this order
+ * or its reverse, as said below. */
+enum {
+    WEFT__LAYER_CORE,
+    WEFT__LAYER_WAIT,
+    WEFT__LAYER_THREAD,
+    WEFT__LAYER_SYNC,
+    WEFT__LAYER_QUEUE,
+    WEFT__LAYER_CORO,
+    WEFT__LAYER_IO,
+    WEFT__LAYER_HOOK,
+    WEFT__LAYER_PROCESS,
+    WEFT__LAYER_EXECUTOR,
+};
+
+/* One layer's (or one file's) fork hooks; any of them may be NULL.
+ *   prepare  before fork, in the forking thread: take the locks the child must find consistent.
+ *            Run top layer first.
+ *   parent   after fork, in the parent: release them. Run bottom layer first.
+ *   child    after fork, in the child (its only thread; allocate nothing that can fail):
+ *            forget the threads that did not survive, reset the locks. Bottom layer first.
+ *   fresh    in a child that is to run one function alone (weft_process_start's child), after
+ *            `child`, before the function: drop what the forking thread was doing (its
+ *            coroutines, its task, its cancel request). Top layer first (weft__fork_fresh). */
+typedef struct weft__fork_hooks {
+    int rank; /* WEFT__LAYER_* */
+    void (*prepare)(void);
+    void (*parent)(void);
+    void (*child)(void);
+    void (*fresh)(void);
+} weft__fork_hooks_t;
+
+/* Registers h (static storage; registering it again does nothing). 0, or WEFT_ENOMEM (never
+ * for hooks with only `fresh`). Not under a lock that a prepare hook takes (a fork on another
+ * thread holds the registry's lock while it runs them). */
+int weft__fork_register(const weft__fork_hooks_t *h);
+
+/* In a forked child about to run one function alone: runs every fresh hook, top layer first. */
+void weft__fork_fresh(void);
+
+/* A layer's exit rule (Python's: join the non-daemon threads, terminate the daemon children
+ * and join the others, give the thread pools their exit timeout). Run at exit() by one atexit
+ * handler, and by weft_process_start's child when its function returns; top layer first. */
+typedef struct weft__exit_rule {
+    int rank; /* WEFT__LAYER_* */
+    void (*run)(void);
+} weft__exit_rule_t;
+
+/* Registers r (static storage; registering it again does nothing). 0, or WEFT_ENOMEM. */
+int weft__exit_register(const weft__exit_rule_t *r);
+
+/* Runs every registered exit rule once, top layer first (rules registered meanwhile too). */
+void weft__exit_run(void);
 
 /* ---- futex ------------------------------------------------------------------------------ */
 

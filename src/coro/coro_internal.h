@@ -139,12 +139,38 @@ weft__hub_t *weft__hub_current(void);
 weft__hub_t *weft__hub_get(void);
 /* Whether the caller parks through a hub (a coroutine, or a root context with coroutines). */
 bool weft__hub_parks(void);
-/* In a forked child that is to run one function alone (weft_process_start): the thread's hub
- * and the copies of its coroutines are left as they are, never to run, and the caller goes on
- * as a plain thread with the thread's own waiting context (on whatever stack it runs). A later
- * weft_spawn makes a fresh hub. */
-void weft__hub_abandon(void);
 void *weft__hub_io(weft__hub_t *hub);
 void weft__hub_set_io(weft__hub_t *hub, const weft__hub_io_t *ops, void *io);
+
+/* ---- what hub.c, group.c and watchdog.c share ------------------------------------------- */
+
+/* group.c: a member of co->group ended (the hub's thread, as co ends): it leaves the group's
+ * list, its slot goes to a waiting spawner (or back to the group) and the group's reference
+ * to co is dropped. */
+void weft__group_left(weft_co_t *co);
+
+/* watchdog.c: starts the watchdog when WEFT_WATCHDOG=<seconds> is set; the first spawn calls
+ * it, later calls do nothing. */
+void weft__watchdog_from_env(void);
+
+/* hub.c, for the watchdog: calls fn on every hub of the process under the hubs' registry lock
+ * (a hub cannot go away meanwhile; fn must not create or destroy one). */
+void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
+
+/* hub.c, for the watchdog: the hub's switch count in *switches, and whether it runs a
+ * coroutine with others waiting (not idle, not alone) while the count did not move during
+ * the sample; the running coroutine's name is copied into buf (n bytes). From any thread,
+ * inside weft__hubs_visit. */
+bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
+
+/* hub.c, tests only (tests/support's teardown of every case, which declares it itself): from
+ * the thread's root context, destroys the calling thread's hub now, as its thread's end would
+ * (its coroutines canceled and run to their end, its poller closed), so that a case leaves no
+ * thread, fd or allocation behind. Does nothing without a hub, or from a coroutine. */
+void weft__hub_shutdown(void);
+
+/* hub.c, tests only: called by a sample between its look at the running coroutine and the
+ * copy of its name. NULL in normal use. */
+extern void (*weft__watchdog_sample_hook)(weft_co_t *co);
 
 #endif /* WEFT_CORO_INTERNAL_H */

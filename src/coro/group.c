@@ -43,7 +43,6 @@ static weft__waiter_t *give_back(weft_group_t *g)
     return NULL;
 }
 
-void weft__group_left(weft_co_t *co);
 void weft__group_left(weft_co_t *co)
 {
     weft_group_t *g = co->group;

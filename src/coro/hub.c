@@ -42,7 +42,7 @@ struct weft__hub {
     _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog reads it) */
     weft_co_t *zombie;           /* ended: its stack is released after the next switch */
     weft__stack_t *cache;        /* free stacks of the default size (see STACK_CACHE) */
-    weft__hub_t *next_abandoned; /* weft__hub_abandon's list */
+    weft__hub_t *next_abandoned; /* hub_abandon's list */
     size_t ncache, capcache;
     const weft__hub_io_t *io_ops;
     void *io;
@@ -73,7 +73,6 @@ static _Atomic size_t co_counter;
 static weft__mutex_t reg_lock = WEFT__MUTEX_INIT;
 static weft__hub_t *reg_head;
 
-void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
 void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
 {
     weft__mutex_lock(&reg_lock);
@@ -93,9 +92,6 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
  * comes after the hub's store and sees the new coroutine, or the hub sees the flag and waits
  * for the copy to finish. Only a coroutine's end pays (one seq_cst store); switches publish
  * `running` with a release store, so its name, written at spawn, is visible. */
-bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
-/* Tests only: called by a sample between its look at the running coroutine and the copy of
- * its name. NULL in normal use. */
 void (*weft__watchdog_sample_hook)(weft_co_t *co);
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n)
 {
@@ -543,10 +539,19 @@ static void reg_fork_child(void)
     reg_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
 
+static void hub_abandon(void);
+
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_CORO,
+    .prepare = reg_fork_prepare,
+    .parent = reg_fork_parent,
+    .child = reg_fork_child,
+    .fresh = hub_abandon,
+};
+
 static void hub_once_init(void)
 {
-    if (pthread_key_create(&hub_key, on_thread_exit) ||
-        pthread_atfork(reg_fork_prepare, reg_fork_parent, reg_fork_child))
+    if (pthread_key_create(&hub_key, on_thread_exit) || weft__fork_register(&fork_hooks))
         hub_init_error = WEFT_EAGAIN;
 }
 
@@ -653,9 +658,7 @@ static void on_thread_exit(void *p)
     hub_destroy(p);
 }
 
-/* For tests and for threads that want their hub gone now: destroys the calling thread's hub
- * (after its coroutines ended, canceled). Internal. */
-void weft__hub_shutdown(void);
+/* Tests only (tests/support's per-case teardown): see coro_internal.h. */
 void weft__hub_shutdown(void)
 {
     weft__hub_t *hub = tls_hub;
@@ -664,11 +667,15 @@ void weft__hub_shutdown(void)
     hub_destroy(hub);
 }
 
-/* The hubs left behind by weft__hub_abandon: kept reachable (a leak checker would otherwise
- * count a forked child's copy of its parent's coroutines as its own leak). */
+/* The hubs left behind by hub_abandon: kept reachable (a leak checker would otherwise count a
+ * forked child's copy of its parent's coroutines as its own leak). */
 static weft__hub_t *abandoned;
 
-void weft__hub_abandon(void)
+/* The fresh hook (weft__fork_fresh), in a forked child that is to run one function alone
+ * (weft_process_start): the thread's hub and the copies of its coroutines are left as they
+ * are, never to run, and the caller goes on as a plain thread with the thread's own waiting
+ * context (on whatever stack it runs). A later weft_spawn makes a fresh hub. */
+static void hub_abandon(void)
 {
     weft__hub_t *hub = tls_hub;
     if (!hub) return;
@@ -728,9 +735,6 @@ static void end_locals(weft_co_t *co)
         if (!any) break;
     }
 }
-
-void weft__group_left(weft_co_t *co); /* group.c */
-void weft__watchdog_from_env(void);   /* watchdog.c */
 
 _Noreturn void weft__ctx_entry(void *arg)
 {

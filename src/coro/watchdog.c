@@ -18,9 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
-bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
-
 typedef struct seen {
     weft__hub_t *hub;
     uint64_t switches;
@@ -121,20 +118,15 @@ static void watchdog_fork_child(void)
     atomic_store_explicit(&wd.stop, true, memory_order_relaxed); /* one thread here */
 }
 
-static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
-static int fork_error;
-
-static void register_fork_child(void)
-{
-    if (pthread_atfork(NULL, NULL, watchdog_fork_child)) fork_error = WEFT_ENOMEM;
-}
+static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_CORO,
+                                              .child = watchdog_fork_child};
 
 int weft_watchdog_start(double threshold,
                         void (*report)(const char *name, double seconds, void *arg), void *arg)
 {
     if (isnan(threshold) || threshold <= 0 || threshold > 1e6) return WEFT_EINVAL;
-    pthread_once(&fork_once, register_fork_child);
-    if (fork_error) return fork_error;
+    int rc = weft__fork_register(&fork_hooks);
+    if (rc) return rc;
     weft__mutex_lock(&wd.lock);
     if (wd.running) {
         weft__mutex_unlock(&wd.lock);
@@ -146,7 +138,7 @@ int weft_watchdog_start(double threshold,
     wd.arg = arg;
     wd.nseen = 0;
     atomic_store_explicit(&wd.stop, false, memory_order_relaxed);
-    int rc = pthread_create(&wd.thread, NULL, watch, NULL) ? WEFT_EAGAIN : 0;
+    rc = pthread_create(&wd.thread, NULL, watch, NULL) ? WEFT_EAGAIN : 0;
     wd.running = rc == 0;
     weft__mutex_unlock(&wd.lock);
     return rc;
@@ -170,7 +162,6 @@ int weft_watchdog_stop(void)
 }
 
 /* WEFT_WATCHDOG=<seconds> in the environment: started at the first spawn. */
-void weft__watchdog_from_env(void);
 void weft__watchdog_from_env(void)
 {
     static _Atomic int done;

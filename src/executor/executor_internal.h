@@ -114,13 +114,15 @@ struct weft_executor {
 };
 
 /* ---- the process pool's test hook ----------------------------------------------------------
- * Called, when set, by a process pool worker at each stage of a task, so that tests can crash
- * a worker exactly there (CPython's test_deadlock.py does it with pickling hooks): stage
- * GOT_TASK after the task's bytes arrived (arg, len: the argument), SENDING before the reply
- * is sent (len: its size; fd: the worker's end of its pipe, to send part of a frame by hand).
- * Set it before creating the pool (the workers inherit it); NULL in normal use. */
+ * A test seam: called, when set, by a process pool worker at each stage of a task, so that
+ * tests can crash a worker exactly there (CPython's test_deadlock.py does it with pickling
+ * hooks): stage GOT_TASK after the task's bytes arrived (arg, len: the argument), SENDING
+ * before the reply is sent (len: its size; fd: the worker's end of its pipe, to send part of
+ * a frame by hand). Set it before creating the pool (the workers inherit it with their memory);
+ * none (NULL) in normal use. Only tests call the setter. */
 enum { WEFT__PPOOL_GOT_TASK = 1, WEFT__PPOOL_SENDING = 2 };
-extern void (*weft__ppool_test_hook)(int stage, const void *arg, size_t len, int fd);
+typedef void weft__ppool_hook_fn(int stage, const void *arg, size_t len, int fd);
+void weft__ppool_set_test_hook(weft__ppool_hook_fn *hook);
 
 /* A process pool worker's loop on its end of the pool's pipe: receive a task message (the
  * function pointer, then the argument bytes), run it, send the reply (a 4-byte code, 4 bytes

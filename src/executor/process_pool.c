@@ -43,7 +43,7 @@
 #include "executor_internal.h"
 #include "../core/sys_internal.h"
 
-#include "../process/process_internal.h"
+#include "../process/process_shared.h"
 
 #include <limits.h>
 #include <math.h>
@@ -146,7 +146,12 @@ typedef struct worker_start {
     weft_conn_t *theirs;
 } worker_start_t;
 
-void (*weft__ppool_test_hook)(int stage, const void *arg, size_t len, int fd);
+static weft__ppool_hook_fn *test_hook; /* see weft__ppool_set_test_hook */
+
+void weft__ppool_set_test_hook(weft__ppool_hook_fn *hook)
+{
+    test_hook = hook;
+}
 
 enum { SERVED, POOL_GONE, BROKEN };
 
@@ -160,7 +165,7 @@ static int serve_one(weft_conn_t *c, const unsigned char *msg, size_t len)
     memcpy(&fn, msg, sizeof fn);
     const unsigned char *arg = msg + sizeof fn;
     size_t alen = len - sizeof fn;
-    if (weft__ppool_test_hook) weft__ppool_test_hook(WEFT__PPOOL_GOT_TASK, arg, alen, -1);
+    if (test_hook) test_hook(WEFT__PPOOL_GOT_TASK, arg, alen, -1);
     void *result = NULL;
     size_t rlen = 0, size;
     int32_t code = fn(alen ? arg : NULL, alen, &result, &rlen);
@@ -173,8 +178,7 @@ static int serve_one(weft_conn_t *c, const unsigned char *msg, size_t len)
     }
     free(result);
     if (!reply) return BROKEN;
-    if (weft__ppool_test_hook)
-        weft__ppool_test_hook(WEFT__PPOOL_SENDING, reply, size, weft_conn_fileno(c));
+    if (test_hook) test_hook(WEFT__PPOOL_SENDING, reply, size, weft_conn_fileno(c));
     int rc = weft_conn_send_bytes(c, reply, size, WEFT_FOREVER);
     free(reply);
     return rc == 0 ? SERVED : rc == WEFT_EPIPE ? POOL_GONE : BROKEN;

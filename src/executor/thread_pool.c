@@ -531,23 +531,20 @@ static void fork_child(void)
     pools_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
 
-/* Registers the exit and fork handlers once (not under pools_lock: fork runs its handlers
- * holding glibc's atfork lock). */
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_EXECUTOR,
+    .prepare = fork_prepare,
+    .parent = fork_parent,
+    .child = fork_child,
+};
+static const weft__exit_rule_t exit_rule = {WEFT__LAYER_EXECUTOR, pools_at_exit};
+
+/* Registers the exit rule and the fork hooks (not under pools_lock: a fork on another thread
+ * holds the core's registry lock while its prepare hook takes pools_lock). */
 static int register_handlers(void)
 {
-    static weft__mutex_t lock = WEFT__MUTEX_INIT;
-    static _Atomic bool done;
-    if (atomic_load_explicit(&done, memory_order_acquire)) return 0;
-    int rc = 0;
-    weft__mutex_lock(&lock);
-    if (!atomic_load_explicit(&done, memory_order_relaxed)) { /* relaxed: under `lock` */
-        if (pthread_atfork(fork_prepare, fork_parent, fork_child) || atexit(pools_at_exit))
-            rc = WEFT_ENOMEM; /* a retry may register the atfork handlers twice: harmless */
-        else
-            atomic_store_explicit(&done, true, memory_order_release);
-    }
-    weft__mutex_unlock(&lock);
-    return rc;
+    int rc = weft__fork_register(&fork_hooks);
+    return rc ? rc : weft__exit_register(&exit_rule);
 }
 
 /* ---- creation ------------------------------------------------------------------------------ */

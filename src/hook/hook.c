@@ -9,8 +9,9 @@
  * "what the kernel says" below). Calls with no non-blocking form that keeps libc's semantics
  * (getaddrinfo, a stream socket's connect) run on helper threads while the coroutine parks.
  *
- * libc's functions are found with dlsym(RTLD_NEXT) on first use. Until then (or if dlsym
- * itself calls one of these early) the raw system call stands in.
+ * libc's functions are found with dlsym(RTLD_NEXT) on first use, and weft_monkey_patch refuses
+ * (WEFT_ENOTSUP) while one of them cannot be found. Nothing stands in for one dlsym cannot
+ * find: every definition here, patched or not, calls libc's through what dlsym returned.
  */
 #include "../io/io_internal.h"
 #include "weft/hook.h"
@@ -483,11 +484,12 @@ static void helper_fork_child(void)
     helper_threads = helper_idle = 0;
 }
 
+static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_HOOK, .child = helper_fork_child};
 static pthread_once_t helper_atfork_once = PTHREAD_ONCE_INIT;
 
 static void helper_atfork(void)
 {
-    pthread_atfork(NULL, NULL, helper_fork_child); /* fails only for lack of memory */
+    weft__fork_register(&fork_hooks); /* fails only for lack of memory */
 }
 
 static void helper_put(helper_req_t *q)

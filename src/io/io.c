@@ -381,15 +381,15 @@ static weft__poller_t *poller_get(weft__hub_t *hub)
 /* ---- fork --------------------------------------------------------------------------------
  * In a forked child the forking thread keeps its hub, but the poller's kernel objects (the
  * backend's epoll instance or ring, the eventfd) are shared with the parent. The child handler
- * does only what cannot fail for lack of memory or fds and allocates nothing: it gives the
- * poller a private eventfd under the same fd number (so remote wakes never reach the parent,
- * and the fd table needs no change), and puts the "forked" backend below in front of the real
- * one. The backend is rebuilt on the hub's thread at its next fd wait or idle wait, where a
- * failure is an error code for that call (the next call tries again) instead of an abort.
- * Until then the idle wait still watches the eventfd, so remote wakes and timers work. */
+ * does only what cannot fail for lack of memory or fds and allocates nothing: the backend lets
+ * go of this process's copy of itself (its fork op: each backend says what it shares), the
+ * poller gets a private eventfd under the same fd number (so remote wakes never reach the
+ * parent, and the fd table needs no change), and the "forked" backend below takes the real
+ * one's place. A backend is built afresh on the hub's thread at its next fd wait or idle wait,
+ * where a failure is an error code for that call (the next call tries again) instead of an
+ * abort. Until then the idle wait still watches the eventfd, so remote wakes and timers work. */
 
-static const weft__poller_ops_t *forked_real; /* the backend the parent used */
-static bool forked_released;                  /* its copy in this process is gone already */
+static const weft__poller_ops_t *forked_real; /* the backend the parent used: tried first */
 static bool forked_evfd_pending;              /* no private eventfd yet */
 
 /* Gives p a private eventfd, under the old number when there is one. 0, or the error: then at
@@ -434,11 +434,6 @@ static int forked_private_evfd(weft__poller_t *p)
  * fd of the table again. 0, or the error. */
 static int forked_rebuild(weft__poller_t *p)
 {
-    if (!forked_released) {
-        forked_real->fini(p); /* closes this process's copies only (and frees an fd) */
-        p->impl = NULL;
-        forked_released = true;
-    }
     if (forked_evfd_pending) {
         int rc = forked_private_evfd(p);
         if (rc) return rc;
@@ -488,10 +483,10 @@ static int forked_init(weft__poller_t *p)
     return WEFT_ENOTSUP; /* never chosen: only installed by the fork handler */
 }
 
+/* fini and fork: the real backend's copy was let go of by the fork handler already. */
 static void forked_fini(weft__poller_t *p)
 {
-    if (!forked_released) forked_real->fini(p);
-    forked_released = true;
+    (void)p;
 }
 
 static int forked_arm(weft__poller_t *p, int fd, uint32_t mask)
@@ -520,8 +515,15 @@ static void forked_forget(weft__poller_t *p, int fd)
     (void)fd; /* nothing is armed in this process yet */
 }
 
-static const weft__poller_ops_t forked_backend = {
-    "forked", forked_init, forked_fini, forked_arm, forked_wait, forked_forget, NULL, false};
+static const weft__poller_ops_t forked_backend = {.name = "forked",
+                                                  .init = forked_init,
+                                                  .fini = forked_fini,
+                                                  .fork = forked_fini,
+                                                  .arm = forked_arm,
+                                                  .wait = forked_wait,
+                                                  .forget = forked_forget,
+                                                  .unwatch = NULL,
+                                                  .oneshot = false};
 
 /* Around fork: no closer may be inside a poller's state then (it would hold its lock in the
  * child, where no thread would ever release it). */
@@ -537,7 +539,8 @@ static void on_fork_parent(void)
 
 /* In a forked child only the forking thread lives: the other threads' pollers, waits and
  * closes are gone (their memory is the parent's copy: left alone). The forking thread keeps
- * its hub: its poller gets a private eventfd and the "forked" backend above. */
+ * its hub: its backend lets go of the parent's kernel object, and its poller gets a private
+ * eventfd and the "forked" backend above. */
 static void on_fork_child(void)
 {
     memset(buckets, 0, sizeof buckets);
@@ -549,16 +552,23 @@ static void on_fork_child(void)
     if (!p) return;
     if (p->ops != &forked_backend) { /* (a fork of a child that did not rebuild yet: as is) */
         forked_real = p->ops;
-        forked_released = false;
+        p->ops->fork(p); /* frees an fd, too, for the private eventfd */
         p->ops = &forked_backend;
     }
     forked_evfd_pending = true;
     forked_private_evfd(p); /* on failure the rebuild tries again */
 }
 
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_IO,
+    .prepare = on_fork_prepare,
+    .parent = on_fork_parent,
+    .child = on_fork_child,
+};
+
 static void io_once_init(void)
 {
-    pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+    weft__fork_register(&fork_hooks); /* fails only for lack of memory */
 }
 
 const char *weft_poller_name(void)
@@ -892,10 +902,17 @@ static ssize_t try_write(int fd, void *buf, size_t n, int flags)
         sigemptyset(&pipe_set);
         sigaddset(&pipe_set, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+        /* Only a caller that blocks SIGPIPE itself can have one pending now (an unblocked one
+         * was delivered): then ask, so that the EPIPE below does not take that one. */
+        bool pending_before = false;
+        if (sigismember(&old, SIGPIPE)) {
+            sigset_t pending;
+            pending_before = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE);
+        }
         r = weft__sys_write(fd, buf, n);
         int err = errno;
-        if (r < 0 && err == EPIPE) {
-            /* Take the pending SIGPIPE this write raised, unless one was pending before. */
+        if (r < 0 && err == EPIPE && !pending_before) {
+            /* Take the pending SIGPIPE this write raised (none was pending before). */
             struct timespec zero = {0, 0};
             sigtimedwait(&pipe_set, NULL, &zero);
         }

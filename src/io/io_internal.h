@@ -39,6 +39,12 @@ typedef struct weft__poller_ops {
     int (*init)(weft__poller_t *p);
     /* Frees p->impl (in a forked child: without touching what the parent shares). */
     void (*fini)(weft__poller_t *p);
+    /* In a forked child, from the io layer's fork handler (the only thread: nothing may be
+     * allocated or waited for): lets go of this process's copy of the backend, never touching
+     * what the parent's poller goes on using, and frees p->impl. The io layer then builds a
+     * backend afresh at the hub's next wait and arms every fd of its table again (libuv's
+     * uv__io_fork). Each backend's file says what it shares with the parent. */
+    void (*fork)(weft__poller_t *p);
     /* Sets fd's interest to `mask` (0: none; the fd may be gone then). Errors: negative code
      * (WEFT_EBADF for a closed fd, WEFT_EINVAL for an fd the backend cannot watch). */
     int (*arm)(weft__poller_t *p, int fd, uint32_t mask);

@@ -45,6 +45,14 @@ static void fini(weft__poller_t *p)
     p->impl = NULL;
 }
 
+/* In a fork child: the epoll instance is the parent's too (an epoll_ctl here would change the
+ * parent's registrations, a DEL would silence the parent's fds), so the child only closes its
+ * own fd for it and frees the memory: what fini does, and nothing more. */
+static void fork_(weft__poller_t *p)
+{
+    fini(p);
+}
+
 static int arm(weft__poller_t *p, int fd, uint32_t mask)
 {
     impl_t *e = p->impl;
@@ -114,5 +122,12 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_epoll = {"epoll", init,   fini,    arm,
-                                               wait_,   forget, unwatch, false};
+const weft__poller_ops_t weft__poller_epoll = {.name = "epoll",
+                                               .init = init,
+                                               .fini = fini,
+                                               .fork = fork_,
+                                               .arm = arm,
+                                               .wait = wait_,
+                                               .forget = forget,
+                                               .unwatch = unwatch,
+                                               .oneshot = false};

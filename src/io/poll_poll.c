@@ -34,6 +34,14 @@ static void fini(weft__poller_t *p)
     p->impl = NULL;
 }
 
+/* In a fork child: nothing is shared with the parent (the set is this process's memory). It
+ * is dropped all the same, like the other backends' state, and the child's poller arms its
+ * table into a fresh one: one path for every backend. */
+static void fork_(weft__poller_t *p)
+{
+    fini(p);
+}
+
 static int arm(weft__poller_t *p, int fd, uint32_t mask)
 {
     impl_t *q = p->impl;
@@ -105,4 +113,12 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_poll = {"poll", init, fini, arm, wait_, forget, NULL, false};
+const weft__poller_ops_t weft__poller_poll = {.name = "poll",
+                                              .init = init,
+                                              .fini = fini,
+                                              .fork = fork_,
+                                              .arm = arm,
+                                              .wait = wait_,
+                                              .forget = forget,
+                                              .unwatch = NULL,
+                                              .oneshot = false};

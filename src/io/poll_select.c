@@ -31,6 +31,14 @@ static void fini(weft__poller_t *p)
     p->impl = NULL;
 }
 
+/* In a fork child: nothing is shared with the parent (the masks are this process's memory).
+ * They are dropped all the same, like the other backends' state, and the child's poller arms
+ * its table into fresh ones: one path for every backend. */
+static void fork_(weft__poller_t *p)
+{
+    fini(p);
+}
+
 static bool fcntl_ok(int fd)
 {
     return weft__sys_fcntl(fd, F_GETFD, 0) >= 0;
@@ -84,5 +92,12 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_select = {"select", init,   fini, arm,
-                                                wait_,    forget, NULL, false};
+const weft__poller_ops_t weft__poller_select = {.name = "select",
+                                                .init = init,
+                                                .fini = fini,
+                                                .fork = fork_,
+                                                .arm = arm,
+                                                .wait = wait_,
+                                                .forget = forget,
+                                                .unwatch = NULL,
+                                                .oneshot = false};

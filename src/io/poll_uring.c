@@ -53,6 +53,15 @@ static void fini(weft__poller_t *p)
     p->impl = NULL;
 }
 
+/* In a fork child: the ring is the parent's too (its memory is mapped shared, and the poll
+ * requests in flight are the parent's: a submission here would reach the parent's completion
+ * queue, a removal cancel the parent's polls). The child only unmaps its own mappings and
+ * closes its fd for the ring (io_uring_queue_exit submits nothing): what fini does. */
+static void fork_(weft__poller_t *p)
+{
+    fini(p);
+}
+
 static struct io_uring_sqe *sqe_get(impl_t *u)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
@@ -177,8 +186,15 @@ static void wait_(weft__poller_t *p, int64_t deadline)
     }
 }
 
-const weft__poller_ops_t weft__poller_uring = {"io_uring", init,   fini, arm,
-                                               wait_,      forget, NULL, true};
+const weft__poller_ops_t weft__poller_uring = {.name = "io_uring",
+                                               .init = init,
+                                               .fini = fini,
+                                               .fork = fork_,
+                                               .arm = arm,
+                                               .wait = wait_,
+                                               .forget = forget,
+                                               .unwatch = NULL,
+                                               .oneshot = true};
 
 #else /* no liburing at build time */
 
@@ -188,6 +204,10 @@ static int init(weft__poller_t *p)
     return WEFT_ENOTSUP;
 }
 static void fini(weft__poller_t *p)
+{
+    (void)p;
+}
+static void fork_(weft__poller_t *p)
 {
     (void)p;
 }
@@ -204,7 +224,14 @@ static void forget(weft__poller_t *p, int fd)
 {
     (void)p, (void)fd;
 }
-const weft__poller_ops_t weft__poller_uring = {"io_uring", init,   fini, arm,
-                                               wait_,      forget, NULL, true};
+const weft__poller_ops_t weft__poller_uring = {.name = "io_uring",
+                                               .init = init,
+                                               .fini = fini,
+                                               .fork = fork_,
+                                               .arm = arm,
+                                               .wait = wait_,
+                                               .forget = forget,
+                                               .unwatch = NULL,
+                                               .oneshot = true};
 
 #endif

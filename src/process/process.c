@@ -34,8 +34,6 @@
 #include "../core/sys_internal.h"
 #include "weft/io.h"
 
-#include "../coro/coro_internal.h"
-
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
@@ -47,8 +45,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include "../thread/thread_internal.h"
 
 struct weft_process {
     _Atomic uint32_t refs;
@@ -413,13 +409,6 @@ static void apply_exit_rules(void)
     }
 }
 
-static void at_exit(void)
-{
-    /* Only in the process that registered it; a fork child ends through child_exit, or, if
-     * its fn calls exit(), applies the rules to its own children (the registry was reset). */
-    apply_exit_rules();
-}
-
 static void fork_prepare(void)
 {
     weft__mutex_lock(&registry_lock);
@@ -453,20 +442,31 @@ static void fork_child(void)
     atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed);
 }
 
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_PROCESS,
+    .prepare = fork_prepare,
+    .parent = fork_parent,
+    .child = fork_child,
+};
+
+/* Only in the process that registered it, or in a fork child whose function calls exit()
+ * (the registry was reset there: the rules apply to its own children). */
+static const weft__exit_rule_t exit_rule = {WEFT__LAYER_PROCESS, apply_exit_rules};
+
 static void init(void)
 {
     /* Relaxed: a plain value; pthread_once orders it for the threads that ran the init. */
     atomic_store_explicit(&self_pid, getpid(), memory_order_relaxed);
-    if (pthread_atfork(fork_prepare, fork_parent, fork_child) || atexit(at_exit))
-        init_error = WEFT_ENOMEM;
+    init_error = weft__fork_register(&fork_hooks);
+    if (!init_error) init_error = weft__exit_register(&exit_rule);
 }
 
-/* The child's end once fn returned: exit rules for its own children, its non-daemon threads
- * joined, stdio flushed, and _exit (the parent's atexit handlers are not the child's). */
+/* The child's end once fn returned: every layer's exit rules (its own children terminated or
+ * joined, its non-daemon threads joined, ...), stdio flushed, and _exit (the parent's atexit
+ * handlers are not the child's). */
 static _Noreturn void child_exit(int code)
 {
-    apply_exit_rules();
-    weft__threads_join_at_exit();
+    weft__exit_run();
     fflush(NULL);
     _exit(code & 0xff);
 }
@@ -487,13 +487,10 @@ static _Noreturn void child_main(int (*fn)(void *), void *arg, weft_process_t *s
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent) raise(SIGKILL);
     }
-    /* A fresh process: fn alone runs here. The coroutines of the forking thread were copied
-     * with its memory, but are not ours to run: fn goes on as a plain thread (which may start
-     * coroutines of its own). And whatever task the forking thread was running is not ours. */
-    weft__hub_abandon();
-    weft__waitctx_t *ctx = weft__waitctx_current();
-    weft__waitctx_uncancel(ctx);
-    ctx->task = NULL;
+    /* A fresh process: fn alone runs here. What the forking thread was doing (its coroutines,
+     * its task, its cancel request) was copied with its memory, but is not ours: every layer
+     * drops its part, and fn goes on as a plain thread (which may start coroutines of its own). */
+    weft__fork_fresh();
     child_exit(fn(arg));
 }
 

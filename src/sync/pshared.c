@@ -52,9 +52,11 @@ static void tid_forget(void)
     tid_cache = 0; /* in a fork child, the forking thread has a new tid */
 }
 
+static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_SYNC, .child = tid_forget};
+
 static void tid_init(void)
 {
-    pthread_atfork(NULL, NULL, tid_forget); /* a failure only costs the cache in children */
+    weft__fork_register(&fork_hooks); /* a failure only costs the cache in children */
 }
 
 static pid_t my_tid(void)

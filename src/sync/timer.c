@@ -326,24 +326,19 @@ static void fork_child(void)
     svc.wake = (weft_waitq_t)WEFT_WAITQ_INIT; /* unlocked, and no parked timer thread */
 }
 
-/* Registers the fork handlers once. Not under the service lock: fork() calls the handlers
- * with glibc's atfork lock held, so taking that lock under ours could deadlock. Retried on
- * failure (pthread_atfork only fails for lack of memory). */
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_SYNC,
+    .prepare = fork_prepare,
+    .parent = fork_parent,
+    .child = fork_child,
+};
+
+/* Registers the fork hooks. Not under the service lock: a fork on another thread holds the
+ * core's registry lock while its prepare hook takes ours, so registering under ours could
+ * deadlock. Retried on failure (registering only fails for lack of memory). */
 static int register_atfork(void)
 {
-    static weft__mutex_t lock = WEFT__MUTEX_INIT;
-    static _Atomic bool done;
-    if (atomic_load_explicit(&done, memory_order_acquire)) return 0;
-    int r = 0;
-    weft__mutex_lock(&lock);
-    if (!atomic_load_explicit(&done, memory_order_relaxed)) { /* relaxed: under `lock` */
-        if (pthread_atfork(fork_prepare, fork_parent, fork_child) == 0)
-            atomic_store_explicit(&done, true, memory_order_release);
-        else
-            r = WEFT_ENOMEM;
-    }
-    weft__mutex_unlock(&lock);
-    return r;
+    return weft__fork_register(&fork_hooks);
 }
 
 /* ---- the API ----------------------------------------------------------------------------- */

@@ -141,6 +141,13 @@ static void fork_child(void)
     weft__registry_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
 
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_THREAD,
+    .prepare = fork_prepare,
+    .parent = fork_parent,
+    .child = fork_child,
+};
+
 /* ---- initialisation ------------------------------------------------------------------------*/
 
 static void on_thread_exit(void *record)
@@ -160,7 +167,7 @@ static void init(void)
         init_error = weft__errno(rc);
         return;
     }
-    if (pthread_atfork(fork_prepare, fork_parent, fork_child)) init_error = WEFT_ENOMEM;
+    init_error = weft__fork_register(&fork_hooks);
 }
 
 int weft__thread_init(void)
@@ -240,7 +247,7 @@ int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *count)
 
 /* Joins every non-daemon started thread still running, except the caller, one at a time,
  * until none is left (threads they start are joined too, as Python's _shutdown). */
-void weft__threads_join_at_exit(void)
+static void join_at_exit(void)
 {
     weft_thread_t *me = weft__thread_caller();
     for (;;) {
@@ -255,17 +262,12 @@ void weft__threads_join_at_exit(void)
     }
 }
 
+static const weft__exit_rule_t exit_rule = {WEFT__LAYER_THREAD, join_at_exit};
+
 int weft__exit_rule_install(void)
 {
     if (atomic_load_explicit(&exit_rule_installed, memory_order_acquire)) return 0;
-    int rc = 0;
-    weft__mutex_lock(&weft__registry_lock);
-    if (!atomic_load_explicit(&exit_rule_installed, memory_order_relaxed)) {
-        if (atexit(weft__threads_join_at_exit))
-            rc = WEFT_ENOMEM;
-        else
-            atomic_store_explicit(&exit_rule_installed, true, memory_order_release);
-    }
-    weft__mutex_unlock(&weft__registry_lock);
+    int rc = weft__exit_register(&exit_rule); /* registering twice is harmless */
+    if (!rc) atomic_store_explicit(&exit_rule_installed, true, memory_order_release);
     return rc;
 }

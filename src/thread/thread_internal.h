@@ -73,11 +73,8 @@ weft_thread_t *weft__thread_caller(void);
 void weft__thread_record_init(weft_thread_t *t, uint8_t kind, bool daemon, uint32_t refs,
                               uint32_t phase, const char *name, const char *prefix);
 
-/* The exit rule itself: joins every non-daemon started thread still running, except the
- * caller (also run by a process-layer child when its function returns). */
-void weft__threads_join_at_exit(void);
-
-/* Registers the exit rule's atexit handler once. 0 or WEFT_ENOMEM. */
+/* Registers the exit rule (joins every non-daemon started thread still running, except the
+ * caller) with the core's exit rules, once. 0 or WEFT_ENOMEM. */
 int weft__exit_rule_install(void);
 
 /* Registry membership; the caller holds weft__registry_lock. */

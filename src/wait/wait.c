@@ -144,6 +144,23 @@ void weft__waitctx_uncancel(weft__waitctx_t *ctx)
     atomic_store_explicit(&ctx->cancel, 0, memory_order_release);
 }
 
+/* In a forked child that runs one function alone (weft__fork_fresh; the coroutine layer's
+ * hook ran first, so this is the thread's own context): the forking thread's cancel request
+ * and task were its own, not the function's. Registered at load: it has nothing to set up. */
+static void fresh_child(void)
+{
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    weft__waitctx_uncancel(ctx);
+    ctx->task = NULL;
+}
+
+static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_WAIT, .fresh = fresh_child};
+
+__attribute__((constructor)) static void register_fork_hooks(void)
+{
+    weft__fork_register(&fork_hooks); /* only a fresh hook: cannot fail */
+}
+
 /* ---- parking a thread -------------------------------------------------------------------- */
 
 int64_t weft__spin_ns(void)

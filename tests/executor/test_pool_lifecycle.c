@@ -146,6 +146,44 @@ static void exit_ignores_pools_shut_down_without_waiting(void **state)
     assert_true(elapsed < 20);
 }
 
+/* weft_process_start's child ends, when its function returns, through the same exit rules as
+ * exit() (Python's Process._bootstrap: threading._shutdown runs the pools' atexit callbacks):
+ * a pool its function left open gets its exit_timeout too. */
+static int child_leaves_pool_open(void *arg)
+{
+    (void)arg;
+    weft_thread_pool_opts_t opts = {.exit_timeout = 30};
+    weft_executor_t *ex;
+    if (weft_thread_pool_create(&ex, 1, &opts)) return 3;
+    for (int i = 0; i < 3; i++)
+        if (weft_executor_submit(ex, quick_task, NULL, NULL)) return 4;
+    return 0; /* no shutdown: the exit rules decide */
+}
+
+static void process_child_gives_its_pool_exit_timeout(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    write_fd = fds[1]; /* the child's copy */
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(&p, child_leaves_pool_open, NULL, NULL), 0);
+    close(fds[1]);
+    write_fd = -1;
+    assert_int_equal(weft_process_join(p, 60), 0);
+    int code;
+    assert_int_equal(weft_process_exitcode(p, &code), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(weft_process_close(p), 0);
+    char buf[16];
+    size_t n = 0;
+    for (ssize_t r; n < sizeof buf && (r = read(fds[0], buf + n, sizeof buf - n)) > 0;)
+        n += (size_t)r;
+    close(fds[0]);
+    assert_int_equal(n, 3);
+    assert_memory_equal(buf, "qqq", 3);
+}
+
 /* ---- fork ------------------------------------------------------------------------------------ */
 
 static weft_event_t release_parent_task;
@@ -210,6 +248,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(exit_waits_up_to_exit_timeout),
     WEFT_TEST(exit_timeout_passes_then_tasks_are_canceled),
     WEFT_TEST(exit_ignores_pools_shut_down_without_waiting),
+    WEFT_TEST(process_child_gives_its_pool_exit_timeout),
     WEFT_TEST(fork_child_sees_a_broken_pool),
 };
 WEFT_TEST_MAIN(cases)

@@ -319,7 +319,7 @@ static void crash_where_told(int stage, const void *data, size_t len, int fd)
 
 static void stage_crash(size_t arg_len, const char *tag)
 {
-    weft__ppool_test_hook = crash_where_told;
+    weft__ppool_set_test_hook(crash_where_told);
     weft_executor_t *ex = make_pool(1, 0, 0);
     char *arg = calloc(1, arg_len);
     assert_non_null(arg);
@@ -339,7 +339,7 @@ static void stage_crash(size_t arg_len, const char *tag)
     weft_future_release(after);
     free(arg);
     close_pool(ex);
-    weft__ppool_test_hook = NULL; /* workers are forked on demand: kept until the pool ends */
+    weft__ppool_set_test_hook(NULL); /* workers are forked on demand: kept until the pool ends */
 }
 
 /* test_crash_at_task_unpickle: the worker dies as it takes the task in; only that future

@@ -193,6 +193,31 @@ static void pipe_stream_and_eof(void **state)
     close(p[0]);
 }
 
+/* A caller that blocks SIGPIPE and has one pending keeps it across a write to a pipe whose
+ * reader is gone: the write's EPIPE takes only the SIGPIPE it raised itself, never one that
+ * was pending before (it used to take that one too). */
+static void write_to_gone_reader_keeps_a_pending_sigpipe(void **state)
+{
+    (void)state;
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, &pipe_set, &old), 0);
+    assert_int_equal(pthread_kill(pthread_self(), SIGPIPE), 0);
+    int p[2];
+    make_pipe(p);
+    close(p[0]);
+    assert_int_equal(weft_write(p[1], "x", 1, 1), WEFT_EPIPE);
+    close(p[1]);
+    sigpending(&pending);
+    bool kept = sigismember(&pending, SIGPIPE);
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&pipe_set, NULL, &zero) == SIGPIPE) {
+    }
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+    assert_true(kept);
+}
+
 /* A write to a pipe whose reader is gone is EPIPE, not a SIGPIPE death; the thread's pending
  * signals and mask are as before. */
 static void write_to_gone_reader(void **state)
@@ -709,6 +734,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(close_wakes_waiters),
     WEFT_TEST(pipe_stream_and_eof),
     WEFT_TEST(write_to_gone_reader),
+    WEFT_TEST(write_to_gone_reader_keeps_a_pending_sigpipe),
     WEFT_TEST(tcp_echo_many_clients),
     WEFT_TEST(tcp_refused_timeouts_reset),
     WEFT_TEST(cancel_io_wait),

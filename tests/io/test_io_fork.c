@@ -3,6 +3,7 @@
  * working case, in test_io.c; these are the failing ones.) Runs once per poller backend. */
 #include "weft_test.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,11 +108,50 @@ static void forked_poller_skips_an_fd_closed_in_the_child(void **state)
     close(p[1]);
 }
 
+/* Whether this process holds an fd of an epoll instance or an io_uring ring. */
+static bool holds_a_poller_fd(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) return true;
+    bool found = false;
+    for (struct dirent *e; !found && (e = readdir(d));) {
+        char target[64];
+        ssize_t n = readlinkat(dirfd(d), e->d_name, target, sizeof target - 1);
+        if (n <= 0) continue;
+        target[n] = 0;
+        found =
+            !strcmp(target, "anon_inode:[eventpoll]") || !strcmp(target, "anon_inode:[io_uring]");
+    }
+    closedir(d);
+    return found;
+}
+
+/* The child lets go of its copy of the parent's poller at the fork, not at its first wait: a
+ * child that never waits again (it execs, or runs on without coroutines) holds no fd of the
+ * parent's epoll instance or ring (it used to keep one until its hub's next wait). */
+static void forked_child_holds_no_copy_of_the_parents_poller(void **state)
+{
+    (void)state;
+    int p[2];
+    make_pipe(p);
+    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    char c;
+    assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* this thread's hub has a poller */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(holds_a_poller_fd() ? 1 : 0);
+    expect_child_passed(pid);
+    close(p[0]);
+    close(p[1]);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
         WEFT_TEST(forked_poller_that_cannot_be_rebuilt_is_an_error),
         WEFT_TEST(forked_poller_skips_an_fd_closed_in_the_child),
+        WEFT_TEST(forked_child_holds_no_copy_of_the_parents_poller),
     };
     return weft_test_main(cases, sizeof cases / sizeof cases[0], argc, argv);
 }
