@@ -50,8 +50,8 @@
  * request (weft_cancel_requested) is seen within 50 ms. A coroutine's wait parks only the
  * coroutine: its hub's poller watches the pidfd while the thread's other coroutines run. Timeouts
  * are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h). Where
- * pidfd_open does not exist (Linux < 5.3, valgrind 3.19), waits poll waitid with a sleep of 50 us
- * doubling to 10 ms in between (a join returns up to 10 ms late), and signals go through kill(),
+ * pidfd_open does not exist (Linux < 5.3, valgrind 3.19), waits poll waitid with a sleep of 20 us
+ * doubling to 1 ms in between (a join returns up to 1 ms late), and signals go through kill(),
  * safe because weft only signals a child it has not reaped.
  *
  * Reaping: weft reaps its children itself (join, is_alive, exitcode). Code that reaps them

@@ -136,8 +136,6 @@ extern WEFT__TLS weft__hub_t *weft__tls_hub;
 weft__hub_t *weft__hub_current(void);
 /* The calling thread's hub, created when missing (NULL: out of memory). */
 weft__hub_t *weft__hub_get(void);
-/* Whether the caller parks through a hub (a coroutine, or a root context with coroutines). */
-bool weft__hub_parks(void);
 /* In a forked child that is to run one function alone (weft_process_start): the thread's hub
  * and the copies of its coroutines are left as they are, never to run, and the caller goes on
  * as a plain thread with the thread's own waiting context (on whatever stack it runs). A later

@@ -2,7 +2,7 @@
  * process_internal.h — what the process layer's files share.
  *
  *   process.c   child processes: start, join, signals, the registry of children, exit rules
- *   fdwait.c    waiting for an fd (a pidfd, a pipe end) with a deadline and cancellation
+ * Waits on an fd (a pidfd, a pipe end) are the io layer's (io_shared.h).
  */
 #ifndef WEFT_PROCESS_INTERNAL_H
 #define WEFT_PROCESS_INTERNAL_H
@@ -17,15 +17,6 @@ static inline int weft__errno_code(void)
 {
     return weft__errno(errno);
 }
-
-/* How often a blocked process-layer wait looks at the caller's cancel request. */
-#define WEFT__CANCEL_SLICE_NS (50 * 1000000LL)
-
-/* Waits until fd reports one of `events` (or an error / hang-up) or the deadline passes:
- * 0, WEFT_ETIMEDOUT, WEFT_ECANCELED (the caller's context was canceled, unless nocancel; seen
- * within one slice), or the poll error. A ready fd wins over a cancel or an expired deadline.
- * A thread blocks in ppoll (in slices); a coroutine parks through its hub's poller. */
-int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel);
 
 /* The child's pidfd (readable once it has ended), for a caller that holds the handle and
  * polls several children at once (the process pool). -1 for a foreign handle, and where the
