@@ -673,6 +673,20 @@ static void thread_unwatch(struct bucket *b, thread_watch_t *t)
     weft__mutex_unlock(&b->lock);
 }
 
+/* Closes a thread's kick eventfd by the system call (never close(3): see the top). Under TSan
+ * through glibc's __close, which TSan intercepts (and the monkey patch does not): a close TSan
+ * does not see leaves the number "open" to it, and the next thread's eventfd on that number
+ * would look like a race with this one's. */
+static void kick_close(int fd)
+{
+#if WEFT__TSAN
+    extern int __close(int fd);
+    __close(fd);
+#else
+    weft__sys_close(fd);
+#endif
+}
+
 /* A thread without a hub: ppoll on fd and an eventfd of its own (weft_close writes it). The
  * waiting core cannot wake a thread in ppoll: inside a cancel scope it sleeps in slices
  * (weft__cancel_slice_end) to see a cancel; without an eventfd (no fd left), in slices of
@@ -691,7 +705,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         weft__mutex_unlock(&b->lock);
         int rc = await_close(fd, deadline, nocancel);
         if (rc) {
-            if (t.kick >= 0) weft__sys_close(t.kick);
+            if (t.kick >= 0) kick_close(t.kick);
             return rc;
         }
     }
@@ -737,7 +751,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         }
     }
     thread_unwatch(b, &t);
-    if (t.kick >= 0) weft__sys_close(t.kick);
+    if (t.kick >= 0) kick_close(t.kick);
     return rc;
 }
 
