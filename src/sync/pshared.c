@@ -170,24 +170,24 @@ static uint32_t mark_waiters(weft_lock_t *l)
 }
 
 /* Tries, then parks on the mutex's word until it changes, and tries again (glibc's robust lock
- * loop, with the waiting core's park: a thread sleeps in futex(2), a coroutine looks between
- * naps, and trylock keeps TSan's view of the mutex whole, EOWNERDEAD included). A waiter
- * marks the word before every park, so an unlock always wakes somebody who tries again; one
- * that takes the mutex after a park marks it again, since others may still sleep (glibc does
- * the same); one that gives up consumed no wake (weft__shared_park), and left its mark for the
- * unlock of whoever holds the mutex. */
+ * loop, with the waiting core's park: a thread sleeps in futex(2), a coroutine as the core
+ * decides; trylock keeps TSan's view of the mutex whole, EOWNERDEAD included). A waiter marks
+ * the holder's word before every park, so the holder's unlock wakes somebody who tries again;
+ * one that takes the mutex after a park marks it again, since others may still sleep (glibc
+ * does the same); and one gives up (deadline, cancel) only right after marking the holder's
+ * word, so a wake it took leaves somebody to wake at the next unlock. */
 int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel)
 {
     int r = plock_try(l);
     if (r != EBUSY) return plock_result(l, r);
     if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
-    for (;;) {
+    for (int rc = 0;;) {
         uint32_t seen = mark_waiters(l);
-        int rc = seen ? weft__shared_park(lock_word(l), seen, deadline, nocancel) : 0;
+        if (seen && rc) return rc;
+        if (seen) rc = weft__shared_park(lock_word(l), seen, deadline, nocancel);
         r = plock_try(l);
         if (r == 0 || r == EOWNERDEAD) mark_waiters(l);
         if (r != EBUSY) return plock_result(l, r);
-        if (rc) return rc;
     }
 }
 
