@@ -3,10 +3,10 @@
  *
  * In a coroutine (or a thread's root context once it has coroutines) these calls wait through
  * the thread's hub: the poller watches the fd while the thread runs other coroutines. In a
- * thread without coroutines they wait in poll(2), in slices of at most 50 ms, so that a cancel
- * of the thread's task is seen within one. Either way: timeouts in seconds as everywhere in
- * weft (WEFT_FOREVER blocks; 0 or any other negative value polls), EINTR retried, errors as
- * negative WEFT_E* codes (errno negated; an errno weft does not name is WEFT_ESYSTEM).
+ * thread without coroutines they wait in poll(2), inside an executor task in slices of at most
+ * 50 ms, so that a cancel of the task is seen within one. Either way: timeouts in seconds as
+ * everywhere in weft (WEFT_FOREVER blocks; 0 or any other negative value polls), EINTR retried,
+ * errors as negative WEFT_E* codes (errno negated; an errno weft does not name is WEFT_ESYSTEM).
  *
  * Closing: weft_close (and, when patched, close(2), dup2(2) and dup3(2) onto the number) ends
  * every wait on the fd, in every hub and every thread of the process: each waiter returns

@@ -50,8 +50,8 @@
  * request (weft_cancel_requested) is seen within 50 ms. A coroutine's wait parks only the
  * coroutine: its hub's poller watches the pidfd while the thread's other coroutines run. Timeouts
  * are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h). Where
- * pidfd_open does not exist (Linux < 5.3, valgrind 3.19), waits poll waitid with a sleep of 50 us
- * doubling to 10 ms in between (a join returns up to 10 ms late), and signals go through kill(),
+ * pidfd_open does not exist (Linux < 5.3, valgrind 3.19), waits poll waitid with a sleep of 20 us
+ * doubling to 1 ms in between (a join returns up to 1 ms late), and signals go through kill(),
  * safe because weft only signals a child it has not reaped.
  *
  * Reaping: weft reaps its children itself (join, is_alive, exitcode). Code that reaps them
@@ -209,12 +209,12 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  * stays next in line like any message too long for the buffer.
  * Thread safety: any number of threads may send and receive on one end at once (each
  * direction is serialised by a lock; messages never interleave). A thread's wait blocks it:
- * inside an executor task, or with a deadline, in poll slices of at most 50 ms, so a cancel
- * request is seen; otherwise in the system call itself. A coroutine's wait parks only the
- * coroutine, through its hub's poller. Cost: a tiny message costs 2-4 times a raw pipe(2)
- * write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path between
- * processes. Fork: both processes may use their copies, but two processes receiving on copies
- * of the same end race for messages byte-wise: give each end to one process. */
+ * with a deadline, or inside an executor task, in poll(2) (inside a task in slices of at most
+ * 50 ms, so a cancel request is seen); otherwise in the system call itself. A coroutine's wait
+ * parks only the coroutine, through its hub's poller. Cost: a tiny message costs 2-4 times a raw
+ * pipe(2) write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path
+ * between processes. Fork: both processes may use their copies, but two processes receiving on
+ * copies of the same end race for messages byte-wise: give each end to one process. */
 typedef struct weft_conn weft_conn_t;
 
 /* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a
@@ -276,7 +276,7 @@ WEFT_EXTERN int weft_conn_close(weft_conn_t *c);
  *     different addresses in different processes.
  *   - Nothing is allocated and no pointer is stored, except by weft_condition_init_shared's
  *     offset to the lock. A thread's blocking call sleeps on a process-shared futex word of
- *     the object (a pthread robust mutex for Lock), inside an executor task in 50 ms slices so
+ *     the object (for Lock, its pthread robust mutex's), inside an executor task in 50 ms slices so
  *     that a cancel request (WEFT_ECANCELED) is seen. A coroutine's cannot sleep there (that
  *     would stop every coroutine of its thread): it looks at the word (tries the mutex)
  *     between naps of 20 us doubling to 1 ms, parking only itself; it may so see a change up

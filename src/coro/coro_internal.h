@@ -137,8 +137,6 @@ extern WEFT__TLS weft__hub_t *weft__tls_hub;
 weft__hub_t *weft__hub_current(void);
 /* The calling thread's hub, created when missing (NULL: out of memory). */
 weft__hub_t *weft__hub_get(void);
-/* Whether the caller parks through a hub (a coroutine, or a root context with coroutines). */
-bool weft__hub_parks(void);
 void *weft__hub_io(weft__hub_t *hub);
 void weft__hub_set_io(weft__hub_t *hub, const weft__hub_io_t *ops, void *io);
 

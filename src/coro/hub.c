@@ -593,11 +593,6 @@ weft__hub_t *weft__hub_get(void)
     return hub;
 }
 
-bool weft__hub_parks(void)
-{
-    return weft__waitctx_current()->parker == &co_parker;
-}
-
 void *weft__hub_io(weft__hub_t *hub)
 {
     return hub->io;

@@ -13,10 +13,12 @@
  * the coroutine's) is canceled under the future's lock, and cancel_requested is set; the
  * runner clears its context after settling the future, so a cancel can never leak into the
  * next task the worker runs (cancel only acts while the state is RUNNING, and the runner
- * settles before it clears).
+ * settles before it clears). The runner holds a cancel scope on its context while the task
+ * runs: the waits the waiting core cannot wake see the cancel within a slice.
  */
 #include "executor_internal.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -214,6 +216,29 @@ int weft_future_cancel(weft_future_t *f)
 
 /* ---- running a task --------------------------------------------------------------------- */
 
+/* The task the calling thread runs (weft_task_fail's), and the waiting context it runs in: a
+ * coroutine started by the task has a context of its own, and runs no task. Forgotten in a
+ * forked child, which runs none of its parent's tasks. */
+typedef struct running {
+    weft_future_t *f;
+    weft__waitctx_t *ctx;
+} running_t;
+
+static WEFT__TLS running_t running;
+
+static void running_forget(void)
+{
+    running = (running_t){NULL, NULL};
+}
+
+static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_EXECUTOR,
+                                              .child = running_forget};
+
+__attribute__((constructor)) static void register_fork_hooks(void)
+{
+    weft__fork_register(&fork_hooks); /* failing, a child only keeps a stale copy */
+}
+
 bool weft__future_run(weft_future_t *f)
 {
     weft__waitctx_t *ctx = weft__waitctx_current();
@@ -226,11 +251,13 @@ bool weft__future_run(weft_future_t *f)
     atomic_store_explicit(&f->state, WEFT_FUTURE_RUNNING, memory_order_release);
     weft__waitq_unlock(&f->waiters);
 
-    void *outer = ctx->task;
-    ctx->task = f;
+    running_t outer = running;
+    running = (running_t){f, ctx};
+    weft__cancel_scope_enter(ctx);
     void *value = NULL;
     int code = f->fn(f->arg, &value);
-    ctx->task = outer;
+    weft__cancel_scope_leave(ctx);
+    running = outer;
 
     char *message = code ? f->task_message : NULL;
     if (!code) weft__free(f->task_message); /* a task that returned 0 has no error message */
@@ -256,7 +283,7 @@ bool weft__future_run(weft_future_t *f)
 
 int weft_task_fail(int code, const char *fmt, ...)
 {
-    weft_future_t *f = weft__waitctx_current()->task;
+    weft_future_t *f = running.ctx == weft__waitctx_current() ? running.f : NULL;
     if (!f || !fmt) return code;
     va_list ap;
     va_start(ap, fmt);

@@ -5,7 +5,9 @@
  * wakes come through the poller's eventfd. See io_internal.h for the fd table.
  *
  * A caller that does not park through a hub (a thread without coroutines) waits in poll(2),
- * in slices, beside an eventfd of its own that a close of its fd writes.
+ * beside an eventfd of its own that a close of its fd writes (in cancel slices inside a cancel
+ * scope). This is the one fd wait of weft: the process layer's pipes and joins use it too
+ * (io_shared.h).
  *
  * Closing (weft__io_close, for weft_close and the monkey patch's close/dup2/dup3): the closer
  * marks the close in progress, ends the waits of threads, then visits every poller's state of
@@ -153,7 +155,7 @@ static int await_close(int fd, int64_t deadline, bool nocancel)
 {
     while (closing(fd)) {
         if (deadline != WEFT_NO_DEADLINE && weft_monotonic_ns() >= deadline) return WEFT_ETIMEDOUT;
-        if (weft__hub_parks()) {
+        if (weft__parks_coroutine()) {
             if (weft_yield() == WEFT_ECANCELED && !nocancel) return WEFT_ECANCELED;
         } else {
             if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
@@ -682,15 +684,30 @@ static void thread_unwatch(struct bucket *b, thread_watch_t *t)
     weft__mutex_unlock(&b->lock);
 }
 
-/* A thread without a hub: ppoll on fd and an eventfd of its own (weft_close writes it), in
- * slices of at most WEFT__IO_SLICE_NS to see a cancel (the waiting core cannot wake a thread
- * in ppoll). Without an eventfd (no fd left) a close is seen at the end of the slice. */
+/* Closes a thread's kick eventfd by the system call (never close(3): see the top). Under TSan
+ * through glibc's __close, which TSan intercepts (and the monkey patch does not): a close TSan
+ * does not see leaves the number "open" to it, and the next thread's eventfd on that number
+ * would look like a race with this one's. */
+static void kick_close(int fd)
+{
+#if WEFT__TSAN
+    extern int __close(int fd);
+    __close(fd);
+#else
+    weft__sys_close(fd);
+#endif
+}
+
+/* A thread without a hub: ppoll on fd and an eventfd of its own (weft_close writes it). The
+ * waiting core cannot wake a thread in ppoll: inside a cancel scope it sleeps in slices
+ * (weft__cancel_slice_end) to see a cancel; without an eventfd (no fd left), in slices of
+ * WEFT__CANCEL_SLICE_NS too, to see a close. */
 static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    deadline = weft__scoped_deadline(ctx, deadline);
     if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return look(fd, events);
     pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
-    weft__waitctx_t *ctx = weft__waitctx_current();
-    if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
     struct bucket *b = bucket_of(fd);
     thread_watch_t t = {fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0, NULL, NULL};
     for (;;) {
@@ -699,7 +716,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         weft__mutex_unlock(&b->lock);
         int rc = await_close(fd, deadline, nocancel);
         if (rc) {
-            if (t.kick >= 0) weft__sys_close(t.kick);
+            if (t.kick >= 0) kick_close(t.kick);
             return rc;
         }
     }
@@ -718,12 +735,11 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
             rc = WEFT_ECANCELED;
             break;
         }
-        int64_t left =
-            deadline == WEFT_NO_DEADLINE ? WEFT__IO_SLICE_NS : deadline - weft_monotonic_ns();
-        if (left < 0) left = 0;
-        if (left > WEFT__IO_SLICE_NS) left = WEFT__IO_SLICE_NS;
-        struct timespec ts = {(time_t)(left / 1000000000), (long)(left % 1000000000)};
-        int r = weft__sys_ppoll(pfd, 2, &ts);
+        int64_t end = weft__cancel_slice_end(ctx, deadline, nocancel);
+        if (t.kick < 0 && end - weft_monotonic_ns() > WEFT__CANCEL_SLICE_NS)
+            end = weft_monotonic_ns() + WEFT__CANCEL_SLICE_NS;
+        struct timespec ts;
+        int r = weft__sys_ppoll(pfd, 2, weft__poller_timespec(end, &ts));
         if (r < 0) {
             if (errno == EINTR) continue;
             rc = weft__errno(errno);
@@ -746,7 +762,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         }
     }
     thread_unwatch(b, &t);
-    if (t.kick >= 0) weft__sys_close(t.kick);
+    if (t.kick >= 0) kick_close(t.kick);
     return rc;
 }
 
@@ -792,7 +808,7 @@ static int fd_check(void *arg)
 
 static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
-    if (!weft__hub_parks()) return thread_wait(fd, events, deadline, nocancel);
+    if (!weft__parks_coroutine()) return thread_wait(fd, events, deadline, nocancel);
     weft__hub_t *hub = weft__hub_get();
     weft__poller_t *p = hub ? poller_get(hub) : NULL;
     if (!p) return WEFT_ENOMEM;

@@ -27,6 +27,7 @@
 #define WEFT_IO_INTERNAL_H
 
 #include "../coro/coro_internal.h"
+#include "io_shared.h"
 #include "weft/io.h"
 
 #define WEFT__IO_ERR 0x100u /* in a report: the fd is bad (closed under the poller) */
@@ -104,11 +105,8 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents);
 struct timespec;
 struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts);
 
-/* Waits for fd through the hub (or poll(2) without one) until the deadline: the ready events
- * (> 0) or a negative code. For the layers above (the monkey patch). */
-int weft__io_wait(int fd, int events, int64_t deadline);
-/* The same, immune to cancellation (a wait in the middle of a message that must finish). */
-int weft__io_wait_nocancel(int fd, int events, int64_t deadline);
+/* weft__io_wait and weft__io_wait_nocancel (io_shared.h) are the io layer's fd wait, for the
+ * layers above (the monkey patch, the process layer) as for io.c's own calls. */
 /* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF (for an
  * fd private to the caller; others are closed with weft__io_close). */
 void weft__io_forget(int fd);
@@ -120,10 +118,6 @@ void weft__io_forget(int fd);
  * again (on whatever fd then has the number). Returns op's result, with op's errno. From any
  * thread or coroutine. */
 int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg);
-
-/* How long a thread without a hub sleeps in ppoll before it looks at its cancel flag again:
- * no longer than the waiting core's other waits that cannot be woken (50 ms). */
-#define WEFT__IO_SLICE_NS (50 * 1000000LL)
 
 extern const weft__poller_ops_t weft__poller_select, weft__poller_poll, weft__poller_epoll,
     weft__poller_uring;

@@ -34,10 +34,10 @@
  */
 #include "process_internal.h"
 #include "../core/sys_internal.h"
+#include "../io/io_shared.h"
 #include "weft/io.h"
 
 #include <math.h>
-#include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -118,14 +118,21 @@ int weft_conn_close(weft_conn_t *c)
     return 0;
 }
 
-/* Whether a wait may simply block in the system call: a thread (never a coroutine: it would
- * block its thread's others), no deadline, and nobody can cancel the caller (only an executor
- * task can be canceled today). One system call instead of a poll and a retry: the common case
- * of a process loop blocked on its pipe. */
+/* Whether a wait may simply block in the system call: no deadline, and the waiting core says
+ * the caller may block its thread (a thread nobody can cancel meanwhile). One system call
+ * instead of a poll and a retry: the common case of a process loop blocked on its pipe. */
 static bool may_block(int64_t deadline, bool nocancel)
 {
-    return deadline == WEFT_NO_DEADLINE && !weft__parks_coroutine() &&
-           (nocancel || !weft__waitctx_current()->task);
+    return deadline == WEFT_NO_DEADLINE && weft__may_block(nocancel);
+}
+
+/* Waits until c's socket is ready for `event` (WEFT_READ or WEFT_WRITE): 0, or the wait's
+ * error (io_shared.h). */
+static int await_ready(weft_conn_t *c, int event, int64_t deadline, bool nocancel)
+{
+    int rc = nocancel ? weft__io_wait_nocancel(c->fd, event, deadline)
+                      : weft__io_wait(c->fd, event, deadline);
+    return rc > 0 ? 0 : rc;
 }
 
 /* ---- sending --------------------------------------------------------------------------------*/
@@ -149,8 +156,8 @@ static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadl
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) return send_error();
-            int rc = started ? weft__fd_wait(c->fd, POLLOUT, WEFT_NO_DEADLINE, true)
-                             : weft__fd_wait(c->fd, POLLOUT, deadline, false);
+            int rc = started ? await_ready(c, WEFT_WRITE, WEFT_NO_DEADLINE, true)
+                             : await_ready(c, WEFT_WRITE, deadline, false);
             if (rc) return rc;
             continue;
         }
@@ -235,7 +242,7 @@ static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
             return n == 0 ? WEFT_EEOF : recv_error();
         }
         if (deadline == NO_WAIT) return WEFT_EAGAIN;
-        int rc = weft__fd_wait(c->fd, POLLIN, deadline, false);
+        int rc = await_ready(c, WEFT_READ, deadline, false);
         if (rc) return rc;
     }
 }
@@ -289,7 +296,7 @@ static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len, size_t *
                 return n == 0 ? WEFT_EEOF : recv_error();
             }
             if (deadline == NO_WAIT) return WEFT_EAGAIN;
-            int rc = weft__fd_wait(c->fd, POLLIN, deadline, false);
+            int rc = await_ready(c, WEFT_READ, deadline, false);
             if (rc) return rc;
         } else {
             int rc = fill(c, deadline, dead);
@@ -407,5 +414,5 @@ int weft_conn_poll(weft_conn_t *c, double timeout)
     if (rc) return rc;
     bool buffered = c->rlen > 0 || c->has_pending || c->broken;
     weft_lock_release(&c->recv_lock);
-    return buffered ? 0 : weft__fd_wait(c->fd, POLLIN, deadline, false);
+    return buffered ? 0 : await_ready(c, WEFT_READ, deadline, false);
 }

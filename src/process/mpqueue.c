@@ -42,11 +42,12 @@
  * at the count (all four sequentially consistent): one of the two sees the other. Before
  * sleeping, a waiter spins on the other side's position for the waiting core's budget
  * (WEFT_SPIN_NS): a producer and a consumer that keep pace pass messages without a system
- * call. A coroutine naps instead of sleeping (weft__shared_wait).
+ * call. The sleep is the waiting core's park on a shared word (weft__shared_park: a coroutine
+ * looks at the word between naps instead, and does not spin).
  */
 #include "process_internal.h"
 
-#include "../sync/sync_internal.h"
+#include "../sync/sync_shared.h"
 
 #include <math.h>
 #include <string.h>
@@ -222,24 +223,21 @@ static bool spin_on(_Atomic uint64_t *pos, uint64_t seen, int64_t deadline)
 }
 
 /* Waits (lock dropped) until *pos, the other side's position or count, moves from `seen` (or
- * the queue is closed), the sleep slice ends or the deadline passes: spins, then sleeps on
- * me->seq, counted among its sleepers so that the other side bumps it. (A coroutine naps and
- * looks at the word instead: weft__shared_wait.) */
-static void wait_for(weft_mpqueue_t *q, side_t *me, _Atomic uint64_t *pos, uint64_t seen,
-                     int64_t deadline)
+ * the queue is closed), the sleep ends or the deadline passes: spins, then parks on me->seq,
+ * counted among its sleepers so that the other side bumps it. 0 (look again), WEFT_ETIMEDOUT
+ * or WEFT_ECANCELED (weft__shared_park's). */
+static int wait_for(weft_mpqueue_t *q, side_t *me, _Atomic uint64_t *pos, uint64_t seen,
+                    int64_t deadline)
 {
-    bool coroutine = weft__parks_coroutine();
-    if (!coroutine && spin_on(pos, seen, deadline)) return;
+    if (weft__may_spin() && spin_on(pos, seen, deadline)) return 0;
     uint32_t word = atomic_load_explicit(&me->seq, memory_order_relaxed);
     atomic_fetch_add_explicit(&me->sleepers, 1, memory_order_seq_cst);
+    int rc = 0;
     if (atomic_load_explicit(pos, memory_order_seq_cst) == seen &&
-        !atomic_load_explicit(&q->s->closed, memory_order_seq_cst)) {
-        if (coroutine)
-            weft__shared_wait(&me->seq, word, deadline);
-        else
-            weft__futex_wait(&me->seq, word, weft__shared_sleep_end(deadline), true);
-    }
+        !atomic_load_explicit(&q->s->closed, memory_order_seq_cst))
+        rc = weft__shared_park(&me->seq, word, deadline, false);
     atomic_fetch_sub_explicit(&me->sleepers, 1, memory_order_relaxed);
+    return rc;
 }
 
 /* ---- life ------------------------------------------------------------------------------- */
@@ -328,7 +326,7 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
     /* Compared before rounding: a length within 8 of 2^64 would round to a tiny record. */
     if ((uint64_t)len > q->cap - HEADER_BYTES) return WEFT_EOVERFLOW;
     uint64_t size = record_size(len);
-    for (;;) {
+    for (int stop = 0;;) {
         int rc = lock(&q->s->prod, deadline);
         if (rc) return rc;
         if (is_closed(q)) {
@@ -338,9 +336,8 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
         if (has_room(q, size)) break;
         uint64_t nget = q->s->prod.seen_n; /* as just read */
         unlock(&q->s->prod);
-        rc = weft__shared_stop_reason(deadline);
-        if (rc) return rc;
-        wait_for(q, &q->s->prod, &q->s->cons.n, nget, deadline); /* room comes with a get */
+        if (stop) return stop; /* after a last look: room wins over the deadline */
+        stop = wait_for(q, &q->s->prod, &q->s->cons.n, nget, deadline); /* room comes with a get */
     }
     uint64_t tail = pos_of(&q->s->prod), header = len;
     ring_write(q, tail, &header, HEADER_BYTES);
@@ -357,7 +354,7 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, doub
     if (!q || !len || (!buf && cap) || isnan(timeout) || weft_deadline(timeout, &deadline))
         return WEFT_EINVAL;
     uint64_t head;
-    for (;;) {
+    for (int stop = 0;;) {
         int rc = lock(&q->s->cons, deadline);
         if (rc) return rc;
         head = pos_of(&q->s->cons);
@@ -369,9 +366,8 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, doub
         if (tail != head) break;
         unlock(&q->s->cons);
         if (is_closed(q)) return WEFT_ESHUTDOWN;
-        rc = weft__shared_stop_reason(deadline);
-        if (rc) return rc;
-        wait_for(q, &q->s->cons, &q->s->prod.pos, tail, deadline);
+        if (stop) return stop; /* after a last look: a message wins over the deadline */
+        stop = wait_for(q, &q->s->cons, &q->s->prod.pos, tail, deadline);
     }
     uint64_t n;
     ring_read(q, head, &n, HEADER_BYTES);
@@ -467,20 +463,15 @@ int weft_mpqueue_join(weft_mpqueue_t *q, double timeout)
     int64_t deadline;
     if (!q || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
-    for (;;) {
+    for (int stop = 0;;) {
         uint32_t word = atomic_load_explicit(&q->s->done_seq, memory_order_relaxed);
         atomic_fetch_add_explicit(&q->s->joiners, 1, memory_order_seq_cst);
         bool done = atomic_load_explicit(&q->s->ndone, memory_order_seq_cst) ==
                     atomic_load_explicit(&q->s->prod.n, memory_order_seq_cst);
-        int rc = done ? 0 : weft__shared_stop_reason(deadline);
-        if (!done && !rc) {
-            if (weft__parks_coroutine())
-                weft__shared_wait(&q->s->done_seq, word, deadline);
-            else
-                weft__futex_wait(&q->s->done_seq, word, weft__shared_sleep_end(deadline), true);
-        }
+        int rc = done || stop ? 0 : weft__shared_park(&q->s->done_seq, word, deadline, false);
         atomic_fetch_sub_explicit(&q->s->joiners, 1, memory_order_relaxed);
-        if (done || rc) return rc;
+        if (done || stop) return done ? 0 : stop; /* after a last look: done wins */
+        stop = rc;
     }
 }
 

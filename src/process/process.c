@@ -32,10 +32,10 @@
  */
 #include "process_internal.h"
 #include "../core/sys_internal.h"
+#include "../io/io_shared.h"
 #include "weft/io.h"
 
 #include <math.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -161,30 +161,23 @@ static bool reap(weft_process_t *p)
     return reaped;
 }
 
-/* Waits until p has ended and reaps it (nocancel: a cancel request does not end the wait). */
-/* Without a pidfd: polls waitid, sleeping 50 us doubling to 10 ms in between. */
-static int join_polling(weft_process_t *p, int64_t deadline, bool nocancel)
+static bool reaped_now(void *p)
 {
-    weft__waitctx_t *ctx = weft__waitctx_current();
-    for (int64_t nap = 50000;; nap = nap < 10000000 ? 2 * nap : nap) {
-        if (reap(p)) return 0;
-        if (!nocancel && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
-        int64_t now = weft_monotonic_ns();
-        if (deadline <= now) return WEFT_ETIMEDOUT;
-        int rc = weft__nap(deadline - now < nap ? deadline : now + nap, nocancel);
-        if (rc && rc != WEFT_ECANCELED) return rc; /* a cancel is seen above */
-    }
+    return reap(p);
 }
 
+/* Waits until p has ended and reaps it (nocancel: a cancel request does not end the wait).
+ * Without a pidfd: polls waitid between the waiting core's backoff naps. */
 static int join_until(weft_process_t *p, int64_t deadline, bool nocancel)
 {
-    if (p->pidfd < 0) return join_polling(p, deadline, nocancel);
+    if (p->pidfd < 0) return weft__nap_until(reaped_now, p, deadline, nocancel);
     for (;;) {
         if (reap(p)) return 0;
         /* The pidfd turns readable when the child exits; it stays open while the caller holds
          * its reference, so polling it without the lock is safe. */
-        int rc = weft__fd_wait(p->pidfd, POLLIN, deadline, nocancel);
-        if (rc) return reap(p) ? 0 : rc;
+        int rc = nocancel ? weft__io_wait_nocancel(p->pidfd, WEFT_READ, deadline)
+                          : weft__io_wait(p->pidfd, WEFT_READ, deadline);
+        if (rc < 0) return reap(p) ? 0 : rc;
     }
 }
 

@@ -7,7 +7,7 @@
  *   mpqueue.c   the queue between processes, in shared memory
  *   shm.c       shared memory: anonymous mappings and named POSIX objects
  *   value.c     a shared 64-bit integer
- *   fdwait.c    waiting for an fd (a pidfd, a pipe end) with a deadline and cancellation
+ * Waits on an fd (a pidfd, a pipe end) are the io layer's (io_shared.h).
  */
 #ifndef WEFT_PROCESS_INTERNAL_H
 #define WEFT_PROCESS_INTERNAL_H
@@ -17,15 +17,6 @@
 #include "weft/process.h"
 
 #include <errno.h>
-
-/* How often a blocked process-layer wait looks at the caller's cancel request. */
-#define WEFT__CANCEL_SLICE_NS (50 * 1000000LL)
-
-/* Waits until fd reports one of `events` (or an error / hang-up) or the deadline passes:
- * 0, WEFT_ETIMEDOUT, WEFT_ECANCELED (the caller's context was canceled, unless nocancel; seen
- * within one slice), or the poll error. A ready fd wins over a cancel or an expired deadline.
- * A thread blocks in ppoll (in slices); a coroutine parks through its hub's poller. */
-int weft__fd_wait(int fd, short events, int64_t deadline, bool nocancel);
 
 /* White-box, for tests that play a process writing garbage into a queue's shared memory: the
  * queue's shared mapping and the size this process mapped it with. */

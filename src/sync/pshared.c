@@ -25,20 +25,16 @@
  *              seq_ moved since it began waiting, so a waiter that arrives after a notify
  *              cannot steal it. The lock is found through an offset from the condition, so
  *              the pair may be mapped at any address.
- * A thread's wait blocks it in futex(2) (inside an executor task in slices of 50 ms, to see a
- * cancel request); a coroutine's wait polls the word (or tries the mutex) between naps of the
- * waiting core, 20 us doubling to 1 ms, so the other coroutines of its thread run meanwhile.
+ * Every wait is the waiting core's park on a shared word (weft__shared_park: a thread sleeps
+ * in futex(2), a coroutine looks at the word between naps); the Lock's is on the mutex's own
+ * futex word, marked with the kernel's FUTEX_WAITERS bit so that an unlock wakes it.
  */
 #include "sync_internal.h"
 #include "weft/process.h"
 
 #include <limits.h>
 #include <pthread.h>
-#include <time.h>
 #include <unistd.h>
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-#endif
 
 #define TID_MASK 0x3fffffffu /* FUTEX_TID_MASK */
 
@@ -66,34 +62,6 @@ static pid_t my_tid(void)
         tid_cache = gettid();
     }
     return tid_cache;
-}
-
-/* ---- waiting ------------------------------------------------------------------------------- */
-
-static int64_t slice_end(int64_t deadline)
-{
-    return weft__shared_sleep_end(deadline);
-}
-
-static int stop_reason(int64_t deadline)
-{
-    return weft__shared_stop_reason(deadline);
-}
-
-void weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline)
-{
-    if (!weft__parks_coroutine()) {
-        weft__futex_wait(word, seen, slice_end(deadline), true);
-        return;
-    }
-    for (int64_t nap = WEFT__SHARED_NAP_MIN_NS;; nap *= 2) {
-        if (nap > WEFT__SHARED_NAP_MAX_NS) nap = WEFT__SHARED_NAP_MAX_NS;
-        /* Acquire: the caller goes on to read what the changer published. */
-        if (atomic_load_explicit(word, memory_order_acquire) != seen) return;
-        int64_t now = weft_monotonic_ns(), end = now + nap;
-        if (deadline <= now) return;
-        if (weft__nap(end < deadline ? end : deadline, false)) return; /* canceled */
-    }
 }
 
 /* ---- Lock ---------------------------------------------------------------------------------- */
@@ -150,12 +118,12 @@ static uint32_t ctx_tag(void)
 }
 
 /* pthread_mutex_trylock, where a coroutine finding the lock held by another coroutine of its
- * thread sees EBUSY (glibc's robust error-checking mutex says EDEADLK to its owner thread). */
+ * thread sees EBUSY (glibc's robust error-checking mutex says EDEADLK to its owner thread).
+ * (A thread without coroutines has one context: its EDEADLK always finds its own tag.) */
 static int plock_try(weft_lock_t *l)
 {
     int r = pthread_mutex_trylock(&l->pmutex_);
-    if (r == EDEADLK && weft__parks_coroutine() &&
-        atomic_load_explicit(&l->state_, memory_order_relaxed) != ctx_tag())
+    if (r == EDEADLK && atomic_load_explicit(&l->state_, memory_order_relaxed) != ctx_tag())
         r = EBUSY;
     return r;
 }
@@ -179,58 +147,49 @@ static int plock_result(weft_lock_t *l, int r)
     }
 }
 
-/* pthread_mutex_clocklock on the monotonic clock. TSan (GCC 12) does not intercept it, and
- * would then report every later unlock as an unlock of an unlocked mutex: under TSan only,
- * the same wait goes through pthread_mutex_timedlock with the deadline moved to the realtime
- * clock (a wall-clock jump then only shortens or stretches one slice; callers re-check), and
- * an EOWNERDEAD, which that interceptor does not record as a lock, is announced by hand. */
-static int timed_lock(weft_lock_t *l, int64_t end)
+/* The mutex's futex word, as the waiting core parks on it. */
+static _Atomic uint32_t *lock_word(weft_lock_t *l)
 {
-#if defined(__SANITIZE_THREAD__)
-    struct timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    int64_t abs = (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec + (end - weft_monotonic_ns());
-    struct timespec ts = {abs / 1000000000, abs % 1000000000};
-    int r = pthread_mutex_timedlock(&l->pmutex_, &ts);
-    if (r == EOWNERDEAD) {
-        __tsan_mutex_pre_lock(&l->pmutex_, 0);
-        __tsan_mutex_post_lock(&l->pmutex_, 0, 0);
-    }
-    return r;
-#else
-    struct timespec ts = {end / 1000000000, end % 1000000000};
-    return pthread_mutex_clocklock(&l->pmutex_, CLOCK_MONOTONIC, &ts);
-#endif
+    return (_Atomic uint32_t *)(void *)&l->pmutex_.__data.__lock;
 }
 
-/* A coroutine takes the mutex by trying between naps: pthread_mutex_lock would block its
- * thread, and with it the coroutine of that thread that may hold the lock (the owner is the
- * thread: a second coroutine's trylock says EBUSY, as for another thread). */
-static int plock_acquire_polling(weft_lock_t *l, int64_t deadline, bool nocancel)
+#define WAITERS 0x80000000u /* FUTEX_WAITERS */
+
+/* Sets the kernel's FUTEX_WAITERS bit in a held mutex's word: glibc's robust unlock then wakes
+ * the word (one waiter), and so does the kernel when the owner dies. Returns the word as
+ * marked, or 0 when the mutex was found free (try it again). Relaxed: the word is only looked
+ * at; the mutex itself is taken by trylock. */
+static uint32_t mark_waiters(weft_lock_t *l)
 {
-    for (int64_t nap = WEFT__SHARED_NAP_MIN_NS;; nap *= 2) {
-        if (nap > WEFT__SHARED_NAP_MAX_NS) nap = WEFT__SHARED_NAP_MAX_NS;
-        int64_t now = weft_monotonic_ns(), end = now + nap;
-        if (deadline <= now) return WEFT_ETIMEDOUT;
-        int rc = weft__nap(end < deadline ? end : deadline, nocancel);
-        if (rc) return rc;
-        int r = plock_try(l);
-        if (r != EBUSY) return plock_result(l, r);
+    uint32_t v = atomic_load_explicit(lock_word(l), memory_order_relaxed);
+    while (v & TID_MASK) {
+        if (v & WAITERS) return v;
+        if (atomic_compare_exchange_weak_explicit(lock_word(l), &v, v | WAITERS,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return v | WAITERS;
     }
+    return 0;
 }
 
+/* Tries, then parks on the mutex's word until it changes, and tries again (glibc's robust lock
+ * loop, with the waiting core's park: a thread sleeps in futex(2), a coroutine as the core
+ * decides; trylock keeps TSan's view of the mutex whole, EOWNERDEAD included). A waiter marks
+ * the holder's word before every park, so the holder's unlock wakes somebody who tries again;
+ * one that takes the mutex after a park marks it again, since others may still sleep (glibc
+ * does the same); and one gives up (deadline, cancel) only right after marking the holder's
+ * word, so a wake it took leaves somebody to wake at the next unlock. */
 int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel)
 {
     int r = plock_try(l);
     if (r != EBUSY) return plock_result(l, r);
     if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
-    if (weft__parks_coroutine()) return plock_acquire_polling(l, deadline, nocancel);
-    for (;;) {
-        if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
-        int64_t end = nocancel ? deadline : slice_end(deadline);
-        r = end == WEFT_NO_DEADLINE ? pthread_mutex_lock(&l->pmutex_) : timed_lock(l, end);
-        if (r != ETIMEDOUT) return plock_result(l, r);
-        if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    for (int rc = 0;;) {
+        uint32_t seen = mark_waiters(l);
+        if (seen && rc) return rc;
+        if (seen) rc = weft__shared_park(lock_word(l), seen, deadline, nocancel);
+        r = plock_try(l);
+        if (r == 0 || r == EOWNERDEAD) mark_waiters(l);
+        if (r != EBUSY) return plock_result(l, r);
     }
 }
 
@@ -306,13 +265,13 @@ int weft__psem_acquire(weft_semaphore_t *s, double timeout)
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
-        int rc = stop_reason(deadline);
-        if (rc) return rc;
+        int rc = 0;
         atomic_fetch_add_explicit(&s->nwaiters_, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&s->value_, memory_order_seq_cst) == 0)
-            weft__shared_wait(&s->value_, 0, deadline);
+            rc = weft__shared_park(&s->value_, 0, deadline, false);
         atomic_fetch_sub_explicit(&s->nwaiters_, 1, memory_order_relaxed);
-        if (weft__sem_try_take(s)) return 0;
+        if (weft__sem_try_take(s)) return 0; /* a unit wins over a deadline or cancel */
+        if (rc) return rc;
     }
 }
 
@@ -361,15 +320,15 @@ int weft__pevent_wait(weft_event_t *e, double timeout)
     int64_t deadline;
     if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
-        int rc = stop_reason(deadline);
-        if (rc) return rc;
+        int rc = 0;
         atomic_fetch_add_explicit(&e->nwaiters_, 1, memory_order_seq_cst);
         if (atomic_load_explicit(&e->state_, memory_order_seq_cst) == s)
-            weft__shared_wait(&e->state_, s, deadline);
+            rc = weft__shared_park(&e->state_, s, deadline, false);
         atomic_fetch_sub_explicit(&e->nwaiters_, 1, memory_order_relaxed);
         /* Any change from a state with SET down is a set (clear of a clear flag writes
          * nothing, and only set bumps the generation). */
         if (atomic_load_explicit(&e->state_, memory_order_acquire) != s) return 0;
+        if (rc) return rc;
     }
 }
 
@@ -467,13 +426,12 @@ int weft__pcond_wait(weft_condition_t *c, double timeout)
     int rc = 0;
     uint32_t seen = since;
     while (!take_signal(c, since)) {
-        rc = stop_reason(deadline);
-        if (rc) break;
         /* Sleep until seq_ moves past what we saw (a notify we could not take is somebody
          * else's: wait for the next one). */
         seen = atomic_load_explicit(&c->sh_.seq_, memory_order_acquire);
         if (take_signal(c, since)) break;
-        weft__shared_wait(&c->sh_.seq_, seen, deadline);
+        rc = weft__shared_park(&c->sh_.seq_, seen, deadline, false);
+        if (rc) break;
     }
 
     int relock = weft__plock_acquire_deadline(l ? l : &r->lock_, WEFT_NO_DEADLINE, true);

@@ -6,6 +6,7 @@
 #define WEFT_SYNC_INTERNAL_H
 
 #include "../wait/wait_internal.h"
+#include "sync_shared.h"
 #include "weft/sync.h"
 
 /* Acquires l with no deadline, immune to cancellation (re-taking a Condition's lock). */
@@ -27,49 +28,12 @@ static inline bool weft__sem_try_take(weft_semaphore_t *s)
     return false;
 }
 
-/* ---- waiting on a process-shared word --------------------------------------------------------
- * Process-shared objects (pshared.c, and the process layer's queue) sleep on futex words of
- * their own instead of the waiting core. Inside an executor task such a sleep ends every
- * 50 ms so that a cancel request is seen (only a task can be canceled today); elsewhere it
- * lasts until the deadline. */
-#define WEFT__SHARED_SLICE_NS (50 * 1000000LL)
-
-/* The deadline of the next sleep. */
-static inline int64_t weft__shared_sleep_end(int64_t deadline)
-{
-    if (!weft__waitctx_current()->task) return deadline;
-    int64_t end = weft_monotonic_ns() + WEFT__SHARED_SLICE_NS;
-    return end < deadline ? end : deadline;
-}
-
-/* Why a wait that has not succeeded should stop now: 0 (go on), WEFT_ECANCELED or
- * WEFT_ETIMEDOUT. */
-static inline int weft__shared_stop_reason(int64_t deadline)
-{
-    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
-    return 0;
-}
-
-/* Sleeps while *word reads `seen`, until the deadline (or the task slice) ends; returns
- * nothing: the caller re-checks its condition and calls weft__shared_stop_reason. A thread
- * sleeps on the word with a process-shared futex; a coroutine cannot (the futex would block
- * its thread and every coroutine on it), so it looks at the word between naps of 20 us
- * doubling to 1 ms (a wake-up comes up to 1 ms late; the other coroutines run meanwhile). */
-void weft__shared_wait(_Atomic uint32_t *word, uint32_t seen, int64_t deadline);
-
-/* The naps of a coroutine that polls a process-shared object: 20 us doubling to 1 ms. */
-#define WEFT__SHARED_NAP_MIN_NS 20000LL
-#define WEFT__SHARED_NAP_MAX_NS 1000000LL
-
 /* ---- process-shared mode (pshared.c) -------------------------------------------------------
  * Called by the public functions when the object's shared_ flag is set, after their argument
  * checks (NULL, NaN). The init functions themselves are public (weft/process.h). */
 /* A shared Lock's state_: 2^31 or above (see lock.c), the holder's context tag or this. */
 #define WEFT__PLOCK_NOBODY 0x80000000u
 int weft__plock_acquire(weft_lock_t *l, double timeout);
-int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel);
-int weft__plock_release(weft_lock_t *l);
 bool weft__plock_locked(const weft_lock_t *l);
 int weft__plock_destroy(weft_lock_t *l);
 int weft__prlock_acquire(weft_rlock_t *r, double timeout);

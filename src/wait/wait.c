@@ -146,12 +146,13 @@ void weft__waitctx_uncancel(weft__waitctx_t *ctx)
 
 /* In a forked child that runs one function alone (weft__fork_fresh; the coroutine layer's
  * hook ran first, so this is the thread's own context): the forking thread's cancel request
- * and task were its own, not the function's. Registered at load: it has nothing to set up. */
+ * and cancel scopes were its own, not the function's. Registered at load: it has nothing to
+ * set up. */
 static void fresh_child(void)
 {
     weft__waitctx_t *ctx = weft__waitctx_current();
     weft__waitctx_uncancel(ctx);
-    ctx->task = NULL;
+    weft__cancel_scope_reset(ctx);
 }
 
 static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_WAIT, .fresh = fresh_child};

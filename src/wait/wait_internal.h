@@ -67,7 +67,7 @@ struct weft__waitctx {
     weft__mutex_t lock;      /* guards `current` against a concurrent cancel */
     weft__waiter_t *current; /* the waiter this context is parked on, if any */
     _Atomic uint32_t cancel; /* a cancel was requested: blocking calls fail */
-    void *task;              /* the executor task this context runs, if any (opaque here) */
+    uint32_t cancelable;     /* depth of cancel scopes: while > 0 somebody may cancel it */
     int64_t scope;           /* deadline of the innermost timeout scope; 0: none */
 };
 
@@ -108,6 +108,47 @@ void weft__waitctx_uncancel(weft__waitctx_t *ctx);
 static inline bool weft__waitctx_canceled(const weft__waitctx_t *ctx)
 {
     return atomic_load_explicit(&ctx->cancel, memory_order_acquire) != 0;
+}
+
+/* ---- cancellation scopes -----------------------------------------------------------------
+ * A cancel scope says "somebody may cancel this context while it is open" (an executor opens
+ * one around each task it runs: weft_future_cancel cancels the task's context). The waiting
+ * core's own parks are woken by a cancel wherever they are; a wait it cannot wake (a thread in
+ * futex(2) on a process-shared word, in poll(2) on an fd) sleeps in slices of
+ * WEFT__CANCEL_SLICE_NS inside a scope, to see a cancel within one, and in one sleep outside.
+ * Entered and left by the context's own thread; scopes nest. */
+#define WEFT__CANCEL_SLICE_NS (50 * 1000000LL)
+
+static inline void weft__cancel_scope_enter(weft__waitctx_t *ctx)
+{
+    ctx->cancelable++;
+}
+
+static inline void weft__cancel_scope_leave(weft__waitctx_t *ctx)
+{
+    ctx->cancelable--;
+}
+
+/* Closes every scope of ctx (a forked child, which runs none of its parent's tasks). */
+static inline void weft__cancel_scope_reset(weft__waitctx_t *ctx)
+{
+    ctx->cancelable = 0;
+}
+
+/* The end of the next sleep of a wait the core cannot wake, bounded by `deadline` (already
+ * clamped to the timeout scope): a slice's end inside a cancel scope (unless nocancel). */
+static inline int64_t weft__cancel_slice_end(const weft__waitctx_t *ctx, int64_t deadline,
+                                             bool nocancel)
+{
+    if (nocancel || !ctx->cancelable) return deadline;
+    int64_t end = weft_monotonic_ns() + WEFT__CANCEL_SLICE_NS;
+    return end < deadline ? end : deadline;
+}
+
+/* The earlier of a wait's deadline and the timeout scope of ctx. */
+static inline int64_t weft__scoped_deadline(const weft__waitctx_t *ctx, int64_t deadline)
+{
+    return ctx->scope && ctx->scope < deadline ? ctx->scope : deadline;
 }
 
 /* ---- queues ------------------------------------------------------------------------------ */
@@ -236,12 +277,29 @@ int weft__waiters_wake(weft__waiter_t *list);
 /* lock q; take up to n (n < 0: all) handing each `data`; unlock; wake them. Returns how many. */
 int weft__waitq_wake(weft_waitq_t *q, int n, uintptr_t data);
 
-/* Whether the caller parks as a coroutine (its thread's hub runs others meanwhile): a wait
- * the waiting core cannot park (a process-shared futex word, a pthread mutex) must then not
- * block the thread, but poll with weft__nap between looks. */
+/* Whether the caller parks as a coroutine (a coroutine, or a thread's root context once it
+ * has coroutines): its thread's hub runs others meanwhile. Asked by the waiting core and the
+ * layers that implement a coroutine's park (coro, io) only; the others ask the questions
+ * below, whose answers the core derives from it. */
 static inline bool weft__parks_coroutine(void)
 {
     return weft__waitctx_current()->parker != NULL;
+}
+
+/* Whether the caller may spin before it parks (for weft__spin_ns): a thread may; a coroutine
+ * must not, its thread's other coroutines would wait meanwhile. */
+static inline bool weft__may_spin(void)
+{
+    return !weft__parks_coroutine();
+}
+
+/* Whether the caller may block its thread in a system call that nothing but the kernel ends
+ * (a recv with no timeout): a thread (a coroutine would block its thread's others) that
+ * nobody can cancel meanwhile (outside every cancel scope, or nocancel). */
+static inline bool weft__may_block(bool nocancel)
+{
+    const weft__waitctx_t *ctx = weft__waitctx_current();
+    return !ctx->parker && (nocancel || !ctx->cancelable);
 }
 
 /* Parks the caller (thread or coroutine) until the deadline, as a sleep (a thread sleeps at
@@ -249,6 +307,28 @@ static inline bool weft__parks_coroutine(void)
  * ended first, WEFT_ECANCELED when the caller's context was canceled (unless nocancel),
  * WEFT_EDEADLK when its hub found nothing else can run (not for a timed nap). */
 int weft__nap(int64_t deadline, bool nocancel);
+
+/* ---- waiting on a process-shared word ------------------------------------------------------
+ * An object in shared memory holds no waiter of the waiting core (those live on one process's
+ * stacks): its waiters wait on a word of the object, and its changers wake the word with a
+ * process-shared futex_wake.
+ *
+ * weft__shared_park waits while *word reads `seen`, until the deadline (or the context's
+ * timeout scope). A thread sleeps on the word with a process-shared FUTEX_WAIT (in cancel
+ * slices inside a cancel scope, unless nocancel). A coroutine cannot (the futex would block
+ * its thread, and every coroutine on it): it looks at the word between naps (weft__nap_until;
+ * a change is seen up to 1 ms late). Returns 0 when the word changed, the sleep was woken or
+ * ended early (a slice, a signal): the caller looks at its object again; WEFT_ETIMEDOUT;
+ * WEFT_ECANCELED (unless nocancel). It returns an error only when it consumed no futex wake
+ * (a waker that woke "one" reached somebody who looks again). */
+int weft__shared_park(_Atomic uint32_t *word, uint32_t seen, int64_t deadline, bool nocancel);
+
+/* The one backoff loop, for what nobody can wake (a word in shared memory looked at by a
+ * coroutine, a child without a pidfd): looks at done(arg), and until it holds naps 20 us,
+ * doubling to 1 ms, between looks. 0 once done(arg); WEFT_ETIMEDOUT when the deadline (or the
+ * context's timeout scope) passed first; WEFT_ECANCELED when the caller's context was canceled
+ * (unless nocancel). A thread naps on its futex, a coroutine through its hub. */
+int weft__nap_until(bool (*done)(void *arg), void *arg, int64_t deadline, bool nocancel);
 
 /* The thread parker's spin budget before it sleeps, in nanoseconds (0 disables). Waking a
  * sleeping thread costs tens of microseconds on a virtual machine; a waker that arrives while

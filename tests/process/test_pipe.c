@@ -6,6 +6,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -186,6 +187,38 @@ static void pipe_one_way_ends(void **state)
     assert_int_equal(len, 2);
     weft_conn_close(r);
     weft_conn_close(w);
+}
+
+/* The calling thread's voluntary context switches so far (each sleep in the kernel is one). */
+static long sleeps_so_far(void)
+{
+    FILE *f = fopen("/proc/thread-self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long n = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1) break;
+    fclose(f);
+    assert_true(n >= 0);
+    return n;
+}
+
+/* weft's own: a thread that nobody can cancel (no executor task) waits for a message in one
+ * sleep, not in slices of 50 ms (0.3 s of them used to wake it 6 times for nothing). */
+static void pipe_timed_recv_outside_a_task_sleeps_once(void **state)
+{
+    (void)state;
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    char buf[4];
+    size_t len;
+    long before = sleeps_so_far();
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.3), WEFT_ETIMEDOUT);
+    long sleeps = sleeps_so_far() - before;
+    print_message("sleeps in a 0.3 s receive: %ld\n", sleeps);
+    assert_true(sleeps <= 3);
+    weft_conn_close(a);
+    weft_conn_close(b);
 }
 
 /* _TestPoll.test_empty / test_boundaries: poll(0) is false on an empty pipe, a timed poll
@@ -565,6 +598,7 @@ int main(int argc, char **argv)
         WEFT_TEST(pipe_send_to_closed_peer_is_epipe_not_sigpipe),
         WEFT_TEST(pipe_one_way_ends),
         WEFT_TEST(pipe_poll_and_recv_timeouts),
+        WEFT_TEST(pipe_timed_recv_outside_a_task_sleeps_once),
         WEFT_TEST(pipe_timeout_mid_header_loses_nothing),
         WEFT_TEST(pipe_huge_frame_header_stays_next_in_line),
         WEFT_TEST(pipe_recv_timeout_covers_the_whole_message),

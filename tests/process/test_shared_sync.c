@@ -448,6 +448,32 @@ static void shared_wait_is_cancelable(void **state)
     teardown_shared();
 }
 
+/* weft's own: a timeout scope (gevent.Timeout) ends a wait on a shared object as it ends every
+ * other weft wait, in a thread and in a coroutine alike (the wait's own timeout is far off). */
+static void wait_in_timeout_scope(void *arg)
+{
+    int64_t *elapsed = arg;
+    weft_timeout_t t;
+    assert_int_equal(weft_timeout_begin(&t, 0.05), 0);
+    int64_t start = weft_monotonic_ns();
+    assert_int_equal(weft_event_wait(&sh->event, 5), WEFT_ETIMEDOUT);
+    *elapsed = weft_monotonic_ns() - start;
+    assert_int_equal(weft_timeout_end(&t), WEFT_ETIMEDOUT);
+}
+
+static void shared_wait_ends_with_timeout_scope(void **state)
+{
+    (void)state;
+    setup_shared();
+    int64_t elapsed = 0;
+    wait_in_timeout_scope(&elapsed);
+    assert_true(elapsed < 2000000000);
+    elapsed = 0;
+    weft_test_co_join(weft_test_spawn(wait_in_timeout_scope, &elapsed));
+    assert_true(elapsed > 0 && elapsed < 2000000000);
+    teardown_shared();
+}
+
 /* _TestValue.test_value: get/set/add; add wraps as two's complement. */
 static void shared_value_operations(void **state)
 {
@@ -507,6 +533,7 @@ int main(int argc, char **argv)
         WEFT_TEST(shared_condition_notify_one_then_all),
         WEFT_TEST(shared_condition_in_a_named_region),
         WEFT_TEST(shared_wait_is_cancelable),
+        WEFT_TEST(shared_wait_ends_with_timeout_scope),
         WEFT_TEST(shared_value_operations),
         WEFT_TEST(shared_bad_input),
     };

@@ -8,7 +8,11 @@
 #include "wait/wait_internal.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static void sleep_ms(int ms)
 {
@@ -273,6 +277,125 @@ static void nap_cut_short_by_timeout_scope_times_out(void **state)
     assert_int_equal(weft__nap(deadline_in(0.01), false), 0);
 }
 
+/* ---- the modes for what the core cannot wake: shared words, backoff naps ----------------- */
+
+typedef struct shared_parked {
+    _Atomic uint32_t word;
+    _Atomic(weft__waitctx_t *) ctx;
+    _Atomic int tid;
+    bool scope;
+    int rc;
+    int64_t elapsed;
+} shared_parked_t;
+
+static void *shared_park_thread(void *arg)
+{
+    shared_parked_t *a = arg;
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    if (a->scope) weft__cancel_scope_enter(ctx);
+    atomic_store(&a->ctx, ctx);
+    atomic_store(&a->tid, (int)gettid());
+    int64_t start = weft_monotonic_ns();
+    a->rc = weft__shared_park(&a->word, 0, deadline_in(10), false);
+    a->elapsed = weft_monotonic_ns() - start;
+    if (a->scope) weft__cancel_scope_leave(ctx);
+    return NULL;
+}
+
+/* Until thread tid sleeps in the kernel (its /proc state is S). */
+static void wait_sleeping(_Atomic int *tid)
+{
+    int64_t give_up = weft_monotonic_ns() + 10000000000LL;
+    while (!atomic_load(tid)) sched_yield();
+    char path[64], buf[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", atomic_load(tid));
+    for (;;) {
+        assert_true(weft_monotonic_ns() < give_up);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *end = strrchr(buf, ')'); /* the state follows the command's name */
+        if (end && end[1] == ' ' && end[2] == 'S') return;
+        sched_yield();
+    }
+}
+
+/* A thread parked on a process-shared word returns 0 once the word changes and is woken. */
+static void shared_park_returns_when_word_is_woken(void **state)
+{
+    (void)state;
+    shared_parked_t a = {.word = 0};
+    pthread_t t;
+    pthread_create(&t, NULL, shared_park_thread, &a);
+    wait_sleeping(&a.tid);
+    atomic_store(&a.word, 1);
+    weft__futex_wake(&a.word, 1, true);
+    pthread_join(t, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_true(a.elapsed < 5000000000LL);
+}
+
+/* Inside a cancel scope a thread's shared park sleeps in slices: a cancel is seen within one. */
+static void shared_park_in_cancel_scope_sees_cancel(void **state)
+{
+    (void)state;
+    shared_parked_t a = {.word = 0, .scope = true};
+    pthread_t t;
+    pthread_create(&t, NULL, shared_park_thread, &a);
+    wait_sleeping(&a.tid);
+    weft__waitctx_cancel(atomic_load(&a.ctx));
+    pthread_join(t, NULL);
+    assert_int_equal(a.rc, WEFT_ECANCELED);
+    assert_true(a.elapsed < 2 * WEFT__CANCEL_SLICE_NS + 1000000000LL);
+}
+
+/* A shared park ends at its deadline, at the timeout scope's, and at once on a pending cancel
+ * (not with nocancel); a word that already moved returns 0. */
+static void shared_park_deadline_scope_and_cancel(void **state)
+{
+    (void)state;
+    _Atomic uint32_t word = 0;
+    weft__waitctx_t *self = weft__waitctx_current();
+    assert_int_equal(weft__shared_park(&word, 0, deadline_in(0.01), false), WEFT_ETIMEDOUT);
+    assert_int_equal(weft__shared_park(&word, 1, deadline_in(10), false), 0);
+    int64_t saved = self->scope;
+    self->scope = deadline_in(0.01);
+    assert_int_equal(weft__shared_park(&word, 0, deadline_in(10), false), WEFT_ETIMEDOUT);
+    self->scope = saved;
+    weft__waitctx_cancel(self);
+    assert_int_equal(weft__shared_park(&word, 0, deadline_in(10), false), WEFT_ECANCELED);
+    assert_int_equal(weft__shared_park(&word, 0, deadline_in(0.01), true), WEFT_ETIMEDOUT);
+    weft__waitctx_uncancel(self);
+}
+
+static bool third_look(void *arg)
+{
+    return ++*(int *)arg >= 3;
+}
+
+static bool never(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+/* The backoff loop looks first, naps between looks, and stops at the deadline or a cancel. */
+static void nap_until_looks_naps_and_stops(void **state)
+{
+    (void)state;
+    int looks = 0;
+    assert_int_equal(weft__nap_until(third_look, &looks, deadline_in(10), false), 0);
+    assert_int_equal(looks, 3);
+    assert_int_equal(weft__nap_until(never, NULL, deadline_in(0.01), false), WEFT_ETIMEDOUT);
+    weft__waitctx_t *self = weft__waitctx_current();
+    weft__waitctx_cancel(self);
+    assert_int_equal(weft__nap_until(never, NULL, deadline_in(10), false), WEFT_ECANCELED);
+    assert_int_equal(weft__nap_until(never, NULL, deadline_in(0.01), true), WEFT_ETIMEDOUT);
+    weft__waitctx_uncancel(self);
+}
+
 /* ---- the coroutine plug-in point, exercised with a stand-in parker --------------------- */
 
 /* A parker that is not a futex: the waiting side sleeps on a condvar, the waker signals it.
@@ -378,6 +501,10 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(waitq_wake_n_wakes_exactly_n_in_order),
     WEFT_TEST(idle_park_does_not_burn_cpu),
     WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
+    WEFT_TEST(shared_park_returns_when_word_is_woken),
+    WEFT_TEST(shared_park_in_cancel_scope_sees_cancel),
+    WEFT_TEST(shared_park_deadline_scope_and_cancel),
+    WEFT_TEST(nap_until_looks_naps_and_stops),
     WEFT_TEST(custom_parker_serves_every_primitive),
 };
 WEFT_TEST_MAIN(cases)
