@@ -4,11 +4,17 @@
 find_package(MPI COMPONENTS C QUIET)
 if(MPI_C_FOUND AND MPIEXEC_EXECUTABLE)
   set(WEFT_HAVE_MPI TRUE)
+  # Shared on libweft.so; static on libweft.a (the test programs', which link weft statically).
   add_library(weft_mpi SHARED src/executor/mpi_pool.c)
+  add_library(weft_mpi_static STATIC src/executor/mpi_pool.c)
   target_link_libraries(weft_mpi PUBLIC weft MPI::MPI_C)
-  target_compile_definitions(weft_mpi PRIVATE WEFT_BUILDING)
-  set_target_properties(weft_mpi PROPERTIES C_VISIBILITY_PRESET hidden
-                        VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR})
+  target_link_libraries(weft_mpi_static PUBLIC weft_static MPI::MPI_C)
+  foreach(t weft_mpi weft_mpi_static)
+    target_compile_definitions(${t} PRIVATE WEFT_BUILDING)
+    set_target_properties(${t} PROPERTIES C_VISIBILITY_PRESET hidden POSITION_INDEPENDENT_CODE ON)
+  endforeach()
+  set_target_properties(weft_mpi PROPERTIES VERSION ${PROJECT_VERSION}
+                        SOVERSION ${PROJECT_VERSION_MAJOR})
   add_library(weft::weft_mpi ALIAS weft_mpi)
   install(TARGETS weft_mpi LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
   # How the tests, the example and the benchmark start ranks: mpirun on this host, with more

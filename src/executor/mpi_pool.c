@@ -300,7 +300,8 @@ typedef struct rank {
     int peer;                   /* its rank in comm */
     mpool_t *owner;             /* the pool that spawned it; NULL: a world rank, any pool's */
     int pidfd;                  /* -1: not on this host (or no pidfd) */
-    bool gone;                  /* told to exit (its pool was destroyed) */
+    bool gone;                  /* told to exit, or dead */
+    bool dead;                  /* its pidfd said it ended */
     weft_future_t *head, *tail; /* in flight, in the order it runs them */
     size_t batch[BATCHES_IN_FLIGHT]; /* tasks left of each unanswered batch, oldest first */
     int batches;
@@ -728,7 +729,6 @@ static void break_engine(void)
         }
         r->tail = NULL;
         r->batches = 0;
-        r->gone = true;
     }
     for (weft_future_t *f = all, *next; f; f = next) {
         next = f->next;
@@ -780,7 +780,7 @@ static void exit_rank(rank_t *r)
 {
     unsigned char msg[HEAD];
     head(msg, EXIT, 0, 0);
-    if (!E.broken) MPI_Send(msg, HEAD, MPI_BYTE, r->peer, TAG_MSG, r->comm); /* eager: 16 bytes */
+    if (!r->dead) MPI_Send(msg, HEAD, MPI_BYTE, r->peer, TAG_MSG, r->comm); /* eager: 16 bytes */
     r->gone = true;
 }
 
@@ -788,6 +788,7 @@ static void exit_rank(rank_t *r)
 static void drop_ranks(mpool_t *p)
 {
     MPI_Comm comm = MPI_COMM_NULL;
+    bool dead = false; /* a dead rank cannot disconnect: the communicator is left to MPI */
     size_t k = 0;
     for (size_t i = 0; i < E.nranks; i++) {
         rank_t *r = &E.ranks[i];
@@ -796,11 +797,12 @@ static void drop_ranks(mpool_t *p)
             continue;
         }
         if (!r->gone) exit_rank(r);
+        dead |= r->dead;
         if (r->pidfd >= 0) close(r->pidfd);
         comm = r->comm;
     }
     E.nranks = k;
-    if (comm != MPI_COMM_NULL && !E.broken) MPI_Comm_disconnect(&comm);
+    if (comm != MPI_COMM_NULL && !dead) MPI_Comm_disconnect(&comm);
 }
 
 static int spawn(mpool_t *p, const weft_mpi_pool_opts_t *o)
@@ -854,11 +856,11 @@ static bool run_cmds(void)
         if (c->kind == CMD_SPAWN) {
             c->rc = spawn(c->pool, c->opts);
         } else {
+            break_engine(); /* what is left fails with WEFT_EBROKEN */
             for (size_t i = 0; i < E.nranks; i++)
                 if (!E.ranks[i].gone && !E.ranks[i].owner) exit_rank(&E.ranks[i]);
             for (mpool_t *p = E.pools; p; p = p->next)
                 if (p->spawned) drop_ranks(p);
-            break_engine(); /* what is left fails with WEFT_EBROKEN */
             c->rc = 0;
             fin = true;
         }
@@ -909,8 +911,8 @@ static void *engine_main(void *arg)
         }
         for (size_t i = 0; i < E.nranks; i++)
             if (pfds[1 + i].fd >= 0 && pfds[1 + i].revents) {
+                E.ranks[i].dead = E.ranks[i].gone = true;
                 break_engine();
-                break;
             }
     }
     free(pfds);
