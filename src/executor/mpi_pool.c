@@ -55,6 +55,7 @@ enum { BATCH = 1, REPLY = 2, EXIT = 3 };
 enum { NAME_MAX_LEN = 255 };
 enum { INLINE_MAX = 64 << 10, CHUNK = 1 << 20 };
 enum { BATCH_MAX_TASKS = 256, BATCHES_IN_FLIGHT = 2 };
+#define BATCH_NS 1000000 /* the work one batch should carry, by the measured task time */
 enum { HEAD = 16, ENTRY = 16 }; /* a head's and an entry's fixed part, in bytes */
 
 /* ---- the registry ---------------------------------------------------------------------- */
@@ -304,6 +305,9 @@ typedef struct rank {
     bool dead;                  /* its pidfd said it ended */
     weft_future_t *head, *tail; /* in flight, in the order it runs them */
     size_t batch[BATCHES_IN_FLIGHT]; /* tasks left of each unanswered batch, oldest first */
+    size_t size[BATCHES_IN_FLIGHT];  /* and how many it had */
+    int64_t sent_at[BATCHES_IN_FLIGHT];
+    int64_t last_done; /* when its previous batch was answered */
     int batches;
     result_t *body; /* a reply body being received into body->raw, with body_code */
     int32_t body_code;
@@ -353,6 +357,7 @@ static struct engine {
     size_t nranks;
     send_t *sends;
     size_t nsends, scap;
+    int64_t task_ns; /* a task's mean time on a rank, as measured (0: not yet) */
 } E = {.lock = WEFT_LOCK_INIT, .efd = -1};
 
 static const weft__executor_ops_t mpool_ops;
@@ -478,6 +483,12 @@ static void push_inflight(rank_t *r, weft_future_t *f)
     r->tail = f;
 }
 
+static void open_batch(rank_t *r, size_t count)
+{
+    r->batch[r->batches] = r->size[r->batches] = count;
+    r->sent_at[r->batches++] = weft_monotonic_ns();
+}
+
 /* Sends rank r one batch: up to an even share of the queue (at most BATCH_MAX_TASKS and
  * INLINE_MAX bytes), or one large task alone with its body in chunks. False: nothing to send. */
 static bool send_batch(rank_t *r, size_t i, size_t share, weft_future_t **dropped)
@@ -516,7 +527,7 @@ static bool send_batch(rank_t *r, size_t i, size_t share, weft_future_t **droppe
             for (int c = 0; c < nchunks(t->len); c++)
                 post(r, (void *)(arg + (size_t)c * CHUNK), chunk_len(t->len, c), TAG_BODY, false,
                      t);
-            r->batch[r->batches++] = 1;
+            open_batch(r, 1);
             return true;
         }
     }
@@ -527,7 +538,7 @@ static bool send_batch(rank_t *r, size_t i, size_t share, weft_future_t **droppe
     }
     head(buf, BATCH, (uint32_t)count, 0);
     post(r, buf, (int)len, TAG_MSG, true, NULL);
-    r->batch[r->batches++] = count;
+    open_batch(r, count);
     return true;
 }
 
@@ -559,7 +570,12 @@ static bool dispatch(void)
     for (size_t i = 0; i < E.nranks; i++)
         free_ranks += !E.ranks[i].gone && E.ranks[i].batches < BATCHES_IN_FLIGHT;
     if (queued && free_ranks) {
+        /* An even share of the queue, at most about BATCH_NS of work by the measured task time
+         * (a first task, or a slow kind, goes alone: batches of long tasks would leave ranks
+         * idle and tasks uncancellable), and at most BATCH_MAX_TASKS. */
         size_t share = (queued + free_ranks - 1) / free_ranks;
+        size_t by_time = E.task_ns ? (size_t)(BATCH_NS / E.task_ns) : 1;
+        if (share > by_time) share = by_time ? by_time : 1;
         if (share > BATCH_MAX_TASKS) share = BATCH_MAX_TASKS;
         for (size_t i = 0; i < E.nranks; i++) {
             rank_t *r = &E.ranks[i];
@@ -580,8 +596,15 @@ static weft_future_t *pop_inflight(rank_t *r)
     r->head = f->next;
     if (!r->head) r->tail = NULL;
     f->next = NULL;
-    if (--r->batch[0] == 0) {
+    if (--r->batch[0] == 0) { /* the batch is answered: how long did a task take? */
+        int64_t now = weft_monotonic_ns();
+        int64_t from = r->sent_at[0] > r->last_done ? r->sent_at[0] : r->last_done;
+        int64_t per_task = (now - from) / (int64_t)r->size[0];
+        E.task_ns = E.task_ns ? (3 * E.task_ns + per_task) / 4 : per_task;
+        r->last_done = now;
         memmove(r->batch, r->batch + 1, (BATCHES_IN_FLIGHT - 1) * sizeof r->batch[0]);
+        memmove(r->size, r->size + 1, (BATCHES_IN_FLIGHT - 1) * sizeof r->size[0]);
+        memmove(r->sent_at, r->sent_at + 1, (BATCHES_IN_FLIGHT - 1) * sizeof r->sent_at[0]);
         r->batches--;
     }
     return f;
