@@ -1,6 +1,7 @@
 # The MPI pool's suite (executor/test_mpi_pool.c): each case is its own CTest entry
 # "executor.mpi_pool.<case>", run as `mpirun -np 3 --oversubscribe --enable-recovery` on this
-# host: rank 0 runs the case, ranks 1 and 2 serve it.
+# host: rank 0 runs the case, ranks 1 and 2 serve it (the spawn cases: -np 1, and the pool
+# spawns its workers).
 if(NOT WEFT_HAVE_MPI)
   return()
 endif()
@@ -19,7 +20,11 @@ file(STRINGS ${file} lines REGEX "^ *WEFT_TEST\\([a-z0-9_]+\\)")
 foreach(line ${lines})
   string(REGEX REPLACE ".*WEFT_TEST\\(([a-z0-9_]+)\\).*" "\\1" name "${line}")
   set(test executor.mpi_pool.${name})
-  add_test(NAME ${test} COMMAND ${WEFT_MPIRUN} ${MPIEXEC_NUMPROC_FLAG} 3
+  set(np 3)
+  if(name MATCHES "spawn")
+    set(np 1) # the MPI_Comm_spawn model: the pool starts its workers itself
+  endif()
+  add_test(NAME ${test} COMMAND ${WEFT_MPIRUN} ${MPIEXEC_NUMPROC_FLAG} ${np}
            $<TARGET_FILE:test_executor_mpi_pool> ${name})
   # mpirun runs ranks as processes of its own, so the cases that start many at once would
   # compete for the 2 cores: they run alone.

@@ -21,12 +21,13 @@
  *     weft_mpi_serve too (it sees its parent and serves it). Those workers belong to that pool
  *     and leave when it is destroyed.
  *
- * MPI runs on one thread of weft's (the MPI thread, started by weft_mpi_serve or the first
- * pool): it initializes MPI there (MPI_THREAD_FUNNELED: no other thread calls MPI), makes all
- * progress, and finalizes. Submitters only queue and poke it, so submit is safe from any thread
- * or coroutine and never blocks a hub; waits (result, shutdown) park only the caller. A
- * program that initialized MPI itself must have MPI_THREAD_MULTIPLE (else pool creation is
- * WEFT_ENOTSUP) and must finalize it after weft_mpi_finalize.
+ * Threads: weft_mpi_serve initializes MPI in the calling thread (MPI_THREAD_SERIALIZED) and
+ * starts weft's MPI thread, which from then on makes every MPI call (the progress of every
+ * pool), one at a time; weft_mpi_finalize stops it and finalizes MPI back in the calling
+ * thread, as MPI requires (call both from the main thread). Submitters only queue and poke the
+ * MPI thread, so submit is safe from any thread or coroutine and never blocks a hub; waits
+ * (result, shutdown) park only the caller. A program that initialized MPI itself must have
+ * MPI_THREAD_MULTIPLE (else WEFT_ENOTSUP) and finalizes it itself, after weft_mpi_finalize.
  *
  * Transport: tasks are handed to idle ranks in batches (many small tasks in one message, up
  * to 2 batches in flight per rank, results batched back the same way); arguments and results
@@ -34,10 +35,11 @@
  * 64 MiB payload never stalls the MPI thread's other traffic.
  *
  * Failure: a task's nonzero code fails its future. A name no rank registered fails its future
- * with WEFT_ENOENT. A worker rank that dies breaks the pool (MPI cannot go on without ULFM):
- * every future queued or in flight fails with WEFT_EBROKEN, and later submits return
- * WEFT_EBROKEN; nothing hangs. A death is seen at once for ranks on the submitter's host (their
- * pids are watched); the job must be started with `mpirun --enable-recovery` (Open MPI 4), or
+ * with WEFT_ENOENT. A worker rank that dies breaks the pools (MPI cannot go on without ULFM):
+ * every future queued or in flight in any MPI pool fails with WEFT_EBROKEN, and later submits
+ * and creates return WEFT_EBROKEN; nothing hangs. A death is seen at once for ranks on the
+ * submitter's host (their pids are watched through pidfds; a rank on another host that dies is
+ * not detected: its tasks wait, bound them with a result timeout); the job must be started with `mpirun --enable-recovery` (Open MPI 4), or
  * mpirun itself kills every rank, the submitter included, when one dies. A running task cannot
  * be cancelled (weft_future_cancel: WEFT_EBUSY); a queued one can. Fork: an MPI pool is not
  * usable in a forked child (WEFT_EBROKEN).

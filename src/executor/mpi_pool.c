@@ -3,8 +3,9 @@
  * MPI is found. It uses weft's public API plus the executor seam (executor_internal.h: the ops
  * table, and the future's `arg`, `next` and `dispose` fields, which belong to the backend).
  *
- * One engine per process, run by the MPI thread, which alone calls MPI (MPI_THREAD_FUNNELED:
- * it also initializes and finalizes MPI). Its parts:
+ * One engine per process, run by the MPI thread, which alone calls MPI between
+ * weft_mpi_serve (MPI_Init_thread with MPI_THREAD_SERIALIZED, in the caller) and
+ * weft_mpi_finalize (MPI_Finalize, in the caller, after the MPI thread has ended). Its parts:
  *   - the registry: name -> function, a list pushed at load (WEFT_MPI_TASK), read lock-free;
  *   - ranks[]: the worker ranks (world ranks 1..N-1, then those each spawning pool started),
  *     each with its FIFO of in-flight futures (linked through future->next, in the order the

@@ -447,6 +447,32 @@ static void mpi_pool_killed_rank_breaks_the_pool(void **state)
     assert_int_equal(weft_mpi_pool_create(&again, NULL), WEFT_EBROKEN);
 }
 
+/* The MPI_Comm_spawn model (run under mpirun -np 1: no world workers): the pool starts two
+ * processes of this program, which serve it, and leave when it is destroyed. */
+static void mpi_pool_spawned_workers_serve_their_pool(void **state)
+{
+    (void)state;
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = 0;
+    weft_mpi_pool_opts_t opts = {.spawn_command = self, .spawn_nprocs = 2};
+    weft_executor_t *ex;
+    assert_int_equal(weft_mpi_pool_create(&ex, &opts), 0);
+    weft_future_t *fs[100];
+    for (uint64_t i = 0; i < 100; i++) fs[i] = submit_square(ex, i);
+    for (uint64_t i = 0; i < 100; i++) {
+        assert_int_equal(square_of(fs[i]), i * i);
+        weft_future_release(fs[i]);
+    }
+    weft_future_t *f = submit(ex, "reverse_and_pid", "ab", 2);
+    const char *data;
+    assert_int_equal(weft_mpi_result(f, 60, (const void **)&data, NULL), 0);
+    assert_memory_equal(data, "ba", 2);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_runs_tasks_on_bytes),
     WEFT_TEST(mpi_pool_task_error_reaches_its_future),
@@ -462,6 +488,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_submit_from_threads_wait_from_coroutines),
     WEFT_TEST(mpi_pool_bad_input),
     WEFT_TEST(mpi_pool_killed_rank_breaks_the_pool),
+    WEFT_TEST(mpi_pool_spawned_workers_serve_their_pool),
 };
 
 /* Every rank enters here: workers serve until rank 0 finalizes, rank 0 runs the case. */
