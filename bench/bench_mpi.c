@@ -75,7 +75,8 @@ static int ranks_main(int argc, char **argv)
     return 0;
 }
 
-/* ---- driver ----------------------------------------------------------------------------------- */
+/* ---- driver -----------------------------------------------------------------------------------
+ */
 
 static const char *self;
 
@@ -106,8 +107,8 @@ static double run_mpi4py(void *arg, double *big)
 {
     (void)arg;
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "%s -np 3 %s -m mpi4py.futures %s %d %d", WEFT_MPIRUN,
-             WEFT_PYTHON, WEFT_PEER_MPI_PY, PY_TRIVIAL, PY_BIG);
+    snprintf(cmd, sizeof cmd, "%s -np 3 %s -m mpi4py.futures %s %d %d", WEFT_MPIRUN, WEFT_PYTHON,
+             WEFT_PEER_MPI_PY, PY_TRIVIAL, PY_BIG);
     return run_ranks(cmd, big);
 }
 

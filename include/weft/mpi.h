@@ -39,10 +39,10 @@
  * every future queued or in flight in any MPI pool fails with WEFT_EBROKEN, and later submits
  * and creates return WEFT_EBROKEN; nothing hangs. A death is seen at once for ranks on the
  * submitter's host (their pids are watched through pidfds; a rank on another host that dies is
- * not detected: its tasks wait, bound them with a result timeout); the job must be started with `mpirun --enable-recovery` (Open MPI 4), or
- * mpirun itself kills every rank, the submitter included, when one dies. A running task cannot
- * be cancelled (weft_future_cancel: WEFT_EBUSY); a queued one can. Fork: an MPI pool is not
- * usable in a forked child (WEFT_EBROKEN).
+ * not detected: its tasks wait, bound them with a result timeout); the job must be started with
+ * `mpirun --enable-recovery` (Open MPI 4), or mpirun itself kills every rank, the submitter
+ * included, when one dies. A running task cannot be cancelled (weft_future_cancel: WEFT_EBUSY); a
+ * queued one can. Fork: an MPI pool is not usable in a forked child (WEFT_EBROKEN).
  */
 #ifndef WEFT_MPI_H
 #define WEFT_MPI_H
@@ -68,7 +68,7 @@ WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
 /* Registers fn under its own name when the program (or library) loads. Use at file scope,
  * after fn is declared: WEFT_MPI_TASK(sum_to); */
 #define WEFT_MPI_TASK(fn)                                                                          \
-    __attribute__((constructor)) static void weft_mpi_register_##fn(void)                         \
+    __attribute__((constructor)) static void weft_mpi_register_##fn(void)                          \
     {                                                                                              \
         (void)weft_mpi_register(#fn, fn);                                                          \
     }
@@ -113,8 +113,8 @@ WEFT_EXTERN int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_o
  * NULL. Futures fail with the task's code, WEFT_ENOENT (no such task on the worker),
  * WEFT_EBROKEN (a worker rank died), WEFT_ECANCELED (cancelled while queued). Safe from any
  * thread or coroutine. */
-WEFT_EXTERN int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg, size_t len,
-                         weft_future_t **out);
+WEFT_EXTERN int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
+                                     size_t len, weft_future_t **out);
 
 /* The result bytes of an MPI-pool future, as weft_process_result (same rules). */
 WEFT_EXTERN int weft_mpi_result(weft_future_t *f, double timeout, const void **data, size_t *len);

@@ -56,7 +56,7 @@ enum { BATCH = 1, REPLY = 2, EXIT = 3 };
 enum { NAME_MAX_LEN = 255 };
 enum { INLINE_MAX = 64 << 10, CHUNK = 1 << 20 };
 enum { BATCH_MAX_TASKS = 256, BATCHES_IN_FLIGHT = 2 };
-#define BATCH_NS 1000000 /* the work one batch should carry, by the measured task time */
+#define BATCH_NS 1000000        /* the work one batch should carry, by the measured task time */
 enum { HEAD = 16, ENTRY = 16 }; /* a head's and an entry's fixed part, in bytes */
 
 /* ---- the registry ---------------------------------------------------------------------- */
@@ -103,8 +103,14 @@ int weft_mpi_register(const char *name, weft_mpi_task_fn fn)
 
 /* ---- wire helpers ---------------------------------------------------------------------- */
 
-static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
-static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static void put32(unsigned char *p, uint32_t v)
+{
+    memcpy(p, &v, 4);
+}
+static void put64(unsigned char *p, uint64_t v)
+{
+    memcpy(p, &v, 8);
+}
 static uint32_t get32(const unsigned char *p)
 {
     uint32_t v;
@@ -154,7 +160,10 @@ static unsigned char *recv_head(MPI_Comm comm, int src, int *len)
     }
 }
 
-static int nchunks(uint64_t len) { return (int)((len + CHUNK - 1) / CHUNK); }
+static int nchunks(uint64_t len)
+{
+    return (int)((len + CHUNK - 1) / CHUNK);
+}
 
 static int chunk_len(uint64_t len, int i)
 {
@@ -188,8 +197,8 @@ static void flush_replies(MPI_Comm comm, replies_t *r)
     r->count = 0;
 }
 
-static int run_task(const unsigned char *name, size_t nlen, const unsigned char *arg,
-                    size_t alen, void **result, size_t *rlen)
+static int run_task(const unsigned char *name, size_t nlen, const unsigned char *arg, size_t alen,
+                    void **result, size_t *rlen)
 {
     entry_t *e = lookup((const char *)name, nlen);
     if (!e) return WEFT_ENOENT;
@@ -240,8 +249,8 @@ static bool serve_batch(MPI_Comm comm, const unsigned char *msg, size_t len, rep
     if (body) {
         big = malloc(body);
         for (int i = 0; i < nchunks(body); i++)
-            MPI_Recv(big ? big + (size_t)i * CHUNK : NULL, big ? chunk_len(body, i) : 0,
-                     MPI_BYTE, 0, TAG_BODY, comm, MPI_STATUS_IGNORE);
+            MPI_Recv(big ? big + (size_t)i * CHUNK : NULL, big ? chunk_len(body, i) : 0, MPI_BYTE,
+                     0, TAG_BODY, comm, MPI_STATUS_IGNORE);
     }
     size_t off = HEAD;
     for (uint32_t i = 0; i < count; i++) {
@@ -284,12 +293,11 @@ typedef struct mpool mpool_t;
 
 typedef struct task { /* a queued future's arg: its batch entry, ready to copy */
     mpool_t *pool;
-    int refs; /* the future's hold and each send streaming its bytes (MPI thread only) */
+    int refs;     /* the future's hold and each send streaming its bytes (MPI thread only) */
     uint64_t len; /* argument bytes */
     size_t wire;  /* entry bytes: ENTRY + name + argument */
     unsigned char data[];
 } task_t;
-
 
 typedef struct result { /* a finished future's value */
     size_t len;
@@ -299,12 +307,12 @@ typedef struct result { /* a finished future's value */
 
 typedef struct rank {
     MPI_Comm comm;
-    int peer;                   /* its rank in comm */
-    mpool_t *owner;             /* the pool that spawned it; NULL: a world rank, any pool's */
-    int pidfd;                  /* -1: not on this host (or no pidfd) */
-    bool gone;                  /* told to exit, or dead */
-    bool dead;                  /* its pidfd said it ended */
-    weft_future_t *head, *tail; /* in flight, in the order it runs them */
+    int peer;                        /* its rank in comm */
+    mpool_t *owner;                  /* the pool that spawned it; NULL: a world rank, any pool's */
+    int pidfd;                       /* -1: not on this host (or no pidfd) */
+    bool gone;                       /* told to exit, or dead */
+    bool dead;                       /* its pidfd said it ended */
+    weft_future_t *head, *tail;      /* in flight, in the order it runs them */
     size_t batch[BATCHES_IN_FLIGHT]; /* tasks left of each unanswered batch, oldest first */
     size_t size[BATCHES_IN_FLIGHT];  /* and how many it had */
     int64_t sent_at[BATCHES_IN_FLIGHT];
@@ -347,10 +355,10 @@ static struct engine {
     weft_lock_t lock;
     int efd;
     pthread_t thread;
-    bool serving;   /* weft_mpi_serve or a pool started the engine; cleared by finalize */
-    bool our_init;  /* weft initialized MPI (and finalizes it) */
-    bool running;   /* the MPI thread runs */
-    bool broken;    /* a worker rank died */
+    bool serving;  /* weft_mpi_serve or a pool started the engine; cleared by finalize */
+    bool our_init; /* weft initialized MPI (and finalizes it) */
+    bool running;  /* the MPI thread runs */
+    bool broken;   /* a worker rank died */
     pid_t owner;
     mpool_t *pools;
     cmd_t *cmds;
@@ -370,8 +378,14 @@ static void poke(void)
     (void)n;
 }
 
-static void lock(void) { weft_lock_acquire(&E.lock, WEFT_FOREVER); }
-static void unlock(void) { weft_lock_release(&E.lock); }
+static void lock(void)
+{
+    weft_lock_acquire(&E.lock, WEFT_FOREVER);
+}
+static void unlock(void)
+{
+    weft_lock_release(&E.lock);
+}
 
 static void task_unref(task_t *t)
 {
@@ -401,7 +415,7 @@ static void complete(weft_future_t *f, int code, result_t *result)
     } else {
         free(result);
         weft_future_set_error(f, code,
-                              code == WEFT_ENOENT ? "no task of that name on the worker rank"
+                              code == WEFT_ENOENT    ? "no task of that name on the worker rank"
                               : code == WEFT_EBROKEN ? "a worker rank died: the MPI pool is broken"
                                                      : NULL);
     }
@@ -647,8 +661,8 @@ static void take_reply(rank_t *r, const unsigned char *msg, size_t len)
                 return;
             }
             for (int c = 0; c < r->nbody; c++)
-                MPI_Irecv(r->body->raw + (size_t)c * CHUNK, chunk_len(body, c), MPI_BYTE,
-                          r->peer, TAG_BODY, r->comm, &r->body_reqs[c]);
+                MPI_Irecv(r->body->raw + (size_t)c * CHUNK, chunk_len(body, c), MPI_BYTE, r->peer,
+                          TAG_BODY, r->comm, &r->body_reqs[c]);
             return;
         }
         if (len - off < rlen) return;
@@ -761,7 +775,8 @@ static void break_engine(void)
     }
 }
 
-/* ---- the MPI thread: ranks, commands, the loop ------------------------------------------------ */
+/* ---- the MPI thread: ranks, commands, the loop ------------------------------------------------
+ */
 
 enum { ID_LEN = 128 }; /* boot id + host name, then the pid in the last 8 bytes */
 
@@ -794,8 +809,8 @@ static int add_ranks(MPI_Comm comm, int first, int n, const char *ids, mpool_t *
         memcpy(&pid, id + ID_LEN - 8, 8);
         int fd = -1;
         if (memcmp(id, me, ID_LEN - 8) == 0) fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-        E.ranks[E.nranks++] = (rank_t){.comm = comm, .peer = first + k, .owner = owner,
-                                       .pidfd = fd < 0 ? -1 : fd};
+        E.ranks[E.nranks++] =
+            (rank_t){.comm = comm, .peer = first + k, .owner = owner, .pidfd = fd < 0 ? -1 : fd};
     }
     return 0;
 }
@@ -836,8 +851,8 @@ static int spawn(mpool_t *p, const weft_mpi_pool_opts_t *o)
     char *ids = malloc((size_t)n * ID_LEN);
     MPI_Comm inter = MPI_COMM_NULL;
     int rc = errs && ids ? 0 : WEFT_ENOMEM;
-    if (!rc && MPI_Comm_spawn(o->spawn_command, o->spawn_argv ? o->spawn_argv : MPI_ARGV_NULL,
-                              n, MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, errs) != MPI_SUCCESS)
+    if (!rc && MPI_Comm_spawn(o->spawn_command, o->spawn_argv ? o->spawn_argv : MPI_ARGV_NULL, n,
+                              MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, errs) != MPI_SUCCESS)
         rc = WEFT_EIO;
     if (!rc) MPI_Gather(NULL, 0, MPI_BYTE, ids, ID_LEN, MPI_BYTE, MPI_ROOT, inter);
     if (!rc) rc = add_ranks(inter, 0, n, ids, p);
@@ -921,8 +936,8 @@ static void *engine_main(void *arg)
         }
         pfds[0] = (struct pollfd){.fd = E.efd, .events = POLLIN};
         for (size_t i = 0; i < E.nranks; i++)
-            pfds[1 + i] = (struct pollfd){.fd = E.ranks[i].gone ? -1 : E.ranks[i].pidfd,
-                                          .events = POLLIN};
+            pfds[1 + i] =
+                (struct pollfd){.fd = E.ranks[i].gone ? -1 : E.ranks[i].pidfd, .events = POLLIN};
         /* Work done: look again at once; MPI traffic pending: back off up to 1 ms; else sleep
          * until poked or a rank dies. */
         ns = did ? 0 : ns ? (ns * 2 > 1000000 ? 1000000 : ns * 2) : 1000;
@@ -960,7 +975,10 @@ static int run_cmd(int kind, mpool_t *p, const weft_mpi_pool_opts_t *o)
 
 /* ---- starting and ending ------------------------------------------------------------------ */
 
-static void finalize_at_exit(void) { weft_mpi_finalize(); }
+static void finalize_at_exit(void)
+{
+    weft_mpi_finalize();
+}
 
 /* The submitter's start: the world's workers, the eventfd, the MPI thread. */
 static int start_engine(void)
@@ -1012,7 +1030,8 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
     if (parent != MPI_COMM_NULL || rank > 0) {
         char me[ID_LEN];
         my_id(me);
-        MPI_Gather(me, ID_LEN, MPI_BYTE, NULL, 0, MPI_BYTE, 0, parent != MPI_COMM_NULL ? parent : world);
+        MPI_Gather(me, ID_LEN, MPI_BYTE, NULL, 0, MPI_BYTE, 0,
+                   parent != MPI_COMM_NULL ? parent : world);
         worker_loop(parent != MPI_COMM_NULL ? parent : world);
         if (parent != MPI_COMM_NULL) MPI_Comm_disconnect(&parent);
         if (E.our_init) MPI_Finalize();
