@@ -1013,6 +1013,8 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
     *was_worker = false;
     if (E.serving) return WEFT_EALREADY;
     int flag = 0, provided = 0;
+    MPI_Finalized(&flag);
+    if (flag) return WEFT_EALREADY; /* MPI starts once per process */
     MPI_Initialized(&flag);
     if (!flag) {
         if (MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided) != MPI_SUCCESS)
@@ -1134,10 +1136,14 @@ int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_opts_t *opts)
     if (!E.serving) {
         bool worker;
         int rc = weft_mpi_serve(NULL, NULL, &worker);
+        if (rc == WEFT_EALREADY) return WEFT_ESHUTDOWN; /* MPI was finalized here */
         if (rc) return rc;
         if (worker) return WEFT_ENOTSUP; /* this process was a worker: it served already */
     }
-    if (E.owner != getpid() || E.broken) return WEFT_EBROKEN;
+    lock();
+    bool broken = E.broken;
+    unlock();
+    if (E.owner != getpid() || broken) return WEFT_EBROKEN;
     size_t world = 0;
     for (size_t i = 0; i < E.nranks; i++) world += !E.ranks[i].owner;
     if (!o.spawn_command && world == 0) return WEFT_EAGAIN;

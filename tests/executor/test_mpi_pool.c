@@ -72,6 +72,15 @@ static int die(const void *arg, size_t len, void **result, size_t *result_len)
 }
 WEFT_MPI_TASK(die)
 
+/* Sleeps the milliseconds of its 4-byte argument, then kills its rank. */
+static int die_after_ms(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    sleep_ms(arg, len, result, result_len);
+    raise(SIGKILL);
+    return 0;
+}
+WEFT_MPI_TASK(die_after_ms)
+
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static weft_executor_t *make_pool(size_t max_workers)
@@ -272,27 +281,51 @@ static void mpi_pool_shutdown_cancels_queued_futures(void **state)
     assert_int_equal(weft_executor_destroy(ex), 0);
 }
 
+static void wait_running(weft_future_t *f)
+{
+    while (!weft_future_running(f) && !weft_future_done(f)) weft_sleep(0.001);
+}
+
 /* cancel: a queued future cancels (its task never runs); a running one cannot (WEFT_EBUSY). */
 static void mpi_pool_cancel_queued_not_running(void **state)
 {
     (void)state;
     weft_executor_t *ex = make_pool(1);
+    /* the one rank takes 2 batches: once both are out, what comes next stays queued */
     weft_future_t *running = submit_sleep(ex, 300);
-    while (!weft_future_running(running)) weft_sleep(0.001);
-    /* the one rank takes 2 batches: fill them, then the rest stays queued */
+    wait_running(running);
     weft_future_t *second = submit_sleep(ex, 1);
-    weft_future_t *third = submit_sleep(ex, 1);
+    wait_running(second);
     weft_future_t *queued = submit_sleep(ex, 1);
-    int rc = weft_future_cancel(queued);
-    assert_true(rc == 0 || rc == WEFT_EBUSY);
+    assert_int_equal(weft_future_cancel(queued), 0);
+    assert_true(weft_future_cancelled(queued));
     assert_int_equal(weft_future_cancel(running), WEFT_EBUSY);
     close_pool(ex);
     assert_int_equal(weft_future_error(running), 0);
-    if (rc == 0) assert_true(weft_future_cancelled(queued));
+    assert_int_equal(weft_future_error(second), 0);
     weft_future_release(running);
     weft_future_release(second);
-    weft_future_release(third);
     weft_future_release(queued);
+}
+
+static int submit_in_child(void *arg)
+{
+    weft_executor_t *ex = arg;
+    weft_future_t *f = (weft_future_t *)1;
+    int rc = weft_mpi_pool_submit(ex, "square", NULL, 0, &f);
+    return rc == WEFT_EBROKEN && f == NULL ? 0 : 1;
+}
+
+/* Fork: a pool inherited by a child is not usable there (WEFT_EBROKEN, no MPI call made). */
+static void mpi_pool_unusable_in_a_forked_child(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(0);
+    assert_int_equal(weft_test_process_finish(weft_test_process_start(submit_in_child, ex)), 0);
+    weft_future_t *f = submit_square(ex, 5);
+    assert_int_equal(square_of(f), 25);
+    weft_future_release(f);
+    close_pool(ex);
 }
 
 /* wait / as_completed over MPI futures. */
@@ -447,6 +480,27 @@ static void mpi_pool_killed_rank_breaks_the_pool(void **state)
     assert_int_equal(weft_mpi_pool_create(&again, NULL), WEFT_EBROKEN);
 }
 
+/* A rank dies while 64 MiB are on their way to it (its next task's argument, sent while it
+ * runs the one that kills it): both futures fail with WEFT_EBROKEN, and the sends that can
+ * never finish do not hang the pool, its shutdown or MPI's finalization. */
+static void mpi_pool_rank_killed_midway_through_a_large_send(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1);
+    uint32_t ms = 300;
+    weft_future_t *dying = submit(ex, "die_after_ms", &ms, sizeof ms);
+    size_t big = (size_t)64 << 20;
+    unsigned char *arg = calloc(1, big);
+    assert_non_null(arg);
+    weft_future_t *f = submit(ex, "reverse_and_pid", arg, big);
+    free(arg);
+    assert_int_equal(weft_mpi_result(dying, 60, NULL, NULL), WEFT_EBROKEN);
+    assert_int_equal(weft_mpi_result(f, 60, NULL, NULL), WEFT_EBROKEN);
+    weft_future_release(dying);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
 /* The MPI_Comm_spawn model (run under mpirun -np 1: no world workers): the pool starts two
  * processes of this program, which serve it, and leave when it is destroyed. */
 static void mpi_pool_spawned_workers_serve_their_pool(void **state)
@@ -483,11 +537,13 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_shutdown_waits_then_refuses),
     WEFT_TEST(mpi_pool_shutdown_cancels_queued_futures),
     WEFT_TEST(mpi_pool_cancel_queued_not_running),
+    WEFT_TEST(mpi_pool_unusable_in_a_forked_child),
     WEFT_TEST(mpi_pool_wait_and_as_completed),
     WEFT_TEST(mpi_pool_64mib_payloads_stream),
     WEFT_TEST(mpi_pool_submit_from_threads_wait_from_coroutines),
     WEFT_TEST(mpi_pool_bad_input),
     WEFT_TEST(mpi_pool_killed_rank_breaks_the_pool),
+    WEFT_TEST(mpi_pool_rank_killed_midway_through_a_large_send),
     WEFT_TEST(mpi_pool_spawned_workers_serve_their_pool),
 };
 
