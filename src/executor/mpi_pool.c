@@ -341,7 +341,7 @@ typedef struct send {
     task_t *task; /* whose bytes it streams, or NULL */
 } send_t;
 
-enum { CMD_SPAWN = 1, CMD_FINALIZE = 2 };
+enum { CMD_SPAWN = 1, CMD_REAP = 2, CMD_FINALIZE = 3 };
 typedef struct cmd {
     struct cmd *next;
     int kind;
@@ -894,6 +894,9 @@ static bool run_cmds(void)
         cmd_t *next = c->next; /* c is the caller's: gone once done is set */
         if (c->kind == CMD_SPAWN) {
             c->rc = spawn(c->pool, c->opts);
+        } else if (c->kind == CMD_REAP) {
+            reap_pools();
+            c->rc = 0;
         } else {
             break_engine(); /* what is left fails with WEFT_EBROKEN */
             for (size_t i = 0; i < E.nranks; i++)
@@ -1117,8 +1120,14 @@ static void mpool_destroy(weft_executor_t *ex)
                 *pp = p->next;
                 break;
             }
+    /* A spawning pool with nothing left is reaped before destroy returns, so its processes
+     * are gone with it (not from the MPI thread itself: a callback there cannot wait for it). */
+    bool reap = engine && p->spawned && !p->outstanding && !pthread_equal(pthread_self(), E.thread);
     unlock();
-    if (engine) poke();
+    if (reap)
+        run_cmd(CMD_REAP, NULL, NULL);
+    else if (engine)
+        poke();
     if (free_now) {
         weft_event_destroy(&p->idle);
         free(p);
