@@ -101,10 +101,11 @@ typedef struct weft_mpi_pool_opts {
 
 /* Creates an MPI pool (starting the MPI thread and MPI first if weft_mpi_serve was not
  * called). Errors: WEFT_EINVAL (ex NULL, spawn_nprocs < 0), WEFT_ENOMEM, WEFT_EAGAIN (no
- * worker rank: world size 1 without spawn_command), WEFT_EIO (MPI_Comm_spawn failed),
- * WEFT_EBROKEN (a worker rank died before, or in a forked child), WEFT_ESHUTDOWN (MPI was
- * finalized in this process: weft_mpi_finalize ran, or it served as a worker), WEFT_ENOTSUP
- * (see weft_mpi_serve). */
+ * worker rank: world size 1 without spawn_command), WEFT_ENOENT (spawn_command is not a program
+ * this host can run), WEFT_EIO (MPI_Comm_spawn failed; a program that runs but never calls
+ * weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or in a
+ * forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or it
+ * served as a worker), WEFT_ENOTSUP (see weft_mpi_serve). */
 WEFT_EXTERN int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_opts_t *opts);
 
 /* Schedules the task registered as name with a copy of the len bytes at arg; stores the future

@@ -844,6 +844,23 @@ static void drop_ranks(mpool_t *p)
     if (comm != MPI_COMM_NULL && !dead) MPI_Comm_disconnect(&comm);
 }
 
+/* Whether cmd names a program this host can run (as execvp finds it): Open MPI's
+ * MPI_Comm_spawn waits forever for one that cannot start. */
+static bool runnable(const char *cmd)
+{
+    if (strchr(cmd, '/')) return access(cmd, X_OK) == 0;
+    const char *path = getenv("PATH");
+    char buf[4096];
+    for (const char *dir = path ? path : "/usr/bin:/bin"; *dir;) {
+        size_t n = strcspn(dir, ":");
+        if (snprintf(buf, sizeof buf, "%.*s/%s", (int)n, n ? dir : ".", cmd) < (int)sizeof buf &&
+            access(buf, X_OK) == 0)
+            return true;
+        dir += n + (dir[n] == ':');
+    }
+    return false;
+}
+
 static int spawn(mpool_t *p, const weft_mpi_pool_opts_t *o)
 {
     int n = o->spawn_nprocs ? o->spawn_nprocs : 1;
@@ -854,7 +871,10 @@ static int spawn(mpool_t *p, const weft_mpi_pool_opts_t *o)
     if (!rc && MPI_Comm_spawn(o->spawn_command, o->spawn_argv ? o->spawn_argv : MPI_ARGV_NULL, n,
                               MPI_INFO_NULL, 0, MPI_COMM_SELF, &inter, errs) != MPI_SUCCESS)
         rc = WEFT_EIO;
-    if (!rc) MPI_Gather(NULL, 0, MPI_BYTE, ids, ID_LEN, MPI_BYTE, MPI_ROOT, inter);
+    if (!rc) {
+        MPI_Comm_set_errhandler(inter, MPI_ERRORS_RETURN);
+        MPI_Gather(NULL, 0, MPI_BYTE, ids, ID_LEN, MPI_BYTE, MPI_ROOT, inter);
+    }
     if (!rc) rc = add_ranks(inter, 0, n, ids, p);
     if (rc && inter != MPI_COMM_NULL) MPI_Comm_disconnect(&inter);
     free(errs);
@@ -1028,8 +1048,12 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
         MPI_Query_thread(&provided);
         if (provided < MPI_THREAD_MULTIPLE) return WEFT_ENOTSUP;
     }
+    /* Errors come back as codes (a task fails, a spawn reports) instead of aborting the job. */
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(MPI_COMM_SELF, MPI_ERRORS_RETURN);
     MPI_Comm parent, world = MPI_COMM_WORLD;
     MPI_Comm_get_parent(&parent);
+    if (parent != MPI_COMM_NULL) MPI_Comm_set_errhandler(parent, MPI_ERRORS_RETURN);
     int rank;
     MPI_Comm_rank(world, &rank);
     if (parent != MPI_COMM_NULL || rank > 0) {
@@ -1164,7 +1188,7 @@ int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_opts_t *opts)
     p->owner = getpid();
     weft_event_init(&p->idle);
     if (p->spawned) {
-        int rc = run_cmd(CMD_SPAWN, p, &o);
+        int rc = runnable(o.spawn_command) ? run_cmd(CMD_SPAWN, p, &o) : WEFT_ENOENT;
         if (rc) {
             weft_event_destroy(&p->idle);
             free(p);

@@ -529,6 +529,19 @@ static void mpi_pool_spawned_workers_serve_their_pool(void **state)
     close_pool(ex);
 }
 
+/* A spawn of a program that is not there fails the create with WEFT_ENOENT, leaving nothing
+ * (Open MPI's MPI_Comm_spawn would wait for it forever). */
+static void mpi_pool_spawn_of_a_missing_program_fails(void **state)
+{
+    (void)state;
+    weft_mpi_pool_opts_t opts = {.spawn_command = "/nonexistent/weft-worker", .spawn_nprocs = 1};
+    weft_executor_t *ex = (weft_executor_t *)1;
+    assert_int_equal(weft_mpi_pool_create(&ex, &opts), WEFT_ENOENT);
+    opts.spawn_command = "weft-no-such-program-on-the-path";
+    assert_int_equal(weft_mpi_pool_create(&ex, &opts), WEFT_ENOENT);
+    assert_null(ex);
+}
+
 /* Open MPI's first MPI_Comm_spawn in a process opens 2 sockets of its runtime that stay until
  * MPI_Finalize: the spawn cases spawn (and destroy) one pool before the leak guard's
  * baseline, so that the case itself is held to leave nothing behind. */
@@ -562,6 +575,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_killed_rank_breaks_the_pool),
     WEFT_TEST(mpi_pool_rank_killed_midway_through_a_large_send),
     WEFT_TEST(mpi_pool_spawned_workers_serve_their_pool),
+    WEFT_TEST(mpi_pool_spawn_of_a_missing_program_fails),
 };
 
 /* Every rank enters here: workers serve until rank 0 finalizes, rank 0 runs the case. */
