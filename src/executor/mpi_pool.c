@@ -253,14 +253,21 @@ static bool serve_batch(MPI_Comm comm, const unsigned char *msg, size_t len, rep
                      0, TAG_BODY, comm, MPI_STATUS_IGNORE);
     }
     size_t off = HEAD;
-    for (uint32_t i = 0; i < count; i++) {
-        if (len - off < ENTRY) return false;
+    bool ok = true;
+    for (uint32_t i = 0; i < count && ok; i++) {
+        if (len - off < ENTRY) {
+            ok = false; /* not a batch: the stream is out of step */
+            break;
+        }
         uint32_t nlen = get32(msg + off);
         uint64_t alen = get64(msg + off + 8);
         const unsigned char *name = msg + off + ENTRY;
         const unsigned char *arg = body ? big : name + nlen;
         size_t inline_len = body ? 0 : alen;
-        if (len - off - ENTRY < nlen + inline_len) return false;
+        if (len - off - ENTRY < nlen + inline_len) {
+            ok = false;
+            break;
+        }
         void *result = NULL;
         size_t rlen = 0;
         int32_t code = body && !big ? WEFT_ENOMEM : run_task(name, nlen, arg, alen, &result, &rlen);
@@ -269,7 +276,7 @@ static bool serve_batch(MPI_Comm comm, const unsigned char *msg, size_t len, rep
     }
     free(big);
     flush_replies(comm, r);
-    return true;
+    return ok;
 }
 
 /* A worker's life: serve batches from rank 0 of comm until EXIT. */
@@ -366,6 +373,7 @@ static struct engine {
     size_t nranks;
     send_t *sends;
     size_t nsends, scap;
+    size_t queued;   /* futures on the pools' queues (under the lock) */
     int64_t task_ns; /* a task's mean time on a rank, as measured (0: not yet) */
 } E = {.lock = WEFT_LOCK_INIT, .efd = -1};
 
@@ -471,6 +479,7 @@ static weft_future_t *next_task(const rank_t *r, size_t i, bool first, weft_futu
             p->head = f->next;
             if (!p->head) p->tail = NULL;
             f->next = NULL;
+            E.queued--;
             if (weft_future_set_running(f) == 0) return f;
             f->next = *dropped; /* cancelled while queued */
             *dropped = f;
@@ -478,14 +487,6 @@ static weft_future_t *next_task(const rank_t *r, size_t i, bool first, weft_futu
         }
     }
     return NULL;
-}
-
-static size_t queued_count(void)
-{
-    size_t n = 0;
-    for (mpool_t *p = E.pools; p; p = p->next)
-        for (weft_future_t *f = p->head; f && n < BATCH_MAX_TASKS * 64; f = f->next) n++;
-    return n;
 }
 
 static void push_inflight(rank_t *r, weft_future_t *f)
@@ -520,6 +521,7 @@ static bool send_batch(rank_t *r, size_t i, size_t share, weft_future_t **droppe
             f->next = t->pool->head;
             t->pool->head = f;
             if (!t->pool->tail) t->pool->tail = f;
+            E.queued++;
             break;
         }
         unsigned char *more = realloc(buf, len + wire);
@@ -579,7 +581,7 @@ static bool dispatch(void)
     bool sent = false;
     weft_future_t *dropped = NULL;
     lock();
-    size_t queued = E.broken ? 0 : queued_count();
+    size_t queued = E.broken ? 0 : E.queued;
     unlock();
     size_t free_ranks = 0;
     for (size_t i = 0; i < E.nranks; i++)
@@ -746,6 +748,7 @@ static void break_engine(void)
         }
         p->tail = NULL;
     }
+    E.queued = 0;
     unlock();
     for (size_t i = 0; i < E.nranks; i++) {
         rank_t *r = &E.ranks[i];
@@ -1111,6 +1114,7 @@ static int mpool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, i
     if (cancel_futures) { /* every queued one is PENDING: handed out ones left the queue */
         cancel = p->head;
         p->head = p->tail = NULL;
+        for (weft_future_t *f = cancel; f; f = f->next) E.queued--;
     }
     if (!p->outstanding) weft_event_set(&p->idle);
     unlock();
@@ -1240,6 +1244,7 @@ int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
             p->head = f;
         p->tail = f;
         p->outstanding++;
+        E.queued++;
     }
     unlock();
     if (rc) {
