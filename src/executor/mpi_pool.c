@@ -1083,7 +1083,10 @@ int weft_mpi_finalize(void)
     pthread_join(E.thread, NULL);
     E.running = false;
     if (E.our_init) MPI_Finalize();
-    for (size_t i = 0; i < E.nsends; i++) free(E.sends[i].buf);
+    for (size_t i = 0; i < E.nsends; i++) { /* sends to a dead rank never completed */
+        free(E.sends[i].buf);
+        if (E.sends[i].task) task_unref(E.sends[i].task);
+    }
     free(E.sends);
     E.sends = NULL;
     E.nsends = E.scap = 0;

@@ -72,14 +72,21 @@ static int die(const void *arg, size_t len, void **result, size_t *result_len)
 }
 WEFT_MPI_TASK(die)
 
-/* Sleeps the milliseconds of its 4-byte argument, then kills its rank. */
-static int die_after_ms(const void *arg, size_t len, void **result, size_t *result_len)
+/* Waits until the file named by its argument exists (the ranks share this host), then kills
+ * its rank. */
+static int die_when_told(const void *arg, size_t len, void **result, size_t *result_len)
 {
-    sleep_ms(arg, len, result, result_len);
+    (void)result, (void)result_len;
+    char path[256];
+    snprintf(path, sizeof path, "%.*s", (int)len, (const char *)arg);
+    for (int i = 0; i < 60000 && access(path, F_OK) != 0; i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
     raise(SIGKILL);
     return 0;
 }
-WEFT_MPI_TASK(die_after_ms)
+WEFT_MPI_TASK(die_when_told)
 
 /* ---- helpers ------------------------------------------------------------------------------- */
 
@@ -489,17 +496,24 @@ static void mpi_pool_rank_killed_midway_through_a_large_send(void **state)
 {
     (void)state;
     weft_executor_t *ex = make_pool(1);
-    uint32_t ms = 300;
-    weft_future_t *dying = submit(ex, "die_after_ms", &ms, sizeof ms);
+    char go[64];
+    snprintf(go, sizeof go, "/tmp/weft-mpi-test-%d", (int)getpid());
+    unlink(go);
+    weft_future_t *dying = submit(ex, "die_when_told", go, strlen(go));
     size_t big = (size_t)64 << 20;
     unsigned char *arg = calloc(1, big);
     assert_non_null(arg);
     weft_future_t *f = submit(ex, "reverse_and_pid", arg, big);
     free(arg);
+    wait_running(f); /* handed out: its 64 MiB are posted to the rank, which is busy */
+    FILE *file = fopen(go, "w");
+    assert_non_null(file);
+    fclose(file);
     assert_int_equal(weft_mpi_result(dying, 60, NULL, NULL), WEFT_EBROKEN);
     assert_int_equal(weft_mpi_result(f, 60, NULL, NULL), WEFT_EBROKEN);
     weft_future_release(dying);
     weft_future_release(f);
+    unlink(go);
     close_pool(ex);
 }
 
