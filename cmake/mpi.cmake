@@ -16,7 +16,13 @@ if(MPI_C_FOUND AND MPIEXEC_EXECUTABLE)
   set_target_properties(weft_mpi PROPERTIES VERSION ${PROJECT_VERSION}
                         SOVERSION ${PROJECT_VERSION_MAJOR})
   add_library(weft::weft_mpi ALIAS weft_mpi)
+  # Installed beside libweft with a pkg-config file (`pkg-config --libs weft-mpi`): weft/mpi.h
+  # does not include <mpi.h>, so a program needs no MPI flags of its own.
   install(TARGETS weft_mpi LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  file(RELATIVE_PATH WEFT_MPI_PC_RELPREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
+       ${CMAKE_INSTALL_PREFIX})
+  configure_file(cmake/weft-mpi.pc.in ${CMAKE_CURRENT_BINARY_DIR}/weft-mpi.pc @ONLY)
+  install(FILES ${CMAKE_CURRENT_BINARY_DIR}/weft-mpi.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
   # How the tests, the example and the benchmark start ranks: mpirun on this host, with more
   # ranks than cores, as root too (containers, CI), and --enable-recovery so that a rank that
   # dies does not make mpirun kill the others (the pool reports it instead: WEFT_EBROKEN).

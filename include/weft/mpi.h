@@ -1,7 +1,8 @@
 /*
  * weft/mpi.h — the executor on MPI ranks (mpi4py.futures' MPIPoolExecutor for C), built when
- * Open MPI is found (library weft_mpi; link weft::weft_mpi or -lweft_mpi -lweft with mpicc's
- * flags). Not included by weft.h.
+ * Open MPI is found: library libweft_mpi, which links MPI itself (`pkg-config --libs weft-mpi`:
+ * -lweft_mpi -lweft; in weft's own CMake build, the target weft::weft_mpi). This header needs
+ * no <mpi.h>. Not included by weft.h.
  *
  * The same executor as the process pool, across hosts: weft_executor_shutdown / destroy and
  * every future call (result, callbacks, weft_wait, as_completed, cancel) work on it as on any
