@@ -964,9 +964,13 @@ static void *engine_main(void *arg)
         for (size_t i = 0; i < E.nranks; i++)
             pfds[1 + i] =
                 (struct pollfd){.fd = E.ranks[i].gone ? -1 : E.ranks[i].pidfd, .events = POLLIN};
-        /* Work done: look again at once; MPI traffic pending: back off up to 1 ms; else sleep
-         * until poked or a rank dies. */
-        ns = did ? 0 : ns ? (ns * 2 > 1000000 ? 1000000 : ns * 2) : 1000;
+        /* Work done: look again at once; MPI traffic pending: back off, up to half a task's
+         * measured time (a rank that finishes a task waits for the next no longer than
+         * that), at least 10 us and at most 1 ms; else sleep until poked or a rank dies. */
+        long cap = E.task_ns / 2 < 10000     ? 10000
+                   : E.task_ns / 2 > 1000000 ? 1000000
+                                             : E.task_ns / 2;
+        ns = did ? 0 : ns ? (ns * 2 > cap ? cap : ns * 2) : 1000;
         struct timespec ts = {0, did ? 0 : ns};
         if (ppoll(pfds, n, busy || did ? &ts : NULL, NULL) <= 0) continue;
         if (pfds[0].revents) {
