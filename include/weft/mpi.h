@@ -30,10 +30,12 @@
  * (result, shutdown) park only the caller. A program that initialized MPI itself must have
  * MPI_THREAD_MULTIPLE (else WEFT_ENOTSUP) and finalizes it itself, after weft_mpi_finalize.
  *
- * Transport: tasks are handed to idle ranks in batches (many small tasks in one message, up
- * to 2 batches in flight per rank, results batched back the same way); arguments and results
- * above 64 KiB travel alone, in 1 MiB chunks posted as non-blocking sends and receives, so a
- * 64 MiB payload never stalls the MPI thread's other traffic.
+ * Transport: tasks are handed to ranks in batches (many small tasks in one message, sized to
+ * about 1 ms of work by the measured task time, so slow tasks go one by one; results come back
+ * batched the same way), with up to 4 batches in flight per rank while tasks are short and 2
+ * when they are not: those handed out are RUNNING and can no longer be cancelled. Arguments and
+ * results above 64 KiB travel alone, in 1 MiB chunks posted as non-blocking sends and
+ * receives, so a 64 MiB payload never stalls the MPI thread's other traffic.
  *
  * Failure: a task's nonzero code fails its future. A name no rank registered fails its future
  * with WEFT_ENOENT. A worker rank that dies breaks the pools (MPI cannot go on without ULFM):

@@ -55,7 +55,7 @@ enum { TAG_MSG = 7101, TAG_BODY = 7102 };
 enum { BATCH = 1, REPLY = 2, EXIT = 3 };
 enum { NAME_MAX_LEN = 255 };
 enum { INLINE_MAX = 64 << 10, CHUNK = 1 << 20 };
-enum { BATCH_MAX_TASKS = 256, BATCHES_IN_FLIGHT = 2 };
+enum { BATCH_MAX_TASKS = 256, BATCHES_IN_FLIGHT = 4 }; /* at most; see depth() */
 #define BATCH_NS 1000000        /* the work one batch should carry, by the measured task time */
 enum { HEAD = 16, ENTRY = 16 }; /* a head's and an entry's fixed part, in bytes */
 
@@ -575,6 +575,15 @@ static void release_dropped(weft_future_t *dropped)
     }
 }
 
+/* Batches in flight per rank: 4 while tasks are measured shorter than a batch's worth of work
+ * (a rank goes from one to the next without waiting for the MPI thread; Python's process pool
+ * keeps max_workers + 1 calls queued for the same reason), else 2: long tasks would wait
+ * behind each other on one rank while another idles, and stay uncancellable. */
+static int depth(void)
+{
+    return E.task_ns && E.task_ns < BATCH_NS ? BATCHES_IN_FLIGHT : 2;
+}
+
 /* Hands queued tasks to every rank with room; true if it sent anything. */
 static bool dispatch(void)
 {
@@ -585,7 +594,7 @@ static bool dispatch(void)
     unlock();
     size_t free_ranks = 0;
     for (size_t i = 0; i < E.nranks; i++)
-        free_ranks += !E.ranks[i].gone && E.ranks[i].batches < BATCHES_IN_FLIGHT;
+        free_ranks += !E.ranks[i].gone && E.ranks[i].batches < depth();
     if (queued && free_ranks) {
         /* An even share of the queue, at most about BATCH_NS of work by the measured task time
          * (a first task, or a slow kind, goes alone: batches of long tasks would leave ranks
@@ -596,7 +605,7 @@ static bool dispatch(void)
         if (share > BATCH_MAX_TASKS) share = BATCH_MAX_TASKS;
         for (size_t i = 0; i < E.nranks; i++) {
             rank_t *r = &E.ranks[i];
-            while (!r->gone && r->batches < BATCHES_IN_FLIGHT && send_batch(r, i, share, &dropped))
+            while (!r->gone && r->batches < depth() && send_batch(r, i, share, &dropped))
                 sent = true;
         }
     }
