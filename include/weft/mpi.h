@@ -87,7 +87,9 @@ WEFT_EXTERN int weft_mpi_serve(int *argc, char ***argv, bool *was_worker);
 
 /* On the submitter: tells every worker rank to leave, finalizes MPI and stops the MPI thread.
  * Pools must be destroyed first (their futures fail with WEFT_EBROKEN otherwise). Runs at exit
- * if not called. 0, or WEFT_EALREADY (not started or done). */
+ * if not called. After a worker rank died, the submitter and the surviving workers leave
+ * without MPI_Finalize: Open MPI 4.1's can wait forever for the dead rank. 0, or WEFT_EALREADY
+ * (not started or done). */
 WEFT_EXTERN int weft_mpi_finalize(void);
 
 /* How to make an MPI pool; NULL or all zero: every world rank but 0.

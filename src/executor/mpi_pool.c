@@ -280,18 +280,22 @@ static bool serve_batch(MPI_Comm comm, const unsigned char *msg, size_t len, rep
 }
 
 /* A worker's life: serve batches from rank 0 of comm until EXIT. */
-static void worker_loop(MPI_Comm comm)
+/* Returns whether MPI can still be finalized: false when the submitter said a rank died. */
+static bool worker_loop(MPI_Comm comm)
 {
     replies_t r = {.len = HEAD, .cap = HEAD + ENTRY + INLINE_MAX};
     r.buf = malloc(r.cap);
+    bool whole = true;
     for (;;) {
         int len;
         unsigned char *msg = recv_head(comm, 0, &len);
         bool go = msg && r.buf && serve_batch(comm, msg, (size_t)len, &r);
+        if (!go && msg && len >= HEAD && get32(msg) == EXIT) whole = get32(msg + 4) == 0;
         free(msg);
         if (!go) break;
     }
     free(r.buf);
+    return whole;
 }
 
 /* ---- the engine (submitter side) ----------------------------------------------------------- */
@@ -362,10 +366,11 @@ static struct engine {
     weft_lock_t lock;
     int efd;
     pthread_t thread;
-    bool serving;  /* weft_mpi_serve or a pool started the engine; cleared by finalize */
-    bool our_init; /* weft initialized MPI (and finalizes it) */
-    bool running;  /* the MPI thread runs */
-    bool broken;   /* a worker rank died */
+    bool serving;   /* weft_mpi_serve or a pool started the engine; cleared by finalize */
+    bool our_init;  /* weft initialized MPI (and finalizes it) */
+    bool running;   /* the MPI thread runs */
+    bool broken;    /* a worker rank died (or finalize ran): futures fail, submits too */
+    bool rank_died; /* a worker rank died: MPI_Finalize is skipped (it may wait for it) */
     pid_t owner;
     mpool_t *pools;
     cmd_t *cmds;
@@ -830,7 +835,7 @@ static int add_ranks(MPI_Comm comm, int first, int n, const char *ids, mpool_t *
 static void exit_rank(rank_t *r)
 {
     unsigned char msg[HEAD];
-    head(msg, EXIT, 0, 0);
+    head(msg, EXIT, E.rank_died, 0); /* count 1: a rank died, leave without MPI_Finalize */
     if (!r->dead) MPI_Send(msg, HEAD, MPI_BYTE, r->peer, TAG_MSG, r->comm); /* eager: 16 bytes */
     r->gone = true;
 }
@@ -990,6 +995,7 @@ static void *engine_main(void *arg)
         for (size_t i = 0; i < E.nranks; i++)
             if (pfds[1 + i].fd >= 0 && pfds[1 + i].revents) {
                 E.ranks[i].dead = E.ranks[i].gone = true;
+                E.rank_died = true;
                 break_engine();
             }
     }
@@ -1077,9 +1083,9 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
         my_id(me);
         MPI_Gather(me, ID_LEN, MPI_BYTE, NULL, 0, MPI_BYTE, 0,
                    parent != MPI_COMM_NULL ? parent : world);
-        worker_loop(parent != MPI_COMM_NULL ? parent : world);
-        if (parent != MPI_COMM_NULL) MPI_Comm_disconnect(&parent);
-        if (E.our_init) MPI_Finalize();
+        bool whole = worker_loop(parent != MPI_COMM_NULL ? parent : world);
+        if (whole && parent != MPI_COMM_NULL) MPI_Comm_disconnect(&parent);
+        if (whole && E.our_init) MPI_Finalize();
         *was_worker = true;
         return 0;
     }
@@ -1095,7 +1101,9 @@ int weft_mpi_finalize(void)
     run_cmd(CMD_FINALIZE, NULL, NULL);
     pthread_join(E.thread, NULL);
     E.running = false;
-    if (E.our_init) MPI_Finalize();
+    /* After a rank died, Open MPI 4.1's MPI_Finalize can wait forever for it (its fence counts
+     * the dead rank): the submitter and the workers told so leave without it. */
+    if (E.our_init && !E.rank_died) MPI_Finalize();
     for (size_t i = 0; i < E.nsends; i++) { /* sends to a dead rank never completed */
         free(E.sends[i].buf);
         if (E.sends[i].task) task_unref(E.sends[i].task);
