@@ -11,9 +11,10 @@
 PRESET ?= default
 BUILD := build/$(PRESET)
 DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev redis-server libhiredis-dev librsvg2-bin \
+                libopenmpi-dev openmpi-bin \
                 $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang)
 BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
-                  golang-go python3-gevent libboost-context-dev
+                  golang-go python3-gevent libboost-context-dev python3-mpi4py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build deps bench-deps test demo bench format clean

@@ -1,0 +1,70 @@
+/*
+ * mpi_pool — the process pool example (process_pool.c), distributed: the same tasks run on MPI
+ * ranks, on this host or across hosts. Every rank runs this program; rank 0 submits, the
+ * others serve:
+ *
+ *     mpirun -np 3 --oversubscribe build/default/examples/mpi_pool
+ *     mpirun -np 9 --hostfile hosts build/default/examples/mpi_pool     (across hosts)
+ *
+ * Tasks are named, since function addresses differ between hosts: WEFT_MPI_TASK registers
+ * each one under its name on every rank.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "weft.h"
+#include "weft/mpi.h"
+
+/* Sums 1..n, the argument being n as 8 bytes; the result is the sum and the host. */
+static int sum_to(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    uint64_t n, sum = 0;
+    if (len != sizeof n) return WEFT_EINVAL;
+    memcpy(&n, arg, sizeof n);
+    for (uint64_t i = 1; i <= n; i++) sum += i;
+    char *r = calloc(1, sizeof sum + 64);
+    if (!r) return WEFT_ENOMEM;
+    memcpy(r, &sum, sizeof sum);
+    gethostname(r + sizeof sum, 63);
+    *result = r;
+    *result_len = sizeof sum + 64;
+    return 0;
+}
+WEFT_MPI_TASK(sum_to)
+
+int main(int argc, char **argv)
+{
+    bool worker;
+    if (weft_mpi_serve(&argc, &argv, &worker) != 0) return 1;
+    if (worker) return 0; /* ranks 1..N-1 served until rank 0 finished */
+
+    weft_executor_t *pool;
+    if (weft_mpi_pool_create(&pool, NULL) != 0) { /* MPIPoolExecutor() */
+        fprintf(stderr, "no worker ranks: run me under mpirun -np 3\n");
+        return 1;
+    }
+    weft_future_t *f[4], *bad;
+    for (uint64_t i = 0; i < 4; i++) {
+        uint64_t n = (i + 1) * 1000000;
+        weft_mpi_pool_submit(pool, "sum_to", &n, sizeof n, &f[i]); /* pool.submit(sum_to, n) */
+    }
+    weft_mpi_pool_submit(pool, "no_such_task", NULL, 0, &bad);
+    for (int i = 0; i < 4; i++) {
+        const char *data;
+        weft_mpi_result(f[i], WEFT_FOREVER, (const void **)&data, NULL); /* f.result() */
+        uint64_t sum;
+        memcpy(&sum, data, sizeof sum);
+        printf("sum to %d million = %llu (on %s)\n", i + 1, (unsigned long long)sum,
+               data + sizeof sum);
+        weft_future_release(f[i]);
+    }
+    printf("an unregistered task: %s\n", weft_err_name(weft_mpi_result(bad, WEFT_FOREVER, 0, 0)));
+    weft_future_release(bad);
+    weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
+    weft_executor_destroy(pool);
+    weft_mpi_finalize(); /* the worker ranks leave */
+    return 0;
+}

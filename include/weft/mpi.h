@@ -1,0 +1,132 @@
+/*
+ * weft/mpi.h — the executor on MPI ranks (mpi4py.futures' MPIPoolExecutor for C), built when
+ * Open MPI is found: library libweft_mpi, which links MPI itself (`pkg-config --libs weft-mpi`:
+ * -lweft_mpi -lweft; in weft's own CMake build, the target weft::weft_mpi). This header needs
+ * no <mpi.h>. Not included by weft.h.
+ *
+ * The same executor as the process pool, across hosts: weft_executor_shutdown / destroy and
+ * every future call (result, callbacks, weft_wait, as_completed, cancel) work on it as on any
+ * executor. A task is a function plus argument bytes and returns bytes, as a process-pool task
+ * (weft_process_task_fn); since addresses differ between hosts, a task names its function
+ * through a registry that every rank fills the same way: WEFT_MPI_TASK(fn) after fn's
+ * definition registers it under its name ("fn") when the program loads.
+ *
+ * Launch models (as mpi4py.futures):
+ *   - `mpirun -np N ./app`: every rank runs main, which first calls weft_mpi_serve. On world
+ *     rank 0 (the submitter) it returns at once with *was_worker false and main goes on; on
+ *     ranks 1..N-1 it serves tasks until rank 0 finalizes, then returns with *was_worker true
+ *     and main returns. A pool uses the N-1 worker ranks.
+ *   - spawn (MPI_Comm_spawn): a program started alone creates a pool with
+ *     opts.spawn_command: the pool starts that many processes of the command (MPI_Comm_spawn;
+ *     with Open MPI a singleton needs its runtime, which works on one host), whose main calls
+ *     weft_mpi_serve too (it sees its parent and serves it). Those workers belong to that pool
+ *     and leave when it is destroyed.
+ *
+ * Threads: weft_mpi_serve initializes MPI in the calling thread (MPI_THREAD_SERIALIZED) and
+ * starts weft's MPI thread, which from then on makes every MPI call (the progress of every
+ * pool), one at a time; weft_mpi_finalize stops it and finalizes MPI back in the calling
+ * thread, as MPI requires (call both from the main thread). Submitters only queue and poke the
+ * MPI thread, so submit is safe from any thread or coroutine and never blocks a hub; waits
+ * (result, shutdown) park only the caller. A program that initialized MPI itself must have
+ * MPI_THREAD_MULTIPLE (else WEFT_ENOTSUP) and finalizes it itself, after weft_mpi_finalize.
+ *
+ * Transport: tasks are handed to ranks in batches (many small tasks in one message, sized to
+ * about 1 ms of work by the measured task time, so slow tasks go one by one; results come back
+ * batched the same way), with up to 4 batches in flight per rank while tasks are short and 2
+ * when they are not: those handed out are RUNNING and can no longer be cancelled. Arguments and
+ * results above 64 KiB travel alone, in 1 MiB chunks posted as non-blocking sends and
+ * receives, so a 64 MiB payload never stalls the MPI thread's other traffic.
+ *
+ * Failure: a task's nonzero code fails its future. A name no rank registered fails its future
+ * with WEFT_ENOENT. A worker rank that dies breaks the pools (MPI cannot go on without ULFM):
+ * every future queued or in flight in any MPI pool fails with WEFT_EBROKEN, and later submits
+ * and creates return WEFT_EBROKEN; nothing hangs. A death is seen at once for ranks on the
+ * submitter's host (their pids are watched through pidfds; a rank on another host that dies is
+ * not detected: its tasks wait, bound them with a result timeout); the job must be started with
+ * `mpirun --enable-recovery` (Open MPI 4), or mpirun itself kills every rank, the submitter
+ * included, when one dies. A running task cannot be cancelled (weft_future_cancel: WEFT_EBUSY); a
+ * queued one can. Fork: an MPI pool is not usable in a forked child (WEFT_EBROKEN).
+ */
+#ifndef WEFT_MPI_H
+#define WEFT_MPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "weft/executor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An MPI task: the process-pool task (weft/executor.h), run in a worker rank. */
+typedef weft_process_task_fn weft_mpi_task_fn;
+
+/* Registers fn under name (copied), on this rank. Do it the same way on every rank, before
+ * weft_mpi_serve (WEFT_MPI_TASK does it at load). WEFT_EINVAL (name or fn NULL, name empty
+ * or longer than 255 bytes), WEFT_EEXIST (name taken by another function; the same pair again
+ * is 0), WEFT_ENOMEM. Thread-safe. */
+WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
+
+/* Registers fn under its own name when the program (or library) loads. Use at file scope,
+ * after fn is declared: WEFT_MPI_TASK(sum_to); */
+#define WEFT_MPI_TASK(fn)                                                                          \
+    __attribute__((constructor)) static void weft_mpi_register_##fn(void)                          \
+    {                                                                                              \
+        (void)weft_mpi_register(#fn, fn);                                                          \
+    }
+
+/* Call first in main, on every rank, with main's argc/argv (both may be NULL). On a worker
+ * (world rank > 0, or a process spawned by a pool) it serves tasks until the submitter ends,
+ * finalizes MPI and returns 0 with *was_worker true: main should return. On the submitter it
+ * starts the MPI thread, initializes MPI there and returns 0 with *was_worker false.
+ * Errors: WEFT_EINVAL (was_worker NULL), WEFT_EALREADY (called before), WEFT_ENOTSUP (MPI
+ * was initialized without MPI_THREAD_MULTIPLE), WEFT_EIO (MPI failed), WEFT_EAGAIN (no
+ * thread). Not async-signal-safe; call it from the main thread. */
+WEFT_EXTERN int weft_mpi_serve(int *argc, char ***argv, bool *was_worker);
+
+/* On the submitter: tells every worker rank to leave, finalizes MPI and stops the MPI thread.
+ * Pools must be destroyed first (their futures fail with WEFT_EBROKEN otherwise). Runs at exit
+ * if not called. After a worker rank died, the submitter and the surviving workers leave
+ * without MPI_Finalize: Open MPI 4.1's can wait forever for the dead rank. 0, or WEFT_EALREADY
+ * (not started or done). */
+WEFT_EXTERN int weft_mpi_finalize(void);
+
+/* How to make an MPI pool; NULL or all zero: every world rank but 0.
+ *   max_workers     at most this many worker ranks (0: all of them)
+ *   spawn_command   non-NULL: start spawn_nprocs (0: 1) processes of this program with
+ *                   spawn_argv (NULL-terminated, may be NULL) through MPI_Comm_spawn; they
+ *                   serve this pool only */
+typedef struct weft_mpi_pool_opts {
+    size_t max_workers;
+    const char *spawn_command;
+    char **spawn_argv;
+    int spawn_nprocs;
+} weft_mpi_pool_opts_t;
+
+/* Creates an MPI pool (starting the MPI thread and MPI first if weft_mpi_serve was not
+ * called). Errors: WEFT_EINVAL (ex NULL, spawn_nprocs < 0), WEFT_ENOMEM, WEFT_EAGAIN (no
+ * worker rank: world size 1 without spawn_command), WEFT_ENOENT (spawn_command is not a program
+ * this host can run), WEFT_EIO (MPI_Comm_spawn failed; a program that runs but never calls
+ * weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or in a
+ * forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or it
+ * served as a worker), WEFT_ENOTSUP (see weft_mpi_serve). */
+WEFT_EXTERN int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_opts_t *opts);
+
+/* Schedules the task registered as name with a copy of the len bytes at arg; stores the future
+ * in *out if out is not NULL (one reference). Errors: WEFT_EINVAL (ex or name NULL, arg NULL
+ * with len > 0, name empty or longer than 255), WEFT_ENOTSUP (ex is not an MPI pool),
+ * WEFT_ESHUTDOWN, WEFT_EBROKEN (a rank died, or in a forked child), WEFT_ENOMEM; then *out is
+ * NULL. Futures fail with the task's code, WEFT_ENOENT (no such task on the worker),
+ * WEFT_EBROKEN (a worker rank died), WEFT_ECANCELED (cancelled while queued). Safe from any
+ * thread or coroutine. */
+WEFT_EXTERN int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
+                                     size_t len, weft_future_t **out);
+
+/* The result bytes of an MPI-pool future, as weft_process_result (same rules). */
+WEFT_EXTERN int weft_mpi_result(weft_future_t *f, double timeout, const void **data, size_t *len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* WEFT_MPI_H */
