@@ -80,4 +80,18 @@ static inline weft__list_node_t *weft__list_pop_front(weft__list_t *l)
     return n;
 }
 
+/* Moves every node of `from` to the end of `to`, in order; `from` is left empty. */
+static inline void weft__list_append(weft__list_t *to, weft__list_t *from)
+{
+    if (!from->head) return;
+    if (to->tail) {
+        to->tail->next = from->head;
+        from->head->prev = to->tail;
+    } else {
+        to->head = from->head;
+    }
+    to->tail = from->tail;
+    from->head = from->tail = NULL;
+}
+
 #endif /* WEFT_CORE_LIST_H */

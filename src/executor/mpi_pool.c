@@ -1,17 +1,17 @@
 /*
  * mpi_pool.c — the executor backend on MPI ranks (weft/mpi.h), built as libweft_mpi when Open
  * MPI is found. It uses weft's public API plus the executor seam (executor_internal.h: the ops
- * table, and the future's `arg`, `next` and `dispose` fields, which belong to the backend).
+ * table, and the future's `arg`, `node` and `dispose` fields, which belong to the backend).
  *
  * One engine per process, run by the MPI thread, which alone calls MPI between
  * weft_mpi_serve (MPI_Init_thread with MPI_THREAD_SERIALIZED, in the caller) and
  * weft_mpi_finalize (MPI_Finalize, in the caller, after the MPI thread has ended). Its parts:
  *   - the registry: name -> function, a list pushed at load (WEFT_MPI_TASK), read lock-free;
  *   - ranks[]: the worker ranks (world ranks 1..N-1, then those each spawning pool started),
- *     each with its FIFO of in-flight futures (linked through future->next, in the order the
+ *     each with its FIFO of in-flight futures (linked through future->node, in the order the
  *     rank runs them: replies come back in that order), how many batches it has unanswered,
  *     the reply body it is receiving, and a pidfd when it lives on this host;
- *   - pools: each a FIFO of queued futures (future->next; future->arg is the task, already
+ *   - pools: each a FIFO of queued futures (future->node; future->arg is the task, already
  *     in wire form) and a count of futures queued or in flight (`outstanding`);
  *   - sends: the MPI send requests in flight, each with the buffer to free (a batch) or the
  *     task whose bytes it streams (a task's refs count its sends and its future);
@@ -323,7 +323,7 @@ typedef struct rank {
     int pidfd;                       /* -1: not on this host (or no pidfd) */
     bool gone;                       /* told to exit, or dead */
     bool dead;                       /* its pidfd said it ended */
-    weft_future_t *head, *tail;      /* in flight, in the order it runs them */
+    weft__list_t inflight;           /* in flight, in the order it runs them */
     size_t batch[BATCHES_IN_FLIGHT]; /* tasks left of each unanswered batch, oldest first */
     size_t size[BATCHES_IN_FLIGHT];  /* and how many it had */
     int64_t sent_at[BATCHES_IN_FLIGHT];
@@ -337,9 +337,9 @@ typedef struct rank {
 
 struct mpool {
     weft_executor_t base;
-    mpool_t *next;              /* the engine's list */
-    weft_future_t *head, *tail; /* queued */
-    size_t outstanding;         /* queued or in flight */
+    mpool_t *next;      /* the engine's list */
+    weft__list_t queue; /* queued */
+    size_t outstanding; /* queued or in flight */
     size_t max_workers;
     bool spawned, shut, gone;
     pid_t owner;
@@ -473,21 +473,18 @@ static bool eligible(const rank_t *r, size_t index, const mpool_t *p)
 
 /* Pops the next runnable future for rank r (index i) from the pools, under the lock;
  * cancelled ones are dropped on the way (into *dropped, to release without the lock). */
-static weft_future_t *next_task(const rank_t *r, size_t i, bool first, weft_future_t **dropped)
+static weft_future_t *next_task(const rank_t *r, size_t i, bool first, weft__list_t *dropped)
 {
     for (mpool_t *p = E.pools; p; p = p->next) {
         if (!eligible(r, i, p)) continue;
-        while (p->head) {
-            weft_future_t *f = p->head;
+        while (!weft__list_empty(&p->queue)) {
+            weft_future_t *f = weft__future_of(p->queue.head);
             task_t *t = f->arg;
             if (!first && t->len > INLINE_MAX) return NULL; /* it goes alone, next batch */
-            p->head = f->next;
-            if (!p->head) p->tail = NULL;
-            f->next = NULL;
+            weft__list_pop_head(&p->queue, &f->node);
             E.queued--;
             if (weft_future_set_running(f) == 0) return f;
-            f->next = *dropped; /* cancelled while queued */
-            *dropped = f;
+            weft__list_push_back(dropped, &f->node); /* cancelled while queued */
             pool_done_locked(p);
         }
     }
@@ -496,12 +493,7 @@ static weft_future_t *next_task(const rank_t *r, size_t i, bool first, weft_futu
 
 static void push_inflight(rank_t *r, weft_future_t *f)
 {
-    f->next = NULL;
-    if (r->tail)
-        r->tail->next = f;
-    else
-        r->head = f;
-    r->tail = f;
+    weft__list_push_back(&r->inflight, &f->node);
 }
 
 static void open_batch(rank_t *r, size_t count)
@@ -512,7 +504,7 @@ static void open_batch(rank_t *r, size_t count)
 
 /* Sends rank r one batch: up to an even share of the queue (at most BATCH_MAX_TASKS and
  * INLINE_MAX bytes), or one large task alone with its body in chunks. False: nothing to send. */
-static bool send_batch(rank_t *r, size_t i, size_t share, weft_future_t **dropped)
+static bool send_batch(rank_t *r, size_t i, size_t share, weft__list_t *dropped)
 {
     unsigned char *buf = NULL;
     size_t len = HEAD, count = 0;
@@ -523,16 +515,13 @@ static bool send_batch(rank_t *r, size_t i, size_t share, weft_future_t **droppe
         bool big = t->len > INLINE_MAX;
         size_t wire = big ? t->wire - t->len : t->wire;
         if (count && len + wire > HEAD + INLINE_MAX) { /* no room: back to its queue's head */
-            f->next = t->pool->head;
-            t->pool->head = f;
-            if (!t->pool->tail) t->pool->tail = f;
+            weft__list_push_front(&t->pool->queue, &f->node);
             E.queued++;
             break;
         }
         unsigned char *more = realloc(buf, len + wire);
         if (!more) { /* it is RUNNING now: it fails rather than goes back */
-            f->next = *dropped;
-            *dropped = f;
+            weft__list_push_back(dropped, &f->node);
             t->refs = -1; /* tells the caller: fail with WEFT_ENOMEM */
             break;
         }
@@ -564,10 +553,11 @@ static bool send_batch(rank_t *r, size_t i, size_t share, weft_future_t **droppe
     return true;
 }
 
-static void release_dropped(weft_future_t *dropped)
+static void release_dropped(weft__list_t *dropped)
 {
-    for (weft_future_t *f = dropped, *next; f; f = next) {
-        next = f->next;
+    weft__list_node_t *n;
+    while ((n = weft__list_pop_front(dropped))) {
+        weft_future_t *f = weft__future_of(n);
         task_t *t = f->arg;
         if (t->refs == -1) { /* RUNNING, no memory to send it */
             t->refs = 1;
@@ -593,7 +583,7 @@ static int depth(void)
 static bool dispatch(void)
 {
     bool sent = false;
-    weft_future_t *dropped = NULL;
+    weft__list_t dropped = {NULL, NULL};
     lock();
     size_t queued = E.broken ? 0 : E.queued;
     unlock();
@@ -614,7 +604,7 @@ static bool dispatch(void)
                 sent = true;
         }
     }
-    release_dropped(dropped);
+    release_dropped(&dropped);
     return sent;
 }
 
@@ -622,11 +612,8 @@ static bool dispatch(void)
 
 static weft_future_t *pop_inflight(rank_t *r)
 {
-    weft_future_t *f = r->head;
+    weft_future_t *f = weft__future_of(weft__list_pop_front(&r->inflight));
     if (!f) return NULL;
-    r->head = f->next;
-    if (!r->head) r->tail = NULL;
-    f->next = NULL;
     if (--r->batch[0] == 0) { /* the batch is answered: how long did a task take? */
         int64_t now = weft_monotonic_ns();
         int64_t from = r->sent_at[0] > r->last_done ? r->sent_at[0] : r->last_done;
@@ -711,7 +698,7 @@ static bool take_replies(rank_t *r)
             got = true;
             continue;
         }
-        if (!r->head) return got;
+        if (weft__list_empty(&r->inflight)) return got;
         int flag = 0, len = 0;
         MPI_Message msg;
         MPI_Status st;
@@ -752,16 +739,8 @@ static void break_engine(void)
 {
     lock();
     E.broken = true;
-    weft_future_t *all = NULL;
-    for (mpool_t *p = E.pools; p; p = p->next) {
-        while (p->head) {
-            weft_future_t *f = p->head;
-            p->head = f->next;
-            f->next = all;
-            all = f;
-        }
-        p->tail = NULL;
-    }
+    weft__list_t all = {NULL, NULL};
+    for (mpool_t *p = E.pools; p; p = p->next) weft__list_append(&all, &p->queue);
     E.queued = 0;
     unlock();
     for (size_t i = 0; i < E.nranks; i++) {
@@ -776,20 +755,11 @@ static void break_engine(void)
             r->body = NULL;
             r->body_reqs = NULL;
         }
-        weft_future_t *f;
-        while ((f = r->head)) {
-            r->head = f->next;
-            f->next = all;
-            all = f;
-        }
-        r->tail = NULL;
+        weft__list_append(&all, &r->inflight);
         r->batches = 0;
     }
-    for (weft_future_t *f = all, *next; f; f = next) {
-        next = f->next;
-        f->next = NULL;
-        complete(f, WEFT_EBROKEN, NULL);
-    }
+    weft__list_node_t *n;
+    while ((n = weft__list_pop_front(&all))) complete(weft__future_of(n), WEFT_EBROKEN, NULL);
 }
 
 /* ---- the MPI thread: ranks, commands, the loop ------------------------------------------------
@@ -962,7 +932,7 @@ static void *engine_main(void *arg)
         did |= reap_sends();
         for (size_t i = 0; i < E.nranks; i++) {
             did |= take_replies(&E.ranks[i]);
-            busy |= E.ranks[i].head != NULL;
+            busy |= !weft__list_empty(&E.ranks[i].inflight);
         }
         reap_pools();
         if (pcap < 1 + E.nranks) {
@@ -1134,17 +1104,16 @@ static int mpool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, i
     mpool_t *p = (mpool_t *)ex;
     lock();
     p->shut = true;
-    weft_future_t *cancel = NULL;
+    weft__list_t cancel = {NULL, NULL};
     if (cancel_futures) { /* every queued one is PENDING: handed out ones left the queue */
-        cancel = p->head;
-        p->head = p->tail = NULL;
-        for (weft_future_t *f = cancel; f; f = f->next) E.queued--;
+        weft__list_append(&cancel, &p->queue);
+        for (weft__list_node_t *n = cancel.head; n; n = n->next) E.queued--;
     }
     if (!p->outstanding) weft_event_set(&p->idle);
     unlock();
-    for (weft_future_t *f = cancel, *next; f; f = next) {
-        next = f->next;
-        f->next = NULL;
+    weft__list_node_t *n;
+    while ((n = weft__list_pop_front(&cancel))) {
+        weft_future_t *f = weft__future_of(n);
         weft_future_cancel(f);
         free(f->arg);
         f->arg = NULL;
@@ -1259,14 +1228,9 @@ int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
     if (out) weft_future_retain(f); /* one for the caller, one for the queue */
     lock();
     int rc = E.broken ? WEFT_EBROKEN : p->shut ? WEFT_ESHUTDOWN : 0;
-    bool poke_it = !p->head;
+    bool poke_it = weft__list_empty(&p->queue);
     if (!rc) {
-        f->next = NULL;
-        if (p->tail)
-            p->tail->next = f;
-        else
-            p->head = f;
-        p->tail = f;
+        weft__list_push_back(&p->queue, &f->node);
         p->outstanding++;
         E.queued++;
     }
