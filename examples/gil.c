@@ -71,12 +71,13 @@ int main(int argc, char **argv)
     printf("%ld chunks of %u loop iterations, %ld CPUs online\n", n, CHUNK,
            sysconf(_SC_NPROCESSORS_ONLN));
 
+    batch_t all = {one, n};
     double wall1 = 1e9, cpu1 = 0, walln = 1e9, cpun = 0;
     for (int round = 0; round < ROUNDS; round++) {
         /* 1 thread: all n chunks, one after the other. */
         double w0 = weft_monotonic(), c0 = cpu_seconds();
         weft_thread_t *t;
-        if (weft_thread_start(&t, run_all, &(batch_t){one, n}, NULL) != 0) return 1;
+        if (weft_thread_start(&t, run_all, &all, NULL) != 0) return 1;
         weft_thread_join(t, WEFT_FOREVER);
         weft_thread_release(t);
         double w = weft_monotonic() - w0, c = cpu_seconds() - c0;
