@@ -21,6 +21,7 @@ typedef struct program {
     char name;
     int fds[2]; /* the program's "device": a pipe the timer writes to */
     weft_timer_t device;
+    volatile uint64_t work; /* what the CPU part computes */
 } program_t;
 
 static double t0;
@@ -35,8 +36,7 @@ static void run(void *arg)
 {
     program_t *p = arg;
     for (int step = 1; step <= STEPS; step++) {
-        volatile uint64_t x = 0;
-        for (int i = 0; i < 1000000; i++) x += (uint64_t)i; /* the CPU part of the step */
+        for (int i = 0; i < 1000000; i++) p->work += (uint64_t)i; /* the CPU part of the step */
         printf("%5.3f s  %c runs step %d, then blocks on IO\n", weft_monotonic() - t0, p->name,
                step);
         weft_timer_start(&p->device, 0.05, device_ready, p); /* the IO completes in 50 ms */
@@ -53,6 +53,7 @@ int main(void)
     t0 = weft_monotonic();
     for (int i = 0; i < PROGRAMS; i++) {
         progs[i].name = (char)('A' + i);
+        progs[i].work = 0;
         if (pipe(progs[i].fds) != 0 || weft_timer_init(&progs[i].device) != 0) return 1;
         if (weft_spawn(&cos[i], run, &progs[i], NULL) != 0) return 1;
     }
