@@ -1,4 +1,6 @@
 /*
+ * Notes §11 event信号, beyond the notes: 栅栏 Barrier / the event, and Barrier.
+ *
  * barrier — workers meet at the end of every round (Python's threading.Barrier).
  *
  * Three workers each compute a part of a round; nobody starts round r+1 before everybody has

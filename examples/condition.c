@@ -1,4 +1,6 @@
 /*
+ * Notes §11 event信号, beyond the notes: 条件变量 Condition / the event, and Condition.
+ *
  * condition — producers and consumers around a small shelf (Python's threading.Condition).
  *
  * One cook puts dishes on a shelf that holds 3; two waiters take them off. Both sides use

@@ -1,4 +1,6 @@
 /*
+ * Notes §15 协程: 协程与队列 / coroutines with a queue.
+ *
  * coroutine_queue — producer and consumers as coroutines over a weft Queue (gevent.queue).
  *
  * The same weft_queue_t that threads use: a coroutine that finds it full or empty parks

@@ -1,4 +1,6 @@
 /*
+ * Notes §15 协程: gevent.spawn / coroutines: spawning.
+ *
  * coroutines — the seed's gevent example: g = gevent.spawn(func, 'alex').
  *
  * Concurrency inside one thread: each task is a coroutine, and when one would block (here in

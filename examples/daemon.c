@@ -1,4 +1,6 @@
 /*
+ * Notes §7 线程: daemon 守护线程 / threads: daemon threads.
+ *
  * daemon — what happens to running threads when the program ends (Python's daemon threads).
  *
  * main starts two threads and returns at once:

@@ -1,4 +1,6 @@
 /*
+ * Notes §16 IO模型: 多路复用 / IO models: IO multiplexing.
+ *
  * echo_server — a TCP echo server in one thread: a coroutine accepts, one coroutine serves
  * each connection, written as plain blocking code (weft_accept, weft_recv, weft_send). When a
  * call would block, the poller (epoll or io_uring by default; WEFT_POLLER=select|poll|epoll|

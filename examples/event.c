@@ -1,4 +1,6 @@
 /*
+ * Notes §11 event信号 / the event.
+ *
  * event — threads wait until another thread says "go" (Python's threading.Event).
  *
  * The classic from the notes: clients may connect to a database only once a checker has seen

@@ -1,4 +1,6 @@
 /*
+ * Notes §14 线程池和进程池: future对象 / pools: futures.
+ *
  * futures — waiting on several results at once (concurrent.futures.wait, as_completed) and a
  * future completed by hand (the promise side: set_result).
  *

@@ -1,4 +1,6 @@
 /*
+ * Notes §3 升级版队列 joinableQueue / the JoinableQueue.
+ *
  * joinable_queue — waiting until every task is done (Queue.task_done / Queue.join; the
  * notes' JoinableQueue).
  *

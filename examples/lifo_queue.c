@@ -1,4 +1,6 @@
 /*
+ * Notes §13 线程queue: 后进先出 LifoQueue / thread queues: LifoQueue.
+ *
  * lifo_queue — last in, first out (Python's queue.LifoQueue).
  *
  * A stack of plates: the dishwasher puts plates 1..5 on the stack; the waiter takes from the

@@ -1,4 +1,6 @@
 /*
+ * Notes §7 线程: 互斥锁 / threads: the mutex lock.
+ *
  * lock — several workers change one shared thing; a lock lets only one at a time do it
  * (Python's threading.Lock).
  *

@@ -1,4 +1,6 @@
 /*
+ * Notes §2 进程间通讯: queue队列 / processes and IPC: the queue.
+ *
  * mp_queue — the seed's 进程间通讯: a producer process and a consumer process talk through a
  * queue in shared memory (multiprocessing.Queue), and a JoinableQueue tells the producer when
  * every item was processed (task_done / join).

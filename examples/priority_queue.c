@@ -1,4 +1,6 @@
 /*
+ * Notes §13 线程queue, beyond the notes: 优先级队列 / thread queues: PriorityQueue.
+ *
  * priority_queue — lowest priority value first (Python's queue.PriorityQueue).
  *
  * An emergency room: patients arrive with a triage level (1 most urgent). The doctor always

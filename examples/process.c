@@ -1,4 +1,6 @@
 /*
+ * Notes §5 开启进程, Process模块 / starting a process, the Process class.
+ *
  * process — the seed's "开启进程": start a child process, let it talk, join it; then a daemon
  * child that the exit rule terminates (Python's multiprocessing.Process, daemon=True).
  *

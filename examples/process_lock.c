@@ -1,4 +1,6 @@
 /*
+ * Notes §6 互斥锁lock (进程) / the lock between processes.
+ *
  * process_lock — the seed's 互斥锁 for processes: several processes append to one file, and a
  * process-shared Lock (in shared memory) keeps their lines whole. Then the robust part: a
  * process killed while holding the lock does not block the others forever; the next one to

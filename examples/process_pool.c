@@ -1,4 +1,6 @@
 /*
+ * Notes §14 线程池和进程池: 进程池 / pools: ProcessPoolExecutor.
+ *
  * process_pool — the seed's 进程池: ProcessPoolExecutor for C. CPU work goes to worker
  * processes as a function plus argument bytes; results come back as bytes through futures.
  * A task that crashes its worker fails alone (WEFT_EWORKERDIED); the pool replaces the worker.

@@ -1,4 +1,6 @@
 /*
+ * Notes §13 线程queue: 先进先出 Queue / thread queues: FIFO Queue.
+ *
  * queue — a producer and a consumer passing work through a bounded FIFO (Python's
  * queue.Queue).
  *

@@ -1,4 +1,6 @@
 /*
+ * Notes §9 递归锁Rlock / the recursive lock (RLock).
+ *
  * rlock — a lock its owner may take again (Python's threading.RLock).
  *
  * An account guards its balance with a lock, and every operation takes it. transfer() takes

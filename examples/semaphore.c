@@ -1,4 +1,6 @@
 /*
+ * Notes §10 信号量semaphore / the semaphore.
+ *
  * semaphore — at most N at a time (Python's threading.Semaphore / BoundedSemaphore).
  *
  * A parking lot has 3 spaces and 8 cars arrive at once. Each car takes a space (acquire: waits

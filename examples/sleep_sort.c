@@ -1,4 +1,6 @@
 /*
+ * Notes §15 协程: 协程的定时 / coroutines: sleeping coroutines.
+ *
  * sleep_sort — the joke algorithm that shows timers: each number sleeps for itself and then
  * prints. A million sleeping coroutines would cost little (a heap of timers per thread); here
  * a handful sort a list in one thread.

@@ -1,4 +1,6 @@
 /*
+ * Notes §7 线程: 开启线程 / threads: starting a thread.
+ *
  * thread — start threads, name them, wait for them (Python's threading.Thread).
  *
  * Three workers each sum a third of 1..3,000,000. They wait for a start signal, so the main

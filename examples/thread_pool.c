@@ -1,4 +1,6 @@
 /*
+ * Notes §14 线程池和进程池: 线程池 / pools: ThreadPoolExecutor.
+ *
  * thread_pool — a pool of worker threads running submitted tasks (Python's
  * concurrent.futures.ThreadPoolExecutor), as in the notes:
  *

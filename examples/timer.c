@@ -1,4 +1,6 @@
 /*
+ * Notes §12 定时器 / the timer.
+ *
  * timer — run a function after a delay; cancel (Python's threading.Timer).
  *
  * Two timers are started: a reminder in 0.2 s and an alarm in 0.3 s. The alarm is canceled
