@@ -137,6 +137,10 @@ extern WEFT__TLS weft__hub_t *weft__tls_hub;
 weft__hub_t *weft__hub_current(void);
 /* The calling thread's hub, created when missing (NULL: out of memory). */
 weft__hub_t *weft__hub_get(void);
+/* The hub that parks the caller: its thread's hub when the caller is a coroutine (or a root
+ * context whose thread runs coroutines), NULL when the caller parks as a plain thread. How the
+ * io layer, which implements a coroutine's wait for an fd, knows which poller to use. */
+weft__hub_t *weft__hub_parking(void);
 void *weft__hub_io(weft__hub_t *hub);
 void weft__hub_set_io(weft__hub_t *hub, const weft__hub_io_t *ops, void *io);
 

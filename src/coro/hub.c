@@ -560,6 +560,11 @@ weft__hub_t *weft__hub_current(void)
     return tls_hub;
 }
 
+weft__hub_t *weft__hub_parking(void)
+{
+    return weft__parks_coroutine() ? tls_hub : NULL;
+}
+
 weft__hub_t *weft__hub_get(void)
 {
     weft__hub_t *hub = tls_hub;

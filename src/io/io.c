@@ -28,7 +28,6 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,20 +148,17 @@ static bool closing(int fd)
     return c;
 }
 
-/* A wait on fd found it being closed: let the close finish (it does not park: a system call),
- * then the caller starts over. 0, or the deadline's or a cancel's code. */
+static bool close_done(void *fd)
+{
+    return !closing((int)(intptr_t)fd);
+}
+
+/* A wait on fd found it being closed: let the close finish (a system call on another thread,
+ * which wakes nobody when it ends: the waiting core's backoff naps look again), then the
+ * caller starts over. 0, or the deadline's or a cancel's code. */
 static int await_close(int fd, int64_t deadline, bool nocancel)
 {
-    while (closing(fd)) {
-        if (deadline != WEFT_NO_DEADLINE && weft_monotonic_ns() >= deadline) return WEFT_ETIMEDOUT;
-        if (weft__parks_coroutine()) {
-            if (weft_yield() == WEFT_ECANCELED && !nocancel) return WEFT_ECANCELED;
-        } else {
-            if (!nocancel && weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
-            sched_yield();
-        }
-    }
-    return 0;
+    return weft__nap_until(close_done, (void *)(intptr_t)fd, deadline, nocancel);
 }
 
 /* ---- the fd table (see io_internal.h) ---------------------------------------------------- */
@@ -808,9 +804,9 @@ static int fd_check(void *arg)
 
 static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
-    if (!weft__parks_coroutine()) return thread_wait(fd, events, deadline, nocancel);
-    weft__hub_t *hub = weft__hub_get();
-    weft__poller_t *p = hub ? poller_get(hub) : NULL;
+    weft__hub_t *hub = weft__hub_parking();
+    if (!hub) return thread_wait(fd, events, deadline, nocancel);
+    weft__poller_t *p = poller_get(hub);
     if (!p) return WEFT_ENOMEM;
     if (fd == p->evfd) return WEFT_EINVAL;
     if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns())

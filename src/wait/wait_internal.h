@@ -279,8 +279,8 @@ int weft__waitq_wake(weft_waitq_t *q, int n, uintptr_t data);
 
 /* Whether the caller parks as a coroutine (a coroutine, or a thread's root context once it
  * has coroutines): its thread's hub runs others meanwhile. Asked by the waiting core and the
- * layers that implement a coroutine's park (coro, io) only; the others ask the questions
- * below, whose answers the core derives from it. */
+ * coroutine layer only (io asks the hub which one parks the caller: weft__hub_parking); the
+ * others ask the questions below, whose answers the core derives from it. */
 static inline bool weft__parks_coroutine(void)
 {
     return weft__waitctx_current()->parker != NULL;

@@ -8,6 +8,8 @@
  */
 #include "weft_test.h"
 
+#include "io/io_internal.h"
+
 #include <fcntl.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -296,10 +298,73 @@ static void thread_fd_wait_sees_cancel(void **state)
     close(p[1]);
 }
 
+/* ---- a wait that starts while the fd is being closed ---------------------------------------- */
+
+typedef struct slow_close {
+    int fd;
+    weft_event_t in_op, go;
+    int rc;
+} slow_close_t;
+
+static int slow_op(int fd, void *arg)
+{
+    slow_close_t *c = arg;
+    weft_event_set(&c->in_op);
+    weft_event_wait(&c->go, 30);
+    return close(fd);
+}
+
+static void *closer(void *p)
+{
+    slow_close_t *c = p;
+    c->rc = weft__io_close(c->fd, slow_op, c);
+    return NULL;
+}
+
+/* A wait that finds its fd being closed (weft__io_close's op still running on another thread)
+ * waits for the close to be done, then starts over on whatever has the number by then (here:
+ * nothing, so WEFT_EBADF); a deadline that passes first ends it with WEFT_ETIMEDOUT. From a
+ * plain thread and from a coroutine. */
+static void wait_on_an_fd_being_closed_waits_for_the_close(void **state)
+{
+    (void)state;
+    slow_close_t c = {.fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+    assert_true(c.fd >= 0);
+    weft_event_init(&c.in_op);
+    weft_event_init(&c.go);
+    pthread_t t = weft_test_start(closer, &c);
+    assert_int_equal(weft_event_wait(&c.in_op, 30), 0);
+
+    waiter_t timed = {.fd = c.fd, .timeout = 0.05, .result = 1};
+    read_one(&timed);
+    assert_int_equal(atomic_load(&timed.result), WEFT_ETIMEDOUT);
+    assert_true(timed.took_ns >= 50 * 1000000LL);
+
+    waiter_t plain = {.fd = c.fd, .timeout = 30, .result = 1};
+    pthread_t pt = weft_test_start(plain_thread, &plain);
+    waiter_t co_w = {.fd = c.fd, .timeout = 30, .result = 1};
+    weft_co_t *co = weft_test_spawn(read_one, &co_w);
+    assert_int_equal(weft_sleep(0.1), 0); /* both are waiting for the close now */
+    assert_int_equal(atomic_load(&plain.result), 1);
+    assert_int_equal(atomic_load(&co_w.result), 1);
+    weft_event_set(&c.go);
+    weft_test_co_join(co);
+    weft_test_join(pt);
+    weft_test_join(t);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(atomic_load(&co_w.result), WEFT_EBADF);
+    assert_int_equal(atomic_load(&plain.result), WEFT_EBADF);
+    weft_event_destroy(&c.in_op);
+    weft_event_destroy(&c.go);
+}
+
 static const struct CMUnitTest cases[] = {
-    WEFT_TEST(close_wakes_coroutine_of_another_hub), WEFT_TEST(close_wakes_plain_thread_waiters),
-    WEFT_TEST(close_wakes_100_coroutines_on_2_hubs), WEFT_TEST(close_then_reuse_the_number),
+    WEFT_TEST(close_wakes_coroutine_of_another_hub),
+    WEFT_TEST(close_wakes_plain_thread_waiters),
+    WEFT_TEST(close_wakes_100_coroutines_on_2_hubs),
+    WEFT_TEST(close_then_reuse_the_number),
     WEFT_TEST(thread_fd_wait_sees_cancel),
+    WEFT_TEST(wait_on_an_fd_being_closed_waits_for_the_close),
 };
 
 WEFT_TEST_MAIN(cases)
