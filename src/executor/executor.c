@@ -1,7 +1,7 @@
 /*
  * executor.c — the calls every executor shares: submit makes the future and hands it to the
  * backend, map is submit plus ordered collection, shutdown and destroy go to the backend.
- * Backends (thread_pool.c; later the process pool and the coroutine executor) provide
+ * Backends (thread_pool.c, process_pool.c, and mpi_pool.c in its own library) provide
  * weft__executor_ops_t and embed struct weft_executor first.
  */
 #include "executor_internal.h"
