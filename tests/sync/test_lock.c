@@ -37,7 +37,7 @@ static void wait_queued(weft_lock_t *l, int n)
 
 /* A helper thread doing one acquire of a Lock (weft_test_acquirer_t). */
 typedef weft_test_acquirer_t acquirer_t;
-#define wait_at_least  weft_test_wait_at_least
+#define wait_at_least weft_test_wait_at_least
 
 static int acquire_one(void *obj, double timeout)
 {

@@ -46,7 +46,7 @@ static void wait_queue_empty(weft_semaphore_t *s)
 
 /* A helper thread doing one acquire of a Semaphore (weft_test_acquirer_t). */
 typedef weft_test_acquirer_t acquirer_t;
-#define wait_at_least  weft_test_wait_at_least
+#define wait_at_least weft_test_wait_at_least
 
 static int acquire_one(void *obj, double timeout)
 {
@@ -551,7 +551,8 @@ static void semaphore_waiters_served_fifo(void **state)
     /* One by one: each release goes to the head of the queue. */
     for (int i = 0; i < 3; i++) {
         assert_int_equal(weft_semaphore_release(&s, 1), 0);
-        weft_test_wait_at_least(&a[i].done, 1); /* fails, rather than hangs, if another got the unit */
+        weft_test_wait_at_least(&a[i].done,
+                                1); /* fails, rather than hangs, if another got the unit */
         weft_test_join(t[i]);
         assert_int_equal(a[i].result, 0);
         assert_int_equal(a[i].position, i);
