@@ -708,6 +708,16 @@ static void semaphore_timeout_racing_release_loses_no_unit(void **state)
     check_race_conserves_units(false);
 }
 
+/* weft__waitctx_cancel's body, for a caller already holding ctx->lock: the waiter cannot
+ * reach leave() before we hold that lock, however fast it wakes. */
+static void cancel_locked(weft__waitctx_t *ctx, weft__waiter_t *w)
+{
+    atomic_store(&ctx->cancel, 1);
+    uint32_t s = WEFT__W_SLEEPING;
+    assert_true(atomic_compare_exchange_strong(&w->state, &s, WEFT__W_CANCELED));
+    weft__futex_wake(&w->state, 1, false);
+}
+
 /* The same race made deterministic (white-box). The main thread holds the semaphore's queue
  * lock, so the waiter cannot leave the queue, and, once the waiter is parked, its waiting
  * context's lock, which the core's leave() takes right after a park ends. Then the park ends
@@ -723,7 +733,7 @@ static void check_departing_waiter_keeps_unit(bool cancel)
     uint32_t final = cancel ? WEFT__W_CANCELED : WEFT__W_TIMEDOUT;
     int rounds = 20, stopped = 0;
     for (int i = 0; i < rounds; i++) {
-        acquirer_t a = acquirer(&s, cancel ? WEFT_FOREVER : 0.02, false);
+        acquirer_t a = acquirer(&s, cancel ? WEFT_FOREVER : 0.2, false);
         pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
         wait_queued(&s, 1);
         weft__waitctx_t *ctx = atomic_load(&a.ctx);
@@ -735,8 +745,8 @@ static void check_departing_waiter_keeps_unit(bool cancel)
             assert_true(weft_monotonic_ns() < give_up);
             sched_yield();
         }
-        if (cancel) weft__waitctx_cancel(ctx);
         weft__mutex_lock(&ctx->lock);
+        if (cancel) cancel_locked(ctx, w);
         while (atomic_load(&w->state) != final ||
                (atomic_load(&ctx->lock.state) != 2 && atomic_load(&qlock->state) != 2)) {
             assert_true(weft_monotonic_ns() < give_up);
