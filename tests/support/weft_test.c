@@ -481,6 +481,16 @@ void *weft_test_acquire_thread(void *p)
     return NULL;
 }
 
+void weft_test_cancel_holding_ctx_lock(void *ctx, void *waiter)
+{
+    weft__waitctx_t *c = ctx;
+    weft__waiter_t *w = waiter;
+    atomic_store(&c->cancel, 1);
+    uint32_t s = WEFT__W_SLEEPING;
+    assert_true(atomic_compare_exchange_strong(&w->state, &s, WEFT__W_CANCELED));
+    weft__futex_wake(&w->state, 1, false);
+}
+
 void weft_test_wait_at_least(_Atomic int *v, int n)
 {
     int64_t give_up = weft_monotonic_ns() + 10000000000LL;

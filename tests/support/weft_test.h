@@ -118,8 +118,6 @@ void weft_test_bg_join(weft_test_bg_t *bg);
 pthread_t weft_test_start(void *(*fn)(void *), void *arg);
 void weft_test_join(pthread_t t);
 
-/* White-box: how many waiters are parked on an object's wait queue, and a wait (yielding,
- * never sleeping) until at least n are; the wait fails the case after 10 s. */
 /* A helper thread doing one acquire of a Lock, Semaphore, ... through `acquire` (and, when
  * `release` is set, the matching release after a successful acquire), so the main thread can
  * check what it returned and how long it took. It publishes its waiting context (a
@@ -138,9 +136,16 @@ typedef struct weft_test_acquirer {
     int64_t elapsed_ns;
 } weft_test_acquirer_t;
 void *weft_test_acquire_thread(void *acquirer);
+/* White-box: what weft__waitctx_cancel does to a thread's context `ctx` (a weft__waitctx_t *)
+ * and its sleeping waiter `waiter` (a weft__waiter_t * in WEFT__W_SLEEPING), for a caller that
+ * already holds the context's lock: the waiter wakes canceled but cannot reach the core's
+ * leave() (which takes that lock) until the caller lets go, however fast it wakes. */
+void weft_test_cancel_holding_ctx_lock(void *ctx, void *waiter);
 /* Yields until *v >= n; fails the case after 10 s. */
 void weft_test_wait_at_least(_Atomic int *v, int n);
 
+/* White-box: how many waiters are parked on an object's wait queue, and a wait (yielding,
+ * never sleeping) until at least n are; the wait fails the case after 10 s. */
 int weft_test_queue_length(weft_waitq_t *q);
 void weft_test_wait_queued(weft_waitq_t *q, int n);
 

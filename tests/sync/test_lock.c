@@ -640,22 +640,19 @@ static void lock_cancel_racing_release_loses_no_wakeup(void **state)
 
 /* The same race made deterministic (white-box). The main thread holds the lock's queue lock,
  * so the head waiter (the victim) cannot leave the queue, and, once the victim is parked, its
- * waiting context's lock, which the core's leave() takes right after a park ends. It cancels
- * the victim, which then stops in leave() still queued, and releases: the release is sure to
- * pop the canceled victim. That wake-up must not be lost: the victim takes the lock (0) and
- * passes it on, so the waiter behind it gets its turn (its timeout turns a lost wake-up into
- * a failure instead of a hang). (If the victim got past leave() before we held the context
- * lock, that round is only checked for progress.) */
+ * waiting context's lock, which the core's leave() takes right after a park ends. Holding it,
+ * it cancels the victim, which then stops in leave() still queued, and releases: the release
+ * is sure to pop the canceled victim. That wake-up must not be lost: the victim takes the lock
+ * (0) and passes it on, so the waiter behind it gets its turn (its timeout turns a lost
+ * wake-up into a failure instead of a hang). */
 static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
 {
     (void)state;
     weft_lock_t l;
     weft_lock_init(&l);
     weft__mutex_t *qlock = weft__waitq_mutex(&l.waiters_);
-    /* The interleaving wanted (victim stopped in leave()) depends on scheduling: keep going
-     * until it happened a few times, within a bound. Every round checks the property. */
     int rounds = 0, stopped = 0;
-    for (; rounds < 400 && stopped < 3; rounds++) {
+    for (; rounds < 20; rounds++) {
         weft_lock_acquire(&l, WEFT_FOREVER);
         acquirer_t victim = acquirer(&l, WEFT_FOREVER, true);
         acquirer_t other = acquirer(&l, 10.0, true);
@@ -671,8 +668,8 @@ static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
             assert_true(weft_monotonic_ns() < give_up);
             sched_yield();
         }
-        weft__waitctx_cancel(ctx);
         weft__mutex_lock(&ctx->lock);
+        weft_test_cancel_holding_ctx_lock(ctx, w);
         while (atomic_load(&w->state) != WEFT__W_CANCELED ||
                (atomic_load(&ctx->lock.state) != 2 && atomic_load(&qlock->state) != 2)) {
             assert_true(weft_monotonic_ns() < give_up);
@@ -695,9 +692,7 @@ static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
     }
     print_message("canceled waiter stopped in leave() and popped by the release %d of %d times\n",
                   stopped, rounds);
-    /* Under a sanitizer's scheduling the interleaving may never come up (seen once under TSan
-     * on a fresh machine: 0 of 20); the property itself was checked in every round. */
-    if (!SANITIZED) assert_true(stopped > 0);
+    assert_int_equal(stopped, rounds);
     assert_int_equal(weft_lock_destroy(&l), 0);
 }
 

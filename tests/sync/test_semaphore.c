@@ -708,23 +708,14 @@ static void semaphore_timeout_racing_release_loses_no_unit(void **state)
     check_race_conserves_units(false);
 }
 
-/* weft__waitctx_cancel's body, for a caller already holding ctx->lock: the waiter cannot
- * reach leave() before we hold that lock, however fast it wakes. */
-static void cancel_locked(weft__waitctx_t *ctx, weft__waiter_t *w)
-{
-    atomic_store(&ctx->cancel, 1);
-    uint32_t s = WEFT__W_SLEEPING;
-    assert_true(atomic_compare_exchange_strong(&w->state, &s, WEFT__W_CANCELED));
-    weft__futex_wake(&w->state, 1, false);
-}
-
 /* The same race made deterministic (white-box). The main thread holds the semaphore's queue
  * lock, so the waiter cannot leave the queue, and, once the waiter is parked, its waiting
  * context's lock, which the core's leave() takes right after a park ends. Then the park ends
  * (cancel, or the deadline), the waiter stops in leave() still queued, and the release is
  * sure to pop it: the waiter must take the unit it was handed (0), not report the cancel or
- * timeout and drop it. (If the park ended before we held the context lock, the waiter is
- * blocked on the queue lock instead; that round is only checked for conservation.) */
+ * timeout and drop it. The cancel is made while we hold the context lock; a deadline comes
+ * 0.2 s after we took it. (Had the park ended before, the waiter would be blocked on the
+ * queue lock instead; such a round is only checked for conservation.) */
 static void check_departing_waiter_keeps_unit(bool cancel)
 {
     weft_semaphore_t s;
@@ -746,7 +737,7 @@ static void check_departing_waiter_keeps_unit(bool cancel)
             sched_yield();
         }
         weft__mutex_lock(&ctx->lock);
-        if (cancel) cancel_locked(ctx, w);
+        if (cancel) weft_test_cancel_holding_ctx_lock(ctx, w);
         while (atomic_load(&w->state) != final ||
                (atomic_load(&ctx->lock.state) != 2 && atomic_load(&qlock->state) != 2)) {
             assert_true(weft_monotonic_ns() < give_up);
