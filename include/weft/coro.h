@@ -144,7 +144,10 @@ WEFT_EXTERN int weft_time_sleep(double seconds);
 /* ---- coroutine-local data ---------------------------------------------------------------- */
 
 /* A key: a static object whose address names the value (as a pthread key or gevent.local).
- * `dtor`, when set, is called with every non-NULL value when its coroutine ends. */
+ * `dtor`, when set, is called with every non-NULL value when its coroutine ends.
+ * Safety: get and set act on the calling coroutine's own values only (a thread's root context
+ * counts as one), so they need no lock and are safe from any thread or coroutine; no call
+ * reads another coroutine's values. After fork the child's coroutines keep theirs. */
 typedef struct weft_co_key {
     void (*dtor)(void *value);
 } weft_co_key_t;
@@ -158,6 +161,11 @@ WEFT_EXTERN int weft_co_local_set(const weft_co_key_t *key, void *value);
 
 /* ---- groups (gevent.pool.Pool) ----------------------------------------------------------- */
 
+/* Safety: every group call is safe from any thread or coroutine at once (one lock guards the
+ * group); spawn puts the member on the CALLER's hub, so one group may hold coroutines of
+ * several threads, and spawners and joiners park as any weft wait does (timeouts, cancel).
+ * Fork: a group whose members all live on the forking thread goes on in the child; members
+ * on other threads are gone there and a join waiting for them waits until its timeout. */
 typedef struct weft_group weft_group_t;
 
 /* A set of coroutines of at most `size` members at once (0: unbounded). Errors: WEFT_EINVAL,
@@ -173,20 +181,25 @@ WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *a
 /* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED. */
 WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
 
-/* Cancels every member (weft_co_cancel each). */
+/* Cancels every member (weft_co_cancel each). 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_group_cancel(weft_group_t *g);
 
-/* How many members run now. */
+/* How many members run now (0 for NULL). */
 WEFT_EXTERN size_t weft_group_size(weft_group_t *g);
 
-/* Frees g. Errors: WEFT_EBUSY while members run (cancel and join first); WEFT_EINVAL. */
+/* Frees g (the pair of weft_group_create). Errors: WEFT_EBUSY while members run, and nothing
+ * happens (cancel and join first); WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_group_release(weft_group_t *g);
 
 /* ---- timeout scopes (gevent.Timeout) ----------------------------------------------------- */
 
 /* A scope on the caller's stack: between begin and end, every blocking weft call of the
  * calling coroutine (or thread) waits at most until the scope's deadline and then returns
- * WEFT_ETIMEDOUT. Scopes nest; an inner scope cannot extend an outer one. */
+ * WEFT_ETIMEDOUT. Scopes nest; an inner scope cannot extend an outer one.
+ * Safety: a scope belongs to the coroutine (or thread) that began it and bounds only that
+ * one's waits; begin and end must be called by it, in nested order. Calls of other threads or
+ * coroutines are not affected. A scope open across fork goes on in the child's copy of the
+ * forking coroutine. */
 typedef struct weft_timeout {
     int64_t deadline_;
     int64_t saved_;
