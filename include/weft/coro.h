@@ -178,7 +178,8 @@ WEFT_EXTERN int weft_group_create(size_t size, weft_group_t **g);
 WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
                                  weft_co_t **co);
 
-/* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED. */
+/* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED,
+ * WEFT_EDEADLK (the caller is a member of g: it would wait for itself). */
 WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
 
 /* Cancels every member (weft_co_cancel each). 0, or WEFT_EINVAL for NULL. */

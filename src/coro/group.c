@@ -111,6 +111,9 @@ int weft_group_join(weft_group_t *g, double timeout)
 {
     weft_deadline_t deadline;
     if (!g || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
+    /* A member would wait for itself (its group is set before it first runs). */
+    weft_co_t *self = weft_co_current();
+    if (self && self->group == g) return WEFT_EDEADLK;
     return weft__wait_until(&g->lock, &g->joiners, NULL, group_empty, g, deadline);
 }
 
