@@ -100,11 +100,11 @@ WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
 WEFT_EXTERN int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *arg),
                                  void *arg);
 
-/* Like weft_timer_start, with an absolute deadline (weft_monotonic_ns time, see
- * weft_deadline) instead of an interval: a periodic timer that restarts itself at
- * previous deadline + period does not drift. A deadline already passed means as soon as
- * possible; WEFT_NO_DEADLINE means never (until canceled). Same errors, except there is no
- * interval to reject. */
+/* Like weft_timer_start, with a deadline (weft_deadline_after, weft/core.h) instead of an
+ * interval: a periodic timer that restarts itself at its previous deadline + period
+ * (weft_deadline_add) does not drift. A deadline already passed means as soon as possible; a
+ * deadline of never (made from WEFT_FOREVER) means a timer that only cancel ends. Same
+ * errors, except there is no interval to reject. */
 WEFT_EXTERN int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline,
                                     void (*fn)(void *arg), void *arg);
 

@@ -73,7 +73,7 @@ int weft_group_spawn(weft_group_t *g, weft_co_t **out, void (*fn)(void *arg), vo
                      double timeout)
 {
     if (out) *out = NULL;
-    weft_deadline_t deadline;
+    int64_t deadline;
     if (!g || !fn || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     /* A slot taken, or handed over by a member that ended (data 1): it is ours now. */
     int rc = weft__wait_until(&g->lock, &g->spawners, NULL, take_slot, g, deadline);
@@ -109,7 +109,7 @@ static int group_empty(void *arg)
 
 int weft_group_join(weft_group_t *g, double timeout)
 {
-    weft_deadline_t deadline;
+    int64_t deadline;
     if (!g || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     return weft__wait_until(&g->lock, &g->joiners, NULL, group_empty, g, deadline);
 }

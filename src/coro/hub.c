@@ -887,7 +887,7 @@ static int co_ended(void *arg)
 
 int weft_co_join(weft_co_t *co, double timeout)
 {
-    weft_deadline_t deadline;
+    int64_t deadline;
     if (!co || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     if (co == weft_co_current()) return WEFT_EDEADLK;
     return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
@@ -896,11 +896,11 @@ int weft_co_join(weft_co_t *co, double timeout)
 int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
 {
     if ((!cos && n) || isnan(timeout)) return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     for (size_t i = 0; i < n; i++) {
         if (!cos[i]) continue;
-        int rc = weft_co_join(cos[i], weft_deadline_remaining(deadline));
+        int rc = weft_co_join(cos[i], weft__deadline_remaining(deadline));
         if (rc) return rc;
     }
     return 0;
@@ -951,8 +951,8 @@ int weft_yield(void)
 
 int weft_sleep(double seconds)
 {
-    weft_deadline_t deadline;
-    if (weft_deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
+    int64_t deadline;
+    if (weft__deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
     /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
     if (weft__timeout_polls(seconds)) return weft_yield();
     return weft__nap(deadline, false);

@@ -11,8 +11,8 @@ int weft_timeout_begin(weft_timeout_t *t, double seconds)
 {
     if (!t || isnan(seconds)) return WEFT_EINVAL;
     weft__waitctx_t *ctx = weft__waitctx_current();
-    weft_deadline_t d;
-    weft_deadline(seconds, &d);
+    int64_t d;
+    weft__deadline(seconds, &d);
     t->deadline_ = d;
     t->saved_ = ctx->scope;
     int64_t scope = d == WEFT_NO_DEADLINE ? 0 : d;

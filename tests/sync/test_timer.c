@@ -312,13 +312,16 @@ static void timers_fire_in_deadline_order(void **state)
     weft_event_t go;
     weft_event_init(&go);
     weft_timer_t gate = WEFT_TIMER_INIT;
-    int64_t base = weft_monotonic_ns() + 20 * MS;
-    assert_int_equal(weft_timer_start_at(&gate, 0, gate_fn, &go), 0);
+    weft_deadline_t now, base;
+    assert_int_equal(weft_deadline_after(0, &now), 0);
+    assert_int_equal(weft_deadline_after(0.020, &base), 0);
+    assert_int_equal(weft_timer_start_at(&gate, now, gate_fn, &go), 0);
     for (int k = 0; k < ORDER_N; k++) {
         int i = perm[k];
         items[i] = (order_item_t){.log = &log, .id = i, .t = WEFT_TIMER_INIT};
-        assert_int_equal(
-            weft_timer_start_at(&items[i].t, base + (int64_t)i * MS, log_fn, &items[i]), 0);
+        weft_deadline_t d = base;
+        assert_int_equal(weft_deadline_add(&d, i * 1e-3), 0);
+        assert_int_equal(weft_timer_start_at(&items[i].t, d, log_fn, &items[i]), 0);
     }
     weft_event_set(&go);
     for (int i = 0; i < ORDER_N; i++) assert_int_equal(weft_timer_join(&items[i].t, 30), 0);
@@ -335,7 +338,8 @@ static void equal_deadlines_fire_in_start_order(void **state)
     order_item_t items[ORDER_N];
     int perm[ORDER_N];
     shuffle(perm, ORDER_N, 777);
-    int64_t deadline = weft_monotonic_ns() + 20 * MS;
+    weft_deadline_t deadline;
+    assert_int_equal(weft_deadline_after(0.020, &deadline), 0);
     for (int k = 0; k < ORDER_N; k++) {
         int i = perm[k]; /* the id records the start position k */
         items[i] = (order_item_t){.log = &log, .id = k, .t = WEFT_TIMER_INIT};
@@ -631,8 +635,10 @@ static void start_of_pending_timer_is_busy(void **state)
     weft_timer_t t = WEFT_TIMER_INIT;
     _Atomic int n = 0;
     assert_int_equal(weft_timer_start(&t, 60, count_fn, &n), 0);
+    weft_deadline_t now;
+    assert_int_equal(weft_deadline_after(0, &now), 0);
     assert_int_equal(weft_timer_start(&t, 0, count_fn, &n), WEFT_EBUSY);
-    assert_int_equal(weft_timer_start_at(&t, 0, count_fn, &n), WEFT_EBUSY);
+    assert_int_equal(weft_timer_start_at(&t, now, count_fn, &n), WEFT_EBUSY);
     assert_int_equal(weft_timer_cancel(&t), 0);
     assert_int_equal(n, 0);
 }
@@ -643,7 +649,9 @@ static void infinite_interval_waits_for_cancel(void **state)
     weft_timer_t t1 = WEFT_TIMER_INIT, t2 = WEFT_TIMER_INIT;
     _Atomic int n = 0;
     assert_int_equal(weft_timer_start(&t1, INFINITY, count_fn, &n), 0);
-    assert_int_equal(weft_timer_start_at(&t2, WEFT_NO_DEADLINE, count_fn, &n), 0);
+    weft_deadline_t never;
+    assert_int_equal(weft_deadline_after(WEFT_FOREVER, &never), 0);
+    assert_int_equal(weft_timer_start_at(&t2, never, count_fn, &n), 0);
     assert_int_equal(weft_timer_join(&t1, 0.02), WEFT_ETIMEDOUT);
     assert_true(weft_timer_pending(&t1));
     assert_true(weft_timer_pending(&t2));
@@ -662,8 +670,10 @@ static void invalid_arguments(void **state)
     assert_int_equal(weft_timer_start(NULL, 1, count_fn, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start(&t, 1, NULL, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start(&t, NAN, count_fn, &n), WEFT_EINVAL);
-    assert_int_equal(weft_timer_start_at(NULL, 0, count_fn, &n), WEFT_EINVAL);
-    assert_int_equal(weft_timer_start_at(&t, 0, NULL, &n), WEFT_EINVAL);
+    weft_deadline_t now;
+    assert_int_equal(weft_deadline_after(0, &now), 0);
+    assert_int_equal(weft_timer_start_at(NULL, now, count_fn, &n), WEFT_EINVAL);
+    assert_int_equal(weft_timer_start_at(&t, now, NULL, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_cancel(NULL), WEFT_EINVAL);
     assert_int_equal(weft_timer_join(NULL, 1), WEFT_EINVAL);
     assert_int_equal(weft_timer_join(&t, NAN), WEFT_EINVAL);
