@@ -76,6 +76,7 @@ typedef struct weft_co_opts {
     const char *name;
     size_t stack_size;
     int guard;
+    uint64_t reserved_[5]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_co_opts_t;
 
 /* ---- spawning and joining ---------------------------------------------------------------- */
@@ -146,7 +147,18 @@ WEFT_EXTERN int weft_sleep(double seconds);
  * `dtor`, when set, is called with every non-NULL value when its coroutine ends. */
 typedef struct weft_co_key {
     void (*dtor)(void *value);
+    uint64_t reserved_[3]; /* room to grow within 1.x; zero */
 } weft_co_key_t;
+
+/* A key's initializer: `static weft_co_key_t key = WEFT_CO_KEY_INIT(free);` (dtor may be NULL).
+ * Designated initializers ({.dtor = free}) work too; both leave the reserved tail zero. */
+#define WEFT_CO_KEY_INIT(dtor)                                                                     \
+    {                                                                                              \
+        (dtor),                                                                                    \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* The calling coroutine's value for key (NULL when unset or key NULL). A thread's root
  * context has values of its own. */
@@ -189,7 +201,10 @@ WEFT_EXTERN int weft_group_destroy(weft_group_t *g);
 typedef struct weft_timeout {
     int64_t deadline_;
     int64_t saved_;
+    uint64_t reserved_[2]; /* room to grow within 1.x; begin zeroes it */
 } weft_timeout_t;
+/* No WEFT_TIMEOUT_INIT: a scope has no idle state to initialise; weft_timeout_begin sets every
+ * field (it is the scope's init), weft_timeout_end closes it. */
 
 /* Opens a scope of `seconds`: WEFT_FOREVER (or +inf) sets no deadline of its own, only
  * nesting; 0 or any other negative value is a deadline already passed (every blocking call in

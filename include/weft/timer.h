@@ -69,11 +69,15 @@ typedef struct weft_timer {
     void *arg_;
     WEFT__ATOMIC(uint32_t) state_;
     weft_waitq_t joiners_;
+    uint64_t reserved_[5]; /* room to grow within 1.x; zero */
 } weft_timer_t;
 
 #define WEFT_TIMER_INIT                                                                            \
     {                                                                                              \
-        0, 0, 0, 0, 0, 0, 0, 0, WEFT_WAITQ_INIT                                                    \
+        0, 0, 0, 0, 0, 0, 0, 0, WEFT_WAITQ_INIT,                                                   \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
     }
 
 /* Initialises an idle (finished) timer. WEFT_EINVAL if t is NULL. Must not race with any

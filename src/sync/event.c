@@ -17,9 +17,7 @@ enum { SET = 1, WAITERS = 2 };
 int weft_event_init(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
-    atomic_store_explicit(&e->state_, 0, memory_order_relaxed);
-    e->shared_ = 0;
-    e->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
+    *e = (weft_event_t)WEFT_EVENT_INIT;
     return 0;
 }
 

@@ -15,15 +15,13 @@
 
 #include <math.h>
 
-#define BOUNDED 0x80000000u
+#define BOUNDED WEFT__SEMAPHORE_BOUNDED
 
 int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
 {
     if (!s || value > WEFT_SEMAPHORE_MAX) return WEFT_EINVAL;
-    atomic_store_explicit(&s->value_, value, memory_order_relaxed);
-    s->bound_ = bounded ? BOUNDED | value : 0;
-    s->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
-    s->shared_ = 0;
+    *s = bounded ? (weft_semaphore_t)WEFT_BOUNDED_SEMAPHORE_INIT(value)
+                 : (weft_semaphore_t)WEFT_SEMAPHORE_INIT(value);
     return 0;
 }
 
