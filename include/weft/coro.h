@@ -109,6 +109,10 @@ WEFT_EXTERN int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
  * yet never runs its function. Returns 0 (also when co is already done), WEFT_EINVAL for
  * NULL. Safe from any thread. Does not wait: join for that. */
 WEFT_EXTERN int weft_co_cancel(weft_co_t *co);
+/* weft_co_cancel(co) as a void (void *) callback, for weft_timer_start and the like (see
+ * weft/timer.h, "callbacks"); NULL does nothing. The caller keeps its reference to co until
+ * the callback has run or its timer was canceled. */
+WEFT_EXTERN void weft_co_cancel_cb(void *co);
 
 /* Reference counting: a handle lives until its last reference is released; releasing does
  * not stop a running coroutine (it runs on, detached). */
@@ -186,6 +190,9 @@ WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
 
 /* Cancels every member (weft_co_cancel each). */
 WEFT_EXTERN int weft_group_cancel(weft_group_t *g);
+/* weft_group_cancel(group) as a void (void *) callback, for weft_timer_start and the like
+ * (see weft/timer.h, "callbacks"); NULL does nothing. */
+WEFT_EXTERN void weft_group_cancel_cb(void *group);
 
 /* How many members run now. */
 WEFT_EXTERN size_t weft_group_size(weft_group_t *g);

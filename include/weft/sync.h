@@ -147,6 +147,10 @@ WEFT_EXTERN int weft_semaphore_acquire(weft_semaphore_t *s, double timeout);
 /* Releases n units (n >= 1, else WEFT_EINVAL), waking up to n waiters. WEFT_EOVERFLOW past
  * the bound or WEFT_SEMAPHORE_MAX. */
 WEFT_EXTERN int weft_semaphore_release(weft_semaphore_t *s, unsigned n);
+/* weft_semaphore_release(semaphore, 1) as a void (void *) callback, for weft_timer_start and
+ * the like (see weft/timer.h, "callbacks"): the result (WEFT_EOVERFLOW) is dropped; NULL does
+ * nothing. */
+WEFT_EXTERN void weft_semaphore_release_cb(void *semaphore);
 /* The current value (a snapshot). */
 WEFT_EXTERN unsigned weft_semaphore_value(const weft_semaphore_t *s);
 
@@ -176,6 +180,9 @@ WEFT_EXTERN int weft_event_init(weft_event_t *e);
 WEFT_EXTERN int weft_event_destroy(weft_event_t *e);
 /* Sets the flag and wakes all waiters. Async-signal-safe when nobody waits. */
 WEFT_EXTERN int weft_event_set(weft_event_t *e);
+/* weft_event_set(event) as a void (void *) callback, for weft_timer_start and the like (see
+ * weft/timer.h, "callbacks"): the result is dropped; NULL does nothing. */
+WEFT_EXTERN void weft_event_set_cb(void *event);
 WEFT_EXTERN int weft_event_clear(weft_event_t *e);
 WEFT_EXTERN bool weft_event_is_set(const weft_event_t *e);
 /* 0 once the flag is set (even if it was cleared again before the waiter ran, as Python),

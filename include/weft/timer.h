@@ -31,6 +31,18 @@
  * once weft_timer_cancel returned 0 or weft_timer_join returned 0 in the thread that owns it.
  * While it is not finished its memory must stay valid and untouched.
  *
+ * Callbacks: fn is void fn(void *arg), the type of a thread's and a coroutine's function too.
+ * The common one-argument calls come in that form, so a timer makes them without a wrapper of
+ * the caller's own:
+ *     weft_timer_start(&t, 5.0, weft_event_set_cb, &event);      weft_event_set(&event)
+ *     weft_timer_start(&t, 0.5, weft_semaphore_release_cb, &s);  weft_semaphore_release(&s, 1)
+ *     weft_timer_start(&t, 30, weft_co_cancel_cb, co);           weft_co_cancel(co)
+ *     weft_timer_start(&t, 30, weft_group_cancel_cb, group);     weft_group_cancel(group)
+ * Each adapter is named after the call it makes, with _cb appended (so it is declared, and
+ * found, beside that call: weft/sync.h, weft/coro.h), and drops the call's result; use a
+ * function of your own where the result matters. The object must stay valid until the callback
+ * has run or the timer was canceled (cancel returned 0).
+ *
  * Differences from Python, on purpose: the object is reusable (start again once finished); a
  * cancel affects only the current start (a cancel before start does not stop a later start);
  * the callback takes one void * argument.

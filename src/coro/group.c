@@ -123,6 +123,11 @@ int weft_group_cancel(weft_group_t *g)
     return 0;
 }
 
+void weft_group_cancel_cb(void *group)
+{
+    weft_group_cancel(group);
+}
+
 size_t weft_group_size(weft_group_t *g)
 {
     if (!g) return 0;

@@ -914,6 +914,11 @@ int weft_co_cancel(weft_co_t *co)
     return 0;
 }
 
+void weft_co_cancel_cb(void *co)
+{
+    weft_co_cancel(co);
+}
+
 weft_co_t *weft_co_current(void)
 {
     weft__hub_t *hub = tls_hub;

@@ -88,3 +88,8 @@ int weft_event_wait(weft_event_t *e, double timeout)
     weft__waitq_unlock(&e->waiters_);
     return weft__waiter_park(&e->waiters_, &w, deadline);
 }
+
+void weft_event_set_cb(void *event)
+{
+    weft_event_set(event);
+}

@@ -81,3 +81,8 @@ unsigned weft_semaphore_value(const weft_semaphore_t *s)
     /* Relaxed: a snapshot for display and tests; it orders nothing. */
     return s ? atomic_load_explicit(&s->value_, memory_order_relaxed) : 0;
 }
+
+void weft_semaphore_release_cb(void *semaphore)
+{
+    weft_semaphore_release(semaphore, 1);
+}

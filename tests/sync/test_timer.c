@@ -902,6 +902,100 @@ static void timer_negative_interval_fires_at_once(void **state)
     assert_int_equal(weft_timer_destroy(&x.t), 0);
 }
 
+/* ---- callbacks for common calls (no wrapper of the test's own) --------------------------- */
+
+typedef struct adapter_case {
+    weft_event_t event;
+    int rc;
+} adapter_case_t;
+
+static void co_waits_for_event(void *arg)
+{
+    adapter_case_t *k = arg;
+    k->rc = weft_event_wait(&k->event, 30);
+}
+
+/* The issue's case: a Timer sets an Event that a coroutine waits on, through weft_event_set_cb.
+ * The timer starts once the coroutine is parked on the event, so it is the timer that wakes it. */
+static void timer_sets_event_a_coroutine_waits_on(void **state)
+{
+    (void)state;
+    adapter_case_t k = {.rc = -1};
+    assert_int_equal(weft_event_init(&k.event), 0);
+    weft_timer_t t = WEFT_TIMER_INIT;
+    weft_co_t *co = weft_test_spawn(co_waits_for_event, &k);
+    while (weft_test_queue_length(&k.event.waiters_) < 1) weft_yield(); /* the coroutine runs */
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_event_set_cb, &k.event), 0);
+    weft_test_co_join(co);
+    assert_int_equal(k.rc, 0);
+    assert_true(weft_event_is_set(&k.event));
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    assert_int_equal(weft_timer_destroy(&t), 0);
+    assert_int_equal(weft_event_destroy(&k.event), 0);
+}
+
+static void timer_releases_a_semaphore(void **state)
+{
+    (void)state;
+    weft_semaphore_t s = WEFT_SEMAPHORE_INIT(0);
+    weft_timer_t t = WEFT_TIMER_INIT;
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_semaphore_release_cb, &s), 0);
+    assert_int_equal(weft_semaphore_acquire(&s, 30), 0); /* one unit, from the timer */
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    assert_int_equal(weft_semaphore_value(&s), 0);
+    /* A bounded one already full: the adapter drops WEFT_EOVERFLOW, the value stays. */
+    weft_semaphore_t full = WEFT_BOUNDED_SEMAPHORE_INIT(1);
+    assert_int_equal(weft_timer_start(&t, 0, weft_semaphore_release_cb, &full), 0);
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    assert_int_equal(weft_semaphore_value(&full), 1);
+    assert_int_equal(weft_semaphore_destroy(&full), 0);
+    assert_int_equal(weft_semaphore_destroy(&s), 0);
+}
+
+static void co_sleeps(void *arg)
+{
+    *(int *)arg = weft_sleep(30);
+}
+
+static void timer_cancels_a_coroutine(void **state)
+{
+    (void)state;
+    int rc = -1;
+    weft_timer_t t = WEFT_TIMER_INIT;
+    weft_co_t *co = weft_test_spawn(co_sleeps, &rc);
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_co_cancel_cb, co), 0);
+    assert_int_equal(weft_co_join(co, 30), 0);
+    assert_int_equal(weft_timer_join(&t, 30), 0); /* before co's handle goes */
+    weft_test_co_join(co);
+    assert_int_equal(rc, WEFT_ECANCELED);
+}
+
+static void timer_cancels_a_group(void **state)
+{
+    (void)state;
+    int rc[3] = {-1, -1, -1};
+    weft_group_t *g;
+    weft_timer_t t = WEFT_TIMER_INIT;
+    assert_int_equal(weft_group_create(&g, 0), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_group_spawn(g, NULL, co_sleeps, &rc[i], WEFT_FOREVER), 0);
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_group_cancel_cb, g), 0);
+    assert_int_equal(weft_group_join(g, 30), 0);
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(rc[i], WEFT_ECANCELED);
+    assert_int_equal(weft_group_destroy(g), 0);
+}
+
+/* The adapters drop the call's result, so a NULL object must do nothing (no crash). */
+static void callback_adapters_ignore_null(void **state)
+{
+    (void)state;
+    weft_event_set_cb(NULL);
+    weft_semaphore_release_cb(NULL);
+    weft_co_cancel_cb(NULL);
+    weft_group_cancel_cb(NULL);
+}
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(timer_negative_interval_fires_at_once),
     WEFT_TEST(timer_runs_after_interval),
@@ -933,5 +1027,10 @@ static const struct CMUnitTest cases[] = {
 #endif
     WEFT_TEST(child_after_fork_runs_timers),
     WEFT_TEST(fork_from_callback_keeps_timer_thread),
+    WEFT_TEST(timer_sets_event_a_coroutine_waits_on),
+    WEFT_TEST(timer_releases_a_semaphore),
+    WEFT_TEST(timer_cancels_a_coroutine),
+    WEFT_TEST(timer_cancels_a_group),
+    WEFT_TEST(callback_adapters_ignore_null),
 };
 WEFT_TEST_MAIN(cases)
