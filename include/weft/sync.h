@@ -4,13 +4,25 @@
  *
  * All of them are caller-allocated (`weft_lock_t l; weft_lock_init(&l);`), need no
  * allocation, and block through weft's waiting core: called from an OS thread they park the
- * thread, called from a coroutine they will park only the coroutine. Every blocking call
+ * thread, called from a coroutine they park only the coroutine. Every blocking call
  * takes a timeout in seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see
  * weft/core.h) and returns 0, WEFT_ETIMEDOUT when it expires (a failed poll included),
  * WEFT_ECANCELED when the caller's task was canceled, or WEFT_EINVAL for NULL / NaN arguments.
  *
+ * Static initializers: every object here but the process-shared ones has a WEFT_<TYPE>_INIT
+ * (WEFT_LOCK_INIT, WEFT_SEMAPHORE_INIT(value), ...) equivalent to its init with the same
+ * arguments: `static weft_lock_t l = WEFT_LOCK_INIT;` needs no init call and is usable at once
+ * from any thread; destroy works on it as on any other.
+ * ABI: each struct has a fixed size with a reserved tail (zeroed by init and by the
+ * initializer), so a 1.x version can grow inside it; the fields are private.
+ *
  * Thread safety: every function may be called concurrently from any thread or coroutine on
  * the same object, except init and destroy, which must not race with any other use.
+ * Coroutines: a blocking call parks only the calling coroutine, and the hub runs the thread's
+ * other coroutines meanwhile (they may be the ones that wake it); an RLock's owner is the
+ * coroutine that took it, not its thread. A coroutine that holds a Lock while it blocks
+ * elsewhere keeps it held: its sibling coroutines that want it park, as other threads would.
+ * The *_cb adapters are as safe as the call they make.
  * Fork: an object that no thread held at fork time is usable in the child; one held by a
  * thread that does not exist in the child stays held there (as with pthread objects).
  * Signal handlers: only weft_event_set, weft_event_is_set, weft_lock_locked and

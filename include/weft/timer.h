@@ -48,9 +48,11 @@
  * the callback takes one void * argument.
  *
  * Thread safety: every function may be called concurrently from any thread on the same timer
- * (except init and destroy, which must not race with other uses). Coroutines: join parks
- * through weft's waiting core, so it will park only the calling coroutine; start and cancel
- * never block for long (a short internal lock; start may create the timer thread).
+ * (except init and destroy, which must not race with other uses). Coroutines: every function
+ * may be called from a coroutine; join parks through weft's waiting core, so it parks only
+ * the calling coroutine; start and cancel never block for long (a short internal lock; start
+ * may create the timer thread). Callbacks run on the timer thread, never in a coroutine of
+ * the caller's: what they touch must be safe from another thread.
  * Signal handlers: only weft_timer_pending is async-signal-safe.
  * Fork: the child has no timer thread. Timers pending in the parent are dropped in the child:
  * there they read as canceled (cancel returns 0, join returns 0 at once, start works); a
@@ -144,7 +146,7 @@ WEFT_EXTERN int weft_timer_cancel(weft_timer_t *t);
  * WEFT_EINVAL (NULL, NaN timeout), WEFT_EDEADLK when called from t's own callback (it could
  * never finish). From another timer's callback it may wait, but t cannot fire meanwhile (the
  * timer thread is the caller): only a cancel from elsewhere ends such a wait early.
- * Parks through the waiting core (a thread or, later, a coroutine). */
+ * Parks through the waiting core (only the calling thread, or coroutine). */
 WEFT_EXTERN int weft_timer_join(weft_timer_t *t, double timeout);
 
 /* Whether fn is scheduled to run (started, and not yet fired or canceled); false while the
