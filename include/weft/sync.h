@@ -98,7 +98,7 @@ typedef struct weft_rlock {
 /* A free RLock, the same as one from weft_rlock_init. */
 #define WEFT_RLOCK_INIT                                                                            \
     {                                                                                              \
-        WEFT_LOCK_INIT, 0, 0,                                                                      \
+        WEFT_LOCK_INIT, NULL, 0,                                                                   \
         {                                                                                          \
             0                                                                                      \
         }                                                                                          \
