@@ -10,16 +10,16 @@
 #include <math.h>
 #include <time.h>
 
-int64_t weft_monotonic_ns(void)
+int64_t weft_time_monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-double weft_monotonic(void)
+double weft_time_monotonic(void)
 {
-    return (double)weft_monotonic_ns() / 1e9;
+    return (double)weft_time_monotonic_ns() / 1e9;
 }
 
 int weft__deadline_ns(double timeout, int64_t *deadline)
@@ -29,7 +29,7 @@ int weft__deadline_ns(double timeout, int64_t *deadline)
         *deadline = WEFT_NO_DEADLINE;
         return 0;
     }
-    int64_t now = weft_monotonic_ns();
+    int64_t now = weft_time_monotonic_ns();
     if (timeout <= 0) { /* 0 polls; so does any other negative: an expired deadline */
         *deadline = now;
         return 0;
@@ -46,7 +46,7 @@ int weft__deadline_ns(double timeout, int64_t *deadline)
 
 int64_t weft__deadline_after(int64_t sec, int64_t nsec)
 {
-    int64_t now = weft_monotonic_ns(), ns, deadline;
+    int64_t now = weft_time_monotonic_ns(), ns, deadline;
     if (__builtin_mul_overflow(sec, (int64_t)1000000000, &ns) ||
         __builtin_add_overflow(ns, nsec, &ns))
         return sec < 0 ? now : WEFT_NO_DEADLINE;
@@ -85,6 +85,6 @@ double weft_deadline_remaining(weft_deadline_t deadline)
 double weft__deadline_remaining(int64_t deadline)
 {
     if (deadline == WEFT_NO_DEADLINE) return WEFT_FOREVER;
-    int64_t left = deadline - weft_monotonic_ns();
+    int64_t left = deadline - weft_time_monotonic_ns();
     return left > 0 ? (double)left / 1e9 : 0.0;
 }

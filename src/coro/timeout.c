@@ -24,7 +24,7 @@ int weft_timeout_end(weft_timeout_t *t)
 {
     if (!t) return WEFT_EINVAL;
     weft__waitctx_current()->scope = t->saved_;
-    if (t->deadline_ != WEFT_NO_DEADLINE && weft_monotonic_ns() >= t->deadline_)
+    if (t->deadline_ != WEFT_NO_DEADLINE && weft_time_monotonic_ns() >= t->deadline_)
         return WEFT_ETIMEDOUT;
     return 0;
 }

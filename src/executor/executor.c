@@ -31,8 +31,7 @@ static void abandon(weft_future_t **fs, size_t from, size_t n)
     }
 }
 
-int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
-                      double timeout, void **results, size_t *ndone)
+int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n, void **results, double timeout, size_t *ndone)
 {
     int64_t deadline;
     if (ndone) *ndone = 0;
@@ -69,7 +68,7 @@ int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, 
     return ex->ops->shutdown(ex, wait, cancel_futures, deadline);
 }
 
-int weft_executor_destroy(weft_executor_t *ex)
+int weft_executor_release(weft_executor_t *ex)
 {
     if (!ex) return WEFT_EINVAL;
     ex->ops->destroy(ex);

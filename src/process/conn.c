@@ -79,7 +79,7 @@ static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
     return c;
 }
 
-int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex)
+int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
 {
     if (!a || !b) return WEFT_EINVAL;
     *a = *b = NULL;
@@ -109,7 +109,7 @@ int weft_conn_fileno(const weft_conn_t *c)
     return c ? c->fd : -1;
 }
 
-int weft_conn_close(weft_conn_t *c)
+int weft_conn_release(weft_conn_t *c)
 {
     if (!c) return WEFT_EINVAL;
     weft_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
@@ -332,7 +332,7 @@ static void keep_part(weft_conn_t *c, const unsigned char *buf, size_t got)
     c->part_got = c->part_cap = got;
 }
 
-int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len, double timeout)
+int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout, size_t *len)
 {
     int64_t deadline;
     if (!c || !len || (!buf && cap) || isnan(timeout) || weft__deadline(timeout, &deadline))

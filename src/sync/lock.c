@@ -61,7 +61,7 @@ static int acquire_slow(weft_lock_t *l, int64_t deadline, bool nocancel)
             weft__waitq_unlock(&l->waiters_);
             return 0;
         }
-        if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) {
+        if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns()) {
             weft__waitq_unlock(&l->waiters_);
             return WEFT_ETIMEDOUT; /* state stays 2: at worst one needless wake-up */
         }

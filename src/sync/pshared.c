@@ -184,7 +184,7 @@ int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel
 {
     int r = plock_try(l);
     if (r != EBUSY) return plock_result(l, r);
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
     for (int rc = 0;;) {
         uint32_t seen = mark_waiters(l);
         if (seen && rc) return rc;

@@ -215,7 +215,7 @@ static void *service_main(void *unused)
     int64_t idle_until = -1; /* linger deadline once the heap is empty; -1: not idle */
     svc_lock();
     for (;;) {
-        int64_t now = weft_monotonic_ns();
+        int64_t now = weft_time_monotonic_ns();
         weft_timer_t *t = svc.heap;
         if (t && t->deadline_ <= now) {
             heap_remove(t);
