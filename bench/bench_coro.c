@@ -436,7 +436,8 @@ static int memory_child(const char *how, long n)
     weft_co_release(first);
     long rss0 = resident_bytes(), maps0 = mappings();
     for (long i = 0; i < n; i++)
-        bench_check(weft_co_spawn(sleeping ? park_sleeping : park_on_event, NULL, NULL, &cos[i]) == 0,
+        bench_check(weft_co_spawn(sleeping ? park_sleeping : park_on_event, NULL, NULL, &cos[i]) ==
+                        0,
                     "weft_co_spawn");
     while (parked < n) weft_co_yield(); /* one yield: each runs to its park */
     long rss1 = resident_bytes(), maps1 = mappings();
@@ -463,7 +464,8 @@ static void bench_memory(void)
     snprintf(waiting.line, sizeof waiting.line, "%s --memory event %d", self_exe, PARKED);
     sleeping.key = waiting.key = "bytes per coroutine RSS";
     sleeping.extra_key = waiting.extra_key = "mappings added";
-    who[n++] = (contender_t){"weft_time_sleep", command_run, &sleeping, "mappings added", "for all"};
+    who[n++] =
+        (contender_t){"weft_time_sleep", command_run, &sleeping, "mappings added", "for all"};
     who[n++] = (contender_t){"weft_event_wait", command_run, &waiting, "mappings added", "for all"};
     char args[64];
     snprintf(args, sizeof args, "memory %d", PARKED);

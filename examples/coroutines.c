@@ -42,8 +42,8 @@ int main(void)
     printf("spawned; alex is %s\n", weft_co_state(g1) == WEFT_CO_READY ? "READY" : "?");
     weft_co_t *all[] = {g1, g2};
     weft_co_join_all(all, 2, WEFT_FOREVER); /* gevent.joinall([g1, g2]) */
-    printf("both done in %.2f s (one after the other would take %.2f s)\n", weft_time_monotonic() - t0,
-           0.05 * (alex.pages + egon.pages));
+    printf("both done in %.2f s (one after the other would take %.2f s)\n",
+           weft_time_monotonic() - t0, 0.05 * (alex.pages + egon.pages));
     weft_co_release(g1);
     weft_co_release(g2);
     /* Fire and forget (Go's `go`): it runs at the next blocking call of main. */

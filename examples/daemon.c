@@ -67,8 +67,8 @@ int main(void)
     weft_thread_release(w); /* no join: the exit rule takes care of the writer */
     weft_thread_release(h);
 
-    printf("  %.2f s  main: returning from main with %zu threads alive\n", weft_time_monotonic() - t0,
-           weft_thread_active_count());
+    printf("  %.2f s  main: returning from main with %zu threads alive\n",
+           weft_time_monotonic() - t0, weft_thread_active_count());
     fflush(stdout);
     return 0;
 }

@@ -55,7 +55,8 @@ int main(void)
             printf("mirror %d answered first (%ld ms)\n", i, (long)mirror_ms[i]);
         weft_future_cancel(mirrors[i]); /* running ones are only asked to stop */
     }
-    weft_future_wait(mirrors, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER, NULL); /* (these do not listen) */
+    weft_future_wait(mirrors, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER,
+                     NULL); /* (these do not listen) */
     for (int i = 0; i < 3; i++) weft_future_release(mirrors[i]);
 
     /* Five jobs, handled as they complete. */

@@ -19,7 +19,7 @@ static weft_conn_t *parent_end, *child_end;
 static int server(void *arg) /* the child: answers each request until EOF */
 {
     (void)arg;
-    counter = 999;               /* the child's copy only */
+    counter = 999;                 /* the child's copy only */
     weft_conn_release(parent_end); /* the child does not use the parent's end */
     char buf[64], reply[96];
     size_t len;

@@ -53,7 +53,8 @@ int main(void)
         printf("sum to %d million = %llu\n", i + 1, (unsigned long long)sum);
         weft_future_release(f[i]);
     }
-    printf("the crashing task: %s\n", weft_error_name(weft_process_result(bad, WEFT_FOREVER, 0, 0)));
+    printf("the crashing task: %s\n",
+           weft_error_name(weft_process_result(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
     weft_executor_release(pool);

@@ -64,7 +64,8 @@ int main(void)
     weft_thread_join(c, WEFT_FOREVER);
     weft_thread_release(b);
     weft_thread_release(c);
-    printf("after closing: put_nowait -> %s\n", weft_error_name(weft_queue_put_nowait(shelf, NULL)));
+    printf("after closing: put_nowait -> %s\n",
+           weft_error_name(weft_queue_put_nowait(shelf, NULL)));
     weft_queue_release(shelf);
 
     /* A full shelf refuses a non-blocking put, and a put with a timeout gives up. */

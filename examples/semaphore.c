@@ -60,7 +60,7 @@ int main(void)
            SPACES, weft_semaphore_value(&lot));
 
     /* Handing back a space nobody took would make a 4th space appear: refused. */
-    printf("release one more space: %s; free: %u\n", weft_error_name(weft_semaphore_release(&lot, 1)),
-           weft_semaphore_value(&lot));
+    printf("release one more space: %s; free: %u\n",
+           weft_error_name(weft_semaphore_release(&lot, 1)), weft_semaphore_value(&lot));
     return weft_semaphore_destroy(&lot) == 0 && atomic_load(&most_parked) <= SPACES ? 0 : 1;
 }

@@ -55,8 +55,8 @@ int main(void)
 
     /* Nothing runs before the signal, so a short join times out. */
     int rc = weft_thread_join(threads[0], 0.01);
-    printf("join(%s, 0.01 s): %s, is_alive: %s\n", weft_thread_name(threads[0]), weft_error_name(rc),
-           weft_thread_is_alive(threads[0]) ? "yes" : "no");
+    printf("join(%s, 0.01 s): %s, is_alive: %s\n", weft_thread_name(threads[0]),
+           weft_error_name(rc), weft_thread_is_alive(threads[0]) ? "yes" : "no");
 
     weft_event_set(&go);
     long long total = 0;

@@ -27,7 +27,8 @@ static int download(void *arg, void **result)
     intptr_t page = (intptr_t)arg;
     struct timespec ts = {0, (10 + page % 3 * 10) * 1000000L};
     nanosleep(&ts, NULL); /* the network */
-    if (page == 7) return weft_future_fail_current(WEFT_ECONNRESET, "page %ld: connection reset", (long)page);
+    if (page == 7)
+        return weft_future_fail_current(WEFT_ECONNRESET, "page %ld: connection reset", (long)page);
     *result = (void *)(page * 1000);
     return 0;
 }

@@ -34,7 +34,8 @@ int main(void)
     weft_timer_start(&alarm, 0.3, say, "alarm: the tea is cold (you should not see this)");
 
     /* cancel returns 0 when the timer had not fired yet: its function will never run. */
-    if (weft_timer_cancel(&alarm) == 0) printf("  %.2f s: alarm canceled\n", weft_time_monotonic() - t0);
+    if (weft_timer_cancel(&alarm) == 0)
+        printf("  %.2f s: alarm canceled\n", weft_time_monotonic() - t0);
     weft_timer_join(&reminder, WEFT_FOREVER); /* waits until the reminder has run */
     /* Too late to cancel now: WEFT_EALREADY says the function already ran. */
     printf("  cancel after it ran: %s\n", weft_error_name(weft_timer_cancel(&reminder)));

@@ -86,7 +86,8 @@ typedef struct weft_co_opts {
  * first runs when the caller blocks or yields (as gevent.spawn). Errors: WEFT_EINVAL (co or
  * fn NULL, bad opts), WEFT_ENOMEM (no memory or no address space for the stack); then *co is
  * NULL and nothing is left behind. Safe from any thread or coroutine. */
-WEFT_EXTERN int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, weft_co_t **co);
+WEFT_EXTERN int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,
+                              weft_co_t **co);
 
 /* weft_co_spawn with default options and no handle (Go's `go`). */
 WEFT_EXTERN int weft_co_spawn(void (*fn)(void *arg), void *arg, NULL, NULL);
@@ -181,7 +182,8 @@ WEFT_EXTERN int weft_group_create(size_t size, weft_group_t **g);
 /* Spawns fn(arg) in g, first waiting (up to timeout) while g is full. *co (if co is not NULL)
  * gets a handle with a reference of its own. Errors: those of weft_co_spawn, WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed). */
-WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout, weft_co_t **co);
+WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
+                                 weft_co_t **co);
 
 /* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED. */
 WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);

@@ -57,7 +57,8 @@ WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void 
  * started, as Python's map does when its iterator stops early. *ndone (may be NULL) receives
  * how many leading results were stored. WEFT_EINVAL (ex, fn or results NULL, or args NULL
  * with n > 0). */
-WEFT_EXTERN int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n, void **results, double timeout, size_t *ndone);
+WEFT_EXTERN int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
+                                  void **results, double timeout, size_t *ndone);
 
 /* Stops the executor taking work (Executor.shutdown): later submits fail with WEFT_ESHUTDOWN.
  * cancel_futures: the futures not yet started are cancelled. wait: then waits up to timeout
@@ -102,7 +103,8 @@ typedef struct weft_thread_pool_opts {
  * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
  * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
  * Errors: WEFT_EINVAL (ex NULL, prefix too long, stack size too small), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts, weft_executor_t **ex);
+WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts,
+                                        weft_executor_t **ex);
 
 /* ---- the process pool (ProcessPoolExecutor) ------------------------------------------------
  * Tasks run in worker processes, forked by the pool, so CPU-bound work runs beside the
@@ -152,7 +154,8 @@ typedef struct weft_process_pool_opts {
 /* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Errors:
  * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).
  */
-WEFT_EXTERN int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts, weft_executor_t **ex);
+WEFT_EXTERN int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,
+                                         weft_executor_t **ex);
 
 /* Schedules fn with a copy of the len bytes at arg; stores the future in *out if out is not
  * NULL (one reference). Errors: WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0),

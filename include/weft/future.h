@@ -84,8 +84,8 @@ WEFT_EXTERN int weft_future_result(weft_future_t *f, double timeout, void **valu
  * WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_future_error(weft_future_t *f);
 
-/* The message a failed task left (weft_future_fail_current, weft_future_set_error), NULL if none or not
- * done. Valid while the caller holds a reference to f. */
+/* The message a failed task left (weft_future_fail_current, weft_future_set_error), NULL if none or
+ * not done. Valid while the caller holds a reference to f. */
 WEFT_EXTERN const char *weft_future_error_message(weft_future_t *f);
 
 /* The state right now (a snapshot); PENDING for NULL. */
@@ -140,8 +140,8 @@ WEFT_EXTERN int weft_future_set_result(weft_future_t *f, void *value);
 WEFT_EXTERN int weft_future_set_error(weft_future_t *f, int code, const char *message);
 
 /* Inside a task run by an executor: records a printf-style message for the task's future and
- * returns code, so a task fails with `return weft_future_fail_current(code, "...", ...)`. Outside a task
- * it only returns code. */
+ * returns code, so a task fails with `return weft_future_fail_current(code, "...", ...)`. Outside a
+ * task it only returns code. */
 WEFT_EXTERN int weft_future_fail_current(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -159,7 +159,8 @@ enum {
  * is, and for n == 0), WEFT_ETIMEDOUT when the timeout passed first, WEFT_ECANCELED when the
  * caller was canceled, WEFT_EINVAL (fs NULL with n > 0, a NULL entry, an unknown return_when,
  * NaN), WEFT_ENOMEM. The same future may appear more than once. */
-WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when, double timeout, size_t *ndone);
+WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when,
+                                 double timeout, size_t *ndone);
 
 /* as_completed: yields the futures of fs as they complete (those done already first), each
  * once, within one overall timeout counted from begin:
@@ -178,7 +179,8 @@ WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_
  * WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
  * time. end frees the iterator (NULL is ignored). */
 typedef struct weft_as_completed weft_as_completed_t;
-WEFT_EXTERN int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout, weft_as_completed_t **it);
+WEFT_EXTERN int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
+                                         weft_as_completed_t **it);
 WEFT_EXTERN int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f);
 WEFT_EXTERN void weft_as_completed_release(weft_as_completed_t *it);
 

@@ -5,8 +5,8 @@
  * no <mpi.h>. Not included by weft.h.
  *
  * The same executor as the process pool, across hosts: weft_executor_shutdown / destroy and
- * every future call (result, callbacks, weft_future_wait, as_completed, cancel) work on it as on any
- * executor. A task is a function plus argument bytes and returns bytes, as a process-pool task
+ * every future call (result, callbacks, weft_future_wait, as_completed, cancel) work on it as on
+ * any executor. A task is a function plus argument bytes and returns bytes, as a process-pool task
  * (weft_process_task_fn); since addresses differ between hosts, a task names its function
  * through a registry that every rank fills the same way: WEFT_MPI_TASK(fn) after fn's
  * definition registers it under its name ("fn") when the program loads.

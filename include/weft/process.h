@@ -114,7 +114,8 @@ typedef struct weft_process_opts {
  * refused: process limit; or, for a daemon, the forker thread could not be started),
  * WEFT_EMFILE (no fd for the pidfd); then *p is NULL and no child is left
  * behind (one that was forked is killed and reaped). The first call registers the exit rules. */
-WEFT_EXTERN int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_t *opts, weft_process_t **p);
+WEFT_EXTERN int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_t *opts,
+                                   weft_process_t **p);
 
 /* Waits until the child has ended and reaps it (Process.join). Then 0 at once, forever after.
  * Errors: WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL (NULL, NaN), WEFT_ECHILD (a handle
@@ -179,7 +180,8 @@ WEFT_EXTERN int weft_shm_free(void *p, size_t size);
  * symbolic link in /dev/shm: shm_open never follows one), WEFT_EMFILE (the process's or the
  * system's fd limit), WEFT_ENOMEM, WEFT_ENOSPC, WEFT_EROFS, WEFT_ESYSTEM (an unexpected
  * errno). */
-WEFT_EXTERN int weft_shm_open(const char *name, size_t size, bool create, void **p, size_t *size_out);
+WEFT_EXTERN int weft_shm_open(const char *name, size_t size, bool create, void **p,
+                              size_t *size_out);
 
 /* Removes the name (mappings stay valid until unmapped). WEFT_ENOENT, WEFT_EINVAL (bad name),
  * WEFT_EACCES, WEFT_EPERM, WEFT_ELOOP, WEFT_EROFS, WEFT_ESYSTEM (an unexpected errno). */
@@ -235,7 +237,8 @@ WEFT_EXTERN int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len
  * not keep its part of a message: the stream is out of step), WEFT_EBADF (a send-only end),
  * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN); *len is set only on 0 and
  * WEFT_EOVERFLOW. */
-WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout, size_t *len);
+WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout,
+                                     size_t *len);
 
 /* Waits until there is something to receive (Connection.poll): 0 when a message (or part of
  * one, such as the part a timed-out recv kept) is there, the other end is closed (recv then
@@ -369,7 +372,8 @@ typedef struct weft_mpqueue weft_mpqueue_t;
  * 4 KiB; 0: 1 MiB) and at most maxsize messages (0: as many as fit). joinable: counts
  * unfinished tasks for task_done / join (JoinableQueue). Errors: WEFT_EINVAL (q NULL, capacity
  * above 2^40), WEFT_ENOMEM; then *q is NULL. */
-WEFT_EXTERN int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable, weft_mpqueue_t **q);
+WEFT_EXTERN int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable,
+                                    weft_mpqueue_t **q);
 
 /* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
  * says) and frees this process's handle (other processes keep theirs; the memory goes with
@@ -389,7 +393,8 @@ WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len,
  * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EBROKEN (the record at
  * the head claims more bytes than the ring holds: the shared memory was overwritten; it stays
  * there), WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
-WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout, size_t *len);
+WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout,
+                                 size_t *len);
 
 /* put / get with timeout 0 (Queue.put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
  * queue.Empty; other codes as put / get. (A busy lock is still waited for, up to 5 ms.) */

@@ -69,7 +69,8 @@ static int take_slot(void *arg)
     return 0;
 }
 
-int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout, weft_co_t **out)
+int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
+                     weft_co_t **out)
 {
     if (out) *out = NULL;
     int64_t deadline;

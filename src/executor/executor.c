@@ -31,7 +31,8 @@ static void abandon(weft_future_t **fs, size_t from, size_t n)
     }
 }
 
-int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n, void **results, double timeout, size_t *ndone)
+int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
+                      void **results, double timeout, size_t *ndone)
 {
     int64_t deadline;
     if (ndone) *ndone = 0;

@@ -216,8 +216,8 @@ int weft_future_cancel(weft_future_t *f)
 
 /* ---- running a task --------------------------------------------------------------------- */
 
-/* The task the calling thread runs (weft_future_fail_current's), and the waiting context it runs in: a
- * coroutine started by the task has a context of its own, and runs no task. Forgotten in a
+/* The task the calling thread runs (weft_future_fail_current's), and the waiting context it runs
+ * in: a coroutine started by the task has a context of its own, and runs no task. Forgotten in a
  * forked child, which runs none of its parent's tasks. */
 typedef struct running {
     weft_future_t *f;

@@ -98,10 +98,10 @@ typedef struct ppool {
     pid_t owner;
     int efd;
     size_t max_workers, max_tasks;
-    double task_timeout;   /* > 0: each task's limit, turned into a deadline by weft_deadline_after */
-    bool limited;          /* task_timeout is a limit that can expire (not forever) */
-    worker_t *workers;     /* [max_workers], the pool thread's */
-    struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
+    double task_timeout; /* > 0: each task's limit, turned into a deadline by weft_deadline_after */
+    bool limited;        /* task_timeout is a limit that can expire (not forever) */
+    worker_t *workers;   /* [max_workers], the pool thread's */
+    struct pollfd *pfds; /* [1 + 2 * max_workers], the pool thread's */
     weft_thread_t *thread; /* the pool thread */
 } ppool_t;
 
@@ -628,7 +628,8 @@ int weft_process_result(weft_future_t *f, double timeout, const void **data, siz
     return rc;
 }
 
-int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts, weft_executor_t **ex)
+int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,
+                             weft_executor_t **ex)
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;

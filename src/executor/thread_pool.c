@@ -549,7 +549,8 @@ static int register_handlers(void)
 
 /* ---- creation ------------------------------------------------------------------------------ */
 
-int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts, weft_executor_t **ex)
+int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts,
+                            weft_executor_t **ex)
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;

@@ -19,7 +19,8 @@
 
 #include "weft/sync.h"
 
-/* ---- weft_future_wait ---------------------------------------------------------------------------- */
+/* ---- weft_future_wait
+ * ---------------------------------------------------------------------------- */
 
 typedef struct collector {
     weft_event_t ready;
@@ -95,7 +96,8 @@ static bool met(weft_future_t *const *fs, size_t n, int return_when)
            (return_when == WEFT_FIRST_EXCEPTION && any_failed);
 }
 
-int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when, double timeout, size_t *ndone)
+int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when, double timeout,
+                     size_t *ndone)
 {
     int64_t deadline;
     if ((!fs && n > 0) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
@@ -198,7 +200,8 @@ void weft_as_completed_release(weft_as_completed_t *it)
     weft__free(it);
 }
 
-int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout, weft_as_completed_t **out)
+int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
+                             weft_as_completed_t **out)
 {
     int64_t deadline;
     if (!out) return WEFT_EINVAL;

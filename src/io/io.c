@@ -702,7 +702,8 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
     weft__waitctx_t *ctx = weft__waitctx_current();
     deadline = weft__scoped_deadline(ctx, deadline);
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns()) return look(fd, events);
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns())
+        return look(fd, events);
     pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
     struct bucket *b = bucket_of(fd);
     thread_watch_t t = {fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0, NULL, NULL};

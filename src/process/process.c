@@ -489,7 +489,8 @@ static _Noreturn void child_main(int (*fn)(void *), void *arg, weft_process_t *s
 
 /* ---- the API --------------------------------------------------------------------------------*/
 
-int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_t *opts, weft_process_t **out)
+int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_t *opts,
+                       weft_process_t **out)
 {
     if (!out) return WEFT_EINVAL;
     *out = NULL;

@@ -9,12 +9,12 @@ static void strerror_names_every_code(void **state)
 {
     (void)state;
 #define XX(name, msg)                                                                              \
-    assert_string_equal(weft_error_message(WEFT_##name), msg);                                          \
+    assert_string_equal(weft_error_message(WEFT_##name), msg);                                     \
     assert_string_equal(weft_error_name(WEFT_##name), "WEFT_" #name);
     WEFT_ERRNO_MAP(XX)
 #undef XX
 #define XX(name, value, msg)                                                                       \
-    assert_string_equal(weft_error_message(WEFT_##name), msg);                                          \
+    assert_string_equal(weft_error_message(WEFT_##name), msg);                                     \
     assert_int_equal(WEFT_##name, value);
     WEFT_OWN_ERROR_MAP(XX)
 #undef XX

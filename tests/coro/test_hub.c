@@ -1180,7 +1180,7 @@ static void *spawn_and_leave(void *p)
 {
     for (int i = 0; i < 3; i++) assert_int_equal(weft_co_spawn(cleanup_on_exit, p, NULL, NULL), 0);
     assert_int_equal(weft_co_yield(), 0); /* they start and park */
-    return NULL;                       /* the thread ends with them parked */
+    return NULL;                          /* the thread ends with them parked */
 }
 
 /* A thread that ends with coroutines still parked cancels them and runs them to their end:

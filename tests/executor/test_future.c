@@ -743,8 +743,8 @@ static void many_waiter_start(many_waiter_t *w, weft_future_t **fs, size_t n, in
 
 /* test_first_completed / test_first_exception / test_all_completed with the waiter blocked
  * first (CPython sleeps for that; here the test sees its listener hooked) and more futures
- * than weft_future_wait keeps on its stack (12 > 8: listeners on the heap). FIRST_COMPLETED wakes on
- * one; FIRST_EXCEPTION is not woken by a success or a cancel, only by a failure; ALL_COMPLETED
+ * than weft_future_wait keeps on its stack (12 > 8: listeners on the heap). FIRST_COMPLETED wakes
+ * on one; FIRST_EXCEPTION is not woken by a success or a cancel, only by a failure; ALL_COMPLETED
  * by the last one. */
 static void wait_wakes_when_condition_is_met(void **state)
 {
@@ -830,8 +830,10 @@ static void wait_is_cancelable(void **state)
     weft_future_t *fs[2] = {pending(), pending()};
     weft__waitctx_t *me = weft__waitctx_current();
     weft__waitctx_cancel(me);
-    assert_int_equal(weft_future_wait(fs, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER, NULL), WEFT_ECANCELED);
-    assert_int_equal(weft_future_wait(fs, 2, WEFT_ALL_COMPLETED, WEFT_FOREVER, NULL), WEFT_ECANCELED);
+    assert_int_equal(weft_future_wait(fs, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER, NULL),
+                     WEFT_ECANCELED);
+    assert_int_equal(weft_future_wait(fs, 2, WEFT_ALL_COMPLETED, WEFT_FOREVER, NULL),
+                     WEFT_ECANCELED);
     weft__waitctx_uncancel(me);
     weft_future_set_result(fs[0], NULL);
     assert_int_equal(weft_future_wait(fs, 2, WEFT_FIRST_COMPLETED, 0, NULL), 0);

@@ -47,7 +47,8 @@ static int square(void *arg, void **result)
 
 static int fail_odd(void *arg, void **result)
 {
-    if (VALUE(arg) % 2) return weft_future_fail_current(WEFT_ERANGE, "odd argument %ld", (long)VALUE(arg));
+    if (VALUE(arg) % 2)
+        return weft_future_fail_current(WEFT_ERANGE, "odd argument %ld", (long)VALUE(arg));
     *result = arg;
     return 0;
 }
@@ -108,7 +109,8 @@ static void task_error_and_message(void **state)
     assert_int_equal(weft_future_error(f), WEFT_ERANGE);
     assert_string_equal(weft_future_error_message(f), "odd argument 3");
     weft_future_release(f);
-    assert_int_equal(weft_future_fail_current(WEFT_EIO, "outside a task"), WEFT_EIO); /* only returns */
+    assert_int_equal(weft_future_fail_current(WEFT_EIO, "outside a task"),
+                     WEFT_EIO); /* only returns */
     finish(ex);
 }
 

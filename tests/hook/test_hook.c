@@ -181,7 +181,8 @@ static void user_nonblock_kept(void **state)
     (void)state;
     int fd[2];
     assert_int_equal(pipe2(fd, O_NONBLOCK), 0);
-    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* a hub: the calls are intercepted */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL),
+                     0); /* a hub: the calls are intercepted */
     char c;
     errno = 0;
     assert_int_equal(read(fd[0], &c, 1), -1);
@@ -571,7 +572,8 @@ static void stale_cache_case(closer_t how, reuse_t as)
 
 static void stale_cache_cases(closer_t how)
 {
-    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* a hub: the calls here are intercepted */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL),
+                     0); /* a hub: the calls here are intercepted */
     for (reuse_t as = 0; as < NREUSE; as++) stale_cache_case(how, as);
 }
 

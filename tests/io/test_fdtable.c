@@ -182,7 +182,8 @@ static void nothing(void *p)
 static void huge_fd_number_is_ebadf(void **state)
 {
     (void)state;
-    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* a hub: the wait goes through the poller */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL),
+                     0); /* a hub: the wait goes through the poller */
     assert_int_equal(weft_wait_fd(INT_MAX - 1, WEFT_READ, 1), WEFT_EBADF); /* makes the poller */
     long before = weft_test_live_allocs();
     assert_int_equal(weft_wait_fd(1 << 24, WEFT_WRITE, 1), WEFT_EBADF);

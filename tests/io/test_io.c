@@ -544,7 +544,8 @@ static void fork_with_poller(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int ok = weft_co_spawn(write_later, &p[1], NULL, NULL) == 0 && weft_read(p[0], &c, 1, 5) == 1 &&
+        int ok = weft_co_spawn(write_later, &p[1], NULL, NULL) == 0 &&
+                 weft_read(p[0], &c, 1, 5) == 1 &&
                  weft_wait_fd(p[0], WEFT_READ, 0.01) == WEFT_ETIMEDOUT;
         _exit(ok ? 0 : 1);
     }

@@ -827,8 +827,9 @@ static void semaphore_never_more_than_n_holders(void **state)
         double t0 = weft_time_monotonic();
         weft_test_run_threads(THREADS, hold_unit, &l);
         print_message("%s: %d threads x %d: %.3f s, at most %d holders, %ld timeouts\n",
-                      bounded ? "bounded" : "plain", THREADS, l.iterations, weft_time_monotonic() - t0,
-                      atomic_load(&l.max_holders), atomic_load(&l.timeouts));
+                      bounded ? "bounded" : "plain", THREADS, l.iterations,
+                      weft_time_monotonic() - t0, atomic_load(&l.max_holders),
+                      atomic_load(&l.timeouts));
         assert_int_equal(atomic_load(&l.errors), 0);
         assert_true(atomic_load(&l.max_holders) <= UNITS);
         assert_true(atomic_load(&l.max_holders) >= 1);
