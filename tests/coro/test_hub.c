@@ -372,8 +372,8 @@ static void count_free(void *v)
     freed++;
     free(v);
 }
-static weft_co_key_t key = {count_free};
-static weft_co_key_t plain_key = {NULL};
+static weft_co_key_t key = WEFT_CO_KEY_INIT(count_free);
+static weft_co_key_t plain_key = WEFT_CO_KEY_INIT(NULL);
 
 static void use_locals(void *p)
 {
@@ -852,7 +852,7 @@ static void guard_page_catches_overflow(void **state)
 
 /* ---- out of memory ------------------------------------------------------------------------ */
 
-static weft_co_key_t oom_key = {NULL};
+static weft_co_key_t oom_key = WEFT_CO_KEY_INIT(NULL);
 
 static void oom_child(void *p)
 {
