@@ -570,6 +570,24 @@ static void serve_forever_on_a_non_listener_returns_the_error(void **state)
     close(sv[1]);
 }
 
+/* A stop right after start, before the accept loop ever ran (its coroutine is spawned, not
+ * yet run): the loop sees the stop when it starts, and the stop waits for that. */
+static void server_stop_before_the_accept_loop_ran(void **state)
+{
+    (void)state;
+    int lfd = -1, port = 0, fd = -1;
+    assert_int_equal(weft_tcp_listen("127.0.0.1:0", 16, &lfd), 0);
+    assert_int_equal(weft_tcp_local_port(lfd, &port), 0);
+    weft_server_t *srv = NULL;
+    assert_int_equal(weft_server_create(lfd, echo, NULL, NULL, &srv), 0);
+    assert_int_equal(weft_server_start(srv), 0);
+    assert_int_equal(weft_server_stop(srv, 0), 0);
+    assert_int_equal(weft_server_release(srv), 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    assert_int_equal(weft_tcp_connect(addr, 5, &fd), WEFT_ECONNREFUSED);
+}
+
 static const struct CMUnitTest tests[] = {
     WEFT_TEST(tcp_echo_round_trip_on_port_0),
     WEFT_TEST(tcp_connect_refused_and_timeout),
@@ -582,6 +600,7 @@ static const struct CMUnitTest tests[] = {
     WEFT_TEST(server_max_connections_limits_handlers),
     WEFT_TEST(server_stop_from_another_thread),
     WEFT_TEST(serve_forever_on_a_non_listener_returns_the_error),
+    WEFT_TEST(server_stop_before_the_accept_loop_ran),
 };
 
 WEFT_TEST_MAIN(tests)
