@@ -7,9 +7,10 @@
  * ("[::1]:0"), a name ("localhost:8080"), or empty (":8080": every address when listening,
  * the loopback when connecting); port a decimal number 0..65535 (0 when listening: the system
  * picks a free one, see weft_tcp_local_port). Anything else is WEFT_EINVAL. A numeric host is
- * parsed here (it never waits); a name is resolved by the system resolver (getaddrinfo_a) while
- * the caller waits for it as for an fd (a coroutine parks, the thread runs the others), within
- * the call's timeout; a name that resolves to nothing is WEFT_ENXIO. Unix paths: a file path,
+ * parsed here (it never waits); a name is resolved by the system resolver (getaddrinfo, on a
+ * short-lived thread of its own) while the caller waits for it as for any weft object (a
+ * coroutine parks, the thread runs the others), within the call's timeout (a lookup given up
+ * finishes on its thread); a name that resolves to nothing is WEFT_ENXIO. Unix paths: a file path,
  * or "@name" for a name in Linux's abstract namespace (no file); longer than the address holds
  * (107 bytes): WEFT_ENAMETOOLONG.
  *
@@ -20,7 +21,9 @@
  * made from any thread (weft_server_stop from another thread, or from a weft_timer callback);
  * its accept loop and handlers run as coroutines on the hub of the thread that started it.
  * Not async-signal-safe. Fork: a child does not run the parent's servers (their coroutines
- * belong to the parent's threads); it inherits their listening fds as fork shares fds.
+ * belong to the parent's threads); it inherits their listening fds as fork shares fds. A name
+ * lookup in progress at fork has no thread in the child: a wait for it there ends only by its
+ * timeout.
  */
 #ifndef WEFT_NET_H
 #define WEFT_NET_H

@@ -2,10 +2,9 @@
  * net.c — TCP and Unix-socket helpers (weft/net.h) and the stream server, on io.c's fd waits.
  *
  * Addresses: "host:port" is split here; a numeric host is parsed with inet_pton (no wait), a
- * name goes to glibc's asynchronous resolver (getaddrinfo_a: its own threads do the lookup)
- * while the caller naps through the waiting core until it is done, so a coroutine parks and a
- * timeout or a cancel ends the wait. A lookup given up before glibc finished it cannot be freed
- * yet: it goes on the `orphans` list, and the next lookup frees the finished ones.
+ * name goes to libc's getaddrinfo on a thread of its own (lookup_main) while the caller waits
+ * for it through the waiting core, so a coroutine parks and a timeout or a cancel ends the
+ * wait; a caller that gives up leaves the lookup to its thread, which frees it when done.
  *
  * The server: an accept loop coroutine on the starting thread's hub spawns one handler
  * coroutine per connection, each with a `conn` node on the server's list (its fd, its
@@ -24,10 +23,13 @@
 #include "weft/net.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -131,84 +133,113 @@ static int gai_code(int g)
     }
 }
 
+/* A name lookup, shared by its caller and the thread that runs it; the last of the two to let
+ * go frees it. Under `q`'s lock: done, refs, rc, res. */
 typedef struct lookup {
-    struct gaicb cb;
+    weft_waitq_t q; /* the caller, waiting for done */
+    bool done;
+    int refs;
+    int rc;               /* getaddrinfo's answer */
+    struct addrinfo *res; /* its addresses */
     struct addrinfo hints;
-    struct lookup *next; /* on the orphans list */
     char host[];
 } lookup_t;
 
-static weft__mutex_t orphans_lock = WEFT__MUTEX_INIT;
-static lookup_t *orphans;
+typedef int (*getaddrinfo_fn)(const char *, const char *, const struct addrinfo *,
+                              struct addrinfo **);
 
-static bool lookup_done(void *l)
+/* libc's getaddrinfo, past the monkey patch's (which would hand the call to a helper thread of
+ * its own: we are one). */
+static getaddrinfo_fn libc_getaddrinfo;
+static pthread_once_t libc_once = PTHREAD_ONCE_INIT;
+
+static void libc_find(void)
 {
-    return gai_error(&((lookup_t *)l)->cb) != EAI_INPROGRESS;
+    libc_getaddrinfo = (getaddrinfo_fn)(uintptr_t)dlsym(RTLD_NEXT, "getaddrinfo");
 }
 
-static void lookup_free(lookup_t *l)
+/* Drops one reference (l->q's lock held, and dropped here). */
+static void lookup_put(lookup_t *l)
 {
-    if (l->cb.ar_result) freeaddrinfo(l->cb.ar_result);
+    bool last = --l->refs == 0;
+    weft__waitq_unlock(&l->q);
+    if (!last) return;
+    if (l->res) freeaddrinfo(l->res);
     weft__free(l);
 }
 
-/* Frees the orphaned lookups glibc has finished. */
-static void orphans_reap(void)
+static void *lookup_main(void *p)
 {
-    weft__mutex_lock(&orphans_lock);
-    lookup_t **pp = &orphans;
-    while (*pp) {
-        lookup_t *l = *pp;
-        if (lookup_done(l)) {
-            *pp = l->next;
-            lookup_free(l);
-        } else {
-            pp = &l->next;
-        }
-    }
-    weft__mutex_unlock(&orphans_lock);
+    lookup_t *l = p;
+    struct addrinfo *res = NULL;
+    int rc = libc_getaddrinfo(l->host, NULL, &l->hints, &res);
+    int err = errno;
+    weft__waitq_lock(&l->q);
+    l->done = true;
+    l->rc = rc == EAI_SYSTEM ? weft__errno(err) : gai_code(rc);
+    l->res = res;
+    weft__waiter_t *list = weft__waitq_take(&l->q, -1, 0);
+    lookup_put(l); /* frees l when the caller gave up already (then list is empty) */
+    weft__waiters_wake(list);
+    return NULL;
 }
 
-/* Resolves a host name (getaddrinfo_a) until the deadline: its TCP addresses with the port. */
+static int lookup_over(void *p)
+{
+    return ((lookup_t *)p)->done ? 0 : WEFT__WAIT_PARK;
+}
+
+/* Starts the thread of a lookup, every signal blocked in it. */
+static int lookup_start(lookup_t *l)
+{
+    pthread_once(&libc_once, libc_find);
+    if (!libc_getaddrinfo) return WEFT_ENOTSUP;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_attr_t attr;
+    pthread_t tid;
+    int e = pthread_attr_init(&attr);
+    if (!e) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        e = pthread_create(&tid, &attr, lookup_main, l);
+        pthread_attr_destroy(&attr);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return e == ENOMEM ? WEFT_ENOMEM : e ? WEFT_EAGAIN : 0;
+}
+
+/* Resolves a host name until the deadline: its TCP addresses, with the port. The system
+ * resolver blocks, so it runs on a thread of its own while the caller waits as for any weft
+ * object (a coroutine parks); a caller that gives up leaves the rest to that thread. */
 static int lookup(const char *host, int port, bool passive, int64_t deadline, addrs_t *as)
 {
-    orphans_reap();
     size_t hl = strlen(host);
     lookup_t *l = weft__calloc(1, sizeof *l + hl + 1);
     if (!l) return WEFT_ENOMEM;
     memcpy(l->host, host, hl + 1);
     l->hints.ai_family = AF_UNSPEC;
     l->hints.ai_socktype = SOCK_STREAM;
-    l->hints.ai_flags = AI_ADDRCONFIG | (passive ? AI_PASSIVE : 0);
-    l->cb.ar_name = l->host;
-    l->cb.ar_request = &l->hints;
-    struct gaicb *list[1] = {&l->cb};
-    int g = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
-    if (g) {
-        weft__free(l);
-        return gai_code(g);
-    }
-    int rc = weft__nap_until(lookup_done, l, deadline, false);
+    l->hints.ai_flags = passive ? AI_PASSIVE : 0;
+    l->refs = 2;
+    int rc = lookup_start(l);
     if (rc) {
-        if (gai_cancel(&l->cb) == EAI_CANCELED || lookup_done(l)) {
-            lookup_free(l);
-        } else { /* still running in glibc: freed by a later lookup once it is done */
-            weft__mutex_lock(&orphans_lock);
-            l->next = orphans;
-            orphans = l;
-            weft__mutex_unlock(&orphans_lock);
-        }
+        weft__free(l);
         return rc;
     }
-    rc = gai_code(gai_error(&l->cb));
-    for (struct addrinfo *ai = rc ? NULL : l->cb.ar_result; ai; ai = ai->ai_next) {
-        if (ai->ai_family == AF_INET)
-            add_v4(as, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, port);
-        else if (ai->ai_family == AF_INET6)
-            add_v6(as, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, port);
+    rc = weft__wait_until(NULL, &l->q, NULL, lookup_over, l, deadline);
+    weft__waitq_lock(&l->q);
+    if (l->done) {
+        rc = l->rc;
+        for (struct addrinfo *ai = rc ? NULL : l->res; ai; ai = ai->ai_next) {
+            if (ai->ai_family == AF_INET)
+                add_v4(as, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, port);
+            else if (ai->ai_family == AF_INET6)
+                add_v6(as, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, port);
+        }
+        if (!rc && as->n == 0) rc = WEFT_ENXIO;
     }
-    lookup_free(l);
-    if (!rc && as->n == 0) rc = WEFT_ENXIO;
+    lookup_put(l);
     return rc;
 }
 
