@@ -123,6 +123,21 @@ static void tcp_echo_round_trip_on_port_0(void **state)
     stop_and_release(srv);
 }
 
+/* A name lookup the caller gives up on (a timeout that polls) finishes on its own thread and
+ * leaves nothing behind (the leak guard counts the thread and the memory); a listener on
+ * "localhost:0" waits for its lookup (without a timeout) from a thread without a hub. */
+static void tcp_connect_gives_up_on_a_lookup(void **state)
+{
+    (void)state;
+    int fd = 7;
+    int rc = weft_tcp_connect("localhost:1", 0, &fd);
+    assert_true(rc == WEFT_ETIMEDOUT || rc == WEFT_ECONNREFUSED);
+    assert_int_equal(fd, -1);
+    int lfd = -1;
+    assert_int_equal(weft_tcp_listen("localhost:0", 4, &lfd), 0);
+    assert_int_equal(weft_fd_close(lfd), 0);
+}
+
 /* libdill tcp.c, test__socket.py test_connect_timeout: a port nobody listens on refuses at
  * once; a listener whose backlog is full drops the SYN, and the connect times out on time. */
 static void tcp_connect_refused_and_timeout(void **state)
@@ -591,6 +606,7 @@ static void server_stop_before_the_accept_loop_ran(void **state)
 static const struct CMUnitTest tests[] = {
     WEFT_TEST(tcp_echo_round_trip_on_port_0),
     WEFT_TEST(tcp_connect_refused_and_timeout),
+    WEFT_TEST(tcp_connect_gives_up_on_a_lookup),
     WEFT_TEST(bad_hostport_strings_are_einval),
     WEFT_TEST(unix_echo_round_trip),
     WEFT_TEST(unix_connect_to_a_full_backlog_times_out),
