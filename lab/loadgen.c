@@ -43,7 +43,7 @@ int lab_listener(int port, int *bound)
     int fd, rc = weft_tcp_listen(addr, 4096, &fd);
     if (rc == 0) rc = weft_tcp_local_port(fd, bound);
     if (rc) {
-        fprintf(stderr, "weft-lab: listen on %s: %s\n", addr, weft_strerror(rc));
+        fprintf(stderr, "weft-lab: listen on %s: %s\n", addr, weft_error_message(rc));
         exit(1);
     }
     /* The blocking models accept with plain blocking calls: give them a blocking listener. */

@@ -98,7 +98,7 @@ typedef struct weft_server_opts {
  * your own): 0, the server in *srv; it does not run yet. From then on the server owns
  * listen_fd: weft_server_stop (or weft_server_release of a server never started) closes it.
  * Errors: WEFT_EINVAL (listen_fd < 0, handler or srv NULL, bad opts: non-zero reserved words,
- * a stack_size weft_spawn refuses), WEFT_ENOMEM; *srv is NULL then and listen_fd stays the
+ * a stack_size weft_co_spawn refuses), WEFT_ENOMEM; *srv is NULL then and listen_fd stays the
  * caller's. */
 WEFT_EXTERN int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
                                    const weft_server_opts_t *opts, weft_server_t **srv);

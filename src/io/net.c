@@ -322,7 +322,7 @@ int weft_tcp_connect(const char *hostport, double timeout, int *fd)
     if (fd) *fd = -1;
     if (!fd || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     addrs_t as;
     int port, rc = resolve(hostport, false, deadline, &as, &port);
     if (rc) return rc;
@@ -412,7 +412,7 @@ int weft_unix_connect(const char *path, double timeout, int *fd)
     int rc = unix_addr(path, &sun, &len);
     if (rc) return rc;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     unix_try_t t = {-1, &sun, len, 0};
     if ((rc = new_socket(AF_UNIX, &t.fd)) != 0) return rc;
     if (!unix_try(&t)) rc = weft__nap_until(unix_try, &t, deadline, false);
@@ -467,7 +467,7 @@ int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
     for (size_t i = 0; i < sizeof o.reserved_ / sizeof o.reserved_[0]; i++)
         if (o.reserved_[i]) return WEFT_EINVAL;
     if (o.stack_size && (o.stack_size < 16 * 1024 || o.stack_size > (size_t)1 << 30))
-        return WEFT_EINVAL; /* weft_spawn's bounds: refused now rather than at each accept */
+        return WEFT_EINVAL; /* weft_co_spawn's bounds: refused now rather than at each accept */
     weft_server_t *s = weft__calloc(1, sizeof *s);
     if (!s) return WEFT_ENOMEM;
     s->state = CREATED;
@@ -540,7 +540,7 @@ static int spawn_conn(weft_server_t *s, int fd)
     c->srv = s;
     c->fd = fd;
     weft_co_opts_t o = {.name = "weft-server-conn", .stack_size = s->stack_size};
-    int rc = weft_spawn(&c->co, serve_conn, c, &o);
+    int rc = weft_co_spawn(serve_conn, c, &o, &c->co);
     if (rc) {
         weft__free(c);
         weft_fd_close(fd);
@@ -572,7 +572,7 @@ static void accept_loop(void *p)
         if (rc == 0) rc = spawn_conn(s, fd);
         if (rc == 0) continue;
         if (accept_fatal(rc)) break;
-        if (weft_sleep(0.01) == WEFT_ECANCELED) { /* (gevent waits and accepts again too) */
+        if (weft_time_sleep(0.01) == WEFT_ECANCELED) { /* (gevent waits and accepts again too) */
             rc = WEFT_ECANCELED;
             break;
         }
@@ -602,7 +602,7 @@ int weft_server_start(weft_server_t *s)
         weft_co_opts_t o = {.name = "weft-server"};
         /* The loop runs on our hub, after we block: it takes the lock only then. */
         weft_co_t *co;
-        rc = weft_spawn(&co, accept_loop, s, &o);
+        rc = weft_co_spawn(accept_loop, s, &o, &co);
         if (rc == 0) {
             s->acceptor = co;
             s->state = RUNNING;
@@ -675,7 +675,7 @@ int weft_server_stop(weft_server_t *s, double timeout)
 {
     if (!s || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     weft__mutex_lock(&s->lock);
     weft_co_t *self = weft_co_current();
     for (conn_t *c = s->conns; self && c; c = c->next)

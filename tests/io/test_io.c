@@ -69,7 +69,7 @@ static void nothing(void *p)
 static void write_later(void *p)
 {
     int fd = *(int *)p;
-    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(weft_time_sleep(0.01), 0);
     assert_int_equal(weft_fd_write(fd, "x", 1, 5, NULL), 0);
 }
 
@@ -80,7 +80,7 @@ static void wait_fd_readiness(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_later, &p[1]), 0); /* gives the thread a hub */
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0); /* gives the thread a hub */
     int got = -1;
     assert_int_equal(weft_fd_wait(p[1], WEFT_WRITE, 5, &got), 0);
     assert_int_equal(got, WEFT_WRITE);
@@ -92,9 +92,9 @@ static void wait_fd_readiness(void **state)
     size_t n = 0;
     assert_int_equal(weft_fd_read(p[0], &c, 1, 5, &n), 0);
     assert_int_equal(n, 1);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_fd_wait(p[0], WEFT_READ, 0.03, NULL), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic_ns() - t0 >= 25 * 1000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 >= 25 * 1000000LL);
     /* Which poller serves us: the one CTest asked for. */
     const char *want = getenv("WEFT_POLLER");
     if (want) assert_string_equal(weft_poller_name(), want);
@@ -121,7 +121,7 @@ static void wait_fd_bad_input(void **state)
     int bad = 999;
     close(bad);
     assert_int_equal(weft_fd_wait(bad, WEFT_READ, 1, NULL), WEFT_EBADF);
-    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* a hub */
     int rc = weft_fd_wait(bad, WEFT_READ, 1, NULL);
     assert_int_equal(rc, WEFT_EBADF);
     char c;
@@ -144,7 +144,7 @@ static void close_wakes_waiters(void **state)
     int a[2] = {p[0], 1}, b[2] = {p[0], 1};
     weft_co_t *x = weft_test_spawn(read_until_closed, a),
               *y = weft_test_spawn(read_until_closed, b);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(weft_co_state(x), WEFT_CO_BLOCKED);
     assert_int_equal(weft_fd_close(p[0]), 0);
     weft_test_co_join(x);
@@ -284,7 +284,7 @@ static void fd_partial_write_reports_error_and_count(void **state)
     assert_int_equal(rc, WEFT_EPIPE);
     assert_true(done > 0 && done < n);
     close(p[1]);
-    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* a hub */
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
     t = weft_test_start(read_one_and_close, &sv[0]);
@@ -346,7 +346,7 @@ static void serve(void *p)
         int c = -1;
         assert_int_equal(weft_fd_accept(s->fd, NULL, NULL, 30, &c), 0);
         assert_true(c >= 0);
-        assert_int_equal(weft_go(echo_conn, (void *)(intptr_t)c), 0);
+        assert_int_equal(weft_co_spawn(echo_conn, (void *)(intptr_t)c, NULL, NULL), 0);
     }
 }
 
@@ -394,15 +394,15 @@ static void tcp_echo_many_clients(void **state)
         cl[i] = (client_t){addr, 50, 0};
         cs[i] = weft_test_spawn(client, &cl[i]);
     }
-    assert_int_equal(weft_co_joinall(cs, CLIENTS, 60), 0);
+    assert_int_equal(weft_co_join_all(cs, CLIENTS, 60), 0);
     for (int i = 0; i < CLIENTS; i++) {
         assert_int_equal(cl[i].ok, 50);
         weft_co_release(cs[i]);
     }
     weft_test_co_join(srv);
     /* The echo coroutines end on EOF; let them. */
-    for (int i = 0; i < 100; i++) weft_yield();
-    assert_int_equal(weft_sleep(0.01), 0);
+    for (int i = 0; i < 100; i++) weft_co_yield();
+    assert_int_equal(weft_time_sleep(0.01), 0);
     assert_int_equal(weft_fd_close(s.fd), 0);
 }
 
@@ -413,7 +413,7 @@ static void tcp_refused_timeouts_reset(void **state)
     (void)state;
     struct sockaddr_in addr;
     int l = listener(&addr);
-    assert_int_equal(weft_go(nothing, NULL), 0); /* run as the hub's root */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* run as the hub's root */
     assert_int_equal(weft_fd_accept(l, NULL, NULL, 0.02, &(int){0}), WEFT_ETIMEDOUT);
     int c = tcp_socket();
     assert_int_equal(weft_fd_connect(c, (struct sockaddr *)&addr, sizeof addr, 5), 0);
@@ -463,7 +463,7 @@ static void cancel_io_wait(void **state)
     make_pipe(p);
     int a[2] = {p[0], 1};
     weft_co_t *co = weft_test_spawn(read_forever, a);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(weft_co_cancel(co), 0);
     weft_test_co_join(co);
     assert_int_equal(a[1], WEFT_ECANCELED);
@@ -582,8 +582,8 @@ static void eintr_is_retried(void **state)
     int q[2];
     make_pipe(q);
     int fds[2] = {p[0], q[1]};
-    assert_int_equal(weft_go(echo_back, fds), 0);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_spawn(echo_back, fds, NULL, NULL), 0);
+    assert_int_equal(weft_co_yield(), 0);
     static pthread_t self;
     static void *targs[2];
     self = pthread_self();
@@ -629,13 +629,14 @@ static void fork_with_poller(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0);
     char c;
     assert_int_equal(read_count(p[0], &c, 1, 5), 1); /* the poller exists */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int ok = weft_go(write_later, &p[1]) == 0 && read_count(p[0], &c, 1, 5) == 1 &&
+        int ok = weft_co_spawn(write_later, &p[1], NULL, NULL) == 0 &&
+                 read_count(p[0], &c, 1, 5) == 1 &&
                  weft_fd_wait(p[0], WEFT_READ, 0.01, NULL) == WEFT_ETIMEDOUT;
         _exit(ok ? 0 : 1);
     }
@@ -644,7 +645,7 @@ static void fork_with_poller(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     /* The parent's poller still works. */
-    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0);
     assert_int_equal(read_count(p[0], &c, 1, 5), 1);
     close(p[0]);
     close(p[1]);
@@ -680,7 +681,7 @@ static void coroutine_waits_for_a_process(void **state)
     int ticks = 0;
     while (weft_co_state(w) != WEFT_CO_DONE) {
         ticks++;
-        assert_int_equal(weft_sleep(0.002), 0);
+        assert_int_equal(weft_time_sleep(0.002), 0);
     }
     weft_test_co_join(w);
     assert_int_equal(a[1], WEFT_READ);
@@ -721,9 +722,9 @@ static void many_fds(void **state)
         res[i][1] = 1;
         cs[i] = weft_test_spawn(wait_pair, res[i]);
     }
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     for (int i = 0; i < N; i++) assert_int_equal(write(sv[i][1], "k", 1), 1);
-    assert_int_equal(weft_co_joinall(cs, N, 60), 0);
+    assert_int_equal(weft_co_join_all(cs, N, 60), 0);
     bool select_ = !strcmp(weft_poller_name(), "select");
     for (int i = 0; i < N; i++) {
         if (select_ && sv[i][0] >= 1024)
@@ -758,7 +759,7 @@ static void out_of_memory(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0);
     char c;
     assert_int_equal(read_count(p[0], &c, 1, 5), 1);
     int w[1] = {p[1]};
@@ -791,7 +792,7 @@ static int timed_fd_calls_in_hub(void *p)
 {
     int fdrc[2] = {*(int *)p, 1};
     weft_co_t *co;
-    if (weft_spawn(&co, timed_fd_calls_co, fdrc, NULL)) return -4;
+    if (weft_co_spawn(timed_fd_calls_co, fdrc, NULL, &co)) return -4;
     int rc = weft_co_join(co, WEFT_FOREVER);
     weft_co_release(co);
     return rc ? rc : fdrc[1];

@@ -151,12 +151,12 @@ static void tcp_connect_refused_and_timeout(void **state)
     /* Fill the backlog (never accepted) until a connect times out. */
     int fds[8], n = 0, rc = 0, fd = -1;
     for (; n < 8; n++) {
-        int64_t t0 = weft_monotonic_ns();
+        int64_t t0 = weft_time_monotonic_ns();
         rc = weft_tcp_connect(addr, 0.2, &fds[n]);
         if (rc) {
             assert_int_equal(rc, WEFT_ETIMEDOUT);
             assert_int_equal(fds[n], -1);
-            assert_true(weft_monotonic_ns() - t0 >= 150 * 1000000LL);
+            assert_true(weft_time_monotonic_ns() - t0 >= 150 * 1000000LL);
             break;
         }
     }
@@ -306,9 +306,9 @@ static void unix_connect_to_a_full_backlog_times_out(void **state)
     int lfd = -1, fds[8], n = 0, rc = 0;
     assert_int_equal(weft_unix_listen(name, 0, &lfd), 0);
     for (; n < 8; n++) {
-        int64_t t0 = weft_monotonic_ns();
+        int64_t t0 = weft_time_monotonic_ns();
         if ((rc = weft_unix_connect(name, 0.1, &fds[n])) != 0) {
-            assert_true(weft_monotonic_ns() - t0 >= 80 * 1000000LL);
+            assert_true(weft_time_monotonic_ns() - t0 >= 80 * 1000000LL);
             break;
         }
     }
@@ -334,7 +334,7 @@ static void slow_or_stuck(int fd, void *arg)
     if (weft_fd_send(fd, "k", 1, 0, 30, NULL)) return;
     atomic_fetch_add(&sc->ready, 1);
     if (c == 'g') {
-        if (weft_sleep(0.05) == 0) atomic_store(&sc->graceful_done, 1);
+        if (weft_time_sleep(0.05) == 0) atomic_store(&sc->graceful_done, 1);
         return;
     }
     char buf[8];
@@ -373,9 +373,9 @@ static void server_stop_with_open_connections(void **state)
     assert_int_equal(weft_server_start(srv), WEFT_EALREADY);
     int g = open_conn(addr, 'g'), h = open_conn(addr, 'h');
     assert_int_equal(weft_server_release(srv), WEFT_EBUSY);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_server_stop(srv, 0.3), 0);
-    int64_t took = weft_monotonic_ns() - t0;
+    int64_t took = weft_time_monotonic_ns() - t0;
     assert_true(took >= 250 * 1000000LL); /* the grace period, for the stuck one */
     assert_int_equal(atomic_load(&sc.graceful_done), 1);
     assert_int_equal(atomic_load(&sc.stuck_rc), WEFT_ECANCELED);
@@ -457,8 +457,8 @@ static void run_clients(load_t *l, int n)
 {
     weft_co_t **cos = calloc((size_t)n, sizeof *cos);
     assert_non_null(cos);
-    for (int i = 0; i < n; i++) assert_int_equal(weft_spawn(&cos[i], load_client, l, NULL), 0);
-    assert_int_equal(weft_co_joinall(cos, (size_t)n, 60), 0);
+    for (int i = 0; i < n; i++) assert_int_equal(weft_co_spawn(load_client, l, NULL, &cos[i]), 0);
+    assert_int_equal(weft_co_join_all(cos, (size_t)n, 60), 0);
     for (int i = 0; i < n; i++) weft_co_release(cos[i]);
     free(cos);
 }
