@@ -4,7 +4,7 @@
  *
  * Every thread gets a hub (its scheduler) the first time it spawns a coroutine. From then on
  * the thread's own code (its "root" context) is a coroutine too: when it blocks in ANY weft
- * call — a Lock, Event, Queue, Future, thread join, weft_time_sleep, weft_wait_fd — only it parks,
+ * call — a Lock, Event, Queue, Future, thread join, weft_time_sleep, weft_fd_wait — only it parks,
  * and the hub runs the thread's other coroutines meanwhile. Coroutines never move between
  * threads. A wake from another thread (a pool worker sets an Event a coroutine waits on)
  * reaches the hub through its poller (or a futex while the hub has no fd to watch). A thread
@@ -19,7 +19,7 @@
  * instead of hanging (Go's "all goroutines are asleep", gevent's LoopExit). The check runs
  * after 10 ms of such idleness (it reads /proc/self/stat), so a waker that comes sooner costs
  * nothing; a hub whose process has other threads checks again at growing intervals (to 1 s).
- * A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_read).
+ * A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_fd_read).
  *
  * Memory: a coroutine's stack is mapped memory of opts.stack_size (default 64 KiB, or
  * WEFT_STACK_SIZE in the environment, ignored in a setuid/setgid or file-capability program as

@@ -112,7 +112,7 @@ int weft_conn_fileno(const weft_conn_t *c)
 int weft_conn_release(weft_conn_t *c)
 {
     if (!c) return WEFT_EINVAL;
-    weft_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
+    weft_fd_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
     weft__free(c->part);
     weft__free(c);
     return 0;
