@@ -5,7 +5,7 @@
  * A weft_future_t is the result of a computation that may not have finished: an executor
  * returns one from weft_executor_submit (weft/executor.h), and any code can make one with
  * weft_future_create and complete it itself (the promise side: set_result / set_error). Futures
- * are reference-counted: new and submit hand out one reference, retain adds one, release
+ * are reference-counted: create and submit hand out one reference, retain adds one, release
  * drops one, and the last release frees it. A future in use by an executor or a waiter is
  * kept alive by their own references, so releasing yours early is always safe.
  *
