@@ -54,14 +54,15 @@ int main(int argc, char **argv)
     weft_mpi_pool_submit(pool, "no_such_task", NULL, 0, &bad);
     for (int i = 0; i < 4; i++) {
         const char *data;
-        weft_mpi_result(f[i], WEFT_FOREVER, (const void **)&data, NULL); /* f.result() */
+        weft_future_result_bytes(f[i], WEFT_FOREVER, (const void **)&data, NULL); /* f.result() */
         uint64_t sum;
         memcpy(&sum, data, sizeof sum);
         printf("sum to %d million = %llu (on %s)\n", i + 1, (unsigned long long)sum,
                data + sizeof sum);
         weft_future_release(f[i]);
     }
-    printf("an unregistered task: %s\n", weft_err_name(weft_mpi_result(bad, WEFT_FOREVER, 0, 0)));
+    printf("an unregistered task: %s\n",
+           weft_err_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
     weft_executor_destroy(pool);

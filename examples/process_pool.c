@@ -47,13 +47,14 @@ int main(void)
     weft_process_pool_submit(pool, crash, NULL, 0, &bad);
     for (int i = 0; i < 4; i++) {
         const void *data;
-        weft_process_result(f[i], WEFT_FOREVER, &data, NULL); /* f.result() */
+        weft_future_result_bytes(f[i], WEFT_FOREVER, &data, NULL); /* f.result() */
         uint64_t sum;
         memcpy(&sum, data, sizeof sum);
         printf("sum to %d million = %llu\n", i + 1, (unsigned long long)sum);
         weft_future_release(f[i]);
     }
-    printf("the crashing task: %s\n", weft_err_name(weft_process_result(bad, WEFT_FOREVER, 0, 0)));
+    printf("the crashing task: %s\n",
+           weft_err_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
     weft_executor_destroy(pool);

@@ -168,12 +168,6 @@ WEFT_EXTERN int weft_process_pool_create(weft_executor_t **ex, size_t max_worker
 WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn,
                                          const void *arg, size_t len, weft_future_t **out);
 
-/* The result bytes of a process-pool future, waiting up to timeout as weft_future_result does
- * (same return values). On 0, *data and *len (either may be NULL) describe the result, owned
- * by the future: valid while the caller holds a reference. */
-WEFT_EXTERN int weft_process_result(weft_future_t *f, double timeout, const void **data,
-                                    size_t *len);
-
 #ifdef __cplusplus
 }
 #endif

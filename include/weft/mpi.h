@@ -123,9 +123,6 @@ WEFT_EXTERN int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_o
 WEFT_EXTERN int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
                                      size_t len, weft_future_t **out);
 
-/* The result bytes of an MPI-pool future, as weft_process_result (same rules). */
-WEFT_EXTERN int weft_mpi_result(weft_future_t *f, double timeout, const void **data, size_t *len);
-
 #ifdef __cplusplus
 }
 #endif

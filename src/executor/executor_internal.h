@@ -55,14 +55,28 @@ struct weft_future {
     weft__callback_t first;  /* the first callback, kept inline (fn NULL: none) */
     weft__callback_t *more, **more_tail;
     weft__listener_t *listeners;
-    /* Frees a result the future owns (the process pool's bytes), at the last release; NULL:
-     * the result is the caller's. Set by the backend before it completes the future. */
+    /* Bytes results (weft__future_set_bytes): `dispose` frees one, set by the backend before
+     * the future is shared; `offer` is the result its runner is completing it with; `owned`
+     * (written with the final state) says the value is that weft__bytes_t, which the future
+     * frees at its last release; false: the value is the caller's (a hand completion won). */
     void (*dispose)(void *value);
+    _Atomic(void *) offer;
+    bool owned;
+    _Atomic(void *) data; /* weft_future_set_data's; never looked at */
     /* The task, owned by the executor that queued the future. */
     weft_task_fn fn;
     void *arg;
     weft__list_node_t node; /* its place in the executor's queue (or another list of its own) */
 };
+
+/* A result made of bytes (the process pool's and the MPI pool's, which store the same
+ * representation): len bytes at data, which points into the same allocation (raw, after
+ * whatever header the backend received with them). */
+typedef struct weft__bytes {
+    size_t len;
+    unsigned char *data;
+    unsigned char raw[];
+} weft__bytes_t;
 
 /* The future a list node of an executor's belongs to (NULL for none). */
 static inline weft_future_t *weft__future_of(const weft__list_node_t *n)
@@ -81,6 +95,18 @@ bool weft__future_run(weft_future_t *f);
 /* Completes f with code (0: value is the result) and message (taken over, may be NULL).
  * WEFT_EALREADY (and message freed) if f was already final. */
 int weft__future_finish(weft_future_t *f, int code, void *value, char *message);
+
+/* Completes f (whose dispose the backend set) with result, which f owns from then on
+ * (weft_future_result_bytes reads it). 0, or WEFT_EALREADY if f was completed by hand
+ * meanwhile: that outcome stands and result stays the caller's. Public calls only: the MPI
+ * pool, a library of its own, uses it too. */
+static inline int weft__future_set_bytes(weft_future_t *f, weft__bytes_t *result)
+{
+    /* Read by weft__future_finish under f's lock, in this thread's set_result or in a hand
+     * completion racing with it (which never completes with this fresh pointer). */
+    atomic_store_explicit(&f->offer, result, memory_order_relaxed);
+    return weft_future_set_result(f, result);
+}
 
 /* Waits until f is final: 0, WEFT_ETIMEDOUT or WEFT_ECANCELED. */
 int weft__future_wait(weft_future_t *f, int64_t deadline);

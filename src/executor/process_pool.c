@@ -58,11 +58,9 @@
 #include "weft/process.h"
 #include "weft/thread.h"
 
-typedef struct bytes { /* a result, the value of a finished future */
-    size_t len;
-    unsigned char *data; /* raw + REPLY_HEAD */
-    unsigned char raw[]; /* the reply as received: code, padding, result */
-} bytes_t;
+/* A result, the value of a finished future: raw is the reply as received (code, padding,
+ * result), data is raw + REPLY_HEAD. */
+typedef weft__bytes_t bytes_t;
 
 enum { REPLY_HEAD = 8 }; /* a reply's code and padding, before the result bytes */
 
@@ -235,12 +233,11 @@ static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
     w->ninflight--;
     memmove(w->inflight + k, w->inflight + k + 1, (w->ninflight - k) * sizeof *w->inflight);
     free_task_arg(f);
-    if (code == 0) f->dispose = weft__free;
-    if (weft__future_finish(f, code, code ? NULL : result, NULL) != 0) {
-        f->dispose = NULL; /* completed by hand meanwhile: that value is not ours */
+    if (code) {
+        weft__future_finish(f, code, NULL, NULL);
         weft__free(result);
-    } else if (code) {
-        weft__free(result);
+    } else if (weft__future_set_bytes(f, result) != 0) {
+        weft__free(result); /* completed by hand meanwhile: that outcome stands */
     }
     weft_future_release(f); /* the queue's reference */
 }
@@ -607,6 +604,7 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
         weft__free(t);
         return WEFT_ENOMEM;
     }
+    f->dispose = weft__free; /* of its result bytes */
     int rc = queue_future((ppool_t *)ex, f);
     if (rc) {
         free_task_arg(f);
@@ -616,16 +614,6 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
     }
     if (out) *out = f;
     return 0;
-}
-
-int weft_process_result(weft_future_t *f, double timeout, const void **data, size_t *len)
-{
-    void *value = NULL;
-    int rc = weft_future_result(f, timeout, &value);
-    bytes_t *b = value;
-    if (data) *data = rc == 0 && b ? b->data : NULL;
-    if (len) *len = rc == 0 && b ? b->len : 0;
-    return rc;
 }
 
 int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,

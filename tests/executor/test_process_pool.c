@@ -14,6 +14,14 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The task's error of a future that is done, asked without waiting; fails the case if f is
+ * not done. */
+static int error_of(weft_future_t *f)
+{
+    int code = INT32_MIN;
+    assert_int_equal(weft_future_error(f, 0, &code), 0);
+    return code;
+}
 static weft_executor_t *make_pool(size_t workers, size_t max_tasks, double timeout)
 {
     weft_process_pool_opts_t opts = {.max_tasks_per_child = max_tasks, .task_timeout = timeout};
@@ -53,7 +61,7 @@ static pid_t pid_of(weft_future_t *f)
 {
     const void *data;
     size_t len;
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_true(len >= sizeof(pid_t));
     pid_t pid;
     memcpy(&pid, (const char *)data + len - sizeof pid, sizeof pid);
@@ -69,7 +77,7 @@ static void process_pool_runs_tasks_on_bytes(void **state)
     weft_future_t *f = submit(ex, reverse_and_pid, "abc", 3);
     const void *data;
     size_t len;
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_int_equal(len, 3 + sizeof(pid_t));
     assert_memory_equal(data, "cba", 3);
     assert_int_not_equal(pid_of(f), getpid());
@@ -80,7 +88,7 @@ static void process_pool_runs_tasks_on_bytes(void **state)
     assert_non_null(arg);
     for (size_t i = 0; i < big; i++) arg[i] = (unsigned char)(i * 7);
     f = submit(ex, reverse_and_pid, arg, big);
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_int_equal(len, big + sizeof(pid_t));
     for (size_t i = 0; i < big; i++)
         assert_int_equal(((const unsigned char *)data)[i], arg[big - 1 - i]);
@@ -88,7 +96,7 @@ static void process_pool_runs_tasks_on_bytes(void **state)
     free(arg);
 
     f = submit(ex, reverse_and_pid, NULL, 0); /* empty argument */
-    assert_int_equal(weft_process_result(f, 60, NULL, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, &len), 0);
     assert_int_equal(len, sizeof(pid_t));
     weft_future_release(f);
     close_pool(ex);
@@ -127,9 +135,9 @@ static void process_pool_task_error_reaches_its_future(void **state)
     weft_executor_t *ex = make_pool(1, 0, 0);
     weft_future_t *bad = submit(ex, fail_with_eio, NULL, 0);
     weft_future_t *good = submit(ex, reverse_and_pid, "ok", 2);
-    assert_int_equal(weft_process_result(bad, 60, NULL, NULL), WEFT_EIO);
-    assert_int_equal(weft_future_error(bad), WEFT_EIO);
-    assert_int_equal(weft_process_result(good, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(bad, 60, NULL, NULL), WEFT_EIO);
+    assert_int_equal(error_of(bad), WEFT_EIO);
+    assert_int_equal(weft_future_result_bytes(good, 60, NULL, NULL), 0);
     weft_future_release(bad);
     weft_future_release(good);
     close_pool(ex);
@@ -154,10 +162,10 @@ static void process_pool_worker_death_fails_only_its_task(void **state)
     weft_future_t *exited = submit(ex, die, "e", 1);
     weft_future_t *after[6];
     for (int i = 0; i < 6; i++) after[i] = submit(ex, reverse_and_pid, "ok", 2);
-    assert_int_equal(weft_process_result(killed, 60, NULL, NULL), WEFT_EWORKERDIED);
-    assert_int_equal(weft_process_result(exited, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(killed, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(exited, 60, NULL, NULL), WEFT_EWORKERDIED);
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(weft_process_result(after[i], 60, NULL, NULL), 0);
+        assert_int_equal(weft_future_result_bytes(after[i], 60, NULL, NULL), 0);
         weft_future_release(after[i]);
     }
     weft_future_release(killed);
@@ -200,11 +208,11 @@ static void process_pool_task_timeout_kills_the_worker(void **state)
     double t0 = weft_monotonic();
     weft_future_t *hung = submit(ex, sleep_forever, NULL, 0);
     weft_future_t *next = submit(ex, reverse_and_pid, "ok", 2);
-    assert_int_equal(weft_process_result(hung, 60, NULL, NULL), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_result_bytes(hung, 60, NULL, NULL), WEFT_ETIMEDOUT);
     double took = weft_monotonic() - t0;
     assert_true(took >= 0.15);
     assert_true(took < 30);
-    assert_int_equal(weft_process_result(next, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(next, 60, NULL, NULL), 0);
     weft_future_release(hung);
     weft_future_release(next);
     close_pool(ex);
@@ -216,6 +224,34 @@ static int sleep_a_bit(const void *arg, size_t len, void **result, size_t *resul
     struct timespec ts = {0, 200 * 1000000L};
     nanosleep(&ts, NULL);
     return 0;
+}
+
+/* A process-pool future completed by hand while its task runs keeps that outcome: its result
+ * is the caller's pointer (weft_future_result gives it, weft_future_result_bytes says
+ * WEFT_EINVAL: not bytes), and the task's reply, when it comes, is freed by the pool (the leak
+ * guard and ASan check it). */
+static void process_pool_hand_completed_future_keeps_its_pointer(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *f = submit(ex, sleep_a_bit, NULL, 0);
+    while (!weft_future_running(f)) sched_yield();
+    int mine;
+    assert_int_equal(weft_future_set_result(f, &mine), 0);
+    weft_future_t *g = submit(ex, reverse_and_pid, "ab", 2); /* after f's task, on its worker */
+    const void *data;
+    size_t len;
+    assert_int_equal(weft_future_result_bytes(g, 60, &data, &len), 0);
+    assert_int_equal(len, 2 + sizeof(pid_t));
+    assert_memory_equal(data, "ba", 2);
+    assert_int_equal(weft_future_result_bytes(f, 0, &data, &len), WEFT_EINVAL);
+    assert_null(data);
+    void *value;
+    assert_int_equal(weft_future_result(f, 0, &value), 0);
+    assert_ptr_equal(value, &mine);
+    weft_future_release(f);
+    weft_future_release(g);
+    close_pool(ex);
 }
 
 /* test_shutdown.py test_cancel_futures: shutdown(wait=True, cancel_futures=True) cancels what
@@ -231,7 +267,7 @@ static void process_pool_shutdown_cancels_queued_futures(void **state)
     while (!weft_future_running(running)) sched_yield();
     assert_int_equal(weft_future_cancel(running), WEFT_EBUSY); /* cannot stop a process task */
     assert_int_equal(weft_executor_shutdown(ex, true, true, 60), 0);
-    assert_int_equal(weft_process_result(running, 0, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(running, 0, NULL, NULL), 0);
     int cancelled = 0;
     for (int i = 0; i < 10; i++) {
         cancelled += weft_future_cancelled(queued[i]);
@@ -255,11 +291,11 @@ static void process_pool_two_pools_shut_down_promptly(void **state)
     (void)state;
     weft_executor_t *a = make_pool(1, 0, 0), *b;
     weft_future_t *f = submit(a, reverse_and_pid, "a", 1); /* a's worker exists */
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
     b = make_pool(1, 0, 0);
     f = submit(b, reverse_and_pid, "b", 1); /* b's worker holds copies of a's pipe */
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
     double t0 = weft_monotonic();
     close_pool(a);
@@ -279,7 +315,7 @@ static void process_pool_idle_worker_killed_is_replaced(void **state)
     assert_int_equal(kill(first, SIGKILL), 0);
     for (int i = 0; i < 3; i++) { /* the first may still go to the dying worker */
         f = submit(ex, reverse_and_pid, "x", 1);
-        int rc = weft_process_result(f, 60, NULL, NULL);
+        int rc = weft_future_result_bytes(f, 60, NULL, NULL);
         assert_true(rc == 0 || (i == 0 && rc == WEFT_EWORKERDIED));
         if (rc == 0) assert_int_not_equal(pid_of(f), first);
         weft_future_release(f);
@@ -327,11 +363,11 @@ static void stage_crash(size_t arg_len, const char *tag)
     weft_future_t *before = submit(ex, echo_arg, "ok", 2);
     weft_future_t *crashed = submit(ex, echo_arg, arg, arg_len);
     weft_future_t *after = submit(ex, echo_arg, "ok", 2);
-    assert_int_equal(weft_process_result(before, 60, NULL, NULL), 0);
-    assert_int_equal(weft_process_result(crashed, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(before, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(crashed, 60, NULL, NULL), WEFT_EWORKERDIED);
     const void *data;
     size_t len;
-    assert_int_equal(weft_process_result(after, 60, &data, &len), 0); /* a new worker */
+    assert_int_equal(weft_future_result_bytes(after, 60, &data, &len), 0); /* a new worker */
     assert_int_equal(len, 2);
     assert_memory_equal(data, "ok", 2);
     weft_future_release(before);
@@ -384,9 +420,9 @@ static void process_pool_task_behind_a_dying_one_runs_once(void **state)
     weft_executor_t *ex = make_pool(1, 0, 0);
     weft_future_t *dies = submit(ex, die, "e", 1), *after[5];
     for (int i = 0; i < 5; i++) after[i] = submit(ex, count_run, "ok", 2);
-    assert_int_equal(weft_process_result(dies, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(dies, 60, NULL, NULL), WEFT_EWORKERDIED);
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(weft_process_result(after[i], 60, NULL, NULL), 0);
+        assert_int_equal(weft_future_result_bytes(after[i], 60, NULL, NULL), 0);
         weft_future_release(after[i]);
     }
     weft_future_release(dies);
@@ -415,8 +451,8 @@ static void process_pool_crash_after_shutdown_began(void **state)
     double t0 = weft_monotonic();
     assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
     assert_true(weft_monotonic() - t0 < 30);
-    assert_int_equal(weft_process_result(f, 0, NULL, NULL), WEFT_EWORKERDIED);
-    assert_int_equal(weft_process_result(ok, 0, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 0, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(ok, 0, NULL, NULL), 0);
     weft_future_release(f);
     weft_future_release(ok);
     assert_int_equal(weft_executor_destroy(ex), 0);
@@ -516,7 +552,7 @@ static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, 
     weft_future_t *warm[16];
     for (size_t i = 0; i < 4 * workers; i++) warm[i] = submit(ex, echo_arg, "w", 1);
     for (size_t i = 0; i < 4 * workers; i++) {
-        assert_int_equal(weft_process_result(warm[i], 60, NULL, NULL), 0);
+        assert_int_equal(weft_future_result_bytes(warm[i], 60, NULL, NULL), 0);
         weft_future_release(warm[i]);
     }
     size_t total = n * (size_t)reps, biggest = 0;
@@ -532,7 +568,7 @@ static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, 
             const sized_t *t = &tasks[k % n];
             const void *data;
             size_t len;
-            assert_int_equal(weft_process_result(fs[k], 120, &data, &len), 0);
+            assert_int_equal(weft_future_result_bytes(fs[k], 120, &data, &len), 0);
             assert_int_equal(len, payload_size(t->result));
             assert_true(pattern_ok(data, len, payload_size(t->arg)));
             weft_future_release(fs[k]);
@@ -628,7 +664,7 @@ static void process_pool_endless_task_timeout_is_no_limit(void **state)
         weft_future_t *f[3];
         for (int k = 0; k < 3; k++) f[k] = submit(ex, reverse_and_pid, "ok", 2);
         for (int k = 0; k < 3; k++) {
-            assert_int_equal(weft_process_result(f[k], 60, NULL, NULL), 0);
+            assert_int_equal(weft_future_result_bytes(f[k], 60, NULL, NULL), 0);
             weft_future_release(f[k]);
         }
         close_pool(ex);
@@ -669,7 +705,7 @@ static void process_pool_result_that_cannot_be_allocated_fails_its_task(void **s
     assert_int_equal(weft_event_init_shared(gate), 0);
     weft_executor_t *ex = make_pool(1, 0, 0);
     weft_future_t *f = submit(ex, echo_arg, "warm", 4); /* the worker exists */
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
     f = submit(ex, echo_after_gate, "result", 6);
     while (!weft_future_running(f)) sched_yield();
@@ -677,13 +713,13 @@ static void process_pool_result_that_cannot_be_allocated_fails_its_task(void **s
      * and this thread allocates nothing until the result). */
     weft_test_fail_alloc(1, 0);
     assert_int_equal(weft_event_set(gate), 0);
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), WEFT_ENOMEM);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_ENOMEM);
     weft_test_fail_alloc(0, 0);
     weft_future_release(f);
     const void *data;
     size_t len;
     f = submit(ex, echo_arg, "next", 4);
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_int_equal(len, 4);
     assert_memory_equal(data, "next", 4);
     weft_future_release(f);
@@ -791,6 +827,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_worker_death_fails_only_its_task),
         WEFT_TEST(process_pool_max_tasks_per_child_replaces_workers),
         WEFT_TEST(process_pool_task_timeout_kills_the_worker),
+        WEFT_TEST(process_pool_hand_completed_future_keeps_its_pointer),
         WEFT_TEST(process_pool_shutdown_cancels_queued_futures),
         WEFT_TEST(process_pool_two_pools_shut_down_promptly),
         WEFT_TEST(process_pool_idle_worker_killed_is_replaced),

@@ -23,6 +23,14 @@
 #define ITEM(i)  ((void *)(intptr_t)(i))
 #define VALUE(p) ((intptr_t)(p))
 
+/* The task's error of a future that is done, asked without waiting; fails the case if f is
+ * not done. */
+static int error_of(weft_future_t *f)
+{
+    int code = INT32_MIN;
+    assert_int_equal(weft_future_error(f, 0, &code), 0);
+    return code;
+}
 static weft_executor_t *pool(size_t workers)
 {
     weft_executor_t *ex;
@@ -105,7 +113,7 @@ static void task_error_and_message(void **state)
     void *v = ITEM(1);
     assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), WEFT_ERANGE);
     assert_null(v);
-    assert_int_equal(weft_future_error(f), WEFT_ERANGE);
+    assert_int_equal(error_of(f), WEFT_ERANGE);
     assert_string_equal(weft_future_error_message(f), "odd argument 3");
     weft_future_release(f);
     assert_int_equal(weft_task_fail(WEFT_EIO, "outside a task"), WEFT_EIO); /* only returns */
@@ -856,7 +864,7 @@ static void hand_completed_pool_future_keeps_first_outcome(void **state)
     assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &g), 0); /* runs after f's task */
     assert_int_equal(weft_future_result(g, WEFT_FOREVER, NULL), 0);
     weft_future_release(g);
-    int code = weft_future_error(f);
+    int code = error_of(f);
     char now[32], still[32];
     snprintf(now, sizeof now, "%s", weft_future_error_message(f));
     snprintf(still, sizeof still, "%s", held); /* ASan: heap-use-after-free if it was replaced */
@@ -1070,7 +1078,7 @@ static void wait_on_pool_futures(void **state)
     weft_future_t *three[3] = {f1, f2, f3};
     assert_int_equal(weft_wait(three, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
     assert_int_equal(nd, 2);
-    assert_int_equal(weft_future_error(f2), WEFT_EINVAL);
+    assert_int_equal(error_of(f2), WEFT_EINVAL);
     assert_false(weft_future_done(f3));
     weft_future_release(f1);
     weft_future_release(f2);
@@ -1101,6 +1109,53 @@ static void wait_on_pool_futures(void **state)
     weft_future_release(ok);
     weft_future_release(cancelled);
     weft_future_release(failed);
+    finish(ex);
+}
+
+/* Python's `{executor.submit(load, url): url for url in urls}`: each future carries its input
+ * in its user-data slot, and as_completed (in completion order, not submission order) and
+ * weft_wait give back futures from which the program finds the input of every result. */
+typedef struct job {
+    intptr_t input;
+    bool seen;
+} job_t;
+
+static void user_data_maps_results_back_to_inputs(void **state)
+{
+    (void)state;
+    enum { N = 16 };
+    weft_executor_t *ex = pool(4);
+    job_t jobs[N];
+    weft_future_t *fs[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (job_t){.input = N - i}; /* the inputs are not the indexes */
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(jobs[i].input), &fs[i]), 0);
+        assert_int_equal(weft_future_set_data(fs[i], &jobs[i]), 0);
+    }
+    weft_as_completed_t *it;
+    weft_future_t *f;
+    int rc, n = 0;
+    assert_int_equal(weft_as_completed_begin(&it, fs, N, WEFT_FOREVER), 0);
+    while ((rc = weft_as_completed_next(it, &f)) == 0) {
+        job_t *job = weft_future_data(f);
+        assert_non_null(job);
+        assert_false(job->seen);
+        job->seen = true;
+        void *value;
+        assert_int_equal(weft_future_result(f, 0, &value), 0);
+        assert_int_equal(VALUE(value), job->input * job->input);
+        n++;
+    }
+    assert_int_equal(rc, WEFT_EEOF);
+    assert_int_equal(n, N);
+    weft_as_completed_end(it);
+    size_t nd;
+    assert_int_equal(weft_wait(fs, N, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(nd, N);
+    for (int i = 0; i < N; i++) {
+        assert_ptr_equal(weft_future_data(fs[i]), &jobs[i]);
+        weft_future_release(fs[i]);
+    }
     finish(ex);
 }
 
@@ -1253,7 +1308,7 @@ static void pending_calls_race(void **state)
     assert_int_equal(weft_wait(fs, 100, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
     assert_int_equal(nd, 100);
     for (int i = 0; i < 100; i++) {
-        assert_int_equal(weft_future_error(fs[i]), 0);
+        assert_int_equal(error_of(fs[i]), 0);
         weft_future_release(fs[i]);
     }
     finish(ex);
@@ -1504,6 +1559,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(submit_from_inside_a_task),
     WEFT_TEST(wait_on_pool_futures),
     WEFT_TEST(as_completed_on_pool_futures),
+    WEFT_TEST(user_data_maps_results_back_to_inputs),
     WEFT_TEST(stress_many_submitters),
     WEFT_TEST(pending_calls_race),
     WEFT_TEST(submit_races_shutdown),
