@@ -76,20 +76,29 @@ WEFT_EXTERN int weft_executor_destroy(weft_executor_t *ex);
 
 /* ---- the thread pool ------------------------------------------------------------------ */
 
-/* How to make a thread pool. A NULL opts (or all zero) is Python's default.
+/* Duration options (exit_timeout, task_timeout) follow the rule of every weft timeout
+ * (weft/core.h): seconds; WEFT_FOREVER is no limit (so are +inf and a duration too long for a
+ * deadline, ~292 years); 0 or any other negative value is no time at all; NaN is WEFT_EINVAL at
+ * create. 0 never means "no limit". */
+
+/* How to make a thread pool. A NULL opts, WEFT_THREAD_POOL_OPTS_INIT, or all zero is the
+ * default.
  *   initializer, initarg  run once by each worker as it starts (ThreadPoolExecutor's
  *                         initializer/initargs); a nonzero return breaks the pool: queued
  *                         futures fail with WEFT_EBROKEN and so does every later submit
- *   thread_name_prefix    workers are named "<prefix>_<n>"; NULL or "" picks
- *                         "ThreadPoolExecutor-<pool number>"; at most 48 characters
+ *   thread_name_prefix    workers are named "<prefix>_<n>" (n: the worker's slot, 0, 1, ...)
+ *                         in at most 15 characters, what the OS keeps of a thread's name (top,
+ *                         ps, gdb): the prefix is cut so that the number always fits. NULL or
+ *                         "" picks "weft_pool" ("weft_pool_0", "weft_pool_1", ...)
  *   stack_size            of each worker (0: the default; see weft_thread_opts_t)
- *   exit_timeout          how long the process waits, at exit, for the tasks of a pool that
- *                         was never shut down; 0 (the default), a negative value and one
- *                         that means forever (WEFT_FOREVER, +inf) do not wait; NaN is
- *                         WEFT_EINVAL. At exit, after
- *                         that wait, queued futures are cancelled and running tasks asked to
- *                         stop, and exit goes on: the workers are daemon threads, so a pool
- *                         never makes a program hang at exit (CPython gh-72165, gh-80961). */
+ *   exit_timeout          a duration (rule above): how long the process waits, at exit, for
+ *                         the tasks of a pool that was never shut down. 0 or negative (the
+ *                         default): exit does not wait; WEFT_FOREVER: it waits until they are
+ *                         done (Python's behaviour, which can hang at exit); NaN: WEFT_EINVAL.
+ *                         At exit, after that wait, queued futures are cancelled and running
+ *                         tasks asked to stop, and exit goes on: the workers are daemon
+ *                         threads, so a pool with a bounded exit_timeout never makes a program
+ *                         hang at exit (CPython gh-72165, gh-80961). */
 typedef struct weft_thread_pool_opts {
     int (*initializer)(void *initarg);
     void *initarg;
@@ -98,10 +107,16 @@ typedef struct weft_thread_pool_opts {
     double exit_timeout;
 } weft_thread_pool_opts_t;
 
+/* The default thread pool options (the same as a NULL opts). */
+#define WEFT_THREAD_POOL_OPTS_INIT                                                                 \
+    {                                                                                              \
+        .thread_name_prefix = NULL, .exit_timeout = 0                                              \
+    }
+
 /* Creates a thread pool of at most max_workers threads (0: Python's default,
  * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
  * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
- * Errors: WEFT_EINVAL (ex NULL, prefix too long, stack size too small), WEFT_ENOMEM. */
+ * Errors: WEFT_EINVAL (ex NULL, stack size too small, exit_timeout NaN), WEFT_ENOMEM. */
 WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
                                         const weft_thread_pool_opts_t *opts);
 
@@ -119,7 +134,7 @@ WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers
  *     WEFT_EWORKERDIED and is replaced; the pool and the other tasks go on (unlike Python's
  *     BrokenProcessPool);
  *   - task_timeout: a task running longer has its worker killed and fails with
- *     WEFT_ETIMEDOUT (a hard limit: the task cannot ignore it);
+ *     WEFT_ETIMEDOUT;
  *   - max_tasks_per_child: a worker exits after that many tasks and is replaced.
  * Workers start lazily, up to max_workers, and are daemon processes (weft/process.h): they are
  * terminated if the program exits without shutting the pool down, and die with it if it is
@@ -139,15 +154,31 @@ WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers
  * becomes the future's error. */
 typedef int (*weft_process_task_fn)(const void *arg, size_t len, void **result, size_t *result_len);
 
-/* How to make a process pool; NULL or all zero is Python's default.
- *   max_tasks_per_child  0: workers live until shutdown
- *   task_timeout         seconds; 0 (or negative): no limit; +inf, or more than a deadline can
- *                        represent (~292 years), is forever: no limit either; NaN is
- *                        WEFT_EINVAL */
+/* How to make a process pool. A NULL opts or WEFT_PROCESS_POOL_OPTS_INIT is the default;
+ * start a struct of your own from WEFT_PROCESS_POOL_OPTS_INIT, not from all zero (which means
+ * a task_timeout of 0: every task stopped at once).
+ *   max_tasks_per_child   0: workers live until shutdown
+ *   task_timeout          a duration (rule above): how long a task may run. A task running
+ *                         longer has its worker killed and fails with WEFT_ETIMEDOUT (a hard
+ *                         limit: the task cannot ignore it). WEFT_FOREVER (the default): no
+ *                         limit; 0 or negative: no time at all: each task's worker is killed
+ *                         as soon as it is handed the task (the task fails with
+ *                         WEFT_ETIMEDOUT, unless its reply came first); NaN: WEFT_EINVAL
+ *   process_name_prefix   workers are named "<prefix>_<n>" (n: the worker's slot), cut to 15
+ *                         characters as a thread pool's workers are: weft_process_name and
+ *                         the comm the OS shows (top, ps); the pool thread is "<prefix>".
+ *                         NULL or "" picks "weft_proc" ("weft_proc_0", ...) */
 typedef struct weft_process_pool_opts {
     size_t max_tasks_per_child;
     double task_timeout;
+    const char *process_name_prefix;
 } weft_process_pool_opts_t;
+
+/* The default process pool options (the same as a NULL opts). */
+#define WEFT_PROCESS_POOL_OPTS_INIT                                                                \
+    {                                                                                              \
+        .max_tasks_per_child = 0, .task_timeout = WEFT_FOREVER, .process_name_prefix = NULL        \
+    }
 
 /* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Errors:
  * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).

@@ -139,6 +139,13 @@ struct weft_executor {
     const weft__executor_ops_t *ops;
 };
 
+/* ---- worker names -------------------------------------------------------------------------
+ * Pool workers are named "<prefix>_<n>" in at most 15 characters, what the OS keeps of a
+ * thread's or process's name (comm: top, ps, gdb): the prefix is cut so that the number always
+ * fits. name has room for WEFT__WORKER_NAME_MAX bytes (the NUL included). */
+enum { WEFT__WORKER_NAME_MAX = 16 };
+void weft__worker_name(char *name, const char *prefix, size_t n);
+
 /* ---- the process pool's test hook ----------------------------------------------------------
  * A test seam: called, when set, by a process pool worker at each stage of a task, so that
  * tests can crash a worker exactly there (CPython's test_deadlock.py does it with pickling

@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "weft/process.h"
@@ -96,15 +97,15 @@ typedef struct ppool {
     pid_t owner;
     int efd;
     size_t max_workers, max_tasks;
-    double task_timeout;   /* > 0: each task's limit, turned into a deadline by weft_deadline */
+    double task_timeout;   /* each task's limit, turned into a deadline by weft_deadline */
     bool limited;          /* task_timeout is a limit that can expire (not forever) */
     worker_t *workers;     /* [max_workers], the pool thread's */
     struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
     weft_thread_t *thread; /* the pool thread */
+    char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names (and the pool thread's) */
 } ppool_t;
 
 static const weft__executor_ops_t ppool_ops;
-static _Atomic unsigned pool_counter; /* for thread names; relaxed: only uniqueness matters */
 
 static void ppool_unref(ppool_t *p)
 {
@@ -142,6 +143,7 @@ typedef struct worker_start {
     ppool_t *pool;
     weft_conn_t *mine; /* the worker's end */
     weft_conn_t *theirs;
+    const char *name; /* "<prefix>_<slot>": its comm */
 } worker_start_t;
 
 static weft__ppool_hook_fn *test_hook; /* see weft__ppool_set_test_hook */
@@ -215,6 +217,7 @@ static int worker_main(void *arg)
 {
     worker_start_t *ws = arg;
     ppool_t *p = ws->pool;
+    (void)prctl(PR_SET_NAME, ws->name); /* cosmetic (top, ps): a failure changes nothing */
     /* Not ours: the pool's ends of every pipe (so each worker sees EOF when the pool closes
      * its own), and the pool's eventfd. */
     for (size_t i = 0; i < p->max_workers; i++)
@@ -337,9 +340,9 @@ static int start_worker(ppool_t *p, worker_t *w)
     weft_conn_t *mine, *theirs;
     int rc = weft_pipe(&theirs, &mine, true);
     if (rc) return rc;
-    worker_start_t ws = {p, mine, theirs};
-    char name[WEFT_PROCESS_NAME_MAX];
-    snprintf(name, sizeof name, "%s-worker", weft_thread_name(p->thread));
+    char name[WEFT__WORKER_NAME_MAX];
+    weft__worker_name(name, p->prefix, (size_t)(w - p->workers));
+    worker_start_t ws = {p, mine, theirs, name};
     weft_process_opts_t opts = {.name = name, .daemon = true};
     rc = weft_process_start(&w->proc, worker_main, &ws, &opts);
     weft_conn_close(mine); /* the worker's end lives in the worker only */
@@ -402,7 +405,7 @@ static void fail_queued(ppool_t *p, int rc)
 }
 
 /* When a task handed out now must be done by: its task_timeout from now, through core's
- * checked conversion (+inf, or too long to represent, is never). */
+ * checked conversion (+inf, or too long to represent, is never; 0 or negative is now). */
 static int64_t task_deadline(const ppool_t *p)
 {
     int64_t deadline = WEFT_NO_DEADLINE;
@@ -621,7 +624,8 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;
-    weft_process_pool_opts_t o = opts ? *opts : (weft_process_pool_opts_t){0};
+    weft_process_pool_opts_t o =
+        opts ? *opts : (weft_process_pool_opts_t)WEFT_PROCESS_POOL_OPTS_INIT;
     if (isnan(o.task_timeout)) return WEFT_EINVAL;
     if (max_workers == 0) max_workers = (size_t)weft__ncpu();
     ppool_t *p = weft__calloc(1, sizeof *p);
@@ -631,11 +635,11 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
     p->owner = getpid();
     p->max_workers = max_workers;
     p->max_tasks = o.max_tasks_per_child;
-    /* A limit only if it can expire: +inf, or too long for a deadline, is no limit (core.h). */
+    /* A limit only if it can expire: WEFT_FOREVER, +inf, or too long for a deadline, is no
+     * limit (core.h); 0 or negative is one that has expired when the task is handed out. */
     int64_t d = WEFT_NO_DEADLINE;
     p->task_timeout = o.task_timeout;
-    p->limited =
-        o.task_timeout > 0 && weft_deadline(o.task_timeout, &d) == 0 && d != WEFT_NO_DEADLINE;
+    p->limited = weft_deadline(o.task_timeout, &d) == 0 && d != WEFT_NO_DEADLINE;
     p->efd = -1;
     int rc = WEFT_ENOMEM;
     p->workers = weft__calloc(max_workers, sizeof *p->workers);
@@ -646,10 +650,10 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
         rc = errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
         goto fail;
     }
-    char name[WEFT_THREAD_NAME_MAX];
-    snprintf(name, sizeof name, "ProcessPoolExecutor-%u",
-             atomic_fetch_add_explicit(&pool_counter, 1, memory_order_relaxed));
-    weft_thread_opts_t topts = {.name = name, .daemon = true};
+    const char *prefix =
+        o.process_name_prefix && *o.process_name_prefix ? o.process_name_prefix : "weft_proc";
+    snprintf(p->prefix, sizeof p->prefix, "%s", prefix); /* cut: no name keeps more */
+    weft_thread_opts_t topts = {.name = p->prefix, .daemon = true};
     rc = weft_thread_start(&p->thread, pool_thread, p, &topts);
     if (rc) goto fail;
     *ex = &p->base;

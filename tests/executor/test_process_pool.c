@@ -6,10 +6,12 @@
 
 #include "executor/executor_internal.h"
 
+#include <dirent.h>
 #include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,7 +26,9 @@ static int error_of(weft_future_t *f)
 }
 static weft_executor_t *make_pool(size_t workers, size_t max_tasks, double timeout)
 {
-    weft_process_pool_opts_t opts = {.max_tasks_per_child = max_tasks, .task_timeout = timeout};
+    weft_process_pool_opts_t opts = WEFT_PROCESS_POOL_OPTS_INIT;
+    opts.max_tasks_per_child = max_tasks;
+    opts.task_timeout = timeout;
     weft_executor_t *ex;
     assert_int_equal(weft_process_pool_create(&ex, workers, &opts), 0);
     return ex;
@@ -73,7 +77,7 @@ static pid_t pid_of(weft_future_t *f)
 static void process_pool_runs_tasks_on_bytes(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, reverse_and_pid, "abc", 3);
     const void *data;
     size_t len;
@@ -106,7 +110,7 @@ static void process_pool_runs_tasks_on_bytes(void **state)
 static void process_pool_uses_at_most_max_workers(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *f[12];
     for (int i = 0; i < 12; i++) f[i] = submit(ex, reverse_and_pid, "x", 1);
     pid_t seen[12];
@@ -132,7 +136,7 @@ static int fail_with_eio(const void *arg, size_t len, void **result, size_t *res
 static void process_pool_task_error_reaches_its_future(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *bad = submit(ex, fail_with_eio, NULL, 0);
     weft_future_t *good = submit(ex, reverse_and_pid, "ok", 2);
     assert_int_equal(weft_future_result_bytes(bad, 60, NULL, NULL), WEFT_EIO);
@@ -157,7 +161,7 @@ static int die(const void *arg, size_t len, void **result, size_t *result_len)
 static void process_pool_worker_death_fails_only_its_task(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *killed = submit(ex, die, "k", 1);
     weft_future_t *exited = submit(ex, die, "e", 1);
     weft_future_t *after[6];
@@ -178,7 +182,7 @@ static void process_pool_worker_death_fails_only_its_task(void **state)
 static void process_pool_max_tasks_per_child_replaces_workers(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 2, 0);
+    weft_executor_t *ex = make_pool(1, 2, WEFT_FOREVER);
     pid_t pids[6];
     for (int i = 0; i < 6; i++) {
         weft_future_t *f = submit(ex, reverse_and_pid, "x", 1);
@@ -233,7 +237,7 @@ static int sleep_a_bit(const void *arg, size_t len, void **result, size_t *resul
 static void process_pool_hand_completed_future_keeps_its_pointer(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, sleep_a_bit, NULL, 0);
     while (!weft_future_running(f)) sched_yield();
     int mine;
@@ -260,7 +264,7 @@ static void process_pool_hand_completed_future_keeps_its_pointer(void **state)
 static void process_pool_shutdown_cancels_queued_futures(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *running = submit(ex, sleep_a_bit, NULL, 0);
     weft_future_t *queued[10];
     for (int i = 0; i < 10; i++) queued[i] = submit(ex, reverse_and_pid, "x", 1);
@@ -289,11 +293,11 @@ static void process_pool_shutdown_cancels_queued_futures(void **state)
 static void process_pool_two_pools_shut_down_promptly(void **state)
 {
     (void)state;
-    weft_executor_t *a = make_pool(1, 0, 0), *b;
+    weft_executor_t *a = make_pool(1, 0, WEFT_FOREVER), *b;
     weft_future_t *f = submit(a, reverse_and_pid, "a", 1); /* a's worker exists */
     assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
-    b = make_pool(1, 0, 0);
+    b = make_pool(1, 0, WEFT_FOREVER);
     f = submit(b, reverse_and_pid, "b", 1); /* b's worker holds copies of a's pipe */
     assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
@@ -308,7 +312,7 @@ static void process_pool_two_pools_shut_down_promptly(void **state)
 static void process_pool_idle_worker_killed_is_replaced(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, reverse_and_pid, "x", 1);
     pid_t first = pid_of(f);
     weft_future_release(f);
@@ -356,7 +360,7 @@ static void crash_where_told(int stage, const void *data, size_t len, int fd)
 static void stage_crash(size_t arg_len, const char *tag)
 {
     weft__ppool_set_test_hook(crash_where_told);
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     char *arg = calloc(1, arg_len);
     assert_non_null(arg);
     memcpy(arg, tag, strlen(tag));
@@ -417,7 +421,7 @@ static void process_pool_task_behind_a_dying_one_runs_once(void **state)
 {
     (void)state;
     assert_int_equal(weft_shm_alloc((void **)&runs, sizeof *runs), 0);
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *dies = submit(ex, die, "e", 1), *after[5];
     for (int i = 0; i < 5; i++) after[i] = submit(ex, count_run, "ok", 2);
     assert_int_equal(weft_future_result_bytes(dies, 60, NULL, NULL), WEFT_EWORKERDIED);
@@ -445,7 +449,7 @@ static int nap_then_exit(const void *arg, size_t len, void **result, size_t *res
 static void process_pool_crash_after_shutdown_began(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, nap_then_exit, NULL, 0);
     weft_future_t *ok = submit(ex, echo_arg, "ok", 2);
     double t0 = weft_monotonic();
@@ -543,7 +547,7 @@ typedef struct sized {
  * most `window` futures unfinished at once, and checks every result. */
 static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, size_t window)
 {
-    weft_executor_t *ex = make_pool(workers, 0, 0);
+    weft_executor_t *ex = make_pool(workers, 0, WEFT_FOREVER);
     /* Start the workers on a burst of tiny tasks first (a burst fills each worker's pipeline,
      * which starts the next): GCC 12's ASan allocator does not hold its locks across fork, so
      * a worker forked while this thread allocates large blocks can deadlock in its first
@@ -671,12 +675,125 @@ static void process_pool_endless_task_timeout_is_no_limit(void **state)
     }
 }
 
+/* task_timeout follows the duration rule: WEFT_FOREVER (and NULL opts) is no limit; 0 and
+ * negative values are no time: a task that takes 0.2 s fails with WEFT_ETIMEDOUT, and the pool
+ * goes on (its worker is replaced). Before, 0 and negative meant "no limit": the task
+ * succeeded. NaN is WEFT_EINVAL at create (process_pool_bad_input). */
+static void process_pool_task_timeout_zero_or_negative_is_no_time(void **state)
+{
+    (void)state;
+    double none[] = {0, -1, -0.0};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        weft_executor_t *ex = make_pool(1, 0, none[i]);
+        weft_future_t *a = submit(ex, sleep_a_bit, NULL, 0), *b = submit(ex, sleep_a_bit, NULL, 0);
+        assert_int_equal(weft_future_result_bytes(a, 60, NULL, NULL), WEFT_ETIMEDOUT);
+        assert_int_equal(weft_future_result_bytes(b, 60, NULL, NULL), WEFT_ETIMEDOUT);
+        weft_future_release(a);
+        weft_future_release(b);
+        close_pool(ex);
+    }
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
+    weft_future_t *f = submit(ex, sleep_a_bit, NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    close_pool(ex);
+    assert_int_equal(weft_process_pool_create(&ex, 1, NULL), 0);
+    f = submit(ex, sleep_a_bit, NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
+/* Returns the comm of the worker it runs in (what top and ps show), without its newline. */
+static int own_comm(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len;
+    char *buf = calloc(1, 32);
+    if (!buf) return WEFT_ENOMEM;
+    FILE *f = fopen("/proc/self/comm", "r");
+    if (!f || !fgets(buf, 32, f)) {
+        if (f) fclose(f);
+        free(buf);
+        return WEFT_EIO;
+    }
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    *result = buf;
+    *result_len = strlen(buf);
+    return 0;
+}
+
+/* How many threads of this process have the comm `name`. */
+static int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* gone meanwhile */
+        if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Runs 16 tasks on a 2-worker pool made with opts; the workers' comms are expect0 and expect1
+ * (both seen, nothing else), and this process has a thread named pool_thread. */
+static void check_worker_comms(const weft_process_pool_opts_t *opts, const char *expect0,
+                               const char *expect1, const char *pool_thread)
+{
+    weft_executor_t *ex;
+    assert_int_equal(weft_process_pool_create(&ex, 2, opts), 0);
+    enum { N = 16 };
+    weft_future_t *fs[N];
+    for (int i = 0; i < N; i++) fs[i] = submit(ex, own_comm, NULL, 0);
+    bool seen0 = false, seen1 = false;
+    for (int i = 0; i < N; i++) {
+        const void *data;
+        size_t len;
+        assert_int_equal(weft_future_result_bytes(fs[i], 60, &data, &len), 0);
+        char comm[32];
+        assert_true(len < sizeof comm);
+        memcpy(comm, data, len);
+        comm[len] = '\0';
+        seen0 |= strcmp(comm, expect0) == 0;
+        seen1 |= strcmp(comm, expect1) == 0;
+        assert_true(strcmp(comm, expect0) == 0 || strcmp(comm, expect1) == 0);
+        weft_future_release(fs[i]);
+    }
+    assert_true(seen0 && seen1); /* 4 tasks in flight per worker: both took some */
+    /* At least: the process layer's forker thread, when it runs, has the comm of the thread
+     * that started it (the pool thread) too. */
+    assert_true(threads_named(pool_thread) >= 1);
+    close_pool(ex);
+}
+
+/* Workers are "<prefix>_<n>" in their comm (top, ps), cut to 15 characters so that the number
+ * fits, "weft_proc_<n>" by default; the pool thread is "<prefix>". Before, the workers kept
+ * their parent's comm and the pool thread showed "ProcessPoolExec". */
+static void process_pool_worker_names(void **state)
+{
+    (void)state;
+    check_worker_comms(NULL, "weft_proc_0", "weft_proc_1", "weft_proc");
+    weft_process_pool_opts_t opts = WEFT_PROCESS_POOL_OPTS_INIT;
+    opts.process_name_prefix = "cruncher";
+    check_worker_comms(&opts, "cruncher_0", "cruncher_1", "cruncher");
+    opts.process_name_prefix = "a-very-long-process-prefix";
+    check_worker_comms(&opts, "a-very-long-p_0", "a-very-long-p_1", "a-very-long-pro");
+}
+
 /* An argument length whose message size (header + length) wraps is refused as the allocation
  * it cannot be (WEFT_ENOMEM), before a byte of the (short) buffer is read. */
 static void process_pool_submit_length_near_size_max_is_refused(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     char small[16] = "x";
     for (size_t k = 0; k <= 32; k++) {
         weft_future_t *f = (weft_future_t *)1;
@@ -703,7 +820,7 @@ static void process_pool_result_that_cannot_be_allocated_fails_its_task(void **s
     (void)state;
     assert_int_equal(weft_shm_alloc((void **)&gate, sizeof *gate), 0);
     assert_int_equal(weft_event_init_shared(gate), 0);
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, echo_arg, "warm", 4); /* the worker exists */
     assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
@@ -785,11 +902,12 @@ static void process_pool_bad_input(void **state)
 {
     (void)state;
     weft_executor_t *ex;
-    weft_process_pool_opts_t nan_opts = {.task_timeout = NAN};
+    weft_process_pool_opts_t nan_opts = WEFT_PROCESS_POOL_OPTS_INIT;
+    nan_opts.task_timeout = NAN;
     assert_int_equal(weft_process_pool_create(NULL, 1, NULL), WEFT_EINVAL);
     assert_int_equal(weft_process_pool_create(&ex, 1, &nan_opts), WEFT_EINVAL);
     assert_null(ex);
-    ex = make_pool(1, 0, 0);
+    ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *f;
     assert_int_equal(weft_process_pool_submit(NULL, reverse_and_pid, "x", 1, &f), WEFT_EINVAL);
     assert_int_equal(weft_process_pool_submit(ex, NULL, "x", 1, &f), WEFT_EINVAL);
@@ -840,6 +958,8 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_64mib_payload_matrix_2_workers),
         WEFT_TEST(process_pool_64mib_payload_matrix_4_workers),
         WEFT_TEST(process_pool_endless_task_timeout_is_no_limit),
+        WEFT_TEST(process_pool_task_timeout_zero_or_negative_is_no_time),
+        WEFT_TEST(process_pool_worker_names),
         WEFT_TEST(process_pool_submit_length_near_size_max_is_refused),
         WEFT_TEST(process_pool_worker_refuses_a_short_task_message),
         WEFT_TEST(process_pool_result_that_cannot_be_allocated_fails_its_task),

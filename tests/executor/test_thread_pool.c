@@ -77,13 +77,6 @@ static int count_run(void *arg, void **result)
     return 0;
 }
 
-static int current_name(void *arg, void **result)
-{
-    (void)arg;
-    *result = (void *)weft_thread_name(weft_thread_current()); /* the worker outlives the call */
-    return 0;
-}
-
 /* ---- submit and result ----------------------------------------------------------------- */
 
 /* ExecutorTest.test_submit / test_submit_keyword: the future gives the task's result. */
@@ -200,14 +193,11 @@ static void bad_arguments(void **state)
 {
     (void)state;
     weft_executor_t *ex = ITEM(1);
-    weft_thread_pool_opts_t long_prefix = {.thread_name_prefix =
-                                               "a-prefix-that-is-far-too-long-for-a-thread-name-x"};
     weft_thread_pool_opts_t tiny_stack = {.stack_size = 1024};
     weft_thread_pool_opts_t nan_exit = {.exit_timeout = NAN};
     assert_int_equal(weft_thread_pool_create(NULL, 1, NULL), WEFT_EINVAL);
-    assert_int_equal(weft_thread_pool_create(&ex, 1, &long_prefix), WEFT_EINVAL);
-    assert_null(ex);
     assert_int_equal(weft_thread_pool_create(&ex, 1, &tiny_stack), WEFT_EINVAL);
+    assert_null(ex);
     assert_int_equal(weft_thread_pool_create(&ex, 1, &nan_exit), WEFT_EINVAL);
     weft_future_t *f = ITEM(1);
     assert_int_equal(weft_executor_submit(NULL, square, NULL, &f), WEFT_EINVAL);
@@ -571,56 +561,86 @@ static void default_max_workers(void **state)
 
 static weft_barrier_t name_barrier;
 
-/* current_name, once both workers are busy (so each task runs on its own worker). */
-static int name_after_barrier(void *arg, void **result)
+/* The comm (what top, ps and gdb show) of the calling thread, without its newline. */
+static void own_comm(char *buf, size_t cap)
 {
+    FILE *f = fopen("/proc/thread-self/comm", "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, (int)cap, f));
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+typedef struct named {
+    char name[64], comm[32];
+} named_t;
+
+/* Records its worker's weft name and comm, once every worker is busy (so each of the pool's
+ * n tasks runs on a worker of its own). */
+static int names_after_barrier(void *arg, void **result)
+{
+    (void)result;
+    named_t *out = arg;
     int rc = weft_barrier_wait(&name_barrier, 30);
     if (rc < 0) return rc;
-    return current_name(arg, result);
+    snprintf(out->name, sizeof out->name, "%s", weft_thread_name(weft_thread_current()));
+    own_comm(out->comm, sizeof out->comm);
+    return 0;
+}
+
+/* Runs n tasks on a pool of n workers made with opts; checks that the workers are named
+ * expect_0, expect_1, ... (each exactly once), as threads and in /proc/self/task/<tid>/comm. */
+static void check_worker_names(const weft_thread_pool_opts_t *opts, size_t n,
+                               const char *const *expect)
+{
+    weft_executor_t *ex;
+    assert_int_equal(weft_thread_pool_create(&ex, n, opts), 0);
+    weft_barrier_init(&name_barrier, n, NULL, NULL);
+    named_t got[12];
+    weft_future_t *fs[12];
+    assert_true(n <= 12);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(weft_executor_submit(ex, names_after_barrier, &got[i], &fs[i]), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, NULL), 0);
+        weft_future_release(fs[i]);
+    }
+    for (size_t k = 0; k < n; k++) {
+        assert_true(strlen(expect[k]) <= 15);
+        int found = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(got[i].name, expect[k]) == 0) {
+                assert_string_equal(got[i].comm, expect[k]);
+                found++;
+            }
+        assert_int_equal(found, 1);
+    }
+    finish(ex);
+    weft_barrier_destroy(&name_barrier);
 }
 
 /* test_thread_names_assigned / test_thread_names_default: workers are "<prefix>_0",
- * "<prefix>_1", ... (a prefix of the longest allowed length, 48, is not truncated), or
- * "ThreadPoolExecutor-<k>_<n>". */
+ * "<prefix>_1", ... in at most the 15 characters the OS keeps (a longer prefix is cut so that
+ * the number fits), "weft_pool_<n>" by default. Before, the default was
+ * "ThreadPoolExecutor-<k>_<n>", shown as "ThreadPoolExecu" for every worker of every pool. */
 static void thread_names(void **state)
 {
     (void)state;
-    static const char prefix48[] = "SpecialPool-0123456789-0123456789-0123456789-xyz";
-    assert_int_equal(strlen(prefix48), 48);
-    weft_thread_pool_opts_t opts = {.thread_name_prefix = prefix48};
-    weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 2, &opts), 0);
-    weft_barrier_init(&name_barrier, 2, NULL, NULL);
-    weft_future_t *fs[2];
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_executor_submit(ex, name_after_barrier, NULL, &fs[i]), 0);
-    char expect0[64], expect1[64];
-    snprintf(expect0, sizeof expect0, "%s_0", prefix48);
-    snprintf(expect1, sizeof expect1, "%s_1", prefix48);
-    void *names[2];
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, &names[i]), 0);
-        weft_future_release(fs[i]);
-    }
-    bool straight = strcmp(names[0], expect0) == 0 && strcmp(names[1], expect1) == 0;
-    bool crossed = strcmp(names[0], expect1) == 0 && strcmp(names[1], expect0) == 0;
-    assert_true(straight || crossed);
-    finish(ex);
-    weft_barrier_destroy(&name_barrier);
-
-    void *name;
-    weft_future_t *f;
-    ex = pool(1);
-    assert_int_equal(weft_executor_submit(ex, current_name, NULL, &f), 0);
-    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &name), 0);
-    const char *rest = name;
-    assert_memory_equal(rest, "ThreadPoolExecutor-", 19);
-    rest += 19;
-    assert_true(*rest >= '0' && *rest <= '9');
-    while (*rest >= '0' && *rest <= '9') rest++;
-    assert_string_equal(rest, "_0");
-    weft_future_release(f);
-    finish(ex);
+    const char *const by_default[] = {"weft_pool_0", "weft_pool_1"};
+    check_worker_names(NULL, 2, by_default);
+    weft_thread_pool_opts_t opts = WEFT_THREAD_POOL_OPTS_INIT;
+    opts.thread_name_prefix = "";
+    check_worker_names(&opts, 2, by_default);
+    opts.thread_name_prefix = "io";
+    check_worker_names(&opts, 2, (const char *const[]){"io_0", "io_1"});
+    opts.thread_name_prefix = "SpecialPool-0123456789-0123456789"; /* cut to fit "_<n>" */
+    const char *const cut[] = {"SpecialPool-0_0", "SpecialPool-0_1", "SpecialPool-0_2",
+                               "SpecialPool-0_3", "SpecialPool-0_4", "SpecialPool-0_5",
+                               "SpecialPool-0_6", "SpecialPool-0_7", "SpecialPool-0_8",
+                               "SpecialPool-0_9", "SpecialPool-_10", "SpecialPool-_11"};
+    check_worker_names(&opts, 12, cut);
+    opts.thread_name_prefix = "fourteen-chars";
+    check_worker_names(&opts, 1, (const char *const[]){"fourteen-char_0"});
 }
 
 static _Atomic int inits;
