@@ -2,7 +2,8 @@
  * weft/executor.h — concurrent.futures' Executor for C: one interface (submit, map,
  * shutdown, destroy) over two backends, each returning weft_future_t: the thread pool
  * (ThreadPoolExecutor) and the process pool (ProcessPoolExecutor, below; its tasks are
- * submitted as bytes with weft_process_pool_submit, shutdown and destroy are the generic ones).
+ * submitted and mapped as bytes with weft_process_pool_submit and weft_process_pool_map,
+ * shutdown and destroy are the generic ones).
  *
  * Life: a backend's create function returns an executor; weft_executor_shutdown stops it
  * taking work (and optionally waits for the work it has); weft_executor_destroy shuts it down
@@ -51,7 +52,8 @@ WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void 
                                      weft_future_t **out);
 
 /* Executor.map, collected: runs fn(args[i]) for i in 0..n-1 concurrently and stores the
- * results in order in results[0..n-1], all within one overall timeout. Returns 0 when every
+ * results in order in results[0..n-1], all within one overall timeout. (A process pool maps
+ * bytes: weft_process_pool_map, the same call with weft_bytes_t.) Returns 0 when every
  * call succeeded; otherwise the first failure in argument order (a task's error code,
  * WEFT_ETIMEDOUT, WEFT_ECANCELED, or a submit error), after cancelling the calls not yet
  * started, as Python's map does when its iterator stops early. *ndone (may be NULL) receives
@@ -124,9 +126,10 @@ WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers
  * Tasks run in worker processes, forked by the pool, so CPU-bound work runs beside the
  * caller's threads without sharing their memory. A task is a function (the same binary runs
  * in the workers, so a function pointer is valid there) plus argument BYTES, copied to the
- * worker; its result is bytes, copied back. Submit with weft_process_pool_submit (the generic
- * weft_executor_submit and weft_executor_map take pointers, which mean nothing in another
- * process: WEFT_ENOTSUP); shutdown and destroy are the generic ones.
+ * worker; its result is bytes, copied back. Submit with weft_process_pool_submit and map with
+ * weft_process_pool_map (the generic weft_executor_submit and weft_executor_map take
+ * pointers, which mean nothing in another process: WEFT_ENOTSUP); shutdown and destroy are
+ * the generic ones.
  *
  * A pool thread in the caller's process (a daemon weft thread) feeds idle workers over pipes,
  * collects results and watches the workers. Failures stay with the task that met them:
@@ -148,11 +151,32 @@ WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers
  * of one copy of each in the pool's process while in flight. In a forked child the pool is
  * unusable (submit: WEFT_EBROKEN). */
 
-/* A process-pool task: runs in a worker with the argument bytes (arg may be NULL when len is
+/* One task signature family for both pools, as far as pointers vs bytes allow. A thread-pool
+ * task (weft_task_fn, weft/future.h) takes a pointer and gives a pointer:
+ *     int task(void *arg, void **result);
+ * A process-pool task has the same shape with each pointer replaced by bytes (a pointer and a
+ * length), since only bytes cross into another process:
+ *     int task(const void *arg, size_t len, void **result, size_t *result_len);
+ * and the calls read the same: weft_executor_submit(ex, fn, arg, &f) /
+ * weft_process_pool_submit(ex, fn, arg, len, &f), weft_executor_map / weft_process_pool_map
+ * (the same arguments, with a weft_bytes_t for each argument and each result), and
+ * weft_future_result / weft_future_result_bytes. The task keeps its four plain parameters
+ * (rather than taking weft_bytes_t) so that a task is an ordinary C function of a buffer,
+ * callable as such in tests and in the caller's own process; weft_bytes_t is for the arrays
+ * of map, where an argument needs its length beside it.
+ *
+ * A process-pool task: runs in a worker with the argument bytes (arg may be NULL when len is
  * 0); returns 0 and, optionally, a result in *result / *result_len (memory from malloc, freed
  * by the pool after copying it; leave NULL / 0 for none), or a nonzero error code, which
  * becomes the future's error. */
 typedef int (*weft_process_task_fn)(const void *arg, size_t len, void **result, size_t *result_len);
+
+/* Bytes: len bytes at data (data may be NULL when len is 0). An argument or a result of
+ * weft_process_pool_map. */
+typedef struct weft_bytes {
+    const void *data;
+    size_t len;
+} weft_bytes_t;
 
 /* How to make a process pool. A NULL opts or WEFT_PROCESS_POOL_OPTS_INIT is the default;
  * start a struct of your own from WEFT_PROCESS_POOL_OPTS_INIT, not from all zero (which means
@@ -198,6 +222,27 @@ WEFT_EXTERN int weft_process_pool_create(weft_executor_t **ex, size_t max_worker
  * WEFT_ENOMEM, WEFT_ESYSTEM (an unexpected errno). */
 WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn,
                                          const void *arg, size_t len, weft_future_t **out);
+
+/* Pool.map / Executor.map on a process pool, collected: runs fn on the bytes of args[i] for
+ * i in 0..n-1 concurrently and stores the results in order in results[0..n-1] (a caller's
+ * array of n), all within one overall timeout (counted once, from the call: WEFT_FOREVER
+ * waits as long as it takes, 0 or negative only collects what is done at once). Each result
+ * is a copy in memory from malloc that the caller frees with free((void *)results[i].data)
+ * (data NULL when len is 0). Returns 0 when every task succeeded; otherwise the first failure
+ * in argument order (as Python's map raises at the first item that failed, whichever failed
+ * first in time): a task's error code, or WEFT_EWORKERDIED, WEFT_ETIMEDOUT (the timeout
+ * passed), WEFT_ECANCELED (the caller was canceled, or a task cancelled), WEFT_ENOMEM (no
+ * memory for a copy), or a submit error (weft_process_pool_submit: WEFT_ESHUTDOWN after
+ * shutdown, WEFT_EBROKEN, ...), after cancelling the tasks not yet started (those running
+ * finish on their own). *ndone (may be NULL) receives how many leading results were stored:
+ * results[0..*ndone) are the caller's to free, the others are {NULL, 0}. n == 0 returns 0.
+ * WEFT_EINVAL (ex, fn or results NULL, args NULL with n > 0, an argument with data NULL and
+ * len > 0, NaN), WEFT_ENOTSUP (ex is not a process pool: a thread pool maps with
+ * weft_executor_map, an MPI pool with weft_mpi_pool_map). Safe from any thread or coroutine,
+ * including a pool's own tasks (a coroutine waiting parks only itself). */
+WEFT_EXTERN int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn,
+                                      const weft_bytes_t *args, size_t n, weft_bytes_t *results,
+                                      double timeout, size_t *ndone);
 
 #ifdef __cplusplus
 }

@@ -19,6 +19,10 @@
 #ifndef WEFT_EXECUTOR_INTERNAL_H
 #define WEFT_EXECUTOR_INTERNAL_H
 
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "../wait/wait_internal.h"
 #include "weft/executor.h"
 #include "weft/future.h"
@@ -138,6 +142,65 @@ typedef struct weft__executor_ops {
 struct weft_executor {
     const weft__executor_ops_t *ops;
 };
+
+/* ---- map over bytes ------------------------------------------------------------------------
+ * The map of the pools whose tasks take and give bytes (weft_process_pool_map,
+ * weft_mpi_pool_map). Inline and on public calls only: the MPI pool is a library of its own,
+ * which sees nothing of libweft's internals. */
+
+/* Submits one task of a map: the pool's own submit of `task` (a pointer to the process
+ * pool's function, the MPI pool's task name) with the bytes of arg. */
+typedef int weft__bytes_submit_fn(weft_executor_t *ex, const void *task, weft_bytes_t arg,
+                                  weft_future_t **out);
+
+/* weft_process_pool_map's semantics (weft/executor.h) for any such pool: submits task for
+ * each of args[0..n-1], then collects the results in order within one deadline, copying each
+ * into malloc'd memory; on the first failure in argument order, cancels and drops the rest.
+ * task NULL is WEFT_EINVAL (the caller's own NULL checks), kind is what submitting to ex would
+ * fail with for its kind (0, or WEFT_ENOTSUP), checked after the NULL checks. */
+static inline int weft__map_bytes(weft_executor_t *ex, weft__bytes_submit_fn *submit,
+                                  const void *task, int kind, const weft_bytes_t *args, size_t n,
+                                  weft_bytes_t *results, double timeout, size_t *ndone)
+{
+    int64_t deadline;
+    if (ndone) *ndone = 0;
+    if (!ex || !task || !results || (!args && n > 0) || weft_deadline(timeout, &deadline))
+        return WEFT_EINVAL;
+    for (size_t i = 0; i < n; i++) results[i] = (weft_bytes_t){NULL, 0};
+    if (kind) return kind;
+    if (n == 0) return 0;
+    if (n > SIZE_MAX / sizeof(weft_future_t *)) return WEFT_ENOMEM;
+    weft_future_t **fs = malloc(n * sizeof *fs);
+    if (!fs) return WEFT_ENOMEM;
+    int rc = 0;
+    size_t submitted = 0;
+    while (submitted < n && (rc = submit(ex, task, args[submitted], &fs[submitted])) == 0)
+        submitted++;
+    size_t i = 0;
+    for (; rc == 0 && i < n; i++) {
+        const void *data;
+        size_t len;
+        rc = weft_future_result_bytes(fs[i], weft_deadline_remaining(deadline), &data, &len);
+        if (rc) break;
+        void *copy = len ? malloc(len) : NULL;
+        if (len && !copy) {
+            rc = WEFT_ENOMEM;
+            break;
+        }
+        if (len) memcpy(copy, data, len);
+        results[i] = (weft_bytes_t){copy, len};
+        weft_future_release(fs[i]);
+    }
+    /* From the one that failed or timed out (or all, when a submit failed): they may not have
+     * run; running ones finish on their own. */
+    for (size_t k = i; k < submitted; k++) {
+        weft_future_cancel(fs[k]);
+        weft_future_release(fs[k]);
+    }
+    if (ndone) *ndone = i;
+    free(fs);
+    return rc;
+}
 
 /* ---- worker names -------------------------------------------------------------------------
  * Pool workers are named "<prefix>_<n>" in at most 15 characters, what the OS keeps of a

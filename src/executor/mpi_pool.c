@@ -1241,3 +1241,20 @@ int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
     if (out) *out = f;
     return 0;
 }
+
+/* A task of weft_mpi_pool_map: task is its name. */
+static int submit_bytes(weft_executor_t *ex, const void *task, weft_bytes_t arg,
+                        weft_future_t **out)
+{
+    return weft_mpi_pool_submit(ex, task, arg.data, arg.len, out);
+}
+
+int weft_mpi_pool_map(weft_executor_t *ex, const char *name, const weft_bytes_t *args, size_t n,
+                      weft_bytes_t *results, double timeout, size_t *ndone)
+{
+    size_t nlen = name ? strlen(name) : 0;
+    int kind = name && (nlen == 0 || nlen > NAME_MAX_LEN) ? WEFT_EINVAL
+               : ex && ex->ops != &mpool_ops            ? WEFT_ENOTSUP
+                                                        : 0;
+    return weft__map_bytes(ex, submit_bytes, name, kind, args, n, results, timeout, ndone);
+}

@@ -619,6 +619,22 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
     return 0;
 }
 
+/* A task of weft_process_pool_map: task points to its function. */
+static int submit_bytes(weft_executor_t *ex, const void *task, weft_bytes_t arg,
+                        weft_future_t **out)
+{
+    return weft_process_pool_submit(ex, *(const weft_process_task_fn *)task, arg.data, arg.len,
+                                    out);
+}
+
+int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn, const weft_bytes_t *args,
+                          size_t n, weft_bytes_t *results, double timeout, size_t *ndone)
+{
+    int kind = ex && ex->ops != &ppool_ops ? WEFT_ENOTSUP : 0;
+    return weft__map_bytes(ex, submit_bytes, fn ? &fn : NULL, kind, args, n, results, timeout,
+                           ndone);
+}
+
 int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
                              const weft_process_pool_opts_t *opts)
 {

@@ -788,6 +788,227 @@ static void process_pool_worker_names(void **state)
     check_worker_comms(&opts, "a-very-long-p_0", "a-very-long-p_1", "a-very-long-pro");
 }
 
+/* ---- map ---------------------------------------------------------------------------------- */
+
+static int plain_task(void *arg, void **result);
+
+typedef struct map_item { /* the head of a map argument; any payload follows it */
+    uint32_t index;
+    int32_t code;      /* nonzero: the task fails with it */
+    uint32_t sleep_ms; /* before it ends */
+} map_item_t;
+
+/* Sleeps as told, then fails with the item's code or echoes its whole argument. */
+static int map_task(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    map_item_t item;
+    if (len < sizeof item) return WEFT_EINVAL;
+    memcpy(&item, arg, sizeof item);
+    struct timespec ts = {item.sleep_ms / 1000, (long)(item.sleep_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (item.code) return item.code;
+    return echo_arg(arg, len, result, result_len);
+}
+
+static void free_results(weft_bytes_t *results, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free((void *)results[i].data);
+}
+
+/* Pool.map keeps argument order whatever order the tasks finish in: later items sleep less
+ * and finish first. (Before: weft_executor_map on a process pool was WEFT_ENOTSUP and no
+ * bytes map existed.) */
+static void process_pool_map_keeps_order_under_reordering(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    weft_executor_t *ex = make_pool(4, 0, WEFT_FOREVER);
+    map_item_t items[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        items[i] = (map_item_t){.index = i, .sleep_ms = (N - i) * 15};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    size_t nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, WEFT_FOREVER, &nd), 0);
+    assert_int_equal(nd, N);
+    for (uint32_t i = 0; i < N; i++) {
+        assert_int_equal(results[i].len, sizeof(map_item_t));
+        assert_memory_equal(results[i].data, &items[i], sizeof items[i]);
+    }
+    free_results(results, N);
+    /* The generic map still refuses pointers for a process pool. */
+    void *ptrs[1] = {NULL}, *out[1];
+    assert_int_equal(weft_executor_map(ex, plain_task, ptrs, 1, WEFT_FOREVER, out, &nd),
+                     WEFT_ENOTSUP);
+    close_pool(ex);
+}
+
+/* The first failure in argument order is returned, not the first in time: item 3 fails late,
+ * item 5 at once; the results before item 3 are stored, the rest are {NULL, 0}. */
+static void process_pool_map_returns_the_first_failure_in_order(void **state)
+{
+    (void)state;
+    enum { N = 7 };
+    weft_executor_t *ex = make_pool(4, 0, WEFT_FOREVER);
+    map_item_t items[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        items[i] = (map_item_t){.index = i};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    items[3].code = WEFT_EIO, items[3].sleep_ms = 150;
+    items[5].code = WEFT_ERANGE;
+    size_t nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, WEFT_FOREVER, &nd),
+                     WEFT_EIO);
+    assert_int_equal(nd, 3);
+    for (size_t i = 0; i < 3; i++) assert_memory_equal(results[i].data, &items[i], sizeof items[i]);
+    for (size_t i = 3; i < N; i++) {
+        assert_null(results[i].data);
+        assert_int_equal(results[i].len, 0);
+    }
+    free_results(results, nd);
+    close_pool(ex);
+}
+
+/* One overall timeout, counted once: 4 items of 0.15 s on one worker with a 0.3 s timeout fail
+ * with WEFT_ETIMEDOUT after about 0.3 s (not 4 x 0.3 s), the done ones stored; 0 only takes
+ * what is done at once. */
+static void process_pool_map_timeout_is_counted_once(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
+    map_item_t items[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        items[i] = (map_item_t){.index = i, .sleep_ms = 150};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    size_t nd = 99;
+    double t0 = weft_monotonic();
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 0.3, &nd),
+                     WEFT_ETIMEDOUT);
+    double took = weft_monotonic() - t0;
+    assert_true(took >= 0.25);
+    assert_true(took < 1.5); /* per-item timeouts would succeed: each item is done in 0.3 s */
+    assert_true(nd >= 1 && nd <= 2);
+    free_results(results, nd);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 0, &nd),
+                     WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 0);
+    close_pool(ex);
+}
+
+/* 1 MiB arguments and results, more than a pipe holds, each item its own bytes. */
+static void process_pool_map_big_payloads(void **state)
+{
+    (void)state;
+    enum { N = 6, SIZE = 1 << 20 };
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
+    unsigned char *bufs[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        bufs[i] = malloc(SIZE);
+        assert_non_null(bufs[i]);
+        for (size_t k = 0; k < SIZE; k++) bufs[i][k] = (unsigned char)(k * 7 + i);
+        map_item_t head = {.index = i};
+        memcpy(bufs[i], &head, sizeof head);
+        args[i] = (weft_bytes_t){bufs[i], SIZE};
+    }
+    size_t nd;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 120, &nd), 0);
+    assert_int_equal(nd, N);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(results[i].len, SIZE);
+        assert_memory_equal(results[i].data, bufs[i], SIZE);
+        free(bufs[i]);
+    }
+    free_results(results, N);
+    close_pool(ex);
+}
+
+/* 0 items, bad arguments (outputs cleared), the wrong kind of pool, and a shut-down pool. */
+static void process_pool_map_edges(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER), *threads;
+    map_item_t item = {0};
+    weft_bytes_t args[2] = {{&item, sizeof item}, {NULL, 4}}, results[2];
+    size_t nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, NULL, 0, results, WEFT_FOREVER, &nd), 0);
+    assert_int_equal(nd, 0);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 0, results, 0, NULL), 0);
+    nd = 99;
+    assert_int_equal(weft_process_pool_map(NULL, map_task, args, 1, results, 1, &nd),
+                     WEFT_EINVAL);
+    assert_int_equal(nd, 0);
+    assert_int_equal(weft_process_pool_map(ex, NULL, args, 1, results, 1, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(ex, map_task, NULL, 1, results, 1, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, NULL, 1, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, NAN, &nd),
+                     WEFT_EINVAL);
+    /* The second argument has no data for its length: the first, submitted, is cancelled or
+     * runs; nothing is stored. */
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 2, results, 10, &nd), WEFT_EINVAL);
+    assert_int_equal(nd, 0);
+    assert_null(results[0].data);
+    assert_int_equal(weft_thread_pool_create(&threads, 1, NULL), 0);
+    assert_int_equal(weft_process_pool_map(threads, map_task, args, 1, results, 1, &nd),
+                     WEFT_ENOTSUP);
+    assert_int_equal(weft_executor_destroy(threads), 0);
+    assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
+    nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, 1, &nd),
+                     WEFT_ESHUTDOWN);
+    assert_int_equal(nd, 0);
+    assert_null(results[0].data);
+    assert_int_equal(weft_executor_destroy(ex), 0);
+}
+
+/* Map from coroutines of one thread at once: each waits parked, the others go on. */
+typedef struct co_map {
+    weft_executor_t *ex;
+    uint32_t base;
+    int rc;
+} co_map_t;
+
+static void co_map_main(void *arg)
+{
+    co_map_t *m = arg;
+    map_item_t items[3];
+    weft_bytes_t args[3], results[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        items[i] = (map_item_t){.index = m->base + i, .sleep_ms = 20};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    size_t nd;
+    m->rc = weft_process_pool_map(m->ex, map_task, args, 3, results, 60, &nd);
+    for (size_t i = 0; i < nd; i++)
+        if (results[i].len != sizeof items[i] ||
+            memcmp(results[i].data, &items[i], sizeof items[i]) != 0)
+            m->rc = -1;
+    free_results(results, nd);
+}
+
+static void process_pool_map_from_coroutines(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
+    co_map_t maps[3];
+    weft_co_t *cos[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        maps[i] = (co_map_t){ex, 10 * i, 1};
+        cos[i] = weft_test_spawn(co_map_main, &maps[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        weft_test_co_join(cos[i]);
+        assert_int_equal(maps[i].rc, 0);
+    }
+    close_pool(ex);
+}
+
 /* An argument length whose message size (header + length) wraps is refused as the allocation
  * it cannot be (WEFT_ENOMEM), before a byte of the (short) buffer is read. */
 static void process_pool_submit_length_near_size_max_is_refused(void **state)
@@ -960,6 +1181,12 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_endless_task_timeout_is_no_limit),
         WEFT_TEST(process_pool_task_timeout_zero_or_negative_is_no_time),
         WEFT_TEST(process_pool_worker_names),
+        WEFT_TEST(process_pool_map_keeps_order_under_reordering),
+        WEFT_TEST(process_pool_map_returns_the_first_failure_in_order),
+        WEFT_TEST(process_pool_map_timeout_is_counted_once),
+        WEFT_TEST(process_pool_map_big_payloads),
+        WEFT_TEST(process_pool_map_edges),
+        WEFT_TEST(process_pool_map_from_coroutines),
         WEFT_TEST(process_pool_submit_length_near_size_max_is_refused),
         WEFT_TEST(process_pool_worker_refuses_a_short_task_message),
         WEFT_TEST(process_pool_result_that_cannot_be_allocated_fails_its_task),
