@@ -50,6 +50,7 @@ typedef struct weft_future weft_future_t;
 typedef int (*weft_task_fn)(void *arg, void **result);
 
 typedef enum weft_future_state {
+    WEFT_FUTURE_INVALID = -1, /* weft_future_state(NULL): no future */
     WEFT_FUTURE_PENDING = 0,
     WEFT_FUTURE_RUNNING = 1,
     WEFT_FUTURE_FINISHED = 2,
@@ -65,9 +66,10 @@ WEFT_EXTERN int weft_future_new(weft_future_t **f);
 /* Adds a reference; returns f (NULL for NULL). */
 WEFT_EXTERN weft_future_t *weft_future_retain(weft_future_t *f);
 
-/* Drops a reference (NULL is ignored); the last one frees the future, its message and its
- * callbacks. Never touches the result value: that is the caller's. */
-WEFT_EXTERN void weft_future_release(weft_future_t *f);
+/* Drops a reference; the last one frees the future, its message and its callbacks. Never
+ * touches a result value set with weft_future_set_result, nor the user data: those are the
+ * caller's (result bytes are the future's, and go with it). 0, or WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_future_release(weft_future_t *f);
 
 /* ---- the consumer side ---------------------------------------------------------------- */
 
@@ -117,7 +119,7 @@ WEFT_EXTERN int weft_future_set_data(weft_future_t *f, void *data);
  * f NULL. */
 WEFT_EXTERN void *weft_future_data(weft_future_t *f);
 
-/* The state right now (a snapshot); PENDING for NULL. */
+/* The state right now (a snapshot); WEFT_FUTURE_INVALID for NULL. */
 WEFT_EXTERN weft_future_state_t weft_future_state(weft_future_t *f);
 /* State tests (snapshots), false for NULL: cancelled (CANCELLED), running (RUNNING), done
  * (FINISHED or CANCELLED). */
@@ -206,12 +208,12 @@ WEFT_EXTERN int weft_wait(weft_future_t *const *fs, size_t n, double timeout, in
  * WEFT_ETIMEDOUT once the overall timeout passed and none of the futures left is done
  * (Python's TimeoutError; later calls still yield a future done meanwhile, without waiting),
  * WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
- * time. end frees the iterator (NULL is ignored). */
+ * time. end frees the iterator and drops its references: 0, or WEFT_EINVAL for NULL. */
 typedef struct weft_as_completed weft_as_completed_t;
 WEFT_EXTERN int weft_as_completed_begin(weft_as_completed_t **it, weft_future_t *const *fs,
                                         size_t n, double timeout);
 WEFT_EXTERN int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f);
-WEFT_EXTERN void weft_as_completed_end(weft_as_completed_t *it);
+WEFT_EXTERN int weft_as_completed_end(weft_as_completed_t *it);
 
 #ifdef __cplusplus
 }

@@ -83,9 +83,10 @@ weft_future_t *weft_future_retain(weft_future_t *f)
     return f;
 }
 
-void weft_future_release(weft_future_t *f)
+int weft_future_release(weft_future_t *f)
 {
-    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+    if (!f) return WEFT_EINVAL;
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return 0;
     /* Callbacks of a future that never completed are dropped with it. */
     for (weft__callback_t *c = f->more, *next; c; c = next) {
         next = c->next;
@@ -95,6 +96,7 @@ void weft_future_release(weft_future_t *f)
     weft__free(f->message);
     weft__free(f->task_message);
     weft__free(f);
+    return 0;
 }
 
 /* ---- settling ------------------------------------------------------------------------------ */
@@ -395,7 +397,7 @@ void *weft_future_data(weft_future_t *f)
 
 weft_future_state_t weft_future_state(weft_future_t *f)
 {
-    if (!f) return WEFT_FUTURE_PENDING;
+    if (!f) return WEFT_FUTURE_INVALID;
     return (weft_future_state_t)atomic_load_explicit(&f->state, memory_order_acquire);
 }
 

@@ -1254,7 +1254,7 @@ int weft_mpi_pool_map(weft_executor_t *ex, const char *name, const weft_bytes_t 
 {
     size_t nlen = name ? strlen(name) : 0;
     int kind = name && (nlen == 0 || nlen > NAME_MAX_LEN) ? WEFT_EINVAL
-               : ex && ex->ops != &mpool_ops            ? WEFT_ENOTSUP
-                                                        : 0;
+               : ex && ex->ops != &mpool_ops              ? WEFT_ENOTSUP
+                                                          : 0;
     return weft__map_bytes(ex, submit_bytes, name, kind, args, n, results, timeout, ndone);
 }

@@ -184,9 +184,9 @@ static size_t distinct(weft_future_t *const *fs, size_t n, weft_future_t **out)
     return count;
 }
 
-void weft_as_completed_end(weft_as_completed_t *it)
+int weft_as_completed_end(weft_as_completed_t *it)
 {
-    if (!it) return;
+    if (!it) return WEFT_EINVAL;
     for (size_t i = 0; i < it->n; i++) {
         weft__future_unlisten(it->fs[i], &it->ls[i].base);
         weft_future_release(it->fs[i]);
@@ -196,6 +196,7 @@ void weft_as_completed_end(weft_as_completed_t *it)
     weft__free(it->ls);
     weft__free(it->fs);
     weft__free(it);
+    return 0;
 }
 
 int weft_as_completed_begin(weft_as_completed_t **out, weft_future_t *const *fs, size_t n,

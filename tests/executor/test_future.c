@@ -440,7 +440,9 @@ static void bad_arguments(void **state)
     assert_false(weft_future_done(NULL));
     assert_false(weft_future_running(NULL));
     assert_false(weft_future_cancelled(NULL));
-    assert_int_equal(weft_future_state(NULL), WEFT_FUTURE_PENDING);
+    assert_int_equal(weft_future_state(NULL), WEFT_FUTURE_INVALID);
+    assert_int_equal(weft_future_release(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_end(NULL), WEFT_EINVAL);
     weft_future_t *f = pending();
     assert_int_equal(weft_future_add_done_callback(f, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_future_result(f, NAN, NULL), WEFT_EINVAL);

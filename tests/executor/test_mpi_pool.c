@@ -477,8 +477,7 @@ static void mpi_pool_map(void **state)
     assert_int_equal(weft_mpi_pool_map(ex, "fails_with_erange", args, 3, results, 60, &nd),
                      WEFT_ERANGE);
     assert_int_equal(nd, 0);
-    assert_int_equal(weft_mpi_pool_map(ex, "no_such_task", args, 2, results, 60, &nd),
-                     WEFT_ENOENT);
+    assert_int_equal(weft_mpi_pool_map(ex, "no_such_task", args, 2, results, 60, &nd), WEFT_ENOENT);
     assert_int_equal(weft_mpi_pool_map(ex, "square", NULL, 0, results, 60, &nd), 0);
     assert_int_equal(nd, 0);
     assert_int_equal(weft_mpi_pool_map(ex, NULL, args, 1, results, 60, &nd), WEFT_EINVAL);
@@ -489,8 +488,7 @@ static void mpi_pool_map(void **state)
     assert_int_equal(weft_mpi_pool_map(ex, "square", args, 1, results, NAN, &nd), WEFT_EINVAL);
     weft_executor_t *threads;
     assert_int_equal(weft_thread_pool_create(&threads, 1, NULL), 0);
-    assert_int_equal(weft_mpi_pool_map(threads, "square", args, 1, results, 60, &nd),
-                     WEFT_ENOTSUP);
+    assert_int_equal(weft_mpi_pool_map(threads, "square", args, 1, results, 60, &nd), WEFT_ENOTSUP);
     assert_int_equal(weft_executor_destroy(threads), 0);
     assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
     assert_int_equal(weft_mpi_pool_map(ex, "square", args, 1, results, 60, &nd), WEFT_ESHUTDOWN);

@@ -895,8 +895,7 @@ static void process_pool_map_timeout_is_counted_once(void **state)
     assert_true(took < 1.5); /* per-item timeouts would succeed: each item is done in 0.3 s */
     assert_true(nd >= 1 && nd <= 2);
     free_results(results, nd);
-    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 0, &nd),
-                     WEFT_ETIMEDOUT);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 0, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 0);
     close_pool(ex);
 }
@@ -941,14 +940,12 @@ static void process_pool_map_edges(void **state)
     assert_int_equal(nd, 0);
     assert_int_equal(weft_process_pool_map(ex, map_task, args, 0, results, 0, NULL), 0);
     nd = 99;
-    assert_int_equal(weft_process_pool_map(NULL, map_task, args, 1, results, 1, &nd),
-                     WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(NULL, map_task, args, 1, results, 1, &nd), WEFT_EINVAL);
     assert_int_equal(nd, 0);
     assert_int_equal(weft_process_pool_map(ex, NULL, args, 1, results, 1, &nd), WEFT_EINVAL);
     assert_int_equal(weft_process_pool_map(ex, map_task, NULL, 1, results, 1, &nd), WEFT_EINVAL);
     assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, NULL, 1, &nd), WEFT_EINVAL);
-    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, NAN, &nd),
-                     WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, NAN, &nd), WEFT_EINVAL);
     /* The second argument has no data for its length: the first, submitted, is cancelled or
      * runs; nothing is stored. */
     assert_int_equal(weft_process_pool_map(ex, map_task, args, 2, results, 10, &nd), WEFT_EINVAL);
@@ -960,8 +957,7 @@ static void process_pool_map_edges(void **state)
     assert_int_equal(weft_executor_destroy(threads), 0);
     assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
     nd = 99;
-    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, 1, &nd),
-                     WEFT_ESHUTDOWN);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, 1, &nd), WEFT_ESHUTDOWN);
     assert_int_equal(nd, 0);
     assert_null(results[0].data);
     assert_int_equal(weft_executor_destroy(ex), 0);
