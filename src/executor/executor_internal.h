@@ -162,7 +162,7 @@ static inline int weft__map_bytes(weft_executor_t *ex, weft__bytes_submit_fn *su
                                   const void *task, int kind, const weft_bytes_t *args, size_t n,
                                   weft_bytes_t *results, double timeout, size_t *ndone)
 {
-    int64_t deadline;
+    weft_deadline_t deadline;
     if (ndone) *ndone = 0;
     if (!ex || !task || !results || (!args && n > 0) || weft_deadline(timeout, &deadline))
         return WEFT_EINVAL;
