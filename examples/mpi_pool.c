@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     if (worker) return 0; /* ranks 1..N-1 served until rank 0 finished */
 
     weft_executor_t *pool;
-    if (weft_mpi_pool_create(&pool, NULL) != 0) { /* MPIPoolExecutor() */
+    if (weft_mpi_pool_create(NULL, &pool) != 0) { /* MPIPoolExecutor() */
         fprintf(stderr, "no worker ranks: run me under mpirun -np 3\n");
         return 1;
     }
@@ -62,7 +62,7 @@ int main(int argc, char **argv)
         weft_future_release(f[i]);
     }
     printf("an unregistered task: %s\n",
-           weft_err_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
+           weft_error_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
 
     uint64_t ns[3] = {10, 100, 1000};
@@ -77,7 +77,7 @@ int main(int argc, char **argv)
             free((void *)sums[i].data); /* map's results are the caller's */
         }
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
-    weft_executor_destroy(pool);
+    weft_executor_release(pool);
     weft_mpi_finalize(); /* the worker ranks leave */
     return 0;
 }

@@ -39,7 +39,7 @@ static int crash(const void *arg, size_t len, void **result, size_t *result_len)
 int main(void)
 {
     weft_executor_t *pool;
-    weft_process_pool_create(&pool, 2, NULL); /* ProcessPoolExecutor(2) */
+    weft_process_pool_create(2, NULL, &pool); /* ProcessPoolExecutor(2) */
     weft_future_t *f[4], *bad;
     for (uint64_t i = 0; i < 4; i++) {
         uint64_t n = (i + 1) * 1000000;
@@ -55,7 +55,7 @@ int main(void)
         weft_future_release(f[i]);
     }
     printf("the crashing task: %s\n",
-           weft_err_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
+           weft_error_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
 
     uint64_t ns[3] = {10, 100, 1000};
@@ -70,6 +70,6 @@ int main(void)
         free((void *)sums[i].data); /* map's results are the caller's */
     }
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
-    weft_executor_destroy(pool);
+    weft_executor_release(pool);
     return 0;
 }

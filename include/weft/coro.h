@@ -4,7 +4,7 @@
  *
  * Every thread gets a hub (its scheduler) the first time it spawns a coroutine. From then on
  * the thread's own code (its "root" context) is a coroutine too: when it blocks in ANY weft
- * call — a Lock, Event, Queue, Future, thread join, weft_sleep, weft_wait_fd — only it parks,
+ * call — a Lock, Event, Queue, Future, thread join, weft_time_sleep, weft_wait_fd — only it parks,
  * and the hub runs the thread's other coroutines meanwhile. Coroutines never move between
  * threads. A wake from another thread (a pool worker sets an Event a coroutine waits on)
  * reaches the hub through its poller (or a futex while the hub has no fd to watch). A thread
@@ -85,11 +85,11 @@ typedef struct weft_co_opts {
  * first runs when the caller blocks or yields (as gevent.spawn). Errors: WEFT_EINVAL (co or
  * fn NULL, bad opts), WEFT_ENOMEM (no memory or no address space for the stack); then *co is
  * NULL and nothing is left behind. Safe from any thread or coroutine. */
-WEFT_EXTERN int weft_spawn(weft_co_t **co, void (*fn)(void *arg), void *arg,
-                           const weft_co_opts_t *opts);
+WEFT_EXTERN int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,
+                              weft_co_t **co);
 
-/* weft_spawn with default options and no handle (Go's `go`). */
-WEFT_EXTERN int weft_go(void (*fn)(void *arg), void *arg);
+/* weft_co_spawn with default options and no handle (Go's `go`). */
+WEFT_EXTERN int weft_co_spawn(void (*fn)(void *arg), void *arg, NULL, NULL);
 
 /* Waits until co's function has returned, at most `timeout` seconds (the rules of weft/core.h:
  * WEFT_FOREVER blocks, 0 or any other negative value polls); then 0, at once and forever after. Any
@@ -100,7 +100,7 @@ WEFT_EXTERN int weft_co_join(weft_co_t *co, double timeout);
 
 /* Joins n coroutines (NULL entries are skipped) within one timeout (gevent.joinall). Returns
  * 0 when all are done, else the first error (then some may still run). */
-WEFT_EXTERN int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout);
+WEFT_EXTERN int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout);
 
 /* Asks co to end (gevent's kill, libdill's cancel): its current or next blocking call that
  * has to wait returns WEFT_ECANCELED (calls that need not wait still succeed, so cleanup can
@@ -128,7 +128,7 @@ WEFT_EXTERN const char *weft_co_name(const weft_co_t *co);
 /* Lets the other ready coroutines of the thread run, then continues (gevent.sleep(0)). Returns
  * 0, or WEFT_ECANCELED when the caller was canceled (it still yielded). From a thread without
  * coroutines: sched_yield. */
-WEFT_EXTERN int weft_yield(void);
+WEFT_EXTERN int weft_co_yield(void);
 
 /* Sleeps for `seconds` (0 or negative: yields only, and returns at once, as a deadline that
  * has passed; WEFT_FOREVER: until canceled). Returns 0, WEFT_EINVAL (NaN),
@@ -138,7 +138,7 @@ WEFT_EXTERN int weft_yield(void);
  * coroutine parks only itself; a thread sleeps. Timers: a binary heap per hub, so a million
  * sleepers cost O(log n) per operation and 16 bytes of heap each (a slot reserved for every
  * coroutine when it is spawned: a timed wait never allocates). */
-WEFT_EXTERN int weft_sleep(double seconds);
+WEFT_EXTERN int weft_time_sleep(double seconds);
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */
 
@@ -161,13 +161,13 @@ typedef struct weft_group weft_group_t;
 
 /* A set of coroutines of at most `size` members at once (0: unbounded). Errors: WEFT_EINVAL,
  * WEFT_ENOMEM. */
-WEFT_EXTERN int weft_group_create(weft_group_t **g, size_t size);
+WEFT_EXTERN int weft_group_create(size_t size, weft_group_t **g);
 
 /* Spawns fn(arg) in g, first waiting (up to timeout) while g is full. *co (if co is not NULL)
- * gets a handle with a reference of its own. Errors: those of weft_spawn, WEFT_ETIMEDOUT,
+ * gets a handle with a reference of its own. Errors: those of weft_co_spawn, WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed). */
-WEFT_EXTERN int weft_group_spawn(weft_group_t *g, weft_co_t **co, void (*fn)(void *arg), void *arg,
-                                 double timeout);
+WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
+                                 weft_co_t **co);
 
 /* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED. */
 WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
@@ -179,7 +179,7 @@ WEFT_EXTERN int weft_group_cancel(weft_group_t *g);
 WEFT_EXTERN size_t weft_group_size(weft_group_t *g);
 
 /* Frees g. Errors: WEFT_EBUSY while members run (cancel and join first); WEFT_EINVAL. */
-WEFT_EXTERN int weft_group_destroy(weft_group_t *g);
+WEFT_EXTERN int weft_group_release(weft_group_t *g);
 
 /* ---- timeout scopes (gevent.Timeout) ----------------------------------------------------- */
 

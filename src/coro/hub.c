@@ -257,7 +257,7 @@ static void co_unpark(void *arg)
 static bool run_timers(weft__hub_t *hub)
 {
     if (!hub->ntimers) return false;
-    int64_t now = weft_monotonic_ns();
+    int64_t now = weft_time_monotonic_ns();
     bool any = false;
     while (hub->ntimers && hub->timers[0].deadline <= now) {
         weft_co_t *co = hub->timers[0].co;
@@ -422,7 +422,7 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
             hub->probe_ns = !hub->probe_ns              ? 10000000
                             : hub->probe_ns < 500000000 ? 2 * hub->probe_ns
                                                         : 1000000000;
-            deadline = weft_monotonic_ns() + hub->probe_ns;
+            deadline = weft_time_monotonic_ns() + hub->probe_ns;
             probe = true;
         }
         if (hub->ncache > STACK_CACHE) {
@@ -674,7 +674,7 @@ static weft__hub_t *abandoned;
 /* The fresh hook (weft__fork_fresh), in a forked child that is to run one function alone
  * (weft_process_start): the thread's hub and the copies of its coroutines are left as they
  * are, never to run, and the caller goes on as a plain thread with the thread's own waiting
- * context (on whatever stack it runs). A later weft_spawn makes a fresh hub. */
+ * context (on whatever stack it runs). A later weft_co_spawn makes a fresh hub. */
 static void hub_abandon(void)
 {
     weft__hub_t *hub = tls_hub;
@@ -807,7 +807,7 @@ static int check_opts(const weft_co_opts_t *opts, size_t *stack)
     return 0;
 }
 
-int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts)
+int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, weft_co_t **out)
 {
     if (out) *out = NULL;
     if (!out || !fn) return WEFT_EINVAL;
@@ -857,10 +857,10 @@ int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_
     return 0;
 }
 
-int weft_go(void (*fn)(void *arg), void *arg)
+int weft_co_spawn(void (*fn)(void *arg), void *arg, NULL, NULL)
 {
     weft_co_t *co;
-    int rc = weft_spawn(&co, fn, arg, NULL);
+    int rc = weft_co_spawn(fn, arg, NULL, &co);
     if (!rc) weft_co_release(co);
     return rc;
 }
@@ -893,11 +893,11 @@ int weft_co_join(weft_co_t *co, double timeout)
     return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
 }
 
-int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
+int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout)
 {
     if ((!cos && n) || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     for (size_t i = 0; i < n; i++) {
         if (!cos[i]) continue;
         int rc = weft_co_join(cos[i], weft_deadline_remaining(deadline));
@@ -932,7 +932,7 @@ const char *weft_co_name(const weft_co_t *co)
     return co ? co->name : "(none)";
 }
 
-int weft_yield(void)
+int weft_co_yield(void)
 {
     weft__hub_t *hub = tls_hub;
     if (!hub) {
@@ -949,12 +949,12 @@ int weft_yield(void)
                : 0;
 }
 
-int weft_sleep(double seconds)
+int weft_time_sleep(double seconds)
 {
     weft_deadline_t deadline;
-    if (weft_deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
+    if (weft_deadline_after(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
     /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
-    if (weft__timeout_polls(seconds)) return weft_yield();
+    if (weft__timeout_polls(seconds)) return weft_co_yield();
     return weft__nap(deadline, false);
 }
 

@@ -27,7 +27,7 @@ static void default_callback_error(weft_future_t *f, int code, void *arg)
 {
     (void)arg;
     fprintf(stderr, "weft: exception calling callback for future %p: %s (%s)\n", (void *)f,
-            weft_err_name(code), weft_strerror(code));
+            weft_error_name(code), weft_error_message(code));
 }
 
 static void (*callback_error)(weft_future_t *, int, void *) = default_callback_error;
@@ -69,7 +69,7 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     return f;
 }
 
-int weft_future_new(weft_future_t **f)
+int weft_future_create(weft_future_t **f)
 {
     if (!f) return WEFT_EINVAL;
     *f = weft__future_create(NULL, NULL, 1);
@@ -222,8 +222,8 @@ int weft_future_cancel(weft_future_t *f)
 
 /* ---- running a task --------------------------------------------------------------------- */
 
-/* The task the calling thread runs (weft_task_fail's), and the waiting context it runs in: a
- * coroutine started by the task has a context of its own, and runs no task. Forgotten in a
+/* The task the calling thread runs (weft_future_fail_current's), and the waiting context it runs
+ * in: a coroutine started by the task has a context of its own, and runs no task. Forgotten in a
  * forked child, which runs none of its parent's tasks. */
 typedef struct running {
     weft_future_t *f;
@@ -287,7 +287,7 @@ bool weft__future_run(weft_future_t *f)
     return true;
 }
 
-int weft_task_fail(int code, const char *fmt, ...)
+int weft_future_fail_current(int code, const char *fmt, ...)
 {
     weft_future_t *f = running.ctx == weft__waitctx_current() ? running.f : NULL;
     if (!f || !fmt) return code;
@@ -312,7 +312,7 @@ int weft_task_fail(int code, const char *fmt, ...)
 int weft__future_wait(weft_future_t *f, int64_t deadline)
 {
     if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_acquire))) return 0;
-    if (deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    if (deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
     weft__waiter_t w;
     weft__waitq_lock(&f->waiters);
@@ -340,7 +340,7 @@ static int outcome(weft_future_t *f, void **value)
 int weft_future_result(weft_future_t *f, double timeout, void **value)
 {
     int64_t deadline;
-    if (!f || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!f || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     int rc = weft__future_wait(f, deadline);
     if (rc) {
         if (value) *value = NULL;
@@ -367,7 +367,7 @@ int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data
 int weft_future_error(weft_future_t *f, double timeout, int *code)
 {
     int64_t deadline;
-    if (!f || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!f || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     int rc = weft__future_wait(f, deadline);
     if (rc) return rc;
     int outcome_code = outcome(f, NULL);

@@ -119,8 +119,8 @@ static int make_attr(pthread_attr_t *attr, size_t stack_size)
     return rc ? weft__errno(rc) : 0;
 }
 
-int weft_thread_start(weft_thread_t **out, void (*fn)(void *arg), void *arg,
-                      const weft_thread_opts_t *opts)
+int weft_thread_start(void (*fn)(void *arg), void *arg, const weft_thread_opts_t *opts,
+                      weft_thread_t **out)
 {
     if (out) *out = NULL;
     weft_thread_opts_t o = opts ? *opts : (weft_thread_opts_t){0};
