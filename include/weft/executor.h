@@ -1,9 +1,9 @@
 /*
  * weft/executor.h — concurrent.futures' Executor for C: one interface (submit, map,
- * shutdown, destroy) over two backends, each returning weft_future_t: the thread pool
+ * shutdown, release) over two backends, each returning weft_future_t: the thread pool
  * (ThreadPoolExecutor) and the process pool (ProcessPoolExecutor, below; its tasks are
  * submitted and mapped as bytes with weft_process_pool_submit and weft_process_pool_map,
- * shutdown and destroy are the generic ones).
+ * shutdown and release are the generic ones).
  *
  * Life: a backend's create function returns an executor; weft_executor_shutdown stops it
  * taking work (and optionally waits for the work it has); weft_executor_release shuts it down
@@ -11,15 +11,15 @@
  * and the backend's resources go with the last of them.
  *
  * Thread safety: submit, map and shutdown may be called concurrently from any thread or
- * coroutine, including from inside the executor's own tasks; destroy must be the last call.
+ * coroutine, including from inside the executor's own tasks; release must be the last call.
  * Not async-signal-safe.
  *
  * Fork (Python's rule for a pool inherited through multiprocessing's "fork": not usable): an
  * executor created before a fork has no workers in the child, and says so instead of hanging.
- * There, submit and map fail with WEFT_EBROKEN; the first submit, map, shutdown or destroy
+ * There, submit and map fail with WEFT_EBROKEN; the first submit, map, shutdown or release
  * fails the futures it held at the fork: queued ones with WEFT_EBROKEN, running ones with
  * WEFT_EWORKERDIED (a future's result waits until then; futures already final stay as they
- * are). shutdown and destroy work as usual (destroy is how the child frees its copy). A fork
+ * are). shutdown and release work as usual (release is how the child frees its copy). A fork
  * may happen at any instant, also while other threads submit, wait for results or settle
  * futures of the pool (its fork handlers hold the pool's locks and its futures' locks across
  * the fork). Executors created in the child work normally.
@@ -131,7 +131,7 @@ WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_po
  * in the workers, so a function pointer is valid there) plus argument BYTES, copied to the
  * worker; its result is bytes, copied back. Submit with weft_process_pool_submit and map with
  * weft_process_pool_map (the generic weft_executor_submit and weft_executor_map take
- * pointers, which mean nothing in another process: WEFT_ENOTSUP); shutdown and destroy are
+ * pointers, which mean nothing in another process: WEFT_ENOTSUP); shutdown and release are
  * the generic ones.
  *
  * A pool thread in the caller's process (a daemon weft thread) feeds idle workers over pipes,

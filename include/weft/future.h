@@ -78,7 +78,9 @@ WEFT_EXTERN int weft_future_release(weft_future_t *f);
  * WEFT_ECANCELED if f was cancelled. While it waits: WEFT_ETIMEDOUT (f is not done yet: the
  * C name of concurrent.futures.TimeoutError), WEFT_ECANCELED (the caller's own task was
  * canceled). WEFT_EINVAL (f NULL, timeout NaN). A task may itself fail with one of those
- * codes: weft_future_done tells the cases apart. */
+ * codes: weft_future_done tells the cases apart. A future whose result is bytes (a process-
+ * or MPI-pool task's) gives WEFT_EINVAL here, with *value NULL: read it with
+ * weft_future_result_bytes. */
 WEFT_EXTERN int weft_future_result(weft_future_t *f, double timeout, void **value);
 
 /* The result of a future whose task returns bytes (a process-pool or MPI-pool task: both
@@ -208,7 +210,7 @@ WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_
  * yielded, WEFT_ETIMEDOUT once the overall timeout passed and none of the futures left is done
  * (Python's TimeoutError; later calls still yield a future done meanwhile, without waiting),
  * WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
- * time. end frees the iterator and drops its references: 0, or WEFT_EINVAL for NULL. */
+ * time. release frees the iterator and drops its references: 0, or WEFT_EINVAL for NULL. */
 typedef struct weft_as_completed weft_as_completed_t;
 WEFT_EXTERN int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
                                          weft_as_completed_t **it);

@@ -5,7 +5,7 @@
  * no <mpi.h>. Not included by weft.h.
  *
  * The same executor as the process pool, across hosts (submit by name, weft_mpi_pool_map for
- * map, weft_future_result_bytes for results): weft_executor_shutdown / destroy and
+ * map, weft_future_result_bytes for results): weft_executor_shutdown / release and
  * every future call (result, callbacks, weft_future_wait, as_completed, cancel) work on it as on
  * any executor. A task is a function plus argument bytes and returns bytes, as a process-pool task
  * (weft_process_task_fn); since addresses differ between hosts, a task names its function
@@ -21,7 +21,7 @@
  *     opts.spawn_command: the pool starts that many processes of the command (MPI_Comm_spawn;
  *     with Open MPI a singleton needs its runtime, which works on one host), whose main calls
  *     weft_mpi_serve too (it sees its parent and serves it). Those workers belong to that pool
- *     and leave when it is destroyed.
+ *     and leave when it is released.
  *
  * Threads: weft_mpi_serve initializes MPI in the calling thread (MPI_THREAD_SERIALIZED) and
  * starts weft's MPI thread, which from then on makes every MPI call (the progress of every
@@ -87,7 +87,7 @@ WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
 WEFT_EXTERN int weft_mpi_serve(int *argc, char ***argv, bool *was_worker);
 
 /* On the submitter: tells every worker rank to leave, finalizes MPI and stops the MPI thread.
- * Pools must be destroyed first (their futures fail with WEFT_EBROKEN otherwise). Runs at exit
+ * Pools must be released first (their futures fail with WEFT_EBROKEN otherwise). Runs at exit
  * if not called. After a worker rank died, the submitter and the surviving workers leave
  * without MPI_Finalize: Open MPI 4.1's can wait forever for the dead rank. 0, or WEFT_EALREADY
  * (not started or done). */

@@ -97,7 +97,8 @@ typedef struct weft_server_opts {
 /* Makes a server for the listening socket listen_fd (from weft_tcp_listen, weft_unix_listen or
  * your own): 0, the server in *srv; it does not run yet. From then on the server owns
  * listen_fd: weft_server_stop (or weft_server_release of a server never started) closes it.
- * Errors: WEFT_EINVAL (listen_fd < 0, handler or srv NULL, bad opts: non-zero reserved words,
+ * Errors: WEFT_EINVAL (listen_fd < 0 or not a listening socket, handler or srv NULL, bad opts:
+ * non-zero reserved words,
  * a stack_size weft_co_spawn refuses), WEFT_ENOMEM; *srv is NULL then and listen_fd stays the
  * caller's. */
 WEFT_EXTERN int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
@@ -113,8 +114,9 @@ WEFT_EXTERN int weft_server_start(weft_server_t *srv);
 /* Starts the server when it is not started yet, then waits until weft_server_stop has stopped
  * it (from another thread, a timer, or another coroutine): 0. Errors: WEFT_EINVAL (NULL), those
  * of weft_server_start, WEFT_ECANCELED (the caller was canceled: the server runs on), or the
- * error that ended the accept loop on its own (WEFT_EINVAL for an fd that is not a listening
- * socket, WEFT_EBADF for one closed under it): then stop and release it. */
+ * error that ended the accept loop on its own (e.g. WEFT_EBADF for a listening fd closed under
+ * it, or WEFT_EINVAL for one shut down with shutdown(2)): then stop and release it. On a
+ * server stopped already: 0 at once. */
 WEFT_EXTERN int weft_server_serve_forever(weft_server_t *srv);
 
 /* Stops the server (gevent's stop(timeout)): stops accepting and closes the listening fd,

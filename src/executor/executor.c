@@ -25,10 +25,12 @@ int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg, weft_f
     return 0;
 }
 
-/* Cancels and releases fs[from..n-1]. */
+/* Cancels and releases fs[from..n-1], the last first: canceling a running call frees its
+ * worker, which must not find a later call still queued (Python's map cancels what has not
+ * started). */
 static void abandon(weft_future_t **fs, size_t from, size_t n)
 {
-    for (size_t i = from; i < n; i++) {
+    for (size_t i = n; i-- > from;) {
         weft_future_cancel(fs[i]);
         weft_future_release(fs[i]);
     }
@@ -42,7 +44,9 @@ int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, s
     if (!ex || !fn || !results || (!args && n > 0) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
     if (n == 0) return 0;
-    weft_future_t **fs = weft__malloc(n * sizeof *fs);
+    size_t bytes;
+    if (!weft__size_mul(n, sizeof(weft_future_t *), &bytes)) return WEFT_ENOMEM;
+    weft_future_t **fs = weft__malloc(bytes);
     if (!fs) return WEFT_ENOMEM;
     int rc = 0;
     size_t submitted = 0;

@@ -169,7 +169,7 @@ static inline int weft__map_bytes(weft_executor_t *ex, weft__bytes_submit_fn *su
     for (size_t i = 0; i < n; i++) results[i] = (weft_bytes_t){NULL, 0};
     if (kind) return kind;
     if (n == 0) return 0;
-    if (n > SIZE_MAX / sizeof(weft_future_t *)) return WEFT_ENOMEM;
+    if (n > PTRDIFF_MAX / sizeof(weft_future_t *)) return WEFT_ENOMEM;
     weft_future_t **fs = malloc(n * sizeof *fs);
     if (!fs) return WEFT_ENOMEM;
     int rc = 0;
@@ -192,8 +192,9 @@ static inline int weft__map_bytes(weft_executor_t *ex, weft__bytes_submit_fn *su
         weft_future_release(fs[i]);
     }
     /* From the one that failed or timed out (or all, when a submit failed): they may not have
-     * run; running ones finish on their own. */
-    for (size_t k = i; k < submitted; k++) {
+     * run; running ones finish on their own. Last first, so that no call is started by a
+     * worker the cancel of an earlier one freed. */
+    for (size_t k = submitted; k-- > i;) {
         weft_future_cancel(fs[k]);
         weft_future_release(fs[k]);
     }

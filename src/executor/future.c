@@ -337,16 +337,27 @@ static int outcome(weft_future_t *f, void **value)
     return f->error;
 }
 
-int weft_future_result(weft_future_t *f, double timeout, void **value)
+/* weft_future_result for either kind of result: a pointer, or the future's own bytes. */
+static int result_of(weft_future_t *f, double timeout, void **value)
 {
     int64_t deadline;
+    if (value) *value = NULL;
     if (!f || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     int rc = weft__future_wait(f, deadline);
-    if (rc) {
-        if (value) *value = NULL;
-        return rc;
-    }
+    if (rc) return rc;
     return outcome(f, value);
+}
+
+int weft_future_result(weft_future_t *f, double timeout, void **value)
+{
+    int rc = result_of(f, timeout, value);
+    /* Final with a result: `owned` was written with the state, seen through its acquire. Its
+     * value is weft's record of the bytes, never the caller's to use. */
+    if (rc == 0 && f->owned) {
+        if (value) *value = NULL;
+        return WEFT_EINVAL;
+    }
+    return rc;
 }
 
 int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data, size_t *len)
@@ -354,9 +365,8 @@ int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data
     if (data) *data = NULL;
     if (len) *len = 0;
     void *value = NULL;
-    int rc = weft_future_result(f, timeout, &value);
+    int rc = result_of(f, timeout, &value);
     if (rc) return rc;
-    /* Final with a result: `owned` was written with the state, seen through its acquire. */
     if (!f->owned) return WEFT_EINVAL; /* a pointer result, not bytes */
     const weft__bytes_t *b = value;
     if (data) *data = b->data;

@@ -462,6 +462,10 @@ int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
 {
     if (srv) *srv = NULL;
     if (listen_fd < 0 || !handler || !srv) return WEFT_EINVAL;
+    int listening = 0;
+    socklen_t optlen = sizeof listening;
+    if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &optlen) < 0 || !listening)
+        return WEFT_EINVAL; /* not a socket, or not listening: accept could never succeed */
     weft_server_opts_t o = {0};
     if (opts) o = *opts;
     for (size_t i = 0; i < sizeof o.reserved_ / sizeof o.reserved_[0]; i++)

@@ -655,6 +655,24 @@ static void process_pool_64mib_payload_matrix_4_workers(void **state)
     run_64mib_matrix(4);
 }
 
+/* weft_future_result on a bytes future: WEFT_EINVAL and NULL, not the address of weft's own
+ * record of the bytes (before: 0 and a pointer 16 bytes before the data, which looked valid). */
+static void process_pool_result_of_a_bytes_future_is_einval(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *f = submit(ex, reverse_and_pid, "abc", 3);
+    void *value = (void *)1;
+    assert_int_equal(weft_future_result(f, 60, &value), WEFT_EINVAL);
+    assert_null(value);
+    const void *data;
+    size_t len;
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
+    assert_memory_equal(data, "cba", 3);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
 /* ---- limits ------------------------------------------------------------------------------ */
 
 /* core.h: a timeout of +inf, or too long to represent in nanoseconds (~292 years), means
@@ -1178,6 +1196,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_64mib_payload_matrix_4_workers),
         WEFT_TEST(process_pool_endless_task_timeout_is_no_limit),
         WEFT_TEST(process_pool_task_timeout_zero_is_no_limit_negative_is_einval),
+        WEFT_TEST(process_pool_result_of_a_bytes_future_is_einval),
         WEFT_TEST(process_pool_worker_names),
         WEFT_TEST(process_pool_map_keeps_order_under_reordering),
         WEFT_TEST(process_pool_map_returns_the_first_failure_in_order),

@@ -148,6 +148,52 @@ static void map_in_order_failure_and_timeout(void **state)
     finish(ex);
 }
 
+/* A call that counts its starts, then sleeps 0.2 s (a canceled sleep ends at once). */
+static _Atomic int map_starts;
+static int count_then_sleep(void *arg, void **result)
+{
+    (void)arg;
+    atomic_fetch_add(&map_starts, 1);
+    weft_time_sleep(0.2);
+    *result = NULL;
+    return 0;
+}
+
+/* A map that times out on its first call (running on the only worker) cancels the queued
+ * ones before it stops the running one, so the worker it frees finds none of them: exactly
+ * one call ever starts. (Canceling in argument order stopped the running call first and its
+ * worker started the next one in 9 of 20 rounds.) */
+static void map_timeout_starts_no_queued_call(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 10; round++) {
+        atomic_store(&map_starts, 0);
+        weft_executor_t *ex = pool(1);
+        void *args[6] = {0}, *results[6];
+        size_t nd;
+        assert_int_equal(weft_executor_map(ex, count_then_sleep, args, 6, results, 0.05, &nd),
+                         WEFT_ETIMEDOUT);
+        assert_int_equal(nd, 0);
+        finish(ex);
+        assert_int_equal(atomic_load(&map_starts), 1);
+    }
+}
+
+/* n so large that n pointers overflow a size_t: WEFT_ENOMEM, not a short allocation. */
+static void map_of_an_impossible_count_is_enomem(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(1);
+    void *args[1] = {0}, *results[1];
+    size_t nd = 7;
+    assert_int_equal(
+        weft_executor_map(ex, square, args, SIZE_MAX / sizeof(void *) + 2, results, 0, &nd),
+        WEFT_ENOMEM);
+    assert_int_equal(nd, 0);
+    assert_int_equal(weft_executor_map(ex, square, args, SIZE_MAX, results, 0, &nd), WEFT_ENOMEM);
+    finish(ex);
+}
+
 /* ThreadPoolExecutorTest.test_executor_map_current_future_cancel: map with timeout 0 behind a
  * busy worker times out on its first call, and neither call ever runs: the one it timed out on
  * and the one after are both cancelled (CPython's _result_or_cancel cancels the future whose
@@ -1554,6 +1600,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(submit_and_result),
     WEFT_TEST(task_error_and_message),
     WEFT_TEST(map_in_order_failure_and_timeout),
+    WEFT_TEST(map_timeout_starts_no_queued_call),
+    WEFT_TEST(map_of_an_impossible_count_is_enomem),
     WEFT_TEST(map_timeout_cancels_the_rest),
     WEFT_TEST(map_on_shut_down_pool),
     WEFT_TEST(bad_arguments),

@@ -10,6 +10,7 @@
 #include "weft_test.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -570,19 +571,29 @@ static void server_stop_from_another_thread(void **state)
     assert_int_equal(weft_server_release(r.srv), 0);
 }
 
-/* serve_forever on an fd that is no listener: the accept loop's error comes back, and the
- * server is stopped and released as any other. */
-static void serve_forever_on_a_non_listener_returns_the_error(void **state)
+/* A server is made only for a listening socket: a connected socket, a socket not listening
+ * yet and a pipe are WEFT_EINVAL at create, and stay the caller's (before, create took them and
+ * serve_forever failed later, with WEFT_ENOTSOCK for the pipe). */
+static void server_create_refuses_an_fd_that_is_no_listener(void **state)
 {
     (void)state;
-    int sv[2];
+    int sv[2], pfd[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-    weft_server_t *srv = NULL;
-    assert_int_equal(weft_server_create(sv[0], echo, NULL, NULL, &srv), 0);
-    assert_int_equal(weft_server_serve_forever(srv), WEFT_EINVAL);
-    assert_int_equal(weft_server_release(srv), WEFT_EBUSY);
-    stop_and_release(srv); /* closes sv[0] */
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    int unbound = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(unbound >= 0);
+    int fds[] = {sv[0], pfd[0], unbound};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++) {
+        weft_server_t *srv = (weft_server_t *)1;
+        assert_int_equal(weft_server_create(fds[i], echo, NULL, NULL, &srv), WEFT_EINVAL);
+        assert_null(srv);
+        assert_true(fcntl(fds[i], F_GETFD) >= 0); /* still open: the caller's */
+    }
+    close(sv[0]);
     close(sv[1]);
+    close(pfd[0]);
+    close(pfd[1]);
+    close(unbound);
 }
 
 /* A stop right after start, before the accept loop ever ran (its coroutine is spawned, not
@@ -615,7 +626,7 @@ static const struct CMUnitTest tests[] = {
     WEFT_TEST(server_200_concurrent_clients),
     WEFT_TEST(server_max_connections_limits_handlers),
     WEFT_TEST(server_stop_from_another_thread),
-    WEFT_TEST(serve_forever_on_a_non_listener_returns_the_error),
+    WEFT_TEST(server_create_refuses_an_fd_that_is_no_listener),
     WEFT_TEST(server_stop_before_the_accept_loop_ran),
 };
 
