@@ -413,8 +413,9 @@ static int64_t task_deadline(const ppool_t *p)
     return deadline;
 }
 
-/* Gives queued futures to idle workers, starting workers in free slots as needed. */
-static void dispatch(ppool_t *p)
+/* Gives queued futures to the workers with fewer than `level` tasks in flight, starting
+ * workers in free slots as needed. */
+static void dispatch_level(ppool_t *p, size_t level)
 {
     for (size_t i = 0; i < p->max_workers && !queue_empty(p);) {
         worker_t *w = &p->workers[i];
@@ -425,7 +426,7 @@ static void dispatch(ppool_t *p)
                 return;
             }
         }
-        if (!can_take(p, w)) {
+        if (w->ninflight >= level || !can_take(p, w)) {
             i++;
             continue;
         }
@@ -442,8 +443,18 @@ static void dispatch(ppool_t *p)
          * requeue it if the worker dies before running it. */
         w->inflight[w->ninflight++] = f;
         flush(w);
-        if (!can_take(p, w)) i++;
+        i++; /* one task per worker per level */
     }
+}
+
+/* Gives queued futures to workers level by level: first one task to every worker (starting
+ * workers in free slots as needed, as Python starts a process when none is idle), then a
+ * second to each, up to the pipeline's depth, so a few tasks run side by side instead of
+ * queuing on one worker. */
+static void dispatch(ppool_t *p)
+{
+    size_t depth = p->limited ? 1 : (size_t)PIPELINE;
+    for (size_t level = 1; level <= depth && !queue_empty(p); level++) dispatch_level(p, level);
 }
 
 static bool idle_everywhere(ppool_t *p)

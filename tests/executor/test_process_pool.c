@@ -673,6 +673,44 @@ static void process_pool_result_of_a_bytes_future_is_einval(void **state)
     close_pool(ex);
 }
 
+/* Naps 0.2 s, then returns the worker's pid. */
+static int nap_then_pid(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len;
+    struct timespec ts = {0, 200 * 1000000L};
+    nanosleep(&ts, NULL);
+    pid_t *pid = malloc(sizeof *pid);
+    if (!pid) return WEFT_ENOMEM;
+    *pid = getpid();
+    *result = pid;
+    *result_len = sizeof *pid;
+    return 0;
+}
+
+/* ProcessPoolExecutor(4) with 4 tasks: they run side by side on 4 workers (before, the pool
+ * handed up to 4 tasks to its first worker before it started a second: all 4 ran one after
+ * the other in one process). */
+static void process_pool_spreads_a_few_tasks_over_workers(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    weft_executor_t *ex = make_pool(N, 0, 0);
+    weft_future_t *f[N];
+    for (int i = 0; i < N; i++) f[i] = submit(ex, nap_then_pid, NULL, 0);
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        const void *data;
+        size_t len;
+        assert_int_equal(weft_future_result_bytes(f[i], 60, &data, &len), 0);
+        assert_int_equal(len, sizeof(pid_t));
+        memcpy(&pids[i], data, sizeof(pid_t));
+        weft_future_release(f[i]);
+    }
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++) assert_true(pids[i] != pids[j]);
+    close_pool(ex);
+}
+
 /* ---- limits ------------------------------------------------------------------------------ */
 
 /* core.h: a timeout of +inf, or too long to represent in nanoseconds (~292 years), means
@@ -1197,6 +1235,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_endless_task_timeout_is_no_limit),
         WEFT_TEST(process_pool_task_timeout_zero_is_no_limit_negative_is_einval),
         WEFT_TEST(process_pool_result_of_a_bytes_future_is_einval),
+        WEFT_TEST(process_pool_spreads_a_few_tasks_over_workers),
         WEFT_TEST(process_pool_worker_names),
         WEFT_TEST(process_pool_map_keeps_order_under_reordering),
         WEFT_TEST(process_pool_map_returns_the_first_failure_in_order),
