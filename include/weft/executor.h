@@ -19,7 +19,9 @@
  * There, submit and map fail with WEFT_EBROKEN; the first submit, map, shutdown or release
  * fails the futures it held at the fork: queued ones with WEFT_EBROKEN, running ones with
  * WEFT_EWORKERDIED (a future's result waits until then; futures already final stay as they
- * are). shutdown and release work as usual (release is how the child frees its copy). A fork
+ * are; a PROCESS pool's futures held at the fork are the exception: they are not failed in
+ * the child, so wait for them there only with a timeout). shutdown and release work as usual
+ * (release is how the child frees its copy). A fork
  * may happen at any instant, also while other threads submit, wait for results or settle
  * futures of the pool (its fork handlers hold the pool's locks and its futures' locks across
  * the fork). Executors created in the child work normally.

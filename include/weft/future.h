@@ -173,8 +173,10 @@ WEFT_EXTERN int weft_future_set_result(weft_future_t *f, void *value);
 WEFT_EXTERN int weft_future_set_error(weft_future_t *f, int code, const char *message);
 
 /* Inside a task run by an executor: records a printf-style message for the task's future and
- * returns code, so a task fails with `return weft_future_fail_current(code, "...", ...)`. Outside a
- * task it only returns code. */
+ * returns code, so a task fails with `return weft_future_fail_current(code, "...", ...)`. A
+ * thread pool's and a process pool's tasks both carry it (the process pool sends it back with
+ * the failure; an MPI pool's task does not yet: its future has no message). Outside a task it
+ * only returns code. */
 WEFT_EXTERN int weft_future_fail_current(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

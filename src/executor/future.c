@@ -232,6 +232,26 @@ typedef struct running {
 
 static WEFT__TLS running_t running;
 
+/* A process-pool worker runs its task outside any future: weft_future_fail_current's message
+ * is kept here between weft__future_capture_begin and _end, to travel in the reply. */
+static WEFT__TLS bool capturing;
+static WEFT__TLS char *captured;
+
+void weft__future_capture_begin(void)
+{
+    weft__free(captured);
+    captured = NULL;
+    capturing = true;
+}
+
+char *weft__future_capture_end(void)
+{
+    char *message = captured;
+    captured = NULL;
+    capturing = false;
+    return message;
+}
+
 static void running_forget(void)
 {
     running = (running_t){NULL, NULL};
@@ -290,7 +310,7 @@ bool weft__future_run(weft_future_t *f)
 int weft_future_fail_current(int code, const char *fmt, ...)
 {
     weft_future_t *f = running.ctx == weft__waitctx_current() ? running.f : NULL;
-    if (!f || !fmt) return code;
+    if ((!f && !capturing) || !fmt) return code;
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(NULL, 0, fmt, ap);
@@ -301,6 +321,11 @@ int weft_future_fail_current(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, (size_t)n + 1, fmt, ap);
     va_end(ap);
+    if (!f) { /* a process-pool worker's task: the reply carries it */
+        weft__free(captured);
+        captured = message;
+        return code;
+    }
     /* Kept aside by the runner (readers never see it) until weft__future_run settles f. */
     weft__free(f->task_message);
     f->task_message = message;

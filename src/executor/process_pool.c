@@ -168,15 +168,22 @@ static int serve_one(weft_conn_t *c, const unsigned char *msg, size_t len)
     if (test_hook) test_hook(WEFT__PPOOL_GOT_TASK, arg, alen, -1);
     void *result = NULL;
     size_t rlen = 0, size;
+    weft__future_capture_begin();
     int32_t code = fn(alen ? arg : NULL, alen, &result, &rlen);
-    if (code) rlen = 0;
+    char *message = weft__future_capture_end();
+    if (code) { /* a failure's bytes are its message (weft_future_fail_current), if any */
+        free(result);
+        result = NULL;
+        rlen = message ? strlen(message) + 1 : 0;
+    }
     unsigned char *reply = weft__size_add(REPLY_HEAD, rlen, &size) ? malloc(size) : NULL;
     if (reply) {
         memset(reply, 0, REPLY_HEAD);
         memcpy(reply, &code, sizeof code);
-        if (rlen) memcpy(reply + REPLY_HEAD, result, rlen);
+        if (rlen) memcpy(reply + REPLY_HEAD, code ? (void *)message : result, rlen);
     }
     free(result);
+    weft__free(message);
     if (!reply) return BROKEN;
     if (test_hook) test_hook(WEFT__PPOOL_SENDING, reply, size, weft_conn_fileno(c));
     int rc = weft_conn_send_bytes(c, reply, size, WEFT_FOREVER);
@@ -237,7 +244,13 @@ static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
     memmove(w->inflight + k, w->inflight + k + 1, (w->ninflight - k) * sizeof *w->inflight);
     free_task_arg(f);
     if (code) {
-        weft__future_finish(f, code, NULL, NULL);
+        /* A failure's bytes, when there are any, are the task's message: taken only as a
+         * string that ends where the reply does (a worker's bytes are not trusted). */
+        char *message = NULL;
+        if (result && result->len && result->data[result->len - 1] == '\0' &&
+            (message = weft__malloc(result->len)))
+            memcpy(message, result->data, result->len);
+        weft__future_finish(f, code, NULL, message);
         weft__free(result);
     } else if (weft__future_set_bytes(f, result) != 0) {
         weft__free(result); /* completed by hand meanwhile: that outcome stands */

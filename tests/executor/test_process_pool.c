@@ -711,6 +711,34 @@ static void process_pool_spreads_a_few_tasks_over_workers(void **state)
     close_pool(ex);
 }
 
+/* Fails with a message, as a thread-pool task would. */
+static int fail_with_message(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    return weft_future_fail_current(WEFT_ERANGE, "item %d is out of range", 7);
+}
+
+/* weft_future_fail_current's message reaches the future of a process-pool task (before: the
+ * code came back, the message was dropped: NULL). */
+static void process_pool_task_failure_keeps_its_message(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_future_t *f = submit(ex, fail_with_message, NULL, 0);
+    int code = 0;
+    assert_int_equal(weft_future_error(f, 60, &code), 0);
+    assert_int_equal(code, WEFT_ERANGE);
+    assert_non_null(weft_future_error_message(f));
+    assert_string_equal(weft_future_error_message(f), "item 7 is out of range");
+    weft_future_release(f);
+    /* A failure without a message still has none. */
+    f = submit(ex, fail_with_eio, NULL, 0);
+    assert_int_equal(weft_future_error(f, 60, &code), 0);
+    assert_int_equal(code, WEFT_EIO);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
 /* ---- limits ------------------------------------------------------------------------------ */
 
 /* core.h: a timeout of +inf, or too long to represent in nanoseconds (~292 years), means
@@ -1236,6 +1264,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_task_timeout_zero_is_no_limit_negative_is_einval),
         WEFT_TEST(process_pool_result_of_a_bytes_future_is_einval),
         WEFT_TEST(process_pool_spreads_a_few_tasks_over_workers),
+        WEFT_TEST(process_pool_task_failure_keeps_its_message),
         WEFT_TEST(process_pool_worker_names),
         WEFT_TEST(process_pool_map_keeps_order_under_reordering),
         WEFT_TEST(process_pool_map_returns_the_first_failure_in_order),
