@@ -21,10 +21,10 @@
  * WEFT_EWORKERDIED (a future's result waits until then; futures already final stay as they
  * are; a PROCESS pool's futures held at the fork are the exception: they are not failed in
  * the child, so wait for them there only with a timeout). shutdown and release work as usual
- * (release is how the child frees its copy). A fork
- * may happen at any instant, also while other threads submit, wait for results or settle
- * futures of the pool (its fork handlers hold the pool's locks and its futures' locks across
- * the fork). Executors created in the child work normally.
+ * (release is how the child frees its copy). A fork may happen at any instant, also while
+ * other threads submit, wait for results or settle futures of the pool (its fork handlers
+ * hold the pool's locks and its futures' locks across the fork). Executors created in the
+ * child work normally.
  */
 #ifndef WEFT_EXECUTOR_H
 #define WEFT_EXECUTOR_H
