@@ -7,8 +7,12 @@ endif()
 string(REPLACE "\n" ";" lines "${out}")
 set(names "")
 foreach(line ${lines})
-  if(line MATCHES "^[0-9a-f]+ [A-Za-z] (.+)$")
+  if(line MATCHES "^[0-9a-f]+ [A-Za-z] ([^@]+)(@.*)?$") # name@@WEFT_1.0: the name
     set(sym ${CMAKE_MATCH_1})
+    # The version nodes of cmake/weft.map (WEFT_1.0) appear as absolute symbols.
+    if(line MATCHES "^[0-9a-f]+ A WEFT_[0-9.]+$")
+      continue()
+    endif()
     # The monkey patch's definitions of libc's blocking calls (weft/hook.h) are exported too.
     if(NOT sym MATCHES "^weft_[a-z]" AND NOT sym MATCHES
        "^(read|write|readv|writev|recv|recvfrom|recvmsg|send|sendto|sendmsg|accept|accept4|connect|poll|select|sleep|usleep|nanosleep|close|dup2|dup3|fclose|pclose|getaddrinfo|socket|socketpair)$")
