@@ -179,8 +179,10 @@ def check_names(args):
     for name, f in sorted(funcs.items()):
         fitting = [n for n in nouns if re.fullmatch(f'weft_{n}_[a-z0-9][a-z0-9_]*', name)]
         if not fitting:
-            problems.append(f'{name} ({f.header}): rule 1, weft_<noun>_<verb>: no noun of '
-                            f'docs/API.md begins the name, or no verb follows it')
+            bare = name[len('weft_'):]
+            why = f'the noun `{bare}` has no verb after it' if bare in nouns else \
+                'no noun of docs/API.md begins it'
+            problems.append(f'{name} ({f.header}): rule 1, weft_<noun>_<verb>: {why}')
         elif '__' in name:
             problems.append(f'{name} ({f.header}): rule 1: a double underscore is for internal '
                             f'names (weft__*)')
