@@ -4,23 +4,23 @@
  *
  * Four comparisons (issue 5), each run once per repetition for every contender, order rotating;
  * figures are medians (bench_common.h):
- *   switch       two coroutines take turns with weft_yield, SWITCHES yields each, joined by
+ *   switch       two coroutines take turns with weft_co_yield, SWITCHES yields each, joined by
  *                the thread's root; ns per switch (one yield = one switch). Peers: a round trip
  *                between the caller and one other context with boost.context's jump_fcontext
  *                and boost::context::fiber::resume, and glibc's swapcontext (peer_fcontext.cpp,
  *                peer_ucontext.c: the bare switch, no scheduler); Go, two goroutines
  *                ping-ponging on unbuffered channels with GOMAXPROCS=1 (peer_coro.go); gevent,
  *                two greenlets taking turns with gevent.sleep(0) (through gevent's hub, as
- *                weft_yield goes through weft's) and two bare greenlets switching with
+ *                weft_co_yield goes through weft's) and two bare greenlets switching with
  *                greenlet.switch (peer_coro.py).
  *   spawn+join   coroutines in batches: a batch is spawned, then joined; ns per coroutine.
  *                Batches of 10,000 (a stack each, beyond any cache) and of 50 (the steady
  *                state of a server spawning per request: stacks come from the hub's cache).
- *                weft three ways: weft_spawn + weft_co_join + weft_co_release each;
- *                weft_group_spawn + one weft_group_join; weft_go + a countdown whose last
+ *                weft three ways: weft_co_spawn + weft_co_join + weft_co_release each;
+ *                weft_group_spawn + one weft_group_join; weft_co_spawn + a countdown whose last
  *                coroutine sets an Event (Go's WaitGroup). Peers: Go, go + sync.WaitGroup
  *                with GOMAXPROCS=1 and 2; gevent, gevent.spawn + gevent.joinall.
- *   memory       PARKED coroutines each parked in weft_sleep(10^6 s), or in weft_event_wait
+ *   memory       PARKED coroutines each parked in weft_time_sleep(10^6 s), or in weft_event_wait
  *                on one Event; the growth of the resident set (/proc/self/statm) over the
  *                count, in a fresh process (this program re-run with --memory) so no freed
  *                memory of an earlier run is reused. Peers: Go, goroutines parked receiving on
@@ -203,7 +203,7 @@ static void python_command(command_t *c, const char *args, const char *key)
 static void yielder(void *arg)
 {
     long n = *(long *)arg;
-    for (long i = 0; i < n; i++) bench_check(weft_yield() == 0, "weft_yield");
+    for (long i = 0; i < n; i++) bench_check(weft_co_yield() == 0, "weft_co_yield");
 }
 
 static double weft_switch(void *arg, double *extra)
@@ -211,8 +211,8 @@ static double weft_switch(void *arg, double *extra)
     (void)arg, (void)extra;
     long n = SWITCHES;
     weft_co_t *a, *b;
-    bench_check(weft_spawn(&a, yielder, &n, NULL) == 0, "weft_spawn");
-    bench_check(weft_spawn(&b, yielder, &n, NULL) == 0, "weft_spawn");
+    bench_check(weft_co_spawn(yielder, &n, NULL, &a) == 0, "weft_co_spawn");
+    bench_check(weft_co_spawn(yielder, &n, NULL, &b) == 0, "weft_co_spawn");
     int64_t t0 = bench_now_ns();
     bench_check(weft_co_join(a, WEFT_FOREVER) == 0 && weft_co_join(b, WEFT_FOREVER) == 0,
                 "weft_co_join");
@@ -249,7 +249,7 @@ static void bench_switch(void)
     static command_t go, sleep0, greenlet;
     contender_t who[MAX_CASES];
     int n = 0;
-    who[n++] = (contender_t){"weft_yield", weft_switch, NULL, NULL, NULL};
+    who[n++] = (contender_t){"weft_co_yield", weft_switch, NULL, NULL, NULL};
 #ifdef WEFT_HAVE_BOOST_CONTEXT
     who[n++] = (contender_t){"boost jump_fcontext", fcontext_switch, NULL, NULL, NULL};
     who[n++] = (contender_t){"boost fiber", fiber_switch, NULL, NULL, NULL};
@@ -307,34 +307,34 @@ static double weft_spawn_batches(spawn_way_t way, long total, long batch)
 {
     weft_group_t *g = NULL;
     countdown_t c;
-    if (way == WAY_GROUP) bench_check(weft_group_create(&g, 0) == 0, "weft_group_create");
+    if (way == WAY_GROUP) bench_check(weft_group_create(0, &g) == 0, "weft_group_create");
     if (way == WAY_GO) bench_check(weft_event_init(&c.done) == 0, "weft_event_init");
     long ran0 = ran;
     int64_t t0 = bench_now_ns();
     for (long done = 0; done < total; done += batch) {
         if (way == WAY_SPAWN) {
             for (long i = 0; i < batch; i++)
-                bench_check(weft_spawn(&handles[i], touch, NULL, NULL) == 0, "weft_spawn");
+                bench_check(weft_co_spawn(touch, NULL, NULL, &handles[i]) == 0, "weft_co_spawn");
             for (long i = 0; i < batch; i++) {
                 bench_check(weft_co_join(handles[i], WEFT_FOREVER) == 0, "weft_co_join");
                 weft_co_release(handles[i]);
             }
         } else if (way == WAY_GROUP) {
             for (long i = 0; i < batch; i++)
-                bench_check(weft_group_spawn(g, NULL, touch, NULL, WEFT_FOREVER) == 0,
+                bench_check(weft_group_spawn(g, touch, NULL, WEFT_FOREVER, NULL) == 0,
                             "weft_group_spawn");
             bench_check(weft_group_join(g, WEFT_FOREVER) == 0, "weft_group_join");
         } else {
             c.left = batch;
             for (long i = 0; i < batch; i++)
-                bench_check(weft_go(touch_and_count, &c) == 0, "weft_go");
+                bench_check(weft_co_spawn(touch_and_count, &c, NULL, NULL) == 0, "weft_co_spawn");
             bench_check(weft_event_wait(&c.done, WEFT_FOREVER) == 0, "weft_event_wait");
             weft_event_clear(&c.done);
         }
     }
     int64_t elapsed = bench_now_ns() - t0;
     bench_check(ran - ran0 == total, "every coroutine ran once");
-    if (g) bench_check(weft_group_destroy(g) == 0, "weft_group_destroy");
+    if (g) bench_check(weft_group_release(g) == 0, "weft_group_release");
     if (way == WAY_GO) weft_event_destroy(&c.done);
     return (double)elapsed / (double)total;
 }
@@ -360,9 +360,9 @@ static void bench_spawn(long total, long batch)
     ways[0] = (spawn_case_t){WAY_SPAWN, total, batch};
     ways[1] = (spawn_case_t){WAY_GROUP, total, batch};
     ways[2] = (spawn_case_t){WAY_GO, total, batch};
-    who[n++] = (contender_t){"weft_spawn+join+release", weft_spawn_run, &ways[0], NULL, NULL};
+    who[n++] = (contender_t){"weft_co_spawn+join+release", weft_spawn_run, &ways[0], NULL, NULL};
     who[n++] = (contender_t){"weft_group_spawn+group_join", weft_spawn_run, &ways[1], NULL, NULL};
-    who[n++] = (contender_t){"weft_go+event countdown", weft_spawn_run, &ways[2], NULL, NULL};
+    who[n++] = (contender_t){"weft_co_spawn+event countdown", weft_spawn_run, &ways[2], NULL, NULL};
     for (int i = 0; i < 3; i++) weft_spawn_run(&ways[i], NULL); /* warm-up (stacks, hub) */
     char args[64];
     if (have_go()) {
@@ -413,7 +413,7 @@ static void park_sleeping(void *arg)
 {
     (void)arg;
     parked++;
-    weft_sleep(1e6); /* canceled: WEFT_ECANCELED */
+    weft_time_sleep(1e6); /* canceled: WEFT_ECANCELED */
 }
 
 static void park_on_event(void *arg)
@@ -431,14 +431,15 @@ static int memory_child(const char *how, long n)
     bench_check(cos != NULL && weft_event_init(&park_event) == 0, "setup");
     memset(cos, 0, (size_t)n * sizeof *cos); /* resident before the first measure */
     weft_co_t *first;
-    bench_check(weft_spawn(&first, touch, NULL, NULL) == 0, "weft_spawn"); /* the hub */
+    bench_check(weft_co_spawn(touch, NULL, NULL, &first) == 0, "weft_co_spawn"); /* the hub */
     bench_check(weft_co_join(first, WEFT_FOREVER) == 0, "weft_co_join");
     weft_co_release(first);
     long rss0 = resident_bytes(), maps0 = mappings();
     for (long i = 0; i < n; i++)
-        bench_check(weft_spawn(&cos[i], sleeping ? park_sleeping : park_on_event, NULL, NULL) == 0,
-                    "weft_spawn");
-    while (parked < n) weft_yield(); /* one yield: each runs to its park */
+        bench_check(weft_co_spawn(sleeping ? park_sleeping : park_on_event, NULL, NULL, &cos[i]) ==
+                        0,
+                    "weft_co_spawn");
+    while (parked < n) weft_co_yield(); /* one yield: each runs to its park */
     long rss1 = resident_bytes(), maps1 = mappings();
     printf("bytes per coroutine RSS: %.1f\n", (double)(rss1 - rss0) / (double)n);
     printf("mappings added: %ld\n", maps1 - maps0);
@@ -463,7 +464,8 @@ static void bench_memory(void)
     snprintf(waiting.line, sizeof waiting.line, "%s --memory event %d", self_exe, PARKED);
     sleeping.key = waiting.key = "bytes per coroutine RSS";
     sleeping.extra_key = waiting.extra_key = "mappings added";
-    who[n++] = (contender_t){"weft_sleep", command_run, &sleeping, "mappings added", "for all"};
+    who[n++] =
+        (contender_t){"weft_time_sleep", command_run, &sleeping, "mappings added", "for all"};
     who[n++] = (contender_t){"weft_event_wait", command_run, &waiting, "mappings added", "for all"};
     char args[64];
     snprintf(args, sizeof args, "memory %d", PARKED);
@@ -550,7 +552,7 @@ static void *echo_thread(void *arg)
     pingpong_t *p = arg;
     if (p->kind == ECHO_COROUTINE) {
         weft_co_t *co;
-        bench_check(weft_spawn(&co, echo_coroutine, p, NULL) == 0, "weft_spawn");
+        bench_check(weft_co_spawn(echo_coroutine, p, NULL, &co) == 0, "weft_co_spawn");
         bench_check(weft_co_join(co, WEFT_FOREVER) == 0, "weft_co_join");
         weft_co_release(co);
     } else {

@@ -65,12 +65,12 @@ static int ranks_main(int argc, char **argv)
     bench_check(weft_mpi_serve(&argc, &argv, &worker) == 0, "weft_mpi_serve");
     if (worker) return 0;
     weft_executor_t *ex;
-    bench_check(weft_mpi_pool_create(&ex, NULL) == 0, "weft_mpi_pool_create");
+    bench_check(weft_mpi_pool_create(NULL, &ex) == 0, "weft_mpi_pool_create");
     rate(ex, true, 200, 8); /* warm up */
     printf("trivial %.1f\n", rate(ex, true, TRIVIAL, 8));
     printf("1mib %.1f\n", rate(ex, true, BIG, MIB));
     weft_executor_shutdown(ex, true, false, WEFT_FOREVER);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
     weft_mpi_finalize();
     return 0;
 }
@@ -116,12 +116,12 @@ static double run_process_pool(void *arg, double *big)
 {
     (void)arg;
     weft_executor_t *ex;
-    bench_check(weft_process_pool_create(&ex, WORKERS, NULL) == 0, "process pool");
+    bench_check(weft_process_pool_create(WORKERS, NULL, &ex) == 0, "process pool");
     rate(ex, false, 200, 8);
     double trivial = rate(ex, false, TRIVIAL, 8);
     *big = rate(ex, false, BIG, MIB);
     weft_executor_shutdown(ex, true, false, WEFT_FOREVER);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
     return trivial;
 }
 

@@ -6,7 +6,7 @@
  * before timing; the submitting thread is the caller's own. The task is a no-op: it adds 1
  * to a counter. Two figures:
  *   throughput  submit TASKS tasks, then wait until all have run; tasks per second. weft
- *               keeps every future (weft_executor_submit), waits with weft_wait
+ *               keeps every future (weft_executor_submit), waits with weft_future_wait
  *               ALL_COMPLETED and releases them, all timed. GLib pushes TASKS items into a
  *               GThreadPool(max_threads 2, exclusive); the task that brings an atomic count
  *               to TASKS signals a GCond the caller waits on. libuv: TASKS uv_queue_work
@@ -91,9 +91,9 @@ static double weft_throughput(void *arg, double *extra)
         bench_check(weft_executor_submit(weft_pool, weft_noop, NULL, &futures[i]) == 0,
                     "weft_executor_submit");
     size_t ndone = 0;
-    bench_check(weft_wait(futures, TASKS, WEFT_FOREVER, WEFT_ALL_COMPLETED, &ndone) == 0 &&
+    bench_check(weft_future_wait(futures, TASKS, WEFT_ALL_COMPLETED, WEFT_FOREVER, &ndone) == 0 &&
                     ndone == TASKS,
-                "weft_wait ALL_COMPLETED");
+                "weft_future_wait ALL_COMPLETED");
     for (long i = 0; i < TASKS; i++) weft_future_release(futures[i]);
     return TASKS / ((double)(bench_now_ns() - t0) / 1e9);
 }
@@ -115,7 +115,7 @@ static double weft_round_trip(void *arg, double *extra)
 
 static void weft_setup(void)
 {
-    bench_check(weft_thread_pool_create(&weft_pool, WORKERS, NULL) == 0, "weft_thread_pool_create");
+    bench_check(weft_thread_pool_create(WORKERS, NULL, &weft_pool) == 0, "weft_thread_pool_create");
     weft_throughput(NULL, NULL); /* starts both workers */
 }
 
@@ -380,7 +380,7 @@ int main(void)
 
     bench_check(weft_executor_shutdown(weft_pool, true, false, WEFT_FOREVER) == 0,
                 "weft_executor_shutdown");
-    weft_executor_destroy(weft_pool);
+    weft_executor_release(weft_pool);
 #ifdef WEFT_HAVE_GLIB
     g_thread_pool_free(glib_pool, FALSE, TRUE);
 #endif

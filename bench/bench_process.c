@@ -84,20 +84,20 @@ static double run_messages(void *arg, double *extra)
         snprintf(args, sizeof args, "queue %d %zu", PY_MSGS, c->size);
         return python_rate(args, "msgs/s:");
     }
-    if (c->kind == MPQUEUE) bench_check(weft_mpqueue_create(&mq, 1 << 20, 0, false) == 0, "mq");
-    if (c->kind == CONN) bench_check(weft_pipe(&rx, &tx, false) == 0, "pipe");
+    if (c->kind == MPQUEUE) bench_check(weft_mpqueue_create(1 << 20, 0, false, &mq) == 0, "mq");
+    if (c->kind == CONN) bench_check(weft_pipe_create(false, &rx, &tx) == 0, "pipe");
     if (c->kind == RAW_PIPE) bench_check(pipe(raw) == 0, "pipe(2)");
     weft_process_t *p;
-    bench_check(weft_process_start(&p, producer, c, NULL) == 0, "start");
-    if (c->kind == CONN) weft_conn_close(tx);
+    bench_check(weft_process_start(producer, c, NULL, &p) == 0, "start");
+    if (c->kind == CONN) weft_conn_release(tx);
     if (c->kind == RAW_PIPE) close(raw[1]);
     static unsigned char buf[65536];
     int64_t t0 = 0;
     for (int i = 0; i < MESSAGES; i++) {
         size_t len = c->size;
         int rc = 0;
-        if (c->kind == MPQUEUE) rc = weft_mpqueue_get(mq, buf, sizeof buf, &len, WEFT_FOREVER);
-        if (c->kind == CONN) rc = weft_conn_recv_bytes(rx, buf, sizeof buf, &len, WEFT_FOREVER);
+        if (c->kind == MPQUEUE) rc = weft_mpqueue_get(mq, buf, sizeof buf, WEFT_FOREVER, &len);
+        if (c->kind == CONN) rc = weft_conn_recv_bytes(rx, buf, sizeof buf, WEFT_FOREVER, &len);
         if (c->kind == RAW_PIPE) {
             for (size_t done = 0; done < c->size;) {
                 ssize_t n = read(raw[0], buf + done, c->size - done);
@@ -112,9 +112,9 @@ static double run_messages(void *arg, double *extra)
     bench_check(weft_process_join(p, WEFT_FOREVER) == 0, "join");
     int code;
     bench_check(weft_process_exitcode(p, &code) == 0 && code == 0, "producer");
-    weft_process_close(p);
-    if (c->kind == MPQUEUE) weft_mpqueue_destroy(mq);
-    if (c->kind == CONN) weft_conn_close(rx);
+    weft_process_release(p);
+    if (c->kind == MPQUEUE) weft_mpqueue_release(mq);
+    if (c->kind == CONN) weft_conn_release(rx);
     if (c->kind == RAW_PIPE) close(raw[0]);
     return rate;
 }
@@ -162,9 +162,9 @@ static double run_start_join(void *arg, double *extra)
     for (int i = 0; i < STARTS; i++) {
         if (which == 0) {
             weft_process_t *p;
-            bench_check(weft_process_start(&p, nothing, NULL, NULL) == 0, "start");
+            bench_check(weft_process_start(nothing, NULL, NULL, &p) == 0, "start");
             bench_check(weft_process_join(p, WEFT_FOREVER) == 0, "join");
-            weft_process_close(p);
+            weft_process_release(p);
         } else {
             pid_t pid = fork();
             bench_check(pid >= 0, "fork");
@@ -217,7 +217,7 @@ static double run_pool(void *arg, double *extra)
         return python_rate(args, "tasks/s:");
     }
     weft_executor_t *ex;
-    bench_check(weft_process_pool_create(&ex, POOL_SIZE, NULL) == 0, "pool");
+    bench_check(weft_process_pool_create(POOL_SIZE, NULL, &ex) == 0, "pool");
     for (int i = 0; i < POOL_SIZE * 4; i++) { /* warm up: the workers are started */
         bench_check(weft_process_pool_submit(ex, echo, "x", 1, &fs[i]) == 0, "submit");
     }
@@ -234,7 +234,7 @@ static double run_pool(void *arg, double *extra)
     }
     double rate = TASKS / ((bench_now_ns() - t0) / 1e9);
     weft_executor_shutdown(ex, true, false, WEFT_FOREVER);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
     return rate;
 }
 

@@ -127,7 +127,7 @@ static double run_shape(const queue_ops_t *ops, const shape_t *s)
 static void *weft_create(size_t maxsize)
 {
     weft_queue_t *q;
-    bench_check(weft_queue_create(&q, WEFT_QUEUE_FIFO, maxsize) == 0, "weft_queue_create");
+    bench_check(weft_queue_create(WEFT_QUEUE_FIFO, maxsize, &q) == 0, "weft_queue_create");
     return q;
 }
 static void weft_put(void *q, void *item)
@@ -137,12 +137,12 @@ static void weft_put(void *q, void *item)
 static void *weft_get(void *q)
 {
     void *item;
-    bench_check(weft_queue_get(q, &item, WEFT_FOREVER) == 0, "weft_queue_get");
+    bench_check(weft_queue_get(q, WEFT_FOREVER, &item) == 0, "weft_queue_get");
     return item;
 }
 static void weft_destroy(void *q)
 {
-    bench_check(weft_queue_empty(q) && weft_queue_destroy(q) == 0, "weft_queue_destroy");
+    bench_check(weft_queue_empty(q) && weft_queue_release(q) == 0, "weft_queue_release");
 }
 static const queue_ops_t weft_ops = {weft_create, weft_put, weft_get, weft_destroy};
 

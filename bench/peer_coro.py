@@ -6,7 +6,7 @@ Usage: python3 peer_coro.py sleep0 N
        python3 peer_coro.py memory N
 
 sleep0: two greenlets each call gevent.sleep(0) N times, taking turns through gevent's hub
-(what weft_yield is to weft); prints "ns per switch: <x>", time over the 2N yields.
+(what weft_co_yield is to weft); prints "ns per switch: <x>", time over the 2N yields.
 switch: two bare greenlets hand control to each other with greenlet.switch(), N round trips,
 no hub in between; prints "ns per switch: <x>", time over the 2N switches.
 spawn: TOTAL greenlets in batches of BATCH, each batch gevent.spawn'ed then gevent.joinall'ed;

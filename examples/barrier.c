@@ -45,7 +45,7 @@ static void worker(void *arg)
         t->part[id] = (long)r * 100 + id; /* this round's share of the work */
         int index = weft_barrier_wait(&t->barrier, WEFT_FOREVER);
         if (index < 0) {
-            printf("%s: %s\n", me, weft_strerror(index));
+            printf("%s: %s\n", me, weft_error_message(index));
             return;
         }
         printf("%s: past round %d (arrived %s)\n", me, r,
@@ -67,7 +67,7 @@ int main(void)
         snprintf(name, sizeof name, "worker-%d", i + 1);
         members[i] = (member_t){&t, i};
         weft_thread_opts_t opts = {.name = name};
-        if (weft_thread_start(&threads[i], worker, &members[i], &opts) != 0) return 1;
+        if (weft_thread_start(worker, &members[i], &opts, &threads[i]) != 0) return 1;
     }
     for (int i = 0; i < WORKERS; i++) {
         weft_thread_join(threads[i], WEFT_FOREVER);
@@ -76,9 +76,9 @@ int main(void)
 
     /* One party alone cannot complete a round: its timeout expires and breaks the barrier. */
     int rc = weft_barrier_wait(&t.barrier, 0.05);
-    printf("lone wait with a 50 ms timeout: %s; broken: %s\n", weft_err_name(rc),
+    printf("lone wait with a 50 ms timeout: %s; broken: %s\n", weft_error_name(rc),
            weft_barrier_broken(&t.barrier) ? "yes" : "no");
-    printf("next wait: %s\n", weft_err_name(weft_barrier_wait(&t.barrier, WEFT_FOREVER)));
+    printf("next wait: %s\n", weft_error_name(weft_barrier_wait(&t.barrier, WEFT_FOREVER)));
     weft_barrier_reset(&t.barrier);
     printf("after reset: broken: %s, waiting: %u\n", weft_barrier_broken(&t.barrier) ? "yes" : "no",
            weft_barrier_n_waiting(&t.barrier));

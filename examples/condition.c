@@ -86,10 +86,10 @@ int main(void)
         char name[16];
         snprintf(name, sizeof name, "waiter-%d", i + 1);
         weft_thread_opts_t opts = {.name = name};
-        if (weft_thread_start(&threads[i], server, &k, &opts) != 0) return 1;
+        if (weft_thread_start(server, &k, &opts, &threads[i]) != 0) return 1;
     }
     weft_thread_opts_t opts = {.name = "cook"};
-    if (weft_thread_start(&threads[SERVERS], cook, &k, &opts) != 0) return 1;
+    if (weft_thread_start(cook, &k, &opts, &threads[SERVERS]) != 0) return 1;
     for (int i = 0; i <= SERVERS; i++) {
         weft_thread_join(threads[i], WEFT_FOREVER);
         weft_thread_release(threads[i]);
@@ -97,10 +97,10 @@ int main(void)
 
     /* Nobody cooks any more: waiting for a dish ends with the timeout. */
     weft_condition_acquire(&k.cond, WEFT_FOREVER);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     int rc = weft_condition_wait_for(&k.cond, has_dish, &k, 0.05);
     printf("one more dish within 50 ms? %s after %.0f ms (lock held again: %s)\n",
-           weft_err_name(rc), (weft_monotonic() - t0) * 1e3,
+           weft_error_name(rc), (weft_time_monotonic() - t0) * 1e3,
            weft_condition_release(&k.cond) == 0 ? "yes" : "no");
     return weft_condition_destroy(&k.cond) == 0 ? 0 : 1;
 }

@@ -31,27 +31,27 @@ static void consumer(void *arg)
     const char *me = weft_co_name(weft_co_current());
     int *done = arg;
     void *job;
-    while (weft_queue_get(jobs, &job, WEFT_FOREVER) == 0) {
+    while (weft_queue_get(jobs, WEFT_FOREVER, &job) == 0) {
         printf("  %s works on job %ld\n", me, (long)(intptr_t)job);
-        weft_sleep(0.01); /* the work: others run meanwhile */
+        weft_time_sleep(0.01); /* the work: others run meanwhile */
         (*done)++;
     }
 }
 
 int main(void)
 {
-    if (weft_queue_create(&jobs, WEFT_QUEUE_FIFO, 3)) return 1;
+    if (weft_queue_create(WEFT_QUEUE_FIFO, 3, &jobs)) return 1;
     weft_group_t *workers;
-    if (weft_group_create(&workers, 3)) return 1;
+    if (weft_group_create(3, &workers)) return 1;
     int done = 0;
     weft_co_t *p;
-    weft_spawn(&p, producer, NULL, NULL);
-    for (int i = 0; i < 3; i++) weft_group_spawn(workers, NULL, consumer, &done, WEFT_FOREVER);
+    weft_co_spawn(producer, NULL, NULL, &p);
+    for (int i = 0; i < 3; i++) weft_group_spawn(workers, consumer, &done, WEFT_FOREVER, NULL);
     weft_group_join(workers, WEFT_FOREVER);
     weft_co_join(p, WEFT_FOREVER);
     weft_co_release(p);
     printf("%d jobs done\n", done);
-    weft_group_destroy(workers);
-    weft_queue_destroy(jobs);
+    weft_group_release(workers);
+    weft_queue_release(jobs);
     return done == 10 ? 0 : 1;
 }

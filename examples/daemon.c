@@ -33,9 +33,9 @@ static void writer(void *arg)
     (void)arg;
     for (int part = 1; part <= 4; part++) {
         pause_seconds(0.05);
-        printf("  %.2f s  writer: part %d of 4 written\n", weft_monotonic() - t0, part);
+        printf("  %.2f s  writer: part %d of 4 written\n", weft_time_monotonic() - t0, part);
     }
-    printf("  %.2f s  writer: report complete\n", weft_monotonic() - t0);
+    printf("  %.2f s  writer: report complete\n", weft_time_monotonic() - t0);
 }
 
 static void heartbeat(void *arg)
@@ -51,24 +51,24 @@ static void heartbeat(void *arg)
 static void report_at_exit(void)
 {
     printf("  %.2f s  exit: writer was waited for; heartbeat abandoned after %d of 100 beats\n",
-           weft_monotonic() - t0, atomic_load(&beats));
+           weft_time_monotonic() - t0, atomic_load(&beats));
 }
 
 int main(void)
 {
-    t0 = weft_monotonic();
+    t0 = weft_time_monotonic();
     atexit(report_at_exit); /* registered first, so it runs last: after the exit rule's join */
 
     weft_thread_t *w, *h;
     weft_thread_opts_t writer_opts = {.name = "writer"};
     weft_thread_opts_t heartbeat_opts = {.name = "heartbeat", .daemon = true};
-    if (weft_thread_start(&w, writer, NULL, &writer_opts) != 0) return 1;
-    if (weft_thread_start(&h, heartbeat, NULL, &heartbeat_opts) != 0) return 1;
+    if (weft_thread_start(writer, NULL, &writer_opts, &w) != 0) return 1;
+    if (weft_thread_start(heartbeat, NULL, &heartbeat_opts, &h) != 0) return 1;
     weft_thread_release(w); /* no join: the exit rule takes care of the writer */
     weft_thread_release(h);
 
-    printf("  %.2f s  main: returning from main with %zu threads alive\n", weft_monotonic() - t0,
-           weft_thread_active_count());
+    printf("  %.2f s  main: returning from main with %zu threads alive\n",
+           weft_time_monotonic() - t0, weft_thread_active_count());
     fflush(stdout);
     return 0;
 }

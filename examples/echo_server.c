@@ -35,10 +35,10 @@ static void acceptor(void *arg)
     for (int i = 0; i < CLIENTS; i++) {
         int fd = weft_accept(lfd, NULL, NULL, 10);
         if (fd < 0) {
-            printf("accept: %s\n", weft_strerror(fd));
+            printf("accept: %s\n", weft_error_message(fd));
             return;
         }
-        weft_go(serve_one, (void *)(intptr_t)fd);
+        weft_co_spawn(serve_one, (void *)(intptr_t)fd, NULL, NULL);
     }
 }
 
@@ -72,10 +72,10 @@ int main(void)
         return 1;
     printf("echo server on 127.0.0.1:%d\n", ntohs(server_addr.sin_port));
     weft_co_t *a;
-    weft_spawn(&a, acceptor, &lfd, NULL);
+    weft_co_spawn(acceptor, &lfd, NULL, &a);
     weft_co_t *c[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) weft_spawn(&c[i], client, (void *)(intptr_t)i, NULL);
-    weft_co_joinall(c, CLIENTS, 30);
+    for (int i = 0; i < CLIENTS; i++) weft_co_spawn(client, (void *)(intptr_t)i, NULL, &c[i]);
+    weft_co_join_all(c, CLIENTS, 30);
     weft_co_join(a, 30);
     printf("served %d clients in one thread with the %s poller\n", CLIENTS, weft_poller_name());
     for (int i = 0; i < CLIENTS; i++) weft_co_release(c[i]);

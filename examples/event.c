@@ -35,7 +35,7 @@ static void client(void *arg)
             printf("  %s: connected on attempt %d\n", me, attempt);
             return;
         }
-        printf("  %s: attempt %d: %s, server not up yet\n", me, attempt, weft_strerror(rc));
+        printf("  %s: attempt %d: %s, server not up yet\n", me, attempt, weft_error_message(rc));
     }
     printf("  %s: gave up\n", me);
 }
@@ -60,10 +60,10 @@ int main(void)
         char name[16];
         snprintf(name, sizeof name, "client-%d", i + 1);
         weft_thread_opts_t opts = {.name = name};
-        if (weft_thread_start(&threads[i], client, NULL, &opts) != 0) return 1;
+        if (weft_thread_start(client, NULL, &opts, &threads[i]) != 0) return 1;
     }
     weft_thread_opts_t opts = {.name = "checker"};
-    if (weft_thread_start(&threads[CLIENTS], checker, NULL, &opts) != 0) return 1;
+    if (weft_thread_start(checker, NULL, &opts, &threads[CLIENTS]) != 0) return 1;
     for (int i = 0; i <= CLIENTS; i++) {
         weft_thread_join(threads[i], WEFT_FOREVER);
         weft_thread_release(threads[i]);
@@ -71,8 +71,8 @@ int main(void)
 
     /* Once set, the flag stays set: a wait returns at once, until someone clears it. */
     printf("server up? %s; wait(0) now: %s\n", weft_event_is_set(&server_up) ? "yes" : "no",
-           weft_err_name(weft_event_wait(&server_up, 0)));
+           weft_error_name(weft_event_wait(&server_up, 0)));
     weft_event_clear(&server_up);
-    printf("after clear: wait(0): %s\n", weft_err_name(weft_event_wait(&server_up, 0)));
+    printf("after clear: wait(0): %s\n", weft_error_name(weft_event_wait(&server_up, 0)));
     return weft_event_destroy(&server_up) == 0 ? 0 : 1;
 }

@@ -41,7 +41,7 @@ static void fulfil(void *arg)
 int main(void)
 {
     weft_executor_t *pool;
-    weft_thread_pool_create(&pool, 3, NULL);
+    weft_thread_pool_create(3, NULL, &pool);
 
     /* The fastest of three mirrors. */
     intptr_t mirror_ms[3] = {120, 30, 80};
@@ -49,13 +49,14 @@ int main(void)
     for (int i = 0; i < 3; i++)
         weft_executor_submit(pool, takes, (void *)mirror_ms[i], &mirrors[i]);
     size_t ndone;
-    weft_wait(mirrors, 3, WEFT_FOREVER, WEFT_FIRST_COMPLETED, &ndone);
+    weft_future_wait(mirrors, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER, &ndone);
     for (int i = 0; i < 3; i++) {
         if (weft_future_done(mirrors[i]))
             printf("mirror %d answered first (%ld ms)\n", i, (long)mirror_ms[i]);
         weft_future_cancel(mirrors[i]); /* running ones are only asked to stop */
     }
-    weft_wait(mirrors, 3, WEFT_FOREVER, WEFT_ALL_COMPLETED, NULL); /* (these do not listen) */
+    weft_future_wait(mirrors, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER,
+                     NULL); /* (these do not listen) */
     for (int i = 0; i < 3; i++) weft_future_release(mirrors[i]);
 
     /* Five jobs, handled as they complete. */
@@ -63,7 +64,7 @@ int main(void)
     weft_future_t *jobs[5];
     for (int i = 0; i < 5; i++) weft_executor_submit(pool, takes, (void *)job_ms[i], &jobs[i]);
     weft_as_completed_t *it;
-    weft_as_completed_begin(&it, jobs, 5, 10.0); /* all within 10 s */
+    weft_as_completed_create(jobs, 5, 10.0, &it); /* all within 10 s */
     weft_future_t *f;
     int rc;
     while ((rc = weft_as_completed_next(it, &f)) == 0) {
@@ -71,17 +72,17 @@ int main(void)
         weft_future_result(f, 0, &ms);
         printf("job of %ld ms completed\n", (long)(intptr_t)ms);
     }
-    printf("as_completed ended with %s\n", weft_err_name(rc)); /* WEFT_EEOF: all yielded */
-    weft_as_completed_end(it);
+    printf("as_completed ended with %s\n", weft_error_name(rc)); /* WEFT_EEOF: all yielded */
+    weft_as_completed_release(it);
     for (int i = 0; i < 5; i++) weft_future_release(jobs[i]);
 
     /* A future as a promise: no executor, a thread completes it. */
-    weft_future_new(&promise);
+    weft_future_create(&promise);
     weft_thread_t *t;
-    weft_thread_start(&t, fulfil, NULL, NULL);
+    weft_thread_start(fulfil, NULL, NULL, &t);
     void *message;
     printf("promise: waiting 0.001 s -> %s\n",
-           weft_err_name(weft_future_result(promise, 0.001, &message)));
+           weft_error_name(weft_future_result(promise, 0.001, &message)));
     weft_future_result(promise, WEFT_FOREVER, &message);
     printf("promise: %s\n", (char *)message);
     weft_thread_join(t, WEFT_FOREVER);
@@ -89,6 +90,6 @@ int main(void)
     weft_future_release(promise);
 
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER);
-    weft_executor_destroy(pool);
+    weft_executor_release(pool);
     return 0;
 }

@@ -75,24 +75,24 @@ int main(int argc, char **argv)
     double wall1 = 1e9, cpu1 = 0, walln = 1e9, cpun = 0;
     for (int round = 0; round < ROUNDS; round++) {
         /* 1 thread: all n chunks, one after the other. */
-        double w0 = weft_monotonic(), c0 = cpu_seconds();
+        double w0 = weft_time_monotonic(), c0 = cpu_seconds();
         weft_thread_t *t;
-        if (weft_thread_start(&t, run_all, &all, NULL) != 0) return 1;
+        if (weft_thread_start(run_all, &all, NULL, &t) != 0) return 1;
         weft_thread_join(t, WEFT_FOREVER);
         weft_thread_release(t);
-        double w = weft_monotonic() - w0, c = cpu_seconds() - c0;
+        double w = weft_time_monotonic() - w0, c = cpu_seconds() - c0;
         if (w < wall1) wall1 = w, cpu1 = c;
 
         /* n threads: one chunk each, all at once. */
         weft_thread_t *threads[MAX_THREADS];
-        w0 = weft_monotonic(), c0 = cpu_seconds();
+        w0 = weft_time_monotonic(), c0 = cpu_seconds();
         for (long i = 0; i < n; i++)
-            if (weft_thread_start(&threads[i], run_chunk, &many[i], NULL) != 0) return 1;
+            if (weft_thread_start(run_chunk, &many[i], NULL, &threads[i]) != 0) return 1;
         for (long i = 0; i < n; i++) {
             weft_thread_join(threads[i], WEFT_FOREVER);
             weft_thread_release(threads[i]);
         }
-        w = weft_monotonic() - w0, c = cpu_seconds() - c0;
+        w = weft_time_monotonic() - w0, c = cpu_seconds() - c0;
         if (w < walln) walln = w, cpun = c;
     }
 

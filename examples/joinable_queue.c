@@ -25,7 +25,7 @@ static void worker(void *arg)
 {
     (void)arg;
     void *job;
-    while (weft_queue_get(jobs, &job, WEFT_FOREVER) == 0) {
+    while (weft_queue_get(jobs, WEFT_FOREVER, &job) == 0) {
         long j = (long)(intptr_t)job;
         struct timespec ts = {0, 5 * 1000000L};
         nanosleep(&ts, NULL); /* the work takes a while */
@@ -36,17 +36,17 @@ static void worker(void *arg)
 
 int main(void)
 {
-    weft_queue_create(&jobs, WEFT_QUEUE_FIFO, 0);
+    weft_queue_create(WEFT_QUEUE_FIFO, 0, &jobs);
     for (intptr_t j = 1; j <= JOBS; j++) weft_queue_put(jobs, (void *)j, WEFT_FOREVER);
     printf("boss: %d jobs queued, nobody working: join(timeout 0) -> %s\n", JOBS,
-           weft_err_name(weft_queue_join(jobs, 0)));
+           weft_error_name(weft_queue_join(jobs, 0)));
 
     weft_thread_t *t[WORKERS];
-    for (int i = 0; i < WORKERS; i++) weft_thread_start(&t[i], worker, NULL, NULL);
+    for (int i = 0; i < WORKERS; i++) weft_thread_start(worker, NULL, NULL, &t[i]);
     weft_queue_join(jobs, WEFT_FOREVER); /* every job done, not just taken */
     printf("boss: join returned, all done:");
     for (int j = 1; j <= JOBS; j++) printf(" %d*%d=%ld", j, j, results[j]);
-    printf("\nboss: one task_done too many -> %s\n", weft_err_name(weft_queue_task_done(jobs)));
+    printf("\nboss: one task_done too many -> %s\n", weft_error_name(weft_queue_task_done(jobs)));
 
     weft_queue_shutdown(jobs, false); /* idle workers' get fails: they go home */
     for (int i = 0; i < WORKERS; i++) {
@@ -54,6 +54,6 @@ int main(void)
         weft_thread_release(t[i]);
     }
     printf("boss: workers went home\n");
-    weft_queue_destroy(jobs);
+    weft_queue_release(jobs);
     return 0;
 }

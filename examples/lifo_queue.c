@@ -14,7 +14,7 @@
 int main(void)
 {
     weft_queue_t *plates;
-    weft_queue_create(&plates, WEFT_QUEUE_LIFO, 0); /* maxsize 0: unbounded */
+    weft_queue_create(WEFT_QUEUE_LIFO, 0, &plates); /* maxsize 0: unbounded */
 
     for (intptr_t plate = 1; plate <= 5; plate++) {
         weft_queue_put(plates, (void *)plate, WEFT_FOREVER);
@@ -23,6 +23,6 @@ int main(void)
     void *plate;
     while (weft_queue_get_nowait(plates, &plate) == 0)
         printf("took plate %ld\n", (long)(intptr_t)plate); /* 5, 4, 3, 2, 1 */
-    weft_queue_destroy(plates);
+    weft_queue_release(plates);
     return 0;
 }

@@ -52,7 +52,7 @@ static int run(int n, void (*fn)(void *), void *arg)
 {
     weft_thread_t *t[WORKERS];
     for (int i = 0; i < n; i++)
-        if (weft_thread_start(&t[i], fn, arg, NULL) != 0) return -1;
+        if (weft_thread_start(fn, arg, NULL, &t[i]) != 0) return -1;
     for (int i = 0; i < n; i++) {
         weft_thread_join(t[i], WEFT_FOREVER);
         weft_thread_release(t[i]);
@@ -77,11 +77,11 @@ int main(void)
     /* Held: a second acquire waits at most its timeout (0 polls), even from the holder. */
     weft_lock_acquire(&lock, WEFT_FOREVER);
     printf("locked: %s; acquire with a 50 ms timeout: %s\n", weft_lock_locked(&lock) ? "yes" : "no",
-           weft_err_name(weft_lock_acquire(&lock, 0.05)));
+           weft_error_name(weft_lock_acquire(&lock, 0.05)));
     /* A Lock has no owner: another thread may release it (a hand-off token). */
     if (run(1, releaser, &lock) != 0) return 1;
     printf("released by another thread; locked: %s; a second release: %s\n",
-           weft_lock_locked(&lock) ? "yes" : "no", weft_err_name(weft_lock_release(&lock)));
+           weft_lock_locked(&lock) ? "yes" : "no", weft_error_name(weft_lock_release(&lock)));
 
     weft_barrier_destroy(&both_have_read);
     return weft_lock_destroy(&lock) == 0 && atomic_load(&balance) == WORKERS * DEPOSITS ? 0 : 1;

@@ -21,14 +21,14 @@ static void download(void *arg)
 
 static double three_downloads(void)
 {
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     weft_co_t *co[3];
     const char *names[] = {"a.html", "b.html", "c.html"};
     for (int i = 0; i < 3; i++)
-        if (weft_spawn(&co[i], download, (void *)names[i], NULL) != 0) return -1;
-    weft_co_joinall(co, 3, WEFT_FOREVER);
+        if (weft_co_spawn(download, (void *)names[i], NULL, &co[i]) != 0) return -1;
+    weft_co_join_all(co, 3, WEFT_FOREVER);
     for (int i = 0; i < 3; i++) weft_co_release(co[i]);
-    return weft_monotonic() - t0;
+    return weft_time_monotonic() - t0;
 }
 
 static int fds[2];
@@ -57,10 +57,10 @@ int main(void)
 
     if (pipe(fds) != 0) return 1;
     weft_co_t *r, *w;
-    weft_spawn(&r, reader, NULL, NULL);
-    weft_spawn(&w, writer, NULL, NULL);
+    weft_co_spawn(reader, NULL, NULL, &r);
+    weft_co_spawn(writer, NULL, NULL, &w);
     weft_co_t *both[] = {r, w};
-    weft_co_joinall(both, 2, WEFT_FOREVER);
+    weft_co_join_all(both, 2, WEFT_FOREVER);
     weft_co_release(r);
     weft_co_release(w);
     close(fds[0]); /* patched close: wakes any waiter, forgets the fd */

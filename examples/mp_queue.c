@@ -21,7 +21,7 @@ static int consumer(void *arg)
     char buf[64];
     size_t len;
     for (;;) {
-        weft_mpqueue_get(q, buf, sizeof buf - 1, &len, WEFT_FOREVER);
+        weft_mpqueue_get(q, buf, sizeof buf - 1, WEFT_FOREVER, &len);
         buf[len] = '\0';
         if (len == 0) { /* the empty message: no more work */
             weft_mpqueue_task_done(q);
@@ -35,9 +35,9 @@ static int consumer(void *arg)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);    /* each line out at once, even into a pipe */
-    weft_mpqueue_create(&q, 0, 3, true); /* JoinableQueue(maxsize=3) */
+    weft_mpqueue_create(0, 3, true, &q); /* JoinableQueue(maxsize=3) */
     weft_process_t *c;
-    weft_process_start(&c, consumer, NULL, NULL);
+    weft_process_start(consumer, NULL, NULL, &c);
     const char *buns[] = {"bun 1", "bun 2", "bun 3", "bun 4", "bun 5"};
     for (int i = 0; i < 5; i++)
         weft_mpqueue_put(q, buns[i], strlen(buns[i]), WEFT_FOREVER); /* blocks while full */
@@ -45,7 +45,7 @@ int main(void)
     printf("producer: all 5 buns eaten; empty = %d\n", weft_mpqueue_empty(q));
     weft_mpqueue_put(q, NULL, 0, WEFT_FOREVER);
     weft_process_join(c, WEFT_FOREVER);
-    weft_process_close(c);
-    weft_mpqueue_destroy(q);
+    weft_process_release(c);
+    weft_mpqueue_release(q);
     return 0;
 }

@@ -42,7 +42,7 @@ int main(int argc, char **argv)
     if (worker) return 0; /* ranks 1..N-1 served until rank 0 finished */
 
     weft_executor_t *pool;
-    if (weft_mpi_pool_create(&pool, NULL) != 0) { /* MPIPoolExecutor() */
+    if (weft_mpi_pool_create(NULL, &pool) != 0) { /* MPIPoolExecutor() */
         fprintf(stderr, "no worker ranks: run me under mpirun -np 3\n");
         return 1;
     }
@@ -61,10 +61,10 @@ int main(int argc, char **argv)
                data + sizeof sum);
         weft_future_release(f[i]);
     }
-    printf("an unregistered task: %s\n", weft_err_name(weft_mpi_result(bad, WEFT_FOREVER, 0, 0)));
+    printf("an unregistered task: %s\n", weft_error_name(weft_mpi_result(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
-    weft_executor_destroy(pool);
+    weft_executor_release(pool);
     weft_mpi_finalize(); /* the worker ranks leave */
     return 0;
 }

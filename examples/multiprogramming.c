@@ -37,28 +37,28 @@ static void run(void *arg)
     program_t *p = arg;
     for (int step = 1; step <= STEPS; step++) {
         for (int i = 0; i < 1000000; i++) p->work += (uint64_t)i; /* the CPU part of the step */
-        printf("%5.3f s  %c runs step %d, then blocks on IO\n", weft_monotonic() - t0, p->name,
+        printf("%5.3f s  %c runs step %d, then blocks on IO\n", weft_time_monotonic() - t0, p->name,
                step);
         weft_timer_start(&p->device, 0.05, device_ready, p); /* the IO completes in 50 ms */
         char c;
         weft_read(p->fds[0], &c, 1, WEFT_FOREVER); /* blocked: the CPU goes to another */
     }
-    printf("%5.3f s  %c done\n", weft_monotonic() - t0, p->name);
+    printf("%5.3f s  %c done\n", weft_time_monotonic() - t0, p->name);
 }
 
 int main(void)
 {
     program_t progs[PROGRAMS];
     weft_co_t *cos[PROGRAMS];
-    t0 = weft_monotonic();
+    t0 = weft_time_monotonic();
     for (int i = 0; i < PROGRAMS; i++) {
         progs[i].name = (char)('A' + i);
         progs[i].work = 0;
         if (pipe(progs[i].fds) != 0 || weft_timer_init(&progs[i].device) != 0) return 1;
-        if (weft_spawn(&cos[i], run, &progs[i], NULL) != 0) return 1;
+        if (weft_co_spawn(run, &progs[i], NULL, &cos[i]) != 0) return 1;
     }
-    weft_co_joinall(cos, PROGRAMS, WEFT_FOREVER);
-    double took = weft_monotonic() - t0;
+    weft_co_join_all(cos, PROGRAMS, WEFT_FOREVER);
+    double took = weft_time_monotonic() - t0;
     printf("%d programs x %d IO waits of 0.05 s: %.2f s (one after the other: %.2f s)\n", PROGRAMS,
            STEPS, took, PROGRAMS * STEPS * 0.05);
     for (int i = 0; i < PROGRAMS; i++) {

@@ -19,11 +19,11 @@ static weft_conn_t *parent_end, *child_end;
 static int server(void *arg) /* the child: answers each request until EOF */
 {
     (void)arg;
-    counter = 999;               /* the child's copy only */
-    weft_conn_close(parent_end); /* the child does not use the parent's end */
+    counter = 999;                 /* the child's copy only */
+    weft_conn_release(parent_end); /* the child does not use the parent's end */
     char buf[64], reply[96];
     size_t len;
-    while (weft_conn_recv_bytes(child_end, buf, sizeof buf - 1, &len, WEFT_FOREVER) == 0) {
+    while (weft_conn_recv_bytes(child_end, buf, sizeof buf - 1, WEFT_FOREVER, &len) == 0) {
         buf[len] = '\0';
         int n = snprintf(reply, sizeof reply, "child <%d> got '%s'", (int)getpid(), buf);
         weft_conn_send_bytes(child_end, reply, (size_t)n, WEFT_FOREVER);
@@ -35,23 +35,23 @@ static int server(void *arg) /* the child: answers each request until EOF */
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (weft_pipe(&parent_end, &child_end, true) != 0) return 1; /* Pipe(duplex=True) */
+    if (weft_pipe_create(true, &parent_end, &child_end) != 0) return 1; /* Pipe(duplex=True) */
     weft_process_t *p;
-    if (weft_process_start(&p, server, NULL, NULL) != 0) return 1;
-    weft_conn_close(child_end); /* the parent does not use the child's end */
+    if (weft_process_start(server, NULL, NULL, &p) != 0) return 1;
+    weft_conn_release(child_end); /* the parent does not use the child's end */
 
     const char *requests[] = {"hello", "what is 6 x 7?", "bye"};
     for (int i = 0; i < 3; i++) {
         char buf[128];
         size_t len;
         weft_conn_send_bytes(parent_end, requests[i], strlen(requests[i]), WEFT_FOREVER);
-        weft_conn_recv_bytes(parent_end, buf, sizeof buf - 1, &len, WEFT_FOREVER);
+        weft_conn_recv_bytes(parent_end, buf, sizeof buf - 1, WEFT_FOREVER, &len);
         buf[len] = '\0';
         printf("parent <%d> sent '%s', reply: %s\n", (int)getpid(), requests[i], buf);
     }
-    weft_conn_close(parent_end); /* the child's recv sees EOF */
+    weft_conn_release(parent_end); /* the child's recv sees EOF */
     weft_process_join(p, WEFT_FOREVER);
-    weft_process_close(p);
+    weft_process_release(p);
     printf("parent: counter here is still %d\n", counter);
     return 0;
 }

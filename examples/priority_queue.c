@@ -20,7 +20,7 @@ int main(void)
 {
     patient_t arrivals[] = {{"Ann", 3}, {"Bob", 1}, {"Cid", 2}, {"Dee", 3}, {"Eve", 1}, {"Fay", 2}};
     weft_queue_t *er;
-    weft_queue_create(&er, WEFT_QUEUE_PRIORITY, 0);
+    weft_queue_create(WEFT_QUEUE_PRIORITY, 0, &er);
 
     for (size_t i = 0; i < sizeof arrivals / sizeof arrivals[0]; i++) {
         weft_queue_put_priority(er, &arrivals[i], arrivals[i].level, WEFT_FOREVER);
@@ -31,6 +31,6 @@ int main(void)
         patient_t *p = next;
         printf("doctor sees %s (level %d)\n", p->name, p->level);
     }
-    weft_queue_destroy(er);
+    weft_queue_release(er);
     return 0;
 }

@@ -29,16 +29,16 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* each line out at once, even into a pipe */
     weft_process_t *p, *d;
-    weft_process_start(&p, talk, "alex", NULL); /* Process(target=talk, args=('alex',)).start() */
+    weft_process_start(talk, "alex", NULL, &p); /* Process(target=talk, args=('alex',)).start() */
     printf("parent <%d>\n", (int)getpid());
     weft_process_join(p, WEFT_FOREVER); /* p.join() */
     int code;
     weft_process_exitcode(p, &code);
     printf("%s exited with code %d\n", weft_process_name(p), code);
-    weft_process_close(p);
+    weft_process_release(p);
 
     weft_process_opts_t daemon = {.name = "heartbeat", .daemon = true};
-    weft_process_start(&d, forever, NULL, &daemon);
+    weft_process_start(forever, NULL, &daemon, &d);
     printf("is_alive(%s) = %d; exiting: the exit rule terminates it\n", weft_process_name(d),
            weft_process_is_alive(d));
     return 0; /* exit: the daemon child gets SIGTERM and is reaped */

@@ -41,27 +41,27 @@ static int die_holding(void *arg)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    weft_shm_alloc((void **)&sh, sizeof *sh);
+    weft_shm_alloc(sizeof *sh, (void **)&sh);
     weft_lock_init_shared(&sh->lock);
     weft_value_init(&sh->lines, 0);
     out = stdout;
     const char *names[] = {"alice", "bob", "carol"};
     weft_process_t *p[3];
-    for (int i = 0; i < 3; i++) weft_process_start(&p[i], writer, (void *)names[i], NULL);
+    for (int i = 0; i < 3; i++) weft_process_start(writer, (void *)names[i], NULL, &p[i]);
     for (int i = 0; i < 3; i++) {
         weft_process_join(p[i], WEFT_FOREVER);
-        weft_process_close(p[i]);
+        weft_process_release(p[i]);
     }
     int64_t n;
     weft_value_get(&sh->lines, &n);
     printf("%lld whole lines\n", (long long)n);
 
     weft_process_t *d;
-    weft_process_start(&d, die_holding, NULL, NULL);
+    weft_process_start(die_holding, NULL, NULL, &d);
     weft_process_join(d, WEFT_FOREVER);
-    weft_process_close(d);
+    weft_process_release(d);
     int rc = weft_lock_acquire(&sh->lock, 5);
-    printf("acquire after the holder died: %s\n", weft_err_name(rc)); /* WEFT_EOWNERDEAD */
+    printf("acquire after the holder died: %s\n", weft_error_name(rc)); /* WEFT_EOWNERDEAD */
     weft_lock_release(&sh->lock);
     weft_shm_free(sh, sizeof *sh);
     return 0;

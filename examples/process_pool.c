@@ -38,7 +38,7 @@ static int crash(const void *arg, size_t len, void **result, size_t *result_len)
 int main(void)
 {
     weft_executor_t *pool;
-    weft_process_pool_create(&pool, 2, NULL); /* ProcessPoolExecutor(2) */
+    weft_process_pool_create(2, NULL, &pool); /* ProcessPoolExecutor(2) */
     weft_future_t *f[4], *bad;
     for (uint64_t i = 0; i < 4; i++) {
         uint64_t n = (i + 1) * 1000000;
@@ -53,9 +53,10 @@ int main(void)
         printf("sum to %d million = %llu\n", i + 1, (unsigned long long)sum);
         weft_future_release(f[i]);
     }
-    printf("the crashing task: %s\n", weft_err_name(weft_process_result(bad, WEFT_FOREVER, 0, 0)));
+    printf("the crashing task: %s\n",
+           weft_error_name(weft_process_result(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
-    weft_executor_destroy(pool);
+    weft_executor_release(pool);
     return 0;
 }

@@ -42,7 +42,7 @@ static void customer(void *arg)
     void *loaf;
     sleep_ms(10); /* arrives late: the baker has filled the shelf and waits with loaf 4 */
     printf("customer arrives: shelf full=%d\n", weft_queue_full(shelf));
-    while (weft_queue_get(shelf, &loaf, WEFT_FOREVER) == 0) { /* waits while it is empty */
+    while (weft_queue_get(shelf, WEFT_FOREVER, &loaf) == 0) { /* waits while it is empty */
         printf("  took loaf %ld, %zu left on the shelf\n", (long)(intptr_t)loaf,
                weft_queue_qsize(shelf));
         sleep_ms(10); /* eats it */
@@ -52,27 +52,28 @@ static void customer(void *arg)
 
 int main(void)
 {
-    weft_queue_create(&shelf, WEFT_QUEUE_FIFO, SHELF);
+    weft_queue_create(WEFT_QUEUE_FIFO, SHELF, &shelf);
     void *item;
     printf("empty shelf: empty=%d, get_nowait -> %s\n", weft_queue_empty(shelf),
-           weft_err_name(weft_queue_get_nowait(shelf, &item)));
+           weft_error_name(weft_queue_get_nowait(shelf, &item)));
 
     weft_thread_t *b, *c;
-    weft_thread_start(&b, baker, NULL, NULL);
-    weft_thread_start(&c, customer, NULL, NULL);
+    weft_thread_start(baker, NULL, NULL, &b);
+    weft_thread_start(customer, NULL, NULL, &c);
     weft_thread_join(b, WEFT_FOREVER);
     weft_thread_join(c, WEFT_FOREVER);
     weft_thread_release(b);
     weft_thread_release(c);
-    printf("after closing: put_nowait -> %s\n", weft_err_name(weft_queue_put_nowait(shelf, NULL)));
-    weft_queue_destroy(shelf);
+    printf("after closing: put_nowait -> %s\n",
+           weft_error_name(weft_queue_put_nowait(shelf, NULL)));
+    weft_queue_release(shelf);
 
     /* A full shelf refuses a non-blocking put, and a put with a timeout gives up. */
-    weft_queue_create(&shelf, WEFT_QUEUE_FIFO, 1);
+    weft_queue_create(WEFT_QUEUE_FIFO, 1, &shelf);
     weft_queue_put_nowait(shelf, (void *)1);
     printf("full shelf: full=%d, put_nowait -> %s, put(timeout 20 ms) -> %s\n",
-           weft_queue_full(shelf), weft_err_name(weft_queue_put_nowait(shelf, (void *)2)),
-           weft_err_name(weft_queue_put(shelf, (void *)2, 0.02)));
-    weft_queue_destroy(shelf);
+           weft_queue_full(shelf), weft_error_name(weft_queue_put_nowait(shelf, (void *)2)),
+           weft_error_name(weft_queue_put(shelf, (void *)2, 0.02)));
+    weft_queue_release(shelf);
     return 0;
 }

@@ -52,8 +52,8 @@ static void intruder(void *arg)
     account_t *a = arg;
     printf("  intruder: owns it? %s; release: %s; acquire(20 ms): %s\n",
            weft_rlock_is_owned(&a->lock) ? "yes" : "no",
-           weft_err_name(weft_rlock_release(&a->lock)),
-           weft_err_name(weft_rlock_acquire(&a->lock, 0.02)));
+           weft_error_name(weft_rlock_release(&a->lock)),
+           weft_error_name(weft_rlock_acquire(&a->lock, 0.02)));
 }
 
 int main(void)
@@ -64,14 +64,14 @@ int main(void)
 
     int rc = transfer_to_savings(&checking, &savings, 30);
     printf("transfer 30 (locks checking twice, nested): %s -> checking %ld, savings %ld\n",
-           weft_err_name(rc), checking.balance, savings.balance);
+           weft_error_name(rc), checking.balance, savings.balance);
 
     /* The same nesting with a plain Lock: the inner acquire waits for the outer one. */
     weft_lock_t plain;
     weft_lock_init(&plain);
     weft_lock_acquire(&plain, WEFT_FOREVER);
     printf("a plain Lock taken twice by its holder: %s (it would deadlock without a timeout)\n",
-           weft_err_name(weft_lock_acquire(&plain, 0.02)));
+           weft_error_name(weft_lock_acquire(&plain, 0.02)));
     weft_lock_release(&plain);
     weft_lock_destroy(&plain);
 
@@ -81,7 +81,7 @@ int main(void)
     printf("main holds checking's RLock twice; owns it? %s\n",
            weft_rlock_is_owned(&checking.lock) ? "yes" : "no");
     weft_thread_t *t;
-    if (weft_thread_start(&t, intruder, &checking, NULL) != 0) return 1;
+    if (weft_thread_start(intruder, &checking, NULL, &t) != 0) return 1;
     weft_thread_join(t, WEFT_FOREVER);
     weft_thread_release(t);
     weft_rlock_release(&checking.lock);
@@ -90,7 +90,7 @@ int main(void)
     weft_rlock_release(&checking.lock);
     printf("after the second: owns it? %s; one release too many: %s\n",
            weft_rlock_is_owned(&checking.lock) ? "yes" : "no",
-           weft_err_name(weft_rlock_release(&checking.lock)));
+           weft_error_name(weft_rlock_release(&checking.lock)));
 
     return weft_rlock_destroy(&checking.lock) == 0 && weft_rlock_destroy(&savings.lock) == 0 ? 0
                                                                                              : 1;

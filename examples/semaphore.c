@@ -32,7 +32,7 @@ static void car(void *arg)
     double patience = id == CARS ? 0.01 : WEFT_FOREVER; /* the last car will not wait long */
     int rc = weft_semaphore_acquire(&lot, patience);
     if (rc != 0) {
-        printf("  car %d: lot full, drives on (%s)\n", id, weft_err_name(rc));
+        printf("  car %d: lot full, drives on (%s)\n", id, weft_error_name(rc));
         return;
     }
     int now = atomic_fetch_add(&parked, 1) + 1;
@@ -51,7 +51,7 @@ int main(void)
 
     weft_thread_t *cars[CARS];
     for (int i = 0; i < CARS; i++)
-        if (weft_thread_start(&cars[i], car, (void *)(intptr_t)(i + 1), NULL) != 0) return 1;
+        if (weft_thread_start(car, (void *)(intptr_t)(i + 1), NULL, &cars[i]) != 0) return 1;
     for (int i = 0; i < CARS; i++) {
         weft_thread_join(cars[i], WEFT_FOREVER);
         weft_thread_release(cars[i]);
@@ -60,7 +60,7 @@ int main(void)
            SPACES, weft_semaphore_value(&lot));
 
     /* Handing back a space nobody took would make a 4th space appear: refused. */
-    printf("release one more space: %s; free: %u\n", weft_err_name(weft_semaphore_release(&lot, 1)),
-           weft_semaphore_value(&lot));
+    printf("release one more space: %s; free: %u\n",
+           weft_error_name(weft_semaphore_release(&lot, 1)), weft_semaphore_value(&lot));
     return weft_semaphore_destroy(&lot) == 0 && atomic_load(&most_parked) <= SPACES ? 0 : 1;
 }

@@ -12,7 +12,7 @@
 static void sleep_then_print(void *arg)
 {
     int v = *(int *)arg;
-    weft_sleep(v * 0.01);
+    weft_time_sleep(v * 0.01);
     printf("%d ", v);
     fflush(stdout);
 }
@@ -22,10 +22,10 @@ int main(void)
     int values[] = {5, 3, 9, 1, 7, 2, 8, 6, 4, 0};
     enum { N = sizeof values / sizeof values[0] };
     weft_group_t *g;
-    if (weft_group_create(&g, 0)) return 1;
+    if (weft_group_create(0, &g)) return 1;
     for (int i = 0; i < N; i++)
-        weft_group_spawn(g, NULL, sleep_then_print, &values[i], WEFT_FOREVER);
+        weft_group_spawn(g, sleep_then_print, &values[i], WEFT_FOREVER, NULL);
     weft_group_join(g, WEFT_FOREVER);
     printf("\n");
-    return weft_group_destroy(g) ? 1 : 0;
+    return weft_group_release(g) ? 1 : 0;
 }

@@ -27,9 +27,9 @@ int main(void)
 {
     weft_co_t *co;
     weft_event_init(&io_done);
-    if (weft_spawn(&co, task, NULL, NULL) != 0) return 1;
+    if (weft_co_spawn(task, NULL, NULL, &co) != 0) return 1;
     printf("after spawn:            %s\n", names[weft_co_state(co)]);
-    weft_yield(); /* main lets the ready task run; it runs until it blocks */
+    weft_co_yield(); /* main lets the ready task run; it runs until it blocks */
     printf("task waits for IO:      %s\n", names[weft_co_state(co)]);
     weft_event_set(&io_done); /* the "IO" completes */
     printf("after the event is set: %s\n", names[weft_co_state(co)]);

@@ -40,7 +40,7 @@ int main(void)
         char name[16];
         snprintf(name, sizeof name, "summer-%d", i + 1);
         weft_thread_opts_t opts = {.name = i < 2 ? name : NULL};
-        if (weft_thread_start(&threads[i], worker, &jobs[i], &opts) != 0) return 1;
+        if (weft_thread_start(worker, &jobs[i], &opts, &threads[i]) != 0) return 1;
     }
 
     /* All are started and waiting: list them (main first, then in start order). */
@@ -55,8 +55,8 @@ int main(void)
 
     /* Nothing runs before the signal, so a short join times out. */
     int rc = weft_thread_join(threads[0], 0.01);
-    printf("join(%s, 0.01 s): %s, is_alive: %s\n", weft_thread_name(threads[0]), weft_err_name(rc),
-           weft_thread_is_alive(threads[0]) ? "yes" : "no");
+    printf("join(%s, 0.01 s): %s, is_alive: %s\n", weft_thread_name(threads[0]),
+           weft_error_name(rc), weft_thread_is_alive(threads[0]) ? "yes" : "no");
 
     weft_event_set(&go);
     long long total = 0;

@@ -27,7 +27,8 @@ static int download(void *arg, void **result)
     intptr_t page = (intptr_t)arg;
     struct timespec ts = {0, (10 + page % 3 * 10) * 1000000L};
     nanosleep(&ts, NULL); /* the network */
-    if (page == 7) return weft_task_fail(WEFT_ECONNRESET, "page %ld: connection reset", (long)page);
+    if (page == 7)
+        return weft_future_fail_current(WEFT_ECONNRESET, "page %ld: connection reset", (long)page);
     *result = (void *)(page * 1000);
     return 0;
 }
@@ -49,7 +50,7 @@ static int parse(weft_future_t *f, void *arg)
 int main(void)
 {
     weft_executor_t *pool;
-    if (weft_thread_pool_create(&pool, WORKERS, NULL) != 0) return 1; /* ThreadPoolExecutor(10) */
+    if (weft_thread_pool_create(WORKERS, NULL, &pool) != 0) return 1; /* ThreadPoolExecutor(10) */
 
     /* ret = pool.submit(func, arg); ret.result() */
     weft_future_t *ret;
@@ -70,7 +71,7 @@ int main(void)
 
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
     printf("all done; submit after shutdown -> %s\n",
-           weft_err_name(weft_executor_submit(pool, download, (void *)0, NULL)));
-    weft_executor_destroy(pool);
+           weft_error_name(weft_executor_submit(pool, download, (void *)0, NULL)));
+    weft_executor_release(pool);
     return 0;
 }

@@ -17,7 +17,7 @@ static double t0;
 
 static void say(void *arg)
 {
-    printf("  %.2f s: %s\n", weft_monotonic() - t0, (const char *)arg);
+    printf("  %.2f s: %s\n", weft_time_monotonic() - t0, (const char *)arg);
 }
 
 static void count(void *arg)
@@ -27,16 +27,17 @@ static void count(void *arg)
 
 int main(void)
 {
-    t0 = weft_monotonic();
+    t0 = weft_time_monotonic();
     weft_timer_t reminder = WEFT_TIMER_INIT, alarm = WEFT_TIMER_INIT;
     weft_timer_start(&reminder, 0.2, say, "reminder: the tea is ready");
     weft_timer_start(&alarm, 0.3, say, "alarm: the tea is cold (you should not see this)");
 
     /* cancel returns 0 when the timer had not fired yet: its function will never run. */
-    if (weft_timer_cancel(&alarm) == 0) printf("  %.2f s: alarm canceled\n", weft_monotonic() - t0);
+    if (weft_timer_cancel(&alarm) == 0)
+        printf("  %.2f s: alarm canceled\n", weft_time_monotonic() - t0);
     weft_timer_join(&reminder, WEFT_FOREVER); /* waits until the reminder has run */
     /* Too late to cancel now: WEFT_EALREADY says the function already ran. */
-    printf("  cancel after it ran: %s\n", weft_err_name(weft_timer_cancel(&reminder)));
+    printf("  cancel after it ran: %s\n", weft_error_name(weft_timer_cancel(&reminder)));
 
     enum { N = 1000 };
     weft_timer_t *many = calloc(N, sizeof *many);
@@ -44,7 +45,7 @@ int main(void)
     if (!many) return 1;
     for (int i = 0; i < N; i++) weft_timer_start(&many[i], 0.05 + i * 0.0001, count, &fired);
     for (int i = 0; i < N; i++) weft_timer_join(&many[i], WEFT_FOREVER);
-    printf("  %.2f s: %d of %d timers fired, all on one timer thread\n", weft_monotonic() - t0,
+    printf("  %.2f s: %d of %d timers fired, all on one timer thread\n", weft_time_monotonic() - t0,
            atomic_load(&fired), N);
     free(many);
     return 0;

@@ -345,7 +345,7 @@ static int pool_echo(void *arg, void **result)
 static void serve_threadpool(int lfd)
 {
     weft_executor_t *pool;
-    if (weft_thread_pool_create(&pool, 2, NULL)) abort();
+    if (weft_thread_pool_create(2, NULL, &pool)) abort();
     pool_ep = epoll_create1(EPOLL_CLOEXEC);
     struct epoll_event ev = {.events = EPOLLIN, .data.fd = lfd}, events[256];
     epoll_ctl(pool_ep, EPOLL_CTL_ADD, lfd, &ev);
@@ -461,10 +461,11 @@ static void nothing(void *arg)
 static void serve_coroutines(int lfd)
 {
     weft_monkey_patch();
-    weft_go(nothing, NULL); /* the thread's hub: from now on its blocking calls park */
+    weft_co_spawn(nothing, NULL, NULL,
+                  NULL); /* the thread's hub: from now on its blocking calls park */
     for (;;) {
         int fd = accept(lfd, NULL, NULL); /* parks the root: the connections run meanwhile */
-        if (fd >= 0) weft_go(co_conn, (void *)(intptr_t)fd);
+        if (fd >= 0) weft_co_spawn(co_conn, (void *)(intptr_t)fd, NULL, NULL);
     }
 }
 

@@ -7,7 +7,7 @@
  * equivalent are that errno negated (WEFT_EINVAL == -EINVAL), libuv-style; weft's own codes
  * live below -4000. Every errno a system call gives weft goes through one converter: one of
  * the list below keeps its number, any other becomes WEFT_ESYSTEM, so every code a weft call
- * returns has a name (weft_err_name) and a message (weft_strerror). weft never sets errno as
+ * returns has a name (weft_error_name) and a message (weft_error_message). weft never sets errno as
  * its way of reporting and never aborts on bad input.
  *
  * Timeouts are double seconds as in Python, the same in every call that takes one:
@@ -18,7 +18,7 @@
  *                             forever too;
  *   NaN                       WEFT_EINVAL.
  * A wait whose deadline passes, including a failed poll, returns WEFT_ETIMEDOUT. Every call
- * converts its timeout with weft_deadline() below, so the rules cannot differ between calls.
+ * converts its timeout with weft_deadline_after() below, so the rules cannot differ between calls.
  */
 #ifndef WEFT_CORE_H
 #define WEFT_CORE_H
@@ -58,8 +58,8 @@ struct weft__list {
     struct weft__list_node *head, *tail;
 };
 
-/* The one list of error codes: errno-backed ones, then weft's own. weft_strerror() and
- * weft_err_name() are generated from it, so they cannot drift. */
+/* The one list of error codes: errno-backed ones, then weft's own. weft_error_message() and
+ * weft_error_name() are generated from it, so they cannot drift. */
 #define WEFT_ERRNO_MAP(XX)                                                                         \
     XX(EPERM, "operation not permitted")                                                           \
     XX(ENOENT, "no such file or directory")                                                        \
@@ -153,11 +153,11 @@ enum {
 
 /* A message for an error code ("timed out"); "unknown error" for a code weft does not know.
  * Never NULL. Safe from any thread, coroutine or signal handler, and after fork. */
-WEFT_EXTERN const char *weft_strerror(int code);
+WEFT_EXTERN const char *weft_error_message(int code);
 
 /* The code's name ("WEFT_ETIMEDOUT"), "WEFT_UNKNOWN" for a code weft does not know.
- * Never NULL. Same safety as weft_strerror. */
-WEFT_EXTERN const char *weft_err_name(int code);
+ * Never NULL. Same safety as weft_error_message. */
+WEFT_EXTERN const char *weft_error_name(int code);
 
 /* ---- clock and deadlines ---------------------------------------------------------------- */
 
@@ -176,14 +176,14 @@ typedef int64_t weft_deadline_t;
 
 /* CLOCK_MONOTONIC now, in nanoseconds / in seconds (Python's time.monotonic()).
  * Safe everywhere, including signal handlers. */
-WEFT_EXTERN int64_t weft_monotonic_ns(void);
-WEFT_EXTERN double weft_monotonic(void);
+WEFT_EXTERN int64_t weft_time_monotonic_ns(void);
+WEFT_EXTERN double weft_time_monotonic(void);
 
 /* Turns a timeout in seconds into a deadline, the one conversion every weft call uses:
  * WEFT_FOREVER → WEFT_NO_DEADLINE; 0 or any other negative value → now (already passed);
  * positive → now + timeout, saturating to WEFT_NO_DEADLINE (more than ~292 years, +inf).
  * Returns 0, or WEFT_EINVAL for a NaN timeout or a NULL out-pointer. Safe everywhere. */
-WEFT_EXTERN int weft_deadline(double timeout, weft_deadline_t *deadline);
+WEFT_EXTERN int weft_deadline_after(double timeout, weft_deadline_t *deadline);
 
 /* Seconds left until a deadline: WEFT_FOREVER for WEFT_NO_DEADLINE, 0 once it has passed.
  * Pass it on as the timeout of the next call to keep one overall deadline across several
@@ -203,7 +203,7 @@ typedef void (*weft_free_fn)(void *ptr);
  * weft holds memory from the previous allocator (it would be freed with the new one).
  * Tests use it to make the Nth allocation fail: every weft function that allocates returns
  * WEFT_ENOMEM then and leaves nothing behind. */
-WEFT_EXTERN int weft_set_allocator(weft_malloc_fn malloc_fn, weft_realloc_fn realloc_fn,
+WEFT_EXTERN int weft_allocator_set(weft_malloc_fn malloc_fn, weft_realloc_fn realloc_fn,
                                    weft_calloc_fn calloc_fn, weft_free_fn free_fn);
 
 #ifdef __cplusplus

@@ -4,7 +4,7 @@
  *
  * Every thread gets a hub (its scheduler) the first time it spawns a coroutine. From then on
  * the thread's own code (its "root" context) is a coroutine too: when it blocks in ANY weft
- * call — a Lock, Event, Queue, Future, thread join, weft_sleep, weft_wait_fd — only it parks,
+ * call — a Lock, Event, Queue, Future, thread join, weft_time_sleep, weft_wait_fd — only it parks,
  * and the hub runs the thread's other coroutines meanwhile. Coroutines never move between
  * threads. A wake from another thread (a pool worker sets an Event a coroutine waits on)
  * reaches the hub through its poller (or a futex while the hub has no fd to watch). A thread
@@ -57,10 +57,11 @@ typedef struct weft_co weft_co_t;
 
 /* The seed's process states, for coroutines. */
 typedef enum weft_co_state {
-    WEFT_CO_READY = 0,   /* runnable, waiting for its turn */
-    WEFT_CO_RUNNING = 1, /* the one running on its thread now */
-    WEFT_CO_BLOCKED = 2, /* parked in a blocking call */
-    WEFT_CO_DONE = 3,    /* its function returned */
+    WEFT_CO_INVALID = -1, /* the answer for a NULL handle */
+    WEFT_CO_READY = 0,    /* runnable, waiting for its turn */
+    WEFT_CO_RUNNING = 1,  /* the one running on its thread now */
+    WEFT_CO_BLOCKED = 2,  /* parked in a blocking call */
+    WEFT_CO_DONE = 3,     /* its function returned */
 } weft_co_state_t;
 
 /* Longest coroutine name, NUL included. */
@@ -80,16 +81,15 @@ typedef struct weft_co_opts {
 
 /* ---- spawning and joining ---------------------------------------------------------------- */
 
-/* Starts fn(arg) as a coroutine on the calling thread (creating its hub on first use) and
- * stores a handle in *co (one reference: weft_co_release it). The new coroutine is READY: it
- * first runs when the caller blocks or yields (as gevent.spawn). Errors: WEFT_EINVAL (co or
- * fn NULL, bad opts), WEFT_ENOMEM (no memory or no address space for the stack); then *co is
- * NULL and nothing is left behind. Safe from any thread or coroutine. */
-WEFT_EXTERN int weft_spawn(weft_co_t **co, void (*fn)(void *arg), void *arg,
-                           const weft_co_opts_t *opts);
-
-/* weft_spawn with default options and no handle (Go's `go`). */
-WEFT_EXTERN int weft_go(void (*fn)(void *arg), void *arg);
+/* Starts fn(arg) as a coroutine on the calling thread (creating its hub on first use); opts
+ * may be NULL (defaults). When co is not NULL it gets a handle (one reference:
+ * weft_co_release it); with co NULL the coroutine runs detached (Go's `go`). The new
+ * coroutine is READY: it first runs when the caller blocks or yields (as gevent.spawn).
+ * Errors: WEFT_EINVAL (fn NULL, bad opts), WEFT_ENOMEM (no memory or no address space for the
+ * stack), WEFT_ESHUTDOWN (the thread's hub is closing); then *co is NULL and nothing is left
+ * behind. Safe from any thread or coroutine. */
+WEFT_EXTERN int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,
+                              weft_co_t **co);
 
 /* Waits until co's function has returned, at most `timeout` seconds (the rules of weft/core.h:
  * WEFT_FOREVER blocks, 0 or any other negative value polls); then 0, at once and forever after. Any
@@ -100,7 +100,7 @@ WEFT_EXTERN int weft_co_join(weft_co_t *co, double timeout);
 
 /* Joins n coroutines (NULL entries are skipped) within one timeout (gevent.joinall). Returns
  * 0 when all are done, else the first error (then some may still run). */
-WEFT_EXTERN int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout);
+WEFT_EXTERN int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout);
 
 /* Asks co to end (gevent's kill, libdill's cancel): its current or next blocking call that
  * has to wait returns WEFT_ECANCELED (calls that need not wait still succeed, so cleanup can
@@ -110,25 +110,26 @@ WEFT_EXTERN int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
 WEFT_EXTERN int weft_co_cancel(weft_co_t *co);
 
 /* Reference counting: a handle lives until its last reference is released; releasing does
- * not stop a running coroutine (it runs on, detached). */
+ * not stop a running coroutine (it runs on, detached). release: 0, or WEFT_EINVAL for NULL;
+ * retain returns co. */
 WEFT_EXTERN weft_co_t *weft_co_retain(weft_co_t *co);
-WEFT_EXTERN void weft_co_release(weft_co_t *co);
+WEFT_EXTERN int weft_co_release(weft_co_t *co);
 
 /* ---- the running coroutine --------------------------------------------------------------- */
 
 /* The calling coroutine, or NULL in a thread's own context (its root). No reference. */
 WEFT_EXTERN weft_co_t *weft_co_current(void);
 
-/* A snapshot of co's state (WEFT_CO_DONE for NULL). */
+/* A snapshot of co's state (WEFT_CO_INVALID for NULL). */
 WEFT_EXTERN weft_co_state_t weft_co_state(const weft_co_t *co);
 
-/* co's name (a constant string for NULL). */
+/* co's name (NULL for NULL). */
 WEFT_EXTERN const char *weft_co_name(const weft_co_t *co);
 
 /* Lets the other ready coroutines of the thread run, then continues (gevent.sleep(0)). Returns
  * 0, or WEFT_ECANCELED when the caller was canceled (it still yielded). From a thread without
  * coroutines: sched_yield. */
-WEFT_EXTERN int weft_yield(void);
+WEFT_EXTERN int weft_co_yield(void);
 
 /* Sleeps for `seconds` (0 or negative: yields only, and returns at once, as a deadline that
  * has passed; WEFT_FOREVER: until canceled). Returns 0, WEFT_EINVAL (NaN),
@@ -138,12 +139,15 @@ WEFT_EXTERN int weft_yield(void);
  * coroutine parks only itself; a thread sleeps. Timers: a binary heap per hub, so a million
  * sleepers cost O(log n) per operation and 16 bytes of heap each (a slot reserved for every
  * coroutine when it is spawned: a timed wait never allocates). */
-WEFT_EXTERN int weft_sleep(double seconds);
+WEFT_EXTERN int weft_time_sleep(double seconds);
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */
 
 /* A key: a static object whose address names the value (as a pthread key or gevent.local).
- * `dtor`, when set, is called with every non-NULL value when its coroutine ends. */
+ * `dtor`, when set, is called with every non-NULL value when its coroutine ends.
+ * Safety: get and set act on the calling coroutine's own values only (a thread's root context
+ * counts as one), so they need no lock and are safe from any thread or coroutine; no call
+ * reads another coroutine's values. After fork the child's coroutines keep theirs. */
 typedef struct weft_co_key {
     void (*dtor)(void *value);
 } weft_co_key_t;
@@ -157,35 +161,45 @@ WEFT_EXTERN int weft_co_local_set(const weft_co_key_t *key, void *value);
 
 /* ---- groups (gevent.pool.Pool) ----------------------------------------------------------- */
 
+/* Safety: every group call is safe from any thread or coroutine at once (one lock guards the
+ * group); spawn puts the member on the CALLER's hub, so one group may hold coroutines of
+ * several threads, and spawners and joiners park as any weft wait does (timeouts, cancel).
+ * Fork: a group whose members all live on the forking thread goes on in the child; members
+ * on other threads are gone there and a join waiting for them waits until its timeout. */
 typedef struct weft_group weft_group_t;
 
 /* A set of coroutines of at most `size` members at once (0: unbounded). Errors: WEFT_EINVAL,
  * WEFT_ENOMEM. */
-WEFT_EXTERN int weft_group_create(weft_group_t **g, size_t size);
+WEFT_EXTERN int weft_group_create(size_t size, weft_group_t **g);
 
 /* Spawns fn(arg) in g, first waiting (up to timeout) while g is full. *co (if co is not NULL)
- * gets a handle with a reference of its own. Errors: those of weft_spawn, WEFT_ETIMEDOUT,
+ * gets a handle with a reference of its own. Errors: those of weft_co_spawn, WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed). */
-WEFT_EXTERN int weft_group_spawn(weft_group_t *g, weft_co_t **co, void (*fn)(void *arg), void *arg,
-                                 double timeout);
+WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
+                                 weft_co_t **co);
 
 /* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED. */
 WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
 
-/* Cancels every member (weft_co_cancel each). */
+/* Cancels every member (weft_co_cancel each). 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_group_cancel(weft_group_t *g);
 
-/* How many members run now. */
+/* How many members run now (0 for NULL). */
 WEFT_EXTERN size_t weft_group_size(weft_group_t *g);
 
-/* Frees g. Errors: WEFT_EBUSY while members run (cancel and join first); WEFT_EINVAL. */
-WEFT_EXTERN int weft_group_destroy(weft_group_t *g);
+/* Frees g (the pair of weft_group_create). Errors: WEFT_EBUSY while members run, and nothing
+ * happens (cancel and join first); WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_group_release(weft_group_t *g);
 
 /* ---- timeout scopes (gevent.Timeout) ----------------------------------------------------- */
 
 /* A scope on the caller's stack: between begin and end, every blocking weft call of the
  * calling coroutine (or thread) waits at most until the scope's deadline and then returns
- * WEFT_ETIMEDOUT. Scopes nest; an inner scope cannot extend an outer one. */
+ * WEFT_ETIMEDOUT. Scopes nest; an inner scope cannot extend an outer one.
+ * Safety: a scope belongs to the coroutine (or thread) that began it and bounds only that
+ * one's waits; begin and end must be called by it, in nested order. Calls of other threads or
+ * coroutines are not affected. A scope open across fork goes on in the child's copy of the
+ * forking coroutine. */
 typedef struct weft_timeout {
     int64_t deadline_;
     int64_t saved_;

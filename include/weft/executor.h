@@ -5,7 +5,7 @@
  * submitted as bytes with weft_process_pool_submit, shutdown and destroy are the generic ones).
  *
  * Life: a backend's create function returns an executor; weft_executor_shutdown stops it
- * taking work (and optionally waits for the work it has); weft_executor_destroy shuts it down
+ * taking work (and optionally waits for the work it has); weft_executor_release shuts it down
  * if needed and frees it, without waiting: tasks still queued or running finish on their own
  * and the backend's resources go with the last of them.
  *
@@ -58,7 +58,7 @@ WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void 
  * how many leading results were stored. WEFT_EINVAL (ex, fn or results NULL, or args NULL
  * with n > 0). */
 WEFT_EXTERN int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
-                                  double timeout, void **results, size_t *ndone);
+                                  void **results, double timeout, size_t *ndone);
 
 /* Stops the executor taking work (Executor.shutdown): later submits fail with WEFT_ESHUTDOWN.
  * cancel_futures: the futures not yet started are cancelled. wait: then waits up to timeout
@@ -72,7 +72,7 @@ WEFT_EXTERN int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool canc
 /* Shuts the executor down without waiting (unless that was done already) and drops the
  * caller's handle: queued tasks still run, and the workers free the executor when they are
  * done. ex must not be used afterwards. 0, or WEFT_EINVAL for NULL. */
-WEFT_EXTERN int weft_executor_destroy(weft_executor_t *ex);
+WEFT_EXTERN int weft_executor_release(weft_executor_t *ex);
 
 /* ---- the thread pool ------------------------------------------------------------------ */
 
@@ -102,8 +102,8 @@ typedef struct weft_thread_pool_opts {
  * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
  * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
  * Errors: WEFT_EINVAL (ex NULL, prefix too long, stack size too small), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
-                                        const weft_thread_pool_opts_t *opts);
+WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts,
+                                        weft_executor_t **ex);
 
 /* ---- the process pool (ProcessPoolExecutor) ------------------------------------------------
  * Tasks run in worker processes, forked by the pool, so CPU-bound work runs beside the
@@ -152,8 +152,8 @@ typedef struct weft_process_pool_opts {
 /* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Errors:
  * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).
  */
-WEFT_EXTERN int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
-                                         const weft_process_pool_opts_t *opts);
+WEFT_EXTERN int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,
+                                         weft_executor_t **ex);
 
 /* Schedules fn with a copy of the len bytes at arg; stores the future in *out if out is not
  * NULL (one reference). Errors: WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0),

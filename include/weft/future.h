@@ -4,7 +4,7 @@
  *
  * A weft_future_t is the result of a computation that may not have finished: an executor
  * returns one from weft_executor_submit (weft/executor.h), and any code can make one with
- * weft_future_new and complete it itself (the promise side: set_result / set_error). Futures
+ * weft_future_create and complete it itself (the promise side: set_result / set_error). Futures
  * are reference-counted: new and submit hand out one reference, retain adds one, release
  * drops one, and the last release frees it. A future in use by an executor or a waiter is
  * kept alive by their own references, so releasing yours early is always safe.
@@ -15,7 +15,7 @@
  *
  * Tasks: a weft_task_fn returns 0 after storing its result in *result (NULL when it does not),
  * or fails by returning a nonzero code, preferably a WEFT_E* one, optionally with a message
- * (return weft_task_fail(WEFT_EIO, "cannot open %s", path);).
+ * (return weft_future_fail_current(WEFT_EIO, "cannot open %s", path);).
  *
  * Cancellation is cooperative and the same everywhere: a PENDING future is cancelled outright;
  * for a RUNNING one, weft_future_cancel asks its task to stop: inside it weft_cancel_requested()
@@ -50,6 +50,7 @@ typedef struct weft_future weft_future_t;
 typedef int (*weft_task_fn)(void *arg, void **result);
 
 typedef enum weft_future_state {
+    WEFT_FUTURE_INVALID = -1, /* the answer for a NULL handle */
     WEFT_FUTURE_PENDING = 0,
     WEFT_FUTURE_RUNNING = 1,
     WEFT_FUTURE_FINISHED = 2,
@@ -60,14 +61,14 @@ typedef enum weft_future_state {
 
 /* Creates a PENDING future to be completed by the caller (set_result / set_error), with one
  * reference for the caller. WEFT_EINVAL (f NULL), WEFT_ENOMEM; then *f is NULL. */
-WEFT_EXTERN int weft_future_new(weft_future_t **f);
+WEFT_EXTERN int weft_future_create(weft_future_t **f);
 
 /* Adds a reference; returns f (NULL for NULL). */
 WEFT_EXTERN weft_future_t *weft_future_retain(weft_future_t *f);
 
-/* Drops a reference (NULL is ignored); the last one frees the future, its message and its
- * callbacks. Never touches the result value: that is the caller's. */
-WEFT_EXTERN void weft_future_release(weft_future_t *f);
+/* Drops a reference; the last one frees the future, its message and its callbacks. Never
+ * touches the result value: that is the caller's. 0, or WEFT_EINVAL for NULL. */
+WEFT_EXTERN int weft_future_release(weft_future_t *f);
 
 /* ---- the consumer side ---------------------------------------------------------------- */
 
@@ -84,11 +85,11 @@ WEFT_EXTERN int weft_future_result(weft_future_t *f, double timeout, void **valu
  * WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_future_error(weft_future_t *f);
 
-/* The message a failed task left (weft_task_fail, weft_future_set_error), NULL if none or not
- * done. Valid while the caller holds a reference to f. */
+/* The message a failed task left (weft_future_fail_current, weft_future_set_error), NULL if none or
+ * not done. Valid while the caller holds a reference to f. */
 WEFT_EXTERN const char *weft_future_error_message(weft_future_t *f);
 
-/* The state right now (a snapshot); PENDING for NULL. */
+/* The state right now (a snapshot); WEFT_FUTURE_INVALID for NULL. */
 WEFT_EXTERN weft_future_state_t weft_future_state(weft_future_t *f);
 /* State tests (snapshots), false for NULL: cancelled (CANCELLED), running (RUNNING), done
  * (FINISHED or CANCELLED). */
@@ -140,9 +141,9 @@ WEFT_EXTERN int weft_future_set_result(weft_future_t *f, void *value);
 WEFT_EXTERN int weft_future_set_error(weft_future_t *f, int code, const char *message);
 
 /* Inside a task run by an executor: records a printf-style message for the task's future and
- * returns code, so a task fails with `return weft_task_fail(code, "...", ...)`. Outside a task
- * it only returns code. */
-WEFT_EXTERN int weft_task_fail(int code, const char *fmt, ...)
+ * returns code, so a task fails with `return weft_future_fail_current(code, "...", ...)`. Outside a
+ * task it only returns code. */
+WEFT_EXTERN int weft_future_fail_current(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ---- waiting on many ------------------------------------------------------------------ */
@@ -159,30 +160,30 @@ enum {
  * is, and for n == 0), WEFT_ETIMEDOUT when the timeout passed first, WEFT_ECANCELED when the
  * caller was canceled, WEFT_EINVAL (fs NULL with n > 0, a NULL entry, an unknown return_when,
  * NaN), WEFT_ENOMEM. The same future may appear more than once. */
-WEFT_EXTERN int weft_wait(weft_future_t *const *fs, size_t n, double timeout, int return_when,
-                          size_t *ndone);
+WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when,
+                                 double timeout, size_t *ndone);
 
 /* as_completed: yields the futures of fs as they complete (those done already first), each
- * once, within one overall timeout counted from begin:
+ * once, within one overall timeout counted from create:
  *
  *     weft_as_completed_t *it;
  *     weft_future_t *f;
- *     weft_as_completed_begin(&it, fs, n, 10.0);
+ *     weft_as_completed_create(fs, n, 10.0, &it);
  *     while ((r = weft_as_completed_next(it, &f)) == 0) { ...use f... }
- *     weft_as_completed_end(it);   // r is WEFT_EEOF once all were yielded
+ *     weft_as_completed_release(it);   // r is WEFT_EEOF once all were yielded
  *
- * begin: WEFT_EINVAL (it NULL, fs NULL with n > 0, a NULL entry, NaN), WEFT_ENOMEM. The
- * iterator holds a reference to every future until end. Duplicates in fs are yielded once.
- * next: 0 with *f (BORROWED: valid until end), WEFT_EEOF when every future has been yielded,
- * WEFT_ETIMEDOUT once the overall timeout passed and none of the futures left is done
+ * create: WEFT_EINVAL (it NULL, fs NULL with n > 0, a NULL entry, NaN), WEFT_ENOMEM. The
+ * iterator holds a reference to every future until release. Duplicates in fs are yielded
+ * once. next: 0 with *f (BORROWED: valid until release), WEFT_EEOF when every future has been
+ * yielded, WEFT_ETIMEDOUT once the overall timeout passed and none of the futures left is done
  * (Python's TimeoutError; later calls still yield a future done meanwhile, without waiting),
  * WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
- * time. end frees the iterator (NULL is ignored). */
+ * time. release frees the iterator (0; WEFT_EINVAL for NULL). */
 typedef struct weft_as_completed weft_as_completed_t;
-WEFT_EXTERN int weft_as_completed_begin(weft_as_completed_t **it, weft_future_t *const *fs,
-                                        size_t n, double timeout);
+WEFT_EXTERN int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
+                                         weft_as_completed_t **it);
 WEFT_EXTERN int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f);
-WEFT_EXTERN void weft_as_completed_end(weft_as_completed_t *it);
+WEFT_EXTERN int weft_as_completed_release(weft_as_completed_t *it);
 
 #ifdef __cplusplus
 }

@@ -5,8 +5,8 @@
  * no <mpi.h>. Not included by weft.h.
  *
  * The same executor as the process pool, across hosts: weft_executor_shutdown / destroy and
- * every future call (result, callbacks, weft_wait, as_completed, cancel) work on it as on any
- * executor. A task is a function plus argument bytes and returns bytes, as a process-pool task
+ * every future call (result, callbacks, weft_future_wait, as_completed, cancel) work on it as on
+ * any executor. A task is a function plus argument bytes and returns bytes, as a process-pool task
  * (weft_process_task_fn); since addresses differ between hosts, a task names its function
  * through a registry that every rank fills the same way: WEFT_MPI_TASK(fn) after fn's
  * definition registers it under its name ("fn") when the program loads.
@@ -111,7 +111,7 @@ typedef struct weft_mpi_pool_opts {
  * weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or in a
  * forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or it
  * served as a worker), WEFT_ENOTSUP (see weft_mpi_serve). */
-WEFT_EXTERN int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_opts_t *opts);
+WEFT_EXTERN int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_executor_t **ex);
 
 /* Schedules the task registered as name with a copy of the len bytes at arg; stores the future
  * in *out if out is not NULL (one reference). Errors: WEFT_EINVAL (ex or name NULL, arg NULL

@@ -8,7 +8,7 @@
  * weft_process_start forks: the child runs fn(arg) in a copy of the caller's memory (fork is
  * the start method, as multiprocessing's "fork"), and its exit code is fn's return value
  * (the low 8 bits, as any exit status). The parent gets a library-allocated handle; free it
- * with weft_process_close once the child has finished.
+ * with weft_process_release once the child has finished.
  *
  * Exit codes (Python's Process.exitcode): 0..255 for a child that exited (fn returned, or
  * called exit/_exit), -N for a child killed by signal N (weft_process_terminate gives
@@ -113,8 +113,8 @@ typedef struct weft_process_opts {
  * refused: process limit; or, for a daemon, the forker thread could not be started),
  * WEFT_EMFILE (no fd for the pidfd); then *p is NULL and no child is left
  * behind (one that was forked is killed and reaped). The first call registers the exit rules. */
-WEFT_EXTERN int weft_process_start(weft_process_t **p, int (*fn)(void *arg), void *arg,
-                                   const weft_process_opts_t *opts);
+WEFT_EXTERN int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_t *opts,
+                                   weft_process_t **p);
 
 /* Waits until the child has ended and reaps it (Process.join). Then 0 at once, forever after.
  * Errors: WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL (NULL, NaN), WEFT_ECHILD (a handle
@@ -131,10 +131,10 @@ WEFT_EXTERN bool weft_process_is_alive(weft_process_t *p);
  * its status was reaped behind weft's back or the handle is foreign, WEFT_EINVAL (NULL). */
 WEFT_EXTERN int weft_process_exitcode(weft_process_t *p, int *code);
 
-/* The child's pid (kept after it ended; the OS may reuse it then). 0 for NULL. */
+/* The child's pid (kept after it ended; the OS may reuse it then). -1 for NULL. */
 WEFT_EXTERN long weft_process_pid(const weft_process_t *p);
 
-/* The name ("Process-N" or the one given); NULL for NULL. Valid until close. */
+/* The name ("Process-N" or the one given); NULL for NULL. Valid until release. */
 WEFT_EXTERN const char *weft_process_name(const weft_process_t *p);
 
 /* Whether the child is a daemon (opts.daemon). False for NULL. */
@@ -149,7 +149,7 @@ WEFT_EXTERN int weft_process_kill(weft_process_t *p);
 /* Frees the handle (Process.close), reaping the child first if it has ended. WEFT_EBUSY
  * while the child runs (nothing happens then: join first); a foreign handle (in a forked
  * child) is freed at once. WEFT_EINVAL for NULL. */
-WEFT_EXTERN int weft_process_close(weft_process_t *p);
+WEFT_EXTERN int weft_process_release(weft_process_t *p);
 
 /* ---- shared memory ---------------------------------------------------------------------------
  * Memory that several processes see, for weft's process-shared objects and the caller's own
@@ -161,7 +161,7 @@ WEFT_EXTERN int weft_process_close(weft_process_t *p);
 
 /* Maps size bytes (> 0) of anonymous shared memory, page-aligned, zero-filled, into *p.
  * WEFT_EINVAL (p NULL, size 0), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_shm_alloc(void **p, size_t size);
+WEFT_EXTERN int weft_shm_alloc(size_t size, void **p);
 
 /* Unmaps a region from weft_shm_alloc or weft_shm_open in the calling process (others keep
  * theirs; the memory goes when the last process unmaps it, and, if named, is unlinked). size
@@ -179,7 +179,7 @@ WEFT_EXTERN int weft_shm_free(void *p, size_t size);
  * symbolic link in /dev/shm: shm_open never follows one), WEFT_EMFILE (the process's or the
  * system's fd limit), WEFT_ENOMEM, WEFT_ENOSPC, WEFT_EROFS, WEFT_ESYSTEM (an unexpected
  * errno). */
-WEFT_EXTERN int weft_shm_open(void **p, const char *name, size_t size, bool create,
+WEFT_EXTERN int weft_shm_open(const char *name, size_t size, bool create, void **p,
                               size_t *size_out);
 
 /* Removes the name (mappings stay valid until unmapped). WEFT_ENOENT, WEFT_EINVAL (bad name),
@@ -220,7 +220,7 @@ typedef struct weft_conn weft_conn_t;
 /* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a
  * only receives and *b only sends (Pipe(False)). WEFT_EINVAL (a or b NULL), WEFT_ENOMEM,
  * WEFT_EMFILE; then both are NULL. */
-WEFT_EXTERN int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex);
+WEFT_EXTERN int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b);
 
 /* Sends len bytes from buf (len 0 is a valid, empty message; buf may be NULL then) as one
  * message. 0, WEFT_EPIPE, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing sent in these two cases),
@@ -236,8 +236,8 @@ WEFT_EXTERN int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len
  * not keep its part of a message: the stream is out of step), WEFT_EBADF (a send-only end),
  * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN); *len is set only on 0 and
  * WEFT_EOVERFLOW. */
-WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len,
-                                     double timeout);
+WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout,
+                                     size_t *len);
 
 /* Waits until there is something to receive (Connection.poll): 0 when a message (or part of
  * one, such as the part a timed-out recv kept) is there, the other end is closed (recv then
@@ -252,7 +252,7 @@ WEFT_EXTERN int weft_conn_fileno(const weft_conn_t *c);
 
 /* Closes this process's copy of the end and frees c (which must not be in use by another
  * thread). The peer sees EOF once every copy is closed. WEFT_EINVAL for NULL. */
-WEFT_EXTERN int weft_conn_close(weft_conn_t *c);
+WEFT_EXTERN int weft_conn_release(weft_conn_t *c);
 
 /* ---- process-shared Lock, RLock, Semaphore, Event, Condition ------------------------------
  * multiprocessing.Lock & co: the weft_lock_t, weft_rlock_t, weft_semaphore_t, weft_event_t and
@@ -306,6 +306,9 @@ typedef struct weft_value {
 } weft_value_t;
 
 WEFT_EXTERN int weft_value_init(weft_value_t *v, int64_t initial);
+/* Ends v's life (the pair of init, as for every caller-allocated object): nothing to free
+ * today; the memory is the caller's. */
+WEFT_EXTERN int weft_value_destroy(weft_value_t *v);
 WEFT_EXTERN int weft_value_get(const weft_value_t *v, int64_t *out);
 WEFT_EXTERN int weft_value_set(weft_value_t *v, int64_t value);
 /* Adds delta (wrapping around on overflow, as two's complement) and stores the new value in
@@ -353,13 +356,13 @@ typedef struct weft_mpqueue weft_mpqueue_t;
  * 4 KiB; 0: 1 MiB) and at most maxsize messages (0: as many as fit). joinable: counts
  * unfinished tasks for task_done / join (JoinableQueue). Errors: WEFT_EINVAL (q NULL, capacity
  * above 2^40), WEFT_ENOMEM; then *q is NULL. */
-WEFT_EXTERN int weft_mpqueue_create(weft_mpqueue_t **q, size_t capacity, size_t maxsize,
-                                    bool joinable);
+WEFT_EXTERN int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable,
+                                    weft_mpqueue_t **q);
 
 /* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
  * says) and frees this process's handle (other processes keep theirs; the memory goes with
  * the last). No thread of this process may be using it. WEFT_EINVAL for NULL. */
-WEFT_EXTERN int weft_mpqueue_destroy(weft_mpqueue_t *q);
+WEFT_EXTERN int weft_mpqueue_release(weft_mpqueue_t *q);
 
 /* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
  * to timeout for room. 0, WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the
@@ -374,8 +377,8 @@ WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len,
  * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EBROKEN (the record at
  * the head claims more bytes than the ring holds: the shared memory was overwritten; it stays
  * there), WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
-WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len,
-                                 double timeout);
+WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout,
+                                 size_t *len);
 
 /* put / get with timeout 0 (Queue.put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
  * queue.Empty; other codes as put / get. (A busy lock is still waited for, up to 5 ms.) */
@@ -389,7 +392,8 @@ WEFT_EXTERN int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap
  * are unaffected. Idempotent; the memory stays until destroy. WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_mpqueue_close(weft_mpqueue_t *q);
 
-/* Snapshots: messages queued (0 for NULL), none queued, no room for a message of len bytes. */
+/* Snapshots: messages queued, none queued, no room for a message of len bytes (0 / false /
+ * false for NULL). */
 WEFT_EXTERN size_t weft_mpqueue_qsize(weft_mpqueue_t *q);
 WEFT_EXTERN bool weft_mpqueue_empty(weft_mpqueue_t *q);
 WEFT_EXTERN bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len);

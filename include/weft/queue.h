@@ -53,13 +53,13 @@ typedef enum weft_queue_kind {
 
 /* Creates an empty queue of the given kind holding at most maxsize items (0: unbounded).
  * Errors: WEFT_EINVAL (q NULL, unknown kind), WEFT_ENOMEM; then *q is NULL. */
-WEFT_EXTERN int weft_queue_create(weft_queue_t **q, weft_queue_kind_t kind, size_t maxsize);
+WEFT_EXTERN int weft_queue_create(weft_queue_kind_t kind, size_t maxsize, weft_queue_t **q);
 
 /* Frees the queue. Items still queued are handed to the dispose function if one was set
  * (weft_queue_set_dispose), else dropped (the caller may drain them first with get_nowait).
  * WEFT_EBUSY (and nothing happens) while a thread or coroutine is blocked on the queue;
- * WEFT_EINVAL for NULL. No call on q may start after destroy. */
-WEFT_EXTERN int weft_queue_destroy(weft_queue_t *q);
+ * WEFT_EINVAL for NULL. No call on q may start after release. */
+WEFT_EXTERN int weft_queue_release(weft_queue_t *q);
 
 /* Sets the function that receives the items the queue drops: those still queued at destroy
  * and those discarded by an immediate shutdown (called once per item, without the queue's
@@ -81,7 +81,7 @@ WEFT_EXTERN int weft_queue_put_priority(weft_queue_t *q, void *item, int64_t pri
 /* Takes the next item into *item, waiting up to timeout for one. Errors as above;
  * WEFT_ESHUTDOWN once the queue is shut down and empty (or shut down immediately), also for a
  * getter blocked at that moment. */
-WEFT_EXTERN int weft_queue_get(weft_queue_t *q, void **item, double timeout);
+WEFT_EXTERN int weft_queue_get(weft_queue_t *q, double timeout, void **item);
 
 /* put / get with timeout 0 (put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
  * queue.Empty. */
@@ -89,7 +89,7 @@ WEFT_EXTERN int weft_queue_put_nowait(weft_queue_t *q, void *item);
 WEFT_EXTERN int weft_queue_get_nowait(weft_queue_t *q, void **item);
 
 /* How many items are queued; whether none are; whether a bounded queue holds maxsize (an
- * unbounded queue is never full). Snapshots, as in Python; 0 / true / false for NULL. */
+ * unbounded queue is never full). Snapshots, as in Python; 0 / false / false for NULL. */
 WEFT_EXTERN size_t weft_queue_qsize(weft_queue_t *q);
 WEFT_EXTERN bool weft_queue_empty(weft_queue_t *q);
 WEFT_EXTERN bool weft_queue_full(weft_queue_t *q);

@@ -83,8 +83,8 @@ typedef struct weft_thread_opts {
  * left behind. The first start registers the exit rule's atexit handler.
  * fn may end by returning or by pthread_exit; the thread counts as finished either way.
  * Safe from any thread or coroutine (the wait for the new thread cannot be canceled). */
-WEFT_EXTERN int weft_thread_start(weft_thread_t **t, void (*fn)(void *arg), void *arg,
-                                  const weft_thread_opts_t *opts);
+WEFT_EXTERN int weft_thread_start(void (*fn)(void *arg), void *arg, const weft_thread_opts_t *opts,
+                                  weft_thread_t **t);
 
 /* Waits until t has finished: fn returned and its thread-local destructors ran. Then 0 at
  * once, forever after. Any number of threads and coroutines may join the same thread at once.
@@ -102,17 +102,17 @@ WEFT_EXTERN bool weft_thread_is_alive(weft_thread_t *t);
 /* Adds a reference to t and returns it (NULL for NULL). */
 WEFT_EXTERN weft_thread_t *weft_thread_retain(weft_thread_t *t);
 
-/* Drops one reference (NULL is ignored); the record is freed with the last one. Releasing the
- * handle of a running thread detaches it: it runs on and cleans up after itself. Never
- * release a borrowed pointer (current, main) you did not retain. The main thread's static
- * record ignores retain and release. */
-WEFT_EXTERN void weft_thread_release(weft_thread_t *t);
+/* Drops one reference (0; WEFT_EINVAL for NULL); the record is freed with the last one. Releasing
+ * the handle of a running thread detaches it: it runs on and cleans up after itself. Never release
+ * a borrowed pointer (current, main) you did not retain. The main thread's static record ignores
+ * retain and release. */
+WEFT_EXTERN int weft_thread_release(weft_thread_t *t);
 
 /* ---- attributes ---------------------------------------------------------------------------*/
 
 /* The thread's OS thread id (gettid(), Python's native_id; also what weft uses as ident).
  * Known from the moment weft_thread_start returns and kept after the thread finishes; the OS
- * may reuse it for a later thread. 0 for NULL. */
+ * may reuse it for a later thread. -1 for NULL. */
 WEFT_EXTERN long weft_thread_ident(const weft_thread_t *t);
 
 /* The name: "Thread-N", "MainThread", "Dummy-N" or the one given. Valid while the caller
@@ -149,7 +149,7 @@ WEFT_EXTERN int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *c
  * called with each non-NULL value left behind:
  *   - when its thread exits: a weft thread (after fn, before join returns), or any other
  *     thread that stored a value (through its dummy record, at pthread exit);
- *   - by weft_thread_local_destroy, for every thread's value still set (in the caller).
+ *   - by weft_thread_local_release, for every thread's value still set (in the caller).
  * Overwriting or clearing a value with set does not call the destructor (as pthread). A
  * destructor may set values again; after four rounds the rest are dropped (as pthread).
  * Values are per OS thread, shared by the coroutines running on it. Values still held by the
@@ -157,8 +157,8 @@ WEFT_EXTERN int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *c
 typedef struct weft_thread_local weft_thread_local_t;
 
 /* Creates a slot. WEFT_EINVAL (out NULL), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_thread_local_create(weft_thread_local_t **out,
-                                         void (*destructor)(void *value));
+WEFT_EXTERN int weft_thread_local_create(void (*destructor)(void *value),
+                                         weft_thread_local_t **out);
 
 /* The calling thread's value, NULL if none (or l NULL). Never allocates, never locks: a TLS
  * load and an array read. Async-signal-safe. */
@@ -173,7 +173,7 @@ WEFT_EXTERN int weft_thread_local_set(weft_thread_local_t *l, void *value);
  * slot. A destructor already running in an exiting thread may still be running when destroy
  * returns. Must not race with get/set of the same l (as any destroy). WEFT_EINVAL if l is
  * NULL. */
-WEFT_EXTERN int weft_thread_local_destroy(weft_thread_local_t *l);
+WEFT_EXTERN int weft_thread_local_release(weft_thread_local_t *l);
 
 #ifdef __cplusplus
 }

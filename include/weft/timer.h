@@ -100,8 +100,8 @@ WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
 WEFT_EXTERN int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *arg),
                                  void *arg);
 
-/* Like weft_timer_start, with an absolute deadline (weft_monotonic_ns time, see
- * weft_deadline) instead of an interval: a periodic timer that restarts itself at
+/* Like weft_timer_start, with an absolute deadline (weft_time_monotonic_ns time, see
+ * weft_deadline_after) instead of an interval: a periodic timer that restarts itself at
  * previous deadline + period does not drift. A deadline already passed means as soon as
  * possible; WEFT_NO_DEADLINE means never (until canceled). Same errors, except there is no
  * interval to reject. */

@@ -2,7 +2,7 @@
  * alloc.c — the allocation hook. Every allocation weft makes goes through weft__malloc and
  * friends, so a test can swap in an allocator that fails the Nth call.
  *
- * The four pointers are plain globals: weft_set_allocator is documented as a set-up call made
+ * The four pointers are plain globals: weft_allocator_set is documented as a set-up call made
  * before weft runs on several threads, so readers need no synchronisation (as libuv).
  */
 #include "core_internal.h"
@@ -14,7 +14,7 @@ static weft_realloc_fn alloc_realloc = realloc;
 static weft_calloc_fn alloc_calloc = calloc;
 static weft_free_fn alloc_free = free;
 
-int weft_set_allocator(weft_malloc_fn malloc_fn, weft_realloc_fn realloc_fn,
+int weft_allocator_set(weft_malloc_fn malloc_fn, weft_realloc_fn realloc_fn,
                        weft_calloc_fn calloc_fn, weft_free_fn free_fn)
 {
     int nulls = !malloc_fn + !realloc_fn + !calloc_fn + !free_fn;

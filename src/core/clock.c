@@ -9,26 +9,26 @@
 #include <math.h>
 #include <time.h>
 
-int64_t weft_monotonic_ns(void)
+int64_t weft_time_monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-double weft_monotonic(void)
+double weft_time_monotonic(void)
 {
-    return (double)weft_monotonic_ns() / 1e9;
+    return (double)weft_time_monotonic_ns() / 1e9;
 }
 
-int weft_deadline(double timeout, weft_deadline_t *deadline)
+int weft_deadline_after(double timeout, weft_deadline_t *deadline)
 {
     if (!deadline || isnan(timeout)) return WEFT_EINVAL;
     if (timeout == WEFT_FOREVER) {
         *deadline = WEFT_NO_DEADLINE;
         return 0;
     }
-    int64_t now = weft_monotonic_ns();
+    int64_t now = weft_time_monotonic_ns();
     if (timeout <= 0) { /* 0 polls; so does any other negative: an expired deadline */
         *deadline = now;
         return 0;
@@ -45,7 +45,7 @@ int weft_deadline(double timeout, weft_deadline_t *deadline)
 
 int64_t weft__deadline_after(int64_t sec, int64_t nsec)
 {
-    int64_t now = weft_monotonic_ns(), ns, deadline;
+    int64_t now = weft_time_monotonic_ns(), ns, deadline;
     if (__builtin_mul_overflow(sec, (int64_t)1000000000, &ns) ||
         __builtin_add_overflow(ns, nsec, &ns))
         return sec < 0 ? now : WEFT_NO_DEADLINE;
@@ -57,6 +57,6 @@ int64_t weft__deadline_after(int64_t sec, int64_t nsec)
 double weft_deadline_remaining(weft_deadline_t deadline)
 {
     if (deadline == WEFT_NO_DEADLINE) return WEFT_FOREVER;
-    int64_t left = deadline - weft_monotonic_ns();
+    int64_t left = deadline - weft_time_monotonic_ns();
     return left > 0 ? (double)left / 1e9 : 0.0;
 }

@@ -52,15 +52,15 @@ static inline bool weft__timeout_polls(double timeout)
     return timeout <= 0 && timeout != WEFT_FOREVER;
 }
 
-/* weft_deadline for weft's own blocking calls: the same conversion (WEFT_EINVAL for NaN), with
- * WEFT_FOREVER, their common case, answered inline instead of through the exported symbol. */
+/* weft_deadline_after for weft's own blocking calls: the same conversion (WEFT_EINVAL for NaN),
+ * with WEFT_FOREVER, their common case, answered inline instead of through the exported symbol. */
 static inline int weft__deadline(double timeout, int64_t *deadline)
 {
     if (timeout == WEFT_FOREVER) {
         *deadline = WEFT_NO_DEADLINE;
         return 0;
     }
-    return weft_deadline(timeout, deadline);
+    return weft_deadline_after(timeout, deadline);
 }
 
 /* The deadline `sec` seconds plus `nsec` nanoseconds from now, for the libc-style integer

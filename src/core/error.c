@@ -18,7 +18,7 @@ int weft__errno(int e)
     }
 }
 
-const char *weft_strerror(int code)
+const char *weft_error_message(int code)
 {
     switch (code) {
 #define XX(name, msg)                                                                              \
@@ -38,7 +38,7 @@ const char *weft_strerror(int code)
     }
 }
 
-const char *weft_err_name(int code)
+const char *weft_error_name(int code)
 {
     switch (code) {
 #define XX(name, msg)                                                                              \

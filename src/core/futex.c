@@ -16,7 +16,7 @@ int weft__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline, 
 {
     struct timespec ts, *tsp = NULL;
     if (deadline != WEFT_NO_DEADLINE) {
-        if (deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+        if (deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
         ts.tv_sec = deadline / 1000000000;
         ts.tv_nsec = deadline % 1000000000;
         tsp = &ts;

@@ -18,7 +18,7 @@ struct weft_group {
     bool closing;
 };
 
-int weft_group_create(weft_group_t **out, size_t size)
+int weft_group_create(size_t size, weft_group_t **out)
 {
     if (!out) return WEFT_EINVAL;
     *out = NULL;
@@ -69,8 +69,8 @@ static int take_slot(void *arg)
     return 0;
 }
 
-int weft_group_spawn(weft_group_t *g, weft_co_t **out, void (*fn)(void *arg), void *arg,
-                     double timeout)
+int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
+                     weft_co_t **out)
 {
     if (out) *out = NULL;
     weft_deadline_t deadline;
@@ -79,7 +79,7 @@ int weft_group_spawn(weft_group_t *g, weft_co_t **out, void (*fn)(void *arg), vo
     int rc = weft__wait_until(&g->lock, &g->spawners, NULL, take_slot, g, deadline);
     if (rc) return rc;
     weft_co_t *co;
-    rc = weft_spawn(&co, fn, arg, NULL);
+    rc = weft_co_spawn(fn, arg, NULL, &co);
     weft__mutex_lock(&g->lock);
     if (rc) {
         weft__waiter_t *wake = give_back(g);
@@ -132,7 +132,7 @@ size_t weft_group_size(weft_group_t *g)
     return n;
 }
 
-int weft_group_destroy(weft_group_t *g)
+int weft_group_release(weft_group_t *g)
 {
     if (!g) return WEFT_EINVAL;
     weft__mutex_lock(&g->lock);

@@ -257,7 +257,7 @@ static void co_unpark(void *arg)
 static bool run_timers(weft__hub_t *hub)
 {
     if (!hub->ntimers) return false;
-    int64_t now = weft_monotonic_ns();
+    int64_t now = weft_time_monotonic_ns();
     bool any = false;
     while (hub->ntimers && hub->timers[0].deadline <= now) {
         weft_co_t *co = hub->timers[0].co;
@@ -422,7 +422,7 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
             hub->probe_ns = !hub->probe_ns              ? 10000000
                             : hub->probe_ns < 500000000 ? 2 * hub->probe_ns
                                                         : 1000000000;
-            deadline = weft_monotonic_ns() + hub->probe_ns;
+            deadline = weft_time_monotonic_ns() + hub->probe_ns;
             probe = true;
         }
         if (hub->ncache > STACK_CACHE) {
@@ -674,7 +674,7 @@ static weft__hub_t *abandoned;
 /* The fresh hook (weft__fork_fresh), in a forked child that is to run one function alone
  * (weft_process_start): the thread's hub and the copies of its coroutines are left as they
  * are, never to run, and the caller goes on as a plain thread with the thread's own waiting
- * context (on whatever stack it runs). A later weft_spawn makes a fresh hub. */
+ * context (on whatever stack it runs). A later weft_co_spawn makes a fresh hub. */
 static void hub_abandon(void)
 {
     weft__hub_t *hub = tls_hub;
@@ -807,10 +807,10 @@ static int check_opts(const weft_co_opts_t *opts, size_t *stack)
     return 0;
 }
 
-int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts)
+int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, weft_co_t **out)
 {
     if (out) *out = NULL;
-    if (!out || !fn) return WEFT_EINVAL;
+    if (!fn) return WEFT_EINVAL;
     size_t stack_size;
     int rc = check_opts(opts, &stack_size);
     if (rc) return rc;
@@ -836,7 +836,8 @@ int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_
         return rc;
     }
     init_co(co, hub);
-    atomic_store_explicit(&co->refs, 2, memory_order_relaxed); /* the caller's and its own */
+    /* Its own reference, and the caller's if it asked for a handle. */
+    atomic_store_explicit(&co->refs, out ? 2 : 1, memory_order_relaxed);
     co->fn = fn;
     co->arg = arg;
     if (opts && opts->name && opts->name[0])
@@ -853,16 +854,8 @@ int weft_spawn(weft_co_t **out, void (*fn)(void *arg), void *arg, const weft_co_
     hub->all = co;
     atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
     ready_push(hub, co);
-    *out = co;
+    if (out) *out = co;
     return 0;
-}
-
-int weft_go(void (*fn)(void *arg), void *arg)
-{
-    weft_co_t *co;
-    int rc = weft_spawn(&co, fn, arg, NULL);
-    if (!rc) weft_co_release(co);
-    return rc;
 }
 
 weft_co_t *weft_co_retain(weft_co_t *co)
@@ -871,10 +864,11 @@ weft_co_t *weft_co_retain(weft_co_t *co)
     return co;
 }
 
-void weft_co_release(weft_co_t *co)
+int weft_co_release(weft_co_t *co)
 {
-    if (!co || atomic_fetch_sub_explicit(&co->refs, 1, memory_order_acq_rel) != 1) return;
-    weft__free(co);
+    if (!co) return WEFT_EINVAL;
+    if (atomic_fetch_sub_explicit(&co->refs, 1, memory_order_acq_rel) == 1) weft__free(co);
+    return 0;
 }
 
 /* weft_co_join's check, under co->joiners' lock (which DONE is set under). */
@@ -893,11 +887,11 @@ int weft_co_join(weft_co_t *co, double timeout)
     return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
 }
 
-int weft_co_joinall(weft_co_t *const *cos, size_t n, double timeout)
+int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout)
 {
     if ((!cos && n) || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     for (size_t i = 0; i < n; i++) {
         if (!cos[i]) continue;
         int rc = weft_co_join(cos[i], weft_deadline_remaining(deadline));
@@ -923,16 +917,16 @@ weft_co_t *weft_co_current(void)
 
 weft_co_state_t weft_co_state(const weft_co_t *co)
 {
-    if (!co) return WEFT_CO_DONE;
+    if (!co) return WEFT_CO_INVALID;
     return (weft_co_state_t)atomic_load_explicit(&co->state, memory_order_acquire);
 }
 
 const char *weft_co_name(const weft_co_t *co)
 {
-    return co ? co->name : "(none)";
+    return co ? co->name : NULL;
 }
 
-int weft_yield(void)
+int weft_co_yield(void)
 {
     weft__hub_t *hub = tls_hub;
     if (!hub) {
@@ -949,12 +943,12 @@ int weft_yield(void)
                : 0;
 }
 
-int weft_sleep(double seconds)
+int weft_time_sleep(double seconds)
 {
     weft_deadline_t deadline;
-    if (weft_deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
+    if (weft_deadline_after(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
     /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
-    if (weft__timeout_polls(seconds)) return weft_yield();
+    if (weft__timeout_polls(seconds)) return weft_co_yield();
     return weft__nap(deadline, false);
 }
 

@@ -12,7 +12,7 @@ int weft_timeout_begin(weft_timeout_t *t, double seconds)
     if (!t || isnan(seconds)) return WEFT_EINVAL;
     weft__waitctx_t *ctx = weft__waitctx_current();
     weft_deadline_t d;
-    weft_deadline(seconds, &d);
+    weft_deadline_after(seconds, &d);
     t->deadline_ = d;
     t->saved_ = ctx->scope;
     int64_t scope = d == WEFT_NO_DEADLINE ? 0 : d;
@@ -25,7 +25,7 @@ int weft_timeout_end(weft_timeout_t *t)
 {
     if (!t) return WEFT_EINVAL;
     weft__waitctx_current()->scope = t->saved_;
-    if (t->deadline_ != WEFT_NO_DEADLINE && weft_monotonic_ns() >= t->deadline_)
+    if (t->deadline_ != WEFT_NO_DEADLINE && weft_time_monotonic_ns() >= t->deadline_)
         return WEFT_ETIMEDOUT;
     return 0;
 }

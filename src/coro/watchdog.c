@@ -98,7 +98,7 @@ static void *watch(void *unused)
                           (long)(wd.threshold / 4 % 1000000000)};
     while (!atomic_load_explicit(&wd.stop, memory_order_acquire)) {
         weft__sys_nanosleep(&ts);
-        int64_t now = weft_monotonic_ns();
+        int64_t now = weft_time_monotonic_ns();
         /* A table entry whose hub is gone may be matched by a new hub at the same address:
          * it then starts with a fresh sample, since the counts differ or it is idle. */
         weft__hubs_visit(visit, &now);

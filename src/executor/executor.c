@@ -32,11 +32,11 @@ static void abandon(weft_future_t **fs, size_t from, size_t n)
 }
 
 int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
-                      double timeout, void **results, size_t *ndone)
+                      void **results, double timeout, size_t *ndone)
 {
     int64_t deadline;
     if (ndone) *ndone = 0;
-    if (!ex || !fn || !results || (!args && n > 0) || weft_deadline(timeout, &deadline))
+    if (!ex || !fn || !results || (!args && n > 0) || weft_deadline_after(timeout, &deadline))
         return WEFT_EINVAL;
     if (n == 0) return 0;
     weft_future_t **fs = weft__malloc(n * sizeof *fs);
@@ -65,11 +65,11 @@ int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, s
 int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, double timeout)
 {
     int64_t deadline;
-    if (!ex || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!ex || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     return ex->ops->shutdown(ex, wait, cancel_futures, deadline);
 }
 
-int weft_executor_destroy(weft_executor_t *ex)
+int weft_executor_release(weft_executor_t *ex)
 {
     if (!ex) return WEFT_EINVAL;
     ex->ops->destroy(ex);

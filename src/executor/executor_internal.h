@@ -3,7 +3,7 @@
  * future that backends and the multi-future waits (wait_many.c) see.
  *
  *   future.c      the future: states, result, cancel, callbacks, listeners, running a task
- *   wait_many.c   weft_wait and as_completed, built on listeners
+ *   wait_many.c   weft_future_wait and as_completed, built on listeners
  *   executor.c    the generic executor calls (submit, map, shutdown, destroy)
  *   thread_pool.c the thread-pool backend
  *
@@ -51,8 +51,8 @@ struct weft_future {
     void *value;
     char *message;
     weft__waitctx_t *runner; /* who runs the task while RUNNING (cancel target), or NULL */
-    char *task_message;      /* weft_task_fail's, kept by the runner alone until it settles */
-    weft__callback_t first;  /* the first callback, kept inline (fn NULL: none) */
+    char *task_message; /* weft_future_fail_current's, kept by the runner alone until it settles */
+    weft__callback_t first; /* the first callback, kept inline (fn NULL: none) */
     weft__callback_t *more, **more_tail;
     weft__listener_t *listeners;
     /* Frees a result the future owns (the process pool's bytes), at the last release; NULL:
@@ -74,8 +74,8 @@ static inline weft_future_t *weft__future_of(const weft__list_node_t *n)
 weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs);
 
 /* Runs f's task in the caller (a worker): PENDING -> RUNNING (false, and nothing runs, if it
- * was cancelled), the task with weft_task_fail and cancellation wired to this context, then
- * FINISHED with its outcome. The caller holds a reference. */
+ * was cancelled), the task with weft_future_fail_current and cancellation wired to this context,
+ * then FINISHED with its outcome. The caller holds a reference. */
 bool weft__future_run(weft_future_t *f);
 
 /* Completes f with code (0: value is the result) and message (taken over, may be NULL).

@@ -27,7 +27,7 @@ static void default_callback_error(weft_future_t *f, int code, void *arg)
 {
     (void)arg;
     fprintf(stderr, "weft: exception calling callback for future %p: %s (%s)\n", (void *)f,
-            weft_err_name(code), weft_strerror(code));
+            weft_error_name(code), weft_error_message(code));
 }
 
 static void (*callback_error)(weft_future_t *, int, void *) = default_callback_error;
@@ -66,7 +66,7 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     return f;
 }
 
-int weft_future_new(weft_future_t **f)
+int weft_future_create(weft_future_t **f)
 {
     if (!f) return WEFT_EINVAL;
     *f = weft__future_create(NULL, NULL, 1);
@@ -80,9 +80,10 @@ weft_future_t *weft_future_retain(weft_future_t *f)
     return f;
 }
 
-void weft_future_release(weft_future_t *f)
+int weft_future_release(weft_future_t *f)
 {
-    if (!f || atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
+    if (!f) return WEFT_EINVAL;
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return 0;
     /* Callbacks of a future that never completed are dropped with it. */
     for (weft__callback_t *c = f->more, *next; c; c = next) {
         next = c->next;
@@ -92,6 +93,7 @@ void weft_future_release(weft_future_t *f)
     weft__free(f->message);
     weft__free(f->task_message);
     weft__free(f);
+    return 0;
 }
 
 /* ---- settling ------------------------------------------------------------------------------ */
@@ -216,8 +218,8 @@ int weft_future_cancel(weft_future_t *f)
 
 /* ---- running a task --------------------------------------------------------------------- */
 
-/* The task the calling thread runs (weft_task_fail's), and the waiting context it runs in: a
- * coroutine started by the task has a context of its own, and runs no task. Forgotten in a
+/* The task the calling thread runs (weft_future_fail_current's), and the waiting context it runs
+ * in: a coroutine started by the task has a context of its own, and runs no task. Forgotten in a
  * forked child, which runs none of its parent's tasks. */
 typedef struct running {
     weft_future_t *f;
@@ -281,7 +283,7 @@ bool weft__future_run(weft_future_t *f)
     return true;
 }
 
-int weft_task_fail(int code, const char *fmt, ...)
+int weft_future_fail_current(int code, const char *fmt, ...)
 {
     weft_future_t *f = running.ctx == weft__waitctx_current() ? running.f : NULL;
     if (!f || !fmt) return code;
@@ -306,7 +308,7 @@ int weft_task_fail(int code, const char *fmt, ...)
 int weft__future_wait(weft_future_t *f, int64_t deadline)
 {
     if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_acquire))) return 0;
-    if (deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    if (deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
     weft__waiter_t w;
     weft__waitq_lock(&f->waiters);
@@ -334,7 +336,7 @@ static int outcome(weft_future_t *f, void **value)
 int weft_future_result(weft_future_t *f, double timeout, void **value)
 {
     int64_t deadline;
-    if (!f || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!f || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     int rc = weft__future_wait(f, deadline);
     if (rc) {
         if (value) *value = NULL;
@@ -360,7 +362,7 @@ const char *weft_future_error_message(weft_future_t *f)
 
 weft_future_state_t weft_future_state(weft_future_t *f)
 {
-    if (!f) return WEFT_FUTURE_PENDING;
+    if (!f) return WEFT_FUTURE_INVALID;
     return (weft_future_state_t)atomic_load_explicit(&f->state, memory_order_acquire);
 }
 

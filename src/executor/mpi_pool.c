@@ -499,7 +499,7 @@ static void push_inflight(rank_t *r, weft_future_t *f)
 static void open_batch(rank_t *r, size_t count)
 {
     r->batch[r->batches] = r->size[r->batches] = count;
-    r->sent_at[r->batches++] = weft_monotonic_ns();
+    r->sent_at[r->batches++] = weft_time_monotonic_ns();
 }
 
 /* Sends rank r one batch: up to an even share of the queue (at most BATCH_MAX_TASKS and
@@ -615,7 +615,7 @@ static weft_future_t *pop_inflight(rank_t *r)
     weft_future_t *f = weft__future_of(weft__list_pop_front(&r->inflight));
     if (!f) return NULL;
     if (--r->batch[0] == 0) { /* the batch is answered: how long did a task take? */
-        int64_t now = weft_monotonic_ns();
+        int64_t now = weft_time_monotonic_ns();
         int64_t from = r->sent_at[0] > r->last_done ? r->sent_at[0] : r->last_done;
         int64_t per_task = (now - from) / (int64_t)r->size[0];
         E.task_ns = E.task_ns ? (3 * E.task_ns + per_task) / 4 : per_task;
@@ -1157,7 +1157,7 @@ static void mpool_destroy(weft_executor_t *ex)
 
 static const weft__executor_ops_t mpool_ops = {mpool_submit, mpool_shutdown, mpool_destroy};
 
-int weft_mpi_pool_create(weft_executor_t **ex, const weft_mpi_pool_opts_t *opts)
+int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_executor_t **ex)
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;
@@ -1214,7 +1214,7 @@ int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
         return WEFT_ENOMEM; /* no such memory, or more chunks than MPI can count */
     task_t *t = malloc(sizeof *t + wire);
     weft_future_t *f = NULL;
-    if (!t || weft_future_new(&f) != 0) {
+    if (!t || weft_future_create(&f) != 0) {
         free(t);
         return WEFT_ENOMEM;
     }

@@ -98,10 +98,10 @@ typedef struct ppool {
     pid_t owner;
     int efd;
     size_t max_workers, max_tasks;
-    double task_timeout;   /* > 0: each task's limit, turned into a deadline by weft_deadline */
-    bool limited;          /* task_timeout is a limit that can expire (not forever) */
-    worker_t *workers;     /* [max_workers], the pool thread's */
-    struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
+    double task_timeout; /* > 0: each task's limit, turned into a deadline by weft_deadline_after */
+    bool limited;        /* task_timeout is a limit that can expire (not forever) */
+    worker_t *workers;   /* [max_workers], the pool thread's */
+    struct pollfd *pfds; /* [1 + 2 * max_workers], the pool thread's */
     weft_thread_t *thread; /* the pool thread */
 } ppool_t;
 
@@ -190,7 +190,7 @@ int weft__ppool_serve(weft_conn_t *c, size_t max_tasks)
     unsigned char *buf = malloc(cap);
     int exit_code = buf ? -1 : 1; /* -1: go on */
     while (exit_code < 0) {
-        int rc = weft_conn_recv_bytes(c, buf, cap, &len, WEFT_FOREVER);
+        int rc = weft_conn_recv_bytes(c, buf, cap, WEFT_FOREVER, &len);
         if (rc == WEFT_EOVERFLOW) { /* a bigger task: realloc refuses a length it cannot have */
             unsigned char *bigger = realloc(buf, len);
             if (bigger)
@@ -220,8 +220,8 @@ static int worker_main(void *arg)
     /* Not ours: the pool's ends of every pipe (so each worker sees EOF when the pool closes
      * its own), and the pool's eventfd. */
     for (size_t i = 0; i < p->max_workers; i++)
-        if (p->workers[i].conn) weft_conn_close(p->workers[i].conn);
-    weft_conn_close(ws->theirs);
+        if (p->workers[i].conn) weft_conn_release(p->workers[i].conn);
+    weft_conn_release(ws->theirs);
     weft__sys_close(p->efd);
     return weft__ppool_serve(ws->mine, p->max_tasks);
 }
@@ -330,24 +330,24 @@ static void bury(ppool_t *p, worker_t *w)
     }
     if (w->ninflight) finish_task(w, w->fail, NULL);
     weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
-    weft_process_close(w->proc);
-    weft_conn_close(w->conn);
+    weft_process_release(w->proc);
+    weft_conn_release(w->conn);
     *w = (worker_t){0};
 }
 
 static int start_worker(ppool_t *p, worker_t *w)
 {
     weft_conn_t *mine, *theirs;
-    int rc = weft_pipe(&theirs, &mine, true);
+    int rc = weft_pipe_create(true, &theirs, &mine);
     if (rc) return rc;
     worker_start_t ws = {p, mine, theirs};
     char name[WEFT_PROCESS_NAME_MAX];
     snprintf(name, sizeof name, "%s-worker", weft_thread_name(p->thread));
     weft_process_opts_t opts = {.name = name, .daemon = true};
-    rc = weft_process_start(&w->proc, worker_main, &ws, &opts);
-    weft_conn_close(mine); /* the worker's end lives in the worker only */
+    rc = weft_process_start(worker_main, &ws, &opts, &w->proc);
+    weft_conn_release(mine); /* the worker's end lives in the worker only */
     if (rc) {
-        weft_conn_close(theirs);
+        weft_conn_release(theirs);
         return rc;
     }
     w->conn = theirs;
@@ -409,7 +409,7 @@ static void fail_queued(ppool_t *p, int rc)
 static int64_t task_deadline(const ppool_t *p)
 {
     int64_t deadline = WEFT_NO_DEADLINE;
-    if (p->limited) weft_deadline(p->task_timeout, &deadline);
+    if (p->limited) weft_deadline_after(p->task_timeout, &deadline);
     return deadline;
 }
 
@@ -465,7 +465,7 @@ static void pool_thread(void *arg)
 
         size_t n = 0;
         bool polling = false; /* a worker without a pidfd: look at it every 10 ms */
-        int64_t next = WEFT_NO_DEADLINE, now = weft_monotonic_ns();
+        int64_t next = WEFT_NO_DEADLINE, now = weft_time_monotonic_ns();
         p->pfds[n++] = (struct pollfd){.fd = p->efd, .events = POLLIN};
         for (size_t i = 0; i < p->max_workers; i++) {
             worker_t *w = &p->workers[i];
@@ -517,13 +517,13 @@ static void pool_thread(void *arg)
         if (!w->proc) continue;
         size_t done = 0; /* its pipe is empty (nothing in flight): the 8 bytes fit */
         weft__conn_send_nowait(w->conn, NULL, 0, &done);
-        weft_conn_close(w->conn);
+        weft_conn_release(w->conn);
         w->conn = NULL;
         if (weft_process_join(w->proc, 10) != 0) {
             weft_process_kill(w->proc);
             weft_process_join(w->proc, WEFT_FOREVER);
         }
-        weft_process_close(w->proc);
+        weft_process_release(w->proc);
         w->proc = NULL;
     }
     ppool_unref(p);
@@ -628,8 +628,8 @@ int weft_process_result(weft_future_t *f, double timeout, const void **data, siz
     return rc;
 }
 
-int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
-                             const weft_process_pool_opts_t *opts)
+int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,
+                             weft_executor_t **ex)
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;
@@ -647,7 +647,7 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
     int64_t d = WEFT_NO_DEADLINE;
     p->task_timeout = o.task_timeout;
     p->limited =
-        o.task_timeout > 0 && weft_deadline(o.task_timeout, &d) == 0 && d != WEFT_NO_DEADLINE;
+        o.task_timeout > 0 && weft_deadline_after(o.task_timeout, &d) == 0 && d != WEFT_NO_DEADLINE;
     p->efd = -1;
     int rc = WEFT_ENOMEM;
     p->workers = weft__calloc(max_workers, sizeof *p->workers);
@@ -662,7 +662,7 @@ int weft_process_pool_create(weft_executor_t **ex, size_t max_workers,
     snprintf(name, sizeof name, "ProcessPoolExecutor-%u",
              atomic_fetch_add_explicit(&pool_counter, 1, memory_order_relaxed));
     weft_thread_opts_t topts = {.name = name, .daemon = true};
-    rc = weft_thread_start(&p->thread, pool_thread, p, &topts);
+    rc = weft_thread_start(pool_thread, p, &topts, &p->thread);
     if (rc) goto fail;
     *ex = &p->base;
     return 0;

@@ -317,7 +317,7 @@ static int start_worker(pool_t *p, worker_t *w)
     weft_thread_opts_t opts = {.name = name, .daemon = true, .stack_size = p->stack_size};
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* the worker's; see below */
     weft_thread_t *t;
-    int rc = weft_thread_start(&t, worker_main, w, &opts);
+    int rc = weft_thread_start(worker_main, w, &opts, &t);
     weft__mutex_lock(&p->lock);
     if (rc == 0) {
         w->thread = t;
@@ -470,7 +470,7 @@ static void pools_at_exit(void)
         weft__mutex_unlock(&p->lock);
         if (open) {
             int64_t deadline;
-            weft_deadline(p->exit_timeout, &deadline); /* NaN was refused at create */
+            weft_deadline_after(p->exit_timeout, &deadline); /* NaN was refused at create */
             bool wait = deadline != WEFT_NO_DEADLINE && !weft__timeout_polls(p->exit_timeout);
             pool_shutdown(&p->base, wait, false, deadline); /* exit never waits forever */
             pool_shutdown(&p->base, false, true, 0);
@@ -549,8 +549,8 @@ static int register_handlers(void)
 
 /* ---- creation ------------------------------------------------------------------------------ */
 
-int weft_thread_pool_create(weft_executor_t **ex, size_t max_workers,
-                            const weft_thread_pool_opts_t *opts)
+int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts,
+                            weft_executor_t **ex)
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;

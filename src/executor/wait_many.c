@@ -1,5 +1,5 @@
 /*
- * wait_many.c — waiting on several futures at once: weft_wait and the as_completed iterator.
+ * wait_many.c — waiting on several futures at once: weft_future_wait and the as_completed iterator.
  *
  * Both hang a listener on every future not yet done (concurrent.futures does the same with
  * its _Waiter objects). A listener's notify runs under its future's lock when the future
@@ -9,7 +9,7 @@
  * unhooked (weft__future_unlisten, under each future's lock) before the memory holding them
  * goes, and once unhooked their notify cannot be running, so nothing outlives its owner.
  *
- * weft_wait(ALL_COMPLETED) needs no listener: it waits on each future in turn within the
+ * weft_future_wait(ALL_COMPLETED) needs no listener: it waits on each future in turn within the
  * one deadline, which costs nothing for the futures already done.
  */
 #include "executor_internal.h"
@@ -19,7 +19,8 @@
 
 #include "weft/sync.h"
 
-/* ---- weft_wait ---------------------------------------------------------------------------- */
+/* ---- weft_future_wait
+ * ---------------------------------------------------------------------------- */
 
 typedef struct collector {
     weft_event_t ready;
@@ -95,10 +96,11 @@ static bool met(weft_future_t *const *fs, size_t n, int return_when)
            (return_when == WEFT_FIRST_EXCEPTION && any_failed);
 }
 
-int weft_wait(weft_future_t *const *fs, size_t n, double timeout, int return_when, size_t *ndone)
+int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when, double timeout,
+                     size_t *ndone)
 {
     int64_t deadline;
-    if ((!fs && n > 0) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if ((!fs && n > 0) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (return_when < WEFT_FIRST_COMPLETED || return_when > WEFT_ALL_COMPLETED) return WEFT_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!fs[i]) return WEFT_EINVAL;
@@ -184,9 +186,9 @@ static size_t distinct(weft_future_t *const *fs, size_t n, weft_future_t **out)
     return count;
 }
 
-void weft_as_completed_end(weft_as_completed_t *it)
+int weft_as_completed_release(weft_as_completed_t *it)
 {
-    if (!it) return;
+    if (!it) return WEFT_EINVAL;
     for (size_t i = 0; i < it->n; i++) {
         weft__future_unlisten(it->fs[i], &it->ls[i].base);
         weft_future_release(it->fs[i]);
@@ -196,15 +198,16 @@ void weft_as_completed_end(weft_as_completed_t *it)
     weft__free(it->ls);
     weft__free(it->fs);
     weft__free(it);
+    return 0;
 }
 
-int weft_as_completed_begin(weft_as_completed_t **out, weft_future_t *const *fs, size_t n,
-                            double timeout)
+int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
+                             weft_as_completed_t **out)
 {
     int64_t deadline;
     if (!out) return WEFT_EINVAL;
     *out = NULL;
-    if ((!fs && n > 0) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if ((!fs && n > 0) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!fs[i]) return WEFT_EINVAL;
 
@@ -218,7 +221,7 @@ int weft_as_completed_begin(weft_as_completed_t **out, weft_future_t *const *fs,
     it->ring = weft__malloc(cap * sizeof *it->ring);
     size_t count = it->fs ? distinct(fs, n, it->fs) : SIZE_MAX;
     if (!it->ls || !it->ring || count == SIZE_MAX) {
-        weft_as_completed_end(it); /* it->n is 0: nothing was retained or hooked yet */
+        weft_as_completed_release(it); /* it->n is 0: nothing was retained or hooked yet */
         return WEFT_ENOMEM;
     }
     for (size_t i = 0; i < count; i++) {

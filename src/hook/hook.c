@@ -507,7 +507,7 @@ static void helper_main(void *arg)
         weft__mutex_lock(&helper_lock);
         helper_idle++;
         weft__mutex_unlock(&helper_lock);
-        int rc = weft_queue_get(helper_queue, &item, 1.0);
+        int rc = weft_queue_get(helper_queue, 1.0, &item);
         weft__mutex_lock(&helper_lock);
         helper_idle--;
         if (rc != 0) {
@@ -515,7 +515,7 @@ static void helper_main(void *arg)
              * under helper_lock, so none can arrive between the look and the exit.) */
             bool idle = weft_queue_empty(helper_queue);
             if (idle && --helper_threads == 0) {
-                weft_queue_destroy(helper_queue);
+                weft_queue_release(helper_queue);
                 helper_queue = NULL;
             }
             weft__mutex_unlock(&helper_lock);
@@ -542,7 +542,7 @@ static int helper_call(helper_req_t *q, void (*run)(helper_req_t *),
     pthread_once(&helper_atfork_once, helper_atfork);
     int rc = 0;
     weft__mutex_lock(&helper_lock);
-    if (!helper_queue) rc = weft_queue_create(&helper_queue, WEFT_QUEUE_FIFO, 0);
+    if (!helper_queue) rc = weft_queue_create(WEFT_QUEUE_FIFO, 0, &helper_queue);
     bool more =
         !rc && helper_threads < HELPER_THREADS && helper_idle <= weft_queue_qsize(helper_queue);
     if (more) helper_threads++; /* reserved; given back if the start fails */
@@ -551,7 +551,7 @@ static int helper_call(helper_req_t *q, void (*run)(helper_req_t *),
     if (more) {
         weft_thread_t *t;
         weft_thread_opts_t o = {.name = "weft-helper", .daemon = true};
-        if (weft_thread_start(&t, helper_main, NULL, &o) == 0) {
+        if (weft_thread_start(helper_main, NULL, &o, &t) == 0) {
             weft_thread_release(t);
         } else {
             weft__mutex_lock(&helper_lock);
@@ -680,7 +680,7 @@ HOOK int connect(int fd, const struct sockaddr *addr, socklen_t len)
 static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
 {
     int r = LIBC(poll)(fds, n, 0);
-    if (r != 0 || deadline <= weft_monotonic_ns()) return r;
+    if (r != 0 || deadline <= weft_time_monotonic_ns()) return r;
     int ep = epoll_create1(EPOLL_CLOEXEC);
     if (ep < 0) return -1;
     for (nfds_t i = 0; i < n; i++) {
@@ -704,7 +704,7 @@ static int poll_until(struct pollfd *fds, nfds_t n, int64_t deadline)
             break;
         }
         r = LIBC(poll)(fds, n, 0);
-        if (r != 0 || deadline <= weft_monotonic_ns()) break;
+        if (r != 0 || deadline <= weft_time_monotonic_ns()) break;
     }
     int e = errno;
     weft__io_forget(ep);
@@ -773,7 +773,7 @@ HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
     }
     if (fds != local) free(fds);
     if (tv) { /* Linux select leaves the time not slept in *tv */
-        int64_t left = deadline - weft_monotonic_ns();
+        int64_t left = deadline - weft_time_monotonic_ns();
         if (left < 0) left = 0;
         tv->tv_sec = (time_t)(left / 1000000000);
         tv->tv_usec = (suseconds_t)(left % 1000000000 / 1000);
@@ -788,8 +788,8 @@ HOOK int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
 static int64_t sleep_for(int64_t sec, int64_t nsec)
 {
     int64_t deadline = weft__deadline_after(sec, nsec);
-    if (weft_sleep((double)sec + (double)nsec / 1e9) == WEFT_ECANCELED) {
-        int64_t left = deadline - weft_monotonic_ns();
+    if (weft_time_sleep((double)sec + (double)nsec / 1e9) == WEFT_ECANCELED) {
+        int64_t left = deadline - weft_time_monotonic_ns();
         return left > 0 ? left : 1;
     }
     return 0;

@@ -500,7 +500,7 @@ static void forked_wait(weft__poller_t *p, int64_t deadline)
         return;
     }
     /* No backend: the eventfd alone, with a short cap so the next wait tries again. */
-    int64_t cap = weft_monotonic_ns() + 10 * 1000000LL;
+    int64_t cap = weft_time_monotonic_ns() + 10 * 1000000LL;
     struct timespec ts;
     struct pollfd pfd = {.fd = p->evfd, .events = POLLIN};
     if (weft__sys_ppoll(&pfd, 1, weft__poller_timespec(deadline < cap ? deadline : cap, &ts)) > 0)
@@ -702,7 +702,8 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
     weft__waitctx_t *ctx = weft__waitctx_current();
     deadline = weft__scoped_deadline(ctx, deadline);
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return look(fd, events);
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns())
+        return look(fd, events);
     pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
     struct bucket *b = bucket_of(fd);
     thread_watch_t t = {fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0, NULL, NULL};
@@ -732,8 +733,8 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
             break;
         }
         int64_t end = weft__cancel_slice_end(ctx, deadline, nocancel);
-        if (t.kick < 0 && end - weft_monotonic_ns() > WEFT__CANCEL_SLICE_NS)
-            end = weft_monotonic_ns() + WEFT__CANCEL_SLICE_NS;
+        if (t.kick < 0 && end - weft_time_monotonic_ns() > WEFT__CANCEL_SLICE_NS)
+            end = weft_time_monotonic_ns() + WEFT__CANCEL_SLICE_NS;
         struct timespec ts;
         int r = weft__sys_ppoll(pfd, 2, weft__poller_timespec(end, &ts));
         if (r < 0) {
@@ -752,7 +753,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
             break;
         }
         if ((rc = revents_to(pfd[0].revents, events)) != 0) break;
-        if (deadline != WEFT_NO_DEADLINE && weft_monotonic_ns() >= deadline) {
+        if (deadline != WEFT_NO_DEADLINE && weft_time_monotonic_ns() >= deadline) {
             rc = WEFT_ETIMEDOUT;
             break;
         }
@@ -809,7 +810,7 @@ static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
     weft__poller_t *p = poller_get(hub);
     if (!p) return WEFT_ENOMEM;
     if (fd == p->evfd) return WEFT_EINVAL;
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns())
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns())
         return look(fd, events); /* a zero timeout: the wait below would park until the next poll */
     uint32_t want = (uint32_t)events;
     for (;;) {
@@ -857,14 +858,14 @@ int weft_wait_fd(int fd, int events, double timeout)
         isnan(timeout))
         return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     return weft__io_wait(fd, events, deadline);
 }
 
 struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts)
 {
     if (deadline == WEFT_NO_DEADLINE) return NULL;
-    int64_t left = deadline - weft_monotonic_ns();
+    int64_t left = deadline - weft_time_monotonic_ns();
     if (left < 0) left = 0;
     ts->tv_sec = (time_t)(left / 1000000000);
     ts->tv_nsec = (long)(left % 1000000000);
@@ -951,7 +952,7 @@ static ssize_t io_all(int fd, const void *buf, size_t n, int flags, double timeo
 {
     if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     size_t done = 0;
     while (done < n || n == 0) {
         ssize_t r =
@@ -967,7 +968,7 @@ ssize_t weft_read(int fd, void *buf, size_t n, double timeout)
 {
     if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     return io_once(fd, buf, n, 0, WEFT_READ, try_read, deadline);
 }
 
@@ -980,7 +981,7 @@ ssize_t weft_recv(int fd, void *buf, size_t n, int flags, double timeout)
 {
     if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     return io_once(fd, buf, n, flags, WEFT_READ, try_read, deadline);
 }
 
@@ -1002,7 +1003,7 @@ int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
 {
     if (fd < 0 || (addr && !len) || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     int rc = set_nonblock(fd); /* accept4's flag is for the new socket only */
     if (rc) return rc;
     struct {
@@ -1018,7 +1019,7 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double time
 {
     if (fd < 0 || !addr || isnan(timeout)) return WEFT_EINVAL;
     weft_deadline_t deadline;
-    weft_deadline(timeout, &deadline);
+    weft_deadline_after(timeout, &deadline);
     int rc = set_nonblock(fd);
     if (rc) return rc;
     while (weft__sys_connect(fd, addr, len) < 0) {

@@ -79,7 +79,7 @@ static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
     return c;
 }
 
-int weft_pipe(weft_conn_t **a, weft_conn_t **b, bool duplex)
+int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
 {
     if (!a || !b) return WEFT_EINVAL;
     *a = *b = NULL;
@@ -109,7 +109,7 @@ int weft_conn_fileno(const weft_conn_t *c)
     return c ? c->fd : -1;
 }
 
-int weft_conn_close(weft_conn_t *c)
+int weft_conn_release(weft_conn_t *c)
 {
     if (!c) return WEFT_EINVAL;
     weft_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
@@ -180,7 +180,7 @@ static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadl
 int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout)
 {
     int64_t deadline;
-    if (!c || (!buf && len) || isnan(timeout) || weft_deadline(timeout, &deadline))
+    if (!c || (!buf && len) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
         return WEFT_EINVAL;
     if (!c->can_send) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->send_lock, timeout);
@@ -332,10 +332,10 @@ static void keep_part(weft_conn_t *c, const unsigned char *buf, size_t got)
     c->part_got = c->part_cap = got;
 }
 
-int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, size_t *len, double timeout)
+int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout, size_t *len)
 {
     int64_t deadline;
-    if (!c || !len || (!buf && cap) || isnan(timeout) || weft_deadline(timeout, &deadline))
+    if (!c || !len || (!buf && cap) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
         return WEFT_EINVAL;
     if (!c->can_recv) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->recv_lock, timeout);
@@ -408,7 +408,7 @@ out:
 int weft_conn_poll(weft_conn_t *c, double timeout)
 {
     int64_t deadline;
-    if (!c || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!c || isnan(timeout) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (!c->can_recv) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->recv_lock, timeout);
     if (rc) return rc;

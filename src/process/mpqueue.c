@@ -170,7 +170,7 @@ static void commit(side_t *s, uint64_t size)
 static int lock(side_t *s, int64_t deadline)
 {
     if (deadline != WEFT_NO_DEADLINE) { /* a poll still waits a little for a busy lock */
-        int64_t floor = weft_monotonic_ns() + LOCK_FLOOR_NS;
+        int64_t floor = weft_time_monotonic_ns() + LOCK_FLOOR_NS;
         if (deadline < floor) deadline = floor;
     }
     int rc = weft__plock_acquire_deadline(&s->lock, deadline, false);
@@ -242,7 +242,7 @@ static int wait_for(weft_mpqueue_t *q, side_t *me, _Atomic uint64_t *pos, uint64
 
 /* ---- life ------------------------------------------------------------------------------- */
 
-int weft_mpqueue_create(weft_mpqueue_t **out, size_t capacity, size_t maxsize, bool joinable)
+int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable, weft_mpqueue_t **out)
 {
     if (!out) return WEFT_EINVAL;
     *out = NULL;
@@ -254,7 +254,7 @@ int weft_mpqueue_create(weft_mpqueue_t **out, size_t capacity, size_t maxsize, b
     weft_mpqueue_t *q = weft__malloc(sizeof *q);
     if (!q) return WEFT_ENOMEM;
     *q = (weft_mpqueue_t){MAGIC, NULL, size, cap, maxsize, joinable};
-    int rc = weft_shm_alloc((void **)&q->s, size);
+    int rc = weft_shm_alloc(size, (void **)&q->s);
     if (rc) {
         weft__free(q);
         return rc;
@@ -277,7 +277,7 @@ int weft_mpqueue_create(weft_mpqueue_t **out, size_t capacity, size_t maxsize, b
     return 0;
 }
 
-int weft_mpqueue_destroy(weft_mpqueue_t *q)
+int weft_mpqueue_release(weft_mpqueue_t *q)
 {
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
     int rc = weft_shm_free(q->s, q->map_size);
@@ -321,7 +321,7 @@ static bool has_room(weft_mpqueue_t *q, uint64_t size)
 int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout)
 {
     int64_t deadline;
-    if (!q || (!buf && len) || isnan(timeout) || weft_deadline(timeout, &deadline))
+    if (!q || (!buf && len) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
         return WEFT_EINVAL;
     /* Compared before rounding: a length within 8 of 2^64 would round to a tiny record. */
     if ((uint64_t)len > q->cap - HEADER_BYTES) return WEFT_EOVERFLOW;
@@ -348,10 +348,10 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
     return 0;
 }
 
-int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len, double timeout)
+int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout, size_t *len)
 {
     int64_t deadline;
-    if (!q || !len || (!buf && cap) || isnan(timeout) || weft_deadline(timeout, &deadline))
+    if (!q || !len || (!buf && cap) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
         return WEFT_EINVAL;
     uint64_t head;
     for (int stop = 0;;) {
@@ -395,7 +395,7 @@ int weft_mpqueue_put_nowait(weft_mpqueue_t *q, const void *buf, size_t len)
 
 int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len)
 {
-    return weft_mpqueue_get(q, buf, cap, len, 0);
+    return weft_mpqueue_get(q, buf, cap, 0, len);
 }
 
 int weft_mpqueue_close(weft_mpqueue_t *q)
@@ -424,7 +424,7 @@ size_t weft_mpqueue_qsize(weft_mpqueue_t *q)
 
 bool weft_mpqueue_empty(weft_mpqueue_t *q)
 {
-    if (!q) return true;
+    if (!q) return false;
     uint64_t head = atomic_load_explicit(&q->s->cons.pos, memory_order_acquire);
     return atomic_load_explicit(&q->s->prod.pos, memory_order_acquire) == head;
 }
@@ -461,7 +461,7 @@ int weft_mpqueue_task_done(weft_mpqueue_t *q)
 int weft_mpqueue_join(weft_mpqueue_t *q, double timeout)
 {
     int64_t deadline;
-    if (!q || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!q || isnan(timeout) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
     for (int stop = 0;;) {
         uint32_t word = atomic_load_explicit(&q->s->done_seq, memory_order_relaxed);

@@ -388,7 +388,7 @@ static void apply_exit_rules(void)
         unref(p);
     }
 
-    int64_t grace = weft_monotonic_ns() + DAEMON_GRACE_NS;
+    int64_t grace = weft_time_monotonic_ns() + DAEMON_GRACE_NS;
     for (weft_process_t *p; (p = next_unreaped(true));) {
         if (join_until(p, grace, true) != 0) {
             signal_child(p, SIGKILL);
@@ -489,8 +489,8 @@ static _Noreturn void child_main(int (*fn)(void *), void *arg, weft_process_t *s
 
 /* ---- the API --------------------------------------------------------------------------------*/
 
-int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
-                       const weft_process_opts_t *opts)
+int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_t *opts,
+                       weft_process_t **out)
 {
     if (!out) return WEFT_EINVAL;
     *out = NULL;
@@ -562,7 +562,7 @@ int weft_process_start(weft_process_t **out, int (*fn)(void *arg), void *arg,
 int weft_process_join(weft_process_t *p, double timeout)
 {
     int64_t deadline;
-    if (!p || isnan(timeout) || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!p || isnan(timeout) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (foreign(p)) return WEFT_ECHILD;
     return join_until(p, deadline, false);
 }
@@ -585,7 +585,7 @@ int weft_process_exitcode(weft_process_t *p, int *code)
 
 long weft_process_pid(const weft_process_t *p)
 {
-    return p ? (long)p->pid : 0;
+    return p ? (long)p->pid : -1;
 }
 
 const char *weft_process_name(const weft_process_t *p)
@@ -615,7 +615,7 @@ int weft_process_kill(weft_process_t *p)
     return send_signal(p, SIGKILL);
 }
 
-int weft_process_close(weft_process_t *p)
+int weft_process_release(weft_process_t *p)
 {
     if (!p) return WEFT_EINVAL;
     if (foreign(p)) {

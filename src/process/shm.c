@@ -19,7 +19,7 @@ static bool page_aligned(const void *p)
     return ((uintptr_t)p & ((uintptr_t)sysconf(_SC_PAGESIZE) - 1)) == 0;
 }
 
-int weft_shm_alloc(void **p, size_t size)
+int weft_shm_alloc(size_t size, void **p)
 {
     if (!p) return WEFT_EINVAL;
     *p = NULL;
@@ -57,7 +57,7 @@ static int shm_error(void)
     }
 }
 
-int weft_shm_open(void **p, const char *name, size_t size, bool create, size_t *size_out)
+int weft_shm_open(const char *name, size_t size, bool create, void **p, size_t *size_out)
 {
     if (!p) return WEFT_EINVAL;
     *p = NULL;

@@ -14,6 +14,11 @@ int weft_value_init(weft_value_t *v, int64_t initial)
     return 0;
 }
 
+int weft_value_destroy(weft_value_t *v)
+{
+    return v ? 0 : WEFT_EINVAL;
+}
+
 int weft_value_get(const weft_value_t *v, int64_t *out)
 {
     if (!v || !out) return WEFT_EINVAL;

@@ -205,7 +205,7 @@ static void qunlock(weft_queue_t *q)
 
 /* ---- life ------------------------------------------------------------------------------ */
 
-int weft_queue_create(weft_queue_t **out, weft_queue_kind_t kind, size_t maxsize)
+int weft_queue_create(weft_queue_kind_t kind, size_t maxsize, weft_queue_t **out)
 {
     if (!out) return WEFT_EINVAL;
     *out = NULL;
@@ -219,7 +219,7 @@ int weft_queue_create(weft_queue_t **out, weft_queue_kind_t kind, size_t maxsize
     return 0;
 }
 
-int weft_queue_destroy(weft_queue_t *q)
+int weft_queue_release(weft_queue_t *q)
 {
     if (!q) return WEFT_EINVAL;
     qlock(q);
@@ -250,7 +250,7 @@ int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *item, void *ar
 static int block(weft_queue_t *q, weft_waitq_t *list, request_t *r, double timeout)
 {
     int64_t deadline;
-    weft_deadline(timeout, &deadline); /* cannot fail: NaN was refused on entry */
+    weft_deadline_after(timeout, &deadline); /* cannot fail: NaN was refused on entry */
     weft__waiter_t w;
     weft__waiter_init(&w);
     w.data = (uintptr_t)r;
@@ -321,7 +321,7 @@ int weft_queue_put_nowait(weft_queue_t *q, void *item)
     return weft_queue_put_priority(q, item, 0, 0);
 }
 
-int weft_queue_get(weft_queue_t *q, void **item, double timeout)
+int weft_queue_get(weft_queue_t *q, double timeout, void **item)
 {
     if (!q || !item || isnan(timeout)) return WEFT_EINVAL;
     qlock(q);
@@ -354,7 +354,7 @@ int weft_queue_get(weft_queue_t *q, void **item, double timeout)
 
 int weft_queue_get_nowait(weft_queue_t *q, void **item)
 {
-    return weft_queue_get(q, item, 0);
+    return weft_queue_get(q, 0, item);
 }
 
 /* ---- sizes ------------------------------------------------------------------------------ */
@@ -366,7 +366,7 @@ size_t weft_queue_qsize(weft_queue_t *q)
 
 bool weft_queue_empty(weft_queue_t *q)
 {
-    return !q || size_of(q) == 0;
+    return q && size_of(q) == 0;
 }
 
 bool weft_queue_full(weft_queue_t *q)

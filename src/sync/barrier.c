@@ -161,7 +161,7 @@ int weft_barrier_wait(weft_barrier_t *b, double timeout)
 {
     if (!b) return WEFT_EINVAL;
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
         weft__waiter_t w;
         weft__waiter_init(&w);

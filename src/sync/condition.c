@@ -56,7 +56,7 @@ int weft_condition_wait(weft_condition_t *c, double timeout)
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_wait(c, timeout);
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (!owned(c)) return WEFT_EPERM;
 
     /* Read c now: once notified, this waiter no longer waits on c, which its owner may then
@@ -90,7 +90,7 @@ int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *
 {
     if (!c || !pred) return WEFT_EINVAL;
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (!owned(c)) return WEFT_EPERM;
     while (!pred(arg)) {
         double left = weft_deadline_remaining(deadline);

@@ -75,7 +75,7 @@ int weft_event_wait(weft_event_t *e, double timeout)
     if (weft__unlikely(e->shared_)) return weft__pevent_wait(e, timeout);
     if (atomic_load_explicit(&e->state_, memory_order_acquire) & SET) return 0;
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
 

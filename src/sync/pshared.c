@@ -182,7 +182,7 @@ int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel
 {
     int r = plock_try(l);
     if (r != EBUSY) return plock_result(l, r);
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
     for (int rc = 0;;) {
         uint32_t seen = mark_waiters(l);
         if (seen && rc) return rc;
@@ -196,7 +196,7 @@ int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel
 int weft__plock_acquire(weft_lock_t *l, double timeout)
 {
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     return weft__plock_acquire_deadline(l, deadline, false);
 }
 
@@ -263,7 +263,7 @@ int weft__psem_acquire(weft_semaphore_t *s, double timeout)
 {
     if (weft__sem_try_take(s)) return 0;
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
         int rc = 0;
         atomic_fetch_add_explicit(&s->nwaiters_, 1, memory_order_seq_cst);
@@ -318,7 +318,7 @@ int weft__pevent_wait(weft_event_t *e, double timeout)
     uint32_t s = atomic_load_explicit(&e->state_, memory_order_acquire);
     if (s & SET) return 0;
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
         int rc = 0;
         atomic_fetch_add_explicit(&e->nwaiters_, 1, memory_order_seq_cst);
@@ -411,7 +411,7 @@ static bool take_signal(weft_condition_t *c, uint32_t since)
 int weft__pcond_wait(weft_condition_t *c, double timeout)
 {
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (!weft__pcond_owned(c)) return WEFT_EPERM;
     weft_lock_t *l = pcond_lock(c);
     weft_rlock_t *r = pcond_rlock(c);

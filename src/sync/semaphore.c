@@ -42,7 +42,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
     if (weft__unlikely(s->shared_)) return weft__psem_acquire(s, timeout);
     if (weft__sem_try_take(s)) return 0;
     int64_t deadline;
-    if (weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
 

@@ -215,7 +215,7 @@ static void *service_main(void *unused)
     int64_t idle_until = -1; /* linger deadline once the heap is empty; -1: not idle */
     svc_lock();
     for (;;) {
-        int64_t now = weft_monotonic_ns();
+        int64_t now = weft_time_monotonic_ns();
         weft_timer_t *t = svc.heap;
         if (t && t->deadline_ <= now) {
             heap_remove(t);
@@ -397,7 +397,7 @@ int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *), void 
     weft_deadline_t deadline;
     /* NaN is refused; a negative interval is a deadline already passed (the timer fires at
      * once, as threading.Timer's); WEFT_FOREVER, +inf and huge values never come. */
-    if (weft_deadline(interval, &deadline)) return WEFT_EINVAL;
+    if (weft_deadline_after(interval, &deadline)) return WEFT_EINVAL;
     return weft_timer_start_at(t, deadline, fn, arg);
 }
 
@@ -446,7 +446,7 @@ static int join_now(const weft_timer_t *t, double timeout)
 int weft_timer_join(weft_timer_t *t, double timeout)
 {
     int64_t deadline;
-    if (!t || weft_deadline(timeout, &deadline)) return WEFT_EINVAL;
+    if (!t || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
     /* Always under joiners_, even when finished: see the locking paragraph at the top. */
     weft__waitq_lock(&t->joiners_);
     int r = join_now(t, timeout);

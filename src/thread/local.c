@@ -41,7 +41,7 @@ static void *grow(void *p, size_t n, size_t want)
     return q;
 }
 
-int weft_thread_local_create(weft_thread_local_t **out, void (*destructor)(void *value))
+int weft_thread_local_create(void (*destructor)(void *value), weft_thread_local_t **out)
 {
     if (!out) return WEFT_EINVAL;
     *out = NULL;
@@ -154,7 +154,7 @@ static void *take_any(const weft_thread_local_t *l)
     return v;
 }
 
-int weft_thread_local_destroy(weft_thread_local_t *l)
+int weft_thread_local_release(weft_thread_local_t *l)
 {
     if (!l) return WEFT_EINVAL;
     for (void *v; (v = take_any(l));)

@@ -119,8 +119,8 @@ static int make_attr(pthread_attr_t *attr, size_t stack_size)
     return rc ? weft__errno(rc) : 0;
 }
 
-int weft_thread_start(weft_thread_t **out, void (*fn)(void *arg), void *arg,
-                      const weft_thread_opts_t *opts)
+int weft_thread_start(void (*fn)(void *arg), void *arg, const weft_thread_opts_t *opts,
+                      weft_thread_t **out)
 {
     if (out) *out = NULL;
     weft_thread_opts_t o = opts ? *opts : (weft_thread_opts_t){0};
@@ -185,15 +185,17 @@ weft_thread_t *weft_thread_retain(weft_thread_t *t)
     return t;
 }
 
-void weft_thread_release(weft_thread_t *t)
+int weft_thread_release(weft_thread_t *t)
 {
-    if (!t || t->kind == WEFT__THREAD_MAIN) return;
+    if (!t) return WEFT_EINVAL;
+    if (t->kind == WEFT__THREAD_MAIN) return 0;
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) weft__free(t);
+    return 0;
 }
 
 long weft_thread_ident(const weft_thread_t *t)
 {
-    return t ? t->ident : 0;
+    return t ? t->ident : -1;
 }
 const char *weft_thread_name(const weft_thread_t *t)
 {

@@ -15,7 +15,7 @@ int weft__nap_until(bool (*done)(void *arg), void *arg, int64_t deadline, bool n
     for (int64_t nap = NAP_MIN_NS;; nap = nap < NAP_MAX_NS / 2 ? 2 * nap : NAP_MAX_NS) {
         if (done(arg)) return 0;
         if (!nocancel && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
-        int64_t now = weft_monotonic_ns();
+        int64_t now = weft_time_monotonic_ns();
         if (deadline <= now) return WEFT_ETIMEDOUT;
         int rc = weft__nap(deadline - now < nap ? deadline : now + nap, nocancel);
         if (rc == WEFT_ECANCELED) return rc;
@@ -41,7 +41,7 @@ int weft__shared_park(_Atomic uint32_t *word, uint32_t seen, int64_t deadline, b
         return weft__nap_until(word_moved, &(word_seen_t){word, seen}, deadline, nocancel);
     if (!nocancel && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
     deadline = weft__scoped_deadline(ctx, deadline);
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) return WEFT_ETIMEDOUT;
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
     int64_t end = weft__cancel_slice_end(ctx, deadline, nocancel);
     if (weft__futex_wait(word, seen, end, true) != WEFT_ETIMEDOUT) return 0; /* woken, moved */
     /* Not woken: the deadline, or a slice's end (then a cancel may be why). */

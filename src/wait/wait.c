@@ -288,7 +288,7 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
 
 int weft__wait_queued(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
 {
-    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_monotonic_ns()) {
+    if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns()) {
         weft__mutex_unlock(lock);
         return WEFT_ETIMEDOUT; /* a poll (timeout 0), or a deadline already passed */
     }
@@ -318,5 +318,5 @@ int weft__nap(int64_t deadline, bool nocancel)
     if (rc != WEFT_ETIMEDOUT) return rc;
     /* The nap's own deadline is success; a timeout scope that ends first is not. */
     int64_t scope = w.ctx->scope;
-    return scope && scope < deadline && weft_monotonic_ns() >= scope ? WEFT_ETIMEDOUT : 0;
+    return scope && scope < deadline && weft_time_monotonic_ns() >= scope ? WEFT_ETIMEDOUT : 0;
 }

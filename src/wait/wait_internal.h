@@ -141,7 +141,7 @@ static inline int64_t weft__cancel_slice_end(const weft__waitctx_t *ctx, int64_t
                                              bool nocancel)
 {
     if (nocancel || !ctx->cancelable) return deadline;
-    int64_t end = weft_monotonic_ns() + WEFT__CANCEL_SLICE_NS;
+    int64_t end = weft_time_monotonic_ns() + WEFT__CANCEL_SLICE_NS;
     return end < deadline ? end : deadline;
 }
 
@@ -344,14 +344,14 @@ static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, in
 {
     int64_t budget = weft__spin_ns();
     if (budget == 0) return false;
-    int64_t until = weft_monotonic_ns() + budget;
+    int64_t until = weft_time_monotonic_ns() + budget;
     if (until > deadline) until = deadline;
     for (;;) {
         for (int i = 0; i < 64; i++) {
             if (done(arg)) return true;
             weft__cpu_relax();
         }
-        if (weft_monotonic_ns() >= until) return false;
+        if (weft_time_monotonic_ns() >= until) return false;
     }
 }
 

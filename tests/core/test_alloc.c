@@ -9,8 +9,8 @@
 static void set_allocator_rejects_partial(void **state)
 {
     (void)state;
-    assert_int_equal(weft_set_allocator(malloc, NULL, calloc, free), WEFT_EINVAL);
-    assert_int_equal(weft_set_allocator(NULL, realloc, NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_allocator_set(malloc, NULL, calloc, free), WEFT_EINVAL);
+    assert_int_equal(weft_allocator_set(NULL, realloc, NULL, NULL), WEFT_EINVAL);
 }
 
 static _Atomic int custom_calls;
@@ -24,13 +24,13 @@ static void set_allocator_routes_weft_allocations(void **state)
 {
     (void)state;
     custom_calls = 0;
-    assert_int_equal(weft_set_allocator(custom_malloc, realloc, calloc, free), 0);
+    assert_int_equal(weft_allocator_set(custom_malloc, realloc, calloc, free), 0);
     void *p = weft__malloc(16);
     assert_non_null(p);
     weft__free(p);
     assert_int_equal(custom_calls, 1);
     /* Back to libc, then back to the harness's counting allocator for the leak guard. */
-    assert_int_equal(weft_set_allocator(NULL, NULL, NULL, NULL), 0);
+    assert_int_equal(weft_allocator_set(NULL, NULL, NULL, NULL), 0);
     p = weft__malloc(16);
     weft__free(p);
     assert_int_equal(custom_calls, 1);

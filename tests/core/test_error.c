@@ -9,12 +9,12 @@ static void strerror_names_every_code(void **state)
 {
     (void)state;
 #define XX(name, msg)                                                                              \
-    assert_string_equal(weft_strerror(WEFT_##name), msg);                                          \
-    assert_string_equal(weft_err_name(WEFT_##name), "WEFT_" #name);
+    assert_string_equal(weft_error_message(WEFT_##name), msg);                                     \
+    assert_string_equal(weft_error_name(WEFT_##name), "WEFT_" #name);
     WEFT_ERRNO_MAP(XX)
 #undef XX
 #define XX(name, value, msg)                                                                       \
-    assert_string_equal(weft_strerror(WEFT_##name), msg);                                          \
+    assert_string_equal(weft_error_message(WEFT_##name), msg);                                     \
     assert_int_equal(WEFT_##name, value);
     WEFT_OWN_ERROR_MAP(XX)
 #undef XX
@@ -32,22 +32,22 @@ static void errno_codes_are_negated_errno(void **state)
 static void strerror_unknown_code(void **state)
 {
     (void)state;
-    assert_string_equal(weft_strerror(-123456), "unknown error");
-    assert_string_equal(weft_err_name(-123456), "WEFT_UNKNOWN");
-    assert_string_equal(weft_strerror(0), "success");
+    assert_string_equal(weft_error_message(-123456), "unknown error");
+    assert_string_equal(weft_error_name(-123456), "WEFT_UNKNOWN");
+    assert_string_equal(weft_error_message(0), "success");
 }
 
 /* Every errno goes through one converter (weft__errno) to a named code: the errnos weft's
  * Linux calls can return keep their number (WEFT_ELOOP == -ELOOP), anything else becomes the
- * one catch-all WEFT_ESYSTEM; never a raw number weft_strerror cannot name. */
+ * one catch-all WEFT_ESYSTEM; never a raw number weft_error_message cannot name. */
 static void errno_converter_is_total(void **state)
 {
     (void)state;
     for (int e = 1; e <= 4095; e++) {
         int code = weft__errno(e);
         assert_true(code < 0);
-        assert_string_not_equal(weft_err_name(code), "WEFT_UNKNOWN");
-        assert_string_not_equal(weft_strerror(code), "unknown error");
+        assert_string_not_equal(weft_error_name(code), "WEFT_UNKNOWN");
+        assert_string_not_equal(weft_error_message(code), "unknown error");
     }
     int named[] = {ELOOP, ENAMETOOLONG,  ENOTDIR, EISDIR, ENFILE,
                    EROFS, EADDRNOTAVAIL, ENOBUFS, EMFILE, EINVAL};

@@ -1,6 +1,6 @@
 /*
  * Futures on their own (the promise side: new, set_running, set_result, set_error), their
- * states, result with timeouts, cancel, callbacks, and the waits on many: weft_wait and
+ * states, result with timeouts, cancel, callbacks, and the waits on many: weft_future_wait and
  * as_completed. Mirrors CPython's Lib/test/test_concurrent_futures/test_future.py
  * (FutureTests), test_wait.py and test_as_completed.py; each case names the one it follows.
  * Futures here are completed by plain pthreads, so no executor is involved.
@@ -21,7 +21,7 @@
 static weft_future_t *pending(void)
 {
     weft_future_t *f;
-    assert_int_equal(weft_future_new(&f), 0);
+    assert_int_equal(weft_future_create(&f), 0);
     assert_non_null(f);
     return f;
 }
@@ -102,17 +102,17 @@ static void waiter_start_parked(waiter_t *w, weft_future_t *f)
     weft_test_wait_queued(&f->waiters, 1);
 }
 
-/* Waits (yielding, never sleeping) until a listener of weft_wait / as_completed hangs on f:
+/* Waits (yielding, never sleeping) until a listener of weft_future_wait / as_completed hangs on f:
  * then the waiting caller is past its own checks and blocks on f's completion. */
 static void wait_listened(weft_future_t *f)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     for (;;) {
         weft__waitq_lock(&f->waiters);
         bool hooked = f->listeners != NULL;
         weft__waitq_unlock(&f->waiters);
         if (hooked) return;
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -158,9 +158,9 @@ static void result_of_each_kind(void **state)
     assert_int_equal(weft_future_result(fin, WEFT_FOREVER, NULL), 0);
     assert_int_equal(weft_future_result(p, 0, &v), WEFT_ETIMEDOUT);
     assert_null(v);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     assert_int_equal(weft_future_result(p, 0.05, &v), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic() - t0 >= 0.04);
+    assert_true(weft_time_monotonic() - t0 >= 0.04);
     assert_int_equal(weft_future_result(c, 0, &v), WEFT_ECANCELED);
     assert_int_equal(weft_future_result(e, 0, &v), WEFT_EPIPE);
     assert_null(v);
@@ -307,9 +307,9 @@ static void promise_side_state_errors(void **state)
 static void bad_arguments(void **state)
 {
     (void)state;
-    assert_int_equal(weft_future_new(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_create(NULL), WEFT_EINVAL);
     assert_null(weft_future_retain(NULL));
-    weft_future_release(NULL);
+    assert_int_equal(weft_future_release(NULL), WEFT_EINVAL);
     assert_int_equal(weft_future_result(NULL, 0, NULL), WEFT_EINVAL);
     assert_int_equal(weft_future_cancel(NULL), WEFT_EINVAL);
     assert_int_equal(weft_future_set_result(NULL, NULL), WEFT_EINVAL);
@@ -320,25 +320,25 @@ static void bad_arguments(void **state)
     assert_false(weft_future_done(NULL));
     assert_false(weft_future_running(NULL));
     assert_false(weft_future_cancelled(NULL));
-    assert_int_equal(weft_future_state(NULL), WEFT_FUTURE_PENDING);
+    assert_int_equal(weft_future_state(NULL), WEFT_FUTURE_INVALID);
     weft_future_t *f = pending();
     assert_int_equal(weft_future_add_done_callback(f, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_future_result(f, NAN, NULL), WEFT_EINVAL);
     size_t nd = 9;
-    assert_int_equal(weft_wait(NULL, 1, 0, WEFT_ALL_COMPLETED, &nd), WEFT_EINVAL);
-    assert_int_equal(weft_wait(&f, 1, 0, 0, &nd), WEFT_EINVAL);
-    assert_int_equal(weft_wait(&f, 1, 0, 4, &nd), WEFT_EINVAL);
-    assert_int_equal(weft_wait(&f, 1, NAN, WEFT_ALL_COMPLETED, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_future_wait(NULL, 1, WEFT_ALL_COMPLETED, 0, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_future_wait(&f, 1, 0, 0, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_future_wait(&f, 1, 4, 0, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_future_wait(&f, 1, WEFT_ALL_COMPLETED, NAN, &nd), WEFT_EINVAL);
     weft_future_t *with_null[2] = {f, NULL};
-    assert_int_equal(weft_wait(with_null, 2, 0, WEFT_ALL_COMPLETED, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_future_wait(with_null, 2, WEFT_ALL_COMPLETED, 0, &nd), WEFT_EINVAL);
     weft_as_completed_t *it = (void *)1;
-    assert_int_equal(weft_as_completed_begin(NULL, &f, 1, 0), WEFT_EINVAL);
-    assert_int_equal(weft_as_completed_begin(&it, NULL, 1, 0), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_create(&f, 1, 0, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_create(NULL, 1, 0, &it), WEFT_EINVAL);
     assert_null(it);
-    assert_int_equal(weft_as_completed_begin(&it, with_null, 2, 0), WEFT_EINVAL);
-    assert_int_equal(weft_as_completed_begin(&it, &f, 1, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_create(with_null, 2, 0, &it), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_create(&f, 1, NAN, &it), WEFT_EINVAL);
     assert_int_equal(weft_as_completed_next(NULL, &f), WEFT_EINVAL);
-    weft_as_completed_end(NULL);
+    assert_int_equal(weft_as_completed_release(NULL), WEFT_EINVAL);
     weft_future_release(f);
 }
 
@@ -614,7 +614,7 @@ static void concurrent_completion_exactly_once(void **state)
     weft_barrier_destroy(&r.end);
 }
 
-/* ---- weft_wait ------------------------------------------------------------------------ */
+/* ---- weft_future_wait ------------------------------------------------------------------------ */
 
 /* test_wait.WaitTests.test_first_completed: returns when one completes; done counts it. */
 static void wait_first_completed(void **state)
@@ -625,10 +625,10 @@ static void wait_first_completed(void **state)
     later_t l;
     later_start(&l, b, 0, 1);
     size_t nd = 9;
-    assert_int_equal(weft_wait(fs, 2, 0.02, WEFT_FIRST_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_wait(fs, 2, WEFT_FIRST_COMPLETED, 0.02, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 0);
     weft_event_set(&l.go);
-    assert_int_equal(weft_wait(fs, 2, WEFT_FOREVER, WEFT_FIRST_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 1);
     assert_true(weft_future_done(b));
     assert_false(weft_future_done(a));
@@ -644,21 +644,21 @@ static void wait_already_met_returns_at_once(void **state)
     (void)state;
     weft_future_t *fs[3] = {pending(), finished(1), cancelled()};
     size_t nd;
-    assert_int_equal(weft_wait(fs, 3, 0, WEFT_FIRST_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_FIRST_COMPLETED, 0, &nd), 0);
     assert_int_equal(nd, 2);
-    assert_int_equal(weft_wait(fs, 3, 0, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
-    assert_int_equal(weft_wait(fs + 1, 2, 0, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_ALL_COMPLETED, 0, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_wait(fs + 1, 2, WEFT_ALL_COMPLETED, 0, &nd), 0);
     assert_int_equal(nd, 2);
     /* A cancelled future is not an exception. */
-    assert_int_equal(weft_wait(fs, 3, 0, WEFT_FIRST_EXCEPTION, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_FIRST_EXCEPTION, 0, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 2);
     /* test_first_exception_one_already_failed: at once, with the others pending. */
     weft_future_t *bad = failed(WEFT_EIO, NULL);
     weft_future_t *with_failed[3] = {fs[0], bad, fs[0]};
-    assert_int_equal(weft_wait(with_failed, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(weft_future_wait(with_failed, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 1);
     weft_future_release(bad);
-    assert_int_equal(weft_wait(NULL, 0, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(NULL, 0, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 0);
     for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
 }
@@ -675,16 +675,16 @@ static void wait_first_exception(void **state)
     later_start(&l2, bad, WEFT_EIO, 0);
     later_go_join(&l1);
     size_t nd;
-    assert_int_equal(weft_wait(fs, 3, 0.02, WEFT_FIRST_EXCEPTION, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_FIRST_EXCEPTION, 0.02, &nd), WEFT_ETIMEDOUT);
     weft_event_set(&l2.go);
-    assert_int_equal(weft_wait(fs, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 2);
     weft_test_join(l2.tid);
 
     weft_future_t *good[2] = {ok, slow};
     later_start(&l1, slow, 0, 2);
     weft_event_set(&l1.go);
-    assert_int_equal(weft_wait(good, 2, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(weft_future_wait(good, 2, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 2); /* none failed: all done */
     weft_test_join(l1.tid);
     for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
@@ -702,17 +702,17 @@ static void wait_all_completed_and_timeout(void **state)
     later_start(&l2, b, 0, 2);
     later_go_join(&l1);
     size_t nd;
-    assert_int_equal(weft_wait(fs, 3, 0.03, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_ALL_COMPLETED, 0.03, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 2); /* a twice */
     weft_event_set(&l2.go);
-    assert_int_equal(weft_wait(fs, 3, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 3);
     weft_test_join(l2.tid);
     weft_future_release(a);
     weft_future_release(b);
 }
 
-/* weft_wait in another thread. */
+/* weft_future_wait in another thread. */
 typedef struct many_waiter {
     weft_future_t **fs;
     size_t n, ndone;
@@ -724,7 +724,7 @@ typedef struct many_waiter {
 static void *many_waiter_main(void *p)
 {
     many_waiter_t *w = p;
-    w->rc = weft_wait(w->fs, w->n, WEFT_FOREVER, w->return_when, &w->ndone);
+    w->rc = weft_future_wait(w->fs, w->n, w->return_when, WEFT_FOREVER, &w->ndone);
     atomic_store(&w->returned, true);
     return NULL;
 }
@@ -743,8 +743,8 @@ static void many_waiter_start(many_waiter_t *w, weft_future_t **fs, size_t n, in
 
 /* test_first_completed / test_first_exception / test_all_completed with the waiter blocked
  * first (CPython sleeps for that; here the test sees its listener hooked) and more futures
- * than weft_wait keeps on its stack (12 > 8: listeners on the heap). FIRST_COMPLETED wakes on
- * one; FIRST_EXCEPTION is not woken by a success or a cancel, only by a failure; ALL_COMPLETED
+ * than weft_future_wait keeps on its stack (12 > 8: listeners on the heap). FIRST_COMPLETED wakes
+ * on one; FIRST_EXCEPTION is not woken by a success or a cancel, only by a failure; ALL_COMPLETED
  * by the last one. */
 static void wait_wakes_when_condition_is_met(void **state)
 {
@@ -796,10 +796,10 @@ static void wait_woken_by_cancel_with_duplicates(void **state)
     assert_int_equal(w.rc, 0);
     assert_int_equal(w.ndone, 2);
     size_t nd;
-    assert_int_equal(weft_wait(fs, 4, 0.01, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_wait(fs, 4, WEFT_ALL_COMPLETED, 0.01, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 2);
     assert_int_equal(weft_future_set_error(a, WEFT_EIO, NULL), 0);
-    assert_int_equal(weft_wait(fs, 4, 0, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, 4, WEFT_FIRST_EXCEPTION, 0, &nd), 0);
     assert_int_equal(nd, 4);
     weft_future_release(a);
     weft_future_release(b);
@@ -814,9 +814,9 @@ static void wait_on_nothing(void **state)
     int modes[3] = {WEFT_FIRST_COMPLETED, WEFT_FIRST_EXCEPTION, WEFT_ALL_COMPLETED};
     for (int i = 0; i < 3; i++) {
         size_t nd = 9;
-        assert_int_equal(weft_wait(NULL, 0, WEFT_FOREVER, modes[i], &nd), 0);
+        assert_int_equal(weft_future_wait(NULL, 0, modes[i], WEFT_FOREVER, &nd), 0);
         assert_int_equal(nd, 0);
-        assert_int_equal(weft_wait(&f, 0, 0, modes[i], NULL), 0);
+        assert_int_equal(weft_future_wait(&f, 0, modes[i], 0, NULL), 0);
     }
     weft_future_release(f);
 }
@@ -830,11 +830,13 @@ static void wait_is_cancelable(void **state)
     weft_future_t *fs[2] = {pending(), pending()};
     weft__waitctx_t *me = weft__waitctx_current();
     weft__waitctx_cancel(me);
-    assert_int_equal(weft_wait(fs, 2, WEFT_FOREVER, WEFT_FIRST_COMPLETED, NULL), WEFT_ECANCELED);
-    assert_int_equal(weft_wait(fs, 2, WEFT_FOREVER, WEFT_ALL_COMPLETED, NULL), WEFT_ECANCELED);
+    assert_int_equal(weft_future_wait(fs, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER, NULL),
+                     WEFT_ECANCELED);
+    assert_int_equal(weft_future_wait(fs, 2, WEFT_ALL_COMPLETED, WEFT_FOREVER, NULL),
+                     WEFT_ECANCELED);
     weft__waitctx_uncancel(me);
     weft_future_set_result(fs[0], NULL);
-    assert_int_equal(weft_wait(fs, 2, 0, WEFT_FIRST_COMPLETED, NULL), 0);
+    assert_int_equal(weft_future_wait(fs, 2, WEFT_FIRST_COMPLETED, 0, NULL), 0);
     weft_future_release(fs[0]);
     weft_future_release(fs[1]);
 }
@@ -849,13 +851,13 @@ static void as_completed_yields_each_once(void **state)
     weft_future_t *done = finished(1), *p1 = pending(), *p2 = pending();
     weft_future_t *fs[4] = {p1, done, p2, done};
     weft_as_completed_t *it;
-    assert_int_equal(weft_as_completed_begin(&it, fs, 4, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(fs, 4, WEFT_FOREVER, &it), 0);
     weft_future_t *f;
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_ptr_equal(f, done);
-    weft_as_completed_end(it); /* early, with futures pending */
+    weft_as_completed_release(it); /* early, with futures pending */
 
-    assert_int_equal(weft_as_completed_begin(&it, fs, 4, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(fs, 4, WEFT_FOREVER, &it), 0);
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_ptr_equal(f, done);
     later_t l1, l2;
@@ -870,7 +872,7 @@ static void as_completed_yields_each_once(void **state)
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
     assert_null(f);
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     weft_future_release(done);
     weft_future_release(p1);
     weft_future_release(p2);
@@ -884,27 +886,27 @@ static void as_completed_overall_timeout(void **state)
     weft_future_t *done = finished(1), *p = pending();
     weft_future_t *fs[2] = {done, p};
     weft_as_completed_t *it;
-    assert_int_equal(weft_as_completed_begin(&it, fs, 2, 0.05), 0);
+    assert_int_equal(weft_as_completed_create(fs, 2, 0.05, &it), 0);
     weft_future_t *f;
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_ptr_equal(f, done);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic() - t0 >= 0.03);
+    assert_true(weft_time_monotonic() - t0 >= 0.03);
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
     /* Completed after the deadline: still yielded, since it is ready (a poll). */
     weft_future_set_result(p, NULL);
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_ptr_equal(f, p);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
 
     /* Zero timeout: only the done ones. */
     weft_future_t *p2 = pending();
     fs[1] = p2;
-    assert_int_equal(weft_as_completed_begin(&it, fs, 2, 0), 0);
+    assert_int_equal(weft_as_completed_create(fs, 2, 0, &it), 0);
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_ETIMEDOUT);
-    weft_as_completed_end(it); /* with p2 still pending: unhooked, references dropped */
+    weft_as_completed_release(it); /* with p2 still pending: unhooked, references dropped */
     weft_future_set_result(p2, NULL);
     weft_future_release(done);
     weft_future_release(p);
@@ -918,12 +920,12 @@ static void as_completed_empty_and_ownership(void **state)
     (void)state;
     weft_as_completed_t *it;
     weft_future_t *f;
-    assert_int_equal(weft_as_completed_begin(&it, NULL, 0, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(NULL, 0, WEFT_FOREVER, &it), 0);
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
 
     weft_future_t *p = pending();
-    assert_int_equal(weft_as_completed_begin(&it, &p, 1, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(&p, 1, WEFT_FOREVER, &it), 0);
     weft_future_t *keep = p;
     weft_future_retain(keep);
     weft_future_release(p); /* the caller's; the iterator holds its own */
@@ -933,7 +935,7 @@ static void as_completed_empty_and_ownership(void **state)
     void *v;
     assert_int_equal(weft_future_result(f, 0, &v), 0);
     assert_ptr_equal(v, ITEM(8));
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
 }
 
 /* test_duplicate_futures: a pending future given three times is yielded once, when it
@@ -944,7 +946,7 @@ static void as_completed_duplicates_of_pending(void **state)
     weft_future_t *p = pending();
     weft_future_t *fs[3] = {p, p, p};
     weft_as_completed_t *it;
-    assert_int_equal(weft_as_completed_begin(&it, fs, 3, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(fs, 3, WEFT_FOREVER, &it), 0);
     later_t l;
     later_start(&l, p, 0, 4);
     weft_event_set(&l.go);
@@ -953,7 +955,7 @@ static void as_completed_duplicates_of_pending(void **state)
     assert_ptr_equal(f, p);
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
     weft_test_join(l.tid);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     weft_future_release(p);
 }
 
@@ -965,7 +967,7 @@ static void as_completed_yields_cancelled_and_failed(void **state)
     weft_future_t *a = pending(), *b = pending(), *c = pending();
     weft_future_t *fs[3] = {a, b, c};
     weft_as_completed_t *it;
-    assert_int_equal(weft_as_completed_begin(&it, fs, 3, 60), 0);
+    assert_int_equal(weft_as_completed_create(fs, 3, 60, &it), 0);
     weft_future_t *f;
     assert_int_equal(weft_future_cancel(c), 0);
     assert_int_equal(weft_as_completed_next(it, &f), 0);
@@ -984,7 +986,7 @@ static void as_completed_yields_cancelled_and_failed(void **state)
     assert_ptr_equal(f, a);
     weft_test_join(l.tid);
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     weft_future_release(a);
     weft_future_release(b);
     weft_future_release(c);
@@ -997,7 +999,7 @@ static void as_completed_is_cancelable(void **state)
     (void)state;
     weft_future_t *p = pending();
     weft_as_completed_t *it;
-    assert_int_equal(weft_as_completed_begin(&it, &p, 1, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(&p, 1, WEFT_FOREVER, &it), 0);
     weft__waitctx_t *me = weft__waitctx_current();
     weft__waitctx_cancel(me);
     weft_future_t *f;
@@ -1006,7 +1008,7 @@ static void as_completed_is_cancelable(void **state)
     weft_future_set_result(p, NULL);
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_ptr_equal(f, p);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     weft_future_release(p);
 }
 
@@ -1031,7 +1033,7 @@ static void as_completed_many_threads(void **state)
     weft_future_t *fs[N];
     for (int i = 0; i < N; i++) fs[i] = pending();
     weft_as_completed_t *it;
-    assert_int_equal(weft_as_completed_begin(&it, fs, N, 60), 0);
+    assert_int_equal(weft_as_completed_create(fs, N, 60, &it), 0);
     many_t m = {fs, N};
     weft_test_run_threads(4, complete_stripe, &m);
     static bool seen[N];
@@ -1046,9 +1048,9 @@ static void as_completed_many_threads(void **state)
         count++;
     }
     assert_int_equal(count, N);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     size_t nd;
-    assert_int_equal(weft_wait(fs, N, 0, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, N, WEFT_ALL_COMPLETED, 0, &nd), 0);
     assert_int_equal(nd, N);
     for (int i = 0; i < N; i++) weft_future_release(fs[i]);
 }
@@ -1071,7 +1073,7 @@ static int oom_future_and_callbacks(void *ctx)
 {
     (void)ctx;
     weft_future_t *f;
-    int rc = weft_future_new(&f);
+    int rc = weft_future_create(&f);
     if (rc) {
         assert_null(f);
         return rc;
@@ -1098,17 +1100,17 @@ static void out_of_memory_future_and_callbacks(void **state)
     assert_true(weft_test_oom(oom_future_and_callbacks, NULL) >= 3);
 }
 
-/* weft_wait with more futures than its stack array (12 > 8: the listeners are allocated),
+/* weft_future_wait with more futures than its stack array (12 > 8: the listeners are allocated),
  * for FIRST_COMPLETED and FIRST_EXCEPTION; ALL_COMPLETED needs no allocation. */
 static int oom_wait(void *ctx)
 {
     weft_future_t **fs = ctx;
     size_t nd = 99;
-    int rc = weft_wait(fs, 12, 0, WEFT_FIRST_COMPLETED, &nd);
+    int rc = weft_future_wait(fs, 12, WEFT_FIRST_COMPLETED, 0, &nd);
     if (rc == WEFT_ENOMEM) return rc;
     assert_int_equal(rc, WEFT_ETIMEDOUT);
     assert_int_equal(nd, 0);
-    rc = weft_wait(fs, 12, 0.001, WEFT_FIRST_EXCEPTION, NULL);
+    rc = weft_future_wait(fs, 12, WEFT_FIRST_EXCEPTION, 0.001, NULL);
     if (rc == WEFT_ENOMEM) return rc;
     assert_int_equal(rc, WEFT_ETIMEDOUT);
     return 0;
@@ -1133,7 +1135,7 @@ static int oom_as_completed(void *ctx)
 {
     weft_future_t **fs = ctx;
     weft_as_completed_t *it = (void *)1;
-    int rc = weft_as_completed_begin(&it, fs, 6, 0);
+    int rc = weft_as_completed_create(fs, 6, 0, &it);
     if (rc) {
         assert_null(it);
         return rc;
@@ -1143,7 +1145,7 @@ static int oom_as_completed(void *ctx)
     while ((rc = weft_as_completed_next(it, &f)) == 0) n++;
     assert_int_equal(rc, WEFT_ETIMEDOUT);
     assert_int_equal(n, 1);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     return 0;
 }
 
@@ -1180,7 +1182,7 @@ static int timed_wait(void *p)
 {
     timed_future_t *t = p;
     size_t nd = 99;
-    int rc = weft_wait(&t->f, 1, t->timeout, WEFT_ALL_COMPLETED, &nd);
+    int rc = weft_future_wait(&t->f, 1, WEFT_ALL_COMPLETED, t->timeout, &nd);
     return rc ? rc : (int)nd;
 }
 
@@ -1188,11 +1190,11 @@ static int timed_as_completed(void *p)
 {
     timed_future_t *t = p;
     weft_as_completed_t *it;
-    int rc = weft_as_completed_begin(&it, &t->f, 1, t->timeout);
+    int rc = weft_as_completed_create(&t->f, 1, t->timeout, &it);
     if (rc) return rc;
     weft_future_t *got = NULL;
     rc = weft_as_completed_next(it, &got);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     return rc;
 }
 
@@ -1205,7 +1207,7 @@ static void future_negative_timeout_polls(void **state)
 {
     (void)state;
     timed_future_t t = {.timeout = -0.5};
-    assert_int_equal(weft_future_new(&t.f), 0);
+    assert_int_equal(weft_future_create(&t.f), 0);
     assert_int_equal(weft_test_polls(timed_result, &t), WEFT_ETIMEDOUT);
     assert_int_equal(weft_test_polls(timed_wait, &t), WEFT_ETIMEDOUT);
     assert_int_equal(weft_test_polls(timed_as_completed, &t), WEFT_ETIMEDOUT);

@@ -94,14 +94,14 @@ static weft_executor_t *make_pool(size_t max_workers)
 {
     weft_mpi_pool_opts_t opts = {.max_workers = max_workers};
     weft_executor_t *ex;
-    assert_int_equal(weft_mpi_pool_create(&ex, &opts), 0);
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), 0);
     return ex;
 }
 
 static void close_pool(weft_executor_t *ex)
 {
     assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 static weft_future_t *submit(weft_executor_t *ex, const char *name, const void *arg, size_t len)
@@ -263,12 +263,12 @@ static void mpi_pool_shutdown_waits_then_refuses(void **state)
     assert_int_equal(weft_mpi_pool_submit(ex, "square", NULL, 0, &g), WEFT_ESHUTDOWN);
     assert_null(g);
     weft_future_release(f);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 static void wait_running(weft_future_t *f)
 {
-    while (!weft_future_running(f) && !weft_future_done(f)) weft_sleep(0.001);
+    while (!weft_future_running(f) && !weft_future_done(f)) weft_time_sleep(0.001);
 }
 
 /* test_cancel_futures: shutdown(cancel_futures) cancels what is queued; what runs finishes. */
@@ -292,7 +292,7 @@ static void mpi_pool_shutdown_cancels_queued_futures(void **state)
     assert_int_equal(cancelled + finished, N);
     assert_true(cancelled > 0);
     assert_true(finished > 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 /* cancel: a queued future cancels (its task never runs); a running one cannot (WEFT_EBUSY). */
@@ -344,17 +344,17 @@ static void mpi_pool_wait_and_as_completed(void **state)
     weft_executor_t *ex = make_pool(0);
     weft_future_t *fs[3] = {submit_sleep(ex, 400), submit_square(ex, 3), submit_sleep(ex, 1)};
     size_t ndone;
-    assert_int_equal(weft_wait(fs, 3, 60, WEFT_FIRST_COMPLETED, &ndone), 0);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_FIRST_COMPLETED, 60, &ndone), 0);
     assert_true(ndone >= 1);
-    assert_int_equal(weft_wait(fs, 3, 60, WEFT_ALL_COMPLETED, &ndone), 0);
+    assert_int_equal(weft_future_wait(fs, 3, WEFT_ALL_COMPLETED, 60, &ndone), 0);
     assert_int_equal(ndone, 3);
     weft_as_completed_t *it;
-    assert_int_equal(weft_as_completed_begin(&it, fs, 3, 60), 0);
+    assert_int_equal(weft_as_completed_create(fs, 3, 60, &it), 0);
     weft_future_t *f;
     int n = 0;
     while (weft_as_completed_next(it, &f) == 0) n++;
     assert_int_equal(n, 3);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     for (int i = 0; i < 3; i++) weft_future_release(fs[i]);
     close_pool(ex);
 }
@@ -451,12 +451,12 @@ static void mpi_pool_bad_input(void **state)
     /* a pointer task means nothing on another rank */
     assert_int_equal(weft_executor_submit(ex, (weft_task_fn)1, NULL, NULL), WEFT_ENOTSUP);
     weft_executor_t *tp;
-    assert_int_equal(weft_thread_pool_create(&tp, 1, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &tp), 0);
     assert_int_equal(weft_mpi_pool_submit(tp, "square", NULL, 0, NULL), WEFT_ENOTSUP);
-    weft_executor_destroy(tp);
+    weft_executor_release(tp);
     assert_int_equal(weft_mpi_pool_create(NULL, NULL), WEFT_EINVAL);
     weft_mpi_pool_opts_t bad = {.spawn_nprocs = -1};
-    assert_int_equal(weft_mpi_pool_create(&tp, &bad), WEFT_EINVAL);
+    assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
     assert_int_equal(weft_mpi_register("square", sleep_ms), WEFT_EEXIST);
     assert_int_equal(weft_mpi_register("square", square), 0);
     assert_int_equal(weft_mpi_register(NULL, square), WEFT_EINVAL);
@@ -486,7 +486,7 @@ static void mpi_pool_killed_rank_breaks_the_pool(void **state)
     assert_int_equal(weft_mpi_pool_submit(ex, "square", NULL, 0, NULL), WEFT_EBROKEN);
     close_pool(ex);
     weft_executor_t *again;
-    assert_int_equal(weft_mpi_pool_create(&again, NULL), WEFT_EBROKEN);
+    assert_int_equal(weft_mpi_pool_create(NULL, &again), WEFT_EBROKEN);
 }
 
 /* A rank dies while 64 MiB are on their way to it (its next task's argument, sent while it
@@ -528,7 +528,7 @@ static void mpi_pool_spawned_workers_serve_their_pool(void **state)
     self[n] = 0;
     weft_mpi_pool_opts_t opts = {.spawn_command = self, .spawn_nprocs = 2};
     weft_executor_t *ex;
-    assert_int_equal(weft_mpi_pool_create(&ex, &opts), 0);
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), 0);
     weft_future_t *fs[100];
     for (uint64_t i = 0; i < 100; i++) fs[i] = submit_square(ex, i);
     for (uint64_t i = 0; i < 100; i++) {
@@ -550,9 +550,9 @@ static void mpi_pool_spawn_of_a_missing_program_fails(void **state)
     (void)state;
     weft_mpi_pool_opts_t opts = {.spawn_command = "/nonexistent/weft-worker", .spawn_nprocs = 1};
     weft_executor_t *ex = (weft_executor_t *)1;
-    assert_int_equal(weft_mpi_pool_create(&ex, &opts), WEFT_ENOENT);
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), WEFT_ENOENT);
     opts.spawn_command = "weft-no-such-program-on-the-path";
-    assert_int_equal(weft_mpi_pool_create(&ex, &opts), WEFT_ENOENT);
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), WEFT_ENOENT);
     assert_null(ex);
 }
 
@@ -566,9 +566,9 @@ static void spawn_once(void)
     self[n > 0 ? n : 0] = 0;
     weft_mpi_pool_opts_t opts = {.spawn_command = self, .spawn_nprocs = 2};
     weft_executor_t *ex;
-    if (weft_mpi_pool_create(&ex, &opts) != 0) return;
+    if (weft_mpi_pool_create(&opts, &ex) != 0) return;
     weft_executor_shutdown(ex, true, false, 60);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
 }
 
 static const struct CMUnitTest cases[] = {
@@ -598,7 +598,7 @@ int main(int argc, char **argv)
     bool worker;
     int rc = weft_mpi_serve(&argc, &argv, &worker);
     if (rc) {
-        fprintf(stderr, "weft_mpi_serve: %s\n", weft_strerror(rc));
+        fprintf(stderr, "weft_mpi_serve: %s\n", weft_error_message(rc));
         return 1;
     }
     if (worker) return 0;

@@ -53,7 +53,7 @@ static void child_run(const child_plan_t *plan)
     weft_event_init(&never);
     weft_thread_pool_opts_t opts = {.exit_timeout = plan->exit_timeout};
     weft_executor_t *ex;
-    if (weft_thread_pool_create(&ex, 1, &opts)) _exit(3);
+    if (weft_thread_pool_create(1, &opts, &ex)) _exit(3);
     double seconds = plan->task_seconds;
     for (int i = 0; i < plan->blocked; i++)
         if (weft_executor_submit(ex, blocked_task, &seconds, NULL)) _exit(4);
@@ -70,7 +70,7 @@ static size_t run_child(const child_plan_t *plan, char *buf, size_t cap, double 
     assert_int_equal(pipe(fds), 0);
     fflush(stdout);
     fflush(stderr);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -81,7 +81,7 @@ static size_t run_child(const child_plan_t *plan, char *buf, size_t cap, double 
     close(fds[1]);
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    *elapsed = weft_monotonic() - t0;
+    *elapsed = weft_time_monotonic() - t0;
     size_t n = 0;
     for (ssize_t r; n < cap && (r = read(fds[0], buf + n, cap - n)) > 0;) n += (size_t)r;
     close(fds[0]);
@@ -154,7 +154,7 @@ static int child_leaves_pool_open(void *arg)
     (void)arg;
     weft_thread_pool_opts_t opts = {.exit_timeout = 30};
     weft_executor_t *ex;
-    if (weft_thread_pool_create(&ex, 1, &opts)) return 3;
+    if (weft_thread_pool_create(1, &opts, &ex)) return 3;
     for (int i = 0; i < 3; i++)
         if (weft_executor_submit(ex, quick_task, NULL, NULL)) return 4;
     return 0; /* no shutdown: the exit rules decide */
@@ -167,14 +167,14 @@ static void process_child_gives_its_pool_exit_timeout(void **state)
     assert_int_equal(pipe(fds), 0);
     write_fd = fds[1]; /* the child's copy */
     weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, child_leaves_pool_open, NULL, NULL), 0);
+    assert_int_equal(weft_process_start(child_leaves_pool_open, NULL, NULL, &p), 0);
     close(fds[1]);
     write_fd = -1;
     assert_int_equal(weft_process_join(p, 60), 0);
     int code;
     assert_int_equal(weft_process_exitcode(p, &code), 0);
     assert_int_equal(code, 0);
-    assert_int_equal(weft_process_close(p), 0);
+    assert_int_equal(weft_process_release(p), 0);
     char buf[16];
     size_t n = 0;
     for (ssize_t r; n < sizeof buf && (r = read(fds[0], buf + n, sizeof buf - n)) > 0;)
@@ -206,7 +206,7 @@ static int fork_child_checks(weft_executor_t *ex, weft_future_t *running, weft_f
     if (weft_executor_shutdown(ex, true, false, 10) != 0) return 5;
     weft_future_release(running);
     weft_future_release(queued);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
     return 0;
 }
 
@@ -218,7 +218,7 @@ static void fork_child_sees_a_broken_pool(void **state)
     (void)state;
     weft_event_init(&release_parent_task);
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 1, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &ex), 0);
     weft_future_t *running, *queued;
     assert_int_equal(weft_executor_submit(ex, parent_task, NULL, &running), 0);
     assert_int_equal(weft_executor_submit(ex, parent_task, NULL, &queued), 0);
@@ -240,7 +240,7 @@ static void fork_child_sees_a_broken_pool(void **state)
     weft_future_release(running);
     weft_future_release(queued);
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
 }
 
 static const struct CMUnitTest cases[] = {

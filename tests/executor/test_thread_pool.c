@@ -26,7 +26,7 @@
 static weft_executor_t *pool(size_t workers)
 {
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, workers, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(workers, NULL, &ex), 0);
     assert_non_null(ex);
     return ex;
 }
@@ -34,7 +34,7 @@ static weft_executor_t *pool(size_t workers)
 static void finish(weft_executor_t *ex)
 {
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 /* ---- tasks ------------------------------------------------------------------------------ */
@@ -47,7 +47,8 @@ static int square(void *arg, void **result)
 
 static int fail_odd(void *arg, void **result)
 {
-    if (VALUE(arg) % 2) return weft_task_fail(WEFT_ERANGE, "odd argument %ld", (long)VALUE(arg));
+    if (VALUE(arg) % 2)
+        return weft_future_fail_current(WEFT_ERANGE, "odd argument %ld", (long)VALUE(arg));
     *result = arg;
     return 0;
 }
@@ -108,7 +109,8 @@ static void task_error_and_message(void **state)
     assert_int_equal(weft_future_error(f), WEFT_ERANGE);
     assert_string_equal(weft_future_error_message(f), "odd argument 3");
     weft_future_release(f);
-    assert_int_equal(weft_task_fail(WEFT_EIO, "outside a task"), WEFT_EIO); /* only returns */
+    assert_int_equal(weft_future_fail_current(WEFT_EIO, "outside a task"),
+                     WEFT_EIO); /* only returns */
     finish(ex);
 }
 
@@ -121,27 +123,27 @@ static void map_in_order_failure_and_timeout(void **state)
     void *args[20], *results[20];
     for (int i = 0; i < 20; i++) args[i] = ITEM(i);
     size_t nd;
-    assert_int_equal(weft_executor_map(ex, square, args, 20, WEFT_FOREVER, results, &nd), 0);
+    assert_int_equal(weft_executor_map(ex, square, args, 20, results, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 20);
     for (int i = 0; i < 20; i++) assert_int_equal(VALUE(results[i]), i * i);
 
     args[0] = ITEM(0);
     args[1] = ITEM(2);
     args[2] = ITEM(5); /* odd: fails */
-    assert_int_equal(weft_executor_map(ex, fail_odd, args, 4, WEFT_FOREVER, results, &nd),
+    assert_int_equal(weft_executor_map(ex, fail_odd, args, 4, results, WEFT_FOREVER, &nd),
                      WEFT_ERANGE);
     assert_int_equal(nd, 2);
 
     weft_event_t never;
     weft_event_init(&never);
     void *blocks[2] = {&never, &never};
-    assert_int_equal(weft_executor_map(ex, wait_event, blocks, 2, 0.05, results, &nd),
+    assert_int_equal(weft_executor_map(ex, wait_event, blocks, 2, results, 0.05, &nd),
                      WEFT_ETIMEDOUT);
     assert_int_equal(nd, 0);
     weft_event_set(&never); /* the running ones finish */
-    assert_int_equal(weft_executor_map(ex, square, NULL, 0, 0, results, &nd), 0);
-    assert_int_equal(weft_executor_map(NULL, square, args, 1, 0, results, &nd), WEFT_EINVAL);
-    assert_int_equal(weft_executor_map(ex, square, NULL, 1, 0, results, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_executor_map(ex, square, NULL, 0, results, 0, &nd), 0);
+    assert_int_equal(weft_executor_map(NULL, square, args, 1, results, 0, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_executor_map(ex, square, NULL, 1, results, 0, &nd), WEFT_EINVAL);
     finish(ex);
 }
 
@@ -160,7 +162,7 @@ static void map_timeout_cancels_the_rest(void **state)
     assert_int_equal(weft_executor_submit(ex, wait_event, &stop, &first), 0);
     void *args[2] = {ITEM(2), ITEM(3)}, *results[2];
     size_t nd = 9;
-    assert_int_equal(weft_executor_map(ex, count_run, args, 2, 0, results, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_executor_map(ex, count_run, args, 2, results, 0, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 0);
     weft_event_set(&stop);
     assert_int_equal(weft_future_result(first, WEFT_FOREVER, NULL), 0);
@@ -179,11 +181,11 @@ static void map_on_shut_down_pool(void **state)
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
     void *args[3] = {NULL, NULL, NULL}, *results[3];
     size_t nd = 9;
-    assert_int_equal(weft_executor_map(ex, count_run, args, 3, WEFT_FOREVER, results, &nd),
+    assert_int_equal(weft_executor_map(ex, count_run, args, 3, results, WEFT_FOREVER, &nd),
                      WEFT_ESHUTDOWN);
     assert_int_equal(nd, 0);
     assert_int_equal(atomic_load(&ran), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 /* ExecutorTest.test_max_workers_negative, in C terms (weft's 0 is the default, see
@@ -196,11 +198,11 @@ static void bad_arguments(void **state)
                                                "a-prefix-that-is-far-too-long-for-a-thread-name-x"};
     weft_thread_pool_opts_t tiny_stack = {.stack_size = 1024};
     weft_thread_pool_opts_t nan_exit = {.exit_timeout = NAN};
-    assert_int_equal(weft_thread_pool_create(NULL, 1, NULL), WEFT_EINVAL);
-    assert_int_equal(weft_thread_pool_create(&ex, 1, &long_prefix), WEFT_EINVAL);
+    assert_int_equal(weft_thread_pool_create(1, NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_thread_pool_create(1, &long_prefix, &ex), WEFT_EINVAL);
     assert_null(ex);
-    assert_int_equal(weft_thread_pool_create(&ex, 1, &tiny_stack), WEFT_EINVAL);
-    assert_int_equal(weft_thread_pool_create(&ex, 1, &nan_exit), WEFT_EINVAL);
+    assert_int_equal(weft_thread_pool_create(1, &tiny_stack, &ex), WEFT_EINVAL);
+    assert_int_equal(weft_thread_pool_create(1, &nan_exit, &ex), WEFT_EINVAL);
     weft_future_t *f = ITEM(1);
     assert_int_equal(weft_executor_submit(NULL, square, NULL, &f), WEFT_EINVAL);
     assert_null(f);
@@ -208,7 +210,7 @@ static void bad_arguments(void **state)
     assert_int_equal(weft_executor_submit(ex, NULL, NULL, &f), WEFT_EINVAL);
     assert_int_equal(weft_executor_shutdown(NULL, true, false, 0), WEFT_EINVAL);
     assert_int_equal(weft_executor_shutdown(ex, true, false, NAN), WEFT_EINVAL);
-    assert_int_equal(weft_executor_destroy(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_executor_release(NULL), WEFT_EINVAL);
     finish(ex);
 }
 
@@ -225,7 +227,7 @@ static void submit_after_shutdown_fails(void **state)
     assert_int_equal(weft_executor_submit(ex, square, ITEM(1), &f), WEFT_ESHUTDOWN);
     assert_null(f);
     assert_int_equal(weft_executor_shutdown(ex, true, true, 0), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 /* test_shutdown.test_hang_issue12364 / ThreadPoolShutdownTest.test_threads_terminate: shutdown
@@ -246,7 +248,7 @@ static void shutdown_wait_runs_queued_tasks(void **state)
     assert_int_equal(atomic_load(&ran), 50);
     assert_true(weft_future_done(blocker));
     weft_future_release(blocker);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 /* test_shutdown.test_cancel_futures: shutdown(cancel_futures) cancels what has not started;
@@ -275,7 +277,7 @@ static void shutdown_cancel_futures(void **state)
     weft_future_release(running);
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
     assert_int_equal(atomic_load(&ran), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 /* shutdown's timeout (weft's addition): a wait that ends first returns WEFT_ETIMEDOUT, the
@@ -291,7 +293,7 @@ static void shutdown_timeout(void **state)
     assert_int_equal(weft_executor_submit(ex, square, NULL, NULL), WEFT_ESHUTDOWN);
     weft_event_set(&go);
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 static int shut_own_pool(void *arg, void **result)
@@ -350,7 +352,7 @@ static void shutdown_after_cancelled_submit(void **state)
         weft_future_release(f);
     }
     assert_int_equal(weft_executor_shutdown(ex, true, false, 30), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 typedef struct shutter {
@@ -382,9 +384,9 @@ static void shutdown_wait_from_two_threads(void **state)
         sh[i] = (shutter_t){.ex = ex, .rc = 1};
         sh[i].tid = weft_test_start(shut_and_wait, &sh[i]);
     }
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (weft_executor_submit(ex, square, NULL, NULL) != WEFT_ESHUTDOWN) {
-        assert_true(weft_monotonic_ns() < give_up); /* the shutdowns have begun */
+        assert_true(weft_time_monotonic_ns() < give_up); /* the shutdowns have begun */
         sched_yield();
     }
     weft_event_set(&go);
@@ -394,7 +396,7 @@ static void shutdown_wait_from_two_threads(void **state)
     }
     assert_true(weft_future_done(f));
     weft_future_release(f);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 typedef struct last_task {
@@ -423,11 +425,11 @@ static void destroy_without_shutdown(void **state)
     atomic_store(&l.count, 0);
     for (int i = 0; i < 20; i++)
         assert_int_equal(weft_executor_submit(ex, count_then_signal, &l, NULL), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
     assert_int_equal(weft_event_wait(&l.done, WEFT_FOREVER), 0);
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (weft_thread_active_count() > threads_before) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -461,10 +463,10 @@ static void workers_start_lazily_up_to_max(void **state)
     weft_future_t *fs[8];
     for (int i = 0; i < 8; i++)
         assert_int_equal(weft_executor_submit(ex, wait_event, &go, &fs[i]), 0);
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     int running = 0;
     while (running < 3) { /* all three workers get busy */
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         running = 0;
         for (int i = 0; i < 8; i++) running += weft_future_running(fs[i]);
         sched_yield();
@@ -472,7 +474,7 @@ static void workers_start_lazily_up_to_max(void **state)
     assert_int_equal(weft_thread_active_count(), base + 3);
     assert_int_equal(running, 3);
     weft_event_set(&go);
-    assert_int_equal(weft_wait(fs, 8, WEFT_FOREVER, WEFT_ALL_COMPLETED, NULL), 0);
+    assert_int_equal(weft_future_wait(fs, 8, WEFT_ALL_COMPLETED, WEFT_FOREVER, NULL), 0);
     for (int i = 0; i < 8; i++) weft_future_release(fs[i]);
     finish(ex);
 }
@@ -543,10 +545,10 @@ static void default_max_workers(void **state)
     weft_future_t *fs[N];
     for (int i = 0; i < N; i++)
         assert_int_equal(weft_executor_submit(ex, wait_event, &go, &fs[i]), 0);
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     int running;
     do {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         running = 0;
         for (int i = 0; i < N; i++) running += weft_future_running(fs[i]);
         sched_yield();
@@ -581,7 +583,7 @@ static void thread_names(void **state)
     assert_int_equal(strlen(prefix48), 48);
     weft_thread_pool_opts_t opts = {.thread_name_prefix = prefix48};
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 2, &opts), 0);
+    assert_int_equal(weft_thread_pool_create(2, &opts, &ex), 0);
     weft_barrier_init(&name_barrier, 2, NULL, NULL);
     weft_future_t *fs[2];
     for (int i = 0; i < 2; i++)
@@ -647,12 +649,12 @@ static void initializer_runs_once_per_worker(void **state)
     atomic_store(&inits, 0);
     weft_thread_pool_opts_t opts = {.initializer = init_ok, .initarg = ITEM(5)};
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 2, &opts), 0);
+    assert_int_equal(weft_thread_pool_create(2, &opts, &ex), 0);
     void *args[30], *results[30];
     for (int i = 0; i < 30; i++) args[i] = ITEM(i);
-    assert_int_equal(weft_executor_map(ex, square, args, 30, WEFT_FOREVER, results, NULL), 0);
+    assert_int_equal(weft_executor_map(ex, square, args, 30, results, WEFT_FOREVER, NULL), 0);
     /* test_initializer: every task sees its worker initialized. */
-    assert_int_equal(weft_executor_map(ex, get_init_status, args, 30, WEFT_FOREVER, results, NULL),
+    assert_int_equal(weft_executor_map(ex, get_init_status, args, 30, results, WEFT_FOREVER, NULL),
                      0);
     for (int i = 0; i < 30; i++) assert_int_equal(VALUE(results[i]), 1);
     finish(ex);
@@ -666,7 +668,7 @@ static void failing_initializer_breaks_the_pool(void **state)
     (void)state;
     weft_thread_pool_opts_t opts = {.initializer = init_fails};
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 2, &opts), 0);
+    assert_int_equal(weft_thread_pool_create(2, &opts, &ex), 0);
     weft_future_t *fs[5];
     int submitted = 0;
     for (int i = 0; i < 5; i++) {
@@ -820,7 +822,7 @@ static int fail_after_go(void *arg, void **result)
     by_hand_t *b = arg;
     weft_event_set(&b->started);
     weft_event_wait(&b->go, WEFT_FOREVER);
-    return weft_task_fail(WEFT_ERANGE, "from the task");
+    return weft_future_fail_current(WEFT_ERANGE, "from the task");
 }
 
 static int succeed_after_go(void *arg, void **result)
@@ -884,7 +886,7 @@ static void hand_completed_pool_future_keeps_first_outcome(void **state)
         fail_msg("set_error(EIO, \"by hand\") on a RUNNING future whose task then fails with "
                  "ERANGE \"from the task\": now %s \"%s\" (a held pointer reads \"%.8s\"); "
                  "set_result(42) on one whose task then returns 7: now %s, %ld",
-                 weft_err_name(code), now, still, weft_err_name(rc), (long)VALUE(v));
+                 weft_error_name(code), now, still, weft_error_name(rc), (long)VALUE(v));
 }
 
 /* ---- callbacks ------------------------------------------------------------------------------ */
@@ -1004,7 +1006,7 @@ static void submit_from_inside_a_task(void **state)
 static weft_future_t *made(int code)
 {
     weft_future_t *f;
-    assert_int_equal(weft_future_new(&f), 0);
+    assert_int_equal(weft_future_create(&f), 0);
     if (code > 0)
         assert_int_equal(weft_future_cancel(f), 0);
     else if (code < 0)
@@ -1022,7 +1024,7 @@ static int wait_then_fail(void *arg, void **result)
 {
     (void)result;
     int rc = weft_event_wait(arg, WEFT_FOREVER);
-    return rc ? rc : weft_task_fail(WEFT_EINVAL, "this is an exception");
+    return rc ? rc : weft_future_fail_current(WEFT_EINVAL, "this is an exception");
 }
 
 /* ThreadPoolWaitTests (test_wait.py) with pool futures mixed with made ones. weft counts a
@@ -1043,7 +1045,7 @@ static void wait_on_pool_futures(void **state)
     weft_future_t *f1, *f2, *f3;
     assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &f1), 0);
     weft_future_t *twice[2] = {f1, f1};
-    assert_int_equal(weft_wait(twice, 2, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(twice, 2, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 2);
     weft_future_release(f1);
 
@@ -1051,7 +1053,7 @@ static void wait_on_pool_futures(void **state)
     assert_int_equal(weft_executor_submit(ex, square, ITEM(21), &f1), 0);
     assert_int_equal(weft_executor_submit(ex, wait_event, &e1, &f2), 0);
     weft_future_t *first[2] = {f1, f2};
-    assert_int_equal(weft_wait(first, 2, WEFT_FOREVER, WEFT_FIRST_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(first, 2, WEFT_FIRST_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 1);
     assert_true(weft_future_done(f1));
     assert_false(weft_future_done(f2));
@@ -1068,7 +1070,7 @@ static void wait_on_pool_futures(void **state)
     assert_int_equal(weft_future_result(f1, WEFT_FOREVER, NULL), 0);
     weft_event_set(&e1);
     weft_future_t *three[3] = {f1, f2, f3};
-    assert_int_equal(weft_wait(three, 3, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(weft_future_wait(three, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 2);
     assert_int_equal(weft_future_error(f2), WEFT_EINVAL);
     assert_false(weft_future_done(f3));
@@ -1078,13 +1080,13 @@ static void wait_on_pool_futures(void **state)
     /* test_first_exception_some_already_complete */
     assert_int_equal(weft_executor_submit(ex, fail_odd, ITEM(21), &f1), 0);
     weft_future_t *some[5] = {ok, cancelled, f1, f3, ok};
-    assert_int_equal(weft_wait(some, 5, WEFT_FOREVER, WEFT_FIRST_EXCEPTION, &nd), 0);
+    assert_int_equal(weft_future_wait(some, 5, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 4);
     weft_future_release(f1);
 
     /* test_timeout: ALL_COMPLETED with one blocked, 50 ms. */
     weft_future_t *timed[4] = {cancelled, failed, ok, f3};
-    assert_int_equal(weft_wait(timed, 4, 0.05, WEFT_ALL_COMPLETED, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_wait(timed, 4, WEFT_ALL_COMPLETED, 0.05, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 3);
     weft_event_set(&e2);
 
@@ -1092,7 +1094,7 @@ static void wait_on_pool_futures(void **state)
     assert_int_equal(weft_executor_submit(ex, fail_odd, ITEM(1), &f1), 0);
     assert_int_equal(weft_executor_submit(ex, square, ITEM(21), &f2), 0);
     weft_future_t *all[6] = {ok, cancelled, failed, f1, f2, f3};
-    assert_int_equal(weft_wait(all, 6, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(all, 6, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 6);
     weft_future_release(f1);
     weft_future_release(f2);
@@ -1117,7 +1119,7 @@ static void as_completed_on_pool_futures(void **state)
     assert_int_equal(weft_executor_submit(ex, square, ITEM(21), &f1), 0);
     assert_int_equal(weft_executor_submit(ex, square, ITEM(7), &f2), 0);
     weft_future_t *five[5] = {cancelled, failed, ok, f1, f2};
-    assert_int_equal(weft_as_completed_begin(&it, five, 5, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(five, 5, WEFT_FOREVER, &it), 0);
     unsigned seen = 0;
     int rc;
     while ((rc = weft_as_completed_next(it, &f)) == 0)
@@ -1128,7 +1130,7 @@ static void as_completed_on_pool_futures(void **state)
             }
     assert_int_equal(rc, WEFT_EEOF);
     assert_int_equal(seen, 0x1f);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     weft_future_release(f1);
     weft_future_release(f2);
 
@@ -1138,7 +1140,7 @@ static void as_completed_on_pool_futures(void **state)
     for (int t = 0; t < 2; t++) {
         assert_int_equal(weft_executor_submit(ex, wait_event, &go, &f1), 0);
         weft_future_t *four[4] = {cancelled, failed, ok, f1};
-        assert_int_equal(weft_as_completed_begin(&it, four, 4, timeouts[t]), 0);
+        assert_int_equal(weft_as_completed_create(four, 4, timeouts[t], &it), 0);
         int n = 0;
         while ((rc = weft_as_completed_next(it, &f)) == 0) {
             assert_ptr_not_equal(f, f1);
@@ -1146,18 +1148,18 @@ static void as_completed_on_pool_futures(void **state)
         }
         assert_int_equal(rc, WEFT_ETIMEDOUT);
         assert_int_equal(n, 3);
-        weft_as_completed_end(it);
+        weft_as_completed_release(it);
         weft_future_release(f1);
     }
 
     assert_int_equal(weft_executor_submit(ex, wait_event, &go, &f1), 0);
     weft_future_t *thrice[3] = {f1, f1, f1};
-    assert_int_equal(weft_as_completed_begin(&it, thrice, 3, WEFT_FOREVER), 0);
+    assert_int_equal(weft_as_completed_create(thrice, 3, WEFT_FOREVER, &it), 0);
     weft_event_set(&go);
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_ptr_equal(f, f1);
     assert_int_equal(weft_as_completed_next(it, &f), WEFT_EEOF);
-    weft_as_completed_end(it);
+    weft_as_completed_release(it);
     weft_future_release(f1);
 
     weft_future_release(ok);
@@ -1198,15 +1200,15 @@ static void submitter(void *arg, int i)
                 0);
         if (i % 2) {
             size_t nd;
-            assert_int_equal(weft_wait(fs, BATCH, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+            assert_int_equal(weft_future_wait(fs, BATCH, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
             assert_int_equal(nd, BATCH);
         } else {
             weft_as_completed_t *it;
             weft_future_t *f;
             int n = 0, rc;
-            assert_int_equal(weft_as_completed_begin(&it, fs, BATCH, WEFT_FOREVER), 0);
+            assert_int_equal(weft_as_completed_create(fs, BATCH, WEFT_FOREVER, &it), 0);
             while ((rc = weft_as_completed_next(it, &f)) == 0) n++;
-            weft_as_completed_end(it);
+            weft_as_completed_release(it);
             assert_int_equal(rc, WEFT_EEOF);
             assert_int_equal(n, BATCH);
         }
@@ -1250,7 +1252,7 @@ static void pending_calls_race(void **state)
         assert_int_equal(weft_executor_submit(ex, wait_event, &go, &fs[i]), 0);
     weft_event_set(&go);
     size_t nd;
-    assert_int_equal(weft_wait(fs, 100, WEFT_FOREVER, WEFT_ALL_COMPLETED, &nd), 0);
+    assert_int_equal(weft_future_wait(fs, 100, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 100);
     for (int i = 0; i < 100; i++) {
         assert_int_equal(weft_future_error(fs[i]), 0);
@@ -1294,9 +1296,9 @@ static void submit_races_shutdown(void **state)
         r[i] = (racing_submitter_t){.ex = ex, .max = SANITIZED ? 20000 : 200000};
         r[i].tid = weft_test_start(submit_until_refused, &r[i]);
     }
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (atomic_load(&ran) < 200) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
@@ -1309,7 +1311,7 @@ static void submit_races_shutdown(void **state)
     }
     assert_int_equal(ran_at_shutdown, accepted);
     assert_int_equal(atomic_load(&ran), accepted);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
 }
 
 /* ---- out of memory ------------------------------------------------------------------------ */
@@ -1318,7 +1320,7 @@ static int oom_pool_life(void *ctx)
 {
     (void)ctx;
     weft_executor_t *ex;
-    int rc = weft_thread_pool_create(&ex, 2, NULL);
+    int rc = weft_thread_pool_create(2, NULL, &ex);
     if (rc) return rc;
     weft_future_t *f = NULL;
     rc = weft_executor_submit(ex, square, ITEM(3), &f);
@@ -1327,9 +1329,9 @@ static int oom_pool_life(void *ctx)
     if (rc == 0) assert_int_equal(VALUE(v), 9);
     weft_future_release(f);
     void *args[3] = {ITEM(1), ITEM(2), ITEM(3)}, *results[3];
-    if (rc == 0) rc = weft_executor_map(ex, square, args, 3, WEFT_FOREVER, results, NULL);
+    if (rc == 0) rc = weft_executor_map(ex, square, args, 3, results, WEFT_FOREVER, NULL);
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
     return rc;
 }
 
@@ -1362,7 +1364,7 @@ static int timed_map(void *p)
     timed_pool_t *t = p;
     void *args[1] = {&t->go}, *results[1];
     size_t nd = 0;
-    return weft_executor_map(t->ex, wait_for_go, args, 1, t->timeout, results, &nd);
+    return weft_executor_map(t->ex, wait_for_go, args, 1, results, t->timeout, &nd);
 }
 
 static int timed_shutdown(void *p)
@@ -1381,7 +1383,7 @@ static void pool_negative_timeout_polls(void **state)
     (void)state;
     timed_pool_t t = {.timeout = -0.5};
     assert_int_equal(weft_event_init(&t.go), 0);
-    assert_int_equal(weft_thread_pool_create(&t.ex, 2, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(2, NULL, &t.ex), 0);
     assert_int_equal(weft_test_polls(timed_map, &t), WEFT_ETIMEDOUT);
     weft_future_t *f;
     assert_int_equal(weft_executor_submit(t.ex, wait_for_go, &t.go, &f), 0);
@@ -1391,7 +1393,7 @@ static void pool_negative_timeout_polls(void **state)
     weft_test_blocks_until(timed_shutdown, &t, let_go, &t.go, 0);
     assert_int_equal(weft_future_result(f, 0, NULL), 0);
     weft_future_release(f);
-    assert_int_equal(weft_executor_destroy(t.ex), 0);
+    assert_int_equal(weft_executor_release(t.ex), 0);
     assert_int_equal(weft_event_destroy(&t.go), 0);
 }
 
@@ -1441,14 +1443,14 @@ static int shutdown_beside_a_starting_submit(void *p)
      * the exit rule a first weft_thread_start installs. */
     weft_thread_current();
     weft_thread_t *t;
-    if (weft_thread_start(&t, nothing_at_all, NULL, NULL)) return -3;
+    if (weft_thread_start(nothing_at_all, NULL, NULL, &t)) return -3;
     weft_thread_join(t, WEFT_FOREVER);
     weft_thread_release(t);
     weft__mutex_lock(&weft__registry_lock);
     weft_co_t *a = NULL, *b = NULL;
-    int rc = weft_spawn(&a, submit_co, s, NULL);
-    if (!rc) rc = weft_spawn(&b, shutdown_co, s, NULL);
-    weft_yield(); /* a parks in the worker's start, then b in shutdown (on the fixed code) */
+    int rc = weft_co_spawn(submit_co, s, NULL, &a);
+    if (!rc) rc = weft_co_spawn(shutdown_co, s, NULL, &b);
+    weft_co_yield(); /* a parks in the worker's start, then b in shutdown (on the fixed code) */
     weft__mutex_unlock(&weft__registry_lock);
     if (a && weft_co_join(a, 30) && !rc) rc = -1;
     if (b && weft_co_join(b, 30) && !rc) rc = -2;
@@ -1461,14 +1463,14 @@ static void shutdown_waits_for_a_starting_worker_without_spinning(void **state)
 {
     (void)state;
     starting_shutdown_t s = {.submit_rc = 1, .shutdown_rc = 1};
-    assert_int_equal(weft_thread_pool_create(&s.ex, 1, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &s.ex), 0);
     weft_test_call_t *c = weft_test_call_start(shutdown_beside_a_starting_submit, &s);
     int rc = -100;
     assert_true(weft_test_call_wait(c, 20.0, &rc, NULL)); /* returns: does not spin forever */
     assert_int_equal(rc, 0);
     assert_int_equal(s.submit_rc, 0);
     assert_int_equal(s.shutdown_rc, 0);
-    assert_int_equal(weft_executor_destroy(s.ex), 0);
+    assert_int_equal(weft_executor_release(s.ex), 0);
 }
 
 static const struct CMUnitTest cases[] = {

@@ -67,7 +67,7 @@ static void tick(void *p)
     ticker_t *t = p;
     while (!atomic_load(&t->stop)) {
         atomic_fetch_add(&t->ticks, 1);
-        weft_sleep(0.001);
+        weft_time_sleep(0.001);
     }
 }
 
@@ -181,7 +181,8 @@ static void user_nonblock_kept(void **state)
     (void)state;
     int fd[2];
     assert_int_equal(pipe2(fd, O_NONBLOCK), 0);
-    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub: the calls are intercepted */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL),
+                     0); /* a hub: the calls are intercepted */
     char c;
     errno = 0;
     assert_int_equal(read(fd[0], &c, 1), -1);
@@ -196,16 +197,16 @@ static void user_nonblock_kept(void **state)
     assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) & ~O_NONBLOCK), 0);
     struct timeval tv = {0, 20000};
     assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(recv(sv[0], &c, 1, 0), -1);
     assert_int_equal(errno, EAGAIN);
-    assert_true(weft_monotonic_ns() - t0 >= 15000000);
+    assert_true(weft_time_monotonic_ns() - t0 >= 15000000);
     int on = 1;
     assert_int_equal(ioctl(sv[0], FIONBIO, &on), 0);
-    t0 = weft_monotonic_ns();
+    t0 = weft_time_monotonic_ns();
     assert_int_equal(recv(sv[0], &c, 1, 0), -1);
     assert_int_equal(errno, EAGAIN);
-    assert_true(weft_monotonic_ns() - t0 < 15000000);
+    assert_true(weft_time_monotonic_ns() - t0 < 15000000);
     close(fd[0]);
     close(fd[1]);
     close(sv[0]);
@@ -227,7 +228,7 @@ static void close_wakes_reader(void **state)
     pipe_arg_t a = {{0}, {0}, 0};
     assert_int_equal(pipe(a.fd), 0);
     weft_co_t *r = weft_test_spawn(closing_reader, &a);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(close(a.fd[0]), 0);
     weft_test_co_join(r);
     assert_int_equal(a.n, -1);
@@ -254,7 +255,7 @@ static void acceptor(void *p)
     for (int i = 0; i < 20; i++) {
         int fd = accept(lfd, NULL, NULL); /* plain blocking accept */
         assert_true(fd >= 0);
-        assert_int_equal(weft_go(serve_conn, (void *)(intptr_t)fd), 0);
+        assert_int_equal(weft_co_spawn(serve_conn, (void *)(intptr_t)fd, NULL, NULL), 0);
     }
 }
 
@@ -296,13 +297,13 @@ static void blocking_sockets(void **state)
     int ok[20] = {0};
     weft_co_t *c[20];
     for (int i = 0; i < 20; i++) c[i] = weft_test_spawn(blocking_client, &ok[i]);
-    assert_int_equal(weft_co_joinall(c, 20, 60), 0);
+    assert_int_equal(weft_co_join_all(c, 20, 60), 0);
     for (int i = 0; i < 20; i++) {
         assert_int_equal(ok[i], 20);
         weft_co_release(c[i]);
     }
     weft_test_co_join(a);
-    assert_int_equal(weft_sleep(0.01), 0); /* the servers see EOF and end */
+    assert_int_equal(weft_time_sleep(0.01), 0); /* the servers see EOF and end */
     close(lfd);
 }
 
@@ -318,11 +319,11 @@ static void rcvtimeo_kept(void **state)
     ticker_t t = {0};
     weft_co_t *tk = weft_test_spawn(tick, &t);
     char c;
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     errno = 0;
     assert_int_equal(recv(sv[0], &c, 1, 0), -1);
     assert_int_equal(errno, EAGAIN);
-    assert_true(weft_monotonic_ns() - t0 >= 45 * 1000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 >= 45 * 1000000LL);
     atomic_store(&t.stop, 1);
     weft_test_co_join(tk);
     assert_true(atomic_load(&t.ticks) >= 2); /* it ran again after its first nap */
@@ -339,15 +340,15 @@ static void drained_socket_reads(void **state)
     (void)state;
     int sv[2];
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0);
     char buf[64];
     assert_int_equal(write(sv[1], "ab", 2), 2);
     assert_int_equal(read(sv[0], buf, sizeof buf), 2); /* short: drained */
     assert_int_equal(write(sv[1], "cd", 2), 2);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(read(sv[0], buf, sizeof buf), 2); /* already there: no wait */
     assert_memory_equal(buf, "cd", 2);
-    assert_true(weft_monotonic_ns() - t0 < 1000000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 < 1000000000LL);
     pipe_arg_t a = {{sv[0], sv[1]}, {0}, 0};
     weft_co_t *w = weft_test_spawn(late_writer, &a); /* "hello" after 20 ms */
     assert_int_equal(recv(sv[0], buf, sizeof buf, 0), 5);
@@ -355,16 +356,16 @@ static void drained_socket_reads(void **state)
     weft_test_co_join(w);
     struct timeval tv = {0, 30000};
     assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
-    t0 = weft_monotonic_ns();
+    t0 = weft_time_monotonic_ns();
     errno = 0;
     assert_int_equal(read(sv[0], buf, sizeof buf), -1);
     assert_int_equal(errno, EAGAIN);
-    assert_true(weft_monotonic_ns() - t0 >= 25 * 1000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 >= 25 * 1000000LL);
     assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) | O_NONBLOCK), 0);
-    t0 = weft_monotonic_ns();
+    t0 = weft_time_monotonic_ns();
     assert_int_equal(read(sv[0], buf, sizeof buf), -1);
     assert_int_equal(errno, EAGAIN);
-    assert_true(weft_monotonic_ns() - t0 < 25 * 1000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 < 25 * 1000000LL);
     assert_int_equal(fcntl(sv[0], F_SETFL, fcntl(sv[0], F_GETFL) & ~O_NONBLOCK), 0);
     assert_int_equal(write(sv[1], "0123", 4), 4);
     assert_int_equal(read(sv[0], buf, 4), 4); /* a full read: not drained any more */
@@ -571,7 +572,8 @@ static void stale_cache_case(closer_t how, reuse_t as)
 
 static void stale_cache_cases(closer_t how)
 {
-    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub: the calls here are intercepted */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL),
+                     0); /* a hub: the calls here are intercepted */
     for (reuse_t as = 0; as < NREUSE; as++) stale_cache_case(how, as);
 }
 
@@ -617,7 +619,7 @@ static void waited_read(void *p)
 static void waited_input(void *p)
 {
     waited_t *w = p;
-    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(weft_time_sleep(0.01), 0);
     assert_int_equal(write(w->peer, "x", 1), 1);
 }
 
@@ -633,7 +635,7 @@ static void read_parks_then_wakes(int fd, int peer)
     if (rc) {
         weft_co_cancel(r);
         weft_test_co_join(r);
-        fail_msg("the read of fd %d did not wake: %s", fd, weft_err_name(rc));
+        fail_msg("the read of fd %d did not wake: %s", fd, weft_error_name(rc));
     }
     weft_co_release(r);
     if (in) weft_test_co_join(in);
@@ -648,7 +650,7 @@ typedef enum { BY_STDIO_FCLOSE, BY_STDIO_PCLOSE } stdio_closer_t;
  * registration went with it while weft still believed the number watched: the read hung. */
 static void watched_number_closed_by(stdio_closer_t how)
 {
-    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0);
     for (int round = 0; round < 3; round++) {
         int sv[2] = {-1, -1}, n;
         FILE *f;
@@ -747,14 +749,14 @@ static void long_nap(void *p)
 static void sleeps(void **state)
 {
     (void)state;
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(usleep(10000), 0);
     struct timespec req = {0, 10000000};
     assert_int_equal(nanosleep(&req, NULL), 0);
-    assert_true(weft_monotonic_ns() - t0 >= 19000000);
+    assert_true(weft_time_monotonic_ns() - t0 >= 19000000);
     sleeper_t s = {0, 0, {0, 0}};
     weft_co_t *co = weft_test_spawn(long_nap, &s);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     weft_co_cancel(co);
     weft_test_co_join(co);
     assert_int_equal(s.rc, -1);
@@ -804,9 +806,9 @@ static void poll_a(void *p)
 {
     herd_t *h = p;
     struct pollfd pfd = {h->a[0], POLLIN, 0};
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     h->rc = poll(&pfd, 1, 5000);
-    h->took = weft_monotonic_ns() - t0;
+    h->took = weft_time_monotonic_ns() - t0;
     h->revents = pfd.revents;
 }
 
@@ -837,7 +839,7 @@ static void poll_woken_for_nothing_keeps_waiting(void **state)
     assert_int_equal(fcntl(h.a[1], F_SETFL, O_NONBLOCK), 0);
     assert_int_equal(fcntl(h.b[1], F_SETFL, O_NONBLOCK), 0);
     weft_co_t *consumer = weft_test_spawn(consume_a, &h), *poller = weft_test_spawn(poll_a, &h);
-    assert_int_equal(weft_yield(), 0); /* both park: on b, and on a */
+    assert_int_equal(weft_co_yield(), 0); /* both park: on b, and on a */
     assert_int_equal(write(h.b[1], "1", 1), 1);
     assert_int_equal(write(h.a[1], "1", 1), 1);
     weft_test_co_join(consumer);
@@ -861,9 +863,9 @@ static void poll_normal_data_bits_wake(void **state)
     assert_int_equal(pipe2(fd, O_CLOEXEC), 0);
     weft_co_t *w = weft_test_spawn(write_second, fd); /* a byte after 10 ms */
     struct pollfd pfd = {fd[0], POLLRDNORM, 0};
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(poll(&pfd, 1, 5000), 1);
-    assert_true(weft_monotonic_ns() - t0 < 4000000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 < 4000000000LL);
     assert_true(pfd.revents & POLLRDNORM);
     weft_test_co_join(w);
     close(fd[0]);
@@ -898,7 +900,7 @@ static void full_listener(connecting_t *c, const char *tag, int *l, int *first)
     assert_int_equal(bind(*l, (struct sockaddr *)&c->addr, c->len), 0);
     assert_int_equal(listen(*l, 0), 0);
     *first = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0);
     assert_int_equal(connect(*first, (struct sockaddr *)&c->addr, c->len), 0); /* fills it */
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 }
@@ -915,7 +917,7 @@ static void connect_parks_without_changing_the_mode(void **state)
     int dup_fd = dup(c.fd);
     ticker_t t = {0};
     weft_co_t *tk = weft_test_spawn(tick, &t), *co = weft_test_spawn(connect_co, &c);
-    assert_int_equal(weft_sleep(0.05), 0); /* the connect is under way; the ticker runs */
+    assert_int_equal(weft_time_sleep(0.05), 0); /* the connect is under way; the ticker runs */
     bool early = c.done;
     int ticks = atomic_load(&t.ticks);
     bool dup_saw = fcntl(dup_fd, F_GETFL) & O_NONBLOCK;
@@ -950,7 +952,7 @@ static void connect_canceled_fails_with_eintr(void **state)
     int l, first;
     full_listener(&c, "c-", &l, &first);
     weft_co_t *co = weft_test_spawn(connect_co, &c);
-    assert_int_equal(weft_sleep(0.02), 0);
+    assert_int_equal(weft_time_sleep(0.02), 0);
     assert_false(c.done);
     weft_co_cancel(co);
     weft_test_co_join(co);
@@ -989,7 +991,7 @@ static void connect_mode_never_seen_nonblocking(void **state)
     assert_int_equal(bind(lfd, (struct sockaddr *)&addr, len), 0);
     assert_int_equal(listen(lfd, 512), 0);
     assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &len), 0);
-    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0);
     watch_t w = {0};
     pthread_t t = weft_test_start(watch_mode, &w);
     int children_saw = 0;
@@ -1065,7 +1067,7 @@ static void connect_after_fork(void **state)
     assert_int_equal(bind(lfd, (struct sockaddr *)&server_addr, len), 0);
     assert_int_equal(listen(lfd, 16), 0);
     assert_int_equal(getsockname(lfd, (struct sockaddr *)&server_addr, &len), 0);
-    assert_int_equal(weft_go(nothing, NULL), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0);
     assert_int_equal(connect_to(&server_addr), 0); /* the parent's helper pool is up */
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -1073,7 +1075,7 @@ static void connect_after_fork(void **state)
         alarm(20); /* a hang fails the case instead of stalling it */
         int rc = -1;
         weft_co_t *co;
-        if (weft_spawn(&co, connect_in_child, &rc, NULL) || weft_co_join(co, 15)) _exit(2);
+        if (weft_co_spawn(connect_in_child, &rc, NULL, &co) || weft_co_join(co, 15)) _exit(2);
         _exit(rc == 0 ? 0 : 1);
     }
     int status;
@@ -1105,7 +1107,7 @@ static void getaddrinfo_off_the_hub(void **state)
     int ok[10] = {0};
     weft_co_t *c[10];
     for (int i = 0; i < 10; i++) c[i] = weft_test_spawn(resolve, &ok[i]);
-    assert_int_equal(weft_co_joinall(c, 10, 60), 0);
+    assert_int_equal(weft_co_join_all(c, 10, 60), 0);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(ok[i], 1);
         weft_co_release(c[i]);
@@ -1183,10 +1185,10 @@ static void hiredis_200_requests_one_thread(void **state)
     enum { N = 200 };
     int ok[N] = {0};
     weft_co_t **c = calloc(N, sizeof *c);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     for (int i = 0; i < N && up; i++) c[i] = weft_test_spawn(redis_request, &ok[i]);
-    int rc = up ? weft_co_joinall(c, N, 60) : WEFT_EIO;
-    double took = weft_monotonic() - t0;
+    int rc = up ? weft_co_join_all(c, N, 60) : WEFT_EIO;
+    double took = weft_time_monotonic() - t0;
     kill(pid, SIGTERM);
     int status;
     waitpid(pid, &status, 0);

@@ -39,7 +39,7 @@ static void *hub_thread(void *p)
 {
     reader_t *r = p;
     weft_co_t *co;
-    if (weft_spawn(&co, read_plain, r, NULL) != 0) abort();
+    if (weft_co_spawn(read_plain, r, NULL, &co) != 0) abort();
     atomic_store(&r->co, weft_co_retain(co));
     if (weft_co_join(co, 60) != 0) abort();
     weft_co_release(co);
@@ -48,9 +48,9 @@ static void *hub_thread(void *p)
 
 static void wait_blocked(reader_t *r)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (!atomic_load(&r->co) || weft_co_state(atomic_load(&r->co)) != WEFT_CO_BLOCKED) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }

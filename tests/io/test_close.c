@@ -32,9 +32,9 @@ static void read_one(void *p)
 {
     waiter_t *w = p;
     uint64_t v; /* 8 bytes: an eventfd's read needs them */
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     atomic_store(&w->result, (int)weft_read(w->fd, &v, sizeof v, w->timeout));
-    w->took_ns = weft_monotonic_ns() - t0;
+    w->took_ns = weft_time_monotonic_ns() - t0;
 }
 
 /* ---- waiters on other threads ------------------------------------------------------------- */
@@ -54,7 +54,7 @@ static void *hub_thread(void *p)
 {
     hub_job_t *j = p;
     for (int i = 0; i < j->n; i++)
-        if (weft_spawn(&j->co[i], read_one, &j->w[i], NULL) != 0) abort();
+        if (weft_co_spawn(read_one, &j->w[i], NULL, &j->co[i]) != 0) abort();
     atomic_store(&j->spawned, 1);
     for (int i = 0; i < j->n; i++)
         if (weft_co_join(j->co[i], 60) != 0) abort();
@@ -70,14 +70,14 @@ static void hub_start(hub_job_t *j, waiter_t *w, int n)
 /* Every coroutine of j is parked (in its weft_read: they do nothing else). */
 static void hub_wait_parked(hub_job_t *j)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (!atomic_load(&j->spawned)) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
     for (int i = 0; i < j->n; i++)
         while (weft_co_state(j->co[i]) != WEFT_CO_BLOCKED) {
-            assert_true(weft_monotonic_ns() < give_up);
+            assert_true(weft_time_monotonic_ns() < give_up);
             sched_yield();
         }
 }
@@ -100,9 +100,9 @@ static void *plain_thread(void *p)
 /* The thread is asleep in the kernel (its wait), read from /proc. */
 static void plain_wait_asleep(waiter_t *w)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     for (;;) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         int tid = atomic_load(&w->tid);
         if (tid) {
             char path[64], buf[512];
@@ -280,20 +280,20 @@ static void thread_fd_wait_sees_cancel(void **state)
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 1, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &ex), 0);
     waiter_t w = {.fd = p[0], .timeout = WEFT_FOREVER, .result = 1};
     weft_future_t *f;
     assert_int_equal(weft_executor_submit(ex, read_task, &w, &f), 0);
     plain_wait_asleep(&w);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_future_cancel(f), WEFT_EBUSY);
     void *v;
     assert_int_equal(weft_future_result(f, 10, &v), 0);
     assert_int_equal(atomic_load(&w.result), WEFT_ECANCELED);
-    assert_true(weft_monotonic_ns() - t0 < 2 * 1000000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 < 2 * 1000000000LL);
     weft_future_release(f);
     assert_int_equal(weft_executor_shutdown(ex, true, false, 10), 0);
-    assert_int_equal(weft_executor_destroy(ex), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
     close(p[0]);
     close(p[1]);
 }
@@ -344,7 +344,7 @@ static void wait_on_an_fd_being_closed_waits_for_the_close(void **state)
     pthread_t pt = weft_test_start(plain_thread, &plain);
     waiter_t co_w = {.fd = c.fd, .timeout = 30, .result = 1};
     weft_co_t *co = weft_test_spawn(read_one, &co_w);
-    assert_int_equal(weft_sleep(0.1), 0); /* both are waiting for the close now */
+    assert_int_equal(weft_time_sleep(0.1), 0); /* both are waiting for the close now */
     assert_int_equal(atomic_load(&plain.result), 1);
     assert_int_equal(atomic_load(&co_w.result), 1);
     weft_event_set(&c.go);

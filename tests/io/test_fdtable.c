@@ -38,7 +38,7 @@ static weft_co_t *grow_table(int hi[2], waiter_t *w)
     hi[1] = p[1];
     *w = (waiter_t){hi[0], 30, 1};
     weft_co_t *co = weft_test_spawn(read_one, w);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(weft_co_state(co), WEFT_CO_BLOCKED);
     return co;
 }
@@ -48,7 +48,7 @@ static void low_fd_still_works(int lo[2])
 {
     waiter_t again = {lo[0], 10, 1};
     weft_co_t *co = weft_test_spawn(read_one, &again);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(write(lo[1], "a", 1), 1);
     weft_test_co_join(co);
     assert_int_equal(again.result, 1);
@@ -71,7 +71,7 @@ static void table_growth_under_timed_out_waiter(void **state)
     assert_int_equal(pipe2(lo, O_CLOEXEC), 0);
     waiter_t low = {lo[0], 0.2, 1};
     weft_co_t *a = weft_test_spawn(read_one, &low);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(weft_co_state(a), WEFT_CO_BLOCKED);
     int hi[2];
     waiter_t high;
@@ -92,7 +92,7 @@ static void table_growth_under_canceled_waiter(void **state)
     assert_int_equal(pipe2(lo, O_CLOEXEC), 0);
     waiter_t low = {lo[0], WEFT_FOREVER, 1};
     weft_co_t *a = weft_test_spawn(read_one, &low);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     int hi[2];
     waiter_t high;
     weft_co_t *b = grow_table(hi, &high);
@@ -114,7 +114,7 @@ static void table_growth_under_closed_waiter(void **state)
     assert_int_equal(pipe2(lo, O_CLOEXEC), 0);
     waiter_t low = {lo[0], WEFT_FOREVER, 1}, low2 = {lo[0], WEFT_FOREVER, 1};
     weft_co_t *a = weft_test_spawn(read_one, &low), *a2 = weft_test_spawn(read_one, &low2);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     int hi[2];
     waiter_t high;
     weft_co_t *b = grow_table(hi, &high);
@@ -153,7 +153,7 @@ static void table_growth_many_times(void **state)
         pipes[i][1] = p[1];
         w[i] = (waiter_t){pipes[i][0], i % 3 == 0 ? 0.2 : WEFT_FOREVER, 1};
         co[i] = weft_test_spawn(read_one, &w[i]);
-        assert_int_equal(weft_yield(), 0);
+        assert_int_equal(weft_co_yield(), 0);
     }
     for (int i = 0; i < N; i++) {
         if (i % 3 == 1) assert_int_equal(weft_co_cancel(co[i]), 0);
@@ -182,7 +182,8 @@ static void nothing(void *p)
 static void huge_fd_number_is_ebadf(void **state)
 {
     (void)state;
-    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub: the wait goes through the poller */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL),
+                     0); /* a hub: the wait goes through the poller */
     assert_int_equal(weft_wait_fd(INT_MAX - 1, WEFT_READ, 1), WEFT_EBADF); /* makes the poller */
     long before = weft_test_live_allocs();
     assert_int_equal(weft_wait_fd(1 << 24, WEFT_WRITE, 1), WEFT_EBADF);

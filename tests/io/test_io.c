@@ -61,7 +61,7 @@ static void nothing(void *p)
 static void write_later(void *p)
 {
     int fd = *(int *)p;
-    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(weft_time_sleep(0.01), 0);
     assert_int_equal(weft_write(fd, "x", 1, 5), 1);
 }
 
@@ -72,15 +72,15 @@ static void wait_fd_readiness(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_later, &p[1]), 0); /* gives the thread a hub */
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0); /* gives the thread a hub */
     assert_int_equal(weft_wait_fd(p[1], WEFT_WRITE, 5), WEFT_WRITE);
     assert_int_equal(weft_wait_fd(p[0], WEFT_READ, 0), WEFT_ETIMEDOUT);
     assert_int_equal(weft_wait_fd(p[0], WEFT_READ | WEFT_WRITE, 5), WEFT_READ);
     char c;
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_wait_fd(p[0], WEFT_READ, 0.03), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic_ns() - t0 >= 25 * 1000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 >= 25 * 1000000LL);
     /* Which poller serves us: the one CTest asked for. */
     const char *want = getenv("WEFT_POLLER");
     if (want) assert_string_equal(weft_poller_name(), want);
@@ -107,7 +107,7 @@ static void wait_fd_bad_input(void **state)
     int bad = 999;
     close(bad);
     assert_int_equal(weft_wait_fd(bad, WEFT_READ, 1), WEFT_EBADF);
-    assert_int_equal(weft_go(nothing, NULL), 0); /* a hub */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* a hub */
     int rc = weft_wait_fd(bad, WEFT_READ, 1);
     assert_int_equal(rc, WEFT_EBADF);
     char c;
@@ -130,7 +130,7 @@ static void close_wakes_waiters(void **state)
     int a[2] = {p[0], 1}, b[2] = {p[0], 1};
     weft_co_t *x = weft_test_spawn(read_until_closed, a),
               *y = weft_test_spawn(read_until_closed, b);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(weft_co_state(x), WEFT_CO_BLOCKED);
     assert_int_equal(weft_close(p[0]), 0);
     weft_test_co_join(x);
@@ -261,7 +261,7 @@ static void serve(void *p)
     for (int i = 0; i < s->conns; i++) {
         int c = weft_accept(s->fd, NULL, NULL, 30);
         assert_true(c >= 0);
-        assert_int_equal(weft_go(echo_conn, (void *)(intptr_t)c), 0);
+        assert_int_equal(weft_co_spawn(echo_conn, (void *)(intptr_t)c, NULL, NULL), 0);
     }
 }
 
@@ -308,15 +308,15 @@ static void tcp_echo_many_clients(void **state)
         cl[i] = (client_t){addr, 50, 0};
         cs[i] = weft_test_spawn(client, &cl[i]);
     }
-    assert_int_equal(weft_co_joinall(cs, CLIENTS, 60), 0);
+    assert_int_equal(weft_co_join_all(cs, CLIENTS, 60), 0);
     for (int i = 0; i < CLIENTS; i++) {
         assert_int_equal(cl[i].ok, 50);
         weft_co_release(cs[i]);
     }
     weft_test_co_join(srv);
     /* The echo coroutines end on EOF; let them. */
-    for (int i = 0; i < 100; i++) weft_yield();
-    assert_int_equal(weft_sleep(0.01), 0);
+    for (int i = 0; i < 100; i++) weft_co_yield();
+    assert_int_equal(weft_time_sleep(0.01), 0);
     assert_int_equal(weft_close(s.fd), 0);
 }
 
@@ -327,7 +327,7 @@ static void tcp_refused_timeouts_reset(void **state)
     (void)state;
     struct sockaddr_in addr;
     int l = listener(&addr);
-    assert_int_equal(weft_go(nothing, NULL), 0); /* run as the hub's root */
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0); /* run as the hub's root */
     assert_int_equal(weft_accept(l, NULL, NULL, 0.02), WEFT_ETIMEDOUT);
     int c = tcp_socket();
     assert_int_equal(weft_connect(c, (struct sockaddr *)&addr, sizeof addr, 5), 0);
@@ -372,7 +372,7 @@ static void cancel_io_wait(void **state)
     make_pipe(p);
     int a[2] = {p[0], 1};
     weft_co_t *co = weft_test_spawn(read_forever, a);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     assert_int_equal(weft_co_cancel(co), 0);
     weft_test_co_join(co);
     assert_int_equal(a[1], WEFT_ECANCELED);
@@ -491,8 +491,8 @@ static void eintr_is_retried(void **state)
     int q[2];
     make_pipe(q);
     int fds[2] = {p[0], q[1]};
-    assert_int_equal(weft_go(echo_back, fds), 0);
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_spawn(echo_back, fds, NULL, NULL), 0);
+    assert_int_equal(weft_co_yield(), 0);
     static pthread_t self;
     static void *targs[2];
     self = pthread_self();
@@ -538,13 +538,14 @@ static void fork_with_poller(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0);
     char c;
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* the poller exists */
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int ok = weft_go(write_later, &p[1]) == 0 && weft_read(p[0], &c, 1, 5) == 1 &&
+        int ok = weft_co_spawn(write_later, &p[1], NULL, NULL) == 0 &&
+                 weft_read(p[0], &c, 1, 5) == 1 &&
                  weft_wait_fd(p[0], WEFT_READ, 0.01) == WEFT_ETIMEDOUT;
         _exit(ok ? 0 : 1);
     }
@@ -553,7 +554,7 @@ static void fork_with_poller(void **state)
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
     /* The parent's poller still works. */
-    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0);
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
     close(p[0]);
     close(p[1]);
@@ -587,7 +588,7 @@ static void coroutine_waits_for_a_process(void **state)
     int ticks = 0;
     while (weft_co_state(w) != WEFT_CO_DONE) {
         ticks++;
-        assert_int_equal(weft_sleep(0.002), 0);
+        assert_int_equal(weft_time_sleep(0.002), 0);
     }
     weft_test_co_join(w);
     assert_int_equal(a[1], WEFT_READ);
@@ -628,9 +629,9 @@ static void many_fds(void **state)
         res[i][1] = 1;
         cs[i] = weft_test_spawn(wait_pair, res[i]);
     }
-    assert_int_equal(weft_yield(), 0);
+    assert_int_equal(weft_co_yield(), 0);
     for (int i = 0; i < N; i++) assert_int_equal(write(sv[i][1], "k", 1), 1);
-    assert_int_equal(weft_co_joinall(cs, N, 60), 0);
+    assert_int_equal(weft_co_join_all(cs, N, 60), 0);
     bool select_ = !strcmp(weft_poller_name(), "select");
     for (int i = 0; i < N; i++) {
         if (select_ && sv[i][0] >= 1024)
@@ -664,7 +665,7 @@ static void out_of_memory(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_later, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_later, &p[1], NULL, NULL), 0);
     char c;
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
     int w[1] = {p[1]};
@@ -697,7 +698,7 @@ static int timed_fd_calls_in_hub(void *p)
 {
     int fdrc[2] = {*(int *)p, 1};
     weft_co_t *co;
-    if (weft_spawn(&co, timed_fd_calls_co, fdrc, NULL)) return -4;
+    if (weft_co_spawn(timed_fd_calls_co, fdrc, NULL, &co)) return -4;
     int rc = weft_co_join(co, WEFT_FOREVER);
     weft_co_release(co);
     return rc ? rc : fdrc[1];

@@ -30,7 +30,7 @@ static void expect_child_passed(pid_t pid)
 static void write_soon(void *p)
 {
     int fd = *(int *)p;
-    if (weft_sleep(0.01) == 0) (void)weft_write(fd, "x", 1, 5);
+    if (weft_time_sleep(0.01) == 0) (void)weft_write(fd, "x", 1, 5);
 }
 
 static void write_now(void *p)
@@ -47,7 +47,7 @@ static void forked_poller_that_cannot_be_rebuilt_is_an_error(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_now, &p[1], NULL, NULL), 0);
     char c;
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* this thread's hub has a poller */
     fflush(NULL);
@@ -61,14 +61,14 @@ static void forked_poller_that_cannot_be_rebuilt_is_an_error(void **state)
         int rc = weft_wait_fd(q[0], WEFT_READ, 1); /* an fd new to the poller: needs it */
         weft_test_fail_alloc(0, 0);
         if (rc != WEFT_ENOMEM) _exit(10);
-        if (weft_go(write_soon, &p[1]) != 0) _exit(11);
+        if (weft_co_spawn(write_soon, &p[1], NULL, NULL) != 0) _exit(11);
         if (weft_read(p[0], &c, 1, 5) != 1) _exit(12);
         if (weft_wait_fd(p[0], WEFT_READ, 0.01) != WEFT_ETIMEDOUT) _exit(13);
         _exit(0);
     }
     expect_child_passed(pid);
     /* The parent's poller is untouched. */
-    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_now, &p[1], NULL, NULL), 0);
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1);
     close(p[0]);
     close(p[1]);
@@ -83,7 +83,7 @@ static void forked_poller_skips_an_fd_closed_in_the_child(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_now, &p[1], NULL, NULL), 0);
     char c;
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* the poller watches p[0] now */
     const char *parent = weft_poller_name();
@@ -98,7 +98,7 @@ static void forked_poller_skips_an_fd_closed_in_the_child(void **state)
         close(q[0]);
         close(q[1]);
         if (r < 0 || w < 0 || fcntl(p[0], F_GETFD) >= 0) _exit(10);
-        if (weft_go(write_soon, &w) != 0) _exit(11);
+        if (weft_co_spawn(write_soon, &w, NULL, NULL) != 0) _exit(11);
         if (weft_read(r, &c, 1, 5) != 1) _exit(12);
         if (strcmp(weft_poller_name(), parent) != 0) _exit(13); /* the same backend, rebuilt */
         _exit(0);
@@ -134,7 +134,7 @@ static void forked_child_holds_no_copy_of_the_parents_poller(void **state)
     (void)state;
     int p[2];
     make_pipe(p);
-    assert_int_equal(weft_go(write_now, &p[1]), 0);
+    assert_int_equal(weft_co_spawn(write_now, &p[1], NULL, NULL), 0);
     char c;
     assert_int_equal(weft_read(p[0], &c, 1, 5), 1); /* this thread's hub has a poller */
     fflush(NULL);

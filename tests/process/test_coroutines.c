@@ -20,7 +20,7 @@ static void tick(void *p)
     ticker_t *t = p;
     while (!atomic_load(&t->stop)) {
         atomic_fetch_add(&t->ticks, 1);
-        if (weft_sleep(0.005)) break;
+        if (weft_time_sleep(0.005)) break;
     }
 }
 
@@ -70,13 +70,13 @@ static void joins_in_a_row_reuse_the_pidfd_number(void **state)
     weft_co_t *tk = weft_test_spawn(tick, &t); /* the root now parks through the hub's poller */
     for (int round = 0; round < 6; round++) {
         weft_process_t *p = weft_test_process_start(exit_at_once, NULL);
-        double t0 = weft_monotonic();
+        double t0 = weft_time_monotonic();
         assert_int_equal(weft_process_join(p, 30), 0);
-        assert_true(weft_monotonic() - t0 < 10);
+        assert_true(weft_time_monotonic() - t0 < 10);
         int code;
         assert_int_equal(weft_process_exitcode(p, &code), 0);
         assert_int_equal(code, 3);
-        assert_int_equal(weft_process_close(p), 0);
+        assert_int_equal(weft_process_release(p), 0);
     }
     stop(&t, tk);
 }
@@ -102,7 +102,7 @@ static void coroutines_join_and_cancel(void **state)
     joiner_t a = {weft_test_process_start(nap_then_7, NULL), 1},
              b = {weft_test_process_start(nap_then_7, NULL), 1};
     weft_co_t *ja = weft_test_spawn(join_child, &a), *jb = weft_test_spawn(join_child, &b);
-    assert_int_equal(weft_sleep(0.02), 0);
+    assert_int_equal(weft_time_sleep(0.02), 0);
     assert_int_equal(weft_co_cancel(jb), 0);
     weft_test_co_join(jb);
     assert_int_equal(b.rc, WEFT_ECANCELED);
@@ -129,26 +129,26 @@ static void pipe_recv_in_a_coroutine(void **state)
 {
     (void)state;
     weft_conn_t *mine;
-    assert_int_equal(weft_pipe(&mine, &child_end, true), 0);
+    assert_int_equal(weft_pipe_create(true, &mine, &child_end), 0);
     ticker_t t = {0};
     weft_co_t *tk = weft_test_spawn(tick, &t);
     weft_process_t *p = weft_test_process_start(send_late, NULL);
     char buf[8];
     size_t len = 0;
     assert_int_equal(weft_conn_poll(mine, 0.02), WEFT_ETIMEDOUT);
-    assert_int_equal(weft_conn_recv_bytes(mine, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(mine, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "late", 4);
     assert_true(atomic_load(&t.ticks) >= 3);
     stop(&t, tk);
     assert_int_equal(weft_test_process_finish(p), 0);
-    assert_int_equal(weft_conn_close(mine), 0);
-    assert_int_equal(weft_conn_close(child_end), 0);
+    assert_int_equal(weft_conn_release(mine), 0);
+    assert_int_equal(weft_conn_release(child_end), 0);
 }
 
 static void send_soon(void *arg)
 {
-    assert_int_equal(weft_sleep(0.01), 0);
+    assert_int_equal(weft_time_sleep(0.01), 0);
     assert_int_equal(weft_conn_send_bytes(arg, "hi", 2, 10), 0);
 }
 
@@ -162,17 +162,17 @@ static void pipes_in_a_row_reuse_the_numbers(void **state)
     weft_co_t *tk = weft_test_spawn(tick, &t);
     for (int round = 0; round < 4; round++) {
         weft_conn_t *a, *b;
-        assert_int_equal(weft_pipe(&a, &b, true), 0);
+        assert_int_equal(weft_pipe_create(true, &a, &b), 0);
         weft_co_t *sender = weft_test_spawn(send_soon, b);
         char buf[4];
         size_t len = 0;
-        double t0 = weft_monotonic();
-        assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 30), 0);
-        assert_true(weft_monotonic() - t0 < 10);
+        double t0 = weft_time_monotonic();
+        assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 30, &len), 0);
+        assert_true(weft_time_monotonic() - t0 < 10);
         assert_int_equal(len, 2);
         weft_test_co_join(sender);
-        assert_int_equal(weft_conn_close(a), 0);
-        assert_int_equal(weft_conn_close(b), 0);
+        assert_int_equal(weft_conn_release(a), 0);
+        assert_int_equal(weft_conn_release(b), 0);
     }
     stop(&t, tk);
 }
@@ -196,7 +196,7 @@ static void pipe_between_coroutines_of_one_thread(void **state)
 {
     (void)state;
     big_t g = {.n = 4 << 20, .rc = 1};
-    assert_int_equal(weft_pipe(&g.b, &g.a, true), 0);
+    assert_int_equal(weft_pipe_create(true, &g.b, &g.a), 0);
     g.out = malloc(g.n);
     g.in = malloc(g.n);
     assert_non_null(g.out);
@@ -204,15 +204,15 @@ static void pipe_between_coroutines_of_one_thread(void **state)
     for (size_t i = 0; i < g.n; i++) g.out[i] = (unsigned char)(i * 7 + 3);
     weft_co_t *s = weft_test_spawn(send_big, &g);
     size_t len = 0;
-    assert_int_equal(weft_conn_recv_bytes(g.b, g.in, g.n, &len, 30), 0);
+    assert_int_equal(weft_conn_recv_bytes(g.b, g.in, g.n, 30, &len), 0);
     weft_test_co_join(s);
     assert_int_equal(g.rc, 0);
     assert_int_equal(len, g.n);
     assert_memory_equal(g.in, g.out, g.n);
     free(g.out);
     free(g.in);
-    assert_int_equal(weft_conn_close(g.a), 0);
-    assert_int_equal(weft_conn_close(g.b), 0);
+    assert_int_equal(weft_conn_release(g.a), 0);
+    assert_int_equal(weft_conn_release(g.b), 0);
 }
 
 typedef struct shared {
@@ -245,8 +245,8 @@ static int hold_lock(void *arg)
 static void shared_waits_in_coroutines(void **state)
 {
     (void)state;
-    assert_int_equal(weft_mpqueue_create(&q, 0, 0, false), 0);
-    assert_int_equal(weft_shm_alloc((void **)&sh, sizeof *sh), 0);
+    assert_int_equal(weft_mpqueue_create(0, 0, false, &q), 0);
+    assert_int_equal(weft_shm_alloc(sizeof *sh, (void **)&sh), 0);
     assert_int_equal(weft_lock_init_shared(&sh->lock), 0);
     assert_int_equal(weft_event_init_shared(&sh->took), 0);
     assert_int_equal(weft_event_init_shared(&sh->go), 0);
@@ -256,8 +256,8 @@ static void shared_waits_in_coroutines(void **state)
     weft_process_t *p = weft_test_process_start(put_late, NULL);
     char buf[8];
     size_t len = 0;
-    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 0.02), WEFT_ETIMEDOUT);
-    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, 0.02, &len), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_mpqueue_get(q, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 3);
     assert_int_equal(weft_test_process_finish(p), 0);
     int after_queue = atomic_load(&t.ticks);
@@ -272,7 +272,7 @@ static void shared_waits_in_coroutines(void **state)
     assert_int_equal(weft_test_process_finish(p), 0);
     assert_true(atomic_load(&t.ticks) >= after_queue + 3);
     stop(&t, tk);
-    assert_int_equal(weft_mpqueue_destroy(q), 0);
+    assert_int_equal(weft_mpqueue_release(q), 0);
     assert_int_equal(weft_shm_free(sh, sizeof *sh), 0);
 }
 
@@ -287,7 +287,7 @@ static void hold_briefly(void *arg)
     int me = atomic_fetch_add(&h->n, 1);
     assert_int_equal(weft_lock_acquire(&sh->lock, 10), 0);
     h->order[me] = 1;
-    assert_int_equal(weft_sleep(0.01), 0); /* parks holding the lock */
+    assert_int_equal(weft_time_sleep(0.01), 0); /* parks holding the lock */
     h->order[me] = 2;
     assert_int_equal(weft_lock_release(&sh->lock), 0);
 }
@@ -297,7 +297,7 @@ static void hold_briefly(void *arg)
 static void shared_lock_between_coroutines(void **state)
 {
     (void)state;
-    assert_int_equal(weft_shm_alloc((void **)&sh, sizeof *sh), 0);
+    assert_int_equal(weft_shm_alloc(sizeof *sh, (void **)&sh), 0);
     assert_int_equal(weft_lock_init_shared(&sh->lock), 0);
     holder_t h = {{0}, 0};
     weft_co_t *a = weft_test_spawn(hold_briefly, &h), *b = weft_test_spawn(hold_briefly, &h);
@@ -316,7 +316,7 @@ static void bump_forever(void *arg)
     (void)arg;
     for (;;) {
         atomic_fetch_add(&parent_side, 1);
-        if (weft_sleep(0.002)) return;
+        if (weft_time_sleep(0.002)) return;
     }
 }
 
@@ -324,7 +324,7 @@ static int child_alone(void *arg)
 {
     (void)arg;
     int before = atomic_load(&parent_side);
-    if (weft_sleep(0.05)) return 1; /* a wait in the child: would run the copies, if any */
+    if (weft_time_sleep(0.05)) return 1; /* a wait in the child: would run the copies, if any */
     if (atomic_load(&parent_side) != before) return 2;
     if (weft_co_current() != NULL) return 3; /* a plain thread now */
     return 0;
@@ -333,7 +333,7 @@ static int child_alone(void *arg)
 static void start_from_coroutine(void *arg)
 {
     weft_process_t **p = arg;
-    assert_int_equal(weft_process_start(p, child_alone, NULL, NULL), 0);
+    assert_int_equal(weft_process_start(child_alone, NULL, NULL, p), 0);
 }
 
 /* A process started from a coroutine runs its function alone: the copies of the thread's

@@ -73,7 +73,7 @@ static void lock_family(void)
 static void queue_family(int i)
 {
     void *item;
-    if (weft_queue_put(t.queue, (void *)(long)(i + 1), 1) == 0) weft_queue_get(t.queue, &item, 1);
+    if (weft_queue_put(t.queue, (void *)(long)(i + 1), 1) == 0) weft_queue_get(t.queue, 1, &item);
 }
 
 static int task_double(void *arg, void **result)
@@ -118,7 +118,7 @@ static void mpqueue_family(int i)
     char buf[16];
     size_t len;
     if (weft_mpqueue_put(t.mpq, &i, sizeof i, 1) == 0)
-        weft_mpqueue_get(t.mpq, buf, sizeof buf, &len, 1);
+        weft_mpqueue_get(t.mpq, buf, sizeof buf, 1, &len);
 }
 
 /* Coroutine IO: two coroutines of one hub ping-pong a byte over a socket pair. */
@@ -143,8 +143,8 @@ static void ponger(void *arg)
 static void coro_family(void)
 {
     weft_co_t *a, *b;
-    if (weft_spawn(&a, pinger, &t.sock[0], NULL)) return;
-    if (weft_spawn(&b, ponger, &t.sock[1], NULL) == 0) {
+    if (weft_co_spawn(pinger, &t.sock[0], NULL, &a)) return;
+    if (weft_co_spawn(ponger, &t.sock[1], NULL, &b) == 0) {
         weft_co_join(b, WEFT_FOREVER);
         weft_co_release(b);
     }
@@ -229,7 +229,7 @@ static int child_steps(void)
     char buf[16];
     size_t len;
     if (weft_mpqueue_put(t.mpq, &mine, sizeof mine, 10)) return 20;
-    if (!TSAN && weft_mpqueue_get(t.mpq, buf, sizeof buf, &len, 10)) return 21;
+    if (!TSAN && weft_mpqueue_get(t.mpq, buf, sizeof buf, 10, &len)) return 21;
     if (!CHILD_MALLOC) return 0;
 
     /* Thread pool: the parent's is broken here, and says so; its futures in flight at the
@@ -248,15 +248,15 @@ static int child_steps(void)
     /* Queue: a fresh one. */
     weft_queue_t *q;
     void *item;
-    if (weft_queue_create(&q, WEFT_QUEUE_FIFO, 2)) return 40;
-    if (weft_queue_put(q, (void *)3L, 5) || weft_queue_get(q, &item, 5) || item != (void *)3L)
+    if (weft_queue_create(WEFT_QUEUE_FIFO, 2, &q)) return 40;
+    if (weft_queue_put(q, (void *)3L, 5) || weft_queue_get(q, 5, &item) || item != (void *)3L)
         return 41;
-    weft_queue_destroy(q);
+    weft_queue_release(q);
 
     /* Coroutine IO: a fresh hub of this thread, a fresh pair. */
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv)) return 50;
-    if (weft_go(co_write, &sv[0])) return 51;
+    if (weft_co_spawn(co_write, &sv[0], NULL, NULL)) return 51;
     char c;
     if (weft_read(sv[1], &c, 1, 10) != 1 || c != 'c') return 52;
     close(sv[0]);
@@ -273,12 +273,12 @@ static int child_steps(void)
     /* Thread pool: a fresh one works. */
     weft_executor_t *pool;
     void *v;
-    if (weft_thread_pool_create(&pool, 2, NULL)) return 70;
+    if (weft_thread_pool_create(2, NULL, &pool)) return 70;
     if (weft_executor_submit(pool, job, (void *)5L, &f)) return 71;
     if (weft_future_result(f, 10, &v) || v != (void *)5L) return 72;
     weft_future_release(f);
     if (weft_executor_shutdown(pool, true, false, 10)) return 73;
-    weft_executor_destroy(pool);
+    weft_executor_release(pool);
     return 0;
 }
 
@@ -289,9 +289,9 @@ static void fork_while_every_family_runs(void **state)
     (void)state;
     atomic_store(&t.stop, false);
     weft_lock_init(&t.lock);
-    assert_int_equal(weft_queue_create(&t.queue, WEFT_QUEUE_FIFO, 4), 0);
-    assert_int_equal(weft_thread_pool_create(&t.pool, 2, NULL), 0);
-    assert_int_equal(weft_mpqueue_create(&t.mpq, 0, 0, false), 0);
+    assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 4, &t.queue), 0);
+    assert_int_equal(weft_thread_pool_create(2, NULL, &t.pool), 0);
+    assert_int_equal(weft_mpqueue_create(0, 0, false, &t.mpq), 0);
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, t.sock), 0);
     weft_test_bg_t bg;
     weft_test_bg_start(&bg, 10, busy, NULL);
@@ -300,7 +300,7 @@ static void fork_while_every_family_runs(void **state)
     for (int i = 0; i < rounds; i++) {
         weft_process_t *p;
         weft_process_opts_t opts = {.daemon = i % 2 == 1};
-        assert_int_equal(weft_process_start(&p, child_workload, NULL, &opts), 0);
+        assert_int_equal(weft_process_start(child_workload, NULL, &opts, &p), 0);
         int rc = weft_process_join(p, 60);
         if (rc) weft_process_kill(p);
         assert_int_equal(weft_process_join(p, 60), 0);
@@ -312,15 +312,15 @@ static void fork_while_every_family_runs(void **state)
             weft_test_bg_join(&bg);
             fail_msg("round %d: the child %s %d", i, rc ? "hung; killed:" : "exited", code);
         }
-        assert_int_equal(weft_process_close(p), 0);
+        assert_int_equal(weft_process_release(p), 0);
     }
 
     atomic_store(&t.stop, true);
     weft_test_bg_join(&bg);
     assert_int_equal(weft_executor_shutdown(t.pool, true, false, 30), 0);
-    assert_int_equal(weft_executor_destroy(t.pool), 0);
-    assert_int_equal(weft_queue_destroy(t.queue), 0);
-    assert_int_equal(weft_mpqueue_destroy(t.mpq), 0);
+    assert_int_equal(weft_executor_release(t.pool), 0);
+    assert_int_equal(weft_queue_release(t.queue), 0);
+    assert_int_equal(weft_mpqueue_release(t.mpq), 0);
     weft_lock_destroy(&t.lock);
     close(t.sock[0]);
     close(t.sock[1]);
@@ -356,8 +356,8 @@ static void *hold_future_lock(void *arg)
     (void)arg;
     weft__waitq_lock(&lk.running->waiters);
     atomic_store(&lk.held, 1);
-    int64_t until = weft_monotonic_ns() + 1000000000LL;
-    while (!atomic_load(&lk.forked) && weft_monotonic_ns() < until) sched_yield();
+    int64_t until = weft_time_monotonic_ns() + 1000000000LL;
+    while (!atomic_load(&lk.forked) && weft_time_monotonic_ns() < until) sched_yield();
     weft__waitq_unlock(&lk.running->waiters);
     return NULL;
 }
@@ -380,7 +380,7 @@ static void thread_pool_future_locked_at_fork_fails_cleanly(void **state)
     weft_event_init(&lk.release_task);
     atomic_store(&lk.held, 0);
     atomic_store(&lk.forked, 0);
-    assert_int_equal(weft_thread_pool_create(&pool, 1, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &pool), 0);
     assert_int_equal(weft_executor_submit(pool, blocks_until_released, NULL, &lk.running), 0);
     while (weft_future_state(lk.running) != WEFT_FUTURE_RUNNING) sched_yield();
     assert_int_equal(weft_executor_submit(pool, job, NULL, &lk.queued), 0);
@@ -391,13 +391,13 @@ static void thread_pool_future_locked_at_fork_fails_cleanly(void **state)
     while (!atomic_load(&lk.held)) sched_yield();
 
     weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, child_touches_locked_pool, pool, NULL), 0);
+    assert_int_equal(weft_process_start(child_touches_locked_pool, pool, NULL, &p), 0);
     int rc = weft_process_join(p, 20);
     if (rc) weft_process_kill(p);
     assert_int_equal(weft_process_join(p, 60), 0);
     int code = -1000;
     assert_int_equal(weft_process_exitcode(p, &code), 0);
-    assert_int_equal(weft_process_close(p), 0);
+    assert_int_equal(weft_process_release(p), 0);
     weft_test_join(holder);
     if (rc) fail_msg("the child hung (killed)");
     assert_int_equal(code, 0);
@@ -409,7 +409,7 @@ static void thread_pool_future_locked_at_fork_fails_cleanly(void **state)
     weft_future_release(lk.running);
     weft_future_release(lk.queued);
     assert_int_equal(weft_executor_shutdown(pool, true, false, 30), 0);
-    assert_int_equal(weft_executor_destroy(pool), 0);
+    assert_int_equal(weft_executor_release(pool), 0);
     weft_event_destroy(&lk.release_task);
 }
 

@@ -14,7 +14,7 @@
 
 static void make(weft_conn_t **a, weft_conn_t **b, bool duplex)
 {
-    assert_int_equal(weft_pipe(a, b, duplex), 0);
+    assert_int_equal(weft_pipe_create(duplex, a, b), 0);
     assert_non_null(*a);
     assert_non_null(*b);
 }
@@ -48,19 +48,19 @@ static void pipe_messages_arrive_whole_and_in_order(void **state)
     }
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         size_t len = 12345;
-        assert_int_equal(weft_conn_recv_bytes(a, got, 40000, &len, 10), 0);
+        assert_int_equal(weft_conn_recv_bytes(a, got, 40000, 10, &len), 0);
         assert_int_equal(len, sizes[i]);
         assert_true(check_pattern(got, len, (unsigned)i));
     }
     assert_int_equal(weft_conn_send_bytes(a, "back", 4, 10), 0); /* duplex: the other way */
     size_t len;
-    assert_int_equal(weft_conn_recv_bytes(b, got, 40000, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(b, got, 40000, 10, &len), 0);
     assert_int_equal(len, 4);
     assert_memory_equal(got, "back", 4);
     free(buf);
     free(got);
-    assert_int_equal(weft_conn_close(a), 0);
-    assert_int_equal(weft_conn_close(b), 0);
+    assert_int_equal(weft_conn_release(a), 0);
+    assert_int_equal(weft_conn_release(b), 0);
 }
 
 /* test_sendbytes / test_connection with a child: the child echoes what it gets until EOF. */
@@ -69,11 +69,11 @@ static weft_conn_t *child_end, *parent_end;
 static int echo(void *arg)
 {
     (void)arg;
-    weft_conn_close(parent_end); /* the child's copy of the other end */
+    weft_conn_release(parent_end); /* the child's copy of the other end */
     static unsigned char buf[1 << 20];
     size_t len;
     int rc;
-    while ((rc = weft_conn_recv_bytes(child_end, buf, sizeof buf, &len, 30)) == 0)
+    while ((rc = weft_conn_recv_bytes(child_end, buf, sizeof buf, 30, &len)) == 0)
         if (weft_conn_send_bytes(child_end, buf, len, 30)) return 2;
     return rc == WEFT_EEOF ? 0 : 1;
 }
@@ -83,8 +83,8 @@ static void pipe_echo_through_a_child(void **state)
     (void)state;
     make(&parent_end, &child_end, true);
     weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, echo, NULL, NULL), 0);
-    weft_conn_close(child_end);
+    assert_int_equal(weft_process_start(echo, NULL, NULL, &p), 0);
+    weft_conn_release(child_end);
     size_t len = 1 << 20; /* far beyond the socket buffer: both sides must stream */
     unsigned char *buf = malloc(len), *got = malloc(len);
     assert_non_null(buf);
@@ -94,16 +94,16 @@ static void pipe_echo_through_a_child(void **state)
         fill_pattern(buf, n, round);
         assert_int_equal(weft_conn_send_bytes(parent_end, buf, n, 30), 0);
         size_t glen;
-        assert_int_equal(weft_conn_recv_bytes(parent_end, got, len, &glen, 30), 0);
+        assert_int_equal(weft_conn_recv_bytes(parent_end, got, len, 30, &glen), 0);
         assert_int_equal(glen, n);
         assert_true(check_pattern(got, n, round));
     }
-    weft_conn_close(parent_end); /* the child sees EOF and exits 0 */
+    weft_conn_release(parent_end); /* the child sees EOF and exits 0 */
     assert_int_equal(weft_process_join(p, 30), 0);
     int code;
     assert_int_equal(weft_process_exitcode(p, &code), 0);
     assert_int_equal(code, 0);
-    assert_int_equal(weft_process_close(p), 0);
+    assert_int_equal(weft_process_release(p), 0);
     free(buf);
     free(got);
 }
@@ -119,17 +119,17 @@ static void pipe_short_buffer_keeps_the_message(void **state)
     assert_int_equal(weft_conn_send_bytes(b, "next", 4, 10), 0);
     char small[4], big[16];
     size_t len = 0;
-    assert_int_equal(weft_conn_recv_bytes(a, small, sizeof small, &len, 10), WEFT_EOVERFLOW);
+    assert_int_equal(weft_conn_recv_bytes(a, small, sizeof small, 10, &len), WEFT_EOVERFLOW);
     assert_int_equal(len, 10);
     assert_int_equal(weft_conn_poll(a, 0), 0); /* still there */
-    assert_int_equal(weft_conn_recv_bytes(a, big, sizeof big, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, big, sizeof big, 10, &len), 0);
     assert_int_equal(len, 10);
     assert_memory_equal(big, "0123456789", 10);
-    assert_int_equal(weft_conn_recv_bytes(a, big, sizeof big, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, big, sizeof big, 10, &len), 0);
     assert_int_equal(len, 4);
     assert_memory_equal(big, "next", 4);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    weft_conn_release(a);
+    weft_conn_release(b);
 }
 
 /* test_connection: recv after the other end closed raises EOFError once the messages sent
@@ -140,15 +140,15 @@ static void pipe_eof_after_peer_close(void **state)
     weft_conn_t *a, *b;
     make(&a, &b, true);
     assert_int_equal(weft_conn_send_bytes(b, "last", 4, 10), 0);
-    weft_conn_close(b);
+    weft_conn_release(b);
     char buf[8];
     size_t len;
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 4);
     assert_int_equal(weft_conn_poll(a, 10), 0);
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), WEFT_EEOF);
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0), WEFT_EEOF);
-    weft_conn_close(a);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 10, &len), WEFT_EEOF);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 0, &len), WEFT_EEOF);
+    weft_conn_release(a);
 }
 
 /* A send to a closed peer is WEFT_EPIPE and never SIGPIPE (which would kill this test with
@@ -160,14 +160,14 @@ static void pipe_send_to_closed_peer_is_epipe_not_sigpipe(void **state)
     sigaction(SIGPIPE, &dfl, &old);
     weft_conn_t *a, *b;
     make(&a, &b, false);
-    weft_conn_close(a);
+    weft_conn_release(a);
     assert_int_equal(weft_conn_send_bytes(b, "x", 1, 10), WEFT_EPIPE);
     size_t big = 4 << 20;
     void *buf = calloc(1, big);
     assert_non_null(buf);
     assert_int_equal(weft_conn_send_bytes(b, buf, big, 10), WEFT_EPIPE);
     free(buf);
-    weft_conn_close(b);
+    weft_conn_release(b);
     sigaction(SIGPIPE, &old, NULL);
 }
 
@@ -180,13 +180,13 @@ static void pipe_one_way_ends(void **state)
     char buf[4];
     size_t len;
     assert_int_equal(weft_conn_send_bytes(r, "x", 1, 0), WEFT_EBADF);
-    assert_int_equal(weft_conn_recv_bytes(w, buf, sizeof buf, &len, 0), WEFT_EBADF);
+    assert_int_equal(weft_conn_recv_bytes(w, buf, sizeof buf, 0, &len), WEFT_EBADF);
     assert_int_equal(weft_conn_poll(w, 0), WEFT_EBADF);
     assert_int_equal(weft_conn_send_bytes(w, "ok", 2, 10), 0);
-    assert_int_equal(weft_conn_recv_bytes(r, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(r, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 2);
-    weft_conn_close(r);
-    weft_conn_close(w);
+    weft_conn_release(r);
+    weft_conn_release(w);
 }
 
 /* The calling thread's voluntary context switches so far (each sleep in the kernel is one). */
@@ -213,12 +213,12 @@ static void pipe_timed_recv_outside_a_task_sleeps_once(void **state)
     char buf[4];
     size_t len;
     long before = sleeps_so_far();
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.3), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 0.3, &len), WEFT_ETIMEDOUT);
     long sleeps = sleeps_so_far() - before;
     print_message("sleeps in a 0.3 s receive: %ld\n", sleeps);
     assert_true(sleeps <= 3);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    weft_conn_release(a);
+    weft_conn_release(b);
 }
 
 /* _TestPoll.test_empty / test_boundaries: poll(0) is false on an empty pipe, a timed poll
@@ -229,21 +229,21 @@ static void pipe_poll_and_recv_timeouts(void **state)
     weft_conn_t *a, *b;
     make(&a, &b, true);
     assert_int_equal(weft_conn_poll(a, 0), WEFT_ETIMEDOUT);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     assert_int_equal(weft_conn_poll(a, 0.1), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic() - t0 >= 0.09);
+    assert_true(weft_time_monotonic() - t0 >= 0.09);
     char buf[4];
     size_t len;
-    t0 = weft_monotonic();
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.1), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic() - t0 >= 0.09);
+    t0 = weft_time_monotonic();
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 0.1, &len), WEFT_ETIMEDOUT);
+    assert_true(weft_time_monotonic() - t0 >= 0.09);
     assert_int_equal(weft_conn_send_bytes(b, NULL, 0, 0), 0);
     assert_int_equal(weft_conn_poll(a, 10), 0);
-    assert_int_equal(weft_conn_recv_bytes(a, NULL, 0, &len, 0), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, NULL, 0, 0, &len), 0);
     assert_int_equal(len, 0);
     assert_int_equal(weft_conn_poll(a, 0), WEFT_ETIMEDOUT);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    weft_conn_release(a);
+    weft_conn_release(b);
 }
 
 /* A deadline that expires with half a frame header buffered loses nothing: the frame is
@@ -260,14 +260,14 @@ static void pipe_timeout_mid_header_loses_nothing(void **state)
     assert_int_equal(send(weft_conn_fileno(b), frame, 3, 0), 3);
     char buf[8];
     size_t len;
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.05), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 0.05, &len), WEFT_ETIMEDOUT);
     assert_int_equal(send(weft_conn_fileno(b), frame + 3, sizeof frame - 3, 0),
                      (ssize_t)(sizeof frame - 3));
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 5);
     assert_memory_equal(buf, "hello", 5);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    weft_conn_release(a);
+    weft_conn_release(b);
 }
 
 /* A frame header announcing 2^64-1 bytes, more than any buffer: WEFT_EOVERFLOW with that
@@ -290,12 +290,12 @@ static void pipe_huge_frame_header_stays_next_in_line(void **state)
         char buf[64];
         for (int k = 0; k < 3; k++) {
             size_t len = 0;
-            assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), WEFT_EOVERFLOW);
+            assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 10, &len), WEFT_EOVERFLOW);
             assert_true(len == (lengths[i] > SIZE_MAX ? SIZE_MAX : (size_t)lengths[i]));
         }
         assert_int_equal(weft_conn_poll(a, 0), 0); /* still there */
-        weft_conn_close(a);
-        weft_conn_close(b);
+        weft_conn_release(a);
+        weft_conn_release(b);
     }
 }
 
@@ -337,31 +337,31 @@ static void pipe_recv_timeout_covers_the_whole_message(void **state)
         fill_pattern(frame + 8, size, (unsigned)i);
         assert_int_equal(send(weft_conn_fileno(b), frame, 8 + part, 0), (ssize_t)(8 + part));
         size_t len = 777;
-        double t0 = weft_monotonic();
-        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 0.1), WEFT_ETIMEDOUT);
-        assert_true(weft_monotonic() - t0 < 5);
+        double t0 = weft_time_monotonic();
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, 0.1, &len), WEFT_ETIMEDOUT);
+        assert_true(weft_time_monotonic() - t0 < 5);
         assert_int_equal(len, 777);
         /* More of it, still not all: the next recv continues, and times out again. */
         assert_int_equal(send(weft_conn_fileno(b), frame + 8 + part, part, 0), (ssize_t)part);
-        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 0.05), WEFT_ETIMEDOUT);
-        assert_int_equal(weft_conn_recv_bytes(a, got, size - 1, &len, 0), WEFT_EOVERFLOW);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, 0.05, &len), WEFT_ETIMEDOUT);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size - 1, 0, &len), WEFT_EOVERFLOW);
         assert_int_equal(len, size);
         assert_int_equal(weft_conn_poll(a, 0), 0); /* a message has begun */
         rest_t r = {b, frame + 8 + 2 * part, size - 2 * part};
         pthread_t t = weft_test_start(send_rest, &r);
-        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 30), 0);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, 30, &len), 0);
         weft_test_join(t);
         assert_int_equal(len, size);
         assert_true(check_pattern(got, size, (unsigned)i));
         /* The stream is in step: the next message is itself. */
         assert_int_equal(weft_conn_send_bytes(b, "next", 4, 10), 0);
-        assert_int_equal(weft_conn_recv_bytes(a, got, size, &len, 10), 0);
+        assert_int_equal(weft_conn_recv_bytes(a, got, size, 10, &len), 0);
         assert_int_equal(len, 4);
         assert_memory_equal(got, "next", 4);
         free(frame);
         free(got);
-        weft_conn_close(a);
-        weft_conn_close(b);
+        weft_conn_release(a);
+        weft_conn_release(b);
     }
 }
 
@@ -380,16 +380,16 @@ static void pipe_part_that_cannot_be_kept_breaks_the_end(void **state)
     char buf[100];
     size_t len = 777;
     weft_test_fail_alloc(1, 0);
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 0.05), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 0.05, &len), WEFT_ETIMEDOUT);
     weft_test_fail_alloc(0, 0);
     assert_int_equal(send(weft_conn_fileno(b), frame + 18, 90, 0), 90);
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 1), WEFT_EBROKEN);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 1, &len), WEFT_EBROKEN);
     assert_int_equal(weft_conn_send_bytes(b, "next", 4, 10), 0);
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 1), WEFT_EBROKEN);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 1, &len), WEFT_EBROKEN);
     assert_int_equal(weft_conn_poll(a, 0), 0); /* ready: to report it */
     assert_int_equal(len, 777);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    weft_conn_release(a);
+    weft_conn_release(b);
 }
 
 /* A sender that dies in the middle of a message: the receiver gets WEFT_EEOF, never a
@@ -397,7 +397,7 @@ static void pipe_part_that_cannot_be_kept_breaks_the_end(void **state)
 static int half_a_message(void *arg)
 {
     (void)arg;
-    weft_conn_close(parent_end);
+    weft_conn_release(parent_end);
     uint64_t header = 1000;
     unsigned char frame[8 + 10] = {0};
     memcpy(frame, &header, 8);
@@ -410,15 +410,15 @@ static void pipe_sender_dying_mid_message_gives_eof(void **state)
     (void)state;
     make(&parent_end, &child_end, true);
     weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, half_a_message, NULL, NULL), 0);
-    weft_conn_close(child_end);
+    assert_int_equal(weft_process_start(half_a_message, NULL, NULL, &p), 0);
+    weft_conn_release(child_end);
     char buf[2000];
     size_t len = 777;
-    assert_int_equal(weft_conn_recv_bytes(parent_end, buf, sizeof buf, &len, 30), WEFT_EEOF);
+    assert_int_equal(weft_conn_recv_bytes(parent_end, buf, sizeof buf, 30, &len), WEFT_EEOF);
     assert_int_equal(len, 777); /* untouched on failure */
     assert_int_equal(weft_process_join(p, 30), 0);
-    assert_int_equal(weft_process_close(p), 0);
-    weft_conn_close(parent_end);
+    assert_int_equal(weft_process_release(p), 0);
+    weft_conn_release(parent_end);
 }
 
 /* Threads sending on one end at once never interleave their messages (Python needs a lock
@@ -450,7 +450,7 @@ static void pipe_concurrent_senders_never_interleave(void **state)
     unsigned char buf[3000], want[3000];
     for (int n = 0; n < SENDERS * PER_SENDER; n++) {
         size_t len;
-        assert_int_equal(weft_conn_recv_bytes(r, buf, sizeof buf, &len, 30), 0);
+        assert_int_equal(weft_conn_recv_bytes(r, buf, sizeof buf, 30, &len), 0);
         uint32_t id[2];
         memcpy(id, buf, sizeof id);
         assert_true(id[0] < SENDERS);
@@ -460,8 +460,8 @@ static void pipe_concurrent_senders_never_interleave(void **state)
         assert_memory_equal(buf + 8, want + 8, len - 8);
     }
     weft_test_bg_join(&bg);
-    weft_conn_close(r);
-    weft_conn_close(shared_end);
+    weft_conn_release(r);
+    weft_conn_release(shared_end);
 }
 
 /* A task blocked in recv is canceled like any weft wait. */
@@ -470,7 +470,7 @@ static int recv_task(void *arg, void **result)
     (void)result;
     char buf[4];
     size_t len;
-    return weft_conn_recv_bytes(arg, buf, sizeof buf, &len, WEFT_FOREVER);
+    return weft_conn_recv_bytes(arg, buf, sizeof buf, WEFT_FOREVER, &len);
 }
 
 static void pipe_recv_is_cancelable(void **state)
@@ -479,7 +479,7 @@ static void pipe_recv_is_cancelable(void **state)
     weft_conn_t *a, *b;
     make(&a, &b, true);
     weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(&ex, 1, NULL), 0);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &ex), 0);
     weft_future_t *f;
     assert_int_equal(weft_executor_submit(ex, recv_task, a, &f), 0);
     while (!weft_future_running(f)) sched_yield();
@@ -487,46 +487,46 @@ static void pipe_recv_is_cancelable(void **state)
     assert_int_equal(weft_future_result(f, 10, NULL), WEFT_ECANCELED);
     weft_future_release(f);
     assert_int_equal(weft_executor_shutdown(ex, true, false, WEFT_FOREVER), 0);
-    weft_executor_destroy(ex);
+    weft_executor_release(ex);
     /* Nothing was taken: a message sent now is received whole. */
     assert_int_equal(weft_conn_send_bytes(b, "ok", 2, 10), 0);
     char buf[4];
     size_t len;
-    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, &len, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 2);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    weft_conn_release(a);
+    weft_conn_release(b);
 }
 
 static void pipe_bad_input(void **state)
 {
     (void)state;
     weft_conn_t *a = (weft_conn_t *)1, *b = (weft_conn_t *)1;
-    assert_int_equal(weft_pipe(NULL, &b, true), WEFT_EINVAL);
-    assert_int_equal(weft_pipe(&a, NULL, true), WEFT_EINVAL);
+    assert_int_equal(weft_pipe_create(true, NULL, &b), WEFT_EINVAL);
+    assert_int_equal(weft_pipe_create(true, &a, NULL), WEFT_EINVAL);
     make(&a, &b, true);
     char buf[4];
     size_t len;
     assert_int_equal(weft_conn_send_bytes(NULL, "x", 1, 0), WEFT_EINVAL);
     assert_int_equal(weft_conn_send_bytes(a, NULL, 1, 0), WEFT_EINVAL);
     assert_int_equal(weft_conn_send_bytes(a, "x", 1, NAN), WEFT_EINVAL);
-    assert_int_equal(weft_conn_recv_bytes(NULL, buf, 4, &len, 0), WEFT_EINVAL);
-    assert_int_equal(weft_conn_recv_bytes(a, NULL, 4, &len, 0), WEFT_EINVAL);
-    assert_int_equal(weft_conn_recv_bytes(a, buf, 4, NULL, 0), WEFT_EINVAL);
-    assert_int_equal(weft_conn_recv_bytes(a, buf, 4, &len, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(NULL, buf, 4, 0, &len), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(a, NULL, 4, 0, &len), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, 4, 0, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_conn_recv_bytes(a, buf, 4, NAN, &len), WEFT_EINVAL);
     assert_int_equal(weft_conn_poll(NULL, 0), WEFT_EINVAL);
     assert_int_equal(weft_conn_poll(a, NAN), WEFT_EINVAL);
     assert_int_equal(weft_conn_fileno(NULL), -1);
-    assert_int_equal(weft_conn_close(NULL), WEFT_EINVAL);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    assert_int_equal(weft_conn_release(NULL), WEFT_EINVAL);
+    weft_conn_release(a);
+    weft_conn_release(b);
 }
 
 static int pipe_body(void *ctx)
 {
     (void)ctx;
     weft_conn_t *a, *b;
-    int rc = weft_pipe(&a, &b, true);
+    int rc = weft_pipe_create(true, &a, &b);
     if (rc) {
         if (a || b) return WEFT_EIO; /* both NULL on failure */
         return rc;
@@ -534,9 +534,9 @@ static int pipe_body(void *ctx)
     char buf[4];
     size_t len;
     rc = weft_conn_send_bytes(a, "abc", 3, 1);
-    if (!rc) rc = weft_conn_recv_bytes(b, buf, sizeof buf, &len, 1);
-    weft_conn_close(a);
-    weft_conn_close(b);
+    if (!rc) rc = weft_conn_recv_bytes(b, buf, sizeof buf, 1, &len);
+    weft_conn_release(a);
+    weft_conn_release(b);
     return rc;
 }
 
@@ -558,7 +558,7 @@ static int timed_recv(void *p)
     timed_conn_t *t = p;
     char buf[8];
     size_t len = 0;
-    int rc = weft_conn_recv_bytes(t->r, buf, sizeof buf, &len, t->timeout);
+    int rc = weft_conn_recv_bytes(t->r, buf, sizeof buf, t->timeout, &len);
     return rc ? rc : (int)len;
 }
 
@@ -583,8 +583,8 @@ static void pipe_recv_negative_timeout_polls(void **state)
     assert_int_equal(weft_test_polls(timed_poll, &t), WEFT_ETIMEDOUT);
     t.timeout = WEFT_FOREVER;
     weft_test_blocks_until(timed_recv, &t, send_abc, &t, 3);
-    assert_int_equal(weft_conn_close(t.r), 0);
-    assert_int_equal(weft_conn_close(t.w), 0);
+    assert_int_equal(weft_conn_release(t.r), 0);
+    assert_int_equal(weft_conn_release(t.w), 0);
 }
 
 int main(int argc, char **argv)

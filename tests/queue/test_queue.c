@@ -27,12 +27,12 @@
 /* Waits (yielding) until the queue has at least `getters`, `putters`, `joiners` blocked. */
 static void wait_blocked(weft_queue_t *q, int getters, int putters, int joiners)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     for (;;) {
         int b[3];
         weft__queue_blocked(q, b);
         if (b[0] >= getters && b[1] >= putters && b[2] >= joiners) return;
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -40,7 +40,7 @@ static void wait_blocked(weft_queue_t *q, int getters, int putters, int joiners)
 static weft_queue_t *make(weft_queue_kind_t kind, size_t maxsize)
 {
     weft_queue_t *q;
-    assert_int_equal(weft_queue_create(&q, kind, maxsize), 0);
+    assert_int_equal(weft_queue_create(kind, maxsize, &q), 0);
     assert_non_null(q);
     return q;
 }
@@ -60,7 +60,7 @@ static void *do_get(void *p)
 {
     call_t *c = p;
     atomic_store(&c->ctx, weft__waitctx_current());
-    c->rc = weft_queue_get(c->q, &c->item, c->timeout);
+    c->rc = weft_queue_get(c->q, c->timeout, &c->item);
     return NULL;
 }
 
@@ -98,7 +98,7 @@ static void fifo_order(void **state)
     for (int round = 0; round < 3; round++) {
         for (int i = 0; i < 50; i++) {
             void *v;
-            assert_int_equal(weft_queue_get(q, &v, 0), 0);
+            assert_int_equal(weft_queue_get(q, 0, &v), 0);
             assert_int_equal(VALUE(v), round * 50 + i);
             assert_int_equal(weft_queue_put(q, ITEM(100 + round * 50 + i), 0), 0);
         }
@@ -106,10 +106,10 @@ static void fifo_order(void **state)
     assert_int_equal(weft_queue_qsize(q), 100);
     for (int i = 150; i < 250; i++) {
         void *v;
-        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(weft_queue_get(q, 0, &v), 0);
         assert_int_equal(VALUE(v), i);
     }
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* simple_queue_test (LifoQueue): the last item put comes out first. */
@@ -120,11 +120,11 @@ static void lifo_order(void **state)
     for (int i = 0; i < 40; i++) assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
     for (int i = 39; i >= 0; i--) {
         void *v;
-        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(weft_queue_get(q, 0, &v), 0);
         assert_int_equal(VALUE(v), i);
     }
     assert_true(weft_queue_empty(q));
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* simple_queue_test (PriorityQueue): lowest priority first; equal priorities in insertion
@@ -140,11 +140,11 @@ static void priority_order_and_ties(void **state)
     assert_int_equal(weft_queue_put_priority(q, ITEM(-1), -5, 0), 0);
     assert_int_equal(weft_queue_put(q, ITEM(N), 0), 0);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(VALUE(v), -1);
     int64_t last_prio = -1, last_item = -1;
     for (int i = 0; i < N + 1; i++) {
-        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(weft_queue_get(q, 0, &v), 0);
         int64_t item = VALUE(v), prio = item == N ? 0 : (item * 7) % 10;
         if (prio == last_prio)
             assert_true(item > last_item); /* ties: insertion order */
@@ -154,7 +154,7 @@ static void priority_order_and_ties(void **state)
         last_item = item;
     }
     assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ETIMEDOUT);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* Python queues hold None like any item; NULL is an item here. */
@@ -166,10 +166,10 @@ static void null_items_are_items(void **state)
     assert_int_equal(weft_queue_put(q, NULL, 0), 0);
     assert_true(weft_queue_full(q));
     void *v = ITEM(1);
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_null(v);
     assert_int_equal(weft_queue_qsize(q), 1);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* ---- sizes, nowait, timeouts ------------------------------------------------------------ */
@@ -188,13 +188,13 @@ static void qsize_empty_full(void **state)
         assert_false(weft_queue_empty(q));
     }
     assert_true(weft_queue_full(q));
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 
     q = make(WEFT_QUEUE_LIFO, 0);
     for (int i = 0; i < 1000; i++) assert_int_equal(weft_queue_put_nowait(q, ITEM(i)), 0);
     assert_false(weft_queue_full(q));
     assert_int_equal(weft_queue_qsize(q), 1000);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* basic_queue_test: put_nowait on a full queue raises Full, get_nowait on an empty one raises
@@ -211,7 +211,7 @@ static void nowait_calls_fail_at_once(void **state)
     assert_int_equal(weft_queue_qsize(q), 1);
     assert_int_equal(weft_queue_get_nowait(q, &v), 0);
     assert_int_equal(VALUE(v), 1);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* basic_queue_test: put(block, timeout) on a full queue and get(timeout) on an empty one wait
@@ -221,20 +221,20 @@ static void timeouts_expire_and_change_nothing(void **state)
     (void)state;
     weft_queue_t *q = make(WEFT_QUEUE_FIFO, 1);
     void *v;
-    double t0 = weft_monotonic();
-    assert_int_equal(weft_queue_get(q, &v, 0.05), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic() - t0 >= 0.04);
+    double t0 = weft_time_monotonic();
+    assert_int_equal(weft_queue_get(q, 0.05, &v), WEFT_ETIMEDOUT);
+    assert_true(weft_time_monotonic() - t0 >= 0.04);
     assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
-    t0 = weft_monotonic();
+    t0 = weft_time_monotonic();
     assert_int_equal(weft_queue_put(q, ITEM(2), 0.05), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic() - t0 >= 0.04);
+    assert_true(weft_time_monotonic() - t0 >= 0.04);
     assert_int_equal(weft_queue_qsize(q), 1);
     int b[3];
     weft__queue_blocked(q, b);
     assert_int_equal(b[0] + b[1] + b[2], 0); /* the timed-out callers left no trace */
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(VALUE(v), 1);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* ---- blocking ------------------------------------------------------------------------------ */
@@ -253,7 +253,7 @@ static void blocked_get_woken_by_put(void **state)
     assert_int_equal(get.rc, 0);
     assert_int_equal(VALUE(get.item), 42);
     assert_true(weft_queue_empty(q));
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* do_blocking_test (put on a full queue blocks until a get frees a slot): the putter's item
@@ -268,16 +268,16 @@ static void blocked_put_woken_by_get(void **state)
     start_call(&put, q, do_put, ITEM(3));
     wait_blocked(q, 0, 1, 0);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(VALUE(v), 1);
     weft_test_join(put.tid);
     assert_int_equal(put.rc, 0);
     assert_true(weft_queue_full(q));
     for (int i = 2; i <= 3; i++) {
-        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(weft_queue_get(q, 0, &v), 0);
         assert_int_equal(VALUE(v), i);
     }
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* Blocked getters are served in arrival order. */
@@ -297,7 +297,7 @@ static void blocked_getters_served_in_order(void **state)
         assert_int_equal(get[i].rc, 0);
         assert_int_equal(VALUE(get[i].item), 100 + i);
     }
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* Blocked putters are served in arrival order, in every kind of queue: a slot freed goes to
@@ -317,14 +317,14 @@ static void blocked_putters_served_in_order(void **state)
         }
         for (int i = 0; i <= N; i++) {
             void *v;
-            assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+            assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), 0);
             assert_int_equal(VALUE(v), i); /* with maxsize 1 the order is the putters' */
         }
         for (int i = 0; i < N; i++) {
             weft_test_join(put[i].tid);
             assert_int_equal(put[i].rc, 0);
         }
-        assert_int_equal(weft_queue_destroy(q), 0);
+        assert_int_equal(weft_queue_release(q), 0);
     }
 }
 
@@ -340,7 +340,7 @@ static void join_worker(void *arg, int i)
     (void)i;
     join_world_t *w = arg;
     void *v;
-    while (weft_queue_get(w->q, &v, WEFT_FOREVER) == 0) {
+    while (weft_queue_get(w->q, WEFT_FOREVER, &v) == 0) {
         atomic_fetch_add(&w->sum, (long)VALUE(v));
         assert_int_equal(weft_queue_task_done(w->q), 0);
     }
@@ -363,7 +363,7 @@ static void task_done_and_join(void **state)
     }
     assert_int_equal(weft_queue_shutdown(w.q, false), 0);
     weft_test_bg_join(&workers);
-    assert_int_equal(weft_queue_destroy(w.q), 0);
+    assert_int_equal(weft_queue_release(w.q), 0);
 }
 
 /* QueueJoinTests.test_queue_task_done: join with nothing unfinished returns at once; one
@@ -376,12 +376,12 @@ static void task_done_too_many(void **state)
     assert_int_equal(weft_queue_task_done(q), WEFT_EINVAL);
     assert_int_equal(weft_queue_put(q, ITEM(1), 0), 0);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(weft_queue_join(q, 0), WEFT_ETIMEDOUT); /* taken, not done */
     assert_int_equal(weft_queue_task_done(q), 0);
     assert_int_equal(weft_queue_task_done(q), WEFT_EINVAL);
     assert_int_equal(weft_queue_join(q, 0), 0);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* join takes a timeout (Python's has none): it expires with WEFT_ETIMEDOUT; a blocked join is
@@ -397,16 +397,16 @@ static void join_timeout_and_wakeup(void **state)
     start_call(&join, q, do_join, NULL);
     wait_blocked(q, 0, 0, 1);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(weft_queue_task_done(q), 0);
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     int b[3];
     weft__queue_blocked(q, b);
     assert_int_equal(b[2], 1); /* one task still unfinished */
     assert_int_equal(weft_queue_task_done(q), 0);
     weft_test_join(join.tid);
     assert_int_equal(join.rc, 0);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* ---- shutdown (Python 3.13) ------------------------------------------------------------ */
@@ -423,9 +423,9 @@ static void shutdown_empty(void **state)
     void *v;
     assert_int_equal(weft_queue_put(q, ITEM(1), 0), WEFT_ESHUTDOWN);
     assert_int_equal(weft_queue_put(q, ITEM(1), WEFT_FOREVER), WEFT_ESHUTDOWN);
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), WEFT_ESHUTDOWN);
     assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* test_shutdown_nonempty: getters still drain what is queued, then get ShutDown. */
@@ -437,12 +437,12 @@ static void shutdown_nonempty(void **state)
     assert_int_equal(weft_queue_put(q, ITEM(2), 0), 0);
     assert_int_equal(weft_queue_shutdown(q, false), 0);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(VALUE(v), 2);
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), 0);
     assert_int_equal(VALUE(v), 1);
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 typedef struct disposed {
@@ -470,7 +470,7 @@ static void shutdown_immediate(void **state)
     assert_int_equal(weft_queue_set_dispose(q, count_dispose, &d), 0);
     for (int i = 1; i <= 5; i++) assert_int_equal(weft_queue_put_priority(q, ITEM(i), -i, 0), 0);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0); /* taken: unfinished until task_done */
+    assert_int_equal(weft_queue_get(q, 0, &v), 0); /* taken: unfinished until task_done */
     assert_int_equal(VALUE(v), 5);
     call_t join;
     start_call(&join, q, do_join, NULL);
@@ -479,7 +479,7 @@ static void shutdown_immediate(void **state)
     assert_int_equal(d.count, 4);
     assert_int_equal(d.sum, 1 + 2 + 3 + 4);
     assert_int_equal(weft_queue_qsize(q), 0);
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), WEFT_ESHUTDOWN);
     int b[3];
     weft__queue_blocked(q, b);
     assert_int_equal(b[2], 1); /* the item taken is still unfinished */
@@ -487,7 +487,7 @@ static void shutdown_immediate(void **state)
     weft_test_join(join.tid);
     assert_int_equal(join.rc, 0);
     d.shut = NULL;
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
     assert_int_equal(d.count, 4);
 }
 
@@ -504,7 +504,7 @@ static void shutdown_wakes_blocked_getters(void **state)
         weft_test_join(get[i].tid);
         assert_int_equal(get[i].rc, WEFT_ESHUTDOWN);
     }
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* test_shutdown_put (_shutdown_put): putters blocked on a full queue wake with ShutDown and
@@ -523,10 +523,10 @@ static void shutdown_wakes_blocked_putters(void **state)
         assert_int_equal(put[i].rc, WEFT_ESHUTDOWN);
     }
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(VALUE(v), 1);
-    assert_int_equal(weft_queue_get(q, &v, 0), WEFT_ESHUTDOWN);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* test_shutdown_allowed_transitions: shutdown may be repeated, and an immediate one may follow
@@ -546,9 +546,9 @@ static void shutdown_repeated_and_upgraded(void **state)
     assert_int_equal(d.count, 2);
     assert_int_equal(weft_queue_shutdown(q, false), 0);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_get(q, 0, &v), WEFT_ESHUTDOWN);
     assert_int_equal(weft_queue_join(q, 0), 0);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* test_shutdown_all_methods_in_one_thread and test_shutdown_immediate_all_methods_in_one_thread,
@@ -570,25 +570,25 @@ static void shutdown_all_methods_in_one_thread(void **state)
             assert_int_equal(weft_queue_put_nowait(q, ITEM(4)), WEFT_ESHUTDOWN);
             void *v;
             if (immediate) {
-                assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+                assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), WEFT_ESHUTDOWN);
                 assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
                 assert_int_equal(weft_queue_task_done(q), WEFT_EINVAL);
                 assert_int_equal(weft_queue_join(q, WEFT_FOREVER), 0);
             } else {
                 intptr_t sum = 0;
                 for (int i = 0; i < 2; i++) {
-                    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+                    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), 0);
                     sum += VALUE(v);
                     assert_int_equal(weft_queue_task_done(q), 0);
                 }
                 assert_int_equal(sum, 3);
                 assert_int_equal(weft_queue_join(q, WEFT_FOREVER), 0);
-                assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
+                assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), WEFT_ESHUTDOWN);
                 assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
-                assert_int_equal(weft_queue_get(q, &v, 1.0), WEFT_ESHUTDOWN); /* at once */
+                assert_int_equal(weft_queue_get(q, 1.0, &v), WEFT_ESHUTDOWN); /* at once */
             }
             assert_int_equal(weft_queue_qsize(q), 0);
-            assert_int_equal(weft_queue_destroy(q), 0);
+            assert_int_equal(weft_queue_release(q), 0);
         }
 }
 
@@ -615,7 +615,7 @@ static void shutdown_immediate_wakes_blocked_putters(void **state)
     assert_int_equal(d.sum, 1 + 2);
     assert_int_equal(weft_queue_qsize(q), 0);
     assert_int_equal(weft_queue_join(q, 0), 0);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* test_shutdown_join / test_shutdown_immediate_join: a plain shutdown does not release join
@@ -636,14 +636,14 @@ static void shutdown_and_blocked_join(void **state)
             weft__queue_blocked(q, b);
             assert_int_equal(b[2], 2); /* still waiting for the item to be done */
             void *v;
-            assert_int_equal(weft_queue_get(q, &v, 0), 0);
+            assert_int_equal(weft_queue_get(q, 0, &v), 0);
             assert_int_equal(weft_queue_task_done(q), 0);
         }
         for (int i = 0; i < 2; i++) {
             weft_test_join(join[i].tid);
             assert_int_equal(join[i].rc, 0);
         }
-        assert_int_equal(weft_queue_destroy(q), 0);
+        assert_int_equal(weft_queue_release(q), 0);
     }
 }
 
@@ -665,13 +665,13 @@ static void shutdown_put_join(void **state)
         if (immediate) {
             assert_int_equal(weft_queue_get_nowait(q, &v), WEFT_ESHUTDOWN);
         } else {
-            assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+            assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), 0);
             assert_int_equal(VALUE(v), 1);
             assert_int_equal(weft_queue_task_done(q), 0);
         }
         weft_test_join(join.tid);
         assert_int_equal(join.rc, 0);
-        assert_int_equal(weft_queue_destroy(q), 0);
+        assert_int_equal(weft_queue_release(q), 0);
     }
 }
 
@@ -680,7 +680,7 @@ static void get_task_done_worker(void *arg, int i)
     (void)i;
     weft_queue_t *q = arg;
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), 0);
     assert_int_equal(weft_queue_task_done(q), 0);
 }
 
@@ -704,8 +704,8 @@ static void shutdown_get_task_done_join(void **state)
         assert_int_equal(join[i].rc, 0);
     }
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ESHUTDOWN);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), WEFT_ESHUTDOWN);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* ---- arguments, destroy, cancellation ------------------------------------------------ */
@@ -715,30 +715,30 @@ static void bad_arguments(void **state)
     (void)state;
     weft_queue_t *q = ITEM(1);
     void *v;
-    assert_int_equal(weft_queue_create(NULL, WEFT_QUEUE_FIFO, 0), WEFT_EINVAL);
-    assert_int_equal(weft_queue_create(&q, (weft_queue_kind_t)7, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 0, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_queue_create((weft_queue_kind_t)7, 0, &q), WEFT_EINVAL);
     assert_null(q);
-    assert_int_equal(weft_queue_destroy(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_queue_release(NULL), WEFT_EINVAL);
     assert_int_equal(weft_queue_put(NULL, NULL, 0), WEFT_EINVAL);
     assert_int_equal(weft_queue_put_nowait(NULL, NULL), WEFT_EINVAL);
-    assert_int_equal(weft_queue_get(NULL, &v, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_get(NULL, 0, &v), WEFT_EINVAL);
     assert_int_equal(weft_queue_get_nowait(NULL, &v), WEFT_EINVAL);
     assert_int_equal(weft_queue_task_done(NULL), WEFT_EINVAL);
     assert_int_equal(weft_queue_join(NULL, 0), WEFT_EINVAL);
     assert_int_equal(weft_queue_shutdown(NULL, true), WEFT_EINVAL);
     assert_int_equal(weft_queue_set_dispose(NULL, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_queue_qsize(NULL), 0);
-    assert_true(weft_queue_empty(NULL));
+    assert_false(weft_queue_empty(NULL));
     assert_false(weft_queue_full(NULL));
     assert_false(weft_queue_is_shutdown(NULL));
 
     q = make(WEFT_QUEUE_FIFO, 1);
-    assert_int_equal(weft_queue_get(q, NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_queue_get(q, 0, NULL), WEFT_EINVAL);
     assert_int_equal(weft_queue_put(q, ITEM(1), NAN), WEFT_EINVAL);
-    assert_int_equal(weft_queue_get(q, &v, NAN), WEFT_EINVAL);
+    assert_int_equal(weft_queue_get(q, NAN, &v), WEFT_EINVAL);
     assert_int_equal(weft_queue_join(q, NAN), WEFT_EINVAL);
     assert_int_equal(weft_queue_qsize(q), 0); /* the NaN put did not go in */
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* destroy refuses (and changes nothing) while a caller is blocked in get or join (put: see
@@ -750,7 +750,7 @@ static void destroy_busy_then_disposes_leftovers(void **state)
     call_t get;
     start_call(&get, q, do_get, NULL);
     wait_blocked(q, 1, 0, 0);
-    assert_int_equal(weft_queue_destroy(q), WEFT_EBUSY);
+    assert_int_equal(weft_queue_release(q), WEFT_EBUSY);
     assert_int_equal(weft_queue_put(q, ITEM(5), 0), 0);
     weft_test_join(get.tid);
     assert_int_equal(VALUE(get.item), 5);
@@ -758,7 +758,7 @@ static void destroy_busy_then_disposes_leftovers(void **state)
     call_t join;
     start_call(&join, q, do_join, NULL);
     wait_blocked(q, 0, 0, 1);
-    assert_int_equal(weft_queue_destroy(q), WEFT_EBUSY);
+    assert_int_equal(weft_queue_release(q), WEFT_EBUSY);
     assert_int_equal(weft_queue_task_done(q), 0);
     weft_test_join(join.tid);
     assert_int_equal(join.rc, 0);
@@ -766,7 +766,7 @@ static void destroy_busy_then_disposes_leftovers(void **state)
     disposed_t d = {0, 0, NULL};
     weft_queue_set_dispose(q, count_dispose, &d);
     for (int i = 1; i <= 3; i++) assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
     assert_int_equal(d.count, 3);
     assert_int_equal(d.sum, 6);
 }
@@ -780,12 +780,12 @@ static void destroy_busy_with_blocked_putter(void **state)
     call_t put;
     start_call(&put, q, do_put, ITEM(2));
     wait_blocked(q, 0, 1, 0);
-    assert_int_equal(weft_queue_destroy(q), WEFT_EBUSY);
+    assert_int_equal(weft_queue_release(q), WEFT_EBUSY);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     weft_test_join(put.tid);
     assert_int_equal(put.rc, 0);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* A blocked get, put or join canceled by its task returns WEFT_ECANCELED and takes or leaves
@@ -811,7 +811,7 @@ static void cancel_blocked_calls(void **state)
     assert_int_equal(put.rc, WEFT_ECANCELED);
     assert_int_equal(weft_queue_qsize(q), 1);
     void *v;
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(VALUE(v), 1);
 
     assert_int_equal(weft_queue_put(q, ITEM(5), 0), 0);
@@ -822,16 +822,16 @@ static void cancel_blocked_calls(void **state)
     weft_test_join(join.tid);
     assert_int_equal(join.rc, WEFT_ECANCELED);
     assert_int_equal(weft_queue_join(q, 0), WEFT_ETIMEDOUT); /* still unfinished */
-    assert_int_equal(weft_queue_get(q, &v, 0), 0);
+    assert_int_equal(weft_queue_get(q, 0, &v), 0);
     assert_int_equal(VALUE(v), 5);
 
     weft__waitctx_t *me = weft__waitctx_current();
     weft__waitctx_cancel(me);
     assert_int_equal(weft_queue_put(q, ITEM(4), WEFT_FOREVER), 0); /* room: no wait */
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), 0);
-    assert_int_equal(weft_queue_get(q, &v, WEFT_FOREVER), WEFT_ECANCELED);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), 0);
+    assert_int_equal(weft_queue_get(q, WEFT_FOREVER, &v), WEFT_ECANCELED);
     weft__waitctx_uncancel(me);
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* A background call whose thread stays alive (so its waiting context does too) until told to
@@ -847,7 +847,7 @@ typedef struct lingering {
 
 static int lingering_get(call_t *c)
 {
-    return weft_queue_get(c->q, &c->item, WEFT_FOREVER);
+    return weft_queue_get(c->q, WEFT_FOREVER, &c->item);
 }
 
 static int lingering_put(call_t *c)
@@ -898,7 +898,7 @@ static void cancel_races_with_hand_off(void **state)
                 weft__cpu_relax(); /* the other head start */
             void *v;
             if (putting) {
-                assert_int_equal(weft_queue_get(q, &v, 0), 0);
+                assert_int_equal(weft_queue_get(q, 0, &v), 0);
                 assert_int_equal(VALUE(v), -1);
             } else {
                 assert_int_equal(weft_queue_put(q, ITEM(r), 0), 0);
@@ -918,7 +918,7 @@ static void cancel_races_with_hand_off(void **state)
                 assert_int_equal(weft_queue_qsize(q), 1);
             }
             if (weft_queue_get_nowait(q, &v) == 0) assert_int_equal(VALUE(v), r);
-            assert_int_equal(weft_queue_destroy(q), 0);
+            assert_int_equal(weft_queue_release(q), 0);
         }
     print_message("get: %d canceled, %d served; put: %d canceled, %d served\n", outcomes[0][0],
                   outcomes[0][1], outcomes[1][0], outcomes[1][1]);
@@ -933,7 +933,7 @@ static void huge_maxsize_allocates_lazily(void **state)
     for (int i = 0; i < 3; i++) assert_int_equal(weft_queue_put(q, ITEM(i), 0), 0);
     assert_true(weft_test_live_allocs() - before <= 2);
     assert_false(weft_queue_full(q));
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
 }
 
 /* ---- stress ------------------------------------------------------------------------------ */
@@ -967,7 +967,7 @@ static void stress_consumer(void *arg, int i)
     long sum = 0, x = 0, n = 0;
     for (;;) {
         void *v;
-        int rc = weft_queue_get(s->q, &v, s->get_timeout);
+        int rc = weft_queue_get(s->q, s->get_timeout, &v);
         if (rc == WEFT_ETIMEDOUT) continue;
         if (rc == WEFT_ESHUTDOWN) break;
         assert_int_equal(rc, 0);
@@ -1012,7 +1012,7 @@ static void stress_producers_consumers(void **state)
                 assert_int_equal(atomic_load(&s.count), (long)PRODUCERS * per);
                 assert_int_equal(atomic_load(&s.sum), sum);
                 assert_int_equal(atomic_load(&s.xor_), x);
-                assert_int_equal(weft_queue_destroy(s.q), 0);
+                assert_int_equal(weft_queue_release(s.q), 0);
             }
 }
 
@@ -1052,7 +1052,7 @@ static void storm_reader(void *arg, int i)
     long sum = 0, x = 0, n = 0;
     for (;;) {
         void *v;
-        int rc = i % 2 ? weft_queue_get_nowait(s->q, &v) : weft_queue_get(s->q, &v, WEFT_FOREVER);
+        int rc = i % 2 ? weft_queue_get_nowait(s->q, &v) : weft_queue_get(s->q, WEFT_FOREVER, &v);
         if (rc == WEFT_ETIMEDOUT) {
             sched_yield();
             continue;
@@ -1110,7 +1110,7 @@ static void shutdown_all_methods_in_many_threads(void **state)
             assert_int_equal(atomic_load(&s.got_xor) ^ s.disposed_xor, atomic_load(&s.put_xor));
             assert_int_equal(weft_queue_join(s.q, 0), 0);
             assert_int_equal(weft_queue_task_done(s.q), WEFT_EINVAL);
-            assert_int_equal(weft_queue_destroy(s.q), 0);
+            assert_int_equal(weft_queue_release(s.q), 0);
         }
 }
 
@@ -1120,12 +1120,12 @@ static int oom_create(void *ctx)
 {
     (void)ctx;
     weft_queue_t *q;
-    int rc = weft_queue_create(&q, WEFT_QUEUE_PRIORITY, 4);
+    int rc = weft_queue_create(WEFT_QUEUE_PRIORITY, 4, &q);
     if (rc) {
         assert_null(q);
         return rc;
     }
-    return weft_queue_destroy(q);
+    return weft_queue_release(q);
 }
 
 /* FailingQueueTest (a queue whose internal operation fails leaves it consistent): a put that
@@ -1135,7 +1135,7 @@ static int oom_put_grows(void *ctx)
 {
     weft_queue_kind_t kind = *(weft_queue_kind_t *)ctx;
     weft_queue_t *q;
-    int rc = weft_queue_create(&q, kind, 0);
+    int rc = weft_queue_create(kind, 0, &q);
     if (rc) return rc;
     int put = 0;
     for (; put < 100; put++) {
@@ -1145,11 +1145,11 @@ static int oom_put_grows(void *ctx)
     assert_int_equal(weft_queue_qsize(q), (size_t)put);
     for (int i = 0; i < put; i++) {
         void *v;
-        assert_int_equal(weft_queue_get(q, &v, 0), 0);
+        assert_int_equal(weft_queue_get(q, 0, &v), 0);
         /* order survived the failed growth (priorities all 0: insertion order) */
         assert_int_equal(VALUE(v), kind == WEFT_QUEUE_LIFO ? put - 1 - i : i);
     }
-    assert_int_equal(weft_queue_destroy(q), 0);
+    assert_int_equal(weft_queue_release(q), 0);
     return rc;
 }
 
@@ -1173,7 +1173,7 @@ typedef struct timed_queue {
 static int timed_queue_get(void *p)
 {
     timed_queue_t *t = p;
-    return weft_queue_get(t->q, &t->item, t->timeout);
+    return weft_queue_get(t->q, t->timeout, &t->item);
 }
 
 static int timed_queue_put(void *p)
@@ -1196,7 +1196,7 @@ static void queue_put_one(void *p)
 static void queue_take_one(void *p)
 {
     void *v;
-    assert_int_equal(weft_queue_get(p, &v, 0), 0);
+    assert_int_equal(weft_queue_get(p, 0, &v), 0);
     assert_int_equal(weft_queue_task_done(p), 0);
 }
 
@@ -1204,7 +1204,7 @@ static void queue_negative_timeout_polls(void **state)
 {
     (void)state;
     timed_queue_t t = {.timeout = -0.5};
-    assert_int_equal(weft_queue_create(&t.q, WEFT_QUEUE_FIFO, 1), 0);
+    assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 1, &t.q), 0);
     assert_int_equal(weft_test_polls(timed_queue_get, &t), WEFT_ETIMEDOUT);
     t.timeout = WEFT_FOREVER;
     weft_test_blocks_until(timed_queue_get, &t, queue_put_one, t.q, 0);
@@ -1218,7 +1218,7 @@ static void queue_negative_timeout_polls(void **state)
     t.timeout = WEFT_FOREVER;
     weft_test_blocks_until(timed_queue_put, &t, queue_take_one, t.q, 0);
     weft_test_blocks_until(timed_queue_join, &t, queue_take_one, t.q, 0);
-    assert_int_equal(weft_queue_destroy(t.q), 0);
+    assert_int_equal(weft_queue_release(t.q), 0);
 }
 
 static const struct CMUnitTest cases[] = {

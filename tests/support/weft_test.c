@@ -70,7 +70,7 @@ static void t_free(void *ptr)
 
 void weft_test_install_allocator(void)
 {
-    weft_set_allocator(t_malloc, t_realloc, t_calloc, t_free);
+    weft_allocator_set(t_malloc, t_realloc, t_calloc, t_free);
 }
 
 long weft_test_live_allocs(void)
@@ -112,7 +112,7 @@ long weft_test_oom(int (*body)(void *ctx), void *ctx)
             }
             /* An allocation failed: the body may have recovered (rc 0) or reported it. */
             if (rc != 0 && rc != WEFT_ENOMEM)
-                fail_msg("OOM run n=%ld returned %s, not WEFT_ENOMEM", n, weft_err_name(rc));
+                fail_msg("OOM run n=%ld returned %s, not WEFT_ENOMEM", n, weft_error_name(rc));
         }
     }
     return needed;
@@ -267,9 +267,9 @@ int weft_test_queue_length(weft_waitq_t *q)
 
 void weft_test_wait_queued(weft_waitq_t *q, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (weft_test_queue_length(q) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -341,7 +341,7 @@ void weft_test_bg_join(weft_test_bg_t *bg)
 weft_process_t *weft_test_process_start(int (*fn)(void *arg), void *arg)
 {
     weft_process_t *p;
-    assert_int_equal(weft_process_start(&p, fn, arg, NULL), 0);
+    assert_int_equal(weft_process_start(fn, arg, NULL, &p), 0);
     return p;
 }
 
@@ -350,7 +350,7 @@ int weft_test_process_finish(weft_process_t *p)
     int code = -1000;
     assert_int_equal(weft_process_join(p, 60), 0);
     assert_int_equal(weft_process_exitcode(p, &code), 0);
-    assert_int_equal(weft_process_close(p), 0);
+    assert_int_equal(weft_process_release(p), 0);
     return code;
 }
 
@@ -370,9 +370,9 @@ struct weft_test_call {
 static void *call_main(void *p)
 {
     weft_test_call_t *c = p;
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     int rc = c->fn(c->arg);
-    int64_t elapsed = weft_monotonic_ns() - t0;
+    int64_t elapsed = weft_time_monotonic_ns() - t0;
     pthread_mutex_lock(&c->lock);
     c->rc = rc;
     c->elapsed_ns = elapsed;
@@ -458,7 +458,7 @@ int weft_test_teardown_patched(void **state)
 weft_co_t *weft_test_spawn(void (*fn)(void *arg), void *arg)
 {
     weft_co_t *co;
-    assert_int_equal(weft_spawn(&co, fn, arg, NULL), 0);
+    assert_int_equal(weft_co_spawn(fn, arg, NULL, &co), 0);
     return co;
 }
 
@@ -472,9 +472,9 @@ void *weft_test_acquire_thread(void *p)
 {
     weft_test_acquirer_t *a = p;
     atomic_store(&a->ctx, (void *)weft__waitctx_current());
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     a->result = a->acquire(a->obj, a->timeout);
-    a->elapsed_ns = weft_monotonic_ns() - t0;
+    a->elapsed_ns = weft_time_monotonic_ns() - t0;
     if (a->result == 0 && a->order) a->position = atomic_fetch_add(a->order, 1);
     if (a->result == 0 && a->release) a->release_result = a->release(a->obj);
     atomic_store(&a->done, 1);
@@ -493,9 +493,9 @@ void weft_test_cancel_holding_ctx_lock(void *ctx, void *waiter)
 
 void weft_test_wait_at_least(_Atomic int *v, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10000000000LL;
     while (atomic_load(v) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }

@@ -28,9 +28,9 @@ enum { N = 5 }; /* parties, as CPython's BarrierTests.N */
  * after 10 s. Usable from any thread: it asserts nothing there, it only gives up. */
 static bool wait_waiting(weft_barrier_t *b, unsigned n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (weft_barrier_n_waiting(b) < n || weft_test_queue_length(&b->waiters_) < (int)n) {
-        if (weft_monotonic_ns() > give_up) return false;
+        if (weft_time_monotonic_ns() > give_up) return false;
         sched_yield();
     }
     return true;
@@ -334,8 +334,8 @@ static void timeout_party(void *arg, int t)
     int i = weft_barrier_wait(&x->b, WEFT_FOREVER);
     if (i == N / 2) {
         /* One thread is late: it arrives only once the others gave up. */
-        int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
-        while (!weft_barrier_broken(&x->b) && weft_monotonic_ns() < give_up) sched_yield();
+        int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
+        while (!weft_barrier_broken(&x->b) && weft_time_monotonic_ns() < give_up) sched_yield();
         if (weft_barrier_wait(&x->b, WEFT_FOREVER) != WEFT_EBROKEN)
             atomic_fetch_add(&x->failures, 1);
         return;
@@ -378,9 +378,9 @@ static void one_wait(void *arg, int i)
     (void)i;
     one_ctx_t *o = arg;
     atomic_store(&o->ctx, weft__waitctx_current());
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     o->rc = weft_barrier_wait(o->b, o->timeout);
-    o->elapsed = weft_monotonic() - t0;
+    o->elapsed = weft_time_monotonic() - t0;
     weft__waitctx_uncancel(atomic_load(&o->ctx)); /* in case it was canceled */
 }
 
@@ -395,9 +395,9 @@ static void barrier_timeout_breaks_for_others(void **state)
     weft_test_bg_t bg = {0};
     weft_test_bg_add(&bg, 1, 0, one_wait, &patient);
     assert_true(wait_waiting(&b, 1));
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     assert_int_equal(weft_barrier_wait(&b, 0.05), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic() - t0 >= 0.05);
+    assert_true(weft_time_monotonic() - t0 >= 0.05);
     weft_test_bg_join(&bg);
     assert_int_equal(patient.rc, WEFT_EBROKEN);
     assert_true(weft_barrier_broken(&b));
@@ -491,8 +491,8 @@ static void barrier_early_arrival_timeout_spares_complete_round(void **state)
         weft_test_bg_t bg2 = {0};
         weft_test_bg_add(&bg2, 1, 0, one_wait, &early);
         if (cancel) {
-            int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
-            while (weft_test_queue_length(&b.waiters_) < 2 && weft_monotonic_ns() < give_up)
+            int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
+            while (weft_test_queue_length(&b.waiters_) < 2 && weft_time_monotonic_ns() < give_up)
                 sched_yield(); /* until it is parked beside the first party */
             weft__waitctx_cancel(atomic_load(&early.ctx));
         }
@@ -531,8 +531,8 @@ static void race_party(void *arg, int t)
         if (t == 0) {
             r->rc[0] = weft_barrier_wait(&r->b, 50e-6);
         } else {
-            int64_t until = weft_monotonic_ns() + atomic_load(&r->spin);
-            while (weft_monotonic_ns() < until) weft__cpu_relax();
+            int64_t until = weft_time_monotonic_ns() + atomic_load(&r->spin);
+            while (weft_time_monotonic_ns() < until) weft__cpu_relax();
             r->rc[1] = weft_barrier_wait(&r->b, WEFT_FOREVER);
         }
         pthread_barrier_wait(&r->trial); /* main checks the outcome */
@@ -745,10 +745,10 @@ static void barrier_many_rounds_stress(void **state)
     assert_non_null(s);
     s->rounds = SANITIZED ? 200 : STRESS_ROUNDS_MAX;
     weft_barrier_init(&s->b, STRESS_THREADS, stress_action, s);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     weft_test_run_threads(STRESS_THREADS, stress_party, s);
     print_message("%d threads x %d rounds in %.3f s\n", STRESS_THREADS, s->rounds,
-                  weft_monotonic() - t0);
+                  weft_time_monotonic() - t0);
     assert_int_equal(atomic_load(&s->failures), 0);
     assert_int_equal(atomic_load(&s->runs), s->rounds);
     for (int i = 0; i < s->rounds; i++)

@@ -25,9 +25,9 @@ enum { NTHREADS = 5 };
 
 static void wait_count(_Atomic int *counter, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (atomic_load(counter) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -335,9 +335,9 @@ static void timed_waiter(void *arg, int i)
 {
     timeout_ctx_t *t = arg;
     weft_condition_acquire(&t->f.c, WEFT_FOREVER);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     t->rc[i] = weft_condition_wait(&t->f.c, 0.1);
-    t->elapsed[i] = weft_monotonic() - t0;
+    t->elapsed[i] = weft_time_monotonic() - t0;
     t->held[i] = release_once(&t->f);
 }
 
@@ -399,9 +399,9 @@ static void waitfor_waiter(void *arg, int i)
     waitfor_ctx_t *w = arg;
     double timeout = i == 0 ? WEFT_FOREVER : 0.1;
     weft_condition_acquire(&w->f.c, WEFT_FOREVER);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     w->rc = weft_condition_wait_for(&w->f.c, state_is_4, w, timeout);
-    w->elapsed = weft_monotonic() - t0;
+    w->elapsed = weft_time_monotonic() - t0;
     w->seen = w->state;
     w->held = release_once(&w->f);
 }
@@ -740,11 +740,11 @@ static void condition_wait_with_pending_cancel(void **state)
         fixture_init(&f, kinds[k]);
         assert_int_equal(weft_condition_acquire(&f.c, WEFT_FOREVER), 0);
         weft__waitctx_cancel(self);
-        double t0 = weft_monotonic();
+        double t0 = weft_time_monotonic();
         assert_int_equal(weft_condition_wait(&f.c, 5.0), WEFT_ECANCELED);
         assert_int_equal(weft_condition_wait_for(&f.c, never, NULL, WEFT_FOREVER), WEFT_ECANCELED);
         assert_int_equal(weft_condition_wait_for(&f.c, always, NULL, WEFT_FOREVER), 0);
-        assert_true(weft_monotonic() - t0 < 2.0);
+        assert_true(weft_time_monotonic() - t0 < 2.0);
         weft__waitctx_uncancel(self);
         assert_int_equal(weft_condition_wait(&f.c, 0.01), WEFT_ETIMEDOUT);
         assert_true(release_once(&f));
@@ -827,13 +827,13 @@ static void condition_bounded_buffer_loses_nothing(void **state)
     weft_lock_init(&b->lock);
     weft_condition_init(&b->not_full, &b->lock, NULL);
     weft_condition_init(&b->not_empty, &b->lock, NULL);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     weft_test_bg_t bg = {0};
     weft_test_bg_add(&bg, CONSUMERS, 0, consumer, b);
     weft_test_bg_add(&bg, PRODUCERS, 0, producer, b);
     weft_test_bg_join(&bg);
     print_message("%d items through a %d-slot buffer in %.3f s\n", b->total, CAPACITY,
-                  weft_monotonic() - t0);
+                  weft_time_monotonic() - t0);
     assert_int_equal(b->taken, b->total);
     assert_int_equal(b->count, 0);
     for (int v = 0; v < b->total; v++) assert_int_equal(b->seen[v], 1);

@@ -24,9 +24,9 @@ enum { NTHREADS = 5 };
 
 static void wait_count(_Atomic int *counter, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10 * 1000000000LL;
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     while (atomic_load(counter) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -149,9 +149,9 @@ static void timed_waiter(void *arg, int i)
 {
     timeout_ctx_t *c = arg;
     c->rc_poll[i] = weft_event_wait(&c->e, 0.0);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     c->rc_timed[i] = weft_event_wait(&c->e, 0.1);
-    c->elapsed[i] = weft_monotonic() - t0;
+    c->elapsed[i] = weft_time_monotonic() - t0;
 }
 
 /* EventTests.test_timeout: a poll of an unset event fails at once; a timed wait fails after
@@ -171,9 +171,9 @@ static void event_wait_timeout_expires(void **state)
     assert_int_equal(weft_test_queue_length(&c.e.waiters_), 0);
     /* ... and once set, a timed wait succeeds at once. */
     weft_event_set(&c.e);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     assert_int_equal(weft_event_wait(&c.e, 0.1), 0);
-    assert_true(weft_monotonic() - t0 < 0.1);
+    assert_true(weft_time_monotonic() - t0 < 0.1);
     assert_int_equal(weft_event_destroy(&c.e), 0);
 }
 
@@ -309,10 +309,10 @@ static void event_wait_with_pending_cancel(void **state)
     weft_event_t e;
     weft_event_init(&e);
     weft__waitctx_cancel(self);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     assert_int_equal(weft_event_wait(&e, 5.0), WEFT_ECANCELED);
     assert_int_equal(weft_event_wait(&e, WEFT_FOREVER), WEFT_ECANCELED);
-    assert_true(weft_monotonic() - t0 < 2.0);
+    assert_true(weft_time_monotonic() - t0 < 2.0);
     weft_event_set(&e);
     assert_int_equal(weft_event_wait(&e, WEFT_FOREVER), 0);
     weft__waitctx_uncancel(self);
@@ -399,9 +399,9 @@ static void event_wait_idle_does_not_burn_cpu(void **state)
     weft_event_t e;
     weft_event_init(&e);
     double cpu = weft_test_cpu_seconds();
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     assert_int_equal(weft_event_wait(&e, 0.5), WEFT_ETIMEDOUT);
-    double wall = weft_monotonic() - t0;
+    double wall = weft_time_monotonic() - t0;
     cpu = weft_test_cpu_seconds() - cpu;
     print_message("0.5 s idle event wait: %.1f ms CPU over %.3f s\n", cpu * 1e3, wall);
     assert_true(wall >= 0.5);

@@ -243,9 +243,9 @@ static void lock_acquire_timeout_of_free_lock_succeeds_at_once(void **state)
     weft_lock_init(&l);
     const double timeouts[] = {5.0, 1e-9, 1e300, INFINITY, WEFT_FOREVER, -100.0};
     for (size_t i = 0; i < sizeof timeouts / sizeof timeouts[0]; i++) {
-        int64_t t0 = weft_monotonic_ns();
+        int64_t t0 = weft_time_monotonic_ns();
         assert_int_equal(weft_lock_acquire(&l, timeouts[i]), 0);
-        assert_true(weft_monotonic_ns() - t0 < SLACK_NS);
+        assert_true(weft_time_monotonic_ns() - t0 < SLACK_NS);
         assert_int_equal(weft_lock_release(&l), 0);
     }
     assert_int_equal(weft_lock_destroy(&l), 0);
@@ -380,9 +380,9 @@ static void lock_reacquire_by_holder_times_out(void **state)
     weft_lock_t l;
     weft_lock_init(&l);
     weft_lock_acquire(&l, WEFT_FOREVER);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_lock_acquire(&l, 0.05), WEFT_ETIMEDOUT);
-    int64_t elapsed = weft_monotonic_ns() - t0;
+    int64_t elapsed = weft_time_monotonic_ns() - t0;
     assert_true(elapsed >= 50 * MS);
     assert_true(elapsed < 50 * MS + SLACK_NS);
     assert_int_equal(weft_lock_release(&l), 0);
@@ -489,9 +489,9 @@ static void lock_timeout_zero_polls_without_waiting(void **state)
     acquirer_t a = acquirer(&l, WEFT_FOREVER, true);
     pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&l, 1);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     for (int i = 0; i < 1000; i++) assert_int_equal(weft_lock_acquire(&l, 0), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic_ns() - t0 < SLACK_NS);
+    assert_true(weft_time_monotonic_ns() - t0 < SLACK_NS);
     assert_int_equal(queued(&l), 1); /* the polls never queued themselves */
     assert_int_equal(weft_lock_release(&l), 0);
     weft_test_join(t);
@@ -518,14 +518,14 @@ static void *canceled_acquire_thread(void *p)
     weft__waitctx_t *self = weft__waitctx_current();
     atomic_store(&c->ctx, self);
     c->rc_blocked = weft_lock_acquire(c->lock, WEFT_FOREVER);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     c->rc_pending = weft_lock_acquire(c->lock, WEFT_FOREVER);
     c->rc_pending_timed = weft_lock_acquire(c->lock, 10.0);
-    c->pending_ns = weft_monotonic_ns() - t0;
+    c->pending_ns = weft_time_monotonic_ns() - t0;
     weft__waitctx_uncancel(self);
-    t0 = weft_monotonic_ns();
+    t0 = weft_time_monotonic_ns();
     c->rc_after_uncancel = weft_lock_acquire(c->lock, 0.05);
-    c->after_uncancel_ns = weft_monotonic_ns() - t0;
+    c->after_uncancel_ns = weft_time_monotonic_ns() - t0;
     atomic_store(&c->phase, 1);
     c->rc_final = weft_lock_acquire(c->lock, WEFT_FOREVER);
     if (c->rc_final == 0) weft_lock_release(c->lock);
@@ -663,16 +663,16 @@ static void lock_canceled_waiter_popped_by_release_passes_wake_on(void **state)
         weft__waitctx_t *ctx = atomic_load(&victim.ctx);
         weft__waitq_lock(&l.waiters_);
         weft__waiter_t *w = weft__waitq_first(&l.waiters_); /* the victim; alive while we hold q */
-        int64_t give_up = weft_monotonic_ns() + 10000 * MS;
+        int64_t give_up = weft_time_monotonic_ns() + 10000 * MS;
         while (atomic_load(&w->state) == WEFT__W_WAITING) { /* until parked: past enter() */
-            assert_true(weft_monotonic_ns() < give_up);
+            assert_true(weft_time_monotonic_ns() < give_up);
             sched_yield();
         }
         weft__mutex_lock(&ctx->lock);
         weft_test_cancel_holding_ctx_lock(ctx, w);
         while (atomic_load(&w->state) != WEFT__W_CANCELED ||
                (atomic_load(&ctx->lock.state) != 2 && atomic_load(&qlock->state) != 2)) {
-            assert_true(weft_monotonic_ns() < give_up);
+            assert_true(weft_time_monotonic_ns() < give_up);
             sched_yield();
         }
         bool in_leave = atomic_load(&ctx->lock.state) == 2;
@@ -805,10 +805,10 @@ static void run_counted(bool timed, int threads, int iterations)
     counted_t c = {.iterations = iterations, .timed = timed};
     weft_lock_init(&c.lock);
     weft_barrier_init(&c.start, (unsigned)threads, NULL, NULL);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     weft_test_run_threads(threads, count_under_lock, &c);
     print_message("%d threads x %d %s acquires: %.3f s, %ld found it taken, %ld timeouts\n",
-                  threads, iterations, timed ? "mixed" : "blocking", weft_monotonic() - t0,
+                  threads, iterations, timed ? "mixed" : "blocking", weft_time_monotonic() - t0,
                   atomic_load(&c.contended), atomic_load(&c.timeouts));
     assert_int_equal(atomic_load(&c.errors), 0);
     assert_int_equal(atomic_load(&c.overlaps), 0);

@@ -54,13 +54,13 @@ static void *holder_thread(void *p)
 {
     holder_t *h = p;
     atomic_store(&h->ctx, weft__waitctx_current());
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     int got = 0;
     for (int i = 0; i < h->depth; i++) {
         h->acquire_rc[i] = weft_rlock_acquire(h->rlock, h->timeout);
         if (h->acquire_rc[i] == 0) got++;
     }
-    h->elapsed_ns = weft_monotonic_ns() - t0;
+    h->elapsed_ns = weft_time_monotonic_ns() - t0;
     h->owned_while_holding = weft_rlock_is_owned(h->rlock);
     weft_event_set(&h->holding);
     weft_event_wait(&h->finish, 30.0);
@@ -434,9 +434,9 @@ static void *pending_thread(void *p)
     pending_t *c = p;
     weft__waitctx_t *self = weft__waitctx_current();
     weft__waitctx_cancel(self);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     c->rc_blocked = weft_rlock_acquire(c->rlock, 10.0);
-    c->blocked_ns = weft_monotonic_ns() - t0;
+    c->blocked_ns = weft_time_monotonic_ns() - t0;
     weft__waitctx_uncancel(self);
     c->rc_after_uncancel = weft_rlock_acquire(c->rlock, 0.02);
     return NULL;
@@ -520,10 +520,10 @@ static void rlock_mutual_exclusion_stress(void **state)
     counted_t c = {.iterations = SCALED(50000)};
     weft_rlock_init(&c.rlock);
     weft_barrier_init(&c.start, THREADS, NULL, NULL);
-    double t0 = weft_monotonic();
+    double t0 = weft_time_monotonic();
     weft_test_run_threads(THREADS, count_recursively, &c);
     print_message("%d threads x %d recursive sections: %.3f s, %ld found it taken\n", THREADS,
-                  c.iterations, weft_monotonic() - t0, atomic_load(&c.contended));
+                  c.iterations, weft_time_monotonic() - t0, atomic_load(&c.contended));
     assert_int_equal(atomic_load(&c.errors), 0);
     assert_int_equal(atomic_load(&c.overlaps), 0);
     assert_int_equal(c.counter, (long)THREADS * c.iterations);

@@ -37,9 +37,9 @@ static void wait_queued(weft_semaphore_t *s, int n)
 /* Spins (yielding) until nobody is queued on s; fails the case after 10 s. */
 static void wait_queue_empty(weft_semaphore_t *s)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000 * MS;
+    int64_t give_up = weft_time_monotonic_ns() + 10000 * MS;
     while (queued(s) != 0) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -157,9 +157,9 @@ static void *acquire_twice(void *arg)
  * none is left. */
 static void wait_all_blocked(phased_t *p, int n)
 {
-    int64_t give_up = weft_monotonic_ns() + 10000 * MS;
+    int64_t give_up = weft_time_monotonic_ns() + 10000 * MS;
     while (queued(&p->sem) + atomic_load(&p->finished) < n) {
-        assert_true(weft_monotonic_ns() < give_up);
+        assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
     }
 }
@@ -228,9 +228,9 @@ static void semaphore_try_acquire_polls(void **state)
     weft_semaphore_init(&s, 2, false);
     assert_int_equal(weft_semaphore_acquire(&s, 0), 0);
     assert_int_equal(weft_semaphore_acquire(&s, 0), 0);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic_ns() - t0 < SLACK_NS);
+    assert_true(weft_time_monotonic_ns() - t0 < SLACK_NS);
     assert_int_equal(weft_semaphore_value(&s), 0);
     assert_int_equal(weft_semaphore_release(&s, 2), 0);
     assert_int_equal(weft_semaphore_value(&s), 2);
@@ -285,9 +285,9 @@ static void semaphore_acquire_timeout_expires(void **state)
     assert_int_equal(weft_semaphore_release(&s, 1), 0);
     assert_int_equal(weft_semaphore_acquire(&s, 0.005), 0);
 
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_semaphore_acquire(&s, 0.1), WEFT_ETIMEDOUT);
-    int64_t elapsed = weft_monotonic_ns() - t0;
+    int64_t elapsed = weft_time_monotonic_ns() - t0;
     assert_true(elapsed >= 100 * MS);
     assert_true(elapsed < 100 * MS + SLACK_NS);
     assert_int_equal(weft_semaphore_value(&s), 0);
@@ -519,9 +519,9 @@ static void semaphore_timeout_zero_polls_without_waiting(void **state)
     acquirer_t a = acquirer(&s, WEFT_FOREVER, false);
     pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
     wait_queued(&s, 1);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     for (int i = 0; i < 1000; i++) assert_int_equal(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic_ns() - t0 < SLACK_NS);
+    assert_true(weft_time_monotonic_ns() - t0 < SLACK_NS);
     assert_int_equal(queued(&s), 1);
     assert_int_equal(weft_semaphore_release(&s, 1), 0);
     weft_test_join(t);
@@ -613,9 +613,9 @@ static void *canceled_acquire_thread(void *p)
     weft__waitctx_t *self = weft__waitctx_current();
     atomic_store(&c->ctx, self);
     c->rc_blocked = weft_semaphore_acquire(c->sem, WEFT_FOREVER);
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     c->rc_pending = weft_semaphore_acquire(c->sem, 10.0);
-    c->pending_ns = weft_monotonic_ns() - t0;
+    c->pending_ns = weft_time_monotonic_ns() - t0;
     weft__waitctx_uncancel(self);
     c->rc_after_uncancel = weft_semaphore_acquire(c->sem, 0.02);
     return NULL;
@@ -649,8 +649,8 @@ static void semaphore_cancel_interrupts_blocked_acquire(void **state)
  * moment around the waiter's 2 ms deadline, or just before or after the cancel. */
 static void spin_ns(int64_t ns)
 {
-    int64_t until = weft_monotonic_ns() + ns;
-    while (weft_monotonic_ns() < until) {
+    int64_t until = weft_time_monotonic_ns() + ns;
+    while (weft_time_monotonic_ns() < until) {
     }
 }
 
@@ -662,9 +662,9 @@ static void check_race_conserves_units(bool cancel)
     for (int i = 0; i < rounds; i++) {
         acquirer_t a = acquirer(&s, cancel ? WEFT_FOREVER : 0.002, false);
         pthread_t t = weft_test_start(weft_test_acquire_thread, &a);
-        int64_t give_up = weft_monotonic_ns() + 10000 * MS;
+        int64_t give_up = weft_time_monotonic_ns() + 10000 * MS;
         while (queued(&s) == 0 && !atomic_load(&a.done)) { /* a deadline may come first */
-            assert_true(weft_monotonic_ns() < give_up);
+            assert_true(weft_time_monotonic_ns() < give_up);
             sched_yield();
         }
         if (!cancel) {
@@ -731,16 +731,16 @@ static void check_departing_waiter_keeps_unit(bool cancel)
         weft__waitq_lock(&s.waiters_);
         weft__waiter_t *w =
             weft__waitq_first(&s.waiters_); /* alive: it cannot leave while we hold q */
-        int64_t give_up = weft_monotonic_ns() + 10000 * MS;
+        int64_t give_up = weft_time_monotonic_ns() + 10000 * MS;
         while (atomic_load(&w->state) == WEFT__W_WAITING) { /* until parked: past enter() */
-            assert_true(weft_monotonic_ns() < give_up);
+            assert_true(weft_time_monotonic_ns() < give_up);
             sched_yield();
         }
         weft__mutex_lock(&ctx->lock);
         if (cancel) weft_test_cancel_holding_ctx_lock(ctx, w);
         while (atomic_load(&w->state) != final ||
                (atomic_load(&ctx->lock.state) != 2 && atomic_load(&qlock->state) != 2)) {
-            assert_true(weft_monotonic_ns() < give_up);
+            assert_true(weft_time_monotonic_ns() < give_up);
             sched_yield();
         }
         bool in_leave = atomic_load(&ctx->lock.state) == 2;
@@ -824,11 +824,12 @@ static void semaphore_never_more_than_n_holders(void **state)
         limited_t l = {.iterations = SCALED(30000)};
         weft_semaphore_init(&l.sem, UNITS, bounded);
         weft_barrier_init(&l.start, THREADS, NULL, NULL);
-        double t0 = weft_monotonic();
+        double t0 = weft_time_monotonic();
         weft_test_run_threads(THREADS, hold_unit, &l);
         print_message("%s: %d threads x %d: %.3f s, at most %d holders, %ld timeouts\n",
-                      bounded ? "bounded" : "plain", THREADS, l.iterations, weft_monotonic() - t0,
-                      atomic_load(&l.max_holders), atomic_load(&l.timeouts));
+                      bounded ? "bounded" : "plain", THREADS, l.iterations,
+                      weft_time_monotonic() - t0, atomic_load(&l.max_holders),
+                      atomic_load(&l.timeouts));
         assert_int_equal(atomic_load(&l.errors), 0);
         assert_true(atomic_load(&l.max_holders) <= UNITS);
         assert_true(atomic_load(&l.max_holders) >= 1);

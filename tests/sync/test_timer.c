@@ -57,7 +57,7 @@ static void count_fn(void *arg)
 
 static void stamp_fn(void *arg)
 {
-    *(int64_t *)arg = weft_monotonic_ns();
+    *(int64_t *)arg = weft_time_monotonic_ns();
 }
 
 /* A small deterministic shuffle (LCG + Fisher-Yates): the same order on every run. */
@@ -80,7 +80,7 @@ static void timer_runs_after_interval(void **state)
 {
     (void)state;
     weft_timer_t t = WEFT_TIMER_INIT;
-    int64_t fired = 0, start = weft_monotonic_ns();
+    int64_t fired = 0, start = weft_time_monotonic_ns();
     assert_int_equal(weft_timer_start(&t, 0.1, stamp_fn, &fired), 0);
     assert_int_equal(weft_timer_join(&t, 30), 0);
     assert_true(fired - start >= 100 * MS);
@@ -194,8 +194,8 @@ static void cancel_racing_fire_is_decided_once(void **state)
         _Atomic int n = 0;
         assert_int_equal(weft_timer_start(&t, 0, count_fn, &n), 0);
         /* 0 to 100 us before the cancel, so that both sides win some rounds */
-        int64_t until = weft_monotonic_ns() + (i % 51) * 2000;
-        while (weft_monotonic_ns() < until) continue;
+        int64_t until = weft_time_monotonic_ns() + (i % 51) * 2000;
+        while (weft_time_monotonic_ns() < until) continue;
         int r = weft_timer_cancel(&t);
         assert_int_equal(weft_timer_join(&t, 30), 0);
         if (r == 0) {
@@ -217,9 +217,9 @@ static void join_times_out_while_pending(void **state)
     _Atomic int n = 0;
     assert_int_equal(weft_timer_start(&t, 60, count_fn, &n), 0);
     assert_int_equal(weft_timer_join(&t, 0), WEFT_ETIMEDOUT);
-    int64_t start = weft_monotonic_ns();
+    int64_t start = weft_time_monotonic_ns();
     assert_int_equal(weft_timer_join(&t, 0.05), WEFT_ETIMEDOUT);
-    assert_true(weft_monotonic_ns() - start >= 50 * MS);
+    assert_true(weft_time_monotonic_ns() - start >= 50 * MS);
     assert_true(weft_timer_pending(&t));
     assert_int_equal(weft_timer_cancel(&t), 0);
     assert_int_equal(n, 0);
@@ -312,7 +312,7 @@ static void timers_fire_in_deadline_order(void **state)
     weft_event_t go;
     weft_event_init(&go);
     weft_timer_t gate = WEFT_TIMER_INIT;
-    int64_t base = weft_monotonic_ns() + 20 * MS;
+    int64_t base = weft_time_monotonic_ns() + 20 * MS;
     assert_int_equal(weft_timer_start_at(&gate, 0, gate_fn, &go), 0);
     for (int k = 0; k < ORDER_N; k++) {
         int i = perm[k];
@@ -335,7 +335,7 @@ static void equal_deadlines_fire_in_start_order(void **state)
     order_item_t items[ORDER_N];
     int perm[ORDER_N];
     shuffle(perm, ORDER_N, 777);
-    int64_t deadline = weft_monotonic_ns() + 20 * MS;
+    int64_t deadline = weft_time_monotonic_ns() + 20 * MS;
     for (int k = 0; k < ORDER_N; k++) {
         int i = perm[k]; /* the id records the start position k */
         items[i] = (order_item_t){.log = &log, .id = k, .t = WEFT_TIMER_INIT};
@@ -876,10 +876,10 @@ static void timer_negative_interval_fires_at_once(void **state)
 {
     (void)state;
     timed_timer_t x = {.t = WEFT_TIMER_INIT};
-    int64_t t0 = weft_monotonic_ns();
+    int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_timer_start(&x.t, -0.5, timed_timer_fn, &x), 0);
     assert_int_equal(weft_timer_join(&x.t, 10), 0);
-    assert_true(weft_monotonic_ns() - t0 < 2000000000LL);
+    assert_true(weft_time_monotonic_ns() - t0 < 2000000000LL);
     assert_int_equal(atomic_load(&x.n), 1);
     assert_int_equal(weft_timer_start(&x.t, NAN, timed_timer_fn, &x), WEFT_EINVAL);
     /* A pending timer (WEFT_FOREVER: it never comes): join polls with -0.5, blocks with

@@ -45,14 +45,14 @@ static void local_values_are_per_thread(void **state)
     (void)state;
     reset_counts();
     weft_thread_local_t *l;
-    assert_int_equal(weft_thread_local_create(&l, count_destructor), 0);
+    assert_int_equal(weft_thread_local_create(count_destructor, &l), 0);
     assert_int_equal(weft_thread_local_set(l, (void *)1000), 0); /* the main thread's */
 
     weft_thread_t *t[THREADS];
     per_thread_arg_t args[THREADS];
     for (int i = 0; i < THREADS; i++) {
         args[i] = (per_thread_arg_t){l, i + 1, -1, -1};
-        assert_int_equal(weft_thread_start(&t[i], set_and_read, &args[i], NULL), 0);
+        assert_int_equal(weft_thread_start(set_and_read, &args[i], NULL, &t[i]), 0);
     }
     long sum = 0;
     for (int i = 0; i < THREADS; i++) {
@@ -67,7 +67,7 @@ static void local_values_are_per_thread(void **state)
     assert_int_equal(atomic_load(&destroyed_sum), sum);
     assert_int_equal((intptr_t)weft_thread_local_get(l), 1000);
 
-    assert_int_equal(weft_thread_local_destroy(l), 0); /* destroys main's value */
+    assert_int_equal(weft_thread_local_release(l), 0); /* destroys main's value */
     assert_int_equal(atomic_load(&destroyed), THREADS + 1);
     assert_int_equal(atomic_load(&destroyed_sum), sum + 1000);
 }
@@ -82,8 +82,8 @@ static void local_set_replaces_without_destroying(void **state)
     assert_null(weft_thread_local_get(NULL));
     assert_int_equal(weft_thread_local_set(NULL, (void *)1), WEFT_EINVAL);
     assert_int_equal(weft_thread_local_create(NULL, NULL), WEFT_EINVAL);
-    assert_int_equal(weft_thread_local_destroy(NULL), WEFT_EINVAL);
-    assert_int_equal(weft_thread_local_create(&l, count_destructor), 0);
+    assert_int_equal(weft_thread_local_release(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_thread_local_create(count_destructor, &l), 0);
     assert_null(weft_thread_local_get(l));
     assert_int_equal(weft_thread_local_set(l, NULL), 0);
     assert_int_equal(weft_thread_local_set(l, (void *)1), 0);
@@ -91,7 +91,7 @@ static void local_set_replaces_without_destroying(void **state)
     assert_int_equal((intptr_t)weft_thread_local_get(l), 2);
     assert_int_equal(weft_thread_local_set(l, NULL), 0);
     assert_null(weft_thread_local_get(l));
-    assert_int_equal(weft_thread_local_destroy(l), 0);
+    assert_int_equal(weft_thread_local_release(l), 0);
     assert_int_equal(atomic_load(&destroyed), 0);
 }
 
@@ -110,12 +110,12 @@ static void local_destructor_runs_in_foreign_threads(void **state)
     reset_counts();
     size_t base = weft_thread_active_count();
     weft_thread_local_t *l;
-    assert_int_equal(weft_thread_local_create(&l, count_destructor), 0);
+    assert_int_equal(weft_thread_local_create(count_destructor, &l), 0);
     weft_test_run_threads(THREADS, set_in_foreign_thread, l); /* plain pthreads, joined */
     assert_int_equal(atomic_load(&destroyed), THREADS);
     assert_int_equal(atomic_load(&destroyed_sum), THREADS * (THREADS + 1) / 2);
     assert_int_equal(weft_thread_active_count(), base);
-    assert_int_equal(weft_thread_local_destroy(l), 0);
+    assert_int_equal(weft_thread_local_release(l), 0);
     assert_int_equal(atomic_load(&destroyed), THREADS);
 }
 
@@ -141,7 +141,7 @@ static void local_destroy_destroys_every_threads_value(void **state)
     (void)state;
     reset_counts();
     weft_thread_local_t *l;
-    assert_int_equal(weft_thread_local_create(&l, count_destructor), 0);
+    assert_int_equal(weft_thread_local_create(count_destructor, &l), 0);
     weft_barrier_t stored;
     weft_event_t go;
     weft_barrier_init(&stored, THREADS + 1, NULL, NULL);
@@ -150,10 +150,10 @@ static void local_destroy_destroys_every_threads_value(void **state)
     parked_arg_t args[THREADS];
     for (int i = 0; i < THREADS; i++) {
         args[i] = (parked_arg_t){l, &stored, &go, 10 + i};
-        assert_int_equal(weft_thread_start(&t[i], set_then_park, &args[i], NULL), 0);
+        assert_int_equal(weft_thread_start(set_then_park, &args[i], NULL, &t[i]), 0);
     }
     assert_true(weft_barrier_wait(&stored, WEFT_FOREVER) >= 0);
-    assert_int_equal(weft_thread_local_destroy(l), 0);
+    assert_int_equal(weft_thread_local_release(l), 0);
     assert_int_equal(atomic_load(&destroyed), THREADS);
     assert_int_equal(atomic_load(&destroyed_sum), THREADS * 10 + THREADS * (THREADS - 1) / 2);
     weft_event_set(&go);
@@ -185,13 +185,13 @@ static void local_destructor_rounds_are_bounded(void **state)
 {
     (void)state;
     reset_counts();
-    assert_int_equal(weft_thread_local_create(&resurrected, resurrecting_destructor), 0);
+    assert_int_equal(weft_thread_local_create(resurrecting_destructor, &resurrected), 0);
     weft_thread_t *t;
-    assert_int_equal(weft_thread_start(&t, set_resurrected, NULL, NULL), 0);
+    assert_int_equal(weft_thread_start(set_resurrected, NULL, NULL, &t), 0);
     assert_int_equal(weft_thread_join(t, WEFT_FOREVER), 0);
     weft_thread_release(t);
     assert_int_equal(atomic_load(&destroyed), 4);
-    assert_int_equal(weft_thread_local_destroy(resurrected), 0);
+    assert_int_equal(weft_thread_local_release(resurrected), 0);
 }
 
 enum { SLOTS = 40 }; /* past the first table size, so the table and arrays grow */
@@ -211,19 +211,19 @@ static void local_many_slots_and_reuse(void **state)
     reset_counts();
     weft_thread_local_t *ls[SLOTS];
     for (int i = 0; i < SLOTS; i++)
-        assert_int_equal(weft_thread_local_create(&ls[i], count_destructor), 0);
+        assert_int_equal(weft_thread_local_create(count_destructor, &ls[i]), 0);
     weft_thread_t *t;
-    assert_int_equal(weft_thread_start(&t, set_many, ls, NULL), 0);
+    assert_int_equal(weft_thread_start(set_many, ls, NULL, &t), 0);
     assert_int_equal(weft_thread_join(t, WEFT_FOREVER), 0);
     weft_thread_release(t);
     assert_int_equal(atomic_load(&destroyed), SLOTS);
 
     set_many(ls); /* on the main thread */
-    assert_int_equal(weft_thread_local_destroy(ls[3]), 0);
+    assert_int_equal(weft_thread_local_release(ls[3]), 0);
     assert_int_equal(atomic_load(&destroyed), SLOTS + 1);
-    assert_int_equal(weft_thread_local_create(&ls[3], count_destructor), 0); /* reuses slot 3 */
+    assert_int_equal(weft_thread_local_create(count_destructor, &ls[3]), 0); /* reuses slot 3 */
     assert_null(weft_thread_local_get(ls[3]));
-    for (int i = 0; i < SLOTS; i++) assert_int_equal(weft_thread_local_destroy(ls[i]), 0);
+    for (int i = 0; i < SLOTS; i++) assert_int_equal(weft_thread_local_release(ls[i]), 0);
     assert_int_equal(atomic_load(&destroyed), 2 * SLOTS);
 }
 
@@ -231,11 +231,11 @@ static int create_set_destroy(void *ctx)
 {
     (void)ctx;
     weft_thread_local_t *l;
-    int rc = weft_thread_local_create(&l, count_destructor);
+    int rc = weft_thread_local_create(count_destructor, &l);
     if (rc) return rc;
     rc = weft_thread_local_set(l, (void *)7);
     if (rc == 0 && weft_thread_local_get(l) != (void *)7) rc = WEFT_EIO;
-    weft_thread_local_destroy(l);
+    weft_thread_local_release(l);
     return rc;
 }
 

@@ -39,17 +39,17 @@ int main(int argc, char **argv)
     bool want_concurrent = !strcmp(argv[1], "concurrent");
     weft_co_t *c[22];
     ssize_t got = 0;
-    double t0 = weft_monotonic();
-    for (int i = 0; i < 20; i++) weft_spawn(&c[i], nap, NULL, NULL);
+    double t0 = weft_time_monotonic();
+    for (int i = 0; i < 20; i++) weft_co_spawn(nap, NULL, NULL, &c[i]);
     /* Unpatched, the reader would block the thread forever before the writer runs: only
      * start the pair when the patch is expected. */
     int n = 20;
     if (want_concurrent) {
-        weft_spawn(&c[n++], reader, &got, NULL);
-        weft_spawn(&c[n++], writer, NULL, NULL);
+        weft_co_spawn(reader, &got, NULL, &c[n++]);
+        weft_co_spawn(writer, NULL, NULL, &c[n++]);
     }
-    weft_co_joinall(c, (size_t)n, 30);
-    double took = weft_monotonic() - t0;
+    weft_co_join_all(c, (size_t)n, 30);
+    double took = weft_time_monotonic() - t0;
     for (int i = 0; i < n; i++) weft_co_release(c[i]);
     const weft_patch_t *list;
     size_t k = weft_monkey_patched(&list), active = 0;
