@@ -205,6 +205,8 @@ def check_init_destroy(args):
         if want not in funcs:
             problems.append(f'{name} ({f.header}): rule 3, every _init has a _destroy: '
                             f'{want} is not declared')
+    if n < 5:
+        problems.append(f'only {n} _init functions found: the header parser is broken')
     fail(problems, 'an _init without its _destroy')
     print(f'init_destroy: all {n} _init functions have their _destroy')
 
@@ -223,6 +225,9 @@ def check_create_release(args):
         if want not in funcs:
             problems.append(f'{name} ({f.header}): rule 3, a handle made by _create/_start/'
                             f'_spawn is dropped by _release: {want} is not declared')
+    if n < 5:
+        problems.append(f'only {n} constructors with a weft_X_t ** last parameter found: '
+                        f'the header parser is broken')
     fail(problems, 'a constructor without its _release')
     print(f'create_release: all {n} constructors of handles have their _release')
 
@@ -359,7 +364,7 @@ def check_readme(args):
                         problems.append(f'{where}: the program exits {r.returncode}:\n'
                                         f'{r.stdout}{r.stderr}')
                     else:
-                        print(f'{where}: built and ran: {r.stdout.strip()[:200]}')
+                        print(f'{where}: built and ran: ' + ' | '.join(r.stdout.split('\n')[:4]))
                 except subprocess.TimeoutExpired:
                     problems.append(f'{where}: the program did not end within 60 s')
             else:
