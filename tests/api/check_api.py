@@ -181,7 +181,11 @@ def check_names(args):
     problems = []
     for name, f in sorted(funcs.items()):
         fitting = [n for n in nouns if re.fullmatch(f'weft_{n}_[a-z0-9][a-z0-9_]*', name)]
-        if not fitting:
+        if name.startswith('weft__'):
+            if not f.definition:
+                problems.append(f'{name} ({f.header}): rule 1: an internal name (weft__*) '
+                                f'declared in a public header (only a static inline helper may be)')
+        elif not fitting:
             bare = name[len('weft_'):]
             why = f'the noun `{bare}` has no verb after it' if bare in nouns else \
                 'no noun of docs/API.md begins it'

@@ -48,6 +48,8 @@ WEFT_EXTERN int weft_thing_create(weft_thing_fn fn, weft_thing_t **t);
 WEFT_EXTERN void weft_thing_release(weft_thing_t *t);
 int weft_thing_hidden(weft_thing_t *t);
 static inline int weft_thing_inline(int x) { return x + 1; }
+static inline int weft__helper_inline(int x) { return x; }
+WEFT_EXTERN int weft__internal_declared(void);
 #ifdef __cplusplus
 }
 #endif
@@ -66,7 +68,9 @@ subprocess.run([cc, '-shared', '-fPIC', '-fvisibility=hidden', '-o', lib, lib_sr
 
 expect = {
     'names': ['weft_pipe (weft/bad.h): rule 1, weft_<noun>_<verb>: the noun `pipe` has no verb',
-              'weft_frob_it (weft/bad.h): rule 1, weft_<noun>_<verb>: no noun of docs/API.md'],
+              'weft_frob_it (weft/bad.h): rule 1, weft_<noun>_<verb>: no noun of docs/API.md',
+              'weft__internal_declared (weft/bad.h): rule 1: an internal name (weft__*) '
+              'declared in a public header'],
     'init_destroy': ['weft_lock_init (weft/bad.h): rule 3, every _init has a _destroy: '
                      'weft_lock_destroy is not declared'],
     'create_release': ['weft_queue_create (weft/bad.h): rule 3, a handle made by _create/_start/'
@@ -86,7 +90,7 @@ expect = {
                'not_a_line_of_demo();'],
 }
 never = ['weft_commented_out', 'weft_line_commented', 'weft_cplusplus_only', 'weft_macro_made',
-         'weft_thing_inline']
+         'weft_thing_inline', 'weft__helper_inline']
 extra = {'exports': ['--lib', lib], 'version': ['--version', '1.0.0'],
          'readme': ['--cc', cc, '--libdir', root]}
 problems = []
