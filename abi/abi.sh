@@ -15,10 +15,16 @@
 # public when they are defined in include/weft/*.h; changes to types private to src/ (the
 # insides of an opaque handle) are not ABI changes. abi/<lib>.abignore, if present, holds
 # libabigail suppressions for changes reviewed as compatible (each with a comment saying why).
+#
+# The environment can point it elsewhere (tests/api/abi_selftest.sh does): WEFT_ABI_BUILD (the
+# libraries, default build/abi), WEFT_ABI_DIR (the baseline, default abi), WEFT_ABI_HEADERS
+# (the public headers, default include/weft); relative paths are from the repository's root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
-build=build/abi
+build=${WEFT_ABI_BUILD:-build/abi}
+dir=${WEFT_ABI_DIR:-abi}
+headers=${WEFT_ABI_HEADERS:-include/weft}
 [[ $mode == check || $mode == baseline ]] || { echo "usage: abi/abi.sh check|baseline" >&2; exit 2; }
 for tool in abidw abidiff; do
   command -v $tool >/dev/null || { echo "abi: $tool not found (Debian: abigail-tools; make deps)" >&2; exit 2; }
@@ -28,39 +34,39 @@ libs=(libweft)
 [[ -e $build/libweft.so ]] || { echo "abi: no $build/libweft.so (make abi-check builds it)" >&2; exit 2; }
 
 describe() { # lib out
-  abidw --no-corpus-path --no-comp-dir-path --headers-dir include/weft --drop-private-types \
+  abidw --no-corpus-path --no-comp-dir-path --headers-dir "$headers" --drop-private-types \
         --out-file "$2" "$build/$1.so"
 }
 
 status=0
 for lib in "${libs[@]}"; do
   if [[ $mode == baseline ]]; then
-    describe $lib abi/$lib.abi
-    echo "abi: wrote abi/$lib.abi ($(grep -c '<elf-symbol ' abi/$lib.abi) symbols) from $build/$lib.so"
+    describe $lib $dir/$lib.abi
+    echo "abi: wrote $dir/$lib.abi ($(grep -c '<elf-symbol ' $dir/$lib.abi) symbols) from $build/$lib.so"
     continue
   fi
-  if [[ ! -e abi/$lib.abi ]]; then
-    echo "abi: FAIL: no baseline abi/$lib.abi (make abi-baseline writes it)"; status=1; continue
+  if [[ ! -e $dir/$lib.abi ]]; then
+    echo "abi: FAIL: no baseline $dir/$lib.abi (make abi-baseline writes it)"; status=1; continue
   fi
   describe $lib $build/$lib.abi
-  opts=(--headers-dir1 include/weft --headers-dir2 include/weft)
-  [[ -e abi/$lib.abignore ]] && opts+=(--suppressions abi/$lib.abignore)
+  opts=(--headers-dir1 "$headers" --headers-dir2 "$headers")
+  [[ -e $dir/$lib.abignore ]] && opts+=(--suppressions $dir/$lib.abignore)
   # Everything 1.0 had, unchanged: additions left out of this comparison.
-  rc=0; abidiff "${opts[@]}" --no-added-syms abi/$lib.abi $build/$lib.abi >$build/$lib.abidiff || rc=$?
+  rc=0; abidiff "${opts[@]}" --no-added-syms $dir/$lib.abi $build/$lib.abi >$build/$lib.abidiff || rc=$?
   if (( rc & 3 )); then
     cat $build/$lib.abidiff; echo "abi: FAIL: abidiff could not compare $lib (status $rc)"; status=1
   elif (( rc )); then
     cat $build/$lib.abidiff
-    echo "abi: FAIL: $lib.so changes the ABI of the baseline abi/$lib.abi$( ((rc & 8)) && echo ' (incompatible: a symbol is gone)')."
+    echo "abi: FAIL: $lib.so changes the ABI of the baseline $dir/$lib.abi$( ((rc & 8)) && echo ' (incompatible: a symbol is gone)')."
     echo "     Restore it, or (a new MAJOR version) bump the SONAME and make abi-baseline."
     status=1
   else
-    rc=0; abidiff "${opts[@]}" abi/$lib.abi $build/$lib.abi >$build/$lib.abidiff || rc=$?
+    rc=0; abidiff "${opts[@]}" $dir/$lib.abi $build/$lib.abi >$build/$lib.abidiff || rc=$?
     if (( rc )); then
       cat $build/$lib.abidiff
-      echo "abi: ok: $lib.so only adds to abi/$lib.abi (compatible; the baseline follows at the release)"
+      echo "abi: ok: $lib.so only adds to $dir/$lib.abi (compatible; the baseline follows at the release)"
     else
-      echo "abi: ok: $lib.so has the ABI of abi/$lib.abi"
+      echo "abi: ok: $lib.so has the ABI of $dir/$lib.abi"
     fi
   fi
 done
