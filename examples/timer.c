@@ -4,8 +4,9 @@
  * timer — run a function after a delay; cancel (Python's threading.Timer).
  *
  * Two timers are started: a reminder in 0.2 s and an alarm in 0.3 s. The alarm is canceled
- * before it fires, so only the reminder runs. Then a thousand timers show that pending timers
- * cost no threads: one internal timer thread serves them all, in deadline order.
+ * before it fires, so only the reminder runs. A third timer sets an Event through an adapter
+ * (no callback of our own). Then a thousand timers show that pending timers cost no threads:
+ * one internal timer thread serves them all, in deadline order.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -38,6 +39,14 @@ int main(void)
     weft_timer_join(&reminder, WEFT_FOREVER); /* waits until the reminder has run */
     /* Too late to cancel now: WEFT_EALREADY says the function already ran. */
     printf("  cancel after it ran: %s\n", weft_error_name(weft_timer_cancel(&reminder)));
+
+    /* The common one-argument calls have a callback form (*_cb): this timer sets an Event. */
+    static weft_event_t steeped = WEFT_EVENT_INIT;
+    weft_timer_t steep = WEFT_TIMER_INIT;
+    weft_timer_start(&steep, 0.05, weft_event_set_cb, &steeped);
+    weft_event_wait(&steeped, WEFT_FOREVER);
+    printf("  %.2f s: event set by a timer\n", weft_time_monotonic() - t0);
+    weft_timer_join(&steep, WEFT_FOREVER);
 
     enum { N = 1000 };
     weft_timer_t *many = calloc(N, sizeof *many);

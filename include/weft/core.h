@@ -170,24 +170,38 @@ WEFT_EXTERN const char *weft_error_name(int code);
 #define WEFT_FOREVER (-HUGE_VAL) /* <math.h>, included above */
 #endif
 
-/* A deadline: an absolute CLOCK_MONOTONIC time in nanoseconds. WEFT_NO_DEADLINE is never. */
-typedef int64_t weft_deadline_t;
-#define WEFT_NO_DEADLINE INT64_MAX
-
 /* CLOCK_MONOTONIC now, in nanoseconds / in seconds (Python's time.monotonic()).
  * Safe everywhere, including signal handlers. */
 WEFT_EXTERN int64_t weft_time_monotonic_ns(void);
 WEFT_EXTERN double weft_time_monotonic(void);
 
+/* A deadline: one timeout turned into a point in time (on the monotonic clock), so that several
+ * waits can share one overall limit, or a timer can be started at it (weft_timer_start_at).
+ * Opaque: made by weft_deadline_after, moved by weft_deadline_add, read by
+ * weft_deadline_remaining; never touch its field. A plain value of 8 bytes (fixed for 1.x):
+ * copy it, keep it anywhere, pass it by value. Every deadline is either a point in time or
+ * "never" (made from WEFT_FOREVER, or from a timeout too large to represent). */
+typedef struct weft_deadline {
+    int64_t at_ns_; /* private */
+} weft_deadline_t;
+
 /* Turns a timeout in seconds into a deadline, the one conversion every weft call uses:
- * WEFT_FOREVER → WEFT_NO_DEADLINE; 0 or any other negative value → now (already passed);
- * positive → now + timeout, saturating to WEFT_NO_DEADLINE (more than ~292 years, +inf).
- * Returns 0, or WEFT_EINVAL for a NaN timeout or a NULL out-pointer. Safe everywhere. */
+ * WEFT_FOREVER → never; 0 or any other negative value → now (already passed);
+ * positive → now + timeout, saturating to never (more than ~292 years, +inf).
+ * Returns 0, or WEFT_EINVAL for a NaN timeout or a NULL deadline (then nothing is written).
+ * Safe everywhere (any thread or coroutine, signal handlers, after fork). */
 WEFT_EXTERN int weft_deadline_after(double timeout, weft_deadline_t *deadline);
 
-/* Seconds left until a deadline: WEFT_FOREVER for WEFT_NO_DEADLINE, 0 once it has passed.
+/* Moves *deadline by `seconds` (negative: earlier), for a periodic timer that restarts itself
+ * at its previous deadline + period so that it does not drift. Never stays never; ±infinity
+ * (WEFT_FOREVER included) or a result too large to represent makes it never; a result before
+ * the clock's origin is "already passed". Returns 0, or WEFT_EINVAL for NULL or NaN (then
+ * *deadline is unchanged). Safe everywhere. */
+WEFT_EXTERN int weft_deadline_add(weft_deadline_t *deadline, double seconds);
+
+/* Seconds left until a deadline: WEFT_FOREVER for never, 0 once it has passed.
  * Pass it on as the timeout of the next call to keep one overall deadline across several
- * waits (as Python's Condition.wait_for does). */
+ * waits (as Python's Condition.wait_for does). Safe everywhere. */
 WEFT_EXTERN double weft_deadline_remaining(weft_deadline_t deadline);
 
 /* ---- allocation hook -------------------------------------------------------------------- */

@@ -77,6 +77,7 @@ typedef struct weft_co_opts {
     const char *name;
     size_t stack_size;
     int guard;
+    uint64_t reserved_[5]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_co_opts_t;
 
 /* ---- spawning and joining ---------------------------------------------------------------- */
@@ -108,6 +109,10 @@ WEFT_EXTERN int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout
  * yet never runs its function. Returns 0 (also when co is already done), WEFT_EINVAL for
  * NULL. Safe from any thread. Does not wait: join for that. */
 WEFT_EXTERN int weft_co_cancel(weft_co_t *co);
+/* weft_co_cancel(co) as a void (void *) callback, for weft_timer_start and the like (see
+ * weft/timer.h, "callbacks"); NULL does nothing. The caller keeps its reference to co until
+ * the callback has run or its timer was canceled. */
+WEFT_EXTERN void weft_co_cancel_cb(void *co);
 
 /* Reference counting: a handle lives until its last reference is released; releasing does
  * not stop a running coroutine (it runs on, detached). release: 0, or WEFT_EINVAL for NULL;
@@ -150,7 +155,18 @@ WEFT_EXTERN int weft_time_sleep(double seconds);
  * reads another coroutine's values. After fork the child's coroutines keep theirs. */
 typedef struct weft_co_key {
     void (*dtor)(void *value);
+    uint64_t reserved_[3]; /* room to grow within 1.x; zero */
 } weft_co_key_t;
+
+/* A key's initializer: `static weft_co_key_t key = WEFT_CO_KEY_INIT(free);` (dtor may be NULL).
+ * Designated initializers ({.dtor = free}) work too; both leave the reserved tail zero. */
+#define WEFT_CO_KEY_INIT(dtor)                                                                     \
+    {                                                                                              \
+        (dtor),                                                                                    \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* The calling coroutine's value for key (NULL when unset or key NULL). A thread's root
  * context has values of its own. */
@@ -178,11 +194,15 @@ WEFT_EXTERN int weft_group_create(size_t size, weft_group_t **g);
 WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
                                  weft_co_t **co);
 
-/* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED. */
+/* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED,
+ * WEFT_EDEADLK (the caller is a member of g: it would wait for itself). */
 WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
 
 /* Cancels every member (weft_co_cancel each). 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_group_cancel(weft_group_t *g);
+/* weft_group_cancel(group) as a void (void *) callback, for weft_timer_start and the like
+ * (see weft/timer.h, "callbacks"); NULL does nothing. */
+WEFT_EXTERN void weft_group_cancel_cb(void *group);
 
 /* How many members run now (0 for NULL). */
 WEFT_EXTERN size_t weft_group_size(weft_group_t *g);
@@ -203,7 +223,10 @@ WEFT_EXTERN int weft_group_release(weft_group_t *g);
 typedef struct weft_timeout {
     int64_t deadline_;
     int64_t saved_;
+    uint64_t reserved_[2]; /* room to grow within 1.x; begin zeroes it */
 } weft_timeout_t;
+/* No WEFT_TIMEOUT_INIT: a scope has no idle state to initialise; weft_timeout_begin sets every
+ * field (it is the scope's init), weft_timeout_end closes it. */
 
 /* Opens a scope of `seconds`: WEFT_FOREVER (or +inf) sets no deadline of its own, only
  * nesting; 0 or any other negative value is a deadline already passed (every blocking call in

@@ -96,6 +96,7 @@ typedef struct weft_thread_pool_opts {
     const char *thread_name_prefix;
     size_t stack_size;
     double exit_timeout;
+    uint64_t reserved_[3]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_thread_pool_opts_t;
 
 /* Creates a thread pool of at most max_workers threads (0: Python's default,
@@ -147,6 +148,7 @@ typedef int (*weft_process_task_fn)(const void *arg, size_t len, void **result, 
 typedef struct weft_process_pool_opts {
     size_t max_tasks_per_child;
     double task_timeout;
+    uint64_t reserved_[6]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_process_pool_opts_t;
 
 /* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Errors:

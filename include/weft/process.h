@@ -105,6 +105,7 @@ typedef struct weft_process weft_process_t;
 typedef struct weft_process_opts {
     const char *name;
     bool daemon;
+    uint64_t reserved_[6]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_process_opts_t;
 
 /* Forks a child that runs fn(arg) and exits with its return value; stores a handle in *p.
@@ -287,7 +288,11 @@ WEFT_EXTERN int weft_conn_release(weft_conn_t *c);
  *     others may still use.
  * Init errors: WEFT_EINVAL (NULL; for the condition, both locks given, or a lock that is not
  * process-shared), WEFT_ENOSYS (the C library lacks robust process-shared mutexes).
- * Init must not race with any other use. */
+ * Init must not race with any other use.
+ * No static initializers (WEFT_LOCK_INIT & co make process-private objects): a shared object
+ * lives in memory mapped at run time (weft_shm_alloc, a named region), never in static storage,
+ * a shared Lock is a robust pthread mutex that only pthread_mutex_init can set up, and a shared
+ * Condition stores its lock's offset from itself. */
 WEFT_EXTERN int weft_lock_init_shared(weft_lock_t *l);
 WEFT_EXTERN int weft_rlock_init_shared(weft_rlock_t *r);
 WEFT_EXTERN int weft_semaphore_init_shared(weft_semaphore_t *s, unsigned value, bool bounded);
@@ -303,11 +308,22 @@ WEFT_EXTERN int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *loc
  * signal handlers, and never block. WEFT_EINVAL for NULL pointers. */
 typedef struct weft_value {
     WEFT__ATOMIC(int64_t) v_;
+    uint64_t reserved_[1]; /* room to grow within 1.x; zero */
 } weft_value_t;
 
+/* A static initializer, the same as weft_value_init(v, initial). For a Value in shared memory
+ * made at run time (weft_shm_alloc), use weft_value_init. */
+#define WEFT_VALUE_INIT(initial)                                                                   \
+    {                                                                                              \
+        (initial),                                                                                 \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+
 WEFT_EXTERN int weft_value_init(weft_value_t *v, int64_t initial);
-/* Ends v's life (the pair of init, as for every caller-allocated object): nothing to free
- * today; the memory is the caller's. */
+/* Ends v's use (0; WEFT_EINVAL for NULL). A Value holds no resource and is never busy: this
+ * only completes the init/destroy pair; v may then be freed or initialised again. */
 WEFT_EXTERN int weft_value_destroy(weft_value_t *v);
 WEFT_EXTERN int weft_value_get(const weft_value_t *v, int64_t *out);
 WEFT_EXTERN int weft_value_set(weft_value_t *v, int64_t value);

@@ -4,13 +4,25 @@
  *
  * All of them are caller-allocated (`weft_lock_t l; weft_lock_init(&l);`), need no
  * allocation, and block through weft's waiting core: called from an OS thread they park the
- * thread, called from a coroutine they will park only the coroutine. Every blocking call
+ * thread, called from a coroutine they park only the coroutine. Every blocking call
  * takes a timeout in seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see
  * weft/core.h) and returns 0, WEFT_ETIMEDOUT when it expires (a failed poll included),
  * WEFT_ECANCELED when the caller's task was canceled, or WEFT_EINVAL for NULL / NaN arguments.
  *
+ * Static initializers: every object here but the process-shared ones has a WEFT_<TYPE>_INIT
+ * (WEFT_LOCK_INIT, WEFT_SEMAPHORE_INIT(value), ...) equivalent to its init with the same
+ * arguments: `static weft_lock_t l = WEFT_LOCK_INIT;` needs no init call and is usable at once
+ * from any thread; destroy works on it as on any other.
+ * ABI: each struct has a fixed size with a reserved tail (zeroed by init and by the
+ * initializer), so a 1.x version can grow inside it; the fields are private.
+ *
  * Thread safety: every function may be called concurrently from any thread or coroutine on
  * the same object, except init and destroy, which must not race with any other use.
+ * Coroutines: a blocking call parks only the calling coroutine, and the hub runs the thread's
+ * other coroutines meanwhile (they may be the ones that wake it); an RLock's owner is the
+ * coroutine that took it, not its thread. A coroutine that holds a Lock while it blocks
+ * elsewhere keeps it held: its sibling coroutines that want it park, as other threads would.
+ * The *_cb adapters are as safe as the call they make.
  * Fork: an object that no thread held at fork time is usable in the child; one held by a
  * thread that does not exist in the child stays held there (as with pthread objects).
  * Signal handlers: only weft_event_set, weft_event_is_set, weft_lock_locked and
@@ -47,14 +59,18 @@ typedef struct weft_lock {
     union {
         weft_waitq_t waiters_;   /* process-private */
         pthread_mutex_t pmutex_; /* process-shared: a robust, process-shared mutex */
+        uint64_t size_[6];       /* 48 bytes on every target (pthread_mutex_t: 40 or 48) */
     };
+    uint64_t reserved_[1]; /* room to grow within 1.x; zero */
 } weft_lock_t;
 
+/* A static initializer: `static weft_lock_t l = WEFT_LOCK_INIT;` is an unlocked lock, the same
+ * as one from weft_lock_init (no init call needed; destroy it as any other). */
 #define WEFT_LOCK_INIT                                                                             \
     {                                                                                              \
-        0, 0,                                                                                      \
+        0, 0, {WEFT_WAITQ_INIT},                                                                   \
         {                                                                                          \
-            WEFT_WAITQ_INIT                                                                        \
+            0                                                                                      \
         }                                                                                          \
     }
 
@@ -76,7 +92,17 @@ typedef struct weft_rlock {
     weft_lock_t lock_;
     WEFT__ATOMIC(void *) owner_;
     unsigned long count_;
+    uint64_t reserved_[2]; /* room to grow within 1.x; zero */
 } weft_rlock_t;
+
+/* A free RLock, the same as one from weft_rlock_init. */
+#define WEFT_RLOCK_INIT                                                                            \
+    {                                                                                              \
+        WEFT_LOCK_INIT, NULL, 0,                                                                   \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 WEFT_EXTERN int weft_rlock_init(weft_rlock_t *r);
 WEFT_EXTERN int weft_rlock_destroy(weft_rlock_t *r);
@@ -100,17 +126,43 @@ typedef struct weft_semaphore {
         weft_waitq_t waiters_;            /* process-private */
         WEFT__ATOMIC(uint32_t) nwaiters_; /* process-shared: sleepers on value_ */
     };
-    uint32_t shared_; /* process-shared (weft_semaphore_init_shared, weft/process.h) */
+    uint32_t shared_;      /* process-shared (weft_semaphore_init_shared, weft/process.h) */
+    uint64_t reserved_[3]; /* room to grow within 1.x; zero */
 } weft_semaphore_t;
 
 /* value <= WEFT_SEMAPHORE_MAX; WEFT_EINVAL otherwise. */
 #define WEFT_SEMAPHORE_MAX 0x7fffffffu
+/* bound_ of a BoundedSemaphore: this bit | its initial value (private). */
+#define WEFT__SEMAPHORE_BOUNDED 0x80000000u
+
+/* Static initializers, the same as weft_semaphore_init(s, value, false) and (s, value, true).
+ * value must be an integer constant from 0 to WEFT_SEMAPHORE_MAX: a macro cannot refuse a
+ * larger one with WEFT_EINVAL as init does (use weft_semaphore_init for a value computed at
+ * run time). */
+#define WEFT_SEMAPHORE_INIT(value)                                                                 \
+    {                                                                                              \
+        (value), 0, {WEFT_WAITQ_INIT}, 0,                                                          \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+#define WEFT_BOUNDED_SEMAPHORE_INIT(value)                                                         \
+    {                                                                                              \
+        (value), WEFT__SEMAPHORE_BOUNDED | (value), {WEFT_WAITQ_INIT}, 0,                          \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 WEFT_EXTERN int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded);
 WEFT_EXTERN int weft_semaphore_destroy(weft_semaphore_t *s);
 WEFT_EXTERN int weft_semaphore_acquire(weft_semaphore_t *s, double timeout);
 /* Releases n units (n >= 1, else WEFT_EINVAL), waking up to n waiters. WEFT_EOVERFLOW past
  * the bound or WEFT_SEMAPHORE_MAX. */
 WEFT_EXTERN int weft_semaphore_release(weft_semaphore_t *s, unsigned n);
+/* weft_semaphore_release(semaphore, 1) as a void (void *) callback, for weft_timer_start and
+ * the like (see weft/timer.h, "callbacks"): the result (WEFT_EOVERFLOW) is dropped; NULL does
+ * nothing. */
+WEFT_EXTERN void weft_semaphore_release_cb(void *semaphore);
 /* The current value (a snapshot). */
 WEFT_EXTERN unsigned weft_semaphore_value(const weft_semaphore_t *s);
 
@@ -124,12 +176,25 @@ typedef struct weft_event {
         weft_waitq_t waiters_;            /* process-private */
         WEFT__ATOMIC(uint32_t) nwaiters_; /* process-shared: sleepers on state_ */
     };
+    uint64_t reserved_[4]; /* room to grow within 1.x; zero */
 } weft_event_t;
+
+/* A clear Event, the same as one from weft_event_init. */
+#define WEFT_EVENT_INIT                                                                            \
+    {                                                                                              \
+        0, 0, {WEFT_WAITQ_INIT},                                                                   \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 WEFT_EXTERN int weft_event_init(weft_event_t *e);
 WEFT_EXTERN int weft_event_destroy(weft_event_t *e);
 /* Sets the flag and wakes all waiters. Async-signal-safe when nobody waits. */
 WEFT_EXTERN int weft_event_set(weft_event_t *e);
+/* weft_event_set(event) as a void (void *) callback, for weft_timer_start and the like (see
+ * weft/timer.h, "callbacks"): the result is dropped; NULL does nothing. */
+WEFT_EXTERN void weft_event_set_cb(void *event);
 WEFT_EXTERN int weft_event_clear(weft_event_t *e);
 WEFT_EXTERN bool weft_event_is_set(const weft_event_t *e);
 /* 0 once the flag is set (even if it was cleared again before the waiter ran, as Python),
@@ -144,7 +209,7 @@ WEFT_EXTERN int weft_event_wait(weft_event_t *e, double timeout);
  * an RLock), waits, and always re-acquires it before returning, whatever it returns. */
 typedef struct weft_condition {
     weft_lock_t *lock_;
-    weft_rlock_t *rlock_;
+    weft_rlock_t *rlock_; /* NULL with lock_ NULL: own_ */
     weft_rlock_t own_;
     union {
         weft_waitq_t waiters_; /* process-private */
@@ -157,7 +222,28 @@ typedef struct weft_condition {
         } sh_;
     };
     uint32_t shared_;
+    uint64_t reserved_[2]; /* room to grow within 1.x; zero */
 } weft_condition_t;
+
+/* Static initializers, the same as weft_condition_init(c, NULL, NULL) (the condition's own
+ * RLock), (c, lock, NULL) and (c, NULL, rlock). lock / rlock: the address of a Lock / RLock
+ * (in static storage, a constant address such as &my_lock), initialised before the condition
+ * is first used. */
+#define WEFT_CONDITION_INIT WEFT_CONDITION_INIT_RLOCK(0)
+#define WEFT_CONDITION_INIT_LOCK(lock)                                                             \
+    {                                                                                              \
+        (lock), 0, WEFT_RLOCK_INIT, {WEFT_WAITQ_INIT}, 0,                                          \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
+#define WEFT_CONDITION_INIT_RLOCK(rlock)                                                           \
+    {                                                                                              \
+        0, (rlock), WEFT_RLOCK_INIT, {WEFT_WAITQ_INIT}, 0,                                         \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* At most one of lock and rlock may be non-NULL (WEFT_EINVAL otherwise). */
 WEFT_EXTERN int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rlock);
@@ -194,7 +280,19 @@ typedef struct weft_barrier {
     int (*action_)(void *arg);
     void *action_arg_;
     weft_waitq_t waiters_;
+    uint64_t reserved_[4]; /* room to grow within 1.x; zero */
 } weft_barrier_t;
+
+/* A barrier of `parties` without action, the same as weft_barrier_init(b, parties, NULL,
+ * NULL). parties: an integer constant from 1 to INT32_MAX; with another value the macro
+ * cannot refuse, every wait fails with WEFT_EINVAL. */
+#define WEFT_BARRIER_INIT(parties)                                                                 \
+    {                                                                                              \
+        (parties), 0, 0, 0, 0, 0, WEFT_WAITQ_INIT,                                                 \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
+    }
 
 /* parties >= 1 (WEFT_EINVAL otherwise); action may be NULL. */
 WEFT_EXTERN int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *arg),

@@ -72,6 +72,7 @@ typedef struct weft_thread_opts {
     const char *name;
     bool daemon;
     size_t stack_size;
+    uint64_t reserved_[5]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_thread_opts_t;
 
 /* ---- starting and joining ----------------------------------------------------------------*/

@@ -31,14 +31,28 @@
  * once weft_timer_cancel returned 0 or weft_timer_join returned 0 in the thread that owns it.
  * While it is not finished its memory must stay valid and untouched.
  *
+ * Callbacks: fn is void fn(void *arg), the type of a thread's and a coroutine's function too.
+ * The common one-argument calls come in that form, so a timer makes them without a wrapper of
+ * the caller's own:
+ *     weft_timer_start(&t, 5.0, weft_event_set_cb, &event);      weft_event_set(&event)
+ *     weft_timer_start(&t, 0.5, weft_semaphore_release_cb, &s);  weft_semaphore_release(&s, 1)
+ *     weft_timer_start(&t, 30, weft_co_cancel_cb, co);           weft_co_cancel(co)
+ *     weft_timer_start(&t, 30, weft_group_cancel_cb, group);     weft_group_cancel(group)
+ * Each adapter is named after the call it makes, with _cb appended (so it is declared, and
+ * found, beside that call: weft/sync.h, weft/coro.h), and drops the call's result; use a
+ * function of your own where the result matters. The object must stay valid until the callback
+ * has run or the timer was canceled (cancel returned 0).
+ *
  * Differences from Python, on purpose: the object is reusable (start again once finished); a
  * cancel affects only the current start (a cancel before start does not stop a later start);
  * the callback takes one void * argument.
  *
  * Thread safety: every function may be called concurrently from any thread on the same timer
- * (except init and destroy, which must not race with other uses). Coroutines: join parks
- * through weft's waiting core, so it will park only the calling coroutine; start and cancel
- * never block for long (a short internal lock; start may create the timer thread).
+ * (except init and destroy, which must not race with other uses). Coroutines: every function
+ * may be called from a coroutine; join parks through weft's waiting core, so it parks only
+ * the calling coroutine; start and cancel never block for long (a short internal lock; start
+ * may create the timer thread). Callbacks run on the timer thread, never in a coroutine of
+ * the caller's: what they touch must be safe from another thread.
  * Signal handlers: only weft_timer_pending is async-signal-safe.
  * Fork: the child has no timer thread. Timers pending in the parent are dropped in the child:
  * there they read as canceled (cancel returns 0, join returns 0 at once, start works); a
@@ -69,11 +83,15 @@ typedef struct weft_timer {
     void *arg_;
     WEFT__ATOMIC(uint32_t) state_;
     weft_waitq_t joiners_;
+    uint64_t reserved_[5]; /* room to grow within 1.x; zero */
 } weft_timer_t;
 
 #define WEFT_TIMER_INIT                                                                            \
     {                                                                                              \
-        0, 0, 0, 0, 0, 0, 0, 0, WEFT_WAITQ_INIT                                                    \
+        0, 0, 0, 0, 0, 0, 0, 0, WEFT_WAITQ_INIT,                                                   \
+        {                                                                                          \
+            0                                                                                      \
+        }                                                                                          \
     }
 
 /* Initialises an idle (finished) timer. WEFT_EINVAL if t is NULL. Must not race with any
@@ -100,11 +118,11 @@ WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
 WEFT_EXTERN int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *arg),
                                  void *arg);
 
-/* Like weft_timer_start, with an absolute deadline (weft_time_monotonic_ns time, see
- * weft_deadline_after) instead of an interval: a periodic timer that restarts itself at
- * previous deadline + period does not drift. A deadline already passed means as soon as
- * possible; WEFT_NO_DEADLINE means never (until canceled). Same errors, except there is no
- * interval to reject. */
+/* Like weft_timer_start, with a deadline (weft_deadline_after, weft/core.h) instead of an
+ * interval: a periodic timer that restarts itself at its previous deadline + period
+ * (weft_deadline_add) does not drift. A deadline already passed means as soon as possible; a
+ * deadline of never (made from WEFT_FOREVER) means a timer that only cancel ends. Same
+ * errors, except there is no interval to reject. */
 WEFT_EXTERN int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline,
                                     void (*fn)(void *arg), void *arg);
 
@@ -128,7 +146,7 @@ WEFT_EXTERN int weft_timer_cancel(weft_timer_t *t);
  * WEFT_EINVAL (NULL, NaN timeout), WEFT_EDEADLK when called from t's own callback (it could
  * never finish). From another timer's callback it may wait, but t cannot fire meanwhile (the
  * timer thread is the caller): only a cancel from elsewhere ends such a wait early.
- * Parks through the waiting core (a thread or, later, a coroutine). */
+ * Parks through the waiting core (only the calling thread, or coroutine). */
 WEFT_EXTERN int weft_timer_join(weft_timer_t *t, double timeout);
 
 /* Whether fn is scheduled to run (started, and not yet fired or canceled); false while the

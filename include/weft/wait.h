@@ -6,6 +6,12 @@
  * Every blocking call in weft queues a waiter on such a queue and parks it: an OS thread
  * sleeps on a futex of its own; a coroutine (when the coroutine layer is in use) switches
  * back to its hub. That is how one Lock serves threads and coroutines alike.
+ *
+ * Thread, coroutine and fork safety: a weft_waitq_t is used only through the object that
+ * embeds it (its rules apply); its size is part of those objects' ABI. weft_cancel_requested
+ * is safe from any thread or coroutine, from signal handlers, and after fork: a forked child's
+ * thread keeps the answer its parent thread had, except in weft_process_start's child, which
+ * starts with no cancel request and so answers false.
  */
 #ifndef WEFT_WAIT_H
 #define WEFT_WAIT_H

@@ -1,6 +1,7 @@
 /*
  * clock.c — CLOCK_MONOTONIC and the timeout → deadline conversion every blocking call uses.
- * Deadlines are absolute monotonic nanoseconds; INT64_MAX (WEFT_NO_DEADLINE) is never.
+ * Inside weft deadlines are absolute monotonic nanoseconds (int64_t); INT64_MAX
+ * (WEFT_NO_DEADLINE) is never. The public weft_deadline_t wraps one such value.
  * Only WEFT_FOREVER (-inf) becomes "never": any other negative timeout is a deadline that has
  * already passed, so a computed remainder that went negative polls instead of blocking.
  */
@@ -21,9 +22,9 @@ double weft_time_monotonic(void)
     return (double)weft_time_monotonic_ns() / 1e9;
 }
 
-int weft_deadline_after(double timeout, weft_deadline_t *deadline)
+int weft__deadline_ns(double timeout, int64_t *deadline)
 {
-    if (!deadline || isnan(timeout)) return WEFT_EINVAL;
+    if (isnan(timeout)) return WEFT_EINVAL;
     if (timeout == WEFT_FOREVER) {
         *deadline = WEFT_NO_DEADLINE;
         return 0;
@@ -54,7 +55,34 @@ int64_t weft__deadline_after(int64_t sec, int64_t nsec)
     return deadline;
 }
 
+int weft_deadline_after(double timeout, weft_deadline_t *deadline)
+{
+    if (!deadline) return WEFT_EINVAL;
+    return weft__deadline(timeout, &deadline->at_ns_);
+}
+
+int weft_deadline_add(weft_deadline_t *deadline, double seconds)
+{
+    if (!deadline || isnan(seconds)) return WEFT_EINVAL;
+    int64_t at = deadline->at_ns_;
+    if (at == WEFT_NO_DEADLINE) return 0;
+    double ns = seconds * 1e9;
+    int64_t sum;
+    /* Range first: an infinite or huge move must not reach the integer conversion. */
+    if (isinf(seconds) || ns >= (double)WEFT_NO_DEADLINE)
+        sum = WEFT_NO_DEADLINE;
+    else if (ns <= -(double)WEFT_NO_DEADLINE || __builtin_add_overflow(at, (int64_t)ns, &sum))
+        sum = ns < 0 ? 0 : WEFT_NO_DEADLINE;
+    deadline->at_ns_ = sum < 0 ? 0 : sum; /* before the clock's origin: long passed */
+    return 0;
+}
+
 double weft_deadline_remaining(weft_deadline_t deadline)
+{
+    return weft__deadline_remaining(deadline.at_ns_);
+}
+
+double weft__deadline_remaining(int64_t deadline)
 {
     if (deadline == WEFT_NO_DEADLINE) return WEFT_FOREVER;
     int64_t left = deadline - weft_time_monotonic_ns();

@@ -52,16 +52,30 @@ static inline bool weft__timeout_polls(double timeout)
     return timeout <= 0 && timeout != WEFT_FOREVER;
 }
 
-/* weft_deadline_after for weft's own blocking calls: the same conversion (WEFT_EINVAL for NaN),
- * with WEFT_FOREVER, their common case, answered inline instead of through the exported symbol. */
+/* ---- deadlines ----------------------------------------------------------------------------
+ * Inside weft a deadline is absolute CLOCK_MONOTONIC nanoseconds in an int64_t; INT64_MAX is
+ * never. The public weft_deadline_t (opaque) wraps one, converted by the same functions. */
+#define WEFT_NO_DEADLINE INT64_MAX
+
+/* The timeout → deadline conversion of weft/core.h (weft_deadline_after): WEFT_FOREVER →
+ * WEFT_NO_DEADLINE, 0 or negative → now, positive → now + timeout saturating to
+ * WEFT_NO_DEADLINE; WEFT_EINVAL for NaN. deadline must not be NULL. */
+int weft__deadline_ns(double timeout, int64_t *deadline);
+
+/* weft__deadline_ns for weft's own blocking calls, with WEFT_FOREVER, their common case,
+ * answered inline. */
 static inline int weft__deadline(double timeout, int64_t *deadline)
 {
     if (timeout == WEFT_FOREVER) {
         *deadline = WEFT_NO_DEADLINE;
         return 0;
     }
-    return weft_deadline_after(timeout, deadline);
+    return weft__deadline_ns(timeout, deadline);
 }
+
+/* Seconds left until deadline: WEFT_FOREVER for WEFT_NO_DEADLINE, 0 once it has passed
+ * (weft_deadline_remaining of weft/core.h). */
+double weft__deadline_remaining(int64_t deadline);
 
 /* The deadline `sec` seconds plus `nsec` nanoseconds from now, for the libc-style integer
  * timeouts the monkey patch receives (poll's ms, select's timeval, SO_RCVTIMEO): saturates to

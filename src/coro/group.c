@@ -73,7 +73,7 @@ int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double t
                      weft_co_t **out)
 {
     if (out) *out = NULL;
-    weft_deadline_t deadline;
+    int64_t deadline;
     if (!g || !fn || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     /* A slot taken, or handed over by a member that ended (data 1): it is ours now. */
     int rc = weft__wait_until(&g->lock, &g->spawners, NULL, take_slot, g, deadline);
@@ -109,8 +109,11 @@ static int group_empty(void *arg)
 
 int weft_group_join(weft_group_t *g, double timeout)
 {
-    weft_deadline_t deadline;
+    int64_t deadline;
     if (!g || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
+    /* A member would wait for itself (its group is set before it first runs). */
+    weft_co_t *self = weft_co_current();
+    if (self && self->group == g) return WEFT_EDEADLK;
     return weft__wait_until(&g->lock, &g->joiners, NULL, group_empty, g, deadline);
 }
 
@@ -121,6 +124,11 @@ int weft_group_cancel(weft_group_t *g)
     for (weft_co_t *co = g->members; co; co = co->gnext) weft_co_cancel(co);
     weft__mutex_unlock(&g->lock);
     return 0;
+}
+
+void weft_group_cancel_cb(void *group)
+{
+    weft_group_cancel(group);
 }
 
 size_t weft_group_size(weft_group_t *g)

@@ -881,7 +881,7 @@ static int co_ended(void *arg)
 
 int weft_co_join(weft_co_t *co, double timeout)
 {
-    weft_deadline_t deadline;
+    int64_t deadline;
     if (!co || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     if (co == weft_co_current()) return WEFT_EDEADLK;
     return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
@@ -890,11 +890,11 @@ int weft_co_join(weft_co_t *co, double timeout)
 int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout)
 {
     if ((!cos && n) || isnan(timeout)) return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline_after(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     for (size_t i = 0; i < n; i++) {
         if (!cos[i]) continue;
-        int rc = weft_co_join(cos[i], weft_deadline_remaining(deadline));
+        int rc = weft_co_join(cos[i], weft__deadline_remaining(deadline));
         if (rc) return rc;
     }
     return 0;
@@ -906,6 +906,11 @@ int weft_co_cancel(weft_co_t *co)
     if (atomic_load_explicit(&co->state, memory_order_acquire) != WEFT_CO_DONE)
         weft__waitctx_cancel(&co->wctx);
     return 0;
+}
+
+void weft_co_cancel_cb(void *co)
+{
+    weft_co_cancel(co);
 }
 
 weft_co_t *weft_co_current(void)
@@ -945,8 +950,8 @@ int weft_co_yield(void)
 
 int weft_time_sleep(double seconds)
 {
-    weft_deadline_t deadline;
-    if (weft_deadline_after(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
+    int64_t deadline;
+    if (weft__deadline(seconds, &deadline)) return WEFT_EINVAL; /* NaN */
     /* 0 or a negative time (a deadline already passed): no wait, only a yield. */
     if (weft__timeout_polls(seconds)) return weft_co_yield();
     return weft__nap(deadline, false);

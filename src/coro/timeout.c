@@ -11,10 +11,9 @@ int weft_timeout_begin(weft_timeout_t *t, double seconds)
 {
     if (!t || isnan(seconds)) return WEFT_EINVAL;
     weft__waitctx_t *ctx = weft__waitctx_current();
-    weft_deadline_t d;
-    weft_deadline_after(seconds, &d);
-    t->deadline_ = d;
-    t->saved_ = ctx->scope;
+    int64_t d;
+    weft__deadline(seconds, &d);
+    *t = (weft_timeout_t){.deadline_ = d, .saved_ = ctx->scope};
     int64_t scope = d == WEFT_NO_DEADLINE ? 0 : d;
     if (t->saved_ && (!scope || t->saved_ < scope)) scope = t->saved_;
     ctx->scope = scope;

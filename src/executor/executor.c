@@ -36,7 +36,7 @@ int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, s
 {
     int64_t deadline;
     if (ndone) *ndone = 0;
-    if (!ex || !fn || !results || (!args && n > 0) || weft_deadline_after(timeout, &deadline))
+    if (!ex || !fn || !results || (!args && n > 0) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
     if (n == 0) return 0;
     weft_future_t **fs = weft__malloc(n * sizeof *fs);
@@ -52,7 +52,7 @@ int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, s
     }
     size_t i = 0;
     for (; i < n; i++) {
-        rc = weft_future_result(fs[i], weft_deadline_remaining(deadline), &results[i]);
+        rc = weft_future_result(fs[i], weft__deadline_remaining(deadline), &results[i]);
         if (rc) break;
         weft_future_release(fs[i]);
     }
@@ -65,7 +65,7 @@ int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, s
 int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, double timeout)
 {
     int64_t deadline;
-    if (!ex || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (!ex || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     return ex->ops->shutdown(ex, wait, cancel_futures, deadline);
 }
 

@@ -336,7 +336,7 @@ static int outcome(weft_future_t *f, void **value)
 int weft_future_result(weft_future_t *f, double timeout, void **value)
 {
     int64_t deadline;
-    if (!f || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (!f || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     int rc = weft__future_wait(f, deadline);
     if (rc) {
         if (value) *value = NULL;

@@ -1124,7 +1124,8 @@ static int mpool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, i
     }
     if (E.running && p->owner == getpid()) poke();
     if (!wait) return 0;
-    return weft_event_wait(&p->idle, weft_deadline_remaining(deadline));
+    return weft_event_wait(&p->idle,
+                           weft_deadline_remaining((weft_deadline_t){.at_ns_ = deadline}));
 }
 
 static void mpool_destroy(weft_executor_t *ex)

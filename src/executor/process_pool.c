@@ -409,7 +409,7 @@ static void fail_queued(ppool_t *p, int rc)
 static int64_t task_deadline(const ppool_t *p)
 {
     int64_t deadline = WEFT_NO_DEADLINE;
-    if (p->limited) weft_deadline_after(p->task_timeout, &deadline);
+    if (p->limited) weft__deadline(p->task_timeout, &deadline);
     return deadline;
 }
 
@@ -577,7 +577,7 @@ static int ppool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, i
     if (p->owner != getpid()) return 0; /* a fork child: no pool thread to wait for */
     poke(p);
     if (!wait) return 0;
-    return weft_thread_join(p->thread, weft_deadline_remaining(deadline));
+    return weft_thread_join(p->thread, weft__deadline_remaining(deadline));
 }
 
 static void ppool_destroy(weft_executor_t *ex)
@@ -647,7 +647,7 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
     int64_t d = WEFT_NO_DEADLINE;
     p->task_timeout = o.task_timeout;
     p->limited =
-        o.task_timeout > 0 && weft_deadline_after(o.task_timeout, &d) == 0 && d != WEFT_NO_DEADLINE;
+        o.task_timeout > 0 && weft__deadline(o.task_timeout, &d) == 0 && d != WEFT_NO_DEADLINE;
     p->efd = -1;
     int rc = WEFT_ENOMEM;
     p->workers = weft__calloc(max_workers, sizeof *p->workers);

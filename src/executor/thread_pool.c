@@ -417,7 +417,7 @@ static int pool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, in
         }
         weft_thread_t *t = w ? weft_thread_retain(w->thread) : NULL;
         weft__mutex_unlock(&p->lock);
-        int rc = t && t != me ? weft_thread_join(t, weft_deadline_remaining(deadline)) : 0;
+        int rc = t && t != me ? weft_thread_join(t, weft__deadline_remaining(deadline)) : 0;
         weft_thread_release(t);
         if (rc) return rc;
         i++;
@@ -470,7 +470,7 @@ static void pools_at_exit(void)
         weft__mutex_unlock(&p->lock);
         if (open) {
             int64_t deadline;
-            weft_deadline_after(p->exit_timeout, &deadline); /* NaN was refused at create */
+            weft__deadline(p->exit_timeout, &deadline); /* NaN was refused at create */
             bool wait = deadline != WEFT_NO_DEADLINE && !weft__timeout_polls(p->exit_timeout);
             pool_shutdown(&p->base, wait, false, deadline); /* exit never waits forever */
             pool_shutdown(&p->base, false, true, 0);

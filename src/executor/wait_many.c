@@ -80,7 +80,7 @@ static int wait_any(weft_future_t *const *fs, size_t n, int return_when, int64_t
         ls[i] = (wait_listener_t){{.notify = wait_notify}, &c};
         weft__future_listen(fs[i], &ls[i].base);
     }
-    int rc = weft_event_wait(&c.ready, weft_deadline_remaining(deadline));
+    int rc = weft_event_wait(&c.ready, weft__deadline_remaining(deadline));
     for (size_t i = 0; i < n; i++) weft__future_unlisten(fs[i], &ls[i].base);
     weft_event_destroy(&c.ready);
     if (ls != small) weft__free(ls);
@@ -100,7 +100,7 @@ int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when, double
                      size_t *ndone)
 {
     int64_t deadline;
-    if ((!fs && n > 0) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if ((!fs && n > 0) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (return_when < WEFT_FIRST_COMPLETED || return_when > WEFT_ALL_COMPLETED) return WEFT_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!fs[i]) return WEFT_EINVAL;
@@ -207,7 +207,7 @@ int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
     int64_t deadline;
     if (!out) return WEFT_EINVAL;
     *out = NULL;
-    if ((!fs && n > 0) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if ((!fs && n > 0) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     for (size_t i = 0; i < n; i++)
         if (!fs[i]) return WEFT_EINVAL;
 
@@ -240,7 +240,7 @@ int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f)
     if (!it || !f) return WEFT_EINVAL;
     *f = NULL;
     if (it->yielded == it->n) return WEFT_EEOF;
-    int rc = weft_semaphore_acquire(&it->ready, weft_deadline_remaining(it->deadline));
+    int rc = weft_semaphore_acquire(&it->ready, weft__deadline_remaining(it->deadline));
     if (rc) return rc;
     weft__mutex_lock(&it->lock);
     size_t index = it->ring[it->head++ % it->n];

@@ -857,8 +857,8 @@ int weft_wait_fd(int fd, int events, double timeout)
     if (fd < 0 || !(events & (WEFT_READ | WEFT_WRITE)) || (events & ~(WEFT_READ | WEFT_WRITE)) ||
         isnan(timeout))
         return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline_after(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     return weft__io_wait(fd, events, deadline);
 }
 
@@ -951,8 +951,8 @@ static ssize_t io_once(int fd, void *buf, size_t n, int flags, int event, attemp
 static ssize_t io_all(int fd, const void *buf, size_t n, int flags, double timeout)
 {
     if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline_after(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     size_t done = 0;
     while (done < n || n == 0) {
         ssize_t r =
@@ -967,8 +967,8 @@ static ssize_t io_all(int fd, const void *buf, size_t n, int flags, double timeo
 ssize_t weft_read(int fd, void *buf, size_t n, double timeout)
 {
     if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline_after(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     return io_once(fd, buf, n, 0, WEFT_READ, try_read, deadline);
 }
 
@@ -980,8 +980,8 @@ ssize_t weft_write(int fd, const void *buf, size_t n, double timeout)
 ssize_t weft_recv(int fd, void *buf, size_t n, int flags, double timeout)
 {
     if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline_after(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     return io_once(fd, buf, n, flags, WEFT_READ, try_read, deadline);
 }
 
@@ -1002,8 +1002,8 @@ static ssize_t try_accept(int fd, void *buf, size_t n, int flags)
 int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
 {
     if (fd < 0 || (addr && !len) || isnan(timeout)) return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline_after(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     int rc = set_nonblock(fd); /* accept4's flag is for the new socket only */
     if (rc) return rc;
     struct {
@@ -1018,8 +1018,8 @@ int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
 int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout)
 {
     if (fd < 0 || !addr || isnan(timeout)) return WEFT_EINVAL;
-    weft_deadline_t deadline;
-    weft_deadline_after(timeout, &deadline);
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
     int rc = set_nonblock(fd);
     if (rc) return rc;
     while (weft__sys_connect(fd, addr, len) < 0) {

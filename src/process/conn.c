@@ -180,7 +180,7 @@ static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadl
 int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout)
 {
     int64_t deadline;
-    if (!c || (!buf && len) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
+    if (!c || (!buf && len) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
     if (!c->can_send) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->send_lock, timeout);
@@ -335,7 +335,7 @@ static void keep_part(weft_conn_t *c, const unsigned char *buf, size_t got)
 int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout, size_t *len)
 {
     int64_t deadline;
-    if (!c || !len || (!buf && cap) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
+    if (!c || !len || (!buf && cap) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
     if (!c->can_recv) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->recv_lock, timeout);
@@ -408,7 +408,7 @@ out:
 int weft_conn_poll(weft_conn_t *c, double timeout)
 {
     int64_t deadline;
-    if (!c || isnan(timeout) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (!c || isnan(timeout) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!c->can_recv) return WEFT_EBADF;
     int rc = weft_lock_acquire(&c->recv_lock, timeout);
     if (rc) return rc;

@@ -321,7 +321,7 @@ static bool has_room(weft_mpqueue_t *q, uint64_t size)
 int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout)
 {
     int64_t deadline;
-    if (!q || (!buf && len) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
+    if (!q || (!buf && len) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
     /* Compared before rounding: a length within 8 of 2^64 would round to a tiny record. */
     if ((uint64_t)len > q->cap - HEADER_BYTES) return WEFT_EOVERFLOW;
@@ -351,7 +351,7 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
 int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout, size_t *len)
 {
     int64_t deadline;
-    if (!q || !len || (!buf && cap) || isnan(timeout) || weft_deadline_after(timeout, &deadline))
+    if (!q || !len || (!buf && cap) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
     uint64_t head;
     for (int stop = 0;;) {
@@ -461,7 +461,7 @@ int weft_mpqueue_task_done(weft_mpqueue_t *q)
 int weft_mpqueue_join(weft_mpqueue_t *q, double timeout)
 {
     int64_t deadline;
-    if (!q || isnan(timeout) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (!q || isnan(timeout) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
     for (int stop = 0;;) {
         uint32_t word = atomic_load_explicit(&q->s->done_seq, memory_order_relaxed);

@@ -562,7 +562,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
 int weft_process_join(weft_process_t *p, double timeout)
 {
     int64_t deadline;
-    if (!p || isnan(timeout) || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (!p || isnan(timeout) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (foreign(p)) return WEFT_ECHILD;
     return join_until(p, deadline, false);
 }

@@ -10,7 +10,7 @@ _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "weft_value_t needs lock-free 64-bit
 int weft_value_init(weft_value_t *v, int64_t initial)
 {
     if (!v) return WEFT_EINVAL;
-    atomic_init(&v->v_, initial);
+    *v = (weft_value_t)WEFT_VALUE_INIT(initial);
     return 0;
 }
 

@@ -250,7 +250,7 @@ int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *item, void *ar
 static int block(weft_queue_t *q, weft_waitq_t *list, request_t *r, double timeout)
 {
     int64_t deadline;
-    weft_deadline_after(timeout, &deadline); /* cannot fail: NaN was refused on entry */
+    weft__deadline(timeout, &deadline); /* cannot fail: NaN was refused on entry */
     weft__waiter_t w;
     weft__waiter_init(&w);
     w.data = (uintptr_t)r;

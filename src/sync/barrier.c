@@ -36,13 +36,9 @@ enum { OK = 0, BROKEN = 1, RETRY = 2, EARLY = 3, MEMBER = 4, COMPLETER = 5 };
 int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *), void *arg)
 {
     if (!b || parties == 0 || parties > INT32_MAX) return WEFT_EINVAL;
-    b->parties_ = parties;
-    b->count_ = 0;
-    b->generation_ = 0;
-    b->broken_ = false;
+    *b = (weft_barrier_t)WEFT_BARRIER_INIT(parties);
     b->action_ = action;
     b->action_arg_ = arg;
-    b->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
     return 0;
 }
 
@@ -159,9 +155,10 @@ static int left_early(weft_barrier_t *b, weft__waiter_t *w, unsigned long genera
 
 int weft_barrier_wait(weft_barrier_t *b, double timeout)
 {
-    if (!b) return WEFT_EINVAL;
+    /* parties_ is checked here too: WEFT_BARRIER_INIT cannot refuse a bad one. */
+    if (!b || b->parties_ == 0 || b->parties_ > INT32_MAX) return WEFT_EINVAL;
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
         weft__waiter_t w;
         weft__waiter_init(&w);

@@ -12,12 +12,15 @@
 int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rlock)
 {
     if (!c || (lock && rlock)) return WEFT_EINVAL;
-    weft_rlock_init(&c->own_);
-    c->lock_ = lock;
-    c->rlock_ = lock ? NULL : rlock ? rlock : &c->own_;
-    c->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
-    c->shared_ = 0;
+    *c = lock ? (weft_condition_t)WEFT_CONDITION_INIT_LOCK(lock)
+              : (weft_condition_t)WEFT_CONDITION_INIT_RLOCK(rlock);
     return 0;
+}
+
+/* The RLock of a condition without a Lock: the caller's, or (rlock_ NULL) its own. */
+static weft_rlock_t *rlock_of(weft_condition_t *c)
+{
+    return c->rlock_ ? c->rlock_ : &c->own_;
 }
 
 int weft_condition_destroy(weft_condition_t *c)
@@ -33,14 +36,15 @@ int weft_condition_acquire(weft_condition_t *c, double timeout)
 {
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_acquire(c, timeout);
-    return c->lock_ ? weft_lock_acquire(c->lock_, timeout) : weft_rlock_acquire(c->rlock_, timeout);
+    return c->lock_ ? weft_lock_acquire(c->lock_, timeout)
+                    : weft_rlock_acquire(rlock_of(c), timeout);
 }
 
 int weft_condition_release(weft_condition_t *c)
 {
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_release(c);
-    return c->lock_ ? weft_lock_release(c->lock_) : weft_rlock_release(c->rlock_);
+    return c->lock_ ? weft_lock_release(c->lock_) : weft_rlock_release(rlock_of(c));
 }
 
 /* Python's Condition._is_owned: an RLock knows its owner; a plain Lock can only say that
@@ -48,7 +52,7 @@ int weft_condition_release(weft_condition_t *c)
 static bool owned(weft_condition_t *c)
 {
     if (c->shared_) return weft__pcond_owned(c);
-    return c->lock_ ? weft_lock_locked(c->lock_) : weft_rlock_is_owned(c->rlock_);
+    return c->lock_ ? weft_lock_locked(c->lock_) : weft_rlock_is_owned(rlock_of(c));
 }
 
 int weft_condition_wait(weft_condition_t *c, double timeout)
@@ -56,13 +60,13 @@ int weft_condition_wait(weft_condition_t *c, double timeout)
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_wait(c, timeout);
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!owned(c)) return WEFT_EPERM;
 
     /* Read c now: once notified, this waiter no longer waits on c, which its owner may then
      * destroy and free (as a pthread condvar after a broadcast) while we re-take the lock. */
     weft_lock_t *lock = c->lock_;
-    weft_rlock_t *rlock = c->rlock_;
+    weft_rlock_t *rlock = lock ? NULL : rlock_of(c);
     weft_waitq_t *q = &c->waiters_;
 
     weft__waiter_t w;
@@ -90,10 +94,10 @@ int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *
 {
     if (!c || !pred) return WEFT_EINVAL;
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!owned(c)) return WEFT_EPERM;
     while (!pred(arg)) {
-        double left = weft_deadline_remaining(deadline);
+        double left = weft__deadline_remaining(deadline);
         if (left == 0) return WEFT_ETIMEDOUT;
         int rc = weft_condition_wait(c, left);
         if (rc == WEFT_ECANCELED) return rc;

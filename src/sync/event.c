@@ -17,9 +17,7 @@ enum { SET = 1, WAITERS = 2 };
 int weft_event_init(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
-    atomic_store_explicit(&e->state_, 0, memory_order_relaxed);
-    e->shared_ = 0;
-    e->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
+    *e = (weft_event_t)WEFT_EVENT_INIT;
     return 0;
 }
 
@@ -75,7 +73,7 @@ int weft_event_wait(weft_event_t *e, double timeout)
     if (weft__unlikely(e->shared_)) return weft__pevent_wait(e, timeout);
     if (atomic_load_explicit(&e->state_, memory_order_acquire) & SET) return 0;
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
 
@@ -89,4 +87,9 @@ int weft_event_wait(weft_event_t *e, double timeout)
     weft__waitq_push(&e->waiters_, &w);
     weft__waitq_unlock(&e->waiters_);
     return weft__waiter_park(&e->waiters_, &w, deadline);
+}
+
+void weft_event_set_cb(void *event)
+{
+    weft_event_set(event);
 }

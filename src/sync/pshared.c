@@ -33,6 +33,7 @@
 #include "weft/process.h"
 
 #include <limits.h>
+#include <string.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -69,6 +70,7 @@ static pid_t my_tid(void)
 int weft_lock_init_shared(weft_lock_t *l)
 {
     if (!l) return WEFT_EINVAL;
+    memset(l, 0, sizeof *l); /* the reserved tail and the union's spare bytes too */
     pthread_mutexattr_t a;
     if (pthread_mutexattr_init(&a)) return WEFT_ENOMEM;
     int rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED);
@@ -196,7 +198,7 @@ int weft__plock_acquire_deadline(weft_lock_t *l, int64_t deadline, bool nocancel
 int weft__plock_acquire(weft_lock_t *l, double timeout)
 {
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     return weft__plock_acquire_deadline(l, deadline, false);
 }
 
@@ -211,11 +213,8 @@ int weft__plock_release(weft_lock_t *l)
 int weft_rlock_init_shared(weft_rlock_t *r)
 {
     if (!r) return WEFT_EINVAL;
-    int rc = weft_lock_init_shared(&r->lock_);
-    if (rc) return rc;
-    atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
-    r->count_ = 0;
-    return 0;
+    memset(r, 0, sizeof *r);
+    return weft_lock_init_shared(&r->lock_);
 }
 
 /* Owned: the mutex's futex word names us (a dead owner's tid is cleared by the kernel, so a
@@ -263,7 +262,7 @@ int weft__psem_acquire(weft_semaphore_t *s, double timeout)
 {
     if (weft__sem_try_take(s)) return 0;
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
         int rc = 0;
         atomic_fetch_add_explicit(&s->nwaiters_, 1, memory_order_seq_cst);
@@ -318,7 +317,7 @@ int weft__pevent_wait(weft_event_t *e, double timeout)
     uint32_t s = atomic_load_explicit(&e->state_, memory_order_acquire);
     if (s & SET) return 0;
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     for (;;) {
         int rc = 0;
         atomic_fetch_add_explicit(&e->nwaiters_, 1, memory_order_seq_cst);
@@ -338,6 +337,7 @@ int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *lock, weft_rloc
 {
     if (!c || (lock && rlock)) return WEFT_EINVAL;
     if ((lock && !lock->shared_) || (rlock && !rlock->lock_.shared_)) return WEFT_EINVAL;
+    memset(c, 0, sizeof *c);
     int rc = weft_rlock_init_shared(&c->own_);
     if (rc) return rc;
     c->lock_ = NULL;
@@ -411,7 +411,7 @@ static bool take_signal(weft_condition_t *c, uint32_t since)
 int weft__pcond_wait(weft_condition_t *c, double timeout)
 {
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!weft__pcond_owned(c)) return WEFT_EPERM;
     weft_lock_t *l = pcond_lock(c);
     weft_rlock_t *r = pcond_rlock(c);

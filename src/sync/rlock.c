@@ -16,9 +16,7 @@
 int weft_rlock_init(weft_rlock_t *r)
 {
     if (!r) return WEFT_EINVAL;
-    weft_lock_init(&r->lock_);
-    atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
-    r->count_ = 0;
+    *r = (weft_rlock_t)WEFT_RLOCK_INIT;
     return 0;
 }
 

@@ -15,15 +15,13 @@
 
 #include <math.h>
 
-#define BOUNDED 0x80000000u
+#define BOUNDED WEFT__SEMAPHORE_BOUNDED
 
 int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
 {
     if (!s || value > WEFT_SEMAPHORE_MAX) return WEFT_EINVAL;
-    atomic_store_explicit(&s->value_, value, memory_order_relaxed);
-    s->bound_ = bounded ? BOUNDED | value : 0;
-    s->waiters_ = (weft_waitq_t)WEFT_WAITQ_INIT;
-    s->shared_ = 0;
+    *s = bounded ? (weft_semaphore_t)WEFT_BOUNDED_SEMAPHORE_INIT(value)
+                 : (weft_semaphore_t)WEFT_SEMAPHORE_INIT(value);
     return 0;
 }
 
@@ -42,7 +40,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
     if (weft__unlikely(s->shared_)) return weft__psem_acquire(s, timeout);
     if (weft__sem_try_take(s)) return 0;
     int64_t deadline;
-    if (weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (weft__timeout_polls(timeout)) return WEFT_ETIMEDOUT;
     if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
 
@@ -82,4 +80,9 @@ unsigned weft_semaphore_value(const weft_semaphore_t *s)
 {
     /* Relaxed: a snapshot for display and tests; it orders nothing. */
     return s ? atomic_load_explicit(&s->value_, memory_order_relaxed) : 0;
+}
+
+void weft_semaphore_release_cb(void *semaphore)
+{
+    weft_semaphore_release(semaphore, 1);
 }

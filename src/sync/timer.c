@@ -359,7 +359,8 @@ int weft_timer_destroy(weft_timer_t *t)
     return busy ? WEFT_EBUSY : 0;
 }
 
-int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline, void (*fn)(void *), void *arg)
+/* weft_timer_start and weft_timer_start_at: t to run fn(arg) at a monotonic ns deadline. */
+static int start_at(weft_timer_t *t, int64_t deadline, void (*fn)(void *), void *arg)
 {
     if (!t || !fn) return WEFT_EINVAL;
     int r = register_atfork();
@@ -394,11 +395,16 @@ int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline, void (*fn)(vo
 
 int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *), void *arg)
 {
-    weft_deadline_t deadline;
+    int64_t deadline;
     /* NaN is refused; a negative interval is a deadline already passed (the timer fires at
      * once, as threading.Timer's); WEFT_FOREVER, +inf and huge values never come. */
-    if (weft_deadline_after(interval, &deadline)) return WEFT_EINVAL;
-    return weft_timer_start_at(t, deadline, fn, arg);
+    if (weft__deadline(interval, &deadline)) return WEFT_EINVAL;
+    return start_at(t, deadline, fn, arg);
+}
+
+int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline, void (*fn)(void *), void *arg)
+{
+    return start_at(t, deadline.at_ns_, fn, arg);
 }
 
 int weft_timer_cancel(weft_timer_t *t)
@@ -446,7 +452,7 @@ static int join_now(const weft_timer_t *t, double timeout)
 int weft_timer_join(weft_timer_t *t, double timeout)
 {
     int64_t deadline;
-    if (!t || weft_deadline_after(timeout, &deadline)) return WEFT_EINVAL;
+    if (!t || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     /* Always under joiners_, even when finished: see the locking paragraph at the top. */
     weft__waitq_lock(&t->joiners_);
     int r = join_now(t, timeout);

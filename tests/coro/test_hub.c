@@ -372,8 +372,8 @@ static void count_free(void *v)
     freed++;
     free(v);
 }
-static weft_co_key_t key = {count_free};
-static weft_co_key_t plain_key = {NULL};
+static weft_co_key_t key = WEFT_CO_KEY_INIT(count_free);
+static weft_co_key_t plain_key = WEFT_CO_KEY_INIT(NULL);
 
 static void use_locals(void *p)
 {
@@ -492,6 +492,27 @@ static void group_cancel_and_handles(void **state)
     assert_int_equal(weft_group_cancel(NULL), WEFT_EINVAL);
     assert_int_equal(weft_group_release(NULL), WEFT_EINVAL);
     assert_int_equal(weft_group_size(NULL), 0);
+}
+
+/* gevent's Pool.join from inside the pool: a member joining its own group would wait for
+ * itself forever; it gets WEFT_EDEADLK at once, as weft_co_join of itself does. */
+static void join_own_group(void *p)
+{
+    weft_group_t *g = p;
+    assert_int_equal(weft_group_join(g, WEFT_FOREVER), WEFT_EDEADLK);
+    assert_int_equal(weft_group_join(g, 0), WEFT_EDEADLK);
+}
+
+static void group_join_from_a_member_is_edeadlk(void **state)
+{
+    (void)state;
+    weft_group_t *g;
+    assert_int_equal(weft_group_create(0, &g), 0);
+    weft_co_t *co;
+    assert_int_equal(weft_group_spawn(g, join_own_group, g, 30, &co), 0);
+    weft_test_co_join(co);
+    assert_int_equal(weft_group_join(g, 30), 0);
+    assert_int_equal(weft_group_release(g), 0);
 }
 
 /* ---- timeout scopes (test__timeout.py) --------------------------------------------------- */
@@ -831,7 +852,7 @@ static void guard_page_catches_overflow(void **state)
 
 /* ---- out of memory ------------------------------------------------------------------------ */
 
-static weft_co_key_t oom_key = {NULL};
+static weft_co_key_t oom_key = WEFT_CO_KEY_INIT(NULL);
 
 static void oom_child(void *p)
 {
@@ -1405,6 +1426,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(locals),
     WEFT_TEST(group_bounded),
     WEFT_TEST(group_cancel_and_handles),
+    WEFT_TEST(group_join_from_a_member_is_edeadlk),
     WEFT_TEST(timeout_scope),
     WEFT_TEST(deadlock_is_reported),
     WEFT_TEST(other_thread_is_no_deadlock),

@@ -312,13 +312,16 @@ static void timers_fire_in_deadline_order(void **state)
     weft_event_t go;
     weft_event_init(&go);
     weft_timer_t gate = WEFT_TIMER_INIT;
-    int64_t base = weft_time_monotonic_ns() + 20 * MS;
-    assert_int_equal(weft_timer_start_at(&gate, 0, gate_fn, &go), 0);
+    weft_deadline_t now, base;
+    assert_int_equal(weft_deadline_after(0, &now), 0);
+    assert_int_equal(weft_deadline_after(0.020, &base), 0);
+    assert_int_equal(weft_timer_start_at(&gate, now, gate_fn, &go), 0);
     for (int k = 0; k < ORDER_N; k++) {
         int i = perm[k];
         items[i] = (order_item_t){.log = &log, .id = i, .t = WEFT_TIMER_INIT};
-        assert_int_equal(
-            weft_timer_start_at(&items[i].t, base + (int64_t)i * MS, log_fn, &items[i]), 0);
+        weft_deadline_t d = base;
+        assert_int_equal(weft_deadline_add(&d, i * 1e-3), 0);
+        assert_int_equal(weft_timer_start_at(&items[i].t, d, log_fn, &items[i]), 0);
     }
     weft_event_set(&go);
     for (int i = 0; i < ORDER_N; i++) assert_int_equal(weft_timer_join(&items[i].t, 30), 0);
@@ -335,7 +338,8 @@ static void equal_deadlines_fire_in_start_order(void **state)
     order_item_t items[ORDER_N];
     int perm[ORDER_N];
     shuffle(perm, ORDER_N, 777);
-    int64_t deadline = weft_time_monotonic_ns() + 20 * MS;
+    weft_deadline_t deadline;
+    assert_int_equal(weft_deadline_after(0.020, &deadline), 0);
     for (int k = 0; k < ORDER_N; k++) {
         int i = perm[k]; /* the id records the start position k */
         items[i] = (order_item_t){.log = &log, .id = k, .t = WEFT_TIMER_INIT};
@@ -631,8 +635,10 @@ static void start_of_pending_timer_is_busy(void **state)
     weft_timer_t t = WEFT_TIMER_INIT;
     _Atomic int n = 0;
     assert_int_equal(weft_timer_start(&t, 60, count_fn, &n), 0);
+    weft_deadline_t now;
+    assert_int_equal(weft_deadline_after(0, &now), 0);
     assert_int_equal(weft_timer_start(&t, 0, count_fn, &n), WEFT_EBUSY);
-    assert_int_equal(weft_timer_start_at(&t, 0, count_fn, &n), WEFT_EBUSY);
+    assert_int_equal(weft_timer_start_at(&t, now, count_fn, &n), WEFT_EBUSY);
     assert_int_equal(weft_timer_cancel(&t), 0);
     assert_int_equal(n, 0);
 }
@@ -643,7 +649,9 @@ static void infinite_interval_waits_for_cancel(void **state)
     weft_timer_t t1 = WEFT_TIMER_INIT, t2 = WEFT_TIMER_INIT;
     _Atomic int n = 0;
     assert_int_equal(weft_timer_start(&t1, INFINITY, count_fn, &n), 0);
-    assert_int_equal(weft_timer_start_at(&t2, WEFT_NO_DEADLINE, count_fn, &n), 0);
+    weft_deadline_t never;
+    assert_int_equal(weft_deadline_after(WEFT_FOREVER, &never), 0);
+    assert_int_equal(weft_timer_start_at(&t2, never, count_fn, &n), 0);
     assert_int_equal(weft_timer_join(&t1, 0.02), WEFT_ETIMEDOUT);
     assert_true(weft_timer_pending(&t1));
     assert_true(weft_timer_pending(&t2));
@@ -662,8 +670,10 @@ static void invalid_arguments(void **state)
     assert_int_equal(weft_timer_start(NULL, 1, count_fn, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start(&t, 1, NULL, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_start(&t, NAN, count_fn, &n), WEFT_EINVAL);
-    assert_int_equal(weft_timer_start_at(NULL, 0, count_fn, &n), WEFT_EINVAL);
-    assert_int_equal(weft_timer_start_at(&t, 0, NULL, &n), WEFT_EINVAL);
+    weft_deadline_t now;
+    assert_int_equal(weft_deadline_after(0, &now), 0);
+    assert_int_equal(weft_timer_start_at(NULL, now, count_fn, &n), WEFT_EINVAL);
+    assert_int_equal(weft_timer_start_at(&t, now, NULL, &n), WEFT_EINVAL);
     assert_int_equal(weft_timer_cancel(NULL), WEFT_EINVAL);
     assert_int_equal(weft_timer_join(NULL, 1), WEFT_EINVAL);
     assert_int_equal(weft_timer_join(&t, NAN), WEFT_EINVAL);
@@ -892,6 +902,100 @@ static void timer_negative_interval_fires_at_once(void **state)
     assert_int_equal(weft_timer_destroy(&x.t), 0);
 }
 
+/* ---- callbacks for common calls (no wrapper of the test's own) --------------------------- */
+
+typedef struct adapter_case {
+    weft_event_t event;
+    int rc;
+} adapter_case_t;
+
+static void co_waits_for_event(void *arg)
+{
+    adapter_case_t *k = arg;
+    k->rc = weft_event_wait(&k->event, 30);
+}
+
+/* The issue's case: a Timer sets an Event that a coroutine waits on, through weft_event_set_cb.
+ * The timer starts once the coroutine is parked on the event, so it is the timer that wakes it. */
+static void timer_sets_event_a_coroutine_waits_on(void **state)
+{
+    (void)state;
+    adapter_case_t k = {.rc = -1};
+    assert_int_equal(weft_event_init(&k.event), 0);
+    weft_timer_t t = WEFT_TIMER_INIT;
+    weft_co_t *co = weft_test_spawn(co_waits_for_event, &k);
+    while (weft_test_queue_length(&k.event.waiters_) < 1) weft_co_yield(); /* the coroutine runs */
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_event_set_cb, &k.event), 0);
+    weft_test_co_join(co);
+    assert_int_equal(k.rc, 0);
+    assert_true(weft_event_is_set(&k.event));
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    assert_int_equal(weft_timer_destroy(&t), 0);
+    assert_int_equal(weft_event_destroy(&k.event), 0);
+}
+
+static void timer_releases_a_semaphore(void **state)
+{
+    (void)state;
+    weft_semaphore_t s = WEFT_SEMAPHORE_INIT(0);
+    weft_timer_t t = WEFT_TIMER_INIT;
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_semaphore_release_cb, &s), 0);
+    assert_int_equal(weft_semaphore_acquire(&s, 30), 0); /* one unit, from the timer */
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    assert_int_equal(weft_semaphore_value(&s), 0);
+    /* A bounded one already full: the adapter drops WEFT_EOVERFLOW, the value stays. */
+    weft_semaphore_t full = WEFT_BOUNDED_SEMAPHORE_INIT(1);
+    assert_int_equal(weft_timer_start(&t, 0, weft_semaphore_release_cb, &full), 0);
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    assert_int_equal(weft_semaphore_value(&full), 1);
+    assert_int_equal(weft_semaphore_destroy(&full), 0);
+    assert_int_equal(weft_semaphore_destroy(&s), 0);
+}
+
+static void co_sleeps(void *arg)
+{
+    *(int *)arg = weft_time_sleep(30);
+}
+
+static void timer_cancels_a_coroutine(void **state)
+{
+    (void)state;
+    int rc = -1;
+    weft_timer_t t = WEFT_TIMER_INIT;
+    weft_co_t *co = weft_test_spawn(co_sleeps, &rc);
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_co_cancel_cb, co), 0);
+    assert_int_equal(weft_co_join(co, 30), 0);
+    assert_int_equal(weft_timer_join(&t, 30), 0); /* before co's handle goes */
+    weft_test_co_join(co);
+    assert_int_equal(rc, WEFT_ECANCELED);
+}
+
+static void timer_cancels_a_group(void **state)
+{
+    (void)state;
+    int rc[3] = {-1, -1, -1};
+    weft_group_t *g;
+    weft_timer_t t = WEFT_TIMER_INIT;
+    assert_int_equal(weft_group_create(0, &g), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_group_spawn(g, co_sleeps, &rc[i], WEFT_FOREVER, NULL), 0);
+    assert_int_equal(weft_timer_start(&t, 0.01, weft_group_cancel_cb, g), 0);
+    assert_int_equal(weft_group_join(g, 30), 0);
+    assert_int_equal(weft_timer_join(&t, 30), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(rc[i], WEFT_ECANCELED);
+    assert_int_equal(weft_group_release(g), 0);
+}
+
+/* The adapters drop the call's result, so a NULL object must do nothing (no crash). */
+static void callback_adapters_ignore_null(void **state)
+{
+    (void)state;
+    weft_event_set_cb(NULL);
+    weft_semaphore_release_cb(NULL);
+    weft_co_cancel_cb(NULL);
+    weft_group_cancel_cb(NULL);
+}
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(timer_negative_interval_fires_at_once),
     WEFT_TEST(timer_runs_after_interval),
@@ -923,5 +1027,10 @@ static const struct CMUnitTest cases[] = {
 #endif
     WEFT_TEST(child_after_fork_runs_timers),
     WEFT_TEST(fork_from_callback_keeps_timer_thread),
+    WEFT_TEST(timer_sets_event_a_coroutine_waits_on),
+    WEFT_TEST(timer_releases_a_semaphore),
+    WEFT_TEST(timer_cancels_a_coroutine),
+    WEFT_TEST(timer_cancels_a_group),
+    WEFT_TEST(callback_adapters_ignore_null),
 };
 WEFT_TEST_MAIN(cases)

@@ -22,8 +22,8 @@ static void sleep_ms(int ms)
 
 static int64_t deadline_in(double seconds)
 {
-    weft_deadline_t d;
-    assert_int_equal(weft_deadline_after(seconds, &d), 0);
+    int64_t d;
+    assert_int_equal(weft__deadline(seconds, &d), 0);
     return d;
 }
 
