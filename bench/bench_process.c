@@ -222,14 +222,14 @@ static double run_pool(void *arg, double *extra)
         bench_check(weft_process_pool_submit(ex, echo, "x", 1, &fs[i]) == 0, "submit");
     }
     for (int i = 0; i < POOL_SIZE * 4; i++) {
-        bench_check(weft_process_result(fs[i], WEFT_FOREVER, NULL, NULL) == 0, "result");
+        bench_check(weft_future_result_bytes(fs[i], WEFT_FOREVER, NULL, NULL) == 0, "result");
         weft_future_release(fs[i]);
     }
     int64_t t0 = bench_now_ns();
     for (int i = 0; i < TASKS; i++)
         bench_check(weft_process_pool_submit(ex, echo, "x", 1, &fs[i]) == 0, "submit");
     for (int i = 0; i < TASKS; i++) {
-        bench_check(weft_process_result(fs[i], WEFT_FOREVER, NULL, NULL) == 0, "result");
+        bench_check(weft_future_result_bytes(fs[i], WEFT_FOREVER, NULL, NULL) == 0, "result");
         weft_future_release(fs[i]);
     }
     double rate = TASKS / ((bench_now_ns() - t0) / 1e9);

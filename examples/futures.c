@@ -59,10 +59,15 @@ int main(void)
                      NULL); /* (these do not listen) */
     for (int i = 0; i < 3; i++) weft_future_release(mirrors[i]);
 
-    /* Five jobs, handled as they complete. */
+    /* Five jobs, handled as they complete; each future carries its job's name (Python's
+     * {executor.submit(...): name} dict). */
     intptr_t job_ms[5] = {50, 10, 40, 20, 30};
+    const char *job_name[5] = {"backup", "ping", "index", "thumbnail", "report"};
     weft_future_t *jobs[5];
-    for (int i = 0; i < 5; i++) weft_executor_submit(pool, takes, (void *)job_ms[i], &jobs[i]);
+    for (int i = 0; i < 5; i++) {
+        weft_executor_submit(pool, takes, (void *)job_ms[i], &jobs[i]);
+        weft_future_set_data(jobs[i], (void *)job_name[i]);
+    }
     weft_as_completed_t *it;
     weft_as_completed_create(jobs, 5, 10.0, &it); /* all within 10 s */
     weft_future_t *f;
@@ -70,7 +75,8 @@ int main(void)
     while ((rc = weft_as_completed_next(it, &f)) == 0) {
         void *ms;
         weft_future_result(f, 0, &ms);
-        printf("job of %ld ms completed\n", (long)(intptr_t)ms);
+        printf("job %s (%ld ms) completed\n", (const char *)weft_future_data(f),
+               (long)(intptr_t)ms);
     }
     printf("as_completed ended with %s\n", weft_error_name(rc)); /* WEFT_EEOF: all yielded */
     weft_as_completed_release(it);

@@ -54,15 +54,28 @@ int main(int argc, char **argv)
     weft_mpi_pool_submit(pool, "no_such_task", NULL, 0, &bad);
     for (int i = 0; i < 4; i++) {
         const char *data;
-        weft_mpi_result(f[i], WEFT_FOREVER, (const void **)&data, NULL); /* f.result() */
+        weft_future_result_bytes(f[i], WEFT_FOREVER, (const void **)&data, NULL); /* f.result() */
         uint64_t sum;
         memcpy(&sum, data, sizeof sum);
         printf("sum to %d million = %llu (on %s)\n", i + 1, (unsigned long long)sum,
                data + sizeof sum);
         weft_future_release(f[i]);
     }
-    printf("an unregistered task: %s\n", weft_error_name(weft_mpi_result(bad, WEFT_FOREVER, 0, 0)));
+    printf("an unregistered task: %s\n",
+           weft_error_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
+
+    uint64_t ns[3] = {10, 100, 1000};
+    weft_bytes_t args[3], sums[3];
+    for (int i = 0; i < 3; i++) args[i] = (weft_bytes_t){&ns[i], sizeof ns[i]};
+    /* pool.map(sum_to, ns): */
+    if (weft_mpi_pool_map(pool, "sum_to", args, 3, sums, WEFT_FOREVER, NULL) == 0)
+        for (int i = 0; i < 3; i++) {
+            uint64_t sum;
+            memcpy(&sum, sums[i].data, sizeof sum);
+            printf("map: sum to %llu = %llu\n", (unsigned long long)ns[i], (unsigned long long)sum);
+            free((void *)sums[i].data); /* map's results are the caller's */
+        }
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
     weft_executor_release(pool);
     weft_mpi_finalize(); /* the worker ranks leave */

@@ -41,7 +41,8 @@ static void run(void *arg)
                step);
         weft_timer_start(&p->device, 0.05, device_ready, p); /* the IO completes in 50 ms */
         char c;
-        weft_read(p->fds[0], &c, 1, WEFT_FOREVER); /* blocked: the CPU goes to another */
+        size_t n;
+        weft_fd_read(p->fds[0], &c, 1, WEFT_FOREVER, &n); /* blocked: the CPU goes to another */
     }
     printf("%5.3f s  %c done\n", weft_time_monotonic() - t0, p->name);
 }
@@ -64,8 +65,8 @@ int main(void)
     for (int i = 0; i < PROGRAMS; i++) {
         weft_timer_join(&progs[i].device, WEFT_FOREVER);
         weft_co_release(cos[i]);
-        weft_close(progs[i].fds[0]);
-        weft_close(progs[i].fds[1]);
+        weft_fd_close(progs[i].fds[0]);
+        weft_fd_close(progs[i].fds[1]);
     }
     return 0;
 }

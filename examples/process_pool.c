@@ -2,7 +2,8 @@
  * Notes §14 线程池和进程池: 进程池 / pools: ProcessPoolExecutor.
  *
  * process_pool — the seed's 进程池: ProcessPoolExecutor for C. CPU work goes to worker
- * processes as a function plus argument bytes; results come back as bytes through futures.
+ * processes as a function plus argument bytes; results come back as bytes through futures, or
+ * in order from a map.
  * A task that crashes its worker fails alone (WEFT_EWORKERDIED); the pool replaces the worker.
  */
 #include <signal.h>
@@ -47,15 +48,27 @@ int main(void)
     weft_process_pool_submit(pool, crash, NULL, 0, &bad);
     for (int i = 0; i < 4; i++) {
         const void *data;
-        weft_process_result(f[i], WEFT_FOREVER, &data, NULL); /* f.result() */
+        weft_future_result_bytes(f[i], WEFT_FOREVER, &data, NULL); /* f.result() */
         uint64_t sum;
         memcpy(&sum, data, sizeof sum);
         printf("sum to %d million = %llu\n", i + 1, (unsigned long long)sum);
         weft_future_release(f[i]);
     }
     printf("the crashing task: %s\n",
-           weft_error_name(weft_process_result(bad, WEFT_FOREVER, 0, 0)));
+           weft_error_name(weft_future_result_bytes(bad, WEFT_FOREVER, 0, 0)));
     weft_future_release(bad);
+
+    uint64_t ns[3] = {10, 100, 1000};
+    weft_bytes_t args[3], sums[3];
+    for (int i = 0; i < 3; i++) args[i] = (weft_bytes_t){&ns[i], sizeof ns[i]};
+    /* pool.map(sum_to, ns): */
+    weft_process_pool_map(pool, sum_to, args, 3, sums, WEFT_FOREVER, NULL);
+    for (int i = 0; i < 3; i++) {
+        uint64_t sum;
+        memcpy(&sum, sums[i].data, sizeof sum);
+        printf("map: sum to %llu = %llu\n", (unsigned long long)ns[i], (unsigned long long)sum);
+        free((void *)sums[i].data); /* map's results are the caller's */
+    }
     weft_executor_shutdown(pool, true, false, WEFT_FOREVER); /* pool.shutdown(wait=True) */
     weft_executor_release(pool);
     return 0;

@@ -16,6 +16,7 @@
 #include "weft/executor.h"
 #include "weft/coro.h"
 #include "weft/io.h"
+#include "weft/net.h"
 #include "weft/hook.h"
 #include "weft/process.h"
 

@@ -27,6 +27,8 @@
 
 #include <sched.h>
 
+#include "weft.h"
+
 int64_t lab_now_ns(void)
 {
     struct timespec ts;
@@ -36,19 +38,16 @@ int64_t lab_now_ns(void)
 
 int lab_listener(int port, int *bound)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (bind(fd, (struct sockaddr *)&a, len) || listen(fd, 4096) ||
-        getsockname(fd, (struct sockaddr *)&a, &len)) {
-        perror("weft-lab: listen");
+    char addr[32];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    int fd, rc = weft_tcp_listen(addr, 4096, &fd);
+    if (rc == 0) rc = weft_tcp_local_port(fd, bound);
+    if (rc) {
+        fprintf(stderr, "weft-lab: listen on %s: %s\n", addr, weft_error_message(rc));
         exit(1);
     }
-    *bound = ntohs(a.sin_port);
+    /* The blocking models accept with plain blocking calls: give them a blocking listener. */
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     return fd;
 }
 

@@ -4,7 +4,7 @@
  *
  * Every thread gets a hub (its scheduler) the first time it spawns a coroutine. From then on
  * the thread's own code (its "root" context) is a coroutine too: when it blocks in ANY weft
- * call — a Lock, Event, Queue, Future, thread join, weft_time_sleep, weft_wait_fd — only it parks,
+ * call — a Lock, Event, Queue, Future, thread join, weft_time_sleep, weft_fd_wait — only it parks,
  * and the hub runs the thread's other coroutines meanwhile. Coroutines never move between
  * threads. A wake from another thread (a pool worker sets an Event a coroutine waits on)
  * reaches the hub through its poller (or a futex while the hub has no fd to watch). A thread
@@ -19,7 +19,7 @@
  * instead of hanging (Go's "all goroutines are asleep", gevent's LoopExit). The check runs
  * after 10 ms of such idleness (it reads /proc/self/stat), so a waker that comes sooner costs
  * nothing; a hub whose process has other threads checks again at growing intervals (to 1 s).
- * A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_read).
+ * A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_fd_read).
  *
  * Memory: a coroutine's stack is mapped memory of opts.stack_size (default 64 KiB, or
  * WEFT_STACK_SIZE in the environment, ignored in a setuid/setgid or file-capability program as
@@ -107,7 +107,10 @@ WEFT_EXTERN int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout
  * has to wait returns WEFT_ECANCELED (calls that need not wait still succeed, so cleanup can
  * run); the function is expected to clean up and return. A coroutine that has not started
  * yet never runs its function. Returns 0 (also when co is already done), WEFT_EINVAL for
- * NULL. Safe from any thread. Does not wait: join for that. */
+ * NULL. Safe from any thread. Does not wait: join for that. A cancel never takes back what was
+ * already handed over: a coroutine parked in a get (or acquire) that a put (or release)
+ * reaches before it runs again returns 0 with the item, and its next wait sees the cancel;
+ * nothing is lost either way. */
 WEFT_EXTERN int weft_co_cancel(weft_co_t *co);
 /* weft_co_cancel(co) as a void (void *) callback, for weft_timer_start and the like (see
  * weft/timer.h, "callbacks"); NULL does nothing. The caller keeps its reference to co until
@@ -223,7 +226,8 @@ WEFT_EXTERN int weft_group_release(weft_group_t *g);
 typedef struct weft_timeout {
     int64_t deadline_;
     int64_t saved_;
-    uint64_t reserved_[2]; /* room to grow within 1.x; begin zeroes it */
+    uint64_t depth_;       /* its nesting depth while open; above the context's once ended */
+    uint64_t reserved_[1]; /* room to grow within 1.x; begin zeroes it */
 } weft_timeout_t;
 /* No WEFT_TIMEOUT_INIT: a scope has no idle state to initialise; weft_timeout_begin sets every
  * field (it is the scope's init), weft_timeout_end closes it. */
@@ -233,8 +237,13 @@ typedef struct weft_timeout {
  * the scope that has to wait fails at once). Errors: WEFT_EINVAL (t NULL, NaN). */
 WEFT_EXTERN int weft_timeout_begin(weft_timeout_t *t, double seconds);
 
-/* Closes the innermost scope (scopes end in reverse order). Returns WEFT_ETIMEDOUT when its
- * deadline has passed (whether or not a call noticed), else 0; WEFT_EINVAL for NULL. */
+/* Closes the scope t (scopes end in reverse order). Returns WEFT_ETIMEDOUT when its deadline
+ * has passed (whether or not a call noticed), else 0. Ending a scope also ends every scope
+ * opened inside it that is still open (an error path that skipped their end); ending a scope
+ * again, or one already ended that way, returns WEFT_EINVAL and changes nothing, so an
+ * out-of-order end never leaves a stale deadline behind. WEFT_EINVAL for NULL. A scope that
+ * is never ended keeps bounding the waits of its thread (a coroutine's end with it): end
+ * every scope on every path out. */
 WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
 
 /* ---- the watchdog ------------------------------------------------------------------------ */

@@ -2,7 +2,8 @@
  * weft/executor.h — concurrent.futures' Executor for C: one interface (submit, map,
  * shutdown, destroy) over two backends, each returning weft_future_t: the thread pool
  * (ThreadPoolExecutor) and the process pool (ProcessPoolExecutor, below; its tasks are
- * submitted as bytes with weft_process_pool_submit, shutdown and destroy are the generic ones).
+ * submitted and mapped as bytes with weft_process_pool_submit and weft_process_pool_map,
+ * shutdown and destroy are the generic ones).
  *
  * Life: a backend's create function returns an executor; weft_executor_shutdown stops it
  * taking work (and optionally waits for the work it has); weft_executor_release shuts it down
@@ -51,7 +52,8 @@ WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void 
                                      weft_future_t **out);
 
 /* Executor.map, collected: runs fn(args[i]) for i in 0..n-1 concurrently and stores the
- * results in order in results[0..n-1], all within one overall timeout. Returns 0 when every
+ * results in order in results[0..n-1], all within one overall timeout. (A process pool maps
+ * bytes: weft_process_pool_map, the same call with weft_bytes_t.) Returns 0 when every
  * call succeeded; otherwise the first failure in argument order (a task's error code,
  * WEFT_ETIMEDOUT, WEFT_ECANCELED, or a submit error), after cancelling the calls not yet
  * started, as Python's map does when its iterator stops early. *ndone (may be NULL) receives
@@ -76,20 +78,31 @@ WEFT_EXTERN int weft_executor_release(weft_executor_t *ex);
 
 /* ---- the thread pool ------------------------------------------------------------------ */
 
-/* How to make a thread pool. A NULL opts (or all zero) is Python's default.
+/* Duration options (exit_timeout, task_timeout) follow one rule: seconds; WEFT_FOREVER is no
+ * limit (so are +inf and a duration too long for a deadline, ~292 years); a positive value is
+ * the limit; 0 is the option's default, as for every field of an options struct (a struct of
+ * all zero is the default everywhere); any other negative value and NaN are WEFT_EINVAL at
+ * create. */
+
+/* How to make a thread pool. A NULL opts, WEFT_THREAD_POOL_OPTS_INIT, or all zero is the
+ * default.
  *   initializer, initarg  run once by each worker as it starts (ThreadPoolExecutor's
  *                         initializer/initargs); a nonzero return breaks the pool: queued
  *                         futures fail with WEFT_EBROKEN and so does every later submit
- *   thread_name_prefix    workers are named "<prefix>_<n>"; NULL or "" picks
- *                         "ThreadPoolExecutor-<pool number>"; at most 48 characters
+ *   thread_name_prefix    workers are named "<prefix>_<n>" (n: the worker's slot, 0, 1, ...)
+ *                         in at most 15 characters, what the OS keeps of a thread's name (top,
+ *                         ps, gdb): the prefix is cut so that the number always fits. NULL or
+ *                         "" picks "weft_pool" ("weft_pool_0", "weft_pool_1", ...)
  *   stack_size            of each worker (0: the default; see weft_thread_opts_t)
- *   exit_timeout          how long the process waits, at exit, for the tasks of a pool that
- *                         was never shut down; 0 (the default), a negative value and one
- *                         that means forever (WEFT_FOREVER, +inf) do not wait; NaN is
- *                         WEFT_EINVAL. At exit, after
- *                         that wait, queued futures are cancelled and running tasks asked to
- *                         stop, and exit goes on: the workers are daemon threads, so a pool
- *                         never makes a program hang at exit (CPython gh-72165, gh-80961). */
+ *   exit_timeout          a duration (rule above): how long the process waits, at exit, for
+ *                         the tasks of a pool that was never shut down. 0 (the default): exit
+ *                         does not wait; WEFT_FOREVER: it waits until they are done (Python's
+ *                         behaviour, which can hang at exit); other negative values and NaN:
+ *                         WEFT_EINVAL.
+ *                         At exit, after that wait, queued futures are cancelled and running
+ *                         tasks asked to stop, and exit goes on: the workers are daemon
+ *                         threads, so a pool with a bounded exit_timeout never makes a program
+ *                         hang at exit (CPython gh-72165, gh-80961). */
 typedef struct weft_thread_pool_opts {
     int (*initializer)(void *initarg);
     void *initarg;
@@ -99,10 +112,16 @@ typedef struct weft_thread_pool_opts {
     uint64_t reserved_[3]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_thread_pool_opts_t;
 
+/* The default thread pool options (the same as a NULL opts). */
+#define WEFT_THREAD_POOL_OPTS_INIT                                                                 \
+    {                                                                                              \
+        .thread_name_prefix = NULL, .exit_timeout = 0                                              \
+    }
+
 /* Creates a thread pool of at most max_workers threads (0: Python's default,
  * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
  * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
- * Errors: WEFT_EINVAL (ex NULL, prefix too long, stack size too small), WEFT_ENOMEM. */
+ * Errors: WEFT_EINVAL (ex NULL, stack size too small, exit_timeout NaN), WEFT_ENOMEM. */
 WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts,
                                         weft_executor_t **ex);
 
@@ -110,9 +129,10 @@ WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_po
  * Tasks run in worker processes, forked by the pool, so CPU-bound work runs beside the
  * caller's threads without sharing their memory. A task is a function (the same binary runs
  * in the workers, so a function pointer is valid there) plus argument BYTES, copied to the
- * worker; its result is bytes, copied back. Submit with weft_process_pool_submit (the generic
- * weft_executor_submit and weft_executor_map take pointers, which mean nothing in another
- * process: WEFT_ENOTSUP); shutdown and destroy are the generic ones.
+ * worker; its result is bytes, copied back. Submit with weft_process_pool_submit and map with
+ * weft_process_pool_map (the generic weft_executor_submit and weft_executor_map take
+ * pointers, which mean nothing in another process: WEFT_ENOTSUP); shutdown and destroy are
+ * the generic ones.
  *
  * A pool thread in the caller's process (a daemon weft thread) feeds idle workers over pipes,
  * collects results and watches the workers. Failures stay with the task that met them:
@@ -120,7 +140,7 @@ WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_po
  *     WEFT_EWORKERDIED and is replaced; the pool and the other tasks go on (unlike Python's
  *     BrokenProcessPool);
  *   - task_timeout: a task running longer has its worker killed and fails with
- *     WEFT_ETIMEDOUT (a hard limit: the task cannot ignore it);
+ *     WEFT_ETIMEDOUT;
  *   - max_tasks_per_child: a worker exits after that many tasks and is replaced.
  * Workers start lazily, up to max_workers, and are daemon processes (weft/process.h): they are
  * terminated if the program exits without shutting the pool down, and die with it if it is
@@ -134,22 +154,56 @@ WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_po
  * of one copy of each in the pool's process while in flight. In a forked child the pool is
  * unusable (submit: WEFT_EBROKEN). */
 
-/* A process-pool task: runs in a worker with the argument bytes (arg may be NULL when len is
+/* One task signature family for both pools, as far as pointers vs bytes allow. A thread-pool
+ * task (weft_task_fn, weft/future.h) takes a pointer and gives a pointer:
+ *     int task(void *arg, void **result);
+ * A process-pool task has the same shape with each pointer replaced by bytes (a pointer and a
+ * length), since only bytes cross into another process:
+ *     int task(const void *arg, size_t len, void **result, size_t *result_len);
+ * and the calls read the same: weft_executor_submit(ex, fn, arg, &f) /
+ * weft_process_pool_submit(ex, fn, arg, len, &f), weft_executor_map / weft_process_pool_map
+ * (the same arguments, with a weft_bytes_t for each argument and each result), and
+ * weft_future_result / weft_future_result_bytes. The task keeps its four plain parameters
+ * (rather than taking weft_bytes_t) so that a task is an ordinary C function of a buffer,
+ * callable as such in tests and in the caller's own process; weft_bytes_t is for the arrays
+ * of map, where an argument needs its length beside it.
+ *
+ * A process-pool task: runs in a worker with the argument bytes (arg may be NULL when len is
  * 0); returns 0 and, optionally, a result in *result / *result_len (memory from malloc, freed
  * by the pool after copying it; leave NULL / 0 for none), or a nonzero error code, which
  * becomes the future's error. */
 typedef int (*weft_process_task_fn)(const void *arg, size_t len, void **result, size_t *result_len);
 
-/* How to make a process pool; NULL or all zero is Python's default.
- *   max_tasks_per_child  0: workers live until shutdown
- *   task_timeout         seconds; 0 (or negative): no limit; +inf, or more than a deadline can
- *                        represent (~292 years), is forever: no limit either; NaN is
- *                        WEFT_EINVAL */
+/* Bytes: len bytes at data (data may be NULL when len is 0). An argument or a result of
+ * weft_process_pool_map. */
+typedef struct weft_bytes {
+    const void *data;
+    size_t len;
+} weft_bytes_t;
+
+/* How to make a process pool. A NULL opts, WEFT_PROCESS_POOL_OPTS_INIT, or all zero is the
+ * default.
+ *   max_tasks_per_child   0: workers live until shutdown
+ *   task_timeout          a duration (rule above): how long a task may run. A task running
+ *                         longer has its worker killed and fails with WEFT_ETIMEDOUT (a hard
+ *                         limit: the task cannot ignore it). 0 (the default) or WEFT_FOREVER:
+ *                         no limit; other negative values and NaN: WEFT_EINVAL
+ *   process_name_prefix   workers are named "<prefix>_<n>" (n: the worker's slot), cut to 15
+ *                         characters as a thread pool's workers are: weft_process_name and
+ *                         the comm the OS shows (top, ps); the pool thread is "<prefix>".
+ *                         NULL or "" picks "weft_proc" ("weft_proc_0", ...) */
 typedef struct weft_process_pool_opts {
     size_t max_tasks_per_child;
     double task_timeout;
-    uint64_t reserved_[6]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
+    const char *process_name_prefix;
+    uint64_t reserved_[5]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_process_pool_opts_t;
+
+/* The default process pool options (the same as a NULL opts). */
+#define WEFT_PROCESS_POOL_OPTS_INIT                                                                \
+    {                                                                                              \
+        .max_tasks_per_child = 0, .task_timeout = 0, .process_name_prefix = NULL                   \
+    }
 
 /* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Errors:
  * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).
@@ -170,11 +224,26 @@ WEFT_EXTERN int weft_process_pool_create(size_t max_workers, const weft_process_
 WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn,
                                          const void *arg, size_t len, weft_future_t **out);
 
-/* The result bytes of a process-pool future, waiting up to timeout as weft_future_result does
- * (same return values). On 0, *data and *len (either may be NULL) describe the result, owned
- * by the future: valid while the caller holds a reference. */
-WEFT_EXTERN int weft_process_result(weft_future_t *f, double timeout, const void **data,
-                                    size_t *len);
+/* Pool.map / Executor.map on a process pool, collected: runs fn on the bytes of args[i] for
+ * i in 0..n-1 concurrently and stores the results in order in results[0..n-1] (a caller's
+ * array of n), all within one overall timeout (counted once, from the call: WEFT_FOREVER
+ * waits as long as it takes, 0 or negative only collects what is done at once). Each result
+ * is a copy in memory from malloc that the caller frees with free((void *)results[i].data)
+ * (data NULL when len is 0). Returns 0 when every task succeeded; otherwise the first failure
+ * in argument order (as Python's map raises at the first item that failed, whichever failed
+ * first in time): a task's error code, or WEFT_EWORKERDIED, WEFT_ETIMEDOUT (the timeout
+ * passed), WEFT_ECANCELED (the caller was canceled, or a task cancelled), WEFT_ENOMEM (no
+ * memory for a copy), or a submit error (weft_process_pool_submit: WEFT_ESHUTDOWN after
+ * shutdown, WEFT_EBROKEN, ...), after cancelling the tasks not yet started (those running
+ * finish on their own). *ndone (may be NULL) receives how many leading results were stored:
+ * results[0..*ndone) are the caller's to free, the others are {NULL, 0}. n == 0 returns 0.
+ * WEFT_EINVAL (ex, fn or results NULL, args NULL with n > 0, an argument with data NULL and
+ * len > 0, NaN), WEFT_ENOTSUP (ex is not a process pool: a thread pool maps with
+ * weft_executor_map, an MPI pool with weft_mpi_pool_map). Safe from any thread or coroutine,
+ * including a pool's own tasks (a coroutine waiting parks only itself). */
+WEFT_EXTERN int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn,
+                                      const weft_bytes_t *args, size_t n, weft_bytes_t *results,
+                                      double timeout, size_t *ndone);
 
 #ifdef __cplusplus
 }

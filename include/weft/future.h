@@ -5,7 +5,7 @@
  * A weft_future_t is the result of a computation that may not have finished: an executor
  * returns one from weft_executor_submit (weft/executor.h), and any code can make one with
  * weft_future_create and complete it itself (the promise side: set_result / set_error). Futures
- * are reference-counted: new and submit hand out one reference, retain adds one, release
+ * are reference-counted: create and submit hand out one reference, retain adds one, release
  * drops one, and the last release frees it. A future in use by an executor or a waiter is
  * kept alive by their own references, so releasing yours early is always safe.
  *
@@ -67,7 +67,8 @@ WEFT_EXTERN int weft_future_create(weft_future_t **f);
 WEFT_EXTERN weft_future_t *weft_future_retain(weft_future_t *f);
 
 /* Drops a reference; the last one frees the future, its message and its callbacks. Never
- * touches the result value: that is the caller's. 0, or WEFT_EINVAL for NULL. */
+ * touches a result value set with weft_future_set_result, nor the user data: those are the
+ * caller's (result bytes are the future's, and go with it). 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_future_release(weft_future_t *f);
 
 /* ---- the consumer side ---------------------------------------------------------------- */
@@ -80,14 +81,43 @@ WEFT_EXTERN int weft_future_release(weft_future_t *f);
  * codes: weft_future_done tells the cases apart. */
 WEFT_EXTERN int weft_future_result(weft_future_t *f, double timeout, void **value);
 
-/* Never blocks. The error of a done future: the code its task failed with (0 if it
- * succeeded), or WEFT_ECANCELED if it was cancelled. WEFT_EAGAIN if f is not done yet,
- * WEFT_EINVAL for NULL. */
-WEFT_EXTERN int weft_future_error(weft_future_t *f);
+/* The result of a future whose task returns bytes (a process-pool or MPI-pool task: both
+ * pools store the same representation), waiting up to timeout as weft_future_result does,
+ * with the same return values. On 0, *data and *len (either may be NULL) describe the result
+ * bytes, owned by the future: valid while the caller holds a reference. WEFT_EINVAL also
+ * when f finished with a result that is not bytes (a thread pool's, or one set by hand with
+ * weft_future_set_result: read those with weft_future_result). On every nonzero return
+ * *data is NULL and *len 0. */
+WEFT_EXTERN int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data,
+                                         size_t *len);
+
+/* The error of f once it is done, waiting up to timeout as weft_future_result does. Returns 0
+ * when f is done, with *code (may be NULL) set to how it ended: 0 if its task succeeded, the
+ * code its task failed with, or WEFT_ECANCELED if f was cancelled. Otherwise *code is left
+ * alone and the call returns WEFT_ETIMEDOUT (f is not done yet; timeout 0 asks without
+ * waiting), WEFT_ECANCELED (only when the CALLER was canceled while it waited), WEFT_EINVAL
+ * (f NULL, timeout NaN). Unlike weft_future_result, the return value never carries the task's
+ * own code, so the two cases cannot be confused. */
+WEFT_EXTERN int weft_future_error(weft_future_t *f, double timeout, int *code);
 
 /* The message a failed task left (weft_future_fail_current, weft_future_set_error), NULL if none or
  * not done. Valid while the caller holds a reference to f. */
 WEFT_EXTERN const char *weft_future_error_message(weft_future_t *f);
+
+/* ---- user data --------------------------------------------------------------------------
+ * One pointer a program attaches to a future, to find its own record again when the future
+ * comes back from weft_future_wait or weft_as_completed (Python's `{future: url}` dict). */
+
+/* Sets f's user data to data (replacing what was there). weft never looks at it, never frees
+ * it, and keeps it for the future's whole life (also after it is done): the caller owns what
+ * it points to and must keep it valid while it reads it back. 0, or WEFT_EINVAL for f NULL.
+ * May be called at any time, from any thread, concurrently with weft_future_data: a reader
+ * that gets the pointer also sees what the setter wrote before setting it. */
+WEFT_EXTERN int weft_future_set_data(weft_future_t *f, void *data);
+
+/* f's user data: the last value set with weft_future_set_data, NULL if none was set or for
+ * f NULL. */
+WEFT_EXTERN void *weft_future_data(weft_future_t *f);
 
 /* The state right now (a snapshot); WEFT_FUTURE_INVALID for NULL. */
 WEFT_EXTERN weft_future_state_t weft_future_state(weft_future_t *f);
@@ -178,7 +208,7 @@ WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_
  * yielded, WEFT_ETIMEDOUT once the overall timeout passed and none of the futures left is done
  * (Python's TimeoutError; later calls still yield a future done meanwhile, without waiting),
  * WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
- * time. release frees the iterator (0; WEFT_EINVAL for NULL). */
+ * time. end frees the iterator and drops its references: 0, or WEFT_EINVAL for NULL. */
 typedef struct weft_as_completed weft_as_completed_t;
 WEFT_EXTERN int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
                                          weft_as_completed_t **it);

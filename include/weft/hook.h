@@ -11,7 +11,7 @@
  * The calls: read, write, readv, writev, recv, recvfrom, recvmsg, send, sendto, sendmsg,
  * accept, accept4, connect, poll, select, sleep, usleep, nanosleep; close, dup2, dup3, fclose
  * and pclose (an fd closed or replaced under waiting coroutines wakes them, and no poller
- * watches it any more, as weft_close does); getaddrinfo
+ * watches it any more, as weft_fd_close does); getaddrinfo
  * (resolution runs on a helper thread while the coroutine parks); socket and socketpair (a new
  * socket starts with no hint from the number's earlier holder).
  *
@@ -28,7 +28,7 @@
  * mistake, fails with ENOTCONN only when a connection arrives or SO_RCVTIMEO passes.) A close
  * that no hook sees (closedir's, glibc's own, syscall(SYS_close)) of an fd a coroutine WAITED
  * on leaves the poller believing it watches that number: close such fds with close(),
- * fclose(), pclose() or weft_close(), or a wait on the fd that takes the number next may not
+ * fclose(), pclose() or weft_fd_close(), or a wait on the fd that takes the number next may not
  * end (with epoll, which drops a closed file silently).
  *
  * Mechanism: symbol interposition. libweft defines these functions; the dynamic linker binds

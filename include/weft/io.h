@@ -8,12 +8,12 @@
  * everywhere in weft (WEFT_FOREVER blocks; 0 or any other negative value polls), EINTR retried,
  * errors as negative WEFT_E* codes (errno negated; an errno weft does not name is WEFT_ESYSTEM).
  *
- * Closing: weft_close (and, when patched, close(2), dup2(2) and dup3(2) onto the number) ends
+ * Closing: weft_fd_close (and, when patched, close(2), dup2(2) and dup3(2) onto the number) ends
  * every wait on the fd, in every hub and every thread of the process: each waiter returns
  * WEFT_EBADF at once, and no hub watches the number any more when the close returns, so no
  * waiter ever sees the events of the fd that takes the number next. A wait that starts while
  * the close runs waits for it, then starts over on whatever fd has the number then. A plain
- * close(2) (unpatched) wakes nobody: use weft_close for an fd anybody may wait on.
+ * close(2) (unpatched) wakes nobody: use weft_fd_close for an fd anybody may wait on.
  *
  * Pollers (the seed's IO models): "select", "poll", "epoll", "io_uring" (when built with
  * liburing and the kernel allows it). One per hub, chosen when the hub is created: the name
@@ -22,9 +22,23 @@
  * per wait for sockets: its interest persists), else io_uring, poll, select. select cannot
  * watch fds >= FD_SETSIZE (1024): WEFT_EINVAL.
  *
- * Non-blocking mode: weft_read/weft_write on a non-socket fd set O_NONBLOCK on it (shared with
- * every holder of the open file, as gevent does); sockets are used with MSG_DONTWAIT and keep
- * their mode.
+ * Non-blocking mode: weft_fd_read/weft_fd_write on a non-socket fd set O_NONBLOCK on it (shared
+ * with every holder of the open file, as gevent does); sockets are used with MSG_DONTWAIT and
+ * keep their mode, except that weft_fd_accept and weft_fd_connect set O_NONBLOCK on theirs.
+ *
+ * Returns: every call returns 0 or a negative WEFT_E* code; counts, events and new fds come
+ * through the output pointer, the last argument. A transfer that moved part of its bytes and
+ * then failed (an error, the timeout, a cancel) returns the error AND sets *done to the part.
+ *
+ * Thread safety: every call may be made from any thread or coroutine, on the same fd from
+ * several at once (any number may wait on one fd; a readiness wakes them all; concurrent
+ * reads or writes of one stream interleave as read(2)/write(2) do). Not async-signal-safe (a
+ * signal handler cannot wake a coroutine: use a thread, or a self-pipe a coroutine reads).
+ * Coroutines: a wait parks only the calling coroutine. Cancellation: a wait returns
+ * WEFT_ECANCELED when the caller's coroutine or task is canceled, or WEFT_ETIMEDOUT at the end
+ * of a weft_timeout scope (coro.h). Fork: in a child, the forking thread's hub gets a poller of
+ * its own (nothing is shared with the parent's) at its next wait; the waits of other threads
+ * do not exist in the child; the fds themselves are shared as fork shares them.
  */
 #ifndef WEFT_IO_H
 #define WEFT_IO_H
@@ -39,7 +53,7 @@
 extern "C" {
 #endif
 
-/* Event bits for weft_wait_fd. */
+/* Event bits for weft_fd_wait. */
 enum {
     WEFT_READ = 1,  /* readable, or EOF, or an error pending */
     WEFT_WRITE = 2, /* writable, or the peer gone */
@@ -53,41 +67,53 @@ WEFT_EXTERN int weft_poller_set(const char *name);
 /* The poller of the calling thread's hub, or of the hubs to come when it has none yet. */
 WEFT_EXTERN const char *weft_poller_name(void);
 
-/* Waits until fd is ready for one of `events` (WEFT_READ | WEFT_WRITE) and returns the ready
- * ones (> 0). Errors: WEFT_EINVAL (fd < 0, events empty, timeout NaN), WEFT_EBADF (fd not
- * open, or closed by weft_close while waiting), WEFT_ETIMEDOUT, WEFT_ECANCELED. Any number of
- * coroutines may wait on one fd; a readiness wakes them all. */
-WEFT_EXTERN int weft_wait_fd(int fd, int events, double timeout);
+/* Waits until fd is ready for one of `events` (WEFT_READ | WEFT_WRITE): 0, the ready ones in
+ * *revents (may be NULL). Errors: WEFT_EINVAL (fd < 0, events empty or unknown bits, timeout
+ * NaN), WEFT_EBADF (fd not open, or closed by weft_fd_close while waiting), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED; *revents is 0 then. Any number of coroutines may wait on one fd; a
+ * readiness wakes them all. */
+WEFT_EXTERN int weft_fd_wait(int fd, int events, double timeout, int *revents);
 
-/* read(2) that waits for data: returns bytes read (> 0), 0 at EOF, or a negative code
- * (WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, WEFT_ECONNRESET, ...). */
-WEFT_EXTERN ssize_t weft_read(int fd, void *buf, size_t n, double timeout);
+/* read(2) that waits for data: 0, with the bytes read in *done (> 0, or 0 at EOF or for n 0).
+ * Errors: WEFT_EINVAL (fd < 0, buf NULL with n > 0, done NULL, timeout NaN), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED, WEFT_EBADF, WEFT_ECONNRESET, ...; *done is 0 then. */
+WEFT_EXTERN int weft_fd_read(int fd, void *buf, size_t n, double timeout, size_t *done);
 
-/* Writes all n bytes, waiting for room as needed. Returns n; or, when an error or the timeout
- * came after part was written, the part (call again to learn the error); or a negative code
- * when nothing was written (WEFT_EPIPE for a reader gone: never a SIGPIPE death). */
-WEFT_EXTERN ssize_t weft_write(int fd, const void *buf, size_t n, double timeout);
+/* Writes all n bytes, waiting for room as needed: 0, *done == n. Errors: WEFT_EINVAL (fd < 0,
+ * buf NULL with n > 0, timeout NaN), WEFT_EPIPE (the reader is gone: never a SIGPIPE death),
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, ...: returned even when part was written first,
+ * with the part in *done (0 when nothing went). done may be NULL. */
+WEFT_EXTERN int weft_fd_write(int fd, const void *buf, size_t n, double timeout, size_t *done);
 
-/* recv(2) / send(2) for sockets, with the same rules as weft_read / weft_write (flags are
- * passed on; MSG_NOSIGNAL and MSG_DONTWAIT are added). */
-WEFT_EXTERN ssize_t weft_recv(int fd, void *buf, size_t n, int flags, double timeout);
-WEFT_EXTERN ssize_t weft_send(int fd, const void *buf, size_t n, int flags, double timeout);
+/* recv(2) / send(2) for sockets, with the same rules, errors and *done as weft_fd_read /
+ * weft_fd_write (flags are passed on; MSG_NOSIGNAL and MSG_DONTWAIT are added). On an fd that
+ * is not a socket they read and write as weft_fd_read / weft_fd_write do (flags unused). */
+WEFT_EXTERN int weft_fd_recv(int fd, void *buf, size_t n, int flags, double timeout, size_t *done);
+WEFT_EXTERN int weft_fd_send(int fd, const void *buf, size_t n, int flags, double timeout,
+                             size_t *done);
 
-/* accept(2) that waits for a connection; the new fd is close-on-exec. Returns it (>= 0) or a
- * negative code. */
-WEFT_EXTERN int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout);
+/* accept(2) that waits for a connection: 0, the new fd (close-on-exec, non-blocking) in *conn;
+ * the peer's address in addr/len as accept(2) gives it (addr may be NULL; then len is
+ * ignored). Sets O_NONBLOCK on fd. Errors: WEFT_EINVAL (fd < 0, conn NULL, addr without len,
+ * timeout NaN), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, WEFT_EMFILE, ...; *conn is -1
+ * then. */
+WEFT_EXTERN int weft_fd_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout,
+                               int *conn);
 
-/* connect(2) that waits for the connection to complete: 0 or a negative code
- * (WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, ...). fd is left non-blocking. */
-WEFT_EXTERN int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout);
+/* connect(2) that waits for the connection to complete: 0 or a negative code (WEFT_EINVAL for
+ * fd < 0, addr NULL or timeout NaN; WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ECANCELED, ...).
+ * fd is left non-blocking. After a timeout or a cancel the connection attempt may still be
+ * going on: close fd. */
+WEFT_EXTERN int weft_fd_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout);
 
 /* Closes fd, first ending every wait on it in the process: the coroutines of every hub (this
- * thread's and other threads') and the threads without a hub waiting on fd in weft_wait_fd,
- * weft_read, ... return WEFT_EBADF at once. Returns 0, or WEFT_EINVAL (fd < 0, or the calling
- * hub's own eventfd), WEFT_EBADF (fd not open), WEFT_EIO or another close(2) error (the fd is
- * released all the same; never retry). Safe from any thread or coroutine; not from a signal
- * handler (it takes internal locks). In a forked child it concerns the child's waits only. */
-WEFT_EXTERN int weft_close(int fd);
+ * thread's and other threads') and the threads without a hub waiting on fd in weft_fd_wait,
+ * weft_fd_read, ... return WEFT_EBADF at once. Returns 0, or WEFT_EINVAL (fd < 0, or the
+ * calling hub's own eventfd), WEFT_EBADF (fd not open), WEFT_EIO or another close(2) error (the
+ * fd is released all the same; never retry). Safe from any thread or coroutine; not from a
+ * signal handler (it takes internal locks). In a forked child it concerns the child's waits
+ * only. */
+WEFT_EXTERN int weft_fd_close(int fd);
 
 #ifdef __cplusplus
 }

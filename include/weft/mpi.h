@@ -4,7 +4,8 @@
  * -lweft_mpi -lweft; in weft's own CMake build, the target weft::weft_mpi). This header needs
  * no <mpi.h>. Not included by weft.h.
  *
- * The same executor as the process pool, across hosts: weft_executor_shutdown / destroy and
+ * The same executor as the process pool, across hosts (submit by name, weft_mpi_pool_map for
+ * map, weft_future_result_bytes for results): weft_executor_shutdown / destroy and
  * every future call (result, callbacks, weft_future_wait, as_completed, cancel) work on it as on
  * any executor. A task is a function plus argument bytes and returns bytes, as a process-pool task
  * (weft_process_task_fn); since addresses differ between hosts, a task names its function
@@ -124,8 +125,15 @@ WEFT_EXTERN int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_exec
 WEFT_EXTERN int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
                                      size_t len, weft_future_t **out);
 
-/* The result bytes of an MPI-pool future, as weft_process_result (same rules). */
-WEFT_EXTERN int weft_mpi_result(weft_future_t *f, double timeout, const void **data, size_t *len);
+/* Pool.map on an MPI pool: weft_process_pool_map (weft/executor.h: results in order, copies
+ * from malloc the caller frees, the first failure in argument order, one overall timeout,
+ * *ndone) with the task registered as name. Errors as there, with weft_mpi_pool_submit's:
+ * WEFT_EINVAL (ex, name or results NULL, args NULL with n > 0, a bad name or argument, NaN),
+ * WEFT_ENOTSUP (ex is not an MPI pool), WEFT_ESHUTDOWN, WEFT_EBROKEN, WEFT_ENOMEM; a task's
+ * code, WEFT_ENOENT (no such task on the worker), WEFT_ETIMEDOUT, WEFT_ECANCELED. Safe from
+ * any thread or coroutine. */
+WEFT_EXTERN int weft_mpi_pool_map(weft_executor_t *ex, const char *name, const weft_bytes_t *args,
+                                  size_t n, weft_bytes_t *results, double timeout, size_t *ndone);
 
 #ifdef __cplusplus
 }

@@ -215,7 +215,10 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  * parks only the coroutine, through its hub's poller. Cost: a tiny message costs 2-4 times a raw
  * pipe(2) write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path
  * between processes. Fork: both processes may use their copies, but two processes receiving on
- * copies of the same end race for messages byte-wise: give each end to one process. */
+ * copies of the same end race for messages byte-wise, and two processes SENDING on copies of
+ * the same end interleave the bytes of messages larger than the pipe's atomic unit (a few
+ * KiB), which corrupts the stream for good (as Python's multiprocessing documents): give each
+ * end to one process, or let several children report through a weft_mpqueue. */
 typedef struct weft_conn weft_conn_t;
 
 /* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a
@@ -358,7 +361,7 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * so that a cancel request, WEFT_ECANCELED, is seen); a coroutine's wait parks only the coroutine
  * and looks again between naps of 20 us doubling to 1 ms (as the shared Lock & co above). Timeouts
  * are seconds (WEFT_FOREVER blocks; 0 or any other negative value polls; see weft/core.h). Thread
- * safety: every call but destroy may be made from any thread of any process sharing the queue. Not
+ * safety: every call but release may be made from any thread of any process sharing the queue. Not
  * async-signal-safe.
  *
  * Trust: a process sharing the queue can write anything into the shared memory. It can lose,
@@ -405,7 +408,7 @@ WEFT_EXTERN int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap
  * caller's feeder, plus 3.13's shutdown: there is no feeder here to stop). From then on put
  * fails with WEFT_ESHUTDOWN; get still takes what is queued, then fails with WEFT_ESHUTDOWN
  * instead of waiting; callers blocked in put or get wake and do the same. task_done and join
- * are unaffected. Idempotent; the memory stays until destroy. WEFT_EINVAL for NULL. */
+ * are unaffected. Idempotent; the memory stays until release. WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_mpqueue_close(weft_mpqueue_t *q);
 
 /* Snapshots: messages queued, none queued, no room for a message of len bytes (0 / false /

@@ -26,7 +26,7 @@
  * get that fails took none.
  *
  * Thread safety: every function may be called concurrently from any thread or coroutine,
- * except destroy. Not async-signal-safe. Fork: a queue that no other thread was using at the
+ * except release. Not async-signal-safe. Fork: a queue that no other thread was using at the
  * instant of fork is usable in the child (it is not shared with the parent: for that see the
  * process queue); waiters of the parent do not exist in the child.
  */
@@ -61,7 +61,7 @@ WEFT_EXTERN int weft_queue_create(weft_queue_kind_t kind, size_t maxsize, weft_q
  * WEFT_EINVAL for NULL. No call on q may start after release. */
 WEFT_EXTERN int weft_queue_release(weft_queue_t *q);
 
-/* Sets the function that receives the items the queue drops: those still queued at destroy
+/* Sets the function that receives the items the queue drops: those still queued at release
  * and those discarded by an immediate shutdown (called once per item, without the queue's
  * lock held, with `arg`). NULL disables. WEFT_EINVAL if q is NULL. */
 WEFT_EXTERN int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *item, void *arg),

@@ -26,7 +26,8 @@
  * Fork: an object that no thread held at fork time is usable in the child; one held by a
  * thread that does not exist in the child stays held there (as with pthread objects).
  * Signal handlers: only weft_event_set, weft_event_is_set, weft_lock_locked and
- * weft_semaphore_release on an object never acquired by the interrupted thread are safe.
+ * weft_semaphore_release are safe there, and only on an object the interrupted thread never
+ * acquires or waits on (a handler setting an Event another thread waits on is fine).
  * Destroy: returns WEFT_EBUSY (and changes nothing) while the object is held or waited on.
  *
  * Process-shared mode: Lock, RLock, Semaphore, Event and Condition can also be initialised
@@ -190,7 +191,8 @@ typedef struct weft_event {
 
 WEFT_EXTERN int weft_event_init(weft_event_t *e);
 WEFT_EXTERN int weft_event_destroy(weft_event_t *e);
-/* Sets the flag and wakes all waiters. Async-signal-safe when nobody waits. */
+/* Sets the flag and wakes all waiters. Async-signal-safe under the rule at the top of this
+ * header: the interrupted thread must not be the one waiting on e or inside a call on e. */
 WEFT_EXTERN int weft_event_set(weft_event_t *e);
 /* weft_event_set(event) as a void (void *) callback, for weft_timer_start and the like (see
  * weft/timer.h, "callbacks"): the result is dropped; NULL does nothing. */
@@ -294,7 +296,7 @@ typedef struct weft_barrier {
         }                                                                                          \
     }
 
-/* parties >= 1 (WEFT_EINVAL otherwise); action may be NULL. */
+/* 1 <= parties <= INT_MAX (WEFT_EINVAL otherwise); action may be NULL. */
 WEFT_EXTERN int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *arg),
                                   void *action_arg);
 WEFT_EXTERN int weft_barrier_destroy(weft_barrier_t *b);

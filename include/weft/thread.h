@@ -171,8 +171,8 @@ WEFT_EXTERN void *weft_thread_local_get(const weft_thread_local_t *l);
 WEFT_EXTERN int weft_thread_local_set(weft_thread_local_t *l, void *value);
 
 /* Runs the destructor on every thread's remaining value, here in the caller, then frees the
- * slot. A destructor already running in an exiting thread may still be running when destroy
- * returns. Must not race with get/set of the same l (as any destroy). WEFT_EINVAL if l is
+ * slot. A destructor already running in an exiting thread may still be running when release
+ * returns. Must not race with get/set of the same l (as any release). WEFT_EINVAL if l is
  * NULL. */
 WEFT_EXTERN int weft_thread_local_release(weft_thread_local_t *l);
 

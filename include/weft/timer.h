@@ -95,7 +95,9 @@ typedef struct weft_timer {
     }
 
 /* Initialises an idle (finished) timer. WEFT_EINVAL if t is NULL. Must not race with any
- * other call on t. */
+ * other call on t, and t must not be a pending timer: its memory is the timer thread's until
+ * it finished or was canceled (re-initialising it corrupts that thread's list; cancel or
+ * join first, as before any reuse of the memory). */
 WEFT_EXTERN int weft_timer_init(weft_timer_t *t);
 
 /* 0 if t is finished (see above): it may then be freed or re-initialised. WEFT_EBUSY while
@@ -103,15 +105,16 @@ WEFT_EXTERN int weft_timer_init(weft_timer_t *t);
 WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
 
 /* Schedules fn(arg) to run on the timer thread `interval` seconds from now (Python's
- * Timer(interval, fn).start()); 0 or a negative interval means as soon as possible. Never runs it
- * early: the call happens at or after the deadline, late by the timer thread's wake-up latency plus
- * any earlier callbacks still running. Returns 0, or: WEFT_EINVAL    t or fn NULL, interval NaN
- * (nothing changes) WEFT_EBUSY     t is pending, or its callback is running and the caller is not
- * that callback (a timer is started again only once finished) WEFT_ECANCELED the caller is t's own
- * callback restarting it, and t was canceled while this callback ran (so a cancel reliably stops a
- * periodic timer) WEFT_EAGAIN / WEFT_ENOMEM  the timer thread could not be created; t is not
- * pending An interval too large to represent (+inf included), or WEFT_FOREVER, means a timer that
- * only cancel ends.
+ * Timer(interval, fn).start()); 0 or a negative interval means as soon as possible; an
+ * interval too large to represent (+inf included), or WEFT_FOREVER, means a timer that only
+ * cancel ends. Never runs it early: the call happens at or after the deadline, late by the
+ * timer thread's wake-up latency plus any earlier callbacks still running. Returns 0, or:
+ *   WEFT_EINVAL     t or fn NULL, interval NaN (nothing changes)
+ *   WEFT_EBUSY      t is pending, or its callback is running and the caller is not that
+ *                   callback (a timer is started again only once finished)
+ *   WEFT_ECANCELED  the caller is t's own callback restarting it, and t was canceled while
+ *                   this callback ran (so a cancel reliably stops a periodic timer)
+ *   WEFT_EAGAIN / WEFT_ENOMEM  the timer thread could not be created; t is not pending
  * Restart from its own callback: allowed (once per run; a second start in the same run is
  * WEFT_EBUSY, as t is pending again at once); joiners keep waiting until a run ends without
  * a restart. Thread-safe; not async-signal-safe. */

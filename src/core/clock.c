@@ -85,6 +85,8 @@ double weft_deadline_remaining(weft_deadline_t deadline)
 double weft__deadline_remaining(int64_t deadline)
 {
     if (deadline == WEFT_NO_DEADLINE) return WEFT_FOREVER;
-    int64_t left = deadline - weft_time_monotonic_ns();
+    int64_t left;
+    /* A deadline far in the past (only a forged value can be) is passed, not 292 years off. */
+    if (__builtin_sub_overflow(deadline, weft_time_monotonic_ns(), &left)) return 0.0;
     return left > 0 ? (double)left / 1e9 : 0.0;
 }

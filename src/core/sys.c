@@ -64,9 +64,19 @@ int weft__sys_connect(int fd, const struct sockaddr *addr, socklen_t len)
     return (int)syscall(SYS_connect, fd, addr, len);
 }
 
+int weft__sys_socket(int domain, int type, int protocol)
+{
+    return (int)syscall(SYS_socket, domain, type, protocol);
+}
+
 int weft__sys_socketpair(int domain, int type, int protocol, int sv[2])
 {
     return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+}
+
+int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen_t len)
+{
+    return (int)syscall(SYS_setsockopt, fd, level, name, value, len);
 }
 
 int weft__sys_close(int fd)

@@ -6,6 +6,9 @@
  */
 #include "executor_internal.h"
 
+#include <stdio.h>
+#include <string.h>
+
 int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg, weft_future_t **out)
 {
     if (out) *out = NULL;
@@ -74,4 +77,18 @@ int weft_executor_release(weft_executor_t *ex)
     if (!ex) return WEFT_EINVAL;
     ex->ops->destroy(ex);
     return 0;
+}
+
+void weft__worker_name(char *name, const char *prefix, size_t n)
+{
+    char number[24];
+    size_t digits = (size_t)snprintf(number, sizeof number, "_%zu", n);
+    size_t room = WEFT__WORKER_NAME_MAX - 1;
+    if (digits > room) { /* a number no pool reaches: its last digits */
+        memcpy(name, number + digits - room, room + 1);
+        return;
+    }
+    size_t keep = strnlen(prefix, room - digits);
+    memcpy(name, prefix, keep);
+    memcpy(name + keep, number, digits + 1);
 }

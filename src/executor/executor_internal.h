@@ -19,6 +19,10 @@
 #ifndef WEFT_EXECUTOR_INTERNAL_H
 #define WEFT_EXECUTOR_INTERNAL_H
 
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "../wait/wait_internal.h"
 #include "weft/executor.h"
 #include "weft/future.h"
@@ -55,14 +59,28 @@ struct weft_future {
     weft__callback_t first; /* the first callback, kept inline (fn NULL: none) */
     weft__callback_t *more, **more_tail;
     weft__listener_t *listeners;
-    /* Frees a result the future owns (the process pool's bytes), at the last release; NULL:
-     * the result is the caller's. Set by the backend before it completes the future. */
+    /* Bytes results (weft__future_set_bytes): `dispose` frees one, set by the backend before
+     * the future is shared; `offer` is the result its runner is completing it with; `owned`
+     * (written with the final state) says the value is that weft__bytes_t, which the future
+     * frees at its last release; false: the value is the caller's (a hand completion won). */
     void (*dispose)(void *value);
+    _Atomic(void *) offer;
+    bool owned;
+    _Atomic(void *) data; /* weft_future_set_data's; never looked at */
     /* The task, owned by the executor that queued the future. */
     weft_task_fn fn;
     void *arg;
     weft__list_node_t node; /* its place in the executor's queue (or another list of its own) */
 };
+
+/* A result made of bytes (the process pool's and the MPI pool's, which store the same
+ * representation): len bytes at data, which points into the same allocation (raw, after
+ * whatever header the backend received with them). */
+typedef struct weft__bytes {
+    size_t len;
+    unsigned char *data;
+    unsigned char raw[];
+} weft__bytes_t;
 
 /* The future a list node of an executor's belongs to (NULL for none). */
 static inline weft_future_t *weft__future_of(const weft__list_node_t *n)
@@ -81,6 +99,18 @@ bool weft__future_run(weft_future_t *f);
 /* Completes f with code (0: value is the result) and message (taken over, may be NULL).
  * WEFT_EALREADY (and message freed) if f was already final. */
 int weft__future_finish(weft_future_t *f, int code, void *value, char *message);
+
+/* Completes f (whose dispose the backend set) with result, which f owns from then on
+ * (weft_future_result_bytes reads it). 0, or WEFT_EALREADY if f was completed by hand
+ * meanwhile: that outcome stands and result stays the caller's. Public calls only: the MPI
+ * pool, a library of its own, uses it too. */
+static inline int weft__future_set_bytes(weft_future_t *f, weft__bytes_t *result)
+{
+    /* Read by weft__future_finish under f's lock, in this thread's set_result or in a hand
+     * completion racing with it (which never completes with this fresh pointer). */
+    atomic_store_explicit(&f->offer, result, memory_order_relaxed);
+    return weft_future_set_result(f, result);
+}
 
 /* Waits until f is final: 0, WEFT_ETIMEDOUT or WEFT_ECANCELED. */
 int weft__future_wait(weft_future_t *f, int64_t deadline);
@@ -112,6 +142,72 @@ typedef struct weft__executor_ops {
 struct weft_executor {
     const weft__executor_ops_t *ops;
 };
+
+/* ---- map over bytes ------------------------------------------------------------------------
+ * The map of the pools whose tasks take and give bytes (weft_process_pool_map,
+ * weft_mpi_pool_map). Inline and on public calls only: the MPI pool is a library of its own,
+ * which sees nothing of libweft's internals. */
+
+/* Submits one task of a map: the pool's own submit of `task` (a pointer to the process
+ * pool's function, the MPI pool's task name) with the bytes of arg. */
+typedef int weft__bytes_submit_fn(weft_executor_t *ex, const void *task, weft_bytes_t arg,
+                                  weft_future_t **out);
+
+/* weft_process_pool_map's semantics (weft/executor.h) for any such pool: submits task for
+ * each of args[0..n-1], then collects the results in order within one deadline, copying each
+ * into malloc'd memory; on the first failure in argument order, cancels and drops the rest.
+ * task NULL is WEFT_EINVAL (the caller's own NULL checks), kind is what submitting to ex would
+ * fail with for its kind (0, or WEFT_ENOTSUP), checked after the NULL checks. */
+static inline int weft__map_bytes(weft_executor_t *ex, weft__bytes_submit_fn *submit,
+                                  const void *task, int kind, const weft_bytes_t *args, size_t n,
+                                  weft_bytes_t *results, double timeout, size_t *ndone)
+{
+    weft_deadline_t deadline;
+    if (ndone) *ndone = 0;
+    if (!ex || !task || !results || (!args && n > 0) || weft_deadline_after(timeout, &deadline))
+        return WEFT_EINVAL;
+    for (size_t i = 0; i < n; i++) results[i] = (weft_bytes_t){NULL, 0};
+    if (kind) return kind;
+    if (n == 0) return 0;
+    if (n > SIZE_MAX / sizeof(weft_future_t *)) return WEFT_ENOMEM;
+    weft_future_t **fs = malloc(n * sizeof *fs);
+    if (!fs) return WEFT_ENOMEM;
+    int rc = 0;
+    size_t submitted = 0;
+    while (submitted < n && (rc = submit(ex, task, args[submitted], &fs[submitted])) == 0)
+        submitted++;
+    size_t i = 0;
+    for (; rc == 0 && i < n; i++) {
+        const void *data;
+        size_t len;
+        rc = weft_future_result_bytes(fs[i], weft_deadline_remaining(deadline), &data, &len);
+        if (rc) break;
+        void *copy = len ? malloc(len) : NULL;
+        if (len && !copy) {
+            rc = WEFT_ENOMEM;
+            break;
+        }
+        if (len) memcpy(copy, data, len);
+        results[i] = (weft_bytes_t){copy, len};
+        weft_future_release(fs[i]);
+    }
+    /* From the one that failed or timed out (or all, when a submit failed): they may not have
+     * run; running ones finish on their own. */
+    for (size_t k = i; k < submitted; k++) {
+        weft_future_cancel(fs[k]);
+        weft_future_release(fs[k]);
+    }
+    if (ndone) *ndone = i;
+    free(fs);
+    return rc;
+}
+
+/* ---- worker names -------------------------------------------------------------------------
+ * Pool workers are named "<prefix>_<n>" in at most 15 characters, what the OS keeps of a
+ * thread's or process's name (comm: top, ps, gdb): the prefix is cut so that the number always
+ * fits. name has room for WEFT__WORKER_NAME_MAX bytes (the NUL included). */
+enum { WEFT__WORKER_NAME_MAX = 16 };
+void weft__worker_name(char *name, const char *prefix, size_t n);
 
 /* ---- the process pool's test hook ----------------------------------------------------------
  * A test seam: called, when set, by a process pool worker at each stage of a task, so that

@@ -60,6 +60,9 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     f->more_tail = &f->more;
     f->listeners = NULL;
     f->dispose = NULL;
+    atomic_init(&f->offer, NULL);
+    f->owned = false;
+    atomic_init(&f->data, NULL);
     f->fn = fn;
     f->arg = arg;
     f->node = (weft__list_node_t){0};
@@ -89,7 +92,7 @@ int weft_future_release(weft_future_t *f)
         next = c->next;
         weft__free(c);
     }
-    if (f->dispose && f->value) f->dispose(f->value);
+    if (f->owned) f->dispose(f->value);
     weft__free(f->message);
     weft__free(f->task_message);
     weft__free(f);
@@ -149,6 +152,7 @@ int weft__future_finish(weft_future_t *f, int code, void *value, char *message)
     }
     f->error = code;
     f->value = code ? NULL : value;
+    f->owned = !code && value && value == atomic_load_explicit(&f->offer, memory_order_relaxed);
     if (message) {
         weft__free(f->message);
         f->message = message;
@@ -345,12 +349,30 @@ int weft_future_result(weft_future_t *f, double timeout, void **value)
     return outcome(f, value);
 }
 
-int weft_future_error(weft_future_t *f)
+int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data, size_t *len)
 {
-    if (!f) return WEFT_EINVAL;
-    if (!weft__future_state_final(atomic_load_explicit(&f->state, memory_order_acquire)))
-        return WEFT_EAGAIN;
-    return outcome(f, NULL);
+    if (data) *data = NULL;
+    if (len) *len = 0;
+    void *value = NULL;
+    int rc = weft_future_result(f, timeout, &value);
+    if (rc) return rc;
+    /* Final with a result: `owned` was written with the state, seen through its acquire. */
+    if (!f->owned) return WEFT_EINVAL; /* a pointer result, not bytes */
+    const weft__bytes_t *b = value;
+    if (data) *data = b->data;
+    if (len) *len = b->len;
+    return 0;
+}
+
+int weft_future_error(weft_future_t *f, double timeout, int *code)
+{
+    int64_t deadline;
+    if (!f || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
+    int rc = weft__future_wait(f, deadline);
+    if (rc) return rc;
+    int outcome_code = outcome(f, NULL);
+    if (code) *code = outcome_code;
+    return 0;
 }
 
 const char *weft_future_error_message(weft_future_t *f)
@@ -358,6 +380,19 @@ const char *weft_future_error_message(weft_future_t *f)
     if (!f || atomic_load_explicit(&f->state, memory_order_acquire) != WEFT_FUTURE_FINISHED)
         return NULL;
     return f->message;
+}
+
+int weft_future_set_data(weft_future_t *f, void *data)
+{
+    if (!f) return WEFT_EINVAL;
+    /* Release: a reader that sees the pointer sees what the setter wrote before it. */
+    atomic_store_explicit(&f->data, data, memory_order_release);
+    return 0;
+}
+
+void *weft_future_data(weft_future_t *f)
+{
+    return f ? atomic_load_explicit(&f->data, memory_order_acquire) : NULL;
 }
 
 weft_future_state_t weft_future_state(weft_future_t *f)

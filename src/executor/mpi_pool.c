@@ -1,7 +1,8 @@
 /*
  * mpi_pool.c — the executor backend on MPI ranks (weft/mpi.h), built as libweft_mpi when Open
  * MPI is found. It uses weft's public API plus the executor seam (executor_internal.h: the ops
- * table, and the future's `arg`, `node` and `dispose` fields, which belong to the backend).
+ * table, the future's `arg`, `node` and `dispose` fields, which belong to the backend, and
+ * weft__future_set_bytes, which gives a future its result bytes to own).
  *
  * One engine per process, run by the MPI thread, which alone calls MPI between
  * weft_mpi_serve (MPI_Init_thread with MPI_THREAD_SERIALIZED, in the caller) and
@@ -310,11 +311,7 @@ typedef struct task { /* a queued future's arg: its batch entry, ready to copy *
     unsigned char data[];
 } task_t;
 
-typedef struct result { /* a finished future's value */
-    size_t len;
-    unsigned char *data; /* raw */
-    unsigned char raw[];
-} result_t;
+typedef weft__bytes_t result_t; /* a finished future's value; data is raw */
 
 typedef struct rank {
     MPI_Comm comm;
@@ -420,11 +417,8 @@ static void complete(weft_future_t *f, int code, result_t *result)
     f->arg = NULL;
     task_unref(t);
     if (code == 0) {
-        f->dispose = free;
-        if (weft_future_set_result(f, result) != 0) {
-            f->dispose = NULL; /* completed by hand meanwhile: that value is not ours */
-            free(result);
-        }
+        if (weft__future_set_bytes(f, result) != 0)
+            free(result); /* completed by hand meanwhile: that outcome stands */
     } else {
         free(result);
         weft_future_set_error(f, code,
@@ -1226,6 +1220,7 @@ int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
     memcpy(t->data + ENTRY, name, nlen);
     if (len) memcpy(t->data + ENTRY + nlen, arg, len);
     f->arg = t;
+    f->dispose = free;              /* of its result bytes */
     if (out) weft_future_retain(f); /* one for the caller, one for the queue */
     lock();
     int rc = E.broken ? WEFT_EBROKEN : p->shut ? WEFT_ESHUTDOWN : 0;
@@ -1248,12 +1243,19 @@ int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
     return 0;
 }
 
-int weft_mpi_result(weft_future_t *f, double timeout, const void **data, size_t *len)
+/* A task of weft_mpi_pool_map: task is its name. */
+static int submit_bytes(weft_executor_t *ex, const void *task, weft_bytes_t arg,
+                        weft_future_t **out)
 {
-    void *value = NULL;
-    int rc = weft_future_result(f, timeout, &value);
-    result_t *r = value;
-    if (data) *data = rc == 0 && r ? r->data : NULL;
-    if (len) *len = rc == 0 && r ? r->len : 0;
-    return rc;
+    return weft_mpi_pool_submit(ex, task, arg.data, arg.len, out);
+}
+
+int weft_mpi_pool_map(weft_executor_t *ex, const char *name, const weft_bytes_t *args, size_t n,
+                      weft_bytes_t *results, double timeout, size_t *ndone)
+{
+    size_t nlen = name ? strlen(name) : 0;
+    int kind = name && (nlen == 0 || nlen > NAME_MAX_LEN) ? WEFT_EINVAL
+               : ex && ex->ops != &mpool_ops              ? WEFT_ENOTSUP
+                                                          : 0;
+    return weft__map_bytes(ex, submit_bytes, name, kind, args, n, results, timeout, ndone);
 }

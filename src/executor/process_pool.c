@@ -53,16 +53,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "weft/process.h"
 #include "weft/thread.h"
 
-typedef struct bytes { /* a result, the value of a finished future */
-    size_t len;
-    unsigned char *data; /* raw + REPLY_HEAD */
-    unsigned char raw[]; /* the reply as received: code, padding, result */
-} bytes_t;
+/* A result, the value of a finished future: raw is the reply as received (code, padding,
+ * result), data is raw + REPLY_HEAD. */
+typedef weft__bytes_t bytes_t;
 
 enum { REPLY_HEAD = 8 }; /* a reply's code and padding, before the result bytes */
 
@@ -98,15 +97,15 @@ typedef struct ppool {
     pid_t owner;
     int efd;
     size_t max_workers, max_tasks;
-    double task_timeout; /* > 0: each task's limit, turned into a deadline by weft_deadline_after */
-    bool limited;        /* task_timeout is a limit that can expire (not forever) */
-    worker_t *workers;   /* [max_workers], the pool thread's */
-    struct pollfd *pfds; /* [1 + 2 * max_workers], the pool thread's */
+    double task_timeout;   /* each task's limit, turned into a deadline by weft_deadline_after */
+    bool limited;          /* task_timeout is a limit that can expire (not forever) */
+    worker_t *workers;     /* [max_workers], the pool thread's */
+    struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
     weft_thread_t *thread; /* the pool thread */
+    char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names (and the pool thread's) */
 } ppool_t;
 
 static const weft__executor_ops_t ppool_ops;
-static _Atomic unsigned pool_counter; /* for thread names; relaxed: only uniqueness matters */
 
 static void ppool_unref(ppool_t *p)
 {
@@ -144,6 +143,7 @@ typedef struct worker_start {
     ppool_t *pool;
     weft_conn_t *mine; /* the worker's end */
     weft_conn_t *theirs;
+    const char *name; /* "<prefix>_<slot>": its comm */
 } worker_start_t;
 
 static weft__ppool_hook_fn *test_hook; /* see weft__ppool_set_test_hook */
@@ -217,6 +217,7 @@ static int worker_main(void *arg)
 {
     worker_start_t *ws = arg;
     ppool_t *p = ws->pool;
+    (void)prctl(PR_SET_NAME, ws->name); /* cosmetic (top, ps): a failure changes nothing */
     /* Not ours: the pool's ends of every pipe (so each worker sees EOF when the pool closes
      * its own), and the pool's eventfd. */
     for (size_t i = 0; i < p->max_workers; i++)
@@ -235,12 +236,11 @@ static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
     w->ninflight--;
     memmove(w->inflight + k, w->inflight + k + 1, (w->ninflight - k) * sizeof *w->inflight);
     free_task_arg(f);
-    if (code == 0) f->dispose = weft__free;
-    if (weft__future_finish(f, code, code ? NULL : result, NULL) != 0) {
-        f->dispose = NULL; /* completed by hand meanwhile: that value is not ours */
+    if (code) {
+        weft__future_finish(f, code, NULL, NULL);
         weft__free(result);
-    } else if (code) {
-        weft__free(result);
+    } else if (weft__future_set_bytes(f, result) != 0) {
+        weft__free(result); /* completed by hand meanwhile: that outcome stands */
     }
     weft_future_release(f); /* the queue's reference */
 }
@@ -340,9 +340,9 @@ static int start_worker(ppool_t *p, worker_t *w)
     weft_conn_t *mine, *theirs;
     int rc = weft_pipe_create(true, &theirs, &mine);
     if (rc) return rc;
-    worker_start_t ws = {p, mine, theirs};
-    char name[WEFT_PROCESS_NAME_MAX];
-    snprintf(name, sizeof name, "%s-worker", weft_thread_name(p->thread));
+    char name[WEFT__WORKER_NAME_MAX];
+    weft__worker_name(name, p->prefix, (size_t)(w - p->workers));
+    worker_start_t ws = {p, mine, theirs, name};
     weft_process_opts_t opts = {.name = name, .daemon = true};
     rc = weft_process_start(worker_main, &ws, &opts, &w->proc);
     weft_conn_release(mine); /* the worker's end lives in the worker only */
@@ -405,7 +405,7 @@ static void fail_queued(ppool_t *p, int rc)
 }
 
 /* When a task handed out now must be done by: its task_timeout from now, through core's
- * checked conversion (+inf, or too long to represent, is never). */
+ * checked conversion (+inf, or too long to represent, is never; 0 or negative is now). */
 static int64_t task_deadline(const ppool_t *p)
 {
     int64_t deadline = WEFT_NO_DEADLINE;
@@ -607,6 +607,7 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
         weft__free(t);
         return WEFT_ENOMEM;
     }
+    f->dispose = weft__free; /* of its result bytes */
     int rc = queue_future((ppool_t *)ex, f);
     if (rc) {
         free_task_arg(f);
@@ -618,14 +619,20 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
     return 0;
 }
 
-int weft_process_result(weft_future_t *f, double timeout, const void **data, size_t *len)
+/* A task of weft_process_pool_map: task points to its function. */
+static int submit_bytes(weft_executor_t *ex, const void *task, weft_bytes_t arg,
+                        weft_future_t **out)
 {
-    void *value = NULL;
-    int rc = weft_future_result(f, timeout, &value);
-    bytes_t *b = value;
-    if (data) *data = rc == 0 && b ? b->data : NULL;
-    if (len) *len = rc == 0 && b ? b->len : 0;
-    return rc;
+    return weft_process_pool_submit(ex, *(const weft_process_task_fn *)task, arg.data, arg.len,
+                                    out);
+}
+
+int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn, const weft_bytes_t *args,
+                          size_t n, weft_bytes_t *results, double timeout, size_t *ndone)
+{
+    int kind = ex && ex->ops != &ppool_ops ? WEFT_ENOTSUP : 0;
+    return weft__map_bytes(ex, submit_bytes, fn ? &fn : NULL, kind, args, n, results, timeout,
+                           ndone);
 }
 
 int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,
@@ -633,8 +640,10 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;
-    weft_process_pool_opts_t o = opts ? *opts : (weft_process_pool_opts_t){0};
-    if (isnan(o.task_timeout)) return WEFT_EINVAL;
+    weft_process_pool_opts_t o =
+        opts ? *opts : (weft_process_pool_opts_t)WEFT_PROCESS_POOL_OPTS_INIT;
+    if (isnan(o.task_timeout) || (o.task_timeout < 0 && o.task_timeout != WEFT_FOREVER))
+        return WEFT_EINVAL; /* 0 is the default: no limit */
     if (max_workers == 0) max_workers = (size_t)weft__ncpu();
     ppool_t *p = weft__calloc(1, sizeof *p);
     if (!p) return WEFT_ENOMEM;
@@ -643,7 +652,8 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
     p->owner = getpid();
     p->max_workers = max_workers;
     p->max_tasks = o.max_tasks_per_child;
-    /* A limit only if it can expire: +inf, or too long for a deadline, is no limit (core.h). */
+    /* A limit only if it can expire: WEFT_FOREVER, +inf, or too long for a deadline, is no
+     * limit (core.h); 0 or negative is one that has expired when the task is handed out. */
     int64_t d = WEFT_NO_DEADLINE;
     p->task_timeout = o.task_timeout;
     p->limited =
@@ -658,10 +668,10 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
         rc = errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
         goto fail;
     }
-    char name[WEFT_THREAD_NAME_MAX];
-    snprintf(name, sizeof name, "ProcessPoolExecutor-%u",
-             atomic_fetch_add_explicit(&pool_counter, 1, memory_order_relaxed));
-    weft_thread_opts_t topts = {.name = name, .daemon = true};
+    const char *prefix =
+        o.process_name_prefix && *o.process_name_prefix ? o.process_name_prefix : "weft_proc";
+    snprintf(p->prefix, sizeof p->prefix, "%s", prefix); /* cut: no name keeps more */
+    weft_thread_opts_t topts = {.name = p->prefix, .daemon = true};
     rc = weft_thread_start(pool_thread, p, &topts, &p->thread);
     if (rc) goto fail;
     *ex = &p->base;

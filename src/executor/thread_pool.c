@@ -46,8 +46,6 @@
 
 #include "weft/thread.h"
 
-#define PREFIX_MAX 48
-
 typedef struct pool pool_t;
 
 typedef struct worker {
@@ -77,13 +75,12 @@ struct pool {
     void *initarg;
     size_t stack_size;
     double exit_timeout;
-    char prefix[PREFIX_MAX + 1];
-    pool_t *prev, *next; /* the global list, under pools_lock */
+    char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names, as far as it can be kept */
+    pool_t *prev, *next;                /* the global list, under pools_lock */
 };
 
 static weft__mutex_t pools_lock = WEFT__MUTEX_INIT;
 static pool_t *pools;
-static unsigned pool_counter;
 
 static const char broken_message[] =
     "a thread initializer failed, the thread pool is not usable anymore";
@@ -312,8 +309,8 @@ static worker_t *reserve_worker(pool_t *p)
 /* Starts the reserved worker w. On failure the slot is freed again. */
 static int start_worker(pool_t *p, worker_t *w)
 {
-    char name[WEFT_THREAD_NAME_MAX];
-    snprintf(name, sizeof name, "%s_%zu", p->prefix, w->index);
+    char name[WEFT__WORKER_NAME_MAX];
+    weft__worker_name(name, p->prefix, w->index);
     weft_thread_opts_t opts = {.name = name, .daemon = true, .stack_size = p->stack_size};
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed); /* the worker's; see below */
     weft_thread_t *t;
@@ -452,7 +449,8 @@ static void cancel_running(pool_t *p)
 
 /* At exit: every pool that was never shut down gets its exit_timeout to finish, then its
  * queued futures are cancelled and its running tasks asked to stop. Pools shut down without
- * waiting are left alone (gh-80961). Never blocks longer than the pools' exit timeouts. */
+ * waiting are left alone (gh-80961). Never blocks longer than the pools' exit timeouts (only
+ * a pool whose exit_timeout is WEFT_FOREVER waits for its tasks, however long they take). */
 static void pools_at_exit(void)
 {
     for (;;) {
@@ -471,8 +469,8 @@ static void pools_at_exit(void)
         if (open) {
             int64_t deadline;
             weft__deadline(p->exit_timeout, &deadline); /* NaN was refused at create */
-            bool wait = deadline != WEFT_NO_DEADLINE && !weft__timeout_polls(p->exit_timeout);
-            pool_shutdown(&p->base, wait, false, deadline); /* exit never waits forever */
+            /* No time (0, negative): no wait; WEFT_FOREVER: as long as the tasks take. */
+            pool_shutdown(&p->base, !weft__timeout_polls(p->exit_timeout), false, deadline);
             pool_shutdown(&p->base, false, true, 0);
             cancel_running(p);
         }
@@ -554,10 +552,10 @@ int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *o
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;
-    weft_thread_pool_opts_t o = opts ? *opts : (weft_thread_pool_opts_t){0};
-    if (o.thread_name_prefix && strlen(o.thread_name_prefix) > PREFIX_MAX) return WEFT_EINVAL;
+    weft_thread_pool_opts_t o = opts ? *opts : (weft_thread_pool_opts_t)WEFT_THREAD_POOL_OPTS_INIT;
     if (o.stack_size && o.stack_size < (size_t)PTHREAD_STACK_MIN) return WEFT_EINVAL;
-    if (isnan(o.exit_timeout)) return WEFT_EINVAL;
+    if (isnan(o.exit_timeout) || (o.exit_timeout < 0 && o.exit_timeout != WEFT_FOREVER))
+        return WEFT_EINVAL; /* 0 is the default: exit does not wait */
     if (max_workers == 0) {
         int n = weft__ncpu() + 4;
         max_workers = n < 32 ? (size_t)n : 32;
@@ -575,15 +573,13 @@ int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *o
     p->exit_timeout = o.exit_timeout;
 
     weft__mutex_lock(&pools_lock);
-    unsigned number = pool_counter++;
     p->next = pools;
     if (pools) pools->prev = p;
     pools = p;
     weft__mutex_unlock(&pools_lock);
-    if (o.thread_name_prefix && *o.thread_name_prefix)
-        snprintf(p->prefix, sizeof p->prefix, "%s", o.thread_name_prefix);
-    else
-        snprintf(p->prefix, sizeof p->prefix, "ThreadPoolExecutor-%u", number);
+    const char *prefix =
+        o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "weft_pool";
+    snprintf(p->prefix, sizeof p->prefix, "%s", prefix); /* cut: no name keeps more */
     *ex = &p->base;
     return 0;
 }

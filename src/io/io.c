@@ -9,7 +9,7 @@
  * scope). This is the one fd wait of weft: the process layer's pipes and joins use it too
  * (io_shared.h).
  *
- * Closing (weft__io_close, for weft_close and the monkey patch's close/dup2/dup3): the closer
+ * Closing (weft__io_close, for weft_fd_close and the monkey patch's close/dup2/dup3): the closer
  * marks the close in progress, ends the waits of threads, then visits every poller's state of
  * the fd under its lock (waiters woken with WEFT_EBADF, the state marked closed, the backend's
  * interest dropped at once or by the hub before it waits again), runs the close and clears the
@@ -91,7 +91,7 @@ static const weft__poller_ops_t *preferred(void)
 }
 
 /* ---- the registry of pollers, and closes in progress --------------------------------------
- * weft_close on any thread must reach every hub watching the fd: every poller of the process
+ * weft_fd_close on any thread must reach every hub watching the fd: every poller of the process
  * is on one list (`pollers`, under `pollers_lock`, which also keeps a poller and its table's
  * chunks alive while a closer looks at them). Threads without a hub that wait on an fd, and
  * the closes in progress, are found through a small static hash by fd number (`buckets`):
@@ -104,7 +104,7 @@ static weft__poller_t *pollers;
 typedef struct thread_watch { /* a thread without a hub waiting on fd (on its stack) */
     int fd;
     int kick;                /* an eventfd in its ppoll set, or -1 */
-    _Atomic uint32_t closed; /* weft_close ended the wait */
+    _Atomic uint32_t closed; /* weft_fd_close ended the wait */
     struct thread_watch *next, *prev;
 } thread_watch_t;
 
@@ -256,7 +256,7 @@ static void table_free(weft__poller_t *p)
     }
 }
 
-/* The hub's thread: resets the states weft_close dropped on other threads (the backend
+/* The hub's thread: resets the states weft_fd_close dropped on other threads (the backend
  * forgets the fd; its interest is gone), and frees chunks left idle. */
 static void reap_closed(weft__poller_t *p)
 {
@@ -694,7 +694,7 @@ static void kick_close(int fd)
 #endif
 }
 
-/* A thread without a hub: ppoll on fd and an eventfd of its own (weft_close writes it). The
+/* A thread without a hub: ppoll on fd and an eventfd of its own (weft_fd_close writes it). The
  * waiting core cannot wake a thread in ppoll: inside a cancel scope it sleeps in slices
  * (weft__cancel_slice_end) to see a cancel; without an eventfd (no fd left), in slices of
  * WEFT__CANCEL_SLICE_NS too, to see a close. */
@@ -852,14 +852,18 @@ int weft__io_wait_nocancel(int fd, int events, int64_t deadline)
     return io_wait(fd, events, deadline, true);
 }
 
-int weft_wait_fd(int fd, int events, double timeout)
+int weft_fd_wait(int fd, int events, double timeout, int *revents)
 {
+    if (revents) *revents = 0;
     if (fd < 0 || !(events & (WEFT_READ | WEFT_WRITE)) || (events & ~(WEFT_READ | WEFT_WRITE)) ||
         isnan(timeout))
         return WEFT_EINVAL;
     int64_t deadline;
     weft__deadline(timeout, &deadline);
-    return weft__io_wait(fd, events, deadline);
+    int rc = weft__io_wait(fd, events, deadline);
+    if (rc < 0) return rc;
+    if (revents) *revents = rc;
+    return 0;
 }
 
 struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts)
@@ -948,46 +952,61 @@ static ssize_t io_once(int fd, void *buf, size_t n, int flags, int event, attemp
     }
 }
 
-static ssize_t io_all(int fd, const void *buf, size_t n, int flags, double timeout)
+/* Writes all n bytes: 0, or the error that stopped it; what went is in *done (may be NULL)
+ * either way. */
+static int io_all(int fd, const void *buf, size_t n, int flags, double timeout, size_t *done)
 {
+    if (done) *done = 0;
     if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
     int64_t deadline;
     weft__deadline(timeout, &deadline);
-    size_t done = 0;
-    while (done < n || n == 0) {
+    size_t sent = 0;
+    int rc = 0;
+    while (sent < n || n == 0) {
         ssize_t r =
-            io_once(fd, (char *)buf + done, n - done, flags, WEFT_WRITE, try_write, deadline);
-        if (r < 0) return done ? (ssize_t)done : r;
-        done += (size_t)r;
+            io_once(fd, (char *)buf + sent, n - sent, flags, WEFT_WRITE, try_write, deadline);
+        if (r < 0) {
+            rc = (int)r;
+            break;
+        }
+        sent += (size_t)r;
         if (n == 0) break;
     }
-    return (ssize_t)done;
+    if (done) *done = sent;
+    return rc;
 }
 
-ssize_t weft_read(int fd, void *buf, size_t n, double timeout)
+/* One read: 0 with the count in *done, or the error (*done 0). */
+static int io_in(int fd, void *buf, size_t n, int flags, double timeout, size_t *done)
 {
-    if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
+    if (done) *done = 0;
+    if (fd < 0 || (!buf && n) || !done || isnan(timeout)) return WEFT_EINVAL;
     int64_t deadline;
     weft__deadline(timeout, &deadline);
-    return io_once(fd, buf, n, 0, WEFT_READ, try_read, deadline);
+    ssize_t r = io_once(fd, buf, n, flags, WEFT_READ, try_read, deadline);
+    if (r < 0) return (int)r;
+    *done = (size_t)r;
+    return 0;
 }
 
-ssize_t weft_write(int fd, const void *buf, size_t n, double timeout)
+int weft_fd_read(int fd, void *buf, size_t n, double timeout, size_t *done)
 {
-    return io_all(fd, buf, n, 0, timeout);
+    return io_in(fd, buf, n, 0, timeout, done);
 }
 
-ssize_t weft_recv(int fd, void *buf, size_t n, int flags, double timeout)
+int weft_fd_write(int fd, const void *buf, size_t n, double timeout, size_t *done)
 {
-    if (fd < 0 || (!buf && n) || isnan(timeout)) return WEFT_EINVAL;
-    int64_t deadline;
-    weft__deadline(timeout, &deadline);
-    return io_once(fd, buf, n, flags, WEFT_READ, try_read, deadline);
+    return io_all(fd, buf, n, 0, timeout, done);
 }
 
-ssize_t weft_send(int fd, const void *buf, size_t n, int flags, double timeout)
+int weft_fd_recv(int fd, void *buf, size_t n, int flags, double timeout, size_t *done)
 {
-    return io_all(fd, buf, n, flags, timeout);
+    return io_in(fd, buf, n, flags, timeout, done);
+}
+
+int weft_fd_send(int fd, const void *buf, size_t n, int flags, double timeout, size_t *done)
+{
+    return io_all(fd, buf, n, flags, timeout, done);
 }
 
 static ssize_t try_accept(int fd, void *buf, size_t n, int flags)
@@ -999,9 +1018,10 @@ static ssize_t try_accept(int fd, void *buf, size_t n, int flags)
     return weft__sys_accept4(fd, addr[0], addr[0] ? len : NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 }
 
-int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
+int weft_fd_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout, int *conn)
 {
-    if (fd < 0 || (addr && !len) || isnan(timeout)) return WEFT_EINVAL;
+    if (conn) *conn = -1;
+    if (fd < 0 || !conn || (addr && !len) || isnan(timeout)) return WEFT_EINVAL;
     int64_t deadline;
     weft__deadline(timeout, &deadline);
     int rc = set_nonblock(fd); /* accept4's flag is for the new socket only */
@@ -1011,15 +1031,14 @@ int weft_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout)
         socklen_t len;
     } a = {addr, len ? *len : 0};
     ssize_t r = io_once(fd, &a, 0, 0, WEFT_READ, try_accept, deadline);
-    if (r >= 0 && len) *len = a.len;
-    return (int)r;
+    if (r < 0) return (int)r;
+    if (len) *len = a.len;
+    *conn = (int)r;
+    return 0;
 }
 
-int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout)
+int weft__io_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline)
 {
-    if (fd < 0 || !addr || isnan(timeout)) return WEFT_EINVAL;
-    int64_t deadline;
-    weft__deadline(timeout, &deadline);
     int rc = set_nonblock(fd);
     if (rc) return rc;
     while (weft__sys_connect(fd, addr, len) < 0) {
@@ -1033,6 +1052,14 @@ int weft_connect(int fd, const struct sockaddr *addr, socklen_t len, double time
     socklen_t elen = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0) return weft__errno(errno);
     return err ? weft__errno(err) : 0;
+}
+
+int weft_fd_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout)
+{
+    if (fd < 0 || !addr || isnan(timeout)) return WEFT_EINVAL;
+    int64_t deadline;
+    weft__deadline(timeout, &deadline);
+    return weft__io_connect(fd, addr, len, deadline);
 }
 
 void weft__io_forget(int fd)
@@ -1134,7 +1161,7 @@ static int close_op(int fd, void *arg)
     return weft__sys_close(fd); /* not the monkey patch's close: this is it */
 }
 
-int weft_close(int fd)
+int weft_fd_close(int fd)
 {
     if (fd < 0) return WEFT_EINVAL;
     weft__hub_t *hub = weft__hub_current();

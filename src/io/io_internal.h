@@ -11,7 +11,7 @@
  * ends (another thread may be reading it); an index entry and the chunk it names are only
  * dropped when no state of the chunk is in use, under the pollers' lock.
  *
- * Who touches a state: the hub's thread (waits, reports, interest), and weft_close on any
+ * Who touches a state: the hub's thread (waits, reports, interest), and weft_fd_close on any
  * thread (it ends every wait on the fd in every hub: see io.c). Both under the state's waiters
  * lock for the waiters, the interest and `closed`; the hub's thread alone for the rest.
  *
@@ -52,7 +52,7 @@ typedef struct weft__poller_ops {
     /* Waits until the deadline (0: only looks; WEFT_NO_DEADLINE: no limit) for readiness,
      * and calls weft__poller_ready for each ready fd. */
     void (*wait)(weft__poller_t *p, int64_t deadline);
-    /* weft_close is closing fd: forget it (poll requests in flight are canceled). */
+    /* weft_fd_close is closing fd: forget it (poll requests in flight are canceled). */
     void (*forget)(weft__poller_t *p, int fd);
     /* From any thread, fd still open and its state locked: the kernel stops watching fd for
      * this poller at once (NULL when only the hub's thread can: then it is asked to). */
@@ -68,7 +68,7 @@ typedef struct weft__fdstate weft__fdstate_t;
 struct weft__fdstate {
     weft_waitq_t waiters;    /* each waiter's data: wanted events, then the events it got */
     uint32_t interest;       /* what the backend watches for this fd (under the lock) */
-    _Atomic uint32_t closed; /* weft_close dropped it: the hub's thread must reset it */
+    _Atomic uint32_t closed; /* weft_fd_close dropped it: the hub's thread must reset it */
     int fd;
     uint32_t nwait;               /* io waits in progress on it (hub's thread) */
     bool used;                    /* counted in its chunk's `used` (hub's thread) */
@@ -91,7 +91,7 @@ struct weft__poller {
     void *impl;
     int evfd; /* remote wakes */
     _Atomic(weft__fdindex_t *) index;
-    _Atomic(weft__fdstate_t *) closed; /* states weft_close dropped on other threads */
+    _Atomic(weft__fdstate_t *) closed; /* states weft_fd_close dropped on other threads */
     size_t nwaiting;                   /* waiters parked on fds */
     bool peeking; /* the hub only looks (deadline 0) while coroutines are ready */
     bool dying;   /* its hub is being destroyed: off the list of pollers */
@@ -110,6 +110,9 @@ struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts);
 /* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF (for an
  * fd private to the caller; others are closed with weft__io_close). */
 void weft__io_forget(int fd);
+
+/* weft_fd_connect by deadline (net.c tries several addresses within one deadline). */
+int weft__io_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t deadline);
 
 /* Closes fd by op(fd, arg) (close(2), or a dup2/dup3 onto fd), after ending every wait on it:
  * the waiters of every hub and of every thread without a hub wake with WEFT_EBADF, and the

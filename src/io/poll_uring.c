@@ -5,7 +5,7 @@
  * what was queued and waits for a completion in one system call
  * (io_uring_submit_and_wait_timeout).
  *
- * A request's user_data is fd | event << 32 | generation << 34; weft_close (forget) bumps the
+ * A request's user_data is fd | event << 32 | generation << 34; weft_fd_close (forget) bumps the
  * fd's generation and removes its requests, so late completions for a closed fd are ignored.
  * Without liburing at build time the backend reports WEFT_ENOTSUP.
  */

@@ -81,8 +81,9 @@ static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
 
 int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
 {
+    if (a) *a = NULL;
+    if (b) *b = NULL;
     if (!a || !b) return WEFT_EINVAL;
-    *a = *b = NULL;
     int sv[2];
     if (weft__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
         return errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
@@ -112,7 +113,7 @@ int weft_conn_fileno(const weft_conn_t *c)
 int weft_conn_release(weft_conn_t *c)
 {
     if (!c) return WEFT_EINVAL;
-    weft_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
+    weft_fd_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
     weft__free(c->part);
     weft__free(c);
     return 0;

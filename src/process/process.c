@@ -630,7 +630,7 @@ int weft_process_release(weft_process_t *p)
     weft__mutex_unlock(&registry_lock);
     /* Through the io layer: a hub that watched the pidfd (a join from a coroutine or a root
      * with coroutines) must forget it before the number is reused. */
-    if (pidfd >= 0) weft_close(pidfd);
+    if (pidfd >= 0) weft_fd_close(pidfd);
     unref(p);
     return 0;
 }

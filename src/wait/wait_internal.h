@@ -69,6 +69,7 @@ struct weft__waitctx {
     _Atomic uint32_t cancel; /* a cancel was requested: blocking calls fail */
     uint32_t cancelable;     /* depth of cancel scopes: while > 0 somebody may cancel it */
     int64_t scope;           /* deadline of the innermost timeout scope; 0: none */
+    uint64_t scope_depth;    /* timeout scopes open (weft_timeout_begin/end) */
 };
 
 struct weft__waiter {

@@ -143,6 +143,18 @@ static void deadline_add_rejects_nan_and_null(void **state)
     assert_int_equal(weft_deadline_add(NULL, 1), WEFT_EINVAL);
 }
 
+/* A forged deadline far in the past (the field is private, but C cannot stop a write) is
+ * passed: remaining is 0, not an overflowed ~292 years (UBSan flagged the subtraction). */
+static void deadline_remaining_of_a_forged_past_deadline_is_zero(void **state)
+{
+    (void)state;
+    weft_deadline_t d = {.at_ns_ = INT64_MIN};
+    assert_true(weft_deadline_remaining(d) == 0.0);
+    d.at_ns_ = INT64_MIN + 1;
+    assert_true(weft_deadline_remaining(d) == 0.0);
+}
+
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(monotonic_never_goes_back),
     WEFT_TEST(deadline_after_forever_is_never),
@@ -155,5 +167,6 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(deadline_add_moves_by_seconds),
     WEFT_TEST(deadline_add_saturates_to_never),
     WEFT_TEST(deadline_add_rejects_nan_and_null),
+    WEFT_TEST(deadline_remaining_of_a_forged_past_deadline_is_zero),
 };
 WEFT_TEST_MAIN(cases)

@@ -568,6 +568,48 @@ static void timeout_scope(void **state)
     assert_int_equal(weft_timeout_end(&t), 0);
 }
 
+/* Scopes ended out of order (an error path that returns between begin and end): ending the
+ * outer scope ends the inner one too, and the inner one's late end is refused (WEFT_EINVAL)
+ * instead of restoring the outer, long-gone deadline for every later wait of the thread. */
+static void out_of_order_scopes(void *p)
+{
+    int *rc = p;
+    weft_timeout_t outer, inner;
+    rc[0] = weft_timeout_begin(&outer, 0.02);
+    rc[1] = weft_timeout_begin(&inner, 30);
+    rc[2] = weft_timeout_end(&outer);
+    rc[3] = weft_timeout_end(&inner);
+    rc[4] = weft_time_sleep(0.05); /* past the outer deadline: no scope bounds it any more */
+    weft_timeout_t next;           /* a new scope works as usual */
+    rc[5] = weft_timeout_begin(&next, 30);
+    rc[6] = weft_time_sleep(0.001);
+    rc[7] = weft_timeout_end(&next);
+    rc[8] = weft_timeout_end(&next); /* ended already */
+}
+
+static void timeout_scope_ended_out_of_order_leaves_no_deadline(void **state)
+{
+    (void)state;
+    for (int hub = 0; hub <= 1; hub++) {
+        int rc[9];
+        if (hub) {
+            weft_co_t *co = weft_test_spawn(out_of_order_scopes, rc);
+            weft_test_co_join(co);
+        } else {
+            out_of_order_scopes(rc); /* a plain thread's context first */
+        }
+        assert_int_equal(rc[0], 0);
+        assert_int_equal(rc[1], 0);
+        assert_int_equal(rc[2], 0);
+        assert_int_equal(rc[3], WEFT_EINVAL);
+        assert_int_equal(rc[4], 0);
+        assert_int_equal(rc[5], 0);
+        assert_int_equal(rc[6], 0);
+        assert_int_equal(rc[7], 0);
+        assert_int_equal(rc[8], WEFT_EINVAL);
+    }
+}
+
 /* ---- deadlock detection and the watchdog -------------------------------------------------- */
 
 static void stuck_waiter(void *p)
@@ -1428,6 +1470,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(group_cancel_and_handles),
     WEFT_TEST(group_join_from_a_member_is_edeadlk),
     WEFT_TEST(timeout_scope),
+    WEFT_TEST(timeout_scope_ended_out_of_order_leaves_no_deadline),
     WEFT_TEST(deadlock_is_reported),
     WEFT_TEST(other_thread_is_no_deadlock),
     WEFT_TEST(watchdog_reports_hog),

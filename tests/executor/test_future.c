@@ -14,6 +14,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ITEM(i) ((void *)(intptr_t)(i))
@@ -170,35 +171,154 @@ static void result_of_each_kind(void **state)
     weft_future_release(e);
 }
 
-/* test_exception_with_success / test_exception_with_timeout: error() of each kind, without
- * blocking: 0 for success, the code, WEFT_ECANCELED, WEFT_EAGAIN when not done. */
+/* The task's error of a future that is done, asked without waiting; fails the case if f is
+ * not done. */
+static int error_of(weft_future_t *f)
+{
+    int code = INT32_MIN;
+    assert_int_equal(weft_future_error(f, 0, &code), 0);
+    return code;
+}
+
+/* test_exception_with_success / test_exception_with_timeout: error() of each kind, polled:
+ * 0 with the code (0 for success, the task's code, WEFT_ECANCELED), WEFT_ETIMEDOUT when not
+ * done (and *code untouched). */
 static void error_and_message(void **state)
 {
     (void)state;
     weft_future_t *p = pending(), *fin = finished(1), *c = cancelled(),
                   *e = failed(WEFT_EIO, "disk on fire"), *bare = failed(7, NULL);
-    assert_int_equal(weft_future_error(p), WEFT_EAGAIN);
-    assert_int_equal(weft_future_error(fin), 0);
-    assert_int_equal(weft_future_error(c), WEFT_ECANCELED);
-    assert_int_equal(weft_future_error(e), WEFT_EIO);
-    assert_int_equal(weft_future_error(bare), 7); /* any nonzero code, even a positive one */
+    int code = 12345;
+    assert_int_equal(weft_future_error(p, 0, &code), WEFT_ETIMEDOUT);
+    assert_int_equal(code, 12345);
+    assert_int_equal(error_of(fin), 0);
+    assert_int_equal(error_of(c), WEFT_ECANCELED);
+    assert_int_equal(error_of(e), WEFT_EIO);
+    assert_int_equal(error_of(bare), 7);                /* any nonzero code, even a positive one */
+    assert_int_equal(weft_future_error(e, 0, NULL), 0); /* code may be NULL */
     assert_string_equal(weft_future_error_message(e), "disk on fire");
     assert_null(weft_future_error_message(bare));
     assert_null(weft_future_error_message(fin));
     assert_null(weft_future_error_message(p));
-    assert_int_equal(weft_future_error(NULL), WEFT_EINVAL);
-    /* test_exception_with_timeout (RUNNING_FUTURE): not done yet either. */
+    assert_int_equal(weft_future_error(NULL, 0, &code), WEFT_EINVAL);
+    assert_int_equal(weft_future_error(fin, NAN, &code), WEFT_EINVAL);
+    assert_int_equal(code, 12345);
+    /* test_exception_with_timeout (RUNNING_FUTURE): not done yet either; a wait times out. */
     weft_future_t *r = pending();
     assert_int_equal(weft_future_set_running(r), 0);
-    assert_int_equal(weft_future_error(r), WEFT_EAGAIN);
+    assert_int_equal(weft_future_error(r, -1, &code), WEFT_ETIMEDOUT);
+    double t0 = weft_time_monotonic();
+    assert_int_equal(weft_future_error(r, 0.05, &code), WEFT_ETIMEDOUT);
+    assert_true(weft_time_monotonic() - t0 >= 0.04);
+    assert_int_equal(code, 12345);
     assert_null(weft_future_error_message(r));
     assert_null(weft_future_error_message(c));
     /* test_multiple_set_exception: the first error and its message stand. */
     assert_int_equal(weft_future_set_error(e, WEFT_EPERM, "second"), WEFT_EALREADY);
-    assert_int_equal(weft_future_error(e), WEFT_EIO);
+    assert_int_equal(error_of(e), WEFT_EIO);
     assert_string_equal(weft_future_error_message(e), "disk on fire");
     weft_future_t *all[] = {p, fin, c, e, bare, r};
     for (int i = 0; i < 6; i++) weft_future_release(all[i]);
+}
+
+/* A task that failed with a code weft also uses for "not done" or "timed out" is told apart
+ * from a future that is not done: the call's return says whether f is done, *code says how
+ * it ended. (Before: weft_future_error(f) returned WEFT_EAGAIN both for a pending future and
+ * for one failed with WEFT_EAGAIN.) */
+static void error_of_a_task_failed_with_a_wait_code_is_told_from_not_done(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending(), *again = failed(WEFT_EAGAIN, NULL),
+                  *timedout = failed(WEFT_ETIMEDOUT, NULL),
+                  *canceled = failed(WEFT_ECANCELED, NULL);
+    int code = 0;
+    assert_int_equal(weft_future_error(p, 0, &code), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_error(again, 0, &code), 0);
+    assert_int_equal(code, WEFT_EAGAIN);
+    assert_int_equal(weft_future_error(timedout, 0, &code), 0);
+    assert_int_equal(code, WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_error(canceled, WEFT_FOREVER, &code), 0);
+    assert_int_equal(code, WEFT_ECANCELED);
+    weft_future_release(p);
+    weft_future_release(again);
+    weft_future_release(timedout);
+    weft_future_release(canceled);
+}
+
+/* error() waits like result(): blocked in this thread until another thread completes f; a
+ * canceled CALLER gets WEFT_ECANCELED (and f is untouched). */
+static void error_waits_and_is_cancelable(void **state)
+{
+    (void)state;
+    weft_future_t *f = pending();
+    weft__waitctx_t *me = weft__waitctx_current();
+    weft__waitctx_cancel(me);
+    int code = 12345;
+    assert_int_equal(weft_future_error(f, WEFT_FOREVER, &code), WEFT_ECANCELED);
+    assert_int_equal(code, 12345);
+    weft__waitctx_uncancel(me);
+    assert_false(weft_future_done(f));
+    later_t l;
+    later_start(&l, f, WEFT_EPIPE, 0);
+    weft_event_set(&l.go);
+    assert_int_equal(weft_future_error(f, WEFT_FOREVER, &code), 0);
+    assert_int_equal(code, WEFT_EPIPE);
+    weft_test_join(l.tid);
+    weft_future_release(f);
+}
+
+/* weft_future_result_bytes on futures that hold no bytes: a pointer result is WEFT_EINVAL,
+ * a pending one times out, a failed or cancelled one gives its code; outputs always cleared. */
+static void result_bytes_of_futures_without_bytes(void **state)
+{
+    (void)state;
+    weft_future_t *p = pending(), *fin = finished(5), *c = cancelled(), *e = failed(WEFT_EIO, NULL);
+    const void *data = "x";
+    size_t len = 9;
+    assert_int_equal(weft_future_result_bytes(fin, 0, &data, &len), WEFT_EINVAL);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    data = "x", len = 9;
+    assert_int_equal(weft_future_result_bytes(p, 0, &data, &len), WEFT_ETIMEDOUT);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    assert_int_equal(weft_future_result_bytes(c, 0, &data, &len), WEFT_ECANCELED);
+    assert_int_equal(weft_future_result_bytes(e, 0, NULL, NULL), WEFT_EIO);
+    assert_int_equal(weft_future_result_bytes(NULL, 0, &data, &len), WEFT_EINVAL);
+    assert_int_equal(weft_future_result_bytes(fin, NAN, &data, &len), WEFT_EINVAL);
+    weft_future_t *all[] = {p, fin, c, e};
+    for (int i = 0; i < 4; i++) weft_future_release(all[i]);
+}
+
+/* The user-data slot: NULL at first, set and replaced at any state, kept after completion and
+ * cancel, never freed by weft (the leak guard would see a double free or a leak otherwise);
+ * NULL handles. */
+static void user_data_slot(void **state)
+{
+    (void)state;
+    int a = 1, b = 2;
+    weft_future_t *f = pending(), *c = pending();
+    assert_null(weft_future_data(f));
+    assert_int_equal(weft_future_set_data(f, &a), 0);
+    assert_ptr_equal(weft_future_data(f), &a);
+    assert_int_equal(weft_future_set_data(f, &b), 0);
+    assert_ptr_equal(weft_future_data(f), &b);
+    assert_int_equal(weft_future_set_result(f, ITEM(3)), 0);
+    assert_ptr_equal(weft_future_data(f), &b);
+    assert_int_equal(weft_future_set_data(f, NULL), 0); /* done futures take it too */
+    assert_null(weft_future_data(f));
+    assert_int_equal(weft_future_set_data(c, &a), 0);
+    assert_int_equal(weft_future_cancel(c), 0);
+    assert_ptr_equal(weft_future_data(c), &a);
+    assert_int_equal(weft_future_set_data(NULL, &a), WEFT_EINVAL);
+    assert_null(weft_future_data(NULL));
+    /* A heap record stays the caller's: freed here after the future is gone. */
+    int *rec = malloc(sizeof *rec);
+    assert_non_null(rec);
+    assert_int_equal(weft_future_set_data(c, rec), 0);
+    weft_future_release(c);
+    free(rec);
+    weft_future_release(f);
 }
 
 /* test_result_with_success / test_exception_with_success: result() calls blocked in other
@@ -321,6 +441,8 @@ static void bad_arguments(void **state)
     assert_false(weft_future_running(NULL));
     assert_false(weft_future_cancelled(NULL));
     assert_int_equal(weft_future_state(NULL), WEFT_FUTURE_INVALID);
+    assert_int_equal(weft_future_release(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_as_completed_release(NULL), WEFT_EINVAL);
     weft_future_t *f = pending();
     assert_int_equal(weft_future_add_done_callback(f, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_future_result(f, NAN, NULL), WEFT_EINVAL);
@@ -591,8 +713,9 @@ static void racer(void *arg, int i)
         weft_barrier_wait(&r->end, WEFT_FOREVER);
         if (i == 0) {
             int expect = r->rc[0] == 0 ? 0 : r->rc[1] == 0 ? WEFT_EIO : WEFT_ECANCELED;
+            int code = INT32_MIN;
             if (atomic_load(&r->wins) != 1 || atomic_load(&r->calls) != 1 || r->rc[3] != expect ||
-                weft_future_error(f) != expect)
+                weft_future_error(f, 0, &code) != 0 || code != expect)
                 atomic_fetch_add(&r->wrong, 1);
             weft_future_release(f);
         }
@@ -978,7 +1101,7 @@ static void as_completed_yields_cancelled_and_failed(void **state)
     weft_event_set(&l.go);
     assert_int_equal(weft_as_completed_next(it, &f), 0);
     assert_ptr_equal(f, b);
-    assert_int_equal(weft_future_error(f), WEFT_ENOENT);
+    assert_int_equal(error_of(f), WEFT_ENOENT);
     weft_test_join(l.tid);
     later_start(&l, a, 0, 1);
     weft_event_set(&l.go);
@@ -1085,7 +1208,7 @@ static int oom_future_and_callbacks(void *ctx)
     }
     int set = weft_future_set_error(f, WEFT_EIO, "message copied");
     assert_int_equal(runs, added);
-    assert_int_equal(weft_future_error(f), WEFT_EIO);
+    assert_int_equal(error_of(f), WEFT_EIO);
     if (set == 0)
         assert_string_equal(weft_future_error_message(f), "message copied");
     else
@@ -1223,6 +1346,10 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(states_of_each_kind),
     WEFT_TEST(result_of_each_kind),
     WEFT_TEST(error_and_message),
+    WEFT_TEST(error_of_a_task_failed_with_a_wait_code_is_told_from_not_done),
+    WEFT_TEST(error_waits_and_is_cancelable),
+    WEFT_TEST(result_bytes_of_futures_without_bytes),
+    WEFT_TEST(user_data_slot),
     WEFT_TEST(result_waits_for_another_thread),
     WEFT_TEST(result_wakes_on_cancel),
     WEFT_TEST(cancel_by_state),

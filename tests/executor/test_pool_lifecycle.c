@@ -118,6 +118,33 @@ static void exit_waits_up_to_exit_timeout(void **state)
     assert_true(elapsed < 20);
 }
 
+/* exit_timeout follows the duration rule: 0, the default, is no wait; a negative value other
+ * than WEFT_FOREVER is WEFT_EINVAL at create (before, negative was documented apart from 0);
+ * WEFT_FOREVER is no limit: exit waits for every task, here a blocked one that ends by its own
+ * 0.5 s timeout, then the queued ones (before, WEFT_FOREVER did not wait at all: the quick
+ * tasks were cancelled). */
+static void exit_timeout_zero_is_no_wait_forever_no_limit_negative_einval(void **state)
+{
+    (void)state;
+    weft_thread_pool_opts_t bad = {.exit_timeout = -1};
+    weft_executor_t *ex = (weft_executor_t *)1;
+    assert_int_equal(weft_thread_pool_create(1, &bad, &ex), WEFT_EINVAL);
+    assert_null(ex);
+    child_plan_t none = {.exit_timeout = 0, .blocked = 1, .quick = 3, .task_seconds = 30};
+    char buf[16];
+    double elapsed;
+    size_t n = run_child(&none, buf, sizeof buf, &elapsed);
+    assert_true(elapsed < 20);
+    assert_null(memchr(buf, 'q', n));
+
+    child_plan_t all = {
+        .exit_timeout = WEFT_FOREVER, .blocked = 1, .quick = 2, .task_seconds = 0.5};
+    n = run_child(&all, buf, sizeof buf, &elapsed);
+    assert_true(elapsed >= 0.4);
+    assert_int_equal(n, 3);
+    assert_memory_equal(buf, "Tqq", 3);
+}
+
 /* When exit_timeout passes with a task still blocked, that task is asked to stop (its wait
  * fails with WEFT_ECANCELED) and exit goes on. */
 static void exit_timeout_passes_then_tasks_are_canceled(void **state)
@@ -246,6 +273,7 @@ static void fork_child_sees_a_broken_pool(void **state)
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(exit_does_not_wait_for_an_open_pool),
     WEFT_TEST(exit_waits_up_to_exit_timeout),
+    WEFT_TEST(exit_timeout_zero_is_no_wait_forever_no_limit_negative_einval),
     WEFT_TEST(exit_timeout_passes_then_tasks_are_canceled),
     WEFT_TEST(exit_ignores_pools_shut_down_without_waiting),
     WEFT_TEST(process_child_gives_its_pool_exit_timeout),

@@ -6,17 +6,29 @@
 
 #include "executor/executor_internal.h"
 
+#include <dirent.h>
 #include <float.h>
 #include <math.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+/* The task's error of a future that is done, asked without waiting; fails the case if f is
+ * not done. */
+static int error_of(weft_future_t *f)
+{
+    int code = INT32_MIN;
+    assert_int_equal(weft_future_error(f, 0, &code), 0);
+    return code;
+}
 static weft_executor_t *make_pool(size_t workers, size_t max_tasks, double timeout)
 {
-    weft_process_pool_opts_t opts = {.max_tasks_per_child = max_tasks, .task_timeout = timeout};
+    weft_process_pool_opts_t opts = WEFT_PROCESS_POOL_OPTS_INIT;
+    opts.max_tasks_per_child = max_tasks;
+    opts.task_timeout = timeout;
     weft_executor_t *ex;
     assert_int_equal(weft_process_pool_create(workers, &opts, &ex), 0);
     return ex;
@@ -53,7 +65,7 @@ static pid_t pid_of(weft_future_t *f)
 {
     const void *data;
     size_t len;
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_true(len >= sizeof(pid_t));
     pid_t pid;
     memcpy(&pid, (const char *)data + len - sizeof pid, sizeof pid);
@@ -65,11 +77,11 @@ static pid_t pid_of(weft_future_t *f)
 static void process_pool_runs_tasks_on_bytes(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, reverse_and_pid, "abc", 3);
     const void *data;
     size_t len;
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_int_equal(len, 3 + sizeof(pid_t));
     assert_memory_equal(data, "cba", 3);
     assert_int_not_equal(pid_of(f), getpid());
@@ -80,7 +92,7 @@ static void process_pool_runs_tasks_on_bytes(void **state)
     assert_non_null(arg);
     for (size_t i = 0; i < big; i++) arg[i] = (unsigned char)(i * 7);
     f = submit(ex, reverse_and_pid, arg, big);
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_int_equal(len, big + sizeof(pid_t));
     for (size_t i = 0; i < big; i++)
         assert_int_equal(((const unsigned char *)data)[i], arg[big - 1 - i]);
@@ -88,7 +100,7 @@ static void process_pool_runs_tasks_on_bytes(void **state)
     free(arg);
 
     f = submit(ex, reverse_and_pid, NULL, 0); /* empty argument */
-    assert_int_equal(weft_process_result(f, 60, NULL, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, &len), 0);
     assert_int_equal(len, sizeof(pid_t));
     weft_future_release(f);
     close_pool(ex);
@@ -98,7 +110,7 @@ static void process_pool_runs_tasks_on_bytes(void **state)
 static void process_pool_uses_at_most_max_workers(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *f[12];
     for (int i = 0; i < 12; i++) f[i] = submit(ex, reverse_and_pid, "x", 1);
     pid_t seen[12];
@@ -124,12 +136,12 @@ static int fail_with_eio(const void *arg, size_t len, void **result, size_t *res
 static void process_pool_task_error_reaches_its_future(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *bad = submit(ex, fail_with_eio, NULL, 0);
     weft_future_t *good = submit(ex, reverse_and_pid, "ok", 2);
-    assert_int_equal(weft_process_result(bad, 60, NULL, NULL), WEFT_EIO);
-    assert_int_equal(weft_future_error(bad), WEFT_EIO);
-    assert_int_equal(weft_process_result(good, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(bad, 60, NULL, NULL), WEFT_EIO);
+    assert_int_equal(error_of(bad), WEFT_EIO);
+    assert_int_equal(weft_future_result_bytes(good, 60, NULL, NULL), 0);
     weft_future_release(bad);
     weft_future_release(good);
     close_pool(ex);
@@ -149,15 +161,15 @@ static int die(const void *arg, size_t len, void **result, size_t *result_len)
 static void process_pool_worker_death_fails_only_its_task(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *killed = submit(ex, die, "k", 1);
     weft_future_t *exited = submit(ex, die, "e", 1);
     weft_future_t *after[6];
     for (int i = 0; i < 6; i++) after[i] = submit(ex, reverse_and_pid, "ok", 2);
-    assert_int_equal(weft_process_result(killed, 60, NULL, NULL), WEFT_EWORKERDIED);
-    assert_int_equal(weft_process_result(exited, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(killed, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(exited, 60, NULL, NULL), WEFT_EWORKERDIED);
     for (int i = 0; i < 6; i++) {
-        assert_int_equal(weft_process_result(after[i], 60, NULL, NULL), 0);
+        assert_int_equal(weft_future_result_bytes(after[i], 60, NULL, NULL), 0);
         weft_future_release(after[i]);
     }
     weft_future_release(killed);
@@ -170,7 +182,7 @@ static void process_pool_worker_death_fails_only_its_task(void **state)
 static void process_pool_max_tasks_per_child_replaces_workers(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 2, 0);
+    weft_executor_t *ex = make_pool(1, 2, WEFT_FOREVER);
     pid_t pids[6];
     for (int i = 0; i < 6; i++) {
         weft_future_t *f = submit(ex, reverse_and_pid, "x", 1);
@@ -200,11 +212,11 @@ static void process_pool_task_timeout_kills_the_worker(void **state)
     double t0 = weft_time_monotonic();
     weft_future_t *hung = submit(ex, sleep_forever, NULL, 0);
     weft_future_t *next = submit(ex, reverse_and_pid, "ok", 2);
-    assert_int_equal(weft_process_result(hung, 60, NULL, NULL), WEFT_ETIMEDOUT);
+    assert_int_equal(weft_future_result_bytes(hung, 60, NULL, NULL), WEFT_ETIMEDOUT);
     double took = weft_time_monotonic() - t0;
     assert_true(took >= 0.15);
     assert_true(took < 30);
-    assert_int_equal(weft_process_result(next, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(next, 60, NULL, NULL), 0);
     weft_future_release(hung);
     weft_future_release(next);
     close_pool(ex);
@@ -218,20 +230,48 @@ static int sleep_a_bit(const void *arg, size_t len, void **result, size_t *resul
     return 0;
 }
 
+/* A process-pool future completed by hand while its task runs keeps that outcome: its result
+ * is the caller's pointer (weft_future_result gives it, weft_future_result_bytes says
+ * WEFT_EINVAL: not bytes), and the task's reply, when it comes, is freed by the pool (the leak
+ * guard and ASan check it). */
+static void process_pool_hand_completed_future_keeps_its_pointer(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
+    weft_future_t *f = submit(ex, sleep_a_bit, NULL, 0);
+    while (!weft_future_running(f)) sched_yield();
+    int mine;
+    assert_int_equal(weft_future_set_result(f, &mine), 0);
+    weft_future_t *g = submit(ex, reverse_and_pid, "ab", 2); /* after f's task, on its worker */
+    const void *data;
+    size_t len;
+    assert_int_equal(weft_future_result_bytes(g, 60, &data, &len), 0);
+    assert_int_equal(len, 2 + sizeof(pid_t));
+    assert_memory_equal(data, "ba", 2);
+    assert_int_equal(weft_future_result_bytes(f, 0, &data, &len), WEFT_EINVAL);
+    assert_null(data);
+    void *value;
+    assert_int_equal(weft_future_result(f, 0, &value), 0);
+    assert_ptr_equal(value, &mine);
+    weft_future_release(f);
+    weft_future_release(g);
+    close_pool(ex);
+}
+
 /* test_shutdown.py test_cancel_futures: shutdown(wait=True, cancel_futures=True) cancels what
  * is queued and waits for what runs (or was handed to a worker); later submits fail
  * (RuntimeError: WEFT_ESHUTDOWN). */
 static void process_pool_shutdown_cancels_queued_futures(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *running = submit(ex, sleep_a_bit, NULL, 0);
     weft_future_t *queued[10];
     for (int i = 0; i < 10; i++) queued[i] = submit(ex, reverse_and_pid, "x", 1);
     while (!weft_future_running(running)) sched_yield();
     assert_int_equal(weft_future_cancel(running), WEFT_EBUSY); /* cannot stop a process task */
     assert_int_equal(weft_executor_shutdown(ex, true, true, 60), 0);
-    assert_int_equal(weft_process_result(running, 0, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(running, 0, NULL, NULL), 0);
     int cancelled = 0;
     for (int i = 0; i < 10; i++) {
         cancelled += weft_future_cancelled(queued[i]);
@@ -253,13 +293,13 @@ static void process_pool_shutdown_cancels_queued_futures(void **state)
 static void process_pool_two_pools_shut_down_promptly(void **state)
 {
     (void)state;
-    weft_executor_t *a = make_pool(1, 0, 0), *b;
+    weft_executor_t *a = make_pool(1, 0, WEFT_FOREVER), *b;
     weft_future_t *f = submit(a, reverse_and_pid, "a", 1); /* a's worker exists */
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
-    b = make_pool(1, 0, 0);
+    b = make_pool(1, 0, WEFT_FOREVER);
     f = submit(b, reverse_and_pid, "b", 1); /* b's worker holds copies of a's pipe */
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
     double t0 = weft_time_monotonic();
     close_pool(a);
@@ -272,14 +312,14 @@ static void process_pool_two_pools_shut_down_promptly(void **state)
 static void process_pool_idle_worker_killed_is_replaced(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, reverse_and_pid, "x", 1);
     pid_t first = pid_of(f);
     weft_future_release(f);
     assert_int_equal(kill(first, SIGKILL), 0);
     for (int i = 0; i < 3; i++) { /* the first may still go to the dying worker */
         f = submit(ex, reverse_and_pid, "x", 1);
-        int rc = weft_process_result(f, 60, NULL, NULL);
+        int rc = weft_future_result_bytes(f, 60, NULL, NULL);
         assert_true(rc == 0 || (i == 0 && rc == WEFT_EWORKERDIED));
         if (rc == 0) assert_int_not_equal(pid_of(f), first);
         weft_future_release(f);
@@ -320,18 +360,18 @@ static void crash_where_told(int stage, const void *data, size_t len, int fd)
 static void stage_crash(size_t arg_len, const char *tag)
 {
     weft__ppool_set_test_hook(crash_where_told);
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     char *arg = calloc(1, arg_len);
     assert_non_null(arg);
     memcpy(arg, tag, strlen(tag));
     weft_future_t *before = submit(ex, echo_arg, "ok", 2);
     weft_future_t *crashed = submit(ex, echo_arg, arg, arg_len);
     weft_future_t *after = submit(ex, echo_arg, "ok", 2);
-    assert_int_equal(weft_process_result(before, 60, NULL, NULL), 0);
-    assert_int_equal(weft_process_result(crashed, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(before, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(crashed, 60, NULL, NULL), WEFT_EWORKERDIED);
     const void *data;
     size_t len;
-    assert_int_equal(weft_process_result(after, 60, &data, &len), 0); /* a new worker */
+    assert_int_equal(weft_future_result_bytes(after, 60, &data, &len), 0); /* a new worker */
     assert_int_equal(len, 2);
     assert_memory_equal(data, "ok", 2);
     weft_future_release(before);
@@ -381,12 +421,12 @@ static void process_pool_task_behind_a_dying_one_runs_once(void **state)
 {
     (void)state;
     assert_int_equal(weft_shm_alloc(sizeof *runs, (void **)&runs), 0);
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *dies = submit(ex, die, "e", 1), *after[5];
     for (int i = 0; i < 5; i++) after[i] = submit(ex, count_run, "ok", 2);
-    assert_int_equal(weft_process_result(dies, 60, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(dies, 60, NULL, NULL), WEFT_EWORKERDIED);
     for (int i = 0; i < 5; i++) {
-        assert_int_equal(weft_process_result(after[i], 60, NULL, NULL), 0);
+        assert_int_equal(weft_future_result_bytes(after[i], 60, NULL, NULL), 0);
         weft_future_release(after[i]);
     }
     weft_future_release(dies);
@@ -409,14 +449,14 @@ static int nap_then_exit(const void *arg, size_t len, void **result, size_t *res
 static void process_pool_crash_after_shutdown_began(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(2, 0, 0);
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, nap_then_exit, NULL, 0);
     weft_future_t *ok = submit(ex, echo_arg, "ok", 2);
     double t0 = weft_time_monotonic();
     assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
     assert_true(weft_time_monotonic() - t0 < 30);
-    assert_int_equal(weft_process_result(f, 0, NULL, NULL), WEFT_EWORKERDIED);
-    assert_int_equal(weft_process_result(ok, 0, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 0, NULL, NULL), WEFT_EWORKERDIED);
+    assert_int_equal(weft_future_result_bytes(ok, 0, NULL, NULL), 0);
     weft_future_release(f);
     weft_future_release(ok);
     assert_int_equal(weft_executor_release(ex), 0);
@@ -507,7 +547,7 @@ typedef struct sized {
  * most `window` futures unfinished at once, and checks every result. */
 static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, size_t window)
 {
-    weft_executor_t *ex = make_pool(workers, 0, 0);
+    weft_executor_t *ex = make_pool(workers, 0, WEFT_FOREVER);
     /* Start the workers on a burst of tiny tasks first (a burst fills each worker's pipeline,
      * which starts the next): GCC 12's ASan allocator does not hold its locks across fork, so
      * a worker forked while this thread allocates large blocks can deadlock in its first
@@ -516,7 +556,7 @@ static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, 
     weft_future_t *warm[16];
     for (size_t i = 0; i < 4 * workers; i++) warm[i] = submit(ex, echo_arg, "w", 1);
     for (size_t i = 0; i < 4 * workers; i++) {
-        assert_int_equal(weft_process_result(warm[i], 60, NULL, NULL), 0);
+        assert_int_equal(weft_future_result_bytes(warm[i], 60, NULL, NULL), 0);
         weft_future_release(warm[i]);
     }
     size_t total = n * (size_t)reps, biggest = 0;
@@ -532,7 +572,7 @@ static void run_sized(const sized_t *tasks, size_t n, int reps, size_t workers, 
             const sized_t *t = &tasks[k % n];
             const void *data;
             size_t len;
-            assert_int_equal(weft_process_result(fs[k], 120, &data, &len), 0);
+            assert_int_equal(weft_future_result_bytes(fs[k], 120, &data, &len), 0);
             assert_int_equal(len, payload_size(t->result));
             assert_true(pattern_ok(data, len, payload_size(t->arg)));
             weft_future_release(fs[k]);
@@ -628,11 +668,343 @@ static void process_pool_endless_task_timeout_is_no_limit(void **state)
         weft_future_t *f[3];
         for (int k = 0; k < 3; k++) f[k] = submit(ex, reverse_and_pid, "ok", 2);
         for (int k = 0; k < 3; k++) {
-            assert_int_equal(weft_process_result(f[k], 60, NULL, NULL), 0);
+            assert_int_equal(weft_future_result_bytes(f[k], 60, NULL, NULL), 0);
             weft_future_release(f[k]);
         }
         close_pool(ex);
     }
+}
+
+/* task_timeout follows the duration rule: 0 (the default of a zeroed struct, and -0.0),
+ * WEFT_FOREVER and a NULL opts are no limit: a task that takes 0.2 s succeeds; any other
+ * negative value is WEFT_EINVAL at create (before, -1 silently meant "no limit" too), as NaN
+ * is (process_pool_bad_input). */
+static void process_pool_task_timeout_zero_is_no_limit_negative_is_einval(void **state)
+{
+    (void)state;
+    weft_process_pool_opts_t bad = {.task_timeout = -1};
+    weft_executor_t *ex = (weft_executor_t *)1;
+    assert_int_equal(weft_process_pool_create(1, &bad, &ex), WEFT_EINVAL);
+    assert_null(ex);
+    double none[] = {0, -0.0};
+    for (size_t i = 0; i < sizeof none / sizeof none[0]; i++) {
+        ex = make_pool(1, 0, none[i]);
+        weft_future_t *a = submit(ex, sleep_a_bit, NULL, 0);
+        assert_int_equal(weft_future_result_bytes(a, 60, NULL, NULL), 0);
+        weft_future_release(a);
+        close_pool(ex);
+    }
+    ex = make_pool(1, 0, WEFT_FOREVER);
+    weft_future_t *f = submit(ex, sleep_a_bit, NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    close_pool(ex);
+    assert_int_equal(weft_process_pool_create(1, NULL, &ex), 0);
+    f = submit(ex, sleep_a_bit, NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
+/* Returns the comm of the worker it runs in (what top and ps show), without its newline. */
+static int own_comm(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len;
+    char *buf = calloc(1, 32);
+    if (!buf) return WEFT_ENOMEM;
+    FILE *f = fopen("/proc/self/comm", "r");
+    if (!f || !fgets(buf, 32, f)) {
+        if (f) fclose(f);
+        free(buf);
+        return WEFT_EIO;
+    }
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    *result = buf;
+    *result_len = strlen(buf);
+    return 0;
+}
+
+/* How many threads of this process have the comm `name`. */
+static int threads_named(const char *name)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[300], comm[32] = "";
+        snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* gone meanwhile */
+        if (fgets(comm, sizeof comm, f)) comm[strcspn(comm, "\n")] = '\0';
+        fclose(f);
+        n += strcmp(comm, name) == 0;
+    }
+    closedir(d);
+    return n;
+}
+
+/* Runs 16 tasks on a 2-worker pool made with opts; the workers' comms are expect0 and expect1
+ * (both seen, nothing else), and this process has a thread named pool_thread. */
+static void check_worker_comms(const weft_process_pool_opts_t *opts, const char *expect0,
+                               const char *expect1, const char *pool_thread)
+{
+    weft_executor_t *ex;
+    assert_int_equal(weft_process_pool_create(2, opts, &ex), 0);
+    enum { N = 16 };
+    weft_future_t *fs[N];
+    for (int i = 0; i < N; i++) fs[i] = submit(ex, own_comm, NULL, 0);
+    bool seen0 = false, seen1 = false;
+    for (int i = 0; i < N; i++) {
+        const void *data;
+        size_t len;
+        assert_int_equal(weft_future_result_bytes(fs[i], 60, &data, &len), 0);
+        char comm[32];
+        assert_true(len < sizeof comm);
+        memcpy(comm, data, len);
+        comm[len] = '\0';
+        seen0 |= strcmp(comm, expect0) == 0;
+        seen1 |= strcmp(comm, expect1) == 0;
+        assert_true(strcmp(comm, expect0) == 0 || strcmp(comm, expect1) == 0);
+        weft_future_release(fs[i]);
+    }
+    assert_true(seen0 && seen1); /* 4 tasks in flight per worker: both took some */
+    /* At least: the process layer's forker thread, when it runs, has the comm of the thread
+     * that started it (the pool thread) too. */
+    assert_true(threads_named(pool_thread) >= 1);
+    close_pool(ex);
+}
+
+/* Workers are "<prefix>_<n>" in their comm (top, ps), cut to 15 characters so that the number
+ * fits, "weft_proc_<n>" by default; the pool thread is "<prefix>". Before, the workers kept
+ * their parent's comm and the pool thread showed "ProcessPoolExec". */
+static void process_pool_worker_names(void **state)
+{
+    (void)state;
+    check_worker_comms(NULL, "weft_proc_0", "weft_proc_1", "weft_proc");
+    weft_process_pool_opts_t opts = WEFT_PROCESS_POOL_OPTS_INIT;
+    opts.process_name_prefix = "cruncher";
+    check_worker_comms(&opts, "cruncher_0", "cruncher_1", "cruncher");
+    opts.process_name_prefix = "a-very-long-process-prefix";
+    check_worker_comms(&opts, "a-very-long-p_0", "a-very-long-p_1", "a-very-long-pro");
+}
+
+/* ---- map ---------------------------------------------------------------------------------- */
+
+static int plain_task(void *arg, void **result);
+
+typedef struct map_item { /* the head of a map argument; any payload follows it */
+    uint32_t index;
+    int32_t code;      /* nonzero: the task fails with it */
+    uint32_t sleep_ms; /* before it ends */
+} map_item_t;
+
+/* Sleeps as told, then fails with the item's code or echoes its whole argument. */
+static int map_task(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    map_item_t item;
+    if (len < sizeof item) return WEFT_EINVAL;
+    memcpy(&item, arg, sizeof item);
+    struct timespec ts = {item.sleep_ms / 1000, (long)(item.sleep_ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+    if (item.code) return item.code;
+    return echo_arg(arg, len, result, result_len);
+}
+
+static void free_results(weft_bytes_t *results, size_t n)
+{
+    for (size_t i = 0; i < n; i++) free((void *)results[i].data);
+}
+
+/* Pool.map keeps argument order whatever order the tasks finish in: later items sleep less
+ * and finish first. (Before: weft_executor_map on a process pool was WEFT_ENOTSUP and no
+ * bytes map existed.) */
+static void process_pool_map_keeps_order_under_reordering(void **state)
+{
+    (void)state;
+    enum { N = 8 };
+    weft_executor_t *ex = make_pool(4, 0, WEFT_FOREVER);
+    map_item_t items[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        items[i] = (map_item_t){.index = i, .sleep_ms = (N - i) * 15};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    size_t nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, WEFT_FOREVER, &nd), 0);
+    assert_int_equal(nd, N);
+    for (uint32_t i = 0; i < N; i++) {
+        assert_int_equal(results[i].len, sizeof(map_item_t));
+        assert_memory_equal(results[i].data, &items[i], sizeof items[i]);
+    }
+    free_results(results, N);
+    /* The generic map still refuses pointers for a process pool. */
+    void *ptrs[1] = {NULL}, *out[1];
+    assert_int_equal(weft_executor_map(ex, plain_task, ptrs, 1, out, WEFT_FOREVER, &nd),
+                     WEFT_ENOTSUP);
+    close_pool(ex);
+}
+
+/* The first failure in argument order is returned, not the first in time: item 3 fails late,
+ * item 5 at once; the results before item 3 are stored, the rest are {NULL, 0}. */
+static void process_pool_map_returns_the_first_failure_in_order(void **state)
+{
+    (void)state;
+    enum { N = 7 };
+    weft_executor_t *ex = make_pool(4, 0, WEFT_FOREVER);
+    map_item_t items[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        items[i] = (map_item_t){.index = i};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    items[3].code = WEFT_EIO, items[3].sleep_ms = 150;
+    items[5].code = WEFT_ERANGE;
+    size_t nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, WEFT_FOREVER, &nd),
+                     WEFT_EIO);
+    assert_int_equal(nd, 3);
+    for (size_t i = 0; i < 3; i++) assert_memory_equal(results[i].data, &items[i], sizeof items[i]);
+    for (size_t i = 3; i < N; i++) {
+        assert_null(results[i].data);
+        assert_int_equal(results[i].len, 0);
+    }
+    free_results(results, nd);
+    close_pool(ex);
+}
+
+/* One overall timeout, counted once: 4 items of 0.15 s on one worker with a 0.3 s timeout fail
+ * with WEFT_ETIMEDOUT after about 0.3 s (not 4 x 0.3 s), the done ones stored; 0 only takes
+ * what is done at once. */
+static void process_pool_map_timeout_is_counted_once(void **state)
+{
+    (void)state;
+    enum { N = 4 };
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
+    map_item_t items[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        items[i] = (map_item_t){.index = i, .sleep_ms = 150};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    size_t nd = 99;
+    double t0 = weft_time_monotonic();
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 0.3, &nd),
+                     WEFT_ETIMEDOUT);
+    double took = weft_time_monotonic() - t0;
+    assert_true(took >= 0.25);
+    assert_true(took < 1.5); /* per-item timeouts would succeed: each item is done in 0.3 s */
+    assert_true(nd >= 1 && nd <= 2);
+    free_results(results, nd);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 0, &nd), WEFT_ETIMEDOUT);
+    assert_int_equal(nd, 0);
+    close_pool(ex);
+}
+
+/* 1 MiB arguments and results, more than a pipe holds, each item its own bytes. */
+static void process_pool_map_big_payloads(void **state)
+{
+    (void)state;
+    enum { N = 6, SIZE = 1 << 20 };
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
+    unsigned char *bufs[N];
+    weft_bytes_t args[N], results[N];
+    for (uint32_t i = 0; i < N; i++) {
+        bufs[i] = malloc(SIZE);
+        assert_non_null(bufs[i]);
+        for (size_t k = 0; k < SIZE; k++) bufs[i][k] = (unsigned char)(k * 7 + i);
+        map_item_t head = {.index = i};
+        memcpy(bufs[i], &head, sizeof head);
+        args[i] = (weft_bytes_t){bufs[i], SIZE};
+    }
+    size_t nd;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 120, &nd), 0);
+    assert_int_equal(nd, N);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(results[i].len, SIZE);
+        assert_memory_equal(results[i].data, bufs[i], SIZE);
+        free(bufs[i]);
+    }
+    free_results(results, N);
+    close_pool(ex);
+}
+
+/* 0 items, bad arguments (outputs cleared), the wrong kind of pool, and a shut-down pool. */
+static void process_pool_map_edges(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER), *threads;
+    map_item_t item = {0};
+    weft_bytes_t args[2] = {{&item, sizeof item}, {NULL, 4}}, results[2];
+    size_t nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, NULL, 0, results, WEFT_FOREVER, &nd), 0);
+    assert_int_equal(nd, 0);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 0, results, 0, NULL), 0);
+    nd = 99;
+    assert_int_equal(weft_process_pool_map(NULL, map_task, args, 1, results, 1, &nd), WEFT_EINVAL);
+    assert_int_equal(nd, 0);
+    assert_int_equal(weft_process_pool_map(ex, NULL, args, 1, results, 1, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(ex, map_task, NULL, 1, results, 1, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, NULL, 1, &nd), WEFT_EINVAL);
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, NAN, &nd), WEFT_EINVAL);
+    /* The second argument has no data for its length: the first, submitted, is cancelled or
+     * runs; nothing is stored. */
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 2, results, 10, &nd), WEFT_EINVAL);
+    assert_int_equal(nd, 0);
+    assert_null(results[0].data);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &threads), 0);
+    assert_int_equal(weft_process_pool_map(threads, map_task, args, 1, results, 1, &nd),
+                     WEFT_ENOTSUP);
+    assert_int_equal(weft_executor_release(threads), 0);
+    assert_int_equal(weft_executor_shutdown(ex, true, false, 60), 0);
+    nd = 99;
+    assert_int_equal(weft_process_pool_map(ex, map_task, args, 1, results, 1, &nd), WEFT_ESHUTDOWN);
+    assert_int_equal(nd, 0);
+    assert_null(results[0].data);
+    assert_int_equal(weft_executor_release(ex), 0);
+}
+
+/* Map from coroutines of one thread at once: each waits parked, the others go on. */
+typedef struct co_map {
+    weft_executor_t *ex;
+    uint32_t base;
+    int rc;
+} co_map_t;
+
+static void co_map_main(void *arg)
+{
+    co_map_t *m = arg;
+    map_item_t items[3];
+    weft_bytes_t args[3], results[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        items[i] = (map_item_t){.index = m->base + i, .sleep_ms = 20};
+        args[i] = (weft_bytes_t){&items[i], sizeof items[i]};
+    }
+    size_t nd;
+    m->rc = weft_process_pool_map(m->ex, map_task, args, 3, results, 60, &nd);
+    for (size_t i = 0; i < nd; i++)
+        if (results[i].len != sizeof items[i] ||
+            memcmp(results[i].data, &items[i], sizeof items[i]) != 0)
+            m->rc = -1;
+    free_results(results, nd);
+}
+
+static void process_pool_map_from_coroutines(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(2, 0, WEFT_FOREVER);
+    co_map_t maps[3];
+    weft_co_t *cos[3];
+    for (uint32_t i = 0; i < 3; i++) {
+        maps[i] = (co_map_t){ex, 10 * i, 1};
+        cos[i] = weft_test_spawn(co_map_main, &maps[i]);
+    }
+    for (int i = 0; i < 3; i++) {
+        weft_test_co_join(cos[i]);
+        assert_int_equal(maps[i].rc, 0);
+    }
+    close_pool(ex);
 }
 
 /* An argument length whose message size (header + length) wraps is refused as the allocation
@@ -640,7 +1012,7 @@ static void process_pool_endless_task_timeout_is_no_limit(void **state)
 static void process_pool_submit_length_near_size_max_is_refused(void **state)
 {
     (void)state;
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     char small[16] = "x";
     for (size_t k = 0; k <= 32; k++) {
         weft_future_t *f = (weft_future_t *)1;
@@ -667,9 +1039,9 @@ static void process_pool_result_that_cannot_be_allocated_fails_its_task(void **s
     (void)state;
     assert_int_equal(weft_shm_alloc(sizeof *gate, (void **)&gate), 0);
     assert_int_equal(weft_event_init_shared(gate), 0);
-    weft_executor_t *ex = make_pool(1, 0, 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *f = submit(ex, echo_arg, "warm", 4); /* the worker exists */
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), 0);
     weft_future_release(f);
     f = submit(ex, echo_after_gate, "result", 6);
     while (!weft_future_running(f)) sched_yield();
@@ -677,13 +1049,13 @@ static void process_pool_result_that_cannot_be_allocated_fails_its_task(void **s
      * and this thread allocates nothing until the result). */
     weft_test_fail_alloc(1, 0);
     assert_int_equal(weft_event_set(gate), 0);
-    assert_int_equal(weft_process_result(f, 60, NULL, NULL), WEFT_ENOMEM);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_ENOMEM);
     weft_test_fail_alloc(0, 0);
     weft_future_release(f);
     const void *data;
     size_t len;
     f = submit(ex, echo_arg, "next", 4);
-    assert_int_equal(weft_process_result(f, 60, &data, &len), 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
     assert_int_equal(len, 4);
     assert_memory_equal(data, "next", 4);
     weft_future_release(f);
@@ -749,11 +1121,12 @@ static void process_pool_bad_input(void **state)
 {
     (void)state;
     weft_executor_t *ex;
-    weft_process_pool_opts_t nan_opts = {.task_timeout = NAN};
+    weft_process_pool_opts_t nan_opts = WEFT_PROCESS_POOL_OPTS_INIT;
+    nan_opts.task_timeout = NAN;
     assert_int_equal(weft_process_pool_create(1, NULL, NULL), WEFT_EINVAL);
     assert_int_equal(weft_process_pool_create(1, &nan_opts, &ex), WEFT_EINVAL);
     assert_null(ex);
-    ex = make_pool(1, 0, 0);
+    ex = make_pool(1, 0, WEFT_FOREVER);
     weft_future_t *f;
     assert_int_equal(weft_process_pool_submit(NULL, reverse_and_pid, "x", 1, &f), WEFT_EINVAL);
     assert_int_equal(weft_process_pool_submit(ex, NULL, "x", 1, &f), WEFT_EINVAL);
@@ -791,6 +1164,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_worker_death_fails_only_its_task),
         WEFT_TEST(process_pool_max_tasks_per_child_replaces_workers),
         WEFT_TEST(process_pool_task_timeout_kills_the_worker),
+        WEFT_TEST(process_pool_hand_completed_future_keeps_its_pointer),
         WEFT_TEST(process_pool_shutdown_cancels_queued_futures),
         WEFT_TEST(process_pool_two_pools_shut_down_promptly),
         WEFT_TEST(process_pool_idle_worker_killed_is_replaced),
@@ -803,6 +1177,14 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_64mib_payload_matrix_2_workers),
         WEFT_TEST(process_pool_64mib_payload_matrix_4_workers),
         WEFT_TEST(process_pool_endless_task_timeout_is_no_limit),
+        WEFT_TEST(process_pool_task_timeout_zero_is_no_limit_negative_is_einval),
+        WEFT_TEST(process_pool_worker_names),
+        WEFT_TEST(process_pool_map_keeps_order_under_reordering),
+        WEFT_TEST(process_pool_map_returns_the_first_failure_in_order),
+        WEFT_TEST(process_pool_map_timeout_is_counted_once),
+        WEFT_TEST(process_pool_map_big_payloads),
+        WEFT_TEST(process_pool_map_edges),
+        WEFT_TEST(process_pool_map_from_coroutines),
         WEFT_TEST(process_pool_submit_length_near_size_max_is_refused),
         WEFT_TEST(process_pool_worker_refuses_a_short_task_message),
         WEFT_TEST(process_pool_result_that_cannot_be_allocated_fails_its_task),

@@ -23,6 +23,14 @@
 #define ITEM(i)  ((void *)(intptr_t)(i))
 #define VALUE(p) ((intptr_t)(p))
 
+/* The task's error of a future that is done, asked without waiting; fails the case if f is
+ * not done. */
+static int error_of(weft_future_t *f)
+{
+    int code = INT32_MIN;
+    assert_int_equal(weft_future_error(f, 0, &code), 0);
+    return code;
+}
 static weft_executor_t *pool(size_t workers)
 {
     weft_executor_t *ex;
@@ -70,13 +78,6 @@ static int count_run(void *arg, void **result)
     return 0;
 }
 
-static int current_name(void *arg, void **result)
-{
-    (void)arg;
-    *result = (void *)weft_thread_name(weft_thread_current()); /* the worker outlives the call */
-    return 0;
-}
-
 /* ---- submit and result ----------------------------------------------------------------- */
 
 /* ExecutorTest.test_submit / test_submit_keyword: the future gives the task's result. */
@@ -106,7 +107,7 @@ static void task_error_and_message(void **state)
     void *v = ITEM(1);
     assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), WEFT_ERANGE);
     assert_null(v);
-    assert_int_equal(weft_future_error(f), WEFT_ERANGE);
+    assert_int_equal(error_of(f), WEFT_ERANGE);
     assert_string_equal(weft_future_error_message(f), "odd argument 3");
     weft_future_release(f);
     assert_int_equal(weft_future_fail_current(WEFT_EIO, "outside a task"),
@@ -194,14 +195,11 @@ static void bad_arguments(void **state)
 {
     (void)state;
     weft_executor_t *ex = ITEM(1);
-    weft_thread_pool_opts_t long_prefix = {.thread_name_prefix =
-                                               "a-prefix-that-is-far-too-long-for-a-thread-name-x"};
     weft_thread_pool_opts_t tiny_stack = {.stack_size = 1024};
     weft_thread_pool_opts_t nan_exit = {.exit_timeout = NAN};
     assert_int_equal(weft_thread_pool_create(1, NULL, NULL), WEFT_EINVAL);
-    assert_int_equal(weft_thread_pool_create(1, &long_prefix, &ex), WEFT_EINVAL);
-    assert_null(ex);
     assert_int_equal(weft_thread_pool_create(1, &tiny_stack, &ex), WEFT_EINVAL);
+    assert_null(ex);
     assert_int_equal(weft_thread_pool_create(1, &nan_exit, &ex), WEFT_EINVAL);
     weft_future_t *f = ITEM(1);
     assert_int_equal(weft_executor_submit(NULL, square, NULL, &f), WEFT_EINVAL);
@@ -565,56 +563,86 @@ static void default_max_workers(void **state)
 
 static weft_barrier_t name_barrier;
 
-/* current_name, once both workers are busy (so each task runs on its own worker). */
-static int name_after_barrier(void *arg, void **result)
+/* The comm (what top, ps and gdb show) of the calling thread, without its newline. */
+static void own_comm(char *buf, size_t cap)
 {
+    FILE *f = fopen("/proc/thread-self/comm", "r");
+    assert_non_null(f);
+    assert_non_null(fgets(buf, (int)cap, f));
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+typedef struct named {
+    char name[64], comm[32];
+} named_t;
+
+/* Records its worker's weft name and comm, once every worker is busy (so each of the pool's
+ * n tasks runs on a worker of its own). */
+static int names_after_barrier(void *arg, void **result)
+{
+    (void)result;
+    named_t *out = arg;
     int rc = weft_barrier_wait(&name_barrier, 30);
     if (rc < 0) return rc;
-    return current_name(arg, result);
+    snprintf(out->name, sizeof out->name, "%s", weft_thread_name(weft_thread_current()));
+    own_comm(out->comm, sizeof out->comm);
+    return 0;
+}
+
+/* Runs n tasks on a pool of n workers made with opts; checks that the workers are named
+ * expect_0, expect_1, ... (each exactly once), as threads and in /proc/self/task/<tid>/comm. */
+static void check_worker_names(const weft_thread_pool_opts_t *opts, size_t n,
+                               const char *const *expect)
+{
+    weft_executor_t *ex;
+    assert_int_equal(weft_thread_pool_create(n, opts, &ex), 0);
+    weft_barrier_init(&name_barrier, n, NULL, NULL);
+    named_t got[12];
+    weft_future_t *fs[12];
+    assert_true(n <= 12);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(weft_executor_submit(ex, names_after_barrier, &got[i], &fs[i]), 0);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, NULL), 0);
+        weft_future_release(fs[i]);
+    }
+    for (size_t k = 0; k < n; k++) {
+        assert_true(strlen(expect[k]) <= 15);
+        int found = 0;
+        for (size_t i = 0; i < n; i++)
+            if (strcmp(got[i].name, expect[k]) == 0) {
+                assert_string_equal(got[i].comm, expect[k]);
+                found++;
+            }
+        assert_int_equal(found, 1);
+    }
+    finish(ex);
+    weft_barrier_destroy(&name_barrier);
 }
 
 /* test_thread_names_assigned / test_thread_names_default: workers are "<prefix>_0",
- * "<prefix>_1", ... (a prefix of the longest allowed length, 48, is not truncated), or
- * "ThreadPoolExecutor-<k>_<n>". */
+ * "<prefix>_1", ... in at most the 15 characters the OS keeps (a longer prefix is cut so that
+ * the number fits), "weft_pool_<n>" by default. Before, the default was
+ * "ThreadPoolExecutor-<k>_<n>", shown as "ThreadPoolExecu" for every worker of every pool. */
 static void thread_names(void **state)
 {
     (void)state;
-    static const char prefix48[] = "SpecialPool-0123456789-0123456789-0123456789-xyz";
-    assert_int_equal(strlen(prefix48), 48);
-    weft_thread_pool_opts_t opts = {.thread_name_prefix = prefix48};
-    weft_executor_t *ex;
-    assert_int_equal(weft_thread_pool_create(2, &opts, &ex), 0);
-    weft_barrier_init(&name_barrier, 2, NULL, NULL);
-    weft_future_t *fs[2];
-    for (int i = 0; i < 2; i++)
-        assert_int_equal(weft_executor_submit(ex, name_after_barrier, NULL, &fs[i]), 0);
-    char expect0[64], expect1[64];
-    snprintf(expect0, sizeof expect0, "%s_0", prefix48);
-    snprintf(expect1, sizeof expect1, "%s_1", prefix48);
-    void *names[2];
-    for (int i = 0; i < 2; i++) {
-        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, &names[i]), 0);
-        weft_future_release(fs[i]);
-    }
-    bool straight = strcmp(names[0], expect0) == 0 && strcmp(names[1], expect1) == 0;
-    bool crossed = strcmp(names[0], expect1) == 0 && strcmp(names[1], expect0) == 0;
-    assert_true(straight || crossed);
-    finish(ex);
-    weft_barrier_destroy(&name_barrier);
-
-    void *name;
-    weft_future_t *f;
-    ex = pool(1);
-    assert_int_equal(weft_executor_submit(ex, current_name, NULL, &f), 0);
-    assert_int_equal(weft_future_result(f, WEFT_FOREVER, &name), 0);
-    const char *rest = name;
-    assert_memory_equal(rest, "ThreadPoolExecutor-", 19);
-    rest += 19;
-    assert_true(*rest >= '0' && *rest <= '9');
-    while (*rest >= '0' && *rest <= '9') rest++;
-    assert_string_equal(rest, "_0");
-    weft_future_release(f);
-    finish(ex);
+    const char *const by_default[] = {"weft_pool_0", "weft_pool_1"};
+    check_worker_names(NULL, 2, by_default);
+    weft_thread_pool_opts_t opts = WEFT_THREAD_POOL_OPTS_INIT;
+    opts.thread_name_prefix = "";
+    check_worker_names(&opts, 2, by_default);
+    opts.thread_name_prefix = "io";
+    check_worker_names(&opts, 2, (const char *const[]){"io_0", "io_1"});
+    opts.thread_name_prefix = "SpecialPool-0123456789-0123456789"; /* cut to fit "_<n>" */
+    const char *const cut[] = {"SpecialPool-0_0", "SpecialPool-0_1", "SpecialPool-0_2",
+                               "SpecialPool-0_3", "SpecialPool-0_4", "SpecialPool-0_5",
+                               "SpecialPool-0_6", "SpecialPool-0_7", "SpecialPool-0_8",
+                               "SpecialPool-0_9", "SpecialPool-_10", "SpecialPool-_11"};
+    check_worker_names(&opts, 12, cut);
+    opts.thread_name_prefix = "fourteen-chars";
+    check_worker_names(&opts, 1, (const char *const[]){"fourteen-char_0"});
 }
 
 static _Atomic int inits;
@@ -858,7 +886,7 @@ static void hand_completed_pool_future_keeps_first_outcome(void **state)
     assert_int_equal(weft_executor_submit(ex, square, ITEM(2), &g), 0); /* runs after f's task */
     assert_int_equal(weft_future_result(g, WEFT_FOREVER, NULL), 0);
     weft_future_release(g);
-    int code = weft_future_error(f);
+    int code = error_of(f);
     char now[32], still[32];
     snprintf(now, sizeof now, "%s", weft_future_error_message(f));
     snprintf(still, sizeof still, "%s", held); /* ASan: heap-use-after-free if it was replaced */
@@ -1072,7 +1100,7 @@ static void wait_on_pool_futures(void **state)
     weft_future_t *three[3] = {f1, f2, f3};
     assert_int_equal(weft_future_wait(three, 3, WEFT_FIRST_EXCEPTION, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 2);
-    assert_int_equal(weft_future_error(f2), WEFT_EINVAL);
+    assert_int_equal(error_of(f2), WEFT_EINVAL);
     assert_false(weft_future_done(f3));
     weft_future_release(f1);
     weft_future_release(f2);
@@ -1103,6 +1131,53 @@ static void wait_on_pool_futures(void **state)
     weft_future_release(ok);
     weft_future_release(cancelled);
     weft_future_release(failed);
+    finish(ex);
+}
+
+/* Python's `{executor.submit(load, url): url for url in urls}`: each future carries its input
+ * in its user-data slot, and as_completed (in completion order, not submission order) and
+ * weft_future_wait give back futures from which the program finds the input of every result. */
+typedef struct job {
+    intptr_t input;
+    bool seen;
+} job_t;
+
+static void user_data_maps_results_back_to_inputs(void **state)
+{
+    (void)state;
+    enum { N = 16 };
+    weft_executor_t *ex = pool(4);
+    job_t jobs[N];
+    weft_future_t *fs[N];
+    for (int i = 0; i < N; i++) {
+        jobs[i] = (job_t){.input = N - i}; /* the inputs are not the indexes */
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(jobs[i].input), &fs[i]), 0);
+        assert_int_equal(weft_future_set_data(fs[i], &jobs[i]), 0);
+    }
+    weft_as_completed_t *it;
+    weft_future_t *f;
+    int rc, n = 0;
+    assert_int_equal(weft_as_completed_create(fs, N, WEFT_FOREVER, &it), 0);
+    while ((rc = weft_as_completed_next(it, &f)) == 0) {
+        job_t *job = weft_future_data(f);
+        assert_non_null(job);
+        assert_false(job->seen);
+        job->seen = true;
+        void *value;
+        assert_int_equal(weft_future_result(f, 0, &value), 0);
+        assert_int_equal(VALUE(value), job->input * job->input);
+        n++;
+    }
+    assert_int_equal(rc, WEFT_EEOF);
+    assert_int_equal(n, N);
+    weft_as_completed_release(it);
+    size_t nd;
+    assert_int_equal(weft_future_wait(fs, N, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
+    assert_int_equal(nd, N);
+    for (int i = 0; i < N; i++) {
+        assert_ptr_equal(weft_future_data(fs[i]), &jobs[i]);
+        weft_future_release(fs[i]);
+    }
     finish(ex);
 }
 
@@ -1255,7 +1330,7 @@ static void pending_calls_race(void **state)
     assert_int_equal(weft_future_wait(fs, 100, WEFT_ALL_COMPLETED, WEFT_FOREVER, &nd), 0);
     assert_int_equal(nd, 100);
     for (int i = 0; i < 100; i++) {
-        assert_int_equal(weft_future_error(fs[i]), 0);
+        assert_int_equal(error_of(fs[i]), 0);
         weft_future_release(fs[i]);
     }
     finish(ex);
@@ -1506,6 +1581,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(submit_from_inside_a_task),
     WEFT_TEST(wait_on_pool_futures),
     WEFT_TEST(as_completed_on_pool_futures),
+    WEFT_TEST(user_data_maps_results_back_to_inputs),
     WEFT_TEST(stress_many_submitters),
     WEFT_TEST(pending_calls_race),
     WEFT_TEST(submit_races_shutdown),

@@ -1,5 +1,5 @@
 /*
- * weft_close ends every wait on the fd, wherever it waits (issue 20): coroutines of other
+ * weft_fd_close ends every wait on the fd, wherever it waits (issue 20): coroutines of other
  * hubs on other threads, threads without a hub, many waiters on several hubs at once; each
  * gets WEFT_EBADF at once, and none of them ever sees the events of the fd that takes the
  * number next. Thread-side waits (no hub) also see a cancel while they wait. Runs once per
@@ -20,6 +20,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+/* weft_fd_read's count, or its error: one int for a case to store and compare. */
+static int read_count(int fd, void *buf, size_t n, double timeout)
+{
+    size_t done = 0;
+    int rc = weft_fd_read(fd, buf, n, timeout, &done);
+    return rc ? rc : (int)done;
+}
+
 typedef struct waiter {
     int fd;
     double timeout;
@@ -33,7 +41,7 @@ static void read_one(void *p)
     waiter_t *w = p;
     uint64_t v; /* 8 bytes: an eventfd's read needs them */
     int64_t t0 = weft_time_monotonic_ns();
-    atomic_store(&w->result, (int)weft_read(w->fd, &v, sizeof v, w->timeout));
+    atomic_store(&w->result, read_count(w->fd, &v, sizeof v, w->timeout));
     w->took_ns = weft_time_monotonic_ns() - t0;
 }
 
@@ -67,7 +75,7 @@ static void hub_start(hub_job_t *j, waiter_t *w, int n)
     j->tid = weft_test_start(hub_thread, j);
 }
 
-/* Every coroutine of j is parked (in its weft_read: they do nothing else). */
+/* Every coroutine of j is parked (in its weft_fd_read: they do nothing else). */
 static void hub_wait_parked(hub_job_t *j)
 {
     int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
@@ -88,7 +96,7 @@ static void hub_finish(hub_job_t *j)
     for (int i = 0; i < j->n; i++) weft_co_release(j->co[i]);
 }
 
-/* A plain thread (no hub): weft_read in the thread itself. */
+/* A plain thread (no hub): weft_fd_read in the thread itself. */
 static void *plain_thread(void *p)
 {
     waiter_t *w = p;
@@ -132,7 +140,7 @@ static void close_wakes_coroutine_of_another_hub(void **state)
     hub_job_t j;
     hub_start(&j, &w, 1);
     hub_wait_parked(&j);
-    assert_int_equal(weft_close(p[0]), 0);
+    assert_int_equal(weft_fd_close(p[0]), 0);
     hub_finish(&j);
     assert_int_equal(atomic_load(&w.result), WEFT_EBADF);
     close(p[1]);
@@ -150,7 +158,7 @@ static void close_wakes_plain_thread_waiters(void **state)
     pthread_t t0 = weft_test_start(plain_thread, &w[0]), t1 = weft_test_start(plain_thread, &w[1]);
     plain_wait_asleep(&w[0]);
     plain_wait_asleep(&w[1]);
-    assert_int_equal(weft_close(p[0]), 0);
+    assert_int_equal(weft_fd_close(p[0]), 0);
     weft_test_join(t0);
     weft_test_join(t1);
     for (int i = 0; i < 2; i++) {
@@ -176,7 +184,7 @@ static void close_wakes_100_coroutines_on_2_hubs(void **state)
         hub_start(&j[h], w[h], PER_HUB);
     }
     for (int h = 0; h < 2; h++) hub_wait_parked(&j[h]);
-    assert_int_equal(weft_close(sv[0]), 0);
+    assert_int_equal(weft_fd_close(sv[0]), 0);
     for (int h = 0; h < 2; h++) {
         hub_finish(&j[h]);
         for (int i = 0; i < PER_HUB; i++)
@@ -241,7 +249,7 @@ static void close_then_reuse_the_number(void **state)
         pthread_t t = weft_test_start(plain_thread, &plain);
         for (int h = 0; h < 2; h++) hub_wait_parked(&j[h]);
         plain_wait_asleep(&plain);
-        assert_int_equal(weft_close(old.r), 0);
+        assert_int_equal(weft_fd_close(old.r), 0);
         pair_t now = make_fd((round + 1) % 3);
         reused += now.r == old.r;
         poke(now);

@@ -503,7 +503,9 @@ static void pipe_bad_input(void **state)
     (void)state;
     weft_conn_t *a = (weft_conn_t *)1, *b = (weft_conn_t *)1;
     assert_int_equal(weft_pipe_create(true, NULL, &b), WEFT_EINVAL);
+    assert_null(b); /* the out-pointer given is NULL, as the header says */
     assert_int_equal(weft_pipe_create(true, &a, NULL), WEFT_EINVAL);
+    assert_null(a);
     make(&a, &b, true);
     char buf[4];
     size_t len;
