@@ -7,17 +7,19 @@
 #   make demo            run every example: a tour of what weft does
 #   make bench           every benchmark against its peers; make bench ONLY=<name> for one
 #   make format          clang-format the sources in place
+#   make abi-check       the libraries' ABI against the baseline abi/*.abi (abidiff; CI runs it)
+#   make abi-baseline    rewrite the baseline from this tree: deliberately, at a release
 
 PRESET ?= default
 BUILD := build/$(PRESET)
 DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev redis-server libhiredis-dev librsvg2-bin \
-                libopenmpi-dev openmpi-bin \
+                libopenmpi-dev openmpi-bin abigail-tools \
                 $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang)
 BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
                   golang-go python3-gevent libboost-context-dev python3-mpi4py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps test demo bench format clean
+.PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline
 all: build
 
 define install_missing
@@ -65,6 +67,18 @@ bench: bench-deps
 	@for b in $(if $(ONLY),bench_$(ONLY),$$(cd build/release/bench && ls bench_* 2>/dev/null)); do \
 	  echo; echo "==== $$b"; build/release/bench/$$b || exit 1; \
 	done
+
+# The ABI (docs/API.md, "ABI and SONAME"): preset abi builds the libraries alone, release with
+# -g and no build paths in the debug info; abi/abi.sh describes them with abidw and compares.
+abi-check: deps
+	@cmake --preset abi >/dev/null
+	cmake --build --preset abi
+	abi/abi.sh check
+
+abi-baseline: deps
+	@cmake --preset abi >/dev/null
+	cmake --build --preset abi
+	abi/abi.sh baseline
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -14,7 +14,10 @@ if(MPI_C_FOUND AND MPIEXEC_EXECUTABLE)
     set_target_properties(${t} PROPERTIES C_VISIBILITY_PRESET hidden POSITION_INDEPENDENT_CODE ON)
   endforeach()
   set_target_properties(weft_mpi PROPERTIES VERSION ${PROJECT_VERSION}
-                        SOVERSION ${PROJECT_VERSION_MAJOR})
+                        SOVERSION ${PROJECT_VERSION_MAJOR}
+                        LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cmake/weft_mpi.map)
+  target_link_options(weft_mpi PRIVATE
+                      -Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/cmake/weft_mpi.map)
   add_library(weft::weft_mpi ALIAS weft_mpi)
   # Installed beside libweft with a pkg-config file (`pkg-config --libs weft-mpi`): weft/mpi.h
   # does not include <mpi.h>, so a program needs no MPI flags of its own.

@@ -6,6 +6,7 @@
 #define WEFT_H
 
 #include "weft/core.h"
+#include "weft/version.h"
 #include "weft/wait.h"
 #include "weft/thread.h"
 #include "weft/sync.h"
