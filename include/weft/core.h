@@ -19,6 +19,10 @@
  *   NaN                       WEFT_EINVAL.
  * A wait whose deadline passes, including a failed poll, returns WEFT_ETIMEDOUT. Every call
  * converts its timeout with weft_deadline_after() below, so the rules cannot differ between calls.
+ *
+ * Safety: every function here is safe from any thread or coroutine at once, and after fork;
+ * the clock, deadline and error-name calls are also async-signal-safe. weft_allocator_set is
+ * the exception: see its own rule below.
  */
 #ifndef WEFT_CORE_H
 #define WEFT_CORE_H

@@ -58,6 +58,13 @@
  * started on demand, gone after a second idle). When none can be started (or no fd is left for
  * the connect's duplicate), the call runs on the caller's thread, blocking it, and still
  * returns libc's answer.
+ *
+ * Safety: weft_monkey_patch, weft_monkey_unpatch and weft_monkey_patched are safe from any
+ * thread or coroutine at any time (a call in progress finishes the way it started); they are
+ * not async-signal-safe. The intercepted calls keep libc's own safety: called from a signal
+ * handler or in a thread without coroutines they are libc's calls, passed straight on. Fork:
+ * the patch stays on in the child, whose forking thread keeps its hub; helper threads are not
+ * copied (new ones start on demand).
  */
 #ifndef WEFT_HOOK_H
 #define WEFT_HOOK_H

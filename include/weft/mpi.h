@@ -47,6 +47,7 @@
  * `mpirun --enable-recovery` (Open MPI 4), or mpirun itself kills every rank, the submitter
  * included, when one dies. A running task cannot be cancelled (weft_future_cancel: WEFT_EBUSY); a
  * queued one can. Fork: an MPI pool is not usable in a forked child (WEFT_EBROKEN).
+ * Signal handlers: no call here is async-signal-safe.
  */
 #ifndef WEFT_MPI_H
 #define WEFT_MPI_H
