@@ -6,6 +6,18 @@
 
 #include <limits.h>
 
+/* The scene of every case: a coroutine of this thread (co_fn, which stores its result in
+ * *rc) blocks on a static object until a plain thread (thread_fn) releases or sets it; both
+ * are joined and the coroutine's result must be 0. */
+static void co_and_thread(void (*co_fn)(void *), void *(*thread_fn)(void *), int *rc)
+{
+    weft_co_t *co = weft_test_spawn(co_fn, rc);
+    pthread_t t = weft_test_start(thread_fn, NULL);
+    weft_test_co_join(co);
+    weft_test_join(t);
+    assert_int_equal(*rc, 0);
+}
+
 /* ---- Lock -------------------------------------------------------------------------------- */
 
 static weft_lock_t s_lock = WEFT_LOCK_INIT;
@@ -31,11 +43,7 @@ static void lock_initializer_wakes_a_coroutine_across_threads(void **state)
     int rc = -1;
     assert_false(weft_lock_locked(&s_lock));
     assert_int_equal(weft_lock_acquire(&s_lock, 0), 0);
-    weft_co_t *co = weft_test_spawn(lock_taker, &rc);
-    pthread_t t = weft_test_start(lock_releaser, NULL);
-    weft_test_co_join(co);
-    weft_test_join(t);
-    assert_int_equal(rc, 0);
+    co_and_thread(lock_taker, lock_releaser, &rc);
     assert_false(weft_lock_locked(&s_lock));
     assert_int_equal(weft_lock_destroy(&s_lock), 0);
 }
@@ -76,11 +84,7 @@ static void rlock_initializer_wakes_a_coroutine_across_threads(void **state)
     (void)state;
     int rc = -1;
     assert_false(weft_rlock_is_owned(&s_rlock));
-    weft_co_t *co = weft_test_spawn(rlock_taker, &rc);
-    pthread_t t = weft_test_start(rlock_holder, NULL);
-    weft_test_co_join(co);
-    weft_test_join(t);
-    assert_int_equal(rc, 0);
+    co_and_thread(rlock_taker, rlock_holder, &rc);
     assert_int_equal(weft_rlock_release(&s_rlock), WEFT_EPERM);
     assert_int_equal(weft_rlock_destroy(&s_rlock), 0);
     assert_int_equal(weft_event_destroy(&s_rlock_held), 0);
@@ -109,11 +113,7 @@ static void semaphore_initializer_wakes_a_coroutine_across_threads(void **state)
     int rc = -1;
     assert_int_equal(weft_semaphore_value(&s_sem), 0);
     assert_int_equal(weft_semaphore_acquire(&s_sem, 0), WEFT_ETIMEDOUT);
-    weft_co_t *co = weft_test_spawn(sem_taker, &rc);
-    pthread_t t = weft_test_start(sem_releaser, NULL);
-    weft_test_co_join(co);
-    weft_test_join(t);
-    assert_int_equal(rc, 0);
+    co_and_thread(sem_taker, sem_releaser, &rc);
     assert_int_equal(weft_semaphore_value(&s_sem), 0);
     /* Unbounded, as weft_semaphore_init(s, 0, false): releases go past the initial value. */
     assert_int_equal(weft_semaphore_release(&s_sem, 5), 0);
@@ -170,11 +170,7 @@ static void event_initializer_wakes_a_coroutine_across_threads(void **state)
     int rc = -1;
     assert_false(weft_event_is_set(&s_event));
     assert_int_equal(weft_event_wait(&s_event, 0), WEFT_ETIMEDOUT);
-    weft_co_t *co = weft_test_spawn(event_waiter, &rc);
-    pthread_t t = weft_test_start(event_setter, NULL);
-    weft_test_co_join(co);
-    weft_test_join(t);
-    assert_int_equal(rc, 0);
+    co_and_thread(event_waiter, event_setter, &rc);
     assert_true(weft_event_is_set(&s_event));
     assert_int_equal(weft_event_destroy(&s_event), 0);
 }
