@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netdb.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,17 @@ static void echo(int fd, void *arg)
     atomic_store(&st->last_rc, rc);
     atomic_fetch_sub(&st->running, 1);
     atomic_fetch_add(&st->served, 1);
+}
+
+/* Whether this system resolves "localhost" at all (a minimal root without /etc/hosts does
+ * not: the cases that look the name up skip that part there, saying so). */
+static bool localhost_resolves(void)
+{
+    struct addrinfo *ai = NULL;
+    int rc = getaddrinfo("localhost", NULL, NULL, &ai);
+    if (ai) freeaddrinfo(ai);
+    if (rc) print_message("\"localhost\" does not resolve here: the name lookup part is skipped\n");
+    return rc == 0;
 }
 
 /* One round trip of msg on fd. */
@@ -99,10 +112,13 @@ static void tcp_echo_round_trip_on_port_0(void **state)
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
     tcp_round_trip(addr);
-    snprintf(addr, sizeof addr, "localhost:%d", port);
-    tcp_round_trip(addr);
+    bool named = localhost_resolves();
+    if (named) {
+        snprintf(addr, sizeof addr, "localhost:%d", port);
+        tcp_round_trip(addr);
+    }
     stop_and_release(srv);
-    assert_int_equal(atomic_load(&st.served), 2);
+    assert_int_equal(atomic_load(&st.served), named ? 2 : 1);
     assert_int_equal(atomic_load(&st.last_rc), 0); /* ended by the client's close */
 
     assert_int_equal(weft_tcp_listen(":0", 16, &lfd), 0);
@@ -135,6 +151,7 @@ static void tcp_connect_gives_up_on_a_lookup(void **state)
     assert_true(rc == WEFT_ETIMEDOUT || rc == WEFT_ECONNREFUSED);
     assert_int_equal(fd, -1);
     int lfd = -1;
+    if (!localhost_resolves()) return;
     assert_int_equal(weft_tcp_listen("localhost:0", 4, &lfd), 0);
     assert_int_equal(weft_fd_close(lfd), 0);
 }
