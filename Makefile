@@ -9,17 +9,19 @@
 #   make format          clang-format the sources in place
 #   make abi-check       the libraries' ABI against the baseline abi/*.abi (abidiff; CI runs it)
 #   make abi-baseline    rewrite the baseline from this tree: deliberately, at a release
+#   make fuzz T=<target> S=<seconds>  one libFuzzer target of fuzz/ (conn, mpqueue, hub)
 
 PRESET ?= default
 BUILD := build/$(PRESET)
 DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev redis-server libhiredis-dev librsvg2-bin \
                 libopenmpi-dev openmpi-bin abigail-tools \
-                $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang)
+                $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang) \
+                $(if $(filter fuzz,$(PRESET)),clang libclang-rt-dev)
 BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
                   golang-go python3-gevent libboost-context-dev python3-mpi4py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline
+.PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline fuzz
 all: build
 
 define install_missing
@@ -79,6 +81,19 @@ abi-baseline: deps
 	@cmake --preset abi >/dev/null
 	cmake --build --preset abi
 	abi/abi.sh baseline
+
+# One fuzz target (preset fuzz: clang, libFuzzer, ASan+UBSan) for S seconds from its committed
+# seed corpus fuzz/corpus/<T>/; what it finds new goes to build/fuzz/corpus/<T>/, a crashing
+# input to build/fuzz/crash-*. `make test PRESET=fuzz` runs each target briefly (as CI does).
+T ?= conn
+S ?= 60
+fuzz:
+	@$(MAKE) --no-print-directory deps PRESET=fuzz
+	@$(MAKE) --no-print-directory build PRESET=fuzz
+	@mkdir -p build/fuzz/corpus/$(T)
+	cd build/fuzz && fuzz/fuzz_$(T) -max_total_time=$(S) -max_len=4096 -timeout=20 \
+	  -malloc_limit_mb=256 -rss_limit_mb=1024 -print_final_stats=1 \
+	  corpus/$(T) ../../fuzz/corpus/$(T)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

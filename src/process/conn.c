@@ -22,7 +22,9 @@
  * is neither lost nor misparsed. If that copy cannot be allocated the message is lost and the
  * end is `broken`: every later receive fails with WEFT_EBROKEN (the stream is out of step).
  * The process pool's non-blocking receive (weft__conn_recv_alloc_nowait) keeps its partial
- * messages in `part` the same way, allocated whole with the caller's headroom in front.
+ * messages in `part` the same way, with the caller's headroom in front, grown as the bytes
+ * arrive (doubling, to the message's length): a peer's header alone allocates nothing beyond
+ * RBUF, whatever length it claims.
  * Every length read from the peer is checked against the caller's capacity or through the
  * overflow-checked size helpers before it sizes anything.
  *
@@ -367,6 +369,35 @@ out:
     return rc;
 }
 
+/* The process pool's receive: when `part` (behind `headroom` bytes) is full, makes room for
+ * more of the pending message than the part_got bytes there: twice as much, at least RBUF,
+ * at most the whole message (moving a part kept by weft_conn_recv_bytes, which has no headroom,
+ * behind it). 0, or WEFT_ENOMEM (a length no allocation can hold, or no memory): the part stays. */
+static int part_grow(weft_conn_t *c, size_t headroom)
+{
+    if (c->part && c->part_off == headroom &&
+        (c->part_got < c->part_cap || c->part_cap == c->pending))
+        return 0; /* room left */
+    uint64_t want = c->part_got < RBUF / 2 ? RBUF : (uint64_t)c->part_got * 2;
+    if (want > c->pending) want = c->pending;
+    size_t size;
+    if (want > SIZE_MAX || !weft__size_add(headroom, (size_t)want, &size)) return WEFT_ENOMEM;
+    unsigned char *more;
+    if (c->part && c->part_off == headroom) {
+        more = weft__realloc(c->part, size);
+        if (!more) return WEFT_ENOMEM;
+    } else {
+        more = weft__malloc(size);
+        if (!more) return WEFT_ENOMEM;
+        if (c->part) memcpy(more + headroom, c->part + c->part_off, c->part_got);
+        weft__free(c->part);
+    }
+    c->part = more;
+    c->part_off = headroom;
+    c->part_cap = (size_t)want;
+    return 0;
+}
+
 int weft__conn_recv_alloc_nowait(weft_conn_t *c, size_t headroom, void **msg, size_t *len)
 {
     *msg = NULL;
@@ -375,25 +406,14 @@ int weft__conn_recv_alloc_nowait(weft_conn_t *c, size_t headroom, void **msg, si
     int rc = c->broken ? WEFT_EBROKEN : recv_header(c, NO_WAIT);
     if (rc) goto out;
     *len = c->pending > SIZE_MAX ? SIZE_MAX : (size_t)c->pending;
-    if (!c->part || c->part_off != headroom || c->part_cap < c->pending) {
-        /* Memory for the whole message behind the headroom (with what an earlier receive
-         * kept of it); a length no allocation can hold stays pending: WEFT_ENOMEM. */
-        size_t size;
-        unsigned char *whole = NULL;
-        if (c->pending <= SIZE_MAX && weft__size_add(headroom, (size_t)c->pending, &size))
-            whole = weft__malloc(size ? size : 1);
-        if (!whole) {
-            rc = WEFT_ENOMEM;
-            goto out;
-        }
-        if (c->part) memcpy(whole + headroom, c->part + c->part_off, c->part_got);
-        weft__free(c->part);
-        c->part = whole;
-        c->part_off = headroom;
-        c->part_cap = (size_t)c->pending;
-    }
+    /* The message's memory grows with the bytes that arrive (at most twice them, or RBUF): a
+     * length is only the peer's claim. */
     bool dead = false;
-    rc = recv_payload(c, c->part + headroom, (size_t)c->pending, &c->part_got, NO_WAIT, &dead);
+    do {
+        rc = part_grow(c, headroom);
+        if (rc) goto out;
+        rc = recv_payload(c, c->part + headroom, c->part_cap, &c->part_got, NO_WAIT, &dead);
+    } while (rc == 0 && c->part_got < c->pending);
     if (rc == 0) {
         *msg = c->part;
         c->part = NULL; /* the caller's now */

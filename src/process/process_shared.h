@@ -33,7 +33,9 @@ int weft__process_pidfd(const weft_process_t *p);
  * the message (free it with weft__free); WEFT_EAGAIN: no whole message yet (what arrived is
  * kept in the connection, and the socket was read until it had nothing more, so poll on the
  * fd tells when to call again); WEFT_ENOMEM: the message, *len bytes long, cannot be
- * allocated (it stays next in line); WEFT_EEOF or a socket error (a message begun is lost);
+ * allocated (it stays next in line, with what arrived of it). The memory grows as the bytes
+ * arrive (at most twice what arrived, or 64 KiB, plus the headroom): the length a peer's
+ * header claims allocates nothing by itself; WEFT_EEOF or a socket error (a message begun is lost);
  * WEFT_EBROKEN (see weft_conn_recv_bytes). Pass the same headroom on every call. */
 int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *done);
 int weft__conn_recv_alloc_nowait(weft_conn_t *c, size_t headroom, void **msg, size_t *len);

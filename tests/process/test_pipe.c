@@ -3,6 +3,9 @@
  * _TestPoll, unless said otherwise). */
 #include "weft_test.h"
 
+#include "core/core_internal.h"
+#include "process/process_shared.h"
+
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -266,6 +269,63 @@ static void pipe_timeout_mid_header_loses_nothing(void **state)
     assert_int_equal(weft_conn_recv_bytes(a, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 5);
     assert_memory_equal(buf, "hello", 5);
+    weft_conn_release(a);
+    weft_conn_release(b);
+}
+
+/* The process pool's receive (weft__conn_recv_alloc_nowait) allocates as the bytes arrive,
+ * not what the peer's header claims: a header of 2^62 or 1 GiB followed by a few bytes costs
+ * a few KiB and waits for the rest (WEFT_EAGAIN), then ends with WEFT_EEOF when the peer goes;
+ * a 200,000-byte message sent in pieces arrives whole behind the headroom. Found by
+ * fuzz/fuzz_conn: the 2^62 header was malloc'd at once (an ASan abort, ENOMEM elsewhere). */
+static void pipe_alloc_receive_allocates_what_arrives(void **state)
+{
+    (void)state;
+    uint64_t claims[] = {(uint64_t)1 << 62, (uint64_t)1 << 30};
+    for (size_t i = 0; i < sizeof claims / sizeof claims[0]; i++) {
+        weft_conn_t *a, *b;
+        make(&a, &b, true);
+        unsigned char frame[8 + 5];
+        memcpy(frame, &claims[i], 8);
+        memcpy(frame + 8, "hello", 5);
+        assert_int_equal(send(weft_conn_fileno(b), frame, sizeof frame, 0), (ssize_t)sizeof frame);
+        long before = weft_test_live_allocs();
+        void *msg = NULL;
+        size_t len = 0;
+        assert_int_equal(weft__conn_recv_alloc_nowait(a, 16, &msg, &len), WEFT_EAGAIN);
+        assert_null(msg);
+        assert_true(weft_test_live_allocs() - before <= 1);
+        weft_conn_release(b);
+        assert_int_equal(weft__conn_recv_alloc_nowait(a, 16, &msg, &len), WEFT_EEOF);
+        assert_null(msg);
+        weft_conn_release(a);
+    }
+    weft_conn_t *a, *b;
+    make(&a, &b, true);
+    size_t n = 200000;
+    unsigned char *frame = malloc(8 + n);
+    assert_non_null(frame);
+    uint64_t header = n;
+    memcpy(frame, &header, 8);
+    fill_pattern(frame + 8, n, 3);
+    size_t cuts[] = {0, 4, 8 + 1000, 8 + 70000, 8 + n};
+    void *msg = NULL;
+    size_t len = 0;
+    for (size_t k = 0; k + 1 < sizeof cuts / sizeof cuts[0]; k++) {
+        size_t part = cuts[k + 1] - cuts[k];
+        assert_int_equal(send(weft_conn_fileno(b), frame + cuts[k], part, 0), (ssize_t)part);
+        int rc;
+        do {
+            rc = weft__conn_recv_alloc_nowait(a, 16, &msg, &len);
+        } while (rc == WEFT_EAGAIN && k + 2 == sizeof cuts / sizeof cuts[0] && !msg &&
+                 weft_conn_poll(a, 10) == 0);
+        assert_int_equal(rc, k + 2 == sizeof cuts / sizeof cuts[0] ? 0 : WEFT_EAGAIN);
+    }
+    assert_non_null(msg);
+    assert_int_equal(len, n);
+    assert_true(check_pattern((unsigned char *)msg + 16, n, 3));
+    weft__free(msg);
+    free(frame);
     weft_conn_release(a);
     weft_conn_release(b);
 }
@@ -608,6 +668,7 @@ int main(int argc, char **argv)
         WEFT_TEST(pipe_sender_dying_mid_message_gives_eof),
         WEFT_TEST(pipe_concurrent_senders_never_interleave),
         WEFT_TEST(pipe_recv_is_cancelable),
+        WEFT_TEST(pipe_alloc_receive_allocates_what_arrives),
         WEFT_TEST(pipe_bad_input),
         WEFT_TEST(pipe_out_of_memory),
     };
