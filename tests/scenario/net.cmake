@@ -3,11 +3,12 @@
 # Each case is its own CTest entry "scenario.<name>.<case>", run alone (RUN_SERIAL): each puts
 # 1,000 connections and both cores under load, and measures the process's fds and RSS.
 #
-# Not under TSan: 1,000 connections on coroutines with TSan's per-switch shadow bookkeeping
-# do not end in a bounded time on this 2-core machine, and their clients (uninstrumented)
-# see timeouts instead of the library's races. Not under valgrind, for the same reason (and
-# RSS means nothing there). ASan runs them, as issue 15 asks.
-if(WEFT_MEMCHECK OR WEFT_SANITIZE STREQUAL "thread")
+# Not under valgrind (not tried: memcheck runs one thread at a time, tens of times slower,
+# against clients that time out, and RSS means nothing there). ASan runs them all, as issue 15 asks; TSan runs
+# the wrk and ab cases (7-8 s each here) and skips (DISABLED) the crawler and redis-benchmark:
+# measured under TSan on this 2-core machine, a crawl of 500 takes 4-15 s a round (too close
+# to the case's 25 s bound), and redis-benchmark's two rounds 56 s.
+if(WEFT_MEMCHECK)
   return()
 endif()
 find_program(WEFT_WRK wrk)
@@ -42,4 +43,12 @@ if(WEFT_REDIS_BENCHMARK)
   weft_scenario_test(redis)
 else()
   message(WARNING "scenario.redis not built: redis-benchmark missing (make deps)")
+endif()
+if(WEFT_SANITIZE STREQUAL "thread")
+  foreach(name scenario.http.crawler_500_coroutines_with_libcurl
+          scenario.redis.redis_benchmark_1000_clients_no_errors)
+    if(TEST ${name})
+      set_tests_properties(${name} PROPERTIES DISABLED TRUE)
+    endif()
+  endforeach()
 endif()

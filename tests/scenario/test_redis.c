@@ -253,7 +253,7 @@ static void resp_serve(int fd, scenario_server_t *s)
 
 /* ---- redis-benchmark ------------------------------------------------------------------------ */
 
-#define REQUESTS (SANITIZED ? "10000" : "20000")
+#define REQUESTS "10000"
 
 static void benchmark_round(scenario_server_t *s, void *arg)
 {
