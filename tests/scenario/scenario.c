@@ -151,8 +151,11 @@ void scenario_rounds(scenario_server_t *s, void (*round)(scenario_server_t *s, v
         fflush(stdout);
     }
     assert_int_equal(atomic_load(&s->errors), 0);
-    assert_int_equal(fds[1], fds[0]);
-    assert_int_equal(fds[2], fds[0]);
+    /* At most the start: the crawler's start (after its warm-up fetch) once counted one fd more
+     * than both rounds under heavy load, one still closing then (not identified); a leak would
+     * add fds in every round. */
+    assert_true(fds[1] <= fds[0]);
+    assert_true(fds[2] <= fds[0]);
     if (!SANITIZED && !RUNNING_ON_VALGRIND) {
         assert_true(rss[1] <= rss[0] + first_slack_kib);
         assert_true(rss[2] <= rss[1] + SCENARIO_STEADY_KIB);
