@@ -34,7 +34,7 @@ static void conn_main(void *p)
     s->serve(c->fd, s);
     close(c->fd);
     free(c);
-    atomic_fetch_sub(&s->live, 1);
+    if (atomic_fetch_sub(&s->live, 1) == 1) weft_event_set(&s->idle);
 }
 
 /* The accept loop: ends when canceled (accept fails with EINTR). */
@@ -60,7 +60,7 @@ static void accept_loop(void *p)
         atomic_fetch_add(&s->accepted, 1);
         atomic_fetch_add(&s->live, 1);
         if (weft_group_spawn(s->conns, conn_main, c, WEFT_FOREVER, NULL) != 0) {
-            atomic_fetch_sub(&s->live, 1);
+            if (atomic_fetch_sub(&s->live, 1) == 1) weft_event_set(&s->idle);
             close(fd);
             free(c);
             atomic_fetch_add(&s->errors, 1);
@@ -106,19 +106,23 @@ void scenario_server_start(scenario_server_t *s)
     assert_int_equal(weft_group_create(0, &s->conns), 0);
     assert_int_equal(weft_event_init(&s->ready), 0);
     assert_int_equal(weft_event_init(&s->stop), 0);
+    assert_int_equal(weft_event_init(&s->idle), 0);
     s->thread = weft_test_start(server_thread, s);
     assert_int_equal(weft_event_wait(&s->ready, 30), 0);
 }
 
 bool scenario_server_drained(scenario_server_t *s, double seconds)
 {
-    /* A bounded wait for a condition the server thread makes true (the last connection's
-     * close), checked every 10 ms. */
-    for (int i = 0; i < (int)(seconds * 100); i++) {
+    /* idle is set by the close that takes live to 0; cleared here before looking again, so a
+     * close between the look and the wait still wakes it. */
+    int64_t end = weft_time_monotonic_ns() + (int64_t)(seconds * 1e9);
+    for (;;) {
         if (atomic_load(&s->live) == 0) return true;
-        weft_time_sleep(0.01);
+        assert_int_equal(weft_event_clear(&s->idle), 0);
+        if (atomic_load(&s->live) == 0) return true;
+        double left = (double)(end - weft_time_monotonic_ns()) / 1e9;
+        if (left <= 0 || weft_event_wait(&s->idle, left) != 0) return atomic_load(&s->live) == 0;
     }
-    return atomic_load(&s->live) == 0;
 }
 
 void scenario_server_stop(scenario_server_t *s, double grace)
@@ -130,6 +134,7 @@ void scenario_server_stop(scenario_server_t *s, double grace)
     assert_int_equal(close(s->lfd), 0);
     assert_int_equal(weft_event_destroy(&s->ready), 0);
     assert_int_equal(weft_event_destroy(&s->stop), 0);
+    assert_int_equal(weft_event_destroy(&s->idle), 0);
 }
 
 void scenario_rounds(scenario_server_t *s, void (*round)(scenario_server_t *s, void *arg),

@@ -25,7 +25,7 @@ struct scenario_server {
     void *user;                                  /* the scenario's state */
     int lfd, port;
     pthread_t thread;
-    weft_event_t ready, stop;
+    weft_event_t ready, stop, idle; /* idle: set when live drops to 0 */
     weft_group_t *conns;
     double grace;
     _Atomic long accepted, live, requests, errors;
