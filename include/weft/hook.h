@@ -52,7 +52,11 @@
  * a canceled coroutine's call fails with EINTR (errno), as a signal would end it (a canceled
  * connect goes on in the background, as POSIX says of an interrupted one); SIGPIPE behaves as
  * libc's. Two coroutines of different threads accepting on one blocking listener may block a
- * thread briefly (the loser of the race sleeps in accept).
+ * thread briefly (the loser of the race sleeps in accept). Known limit: under the select
+ * poller (WEFT_POLLER=select), a patched poll or select waits through a private epoll fd, and
+ * in a process holding more than FD_SETSIZE (1,024) fds that fd's number can be past what
+ * select watches: the call then fails with EINVAL where libc's would work (libcurl reports
+ * CURLE_BAD_FUNCTION_ARGUMENT). Use the default poller in such processes.
  *
  * Helper threads: getaddrinfo and connect run on up to 64 daemon threads ("weft-helper",
  * started on demand, gone after a second idle). When none can be started (or no fd is left for
