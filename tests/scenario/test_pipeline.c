@@ -16,10 +16,9 @@
 
 #include "weft_test.h"
 
-#define CHUNK      ((size_t)1 << 20)
-#define HDR        sizeof(uint64_t) /* a chunk's index, before its bytes */
-#define CONSUMERS  3
-#define TRAP_INDEX 32 /* the chunk whose worker is killed: midway through 64 */
+#define CHUNK     ((size_t)1 << 20)
+#define HDR       sizeof(uint64_t) /* a chunk's index, before its bytes */
+#define CONSUMERS 3
 
 /* 64 chunks (64 MiB); 8 under valgrind, where each byte costs ~50 times as much. */
 static size_t chunk_count(void)
@@ -61,9 +60,11 @@ static uint64_t digest(const unsigned char *p, size_t len)
 }
 
 /* The killed-worker trap, in memory shared with the pool's workers (mapped before the pool
- * forks them). The task of chunk TRAP_INDEX, while `armed` is 1, disarms it, publishes its
- * pid, releases `started` and waits to be killed; its resubmission finds it disarmed. */
+ * forks them). The task of chunk `index` (the middle one), while `armed` is 1, disarms it,
+ * publishes its pid, releases `started` and waits to be killed; its resubmission finds it
+ * disarmed. */
 typedef struct trap {
+    uint64_t index;
     _Atomic int armed;
     _Atomic long pid;
     weft_semaphore_t started;
@@ -77,7 +78,7 @@ static int transform(const void *arg, size_t len, void **result, size_t *result_
     if (len != HDR + CHUNK) return WEFT_EINVAL;
     uint64_t index;
     memcpy(&index, arg, HDR);
-    if (g_trap && index == TRAP_INDEX) {
+    if (g_trap && index == g_trap->index) {
         int one = 1;
         if (atomic_compare_exchange_strong(&g_trap->armed, &one, 0)) {
             atomic_store(&g_trap->pid, (long)getpid());
@@ -148,6 +149,7 @@ static void run_pipeline(bool with_kill)
     trap_t *trap = NULL;
     if (with_kill) {
         assert_int_equal(weft_shm_alloc(sizeof *trap, (void **)&trap), 0);
+        trap->index = n / 2;
         atomic_init(&trap->armed, 1);
         atomic_init(&trap->pid, 0);
         assert_int_equal(weft_semaphore_init_shared(&trap->started, 0, false), 0);
@@ -218,7 +220,7 @@ static void run_pipeline(bool with_kill)
             int rc = weft_future_result_bytes(f, 0, &data, &len);
             if (rc == WEFT_EWORKERDIED) {
                 assert_true(with_kill);
-                assert_int_equal(i, TRAP_INDEX); /* only the killed worker's task fails */
+                assert_int_equal(i, trap->index); /* only the killed worker's task fails */
                 died++;
                 weft_future_t *again;
                 assert_int_equal(weft_process_pool_submit(pool, transform,
@@ -287,7 +289,8 @@ static void pipeline_checksums_end_to_end(void **state)
     run_pipeline(false);
 }
 
-/* The same with the worker running chunk 32 SIGKILLed: one WEFT_EWORKERDIED, resubmitted. */
+/* The same with the worker running chunk 32 (of 64) SIGKILLed: one WEFT_EWORKERDIED, resubmitted.
+ */
 static void pipeline_worker_killed_midway_is_resubmitted(void **state)
 {
     (void)state;
