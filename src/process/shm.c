@@ -33,7 +33,10 @@ int weft_shm_alloc(size_t size, void **p)
 int weft_shm_free(void *p, size_t size)
 {
     if (!p || size == 0 || !page_aligned(p)) return WEFT_EINVAL;
-    return weft__sys_munmap(p, size) == 0 ? 0 : WEFT_EINVAL;
+    /* EINVAL cannot come from a page-aligned p and size > 0 but for a range past the address
+     * space; ENOMEM is the kernel failing to split a mapping: it stays mapped. */
+    if (weft__sys_munmap(p, size) == 0) return 0;
+    return errno == ENOMEM ? WEFT_ENOMEM : WEFT_EINVAL;
 }
 
 static bool valid_name(const char *name)
