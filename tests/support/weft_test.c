@@ -223,8 +223,8 @@ int weft_test_teardown(void **state)
 
 static bool same_as(const snapshot_t *was, const snapshot_t *now)
 {
-    return now->threads <= was->threads && now->children <= was->children &&
-           now->fds == was->fds && now->shm <= was->shm && now->allocs == was->allocs;
+    return now->threads <= was->threads && now->children <= was->children && now->fds == was->fds &&
+           now->shm <= was->shm && now->allocs == was->allocs;
 }
 
 long weft_test_faults(int site, int (*body)(void *ctx), void *ctx)
@@ -249,9 +249,9 @@ long weft_test_faults(int site, int (*body)(void *ctx), void *ctx)
             if (!same_as(&was, &now))
                 fail_msg("%s fails at call %ld (%s): leaked threads %d->%d, fds %d->%d, children "
                          "%d->%d, /dev/shm %d->%d, allocations %ld->%ld",
-                         name, n, persistent ? "persistent" : "transient", was.threads,
-                         now.threads, was.fds, now.fds, was.children, now.children, was.shm,
-                         now.shm, was.allocs, now.allocs);
+                         name, n, persistent ? "persistent" : "transient", was.threads, now.threads,
+                         was.fds, now.fds, was.children, now.children, was.shm, now.shm, was.allocs,
+                         now.allocs);
             if (rc > 0 || (rc < 0 && strncmp(weft_error_name(rc), "WEFT_E", 6) != 0))
                 fail_msg("%s fails at call %ld (%s): returned %d, not a WEFT_E* code", name, n,
                          persistent ? "persistent" : "transient", rc);
