@@ -382,7 +382,9 @@ WEFT_EXTERN int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinab
 
 /* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
  * says) and frees this process's handle (other processes keep theirs; the memory goes with
- * the last). No thread of this process may be using it. WEFT_EINVAL for NULL. */
+ * the last). No thread of this process may be using it. WEFT_EINVAL for NULL; WEFT_ENOMEM if
+ * the kernel refused the unmap (the memory stays mapped in this process; the handle is freed
+ * all the same). */
 WEFT_EXTERN int weft_mpqueue_release(weft_mpqueue_t *q);
 
 /* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
