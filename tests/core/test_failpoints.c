@@ -9,9 +9,11 @@
 
 #include "core/sys_internal.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- the switch --------------------------------------------------------------------------- */
@@ -239,6 +241,33 @@ static void process_start_join_under_faults(void **state)
     weft_test_faults(WEFT__SITE_FUTEX_WAIT, process_body, NULL);
 }
 
+static int task_count(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Found by the loop under TSan: a plain start after the daemon forker thread had ended made
+ * the child report a data race (and exit 66) on the forker state its fork handler resets,
+ * last written by the forker, which nothing ordered before the fork. */
+static void process_start_after_the_daemon_forker_ended(void **state)
+{
+    (void)state;
+    int threads = task_count();
+    weft_process_opts_t daemon = {.daemon = true};
+    assert_int_equal(process_body(&daemon), 0);
+    for (int i = 0; i < 5000 && task_count() > threads; i++) { /* the forker leaves */
+        struct timespec ts = {0, 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(task_count(), threads);
+    assert_int_equal(process_body(NULL), 0);
+}
+
 static int pipe_body(void *ctx)
 {
     (void)ctx;
@@ -331,6 +360,7 @@ int main(int argc, char **argv)
         WEFT_TEST(timer_start_under_faults),
         WEFT_TEST(event_wait_under_futex_faults),
         WEFT_TEST(process_start_join_under_faults),
+        WEFT_TEST(process_start_after_the_daemon_forker_ended),
         WEFT_TEST(pipe_create_under_faults),
         WEFT_TEST(mpqueue_under_faults),
         WEFT_TEST(mpqueue_release_failing_munmap_is_enomem_and_frees_the_handle),
