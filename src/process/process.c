@@ -400,6 +400,11 @@ static void apply_exit_rules(void)
 static void fork_prepare(void)
 {
     weft__mutex_lock(&registry_lock);
+    /* Taken and let go at once (never held across fork): orders the forker's last writes to
+     * its state, made under this lock, before fork_child resets them in the child. fork itself
+     * orders them in fact, but is no synchronisation to TSan. */
+    weft__mutex_lock(&forker.lock);
+    weft__mutex_unlock(&forker.lock);
 }
 
 static void fork_parent(void)
