@@ -166,7 +166,9 @@ WEFT_EXTERN int weft_shm_alloc(size_t size, void **p);
 
 /* Unmaps a region from weft_shm_alloc or weft_shm_open in the calling process (others keep
  * theirs; the memory goes when the last process unmaps it, and, if named, is unlinked). size
- * is the size it was mapped with. WEFT_EINVAL (p NULL or not page-aligned, size 0). */
+ * is the size it was mapped with. WEFT_EINVAL (p NULL or not page-aligned, size 0),
+ * WEFT_ENOMEM (the kernel could not split a mapping, vm.max_map_count: the region stays
+ * mapped and may be freed again). */
 WEFT_EXTERN int weft_shm_free(void *p, size_t size);
 
 /* Maps the named region `name` ("/something": one leading slash, no other, at most 255
@@ -380,7 +382,9 @@ WEFT_EXTERN int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinab
 
 /* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
  * says) and frees this process's handle (other processes keep theirs; the memory goes with
- * the last). No thread of this process may be using it. WEFT_EINVAL for NULL. */
+ * the last). No thread of this process may be using it. WEFT_EINVAL for NULL; WEFT_ENOMEM if
+ * the kernel refused the unmap (the memory stays mapped in this process; the handle is freed
+ * all the same). */
 WEFT_EXTERN int weft_mpqueue_release(weft_mpqueue_t *q);
 
 /* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up

@@ -5,6 +5,7 @@
  * same clock as weft's deadlines, so a wait interrupted and restarted never drifts.
  */
 #include "core_internal.h"
+#include "sys_internal.h"
 
 #include <limits.h>
 #include <linux/futex.h>
@@ -22,7 +23,7 @@ int weft__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline, 
         tsp = &ts;
     }
     int op = FUTEX_WAIT_BITSET | (shared ? 0 : FUTEX_PRIVATE_FLAG);
-    long r = syscall(SYS_futex, (uint32_t *)word, op, expect, tsp, NULL, FUTEX_BITSET_MATCH_ANY);
+    long r = weft__sys_futex_wait(word, op, expect, tsp);
     if (r == -1 && errno == ETIMEDOUT) return WEFT_ETIMEDOUT;
     return 0; /* woken, EAGAIN (value changed) or EINTR: the caller re-checks its word */
 }

@@ -12,6 +12,7 @@
  * change); ASan forgets the poison of frames left on a stack before it is reused.
  */
 #include "coro_internal.h"
+#include "../core/sys_internal.h"
 
 #include <errno.h>
 #include <sys/mman.h>
@@ -55,18 +56,18 @@ int weft__stack_alloc(weft__stack_t *s, size_t size, int guard)
     size = weft__stack_round(size);
     bool want_guard = guard >= 0;
     size_t total = size + (want_guard ? page : 0);
-    void *base = mmap(NULL, total, PROT_READ | PROT_WRITE,
+    void *base = weft__sys_mmap(NULL, total, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) return WEFT_ENOMEM;
     s->guard = 0;
     if (want_guard) {
         int g = atomic_load_explicit(&madv_guard, memory_order_relaxed);
-        if (g >= 0 && madvise(base, page, MADV_GUARD_INSTALL) == 0) {
+        if (g >= 0 && weft__sys_madvise(base, page, MADV_GUARD_INSTALL) == 0) {
             s->guard = 1;
             if (!g) atomic_store_explicit(&madv_guard, 1, memory_order_relaxed);
         } else {
             if (!g) atomic_store_explicit(&madv_guard, -1, memory_order_relaxed);
-            if (guard > 0 && mprotect(base, page, PROT_NONE) == 0) s->guard = 2;
+            if (guard > 0 && weft__sys_mprotect(base, page, PROT_NONE) == 0) s->guard = 2;
         }
         if (!s->guard) { /* no guard after all: the page is plain stack */
             size += page;
@@ -97,6 +98,6 @@ void weft__stack_free(weft__stack_t *s)
     VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
     weft__stack_reset(s);
-    munmap(s->base, s->total);
+    weft__sys_munmap(s->base, s->total);
     s->base = NULL;
 }

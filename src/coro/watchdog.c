@@ -138,7 +138,7 @@ int weft_watchdog_start(double threshold,
     wd.arg = arg;
     wd.nseen = 0;
     atomic_store_explicit(&wd.stop, false, memory_order_relaxed);
-    rc = pthread_create(&wd.thread, NULL, watch, NULL) ? WEFT_EAGAIN : 0;
+    rc = weft__sys_pthread_create(&wd.thread, NULL, watch, NULL) ? WEFT_EAGAIN : 0;
     wd.running = rc == 0;
     weft__mutex_unlock(&wd.lock);
     return rc;

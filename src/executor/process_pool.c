@@ -687,7 +687,7 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
     p->workers = weft__calloc(max_workers, sizeof *p->workers);
     p->pfds = weft__calloc(1 + 2 * max_workers, sizeof *p->pfds);
     if (!p->workers || !p->pfds) goto fail;
-    p->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    p->efd = weft__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->efd < 0) {
         rc = errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
         goto fail;

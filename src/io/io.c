@@ -321,7 +321,7 @@ static const weft__hub_io_t hub_io = {hub_poll, hub_notify, hub_busy, hub_destro
 /* Creates the backend and the eventfd, and registers the latter. */
 static int start(weft__poller_t *p, const weft__poller_ops_t *first)
 {
-    p->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    p->evfd = weft__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (p->evfd < 0) return weft__errno(errno);
     int rc = WEFT_ENOTSUP;
     const weft__poller_ops_t *try[NBACKENDS + 1];
@@ -395,7 +395,7 @@ static bool forked_evfd_pending;              /* no private eventfd yet */
  * p->evfd is -1 until a later call succeeds (a notification then fails harmlessly). */
 static int forked_private_evfd(weft__poller_t *p)
 {
-    int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    int fd = weft__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     int err = fd < 0 ? errno : 0;
     if (fd >= 0 && p->evfd >= 0 && fd != p->evfd) {
         if (weft__sys_dup3(fd, p->evfd, O_CLOEXEC) >= 0) { /* the old number, now private */
@@ -706,7 +706,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         return look(fd, events);
     pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
     struct bucket *b = bucket_of(fd);
-    thread_watch_t t = {fd, eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0, NULL, NULL};
+    thread_watch_t t = {fd, weft__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0, NULL, NULL};
     for (;;) {
         weft__mutex_lock(&b->lock);
         if (!closing_locked(b, fd)) break;

@@ -202,7 +202,7 @@ static int lookup_start(lookup_t *l)
     int e = pthread_attr_init(&attr);
     if (!e) {
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        e = pthread_create(&tid, &attr, lookup_main, l);
+        e = weft__sys_pthread_create(&tid, &attr, lookup_main, l);
         pthread_attr_destroy(&attr);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -26,7 +26,7 @@ static int init(weft__poller_t *p)
 {
     impl_t *e = weft__calloc(1, sizeof *e);
     if (!e) return WEFT_ENOMEM;
-    e->epfd = epoll_create1(EPOLL_CLOEXEC);
+    e->epfd = weft__sys_epoll_create1(EPOLL_CLOEXEC);
     if (e->epfd < 0) {
         int rc = weft__errno(errno);
         weft__free(e);
@@ -70,11 +70,11 @@ static int arm(weft__poller_t *p, int fd, uint32_t mask)
                                        (mask & WEFT_WRITE ? EPOLLOUT : 0),
                              .data.fd = fd};
     int op = !mask ? EPOLL_CTL_DEL : e->registered[fd] ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-    int r = epoll_ctl(e->epfd, op, fd, &ev);
+    int r = weft__sys_epoll_ctl(e->epfd, op, fd, &ev);
     if (r < 0 && op == EPOLL_CTL_MOD && errno == ENOENT) /* closed and reused behind us */
-        r = epoll_ctl(e->epfd, op = EPOLL_CTL_ADD, fd, &ev);
+        r = weft__sys_epoll_ctl(e->epfd, op = EPOLL_CTL_ADD, fd, &ev);
     else if (r < 0 && op == EPOLL_CTL_ADD && errno == EEXIST)
-        r = epoll_ctl(e->epfd, op = EPOLL_CTL_MOD, fd, &ev);
+        r = weft__sys_epoll_ctl(e->epfd, op = EPOLL_CTL_MOD, fd, &ev);
     if (r < 0 && op == EPOLL_CTL_DEL) r = 0; /* already gone with its fd */
     if (r < 0) return errno == EPERM ? WEFT_EINVAL : weft__errno(errno); /* EPERM: a file */
     e->registered[fd] = mask != 0;
@@ -93,7 +93,7 @@ static void forget(weft__poller_t *p, int fd)
 static void unwatch(weft__poller_t *p, int fd)
 {
     impl_t *e = p->impl;
-    epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
+    weft__sys_epoll_ctl(e->epfd, EPOLL_CTL_DEL, fd, NULL);
 }
 
 static void wait_(weft__poller_t *p, int64_t deadline)

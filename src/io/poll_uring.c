@@ -10,6 +10,7 @@
  * Without liburing at build time the backend reports WEFT_ENOTSUP.
  */
 #include "io_internal.h"
+#include "../core/sys_internal.h"
 
 #ifdef WEFT_HAVE_LIBURING
 
@@ -35,7 +36,7 @@ static int init(weft__poller_t *p)
 {
     impl_t *u = weft__calloc(1, sizeof *u);
     if (!u) return WEFT_ENOMEM;
-    int rc = io_uring_queue_init(ENTRIES, &u->ring, 0); /* -errno */
+    int rc = weft__sys_io_uring_setup(ENTRIES, &u->ring); /* -errno */
     if (rc < 0) {
         weft__free(u);
         return weft__errno(-rc);

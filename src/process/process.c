@@ -71,11 +71,6 @@ static _Atomic unsigned long name_counter;
 
 /* ---- small helpers --------------------------------------------------------------------------*/
 
-static int pidfd_open(pid_t pid)
-{
-    return (int)syscall(SYS_pidfd_open, pid, 0);
-}
-
 static int pidfd_signal(int pidfd, int sig)
 {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
@@ -283,7 +278,7 @@ static void *forker_main(void *unused)
         weft_process_t *self = r->self;
         sigset_t mask = r->mask;
         weft__mutex_unlock(&forker.lock);
-        pid_t pid = fork();
+        pid_t pid = weft__sys_fork();
         if (pid == 0) {
             pthread_sigmask(SIG_SETMASK, &mask, NULL);
             child_main(fn, arg, self);
@@ -313,7 +308,7 @@ static pid_t fork_daemon(int (*fn)(void *), void *arg, weft_process_t *self, int
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &old);
         pthread_t t;
-        int rc = pthread_create(&t, NULL, forker_main, NULL); /* it waits for our lock */
+        int rc = weft__sys_pthread_create(&t, NULL, forker_main, NULL); /* it waits for our lock */
         pthread_sigmask(SIG_SETMASK, &old, NULL);
         if (rc) {
             weft__mutex_unlock(&forker.lock);
@@ -405,6 +400,11 @@ static void apply_exit_rules(void)
 static void fork_prepare(void)
 {
     weft__mutex_lock(&registry_lock);
+    /* Taken and let go at once (never held across fork): orders the forker's last writes to
+     * its state, made under this lock, before fork_child resets them in the child. fork itself
+     * orders them in fact, but is no synchronisation to TSan. */
+    weft__mutex_lock(&forker.lock);
+    weft__mutex_unlock(&forker.lock);
 }
 
 static void fork_parent(void)
@@ -525,7 +525,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
     if (o.daemon) {
         pid = fork_daemon(fn, arg, p, &err);
     } else {
-        pid = fork();
+        pid = weft__sys_fork();
         if (pid == 0) child_main(fn, arg, p);
         err = errno;
     }
@@ -538,7 +538,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
     weft__mutex_lock(&registry_lock);
     int rc = 0;
     if (!atomic_load_explicit(&no_pidfd, memory_order_relaxed)) {
-        p->pidfd = pidfd_open(pid);
+        p->pidfd = weft__sys_pidfd_open(pid);
         if (p->pidfd < 0 && errno == ENOSYS)
             atomic_store_explicit(&no_pidfd, true, memory_order_relaxed); /* fall back */
         else if (p->pidfd < 0)

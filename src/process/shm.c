@@ -24,7 +24,7 @@ int weft_shm_alloc(size_t size, void **p)
     if (!p) return WEFT_EINVAL;
     *p = NULL;
     if (size == 0) return WEFT_EINVAL;
-    void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    void *m = weft__sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (m == MAP_FAILED) return WEFT_ENOMEM;
     *p = m;
     return 0;
@@ -33,7 +33,10 @@ int weft_shm_alloc(size_t size, void **p)
 int weft_shm_free(void *p, size_t size)
 {
     if (!p || size == 0 || !page_aligned(p)) return WEFT_EINVAL;
-    return munmap(p, size) == 0 ? 0 : WEFT_EINVAL;
+    /* EINVAL cannot come from a page-aligned p and size > 0 but for a range past the address
+     * space; ENOMEM is the kernel failing to split a mapping: it stays mapped. */
+    if (weft__sys_munmap(p, size) == 0) return 0;
+    return errno == ENOMEM ? WEFT_ENOMEM : WEFT_EINVAL;
 }
 
 static bool valid_name(const char *name)
@@ -62,12 +65,12 @@ int weft_shm_open(const char *name, size_t size, bool create, void **p, size_t *
     if (!p) return WEFT_EINVAL;
     *p = NULL;
     if (!valid_name(name) || (create && size == 0) || size > (size_t)INT64_MAX) return WEFT_EINVAL;
-    int fd = shm_open(name, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
+    int fd = weft__sys_shm_open(name, O_RDWR | O_CLOEXEC | (create ? O_CREAT | O_EXCL : 0), 0600);
     if (fd < 0) return shm_error();
     int rc = 0;
     struct stat st;
     if (create) {
-        if (ftruncate(fd, (off_t)size) < 0) rc = shm_error();
+        if (weft__sys_ftruncate(fd, (off_t)size) < 0) rc = shm_error();
     } else if (fstat(fd, &st) < 0) {
         rc = shm_error();
     } else if (st.st_size == 0) {
@@ -79,7 +82,7 @@ int weft_shm_open(const char *name, size_t size, bool create, void **p, size_t *
     }
     void *m = MAP_FAILED;
     if (rc == 0) {
-        m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        m = weft__sys_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
         if (m == MAP_FAILED) rc = shm_error();
     }
     weft__sys_close(fd); /* the mapping keeps the object */

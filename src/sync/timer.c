@@ -42,6 +42,7 @@
  * pending. Fork: prepare takes the service lock, the child drops the heap (see fork_child).
  */
 #include "sync_internal.h"
+#include "../core/sys_internal.h"
 #include "weft/timer.h"
 
 #include <pthread.h>
@@ -263,7 +264,7 @@ static int spawn_service(void)
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_t tid;
-    e = pthread_create(&tid, &attr, service_main, NULL);
+    e = weft__sys_pthread_create(&tid, &attr, service_main, NULL);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     pthread_attr_destroy(&attr);
     if (e) return e == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;

@@ -17,6 +17,7 @@
  * count allocations right after a join.
  */
 #include "thread_internal.h"
+#include "../core/sys_internal.h"
 
 #include <limits.h>
 #include <string.h>
@@ -143,7 +144,7 @@ int weft_thread_start(void (*fn)(void *arg), void *arg, const weft_thread_opts_t
     pthread_t tid;
     rc = make_attr(&attr, o.stack_size);
     if (rc) goto fail;
-    rc = pthread_create(&tid, &attr, trampoline, t);
+    rc = weft__sys_pthread_create(&tid, &attr, trampoline, t);
     pthread_attr_destroy(&attr);
     if (rc) {
         rc = weft__errno(rc);

@@ -3,6 +3,7 @@
  */
 #include "weft_test.h"
 
+#include "core/sys_internal.h"
 #include "wait/wait_internal.h"
 
 #include <dirent.h>
@@ -216,6 +217,60 @@ int weft_test_teardown(void **state)
                 baseline.threads, now.threads, baseline.fds, now.fds, baseline.children,
                 now.children, baseline.shm, now.shm, baseline.allocs, now.allocs);
     return -1;
+}
+
+/* ---- the failpoint loop ------------------------------------------------------------------ */
+
+static bool same_as(const snapshot_t *was, const snapshot_t *now)
+{
+    return now->threads <= was->threads && now->children <= was->children && now->fds == was->fds &&
+           now->shm <= was->shm && now->allocs == was->allocs;
+}
+
+long weft_test_faults(int site, int (*body)(void *ctx), void *ctx)
+{
+    const char *name = weft__failpoint_name(site);
+    long needed = -1;
+    /* One baseline for every run, lowered when threads, fds or allocations fall below it: a
+     * thread joined before (by the caller or by a run) may still be closing its hub when it is
+     * taken. */
+    snapshot_t was = snap();
+    for (int persistent = 0; persistent <= 1; persistent++) {
+        for (long n = 1;; n++) {
+            assert_true(n < 10000); /* a body that never succeeds */
+            assert_int_equal(weft__failpoint_set(site, n, persistent), 0);
+            int rc = body(ctx);
+            long failed = weft__failpoint_failed(site);
+            weft__failpoint_set(site, 0, false);
+            snapshot_t now = snap();
+            /* Up to 5 s for threads to leave the kernel and children to be reaped. */
+            for (int i = 0; i < 500 && !same_as(&was, &now); i++) {
+                struct timespec ts = {0, 10 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                now = snap();
+                if (now.fds < was.fds) was.fds = now.fds;
+                if (now.threads < was.threads) was.threads = now.threads;
+                if (now.allocs < was.allocs) was.allocs = now.allocs;
+            }
+            if (!same_as(&was, &now))
+                fail_msg("%s fails at call %ld (%s): leaked threads %d->%d, fds %d->%d, children "
+                         "%d->%d, /dev/shm %d->%d, allocations %ld->%ld",
+                         name, n, persistent ? "persistent" : "transient", was.threads, now.threads,
+                         was.fds, now.fds, was.children, now.children, was.shm, now.shm, was.allocs,
+                         now.allocs);
+            if (rc > 0 || (rc < 0 && strncmp(weft_error_name(rc), "WEFT_E", 6) != 0))
+                fail_msg("%s fails at call %ld (%s): returned %d, not a WEFT_E* code", name, n,
+                         persistent ? "persistent" : "transient", rc);
+            if (failed == 0) {
+                if (rc != 0)
+                    fail_msg("%s: the run without a failure returned %s", name,
+                             weft_error_name(rc));
+                needed = n - 1;
+                break;
+            }
+        }
+    }
+    return needed;
 }
 
 /* ---- threads and time -------------------------------------------------------------------- */

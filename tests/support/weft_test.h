@@ -14,6 +14,10 @@
  * Nth allocation failing, N = 1, 2, ... until body succeeds, once failing only the Nth
  * (transient) and once every allocation from the Nth on (persistent). Each failing run must
  * return WEFT_ENOMEM, and every run must leave no allocation behind.
+ *
+ * The failpoint loop is the same for one system-call site of src/core/sys_internal.h:
+ * weft_test_faults(site, body, ctx) runs body with the Nth call of that site failing, N = 1,
+ * 2, ... until a run in which no call failed, transient then persistent.
  */
 #ifndef WEFT_TEST_H
 #define WEFT_TEST_H
@@ -85,6 +89,11 @@ void weft_test_fail_alloc(long nth, int persistent);
  * whatever it created in either case. Returns the number of allocations the successful run
  * needed. */
 long weft_test_oom(int (*body)(void *ctx), void *ctx);
+
+/* The failpoint loop described above (site: a weft__site_t). Each run must return 0 (body
+ * recovered) or a named WEFT_E* code, and leave threads, fds, children, /dev/shm entries and
+ * allocations where they were. Returns how many calls of the site the clean run made. */
+long weft_test_faults(int site, int (*body)(void *ctx), void *ctx);
 
 /* Process tests: starts fn(arg) in a child with default options (the test fails if it cannot);
  * joins a child (within 60 s), closes it and returns its exit code. */
