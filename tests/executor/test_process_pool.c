@@ -978,8 +978,14 @@ static void process_pool_map_timeout_is_counted_once(void **state)
                      WEFT_ETIMEDOUT);
     double took = weft_time_monotonic() - t0;
     assert_true(took >= 0.25);
-    assert_true(took < 1.5); /* per-item timeouts would succeed: each item is done in 0.3 s */
-    assert_true(nd >= 1 && nd <= 2);
+    /* Per-item timeouts would succeed: each item is done in 0.3 s. Under valgrind a worker's
+     * start and an item alone can take longer than the whole timeout (a memcheck run took
+     * 15 s): there only the timeout and an upper bound on the items done are checked. */
+    if (!RUNNING_ON_VALGRIND) {
+        assert_true(took < 1.5);
+        assert_true(nd >= 1);
+    }
+    assert_true(nd <= 2);
     free_results(results, nd);
     assert_int_equal(weft_process_pool_map(ex, map_task, args, N, results, 0, &nd), WEFT_ETIMEDOUT);
     assert_int_equal(nd, 0);
