@@ -600,7 +600,8 @@ static void timeout_scope_ended_out_of_order_leaves_no_deadline(void **state)
         }
         assert_int_equal(rc[0], 0);
         assert_int_equal(rc[1], 0);
-        assert_int_equal(rc[2], 0);
+        /* 0, or WEFT_ETIMEDOUT when the 20 ms passed before the end (valgrind, a busy machine) */
+        assert_true(rc[2] == 0 || rc[2] == WEFT_ETIMEDOUT);
         assert_int_equal(rc[3], WEFT_EINVAL);
         assert_int_equal(rc[4], 0);
         assert_int_equal(rc[5], 0);
