@@ -57,7 +57,7 @@ int weft__stack_alloc(weft__stack_t *s, size_t size, int guard)
     bool want_guard = guard >= 0;
     size_t total = size + (want_guard ? page : 0);
     void *base = weft__sys_mmap(NULL, total, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
     if (base == MAP_FAILED) return WEFT_ENOMEM;
     s->guard = 0;
     if (want_guard) {

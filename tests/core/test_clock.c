@@ -154,7 +154,6 @@ static void deadline_remaining_of_a_forged_past_deadline_is_zero(void **state)
     assert_true(weft_deadline_remaining(d) == 0.0);
 }
 
-
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(monotonic_never_goes_back),
     WEFT_TEST(deadline_after_forever_is_never),

@@ -17,6 +17,7 @@
 #include "weft_test.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct scenario_server scenario_server_t;
 
@@ -60,5 +61,16 @@ long scenario_rss_kib(void);
 
 /* Raises RLIMIT_NOFILE's soft limit to `want` (or to the hard limit if lower); returns it. */
 long scenario_raise_nofile(long want);
+
+/* A 64-bit mixer (murmur3's finalizer): the scenarios' stand-in for CPU work and checksums. */
+static inline uint64_t scenario_mix(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
 
 #endif /* WEFT_SCENARIO_H */

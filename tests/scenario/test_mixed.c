@@ -14,6 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "scenario.h"
 #include "weft_test.h"
 
 /* 200 clients, 1.5 s of load; 20 clients and 0.5 s under valgrind (the server's hub and the
@@ -28,21 +29,11 @@ static double load_seconds(void)
     return RUNNING_ON_VALGRIND ? 0.5 : 1.5;
 }
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* The CPU work: 20,000 rounds of a mixer from the request's seed. */
 static uint64_t cpu_work(uint64_t seed)
 {
     uint64_t h = seed;
-    for (int i = 0; i < 20000; i++) h = mix(h + (uint64_t)i);
+    for (int i = 0; i < 20000; i++) h = scenario_mix(h + (uint64_t)i);
     return h;
 }
 

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include "scenario.h"
 #include "weft_test.h"
 
 #define CHUNK     ((size_t)1 << 20)
@@ -26,23 +27,13 @@ static size_t chunk_count(void)
     return RUNNING_ON_VALGRIND ? 8 : 64;
 }
 
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ULL;
-    x ^= x >> 33;
-    return x;
-}
-
 /* Chunk i of the input: a stream of 64-bit words that depends on i. */
 static void fill_chunk(uint64_t i, unsigned char *out)
 {
-    uint64_t s = mix(i + 1);
+    uint64_t s = scenario_mix(i + 1);
     for (size_t k = 0; k < CHUNK; k += 8) {
         s += 0x9e3779b97f4a7c15ULL;
-        uint64_t w = mix(s);
+        uint64_t w = scenario_mix(s);
         memcpy(out + k, &w, 8);
     }
 }
@@ -56,7 +47,7 @@ static uint64_t digest(const unsigned char *p, size_t len)
         memcpy(&w, p + k, 8);
         h = (h ^ w) * 0x100000001b3ULL;
     }
-    return mix(h);
+    return scenario_mix(h);
 }
 
 /* The killed-worker trap, in memory shared with the pool's workers (mapped before the pool
@@ -93,7 +84,7 @@ static int transform(const void *arg, size_t len, void **result, size_t *result_
     for (size_t k = 0; k < CHUNK; k += 8) {
         uint64_t w;
         memcpy(&w, in + k, 8);
-        w = mix(w ^ index) + k;
+        w = scenario_mix(w ^ index) + k;
         memcpy(out + HDR + k, &w, 8);
     }
     *result = out;
