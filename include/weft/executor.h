@@ -207,7 +207,12 @@ typedef struct weft_process_pool_opts {
         .max_tasks_per_child = 0, .task_timeout = 0, .process_name_prefix = NULL                   \
     }
 
-/* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Errors:
+/* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Workers are
+ * forked (when a task first needs one, and to replace one that ended) with the parent's
+ * memory, but with no fd of the parent's but stdin, stdout and stderr: every other fd open at
+ * the fork is closed in the worker, as in a worker of Python's forkserver or spawn start
+ * method, so a socket or pipe the parent holds (a server's connections) never stays open in
+ * a worker behind its back. A task opens the files it needs. Errors:
  * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).
  */
 WEFT_EXTERN int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,

@@ -26,12 +26,14 @@
 #include "core_internal.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/futex.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -172,6 +174,21 @@ int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen
 int weft__sys_close(int fd)
 {
     return (int)syscall(SYS_close, fd);
+}
+
+int weft__sys_close_range(unsigned first, unsigned last)
+{
+    if (first > last) return 0;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, first, last, 0) == 0) return 0;
+#endif
+    struct rlimit lim;
+    unsigned end = last;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
+        lim.rlim_cur <= end)
+        end = lim.rlim_cur ? (unsigned)lim.rlim_cur - 1 : 0;
+    for (unsigned fd = first; fd <= end && fd <= INT_MAX; fd++) (void)syscall(SYS_close, fd);
+    return 0;
 }
 
 int weft__sys_fcntl(int fd, int cmd, long arg)

@@ -231,7 +231,16 @@ static int worker_main(void *arg)
         if (p->workers[i].conn) weft_conn_release(p->workers[i].conn);
     weft_conn_release(ws->theirs);
     weft__sys_close(p->efd);
-    return weft__ppool_serve(ws->mine, p->max_tasks);
+    /* Nor anything else the parent had open: a server's client sockets kept here would never
+     * let their peers see EOF. A worker keeps stdio and its channel, as a worker of Python's
+     * forkserver or spawn start method starts with. (The pool thread has no hub whose fds
+     * this would take: it waits with poll.) */
+    unsigned chan = (unsigned)weft_conn_fileno(ws->mine);
+    weft__sys_close_range(3, chan - 1);
+    weft__sys_close_range(chan + 1, ~0u);
+    int code = weft__ppool_serve(ws->mine, p->max_tasks);
+    weft_conn_release(ws->mine);
+    return code;
 }
 
 /* ---- the pool thread ----------------------------------------------------------------------- */

@@ -7,13 +7,16 @@
 #include "executor/executor_internal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <float.h>
 #include <math.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* The task's error of a future that is done, asked without waiting; fails the case if f is
@@ -874,6 +877,42 @@ static void process_pool_worker_names(void **state)
     check_worker_comms(&opts, "a-very-long-p_0", "a-very-long-p_1", "a-very-long-pro");
 }
 
+/* Reports whether the fd whose number is its argument is open in the worker: 0 closed,
+ * WEFT_EBUSY open. */
+static int fd_is_open(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)result, (void)result_len;
+    int fd;
+    if (len != sizeof fd) return WEFT_EINVAL;
+    memcpy(&fd, arg, sizeof fd);
+    return fcntl(fd, F_GETFD) >= 0 ? WEFT_EBUSY : 0;
+}
+
+/* A worker forked while the parent holds a socket (a server's client connection, say) must
+ * not keep a copy: the peer would never see EOF when the parent closes its end (an HTTP
+ * server closing a connection left the client waiting). Workers close every fd they inherit
+ * but stdio and their channel to the pool, as Python's forkserver and spawn start methods do.
+ * (Before: the worker kept the socket; the task saw it open and the peer no EOF.) */
+static void process_pool_workers_do_not_keep_the_parents_fds(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
+    weft_future_t *f = submit(ex, fd_is_open, &sv[0], sizeof sv[0]); /* forks the worker */
+    int code = INT32_MIN;
+    assert_int_equal(weft_future_error(f, 60, &code), 0);
+    assert_int_equal(code, 0); /* the worker does not have sv[0] */
+    weft_future_release(f);
+    assert_int_equal(close(sv[0]), 0);
+    struct pollfd pfd = {sv[1], POLLIN, 0};
+    assert_int_equal(poll(&pfd, 1, 5000), 1); /* EOF at once: no copy of sv[0] lives on */
+    char c;
+    assert_int_equal(read(sv[1], &c, 1), 0);
+    close(sv[1]);
+    close_pool(ex);
+}
+
 /* ---- map ---------------------------------------------------------------------------------- */
 
 static int plain_task(void *arg, void **result);
@@ -1272,6 +1311,7 @@ int main(int argc, char **argv)
         WEFT_TEST(process_pool_spreads_a_few_tasks_over_workers),
         WEFT_TEST(process_pool_task_failure_keeps_its_message),
         WEFT_TEST(process_pool_worker_names),
+        WEFT_TEST(process_pool_workers_do_not_keep_the_parents_fds),
         WEFT_TEST(process_pool_map_keeps_order_under_reordering),
         WEFT_TEST(process_pool_map_returns_the_first_failure_in_order),
         WEFT_TEST(process_pool_map_timeout_is_counted_once),

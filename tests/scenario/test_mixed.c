@@ -58,45 +58,6 @@ static int cpu_task(const void *arg, size_t len, void **result, size_t *result_l
     return 0;
 }
 
-/* Process-pool task: the worker's pid, 8 bytes. */
-static int pid_task(const void *arg, size_t len, void **result, size_t *result_len)
-{
-    (void)arg;
-    (void)len;
-    int64_t pid = (int64_t)getpid();
-    void *out = malloc(sizeof pid);
-    if (!out) return WEFT_ENOMEM;
-    memcpy(out, &pid, sizeof pid);
-    *result = out;
-    *result_len = sizeof pid;
-    return 0;
-}
-
-/* Starts both workers of the process pool before any socket of the test exists: a worker
- * forked later would hold copies of the connections open at that moment (fork copies every
- * fd), and a client's close would then never reach its handler as EOF. */
-static void start_both_workers(weft_executor_t *procs)
-{
-    int64_t first = 0;
-    for (int round = 0; round < 50; round++) {
-        weft_future_t *f[2];
-        int64_t pid[2];
-        for (int i = 0; i < 2; i++)
-            assert_int_equal(weft_process_pool_submit(procs, pid_task, NULL, 0, &f[i]), 0);
-        for (int i = 0; i < 2; i++) {
-            const void *data;
-            size_t len;
-            assert_int_equal(weft_future_result_bytes(f[i], 60, &data, &len), 0);
-            assert_int_equal(len, sizeof pid[i]);
-            memcpy(&pid[i], data, sizeof pid[i]);
-            weft_future_release(f[i]);
-            if (first == 0) first = pid[i];
-            if (pid[i] != first) return;
-        }
-    }
-    fail_msg("the process pool never ran a second worker");
-}
-
 /* Thread-pool task: a blocking system call (poll(2) that times out after 1 ms: a stand-in for
  * a blocking library call), then the answer. */
 static int blocking_task(void *arg, void **result)
@@ -285,7 +246,6 @@ static void mixed_server_offloads_under_200_clients(void **state)
     assert_int_equal(weft_event_init(&m.stop), 0);
     assert_int_equal(weft_process_pool_create(2, NULL, &m.procs), 0);
     assert_int_equal(weft_thread_pool_create(16, NULL, &m.threads), 0);
-    start_both_workers(m.procs);
     int lfd = -1;
     assert_int_equal(weft_tcp_listen("127.0.0.1:0", 512, &lfd), 0);
     assert_int_equal(weft_tcp_local_port(lfd, &m.port), 0);
