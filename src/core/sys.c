@@ -184,8 +184,7 @@ int weft__sys_close_range(unsigned first, unsigned last)
 #endif
     struct rlimit lim;
     unsigned end = last;
-    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY &&
-        lim.rlim_cur <= end)
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur <= end)
         end = lim.rlim_cur ? (unsigned)lim.rlim_cur - 1 : 0;
     for (unsigned fd = first; fd <= end && fd <= INT_MAX; fd++) (void)syscall(SYS_close, fd);
     return 0;

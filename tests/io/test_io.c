@@ -474,29 +474,37 @@ static void cancel_io_wait(void **state)
     close(p[1]);
 }
 
+typedef struct thread_read {
+    int fd, first, second;
+    weft_event_t timed_out; /* set once the first read has ended */
+} thread_read_t;
+
 static void *thread_reader(void *p)
 {
-    int *a = p;
+    thread_read_t *r = p;
     char c;
-    a[1] = read_count(a[0], &c, 1, 0.02); /* no hub here: poll(2) */
-    a[2] = read_count(a[0], &c, 1, 5);
+    r->first = read_count(r->fd, &c, 1, 0.02); /* no hub here: poll(2) */
+    weft_event_set(&r->timed_out);
+    r->second = read_count(r->fd, &c, 1, 5);
     return NULL;
 }
 
-/* A thread without coroutines waits in poll(2); timeouts work the same. */
+/* A thread without coroutines waits in poll(2); timeouts work the same. The byte is written
+ * only once the first read has ended (a sleep instead once let a loaded machine start the
+ * thread after the write: the first read got the byte). */
 static void thread_without_hub(void **state)
 {
     (void)state;
     int p[2];
     make_pipe(p);
-    int a[3] = {p[0], 1, 1};
-    pthread_t t = weft_test_start(thread_reader, a);
-    struct timespec ts = {0, 60 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    thread_read_t r = {p[0], 1, 1, WEFT_EVENT_INIT};
+    pthread_t t = weft_test_start(thread_reader, &r);
+    assert_int_equal(weft_event_wait(&r.timed_out, 60), 0);
     assert_int_equal(write(p[1], "z", 1), 1);
     weft_test_join(t);
-    assert_int_equal(a[1], WEFT_ETIMEDOUT);
-    assert_int_equal(a[2], 1);
+    assert_int_equal(r.first, WEFT_ETIMEDOUT);
+    assert_int_equal(r.second, 1);
+    weft_event_destroy(&r.timed_out);
     close(p[0]);
     close(p[1]);
 }
