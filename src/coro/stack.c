@@ -14,10 +14,12 @@
  * The overflow report: a coroutine that runs off the low end of its stack (a 200 KiB local
  * array on the default 64 KiB stack) faults there, and a SIGSEGV handler names it on stderr
  * before the process dies as it would have. The handler is installed once per process at the
- * first hub start that finds SIGSEGV at SIG_DFL (never over a handler of the program, of ASan
- * or of valgrind; not at all with WEFT_SEGV_HANDLER=0), with SA_ONSTACK: the faulting thread's
+ * first hub start that finds SIGSEGV at SIG_DFL (never over a handler the program or ASan
+ * installed; not at all with WEFT_SEGV_HANDLER=0), with SA_ONSTACK: the faulting thread's
  * stack pointer is in the guard, so the handler runs on an alternate signal stack that each
- * hub gives its thread when it has none (mapped at the hub's start, removed at its end). The
+ * hub gives its thread when it has none (mapped at the hub's start, removed at its end; a
+ * thread of a TSan or ASan build has the sanitizer's already). Valgrind delivers the fault to
+ * the handler as the kernel does (it shows the program SIG_DFL). The
  * handler only reads: the running coroutine through the thread's hub (initial-exec TLS),
  * its stack bounds and name; it formats by hand and writes with one write(2) (no stdio, no
  * malloc, no lock). Then it restores SIG_DFL and returns, the faulting instruction runs again
