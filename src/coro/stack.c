@@ -19,11 +19,11 @@
  * stack pointer is in the guard, so the handler runs on an alternate signal stack that each
  * hub gives its thread when it has none (mapped at the hub's start, removed at its end; a
  * thread of a TSan or ASan build has the sanitizer's already). Valgrind delivers the fault to
- * the handler as the kernel does (it shows the program SIG_DFL). The
- * handler only reads: the running coroutine through the thread's hub (initial-exec TLS),
- * its stack bounds and name; it formats by hand and writes with one write(2) (no stdio, no
- * malloc, no lock). Then it restores SIG_DFL and returns, the faulting instruction runs again
- * and the process dies of SIGSEGV (core dump and exit status as without the handler).
+ * the handler as the kernel does (it shows the program SIG_DFL). The handler reads the
+ * running coroutine through the thread's hub (initial-exec TLS), its stack bounds and name;
+ * it formats by hand and writes with one write(2) (no stdio, no malloc, no lock). Then it
+ * restores SIG_DFL and returns, the faulting instruction runs again and the process dies of
+ * SIGSEGV (core dump and exit status as without the handler).
  *
  * What counts as an overflow: a fault address below the running coroutine's lowest usable
  * byte (`lo`) by at most GUARD_REACH (8 MiB). The guard is one page, and a frame larger than
@@ -34,9 +34,10 @@
  * stack below is usually another coroutine's (mmap places newer stacks just below older ones,
  * and guard regions leave the mappings adjacent), so such a frame may instead write into it
  * silently; code compiled with -fstack-clash-protection probes every page of a large frame in
- * order and always hits the guard first. 8 MiB covers any frame that would fit a default
- * thread stack; a wild pointer that faults within 8 MiB below the running coroutine's stack
- * is reported as an overflow too (rare: the stacks there are mapped).
+ * order and always hits the guard first. A stack without a guard (guard < 0, or the default
+ * on a kernel without guard regions) runs straight into what lies below. 8 MiB covers any frame
+ * that would fit a default thread stack; a wild pointer that faults within 8 MiB below the running
+ * coroutine's stack is reported as an overflow too (rare: the stacks there are mapped).
  */
 #include "coro_internal.h"
 #include "../core/sys_internal.h"
