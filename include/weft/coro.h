@@ -30,7 +30,28 @@
  * Below the stack a guard page catches overflow where the kernel offers guard regions that
  * cost no mapping (MADV_GUARD_INSTALL, Linux 6.13+); elsewhere the guard is off unless asked
  * for (an mprotect'ed page costs a mapping, and vm.max_map_count then caps the count near
- * 32,000). Stacks are pooled per thread and reused.
+ * 32,000), and an overflow writes into whatever lies below, usually another coroutine's
+ * stack. Stacks are pooled per thread and reused.
+ *
+ * Stack overflow: a coroutine that faults below its stack makes the process print one line on
+ * stderr before it dies of SIGSEGV, as it would have anyway:
+ *   weft: coroutine 'NAME' (0xADDR) overflowed its stack of 64 KiB (fault N bytes below its
+ *   lowest page); give it more with weft_co_opts_t.stack_size or move large locals to the heap
+ * For that, weft installs a SIGSEGV handler (SA_SIGINFO | SA_ONSTACK) at the first hub start
+ * that finds SIGSEGV at SIG_DFL: never over a handler the program (or ASan) installed, and not
+ * at all with WEFT_SEGV_HANDLER=0 in the environment (read as secure_getenv reads it). Each
+ * hub gives its thread an alternate signal stack of 64 KiB (mapped: only touched pages cost
+ * RAM) when the thread has none, and removes it when the hub ends. The handler prints only for
+ * a fault of the running coroutine at most 8 MiB below its stack; any other SIGSEGV (a NULL
+ * dereference, a fault outside coroutines, a kill) passes silently. In every case it restores
+ * SIG_DFL and the fault happens again, so the core dump and the exit status are those of a
+ * program without the handler. A program that installs its own SIGSEGV handler later
+ * replaces weft's. Why 8 MiB: the guard is one page, and a frame larger than a page that is
+ * first touched at its low end (a large local array followed by a call: what gcc and clang
+ * emit without -fstack-clash-protection) jumps over it, down to its size below the stack.
+ * Where it lands on another coroutine's stack it writes there silently (the report comes, if
+ * at all, when a later access faults); code built with -fstack-clash-protection probes every
+ * page of a large frame in order and always faults in the guard first.
  *
  * Fork: a child keeps only the forking thread. That thread keeps its hub and coroutines (a
  * fork inside a coroutine goes on in that coroutine in the child); the poller gets kernel
@@ -72,7 +93,7 @@ typedef enum weft_co_state {
  *   stack_size  bytes, rounded up to pages; 0: the default (64 KiB, WEFT_STACK_SIZE env);
  *               below 16 KiB or above 1 GiB: WEFT_EINVAL
  *   guard       0: a guard page where it costs no mapping; > 0: always (mprotect when the
- *               kernel has no guard regions); < 0: never */
+ *               kernel has no guard regions); < 0: never (see "Stack overflow" above) */
 typedef struct weft_co_opts {
     const char *name;
     size_t stack_size;

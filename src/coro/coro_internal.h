@@ -77,6 +77,14 @@ int weft__stack_alloc(weft__stack_t *s, size_t size, int guard);
 void weft__stack_reset(weft__stack_t *s); /* before reuse */
 void weft__stack_free(weft__stack_t *s);
 
+/* The overflow report (stack.c's design note). At a hub's start, on its thread: installs the
+ * process's SIGSEGV handler if it is not yet and may be, and while it is, gives the thread an
+ * alternate signal stack when it has none; returns that stack, or NULL when it gave none
+ * (nothing to undo; never an error: an overflow then dies unnamed). At the hub's end, on its
+ * thread: weft__stack_guard_stop removes and unmaps the stack it was given (NULL: nothing). */
+void *weft__stack_guard_start(void);
+void weft__stack_guard_stop(void *altstack);
+
 /* ---- coroutines -------------------------------------------------------------------------- */
 
 typedef struct weft__hub weft__hub_t;

@@ -53,6 +53,7 @@ struct weft__hub {
     weft__hub_t *reg_next, *reg_prev; /* the registry of hubs (watchdog) */
     bool closing;
     int64_t probe_ns; /* the deadlock probe's current idle spell (0: none yet) */
+    void *altstack;   /* the thread's alternate signal stack, if the hub gave it (stack.c) */
 #if WEFT__TSAN
     void *tsan_root;
 #endif
@@ -589,6 +590,7 @@ weft__hub_t *weft__hub_get(void)
      * timeout scope stay where they are. */
     weft__thread_ctx.parker = &co_parker;
     weft__thread_ctx.park_arg = &hub->root;
+    hub->altstack = weft__stack_guard_start();
     weft__mutex_lock(&reg_lock);
     hub->reg_next = reg_head;
     if (reg_head) reg_head->reg_prev = hub;
@@ -649,6 +651,7 @@ static void hub_destroy(weft__hub_t *hub)
         if (hub->root.locals[i].value && hub->root.locals[i].key->dtor)
             hub->root.locals[i].key->dtor(hub->root.locals[i].value);
     weft__free(hub->root.locals);
+    weft__stack_guard_stop(hub->altstack);
     tls_hub = NULL;
     weft__free(hub);
 }

@@ -10,11 +10,41 @@
  *
  * Sanitizers: valgrind is told about each stack (else it takes a switch for a huge stack
  * change); ASan forgets the poison of frames left on a stack before it is reused.
+ *
+ * The overflow report: a coroutine that runs off the low end of its stack (a 200 KiB local
+ * array on the default 64 KiB stack) faults there, and a SIGSEGV handler names it on stderr
+ * before the process dies as it would have. The handler is installed once per process at the
+ * first hub start that finds SIGSEGV at SIG_DFL (never over a handler the program or ASan
+ * installed; not at all with WEFT_SEGV_HANDLER=0), with SA_ONSTACK: the faulting thread's
+ * stack pointer is in the guard, so the handler runs on an alternate signal stack that each
+ * hub gives its thread when it has none (mapped at the hub's start, removed at its end; a
+ * thread of a TSan or ASan build has the sanitizer's already). Valgrind delivers the fault to
+ * the handler as the kernel does (it shows the program SIG_DFL). The handler reads the
+ * running coroutine through the thread's hub (initial-exec TLS), its stack bounds and name;
+ * it formats by hand and writes with one write(2) (no stdio, no malloc, no lock). Then it
+ * restores SIG_DFL and returns, the faulting instruction runs again and the process dies of
+ * SIGSEGV (core dump and exit status as without the handler).
+ *
+ * What counts as an overflow: a fault address below the running coroutine's lowest usable
+ * byte (`lo`) by at most GUARD_REACH (8 MiB). The guard is one page, and a frame larger than
+ * a page that is first touched at its low end (`sub rsp, N` then a call, which pushes its
+ * return address at the new stack pointer: what gcc and clang emit without
+ * -fstack-clash-protection) jumps over it: the fault then lands anywhere down to a frame's
+ * size below `lo`, and is only a fault when that address is a guard page or unmapped. The
+ * stack below is usually another coroutine's (mmap places newer stacks just below older ones,
+ * and guard regions leave the mappings adjacent), so such a frame may instead write into it
+ * silently; code compiled with -fstack-clash-protection probes every page of a large frame in
+ * order and always hits the guard first. A stack without a guard (guard < 0, or the default
+ * on a kernel without guard regions) runs straight into what lies below. 8 MiB covers any frame
+ * that would fit a default thread stack; a wild pointer that faults within 8 MiB below the running
+ * coroutine's stack is reported as an overflow too (rare: the stacks there are mapped).
  */
 #include "coro_internal.h"
 #include "../core/sys_internal.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -100,4 +130,112 @@ void weft__stack_free(weft__stack_t *s)
     weft__stack_reset(s);
     weft__sys_munmap(s->base, s->total);
     s->base = NULL;
+}
+
+/* ---- the overflow report ----------------------------------------------------------------- */
+
+#define GUARD_REACH    ((uintptr_t)8 << 20)
+#define ALTSTACK_BYTES ((size_t)64 << 10) /* the kernel's frame (xsave) and the handler */
+
+/* 1 once weft's handler was installed in this process (then never again). */
+static _Atomic int segv_installed;
+
+static char *put_str(char *p, char *end, const char *s)
+{
+    while (*s && p < end) *p++ = *s++;
+    return p;
+}
+
+static char *put_num(char *p, char *end, uintptr_t v, unsigned base)
+{
+    char digits[2 * sizeof v];
+    int k = 0;
+    do digits[k++] = "0123456789abcdef"[v % base];
+    while ((v /= base) && k < (int)sizeof digits);
+    while (k && p < end) *p++ = digits[--k];
+    return p;
+}
+
+/* The message of the design note, in one write(2). Async-signal-safe. */
+static void report_overflow(const weft_co_t *co, uintptr_t below)
+{
+    char buf[384];
+    char *p = buf, *end = buf + sizeof buf;
+    p = put_str(p, end, "weft: coroutine '");
+    p = put_str(p, end, co->name);
+    p = put_str(p, end, "' (0x");
+    p = put_num(p, end, (uintptr_t)co, 16);
+    p = put_str(p, end, ") overflowed its stack of ");
+    p = put_num(p, end, co->stack.size >> 10, 10);
+    p = put_str(p, end, " KiB (fault ");
+    p = put_num(p, end, below, 10);
+    p = put_str(p, end,
+                " bytes below its lowest page); give it more with "
+                "weft_co_opts_t.stack_size or move large locals to the heap\n");
+    (void)!weft__sys_write(2, buf, (size_t)(p - buf));
+}
+
+/* The SIGSEGV handler (see the design note). weft_co_current only reads the thread's hub. */
+static void on_segv(int sig, siginfo_t *si, void *uctx)
+{
+    (void)uctx;
+    int saved = errno;
+    weft_co_t *co = weft_co_current();
+    if (co && si->si_code > 0) { /* a fault of this thread (not a kill): si_addr is real */
+        uintptr_t addr = (uintptr_t)si->si_addr, lo = (uintptr_t)co->stack.lo;
+        if (addr < lo && lo - addr <= GUARD_REACH) report_overflow(co, lo - addr);
+    }
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGSEGV, &dfl, NULL);
+    if (si->si_code <= 0) raise(sig); /* sent: no instruction to fault again; it is pending */
+    errno = saved;
+}
+
+/* Installs the handler unless already done, opted out, or SIGSEGV has a disposition of the
+ * program's (or a sanitizer's) own; whether weft's handler is (or was) installed. */
+static bool segv_install(void)
+{
+    if (atomic_load_explicit(&segv_installed, memory_order_acquire)) return true;
+    const char *env = weft__getenv("WEFT_SEGV_HANDLER");
+    if (env && strcmp(env, "0") == 0) return false;
+    struct sigaction old, sa;
+    if (sigaction(SIGSEGV, NULL, &old) || (old.sa_flags & SA_SIGINFO) || old.sa_handler != SIG_DFL)
+        return false;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_segv;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    if (sigaction(SIGSEGV, &sa, NULL)) return false;
+    atomic_store_explicit(&segv_installed, 1, memory_order_release);
+    return true;
+}
+
+void *weft__stack_guard_start(void)
+{
+    if (!segv_install()) return NULL;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) || !(cur.ss_flags & SS_DISABLE)) return NULL; /* has one */
+    void *p = weft__sys_mmap(NULL, ALTSTACK_BYTES, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (p == MAP_FAILED) return NULL; /* then an overflow dies unnamed, as without weft's */
+    stack_t ss = {.ss_sp = p, .ss_flags = 0, .ss_size = ALTSTACK_BYTES};
+    if (sigaltstack(&ss, NULL)) {
+        weft__sys_munmap(p, ALTSTACK_BYTES);
+        return NULL;
+    }
+    return p;
+}
+
+void weft__stack_guard_stop(void *altstack)
+{
+    if (!altstack) return;
+    stack_t cur;
+    if (sigaltstack(NULL, &cur) == 0 && cur.ss_sp == altstack && !(cur.ss_flags & SS_DISABLE)) {
+        stack_t off = {.ss_sp = NULL, .ss_flags = SS_DISABLE, .ss_size = 0};
+        sigaltstack(&off, NULL);
+    }
+    weft__sys_munmap(altstack, ALTSTACK_BYTES);
 }
