@@ -1,6 +1,6 @@
 # The network scenarios (scenario/test_http.c, scenario/test_redis.c) and the soak
-# (scenario/soak_http.c): whole programs driven by
-# outside clients (wrk, ab, libcurl, redis-benchmark, installed by `make deps`) over loopback.
+# (scenario/soak_http.c): whole programs driven by outside clients (wrk, ab, libcurl,
+# redis-benchmark, installed by `make deps`) over loopback.
 # Each case is its own CTest entry "scenario.<name>.<case>", run alone (RUN_SERIAL): each puts
 # 1,000 connections and both cores under load, and measures the process's fds and RSS.
 #
