@@ -10,6 +10,8 @@
 #   make abi-check       the libraries' ABI against the baseline abi/*.abi (abidiff; CI runs it)
 #   make abi-baseline    rewrite the baseline from this tree: deliberately, at a release
 #   make fuzz T=<target> S=<seconds>  one libFuzzer target of fuzz/ (conn, mpqueue, hub)
+#   make soak            the HTTP scenario under wrk for 10 minutes: RSS, fds, threads, stacks
+#                        must stay flat (SOAK_SECONDS=<n> to change the length; not in CI)
 
 PRESET ?= default
 BUILD := build/$(PRESET)
@@ -22,7 +24,7 @@ BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
                   golang-go python3-gevent libboost-context-dev python3-mpi4py
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline fuzz
+.PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline fuzz soak
 all: build
 
 define install_missing
@@ -95,6 +97,17 @@ fuzz:
 	cd build/fuzz && fuzz/fuzz_$(T) -max_total_time=$(S) -max_len=4096 -timeout=20 \
 	  -malloc_limit_mb=256 -rss_limit_mb=1024 -print_final_stats=1 \
 	  corpus/$(T) ../../fuzz/corpus/$(T)
+
+# The soak (tests/scenario/soak_http.c): consecutive 1,000-connection wrk runs of
+# SOAK_INTERVAL seconds for SOAK_SECONDS against the HTTP scenario's server, the process sampled
+# after each; prints the table and a verdict, exits non-zero unless flat. The default preset
+# (RelWithDebInfo, -O2 -g: the build `make test` uses, with the symbols a leak hunt wants; the
+# soak measures growth, not speed); PRESET=asan runs it under ASan (RSS then not judged).
+SOAK_SECONDS ?= 600
+SOAK_INTERVAL ?= 10
+soak: deps
+	$(MAKE) --no-print-directory build
+	$(BUILD)/tests/soak_http --seconds $(SOAK_SECONDS) --interval $(SOAK_INTERVAL)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

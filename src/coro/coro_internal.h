@@ -76,6 +76,10 @@ size_t weft__stack_round(size_t size);
 int weft__stack_alloc(weft__stack_t *s, size_t size, int guard);
 void weft__stack_reset(weft__stack_t *s); /* before reuse */
 void weft__stack_free(weft__stack_t *s);
+/* Tests only (the soak, tests/scenario/soak_http.c): the coroutine stacks of the process
+ * mapped now — those of live coroutines, of ended ones not yet released, and those hubs keep
+ * for reuse. From any thread. */
+long weft__stack_count(void);
 
 /* The overflow report (stack.c's design note). At a hub's start, on its thread: installs the
  * process's SIGSEGV handler if it is not yet and may be, and while it is, gives the thread an

@@ -80,6 +80,15 @@ size_t weft__stack_round(size_t size)
 /* 1: MADV_GUARD_INSTALL works, -1: it does not, 0: not tried yet. */
 static _Atomic int madv_guard;
 
+/* Stacks mapped now, in use or in a hub's cache (weft__stack_count). */
+static _Atomic long stacks_mapped;
+
+long weft__stack_count(void)
+{
+    /* Relaxed: a count read for tests, ordering nothing else. */
+    return atomic_load_explicit(&stacks_mapped, memory_order_relaxed);
+}
+
 int weft__stack_alloc(weft__stack_t *s, size_t size, int guard)
 {
     size_t page = page_size();
@@ -110,6 +119,7 @@ int weft__stack_alloc(weft__stack_t *s, size_t size, int guard)
 #ifdef WEFT__HAVE_VALGRIND
     s->vg_id = VALGRIND_STACK_REGISTER(s->lo, (char *)s->lo + s->size);
 #endif
+    atomic_fetch_add_explicit(&stacks_mapped, 1, memory_order_relaxed); /* a count, see above */
     return 0;
 }
 
@@ -130,6 +140,7 @@ void weft__stack_free(weft__stack_t *s)
     weft__stack_reset(s);
     weft__sys_munmap(s->base, s->total);
     s->base = NULL;
+    atomic_fetch_sub_explicit(&stacks_mapped, 1, memory_order_relaxed); /* a count, see above */
 }
 
 /* ---- the overflow report ----------------------------------------------------------------- */

@@ -9,6 +9,7 @@
  */
 #include "weft_test.h"
 
+#include "coro/coro_internal.h"
 #include "wait/wait_internal.h"
 
 #include <math.h>
@@ -866,6 +867,26 @@ static void stack_size_option(void **state)
     weft_test_co_join(co);
 }
 
+/* weft__stack_count (the soak's measure of stacks) counts a stack from its mapping to its
+ * unmapping: one of a size the hub does not keep is unmapped as its coroutine ends, one of the
+ * default size stays in the hub's cache until the hub goes. */
+static void stack_count_follows_the_mappings(void **state)
+{
+    (void)state;
+    long before = weft__stack_count();
+    weft_co_opts_t o = {.stack_size = 128 * 1024};
+    weft_co_t *co[3];
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_co_spawn(nothing, NULL, &o, &co[i]), 0);
+    assert_int_equal(weft__stack_count(), before + 3);
+    assert_int_equal(weft_co_join_all(co, 3, 30), 0);
+    for (int i = 0; i < 3; i++) assert_int_equal(weft_co_release(co[i]), 0);
+    assert_int_equal(weft__stack_count(), before);
+    weft_test_co_join(weft_test_spawn(nothing, NULL));
+    assert_int_equal(weft__stack_count(), before + 1); /* cached */
+    weft__hub_shutdown();
+    assert_int_equal(weft__stack_count(), before);
+}
+
 static void overflow(void *p)
 {
     (void)p;
@@ -1479,6 +1500,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(watchdog_never_reads_a_freed_coroutine),
     WEFT_TEST(watchdog_in_a_fork_child_starts_anew),
     WEFT_TEST(stack_size_option),
+    WEFT_TEST(stack_count_follows_the_mappings),
     WEFT_TEST(guard_page_catches_overflow),
     WEFT_TEST(out_of_memory),
     WEFT_TEST(lock_and_semaphore),

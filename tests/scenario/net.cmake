@@ -1,5 +1,6 @@
-# The network scenarios (scenario/test_http.c, scenario/test_redis.c): whole programs driven by
-# outside clients (wrk, ab, libcurl, redis-benchmark, installed by `make deps`) over loopback.
+# The network scenarios (scenario/test_http.c, scenario/test_redis.c) and the soak
+# (scenario/soak_http.c): whole programs driven by outside clients (wrk, ab, libcurl,
+# redis-benchmark, installed by `make deps`) over loopback.
 # Each case is its own CTest entry "scenario.<name>.<case>", run alone (RUN_SERIAL): each puts
 # 1,000 connections and both cores under load, and measures the process's fds and RSS.
 #
@@ -44,6 +45,18 @@ if(WEFT_WRK AND WEFT_AB AND CURL_FOUND)
   weft_scenario_test(http PkgConfig::CURL)
 else()
   message(WARNING "scenario.http not built: wrk, ab or libcurl missing (make deps)")
+endif()
+# The soak (`make soak`, not in CI): the HTTP scenario under wrk for SOAK_SECONDS (600 by
+# default), sampled every SOAK_INTERVAL (10) s. Built with the suite; CTest runs it for 20 s
+# in 5 s runs so that it cannot rot (the verdict's rules, a shorter warm-up).
+if(WEFT_WRK)
+  add_executable(soak_http ${CMAKE_CURRENT_LIST_DIR}/soak_http.c)
+  target_link_libraries(soak_http PRIVATE weft_scenario)
+  add_test(NAME scenario.soak.http_20_seconds COMMAND soak_http --seconds 20 --interval 5)
+  set_tests_properties(scenario.soak.http_20_seconds PROPERTIES TIMEOUT 120 RUN_SERIAL TRUE
+                       LABELS scenario)
+else()
+  message(WARNING "soak_http not built: wrk missing (make deps)")
 endif()
 if(WEFT_REDIS_BENCHMARK)
   weft_scenario_test(redis)

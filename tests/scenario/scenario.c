@@ -1,8 +1,8 @@
 /*
- * scenario.c — the network scenarios' server, client runner and process measures
- * (scenario.h). The server's code after the listener's setup is what a gevent user writes:
- * accept(), then read()/write() in a coroutine per connection, all of it libc's calls, which
- * the monkey patch turns into waits on the server thread's hub.
+ * scenario.c — the network scenarios' server, client runner and process measures, the HTTP
+ * server and the wrk run (scenario.h). The server's code after the listener's setup is what a
+ * gevent user writes: accept(), then read()/write() in a coroutine per connection, all of it
+ * libc's calls, which the monkey patch turns into waits on the server thread's hub.
  */
 #include "scenario.h"
 
@@ -183,7 +183,8 @@ void scenario_rounds(scenario_server_t *s, void (*round)(scenario_server_t *s, v
     }
 }
 
-int scenario_run(char *const argv[], char *out, size_t cap)
+/* scenario_run, printing the output only when echo is set. */
+static int run_client(char *const argv[], char *out, size_t cap, bool echo)
 {
     int p[2];
     assert_int_equal(pipe2(p, O_CLOEXEC), 0);
@@ -216,9 +217,144 @@ int scenario_run(char *const argv[], char *out, size_t cap)
     close(p[0]);
     int status;
     while (waitpid(pid, &status, 0) < 0) assert_int_equal(errno, EINTR);
-    printf("---- %s\n%s----\n", argv[0], out);
-    fflush(stdout);
+    if (echo) {
+        printf("---- %s\n%s----\n", argv[0], out);
+        fflush(stdout);
+    }
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int scenario_run(char *const argv[], char *out, size_t cap)
+{
+    return run_client(argv, out, cap, true);
+}
+
+double scenario_figure(const char *out, const char *label, double absent)
+{
+    const char *p = strstr(out, label);
+    return p == NULL ? absent : strtod(p + strlen(label), NULL);
+}
+
+/* ---- the HTTP server: plain blocking code ------------------------------------------------- */
+
+/* Writes all of buf (a blocking write transfers everything or fails). */
+static bool write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR) return false; /* canceled */
+        if (n <= 0) return false;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return true;
+}
+
+/* Whether the header block hdr (NUL-terminated) has a header whose line contains `what`. */
+static bool header_has(const char *hdr, const char *what)
+{
+    return strcasestr(hdr, what) != NULL;
+}
+
+void scenario_http_serve(int fd, scenario_server_t *s)
+{
+    static const char body[] = SCENARIO_HTTP_BODY;
+    char buf[8192];
+    size_t have = 0;
+    for (;;) {
+        char *end;
+        while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
+            if (have == sizeof buf - 1) {
+                atomic_fetch_add(&s->errors, 1); /* a header block too long */
+                return;
+            }
+            ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+            if (n == 0) return; /* the client closed */
+            if (n < 0) {
+                if (errno != ECONNRESET && errno != EINTR) atomic_fetch_add(&s->errors, 1);
+                return;
+            }
+            have += (size_t)n;
+        }
+        size_t hlen = (size_t)(end + 4 - buf);
+        char saved = buf[hlen];
+        buf[hlen] = '\0';
+        bool http11 = strstr(buf, " HTTP/1.1\r\n") != NULL;
+        bool keep = http11 ? !header_has(buf, "\nConnection: close")
+                           : header_has(buf, "\nConnection: keep-alive");
+        bool slow = strncmp(buf, "GET /slow", 9) == 0;
+        bool get = strncmp(buf, "GET ", 4) == 0;
+        buf[hlen] = saved;
+        if (slow && usleep(100000) != 0) return; /* canceled */
+        char resp[256];
+        int n = get ? snprintf(resp, sizeof resp,
+                               "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: %zu\r\nConnection: %s\r\n\r\n%s",
+                               sizeof body - 1, keep ? "keep-alive" : "close", body)
+                    : snprintf(resp, sizeof resp,
+                               "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n"
+                               "Connection: close\r\n\r\n");
+        if (!write_all(fd, resp, (size_t)n)) return;
+        atomic_fetch_add(&s->requests, 1);
+        if (!get || !keep) return;
+        memmove(buf, buf + hlen, have - hlen); /* a pipelined next request */
+        have -= hlen;
+    }
+}
+
+void scenario_http_start(scenario_server_t *s)
+{
+    memset(s, 0, sizeof *s);
+    s->serve = scenario_http_serve;
+    scenario_server_start(s);
+}
+
+/* ---- wrk ------------------------------------------------------------------------------------ */
+
+/* wrk's "Latency <mean><unit>" in ms (its units: us, ms, s, m). */
+static double wrk_latency_ms(const char *out)
+{
+    const char *p = strstr(out, "Latency");
+    if (p == NULL) return 0;
+    char *unit;
+    double v = strtod(p + strlen("Latency"), &unit);
+    if (strncmp(unit, "us", 2) == 0) return v / 1000;
+    if (strncmp(unit, "ms", 2) == 0) return v;
+    if (unit[0] == 's') return v * 1000;
+    if (unit[0] == 'm') return v * 60000;
+    return v;
+}
+
+void scenario_wrk(scenario_server_t *s, int connections, int seconds, bool echo, scenario_wrk_t *w)
+{
+    char url[64], conns[16], dur[16], out[8192];
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s->port);
+    snprintf(conns, sizeof conns, "-c%d", connections);
+    snprintf(dur, sizeof dur, "-d%ds", seconds);
+    char *argv[] = {"wrk", "-t2", conns, dur, "--timeout", "20s", url, NULL};
+    memset(w, 0, sizeof *w);
+    w->exit = run_client(argv, out, sizeof out, false);
+    /* "  N requests in 3.00s, ..." */
+    const char *p = strstr(out, " requests in ");
+    bool parsed = p != NULL;
+    if (parsed) {
+        while (p > out && p[-1] != ' ') p--;
+        w->requests = strtod(p, NULL);
+    }
+    w->rps = scenario_figure(out, "Requests/sec:", 0);
+    w->latency_ms = wrk_latency_ms(out);
+    /* "Socket errors: connect 0, read 3, write 0, timeout 0" (printed only when one is not 0) */
+    if ((p = strstr(out, "Socket errors:")) != NULL) {
+        const char *kinds[] = {"connect", "read", "write", "timeout"};
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            w->socket_errors += (long)scenario_figure(p, kinds[i], 0);
+        if (w->socket_errors == 0) w->socket_errors = 1; /* the line at all is an error */
+    }
+    w->non_2xx = (long)scenario_figure(out, "Non-2xx or 3xx responses:", 0);
+    if (echo || w->exit != 0 || w->socket_errors || w->non_2xx || !parsed) {
+        printf("---- wrk\n%s----\n", out);
+        fflush(stdout);
+    }
 }
 
 int scenario_fds(void)

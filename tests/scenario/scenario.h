@@ -10,6 +10,9 @@
  * each connection gets a coroutine in a weft group that calls serve(fd, server) and then closes
  * fd. scenario_server_stop cancels the accept loop, gives the connections `grace` seconds to
  * end on their own, cancels the rest, closes the listener and joins the thread.
+ *
+ * The HTTP server of test_http.c and soak_http.c (scenario_http_serve) is one such serve;
+ * scenario_wrk drives it with wrk.
  */
 #ifndef WEFT_SCENARIO_H
 #define WEFT_SCENARIO_H
@@ -54,6 +57,32 @@ void scenario_rounds(scenario_server_t *s, void (*round)(scenario_server_t *s, v
 /* Runs argv (PATH searched) with stdout and stderr into out (NUL-terminated, truncated at
  * cap) and returns its exit status (-1 when it did not exit normally). Prints the output. */
 int scenario_run(char *const argv[], char *out, size_t cap);
+
+/* The number after `label` in a client's output out, or `absent` when out has no such label. */
+double scenario_figure(const char *out, const char *label, double absent);
+
+/* The HTTP/1.1 server of test_http.c and soak_http.c, in plain blocking code: requests (GET,
+ * no body) read up to their blank line, answered 200 with SCENARIO_HTTP_BODY; kept alive as
+ * HTTP/1.1 says (or as HTTP/1.0's "Connection: keep-alive", which ab -k sends); GET /slow
+ * sleeps 100 ms first. Counts each answer in s->requests, and in s->errors what no client
+ * should cause (a read error other than a reset, a header block over 8 KiB).
+ * scenario_http_start zeroes s and starts it with that serve. */
+#define SCENARIO_HTTP_BODY "Hello from weft\n"
+void scenario_http_serve(int fd, scenario_server_t *s);
+void scenario_http_start(scenario_server_t *s);
+
+/* What one run of wrk reported: requests done, their rate and mean latency, socket errors
+ * (connect, read, write and timeout together) and non-2xx/3xx answers; exit is wrk's status. */
+typedef struct scenario_wrk {
+    double requests, rps, latency_ms;
+    long socket_errors, non_2xx;
+    int exit;
+} scenario_wrk_t;
+
+/* Runs wrk -t2 -c<connections> -d<seconds>s --timeout 20s against GET / of the started server
+ * s and parses its output into *w; the output is printed when echo is set or the run had an
+ * error. */
+void scenario_wrk(scenario_server_t *s, int connections, int seconds, bool echo, scenario_wrk_t *w);
 
 /* Open fds of this process, and its resident set in KiB (VmRSS). */
 int scenario_fds(void);

@@ -26,114 +26,21 @@
  * allocator their free blocks. */
 #define FIRST_ROUND_SLACK_KIB 32768L
 
-static const char body[] = "Hello from weft\n";
-
-/* ---- the server: plain blocking code ----------------------------------------------------- */
-
-/* Writes all of buf (a blocking write transfers everything or fails). */
-static bool write_all(int fd, const char *buf, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR) return false; /* canceled */
-        if (n <= 0) return false;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Whether the header block hdr (NUL-terminated) has a header whose line contains `what`. */
-static bool header_has(const char *hdr, const char *what)
-{
-    return strcasestr(hdr, what) != NULL;
-}
-
-/* One connection: requests (GET, no body) read up to their blank line, answered 200 with a
- * Content-Length; kept alive as HTTP/1.1 says (or as HTTP/1.0's "Connection: keep-alive",
- * which ab -k sends). GET /slow sleeps 100 ms first (the crawler's slow page). */
-static void http_serve(int fd, scenario_server_t *s)
-{
-    char buf[8192];
-    size_t have = 0;
-    for (;;) {
-        char *end;
-        while ((end = memmem(buf, have, "\r\n\r\n", 4)) == NULL) {
-            if (have == sizeof buf - 1) {
-                atomic_fetch_add(&s->errors, 1); /* a header block too long */
-                return;
-            }
-            ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
-            if (n == 0) return; /* the client closed */
-            if (n < 0) {
-                if (errno != ECONNRESET && errno != EINTR) atomic_fetch_add(&s->errors, 1);
-                return;
-            }
-            have += (size_t)n;
-        }
-        size_t hlen = (size_t)(end + 4 - buf);
-        char saved = buf[hlen];
-        buf[hlen] = '\0';
-        bool http11 = strstr(buf, " HTTP/1.1\r\n") != NULL;
-        bool keep = http11 ? !header_has(buf, "\nConnection: close")
-                           : header_has(buf, "\nConnection: keep-alive");
-        bool slow = strncmp(buf, "GET /slow", 9) == 0;
-        bool get = strncmp(buf, "GET ", 4) == 0;
-        buf[hlen] = saved;
-        if (slow && usleep(100000) != 0) return; /* canceled */
-        char resp[256];
-        int n = get ? snprintf(resp, sizeof resp,
-                               "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
-                               "Content-Length: %zu\r\nConnection: %s\r\n\r\n%s",
-                               sizeof body - 1, keep ? "keep-alive" : "close", body)
-                    : snprintf(resp, sizeof resp,
-                               "HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n"
-                               "Connection: close\r\n\r\n");
-        if (!write_all(fd, resp, (size_t)n)) return;
-        atomic_fetch_add(&s->requests, 1);
-        if (!get || !keep) return;
-        memmove(buf, buf + hlen, have - hlen); /* a pipelined next request */
-        have -= hlen;
-    }
-}
-
-static void http_start(scenario_server_t *s)
-{
-    memset(s, 0, sizeof *s);
-    s->serve = http_serve;
-    scenario_server_start(s);
-}
-
-/* ---- the clients' output ------------------------------------------------------------------- */
-
-/* The number after `label` in out, or `absent` when out has no such label. */
-static double figure(const char *out, const char *label, double absent)
-{
-    const char *p = strstr(out, label);
-    return p == NULL ? absent : strtod(p + strlen(label), NULL);
-}
-
 /* ---- wrk ----------------------------------------------------------------------------------- */
 
 static void wrk_round(scenario_server_t *s, void *arg)
 {
     (void)arg;
-    char url[64], out[8192];
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/", s->port);
-    char *argv[] = {"wrk", "-t2", "-c1000", "-d3s", "--timeout", "20s", url, NULL};
-    assert_int_equal(scenario_run(argv, out, sizeof out), 0);
-    const char *p = strstr(out, " requests in "); /* "  N requests in 3.00s, ..." */
-    assert_non_null(p);
-    while (p > out && p[-1] != ' ') p--;
-    double requests = strtod(p, NULL);
-    double rps = figure(out, "Requests/sec:", 0);
-    assert_null(strstr(out, "Socket errors:"));
-    assert_null(strstr(out, "Non-2xx or 3xx responses:"));
-    assert_true(requests > 0);
-    assert_true(rps > 0);
+    scenario_wrk_t w;
+    scenario_wrk(s, 1000, 3, true, &w);
+    assert_int_equal(w.exit, 0);
+    assert_int_equal(w.socket_errors, 0);
+    assert_int_equal(w.non_2xx, 0);
+    assert_true(w.requests > 0);
+    assert_true(w.rps > 0);
     printf("wrk: %.0f requests, %.0f requests/s, latency avg %.2f ms, 0 socket errors, "
            "0 non-2xx\n",
-           requests, rps, figure(out, "Latency", 0));
+           w.requests, w.rps, w.latency_ms);
 }
 
 /* wrk -c 1000 for 3 s, twice: every response 2xx, no socket error of any kind (connect, read,
@@ -144,7 +51,7 @@ static void wrk_1000_connections_no_errors(void **state)
     (void)state;
     scenario_raise_nofile(8192);
     scenario_server_t s;
-    http_start(&s);
+    scenario_http_start(&s);
     scenario_rounds(&s, wrk_round, NULL, FIRST_ROUND_SLACK_KIB);
     assert_true(atomic_load(&s.accepted) >= 2000);
     scenario_server_stop(&s, 5);
@@ -161,12 +68,13 @@ static void ab_round(scenario_server_t *s, void *arg)
     char *argv[] = {"ab", "-q", "-k", "-c", "1000", "-n", (char *)n, "-s", "20", url, NULL};
     assert_int_equal(scenario_run(argv, out, sizeof out), 0);
     double want = strtod(n, NULL);
-    assert_true(figure(out, "Complete requests:", -1) == want);
-    assert_true(figure(out, "Failed requests:", -1) == 0);
-    assert_true(figure(out, "Non-2xx responses:", 0) == 0);
-    assert_true(figure(out, "Keep-Alive requests:", -1) == want);
+    assert_true(scenario_figure(out, "Complete requests:", -1) == want);
+    assert_true(scenario_figure(out, "Failed requests:", -1) == 0);
+    assert_true(scenario_figure(out, "Non-2xx responses:", 0) == 0);
+    assert_true(scenario_figure(out, "Keep-Alive requests:", -1) == want);
     printf("ab -k: %.0f requests, %.0f requests/s, %.3f ms mean per request, 0 failed\n", want,
-           figure(out, "Requests per second:", 0), figure(out, "Time per request:", 0));
+           scenario_figure(out, "Requests per second:", 0),
+           scenario_figure(out, "Time per request:", 0));
 }
 
 /* ab -k (HTTP/1.0 keep-alive), 1,000 concurrent, twice: every request complete, none failed,
@@ -176,7 +84,7 @@ static void ab_keepalive_no_failures(void **state)
     (void)state;
     scenario_raise_nofile(8192);
     scenario_server_t s;
-    http_start(&s);
+    scenario_http_start(&s);
     scenario_rounds(&s, ab_round, NULL, FIRST_ROUND_SLACK_KIB);
     scenario_server_stop(&s, 5);
 }
@@ -216,7 +124,7 @@ static void crawler(void *p)
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
         curl_easy_cleanup(h);
     }
-    if (rc == CURLE_OK && status == 200 && got == sizeof body - 1) {
+    if (rc == CURLE_OK && status == 200 && got == sizeof SCENARIO_HTTP_BODY - 1) {
         atomic_fetch_add(&c->ok, 1);
     } else {
         atomic_fetch_add(&c->failed, 1);
@@ -258,7 +166,7 @@ static void crawler_500_coroutines_with_libcurl(void **state)
     scenario_raise_nofile(8192);
     assert_int_equal(curl_global_init(CURL_GLOBAL_DEFAULT), 0);
     scenario_server_t s;
-    http_start(&s);
+    scenario_http_start(&s);
     /* One fetch first: this thread's hub makes its poller (two fds) at its first fd wait, and
      * libcurl sets up what it keeps, before the measures start. */
     crawl_t c;
