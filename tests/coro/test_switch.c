@@ -240,7 +240,9 @@ static void rounding_mode_is_per_coroutine(void **state)
     assert_int_equal(down.found, FE_TONEAREST); /* not the FE_UPWARD the first one left */
     assert_int_equal(up.kept, FE_UPWARD);
     assert_int_equal(down.kept, FE_DOWNWARD);
-    assert_true(up.third > down.third); /* the modes took effect: the two 1/3 differ by an ulp */
+    /* The modes took effect: the two 1/3 differ by an ulp. (Not under valgrind, whose SSE
+     * arithmetic rounds to nearest whatever MXCSR says; it keeps and reports the mode.) */
+    if (!RUNNING_ON_VALGRIND) assert_true(up.third > down.third);
 }
 
 static const struct CMUnitTest cases[] = {
