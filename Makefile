@@ -12,6 +12,9 @@
 #   make fuzz T=<target> S=<seconds>  one libFuzzer target of fuzz/ (conn, mpqueue, hub)
 #   make soak            the HTTP scenario under wrk for 10 minutes: RSS, fds, threads, stacks
 #                        must stay flat (SOAK_SECONDS=<n> to change the length; not in CI)
+#   make test-aarch64    the coro, sync and queue suites cross-built for aarch64 and run under
+#                        qemu-user (assembly and ucontext switch), and the coro suite natively
+#                        with the ucontext switch
 
 PRESET ?= default
 BUILD := build/$(PRESET)
@@ -22,9 +25,14 @@ DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev
                 $(if $(filter fuzz,$(PRESET)),clang libclang-rt-dev)
 BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
                   golang-go python3-gevent libboost-context-dev python3-mpi4py
+# make test-aarch64: the native tools, Debian's aarch64 cross compiler, qemu-user, and the
+# target's libraries from Debian's arm64 multiarch packages (dpkg --add-architecture arm64).
+CROSS_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev \
+                  gcc-aarch64-linux-gnu qemu-user libcmocka-dev:arm64 liburing-dev:arm64
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline fuzz soak
+.PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline fuzz soak \
+        cross-deps test-aarch64
 all: build
 
 define install_missing
@@ -108,6 +116,31 @@ SOAK_INTERVAL ?= 10
 soak: deps
 	$(MAKE) --no-print-directory build
 	$(BUILD)/tests/soak_http --seconds $(SOAK_SECONDS) --interval $(SOAK_INTERVAL)
+
+# The coroutine switch on aarch64 (src/coro/arch/aarch64.S) and the ucontext fallback: the
+# suites that switch and synchronise (coro, sync, queue; the coro cases per poller: select,
+# poll, epoll; qemu-user has no io_uring) cross-built with presets aarch64 and
+# aarch64-ucontext (cmake/toolchain-aarch64.cmake) and run under qemu-aarch64; then the coro
+# suite natively with the ucontext switch (preset ucontext). Only those suites' programs are
+# built.
+CROSS_SUITES := coro sync queue
+CROSS_TARGETS := $(foreach f,$(wildcard $(CROSS_SUITES:%=tests/%/test_*.c)),\
+                   test_$(lastword $(subst /, ,$(dir $(f))))_$(patsubst test_%.c,%,$(notdir $(f))))
+cross-deps:
+	@dpkg --print-foreign-architectures | grep -qx arm64 || $(SUDO) dpkg --add-architecture arm64
+	$(call install_missing,$(CROSS_PACKAGES))
+
+test-aarch64: cross-deps
+	@for p in aarch64 aarch64-ucontext; do \
+	  echo "==== preset $$p: coro, sync, queue under qemu-aarch64"; \
+	  cmake --preset $$p >/dev/null && \
+	  cmake --build --preset $$p --target $(CROSS_TARGETS) && \
+	  ctest --preset $$p -R '^(coro|sync|queue)\.' || exit 1; \
+	done
+	@echo "==== preset ucontext: coro, native"
+	@cmake --preset ucontext >/dev/null
+	cmake --build --preset ucontext --target $(filter test_coro_%,$(CROSS_TARGETS))
+	ctest --preset ucontext -R '^coro\.'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

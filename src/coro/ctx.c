@@ -46,9 +46,10 @@ void weft__ctx_make(weft__ctx_t *ctx, void *lo, size_t size, void *arg)
     sp[4] = (uintptr_t)arg;
     sp[7] = (uintptr_t)weft__ctx_start;
 #else
-    /* d8-d15, x19 (= arg) ... x28, x29 (0: the end of the frame chain), x30 (= start). */
-    uint64_t *sp = (uint64_t *)top - 20;
-    memset(sp, 0, 20 * sizeof *sp);
+    /* d8-d15, x19 (= arg) ... x28, x29 (0: the end of the frame chain), x30 (= start),
+     * FPCR (0: Linux's default, round to nearest), a pad. */
+    uint64_t *sp = (uint64_t *)top - 22;
+    memset(sp, 0, 22 * sizeof *sp);
     sp[8] = (uintptr_t)arg;
     sp[19] = (uintptr_t)weft__ctx_start;
 #endif

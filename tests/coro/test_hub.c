@@ -1326,12 +1326,12 @@ static long rss_kib(void)
 
 /* One million coroutines parked at once, half on an Event, half in weft_time_sleep (with the
  * default vm.max_map_count of 65530); then one set wakes the first half and cancels end the
- * sleepers. Fewer under sanitizers and valgrind. */
+ * sleepers. Fewer under sanitizers, valgrind and qemu-user. */
 static void million_parked(void **state)
 {
     (void)state;
     /* (TSan counts each coroutine as a thread, and stops at 8128.) */
-    int n = SANITIZED || RUNNING_ON_VALGRIND ? 10000 : 1000000;
+    int n = SANITIZED || RUNNING_ON_VALGRIND || WEFT_TEST_EMULATED ? 10000 : 1000000;
 #if defined(__SANITIZE_THREAD__)
     n = 4000;
 #endif

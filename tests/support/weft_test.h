@@ -76,6 +76,13 @@ int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **ar
 #define RUNNING_ON_VALGRIND 0
 #endif
 
+/* WEFT_TEST_EMULATED: 1 where the tests run under an emulator (qemu-user, in the aarch64
+ * presets: tests/CMakeLists.txt defines it), tens of times slower, where stress cases scale
+ * down too. */
+#ifndef WEFT_TEST_EMULATED
+#define WEFT_TEST_EMULATED 0
+#endif
+
 /* (Re)installs the harness's counting allocator (main() does it once). */
 void weft_test_install_allocator(void);
 
