@@ -209,7 +209,8 @@ static inline void *weft__handle_calloc(size_t size)
     ((o) ? weft__object_check(__func__, (o), (uint64_t *)&WEFT__LAST((o)->reserved_),              \
                               WEFT__MAGIC(id), noun, false)                                        \
          : (void)0)
-/* A destroy's result rc, the object poisoned when it is 0 (destroyed). */
+/* A destroy's result rc, the object poisoned when it is 0 (destroyed). Relaxed, as every access
+ * to the magic words and to user_refs: each is only compared or counted, and orders nothing. */
 static inline int weft__object_destroyed(uint64_t *slot, int rc)
 {
     if (rc == 0) __atomic_store_n(slot, WEFT__OBJECT_POISON, __ATOMIC_RELAXED);

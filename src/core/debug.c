@@ -69,6 +69,7 @@ void weft__handle_check(const char *call, const void *h, weft__handle_t *hd, uin
     char what[160];
     if (seen == magic) {
         if (!release) return;
+        /* Relaxed: a count alone; the handle's own refs (acq_rel) order its memory. */
         uint32_t refs = atomic_load_explicit(&hd->user_refs, memory_order_relaxed);
         while (refs) /* one of the program's references goes */
             if (atomic_compare_exchange_weak_explicit(&hd->user_refs, &refs, refs - 1,

@@ -80,8 +80,8 @@ int weft_future_create(weft_future_t **f)
 
 weft_future_t *weft_future_retain(weft_future_t *f)
 {
-    /* Relaxed: the caller already holds a reference, so the future cannot go away meanwhile. */
     WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
+    /* Relaxed: the caller already holds a reference, so the future cannot go away meanwhile. */
     if (f) atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
     WEFT__HANDLE_GIVE(f);
     return f;
