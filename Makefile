@@ -3,7 +3,7 @@
 #
 #   make deps            install missing Debian packages (quiet when all are present)
 #   make / make build    build (PRESET=default|debug|release|asan|tsan|memcheck|clang)
-#   make test            the whole suite (PRESET=asan / tsan / memcheck / clang)
+#   make test            the whole suite (PRESET=asan / tsan / memcheck / clang / debug)
 #   make demo            run every example: a tour of what weft does
 #   make bench           every benchmark against its peers; make bench ONLY=<name> for one
 #   make format          clang-format the sources in place

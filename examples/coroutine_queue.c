@@ -20,7 +20,8 @@ static void producer(void *arg)
 {
     (void)arg;
     for (intptr_t i = 1; i <= 10; i++) {
-        weft_queue_put(jobs, (void *)i, WEFT_FOREVER); /* parks while the 3 slots are full */
+        /* parks while the 3 slots are full */
+        if (weft_queue_put(jobs, (void *)i, WEFT_FOREVER)) break;
         printf("put job %ld (queue holds %zu)\n", (long)i, weft_queue_qsize(jobs));
     }
     weft_queue_shutdown(jobs, false);
@@ -45,8 +46,9 @@ int main(void)
     if (weft_group_create(3, &workers)) return 1;
     int done = 0;
     weft_co_t *p;
-    weft_co_spawn(producer, NULL, NULL, &p);
-    for (int i = 0; i < 3; i++) weft_group_spawn(workers, consumer, &done, WEFT_FOREVER, NULL);
+    if (weft_co_spawn(producer, NULL, NULL, &p)) return 1;
+    for (int i = 0; i < 3; i++)
+        if (weft_group_spawn(workers, consumer, &done, WEFT_FOREVER, NULL)) return 1;
     weft_group_join(workers, WEFT_FOREVER);
     weft_co_join(p, WEFT_FOREVER);
     weft_co_release(p);

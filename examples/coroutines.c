@@ -47,7 +47,7 @@ int main(void)
     weft_co_release(g1);
     weft_co_release(g2);
     /* Fire and forget (Go's `go`): it runs at the next blocking call of main. */
-    weft_co_spawn(say_bye, "a detached coroutine", NULL, NULL);
+    if (weft_co_spawn(say_bye, "a detached coroutine", NULL, NULL)) return 1;
     weft_co_yield();
     return 0;
 }

@@ -55,7 +55,8 @@ int main(void)
     weft_server_t *srv;
     if (weft_server_create(lfd, echo, NULL, NULL, &srv) || weft_server_start(srv)) return 1;
     weft_co_t *c[CLIENTS];
-    for (int i = 0; i < CLIENTS; i++) weft_co_spawn(client, (void *)(intptr_t)i, NULL, &c[i]);
+    for (int i = 0; i < CLIENTS; i++)
+        if (weft_co_spawn(client, (void *)(intptr_t)i, NULL, &c[i])) return 1;
     weft_co_join_all(c, CLIENTS, 30);
     printf("served %d clients in one thread with the %s poller\n", CLIENTS, weft_poller_name());
     weft_server_stop(srv, 5); /* closes the listener; handlers get 5 s to finish */

@@ -41,7 +41,7 @@ static void fulfil(void *arg)
 int main(void)
 {
     weft_executor_t *pool;
-    weft_thread_pool_create(3, NULL, &pool);
+    if (weft_thread_pool_create(3, NULL, &pool)) return 1;
 
     /* The fastest of three mirrors. */
     intptr_t mirror_ms[3] = {120, 30, 80};
@@ -69,12 +69,12 @@ int main(void)
         weft_future_set_data(jobs[i], (void *)job_name[i]);
     }
     weft_as_completed_t *it;
-    weft_as_completed_create(jobs, 5, 10.0, &it); /* all within 10 s */
+    if (weft_as_completed_create(jobs, 5, 10.0, &it)) return 1; /* all within 10 s */
     weft_future_t *f;
     int rc;
     while ((rc = weft_as_completed_next(it, &f)) == 0) {
         void *ms;
-        weft_future_result(f, 0, &ms);
+        if (weft_future_result(f, 0, &ms)) continue;
         printf("job %s (%ld ms) completed\n", (const char *)weft_future_data(f),
                (long)(intptr_t)ms);
     }
@@ -83,13 +83,13 @@ int main(void)
     for (int i = 0; i < 5; i++) weft_future_release(jobs[i]);
 
     /* A future as a promise: no executor, a thread completes it. */
-    weft_future_create(&promise);
+    if (weft_future_create(&promise)) return 1;
     weft_thread_t *t;
-    weft_thread_start(fulfil, NULL, NULL, &t);
+    if (weft_thread_start(fulfil, NULL, NULL, &t)) return 1;
     void *message;
     printf("promise: waiting 0.001 s -> %s\n",
            weft_error_name(weft_future_result(promise, 0.001, &message)));
-    weft_future_result(promise, WEFT_FOREVER, &message);
+    if (weft_future_result(promise, WEFT_FOREVER, &message)) return 1;
     printf("promise: %s\n", (char *)message);
     weft_thread_join(t, WEFT_FOREVER);
     weft_thread_release(t);

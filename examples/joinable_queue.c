@@ -36,13 +36,15 @@ static void worker(void *arg)
 
 int main(void)
 {
-    weft_queue_create(WEFT_QUEUE_FIFO, 0, &jobs);
-    for (intptr_t j = 1; j <= JOBS; j++) weft_queue_put(jobs, (void *)j, WEFT_FOREVER);
+    if (weft_queue_create(WEFT_QUEUE_FIFO, 0, &jobs)) return 1;
+    for (intptr_t j = 1; j <= JOBS; j++)
+        if (weft_queue_put(jobs, (void *)j, WEFT_FOREVER)) return 1;
     printf("boss: %d jobs queued, nobody working: join(timeout 0) -> %s\n", JOBS,
            weft_error_name(weft_queue_join(jobs, 0)));
 
     weft_thread_t *t[WORKERS];
-    for (int i = 0; i < WORKERS; i++) weft_thread_start(worker, NULL, NULL, &t[i]);
+    for (int i = 0; i < WORKERS; i++)
+        if (weft_thread_start(worker, NULL, NULL, &t[i])) return 1;
     weft_queue_join(jobs, WEFT_FOREVER); /* every job done, not just taken */
     printf("boss: join returned, all done:");
     for (int j = 1; j <= JOBS; j++) printf(" %d*%d=%ld", j, j, results[j]);

@@ -14,10 +14,10 @@
 int main(void)
 {
     weft_queue_t *plates;
-    weft_queue_create(WEFT_QUEUE_LIFO, 0, &plates); /* maxsize 0: unbounded */
+    if (weft_queue_create(WEFT_QUEUE_LIFO, 0, &plates)) return 1; /* maxsize 0: unbounded */
 
     for (intptr_t plate = 1; plate <= 5; plate++) {
-        weft_queue_put(plates, (void *)plate, WEFT_FOREVER);
+        if (weft_queue_put(plates, (void *)plate, WEFT_FOREVER)) return 1;
         printf("put plate %ld\n", (long)plate);
     }
     void *plate;

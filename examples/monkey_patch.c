@@ -57,8 +57,8 @@ int main(void)
 
     if (pipe(fds) != 0) return 1;
     weft_co_t *r, *w;
-    weft_co_spawn(reader, NULL, NULL, &r);
-    weft_co_spawn(writer, NULL, NULL, &w);
+    if (weft_co_spawn(reader, NULL, NULL, &r)) return 1;
+    if (weft_co_spawn(writer, NULL, NULL, &w)) return 1;
     weft_co_t *both[] = {r, w};
     weft_co_join_all(both, 2, WEFT_FOREVER);
     weft_co_release(r);

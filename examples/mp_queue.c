@@ -21,7 +21,7 @@ static int consumer(void *arg)
     char buf[64];
     size_t len;
     for (;;) {
-        weft_mpqueue_get(q, buf, sizeof buf - 1, WEFT_FOREVER, &len);
+        if (weft_mpqueue_get(q, buf, sizeof buf - 1, WEFT_FOREVER, &len)) return 1;
         buf[len] = '\0';
         if (len == 0) { /* the empty message: no more work */
             weft_mpqueue_task_done(q);
@@ -34,16 +34,16 @@ static int consumer(void *arg)
 
 int main(void)
 {
-    setvbuf(stdout, NULL, _IOLBF, 0);    /* each line out at once, even into a pipe */
-    weft_mpqueue_create(0, 3, true, &q); /* JoinableQueue(maxsize=3) */
+    setvbuf(stdout, NULL, _IOLBF, 0);                  /* each line out at once, even into a pipe */
+    if (weft_mpqueue_create(0, 3, true, &q)) return 1; /* JoinableQueue(maxsize=3) */
     weft_process_t *c;
-    weft_process_start(consumer, NULL, NULL, &c);
+    if (weft_process_start(consumer, NULL, NULL, &c)) return 1;
     const char *buns[] = {"bun 1", "bun 2", "bun 3", "bun 4", "bun 5"};
-    for (int i = 0; i < 5; i++)
-        weft_mpqueue_put(q, buns[i], strlen(buns[i]), WEFT_FOREVER); /* blocks while full */
-    weft_mpqueue_join(q, WEFT_FOREVER);                              /* until every bun was eaten */
+    for (int i = 0; i < 5; i++) /* blocks while full */
+        if (weft_mpqueue_put(q, buns[i], strlen(buns[i]), WEFT_FOREVER)) return 1;
+    weft_mpqueue_join(q, WEFT_FOREVER); /* until every bun was eaten */
     printf("producer: all 5 buns eaten; empty = %d\n", weft_mpqueue_empty(q));
-    weft_mpqueue_put(q, NULL, 0, WEFT_FOREVER);
+    if (weft_mpqueue_put(q, NULL, 0, WEFT_FOREVER)) return 1;
     weft_process_join(c, WEFT_FOREVER);
     weft_process_release(c);
     weft_mpqueue_release(q);

@@ -54,7 +54,8 @@ int main(int argc, char **argv)
     weft_mpi_pool_submit(pool, "no_such_task", NULL, 0, &bad);
     for (int i = 0; i < 4; i++) {
         const char *data;
-        weft_future_result_bytes(f[i], WEFT_FOREVER, (const void **)&data, NULL); /* f.result() */
+        /* f.result() */
+        if (weft_future_result_bytes(f[i], WEFT_FOREVER, (const void **)&data, NULL)) return 1;
         uint64_t sum;
         memcpy(&sum, data, sizeof sum);
         printf("sum to %d million = %llu (on %s)\n", i + 1, (unsigned long long)sum,

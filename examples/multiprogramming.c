@@ -42,7 +42,8 @@ static void run(void *arg)
         weft_timer_start(&p->device, 0.05, device_ready, p); /* the IO completes in 50 ms */
         char c;
         size_t n;
-        weft_fd_read(p->fds[0], &c, 1, WEFT_FOREVER, &n); /* blocked: the CPU goes to another */
+        /* blocked: the CPU goes to another */
+        if (weft_fd_read(p->fds[0], &c, 1, WEFT_FOREVER, &n)) return;
     }
     printf("%5.3f s  %c done\n", weft_time_monotonic() - t0, p->name);
 }

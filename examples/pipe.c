@@ -26,7 +26,7 @@ static int server(void *arg) /* the child: answers each request until EOF */
     while (weft_conn_recv_bytes(child_end, buf, sizeof buf - 1, WEFT_FOREVER, &len) == 0) {
         buf[len] = '\0';
         int n = snprintf(reply, sizeof reply, "child <%d> got '%s'", (int)getpid(), buf);
-        weft_conn_send_bytes(child_end, reply, (size_t)n, WEFT_FOREVER);
+        if (weft_conn_send_bytes(child_end, reply, (size_t)n, WEFT_FOREVER)) break;
     }
     printf("child: EOF, counter here is %d\n", counter);
     return 0;
@@ -44,8 +44,9 @@ int main(void)
     for (int i = 0; i < 3; i++) {
         char buf[128];
         size_t len;
-        weft_conn_send_bytes(parent_end, requests[i], strlen(requests[i]), WEFT_FOREVER);
-        weft_conn_recv_bytes(parent_end, buf, sizeof buf - 1, WEFT_FOREVER, &len);
+        if (weft_conn_send_bytes(parent_end, requests[i], strlen(requests[i]), WEFT_FOREVER))
+            return 1;
+        if (weft_conn_recv_bytes(parent_end, buf, sizeof buf - 1, WEFT_FOREVER, &len)) return 1;
         buf[len] = '\0';
         printf("parent <%d> sent '%s', reply: %s\n", (int)getpid(), requests[i], buf);
     }

@@ -20,10 +20,10 @@ int main(void)
 {
     patient_t arrivals[] = {{"Ann", 3}, {"Bob", 1}, {"Cid", 2}, {"Dee", 3}, {"Eve", 1}, {"Fay", 2}};
     weft_queue_t *er;
-    weft_queue_create(WEFT_QUEUE_PRIORITY, 0, &er);
+    if (weft_queue_create(WEFT_QUEUE_PRIORITY, 0, &er)) return 1;
 
     for (size_t i = 0; i < sizeof arrivals / sizeof arrivals[0]; i++) {
-        weft_queue_put_priority(er, &arrivals[i], arrivals[i].level, WEFT_FOREVER);
+        if (weft_queue_put_priority(er, &arrivals[i], arrivals[i].level, WEFT_FOREVER)) return 1;
         printf("arrived: %s (level %d)\n", arrivals[i].name, arrivals[i].level);
     }
     void *next;

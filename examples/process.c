@@ -29,7 +29,8 @@ int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0); /* each line out at once, even into a pipe */
     weft_process_t *p, *d;
-    weft_process_start(talk, "alex", NULL, &p); /* Process(target=talk, args=('alex',)).start() */
+    /* Process(target=talk, args=('alex',)).start() */
+    if (weft_process_start(talk, "alex", NULL, &p)) return 1;
     printf("parent <%d>\n", (int)getpid());
     weft_process_join(p, WEFT_FOREVER); /* p.join() */
     int code;
@@ -38,7 +39,7 @@ int main(void)
     weft_process_release(p);
 
     weft_process_opts_t daemon = {.name = "heartbeat", .daemon = true};
-    weft_process_start(forever, NULL, &daemon, &d);
+    if (weft_process_start(forever, NULL, &daemon, &d)) return 1;
     printf("is_alive(%s) = %d; exiting: the exit rule terminates it\n", weft_process_name(d),
            weft_process_is_alive(d));
     return 0; /* exit: the daemon child gets SIGTERM and is reaped */

@@ -41,13 +41,14 @@ static int die_holding(void *arg)
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
-    weft_shm_alloc(sizeof *sh, (void **)&sh);
-    weft_lock_init_shared(&sh->lock);
+    if (weft_shm_alloc(sizeof *sh, (void **)&sh)) return 1;
+    if (weft_lock_init_shared(&sh->lock)) return 1;
     weft_value_init(&sh->lines, 0);
     out = stdout;
     const char *names[] = {"alice", "bob", "carol"};
     weft_process_t *p[3];
-    for (int i = 0; i < 3; i++) weft_process_start(writer, (void *)names[i], NULL, &p[i]);
+    for (int i = 0; i < 3; i++)
+        if (weft_process_start(writer, (void *)names[i], NULL, &p[i])) return 1;
     for (int i = 0; i < 3; i++) {
         weft_process_join(p[i], WEFT_FOREVER);
         weft_process_release(p[i]);
@@ -57,7 +58,7 @@ int main(void)
     printf("%lld whole lines\n", (long long)n);
 
     weft_process_t *d;
-    weft_process_start(die_holding, NULL, NULL, &d);
+    if (weft_process_start(die_holding, NULL, NULL, &d)) return 1;
     weft_process_join(d, WEFT_FOREVER);
     weft_process_release(d);
     int rc = weft_lock_acquire(&sh->lock, 5);

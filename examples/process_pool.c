@@ -39,7 +39,7 @@ static int crash(const void *arg, size_t len, void **result, size_t *result_len)
 int main(void)
 {
     weft_executor_t *pool;
-    weft_process_pool_create(2, NULL, &pool); /* ProcessPoolExecutor(2) */
+    if (weft_process_pool_create(2, NULL, &pool)) return 1; /* ProcessPoolExecutor(2) */
     weft_future_t *f[4], *bad;
     for (uint64_t i = 0; i < 4; i++) {
         uint64_t n = (i + 1) * 1000000;
@@ -48,7 +48,7 @@ int main(void)
     weft_process_pool_submit(pool, crash, NULL, 0, &bad);
     for (int i = 0; i < 4; i++) {
         const void *data;
-        weft_future_result_bytes(f[i], WEFT_FOREVER, &data, NULL); /* f.result() */
+        if (weft_future_result_bytes(f[i], WEFT_FOREVER, &data, NULL)) return 1; /* f.result() */
         uint64_t sum;
         memcpy(&sum, data, sizeof sum);
         printf("sum to %d million = %llu\n", i + 1, (unsigned long long)sum);

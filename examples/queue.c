@@ -31,8 +31,8 @@ static void sleep_ms(int ms)
 static void baker(void *arg)
 {
     (void)arg;
-    for (intptr_t loaf = 1; loaf <= LOAVES; loaf++)
-        weft_queue_put(shelf, (void *)loaf, WEFT_FOREVER); /* waits while the shelf is full */
+    for (intptr_t loaf = 1; loaf <= LOAVES; loaf++) /* waits while the shelf is full */
+        if (weft_queue_put(shelf, (void *)loaf, WEFT_FOREVER)) break;
     weft_queue_shutdown(shelf, false); /* no more loaves: what is on the shelf can still go */
 }
 
@@ -52,14 +52,14 @@ static void customer(void *arg)
 
 int main(void)
 {
-    weft_queue_create(WEFT_QUEUE_FIFO, SHELF, &shelf);
+    if (weft_queue_create(WEFT_QUEUE_FIFO, SHELF, &shelf)) return 1;
     void *item;
     printf("empty shelf: empty=%d, get_nowait -> %s\n", weft_queue_empty(shelf),
            weft_error_name(weft_queue_get_nowait(shelf, &item)));
 
     weft_thread_t *b, *c;
-    weft_thread_start(baker, NULL, NULL, &b);
-    weft_thread_start(customer, NULL, NULL, &c);
+    if (weft_thread_start(baker, NULL, NULL, &b)) return 1;
+    if (weft_thread_start(customer, NULL, NULL, &c)) return 1;
     weft_thread_join(b, WEFT_FOREVER);
     weft_thread_join(c, WEFT_FOREVER);
     weft_thread_release(b);
@@ -69,8 +69,8 @@ int main(void)
     weft_queue_release(shelf);
 
     /* A full shelf refuses a non-blocking put, and a put with a timeout gives up. */
-    weft_queue_create(WEFT_QUEUE_FIFO, 1, &shelf);
-    weft_queue_put_nowait(shelf, (void *)1);
+    if (weft_queue_create(WEFT_QUEUE_FIFO, 1, &shelf)) return 1;
+    if (weft_queue_put_nowait(shelf, (void *)1)) return 1;
     printf("full shelf: full=%d, put_nowait -> %s, put(timeout 20 ms) -> %s\n",
            weft_queue_full(shelf), weft_error_name(weft_queue_put_nowait(shelf, (void *)2)),
            weft_error_name(weft_queue_put(shelf, (void *)2, 0.02)));

@@ -24,7 +24,7 @@ int main(void)
     weft_group_t *g;
     if (weft_group_create(0, &g)) return 1;
     for (int i = 0; i < N; i++)
-        weft_group_spawn(g, sleep_then_print, &values[i], WEFT_FOREVER, NULL);
+        if (weft_group_spawn(g, sleep_then_print, &values[i], WEFT_FOREVER, NULL)) return 1;
     weft_group_join(g, WEFT_FOREVER);
     printf("\n");
     return weft_group_release(g) ? 1 : 0;

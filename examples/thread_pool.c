@@ -56,7 +56,7 @@ int main(void)
     weft_future_t *ret;
     weft_executor_submit(pool, download, (void *)1, &ret);
     void *size;
-    weft_future_result(ret, WEFT_FOREVER, &size);
+    if (weft_future_result(ret, WEFT_FOREVER, &size)) return 1;
     printf("page 1 by result(): %ld bytes\n", (long)(intptr_t)size);
     weft_future_release(ret);
 

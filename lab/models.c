@@ -461,11 +461,11 @@ static void nothing(void *arg)
 static void serve_coroutines(int lfd)
 {
     weft_monkey_patch();
-    weft_co_spawn(nothing, NULL, NULL,
-                  NULL); /* the thread's hub: from now on its blocking calls park */
+    /* the thread's hub: from now on its blocking calls park */
+    if (weft_co_spawn(nothing, NULL, NULL, NULL) != 0) return;
     for (;;) {
         int fd = accept(lfd, NULL, NULL); /* parks the root: the connections run meanwhile */
-        if (fd >= 0) weft_co_spawn(co_conn, (void *)(intptr_t)fd, NULL, NULL);
+        if (fd >= 0 && weft_co_spawn(co_conn, (void *)(intptr_t)fd, NULL, NULL) != 0) close(fd);
     }
 }
 

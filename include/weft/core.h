@@ -44,6 +44,15 @@ extern "C" {
 #define WEFT_EXTERN
 #endif
 
+/* On the calls whose result must not be dropped (docs/API.md, "Results that must be used"):
+ * constructors that can fail, data transfers, and result getters. gcc and clang warn when a
+ * caller ignores the result; a (void) cast does not silence gcc: check the code. */
+#if defined(__GNUC__) || defined(__clang__)
+#define WEFT_NODISCARD __attribute__((warn_unused_result))
+#else
+#define WEFT_NODISCARD
+#endif
+
 /* _Atomic fields in public structs, spelled so C++ can still include the headers (same size
  * and alignment as the plain type on every supported target). Never touch them directly. */
 #ifdef __cplusplus

@@ -110,8 +110,8 @@ typedef struct weft_co_opts {
  * Errors: WEFT_EINVAL (fn NULL, bad opts), WEFT_ENOMEM (no memory or no address space for the
  * stack), WEFT_ESHUTDOWN (the thread's hub is closing); then *co is NULL and nothing is left
  * behind. Safe from any thread or coroutine. */
-WEFT_EXTERN int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,
-                              weft_co_t **co);
+WEFT_EXTERN WEFT_NODISCARD int weft_co_spawn(void (*fn)(void *arg), void *arg,
+                                             const weft_co_opts_t *opts, weft_co_t **co);
 
 /* Waits until co's function has returned, at most `timeout` seconds (the rules of weft/core.h:
  * WEFT_FOREVER blocks, 0 or any other negative value polls); then 0, at once and forever after. Any
@@ -210,13 +210,13 @@ typedef struct weft_group weft_group_t;
 
 /* A set of coroutines of at most `size` members at once (0: unbounded). Errors: WEFT_EINVAL,
  * WEFT_ENOMEM. */
-WEFT_EXTERN int weft_group_create(size_t size, weft_group_t **g);
+WEFT_EXTERN WEFT_NODISCARD int weft_group_create(size_t size, weft_group_t **g);
 
 /* Spawns fn(arg) in g, first waiting (up to timeout) while g is full. *co (if co is not NULL)
  * gets a handle with a reference of its own. Errors: those of weft_co_spawn, WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed). */
-WEFT_EXTERN int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
-                                 weft_co_t **co);
+WEFT_EXTERN WEFT_NODISCARD int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg,
+                                                double timeout, weft_co_t **co);
 
 /* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED,
  * WEFT_EDEADLK (the caller is a member of g: it would wait for itself). */

@@ -124,8 +124,9 @@ typedef struct weft_thread_pool_opts {
  * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
  * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
  * Errors: WEFT_EINVAL (ex NULL, stack size too small, exit_timeout NaN), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *opts,
-                                        weft_executor_t **ex);
+WEFT_EXTERN WEFT_NODISCARD int weft_thread_pool_create(size_t max_workers,
+                                                       const weft_thread_pool_opts_t *opts,
+                                                       weft_executor_t **ex);
 
 /* ---- the process pool (ProcessPoolExecutor) ------------------------------------------------
  * Tasks run in worker processes, forked by the pool, so CPU-bound work runs beside the
@@ -215,8 +216,9 @@ typedef struct weft_process_pool_opts {
  * a worker behind its back. A task opens the files it needs. Errors:
  * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).
  */
-WEFT_EXTERN int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,
-                                         weft_executor_t **ex);
+WEFT_EXTERN WEFT_NODISCARD int weft_process_pool_create(size_t max_workers,
+                                                        const weft_process_pool_opts_t *opts,
+                                                        weft_executor_t **ex);
 
 /* Schedules fn with a copy of the len bytes at arg; stores the future in *out if out is not
  * NULL (one reference). Errors: WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0),

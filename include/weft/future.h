@@ -61,7 +61,7 @@ typedef enum weft_future_state {
 
 /* Creates a PENDING future to be completed by the caller (set_result / set_error), with one
  * reference for the caller. WEFT_EINVAL (f NULL), WEFT_ENOMEM; then *f is NULL. */
-WEFT_EXTERN int weft_future_create(weft_future_t **f);
+WEFT_EXTERN WEFT_NODISCARD int weft_future_create(weft_future_t **f);
 
 /* Adds a reference; returns f (NULL for NULL). */
 WEFT_EXTERN weft_future_t *weft_future_retain(weft_future_t *f);
@@ -81,7 +81,7 @@ WEFT_EXTERN int weft_future_release(weft_future_t *f);
  * codes: weft_future_done tells the cases apart. A future whose result is bytes (a process-
  * or MPI-pool task's) gives WEFT_EINVAL here, with *value NULL: read it with
  * weft_future_result_bytes. */
-WEFT_EXTERN int weft_future_result(weft_future_t *f, double timeout, void **value);
+WEFT_EXTERN WEFT_NODISCARD int weft_future_result(weft_future_t *f, double timeout, void **value);
 
 /* The result of a future whose task returns bytes (a process-pool or MPI-pool task: both
  * pools store the same representation), waiting up to timeout as weft_future_result does,
@@ -90,8 +90,8 @@ WEFT_EXTERN int weft_future_result(weft_future_t *f, double timeout, void **valu
  * when f finished with a result that is not bytes (a thread pool's, or one set by hand with
  * weft_future_set_result: read those with weft_future_result). On every nonzero return
  * *data is NULL and *len 0. */
-WEFT_EXTERN int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data,
-                                         size_t *len);
+WEFT_EXTERN WEFT_NODISCARD int weft_future_result_bytes(weft_future_t *f, double timeout,
+                                                        const void **data, size_t *len);
 
 /* The error of f once it is done, waiting up to timeout as weft_future_result does. Returns 0
  * when f is done, with *code (may be NULL) set to how it ended: 0 if its task succeeded, the
@@ -100,7 +100,7 @@ WEFT_EXTERN int weft_future_result_bytes(weft_future_t *f, double timeout, const
  * waiting), WEFT_ECANCELED (only when the CALLER was canceled while it waited), WEFT_EINVAL
  * (f NULL, timeout NaN). Unlike weft_future_result, the return value never carries the task's
  * own code, so the two cases cannot be confused. */
-WEFT_EXTERN int weft_future_error(weft_future_t *f, double timeout, int *code);
+WEFT_EXTERN WEFT_NODISCARD int weft_future_error(weft_future_t *f, double timeout, int *code);
 
 /* The message a failed task left (weft_future_fail_current, weft_future_set_error), NULL if none or
  * not done. Valid while the caller holds a reference to f. */
@@ -214,8 +214,8 @@ WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_
  * WEFT_ECANCELED, WEFT_EINVAL. One iterator is for one consumer at a
  * time. release frees the iterator and drops its references: 0, or WEFT_EINVAL for NULL. */
 typedef struct weft_as_completed weft_as_completed_t;
-WEFT_EXTERN int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
-                                         weft_as_completed_t **it);
+WEFT_EXTERN WEFT_NODISCARD int weft_as_completed_create(weft_future_t *const *fs, size_t n,
+                                                        double timeout, weft_as_completed_t **it);
 WEFT_EXTERN int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f);
 WEFT_EXTERN int weft_as_completed_release(weft_as_completed_t *it);
 

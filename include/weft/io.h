@@ -77,28 +77,31 @@ WEFT_EXTERN int weft_fd_wait(int fd, int events, double timeout, int *revents);
 /* read(2) that waits for data: 0, with the bytes read in *done (> 0, or 0 at EOF or for n 0).
  * Errors: WEFT_EINVAL (fd < 0, buf NULL with n > 0, done NULL, timeout NaN), WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_EBADF, WEFT_ECONNRESET, ...; *done is 0 then. */
-WEFT_EXTERN int weft_fd_read(int fd, void *buf, size_t n, double timeout, size_t *done);
+WEFT_EXTERN WEFT_NODISCARD int weft_fd_read(int fd, void *buf, size_t n, double timeout,
+                                            size_t *done);
 
 /* Writes all n bytes, waiting for room as needed: 0, *done == n. Errors: WEFT_EINVAL (fd < 0,
  * buf NULL with n > 0, timeout NaN), WEFT_EPIPE (the reader is gone: never a SIGPIPE death),
  * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, ...: returned even when part was written first,
  * with the part in *done (0 when nothing went). done may be NULL. */
-WEFT_EXTERN int weft_fd_write(int fd, const void *buf, size_t n, double timeout, size_t *done);
+WEFT_EXTERN WEFT_NODISCARD int weft_fd_write(int fd, const void *buf, size_t n, double timeout,
+                                             size_t *done);
 
 /* recv(2) / send(2) for sockets, with the same rules, errors and *done as weft_fd_read /
  * weft_fd_write (flags are passed on; MSG_NOSIGNAL and MSG_DONTWAIT are added). On an fd that
  * is not a socket they read and write as weft_fd_read / weft_fd_write do (flags unused). */
-WEFT_EXTERN int weft_fd_recv(int fd, void *buf, size_t n, int flags, double timeout, size_t *done);
-WEFT_EXTERN int weft_fd_send(int fd, const void *buf, size_t n, int flags, double timeout,
-                             size_t *done);
+WEFT_EXTERN WEFT_NODISCARD int weft_fd_recv(int fd, void *buf, size_t n, int flags, double timeout,
+                                            size_t *done);
+WEFT_EXTERN WEFT_NODISCARD int weft_fd_send(int fd, const void *buf, size_t n, int flags,
+                                            double timeout, size_t *done);
 
 /* accept(2) that waits for a connection: 0, the new fd (close-on-exec, non-blocking) in *conn;
  * the peer's address in addr/len as accept(2) gives it (addr may be NULL; then len is
  * ignored). Sets O_NONBLOCK on fd. Errors: WEFT_EINVAL (fd < 0, conn NULL, addr without len,
  * timeout NaN), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, WEFT_EMFILE, ...; *conn is -1
  * then. */
-WEFT_EXTERN int weft_fd_accept(int fd, struct sockaddr *addr, socklen_t *len, double timeout,
-                               int *conn);
+WEFT_EXTERN WEFT_NODISCARD int weft_fd_accept(int fd, struct sockaddr *addr, socklen_t *len,
+                                              double timeout, int *conn);
 
 /* connect(2) that waits for the connection to complete: 0 or a negative code (WEFT_EINVAL for
  * fd < 0, addr NULL or timeout NaN; WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ECANCELED, ...).

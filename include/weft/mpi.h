@@ -114,7 +114,8 @@ typedef struct weft_mpi_pool_opts {
  * weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or in a
  * forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or it
  * served as a worker), WEFT_ENOTSUP (see weft_mpi_serve). */
-WEFT_EXTERN int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_executor_t **ex);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts,
+                                                    weft_executor_t **ex);
 
 /* Schedules the task registered as name with a copy of the len bytes at arg; stores the future
  * in *out if out is not NULL (one reference). Errors: WEFT_EINVAL (ex or name NULL, arg NULL

@@ -46,14 +46,14 @@ extern "C" {
  * < 0, fd NULL), WEFT_EADDRINUSE, WEFT_EACCES (a privileged port), WEFT_ENXIO (a name that
  * resolves to nothing), WEFT_EMFILE, ...; *fd is -1 then. A name lookup may wait (without a
  * limit of its own: the resolver's). */
-WEFT_EXTERN int weft_tcp_listen(const char *hostport, int backlog, int *fd);
+WEFT_EXTERN WEFT_NODISCARD int weft_tcp_listen(const char *hostport, int backlog, int *fd);
 
 /* Connects to "host:port" within `timeout` seconds (all addresses of the host tried in turn,
  * within the one timeout, name lookup included): 0, the connected fd in *fd. Errors:
  * WEFT_EINVAL (hostport NULL or malformed, port 0, fd NULL, timeout NaN), WEFT_ECONNREFUSED,
  * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_ENXIO, WEFT_ENETUNREACH, ... (the last address's error);
  * *fd is -1 then. */
-WEFT_EXTERN int weft_tcp_connect(const char *hostport, double timeout, int *fd);
+WEFT_EXTERN WEFT_NODISCARD int weft_tcp_connect(const char *hostport, double timeout, int *fd);
 
 /* The local port of a TCP socket (what a listener on port 0 got): 0, the port in *port.
  * Errors: WEFT_EINVAL (fd < 0, port NULL, not an IPv4/IPv6 socket), WEFT_EBADF, WEFT_ENOTSOCK. */
@@ -65,13 +65,13 @@ WEFT_EXTERN int weft_tcp_local_port(int fd, int *port);
  * file at path is WEFT_EADDRINUSE (remove it first); the socket file stays after close (unlink
  * it). Errors: WEFT_EINVAL (path NULL or empty, backlog < 0, fd NULL), WEFT_ENAMETOOLONG,
  * WEFT_EADDRINUSE, WEFT_EACCES, WEFT_ENOENT, ...; *fd is -1 then. */
-WEFT_EXTERN int weft_unix_listen(const char *path, int backlog, int *fd);
+WEFT_EXTERN WEFT_NODISCARD int weft_unix_listen(const char *path, int backlog, int *fd);
 
 /* Connects to the Unix stream socket at `path` within `timeout` seconds: 0, the fd in *fd.
  * Errors: WEFT_EINVAL, WEFT_ENAMETOOLONG, WEFT_ENOENT (no socket there), WEFT_ECONNREFUSED
  * (nobody listens), WEFT_ETIMEDOUT (its backlog stayed full), WEFT_ECANCELED, ...; *fd is -1
  * then. */
-WEFT_EXTERN int weft_unix_connect(const char *path, double timeout, int *fd);
+WEFT_EXTERN WEFT_NODISCARD int weft_unix_connect(const char *path, double timeout, int *fd);
 
 /* ---- the stream server (gevent.server.StreamServer) -------------------------------------- */
 
@@ -101,8 +101,9 @@ typedef struct weft_server_opts {
  * non-zero reserved words,
  * a stack_size weft_co_spawn refuses), WEFT_ENOMEM; *srv is NULL then and listen_fd stays the
  * caller's. */
-WEFT_EXTERN int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
-                                   const weft_server_opts_t *opts, weft_server_t **srv);
+WEFT_EXTERN WEFT_NODISCARD int weft_server_create(int listen_fd, weft_server_handler_fn handler,
+                                                  void *arg, const weft_server_opts_t *opts,
+                                                  weft_server_t **srv);
 
 /* Starts serving: spawns the accept loop as a coroutine on the calling thread's hub, and
  * returns at once (gevent's start). The loop accepts connections and spawns a handler

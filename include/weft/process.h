@@ -114,8 +114,9 @@ typedef struct weft_process_opts {
  * refused: process limit; or, for a daemon, the forker thread could not be started),
  * WEFT_EMFILE (no fd for the pidfd); then *p is NULL and no child is left
  * behind (one that was forked is killed and reaped). The first call registers the exit rules. */
-WEFT_EXTERN int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_t *opts,
-                                   weft_process_t **p);
+WEFT_EXTERN WEFT_NODISCARD int weft_process_start(int (*fn)(void *arg), void *arg,
+                                                  const weft_process_opts_t *opts,
+                                                  weft_process_t **p);
 
 /* Waits until the child has ended and reaps it (Process.join). Then 0 at once, forever after.
  * Errors: WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL (NULL, NaN), WEFT_ECHILD (a handle
@@ -162,7 +163,7 @@ WEFT_EXTERN int weft_process_release(weft_process_t *p);
 
 /* Maps size bytes (> 0) of anonymous shared memory, page-aligned, zero-filled, into *p.
  * WEFT_EINVAL (p NULL, size 0), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_shm_alloc(size_t size, void **p);
+WEFT_EXTERN WEFT_NODISCARD int weft_shm_alloc(size_t size, void **p);
 
 /* Unmaps a region from weft_shm_alloc or weft_shm_open in the calling process (others keep
  * theirs; the memory goes when the last process unmaps it, and, if named, is unlinked). size
@@ -182,8 +183,8 @@ WEFT_EXTERN int weft_shm_free(void *p, size_t size);
  * symbolic link in /dev/shm: shm_open never follows one), WEFT_EMFILE (the process's or the
  * system's fd limit), WEFT_ENOMEM, WEFT_ENOSPC, WEFT_EROFS, WEFT_ESYSTEM (an unexpected
  * errno). */
-WEFT_EXTERN int weft_shm_open(const char *name, size_t size, bool create, void **p,
-                              size_t *size_out);
+WEFT_EXTERN WEFT_NODISCARD int weft_shm_open(const char *name, size_t size, bool create, void **p,
+                                             size_t *size_out);
 
 /* Removes the name (mappings stay valid until unmapped). WEFT_ENOENT, WEFT_EINVAL (bad name),
  * WEFT_EACCES, WEFT_EPERM, WEFT_ELOOP, WEFT_EROFS, WEFT_ESYSTEM (an unexpected errno). */
@@ -226,12 +227,13 @@ typedef struct weft_conn weft_conn_t;
 /* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a
  * only receives and *b only sends (Pipe(False)). WEFT_EINVAL (a or b NULL), WEFT_ENOMEM,
  * WEFT_EMFILE; then both are NULL. */
-WEFT_EXTERN int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b);
+WEFT_EXTERN WEFT_NODISCARD int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b);
 
 /* Sends len bytes from buf (len 0 is a valid, empty message; buf may be NULL then) as one
  * message. 0, WEFT_EPIPE, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing sent in these two cases),
  * WEFT_EBADF (a receive-only end), WEFT_EINVAL (c NULL, buf NULL with len > 0, NaN). */
-WEFT_EXTERN int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout);
+WEFT_EXTERN WEFT_NODISCARD int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len,
+                                                    double timeout);
 
 /* Receives the next message into buf (cap bytes) and stores its length in *len. WEFT_EOVERFLOW
  * if it is longer than cap: *len is set to its length (SIZE_MAX if it does not fit a size_t)
@@ -242,8 +244,8 @@ WEFT_EXTERN int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len
  * not keep its part of a message: the stream is out of step), WEFT_EBADF (a send-only end),
  * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN); *len is set only on 0 and
  * WEFT_EOVERFLOW. */
-WEFT_EXTERN int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout,
-                                     size_t *len);
+WEFT_EXTERN WEFT_NODISCARD int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap,
+                                                    double timeout, size_t *len);
 
 /* Waits until there is something to receive (Connection.poll): 0 when a message (or part of
  * one, such as the part a timed-out recv kept) is there, the other end is closed (recv then
@@ -298,12 +300,13 @@ WEFT_EXTERN int weft_conn_release(weft_conn_t *c);
  * lives in memory mapped at run time (weft_shm_alloc, a named region), never in static storage,
  * a shared Lock is a robust pthread mutex that only pthread_mutex_init can set up, and a shared
  * Condition stores its lock's offset from itself. */
-WEFT_EXTERN int weft_lock_init_shared(weft_lock_t *l);
-WEFT_EXTERN int weft_rlock_init_shared(weft_rlock_t *r);
-WEFT_EXTERN int weft_semaphore_init_shared(weft_semaphore_t *s, unsigned value, bool bounded);
-WEFT_EXTERN int weft_event_init_shared(weft_event_t *e);
-WEFT_EXTERN int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *lock,
-                                           weft_rlock_t *rlock);
+WEFT_EXTERN WEFT_NODISCARD int weft_lock_init_shared(weft_lock_t *l);
+WEFT_EXTERN WEFT_NODISCARD int weft_rlock_init_shared(weft_rlock_t *r);
+WEFT_EXTERN WEFT_NODISCARD int weft_semaphore_init_shared(weft_semaphore_t *s, unsigned value,
+                                                          bool bounded);
+WEFT_EXTERN WEFT_NODISCARD int weft_event_init_shared(weft_event_t *e);
+WEFT_EXTERN WEFT_NODISCARD int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *lock,
+                                                          weft_rlock_t *rlock);
 
 /* ---- Value -------------------------------------------------------------------------------
  * multiprocessing.Value('q') for C: a 64-bit signed integer, caller-allocated in shared memory
@@ -377,8 +380,8 @@ typedef struct weft_mpqueue weft_mpqueue_t;
  * 4 KiB; 0: 1 MiB) and at most maxsize messages (0: as many as fit). joinable: counts
  * unfinished tasks for task_done / join (JoinableQueue). Errors: WEFT_EINVAL (q NULL, capacity
  * above 2^40), WEFT_ENOMEM; then *q is NULL. */
-WEFT_EXTERN int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable,
-                                    weft_mpqueue_t **q);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable,
+                                                   weft_mpqueue_t **q);
 
 /* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
  * says) and frees this process's handle (other processes keep theirs; the memory goes with
@@ -392,7 +395,8 @@ WEFT_EXTERN int weft_mpqueue_release(weft_mpqueue_t *q);
  * message could never fit the ring: longer than the capacity less 8 bytes, any len up to
  * SIZE_MAX included), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with
  * len > 0, NaN). */
-WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len,
+                                                double timeout);
 
 /* Takes the message at the head into buf (cap bytes) and stores its length in *len, waiting
  * up to timeout for one. WEFT_EOVERFLOW when it is longer than cap: *len is set to its length
@@ -400,13 +404,15 @@ WEFT_EXTERN int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len,
  * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EBROKEN (the record at
  * the head claims more bytes than the ring holds: the shared memory was overwritten; it stays
  * there), WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
-WEFT_EXTERN int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout,
-                                 size_t *len);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap,
+                                                double timeout, size_t *len);
 
 /* put / get with timeout 0 (Queue.put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
  * queue.Empty; other codes as put / get. (A busy lock is still waited for, up to 5 ms.) */
-WEFT_EXTERN int weft_mpqueue_put_nowait(weft_mpqueue_t *q, const void *buf, size_t len);
-WEFT_EXTERN int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_put_nowait(weft_mpqueue_t *q, const void *buf,
+                                                       size_t len);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap,
+                                                       size_t *len);
 
 /* Closes the queue for every process sharing it (Python's Queue.close, which only stops the
  * caller's feeder, plus 3.13's shutdown: there is no feeder here to stop). From then on put

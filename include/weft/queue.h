@@ -53,7 +53,8 @@ typedef enum weft_queue_kind {
 
 /* Creates an empty queue of the given kind holding at most maxsize items (0: unbounded).
  * Errors: WEFT_EINVAL (q NULL, unknown kind), WEFT_ENOMEM; then *q is NULL. */
-WEFT_EXTERN int weft_queue_create(weft_queue_kind_t kind, size_t maxsize, weft_queue_t **q);
+WEFT_EXTERN WEFT_NODISCARD int weft_queue_create(weft_queue_kind_t kind, size_t maxsize,
+                                                 weft_queue_t **q);
 
 /* Frees the queue. Items still queued are handed to the dispose function if one was set
  * (weft_queue_set_dispose), else dropped (the caller may drain them first with get_nowait).
@@ -71,22 +72,22 @@ WEFT_EXTERN int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *it
  * unfinished task (see task_done). Errors as above; WEFT_ESHUTDOWN once the queue is shut
  * down (also for a putter blocked at that moment); WEFT_ENOMEM if an unbounded queue could not
  * grow its buffer. In a PRIORITY queue the item gets priority 0. */
-WEFT_EXTERN int weft_queue_put(weft_queue_t *q, void *item, double timeout);
+WEFT_EXTERN WEFT_NODISCARD int weft_queue_put(weft_queue_t *q, void *item, double timeout);
 
 /* put with a priority: lower values come out first (PRIORITY queues; in FIFO and LIFO queues
  * the priority is ignored). */
-WEFT_EXTERN int weft_queue_put_priority(weft_queue_t *q, void *item, int64_t priority,
-                                        double timeout);
+WEFT_EXTERN WEFT_NODISCARD int weft_queue_put_priority(weft_queue_t *q, void *item,
+                                                       int64_t priority, double timeout);
 
 /* Takes the next item into *item, waiting up to timeout for one. Errors as above;
  * WEFT_ESHUTDOWN once the queue is shut down and empty (or shut down immediately), also for a
  * getter blocked at that moment. */
-WEFT_EXTERN int weft_queue_get(weft_queue_t *q, double timeout, void **item);
+WEFT_EXTERN WEFT_NODISCARD int weft_queue_get(weft_queue_t *q, double timeout, void **item);
 
 /* put / get with timeout 0 (put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
  * queue.Empty. */
-WEFT_EXTERN int weft_queue_put_nowait(weft_queue_t *q, void *item);
-WEFT_EXTERN int weft_queue_get_nowait(weft_queue_t *q, void **item);
+WEFT_EXTERN WEFT_NODISCARD int weft_queue_put_nowait(weft_queue_t *q, void *item);
+WEFT_EXTERN WEFT_NODISCARD int weft_queue_get_nowait(weft_queue_t *q, void **item);
 
 /* How many items are queued; whether none are; whether a bounded queue holds maxsize (an
  * unbounded queue is never full). Snapshots, as in Python; 0 / false / false for NULL. */

@@ -84,8 +84,8 @@ typedef struct weft_thread_opts {
  * left behind. The first start registers the exit rule's atexit handler.
  * fn may end by returning or by pthread_exit; the thread counts as finished either way.
  * Safe from any thread or coroutine (the wait for the new thread cannot be canceled). */
-WEFT_EXTERN int weft_thread_start(void (*fn)(void *arg), void *arg, const weft_thread_opts_t *opts,
-                                  weft_thread_t **t);
+WEFT_EXTERN WEFT_NODISCARD int weft_thread_start(void (*fn)(void *arg), void *arg,
+                                                 const weft_thread_opts_t *opts, weft_thread_t **t);
 
 /* Waits until t has finished: fn returned and its thread-local destructors ran. Then 0 at
  * once, forever after. Any number of threads and coroutines may join the same thread at once.
@@ -158,8 +158,8 @@ WEFT_EXTERN int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *c
 typedef struct weft_thread_local weft_thread_local_t;
 
 /* Creates a slot. WEFT_EINVAL (out NULL), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_thread_local_create(void (*destructor)(void *value),
-                                         weft_thread_local_t **out);
+WEFT_EXTERN WEFT_NODISCARD int weft_thread_local_create(void (*destructor)(void *value),
+                                                        weft_thread_local_t **out);
 
 /* The calling thread's value, NULL if none (or l NULL). Never allocates, never locks: a TLS
  * load and an array read. Async-signal-safe. */

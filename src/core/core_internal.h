@@ -118,6 +118,140 @@ int weft__ncpu(void);
  * count them as threads that could still wake its coroutines. Changed only by their owners. */
 extern _Atomic int weft__idle_helpers;
 
+/* ---- debug mode (debug.c) ----------------------------------------------------------------
+ * Built with -DWEFT_DEBUG=ON (preset `debug`), weft reports misuse it can see instead of
+ * corrupting memory silently: one line on stderr naming the call and the object, then abort().
+ * Without WEFT_DEBUG every check macro below is empty: nothing on any path.
+ *
+ * Caller-allocated objects (Lock, Event, Timer, ...) keep a magic word in the last word of
+ * their reserved tail (WEFT__LAST(obj->reserved_)): init stamps the type's WEFT__MAGIC, a
+ * successful destroy writes WEFT__OBJECT_POISON, and every call checks it (0, a static
+ * initializer's, is accepted and stamped by the first call that may write the object).
+ * Handles (threads, futures, queues, ...) embed a weft__handle_t: `magic` while the memory is
+ * live, WEFT__HANDLE_FREED once the last reference is gone; `user_refs` counts the references
+ * the program holds (given by create/start/spawn/retain and the calls that hand one out,
+ * taken by _release): a release with none left is a double release. Internal references are
+ * never counted there. A debug build keeps released handles in a quarantine (debug.c), so a
+ * second release reads valid, poisoned memory. */
+
+/* Writes "weft: misuse: <call>(<obj>): <what>" to stderr and aborts. In every build (the
+ * checks that need no debug build may use it too). */
+_Noreturn void weft__misuse(const char *call, const void *obj, const char *what);
+
+/* The magic of a caller-allocated object (64 bits: "weft" then the type's id) and of a handle
+ * (32 bits); the poisons no init and no live handle can hold. */
+#define WEFT__MAGIC(id)        (UINT64_C(0x7765667400000000) | (uint64_t)(id))
+#define WEFT__OBJECT_POISON    UINT64_C(0x7765667464656164) /* "weftdead" */
+#define WEFT__HANDLE_MAGIC(id) (UINT32_C(0x57460000) | (uint32_t)(id))
+#define WEFT__HANDLE_FREED     UINT32_C(0x5746dead)
+#define WEFT__LAST(array)      ((array)[sizeof(array) / sizeof((array)[0]) - 1])
+
+enum { /* object ids */
+       WEFT__ID_LOCK = 1,
+       WEFT__ID_RLOCK,
+       WEFT__ID_SEMAPHORE,
+       WEFT__ID_EVENT,
+       WEFT__ID_CONDITION,
+       WEFT__ID_BARRIER,
+       WEFT__ID_TIMER,
+       WEFT__ID_VALUE,
+};
+enum { /* handle ids */
+       WEFT__ID_THREAD = 1,
+       WEFT__ID_FUTURE,
+       WEFT__ID_CO,
+       WEFT__ID_PROCESS,
+       WEFT__ID_CONN,
+       WEFT__ID_QUEUE,
+       WEFT__ID_MPQUEUE,
+       WEFT__ID_EXECUTOR,
+       WEFT__ID_GROUP,
+       WEFT__ID_AS_COMPLETED,
+       WEFT__ID_THREAD_LOCAL,
+       WEFT__ID_SERVER,
+};
+
+typedef struct weft__handle {
+    _Atomic uint32_t magic;
+    _Atomic uint32_t user_refs;
+} weft__handle_t;
+
+/* Sets a handle's header, in every build (a private struct: two stores). Inline: the MPI pool,
+ * a library of its own, calls it too. */
+static inline void weft__handle_init(weft__handle_t *hd, uint32_t id, uint32_t user_refs)
+{
+    atomic_init(&hd->magic, WEFT__HANDLE_MAGIC(id));
+    atomic_init(&hd->user_refs, user_refs);
+}
+
+#ifdef WEFT_DEBUG
+/* The object's slot against magic; stamp: a 0 slot becomes magic (false for const queries). */
+void weft__object_check(const char *call, const void *obj, uint64_t *slot, uint64_t magic,
+                        const char *noun, bool stamp);
+/* The handle's magic; release: also takes one of user_refs (none left: released twice). */
+void weft__handle_check(const char *call, const void *h, weft__handle_t *hd, uint32_t magic,
+                        const char *noun, bool release);
+/* A handle's memory (zeroed; from libc, outside the allocator hook) and its last release:
+ * poisoned and quarantined. */
+void *weft__handle_alloc(size_t size);
+void weft__handle_free(void *h, weft__handle_t *hd);
+static inline void *weft__handle_calloc(size_t size)
+{
+    return weft__handle_alloc(size);
+}
+
+#define WEFT__OBJ_INIT(o, id) (WEFT__LAST((o)->reserved_) = WEFT__MAGIC(id))
+#define WEFT__OBJ_CHECK(o, id, noun)                                                               \
+    ((o) ? weft__object_check(__func__, (o), (uint64_t *)&WEFT__LAST((o)->reserved_),              \
+                              WEFT__MAGIC(id), noun, true)                                         \
+         : (void)0)
+#define WEFT__OBJ_PEEK(o, id, noun)                                                                \
+    ((o) ? weft__object_check(__func__, (o), (uint64_t *)&WEFT__LAST((o)->reserved_),              \
+                              WEFT__MAGIC(id), noun, false)                                        \
+         : (void)0)
+/* A destroy's result rc, the object poisoned when it is 0 (destroyed). Relaxed, as every access
+ * to the magic words and to user_refs: each is only compared or counted, and orders nothing. */
+static inline int weft__object_destroyed(uint64_t *slot, int rc)
+{
+    if (rc == 0) __atomic_store_n(slot, WEFT__OBJECT_POISON, __ATOMIC_RELAXED);
+    return rc;
+}
+#define WEFT__OBJ_DESTROYED(o, rc)                                                                 \
+    weft__object_destroyed((uint64_t *)&WEFT__LAST((o)->reserved_), (rc))
+#define WEFT__HANDLE_CHECK(h, id, noun)                                                            \
+    ((h) ? weft__handle_check(__func__, (h), (weft__handle_t *)&(h)->hd, WEFT__HANDLE_MAGIC(id),   \
+                              noun, false)                                                         \
+         : (void)0)
+#define WEFT__HANDLE_RELEASE(h, id, noun)                                                          \
+    ((h) ? weft__handle_check(__func__, (h), (weft__handle_t *)&(h)->hd, WEFT__HANDLE_MAGIC(id),   \
+                              noun, true)                                                          \
+         : (void)0)
+#define WEFT__HANDLE_GIVE(h)                                                                       \
+    ((h) ? (void)atomic_fetch_add_explicit(&(h)->hd.user_refs, 1, memory_order_relaxed) : (void)0)
+#else
+/* Without WEFT_DEBUG: weft__malloc and weft__calloc(1, size), and weft__free. */
+static inline void *weft__handle_alloc(size_t size)
+{
+    return weft__malloc(size);
+}
+static inline void *weft__handle_calloc(size_t size)
+{
+    return weft__calloc(1, size);
+}
+static inline void weft__handle_free(void *h, weft__handle_t *hd)
+{
+    (void)hd;
+    weft__free(h);
+}
+#define WEFT__OBJ_INIT(o, id)             ((void)0)
+#define WEFT__OBJ_CHECK(o, id, noun)      ((void)0)
+#define WEFT__OBJ_PEEK(o, id, noun)       ((void)0)
+#define WEFT__OBJ_DESTROYED(o, rc)        (rc)
+#define WEFT__HANDLE_CHECK(h, id, noun)   ((void)0)
+#define WEFT__HANDLE_RELEASE(h, id, noun) ((void)0)
+#define WEFT__HANDLE_GIVE(h)              ((void)0)
+#endif
+
 /* ---- fork hooks and exit rules (fork.c) ----------------------------------------------------
  * Every layer's part in a fork, and in the end of a process, goes through here: no layer calls
  * pthread_atfork or atexit itself. The layers, bottom first; a layer's hooks run in this order

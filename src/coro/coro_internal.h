@@ -105,8 +105,9 @@ struct weft_co {
     _Atomic uint32_t wake;  /* the permit: 0 running, 1 parked, 2 given */
     _Atomic uint32_t state; /* weft_co_state_t */
     _Atomic uint32_t refs;
-    weft__list_node_t ready;        /* the hub's ready queue */
-    weft_co_t *next;                /* the hub's remote stack */
+    weft__handle_t hd;       /* debug mode: magic, the program's references (core_internal.h) */
+    weft__list_node_t ready; /* the hub's ready queue */
+    weft_co_t *next;         /* the hub's remote stack */
     weft_co_t *all_prev, *all_next; /* the hub's list of live coroutines */
     void (*fn)(void *arg);
     void *arg;

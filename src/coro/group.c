@@ -16,14 +16,16 @@ struct weft_group {
     size_t count; /* slots taken (members, and spawns in progress) */
     weft_co_t *members;
     bool closing;
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
 
 int weft_group_create(size_t size, weft_group_t **out)
 {
     if (!out) return WEFT_EINVAL;
     *out = NULL;
-    weft_group_t *g = weft__calloc(1, sizeof *g);
+    weft_group_t *g = weft__handle_calloc(sizeof *g);
     if (!g) return WEFT_ENOMEM;
+    weft__handle_init(&g->hd, WEFT__ID_GROUP, 1);
     g->size = size;
     *out = g;
     return 0;
@@ -72,6 +74,7 @@ static int take_slot(void *arg)
 int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double timeout,
                      weft_co_t **out)
 {
+    WEFT__HANDLE_CHECK(g, WEFT__ID_GROUP, "group");
     if (out) *out = NULL;
     int64_t deadline;
     if (!g || !fn || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
@@ -109,6 +112,7 @@ static int group_empty(void *arg)
 
 int weft_group_join(weft_group_t *g, double timeout)
 {
+    WEFT__HANDLE_CHECK(g, WEFT__ID_GROUP, "group");
     int64_t deadline;
     if (!g || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     /* A member would wait for itself (its group is set before it first runs). */
@@ -119,6 +123,7 @@ int weft_group_join(weft_group_t *g, double timeout)
 
 int weft_group_cancel(weft_group_t *g)
 {
+    WEFT__HANDLE_CHECK(g, WEFT__ID_GROUP, "group");
     if (!g) return WEFT_EINVAL;
     weft__mutex_lock(&g->lock);
     for (weft_co_t *co = g->members; co; co = co->gnext) weft_co_cancel(co);
@@ -133,6 +138,7 @@ void weft_group_cancel_cb(void *group)
 
 size_t weft_group_size(weft_group_t *g)
 {
+    WEFT__HANDLE_CHECK(g, WEFT__ID_GROUP, "group");
     if (!g) return 0;
     weft__mutex_lock(&g->lock);
     size_t n = g->count;
@@ -142,11 +148,15 @@ size_t weft_group_size(weft_group_t *g)
 
 int weft_group_release(weft_group_t *g)
 {
+    WEFT__HANDLE_RELEASE(g, WEFT__ID_GROUP, "group");
     if (!g) return WEFT_EINVAL;
     weft__mutex_lock(&g->lock);
     bool busy = g->count || !weft__waitq_empty(&g->spawners) || !weft__waitq_empty(&g->joiners);
     weft__mutex_unlock(&g->lock);
-    if (busy) return WEFT_EBUSY;
-    weft__free(g);
+    if (busy) {
+        WEFT__HANDLE_GIVE(g); /* nothing happened: still the program's */
+        return WEFT_EBUSY;
+    }
+    weft__handle_free(g, &g->hd);
     return 0;
 }

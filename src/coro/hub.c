@@ -298,6 +298,7 @@ static void switch_to(weft__hub_t *hub, weft_co_t *co)
 }
 
 static size_t default_stack(void);
+static void co_unref(weft_co_t *co);
 
 static void release_stack(weft__hub_t *hub, weft__stack_t *s)
 {
@@ -344,7 +345,7 @@ static void finish_switch(weft__hub_t *hub, weft_co_t *self)
 #endif
         release_stack(hub, &z->stack);
         wait_unsampled(hub);
-        weft_co_release(z); /* the reference it held on itself while alive */
+        co_unref(z); /* the reference it held on itself while alive */
     }
 }
 
@@ -515,6 +516,14 @@ static void init_co(weft_co_t *co, weft__hub_t *hub)
     co->wctx.park_arg = co;
     co->timer = NO_TIMER;
     atomic_store_explicit(&co->refs, 1, memory_order_relaxed);
+    weft__handle_init(&co->hd, WEFT__ID_CO, 0);
+}
+
+/* Drops a reference that is not the program's (the one a coroutine holds on itself). */
+static void co_unref(weft_co_t *co)
+{
+    if (atomic_fetch_sub_explicit(&co->refs, 1, memory_order_acq_rel) == 1)
+        weft__handle_free(co, &co->hd);
 }
 
 static void on_thread_exit(void *p);
@@ -632,7 +641,7 @@ static void hub_destroy(weft__hub_t *hub)
 #endif
         weft__stack_free(&z->stack);
         wait_unsampled(hub);
-        weft_co_release(z);
+        co_unref(z);
     }
     if (hub->io_ops) hub->io_ops->destroy(hub->io);
     for (size_t i = 0; i < hub->ncache; i++) weft__stack_free(&hub->cache[i]);
@@ -825,7 +834,7 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
      * only this thread changes nlive. */
     if (timer_reserve(hub, atomic_load_explicit(&hub->nlive, memory_order_relaxed) + 2))
         return WEFT_ENOMEM;
-    weft_co_t *co = weft__calloc(1, sizeof *co);
+    weft_co_t *co = weft__handle_calloc(sizeof *co);
     if (!co) return WEFT_ENOMEM;
     int guard = opts ? opts->guard : 0;
     size_t rounded = weft__stack_round(stack_size);
@@ -835,7 +844,7 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
         (guard <= 0 || hub->cache[hub->ncache - 1].guard == 1)) {
         co->stack = hub->cache[--hub->ncache];
     } else if ((rc = weft__stack_alloc(&co->stack, rounded, guard)) != 0) {
-        weft__free(co);
+        weft__handle_free(co, &co->hd);
         return rc;
     }
     init_co(co, hub);
@@ -858,19 +867,23 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
     atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
     ready_push(hub, co);
     if (out) *out = co;
+    WEFT__HANDLE_GIVE(out ? co : NULL);
     return 0;
 }
 
 weft_co_t *weft_co_retain(weft_co_t *co)
 {
+    WEFT__HANDLE_CHECK(co, WEFT__ID_CO, "co");
     if (co) atomic_fetch_add_explicit(&co->refs, 1, memory_order_relaxed);
+    WEFT__HANDLE_GIVE(co);
     return co;
 }
 
 int weft_co_release(weft_co_t *co)
 {
+    WEFT__HANDLE_RELEASE(co, WEFT__ID_CO, "co");
     if (!co) return WEFT_EINVAL;
-    if (atomic_fetch_sub_explicit(&co->refs, 1, memory_order_acq_rel) == 1) weft__free(co);
+    co_unref(co);
     return 0;
 }
 
@@ -884,6 +897,7 @@ static int co_ended(void *arg)
 
 int weft_co_join(weft_co_t *co, double timeout)
 {
+    WEFT__HANDLE_CHECK(co, WEFT__ID_CO, "co");
     int64_t deadline;
     if (!co || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     if (co == weft_co_current()) return WEFT_EDEADLK;
@@ -905,6 +919,7 @@ int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout)
 
 int weft_co_cancel(weft_co_t *co)
 {
+    WEFT__HANDLE_CHECK(co, WEFT__ID_CO, "co");
     if (!co) return WEFT_EINVAL;
     if (atomic_load_explicit(&co->state, memory_order_acquire) != WEFT_CO_DONE)
         weft__waitctx_cancel(&co->wctx);
@@ -925,12 +940,14 @@ weft_co_t *weft_co_current(void)
 
 weft_co_state_t weft_co_state(const weft_co_t *co)
 {
+    WEFT__HANDLE_CHECK(co, WEFT__ID_CO, "co");
     if (!co) return WEFT_CO_INVALID;
     return (weft_co_state_t)atomic_load_explicit(&co->state, memory_order_acquire);
 }
 
 const char *weft_co_name(const weft_co_t *co)
 {
+    WEFT__HANDLE_CHECK(co, WEFT__ID_CO, "co");
     return co ? co->name : NULL;
 }
 

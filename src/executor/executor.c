@@ -11,17 +11,19 @@
 
 int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg, weft_future_t **out)
 {
+    WEFT__HANDLE_CHECK(ex, WEFT__ID_EXECUTOR, "executor");
     if (out) *out = NULL;
     if (!ex || !fn) return WEFT_EINVAL;
     weft_future_t *f = weft__future_create(fn, arg, out ? 2 : 1);
     if (!f) return WEFT_ENOMEM;
     int rc = ex->ops->submit(ex, f);
     if (rc) {
-        weft_future_release(f);
-        if (out) weft_future_release(f);
+        weft__future_unref(f);
+        if (out) weft__future_unref(f);
         return rc;
     }
     if (out) *out = f;
+    WEFT__HANDLE_GIVE(out ? f : NULL);
     return 0;
 }
 
@@ -39,6 +41,7 @@ static void abandon(weft_future_t **fs, size_t from, size_t n)
 int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
                       void **results, double timeout, size_t *ndone)
 {
+    WEFT__HANDLE_CHECK(ex, WEFT__ID_EXECUTOR, "executor");
     int64_t deadline;
     if (ndone) *ndone = 0;
     if (!ex || !fn || !results || (!args && n > 0) || weft__deadline(timeout, &deadline))
@@ -71,6 +74,7 @@ int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, s
 
 int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, double timeout)
 {
+    WEFT__HANDLE_CHECK(ex, WEFT__ID_EXECUTOR, "executor");
     int64_t deadline;
     if (!ex || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     return ex->ops->shutdown(ex, wait, cancel_futures, deadline);
@@ -78,6 +82,7 @@ int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, 
 
 int weft_executor_release(weft_executor_t *ex)
 {
+    WEFT__HANDLE_RELEASE(ex, WEFT__ID_EXECUTOR, "executor");
     if (!ex) return WEFT_EINVAL;
     ex->ops->destroy(ex);
     return 0;

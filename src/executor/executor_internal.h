@@ -47,6 +47,7 @@ struct weft__callback {
 };
 
 struct weft_future {
+    weft__handle_t hd; /* debug mode: magic, the program's references (core_internal.h) */
     _Atomic uint32_t refs;
     _Atomic uint32_t state; /* weft_future_state_t */
     weft_waitq_t waiters;   /* result() callers; its lock is the future's lock */
@@ -90,6 +91,9 @@ static inline weft_future_t *weft__future_of(const weft__list_node_t *n)
 
 /* A PENDING future for fn(arg) with `refs` references, or NULL when out of memory. */
 weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs);
+/* Drops a reference that is not the program's (a queue's, a runner's); frees f with the last
+ * one. weft_future_release is the program's. */
+void weft__future_unref(weft_future_t *f);
 
 /* Runs f's task in the caller (a worker): PENDING -> RUNNING (false, and nothing runs, if it
  * was cancelled), the task with weft_future_fail_current and cancellation wired to this context,
@@ -147,6 +151,7 @@ typedef struct weft__executor_ops {
 
 struct weft_executor {
     const weft__executor_ops_t *ops;
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
 
 /* ---- map over bytes ------------------------------------------------------------------------

@@ -44,8 +44,9 @@ void weft_future_set_callback_error_handler(void (*fn)(weft_future_t *f, int cod
 
 weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
 {
-    weft_future_t *f = weft__malloc(sizeof *f);
+    weft_future_t *f = weft__handle_alloc(sizeof *f);
     if (!f) return NULL;
+    weft__handle_init(&f->hd, WEFT__ID_FUTURE, 0); /* the caller counts the one it hands out */
     atomic_init(&f->refs, refs);
     atomic_init(&f->state, WEFT_FUTURE_PENDING);
     f->waiters = (weft_waitq_t)WEFT_WAITQ_INIT;
@@ -73,20 +74,30 @@ int weft_future_create(weft_future_t **f)
 {
     if (!f) return WEFT_EINVAL;
     *f = weft__future_create(NULL, NULL, 1);
+    WEFT__HANDLE_GIVE(*f);
     return *f ? 0 : WEFT_ENOMEM;
 }
 
 weft_future_t *weft_future_retain(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     /* Relaxed: the caller already holds a reference, so the future cannot go away meanwhile. */
     if (f) atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed);
+    WEFT__HANDLE_GIVE(f);
     return f;
 }
 
 int weft_future_release(weft_future_t *f)
 {
+    WEFT__HANDLE_RELEASE(f, WEFT__ID_FUTURE, "future");
     if (!f) return WEFT_EINVAL;
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return 0;
+    weft__future_unref(f);
+    return 0;
+}
+
+void weft__future_unref(weft_future_t *f)
+{
+    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
     /* Callbacks of a future that never completed are dropped with it. */
     for (weft__callback_t *c = f->more, *next; c; c = next) {
         next = c->next;
@@ -95,8 +106,7 @@ int weft_future_release(weft_future_t *f)
     if (f->owned) f->dispose(f->value);
     weft__free(f->message);
     weft__free(f->task_message);
-    weft__free(f);
-    return 0;
+    weft__handle_free(f, &f->hd);
 }
 
 /* ---- settling ------------------------------------------------------------------------------ */
@@ -127,7 +137,7 @@ static void settle(weft_future_t *f, uint32_t state)
     f->more_tail = &f->more;
     /* A callback may drop the last outside reference: hold one until they have all run. */
     bool callbacks = first.fn != NULL;
-    if (callbacks) weft_future_retain(f);
+    if (callbacks) atomic_fetch_add_explicit(&f->refs, 1, memory_order_relaxed); /* as retain */
     weft__waitq_unlock(&f->waiters);
 
     weft__waiters_wake(waiters);
@@ -138,7 +148,7 @@ static void settle(weft_future_t *f, uint32_t state)
         run_callback(f, c);
         weft__free(c);
     }
-    weft_future_release(f);
+    weft__future_unref(f);
 }
 
 int weft__future_finish(weft_future_t *f, int code, void *value, char *message)
@@ -171,12 +181,14 @@ static char *copy_string(const char *s)
 
 int weft_future_set_result(weft_future_t *f, void *value)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f) return WEFT_EINVAL;
     return weft__future_finish(f, 0, value, NULL);
 }
 
 int weft_future_set_error(weft_future_t *f, int code, const char *message)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f || code == 0) return WEFT_EINVAL;
     char *copy = message ? copy_string(message) : NULL;
     int rc = weft__future_finish(f, code, NULL, copy);
@@ -186,6 +198,7 @@ int weft_future_set_error(weft_future_t *f, int code, const char *message)
 
 int weft_future_set_running(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f) return WEFT_EINVAL;
     weft__waitq_lock(&f->waiters);
     uint32_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -198,6 +211,7 @@ int weft_future_set_running(weft_future_t *f)
 
 int weft_future_cancel(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f) return WEFT_EINVAL;
     weft__waitq_lock(&f->waiters);
     switch (atomic_load_explicit(&f->state, memory_order_relaxed)) {
@@ -375,6 +389,7 @@ static int result_of(weft_future_t *f, double timeout, void **value)
 
 int weft_future_result(weft_future_t *f, double timeout, void **value)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     int rc = result_of(f, timeout, value);
     /* Final with a result: `owned` was written with the state, seen through its acquire. Its
      * value is weft's record of the bytes, never the caller's to use. */
@@ -387,6 +402,7 @@ int weft_future_result(weft_future_t *f, double timeout, void **value)
 
 int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data, size_t *len)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (data) *data = NULL;
     if (len) *len = 0;
     void *value = NULL;
@@ -401,6 +417,7 @@ int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data
 
 int weft_future_error(weft_future_t *f, double timeout, int *code)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     int64_t deadline;
     if (!f || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     int rc = weft__future_wait(f, deadline);
@@ -412,6 +429,7 @@ int weft_future_error(weft_future_t *f, double timeout, int *code)
 
 const char *weft_future_error_message(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f || atomic_load_explicit(&f->state, memory_order_acquire) != WEFT_FUTURE_FINISHED)
         return NULL;
     return f->message;
@@ -419,6 +437,7 @@ const char *weft_future_error_message(weft_future_t *f)
 
 int weft_future_set_data(weft_future_t *f, void *data)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f) return WEFT_EINVAL;
     /* Release: a reader that sees the pointer sees what the setter wrote before it. */
     atomic_store_explicit(&f->data, data, memory_order_release);
@@ -427,33 +446,39 @@ int weft_future_set_data(weft_future_t *f, void *data)
 
 void *weft_future_data(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     return f ? atomic_load_explicit(&f->data, memory_order_acquire) : NULL;
 }
 
 weft_future_state_t weft_future_state(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f) return WEFT_FUTURE_INVALID;
     return (weft_future_state_t)atomic_load_explicit(&f->state, memory_order_acquire);
 }
 
 bool weft_future_cancelled(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     return weft_future_state(f) == WEFT_FUTURE_CANCELLED;
 }
 
 bool weft_future_running(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     return weft_future_state(f) == WEFT_FUTURE_RUNNING;
 }
 
 bool weft_future_done(weft_future_t *f)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     return weft__future_state_final(weft_future_state(f));
 }
 
 int weft_future_add_done_callback(weft_future_t *f, int (*fn)(weft_future_t *f, void *arg),
                                   void *arg)
 {
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
     if (!f || !fn) return WEFT_EINVAL;
     weft__callback_t *node = NULL;
     weft__waitq_lock(&f->waiters);

@@ -1175,6 +1175,7 @@ int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_executor_t **ex)
     mpool_t *p = calloc(1, sizeof *p);
     if (!p) return WEFT_ENOMEM;
     p->base.ops = &mpool_ops;
+    weft__handle_init(&p->base.hd, WEFT__ID_EXECUTOR, 1);
     p->max_workers = o.max_workers;
     p->spawned = o.spawn_command != NULL;
     p->owner = getpid();

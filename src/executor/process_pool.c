@@ -114,7 +114,7 @@ static void ppool_unref(ppool_t *p)
     weft__free(p->workers);
     weft__free(p->pfds);
     weft_thread_release(p->thread);
-    weft__free(p);
+    weft__handle_free(p, &p->base.hd);
 }
 
 /* The task's bytes are the pool's until sent; drop frees them with the queue's reference. */
@@ -127,7 +127,7 @@ static void free_task_arg(weft_future_t *f)
 static void drop(weft_future_t *f)
 {
     free_task_arg(f);
-    weft_future_release(f);
+    weft__future_unref(f);
 }
 
 static void poke(ppool_t *p)
@@ -264,7 +264,7 @@ static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
     } else if (weft__future_set_bytes(f, result) != 0) {
         weft__free(result); /* completed by hand meanwhile: that outcome stands */
     }
-    weft_future_release(f); /* the queue's reference */
+    weft__future_unref(f); /* the queue's reference */
 }
 
 static void finish_task(worker_t *w, int code, bytes_t *result)
@@ -624,6 +624,7 @@ static const weft__executor_ops_t ppool_ops = {ppool_submit, ppool_shutdown, ppo
 int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const void *arg,
                              size_t len, weft_future_t **out)
 {
+    WEFT__HANDLE_CHECK(ex, WEFT__ID_EXECUTOR, "executor");
     if (out) *out = NULL;
     if (!ex || !fn || (!arg && len)) return WEFT_EINVAL;
     if (ex->ops != &ppool_ops) return WEFT_ENOTSUP;
@@ -644,11 +645,12 @@ int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn, const
     int rc = queue_future((ppool_t *)ex, f);
     if (rc) {
         free_task_arg(f);
-        weft_future_release(f);
-        if (out) weft_future_release(f);
+        weft__future_unref(f);
+        if (out) weft__future_unref(f);
         return rc;
     }
     if (out) *out = f;
+    WEFT__HANDLE_GIVE(out ? f : NULL);
     return 0;
 }
 
@@ -663,6 +665,7 @@ static int submit_bytes(weft_executor_t *ex, const void *task, weft_bytes_t arg,
 int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn, const weft_bytes_t *args,
                           size_t n, weft_bytes_t *results, double timeout, size_t *ndone)
 {
+    WEFT__HANDLE_CHECK(ex, WEFT__ID_EXECUTOR, "executor");
     int kind = ex && ex->ops != &ppool_ops ? WEFT_ENOTSUP : 0;
     return weft__map_bytes(ex, submit_bytes, fn ? &fn : NULL, kind, args, n, results, timeout,
                            ndone);
@@ -678,9 +681,10 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
     if (isnan(o.task_timeout) || (o.task_timeout < 0 && o.task_timeout != WEFT_FOREVER))
         return WEFT_EINVAL; /* 0 is the default: no limit */
     if (max_workers == 0) max_workers = (size_t)weft__ncpu();
-    ppool_t *p = weft__calloc(1, sizeof *p);
+    ppool_t *p = weft__handle_calloc(sizeof *p);
     if (!p) return WEFT_ENOMEM;
     p->base.ops = &ppool_ops;
+    weft__handle_init(&p->base.hd, WEFT__ID_EXECUTOR, 1);
     atomic_init(&p->refs, 2);
     p->owner = getpid();
     p->max_workers = max_workers;
@@ -713,6 +717,6 @@ fail:
     if (p->efd >= 0) weft__sys_close(p->efd);
     weft__free(p->workers);
     weft__free(p->pfds);
-    weft__free(p);
+    weft__handle_free(p, &p->base.hd);
     return rc;
 }

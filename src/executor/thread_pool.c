@@ -121,7 +121,7 @@ static void settle_list(weft__list_t list, int code, const char *message)
             weft_future_set_error(f, code, message);
         else
             weft_future_cancel(f);
-        weft_future_release(f);
+        weft__future_unref(f);
     }
 }
 
@@ -145,7 +145,7 @@ static void pool_free(pool_t *p)
         weft__free(p->slots[i]);
     }
     weft__free(p->slots);
-    weft__free(p);
+    weft__handle_free(p, &p->base.hd);
 }
 
 static void pool_unref(pool_t *p)
@@ -276,7 +276,7 @@ static void worker_main(void *arg)
         w->running = NULL;
         /* The FIFO's reference; never the last while a caller holds theirs, and a plain
          * atomic decrement otherwise. Dropped under the lock: freeing a future takes no lock. */
-        weft_future_release(f);
+        weft__future_unref(f);
     }
     p->nlive--;
     weft__mutex_unlock(&p->lock);
@@ -562,9 +562,10 @@ int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *o
     }
     int rc = register_handlers();
     if (rc) return rc;
-    pool_t *p = weft__calloc(1, sizeof *p);
+    pool_t *p = weft__handle_calloc(sizeof *p);
     if (!p) return WEFT_ENOMEM;
     p->base.ops = &pool_ops;
+    weft__handle_init(&p->base.hd, WEFT__ID_EXECUTOR, 1);
     atomic_init(&p->refs, 1);
     p->max_workers = max_workers;
     p->initializer = o.initializer;

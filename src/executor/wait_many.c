@@ -136,6 +136,7 @@ struct weft_as_completed {
     weft__mutex_t lock;
     size_t *ring, head, tail; /* ring[head..tail) mod n: completed, not yet yielded */
     weft_semaphore_t ready;
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
 
 static void ac_notify(weft__listener_t *l, weft_future_t *f)
@@ -188,6 +189,7 @@ static size_t distinct(weft_future_t *const *fs, size_t n, weft_future_t **out)
 
 int weft_as_completed_release(weft_as_completed_t *it)
 {
+    WEFT__HANDLE_RELEASE(it, WEFT__ID_AS_COMPLETED, "as_completed");
     if (!it) return WEFT_EINVAL;
     for (size_t i = 0; i < it->n; i++) {
         weft__future_unlisten(it->fs[i], &it->ls[i].base);
@@ -197,7 +199,7 @@ int weft_as_completed_release(weft_as_completed_t *it)
     weft__free(it->ring);
     weft__free(it->ls);
     weft__free(it->fs);
-    weft__free(it);
+    weft__handle_free(it, &it->hd);
     return 0;
 }
 
@@ -211,8 +213,9 @@ int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
     for (size_t i = 0; i < n; i++)
         if (!fs[i]) return WEFT_EINVAL;
 
-    weft_as_completed_t *it = weft__calloc(1, sizeof *it);
+    weft_as_completed_t *it = weft__handle_calloc(sizeof *it);
     if (!it) return WEFT_ENOMEM;
+    weft__handle_init(&it->hd, WEFT__ID_AS_COMPLETED, 1);
     it->deadline = deadline;
     weft_semaphore_init(&it->ready, 0, false);
     size_t cap = n ? n : 1;
@@ -237,6 +240,7 @@ int weft_as_completed_create(weft_future_t *const *fs, size_t n, double timeout,
 
 int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f)
 {
+    WEFT__HANDLE_CHECK(it, WEFT__ID_AS_COMPLETED, "as_completed");
     if (!it || !f) return WEFT_EINVAL;
     *f = NULL;
     if (it->yielded == it->n) return WEFT_EEOF;

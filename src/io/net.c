@@ -453,8 +453,9 @@ struct weft_server {
     conn_t *conns;
     weft_co_t *acceptor; /* the accept loop (a reference of its own) */
     bool acceptor_started, acceptor_done;
-    bool canceling; /* the stop cancels the handlers: those not started yet skip theirs */
-    int error;      /* what ended the accept loop on its own */
+    bool canceling;    /* the stop cancels the handlers: those not started yet skip theirs */
+    int error;         /* what ended the accept loop on its own */
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
 
 int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
@@ -472,8 +473,9 @@ int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
         if (o.reserved_[i]) return WEFT_EINVAL;
     if (o.stack_size && (o.stack_size < 16 * 1024 || o.stack_size > (size_t)1 << 30))
         return WEFT_EINVAL; /* weft_co_spawn's bounds: refused now rather than at each accept */
-    weft_server_t *s = weft__calloc(1, sizeof *s);
+    weft_server_t *s = weft__handle_calloc(sizeof *s);
     if (!s) return WEFT_ENOMEM;
+    weft__handle_init(&s->hd, WEFT__ID_SERVER, 1);
     s->state = CREATED;
     s->lfd = listen_fd;
     s->handler = handler;
@@ -599,6 +601,7 @@ static void accept_loop(void *p)
 
 int weft_server_start(weft_server_t *s)
 {
+    WEFT__HANDLE_CHECK(s, WEFT__ID_SERVER, "server");
     if (!s) return WEFT_EINVAL;
     weft__mutex_lock(&s->lock);
     int rc = s->state == CREATED ? 0 : s->state == RUNNING ? WEFT_EALREADY : WEFT_ESHUTDOWN;
@@ -626,6 +629,7 @@ static int stopped_or_failed(void *p)
 
 int weft_server_serve_forever(weft_server_t *s)
 {
+    WEFT__HANDLE_CHECK(s, WEFT__ID_SERVER, "server");
     if (!s) return WEFT_EINVAL;
     int rc = weft_server_start(s);
     if (rc && rc != WEFT_EALREADY && rc != WEFT_ESHUTDOWN) return rc;
@@ -677,6 +681,7 @@ static void wait_nocancel(weft_server_t *s, weft_waitq_t *q, int (*check)(void *
 
 int weft_server_stop(weft_server_t *s, double timeout)
 {
+    WEFT__HANDLE_CHECK(s, WEFT__ID_SERVER, "server");
     if (!s || isnan(timeout)) return WEFT_EINVAL;
     int64_t deadline;
     weft__deadline(timeout, &deadline);
@@ -725,12 +730,16 @@ int weft_server_stop(weft_server_t *s, double timeout)
 
 int weft_server_release(weft_server_t *s)
 {
+    WEFT__HANDLE_RELEASE(s, WEFT__ID_SERVER, "server");
     if (!s) return WEFT_EINVAL;
     weft__mutex_lock(&s->lock);
     int state = s->state;
     weft__mutex_unlock(&s->lock);
-    if (state == RUNNING || state == STOPPING) return WEFT_EBUSY;
+    if (state == RUNNING || state == STOPPING) {
+        WEFT__HANDLE_GIVE(s); /* nothing happened: still the program's */
+        return WEFT_EBUSY;
+    }
     if (state == CREATED) weft_fd_close(s->lfd);
-    weft__free(s);
+    weft__handle_free(s, &s->hd);
     return 0;
 }

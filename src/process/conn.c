@@ -53,6 +53,7 @@
 #define NO_WAIT INT64_MIN
 
 struct weft_conn {
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
     int fd;
     bool can_send, can_recv;
     bool has_pending, broken;
@@ -66,8 +67,9 @@ struct weft_conn {
 
 static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
 {
-    weft_conn_t *c = weft__malloc(sizeof *c + (can_recv ? RBUF : 0));
+    weft_conn_t *c = weft__handle_alloc(sizeof *c + (can_recv ? RBUF : 0));
     if (!c) return NULL;
+    weft__handle_init(&c->hd, WEFT__ID_CONN, 1);
     c->fd = fd;
     c->can_send = can_send;
     c->can_recv = can_recv;
@@ -97,7 +99,7 @@ int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
     weft_conn_t *ca = conn_new(sv[0], duplex, true);
     weft_conn_t *cb = ca ? conn_new(sv[1], true, duplex) : NULL;
     if (!cb) {
-        weft__free(ca);
+        if (ca) weft__handle_free(ca, &ca->hd);
         weft__sys_close(sv[0]);
         weft__sys_close(sv[1]);
         return WEFT_ENOMEM;
@@ -109,15 +111,17 @@ int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
 
 int weft_conn_fileno(const weft_conn_t *c)
 {
+    WEFT__HANDLE_CHECK(c, WEFT__ID_CONN, "conn");
     return c ? c->fd : -1;
 }
 
 int weft_conn_release(weft_conn_t *c)
 {
+    WEFT__HANDLE_RELEASE(c, WEFT__ID_CONN, "conn");
     if (!c) return WEFT_EINVAL;
     weft_fd_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
     weft__free(c->part);
-    weft__free(c);
+    weft__handle_free(c, &c->hd);
     return 0;
 }
 
@@ -182,6 +186,7 @@ static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadl
 
 int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double timeout)
 {
+    WEFT__HANDLE_CHECK(c, WEFT__ID_CONN, "conn");
     int64_t deadline;
     if (!c || (!buf && len) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
@@ -337,6 +342,7 @@ static void keep_part(weft_conn_t *c, const unsigned char *buf, size_t got)
 
 int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap, double timeout, size_t *len)
 {
+    WEFT__HANDLE_CHECK(c, WEFT__ID_CONN, "conn");
     int64_t deadline;
     if (!c || !len || (!buf && cap) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
@@ -428,6 +434,7 @@ out:
 
 int weft_conn_poll(weft_conn_t *c, double timeout)
 {
+    WEFT__HANDLE_CHECK(c, WEFT__ID_CONN, "conn");
     int64_t deadline;
     if (!c || isnan(timeout) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!c->can_recv) return WEFT_EBADF;

@@ -100,6 +100,7 @@ struct weft_mpqueue {
     size_t map_size;
     uint64_t cap, maxsize; /* cap: a power of two; every ring offset is masked by cap - 1 */
     bool joinable;
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
 
 /* ---- the ring --------------------------------------------------------------------------- */
@@ -251,12 +252,13 @@ int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable, weft_mpq
     while (cap < capacity) cap <<= 1;
     size_t size;
     if (!weft__size_add(sizeof(shared_t), (size_t)cap, &size)) return WEFT_EINVAL;
-    weft_mpqueue_t *q = weft__malloc(sizeof *q);
+    weft_mpqueue_t *q = weft__handle_alloc(sizeof *q);
     if (!q) return WEFT_ENOMEM;
-    *q = (weft_mpqueue_t){MAGIC, NULL, size, cap, maxsize, joinable};
+    *q = (weft_mpqueue_t){MAGIC, NULL, size, cap, maxsize, joinable, {0, 0}};
+    weft__handle_init(&q->hd, WEFT__ID_MPQUEUE, 1);
     int rc = weft_shm_alloc(size, (void **)&q->s);
     if (rc) {
-        weft__free(q);
+        weft__handle_free(q, &q->hd);
         return rc;
     }
     /* Zero-filled already: positions, counts, journals, seq words and sleepers start at 0. */
@@ -270,7 +272,7 @@ int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable, weft_mpq
     if (!rc) rc = weft_lock_init_shared(&s->cons.lock);
     if (rc) {
         weft_shm_free(s, size);
-        weft__free(q);
+        weft__handle_free(q, &q->hd);
         return rc;
     }
     *out = q;
@@ -279,10 +281,11 @@ int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable, weft_mpq
 
 int weft_mpqueue_release(weft_mpqueue_t *q)
 {
+    WEFT__HANDLE_RELEASE(q, WEFT__ID_MPQUEUE, "mpqueue");
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
     int rc = weft_shm_free(q->s, q->map_size);
     q->magic = 0;
-    weft__free(q);
+    weft__handle_free(q, &q->hd);
     return rc;
 }
 
@@ -320,6 +323,7 @@ static bool has_room(weft_mpqueue_t *q, uint64_t size)
 
 int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double timeout)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     int64_t deadline;
     if (!q || (!buf && len) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
@@ -350,6 +354,7 @@ int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len, double time
 
 int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout, size_t *len)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     int64_t deadline;
     if (!q || !len || (!buf && cap) || isnan(timeout) || weft__deadline(timeout, &deadline))
         return WEFT_EINVAL;
@@ -390,16 +395,19 @@ int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap, double timeout, s
 
 int weft_mpqueue_put_nowait(weft_mpqueue_t *q, const void *buf, size_t len)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     return weft_mpqueue_put(q, buf, len, 0);
 }
 
 int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap, size_t *len)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     return weft_mpqueue_get(q, buf, cap, 0, len);
 }
 
 int weft_mpqueue_close(weft_mpqueue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
     atomic_store_explicit(&q->s->closed, 1, memory_order_seq_cst);
     /* Every sleeper looks again: putters fail, getters drain or fail. The bump comes after
@@ -416,6 +424,7 @@ int weft_mpqueue_close(weft_mpqueue_t *q)
 
 size_t weft_mpqueue_qsize(weft_mpqueue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     if (!q) return 0;
     uint64_t got = atomic_load_explicit(&q->s->cons.n, memory_order_acquire);
     uint64_t put = atomic_load_explicit(&q->s->prod.n, memory_order_acquire);
@@ -424,6 +433,7 @@ size_t weft_mpqueue_qsize(weft_mpqueue_t *q)
 
 bool weft_mpqueue_empty(weft_mpqueue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     if (!q) return false;
     uint64_t head = atomic_load_explicit(&q->s->cons.pos, memory_order_acquire);
     return atomic_load_explicit(&q->s->prod.pos, memory_order_acquire) == head;
@@ -431,6 +441,7 @@ bool weft_mpqueue_empty(weft_mpqueue_t *q)
 
 bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     if (!q || lock(&q->s->prod, WEFT_NO_DEADLINE)) return false;
     bool full = (uint64_t)len > q->cap - HEADER_BYTES || !has_room(q, record_size(len));
     unlock(&q->s->prod);
@@ -441,6 +452,7 @@ bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len)
 
 int weft_mpqueue_task_done(weft_mpqueue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     if (!q) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;
     /* One compare-and-swap: a process killed here either counted its task or did not. */
@@ -460,6 +472,7 @@ int weft_mpqueue_task_done(weft_mpqueue_t *q)
 
 int weft_mpqueue_join(weft_mpqueue_t *q, double timeout)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
     int64_t deadline;
     if (!q || isnan(timeout) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (!q->joinable) return WEFT_ENOTSUP;

@@ -47,6 +47,7 @@
 #include <unistd.h>
 
 struct weft_process {
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
     _Atomic uint32_t refs;
     weft__mutex_t lock;
     pid_t pid, parent;
@@ -96,7 +97,8 @@ static bool foreign(const weft_process_t *p)
 
 static void unref(weft_process_t *p)
 {
-    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) weft__free(p);
+    if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1)
+        weft__handle_free(p, &p->hd);
 }
 
 static void registry_add_locked(weft_process_t *p)
@@ -499,8 +501,9 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
     pthread_once(&init_once, init);
     if (init_error) return init_error;
 
-    weft_process_t *p = weft__malloc(sizeof *p);
+    weft_process_t *p = weft__handle_alloc(sizeof *p);
     if (!p) return WEFT_ENOMEM;
+    weft__handle_init(&p->hd, WEFT__ID_PROCESS, 1);
     atomic_init(&p->refs, 1);
     p->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     p->pid = 0;
@@ -531,7 +534,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
     }
     if (pid < 0) {
         int rc = err == ENOMEM ? WEFT_ENOMEM : WEFT_EAGAIN;
-        weft__free(p);
+        weft__handle_free(p, &p->hd);
         return rc;
     }
     p->pid = pid;
@@ -552,7 +555,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
         }
         if (p->daemon) forker_reaped();
-        weft__free(p);
+        weft__handle_free(p, &p->hd);
         return rc == WEFT_ENFILE ? WEFT_EMFILE : rc;
     }
     *out = p;
@@ -561,6 +564,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
 
 int weft_process_join(weft_process_t *p, double timeout)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     int64_t deadline;
     if (!p || isnan(timeout) || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (foreign(p)) return WEFT_ECHILD;
@@ -569,11 +573,13 @@ int weft_process_join(weft_process_t *p, double timeout)
 
 bool weft_process_is_alive(weft_process_t *p)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     return p && !foreign(p) && !reap(p);
 }
 
 int weft_process_exitcode(weft_process_t *p, int *code)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     if (!p || !code) return WEFT_EINVAL;
     if (foreign(p)) return WEFT_ECHILD;
     weft__mutex_lock(&p->lock);
@@ -585,16 +591,19 @@ int weft_process_exitcode(weft_process_t *p, int *code)
 
 long weft_process_pid(const weft_process_t *p)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     return p ? (long)p->pid : -1;
 }
 
 const char *weft_process_name(const weft_process_t *p)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     return p ? p->name : NULL;
 }
 
 bool weft_process_is_daemon(const weft_process_t *p)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     return p && p->daemon;
 }
 
@@ -607,22 +616,29 @@ static int send_signal(weft_process_t *p, int sig)
 
 int weft_process_terminate(weft_process_t *p)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     return send_signal(p, SIGTERM);
 }
 
 int weft_process_kill(weft_process_t *p)
 {
+    WEFT__HANDLE_CHECK(p, WEFT__ID_PROCESS, "process");
     return send_signal(p, SIGKILL);
 }
 
 int weft_process_release(weft_process_t *p)
 {
+    WEFT__HANDLE_RELEASE(p, WEFT__ID_PROCESS, "process");
     if (!p) return WEFT_EINVAL;
     if (foreign(p)) {
-        weft__free(p); /* the fork child's copy: its pidfd was closed by the fork handler */
+        /* the fork child's copy: its pidfd was closed by the fork handler */
+        weft__handle_free(p, &p->hd);
         return 0;
     }
-    if (!reap(p)) return WEFT_EBUSY;
+    if (!reap(p)) {
+        WEFT__HANDLE_GIVE(p); /* nothing happened: still the program's */
+        return WEFT_EBUSY;
+    }
     weft__mutex_lock(&registry_lock);
     registry_remove_locked(p);
     int pidfd = p->pidfd;

@@ -65,6 +65,7 @@ struct weft_queue {
     weft_waitq_t getters, putters, joiners;
     void (*dispose)(void *item, void *arg);
     void *dispose_arg;
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
 
 /* What a blocked putter or getter carries; the waker fills it in before the wake. */
@@ -211,8 +212,9 @@ int weft_queue_create(weft_queue_kind_t kind, size_t maxsize, weft_queue_t **out
     *out = NULL;
     if (kind != WEFT_QUEUE_FIFO && kind != WEFT_QUEUE_LIFO && kind != WEFT_QUEUE_PRIORITY)
         return WEFT_EINVAL;
-    weft_queue_t *q = weft__calloc(1, sizeof *q);
+    weft_queue_t *q = weft__handle_calloc(sizeof *q);
     if (!q) return WEFT_ENOMEM;
+    weft__handle_init(&q->hd, WEFT__ID_QUEUE, 1);
     q->kind = kind;
     q->maxsize = maxsize;
     *out = q;
@@ -221,20 +223,25 @@ int weft_queue_create(weft_queue_kind_t kind, size_t maxsize, weft_queue_t **out
 
 int weft_queue_release(weft_queue_t *q)
 {
+    WEFT__HANDLE_RELEASE(q, WEFT__ID_QUEUE, "queue");
     if (!q) return WEFT_EINVAL;
     qlock(q);
     bool busy = !weft__waitq_empty(&q->getters) || !weft__waitq_empty(&q->putters) ||
                 !weft__waitq_empty(&q->joiners);
     leftovers_t left = busy ? (leftovers_t){0} : detach(q);
     qunlock(q);
-    if (busy) return WEFT_EBUSY;
+    if (busy) {
+        WEFT__HANDLE_GIVE(q); /* nothing happened: still the program's */
+        return WEFT_EBUSY;
+    }
     release(&left);
-    weft__free(q);
+    weft__handle_free(q, &q->hd);
     return 0;
 }
 
 int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *item, void *arg), void *arg)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     if (!q) return WEFT_EINVAL;
     qlock(q);
     q->dispose = dispose;
@@ -282,6 +289,7 @@ static weft__waiter_t *serve(weft_waitq_t *list, int status, void *item)
 
 int weft_queue_put_priority(weft_queue_t *q, void *item, int64_t priority, double timeout)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     if (!q || isnan(timeout)) return WEFT_EINVAL;
     qlock(q);
     int rc = q->state != OPEN ? WEFT_ESHUTDOWN : 0;
@@ -313,16 +321,19 @@ int weft_queue_put_priority(weft_queue_t *q, void *item, int64_t priority, doubl
 
 int weft_queue_put(weft_queue_t *q, void *item, double timeout)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     return weft_queue_put_priority(q, item, 0, timeout);
 }
 
 int weft_queue_put_nowait(weft_queue_t *q, void *item)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     return weft_queue_put_priority(q, item, 0, 0);
 }
 
 int weft_queue_get(weft_queue_t *q, double timeout, void **item)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     if (!q || !item || isnan(timeout)) return WEFT_EINVAL;
     qlock(q);
     if (q->buf.count > 0) {
@@ -354,6 +365,7 @@ int weft_queue_get(weft_queue_t *q, double timeout, void **item)
 
 int weft_queue_get_nowait(weft_queue_t *q, void **item)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     return weft_queue_get(q, 0, item);
 }
 
@@ -361,16 +373,19 @@ int weft_queue_get_nowait(weft_queue_t *q, void **item)
 
 size_t weft_queue_qsize(weft_queue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     return q ? size_of(q) : 0;
 }
 
 bool weft_queue_empty(weft_queue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     return q && size_of(q) == 0;
 }
 
 bool weft_queue_full(weft_queue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     return q && q->maxsize && size_of(q) >= q->maxsize;
 }
 
@@ -378,6 +393,7 @@ bool weft_queue_full(weft_queue_t *q)
 
 int weft_queue_task_done(weft_queue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     if (!q) return WEFT_EINVAL;
     qlock(q);
     if (q->unfinished == 0) {
@@ -392,6 +408,7 @@ int weft_queue_task_done(weft_queue_t *q)
 
 int weft_queue_join(weft_queue_t *q, double timeout)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     if (!q || isnan(timeout)) return WEFT_EINVAL;
     qlock(q);
     int rc = q->unfinished == 0 ? 0 : cannot_block(timeout);
@@ -416,6 +433,7 @@ static void serve_all(weft_waitq_t *list, int status, weft__waiter_t **wake)
 
 int weft_queue_shutdown(weft_queue_t *q, bool immediate)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     if (!q) return WEFT_EINVAL;
     leftovers_t dropped = {0};
     weft__waiter_t *wake = NULL;
@@ -437,6 +455,7 @@ int weft_queue_shutdown(weft_queue_t *q, bool immediate)
 
 bool weft_queue_is_shutdown(weft_queue_t *q)
 {
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
     if (!q) return false;
     qlock(q);
     bool shut = q->state != OPEN;

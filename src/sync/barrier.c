@@ -39,17 +39,19 @@ int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *)
     *b = (weft_barrier_t)WEFT_BARRIER_INIT(parties);
     b->action_ = action;
     b->action_arg_ = arg;
+    WEFT__OBJ_INIT(b, WEFT__ID_BARRIER);
     return 0;
 }
 
 int weft_barrier_destroy(weft_barrier_t *b)
 {
+    WEFT__OBJ_CHECK(b, WEFT__ID_BARRIER, "barrier");
     if (!b) return WEFT_EINVAL;
     weft__waitq_lock(&b->waiters_);
     /* count_ > 0: a round is filling, or complete and running its action. */
     bool busy = !weft__waitq_empty(&b->waiters_) || b->count_ > 0;
     weft__waitq_unlock(&b->waiters_);
-    return busy ? WEFT_EBUSY : 0;
+    return WEFT__OBJ_DESTROYED(b, busy ? WEFT_EBUSY : 0);
 }
 
 /* Ends the current round with `outcome` for its waiters (lock held); returns them to wake.
@@ -155,6 +157,7 @@ static int left_early(weft_barrier_t *b, weft__waiter_t *w, unsigned long genera
 
 int weft_barrier_wait(weft_barrier_t *b, double timeout)
 {
+    WEFT__OBJ_CHECK(b, WEFT__ID_BARRIER, "barrier");
     /* parties_ is checked here too: WEFT_BARRIER_INIT cannot refuse a bad one. */
     if (!b || b->parties_ == 0 || b->parties_ > INT32_MAX) return WEFT_EINVAL;
     int64_t deadline;
@@ -192,6 +195,7 @@ int weft_barrier_wait(weft_barrier_t *b, double timeout)
 
 int weft_barrier_abort(weft_barrier_t *b)
 {
+    WEFT__OBJ_CHECK(b, WEFT__ID_BARRIER, "barrier");
     if (!b) return WEFT_EINVAL;
     weft__waitq_lock(&b->waiters_);
     weft__waiter_t *all = break_locked(b, false);
@@ -202,6 +206,7 @@ int weft_barrier_abort(weft_barrier_t *b)
 
 int weft_barrier_reset(weft_barrier_t *b)
 {
+    WEFT__OBJ_CHECK(b, WEFT__ID_BARRIER, "barrier");
     if (!b) return WEFT_EINVAL;
     weft__waitq_lock(&b->waiters_);
     weft__waiter_t *all = end_round(b, BROKEN);
@@ -213,6 +218,7 @@ int weft_barrier_reset(weft_barrier_t *b)
 
 unsigned weft_barrier_n_waiting(const weft_barrier_t *b)
 {
+    WEFT__OBJ_PEEK(b, WEFT__ID_BARRIER, "barrier");
     if (!b) return 0;
     weft_barrier_t *m = (weft_barrier_t *)b; /* the lock is state, not value */
     weft__waitq_lock(&m->waiters_);
@@ -223,6 +229,7 @@ unsigned weft_barrier_n_waiting(const weft_barrier_t *b)
 
 bool weft_barrier_broken(const weft_barrier_t *b)
 {
+    WEFT__OBJ_PEEK(b, WEFT__ID_BARRIER, "barrier");
     if (!b) return false;
     weft_barrier_t *m = (weft_barrier_t *)b;
     weft__waitq_lock(&m->waiters_);

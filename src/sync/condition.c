@@ -14,6 +14,7 @@ int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rl
     if (!c || (lock && rlock)) return WEFT_EINVAL;
     *c = lock ? (weft_condition_t)WEFT_CONDITION_INIT_LOCK(lock)
               : (weft_condition_t)WEFT_CONDITION_INIT_RLOCK(rlock);
+    WEFT__OBJ_INIT(c, WEFT__ID_CONDITION);
     return 0;
 }
 
@@ -25,15 +26,17 @@ static weft_rlock_t *rlock_of(weft_condition_t *c)
 
 int weft_condition_destroy(weft_condition_t *c)
 {
+    WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c) return WEFT_EINVAL;
-    if (c->shared_) return weft__pcond_destroy(c);
+    if (c->shared_) return WEFT__OBJ_DESTROYED(c, weft__pcond_destroy(c));
     bool busy = weft__waitq_busy(&c->waiters_);
     if (busy) return WEFT_EBUSY;
-    return weft_rlock_destroy(&c->own_);
+    return WEFT__OBJ_DESTROYED(c, weft_rlock_destroy(&c->own_));
 }
 
 int weft_condition_acquire(weft_condition_t *c, double timeout)
 {
+    WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_acquire(c, timeout);
     return c->lock_ ? weft_lock_acquire(c->lock_, timeout)
@@ -42,6 +45,7 @@ int weft_condition_acquire(weft_condition_t *c, double timeout)
 
 int weft_condition_release(weft_condition_t *c)
 {
+    WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_release(c);
     return c->lock_ ? weft_lock_release(c->lock_) : weft_rlock_release(rlock_of(c));
@@ -57,6 +61,7 @@ static bool owned(weft_condition_t *c)
 
 int weft_condition_wait(weft_condition_t *c, double timeout)
 {
+    WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_wait(c, timeout);
     int64_t deadline;
@@ -92,6 +97,7 @@ int weft_condition_wait(weft_condition_t *c, double timeout)
 
 int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *arg, double timeout)
 {
+    WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c || !pred) return WEFT_EINVAL;
     int64_t deadline;
     if (weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
@@ -108,6 +114,7 @@ int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *
 
 int weft_condition_notify(weft_condition_t *c, int n)
 {
+    WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c || n < 0) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_notify(c, n);
     if (!owned(c)) return WEFT_EPERM;
@@ -117,6 +124,7 @@ int weft_condition_notify(weft_condition_t *c, int n)
 
 int weft_condition_notify_all(weft_condition_t *c)
 {
+    WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c) return WEFT_EINVAL;
     if (c->shared_) return weft__pcond_notify(c, -1);
     if (!owned(c)) return WEFT_EPERM;

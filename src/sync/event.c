@@ -18,19 +18,22 @@ int weft_event_init(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
     *e = (weft_event_t)WEFT_EVENT_INIT;
+    WEFT__OBJ_INIT(e, WEFT__ID_EVENT);
     return 0;
 }
 
 int weft_event_destroy(weft_event_t *e)
 {
+    WEFT__OBJ_CHECK(e, WEFT__ID_EVENT, "event");
     if (!e) return WEFT_EINVAL;
-    if (e->shared_) return weft__pevent_destroy(e);
+    if (e->shared_) return WEFT__OBJ_DESTROYED(e, weft__pevent_destroy(e));
     bool busy = weft__waitq_busy(&e->waiters_);
-    return busy ? WEFT_EBUSY : 0;
+    return WEFT__OBJ_DESTROYED(e, busy ? WEFT_EBUSY : 0);
 }
 
 int weft_event_set(weft_event_t *e)
 {
+    WEFT__OBJ_CHECK(e, WEFT__ID_EVENT, "event");
     if (!e) return WEFT_EINVAL;
     if (weft__unlikely(e->shared_)) return weft__pevent_set(e);
     /* Nobody waits: raise SET with one CAS. A waiter arriving meanwhile changes the word (it
@@ -55,6 +58,7 @@ int weft_event_set(weft_event_t *e)
 
 int weft_event_clear(weft_event_t *e)
 {
+    WEFT__OBJ_CHECK(e, WEFT__ID_EVENT, "event");
     if (!e) return WEFT_EINVAL;
     atomic_fetch_and_explicit(&e->state_, ~(uint32_t)SET, memory_order_release);
     return 0;
@@ -62,11 +66,13 @@ int weft_event_clear(weft_event_t *e)
 
 bool weft_event_is_set(const weft_event_t *e)
 {
+    WEFT__OBJ_PEEK(e, WEFT__ID_EVENT, "event");
     return e && (atomic_load_explicit(&e->state_, memory_order_acquire) & SET);
 }
 
 int weft_event_wait(weft_event_t *e, double timeout)
 {
+    WEFT__OBJ_CHECK(e, WEFT__ID_EVENT, "event");
     /* NaN is refused even when the flag would let the call through: whether an argument is
      * valid must not depend on timing. */
     if (!e || isnan(timeout)) return WEFT_EINVAL;

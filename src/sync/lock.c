@@ -24,18 +24,20 @@ int weft_lock_init(weft_lock_t *l)
 {
     if (!l) return WEFT_EINVAL;
     *l = (weft_lock_t)WEFT_LOCK_INIT;
+    WEFT__OBJ_INIT(l, WEFT__ID_LOCK);
     return 0;
 }
 
 int weft_lock_destroy(weft_lock_t *l)
 {
+    WEFT__OBJ_CHECK(l, WEFT__ID_LOCK, "lock");
     if (!l) return WEFT_EINVAL;
-    if (l->shared_) return weft__plock_destroy(l); /* process-shared mode: pshared.c */
+    if (l->shared_) return WEFT__OBJ_DESTROYED(l, weft__plock_destroy(l)); /* pshared.c */
     if (atomic_load_explicit(&l->state_, memory_order_acquire) != FREE) return WEFT_EBUSY;
     /* Free is not idle: a release frees the lock before it pops one waiter, and the others
      * stay queued until it is taken again. */
     bool busy = weft__waitq_busy(&l->waiters_);
-    return busy ? WEFT_EBUSY : 0;
+    return WEFT__OBJ_DESTROYED(l, busy ? WEFT_EBUSY : 0);
 }
 
 static bool try_take(weft_lock_t *l)
@@ -76,6 +78,7 @@ static int acquire_slow(weft_lock_t *l, int64_t deadline, bool nocancel)
 
 int weft_lock_acquire(weft_lock_t *l, double timeout)
 {
+    WEFT__OBJ_CHECK(l, WEFT__ID_LOCK, "lock");
     /* NaN is refused before the fast path, so it fails whether or not the lock is free. */
     if (!l || isnan(timeout)) return WEFT_EINVAL;
     if (weft__likely(try_take(l))) return 0;
@@ -98,6 +101,7 @@ void weft__lock_acquire_nocancel(weft_lock_t *l)
 
 int weft_lock_release(weft_lock_t *l)
 {
+    WEFT__OBJ_CHECK(l, WEFT__ID_LOCK, "lock");
     if (!l) return WEFT_EINVAL;
     uint32_t s = LOCKED;
     if (weft__likely(atomic_compare_exchange_strong_explicit(
@@ -113,6 +117,7 @@ int weft_lock_release(weft_lock_t *l)
 
 bool weft_lock_locked(const weft_lock_t *l)
 {
+    WEFT__OBJ_PEEK(l, WEFT__ID_LOCK, "lock");
     /* Relaxed: a snapshot that orders nothing; callers must not infer ownership from it. */
     if (l && l->shared_) return weft__plock_locked(l);
     return l && atomic_load_explicit(&l->state_, memory_order_relaxed) != FREE;

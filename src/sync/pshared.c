@@ -82,6 +82,7 @@ int weft_lock_init_shared(weft_lock_t *l)
         rc = pthread_mutex_init(&l->pmutex_, &a);
     }
     pthread_mutexattr_destroy(&a);
+    if (!rc) WEFT__OBJ_INIT(l, WEFT__ID_LOCK);
     return rc ? WEFT_ENOSYS : 0;
 }
 
@@ -214,7 +215,9 @@ int weft_rlock_init_shared(weft_rlock_t *r)
 {
     if (!r) return WEFT_EINVAL;
     memset(r, 0, sizeof *r);
-    return weft_lock_init_shared(&r->lock_);
+    int rc = weft_lock_init_shared(&r->lock_);
+    if (!rc) WEFT__OBJ_INIT(r, WEFT__ID_RLOCK);
+    return rc;
 }
 
 /* Owned: the mutex's futex word names us (a dead owner's tid is cleared by the kernel, so a
@@ -348,6 +351,7 @@ int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *lock, weft_rloc
     atomic_store_explicit(&c->sh_.nwaiters_, 0, memory_order_relaxed);
     atomic_store_explicit(&c->sh_.signals_, 0, memory_order_relaxed);
     c->shared_ = 1;
+    WEFT__OBJ_INIT(c, WEFT__ID_CONDITION);
     return 0;
 }
 

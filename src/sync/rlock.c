@@ -17,13 +17,15 @@ int weft_rlock_init(weft_rlock_t *r)
 {
     if (!r) return WEFT_EINVAL;
     *r = (weft_rlock_t)WEFT_RLOCK_INIT;
+    WEFT__OBJ_INIT(r, WEFT__ID_RLOCK);
     return 0;
 }
 
 int weft_rlock_destroy(weft_rlock_t *r)
 {
+    WEFT__OBJ_CHECK(r, WEFT__ID_RLOCK, "rlock");
     if (!r) return WEFT_EINVAL;
-    return weft_lock_destroy(&r->lock_);
+    return WEFT__OBJ_DESTROYED(r, weft_lock_destroy(&r->lock_));
 }
 
 static bool owned_by_me(const weft_rlock_t *r)
@@ -34,6 +36,7 @@ static bool owned_by_me(const weft_rlock_t *r)
 
 int weft_rlock_acquire(weft_rlock_t *r, double timeout)
 {
+    WEFT__OBJ_CHECK(r, WEFT__ID_RLOCK, "rlock");
     /* NaN is refused before the owner's re-entry too, as Python does. */
     if (!r || isnan(timeout)) return WEFT_EINVAL;
     if (weft__unlikely(r->lock_.shared_)) return weft__prlock_acquire(r, timeout);
@@ -51,6 +54,7 @@ int weft_rlock_acquire(weft_rlock_t *r, double timeout)
 
 int weft_rlock_release(weft_rlock_t *r)
 {
+    WEFT__OBJ_CHECK(r, WEFT__ID_RLOCK, "rlock");
     if (!r) return WEFT_EINVAL;
     if (weft__unlikely(r->lock_.shared_)) return weft__prlock_release(r);
     if (!owned_by_me(r)) return WEFT_EPERM;
@@ -61,6 +65,7 @@ int weft_rlock_release(weft_rlock_t *r)
 
 bool weft_rlock_is_owned(const weft_rlock_t *r)
 {
+    WEFT__OBJ_PEEK(r, WEFT__ID_RLOCK, "rlock");
     if (r && r->lock_.shared_) return weft__prlock_is_owned(r);
     return r && owned_by_me(r);
 }

@@ -22,19 +22,22 @@ int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
     if (!s || value > WEFT_SEMAPHORE_MAX) return WEFT_EINVAL;
     *s = bounded ? (weft_semaphore_t)WEFT_BOUNDED_SEMAPHORE_INIT(value)
                  : (weft_semaphore_t)WEFT_SEMAPHORE_INIT(value);
+    WEFT__OBJ_INIT(s, WEFT__ID_SEMAPHORE);
     return 0;
 }
 
 int weft_semaphore_destroy(weft_semaphore_t *s)
 {
+    WEFT__OBJ_CHECK(s, WEFT__ID_SEMAPHORE, "semaphore");
     if (!s) return WEFT_EINVAL;
-    if (s->shared_) return weft__psem_destroy(s);
+    if (s->shared_) return WEFT__OBJ_DESTROYED(s, weft__psem_destroy(s));
     bool busy = weft__waitq_busy(&s->waiters_);
-    return busy ? WEFT_EBUSY : 0;
+    return WEFT__OBJ_DESTROYED(s, busy ? WEFT_EBUSY : 0);
 }
 
 int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
 {
+    WEFT__OBJ_CHECK(s, WEFT__ID_SEMAPHORE, "semaphore");
     /* NaN is refused before the fast path, so it fails whether or not a unit is free. */
     if (!s || isnan(timeout)) return WEFT_EINVAL;
     if (weft__unlikely(s->shared_)) return weft__psem_acquire(s, timeout);
@@ -58,6 +61,7 @@ int weft_semaphore_acquire(weft_semaphore_t *s, double timeout)
 
 int weft_semaphore_release(weft_semaphore_t *s, unsigned n)
 {
+    WEFT__OBJ_CHECK(s, WEFT__ID_SEMAPHORE, "semaphore");
     if (!s || n == 0) return WEFT_EINVAL;
     if (weft__unlikely(s->shared_)) return weft__psem_release(s, n);
     weft__waitq_lock(&s->waiters_);
@@ -78,6 +82,7 @@ int weft_semaphore_release(weft_semaphore_t *s, unsigned n)
 
 unsigned weft_semaphore_value(const weft_semaphore_t *s)
 {
+    WEFT__OBJ_PEEK(s, WEFT__ID_SEMAPHORE, "semaphore");
     /* Relaxed: a snapshot for display and tests; it orders nothing. */
     return s ? atomic_load_explicit(&s->value_, memory_order_relaxed) : 0;
 }

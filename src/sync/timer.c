@@ -348,16 +348,18 @@ int weft_timer_init(weft_timer_t *t)
 {
     if (!t) return WEFT_EINVAL;
     *t = (weft_timer_t)WEFT_TIMER_INIT;
+    WEFT__OBJ_INIT(t, WEFT__ID_TIMER);
     return 0;
 }
 
 int weft_timer_destroy(weft_timer_t *t)
 {
+    WEFT__OBJ_CHECK(t, WEFT__ID_TIMER, "timer");
     if (!t) return WEFT_EINVAL;
     weft__waitq_lock(&t->joiners_);
     bool busy = !finished(state_of(t)) || !weft__waitq_empty(&t->joiners_);
     weft__waitq_unlock(&t->joiners_);
-    return busy ? WEFT_EBUSY : 0;
+    return WEFT__OBJ_DESTROYED(t, busy ? WEFT_EBUSY : 0);
 }
 
 /* weft_timer_start and weft_timer_start_at: t to run fn(arg) at a monotonic ns deadline. */
@@ -396,6 +398,7 @@ static int start_at(weft_timer_t *t, int64_t deadline, void (*fn)(void *), void 
 
 int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *), void *arg)
 {
+    WEFT__OBJ_CHECK(t, WEFT__ID_TIMER, "timer");
     int64_t deadline;
     /* NaN is refused; a negative interval is a deadline already passed (the timer fires at
      * once, as threading.Timer's); WEFT_FOREVER, +inf and huge values never come. */
@@ -405,11 +408,13 @@ int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *), void 
 
 int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline, void (*fn)(void *), void *arg)
 {
+    WEFT__OBJ_CHECK(t, WEFT__ID_TIMER, "timer");
     return start_at(t, deadline.at_ns_, fn, arg);
 }
 
 int weft_timer_cancel(weft_timer_t *t)
 {
+    WEFT__OBJ_CHECK(t, WEFT__ID_TIMER, "timer");
     if (!t) return WEFT_EINVAL;
     weft__waiter_t *joiners = NULL, *service = NULL;
     int r = 0;
@@ -452,6 +457,7 @@ static int join_now(const weft_timer_t *t, double timeout)
 
 int weft_timer_join(weft_timer_t *t, double timeout)
 {
+    WEFT__OBJ_CHECK(t, WEFT__ID_TIMER, "timer");
     int64_t deadline;
     if (!t || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     /* Always under joiners_, even when finished: see the locking paragraph at the top. */
@@ -470,6 +476,7 @@ int weft_timer_join(weft_timer_t *t, double timeout)
 
 bool weft_timer_pending(const weft_timer_t *t)
 {
+    WEFT__OBJ_PEEK(t, WEFT__ID_TIMER, "timer");
     if (!t) return false;
     uint32_t s = state_of(t);
     return s == PENDING || s == RUNNING_REARMED;

@@ -21,6 +21,7 @@
 #include <string.h>
 
 struct weft_thread_local {
+    weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
     size_t index;
     void (*destructor)(void *value);
 };
@@ -46,8 +47,9 @@ int weft_thread_local_create(void (*destructor)(void *value), weft_thread_local_
     if (!out) return WEFT_EINVAL;
     *out = NULL;
     weft__thread_init();
-    weft_thread_local_t *l = weft__malloc(sizeof *l);
+    weft_thread_local_t *l = weft__handle_alloc(sizeof *l);
     if (!l) return WEFT_ENOMEM;
+    weft__handle_init(&l->hd, WEFT__ID_THREAD_LOCAL, 1);
     l->destructor = destructor;
 
     weft__mutex_lock(&weft__registry_lock);
@@ -58,7 +60,7 @@ int weft_thread_local_create(void (*destructor)(void *value), weft_thread_local_
         weft_thread_local_t **table = grow(slots, nslots, want);
         if (!table) {
             weft__mutex_unlock(&weft__registry_lock);
-            weft__free(l);
+            weft__handle_free(l, &l->hd);
             return WEFT_ENOMEM;
         }
         slots = table;
@@ -74,6 +76,7 @@ int weft_thread_local_create(void (*destructor)(void *value), weft_thread_local_
 
 void *weft_thread_local_get(const weft_thread_local_t *l)
 {
+    WEFT__HANDLE_CHECK(l, WEFT__ID_THREAD_LOCAL, "thread_local");
     weft_thread_t *self = weft__thread_self;
     if (!l || !self || l->index >= self->nvalues) return NULL;
     return self->values[l->index];
@@ -81,6 +84,7 @@ void *weft_thread_local_get(const weft_thread_local_t *l)
 
 int weft_thread_local_set(weft_thread_local_t *l, void *value)
 {
+    WEFT__HANDLE_CHECK(l, WEFT__ID_THREAD_LOCAL, "thread_local");
     if (!l) return WEFT_EINVAL;
     weft_thread_t *self = weft_thread_current();
     if (!self) return WEFT_ENOMEM;
@@ -156,6 +160,7 @@ static void *take_any(const weft_thread_local_t *l)
 
 int weft_thread_local_release(weft_thread_local_t *l)
 {
+    WEFT__HANDLE_RELEASE(l, WEFT__ID_THREAD_LOCAL, "thread_local");
     if (!l) return WEFT_EINVAL;
     for (void *v; (v = take_any(l));)
         if (l->destructor) l->destructor(v);
@@ -170,6 +175,6 @@ int weft_thread_local_release(weft_thread_local_t *l)
         nslots = 0;
     }
     weft__mutex_unlock(&weft__registry_lock);
-    weft__free(l);
+    weft__handle_free(l, &l->hd);
     return 0;
 }

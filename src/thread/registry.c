@@ -32,6 +32,7 @@ static struct {
 } registry;
 
 static weft_thread_t main_record = {
+    .hd = {WEFT__HANDLE_MAGIC(WEFT__ID_THREAD), 0},
     .kind = WEFT__THREAD_MAIN,
     .phase = WEFT__PHASE_RUNNING,
     .name = "MainThread",
@@ -49,6 +50,7 @@ static _Atomic unsigned long name_counter;
 void weft__thread_record_init(weft_thread_t *t, uint8_t kind, bool daemon, uint32_t refs,
                               uint32_t phase, const char *name, const char *prefix)
 {
+    weft__handle_init(&t->hd, WEFT__ID_THREAD, kind == WEFT__THREAD_STARTED); /* the starter's */
     atomic_init(&t->refs, refs);
     t->kind = kind;
     t->daemon = daemon;
@@ -118,7 +120,7 @@ static void abandon(weft_thread_t *t)
     t->waiters = (weft_waitq_t)WEFT_WAITQ_INIT;
     t->phase = WEFT__PHASE_DONE;
     t->prev = t->next = NULL;
-    weft_thread_release(t); /* the vanished thread's own reference (ignored for main) */
+    weft__thread_unref(t); /* the vanished thread's own reference (ignored for main) */
 }
 
 static void fork_child(void)
@@ -191,13 +193,13 @@ weft_thread_t *weft__thread_caller(void)
 static weft_thread_t *make_dummy(void)
 {
     if (init_error) return NULL;
-    weft_thread_t *t = weft__malloc(sizeof *t);
+    weft_thread_t *t = weft__handle_alloc(sizeof *t);
     if (!t) return NULL;
     /* One reference, the thread's own, dropped by the key destructor at its exit. */
     weft__thread_record_init(t, WEFT__THREAD_DUMMY, true, 1, WEFT__PHASE_RUNNING, NULL, "Dummy");
     t->ident = gettid();
     if (pthread_setspecific(weft__thread_key, t)) {
-        weft__free(t);
+        weft__handle_free(t, &t->hd);
         return NULL;
     }
     weft__mutex_lock(&weft__registry_lock);

@@ -80,7 +80,7 @@ void weft__thread_finish(weft_thread_t *t)
      * (a handle released meanwhile in another thread would otherwise free it under us). */
     if (t->kind != WEFT__THREAD_MAIN &&
         atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
-        weft__free(t);
+        weft__handle_free(t, &t->hd);
 }
 
 typedef struct phase_wait {
@@ -132,7 +132,7 @@ int weft_thread_start(void (*fn)(void *arg), void *arg, const weft_thread_opts_t
     if (!rc) rc = weft__exit_rule_install();
     if (rc) return rc;
 
-    weft_thread_t *t = weft__malloc(sizeof *t);
+    weft_thread_t *t = weft__handle_alloc(sizeof *t);
     if (!t) return WEFT_ENOMEM;
     /* Two references: the caller's handle and the running thread's own. */
     weft__thread_record_init(t, WEFT__THREAD_STARTED, o.daemon, 2, WEFT__PHASE_STARTING, o.name,
@@ -156,12 +156,13 @@ int weft_thread_start(void (*fn)(void *arg), void *arg, const weft_thread_opts_t
     *out = t;
     return 0;
 fail:
-    weft__free(t);
+    weft__handle_free(t, &t->hd);
     return rc;
 }
 
 int weft_thread_join(weft_thread_t *t, double timeout)
 {
+    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     int64_t deadline;
     if (!t || weft__deadline(timeout, &deadline)) return WEFT_EINVAL;
     if (t == weft__thread_caller()) return WEFT_EDEADLK;
@@ -170,6 +171,7 @@ int weft_thread_join(weft_thread_t *t, double timeout)
 
 bool weft_thread_is_alive(weft_thread_t *t)
 {
+    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     if (!t) return false;
     weft__waitq_lock(&t->waiters);
     bool alive = t->phase != WEFT__PHASE_DONE;
@@ -179,30 +181,45 @@ bool weft_thread_is_alive(weft_thread_t *t)
 
 weft_thread_t *weft_thread_retain(weft_thread_t *t)
 {
+    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     /* Relaxed is enough: the caller already holds a reference, so the count cannot reach zero
      * meanwhile, and nothing else is published by the increment (as shared_ptr copies). */
-    if (t && t->kind != WEFT__THREAD_MAIN)
+    if (t && t->kind != WEFT__THREAD_MAIN) {
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        WEFT__HANDLE_GIVE(t);
+    }
     return t;
 }
 
 int weft_thread_release(weft_thread_t *t)
 {
+    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     if (!t) return WEFT_EINVAL;
     if (t->kind == WEFT__THREAD_MAIN) return 0;
-    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1) weft__free(t);
+    WEFT__HANDLE_RELEASE(t, WEFT__ID_THREAD, "thread");
+    weft__thread_unref(t);
     return 0;
+}
+
+void weft__thread_unref(weft_thread_t *t)
+{
+    if (t->kind == WEFT__THREAD_MAIN) return;
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) == 1)
+        weft__handle_free(t, &t->hd);
 }
 
 long weft_thread_ident(const weft_thread_t *t)
 {
+    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     return t ? t->ident : -1;
 }
 const char *weft_thread_name(const weft_thread_t *t)
 {
+    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     return t ? t->name : NULL;
 }
 bool weft_thread_is_daemon(const weft_thread_t *t)
 {
+    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     return t && t->daemon;
 }

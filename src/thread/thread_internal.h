@@ -6,6 +6,7 @@
  *   local.c     thread-local data
  *
  * The record (struct weft_thread). Fields and who guards them:
+ *   hd             the debug mode's magic and the program's references (core_internal.h).
  *   refs           atomic; the handles out there plus, while the thread runs, one of its own.
  *                  The main thread's static record ignores it.
  *   kind, daemon, ident, name, fn, arg
@@ -36,6 +37,7 @@ enum { WEFT__THREAD_STARTED, WEFT__THREAD_MAIN, WEFT__THREAD_DUMMY };
 enum { WEFT__PHASE_STARTING, WEFT__PHASE_RUNNING, WEFT__PHASE_DONE };
 
 struct weft_thread {
+    weft__handle_t hd; /* user_refs: the program's references (the thread's own is not one) */
     _Atomic uint32_t refs;
     uint8_t kind;
     bool daemon;
@@ -82,6 +84,10 @@ void weft__registry_add_locked(weft_thread_t *t);
 void weft__registry_remove_locked(weft_thread_t *t);
 /* The first record (follow ->next); the caller holds weft__registry_lock. */
 weft_thread_t *weft__registry_first_locked(void);
+
+/* Drops a reference that is not the program's (a vanished thread's own); frees the record with
+ * the last one. The main thread's static record ignores it. */
+void weft__thread_unref(weft_thread_t *t);
 
 /* Ends the calling thread's record: thread-local destructors, off the registry, DONE, joiners
  * woken, the thread's reference dropped. Called by the thread itself, last. */

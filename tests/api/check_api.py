@@ -141,7 +141,8 @@ def parse_headers(root):
             if params == ['void']:
                 params = []
             extern = 'WEFT_EXTERN' in pre.split()
-            ret = ' '.join(w for w in pre.split() if w not in ('WEFT_EXTERN', 'extern'))
+            ret = ' '.join(w for w in pre.split()
+                           if w not in ('WEFT_EXTERN', 'WEFT_NODISCARD', 'extern'))
             funcs[m.group(1)] = Function(m.group(1), ret, params, header, extern,
                                          kind == 'definition')
     if len(funcs) < MIN_FUNCTIONS:

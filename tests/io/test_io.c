@@ -559,7 +559,8 @@ static void echo_back(void *p)
 {
     int *fd = p;
     char c;
-    if (read_count(fd[0], &c, 1, 10) == 1) weft_fd_write(fd[1], &c, 1, 10, NULL);
+    if (read_count(fd[0], &c, 1, 10) != 1) return;
+    if (weft_fd_write(fd[1], &c, 1, 10, NULL) != 0) return; /* the reader then sees no echo */
 }
 
 /* Signals without SA_RESTART interrupt the waits (EINTR): weft retries, the calls complete

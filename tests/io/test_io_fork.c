@@ -38,12 +38,13 @@ static void expect_child_passed(pid_t pid)
 static void write_soon(void *p)
 {
     int fd = *(int *)p;
-    if (weft_time_sleep(0.01) == 0) (void)weft_fd_write(fd, "x", 1, 5, NULL);
+    if (weft_time_sleep(0.01) != 0) return;
+    if (weft_fd_write(fd, "x", 1, 5, NULL) != 0) _exit(3); /* the child's exit code says it */
 }
 
 static void write_now(void *p)
 {
-    (void)weft_fd_write(*(int *)p, "x", 1, 5, NULL);
+    if (weft_fd_write(*(int *)p, "x", 1, 5, NULL) != 0) return; /* the reader's wait fails then */
 }
 
 /* The child's poller cannot be made (every allocation fails from the fork on): no abort in

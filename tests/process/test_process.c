@@ -655,7 +655,8 @@ static void busy_thread(void *arg, int i)
         busy.counter++;
         weft_lock_release(&busy.lock);
         void *item;
-        if (weft_queue_put(busy.q, (void *)(long)i, 1) == 0) weft_queue_get(busy.q, 1, &item);
+        if (weft_queue_put(busy.q, (void *)(long)i, 1) != 0) continue;
+        if (weft_queue_get(busy.q, 1, &item) != 0) continue; /* a timeout under load */
     }
 }
 

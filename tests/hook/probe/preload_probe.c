@@ -40,13 +40,14 @@ int main(int argc, char **argv)
     weft_co_t *c[22];
     ssize_t got = 0;
     double t0 = weft_time_monotonic();
-    for (int i = 0; i < 20; i++) weft_co_spawn(nap, NULL, NULL, &c[i]);
+    for (int i = 0; i < 20; i++)
+        if (weft_co_spawn(nap, NULL, NULL, &c[i]) != 0) return 2;
     /* Unpatched, the reader would block the thread forever before the writer runs: only
      * start the pair when the patch is expected. */
     int n = 20;
     if (want_concurrent) {
-        weft_co_spawn(reader, &got, NULL, &c[n++]);
-        weft_co_spawn(writer, NULL, NULL, &c[n++]);
+        if (weft_co_spawn(reader, &got, NULL, &c[n++]) != 0) return 2;
+        if (weft_co_spawn(writer, NULL, NULL, &c[n++]) != 0) return 2;
     }
     weft_co_join_all(c, (size_t)n, 30);
     double took = weft_time_monotonic() - t0;
