@@ -27,7 +27,9 @@
  * a body longer than INLINE_MAX follows the head as 1 MiB messages on TAG_BODY):
  *   BATCH  entries: u32 name length, u32 0, u64 argument length, name, argument (inline,
  *          unless the head's body length says it follows: then count is 1)
- *   REPLY  entries: i32 code, u32 0, u64 result length, result (or in the body, count 1)
+ *   REPLY  entries: i32 code, u32 0, u64 result length, result (or in the body, count 1); a
+ *          failure's bytes are its message (weft_future_fail_current), at most MESSAGE_MAX,
+ *          never in a body; the submitter reads at most MESSAGE_MAX of them whatever the length
  *   EXIT   no entries: the worker finalizes and weft_mpi_serve returns.
  * A dead rank (its pidfd fires) breaks the engine: every queued and in-flight future fails
  * with WEFT_EBROKEN and submits fail with it; the MPI requests to the dead rank are dropped.
@@ -55,6 +57,7 @@
 enum { TAG_MSG = 7101, TAG_BODY = 7102 };
 enum { BATCH = 1, REPLY = 2, EXIT = 3 };
 enum { NAME_MAX_LEN = 255 };
+enum { MESSAGE_MAX = 4095 }; /* a failure's message on the wire, in bytes, without its NUL */
 enum { INLINE_MAX = 64 << 10, CHUNK = 1 << 20 };
 enum { BATCH_MAX_TASKS = 256, BATCHES_IN_FLIGHT = 4 }; /* at most; see depth() */
 #define BATCH_NS 1000000        /* the work one batch should carry, by the measured task time */
@@ -203,11 +206,16 @@ static int run_task(const unsigned char *name, size_t nlen, const unsigned char 
 {
     entry_t *e = lookup((const char *)name, nlen);
     if (!e) return WEFT_ENOENT;
+    char *message = NULL;
+    weft_future_capture_begin();
     int code = e->fn(alen ? arg : NULL, alen, result, rlen);
-    if (code) {
+    weft_future_capture_end(&message); /* WEFT_ENOMEM: the failure goes without its message */
+    if (code) {                        /* a failure's bytes are its message, cut to MESSAGE_MAX */
         free(*result);
-        *result = NULL;
-        *rlen = 0;
+        *result = message;
+        *rlen = message ? strnlen(message, MESSAGE_MAX) : 0;
+    } else {
+        free(message);
     }
     return code;
 }
@@ -409,8 +417,9 @@ static void pool_done_locked(mpool_t *p)
 }
 
 /* Completes a future the MPI thread holds (its queue reference): code 0 with result, or the
- * error; then it leaves its pool. Not under the lock: callbacks run here. */
-static void complete(weft_future_t *f, int code, result_t *result)
+ * error with message (the task's, copied; NULL: weft's own for the codes it makes); then it
+ * leaves its pool. Not under the lock: callbacks run here. */
+static void complete(weft_future_t *f, int code, result_t *result, const char *message)
 {
     task_t *t = f->arg;
     mpool_t *p = t->pool;
@@ -422,7 +431,8 @@ static void complete(weft_future_t *f, int code, result_t *result)
     } else {
         free(result);
         weft_future_set_error(f, code,
-                              code == WEFT_ENOENT    ? "no task of that name on the worker rank"
+                              message                ? message
+                              : code == WEFT_ENOENT  ? "no task of that name on the worker rank"
                               : code == WEFT_EBROKEN ? "a worker rank died: the MPI pool is broken"
                                                      : NULL);
     }
@@ -555,7 +565,7 @@ static void release_dropped(weft__list_t *dropped)
         task_t *t = f->arg;
         if (t->refs == -1) { /* RUNNING, no memory to send it */
             t->refs = 1;
-            complete(f, WEFT_ENOMEM, NULL);
+            complete(f, WEFT_ENOMEM, NULL, NULL);
             continue;
         }
         f->arg = NULL;
@@ -641,11 +651,13 @@ static void take_reply(rank_t *r, const unsigned char *msg, size_t len)
         uint64_t rlen = get64(msg + off + 8);
         off += ENTRY;
         if (body) {
-            r->body = new_result(body);
+            /* A failure never comes with a body (its message is inline): one that does is
+             * drained through the scratch buffer below, never allocated at its size. */
+            r->body = code ? NULL : new_result(body);
             r->body_code = code;
             r->nbody = nchunks(body);
             r->body_reqs = r->body ? malloc(r->nbody * sizeof *r->body_reqs) : NULL;
-            if (!r->body_reqs) { /* no memory: take the chunks through a scratch buffer */
+            if (!r->body_reqs) { /* no memory (or a failure): take the chunks through a scratch */
                 free(r->body);
                 r->body = NULL;
                 unsigned char *scratch = malloc(CHUNK);
@@ -654,7 +666,7 @@ static void take_reply(rank_t *r, const unsigned char *msg, size_t len)
                              MPI_STATUS_IGNORE);
                 free(scratch);
                 weft_future_t *f = pop_inflight(r);
-                if (f) complete(f, WEFT_ENOMEM, NULL);
+                if (f) complete(f, code ? code : WEFT_ENOMEM, NULL, NULL);
                 return;
             }
             for (int c = 0; c < r->nbody; c++)
@@ -665,9 +677,16 @@ static void take_reply(rank_t *r, const unsigned char *msg, size_t len)
         if (len - off < rlen) return;
         result_t *res = code ? NULL : new_result(rlen);
         if (res) memcpy(res->raw, msg + off, rlen);
+        /* A failure's message: its bytes up to the first NUL, at most MESSAGE_MAX of them
+         * whatever length the peer claims (they are in msg, whose length MPI gave). */
+        char message[MESSAGE_MAX + 1];
+        size_t mlen =
+            code ? strnlen((const char *)msg + off, rlen < MESSAGE_MAX ? rlen : MESSAGE_MAX) : 0;
+        memcpy(message, msg + off, mlen);
+        message[mlen] = 0;
         off += rlen;
         weft_future_t *f = pop_inflight(r);
-        if (f) complete(f, code || res ? code : WEFT_ENOMEM, res);
+        if (f) complete(f, code || res ? code : WEFT_ENOMEM, res, mlen ? message : NULL);
     }
 }
 
@@ -686,7 +705,7 @@ static bool take_replies(rank_t *r)
             r->body = NULL;
             weft_future_t *f = pop_inflight(r);
             if (f)
-                complete(f, r->body_code, r->body_code ? (free(res), NULL) : res);
+                complete(f, r->body_code, r->body_code ? (free(res), NULL) : res, NULL);
             else
                 free(res);
             got = true;
@@ -753,7 +772,7 @@ static void break_engine(void)
         r->batches = 0;
     }
     weft__list_node_t *n;
-    while ((n = weft__list_pop_front(&all))) complete(weft__future_of(n), WEFT_EBROKEN, NULL);
+    while ((n = weft__list_pop_front(&all))) complete(weft__future_of(n), WEFT_EBROKEN, NULL, NULL);
 }
 
 /* ---- the MPI thread: ranks, commands, the loop ------------------------------------------------

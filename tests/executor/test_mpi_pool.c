@@ -62,6 +62,22 @@ static int fails_with_erange(const void *arg, size_t len, void **result, size_t 
 }
 WEFT_MPI_TASK(fails_with_erange)
 
+/* Fails with a message (weft_future_fail_current), as a process-pool task may. */
+static int fails_with_a_message(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    return weft_future_fail_current(WEFT_ERANGE, "item %d is out of range", 7);
+}
+WEFT_MPI_TASK(fails_with_a_message)
+
+/* Fails with a message far longer than a message may be (70 000 bytes). */
+static int fails_with_a_huge_message(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    return weft_future_fail_current(WEFT_EIO, "%070000d", 1);
+}
+WEFT_MPI_TASK(fails_with_a_huge_message)
+
 /* Sleeps the number of milliseconds in its 4-byte argument. */
 static int sleep_ms(const void *arg, size_t len, void **result, size_t *result_len)
 {
@@ -180,6 +196,31 @@ static void mpi_pool_task_error_reaches_its_future(void **state)
     weft_future_release(f);
     f = submit(ex, "square", "x", 1); /* square refuses a wrong length */
     assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_EINVAL);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
+/* weft_future_fail_current's message in a worker rank reaches the submitter's future, as a
+ * process pool's does; one longer than the limit arrives cut to it. */
+static void mpi_pool_task_error_message_reaches_its_future(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(0);
+    weft_future_t *f = submit(ex, "fails_with_a_message", NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_ERANGE);
+    assert_non_null(weft_future_error_message(f));
+    assert_string_equal(weft_future_error_message(f), "item 7 is out of range");
+    weft_future_release(f);
+    f = submit(ex, "fails_with_a_huge_message", NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_EIO);
+    const char *m = weft_future_error_message(f);
+    assert_non_null(m);
+    assert_true(strlen(m) > 0 && strlen(m) <= 4095);
+    assert_true(strspn(m, "0") == strlen(m)); /* the head of "000...01" */
+    weft_future_release(f);
+    f = submit(ex, "fails_with_erange", NULL, 0); /* no message: none */
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_ERANGE);
+    assert_null(weft_future_error_message(f));
     weft_future_release(f);
     close_pool(ex);
 }
@@ -638,6 +679,7 @@ static void spawn_once(void)
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_runs_tasks_on_bytes),
     WEFT_TEST(mpi_pool_task_error_reaches_its_future),
+    WEFT_TEST(mpi_pool_task_error_message_reaches_its_future),
     WEFT_TEST(mpi_pool_unknown_task_name_fails_its_future),
     WEFT_TEST(mpi_pool_callbacks_run_on_completion),
     WEFT_TEST(mpi_pool_many_small_tasks_in_order),
