@@ -104,7 +104,9 @@ typedef struct weft_mpi_pool_opts {
     const char *spawn_command;
     char **spawn_argv;
     int spawn_nprocs;
-    uint64_t reserved_[4]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
+    double heartbeat_interval;
+    double heartbeat_timeout;
+    uint64_t reserved_[2]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_mpi_pool_opts_t;
 
 /* Creates an MPI pool (starting the MPI thread and MPI first if weft_mpi_serve was not

@@ -562,6 +562,19 @@ static void mpi_pool_bad_input(void **state)
     assert_int_equal(weft_mpi_pool_create(NULL, NULL), WEFT_EINVAL);
     weft_mpi_pool_opts_t bad = {.spawn_nprocs = -1};
     assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    bad = (weft_mpi_pool_opts_t){.heartbeat_interval = -1};
+    assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    bad = (weft_mpi_pool_opts_t){.heartbeat_timeout = NAN};
+    assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    bad = (weft_mpi_pool_opts_t){.heartbeat_interval = NAN};
+    assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    assert_null(tp);
+    weft_mpi_pool_opts_t off = {.heartbeat_timeout = WEFT_FOREVER}; /* no heartbeat */
+    assert_int_equal(weft_mpi_pool_create(&off, &tp), 0);
+    f = submit_square(tp, 5);
+    assert_int_equal(square_of(f), 25);
+    weft_future_release(f);
+    close_pool(tp);
     assert_int_equal(weft_mpi_register("square", sleep_ms), WEFT_EEXIST);
     assert_int_equal(weft_mpi_register("square", square), 0);
     assert_int_equal(weft_mpi_register(NULL, square), WEFT_EINVAL);
@@ -592,6 +605,57 @@ static void mpi_pool_killed_rank_breaks_the_pool(void **state)
     close_pool(ex);
     weft_executor_t *again;
     assert_int_equal(weft_mpi_pool_create(NULL, &again), WEFT_EBROKEN);
+}
+
+/* A rank that stops answering without dying (SIGSTOP: its pidfd stays quiet, as nothing
+ * watches a rank on another host that dies) is declared dead by the heartbeat within its
+ * interval and timeout: the pool breaks, its pending futures fail with WEFT_EBROKEN. */
+static void mpi_pool_stopped_rank_breaks_the_pool_by_heartbeat(void **state)
+{
+    (void)state;
+    weft_mpi_pool_opts_t opts = {
+        .max_workers = 1, .heartbeat_interval = 0.05, .heartbeat_timeout = 0.5};
+    weft_executor_t *ex;
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), 0);
+    weft_future_t *f = submit(ex, "reverse_and_pid", "x", 1);
+    const unsigned char *data;
+    size_t len;
+    assert_int_equal(weft_future_result_bytes(f, 60, (const void **)&data, &len), 0);
+    pid_t pid;
+    memcpy(&pid, data + 1, sizeof pid);
+    weft_future_release(f);
+    weft_future_t *fs[4];
+    for (int i = 0; i < 4; i++) fs[i] = submit_sleep(ex, 300);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    int64_t t0 = weft_time_monotonic_ns();
+    for (int i = 0; i < 4; i++) {
+        int rc = weft_future_result_bytes(fs[i], 30, NULL, NULL);
+        assert_true(rc == 0 || rc == WEFT_EBROKEN);
+        if (i == 3) assert_int_equal(rc, WEFT_EBROKEN); /* 1.2 s of sleeps: it never ran */
+        weft_future_release(fs[i]);
+    }
+    double took = (double)(weft_time_monotonic_ns() - t0) / 1e9;
+    assert_true(took < 0.05 + 0.5 + 5.0); /* the bound, with room for a loaded machine */
+    assert_int_equal(weft_mpi_pool_submit(ex, "square", NULL, 0, NULL), WEFT_EBROKEN);
+    assert_int_equal(kill(pid, SIGKILL), 0); /* a stopped rank would keep mpirun waiting */
+    close_pool(ex);
+}
+
+/* A rank busy with a task far longer than the heartbeat timeout is alive: its heartbeat
+ * thread answers while the task runs, so the pool does not break. */
+static void mpi_pool_busy_rank_is_not_declared_dead(void **state)
+{
+    (void)state;
+    weft_mpi_pool_opts_t opts = {.heartbeat_interval = 0.05, .heartbeat_timeout = 0.5};
+    weft_executor_t *ex;
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), 0);
+    weft_future_t *slow = submit_sleep(ex, 2500); /* 5 timeouts */
+    weft_future_t *f = submit_square(ex, 9);
+    assert_int_equal(weft_future_result_bytes(slow, 60, NULL, NULL), 0);
+    assert_int_equal(square_of(f), 81);
+    weft_future_release(slow);
+    weft_future_release(f);
+    close_pool(ex);
 }
 
 /* A rank dies while 64 MiB are on their way to it (its next task's argument, sent while it
@@ -695,6 +759,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_bad_input),
     WEFT_TEST(mpi_pool_killed_rank_breaks_the_pool),
     WEFT_TEST(mpi_pool_rank_killed_midway_through_a_large_send),
+    WEFT_TEST(mpi_pool_stopped_rank_breaks_the_pool_by_heartbeat),
+    WEFT_TEST(mpi_pool_busy_rank_is_not_declared_dead),
     WEFT_TEST(mpi_pool_spawned_workers_serve_their_pool),
     WEFT_TEST(mpi_pool_spawn_of_a_missing_program_fails),
 };
