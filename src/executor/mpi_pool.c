@@ -1092,7 +1092,8 @@ static void *engine_main(void *arg)
         did |= reap_sends();
         for (size_t i = 0; i < E.nranks; i++) {
             did |= take_replies(&E.ranks[i]);
-            busy |= !weft__list_empty(&E.ranks[i].inflight) || E.ranks[i].ping_at;
+            busy |= !weft__list_empty(&E.ranks[i].inflight) ||
+                    (E.ranks[i].ping_at && !E.ranks[i].gone); /* its pong is due */
         }
         reap_pools();
         int64_t now = weft_time_monotonic_ns();

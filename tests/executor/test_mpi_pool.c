@@ -646,10 +646,10 @@ static void mpi_pool_stopped_rank_breaks_the_pool_by_heartbeat(void **state)
 static void mpi_pool_busy_rank_is_not_declared_dead(void **state)
 {
     (void)state;
-    weft_mpi_pool_opts_t opts = {.heartbeat_interval = 0.05, .heartbeat_timeout = 0.5};
+    weft_mpi_pool_opts_t opts = {.heartbeat_interval = 0.1, .heartbeat_timeout = 1.0};
     weft_executor_t *ex;
     assert_int_equal(weft_mpi_pool_create(&opts, &ex), 0);
-    weft_future_t *slow = submit_sleep(ex, 2500); /* 5 timeouts */
+    weft_future_t *slow = submit_sleep(ex, 3000); /* 3 timeouts */
     weft_future_t *f = submit_square(ex, 9);
     assert_int_equal(weft_future_result_bytes(slow, 60, NULL, NULL), 0);
     assert_int_equal(square_of(f), 81);
