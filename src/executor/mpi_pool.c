@@ -261,14 +261,17 @@ static int chunk_len(uint64_t len, int i)
 
 /* ---- the worker rank --------------------------------------------------------------------- */
 
-/* A worker's send of len bytes to rank 0, waiting for it (wwait: the lock is not held). */
+/* A worker's send of len bytes to rank 0, waiting for it (wwait: the lock is not held). A
+ * small one goes eagerly: done at its first test, without a backoff. */
 static void wsend(MPI_Comm comm, const void *buf, int len, int tag)
 {
     MPI_Request req;
+    int done = 0;
     wlock();
     int rc = MPI_Isend(buf, len, MPI_BYTE, 0, tag, comm, &req);
+    if (rc == MPI_SUCCESS) MPI_Test(&req, &done, MPI_STATUS_IGNORE);
     wunlock();
-    if (rc == MPI_SUCCESS) wwait(&req);
+    if (rc == MPI_SUCCESS && !done) wwait(&req);
 }
 
 /* Sends a reply head (and the body, if any), waiting: a worker has nothing else to do. */
@@ -889,7 +892,7 @@ static unsigned char ping_msg[HEAD]; /* every ping's bytes (set before the MPI t
  * are taken before the verdict, so a submitter that was slow itself sees those waiting. */
 static bool silent(rank_t *r, int64_t now)
 {
-    for (;;) {
+    while (r->ping_at) { /* a pong only answers a ping: none is looked for without one */
         int flag = 0;
         MPI_Message msg;
         MPI_Status st;
