@@ -7,21 +7,27 @@ if(MPI_C_FOUND AND MPIEXEC_EXECUTABLE)
   # Shared on libweft.so; static on libweft.a (the test programs', which link weft statically).
   add_library(weft_mpi SHARED src/executor/mpi_pool.c)
   add_library(weft_mpi_static STATIC src/executor/mpi_pool.c)
-  target_link_libraries(weft_mpi PUBLIC weft MPI::MPI_C)
+  # MPI is the shared library's own (weft/mpi.h needs no <mpi.h>): a consumer of the installed
+  # package links weft::weft_mpi without finding MPI itself.
+  target_link_libraries(weft_mpi PUBLIC weft PRIVATE MPI::MPI_C)
   target_link_libraries(weft_mpi_static PUBLIC weft_static MPI::MPI_C)
   foreach(t weft_mpi weft_mpi_static)
     target_compile_definitions(${t} PRIVATE WEFT_BUILDING)
     set_target_properties(${t} PROPERTIES C_VISIBILITY_PRESET hidden POSITION_INDEPENDENT_CODE ON)
   endforeach()
   set_target_properties(weft_mpi PROPERTIES VERSION ${PROJECT_VERSION}
-                        SOVERSION ${PROJECT_VERSION_MAJOR}
+                        SOVERSION ${PROJECT_VERSION_MAJOR} EXPORT_NAME weft_mpi
                         LINK_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/cmake/weft_mpi.map)
   target_link_options(weft_mpi PRIVATE
                       -Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/cmake/weft_mpi.map)
   add_library(weft::weft_mpi ALIAS weft_mpi)
-  # Installed beside libweft with a pkg-config file (`pkg-config --libs weft-mpi`): weft/mpi.h
-  # does not include <mpi.h>, so a program needs no MPI flags of its own.
-  install(TARGETS weft_mpi LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  # Installed beside libweft with a pkg-config file (`pkg-config --libs weft-mpi`) and in weft's
+  # CMake package (weft::weft_mpi, from weft_mpiTargets.cmake, which weftConfig.cmake includes
+  # when it is there): weft/mpi.h does not include <mpi.h>, so a program needs no MPI flags of
+  # its own.
+  install(TARGETS weft_mpi EXPORT weft_mpiTargets LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
+  install(EXPORT weft_mpiTargets NAMESPACE weft::
+          DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/weft)
   file(RELATIVE_PATH WEFT_MPI_PC_RELPREFIX ${CMAKE_INSTALL_FULL_LIBDIR}/pkgconfig
        ${CMAKE_INSTALL_PREFIX})
   configure_file(cmake/weft-mpi.pc.in ${CMAKE_CURRENT_BINARY_DIR}/weft-mpi.pc @ONLY)

@@ -173,12 +173,26 @@ WEFT_EXTERN int weft_future_set_result(weft_future_t *f, void *value);
 WEFT_EXTERN int weft_future_set_error(weft_future_t *f, int code, const char *message);
 
 /* Inside a task run by an executor: records a printf-style message for the task's future and
- * returns code, so a task fails with `return weft_future_fail_current(code, "...", ...)`. A
- * thread pool's and a process pool's tasks both carry it (the process pool sends it back with
- * the failure; an MPI pool's task does not yet: its future has no message). Outside a task it
- * only returns code. */
+ * returns code, so a task fails with `return weft_future_fail_current(code, "...", ...)`. The
+ * thread pool's, the process pool's and the MPI pool's tasks all carry it (the process and MPI
+ * pools send it back with the failure; the MPI pool cuts it to 4095 bytes). Outside a task (and
+ * outside weft_future_capture_begin/_end) it only returns code. */
 WEFT_EXTERN int weft_future_fail_current(int code, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* For an executor that runs a task outside any future, in another process or on another host,
+ * and carries its outcome back itself (weft's process and MPI pools do): between
+ * weft_future_capture_begin and weft_future_capture_end on one thread, weft_future_fail_current
+ * on that thread keeps its message (the last one) instead of dropping it; the runner then sends
+ * it with the failure and completes the submitter's future with weft_future_set_error. Inside a
+ * task run in a future, fail_current goes to that future as always. begin drops a message an
+ * unfinished capture kept and returns 0. end stops capturing and hands the message over in
+ * *message (malloc'd: free it with free(); NULL when there was none): 0, WEFT_EINVAL (message
+ * NULL: nothing changes), WEFT_ENOMEM (no memory for the copy: *message NULL, the capture is
+ * over). Per thread; not async-signal-safe; fork: a child's capture starts where the parent's
+ * was. */
+WEFT_EXTERN int weft_future_capture_begin(void);
+WEFT_EXTERN int weft_future_capture_end(char **message);
 
 /* ---- waiting on many ------------------------------------------------------------------ */
 

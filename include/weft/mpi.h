@@ -1,7 +1,8 @@
 /*
  * weft/mpi.h — the executor on MPI ranks (mpi4py.futures' MPIPoolExecutor for C), built when
  * Open MPI is found: library libweft_mpi, which links MPI itself (`pkg-config --libs weft-mpi`:
- * -lweft_mpi -lweft; in weft's own CMake build, the target weft::weft_mpi). This header needs
+ * -lweft_mpi -lweft; in CMake, weft::weft_mpi: find_package(weft COMPONENTS mpi) of an installed
+ * weft built with MPI, or the target in weft's own build). This header needs
  * no <mpi.h>. Not included by weft.h.
  *
  * The same executor as the process pool, across hosts (submit by name, weft_mpi_pool_map for
@@ -23,7 +24,9 @@
  *     weft_mpi_serve too (it sees its parent and serves it). Those workers belong to that pool
  *     and leave when it is released.
  *
- * Threads: weft_mpi_serve initializes MPI in the calling thread (MPI_THREAD_SERIALIZED) and
+ * Threads: a worker rank runs its tasks in its main thread and answers the heartbeat from a
+ * thread of its own (their MPI calls one at a time). On the submitter, weft_mpi_serve
+ * initializes MPI in the calling thread (MPI_THREAD_SERIALIZED) and
  * starts weft's MPI thread, which from then on makes every MPI call (the progress of every
  * pool), one at a time; weft_mpi_finalize stops it and finalizes MPI back in the calling
  * thread, as MPI requires (call both from the main thread). Submitters only queue and poke the
@@ -38,12 +41,18 @@
  * results above 64 KiB travel alone, in 1 MiB chunks posted as non-blocking sends and
  * receives, so a 64 MiB payload never stalls the MPI thread's other traffic.
  *
- * Failure: a task's nonzero code fails its future. A name no rank registered fails its future
- * with WEFT_ENOENT. A worker rank that dies breaks the pools (MPI cannot go on without ULFM):
- * every future queued or in flight in any MPI pool fails with WEFT_EBROKEN, and later submits
- * and creates return WEFT_EBROKEN; nothing hangs. A death is seen at once for ranks on the
- * submitter's host (their pids are watched through pidfds; a rank on another host that dies is
- * not detected: its tasks wait, bound them with a result timeout); the job must be started with
+ * Failure: a task's nonzero code fails its future, with the message the task left with
+ * weft_future_fail_current (weft_future_error_message; cut to 4095 bytes). A name no rank
+ * registered fails its future with WEFT_ENOENT. A worker rank that dies breaks the pools (MPI
+ * cannot go on without ULFM): every future queued or in flight in any MPI pool fails with
+ * WEFT_EBROKEN, and later submits and creates return WEFT_EBROKEN; nothing hangs. A death is
+ * seen at once for ranks on the submitter's host (their pids are watched through pidfds), and
+ * for any rank by a heartbeat: the MPI thread pings a rank that has tasks in flight every
+ * heartbeat_interval, and a thread of the worker's own (not the one running its tasks, so a
+ * long task does not count as silence) answers; a ping left unanswered for heartbeat_timeout
+ * declares the rank dead, as a rank on another host that died, or one that stopped (SIGSTOP, a
+ * hung host), would otherwise leave its tasks waiting forever. So a death is seen within
+ * interval + timeout at most (1 + 10 s by default). The job must be started with
  * `mpirun --enable-recovery` (Open MPI 4), or mpirun itself kills every rank, the submitter
  * included, when one dies. A running task cannot be cancelled (weft_future_cancel: WEFT_EBUSY); a
  * queued one can. Fork: an MPI pool is not usable in a forked child (WEFT_EBROKEN).
@@ -95,25 +104,36 @@ WEFT_EXTERN int weft_mpi_serve(int *argc, char ***argv, bool *was_worker);
 WEFT_EXTERN int weft_mpi_finalize(void);
 
 /* How to make an MPI pool; NULL or all zero: every world rank but 0.
- *   max_workers     at most this many worker ranks (0: all of them)
- *   spawn_command   non-NULL: start spawn_nprocs (0: 1) processes of this program with
- *                   spawn_argv (NULL-terminated, may be NULL) through MPI_Comm_spawn; they
- *                   serve this pool only */
+ *   max_workers         at most this many worker ranks (0: all of them)
+ *   spawn_command       non-NULL: start spawn_nprocs (0: 1) processes of this program with
+ *                       spawn_argv (NULL-terminated, may be NULL) through MPI_Comm_spawn; they
+ *                       serve this pool only
+ *   heartbeat_interval  seconds between pings of a rank with tasks in flight (0: 1 s;
+ *                       WEFT_FOREVER: no pings, so no heartbeat)
+ *   heartbeat_timeout   seconds a ping may go unanswered before its rank is declared dead and
+ *                       the pools break (0: 10 s; WEFT_FOREVER: no heartbeat)
+ * Durations follow docs/API.md's rule: a negative value other than WEFT_FOREVER, or NaN, is
+ * WEFT_EINVAL. The ranks are shared by the pools: the MPI thread uses the smallest interval and
+ * timeout of the pools alive. A timeout shorter than a rank's answers can take (on a loaded
+ * host its heartbeat thread waits for a CPU) breaks a healthy pool: keep it at several
+ * intervals, and well above a second on a busy machine. */
 typedef struct weft_mpi_pool_opts {
     size_t max_workers;
     const char *spawn_command;
     char **spawn_argv;
     int spawn_nprocs;
-    uint64_t reserved_[4]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
+    double heartbeat_interval; /* taken from reserved_: the struct's size and layout before it */
+    double heartbeat_timeout;  /* are unchanged */
+    uint64_t reserved_[2]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_mpi_pool_opts_t;
 
 /* Creates an MPI pool (starting the MPI thread and MPI first if weft_mpi_serve was not
- * called). Errors: WEFT_EINVAL (ex NULL, spawn_nprocs < 0), WEFT_ENOMEM, WEFT_EAGAIN (no
- * worker rank: world size 1 without spawn_command), WEFT_ENOENT (spawn_command is not a program
- * this host can run), WEFT_EIO (MPI_Comm_spawn failed; a program that runs but never calls
- * weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or in a
- * forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or it
- * served as a worker), WEFT_ENOTSUP (see weft_mpi_serve). */
+ * called). Errors: WEFT_EINVAL (ex NULL, spawn_nprocs < 0, a bad heartbeat option), WEFT_ENOMEM,
+ * WEFT_EAGAIN (no worker rank: world size 1 without spawn_command), WEFT_ENOENT (spawn_command is
+ * not a program this host can run), WEFT_EIO (MPI_Comm_spawn failed; a program that runs but never
+ * calls weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or
+ * in a forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or
+ * it served as a worker), WEFT_ENOTSUP (see weft_mpi_serve). */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts,
                                                     weft_executor_t **ex);
 

@@ -104,12 +104,6 @@ bool weft__future_run(weft_future_t *f);
  * WEFT_EALREADY (and message freed) if f was already final. */
 int weft__future_finish(weft_future_t *f, int code, void *value, char *message);
 
-/* Between begin and end, weft_future_fail_current on this thread (outside any future: a
- * process-pool worker running a task) keeps its message; end hands it over (weft__free it),
- * NULL when there was none. */
-void weft__future_capture_begin(void);
-char *weft__future_capture_end(void);
-
 /* Completes f (whose dispose the backend set) with result, which f owns from then on
  * (weft_future_result_bytes reads it). 0, or WEFT_EALREADY if f was completed by hand
  * meanwhile: that outcome stands and result stays the caller's. Public calls only: the MPI

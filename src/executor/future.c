@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void default_callback_error(weft_future_t *f, int code, void *arg)
@@ -246,24 +247,34 @@ typedef struct running {
 
 static WEFT__TLS running_t running;
 
-/* A process-pool worker runs its task outside any future: weft_future_fail_current's message
- * is kept here between weft__future_capture_begin and _end, to travel in the reply. */
+/* An executor that runs its task outside any future (a process-pool worker, an MPI worker
+ * rank) captures weft_future_fail_current's message here between weft_future_capture_begin
+ * and _end, to carry it back with the failure. */
 static WEFT__TLS bool capturing;
 static WEFT__TLS char *captured;
 
-void weft__future_capture_begin(void)
+int weft_future_capture_begin(void)
 {
     weft__free(captured);
     captured = NULL;
     capturing = true;
+    return 0;
 }
 
-char *weft__future_capture_end(void)
+int weft_future_capture_end(char **message)
 {
-    char *message = captured;
+    if (!message) return WEFT_EINVAL; /* nothing changes */
+    *message = NULL;
+    char *kept = captured;
     captured = NULL;
     capturing = false;
-    return message;
+    if (!kept) return 0;
+    /* The caller frees it with free(): a copy from libc's malloc, whatever weft's allocator. */
+    size_t n = strlen(kept) + 1;
+    *message = malloc(n);
+    if (*message) memcpy(*message, kept, n);
+    weft__free(kept);
+    return *message ? 0 : WEFT_ENOMEM;
 }
 
 static void running_forget(void)
@@ -335,7 +346,7 @@ int weft_future_fail_current(int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, (size_t)n + 1, fmt, ap);
     va_end(ap);
-    if (!f) { /* a process-pool worker's task: the reply carries it */
+    if (!f) { /* a task run outside a future (weft_future_capture_begin): kept for its runner */
         weft__free(captured);
         captured = message;
         return code;

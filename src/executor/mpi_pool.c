@@ -27,8 +27,15 @@
  * a body longer than INLINE_MAX follows the head as 1 MiB messages on TAG_BODY):
  *   BATCH  entries: u32 name length, u32 0, u64 argument length, name, argument (inline,
  *          unless the head's body length says it follows: then count is 1)
- *   REPLY  entries: i32 code, u32 0, u64 result length, result (or in the body, count 1)
+ *   REPLY  entries: i32 code, u32 0, u64 result length, result (or in the body, count 1); a
+ *          failure's bytes are its message (weft_future_fail_current), at most MESSAGE_MAX,
+ *          never in a body; the submitter reads at most MESSAGE_MAX of them whatever the length
  *   EXIT   no entries: the worker finalizes and weft_mpi_serve returns.
+ *   PING, PONG (on TAG_BEAT, a head alone): the heartbeat. The MPI thread pings a rank that has
+ *          tasks in flight once per interval, one ping at a time; the worker's heartbeat thread
+ *          (not the one running tasks) answers with a pong. A ping unanswered for the timeout
+ *          (the smallest of the pools' heartbeat options) declares the rank dead, as its pidfd
+ *          does for a rank on this host: a rank on another host that dies, or one that stops.
  * A dead rank (its pidfd fires) breaks the engine: every queued and in-flight future fails
  * with WEFT_EBROKEN and submits fail with it; the MPI requests to the dead rank are dropped.
  */
@@ -37,6 +44,7 @@
 #include <mpi.h>
 
 #include <errno.h>
+#include <math.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,12 +60,16 @@
 #include "weft/mpi.h"
 #include "weft/sync.h"
 
-enum { TAG_MSG = 7101, TAG_BODY = 7102 };
-enum { BATCH = 1, REPLY = 2, EXIT = 3 };
+enum { TAG_MSG = 7101, TAG_BODY = 7102, TAG_BEAT = 7103 };
+enum { BATCH = 1, REPLY = 2, EXIT = 3, PING = 4, PONG = 5 };
 enum { NAME_MAX_LEN = 255 };
+enum { MESSAGE_MAX = 4095 }; /* a failure's message on the wire, in bytes, without its NUL */
 enum { INLINE_MAX = 64 << 10, CHUNK = 1 << 20 };
 enum { BATCH_MAX_TASKS = 256, BATCHES_IN_FLIGHT = 4 }; /* at most; see depth() */
-#define BATCH_NS 1000000        /* the work one batch should carry, by the measured task time */
+#define BATCH_NS  1000000       /* the work one batch should carry, by the measured task time */
+#define BEAT_NS   1000000000LL  /* the default heartbeat interval: 1 s */
+#define DEAD_NS   10000000000LL /* the default heartbeat timeout: 10 s */
+#define ANSWER_NS 5000000       /* how often a worker's heartbeat thread looks for pings */
 enum { HEAD = 16, ENTRY = 16 }; /* a head's and an entry's fixed part, in bytes */
 
 /* ---- the registry ---------------------------------------------------------------------- */
@@ -140,6 +152,75 @@ static void backoff(long *ns)
     if (*ns < 1000000) *ns = *ns * 2 > 1000000 ? 1000000 : *ns * 2;
 }
 
+/* A worker makes MPI calls from two threads, its main thread (tasks) and its heartbeat thread,
+ * one at a time (MPI_THREAD_SERIALIZED): each call is made under wmpi, and none that blocks
+ * (a blocking operation is posted, then tested under the lock, with a backoff outside it). */
+static pthread_mutex_t wmpi = PTHREAD_MUTEX_INITIALIZER;
+static atomic_bool beat_stop;
+static bool beating; /* the heartbeat thread runs; if it could not start, the idle main thread
+                        answers pings (then a long task makes its rank look dead) */
+
+static void wlock(void)
+{
+    pthread_mutex_lock(&wmpi);
+}
+static void wunlock(void)
+{
+    pthread_mutex_unlock(&wmpi);
+}
+
+/* Waits for a worker's request, never holding wmpi while it waits. */
+static void wwait(MPI_Request *req)
+{
+    long ns = 1000;
+    for (;;) {
+        int done = 0;
+        wlock();
+        int rc = MPI_Test(req, &done, MPI_STATUS_IGNORE);
+        wunlock();
+        if (done || rc != MPI_SUCCESS) return;
+        backoff(&ns);
+    }
+}
+
+/* Answers every ping waiting from rank 0 of comm with a pong; under wmpi. */
+static void answer_pings(MPI_Comm comm)
+{
+    for (;;) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        if (MPI_Improbe(0, TAG_BEAT, comm, &flag, &msg, &st) != MPI_SUCCESS || !flag) return;
+        unsigned char ping[HEAD]; /* a longer message is cut (MPI_ERR_TRUNCATE), never grown */
+        MPI_Mrecv(ping, HEAD, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+        unsigned char pong[HEAD];
+        head(pong, PONG, 0, 0);
+        MPI_Request req;
+        if (MPI_Isend(pong, HEAD, MPI_BYTE, 0, TAG_BEAT, comm, &req) != MPI_SUCCESS) return;
+        int done = 0; /* 16 bytes go eagerly: done at once, else wait outside the lock */
+        MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+        if (!done) {
+            wunlock();
+            wwait(&req);
+            wlock();
+        }
+    }
+}
+
+/* The heartbeat thread of a worker: answers pings while the main thread runs tasks. */
+static void *beat_main(void *arg)
+{
+    MPI_Comm comm = *(MPI_Comm *)arg;
+    while (!atomic_load_explicit(&beat_stop, memory_order_relaxed)) {
+        wlock();
+        answer_pings(comm);
+        wunlock();
+        struct timespec ts = {0, ANSWER_NS};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
 /* Blocking receive of the next head from src, with a backoff while none is there (Open MPI's
  * own blocking receive spins). Returns the malloc'd message and its length, NULL on error. */
 static unsigned char *recv_head(MPI_Comm comm, int src, int *len)
@@ -149,14 +230,20 @@ static unsigned char *recv_head(MPI_Comm comm, int src, int *len)
         int flag = 0;
         MPI_Message msg;
         MPI_Status st;
-        if (MPI_Improbe(src, TAG_MSG, comm, &flag, &msg, &st) != MPI_SUCCESS) return NULL;
+        wlock();
+        if (!beating) answer_pings(comm);
+        if (MPI_Improbe(src, TAG_MSG, comm, &flag, &msg, &st) != MPI_SUCCESS) {
+            wunlock();
+            return NULL;
+        }
         if (flag) {
             MPI_Get_count(&st, MPI_BYTE, len);
             unsigned char *buf = malloc(*len > 0 ? (size_t)*len : 1);
-            if (!buf) return NULL;
-            MPI_Mrecv(buf, *len, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+            MPI_Mrecv(buf, buf ? *len : 0, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+            wunlock();
             return buf;
         }
+        wunlock();
         backoff(&ns);
     }
 }
@@ -174,13 +261,26 @@ static int chunk_len(uint64_t len, int i)
 
 /* ---- the worker rank --------------------------------------------------------------------- */
 
-/* Sends a reply head (and the body, if any), blocking: a worker has nothing else to do. */
+/* A worker's send of len bytes to rank 0, waiting for it (wwait: the lock is not held). A
+ * small one goes eagerly: done at its first test, without a backoff. */
+static void wsend(MPI_Comm comm, const void *buf, int len, int tag)
+{
+    MPI_Request req;
+    int done = 0;
+    wlock();
+    int rc = MPI_Isend(buf, len, MPI_BYTE, 0, tag, comm, &req);
+    if (rc == MPI_SUCCESS) MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    wunlock();
+    if (rc == MPI_SUCCESS && !done) wwait(&req);
+}
+
+/* Sends a reply head (and the body, if any), waiting: a worker has nothing else to do. */
 static void send_reply(MPI_Comm comm, unsigned char *msg, size_t len, const unsigned char *body,
                        uint64_t blen)
 {
-    MPI_Send(msg, (int)len, MPI_BYTE, 0, TAG_MSG, comm);
+    wsend(comm, msg, (int)len, TAG_MSG);
     for (int i = 0; i < nchunks(blen); i++)
-        MPI_Send(body + (size_t)i * CHUNK, chunk_len(blen, i), MPI_BYTE, 0, TAG_BODY, comm);
+        wsend(comm, body + (size_t)i * CHUNK, chunk_len(blen, i), TAG_BODY);
 }
 
 typedef struct replies {
@@ -203,11 +303,16 @@ static int run_task(const unsigned char *name, size_t nlen, const unsigned char 
 {
     entry_t *e = lookup((const char *)name, nlen);
     if (!e) return WEFT_ENOENT;
+    char *message = NULL;
+    weft_future_capture_begin();
     int code = e->fn(alen ? arg : NULL, alen, result, rlen);
-    if (code) {
+    weft_future_capture_end(&message); /* WEFT_ENOMEM: the failure goes without its message */
+    if (code) {                        /* a failure's bytes are its message, cut to MESSAGE_MAX */
         free(*result);
-        *result = NULL;
-        *rlen = 0;
+        *result = message;
+        *rlen = message ? strnlen(message, MESSAGE_MAX) : 0;
+    } else {
+        free(message);
     }
     return code;
 }
@@ -249,9 +354,14 @@ static bool serve_batch(MPI_Comm comm, const unsigned char *msg, size_t len, rep
     unsigned char *big = NULL;
     if (body) {
         big = malloc(body);
-        for (int i = 0; i < nchunks(body); i++)
-            MPI_Recv(big ? big + (size_t)i * CHUNK : NULL, big ? chunk_len(body, i) : 0, MPI_BYTE,
-                     0, TAG_BODY, comm, MPI_STATUS_IGNORE);
+        for (int i = 0; i < nchunks(body); i++) {
+            MPI_Request req;
+            wlock();
+            int rc = MPI_Irecv(big ? big + (size_t)i * CHUNK : NULL, big ? chunk_len(body, i) : 0,
+                               MPI_BYTE, 0, TAG_BODY, comm, &req);
+            wunlock();
+            if (rc == MPI_SUCCESS) wwait(&req);
+        }
     }
     size_t off = HEAD;
     bool ok = true;
@@ -330,6 +440,8 @@ typedef struct rank {
     int32_t body_code;
     MPI_Request *body_reqs;
     int nbody;
+    int64_t ping_at;   /* when the unanswered ping was sent; 0: none */
+    int64_t last_ping; /* when the last ping was sent */
 } rank_t;
 
 struct mpool {
@@ -338,6 +450,7 @@ struct mpool {
     weft__list_t queue; /* queued */
     size_t outstanding; /* queued or in flight */
     size_t max_workers;
+    int64_t beat_ns, dead_ns; /* its heartbeat options; INT64_MAX: none */
     bool spawned, shut, gone;
     pid_t owner;
     weft_event_t idle; /* set once shut with nothing outstanding */
@@ -375,8 +488,9 @@ static struct engine {
     size_t nranks;
     send_t *sends;
     size_t nsends, scap;
-    size_t queued;   /* futures on the pools' queues (under the lock) */
-    int64_t task_ns; /* a task's mean time on a rank, as measured (0: not yet) */
+    size_t queued;            /* futures on the pools' queues (under the lock) */
+    int64_t task_ns;          /* a task's mean time on a rank, as measured (0: not yet) */
+    int64_t beat_ns, dead_ns; /* the heartbeat: the pools' smallest (MPI thread only) */
 } E = {.lock = WEFT_LOCK_INIT, .efd = -1};
 
 static const weft__executor_ops_t mpool_ops;
@@ -409,8 +523,9 @@ static void pool_done_locked(mpool_t *p)
 }
 
 /* Completes a future the MPI thread holds (its queue reference): code 0 with result, or the
- * error; then it leaves its pool. Not under the lock: callbacks run here. */
-static void complete(weft_future_t *f, int code, result_t *result)
+ * error with message (the task's, copied; NULL: weft's own for the codes it makes); then it
+ * leaves its pool. Not under the lock: callbacks run here. */
+static void complete(weft_future_t *f, int code, result_t *result, const char *message)
 {
     task_t *t = f->arg;
     mpool_t *p = t->pool;
@@ -422,7 +537,8 @@ static void complete(weft_future_t *f, int code, result_t *result)
     } else {
         free(result);
         weft_future_set_error(f, code,
-                              code == WEFT_ENOENT    ? "no task of that name on the worker rank"
+                              message                ? message
+                              : code == WEFT_ENOENT  ? "no task of that name on the worker rank"
                               : code == WEFT_EBROKEN ? "a worker rank died: the MPI pool is broken"
                                                      : NULL);
     }
@@ -555,7 +671,7 @@ static void release_dropped(weft__list_t *dropped)
         task_t *t = f->arg;
         if (t->refs == -1) { /* RUNNING, no memory to send it */
             t->refs = 1;
-            complete(f, WEFT_ENOMEM, NULL);
+            complete(f, WEFT_ENOMEM, NULL, NULL);
             continue;
         }
         f->arg = NULL;
@@ -641,11 +757,13 @@ static void take_reply(rank_t *r, const unsigned char *msg, size_t len)
         uint64_t rlen = get64(msg + off + 8);
         off += ENTRY;
         if (body) {
-            r->body = new_result(body);
+            /* A failure never comes with a body (its message is inline): one that does is
+             * drained through the scratch buffer below, never allocated at its size. */
+            r->body = code ? NULL : new_result(body);
             r->body_code = code;
             r->nbody = nchunks(body);
             r->body_reqs = r->body ? malloc(r->nbody * sizeof *r->body_reqs) : NULL;
-            if (!r->body_reqs) { /* no memory: take the chunks through a scratch buffer */
+            if (!r->body_reqs) { /* no memory (or a failure): take the chunks through a scratch */
                 free(r->body);
                 r->body = NULL;
                 unsigned char *scratch = malloc(CHUNK);
@@ -654,7 +772,7 @@ static void take_reply(rank_t *r, const unsigned char *msg, size_t len)
                              MPI_STATUS_IGNORE);
                 free(scratch);
                 weft_future_t *f = pop_inflight(r);
-                if (f) complete(f, WEFT_ENOMEM, NULL);
+                if (f) complete(f, code ? code : WEFT_ENOMEM, NULL, NULL);
                 return;
             }
             for (int c = 0; c < r->nbody; c++)
@@ -665,9 +783,16 @@ static void take_reply(rank_t *r, const unsigned char *msg, size_t len)
         if (len - off < rlen) return;
         result_t *res = code ? NULL : new_result(rlen);
         if (res) memcpy(res->raw, msg + off, rlen);
+        /* A failure's message: its bytes up to the first NUL, at most MESSAGE_MAX of them
+         * whatever length the peer claims (they are in msg, whose length MPI gave). */
+        char message[MESSAGE_MAX + 1];
+        size_t mlen =
+            code ? strnlen((const char *)msg + off, rlen < MESSAGE_MAX ? rlen : MESSAGE_MAX) : 0;
+        memcpy(message, msg + off, mlen);
+        message[mlen] = 0;
         off += rlen;
         weft_future_t *f = pop_inflight(r);
-        if (f) complete(f, code || res ? code : WEFT_ENOMEM, res);
+        if (f) complete(f, code || res ? code : WEFT_ENOMEM, res, mlen ? message : NULL);
     }
 }
 
@@ -686,7 +811,7 @@ static bool take_replies(rank_t *r)
             r->body = NULL;
             weft_future_t *f = pop_inflight(r);
             if (f)
-                complete(f, r->body_code, r->body_code ? (free(res), NULL) : res);
+                complete(f, r->body_code, r->body_code ? (free(res), NULL) : res, NULL);
             else
                 free(res);
             got = true;
@@ -753,7 +878,48 @@ static void break_engine(void)
         r->batches = 0;
     }
     weft__list_node_t *n;
-    while ((n = weft__list_pop_front(&all))) complete(weft__future_of(n), WEFT_EBROKEN, NULL);
+    while ((n = weft__list_pop_front(&all))) complete(weft__future_of(n), WEFT_EBROKEN, NULL, NULL);
+}
+
+/* ---- the MPI thread: the heartbeat ------------------------------------------------------------
+ */
+
+static unsigned char ping_msg[HEAD]; /* every ping's bytes (set before the MPI thread starts) */
+
+/* The heartbeat of rank r at time now: takes its pongs; pings it when it has tasks in flight,
+ * none is unanswered and the interval has passed. True when its ping has gone unanswered
+ * longer than the timeout: the rank is dead (or stopped: it will not run its tasks). The pongs
+ * are taken before the verdict, so a submitter that was slow itself sees those waiting. */
+static bool silent(rank_t *r, int64_t now)
+{
+    while (r->ping_at) { /* a pong only answers a ping: none is looked for without one */
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status st;
+        MPI_Improbe(r->peer, TAG_BEAT, r->comm, &flag, &msg, &st);
+        if (!flag) break;
+        unsigned char pong[HEAD]; /* a longer message is cut (MPI_ERR_TRUNCATE), never grown */
+        MPI_Mrecv(pong, HEAD, MPI_BYTE, &msg, MPI_STATUS_IGNORE);
+        r->ping_at = 0;
+    }
+    if (r->ping_at) return E.dead_ns != INT64_MAX && now - r->ping_at > E.dead_ns;
+    if (weft__list_empty(&r->inflight) || E.dead_ns == INT64_MAX || E.beat_ns == INT64_MAX ||
+        now - r->last_ping < E.beat_ns)
+        return false;
+    MPI_Request req;
+    if (MPI_Isend(ping_msg, HEAD, MPI_BYTE, r->peer, TAG_BEAT, r->comm, &req) != MPI_SUCCESS)
+        return false;
+    if (!track_send(req, NULL, NULL)) MPI_Request_free(&req); /* it completes on its own */
+    r->ping_at = r->last_ping = now;
+    return false;
+}
+
+/* A worker rank is dead (its pidfd fired, or its heartbeat stopped): the engine breaks. */
+static void rank_dead(rank_t *r)
+{
+    r->dead = r->gone = true;
+    E.rank_died = true;
+    break_engine();
 }
 
 /* ---- the MPI thread: ranks, commands, the loop ------------------------------------------------
@@ -867,9 +1033,12 @@ static int spawn(mpool_t *p, const weft_mpi_pool_opts_t *o)
 static void reap_pools(void)
 {
     lock();
+    E.beat_ns = E.dead_ns = INT64_MAX; /* the heartbeat: the smallest of the pools' options */
     for (mpool_t **pp = &E.pools; *pp;) {
         mpool_t *p = *pp;
         if (!p->gone || p->outstanding) {
+            if (p->beat_ns < E.beat_ns) E.beat_ns = p->beat_ns;
+            if (p->dead_ns < E.dead_ns) E.dead_ns = p->dead_ns;
             pp = &p->next;
             continue;
         }
@@ -926,9 +1095,16 @@ static void *engine_main(void *arg)
         did |= reap_sends();
         for (size_t i = 0; i < E.nranks; i++) {
             did |= take_replies(&E.ranks[i]);
-            busy |= !weft__list_empty(&E.ranks[i].inflight);
+            busy |= !weft__list_empty(&E.ranks[i].inflight) ||
+                    (E.ranks[i].ping_at && !E.ranks[i].gone); /* its pong is due */
         }
         reap_pools();
+        int64_t now = weft_time_monotonic_ns();
+        for (size_t i = 0; i < E.nranks; i++)
+            if (!E.ranks[i].gone && silent(&E.ranks[i], now)) {
+                rank_dead(&E.ranks[i]);
+                did = true;
+            }
         if (pcap < 1 + E.nranks) {
             struct pollfd *more = realloc(pfds, (1 + E.nranks) * sizeof *more);
             if (more) pfds = more, pcap = 1 + E.nranks;
@@ -957,11 +1133,7 @@ static void *engine_main(void *arg)
             (void)r;
         }
         for (size_t i = 0; i < E.nranks; i++)
-            if (pfds[1 + i].fd >= 0 && pfds[1 + i].revents) {
-                E.ranks[i].dead = E.ranks[i].gone = true;
-                E.rank_died = true;
-                break_engine();
-            }
+            if (pfds[1 + i].fd >= 0 && pfds[1 + i].revents) rank_dead(&E.ranks[i]);
     }
     free(pfds);
     return NULL;
@@ -1002,6 +1174,8 @@ static int start_engine(void)
     int rc = add_ranks(MPI_COMM_WORLD, 1, size - 1, ids, NULL);
     free(ids);
     if (rc) return rc;
+    head(ping_msg, PING, 0, 0);
+    E.beat_ns = BEAT_NS, E.dead_ns = DEAD_NS;
     E.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (E.efd < 0) return errno == ENOMEM ? WEFT_ENOMEM : WEFT_EMFILE;
     E.owner = getpid();
@@ -1047,7 +1221,15 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
         my_id(me);
         MPI_Gather(me, ID_LEN, MPI_BYTE, NULL, 0, MPI_BYTE, 0,
                    parent != MPI_COMM_NULL ? parent : world);
-        bool whole = worker_loop(parent != MPI_COMM_NULL ? parent : world);
+        MPI_Comm comm = parent != MPI_COMM_NULL ? parent : world;
+        pthread_t beat;
+        beating = pthread_create(&beat, NULL, beat_main, &comm) == 0;
+        bool whole = worker_loop(comm);
+        if (beating) {
+            atomic_store_explicit(&beat_stop, true, memory_order_relaxed);
+            pthread_join(beat, NULL);
+            beating = false;
+        }
         if (whole && parent != MPI_COMM_NULL) MPI_Comm_disconnect(&parent);
         if (whole && E.our_init) MPI_Finalize();
         *was_worker = true;
@@ -1152,12 +1334,26 @@ static void mpool_destroy(weft_executor_t *ex)
 
 static const weft__executor_ops_t mpool_ops = {mpool_submit, mpool_shutdown, mpool_destroy};
 
+/* A heartbeat option in nanoseconds (docs/API.md's duration rule): 0 is def, WEFT_FOREVER
+ * (or too long to count) INT64_MAX, other positive values at least 1 ns; false for a negative
+ * value other than WEFT_FOREVER, or NaN. */
+static bool duration_ns(double s, int64_t def, int64_t *ns)
+{
+    if (isnan(s) || (s < 0 && s != WEFT_FOREVER)) return false;
+    *ns = s == 0 ? def : s == WEFT_FOREVER || s >= 9e9 ? INT64_MAX : (int64_t)(s * 1e9);
+    if (*ns < 1) *ns = 1;
+    return true;
+}
+
 int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_executor_t **ex)
 {
     if (!ex) return WEFT_EINVAL;
     *ex = NULL;
     weft_mpi_pool_opts_t o = opts ? *opts : (weft_mpi_pool_opts_t){0};
-    if (o.spawn_nprocs < 0) return WEFT_EINVAL;
+    int64_t beat_ns, dead_ns;
+    if (o.spawn_nprocs < 0 || !duration_ns(o.heartbeat_interval, BEAT_NS, &beat_ns) ||
+        !duration_ns(o.heartbeat_timeout, DEAD_NS, &dead_ns))
+        return WEFT_EINVAL;
     if (!E.serving) {
         bool worker;
         int rc = weft_mpi_serve(NULL, NULL, &worker);
@@ -1177,6 +1373,8 @@ int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_executor_t **ex)
     p->base.ops = &mpool_ops;
     weft__handle_init(&p->base.hd, WEFT__ID_EXECUTOR, 1);
     p->max_workers = o.max_workers;
+    p->beat_ns = beat_ns;
+    p->dead_ns = dead_ns;
     p->spawned = o.spawn_command != NULL;
     p->owner = getpid();
     weft_event_init(&p->idle);

@@ -168,9 +168,10 @@ static int serve_one(weft_conn_t *c, const unsigned char *msg, size_t len)
     if (test_hook) test_hook(WEFT__PPOOL_GOT_TASK, arg, alen, -1);
     void *result = NULL;
     size_t rlen = 0, size;
-    weft__future_capture_begin();
+    char *message = NULL;
+    weft_future_capture_begin();
     int32_t code = fn(alen ? arg : NULL, alen, &result, &rlen);
-    char *message = weft__future_capture_end();
+    weft_future_capture_end(&message); /* WEFT_ENOMEM: the failure goes without its message */
     if (code) { /* a failure's bytes are its message (weft_future_fail_current), if any */
         free(result);
         result = NULL;
@@ -183,7 +184,7 @@ static int serve_one(weft_conn_t *c, const unsigned char *msg, size_t len)
         if (rlen) memcpy(reply + REPLY_HEAD, code ? (void *)message : result, rlen);
     }
     free(result);
-    weft__free(message);
+    free(message);
     if (!reply) return BROKEN;
     if (test_hook) test_hook(WEFT__PPOOL_SENDING, reply, size, weft_conn_fileno(c));
     int rc = weft_conn_send_bytes(c, reply, size, WEFT_FOREVER);

@@ -1341,7 +1341,37 @@ static void future_negative_timeout_polls(void **state)
     weft_future_release(t.f);
 }
 
+/* weft_future_capture_begin/_end keep weft_future_fail_current's message outside a future, for
+ * an executor that carries it back itself; outside a capture it is dropped. */
+static void future_capture_keeps_a_fail_current_message(void **state)
+{
+    (void)state;
+    char *m = (char *)1;
+    assert_int_equal(weft_future_capture_end(NULL), WEFT_EINVAL);
+    assert_int_equal(weft_future_capture_end(&m), 0); /* no capture: no message */
+    assert_null(m);
+    assert_int_equal(weft_future_fail_current(WEFT_EIO, "dropped"), WEFT_EIO);
+    assert_int_equal(weft_future_capture_begin(), 0);
+    assert_int_equal(weft_future_fail_current(WEFT_EIO, "first %d", 1), WEFT_EIO);
+    assert_int_equal(weft_future_fail_current(WEFT_ERANGE, "item %d", 7), WEFT_ERANGE);
+    assert_int_equal(weft_future_capture_end(&m), 0);
+    assert_string_equal(m, "item 7"); /* the last one */
+    free(m);
+    assert_int_equal(weft_future_capture_begin(), 0);
+    assert_int_equal(weft_future_capture_end(&m), 0); /* a task that left none */
+    assert_null(m);
+    assert_int_equal(weft_future_capture_begin(), 0);
+    assert_int_equal(weft_future_fail_current(WEFT_EIO, "left over"), WEFT_EIO);
+    assert_int_equal(weft_future_capture_begin(), 0); /* drops it */
+    assert_int_equal(weft_future_capture_end(&m), 0);
+    assert_null(m);
+    assert_int_equal(weft_future_fail_current(WEFT_EIO, "dropped again"), WEFT_EIO);
+    assert_int_equal(weft_future_capture_end(&m), 0);
+    assert_null(m);
+}
+
 static const struct CMUnitTest cases[] = {
+    WEFT_TEST(future_capture_keeps_a_fail_current_message),
     WEFT_TEST(future_negative_timeout_polls),
     WEFT_TEST(states_of_each_kind),
     WEFT_TEST(result_of_each_kind),

@@ -62,6 +62,22 @@ static int fails_with_erange(const void *arg, size_t len, void **result, size_t 
 }
 WEFT_MPI_TASK(fails_with_erange)
 
+/* Fails with a message (weft_future_fail_current), as a process-pool task may. */
+static int fails_with_a_message(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    return weft_future_fail_current(WEFT_ERANGE, "item %d is out of range", 7);
+}
+WEFT_MPI_TASK(fails_with_a_message)
+
+/* Fails with a message far longer than a message may be (70 000 bytes). */
+static int fails_with_a_huge_message(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    return weft_future_fail_current(WEFT_EIO, "%070000d", 1);
+}
+WEFT_MPI_TASK(fails_with_a_huge_message)
+
 /* Sleeps the number of milliseconds in its 4-byte argument. */
 static int sleep_ms(const void *arg, size_t len, void **result, size_t *result_len)
 {
@@ -180,6 +196,31 @@ static void mpi_pool_task_error_reaches_its_future(void **state)
     weft_future_release(f);
     f = submit(ex, "square", "x", 1); /* square refuses a wrong length */
     assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_EINVAL);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
+/* weft_future_fail_current's message in a worker rank reaches the submitter's future, as a
+ * process pool's does; one longer than the limit arrives cut to it. */
+static void mpi_pool_task_error_message_reaches_its_future(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(0);
+    weft_future_t *f = submit(ex, "fails_with_a_message", NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_ERANGE);
+    assert_non_null(weft_future_error_message(f));
+    assert_string_equal(weft_future_error_message(f), "item 7 is out of range");
+    weft_future_release(f);
+    f = submit(ex, "fails_with_a_huge_message", NULL, 0);
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_EIO);
+    const char *m = weft_future_error_message(f);
+    assert_non_null(m);
+    assert_true(strlen(m) > 0 && strlen(m) <= 4095);
+    assert_true(strspn(m, "0") == strlen(m)); /* the head of "000...01" */
+    weft_future_release(f);
+    f = submit(ex, "fails_with_erange", NULL, 0); /* no message: none */
+    assert_int_equal(weft_future_result_bytes(f, 60, NULL, NULL), WEFT_ERANGE);
+    assert_null(weft_future_error_message(f));
     weft_future_release(f);
     close_pool(ex);
 }
@@ -521,6 +562,19 @@ static void mpi_pool_bad_input(void **state)
     assert_int_equal(weft_mpi_pool_create(NULL, NULL), WEFT_EINVAL);
     weft_mpi_pool_opts_t bad = {.spawn_nprocs = -1};
     assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    bad = (weft_mpi_pool_opts_t){.heartbeat_interval = -1};
+    assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    bad = (weft_mpi_pool_opts_t){.heartbeat_timeout = NAN};
+    assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    bad = (weft_mpi_pool_opts_t){.heartbeat_interval = NAN};
+    assert_int_equal(weft_mpi_pool_create(&bad, &tp), WEFT_EINVAL);
+    assert_null(tp);
+    weft_mpi_pool_opts_t off = {.heartbeat_timeout = WEFT_FOREVER}; /* no heartbeat */
+    assert_int_equal(weft_mpi_pool_create(&off, &tp), 0);
+    f = submit_square(tp, 5);
+    assert_int_equal(square_of(f), 25);
+    weft_future_release(f);
+    close_pool(tp);
     assert_int_equal(weft_mpi_register("square", sleep_ms), WEFT_EEXIST);
     assert_int_equal(weft_mpi_register("square", square), 0);
     assert_int_equal(weft_mpi_register(NULL, square), WEFT_EINVAL);
@@ -551,6 +605,57 @@ static void mpi_pool_killed_rank_breaks_the_pool(void **state)
     close_pool(ex);
     weft_executor_t *again;
     assert_int_equal(weft_mpi_pool_create(NULL, &again), WEFT_EBROKEN);
+}
+
+/* A rank that stops answering without dying (SIGSTOP: its pidfd stays quiet, as nothing
+ * watches a rank on another host that dies) is declared dead by the heartbeat within its
+ * interval and timeout: the pool breaks, its pending futures fail with WEFT_EBROKEN. */
+static void mpi_pool_stopped_rank_breaks_the_pool_by_heartbeat(void **state)
+{
+    (void)state;
+    weft_mpi_pool_opts_t opts = {
+        .max_workers = 1, .heartbeat_interval = 0.05, .heartbeat_timeout = 0.5};
+    weft_executor_t *ex;
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), 0);
+    weft_future_t *f = submit(ex, "reverse_and_pid", "x", 1);
+    const unsigned char *data;
+    size_t len;
+    assert_int_equal(weft_future_result_bytes(f, 60, (const void **)&data, &len), 0);
+    pid_t pid;
+    memcpy(&pid, data + 1, sizeof pid);
+    weft_future_release(f);
+    weft_future_t *fs[4];
+    for (int i = 0; i < 4; i++) fs[i] = submit_sleep(ex, 300);
+    assert_int_equal(kill(pid, SIGSTOP), 0);
+    int64_t t0 = weft_time_monotonic_ns();
+    for (int i = 0; i < 4; i++) {
+        int rc = weft_future_result_bytes(fs[i], 30, NULL, NULL);
+        assert_true(rc == 0 || rc == WEFT_EBROKEN);
+        if (i == 3) assert_int_equal(rc, WEFT_EBROKEN); /* 1.2 s of sleeps: it never ran */
+        weft_future_release(fs[i]);
+    }
+    double took = (double)(weft_time_monotonic_ns() - t0) / 1e9;
+    assert_true(took < 0.05 + 0.5 + 5.0); /* the bound, with room for a loaded machine */
+    assert_int_equal(weft_mpi_pool_submit(ex, "square", NULL, 0, NULL), WEFT_EBROKEN);
+    assert_int_equal(kill(pid, SIGKILL), 0); /* a stopped rank would keep mpirun waiting */
+    close_pool(ex);
+}
+
+/* A rank busy with a task far longer than the heartbeat timeout is alive: its heartbeat
+ * thread answers while the task runs, so the pool does not break. */
+static void mpi_pool_busy_rank_is_not_declared_dead(void **state)
+{
+    (void)state;
+    weft_mpi_pool_opts_t opts = {.heartbeat_interval = 0.1, .heartbeat_timeout = 1.0};
+    weft_executor_t *ex;
+    assert_int_equal(weft_mpi_pool_create(&opts, &ex), 0);
+    weft_future_t *slow = submit_sleep(ex, 3000); /* 3 timeouts */
+    weft_future_t *f = submit_square(ex, 9);
+    assert_int_equal(weft_future_result_bytes(slow, 60, NULL, NULL), 0);
+    assert_int_equal(square_of(f), 81);
+    weft_future_release(slow);
+    weft_future_release(f);
+    close_pool(ex);
 }
 
 /* A rank dies while 64 MiB are on their way to it (its next task's argument, sent while it
@@ -638,6 +743,7 @@ static void spawn_once(void)
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_runs_tasks_on_bytes),
     WEFT_TEST(mpi_pool_task_error_reaches_its_future),
+    WEFT_TEST(mpi_pool_task_error_message_reaches_its_future),
     WEFT_TEST(mpi_pool_unknown_task_name_fails_its_future),
     WEFT_TEST(mpi_pool_callbacks_run_on_completion),
     WEFT_TEST(mpi_pool_many_small_tasks_in_order),
@@ -653,6 +759,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_bad_input),
     WEFT_TEST(mpi_pool_killed_rank_breaks_the_pool),
     WEFT_TEST(mpi_pool_rank_killed_midway_through_a_large_send),
+    WEFT_TEST(mpi_pool_stopped_rank_breaks_the_pool_by_heartbeat),
+    WEFT_TEST(mpi_pool_busy_rank_is_not_declared_dead),
     WEFT_TEST(mpi_pool_spawned_workers_serve_their_pool),
     WEFT_TEST(mpi_pool_spawn_of_a_missing_program_fails),
 };

@@ -1,5 +1,7 @@
 # Installs the build into a scratch prefix, then builds and runs a consumer with
-# find_package(weft) (shared and static) and with pkg-config.
+# find_package(weft) (shared and static) and with pkg-config; with MPI (-DMPI=TRUE), also
+# examples/mpi_pool.c with find_package(weft COMPONENTS mpi) and with pkg-config weft-mpi, each
+# run under mpirun -n 3.
 set(prefix ${WORK}/prefix)
 file(REMOVE_RECURSE ${WORK})
 function(run)
@@ -23,8 +25,18 @@ endif()
 if(NOT EXISTS ${prefix}/lib/libweft.so.${MAJOR})
   message(FATAL_ERROR "install is missing libweft.so.${MAJOR}, the SONAME link")
 endif()
+set(mpi_example)
+if(MPI)
+  foreach(f lib/pkgconfig/weft-mpi.pc lib/cmake/weft/weft_mpiTargets.cmake
+            lib/libweft_mpi.so.${MAJOR} include/weft/mpi.h)
+    if(NOT EXISTS ${prefix}/${f})
+      message(FATAL_ERROR "install is missing ${f}")
+    endif()
+  endforeach()
+  set(mpi_example -DMPI_EXAMPLE=${MPI_EXAMPLE})
+endif()
 run(${CMAKE_COMMAND} -S ${SRC} -B ${WORK}/consumer -G Ninja -DCMAKE_PREFIX_PATH=${prefix}
-    -DCMAKE_BUILD_RPATH=${prefix}/lib)
+    -DCMAKE_BUILD_RPATH=${prefix}/lib ${mpi_example})
 run(${CMAKE_COMMAND} --build ${WORK}/consumer)
 run(${WORK}/consumer/consumer_cmake)
 run(${WORK}/consumer/consumer_static)
@@ -40,5 +52,28 @@ run(${WORK}/consumer_pc)
 execute_process(COMMAND readelf -d ${WORK}/consumer_pc OUTPUT_VARIABLE dyn)
 if(NOT dyn MATCHES "\\[libweft\\.so\\.${MAJOR}\\]")
   message(FATAL_ERROR "the consumer does not need libweft.so.${MAJOR}:\n${dyn}")
+endif()
+# The MPI example, built both ways, runs its tasks on the ranks (its last line is map's).
+function(run_mpi program)
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env ${MPIRUN_ENV} ${MPIRUN} -n 3 ${program}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err TIMEOUT 60)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "map: sum to 1000 = 500500")
+    message(FATAL_ERROR "${program} under mpirun failed (${rc}):\n${out}\n${err}")
+  endif()
+endfunction()
+if(MPI)
+  run_mpi(${WORK}/consumer/consumer_mpi)
+  execute_process(COMMAND pkg-config --cflags --libs weft-mpi OUTPUT_VARIABLE flags
+                  OUTPUT_STRIP_TRAILING_WHITESPACE RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "pkg-config does not know weft-mpi")
+  endif()
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  run(cc ${MPI_EXAMPLE} ${flags} -Wl,-rpath,${prefix}/lib -o ${WORK}/consumer_mpi_pc)
+  execute_process(COMMAND readelf -d ${WORK}/consumer_mpi_pc OUTPUT_VARIABLE dyn)
+  if(NOT dyn MATCHES "\\[libweft_mpi\\.so\\.${MAJOR}\\]")
+    message(FATAL_ERROR "the MPI consumer does not need libweft_mpi.so.${MAJOR}:\n${dyn}")
+  endif()
+  run_mpi(${WORK}/consumer_mpi_pc)
 endif()
 message(STATUS "install, find_package(weft) and pkg-config all work")
