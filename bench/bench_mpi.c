@@ -50,7 +50,7 @@ static double rate(weft_executor_t *ex, bool mpi, int n, size_t len)
         bench_check(rc == 0, "submit");
     }
     for (int i = 0; i < n; i++) {
-        bench_check(weft_future_result(fs[i], WEFT_FOREVER, NULL) == 0, "result");
+        bench_check(weft_future_result_bytes(fs[i], WEFT_FOREVER, NULL, NULL) == 0, "result");
         weft_future_release(fs[i]);
     }
     free(arg);

@@ -47,7 +47,7 @@ int main(void)
     intptr_t mirror_ms[3] = {120, 30, 80};
     weft_future_t *mirrors[3];
     for (int i = 0; i < 3; i++)
-        weft_executor_submit(pool, takes, (void *)mirror_ms[i], &mirrors[i]);
+        if (weft_executor_submit(pool, takes, (void *)mirror_ms[i], &mirrors[i])) return 1;
     size_t ndone;
     weft_future_wait(mirrors, 3, WEFT_FIRST_COMPLETED, WEFT_FOREVER, &ndone);
     for (int i = 0; i < 3; i++) {
@@ -65,7 +65,7 @@ int main(void)
     const char *job_name[5] = {"backup", "ping", "index", "thumbnail", "report"};
     weft_future_t *jobs[5];
     for (int i = 0; i < 5; i++) {
-        weft_executor_submit(pool, takes, (void *)job_ms[i], &jobs[i]);
+        if (weft_executor_submit(pool, takes, (void *)job_ms[i], &jobs[i])) return 1;
         weft_future_set_data(jobs[i], (void *)job_name[i]);
     }
     weft_as_completed_t *it;

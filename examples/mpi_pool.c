@@ -49,9 +49,10 @@ int main(int argc, char **argv)
     weft_future_t *f[4], *bad;
     for (uint64_t i = 0; i < 4; i++) {
         uint64_t n = (i + 1) * 1000000;
-        weft_mpi_pool_submit(pool, "sum_to", &n, sizeof n, &f[i]); /* pool.submit(sum_to, n) */
+        /* pool.submit(sum_to, n) */
+        if (weft_mpi_pool_submit(pool, "sum_to", &n, sizeof n, &f[i])) return 1;
     }
-    weft_mpi_pool_submit(pool, "no_such_task", NULL, 0, &bad);
+    if (weft_mpi_pool_submit(pool, "no_such_task", NULL, 0, &bad)) return 1;
     for (int i = 0; i < 4; i++) {
         const char *data;
         /* f.result() */

@@ -43,9 +43,10 @@ int main(void)
     weft_future_t *f[4], *bad;
     for (uint64_t i = 0; i < 4; i++) {
         uint64_t n = (i + 1) * 1000000;
-        weft_process_pool_submit(pool, sum_to, &n, sizeof n, &f[i]); /* pool.submit(sum_to, n) */
+        /* pool.submit(sum_to, n) */
+        if (weft_process_pool_submit(pool, sum_to, &n, sizeof n, &f[i])) return 1;
     }
-    weft_process_pool_submit(pool, crash, NULL, 0, &bad);
+    if (weft_process_pool_submit(pool, crash, NULL, 0, &bad)) return 1;
     for (int i = 0; i < 4; i++) {
         const void *data;
         if (weft_future_result_bytes(f[i], WEFT_FOREVER, &data, NULL)) return 1; /* f.result() */
@@ -62,7 +63,7 @@ int main(void)
     weft_bytes_t args[3], sums[3];
     for (int i = 0; i < 3; i++) args[i] = (weft_bytes_t){&ns[i], sizeof ns[i]};
     /* pool.map(sum_to, ns): */
-    weft_process_pool_map(pool, sum_to, args, 3, sums, WEFT_FOREVER, NULL);
+    if (weft_process_pool_map(pool, sum_to, args, 3, sums, WEFT_FOREVER, NULL)) return 1;
     for (int i = 0; i < 3; i++) {
         uint64_t sum;
         memcpy(&sum, sums[i].data, sizeof sum);

@@ -54,7 +54,7 @@ int main(void)
 
     /* ret = pool.submit(func, arg); ret.result() */
     weft_future_t *ret;
-    weft_executor_submit(pool, download, (void *)1, &ret);
+    if (weft_executor_submit(pool, download, (void *)1, &ret)) return 1;
     void *size;
     if (weft_future_result(ret, WEFT_FOREVER, &size)) return 1;
     printf("page 1 by result(): %ld bytes\n", (long)(intptr_t)size);

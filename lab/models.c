@@ -359,7 +359,8 @@ static void serve_threadpool(int lfd)
                 struct epoll_event e = {.events = EPOLLIN | EPOLLONESHOT, .data.fd = c};
                 epoll_ctl(pool_ep, EPOLL_CTL_ADD, c, &e);
             } else {
-                weft_executor_submit(pool, pool_echo, (void *)(intptr_t)fd, NULL);
+                if (weft_executor_submit(pool, pool_echo, (void *)(intptr_t)fd, NULL))
+                    close(fd); /* shutting down: the connection ends here */
             }
         }
     }

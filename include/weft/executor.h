@@ -50,8 +50,8 @@ typedef struct weft_executor weft_executor_t;
  * the process forked, before the task ran), WEFT_EWORKERDIED (the process forked while it
  * ran), or, for tasks queued when no worker runs and none could be started, that start's
  * error: WEFT_EAGAIN (the OS refused a thread), WEFT_ENOMEM. */
-WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg,
-                                     weft_future_t **out);
+WEFT_EXTERN WEFT_NODISCARD int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg,
+                                                    weft_future_t **out);
 
 /* Executor.map, collected: runs fn(args[i]) for i in 0..n-1 concurrently and stores the
  * results in order in results[0..n-1], all within one overall timeout. (A process pool maps
@@ -61,8 +61,9 @@ WEFT_EXTERN int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void 
  * started, as Python's map does when its iterator stops early. *ndone (may be NULL) receives
  * how many leading results were stored. WEFT_EINVAL (ex, fn or results NULL, or args NULL
  * with n > 0). */
-WEFT_EXTERN int weft_executor_map(weft_executor_t *ex, weft_task_fn fn, void *const *args, size_t n,
-                                  void **results, double timeout, size_t *ndone);
+WEFT_EXTERN WEFT_NODISCARD int weft_executor_map(weft_executor_t *ex, weft_task_fn fn,
+                                                 void *const *args, size_t n, void **results,
+                                                 double timeout, size_t *ndone);
 
 /* Stops the executor taking work (Executor.shutdown): later submits fail with WEFT_ESHUTDOWN.
  * cancel_futures: the futures not yet started are cancelled. wait: then waits up to timeout
@@ -230,8 +231,9 @@ WEFT_EXTERN WEFT_NODISCARD int weft_process_pool_create(size_t max_workers,
  * and none could be started, that start's error: WEFT_EMFILE (no fd for its pipe: the
  * process's or the system's limit), WEFT_EAGAIN (fork refused: the process limit),
  * WEFT_ENOMEM, WEFT_ESYSTEM (an unexpected errno). */
-WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_fn fn,
-                                         const void *arg, size_t len, weft_future_t **out);
+WEFT_EXTERN WEFT_NODISCARD int weft_process_pool_submit(weft_executor_t *ex,
+                                                        weft_process_task_fn fn, const void *arg,
+                                                        size_t len, weft_future_t **out);
 
 /* Pool.map / Executor.map on a process pool, collected: runs fn on the bytes of args[i] for
  * i in 0..n-1 concurrently and stores the results in order in results[0..n-1] (a caller's
@@ -250,9 +252,10 @@ WEFT_EXTERN int weft_process_pool_submit(weft_executor_t *ex, weft_process_task_
  * len > 0, NaN), WEFT_ENOTSUP (ex is not a process pool: a thread pool maps with
  * weft_executor_map, an MPI pool with weft_mpi_pool_map). Safe from any thread or coroutine,
  * including a pool's own tasks (a coroutine waiting parks only itself). */
-WEFT_EXTERN int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn,
-                                      const weft_bytes_t *args, size_t n, weft_bytes_t *results,
-                                      double timeout, size_t *ndone);
+WEFT_EXTERN WEFT_NODISCARD int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn,
+                                                     const weft_bytes_t *args, size_t n,
+                                                     weft_bytes_t *results, double timeout,
+                                                     size_t *ndone);
 
 #ifdef __cplusplus
 }

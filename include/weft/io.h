@@ -107,7 +107,8 @@ WEFT_EXTERN WEFT_NODISCARD int weft_fd_accept(int fd, struct sockaddr *addr, soc
  * fd < 0, addr NULL or timeout NaN; WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ECANCELED, ...).
  * fd is left non-blocking. After a timeout or a cancel the connection attempt may still be
  * going on: close fd. */
-WEFT_EXTERN int weft_fd_connect(int fd, const struct sockaddr *addr, socklen_t len, double timeout);
+WEFT_EXTERN WEFT_NODISCARD int weft_fd_connect(int fd, const struct sockaddr *addr, socklen_t len,
+                                               double timeout);
 
 /* Closes fd, first ending every wait on it in the process: the coroutines of every hub (this
  * thread's and other threads') and the threads without a hub waiting on fd in weft_fd_wait,

@@ -144,8 +144,9 @@ WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_create(const weft_mpi_pool_opts_t *
  * NULL. Futures fail with the task's code, WEFT_ENOENT (no such task on the worker),
  * WEFT_EBROKEN (a worker rank died), WEFT_ECANCELED (cancelled while queued). Safe from any
  * thread or coroutine. */
-WEFT_EXTERN int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, const void *arg,
-                                     size_t len, weft_future_t **out);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_submit(weft_executor_t *ex, const char *name,
+                                                    const void *arg, size_t len,
+                                                    weft_future_t **out);
 
 /* Pool.map on an MPI pool: weft_process_pool_map (weft/executor.h: results in order, copies
  * from malloc the caller frees, the first failure in argument order, one overall timeout,
@@ -154,8 +155,10 @@ WEFT_EXTERN int weft_mpi_pool_submit(weft_executor_t *ex, const char *name, cons
  * WEFT_ENOTSUP (ex is not an MPI pool), WEFT_ESHUTDOWN, WEFT_EBROKEN, WEFT_ENOMEM; a task's
  * code, WEFT_ENOENT (no such task on the worker), WEFT_ETIMEDOUT, WEFT_ECANCELED. Safe from
  * any thread or coroutine. */
-WEFT_EXTERN int weft_mpi_pool_map(weft_executor_t *ex, const char *name, const weft_bytes_t *args,
-                                  size_t n, weft_bytes_t *results, double timeout, size_t *ndone);
+WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_map(weft_executor_t *ex, const char *name,
+                                                 const weft_bytes_t *args, size_t n,
+                                                 weft_bytes_t *results, double timeout,
+                                                 size_t *ndone);
 
 #ifdef __cplusplus
 }
