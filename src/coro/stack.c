@@ -180,8 +180,9 @@ static void report_overflow(const weft_co_t *co, uintptr_t below)
     p = put_num(p, end, co->stack.size >> 10, 10);
     p = put_str(p, end, " KiB (fault ");
     p = put_num(p, end, below, 10);
+    p = put_str(p, end, below == 1 ? " byte" : " bytes");
     p = put_str(p, end,
-                " bytes below its lowest page); give it more with "
+                " below its lowest page); give it more with "
                 "weft_co_opts_t.stack_size or move large locals to the heap\n");
     (void)!weft__sys_write(2, buf, (size_t)(p - buf));
 }

@@ -227,6 +227,24 @@ static void thread_double_release_is_reported(void **state)
     expect_misuse(thread_release_twice, "weft_thread_release", "thread handle released twice");
 }
 
+/* Joined and released, the record is gone (quarantined): the second release names the same
+ * misuse, not a use after release (a headers-only program read "weft_thread_t used after
+ * weft_thread_release" for its double release). */
+static void thread_join_then_release_twice(void)
+{
+    weft_thread_t *t;
+    if (weft_thread_start(nothing, NULL, NULL, &t)) _exit(4);
+    if (weft_thread_join(t, 30) || weft_thread_release(t)) _exit(5);
+    (void)weft_thread_release(t);
+}
+
+static void thread_double_release_after_join_is_reported_as_such(void **state)
+{
+    (void)state;
+    expect_misuse(thread_join_then_release_twice, "weft_thread_release",
+                  "thread handle released twice");
+}
+
 /* Two references (start, retain), three releases: the third is caught. */
 static void thread_retain_then_release_three_times(void)
 {
@@ -634,6 +652,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(timer_used_after_destroy_is_reported),
     WEFT_TEST(value_used_after_destroy_is_reported),
     WEFT_TEST(thread_double_release_is_reported),
+    WEFT_TEST(thread_double_release_after_join_is_reported_as_such),
     WEFT_TEST(thread_release_after_retain_and_two_releases_is_reported),
     WEFT_TEST(future_double_release_is_reported),
     WEFT_TEST(future_used_after_release_is_reported),
