@@ -78,7 +78,9 @@ WEFT_EXTERN WEFT_NODISCARD int weft_unix_connect(const char *path, double timeou
 typedef struct weft_server weft_server_t;
 
 /* Serves one connection: fd is connected, non-blocking and the handler's to use until it
- * returns; the server closes it then (the handler must not close it; dup it to keep it). A
+ * returns; the server closes it then (the handler need not close it; dup it to keep it; a
+ * handler that closes it anyway costs nothing: the server closes the fd only if it is still
+ * the socket it accepted, never a later connection that got the same number). A
  * handler runs as a coroutine: it may block in any weft call, and it should end when a call
  * returns WEFT_ECANCELED (weft_server_stop cancels the handlers that outlive its timeout). */
 typedef void (*weft_server_handler_fn)(int fd, void *arg);

@@ -32,6 +32,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 /* ---- addresses --------------------------------------------------------------------------- */
@@ -438,8 +439,19 @@ typedef struct conn {
     weft_server_t *srv;
     weft_co_t *co;
     int fd;
-    bool started;
+    bool started, known; /* known: dev and ino were read */
+    dev_t dev;           /* the accepted socket, to tell it from a later one under its number */
+    ino_t ino;
 } conn_t;
+
+/* Whether fd is still the socket c accepted: a handler may close its fd against the rule
+ * (net.h), and the number may then belong to the next connection. */
+static bool still_ours(const conn_t *c)
+{
+    struct stat st;
+    if (!c->known) return true;
+    return fstat(c->fd, &st) == 0 && st.st_dev == c->dev && st.st_ino == c->ino;
+}
 
 struct weft_server {
     weft__mutex_t lock;
@@ -503,7 +515,7 @@ static void serve_conn(void *p)
     c->started = true;
     weft__mutex_unlock(&s->lock);
     if (run) s->handler(c->fd, s->arg);
-    weft_fd_close(c->fd);
+    if (still_ours(c)) weft_fd_close(c->fd); /* else the handler closed it: not ours to close */
     weft__mutex_lock(&s->lock);
     if (c->prev)
         c->prev->next = c->next;
@@ -545,6 +557,12 @@ static int spawn_conn(weft_server_t *s, int fd)
     }
     c->srv = s;
     c->fd = fd;
+    struct stat st;
+    if (fstat(fd, &st) == 0) { /* (a socket accepted a moment ago: it does not fail) */
+        c->known = true;
+        c->dev = st.st_dev;
+        c->ino = st.st_ino;
+    }
     weft_co_opts_t o = {.name = "weft-server-conn", .stack_size = s->stack_size};
     int rc = weft_co_spawn(serve_conn, c, &o, &c->co);
     if (rc) {

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -415,6 +416,73 @@ static void server_stop_with_open_connections(void **state)
     assert_int_equal(weft_tcp_connect(addr, 5, &fd), WEFT_ECONNREFUSED);
 }
 
+typedef struct self_closer {
+    weft_event_t closed, go;
+} self_closer_t;
+
+/* 'c': closes its own fd (the conn.close() habit net.h warns against) and waits to be let go;
+ * 'k': answers 'k', then answers each byte with the next letter until EOF. */
+static void closes_its_own_fd(int fd, void *arg)
+{
+    self_closer_t *sc = arg;
+    char c;
+    size_t n = 0;
+    if (weft_fd_recv(fd, &c, 1, 0, 10, &n) || n != 1) return;
+    if (c == 'c') {
+        weft_fd_close(fd);
+        weft_event_set(&sc->closed);
+        (void)weft_event_wait(&sc->go, 10);
+        return;
+    }
+    for (char reply = 'k'; weft_fd_send(fd, &reply, 1, 0, 10, NULL) == 0; reply = (char)(c + 1))
+        if (weft_fd_recv(fd, &c, 1, 0, 10, &n) || n != 1) return;
+}
+
+/* A handler that closes its fd itself, then returns after the number went to the next
+ * connection: the server's own close at the handler's end must not close that connection
+ * (it checks the fd is still the socket it accepted). (Before: the server closed the reused
+ * number, and the other client read EOF instead of its answer.) */
+static void server_handler_closing_its_fd_spares_the_next_connection(void **state)
+{
+    (void)state;
+    self_closer_t sc = {WEFT_EVENT_INIT, WEFT_EVENT_INIT};
+    int lfd = -1, port = 0;
+    assert_int_equal(weft_tcp_listen("127.0.0.1:0", 16, &lfd), 0);
+    assert_int_equal(weft_tcp_local_port(lfd, &port), 0);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    weft_server_t *srv = NULL;
+    assert_int_equal(weft_server_create(lfd, closes_its_own_fd, &sc, NULL, &srv), 0);
+    assert_int_equal(weft_server_start(srv), 0);
+    /* B's socket exists before A's handler frees its number: B's accepted end takes it. */
+    int b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(b >= 0);
+    int a = -1;
+    assert_int_equal(weft_tcp_connect(addr, 10, &a), 0);
+    assert_int_equal(weft_fd_send(a, "c", 1, 0, 10, NULL), 0);
+    assert_int_equal(weft_event_wait(&sc.closed, 10), 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(weft_fd_connect(b, (struct sockaddr *)&sin, sizeof sin, 10), 0);
+    char c = 0;
+    size_t n = 0;
+    assert_int_equal(weft_fd_send(b, "k", 1, 0, 10, NULL), 0);
+    assert_int_equal(weft_fd_recv(b, &c, 1, 0, 10, &n), 0);
+    assert_int_equal(c, 'k');
+    assert_int_equal(weft_event_set(&sc.go), 0); /* A's handler returns; the server cleans up */
+    assert_int_equal(weft_time_sleep(0.05), 0);
+    assert_int_equal(weft_fd_send(b, "x", 1, 0, 10, NULL), 0);
+    assert_int_equal(weft_fd_recv(b, &c, 1, 0, 10, &n), 0);
+    assert_int_equal(n, 1); /* not EOF: B's connection is whole */
+    assert_int_equal(c, 'y');
+    weft_fd_close(a);
+    weft_fd_close(b);
+    assert_int_equal(weft_server_stop(srv, 5), 0);
+    assert_int_equal(weft_server_release(srv), 0);
+    weft_event_destroy(&sc.closed);
+    weft_event_destroy(&sc.go);
+}
+
 typedef struct self_stop {
     weft_server_t *srv;
     _Atomic int rc;
@@ -639,6 +707,7 @@ static const struct CMUnitTest tests[] = {
     WEFT_TEST(unix_echo_round_trip),
     WEFT_TEST(unix_connect_to_a_full_backlog_times_out),
     WEFT_TEST(server_stop_with_open_connections),
+    WEFT_TEST(server_handler_closing_its_fd_spares_the_next_connection),
     WEFT_TEST(server_stop_from_a_handler_is_edeadlk),
     WEFT_TEST(server_200_concurrent_clients),
     WEFT_TEST(server_max_connections_limits_handlers),
