@@ -27,23 +27,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
-
 void weft__hub_shutdown(void); /* src/coro/hub.c, tests only */
 
 /* The faulting cases cannot run under ASan (see the top). */
 #define SKIP_FAULTS()                                                                              \
     do {                                                                                           \
-        if (ASAN) {                                                                                \
+        if (WEFT_TEST_ASAN) {                                                                      \
             print_message("skipped: ASan handles SIGSEGV its own way\n");                          \
             skip();                                                                                \
         }                                                                                          \

@@ -361,6 +361,22 @@ static void slow_or_stuck(int fd, void *arg)
 }
 
 /* Connects and has the handler answer (so it runs when this returns). */
+/* A started server of handler on a loopback port: its "127.0.0.1:<port>" in addr (64 bytes),
+ * its port in *port (may be NULL). */
+static weft_server_t *serve_loopback(weft_server_handler_fn handler, void *arg, char *addr,
+                                     int *port)
+{
+    int lfd = -1, p = 0;
+    assert_int_equal(weft_tcp_listen("127.0.0.1:0", 16, &lfd), 0);
+    assert_int_equal(weft_tcp_local_port(lfd, &p), 0);
+    snprintf(addr, 64, "127.0.0.1:%d", p);
+    if (port) *port = p;
+    weft_server_t *srv = NULL;
+    assert_int_equal(weft_server_create(lfd, handler, arg, NULL, &srv), 0);
+    assert_int_equal(weft_server_start(srv), 0);
+    return srv;
+}
+
 static int open_conn(const char *addr, char kind)
 {
     int fd = -1;
@@ -381,14 +397,8 @@ static void server_stop_with_open_connections(void **state)
 {
     (void)state;
     stop_case_t sc = {0};
-    int lfd = -1, port = 0;
-    assert_int_equal(weft_tcp_listen("127.0.0.1:0", 16, &lfd), 0);
-    assert_int_equal(weft_tcp_local_port(lfd, &port), 0);
     char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    weft_server_t *srv = NULL;
-    assert_int_equal(weft_server_create(lfd, slow_or_stuck, &sc, NULL, &srv), 0);
-    assert_int_equal(weft_server_start(srv), 0);
+    weft_server_t *srv = serve_loopback(slow_or_stuck, &sc, addr, NULL);
     assert_int_equal(weft_server_start(srv), WEFT_EALREADY);
     int g = open_conn(addr, 'g'), h = open_conn(addr, 'h');
     assert_int_equal(weft_server_release(srv), WEFT_EBUSY);
@@ -446,14 +456,9 @@ static void server_handler_closing_its_fd_spares_the_next_connection(void **stat
 {
     (void)state;
     self_closer_t sc = {WEFT_EVENT_INIT, WEFT_EVENT_INIT};
-    int lfd = -1, port = 0;
-    assert_int_equal(weft_tcp_listen("127.0.0.1:0", 16, &lfd), 0);
-    assert_int_equal(weft_tcp_local_port(lfd, &port), 0);
     char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
-    weft_server_t *srv = NULL;
-    assert_int_equal(weft_server_create(lfd, closes_its_own_fd, &sc, NULL, &srv), 0);
-    assert_int_equal(weft_server_start(srv), 0);
+    int port = 0;
+    weft_server_t *srv = serve_loopback(closes_its_own_fd, &sc, addr, &port);
     /* B's socket exists before A's handler frees its number: B's accepted end takes it. */
     int b = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     assert_true(b >= 0);
@@ -500,13 +505,9 @@ static void server_stop_from_a_handler_is_edeadlk(void **state)
 {
     (void)state;
     self_stop_t s = {NULL, 1};
-    int lfd = -1, port = 0, fd = -1;
-    assert_int_equal(weft_tcp_listen("127.0.0.1:0", 16, &lfd), 0);
-    assert_int_equal(weft_tcp_local_port(lfd, &port), 0);
-    assert_int_equal(weft_server_create(lfd, stops_itself, &s, NULL, &s.srv), 0);
-    assert_int_equal(weft_server_start(s.srv), 0);
+    int fd = -1;
     char addr[64];
-    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    s.srv = serve_loopback(stops_itself, &s, addr, NULL);
     assert_int_equal(weft_tcp_connect(addr, 10, &fd), 0);
     char c;
     size_t n = 9;

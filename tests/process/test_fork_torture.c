@@ -34,17 +34,6 @@ static int read_count(int fd, void *buf, size_t n, double timeout)
     return rc ? rc : (int)done;
 }
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
-
 #if defined(__SANITIZE_THREAD__)
 #define TSAN 1
 #elif defined(__has_feature)
@@ -56,8 +45,8 @@ static int read_count(int fd, void *buf, size_t n, double timeout)
 #define TSAN 0
 #endif
 
-#define CHILD_MALLOC  (!ASAN)      /* the child may allocate */
-#define CHILD_THREADS (!SANITIZED) /* the child may start threads */
+#define CHILD_MALLOC  (!WEFT_TEST_ASAN) /* the child may allocate */
+#define CHILD_THREADS (!SANITIZED)      /* the child may start threads */
 
 static struct {
     atomic_bool stop;

@@ -65,6 +65,19 @@ int weft_test_main(const struct CMUnitTest *cases, size_t n, int argc, char **ar
 #define SANITIZED 0
 #endif
 
+/* WEFT_TEST_ASAN is 1 in an ASan build (gcc and clang): ASan has its own SIGSEGV handler and
+ * allocator, which some cases must leave alone. */
+#if defined(__SANITIZE_ADDRESS__)
+#define WEFT_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WEFT_TEST_ASAN 1
+#endif
+#endif
+#ifndef WEFT_TEST_ASAN
+#define WEFT_TEST_ASAN 0
+#endif
+
 /* RUNNING_ON_VALGRIND: non-zero under valgrind (memcheck), where stress cases scale down too
  * and measures of memory mean nothing. */
 #if defined(__has_include)
