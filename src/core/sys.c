@@ -25,6 +25,7 @@
 #include "sys_internal.h"
 #include "core_internal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -176,13 +177,39 @@ int weft__sys_close(int fd)
     return (int)syscall(SYS_close, fd);
 }
 
+/* Closes the open fds in [first, last] listed in /proc/self/fd (read with getdents64 into a
+ * stack buffer: no allocation, fit for a fork child). false if /proc cannot be read. */
+static bool close_listed(unsigned first, unsigned last)
+{
+    int dir =
+        (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0) return false;
+    char buf[4096];
+    long n;
+    while ((n = syscall(SYS_getdents64, dir, buf, sizeof buf)) > 0) {
+        for (long off = 0; off < n;) {
+            const struct dirent64 *d = (const struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            unsigned fd = 0;
+            const char *c = d->d_name;
+            if (*c < '0' || *c > '9') continue; /* "." and ".." */
+            for (; *c >= '0' && *c <= '9' && fd <= INT_MAX / 10; c++)
+                fd = fd * 10 + (unsigned)(*c - '0');
+            if (fd >= first && fd <= last && (int)fd != dir) (void)syscall(SYS_close, fd);
+        }
+    }
+    (void)syscall(SYS_close, dir);
+    return n == 0;
+}
+
 int weft__sys_close_range(unsigned first, unsigned last)
 {
     if (first > last) return 0;
 #ifdef SYS_close_range
     if (syscall(SYS_close_range, first, last, 0) == 0) return 0;
 #endif
-    struct rlimit lim;
+    if (close_listed(first, last)) return 0;
+    struct rlimit lim; /* no /proc: one close per possible fd */
     unsigned end = last;
     if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur <= end)
         end = lim.rlim_cur ? (unsigned)lim.rlim_cur - 1 : 0;

@@ -36,9 +36,10 @@ int weft__sys_socket(int domain, int type, int protocol);
 int weft__sys_socketpair(int domain, int type, int protocol, int sv[2]);
 int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen_t len);
 int weft__sys_close(int fd);
-/* Closes every fd from first to last (inclusive): close_range(2), or, on a kernel without it
- * (before 5.9), one close per fd up to the fd limit. Returns 0 (a range with nothing open is
- * fine). */
+/* Closes every fd from first to last (inclusive): close_range(2); where it is missing (a
+ * kernel before 5.9, valgrind 3.19) the open ones listed in /proc/self/fd; without /proc, one
+ * close per fd up to the fd limit. Allocates nothing (fit for a fork child). Returns 0 (a
+ * range with nothing open is fine). */
 int weft__sys_close_range(unsigned first, unsigned last);
 int weft__sys_dup3(int fd, int to, int flags);
 int weft__sys_fcntl(int fd, int cmd, long arg);
