@@ -27,11 +27,13 @@
  * parked in a weft call touches one 4 KiB page, so with its 288-byte descriptor it costs about
  * 4.4 KB (measured: 4,407 bytes of RSS each for 1,000,000 parked; docs/BENCHMARKS.md). Keep
  * large buffers off coroutine stacks (a 64 KiB array overflows the default one).
- * Below the stack a guard page catches overflow where the kernel offers guard regions that
- * cost no mapping (MADV_GUARD_INSTALL, Linux 6.13+); elsewhere the guard is off unless asked
- * for (an mprotect'ed page costs a mapping, and vm.max_map_count then caps the count near
- * 32,000), and an overflow writes into whatever lies below, usually another coroutine's
- * stack. Stacks are pooled per thread and reused.
+ * Below the stack a guard page catches overflow. Where the kernel offers guard regions
+ * (MADV_GUARD_INSTALL, Linux 6.13+) it costs no mapping and every stack has one. Elsewhere it
+ * is an mprotect'ed page, which splits the stack's mapping: default stacks get one while fewer
+ * than a quarter of vm.max_map_count such stacks are mapped (16,382 for the default 65530)
+ * and none past that, so that many coroutines still fit in the map count; an unguarded stack
+ * that overflows writes into whatever lies below, usually another coroutine's stack. Stacks
+ * are pooled per thread and reused.
  *
  * Stack overflow: a coroutine that faults below its stack makes the process print one line on
  * stderr before it dies of SIGSEGV, as it would have anyway:
@@ -92,8 +94,9 @@ typedef enum weft_co_state {
  *   name        copied; NULL or "" picks "Coroutine-N"; longer than 31 characters: WEFT_EINVAL
  *   stack_size  bytes, rounded up to pages; 0: the default (64 KiB, WEFT_STACK_SIZE env);
  *               below 16 KiB or above 1 GiB: WEFT_EINVAL
- *   guard       0: a guard page where it costs no mapping; > 0: always (mprotect when the
- *               kernel has no guard regions); < 0: never (see "Stack overflow" above) */
+ *   guard       0: a guard page (without guard regions, within the budget above); > 0:
+ *               always (mprotect when the kernel has no guard regions, budget or not);
+ *               < 0: never (see "Stack overflow" above) */
 typedef struct weft_co_opts {
     const char *name;
     size_t stack_size;

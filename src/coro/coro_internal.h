@@ -80,6 +80,10 @@ void weft__stack_free(weft__stack_t *s);
  * mapped now — those of live coroutines, of ended ones not yet released, and those hubs keep
  * for reuse. From any thread. */
 long weft__stack_count(void);
+/* Tests only: pretend the kernel has no guard regions (MADV_GUARD_INSTALL) from now on, and
+ * set the budget of default stacks guarded by mprotect (see stack.c; -1: back to the one
+ * vm.max_map_count gives). Call with no coroutine stack being allocated at the time. */
+void weft__stack_test_no_guard_regions(long budget);
 
 /* The overflow report (stack.c's design note). At a hub's start, on its thread: installs the
  * process's SIGSEGV handler if it is not yet and may be, and while it is, gives the thread an

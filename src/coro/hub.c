@@ -310,8 +310,7 @@ static void release_stack(weft__hub_t *hub, weft__stack_t *s)
             hub->capcache = cap;
         }
     }
-    if (hub->ncache < hub->capcache && s->size == weft__stack_round(default_stack()) &&
-        s->guard < 2) {
+    if (hub->ncache < hub->capcache && s->size == weft__stack_round(default_stack())) {
         weft__stack_reset(s);
         hub->cache[hub->ncache++] = *s;
     } else {
@@ -841,7 +840,7 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
     /* A cached stack serves any request of its size, unless a real guard is demanded and it
      * has none. */
     if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
-        (guard <= 0 || hub->cache[hub->ncache - 1].guard == 1)) {
+        (guard <= 0 || hub->cache[hub->ncache - 1].guard != 0)) {
         co->stack = hub->cache[--hub->ncache];
     } else if ((rc = weft__stack_alloc(&co->stack, rounded, guard)) != 0) {
         weft__handle_free(co, &co->hd);

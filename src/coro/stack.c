@@ -3,10 +3,14 @@
  * coroutine touches, with an optional guard page below.
  *
  * The guard: MADV_GUARD_INSTALL (Linux 6.13+) marks the page in the page table and leaves
- * the mapping whole, so a million guarded stacks fit in the default vm.max_map_count (65530);
- * mprotect(PROT_NONE) splits the mapping in two, so it is used only when asked for (guard > 0)
- * where guard regions are missing. Adjacent stack mappings merge in the kernel, so unguarded
- * or MADV-guarded stacks cost no mapping each.
+ * the mapping whole, so a million guarded stacks fit in the default vm.max_map_count (65530).
+ * Where guard regions are missing, mprotect(PROT_NONE) guards the page instead, but it splits
+ * the mapping in two (two mappings per stack, and no merging with the neighbours): a default
+ * stack (guard 0) gets one while fewer than a budget of such stacks are mapped — a quarter of
+ * vm.max_map_count, read once (16,382 for the default 65530) — and goes unguarded past it, so
+ * that many coroutines still fit in the map count (an overflow is caught for the first ones
+ * rather than for none). guard > 0 always gets one; guard < 0 never. Adjacent unguarded or
+ * MADV-guarded stacks merge in the kernel and cost no mapping each.
  *
  * Sanitizers: valgrind is told about each stack (else it takes a switch for a huge stack
  * change); ASan forgets the poison of frames left on a stack before it is reused.
@@ -43,9 +47,11 @@
 #include "../core/sys_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #if defined(__has_include)
@@ -80,6 +86,43 @@ size_t weft__stack_round(size_t size)
 /* 1: MADV_GUARD_INSTALL works, -1: it does not, 0: not tried yet. */
 static _Atomic int madv_guard;
 
+/* Stacks with an mprotect'ed guard mapped now, and how many default stacks may have one (-1:
+ * not read yet). Relaxed: counts; a race at the budget's edge guards one stack more or less. */
+static _Atomic long mprotect_guards;
+static _Atomic long mprotect_budget = -1;
+
+/* A quarter of vm.max_map_count (raw system calls: no stdio in a hub's path). */
+static long read_budget(void)
+{
+    long max = 65530;
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char buf[32];
+        long n = syscall(SYS_read, fd, buf, sizeof buf - 1), v = 0;
+        for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' && v < (1L << 40); i++)
+            v = v * 10 + (buf[i] - '0');
+        if (v > 0) max = v;
+        (void)syscall(SYS_close, fd);
+    }
+    return max / 4;
+}
+
+static bool default_guard_allowed(void)
+{
+    long budget = atomic_load_explicit(&mprotect_budget, memory_order_relaxed);
+    if (budget < 0) {
+        budget = read_budget();
+        atomic_store_explicit(&mprotect_budget, budget, memory_order_relaxed);
+    }
+    return atomic_load_explicit(&mprotect_guards, memory_order_relaxed) < budget;
+}
+
+void weft__stack_test_no_guard_regions(long budget)
+{
+    atomic_store_explicit(&madv_guard, -1, memory_order_relaxed);
+    atomic_store_explicit(&mprotect_budget, budget, memory_order_relaxed);
+}
+
 /* Stacks mapped now, in use or in a hub's cache (weft__stack_count). */
 static _Atomic long stacks_mapped;
 
@@ -106,7 +149,11 @@ int weft__stack_alloc(weft__stack_t *s, size_t size, int guard)
             if (!g) atomic_store_explicit(&madv_guard, 1, memory_order_relaxed);
         } else {
             if (!g) atomic_store_explicit(&madv_guard, -1, memory_order_relaxed);
-            if (guard > 0 && weft__sys_mprotect(base, page, PROT_NONE) == 0) s->guard = 2;
+            if ((guard > 0 || default_guard_allowed()) &&
+                weft__sys_mprotect(base, page, PROT_NONE) == 0) {
+                s->guard = 2;
+                atomic_fetch_add_explicit(&mprotect_guards, 1, memory_order_relaxed);
+            }
         }
         if (!s->guard) { /* no guard after all: the page is plain stack */
             size += page;
@@ -140,6 +187,7 @@ void weft__stack_free(weft__stack_t *s)
     weft__stack_reset(s);
     weft__sys_munmap(s->base, s->total);
     s->base = NULL;
+    if (s->guard == 2) atomic_fetch_sub_explicit(&mprotect_guards, 1, memory_order_relaxed);
     atomic_fetch_sub_explicit(&stacks_mapped, 1, memory_order_relaxed); /* a count, see above */
 }
 

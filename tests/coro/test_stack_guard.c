@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -146,6 +147,83 @@ static void recursion_overflow_names_coroutine_and_stack_size(void **state)
         fail_msg("no report: %s", c.err);
     long below = reported_below(c.err);
     assert_true(below > 0 && below <= 4096);
+}
+
+static void park_until(void *arg)
+{
+    (void)weft_event_wait(arg, 30);
+}
+
+static void overflow_default_stack_without_guard_regions(void)
+{
+    weft__stack_test_no_guard_regions(-1); /* a kernel before 6.13 */
+    weft_co_opts_t o = {.name = "parser"}; /* the defaults: 64 KiB, guard 0 */
+    weft_co_t *co, *below;
+    if (weft_co_spawn(recurse_forever, NULL, &o, &co)) _exit(2);
+    /* The next stack is mapped just below: what an unguarded overflow runs into. */
+    weft_event_t never = WEFT_EVENT_INIT;
+    if (weft_co_spawn(park_until, &never, NULL, &below)) _exit(2);
+    weft_co_join(co, 30);
+}
+
+/* On a kernel without guard regions a default stack still gets a guard page (mprotect, within
+ * the map-count budget), so the overflow is caught in it and reported. (Before: no guard
+ * unless asked for: the recursion ran on through the stack of the coroutine mapped below and
+ * faulted far lower: "fault 72464 bytes below".) */
+static void default_stack_without_guard_regions_gets_a_guard_page(void **state)
+{
+    (void)state;
+    SKIP_FAULTS();
+    child_t c;
+    run_child(overflow_default_stack_without_guard_regions, &c);
+    assert_died_of_sigsegv(&c);
+    long below = reported_below(c.err);
+    if (below <= 0 || below > 4096) fail_msg("no report within the guard page: %s", c.err);
+}
+
+/* The mappings of one page with no access (mprotect'ed guards) in /proc/self/maps. */
+static int no_access_pages(void)
+{
+    FILE *f = fopen("/proc/self/maps", "r");
+    assert_non_null(f);
+    char line[512];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char perms[5];
+        if (sscanf(line, "%lx-%lx %4s", &lo, &hi, perms) == 3 && hi - lo == 4096 &&
+            strcmp(perms, "---p") == 0)
+            n++;
+    }
+    fclose(f);
+    return n;
+}
+
+/* The mprotect'ed guards of default stacks stop at the budget (each splits a mapping; past
+ * the budget a default stack goes unguarded so that many coroutines still fit in
+ * vm.max_map_count); a stack that asks for a guard (guard > 0) gets one past it too. */
+static void default_guards_stop_at_the_budget(void **state)
+{
+    (void)state;
+    weft__stack_test_no_guard_regions(2);
+    int before = no_access_pages();
+    weft_event_t go = WEFT_EVENT_INIT;
+    weft_co_t *co[5];
+    for (int i = 0; i < 4; i++) assert_int_equal(weft_co_spawn(park_until, &go, NULL, &co[i]), 0);
+    weft_co_opts_t asks = {.guard = 1};
+    assert_int_equal(weft_co_spawn(park_until, &go, &asks, &co[4]), 0);
+    assert_int_equal(weft_co_yield(), 0); /* they start and park */
+    int guards = no_access_pages() - before;
+    assert_int_equal(weft_event_set(&go), 0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(weft_co_join(co[i], 30), 0);
+        assert_int_equal(weft_co_release(co[i]), 0);
+    }
+    weft_event_destroy(&go);
+    assert_int_equal(guards, 3); /* two by the budget, one asked for */
+    weft__hub_shutdown();        /* unmaps the cached stacks */
+    assert_int_equal(no_access_pages(), before);
+    weft__stack_test_no_guard_regions(-1);
 }
 
 #define BIG_LOCAL (200 * 1024)
@@ -407,6 +485,8 @@ static void thread_keeps_its_own_altstack(void **state)
 
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(recursion_overflow_names_coroutine_and_stack_size),
+    WEFT_TEST(default_stack_without_guard_regions_gets_a_guard_page),
+    WEFT_TEST(default_guards_stop_at_the_budget),
     WEFT_TEST(big_local_array_jumping_the_guard_is_reported),
     WEFT_TEST(null_dereference_in_coroutine_prints_nothing),
     WEFT_TEST(sent_sigsegv_still_kills_silently),
