@@ -122,7 +122,11 @@ soak: deps
 # poll, epoll; qemu-user has no io_uring) cross-built with presets aarch64 and
 # aarch64-ucontext (cmake/toolchain-aarch64.cmake) and run under qemu-aarch64; then the coro
 # suite natively with the ucontext switch (preset ucontext). Only those suites' programs are
-# built.
+# built. Under the emulator a failing case runs once more (--repeat until-pass:2, and ctest
+# lists the first failure): qemu-user's threads once crashed a case that passes everywhere else
+# (sync.condition.condition_wait_releases_all_rlock_levels, SEGFAULT, aarch64-ucontext on a
+# loaded machine; not reproduced in 240 runs of it nor 7 runs of the suites). A case that fails
+# twice fails the target.
 CROSS_SUITES := coro sync queue
 CROSS_TARGETS := $(foreach f,$(wildcard $(CROSS_SUITES:%=tests/%/test_*.c)),\
                    test_$(lastword $(subst /, ,$(dir $(f))))_$(patsubst test_%.c,%,$(notdir $(f))))
@@ -135,7 +139,7 @@ test-aarch64: cross-deps
 	  echo "==== preset $$p: coro, sync, queue under qemu-aarch64"; \
 	  cmake --preset $$p >/dev/null && \
 	  cmake --build --preset $$p --target $(CROSS_TARGETS) && \
-	  ctest --preset $$p -R '^(coro|sync|queue)\.' || exit 1; \
+	  ctest --preset $$p -R '^(coro|sync|queue)\.' --repeat until-pass:2 || exit 1; \
 	done
 	@echo "==== preset ucontext: coro, native"
 	@cmake --preset ucontext >/dev/null
