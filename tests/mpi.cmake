@@ -42,6 +42,12 @@ else()
     list(APPEND names ${name})
   endforeach()
 endif()
+# The cases that finalize MPI register with WEFT_TEST_FINALIZING (no leak guard: see the file).
+file(STRINGS ${file} lines REGEX "^ +WEFT_TEST_FINALIZING\\([a-z0-9_]+\\),")
+foreach(line ${lines})
+  string(REGEX REPLACE ".*WEFT_TEST_FINALIZING\\(([a-z0-9_]+)\\).*" "\\1" name "${line}")
+  list(APPEND names ${name})
+endforeach()
 foreach(name ${names})
   set(test executor.mpi_pool.${name})
   set(np 3)
@@ -64,3 +70,16 @@ foreach(name ${names})
                        FAIL_REGULAR_EXPRESSION
                        "\\[  (FAILED|ERROR) +\\]|ERROR: [A-Za-z]+Sanitizer|WARNING: ThreadSanitizer|runtime error:")
 endforeach()
+
+# Two files registering a task of the same name: the program must stop at load (stderr names
+# the task, then abort: exit status 134; sh may say "Aborted" first), before main. It makes no MPI call: no mpirun.
+add_executable(test_executor_mpi_dup_task executor/mpi_dup_task_a.c executor/mpi_dup_task_b.c)
+target_link_libraries(test_executor_mpi_dup_task PRIVATE weft_mpi_static)
+add_test(NAME executor.mpi_pool.mpi_pool_duplicate_task_name_aborts_at_load
+         COMMAND sh -c "\"$1\" 2>&1; echo \"exit status $?\"" sh
+                 $<TARGET_FILE:test_executor_mpi_dup_task>)
+set_tests_properties(executor.mpi_pool.mpi_pool_duplicate_task_name_aborts_at_load PROPERTIES
+                     TIMEOUT ${WEFT_TEST_TIMEOUT} ENVIRONMENT "${sanitizer_env}"
+                     PASS_REGULAR_EXPRESSION
+                     "weft: WEFT_MPI_TASK\\(work\\): another function is registered under this name[^\n]*\n(Aborted[^\n]*\n)?exit status 134"
+                     FAIL_REGULAR_EXPRESSION "main ran|ERROR: [A-Za-z]+Sanitizer|WARNING: ThreadSanitizer")

@@ -86,8 +86,10 @@ WEFT_EXTERN WEFT_NODISCARD int weft_future_result(weft_future_t *f, double timeo
 /* The result of a future whose task returns bytes (a process-pool or MPI-pool task: both
  * pools store the same representation), waiting up to timeout as weft_future_result does,
  * with the same return values. On 0, *data and *len (either may be NULL) describe the result
- * bytes, owned by the future: valid while the caller holds a reference. WEFT_EINVAL also
- * when f finished with a result that is not bytes (a thread pool's, or one set by hand with
+ * bytes, owned by the future: valid while the caller holds a reference; an empty result
+ * (the task left none) is *data NULL and *len 0, as in weft_process_pool_map's results and
+ * weft_bytes_t (so data NULL alone does not tell a failure: the return value does). WEFT_EINVAL
+ * also when f finished with a result that is not bytes (a thread pool's, or one set by hand with
  * weft_future_set_result: read those with weft_future_result). On every nonzero return
  * *data is NULL and *len 0. */
 WEFT_EXTERN WEFT_NODISCARD int weft_future_result_bytes(weft_future_t *f, double timeout,

@@ -63,6 +63,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>  /* WEFT_MPI_TASK's report */
+#include <stdlib.h> /* and its abort */
 
 #include "weft/executor.h"
 
@@ -80,11 +82,23 @@ typedef weft_process_task_fn weft_mpi_task_fn;
 WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
 
 /* Registers fn under its own name when the program (or library) loads. Use at file scope,
- * after fn is declared: WEFT_MPI_TASK(sum_to); */
+ * after fn is declared: WEFT_MPI_TASK(sum_to); A registration that fails is a bug of the
+ * program, found at load: above all two tasks of one name (static functions of the same name
+ * in two files; the second would never run), but also a name over 255 bytes or no memory.
+ * Then the program prints "weft: WEFT_MPI_TASK(<name>): ..." on stderr and aborts, before
+ * main, on every rank. */
 #define WEFT_MPI_TASK(fn)                                                                          \
     __attribute__((constructor)) static void weft_mpi_register_##fn(void)                          \
     {                                                                                              \
-        (void)weft_mpi_register(#fn, fn);                                                          \
+        int weft_rc_ = weft_mpi_register(#fn, fn);                                                 \
+        if (weft_rc_ != 0) {                                                                       \
+            fprintf(stderr, "weft: WEFT_MPI_TASK(%s): %s\n", #fn,                                  \
+                    weft_rc_ == WEFT_EEXIST                                                        \
+                        ? "another function is registered under this name (task names must "       \
+                          "be unique in the program)"                                              \
+                        : weft_error_message(weft_rc_));                                           \
+            abort();                                                                               \
+        }                                                                                          \
     }
 
 /* Call first in main, on every rank, with main's argc/argv (both may be NULL). On a worker

@@ -421,7 +421,7 @@ int weft_future_result_bytes(weft_future_t *f, double timeout, const void **data
     if (rc) return rc;
     if (!f->owned) return WEFT_EINVAL; /* a pointer result, not bytes */
     const weft__bytes_t *b = value;
-    if (data) *data = b->data;
+    if (data) *data = b->len ? b->data : NULL; /* empty: NULL, as map gives and tasks leave */
     if (len) *len = b->len;
     return 0;
 }

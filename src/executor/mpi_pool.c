@@ -428,6 +428,7 @@ typedef struct rank {
     int peer;                        /* its rank in comm */
     mpool_t *owner;                  /* the pool that spawned it; NULL: a world rank, any pool's */
     int pidfd;                       /* -1: not on this host (or no pidfd) */
+    int64_t pid;                     /* its pid (on its own host), as it told at the start */
     bool gone;                       /* told to exit, or dead */
     bool dead;                       /* its pidfd said it ended */
     weft__list_t inflight;           /* in flight, in the order it runs them */
@@ -476,11 +477,15 @@ static struct engine {
     weft_lock_t lock;
     int efd;
     pthread_t thread;
-    bool serving;   /* weft_mpi_serve or a pool started the engine; cleared by finalize */
-    bool our_init;  /* weft initialized MPI (and finalizes it) */
-    bool running;   /* the MPI thread runs */
-    bool broken;    /* a worker rank died (or finalize ran): futures fail, submits too */
-    bool rank_died; /* a worker rank died: MPI_Finalize is skipped (it may wait for it) */
+    bool serving;         /* weft_mpi_serve or a pool started the engine; cleared by finalize */
+    bool our_init;        /* weft initialized MPI (and finalizes it) */
+    bool running;         /* the MPI thread runs */
+    bool broken;          /* a worker rank died: futures fail, submits too */
+    bool rank_died;       /* a worker rank died: MPI_Finalize is skipped (it may wait for it) */
+    bool finalized;       /* weft_mpi_finalize ran here, or this process served as a worker */
+    bool worker;          /* this process is a worker rank (serving, or done serving) */
+    char broken_why[160]; /* which rank died, for the futures it breaks (set before broken) */
+    cmd_t *fin;           /* the finalize waiting for the pools to drain (MPI thread only) */
     pid_t owner;
     mpool_t *pools;
     cmd_t *cmds;
@@ -539,8 +544,11 @@ static void complete(weft_future_t *f, int code, result_t *result, const char *m
         weft_future_set_error(f, code,
                               message                ? message
                               : code == WEFT_ENOENT  ? "no task of that name on the worker rank"
-                              : code == WEFT_EBROKEN ? "a worker rank died: the MPI pool is broken"
-                                                     : NULL);
+                              : code == WEFT_EBROKEN ? E.broken_why
+                              : code == WEFT_ESHUTDOWN
+                                  ? "MPI was finalized (weft_mpi_finalize) before the task was "
+                                    "handed to a worker rank"
+                                  : NULL);
     }
     weft_future_release(f);
     lock();
@@ -914,11 +922,24 @@ static bool silent(rank_t *r, int64_t now)
     return false;
 }
 
-/* A worker rank is dead (its pidfd fired, or its heartbeat stopped): the engine breaks. */
-static void rank_dead(rank_t *r)
+/* A worker rank is dead (its pidfd fired, or, silent, its heartbeat stopped): the engine
+ * breaks, and the futures it fails say which rank it was. */
+static void rank_dead(rank_t *r, bool silent)
 {
     r->dead = r->gone = true;
     E.rank_died = true;
+    char on[32] = "";
+    if (r->pidfd < 0) snprintf(on, sizeof on, " on another host");
+    if (silent)
+        snprintf(E.broken_why, sizeof E.broken_why,
+                 "%sworker rank %d (pid %lld%s) stopped answering the heartbeat for %.1f s: the "
+                 "MPI pool is broken",
+                 r->owner ? "spawned " : "", r->peer, (long long)r->pid, on,
+                 (double)E.dead_ns / 1e9);
+    else
+        snprintf(E.broken_why, sizeof E.broken_why,
+                 "%sworker rank %d (pid %lld%s) died: the MPI pool is broken",
+                 r->owner ? "spawned " : "", r->peer, (long long)r->pid, on);
     break_engine();
 }
 
@@ -956,8 +977,8 @@ static int add_ranks(MPI_Comm comm, int first, int n, const char *ids, mpool_t *
         memcpy(&pid, id + ID_LEN - 8, 8);
         int fd = -1;
         if (memcmp(id, me, ID_LEN - 8) == 0) fd = (int)syscall(SYS_pidfd_open, (pid_t)pid, 0);
-        E.ranks[E.nranks++] =
-            (rank_t){.comm = comm, .peer = first + k, .owner = owner, .pidfd = fd < 0 ? -1 : fd};
+        E.ranks[E.nranks++] = (rank_t){
+            .comm = comm, .peer = first + k, .owner = owner, .pidfd = fd < 0 ? -1 : fd, .pid = pid};
     }
     return 0;
 }
@@ -1052,14 +1073,57 @@ static void reap_pools(void)
     unlock();
 }
 
-/* Runs the queued commands; true once finalize has run (the thread then leaves). */
-static bool run_cmds(void)
+/* The start of finalize (command c): every pool is shut (submits: WEFT_ESHUTDOWN); the queued
+ * futures of the pools still held fail with WEFT_ESHUTDOWN (their owner gave no word that they
+ * should run); those of the released pools stay queued, as release promised that they run.
+ * The MPI thread goes on until nothing is queued or in flight (finalize_if_drained). */
+static void start_finalize(cmd_t *c)
+{
+    weft__list_t fail = {NULL, NULL};
+    lock();
+    for (mpool_t *p = E.pools; p; p = p->next) {
+        p->shut = true;
+        if (!p->gone) {
+            for (weft__list_node_t *n = p->queue.head; n; n = n->next) E.queued--;
+            weft__list_append(&fail, &p->queue);
+        }
+        if (!p->outstanding) weft_event_set(&p->idle);
+    }
+    unlock();
+    weft__list_node_t *n;
+    while ((n = weft__list_pop_front(&fail)))
+        complete(weft__future_of(n), WEFT_ESHUTDOWN, NULL, NULL);
+    E.fin = c;
+}
+
+/* The end of finalize, once no pool has a future queued or in flight (every result taken, or
+ * the engine broken): the ranks are told to leave and the finalize command is done. True
+ * then (the MPI thread leaves). */
+static bool finalize_if_drained(void)
+{
+    if (!E.fin) return false;
+    lock();
+    size_t left = 0;
+    for (mpool_t *p = E.pools; p; p = p->next) left += p->outstanding;
+    unlock();
+    if (left) return false;
+    for (size_t i = 0; i < E.nranks; i++)
+        if (!E.ranks[i].gone && !E.ranks[i].owner) exit_rank(&E.ranks[i]);
+    for (mpool_t *p = E.pools; p; p = p->next)
+        if (p->spawned) drop_ranks(p);
+    E.fin->rc = 0;
+    weft_event_set(&E.fin->done);
+    E.fin = NULL;
+    return true;
+}
+
+/* Runs the queued commands (finalize only starts: finalize_if_drained ends it). */
+static void run_cmds(void)
 {
     lock();
     cmd_t *c = E.cmds;
     E.cmds = NULL;
     unlock();
-    bool fin = false;
     while (c) {
         cmd_t *next = c->next; /* c is the caller's: gone once done is set */
         if (c->kind == CMD_SPAWN) {
@@ -1068,18 +1132,13 @@ static bool run_cmds(void)
             reap_pools();
             c->rc = 0;
         } else {
-            break_engine(); /* what is left fails with WEFT_EBROKEN */
-            for (size_t i = 0; i < E.nranks; i++)
-                if (!E.ranks[i].gone && !E.ranks[i].owner) exit_rank(&E.ranks[i]);
-            for (mpool_t *p = E.pools; p; p = p->next)
-                if (p->spawned) drop_ranks(p);
-            c->rc = 0;
-            fin = true;
+            start_finalize(c);
+            c = next;
+            continue;
         }
         weft_event_set(&c->done);
         c = next;
     }
-    return fin;
 }
 
 static void *engine_main(void *arg)
@@ -1089,7 +1148,8 @@ static void *engine_main(void *arg)
     struct pollfd *pfds = NULL;
     size_t pcap = 0;
     for (;;) {
-        if (run_cmds()) break;
+        run_cmds();
+        if (finalize_if_drained()) break;
         bool did = false, busy = E.nsends > 0;
         if (!E.broken) did |= dispatch();
         did |= reap_sends();
@@ -1102,7 +1162,7 @@ static void *engine_main(void *arg)
         int64_t now = weft_time_monotonic_ns();
         for (size_t i = 0; i < E.nranks; i++)
             if (!E.ranks[i].gone && silent(&E.ranks[i], now)) {
-                rank_dead(&E.ranks[i]);
+                rank_dead(&E.ranks[i], true);
                 did = true;
             }
         if (pcap < 1 + E.nranks) {
@@ -1133,7 +1193,7 @@ static void *engine_main(void *arg)
             (void)r;
         }
         for (size_t i = 0; i < E.nranks; i++)
-            if (pfds[1 + i].fd >= 0 && pfds[1 + i].revents) rank_dead(&E.ranks[i]);
+            if (pfds[1 + i].fd >= 0 && pfds[1 + i].revents) rank_dead(&E.ranks[i], false);
     }
     free(pfds);
     return NULL;
@@ -1194,7 +1254,7 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
 {
     if (!was_worker) return WEFT_EINVAL;
     *was_worker = false;
-    if (E.serving) return WEFT_EALREADY;
+    if (E.serving || E.worker || E.finalized) return WEFT_EALREADY; /* also inside a task */
     int flag = 0, provided = 0;
     MPI_Finalized(&flag);
     if (flag) return WEFT_EALREADY; /* MPI starts once per process */
@@ -1222,6 +1282,7 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
         MPI_Gather(me, ID_LEN, MPI_BYTE, NULL, 0, MPI_BYTE, 0,
                    parent != MPI_COMM_NULL ? parent : world);
         MPI_Comm comm = parent != MPI_COMM_NULL ? parent : world;
+        E.worker = true;
         pthread_t beat;
         beating = pthread_create(&beat, NULL, beat_main, &comm) == 0;
         bool whole = worker_loop(comm);
@@ -1232,6 +1293,7 @@ int weft_mpi_serve(int *argc, char ***argv, bool *was_worker)
         }
         if (whole && parent != MPI_COMM_NULL) MPI_Comm_disconnect(&parent);
         if (whole && E.our_init) MPI_Finalize();
+        E.finalized = true;
         *was_worker = true;
         return 0;
     }
@@ -1244,6 +1306,7 @@ int weft_mpi_finalize(void)
 {
     if (!E.serving || E.owner != getpid()) return WEFT_EALREADY;
     E.serving = false;
+    E.finalized = true;
     run_cmd(CMD_FINALIZE, NULL, NULL);
     pthread_join(E.thread, NULL);
     E.running = false;
@@ -1354,6 +1417,8 @@ int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts, weft_executor_t **ex)
     if (o.spawn_nprocs < 0 || !duration_ns(o.heartbeat_interval, BEAT_NS, &beat_ns) ||
         !duration_ns(o.heartbeat_timeout, DEAD_NS, &dead_ns))
         return WEFT_EINVAL;
+    if (E.finalized) return E.rank_died ? WEFT_EBROKEN : WEFT_ESHUTDOWN;
+    if (E.worker) return WEFT_ENOTSUP; /* inside a task on a worker rank: no pool there */
     if (!E.serving) {
         bool worker;
         int rc = weft_mpi_serve(NULL, NULL, &worker);

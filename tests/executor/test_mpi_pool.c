@@ -114,6 +114,33 @@ static int die_when_told(const void *arg, size_t len, void **result, size_t *res
 }
 WEFT_MPI_TASK(die_when_told)
 
+/* Returns 0 and no result at all. */
+static int no_result(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len, (void)result, (void)result_len;
+    return 0;
+}
+WEFT_MPI_TASK(no_result)
+
+/* What the MPI calls return inside a task on a worker rank: the codes of pool_create, serve
+ * and finalize, as three int32s. */
+static int calls_mpi_inside(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)arg, (void)len;
+    int32_t *codes = malloc(3 * sizeof *codes);
+    if (!codes) return WEFT_ENOMEM;
+    weft_executor_t *ex = NULL;
+    bool worker;
+    codes[0] = weft_mpi_pool_create(NULL, &ex);
+    if (codes[0] == 0) weft_executor_release(ex);
+    codes[1] = weft_mpi_serve(NULL, NULL, &worker);
+    codes[2] = weft_mpi_finalize();
+    *result = codes;
+    *result_len = 3 * sizeof *codes;
+    return 0;
+}
+WEFT_MPI_TASK(calls_mpi_inside)
+
 /* ---- helpers ------------------------------------------------------------------------------- */
 
 static weft_executor_t *make_pool(size_t max_workers)
@@ -157,6 +184,30 @@ static weft_future_t *submit_sleep(weft_executor_t *ex, uint32_t ms)
 {
     return submit(ex, "sleep_ms", &ms, sizeof ms);
 }
+
+/* The pid of the rank that runs the next task of ex (max_workers 1: always the same one). */
+static pid_t pid_of_rank(weft_executor_t *ex)
+{
+    weft_future_t *f = submit(ex, "reverse_and_pid", NULL, 0);
+    const void *data;
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, NULL), 0);
+    pid_t pid;
+    memcpy(&pid, data, sizeof pid);
+    weft_future_release(f);
+    return pid;
+}
+
+/* A case that calls weft_mpi_finalize registers with WEFT_TEST_FINALIZING (tests/mpi.cmake
+ * finds those too): the leak guard cannot hold it, since finalize ends what the baseline
+ * counts (the MPI thread, MPI's sockets, the ranks' pidfds); ASan's leak check at exit still
+ * does. */
+static int finalizing_teardown(void **state)
+{
+    (void)state;
+    return 0;
+}
+#define WEFT_TEST_FINALIZING(name)                                                                 \
+    cmocka_unit_test_setup_teardown(name, weft_test_setup, finalizing_teardown)
 
 /* ---- cases ----------------------------------------------------------------------------------- */
 
@@ -686,6 +737,153 @@ static void mpi_pool_rank_killed_midway_through_a_large_send(void **state)
     close_pool(ex);
 }
 
+/* weft_mpi_finalize after a pool was released with tasks queued and running: release promised
+ * that they run, so finalize waits for them (Python joins its executors at exit) and every
+ * future ends with its task's result. (Before: finalize failed all 6 with WEFT_EBROKEN, "a
+ * worker rank died", though none did, and the results that came back were dropped.) */
+static void mpi_pool_finalize_runs_a_released_pools_tasks(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(0);
+    weft_future_t *fs[6];
+    for (int i = 0; i < 6; i++) fs[i] = submit_sleep(ex, 100);
+    assert_int_equal(weft_executor_release(ex), 0);
+    assert_int_equal(weft_mpi_finalize(), 0);
+    for (int i = 0; i < 6; i++) {
+        assert_true(weft_future_done(fs[i]));
+        assert_int_equal(error_of(fs[i]), 0);
+        weft_future_release(fs[i]);
+    }
+}
+
+/* weft_mpi_finalize with a pool still held: the tasks already running on the ranks finish and
+ * their results are kept; those still queued cannot run and fail with WEFT_ESHUTDOWN, with a
+ * message that says MPI was finalized; no future says a rank died. (Before: all failed with
+ * WEFT_EBROKEN, "a worker rank died: the MPI pool is broken", the running one too.) */
+static void mpi_pool_finalize_keeps_results_fails_a_held_pools_queue_with_eshutdown(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1);
+    enum { N = 16 };
+    weft_future_t *fs[N];
+    for (int i = 0; i < N; i++) fs[i] = submit_sleep(ex, 100);
+    wait_running(fs[0]);
+    assert_int_equal(weft_mpi_finalize(), 0);
+    int ok = 0, shut = 0;
+    for (int i = 0; i < N; i++) {
+        assert_true(weft_future_done(fs[i]));
+        int code = error_of(fs[i]);
+        if (i == 0) assert_int_equal(code, 0); /* it ran: its result stays */
+        if (code == 0) {
+            ok++;
+        } else {
+            assert_int_equal(code, WEFT_ESHUTDOWN);
+            const char *m = weft_future_error_message(fs[i]);
+            assert_non_null(m);
+            assert_non_null(strstr(m, "MPI was finalized"));
+            shut++;
+        }
+        weft_future_release(fs[i]);
+    }
+    assert_true(ok >= 1 && shut >= 1);
+    assert_int_equal(ok + shut, N);
+    assert_int_equal(weft_executor_shutdown(ex, true, false, 10), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
+}
+
+/* After weft_mpi_finalize, a pool handle that survived it refuses work with WEFT_ESHUTDOWN (as
+ * create does), its shutdown and release succeed, and MPI does not start again. (Before:
+ * submit and map said WEFT_EBROKEN, as if a rank had died.) */
+static void mpi_pool_calls_after_finalize_are_eshutdown(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(0);
+    assert_int_equal(weft_mpi_finalize(), 0);
+    weft_future_t *f = (weft_future_t *)1;
+    assert_int_equal(weft_mpi_pool_submit(ex, "square", NULL, 0, &f), WEFT_ESHUTDOWN);
+    assert_null(f);
+    uint64_t x = 3;
+    weft_bytes_t arg = {&x, sizeof x}, result;
+    size_t nd = 9;
+    assert_int_equal(weft_mpi_pool_map(ex, "square", &arg, 1, &result, 10, &nd), WEFT_ESHUTDOWN);
+    assert_int_equal(nd, 0);
+    weft_executor_t *again = (weft_executor_t *)1;
+    assert_int_equal(weft_mpi_pool_create(NULL, &again), WEFT_ESHUTDOWN);
+    assert_null(again);
+    assert_int_equal(weft_mpi_finalize(), WEFT_EALREADY);
+    bool worker;
+    assert_int_equal(weft_mpi_serve(NULL, NULL, &worker), WEFT_EALREADY);
+    assert_int_equal(weft_executor_shutdown(ex, true, true, 10), 0);
+    assert_int_equal(weft_executor_release(ex), 0);
+}
+
+/* A dead rank's futures say which rank died, and its pid. (Before: "a worker rank died: the
+ * MPI pool is broken", naming none.) */
+static void mpi_pool_dead_rank_is_named_in_the_error(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1); /* world rank 1 */
+    pid_t pid = pid_of_rank(ex);
+    weft_future_t *d = submit(ex, "die", NULL, 0);
+    assert_int_equal(weft_future_result_bytes(d, 60, NULL, NULL), WEFT_EBROKEN);
+    const char *m = weft_future_error_message(d);
+    assert_non_null(m);
+    char want[64];
+    snprintf(want, sizeof want, "worker rank 1 (pid %d) died", (int)pid);
+    if (!strstr(m, want)) fail_msg("message '%s' lacks '%s'", m, want);
+    weft_future_release(d);
+    close_pool(ex);
+}
+
+/* An empty result reads the same through weft_future_result_bytes and weft_mpi_pool_map (and
+ * the process pool): data NULL, length 0. (Before: result_bytes gave a non-NULL pointer.) */
+static void mpi_pool_empty_result_is_null_with_length_0(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(0);
+    weft_future_t *f = submit(ex, "no_result", NULL, 0);
+    const void *data = (const void *)1;
+    size_t len = 9;
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    weft_future_release(f);
+    weft_bytes_t args[2] = {{NULL, 0}, {NULL, 0}}, results[2];
+    size_t nd;
+    assert_int_equal(weft_mpi_pool_map(ex, "no_result", args, 2, results, 60, &nd), 0);
+    assert_int_equal(nd, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_null(results[i].data);
+        assert_int_equal(results[i].len, 0);
+    }
+    close_pool(ex);
+}
+
+/* Inside a task on a worker rank, the submitter's calls refuse: pool_create WEFT_ENOTSUP (no
+ * pool is made from a worker), serve and finalize WEFT_EALREADY (serve is running: it called
+ * the task); the rank goes on serving. (Before: serve said WEFT_ENOTSUP, from MPI's thread
+ * level, and create got there only through that check.) */
+static void mpi_pool_calls_inside_a_task_on_a_worker_refuse(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(0);
+    weft_future_t *f = submit(ex, "calls_mpi_inside", NULL, 0);
+    const void *data;
+    size_t len;
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
+    assert_int_equal(len, 3 * sizeof(int32_t));
+    int32_t codes[3];
+    memcpy(codes, data, sizeof codes);
+    assert_int_equal(codes[0], WEFT_ENOTSUP);
+    assert_int_equal(codes[1], WEFT_EALREADY);
+    assert_int_equal(codes[2], WEFT_EALREADY);
+    weft_future_release(f);
+    f = submit_square(ex, 4);
+    assert_int_equal(square_of(f), 16);
+    weft_future_release(f);
+    close_pool(ex);
+}
+
 /* The MPI_Comm_spawn model (run under mpirun -np 1: no world workers): the pool starts two
  * processes of this program, which serve it, and leave when it is destroyed. */
 static void mpi_pool_spawned_workers_serve_their_pool(void **state)
@@ -761,6 +959,12 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(mpi_pool_rank_killed_midway_through_a_large_send),
     WEFT_TEST(mpi_pool_stopped_rank_breaks_the_pool_by_heartbeat),
     WEFT_TEST(mpi_pool_busy_rank_is_not_declared_dead),
+    WEFT_TEST_FINALIZING(mpi_pool_finalize_runs_a_released_pools_tasks),
+    WEFT_TEST_FINALIZING(mpi_pool_finalize_keeps_results_fails_a_held_pools_queue_with_eshutdown),
+    WEFT_TEST_FINALIZING(mpi_pool_calls_after_finalize_are_eshutdown),
+    WEFT_TEST(mpi_pool_dead_rank_is_named_in_the_error),
+    WEFT_TEST(mpi_pool_empty_result_is_null_with_length_0),
+    WEFT_TEST(mpi_pool_calls_inside_a_task_on_a_worker_refuse),
     WEFT_TEST(mpi_pool_spawned_workers_serve_their_pool),
     WEFT_TEST(mpi_pool_spawn_of_a_missing_program_fails),
 };
