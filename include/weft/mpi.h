@@ -45,7 +45,10 @@
  * weft_future_fail_current (weft_future_error_message; cut to 4095 bytes). A name no rank
  * registered fails its future with WEFT_ENOENT. A worker rank that dies breaks the pools (MPI
  * cannot go on without ULFM): every future queued or in flight in any MPI pool fails with
- * WEFT_EBROKEN, and later submits and creates return WEFT_EBROKEN; nothing hangs. A death is
+ * WEFT_EBROKEN, with a message naming the rank and its pid ("worker rank 2 (pid 4242) died:
+ * the MPI pool is broken"; "spawned worker rank ..." for a pool's own, "... on another host"
+ * when that pid is not on this host, "stopped answering the heartbeat" when the heartbeat
+ * found it), and later submits and creates return WEFT_EBROKEN; nothing hangs. A death is
  * seen at once for ranks on the submitter's host (their pids are watched through pidfds), and
  * for any rank by a heartbeat: the MPI thread pings a rank that has tasks in flight every
  * heartbeat_interval, and a thread of the worker's own (not the one running its tasks, so a
@@ -54,8 +57,19 @@
  * hung host), would otherwise leave its tasks waiting forever. So a death is seen within
  * interval + timeout at most (1 + 10 s by default). The job must be started with
  * `mpirun --enable-recovery` (Open MPI 4), or mpirun itself kills every rank, the submitter
- * included, when one dies. A running task cannot be cancelled (weft_future_cancel: WEFT_EBUSY); a
- * queued one can. Fork: an MPI pool is not usable in a forked child (WEFT_EBROKEN).
+ * included, when one dies.
+ *
+ * Cancel: a queued task can be cancelled; a running one (handed to a rank) cannot:
+ * weft_future_cancel returns WEFT_EBUSY and, unlike a thread or process pool's task, the task
+ * is not asked to stop (the request is not forwarded to the worker rank:
+ * weft_cancel_requested() stays false there); it runs to its end and its future finishes with
+ * what it returns.
+ *
+ * Inside a task (on a worker rank), the submitter's calls refuse: weft_mpi_pool_create
+ * returns WEFT_ENOTSUP (no pool is made from a worker rank), weft_mpi_serve and
+ * weft_mpi_finalize WEFT_EALREADY (the rank is serving already; the submitter ends it). The
+ * other weft calls work as in any process. Fork: an MPI pool is not usable in a forked child
+ * (WEFT_EBROKEN).
  * Signal handlers: no call here is async-signal-safe.
  */
 #ifndef WEFT_MPI_H
@@ -105,20 +119,33 @@ WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
  * (world rank > 0, or a process spawned by a pool) it serves tasks until the submitter ends,
  * finalizes MPI and returns 0 with *was_worker true: main should return. On the submitter it
  * starts the MPI thread, initializes MPI there and returns 0 with *was_worker false.
- * Errors: WEFT_EINVAL (was_worker NULL), WEFT_EALREADY (called before), WEFT_ENOTSUP (MPI
- * was initialized without MPI_THREAD_MULTIPLE), WEFT_EIO (MPI failed), WEFT_EAGAIN (no
- * thread). Not async-signal-safe; call it from the main thread. */
+ * Errors: WEFT_EINVAL (was_worker NULL), WEFT_EALREADY (called before, inside a task on a
+ * worker rank, or after weft_mpi_finalize), WEFT_ENOTSUP (MPI was initialized without
+ * MPI_THREAD_MULTIPLE), WEFT_EIO (MPI failed), WEFT_EAGAIN (no thread). Not async-signal-safe; call
+ * it from the main thread. */
 WEFT_EXTERN int weft_mpi_serve(int *argc, char ***argv, bool *was_worker);
 
-/* On the submitter: tells every worker rank to leave, finalizes MPI and stops the MPI thread.
- * Pools must be released first (their futures fail with WEFT_EBROKEN otherwise). Runs at exit
- * if not called. After a worker rank died, the submitter and the surviving workers leave
- * without MPI_Finalize: Open MPI 4.1's can wait forever for the dead rank. 0, or WEFT_EALREADY
- * (not started or done). */
+/* On the submitter: ends MPI, as Python's exit joins its executors (mpi4py.futures'
+ * shutdown(wait=True)). First every MPI pool is shut down (later submits and maps on a handle
+ * still held fail with WEFT_ESHUTDOWN, as creates do). A released pool's queued and running
+ * tasks all run to their end first (release promised that they run); a pool still held
+ * keeps its running tasks, whose results are kept, and its queued futures fail with
+ * WEFT_ESHUTDOWN (message: "MPI was finalized (weft_mpi_finalize) before the task was handed
+ * to a worker rank"). Once nothing is queued or in flight it tells every worker rank to leave,
+ * finalizes MPI and stops the MPI thread; so it waits as long as those tasks take (a rank that
+ * dies meanwhile fails what is left with WEFT_EBROKEN, as always, and it goes on). A held
+ * handle is still to be released, after. Runs at exit if not called. After a worker rank
+ * died, the submitter and the surviving workers leave without MPI_Finalize: Open MPI 4.1's can
+ * wait forever for the dead rank. 0, or WEFT_EALREADY (not started, done, or on a worker
+ * rank). Call it from the main thread, never from a future's callback. */
 WEFT_EXTERN int weft_mpi_finalize(void);
 
 /* How to make an MPI pool; NULL or all zero: every world rank but 0.
- *   max_workers         at most this many worker ranks (0: all of them)
+ *   max_workers         at most this many worker ranks (0: all of them): the first ones,
+ *                       world ranks 1..max_workers. Ranks are shared, not reserved: two pools
+ *                       of max_workers 1 both run on world rank 1 (their tasks take turns).
+ *                       With spawn_command it is not used: the pool runs on the
+ *                       spawn_nprocs ranks it starts
  *   spawn_command       non-NULL: start spawn_nprocs (0: 1) processes of this program with
  *                       spawn_argv (NULL-terminated, may be NULL) through MPI_Comm_spawn; they
  *                       serve this pool only
@@ -147,17 +174,20 @@ typedef struct weft_mpi_pool_opts {
  * not a program this host can run), WEFT_EIO (MPI_Comm_spawn failed; a program that runs but never
  * calls weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or
  * in a forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or
- * it served as a worker), WEFT_ENOTSUP (see weft_mpi_serve). */
+ * it served as a worker; WEFT_EBROKEN instead if a rank had died), WEFT_ENOTSUP (see
+ * weft_mpi_serve; also inside a task on a worker rank). */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts,
                                                     weft_executor_t **ex);
 
 /* Schedules the task registered as name with a copy of the len bytes at arg; stores the future
  * in *out if out is not NULL (one reference). Errors: WEFT_EINVAL (ex or name NULL, arg NULL
  * with len > 0, name empty or longer than 255), WEFT_ENOTSUP (ex is not an MPI pool),
- * WEFT_ESHUTDOWN, WEFT_EBROKEN (a rank died, or in a forked child), WEFT_ENOMEM; then *out is
- * NULL. Futures fail with the task's code, WEFT_ENOENT (no such task on the worker),
- * WEFT_EBROKEN (a worker rank died), WEFT_ECANCELED (cancelled while queued). Safe from any
- * thread or coroutine. */
+ * WEFT_ESHUTDOWN (the pool was shut down, or weft_mpi_finalize ran), WEFT_EBROKEN (a rank
+ * died, or in a forked child), WEFT_ENOMEM; then *out is NULL. Futures fail with the task's
+ * code, WEFT_ENOENT (no such task on the worker), WEFT_EBROKEN (a worker rank died),
+ * WEFT_ECANCELED (cancelled while queued), WEFT_ESHUTDOWN (still queued in a pool not released
+ * when weft_mpi_finalize ran). An empty result reads as data NULL, length 0 (as in
+ * weft_mpi_pool_map). Safe from any thread or coroutine. */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_submit(weft_executor_t *ex, const char *name,
                                                     const void *arg, size_t len,
                                                     weft_future_t **out);

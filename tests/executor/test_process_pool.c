@@ -343,6 +343,31 @@ static int echo_arg(const void *arg, size_t len, void **result, size_t *result_l
     return 0;
 }
 
+/* An empty result (a task that leaves none, or one of length 0) reads the same through
+ * weft_future_result_bytes as through weft_process_pool_map: data NULL, length 0 (weft_bytes_t,
+ * weft/executor.h). (Before: result_bytes gave a pointer into the reply, map NULL.) */
+static void process_pool_empty_result_is_null_with_length_0(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = make_pool(1, 0, WEFT_FOREVER);
+    weft_future_t *f = submit(ex, echo_arg, NULL, 0);
+    const void *data = (const void *)1;
+    size_t len = 9;
+    assert_int_equal(weft_future_result_bytes(f, 60, &data, &len), 0);
+    assert_null(data);
+    assert_int_equal(len, 0);
+    weft_future_release(f);
+    weft_bytes_t args[2] = {{NULL, 0}, {NULL, 0}}, results[2];
+    size_t nd;
+    assert_int_equal(weft_process_pool_map(ex, echo_arg, args, 2, results, 60, &nd), 0);
+    assert_int_equal(nd, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_null(results[i].data);
+        assert_int_equal(results[i].len, 0);
+    }
+    close_pool(ex);
+}
+
 /* The workers' stage hook: crashes where the task's argument (or result) says. */
 static void crash_where_told(int stage, const void *data, size_t len, int fd)
 {
@@ -1283,6 +1308,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest cases[] = {
         WEFT_TEST(process_pool_runs_tasks_on_bytes),
+        WEFT_TEST(process_pool_empty_result_is_null_with_length_0),
         WEFT_TEST(process_pool_crash_receiving_the_task),
         WEFT_TEST(process_pool_crash_sending_the_result),
         WEFT_TEST(process_pool_crash_midway_through_a_large_result),
