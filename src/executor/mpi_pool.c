@@ -37,7 +37,12 @@
  *          (the smallest of the pools' heartbeat options) declares the rank dead, as its pidfd
  *          does for a rank on this host: a rank on another host that dies, or one that stops.
  * A dead rank (its pidfd fires) breaks the engine: every queued and in-flight future fails
- * with WEFT_EBROKEN and submits fail with it; the MPI requests to the dead rank are dropped.
+ * with WEFT_EBROKEN (the message names the rank and its pid) and submits fail with it; the MPI
+ * requests to the dead rank are dropped.
+ * Finalize (a command that ends only once drained): every pool is shut, the queued futures of
+ * the pools still held fail with WEFT_ESHUTDOWN, and the MPI thread goes on until no pool has a
+ * future queued or in flight (a released pool's tasks all run, every result in flight is
+ * taken); then it tells the ranks to leave and ends.
  */
 #include "executor_internal.h"
 
