@@ -24,7 +24,6 @@
 
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 void weft__misuse(const char *call, const void *obj, const char *what)
@@ -78,9 +77,7 @@ void weft__handle_check(const char *call, const void *h, weft__handle_t *hd, uin
                 return;
         snprintf(what, sizeof what, "%s handle released twice", noun);
     } else if (seen == WEFT__HANDLE_FREED) {
-        /* A release call that checks the handle before its release step names it the same. */
-        size_t n = strlen(call);
-        if (release || (n >= 8 && strcmp(call + n - 8, "_release") == 0))
+        if (release)
             snprintf(what, sizeof what, "%s handle released twice", noun);
         else
             snprintf(what, sizeof what, "weft_%s_t used after weft_%s_release", noun, noun);

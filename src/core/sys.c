@@ -172,6 +172,11 @@ int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen
     return (int)syscall(SYS_setsockopt, fd, level, name, value, len);
 }
 
+int weft__sys_open(const char *path, int flags)
+{
+    return (int)syscall(SYS_openat, AT_FDCWD, path, flags);
+}
+
 int weft__sys_close(int fd)
 {
     return (int)syscall(SYS_close, fd);
@@ -181,8 +186,7 @@ int weft__sys_close(int fd)
  * stack buffer: no allocation, fit for a fork child). false if /proc cannot be read. */
 static bool close_listed(unsigned first, unsigned last)
 {
-    int dir =
-        (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dir = weft__sys_open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0) return false;
     char buf[4096];
     long n;

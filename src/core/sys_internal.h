@@ -35,6 +35,7 @@ int weft__sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
 int weft__sys_socket(int domain, int type, int protocol);
 int weft__sys_socketpair(int domain, int type, int protocol, int sv[2]);
 int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen_t len);
+int weft__sys_open(const char *path, int flags); /* openat(AT_FDCWD, path, flags) */
 int weft__sys_close(int fd);
 /* Closes every fd from first to last (inclusive): close_range(2); where it is missing (a
  * kernel before 5.9, valgrind 3.19) the open ones listed in /proc/self/fd; without /proc, one

@@ -51,7 +51,6 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #if defined(__has_include)
@@ -91,18 +90,18 @@ static _Atomic int madv_guard;
 static _Atomic long mprotect_guards;
 static _Atomic long mprotect_budget = -1;
 
-/* A quarter of vm.max_map_count (raw system calls: no stdio in a hub's path). */
+/* A quarter of vm.max_map_count (no stdio in a hub's path). */
 static long read_budget(void)
 {
     long max = 65530;
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+    int fd = weft__sys_open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         char buf[32];
-        long n = syscall(SYS_read, fd, buf, sizeof buf - 1), v = 0;
+        long n = (long)weft__sys_read(fd, buf, sizeof buf - 1), v = 0;
         for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9' && v < (1L << 40); i++)
             v = v * 10 + (buf[i] - '0');
         if (v > 0) max = v;
-        (void)syscall(SYS_close, fd);
+        weft__sys_close(fd);
     }
     return max / 4;
 }

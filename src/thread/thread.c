@@ -193,9 +193,8 @@ weft_thread_t *weft_thread_retain(weft_thread_t *t)
 
 int weft_thread_release(weft_thread_t *t)
 {
-    WEFT__HANDLE_CHECK(t, WEFT__ID_THREAD, "thread");
     if (!t) return WEFT_EINVAL;
-    if (t->kind == WEFT__THREAD_MAIN) return 0;
+    if (t->kind == WEFT__THREAD_MAIN) return 0; /* (a quarantined handle still has its kind) */
     WEFT__HANDLE_RELEASE(t, WEFT__ID_THREAD, "thread");
     weft__thread_unref(t);
     return 0;
