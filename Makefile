@@ -5,7 +5,8 @@
 #   make / make build    build (PRESET=default|debug|release|asan|tsan|memcheck|clang)
 #   make test            the whole suite (PRESET=asan / tsan / memcheck / clang / debug)
 #   make demo            run every example: a tour of what weft does
-#   make bench           every benchmark against its peers; make bench ONLY=<name> for one
+#   make bench           every benchmark against its peers, then the summary table of bench/goals.txt;
+#                        make bench ONLY=<name> for one (build/release/bench.log keeps the output)
 #   make format          clang-format the sources in place
 #   make abi-check       the libraries' ABI against the baseline abi/*.abi (abidiff; CI runs it)
 #   make abi-baseline    rewrite the baseline from this tree: deliberately, at a release
@@ -77,9 +78,13 @@ demo: deps
 bench: bench-deps
 	@cmake --preset release >/dev/null # again: finds peers installed since the last configure
 	$(MAKE) --no-print-directory build PRESET=release
+	@: > build/release/bench.log
 	@for b in $(if $(ONLY),bench_$(ONLY),$$(cd build/release/bench && ls bench_* 2>/dev/null)); do \
-	  echo; echo "==== $$b"; build/release/bench/$$b || exit 1; \
+	  echo; echo "==== $$b"; \
+	  { build/release/bench/$$b; echo $$? > build/release/bench.status; } | tee -a build/release/bench.log; \
+	  [ "$$(cat build/release/bench.status)" = 0 ] || exit 1; \
 	done
+	@echo; bench/summary.sh build/release/bench.log # the table docs/BENCHMARKS.md opens with
 
 # The ABI (docs/API.md, "ABI and SONAME"): preset abi builds the libraries alone, release with
 # -g and no build paths in the debug info; abi/abi.sh describes them with abidw and compares.
