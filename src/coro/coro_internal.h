@@ -73,8 +73,8 @@ typedef struct weft__stack {
 } weft__stack_t;
 
 size_t weft__stack_round(size_t size);
-/* carve: a default stack, which may come from the thread's chunk (stack.c, "Carving"). */
-int weft__stack_alloc(weft__stack_t *s, size_t size, int guard, bool carve);
+/* carve_it: a default stack, which may come from the thread's chunk (stack.c, "Carving"). */
+int weft__stack_alloc(weft__stack_t *s, size_t size, int guard, bool carve_it);
 void weft__stack_reset(weft__stack_t *s); /* before reuse */
 void weft__stack_free(weft__stack_t *s);
 /* At a hub's end, on its thread: unmaps what is left of the thread's chunk of default stacks

@@ -12,7 +12,7 @@
  * rather than for none). guard > 0 always gets one; guard < 0 never. Adjacent unguarded or
  * MADV-guarded stacks merge in the kernel and cost no mapping each.
  *
- * Carving: a stack of the default size and guard (the hub asks for it: `carve`; its guard page
+ * Carving: a stack of the default size and guard (the hub asks for it: `carve_it`; its guard page
  * included) is carved from a chunk of CHUNK_STACKS stacks mapped at once by the calling
  * thread, from its top down (the order mmap would have placed them in): one mmap for 64 spawns
  * instead of one each. Each piece is then exactly what its own mmap would have made — the
