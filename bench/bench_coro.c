@@ -26,6 +26,17 @@
  *                memory of an earlier run is reused. Peers: Go, goroutines parked receiving on
  *                one channel (the resident set, and the runtime's MemStats.Sys); gevent,
  *                greenlets parked in Event.wait().
+ *   spawn parked SPAWN_PARKED coroutines started at once, each blocking in weft_event_wait on one
+ *                Event (a countdown sets another Event once all are parked), then the Event is
+ *                set and all are waited for (a countdown whose last coroutine sets an Event);
+ *                seconds from the first spawn to the last end, in a fresh process (this program
+ *                re-run with --parked) so every stack is a new one. Also, as a comment, how the
+ *                second half of the spawn calls took against the first (1: linear). Peer: Go,
+ *                as many goroutines blocking on one channel, counted in and out by two
+ *                WaitGroups (Go's default GOMAXPROCS). It needs address space for every stack
+ *                (64 KiB each, MAP_NORESERVE: vm.overcommit_memory must not be 2) and about
+ *                5 KiB of RAM per coroutine, 6 KiB per goroutine: the section says so and skips
+ *                when MemAvailable is short of SPAWN_PARKED * 8 KiB.
  *   cross-thread wake   a round trip through two Events between a plain thread and a coroutine
  *                on another thread's hub: the thread sets `ping` and waits for `pong`, the
  *                coroutine waits for `ping`, clears it and sets `pong`; the median round trip
@@ -37,7 +48,7 @@
  * peer_coro.go into the build directory; Python is Debian's /usr/bin/python3 with
  * python3-gevent. Peer programs are started with popen once per repetition and time
  * themselves after a warm-up, so start-up is not counted.
- * Arguments pick sections (switch, spawn, memory, wake); none runs them all.
+ * Arguments pick sections (switch, spawn, memory, parked, wake); none runs them all.
  * Goals: switch no slower than boost.context and >= 30x faster than ucontext; spawn+join faster
  * than Go; memory per parked coroutine no more than Go's.
  */
@@ -64,6 +75,7 @@ enum {
     BIG_BATCH = 10000,
     SMALL_BATCH = 50,
     PARKED = 100000,
+    SPAWN_PARKED = 1000000,
     ROUNDS = 2000, /* round trips per cross-thread repetition */
     WARM_ROUNDS = 100,
     MAX_CASES = 8,
@@ -484,6 +496,104 @@ static void bench_memory(void)
     compare("memory per parked coroutine", "bytes", who, n, 2, MEM_REPS);
 }
 
+/* ---- spawning many parked coroutines (this program re-run with --parked) ----------------- */
+
+typedef struct parked_run {
+    long n, parked;
+    weft_event_t all_parked, release;
+    countdown_t ended;
+} parked_run_t;
+
+static void park_until_released(void *arg)
+{
+    parked_run_t *r = arg;
+    if (++r->parked == r->n) weft_event_set(&r->all_parked);
+    bench_check(weft_event_wait(&r->release, WEFT_FOREVER) == 0, "weft_event_wait");
+    if (--r->ended.left == 0) weft_event_set(&r->ended.done);
+}
+
+/* The child's side: n coroutines spawned, parked, released and ended; prints the time. */
+static int parked_child(long n)
+{
+    static parked_run_t r;
+    r.n = n;
+    r.ended.left = n;
+    bench_check(weft_event_init(&r.all_parked) == 0 && weft_event_init(&r.release) == 0 &&
+                    weft_event_init(&r.ended.done) == 0,
+                "weft_event_init");
+    weft_co_t *first;
+    bench_check(weft_co_spawn(touch, NULL, NULL, &first) == 0, "weft_co_spawn"); /* the hub */
+    bench_check(weft_co_join(first, WEFT_FOREVER) == 0, "weft_co_join");
+    weft_co_release(first);
+    long maps0 = mappings();
+    int64_t t0 = bench_now_ns(), half = 0;
+    for (long i = 0; i < n; i++) {
+        if (i == n / 2) half = bench_now_ns();
+        bench_check(weft_co_spawn(park_until_released, &r, NULL, NULL) == 0, "weft_co_spawn");
+    }
+    int64_t spawned = bench_now_ns();
+    bench_check(weft_event_wait(&r.all_parked, WEFT_FOREVER) == 0, "weft_event_wait");
+    long maps1 = mappings();
+    weft_event_set(&r.release);
+    bench_check(weft_event_wait(&r.ended.done, WEFT_FOREVER) == 0, "weft_event_wait");
+    int64_t t1 = bench_now_ns();
+    printf("seconds for all: %.3f\n", (double)(t1 - t0) / 1e9);
+    printf("second half of the spawns over the first: %.3f\n",
+           (double)(spawned - half) / (double)(half - t0));
+    printf("mappings added: %ld\n", maps1 - maps0);
+    weft_event_destroy(&r.all_parked);
+    weft_event_destroy(&r.release);
+    weft_event_destroy(&r.ended.done);
+    return 0;
+}
+
+/* MemAvailable in bytes (-1: unknown). */
+static long long mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    char line[128];
+    long long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %lld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb < 0 ? -1 : kb * 1024;
+}
+
+static void bench_spawn_parked(void)
+{
+    static command_t weft, go;
+    char figure[64];
+    snprintf(figure, sizeof figure, "spawn %d parked", SPAWN_PARKED);
+    long long avail = mem_available(), need = (long long)SPAWN_PARKED * 8192;
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int overcommit = 0;
+    if (f && fscanf(f, "%d", &overcommit) != 1) overcommit = 0;
+    if (f) fclose(f);
+    if (overcommit == 2 || avail < need) {
+        printf("# %s: skipped: needs vm.overcommit_memory 0 or 1 (is %d) and %lld MiB available "
+               "(has %lld MiB)\n",
+               figure, overcommit, need >> 20, avail >> 20);
+        return;
+    }
+    contender_t who[MAX_CASES];
+    int n = 0;
+    snprintf(weft.line, sizeof weft.line, "%s --parked %d", self_exe, SPAWN_PARKED);
+    weft.key = "seconds for all";
+    weft.extra_key = "second half of the spawns over the first";
+    who[n++] = (contender_t){"weft_co_spawn+event", command_run, &weft,
+                             "second half of the spawns over the first", "(1: linear)"};
+    char args[64];
+    snprintf(args, sizeof args, "parked %d", SPAWN_PARKED);
+    if (have_go()) {
+        go_command(&go, 0, args, "seconds for all");
+        who[n++] = (contender_t){"go channel receive", command_run, &go, NULL, NULL};
+    }
+    printf("# %s: coroutines spawned at once, each parked on one Event, then released and "
+           "waited for; each contender in a fresh process\n",
+           figure);
+    compare(figure, "s for all", who, n, 1, MEM_REPS);
+}
+
 /* ---- cross-thread wake ------------------------------------------------------------------ */
 
 /* A flag under a mutex and condvar: the peer's Event. */
@@ -630,6 +740,7 @@ static bool wanted(int argc, char **argv, const char *section)
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[1], "--memory") == 0) return memory_child(argv[2], atol(argv[3]));
+    if (argc == 3 && strcmp(argv[1], "--parked") == 0) return parked_child(atol(argv[2]));
     ssize_t len = readlink("/proc/self/exe", self_exe, sizeof self_exe - 1);
     bench_check(len > 0, "readlink /proc/self/exe");
     self_exe[len] = '\0';
@@ -647,6 +758,7 @@ int main(int argc, char **argv)
         bench_spawn(SMALL_TOTAL, SMALL_BATCH);
     }
     if (wanted(argc, argv, "memory")) bench_memory();
+    if (wanted(argc, argv, "parked")) bench_spawn_parked();
     if (wanted(argc, argv, "wake")) bench_cross_thread();
     return 0;
 }

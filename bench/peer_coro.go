@@ -5,6 +5,7 @@
 //	peer_coro_go switch N
 //	peer_coro_go spawn TOTAL BATCH
 //	peer_coro_go memory N
+//	peer_coro_go parked N
 //
 // switch: two goroutines ping-pong a token over two unbuffered channels, N round trips;
 // every hand-over is one goroutine switch. Prints "ns per switch: <x>".
@@ -13,6 +14,10 @@
 // memory: N goroutines each parked receiving from one channel; prints the growth of the
 // runtime's memory from the OS (MemStats.Sys) and of the resident set (/proc/self/statm)
 // over N: "bytes per goroutine Sys: <x>" and "bytes per goroutine RSS: <y>".
+//
+// parked: N goroutines started at once, each blocking on one channel (a WaitGroup counts them
+// in), then the channel is closed and all are waited for (a second WaitGroup). Prints the whole
+// time, start to the last goroutine's end: "seconds for all: <x>".
 //
 // GOMAXPROCS comes from the environment (bench_coro.c sets it). Each mode warms up first and
 // times itself, so process start-up is not counted. Standard library only: bench_coro.c's
@@ -129,9 +134,29 @@ func memory(n int) {
 	ended.Wait()
 }
 
+// spawnParked starts n goroutines that all block on one channel, then releases and joins them.
+func spawnParked(n int) time.Duration {
+	park := make(chan struct{})
+	var started, ended sync.WaitGroup
+	started.Add(n)
+	ended.Add(n)
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		go func() {
+			started.Done()
+			<-park
+			ended.Done()
+		}()
+	}
+	started.Wait()
+	close(park)
+	ended.Wait()
+	return time.Since(t0)
+}
+
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: peer_coro_go switch N | spawn TOTAL BATCH | memory N")
+		fmt.Fprintln(os.Stderr, "usage: peer_coro_go switch N | spawn TOTAL BATCH | memory N | parked N")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -147,6 +172,11 @@ func main() {
 		fmt.Printf("ns per spawn+join: %.2f\n", float64(d.Nanoseconds())/float64(total))
 	case "memory":
 		memory(arg(2))
+	case "parked":
+		n := arg(2)
+		spawnParked(1000) // warm-up: the runtime, not n goroutines' worth of free stacks
+		d := spawnParked(n)
+		fmt.Printf("seconds for all: %.3f\n", d.Seconds())
 	default:
 		fmt.Fprintf(os.Stderr, "peer_coro_go: unknown mode %q\n", os.Args[1])
 		os.Exit(2)

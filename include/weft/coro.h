@@ -33,7 +33,8 @@
  * than a quarter of vm.max_map_count such stacks are mapped (16,382 for the default 65530)
  * and none past that, so that many coroutines still fit in the map count; an unguarded stack
  * that overflows writes into whatever lies below, usually another coroutine's stack. Stacks
- * are pooled per thread and reused.
+ * are pooled per thread and reused; default ones are mapped 64 at a time (address space
+ * only: each costs RAM as it is touched).
  *
  * Stack overflow: a coroutine that faults below its stack makes the process print one line on
  * stderr before it dies of SIGSEGV, as it would have anyway:

@@ -73,9 +73,13 @@ typedef struct weft__stack {
 } weft__stack_t;
 
 size_t weft__stack_round(size_t size);
-int weft__stack_alloc(weft__stack_t *s, size_t size, int guard);
+/* carve_it: a default stack, which may come from the thread's chunk (stack.c, "Carving"). */
+int weft__stack_alloc(weft__stack_t *s, size_t size, int guard, bool carve_it);
 void weft__stack_reset(weft__stack_t *s); /* before reuse */
 void weft__stack_free(weft__stack_t *s);
+/* At a hub's end, on its thread: unmaps what is left of the thread's chunk of default stacks
+ * (stack.c, "Carving"); the stacks carved from it stay until each is freed. */
+void weft__stack_carve_release(void);
 /* Tests only (the soak, tests/scenario/soak_http.c): the coroutine stacks of the process
  * mapped now — those of live coroutines, of ended ones not yet released, and those hubs keep
  * for reuse. From any thread. */

@@ -644,6 +644,7 @@ static void hub_destroy(weft__hub_t *hub)
     }
     if (hub->io_ops) hub->io_ops->destroy(hub->io);
     for (size_t i = 0; i < hub->ncache; i++) weft__stack_free(&hub->cache[i]);
+    weft__stack_carve_release();
     weft__free(hub->cache);
     weft__free(hub->timers);
     weft__mutex_lock(&reg_lock);
@@ -842,7 +843,8 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
     if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
         (guard <= 0 || hub->cache[hub->ncache - 1].guard != 0)) {
         co->stack = hub->cache[--hub->ncache];
-    } else if ((rc = weft__stack_alloc(&co->stack, rounded, guard)) != 0) {
+    } else if ((rc = weft__stack_alloc(&co->stack, rounded, guard,
+                                       rounded == weft__stack_round(default_stack()))) != 0) {
         weft__handle_free(co, &co->hd);
         return rc;
     }

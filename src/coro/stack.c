@@ -12,6 +12,16 @@
  * rather than for none). guard > 0 always gets one; guard < 0 never. Adjacent unguarded or
  * MADV-guarded stacks merge in the kernel and cost no mapping each.
  *
+ * Carving: a stack of the default size and guard (the hub asks for it: `carve_it`; its guard page
+ * included) is carved from a chunk of CHUNK_STACKS stacks mapped at once by the calling
+ * thread, from its top down (the order mmap would have placed them in): one mmap for 64 spawns
+ * instead of one each. Each piece is then exactly what its own mmap would have made — the
+ * kernel merges adjacent anonymous mappings anyway — so it gets its guard, is freed (munmap of
+ * its range) and counted alone. A chunk serves one stack size (WEFT_STACK_SIZE is read once);
+ * any other request (another size, guard > 0 or < 0) is mapped alone.
+ * The thread's uncarved remainder (untouched: no RAM) goes at its hub's end
+ * (weft__stack_carve_release); a chunk that cannot be mapped falls back to one stack.
+ *
  * Sanitizers: valgrind is told about each stack (else it takes a switch for a huge stack
  * change); ASan forgets the poison of frames left on a stack before it is reused.
  *
@@ -131,14 +141,47 @@ long weft__stack_count(void)
     return atomic_load_explicit(&stacks_mapped, memory_order_relaxed);
 }
 
-int weft__stack_alloc(weft__stack_t *s, size_t size, int guard)
+#define CHUNK_STACKS 64
+
+/* The calling thread's chunk: `left` stacks of `total` bytes not carved yet at [lo, ...). */
+static WEFT__TLS struct carve {
+    char *lo;
+    size_t left, total;
+} carve;
+
+static void *map_anon(size_t len)
+{
+    return weft__sys_mmap(NULL, len, PROT_READ | PROT_WRITE,
+                          MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+}
+
+/* A default stack's mapping of `total` bytes, carved from the thread's chunk (see above). */
+static void *map_carved(size_t total)
+{
+    if (carve.left && carve.total != total) return map_anon(total); /* the chunk's size only */
+    if (!carve.left) {
+        size_t len;
+        void *p = weft__size_mul(total, CHUNK_STACKS, &len) ? map_anon(len) : MAP_FAILED;
+        if (p == MAP_FAILED) return map_anon(total);
+        carve = (struct carve){p, CHUNK_STACKS, total};
+    }
+    carve.left--;
+    return carve.lo + carve.left * carve.total;
+}
+
+void weft__stack_carve_release(void)
+{
+    if (carve.left) weft__sys_munmap(carve.lo, carve.left * carve.total);
+    carve = (struct carve){NULL, 0, 0};
+}
+
+int weft__stack_alloc(weft__stack_t *s, size_t size, int guard, bool carve_it)
 {
     size_t page = page_size();
     size = weft__stack_round(size);
     bool want_guard = guard >= 0;
     size_t total = size + (want_guard ? page : 0);
-    void *base = weft__sys_mmap(NULL, total, PROT_READ | PROT_WRITE,
-                                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    void *base = carve_it && guard == 0 ? map_carved(total) : map_anon(total);
     if (base == MAP_FAILED) return WEFT_ENOMEM;
     s->guard = 0;
     if (want_guard) {

@@ -9,6 +9,7 @@
  */
 #include "weft_test.h"
 
+#include "core/sys_internal.h"
 #include "coro/coro_internal.h"
 #include "wait/wait_internal.h"
 
@@ -887,6 +888,60 @@ static void stack_count_follows_the_mappings(void **state)
     assert_int_equal(weft__stack_count(), before);
 }
 
+/* Default stacks come from one mapping per 64, carved from its top down (stack.c, "Carving"):
+ * consecutive default spawns get adjacent stacks, each with its own guard, while a stack of
+ * another size or with an explicit guard choice is mapped alone in between; each is unmapped
+ * alone, and the hub's end gives back the uncarved rest. */
+static void default_stacks_are_carved_from_one_mapping(void **state)
+{
+    (void)state;
+    weft__hub_shutdown(); /* no cached stack, no chunk yet */
+    long before = weft__stack_count();
+    weft_co_opts_t big = {.stack_size = 128 * 1024}, guarded = {.guard = 1};
+    weft_co_t *co[4];
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, &co[0]), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, &big, &co[1]), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, &guarded, &co[2]), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, &co[3]), 0);
+    const weft__stack_t *a = &co[0]->stack, *b = &co[3]->stack;
+    assert_ptr_equal((char *)b->base + b->total, a->base); /* the next piece down */
+    assert_int_equal(a->total, b->total);
+    assert_int_equal(a->guard, b->guard);
+    assert_int_equal(weft__stack_count(), before + 4);
+    assert_int_equal(weft_co_join_all(co, 4, 30), 0); /* every one ran on its stack */
+    for (int i = 0; i < 4; i++) assert_int_equal(weft_co_release(co[i]), 0);
+    weft__hub_shutdown();
+    assert_int_equal(weft__stack_count(), before);
+}
+
+/* A chunk that cannot be mapped (address space short of 64 stacks) must not fail a spawn one
+ * stack would serve: it falls back to one mapping; only when that fails too is the spawn
+ * WEFT_ENOMEM, with nothing left behind. */
+static void stack_chunk_mmap_failing_falls_back_to_one_stack(void **state)
+{
+    (void)state;
+    weft__hub_shutdown();
+    weft_co_opts_t big = {.stack_size = 128 * 1024};
+    weft_co_t *co = NULL, *co2 = NULL;
+    assert_int_equal(weft_co_spawn(nothing, NULL, &big, &co), 0); /* the hub, no chunk */
+    weft_test_co_join(co);
+    long before = weft__stack_count();
+    assert_int_equal(weft__failpoint_set(WEFT__SITE_MMAP, 1, false), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, &co), 0);
+    assert_int_equal(weft__failpoint_failed(WEFT__SITE_MMAP), 1);
+    assert_int_equal(weft__stack_count(), before + 1);
+    /* co keeps its stack (not cached yet), and no chunk was made: the next spawn maps. */
+    assert_int_equal(weft__failpoint_set(WEFT__SITE_MMAP, 1, true), 0);
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, &co2), WEFT_ENOMEM);
+    assert_null(co2);
+    assert_int_equal(weft__failpoint_failed(WEFT__SITE_MMAP), 2); /* the chunk, then one */
+    weft__failpoint_set(WEFT__SITE_MMAP, 0, false);
+    assert_int_equal(weft__stack_count(), before + 1);
+    weft_test_co_join(co);
+    weft__hub_shutdown();
+    assert_int_equal(weft__stack_count(), before);
+}
+
 static void overflow(void *p)
 {
     (void)p;
@@ -1505,6 +1560,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(watchdog_in_a_fork_child_starts_anew),
     WEFT_TEST(stack_size_option),
     WEFT_TEST(stack_count_follows_the_mappings),
+    WEFT_TEST(default_stacks_are_carved_from_one_mapping),
+    WEFT_TEST(stack_chunk_mmap_failing_falls_back_to_one_stack),
     WEFT_TEST(guard_page_catches_overflow),
     WEFT_TEST(out_of_memory),
     WEFT_TEST(lock_and_semaphore),
