@@ -50,6 +50,7 @@ typedef struct impl {
     fdring_t *fds;
     size_t nfds;
     bool multishot;
+    bool deferred; /* completions are posted only when asked for (DEFER_TASKRUN) */
 } impl_t;
 
 /* Whether the kernel takes multishot polls: 0 not asked yet, 1 yes, -1 no (or turned off by
@@ -102,15 +103,31 @@ static bool probe_multishot(impl_t *u, int fd)
     return ok;
 }
 
+/* The ring's setup flags, best first: completions of the hub's own requests posted only when
+ * it asks for them (DEFER_TASKRUN: no interrupt of the running hub per wake-up; Linux 6.1,
+ * which requires SINGLE_ISSUER: the hub's thread alone submits), else without forcing the
+ * hub into the kernel (COOP_TASKRUN, 5.19), else none. The first the kernel takes is kept
+ * for the process (relaxed: a racing ring stores the same index). */
+static const unsigned setup_flags[] = {IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+                                       IORING_SETUP_COOP_TASKRUN, 0};
+static _Atomic unsigned setup_choice;
+
 static int init(weft__poller_t *p)
 {
     impl_t *u = weft__calloc(1, sizeof *u);
     if (!u) return WEFT_ENOMEM;
-    int rc = weft__sys_io_uring_setup(ENTRIES, &u->ring); /* -errno */
+    unsigned k = atomic_load_explicit(&setup_choice, memory_order_relaxed);
+    int rc;
+    /* -errno; EINVAL: flags this kernel does not know */
+    while ((rc = weft__sys_io_uring_setup(ENTRIES, &u->ring, setup_flags[k])) == -EINVAL &&
+           setup_flags[k] != 0)
+        k++;
     if (rc < 0) {
         weft__free(u);
         return weft__errno(-rc);
     }
+    atomic_store_explicit(&setup_choice, k, memory_order_relaxed);
+    u->deferred = (setup_flags[k] & IORING_SETUP_DEFER_TASKRUN) != 0;
     u->multishot = probe_multishot(u, p->evfd);
     p->impl = u;
     p->oneshot = !u->multishot;
@@ -250,7 +267,12 @@ static void forget(weft__poller_t *p, int fd)
     impl_t *u = p->impl;
     if ((size_t)fd >= u->nfds) return;
     remove_requests(u, fd, WEFT_READ | WEFT_WRITE);
-    io_uring_submit(&u->ring);
+    /* Now, before the close: a removed request lets go of the file when it completes, which a
+     * deferred ring does only when asked for its completions. */
+    if (u->deferred)
+        io_uring_submit_and_get_events(&u->ring);
+    else
+        io_uring_submit(&u->ring);
     u->fds[fd].interest = 0;
 }
 
@@ -294,9 +316,12 @@ static void wait_(weft__poller_t *p, int64_t deadline)
         kts.tv_sec = tp->tv_sec;
         kts.tv_nsec = tp->tv_nsec;
     }
-    if (tp && tp->tv_sec == 0 && tp->tv_nsec == 0)
-        io_uring_submit(&u->ring);
-    else
+    if (tp && tp->tv_sec == 0 && tp->tv_nsec == 0) {
+        if (u->deferred)
+            io_uring_submit_and_get_events(&u->ring);
+        else
+            io_uring_submit(&u->ring);
+    } else
         io_uring_submit_and_wait_timeout(&u->ring, &cqe, 1, tp ? &kts : NULL, NULL);
     /* Take the completions out first: a report may queue new requests. Only those there now:
      * a request added meanwhile may complete at once (a full queue is submitted to make room),
