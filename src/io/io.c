@@ -38,15 +38,15 @@
 
 /* ---- choosing a backend ------------------------------------------------------------------ */
 
-/* In order of preference. epoll first: its interest persists between waits, where io_uring's
- * one-shot polls are re-submitted after every report (the patched echo server at 1000
- * connections: 0.68x the hand-written epoll loop's CPU per request with epoll, 0.54x with
- * io_uring; docs/BENCHMARKS.md). */
-static const weft__poller_ops_t *const backends[] = {&weft__poller_epoll,
+/* In order of preference. io_uring first where the kernel allows it (its setup fails under a
+ * seccomp filter, io_uring_disabled, an old kernel: then epoll): with multishot polls and a
+ * deferred ring its wait costs less per report than epoll's (the patched echo server at 1000
+ * connections, issue 16: 8.9 against 12.1 us of CPU per request, ties at 1 and 64). */
+static const weft__poller_ops_t *const backends[] = {
 #ifdef WEFT_HAVE_LIBURING
-                                                     &weft__poller_uring,
+    &weft__poller_uring,
 #endif
-                                                     &weft__poller_poll, &weft__poller_select};
+    &weft__poller_epoll, &weft__poller_poll, &weft__poller_select};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
 static _Atomic(const weft__poller_ops_t *) chosen; /* weft_poller_set; NULL: default */
