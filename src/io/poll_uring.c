@@ -67,7 +67,8 @@ int weft__poller_uring_multishot(int enable)
 
 /* Asks the kernel on a fresh ring: a multishot poll for POLLOUT on fd (an eventfd: writable,
  * so it completes at once) is refused with EINVAL by a kernel without multishot polls; taken,
- * it is removed again and every completion reaped before the ring is used. */
+ * it is removed again, and its completions are reaped before the ring is used (the removal's
+ * own, if left, is ignored by the wait). */
 static bool probe_multishot(impl_t *u, int fd)
 {
     int known = atomic_load_explicit(&multishot_ok, memory_order_relaxed);
@@ -77,27 +78,22 @@ static bool probe_multishot(impl_t *u, int fd)
     if (!sqe) return false;
     io_uring_prep_poll_multishot(sqe, fd, POLLOUT);
     io_uring_sqe_set_data64(sqe, TAG_PROBE);
-    bool ok = false, armed = false, removed = false;
     if (io_uring_submit(&u->ring) != 1) return false;
-    for (;;) {
+    bool ok = false, live = true, removing = false;
+    while (live) { /* until the poll's last completion (a refusal is one) */
         struct io_uring_cqe *cqe;
-        if (io_uring_wait_cqe(&u->ring, &cqe) < 0) break;
-        uint64_t data = io_uring_cqe_get_data64(cqe);
-        if (data == TAG_PROBE) {
-            armed = (cqe->flags & IORING_CQE_F_MORE) != 0;
-            if (cqe->res > 0 && armed) ok = true;
-        } else {
-            removed = true;
+        if (io_uring_wait_cqe(&u->ring, &cqe) < 0) break; /* (a stray report is ignored) */
+        if (io_uring_cqe_get_data64(cqe) == TAG_PROBE) {
+            live = (cqe->flags & IORING_CQE_F_MORE) != 0;
+            ok |= live && cqe->res > 0;
         }
         io_uring_cqe_seen(&u->ring, cqe);
-        if (armed && !removed && (sqe = io_uring_get_sqe(&u->ring))) {
+        if (live && !removing && (sqe = io_uring_get_sqe(&u->ring))) {
             io_uring_prep_poll_remove(sqe, TAG_PROBE);
-            io_uring_sqe_set_data64(sqe, UINT64_MAX);
+            io_uring_sqe_set_data64(sqe, UINT64_MAX); /* its own completion: ignored */
             io_uring_submit(&u->ring);
-            removed = true; /* its completion and the poll's last one follow */
-            continue;
+            removing = true;
         }
-        if (!armed) break; /* the poll's last completion (or a refusal) */
     }
     atomic_store_explicit(&multishot_ok, ok ? 1 : -1, memory_order_relaxed);
     return ok;
