@@ -18,8 +18,9 @@
  * Pollers (the seed's IO models): "select", "poll", "epoll", "io_uring" (when built with
  * liburing and the kernel allows it). One per hub, chosen when the hub is created: the name
  * given to weft_poller_set, else the WEFT_POLLER environment variable (read as secure_getenv
- * reads it: ignored in a setuid/setgid or file-capability program), else epoll (cheapest
- * per wait for sockets: its interest persists), else io_uring, poll, select. select cannot
+ * reads it: ignored in a setuid/setgid or file-capability program), else io_uring (multishot
+ * polls on a ring per hub, about 50 KiB of it; where the kernel refuses a ring — seccomp,
+ * kernel.io_uring_disabled, before 5.1 — the next), else epoll, poll, select. select cannot
  * watch fds >= FD_SETSIZE (1024): WEFT_EINVAL.
  *
  * Non-blocking mode: weft_fd_read/weft_fd_write on a non-socket fd set O_NONBLOCK on it (shared

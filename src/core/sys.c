@@ -322,10 +322,10 @@ int weft__sys_epoll_ctl(int epfd, int op, int fd, void *event)
 }
 
 #ifdef WEFT_HAVE_LIBURING
-int weft__sys_io_uring_setup(unsigned entries, struct io_uring *ring)
+int weft__sys_io_uring_setup(unsigned entries, struct io_uring *ring, unsigned flags)
 {
     if (weft__failpoint(WEFT__SITE_IO_URING_SETUP)) return -sites[WEFT__SITE_IO_URING_SETUP].err;
-    return io_uring_queue_init(entries, ring, 0);
+    return io_uring_queue_init(entries, ring, flags);
 }
 #endif
 

@@ -62,7 +62,7 @@ int weft__sys_eventfd(unsigned value, int flags);
 int weft__sys_epoll_create1(int flags);
 int weft__sys_epoll_ctl(int epfd, int op, int fd, void *event);
 struct io_uring;
-int weft__sys_io_uring_setup(unsigned entries, struct io_uring *ring);
+int weft__sys_io_uring_setup(unsigned entries, struct io_uring *ring, unsigned flags);
 long weft__sys_futex_wait(_Atomic uint32_t *word, int op, uint32_t expect,
                           const struct timespec *abs);
 int weft__sys_pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *),

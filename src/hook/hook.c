@@ -155,10 +155,14 @@ static void note_read(int fd, ssize_t r, size_t n)
         atomic_store_explicit(&drained[fd], now, memory_order_relaxed);
 }
 
+/* Not with a poller that reports edges (io_uring's multishot polls): there a wait that does
+ * not follow an EAGAIN makes the poller look at the fd (a request of its own), which costs
+ * more than the try, and a short read is no proof of a drained socket (a datagram socket, a
+ * peek). */
 static bool wait_first(int fd, int flags)
 {
     return !(flags & MSG_DONTWAIT) && fd >= 0 && fd < HINT_FDS &&
-           atomic_load_explicit(&drained[fd], memory_order_relaxed);
+           atomic_load_explicit(&drained[fd], memory_order_relaxed) && !weft__io_edge();
 }
 
 /* The kernel's answer for a socket call about to wait: 1 when fd's open file is in blocking
@@ -181,10 +185,12 @@ static int blocking_socket(int fd, int opt, int64_t *deadline)
 }
 
 /* Waits for fd; 0 when ready (or not pollable: a regular file is always ready), else -1 with
- * errno. */
-static int await(int fd, int events, int64_t deadline)
+ * errno. after_eagain: the caller's own try has just found fd not ready (EAGAIN), with nothing
+ * run since (weft__io_wait_after_eagain). */
+static int await(int fd, int events, int64_t deadline, bool after_eagain)
 {
-    int rc = weft__io_wait(fd, events, deadline);
+    int rc = after_eagain ? weft__io_wait_after_eagain(fd, events, deadline)
+                          : weft__io_wait(fd, events, deadline);
     if (rc > 0 || rc == WEFT_EINVAL || rc == WEFT_EPERM) return 0;
     return (int)fail(rc);
 }
@@ -204,7 +210,7 @@ static ssize_t sock_in(int fd, attempt_fn attempt, void *ctx, int flags)
         int saved = errno;
         if (blocking_socket(fd, SO_RCVTIMEO, &deadline) == 1) {
             asked = true;
-            if (await(fd, WEFT_READ, deadline)) return -1;
+            if (await(fd, WEFT_READ, deadline, false)) return -1;
         } else {
             errno = saved; /* not a blocking socket now: the try below answers */
         }
@@ -220,7 +226,7 @@ static ssize_t sock_in(int fd, attempt_fn attempt, void *ctx, int flags)
             }
             asked = true;
         }
-        if (await(fd, WEFT_READ, deadline)) return -1;
+        if (await(fd, WEFT_READ, deadline, true)) return -1;
     }
 }
 
@@ -248,7 +254,7 @@ static ssize_t try_recvmsg(int fd, void *ctx, int flags)
 static bool other_ready(int fd, int events)
 {
     if (user_nonblock(fd)) return true; /* the user's EAGAIN */
-    return await(fd, events, WEFT_NO_DEADLINE) == 0;
+    return await(fd, events, WEFT_NO_DEADLINE, false) == 0;
 }
 
 HOOK ssize_t read(int fd, void *buf, size_t n)
@@ -347,7 +353,7 @@ static ssize_t sock_out(int fd, struct msghdr *m, int flags, const struct sockad
             break;
         }
         asked = true;
-        if (await(fd, WEFT_WRITE, deadline)) {
+        if (await(fd, WEFT_WRITE, deadline, true)) {
             result = sent ? (ssize_t)sent : -1;
             break;
         }
@@ -370,7 +376,7 @@ static ssize_t other_out(int fd, const void *buf, size_t n)
         return LIBC(write)(fd, buf, n);
     size_t done = 0;
     while (done < n || n == 0) {
-        if (await(fd, WEFT_WRITE, WEFT_NO_DEADLINE)) return done ? (ssize_t)done : -1;
+        if (await(fd, WEFT_WRITE, WEFT_NO_DEADLINE, false)) return done ? (ssize_t)done : -1;
         size_t k = n - done < PIPE_BUF ? n - done : PIPE_BUF;
         ssize_t r = LIBC(write)(fd, (const char *)buf + done, k);
         if (r < 0) {
@@ -584,7 +590,7 @@ static int accept_common(int fd, struct sockaddr *addr, socklen_t *len, int flag
             return c;
         }
         asked = true;
-        if (await(fd, WEFT_READ, deadline)) return -1;
+        if (await(fd, WEFT_READ, deadline, true)) return -1; /* the poll found none */
     }
 }
 

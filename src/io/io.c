@@ -38,15 +38,15 @@
 
 /* ---- choosing a backend ------------------------------------------------------------------ */
 
-/* In order of preference. epoll first: its interest persists between waits, where io_uring's
- * one-shot polls are re-submitted after every report (the patched echo server at 1000
- * connections: 0.68x the hand-written epoll loop's CPU per request with epoll, 0.54x with
- * io_uring; docs/BENCHMARKS.md). */
-static const weft__poller_ops_t *const backends[] = {&weft__poller_epoll,
+/* In order of preference. io_uring first where the kernel allows it (its setup fails under a
+ * seccomp filter, io_uring_disabled, an old kernel: then epoll): with multishot polls and a
+ * deferred ring its wait costs less per report than epoll's (the patched echo server at 1000
+ * connections, issue 16: 8.9 against 12.1 us of CPU per request, ties at 1 and 64). */
+static const weft__poller_ops_t *const backends[] = {
 #ifdef WEFT_HAVE_LIBURING
-                                                     &weft__poller_uring,
+    &weft__poller_uring,
 #endif
-                                                     &weft__poller_poll, &weft__poller_select};
+    &weft__poller_epoll, &weft__poller_poll, &weft__poller_select};
 #define NBACKENDS (sizeof backends / sizeof backends[0])
 
 static _Atomic(const weft__poller_ops_t *) chosen; /* weft_poller_set; NULL: default */
@@ -332,6 +332,7 @@ static int start(weft__poller_t *p, const weft__poller_ops_t *first)
     weft__fdstate_t *s = NULL;
     for (size_t i = 0; i < n; i++) {
         p->ops = try[i];
+        p->oneshot = p->edge = false; /* the backend's init says otherwise */
         if ((rc = p->ops->init(p)) != 0) continue;
         if ((rc = state_get(p, p->evfd, &s)) == 0 &&
             (rc = p->ops->arm(p, p->evfd, WEFT_READ)) == 0) {
@@ -443,6 +444,7 @@ static int forked_rebuild(weft__poller_t *p)
     for (size_t i = 0; i < NBACKENDS; i++)
         if (backends[i] != forked_real) try[n++] = backends[i];
     for (size_t i = 0; i < n; i++) {
+        p->oneshot = p->edge = false; /* the backend's init says otherwise */
         if ((rc = try[i]->init(p)) != 0) continue;
         rc = try[i]->arm(p, p->evfd, WEFT_READ);
         weft__fdindex_t *x = atomic_load_explicit(&p->index, memory_order_relaxed);
@@ -471,6 +473,7 @@ static int forked_rebuild(weft__poller_t *p)
         }
         try[i]->fini(p);
         p->impl = NULL;
+        p->oneshot = p->edge = false;
     }
     return rc;
 }
@@ -521,7 +524,7 @@ static const weft__poller_ops_t forked_backend = {.name = "forked",
                                                   .wait = forked_wait,
                                                   .forget = forked_forget,
                                                   .unwatch = NULL,
-                                                  .oneshot = false};
+                                                  .recheck = NULL};
 
 /* Around fork: no closer may be inside a poller's state then (it would hold its lock in the
  * child, where no thread would ever release it). */
@@ -552,6 +555,7 @@ static void on_fork_child(void)
         forked_real = p->ops;
         p->ops->fork(p); /* frees an fd, too, for the private eventfd */
         p->ops = &forked_backend;
+        p->oneshot = p->edge = false;
     }
     forked_evfd_pending = true;
     forked_private_evfd(p); /* on failure the rebuild tries again */
@@ -628,7 +632,7 @@ void weft__poller_ready(weft__poller_t *p, int fd, uint32_t revents)
      * last one that has not run yet: narrowing would cost an epoll_ctl now and another at its
      * next wait. When the hub blocks in the poller, every woken coroutine has run. (A
      * one-shot backend narrows for free, and would re-arm for nothing.) */
-    if (p->peeking && !p->ops->oneshot && !(revents & WEFT__IO_ERR)) unwanted = 0;
+    if (p->peeking && !p->oneshot && !(revents & WEFT__IO_ERR)) unwanted = 0;
     if (s->interest & unwanted) {
         /* Under the lock: a closer on another thread drops the interest under it too. */
         uint32_t want = s->interest & ~unwanted;
@@ -777,7 +781,8 @@ static void wait_end(weft__fdstate_t *s)
 }
 
 /* io_wait's check, under the fd state's wait queue lock: it always parks, once the poller
- * watches fd for the events (armed here), unless fd was closed on another thread since the
+ * watches fd for the events (armed here; a backend that reports edges asked to look at fd
+ * unless the caller just saw it not ready), unless fd was closed on another thread since the
  * caller looked, or is being closed now (FD_CLOSING: wait for the close to be done and start
  * over, a new fd may have the number by then), or arming failed (arm_rc). */
 enum { FD_CLOSING = WEFT__WAIT_PARK + 1 };
@@ -787,6 +792,7 @@ typedef struct fd_check {
     weft__fdstate_t *s;
     int fd;
     uint32_t want;
+    bool after_eagain;
     int arm_rc;
 } fd_check_t;
 
@@ -800,10 +806,11 @@ static int fd_check(void *arg)
         if (c->arm_rc) return c->arm_rc;
         s->interest |= c->want;
     }
+    if (c->p->edge && !c->after_eagain) c->p->ops->recheck(c->p, c->fd, c->want);
     return WEFT__WAIT_PARK;
 }
 
-static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
+static int io_wait(int fd, int events, int64_t deadline, bool nocancel, bool after_eagain)
 {
     weft__hub_t *hub = weft__hub_parking();
     if (!hub) return thread_wait(fd, events, deadline, nocancel);
@@ -823,7 +830,7 @@ static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
         weft__waiter_init(&w);
         w.data = want;
         w.nocancel = nocancel;
-        fd_check_t c = {p, s, fd, want, 0};
+        fd_check_t c = {p, s, fd, want, after_eagain, 0};
         p->nwaiting++; /* the hub's thread alone reads it, and it runs nothing else meanwhile */
         rc = weft__wait_until(NULL, &s->waiters, &w, fd_check, &c, deadline);
         p->nwaiting--;
@@ -844,12 +851,24 @@ static int io_wait(int fd, int events, int64_t deadline, bool nocancel)
 
 int weft__io_wait(int fd, int events, int64_t deadline)
 {
-    return io_wait(fd, events, deadline, false);
+    return io_wait(fd, events, deadline, false, false);
 }
 
 int weft__io_wait_nocancel(int fd, int events, int64_t deadline)
 {
-    return io_wait(fd, events, deadline, true);
+    return io_wait(fd, events, deadline, true, false);
+}
+
+int weft__io_wait_after_eagain(int fd, int events, int64_t deadline)
+{
+    return io_wait(fd, events, deadline, false, true);
+}
+
+bool weft__io_edge(void)
+{
+    weft__hub_t *hub = weft__hub_parking();
+    weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
+    return p && p->edge;
 }
 
 int weft_fd_wait(int fd, int events, double timeout, int *revents)
@@ -947,7 +966,7 @@ static ssize_t io_once(int fd, void *buf, size_t n, int flags, int event, attemp
         if (r >= 0) return r;
         if (errno == EINTR) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK) return weft__errno(errno);
-        int rc = weft__io_wait(fd, event, deadline);
+        int rc = weft__io_wait_after_eagain(fd, event, deadline);
         if (rc < 0) return rc;
     }
 }
@@ -1041,12 +1060,15 @@ int weft__io_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t
 {
     int rc = set_nonblock(fd);
     if (rc) return rc;
+    bool inprogress = false;
     while (weft__sys_connect(fd, addr, len) < 0) {
         if (errno == EINTR) continue; /* the connection goes on: wait for it below */
         if (errno != EINPROGRESS) return weft__errno(errno);
+        inprogress = true;
         break;
     }
-    rc = weft__io_wait(fd, WEFT_WRITE, deadline);
+    rc = inprogress ? weft__io_wait_after_eagain(fd, WEFT_WRITE, deadline)
+                    : weft__io_wait(fd, WEFT_WRITE, deadline);
     if (rc < 0) return rc;
     int err = 0;
     socklen_t elen = sizeof err;

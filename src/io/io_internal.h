@@ -17,9 +17,12 @@
  *
  * A backend keeps, per fd, an INTEREST mask (WEFT_READ | WEFT_WRITE) and reports readiness
  * level-style: as long as an fd is ready for an event of its interest, every wait reports it.
- * (io_uring's one-shot polls are re-armed by the backend to give the same contract.) The
- * common part narrows the interest lazily: only when a report of a wait that blocks finds no
- * waiter for an event (see weft__poller_ready).
+ * (io_uring's one-shot polls are re-armed by the backend to give the same contract.) A backend
+ * that reports edges (io_uring's multishot polls: `edge`) gives it with the common part: a
+ * wait whose caller has just seen the fd not ready (EAGAIN, nothing run since: the waits of the
+ * IO calls) is woken by the next edge; any other wait first asks the backend to `recheck` the
+ * fd. The common part narrows the interest lazily: only when a report of a wait that blocks
+ * finds no waiter for an event (see weft__poller_ready).
  *
  * The hub's remote wakes arrive on an eventfd that the common part registers like any fd.
  */
@@ -57,9 +60,10 @@ typedef struct weft__poller_ops {
     /* From any thread, fd still open and its state locked: the kernel stops watching fd for
      * this poller at once (NULL when only the hub's thread can: then it is asked to). */
     void (*unwatch)(weft__poller_t *p, int fd);
-    /* Interest is re-armed per report (io_uring's one-shot polls): keeping an interest nobody
-     * waits for costs a request per report, while dropping it costs nothing. */
-    bool oneshot;
+    /* For a backend that reports edges (p->edge), NULL otherwise: a wait for `events` of fd
+     * starts (fd armed for them) whose caller has not just seen fd not ready: the backend
+     * reports the events that are ready now, at its next wait. */
+    void (*recheck)(weft__poller_t *p, int fd, uint32_t events);
 } weft__poller_ops_t;
 
 #define WEFT__FD_CHUNK 256 /* fd states per chunk of the table */
@@ -93,6 +97,10 @@ struct weft__poller {
     _Atomic(weft__fdindex_t *) index;
     _Atomic(weft__fdstate_t *) closed; /* states weft_fd_close dropped on other threads */
     size_t nwaiting;                   /* waiters parked on fds */
+    /* How the backend reports, set by its init (false by default): */
+    bool oneshot; /* interest is re-armed per report (io_uring's one-shot polls): keeping an
+                   * interest nobody waits for costs a request per report, dropping it nothing */
+    bool edge;    /* readiness is reported as it comes (io_uring's multishot polls): see top */
     bool peeking; /* the hub only looks (deadline 0) while coroutines are ready */
     bool dying;   /* its hub is being destroyed: off the list of pollers */
     weft__poller_t *all_prev, *all_next; /* every poller of the process (io.c's lock) */
@@ -107,6 +115,17 @@ struct timespec *weft__poller_timespec(int64_t deadline, struct timespec *ts);
 
 /* weft__io_wait and weft__io_wait_nocancel (io_shared.h) are the io layer's fd wait, for the
  * layers above (the monkey patch, the process layer) as for io.c's own calls. */
+/* weft__io_wait for a caller whose own non-blocking try on fd has just said EAGAIN (or, for
+ * WEFT_WRITE after connect, EINPROGRESS; for an accept, a poll that found nothing), with
+ * nothing run since: a backend that reports edges need not look at fd first. */
+int weft__io_wait_after_eagain(int fd, int events, int64_t deadline);
+/* Whether a wait of the calling coroutine (or thread with a hub) goes to a poller that reports
+ * edges (then a wait that does not follow an EAGAIN costs the poller a look at the fd). */
+bool weft__io_edge(void);
+
+/* Tests: the io_uring backend's rings set up from now on use one-shot polls (enable 0) or ask
+ * the kernel for multishot polls again (1). Returns whether multishot polls were in use. */
+int weft__poller_uring_multishot(int enable);
 /* The calling thread's poller stops watching fd and wakes its waiters with WEFT_EBADF (for an
  * fd private to the caller; others are closed with weft__io_close). */
 void weft__io_forget(int fd);

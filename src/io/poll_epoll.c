@@ -129,5 +129,4 @@ const weft__poller_ops_t weft__poller_epoll = {.name = "epoll",
                                                .arm = arm,
                                                .wait = wait_,
                                                .forget = forget,
-                                               .unwatch = unwatch,
-                                               .oneshot = false};
+                                               .unwatch = unwatch};

@@ -120,5 +120,4 @@ const weft__poller_ops_t weft__poller_poll = {.name = "poll",
                                               .arm = arm,
                                               .wait = wait_,
                                               .forget = forget,
-                                              .unwatch = NULL,
-                                              .oneshot = false};
+                                              .unwatch = NULL};

@@ -99,5 +99,4 @@ const weft__poller_ops_t weft__poller_select = {.name = "select",
                                                 .arm = arm,
                                                 .wait = wait_,
                                                 .forget = forget,
-                                                .unwatch = NULL,
-                                                .oneshot = false};
+                                                .unwatch = NULL};

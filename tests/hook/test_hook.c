@@ -376,6 +376,45 @@ static void drained_socket_reads(void **state)
     close(sv[1]);
 }
 
+/* A short read is no proof that a socket is drained: a datagram socket keeps its next
+ * datagram, a peek keeps what it saw. A read after either returns what is there at once, on
+ * every poller (io_uring's multishot polls report only input that comes later: there the
+ * patch tries before it waits). Each socket first has a read that parked (its poll armed). */
+static void short_read_leaves_input(int type)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+    char buf[64];
+    pipe_arg_t a = {{sv[0], sv[1]}, {0}, 0};
+    weft_co_t *w = weft_test_spawn(late_writer, &a); /* "hello" after 20 ms */
+    assert_int_equal(read(sv[0], buf, sizeof buf), 5);
+    weft_test_co_join(w);
+    struct timeval tv = {5, 0}; /* a hang fails the case with EAGAIN, not by its timeout */
+    assert_int_equal(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv), 0);
+    assert_int_equal(write(sv[1], "ab", 2), 2);
+    assert_int_equal(write(sv[1], "cd", 2), 2);
+    if (type == SOCK_DGRAM) {
+        assert_int_equal(read(sv[0], buf, sizeof buf), 2); /* short: one datagram */
+        assert_memory_equal(buf, "ab", 2);
+        assert_int_equal(read(sv[0], buf, sizeof buf), 2);
+        assert_memory_equal(buf, "cd", 2);
+    } else {
+        assert_int_equal(recv(sv[0], buf, sizeof buf, MSG_PEEK), 4); /* short: all kept */
+        assert_int_equal(read(sv[0], buf, sizeof buf), 4);
+        assert_memory_equal(buf, "abcd", 4);
+    }
+    close(sv[0]);
+    close(sv[1]);
+}
+
+static void short_reads_of_datagrams_and_peeks_leave_input(void **state)
+{
+    (void)state;
+    assert_int_equal(weft_co_spawn(nothing, NULL, NULL, NULL), 0);
+    short_read_leaves_input(SOCK_DGRAM);
+    short_read_leaves_input(SOCK_STREAM);
+}
+
 /* ---- a number closed and reused where the patch cannot see it ---------------------------------
  * fclose, closedir and pclose close their fd inside glibc (no call through the dynamic linker
  * reaches weft's close), and syscall(SYS_close) bypasses libc altogether. Whatever weft knew of
@@ -1215,6 +1254,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(blocking_sockets),
     WEFT_TEST(rcvtimeo_kept),
     WEFT_TEST(drained_socket_reads),
+    WEFT_TEST(short_reads_of_datagrams_and_peeks_leave_input),
     WEFT_TEST(reused_number_after_fclose),
     WEFT_TEST(reused_number_after_closedir),
     WEFT_TEST(reused_number_after_pclose),

@@ -831,6 +831,131 @@ static void fd_negative_timeout_polls(void **state)
     close(p[1]);
 }
 
+/* ---- the level contract on every poller ----------------------------------------------------
+ * io_uring's multishot polls report edges; io_internal.h promises levels: as long as an fd is
+ * ready, every wait reports it, whether or not the readiness was reported before, and whether
+ * or not anybody waited when it came. These cases drive both sides of the io_uring backend:
+ * its multishot mode (this kernel's) and, on a thread whose hub is made after
+ * weft__poller_uring_multishot(0), its one-shot mode. On the other pollers they check the
+ * same contract. */
+
+int weft__poller_uring_multishot(int enable); /* io_internal.h: tests only */
+
+/* Ready and not consumed: every wait says so. */
+static void level_waits(int fd, int peer)
+{
+    int got = 0;
+    assert_int_equal(write(peer, "a", 1), 1);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_fd_wait(fd, WEFT_READ, 5, &got), 0);
+        assert_int_equal(got, WEFT_READ);
+    }
+    char c;
+    assert_int_equal(read_count(fd, &c, 1, 5), 1);
+    assert_int_equal(weft_fd_wait(fd, WEFT_READ, 0.02, &got), WEFT_ETIMEDOUT);
+    assert_int_equal(got, 0);
+}
+
+typedef struct late_pair {
+    int fd_peer, pipe_w;
+} late_pair_t;
+
+/* Input for the fd, then a byte on the pipe its reader waits on meanwhile. */
+static void input_then_pipe(void *p)
+{
+    late_pair_t *a = p;
+    assert_int_equal(write(a->fd_peer, "b", 1), 1);
+    assert_int_equal(weft_co_yield(), 0); /* the hub looks at its poller: the fd's report */
+    assert_int_equal(weft_time_sleep(0.01), 0);
+    assert_int_equal(write(a->pipe_w, "p", 1), 1);
+}
+
+/* Input that came while its fd's reader waited on something else (its report found nobody):
+ * the next wait on the fd still reports it. */
+static void unwaited_report_kept(int fd, int peer)
+{
+    int got = 0, pp[2];
+    make_pipe(pp);
+    char c;
+    assert_int_equal(weft_fd_wait(fd, WEFT_READ, 0.01, &got), WEFT_ETIMEDOUT); /* armed */
+    late_pair_t a = {peer, pp[1]};
+    weft_co_t *w = weft_test_spawn(input_then_pipe, &a);
+    assert_int_equal(read_count(pp[0], &c, 1, 5), 1);
+    weft_test_co_join(w);
+    assert_int_equal(weft_fd_wait(fd, WEFT_READ, 5, &got), 0);
+    assert_int_equal(got, WEFT_READ);
+    assert_int_equal(read_count(fd, &c, 1, 5), 1);
+    assert_int_equal(c, 'b');
+    assert_int_equal(weft_fd_close(pp[0]), 0);
+    assert_int_equal(weft_fd_close(pp[1]), 0);
+}
+
+/* A read that parks (its try said EAGAIN) is woken by input that comes later, and a
+ * write to a full socket by room. */
+static void late_peer(void *p)
+{
+    int *fds = p;
+    assert_int_equal(weft_time_sleep(0.01), 0);
+    assert_int_equal(write(fds[1], "c", 1), 1);
+}
+
+static void parked_read_woken(int fd, int peer)
+{
+    int fds[2] = {fd, peer};
+    char c;
+    weft_co_t *w = weft_test_spawn(late_peer, fds);
+    assert_int_equal(read_count(fd, &c, 1, 5), 1);
+    assert_int_equal(c, 'c');
+    weft_test_co_join(w);
+}
+
+static void level_cases(void)
+{
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+    level_waits(sv[0], sv[1]);
+    unwaited_report_kept(sv[0], sv[1]);
+    parked_read_woken(sv[0], sv[1]);
+    level_waits(sv[0], sv[1]);
+    assert_int_equal(weft_fd_close(sv[0]), 0); /* the numbers are used again next */
+    assert_int_equal(weft_fd_close(sv[1]), 0);
+}
+
+static void level_cases_co(void *p)
+{
+    (void)p;
+    level_cases();
+}
+
+static void readiness_is_reported_as_a_level(void **state)
+{
+    (void)state;
+    weft_test_co_join(weft_test_spawn(level_cases_co, NULL)); /* the thread's hub */
+    level_cases();
+}
+
+static void level_cases_thread(void *p)
+{
+    (void)p;
+    weft_co_t *co;
+    assert_int_equal(weft_co_spawn(level_cases_co, NULL, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, 60), 0);
+    assert_int_equal(weft_co_release(co), 0);
+}
+
+/* The same on the io_uring backend's one-shot polls (kernels before 5.13): a hub made on a
+ * new thread after the multishot probe is turned off. */
+static void readiness_is_reported_as_a_level_with_one_shot_polls(void **state)
+{
+    (void)state;
+    weft__poller_uring_multishot(0);
+    weft_thread_t *t;
+    assert_int_equal(weft_thread_start(level_cases_thread, NULL, NULL, &t), 0);
+    assert_int_equal(weft_thread_join(t, 60), 0);
+    assert_int_equal(weft_thread_release(t), 0);
+    weft__poller_uring_multishot(1);
+}
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(fd_negative_timeout_polls),
     WEFT_TEST(wait_fd_readiness),
@@ -851,6 +976,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(coroutine_waits_for_a_process),
     WEFT_TEST(many_fds),
     WEFT_TEST(out_of_memory),
+    WEFT_TEST(readiness_is_reported_as_a_level),
+    WEFT_TEST(readiness_is_reported_as_a_level_with_one_shot_polls),
 };
 
 WEFT_TEST_MAIN(cases)
