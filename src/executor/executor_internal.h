@@ -39,6 +39,13 @@ struct weft__listener {
     void (*notify)(weft__listener_t *l, weft_future_t *f);
 };
 
+/* A link of the thread pool's task queue (thread_pool.c): `next` is written by a submitter
+ * while a worker may read it, hence atomic. */
+typedef struct weft__task_link weft__task_link_t;
+struct weft__task_link {
+    weft__task_link_t *_Atomic next;
+};
+
 typedef struct weft__callback weft__callback_t;
 struct weft__callback {
     weft__callback_t *next;
@@ -72,6 +79,7 @@ struct weft_future {
     weft_task_fn fn;
     void *arg;
     weft__list_node_t node; /* its place in the executor's queue (or another list of its own) */
+    weft__task_link_t link; /* its place in a thread pool's task queue (thread_pool.c) */
 };
 
 /* A result made of bytes (the process pool's and the MPI pool's, which store the same

@@ -68,6 +68,7 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     f->fn = fn;
     f->arg = arg;
     f->node = (weft__list_node_t){0};
+    atomic_init(&f->link.next, NULL);
     return f;
 }
 
@@ -359,11 +360,23 @@ int weft_future_fail_current(int code, const char *fmt, ...)
 
 /* ---- the consumer side ------------------------------------------------------------------ */
 
+static bool is_final(const void *f)
+{
+    return weft__future_state_final(
+        atomic_load_explicit(&((const weft_future_t *)f)->state, memory_order_acquire));
+}
+
 int weft__future_wait(weft_future_t *f, int64_t deadline)
 {
-    if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_acquire))) return 0;
+    if (is_final(f)) return 0;
     if (deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
-    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    if (weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
+    /* A thread spins on the state itself first (the waiting core's budget), before it queues
+     * a waiter: a short task then completes with nobody to wake, and the caller takes no lock.
+     * Its park below then sleeps at once: the budget is spent. */
+    bool spun = weft__may_spin() && weft__spin_ns() > 0;
+    if (spun && weft__spin(is_final, f, weft__scoped_deadline(ctx, deadline))) return 0;
     weft__waiter_t w;
     weft__waitq_lock(&f->waiters);
     if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_relaxed))) {
@@ -371,6 +384,7 @@ int weft__future_wait(weft_future_t *f, int64_t deadline)
         return 0;
     }
     weft__waiter_init(&w);
+    w.nospin = spun;
     weft__waitq_push(&f->waiters, &w);
     weft__waitq_unlock(&f->waiters);
     return weft__waiter_park(&f->waiters, &w, deadline);
