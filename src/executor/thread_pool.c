@@ -28,10 +28,11 @@
  * wake-up and keeps the rest asleep, and a stream that keeps every worker busy costs a submit
  * no lock but the tail's.
  *
- * No lost wake-up: a submitter appends, then (a full fence) reads `spinner` and `nsleep`; a
- * worker that parks counts itself in `nsleep`, then (a full fence) looks at the queue again,
- * and a spinner stops being one before it looks at the queue again. So either the submitter
- * sees the worker (and wakes it, or counts on it) or the worker sees the task.
+ * No lost wake-up (Dekker's pattern, all four accesses seq_cst): a submitter stores the new
+ * tail, then reads `spinner` and `nsleep`; a worker that parks stores its count in `nsleep`,
+ * then reads the tail again. So either the submitter sees the worker (and wakes it) or the
+ * worker sees the task. A submit counts on a spinner only by CAS, which fails once the spinner
+ * stopped spinning (and then the submit wakes or starts a worker itself).
  *
  * Workers start lazily: a submit that finds no idle worker starts one if fewer than
  * max_workers exist (Python's _adjust_thread_count). They are daemon weft threads and live
@@ -137,19 +138,19 @@ static void fifo_reset(pool_t *p)
 }
 
 /* Appends f (the caller holds tail_lock). The link is published before the tail, so a worker
- * that sees the new tail (acquire) finds the link too. */
+ * that sees the new tail finds the link too; the tail's store is seq_cst ("No lost wake-up"). */
 static void fifo_push(pool_t *p, weft_future_t *f)
 {
     atomic_store_explicit(&f->link.next, NULL, memory_order_relaxed);
     weft__task_link_t *t = atomic_load_explicit(&p->tail, memory_order_relaxed);
     atomic_store_explicit(&t->next, &f->link, memory_order_release);
-    atomic_store_explicit(&p->tail, &f->link, memory_order_release);
+    atomic_store_explicit(&p->tail, &f->link, memory_order_seq_cst);
 }
 
-/* Empty, as a hint (exact under tail_lock). */
+/* Empty, as a hint (exact under tail_lock). seq_cst: "No lost wake-up". */
 static bool fifo_empty(pool_t *p)
 {
-    return atomic_load_explicit(&p->tail, memory_order_acquire) == &p->stub;
+    return atomic_load_explicit(&p->tail, memory_order_seq_cst) == &p->stub;
 }
 
 /* Takes the oldest future (the caller holds head_lock), or NULL when none is queued. */
@@ -181,8 +182,7 @@ static weft_future_t *fifo_pop(pool_t *p)
 /* Whether more futures are queued after a pop (the caller holds head_lock). */
 static bool fifo_more(pool_t *p)
 {
-    return p->head != &p->stub ||
-           atomic_load_explicit(&p->stub.next, memory_order_acquire) != NULL;
+    return p->head != &p->stub || atomic_load_explicit(&p->stub.next, memory_order_acquire) != NULL;
 }
 
 /* Takes the whole FIFO as a list (through future->node); the caller holds both queue locks. */
@@ -406,7 +406,7 @@ static bool spin_for_work(pool_t *p)
         return false;
     weft__spin(work_queued, p, WEFT_NO_DEADLINE);
     /* Acquire: a submit that counted on us (SPIN_TAKEN) appended before, so we find its task. */
-    atomic_exchange_explicit(&p->spinner, SPIN_NONE, memory_order_seq_cst);
+    atomic_exchange_explicit(&p->spinner, SPIN_NONE, memory_order_acq_rel);
     return true;
 }
 
@@ -421,11 +421,10 @@ static void sleep_idle(pool_t *p, worker_t *w)
     weft__waiter_init(&w->idle);
     w->idle.nospin = true;
     weft__waitq_push(&p->idle, &w->idle);
-    atomic_store_explicit(&p->nsleep, p->nsleep + 1, memory_order_relaxed); /* under lock */
+    /* Counted as parked (seq_cst), then look at the FIFO again: a submit that appended before
+     * it could see the count left its task for us to find here (see "No lost wake-up"). */
+    atomic_store_explicit(&p->nsleep, p->nsleep + 1, memory_order_seq_cst); /* under lock */
     weft__mutex_unlock(&p->lock);
-    /* Counted as parked, then look at the FIFO again: a submit that appended before it could
-     * see the count left its task for us to find here (see "No lost wake-up"). */
-    atomic_thread_fence(memory_order_seq_cst);
     if (!fifo_empty(p)) {
         weft__mutex_lock(&p->lock);
         bool queued = w->idle.queued;
@@ -532,16 +531,14 @@ static int pool_submit(weft_executor_t *ex, weft_future_t *f)
     }
     fifo_push(p, f);
     weft__mutex_unlock(&p->tail_lock);
-    /* Appended, then look for a worker (see "No lost wake-up"). The hints are relaxed: the
-     * fence orders them after the append. */
-    atomic_thread_fence(memory_order_seq_cst);
-    uint32_t spin = atomic_load_explicit(&p->spinner, memory_order_relaxed);
+    /* Appended, then look for a worker: seq_cst loads (see "No lost wake-up"). */
+    uint32_t spin = atomic_load_explicit(&p->spinner, memory_order_seq_cst);
     if (spin == SPIN_FREE &&
         atomic_compare_exchange_strong_explicit(&p->spinner, &spin, SPIN_TAKEN,
                                                 memory_order_acq_rel, memory_order_relaxed))
         return 0; /* the spinner takes it */
-    if (atomic_load_explicit(&p->nsleep, memory_order_relaxed) == 0 &&
-        atomic_load_explicit(&p->full, memory_order_relaxed))
+    if (atomic_load_explicit(&p->nsleep, memory_order_seq_cst) == 0 &&
+        atomic_load_explicit(&p->full, memory_order_relaxed)) /* a hint: set under `lock` */
         return 0; /* every worker is busy: one takes it when done */
     int rc = add_worker(p, true);
     return rc ? submit_stranded(p, f, rc) : 0;
@@ -657,7 +654,8 @@ static void pools_at_exit(void)
  * for a pool's. */
 static void lock_futures(pool_t *p, void (*op)(weft_waitq_t *q))
 {
-    for (weft__task_link_t *l = p->head; l; l = atomic_load_explicit(&l->next, memory_order_relaxed))
+    for (weft__task_link_t *l = p->head; l;
+         l = atomic_load_explicit(&l->next, memory_order_relaxed))
         if (l != &p->stub) op(&future_of_link(l)->waiters);
     for (size_t i = 0; i < p->nslots; i++)
         if (p->slots[i] && p->slots[i]->running) op(&p->slots[i]->running->waiters);
