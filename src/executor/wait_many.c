@@ -106,9 +106,10 @@ int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when, double
         if (!fs[i]) return WEFT_EINVAL;
 
     int rc = 0;
-    if (!met(fs, n, return_when))
-        rc = return_when == WEFT_ALL_COMPLETED ? wait_each(fs, n, deadline)
-                                               : wait_any(fs, n, return_when, deadline);
+    if (return_when == WEFT_ALL_COMPLETED) /* a done future costs wait_each one load: no met() */
+        rc = wait_each(fs, n, deadline);
+    else if (!met(fs, n, return_when))
+        rc = wait_any(fs, n, return_when, deadline);
     /* A future that completed as the deadline passed still counts. */
     if (rc == WEFT_ETIMEDOUT && met(fs, n, return_when)) rc = 0;
     if (ndone) {
