@@ -53,7 +53,14 @@
  * Locks: `lock` guards the slots, the idle list, `starts` and the flags (shut, broken, forked,
  * exit_handled); `head_lock` the head and each worker's `running`; `tail_lock` the tail and
  * `closed` (shut, broken or forked: written under all three locks, so any one of them is
- * enough to read it). Order: pools_lock, a pool's lock, head_lock, tail_lock, a future's lock.
+ * enough to read it); `spare_lock` the spare futures. Order: pools_lock, a pool's lock,
+ * head_lock, tail_lock, spare_lock, a future's lock.
+ *
+ * Futures (not in debug builds, whose handle quarantine needs each one freed) come from the
+ * pool's bin (weft__future_bin_t, executor_internal.h): a future's last release returns it
+ * there, and the next submits reuse it, so a stream of tasks costs no malloc, free or fresh
+ * page per task. The pool keeps at most 2 * SPARE_MAX of them between bursts; its memory goes
+ * with the last future it made.
  */
 #include "executor_internal.h"
 
@@ -115,7 +122,19 @@ struct pool {
     weft__task_link_t *_Atomic tail; /* the stub: empty (under tail_lock; else a hint) */
     weft__task_link_t stub;
     char pad3_[64];
+    /* Recycled futures (not in debug builds): submitters take them from `spare`, filled from
+     * the bin's `returned` when empty, under spare_lock; `made` counts the futures made from
+     * the bin (see weft__future_bin_t). */
+    weft__mutex_t spare_lock;
+    weft__task_link_t *spare;
+    uint64_t made;
+    weft__future_bin_t bin;
+    char pad4_[64];
 };
+
+/* The most futures a pool's bin takes back (the submitters' spares hold as many again): 2^18,
+ * ~52 MiB. A future released beyond them is freed. */
+enum { SPARE_MAX = 1 << 18 };
 
 static weft__mutex_t pools_lock = WEFT__MUTEX_INIT;
 static pool_t *pools;
@@ -241,6 +260,49 @@ static void set_nlive(pool_t *p, size_t n)
     atomic_store_explicit(&p->full, n >= p->max_workers, memory_order_relaxed); /* a hint */
 }
 
+/* The bin's count reached 0: the pool is gone and so is every future it made. */
+static void bin_release(weft__future_bin_t *bin)
+{
+    pool_t *p = weft__container_of(bin, pool_t, bin);
+    weft__future_free_returned(
+        atomic_exchange_explicit(&bin->returned, NULL, memory_order_acquire));
+    weft__handle_free(p, &p->base.hd);
+}
+
+#ifndef WEFT_DEBUG
+/* Moves the futures returned to the bin to `spare` (the caller holds spare_lock and found it
+ * empty). */
+static void take_returned(pool_t *p)
+{
+    p->spare = atomic_exchange_explicit(&p->bin.returned, NULL, memory_order_acquire);
+}
+
+/* The thread pool's future maker (weft_executor.make): a returned future if there is one, else
+ * a fresh one. */
+static weft_future_t *pool_make(weft_executor_t *ex, weft_task_fn fn, void *arg, uint32_t refs)
+{
+    pool_t *p = (pool_t *)ex;
+    weft__mutex_lock(&p->spare_lock);
+    if (!p->spare) take_returned(p);
+    weft__task_link_t *l = p->spare;
+    if (l) {
+        p->spare = atomic_load_explicit(&l->next, memory_order_relaxed);
+        p->made++;
+    }
+    weft__mutex_unlock(&p->spare_lock);
+    weft_future_t *f =
+        l ? weft__container_of(l, weft_future_t, link) : weft__handle_alloc(sizeof *f);
+    if (!f) return NULL;
+    if (!l) {
+        weft__mutex_lock(&p->spare_lock);
+        p->made++;
+        weft__mutex_unlock(&p->spare_lock);
+    }
+    weft__future_init(f, fn, arg, refs, &p->bin);
+    return f;
+}
+#endif
+
 static void pool_free(pool_t *p)
 {
     weft__mutex_lock(&pools_lock);
@@ -259,7 +321,18 @@ static void pool_free(pool_t *p)
         weft__free(p->slots[i]);
     }
     weft__free(p->slots);
-    weft__handle_free(p, &p->base.hd);
+    if (!p->base.make) { /* a debug build: no bin */
+        weft__handle_free(p, &p->base.hd);
+        return;
+    }
+    /* No submit is left (this was the last reference): free the spares, then take back the
+     * bias less what was made: the last future returned frees the pool and what was returned
+     * (not before: a future returning now reads the depth of the one on top). */
+    weft__future_free_returned(p->spare);
+    p->spare = NULL;
+    uint64_t bias = WEFT__BIN_BIAS - p->made;
+    if (atomic_fetch_sub_explicit(&p->bin.refs, bias, memory_order_acq_rel) == bias)
+        bin_release(&p->bin);
 }
 
 static void pool_unref(pool_t *p)
@@ -673,6 +746,7 @@ static void fork_prepare(void)
         weft__mutex_lock(&p->lock);
         weft__mutex_lock(&p->head_lock);
         weft__mutex_lock(&p->tail_lock);
+        weft__mutex_lock(&p->spare_lock);
         lock_futures(p, weft__waitq_lock);
     }
 }
@@ -681,6 +755,7 @@ static void fork_parent(void)
 {
     for (pool_t *p = pools; p; p = p->next) {
         lock_futures(p, weft__waitq_unlock);
+        weft__mutex_unlock(&p->spare_lock);
         weft__mutex_unlock(&p->tail_lock);
         weft__mutex_unlock(&p->head_lock);
         weft__mutex_unlock(&p->lock);
@@ -705,6 +780,7 @@ static void fork_child(void)
         p->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
         p->head_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
         p->tail_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+        p->spare_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     }
     pools_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
@@ -752,8 +828,15 @@ int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *o
     p->initarg = o.initarg;
     p->stack_size = o.stack_size;
     p->exit_timeout = o.exit_timeout;
-    p->head_lock = p->tail_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    p->head_lock = p->tail_lock = p->spare_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     fifo_reset(p);
+#ifndef WEFT_DEBUG /* a debug build frees every future, for its handle quarantine */
+    p->base.make = pool_make;
+    atomic_init(&p->bin.refs, WEFT__BIN_BIAS);
+    atomic_init(&p->bin.returned, NULL);
+    p->bin.max = SPARE_MAX;
+    p->bin.release = bin_release;
+#endif
 
     weft__mutex_lock(&pools_lock);
     p->next = pools;

@@ -1467,6 +1467,68 @@ static void result_spins_then_parks_for_a_long_task(void **state)
     weft_event_destroy(&go);
 }
 
+/* ---- recycled futures ----------------------------------------------------------------------
+ * A pool's futures go back to the pool at their last release and are reused by its next
+ * submits (not in debug builds). */
+
+/* Futures kept past the pool's release still work, and the last of them frees the pool (the
+ * leak guard checks that nothing stays allocated, ASan that nothing is touched after). */
+static void futures_outlive_their_pool(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    weft_future_t *fs[N];
+    weft_executor_t *ex = pool(2);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(i), &fs[i]), 0);
+    for (int i = 0; i < N / 2; i++) weft_future_release(fs[i]); /* returned while it lives */
+    finish(ex);
+    for (int i = N / 2; i < N; i++) {
+        void *v;
+        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, &v), 0);
+        assert_int_equal(VALUE(v), (long)i * i);
+        weft_future_release(fs[i]);
+    }
+}
+
+static atomic_int stale_callbacks;
+
+static int count_callback(weft_future_t *f, void *arg)
+{
+    (void)f, (void)arg;
+    atomic_fetch_add(&stale_callbacks, 1);
+    return 0;
+}
+
+/* A future made from a returned one starts as new: no error, message, user data, callbacks or
+ * result of the one before. */
+static void reused_future_starts_clean(void **state)
+{
+    (void)state;
+    atomic_store(&stale_callbacks, 0);
+    weft_executor_t *ex = pool(1);
+    for (int round = 0; round < 50; round++) {
+        weft_future_t *f;
+        assert_int_equal(weft_executor_submit(ex, fail_odd, ITEM(2 * round + 1), &f), 0);
+        assert_int_equal(weft_future_set_data(f, ITEM(7)), 0);
+        assert_int_equal(weft_future_add_done_callback(f, count_callback, NULL), 0);
+        assert_int_equal(weft_future_add_done_callback(f, count_callback, NULL), 0);
+        assert_int_equal(weft_future_result(f, WEFT_FOREVER, NULL), WEFT_ERANGE);
+        assert_non_null(weft_future_error_message(f));
+        weft_future_release(f);
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(round), &f), 0);
+        assert_null(weft_future_data(f));
+        void *v;
+        assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
+        assert_int_equal(VALUE(v), (long)round * round);
+        assert_int_equal(error_of(f), 0);
+        assert_null(weft_future_error_message(f));
+        weft_future_release(f);
+    }
+    finish(ex);
+    assert_int_equal(atomic_load(&stale_callbacks), 2 * 50); /* each callback ran once */
+}
+
 /* test_pending_calls_race at scale: four submitters flood a pool of 3 (two collect with
  * wait(ALL_COMPLETED), two with as_completed). Every task ran exactly once (a count per
  * task) and every result came back once (the sum of 2 * id + 1 over all ids is n^2). */
@@ -1761,6 +1823,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(fire_and_forget_tasks_all_run),
     WEFT_TEST(backlog_behind_busy_workers_runs_when_they_are_free),
     WEFT_TEST(result_spins_then_parks_for_a_long_task),
+    WEFT_TEST(futures_outlive_their_pool),
+    WEFT_TEST(reused_future_starts_clean),
     WEFT_TEST(pending_calls_race),
     WEFT_TEST(submit_races_shutdown),
     WEFT_TEST(out_of_memory),
