@@ -74,8 +74,10 @@ void weft__future_init(weft_future_t *f, weft_task_fn fn, void *arg, uint32_t re
     f->fn = fn;
     f->arg = arg;
     f->node = (weft__list_node_t){0};
-    atomic_init(&f->link.next, NULL);
-    atomic_init(&f->link.depth, 0);
+    /* Stores, not atomic_init: a future returning to the bin may read the depth of one it saw
+     * on top of the stack, which a submitter is reusing here (its CAS then fails). */
+    atomic_store_explicit(&f->link.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&f->link.depth, 0, memory_order_relaxed);
     f->bin = bin;
 }
 

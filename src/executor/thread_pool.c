@@ -264,6 +264,7 @@ static void set_nlive(pool_t *p, size_t n)
 static void bin_release(weft__future_bin_t *bin)
 {
     pool_t *p = weft__container_of(bin, pool_t, bin);
+    weft__future_free_returned(p->spare);
     weft__future_free_returned(
         atomic_exchange_explicit(&bin->returned, NULL, memory_order_acquire));
     weft__handle_free(p, &p->base.hd);
@@ -325,11 +326,10 @@ static void pool_free(pool_t *p)
         weft__handle_free(p, &p->base.hd);
         return;
     }
-    /* No submit is left (this was the last reference): free the spares, then take back the
-     * bias less what was made: the last future returned frees the pool and what was returned
-     * (not before: a future returning now reads the depth of the one on top). */
-    weft__future_free_returned(p->spare);
-    p->spare = NULL;
+    /* No submit is left (this was the last reference): take back the bias less what was made.
+     * The last future returned frees the pool, the spares and what was returned; not before:
+     * a future returning now may read the depth of one it saw on top of the stack (a spare
+     * since). */
     uint64_t bias = WEFT__BIN_BIAS - p->made;
     if (atomic_fetch_sub_explicit(&p->bin.refs, bias, memory_order_acq_rel) == bias)
         bin_release(&p->bin);
