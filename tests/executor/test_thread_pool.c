@@ -1354,7 +1354,7 @@ static void submitter(void *arg, int i)
 static void round_trip(void *arg, int i)
 {
     weft_executor_t *ex = arg;
-    for (int k = 0; k < (SANITIZED ? 300 : 3000); k++) {
+    for (int k = 0; k < (SANITIZED || RUNNING_ON_VALGRIND ? 300 : 3000); k++) {
         weft_future_t *f;
         void *v;
         assert_int_equal(weft_executor_submit(ex, square, ITEM(i + k), &f), 0);
@@ -1397,7 +1397,7 @@ static int count_forgotten(void *arg, void **result)
 static void fire_and_forget_tasks_all_run(void **state)
 {
     (void)state;
-    enum { BURST = 5000 };
+    const int BURST = RUNNING_ON_VALGRIND ? 500 : 5000;
     atomic_store(&forgotten_runs, 0);
     weft_executor_t *ex = pool(2);
     for (int i = 0; i < BURST; i++)
