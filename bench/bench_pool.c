@@ -7,18 +7,26 @@
  * to a counter. Two figures:
  *   throughput  submit TASKS tasks, then wait until all have run; tasks per second. weft
  *               keeps every future (weft_executor_submit), waits with weft_future_wait
- *               ALL_COMPLETED and releases them, all timed. GLib pushes TASKS items into a
+ *               ALL_COMPLETED and releases them, all timed. weft fire-and-forget: the same
+ *               submits with no future handed out, the completion counted as GLib's (the
+ *               peers keep no per-task result either: compare them with this row too).
+ *               GLib pushes TASKS items into a
  *               GThreadPool(max_threads 2, exclusive); the task that brings an atomic count
  *               to TASKS signals a GCond the caller waits on. libuv: TASKS uv_queue_work
- *               requests from the loop thread, then uv_run until every after_work callback
- *               ran (UV_THREADPOOL_SIZE=2). TBB: TASKS task_group::run then wait, inside a
- *               task_arena of 2 threads (the caller takes one slot and runs tasks in wait).
+ *               requests (allocated before timing) from the loop thread, then uv_run until
+ *               every after_work callback ran (UV_THREADPOOL_SIZE=2). TBB: TASKS
+ *               task_group::run then wait, inside a task_arena of 2 threads (the caller takes
+ *               one slot and runs tasks in wait: 10-20 % of them, measured).
  *               Python: ThreadPoolExecutor(max_workers=2), submit then wait.
  *   round trip  one task at a time: submit, wait for its completion, repeated ROUNDS times;
  *               the figure is the median round trip in µs. weft: submit then
  *               weft_future_result; GLib: push then wait on a GMutex/GCond flag the task
- *               sets; libuv: uv_queue_work then uv_run (it returns once after_work ran); TBB:
- *               run then wait; Python: submit().result().
+ *               sets; libuv: uv_queue_work then uv_run (it returns once after_work ran); TBB
+ *               task_group: run then wait, where wait runs the task in the caller itself
+ *               (every time, measured: no thread crossing, not a pool's round trip); TBB
+ *               task_arena enqueue: the caller, outside the arena, enqueues the task, which an
+ *               arena worker runs, and waits for the flag it sets (20 µs of spinning, then a
+ *               condition variable: weft's waiting policy); Python: submit().result().
  * Python runs in Debian's /usr/bin/python3 (bench/peer_pool.py, started with popen once per
  * repetition; the script times itself, so interpreter start-up is not counted) with fewer
  * tasks, since it is about 100x slower. Peers missing at build time print "peer <name>: not
@@ -33,6 +41,7 @@
 
 #include "weft/executor.h"
 #include "weft/future.h"
+#include "weft/sync.h"
 
 #ifdef WEFT_HAVE_GLIB
 #include <glib.h>
@@ -51,7 +60,7 @@ enum {
     PY_TASKS = 10000,
     ROUNDS = 2000, /* round trips per latency repetition (C pools) */
     PY_ROUNDS = 1000,
-    MAX_CASES = 5,
+    MAX_CASES = 7,
 };
 
 static atomic_long ran; /* what every no-op task touches, in every pool */
@@ -113,9 +122,37 @@ static double weft_round_trip(void *arg, double *extra)
     return median_us(round_ns, ROUNDS);
 }
 
+/* Fire and forget: weft_executor_submit with no future handed out (out NULL), the completion
+ * counted as GLib's is: the task that brings the count to TASKS sets an Event. */
+static atomic_long ff_count;
+static weft_event_t ff_done;
+
+static int weft_ff_task(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    touch();
+    if (atomic_fetch_add_explicit(&ff_count, 1, memory_order_acq_rel) + 1 == TASKS)
+        weft_event_set(&ff_done);
+    return 0;
+}
+
+static double weft_ff_throughput(void *arg, double *extra)
+{
+    (void)arg, (void)extra;
+    atomic_store_explicit(&ff_count, 0, memory_order_relaxed); /* no task runs meanwhile */
+    weft_event_clear(&ff_done);
+    int64_t t0 = bench_now_ns();
+    for (long i = 0; i < TASKS; i++)
+        bench_check(weft_executor_submit(weft_pool, weft_ff_task, NULL, NULL) == 0,
+                    "weft_executor_submit");
+    bench_check(weft_event_wait(&ff_done, WEFT_FOREVER) == 0, "weft_event_wait");
+    return TASKS / ((double)(bench_now_ns() - t0) / 1e9);
+}
+
 static void weft_setup(void)
 {
     bench_check(weft_thread_pool_create(WORKERS, NULL, &weft_pool) == 0, "weft_thread_pool_create");
+    weft_event_init(&ff_done);
     weft_throughput(NULL, NULL); /* starts both workers */
 }
 
@@ -274,6 +311,13 @@ static double tbb_round_trip(void *arg, double *extra)
     peer_tbb_round_trips(ROUNDS, round_ns);
     return median_us(round_ns, ROUNDS);
 }
+
+static double tbb_enqueue_round_trip(void *arg, double *extra)
+{
+    (void)arg, (void)extra;
+    peer_tbb_enqueue_round_trips(ROUNDS, round_ns);
+    return median_us(round_ns, ROUNDS);
+}
 #endif /* WEFT_HAVE_TBB */
 
 /* ---- Python ThreadPoolExecutor (peer_pool.py) ------------------------------------------- */
@@ -309,29 +353,44 @@ static double python_round_trip(void *arg, double *extra)
 
 /* ---- the comparison --------------------------------------------------------------------- */
 
+/* A contender runs one figure or both (NULL: not this one). `variant`: a weft variant whose
+ * speedups are printed as "<figure> <variant>" (weft itself: ""); NULL for a peer. */
 typedef struct contender {
     const char *name;
     double (*throughput)(void *, double *);
     double (*round_trip)(void *, double *);
+    const char *variant;
 } contender_t;
 
-/* Runs one figure for every contender (weft first), prints them and weft's speedups. rate:
- * the figure is a rate (weft's over the peer's is the speedup), else a time (the peer's over
- * weft's). */
-static void compare(const char *figure, const char *unit, const contender_t *who, int n, bool rate)
+/* Runs one figure for every contender that has it (weft first), prints them and each weft
+ * variant's speedup over each peer. rate: the figure is a rate (weft's over the peer's is the
+ * speedup), else a time (the peer's over weft's). */
+static void compare(const char *figure, const char *unit, const contender_t *all, int nall,
+                    bool rate)
 {
     bench_case_t cases[MAX_CASES];
-    for (int i = 0; i < n; i++)
-        cases[i] = (bench_case_t){.run = rate ? who[i].throughput : who[i].round_trip};
+    const contender_t *who[MAX_CASES];
+    int n = 0;
+    for (int i = 0; i < nall; i++) {
+        double (*run)(void *, double *) = rate ? all[i].throughput : all[i].round_trip;
+        if (!run) continue;
+        who[n] = &all[i];
+        cases[n++] = (bench_case_t){.run = run};
+    }
     bench_interleave(cases, n, REPS);
     char fig[128];
     for (int i = 0; i < n; i++) {
-        snprintf(fig, sizeof fig, "%s %s", figure, who[i].name);
+        snprintf(fig, sizeof fig, "%s %s", figure, who[i]->name);
         bench_figure(fig, cases[i].median, unit);
     }
-    for (int i = 1; i < n; i++) {
-        double x = rate ? cases[0].median / cases[i].median : cases[i].median / cases[0].median;
-        bench_speedup(figure, who[i].name, x);
+    for (int w = 0; w < n; w++) {
+        if (!who[w]->variant) continue;
+        snprintf(fig, sizeof fig, "%s%s%s", figure, *who[w]->variant ? " " : "", who[w]->variant);
+        for (int i = 0; i < n; i++) {
+            if (who[i]->variant) continue;
+            double x = rate ? cases[w].median / cases[i].median : cases[i].median / cases[w].median;
+            bench_speedup(fig, who[i]->name, x);
+        }
     }
     fflush(stdout);
 }
@@ -346,28 +405,32 @@ int main(void)
     contender_t who[MAX_CASES];
     int n = 0;
     weft_setup();
-    who[n++] = (contender_t){"weft_thread_pool", weft_throughput, weft_round_trip};
+    who[n++] = (contender_t){"weft_thread_pool", weft_throughput, weft_round_trip, ""};
+    who[n++] = (contender_t){"weft_thread_pool fire-and-forget", weft_ff_throughput, NULL,
+                             "fire-and-forget"};
 #ifdef WEFT_HAVE_GLIB
     glib_setup();
-    who[n++] = (contender_t){"GThreadPool", glib_throughput, glib_round_trip};
+    who[n++] = (contender_t){"GThreadPool", glib_throughput, glib_round_trip, NULL};
 #else
     printf("peer GThreadPool: not installed\n");
 #endif
 #ifdef WEFT_HAVE_LIBUV
     uv_setup();
-    who[n++] = (contender_t){"uv_queue_work", uv_throughput, uv_round_trip};
+    who[n++] = (contender_t){"uv_queue_work", uv_throughput, uv_round_trip, NULL};
 #else
     printf("peer uv_queue_work: not installed\n");
 #endif
 #ifdef WEFT_HAVE_TBB
     bench_check(peer_tbb_init(WORKERS) == 0, "tbb::task_arena");
-    who[n++] = (contender_t){"tbb::task_group", tbb_throughput, tbb_round_trip};
+    who[n++] = (contender_t){"tbb::task_group", tbb_throughput, tbb_round_trip, NULL};
+    who[n++] = (contender_t){"tbb::task_arena enqueue", NULL, tbb_enqueue_round_trip, NULL};
 #else
     printf("peer tbb::task_group: not installed\n");
 #endif
 #ifdef WEFT_HAVE_PYTHON
     if (access(WEFT_PYTHON, X_OK) == 0)
-        who[n++] = (contender_t){"python ThreadPoolExecutor", python_throughput, python_round_trip};
+        who[n++] =
+            (contender_t){"python ThreadPoolExecutor", python_throughput, python_round_trip, NULL};
     else
 #endif
         printf("peer python ThreadPoolExecutor: not installed\n");

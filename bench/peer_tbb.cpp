@@ -7,6 +7,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <new>
 
 namespace
@@ -27,6 +29,33 @@ void noop()
     // relaxed: a counter nobody reads while tasks run; it only keeps the task non-empty
     ran.fetch_add(1, std::memory_order_relaxed);
 }
+
+// What the caller of an enqueued task waits on: a flag the task sets, watched for 20 us (weft's
+// default spin budget) and then waited for on a condition variable.
+struct done_flag {
+    std::atomic<bool> set{false};
+    std::mutex m;
+    std::condition_variable cv;
+
+    void signal()
+    {
+        {
+            std::lock_guard<std::mutex> g(m);
+            set.store(true, std::memory_order_release);
+        }
+        cv.notify_one();
+    }
+
+    void wait()
+    {
+        double until = now_ns() + 20000;
+        while (!set.load(std::memory_order_acquire) && now_ns() < until) {
+        }
+        std::unique_lock<std::mutex> lk(m);
+        cv.wait(lk, [&] { return set.load(std::memory_order_acquire); });
+        set.store(false, std::memory_order_relaxed);
+    }
+};
 
 } // namespace
 
@@ -67,4 +96,18 @@ extern "C" void peer_tbb_round_trips(long n, double *ns)
             ns[i] = now_ns() - t0;
         }
     });
+}
+
+extern "C" void peer_tbb_enqueue_round_trips(long n, double *ns)
+{
+    done_flag done;
+    for (long i = 0; i < n; i++) {
+        double t0 = now_ns();
+        arena->enqueue([&] {
+            noop();
+            done.signal();
+        });
+        done.wait();
+        ns[i] = now_ns() - t0;
+    }
 }

@@ -18,8 +18,15 @@ int peer_tbb_init(int threads);
 double peer_tbb_throughput_ns(long n);
 
 /* n round trips, each run() of one no-op lambda then wait(); stores each one's nanoseconds
- * in ns[0..n-1]. */
+ * in ns[0..n-1]. The caller holds one of the arena's slots, and wait() runs the lambda in the
+ * caller itself (every time, measured): no other thread takes part. */
 void peer_tbb_round_trips(long n, double *ns);
+
+/* n round trips that cross threads, as a pool's do: the caller (outside the arena) enqueues
+ * one no-op lambda into the arena, which one of the arena's worker threads runs, and waits
+ * for the flag the lambda sets (watched for 20 us, then a condition variable); stores each
+ * one's nanoseconds in ns[0..n-1]. */
+void peer_tbb_enqueue_round_trips(long n, double *ns);
 
 #ifdef __cplusplus
 }

@@ -124,6 +124,10 @@ typedef struct weft_thread_pool_opts {
 /* Creates a thread pool of at most max_workers threads (0: Python's default,
  * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
  * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
+ * Memory: the pool reuses the memory of its futures once released (their last reference
+ * gone) for its next submits, keeping at most 2^18 (about 52 MiB) returned futures plus as
+ * many spares taken for reuse; that memory is freed when the pool is released and its last
+ * future is. (Debug builds, WEFT_DEBUG, free every future instead.)
  * Errors: WEFT_EINVAL (ex NULL, stack size too small, exit_timeout NaN), WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_thread_pool_create(size_t max_workers,
                                                        const weft_thread_pool_opts_t *opts,

@@ -14,7 +14,8 @@ int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg, weft_f
     WEFT__HANDLE_CHECK(ex, WEFT__ID_EXECUTOR, "executor");
     if (out) *out = NULL;
     if (!ex || !fn) return WEFT_EINVAL;
-    weft_future_t *f = weft__future_create(fn, arg, out ? 2 : 1);
+    uint32_t refs = out ? 2 : 1;
+    weft_future_t *f = ex->make ? ex->make(ex, fn, arg, refs) : weft__future_create(fn, arg, refs);
     if (!f) return WEFT_ENOMEM;
     int rc = ex->ops->submit(ex, f);
     if (rc) {

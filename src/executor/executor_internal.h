@@ -39,6 +39,32 @@ struct weft__listener {
     void (*notify)(weft__listener_t *l, weft_future_t *f);
 };
 
+/* A link of the thread pool's task queue (thread_pool.c): `next` is written by a submitter
+ * while a worker may read it, hence atomic. */
+typedef struct weft__task_link weft__task_link_t;
+struct weft__task_link {
+    weft__task_link_t *_Atomic next;
+    _Atomic size_t depth; /* on a bin's `returned` stack: how many it holds from here down */
+};
+
+/* ---- recycled futures ------------------------------------------------------------------------
+ * An executor may make its futures from a bin of its own (the thread pool does, but in debug
+ * builds, whose handle quarantine needs every future freed): a future whose last reference goes
+ * is pushed on its bin's `returned` stack (through `link`) instead of being freed, and the
+ * executor's next submits reuse it: no malloc, no free, no fresh pages per task. `refs` is
+ * WEFT__BIN_BIAS while the owner lives, plus one per future made from the bin, minus one per
+ * future returned; the owner's end takes back the bias less the count it made. Whoever brings
+ * it to 0 calls `release`, which frees what was returned and the owner's memory. Nothing frees
+ * a future of `returned` before that (a pusher reads the depth of the one on top). */
+typedef struct weft__future_bin weft__future_bin_t;
+#define WEFT__BIN_BIAS ((uint64_t)1 << 62)
+struct weft__future_bin {
+    _Atomic uint64_t refs;
+    weft__task_link_t *_Atomic returned; /* pushed one by one (CAS), taken whole (exchange) */
+    size_t max;                          /* a future returned to a stack this deep is freed */
+    void (*release)(weft__future_bin_t *bin);
+};
+
 typedef struct weft__callback weft__callback_t;
 struct weft__callback {
     weft__callback_t *next;
@@ -71,7 +97,9 @@ struct weft_future {
     /* The task, owned by the executor that queued the future. */
     weft_task_fn fn;
     void *arg;
-    weft__list_node_t node; /* its place in the executor's queue (or another list of its own) */
+    weft__list_node_t node;  /* its place in the executor's queue (or another list of its own) */
+    weft__task_link_t link;  /* its place in a thread pool's task queue (thread_pool.c) */
+    weft__future_bin_t *bin; /* where its memory returns at the last release; NULL: freed */
 };
 
 /* A result made of bytes (the process pool's and the MPI pool's, which store the same
@@ -91,6 +119,12 @@ static inline weft_future_t *weft__future_of(const weft__list_node_t *n)
 
 /* A PENDING future for fn(arg) with `refs` references, or NULL when out of memory. */
 weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs);
+/* Sets every field of f (memory of weft__handle_alloc's size, fresh or returned to bin) as
+ * weft__future_create does; bin: where it returns at its last release (NULL: freed then). */
+void weft__future_init(weft_future_t *f, weft_task_fn fn, void *arg, uint32_t refs,
+                       weft__future_bin_t *bin);
+/* Frees the futures of a list taken from a bin's `returned` (linked through `link`). */
+void weft__future_free_returned(weft__task_link_t *l);
 /* Drops a reference that is not the program's (a queue's, a runner's); frees f with the last
  * one. weft_future_release is the program's. */
 void weft__future_unref(weft_future_t *f);
@@ -146,6 +180,9 @@ typedef struct weft__executor_ops {
 struct weft_executor {
     const weft__executor_ops_t *ops;
     weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
+    /* Optional (NULL: weft__future_create): makes the PENDING future weft_executor_submit
+     * hands to ops->submit, as weft__future_create does, or NULL when out of memory. */
+    weft_future_t *(*make)(weft_executor_t *ex, weft_task_fn fn, void *arg, uint32_t refs);
 };
 
 /* ---- map over bytes ------------------------------------------------------------------------

@@ -46,7 +46,13 @@ void weft_future_set_callback_error_handler(void (*fn)(weft_future_t *f, int cod
 weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
 {
     weft_future_t *f = weft__handle_alloc(sizeof *f);
-    if (!f) return NULL;
+    if (f) weft__future_init(f, fn, arg, refs, NULL);
+    return f;
+}
+
+void weft__future_init(weft_future_t *f, weft_task_fn fn, void *arg, uint32_t refs,
+                       weft__future_bin_t *bin)
+{
     weft__handle_init(&f->hd, WEFT__ID_FUTURE, 0); /* the caller counts the one it hands out */
     atomic_init(&f->refs, refs);
     atomic_init(&f->state, WEFT_FUTURE_PENDING);
@@ -68,7 +74,45 @@ weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs)
     f->fn = fn;
     f->arg = arg;
     f->node = (weft__list_node_t){0};
-    return f;
+    /* Stores, not atomic_init: a future returning to the bin may read the depth of one it saw
+     * on top of the stack, which a submitter is reusing here (its CAS then fails). */
+    atomic_store_explicit(&f->link.next, NULL, memory_order_relaxed);
+    atomic_store_explicit(&f->link.depth, 0, memory_order_relaxed);
+    f->bin = bin;
+}
+
+void weft__future_free_returned(weft__task_link_t *l)
+{
+    while (l) {
+        weft_future_t *f = weft__container_of(l, weft_future_t, link);
+        l = atomic_load_explicit(&l->next, memory_order_relaxed); /* ours alone now */
+        weft__handle_free(f, &f->hd);
+    }
+}
+
+/* The last reference of a future made from a bin went: back to the bin, unless it holds `max`
+ * already (then freed). The push comes first, so that whoever brings the bin's count to 0 frees
+ * this future too. */
+static void return_to_bin(weft_future_t *f)
+{
+    weft__future_bin_t *bin = f->bin;
+    /* Acquire: the depth of the one on top was written before its push. */
+    weft__task_link_t *top = atomic_load_explicit(&bin->returned, memory_order_acquire);
+    for (;;) {
+        /* Relaxed: a count for the cap only (a stale one, after the top was taken and pushed
+         * again, only moves the cap a little). */
+        size_t depth = top ? atomic_load_explicit(&top->depth, memory_order_relaxed) + 1 : 1;
+        if (depth > bin->max) {
+            weft__handle_free(f, &f->hd);
+            break;
+        }
+        atomic_store_explicit(&f->link.depth, depth, memory_order_relaxed);
+        atomic_store_explicit(&f->link.next, top, memory_order_relaxed);
+        if (atomic_compare_exchange_weak_explicit(&bin->returned, &top, &f->link,
+                                                  memory_order_acq_rel, memory_order_acquire))
+            break;
+    }
+    if (atomic_fetch_sub_explicit(&bin->refs, 1, memory_order_acq_rel) == 1) bin->release(bin);
 }
 
 int weft_future_create(weft_future_t **f)
@@ -107,7 +151,10 @@ void weft__future_unref(weft_future_t *f)
     if (f->owned) f->dispose(f->value);
     weft__free(f->message);
     weft__free(f->task_message);
-    weft__handle_free(f, &f->hd);
+    if (f->bin)
+        return_to_bin(f);
+    else
+        weft__handle_free(f, &f->hd);
 }
 
 /* ---- settling ------------------------------------------------------------------------------ */
@@ -359,11 +406,23 @@ int weft_future_fail_current(int code, const char *fmt, ...)
 
 /* ---- the consumer side ------------------------------------------------------------------ */
 
+static bool is_final(const void *f)
+{
+    return weft__future_state_final(
+        atomic_load_explicit(&((const weft_future_t *)f)->state, memory_order_acquire));
+}
+
 int weft__future_wait(weft_future_t *f, int64_t deadline)
 {
-    if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_acquire))) return 0;
+    if (is_final(f)) return 0;
     if (deadline <= weft_time_monotonic_ns()) return WEFT_ETIMEDOUT;
-    if (weft__waitctx_canceled(weft__waitctx_current())) return WEFT_ECANCELED;
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    if (weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;
+    /* A thread spins on the state itself first (the waiting core's budget), before it queues
+     * a waiter: a short task then completes with nobody to wake, and the caller takes no lock.
+     * Its park below then sleeps at once: the budget is spent. */
+    bool spun = weft__may_spin() && weft__spin_ns() > 0;
+    if (spun && weft__spin(is_final, f, weft__scoped_deadline(ctx, deadline))) return 0;
     weft__waiter_t w;
     weft__waitq_lock(&f->waiters);
     if (weft__future_state_final(atomic_load_explicit(&f->state, memory_order_relaxed))) {
@@ -371,6 +430,7 @@ int weft__future_wait(weft_future_t *f, int64_t deadline)
         return 0;
     }
     weft__waiter_init(&w);
+    w.nospin = spun;
     weft__waitq_push(&f->waiters, &w);
     weft__waitq_unlock(&f->waiters);
     return weft__waiter_park(&f->waiters, &w, deadline);

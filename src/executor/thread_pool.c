@@ -1,22 +1,38 @@
 /*
  * thread_pool.c — the thread-pool executor backend (ThreadPoolExecutor).
  *
- * Data structure: one FIFO of queued futures (linked through future->node) shared by all
- * workers, the list of idle workers parked on it (a wait list whose waiters live in the worker
- * structs), and the worker slots. One mutex, `lock`, guards all of it. Tasks start in
- * submission order.
+ * Data structure: one FIFO of queued futures shared by all workers, the list of idle workers
+ * parked on it (a wait list whose waiters live in the worker structs), and the worker slots.
+ * Tasks start in submission order.
+ *
+ * The FIFO is a two-lock queue (Michael & Scott's, with Vyukov's intrusive stub node): futures
+ * are linked through future->link; the pool's `stub` link keeps it from ever running out of
+ * links. Submitters append under `tail_lock`; workers take from the head under `head_lock`, so
+ * a submit never waits for a worker taking a task, nor the other way round, while the queue
+ * holds more than one task. A worker that takes the last task takes `tail_lock` too, to put
+ * the stub back behind it. Under `tail_lock`, the queue is empty exactly when `tail` is the
+ * stub; a spinning worker watches `tail` for that (a hint: it takes the task under the lock).
  *
  * Scheduling (chosen by measurement, docs/BENCHMARKS.md): at most one idle worker spins,
  * watching the FIFO for the waiting core's spin budget before it parks; the others park
- * without spinning. A submit queues the task for a spinning worker not yet counted on (it
- * will take it, at no wake-up cost; one task per spinner, so a burst still spreads over
- * every worker), and otherwise hands it straight to the most recently parked idle worker
- * (LIFO: a wake-up either way, and its cache is the warmest). A worker that takes a task and
- * leaves more queued, with nobody spinning, hands the next one to a parked worker, so a
- * backlog is never run by fewer workers than it could be. Why: on few CPUs, several spinning
- * workers take the CPU the submitter needs (3 runnable threads on 2 CPUs halved throughput),
- * and a wake-up per task (one handoff each) costs more than the task; one spinner gives
- * streams of short tasks a worker that needs no wake-up and keeps the rest asleep.
+ * without spinning. A submit queues the task and then looks at three hints, without a lock:
+ * a spinning worker not yet counted on takes it (the submit counts on it, once: one task per
+ * spinner, so a burst still spreads over every worker); else, if a worker is parked, the most
+ * recently parked one is woken (LIFO: its cache is the warmest); else, if fewer than
+ * max_workers exist, one is started (Python's _adjust_thread_count); else every worker is busy
+ * and one of them takes the task when it is done. A worker that takes a task and leaves more
+ * queued, with nobody spinning, wakes a parked worker, so a backlog is never run by fewer
+ * workers than it could be. Why: on few CPUs, several spinning workers take the CPU the
+ * submitter needs (3 runnable threads on 2 CPUs halved throughput), and a wake-up per task
+ * costs more than the task; one spinner gives streams of short tasks a worker that needs no
+ * wake-up and keeps the rest asleep, and a stream that keeps every worker busy costs a submit
+ * no lock but the tail's.
+ *
+ * No lost wake-up (Dekker's pattern, all four accesses seq_cst): a submitter stores the new
+ * tail, then reads `spinner` and `nsleep`; a worker that parks stores its count in `nsleep`,
+ * then reads the tail again. So either the submitter sees the worker (and wakes it) or the
+ * worker sees the task. A submit counts on a spinner only by CAS, which fails once the spinner
+ * stopped spinning (and then the submit wakes or starts a worker itself).
  *
  * Workers start lazily: a submit that finds no idle worker starts one if fewer than
  * max_workers exist (Python's _adjust_thread_count). They are daemon weft threads and live
@@ -30,11 +46,21 @@
  * Lifetime: `refs` counts the user's handle plus one per started worker; the last one frees
  * the pool, so destroy never waits. Every pool is on a global list (pools_lock) for the exit
  * handler, which bounds how long a pool can delay exit, and for the fork handlers, which hold
- * every pool's lock across fork so the child sees consistent pools. In the child no worker
+ * every pool's locks across fork so the child sees consistent pools. In the child no worker
  * exists: a pool there is broken (submit fails with WEFT_EBROKEN) and its queued and running
  * futures are failed the next time it is used (WEFT_EBROKEN, WEFT_EWORKERDIED).
  *
- * Lock order: pools_lock, then a pool's lock, then a future's lock.
+ * Locks: `lock` guards the slots, the idle list, `starts` and the flags (shut, broken, forked,
+ * exit_handled); `head_lock` the head and each worker's `running`; `tail_lock` the tail and
+ * `closed` (shut, broken or forked: written under all three locks, so any one of them is
+ * enough to read it); `spare_lock` the spare futures. Order: pools_lock, a pool's lock,
+ * head_lock, tail_lock, spare_lock, a future's lock.
+ *
+ * Futures (not in debug builds, whose handle quarantine needs each one freed) come from the
+ * pool's bin (weft__future_bin_t, executor_internal.h): a future's last release returns it
+ * there, and the next submits reuse it, so a stream of tasks costs no malloc, free or fresh
+ * page per task. The pool keeps at most 2 * SPARE_MAX of them between bursts; its memory goes
+ * with the last future it made.
  */
 #include "executor_internal.h"
 
@@ -53,8 +79,12 @@ typedef struct worker {
     size_t index;
     weft_thread_t *thread;  /* NULL while starting */
     weft_future_t *running; /* the future it runs (the queue's reference), or NULL */
-    weft__waiter_t idle;    /* on pool->idle while parked; data: the future handed over */
+    weft__waiter_t idle;    /* on pool->idle while parked */
 } worker_t;
+
+/* The spinner word: no worker spins; one spins and no submit counted on it yet; one spins and
+ * a submit counted on it (the next submits wake or start another worker). */
+enum { SPIN_NONE = 0, SPIN_FREE = 1, SPIN_TAKEN = 2 };
 
 struct pool {
     weft_executor_t base;
@@ -62,11 +92,7 @@ struct pool {
     weft__mutex_t lock;
     weft_waitq_t idle;   /* idle workers (a list only: `lock` guards it) */
     weft_waitq_t starts; /* shutdowns waiting for a worker's start to settle (ditto) */
-    weft__list_t fifo;   /* queued futures, each holding one reference */
     bool shut, exit_handled, forked;
-    bool spinning;             /* an idle worker watches the FIFO instead of parking (one) */
-    bool spinner_free;         /* ... and no submit has counted on it yet */
-    _Atomic bool queued;       /* fifo not empty: what a spinning worker watches */
     int broken;                /* 0, or the error submit reports (WEFT_EBROKEN) */
     size_t max_workers, nlive; /* nlive: workers reserved, starting or running */
     worker_t **slots;          /* [nslots]; NULL: a slot whose start failed */
@@ -77,7 +103,38 @@ struct pool {
     double exit_timeout;
     char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names, as far as it can be kept */
     pool_t *prev, *next;                /* the global list, under pools_lock */
+
+    /* What every submit reads, apart from the lines the workers and the submitters write
+     * (the pads keep them on cache lines of their own). Relaxed hints, written under `lock`
+     * (`spinner` by CAS); see "No lost wake-up". */
+    char pad0_[64];
+    _Atomic uint32_t spinner; /* SPIN_* */
+    _Atomic uint32_t nsleep;  /* workers on `idle` */
+    _Atomic bool full;        /* nlive == max_workers: no worker to start */
+    char pad1_[64];
+    /* The head: workers. */
+    weft__mutex_t head_lock;
+    weft__task_link_t *head;
+    char pad2_[64];
+    /* The tail: submitters. */
+    weft__mutex_t tail_lock;
+    _Atomic bool closed;             /* shut, broken or forked: submit takes the slow way */
+    weft__task_link_t *_Atomic tail; /* the stub: empty (under tail_lock; else a hint) */
+    weft__task_link_t stub;
+    char pad3_[64];
+    /* Recycled futures (not in debug builds): submitters take them from `spare`, filled from
+     * the bin's `returned` when empty, under spare_lock; `made` counts the futures made from
+     * the bin (see weft__future_bin_t). */
+    weft__mutex_t spare_lock;
+    weft__task_link_t *spare;
+    uint64_t made;
+    weft__future_bin_t bin;
+    char pad4_[64];
 };
+
+/* The most futures a pool's bin takes back (the submitters' spares hold as many again): 2^18,
+ * ~52 MiB. A future released beyond them is freed. */
+enum { SPARE_MAX = 1 << 18 };
 
 static weft__mutex_t pools_lock = WEFT__MUTEX_INIT;
 static pool_t *pools;
@@ -85,30 +142,99 @@ static pool_t *pools;
 static const char broken_message[] =
     "a thread initializer failed, the thread pool is not usable anymore";
 
-/* ---- the FIFO (caller holds pool->lock) --------------------------------------------------- */
+/* ---- the FIFO ----------------------------------------------------------------------------- */
 
+static weft_future_t *future_of_link(weft__task_link_t *l)
+{
+    return weft__container_of(l, weft_future_t, link);
+}
+
+static void fifo_reset(pool_t *p)
+{
+    atomic_store_explicit(&p->stub.next, NULL, memory_order_relaxed);
+    p->head = &p->stub;
+    atomic_store_explicit(&p->tail, &p->stub, memory_order_relaxed);
+}
+
+/* Appends f (the caller holds tail_lock). The link is published before the tail, so a worker
+ * that sees the new tail finds the link too; the tail's store is seq_cst ("No lost wake-up"). */
 static void fifo_push(pool_t *p, weft_future_t *f)
 {
-    weft__list_push_back(&p->fifo, &f->node);
-    /* Relaxed: a hint for the spinner, which re-checks under the lock. */
-    atomic_store_explicit(&p->queued, true, memory_order_relaxed);
+    atomic_store_explicit(&f->link.next, NULL, memory_order_relaxed);
+    weft__task_link_t *t = atomic_load_explicit(&p->tail, memory_order_relaxed);
+    atomic_store_explicit(&t->next, &f->link, memory_order_release);
+    atomic_store_explicit(&p->tail, &f->link, memory_order_seq_cst);
 }
 
+/* Empty, as a hint (exact under tail_lock). seq_cst: "No lost wake-up". */
+static bool fifo_empty(pool_t *p)
+{
+    return atomic_load_explicit(&p->tail, memory_order_seq_cst) == &p->stub;
+}
+
+/* Takes the oldest future (the caller holds head_lock), or NULL when none is queued. */
 static weft_future_t *fifo_pop(pool_t *p)
 {
-    weft_future_t *f = weft__future_of(weft__list_pop_front(&p->fifo));
-    if (f && weft__list_empty(&p->fifo))
-        atomic_store_explicit(&p->queued, false, memory_order_relaxed);
-    return f;
+    weft__task_link_t *h = p->head;
+    weft__task_link_t *n = atomic_load_explicit(&h->next, memory_order_acquire);
+    if (h == &p->stub) {
+        if (!n) return NULL;
+        p->head = h = n;
+        n = atomic_load_explicit(&h->next, memory_order_acquire);
+    }
+    if (!n) {
+        /* h is the last one, unless a submit is appending behind it: put the stub behind it,
+         * under the tail's lock, so that the queue keeps a link when h leaves. */
+        weft__mutex_lock(&p->tail_lock);
+        if (atomic_load_explicit(&p->tail, memory_order_relaxed) == h) {
+            atomic_store_explicit(&p->stub.next, NULL, memory_order_relaxed);
+            atomic_store_explicit(&h->next, &p->stub, memory_order_relaxed);
+            atomic_store_explicit(&p->tail, &p->stub, memory_order_relaxed);
+        }
+        weft__mutex_unlock(&p->tail_lock);
+        n = atomic_load_explicit(&h->next, memory_order_acquire);
+    }
+    p->head = n;
+    return future_of_link(h);
 }
 
-/* Takes the whole FIFO as a list. */
+/* Whether more futures are queued after a pop (the caller holds head_lock). */
+static bool fifo_more(pool_t *p)
+{
+    return p->head != &p->stub || atomic_load_explicit(&p->stub.next, memory_order_acquire) != NULL;
+}
+
+/* Takes the whole FIFO as a list (through future->node); the caller holds both queue locks. */
 static weft__list_t fifo_take(pool_t *p)
 {
-    weft__list_t list = p->fifo;
-    p->fifo = (weft__list_t){0};
-    atomic_store_explicit(&p->queued, false, memory_order_relaxed);
+    weft__list_t list = {0};
+    for (weft__task_link_t *l = p->head, *next; l; l = next) {
+        next = atomic_load_explicit(&l->next, memory_order_relaxed);
+        if (l != &p->stub) weft__list_push_back(&list, &future_of_link(l)->node);
+    }
+    fifo_reset(p);
     return list;
+}
+
+/* Takes the whole FIFO, taking the queue locks (the caller holds `lock`). */
+static weft__list_t fifo_take_locked(pool_t *p)
+{
+    weft__mutex_lock(&p->head_lock);
+    weft__mutex_lock(&p->tail_lock);
+    weft__list_t list = fifo_take(p);
+    weft__mutex_unlock(&p->tail_lock);
+    weft__mutex_unlock(&p->head_lock);
+    return list;
+}
+
+/* Marks the pool closed for submits and workers (the caller holds `lock`). */
+static void close_pool(pool_t *p)
+{
+    weft__mutex_lock(&p->head_lock);
+    weft__mutex_lock(&p->tail_lock);
+    atomic_store_explicit(&p->closed, true, memory_order_relaxed); /* read under a lock */
+    weft__mutex_unlock(&p->tail_lock);
+    weft__mutex_unlock(&p->head_lock);
 }
 
 /* Finishes every future of a list with code (or cancels them, code 0) and drops the
@@ -126,6 +252,57 @@ static void settle_list(weft__list_t list, int code, const char *message)
 }
 
 /* ---- life --------------------------------------------------------------------------------- */
+
+/* nlive changed (the caller holds `lock`): the hint of whether a worker can be started. */
+static void set_nlive(pool_t *p, size_t n)
+{
+    p->nlive = n;
+    atomic_store_explicit(&p->full, n >= p->max_workers, memory_order_relaxed); /* a hint */
+}
+
+/* The bin's count reached 0: the pool is gone and so is every future it made. */
+static void bin_release(weft__future_bin_t *bin)
+{
+    pool_t *p = weft__container_of(bin, pool_t, bin);
+    weft__future_free_returned(p->spare);
+    weft__future_free_returned(
+        atomic_exchange_explicit(&bin->returned, NULL, memory_order_acquire));
+    weft__handle_free(p, &p->base.hd);
+}
+
+#ifndef WEFT_DEBUG
+/* Moves the futures returned to the bin to `spare` (the caller holds spare_lock and found it
+ * empty). */
+static void take_returned(pool_t *p)
+{
+    p->spare = atomic_exchange_explicit(&p->bin.returned, NULL, memory_order_acquire);
+}
+
+/* The thread pool's future maker (weft_executor.make): a returned future if there is one, else
+ * a fresh one. */
+static weft_future_t *pool_make(weft_executor_t *ex, weft_task_fn fn, void *arg, uint32_t refs)
+{
+    pool_t *p = (pool_t *)ex;
+    weft__mutex_lock(&p->spare_lock);
+    if (!p->spare) take_returned(p);
+    weft__task_link_t *l = p->spare;
+    if (l) {
+        p->spare = atomic_load_explicit(&l->next, memory_order_relaxed);
+        p->made++;
+    }
+    weft__mutex_unlock(&p->spare_lock);
+    weft_future_t *f =
+        l ? weft__container_of(l, weft_future_t, link) : weft__handle_alloc(sizeof *f);
+    if (!f) return NULL;
+    if (!l) {
+        weft__mutex_lock(&p->spare_lock);
+        p->made++;
+        weft__mutex_unlock(&p->spare_lock);
+    }
+    weft__future_init(f, fn, arg, refs, &p->bin);
+    return f;
+}
+#endif
 
 static void pool_free(pool_t *p)
 {
@@ -145,7 +322,17 @@ static void pool_free(pool_t *p)
         weft__free(p->slots[i]);
     }
     weft__free(p->slots);
-    weft__handle_free(p, &p->base.hd);
+    if (!p->base.make) { /* a debug build: no bin */
+        weft__handle_free(p, &p->base.hd);
+        return;
+    }
+    /* No submit is left (this was the last reference): take back the bias less what was made.
+     * The last future returned frees the pool, the spares and what was returned; not before:
+     * a future returning now may read the depth of one it saw on top of the stack (a spare
+     * since). */
+    uint64_t bias = WEFT__BIN_BIAS - p->made;
+    if (atomic_fetch_sub_explicit(&p->bin.refs, bias, memory_order_acq_rel) == bias)
+        bin_release(&p->bin);
 }
 
 static void pool_unref(pool_t *p)
@@ -153,10 +340,11 @@ static void pool_unref(pool_t *p)
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) == 1) pool_free(p);
 }
 
-/* Wakes every idle worker with nothing handed over, so each re-checks the pool. The caller
- * holds the lock; returns the list to wake once it is dropped. */
+/* Wakes every idle worker, so each re-checks the pool. The caller holds the lock; returns the
+ * list to wake once it is dropped. */
 static weft__waiter_t *take_idle(pool_t *p)
 {
+    atomic_store_explicit(&p->nsleep, 0, memory_order_relaxed); /* a hint, under `lock` */
     return weft__waitq_take(&p->idle, -1, 0);
 }
 
@@ -168,7 +356,7 @@ static void reap_fork(pool_t *p, weft__list_t *queued, weft__list_t *running)
     if (!p->forked) return;
     p->forked = false;
     p->broken = WEFT_EBROKEN;
-    *queued = fifo_take(p);
+    *queued = fifo_take_locked(p);
     for (size_t i = 0; i < p->nslots; i++) {
         worker_t *w = p->slots[i];
         if (!w || !w->running) continue;
@@ -185,102 +373,19 @@ static void settle_reaped(weft__list_t queued, weft__list_t running)
 
 /* ---- workers ------------------------------------------------------------------------------ */
 
+static void worker_main(void *arg);
+
 /* An initializer failed: no worker will run anything again. */
 static void break_pool(pool_t *p)
 {
     weft__mutex_lock(&p->lock);
     p->broken = WEFT_EBROKEN;
-    weft__list_t queued = fifo_take(p);
+    close_pool(p);
+    weft__list_t queued = fifo_take_locked(p);
     weft__waiter_t *idle = take_idle(p);
     weft__mutex_unlock(&p->lock);
     weft__waiters_wake(idle);
     settle_list(queued, WEFT_EBROKEN, broken_message);
-}
-
-/* Pops the most recently parked idle worker and gives it f; the caller holds the lock and
- * wakes the returned waiter after dropping it. NULL if no worker is parked. */
-static weft__waiter_t *hand_over(pool_t *p, weft_future_t *f)
-{
-    weft__waiter_t *idle = weft__waitq_last(&p->idle);
-    if (!idle) return NULL;
-    weft__waitq_remove(&p->idle, idle);
-    weft__container_of(idle, worker_t, idle)->running = f;
-    idle->data = (uintptr_t)f;
-    return idle;
-}
-
-/* The spinning worker watches `queued` (without the lock) for the spin budget. */
-static bool work_queued(const void *p)
-{
-    /* Relaxed: a hint; the worker looks at the FIFO again under the lock. */
-    return atomic_load_explicit(&((const pool_t *)p)->queued, memory_order_relaxed);
-}
-
-static void spin_for_work(pool_t *p)
-{
-    weft__spin(work_queued, p, WEFT_NO_DEADLINE);
-}
-
-static void worker_main(void *arg)
-{
-    worker_t *w = arg;
-    pool_t *p = w->pool;
-    if (p->initializer && p->initializer(p->initarg)) {
-        break_pool(p);
-        weft__mutex_lock(&p->lock);
-        p->nlive--;
-        weft__mutex_unlock(&p->lock);
-        pool_unref(p);
-        return;
-    }
-    bool spun = false; /* has spun since its last task */
-    weft__mutex_lock(&p->lock);
-    for (;;) {
-        weft_future_t *f = fifo_pop(p);
-        if (!f) {
-            if (p->shut || p->broken) break;
-            if (!spun && !p->spinning && weft__spin_ns() > 0) {
-                p->spinning = p->spinner_free = true;
-                weft__mutex_unlock(&p->lock);
-                spin_for_work(p);
-                weft__mutex_lock(&p->lock);
-                p->spinning = p->spinner_free = false;
-                spun = true;
-                continue;
-            }
-            weft__waiter_init(&w->idle);
-            w->idle.nospin = true;
-            weft__waitq_push(&p->idle, &w->idle);
-            weft__mutex_unlock(&p->lock);
-            /* No deadline, and nothing cancels an idle worker: a task's cancel is cleared
-             * before its worker gets here. So the park ends with a wake. */
-            weft__waiter_park_in(&p->lock, &p->idle, &w->idle, WEFT_NO_DEADLINE);
-            f = (weft_future_t *)w->idle.data; /* `running` was set by hand_over */
-            spun = false;
-            if (!f) {
-                weft__mutex_lock(&p->lock);
-                continue;
-            }
-        } else {
-            w->running = f;
-            /* A backlog and nobody spinning: get a parked worker going on the next task. */
-            weft_future_t *next = weft__future_of(p->fifo.head);
-            weft__waiter_t *helper = next && !p->spinner_free ? hand_over(p, next) : NULL;
-            if (helper) fifo_pop(p);
-            weft__mutex_unlock(&p->lock);
-            if (helper) weft__waiter_wake(helper);
-        }
-        weft__future_run(f);
-        spun = false;
-        weft__mutex_lock(&p->lock);
-        w->running = NULL;
-        /* The FIFO's reference; never the last while a caller holds theirs, and a plain
-         * atomic decrement otherwise. Dropped under the lock: freeing a future takes no lock. */
-        weft__future_unref(f);
-    }
-    p->nlive--;
-    weft__mutex_unlock(&p->lock);
-    pool_unref(p);
 }
 
 /* Reserves a slot for a new worker (the caller holds the lock and checked nlive <
@@ -302,7 +407,7 @@ static worker_t *reserve_worker(pool_t *p)
     w->index = i;
     p->slots[i] = w;
     if (i == p->nslots) p->nslots++;
-    p->nlive++;
+    set_nlive(p, p->nlive + 1);
     return w;
 }
 
@@ -320,7 +425,7 @@ static int start_worker(pool_t *p, worker_t *w)
         w->thread = t;
     } else {
         p->slots[w->index] = NULL;
-        p->nlive--;
+        set_nlive(p, p->nlive - 1);
     }
     weft__waiter_t *shutdowns = weft__waitq_take(&p->starts, -1, 0); /* the slot is settled */
     weft__mutex_unlock(&p->lock);
@@ -332,50 +437,184 @@ static int start_worker(pool_t *p, worker_t *w)
     return rc;
 }
 
-/* ---- the executor interface --------------------------------------------------------------- */
-
-static int pool_submit(weft_executor_t *ex, weft_future_t *f)
+/* Gets one more worker onto the FIFO: wakes the most recently parked idle worker (LIFO), or,
+ * if none is parked and `start`, starts one when fewer than max_workers exist. 0, or the
+ * start's error (WEFT_ENOMEM also when no slot could be reserved). */
+static int add_worker(pool_t *p, bool start)
 {
-    pool_t *p = (pool_t *)ex;
-    weft__list_t queued, running;
     weft__mutex_lock(&p->lock);
-    reap_fork(p, &queued, &running);
-    int rc = p->shut ? WEFT_ESHUTDOWN : p->broken;
-    if (rc) {
-        weft__mutex_unlock(&p->lock);
-        settle_reaped(queued, running);
-        return rc;
-    }
-    /* A free spinner takes this task: queue it and count on that spinner, once. */
-    bool for_spinner = p->spinner_free;
-    p->spinner_free = false;
-    weft__waiter_t *idle = for_spinner ? NULL : hand_over(p, f);
+    weft__waiter_t *idle = weft__waitq_last(&p->idle);
     if (idle) {
+        weft__waitq_remove(&p->idle, idle);
+        atomic_store_explicit(&p->nsleep, p->nsleep - 1, memory_order_relaxed); /* under lock */
         weft__mutex_unlock(&p->lock);
         weft__waiter_wake(idle);
         return 0;
     }
-    fifo_push(p, f);
-    worker_t *w = !for_spinner && p->nlive < p->max_workers ? reserve_worker(p) : NULL;
-    bool none = p->nlive == 0; /* out of memory for the only worker */
+    /* Also once shut down: a task queued before the shutdown still needs a worker. */
+    bool grow = start && !p->broken && p->nlive < p->max_workers;
+    worker_t *w = grow ? reserve_worker(p) : NULL;
     weft__mutex_unlock(&p->lock);
-    if (w)
-        rc = start_worker(p, w);
-    else if (none)
-        rc = WEFT_ENOMEM;
-    if (rc == 0) return 0;
+    if (w) return start_worker(p, w);
+    return grow ? WEFT_ENOMEM : 0;
+}
 
-    /* No worker started. If none runs at all, nothing would ever take f (or anything queued
-     * with it): take f back and fail the rest. */
+/* The spinning worker watches the FIFO's tail (without the lock) for the spin budget; a
+ * shutdown ends its spin too. */
+static bool work_queued(const void *arg)
+{
+    pool_t *p = (pool_t *)arg;
+    /* Relaxed: a hint; the worker looks again under the lock. */
+    return !fifo_empty(p) || atomic_load_explicit(&p->closed, memory_order_relaxed);
+}
+
+/* Becomes the pool's spinner if there is none (and spinning is allowed): spins, stops being
+ * the spinner, and returns true; false, at once, otherwise. */
+static bool spin_for_work(pool_t *p)
+{
+    uint32_t none = SPIN_NONE;
+    if (weft__spin_ns() == 0 ||
+        !atomic_compare_exchange_strong_explicit(&p->spinner, &none, SPIN_FREE,
+                                                 memory_order_acq_rel, memory_order_relaxed))
+        return false;
+    weft__spin(work_queued, p, WEFT_NO_DEADLINE);
+    /* Acquire: a submit that counted on us (SPIN_TAKEN) appended before, so we find its task. */
+    atomic_exchange_explicit(&p->spinner, SPIN_NONE, memory_order_acq_rel);
+    return true;
+}
+
+/* Parks the idle worker w until a submit or a shutdown wakes it. */
+static void sleep_idle(pool_t *p, worker_t *w)
+{
     weft__mutex_lock(&p->lock);
-    weft__list_t stranded = p->nlive == 0 ? fifo_take(p) : (weft__list_t){0};
+    if (p->shut || p->broken) { /* `closed` is set under `lock` too: the loop sees it */
+        weft__mutex_unlock(&p->lock);
+        return;
+    }
+    weft__waiter_init(&w->idle);
+    w->idle.nospin = true;
+    weft__waitq_push(&p->idle, &w->idle);
+    /* Counted as parked (seq_cst), then look at the FIFO again: a submit that appended before
+     * it could see the count left its task for us to find here (see "No lost wake-up"). */
+    atomic_store_explicit(&p->nsleep, p->nsleep + 1, memory_order_seq_cst); /* under lock */
     weft__mutex_unlock(&p->lock);
-    if (weft__list_empty(&stranded)) return 0; /* a running worker will take it */
+    if (!fifo_empty(p)) {
+        weft__mutex_lock(&p->lock);
+        bool queued = w->idle.queued;
+        if (queued) {
+            weft__waitq_remove(&p->idle, &w->idle);
+            atomic_store_explicit(&p->nsleep, p->nsleep - 1, memory_order_relaxed);
+        }
+        weft__mutex_unlock(&p->lock);
+        if (queued) return;
+        /* A waker took us off the list: its wake is on the way; take it below. */
+    }
+    /* No deadline, and nothing cancels an idle worker: a task's cancel is cleared before its
+     * worker gets here. So the park ends with a wake. */
+    weft__waiter_park_in(&p->lock, &p->idle, &w->idle, WEFT_NO_DEADLINE);
+}
+
+static void worker_main(void *arg)
+{
+    worker_t *w = arg;
+    pool_t *p = w->pool;
+    if (p->initializer && p->initializer(p->initarg)) {
+        break_pool(p);
+        weft__mutex_lock(&p->lock);
+        set_nlive(p, p->nlive - 1);
+        weft__mutex_unlock(&p->lock);
+        pool_unref(p);
+        return;
+    }
+    bool spun = false; /* has spun since its last task */
+    weft__mutex_lock(&p->head_lock);
+    for (;;) {
+        weft_future_t *f = fifo_pop(p);
+        if (!f) {
+            if (atomic_load_explicit(&p->closed, memory_order_relaxed)) break; /* under a lock */
+            weft__mutex_unlock(&p->head_lock);
+            if (spun || !spin_for_work(p)) {
+                sleep_idle(p, w);
+                spun = false;
+            } else {
+                spun = true;
+            }
+            weft__mutex_lock(&p->head_lock);
+            continue;
+        }
+        w->running = f;
+        bool more = fifo_more(p);
+        weft__mutex_unlock(&p->head_lock);
+        /* A backlog and nobody spinning: get a parked worker going on the next task. */
+        if (more && atomic_load_explicit(&p->spinner, memory_order_relaxed) == SPIN_NONE &&
+            atomic_load_explicit(&p->nsleep, memory_order_relaxed) > 0)
+            add_worker(p, false);
+        weft__future_run(f);
+        spun = false;
+        weft__mutex_lock(&p->head_lock);
+        w->running = NULL;
+        /* The FIFO's reference; never the last while a caller holds theirs, and a plain
+         * atomic decrement otherwise. Dropped under the lock: freeing a future takes no lock. */
+        weft__future_unref(f);
+    }
+    weft__mutex_unlock(&p->head_lock);
+    weft__mutex_lock(&p->lock);
+    set_nlive(p, p->nlive - 1);
+    weft__mutex_unlock(&p->lock);
+    pool_unref(p);
+}
+
+/* ---- the executor interface --------------------------------------------------------------- */
+
+/* A submit to a closed pool: why (reaping a fork child's pool first). */
+static int submit_refused(pool_t *p)
+{
+    weft__list_t queued, running;
+    weft__mutex_lock(&p->lock);
+    reap_fork(p, &queued, &running);
+    int rc = p->shut ? WEFT_ESHUTDOWN : p->broken ? p->broken : WEFT_EBROKEN;
+    weft__mutex_unlock(&p->lock);
+    settle_reaped(queued, running);
+    return rc;
+}
+
+/* No worker could be started for f (error rc). If none runs at all, nothing would ever take f
+ * (or anything queued with it): take f back (rc) and fail the rest; else a running worker
+ * will take it (0). */
+static int submit_stranded(pool_t *p, weft_future_t *f, int rc)
+{
+    weft__mutex_lock(&p->lock);
+    weft__list_t stranded = p->nlive == 0 ? fifo_take_locked(p) : (weft__list_t){0};
+    weft__mutex_unlock(&p->lock);
+    if (weft__list_empty(&stranded)) return 0;
     bool mine = false;
     for (weft__list_node_t *n = stranded.head; n && !mine; n = n->next) mine = n == &f->node;
     if (mine) weft__list_remove(&stranded, &f->node);
     settle_list(stranded, rc, "no worker thread could be started");
     return mine ? rc : 0;
+}
+
+static int pool_submit(weft_executor_t *ex, weft_future_t *f)
+{
+    pool_t *p = (pool_t *)ex;
+    weft__mutex_lock(&p->tail_lock);
+    if (atomic_load_explicit(&p->closed, memory_order_relaxed)) { /* under the lock */
+        weft__mutex_unlock(&p->tail_lock);
+        return submit_refused(p);
+    }
+    fifo_push(p, f);
+    weft__mutex_unlock(&p->tail_lock);
+    /* Appended, then look for a worker: seq_cst loads (see "No lost wake-up"). */
+    uint32_t spin = atomic_load_explicit(&p->spinner, memory_order_seq_cst);
+    if (spin == SPIN_FREE &&
+        atomic_compare_exchange_strong_explicit(&p->spinner, &spin, SPIN_TAKEN,
+                                                memory_order_acq_rel, memory_order_relaxed))
+        return 0; /* the spinner takes it */
+    if (atomic_load_explicit(&p->nsleep, memory_order_seq_cst) == 0 &&
+        atomic_load_explicit(&p->full, memory_order_relaxed)) /* a hint: set under `lock` */
+        return 0; /* every worker is busy: one takes it when done */
+    int rc = add_worker(p, true);
+    return rc ? submit_stranded(p, f, rc) : 0;
 }
 
 static int pool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, int64_t deadline)
@@ -385,7 +624,8 @@ static int pool_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures, in
     weft__mutex_lock(&p->lock);
     reap_fork(p, &queued, &running);
     p->shut = true;
-    weft__list_t cancel = cancel_futures ? fifo_take(p) : (weft__list_t){0};
+    close_pool(p);
+    weft__list_t cancel = cancel_futures ? fifo_take_locked(p) : (weft__list_t){0};
     weft__waiter_t *idle = take_idle(p);
     weft__mutex_unlock(&p->lock);
     weft__waiters_wake(idle);
@@ -440,7 +680,9 @@ static void cancel_running(pool_t *p)
             weft__mutex_unlock(&p->lock);
             return;
         }
+        weft__mutex_lock(&p->head_lock);
         weft_future_t *f = p->slots[i] ? weft_future_retain(p->slots[i]->running) : NULL;
+        weft__mutex_unlock(&p->head_lock);
         weft__mutex_unlock(&p->lock);
         weft_future_cancel(f);
         weft_future_release(f);
@@ -478,14 +720,16 @@ static void pools_at_exit(void)
     }
 }
 
-/* Fork holds, besides every pool's lock, the lock of every future a pool owns (queued, or
+/* Fork holds, besides every pool's locks, the lock of every future a pool owns (queued, or
  * running on a worker): those are the futures the child fails when it reaps the pool, and a
  * worker settling one, or a caller queueing itself on one, holds its lock for a moment at any
  * time. Taken after the pool's (the documented order); a holder of a future's lock never waits
  * for a pool's. */
 static void lock_futures(pool_t *p, void (*op)(weft_waitq_t *q))
 {
-    for (weft__list_node_t *n = p->fifo.head; n; n = n->next) op(&weft__future_of(n)->waiters);
+    for (weft__task_link_t *l = p->head; l;
+         l = atomic_load_explicit(&l->next, memory_order_relaxed))
+        if (l != &p->stub) op(&future_of_link(l)->waiters);
     for (size_t i = 0; i < p->nslots; i++)
         if (p->slots[i] && p->slots[i]->running) op(&p->slots[i]->running->waiters);
 }
@@ -500,6 +744,9 @@ static void fork_prepare(void)
     weft__mutex_lock(&pools_lock);
     for (pool_t *p = pools; p; p = p->next) {
         weft__mutex_lock(&p->lock);
+        weft__mutex_lock(&p->head_lock);
+        weft__mutex_lock(&p->tail_lock);
+        weft__mutex_lock(&p->spare_lock);
         lock_futures(p, weft__waitq_lock);
     }
 }
@@ -508,6 +755,9 @@ static void fork_parent(void)
 {
     for (pool_t *p = pools; p; p = p->next) {
         lock_futures(p, weft__waitq_unlock);
+        weft__mutex_unlock(&p->spare_lock);
+        weft__mutex_unlock(&p->tail_lock);
+        weft__mutex_unlock(&p->head_lock);
         weft__mutex_unlock(&p->lock);
     }
     weft__mutex_unlock(&pools_lock);
@@ -520,11 +770,17 @@ static void fork_child(void)
     for (pool_t *p = pools; p; p = p->next) {
         lock_futures(p, reinit_lock);
         atomic_fetch_sub_explicit(&p->refs, (uint32_t)p->nlive, memory_order_relaxed);
-        p->nlive = 0;
+        set_nlive(p, 0);
         p->idle = (weft_waitq_t)WEFT_WAITQ_INIT;
         p->starts = (weft_waitq_t)WEFT_WAITQ_INIT;
+        atomic_store_explicit(&p->nsleep, 0, memory_order_relaxed);
+        atomic_store_explicit(&p->spinner, SPIN_NONE, memory_order_relaxed);
+        atomic_store_explicit(&p->closed, true, memory_order_relaxed); /* submit reaps it */
         p->forked = true;
         p->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+        p->head_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+        p->tail_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+        p->spare_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     }
     pools_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
@@ -572,6 +828,15 @@ int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *o
     p->initarg = o.initarg;
     p->stack_size = o.stack_size;
     p->exit_timeout = o.exit_timeout;
+    p->head_lock = p->tail_lock = p->spare_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    fifo_reset(p);
+#ifndef WEFT_DEBUG /* a debug build frees every future, for its handle quarantine */
+    p->base.make = pool_make;
+    atomic_init(&p->bin.refs, WEFT__BIN_BIAS);
+    atomic_init(&p->bin.returned, NULL);
+    p->bin.max = SPARE_MAX;
+    p->bin.release = bin_release;
+#endif
 
     weft__mutex_lock(&pools_lock);
     p->next = pools;

@@ -106,12 +106,18 @@ int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when, double
         if (!fs[i]) return WEFT_EINVAL;
 
     int rc = 0;
-    if (!met(fs, n, return_when))
-        rc = return_when == WEFT_ALL_COMPLETED ? wait_each(fs, n, deadline)
-                                               : wait_any(fs, n, return_when, deadline);
+    bool all_done = false;
+    if (return_when == WEFT_ALL_COMPLETED) { /* a done future costs wait_each one load */
+        rc = wait_each(fs, n, deadline);
+        all_done = rc == 0; /* every one of them: no walk to count them */
+    } else if (!met(fs, n, return_when)) {
+        rc = wait_any(fs, n, return_when, deadline);
+    }
     /* A future that completed as the deadline passed still counts. */
     if (rc == WEFT_ETIMEDOUT && met(fs, n, return_when)) rc = 0;
-    if (ndone) {
+    if (ndone && all_done) {
+        *ndone = n;
+    } else if (ndone) {
         bool any_failed;
         *ndone = count_done(fs, n, &any_failed);
     }

@@ -1342,6 +1342,193 @@ static void submitter(void *arg, int i)
     }
 }
 
+/* ---- the scheduling paths: spinner, parked workers, busy workers ---------------------------
+ * A submit appends to the FIFO without the workers' lock, then picks a worker from lock-free
+ * hints: the spinning worker, a parked one to wake, one to start, or none (all busy). A worker
+ * parks only after counting itself and looking at the FIFO again. A lost wake-up there would
+ * leave a task queued with every worker asleep: these cases would hang (and fail by timeout). */
+
+/* Round trips from four threads at once on a pool of 2 whose workers never spin
+ * (WEFT_SPIN_NS=0): every idle worker parks, so each task goes through the count-then-look
+ * handshake of a parking worker against a submit appending at the same moment. */
+static void round_trip(void *arg, int i)
+{
+    weft_executor_t *ex = arg;
+    for (int k = 0; k < (SANITIZED || RUNNING_ON_VALGRIND ? 300 : 3000); k++) {
+        weft_future_t *f;
+        void *v;
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(i + k), &f), 0);
+        assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
+        assert_int_equal(VALUE(v), (long)(i + k) * (i + k));
+        weft_future_release(f);
+    }
+}
+
+static void parked_workers_are_woken_for_every_task(void **state)
+{
+    (void)state;
+    setenv("WEFT_SPIN_NS", "0", 1); /* read once per process: this case's */
+    weft_executor_t *ex = pool(2);
+    weft_test_run_threads(4, round_trip, ex);
+    finish(ex);
+}
+
+/* The same with the default spinning: the spinner takes tasks without a wake-up, the other
+ * worker parks and is woken when a submit finds the spinner already counted on. */
+static void spinning_worker_and_parked_worker_share_a_stream(void **state)
+{
+    (void)state;
+    weft_executor_t *ex = pool(2);
+    weft_test_run_threads(4, round_trip, ex);
+    finish(ex);
+}
+
+/* Fire and forget (no future handed out: the pool holds the only reference, and frees the
+ * future after its task ran): every task runs once, bursts and trickles alike. */
+static atomic_long forgotten_runs;
+
+static int count_forgotten(void *arg, void **result)
+{
+    (void)arg, (void)result;
+    atomic_fetch_add(&forgotten_runs, 1);
+    return 0;
+}
+
+static void fire_and_forget_tasks_all_run(void **state)
+{
+    (void)state;
+    const int BURST = RUNNING_ON_VALGRIND ? 500 : 5000;
+    atomic_store(&forgotten_runs, 0);
+    weft_executor_t *ex = pool(2);
+    for (int i = 0; i < BURST; i++)
+        assert_int_equal(weft_executor_submit(ex, count_forgotten, NULL, NULL), 0);
+    for (int i = 0; i < 200; i++) { /* one at a time: workers go idle between them */
+        assert_int_equal(weft_executor_submit(ex, count_forgotten, NULL, NULL), 0);
+        while (atomic_load(&forgotten_runs) < BURST + i + 1) sched_yield();
+    }
+    finish(ex); /* shutdown(wait) runs what is queued */
+    assert_int_equal(atomic_load(&forgotten_runs), BURST + 200);
+}
+
+/* A backlog behind busy workers: every worker is busy (max_workers reached, none parked, none
+ * spinning), so a submit only queues; the workers take the backlog when their tasks end. */
+static void backlog_behind_busy_workers_runs_when_they_are_free(void **state)
+{
+    (void)state;
+    enum { WORKERS = 2, QUEUED = 50 };
+    weft_executor_t *ex = pool(WORKERS);
+    weft_event_t go;
+    weft_event_init(&go);
+    weft_future_t *busy[WORKERS], *queued[QUEUED];
+    for (int i = 0; i < WORKERS; i++)
+        assert_int_equal(weft_executor_submit(ex, wait_event, &go, &busy[i]), 0);
+    for (int i = 0; i < WORKERS; i++)
+        while (!weft_future_running(busy[i])) sched_yield();
+    for (int i = 0; i < QUEUED; i++)
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(i), &queued[i]), 0);
+    for (int i = 0; i < QUEUED; i++)
+        assert_int_equal(weft_future_state(queued[i]), WEFT_FUTURE_PENDING);
+    weft_event_set(&go);
+    for (int i = 0; i < QUEUED; i++) {
+        void *v;
+        assert_int_equal(weft_future_result(queued[i], WEFT_FOREVER, &v), 0);
+        assert_int_equal(VALUE(v), (long)i * i);
+        weft_future_release(queued[i]);
+    }
+    for (int i = 0; i < WORKERS; i++) {
+        assert_int_equal(weft_future_result(busy[i], WEFT_FOREVER, NULL), 0);
+        weft_future_release(busy[i]);
+    }
+    finish(ex);
+    weft_event_destroy(&go);
+}
+
+/* result() spins on the future's state first, then queues itself and parks: a task longer
+ * than the spin ends the wait by its deadline (WEFT_ETIMEDOUT, the future still pending or
+ * running), and a later result() gets the outcome through the park's wake-up. */
+static void result_spins_then_parks_for_a_long_task(void **state)
+{
+    (void)state;
+    setenv("WEFT_SPIN_NS", "1000000", 1); /* a 1 ms spin: the deadline below ends it */
+    weft_executor_t *ex = pool(1);
+    weft_event_t go;
+    weft_event_init(&go);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(ex, wait_event, &go, &f), 0);
+    void *v = ITEM(1);
+    assert_int_equal(weft_future_result(f, 0.0005, &v), WEFT_ETIMEDOUT); /* inside the spin */
+    assert_null(v);
+    assert_int_equal(weft_future_result(f, 0.01, &v), WEFT_ETIMEDOUT); /* spin, then park */
+    assert_false(weft_future_done(f));
+    weft_event_set(&go);
+    assert_int_equal(weft_future_result(f, WEFT_FOREVER, NULL), 0);
+    weft_future_release(f);
+    finish(ex);
+    weft_event_destroy(&go);
+}
+
+/* ---- recycled futures ----------------------------------------------------------------------
+ * A pool's futures go back to the pool at their last release and are reused by its next
+ * submits (not in debug builds). */
+
+/* Futures kept past the pool's release still work, and the last of them frees the pool (the
+ * leak guard checks that nothing stays allocated, ASan that nothing is touched after). */
+static void futures_outlive_their_pool(void **state)
+{
+    (void)state;
+    enum { N = 300 };
+    weft_future_t *fs[N];
+    weft_executor_t *ex = pool(2);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(i), &fs[i]), 0);
+    for (int i = 0; i < N / 2; i++) weft_future_release(fs[i]); /* returned while it lives */
+    finish(ex);
+    for (int i = N / 2; i < N; i++) {
+        void *v;
+        assert_int_equal(weft_future_result(fs[i], WEFT_FOREVER, &v), 0);
+        assert_int_equal(VALUE(v), (long)i * i);
+        weft_future_release(fs[i]);
+    }
+}
+
+static atomic_int stale_callbacks;
+
+static int count_callback(weft_future_t *f, void *arg)
+{
+    (void)f, (void)arg;
+    atomic_fetch_add(&stale_callbacks, 1);
+    return 0;
+}
+
+/* A future made from a returned one starts as new: no error, message, user data, callbacks or
+ * result of the one before. */
+static void reused_future_starts_clean(void **state)
+{
+    (void)state;
+    atomic_store(&stale_callbacks, 0);
+    weft_executor_t *ex = pool(1);
+    for (int round = 0; round < 50; round++) {
+        weft_future_t *f;
+        assert_int_equal(weft_executor_submit(ex, fail_odd, ITEM(2 * round + 1), &f), 0);
+        assert_int_equal(weft_future_set_data(f, ITEM(7)), 0);
+        assert_int_equal(weft_future_add_done_callback(f, count_callback, NULL), 0);
+        assert_int_equal(weft_future_add_done_callback(f, count_callback, NULL), 0);
+        assert_int_equal(weft_future_result(f, WEFT_FOREVER, NULL), WEFT_ERANGE);
+        assert_non_null(weft_future_error_message(f));
+        weft_future_release(f);
+        assert_int_equal(weft_executor_submit(ex, square, ITEM(round), &f), 0);
+        assert_null(weft_future_data(f));
+        void *v;
+        assert_int_equal(weft_future_result(f, WEFT_FOREVER, &v), 0);
+        assert_int_equal(VALUE(v), (long)round * round);
+        assert_int_equal(error_of(f), 0);
+        assert_null(weft_future_error_message(f));
+        weft_future_release(f);
+    }
+    finish(ex);
+    assert_int_equal(atomic_load(&stale_callbacks), 2 * 50); /* each callback ran once */
+}
+
 /* test_pending_calls_race at scale: four submitters flood a pool of 3 (two collect with
  * wait(ALL_COMPLETED), two with as_completed). Every task ran exactly once (a count per
  * task) and every result came back once (the sum of 2 * id + 1 over all ids is n^2). */
@@ -1631,6 +1818,13 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(as_completed_on_pool_futures),
     WEFT_TEST(user_data_maps_results_back_to_inputs),
     WEFT_TEST(stress_many_submitters),
+    WEFT_TEST(parked_workers_are_woken_for_every_task),
+    WEFT_TEST(spinning_worker_and_parked_worker_share_a_stream),
+    WEFT_TEST(fire_and_forget_tasks_all_run),
+    WEFT_TEST(backlog_behind_busy_workers_runs_when_they_are_free),
+    WEFT_TEST(result_spins_then_parks_for_a_long_task),
+    WEFT_TEST(futures_outlive_their_pool),
+    WEFT_TEST(reused_future_starts_clean),
     WEFT_TEST(pending_calls_race),
     WEFT_TEST(submit_races_shutdown),
     WEFT_TEST(out_of_memory),
