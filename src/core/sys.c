@@ -68,6 +68,7 @@ static struct site {
     [WEFT__SITE_FUTEX_WAIT] = {.name = "futex_wait", .err = EINTR},
     [WEFT__SITE_PTHREAD_CREATE] = {.name = "pthread_create", .err = EAGAIN},
     [WEFT__SITE_PIDFD_OPEN] = {.name = "pidfd_open", .err = EMFILE},
+    [WEFT__SITE_PIPE2] = {.name = "pipe2", .err = EMFILE},
 };
 
 _Atomic int weft__failpoints_armed;
@@ -129,6 +130,11 @@ ssize_t weft__sys_recv(int fd, void *buf, size_t n, int flags)
     return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
 }
 
+ssize_t weft__sys_writev(int fd, const struct iovec *iov, int n)
+{
+    return syscall(SYS_writev, fd, iov, n);
+}
+
 ssize_t weft__sys_send(int fd, const void *buf, size_t n, int flags)
 {
     return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
@@ -165,6 +171,12 @@ int weft__sys_socketpair(int domain, int type, int protocol, int sv[2])
 {
     if (weft__failpoint(WEFT__SITE_SOCKETPAIR)) return -1;
     return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+}
+
+int weft__sys_pipe2(int fds[2], int flags)
+{
+    if (weft__failpoint(WEFT__SITE_PIPE2)) return -1;
+    return (int)syscall(SYS_pipe2, fds, flags);
 }
 
 int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen_t len)
