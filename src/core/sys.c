@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef WEFT_HAVE_LIBURING
@@ -128,6 +129,12 @@ ssize_t weft__sys_write(int fd, const void *buf, size_t n)
 ssize_t weft__sys_recv(int fd, void *buf, size_t n, int flags)
 {
     return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
+}
+
+ssize_t weft__sys_read_nowait(int fd, void *buf, size_t n)
+{
+    struct iovec iov = {buf, n};
+    return syscall(SYS_preadv2, fd, &iov, 1, -1L, -1L, RWF_NOWAIT);
 }
 
 ssize_t weft__sys_writev(int fd, const struct iovec *iov, int n)

@@ -32,6 +32,10 @@ ssize_t weft__sys_recv(int fd, void *buf, size_t n, int flags);
 ssize_t weft__sys_send(int fd, const void *buf, size_t n, int flags);
 ssize_t weft__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
 ssize_t weft__sys_writev(int fd, const struct iovec *iov, int n);
+/* read(2) that never blocks, whatever the fd's flags: preadv2(RWF_NOWAIT) at the current
+ * position. -1 with EAGAIN when it would block; EOPNOTSUPP where the file cannot (a pipe before
+ * Linux 5.x). */
+ssize_t weft__sys_read_nowait(int fd, void *buf, size_t n);
 ssize_t weft__sys_recvmsg(int fd, struct msghdr *msg, int flags);
 int weft__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int weft__sys_connect(int fd, const struct sockaddr *addr, socklen_t len);

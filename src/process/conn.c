@@ -40,9 +40,11 @@
  * end its read end (`watch`), and reads it (one non-blocking read) before each write: EOF
  * there means every receiving end is closed, WEFT_EPIPE. A sender waiting for room looks at
  * the sentinel every PIPE_WATCH_NS (the pipe itself never reports the readers gone: it has
- * ours). Both pipes are O_NONBLOCK (their file status flags are shared with every process
- * that inherited them, but only weft's ends use them, always that way): a receiver that would
- * block waits for the fd through io, as a timed one on a socket does.
+ * ours). The write end and the sentinel are O_NONBLOCK (file status flags are shared with
+ * every process that inherited the fd, but only weft's ends use these, always that way): a
+ * blocking write into a full pipe whose readers are gone would never return. The read end
+ * stays blocking, so that a receiver that may block does so in its read (one system call);
+ * others read with RWF_NOWAIT, or, on a kernel without it for pipes, set O_NONBLOCK on it.
  *
  * Locks: send_lock serialises senders on this end (a frame is written whole before the next
  * begins); recv_lock serialises receivers and guards rbuf, rpos, rlen, pending, part and
@@ -136,7 +138,7 @@ static int pipe_pair(weft_conn_t **a, weft_conn_t **b)
     int data[2] = {-1, -1}, sentinel[2] = {-1, -1}, copy = -1;
     weft_conn_t *ca = NULL, *cb = NULL;
     int rc = 0;
-    if (weft__sys_pipe2(data, O_CLOEXEC | O_NONBLOCK) < 0 ||
+    if (weft__sys_pipe2(data, O_CLOEXEC) < 0 || weft__sys_fcntl(data[1], F_SETFL, O_NONBLOCK) < 0 ||
         weft__sys_pipe2(sentinel, O_CLOEXEC | O_NONBLOCK) < 0 ||
         (copy = weft__sys_fcntl(data[0], F_DUPFD_CLOEXEC, 0)) < 0) {
         rc = fd_error();
@@ -316,12 +318,20 @@ int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *
 
 /* ---- receiving ------------------------------------------------------------------------------*/
 
-/* Reads up to n bytes: the count (0: EOF), or -1 with errno (EAGAIN: nothing there). block: a
- * socket may block in the call (all: until n bytes came); a pipe's end is non-blocking. */
+/* Reads up to n bytes: the count (0: EOF), or -1 with errno (EAGAIN: nothing there). block:
+ * the call may block (on a socket, all: until n bytes came). */
 static ssize_t get(weft_conn_t *c, void *buf, size_t n, bool block, bool all)
 {
-    if (c->is_pipe) return weft__sys_read(c->fd, buf, n);
-    return weft__sys_recv(c->fd, buf, n, !block ? MSG_DONTWAIT : all ? MSG_WAITALL : 0);
+    if (!c->is_pipe)
+        return weft__sys_recv(c->fd, buf, n, !block ? MSG_DONTWAIT : all ? MSG_WAITALL : 0);
+    if (block) return weft__sys_read(c->fd, buf, n);
+    ssize_t got = weft__sys_read_nowait(c->fd, buf, n);
+    if (got >= 0 || errno != EOPNOTSUPP) return got;
+    /* A kernel without RWF_NOWAIT on pipes: the end becomes non-blocking for good (for every
+     * copy: each read handles EAGAIN). */
+    int flags = weft__sys_fcntl(c->fd, F_GETFL, 0);
+    if (flags < 0 || weft__sys_fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+    return weft__sys_read(c->fd, buf, n);
 }
 
 static int recv_error(void)
@@ -329,8 +339,25 @@ static int recv_error(void)
     return errno == ECONNRESET ? WEFT_EEOF : weft__errno(errno);
 }
 
+/* get without blocking, retried for the waiting core's spin budget (none for a coroutine, or
+ * on one CPU) while there is nothing to read: a receiver that sleeps costs its sender a
+ * wake-up (tens of microseconds on a virtual machine), and a sender streaming messages is
+ * back within microseconds. */
+static ssize_t get_spinning(weft_conn_t *c, void *buf, size_t n, int64_t deadline)
+{
+    int64_t budget = weft__may_spin() ? weft__spin_ns() : 0;
+    int64_t until = budget ? weft_time_monotonic_ns() + budget : 0;
+    if (until > deadline) until = deadline;
+    for (;;) {
+        ssize_t got = get(c, buf, n, false, false);
+        if (got >= 0 || errno != EAGAIN || !budget || weft_time_monotonic_ns() >= until) return got;
+        weft__cpu_relax();
+    }
+}
+
 /* Reads what the socket has into the buffer (compacting it first), waiting for at least one
- * byte until the deadline (NO_WAIT: WEFT_EAGAIN instead of waiting). 0, the wait's error, or
+ * byte until the deadline (NO_WAIT: WEFT_EAGAIN instead of waiting); spins first
+ * (get_spinning). 0, the wait's error, or
  * WEFT_EEOF / a socket error, which also set *dead (the stream ended). The caller holds
  * recv_lock. */
 static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
@@ -340,8 +367,10 @@ static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
         c->rpos = 0;
     }
     bool block = may_block(deadline, false);
-    for (;;) {
-        ssize_t n = get(c, c->rbuf + c->rlen, RBUF - c->rlen, block, false);
+    for (bool first = deadline != NO_WAIT;; first = false) {
+        unsigned char *to = c->rbuf + c->rlen;
+        size_t room = RBUF - c->rlen;
+        ssize_t n = first ? get_spinning(c, to, room, deadline) : get(c, to, room, block, false);
         if (n > 0) {
             c->rlen += (size_t)n;
             return 0;
