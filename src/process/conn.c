@@ -68,6 +68,12 @@
 /* The "deadline" of a receive that never waits (weft__conn_recv_alloc_nowait): WEFT_EAGAIN
  * instead of a wait. */
 #define NO_WAIT INT64_MIN
+/* A spinning receiver's pauses between two reads (each read takes the pipe's or socket's
+ * lock, which the sender needs too): about a microsecond. */
+#define SPIN_PAUSES 16
+/* A one-way Pipe's buffer, as large as a Unix socket's default send buffer: a pipe's 64 KiB
+ * hold only 16 messages of 4 KiB, and a sender that finds its pipe full waits. */
+#define PIPE_SIZE (256 * 1024)
 /* How often a one-way Pipe's sender waiting for room looks whether the receivers are gone. */
 #define PIPE_WATCH_NS (100 * 1000000LL)
 
@@ -144,6 +150,8 @@ static int pipe_pair(weft_conn_t **a, weft_conn_t **b)
         rc = fd_error();
         goto fail;
     }
+    /* Best effort: past the user's pipe-user-pages-soft the kernel refuses, and 64 KiB stay. */
+    (void)weft__sys_fcntl(data[1], F_SETPIPE_SZ, PIPE_SIZE);
     ca = conn_new(data[0], false, true);
     cb = ca ? conn_new(data[1], true, false) : NULL;
     if (!cb) {
@@ -351,7 +359,7 @@ static ssize_t get_spinning(weft_conn_t *c, void *buf, size_t n, int64_t deadlin
     for (;;) {
         ssize_t got = get(c, buf, n, false, false);
         if (got >= 0 || errno != EAGAIN || !budget || weft_time_monotonic_ns() >= until) return got;
-        weft__cpu_relax();
+        for (int i = 0; i < SPIN_PAUSES; i++) weft__cpu_relax();
     }
 }
 
