@@ -664,6 +664,11 @@ int weft_process_release(weft_process_t *p)
     return 0;
 }
 
+pid_t weft__process_self_pid(void)
+{
+    return my_pid();
+}
+
 /* -1 also without pidfd support: the caller then polls weft_process_is_alive. */
 int weft__process_pidfd(const weft_process_t *p)
 {
