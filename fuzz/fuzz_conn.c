@@ -75,7 +75,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(weft_pipe_create(duplex, &a, &b) == 0);
     int peer = weft_conn_fileno(b);
     /* The peer's writes must never block (nobody reads while it writes): the input is at
-     * most -max_len bytes (4 KiB), below a socket's or a pipe's buffer (64 KiB and more). */
+     * most -max_len bytes (4 KiB), below a pipe's buffer (64 KiB) and, raised here, a
+     * socket's (which counts each small write's buffer overhead too). */
+    int sndbuf = 1 << 20;
+    if (duplex) setsockopt(peer, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     bool eof = false;
     size_t i = 1;
     while (i < size && !eof) {
@@ -85,7 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: {
             size_t n = (size_t)(c >> 2) + 1;
             if (n > size - i) n = size - i;
-            ssize_t w = write(peer, data + i, n);
+            ssize_t w = duplex ? send(peer, data + i, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                               : write(peer, data + i, n); /* non-blocking: its end's flags */
             CHECK(w == (ssize_t)n);
             i += n;
             break;
