@@ -364,8 +364,8 @@ static ssize_t get_spinning(weft_conn_t *c, void *buf, size_t n, int64_t deadlin
 }
 
 /* Reads what the socket has into the buffer (compacting it first), waiting for at least one
- * byte until the deadline (NO_WAIT: WEFT_EAGAIN instead of waiting); spins first
- * (get_spinning). 0, the wait's error, or
+ * byte until the deadline (NO_WAIT: WEFT_EAGAIN instead of waiting); a one-way Pipe's
+ * receiver spins first (get_spinning). 0, the wait's error, or
  * WEFT_EEOF / a socket error, which also set *dead (the stream ended). The caller holds
  * recv_lock. */
 static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
@@ -375,7 +375,11 @@ static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
         c->rpos = 0;
     }
     bool block = may_block(deadline, false);
-    for (bool first = deadline != NO_WAIT;; first = false) {
+    /* Only a one-way Pipe's receiver spins: a stream of messages is what it carries. A duplex
+     * one (request and reply, the process pool's workers) reads (or blocks) at once: a
+     * worker spinning for its next task takes the CPU the pool thread needs to send it. */
+    bool spin = c->is_pipe && deadline != NO_WAIT && weft__may_spin() && weft__spin_ns() > 0;
+    for (bool first = spin;; first = false) {
         unsigned char *to = c->rbuf + c->rlen;
         size_t room = RBUF - c->rlen;
         ssize_t n = first ? get_spinning(c, to, room, deadline) : get(c, to, room, block, false);
