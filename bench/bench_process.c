@@ -2,7 +2,8 @@
  * bench_process.c — the process layer against its peers:
  *   - messages between two processes, one producer and one consumer: weft_mpqueue, a weft
  *     Pipe (weft_conn), a raw pipe(2) carrying fixed-size records (no framing, no locks: the
- *     floor), Python's multiprocessing.Queue (bench/peer_process.py);
+ *     floor), Python's multiprocessing.Queue and, for weft_conn, a one-way
+ *     multiprocessing.Pipe (bench/peer_process.py);
  *   - start + join of a process that does nothing: weft_process_start/join/close against
  *     fork + waitpid and Python's Process(target=f).start(); join();
  *   - a process pool running trivial tasks: weft_process_pool against Python's
@@ -26,7 +27,7 @@
 
 /* ---- messages ------------------------------------------------------------------------------ */
 
-typedef enum { MPQUEUE, CONN, RAW_PIPE, PYTHON } kind_t;
+typedef enum { MPQUEUE, CONN, RAW_PIPE, PYTHON, PYTHON_PIPE } kind_t;
 
 typedef struct msg_case {
     kind_t kind;
@@ -79,9 +80,10 @@ static double run_messages(void *arg, double *extra)
 {
     msg_case_t *c = arg;
     (void)extra;
-    if (c->kind == PYTHON) {
+    if (c->kind == PYTHON || c->kind == PYTHON_PIPE) {
         char args[64];
-        snprintf(args, sizeof args, "queue %d %zu", PY_MSGS, c->size);
+        snprintf(args, sizeof args, "%s %d %zu", c->kind == PYTHON ? "queue" : "pipe", PY_MSGS,
+                 c->size);
         return python_rate(args, "msgs/s:");
     }
     if (c->kind == MPQUEUE) bench_check(weft_mpqueue_create(1 << 20, 0, false, &mq) == 0, "mq");
@@ -121,10 +123,12 @@ static double run_messages(void *arg, double *extra)
 
 static void compare_messages(size_t size, bool python)
 {
-    static const char *names[] = {"weft_mpqueue", "weft_conn", "raw pipe", "python mp.Queue"};
-    msg_case_t who[4] = {{MPQUEUE, size}, {CONN, size}, {RAW_PIPE, size}, {PYTHON, size}};
-    bench_case_t cases[4];
-    int n = python ? 4 : 3;
+    static const char *names[] = {"weft_mpqueue", "weft_conn", "raw pipe", "python mp.Queue",
+                                  "python mp.Pipe"};
+    msg_case_t who[5] = {
+        {MPQUEUE, size}, {CONN, size}, {RAW_PIPE, size}, {PYTHON, size}, {PYTHON_PIPE, size}};
+    bench_case_t cases[5];
+    int n = python ? 5 : 3;
     for (int i = 0; i < n; i++) cases[i] = (bench_case_t){.run = run_messages, .arg = &who[i]};
     bench_interleave(cases, n, REPS);
     char fig[128], base[64];
@@ -134,10 +138,12 @@ static void compare_messages(size_t size, bool python)
         bench_figure(fig, cases[i].median, "msgs/s");
     }
     snprintf(fig, sizeof fig, "%s weft_mpqueue", base);
-    for (int i = 1; i < n; i++) bench_speedup(fig, names[i], cases[0].median / cases[i].median);
+    for (int i = 1; i < n && i < 4; i++)
+        bench_speedup(fig, names[i], cases[0].median / cases[i].median);
     snprintf(fig, sizeof fig, "%s weft_conn", base);
     bench_speedup(fig, names[2], cases[1].median / cases[2].median);
     if (python) bench_speedup(fig, names[3], cases[1].median / cases[3].median);
+    if (python) bench_speedup(fig, names[4], cases[1].median / cases[4].median);
     fflush(stdout);
 }
 

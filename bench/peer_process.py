@@ -1,12 +1,15 @@
 """peer_process.py — Python's multiprocessing, the peer of bench/bench_process.c.
 
 Usage: python3 peer_process.py queue MESSAGES SIZE   -> "msgs/s: <rate>"
+       python3 peer_process.py pipe MESSAGES SIZE    -> "msgs/s: <rate>"
        python3 peer_process.py startjoin N          -> "us/op: <microseconds>"
        python3 peer_process.py pool TASKS WORKERS   -> "tasks/s: <rate>"
 
 queue: a producer Process puts MESSAGES bytes objects of SIZE bytes into a
 multiprocessing.Queue; the main process gets them all. Timed from the first get to the
-last (the producer is started first). startjoin: Process(target=f).start(); join(), N
+last (the producer is started first). pipe: the same through a one-way
+multiprocessing.Pipe(duplex=False) (an os.pipe; send_bytes/recv_bytes, as weft_conn's
+send_bytes/recv_bytes: one write per message, two reads). startjoin: Process(target=f).start(); join(), N
 times, fork start method. pool: ProcessPoolExecutor(WORKERS) with the fork context,
 TASKS trivial tasks submitted, then every result waited for; the pool is warmed up
 first. Run it with Debian's /usr/bin/python3 (bench_process.c does).
@@ -21,6 +24,12 @@ def produce(q, n, size):
     payload = b"x" * size
     for _ in range(n):
         q.put(payload)
+
+
+def produce_pipe(w, n, size):
+    payload = b"x" * size
+    for _ in range(n):
+        w.send_bytes(payload)
 
 
 def nothing():
@@ -43,6 +52,19 @@ def main():
         t0 = time.perf_counter()
         for _ in range(n - 1):
             q.get()
+        rate = (n - 1) / (time.perf_counter() - t0)
+        p.join()
+        print(f"msgs/s: {rate:.1f}")
+    elif what == "pipe":
+        n, size = int(sys.argv[2]), int(sys.argv[3])
+        r, w = ctx.Pipe(duplex=False)
+        p = ctx.Process(target=produce_pipe, args=(w, n, size))
+        p.start()
+        w.close()
+        r.recv_bytes()
+        t0 = time.perf_counter()
+        for _ in range(n - 1):
+            r.recv_bytes()
         rate = (n - 1) / (time.perf_counter() - t0)
         p.join()
         print(f"msgs/s: {rate:.1f}")

@@ -1,10 +1,11 @@
 /*
- * fuzz_conn.c — a hostile peer on a Pipe: the input is the byte stream the other end of the
- * socket pair writes (any bytes, frame headers included), cut into writes and interleaved
- * with receives by a few control bytes.
+ * fuzz_conn.c — a hostile peer on a Pipe: the input is the byte stream the other end (a
+ * socket pair's, or a one-way Pipe's pipe) writes (any bytes, frame headers included), cut
+ * into writes and interleaved with receives by a few control bytes.
  *
- * Input: byte 0 picks the receive buffer's size; then steps, each a control byte c:
- *   c % 4 == 0, 1  write the next (c >> 2) + 1 bytes of the input raw into the peer's socket
+ * Input: byte 0 picks the transport (bit 0: duplex, a socket pair; else a pipe) and the
+ * receive buffer's size (the other bits); then steps, each a control byte c:
+ *   c % 4 == 0, 1  write the next (c >> 2) + 1 bytes of the input raw into the peer's end
  *   c % 4 == 2     weft_conn_recv_bytes(timeout 0) into the buffer
  *   c % 4 == 3     weft__conn_recv_alloc_nowait (the process pool's receive), headroom 16
  * then the peer closes and the receiver drains to WEFT_EEOF.
@@ -68,14 +69,16 @@ static void recv_alloc_once(weft_conn_t *a, bool *eof)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1) return 0;
-    size_t cap = caps[data[0] % (sizeof caps / sizeof caps[0])];
+    bool duplex = data[0] & 1;
+    size_t cap = caps[(data[0] >> 1) % (sizeof caps / sizeof caps[0])];
     weft_conn_t *a, *b;
-    CHECK(weft_pipe_create(false, &a, &b) == 0);
+    CHECK(weft_pipe_create(duplex, &a, &b) == 0);
     int peer = weft_conn_fileno(b);
     /* The peer's writes must never block (nobody reads while it writes): the input is at
-     * most -max_len bytes, below the socket's buffer. */
+     * most -max_len bytes (4 KiB), below a pipe's buffer (64 KiB) and, raised here, a
+     * socket's (which counts each small write's buffer overhead too). */
     int sndbuf = 1 << 20;
-    setsockopt(peer, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
+    if (duplex) setsockopt(peer, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
     bool eof = false;
     size_t i = 1;
     while (i < size && !eof) {
@@ -85,7 +88,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 1: {
             size_t n = (size_t)(c >> 2) + 1;
             if (n > size - i) n = size - i;
-            ssize_t w = send(peer, data + i, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+            ssize_t w = duplex ? send(peer, data + i, n, MSG_DONTWAIT | MSG_NOSIGNAL)
+                               : write(peer, data + i, n); /* non-blocking: its end's flags */
             CHECK(w == (ssize_t)n);
             i += n;
             break;

@@ -192,7 +192,8 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
 
 /* ---- Pipe / Connection -----------------------------------------------------------------------
  * multiprocessing.Pipe: two connected ends that carry messages of bytes, of any size, each
- * delivered whole and in order (a length-prefixed frame on a Unix stream socket). Make the
+ * delivered whole and in order (a length-prefixed frame on a Unix stream socket pair, or, for a
+ * one-way Pipe, on a pipe(2) as Python's Pipe(False) uses). Make the
  * pipe before starting the process that uses one end: the child inherits both ends; each side
  * usually closes the end it does not use.
  *
@@ -214,9 +215,13 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  * Thread safety: any number of threads may send and receive on one end at once (each
  * direction is serialised by a lock; messages never interleave). A thread's wait blocks it:
  * with a deadline, or inside an executor task, in poll(2) (inside a task in slices of at most
- * 50 ms, so a cancel request is seen); otherwise in the system call itself. A coroutine's wait
- * parks only the coroutine, through its hub's poller. Cost: a tiny message costs 2-4 times a raw
- * pipe(2) write/read (a socket, a frame, a lock; docs/BENCHMARKS.md); weft_mpqueue is the fast path
+ * 50 ms, so a cancel request is seen); otherwise in the system call itself (a one-way Pipe's
+ * ends are non-blocking: a receiver with nothing to read, or a sender with a full pipe, waits in
+ * poll(2); a sender looks every 100 ms whether the receiving ends were closed meanwhile). A
+ * coroutine's wait
+ * parks only the coroutine, through its hub's poller. Cost: a small message is one write(2) and
+ * less than one read(2) (the receiver reads many at once); a one-way Pipe's write is a pipe's,
+ * a duplex one's a socket's sendmsg, about 3 times dearer; weft_mpqueue is the fast path
  * between processes. Fork: both processes may use their copies, but two processes receiving on
  * copies of the same end race for messages byte-wise, and two processes SENDING on copies of
  * the same end interleave the bytes of messages larger than the pipe's atomic unit (a few
@@ -225,7 +230,9 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
 typedef struct weft_conn weft_conn_t;
 
 /* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a
- * only receives and *b only sends (Pipe(False)). WEFT_EINVAL (a or b NULL), WEFT_ENOMEM,
+ * only receives and *b only sends (Pipe(False)); a one-way pair uses five fds (its pipe, a
+ * second pipe that tells the sender whether a receiving end is open, a copy of the read end
+ * that keeps SIGPIPE away), a duplex pair two. WEFT_EINVAL (a or b NULL), WEFT_ENOMEM,
  * WEFT_EMFILE; then both are NULL. */
 WEFT_EXTERN WEFT_NODISCARD int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b);
 
@@ -253,9 +260,9 @@ WEFT_EXTERN WEFT_NODISCARD int weft_conn_recv_bytes(weft_conn_t *c, void *buf, s
  * WEFT_ECANCELED, WEFT_EBADF (send-only), WEFT_EINVAL. */
 WEFT_EXTERN int weft_conn_poll(weft_conn_t *c, double timeout);
 
-/* The end's socket, to watch it with poll/epoll (readable: weft_conn_poll would return 0,
- * unless data is already buffered in the connection: call weft_conn_poll(c, 0) first).
- * -1 for NULL. */
+/* The end's socket (a one-way Pipe's: its pipe), to watch it with poll/epoll (readable:
+ * weft_conn_poll would return 0, unless data is already buffered in the connection: call
+ * weft_conn_poll(c, 0) first). -1 for NULL. */
 WEFT_EXTERN int weft_conn_fileno(const weft_conn_t *c);
 
 /* Closes this process's copy of the end and frees c (which must not be in use by another

@@ -36,6 +36,7 @@
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 #ifdef WEFT_HAVE_LIBURING
@@ -68,6 +69,7 @@ static struct site {
     [WEFT__SITE_FUTEX_WAIT] = {.name = "futex_wait", .err = EINTR},
     [WEFT__SITE_PTHREAD_CREATE] = {.name = "pthread_create", .err = EAGAIN},
     [WEFT__SITE_PIDFD_OPEN] = {.name = "pidfd_open", .err = EMFILE},
+    [WEFT__SITE_PIPE2] = {.name = "pipe2", .err = EMFILE},
 };
 
 _Atomic int weft__failpoints_armed;
@@ -129,6 +131,17 @@ ssize_t weft__sys_recv(int fd, void *buf, size_t n, int flags)
     return syscall(SYS_recvfrom, fd, buf, n, flags, NULL, NULL);
 }
 
+ssize_t weft__sys_read_nowait(int fd, void *buf, size_t n)
+{
+    struct iovec iov = {buf, n};
+    return syscall(SYS_preadv2, fd, &iov, 1, -1L, -1L, RWF_NOWAIT);
+}
+
+ssize_t weft__sys_writev(int fd, const struct iovec *iov, int n)
+{
+    return syscall(SYS_writev, fd, iov, n);
+}
+
 ssize_t weft__sys_send(int fd, const void *buf, size_t n, int flags)
 {
     return syscall(SYS_sendto, fd, buf, n, flags, NULL, 0);
@@ -165,6 +178,12 @@ int weft__sys_socketpair(int domain, int type, int protocol, int sv[2])
 {
     if (weft__failpoint(WEFT__SITE_SOCKETPAIR)) return -1;
     return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+}
+
+int weft__sys_pipe2(int fds[2], int flags)
+{
+    if (weft__failpoint(WEFT__SITE_PIPE2)) return -1;
+    return (int)syscall(SYS_pipe2, fds, flags);
 }
 
 int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen_t len)

@@ -24,16 +24,24 @@
 #include <sys/types.h>
 #include <time.h>
 
+struct iovec;
+
 ssize_t weft__sys_read(int fd, void *buf, size_t n);
 ssize_t weft__sys_write(int fd, const void *buf, size_t n);
 ssize_t weft__sys_recv(int fd, void *buf, size_t n, int flags);
 ssize_t weft__sys_send(int fd, const void *buf, size_t n, int flags);
 ssize_t weft__sys_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t weft__sys_writev(int fd, const struct iovec *iov, int n);
+/* read(2) that never blocks, whatever the fd's flags: preadv2(RWF_NOWAIT) at the current
+ * position. -1 with EAGAIN when it would block; EOPNOTSUPP where the file cannot (a pipe before
+ * Linux 5.x). */
+ssize_t weft__sys_read_nowait(int fd, void *buf, size_t n);
 ssize_t weft__sys_recvmsg(int fd, struct msghdr *msg, int flags);
 int weft__sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
 int weft__sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
 int weft__sys_socket(int domain, int type, int protocol);
 int weft__sys_socketpair(int domain, int type, int protocol, int sv[2]);
+int weft__sys_pipe2(int fds[2], int flags);
 int weft__sys_setsockopt(int fd, int level, int name, const void *value, socklen_t len);
 int weft__sys_open(const char *path, int flags); /* openat(AT_FDCWD, path, flags) */
 int weft__sys_close(int fd);
@@ -97,6 +105,7 @@ typedef enum weft__site {
     WEFT__SITE_FUTEX_WAIT,
     WEFT__SITE_PTHREAD_CREATE,
     WEFT__SITE_PIDFD_OPEN,
+    WEFT__SITE_PIPE2,
     WEFT__SITE_COUNT
 } weft__site_t;
 

@@ -574,7 +574,7 @@ static int ppool_submit(weft_executor_t *ex, weft_future_t *f)
 
 static int queue_future(ppool_t *p, weft_future_t *f)
 {
-    if (p->owner != getpid()) return WEFT_EBROKEN;
+    if (p->owner != weft__process_self_pid()) return WEFT_EBROKEN; /* a fork child's copy */
     weft__mutex_lock(&p->lock);
     int rc = p->shut ? WEFT_ESHUTDOWN : 0;
     /* Only a queue that was empty needs the pool thread poked: a non-empty one has a poke

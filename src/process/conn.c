@@ -28,7 +28,23 @@
  * Every length read from the peer is checked against the caller's capacity or through the
  * overflow-checked size helpers before it sizes anything.
  *
- * Sending writes header and payload with one sendmsg when they fit.
+ * Sending writes header and payload with one sendmsg (writev on a pipe) when they fit.
+ *
+ * Transport: a duplex Pipe is a Unix stream socket pair. A one-way Pipe (Pipe(False), as
+ * Python's os.pipe()) is a pipe(2): a write(2) on a pipe costs about a third of a sendmsg on
+ * a socket (no socket buffer allocated per call), so a small message costs one cheap system
+ * call. A pipe has no MSG_NOSIGNAL: a write with no read end open anywhere raises SIGPIPE. So
+ * the sending end holds a copy of the read end (`held`): its writes never find the pipe
+ * without a reader. Whether a receiving end is still open anywhere is told by a second pipe,
+ * the sentinel, never written: every receiving end holds its write end (`held`), the sending
+ * end its read end (`watch`), and reads it (one non-blocking read) before each write: EOF
+ * there means every receiving end is closed, WEFT_EPIPE. A sender waiting for room looks at
+ * the sentinel every PIPE_WATCH_NS (the pipe itself never reports the readers gone: it has
+ * ours). The write end and the sentinel are O_NONBLOCK (file status flags are shared with
+ * every process that inherited the fd, but only weft's ends use these, always that way): a
+ * blocking write into a full pipe whose readers are gone would never return. The read end
+ * stays blocking, so that a receiver that may block does so in its read (one system call);
+ * others read with RWF_NOWAIT, or, on a kernel without it for pipes, set O_NONBLOCK on it.
  *
  * Locks: send_lock serialises senders on this end (a frame is written whole before the next
  * begins); recv_lock serialises receivers and guards rbuf, rpos, rlen, pending, part and
@@ -39,6 +55,7 @@
 #include "../io/io_shared.h"
 #include "weft/io.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,10 +68,22 @@
 /* The "deadline" of a receive that never waits (weft__conn_recv_alloc_nowait): WEFT_EAGAIN
  * instead of a wait. */
 #define NO_WAIT INT64_MIN
+/* A spinning receiver's pauses between two reads (each read takes the pipe's or socket's
+ * lock, which the sender needs too): about a microsecond. */
+#define SPIN_PAUSES 16
+/* A one-way Pipe's buffer, as large as a Unix socket's default send buffer: a pipe's 64 KiB
+ * hold only 16 messages of 4 KiB, and a sender that finds its pipe full waits. */
+#define PIPE_SIZE (256 * 1024)
+/* How often a one-way Pipe's sender waiting for room looks whether the receivers are gone. */
+#define PIPE_WATCH_NS (100 * 1000000LL)
 
 struct weft_conn {
     weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
     int fd;
+    int watch; /* a one-way Pipe's sending end: the sentinel's read end; else -1 */
+    int held;  /* one-way: sending end, a copy of the read end; receiving end, the sentinel's
+                  write end; -1 on a socket */
+    bool is_pipe;
     bool can_send, can_recv;
     bool has_pending, broken;
     weft_lock_t send_lock, recv_lock;
@@ -71,6 +100,8 @@ static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
     if (!c) return NULL;
     weft__handle_init(&c->hd, WEFT__ID_CONN, 1);
     c->fd = fd;
+    c->watch = c->held = -1;
+    c->is_pipe = false;
     c->can_send = can_send;
     c->can_recv = can_recv;
     weft_lock_init(&c->send_lock);
@@ -83,21 +114,18 @@ static weft_conn_t *conn_new(int fd, bool can_send, bool can_recv)
     return c;
 }
 
-int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
+static int fd_error(void)
 {
-    if (a) *a = NULL;
-    if (b) *b = NULL;
-    if (!a || !b) return WEFT_EINVAL;
+    return errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
+}
+
+/* Pipe(True): a socket pair. */
+static int socket_pair(weft_conn_t **a, weft_conn_t **b)
+{
     int sv[2];
-    if (weft__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-        return errno == ENFILE ? WEFT_EMFILE : weft__errno(errno);
-    if (!duplex) {
-        /* Only a's receiving and b's sending direction are used. */
-        shutdown(sv[0], SHUT_WR);
-        shutdown(sv[1], SHUT_RD);
-    }
-    weft_conn_t *ca = conn_new(sv[0], duplex, true);
-    weft_conn_t *cb = ca ? conn_new(sv[1], true, duplex) : NULL;
+    if (weft__sys_socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return fd_error();
+    weft_conn_t *ca = conn_new(sv[0], true, true);
+    weft_conn_t *cb = ca ? conn_new(sv[1], true, true) : NULL;
     if (!cb) {
         if (ca) weft__handle_free(ca, &ca->hd);
         weft__sys_close(sv[0]);
@@ -107,6 +135,50 @@ int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
     *a = ca;
     *b = cb;
     return 0;
+}
+
+/* Pipe(False): the data pipe, the sentinel pipe and the sender's copy of the read end (see
+ * the top of the file). */
+static int pipe_pair(weft_conn_t **a, weft_conn_t **b)
+{
+    int data[2] = {-1, -1}, sentinel[2] = {-1, -1}, copy = -1;
+    weft_conn_t *ca = NULL, *cb = NULL;
+    int rc = 0;
+    if (weft__sys_pipe2(data, O_CLOEXEC) < 0 || weft__sys_fcntl(data[1], F_SETFL, O_NONBLOCK) < 0 ||
+        weft__sys_pipe2(sentinel, O_CLOEXEC | O_NONBLOCK) < 0 ||
+        (copy = weft__sys_fcntl(data[0], F_DUPFD_CLOEXEC, 0)) < 0) {
+        rc = fd_error();
+        goto fail;
+    }
+    /* Best effort: past the user's pipe-user-pages-soft the kernel refuses, and 64 KiB stay. */
+    (void)weft__sys_fcntl(data[1], F_SETPIPE_SZ, PIPE_SIZE);
+    ca = conn_new(data[0], false, true);
+    cb = ca ? conn_new(data[1], true, false) : NULL;
+    if (!cb) {
+        rc = WEFT_ENOMEM;
+        goto fail;
+    }
+    ca->is_pipe = cb->is_pipe = true;
+    ca->held = sentinel[1];
+    cb->watch = sentinel[0];
+    cb->held = copy;
+    *a = ca;
+    *b = cb;
+    return 0;
+fail:
+    if (ca) weft__handle_free(ca, &ca->hd);
+    int fds[] = {data[0], data[1], sentinel[0], sentinel[1], copy};
+    for (size_t i = 0; i < sizeof fds / sizeof fds[0]; i++)
+        if (fds[i] >= 0) weft__sys_close(fds[i]);
+    return rc;
+}
+
+int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b)
+{
+    if (a) *a = NULL;
+    if (b) *b = NULL;
+    if (!a || !b) return WEFT_EINVAL;
+    return duplex ? socket_pair(a, b) : pipe_pair(a, b);
 }
 
 int weft_conn_fileno(const weft_conn_t *c)
@@ -120,6 +192,8 @@ int weft_conn_release(weft_conn_t *c)
     WEFT__HANDLE_RELEASE(c, WEFT__ID_CONN, "conn");
     if (!c) return WEFT_EINVAL;
     weft_fd_close(c->fd); /* a hub that waited on it forgets it before the number is reused */
+    if (c->watch >= 0) weft__sys_close(c->watch); /* read only, never waited on */
+    if (c->held >= 0) weft__sys_close(c->held);
     weft__free(c->part);
     weft__handle_free(c, &c->hd);
     return 0;
@@ -144,6 +218,36 @@ static int await_ready(weft_conn_t *c, int event, int64_t deadline, bool nocance
 
 /* ---- sending --------------------------------------------------------------------------------*/
 
+/* Writes what msg holds, as much as fits: the byte count, or -1 with errno (EAGAIN: no room;
+ * EPIPE: no receiving end is open). block: a socket may block in the call (a pipe's end is
+ * non-blocking). */
+static ssize_t put(weft_conn_t *c, const struct msghdr *msg, bool block)
+{
+    if (!c->is_pipe)
+        return weft__sys_sendmsg(c->fd, msg, MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
+    char byte;
+    if (weft__sys_read(c->watch, &byte, 1) == 0) { /* EOF: every receiving end is closed */
+        errno = EPIPE;
+        return -1;
+    }
+    return weft__sys_writev(c->fd, msg->msg_iov, (int)msg->msg_iovlen);
+}
+
+/* Waits until c may take more bytes: 0 (write again), or the wait's error. A pipe's sender
+ * looks at its receivers again every PIPE_WATCH_NS (0 then too): its pipe never reports them
+ * gone. A timeout that is not that look (the caller's timeout scope) is the wait's error. */
+static int await_room(weft_conn_t *c, int64_t deadline, bool nocancel)
+{
+    if (c->is_pipe) {
+        int64_t look = weft_time_monotonic_ns() + PIPE_WATCH_NS;
+        if (look < deadline) {
+            int rc = await_ready(c, WEFT_WRITE, look, nocancel);
+            return rc == WEFT_ETIMEDOUT && weft_time_monotonic_ns() >= look ? 0 : rc;
+        }
+    }
+    return await_ready(c, WEFT_WRITE, deadline, nocancel);
+}
+
 static int send_error(void)
 {
     return errno == EPIPE || errno == ECONNRESET ? WEFT_EPIPE : weft__errno(errno);
@@ -159,12 +263,12 @@ static int send_frame(weft_conn_t *c, const void *buf, size_t len, int64_t deadl
     bool started = false;
     while (msg.msg_iovlen > 0) {
         bool block = may_block(started ? WEFT_NO_DEADLINE : deadline, started);
-        ssize_t n = weft__sys_sendmsg(c->fd, &msg, MSG_NOSIGNAL | (block ? 0 : MSG_DONTWAIT));
+        ssize_t n = put(c, &msg, block);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno != EAGAIN) return send_error();
-            int rc = started ? await_ready(c, WEFT_WRITE, WEFT_NO_DEADLINE, true)
-                             : await_ready(c, WEFT_WRITE, deadline, false);
+            int rc =
+                started ? await_room(c, WEFT_NO_DEADLINE, true) : await_room(c, deadline, false);
             if (rc) return rc;
             continue;
         }
@@ -210,7 +314,7 @@ int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *
             iov[msg.msg_iovlen++] = (struct iovec){(char *)&header + *done, sizeof header - *done};
         size_t from = *done < sizeof header ? 0 : *done - sizeof header;
         if (len > from) iov[msg.msg_iovlen++] = (struct iovec){(char *)buf + from, len - from};
-        ssize_t n = weft__sys_sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = put(c, &msg, false);
         if (n < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? WEFT_EAGAIN : send_error();
@@ -222,13 +326,46 @@ int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *
 
 /* ---- receiving ------------------------------------------------------------------------------*/
 
+/* Reads up to n bytes: the count (0: EOF), or -1 with errno (EAGAIN: nothing there). block:
+ * the call may block (on a socket, all: until n bytes came). */
+static ssize_t get(weft_conn_t *c, void *buf, size_t n, bool block, bool all)
+{
+    if (!c->is_pipe)
+        return weft__sys_recv(c->fd, buf, n, !block ? MSG_DONTWAIT : all ? MSG_WAITALL : 0);
+    if (block) return weft__sys_read(c->fd, buf, n);
+    ssize_t got = weft__sys_read_nowait(c->fd, buf, n);
+    if (got >= 0 || errno != EOPNOTSUPP) return got;
+    /* A kernel without RWF_NOWAIT on pipes: the end becomes non-blocking for good (for every
+     * copy: each read handles EAGAIN). */
+    int flags = weft__sys_fcntl(c->fd, F_GETFL, 0);
+    if (flags < 0 || weft__sys_fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0) return -1;
+    return weft__sys_read(c->fd, buf, n);
+}
+
 static int recv_error(void)
 {
     return errno == ECONNRESET ? WEFT_EEOF : weft__errno(errno);
 }
 
+/* get without blocking, retried for the waiting core's spin budget (none for a coroutine, or
+ * on one CPU) while there is nothing to read: a receiver that sleeps costs its sender a
+ * wake-up (tens of microseconds on a virtual machine), and a sender streaming messages is
+ * back within microseconds. */
+static ssize_t get_spinning(weft_conn_t *c, void *buf, size_t n, int64_t deadline)
+{
+    int64_t budget = weft__may_spin() ? weft__spin_ns() : 0;
+    int64_t until = budget ? weft_time_monotonic_ns() + budget : 0;
+    if (until > deadline) until = deadline;
+    for (;;) {
+        ssize_t got = get(c, buf, n, false, false);
+        if (got >= 0 || errno != EAGAIN || !budget || weft_time_monotonic_ns() >= until) return got;
+        for (int i = 0; i < SPIN_PAUSES; i++) weft__cpu_relax();
+    }
+}
+
 /* Reads what the socket has into the buffer (compacting it first), waiting for at least one
- * byte until the deadline (NO_WAIT: WEFT_EAGAIN instead of waiting). 0, the wait's error, or
+ * byte until the deadline (NO_WAIT: WEFT_EAGAIN instead of waiting); a one-way Pipe's
+ * receiver spins first (get_spinning). 0, the wait's error, or
  * WEFT_EEOF / a socket error, which also set *dead (the stream ended). The caller holds
  * recv_lock. */
 static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
@@ -237,9 +374,15 @@ static int fill(weft_conn_t *c, int64_t deadline, bool *dead)
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen);
         c->rpos = 0;
     }
-    int flags = may_block(deadline, false) ? 0 : MSG_DONTWAIT;
-    for (;;) {
-        ssize_t n = weft__sys_recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, flags);
+    bool block = may_block(deadline, false);
+    /* Only a one-way Pipe's receiver spins: a stream of messages is what it carries. A duplex
+     * one (request and reply, the process pool's workers) reads (or blocks) at once: a
+     * worker spinning for its next task takes the CPU the pool thread needs to send it. */
+    bool spin = c->is_pipe && deadline != NO_WAIT && weft__may_spin() && weft__spin_ns() > 0;
+    for (bool first = spin;; first = false) {
+        unsigned char *to = c->rbuf + c->rlen;
+        size_t room = RBUF - c->rlen;
+        ssize_t n = first ? get_spinning(c, to, room, deadline) : get(c, to, room, block, false);
         if (n > 0) {
             c->rlen += (size_t)n;
             return 0;
@@ -292,8 +435,7 @@ static int recv_payload(weft_conn_t *c, unsigned char *dst, size_t len, size_t *
     *got += take(c, dst + *got, len - *got);
     while (*got < len) {
         if (len - *got >= RBUF / 2) { /* big: straight into the caller's memory */
-            int flags = may_block(deadline, false) ? MSG_WAITALL : MSG_DONTWAIT;
-            ssize_t n = weft__sys_recv(c->fd, dst + *got, len - *got, flags);
+            ssize_t n = get(c, dst + *got, len - *got, may_block(deadline, false), true);
             if (n > 0) {
                 *got += (size_t)n;
                 continue;

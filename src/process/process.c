@@ -164,9 +164,21 @@ static bool reaped_now(void *p)
 }
 
 /* Waits until p has ended and reaps it (nocancel: a cancel request does not end the wait).
- * Without a pidfd: polls waitid between the waiting core's backoff naps. */
+ * A caller that may block its thread (no deadline, a thread nobody can cancel) waits in
+ * waitid itself, without reaping (WNOWAIT: so without p->lock, which others may need
+ * meanwhile), then reaps: two system calls, where a wait on the pidfd costs a failed reap, a
+ * poll (with its wake-up fd) and the reap. Without a pidfd: polls waitid between the waiting
+ * core's backoff naps. */
 static int join_until(weft_process_t *p, int64_t deadline, bool nocancel)
 {
+    /* Relaxed: a hint, re-checked under the lock by reap. */
+    if (deadline == WEFT_NO_DEADLINE && weft__may_block(nocancel) &&
+        !atomic_load_explicit(&p->reaped, memory_order_relaxed)) {
+        siginfo_t si;
+        while (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOWAIT) < 0 && errno == EINTR) {
+        }
+        if (reap(p)) return 0; /* else (ECHILD: reaped meanwhile, or not ours) as below */
+    }
     if (p->pidfd < 0) return weft__nap_until(reaped_now, p, deadline, nocancel);
     for (;;) {
         if (reap(p)) return 0;
@@ -385,8 +397,9 @@ static void apply_exit_rules(void)
         unref(p);
     }
 
-    int64_t grace = weft_time_monotonic_ns() + DAEMON_GRACE_NS;
+    int64_t grace = 0; /* read at the first daemon child: most processes have none */
     for (weft_process_t *p; (p = next_unreaped(true));) {
+        if (!grace) grace = weft_time_monotonic_ns() + DAEMON_GRACE_NS;
         if (join_until(p, grace, true) != 0) {
             signal_child(p, SIGKILL);
             join_forever(p);
@@ -649,6 +662,11 @@ int weft_process_release(weft_process_t *p)
     if (pidfd >= 0) weft_fd_close(pidfd);
     unref(p);
     return 0;
+}
+
+pid_t weft__process_self_pid(void)
+{
+    return my_pid();
 }
 
 /* -1 also without pidfd support: the caller then polls weft_process_is_alive. */

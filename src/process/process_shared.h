@@ -12,11 +12,17 @@
 #include "weft/process.h"
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* The child's pidfd (readable once it has ended), for a caller that holds the handle and
  * polls several children at once (the process pool). -1 for a foreign handle, and where the
  * kernel (or valgrind) has no pidfd_open: then poll weft_process_is_alive instead. */
 int weft__process_pidfd(const weft_process_t *p);
+
+/* This process's pid without a system call once the process layer is initialised (its fork
+ * hook keeps it right in a child); getpid() before. For the pool's per-submit "am I the
+ * pool's process" check. */
+pid_t weft__process_self_pid(void);
 
 /* Non-blocking, resumable message I/O for a caller that watches many ends with poll (the
  * process pool thread, which must never block on a worker's pipe).

@@ -284,10 +284,29 @@ static int pipe_body(void *ctx)
     return 0;
 }
 
+/* A one-way Pipe: two pipe2 calls (its pipe and the sentinel), each may fail. */
+static int one_way_pipe_body(void *ctx)
+{
+    (void)ctx;
+    weft_conn_t *r, *w;
+    int rc = weft_pipe_create(false, &r, &w);
+    if (rc) return rc;
+    char buf[8];
+    size_t len = 0;
+    assert_int_equal(weft_conn_send_bytes(w, "ping", 4, 10), 0);
+    assert_int_equal(weft_conn_recv_bytes(r, buf, sizeof buf, 10, &len), 0);
+    assert_int_equal(len, 4);
+    assert_int_equal(weft_conn_release(r), 0);
+    assert_int_equal(weft_conn_send_bytes(w, "ping", 4, 10), WEFT_EPIPE);
+    assert_int_equal(weft_conn_release(w), 0);
+    return 0;
+}
+
 static void pipe_create_under_faults(void **state)
 {
     (void)state;
     assert_int_equal(weft_test_faults(WEFT__SITE_SOCKETPAIR, pipe_body, NULL), 1);
+    assert_int_equal(weft_test_faults(WEFT__SITE_PIPE2, one_way_pipe_body, NULL), 2);
 }
 
 static int mpqueue_body(void *ctx)

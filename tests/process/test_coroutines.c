@@ -190,13 +190,13 @@ static void send_big(void *arg)
     g->rc = weft_conn_send_bytes(g->a, g->out, g->n, 30);
 }
 
-/* Two coroutines of one thread pass a message far larger than the socket's buffer: the
- * sender parks mid-message (a wait that cancellation may not cut short) and the receiver runs. */
-static void pipe_between_coroutines_of_one_thread(void **state)
+/* Two coroutines of one thread pass a message far larger than the socket's (or pipe's) buffer:
+ * the sender parks mid-message (a wait that cancellation may not cut short) and the receiver
+ * runs. */
+static void pass_big_between_coroutines(bool duplex)
 {
-    (void)state;
     big_t g = {.n = 4 << 20, .rc = 1};
-    assert_int_equal(weft_pipe_create(true, &g.b, &g.a), 0);
+    assert_int_equal(weft_pipe_create(duplex, &g.b, &g.a), 0);
     g.out = malloc(g.n);
     g.in = malloc(g.n);
     assert_non_null(g.out);
@@ -213,6 +213,20 @@ static void pipe_between_coroutines_of_one_thread(void **state)
     free(g.in);
     assert_int_equal(weft_conn_release(g.a), 0);
     assert_int_equal(weft_conn_release(g.b), 0);
+}
+
+static void pipe_between_coroutines_of_one_thread(void **state)
+{
+    (void)state;
+    pass_big_between_coroutines(true);
+}
+
+/* The same over a one-way Pipe (a pipe(2) whose ends are non-blocking for the sender, read
+ * with RWF_NOWAIT by a coroutine): both park through the hub, neither blocks the thread. */
+static void one_way_pipe_between_coroutines_of_one_thread(void **state)
+{
+    (void)state;
+    pass_big_between_coroutines(false);
 }
 
 typedef struct shared {
@@ -358,6 +372,7 @@ int main(int argc, char **argv)
         WEFT_TEST(pipe_recv_in_a_coroutine),
         WEFT_TEST(pipes_in_a_row_reuse_the_numbers),
         WEFT_TEST(pipe_between_coroutines_of_one_thread),
+        WEFT_TEST(one_way_pipe_between_coroutines_of_one_thread),
         WEFT_TEST(shared_waits_in_coroutines),
         WEFT_TEST(shared_lock_between_coroutines),
         WEFT_TEST(child_of_a_coroutine_runs_alone),

@@ -481,6 +481,138 @@ static void pipe_sender_dying_mid_message_gives_eof(void **state)
     weft_conn_release(parent_end);
 }
 
+/* A one-way Pipe is a pipe(2): messages of every size, up to many times the pipe's buffer,
+ * come whole and in order from a child (partial writes of a non-blocking end, the receiver
+ * reading straight into the caller's memory). */
+static const size_t one_way_sizes[] = {0, 1, 8, 56, 4088, 4096, 65536, 1 << 20, 3};
+
+static int send_sizes(void *arg)
+{
+    (void)arg;
+    weft_conn_release(parent_end);
+    unsigned char *buf = malloc(1 << 20);
+    if (!buf) return 1;
+    for (size_t i = 0; i < sizeof one_way_sizes / sizeof one_way_sizes[0]; i++) {
+        fill_pattern(buf, one_way_sizes[i], (unsigned)i);
+        if (weft_conn_send_bytes(child_end, buf, one_way_sizes[i], 30) != 0) return 2;
+    }
+    free(buf);
+    return 0;
+}
+
+static void pipe_one_way_messages_arrive_whole_and_in_order(void **state)
+{
+    (void)state;
+    make(&parent_end, &child_end, false);
+    weft_process_t *p = weft_test_process_start(send_sizes, NULL);
+    weft_conn_release(child_end);
+    unsigned char *got = malloc(1 << 20);
+    assert_non_null(got);
+    for (size_t i = 0; i < sizeof one_way_sizes / sizeof one_way_sizes[0]; i++) {
+        size_t len = 12345;
+        assert_int_equal(weft_conn_recv_bytes(parent_end, got, 1 << 20, 30, &len), 0);
+        assert_int_equal(len, one_way_sizes[i]);
+        assert_true(check_pattern(got, len, (unsigned)i));
+    }
+    size_t len;
+    assert_int_equal(weft_conn_recv_bytes(parent_end, got, 1 << 20, 30, &len), WEFT_EEOF);
+    free(got);
+    assert_int_equal(weft_test_process_finish(p), 0);
+    weft_conn_release(parent_end);
+}
+
+static int exit_at_once(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+/* The receiving end's last copy goes with a process that exits without closing it: the next
+ * send is WEFT_EPIPE at once (the sender's sentinel), and no SIGPIPE (default disposition
+ * here: it would kill the test). */
+static void pipe_one_way_send_after_reader_process_exited_is_epipe(void **state)
+{
+    (void)state;
+    struct sigaction dfl = {.sa_handler = SIG_DFL}, old;
+    sigaction(SIGPIPE, &dfl, &old);
+    weft_conn_t *r, *w;
+    make(&r, &w, false);
+    weft_process_t *p = weft_test_process_start(exit_at_once, NULL); /* holds copies of both */
+    weft_conn_release(r);
+    assert_int_equal(weft_test_process_finish(p), 0);
+    assert_int_equal(weft_conn_send_bytes(w, "x", 1, 10), WEFT_EPIPE);
+    assert_int_equal(weft_conn_send_bytes(w, NULL, 0, 0), WEFT_EPIPE);
+    weft_conn_release(w);
+    sigaction(SIGPIPE, &old, NULL);
+}
+
+/* Fills a one-way Pipe until a polling send times out; returns how many messages it took. */
+static int fill_pipe(weft_conn_t *w, const unsigned char *msg, size_t len)
+{
+    int n = 0, rc;
+    while ((rc = weft_conn_send_bytes(w, msg, len, 0)) == 0) n++;
+    assert_int_equal(rc, WEFT_ETIMEDOUT);
+    return n;
+}
+
+typedef struct blocked_send {
+    weft_conn_t *w;
+    int rc;
+} blocked_send_t;
+
+static void send_forever(void *arg)
+{
+    blocked_send_t *b = arg;
+    static const unsigned char msg[1000]; /* as large as those that filled the pipe */
+    b->rc = weft_conn_send_bytes(b->w, msg, sizeof msg, WEFT_FOREVER);
+}
+
+/* A sender waiting for room in a full one-way Pipe learns that the receiving end was closed
+ * (its own copy of the read end keeps the pipe from saying so): WEFT_EPIPE, not a hang.
+ * Whether the close comes before or during its wait, the answer is the same. */
+static void pipe_one_way_blocked_sender_sees_the_reader_close(void **state)
+{
+    (void)state;
+    weft_conn_t *r;
+    blocked_send_t b = {.rc = 1};
+    make(&r, &b.w, false);
+    unsigned char msg[1000] = {0};
+    assert_true(fill_pipe(b.w, msg, sizeof msg) > 0);
+    weft_thread_t *t;
+    assert_int_equal(weft_thread_start(send_forever, &b, NULL, &t), 0);
+    weft_conn_release(r);
+    assert_int_equal(weft_thread_join(t, 30), 0);
+    weft_thread_release(t);
+    assert_int_equal(b.rc, WEFT_EPIPE);
+    weft_conn_release(b.w);
+}
+
+/* A timed send on a full one-way Pipe times out and sends nothing; once the receiver takes
+ * messages, sending goes on, and the receiver gets exactly what was sent. */
+static void pipe_one_way_full_pipe_send_times_out_whole(void **state)
+{
+    (void)state;
+    weft_conn_t *r, *w;
+    make(&r, &w, false);
+    unsigned char msg[1000], got[1000];
+    for (size_t i = 0; i < sizeof msg; i++) msg[i] = (unsigned char)i;
+    int sent = fill_pipe(w, msg, sizeof msg);
+    double t0 = weft_time_monotonic();
+    assert_int_equal(weft_conn_send_bytes(w, msg, sizeof msg, 0.05), WEFT_ETIMEDOUT);
+    assert_true(weft_time_monotonic() - t0 >= 0.04);
+    size_t len;
+    assert_int_equal(weft_conn_recv_bytes(r, got, sizeof got, 10, &len), 0);
+    assert_int_equal(weft_conn_send_bytes(w, msg, sizeof msg, 10), 0);
+    for (int i = 0; i < sent; i++) { /* sent - 1 left, and the last one */
+        assert_int_equal(weft_conn_recv_bytes(r, got, sizeof got, 10, &len), 0);
+        assert_int_equal(len, sizeof msg);
+        assert_memory_equal(got, msg, sizeof msg);
+    }
+    assert_int_equal(weft_conn_poll(r, 0), WEFT_ETIMEDOUT);
+    weft_conn_release(r);
+    weft_conn_release(w);
+}
+
 /* Threads sending on one end at once never interleave their messages (Python needs a lock
  * for that; weft's ends have one per direction). */
 enum { SENDERS = 4, PER_SENDER = 500 };
@@ -667,6 +799,10 @@ int main(int argc, char **argv)
         WEFT_TEST(pipe_part_that_cannot_be_kept_breaks_the_end),
         WEFT_TEST(pipe_sender_dying_mid_message_gives_eof),
         WEFT_TEST(pipe_concurrent_senders_never_interleave),
+        WEFT_TEST(pipe_one_way_messages_arrive_whole_and_in_order),
+        WEFT_TEST(pipe_one_way_send_after_reader_process_exited_is_epipe),
+        WEFT_TEST(pipe_one_way_blocked_sender_sees_the_reader_close),
+        WEFT_TEST(pipe_one_way_full_pipe_send_times_out_whole),
         WEFT_TEST(pipe_recv_is_cancelable),
         WEFT_TEST(pipe_alloc_receive_allocates_what_arrives),
         WEFT_TEST(pipe_bad_input),
