@@ -1013,3 +1013,96 @@ int weft_co_local_set(const weft_co_key_t *key, void *value)
     co->locals[co->nlocals++] = (weft__local_t){key, value};
     return 0;
 }
+
+/* ---- spawning onto another thread's hub (hubs.c) ----------------------------------------- */
+
+int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg,
+                     const weft_co_opts_t *opts, bool handle, weft_co_t **out)
+{
+    *out = NULL;
+    size_t stack_size;
+    int rc = check_opts(opts, &stack_size);
+    if (rc) return rc;
+    weft__watchdog_from_env();
+    weft_co_t *co = weft__handle_calloc(sizeof *co);
+    if (!co) return WEFT_ENOMEM;
+    init_co(co, hub);
+    atomic_store_explicit(&co->refs, handle ? 2 : 1, memory_order_relaxed);
+    co->fn = fn;
+    co->arg = arg;
+    if (opts && opts->name && opts->name[0])
+        snprintf(co->name, sizeof co->name, "%s", opts->name);
+    else
+        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
+    /* What the launch needs, kept in the stack's fields until it maps one. */
+    co->stack.size = weft__stack_round(stack_size);
+    co->stack.guard = opts ? opts->guard : 0;
+    WEFT__HANDLE_GIVE(handle ? co : NULL);
+    *out = co;
+    return 0;
+}
+
+void weft__co_discard(weft_co_t *co)
+{
+    weft__handle_free(co, &co->hd);
+}
+
+/* A prepared coroutine that cannot start (no memory for its stack or timer slot, or its hub
+ * is closing): it ends without running, as one canceled before its start. */
+static void end_unlaunched(weft_co_t *co)
+{
+    weft__waitq_lock(&co->joiners);
+    atomic_store_explicit(&co->state, WEFT_CO_DONE, memory_order_release);
+    weft__waiter_t *list = weft__waitq_take(&co->joiners, -1, 0);
+    weft__waitq_unlock(&co->joiners);
+    weft__waiters_wake(list);
+    co_unref(co);
+}
+
+bool weft__co_launch(weft_co_t *co)
+{
+    weft__hub_t *hub = co->hub;
+    size_t rounded = co->stack.size;
+    int guard = co->stack.guard;
+    co->stack = (weft__stack_t){0};
+    if (hub->closing ||
+        timer_reserve(hub, atomic_load_explicit(&hub->nlive, memory_order_relaxed) + 2)) {
+        end_unlaunched(co);
+        return false;
+    }
+    if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
+        (guard <= 0 || hub->cache[hub->ncache - 1].guard != 0)) {
+        co->stack = hub->cache[--hub->ncache];
+    } else if (weft__stack_alloc(&co->stack, rounded, guard) != 0) {
+        end_unlaunched(co);
+        return false;
+    }
+    weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
+#if WEFT__TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_set_fiber_name(co->tsan_fiber, co->name);
+#endif
+    co->all_next = hub->all;
+    if (hub->all) hub->all->all_prev = co;
+    hub->all = co;
+    atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
+    ready_push(hub, co);
+    return true;
+}
+
+size_t weft__hub_load(weft__hub_t *hub)
+{
+    return atomic_load_explicit(&hub->nlive, memory_order_relaxed);
+}
+
+void weft__hub_drain(int64_t deadline)
+{
+    weft__hub_t *hub = tls_hub;
+    if (!hub || hub->current != &hub->root) return;
+    while (hub->all) {
+        weft_co_t *co = weft_co_retain(hub->all);
+        int rc = weft_co_join(co, weft__deadline_remaining(deadline));
+        weft_co_release(co);
+        if (rc) break; /* out of time */
+    }
+}

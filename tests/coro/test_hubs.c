@@ -1,0 +1,480 @@
+/*
+ * A hub per CPU (weft_hubs_t): spawning onto each hub, the least loaded one and a chosen one;
+ * joins, cancels and states from outside the hubs and across them; the stop (grace period,
+ * cancel, timeout, a second stop, spawns refused after it); bad arguments; a forked child.
+ * Every case runs once per poller.
+ */
+#include "weft_test.h"
+
+#include "weft/sync.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct where {
+    pthread_t thread;
+    _Atomic int ran;
+    int rc;
+    weft_event_t *go; /* waited for, when set */
+} where_t;
+
+static void record(void *p)
+{
+    where_t *w = p;
+    w->thread = pthread_self();
+    w->rc = w->go ? weft_event_wait(w->go, WEFT_FOREVER) : 0;
+    atomic_store(&w->ran, 1);
+}
+
+static weft_hubs_t *start_hubs(size_t n)
+{
+    weft_hubs_t *hubs = NULL;
+    assert_int_equal(weft_hubs_start(n, NULL, &hubs), 0);
+    assert_non_null(hubs);
+    assert_int_equal(weft_hubs_count(hubs), n);
+    return hubs;
+}
+
+static void stop_hubs(weft_hubs_t *hubs)
+{
+    assert_int_equal(weft_hubs_stop(hubs, WEFT_FOREVER), 0);
+    assert_int_equal(weft_hubs_release(hubs), 0);
+}
+
+/* Each hub runs what is spawned onto it, on a thread of its own (not the caller's). */
+static void spawn_on_each_hub_runs_on_its_thread(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(3);
+    where_t w[3] = {0};
+    weft_co_t *co[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(weft_hubs_spawn(hubs, i, record, &w[i], NULL, &co[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(weft_co_join(co[i], WEFT_FOREVER), 0);
+        assert_int_equal(weft_co_state(co[i]), WEFT_CO_DONE);
+        assert_int_equal(atomic_load(&w[i].ran), 1);
+        assert_false(pthread_equal(w[i].thread, pthread_self()));
+        assert_int_equal(weft_co_release(co[i]), 0);
+    }
+    assert_false(pthread_equal(w[0].thread, w[1].thread));
+    assert_false(pthread_equal(w[1].thread, w[2].thread));
+    assert_false(pthread_equal(w[0].thread, w[2].thread));
+    /* The same hub again: the same thread. */
+    where_t again = {0};
+    assert_int_equal(weft_hubs_spawn(hubs, 1, record, &again, NULL, &co[0]), 0);
+    assert_int_equal(weft_co_join(co[0], WEFT_FOREVER), 0);
+    assert_int_equal(weft_co_release(co[0]), 0);
+    assert_true(pthread_equal(again.thread, w[1].thread));
+    stop_hubs(hubs);
+}
+
+/* WEFT_HUBS_ANY puts each coroutine on the hub with the fewest live ones: two blocked
+ * coroutines on two hubs, one each; the loads count them until they end. */
+static void spawn_any_picks_the_least_loaded_hub(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(2);
+    weft_event_t go;
+    weft_event_init(&go);
+    where_t w[4] = {{.go = &go}, {.go = &go}, {.go = &go}, {.go = &go}};
+    weft_co_t *co[4];
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(weft_hubs_spawn(hubs, WEFT_HUBS_ANY, record, &w[i], NULL, &co[i]), 0);
+    size_t l0, l1;
+    assert_int_equal(weft_hubs_load(hubs, 0, &l0), 0);
+    assert_int_equal(weft_hubs_load(hubs, 1, &l1), 0);
+    assert_int_equal(l0, 2);
+    assert_int_equal(l1, 2);
+    /* A chosen hub is taken whatever its load. */
+    where_t chosen = {.go = &go};
+    weft_co_t *c5;
+    assert_int_equal(weft_hubs_spawn(hubs, 1, record, &chosen, NULL, &c5), 0);
+    assert_int_equal(weft_hubs_load(hubs, 1, &l1), 0);
+    assert_int_equal(l1, 3);
+    /* Now hub 0 is the least loaded. */
+    where_t fifth = {.go = &go};
+    weft_co_t *c6;
+    assert_int_equal(weft_hubs_spawn(hubs, WEFT_HUBS_ANY, record, &fifth, NULL, &c6), 0);
+    assert_int_equal(weft_hubs_load(hubs, 0, &l0), 0);
+    assert_int_equal(l0, 3);
+    weft_event_set(&go);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(weft_co_join(co[i], WEFT_FOREVER), 0);
+        assert_int_equal(w[i].rc, 0);
+        assert_int_equal(weft_co_release(co[i]), 0);
+    }
+    assert_int_equal(weft_co_join(c5, WEFT_FOREVER), 0);
+    assert_int_equal(weft_co_join(c6, WEFT_FOREVER), 0);
+    assert_int_equal(weft_co_release(c5), 0);
+    assert_int_equal(weft_co_release(c6), 0);
+    assert_int_equal(weft_hubs_load(hubs, 0, &l0), 0);
+    assert_int_equal(weft_hubs_load(hubs, 1, &l1), 0);
+    assert_int_equal(l0 + l1, 0);
+    /* Two on each hub, whichever thread each hub is. */
+    int same01 = pthread_equal(w[0].thread, w[1].thread) + pthread_equal(w[0].thread, w[2].thread) +
+                 pthread_equal(w[0].thread, w[3].thread);
+    assert_int_equal(same01, 1);
+    stop_hubs(hubs);
+    assert_int_equal(weft_event_destroy(&go), 0);
+}
+
+static void sleep_forever(void *p)
+{
+    where_t *w = p;
+    w->rc = weft_time_sleep(WEFT_FOREVER);
+    atomic_store(&w->ran, 1);
+}
+
+/* A coroutine on a hub, canceled and joined from a thread outside the hubs; a detached one
+ * (co NULL) runs too. */
+static void cancel_and_join_from_outside(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(2);
+    where_t w = {0};
+    weft_co_t *co;
+    assert_int_equal(weft_hubs_spawn(hubs, 0, sleep_forever, &w, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, 0.02), WEFT_ETIMEDOUT);
+    assert_int_not_equal(weft_co_state(co), WEFT_CO_DONE);
+    assert_int_equal(weft_co_cancel(co), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    assert_int_equal(w.rc, WEFT_ECANCELED);
+    assert_int_equal(weft_co_release(co), 0);
+    where_t d = {0};
+    assert_int_equal(weft_hubs_spawn(hubs, 1, record, &d, NULL, NULL), 0);
+    stop_hubs(hubs); /* waits for the detached one */
+    assert_int_equal(atomic_load(&d.ran), 1);
+}
+
+/* A coroutine canceled before its hub started it never runs its function: the hub is held
+ * busy by a coroutine that computes (never parks) until the cancel is made. */
+typedef struct hog {
+    _Atomic int spinning, hold;
+} hog_t;
+
+static void hog(void *p)
+{
+    hog_t *h = p;
+    atomic_store(&h->spinning, 1);
+    while (atomic_load(&h->hold)) sched_yield(); /* the thread's CPU only: not a weft wait */
+}
+
+static void cancel_before_start_never_runs(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(1);
+    hog_t h = {0, 1};
+    weft_co_t *b, *co;
+    assert_int_equal(weft_hubs_spawn(hubs, 0, hog, &h, NULL, &b), 0);
+    while (!atomic_load(&h.spinning)) sched_yield();
+    where_t w = {0};
+    assert_int_equal(weft_hubs_spawn(hubs, 0, record, &w, NULL, &co), 0);
+    assert_int_equal(weft_co_state(co), WEFT_CO_READY);
+    size_t load;
+    assert_int_equal(weft_hubs_load(hubs, 0, &load), 0);
+    assert_int_equal(load, 2); /* the hog, and the one waiting to start */
+    assert_int_equal(weft_co_cancel(co), 0);
+    atomic_store(&h.hold, 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    assert_int_equal(atomic_load(&w.ran), 0);
+    assert_int_equal(weft_co_join(b, WEFT_FOREVER), 0);
+    assert_int_equal(weft_co_release(b), 0);
+    assert_int_equal(weft_co_release(co), 0);
+    stop_hubs(hubs);
+}
+
+typedef struct cross {
+    weft_co_t *other;
+    int rc;
+    where_t w;
+} cross_t;
+
+static void join_other(void *p)
+{
+    cross_t *c = p;
+    c->rc = weft_co_join(c->other, WEFT_FOREVER);
+}
+
+/* A coroutine of hub 0 joins one of hub 1 (it parks; its hub runs on). */
+static void join_across_hubs(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(2);
+    weft_event_t go;
+    weft_event_init(&go);
+    cross_t c = {.rc = -1, .w = {.go = &go}};
+    weft_co_t *a, *b;
+    assert_int_equal(weft_hubs_spawn(hubs, 1, record, &c.w, NULL, &c.other), 0);
+    assert_int_equal(weft_hubs_spawn(hubs, 0, join_other, &c, NULL, &a), 0);
+    where_t meanwhile = {0}; /* hub 0 runs others while its coroutine waits */
+    assert_int_equal(weft_hubs_spawn(hubs, 0, record, &meanwhile, NULL, &b), 0);
+    assert_int_equal(weft_co_join(b, WEFT_FOREVER), 0);
+    assert_int_equal(weft_co_state(a), WEFT_CO_BLOCKED);
+    weft_event_set(&go);
+    assert_int_equal(weft_co_join(a, WEFT_FOREVER), 0);
+    assert_int_equal(c.rc, 0);
+    weft_co_release(a);
+    weft_co_release(b);
+    weft_co_release(c.other);
+    stop_hubs(hubs);
+    assert_int_equal(weft_event_destroy(&go), 0);
+}
+
+static void short_sleep(void *p)
+{
+    where_t *w = p;
+    w->rc = weft_time_sleep(0.02);
+    atomic_store(&w->ran, 1);
+}
+
+/* The stop: coroutines that end within the grace period end on their own; the ones still
+ * running after it are canceled; spawns are refused from the stop on; a second stop and a
+ * release before the stop. */
+static void stop_waits_then_cancels(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(2);
+    where_t quick = {0}, stuck = {0};
+    assert_int_equal(weft_hubs_spawn(hubs, 0, short_sleep, &quick, NULL, NULL), 0);
+    assert_int_equal(weft_hubs_spawn(hubs, 1, sleep_forever, &stuck, NULL, NULL), 0);
+    assert_int_equal(weft_hubs_release(hubs), WEFT_EBUSY);
+    assert_int_equal(weft_hubs_stop(hubs, 2.0), 0); /* the grace period outlasts the quick one */
+    assert_int_equal(atomic_load(&quick.ran), 1);
+    assert_int_equal(quick.rc, 0);
+    assert_int_equal(atomic_load(&stuck.ran), 1);
+    assert_int_equal(stuck.rc, WEFT_ECANCELED);
+    weft_co_t *co = (weft_co_t *)&co;
+    assert_int_equal(weft_hubs_spawn(hubs, WEFT_HUBS_ANY, record, &quick, NULL, &co),
+                     WEFT_ESHUTDOWN);
+    assert_null(co);
+    size_t load = 7;
+    assert_int_equal(weft_hubs_load(hubs, 0, &load), 0);
+    assert_int_equal(load, 0);
+    assert_int_equal(weft_hubs_stop(hubs, 0), 0);
+    assert_int_equal(weft_hubs_release(hubs), 0);
+}
+
+/* A stop with a timeout of 0 cancels at once (a coroutine its hub has not started yet never
+ * runs); once the stop returns, every coroutine is done. */
+static void stop_timeout_zero_cancels_at_once(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(2);
+    where_t w[2] = {0};
+    weft_co_t *co[2];
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_hubs_spawn(hubs, i, sleep_forever, &w[i], NULL, &co[i]), 0);
+    assert_int_equal(weft_hubs_stop(hubs, 0), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(weft_co_join(co[i], 0), 0);
+        /* Canceled asleep, or before it started (then its function never ran). */
+        if (atomic_load(&w[i].ran)) assert_int_equal(w[i].rc, WEFT_ECANCELED);
+        weft_co_release(co[i]);
+    }
+    assert_int_equal(weft_hubs_release(hubs), 0);
+}
+
+typedef struct stopper {
+    weft_hubs_t *hubs;
+    int rc;
+} stopper_t;
+
+static void stop_self(void *p)
+{
+    stopper_t *s = p;
+    s->rc = weft_hubs_stop(s->hubs, WEFT_FOREVER);
+}
+
+static void spawn_from_inside(void *p)
+{
+    stopper_t *s = p;
+    where_t w = {0};
+    weft_co_t *co;
+    /* Onto its own hub (hub 0: the only one) from one of its coroutines. */
+    s->rc = weft_hubs_spawn(s->hubs, 0, record, &w, NULL, &co);
+    if (s->rc == 0) {
+        s->rc = weft_co_join(co, WEFT_FOREVER);
+        weft_co_release(co);
+        if (!pthread_equal(w.thread, pthread_self())) s->rc = -1;
+    }
+}
+
+/* A coroutine of the hubs cannot stop them (it would wait for itself); it may spawn on them. */
+static void stop_from_a_hub_coroutine_is_edeadlk(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(1);
+    stopper_t s = {hubs, 1};
+    weft_co_t *co;
+    assert_int_equal(weft_hubs_spawn(hubs, 0, stop_self, &s, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    assert_int_equal(s.rc, WEFT_EDEADLK);
+    weft_co_release(co);
+    stopper_t in = {hubs, 1};
+    assert_int_equal(weft_hubs_spawn(hubs, 0, spawn_from_inside, &in, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    assert_int_equal(in.rc, 0);
+    weft_co_release(co);
+    stop_hubs(hubs);
+}
+
+/* Bad arguments: a named code, nothing left behind. */
+static void bad_arguments(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = (weft_hubs_t *)&hubs;
+    assert_int_equal(weft_hubs_start(1, NULL, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_start(WEFT_HUBS_MAX + 1, NULL, &hubs), WEFT_EINVAL);
+    assert_null(hubs);
+    weft_hubs_opts_t bad = {.reserved_ = {1}};
+    assert_int_equal(weft_hubs_start(1, &bad, &hubs), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_count(NULL), 0);
+    size_t load = 1;
+    assert_int_equal(weft_hubs_load(NULL, 0, &load), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_stop(NULL, 0), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_release(NULL), WEFT_EINVAL);
+    weft_co_t *co = (weft_co_t *)&co;
+    assert_int_equal(weft_hubs_spawn(NULL, 0, record, NULL, NULL, &co), WEFT_EINVAL);
+    assert_null(co);
+
+    weft_hubs_opts_t pinned = {.pin = 1};
+    assert_int_equal(weft_hubs_start(0, &pinned, &hubs), 0); /* one per CPU, pinned */
+    assert_true(weft_hubs_count(hubs) >= 1);
+    int n = (int)weft_hubs_count(hubs);
+    assert_int_equal(weft_hubs_spawn(hubs, 0, NULL, NULL, NULL, &co), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_spawn(hubs, n, record, NULL, NULL, &co), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_spawn(hubs, -2, record, NULL, NULL, &co), WEFT_EINVAL);
+    weft_co_opts_t long_name = {.name = "a name much longer than thirty-one characters"};
+    assert_int_equal(weft_hubs_spawn(hubs, 0, record, NULL, &long_name, &co), WEFT_EINVAL);
+    weft_co_opts_t tiny = {.stack_size = 1024};
+    assert_int_equal(weft_hubs_spawn(hubs, WEFT_HUBS_ANY, record, NULL, &tiny, &co), WEFT_EINVAL);
+    assert_null(co);
+    assert_int_equal(weft_hubs_load(hubs, (size_t)n, &load), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_load(hubs, 0, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_hubs_stop(hubs, NAN), WEFT_EINVAL);
+    stop_hubs(hubs);
+}
+
+/* Thousands of spawns from several threads at once onto two hubs, every one joined. */
+typedef struct burst {
+    weft_hubs_t *hubs;
+    _Atomic long sum;
+} burst_t;
+
+static void add_one(void *p)
+{
+    atomic_fetch_add(&((burst_t *)p)->sum, 1);
+}
+
+static void spawner(void *p, int i)
+{
+    (void)i;
+    burst_t *b = p;
+    enum { N = 500 };
+    static _Thread_local weft_co_t *cos[N];
+    for (int k = 0; k < N; k++)
+        assert_int_equal(weft_hubs_spawn(b->hubs, WEFT_HUBS_ANY, add_one, b, NULL, &cos[k]), 0);
+    assert_int_equal(weft_co_join_all(cos, N, WEFT_FOREVER), 0);
+    for (int k = 0; k < N; k++) weft_co_release(cos[k]);
+}
+
+static void spawns_from_many_threads(void **state)
+{
+    (void)state;
+    burst_t b = {start_hubs(2), 0};
+    weft_test_run_threads(4, spawner, &b);
+    assert_int_equal(atomic_load(&b.sum), 4 * 500);
+    stop_hubs(b.hubs);
+}
+
+/* Spawns racing the stop: each either runs or is refused with WEFT_ESHUTDOWN. */
+typedef struct race {
+    weft_hubs_t *hubs;
+    _Atomic long ran, accepted;
+} race_t;
+
+static void count_ran(void *p)
+{
+    atomic_fetch_add(&((race_t *)p)->ran, 1);
+}
+
+static void racer(void *p, int i)
+{
+    race_t *r = p;
+    if (i == 0) {
+        assert_int_equal(weft_hubs_stop(r->hubs, WEFT_FOREVER), 0);
+        return;
+    }
+    for (int k = 0; k < 2000; k++) {
+        int rc = weft_hubs_spawn(r->hubs, WEFT_HUBS_ANY, count_ran, r, NULL, NULL);
+        if (rc == WEFT_ESHUTDOWN) break;
+        assert_int_equal(rc, 0);
+        atomic_fetch_add(&r->accepted, 1);
+    }
+}
+
+static void spawns_racing_the_stop(void **state)
+{
+    (void)state;
+    race_t r = {start_hubs(2), 0, 0};
+    weft_test_run_threads(3, racer, &r);
+    assert_int_equal(weft_hubs_stop(r.hubs, 0), 0);
+    assert_int_equal(atomic_load(&r.ran), atomic_load(&r.accepted));
+    assert_int_equal(weft_hubs_release(r.hubs), 0);
+}
+
+/* A forked child has none of the hubs' threads: spawn and stop say WEFT_EBROKEN, release
+ * frees. */
+static weft_hubs_t *forked_hubs;
+
+static int child_body(void *arg)
+{
+    (void)arg;
+    weft_co_t *co = (weft_co_t *)&co;
+    if (weft_hubs_spawn(forked_hubs, WEFT_HUBS_ANY, record, NULL, NULL, &co) != WEFT_EBROKEN)
+        return 1;
+    if (co) return 2;
+    if (weft_hubs_stop(forked_hubs, 0) != WEFT_EBROKEN) return 3;
+    size_t load = 9;
+    if (weft_hubs_load(forked_hubs, 0, &load) != 0 || load != 0) return 4;
+    if (weft_hubs_count(forked_hubs) != 2) return 5;
+    if (weft_hubs_release(forked_hubs) != 0) return 6;
+    return 0;
+}
+
+static void fork_child_sees_hubs_broken(void **state)
+{
+    (void)state;
+    forked_hubs = start_hubs(2);
+    weft_process_t *p = weft_test_process_start(child_body, NULL);
+    assert_int_equal(weft_test_process_finish(p), 0);
+    /* The parent's hubs go on. */
+    where_t w = {0};
+    weft_co_t *co;
+    assert_int_equal(weft_hubs_spawn(forked_hubs, 1, record, &w, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    weft_co_release(co);
+    stop_hubs(forked_hubs);
+}
+
+static const struct CMUnitTest cases[] = {
+    WEFT_TEST(spawn_on_each_hub_runs_on_its_thread),
+    WEFT_TEST(spawn_any_picks_the_least_loaded_hub),
+    WEFT_TEST(cancel_and_join_from_outside),
+    WEFT_TEST(cancel_before_start_never_runs),
+    WEFT_TEST(join_across_hubs),
+    WEFT_TEST(stop_waits_then_cancels),
+    WEFT_TEST(stop_timeout_zero_cancels_at_once),
+    WEFT_TEST(stop_from_a_hub_coroutine_is_edeadlk),
+    WEFT_TEST(bad_arguments),
+    WEFT_TEST(spawns_from_many_threads),
+    WEFT_TEST(spawns_racing_the_stop),
+    WEFT_TEST(fork_child_sees_hubs_broken),
+};
+
+WEFT_TEST_MAIN(cases)
