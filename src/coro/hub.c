@@ -709,7 +709,7 @@ static void hub_abandon(void)
 /* Threads in this process (/proc/self/stat, field 20), minus a sanitizer's own. */
 static int count_threads(void)
 {
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    int fd = weft__sys_open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 2;
     char buf[1024];
     ssize_t n = weft__sys_read(fd, buf, sizeof buf - 1); /* one read: the file is made whole */

@@ -6,6 +6,7 @@
  */
 #include "weft_test.h"
 
+#include "weft/net.h"
 #include "weft/sync.h"
 
 #include <math.h>
@@ -428,6 +429,24 @@ static void spawns_racing_the_stop(void **state)
     assert_int_equal(weft_hubs_release(r.hubs), 0);
 }
 
+/* Regression: an idle hub's deadlock probe reads /proc/self/stat; it opened the file with
+ * libc's open and closed it with the raw system call, so under TSan the fd's number, reused by
+ * another thread's socket, was reported as a data race (bind vs open in count_threads). The
+ * hub threads idle with no deadline (their probe runs at 10, 20, 40 ms...) while this thread
+ * makes and closes sockets for 0.3 s. */
+static void idle_hub_probe_and_other_threads_fds(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(2);
+    int64_t end = weft_time_monotonic_ns() + 300000000;
+    while (weft_time_monotonic_ns() < end) {
+        int fd;
+        assert_int_equal(weft_tcp_listen("127.0.0.1:0", 1, &fd), 0);
+        assert_int_equal(weft_fd_close(fd), 0);
+    }
+    stop_hubs(hubs);
+}
+
 /* A forked child has none of the hubs' threads: spawn and stop say WEFT_EBROKEN, release
  * frees. */
 static weft_hubs_t *forked_hubs;
@@ -474,6 +493,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(bad_arguments),
     WEFT_TEST(spawns_from_many_threads),
     WEFT_TEST(spawns_racing_the_stop),
+    WEFT_TEST(idle_hub_probe_and_other_threads_fds),
     WEFT_TEST(fork_child_sees_hubs_broken),
 };
 
