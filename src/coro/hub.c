@@ -19,10 +19,13 @@
 #define MIN_STACK     (16 * 1024)
 #define MAX_STACK     ((size_t)1 << 30)
 /* Free stacks a hub keeps for reuse (their touched pages stay). A burst may leave more: they
- * are kept until the hub next idles, then unmapped, TRIM_CHUNK per idle pass. */
-#define STACK_CACHE 1024
-#define TRIM_CHUNK  1024
-#define NO_TIMER    SIZE_MAX
+ * are kept until the hub has stayed idle for TRIM_IDLE_NS (a hub that idles between bursts,
+ * as one waiting for another thread does, keeps them), then unmapped, TRIM_CHUNK per idle
+ * pass. */
+#define STACK_CACHE  1024
+#define TRIM_CHUNK   1024
+#define TRIM_IDLE_NS 1000000000
+#define NO_TIMER     SIZE_MAX
 
 typedef struct timer {
     int64_t deadline;
@@ -53,6 +56,7 @@ struct weft__hub {
     weft__hub_t *reg_next, *reg_prev; /* the registry of hubs (watchdog) */
     bool closing;
     int64_t probe_ns; /* the deadlock probe's current idle spell (0: none yet) */
+    int64_t trim_at;  /* when an idle spell may trim the stack cache (0: no spell yet) */
     void *altstack;   /* the thread's alternate signal stack, if the hub gave it (stack.c) */
 #if WEFT__TSAN
     void *tsan_root;
@@ -399,6 +403,27 @@ static inline weft_co_t *next_ready(weft__hub_t *hub)
     return next_ready_slow(hub);
 }
 
+/* Idle with more than STACK_CACHE free stacks: gives back what a burst left, a chunk per idle
+ * pass, once the hub has stayed idle for TRIM_IDLE_NS (until then it shortens *deadline to that
+ * time). Returns true when more is left to trim (the next pass comes at once: *deadline 0). */
+static bool trim_cache(weft__hub_t *hub, int64_t *deadline)
+{
+    int64_t now = weft_time_monotonic_ns();
+    if (!hub->trim_at) hub->trim_at = now + TRIM_IDLE_NS;
+    if (now < hub->trim_at) {
+        if (*deadline > hub->trim_at) *deadline = hub->trim_at;
+        return false;
+    }
+    for (size_t k = 0; k < TRIM_CHUNK && hub->ncache > STACK_CACHE; k++)
+        weft__stack_free(&hub->cache[--hub->ncache]);
+    if (hub->ncache > STACK_CACHE) {
+        *deadline = 0;
+        return true;
+    }
+    hub->trim_at = 0;
+    return false;
+}
+
 static weft_co_t *next_ready_slow(weft__hub_t *hub)
 {
     if (!weft__list_empty(&hub->ready) || (tick(hub) & 63) == 0) {
@@ -408,7 +433,10 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
     }
     for (;;) {
         weft_co_t *co = ready_pop(hub);
-        if (co) return co;
+        if (co) {
+            hub->trim_at = 0; /* busy: an idle spell starts over */
+            return co;
+        }
         if (drain_remote(hub) || run_timers(hub)) continue;
         int64_t deadline = hub->ntimers ? hub->timers[0].deadline : WEFT_NO_DEADLINE;
         bool probe = false;
@@ -426,16 +454,8 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
             deadline = weft_time_monotonic_ns() + hub->probe_ns;
             probe = true;
         }
-        if (hub->ncache > STACK_CACHE) {
-            /* Idle: give back what a burst left in the cache, a chunk at a time (then only
-             * look, and come back for the next chunk). */
-            for (size_t k = 0; k < TRIM_CHUNK && hub->ncache > STACK_CACHE; k++)
-                weft__stack_free(&hub->cache[--hub->ncache]);
-            if (hub->ncache > STACK_CACHE) {
-                deadline = 0;
-                probe = false; /* not an idle spell: the deadlock probe starts over */
-            }
-        }
+        if (hub->ncache > STACK_CACHE && trim_cache(hub, &deadline))
+            probe = false; /* not an idle spell: the deadlock probe starts over */
         uint32_t mode = hub->io_ops ? 2 : 1;
         atomic_store_explicit(&hub->sleeping, mode, memory_order_seq_cst);
         if (atomic_load_explicit(&hub->remote, memory_order_seq_cst)) {
@@ -1016,8 +1036,8 @@ int weft_co_local_set(const weft_co_key_t *key, void *value)
 
 /* ---- spawning onto another thread's hub (hubs.c) ----------------------------------------- */
 
-int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg,
-                     const weft_co_opts_t *opts, bool handle, weft_co_t **out)
+int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,
+                     bool handle, weft_co_t **out)
 {
     *out = NULL;
     size_t stack_size;

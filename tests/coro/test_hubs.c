@@ -6,6 +6,8 @@
  */
 #include "weft_test.h"
 
+#include "coro/coro_internal.h"
+
 #include "weft/net.h"
 #include "weft/sync.h"
 
@@ -447,6 +449,38 @@ static void idle_hub_probe_and_other_threads_fds(void **state)
     stop_hubs(hubs);
 }
 
+/* A burst leaves more free stacks than a hub keeps (1,024): the hub gives them back once it
+ * has stayed idle for a second (not at its first idle moment: a hub waiting for another
+ * thread between bursts would map them all again). */
+static void idle_hub_gives_back_a_bursts_stacks(void **state)
+{
+    (void)state;
+    enum { BURST = 3000, KEPT = 1024 };
+    weft_hubs_t *hubs = start_hubs(1);
+    long before = weft__stack_count();
+    weft_event_t go;
+    weft_event_init(&go);
+    static where_t w[BURST];
+    static weft_co_t *co[BURST];
+    for (int i = 0; i < BURST; i++) {
+        w[i] = (where_t){.go = &go};
+        assert_int_equal(weft_hubs_spawn(hubs, 0, record, &w[i], NULL, &co[i]), 0);
+    }
+    weft_test_wait_queued(&go.waiters_, BURST); /* all started: a stack each */
+    assert_true(weft__stack_count() >= before + BURST);
+    weft_event_set(&go);
+    assert_int_equal(weft_co_join_all(co, BURST, WEFT_FOREVER), 0);
+    for (int i = 0; i < BURST; i++) weft_co_release(co[i]);
+    int64_t give_up = weft_time_monotonic_ns() + 30 * (int64_t)1000000000;
+    /* (+1: the stack of the coroutine that ended last, which the idle hub's loop runs on until
+     * its next switch releases it.) */
+    while (weft__stack_count() > before + KEPT + 1 && weft_time_monotonic_ns() < give_up)
+        weft_time_sleep(0.05);
+    assert_true(weft__stack_count() <= before + KEPT + 1);
+    stop_hubs(hubs);
+    assert_int_equal(weft_event_destroy(&go), 0);
+}
+
 /* A forked child has none of the hubs' threads: spawn and stop say WEFT_EBROKEN, release
  * frees. */
 static weft_hubs_t *forked_hubs;
@@ -494,6 +528,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(spawns_from_many_threads),
     WEFT_TEST(spawns_racing_the_stop),
     WEFT_TEST(idle_hub_probe_and_other_threads_fds),
+    WEFT_TEST(idle_hub_gives_back_a_bursts_stacks),
     WEFT_TEST(fork_child_sees_hubs_broken),
 };
 
