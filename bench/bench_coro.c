@@ -413,8 +413,7 @@ static void touch_and_count_atomic(void *arg)
 {
     hubs_countdown_t *c = arg;
     atomic_fetch_add_explicit(&c->ran, 1, memory_order_relaxed);
-    if (atomic_fetch_sub_explicit(&c->left, 1, memory_order_acq_rel) == 1)
-        weft_event_set(&c->done);
+    if (atomic_fetch_sub_explicit(&c->left, 1, memory_order_acq_rel) == 1) weft_event_set(&c->done);
 }
 
 static void hubs_driver(void *arg)
@@ -424,8 +423,8 @@ static void hubs_driver(void *arg)
     for (long done = 0; done < h->total; done += h->batch) {
         atomic_store_explicit(&h->c.left, h->batch, memory_order_relaxed);
         for (long i = 0; i < h->batch; i++)
-            bench_check(weft_hubs_spawn(h->hubs, WEFT_HUBS_ANY, touch_and_count_atomic, &h->c,
-                                        NULL, NULL) == 0,
+            bench_check(weft_hubs_spawn(h->hubs, WEFT_HUBS_ANY, touch_and_count_atomic, &h->c, NULL,
+                                        NULL) == 0,
                         "weft_hubs_spawn");
         bench_check(weft_event_wait(&h->c.done, WEFT_FOREVER) == 0, "weft_event_wait");
         weft_event_clear(&h->c.done);
