@@ -7,6 +7,7 @@
 #include "weft_test.h"
 
 #include "coro/coro_internal.h"
+#include "core/sys_internal.h"
 
 #include "weft/net.h"
 #include "weft/sync.h"
@@ -481,6 +482,64 @@ static void idle_hub_gives_back_a_bursts_stacks(void **state)
     assert_int_equal(weft_event_destroy(&go), 0);
 }
 
+/* A coroutine whose stack cannot be mapped on its hub ends there without running: its joiners
+ * see it DONE, nothing leaks, and the hub serves the next one. */
+static void stack_failure_on_the_hub_ends_the_coroutine_unrun(void **state)
+{
+    (void)state;
+    weft_hubs_t *hubs = start_hubs(1);
+    assert_int_equal(weft__failpoint_set(WEFT__SITE_MMAP, 1, true), 0);
+    where_t w = {0};
+    weft_co_t *co;
+    assert_int_equal(weft_hubs_spawn(hubs, 0, record, &w, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    weft__failpoint_set(WEFT__SITE_MMAP, 0, false);
+    assert_int_equal(weft_co_state(co), WEFT_CO_DONE);
+    assert_int_equal(atomic_load(&w.ran), 0);
+    assert_int_equal(weft_co_release(co), 0);
+    assert_int_equal(weft_hubs_spawn(hubs, 0, record, &w, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    assert_int_equal(atomic_load(&w.ran), 1);
+    assert_int_equal(weft_co_release(co), 0);
+    stop_hubs(hubs);
+}
+
+/* Start, spawn on the other hub, join, stop, release: under every allocation failure and every
+ * failing system call of sys_internal.h it reaches (threads, stacks, futexes), a code or a
+ * recovery, and nothing left behind (no thread, no allocation). */
+static int hubs_body(void *ctx)
+{
+    (void)ctx;
+    weft_hubs_t *hubs;
+    int rc = weft_hubs_start(2, NULL, &hubs);
+    if (rc) return rc;
+    where_t w = {0};
+    weft_co_t *co = NULL;
+    rc = weft_hubs_spawn(hubs, 1, record, &w, NULL, &co);
+    if (rc == 0) {
+        assert_int_equal(weft_co_join(co, 60), 0);
+        weft_co_release(co);
+    }
+    assert_int_equal(weft_hubs_stop(hubs, 60), 0);
+    assert_int_equal(weft_hubs_release(hubs), 0);
+    return rc;
+}
+
+static void hubs_under_oom_and_faults(void **state)
+{
+    (void)state;
+    assert_int_equal(hubs_body(NULL), 0); /* (the fork hook's registration, once) */
+    weft_test_oom(hubs_body, NULL);
+    int reached = 0;
+    for (int site = 0; site < WEFT__SITE_COUNT; site++) {
+        if (site == WEFT__SITE_FORK || site == WEFT__SITE_PIDFD_OPEN ||
+            site == WEFT__SITE_SHM_OPEN || site == WEFT__SITE_FTRUNCATE)
+            continue; /* no process or shared memory here */
+        if (weft_test_faults(site, hubs_body, NULL) > 0) reached++;
+    }
+    assert_true(reached >= 2); /* pthread_create, mmap at least */
+}
+
 /* A forked child has none of the hubs' threads: spawn and stop say WEFT_EBROKEN, release
  * frees. */
 static weft_hubs_t *forked_hubs;
@@ -529,6 +588,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(spawns_racing_the_stop),
     WEFT_TEST(idle_hub_probe_and_other_threads_fds),
     WEFT_TEST(idle_hub_gives_back_a_bursts_stacks),
+    WEFT_TEST(stack_failure_on_the_hub_ends_the_coroutine_unrun),
+    WEFT_TEST(hubs_under_oom_and_faults),
     WEFT_TEST(fork_child_sees_hubs_broken),
 };
 
