@@ -33,7 +33,8 @@
  * than a quarter of vm.max_map_count such stacks are mapped (16,382 for the default 65530)
  * and none past that, so that many coroutines still fit in the map count; an unguarded stack
  * that overflows writes into whatever lies below, usually another coroutine's stack. Stacks
- * are pooled per thread and reused.
+ * are pooled per thread and reused: a hub keeps up to 1,024 free ones, and unmaps the rest a
+ * burst left once it has stayed idle for 1 s.
  *
  * Stack overflow: a coroutine that faults below its stack makes the process print one line on
  * stderr before it dies of SIGSEGV, as it would have anyway:
@@ -297,9 +298,8 @@ WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
  * for their coroutines). Fork: a child keeps only the forking thread, so the hubs' threads
  * and their coroutines are not in the child: there weft_hubs_spawn and weft_hubs_stop return
  * WEFT_EBROKEN at once, weft_hubs_load answers 0, and weft_hubs_release frees the handle (0),
- * stopped or not; a join of a coroutine of the parent's hubs waits until its timeout. A fork
- * inside a hub's coroutine leaves the child in that coroutine on a thread that is a plain
- * thread's copy: it may go on (its own hub runs), and the rule above holds for the hubs. */
+ * stopped or not; a join of a coroutine of the parent's hubs waits until its timeout.
+ * weft_process_start from a hub's coroutine works as from any coroutine. */
 typedef struct weft_hubs weft_hubs_t;
 
 /* weft_hubs_spawn's `hub` for the least loaded hub. */

@@ -1062,11 +1062,6 @@ int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const w
     return 0;
 }
 
-void weft__co_discard(weft_co_t *co)
-{
-    weft__handle_free(co, &co->hd);
-}
-
 /* A prepared coroutine that cannot start (no memory for its stack or timer slot, or its hub
  * is closing): it ends without running, as one canceled before its start. */
 static void end_unlaunched(weft_co_t *co)
