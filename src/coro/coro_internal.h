@@ -191,10 +191,12 @@ void weft__hub_shutdown(void);
 /* hub.c, for hubs.c (a coroutine spawned from another thread onto `hub`):
  *   weft__co_prepare: on the spawning thread, without touching the hub: checks opts (the codes
  *     of weft_co_spawn) and makes the descriptor, READY, named, with its own reference and, when
- *     `handle`, the caller's; its stack is mapped at the launch. 0 and *out, or the error.
+ *     `handle`, the caller's, counted in the hub's load at once; its stack is mapped at the
+ *     launch. 0 and *out, or the error.
  *   weft__co_launch: on the hub's thread: maps its stack and queues it to run (true); when that
  *     fails (no memory, or the hub is closing) it ends at once without running, DONE (false).
- *   weft__hub_load: its spawned coroutines not yet ended (from any thread, while it lives).
+ *   weft__hub_load: its coroutines spawned (or prepared) and not yet ended (from any thread,
+ *     while the hub lives).
  *   weft__hub_drain: on a hub's thread, from its root context: joins its coroutines (those
  *     they spawn too) until none is left or the deadline passes; cancels nothing. */
 int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,

@@ -42,7 +42,8 @@ struct weft__hub {
     size_t ntimers, captimers;   /* (live ones and the root) is reserved by spawn, so a park
                                   * never allocates: each context holds one timer at most */
     weft_co_t *all;              /* live spawned coroutines */
-    _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog reads it) */
+    _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog and hubs.c read it;
+                                  * weft__co_prepare adds from other threads) */
     weft_co_t *zombie;           /* ended: its stack is released after the next switch */
     weft__stack_t *cache;        /* free stacks of the default size (see STACK_CACHE) */
     weft__hub_t *next_abandoned; /* hub_abandon's list */
@@ -850,7 +851,8 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
     if (hub->closing) return WEFT_ESHUTDOWN;
     weft__watchdog_from_env();
     /* The new coroutine's timer slot (see struct weft__hub): its parks never allocate. Relaxed:
-     * only this thread changes nlive. */
+     * other threads only add coroutines not yet launched (weft__co_prepare), for which the room
+     * is merely reserved early. */
     if (timer_reserve(hub, atomic_load_explicit(&hub->nlive, memory_order_relaxed) + 2))
         return WEFT_ENOMEM;
     weft_co_t *co = weft__handle_calloc(sizeof *co);
@@ -1057,6 +1059,8 @@ int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const w
     /* What the launch needs, kept in the stack's fields until it maps one. */
     co->stack.size = weft__stack_round(stack_size);
     co->stack.guard = opts ? opts->guard : 0;
+    /* Counted live from now on, so that its hub's load (weft__hub_load) counts it at once. */
+    atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
     WEFT__HANDLE_GIVE(handle ? co : NULL);
     *out = co;
     return 0;
@@ -1066,6 +1070,7 @@ int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const w
  * is closing): it ends without running, as one canceled before its start. */
 static void end_unlaunched(weft_co_t *co)
 {
+    atomic_fetch_sub_explicit(&co->hub->nlive, 1, memory_order_relaxed);
     weft__waitq_lock(&co->joiners);
     atomic_store_explicit(&co->state, WEFT_CO_DONE, memory_order_release);
     weft__waiter_t *list = weft__waitq_take(&co->joiners, -1, 0);
@@ -1100,8 +1105,7 @@ bool weft__co_launch(weft_co_t *co)
     co->all_next = hub->all;
     if (hub->all) hub->all->all_prev = co;
     hub->all = co;
-    atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
-    ready_push(hub, co);
+    ready_push(hub, co); /* (counted in nlive since weft__co_prepare) */
     return true;
 }
 

@@ -36,7 +36,6 @@ typedef struct slot {
     weft__mutex_t lock; /* guards q and the root's check */
     weft_waitq_t q;     /* the root, parked */
     _Atomic(weft_co_t *) pending;
-    _Atomic size_t queued; /* pending and not yet launched */
     _Atomic(weft__hub_t *) hub;
     _Atomic bool stop;
     pthread_t thread;
@@ -84,13 +83,11 @@ static void launch_pending(slot_t *h)
 {
     weft_co_t *list = atomic_exchange_explicit(&h->pending, NULL, memory_order_acquire);
     weft_co_t *rev = NULL;
-    size_t k = 0;
     while (list) { /* oldest first */
         weft_co_t *next = list->next;
         list->next = rev;
         rev = list;
         list = next;
-        k++;
     }
     while (rev) {
         weft_co_t *next = rev->next;
@@ -98,8 +95,6 @@ static void launch_pending(slot_t *h)
         weft__co_launch(rev);
         rev = next;
     }
-    /* After the launches: the load counts them in nlive before it stops counting them here. */
-    if (k) atomic_fetch_sub_explicit(&h->queued, k, memory_order_relaxed);
 }
 
 static int root_has_work(void *p)
@@ -292,8 +287,7 @@ size_t weft_hubs_count(const weft_hubs_t *hs)
 static size_t load_of(slot_t *h)
 {
     weft__hub_t *hub = atomic_load_explicit(&h->hub, memory_order_acquire);
-    if (!hub) return 0;
-    return weft__hub_load(hub) + atomic_load_explicit(&h->queued, memory_order_relaxed);
+    return hub ? weft__hub_load(hub) : 0; /* (pending ones included: weft__co_prepare) */
 }
 
 static size_t least_loaded(struct weft_hubs *hs)
@@ -336,7 +330,6 @@ int weft_hubs_spawn(weft_hubs_t *hs, int hub, void (*fn)(void *arg), void *arg,
     weft_co_t *c;
     rc = weft__co_prepare(target, fn, arg, opts, co != NULL, &c);
     if (rc) goto out;
-    atomic_fetch_add_explicit(&h->queued, 1, memory_order_relaxed);
     weft_co_t *head = atomic_load_explicit(&h->pending, memory_order_relaxed);
     do c->next = head;
     while (!atomic_compare_exchange_weak_explicit(&h->pending, &head, c, memory_order_release,

@@ -21,7 +21,7 @@
 
 typedef struct where {
     pthread_t thread;
-    _Atomic int ran;
+    _Atomic int started, ran;
     int rc;
     weft_event_t *go; /* waited for, when set */
 } where_t;
@@ -130,6 +130,7 @@ static void spawn_any_picks_the_least_loaded_hub(void **state)
 static void sleep_forever(void *p)
 {
     where_t *w = p;
+    atomic_store(&w->started, 1);
     w->rc = weft_time_sleep(WEFT_FOREVER);
     atomic_store(&w->ran, 1);
 }
@@ -143,6 +144,7 @@ static void cancel_and_join_from_outside(void **state)
     where_t w = {0};
     weft_co_t *co;
     assert_int_equal(weft_hubs_spawn(hubs, 0, sleep_forever, &w, NULL, &co), 0);
+    weft_test_wait_at_least(&w.started, 1);
     assert_int_equal(weft_co_join(co, 0.02), WEFT_ETIMEDOUT);
     assert_int_not_equal(weft_co_state(co), WEFT_CO_DONE);
     assert_int_equal(weft_co_cancel(co), 0);
@@ -236,30 +238,41 @@ static void short_sleep(void *p)
     atomic_store(&w->ran, 1);
 }
 
-/* The stop: coroutines that end within the grace period end on their own; the ones still
- * running after it are canceled; spawns are refused from the stop on; a second stop and a
- * release before the stop. */
+/* The stop: without a limit it waits for the coroutines to end on their own; the ones still
+ * running after a grace period are canceled; spawns are refused from the stop on; a second
+ * stop and a release before the stop. */
 static void stop_waits_then_cancels(void **state)
 {
     (void)state;
     weft_hubs_t *hubs = start_hubs(2);
-    where_t quick = {0}, stuck = {0};
-    assert_int_equal(weft_hubs_spawn(hubs, 0, short_sleep, &quick, NULL, NULL), 0);
-    assert_int_equal(weft_hubs_spawn(hubs, 1, sleep_forever, &stuck, NULL, NULL), 0);
+    /* WEFT_FOREVER: the stop waits for every coroutine to end on its own. */
+    where_t quick[2] = {0};
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(weft_hubs_spawn(hubs, i, short_sleep, &quick[i], NULL, NULL), 0);
     assert_int_equal(weft_hubs_release(hubs), WEFT_EBUSY);
-    assert_int_equal(weft_hubs_stop(hubs, 2.0), 0); /* the grace period outlasts the quick one */
-    assert_int_equal(atomic_load(&quick.ran), 1);
-    assert_int_equal(quick.rc, 0);
-    assert_int_equal(atomic_load(&stuck.ran), 1);
-    assert_int_equal(stuck.rc, WEFT_ECANCELED);
+    assert_int_equal(weft_hubs_stop(hubs, WEFT_FOREVER), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(atomic_load(&quick[i].ran), 1);
+        assert_int_equal(quick[i].rc, 0);
+    }
     weft_co_t *co = (weft_co_t *)&co;
-    assert_int_equal(weft_hubs_spawn(hubs, WEFT_HUBS_ANY, record, &quick, NULL, &co),
+    assert_int_equal(weft_hubs_spawn(hubs, WEFT_HUBS_ANY, record, &quick[0], NULL, &co),
                      WEFT_ESHUTDOWN);
     assert_null(co);
     size_t load = 7;
     assert_int_equal(weft_hubs_load(hubs, 0, &load), 0);
     assert_int_equal(load, 0);
     assert_int_equal(weft_hubs_stop(hubs, 0), 0);
+    assert_int_equal(weft_hubs_release(hubs), 0);
+
+    /* A grace period that runs out: the coroutine still asleep is canceled. */
+    hubs = start_hubs(2);
+    where_t stuck = {0};
+    assert_int_equal(weft_hubs_spawn(hubs, 1, sleep_forever, &stuck, NULL, NULL), 0);
+    weft_test_wait_at_least(&stuck.started, 1);
+    assert_int_equal(weft_hubs_stop(hubs, 0.05), 0);
+    assert_int_equal(atomic_load(&stuck.ran), 1);
+    assert_int_equal(stuck.rc, WEFT_ECANCELED);
     assert_int_equal(weft_hubs_release(hubs), 0);
 }
 
