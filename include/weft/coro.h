@@ -275,7 +275,8 @@ WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
 
 /* A set of N threads, each running a hub that serves the coroutines spawned onto it, so that
  * coroutines use several cores (Go's GOMAXPROCS). The threads are weft's own: they only run
- * their hub (signals are blocked in them) until weft_hubs_stop.
+ * their hub (signals sent to the process are blocked in them; a fault's own, SIGSEGV and the
+ * like, are not) until weft_hubs_stop.
  *
  * Placement: weft_hubs_spawn puts a coroutine on a chosen hub or on the least loaded one (the
  * fewest coroutines spawned onto it, or by its coroutines, and not yet ended; ties go round

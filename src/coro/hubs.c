@@ -243,9 +243,13 @@ int weft_hubs_start(size_t n, const weft_hubs_opts_t *opts, weft_hubs_t **out)
         h->index = i;
         h->cpu = o.pin && ncpu ? mycpus[i % ncpu] : -1;
     }
-    /* The threads run only their hubs: no signal of the process is delivered to them. */
+    /* The threads run only their hubs: no signal sent to the process is delivered to them. The
+     * ones a fault raises stay open (a blocked SIGSEGV would kill without running a handler,
+     * the stack overflow report's included). */
     sigset_t all, old;
     sigfillset(&all);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) sigdelset(&all, faults[i]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = 0;
     size_t started = 0;

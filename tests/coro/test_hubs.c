@@ -12,11 +12,16 @@
 #include "weft/net.h"
 #include "weft/sync.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 typedef struct where {
@@ -555,6 +560,70 @@ static void hubs_under_oom_and_faults(void **state)
     assert_true(reached >= 2); /* pthread_create, mmap at least */
 }
 
+/* Regression: the hub threads blocked every signal, SIGSEGV too, so a stack overflow on a hub
+ * killed the process without the overflow report (the kernel resets a blocked fault signal to
+ * its default). Run in a forked child whose stderr is a pipe, SIGSEGV at SIG_DFL; not under
+ * ASan, which handles SIGSEGV its own way. */
+static int deep(int n)
+{
+    volatile char pad[1024];
+    pad[0] = (char)n;
+    return n ? deep(n - 1) + pad[0] : 0;
+}
+
+static void recurse_forever(void *arg)
+{
+    (void)arg;
+    deep(1 << 20);
+}
+
+static void overflow_on_a_hub_is_reported(void **state)
+{
+    (void)state;
+    if (WEFT_TEST_ASAN) {
+        print_message("skipped: ASan handles SIGSEGV its own way\n");
+        skip();
+    }
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        dup2(fds[1], 2);
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigaction(SIGSEGV, &dfl, NULL);
+        struct rlimit no_core = {0, 0};
+        setrlimit(RLIMIT_CORE, &no_core);
+        alarm(30);
+        weft_hubs_t *hubs;
+        weft_co_t *co;
+        weft_co_opts_t o = {.name = "hubparser", .guard = 1};
+        if (weft_hubs_start(1, NULL, &hubs) ||
+            weft_hubs_spawn(hubs, 0, recurse_forever, NULL, &o, &co))
+            _exit(2);
+        weft_co_join(co, 30);
+        _exit(3);
+    }
+    close(fds[1]);
+    char err[4096];
+    size_t n = 0;
+    for (;;) {
+        ssize_t r = read(fds[0], err + n, sizeof err - 1 - n);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        n += (size_t)r;
+    }
+    err[n] = 0;
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSEGV)
+        fail_msg("child status %#x, stderr: %s", status, err);
+    if (!strstr(err, "weft: coroutine 'hubparser' (0x")) fail_msg("no report: %s", err);
+}
+
 /* A forked child has none of the hubs' threads: spawn and stop say WEFT_EBROKEN, release
  * frees. */
 static weft_hubs_t *forked_hubs;
@@ -605,6 +674,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(idle_hub_gives_back_a_bursts_stacks),
     WEFT_TEST(stack_failure_on_the_hub_ends_the_coroutine_unrun),
     WEFT_TEST(hubs_under_oom_and_faults),
+    WEFT_TEST(overflow_on_a_hub_is_reported),
     WEFT_TEST(fork_child_sees_hubs_broken),
 };
 
