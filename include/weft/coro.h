@@ -341,7 +341,7 @@ WEFT_EXTERN WEFT_NODISCARD int weft_hubs_spawn(weft_hubs_t *hubs, int hub, void 
 WEFT_EXTERN size_t weft_hubs_count(const weft_hubs_t *hubs);
 
 /* A snapshot of hub number `hub`'s load in *load: its coroutines spawned and not yet ended
- * (those waiting to start included); 0 once its stop has begun cancelling or in a forked
+ * (those waiting to start included); 0 once weft_hubs_stop has begun, and in a forked
  * child. Errors: WEFT_EINVAL (hubs or load NULL, hub out of range). */
 WEFT_EXTERN int weft_hubs_load(weft_hubs_t *hubs, size_t hub, size_t *load);
 
