@@ -20,6 +20,9 @@
  *                weft_group_spawn + one weft_group_join; weft_co_spawn + a countdown whose last
  *                coroutine sets an Event (Go's WaitGroup). Peers: Go, go + sync.WaitGroup
  *                with GOMAXPROCS=1 and 2; gevent, gevent.spawn + gevent.joinall.
+ *   spawn+join on 2 hubs   (section "hubs") the countdown way on a weft_hubs_t of 2 hubs: a
+ *                driver coroutine on hub 0 spawns each batch of 10,000 with WEFT_HUBS_ANY and
+ *                waits for the countdown. Peers: the countdown on one hub, Go GOMAXPROCS=2.
  *   memory       PARKED coroutines each parked in weft_time_sleep(10^6 s), or in weft_event_wait
  *                on one Event; the growth of the resident set (/proc/self/statm) over the
  *                count, in a fresh process (this program re-run with --memory) so no freed
@@ -48,13 +51,14 @@
  * peer_coro.go into the build directory; Python is Debian's /usr/bin/python3 with
  * python3-gevent. Peer programs are started with popen once per repetition and time
  * themselves after a warm-up, so start-up is not counted.
- * Arguments pick sections (switch, spawn, memory, parked, wake); none runs them all.
+ * Arguments pick sections (switch, spawn, hubs, memory, parked, wake); none runs them all.
  * Goals: switch no slower than boost.context and >= 30x faster than ucontext; spawn+join faster
  * than Go; memory per parked coroutine no more than Go's.
  */
 #include "bench_common.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "peer_context.h"
@@ -395,6 +399,98 @@ static void bench_spawn(long total, long batch)
            "joined\n",
            figure, total, PY_SPAWN_TOTAL, batch);
     compare(figure, "ns per coroutine", who, n, 3, REPS);
+}
+
+/* ---- spawn+join on several hubs (weft_hubs_t) ------------------------------------------ */
+
+/* Go's shape on 2 cores: a driver coroutine on hub 0 spawns each batch onto the least loaded of
+ * the hubs (WEFT_HUBS_ANY: half stay on its own hub, half go to the other's thread), then waits
+ * for a countdown (an atomic count whose last coroutine sets an Event: Go's WaitGroup). The
+ * main thread only starts the driver and joins it. Peers: the same countdown on one hub (this
+ * thread's: weft_co_spawn+event countdown above), and Go with GOMAXPROCS=2. */
+typedef struct hubs_countdown {
+    _Atomic long left;
+    _Atomic long ran;
+    weft_event_t done;
+} hubs_countdown_t;
+
+typedef struct hubs_case {
+    weft_hubs_t *hubs;
+    long total, batch;
+    hubs_countdown_t c;
+    int64_t elapsed;
+} hubs_case_t;
+
+static void touch_and_count_atomic(void *arg)
+{
+    hubs_countdown_t *c = arg;
+    atomic_fetch_add_explicit(&c->ran, 1, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&c->left, 1, memory_order_acq_rel) == 1) weft_event_set(&c->done);
+}
+
+static void hubs_driver(void *arg)
+{
+    hubs_case_t *h = arg;
+    int64_t t0 = bench_now_ns();
+    for (long done = 0; done < h->total; done += h->batch) {
+        atomic_store_explicit(&h->c.left, h->batch, memory_order_relaxed);
+        for (long i = 0; i < h->batch; i++)
+            bench_check(weft_hubs_spawn(h->hubs, WEFT_HUBS_ANY, touch_and_count_atomic, &h->c, NULL,
+                                        NULL) == 0,
+                        "weft_hubs_spawn");
+        bench_check(weft_event_wait(&h->c.done, WEFT_FOREVER) == 0, "weft_event_wait");
+        weft_event_clear(&h->c.done);
+    }
+    h->elapsed = bench_now_ns() - t0;
+}
+
+static double weft_hubs_spawn_run(void *arg, double *extra)
+{
+    hubs_case_t *h = arg;
+    (void)extra;
+    atomic_store(&h->c.ran, 0);
+    weft_co_t *d;
+    bench_check(weft_hubs_spawn(h->hubs, 0, hubs_driver, h, NULL, &d) == 0, "weft_hubs_spawn");
+    bench_check(weft_co_join(d, WEFT_FOREVER) == 0, "weft_co_join");
+    weft_co_release(d);
+    bench_check(atomic_load(&h->c.ran) == h->total, "every coroutine ran once");
+    return (double)h->elapsed / (double)h->total;
+}
+
+static void bench_spawn_hubs(long total, long batch, size_t nhubs)
+{
+    static hubs_case_t h;
+    static spawn_case_t one;
+    static command_t go;
+    contender_t who[MAX_CASES];
+    int n = 0;
+    h = (hubs_case_t){.total = total, .batch = batch};
+    bench_check(weft_hubs_start(nhubs, NULL, &h.hubs) == 0, "weft_hubs_start");
+    bench_check(weft_event_init(&h.c.done) == 0, "weft_event_init");
+    one = (spawn_case_t){WAY_GO, total, batch};
+    char name[64];
+    snprintf(name, sizeof name, "weft_hubs %zu hubs", nhubs);
+    who[n++] = (contender_t){name, weft_hubs_spawn_run, &h, NULL, NULL};
+    who[n++] = (contender_t){"weft one hub", weft_spawn_run, &one, NULL, NULL};
+    weft_hubs_spawn_run(&h, NULL); /* warm-up (stacks, hubs) */
+    weft_spawn_run(&one, NULL);
+    char args[64];
+    if (have_go()) {
+        snprintf(args, sizeof args, "spawn %ld %ld", total, batch);
+        go_command(&go, (int)nhubs, args, "ns per spawn+join");
+        static char go_name[48];
+        snprintf(go_name, sizeof go_name, "go GOMAXPROCS=%zu WaitGroup", nhubs);
+        who[n++] = (contender_t){go_name, command_run, &go, NULL, NULL};
+    }
+    char figure[64];
+    snprintf(figure, sizeof figure, "spawn+join on %zu hubs batch %ld", nhubs, batch);
+    printf("# %s: %ld coroutines per repetition, spawned %ld at a time from a coroutine of hub "
+           "0 onto the least loaded hub, then counted down\n",
+           figure, total, batch);
+    compare(figure, "ns per coroutine", who, n, 1, REPS);
+    bench_check(weft_hubs_stop(h.hubs, WEFT_FOREVER) == 0, "weft_hubs_stop");
+    bench_check(weft_hubs_release(h.hubs) == 0, "weft_hubs_release");
+    weft_event_destroy(&h.c.done);
 }
 
 /* ---- memory per parked coroutine (this program re-run with --memory) -------------------- */
@@ -757,6 +853,7 @@ int main(int argc, char **argv)
         bench_spawn(BIG_TOTAL, BIG_BATCH);
         bench_spawn(SMALL_TOTAL, SMALL_BATCH);
     }
+    if (wanted(argc, argv, "hubs")) bench_spawn_hubs(BIG_TOTAL, BIG_BATCH, 2);
     if (wanted(argc, argv, "memory")) bench_memory();
     if (wanted(argc, argv, "parked")) bench_spawn_parked();
     if (wanted(argc, argv, "wake")) bench_cross_thread();

@@ -16,6 +16,9 @@
  * weft's server on io_uring (its default poller where the kernel gives a ring) at least as
  * cheap at 1000 connections as the same server forced onto epoll ("weft coroutines epoll":
  * the "speedup ... vs weft coroutines epoll" lines, > 1: io_uring ahead).
+ * Last, at 1000 connections, the server on 2 cores (bench_echo_spread, issue 16): weft's stream
+ * server on a weft_hubs_t of 2 hubs vs on one hub and vs Go GOMAXPROCS=2 (BENCH_ECHO_ONLY=spread
+ * runs it alone).
  */
 #include "bench_common.h"
 
@@ -27,6 +30,11 @@
 
 #include "../lab/lab.h"
 #include "weft.h"
+#include "weft/coro.h"
+#include "weft/io.h"
+#include "weft/net.h"
+
+#include <sched.h>
 
 enum { MAX_REPS = 15 };
 static int REPS = 3; /* BENCH_ECHO_REPS, up to MAX_REPS */
@@ -140,6 +148,124 @@ static void speedups_vs_epoll(int conns, const server_t *servers, const int *ind
     }
 }
 
+/* ---- the echo server on several cores (weft_hubs_t) ----------------------------------------
+ * The server unpinned, free to use both CPUs: weft's stream server with its handlers spread
+ * over a weft_hubs_t of 2 hubs (weft_server_opts_t.hubs; the accept loop on the main thread),
+ * against the same server on one hub (the main thread's) and Go's net package with
+ * GOMAXPROCS=2, at 1000 connections. The generator stays pinned to CPU 0, so on this 2-CPU
+ * machine a 2-core server shares CPU 0 with it: the figure compared is still the server's own
+ * CPU time per request (the generator's is not counted; its own CPU per request is printed
+ * beside it), with requests/s, which the shared CPU caps. */
+enum { SPREAD_CONNS = 1000, SPREAD_HUBS = 2 };
+
+static void spread_echo(int fd, void *arg)
+{
+    (void)arg;
+    char buf[4096];
+    for (;;) {
+        size_t n, put;
+        if (weft_fd_read(fd, buf, sizeof buf, WEFT_FOREVER, &n) || n == 0) return;
+        if (weft_fd_write(fd, buf, n, WEFT_FOREVER, &put)) return;
+    }
+}
+
+static void unpin(void)
+{
+    cpu_set_t all;
+    CPU_ZERO(&all);
+    for (int c = 0; c < CPU_SETSIZE; c++) CPU_SET(c, &all);
+    sched_setaffinity(0, sizeof all, &all);
+}
+
+/* In the child: serves lfd until killed, on `hubs` hubs (0: the main thread's hub only). */
+static void spread_serve(int lfd, size_t hubs)
+{
+    weft_hubs_t *h = NULL;
+    if (hubs) bench_check(weft_hubs_start(hubs, NULL, &h) == 0, "weft_hubs_start");
+    weft_server_opts_t o = {.hubs = h};
+    weft_server_t *srv;
+    bench_check(weft_server_create(lfd, spread_echo, NULL, &o, &srv) == 0, "weft_server_create");
+    weft_server_serve_forever(srv);
+}
+
+typedef struct spread {
+    const char *name;
+    size_t hubs;             /* weft: hubs (0: one hub, the main thread's) */
+    const char *const *argv; /* or a program with the listener as fd 3 */
+    const char *env;
+    double p99[MAX_REPS], gen[MAX_REPS];
+    int rep;
+} spread_t;
+
+static double spread_run(void *p, double *extra)
+{
+    spread_t *a = p;
+    int port;
+    int lfd = lab_listener(0, &port);
+    pid_t pid = fork();
+    bench_check(pid >= 0, "fork");
+    if (pid == 0) {
+        unpin();
+        signal(SIGPIPE, SIG_IGN);
+        if (!a->argv) {
+            spread_serve(lfd, a->hubs);
+            _exit(0);
+        }
+        if (lfd == 3)
+            fcntl(3, F_SETFD, 0);
+        else
+            dup2(lfd, 3);
+        if (a->env) putenv((char *)a->env);
+        execv(a->argv[0], (char *const *)a->argv);
+        _exit(127);
+    }
+    close(lfd);
+    lab_result_t r = lab_drive(pid, port, SPREAD_CONNS, RUN_SECONDS);
+    lab_stop(pid);
+    bench_check(r.errors == 0 && r.requests > 0, a->name);
+    extra[0] = r.rps;
+    a->p99[a->rep] = r.p99_us;
+    a->gen[a->rep] = r.gen_cpu_us_per_req;
+    a->rep++;
+    return r.cpu_us_per_req;
+}
+
+static void bench_echo_spread(void)
+{
+    static const char *go_argv[] = {WEFT_PEER_ECHO_GO_PATH, NULL};
+    static spread_t who[] = {
+        {.name = "weft_server on 2 hubs", .hubs = SPREAD_HUBS},
+        {.name = "weft_server on one hub", .hubs = 0},
+        {.name = "go net GOMAXPROCS=2", .argv = go_argv, .env = "GOMAXPROCS=2"},
+    };
+    int n = access(WEFT_PEER_ECHO_GO_PATH, X_OK) == 0 ? 3 : 2;
+    if (n == 2) printf("peer go net GOMAXPROCS=2: not installed\n");
+    printf("# echo %d conns on 2 cores: servers unpinned (both CPUs), generator on CPU %d; the "
+           "server's own CPU per request is compared\n",
+           SPREAD_CONNS, CLIENT_CPU);
+    bench_case_t cases[3];
+    for (int k = 0; k < n; k++) cases[k] = (bench_case_t){.run = spread_run, .arg = &who[k]};
+    bench_interleave(cases, n, REPS);
+    char fig[160];
+    for (int k = 0; k < n; k++) {
+        snprintf(fig, sizeof fig, "echo %d conns 2 cores %s cpu", SPREAD_CONNS, who[k].name);
+        bench_figure(fig, cases[k].median, "us per request");
+        snprintf(fig, sizeof fig, "echo %d conns 2 cores %s", SPREAD_CONNS, who[k].name);
+        bench_figure(fig, cases[k].extra_median, "requests/s");
+        snprintf(fig, sizeof fig, "echo %d conns 2 cores %s p99", SPREAD_CONNS, who[k].name);
+        bench_figure(fig, bench_median(who[k].p99, REPS), "us");
+        snprintf(fig, sizeof fig, "# echo %d conns 2 cores %s generator cpu", SPREAD_CONNS,
+                 who[k].name);
+        bench_figure(fig, bench_median(who[k].gen, REPS), "us per request");
+    }
+    for (int k = 1; k < n; k++) {
+        snprintf(fig, sizeof fig, "echo %d conns 2 cores cpu per request", SPREAD_CONNS);
+        bench_speedup(fig, who[k].name, cases[k].median / cases[0].median);
+        snprintf(fig, sizeof fig, "echo %d conns 2 cores requests/s", SPREAD_CONNS);
+        bench_speedup(fig, who[k].name, cases[0].extra_median / cases[k].extra_median);
+    }
+}
+
 int main(void)
 {
     static const char *go_argv[] = {WEFT_PEER_ECHO_GO_PATH, NULL};
@@ -209,5 +335,6 @@ int main(void)
         }
         speedups_vs_epoll(LEVELS[l], servers, index, cases, args, n);
     }
+    if (!only || strstr(only, "spread")) bench_echo_spread(); /* BENCH_ECHO_ONLY=spread: alone */
     return 0;
 }

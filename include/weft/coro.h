@@ -33,8 +33,9 @@
  * than a quarter of vm.max_map_count such stacks are mapped (16,382 for the default 65530)
  * and none past that, so that many coroutines still fit in the map count; an unguarded stack
  * that overflows writes into whatever lies below, usually another coroutine's stack. Stacks
- * are pooled per thread and reused; default ones are mapped 64 at a time (address space
- * only: each costs RAM as it is touched).
+ * are pooled per thread and reused: a hub keeps up to 1,024 free ones, and unmaps the rest a
+ * burst left once it has stayed idle for 1 s; default ones are mapped 64 at a time (address
+ * space only: each costs RAM as it is touched).
  *
  * Stack overflow: a coroutine that faults below its stack makes the process print one line on
  * stderr before it dies of SIGSEGV, as it would have anyway:
@@ -270,6 +271,93 @@ WEFT_EXTERN int weft_timeout_begin(weft_timeout_t *t, double seconds);
  * is never ended keeps bounding the waits of its thread (a coroutine's end with it): end
  * every scope on every path out. */
 WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
+
+/* ---- hubs on several threads: a hub per CPU ------------------------------------------------ */
+
+/* A set of N threads, each running a hub that serves the coroutines spawned onto it, so that
+ * coroutines use several cores (Go's GOMAXPROCS). The threads are weft's own: they only run
+ * their hub (signals sent to the process are blocked in them; a fault's own, SIGSEGV and the
+ * like, are not) until weft_hubs_stop.
+ *
+ * Placement: weft_hubs_spawn puts a coroutine on a chosen hub or on the least loaded one (the
+ * fewest coroutines spawned onto it, or by its coroutines, and not yet ended; ties go round
+ * robin). A coroutine spawned inside a hub's coroutine with weft_co_spawn stays on that hub.
+ * Coroutines never migrate once started: a C compiler may keep the address of a thread-local
+ * variable (errno, weft's own per-thread state, the program's _Thread_local data) in a register
+ * or on the stack across a call, so a coroutine resumed on another thread would go on using
+ * the first thread's copy. Balance comes from placement only: a hub whose coroutines block a
+ * lot is no help to a busy one.
+ *
+ * The handle weft_hubs_spawn returns is an ordinary weft_co_t: weft_co_join, weft_co_cancel,
+ * weft_co_state, weft_co_release work from any thread or coroutine (a joiner parks as any
+ * waiter does). Objects shared between coroutines of different hubs are shared between
+ * threads: use weft's Lock, Event, Queue... (they park a coroutine, never its thread).
+ *
+ * Safety: weft_hubs_spawn, weft_hubs_load and weft_hubs_count are safe from any thread or
+ * coroutine at once, including the hubs' own coroutines; weft_hubs_stop from any thread or
+ * coroutine except one running on the hubs themselves (WEFT_EDEADLK); weft_hubs_release last.
+ * Not async-signal-safe. Exit: stop the hubs before the process exits (exit() does not wait
+ * for their coroutines). Fork: a child keeps only the forking thread, so the hubs' threads
+ * and their coroutines are not in the child: there weft_hubs_spawn and weft_hubs_stop return
+ * WEFT_EBROKEN at once, weft_hubs_load answers 0, and weft_hubs_release frees the handle (0),
+ * stopped or not; a join of a coroutine of the parent's hubs waits until its timeout.
+ * weft_process_start from a hub's coroutine works as from any coroutine. */
+typedef struct weft_hubs weft_hubs_t;
+
+/* weft_hubs_spawn's `hub` for the least loaded hub. */
+#define WEFT_HUBS_ANY (-1)
+
+/* Largest number of hubs. */
+#define WEFT_HUBS_MAX 1024
+
+/* Hubs options; zero-initialised (or NULL) is the default.
+ *   pin  non-zero: hub i's thread runs only on the i-th CPU the process may use (its affinity
+ *        mask, round robin when there are more hubs than CPUs); 0: the scheduler's choice.
+ * The reserved words must be zero (room for options of later 1.x versions). */
+typedef struct weft_hubs_opts {
+    int pin;
+    uint64_t reserved_[4];
+} weft_hubs_opts_t;
+
+/* Starts n threads, each running a hub (n = 0: one per CPU the process may use, its affinity
+ * mask), and returns once all of them run: 0, the set in *hubs. Errors: WEFT_EINVAL (hubs
+ * NULL, n > WEFT_HUBS_MAX, non-zero reserved words), WEFT_ENOMEM, WEFT_EAGAIN (no thread);
+ * then *hubs is NULL and every thread already started has ended. */
+WEFT_EXTERN WEFT_NODISCARD int weft_hubs_start(size_t n, const weft_hubs_opts_t *opts,
+                                               weft_hubs_t **hubs);
+
+/* Spawns fn(arg) as a coroutine on hub number `hub` (0 .. count-1), or on the least loaded
+ * one with WEFT_HUBS_ANY; opts and co as for weft_co_spawn (co NULL: detached). The
+ * coroutine is READY and first runs when its hub gets to it (at once when that hub is idle).
+ * Its stack is mapped on its hub: when that fails (out of memory or address space) the
+ * coroutine ends there without running (state DONE), as one canceled before it started.
+ * Errors: WEFT_EINVAL (hubs or fn NULL, hub out of range, bad opts), WEFT_ENOMEM,
+ * WEFT_ESHUTDOWN (weft_hubs_stop has begun), WEFT_EBROKEN (in a forked child); then *co is
+ * NULL and nothing is left behind. */
+WEFT_EXTERN WEFT_NODISCARD int weft_hubs_spawn(weft_hubs_t *hubs, int hub, void (*fn)(void *arg),
+                                               void *arg, const weft_co_opts_t *opts,
+                                               weft_co_t **co);
+
+/* The number of hubs (0 for NULL). */
+WEFT_EXTERN size_t weft_hubs_count(const weft_hubs_t *hubs);
+
+/* A snapshot of hub number `hub`'s load in *load: its coroutines spawned and not yet ended
+ * (those waiting to start included); 0 once weft_hubs_stop has begun, and in a forked
+ * child. Errors: WEFT_EINVAL (hubs or load NULL, hub out of range). */
+WEFT_EXTERN int weft_hubs_load(weft_hubs_t *hubs, size_t hub, size_t *load);
+
+/* Stops the hubs: from now on weft_hubs_spawn returns WEFT_ESHUTDOWN; every hub waits up to
+ * `timeout` seconds (the rules of weft/core.h) for its coroutines to return (the ones they
+ * spawn meanwhile too), then cancels those still running and runs them to their end (a
+ * coroutine that ignores the cancel holds this up); then the threads end and are joined.
+ * 0 (a second stop waits for the first, then 0). The wait parks a coroutine caller and is
+ * not ended by its cancel. Errors: WEFT_EINVAL (NULL, timeout NaN), WEFT_EDEADLK (called from
+ * a coroutine on one of these hubs; nothing done), WEFT_EBROKEN (in a forked child). */
+WEFT_EXTERN int weft_hubs_stop(weft_hubs_t *hubs, double timeout);
+
+/* Frees the hubs (the pair of weft_hubs_start): 0. Errors: WEFT_EINVAL (NULL), WEFT_EBUSY
+ * (not stopped yet: stop first; nothing happened). In a forked child: frees it, 0. */
+WEFT_EXTERN int weft_hubs_release(weft_hubs_t *hubs);
 
 /* ---- the watchdog ------------------------------------------------------------------------ */
 

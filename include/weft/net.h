@@ -19,7 +19,8 @@
  *
  * Thread safety: every call may be made from any thread or coroutine. A server's calls may be
  * made from any thread (weft_server_stop from another thread, or from a weft_timer callback);
- * its accept loop and handlers run as coroutines on the hub of the thread that started it.
+ * its accept loop and handlers run as coroutines on the hub of the thread that started it
+ * (the handlers on a set of hubs instead with weft_server_opts_t.hubs).
  * Not async-signal-safe. Fork: a child does not run the parent's servers (their coroutines
  * belong to the parent's threads); it inherits their listening fds as fork shares fds. A name
  * lookup in progress at fork has no thread in the child: a wait for it there ends only by its
@@ -89,11 +90,20 @@ typedef void (*weft_server_handler_fn)(int fd, void *arg);
  *   max_connections  handlers at once (gevent's pool size); while that many run the server
  *                    accepts no more (the kernel's backlog holds the next). 0: no limit.
  *   stack_size       the handlers' coroutine stack (weft_co_opts_t.stack_size; 0: default).
+ *   hubs             NULL: the handlers run on the hub of the thread that started the server.
+ *                    A set of hubs (weft_hubs_start, weft/coro.h): each accepted connection's
+ *                    handler is spawned on the least loaded of them (weft_hubs_spawn), so the
+ *                    connections spread over their threads; the accept loop stays on the
+ *                    starting thread's hub (start the server from a coroutine of one of the
+ *                    hubs to keep it there too). max_connections counts them all. The hubs
+ *                    must stay running while the server does: stop the server first. A
+ *                    connection accepted once the hubs refuse spawns (stopping) is closed.
  * The reserved words must be zero (room for options of later 1.x versions). */
 typedef struct weft_server_opts {
     size_t max_connections;
     size_t stack_size;
-    uintptr_t reserved_[4];
+    struct weft_hubs *hubs;
+    uintptr_t reserved_[3];
 } weft_server_opts_t;
 
 /* Makes a server for the listening socket listen_fd (from weft_tcp_listen, weft_unix_listen or

@@ -169,6 +169,7 @@ enum { /* handle ids */
        WEFT__ID_AS_COMPLETED,
        WEFT__ID_THREAD_LOCAL,
        WEFT__ID_SERVER,
+       WEFT__ID_HUBS,
 };
 
 typedef struct weft__handle {

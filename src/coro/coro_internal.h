@@ -186,11 +186,28 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
  * inside weft__hubs_visit. */
 bool weft__hub_sample(weft__hub_t *hub, uint64_t *switches, char *buf, size_t n);
 
-/* hub.c, tests only (tests/support's teardown of every case, which declares it itself): from
+/* hub.c, for tests/support's teardown of every case (which declares it itself) and for hubs.c: from
  * the thread's root context, destroys the calling thread's hub now, as its thread's end would
  * (its coroutines canceled and run to their end, its poller closed), so that a case leaves no
  * thread, fd or allocation behind. Does nothing without a hub, or from a coroutine. */
 void weft__hub_shutdown(void);
+
+/* hub.c, for hubs.c (a coroutine spawned from another thread onto `hub`):
+ *   weft__co_prepare: on the spawning thread, without touching the hub: checks opts (the codes
+ *     of weft_co_spawn) and makes the descriptor, READY, named, with its own reference and, when
+ *     `handle`, the caller's, counted in the hub's load at once; its stack is mapped at the
+ *     launch. 0 and *out, or the error.
+ *   weft__co_launch: on the hub's thread: maps its stack and queues it to run (true); when that
+ *     fails (no memory, or the hub is closing) it ends at once without running, DONE (false).
+ *   weft__hub_load: its coroutines spawned (or prepared) and not yet ended (from any thread,
+ *     while the hub lives).
+ *   weft__hub_drain: on a hub's thread, from its root context: joins its coroutines (those
+ *     they spawn too) until none is left or the deadline passes; cancels nothing. */
+int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,
+                     bool handle, weft_co_t **out);
+bool weft__co_launch(weft_co_t *co);
+size_t weft__hub_load(weft__hub_t *hub);
+void weft__hub_drain(int64_t deadline);
 
 /* hub.c, tests only: called by a sample between its look at the running coroutine and the
  * copy of its name. NULL in normal use. */

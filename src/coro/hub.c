@@ -19,10 +19,13 @@
 #define MIN_STACK     (16 * 1024)
 #define MAX_STACK     ((size_t)1 << 30)
 /* Free stacks a hub keeps for reuse (their touched pages stay). A burst may leave more: they
- * are kept until the hub next idles, then unmapped, TRIM_CHUNK per idle pass. */
-#define STACK_CACHE 1024
-#define TRIM_CHUNK  1024
-#define NO_TIMER    SIZE_MAX
+ * are kept until the hub has stayed idle for TRIM_IDLE_NS (a hub that idles between bursts,
+ * as one waiting for another thread does, keeps them), then unmapped, TRIM_CHUNK per idle
+ * pass. */
+#define STACK_CACHE  1024
+#define TRIM_CHUNK   1024
+#define TRIM_IDLE_NS 1000000000
+#define NO_TIMER     SIZE_MAX
 
 typedef struct timer {
     int64_t deadline;
@@ -39,7 +42,8 @@ struct weft__hub {
     size_t ntimers, captimers;   /* (live ones and the root) is reserved by spawn, so a park
                                   * never allocates: each context holds one timer at most */
     weft_co_t *all;              /* live spawned coroutines */
-    _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog reads it) */
+    _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog and hubs.c read it;
+                                  * weft__co_prepare adds from other threads) */
     weft_co_t *zombie;           /* ended: its stack is released after the next switch */
     weft__stack_t *cache;        /* free stacks of the default size (see STACK_CACHE) */
     weft__hub_t *next_abandoned; /* hub_abandon's list */
@@ -53,6 +57,7 @@ struct weft__hub {
     weft__hub_t *reg_next, *reg_prev; /* the registry of hubs (watchdog) */
     bool closing;
     int64_t probe_ns; /* the deadlock probe's current idle spell (0: none yet) */
+    int64_t trim_at;  /* when an idle spell may trim the stack cache (0: no spell yet) */
     void *altstack;   /* the thread's alternate signal stack, if the hub gave it (stack.c) */
 #if WEFT__TSAN
     void *tsan_root;
@@ -399,6 +404,27 @@ static inline weft_co_t *next_ready(weft__hub_t *hub)
     return next_ready_slow(hub);
 }
 
+/* Idle with more than STACK_CACHE free stacks: gives back what a burst left, a chunk per idle
+ * pass, once the hub has stayed idle for TRIM_IDLE_NS (until then it shortens *deadline to that
+ * time). Returns true when more is left to trim (the next pass comes at once: *deadline 0). */
+static bool trim_cache(weft__hub_t *hub, int64_t *deadline)
+{
+    int64_t now = weft_time_monotonic_ns();
+    if (!hub->trim_at) hub->trim_at = now + TRIM_IDLE_NS;
+    if (now < hub->trim_at) {
+        if (*deadline > hub->trim_at) *deadline = hub->trim_at;
+        return false;
+    }
+    for (size_t k = 0; k < TRIM_CHUNK && hub->ncache > STACK_CACHE; k++)
+        weft__stack_free(&hub->cache[--hub->ncache]);
+    if (hub->ncache > STACK_CACHE) {
+        *deadline = 0;
+        return true;
+    }
+    hub->trim_at = 0;
+    return false;
+}
+
 static weft_co_t *next_ready_slow(weft__hub_t *hub)
 {
     if (!weft__list_empty(&hub->ready) || (tick(hub) & 63) == 0) {
@@ -408,7 +434,10 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
     }
     for (;;) {
         weft_co_t *co = ready_pop(hub);
-        if (co) return co;
+        if (co) {
+            hub->trim_at = 0; /* busy: an idle spell starts over */
+            return co;
+        }
         if (drain_remote(hub) || run_timers(hub)) continue;
         int64_t deadline = hub->ntimers ? hub->timers[0].deadline : WEFT_NO_DEADLINE;
         bool probe = false;
@@ -426,16 +455,8 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
             deadline = weft_time_monotonic_ns() + hub->probe_ns;
             probe = true;
         }
-        if (hub->ncache > STACK_CACHE) {
-            /* Idle: give back what a burst left in the cache, a chunk at a time (then only
-             * look, and come back for the next chunk). */
-            for (size_t k = 0; k < TRIM_CHUNK && hub->ncache > STACK_CACHE; k++)
-                weft__stack_free(&hub->cache[--hub->ncache]);
-            if (hub->ncache > STACK_CACHE) {
-                deadline = 0;
-                probe = false; /* not an idle spell: the deadlock probe starts over */
-            }
-        }
+        if (hub->ncache > STACK_CACHE && trim_cache(hub, &deadline))
+            probe = false; /* not an idle spell: the deadlock probe starts over */
         uint32_t mode = hub->io_ops ? 2 : 1;
         atomic_store_explicit(&hub->sleeping, mode, memory_order_seq_cst);
         if (atomic_load_explicit(&hub->remote, memory_order_seq_cst)) {
@@ -710,7 +731,7 @@ static void hub_abandon(void)
 /* Threads in this process (/proc/self/stat, field 20), minus a sanitizer's own. */
 static int count_threads(void)
 {
-    int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+    int fd = weft__sys_open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
     if (fd < 0) return 2;
     char buf[1024];
     ssize_t n = weft__sys_read(fd, buf, sizeof buf - 1); /* one read: the file is made whole */
@@ -831,7 +852,8 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
     if (hub->closing) return WEFT_ESHUTDOWN;
     weft__watchdog_from_env();
     /* The new coroutine's timer slot (see struct weft__hub): its parks never allocate. Relaxed:
-     * only this thread changes nlive. */
+     * other threads only add coroutines not yet launched (weft__co_prepare), for which the room
+     * is merely reserved early. */
     if (timer_reserve(hub, atomic_load_explicit(&hub->nlive, memory_order_relaxed) + 2))
         return WEFT_ENOMEM;
     weft_co_t *co = weft__handle_calloc(sizeof *co);
@@ -1014,4 +1036,95 @@ int weft_co_local_set(const weft_co_key_t *key, void *value)
     }
     co->locals[co->nlocals++] = (weft__local_t){key, value};
     return 0;
+}
+
+/* ---- spawning onto another thread's hub (hubs.c) ----------------------------------------- */
+
+int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts,
+                     bool handle, weft_co_t **out)
+{
+    *out = NULL;
+    size_t stack_size;
+    int rc = check_opts(opts, &stack_size);
+    if (rc) return rc;
+    weft__watchdog_from_env();
+    weft_co_t *co = weft__handle_calloc(sizeof *co);
+    if (!co) return WEFT_ENOMEM;
+    init_co(co, hub);
+    atomic_store_explicit(&co->refs, handle ? 2 : 1, memory_order_relaxed);
+    co->fn = fn;
+    co->arg = arg;
+    if (opts && opts->name && opts->name[0])
+        snprintf(co->name, sizeof co->name, "%s", opts->name);
+    else
+        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
+    /* What the launch needs, kept in the stack's fields until it maps one. */
+    co->stack.size = weft__stack_round(stack_size);
+    co->stack.guard = opts ? opts->guard : 0;
+    /* Counted live from now on, so that its hub's load (weft__hub_load) counts it at once. */
+    atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
+    WEFT__HANDLE_GIVE(handle ? co : NULL);
+    *out = co;
+    return 0;
+}
+
+/* A prepared coroutine that cannot start (no memory for its stack or timer slot, or its hub
+ * is closing): it ends without running, as one canceled before its start. */
+static void end_unlaunched(weft_co_t *co)
+{
+    atomic_fetch_sub_explicit(&co->hub->nlive, 1, memory_order_relaxed);
+    weft__waitq_lock(&co->joiners);
+    atomic_store_explicit(&co->state, WEFT_CO_DONE, memory_order_release);
+    weft__waiter_t *list = weft__waitq_take(&co->joiners, -1, 0);
+    weft__waitq_unlock(&co->joiners);
+    weft__waiters_wake(list);
+    co_unref(co);
+}
+
+bool weft__co_launch(weft_co_t *co)
+{
+    weft__hub_t *hub = co->hub;
+    size_t rounded = co->stack.size;
+    int guard = co->stack.guard;
+    co->stack = (weft__stack_t){0};
+    if (hub->closing ||
+        timer_reserve(hub, atomic_load_explicit(&hub->nlive, memory_order_relaxed) + 2)) {
+        end_unlaunched(co);
+        return false;
+    }
+    if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
+        (guard <= 0 || hub->cache[hub->ncache - 1].guard != 0)) {
+        co->stack = hub->cache[--hub->ncache];
+    } else if (weft__stack_alloc(&co->stack, rounded, guard,
+                                 rounded == weft__stack_round(default_stack())) != 0) {
+        end_unlaunched(co);
+        return false;
+    }
+    weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
+#if WEFT__TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_set_fiber_name(co->tsan_fiber, co->name);
+#endif
+    co->all_next = hub->all;
+    if (hub->all) hub->all->all_prev = co;
+    hub->all = co;
+    ready_push(hub, co); /* (counted in nlive since weft__co_prepare) */
+    return true;
+}
+
+size_t weft__hub_load(weft__hub_t *hub)
+{
+    return atomic_load_explicit(&hub->nlive, memory_order_relaxed);
+}
+
+void weft__hub_drain(int64_t deadline)
+{
+    weft__hub_t *hub = tls_hub;
+    if (!hub || hub->current != &hub->root) return;
+    while (hub->all) {
+        weft_co_t *co = weft_co_retain(hub->all);
+        int rc = weft_co_join(co, weft__deadline_remaining(deadline));
+        weft_co_release(co);
+        if (rc) break; /* out of time */
+    }
 }

@@ -462,6 +462,7 @@ struct weft_server {
     void *arg;
     size_t max, count; /* handlers allowed at once (0: any), handlers on the list */
     size_t stack_size;
+    weft_hubs_t *hubs; /* where the handlers run (NULL: the accept loop's hub) */
     conn_t *conns;
     weft_co_t *acceptor; /* the accept loop (a reference of its own) */
     bool acceptor_started, acceptor_done;
@@ -494,6 +495,7 @@ int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
     s->arg = arg;
     s->max = o.max_connections;
     s->stack_size = o.stack_size;
+    s->hubs = o.hubs;
     *srv = s;
     return 0;
 }
@@ -564,19 +566,38 @@ static int spawn_conn(weft_server_t *s, int fd)
         c->ino = st.st_ino;
     }
     weft_co_opts_t o = {.name = "weft-server-conn", .stack_size = s->stack_size};
-    int rc = weft_co_spawn(serve_conn, c, &o, &c->co);
+    int rc;
+    if (!s->hubs) {
+        rc = weft_co_spawn(serve_conn, c, &o, &c->co);
+        if (rc) {
+            weft__free(c);
+            weft_fd_close(fd);
+            return rc;
+        }
+        weft__mutex_lock(&s->lock); /* c cannot run before we block: it is on our hub */
+        c->next = s->conns;
+        if (c->next) c->next->prev = c;
+        s->conns = c;
+        s->count++;
+        weft__mutex_unlock(&s->lock);
+        return 0;
+    }
+    /* On another hub c may run at once: it is on the list, with its handle, before it can take
+     * the lock (its first step). */
+    weft__mutex_lock(&s->lock);
+    rc = weft_hubs_spawn(s->hubs, WEFT_HUBS_ANY, serve_conn, c, &o, &c->co);
+    if (rc == 0) {
+        c->next = s->conns;
+        if (c->next) c->next->prev = c;
+        s->conns = c;
+        s->count++;
+    }
+    weft__mutex_unlock(&s->lock);
     if (rc) {
         weft__free(c);
         weft_fd_close(fd);
-        return rc;
     }
-    weft__mutex_lock(&s->lock); /* c cannot run before we block: it is on our hub */
-    c->next = s->conns;
-    if (c->next) c->next->prev = c;
-    s->conns = c;
-    s->count++;
-    weft__mutex_unlock(&s->lock);
-    return 0;
+    return rc;
 }
 
 static void accept_loop(void *p)
