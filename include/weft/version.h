@@ -21,12 +21,12 @@ extern "C" {
 #endif
 
 #define WEFT_VERSION_MAJOR 1
-#define WEFT_VERSION_MINOR 0
+#define WEFT_VERSION_MINOR 1
 #define WEFT_VERSION_PATCH 0
 
 #define WEFT__VERSION_STR(x)  #x
 #define WEFT__VERSION_XSTR(x) WEFT__VERSION_STR(x)
-/* "1.0.0" */
+/* "1.1.0" */
 #define WEFT_VERSION_STRING                                                                        \
     WEFT__VERSION_XSTR(WEFT_VERSION_MAJOR)                                                         \
     "." WEFT__VERSION_XSTR(WEFT_VERSION_MINOR) "." WEFT__VERSION_XSTR(WEFT_VERSION_PATCH)
