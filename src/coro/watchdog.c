@@ -165,7 +165,10 @@ int weft_watchdog_stop(void)
 void weft__watchdog_from_env(void)
 {
     static _Atomic int done;
-    if (atomic_exchange_explicit(&done, 1, memory_order_relaxed)) return;
+    /* Read first: a spawn on every thread comes here, and an exchange would move the line. */
+    if (atomic_load_explicit(&done, memory_order_relaxed) ||
+        atomic_exchange_explicit(&done, 1, memory_order_relaxed))
+        return;
     const char *env = weft__getenv("WEFT_WATCHDOG");
     if (env && atof(env) > 0) weft_watchdog_start(atof(env), NULL, NULL);
 }
