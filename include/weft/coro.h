@@ -218,7 +218,10 @@ typedef struct weft_group weft_group_t;
 WEFT_EXTERN WEFT_NODISCARD int weft_group_create(size_t size, weft_group_t **g);
 
 /* Spawns fn(arg) in g, first waiting (up to timeout) while g is full. *co (if co is not NULL)
- * gets a handle with a reference of its own. Errors: those of weft_co_spawn, WEFT_ETIMEDOUT,
+ * gets a handle with a reference of its own. The member runs on the caller's thread, as
+ * weft_co_spawn's does: a thread that returns before its members have started cancels them
+ * (see "Thread exit" above: they never run, and count as ended for weft_group_join), so join
+ * the group before the spawning thread ends. Errors: those of weft_co_spawn, WEFT_ETIMEDOUT,
  * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed). */
 WEFT_EXTERN WEFT_NODISCARD int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg,
                                                 double timeout, weft_co_t **co);
@@ -297,10 +300,15 @@ WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
  * coroutine at once, including the hubs' own coroutines; weft_hubs_stop from any thread or
  * coroutine except one running on the hubs themselves (WEFT_EDEADLK); weft_hubs_release last.
  * Not async-signal-safe. Exit: stop the hubs before the process exits (exit() does not wait
- * for their coroutines). Fork: a child keeps only the forking thread, so the hubs' threads
- * and their coroutines are not in the child: there weft_hubs_spawn and weft_hubs_stop return
- * WEFT_EBROKEN at once, weft_hubs_load answers 0, and weft_hubs_release frees the handle (0),
- * stopped or not; a join of a coroutine of the parent's hubs waits until its timeout.
+ * for their coroutines); a main thread that ends with pthread_exit while hubs run leaves a
+ * process whose only threads block SIGTERM and SIGINT (only SIGKILL ends it). Fork: a child
+ * keeps only the forking thread, so the hubs' threads and their coroutines are not in the
+ * child: there weft_hubs_spawn and weft_hubs_stop return WEFT_EBROKEN at once,
+ * weft_hubs_load answers 0, weft_hubs_count still answers n, and weft_hubs_release frees the
+ * handle (0), stopped or not; a join of a coroutine of the parent's hubs waits until its
+ * timeout. A child forked inside a coroutine of the hubs is that hub's thread alone: the
+ * coroutine goes on; once the hub has nothing left to run, it ends, and with it the child
+ * (exit status 0), as a thread's hub ends when nothing can wake it.
  * weft_process_start from a hub's coroutine works as from any coroutine. */
 typedef struct weft_hubs weft_hubs_t;
 

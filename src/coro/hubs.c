@@ -143,12 +143,22 @@ static void *hub_main(void *p)
         weft__waiter_t w;
         weft__waiter_init(&w);
         w.nocancel = true;
-        weft__wait_until(&h->lock, &h->q, &w, root_has_work, h, WEFT_NO_DEADLINE);
+        /* WEFT_EDEADLK: no other thread is left that could spawn or stop (a child forked in
+         * one of the hub's coroutines, or a process whose other threads all ended): the hub
+         * ends as a stopped one does, and so does its thread. */
+        if (weft__wait_until(&h->lock, &h->q, &w, root_has_work, h, WEFT_NO_DEADLINE) ==
+                WEFT_EDEADLK ||
+            inherited(hs))
+            break;
     }
+    bool child = inherited(hs);
     launch_pending(h); /* the last ones: no spawner pushes any more (see the stop) */
-    weft__hub_drain(hs->deadline);
+    weft__hub_drain(atomic_load_explicit(&h->stop, memory_order_acquire) ? hs->deadline : 0);
     atomic_store_explicit(&h->hub, NULL, memory_order_release);
     weft__hub_shutdown(); /* cancels the rest, runs them to their end, frees the hub */
+    /* In a forked child the set belongs to the parent (its lock may have been held by a
+     * thread the child does not have): this thread ends alone, and with it the child. */
+    if (child) return NULL;
     weft__mutex_lock(&hs->lock);
     hs->ndone++;
     set_changed(hs);

@@ -658,6 +658,47 @@ static void fork_child_sees_hubs_broken(void **state)
     stop_hubs(forked_hubs);
 }
 
+/* A child forked inside a hub coroutine keeps only that hub's thread. Once the coroutine
+ * returns, nothing can spawn on the hub any more: the hub ends and so does the child (status
+ * 0, as the last thread's return ends a process), instead of its root waking on "nothing can
+ * wake us" forever (it spun at 100% CPU re-reading /proc/self/stat). */
+static _Atomic pid_t hub_child;
+
+static void fork_and_return(void *arg)
+{
+    (void)arg;
+    pid_t pid = fork();
+    if (pid == 0) return; /* the child: this coroutine ends, its hub idles */
+    atomic_store(&hub_child, pid);
+}
+
+static void child_forked_in_a_hub_coroutine_ends(void **state)
+{
+    (void)state;
+    weft_hubs_t *hs = start_hubs(1);
+    weft_co_t *co;
+    assert_int_equal(weft_hubs_spawn(hs, 0, fork_and_return, NULL, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), 0);
+    weft_co_release(co);
+    pid_t pid = atomic_load(&hub_child);
+    assert_true(pid > 0);
+    int status = 0;
+    pid_t got = 0;
+    for (int i = 0; i < 3000 && got == 0; i++) { /* up to 30 s */
+        got = waitpid(pid, &status, WNOHANG);
+        if (got == 0) usleep(10000);
+    }
+    if (got == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fail_msg("the child forked in a hub coroutine did not end");
+    }
+    assert_int_equal(got, pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    stop_hubs(hs);
+}
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(spawn_on_each_hub_runs_on_its_thread),
     WEFT_TEST(spawn_any_picks_the_least_loaded_hub),
@@ -676,6 +717,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(hubs_under_oom_and_faults),
     WEFT_TEST(overflow_on_a_hub_is_reported),
     WEFT_TEST(fork_child_sees_hubs_broken),
+    WEFT_TEST(child_forked_in_a_hub_coroutine_ends),
 };
 
 WEFT_TEST_MAIN(cases)
