@@ -186,14 +186,16 @@ static bool state_final(const void *w)
            WEFT__W_WOKEN;
 }
 
-/* A waker is between its futex_wake and the final store: a few instructions, unless it was
- * preempted there. */
+/* A waker is between its futex_wake and the final store: a few instructions, or the return
+ * from that system call, unless it was preempted there, most often by the very thread it woke
+ * (placed on the waker's CPU): then only a yield lets it finish. So a short spin (64 pauses,
+ * one or two microseconds: a system call's return on another CPU), then yields. */
 static uint32_t await_final(weft__waiter_t *w)
 {
     uint32_t s;
     for (int i = 0; (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;
          i++) {
-        if (i < 1000)
+        if (i < 64)
             weft__cpu_relax();
         else
             sched_yield();
@@ -201,9 +203,60 @@ static uint32_t await_final(weft__waiter_t *w)
     return s;
 }
 
+/* ---- the adaptive spin ------------------------------------------------------------------------
+ * A thread spins before it sleeps because a waker that comes meanwhile costs nothing, while a
+ * sleep and its futex_wake cost tens of microseconds on a virtual machine. The spin pays only
+ * while wakers come within it: with more runnable threads than CPUs the waker is often queued
+ * behind the spinner (even for the spinner's own CPU), and every spin then burns its whole
+ * budget and delays the wake it waits for; a timed wait that nobody ends burns it for nothing.
+ * Reading how many threads are runnable is far too costly per wait; the cheap signal is the
+ * thread's own history: `misses` counts its last spins in a row that ended without a wake.
+ *   misses 0        the whole budget (weft__spin_ns)
+ *   misses 1        an eighth of it
+ *   misses 2        no spin, except every SPIN_PROBE_EVERY-th park, which spins an eighth
+ * A spin that sees its wake resets misses to 0. Per thread, in initial-exec TLS: a thread
+ * parks one waiter at a time, and nobody else reads it. Coroutines never spin (they park
+ * through their hub). */
+enum { SPIN_MISS_MAX = 2, SPIN_PROBE_EVERY = 8, SPIN_SHORT_SHIFT = 3 };
+
+static WEFT__TLS struct spin_history {
+    uint8_t misses;  /* last spins in a row that saw no wake, up to SPIN_MISS_MAX */
+    uint8_t skipped; /* parks without a spin since the last probe */
+} spin_history;
+
+/* The budget of the calling thread's next spin, in ns (0: sleep at once). */
+static int64_t spin_budget(void)
+{
+    int64_t full = weft__spin_ns();
+    struct spin_history *h = &spin_history;
+    if (full == 0 || h->misses == 0) return full;
+    if (h->misses < SPIN_MISS_MAX) return full >> SPIN_SHORT_SHIFT;
+    if (++h->skipped < SPIN_PROBE_EVERY) return 0;
+    h->skipped = 0;
+    return full >> SPIN_SHORT_SHIFT;
+}
+
+/* Records how a spin of the calling thread ended. */
+static void spin_record(bool woken)
+{
+    struct spin_history *h = &spin_history;
+    if (woken)
+        h->misses = 0;
+    else if (h->misses < SPIN_MISS_MAX)
+        h->misses++;
+}
+
+int weft__spin_misses(void)
+{
+    return spin_history.misses;
+}
+
 static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
 {
-    if (!w->nospin) weft__spin(state_final, w, deadline);
+    if (!w->nospin) {
+        int64_t budget = spin_budget();
+        if (budget > 0) spin_record(weft__spin_for(state_final, w, deadline, budget));
+    }
     uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
     while (s < WEFT__W_WOKEN) {
         if (s == WEFT__W_WAKING) return await_final(w);

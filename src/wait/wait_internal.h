@@ -336,15 +336,20 @@ int weft__nap_until(bool (*done)(void *arg), void *arg, int64_t deadline, bool n
  * we still spin costs nothing. Tuned by WEFT_SPIN_NS in the environment. */
 int64_t weft__spin_ns(void);
 
-/* The one bounded spin: pauses until done(arg), for the spin budget (weft__spin_ns) but not
- * past the deadline. True as soon as done(arg) holds, false once the budget is spent (at once
- * when there is none: one CPU, or WEFT_SPIN_NS=0). The clock is read every 64 pauses only: a
- * pause is tens of cycles, a clock read about as much again. Inline, so that a `done` known at
- * the call inlines into the loop. */
-static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, int64_t deadline)
+/* A thread parker spins for the budget above only while its spins keep seeing their wake: after
+ * a spin that saw none it spins an eighth of it, after two such only every eighth park does
+ * (wait.c, "the adaptive spin"). This is that history of the calling thread: its last spins in
+ * a row that ended without a wake (0 to 2), for tests. */
+int weft__spin_misses(void);
+
+/* The one bounded spin: pauses until done(arg), for `budget` nanoseconds but not past the
+ * deadline. True as soon as done(arg) holds, false once the budget is spent (at once when it is
+ * 0 or less). The clock is read every 64 pauses only: a pause is tens of cycles, a clock read
+ * about as much again. Inline, so that a `done` known at the call inlines into the loop. */
+static inline bool weft__spin_for(bool (*done)(const void *arg), const void *arg, int64_t deadline,
+                                  int64_t budget)
 {
-    int64_t budget = weft__spin_ns();
-    if (budget == 0) return false;
+    if (budget <= 0) return false;
     int64_t until = weft_time_monotonic_ns() + budget;
     if (until > deadline) until = deadline;
     for (;;) {
@@ -354,6 +359,13 @@ static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, in
         }
         if (weft_time_monotonic_ns() >= until) return false;
     }
+}
+
+/* weft__spin_for with the whole spin budget (weft__spin_ns: none on one CPU, or with
+ * WEFT_SPIN_NS=0). */
+static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, int64_t deadline)
+{
+    return weft__spin_for(done, arg, deadline, weft__spin_ns());
 }
 
 #endif /* WEFT_WAIT_INTERNAL_H */

@@ -254,6 +254,91 @@ static void idle_park_does_not_burn_cpu(void **state)
     assert_true(cpu < 0.05);
 }
 
+/* ---- the adaptive spin (wait.c) -------------------------------------------------------------
+ * A pre-woken waiter is a wake every spin sees at once; a timed park nobody ends is a spin that
+ * sees none. */
+
+/* Parks one waiter of the calling thread on a queue of its own: already woken (0), or woken by
+ * nobody until 1 ms from now (WEFT_ETIMEDOUT). */
+static int park_once(bool woken)
+{
+    weft_waitq_t q = WEFT_WAITQ_INIT;
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waitq_lock(&q);
+    weft__waitq_push(&q, &w);
+    weft__waitq_unlock(&q);
+    if (woken) assert_int_equal(weft__waitq_wake(&q, 1, 0), 1);
+    return weft__waiter_park(&q, &w, woken ? WEFT_NO_DEADLINE : deadline_in(0.001));
+}
+
+/* Two spins in a row that see no wake stop a thread's spinning (the loaded machine: the waker
+ * waits for the CPU the spinner holds); from then on every eighth park probes with a short
+ * spin, and a probe that sees its wake gives the whole budget back (the machine is idle again). */
+static void spin_stops_after_two_misses_and_a_probe_that_sees_a_wake_restores_it(void **state)
+{
+    (void)state;
+    if (weft__spin_ns() == 0) skip(); /* one CPU or WEFT_SPIN_NS=0: no spin at all */
+    assert_int_equal(weft__spin_misses(), 0);
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT);
+    assert_int_equal(weft__spin_misses(), 1);
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT);
+    assert_int_equal(weft__spin_misses(), 2);
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* no spin: nothing recorded */
+    assert_int_equal(weft__spin_misses(), 2);
+    for (int i = 2; i < 8; i++) { /* parks 2..7 since the last spin: no spin either */
+        assert_int_equal(park_once(true), 0);
+        assert_int_equal(weft__spin_misses(), 2);
+    }
+    assert_int_equal(park_once(true), 0); /* the 8th: a probe, which sees its wake */
+    assert_int_equal(weft__spin_misses(), 0);
+}
+
+/* A thread that stopped spinning sleeps at once, and a wake from another thread still reaches
+ * it, in the futex or on its way there; so does a cancel. */
+typedef struct unspun {
+    weft_waitq_t q;
+    _Atomic int queued;
+    weft__waitctx_t *_Atomic ctx;
+    int misses, result;
+} unspun_t;
+
+static void *unspun_park(void *p)
+{
+    unspun_t *a = p;
+    park_once(false);
+    park_once(false);
+    a->misses = weft__spin_misses();
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    atomic_store(&a->ctx, w.ctx);
+    weft__waitq_lock(&a->q);
+    weft__waitq_push(&a->q, &w);
+    weft__waitq_unlock(&a->q);
+    atomic_store(&a->queued, 1);
+    a->result = weft__waiter_park(&a->q, &w, WEFT_NO_DEADLINE);
+    return NULL;
+}
+
+static void park_without_spin_is_woken_or_canceled_by_another_thread(void **state)
+{
+    (void)state;
+    for (int cancel = 0; cancel < 2; cancel++) {
+        unspun_t a = {.q = WEFT_WAITQ_INIT};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, unspun_park, &a), 0);
+        while (!atomic_load(&a.queued)) sched_yield();
+        if (cancel)
+            weft__waitctx_cancel(atomic_load(&a.ctx));
+        else
+            assert_int_equal(weft__waitq_wake(&a.q, 1, 0), 1);
+        weft_test_join(t);
+        assert_int_equal(a.misses, weft__spin_ns() ? 2 : 0);
+        assert_int_equal(a.result, cancel ? WEFT_ECANCELED : 0);
+        assert_true(weft__waitq_empty(&a.q));
+    }
+}
+
 /* A nap is a wait like any other: a timeout scope that ends before the nap's own deadline
  * fails it with WEFT_ETIMEDOUT (gevent.Timeout around gevent.sleep raises), where it used to
  * return 0, the "slept the whole time" answer, which kept the backoff loops built on naps
@@ -501,6 +586,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(waitq_wake_n_wakes_exactly_n_in_order),
     WEFT_TEST(idle_park_does_not_burn_cpu),
     WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
+    WEFT_TEST(spin_stops_after_two_misses_and_a_probe_that_sees_a_wake_restores_it),
+    WEFT_TEST(park_without_spin_is_woken_or_canceled_by_another_thread),
     WEFT_TEST(shared_park_returns_when_word_is_woken),
     WEFT_TEST(shared_park_in_cancel_scope_sees_cancel),
     WEFT_TEST(shared_park_deadline_scope_and_cancel),
