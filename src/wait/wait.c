@@ -214,9 +214,11 @@ static uint32_t await_final(weft__waiter_t *w)
  *   misses 0        the whole budget (weft__spin_ns)
  *   misses 1        an eighth of it
  *   misses 2        no spin, except every SPIN_PROBE_EVERY-th park, which spins an eighth
- * A spin that sees its wake resets misses to 0. Per thread, in initial-exec TLS: a thread
- * parks one waiter at a time, and nobody else reads it. Coroutines never spin (they park
- * through their hub). */
+ * A spin that sees its wake resets misses to 0; one that does not adds 1, and a park that
+ * then times out (nobody came at all: an idle timed wait, a poll loop) sets 2 at once, so the
+ * next idle wait sleeps without spinning. Per thread, in initial-exec TLS: a thread parks one
+ * waiter at a time, and nobody else reads it. Naps (nospin) leave it alone. Coroutines never
+ * spin (they park through their hub). */
 enum { SPIN_MISS_MAX = 2, SPIN_PROBE_EVERY = 8, SPIN_SHORT_SHIFT = 3 };
 
 static WEFT__TLS struct spin_history {
@@ -236,14 +238,22 @@ static int64_t spin_budget(void)
     return full >> SPIN_SHORT_SHIFT;
 }
 
-/* Records how a spin of the calling thread ended. */
+/* Records how a spin of the calling thread ended: woken within it, or not (misses + 1); or
+ * that a park timed out (misses at its most). */
 static void spin_record(bool woken)
 {
     struct spin_history *h = &spin_history;
     if (woken)
         h->misses = 0;
-    else if (h->misses < SPIN_MISS_MAX)
-        h->misses++;
+    else if (h->misses < SPIN_MISS_MAX && ++h->misses == SPIN_MISS_MAX)
+        h->skipped = 0;
+}
+
+static void spin_record_timeout(void)
+{
+    struct spin_history *h = &spin_history;
+    if (h->misses < SPIN_MISS_MAX) h->skipped = 0;
+    h->misses = SPIN_MISS_MAX;
 }
 
 int weft__spin_misses(void)
@@ -268,8 +278,10 @@ static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (r == WEFT_ETIMEDOUT && s == WEFT__W_SLEEPING &&
             atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
-                                                    memory_order_acq_rel, memory_order_acquire))
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            if (!w->nospin) spin_record_timeout();
             return WEFT__W_TIMEDOUT;
+        }
     }
     return s;
 }

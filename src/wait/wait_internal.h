@@ -337,9 +337,9 @@ int weft__nap_until(bool (*done)(void *arg), void *arg, int64_t deadline, bool n
 int64_t weft__spin_ns(void);
 
 /* A thread parker spins for the budget above only while its spins keep seeing their wake: after
- * a spin that saw none it spins an eighth of it, after two such only every eighth park does
- * (wait.c, "the adaptive spin"). This is that history of the calling thread: its last spins in
- * a row that ended without a wake (0 to 2), for tests. */
+ * a spin that saw none it spins an eighth of it; after two such, or a park that timed out, only
+ * every eighth park does (wait.c, "the adaptive spin"). This is that history of the calling
+ * thread: its last spins in a row that ended without a wake (0 to 2), for tests. */
 int weft__spin_misses(void);
 
 /* The one bounded spin: pauses until done(arg), for `budget` nanoseconds but not past the

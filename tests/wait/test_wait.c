@@ -272,26 +272,74 @@ static int park_once(bool woken)
     return weft__waiter_park(&q, &w, woken ? WEFT_NO_DEADLINE : deadline_in(0.001));
 }
 
-/* Two spins in a row that see no wake stop a thread's spinning (the loaded machine: the waker
- * waits for the CPU the spinner holds); from then on every eighth park probes with a short
- * spin, and a probe that sees its wake gives the whole budget back (the machine is idle again). */
-static void spin_stops_after_two_misses_and_a_probe_that_sees_a_wake_restores_it(void **state)
+/* After `parked` parks without a spin since spinning stopped: parks pre-woken waiters up to
+ * the seventh such (no spin: misses stays 2), then an eighth: the probe, which sees its wake at
+ * once and gives the whole budget back. */
+static void probe_restores_the_spin(int parked)
+{
+    assert_int_equal(weft__spin_misses(), 2);
+    for (int i = parked + 1; i < 8; i++) {
+        assert_int_equal(park_once(true), 0);
+        assert_int_equal(weft__spin_misses(), 2);
+    }
+    assert_int_equal(park_once(true), 0);
+    assert_int_equal(weft__spin_misses(), 0);
+}
+
+/* A timed park nobody ends (an idle wait) stops a thread's spinning at once: its next idle wait
+ * sleeps without paying the spin first. From then on every eighth park probes with a short spin,
+ * and a probe that sees its wake gives the whole budget back (wakers come in time again). */
+static void wait_nobody_ends_stops_the_spin_until_a_probe_sees_a_wake(void **state)
 {
     (void)state;
     if (weft__spin_ns() == 0) skip(); /* one CPU or WEFT_SPIN_NS=0: no spin at all */
     assert_int_equal(weft__spin_misses(), 0);
     assert_int_equal(park_once(false), WEFT_ETIMEDOUT);
-    assert_int_equal(weft__spin_misses(), 1);
-    assert_int_equal(park_once(false), WEFT_ETIMEDOUT);
     assert_int_equal(weft__spin_misses(), 2);
-    assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* no spin: nothing recorded */
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* no spin: the first park without */
     assert_int_equal(weft__spin_misses(), 2);
-    for (int i = 2; i < 8; i++) { /* parks 2..7 since the last spin: no spin either */
-        assert_int_equal(park_once(true), 0);
-        assert_int_equal(weft__spin_misses(), 2);
+    probe_restores_the_spin(1);
+}
+
+/* The loaded machine: the waker comes, but only after the spin gave up (it waited for the CPU
+ * the spinner held). One such late wake shortens the next spin, a second stops spinning. The
+ * waker here wakes only once the waiter sleeps, so every spin misses. */
+typedef struct late_waker {
+    weft_waitq_t q;
+    weft__waiter_t *_Atomic w; /* the waiter to wake once it sleeps */
+} late_waker_t;
+
+static void *wake_once_asleep(void *p)
+{
+    late_waker_t *a = p;
+    for (int round = 0; round < 2; round++) {
+        weft__waiter_t *w;
+        while (!(w = atomic_load(&a->w)) || atomic_load(&w->state) != WEFT__W_SLEEPING)
+            sched_yield();
+        atomic_store(&a->w, NULL);
+        assert_int_equal(weft__waitq_wake(&a->q, 1, 0), 1);
     }
-    assert_int_equal(park_once(true), 0); /* the 8th: a probe, which sees its wake */
-    assert_int_equal(weft__spin_misses(), 0);
+    return NULL;
+}
+
+static void late_wakes_shorten_then_stop_the_spin(void **state)
+{
+    (void)state;
+    if (weft__spin_ns() == 0) skip();
+    late_waker_t a = {.q = WEFT_WAITQ_INIT};
+    pthread_t t = weft_test_start(wake_once_asleep, &a);
+    for (int round = 1; round <= 2; round++) {
+        weft__waiter_t w;
+        weft__waiter_init(&w);
+        weft__waitq_lock(&a.q);
+        weft__waitq_push(&a.q, &w);
+        weft__waitq_unlock(&a.q);
+        atomic_store(&a.w, &w);
+        assert_int_equal(weft__waiter_park(&a.q, &w, WEFT_NO_DEADLINE), 0);
+        assert_int_equal(weft__spin_misses(), round);
+    }
+    weft_test_join(t);
+    probe_restores_the_spin(0);
 }
 
 /* A thread that stopped spinning sleeps at once, and a wake from another thread still reaches
@@ -586,7 +634,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(waitq_wake_n_wakes_exactly_n_in_order),
     WEFT_TEST(idle_park_does_not_burn_cpu),
     WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
-    WEFT_TEST(spin_stops_after_two_misses_and_a_probe_that_sees_a_wake_restores_it),
+    WEFT_TEST(wait_nobody_ends_stops_the_spin_until_a_probe_sees_a_wake),
+    WEFT_TEST(late_wakes_shorten_then_stop_the_spin),
     WEFT_TEST(park_without_spin_is_woken_or_canceled_by_another_thread),
     WEFT_TEST(shared_park_returns_when_word_is_woken),
     WEFT_TEST(shared_park_in_cancel_scope_sees_cancel),
