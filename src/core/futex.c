@@ -34,6 +34,16 @@ void weft__futex_wake(_Atomic uint32_t *word, int n, bool shared)
     syscall(SYS_futex, (uint32_t *)word, op, n, NULL, NULL, 0);
 }
 
+bool weft__futex_wake_set(_Atomic uint32_t *word, uint32_t value)
+{
+    /* FUTEX_WAKE_OP on one word: *word = value (FUTEX_OP_SET), wake 1 sleeper on it, and wake 0
+     * more whatever the comparison (nr_wake2, passed in the timeout slot, is 0). */
+    int op = FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG;
+    long r = syscall(SYS_futex, (uint32_t *)word, op, 1, (void *)0, (uint32_t *)word,
+                     FUTEX_OP(FUTEX_OP_SET, value, FUTEX_OP_CMP_EQ, 0));
+    return r >= 0;
+}
+
 _Atomic int weft__idle_helpers;
 
 int weft__ncpu(void)
