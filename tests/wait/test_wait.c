@@ -342,6 +342,51 @@ static void late_wakes_shorten_then_stop_the_spin(void **state)
     probe_restores_the_spin(0);
 }
 
+/* A sleeping thread is woken by one system call that stores WOKEN (FUTEX_WAKE_OP); where the
+ * kernel refuses it, through WAKING and a plain futex_wake. Either way the sleeper gets the wake
+ * and what the waker handed over. The waker here wakes only once the waiter sleeps. */
+typedef struct sleeper {
+    weft_waitq_t q;
+    weft__waiter_t *_Atomic w;
+    int rounds;
+} sleeper_t;
+
+static void *wake_sleepers(void *p)
+{
+    sleeper_t *a = p;
+    for (int round = 0; round < a->rounds; round++) {
+        weft__waiter_t *w;
+        while (!(w = atomic_load(&a->w)) || atomic_load(&w->state) != WEFT__W_SLEEPING)
+            sched_yield();
+        atomic_store(&a->w, NULL);
+        assert_int_equal(weft__waitq_wake(&a->q, 1, (uintptr_t)round + 1), 1);
+    }
+    return NULL;
+}
+
+static void sleeping_thread_is_woken_with_or_without_futex_wake_op(void **state)
+{
+    (void)state;
+    for (int refused = 0; refused < 2; refused++) {
+        atomic_store(&weft__futex_wake_op_refused, refused != 0);
+        sleeper_t a = {.q = WEFT_WAITQ_INIT, .rounds = 20};
+        pthread_t t = weft_test_start(wake_sleepers, &a);
+        for (int round = 0; round < a.rounds; round++) {
+            weft__waiter_t w;
+            weft__waiter_init(&w);
+            w.nospin = true; /* straight to the futex */
+            weft__waitq_lock(&a.q);
+            weft__waitq_push(&a.q, &w);
+            weft__waitq_unlock(&a.q);
+            atomic_store(&a.w, &w);
+            assert_int_equal(weft__waiter_park(&a.q, &w, WEFT_NO_DEADLINE), 0);
+            assert_int_equal(w.data, (uintptr_t)round + 1);
+        }
+        weft_test_join(t);
+    }
+    atomic_store(&weft__futex_wake_op_refused, false);
+}
+
 /* A thread that stopped spinning sleeps at once, and a wake from another thread still reaches
  * it, in the futex or on its way there; so does a cancel. */
 typedef struct unspun {
@@ -636,6 +681,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
     WEFT_TEST(wait_nobody_ends_stops_the_spin_until_a_probe_sees_a_wake),
     WEFT_TEST(late_wakes_shorten_then_stop_the_spin),
+    WEFT_TEST(sleeping_thread_is_woken_with_or_without_futex_wake_op),
     WEFT_TEST(park_without_spin_is_woken_or_canceled_by_another_thread),
     WEFT_TEST(shared_park_returns_when_word_is_woken),
     WEFT_TEST(shared_park_in_cancel_scope_sees_cancel),
