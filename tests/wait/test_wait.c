@@ -132,7 +132,9 @@ static void dequeued_waiter_takes_wake_after_deadline(void **state)
 {
     (void)state;
     weft_waitq_t q = WEFT_WAITQ_INIT;
-    parked_t a = {.q = &q, .deadline_s = 0.02};
+    /* 0.5 s: the pop below must come before it, even on a machine so loaded that this thread
+     * waits tens of milliseconds for a CPU (0.02 s failed there: the waiter had left). */
+    parked_t a = {.q = &q, .deadline_s = 0.5};
     pthread_t t;
     pthread_create(&t, NULL, park_thread, &a);
     wait_queued(&a);
@@ -141,12 +143,12 @@ static void dequeued_waiter_takes_wake_after_deadline(void **state)
     weft__waitq_unlock(&q);
     assert_non_null(w);
     w->data = 99;
-    sleep_ms(150); /* well past the waiter's deadline */
+    sleep_ms(700); /* well past the waiter's deadline */
     weft__waiter_wake(w);
     pthread_join(t, NULL);
     assert_int_equal(a.result, 0);
     assert_int_equal(a.data, 99);
-    assert_true(a.elapsed >= 100000000);
+    assert_true(a.elapsed >= 600000000);
 }
 
 static void cancel_interrupts_park(void **state)
