@@ -93,7 +93,8 @@ extern WEFT__TLS weft__waitctx_t *weft__current_ctx;
 static inline weft__waitctx_t *weft__waitctx_current(void)
 {
     weft__waitctx_t *ctx = weft__current_ctx;
-    return ctx ? ctx : &weft__thread_ctx;
+    if (weft__likely(!ctx)) return &weft__thread_ctx; /* a thread: no taken branch */
+    return ctx;
 }
 
 /* Repoints the calling thread's current context (the coroutine layer's switch hook); NULL
