@@ -244,11 +244,15 @@ static uint32_t await_final(weft__waiter_t *w)
  *   misses 0        the whole budget (weft__spin_ns)
  *   misses 1        an eighth of it
  *   misses 2        no spin, except every SPIN_PROBE_EVERY-th park, which spins an eighth
- * A spin that sees its wake resets misses to 0; one that does not adds 1, and a park that
- * then times out (nobody came at all: an idle timed wait, a poll loop) sets 2 at once, so the
- * next idle wait sleeps without spinning. Per thread, in initial-exec TLS: a thread parks one
- * waiter at a time, and nobody else reads it. Naps (nospin) leave it alone. Coroutines never
- * spin (they park through their hub). */
+ * A spin that sees its wake resets misses to 0. A thread that then sleeps reads the clock
+ * when it goes to sleep and when it is woken: a wake within half the budget adds 1 (its sleep
+ * gave the waker the CPU the spin held: the oversubscribed machine), a later one resets misses
+ * to 0 (the waker was far or asleep itself; counting those, two threads that both stopped
+ * spinning would keep each other from ever spinning again, since each sees only the other's
+ * slow wakes). A park that times out (nobody came at all: an idle timed wait, a poll loop) sets
+ * 2 at once, so the next idle wait sleeps without spinning. Per thread, in initial-exec TLS: a
+ * thread parks one waiter at a time, and nobody else reads it. Naps (nospin) leave it alone.
+ * Coroutines never spin (they park through their hub). */
 enum { SPIN_MISS_MAX = 2, SPIN_PROBE_EVERY = 8, SPIN_SHORT_SHIFT = 3 };
 
 static WEFT__TLS struct spin_history {
@@ -268,17 +272,31 @@ static int64_t spin_budget(void)
     return full >> SPIN_SHORT_SHIFT;
 }
 
-/* Records how a spin of the calling thread ended: woken within it, or not (misses + 1); or
- * that a park timed out (misses at its most). */
-static void spin_record(bool woken)
+/* A spin that saw its wake: the whole budget again. */
+static void spin_hit(void)
+{
+    spin_history.misses = 0;
+}
+
+int64_t weft__spin_long_sleep_ns;
+
+/* The thread slept `ns` before its wake came (after a spin that saw none, or no spin). A wake
+ * soon after it went to sleep is the oversubscribed machine's mark: its sleep gave the waker the
+ * CPU the spin held (misses + 1). A wake long after (half the budget or more) is not: the waker
+ * was far, or asleep itself, and a partner that stopped spinning must not keep this thread from
+ * spinning (two threads that both stopped would each see only the other's slow wakes): the
+ * whole budget again. */
+static void spin_record_sleep(int64_t ns)
 {
     struct spin_history *h = &spin_history;
-    if (woken)
+    int64_t long_sleep = weft__spin_long_sleep_ns ? weft__spin_long_sleep_ns : weft__spin_ns() / 2;
+    if (ns >= long_sleep)
         h->misses = 0;
     else if (h->misses < SPIN_MISS_MAX && ++h->misses == SPIN_MISS_MAX)
         h->skipped = 0;
 }
 
+/* The park timed out: nobody came at all (misses at its most). */
 static void spin_record_timeout(void)
 {
     struct spin_history *h = &spin_history;
@@ -293,26 +311,36 @@ int weft__spin_misses(void)
 
 static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
 {
-    if (!w->nospin) {
+    bool learn = !w->nospin && weft__spin_ns() > 0; /* naps and WEFT_SPIN_NS=0 leave it alone */
+    if (learn) {
         int64_t budget = spin_budget();
-        if (budget > 0) spin_record(weft__spin_for(state_final, w, deadline, budget));
+        if (budget > 0 && weft__spin_for(state_final, w, deadline, budget)) {
+            spin_hit();
+            learn = false;
+        }
     }
+    int64_t slept_at = 0; /* when it first went to sleep, for spin_record_sleep */
     uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
     while (s < WEFT__W_WOKEN) {
-        if (s == WEFT__W_WAKING) return await_final(w);
+        if (s == WEFT__W_WAKING) {
+            s = await_final(w);
+            break;
+        }
         if (s == WEFT__W_WAITING &&
             !atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_SLEEPING,
                                                      memory_order_acq_rel, memory_order_acquire))
             continue; /* s now holds the new state */
+        if (learn && !slept_at) slept_at = weft_time_monotonic_ns();
         int r = weft__futex_wait(&w->state, WEFT__W_SLEEPING, deadline, false);
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (r == WEFT_ETIMEDOUT && s == WEFT__W_SLEEPING &&
             atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
                                                     memory_order_acq_rel, memory_order_acquire)) {
-            if (!w->nospin) spin_record_timeout();
+            if (learn) spin_record_timeout();
             return WEFT__W_TIMEDOUT;
         }
     }
+    if (slept_at) spin_record_sleep(weft_time_monotonic_ns() - slept_at);
     return s;
 }
 
