@@ -340,14 +340,14 @@ int weft__nap_until(bool (*done)(void *arg), void *arg, int64_t deadline, bool n
 int64_t weft__spin_ns(void);
 
 /* A thread parker spins for the budget above only while its spins keep seeing their wake: after
- * a spin that saw none, and a wake soon after it slept, it spins an eighth of it; after two such,
- * or a park that timed out, only every eighth park does (wait.c, "the adaptive spin"). This is
- * that history of the calling thread (0 to 2), for tests. */
+ * a spin that saw none it spins an eighth of it; after two such, or a park that timed out, only
+ * every eighth park does, until a spin sees its wake or 10 ms have passed (wait.c, "the adaptive
+ * spin"). This is that history of the calling thread (0 to 2), for tests. */
 int weft__spin_misses(void);
 
-/* How long a sleep after a failed spin must last not to count as a miss (wait.c); 0: half the
- * spin budget. A seam for tests (set before the threads they start, restored after). */
-extern int64_t weft__spin_long_sleep_ns;
+/* How long after spinning stopped a thread tries again (wait.c); 0: 10 ms. A seam for tests
+ * (set on the thread under test before it parks, restored after). */
+extern int64_t weft__spin_retry_ns;
 
 /* The one bounded spin: pauses until done(arg), for `budget` nanoseconds but not past the
  * deadline. True as soon as done(arg) holds, false once the budget is spent (at once when it is

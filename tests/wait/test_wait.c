@@ -295,18 +295,19 @@ static void wait_nobody_ends_stops_the_spin_until_a_probe_sees_a_wake(void **sta
 {
     (void)state;
     if (weft__spin_ns() == 0) skip(); /* one CPU or WEFT_SPIN_NS=0: no spin at all */
+    weft__spin_retry_ns = INT64_MAX;  /* no retry by time while the case runs */
     assert_int_equal(weft__spin_misses(), 0);
     assert_int_equal(park_once(false), WEFT_ETIMEDOUT);
     assert_int_equal(weft__spin_misses(), 2);
     assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* no spin: the first park without */
     assert_int_equal(weft__spin_misses(), 2);
     probe_restores_the_spin(1);
+    weft__spin_retry_ns = 0;
 }
 
-/* The loaded machine: the waker comes, but only after the spin gave up, and soon after the
- * spinner slept (it waited for the CPU the spinner held). One such wake shortens the next spin,
- * a second stops spinning. The waker here wakes only once the waiter sleeps, so every spin
- * misses; "soon" is made certain by the seam (every sleep counts as short). */
+/* The loaded machine: the waker comes, but only after the spin gave up (it waited for the CPU
+ * the spinner held). One such late wake shortens the next spin, a second stops spinning. The
+ * waker here wakes only once the waiter sleeps, so every spin misses. */
 typedef struct late_waker {
     weft_waitq_t q;
     weft__waiter_t *_Atomic w; /* the waiter to wake once it sleeps */
@@ -330,7 +331,7 @@ static void late_wakes_shorten_then_stop_the_spin(void **state)
     (void)state;
     if (weft__spin_ns() == 0) skip();
     late_waker_t a = {.q = WEFT_WAITQ_INIT};
-    weft__spin_long_sleep_ns = INT64_MAX;
+    weft__spin_retry_ns = INT64_MAX; /* no retry by time while the case runs */
     pthread_t t = weft_test_start(wake_once_asleep, &a);
     for (int round = 1; round <= 2; round++) {
         weft__waiter_t w;
@@ -343,41 +344,23 @@ static void late_wakes_shorten_then_stop_the_spin(void **state)
         assert_int_equal(weft__spin_misses(), round);
     }
     weft_test_join(t);
-    weft__spin_long_sleep_ns = 0;
     probe_restores_the_spin(0);
+    weft__spin_retry_ns = 0;
 }
 
-/* A wake long after the thread slept (the waker was far, or asleep itself: a partner that
- * stopped spinning) gives the whole budget back at once: two threads that both stopped spinning
- * must not keep each other from spinning for good. */
-static void *wake_late_once_asleep(void *p)
-{
-    late_waker_t *a = p;
-    weft__waiter_t *w;
-    while (!(w = atomic_load(&a->w)) || atomic_load(&w->state) != WEFT__W_SLEEPING) sched_yield();
-    atomic_store(&a->w, NULL);
-    sleep_ms(30); /* the behaviour under test: a wake 30 ms after the sleep began */
-    assert_int_equal(weft__waitq_wake(&a->q, 1, 0), 1);
-    return NULL;
-}
-
-static void a_long_sleep_restores_the_spin(void **state)
+/* Spinning that stopped is tried again once the retry interval (10 ms; 1 ns here, through the
+ * seam) has passed since it stopped, with the whole budget: two threads that both stopped must
+ * be able to start again together. The retry's first spins do not count their misses. */
+static void stopped_spin_is_retried_after_the_interval(void **state)
 {
     (void)state;
     if (weft__spin_ns() == 0) skip();
+    weft__spin_retry_ns = 1;
     assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* stops the spin */
     assert_int_equal(weft__spin_misses(), 2);
-    late_waker_t a = {.q = WEFT_WAITQ_INIT};
-    pthread_t t = weft_test_start(wake_late_once_asleep, &a);
-    weft__waiter_t w;
-    weft__waiter_init(&w);
-    weft__waitq_lock(&a.q);
-    weft__waitq_push(&a.q, &w);
-    weft__waitq_unlock(&a.q);
-    atomic_store(&a.w, &w);
-    assert_int_equal(weft__waiter_park(&a.q, &w, WEFT_NO_DEADLINE), 0);
-    weft_test_join(t);
+    assert_int_equal(park_once(true), 0); /* the retry: a whole-budget spin that sees its wake */
     assert_int_equal(weft__spin_misses(), 0);
+    weft__spin_retry_ns = 0;
 }
 
 /* A sleeping thread is woken by one system call that stores WOKEN (FUTEX_WAKE_OP); where the
@@ -719,7 +702,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
     WEFT_TEST(wait_nobody_ends_stops_the_spin_until_a_probe_sees_a_wake),
     WEFT_TEST(late_wakes_shorten_then_stop_the_spin),
-    WEFT_TEST(a_long_sleep_restores_the_spin),
+    WEFT_TEST(stopped_spin_is_retried_after_the_interval),
     WEFT_TEST(sleeping_thread_is_woken_with_or_without_futex_wake_op),
     WEFT_TEST(park_without_spin_is_woken_or_canceled_by_another_thread),
     WEFT_TEST(shared_park_returns_when_word_is_woken),
