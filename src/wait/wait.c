@@ -246,7 +246,8 @@ static uint32_t await_final(weft__waiter_t *w)
  *   misses 2        no spin, except every SPIN_PROBE_EVERY-th park, which spins an eighth
  * A spin that sees its wake resets misses to 0; one that does not adds 1; a park that times out
  * (nobody came at all: an idle timed wait) sets 2 at once, so the next idle wait sleeps without
- * spinning. Spinning that stopped is retried SPIN_RETRY_NS (10 ms) after it stopped, with the
+ * spinning. Unless the thread's last park timed out (an idle waiter: only probes), spinning that
+ * stopped is retried SPIN_RETRY_NS (10 ms) after it stopped, with the
  * whole budget for SPIN_GRACE_PARKS spins whose misses do not count: two threads passing a
  * token that have both stopped spinning can only start again together, since each one's probe
  * sees only the other's slow wake from its sleep (at load 5.5 both stayed stopped: ping-pong at
@@ -261,6 +262,7 @@ static WEFT__TLS struct spin_history {
     uint8_t misses;     /* last spins in a row that saw no wake, up to SPIN_MISS_MAX */
     uint8_t skipped;    /* parks without a spin since the last probe */
     uint8_t grace;      /* spins left that miss without counting, after a retry */
+    bool idle;          /* its last park timed out: no retry by time (an idle waiter) */
     int64_t stopped_at; /* when misses last reached SPIN_MISS_MAX */
 } spin_history;
 
@@ -274,7 +276,7 @@ static int64_t spin_budget(void)
     if (full == 0 || h->misses == 0 || h->grace) return full;
     if (h->misses < SPIN_MISS_MAX) return full >> SPIN_SHORT_SHIFT;
     int64_t retry = weft__spin_retry_ns ? weft__spin_retry_ns : SPIN_RETRY_NS;
-    if (weft_time_monotonic_ns() - h->stopped_at >= retry) {
+    if (!h->idle && weft_time_monotonic_ns() - h->stopped_at >= retry) {
         h->misses = 0;
         h->grace = SPIN_GRACE_PARKS;
         return full;
@@ -312,6 +314,7 @@ static void spin_record(bool woken)
 static void spin_record_timeout(void)
 {
     struct spin_history *h = &spin_history;
+    h->idle = true;
     if (h->misses < SPIN_MISS_MAX) {
         spin_stop(h);
     } else {
@@ -348,6 +351,7 @@ static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
             return WEFT__W_TIMEDOUT;
         }
     }
+    if (learn) spin_history.idle = false; /* a wake came: not an idle waiter */
     return s;
 }
 

@@ -348,16 +348,32 @@ static void late_wakes_shorten_then_stop_the_spin(void **state)
     weft__spin_retry_ns = 0;
 }
 
-/* Spinning that stopped is tried again once the retry interval (10 ms; 1 ns here, through the
- * seam) has passed since it stopped, with the whole budget: two threads that both stopped must
- * be able to start again together. The retry's first spins do not count their misses. */
-static void stopped_spin_is_retried_after_the_interval(void **state)
+/* Spinning that stopped after spins that missed their wake is tried again once the retry
+ * interval (10 ms; 1 ns here, through the seam) has passed, with the whole budget: two threads
+ * that both stopped must be able to start again together. A thread whose last park timed out
+ * (an idle waiter) is not retried by time: its next idle wait would pay the spin again. */
+static void stopped_spin_is_retried_after_the_interval_unless_idle(void **state)
 {
     (void)state;
     if (weft__spin_ns() == 0) skip();
     weft__spin_retry_ns = 1;
-    assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* stops the spin */
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* stops the spin: an idle waiter */
     assert_int_equal(weft__spin_misses(), 2);
+    assert_int_equal(park_once(true), 0); /* no retry, no spin */
+    assert_int_equal(weft__spin_misses(), 2);
+
+    late_waker_t a = {.q = WEFT_WAITQ_INIT};
+    pthread_t t = weft_test_start(wake_once_asleep, &a);
+    for (int round = 1; round <= 2; round++) { /* woken parks: no longer idle */
+        weft__waiter_t w;
+        weft__waiter_init(&w);
+        weft__waitq_lock(&a.q);
+        weft__waitq_push(&a.q, &w);
+        weft__waitq_unlock(&a.q);
+        atomic_store(&a.w, &w);
+        assert_int_equal(weft__waiter_park(&a.q, &w, WEFT_NO_DEADLINE), 0);
+    }
+    weft_test_join(t);
     assert_int_equal(park_once(true), 0); /* the retry: a whole-budget spin that sees its wake */
     assert_int_equal(weft__spin_misses(), 0);
     weft__spin_retry_ns = 0;
@@ -702,7 +718,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
     WEFT_TEST(wait_nobody_ends_stops_the_spin_until_a_probe_sees_a_wake),
     WEFT_TEST(late_wakes_shorten_then_stop_the_spin),
-    WEFT_TEST(stopped_spin_is_retried_after_the_interval),
+    WEFT_TEST(stopped_spin_is_retried_after_the_interval_unless_idle),
     WEFT_TEST(sleeping_thread_is_woken_with_or_without_futex_wake_op),
     WEFT_TEST(park_without_spin_is_woken_or_canceled_by_another_thread),
     WEFT_TEST(shared_park_returns_when_word_is_woken),
