@@ -319,15 +319,6 @@ int weft__futex_wait(_Atomic uint32_t *word, uint32_t expect, int64_t deadline, 
  * waiter that saw its wake-up and returned): waking a stale address is harmless. */
 void weft__futex_wake(_Atomic uint32_t *word, int n, bool shared);
 
-/* Stores value (< 4096) in the process-private *word and wakes one sleeper on it, in one system
- * call (FUTEX_WAKE_OP): the kernel does both under the futex's lock, so a sleeper cannot miss
- * the wake, and the caller touches the word no more once the value is there (its owner may
- * return and reuse it at once). False, with nothing done, where the kernel refuses the op; from
- * then on weft__futex_wake_op_refused is true and the call refuses at once (tests set it to
- * drive the callers' fallback). */
-bool weft__futex_wake_set(_Atomic uint32_t *word, uint32_t value);
-extern _Atomic bool weft__futex_wake_op_refused;
-
 /* ---- the internal mutex ------------------------------------------------------------------
  * A three-state futex lock (0 free, 1 locked, 2 locked with sleepers; Drepper, "Futexes are
  * tricky") that guards weft's own short critical sections: a wait queue, a registry. It is

@@ -7,7 +7,6 @@
 #include "core_internal.h"
 #include "sys_internal.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
@@ -33,25 +32,6 @@ void weft__futex_wake(_Atomic uint32_t *word, int n, bool shared)
 {
     int op = FUTEX_WAKE | (shared ? 0 : FUTEX_PRIVATE_FLAG);
     syscall(SYS_futex, (uint32_t *)word, op, n, NULL, NULL, 0);
-}
-
-_Atomic bool weft__futex_wake_op_refused;
-
-bool weft__futex_wake_set(_Atomic uint32_t *word, uint32_t value)
-{
-    /* Relaxed: a hint; a stale read costs one more refused call. */
-    if (atomic_load_explicit(&weft__futex_wake_op_refused, memory_order_relaxed)) return false;
-    /* FUTEX_WAKE_OP on one word: *word = value (FUTEX_OP_SET), wake 1 sleeper on it, and wake 0
-     * more whatever the comparison (nr_wake2, passed in the timeout slot, is 0). It fails only
-     * where the op is unknown (an emulator, a seccomp filter): then never again. */
-    int saved = errno;
-    int op = FUTEX_WAKE_OP | FUTEX_PRIVATE_FLAG;
-    long r = syscall(SYS_futex, (uint32_t *)word, op, 1, (void *)0, (uint32_t *)word,
-                     FUTEX_OP(FUTEX_OP_SET, value, FUTEX_OP_CMP_EQ, 0));
-    if (r >= 0) return true;
-    atomic_store_explicit(&weft__futex_wake_op_refused, true, memory_order_relaxed);
-    errno = saved;
-    return false;
 }
 
 _Atomic int weft__idle_helpers;

@@ -36,38 +36,10 @@ weft__waiter_t *weft__waitq_pop(weft_waitq_t *q)
 
 /* ---- waking ------------------------------------------------------------------------------ */
 
-/* TSan does not see the kernel's store of weft__futex_wake_set: the waker's writes before it
- * (what it handed over) are published to the waiter by hand, release before the call, acquire
- * where the waiter sees its final state. */
-#if defined(__SANITIZE_THREAD__)
-#define WEFT__TSAN_WAIT 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define WEFT__TSAN_WAIT 1
-#endif
-#endif
-#ifdef WEFT__TSAN_WAIT
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
-#define tsan_acquire(addr) __tsan_acquire((void *)(addr))
-#define tsan_release(addr) __tsan_release((void *)(addr))
-#else
-#define tsan_acquire(addr) ((void)0)
-#define tsan_release(addr) ((void)0)
-#endif
-
 /* Makes w's state final and gets its owner running. Everything needed afterwards is read
  * before: once the state is final the waiter may return and its stack be reused. A sleeping
- * thread is woken by one system call that stores the final state and wakes it under the
- * futex's lock (weft__futex_wake_set): the word is live while the call reads it (the waiter
- * cannot return before the store), nothing touches it after, and the woken thread finds its
- * final state at once instead of waiting for the waker to come back from its futex_wake (a
- * wait that cost a yield whenever the woken thread had preempted its waker). Storing it
- * unconditionally is right: `final` is WOKEN (the waker that popped w owes it exactly that
- * wake, and WOKEN overrides a TIMEDOUT or CANCELED the waiter or a canceler set meanwhile,
- * which leave the waiter waiting for it). Where the kernel refuses the op the thread is woken
- * through WAKING, so the word outlives the futex_wake on it (valgrind reports a wake on a
- * reused stack word). */
+ * thread is woken through WAKING, so the futex word outlives the futex_wake on it (a wake on
+ * a reused stack word would be harmless to the kernel, but it is a read of dead memory). */
 static void finish(weft__waiter_t *w, uint32_t final)
 {
     const weft__parker_t *parker = w->ctx->parker;
@@ -83,8 +55,6 @@ static void finish(weft__waiter_t *w, uint32_t final)
     uint32_t s = atomic_load_explicit(&w->state, memory_order_relaxed);
     for (;;) {
         if (s == WEFT__W_SLEEPING) {
-            tsan_release(&w->state);
-            if (weft__futex_wake_set(&w->state, final)) return;
             if (atomic_compare_exchange_weak_explicit(&w->state, &s, WEFT__W_WAKING,
                                                       memory_order_acq_rel, memory_order_relaxed)) {
                 weft__futex_wake(&w->state, 1, false);
@@ -397,10 +367,7 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     } else {
         s = WEFT__W_CANCELED;
     }
-    if (s == WEFT__W_WOKEN) {
-        tsan_acquire(&w->state);
-        return 0;
-    }
+    if (s == WEFT__W_WOKEN) return 0;
 
     /* Deadline or cancel: leave the queue, unless a waker got there first. */
     weft__mutex_lock(lock);
@@ -416,10 +383,7 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     for (;;) {
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (s == WEFT__W_WAKING) s = await_final(w);
-        if (s == WEFT__W_WOKEN) {
-            tsan_acquire(&w->state);
-            return 0;
-        }
+        if (s == WEFT__W_WOKEN) return 0;
         if (atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_WAITING,
                                                     memory_order_acq_rel, memory_order_acquire))
             park(ctx, w, WEFT_NO_DEADLINE);

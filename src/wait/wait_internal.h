@@ -22,12 +22,10 @@
  *   handed over, so nothing given is ever lost.
  *
  * States of waiter.state: WAITING (queued, running or spinning), SLEEPING (a thread about to
- * sleep or asleep in futex_wait: a waker stores the final state and wakes it in one system call,
- * weft__futex_wake_set), WAKING (where the kernel refuses that call, a waker is in a plain
- * futex_wake: the waiter must not return, and free the word, before it is done; for a
- * coroutine, its parker's unpark is running), then one final state: WOKEN (set only by the waker
- * that dequeued it), TIMEDOUT or CANCELED (set by the waiter itself or a canceler; a later WOKEN
- * overrides them).
+ * sleep or asleep in futex_wait: a waker must futex_wake), WAKING (a waker is in that
+ * futex_wake: the waiter must not return, and free the word, before it is done), then one
+ * final state: WOKEN (set only by the waker that dequeued it), TIMEDOUT or CANCELED (set by
+ * the waiter itself or a canceler; a later WOKEN overrides them).
  *
  * Where coroutines plug in: weft__waitctx_current() returns a thread-local pointer that the
  * coroutine layer repoints at the running coroutine's waitctx, whose parker switches to the

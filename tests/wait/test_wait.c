@@ -379,9 +379,8 @@ static void stopped_spin_is_retried_after_the_interval_unless_idle(void **state)
     weft__spin_retry_ns = 0;
 }
 
-/* A sleeping thread is woken by one system call that stores WOKEN (FUTEX_WAKE_OP); where the
- * kernel refuses it, through WAKING and a plain futex_wake. Either way the sleeper gets the wake
- * and what the waker handed over. The waker here wakes only once the waiter sleeps. */
+/* A sleeping thread is woken through WAKING and a futex_wake, and gets what the waker handed
+ * over, round after round. The waker here wakes only once the waiter sleeps. */
 typedef struct sleeper {
     weft_waitq_t q;
     weft__waiter_t *_Atomic w;
@@ -401,11 +400,10 @@ static void *wake_sleepers(void *p)
     return NULL;
 }
 
-static void sleeping_thread_is_woken_with_or_without_futex_wake_op(void **state)
+static void sleeping_thread_is_woken_with_what_was_handed_over(void **state)
 {
     (void)state;
-    for (int refused = 0; refused < 2; refused++) {
-        atomic_store(&weft__futex_wake_op_refused, refused != 0);
+    {
         sleeper_t a = {.q = WEFT_WAITQ_INIT, .rounds = 20};
         pthread_t t = weft_test_start(wake_sleepers, &a);
         for (int round = 0; round < a.rounds; round++) {
@@ -421,7 +419,6 @@ static void sleeping_thread_is_woken_with_or_without_futex_wake_op(void **state)
         }
         weft_test_join(t);
     }
-    atomic_store(&weft__futex_wake_op_refused, false);
 }
 
 /* A thread that stopped spinning sleeps at once, and a wake from another thread still reaches
@@ -719,7 +716,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(wait_nobody_ends_stops_the_spin_until_a_probe_sees_a_wake),
     WEFT_TEST(late_wakes_shorten_then_stop_the_spin),
     WEFT_TEST(stopped_spin_is_retried_after_the_interval_unless_idle),
-    WEFT_TEST(sleeping_thread_is_woken_with_or_without_futex_wake_op),
+    WEFT_TEST(sleeping_thread_is_woken_with_what_was_handed_over),
     WEFT_TEST(park_without_spin_is_woken_or_canceled_by_another_thread),
     WEFT_TEST(shared_park_returns_when_word_is_woken),
     WEFT_TEST(shared_park_in_cancel_scope_sees_cancel),
