@@ -214,16 +214,13 @@ static uint32_t await_final(weft__waiter_t *w)
  *   misses 0        the whole budget (weft__spin_ns)
  *   misses 1        an eighth of it
  *   misses 2        no spin, except every SPIN_PROBE_EVERY-th park, which spins an eighth
- * A spin that sees its wake resets misses to 0; one that does not adds 1; a park that times out
- * (nobody came at all: an idle timed wait) sets 2 at once, so the next idle wait sleeps without
- * spinning. Unless the thread's last park timed out (an idle waiter: only probes), spinning that
- * stopped is retried SPIN_RETRY_NS (10 ms) after it stopped, with the
- * whole budget for SPIN_GRACE_PARKS spins whose misses do not count: two threads passing a
- * token that have both stopped spinning can only start again together, since each one's probe
- * sees only the other's slow wake from its sleep (at load 5.5 both stayed stopped: ping-pong at
- * 4.5x condvar instead of 67x). On a loaded machine the retry costs about 17 failed spins every
- * 10 ms (~3.5%). Per thread, in initial-exec TLS: a thread parks one waiter at a time, and
- * nobody else reads it. Naps (nospin) leave it alone.
+ * A park that times out (nobody came at all: an idle timed wait) sets 2 at once, so the next
+ * idle wait sleeps without spinning (probing every eighth park), and a park that a waker ends
+ * sets 0 again. Counting spins that missed their wake (1, then 2, and a retry by time
+ * SPIN_RETRY_NS after a stop, with SPIN_GRACE_PARKS uncounted spins) is compiled out with
+ * SPIN_COUNT_MISSES 0: it served the oversubscribed machine but stopped token-passing pairs
+ * that spinning serves (see below). Per thread, in initial-exec TLS: a thread parks one waiter
+ * at a time, and nobody else reads it. Naps (nospin) leave it alone.
  * Coroutines never spin (they park through their hub). */
 enum { SPIN_MISS_MAX = 2, SPIN_PROBE_EVERY = 8, SPIN_SHORT_SHIFT = 3, SPIN_GRACE_PARKS = 16 };
 /* Whether a spin that saw no wake counts as a miss. Off: at load 5-8 the miss rules stopped the

@@ -337,10 +337,10 @@ int weft__nap_until(bool (*done)(void *arg), void *arg, int64_t deadline, bool n
  * we still spin costs nothing. Tuned by WEFT_SPIN_NS in the environment. */
 int64_t weft__spin_ns(void);
 
-/* A thread parker spins for the budget above only while its spins keep seeing their wake: after
- * a spin that saw none it spins an eighth of it; after two such, or a park that timed out, only
- * every eighth park does, until a spin sees its wake or 10 ms have passed (wait.c, "the adaptive
- * spin"). This is that history of the calling thread (0 to 2), for tests. */
+/* A thread whose last park timed out sleeps without spinning until a park is ended by a waker
+ * (wait.c, "the adaptive spin"; the rules that also stopped it on spins that missed their wake
+ * are compiled out: SPIN_COUNT_MISSES). This is that history of the calling thread (0: spins,
+ * 2: stopped), for tests. */
 int weft__spin_misses(void);
 
 /* How long after spinning stopped a thread tries again (wait.c); 0: 10 ms. A seam for tests
