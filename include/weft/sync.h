@@ -52,8 +52,9 @@ extern "C" {
  * A non-recursive mutual-exclusion lock (threading.Lock). Like Python's, and unlike a pthread
  * mutex, it has no owner: any thread may release it, so it also serves as a binary semaphore
  * or a hand-off token. Re-acquiring it from the holder blocks (until the timeout).
- * Cost: an uncontended acquire+release is two atomic instructions; a contended acquire spins
- * briefly, then parks. Not fair: a running thread may take it ahead of a parked one. */
+ * Cost: an uncontended acquire+release is two atomic instructions (none while the process has a
+ * single thread: then a plain load and store do, as in glibc's mutexes); a contended acquire
+ * spins briefly, then parks. Not fair: a running thread may take it ahead of a parked one. */
 typedef struct weft_lock {
     WEFT__ATOMIC(uint32_t) state_;
     uint32_t shared_; /* process-shared (weft_lock_init_shared, weft/process.h) */
@@ -119,7 +120,10 @@ WEFT_EXTERN bool weft_rlock_is_owned(const weft_rlock_t *r);
  * A counter of available units (threading.Semaphore). acquire takes one unit, waiting while
  * there are none; release gives n back. Waiters are served in FIFO order. With `bounded`
  * (threading.BoundedSemaphore) a release that would raise the value above its initial value
- * fails with WEFT_EOVERFLOW and changes nothing. */
+ * fails with WEFT_EOVERFLOW and changes nothing.
+ * Cost: an uncontended acquire is one atomic instruction (none while the process has a single
+ * thread), a release nobody waits for one; a release with waiters queued hands them units under
+ * the queue's lock. */
 typedef struct weft_semaphore {
     WEFT__ATOMIC(uint32_t) value_;
     uint32_t bound_; /* 0: unbounded */

@@ -34,20 +34,33 @@ static bool owned_by_me(const weft_rlock_t *r)
            (void *)weft__waitctx_current();
 }
 
+/* The first level, past the fast path: the Lock's slow path, then the owner. */
+__attribute__((noinline)) static int acquire_first(weft_rlock_t *r, weft__waitctx_t *me,
+                                                   double timeout)
+{
+    int rc = weft__lock_acquire_slow(&r->lock_, timeout);
+    if (rc) return rc;
+    atomic_store_explicit(&r->owner_, (void *)me, memory_order_relaxed);
+    r->count_ = 1;
+    return 0;
+}
+
+/* The Lock's fast path is inlined here (weft__lock_try_take): an uncontended acquire is the
+ * owner check, one CAS (none while single-threaded) and two stores. */
 int weft_rlock_acquire(weft_rlock_t *r, double timeout)
 {
     WEFT__OBJ_CHECK(r, WEFT__ID_RLOCK, "rlock");
     /* NaN is refused before the owner's re-entry too, as Python does. */
     if (!r || isnan(timeout)) return WEFT_EINVAL;
     if (weft__unlikely(r->lock_.shared_)) return weft__prlock_acquire(r, timeout);
-    if (owned_by_me(r)) {
+    weft__waitctx_t *me = weft__waitctx_current();
+    if (atomic_load_explicit(&r->owner_, memory_order_relaxed) == (void *)me) {
         if (r->count_ == ULONG_MAX) return WEFT_EOVERFLOW;
         r->count_++;
         return 0;
     }
-    int rc = weft_lock_acquire(&r->lock_, timeout);
-    if (rc) return rc;
-    atomic_store_explicit(&r->owner_, (void *)weft__waitctx_current(), memory_order_relaxed);
+    if (weft__unlikely(!weft__lock_try_take(&r->lock_))) return acquire_first(r, me, timeout);
+    atomic_store_explicit(&r->owner_, (void *)me, memory_order_relaxed);
     r->count_ = 1;
     return 0;
 }
@@ -60,7 +73,9 @@ int weft_rlock_release(weft_rlock_t *r)
     if (!owned_by_me(r)) return WEFT_EPERM;
     if (--r->count_ > 0) return 0;
     atomic_store_explicit(&r->owner_, NULL, memory_order_relaxed);
-    return weft_lock_release(&r->lock_);
+    uint32_t seen;
+    if (weft__likely(weft__lock_try_give(&r->lock_, &seen))) return 0;
+    return weft__lock_release_slow(&r->lock_, seen);
 }
 
 bool weft_rlock_is_owned(const weft_rlock_t *r)

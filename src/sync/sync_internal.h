@@ -9,6 +9,70 @@
 #include "sync_shared.h"
 #include "weft/sync.h"
 
+/* ---- the single-threaded fast paths ---------------------------------------------------------
+ * While the process has one thread, an object no other thread can reach needs no atomic
+ * read-modify-write: a plain load and store of the word do the same, and on x86 a locked
+ * instruction costs 10-20 ns where a store costs one (glibc's mutexes take the same shortcut).
+ * The answer comes from glibc's __libc_single_threaded, set false by the first pthread_create
+ * before the new thread runs and never set back (so "true" is never stale; a forked child keeps
+ * "false"). Coroutines are no exception to it: they switch only where they park, never inside a
+ * fast path. A signal handler may only set an Event or release a Semaphore the interrupted
+ * thread never waits on or acquires (weft/sync.h), so it cannot interleave with these paths,
+ * which Lock, RLock and a Semaphore's acquire use; a Semaphore's release keeps its atomic.
+ * Process-shared objects never take them (a shared Lock's state_ is never FREE; a Semaphore's
+ * shared_ flag sends it away first).
+ *
+ * weft__single_threaded_flag points at that variable, or, with another libc, at a flag that is
+ * always 0 (lock.c). A seam for tests: a case running on one thread points it at a flag of its
+ * own set to 1, to drive these paths in a test program that has started threads, and restores
+ * it. */
+extern __attribute__((visibility("hidden"))) const char *weft__single_threaded_flag;
+
+static inline bool weft__single_threaded(void)
+{
+    return *weft__single_threaded_flag != 0;
+}
+
+/* A Lock's state_ (lock.c): 0 free, 1 locked, 2 locked and maybe waited on. */
+enum { WEFT__LOCK_FREE = 0, WEFT__LOCK_LOCKED = 1, WEFT__LOCK_CONTENDED = 2 };
+
+/* A free Lock becomes LOCKED: one CAS, or a load and a store while single-threaded. Inline for
+ * RLock's fast path too. Fails on a shared Lock (its state_ is never FREE). */
+static inline bool weft__lock_try_take(weft_lock_t *l)
+{
+    if (weft__single_threaded()) {
+        /* Relaxed: nobody else can read the word (see above). */
+        if (atomic_load_explicit(&l->state_, memory_order_relaxed) != WEFT__LOCK_FREE) return false;
+        atomic_store_explicit(&l->state_, WEFT__LOCK_LOCKED, memory_order_relaxed);
+        return true;
+    }
+    uint32_t expect = WEFT__LOCK_FREE;
+    return atomic_compare_exchange_strong_explicit(&l->state_, &expect, WEFT__LOCK_LOCKED,
+                                                   memory_order_acquire, memory_order_relaxed);
+}
+
+/* A LOCKED Lock nobody waits for becomes FREE, the same way; false otherwise (free, contended
+ * or shared: the caller's slow path decides), with *seen the state found. */
+static inline bool weft__lock_try_give(weft_lock_t *l, uint32_t *seen)
+{
+    if (weft__single_threaded()) {
+        /* Relaxed: as in weft__lock_try_take. */
+        *seen = atomic_load_explicit(&l->state_, memory_order_relaxed);
+        if (*seen != WEFT__LOCK_LOCKED) return false;
+        atomic_store_explicit(&l->state_, WEFT__LOCK_FREE, memory_order_relaxed);
+        return true;
+    }
+    *seen = WEFT__LOCK_LOCKED;
+    return atomic_compare_exchange_strong_explicit(&l->state_, seen, WEFT__LOCK_FREE,
+                                                   memory_order_release, memory_order_relaxed);
+}
+
+/* weft_lock_acquire and weft_lock_release past their fast paths (a taken Lock; one not LOCKED,
+ * `seen` the state weft__lock_try_give found), for RLock's inline fast paths. The arguments
+ * are checked (not NULL, timeout not NaN). */
+int weft__lock_acquire_slow(weft_lock_t *l, double timeout);
+int weft__lock_release_slow(weft_lock_t *l, uint32_t seen);
+
 /* Acquires l with no deadline, immune to cancellation (re-taking a Condition's lock). */
 void weft__lock_acquire_nocancel(weft_lock_t *l);
 
@@ -17,11 +81,16 @@ unsigned long weft__rlock_release_all(weft_rlock_t *r);
 /* Re-takes r (immune to cancellation) at the saved count. */
 void weft__rlock_restore(weft_rlock_t *r, unsigned long count);
 
+/* A private Semaphore's value_: the free units, and this bit while its queue may hold waiters
+ * (semaphore.c). A shared one never sets it (its values stop at WEFT_SEMAPHORE_MAX). */
+#define WEFT__SEM_WAITERS 0x80000000u
+#define WEFT__SEM_COUNT   0x7fffffffu
+
 /* Takes a unit of a Semaphore's value_ if there is one (private and shared mode alike). */
 static inline bool weft__sem_try_take(weft_semaphore_t *s)
 {
     uint32_t v = atomic_load_explicit(&s->value_, memory_order_relaxed);
-    while (v > 0)
+    while (v & WEFT__SEM_COUNT)
         if (atomic_compare_exchange_weak_explicit(&s->value_, &v, v - 1, memory_order_acquire,
                                                   memory_order_relaxed))
             return true;

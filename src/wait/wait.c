@@ -186,14 +186,16 @@ static bool state_final(const void *w)
            WEFT__W_WOKEN;
 }
 
-/* A waker is between its futex_wake and the final store: a few instructions, unless it was
- * preempted there. */
+/* A waker is between its futex_wake and the final store: a few instructions, or the return
+ * from that system call, unless it was preempted there, most often by the very thread it woke
+ * (placed on the waker's CPU): then only a yield lets it finish. So a short spin (64 pauses,
+ * one or two microseconds: a system call's return on another CPU), then yields. */
 static uint32_t await_final(weft__waiter_t *w)
 {
     uint32_t s;
     for (int i = 0; (s = atomic_load_explicit(&w->state, memory_order_acquire)) < WEFT__W_WOKEN;
          i++) {
-        if (i < 1000)
+        if (i < 64)
             weft__cpu_relax();
         else
             sched_yield();
@@ -201,9 +203,110 @@ static uint32_t await_final(weft__waiter_t *w)
     return s;
 }
 
+/* ---- the adaptive spin ------------------------------------------------------------------------
+ * A thread spins before it sleeps because a waker that comes meanwhile costs nothing, while a
+ * sleep and its futex_wake cost tens of microseconds on a virtual machine. The spin pays only
+ * while wakers come within it: with more runnable threads than CPUs the waker is often queued
+ * behind the spinner (even for the spinner's own CPU), and every spin then burns its whole
+ * budget and delays the wake it waits for; a timed wait that nobody ends burns it for nothing.
+ * Reading how many threads are runnable is far too costly per wait; the cheap signal is the
+ * thread's own history: `misses` counts its last spins in a row that ended without a wake.
+ *   misses 0        the whole budget (weft__spin_ns)
+ *   misses 1        an eighth of it
+ *   misses 2        no spin, except every SPIN_PROBE_EVERY-th park, which spins an eighth
+ * A park that times out (nobody came at all: an idle timed wait) sets 2 at once, so the next
+ * idle wait sleeps without spinning (probing every eighth park), and a park that a waker ends
+ * sets 0 again. Counting spins that missed their wake (1, then 2, and a retry by time
+ * SPIN_RETRY_NS after a stop, with SPIN_GRACE_PARKS uncounted spins) is compiled out with
+ * SPIN_COUNT_MISSES 0: it served the oversubscribed machine but stopped token-passing pairs
+ * that spinning serves (see below). Per thread, in initial-exec TLS: a thread parks one waiter
+ * at a time, and nobody else reads it. Naps (nospin) leave it alone.
+ * Coroutines never spin (they park through their hub). */
+enum { SPIN_MISS_MAX = 2, SPIN_PROBE_EVERY = 8, SPIN_SHORT_SHIFT = 3, SPIN_GRACE_PARKS = 16 };
+/* Whether a spin that saw no wake counts as a miss. Off: at load 5-8 the miss rules stopped the
+ * spinning of a token-passing pair that a spin would have served (event ping-pong 0.55x condvar
+ * where main's always-spin gave 4.38x in the same minute), and the idle-machine ping-pong must
+ * keep its >= 100x. Only a park that timed out stops the spin now, until the next woken park. */
+#define SPIN_COUNT_MISSES 0
+#define SPIN_RETRY_NS     (10 * 1000000LL)
+
+static WEFT__TLS struct spin_history {
+    uint8_t misses;     /* last spins in a row that saw no wake, up to SPIN_MISS_MAX */
+    uint8_t skipped;    /* parks without a spin since the last probe */
+    uint8_t grace;      /* spins left that miss without counting, after a retry */
+    bool idle;          /* its last park timed out: no retry by time (an idle waiter) */
+    int64_t stopped_at; /* when misses last reached SPIN_MISS_MAX */
+} spin_history;
+
+int64_t weft__spin_retry_ns;
+
+/* The budget of the calling thread's next spin, in ns (0: sleep at once). */
+static int64_t spin_budget(void)
+{
+    int64_t full = weft__spin_ns();
+    struct spin_history *h = &spin_history;
+    if (full == 0 || h->misses == 0 || h->grace) return full;
+    if (h->misses < SPIN_MISS_MAX) return full >> SPIN_SHORT_SHIFT;
+    int64_t retry = weft__spin_retry_ns ? weft__spin_retry_ns : SPIN_RETRY_NS;
+    if (!h->idle && weft_time_monotonic_ns() - h->stopped_at >= retry) {
+        h->misses = 0;
+        h->grace = SPIN_GRACE_PARKS;
+        return full;
+    }
+    if (++h->skipped < SPIN_PROBE_EVERY) return 0;
+    h->skipped = 0;
+    return full >> SPIN_SHORT_SHIFT;
+}
+
+static void spin_stop(struct spin_history *h)
+{
+    h->misses = SPIN_MISS_MAX;
+    h->skipped = 0;
+    h->grace = 0;
+    h->stopped_at = weft_time_monotonic_ns();
+}
+
+/* Records how a spin of the calling thread ended: woken within it (the whole budget again), or
+ * not (misses + 1, unless it is one of a retry's grace spins). */
+static void spin_record(bool woken)
+{
+    struct spin_history *h = &spin_history;
+    if (woken) {
+        h->misses = 0;
+        h->grace = 0;
+    } else if (h->grace) {
+        h->grace--;
+    } else if (SPIN_COUNT_MISSES && h->misses < SPIN_MISS_MAX && ++h->misses == SPIN_MISS_MAX) {
+        spin_stop(h);
+    }
+}
+
+/* The park timed out: nobody came at all. Already stopped, the probe count goes on and the
+ * retry waits for 10 ms without a timeout (an idle waiter keeps sleeping without spinning). */
+static void spin_record_timeout(void)
+{
+    struct spin_history *h = &spin_history;
+    h->idle = true;
+    if (h->misses < SPIN_MISS_MAX) {
+        spin_stop(h);
+    } else {
+        h->grace = 0;
+        h->stopped_at = weft_time_monotonic_ns();
+    }
+}
+
+int weft__spin_misses(void)
+{
+    return spin_history.misses;
+}
+
 static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
 {
-    if (!w->nospin) weft__spin(state_final, w, deadline);
+    bool learn = !w->nospin && weft__spin_ns() > 0; /* naps and WEFT_SPIN_NS=0 leave it alone */
+    if (learn) {
+        int64_t budget = spin_budget();
+        if (budget > 0) spin_record(weft__spin_for(state_final, w, deadline, budget));
+    }
     uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
     while (s < WEFT__W_WOKEN) {
         if (s == WEFT__W_WAKING) return await_final(w);
@@ -215,8 +318,14 @@ static uint32_t thread_park(weft__waiter_t *w, int64_t deadline)
         s = atomic_load_explicit(&w->state, memory_order_acquire);
         if (r == WEFT_ETIMEDOUT && s == WEFT__W_SLEEPING &&
             atomic_compare_exchange_strong_explicit(&w->state, &s, WEFT__W_TIMEDOUT,
-                                                    memory_order_acq_rel, memory_order_acquire))
+                                                    memory_order_acq_rel, memory_order_acquire)) {
+            if (learn) spin_record_timeout();
             return WEFT__W_TIMEDOUT;
+        }
+    }
+    if (learn) { /* a wake came: not an idle waiter; spin again next time */
+        spin_history.idle = false;
+        spin_history.misses = 0;
     }
     return s;
 }

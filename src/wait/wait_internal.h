@@ -91,7 +91,8 @@ extern WEFT__TLS weft__waitctx_t *weft__current_ctx;
 static inline weft__waitctx_t *weft__waitctx_current(void)
 {
     weft__waitctx_t *ctx = weft__current_ctx;
-    return ctx ? ctx : &weft__thread_ctx;
+    if (weft__likely(!ctx)) return &weft__thread_ctx; /* a thread: no taken branch */
+    return ctx;
 }
 
 /* Repoints the calling thread's current context (the coroutine layer's switch hook); NULL
@@ -336,15 +337,24 @@ int weft__nap_until(bool (*done)(void *arg), void *arg, int64_t deadline, bool n
  * we still spin costs nothing. Tuned by WEFT_SPIN_NS in the environment. */
 int64_t weft__spin_ns(void);
 
-/* The one bounded spin: pauses until done(arg), for the spin budget (weft__spin_ns) but not
- * past the deadline. True as soon as done(arg) holds, false once the budget is spent (at once
- * when there is none: one CPU, or WEFT_SPIN_NS=0). The clock is read every 64 pauses only: a
- * pause is tens of cycles, a clock read about as much again. Inline, so that a `done` known at
- * the call inlines into the loop. */
-static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, int64_t deadline)
+/* A thread whose last park timed out sleeps without spinning until a park is ended by a waker
+ * (wait.c, "the adaptive spin"; the rules that also stopped it on spins that missed their wake
+ * are compiled out: SPIN_COUNT_MISSES). This is that history of the calling thread (0: spins,
+ * 2: stopped), for tests. */
+int weft__spin_misses(void);
+
+/* How long after spinning stopped a thread tries again (wait.c); 0: 10 ms. A seam for tests
+ * (set on the thread under test before it parks, restored after). */
+extern int64_t weft__spin_retry_ns;
+
+/* The one bounded spin: pauses until done(arg), for `budget` nanoseconds but not past the
+ * deadline. True as soon as done(arg) holds, false once the budget is spent (at once when it is
+ * 0 or less). The clock is read every 64 pauses only: a pause is tens of cycles, a clock read
+ * about as much again. Inline, so that a `done` known at the call inlines into the loop. */
+static inline bool weft__spin_for(bool (*done)(const void *arg), const void *arg, int64_t deadline,
+                                  int64_t budget)
 {
-    int64_t budget = weft__spin_ns();
-    if (budget == 0) return false;
+    if (budget <= 0) return false;
     int64_t until = weft_time_monotonic_ns() + budget;
     if (until > deadline) until = deadline;
     for (;;) {
@@ -354,6 +364,13 @@ static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, in
         }
         if (weft_time_monotonic_ns() >= until) return false;
     }
+}
+
+/* weft__spin_for with the whole spin budget (weft__spin_ns: none on one CPU, or with
+ * WEFT_SPIN_NS=0). */
+static inline bool weft__spin(bool (*done)(const void *arg), const void *arg, int64_t deadline)
+{
+    return weft__spin_for(done, arg, deadline, weft__spin_ns());
 }
 
 #endif /* WEFT_WAIT_INTERNAL_H */

@@ -815,6 +815,32 @@ static void hold_unit(void *arg, int i)
     }
 }
 
+/* A waiter that timed out leaves the queue but may leave the Semaphore's "waiters" mark up
+ * (semaphore.c): value() still shows only units, the next release lands in the count (and
+ * drops the mark), and a BoundedSemaphore's bound still holds, on both sides of it. */
+static void semaphore_after_a_timed_out_waiter_counts_and_bounds_right(void **state)
+{
+    (void)state;
+    for (int bounded = 0; bounded <= 1; bounded++) {
+        weft_semaphore_t s;
+        assert_int_equal(weft_semaphore_init(&s, 1, bounded), 0);
+        assert_int_equal(weft_semaphore_acquire(&s, WEFT_FOREVER), 0);
+        assert_int_equal(weft_semaphore_acquire(&s, 0.01), WEFT_ETIMEDOUT);
+        assert_int_equal(queued(&s), 0);
+        assert_int_equal(weft_semaphore_value(&s), 0);
+        if (bounded) assert_int_equal(weft_semaphore_release(&s, 2), WEFT_EOVERFLOW);
+        assert_int_equal(weft_semaphore_value(&s), 0);
+        assert_int_equal(weft_semaphore_release(&s, 1), 0);
+        assert_int_equal(weft_semaphore_value(&s), 1);
+        if (bounded) assert_int_equal(weft_semaphore_release(&s, 1), WEFT_EOVERFLOW);
+        assert_int_equal(weft_semaphore_acquire(&s, 0), 0);
+        assert_int_equal(weft_semaphore_acquire(&s, 0), WEFT_ETIMEDOUT);
+        assert_int_equal(weft_semaphore_release(&s, 1), 0);
+        assert_int_equal(weft_semaphore_value(&s), 1);
+        assert_int_equal(weft_semaphore_destroy(&s), 0);
+    }
+}
+
 /* Semaphore(3), 8 threads: never more than 3 holders at once; every unit comes back. */
 static void semaphore_never_more_than_n_holders(void **state)
 {
@@ -913,6 +939,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(semaphore_timeout_racing_release_loses_no_unit),
     WEFT_TEST(semaphore_canceled_waiter_popped_by_release_keeps_unit),
     WEFT_TEST(semaphore_timed_out_waiter_popped_by_release_keeps_unit),
+    WEFT_TEST(semaphore_after_a_timed_out_waiter_counts_and_bounds_right),
     WEFT_TEST(semaphore_never_more_than_n_holders),
     WEFT_TEST(semaphore_thread_leak),
 };

@@ -132,7 +132,9 @@ static void dequeued_waiter_takes_wake_after_deadline(void **state)
 {
     (void)state;
     weft_waitq_t q = WEFT_WAITQ_INIT;
-    parked_t a = {.q = &q, .deadline_s = 0.02};
+    /* 0.5 s: the pop below must come before it, even on a machine so loaded that this thread
+     * waits tens of milliseconds for a CPU (0.02 s failed there: the waiter had left). */
+    parked_t a = {.q = &q, .deadline_s = 0.5};
     pthread_t t;
     pthread_create(&t, NULL, park_thread, &a);
     wait_queued(&a);
@@ -141,12 +143,12 @@ static void dequeued_waiter_takes_wake_after_deadline(void **state)
     weft__waitq_unlock(&q);
     assert_non_null(w);
     w->data = 99;
-    sleep_ms(150); /* well past the waiter's deadline */
+    sleep_ms(700); /* well past the waiter's deadline */
     weft__waiter_wake(w);
     pthread_join(t, NULL);
     assert_int_equal(a.result, 0);
     assert_int_equal(a.data, 99);
-    assert_true(a.elapsed >= 100000000);
+    assert_true(a.elapsed >= 600000000);
 }
 
 static void cancel_interrupts_park(void **state)
@@ -252,6 +254,185 @@ static void idle_park_does_not_burn_cpu(void **state)
     cpu = weft_test_cpu_seconds() - cpu;
     print_message("cpu for a 0.5 s idle park: %.3f ms\n", cpu * 1e3);
     assert_true(cpu < 0.05);
+}
+
+/* ---- the adaptive spin (wait.c) -------------------------------------------------------------
+ * A pre-woken waiter is a wake every spin sees at once; a timed park nobody ends is a spin that
+ * sees none. */
+
+/* Parks one waiter of the calling thread on a queue of its own: already woken (0), or woken by
+ * nobody until 1 ms from now (WEFT_ETIMEDOUT). */
+static int park_once(bool woken)
+{
+    weft_waitq_t q = WEFT_WAITQ_INIT;
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waitq_lock(&q);
+    weft__waitq_push(&q, &w);
+    weft__waitq_unlock(&q);
+    if (woken) assert_int_equal(weft__waitq_wake(&q, 1, 0), 1);
+    return weft__waiter_park(&q, &w, woken ? WEFT_NO_DEADLINE : deadline_in(0.001));
+}
+
+/* A timed park nobody ends (an idle wait) stops a thread's spinning at once: its next idle wait
+ * sleeps without paying the spin first. A park that a waker ends gives the whole budget back. */
+static void wait_nobody_ends_stops_the_spin_until_a_wake(void **state)
+{
+    (void)state;
+    if (weft__spin_ns() == 0) skip(); /* one CPU or WEFT_SPIN_NS=0: no spin at all */
+    weft__spin_retry_ns = INT64_MAX;  /* no retry by time while the case runs */
+    assert_int_equal(weft__spin_misses(), 0);
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT);
+    assert_int_equal(weft__spin_misses(), 2);
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* no spin: the first park without */
+    assert_int_equal(weft__spin_misses(), 2);
+    assert_int_equal(park_once(true), 0); /* a park a waker ends: the whole budget again */
+    assert_int_equal(weft__spin_misses(), 0);
+    weft__spin_retry_ns = 0;
+}
+
+/* A wake that comes only after the spin gave up (the waker here wakes only once the waiter
+ * sleeps) does not stop the spin: misses are not counted (wait.c, SPIN_COUNT_MISSES), and a
+ * woken park spins with the whole budget next time. */
+typedef struct late_waker {
+    weft_waitq_t q;
+    weft__waiter_t *_Atomic w; /* the waiter to wake once it sleeps */
+} late_waker_t;
+
+static void *wake_once_asleep(void *p)
+{
+    late_waker_t *a = p;
+    for (int round = 0; round < 2; round++) {
+        weft__waiter_t *w;
+        while (!(w = atomic_load(&a->w)) || atomic_load(&w->state) != WEFT__W_SLEEPING)
+            sched_yield();
+        atomic_store(&a->w, NULL);
+        assert_int_equal(weft__waitq_wake(&a->q, 1, 0), 1);
+    }
+    return NULL;
+}
+
+static void late_wakes_keep_the_spin(void **state)
+{
+    (void)state;
+    if (weft__spin_ns() == 0) skip();
+    late_waker_t a = {.q = WEFT_WAITQ_INIT};
+    weft__spin_retry_ns = INT64_MAX; /* no retry by time while the case runs */
+    pthread_t t = weft_test_start(wake_once_asleep, &a);
+    for (int round = 1; round <= 2; round++) {
+        weft__waiter_t w;
+        weft__waiter_init(&w);
+        weft__waitq_lock(&a.q);
+        weft__waitq_push(&a.q, &w);
+        weft__waitq_unlock(&a.q);
+        atomic_store(&a.w, &w);
+        assert_int_equal(weft__waiter_park(&a.q, &w, WEFT_NO_DEADLINE), 0);
+        assert_int_equal(weft__spin_misses(), 0);
+    }
+    weft_test_join(t);
+    weft__spin_retry_ns = 0;
+}
+
+/* A thread whose last park timed out (an idle waiter) does not spin, not even after the retry
+ * interval (1 ns here, through the seam); a park that a waker ends gives it the whole budget
+ * back. */
+static void idle_waiter_spins_again_after_a_woken_park(void **state)
+{
+    (void)state;
+    if (weft__spin_ns() == 0) skip();
+    weft__spin_retry_ns = 1;
+    assert_int_equal(park_once(false), WEFT_ETIMEDOUT); /* stops the spin: an idle waiter */
+    assert_int_equal(weft__spin_misses(), 2);
+    assert_int_equal(park_once(true), 0); /* no retry, no spin; but woken */
+    assert_int_equal(weft__spin_misses(), 0);
+    weft__spin_retry_ns = 0;
+}
+
+/* A sleeping thread is woken through WAKING and a futex_wake, and gets what the waker handed
+ * over, round after round. The waker here wakes only once the waiter sleeps. */
+typedef struct sleeper {
+    weft_waitq_t q;
+    weft__waiter_t *_Atomic w;
+    int rounds;
+} sleeper_t;
+
+static void *wake_sleepers(void *p)
+{
+    sleeper_t *a = p;
+    for (int round = 0; round < a->rounds; round++) {
+        weft__waiter_t *w;
+        while (!(w = atomic_load(&a->w)) || atomic_load(&w->state) != WEFT__W_SLEEPING)
+            sched_yield();
+        atomic_store(&a->w, NULL);
+        assert_int_equal(weft__waitq_wake(&a->q, 1, (uintptr_t)round + 1), 1);
+    }
+    return NULL;
+}
+
+static void sleeping_thread_is_woken_with_what_was_handed_over(void **state)
+{
+    (void)state;
+    {
+        sleeper_t a = {.q = WEFT_WAITQ_INIT, .rounds = 20};
+        pthread_t t = weft_test_start(wake_sleepers, &a);
+        for (int round = 0; round < a.rounds; round++) {
+            weft__waiter_t w;
+            weft__waiter_init(&w);
+            w.nospin = true; /* straight to the futex */
+            weft__waitq_lock(&a.q);
+            weft__waitq_push(&a.q, &w);
+            weft__waitq_unlock(&a.q);
+            atomic_store(&a.w, &w);
+            assert_int_equal(weft__waiter_park(&a.q, &w, WEFT_NO_DEADLINE), 0);
+            assert_int_equal(w.data, (uintptr_t)round + 1);
+        }
+        weft_test_join(t);
+    }
+}
+
+/* A thread that stopped spinning sleeps at once, and a wake from another thread still reaches
+ * it, in the futex or on its way there; so does a cancel. */
+typedef struct unspun {
+    weft_waitq_t q;
+    _Atomic int queued;
+    weft__waitctx_t *_Atomic ctx;
+    int misses, result;
+} unspun_t;
+
+static void *unspun_park(void *p)
+{
+    unspun_t *a = p;
+    park_once(false);
+    park_once(false);
+    a->misses = weft__spin_misses();
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    atomic_store(&a->ctx, w.ctx);
+    weft__waitq_lock(&a->q);
+    weft__waitq_push(&a->q, &w);
+    weft__waitq_unlock(&a->q);
+    atomic_store(&a->queued, 1);
+    a->result = weft__waiter_park(&a->q, &w, WEFT_NO_DEADLINE);
+    return NULL;
+}
+
+static void park_without_spin_is_woken_or_canceled_by_another_thread(void **state)
+{
+    (void)state;
+    for (int cancel = 0; cancel < 2; cancel++) {
+        unspun_t a = {.q = WEFT_WAITQ_INIT};
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, unspun_park, &a), 0);
+        while (!atomic_load(&a.queued)) sched_yield();
+        if (cancel)
+            weft__waitctx_cancel(atomic_load(&a.ctx));
+        else
+            assert_int_equal(weft__waitq_wake(&a.q, 1, 0), 1);
+        weft_test_join(t);
+        assert_int_equal(a.misses, weft__spin_ns() ? 2 : 0);
+        assert_int_equal(a.result, cancel ? WEFT_ECANCELED : 0);
+        assert_true(weft__waitq_empty(&a.q));
+    }
 }
 
 /* A nap is a wait like any other: a timeout scope that ends before the nap's own deadline
@@ -501,6 +682,11 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(waitq_wake_n_wakes_exactly_n_in_order),
     WEFT_TEST(idle_park_does_not_burn_cpu),
     WEFT_TEST(nap_cut_short_by_timeout_scope_times_out),
+    WEFT_TEST(wait_nobody_ends_stops_the_spin_until_a_wake),
+    WEFT_TEST(late_wakes_keep_the_spin),
+    WEFT_TEST(idle_waiter_spins_again_after_a_woken_park),
+    WEFT_TEST(sleeping_thread_is_woken_with_what_was_handed_over),
+    WEFT_TEST(park_without_spin_is_woken_or_canceled_by_another_thread),
     WEFT_TEST(shared_park_returns_when_word_is_woken),
     WEFT_TEST(shared_park_in_cancel_scope_sees_cancel),
     WEFT_TEST(shared_park_deadline_scope_and_cancel),
