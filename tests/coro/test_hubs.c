@@ -693,10 +693,12 @@ static void child_forked_in_a_hub_coroutine_ends(void **state)
         waitpid(pid, &status, 0);
         fail_msg("the child forked in a hub coroutine did not end");
     }
+    stop_hubs(hs);
     assert_int_equal(got, pid);
     assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 0);
-    stop_hubs(hs);
+    /* Under ASan (valgrind) the child's exit runs a leak check, which reports the parent's objects
+     * the child inherited (the set, its coroutines) and sets its own exit code. */
+    if (!WEFT_TEST_ASAN && !RUNNING_ON_VALGRIND) assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static const struct CMUnitTest cases[] = {
