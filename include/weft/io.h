@@ -72,7 +72,10 @@ WEFT_EXTERN const char *weft_poller_name(void);
  * *revents (may be NULL). Errors: WEFT_EINVAL (fd < 0, events empty or unknown bits, timeout
  * NaN), WEFT_EBADF (fd not open, or closed by weft_fd_close while waiting), WEFT_ETIMEDOUT,
  * WEFT_ECANCELED; *revents is 0 then. Any number of coroutines may wait on one fd; a
- * readiness wakes them all. */
+ * readiness wakes them all. A thread without a hub waits in ppoll(2) beside an eventfd of its
+ * own, which weft_fd_close writes: this and every weft wait on an fd from such a thread (the
+ * fd calls below, weft_conn, joins of processes) keep that one eventfd (close-on-exec) from
+ * the thread's first wait until it exits; a forked child closes its copies. */
 WEFT_EXTERN int weft_fd_wait(int fd, int events, double timeout, int *revents);
 
 /* read(2) that waits for data: 0, with the bytes read in *done (> 0, or 0 at EOF or for n 0).

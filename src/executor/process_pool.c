@@ -73,6 +73,7 @@ typedef struct ptask { /* a task, the arg of a queued future; fn and data are on
 } ptask_t;
 
 enum { PIPELINE = 4 }; /* tasks in flight per worker */
+_Static_assert((int)PIPELINE <= (int)WEFT__CONN_FRAMES_MAX, "flush sends them in one call");
 
 typedef struct worker {
     weft_process_t *proc;              /* NULL: a free slot */
@@ -317,19 +318,24 @@ static void take_replies(worker_t *w)
     }
 }
 
-/* Writes w's waiting task messages, as far as its pipe takes them, without waiting. */
+/* Writes w's waiting task messages, as far as its pipe takes them, without waiting: all of
+ * them in one system call while they fit (the worker then reads them in one, too). */
 static void flush(worker_t *w)
 {
     while (!w->out_dead && w->nsent < w->ninflight) {
-        ptask_t *t = w->inflight[w->nsent]->arg;
-        int rc = weft__conn_send_nowait(w->conn, &t->fn, sizeof t->fn + t->len, &w->out_done);
+        weft__frame_t frames[PIPELINE];
+        size_t n = 0, sent = 0;
+        for (size_t i = w->nsent; i < w->ninflight; i++) {
+            ptask_t *t = w->inflight[i]->arg;
+            frames[n++] = (weft__frame_t){&t->fn, sizeof t->fn + t->len};
+        }
+        int rc = weft__conn_send_nowait(w->conn, frames, n, &sent, &w->out_done);
+        w->nsent += sent;
         if (rc == WEFT_EAGAIN) return;
         if (rc) { /* the worker died: its pidfd tells, and its tasks fail or requeue then */
             w->out_dead = true;
             return;
         }
-        w->nsent++;
-        w->out_done = 0;
     }
 }
 
@@ -462,10 +468,10 @@ static void dispatch_level(ppool_t *p, size_t level)
         }
         t->sent = true;
         if (!w->ninflight) w->deadline = task_deadline(p);
-        /* Queued for writing (flush): its bytes are kept until the task is done, also to
-         * requeue it if the worker dies before running it. */
+        /* Queued for writing (flush, once dispatch has handed out what it can): its bytes are
+         * kept until the task is done, also to requeue it if the worker dies before running
+         * it. */
         w->inflight[w->ninflight++] = f;
-        flush(w);
         i++; /* one task per worker per level */
     }
 }
@@ -478,6 +484,8 @@ static void dispatch(ppool_t *p)
 {
     size_t depth = p->limited ? 1 : (size_t)PIPELINE;
     for (size_t level = 1; level <= depth && !queue_empty(p); level++) dispatch_level(p, level);
+    for (size_t i = 0; i < p->max_workers; i++)
+        if (p->workers[i].proc) flush(&p->workers[i]);
 }
 
 static bool idle_everywhere(ppool_t *p)
@@ -549,8 +557,8 @@ static void pool_thread(void *arg)
     for (size_t i = 0; i < p->max_workers; i++) {
         worker_t *w = &p->workers[i];
         if (!w->proc) continue;
-        size_t done = 0; /* its pipe is empty (nothing in flight): the 8 bytes fit */
-        weft__conn_send_nowait(w->conn, NULL, 0, &done);
+        size_t sent, done = 0; /* its pipe is empty (nothing in flight): the 8 bytes fit */
+        weft__conn_send_nowait(w->conn, &(weft__frame_t){NULL, 0}, 1, &sent, &done);
         weft_conn_release(w->conn);
         w->conn = NULL;
         if (weft_process_join(w->proc, 10) != 0) {

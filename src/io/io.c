@@ -7,7 +7,13 @@
  * A caller that does not park through a hub (a thread without coroutines) waits in poll(2),
  * beside an eventfd of its own that a close of its fd writes (in cancel slices inside a cancel
  * scope). This is the one fd wait of weft: the process layer's pipes and joins use it too
- * (io_shared.h).
+ * (io_shared.h). That eventfd, the thread's kick, is made at the thread's first such wait and
+ * kept until the thread exits (a pthread key's destructor closes it); every kick is on one list
+ * (kicks_lock), so that a forked child closes them all: the forking thread's is shared with the
+ * parent's thread (a child draining it would eat the parent's wake), the others' threads are
+ * gone. A kick is written only while its thread's wait is on a bucket's list, under the
+ * bucket's lock; a wait that saw its fd closed drains its kick after it left the list, so the
+ * next wait starts with an empty one.
  *
  * Closing (weft__io_close, for weft_fd_close and the monkey patch's close/dup2/dup3): the closer
  * marks the close in progress, ends the waits of threads, then visits every poller's state of
@@ -107,6 +113,17 @@ typedef struct thread_watch { /* a thread without a hub waiting on fd (on its st
     _Atomic uint32_t closed; /* weft_fd_close ended the wait */
     struct thread_watch *next, *prev;
 } thread_watch_t;
+
+typedef struct thread_kick {         /* a thread's kick (in its TLS): see the top */
+    int fd;                          /* the eventfd, or -1 */
+    struct thread_kick *next, *prev; /* on kicks, while fd >= 0 (kicks_lock) */
+} thread_kick_t;
+
+static WEFT__TLS thread_kick_t tls_kick = {-1, NULL, NULL};
+static weft__mutex_t kicks_lock = WEFT__MUTEX_INIT;
+static thread_kick_t *kicks;
+static pthread_key_t kick_key; /* its destructor closes the exiting thread's kick */
+static bool kick_key_made;     /* else every wait makes and closes an eventfd of its own */
 
 typedef struct closer { /* a close in progress (on the closer's stack) */
     int fd;
@@ -531,11 +548,28 @@ static const weft__poller_ops_t forked_backend = {.name = "forked",
 static void on_fork_prepare(void)
 {
     weft__mutex_lock(&pollers_lock);
+    weft__mutex_lock(&kicks_lock);
 }
 
 static void on_fork_parent(void)
 {
+    weft__mutex_unlock(&kicks_lock);
     weft__mutex_unlock(&pollers_lock);
+}
+
+static void kick_close(int fd);
+
+/* In a forked child: every thread's kick is closed (see the top); the forking thread makes a
+ * new one at its next wait. */
+static void kicks_fork_child(void)
+{
+    for (thread_kick_t *k = kicks, *next; k; k = next) {
+        next = k->next;
+        kick_close(k->fd);
+        *k = (thread_kick_t){-1, NULL, NULL};
+    }
+    kicks = NULL;
+    atomic_store_explicit(&kicks_lock.state, 0, memory_order_relaxed);
 }
 
 /* In a forked child only the forking thread lives: the other threads' pollers, waits and
@@ -545,6 +579,7 @@ static void on_fork_parent(void)
 static void on_fork_child(void)
 {
     memset(buckets, 0, sizeof buckets);
+    kicks_fork_child();
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
     pollers = p;
@@ -568,9 +603,12 @@ static const weft__fork_hooks_t fork_hooks = {
     .child = on_fork_child,
 };
 
+static void kick_at_thread_exit(void *k);
+
 static void io_once_init(void)
 {
     weft__fork_register(&fork_hooks); /* fails only for lack of memory */
+    kick_key_made = pthread_key_create(&kick_key, kick_at_thread_exit) == 0;
 }
 
 const char *weft_poller_name(void)
@@ -698,9 +736,83 @@ static void kick_close(int fd)
 #endif
 }
 
-/* A thread without a hub: ppoll on fd and an eventfd of its own (weft_fd_close writes it). The
+/* The calling thread's kick, made at its first wait: the eventfd, or -1 when none can be made
+ * (no fd left: the wait then sleeps in slices). Made under kicks_lock, which a fork's prepare
+ * takes, so that a child finds every kick on the list. */
+static int kick_get(void)
+{
+    if (weft__likely(tls_kick.fd >= 0)) return tls_kick.fd;
+    if (!kick_key_made) return weft__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    weft__mutex_lock(&kicks_lock);
+    int fd = weft__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (fd >= 0 && pthread_setspecific(kick_key, &tls_kick) != 0) {
+        kick_close(fd);
+        fd = -1;
+    }
+    if (fd >= 0) {
+        tls_kick = (thread_kick_t){fd, kicks, NULL};
+        if (kicks) kicks->prev = &tls_kick;
+        kicks = &tls_kick;
+    }
+    weft__mutex_unlock(&kicks_lock);
+    return fd;
+}
+
+/* Takes k off the list (kicks_lock held); its fd is -1 after. */
+static void kick_unlink(thread_kick_t *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        kicks = k->next;
+    if (k->next) k->next->prev = k->prev;
+    *k = (thread_kick_t){-1, NULL, NULL};
+}
+
+/* The kick's key destructor, at the exit of a thread that made one. */
+static void kick_at_thread_exit(void *p)
+{
+    thread_kick_t *k = p;
+    weft__mutex_lock(&kicks_lock);
+    int fd = k->fd;
+    if (fd >= 0) kick_unlink(k);
+    weft__mutex_unlock(&kicks_lock);
+    if (fd >= 0) kick_close(fd);
+}
+
+void weft__io_kick_release(void)
+{
+    if (tls_kick.fd >= 0) kick_at_thread_exit(&tls_kick);
+}
+
+/* The end of a wait with kick fd: an eventfd of the wait's own (no key) is closed; the thread's
+ * is drained if a closer may have written it (`closed`: it writes only before the wait leaves
+ * its bucket's list, which the caller has done). */
+static void kick_put(int fd, bool closed)
+{
+    if (fd < 0) return;
+    if (!kick_key_made) {
+        kick_close(fd);
+    } else if (closed) {
+        uint64_t v;
+        while (weft__sys_read(fd, &v, sizeof v) < 0 && errno == EINTR) {
+        }
+    }
+}
+
+/* The thread's kick is no longer open (the program closed the number, which poll reports): it
+ * is forgotten, not closed (the number may be another file's by now). */
+static void kick_lost(void)
+{
+    if (!kick_key_made) return;
+    weft__mutex_lock(&kicks_lock);
+    if (tls_kick.fd >= 0) kick_unlink(&tls_kick);
+    weft__mutex_unlock(&kicks_lock);
+}
+
+/* A thread without a hub: ppoll on fd and the thread's kick (weft_fd_close writes it). The
  * waiting core cannot wake a thread in ppoll: inside a cancel scope it sleeps in slices
- * (weft__cancel_slice_end) to see a cancel; without an eventfd (no fd left), in slices of
+ * (weft__cancel_slice_end) to see a cancel; without a kick (no fd left), in slices of
  * WEFT__CANCEL_SLICE_NS too, to see a close. */
 static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
 {
@@ -710,14 +822,14 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         return look(fd, events);
     pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
     struct bucket *b = bucket_of(fd);
-    thread_watch_t t = {fd, weft__sys_eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK), 0, NULL, NULL};
+    thread_watch_t t = {fd, kick_get(), 0, NULL, NULL};
     for (;;) {
         weft__mutex_lock(&b->lock);
         if (!closing_locked(b, fd)) break;
         weft__mutex_unlock(&b->lock);
         int rc = await_close(fd, deadline, nocancel);
         if (rc) {
-            if (t.kick >= 0) kick_close(t.kick);
+            kick_put(t.kick, false);
             return rc;
         }
     }
@@ -746,6 +858,13 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
             rc = weft__errno(errno);
             break;
         }
+        if (pfd[1].revents & POLLNVAL) { /* the kick's number was closed: on without it */
+            weft__mutex_lock(&b->lock);
+            t.kick = pfd[1].fd = -1;
+            weft__mutex_unlock(&b->lock);
+            kick_lost();
+            continue;
+        }
         if (pfd[1].revents) { /* a close: the flag is set (drain for the next slice anyway) */
             uint64_t v;
             while (weft__sys_read(t.kick, &v, sizeof v) < 0 && errno == EINTR) {
@@ -763,7 +882,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         }
     }
     thread_unwatch(b, &t);
-    if (t.kick >= 0) kick_close(t.kick);
+    kick_put(t.kick, atomic_load_explicit(&t.closed, memory_order_relaxed));
     return rc;
 }
 

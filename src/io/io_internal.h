@@ -141,6 +141,11 @@ int weft__io_connect(int fd, const struct sockaddr *addr, socklen_t len, int64_t
  * thread or coroutine. */
 int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg);
 
+/* Closes the calling thread's kick, the eventfd its thread-side fd waits keep from its first
+ * wait to its exit (io.c), if it has one; its next such wait makes another. For the tests'
+ * leak guard, which counts the fds of the process around a case. */
+void weft__io_kick_release(void);
+
 extern const weft__poller_ops_t weft__poller_select, weft__poller_poll, weft__poller_epoll,
     weft__poller_uring;
 

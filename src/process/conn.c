@@ -302,24 +302,46 @@ int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len, double tim
     return rc;
 }
 
-int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *done)
+int weft__conn_send_nowait(weft_conn_t *c, const weft__frame_t *frames, size_t n, size_t *sent,
+                           size_t *done)
 {
-    uint64_t header = len;
-    size_t total;
-    if (!weft__size_add(sizeof header, len, &total)) return WEFT_EINVAL;
-    while (*done < total) {
-        struct iovec iov[2];
+    uint64_t header[WEFT__CONN_FRAMES_MAX];
+    size_t total[WEFT__CONN_FRAMES_MAX];
+    *sent = 0;
+    if (n < 1 || n > WEFT__CONN_FRAMES_MAX) return WEFT_EINVAL;
+    for (size_t i = 0; i < n; i++) {
+        header[i] = frames[i].len;
+        if (!weft__size_add(sizeof header[i], frames[i].len, &total[i])) return WEFT_EINVAL;
+    }
+    while (*sent < n) {
+        /* The rest of frame *sent from byte *done, then the frames after it whole. */
+        struct iovec iov[2 * WEFT__CONN_FRAMES_MAX];
         struct msghdr msg = {.msg_iov = iov};
-        if (*done < sizeof header)
-            iov[msg.msg_iovlen++] = (struct iovec){(char *)&header + *done, sizeof header - *done};
-        size_t from = *done < sizeof header ? 0 : *done - sizeof header;
-        if (len > from) iov[msg.msg_iovlen++] = (struct iovec){(char *)buf + from, len - from};
-        ssize_t n = put(c, &msg, false);
-        if (n < 0) {
+        for (size_t i = *sent, at = *done; i < n; i++, at = 0) {
+            if (at < sizeof header[i])
+                iov[msg.msg_iovlen++] =
+                    (struct iovec){(char *)&header[i] + at, sizeof header[i] - at};
+            size_t from = at < sizeof header[i] ? 0 : at - sizeof header[i];
+            if (frames[i].len > from)
+                iov[msg.msg_iovlen++] =
+                    (struct iovec){(char *)frames[i].buf + from, frames[i].len - from};
+        }
+        ssize_t got = put(c, &msg, false);
+        if (got < 0) {
             if (errno == EINTR) continue;
             return errno == EAGAIN ? WEFT_EAGAIN : send_error();
         }
-        *done += (size_t)n;
+        /* Advance over what went: whole frames, then into the next one. */
+        for (size_t left = (size_t)got; *sent < n && left > 0;) {
+            size_t rest = total[*sent] - *done;
+            if (left < rest) {
+                *done += left;
+                break;
+            }
+            left -= rest;
+            *done = 0;
+            ++*sent;
+        }
     }
     return 0;
 }

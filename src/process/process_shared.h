@@ -27,12 +27,14 @@ pid_t weft__process_self_pid(void);
 /* Non-blocking, resumable message I/O for a caller that watches many ends with poll (the
  * process pool thread, which must never block on a worker's pipe).
  *
- * weft__conn_send_nowait writes the frame of len bytes at buf from byte *done of the frame
- * (the 8-byte header, then the payload; *done starts at 0) as far as the socket takes it,
- * advancing *done: 0 once all of it is written, WEFT_EAGAIN when the socket is full (call
- * again with the same buf, len and *done once the fd is writable), WEFT_EPIPE, or a socket
- * error. It takes no lock: while a frame is part-written the caller must be the only sender
- * on this end.
+ * weft__conn_send_nowait writes the n frames (1 to WEFT__CONN_FRAMES_MAX: each the 8-byte
+ * header, then the len bytes at buf) back to back, from byte *done of the first (*done starts
+ * at 0), in one system call while the socket takes them, as far as it takes them: *sent is how
+ * many were written whole, *done how much of the next one: 0 once all of them are written,
+ * WEFT_EAGAIN when the socket is full (call again with the frames from the next one and the
+ * same *done once the fd is writable), WEFT_EINVAL (n out of range, a length too large),
+ * WEFT_EPIPE, or a socket error. It takes no lock: while a frame is part-written the caller
+ * must be the only sender on this end.
  *
  * weft__conn_recv_alloc_nowait takes the next whole message, never waiting: 0 and *msg, a
  * weft__malloc'd block of headroom bytes (the caller's to use) followed by the *len bytes of
@@ -43,7 +45,15 @@ pid_t weft__process_self_pid(void);
  * arrive (at most twice what arrived, or 64 KiB, plus the headroom): the length a peer's
  * header claims allocates nothing by itself; WEFT_EEOF or a socket error (a message begun is lost);
  * WEFT_EBROKEN (see weft_conn_recv_bytes). Pass the same headroom on every call. */
-int weft__conn_send_nowait(weft_conn_t *c, const void *buf, size_t len, size_t *done);
+typedef struct weft__frame {
+    const void *buf;
+    size_t len;
+} weft__frame_t;
+
+enum { WEFT__CONN_FRAMES_MAX = 8 };
+
+int weft__conn_send_nowait(weft_conn_t *c, const weft__frame_t *frames, size_t n, size_t *sent,
+                           size_t *done);
 int weft__conn_recv_alloc_nowait(weft_conn_t *c, size_t headroom, void **msg, size_t *len);
 
 #endif /* WEFT_PROCESS_SHARED_H */

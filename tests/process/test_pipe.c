@@ -330,6 +330,70 @@ static void pipe_alloc_receive_allocates_what_arrives(void **state)
     weft_conn_release(b);
 }
 
+/* The process pool's send (weft__conn_send_nowait) writes several frames back to back in one
+ * call, as far as the pipe takes them, and resumes mid-frame where it stopped: 8 frames from
+ * 0 B to 300,000 B, over a duplex Pipe and a one-way one, arrive whole and in order through
+ * weft__conn_recv_alloc_nowait, the sender told each time how many went whole (*sent) and how
+ * much of the next (*done). Bad frame counts and lengths are WEFT_EINVAL. */
+static void pipe_send_nowait_writes_frames_back_to_back_and_resumes(void **state)
+{
+    (void)state;
+    static const size_t sizes[WEFT__CONN_FRAMES_MAX] = {0, 1, 100, 300000, 5, 0, 200000, 7};
+    enum { N = WEFT__CONN_FRAMES_MAX };
+    unsigned char *bufs[N];
+    weft__frame_t frames[N];
+    for (size_t i = 0; i < N; i++) {
+        bufs[i] = malloc(sizes[i] + 1);
+        assert_non_null(bufs[i]);
+        fill_pattern(bufs[i], sizes[i], (unsigned)i);
+        frames[i] = (weft__frame_t){bufs[i], sizes[i]};
+    }
+    for (int duplex = 0; duplex <= 1; duplex++) {
+        weft_conn_t *rx, *tx;
+        make(&rx, &tx, duplex);
+        size_t base = 0, done = 0, got = 0;
+        int eagains = 0;
+        while (got < N) {
+            if (base < N) {
+                size_t sent = 99;
+                int rc = weft__conn_send_nowait(tx, frames + base, N - base, &sent, &done);
+                assert_true(sent <= N - base);
+                base += sent;
+                if (rc == WEFT_EAGAIN) {
+                    eagains++;
+                    assert_true(base < N);
+                } else {
+                    assert_int_equal(rc, 0);
+                    assert_int_equal(base, N);
+                    assert_int_equal(done, 0);
+                }
+            }
+            for (;;) { /* take what arrived whole */
+                void *msg;
+                size_t len;
+                int rc = weft__conn_recv_alloc_nowait(rx, 16, &msg, &len);
+                if (rc == WEFT_EAGAIN) break;
+                assert_int_equal(rc, 0);
+                assert_true(got < base); /* only frames the sender counts as whole */
+                assert_int_equal(len, sizes[got]);
+                assert_true(check_pattern((unsigned char *)msg + 16, len, (unsigned)got));
+                weft__free(msg);
+                got++;
+            }
+        }
+        assert_true(eagains > 0); /* 500 KB do not fit: the resumption was driven */
+        size_t sent = 99, d = 0;
+        assert_int_equal(weft__conn_send_nowait(tx, frames, 0, &sent, &d), WEFT_EINVAL);
+        assert_int_equal(sent, 0);
+        assert_int_equal(weft__conn_send_nowait(tx, frames, N + 1, &sent, &d), WEFT_EINVAL);
+        weft__frame_t huge = {bufs[0], SIZE_MAX};
+        assert_int_equal(weft__conn_send_nowait(tx, &huge, 1, &sent, &d), WEFT_EINVAL);
+        weft_conn_release(tx);
+        weft_conn_release(rx);
+    }
+    for (size_t i = 0; i < N; i++) free(bufs[i]);
+}
+
 /* A frame header announcing 2^64-1 bytes, more than any buffer: WEFT_EOVERFLOW with that
  * length (saturated to SIZE_MAX), and the message stays next in line as any message too
  * long for the buffer does: the bytes behind the header are never parsed as a frame of their
@@ -805,6 +869,7 @@ int main(int argc, char **argv)
         WEFT_TEST(pipe_one_way_full_pipe_send_times_out_whole),
         WEFT_TEST(pipe_recv_is_cancelable),
         WEFT_TEST(pipe_alloc_receive_allocates_what_arrives),
+        WEFT_TEST(pipe_send_nowait_writes_frames_back_to_back_and_resumes),
         WEFT_TEST(pipe_bad_input),
         WEFT_TEST(pipe_out_of_memory),
     };
