@@ -840,6 +840,43 @@ static int check_opts(const weft_co_opts_t *opts, size_t *stack)
     return 0;
 }
 
+/* A stack of `rounded` bytes for a new coroutine of hub: a cached one serves any request of its
+ * size, unless a real guard is demanded and it has none; else one mapped (default-sized ones
+ * carved from the thread's chunk). 0 or weft__stack_alloc's code. */
+static int take_stack(weft__hub_t *hub, weft__stack_t *s, size_t rounded, int guard)
+{
+    if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
+        (guard <= 0 || hub->cache[hub->ncache - 1].guard != 0)) {
+        *s = hub->cache[--hub->ncache];
+        return 0;
+    }
+    return weft__stack_alloc(s, rounded, guard, rounded == weft__stack_round(default_stack()));
+}
+
+/* The name opts gives co, or "Coroutine-N". */
+static void name_co(weft_co_t *co, const weft_co_opts_t *opts)
+{
+    if (opts && opts->name && opts->name[0])
+        snprintf(co->name, sizeof co->name, "%s", opts->name);
+    else
+        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
+}
+
+/* Makes co's context on its stack and puts it on its hub's list of coroutines and, READY, on
+ * the ready queue. */
+static void start_co(weft__hub_t *hub, weft_co_t *co)
+{
+    weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
+#if WEFT__TSAN
+    co->tsan_fiber = __tsan_create_fiber(0);
+    __tsan_set_fiber_name(co->tsan_fiber, co->name);
+#endif
+    co->all_next = hub->all;
+    if (hub->all) hub->all->all_prev = co;
+    hub->all = co;
+    ready_push(hub, co);
+}
+
 int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, weft_co_t **out)
 {
     if (out) *out = NULL;
@@ -858,15 +895,8 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
         return WEFT_ENOMEM;
     weft_co_t *co = weft__handle_calloc(sizeof *co);
     if (!co) return WEFT_ENOMEM;
-    int guard = opts ? opts->guard : 0;
-    size_t rounded = weft__stack_round(stack_size);
-    /* A cached stack serves any request of its size, unless a real guard is demanded and it
-     * has none. */
-    if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
-        (guard <= 0 || hub->cache[hub->ncache - 1].guard != 0)) {
-        co->stack = hub->cache[--hub->ncache];
-    } else if ((rc = weft__stack_alloc(&co->stack, rounded, guard,
-                                       rounded == weft__stack_round(default_stack()))) != 0) {
+    if ((rc = take_stack(hub, &co->stack, weft__stack_round(stack_size), opts ? opts->guard : 0)) !=
+        0) {
         weft__handle_free(co, &co->hd);
         return rc;
     }
@@ -875,20 +905,9 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
     atomic_store_explicit(&co->refs, out ? 2 : 1, memory_order_relaxed);
     co->fn = fn;
     co->arg = arg;
-    if (opts && opts->name && opts->name[0])
-        snprintf(co->name, sizeof co->name, "%s", opts->name);
-    else
-        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
-    weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
-#if WEFT__TSAN
-    co->tsan_fiber = __tsan_create_fiber(0);
-    __tsan_set_fiber_name(co->tsan_fiber, co->name);
-#endif
-    co->all_next = hub->all;
-    if (hub->all) hub->all->all_prev = co;
-    hub->all = co;
+    name_co(co, opts);
     atomic_fetch_add_explicit(&hub->nlive, 1, memory_order_relaxed);
-    ready_push(hub, co);
+    start_co(hub, co);
     if (out) *out = co;
     WEFT__HANDLE_GIVE(out ? co : NULL);
     return 0;
@@ -1054,10 +1073,7 @@ int weft__co_prepare(weft__hub_t *hub, void (*fn)(void *arg), void *arg, const w
     atomic_store_explicit(&co->refs, handle ? 2 : 1, memory_order_relaxed);
     co->fn = fn;
     co->arg = arg;
-    if (opts && opts->name && opts->name[0])
-        snprintf(co->name, sizeof co->name, "%s", opts->name);
-    else
-        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
+    name_co(co, opts);
     /* What the launch needs, kept in the stack's fields until it maps one. */
     co->stack.size = weft__stack_round(stack_size);
     co->stack.guard = opts ? opts->guard : 0;
@@ -1092,23 +1108,11 @@ bool weft__co_launch(weft_co_t *co)
         end_unlaunched(co);
         return false;
     }
-    if (hub->ncache && rounded == hub->cache[hub->ncache - 1].size &&
-        (guard <= 0 || hub->cache[hub->ncache - 1].guard != 0)) {
-        co->stack = hub->cache[--hub->ncache];
-    } else if (weft__stack_alloc(&co->stack, rounded, guard,
-                                 rounded == weft__stack_round(default_stack())) != 0) {
+    if (take_stack(hub, &co->stack, rounded, guard) != 0) {
         end_unlaunched(co);
         return false;
     }
-    weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
-#if WEFT__TSAN
-    co->tsan_fiber = __tsan_create_fiber(0);
-    __tsan_set_fiber_name(co->tsan_fiber, co->name);
-#endif
-    co->all_next = hub->all;
-    if (hub->all) hub->all->all_prev = co;
-    hub->all = co;
-    ready_push(hub, co); /* (counted in nlive since weft__co_prepare) */
+    start_co(hub, co); /* (counted in nlive since weft__co_prepare) */
     return true;
 }
 
