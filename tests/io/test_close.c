@@ -105,28 +105,6 @@ static void *plain_thread(void *p)
     return NULL;
 }
 
-/* The thread is asleep in the kernel (its wait), read from /proc. */
-static void plain_wait_asleep(waiter_t *w)
-{
-    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
-    for (;;) {
-        assert_true(weft_time_monotonic_ns() < give_up);
-        int tid = atomic_load(&w->tid);
-        if (tid) {
-            char path[64], buf[512];
-            snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-            FILE *f = fopen(path, "r");
-            assert_non_null(f);
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[n] = 0;
-            char *e = strrchr(buf, ')');
-            if (e && e[1] == ' ' && e[2] == 'S') return;
-        }
-        sched_yield();
-    }
-}
-
 /* ---- cases -------------------------------------------------------------------------------- */
 
 /* A coroutine on another thread's hub waits forever on a pipe; this thread (no hub) closes the
@@ -156,8 +134,8 @@ static void close_wakes_plain_thread_waiters(void **state)
     waiter_t w[2] = {{.fd = p[0], .timeout = WEFT_FOREVER, .result = 1},
                      {.fd = p[0], .timeout = 3.0, .result = 1}};
     pthread_t t0 = weft_test_start(plain_thread, &w[0]), t1 = weft_test_start(plain_thread, &w[1]);
-    plain_wait_asleep(&w[0]);
-    plain_wait_asleep(&w[1]);
+    weft_test_wait_thread_asleep(&w[0].tid);
+    weft_test_wait_thread_asleep(&w[1].tid);
     assert_int_equal(weft_fd_close(p[0]), 0);
     weft_test_join(t0);
     weft_test_join(t1);
@@ -248,7 +226,7 @@ static void close_then_reuse_the_number(void **state)
         }
         pthread_t t = weft_test_start(plain_thread, &plain);
         for (int h = 0; h < 2; h++) hub_wait_parked(&j[h]);
-        plain_wait_asleep(&plain);
+        weft_test_wait_thread_asleep(&plain.tid);
         assert_int_equal(weft_fd_close(old.r), 0);
         pair_t now = make_fd((round + 1) % 3);
         reused += now.r == old.r;
@@ -292,7 +270,7 @@ static void thread_fd_wait_sees_cancel(void **state)
     waiter_t w = {.fd = p[0], .timeout = WEFT_FOREVER, .result = 1};
     weft_future_t *f;
     assert_int_equal(weft_executor_submit(ex, read_task, &w, &f), 0);
-    plain_wait_asleep(&w);
+    weft_test_wait_thread_asleep(&w.tid);
     int64_t t0 = weft_time_monotonic_ns();
     assert_int_equal(weft_future_cancel(f), WEFT_EBUSY);
     void *v;

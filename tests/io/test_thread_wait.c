@@ -114,28 +114,6 @@ static int wait_task(void *arg, void **result)
     return 0;
 }
 
-/* The thread is asleep in the kernel (its wait), read from /proc. */
-static void wait_asleep(task_wait_t *w)
-{
-    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
-    for (;;) {
-        assert_true(weft_time_monotonic_ns() < give_up);
-        int tid = atomic_load(&w->tid);
-        if (tid) {
-            char path[64], buf[512];
-            snprintf(path, sizeof path, "/proc/self/task/%d/stat", tid);
-            FILE *f = fopen(path, "r");
-            assert_non_null(f);
-            size_t n = fread(buf, 1, sizeof buf - 1, f);
-            fclose(f);
-            buf[n] = 0;
-            char *e = strrchr(buf, ')');
-            if (e && e[1] == ' ' && e[2] == 'S') return;
-        }
-        sched_yield();
-    }
-}
-
 /* One worker of a thread pool runs, each round: a wait that is canceled (WEFT_ECANCELED), a
  * wait whose fd weft_fd_close closes (WEFT_EBADF), a wait that gets data, and a wait that
  * times out. The worker's kick serves every round: a cancel and a close end its wait each
@@ -153,7 +131,7 @@ static void thread_fd_wait_cancel_close_and_data_reuse_the_kick(void **state)
         weft_future_t *f;
         void *v;
         assert_int_equal(weft_executor_submit(ex, wait_task, &w, &f), 0);
-        wait_asleep(&w);
+        weft_test_wait_thread_asleep(&w.tid);
         assert_int_equal(weft_future_cancel(f), WEFT_EBUSY);
         assert_int_equal(weft_future_result(f, 10, &v), 0);
         assert_int_equal(atomic_load(&w.rc), WEFT_ECANCELED);
@@ -161,7 +139,7 @@ static void thread_fd_wait_cancel_close_and_data_reuse_the_kick(void **state)
         /* closed */
         w = (task_wait_t){.fd = p[0], .rc = 1};
         assert_int_equal(weft_executor_submit(ex, wait_task, &w, &f), 0);
-        wait_asleep(&w);
+        weft_test_wait_thread_asleep(&w.tid);
         assert_int_equal(weft_fd_close(p[0]), 0);
         assert_int_equal(weft_future_result(f, 10, &v), 0);
         assert_int_equal(atomic_load(&w.rc), WEFT_EBADF);
@@ -171,7 +149,7 @@ static void thread_fd_wait_cancel_close_and_data_reuse_the_kick(void **state)
         assert_int_equal(pipe2(p, O_CLOEXEC), 0);
         w = (task_wait_t){.fd = p[0], .rc = 1};
         assert_int_equal(weft_executor_submit(ex, wait_task, &w, &f), 0);
-        wait_asleep(&w);
+        weft_test_wait_thread_asleep(&w.tid);
         assert_int_equal(write(p[1], "x", 1), 1);
         assert_int_equal(weft_future_result(f, 10, &v), 0);
         assert_int_equal(atomic_load(&w.rc), WEFT_READ);
@@ -195,7 +173,7 @@ static void thread_fd_wait_cancel_close_and_data_reuse_the_kick(void **state)
 static void *close_soon(void *p)
 {
     task_wait_t *w = p;
-    wait_asleep(w);
+    weft_test_wait_thread_asleep(&w->tid);
     assert_int_equal(weft_fd_close(w->fd), 0);
     return NULL;
 }

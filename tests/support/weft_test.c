@@ -563,3 +563,25 @@ void weft_test_wait_at_least(_Atomic int *v, int n)
         sched_yield();
     }
 }
+
+void weft_test_wait_thread_asleep(_Atomic int *tid)
+{
+    int64_t give_up = weft_time_monotonic_ns() + 10000000000LL;
+    while (!atomic_load(tid)) {
+        assert_true(weft_time_monotonic_ns() < give_up);
+        sched_yield();
+    }
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%d/stat", atomic_load(tid));
+    for (;;) {
+        assert_true(weft_time_monotonic_ns() < give_up);
+        FILE *f = fopen(path, "r");
+        assert_non_null(f);
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = 0;
+        char *end = strrchr(buf, ')'); /* the state follows the command's name */
+        if (end && end[1] == ' ' && end[2] == 'S') return;
+        sched_yield();
+    }
+}

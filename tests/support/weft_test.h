@@ -120,6 +120,10 @@ long weft_test_faults(int site, int (*body)(void *ctx), void *ctx);
 weft_process_t *weft_test_process_start(int (*fn)(void *arg), void *arg);
 int weft_test_process_finish(weft_process_t *p);
 
+/* Returns once the thread whose id *tid holds (0 until the thread stores its gettid()) sleeps
+ * in the kernel: its /proc state is S. Fails the test after 10 s. */
+void weft_test_wait_thread_asleep(_Atomic int *tid);
+
 /* Runs fn(arg, i) on n plain pthreads, i = 0..n-1, and joins them all (tests of a primitive
  * should not depend on weft's own thread layer). */
 void weft_test_run_threads(int n, void (*fn)(void *arg, int i), void *arg);

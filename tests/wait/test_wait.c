@@ -483,26 +483,6 @@ static void *shared_park_thread(void *arg)
     return NULL;
 }
 
-/* Until thread tid sleeps in the kernel (its /proc state is S). */
-static void wait_sleeping(_Atomic int *tid)
-{
-    int64_t give_up = weft_time_monotonic_ns() + 10000000000LL;
-    while (!atomic_load(tid)) sched_yield();
-    char path[64], buf[256];
-    snprintf(path, sizeof path, "/proc/self/task/%d/stat", atomic_load(tid));
-    for (;;) {
-        assert_true(weft_time_monotonic_ns() < give_up);
-        FILE *f = fopen(path, "r");
-        assert_non_null(f);
-        size_t n = fread(buf, 1, sizeof buf - 1, f);
-        fclose(f);
-        buf[n] = 0;
-        char *end = strrchr(buf, ')'); /* the state follows the command's name */
-        if (end && end[1] == ' ' && end[2] == 'S') return;
-        sched_yield();
-    }
-}
-
 /* A thread parked on a process-shared word returns 0 once the word changes and is woken. */
 static void shared_park_returns_when_word_is_woken(void **state)
 {
@@ -510,7 +490,7 @@ static void shared_park_returns_when_word_is_woken(void **state)
     shared_parked_t a = {.word = 0};
     pthread_t t;
     pthread_create(&t, NULL, shared_park_thread, &a);
-    wait_sleeping(&a.tid);
+    weft_test_wait_thread_asleep(&a.tid);
     atomic_store(&a.word, 1);
     weft__futex_wake(&a.word, 1, true);
     pthread_join(t, NULL);
@@ -525,7 +505,7 @@ static void shared_park_in_cancel_scope_sees_cancel(void **state)
     shared_parked_t a = {.word = 0, .scope = true};
     pthread_t t;
     pthread_create(&t, NULL, shared_park_thread, &a);
-    wait_sleeping(&a.tid);
+    weft_test_wait_thread_asleep(&a.tid);
     weft__waitctx_cancel(atomic_load(&a.ctx));
     pthread_join(t, NULL);
     assert_int_equal(a.rc, WEFT_ECANCELED);
