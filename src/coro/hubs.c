@@ -143,13 +143,12 @@ static void *hub_main(void *p)
         weft__waiter_t w;
         weft__waiter_init(&w);
         w.nocancel = true;
-        /* WEFT_EDEADLK: no other thread is left that could spawn or stop (a child forked in
-         * one of the hub's coroutines, or a process whose other threads all ended): the hub
-         * ends as a stopped one does, and so does its thread. */
-        if (weft__wait_until(&h->lock, &h->q, &w, root_has_work, h, WEFT_NO_DEADLINE) ==
-                WEFT_EDEADLK ||
-            inherited(hs))
-            break;
+        /* In a forked child only this thread is left (the child of a fork in one of the hub's
+         * coroutines): nothing can spawn or stop here any more, so once its wait ends ("nothing
+         * can wake us", WEFT_EDEADLK) the hub ends as a stopped one does, and with this thread
+         * the child. In the parent the loop looks again, whatever ended the wait. */
+        (void)weft__wait_until(&h->lock, &h->q, &w, root_has_work, h, WEFT_NO_DEADLINE);
+        if (inherited(hs)) break;
     }
     bool child = inherited(hs);
     launch_pending(h); /* the last ones: no spawner pushes any more (see the stop) */
