@@ -21,7 +21,8 @@
  * nothing; a hub whose process has other threads checks again at growing intervals (to 1 s).
  * Under an emulator that leaves the thread count of /proc/self/stat at 0 (qemu-user 7.2), the
  * check cannot see other threads: there a hub that waits on another thread for more than 10 ms
- * takes itself for deadlocked. A signal handler cannot wake a coroutine (use a thread or a self-pipe read with weft_fd_read).
+ * takes itself for deadlocked. A signal handler cannot wake a coroutine (use a thread or a
+ * self-pipe read with weft_fd_read).
  *
  * Memory: a coroutine's stack is mapped memory of opts.stack_size (default 64 KiB, or
  * WEFT_STACK_SIZE in the environment, ignored in a setuid/setgid or file-capability program as

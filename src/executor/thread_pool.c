@@ -5,13 +5,13 @@
  * parked on it (a wait list whose waiters live in the worker structs), and the worker slots.
  * Tasks start in submission order.
  *
- * The FIFO is a two-lock queue (Michael & Scott's, with Vyukov's intrusive stub node): futures
- * are linked through future->link; the pool's `stub` link keeps it from ever running out of
+ * The FIFO is a two-lock queue (Michael & Scott's, with Vyukov's intrusive dummy node): futures
+ * are linked through future->link; the pool's `dummy` link keeps it from ever running out of
  * links. Submitters append under `tail_lock`; workers take from the head under `head_lock`, so
  * a submit never waits for a worker taking a task, nor the other way round, while the queue
  * holds more than one task. A worker that takes the last task takes `tail_lock` too, to put
- * the stub back behind it. Under `tail_lock`, the queue is empty exactly when `tail` is the
- * stub; a spinning worker watches `tail` for that (a hint: it takes the task under the lock).
+ * the dummy back behind it. Under `tail_lock`, the queue is empty exactly when `tail` is the
+ * dummy; a spinning worker watches `tail` for that (a hint: it takes the task under the lock).
  *
  * Scheduling (chosen by measurement, docs/BENCHMARKS.md): at most one idle worker spins,
  * watching the FIFO for the waiting core's spin budget before it parks; the others park
@@ -119,8 +119,8 @@ struct pool {
     /* The tail: submitters. */
     weft__mutex_t tail_lock;
     _Atomic bool closed;             /* shut, broken or forked: submit takes the slow way */
-    weft__task_link_t *_Atomic tail; /* the stub: empty (under tail_lock; else a hint) */
-    weft__task_link_t stub;
+    weft__task_link_t *_Atomic tail; /* the dummy: empty (under tail_lock; else a hint) */
+    weft__task_link_t dummy;
     char pad3_[64];
     /* Recycled futures (not in debug builds): submitters take them from `spare`, filled from
      * the bin's `returned` when empty, under spare_lock; `made` counts the futures made from
@@ -151,9 +151,9 @@ static weft_future_t *future_of_link(weft__task_link_t *l)
 
 static void fifo_reset(pool_t *p)
 {
-    atomic_store_explicit(&p->stub.next, NULL, memory_order_relaxed);
-    p->head = &p->stub;
-    atomic_store_explicit(&p->tail, &p->stub, memory_order_relaxed);
+    atomic_store_explicit(&p->dummy.next, NULL, memory_order_relaxed);
+    p->head = &p->dummy;
+    atomic_store_explicit(&p->tail, &p->dummy, memory_order_relaxed);
 }
 
 /* Appends f (the caller holds tail_lock). The link is published before the tail, so a worker
@@ -169,7 +169,7 @@ static void fifo_push(pool_t *p, weft_future_t *f)
 /* Empty, as a hint (exact under tail_lock). seq_cst: "No lost wake-up". */
 static bool fifo_empty(pool_t *p)
 {
-    return atomic_load_explicit(&p->tail, memory_order_seq_cst) == &p->stub;
+    return atomic_load_explicit(&p->tail, memory_order_seq_cst) == &p->dummy;
 }
 
 /* Takes the oldest future (the caller holds head_lock), or NULL when none is queued. */
@@ -177,19 +177,19 @@ static weft_future_t *fifo_pop(pool_t *p)
 {
     weft__task_link_t *h = p->head;
     weft__task_link_t *n = atomic_load_explicit(&h->next, memory_order_acquire);
-    if (h == &p->stub) {
+    if (h == &p->dummy) {
         if (!n) return NULL;
         p->head = h = n;
         n = atomic_load_explicit(&h->next, memory_order_acquire);
     }
     if (!n) {
-        /* h is the last one, unless a submit is appending behind it: put the stub behind it,
+        /* h is the last one, unless a submit is appending behind it: put the dummy behind it,
          * under the tail's lock, so that the queue keeps a link when h leaves. */
         weft__mutex_lock(&p->tail_lock);
         if (atomic_load_explicit(&p->tail, memory_order_relaxed) == h) {
-            atomic_store_explicit(&p->stub.next, NULL, memory_order_relaxed);
-            atomic_store_explicit(&h->next, &p->stub, memory_order_relaxed);
-            atomic_store_explicit(&p->tail, &p->stub, memory_order_relaxed);
+            atomic_store_explicit(&p->dummy.next, NULL, memory_order_relaxed);
+            atomic_store_explicit(&h->next, &p->dummy, memory_order_relaxed);
+            atomic_store_explicit(&p->tail, &p->dummy, memory_order_relaxed);
         }
         weft__mutex_unlock(&p->tail_lock);
         n = atomic_load_explicit(&h->next, memory_order_acquire);
@@ -201,7 +201,8 @@ static weft_future_t *fifo_pop(pool_t *p)
 /* Whether more futures are queued after a pop (the caller holds head_lock). */
 static bool fifo_more(pool_t *p)
 {
-    return p->head != &p->stub || atomic_load_explicit(&p->stub.next, memory_order_acquire) != NULL;
+    return p->head != &p->dummy ||
+           atomic_load_explicit(&p->dummy.next, memory_order_acquire) != NULL;
 }
 
 /* Takes the whole FIFO as a list (through future->node); the caller holds both queue locks. */
@@ -210,7 +211,7 @@ static weft__list_t fifo_take(pool_t *p)
     weft__list_t list = {0};
     for (weft__task_link_t *l = p->head, *next; l; l = next) {
         next = atomic_load_explicit(&l->next, memory_order_relaxed);
-        if (l != &p->stub) weft__list_push_back(&list, &future_of_link(l)->node);
+        if (l != &p->dummy) weft__list_push_back(&list, &future_of_link(l)->node);
     }
     fifo_reset(p);
     return list;
@@ -729,7 +730,7 @@ static void lock_futures(pool_t *p, void (*op)(weft_waitq_t *q))
 {
     for (weft__task_link_t *l = p->head; l;
          l = atomic_load_explicit(&l->next, memory_order_relaxed))
-        if (l != &p->stub) op(&future_of_link(l)->waiters);
+        if (l != &p->dummy) op(&future_of_link(l)->waiters);
     for (size_t i = 0; i < p->nslots; i++)
         if (p->slots[i] && p->slots[i]->running) op(&p->slots[i]->running->waiters);
 }
