@@ -498,9 +498,10 @@ static void workers_start_lazily_up_to_max(void **state)
         assert_int_equal(weft_executor_submit(ex, square, ITEM(i), &f), 0);
         assert_int_equal(weft_future_result(f, WEFT_FOREVER, NULL), 0);
         weft_future_release(f);
-        /* The worker that finished is idle (or about to be); at most one more may have
-         * started while it was still busy. */
-        assert_true(weft_thread_active_count() <= base + 2);
+        /* The worker that finished counts as idle only once it is back at the FIFO; a submit
+         * that comes first starts another (Python's _adjust_thread_count races the same way;
+         * CI's ASan run started all three). Never more than max_workers. */
+        assert_true(weft_thread_active_count() <= base + 3);
     }
     weft_event_t go;
     weft_event_init(&go);
