@@ -63,7 +63,10 @@ typedef struct weft_lock {
         pthread_mutex_t pmutex_; /* process-shared: a robust, process-shared mutex */
         uint64_t size_[6];       /* 48 bytes on every target (pthread_mutex_t: 40 or 48) */
     };
-    uint64_t reserved_[1]; /* room to grow within 1.x; zero */
+    union {
+        WEFT__ATOMIC(void *) owner_; /* who took it last (for the dump), NULL once released */
+        uint64_t reserved_[1];       /* its room within 1.x */
+    };
 } weft_lock_t;
 
 /* A static initializer: `static weft_lock_t l = WEFT_LOCK_INIT;` is an unlocked lock, the same

@@ -89,6 +89,34 @@ int64_t weft__deadline_after(int64_t sec, int64_t nsec);
  * a privileged program. Every environment variable weft reads goes through it. */
 const char *weft__getenv(const char *name);
 
+/* ---- names and observing (names.c) ------------------------------------------------------
+ * Names programs give objects (weft_lock_set_name and the others): a side table keyed by the
+ * object's address, so the public objects keep their sizes. Longest name kept: WEFT__NAME_MAX
+ * - 1 bytes (longer ones are cut). From any thread; fork-safe (the table's lock is held
+ * across fork).
+ *   weft__name_set:  obj's name becomes a copy of name; NULL or "" removes it. 0, WEFT_EINVAL
+ *                    (obj NULL), WEFT_ENOMEM (nothing changed).
+ *   weft__name_get:  copies obj's name into buf (n bytes, always terminated); false: none.
+ *   weft__name_drop: forgets obj's name (its destroy calls it; one relaxed load while no name
+ *                    was ever set). */
+#define WEFT__NAME_MAX 48
+int weft__name_set(const void *obj, const char *name);
+bool weft__name_get(const void *obj, char *buf, size_t n);
+void weft__name_drop(const void *obj);
+/* Tests only: frees the table. */
+void weft__names_reset(void);
+
+/* What the process observes beyond what the waiting core always stores (bits, relaxed):
+ * WEFT__OBSERVE_SINCE stamps when each park began (the dump's "for how long", the deadlock
+ * watchdog's threshold); set by whoever needs it (the dump's signal, the watchdog, the trace,
+ * weft_debug_observe). Off, the stamp costs one relaxed load per park. */
+enum { WEFT__OBSERVE_SINCE = 1u, WEFT__OBSERVE_TRACE = 2u };
+extern _Atomic uint32_t weft__observing;
+static inline bool weft__observe(uint32_t bit)
+{
+    return weft__unlikely(atomic_load_explicit(&weft__observing, memory_order_relaxed) & bit);
+}
+
 /* The auxiliary-vector lookup weft__getenv asks for AT_SECURE: getauxval. A seam for tests
  * only (an unprivileged test cannot start a secure-execution process): they point it at a
  * fake before starting threads and restore it after. */

@@ -79,7 +79,10 @@ int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double t
     int64_t deadline;
     if (!g || !fn || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     /* A slot taken, or handed over by a member that ended (data 1): it is ours now. */
-    int rc = weft__wait_until(&g->lock, &g->spawners, NULL, take_slot, g, deadline);
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_GROUP, g);
+    int rc = weft__wait_until(&g->lock, &g->spawners, &w, take_slot, g, deadline);
     if (rc) return rc;
     weft_co_t *co;
     rc = weft_co_spawn(fn, arg, NULL, &co);
@@ -118,7 +121,10 @@ int weft_group_join(weft_group_t *g, double timeout)
     /* A member would wait for itself (its group is set before it first runs). */
     weft_co_t *self = weft_co_current();
     if (self && self->group == g) return WEFT_EDEADLK;
-    return weft__wait_until(&g->lock, &g->joiners, NULL, group_empty, g, deadline);
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_GROUP, g);
+    return weft__wait_until(&g->lock, &g->joiners, &w, group_empty, g, deadline);
 }
 
 int weft_group_cancel(weft_group_t *g)

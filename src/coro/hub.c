@@ -534,6 +534,7 @@ static void init_co(weft_co_t *co, weft__hub_t *hub)
     co->hub = hub;
     co->wctx.parker = &co_parker;
     co->wctx.park_arg = co;
+    co->wctx.kind = WEFT__CTX_COROUTINE;
     co->timer = NO_TIMER;
     atomic_store_explicit(&co->refs, 1, memory_order_relaxed);
     weft__handle_init(&co->hd, WEFT__ID_CO, 0);
@@ -943,7 +944,10 @@ int weft_co_join(weft_co_t *co, double timeout)
     int64_t deadline;
     if (!co || weft__deadline(timeout, &deadline)) return WEFT_EINVAL; /* NaN */
     if (co == weft_co_current()) return WEFT_EDEADLK;
-    return weft__wait_until(NULL, &co->joiners, NULL, co_ended, co, deadline);
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_CO_JOIN, co);
+    return weft__wait_until(NULL, &co->joiners, &w, co_ended, co, deadline);
 }
 
 int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout)

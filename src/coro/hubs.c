@@ -189,6 +189,7 @@ static void wait_for(struct weft_hubs *hs, int (*check)(void *))
     for (;;) {
         weft__waiter_t w;
         weft__waiter_init(&w);
+        weft__waiter_on(&w, WEFT__ON_HUBS, hs);
         w.nocancel = true;
         if (weft__wait_until(&hs->lock, &hs->waits, &w, check, hs, WEFT_NO_DEADLINE) != 0) continue;
         weft__mutex_lock(&hs->lock);

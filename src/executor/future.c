@@ -430,6 +430,7 @@ int weft__future_wait(weft_future_t *f, int64_t deadline)
         return 0;
     }
     weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_FUTURE, f);
     w.nospin = spun;
     weft__waitq_push(&f->waiters, &w);
     weft__waitq_unlock(&f->waiters);

@@ -947,6 +947,8 @@ static int io_wait(int fd, int events, int64_t deadline, bool nocancel, bool aft
         wait_begin(s);
         weft__waiter_t w;
         weft__waiter_init(&w);
+        weft__waiter_on(&w, want & WEFT_WRITE ? WEFT__ON_FD_WRITE : WEFT__ON_FD_READ,
+                        (const void *)(intptr_t)fd);
         w.data = want;
         w.nocancel = nocancel;
         fd_check_t c = {p, s, fd, want, after_eagain, 0};

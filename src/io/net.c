@@ -228,7 +228,10 @@ static int lookup(const char *host, int port, bool passive, int64_t deadline, ad
         weft__free(l);
         return rc;
     }
-    rc = weft__wait_until(NULL, &l->q, NULL, lookup_over, l, deadline);
+    weft__waiter_t w;
+    weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_RESOLVE, l);
+    rc = weft__wait_until(NULL, &l->q, &w, lookup_over, l, deadline);
     weft__waitq_lock(&l->q);
     if (l->done) {
         rc = l->rc;

@@ -260,6 +260,11 @@ static int block(weft_queue_t *q, weft_waitq_t *list, request_t *r, double timeo
     weft__deadline(timeout, &deadline); /* cannot fail: NaN was refused on entry */
     weft__waiter_t w;
     weft__waiter_init(&w);
+    weft__waiter_on(&w,
+                    list == &q->getters   ? WEFT__ON_QUEUE_GET
+                    : list == &q->putters ? WEFT__ON_QUEUE_PUT
+                                          : WEFT__ON_QUEUE_JOIN,
+                    q);
     w.data = (uintptr_t)r;
     weft__waitq_push(list, &w);
     qunlock(q);

@@ -110,6 +110,7 @@ static int complete_round(weft_barrier_t *b, int index, unsigned long generation
     while (b->generation_ == generation && queued_members(b) < b->parties_ - 1) {
         weft__waiter_t turn;
         weft__waiter_init(&turn);
+        weft__waiter_on(&turn, WEFT__ON_BARRIER, b);
         turn.nocancel = true;
         turn.data = COMPLETER;
         weft__waitq_push(&b->waiters_, &turn);
@@ -137,6 +138,7 @@ static int left_early(weft_barrier_t *b, weft__waiter_t *w, unsigned long genera
     bool current = b->generation_ == generation;
     if (w->data == MEMBER && current && b->count_ == b->parties_) {
         weft__waiter_init(w);
+        weft__waiter_on(w, WEFT__ON_BARRIER, b);
         w->nocancel = true;
         w->data = MEMBER;
         weft__waitq_push(&b->waiters_, w);
@@ -165,6 +167,7 @@ int weft_barrier_wait(weft_barrier_t *b, double timeout)
     for (;;) {
         weft__waiter_t w;
         weft__waiter_init(&w);
+        weft__waiter_on(&w, WEFT__ON_BARRIER, b);
         weft__waitq_lock(&b->waiters_);
         if (b->broken_) {
             weft__waitq_unlock(&b->waiters_);

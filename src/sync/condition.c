@@ -76,6 +76,7 @@ int weft_condition_wait(weft_condition_t *c, double timeout)
 
     weft__waiter_t w;
     weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_CONDITION, c);
     weft__waitq_lock(q);
     weft__waitq_push(q, &w);
     weft__waitq_unlock(q);

@@ -90,6 +90,7 @@ int weft_event_wait(weft_event_t *e, double timeout)
         return 0;
     }
     weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_EVENT, e);
     weft__waitq_push(&e->waiters_, &w);
     weft__waitq_unlock(&e->waiters_);
     return weft__waiter_park(&e->waiters_, &w, deadline);

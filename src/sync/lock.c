@@ -71,6 +71,7 @@ static int acquire_slow(weft_lock_t *l, int64_t deadline, bool nocancel)
         weft__waitq_lock(&l->waiters_);
         if (atomic_exchange_explicit(&l->state_, CONTENDED, memory_order_acquire) == FREE) {
             weft__waitq_unlock(&l->waiters_);
+            weft__lock_set_owner(l);
             return 0;
         }
         if (deadline != WEFT_NO_DEADLINE && deadline <= weft_time_monotonic_ns()) {
@@ -78,6 +79,7 @@ static int acquire_slow(weft_lock_t *l, int64_t deadline, bool nocancel)
             return WEFT_ETIMEDOUT; /* state stays 2: at worst one needless wake-up */
         }
         weft__waiter_init(&w);
+        weft__waiter_on(&w, WEFT__ON_LOCK, l);
         w.nocancel = nocancel;
         weft__waitq_push(&l->waiters_, &w);
         weft__waitq_unlock(&l->waiters_);

@@ -73,6 +73,7 @@ __attribute__((noinline)) static int acquire_slow(weft_semaphore_t *s, double ti
         }
     }
     weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_SEMAPHORE, s);
     weft__waitq_push(&s->waiters_, &w);
     weft__waitq_unlock(&s->waiters_);
     return weft__waiter_park(&s->waiters_, &w, deadline); /* 0: a releaser handed us a unit */

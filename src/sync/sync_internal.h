@@ -38,23 +38,37 @@ enum { WEFT__LOCK_FREE = 0, WEFT__LOCK_LOCKED = 1, WEFT__LOCK_CONTENDED = 2 };
 
 /* A free Lock becomes LOCKED: one CAS, or a load and a store while single-threaded. Inline for
  * RLock's fast path too. Fails on a shared Lock (its state_ is never FREE). */
+/* The Lock's owner_ (the dump's and the deadlock report's "held by"): the waiting context
+ * that took it last, NULL once released. Relaxed: a snapshot for readers on other threads; a
+ * release clears it before it frees the word, so a new holder's store comes after. Python's
+ * Lock has no owner (any thread may release it): this is who took it, not who must release. */
+static inline void weft__lock_set_owner(weft_lock_t *l)
+{
+    atomic_store_explicit(&l->owner_, (void *)weft__waitctx_current(), memory_order_relaxed);
+}
+
 static inline bool weft__lock_try_take(weft_lock_t *l)
 {
     if (weft__single_threaded()) {
         /* Relaxed: nobody else can read the word (see above). */
         if (atomic_load_explicit(&l->state_, memory_order_relaxed) != WEFT__LOCK_FREE) return false;
         atomic_store_explicit(&l->state_, WEFT__LOCK_LOCKED, memory_order_relaxed);
+        weft__lock_set_owner(l);
         return true;
     }
     uint32_t expect = WEFT__LOCK_FREE;
-    return atomic_compare_exchange_strong_explicit(&l->state_, &expect, WEFT__LOCK_LOCKED,
-                                                   memory_order_acquire, memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&l->state_, &expect, WEFT__LOCK_LOCKED,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return false;
+    weft__lock_set_owner(l);
+    return true;
 }
 
 /* A LOCKED Lock nobody waits for becomes FREE, the same way; false otherwise (free, contended
  * or shared: the caller's slow path decides), with *seen the state found. */
 static inline bool weft__lock_try_give(weft_lock_t *l, uint32_t *seen)
 {
+    atomic_store_explicit(&l->owner_, NULL, memory_order_relaxed);
     if (weft__single_threaded()) {
         /* Relaxed: as in weft__lock_try_take. */
         *seen = atomic_load_explicit(&l->state_, memory_order_relaxed);

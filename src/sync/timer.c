@@ -469,6 +469,7 @@ int weft_timer_join(weft_timer_t *t, double timeout)
     }
     weft__waiter_t w;
     weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_TIMER, t);
     weft__waitq_push(&t->joiners_, &w);
     weft__waitq_unlock(&t->joiners_);
     return weft__waiter_park(&t->joiners_, &w, deadline);

@@ -103,6 +103,7 @@ int weft__thread_wait_phase(weft_thread_t *t, uint32_t phase, int64_t deadline, 
     for (;;) { /* a wake by an earlier phase change than the awaited one: check again */
         weft__waiter_t w;
         weft__waiter_init(&w);
+        weft__waiter_on(&w, WEFT__ON_THREAD_JOIN, t);
         w.nocancel = nocancel;
         int rc = weft__wait_until(NULL, &t->waiters, &w, phase_reached, &pw, deadline);
         if (rc || pw.reached) return rc;

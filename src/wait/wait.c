@@ -367,7 +367,13 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
     uint32_t s;
     if (enter(ctx, w)) {
+        /* An undescribed wait inside a described one (a nap of a shared-word wait) keeps the
+         * outer description. */
+        bool mark = w->on != WEFT__ON_WAIT ||
+                    atomic_load_explicit(&ctx->on, memory_order_relaxed) == WEFT__ON_NONE;
+        if (mark) weft__blocked_begin(ctx, w->on, w->obj, deadline);
         s = park(ctx, w, deadline);
+        if (mark) weft__blocked_end(ctx);
         leave(ctx, w);
     } else {
         s = WEFT__W_CANCELED;

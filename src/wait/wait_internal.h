@@ -61,6 +61,50 @@ typedef struct weft__parker {
     void (*unpark)(void *arg);
 } weft__parker_t;
 
+/* What a park waits on (waiter.on, waitctx.on), for the task dump, the deadlock report and
+ * the trace. `obj` says which one: the object's address, or, for the fd and process kinds,
+ * the number itself (intptr_t). weft__on_name gives each its words ("Lock", "Queue get",
+ * "fd read"...). */
+typedef enum weft__on {
+    WEFT__ON_NONE = 0, /* not blocked */
+    WEFT__ON_WAIT,     /* a wait the caller did not describe */
+    WEFT__ON_LOCK,
+    WEFT__ON_RLOCK,
+    WEFT__ON_SEMAPHORE,
+    WEFT__ON_EVENT,
+    WEFT__ON_CONDITION,
+    WEFT__ON_BARRIER,
+    WEFT__ON_TIMER, /* a Timer's cancel waiting for its function */
+    WEFT__ON_QUEUE_GET,
+    WEFT__ON_QUEUE_PUT,
+    WEFT__ON_QUEUE_JOIN,
+    WEFT__ON_FUTURE, /* obj: the weft_future_t */
+    WEFT__ON_FUTURES, /* several futures (weft_future_wait); obj: the first */
+    WEFT__ON_EXECUTOR, /* an executor's shutdown waiting for its tasks */
+    WEFT__ON_THREAD_JOIN, /* obj: the weft_thread_t */
+    WEFT__ON_CO_JOIN,     /* obj: the weft_co_t */
+    WEFT__ON_GROUP,       /* a group's join or a spawn waiting for a slot; obj: the group */
+    WEFT__ON_HUBS,        /* a hub set's start or stop */
+    WEFT__ON_FD_READ,     /* obj: the fd */
+    WEFT__ON_FD_WRITE,    /* obj: the fd */
+    WEFT__ON_PROCESS_JOIN, /* obj: the pid */
+    WEFT__ON_PIPE_SEND,    /* obj: the weft_conn_t */
+    WEFT__ON_PIPE_RECV,    /* obj: the weft_conn_t */
+    WEFT__ON_MPQUEUE_GET,
+    WEFT__ON_MPQUEUE_PUT,
+    WEFT__ON_SHARED, /* a process-shared object's word; obj: the object */
+    WEFT__ON_SLEEP,
+    WEFT__ON_RESOLVE, /* a host name lookup */
+    WEFT__ON_COUNT
+} weft__on_t;
+
+/* The words for `on` ("Lock", "Queue get", ...); "?" for a value out of range. */
+const char *weft__on_name(unsigned on);
+
+/* A context's kind: an OS thread's own (weft__thread_ctx, also the root of a thread that runs
+ * a hub), or a coroutine's. */
+enum { WEFT__CTX_THREAD = 0, WEFT__CTX_COROUTINE = 1 };
+
 struct weft__waitctx {
     const weft__parker_t *parker; /* NULL: an OS thread parking on its futex */
     void *park_arg;
@@ -70,7 +114,37 @@ struct weft__waitctx {
     uint32_t cancelable;     /* depth of cancel scopes: while > 0 somebody may cancel it */
     int64_t scope;           /* deadline of the innermost timeout scope; 0: none */
     uint64_t scope_depth;    /* timeout scopes open (weft_timeout_begin/end) */
+    /* What it is blocked on now (weft__blocked_begin/end), read by the dump, the deadlock
+     * report and the trace from other threads (hence atomic, relaxed: a snapshot). */
+    _Atomic uint32_t on;              /* weft__on_t; WEFT__ON_NONE: not blocked */
+    _Atomic(const void *) obj;        /* what on; see weft__on_t */
+    _Atomic int64_t deadline;         /* the park's deadline, WEFT_NO_DEADLINE: none */
+    _Atomic int64_t since;            /* when the park began (WEFT__OBSERVE_SINCE), else 0 */
+    uint8_t kind;                     /* WEFT__CTX_* */
+    bool listed;                      /* a thread's: on the registry of thread contexts */
+    _Atomic int tid;                  /* a thread's: its kernel thread id, once listed */
+    _Atomic(void *) who;              /* a weft_thread_t's own (thread layer), else NULL */
+    weft__waitctx_t *reg_prev, *reg_next; /* the registry (wait.c's lock) */
 };
+
+/* Marks ctx blocked on (on, obj) until `deadline` (weft__waiter_park does it for every park;
+ * a blocking call that does not park through a waiter — a thread's fd wait, a shared word, a
+ * nap — calls these itself). A thread's context joins the registry of thread contexts at its
+ * first block. end clears it. Only ctx's own thread calls them. */
+void weft__blocked_begin(weft__waitctx_t *ctx, unsigned on, const void *obj, int64_t deadline);
+static inline void weft__blocked_end(weft__waitctx_t *ctx)
+{
+    atomic_store_explicit(&ctx->on, WEFT__ON_NONE, memory_order_relaxed);
+}
+
+/* Puts the calling thread's own context on the registry now (a weft thread at its start, the
+ * dump for its caller): 0 or WEFT_ENOMEM (the registry's exit key could not be made). */
+int weft__ctx_list_self(void);
+
+/* Calls fn on every listed thread context (the threads that ever blocked in weft, or listed
+ * themselves, and have not exited) under the registry's lock: fn must not block, nor end a
+ * thread. A thread leaves the registry at its exit (a key destructor). */
+void weft__ctx_visit(void (*fn)(weft__waitctx_t *ctx, void *arg), void *arg);
 
 struct weft__waiter {
     weft__list_node_t node; /* its place on its queue */
@@ -79,8 +153,10 @@ struct weft__waiter {
     bool queued;          /* on its queue (guarded by the queue's lock) */
     bool nocancel;        /* a park cancellation must not cut short (re-taking a lock) */
     bool nospin;          /* a thread sleeps at once (its owner knows a wake is far off) */
+    uint8_t on;           /* what it waits on (weft__on_t), set by its primitive */
     weft__waitctx_t *ctx; /* who waits */
     uintptr_t data;       /* what the waker hands over, defined by each primitive */
+    const void *obj;      /* which one (see weft__on_t) */
 };
 
 /* The waiting context of the caller: the running coroutine's, else the thread's own. Inline:
@@ -221,8 +297,17 @@ static inline void weft__waiter_init(weft__waiter_t *w)
     w->queued = false;
     w->nocancel = false;
     w->nospin = false;
+    w->on = WEFT__ON_WAIT;
     w->ctx = weft__waitctx_current();
     w->data = 0;
+    w->obj = NULL;
+}
+
+/* Says what w waits on (after weft__waiter_init): the dump's and the report's words. */
+static inline void weft__waiter_on(weft__waiter_t *w, weft__on_t on, const void *obj)
+{
+    w->on = (uint8_t)on;
+    w->obj = obj;
 }
 
 /* Parks a waiter that was pushed on q (q unlocked). Returns 0 when a waker took it (it owns
