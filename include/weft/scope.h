@@ -121,9 +121,10 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_submit(weft_scope_t *scope, weft_execu
 
 /* Starts fn(arg) in a child process of the scope (as weft_process_start, with opts); its exit
  * code is fn's return value. p may be NULL; else it gets the scope's handle, borrowed: valid
- * until weft_scope_release, which releases it (do not release it yourself). The scope watches the child with a thread of its
- * own. The child runs outside every scope. Errors: as weft_scope_spawn's, with
- * weft_process_start's (WEFT_EAGAIN, WEFT_EMFILE); then no child is left behind. */
+ * until weft_scope_release, which releases it (do not release it yourself). The scope watches the
+ * child with a thread of its own. The child runs outside every scope. Errors: as
+ * weft_scope_spawn's, with weft_process_start's (WEFT_EAGAIN, WEFT_EMFILE); then no child is left
+ * behind. */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_process_start(weft_scope_t *scope, weft_scope_fn fn,
                                                         void *arg, const weft_process_opts_t *opts,
                                                         weft_process_t **p);

@@ -70,7 +70,7 @@ struct weft_scope {
     int64_t grace_ns; /* < 0: kill at once */
     pid_t pid;        /* the process that opened it (a forked child sees it broken) */
     weft_scope_t *parent;
-    weft_scope_t *children;        /* open child scopes, through sibling */
+    weft_scope_t *children;         /* open child scopes, through sibling */
     weft_scope_t *sibling, **pprev; /* in parent->children, under the parent's lock */
 };
 
@@ -299,7 +299,10 @@ static int task_link(weft_scope_t *s, enum kind kind, task_t **out)
     t->state = T_NEW;
     bool expired = s->deadline != WEFT_NO_DEADLINE && weft_time_monotonic_ns() >= s->deadline;
     weft__mutex_lock(&s->lock);
-    int rc = s->closed ? WEFT_ESHUTDOWN : s->canceled ? WEFT_ECANCELED : expired ? WEFT_ECANCELED : 0;
+    int rc = s->closed     ? WEFT_ESHUTDOWN
+             : s->canceled ? WEFT_ECANCELED
+             : expired     ? WEFT_ECANCELED
+                           : 0;
     if (rc == 0) {
         t->next = s->tasks;
         s->tasks = t;
@@ -463,7 +466,10 @@ int weft_scope_open(double timeout, const weft_scope_opts_t *opts, weft_scope_t 
     if (!s) return WEFT_ENOMEM;
     s->lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     s->deadline = deadline;
-    s->grace_ns = grace < 0 ? -1 : grace == 0 ? 1000000000LL : grace > 1e9 ? INT64_MAX / 2 : (int64_t)(grace * 1e9);
+    s->grace_ns = grace < 0     ? -1
+                  : grace == 0  ? 1000000000LL
+                  : grace > 1e9 ? INT64_MAX / 2
+                                : (int64_t)(grace * 1e9);
     s->pid = getpid();
     task_t *cur = current_task();
     weft_scope_t *parent = cur && !broken(cur->scope) ? cur->scope : NULL;
