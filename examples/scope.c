@@ -47,7 +47,7 @@ int main(void)
     if (weft_thread_pool_create(2, NULL, &pool) != 0) return 1;
 
     printf("fan-out, one failure:\n");
-    if (weft_scope_open(WEFT_FOREVER, NULL, &scope) != 0) return 1;
+    if (weft_scope_create(NULL, WEFT_FOREVER, &scope) != 0) return 1;
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)20, NULL, NULL));
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)2000, NULL, NULL));
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)404, NULL, NULL));
@@ -62,7 +62,7 @@ int main(void)
     weft_scope_release(scope);
 
     printf("a deadline of 0.1 s:\n");
-    if (weft_scope_open(0.1, NULL, &scope) != 0) return 1;
+    if (weft_scope_create(NULL, 0.1, &scope) != 0) return 1;
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)10, NULL, NULL));
     check(weft_scope_thread_start(scope, fetch, (void *)(intptr_t)5000, NULL, NULL));
     rc = weft_scope_join(scope, WEFT_FOREVER);

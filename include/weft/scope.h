@@ -4,7 +4,7 @@
  * executor futures and child processes.
  *
  *     weft_scope_t *s;
- *     weft_scope_open(WEFT_FOREVER, NULL, &s);
+ *     weft_scope_create(NULL, WEFT_FOREVER, &s);
  *     weft_scope_spawn(s, fetch, url1, NULL, NULL);          // a coroutine
  *     weft_scope_thread_start(s, crunch, data, NULL, NULL);   // a thread
  *     int rc = weft_scope_join(s, WEFT_FOREVER);              // waits for both
@@ -33,7 +33,7 @@
  * task that joins the child scope gets its code and fails the parent by returning it.
  * weft_scope_current() tells a task its own scope (to start siblings, as nursery passing).
  *
- * Deadline. weft_scope_open's timeout is a deadline for everything in the scope: reaching it
+ * Deadline. weft_scope_create's timeout is a deadline for everything in the scope: reaching it
  * cancels the scope, and join then returns WEFT_ETIMEDOUT once every task has ended, unless a
  * task failed first. The deadline is kept by the scope's joiner (a join waits at most until
  * it, then cancels) and by the starts (one after it cancels the scope and fails): no thread
@@ -84,14 +84,14 @@ typedef struct weft_scope_opts {
     uint64_t reserved_[6]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_scope_opts_t;
 
-/* Opens a scope whose deadline is `timeout` seconds from now (WEFT_FOREVER: none; 0 or a
- * negative value: already reached, so tasks are canceled as soon as they start) and stores it
- * in *scope. Called from a task of another scope, the new one is that scope's child (see
- * "Nesting"); the parent must still be open (not joined): else WEFT_ECANCELED when the parent
- * is canceled, WEFT_ESHUTDOWN when it is joined. Errors: WEFT_EINVAL (scope NULL, timeout or
+/* Opens a scope (with opts, NULL for the defaults) whose deadline is `timeout` seconds from
+ * now (WEFT_FOREVER: none; 0 or a negative value: already reached, so the first start cancels
+ * it) and stores it in *scope. Called from a task of another scope, the new one is that scope's
+ * child (see "Nesting"); the parent must still be open (not joined): else WEFT_ECANCELED when the
+ * parent is canceled, WEFT_ESHUTDOWN when it is joined. Errors: WEFT_EINVAL (scope NULL, timeout or
  * grace NaN), WEFT_ENOMEM; then *scope is NULL. */
-WEFT_EXTERN WEFT_NODISCARD int weft_scope_open(double timeout, const weft_scope_opts_t *opts,
-                                               weft_scope_t **scope);
+WEFT_EXTERN WEFT_NODISCARD int weft_scope_create(const weft_scope_opts_t *opts, double timeout,
+                                                 weft_scope_t **scope);
 
 /* Spawns fn(arg) as a coroutine of the scope, on the calling thread's hub (as weft_co_spawn,
  * with opts). co may be NULL; else it gets a handle of its own (weft_co_release it).

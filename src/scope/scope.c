@@ -453,7 +453,7 @@ int weft_scope_process_start(weft_scope_t *scope, weft_scope_fn fn, void *arg,
 
 /* ---- the scope ------------------------------------------------------------------------- */
 
-int weft_scope_open(double timeout, const weft_scope_opts_t *opts, weft_scope_t **scope)
+int weft_scope_create(const weft_scope_opts_t *opts, double timeout, weft_scope_t **scope)
 {
     if (!scope) return WEFT_EINVAL;
     *scope = NULL;

@@ -95,7 +95,7 @@ static int child_ignores_term(void *arg)
 static weft_scope_t *open_scope(double timeout)
 {
     weft_scope_t *s;
-    assert_int_equal(weft_scope_open(timeout, NULL, &s), 0);
+    assert_int_equal(weft_scope_create(NULL, timeout, &s), 0);
     assert_non_null(s);
     return s;
 }
@@ -117,11 +117,11 @@ static void bad_arguments(void **state)
 {
     (void)state;
     weft_scope_t *s = NULL;
-    assert_int_equal(weft_scope_open(0, NULL, NULL), WEFT_EINVAL);
-    assert_int_equal(weft_scope_open(NAN, NULL, &s), WEFT_EINVAL);
+    assert_int_equal(weft_scope_create(NULL, 0, NULL), WEFT_EINVAL);
+    assert_int_equal(weft_scope_create(NULL, NAN, &s), WEFT_EINVAL);
     assert_null(s);
     weft_scope_opts_t o = {.grace = NAN};
-    assert_int_equal(weft_scope_open(WEFT_FOREVER, &o, &s), WEFT_EINVAL);
+    assert_int_equal(weft_scope_create(&o, WEFT_FOREVER, &s), WEFT_EINVAL);
     s = open_scope(WEFT_FOREVER);
     weft_co_t *co = (weft_co_t *)1;
     assert_int_equal(weft_scope_spawn(NULL, ok, NULL, NULL, &co), WEFT_EINVAL);
@@ -315,7 +315,7 @@ static void process_failure_cancels_the_rest(void **state)
     (void)state;
     weft_scope_opts_t o = {.grace = 0.2};
     weft_scope_t *s;
-    assert_int_equal(weft_scope_open(WEFT_FOREVER, &o, &s), 0);
+    assert_int_equal(weft_scope_create(&o, WEFT_FOREVER, &s), 0);
     weft_process_t *sleeper, *stubborn;
     assert_int_equal(weft_scope_process_start(s, child_sleeps, NULL, NULL, &sleeper), 0);
     assert_int_equal(weft_scope_process_start(s, child_ignores_term, NULL, NULL, &stubborn), 0);
@@ -346,7 +346,7 @@ static void scope_cancel_from_another_thread_cancels_every_kind(void **state)
     weft_executor_t *ex = pool(1);
     weft_scope_opts_t o = {.grace = -1};
     weft_scope_t *s;
-    assert_int_equal(weft_scope_open(WEFT_FOREVER, &o, &s), 0);
+    assert_int_equal(weft_scope_create(&o, WEFT_FOREVER, &s), 0);
     assert_int_equal(weft_scope_spawn(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_thread_start(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_submit(s, ex, block_task, &b, NULL), 0);
@@ -446,7 +446,7 @@ static int opens_child(void *arg)
 {
     nest_t *n = arg;
     weft_scope_t *c;
-    assert_int_equal(weft_scope_open(WEFT_FOREVER, NULL, &c), 0);
+    assert_int_equal(weft_scope_create(NULL, WEFT_FOREVER, &c), 0);
     n->inner = c;
     assert_int_equal(weft_scope_spawn(c, block, &n->b, NULL, NULL), 0);
     assert_int_equal(weft_scope_thread_start(c, block, &n->b, NULL, NULL), 0);
@@ -483,7 +483,7 @@ static int child_scope_fails(void *arg)
 {
     (void)arg;
     weft_scope_t *c;
-    assert_int_equal(weft_scope_open(WEFT_FOREVER, NULL, &c), 0);
+    assert_int_equal(weft_scope_create(NULL, WEFT_FOREVER, &c), 0);
     assert_int_equal(weft_scope_spawn(c, fail_eio, NULL, NULL, NULL), 0);
     int rc = weft_scope_join(c, 10);
     assert_int_equal(weft_scope_release(c), 0);
@@ -508,7 +508,7 @@ static int child_waits_forever(void *arg)
 {
     blocker_t *b = arg;
     weft_scope_t *c;
-    assert_int_equal(weft_scope_open(WEFT_FOREVER, NULL, &c), 0);
+    assert_int_equal(weft_scope_create(NULL, WEFT_FOREVER, &c), 0);
     assert_int_equal(weft_scope_spawn(c, block, b, NULL, NULL), 0);
     int rc = weft_scope_join(c, 10);
     assert_int_equal(weft_scope_release(c), 0);
@@ -586,7 +586,7 @@ static int oom_body(void *ctx)
 {
     weft_executor_t *ex = ctx;
     weft_scope_t *s;
-    int rc = weft_scope_open(WEFT_FOREVER, NULL, &s);
+    int rc = weft_scope_create(NULL, WEFT_FOREVER, &s);
     if (rc != 0) return rc;
     int r1 = weft_scope_spawn(s, ok, NULL, NULL, NULL);
     int r2 = weft_scope_thread_start(s, ok, NULL, NULL, NULL);
@@ -623,7 +623,7 @@ static int child_uses_inherited_scope(void *arg)
     if (weft_scope_current() != NULL) return 4;
     /* a scope of its own works */
     weft_scope_t *s;
-    if (weft_scope_open(WEFT_FOREVER, NULL, &s) != 0) return 5;
+    if (weft_scope_create(NULL, WEFT_FOREVER, &s) != 0) return 5;
     if (weft_scope_thread_start(s, ok, NULL, NULL, NULL) != 0) return 6;
     if (weft_scope_join(s, 10) != 0) return 7;
     if (weft_scope_release(s) != 0) return 8;
