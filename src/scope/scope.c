@@ -28,6 +28,7 @@
 #include "../wait/wait_internal.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -52,6 +53,7 @@ typedef struct task {
     weft_thread_t *thread; /* a thread task's, or a process's watcher */
     weft_future_t *future;
     weft_process_t *process;
+    pthread_t spawner; /* a coroutine: the thread whose hub runs it */
 } task_t;
 
 struct weft_scope {
@@ -202,6 +204,35 @@ static void co_main(void *arg)
     task_end(t, rc, false);
 }
 
+/* Joins the scope's coroutines that run on the calling thread's hub, before a thread task or a
+ * future's task ends: a thread that ends with coroutines not yet started cancels them unrun
+ * (weft/coro.h, "Thread exit"), and a pool worker's hub runs its coroutines only while the
+ * worker waits. New ones are linked at the head, so the walk restarts until it joins none. */
+static void join_own_coroutines(weft_scope_t *s)
+{
+    pthread_t self = pthread_self();
+    for (bool again = true; again;) {
+        again = false;
+        weft__mutex_lock(&s->lock);
+        task_t *head = s->tasks;
+        weft__mutex_unlock(&s->lock);
+        for (task_t *t = head; t; t = t->next) {
+            weft__mutex_lock(&s->lock);
+            weft_co_t *co = t->kind == K_CO && t->state != T_DONE && pthread_equal(t->spawner, self)
+                                ? t->co
+                                : NULL;
+            weft__mutex_unlock(&s->lock);
+            if (!co) continue;
+            while (weft_co_join(co, WEFT_FOREVER) == WEFT_ECANCELED) (void)weft_co_yield();
+            weft__mutex_lock(&s->lock);
+            bool unrun = t->state != T_DONE; /* its function has returned or never ran */
+            weft__mutex_unlock(&s->lock);
+            if (unrun) task_end(t, WEFT_ECANCELED, true);
+            again = true;
+        }
+    }
+}
+
 static void thread_main(void *arg)
 {
     task_t *t = arg;
@@ -213,6 +244,7 @@ static void thread_main(void *arg)
     weft__cancel_scope_enter(ctx);
     thread_task = t;
     int rc = t->fn(t->arg);
+    join_own_coroutines(t->scope);
     thread_task = NULL;
     weft__cancel_scope_leave(ctx);
     task_end(t, rc, false);
@@ -225,6 +257,7 @@ static int future_main(void *arg, void **result)
     task_t *saved = thread_task;
     thread_task = t;
     int rc = t->task_fn(t->arg, result);
+    join_own_coroutines(t->scope);
     thread_task = saved;
     return rc;
 }
@@ -351,6 +384,7 @@ int weft_scope_spawn(weft_scope_t *scope, weft_scope_fn fn, void *arg, const wef
     }
     weft__mutex_lock(&scope->lock);
     t->co = h;
+    t->spawner = pthread_self();
     weft__mutex_unlock(&scope->lock);
     if (co) *co = weft_co_retain(h);
     return 0;

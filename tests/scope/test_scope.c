@@ -527,6 +527,53 @@ static void nested_scope_keeps_its_parents_deadline(void **state)
     assert_int_equal(weft_event_destroy(&b.ev), 0);
 }
 
+/* A crawler: each task starts its children in its own scope (weft_scope_current), threads
+ * starting coroutines and coroutines starting threads. A thread task returns right after
+ * spawning its coroutines: the scope must still run them (a thread that ends cancels the
+ * coroutines its hub has not started). */
+static _Atomic int crawled;
+
+static int crawl(void *arg)
+{
+    long depth = (long)arg;
+    atomic_fetch_add(&crawled, 1);
+    if (depth == 0) return 0;
+    weft_scope_t *me = weft_scope_current();
+    assert_non_null(me);
+    for (int i = 0; i < 2; i++) {
+        int rc = depth % 2 ? weft_scope_thread_start(me, crawl, (void *)(depth - 1), NULL, NULL)
+                           : weft_scope_spawn(me, crawl, (void *)(depth - 1), NULL, NULL);
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+static int crawl_task(void *arg, void **result)
+{
+    (void)result;
+    return crawl(arg);
+}
+
+static void thread_task_returning_before_its_coroutines_ran(void **state)
+{
+    (void)state;
+    atomic_store(&crawled, 0);
+    weft_scope_t *s = open_scope(WEFT_FOREVER);
+    assert_int_equal(weft_scope_thread_start(s, crawl, (void *)3L, NULL, NULL), 0);
+    assert_int_equal(weft_scope_join(s, 20), 0);
+    assert_int_equal(atomic_load(&crawled), 15);
+    assert_int_equal(weft_scope_release(s), 0);
+    /* the same from a pool's task: its worker's hub runs them before the future completes */
+    atomic_store(&crawled, 0);
+    weft_executor_t *ex = pool(1);
+    s = open_scope(WEFT_FOREVER);
+    assert_int_equal(weft_scope_submit(s, ex, crawl_task, (void *)2L, NULL), 0);
+    assert_int_equal(weft_scope_join(s, 20), 0);
+    assert_int_equal(atomic_load(&crawled), 7);
+    assert_int_equal(weft_scope_release(s), 0);
+    pool_done(ex);
+}
+
 typedef struct cojoin {
     weft_executor_t *ex;
     int rc;
@@ -667,6 +714,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(nested_failure_reaches_the_parent_through_its_task),
     WEFT_TEST(nested_scope_keeps_its_parents_deadline),
     WEFT_TEST(join_from_a_coroutine),
+    WEFT_TEST(thread_task_returning_before_its_coroutines_ran),
     WEFT_TEST(cancel_races_starts_and_ends),
     WEFT_TEST(out_of_memory_anywhere_is_clean),
     WEFT_TEST(fork_child_sees_the_scope_broken),
