@@ -32,6 +32,10 @@
  * its deadline is at most the parent's. A child's failure is not the parent's by itself: the
  * task that joins the child scope gets its code and fails the parent by returning it.
  * weft_scope_current() tells a task its own scope (to start siblings, as nursery passing).
+ * A coroutine runs on the hub of the thread that started it: a thread task (or a future's
+ * task) that starts coroutines in its scope joins them before it ends, so they run.
+ * Coroutines and threads a task starts with weft_co_spawn / weft_thread_start are not in
+ * the scope.
  *
  * Deadline. weft_scope_create's timeout is a deadline for everything in the scope: reaching it
  * cancels the scope, and join then returns WEFT_ETIMEDOUT once every task has ended, unless a

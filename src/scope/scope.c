@@ -591,7 +591,11 @@ int weft_scope_join(weft_scope_t *scope, double timeout)
             continue;
         }
         if (rc != WEFT_ETIMEDOUT) return rc;
-        if (d == until) return WEFT_EBUSY;
+        weft__mutex_lock(&scope->lock);
+        bool expired = !scope->canceled && scope->deadline != WEFT_NO_DEADLINE &&
+                       weft_time_monotonic_ns() >= scope->deadline;
+        weft__mutex_unlock(&scope->lock);
+        if (!expired) return WEFT_EBUSY;     /* the join's own timeout */
         scope_cancel(scope, WEFT_ETIMEDOUT); /* the scope's deadline */
     }
     /* Nothing runs; close to new tasks (a start between live == 0 and here is refused). */
