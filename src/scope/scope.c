@@ -8,15 +8,15 @@
  * list with the lock dropped (a future's cancel runs its done callback, which takes the lock).
  *
  * A task's life: NEW (linked, counted in `live`, not yet running) -> RUNNING -> DONE (`live`
- * dropped, joiners woken). Coroutine and thread tasks run through task_main, which records the
+ * dropped, joiners woken). Coroutine and thread tasks run through a wrapper that records the
  * running context (`ctx`, under the lock) so that a cancel reaches it, and skips the function
- * when the scope was canceled before it ran. A future ends through its done callback
- * (future_done), whichever way it completes. A process is watched by a thread of the scope
- * (process_watch) that joins it and, once canceled, terminates it, waits the grace period and
- * kills it.
+ * when the scope was canceled before it ran (co_main, thread_main; task_begin and task_end). A
+ * future ends through its done callback (future_done), whichever way it completes. A process is
+ * watched by a thread of the scope (process_watch) that joins it and, once canceled, terminates it,
+ * waits the grace period and kills it.
  *
  * Cancel (scope_cancel): raise `canceled` and walk the tasks: a thread's or watcher's context is
- * canceled under the lock (the context lives while `ctx` is set, and task_main clears it under
+ * canceled under the lock (the context lives while `ctx` is set, and task_end clears it under
  * the lock before it ends); a coroutine is canceled with weft_co_cancel; futures are canceled
  * in a second walk without the lock. Child scopes are canceled after. A start that links its
  * record after the walk sees `canceled` under the lock and refuses; one linked before the walk
@@ -102,13 +102,13 @@ static void cancel_locked(task_t *t)
     if (t->state == T_DONE || t->kind == K_NONE || t->cancel_sent) return;
     switch (t->kind) {
     case K_CO:
-        if (t->state == T_NEW) return; /* task_main sees `canceled` and skips fn */
+        if (t->state == T_NEW) return; /* task_begin sees `canceled`: fn is skipped */
         t->cancel_sent = true;
         weft_co_cancel(t->co);
         break;
     case K_THREAD:
     case K_PROCESS:
-        if (!t->ctx) return; /* not running yet: task_main / process_watch see `canceled` */
+        if (!t->ctx) return; /* not running yet: task_begin sees `canceled` */
         t->cancel_sent = true;
         weft__waitctx_cancel(t->ctx);
         break;
@@ -147,6 +147,13 @@ static void scope_cancel(weft_scope_t *s, int reason)
 
 /* ---- ending ---------------------------------------------------------------------------- */
 
+/* Drops n from live (s->lock held); returns the joiners to wake when it reached 0. */
+static weft__waiter_t *live_drop(weft_scope_t *s, size_t n)
+{
+    s->live -= n;
+    return s->live == 0 ? weft__waitq_take(&s->joiners, -1, 0) : NULL;
+}
+
 /* Records how t ended (rc: its code; a process's exit code) and wakes the joiners when it was
  * the last one; the first failure cancels the others. */
 static void task_end(task_t *t, int rc, bool by_scope)
@@ -172,8 +179,7 @@ static void task_end(task_t *t, int rc, bool by_scope)
     if (fail_first) scope_cancel(s, 0);
     weft__mutex_lock(&s->lock);
     t->state = T_DONE;
-    weft__waiter_t *wake = NULL;
-    if (--s->live == 0) wake = weft__waitq_take(&s->joiners, -1, 0);
+    weft__waiter_t *wake = live_drop(s, 1);
     weft__mutex_unlock(&s->lock);
     if (wake) weft__waiters_wake(wake); /* the waiters are the joiners', not the scope's */
 }
@@ -320,7 +326,9 @@ static void process_watch(void *arg)
 
 /* ---- starting -------------------------------------------------------------------------- */
 
-/* Links a new record for a task of `kind` (live counted) or says why not. */
+/* Links a new record for a task of `kind` or says why not. `live` counts the task and its
+ * start: the start holds its share until the task's handle is stored (start_done), so a join
+ * cannot end, nor a release free the record, under a starter that is still writing it. */
 static int task_link(weft_scope_t *s, enum kind kind, task_t **out)
 {
     *out = NULL;
@@ -339,7 +347,7 @@ static int task_link(weft_scope_t *s, enum kind kind, task_t **out)
     if (rc == 0) {
         t->next = s->tasks;
         s->tasks = t;
-        s->live++;
+        s->live += 2; /* the task, and its start until the handle is stored (start_done) */
     }
     weft__mutex_unlock(&s->lock);
     if (rc != 0) {
@@ -351,6 +359,16 @@ static int task_link(weft_scope_t *s, enum kind kind, task_t **out)
     return 0;
 }
 
+/* The start is over and its handle stored: a joiner may now see the task's end as the last. */
+static void start_done(task_t *t)
+{
+    weft_scope_t *s = t->scope;
+    weft__mutex_lock(&s->lock);
+    weft__waiter_t *wake = live_drop(s, 1);
+    weft__mutex_unlock(&s->lock);
+    if (wake) weft__waiters_wake(wake);
+}
+
 /* A start that failed after task_link: the record stays (a walk may be on it) as K_NONE. */
 static void task_unstart(task_t *t)
 {
@@ -358,8 +376,7 @@ static void task_unstart(task_t *t)
     weft__mutex_lock(&s->lock);
     t->kind = K_NONE;
     t->state = T_DONE;
-    weft__waiter_t *wake = NULL;
-    if (--s->live == 0) wake = weft__waitq_take(&s->joiners, -1, 0);
+    weft__waiter_t *wake = live_drop(s, 2);
     weft__mutex_unlock(&s->lock);
     if (wake) weft__waiters_wake(wake);
 }
@@ -387,6 +404,7 @@ int weft_scope_spawn(weft_scope_t *scope, weft_scope_fn fn, void *arg, const wef
     t->spawner = pthread_self();
     weft__mutex_unlock(&scope->lock);
     if (co) *co = weft_co_retain(h);
+    start_done(t);
     return 0;
 }
 
@@ -410,6 +428,7 @@ int weft_scope_thread_start(weft_scope_t *scope, weft_scope_fn fn, void *arg,
     t->thread = h;
     weft__mutex_unlock(&scope->lock);
     if (th) *th = weft_thread_retain(h);
+    start_done(t);
     return 0;
 }
 
@@ -447,6 +466,7 @@ int weft_scope_submit(weft_scope_t *scope, weft_executor_t *ex, weft_task_fn fn,
     }
     if (cancel) (void)weft_future_cancel(h);
     if (f) *f = weft_future_retain(h);
+    start_done(t);
     return 0;
 }
 
@@ -482,6 +502,7 @@ int weft_scope_process_start(weft_scope_t *scope, weft_scope_fn fn, void *arg,
     t->thread = w;
     weft__mutex_unlock(&scope->lock);
     if (p) *p = h; /* borrowed: the scope's release releases it */
+    start_done(t);
     return 0;
 }
 
@@ -626,8 +647,9 @@ int weft_scope_errors(weft_scope_t *scope, int *first, size_t *count)
 size_t weft_scope_live(weft_scope_t *scope)
 {
     if (!scope) return 0;
+    size_t n = 0;
     weft__mutex_lock(&scope->lock);
-    size_t n = scope->live;
+    for (task_t *t = scope->tasks; t; t = t->next) n += t->kind != K_NONE && t->state != T_DONE;
     weft__mutex_unlock(&scope->lock);
     return n;
 }
