@@ -629,6 +629,50 @@ static void cancel_races_starts_and_ends(void **state)
     pool_done(ex);
 }
 
+/* A joiner on another thread joins and releases the scope as soon as the last task ends, while
+ * the starter of that task is still inside weft_scope_thread_start: the start must not write
+ * into a released record. */
+typedef struct start_race {
+    weft_scope_t *s;
+    weft_event_t gate;
+} start_race_t;
+
+static int open_gate(void *arg)
+{
+    return weft_event_set(arg);
+}
+
+static void joins_and_releases(void *arg)
+{
+    start_race_t *r = arg;
+    assert_int_equal(weft_scope_join(r->s, 20), 0);
+    assert_int_equal(weft_scope_release(r->s), 0);
+}
+
+static int wait_gate(void *arg)
+{
+    return weft_event_wait(arg, 20);
+}
+
+static void join_never_ends_under_a_start(void **state)
+{
+    (void)state;
+    int runs = SANITIZED || RUNNING_ON_VALGRIND ? 30 : 200;
+    for (int i = 0; i < runs; i++) {
+        start_race_t r;
+        assert_int_equal(weft_event_init(&r.gate), 0);
+        r.s = open_scope(WEFT_FOREVER);
+        assert_int_equal(weft_scope_thread_start(r.s, wait_gate, &r.gate, NULL, NULL), 0);
+        weft_thread_t *joiner;
+        assert_int_equal(weft_thread_start(joins_and_releases, &r, NULL, &joiner), 0);
+        /* the last task: opens the gate, so both end while this start may still run */
+        assert_int_equal(weft_scope_thread_start(r.s, open_gate, &r.gate, NULL, NULL), 0);
+        assert_int_equal(weft_thread_join(joiner, 20), 0);
+        weft_thread_release(joiner);
+        assert_int_equal(weft_event_destroy(&r.gate), 0);
+    }
+}
+
 static int oom_body(void *ctx)
 {
     weft_executor_t *ex = ctx;
@@ -716,6 +760,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(join_from_a_coroutine),
     WEFT_TEST(thread_task_returning_before_its_coroutines_ran),
     WEFT_TEST(cancel_races_starts_and_ends),
+    WEFT_TEST(join_never_ends_under_a_start),
     WEFT_TEST(out_of_memory_anywhere_is_clean),
     WEFT_TEST(fork_child_sees_the_scope_broken),
 };
