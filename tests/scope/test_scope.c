@@ -395,10 +395,11 @@ static void deadline_cancels_and_join_says_etimedout(void **state)
     (void)state;
     blocker_t b;
     blocker_init(&b);
+    double t0 = weft_time_monotonic(); /* the deadline counts from the create */
     weft_scope_t *s = open_scope(0.1);
     assert_int_equal(weft_scope_spawn(s, block, &b, NULL, NULL), 0);
-    assert_int_equal(weft_scope_thread_start(s, block, &b, NULL, NULL), 0);
-    double t0 = weft_time_monotonic();
+    int rc = weft_scope_thread_start(s, block, &b, NULL, NULL); /* slow under TSan: may be late */
+    assert_true(rc == 0 || rc == WEFT_ECANCELED);
     assert_int_equal(weft_scope_join(s, 10), WEFT_ETIMEDOUT);
     assert_true(weft_time_monotonic() - t0 >= 0.09);
     assert_int_equal(weft_scope_join(s, 10), WEFT_ETIMEDOUT);
