@@ -448,12 +448,17 @@ static int opens_child(void *arg)
 {
     nest_t *n = arg;
     weft_scope_t *c;
-    assert_int_equal(weft_scope_create(NULL, WEFT_FOREVER, &c), 0);
+    int rc = weft_scope_create(NULL, WEFT_FOREVER, &c);
+    if (rc == WEFT_ECANCELED) { /* the parent was canceled first: no child scope then */
+        atomic_store(&n->inner_rc, rc);
+        return rc;
+    }
+    assert_int_equal(rc, 0);
     n->inner = c;
     assert_int_equal(weft_scope_spawn(c, block, &n->b, NULL, NULL), 0);
     assert_int_equal(weft_scope_thread_start(c, block, &n->b, NULL, NULL), 0);
     assert_int_equal(weft_event_set(&n->opened), 0);
-    int rc = weft_scope_join(c, 20);
+    rc = weft_scope_join(c, 20);
     atomic_store(&n->inner_rc, rc);
     assert_int_equal(weft_scope_release(c), 0);
     return rc;
@@ -510,9 +515,12 @@ static int child_waits_forever(void *arg)
 {
     blocker_t *b = arg;
     weft_scope_t *c;
-    assert_int_equal(weft_scope_create(NULL, WEFT_FOREVER, &c), 0);
-    assert_int_equal(weft_scope_spawn(c, block, b, NULL, NULL), 0);
-    int rc = weft_scope_join(c, 10);
+    int rc = weft_scope_create(NULL, WEFT_FOREVER, &c);
+    if (rc == WEFT_ECANCELED) return rc; /* started late (valgrind): the deadline came first */
+    assert_int_equal(rc, 0);
+    rc = weft_scope_spawn(c, block, b, NULL, NULL);
+    assert_true(rc == 0 || rc == WEFT_ECANCELED); /* the inherited deadline may be past */
+    rc = weft_scope_join(c, 10);
     assert_int_equal(weft_scope_release(c), 0);
     return rc;
 }
