@@ -98,11 +98,14 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_create(const weft_scope_opts_t *opts, 
                                                  weft_scope_t **scope);
 
 /* Spawns fn(arg) as a coroutine of the scope, on the calling thread's hub (as weft_co_spawn,
- * with opts). co may be NULL; else it gets a handle of its own (weft_co_release it).
- * Errors: WEFT_EINVAL (scope or fn NULL, bad opts), WEFT_ECANCELED (the scope is canceled: a
- * failure, a cancel or its deadline came), WEFT_ESHUTDOWN (the scope was joined), WEFT_EBROKEN
- * (a scope inherited over fork), WEFT_ENOMEM and weft_co_spawn's errors; then nothing was
- * started and *co is NULL. */
+ * with opts). It runs when that thread blocks in weft (a join of the scope does) or yields:
+ * the scope's own thread tasks and futures' tasks join theirs before they end, but a plain
+ * thread that spawns into a scope and then exits leaves the coroutine unrun, and the scope's
+ * join waits for it until its timeout (WEFT_EBUSY). co may be NULL; else it gets a handle of its
+ * own (weft_co_release it). Errors: WEFT_EINVAL (scope or fn NULL, bad opts), WEFT_ECANCELED (the
+ * scope is canceled: a failure, a cancel or its deadline came), WEFT_ESHUTDOWN (the scope was
+ * joined), WEFT_EBROKEN (a scope inherited over fork), WEFT_ENOMEM and weft_co_spawn's errors; then
+ * nothing was started and *co is NULL. */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_spawn(weft_scope_t *scope, weft_scope_fn fn, void *arg,
                                                 const weft_co_opts_t *opts, weft_co_t **co);
 
