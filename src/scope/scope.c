@@ -79,6 +79,9 @@ struct weft_scope {
 /* The task the calling thread runs (a thread task, a future's task, a watcher: NULL). A
  * coroutine's is its coroutine-local value. */
 static WEFT__TLS task_t *thread_task;
+/* Coroutines this thread spawned into scopes: a task that spawned none need not look for them
+ * (join_own_coroutines walks every record). */
+static WEFT__TLS uint64_t thread_spawns;
 static weft_co_key_t co_task_key = WEFT_CO_KEY_INIT(NULL);
 
 static task_t *current_task(void)
@@ -249,8 +252,9 @@ static void thread_main(void *arg)
     }
     weft__cancel_scope_enter(ctx);
     thread_task = t;
+    uint64_t spawns = thread_spawns;
     int rc = t->fn(t->arg);
-    join_own_coroutines(t->scope);
+    if (thread_spawns != spawns) join_own_coroutines(t->scope);
     thread_task = NULL;
     weft__cancel_scope_leave(ctx);
     task_end(t, rc, false);
@@ -262,8 +266,9 @@ static int future_main(void *arg, void **result)
     task_t *t = arg;
     task_t *saved = thread_task;
     thread_task = t;
+    uint64_t spawns = thread_spawns;
     int rc = t->task_fn(t->arg, result);
-    join_own_coroutines(t->scope);
+    if (thread_spawns != spawns) join_own_coroutines(t->scope);
     thread_task = saved;
     return rc;
 }
@@ -403,6 +408,7 @@ int weft_scope_spawn(weft_scope_t *scope, weft_scope_fn fn, void *arg, const wef
     t->co = h;
     t->spawner = pthread_self();
     weft__mutex_unlock(&scope->lock);
+    thread_spawns++;
     if (co) *co = weft_co_retain(h);
     start_done(t);
     return 0;
