@@ -175,7 +175,8 @@ test-aarch64: cross-deps
 # The reference (docs/reference/): Doxygen reads include/weft.h and every include/weft/*.h
 # through docs/reference/filter.py; WARN_AS_ERROR makes any warning fail the run (the warnings
 # are in build/docs/warnings.log). manpages.py then writes a page per function and macro.
-DOCS_PARAMDOC ?= NO # YES: also warn where a parameter or a return value has no @param / @return
+# DOCS_PARAMDOC=YES: also warn where a parameter or a return value has no @param / @return.
+DOCS_PARAMDOC ?= NO
 docs-deps:
 	$(call install_missing,$(DOCS_PACKAGES))
 
