@@ -4,7 +4,12 @@
 #   make deps            install missing Debian packages (quiet when all are present)
 #   make / make build    build (PRESET=default|debug|release|asan|tsan|memcheck|clang)
 #   make test            the whole suite (PRESET=asan / tsan / memcheck / clang / debug)
-#   make demo            run every example: a tour of what weft does
+#   make demo            run every example: a tour of what weft does (NO_DEPS=1: no apt step)
+#   make docs            the reference: HTML and section-3 man pages from the headers (Doxygen)
+#                        in build/docs/; any Doxygen warning fails it (CI runs it)
+#   make package         the Debian packages libweft1 and libweft-dev (CPack) in build/package/
+#   make package-test    builds them, installs them on a fresh Debian root and builds an example
+#                        there with pkg-config and with find_package (needs root; not in CI)
 #   make bench           every benchmark against its peers, then the summary table of bench/goals.txt;
 #                        make bench ONLY=<name> for one (build/release/bench.log keeps the output)
 #   make format          clang-format the sources in place
@@ -30,14 +35,24 @@ BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
 # target's libraries from Debian's arm64 multiarch packages (dpkg --add-architecture arm64).
 CROSS_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev \
                   gcc-aarch64-linux-gnu qemu-user libcmocka-dev:arm64 liburing-dev:arm64
+# make demo needs only the build tools (not the test suite's Redis server or load generators).
+DEMO_PACKAGES := cmake ninja-build gcc make pkg-config liburing-dev
+DOCS_PACKAGES := doxygen python3 man-db
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build deps bench-deps test demo bench format clean abi-check abi-baseline fuzz soak \
-        cross-deps test-aarch64
+        cross-deps test-aarch64 demo-deps docs docs-deps package package-test
 all: build
 
+# NO_DEPS=1, or a machine without dpkg-query (not Debian), skips the apt step: it says what the
+# step would have made sure of, and the build then needs those tools already there.
 define install_missing
-	@missing=""; for p in $(1); do \
+	@if [ -n "$(NO_DEPS)" ] || ! command -v dpkg-query >/dev/null 2>&1; then \
+	  echo "make: $(if $(NO_DEPS),NO_DEPS=$(NO_DEPS),no dpkg-query): not installing packages; this needs (Debian names):"; \
+	  echo "  $(strip $(1))"; \
+	  exit 0; \
+	fi; \
+	missing=""; for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -64,9 +79,15 @@ test: deps
 	ctest --preset $(PRESET)
 
 # The tour: every example (one per note of the seed), then the IO-models race, sized to end
-# the whole demo within a minute on 2 cores; the race leaves its table and chart in demo-out/.
-DEMO_RACE ?= --levels 1,64,1100 --seconds 0.3
-demo: deps
+# the whole demo within a minute on 2 cores, build included (build ~15 s, examples ~5 s, race
+# ~26 s: 10 models x 3 levels x 3 runs of 0.25 s, the median of each cell kept); the race
+# leaves its table and chart in demo-out/. It needs only DEMO_PACKAGES (no Redis server: only
+# the tests use one); NO_DEPS=1 skips the apt step.
+DEMO_RACE ?= --levels 1,64,1100 --seconds 0.25 --repeat 3
+demo-deps:
+	$(call install_missing,$(DEMO_PACKAGES))
+
+demo: demo-deps
 	@cmake --preset demo >/dev/null
 	cmake --build --preset demo
 	@for ex in $$(cat examples/ORDER); do \
@@ -150,6 +171,37 @@ test-aarch64: cross-deps
 	@cmake --preset ucontext >/dev/null
 	cmake --build --preset ucontext --target $(filter test_coro_%,$(CROSS_TARGETS))
 	ctest --preset ucontext -R '^coro\.'
+
+# The reference (docs/reference/): Doxygen reads include/weft.h and every include/weft/*.h
+# through docs/reference/filter.py; WARN_AS_ERROR makes any warning fail the run (the warnings
+# are in build/docs/warnings.log). manpages.py then writes a page per function and macro.
+# DOCS_PARAMDOC=YES: also warn where a parameter or a return value has no @param / @return.
+DOCS_PARAMDOC ?= NO
+docs-deps:
+	$(call install_missing,$(DOCS_PACKAGES))
+
+docs: docs-deps
+	@rm -rf build/docs && mkdir -p build/docs
+	WEFT_DOCS_OUT=build/docs WEFT_DOCS_PARAMDOC=$(DOCS_PARAMDOC) \
+	  WEFT_VERSION=$$(sed -n 's/^project(weft VERSION \([0-9.]*\).*/\1/p' CMakeLists.txt) \
+	  doxygen docs/reference/Doxyfile || { cat build/docs/warnings.log; exit 1; }
+	python3 docs/reference/manpages.py build/docs/man/man3
+	@echo "reference: build/docs/html/index.html; man pages: man -l build/docs/man/man3/weft_lock_init.3"
+
+# The Debian packages (cmake/package.cmake, CPack DEB): a Release build of the library alone,
+# prefix /usr, with the man pages of make docs, in build/package/packages/.
+package: docs
+	$(call install_missing,dpkg-dev)
+	@cmake -S . -B build/package -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=/usr \
+	  -DWEFT_BUILD_TESTS=OFF -DWEFT_BUILD_BENCH=OFF -DWEFT_BUILD_EXAMPLES=OFF -DWEFT_BUILD_LAB=OFF \
+	  -DWEFT_MAN_DIR=$(CURDIR)/build/docs/man/man3 >/dev/null
+	cmake --build build/package
+	@rm -rf build/package/packages
+	cd build/package && cpack
+	@ls build/package/packages/*.deb
+
+package-test:
+	tests/package/test_package.sh
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -3,22 +3,25 @@
  *
  *   weft-lab models                      list the models
  *   weft-lab serve MODEL [PORT]          run one server in the foreground (loopback)
- *   weft-lab race [--levels 1,32,256] [--seconds S] [--models a,b] [--out DIR]
+ *   weft-lab race [--levels 1,32,256] [--seconds S] [--repeat N] [--models a,b] [--out DIR]
  *
  * race: for each model and each connection count, the server is started in a child process
  * on a fresh loopback port; the generator (this process, one thread, epoll) opens the
  * connections and runs 64-byte ping-pongs on all of them for S seconds, verifying every byte
- * echoed; then the server is stopped. Per run: requests/s, p50 and p99 latency, the server's
- * CPU time per request (utime + stime from /proc/PID/stat, children included for `fork`), its
- * peak RSS (VmHWM), and errors. A model that cannot serve a level is reported as such. Progress
- * goes to stderr while it runs; the table to stdout and DIR/race.txt, the chart to
- * DIR/race.svg (a grouped bar chart of requests/s, one group per model).
+ * echoed; then the server is stopped (--repeat N: N runs per cell, the median by requests/s
+ * kept). Per run: requests/s, p50 and p99 latency, the server's CPU time per request (its
+ * CPU-time clock: every thread, and the connection processes of `fork`), its peak RSS (VmHWM),
+ * and errors. A model that cannot serve a level is reported as such. Progress
+ * goes to stderr while it runs; the table and a few lines on who wins which column to stdout
+ * and DIR/race.txt, the chart to DIR/race.svg (four panels: requests/s, p99, CPU per request,
+ * RSS; a group of bars per model, one bar per level; "cannot" where a model cannot serve).
  */
 #include "lab.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -68,6 +71,109 @@ static int parse_list(const char *s, int *out, int max)
 
 static const char *colors[] = {"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948"};
 
+/* The four panels of the chart: one column of the table each, the better end named. */
+typedef struct panel {
+    const char *title; /* with its unit */
+    double (*get)(const lab_result_t *r);
+    bool higher_better;
+    bool log; /* a log axis, one tick per decade: latencies and RSS span decades */
+    bool us;  /* tick values are microseconds: labelled "20 us", "1 ms", "100 ms" */
+} panel_t;
+
+static double get_rps(const lab_result_t *r)
+{
+    return r->rps;
+}
+static double get_p99(const lab_result_t *r)
+{
+    return r->p99_us;
+}
+static double get_cpu(const lab_result_t *r)
+{
+    return r->cpu_us_per_req;
+}
+static double get_rss(const lab_result_t *r)
+{
+    return r->rss_mib;
+}
+
+static const panel_t panels[] = {
+    {"requests per second (higher is better)", get_rps, true, false, false},
+    {"p99 latency, log scale (lower is better)", get_p99, false, true, true},
+    {"server CPU per request, us (lower is better)", get_cpu, false, false, false},
+    {"server peak RSS, MiB, log scale (lower is better)", get_rss, false, true, false},
+};
+enum { NPANELS = sizeof panels / sizeof panels[0] };
+
+/* A readable axis: the smallest 1-2-5 step that covers max in at most 5 steps. */
+static double nice_step(double max)
+{
+    if (!(max > 0)) return 1;
+    double raw = max / 5, mag = 1;
+    while (mag * 10 <= raw) mag *= 10;
+    while (mag > raw) mag /= 10;
+    const double m[] = {1, 2, 5, 10};
+    for (int i = 0; i < 4; i++)
+        if (mag * m[i] >= raw) return mag * m[i];
+    return mag * 10;
+}
+
+/* A tick label: 150000 -> "150k", 2500000 -> "2.5M", 0.5 -> "0.5"; in microseconds (us):
+ * 20 -> "20 us", 1000 -> "1 ms", 1e6 -> "1 s". */
+static void tick_label(char *buf, size_t n, double v, bool us)
+{
+    if (us && v >= 1e6)
+        snprintf(buf, n, "%g s", v / 1e6);
+    else if (us && v >= 1e3)
+        snprintf(buf, n, "%g ms", v / 1e3);
+    else if (us)
+        snprintf(buf, n, "%g us", v);
+    else if (v >= 1e6)
+        snprintf(buf, n, "%gM", v / 1e6);
+    else if (v >= 1e3)
+        snprintf(buf, n, "%gk", v / 1e3);
+    else
+        snprintf(buf, n, "%g", v);
+}
+
+/* The lines under the table: which model wins which column, at each level, and who cannot. */
+static void summarize(FILE *f, const char *prefix, const char *suffix, const lab_model_t **models,
+                      int nm, const int *levels, int nl, const lab_result_t *res)
+{
+    for (int j = 0; j < nl; j++) {
+        fprintf(f, "%sAt %d connection%s:", prefix, levels[j], levels[j] == 1 ? "" : "s");
+        for (int p = 0; p < NPANELS; p++) {
+            int best = -1;
+            for (int i = 0; i < nm; i++) {
+                const lab_result_t *r = &res[i * nl + j];
+                if (r->skipped || r->errors) continue;
+                double v = panels[p].get(r), b = best < 0 ? 0 : panels[p].get(&res[best * nl + j]);
+                if (best < 0 || (panels[p].higher_better ? v > b : v < b)) best = i;
+            }
+            static const char *what[] = {"most requests/s", "lowest p99", "least CPU/request",
+                                         "smallest RSS"};
+            static const char *fmt[] = {"%.0f/s", "%.0f us", "%.2f us", "%.1f MiB"};
+            char val[32] = "-";
+            if (best >= 0) snprintf(val, sizeof val, fmt[p], panels[p].get(&res[best * nl + j]));
+            fprintf(f, "%s %s %s (%s)", p ? ";" : "", what[p], best >= 0 ? models[best]->name : "-",
+                    val);
+        }
+        fprintf(f, ".%s\n", suffix);
+    }
+    for (int i = 0; i < nm; i++)
+        for (int j = 0; j < nl; j++)
+            if (res[i * nl + j].skipped) {
+                const char *why = res[i * nl + j].skipped;
+                if (!strncmp(why, "cannot: ", 8)) why += 8;
+                fprintf(f, "%s%s cannot serve %d connections (%s).%s\n", prefix, models[i]->name,
+                        levels[j], why, suffix);
+                break;
+            }
+}
+
+/* The chart: four panels (requests/s, p99, CPU per request, RSS), each a group of bars per
+ * model, one bar per connection count; a model that cannot serve a level has a labelled
+ * "cannot" in place of its bar; the summary lines at the bottom. */
 static void write_svg(const char *path, const lab_model_t **models, int nm, const int *levels,
                       int nl, lab_result_t *res)
 {
@@ -76,63 +182,128 @@ static void write_svg(const char *path, const lab_model_t **models, int nm, cons
         perror(path);
         return;
     }
-    double max = 1;
-    for (int i = 0; i < nm * nl; i++)
-        if (res[i].rps > max) max = res[i].rps;
-    int W = 120 + nm * (nl * 22 + 24), H = 420, top = 50, bottom = 330, left = 90;
+    const int bw = 12, gap = 14, left = 70, top = 60;
+    const int pw = left + nm * (nl * bw + gap) + 20, ph = 300, plot_h = 200;
+    const int W = 2 * pw + 20, H = top + 2 * ph + 60 + (nl + 2) * 16;
     fprintf(f,
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
-            "font-family=\"sans-serif\" font-size=\"12\">\n"
+            "font-family=\"sans-serif\" font-size=\"11\">\n"
             "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
-            "<text x=\"%d\" y=\"24\" font-size=\"16\">weft-lab race: echo requests per second "
-            "(64-byte ping-pong, loopback)</text>\n",
-            W, H, left);
-    for (int g = 0; g <= 4; g++) { /* grid */
-        double v = max * g / 4;
-        int y = bottom - (int)((bottom - top) * g / 4.0);
+            "<text x=\"20\" y=\"24\" font-size=\"16\">weft-lab race: one echo service per IO "
+            "model of the seed (64-byte ping-pong, loopback)</text>\n",
+            W, H);
+    for (int j = 0; j < nl; j++) /* legend */
         fprintf(f,
-                "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>\n"
-                "<text x=\"%d\" y=\"%d\" text-anchor=\"end\">%.0fk</text>\n",
-                left, y, W - 20, y, left - 6, y + 4, v / 1000);
-    }
-    for (int i = 0; i < nm; i++) {
-        int x0 = left + 12 + i * (nl * 22 + 24);
-        for (int j = 0; j < nl; j++) {
-            lab_result_t *r = &res[i * nl + j];
-            int x = x0 + j * 22;
-            if (r->skipped) {
-                fprintf(f, "<text x=\"%d\" y=\"%d\" font-size=\"10\" fill=\"#999\">x</text>\n",
-                        x + 6, bottom - 4);
-                continue;
-            }
-            int h = (int)((bottom - top) * r->rps / max);
-            fprintf(f,
-                    "<rect x=\"%d\" y=\"%d\" width=\"18\" height=\"%d\" fill=\"%s\">"
-                    "<title>%s, %d connections: %.0f req/s, p99 %.0f us</title></rect>\n",
-                    x, bottom - h, h, colors[j % 6], models[i]->name, levels[j], r->rps, r->p99_us);
+                "<rect x=\"%d\" y=\"34\" width=\"12\" height=\"12\" fill=\"%s\"/>"
+                "<text x=\"%d\" y=\"44\">%d connection%s</text>\n",
+                20 + j * 130, colors[j % 6], 36 + j * 130, levels[j], levels[j] == 1 ? "" : "s");
+    for (int p = 0; p < NPANELS; p++) {
+        int ox = 10 + (p % 2) * pw, oy = top + (p / 2) * ph;
+        int bottom = oy + 30 + plot_h;
+        double max = 0, min = INFINITY;
+        for (int i = 0; i < nm * nl; i++) {
+            if (res[i].skipped) continue;
+            double v = panels[p].get(&res[i]);
+            if (v > max) max = v;
+            if (v > 0 && v < min) min = v;
         }
-        fprintf(f, "<text x=\"%d\" y=\"%d\" transform=\"rotate(35 %d %d)\">%s</text>\n", x0,
-                bottom + 16, x0, bottom + 16, models[i]->name);
-    }
-    for (int j = 0; j < nl; j++)
+        /* Linear: 0 .. a 1-2-5 multiple; log: the decades around the values. */
+        const bool lg = panels[p].log;
+        double step = nice_step(max), axis = step * ceil(max / step);
+        if (axis <= 0) axis = step;
+        double lo = 1, hi = 10;
+        if (lg) {
+            lo = pow(10, floor(log10(isfinite(min) ? min : 1)));
+            hi = pow(10, ceil(log10(max > lo ? max : lo * 10)));
+            if (hi <= lo) hi = lo * 10;
+        }
+#define LAB_Y(v)                                                                                   \
+    (lg ? (int)(plot_h * (log10((v) > lo ? (v) : lo) - log10(lo)) / (log10(hi) - log10(lo)))       \
+        : (int)(plot_h * (v) / axis))
         fprintf(f,
-                "<rect x=\"%d\" y=\"%d\" width=\"12\" height=\"12\" fill=\"%s\"/>"
-                "<text x=\"%d\" y=\"%d\">%d connections</text>\n",
-                left + j * 140, H - 24, colors[j % 6], left + j * 140 + 16, H - 14, levels[j]);
-    fprintf(f, "</svg>\n");
+                "<g class=\"panel\" id=\"panel%d\">\n<text x=\"%d\" y=\"%d\" font-size=\"13\" "
+                "font-weight=\"bold\">%s</text>\n",
+                p, ox + 10, oy + 16, panels[p].title);
+        for (double v = lg ? lo : 0; v <= (lg ? hi * 1.01 : axis + step / 2);
+             v = lg ? v * 10 : v + step) {
+            int y = bottom - LAB_Y(v);
+            char lab[32];
+            tick_label(lab, sizeof lab, v, panels[p].us);
+            fprintf(f,
+                    "<line x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\" stroke=\"#ddd\"/>"
+                    "<text class=\"tick\" x=\"%d\" y=\"%d\" text-anchor=\"end\">%s</text>\n",
+                    ox + left, y, ox + pw - 20, y, ox + left - 6, y + 4, lab);
+        }
+        for (int i = 0; i < nm; i++) {
+            int x0 = ox + left + 8 + i * (nl * bw + gap);
+            for (int j = 0; j < nl; j++) {
+                lab_result_t *r = &res[i * nl + j];
+                int x = x0 + j * bw;
+                if (r->skipped) {
+                    fprintf(f,
+                            "<text class=\"cannot\" x=\"%d\" y=\"%d\" font-size=\"10\" "
+                            "fill=\"#c00\" transform=\"rotate(-90 %d %d)\">cannot</text>\n",
+                            x + 9, bottom - 3, x + 9, bottom - 3);
+                    continue;
+                }
+                double v = panels[p].get(r);
+                int h = LAB_Y(v);
+                if (h < 1) h = 1; /* a value at the axis' floor still shows */
+                fprintf(f,
+                        "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"%s\">"
+                        "<title>%s, %d connections: %.4g</title></rect>\n",
+                        x, bottom - h, bw - 2, h, colors[j % 6], models[i]->name, levels[j], v);
+            }
+            fprintf(f, "<text x=\"%d\" y=\"%d\" transform=\"rotate(40 %d %d)\">%s</text>\n", x0 + 2,
+                    bottom + 12, x0 + 2, bottom + 12, models[i]->name);
+        }
+        fprintf(f, "</g>\n");
+#undef LAB_Y
+    }
+    fprintf(f, "<g class=\"summary\">\n");
+    int y = top + 2 * ph + 30;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&buf, &len);
+    if (m) {
+        summarize(m, "", "", models, nm, levels, nl, res);
+        fclose(m);
+        for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n"), y += 16) {
+            fprintf(f, "<text x=\"20\" y=\"%d\">", y);
+            for (char *c = line; *c; c++) /* XML-escape */
+                fputs(*c == '<'   ? "&lt;"
+                      : *c == '>' ? "&gt;"
+                      : *c == '&' ? "&amp;"
+                                  : (char[]){*c, 0},
+                      f);
+            fprintf(f, "</text>\n");
+        }
+        free(buf);
+    }
+    fprintf(f, "</g>\n</svg>\n");
     fclose(f);
+}
+
+/* Of `repeat` runs of one cell, the one with the median requests/s (its other columns with it). */
+static int cmp_rps(const void *a, const void *b)
+{
+    double x = ((const lab_result_t *)a)->rps, y = ((const lab_result_t *)b)->rps;
+    return x < y ? -1 : x > y;
 }
 
 static int race(int argc, char **argv)
 {
     int levels[8] = {1, 32, 256}, nl = 3;
     double seconds = 1.0;
+    int repeat = 1;
     const char *only = NULL, *out = "demo-out";
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--levels") && i + 1 < argc)
             nl = parse_list(argv[++i], levels, 8);
         else if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
             seconds = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--models") && i + 1 < argc)
             only = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
@@ -154,7 +325,7 @@ static int race(int argc, char **argv)
         }
         models[nm++] = &lab_models[i];
     }
-    if (!nm || !nl || seconds <= 0) {
+    if (!nm || !nl || seconds <= 0 || repeat < 1 || repeat > 15) {
         fprintf(stderr, "weft-lab race: nothing to run\n");
         return 2;
     }
@@ -165,14 +336,32 @@ static int race(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     mkdir(out, 0755);
     lab_result_t *res = calloc((size_t)(nm * nl), sizeof *res);
+    lab_result_t *runs = calloc((size_t)(nm * nl * repeat), sizeof *runs);
     int total = nm * nl;
-    for (int i = 0; i < nm; i++)
-        for (int j = 0; j < nl; j++) {
-            int k = i * nl + j;
-            fprintf(stderr, "\r[race %2d/%d] %-10s %4d connections, ~%.0f s left   ", k + 1, total,
-                    models[i]->name, levels[j], (total - k) * (seconds + 0.1));
-            res[k] = run_level(models[i], levels[j], seconds);
+    /* Each cell `repeat` times, the median by requests/s kept, the repeats in rounds over all
+     * the cells (not back to back): a burst of load from elsewhere on the machine then lands on
+     * one run of several models rather than on every run of one, and the median drops it. */
+    for (int t = 0; t < repeat; t++)
+        for (int k = 0; k < total; k++) {
+            int i = k / nl, j = k % nl, done = t * total + k;
+            fprintf(stderr, "\r[race %3d/%d] %-10s %4d connections, ~%.0f s left   ", done + 1,
+                    total * repeat, models[i]->name, levels[j],
+                    (total * repeat - done) * (seconds + 0.1));
+            runs[k * repeat + t] = run_level(models[i], levels[j], seconds);
         }
+    for (int k = 0; k < total; k++) {
+        lab_result_t *r = &runs[k * repeat];
+        long errs = 0;
+        for (int t = 0; t < repeat; t++) errs += r[t].errors; /* an errored run counts as is */
+        if (r[0].skipped) {
+            res[k] = r[0];
+            continue;
+        }
+        qsort(r, (size_t)repeat, sizeof *r, cmp_rps);
+        res[k] = r[repeat / 2];
+        res[k].errors = errs;
+    }
+    free(runs);
     fprintf(stderr, "\r%70s\r", "");
     char path[512];
     snprintf(path, sizeof path, "%s/race.txt", out);
@@ -192,6 +381,8 @@ static int race(int argc, char **argv)
                             levels[j], r->rps, r->p50_us, r->p99_us, r->cpu_us_per_req, r->rss_mib,
                             r->errors);
             }
+        fprintf(f, "\n");
+        summarize(f, "", "", models, nm, levels, nl, res);
     }
     if (txt) fclose(txt);
     snprintf(path, sizeof path, "%s/race.svg", out);
@@ -226,6 +417,6 @@ int main(int argc, char **argv)
     }
     if (argc >= 2 && !strcmp(argv[1], "race")) return race(argc - 2, argv + 2);
     fprintf(stderr, "usage: weft-lab models | serve MODEL [PORT] | race [--levels 1,32,256] "
-                    "[--seconds S] [--models a,b] [--out DIR]\n");
+                    "[--seconds S] [--repeat N] [--models a,b] [--out DIR]\n");
     return 2;
 }

@@ -38,6 +38,8 @@
 extern "C" {
 #endif
 
+/* Marks the public functions: exported from the shared library while weft is built, empty
+ * for its callers. */
 #if defined(WEFT_BUILDING) && defined(__GNUC__)
 #define WEFT_EXTERN __attribute__((visibility("default")))
 #else
@@ -149,6 +151,7 @@ struct weft__list {
     XX(EDQUOT, "disk quota exceeded")                                                              \
     XX(ENOTRECOVERABLE, "state not recoverable")
 
+/* weft's own codes, below -4000: XX(name, value, message). */
 #define WEFT_OWN_ERROR_MAP(XX)                                                                     \
     XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                             \
     XX(EEOF, -4002, "end of file")                                                                 \
@@ -219,6 +222,8 @@ WEFT_EXTERN double weft_deadline_remaining(weft_deadline_t deadline);
 
 /* ---- allocation hook -------------------------------------------------------------------- */
 
+/* The allocation functions weft_allocator_set takes: malloc, realloc, calloc and free's
+ * signatures and contracts. */
 typedef void *(*weft_malloc_fn)(size_t size);
 typedef void *(*weft_realloc_fn)(void *ptr, size_t size);
 typedef void *(*weft_calloc_fn)(size_t count, size_t size);

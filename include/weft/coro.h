@@ -81,6 +81,7 @@
 extern "C" {
 #endif
 
+/* A coroutine handle (a greenlet): joined, canceled and released through the calls below. */
 typedef struct weft_co weft_co_t;
 
 /* The seed's process states, for coroutines. */
@@ -103,9 +104,9 @@ typedef enum weft_co_state {
  *               always (mprotect when the kernel has no guard regions, budget or not);
  *               < 0: never (see "Stack overflow" above) */
 typedef struct weft_co_opts {
-    const char *name;
-    size_t stack_size;
-    int guard;
+    const char *name;      /* see above */
+    size_t stack_size;     /* see above */
+    int guard;             /* see above */
     uint64_t reserved_[5]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_co_opts_t;
 
@@ -186,8 +187,8 @@ WEFT_EXTERN int weft_time_sleep(double seconds);
  * counts as one), so they need no lock and are safe from any thread or coroutine; no call
  * reads another coroutine's values. After fork the child's coroutines keep theirs. */
 typedef struct weft_co_key {
-    void (*dtor)(void *value);
-    uint64_t reserved_[3]; /* room to grow within 1.x; zero */
+    void (*dtor)(void *value); /* see above */
+    uint64_t reserved_[3];     /* room to grow within 1.x; zero */
 } weft_co_key_t;
 
 /* A key's initializer: `static weft_co_key_t key = WEFT_CO_KEY_INIT(free);` (dtor may be NULL).
@@ -326,7 +327,7 @@ typedef struct weft_hubs weft_hubs_t;
  *        mask, round robin when there are more hubs than CPUs); 0: the scheduler's choice.
  * The reserved words must be zero (room for options of later 1.x versions). */
 typedef struct weft_hubs_opts {
-    int pin;
+    int pin; /* see above */
     uint64_t reserved_[4];
 } weft_hubs_opts_t;
 

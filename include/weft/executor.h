@@ -39,6 +39,7 @@
 extern "C" {
 #endif
 
+/* An executor: a thread pool or a process pool behind one interface (above). */
 typedef struct weft_executor weft_executor_t;
 
 /* Schedules fn(arg) and, if out is not NULL, stores a future for it in *out (one reference:
@@ -107,11 +108,11 @@ WEFT_EXTERN int weft_executor_release(weft_executor_t *ex);
  *                         threads, so a pool with a bounded exit_timeout never makes a program
  *                         hang at exit (CPython gh-72165, gh-80961). */
 typedef struct weft_thread_pool_opts {
-    int (*initializer)(void *initarg);
-    void *initarg;
-    const char *thread_name_prefix;
-    size_t stack_size;
-    double exit_timeout;
+    int (*initializer)(void *initarg); /* see above */
+    void *initarg;                     /* see above */
+    const char *thread_name_prefix;    /* see above */
+    size_t stack_size;                 /* see above */
+    double exit_timeout;               /* see above */
     uint64_t reserved_[3]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_thread_pool_opts_t;
 
@@ -185,8 +186,8 @@ typedef int (*weft_process_task_fn)(const void *arg, size_t len, void **result, 
 /* Bytes: len bytes at data (data may be NULL when len is 0). An argument or a result of
  * weft_process_pool_map. */
 typedef struct weft_bytes {
-    const void *data;
-    size_t len;
+    const void *data; /* the bytes */
+    size_t len;       /* how many */
 } weft_bytes_t;
 
 /* How to make a process pool. A NULL opts, WEFT_PROCESS_POOL_OPTS_INIT, or all zero is the
@@ -201,9 +202,9 @@ typedef struct weft_bytes {
  *                         the comm the OS shows (top, ps); the pool thread is "<prefix>".
  *                         NULL or "" picks "weft_proc" ("weft_proc_0", ...) */
 typedef struct weft_process_pool_opts {
-    size_t max_tasks_per_child;
-    double task_timeout;
-    const char *process_name_prefix;
+    size_t max_tasks_per_child;      /* see above */
+    double task_timeout;             /* see above */
+    const char *process_name_prefix; /* see above */
     uint64_t reserved_[5]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_process_pool_opts_t;
 

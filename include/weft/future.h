@@ -43,12 +43,14 @@
 extern "C" {
 #endif
 
+/* A future: the pending result of a task (concurrent.futures.Future), reference-counted. */
 typedef struct weft_future weft_future_t;
 
 /* A task: runs with its argument; returns 0 and stores its result in *result (which starts
  * as NULL), or returns a nonzero error code. */
 typedef int (*weft_task_fn)(void *arg, void **result);
 
+/* A future's state, as weft_future_state returns it. */
 typedef enum weft_future_state {
     WEFT_FUTURE_INVALID = -1, /* the answer for a NULL handle */
     WEFT_FUTURE_PENDING = 0,

@@ -159,10 +159,10 @@ WEFT_EXTERN int weft_mpi_finalize(void);
  * host its heartbeat thread waits for a CPU) breaks a healthy pool: keep it at several
  * intervals, and well above a second on a busy machine. */
 typedef struct weft_mpi_pool_opts {
-    size_t max_workers;
-    const char *spawn_command;
-    char **spawn_argv;
-    int spawn_nprocs;
+    size_t max_workers;        /* see above */
+    const char *spawn_command; /* see above */
+    char **spawn_argv;         /* see above */
+    int spawn_nprocs;          /* see above */
     double heartbeat_interval; /* taken from reserved_: the struct's size and layout before it */
     double heartbeat_timeout;  /* are unchanged */
     uint64_t reserved_[2]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */

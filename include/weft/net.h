@@ -100,9 +100,9 @@ typedef void (*weft_server_handler_fn)(int fd, void *arg);
  *                    connection accepted once the hubs refuse spawns (stopping) is closed.
  * The reserved words must be zero (room for options of later 1.x versions). */
 typedef struct weft_server_opts {
-    size_t max_connections;
-    size_t stack_size;
-    struct weft_hubs *hubs;
+    size_t max_connections; /* see above */
+    size_t stack_size;      /* see above */
+    struct weft_hubs *hubs; /* see above */
     uintptr_t reserved_[3];
 } weft_server_opts_t;
 

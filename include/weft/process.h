@@ -93,6 +93,7 @@
 extern "C" {
 #endif
 
+/* A child process handle (multiprocessing.Process). */
 typedef struct weft_process weft_process_t;
 
 /* Longest process name, NUL included. */
@@ -103,8 +104,8 @@ typedef struct weft_process weft_process_t;
  *   name    copied; NULL or "" picks "Process-N"; longer than 63 characters is WEFT_EINVAL
  *   daemon  terminated at exit instead of joined, and killed if the parent dies (above) */
 typedef struct weft_process_opts {
-    const char *name;
-    bool daemon;
+    const char *name;      /* see above */
+    bool daemon;           /* see above */
     uint64_t reserved_[6]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_process_opts_t;
 
@@ -336,10 +337,12 @@ typedef struct weft_value {
         }                                                                                          \
     }
 
+/* Initialises v holding initial. WEFT_EINVAL if v is NULL. */
 WEFT_EXTERN int weft_value_init(weft_value_t *v, int64_t initial);
 /* Ends v's use (0; WEFT_EINVAL for NULL). A Value holds no resource and is never busy: this
  * only completes the init/destroy pair; v may then be freed or initialised again. */
 WEFT_EXTERN int weft_value_destroy(weft_value_t *v);
+/* Reads the value into *out / stores value (atomic). WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_value_get(const weft_value_t *v, int64_t *out);
 WEFT_EXTERN int weft_value_set(weft_value_t *v, int64_t value);
 /* Adds delta (wrapping around on overflow, as two's complement) and stores the new value in

@@ -43,8 +43,10 @@
 extern "C" {
 #endif
 
+/* A thread queue (queue.Queue, LifoQueue or PriorityQueue). */
 typedef struct weft_queue weft_queue_t;
 
+/* Which queue: FIFO (queue.Queue), LIFO (LifoQueue) or by priority (PriorityQueue). */
 typedef enum weft_queue_kind {
     WEFT_QUEUE_FIFO = 0,
     WEFT_QUEUE_LIFO = 1,

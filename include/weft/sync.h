@@ -109,7 +109,9 @@ typedef struct weft_rlock {
         }                                                                                          \
     }
 
+/* Initialises a free RLock. WEFT_EINVAL if r is NULL. */
 WEFT_EXTERN int weft_rlock_init(weft_rlock_t *r);
+/* Ends r's use: WEFT_EBUSY (nothing changes) while it is held or waited on. */
 WEFT_EXTERN int weft_rlock_destroy(weft_rlock_t *r);
 /* 0 (count + 1), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL; WEFT_EOVERFLOW if the count
  * would wrap. */
@@ -154,6 +156,7 @@ typedef struct weft_semaphore {
             0                                                                                      \
         }                                                                                          \
     }
+/* A BoundedSemaphore, the same as weft_semaphore_init(s, value, true) (see above). */
 #define WEFT_BOUNDED_SEMAPHORE_INIT(value)                                                         \
     {                                                                                              \
         (value), WEFT__SEMAPHORE_BOUNDED | (value), {WEFT_WAITQ_INIT}, 0,                          \
@@ -161,8 +164,13 @@ typedef struct weft_semaphore {
             0                                                                                      \
         }                                                                                          \
     }
+/* Initialises s with value units (<= WEFT_SEMAPHORE_MAX, else WEFT_EINVAL); bounded: a
+ * BoundedSemaphore (above). WEFT_EINVAL if s is NULL. */
 WEFT_EXTERN int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded);
+/* Ends s's use: WEFT_EBUSY (nothing changes) while it is waited on. */
 WEFT_EXTERN int weft_semaphore_destroy(weft_semaphore_t *s);
+/* Takes one unit, waiting while there are none: 0, WEFT_ETIMEDOUT, WEFT_ECANCELED,
+ * WEFT_EINVAL. */
 WEFT_EXTERN int weft_semaphore_acquire(weft_semaphore_t *s, double timeout);
 /* Releases n units (n >= 1, else WEFT_EINVAL), waking up to n waiters. WEFT_EOVERFLOW past
  * the bound or WEFT_SEMAPHORE_MAX. */
@@ -196,7 +204,9 @@ typedef struct weft_event {
         }                                                                                          \
     }
 
+/* Initialises a clear Event. WEFT_EINVAL if e is NULL. */
 WEFT_EXTERN int weft_event_init(weft_event_t *e);
+/* Ends e's use: WEFT_EBUSY (nothing changes) while it is waited on. */
 WEFT_EXTERN int weft_event_destroy(weft_event_t *e);
 /* Sets the flag and wakes all waiters. Async-signal-safe under the rule at the top of this
  * header: the interrupted thread must not be the one waiting on e or inside a call on e. */
@@ -204,7 +214,9 @@ WEFT_EXTERN int weft_event_set(weft_event_t *e);
 /* weft_event_set(event) as a void (void *) callback, for weft_timer_start and the like (see
  * weft/timer.h, "callbacks"): the result is dropped; NULL does nothing. */
 WEFT_EXTERN void weft_event_set_cb(void *event);
+/* Clears the flag: later waits block until the next set. */
 WEFT_EXTERN int weft_event_clear(weft_event_t *e);
+/* Whether the flag is set (a snapshot; false for NULL). */
 WEFT_EXTERN bool weft_event_is_set(const weft_event_t *e);
 /* 0 once the flag is set (even if it was cleared again before the waiter ran, as Python),
  * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL. */
@@ -239,6 +251,7 @@ typedef struct weft_condition {
  * (in static storage, a constant address such as &my_lock), initialised before the condition
  * is first used. */
 #define WEFT_CONDITION_INIT WEFT_CONDITION_INIT_RLOCK(0)
+/* The same as weft_condition_init(c, lock, NULL) (see above). */
 #define WEFT_CONDITION_INIT_LOCK(lock)                                                             \
     {                                                                                              \
         (lock), 0, WEFT_RLOCK_INIT, {WEFT_WAITQ_INIT}, 0,                                          \
@@ -246,6 +259,7 @@ typedef struct weft_condition {
             0                                                                                      \
         }                                                                                          \
     }
+/* The same as weft_condition_init(c, NULL, rlock) (see above). */
 #define WEFT_CONDITION_INIT_RLOCK(rlock)                                                           \
     {                                                                                              \
         0, (rlock), WEFT_RLOCK_INIT, {WEFT_WAITQ_INIT}, 0,                                         \
@@ -273,6 +287,7 @@ WEFT_EXTERN int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *
                                         double timeout);
 /* Wakes up to n waiters (n < 0 is WEFT_EINVAL), in the order they started waiting. */
 WEFT_EXTERN int weft_condition_notify(weft_condition_t *c, int n);
+/* Wakes every waiter (Python's notify_all). */
 WEFT_EXTERN int weft_condition_notify_all(weft_condition_t *c);
 
 /* ---- Barrier ----------------------------------------------------------------------------
@@ -306,6 +321,7 @@ typedef struct weft_barrier {
 /* 1 <= parties <= INT_MAX (WEFT_EINVAL otherwise); action may be NULL. */
 WEFT_EXTERN int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *arg),
                                   void *action_arg);
+/* Ends b's use: WEFT_EBUSY (nothing changes) while it is waited on. */
 WEFT_EXTERN int weft_barrier_destroy(weft_barrier_t *b);
 /* Returns the arrival index 0 .. parties-1 (>= 0) when the round completes; WEFT_EBROKEN;
  * WEFT_ETIMEDOUT for the caller whose timeout expired (which breaks the barrier for the
@@ -318,6 +334,7 @@ WEFT_EXTERN int weft_barrier_wait(weft_barrier_t *b, double timeout);
 WEFT_EXTERN int weft_barrier_abort(weft_barrier_t *b);
 /* Back to the empty, unbroken state; current waiters get WEFT_EBROKEN. */
 WEFT_EXTERN int weft_barrier_reset(weft_barrier_t *b);
+/* Snapshots: how many parties wait in the current round; whether the barrier is broken. */
 WEFT_EXTERN unsigned weft_barrier_n_waiting(const weft_barrier_t *b);
 WEFT_EXTERN bool weft_barrier_broken(const weft_barrier_t *b);
 

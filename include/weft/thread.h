@@ -54,6 +54,7 @@
 extern "C" {
 #endif
 
+/* A thread handle (threading.Thread). */
 typedef struct weft_thread weft_thread_t;
 
 /* Longest thread name, NUL included (63 characters). The OS (comm, ps, gdb) sees only the
@@ -69,9 +70,9 @@ typedef struct weft_thread weft_thread_t;
  *               PTHREAD_STACK_MIN is WEFT_EINVAL; glibc carves the thread's static TLS out
  *               of it, so ask for some room beyond what the function itself needs */
 typedef struct weft_thread_opts {
-    const char *name;
-    bool daemon;
-    size_t stack_size;
+    const char *name;      /* see above */
+    bool daemon;           /* see above */
+    size_t stack_size;     /* see above */
     uint64_t reserved_[5]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_thread_opts_t;
 

@@ -86,6 +86,7 @@ typedef struct weft_timer {
     uint64_t reserved_[5]; /* room to grow within 1.x; zero */
 } weft_timer_t;
 
+/* A static initializer, the same as weft_timer_init. */
 #define WEFT_TIMER_INIT                                                                            \
     {                                                                                              \
         0, 0, 0, 0, 0, 0, 0, 0, WEFT_WAITQ_INIT,                                                   \

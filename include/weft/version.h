@@ -20,6 +20,8 @@
 extern "C" {
 #endif
 
+/* The version of these headers: major, minor, patch (the library's own is
+ * weft_version_string()). */
 #define WEFT_VERSION_MAJOR 1
 #define WEFT_VERSION_MINOR 1
 #define WEFT_VERSION_PATCH 0

@@ -30,6 +30,7 @@ typedef struct weft_waitq {
     struct weft__list waiters_;
 } weft_waitq_t;
 
+/* An empty wait queue (the same as zero-initialised). */
 #define WEFT_WAITQ_INIT                                                                            \
     {                                                                                              \
         0,                                                                                         \

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Doxygen's INPUT_FILTER for weft's headers (docs/reference/Doxyfile).
+
+The headers are written in plain C comments, and stay so; this filter turns them into the
+doc comments Doxygen reads, line for line (line numbers are kept, so warnings point at the
+header itself):
+  - the file's opening comment becomes its \\file page;
+  - a comment that starts a line (the one above a declaration, a section's) becomes /** ;
+  - <word> in a comment's prose is escaped (it is not an HTML tag);
+  - a comment after a member (`int x; /* what x is */`) becomes /**< ;
+  - a comment above several declarations with no blank line between them (weft_event_clear
+    and weft_event_is_set under one comment) documents each of them: the declarations become
+    a member group (DISTRIBUTE_GROUP_DOC), its markers put on existing lines.
+Nothing else changes: the text of every comment reaches the reference as written.
+"""
+import re
+import sys
+
+text = open(sys.argv[1], encoding="utf-8").read()
+lines = text.split("\n")
+out = []
+first = True
+in_comment = False
+for line in lines:
+    stripped = line.lstrip()
+    if not in_comment and stripped.startswith("/*") and not stripped.startswith("/**"):
+        indent = line[: len(line) - len(stripped)]
+        if first:
+            line = indent + "/** \\file" + stripped[2:]
+        else:
+            line = indent + "/**" + stripped[2:]
+    elif not in_comment and re.search(r"[;,{]\s*/\*[^*]", line) and not stripped.startswith("#"):
+        line = re.sub(r"([;,{]\s*)/\*(?!\*)", r"\1/**<", line, count=1)
+    if in_comment or stripped.startswith("/**"):
+        # <word> in prose (`<seconds>`, `"<name>"`) is text, not an HTML tag: escaped outside
+        # code spans.
+        parts = line.split("`")
+        parts[::2] = [re.sub(r"<(\w+)>", r"\\<\1\\>", p) for p in parts[::2]]
+        line = "`".join(parts)
+    if "/*" in line and "*/" not in line.split("/*", 1)[1]:
+        in_comment = True
+    elif in_comment and "*/" in line:
+        in_comment = False
+    if stripped.startswith("/*"):
+        first = False
+    out.append(line)
+
+# Member groups: a doc comment, then two or more declarations up to the next blank line.
+i = 0
+while i < len(out):
+    if out[i].lstrip().startswith("/**") and not out[i].lstrip().startswith("/** \\file"):
+        end = i
+        while "*/" not in out[end]:
+            end += 1
+        j = end + 1
+        while j < len(out) and out[j].strip() and not out[j].lstrip().startswith("/*"):
+            j += 1
+        block = out[end + 1 : j]
+        decls = [l for l in block if l.startswith(("WEFT_EXTERN", "#define", "typedef"))]
+        if len(decls) >= 2 and not any("{" in l or "/*" in l for l in block) and not block[-1].endswith("\\"):
+            out[end] += " /**@{*/"
+            out[j] = "/**@}*/ " + out[j]  # the next line: after a #define's text, not in it
+        i = j
+    else:
+        i += 1
+sys.stdout.write("\n".join(out))
