@@ -47,10 +47,12 @@ __attribute__((noinline)) static void getter_waits_for_an_item(void *arg)
     (void)rc;
 }
 
+static volatile int slept; /* the sleep's result is kept: the call is no tail call (a jump) */
+
 __attribute__((noinline)) static void sleeper_naps(void *arg)
 {
     (void)arg;
-    (void)weft_time_sleep(60);
+    slept = weft_time_sleep(60);
 }
 
 __attribute__((noinline)) static void locker_wants_it(void *arg)
