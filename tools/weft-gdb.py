@@ -85,8 +85,20 @@ def _names():
     return out
 
 
+def _live():
+    """Whether the inferior is a live process (not a core file, not a remote target)."""
+    try:
+        conn = gdb.selected_inferior().connection
+        return conn is not None and conn.type == "native"
+    except AttributeError:  # gdb < 12: no connection object
+        return gdb.selected_inferior().pid != 0
+
+
 def _now_ns():
-    # CLOCK_MONOTONIC of this machine: right for a live process debugged here, not for a core.
+    """CLOCK_MONOTONIC now, for a live process debugged on this machine; None otherwise (a
+    core file's clock stopped at its dump: the deadlines and starts are shown as they are)."""
+    if not _live():
+        return None
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
 
@@ -152,9 +164,11 @@ def _blocked(ctx, names, owners):
     since = _load(ctx["since"])
     now = _now_ns()
     if since:
-        text += " for %.2f s" % ((now - since) / 1e9)
+        text += (" for %.2f s" % ((now - since) / 1e9) if now is not None
+                 else " since %d ns (monotonic)" % since)
     if 0 < deadline < (1 << 62):
-        text += " until %+.2f s" % ((deadline - now) / 1e9)
+        text += (" until %+.2f s" % ((deadline - now) / 1e9) if now is not None
+                 else " until %d ns (monotonic)" % deadline)
     return text
 
 
@@ -442,6 +456,9 @@ def _coroutine_bt(co, hub, bt_args):
     sp = _int(co["ctx"]["sp"])
     if not sp:
         raise gdb.GdbError("weft bt: coroutine '%s' has not run yet" % co["name"].string())
+    if not _live():
+        raise gdb.GdbError("weft bt: needs a live process (it loads the coroutine's registers "
+                           "into a thread, which a core file's threads do not allow)")
     layout = _layout()
     inferior = gdb.selected_inferior()
     word = gdb.lookup_type("unsigned long")
@@ -450,6 +467,7 @@ def _coroutine_bt(co, hub, bt_args):
         mem = inferior.read_memory(sp + off, 8)
         return int(gdb.Value(mem.tobytes(), word))
 
+    level = gdb.selected_frame().level()
     gdb.execute("frame 0", to_string=True)
     frame = gdb.selected_frame()
     names = [n for n, _ in layout["slots"]] + [layout["sp"][0]]
@@ -466,7 +484,7 @@ def _coroutine_bt(co, hub, bt_args):
     finally:
         for n in names:
             gdb.execute("set $%s = 0x%x" % (n, saved[n]), to_string=True)
-        gdb.execute("frame 0", to_string=True)
+        gdb.execute("frame %d" % level, to_string=True)
 
 
 class Weft(gdb.Command):

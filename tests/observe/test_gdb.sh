@@ -9,6 +9,8 @@
 #                                    that made the blocking call, down to the coroutine's start
 #   bt_restores_the_thread           after weft bt, the thread's registers and its bt are its own
 #   bt_refuses_what_it_cannot_show   no id, an unknown id, the running context: an error each
+#   info_reads_a_core_file           info weft on a core file (gcore); weft bt says it needs a
+#                                    live process
 #   auto_loads_from_the_install      cmake --install puts it where gdb loads it with libweft.so
 set -u
 case_=$1 gdb=$2 scene=$3 script=$4
@@ -92,6 +94,15 @@ bt_refuses_what_it_cannot_show)
     has "^weft bt: no live coroutine nosuch"
     has "^weft bt: no live coroutine 99"
     has "^#0  scene_ready \(\)"
+    hasnt "Traceback|Python Exception"
+    ;;
+info_reads_a_core_file)
+    run_gdb -ex 'break scene_ready' -ex run -ex "gcore $out/core" "$scene"
+    [ -s "$out/core" ] || fail "gcore wrote no core file"
+    run_gdb -ex "source $script" -ex 'info weft' -ex 'weft bt getter' "$scene" "$out/core"
+    has "^  #[0-9]+ coroutine 'getter' 0x[0-9a-f]+ blocked on Queue get 0x[0-9a-f]+ until [0-9]+ ns"
+    has "^  #[0-9]+ coroutine 'locker' 0x[0-9a-f]+ blocked on Lock 0x[0-9a-f]+ held by gdb thread 1 "
+    has "^weft bt: needs a live process"
     hasnt "Traceback|Python Exception"
     ;;
 auto_loads_from_the_install)
