@@ -85,19 +85,26 @@ def _names():
     return out
 
 
-def _live():
-    """Whether the inferior is a live process (not a core file, not a remote target)."""
+def _target():
+    """The inferior's target: 'native', 'core', 'remote' (gdbserver, qemu-user's stub)...;
+    with gdb < 12 (no connection object) 'native' for a process, else 'core'."""
     try:
         conn = gdb.selected_inferior().connection
-        return conn is not None and conn.type == "native"
-    except AttributeError:  # gdb < 12: no connection object
-        return gdb.selected_inferior().pid != 0
+        return conn.type if conn is not None else "none"
+    except AttributeError:
+        return "native" if gdb.selected_inferior().pid != 0 else "core"
+
+
+def _live():
+    """Whether the inferior runs (its threads' registers can be written): not a core file."""
+    return _target() not in ("core", "none")
 
 
 def _now_ns():
-    """CLOCK_MONOTONIC now, for a live process debugged on this machine; None otherwise (a
-    core file's clock stopped at its dump: the deadlines and starts are shown as they are)."""
-    if not _live():
+    """CLOCK_MONOTONIC now, for a process debugged on this machine (natively, or under
+    qemu-user, whose clock is the host's); None otherwise (a core file's clock stopped at its
+    dump: the deadlines and starts are shown as they are)."""
+    if _target() not in ("native", "remote", "extended-remote"):
         return None
     return time.clock_gettime_ns(time.CLOCK_MONOTONIC)
 
