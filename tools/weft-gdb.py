@@ -29,7 +29,6 @@ import gdb
 
 CO_STATES = {0: "ready", 1: "running", 2: "blocked", 3: "done"}
 ON_FD = ("fd read", "fd write")
-ON_NUMBER = ON_FD + ("process join",)  # obj is the number itself, not an address
 
 
 def _static(name, source):
