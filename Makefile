@@ -26,7 +26,7 @@ PRESET ?= default
 BUILD := build/$(PRESET)
 DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev redis-server libhiredis-dev librsvg2-bin \
                 libopenmpi-dev openmpi-bin abigail-tools \
-                wrk apache2-utils libcurl4-openssl-dev redis-tools \
+                wrk apache2-utils libcurl4-openssl-dev redis-tools gdb \
                 $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang) \
                 $(if $(filter fuzz,$(PRESET)),clang libclang-rt-dev)
 BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \

@@ -1,0 +1,131 @@
+#!/bin/sh
+# test_gdb.sh — tools/weft-gdb.py under `gdb -batch`, on tests/observe/gdb/scene.c stopped at
+# its breakpoint scene_ready() (every task of its scene parked). One case per run:
+#   test_gdb.sh <case> <gdb> <scene> <weft-gdb.py> [<build dir> <version>]
+# Cases (CTest: observe.gdb.<case>):
+#   info_names_the_tasks             info weft: the coroutines with their states and what each
+#                                    waits on, the blocked thread, the pool, the child
+#   bt_shows_the_blocking_caller     weft bt by number, name and address: the scene's function
+#                                    that made the blocking call, down to the coroutine's start
+#   bt_restores_the_thread           after weft bt, the thread's registers and its bt are its own
+#   bt_refuses_what_it_cannot_show   no id, an unknown id, the running context: an error each
+#   info_reads_a_core_file           info weft on a core file (gcore); weft bt says it needs a
+#                                    live process
+#   auto_loads_from_the_install      cmake --install puts it where gdb loads it with libweft.so
+set -u
+case_=$1 gdb=$2 scene=$3 script=$4
+out=$(mktemp -d "${TMPDIR:-/tmp}/weft-gdb.XXXXXX")
+trap 'rm -rf "$out"' EXIT
+
+fail() {
+    echo "FAIL ($case_): $*"
+    echo "---- gdb's output:"
+    cat "$out/log"
+    exit 1
+}
+
+# Runs the scene under gdb to its breakpoint, then the commands given (-ex each); the output
+# goes to $out/log.
+run_gdb() {
+    set -- -nx -batch -iex 'set debuginfod enabled off' -iex 'set pagination off' "$@"
+    timeout 50 "$gdb" "$@" >"$out/log" 2>&1
+}
+
+
+has() { grep -Eq -- "$1" "$out/log" || fail "no line matches: $1"; }
+hasnt() { ! grep -Eq -- "$1" "$out/log" || fail "a line matches: $1"; }
+
+case $case_ in
+info_names_the_tasks)
+    run_gdb -ex "source $script" -ex 'break scene_ready' -ex run -ex 'info weft' "$scene"
+    has "hit Breakpoint 1, scene_ready"
+    has "^hub 0x[0-9a-f]+ on gdb thread 1 .*: 3 live coroutine"
+    has "^  #[0-9]+ coroutine 'getter' 0x[0-9a-f]+ blocked on Queue get 0x[0-9a-f]+ until \+"
+    has "^  #[0-9]+ coroutine 'sleeper' 0x[0-9a-f]+ blocked on "
+    has "^  #[0-9]+ coroutine 'locker' 0x[0-9a-f]+ blocked on Lock 0x[0-9a-f]+ held by gdb thread 1 "
+    has "^  gdb thread [0-9]+ \(tid [0-9]+, 'waiter'\): blocked on Event 0x[0-9a-f]+ until \+"
+    has "^thread pool 0x[0-9a-f]+ 'crew': 1 worker\(s\) of 1"
+    has "^  worker 0 'crew_0': runs future 0x[0-9a-f]+ \(running\)"
+    has "^  1 task\(s\) queued"
+    has "^  process 'child' pid [0-9]+ running"
+    ;;
+bt_shows_the_blocking_caller)
+    run_gdb -ex "source $script" -ex 'break scene_ready' -ex run -ex 'info weft' \
+        -ex 'weft bt getter' -ex 'weft bt sleeper' "$scene"
+    # the locker by its number, and by its address, as info weft lists them
+    line=$(grep -E "coroutine 'locker'" "$out/log") || fail "info weft lists no locker"
+    id=$(echo "$line" | sed -E 's/^  #([0-9]+) .*/\1/')
+    addr=$(echo "$line" | sed -E "s/.*'locker' (0x[0-9a-f]+) .*/\1/")
+    cp "$out/log" "$out/first"
+    run_gdb -ex "source $script" -ex 'break scene_ready' -ex run -ex "weft bt $id" \
+        -ex 'echo ----\n' -ex "weft bt $addr" "$scene"
+    cat "$out/first" >>"$out/log"
+    has "^coroutine 'getter' 0x[0-9a-f]+ \(parked\):"
+    has "in weft_queue_get \(.*\) at .*queue\.c"
+    has "in getter_waits_for_an_item \(.*\) at .*scene\.c:[0-9]+"
+    has "in sleeper_naps \(.*\) at .*scene\.c:[0-9]+"
+    has "in weft_time_sleep \("
+    [ "$(grep -Ec "in locker_wants_it \(.*\) at .*scene\.c:[0-9]+" "$out/log")" = 2 ] ||
+        fail "weft bt $id and weft bt $addr do not both show locker_wants_it"
+    has "in weft_lock_acquire \("
+    has "weft__ctx_start \(\) at .*x86_64\.S|weft__ctx_start \(\) at .*aarch64\.S"
+    ;;
+bt_restores_the_thread)
+    # the registers the switch frame gives (x86_64.S, aarch64.S)
+    case $(uname -m) in
+    aarch64) regs="pc sp x19 x20 x21 x22 x23 x24 x25 x26 x27 x28 x29 x30" ;;
+    *) regs="pc sp rbp rbx r12 r13 r14 r15" ;;
+    esac
+    run_gdb -ex "source $script" -ex 'break scene_ready' -ex run \
+        -ex 'echo ==before\n' -ex "info registers $regs" -ex 'bt' \
+        -ex 'weft bt getter' -ex 'weft bt locker' \
+        -ex 'echo ==after\n' -ex "info registers $regs" -ex 'bt' \
+        "$scene"
+    sed -n '/^==before/,/^coroutine /p' "$out/log" | sed '1d;$d' >"$out/before"
+    sed -n '/^==after/,$p' "$out/log" | sed '1d' >"$out/after"
+    grep -q "scene_ready" "$out/before" || fail "no bt before"
+    grep -q "in main ()" "$out/after" || fail "the bt after weft bt is not the thread's own"
+    diff "$out/before" "$out/after" >/dev/null || fail "registers or bt differ after weft bt"
+    ;;
+bt_refuses_what_it_cannot_show)
+    run_gdb -ex "source $script" -ex 'break scene_ready' -ex run -ex 'weft bt' \
+        -ex 'weft bt nosuch' -ex 'weft bt 99' -ex 'bt 1' "$scene"
+    has "^usage: weft bt <id \| name \| address>"
+    has "^weft bt: no live coroutine nosuch"
+    has "^weft bt: no live coroutine 99"
+    has "^#0  scene_ready \(\)"
+    hasnt "Traceback|Python Exception"
+    ;;
+info_reads_a_core_file)
+    run_gdb -ex 'break scene_ready' -ex run -ex "gcore $out/core" "$scene"
+    [ -s "$out/core" ] || fail "gcore wrote no core file"
+    run_gdb -ex "source $script" -ex 'info weft' -ex 'weft bt getter' "$scene" "$out/core"
+    has "^  #[0-9]+ coroutine 'getter' 0x[0-9a-f]+ blocked on Queue get 0x[0-9a-f]+ until [0-9]+ ns"
+    has "^  #[0-9]+ coroutine 'locker' 0x[0-9a-f]+ blocked on Lock 0x[0-9a-f]+ held by gdb thread 1 "
+    has "^weft bt: needs a live process"
+    hasnt "Traceback|Python Exception"
+    ;;
+auto_loads_from_the_install)
+    build=$5 version=$6
+    cmake --install "$build" --prefix "$out/prefix" >"$out/install.log" 2>&1 ||
+        { cat "$out/install.log"; exit 1; }
+    lib=$(find "$out/prefix" -name "libweft.so.$version" | head -1)
+    [ -n "$lib" ] || { echo "FAIL: no libweft.so.$version installed"; exit 1; }
+    libdir=$(dirname "$lib")
+    auto="$out/prefix/share/gdb/auto-load$libdir/libweft.so.$version-gdb.py"
+    [ -f "$auto" ] || { echo "FAIL: not installed: $auto"; find "$out/prefix" -name '*gdb.py'; exit 1; }
+    # The scene linked with libweft.so finds the installed one first (its runpath is the
+    # build tree's), and gdb looks in the prefix's auto-load directory as it would in /usr's.
+    LD_LIBRARY_PATH=$libdir run_gdb -iex "add-auto-load-scripts-directory $out/prefix/share/gdb/auto-load" \
+        -iex 'set auto-load safe-path /' -ex 'break scene_ready' -ex run \
+        -ex 'info sharedlibrary libweft' -ex 'info weft' "$scene"
+    has "$libdir/libweft\.so"
+    has "^  #[0-9]+ coroutine 'getter' 0x[0-9a-f]+ blocked on Queue get"
+    hasnt "Undefined info command"
+    ;;
+*)
+    echo "test_gdb.sh: no case $case_"
+    exit 2
+    ;;
+esac
+echo "ok ($case_)"
