@@ -669,19 +669,27 @@ static void await_child(void *p)
 }
 
 /* A coroutine waits for a child process through its pidfd (readable when the child exits:
- * what the process layer's join builds on), while the thread's other coroutines run. */
+ * what the process layer's join builds on), while the thread's other coroutines run: the
+ * child exits only once the main coroutine has run three times (it used to sleep 30 ms and
+ * count on three 2 ms sleeps fitting in it, which a loaded machine broke). */
 static void coroutine_waits_for_a_process(void **state)
 {
     (void)state;
+    int go[2];
+    assert_int_equal(pipe(go), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        struct timespec ts = {0, 30 * 1000 * 1000};
-        nanosleep(&ts, NULL);
+        char c;
+        close(go[1]);
+        while (read(go[0], &c, 1) < 0 && errno == EINTR) {
+        }
         _exit(7);
     }
+    close(go[0]);
     int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (pidfd < 0) { /* a kernel before 5.3 */
+        close(go[1]);
         waitpid(pid, NULL, 0);
         skip();
     }
@@ -689,9 +697,10 @@ static void coroutine_waits_for_a_process(void **state)
     weft_co_t *w = weft_test_spawn(await_child, a);
     int ticks = 0;
     while (weft_co_state(w) != WEFT_CO_DONE) {
-        ticks++;
+        if (++ticks == 3) assert_int_equal(write(go[1], "x", 1), 1);
         assert_int_equal(weft_time_sleep(0.002), 0);
     }
+    close(go[1]);
     weft_test_co_join(w);
     assert_int_equal(a[1], WEFT_READ);
     assert_true(ticks >= 3);
