@@ -64,8 +64,8 @@ typedef struct weft_lock {
         uint64_t size_[6];       /* 48 bytes on every target (pthread_mutex_t: 40 or 48) */
     };
     union {
+        uint64_t reserved_[1];       /* first, so that WEFT_LOCK_INIT's {0} zeroes it */
         WEFT__ATOMIC(void *) owner_; /* who took it last (for the dump), NULL once released */
-        uint64_t reserved_[1];       /* its room within 1.x */
     };
 } weft_lock_t;
 
