@@ -117,6 +117,11 @@ static inline bool weft__observe(uint32_t bit)
     return weft__unlikely(atomic_load_explicit(&weft__observing, memory_order_relaxed) & bit);
 }
 
+/* The deadlock report a hub prints when nothing can wake its coroutines (src/observe's,
+ * set at load; NULL while the observe code is not linked in). Called on the hub's thread
+ * before its waits end with WEFT_EDEADLK. */
+extern void (*weft__deadlock_report_hook)(void);
+
 /* The auxiliary-vector lookup weft__getenv asks for AT_SECURE: getauxval. A seam for tests
  * only (an unprivileged test cannot start a secure-execution process): they point it at a
  * fake before starting threads and restore it after. */

@@ -180,6 +180,10 @@ void weft__watchdog_from_env(void);
  * (a hub cannot go away meanwhile; fn must not create or destroy one). */
 void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
 
+/* Calls fn on each live spawned coroutine of the calling thread's hub (not its root; nothing
+ * without a hub). On that thread only: the list is the hub's own. */
+void weft__hub_visit_own(void (*fn)(weft_co_t *co, void *arg), void *arg);
+
 /* hub.c, for the watchdog: the hub's switch count in *switches, and whether it runs a
  * coroutine with others waiting (not idle, not alone) while the count did not move during
  * the sample; the running coroutine's name is copied into buf (n bytes). From any thread,

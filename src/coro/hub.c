@@ -86,6 +86,13 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
     weft__mutex_unlock(&reg_lock);
 }
 
+void weft__hub_visit_own(void (*fn)(weft_co_t *co, void *arg), void *arg)
+{
+    weft__hub_t *hub = tls_hub;
+    if (!hub) return;
+    for (weft_co_t *co = hub->all; co; co = co->all_next) fn(co, arg);
+}
+
 /* What the watchdog sees of a hub: its switch count, and whether it runs a coroutine (not
  * idle); the running one's name is copied into buf, and counts when the switch count did not
  * move meanwhile.
@@ -446,6 +453,7 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
              * look only after an idle spell (10 ms, doubling to 1 s while threads exist), so
              * a wake that comes soon pays nothing. */
             if (hub->probe_ns && stuck(hub)) {
+                if (weft__deadlock_report_hook) weft__deadlock_report_hook();
                 break_deadlock(hub);
                 continue;
             }
