@@ -2,35 +2,28 @@
  * deadlock.c — deadlock reports: the wait-for graph of the tasks blocked in weft waits, its
  * cycles, and the tasks that wait on something nobody holds (starvation), in words.
  *
- * The graph: one node per task seen (every listed thread context — weft__ctx_visit — and,
- * when the caller runs on a hub, that hub's coroutines); a blocked node has one edge, to the
- * context that owns what it waits on: a Lock's or RLock's owner_ (never followed for a
- * process-shared one), a thread join's thread (matched by its kernel tid), a coroutine join's
- * &co->wctx, a running future's runner. Each node has at most one edge, so every cycle is
- * found by walking from each node until a node repeats (a functional graph).
+ * The graph: the task snapshot (observe_internal.h, weft__tasks_snapshot: every thread,
+ * every hub's coroutines, pool tasks, child processes); a blocked task has one edge, to the
+ * task owning what it waits on (the snapshot's `owner`: a Lock's or RLock's holder — never
+ * for a process-shared one —, the joined thread or coroutine, a running future's runner).
+ * Each task has at most one edge, so every cycle is found by walking from each task until a
+ * task repeats (a functional graph); a cycle's tasks are all blocked (for at least the
+ * threshold, when one is given).
  *
  * Starvation: a blocked task outside every cycle whose object has no owner by nature (a
- * Queue, an Event, a Semaphore, a Condition, a Barrier, a pending Future, a process Queue or
- * Pipe): reported as what is seen ("no task holds or feeds it"), weft cannot know the future.
- *
- * What is read: the contexts' relaxed words (a snapshot), and the objects they wait on (a
- * Lock's owner_ word, a future's runner under its lock, a thread record's ident, a
- * coroutine's name). A waiter that wakes and whose program destroys the object between the
- * two reads is the one race this report cannot close; it reads only live tasks' objects.
+ * Queue, an Event, a Semaphore, a Condition, a Barrier, a Future nobody runs, a process Queue
+ * or Pipe): reported as what is seen ("no task holds or feeds it"), weft cannot know the
+ * future.
  *
  * Three users: weft_debug_deadlocks (on demand), the hub's "nothing can wake us"
  * (weft__deadlock_report_hook, set at load, called on the hub's thread before its waits end
  * with WEFT_EDEADLK), and the watchdog (WEFT_DEADLOCK_CHECK=<seconds> or
  * weft_debug_deadlock_check_start), a raw thread that reports each situation once.
  */
-#include "../coro/coro_internal.h"
+#include "observe_internal.h"
 #include "../core/sys_internal.h"
-#include "../executor/executor_internal.h"
-#include "../thread/thread_internal.h"
 #include "weft/debug.h"
-#include "weft/sync.h"
 
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
@@ -38,120 +31,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NONE SIZE_MAX
+#define NONE WEFT__TASK_NONE
 
-typedef struct node {
-    const weft__waitctx_t *ctx;
-    const weft_co_t *co; /* a coroutine of the caller's hub, else NULL */
-    uint8_t kind;
-    int tid;
-    unsigned on;
-    const void *obj;
-    int64_t since;
-    const void *owner; /* the context owning what it waits on, or NULL */
-    size_t next;       /* owner's node, or NONE */
-    uint8_t mark;      /* 0 unseen, 1 on the current walk, 2 done, 3 in a cycle */
-    char name[WEFT__NAME_MAX];
-} node_t;
-
+/* The snapshot, and a walk mark per task: 0 unseen, 1 on the current walk, 2 done, 3 in a
+ * cycle. */
 typedef struct graph {
-    node_t *n;
-    size_t count, cap;
-    bool full;
+    weft__tasks_t ts;
+    uint8_t *mark;
 } graph_t;
-
-static void add_ctx(graph_t *g, const weft__waitctx_t *ctx, const weft_co_t *co)
-{
-    if (g->count == g->cap) {
-        g->full = true;
-        return;
-    }
-    node_t *n = &g->n[g->count++];
-    memset(n, 0, sizeof *n);
-    n->ctx = ctx;
-    n->co = co;
-    n->kind = co ? WEFT__CTX_COROUTINE : WEFT__CTX_THREAD;
-    n->tid = co ? 0 : atomic_load_explicit(&ctx->tid, memory_order_relaxed);
-    n->on = atomic_load_explicit(&ctx->on, memory_order_relaxed);
-    n->obj = atomic_load_explicit(&ctx->obj, memory_order_relaxed);
-    n->since = atomic_load_explicit(&ctx->since, memory_order_relaxed);
-    n->next = NONE;
-    if (co) snprintf(n->name, sizeof n->name, "%.*s", (int)sizeof n->name - 1, co->name);
-}
-
-static void visit_thread(weft__waitctx_t *ctx, void *arg)
-{
-    add_ctx(arg, ctx, NULL);
-}
-
-static void visit_co(weft_co_t *co, void *arg)
-{
-    add_ctx(arg, &co->wctx, co);
-}
-
-/* A thread's name: its weft thread's (matched by tid), else the kernel's comm. */
-static void name_threads(graph_t *g)
-{
-    weft__mutex_lock(&weft__registry_lock);
-    for (weft_thread_t *t = weft__registry_first_locked(); t; t = t->next)
-        for (size_t i = 0; i < g->count; i++)
-            if (g->n[i].kind == WEFT__CTX_THREAD && g->n[i].tid && g->n[i].tid == t->ident)
-                snprintf(g->n[i].name, sizeof g->n[i].name, "%.*s", (int)sizeof g->n[i].name - 1,
-                         t->name);
-    weft__mutex_unlock(&weft__registry_lock);
-    for (size_t i = 0; i < g->count; i++) {
-        node_t *n = &g->n[i];
-        if (n->kind != WEFT__CTX_THREAD || n->name[0]) continue;
-        char path[64];
-        snprintf(path, sizeof path, "/proc/self/task/%d/comm", n->tid);
-        int fd = n->tid ? weft__sys_open(path, O_RDONLY | O_CLOEXEC) : -1;
-        if (fd >= 0) {
-            ssize_t got = weft__sys_read(fd, n->name, sizeof n->name - 1);
-            n->name[got > 0 ? got : 0] = 0;
-            n->name[strcspn(n->name, "\n")] = 0;
-            weft__sys_close(fd);
-        }
-        if (!n->name[0]) snprintf(n->name, sizeof n->name, "tid %d", n->tid);
-    }
-}
-
-/* The context owning what n waits on, or NULL (see the file's comment). */
-static const void *owner_of(const graph_t *g, const node_t *n)
-{
-    switch (n->on) {
-    case WEFT__ON_LOCK:
-    case WEFT__ON_RLOCK: {
-        /* An RLock waits on its inner Lock (its first member): the same owner_. */
-        weft_lock_t *l = (weft_lock_t *)(uintptr_t)n->obj;
-        if (!l || l->shared_) return NULL;
-        return atomic_load_explicit(&l->owner_, memory_order_relaxed);
-    }
-    case WEFT__ON_THREAD_JOIN: {
-        const weft_thread_t *t = n->obj;
-        if (!t) return NULL;
-        for (size_t i = 0; i < g->count; i++)
-            if (g->n[i].kind == WEFT__CTX_THREAD && g->n[i].tid && g->n[i].tid == t->ident)
-                return g->n[i].ctx;
-        return NULL;
-    }
-    case WEFT__ON_CO_JOIN: {
-        const weft_co_t *co = n->obj;
-        return co ? &co->wctx : NULL;
-    }
-    case WEFT__ON_FUTURE: {
-        weft_future_t *f = (weft_future_t *)(uintptr_t)n->obj;
-        if (!f) return NULL;
-        weft__waitq_lock(&f->waiters);
-        const void *r = atomic_load_explicit(&f->state, memory_order_relaxed) == WEFT_FUTURE_RUNNING
-                            ? f->runner
-                            : NULL;
-        weft__waitq_unlock(&f->waiters);
-        return r;
-    }
-    default:
-        return NULL;
-    }
-}
 
 /* Waits on an object nobody owns by nature: what starvation may be reported for. */
 static bool ownerless(unsigned on)
@@ -175,47 +62,39 @@ static bool ownerless(unsigned on)
     }
 }
 
-/* Collects every task seen. The caller frees g->n. 0 or WEFT_ENOMEM. */
+/* Takes the snapshot. 0 or WEFT_ENOMEM; weft__tasks_free(&g->ts) and free g->mark after. */
 static int collect(graph_t *g)
 {
-    size_t cap = 64;
-    for (;;) {
-        g->n = weft__malloc(cap * sizeof *g->n);
-        if (!g->n) return WEFT_ENOMEM;
-        g->cap = cap;
-        g->count = 0;
-        g->full = false;
-        weft__ctx_visit(visit_thread, g);
-        weft__hub_visit_own(visit_co, g);
-        if (!g->full) break;
-        weft__free(g->n);
-        if (cap > SIZE_MAX / 2 / sizeof *g->n) return WEFT_ENOMEM;
-        cap *= 2;
-    }
-    name_threads(g);
-    for (size_t i = 0; i < g->count; i++) {
-        node_t *n = &g->n[i];
-        if (n->on == WEFT__ON_NONE) continue;
-        n->owner = owner_of(g, n);
-        for (size_t j = 0; n->owner && j < g->count; j++)
-            if (g->n[j].ctx == n->owner && j != i) n->next = j;
-        if (n->owner == n->ctx) n->next = i; /* waits on what it holds itself */
+    int rc = weft__tasks_snapshot(&g->ts);
+    if (rc) return rc;
+    g->mark = weft__calloc(g->ts.n ? g->ts.n : 1, 1);
+    if (!g->mark) {
+        weft__tasks_free(&g->ts);
+        return WEFT_ENOMEM;
     }
     return 0;
 }
 
+/* The task t waits for next (in the graph), or NONE. */
+static size_t next_of(const graph_t *g, size_t i)
+{
+    const weft__task_t *t = &g->ts.v[i];
+    return t->state == WEFT__TASK_BLOCKED ? t->owner : NONE;
+}
+
 /* ---- words ------------------------------------------------------------------------------- */
 
-static const char *kind_word(const node_t *n)
+static const char *kind_word(const weft__task_t *n)
 {
-    return n->kind == WEFT__CTX_COROUTINE ? "coroutine" : "thread";
+    return weft__task_kind_name(n->kind);
 }
 
 /* What n waits on, in words: "Lock 'x'", "Queue 'jobs' get", "the end of coroutine 'b'". */
-static void what(const node_t *n, char *buf, size_t size)
+static void what(const graph_t *g, const weft__task_t *n, char *buf, size_t size)
 {
-    char name[WEFT__NAME_MAX + 2];
+    char name[WEFT__NAME_MAX + 24];
     const char *words = weft__on_name(n->on);
+    const weft__task_t *o = n->owner != NONE ? &g->ts.v[n->owner] : NULL;
     switch (n->on) {
     case WEFT__ON_FD_READ:
     case WEFT__ON_FD_WRITE:
@@ -225,17 +104,18 @@ static void what(const node_t *n, char *buf, size_t size)
         snprintf(buf, size, "the end of process %d", (int)(intptr_t)n->obj);
         return;
     case WEFT__ON_THREAD_JOIN:
-        snprintf(buf, size, "the end of thread '%s'", ((const weft_thread_t *)n->obj)->name);
-        return;
     case WEFT__ON_CO_JOIN:
-        snprintf(buf, size, "the end of coroutine '%s'", ((const weft_co_t *)n->obj)->name);
+        if (o)
+            snprintf(buf, size, "the end of %s '%s'", kind_word(o), o->name);
+        else
+            snprintf(buf, size, "the end of %s %p",
+                     n->on == WEFT__ON_CO_JOIN ? "coroutine" : "thread", n->obj);
         return;
     default:
         break;
     }
-    char given[WEFT__NAME_MAX];
-    if (weft__name_get(n->obj, given, sizeof given))
-        snprintf(name, sizeof name, "'%s'", given);
+    if (n->obj_name[0])
+        snprintf(name, sizeof name, "'%s'", n->obj_name);
     else
         snprintf(name, sizeof name, "%p", n->obj);
     const char *space = strchr(words, ' ');
@@ -261,7 +141,7 @@ static const char *owner_words(unsigned on)
     }
 }
 
-static void blocked_for(const node_t *n, int64_t now, char *buf, size_t size)
+static void blocked_for(const weft__task_t *n, int64_t now, char *buf, size_t size)
 {
     if (n->since && now > n->since)
         snprintf(buf, size, " (blocked %.3f s)", (double)(now - n->since) / 1e9);
@@ -271,12 +151,12 @@ static void blocked_for(const node_t *n, int64_t now, char *buf, size_t size)
 
 static void print_cycle(FILE *out, const graph_t *g, size_t start, int64_t now)
 {
-    char obj[160], dur[40];
+    char obj[200], dur[40];
     fputs("weft: deadlock: ", out);
     size_t i = start;
     do {
-        const node_t *n = &g->n[i], *o = &g->n[n->next];
-        what(n, obj, sizeof obj);
+        const weft__task_t *n = &g->ts.v[i], *o = &g->ts.v[n->owner];
+        what(g, n, obj, sizeof obj);
         blocked_for(n, now, dur, sizeof dur);
         if (i == start)
             fprintf(out, "%s '%s'%s waits for %s", kind_word(n), n->name, dur, obj);
@@ -284,15 +164,15 @@ static void print_cycle(FILE *out, const graph_t *g, size_t start, int64_t now)
             fprintf(out, ", which%s waits for %s", dur, obj);
         const char *ow = owner_words(n->on);
         if (ow) fprintf(out, "%s%s '%s'", ow, kind_word(o), o->name);
-        i = n->next;
+        i = n->owner;
     } while (i != start);
     fputs(": a cycle, none of them can go on\n", out);
 }
 
-static void print_starved(FILE *out, const node_t *n, int64_t now)
+static void print_starved(FILE *out, const graph_t *g, const weft__task_t *n, int64_t now)
 {
-    char obj[160], dur[40];
-    what(n, obj, sizeof obj);
+    char obj[200], dur[40];
+    what(g, n, obj, sizeof obj);
     blocked_for(n, now, dur, sizeof dur);
     fprintf(out, "weft: starvation: %s '%s'%s waits for %s; no task holds or feeds it\n",
             kind_word(n), n->name, dur, obj);
@@ -308,9 +188,9 @@ static uint64_t mix(uint64_t h, uint64_t v)
     return h;
 }
 
-static uint64_t fingerprint(const node_t *n)
+static uint64_t fingerprint(const weft__task_t *n)
 {
-    return mix(mix(mix((uintptr_t)n->ctx, (uintptr_t)n->obj), n->on), (uint64_t)n->since);
+    return mix(mix(mix((uintptr_t)n->ctx ^ n->id, (uintptr_t)n->obj), n->on), (uint64_t)n->since);
 }
 
 typedef struct report {
@@ -323,9 +203,9 @@ typedef struct report {
     size_t cycles, starved;
 } report_t;
 
-static bool long_enough(const report_t *r, const node_t *n, int64_t now)
+static bool long_enough(const report_t *r, const weft__task_t *n, int64_t now)
 {
-    if (n->on == WEFT__ON_NONE) return false;
+    if (n->state != WEFT__TASK_BLOCKED) return false;
     if (!r->min_ns) return true;
     return n->since && now - n->since >= r->min_ns;
 }
@@ -345,34 +225,40 @@ static int report(report_t *r)
     int rc = collect(&g);
     if (rc) return rc;
     int64_t now = weft_time_monotonic_ns();
-    for (size_t s = 0; s < g.count; s++) {
-        if (g.n[s].mark) continue;
+    const weft__task_t *v = g.ts.v;
+    for (size_t s = 0; s < g.ts.n; s++) {
+        if (g.mark[s]) continue;
         size_t i = s;
-        while (i != NONE && !g.n[i].mark) {
-            g.n[i].mark = 1;
-            i = long_enough(r, &g.n[i], now) ? g.n[i].next : NONE;
+        while (i != NONE && !g.mark[i]) {
+            g.mark[i] = 1;
+            i = long_enough(r, &v[i], now) ? next_of(&g, i) : NONE;
         }
-        if (i != NONE && g.n[i].mark == 1) { /* back on this walk: a cycle through i */
+        if (i != NONE && g.mark[i] == 1) { /* back on this walk: a cycle through i */
             uint64_t h = 0;
             size_t k = i;
             do {
-                g.n[k].mark = 3;
-                h += fingerprint(&g.n[k]); /* the same whichever member starts */
-                k = g.n[k].next;
+                g.mark[k] = 3;
+                h += fingerprint(&v[k]); /* the same whichever member starts */
+                k = v[k].owner;
             } while (k != i);
             r->cycles++;
             if (fresh(r, h)) print_cycle(r->out, &g, i, now);
         }
-        for (i = s; i != NONE && g.n[i].mark == 1; i = g.n[i].next) g.n[i].mark = 2;
+        for (i = s; i != NONE && g.mark[i] == 1; i = next_of(&g, i)) g.mark[i] = 2;
     }
-    for (size_t i = 0; i < g.count; i++) {
-        const node_t *n = &g.n[i];
-        if (n->mark == 3 || n->owner || !ownerless(n->on) || !long_enough(r, n, now)) continue;
+    for (size_t i = 0; i < g.ts.n; i++) {
+        const weft__task_t *n = &v[i];
+        if (g.mark[i] == 3 || n->owner_ctx || !ownerless(n->on) || !long_enough(r, n, now))
+            continue;
+        bool twice = false; /* a running pool task waits as its worker thread does */
+        for (size_t k = 0; k < i && n->ctx; k++) twice |= v[k].ctx == n->ctx;
+        if (twice) continue;
         r->starved++;
-        if (fresh(r, fingerprint(n))) print_starved(r->out, n, now);
+        if (fresh(r, fingerprint(n))) print_starved(r->out, &g, n, now);
     }
     fflush(r->out);
-    weft__free(g.n);
+    weft__free(g.mark);
+    weft__tasks_free(&g.ts);
     return 0;
 }
 
