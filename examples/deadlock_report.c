@@ -39,8 +39,7 @@ static void dine(void *arg)
     if (rc == 0) {
         weft_lock_release(d->second);
     } else {
-        printf("%s gave up waiting for the %s: %s\n", d->name, d->second_name,
-               weft_error_name(rc));
+        printf("%s gave up waiting for the %s: %s\n", d->name, d->second_name, weft_error_name(rc));
     }
     weft_lock_release(d->first);
 }
@@ -57,8 +56,11 @@ int main(void)
     diner_t alice = {"alice", &fork_, &knife, "knife", &alice_has_fork, &bob_has_knife};
     diner_t bob = {"bob", &knife, &fork_, "fork", &bob_has_knife, &alice_has_fork};
     weft_thread_t *a, *b;
-    weft_thread_start(dine, &alice, &(weft_thread_opts_t){.name = "alice"}, &a);
-    weft_thread_start(dine, &bob, &(weft_thread_opts_t){.name = "bob"}, &b);
+    if (weft_thread_start(dine, &alice, &(weft_thread_opts_t){.name = "alice"}, &a) ||
+        weft_thread_start(dine, &bob, &(weft_thread_opts_t){.name = "bob"}, &b)) {
+        fputs("could not start the threads\n", stderr);
+        return 1;
+    }
 
     /* Ask until both are parked on their second Lock (a moment after they hold the first). */
     size_t cycles = 0;

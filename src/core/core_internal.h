@@ -105,6 +105,12 @@ bool weft__name_get(const void *obj, char *buf, size_t n);
 void weft__name_drop(const void *obj);
 /* Tests only: frees the table. */
 void weft__names_reset(void);
+/* A destroy's outcome rc, obj's name dropped when it succeeded (rc 0). */
+static inline int weft__name_dropped(const void *obj, int rc)
+{
+    if (rc == 0) weft__name_drop(obj);
+    return rc;
+}
 
 /* What the process observes beyond what the waiting core always stores (bits, relaxed):
  * WEFT__OBSERVE_SINCE stamps when each park began (the dump's "for how long", the deadlock

@@ -354,7 +354,7 @@ int weft_debug_deadlock_check_start(double seconds)
     }
     dl.threshold = (int64_t)(seconds * 1e9);
     dl.nold = 0;
-    atomic_fetch_or_explicit(&weft__observing, WEFT__OBSERVE_SINCE, memory_order_relaxed);
+    (void)weft_debug_observe(true);
     atomic_store_explicit(&dl.stop, false, memory_order_relaxed);
     rc = weft__sys_pthread_create(&dl.thread, NULL, watch, NULL) ? WEFT_EAGAIN : 0;
     dl.running = rc == 0;

@@ -97,4 +97,14 @@ void weft__tasks_free(weft__tasks_t *t);
 const char *weft__task_kind_name(unsigned kind);
 const char *weft__task_state_name(unsigned state);
 
+/* dump.c, the dump on a signal (WEFT_DUMP_SIGNAL, read at load, starts it on stderr):
+ *   weft__dump_signal_start: from now on, signal sig prints the dump to fd (a byte through a
+ *     pipe to the "weft-dump" thread); turns observing on. 0, WEFT_EINVAL (a signal that
+ *     cannot be caught, fd < 0), WEFT_EBUSY (started already), or the pipe's or thread's error.
+ *   weft__dump_signal_stop: puts the signal's old action back and ends the thread (tests).
+ *   weft__dump_signal_parse: "QUIT", "SIGUSR1", "10"... -> the number; 0: not a signal. */
+int weft__dump_signal_start(int sig, int fd);
+void weft__dump_signal_stop(void);
+int weft__dump_signal_parse(const char *v);
+
 #endif /* WEFT_OBSERVE_INTERNAL_H */

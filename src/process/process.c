@@ -169,7 +169,21 @@ static bool reaped_now(void *p)
  * meanwhile), then reaps: two system calls, where a wait on the pidfd costs a failed reap, a
  * poll (with its wake-up fd) and the reap. Without a pidfd: polls waitid between the waiting
  * core's backoff naps. */
+static int join_wait(weft_process_t *p, int64_t deadline, bool nocancel);
+
+/* join_wait, described as "process <pid> join" for the task dump (its fd waits and naps keep
+ * that description). */
 static int join_until(weft_process_t *p, int64_t deadline, bool nocancel)
+{
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    bool mark = weft__blocked_enter(ctx, WEFT__ON_PROCESS_JOIN, (const void *)(intptr_t)p->pid,
+                                    weft__scoped_deadline(ctx, deadline));
+    int rc = join_wait(p, deadline, nocancel);
+    weft__blocked_leave(ctx, mark);
+    return rc;
+}
+
+static int join_wait(weft_process_t *p, int64_t deadline, bool nocancel)
 {
     /* Relaxed: a hint, re-checked under the lock by reap. */
     if (deadline == WEFT_NO_DEADLINE && weft__may_block(nocancel) &&

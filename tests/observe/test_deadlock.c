@@ -6,7 +6,7 @@
  */
 #include "weft_test.h"
 
-#include "core/core_internal.h"
+#include "core/core_internal.h" /* weft__names_reset: the names table is kept till exit */
 
 #include <math.h>
 #include <sched.h>
@@ -41,11 +41,6 @@ static char *report_when(size_t cycles, size_t starved)
         (void)weft_co_yield(); /* a hub's root lets its coroutines run */
         sched_yield();
     }
-}
-
-static void name(const void *obj, const char *n)
-{
-    assert_int_equal(weft__name_set(obj, n), 0);
 }
 
 static weft_thread_t *start(void (*fn)(void *), void *arg, const char *n)
@@ -87,8 +82,8 @@ static void scene_init(scene_t *s)
     assert_int_equal(weft_lock_init(&s->y), 0);
     assert_int_equal(weft_event_init(&s->has_x), 0);
     assert_int_equal(weft_event_init(&s->has_y), 0);
-    name(&s->x, "x");
-    name(&s->y, "y");
+    assert_int_equal(weft_lock_set_name(&s->x, "x"), 0);
+    assert_int_equal(weft_lock_set_name(&s->y, "y"), 0);
 }
 
 static void scene_destroy(scene_t *s)
@@ -231,7 +226,7 @@ static void queue_nobody_feeds_is_starvation(void **state)
     scene_t s;
     scene_init(&s);
     assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 0, &s.q), 0);
-    name(s.q, "jobs");
+    assert_int_equal(weft_queue_set_name(s.q, "jobs"), 0);
     weft_thread_t *w = start(get_one, &s, "w");
     char *text = report_when(0, 1);
     if (!strstr(text, "weft: starvation: thread 'w' waits for Queue 'jobs' get; no task holds "
@@ -339,8 +334,8 @@ static void watchdog_reports_each_situation_once(void **state)
     scene_t s;
     scene_init(&s);
     assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 0, &s.q), 0);
-    name(s.q, "jobs");
-    name(&s.has_x, "go");
+    assert_int_equal(weft_queue_set_name(s.q, "jobs"), 0);
+    assert_int_equal(weft_event_set_name(&s.has_x, "go"), 0);
     FILE *f = tmpfile();
     assert_non_null(f);
     assert_int_equal(weft_debug_set_report(f), 0);
@@ -366,7 +361,7 @@ static void watchdog_reports_each_situation_once(void **state)
     assert_int_equal(count(text, "thread 'e' (blocked "), 1);
     assert_int_equal(weft_debug_set_report(NULL), 0);
     fclose(f);
-    atomic_fetch_and(&weft__observing, ~(uint32_t)WEFT__OBSERVE_SINCE);
+    assert_int_equal(weft_debug_observe(false), 0);
     assert_int_equal(weft_queue_put(s.q, &s, WEFT_FOREVER), 0);
     assert_int_equal(weft_event_set(&s.has_x), 0);
     join(w);
