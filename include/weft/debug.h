@@ -71,6 +71,11 @@ WEFT_EXTERN int weft_debug_observe(bool on);
  *   weft: deadlock: thread 'a' waits for Lock 'x' held by coroutine 'b', which waits for
  *   Lock 'y' held by thread 'a': a cycle, none of them can go on
  *
+ * A task whose chain of owners leads into a cycle is named after it:
+ *
+ *   weft: deadlock: thread 'main' waits for the end of coroutine 'b': stuck behind the cycle
+ *   of coroutine 'b'
+ *
  * A blocked task outside every cycle that waits on an object nobody owns by nature (a Queue,
  * an Event, a Semaphore, a Condition, a Barrier, a Future nobody runs yet, a process Queue, a
  * Pipe) is reported as starvation, as what is seen, not as a prophecy:
@@ -85,13 +90,17 @@ WEFT_EXTERN int weft_debug_observe(bool on);
  *
  * Three ways to get it:
  * - When a hub finds that nothing can wake its coroutines (their waits then fail with
- *   WEFT_EDEADLK, weft/coro.h), it prints the report first, to the report file.
+ *   WEFT_EDEADLK, weft/coro.h), it prints the report first, to the report file, after a
+ *   line "weft: deadlock: nothing can wake the coroutines of the hub of thread <tid>: their
+ *   waits end with WEFT_EDEADLK". The report is made on the hub's thread, on the stack of
+ *   the coroutine that gave up the CPU last (a few KB: mind a minimal stack).
  * - WEFT_DEADLOCK_CHECK=<seconds> in the environment (read at load), or
  *   weft_debug_deadlock_check_start: a watchdog thread looks every quarter threshold (at least
  *   every 10 ms, at most every second) and reports, to the report file, the cycles whose
  *   tasks have all been blocked longer than the threshold and the starving tasks blocked
  *   longer than it; each situation once (a new episode — a task that woke and blocked
- *   again — is a new situation). It turns on the park time stamps (one clock read per park).
+ *   again — is a new situation). It turns on the park time stamps (weft_debug_observe(true);
+ *   one clock read per park; weft_debug_observe(false) turns them off for it too).
  *   Its thread is an internal one (not a weft thread); while it runs, a hub's "nothing can
  *   wake us" check sees another thread and does not fire, so hubs rely on it instead.
  * - weft_debug_deadlocks, on demand.

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define NONE WEFT__TASK_NONE
 
@@ -178,6 +179,19 @@ static void print_starved(FILE *out, const graph_t *g, const weft__task_t *n, in
             kind_word(n), n->name, dur, obj);
 }
 
+static void print_behind(FILE *out, const graph_t *g, const weft__task_t *n,
+                         const weft__task_t *member, int64_t now)
+{
+    char obj[200], dur[40];
+    what(g, n, obj, sizeof obj);
+    blocked_for(n, now, dur, sizeof dur);
+    fprintf(out, "weft: deadlock: %s '%s'%s waits for %s", kind_word(n), n->name, dur, obj);
+    const char *ow = owner_words(n->on);
+    if (ow && n->owner != NONE)
+        fprintf(out, "%s%s '%s'", ow, kind_word(&g->ts.v[n->owner]), g->ts.v[n->owner].name);
+    fprintf(out, ": stuck behind the cycle of %s '%s'\n", kind_word(member), member->name);
+}
+
 /* ---- the report -------------------------------------------------------------------------- */
 
 /* A cycle's fingerprint: its members, what they wait on, and since when (a new episode of
@@ -200,7 +214,7 @@ typedef struct report {
     size_t nold;
     uint64_t *seen; /* the situations of this round (the watchdog), or NULL */
     size_t nseen, capseen;
-    size_t cycles, starved;
+    size_t cycles, starved, behind;
 } report_t;
 
 static bool long_enough(const report_t *r, const weft__task_t *n, int64_t now)
@@ -245,6 +259,16 @@ static int report(report_t *r)
             if (fresh(r, h)) print_cycle(r->out, &g, i, now);
         }
         for (i = s; i != NONE && g.mark[i] == 1; i = next_of(&g, i)) g.mark[i] = 2;
+    }
+    /* The tasks stuck behind a cycle: their chain of owners ends in one. */
+    for (size_t i = 0; i < g.ts.n; i++) {
+        if (g.mark[i] == 3 || !long_enough(r, &v[i], now)) continue;
+        size_t k = next_of(&g, i);
+        for (size_t steps = 0; k != NONE && g.mark[k] != 3 && steps < g.ts.n; steps++)
+            k = long_enough(r, &v[k], now) ? next_of(&g, k) : NONE;
+        if (k == NONE || g.mark[k] != 3) continue;
+        r->behind++;
+        if (fresh(r, fingerprint(&v[i]) ^ 0x5bd1e995u)) print_behind(r->out, &g, &v[i], &v[k], now);
     }
     for (size_t i = 0; i < g.ts.n; i++) {
         const weft__task_t *n = &v[i];
@@ -291,8 +315,11 @@ int weft_debug_deadlocks(FILE *out, double min_blocked, size_t *cycles, size_t *
 static void hub_report(void)
 {
     report_t r = {.out = report_out()};
-    if (report(&r) == WEFT_ENOMEM)
-        fputs("weft: deadlock: every coroutine of a hub waits (no memory for the report)\n", r.out);
+    fprintf(r.out,
+            "weft: deadlock: nothing can wake the coroutines of the hub of thread %d: their "
+            "waits end with WEFT_EDEADLK\n",
+            (int)gettid());
+    if (report(&r) == WEFT_ENOMEM) fputs("weft: deadlock: (no memory for the report)\n", r.out);
 }
 
 /* ---- the watchdog ------------------------------------------------------------------------ */

@@ -299,6 +299,11 @@ static void hub_edeadlk_prints_report(void **state)
                               "coroutine 'c1', which waits for Lock 'y' held by "
                               "coroutine 'c2': a cycle, none of them can go on\n") != NULL;
     if (!from_1 && !from_2) fail_msg("report: %s", buf);
+    assert_non_null(strstr(buf, "weft: deadlock: nothing can wake the coroutines of the hub of "
+                                "thread "));
+    /* The test's own join waits behind the cycle. */
+    if (!strstr(buf, "waits for the end of coroutine 'c1': stuck behind the cycle of coroutine "))
+        fail_msg("report: %s", buf);
     free(buf);
     weft_co_release(s.c1);
     weft_co_release(s.c2);
