@@ -4,8 +4,9 @@
  *
  * The signal path: the handler writes one byte (1) to a pipe and returns; the "weft-dump"
  * thread, a plain pthread blocked in read on the pipe's other end (never in a weft wait, so
- * it is no task of the program's until it dumps), prints the dump to the chosen fd through a
- * FILE of its own. A byte 0 ends the thread (weft__dump_signal_stop). The pipe's write end is
+ * it is no task of the program's until it dumps), builds the dump's text and writes it to the
+ * chosen fd with the raw write (no FILE, nothing the monkey patch catches). A byte 0 ends the
+ * thread (weft__dump_signal_stop). The pipe's write end is
  * non-blocking: signals arriving faster than dumps are printed are merged.
  */
 #include "observe_internal.h"
@@ -15,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -64,74 +66,120 @@ static const word_t words[WEFT__ON_COUNT] = {
     [WEFT__ON_RESOLVE] = {"name lookup", NULL, SHOW_NONE},
 };
 
+/* The dump's text, built whole before it is written (so the signal path needs no FILE, and
+ * a dump is written at once). */
+typedef struct text {
+    char *s;
+    size_t n, cap;
+    bool failed; /* out of memory */
+} text_t;
+
+__attribute__((format(printf, 2, 3))) static void put(text_t *t, const char *fmt, ...)
+{
+    if (t->failed) return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int k = vsnprintf(t->s ? t->s + t->n : NULL, t->s ? t->cap - t->n : 0, fmt, ap);
+        va_end(ap);
+        if (k < 0) {
+            t->failed = true;
+            return;
+        }
+        if (t->s && t->n + (size_t)k < t->cap) {
+            t->n += (size_t)k;
+            return;
+        }
+        size_t ncap = t->cap ? t->cap * 2 : 1024;
+        while (ncap < t->n + (size_t)k + 1) ncap *= 2;
+        char *ns = weft__realloc(t->s, ncap);
+        if (!ns) {
+            t->failed = true;
+            return;
+        }
+        t->s = ns;
+        t->cap = ncap;
+    }
+}
+
 static double secs(int64_t ns)
 {
     return (double)ns / 1e9;
 }
 
 /* "blocked on <what>[ held by ...][ until +x s]" for t, into f. */
-static void print_wait(FILE *f, const weft__tasks_t *ts, const weft__task_t *t)
+static void print_wait(text_t *f, const weft__tasks_t *ts, const weft__task_t *t)
 {
     word_t w =
         t->on < WEFT__ON_COUNT && words[t->on].noun ? words[t->on] : (word_t){"?", NULL, SHOW_NONE};
     const weft__task_t *owner = t->owner != WEFT__TASK_NONE ? &ts->v[t->owner] : NULL;
-    fprintf(f, " on %s", w.noun);
+    put(f, " on %s", w.noun);
     switch (w.show) {
     case SHOW_OBJ:
         if (t->obj_name[0])
-            fprintf(f, " '%s'", t->obj_name);
+            put(f, " '%s'", t->obj_name);
         else
-            fprintf(f, " %p", t->obj);
+            put(f, " %p", t->obj);
         break;
     case SHOW_NUM:
-        fprintf(f, " %" PRIdPTR, (intptr_t)t->obj);
+        put(f, " %" PRIdPTR, (intptr_t)t->obj);
         break;
     case SHOW_TASK:
         if (owner)
-            fprintf(f, " '%s'", owner->name);
+            put(f, " '%s'", owner->name);
         else
-            fprintf(f, " %p", t->obj);
+            put(f, " %p", t->obj);
         break;
     default:
         break;
     }
-    if (w.verb) fprintf(f, " %s", w.verb);
+    if (w.verb) put(f, " %s", w.verb);
     if (owner && w.show != SHOW_TASK) {
         bool runs = t->on == WEFT__ON_FUTURE || t->on == WEFT__ON_FUTURES;
-        fprintf(f, " %s %s '%s'", runs ? "run by" : "held by", weft__task_kind_name(owner->kind),
-                owner->name);
+        put(f, " %s %s '%s'", runs ? "run by" : "held by", weft__task_kind_name(owner->kind),
+            owner->name);
     }
     if (t->deadline != WEFT_NO_DEADLINE && t->deadline > 0)
-        fprintf(f, " until %+.2f s", secs(t->deadline - ts->taken));
+        put(f, " until %+.2f s", secs(t->deadline - ts->taken));
 }
 
-static void print_task(FILE *f, const weft__tasks_t *ts, const weft__task_t *t)
+static void print_task(text_t *f, const weft__tasks_t *ts, const weft__task_t *t)
 {
     const char *indent = t->kind == WEFT__TASK_COROUTINE ? "  " : "";
-    fprintf(f, "%s%s ", indent, weft__task_kind_name(t->kind));
+    put(f, "%s%s ", indent, weft__task_kind_name(t->kind));
     if (t->kind == WEFT__TASK_POOL)
-        fprintf(f, "%p", t->handle);
+        put(f, "%p", t->handle);
     else
-        fprintf(f, "%" PRIu64, t->id);
-    fprintf(f, " '%s': %s", t->name, weft__task_state_name(t->state));
-    if (t->kind == WEFT__TASK_PROCESS && !t->alive) fprintf(f, " (exit %d)", t->status);
+        put(f, "%" PRIu64, t->id);
+    put(f, " '%s': %s", t->name, weft__task_state_name(t->state));
+    if (t->kind == WEFT__TASK_PROCESS && !t->alive) put(f, " (exit %d)", t->status);
     if (t->state == WEFT__TASK_BLOCKED) print_wait(f, ts, t);
-    if (t->kind == WEFT__TASK_POOL && t->thread[0]) fprintf(f, " in thread '%s'", t->thread);
+    if (t->kind == WEFT__TASK_POOL && t->thread[0]) put(f, " in thread '%s'", t->thread);
     if (t->state == WEFT__TASK_BLOCKED && t->since > 0 && ts->taken >= t->since)
-        fprintf(f, " for %.2f s", secs(ts->taken - t->since));
-    fputc('\n', f);
+        put(f, " for %.2f s", secs(ts->taken - t->since));
+    put(f, "\n");
+}
+
+/* The dump's text in *t (t->failed: out of memory). */
+static int dump_text(text_t *t)
+{
+    weft__tasks_t ts;
+    int rc = weft__tasks_snapshot(&ts);
+    if (rc) return rc;
+    put(t, "weft dump: pid %d, %zu tasks\n", (int)getpid(), ts.n);
+    for (size_t i = 0; i < ts.n; i++) print_task(t, &ts, &ts.v[i]);
+    weft__tasks_free(&ts);
+    return t->failed ? WEFT_ENOMEM : 0;
 }
 
 int weft_debug_dump(FILE *out)
 {
     if (!out) return WEFT_EINVAL;
-    weft__tasks_t ts;
-    int rc = weft__tasks_snapshot(&ts);
-    if (rc) return rc;
-    fprintf(out, "weft dump: pid %d, %zu tasks\n", (int)getpid(), ts.n);
-    for (size_t i = 0; i < ts.n; i++) print_task(out, &ts, &ts.v[i]);
-    weft__tasks_free(&ts);
-    return fflush(out) != 0 || ferror(out) ? WEFT_EIO : 0;
+    text_t t = {0};
+    int rc = dump_text(&t);
+    if (!rc && (fwrite(t.s, 1, t.n, out) != t.n || fflush(out) != 0)) rc = WEFT_EIO;
+    weft__free(t.s);
+    return rc;
 }
 
 int weft_debug_observe(bool on)
@@ -163,15 +211,16 @@ static void on_signal(int sig)
 
 static void dump_to_fd(int fd)
 {
-    int copy = weft__sys_fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    if (copy < 0) return;
-    FILE *f = fdopen(copy, "w");
-    if (!f) {
-        weft__sys_close(copy);
-        return;
+    text_t t = {0};
+    if (dump_text(&t) == 0) {
+        for (size_t done = 0; done < t.n;) {
+            ssize_t k = weft__sys_write(fd, t.s + done, t.n - done);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) break; /* nobody to tell */
+            done += (size_t)k;
+        }
     }
-    (void)weft_debug_dump(f); /* nobody to tell of a failure */
-    fclose(f);
+    weft__free(t.s);
 }
 
 static void *dump_thread(void *arg)
