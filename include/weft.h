@@ -20,5 +20,6 @@
 #include "weft/hook.h"
 #include "weft/process.h"
 #include "weft/scope.h"
+#include "weft/debug.h"
 
 #endif /* WEFT_H */

@@ -79,6 +79,12 @@ WEFT_EXTERN int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool canc
  * caller's handle: queued tasks still run, and the workers free the executor when they are
  * done. ex must not be used afterwards. 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_executor_release(weft_executor_t *ex);
+/* Names ex for the task dump and the deadlock report (weft/debug.h): the executor (its unnamed
+ * tasks show as "<name> task") shows as
+ * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
+ * its last release drops it. 0, WEFT_EINVAL (ex NULL), WEFT_ENOMEM (the old name stays). From any
+ * thread or coroutine; not from a signal handler (it locks and allocates). */
+WEFT_EXTERN int weft_executor_set_name(weft_executor_t *ex, const char *name);
 
 /* ---- the thread pool ------------------------------------------------------------------ */
 

@@ -72,6 +72,12 @@ WEFT_EXTERN weft_future_t *weft_future_retain(weft_future_t *f);
  * touches a result value set with weft_future_set_result, nor the user data: those are the
  * caller's (result bytes are the future's, and go with it). 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_future_release(weft_future_t *f);
+/* Names f for the task dump and the deadlock report (weft/debug.h): the Future (a pool task shows
+ * under it) shows as
+ * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
+ * its last release drops it. 0, WEFT_EINVAL (f NULL), WEFT_ENOMEM (the old name stays). From any
+ * thread or coroutine; not from a signal handler (it locks and allocates). */
+WEFT_EXTERN int weft_future_set_name(weft_future_t *f, const char *name);
 
 /* ---- the consumer side ---------------------------------------------------------------- */
 

@@ -269,6 +269,12 @@ WEFT_EXTERN int weft_conn_fileno(const weft_conn_t *c);
 /* Closes this process's copy of the end and frees c (which must not be in use by another
  * thread). The peer sees EOF once every copy is closed. WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_conn_release(weft_conn_t *c);
+/* Names c for the task dump and the deadlock report (weft/debug.h): the Pipe end ("Pipe 'name'
+ * recv") shows as
+ * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
+ * its last release drops it. 0, WEFT_EINVAL (c NULL), WEFT_ENOMEM (the old name stays). From any
+ * thread or coroutine; not from a signal handler (it locks and allocates). */
+WEFT_EXTERN int weft_conn_set_name(weft_conn_t *c, const char *name);
 
 /* ---- process-shared Lock, RLock, Semaphore, Event, Condition ------------------------------
  * multiprocessing.Lock & co: the weft_lock_t, weft_rlock_t, weft_semaphore_t, weft_event_t and
@@ -399,6 +405,11 @@ WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_create(size_t capacity, size_t maxsi
  * the kernel refused the unmap (the memory stays mapped in this process; the handle is freed
  * all the same). */
 WEFT_EXTERN int weft_mpqueue_release(weft_mpqueue_t *q);
+/* Names q for the task dump and the deadlock report (weft/debug.h): the process Queue shows as
+ * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
+ * its last release drops it. 0, WEFT_EINVAL (q NULL), WEFT_ENOMEM (the old name stays). From any
+ * thread or coroutine; not from a signal handler (it locks and allocates). */
+WEFT_EXTERN int weft_mpqueue_set_name(weft_mpqueue_t *q, const char *name);
 
 /* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
  * to timeout for room. 0, WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the

@@ -63,6 +63,11 @@ WEFT_EXTERN WEFT_NODISCARD int weft_queue_create(weft_queue_kind_t kind, size_t 
  * WEFT_EBUSY (and nothing happens) while a thread or coroutine is blocked on the queue;
  * WEFT_EINVAL for NULL. No call on q may start after release. */
 WEFT_EXTERN int weft_queue_release(weft_queue_t *q);
+/* Names q for the task dump and the deadlock report (weft/debug.h): the Queue shows as
+ * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
+ * its last release drops it. 0, WEFT_EINVAL (q NULL), WEFT_ENOMEM (the old name stays). From any
+ * thread or coroutine; not from a signal handler (it locks and allocates). */
+WEFT_EXTERN int weft_queue_set_name(weft_queue_t *q, const char *name);
 
 /* Sets the function that receives the items the queue drops: those still queued at release
  * and those discarded by an immediate shutdown (called once per item, without the queue's

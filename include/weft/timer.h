@@ -104,6 +104,11 @@ WEFT_EXTERN int weft_timer_init(weft_timer_t *t);
 /* 0 if t is finished (see above): it may then be freed or re-initialised. WEFT_EBUSY while
  * it is pending, its callback is running, or a join waits on it; WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
+/* Names t for the task dump and the deadlock report (weft/debug.h): the Timer shows as
+ * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
+ * its destroy drops it. 0, WEFT_EINVAL (t NULL), WEFT_ENOMEM (the old name stays). From any
+ * thread or coroutine; not from a signal handler (it locks and allocates). */
+WEFT_EXTERN int weft_timer_set_name(weft_timer_t *t, const char *name);
 
 /* Schedules fn(arg) to run on the timer thread `interval` seconds from now (Python's
  * Timer(interval, fn).start()); 0 or a negative interval means as soon as possible; an

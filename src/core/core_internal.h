@@ -105,6 +105,12 @@ bool weft__name_get(const void *obj, char *buf, size_t n);
 void weft__name_drop(const void *obj);
 /* Tests only: frees the table. */
 void weft__names_reset(void);
+/* A destroy's outcome rc, obj's name dropped when it succeeded (rc 0). */
+static inline int weft__name_dropped(const void *obj, int rc)
+{
+    if (rc == 0) weft__name_drop(obj);
+    return rc;
+}
 
 /* What the process observes beyond what the waiting core always stores (bits, relaxed):
  * WEFT__OBSERVE_SINCE stamps when each park began (the dump's "for how long", the deadlock
@@ -116,6 +122,11 @@ static inline bool weft__observe(uint32_t bit)
 {
     return weft__unlikely(atomic_load_explicit(&weft__observing, memory_order_relaxed) & bit);
 }
+
+/* The deadlock report a hub prints when nothing can wake its coroutines (src/observe's,
+ * set at load; NULL while the observe code is not linked in). Called on the hub's thread
+ * before its waits end with WEFT_EDEADLK. */
+extern void (*weft__deadlock_report_hook)(void);
 
 /* The auxiliary-vector lookup weft__getenv asks for AT_SECURE: getauxval. A seam for tests
  * only (an unprivileged test cannot start a secure-execution process): they point it at a

@@ -27,6 +27,7 @@ static size_t cap, count;
 static _Atomic size_t ever; /* names ever set: drop's fast path */
 
 _Atomic uint32_t weft__observing;
+void (*weft__deadlock_report_hook)(void);
 
 static size_t slot_of(const void *obj)
 {

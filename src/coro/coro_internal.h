@@ -116,7 +116,8 @@ struct weft_co {
     weft__handle_t hd;       /* debug mode: magic, the program's references (core_internal.h) */
     weft__list_node_t ready; /* the hub's ready queue */
     weft_co_t *next;         /* the hub's remote stack */
-    weft_co_t *all_prev, *all_next; /* the hub's list of live coroutines */
+    weft_co_t *all_prev, *all_next; /* the hub's list of live coroutines (its all_lock) */
+    uint64_t id;                    /* the task snapshot's number: N of "Coroutine-N" */
     void (*fn)(void *arg);
     void *arg;
     weft__stack_t stack;
@@ -179,6 +180,18 @@ void weft__watchdog_from_env(void);
 /* hub.c, for the watchdog: calls fn on every hub of the process under the hubs' registry lock
  * (a hub cannot go away meanwhile; fn must not create or destroy one). */
 void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg);
+
+/* hub.c, for the task snapshot (src/observe), from any thread inside weft__hubs_visit:
+ *   weft__hub_visit_cos: calls fn on each live spawned coroutine of hub (newest first) under
+ *     the hub's live-list lock (a coroutine leaves the list under it before it ends, so each
+ *     is alive while fn runs; its name, hub and id were set before it joined). fn must not
+ *     block nor touch the hub.
+ *   weft__hub_tid: the kernel id of the hub's thread.
+ *   weft__hub_root: the thread's own context's record (its wctx is unused: the thread parks
+ *     on weft__thread_ctx). */
+void weft__hub_visit_cos(weft__hub_t *hub, void (*fn)(weft_co_t *co, void *arg), void *arg);
+int weft__hub_tid(const weft__hub_t *hub);
+weft_co_t *weft__hub_root(weft__hub_t *hub);
 
 /* hub.c, for the watchdog: the hub's switch count in *switches, and whether it runs a
  * coroutine with others waiting (not idle, not alone) while the count did not move during

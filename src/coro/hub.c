@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DEFAULT_STACK (64 * 1024)
 #define MIN_STACK     (16 * 1024)
@@ -41,7 +42,10 @@ struct weft__hub {
     timer_t_ *timers;            /* binary min-heap on deadline; room for every coroutine */
     size_t ntimers, captimers;   /* (live ones and the root) is reserved by spawn, so a park
                                   * never allocates: each context holds one timer at most */
-    weft_co_t *all;              /* live spawned coroutines */
+    weft_co_t *all;              /* live spawned coroutines (written under all_lock, on the
+                                  * hub's thread; other threads read it under all_lock) */
+    weft__mutex_t all_lock;      /* the task snapshot reads `all` from other threads */
+    _Atomic int tid;             /* its thread's kernel id (the snapshot's "thread") */
     _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog and hubs.c read it;
                                   * weft__co_prepare adds from other threads) */
     weft_co_t *zombie;           /* ended: its stack is released after the next switch */
@@ -84,6 +88,23 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
     weft__mutex_lock(&reg_lock);
     for (weft__hub_t *h = reg_head; h; h = h->reg_next) fn(h, arg);
     weft__mutex_unlock(&reg_lock);
+}
+
+void weft__hub_visit_cos(weft__hub_t *hub, void (*fn)(weft_co_t *co, void *arg), void *arg)
+{
+    weft__mutex_lock(&hub->all_lock);
+    for (weft_co_t *co = hub->all; co; co = co->all_next) fn(co, arg);
+    weft__mutex_unlock(&hub->all_lock);
+}
+
+int weft__hub_tid(const weft__hub_t *hub)
+{
+    return atomic_load_explicit(&hub->tid, memory_order_relaxed);
+}
+
+weft_co_t *weft__hub_root(weft__hub_t *hub)
+{
+    return &hub->root;
 }
 
 /* What the watchdog sees of a hub: its switch count, and whether it runs a coroutine (not
@@ -446,6 +467,7 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
              * look only after an idle spell (10 ms, doubling to 1 s while threads exist), so
              * a wake that comes soon pays nothing. */
             if (hub->probe_ns && stuck(hub)) {
+                if (weft__deadlock_report_hook) weft__deadlock_report_hook();
                 break_deadlock(hub);
                 continue;
             }
@@ -566,7 +588,11 @@ static void reg_fork_parent(void)
 static void reg_fork_child(void)
 {
     reg_head = tls_hub;
-    if (tls_hub) tls_hub->reg_next = tls_hub->reg_prev = NULL;
+    if (tls_hub) {
+        tls_hub->reg_next = tls_hub->reg_prev = NULL;
+        tls_hub->all_lock = (weft__mutex_t)WEFT__MUTEX_INIT; /* a snapshot's, in a gone thread */
+        atomic_store_explicit(&tls_hub->tid, (int)gettid(), memory_order_relaxed);
+    }
     reg_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
 
@@ -610,6 +636,8 @@ weft__hub_t *weft__hub_get(void)
         return NULL;
     }
     init_co(&hub->root, hub);
+    hub->all_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+    atomic_store_explicit(&hub->tid, (int)gettid(), memory_order_relaxed);
     snprintf(hub->root.name, sizeof hub->root.name, "root");
     atomic_store_explicit(&hub->root.state, WEFT_CO_RUNNING, memory_order_relaxed);
     hub->current = &hub->root;
@@ -781,11 +809,13 @@ _Noreturn void weft__ctx_entry(void *arg)
     co->locals = NULL;
     co->nlocals = co->caplocals = 0;
     /* Off the live list; DONE under the joiners' lock, then the joiners wake. */
+    weft__mutex_lock(&hub->all_lock);
     if (co->all_prev)
         co->all_prev->all_next = co->all_next;
     else
         hub->all = co->all_next;
     if (co->all_next) co->all_next->all_prev = co->all_prev;
+    weft__mutex_unlock(&hub->all_lock);
     atomic_fetch_sub_explicit(&hub->nlive, 1, memory_order_relaxed);
     weft__waitq_lock(&co->joiners);
     atomic_store_explicit(&co->state, WEFT_CO_DONE, memory_order_release);
@@ -857,10 +887,12 @@ static int take_stack(weft__hub_t *hub, weft__stack_t *s, size_t rounded, int gu
 /* The name opts gives co, or "Coroutine-N". */
 static void name_co(weft_co_t *co, const weft_co_opts_t *opts)
 {
+    /* Relaxed: only uniqueness matters. The id is the N of "Coroutine-N". */
+    co->id = atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1;
     if (opts && opts->name && opts->name[0])
         snprintf(co->name, sizeof co->name, "%s", opts->name);
     else
-        default_name(co->name, atomic_fetch_add_explicit(&co_counter, 1, memory_order_relaxed) + 1);
+        default_name(co->name, co->id);
 }
 
 /* Makes co's context on its stack and puts it on its hub's list of coroutines and, READY, on
@@ -872,9 +904,11 @@ static void start_co(weft__hub_t *hub, weft_co_t *co)
     co->tsan_fiber = __tsan_create_fiber(0);
     __tsan_set_fiber_name(co->tsan_fiber, co->name);
 #endif
+    weft__mutex_lock(&hub->all_lock);
     co->all_next = hub->all;
     if (hub->all) hub->all->all_prev = co;
     hub->all = co;
+    weft__mutex_unlock(&hub->all_lock);
     ready_push(hub, co);
 }
 

@@ -85,8 +85,16 @@ int weft_executor_release(weft_executor_t *ex)
 {
     WEFT__HANDLE_RELEASE(ex, WEFT__ID_EXECUTOR, "executor");
     if (!ex) return WEFT_EINVAL;
+    weft__name_drop(ex);
     ex->ops->destroy(ex);
     return 0;
+}
+
+int weft_executor_set_name(weft_executor_t *ex, const char *name)
+{
+    WEFT__HANDLE_CHECK(ex, WEFT__ID_EXECUTOR, "executor");
+    if (!ex) return WEFT_EINVAL;
+    return weft__name_set(ex, name);
 }
 
 void weft__worker_name(char *name, const char *prefix, size_t n)

@@ -27,6 +27,7 @@
 #include "weft/executor.h"
 #include "weft/future.h"
 #include "weft/process.h"
+#include "weft/thread.h"
 
 /* ---- listeners: internal observers of completion ------------------------------------------
  * A listener is linked into a future's list and `notify` is called, under the future's lock,
@@ -184,6 +185,22 @@ struct weft_executor {
      * hands to ops->submit, as weft__future_create does, or NULL when out of memory. */
     weft_future_t *(*make)(weft_executor_t *ex, weft_task_fn fn, void *arg, uint32_t refs);
 };
+
+/* ---- the task snapshot's view of the thread pools -------------------------------------------
+ * weft__thread_pools_visit calls fn on every future a thread pool holds: those taken by a
+ * worker (running, worker: its index, thread: its weft thread; runner: the context running
+ * it, NULL while not started yet) and those queued (running false, worker SIZE_MAX, thread
+ * and runner NULL), under the global pool list's lock, the pool's lock and its queue's locks
+ * (fn must not block nor touch a pool). For src/observe. */
+typedef struct weft__pool_task_view {
+    const weft_executor_t *ex;
+    const weft_future_t *f;
+    bool running;
+    size_t worker;
+    const weft_thread_t *thread;
+    const weft__waitctx_t *runner;
+} weft__pool_task_view_t;
+void weft__thread_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *arg), void *arg);
 
 /* ---- map over bytes ------------------------------------------------------------------------
  * The map of the pools whose tasks take and give bytes (weft_process_pool_map,

@@ -140,6 +140,13 @@ int weft_future_release(weft_future_t *f)
     return 0;
 }
 
+int weft_future_set_name(weft_future_t *f, const char *name)
+{
+    WEFT__HANDLE_CHECK(f, WEFT__ID_FUTURE, "future");
+    if (!f) return WEFT_EINVAL;
+    return weft__name_set(f, name);
+}
+
 void weft__future_unref(weft_future_t *f)
 {
     if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1) return;
@@ -151,6 +158,7 @@ void weft__future_unref(weft_future_t *f)
     if (f->owned) f->dispose(f->value);
     weft__free(f->message);
     weft__free(f->task_message);
+    weft__name_drop(f);
     if (f->bin)
         return_to_bin(f);
     else

@@ -205,6 +205,35 @@ static bool fifo_more(pool_t *p)
            atomic_load_explicit(&p->dummy.next, memory_order_acquire) != NULL;
 }
 
+void weft__thread_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *arg), void *arg)
+{
+    weft__mutex_lock(&pools_lock);
+    for (pool_t *p = pools; p; p = p->next) {
+        weft__mutex_lock(&p->lock);
+        weft__mutex_lock(&p->head_lock);
+        for (size_t i = 0; i < p->nslots; i++) {
+            worker_t *w = p->slots[i];
+            if (!w || !w->running) continue;
+            weft_future_t *f = w->running; /* the queue's reference: alive under head_lock */
+            weft__waitq_lock(&f->waiters);
+            weft__pool_task_view_t v = {&p->base, f, true, w->index, w->thread, f->runner};
+            weft__waitq_unlock(&f->waiters);
+            fn(&v, arg);
+        }
+        weft__mutex_lock(&p->tail_lock); /* both ends held: the links between them stay put */
+        for (weft__task_link_t *l = p->head; l;
+             l = atomic_load_explicit(&l->next, memory_order_relaxed)) {
+            if (l == &p->dummy) continue;
+            weft__pool_task_view_t v = {&p->base, future_of_link(l), false, SIZE_MAX, NULL, NULL};
+            fn(&v, arg);
+        }
+        weft__mutex_unlock(&p->tail_lock);
+        weft__mutex_unlock(&p->head_lock);
+        weft__mutex_unlock(&p->lock);
+    }
+    weft__mutex_unlock(&pools_lock);
+}
+
 /* Takes the whole FIFO as a list (through future->node); the caller holds both queue locks. */
 static weft__list_t fifo_take(pool_t *p)
 {

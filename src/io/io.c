@@ -842,6 +842,8 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
     weft__mutex_unlock(&b->lock);
     struct pollfd pfd[2] = {{fd, events_to(events), 0}, {t.kick, POLLIN, 0}};
     int rc;
+    bool mark = weft__blocked_enter(ctx, events & WEFT_WRITE ? WEFT__ON_FD_WRITE : WEFT__ON_FD_READ,
+                                    (const void *)(intptr_t)fd, deadline);
     for (;;) {
         if (atomic_load_explicit(&t.closed, memory_order_acquire)) {
             rc = WEFT_EBADF;
@@ -884,6 +886,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
             break;
         }
     }
+    weft__blocked_leave(ctx, mark);
     thread_unwatch(b, &t);
     kick_put(t.kick, atomic_load_explicit(&t.closed, memory_order_relaxed));
     return rc;

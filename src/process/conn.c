@@ -195,8 +195,16 @@ int weft_conn_release(weft_conn_t *c)
     if (c->watch >= 0) weft__sys_close(c->watch); /* read only, never waited on */
     if (c->held >= 0) weft__sys_close(c->held);
     weft__free(c->part);
+    weft__name_drop(c);
     weft__handle_free(c, &c->hd);
     return 0;
+}
+
+int weft_conn_set_name(weft_conn_t *c, const char *name)
+{
+    WEFT__HANDLE_CHECK(c, WEFT__ID_CONN, "conn");
+    if (!c) return WEFT_EINVAL;
+    return weft__name_set(c, name);
 }
 
 /* Whether a wait may simply block in the system call: no deadline, and the waiting core says
@@ -211,8 +219,12 @@ static bool may_block(int64_t deadline, bool nocancel)
  * error (io_shared.h). */
 static int await_ready(weft_conn_t *c, int event, int64_t deadline, bool nocancel)
 {
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    bool mark = weft__blocked_enter(
+        ctx, event == WEFT_WRITE ? WEFT__ON_PIPE_SEND : WEFT__ON_PIPE_RECV, c, deadline);
     int rc = nocancel ? weft__io_wait_nocancel(c->fd, event, deadline)
                       : weft__io_wait(c->fd, event, deadline);
+    weft__blocked_leave(ctx, mark);
     return rc > 0 ? 0 : rc;
 }
 

@@ -235,8 +235,13 @@ static int wait_for(weft_mpqueue_t *q, side_t *me, _Atomic uint64_t *pos, uint64
     atomic_fetch_add_explicit(&me->sleepers, 1, memory_order_seq_cst);
     int rc = 0;
     if (atomic_load_explicit(pos, memory_order_seq_cst) == seen &&
-        !atomic_load_explicit(&q->s->closed, memory_order_seq_cst))
+        !atomic_load_explicit(&q->s->closed, memory_order_seq_cst)) {
+        weft__waitctx_t *ctx = weft__waitctx_current();
+        bool mark = weft__blocked_enter(
+            ctx, me == &q->s->cons ? WEFT__ON_MPQUEUE_GET : WEFT__ON_MPQUEUE_PUT, q, deadline);
         rc = weft__shared_park(&me->seq, word, deadline, false);
+        weft__blocked_leave(ctx, mark);
+    }
     atomic_fetch_sub_explicit(&me->sleepers, 1, memory_order_relaxed);
     return rc;
 }
@@ -285,8 +290,16 @@ int weft_mpqueue_release(weft_mpqueue_t *q)
     if (!q || q->magic != MAGIC) return WEFT_EINVAL;
     int rc = weft_shm_free(q->s, q->map_size);
     q->magic = 0;
+    weft__name_drop(q);
     weft__handle_free(q, &q->hd);
     return rc;
+}
+
+int weft_mpqueue_set_name(weft_mpqueue_t *q, const char *name)
+{
+    WEFT__HANDLE_CHECK(q, WEFT__ID_MPQUEUE, "mpqueue");
+    if (!q || q->magic != MAGIC) return WEFT_EINVAL;
+    return weft__name_set(q, name);
 }
 
 /* ---- put and get ------------------------------------------------------------------------ */

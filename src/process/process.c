@@ -145,7 +145,7 @@ static bool reap_locked(weft_process_t *p)
         return false;
     }
     /* Reaped now, or (ECHILD) behind weft's back: its status is lost, but it has ended. */
-    atomic_store_explicit(&p->reaped, true, memory_order_relaxed);
+    atomic_store_explicit(&p->reaped, true, memory_order_release); /* status first (snapshot) */
     if (p->daemon) forker_reaped();
     return true;
 }
@@ -169,7 +169,21 @@ static bool reaped_now(void *p)
  * meanwhile), then reaps: two system calls, where a wait on the pidfd costs a failed reap, a
  * poll (with its wake-up fd) and the reap. Without a pidfd: polls waitid between the waiting
  * core's backoff naps. */
+static int join_wait(weft_process_t *p, int64_t deadline, bool nocancel);
+
+/* join_wait, described as "process <pid> join" for the task dump (its fd waits and naps keep
+ * that description). */
 static int join_until(weft_process_t *p, int64_t deadline, bool nocancel)
+{
+    weft__waitctx_t *ctx = weft__waitctx_current();
+    bool mark = weft__blocked_enter(ctx, WEFT__ON_PROCESS_JOIN, (const void *)(intptr_t)p->pid,
+                                    weft__scoped_deadline(ctx, deadline));
+    int rc = join_wait(p, deadline, nocancel);
+    weft__blocked_leave(ctx, mark);
+    return rc;
+}
+
+static int join_wait(weft_process_t *p, int64_t deadline, bool nocancel)
 {
     /* Relaxed: a hint, re-checked under the lock by reap. */
     if (deadline == WEFT_NO_DEADLINE && weft__may_block(nocancel) &&
@@ -662,6 +676,21 @@ int weft_process_release(weft_process_t *p)
     if (pidfd >= 0) weft_fd_close(pidfd);
     unref(p);
     return 0;
+}
+
+void weft__processes_visit(void (*fn)(const weft__process_view_t *v, void *arg), void *arg)
+{
+    weft__mutex_lock(&registry_lock);
+    for (weft_process_t *p = reg_head; p; p = p->next) {
+        /* Relaxed: `reaped` is a hint here (as the exit rule reads it); status is read only
+         * once reaped says it was stored, which the hint's writer did first, under p->lock —
+         * not taken here (its order is before registry_lock): a report may show "alive" for a
+         * child reaped a moment ago. */
+        bool reaped = atomic_load_explicit(&p->reaped, memory_order_acquire);
+        weft__process_view_t v = {p, p->pid, reaped, reaped && p->known ? p->status : 0, p->name};
+        fn(&v, arg);
+    }
+    weft__mutex_unlock(&registry_lock);
 }
 
 pid_t weft__process_self_pid(void)

@@ -22,4 +22,16 @@
  * queue's shared mapping and the size this process mapped it with. */
 void *weft__mpqueue_shared(weft_mpqueue_t *q, size_t *size);
 
+/* For the task snapshot (src/observe): calls fn on every child process started here and not
+ * yet closed, in start order, under the registry's lock (fn must not block). `reaped`: its
+ * exit was collected (status: the exit code, or -signal; 0 when not known). */
+typedef struct weft__process_view {
+    const void *handle; /* the weft_process_t */
+    int pid;
+    bool reaped;
+    int status;
+    const char *name;
+} weft__process_view_t;
+void weft__processes_visit(void (*fn)(const weft__process_view_t *v, void *arg), void *arg);
+
 #endif /* WEFT_PROCESS_INTERNAL_H */

@@ -235,8 +235,16 @@ int weft_queue_release(weft_queue_t *q)
         return WEFT_EBUSY;
     }
     release(&left);
+    weft__name_drop(q);
     weft__handle_free(q, &q->hd);
     return 0;
+}
+
+int weft_queue_set_name(weft_queue_t *q, const char *name)
+{
+    WEFT__HANDLE_CHECK(q, WEFT__ID_QUEUE, "queue");
+    if (!q) return WEFT_EINVAL;
+    return weft__name_set(q, name);
 }
 
 int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *item, void *arg), void *arg)

@@ -51,7 +51,13 @@ int weft_barrier_destroy(weft_barrier_t *b)
     /* count_ > 0: a round is filling, or complete and running its action. */
     bool busy = !weft__waitq_empty(&b->waiters_) || b->count_ > 0;
     weft__waitq_unlock(&b->waiters_);
-    return WEFT__OBJ_DESTROYED(b, busy ? WEFT_EBUSY : 0);
+    return WEFT__OBJ_DESTROYED(b, weft__name_dropped(b, busy ? WEFT_EBUSY : 0));
+}
+
+int weft_barrier_set_name(weft_barrier_t *b, const char *name)
+{
+    if (!b) return WEFT_EINVAL;
+    return weft__name_set(b, name);
 }
 
 /* Ends the current round with `outcome` for its waiters (lock held); returns them to wake.

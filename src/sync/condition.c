@@ -28,10 +28,16 @@ int weft_condition_destroy(weft_condition_t *c)
 {
     WEFT__OBJ_CHECK(c, WEFT__ID_CONDITION, "condition");
     if (!c) return WEFT_EINVAL;
-    if (c->shared_) return WEFT__OBJ_DESTROYED(c, weft__pcond_destroy(c));
+    if (c->shared_) return WEFT__OBJ_DESTROYED(c, weft__name_dropped(c, weft__pcond_destroy(c)));
     bool busy = weft__waitq_busy(&c->waiters_);
     if (busy) return WEFT_EBUSY;
-    return WEFT__OBJ_DESTROYED(c, weft_rlock_destroy(&c->own_));
+    return WEFT__OBJ_DESTROYED(c, weft__name_dropped(c, weft_rlock_destroy(&c->own_)));
+}
+
+int weft_condition_set_name(weft_condition_t *c, const char *name)
+{
+    if (!c) return WEFT_EINVAL;
+    return weft__name_set(c, name);
 }
 
 int weft_condition_acquire(weft_condition_t *c, double timeout)

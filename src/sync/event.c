@@ -26,9 +26,15 @@ int weft_event_destroy(weft_event_t *e)
 {
     WEFT__OBJ_CHECK(e, WEFT__ID_EVENT, "event");
     if (!e) return WEFT_EINVAL;
-    if (e->shared_) return WEFT__OBJ_DESTROYED(e, weft__pevent_destroy(e));
+    if (e->shared_) return WEFT__OBJ_DESTROYED(e, weft__name_dropped(e, weft__pevent_destroy(e)));
     bool busy = weft__waitq_busy(&e->waiters_);
-    return WEFT__OBJ_DESTROYED(e, busy ? WEFT_EBUSY : 0);
+    return WEFT__OBJ_DESTROYED(e, weft__name_dropped(e, busy ? WEFT_EBUSY : 0));
+}
+
+int weft_event_set_name(weft_event_t *e, const char *name)
+{
+    if (!e) return WEFT_EINVAL;
+    return weft__name_set(e, name);
 }
 
 int weft_event_set(weft_event_t *e)

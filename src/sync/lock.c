@@ -48,12 +48,20 @@ int weft_lock_destroy(weft_lock_t *l)
 {
     WEFT__OBJ_CHECK(l, WEFT__ID_LOCK, "lock");
     if (!l) return WEFT_EINVAL;
-    if (l->shared_) return WEFT__OBJ_DESTROYED(l, weft__plock_destroy(l)); /* pshared.c */
+    if (l->shared_)
+        return WEFT__OBJ_DESTROYED(l,
+                                   weft__name_dropped(l, weft__plock_destroy(l))); /* pshared.c */
     if (atomic_load_explicit(&l->state_, memory_order_acquire) != FREE) return WEFT_EBUSY;
     /* Free is not idle: a release frees the lock before it pops one waiter, and the others
      * stay queued until it is taken again. */
     bool busy = weft__waitq_busy(&l->waiters_);
-    return WEFT__OBJ_DESTROYED(l, busy ? WEFT_EBUSY : 0);
+    return WEFT__OBJ_DESTROYED(l, weft__name_dropped(l, busy ? WEFT_EBUSY : 0));
+}
+
+int weft_lock_set_name(weft_lock_t *l, const char *name)
+{
+    if (!l) return WEFT_EINVAL;
+    return weft__name_set(l, name);
 }
 
 static int acquire_slow(weft_lock_t *l, int64_t deadline, bool nocancel)

@@ -25,7 +25,13 @@ int weft_rlock_destroy(weft_rlock_t *r)
 {
     WEFT__OBJ_CHECK(r, WEFT__ID_RLOCK, "rlock");
     if (!r) return WEFT_EINVAL;
-    return WEFT__OBJ_DESTROYED(r, weft_lock_destroy(&r->lock_));
+    return WEFT__OBJ_DESTROYED(r, weft__name_dropped(r, weft_lock_destroy(&r->lock_)));
+}
+
+int weft_rlock_set_name(weft_rlock_t *r, const char *name)
+{
+    if (!r) return WEFT_EINVAL;
+    return weft__name_set(r, name);
 }
 
 static bool owned_by_me(const weft_rlock_t *r)

@@ -39,9 +39,15 @@ int weft_semaphore_destroy(weft_semaphore_t *s)
 {
     WEFT__OBJ_CHECK(s, WEFT__ID_SEMAPHORE, "semaphore");
     if (!s) return WEFT_EINVAL;
-    if (s->shared_) return WEFT__OBJ_DESTROYED(s, weft__psem_destroy(s));
+    if (s->shared_) return WEFT__OBJ_DESTROYED(s, weft__name_dropped(s, weft__psem_destroy(s)));
     bool busy = weft__waitq_busy(&s->waiters_);
-    return WEFT__OBJ_DESTROYED(s, busy ? WEFT_EBUSY : 0);
+    return WEFT__OBJ_DESTROYED(s, weft__name_dropped(s, busy ? WEFT_EBUSY : 0));
+}
+
+int weft_semaphore_set_name(weft_semaphore_t *s, const char *name)
+{
+    if (!s) return WEFT_EINVAL;
+    return weft__name_set(s, name);
 }
 
 /* Past the fast path: no unit was free. */

@@ -359,7 +359,13 @@ int weft_timer_destroy(weft_timer_t *t)
     weft__waitq_lock(&t->joiners_);
     bool busy = !finished(state_of(t)) || !weft__waitq_empty(&t->joiners_);
     weft__waitq_unlock(&t->joiners_);
-    return WEFT__OBJ_DESTROYED(t, busy ? WEFT_EBUSY : 0);
+    return WEFT__OBJ_DESTROYED(t, weft__name_dropped(t, busy ? WEFT_EBUSY : 0));
+}
+
+int weft_timer_set_name(weft_timer_t *t, const char *name)
+{
+    if (!t) return WEFT_EINVAL;
+    return weft__name_set(t, name);
 }
 
 /* weft_timer_start and weft_timer_start_at: t to run fn(arg) at a monotonic ns deadline. */

@@ -245,6 +245,14 @@ int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *count)
     return 0;
 }
 
+void weft__threads_visit(void (*fn)(const weft_thread_t *t, void *arg), void *arg)
+{
+    weft__thread_init();
+    weft__mutex_lock(&weft__registry_lock);
+    for (weft_thread_t *t = registry.head; t; t = t->next) fn(t, arg);
+    weft__mutex_unlock(&weft__registry_lock);
+}
+
 /* ---- the exit rule -------------------------------------------------------------------------*/
 
 /* Joins every non-daemon started thread still running, except the caller, one at a time,

@@ -45,6 +45,9 @@ static void *trampoline(void *arg)
     (void)pthread_setspecific(weft__thread_key, t);
     set_os_name(t->name);
     t->ident = gettid();
+    /* The task snapshot finds every weft thread, blocked or not, and names its context. */
+    atomic_store_explicit(&weft__thread_ctx.who, (void *)t, memory_order_relaxed);
+    (void)weft__ctx_list_self(); /* no memory for the key: listed at its first block, or never */
 
     weft__mutex_lock(&weft__registry_lock);
     weft__registry_add_locked(t);
@@ -69,6 +72,8 @@ void weft__thread_finish(weft_thread_t *t)
 
     weft__mutex_lock(&weft__registry_lock);
     weft__registry_remove_locked(t);
+    /* Under the registry's lock: a snapshot pairs contexts with records under it. */
+    atomic_store_explicit(&weft__thread_ctx.who, NULL, memory_order_relaxed);
     weft__waitq_lock(&t->waiters);
     t->phase = WEFT__PHASE_DONE;
     weft__waiter_t *joiners = weft__waitq_take(&t->waiters, -1, 0);

@@ -75,6 +75,12 @@ weft_thread_t *weft__thread_caller(void);
 void weft__thread_record_init(weft_thread_t *t, uint8_t kind, bool daemon, uint32_t refs,
                               uint32_t phase, const char *name, const char *prefix);
 
+/* For the task snapshot (src/observe): calls fn on every record on the registry (started,
+ * main and dummy threads alive) under weft__registry_lock: fn reads name, ident and kind and
+ * must not block. A started thread's context points at its record (weft__thread_ctx.who) from
+ * its start until it leaves the registry (both under this lock at the end). */
+void weft__threads_visit(void (*fn)(const weft_thread_t *t, void *arg), void *arg);
+
 /* Registers the exit rule (joins every non-daemon started thread still running, except the
  * caller) with the core's exit rules, once. 0 or WEFT_ENOMEM. */
 int weft__exit_rule_install(void);

@@ -34,9 +34,24 @@ static bool word_moved(void *arg)
     return atomic_load_explicit(ws->word, memory_order_acquire) != ws->seen;
 }
 
+static int shared_park(weft__waitctx_t *ctx, _Atomic uint32_t *word, uint32_t seen,
+                       int64_t deadline, bool nocancel);
+
+/* Described as SHARED on the word (the object's address when the word is its first field);
+ * a caller's own description (a process Queue's get) stands. */
 int weft__shared_park(_Atomic uint32_t *word, uint32_t seen, int64_t deadline, bool nocancel)
 {
     weft__waitctx_t *ctx = weft__waitctx_current();
+    bool mark = weft__blocked_enter(ctx, WEFT__ON_SHARED, (const void *)word,
+                                    weft__scoped_deadline(ctx, deadline));
+    int rc = shared_park(ctx, word, seen, deadline, nocancel);
+    weft__blocked_leave(ctx, mark);
+    return rc;
+}
+
+static int shared_park(weft__waitctx_t *ctx, _Atomic uint32_t *word, uint32_t seen,
+                       int64_t deadline, bool nocancel)
+{
     if (ctx->parker)
         return weft__nap_until(word_moved, &(word_seen_t){word, seen}, deadline, nocancel);
     if (!nocancel && weft__waitctx_canceled(ctx)) return WEFT_ECANCELED;

@@ -367,13 +367,11 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
     if (ctx->scope && ctx->scope < deadline) deadline = ctx->scope;
     uint32_t s;
     if (enter(ctx, w)) {
-        /* An undescribed wait inside a described one (a nap of a shared-word wait) keeps the
-         * outer description. */
-        bool mark = w->on != WEFT__ON_WAIT ||
-                    atomic_load_explicit(&ctx->on, memory_order_relaxed) == WEFT__ON_NONE;
-        if (mark) weft__blocked_begin(ctx, w->on, w->obj, deadline);
+        /* A park inside a described wait (a nap of a shared-word wait, the fd wait of a
+         * process join) keeps the outer description (weft__blocked_enter). */
+        bool mark = weft__blocked_enter(ctx, w->on, w->obj, deadline);
         s = park(ctx, w, deadline);
-        if (mark) weft__blocked_end(ctx);
+        weft__blocked_leave(ctx, mark);
         leave(ctx, w);
     } else {
         s = WEFT__W_CANCELED;
@@ -424,6 +422,7 @@ int weft__nap(int64_t deadline, bool nocancel)
     weft_waitq_t q = WEFT_WAITQ_INIT;
     weft__waiter_t w;
     weft__waiter_init(&w);
+    weft__waiter_on(&w, WEFT__ON_SLEEP, NULL); /* inside a described wait: that one shows */
     w.nocancel = nocancel;
     w.nospin = true;
     weft__waitq_lock(&q);

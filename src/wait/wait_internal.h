@@ -137,6 +137,22 @@ static inline void weft__blocked_end(weft__waitctx_t *ctx)
     atomic_store_explicit(&ctx->on, WEFT__ON_NONE, memory_order_relaxed);
 }
 
+/* The description of a wait made of other waits (a process join by naps or an fd, a Pipe's
+ * message, a shared object's word): marks ctx only while nothing describes it yet, so the
+ * outermost description stands for the parks inside. Returns whether it marked; pass that to
+ * weft__blocked_leave. Only ctx's own thread calls them. */
+static inline bool weft__blocked_enter(weft__waitctx_t *ctx, unsigned on, const void *obj,
+                                       int64_t deadline)
+{
+    if (atomic_load_explicit(&ctx->on, memory_order_relaxed) != 0) return false;
+    weft__blocked_begin(ctx, on, obj, deadline);
+    return true;
+}
+static inline void weft__blocked_leave(weft__waitctx_t *ctx, bool marked)
+{
+    if (marked) weft__blocked_end(ctx);
+}
+
 /* Puts the calling thread's own context on the registry now (a weft thread at its start, the
  * dump for its caller): 0 or WEFT_ENOMEM (the registry's exit key could not be made). */
 int weft__ctx_list_self(void);
