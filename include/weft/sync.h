@@ -75,7 +75,7 @@ typedef struct weft_lock {
     {                                                                                              \
         0, 0, {WEFT_WAITQ_INIT},                                                                   \
         {                                                                                          \
-            0                                                                                      \
+            {0}                                                                                    \
         }                                                                                          \
     }
 
