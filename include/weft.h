@@ -19,5 +19,6 @@
 #include "weft/net.h"
 #include "weft/hook.h"
 #include "weft/process.h"
+#include "weft/trace.h"
 
 #endif /* WEFT_H */
