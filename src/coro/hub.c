@@ -280,10 +280,11 @@ static bool run_timers(weft__hub_t *hub)
     return any;
 }
 
-static void finish_switch(weft__hub_t *hub, weft_co_t *from);
+static inline void finish_switch(weft__hub_t *hub, weft_co_t *from);
 
 /* Tracing: the run of `from` ends (a RUN event), the run of `co` begins. */
-static void trace_switch(weft__hub_t *hub, weft_co_t *from, weft_co_t *co)
+__attribute__((noinline, cold)) static void trace_switch(weft__hub_t *hub, weft_co_t *from,
+                                                         weft_co_t *co)
 {
     int64_t now = weft_time_monotonic_ns();
     if (from != &hub->root && hub->trace_t0) {
@@ -296,7 +297,7 @@ static void trace_switch(weft__hub_t *hub, weft_co_t *from, weft_co_t *co)
 
 /* Tracing: the hub goes idle (sleeps in its poller or futex) on the stack of the coroutine that
  * blocked last: that coroutine's run ends now; schedule starts it again if it is the next. */
-static void trace_idle(weft__hub_t *hub)
+__attribute__((noinline, cold)) static void trace_idle(weft__hub_t *hub)
 {
     weft_co_t *co = hub->current;
     if (co != &hub->root && hub->trace_t0) {
@@ -311,7 +312,7 @@ static void trace_idle(weft__hub_t *hub)
 }
 
 /* Switches from the current coroutine to co (co != current). */
-static void switch_to(weft__hub_t *hub, weft_co_t *co)
+__attribute__((always_inline)) static inline void switch_to(weft__hub_t *hub, weft_co_t *co)
 {
     weft_co_t *from = hub->current;
     if (weft__observe(WEFT__OBSERVE_TRACE)) trace_switch(hub, from, co);
@@ -356,7 +357,7 @@ static void release_stack(weft__hub_t *hub, weft__stack_t *s)
 
 /* Runs in the context just switched to: finishes the sanitizer switch, and releases the stack
  * of a coroutine that ended (it cannot free what it runs on). */
-static void finish_switch(weft__hub_t *hub, weft_co_t *self)
+__attribute__((always_inline)) static inline void finish_switch(weft__hub_t *hub, weft_co_t *self)
 {
 #if WEFT__ASAN
     /* The stack we came from: the first switch out of the root tells ASan's idea of the

@@ -94,7 +94,7 @@ void weft__future_trace_submit(weft_future_t *f, const char *pool)
 }
 
 /* Tracing: f's result is in (its state is final, under f's lock). */
-static void trace_done(weft_future_t *f, uint32_t state)
+__attribute__((noinline, cold)) static void trace_done(weft_future_t *f, uint32_t state)
 {
     weft__trace_ev_t ev = {.type = WEFT__TR_TASK_DONE,
                            .t0 = weft_time_monotonic_ns(),

@@ -69,7 +69,7 @@ static void finish(weft__waiter_t *w, uint32_t final)
 }
 
 /* Tracing: the waker's end of the arrow to w (its flow id goes to w before the WOKEN). */
-static void trace_wake(weft__waiter_t *w)
+__attribute__((noinline, cold)) static void trace_wake(weft__waiter_t *w)
 {
     w->flow = weft__trace_id();
     weft__trace_ev_t ev = {.type = WEFT__TR_WAKE,
@@ -375,7 +375,8 @@ int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
 }
 
 /* Tracing: ctx's park on w from t0 until now, ended in state s. */
-static void trace_park(weft__waitctx_t *ctx, weft__waiter_t *w, int64_t t0, uint32_t s)
+__attribute__((noinline, cold)) static void trace_park(weft__waitctx_t *ctx, weft__waiter_t *w,
+                                                       int64_t t0, uint32_t s)
 {
     weft__trace_ev_t ev = {.type = WEFT__TR_PARK,
                            .kind = ctx->kind,

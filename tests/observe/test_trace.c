@@ -174,6 +174,49 @@ static void trace_path_expands_the_pid(void **state)
     unlink(expect);
 }
 
+/* ---- threads ----------------------------------------------------------------------------- */
+
+enum { ROUNDS = 300 };
+static weft_queue_t *ping, *pong;
+
+static void *ponger(void *arg)
+{
+    (void)arg;
+    void *item;
+    for (int i = 0; i < ROUNDS; i++) {
+        assert_int_equal(weft_queue_get(ping, 30, &item), 0);
+        assert_int_equal(weft_queue_put(pong, item, 30), 0);
+    }
+    return NULL;
+}
+
+/* Two threads exchange through two Queues (a park and a wake per message, more than a buffer
+ * holds) while a third flushes the file again and again; the ponger's buffers are handed over
+ * at its exit. The file nests, pairs, and has its wake arrows. */
+static void trace_threads_record_while_flushed(void **state)
+{
+    (void)state;
+    char path[256];
+    trace_path(path, sizeof path, "threads");
+    assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 1, &ping), 0);
+    assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 1, &pong), 0);
+    assert_int_equal(weft_trace_start(path), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, ponger, NULL), 0);
+    void *item;
+    for (int i = 0; i < ROUNDS; i++) {
+        assert_int_equal(weft_queue_put(ping, (void *)(intptr_t)(i + 1), 30), 0);
+        assert_int_equal(weft_queue_get(pong, 30, &item), 0);
+        if (i % 50 == 0) assert_int_equal(weft_trace_flush(), 0);
+    }
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(weft_trace_stop(), 0);
+    assert_int_equal(check(path, "--park \"Queue get\" --flows"), 0);
+    weft_queue_release(ping);
+    weft_queue_release(pong);
+    unlink(path);
+}
+
 static int traced_waits(void *ctx)
 {
     const char *path = ctx;
@@ -212,5 +255,6 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(trace_start_rejects_bad_input),
     WEFT_TEST(trace_path_expands_the_pid),
     WEFT_TEST(trace_survives_oom),
+    WEFT_TEST(trace_threads_record_while_flushed),
 };
 WEFT_TEST_MAIN(cases)
