@@ -24,7 +24,7 @@
 
 PRESET ?= default
 BUILD := build/$(PRESET)
-DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev redis-server libhiredis-dev librsvg2-bin \
+DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev redis-server libhiredis-dev librsvg2-bin python3 \
                 libopenmpi-dev openmpi-bin abigail-tools \
                 wrk apache2-utils libcurl4-openssl-dev redis-tools gdb \
                 $(if $(filter memcheck,$(PRESET)),valgrind) $(if $(filter clang,$(PRESET)),clang) \
@@ -95,6 +95,7 @@ demo: demo-deps
 	done
 	@echo; echo "==== weft-lab race: the same echo service in each IO model of the seed"
 	build/demo/weft-lab race $(DEMO_RACE) --out demo-out
+	build/demo/weft-lab trace coroutines demo-out/trace.json --conns 8 --seconds 0.3
 
 bench: bench-deps
 	@cmake --preset release >/dev/null # again: finds peers installed since the last configure

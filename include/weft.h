@@ -21,5 +21,6 @@
 #include "weft/process.h"
 #include "weft/scope.h"
 #include "weft/debug.h"
+#include "weft/trace.h"
 
 #endif /* WEFT_H */

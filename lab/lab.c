@@ -4,6 +4,7 @@
  *   weft-lab models                      list the models
  *   weft-lab serve MODEL [PORT]          run one server in the foreground (loopback)
  *   weft-lab race [--levels 1,32,256] [--seconds S] [--repeat N] [--models a,b] [--out DIR]
+ *   weft-lab trace MODEL FILE [--conns N] [--seconds S]   one model's server traced (trace.c)
  *
  * race: for each model and each connection count, the server is started in a child process
  * on a fresh loopback port; the generator (this process, one thread, epoll) opens the
@@ -416,6 +417,7 @@ int main(int argc, char **argv)
         return 0;
     }
     if (argc >= 2 && !strcmp(argv[1], "race")) return race(argc - 2, argv + 2);
+    if (argc >= 2 && !strcmp(argv[1], "trace")) return lab_trace(argc - 2, argv + 2);
     fprintf(stderr, "usage: weft-lab models | serve MODEL [PORT] | race [--levels 1,32,256] "
                     "[--seconds S] [--repeat N] [--models a,b] [--out DIR]\n");
     return 2;

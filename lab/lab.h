@@ -57,4 +57,8 @@ long lab_peak_rss_kib(pid_t pid);
 /* Ends the server (SIGKILL) and reaps it. */
 void lab_stop(pid_t pid);
 
+/* `weft-lab trace MODEL FILE [--conns N] [--seconds S]` (trace.c): one model's server run
+ * under weft's trace, written to FILE. argv starts at MODEL. */
+int lab_trace(int argc, char **argv);
+
 #endif /* WEFT_LAB_H */

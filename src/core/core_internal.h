@@ -128,6 +128,55 @@ static inline bool weft__observe(uint32_t bit)
  * before its waits end with WEFT_EDEADLK. */
 extern void (*weft__deadlock_report_hook)(void);
 
+/* ---- the trace's hook (src/observe/trace.c, include/weft/trace.h) ----------------------
+ * The layers below observe/ report what a trace records through one function pointer, set by
+ * the trace while one runs (never an upward include). An emit point costs one relaxed load
+ * while no trace runs: `if (weft__observe(WEFT__OBSERVE_TRACE)) { ... weft__trace_emit(&ev); }`.
+ * Times are CLOCK_MONOTONIC ns (weft_time_monotonic_ns). The sink copies what it keeps: `name`
+ * need only live for the call.
+ *   RUN         a coroutine ran on this thread from t0 to t1; name: the coroutine's
+ *   PARK        this context parked from t0 to t1 on (on, obj) (wait_internal.h's weft__on_t);
+ *               kind: WEFT__CTX_*; id: the ctx's address; flow: the waker's flow id, 0: none
+ *               (timed out, canceled); arg: the park's outcome (0 woken, or a WEFT_E* code)
+ *   WAKE        this thread woke a waiter parked on (on, obj) at t0; flow: its id
+ *   TASK_SUBMIT a pool task was queued (id: its trace id, weft__trace_id); name: the pool's kind
+ *   TASK_RUN    it ran on this thread from t0 to t1
+ *   TASK_DONE   it became final; arg: its error code (0: a result), flow 1: cancelled
+ *   PROC_START  a child process started; id: its pid; name: the process's name
+ *   PROC_EXIT   it was reaped; id: its pid; arg: its status (exit code, or -signal) */
+enum {
+    WEFT__TR_RUN = 1,
+    WEFT__TR_PARK,
+    WEFT__TR_WAKE,
+    WEFT__TR_TASK_SUBMIT,
+    WEFT__TR_TASK_RUN,
+    WEFT__TR_TASK_DONE,
+    WEFT__TR_PROC_START,
+    WEFT__TR_PROC_EXIT,
+};
+typedef struct weft__trace_ev {
+    uint8_t type; /* WEFT__TR_* */
+    uint8_t kind; /* PARK: WEFT__CTX_* */
+    uint8_t on;   /* PARK, WAKE: weft__on_t */
+    int64_t t0, t1;
+    uint64_t id;
+    uint64_t flow;
+    const void *obj;
+    int64_t arg;
+    const char *name;
+} weft__trace_ev_t;
+extern void (*_Atomic weft__trace_sink)(const weft__trace_ev_t *ev);
+/* Calls the sink, if a trace still runs (it may have stopped since the caller looked). */
+static inline void weft__trace_emit(const weft__trace_ev_t *ev)
+{
+    /* Relaxed: the sink is a function of the library, set once and never freed. */
+    void (*sink)(const weft__trace_ev_t *) =
+        atomic_load_explicit(&weft__trace_sink, memory_order_relaxed);
+    if (sink) sink(ev);
+}
+/* A fresh id for a flow or a task (never 0). */
+uint64_t weft__trace_id(void);
+
 /* The auxiliary-vector lookup weft__getenv asks for AT_SECURE: getauxval. A seam for tests
  * only (an unprivileged test cannot start a secure-execution process): they point it at a
  * fake before starting threads and restore it after. */

@@ -49,6 +49,7 @@ struct weft__hub {
     _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog and hubs.c read it;
                                   * weft__co_prepare adds from other threads) */
     weft_co_t *zombie;           /* ended: its stack is released after the next switch */
+    int64_t trace_t0;            /* tracing: when the running coroutine was switched in, or 0 */
     weft__stack_t *cache;        /* free stacks of the default size (see STACK_CACHE) */
     weft__hub_t *next_abandoned; /* hub_abandon's list */
     size_t ncache, capcache;
@@ -300,12 +301,42 @@ static bool run_timers(weft__hub_t *hub)
     return any;
 }
 
-static void finish_switch(weft__hub_t *hub, weft_co_t *from);
+static inline void finish_switch(weft__hub_t *hub, weft_co_t *from);
+
+/* Tracing: the run of `from` ends (a RUN event), the run of `co` begins. */
+__attribute__((noinline, cold)) static void trace_switch(weft__hub_t *hub, weft_co_t *from,
+                                                         weft_co_t *co)
+{
+    int64_t now = weft_time_monotonic_ns();
+    if (from != &hub->root && hub->trace_t0) {
+        weft__trace_ev_t ev = {
+            .type = WEFT__TR_RUN, .t0 = hub->trace_t0, .t1 = now, .obj = from, .name = from->name};
+        weft__trace_emit(&ev);
+    }
+    hub->trace_t0 = co == &hub->root ? 0 : now;
+}
+
+/* Tracing: the hub goes idle (sleeps in its poller or futex) on the stack of the coroutine that
+ * blocked last: that coroutine's run ends now; schedule starts it again if it is the next. */
+__attribute__((noinline, cold)) static void trace_idle(weft__hub_t *hub)
+{
+    weft_co_t *co = hub->current;
+    if (co != &hub->root && hub->trace_t0) {
+        weft__trace_ev_t ev = {.type = WEFT__TR_RUN,
+                               .t0 = hub->trace_t0,
+                               .t1 = weft_time_monotonic_ns(),
+                               .obj = co,
+                               .name = co->name};
+        weft__trace_emit(&ev);
+    }
+    hub->trace_t0 = 0;
+}
 
 /* Switches from the current coroutine to co (co != current). */
-static void switch_to(weft__hub_t *hub, weft_co_t *co)
+__attribute__((always_inline)) static inline void switch_to(weft__hub_t *hub, weft_co_t *co)
 {
     weft_co_t *from = hub->current;
+    if (weft__observe(WEFT__OBSERVE_TRACE)) trace_switch(hub, from, co);
     hub->current = co;
     atomic_store_explicit(&hub->running, co, memory_order_release);
     atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
@@ -347,7 +378,7 @@ static void release_stack(weft__hub_t *hub, weft__stack_t *s)
 
 /* Runs in the context just switched to: finishes the sanitizer switch, and releases the stack
  * of a coroutine that ended (it cannot free what it runs on). */
-static void finish_switch(weft__hub_t *hub, weft_co_t *self)
+__attribute__((always_inline)) static inline void finish_switch(weft__hub_t *hub, weft_co_t *self)
 {
 #if WEFT__ASAN
     /* The stack we came from: the first switch out of the root tells ASan's idea of the
@@ -479,6 +510,7 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
         }
         if (hub->ncache > STACK_CACHE && trim_cache(hub, &deadline))
             probe = false; /* not an idle spell: the deadlock probe starts over */
+        if (weft__observe(WEFT__OBSERVE_TRACE)) trace_idle(hub);
         uint32_t mode = hub->io_ops ? 2 : 1;
         atomic_store_explicit(&hub->sleeping, mode, memory_order_seq_cst);
         if (atomic_load_explicit(&hub->remote, memory_order_seq_cst)) {
@@ -501,10 +533,14 @@ static weft_co_t *next_ready_slow(weft__hub_t *hub)
 static inline void schedule(weft__hub_t *hub)
 {
     weft_co_t *co = next_ready(hub);
-    if (co != hub->current)
+    if (co != hub->current) {
         switch_to(hub, co);
-    else
+    } else {
         atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
+        /* Tracing: the same coroutine runs on after an idle spell (trace_idle ended its run). */
+        if (weft__observe(WEFT__OBSERVE_TRACE) && !hub->trace_t0 && co != &hub->root)
+            hub->trace_t0 = weft_time_monotonic_ns();
+    }
 }
 
 /* Parks the current coroutine until its permit is given (returns at once if it already was). */

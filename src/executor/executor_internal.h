@@ -101,6 +101,7 @@ struct weft_future {
     weft__list_node_t node;  /* its place in the executor's queue (or another list of its own) */
     weft__task_link_t link;  /* its place in a thread pool's task queue (thread_pool.c) */
     weft__future_bin_t *bin; /* where its memory returns at the last release; NULL: freed */
+    uint64_t trace_id;       /* tracing: its id from submit to result (weft__trace_id), 0: none */
 };
 
 /* A result made of bytes (the process pool's and the MPI pool's, which store the same
@@ -117,6 +118,11 @@ static inline weft_future_t *weft__future_of(const weft__list_node_t *n)
 {
     return n ? weft__container_of(n, weft_future_t, node) : NULL;
 }
+
+/* Tracing (the caller saw weft__observe(WEFT__OBSERVE_TRACE)): f, about to be queued by a pool
+ * of kind `pool` ("thread pool", "process pool"), gets a trace id and its submit is recorded;
+ * its run and its result are recorded by weft__future_run and as it settles. */
+void weft__future_trace_submit(weft_future_t *f, const char *pool);
 
 /* A PENDING future for fn(arg) with `refs` references, or NULL when out of memory. */
 weft_future_t *weft__future_create(weft_task_fn fn, void *arg, uint32_t refs);

@@ -79,6 +79,30 @@ void weft__future_init(weft_future_t *f, weft_task_fn fn, void *arg, uint32_t re
     atomic_store_explicit(&f->link.next, NULL, memory_order_relaxed);
     atomic_store_explicit(&f->link.depth, 0, memory_order_relaxed);
     f->bin = bin;
+    f->trace_id = 0;
+}
+
+void weft__future_trace_submit(weft_future_t *f, const char *pool)
+{
+    f->trace_id = weft__trace_id();
+    weft__trace_ev_t ev = {.type = WEFT__TR_TASK_SUBMIT,
+                           .t0 = weft_time_monotonic_ns(),
+                           .id = f->trace_id,
+                           .obj = f,
+                           .name = pool};
+    weft__trace_emit(&ev);
+}
+
+/* Tracing: f's result is in (its state is final, under f's lock). */
+__attribute__((noinline, cold)) static void trace_done(weft_future_t *f, uint32_t state)
+{
+    weft__trace_ev_t ev = {.type = WEFT__TR_TASK_DONE,
+                           .t0 = weft_time_monotonic_ns(),
+                           .id = f->trace_id,
+                           .obj = f,
+                           .arg = f->error,
+                           .flow = state == WEFT_FUTURE_CANCELLED};
+    weft__trace_emit(&ev);
 }
 
 void weft__future_free_returned(weft__task_link_t *l)
@@ -179,6 +203,7 @@ static void settle(weft_future_t *f, uint32_t state)
 {
     f->runner = NULL;
     atomic_store_explicit(&f->state, state, memory_order_release);
+    if (weft__unlikely(f->trace_id)) trace_done(f, state);
     for (weft__listener_t *l = f->listeners, *next; l; l = next) {
         next = l->next;
         l->linked = false;
@@ -361,7 +386,16 @@ bool weft__future_run(weft_future_t *f)
     running = (running_t){f, ctx};
     weft__cancel_scope_enter(ctx);
     void *value = NULL;
+    int64_t t0 = f->trace_id ? weft_time_monotonic_ns() : 0;
     int code = f->fn(f->arg, &value);
+    if (t0) {
+        weft__trace_ev_t ev = {.type = WEFT__TR_TASK_RUN,
+                               .t0 = t0,
+                               .t1 = weft_time_monotonic_ns(),
+                               .id = f->trace_id,
+                               .obj = f};
+        weft__trace_emit(&ev);
+    }
     weft__cancel_scope_leave(ctx);
     running = outer;
 

@@ -589,6 +589,7 @@ static int queue_future(ppool_t *p, weft_future_t *f)
      * pending, or the pool thread will look at the queue again before it next sleeps (its
      * dispatch checks the queue after each task it hands out, and runs after every poll). */
     bool poke_it = weft__list_empty(&p->queue);
+    if (!rc && weft__observe(WEFT__OBSERVE_TRACE)) weft__future_trace_submit(f, "process pool");
     if (!rc) weft__list_push_back(&p->queue, &f->node);
     weft__mutex_unlock(&p->lock);
     if (!rc && poke_it) poke(p);

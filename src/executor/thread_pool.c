@@ -632,6 +632,7 @@ static int pool_submit(weft_executor_t *ex, weft_future_t *f)
         weft__mutex_unlock(&p->tail_lock);
         return submit_refused(p);
     }
+    if (weft__observe(WEFT__OBSERVE_TRACE)) weft__future_trace_submit(f, "thread pool");
     fifo_push(p, f);
     weft__mutex_unlock(&p->tail_lock);
     /* Appended, then look for a worker: seq_cst loads (see "No lost wake-up"). */

@@ -54,6 +54,7 @@ struct weft_process {
     int pidfd;
     bool daemon, known;
     bool terminated;     /* the exit rule sent SIGTERM (under registry_lock) */
+    bool traced;         /* its start is in the trace: its reap goes there too */
     _Atomic bool reaped; /* written under `lock`; read without it only as a hint */
     int status;
     weft_process_t *prev, *next;
@@ -146,6 +147,16 @@ static bool reap_locked(weft_process_t *p)
     }
     /* Reaped now, or (ECHILD) behind weft's back: its status is lost, but it has ended. */
     atomic_store_explicit(&p->reaped, true, memory_order_release); /* status first (snapshot) */
+    if (p->traced) {
+        weft__trace_ev_t ev = {.type = WEFT__TR_PROC_EXIT,
+                               .t0 = weft_time_monotonic_ns(),
+                               .id = (uint64_t)p->pid,
+                               .obj = p,
+                               .arg = p->status,
+                               .flow = p->known,
+                               .name = p->name};
+        weft__trace_emit(&ev);
+    }
     if (p->daemon) forker_reaped();
     return true;
 }
@@ -540,6 +551,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
     p->terminated = false;
     atomic_init(&p->reaped, false);
     p->known = false;
+    p->traced = false;
     p->status = 0;
     p->prev = p->next = NULL;
     if (o.name && o.name[0]) {
@@ -565,6 +577,16 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
         return rc;
     }
     p->pid = pid;
+    /* Before the registry: from there another thread (the exit rule) may reap it. */
+    if (weft__observe(WEFT__OBSERVE_TRACE)) {
+        p->traced = true;
+        weft__trace_ev_t ev = {.type = WEFT__TR_PROC_START,
+                               .t0 = weft_time_monotonic_ns(),
+                               .id = (uint64_t)pid,
+                               .obj = p,
+                               .name = p->name};
+        weft__trace_emit(&ev);
+    }
     weft__mutex_lock(&registry_lock);
     int rc = 0;
     if (!atomic_load_explicit(&no_pidfd, memory_order_relaxed)) {

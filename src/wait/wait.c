@@ -68,8 +68,21 @@ static void finish(weft__waiter_t *w, uint32_t final)
     }
 }
 
+/* Tracing: the waker's end of the arrow to w (its flow id goes to w before the WOKEN). */
+__attribute__((noinline, cold)) static void trace_wake(weft__waiter_t *w)
+{
+    w->flow = weft__trace_id();
+    weft__trace_ev_t ev = {.type = WEFT__TR_WAKE,
+                           .on = w->on,
+                           .t0 = weft_time_monotonic_ns(),
+                           .flow = w->flow,
+                           .obj = w->obj};
+    weft__trace_emit(&ev);
+}
+
 void weft__waiter_wake(weft__waiter_t *w)
 {
+    if (weft__observe(WEFT__OBSERVE_TRACE)) trace_wake(w);
     finish(w, WEFT__W_WOKEN);
 }
 
@@ -361,6 +374,25 @@ int weft__waiter_park(weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
     return weft__waiter_park_in(weft__waitq_mutex(q), q, w, deadline);
 }
 
+/* Tracing: ctx's park on w from t0 until now, ended in state s. */
+__attribute__((noinline, cold)) static void trace_park(weft__waitctx_t *ctx, weft__waiter_t *w,
+                                                       int64_t t0, uint32_t s)
+{
+    weft__trace_ev_t ev = {.type = WEFT__TR_PARK,
+                           .kind = ctx->kind,
+                           .on = w->on,
+                           .t0 = t0,
+                           .t1 = weft_time_monotonic_ns(),
+                           .id = (uintptr_t)ctx,
+                           .obj = w->obj,
+                           .flow = s == WEFT__W_WOKEN ? w->flow : 0,
+                           .arg = s == WEFT__W_WOKEN      ? 0
+                                  : s == WEFT__W_CANCELED ? WEFT_ECANCELED
+                                  : s == WEFT__W_DEADLK   ? WEFT_EDEADLK
+                                                          : WEFT_ETIMEDOUT};
+    weft__trace_emit(&ev);
+}
+
 int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w, int64_t deadline)
 {
     weft__waitctx_t *ctx = w->ctx;
@@ -370,7 +402,9 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
         /* A park inside a described wait (a nap of a shared-word wait, the fd wait of a
          * process join) keeps the outer description (weft__blocked_enter). */
         bool mark = weft__blocked_enter(ctx, w->on, w->obj, deadline);
+        int64_t t0 = weft__observe(WEFT__OBSERVE_TRACE) ? weft_time_monotonic_ns() : 0;
         s = park(ctx, w, deadline);
+        if (t0) trace_park(ctx, w, t0, s);
         weft__blocked_leave(ctx, mark);
         leave(ctx, w);
     } else {

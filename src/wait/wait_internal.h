@@ -173,6 +173,7 @@ struct weft__waiter {
     weft__waitctx_t *ctx; /* who waits */
     uintptr_t data;       /* what the waker hands over, defined by each primitive */
     const void *obj;      /* which one (see weft__on_t) */
+    uint64_t flow;        /* tracing: the waker's flow id (written before its WOKEN), 0: none */
 };
 
 /* The waiting context of the caller: the running coroutine's, else the thread's own. Inline:
@@ -317,6 +318,7 @@ static inline void weft__waiter_init(weft__waiter_t *w)
     w->ctx = weft__waitctx_current();
     w->data = 0;
     w->obj = NULL;
+    w->flow = 0;
 }
 
 /* Says what w waits on (after weft__waiter_init): the dump's and the report's words. */
