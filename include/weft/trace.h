@@ -4,7 +4,10 @@
  * `go tool trace` records one for Go.
  *
  * What it records, per thread (the file's "tid"; thread names from "M" metadata events):
- *   - every run of a coroutine: a slice ("ph":"X", cat "coroutine") named by the coroutine;
+ *   - every run of a coroutine: a slice ("ph":"X", cat "coroutine") named by the coroutine
+ *     (a hub looks whether a trace runs at each spawn and at least every 64 switches, not at
+ *     every switch, which then costs nothing while no trace runs: a hub already busy when a
+ *     trace starts or stops records up to 64 switches late);
  *   - every park in a weft wait, with what it waits on ("Queue 'jobs' get", "Lock 'db'",
  *     "fd 7 read", "process 1234 join"; the object's name if the program gave it one): a
  *     thread's park is a slice "wait: <what>" (cat "park") on its thread; a coroutine's is an
@@ -26,7 +29,7 @@
  * weft_trace_flush, weft_trace_stop and at exit. The first 1048576 events of a trace are
  * kept; later ones, and those for which no buffer could be allocated, are counted in the
  * file's "otherData": {"dropped": n}. With no trace running, each point that records costs
- * one relaxed load.
+ * one relaxed load (a coroutine switch not even that).
  *
  * WEFT_TRACE=<path> (environment): the program traces from its start (the library's load)
  * to its exit, as if it called weft_trace_start(path) first; the file is written at exit

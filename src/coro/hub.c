@@ -48,8 +48,13 @@ struct weft__hub {
     _Atomic int tid;             /* its thread's kernel id (the snapshot's "thread") */
     _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog and hubs.c read it;
                                   * weft__co_prepare adds from other threads) */
-    weft_co_t *zombie;           /* ended: its stack is released after the next switch */
-    int64_t trace_t0;            /* tracing: when the running coroutine was switched in, or 0 */
+    /* What the next switch must do after it (one word, so that a switch looks at one): the
+     * coroutine that ended, whose stack is released then (a pointer, or 0), | AFTER_TRACE while
+     * this hub records a trace (hub_trace_refresh sets it from weft__observing at each spawn
+     * and at least every 64 picks: a trace begins and ends within 64 switches of a busy hub). */
+    uintptr_t after_switch;
+    int64_t trace_t0;            /* tracing: when trace_co was switched in, or 0 */
+    weft_co_t *trace_co;         /* tracing: the coroutine whose run began at trace_t0 */
     weft__stack_t *cache;        /* free stacks of the default size (see STACK_CACHE) */
     weft__hub_t *next_abandoned; /* hub_abandon's list */
     size_t ncache, capcache;
@@ -303,25 +308,29 @@ static bool run_timers(weft__hub_t *hub)
 
 static inline void finish_switch(weft__hub_t *hub, weft_co_t *from);
 
-/* Tracing: the run of `from` ends (a RUN event), the run of `co` begins. */
-__attribute__((noinline, cold)) static void trace_switch(weft__hub_t *hub, weft_co_t *from,
-                                                         weft_co_t *co)
+/* Tracing, on the coroutine just switched to (finish_switch, before an ended one is freed):
+ * the run of the one before ends (a RUN event), the run of the current one begins. Here and not
+ * in switch_to, so that the check costs the switch no register across the context switch. */
+__attribute__((noinline, cold)) static void trace_switch(weft__hub_t *hub)
 {
     int64_t now = weft_time_monotonic_ns();
-    if (from != &hub->root && hub->trace_t0) {
+    weft_co_t *prev = hub->trace_co;
+    if (prev && hub->trace_t0) {
         weft__trace_ev_t ev = {
-            .type = WEFT__TR_RUN, .t0 = hub->trace_t0, .t1 = now, .obj = from, .name = from->name};
+            .type = WEFT__TR_RUN, .t0 = hub->trace_t0, .t1 = now, .obj = prev, .name = prev->name};
         weft__trace_emit(&ev);
     }
-    hub->trace_t0 = co == &hub->root ? 0 : now;
+    weft_co_t *co = hub->current;
+    hub->trace_co = co == &hub->root ? NULL : co;
+    hub->trace_t0 = hub->trace_co ? now : 0;
 }
 
 /* Tracing: the hub goes idle (sleeps in its poller or futex) on the stack of the coroutine that
  * blocked last: that coroutine's run ends now; schedule starts it again if it is the next. */
 __attribute__((noinline, cold)) static void trace_idle(weft__hub_t *hub)
 {
-    weft_co_t *co = hub->current;
-    if (co != &hub->root && hub->trace_t0) {
+    weft_co_t *co = hub->trace_co;
+    if (co && hub->trace_t0) {
         weft__trace_ev_t ev = {.type = WEFT__TR_RUN,
                                .t0 = hub->trace_t0,
                                .t1 = weft_time_monotonic_ns(),
@@ -330,13 +339,39 @@ __attribute__((noinline, cold)) static void trace_idle(weft__hub_t *hub)
         weft__trace_emit(&ev);
     }
     hub->trace_t0 = 0;
+    hub->trace_co = NULL;
+}
+
+/* Tracing: co runs on after an idle spell (trace_idle ended its run): a new run begins. Out of
+ * line, so that schedule needs no stack frame of its own for it. */
+__attribute__((noinline, cold)) static void trace_resume(weft__hub_t *hub, weft_co_t *co)
+{
+    if (hub->trace_t0 || co == &hub->root) return;
+    hub->trace_t0 = weft_time_monotonic_ns();
+    hub->trace_co = co;
+}
+
+/* after_switch's flag: this hub records a trace (a coroutine's address is even). */
+#define AFTER_TRACE ((uintptr_t)1)
+
+/* Makes after_switch's AFTER_TRACE say whether a trace runs; one that ended forgets its run. */
+static inline void hub_trace_refresh(weft__hub_t *hub)
+{
+    bool on = weft__observe(WEFT__OBSERVE_TRACE);
+    if (on == ((hub->after_switch & AFTER_TRACE) != 0)) return;
+    if (on) {
+        hub->after_switch |= AFTER_TRACE;
+    } else {
+        hub->after_switch &= ~AFTER_TRACE;
+        hub->trace_t0 = 0;
+        hub->trace_co = NULL;
+    }
 }
 
 /* Switches from the current coroutine to co (co != current). */
 __attribute__((always_inline)) static inline void switch_to(weft__hub_t *hub, weft_co_t *co)
 {
     weft_co_t *from = hub->current;
-    if (weft__observe(WEFT__OBSERVE_TRACE)) trace_switch(hub, from, co);
     hub->current = co;
     atomic_store_explicit(&hub->running, co, memory_order_release);
     atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
@@ -393,9 +428,13 @@ __attribute__((always_inline)) static inline void finish_switch(weft__hub_t *hub
 #else
     (void)self;
 #endif
-    weft_co_t *z = hub->zombie;
+    uintptr_t after = hub->after_switch;
+    if (weft__likely(!after)) return;
+    if (after & AFTER_TRACE) trace_switch(hub);
+    weft_co_t *z = (weft_co_t *)(after & ~AFTER_TRACE);
     if (z) {
-        hub->zombie = NULL;
+        hub->after_switch = after & AFTER_TRACE;
+        if (hub->trace_co == z) hub->trace_co = NULL; /* a trace started later must not read it */
 #if WEFT__TSAN
         __tsan_destroy_fiber(z->tsan_fiber);
 #endif
@@ -479,6 +518,7 @@ static bool trim_cache(weft__hub_t *hub, int64_t *deadline)
 
 static weft_co_t *next_ready_slow(weft__hub_t *hub)
 {
+    hub_trace_refresh(hub);
     if (!weft__list_empty(&hub->ready) || (tick(hub) & 63) == 0) {
         drain_remote(hub);
         run_timers(hub);
@@ -538,8 +578,7 @@ static inline void schedule(weft__hub_t *hub)
     } else {
         atomic_store_explicit(&co->state, WEFT_CO_RUNNING, memory_order_relaxed);
         /* Tracing: the same coroutine runs on after an idle spell (trace_idle ended its run). */
-        if (weft__observe(WEFT__OBSERVE_TRACE) && !hub->trace_t0 && co != &hub->root)
-            hub->trace_t0 = weft_time_monotonic_ns();
+        if (hub->after_switch & AFTER_TRACE) trace_resume(hub, co);
     }
 }
 
@@ -718,9 +757,9 @@ static void hub_destroy(weft__hub_t *hub)
         weft_co_release(co);
     }
     /* An ended coroutine's stack is released at the next switch: there is none to come. */
-    if (hub->zombie) {
-        weft_co_t *z = hub->zombie;
-        hub->zombie = NULL;
+    if (hub->after_switch & ~AFTER_TRACE) {
+        weft_co_t *z = (weft_co_t *)(hub->after_switch & ~AFTER_TRACE);
+        hub->after_switch &= AFTER_TRACE;
 #if WEFT__TSAN
         __tsan_destroy_fiber(z->tsan_fiber);
 #endif
@@ -859,7 +898,7 @@ _Noreturn void weft__ctx_entry(void *arg)
     weft__waitq_unlock(&co->joiners);
     weft__waiters_wake(list);
     if (co->group) weft__group_left(co);
-    hub->zombie = co;
+    hub->after_switch = (uintptr_t)co | (hub->after_switch & AFTER_TRACE);
     for (;;) {
         weft_co_t *next = next_ready(hub);
         switch_to(hub, next); /* never comes back */
@@ -935,6 +974,7 @@ static void name_co(weft_co_t *co, const weft_co_opts_t *opts)
  * the ready queue. */
 static void start_co(weft__hub_t *hub, weft_co_t *co)
 {
+    hub_trace_refresh(hub); /* a trace started before this spawn records its runs */
     weft__ctx_make(&co->ctx, co->stack.lo, co->stack.size, co);
 #if WEFT__TSAN
     co->tsan_fiber = __tsan_create_fiber(0);
