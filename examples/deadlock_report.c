@@ -46,6 +46,7 @@ static void dine(void *arg)
 
 int main(void)
 {
+    weft_debug_observe(true); /* record who takes each Lock: the report names holders */
     weft_lock_init(&fork_);
     weft_lock_init(&knife);
     weft_lock_set_name(&fork_, "fork");

@@ -65,7 +65,7 @@ typedef struct weft_lock {
     };
     union {
         uint64_t reserved_[1];       /* first, so that WEFT_LOCK_INIT's {0} zeroes it */
-        WEFT__ATOMIC(void *) owner_; /* who took it last (for the dump), NULL once released */
+        WEFT__ATOMIC(void *) owner_; /* who took it (the dump); stale once free */
     };
 } weft_lock_t;
 
@@ -75,7 +75,9 @@ typedef struct weft_lock {
     {                                                                                              \
         0, 0, {WEFT_WAITQ_INIT},                                                                   \
         {                                                                                          \
-            {0}                                                                                    \
+            {                                                                                      \
+                0                                                                                  \
+            }                                                                                      \
         }                                                                                          \
     }
 

@@ -114,9 +114,10 @@ static inline int weft__name_dropped(const void *obj, int rc)
 
 /* What the process observes beyond what the waiting core always stores (bits, relaxed):
  * WEFT__OBSERVE_SINCE stamps when each park began (the dump's "for how long", the deadlock
- * watchdog's threshold); set by whoever needs it (the dump's signal, the watchdog, the trace,
- * weft_debug_observe). Off, the stamp costs one relaxed load per park. */
-enum { WEFT__OBSERVE_SINCE = 1u, WEFT__OBSERVE_TRACE = 2u };
+ * watchdog's threshold); WEFT__OBSERVE_OWNERS records who takes each Lock (its owner_:
+ * "held by"); both set by weft_debug_observe (and so by the watchdog). WEFT__OBSERVE_TRACE
+ * while a trace runs. Off, each costs one relaxed load where it would record. */
+enum { WEFT__OBSERVE_SINCE = 1u, WEFT__OBSERVE_TRACE = 2u, WEFT__OBSERVE_OWNERS = 4u };
 extern _Atomic uint32_t weft__observing;
 static inline bool weft__observe(uint32_t bit)
 {

@@ -184,11 +184,11 @@ int weft_debug_dump(FILE *out)
 
 int weft_debug_observe(bool on)
 {
+    const uint32_t bits = WEFT__OBSERVE_SINCE | WEFT__OBSERVE_OWNERS;
     if (on)
-        atomic_fetch_or_explicit(&weft__observing, WEFT__OBSERVE_SINCE, memory_order_relaxed);
+        atomic_fetch_or_explicit(&weft__observing, bits, memory_order_relaxed);
     else
-        atomic_fetch_and_explicit(&weft__observing, ~(uint32_t)WEFT__OBSERVE_SINCE,
-                                  memory_order_relaxed);
+        atomic_fetch_and_explicit(&weft__observing, ~bits, memory_order_relaxed);
     return 0;
 }
 

@@ -11,6 +11,7 @@
  * Run without a breakpoint it cleans up and exits 0.
  */
 #include <weft/coro.h>
+#include <weft/debug.h>
 #include <weft/executor.h>
 #include <weft/future.h>
 #include <weft/process.h>
@@ -121,6 +122,7 @@ static void wait_asleep(_Atomic int *tidp)
 
 int main(void)
 {
+    weft_debug_observe(true); /* record who takes each Lock: the report names holders */
     CHECK(weft_queue_create(WEFT_QUEUE_FIFO, 0, &queue));
     CHECK(weft_lock_init(&lock));
     CHECK(weft_event_init(&never));
