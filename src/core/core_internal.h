@@ -94,7 +94,8 @@ const char *weft__getenv(const char *name);
  * object's address, so the public objects keep their sizes. Longest name kept: WEFT__NAME_MAX
  * - 1 bytes (longer ones are cut). From any thread; fork-safe (the table's lock is held
  * across fork).
- *   weft__name_set:  obj's name becomes a copy of name; NULL or "" removes it. 0, WEFT_EINVAL
+ *   weft__name_set:  obj's name becomes a copy of name (control characters and ' as '?');
+ *                    NULL or "" removes it. 0, WEFT_EINVAL
  *                    (obj NULL), WEFT_ENOMEM (nothing changed).
  *   weft__name_get:  copies obj's name into buf (n bytes, always terminated); false: none.
  *   weft__name_drop: forgets obj's name (its destroy calls it; one relaxed load while no name

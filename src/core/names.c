@@ -88,7 +88,12 @@ int weft__name_set(const void *obj, const char *name)
         size_t n = strnlen(name, WEFT__NAME_MAX - 1);
         copy = weft__malloc(n + 1);
         if (!copy) return WEFT_ENOMEM;
-        memcpy(copy, name, n);
+        /* One line of the dump, quoted: a control character or a quote would let a name
+         * write lines of its own (or a terminal's escapes). */
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)name[i];
+            copy[i] = c < 0x20 || c == 0x7f || c == '\'' ? '?' : (char)c;
+        }
         copy[n] = '\0';
     }
     weft__mutex_lock(&lock);

@@ -36,6 +36,7 @@ enum { OK = 0, BROKEN = 1, RETRY = 2, EARLY = 3, MEMBER = 4, COMPLETER = 5 };
 int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*action)(void *), void *arg)
 {
     if (!b || parties == 0 || parties > INT32_MAX) return WEFT_EINVAL;
+    weft__name_drop(b); /* a re-initialised object starts without a name */
     *b = (weft_barrier_t)WEFT_BARRIER_INIT(parties);
     b->action_ = action;
     b->action_arg_ = arg;

@@ -12,6 +12,7 @@
 int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft_rlock_t *rlock)
 {
     if (!c || (lock && rlock)) return WEFT_EINVAL;
+    weft__name_drop(c); /* a re-initialised object starts without a name */
     *c = lock ? (weft_condition_t)WEFT_CONDITION_INIT_LOCK(lock)
               : (weft_condition_t)WEFT_CONDITION_INIT_RLOCK(rlock);
     WEFT__OBJ_INIT(c, WEFT__ID_CONDITION);

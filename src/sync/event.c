@@ -17,6 +17,7 @@ enum { SET = 1, WAITERS = 2 };
 int weft_event_init(weft_event_t *e)
 {
     if (!e) return WEFT_EINVAL;
+    weft__name_drop(e); /* a re-initialised object starts without a name */
     *e = (weft_event_t)WEFT_EVENT_INIT;
     WEFT__OBJ_INIT(e, WEFT__ID_EVENT);
     return 0;

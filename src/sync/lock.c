@@ -39,6 +39,7 @@ enum { FREE = WEFT__LOCK_FREE, LOCKED = WEFT__LOCK_LOCKED, CONTENDED = WEFT__LOC
 int weft_lock_init(weft_lock_t *l)
 {
     if (!l) return WEFT_EINVAL;
+    weft__name_drop(l); /* a re-initialised object starts without a name */
     *l = (weft_lock_t)WEFT_LOCK_INIT;
     WEFT__OBJ_INIT(l, WEFT__ID_LOCK);
     return 0;

@@ -16,6 +16,7 @@
 int weft_rlock_init(weft_rlock_t *r)
 {
     if (!r) return WEFT_EINVAL;
+    weft__name_drop(r); /* a re-initialised object starts without a name */
     *r = (weft_rlock_t)WEFT_RLOCK_INIT;
     WEFT__OBJ_INIT(r, WEFT__ID_RLOCK);
     return 0;

@@ -29,6 +29,7 @@
 int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bounded)
 {
     if (!s || value > WEFT_SEMAPHORE_MAX) return WEFT_EINVAL;
+    weft__name_drop(s); /* a re-initialised object starts without a name */
     *s = bounded ? (weft_semaphore_t)WEFT_BOUNDED_SEMAPHORE_INIT(value)
                  : (weft_semaphore_t)WEFT_SEMAPHORE_INIT(value);
     WEFT__OBJ_INIT(s, WEFT__ID_SEMAPHORE);

@@ -347,6 +347,7 @@ static int register_atfork(void)
 int weft_timer_init(weft_timer_t *t)
 {
     if (!t) return WEFT_EINVAL;
+    weft__name_drop(t); /* a re-initialised object starts without a name */
     *t = (weft_timer_t)WEFT_TIMER_INIT;
     WEFT__OBJ_INIT(t, WEFT__ID_TIMER);
     return 0;

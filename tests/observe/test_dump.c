@@ -396,6 +396,45 @@ static void set_name_of_null_is_einval(void **state)
     assert_int_equal(weft_mpqueue_set_name(NULL, "a"), WEFT_EINVAL);
 }
 
+/* A name is one line of the dump's: a newline, an escape or a quote in it would let a name
+ * write lines of its own ("weft: deadlock: ..."). They show as '?'. (Before: printed raw.) */
+static void names_cannot_forge_dump_lines(void **state)
+{
+    (void)state;
+    weft_lock_t l;
+    weft_lock_init(&l);
+    assert_int_equal(weft_lock_set_name(&l, "evil'\nweft: deadlock: FAKE\x1b[31m"), 0);
+    char buf[WEFT__NAME_MAX];
+    assert_true(weft__name_get(&l, buf, sizeof buf));
+    assert_string_equal(buf, "evil??weft: deadlock: FAKE?[31m");
+    assert_int_equal(weft_lock_destroy(&l), 0);
+    weft__names_reset();
+}
+
+/* A re-initialised object starts without a name (an array slot reused for a new connection's
+ * Lock showed the old connection's name). (Before: the old name stayed.) */
+static void init_forgets_an_old_name(void **state)
+{
+    (void)state;
+    char buf[WEFT__NAME_MAX];
+    weft_lock_t l;
+    weft_lock_init(&l);
+    assert_int_equal(weft_lock_set_name(&l, "conn-5"), 0);
+    weft_lock_init(&l);
+    assert_false(weft__name_get(&l, buf, sizeof buf));
+    weft_event_t e;
+    weft_event_init(&e);
+    assert_int_equal(weft_event_set_name(&e, "old"), 0);
+    weft_event_init(&e);
+    assert_false(weft__name_get(&e, buf, sizeof buf));
+    weft_semaphore_t s;
+    weft_semaphore_init(&s, 1, false);
+    assert_int_equal(weft_semaphore_set_name(&s, "old"), 0);
+    weft_semaphore_init(&s, 1, false);
+    assert_false(weft__name_get(&s, buf, sizeof buf));
+    weft__names_reset();
+}
+
 static void names_are_cut_removed_and_dropped_by_destroy(void **state)
 {
     (void)state;
@@ -521,6 +560,8 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(dump_to_null_file_is_einval),
     WEFT_TEST(set_name_of_null_is_einval),
     WEFT_TEST(names_are_cut_removed_and_dropped_by_destroy),
+    WEFT_TEST(names_cannot_forge_dump_lines),
+    WEFT_TEST(init_forgets_an_old_name),
     WEFT_TEST(signal_prints_the_dump_and_the_program_goes_on),
     WEFT_TEST(dump_signal_names_parse),
     WEFT_TEST(dump_survives_every_allocation_failure),
