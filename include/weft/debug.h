@@ -108,8 +108,9 @@ WEFT_EXTERN int weft_debug_observe(bool on);
  *   longer than it; each situation once (a new episode — a task that woke and blocked
  *   again — is a new situation). It turns on the park time stamps (weft_debug_observe(true);
  *   one clock read per park; weft_debug_observe(false) turns them off for it too).
- *   Its thread is an internal one (not a weft thread); while it runs, a hub's "nothing can
- *   wake us" check sees another thread and does not fire, so hubs rely on it instead.
+ *   Its thread is an internal one (not a weft thread) that never wakes a waiter: a hub's
+ *   "nothing can wake us" check does not count it (nor WEFT_DUMP_SIGNAL's thread), so a hub
+ *   deadlock still fails its waits with WEFT_EDEADLK while it runs.
  * - weft_debug_deadlocks, on demand.
  */
 

@@ -363,7 +363,9 @@ static void *watch(void *arg)
 static void watchdog_fork_child(void)
 {
     dl.lock = (weft__mutex_t)WEFT__MUTEX_INIT;
-    dl.running = false; /* the thread does not exist in the child */
+    if (dl.running) /* the thread does not exist in the child */
+        atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
+    dl.running = false;
 }
 
 static const weft__fork_hooks_t fork_hooks = {.rank = WEFT__LAYER_EXECUTOR,
@@ -383,7 +385,12 @@ int weft_debug_deadlock_check_start(double seconds)
     dl.nold = 0;
     (void)weft_debug_observe(true);
     atomic_store_explicit(&dl.stop, false, memory_order_relaxed);
+    /* The watchdog never wakes a waiter: a hub's "nothing can wake us" must not count it as a
+     * thread that might (weft__idle_helpers), or a hub deadlock would hang instead of failing
+     * with WEFT_EDEADLK. Counted before it exists, so a fork meanwhile sees it counted. */
+    atomic_fetch_add_explicit(&weft__idle_helpers, 1, memory_order_release);
     rc = weft__sys_pthread_create(&dl.thread, NULL, watch, NULL) ? WEFT_EAGAIN : 0;
+    if (rc) atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
     dl.running = rc == 0;
     weft__mutex_unlock(&dl.lock);
     return rc;
@@ -398,6 +405,7 @@ int weft_debug_deadlock_check_stop(void)
     }
     atomic_store_explicit(&dl.stop, true, memory_order_release);
     pthread_join(dl.thread, NULL);
+    atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
     dl.running = false;
     weft__mutex_unlock(&dl.lock);
     return 0;

@@ -237,8 +237,19 @@ static void *dump_thread(void *arg)
     return NULL;
 }
 
+/* In a forked child the dump thread does not exist (its handler's byte goes unread there): it
+ * no longer counts among the threads that never wake a waiter. */
+static void dump_fork_child(void)
+{
+    if (sig_no) atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
+}
+
+static const weft__fork_hooks_t dump_fork_hooks = {.rank = WEFT__LAYER_EXECUTOR,
+                                                   .child = dump_fork_child};
+
 int weft__dump_signal_start(int sig, int fd)
 {
+    if (weft__fork_register(&dump_fork_hooks) != 0) return WEFT_ENOMEM;
     if (sig <= 0 || sig >= NSIG || sig == SIGKILL || sig == SIGSTOP || fd < 0) return WEFT_EINVAL;
     weft__mutex_lock(&sig_lock);
     int rc = WEFT_EBUSY;
@@ -254,9 +265,13 @@ int weft__dump_signal_start(int sig, int fd)
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
+    /* It never wakes a waiter: not a thread a hub's "nothing can wake us" may count on (see
+     * deadlock.c's watchdog); counted before it exists, for a fork meanwhile. */
+    atomic_fetch_add_explicit(&weft__idle_helpers, 1, memory_order_release);
     int prc = pthread_create(&sig_thread, NULL, dump_thread, &sig_pipe[0]);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (prc) {
+        atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
         rc = weft__errno(prc);
         goto fail;
     }
@@ -287,6 +302,7 @@ void weft__dump_signal_stop(void)
         while (weft__sys_write(sig_pipe[1], &zero, 1) < 0 && errno == EINTR) {
         }
         pthread_join(sig_thread, NULL);
+        atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
         weft__sys_close(sig_pipe[0]);
         weft__sys_close(sig_pipe[1]);
         sig_pipe[0] = sig_pipe[1] = -1;

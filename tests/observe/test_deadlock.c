@@ -276,6 +276,36 @@ static void hub_y_then_x(void *arg)
     assert_int_equal(weft_lock_release(&s->y), 0);
 }
 
+/* The watchdog never wakes a waiter: a hub whose coroutines deadlock still fails their waits
+ * with WEFT_EDEADLK while it runs. (Before: its thread counted as one that might wake them, and
+ * the program hung.) */
+static void hub_edeadlk_while_the_watchdog_runs(void **state)
+{
+    (void)state;
+    owners_on();
+    scene_t s;
+    scene_init(&s);
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    assert_int_equal(weft_debug_set_report(f), 0);
+    assert_int_equal(weft_debug_deadlock_check_start(100), 0);
+    s.c1 = spawn(hub_x_then_y, &s, "c1");
+    s.c2 = spawn(hub_y_then_x, &s, "c2");
+    /* No deadline (a timer would keep the hub from its check); a hang fails by timeout. */
+    int rc = weft_co_join(s.c1, WEFT_FOREVER);
+    assert_true(rc == WEFT_EDEADLK || rc == 0);
+    assert_int_equal(weft_co_join(s.c1, 60), 0);
+    assert_int_equal(weft_co_join(s.c2, 60), 0);
+    assert_true(s.rc1 == WEFT_EDEADLK || s.rc2 == WEFT_EDEADLK);
+    assert_int_equal(weft_debug_deadlock_check_stop(), 0);
+    assert_int_equal(weft_debug_observe(false), 0);
+    assert_int_equal(weft_debug_set_report(NULL), 0);
+    fclose(f);
+    weft_co_release(s.c1);
+    weft_co_release(s.c2);
+    scene_destroy(&s);
+}
+
 static void hub_edeadlk_prints_report(void **state)
 {
     (void)state;
@@ -430,6 +460,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(coroutine_join_cycle),
     WEFT_TEST(queue_nobody_feeds_is_starvation),
     WEFT_TEST(hub_edeadlk_prints_report),
+    WEFT_TEST(hub_edeadlk_while_the_watchdog_runs),
     WEFT_TEST(watchdog_reports_each_situation_once),
     WEFT_TEST(deadlocks_bad_arguments_are_einval),
     WEFT_TEST(deadlocks_out_of_memory),
