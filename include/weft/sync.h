@@ -87,8 +87,8 @@ WEFT_EXTERN int weft_lock_init(weft_lock_t *l);
 WEFT_EXTERN int weft_lock_destroy(weft_lock_t *l);
 /* Names l for the task dump and the deadlock report (weft/debug.h): the Lock shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its destroy, or a new init, drops it. 0, WEFT_EINVAL (l NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * its destroy, or a new init, drops it. 0, WEFT_EINVAL (l NULL), WEFT_ENOMEM (the old name stays).
+ * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_lock_set_name(weft_lock_t *l, const char *name);
 /* Acquires the lock, waiting up to timeout. 0, WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL. */
 WEFT_EXTERN int weft_lock_acquire(weft_lock_t *l, double timeout);
@@ -123,8 +123,8 @@ WEFT_EXTERN int weft_rlock_destroy(weft_rlock_t *r);
 /* Names r for the task dump and the deadlock report (weft/debug.h): the RLock (its waiters show as
  * "Lock" of the same address) shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its destroy, or a new init, drops it. 0, WEFT_EINVAL (r NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * its destroy, or a new init, drops it. 0, WEFT_EINVAL (r NULL), WEFT_ENOMEM (the old name stays).
+ * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_rlock_set_name(weft_rlock_t *r, const char *name);
 /* 0 (count + 1), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL; WEFT_EOVERFLOW if the count
  * would wrap. */
@@ -184,8 +184,8 @@ WEFT_EXTERN int weft_semaphore_init(weft_semaphore_t *s, unsigned value, bool bo
 WEFT_EXTERN int weft_semaphore_destroy(weft_semaphore_t *s);
 /* Names s for the task dump and the deadlock report (weft/debug.h): the Semaphore shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its destroy, or a new init, drops it. 0, WEFT_EINVAL (s NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * its destroy, or a new init, drops it. 0, WEFT_EINVAL (s NULL), WEFT_ENOMEM (the old name stays).
+ * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_semaphore_set_name(weft_semaphore_t *s, const char *name);
 /* Takes one unit, waiting while there are none: 0, WEFT_ETIMEDOUT, WEFT_ECANCELED,
  * WEFT_EINVAL. */
@@ -228,8 +228,8 @@ WEFT_EXTERN int weft_event_init(weft_event_t *e);
 WEFT_EXTERN int weft_event_destroy(weft_event_t *e);
 /* Names e for the task dump and the deadlock report (weft/debug.h): the Event shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its destroy, or a new init, drops it. 0, WEFT_EINVAL (e NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * its destroy, or a new init, drops it. 0, WEFT_EINVAL (e NULL), WEFT_ENOMEM (the old name stays).
+ * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_event_set_name(weft_event_t *e, const char *name);
 /* Sets the flag and wakes all waiters. Async-signal-safe under the rule at the top of this
  * header: the interrupted thread must not be the one waiting on e or inside a call on e. */
@@ -300,8 +300,8 @@ WEFT_EXTERN int weft_condition_init(weft_condition_t *c, weft_lock_t *lock, weft
 WEFT_EXTERN int weft_condition_destroy(weft_condition_t *c);
 /* Names c for the task dump and the deadlock report (weft/debug.h): the Condition shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its destroy, or a new init, drops it. 0, WEFT_EINVAL (c NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * its destroy, or a new init, drops it. 0, WEFT_EINVAL (c NULL), WEFT_ENOMEM (the old name stays).
+ * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_condition_set_name(weft_condition_t *c, const char *name);
 /* Acquire / release the condition's lock, whichever it is. */
 WEFT_EXTERN int weft_condition_acquire(weft_condition_t *c, double timeout);
@@ -353,8 +353,8 @@ WEFT_EXTERN int weft_barrier_init(weft_barrier_t *b, unsigned parties, int (*act
 WEFT_EXTERN int weft_barrier_destroy(weft_barrier_t *b);
 /* Names b for the task dump and the deadlock report (weft/debug.h): the Barrier shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its destroy, or a new init, drops it. 0, WEFT_EINVAL (b NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * its destroy, or a new init, drops it. 0, WEFT_EINVAL (b NULL), WEFT_ENOMEM (the old name stays).
+ * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_barrier_set_name(weft_barrier_t *b, const char *name);
 /* Returns the arrival index 0 .. parties-1 (>= 0) when the round completes; WEFT_EBROKEN;
  * WEFT_ETIMEDOUT for the caller whose timeout expired (which breaks the barrier for the

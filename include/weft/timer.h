@@ -106,8 +106,8 @@ WEFT_EXTERN int weft_timer_init(weft_timer_t *t);
 WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
 /* Names t for the task dump and the deadlock report (weft/debug.h): the Timer shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its destroy, or a new init, drops it. 0, WEFT_EINVAL (t NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * its destroy, or a new init, drops it. 0, WEFT_EINVAL (t NULL), WEFT_ENOMEM (the old name stays).
+ * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_timer_set_name(weft_timer_t *t, const char *name);
 
 /* Schedules fn(arg) to run on the timer thread `interval` seconds from now (Python's

@@ -618,12 +618,18 @@ int weft_scope_join(weft_scope_t *scope, double timeout)
             continue;
         }
         if (rc != WEFT_ETIMEDOUT) return rc;
+        int64_t now = weft_time_monotonic_ns();
         weft__mutex_lock(&scope->lock);
-        bool expired = !scope->canceled && scope->deadline != WEFT_NO_DEADLINE &&
-                       weft_time_monotonic_ns() >= scope->deadline;
+        bool expired =
+            !scope->canceled && scope->deadline != WEFT_NO_DEADLINE && now >= scope->deadline;
         weft__mutex_unlock(&scope->lock);
-        if (!expired) return WEFT_EBUSY;     /* the join's own timeout */
-        scope_cancel(scope, WEFT_ETIMEDOUT); /* the scope's deadline */
+        if (expired) {
+            scope_cancel(scope, WEFT_ETIMEDOUT); /* the scope's deadline: wait for the rest */
+            continue;
+        }
+        /* The join's own timeout, if it passed; else the wait was for the scope's deadline,
+         * and somebody (a parent's deadline, a cancel) canceled the scope first: wait on. */
+        if (until != WEFT_NO_DEADLINE && now >= until) return WEFT_EBUSY;
     }
     /* Nothing runs; close to new tasks (a start between live == 0 and here is refused). */
     weft__mutex_lock(&scope->lock);

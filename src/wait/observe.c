@@ -66,8 +66,10 @@ static void unlist(void *arg)
     weft__waitctx_t *ctx = arg;
     weft__mutex_lock(&reg_lock);
     if (ctx->listed) {
-        if (ctx->reg_prev) ctx->reg_prev->reg_next = ctx->reg_next;
-        else reg_head = ctx->reg_next;
+        if (ctx->reg_prev)
+            ctx->reg_prev->reg_next = ctx->reg_next;
+        else
+            reg_head = ctx->reg_next;
         if (ctx->reg_next) ctx->reg_next->reg_prev = ctx->reg_prev;
         ctx->reg_prev = ctx->reg_next = NULL;
         ctx->listed = false;

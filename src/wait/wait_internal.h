@@ -78,15 +78,15 @@ typedef enum weft__on {
     WEFT__ON_QUEUE_GET,
     WEFT__ON_QUEUE_PUT,
     WEFT__ON_QUEUE_JOIN,
-    WEFT__ON_FUTURE, /* obj: the weft_future_t */
-    WEFT__ON_FUTURES, /* several futures (weft_future_wait); obj: the first */
-    WEFT__ON_EXECUTOR, /* an executor's shutdown waiting for its tasks */
-    WEFT__ON_THREAD_JOIN, /* obj: the weft_thread_t */
-    WEFT__ON_CO_JOIN,     /* obj: the weft_co_t */
-    WEFT__ON_GROUP,       /* a group's join or a spawn waiting for a slot; obj: the group */
-    WEFT__ON_HUBS,        /* a hub set's start or stop */
-    WEFT__ON_FD_READ,     /* obj: the fd */
-    WEFT__ON_FD_WRITE,    /* obj: the fd */
+    WEFT__ON_FUTURE,       /* obj: the weft_future_t */
+    WEFT__ON_FUTURES,      /* several futures (weft_future_wait); obj: the first */
+    WEFT__ON_EXECUTOR,     /* an executor's shutdown waiting for its tasks */
+    WEFT__ON_THREAD_JOIN,  /* obj: the weft_thread_t */
+    WEFT__ON_CO_JOIN,      /* obj: the weft_co_t */
+    WEFT__ON_GROUP,        /* a group's join or a spawn waiting for a slot; obj: the group */
+    WEFT__ON_HUBS,         /* a hub set's start or stop */
+    WEFT__ON_FD_READ,      /* obj: the fd */
+    WEFT__ON_FD_WRITE,     /* obj: the fd */
     WEFT__ON_PROCESS_JOIN, /* obj: the pid */
     WEFT__ON_PIPE_SEND,    /* obj: the weft_conn_t */
     WEFT__ON_PIPE_RECV,    /* obj: the weft_conn_t */
@@ -116,14 +116,14 @@ struct weft__waitctx {
     uint64_t scope_depth;    /* timeout scopes open (weft_timeout_begin/end) */
     /* What it is blocked on now (weft__blocked_begin/end), read by the dump, the deadlock
      * report and the trace from other threads (hence atomic, relaxed: a snapshot). */
-    _Atomic uint32_t on;              /* weft__on_t; WEFT__ON_NONE: not blocked */
-    _Atomic(const void *) obj;        /* what on; see weft__on_t */
-    _Atomic int64_t deadline;         /* the park's deadline, WEFT_NO_DEADLINE: none */
-    _Atomic int64_t since;            /* when the park began (WEFT__OBSERVE_SINCE), else 0 */
-    uint8_t kind;                     /* WEFT__CTX_* */
-    bool listed;                      /* a thread's: on the registry of thread contexts */
-    _Atomic int tid;                  /* a thread's: its kernel thread id, once listed */
-    _Atomic(void *) who;              /* a weft_thread_t's own (thread layer), else NULL */
+    _Atomic uint32_t on;                  /* weft__on_t; WEFT__ON_NONE: not blocked */
+    _Atomic(const void *) obj;            /* what on; see weft__on_t */
+    _Atomic int64_t deadline;             /* the park's deadline, WEFT_NO_DEADLINE: none */
+    _Atomic int64_t since;                /* when the park began (WEFT__OBSERVE_SINCE), else 0 */
+    uint8_t kind;                         /* WEFT__CTX_* */
+    bool listed;                          /* a thread's: on the registry of thread contexts */
+    _Atomic int tid;                      /* a thread's: its kernel thread id, once listed */
+    _Atomic(void *) who;                  /* a weft_thread_t's own (thread layer), else NULL */
     weft__waitctx_t *reg_prev, *reg_next; /* the registry (wait.c's lock) */
 };
 

@@ -537,6 +537,43 @@ static void nested_scope_keeps_its_parents_deadline(void **state)
     assert_int_equal(weft_event_destroy(&b.ev), 0);
 }
 
+/* A child scope joined with no timeout, its parent's deadline passing meanwhile: the join
+ * waits for its tasks to end and says the scope ended, never that its (absent) timeout passed.
+ * (Before: WEFT_EBUSY when the parent's join canceled it first, and the child was leaked.) */
+static _Atomic int forever_rc;
+
+static int child_joins_forever(void *arg)
+{
+    blocker_t *b = arg;
+    weft_scope_t *c;
+    int rc = weft_scope_create(NULL, WEFT_FOREVER, &c);
+    if (rc == WEFT_ECANCELED) return rc; /* started late (valgrind): the deadline came first */
+    assert_int_equal(rc, 0);
+    rc = weft_scope_spawn(c, block, b, NULL, NULL);
+    assert_true(rc == 0 || rc == WEFT_ECANCELED);
+    rc = weft_scope_join(c, WEFT_FOREVER);
+    atomic_store(&forever_rc, rc);
+    assert_int_equal(weft_scope_release(c), 0);
+    return rc;
+}
+
+static void child_join_forever_outlives_the_parents_deadline(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 5; i++) {
+        blocker_t b;
+        blocker_init(&b);
+        atomic_store(&forever_rc, 1);
+        weft_scope_t *s = open_scope(0.05);
+        assert_int_equal(weft_scope_spawn(s, child_joins_forever, &b, NULL, NULL), 0);
+        assert_int_equal(weft_scope_join(s, 20), WEFT_ETIMEDOUT);
+        int rc = atomic_load(&forever_rc);
+        assert_true(rc == WEFT_ETIMEDOUT || rc == WEFT_ECANCELED);
+        assert_int_equal(weft_scope_release(s), 0);
+        assert_int_equal(weft_event_destroy(&b.ev), 0);
+    }
+}
+
 /* A crawler: each task starts its children in its own scope (weft_scope_current), threads
  * starting coroutines and coroutines starting threads. A thread task returns right after
  * spawning its coroutines: the scope must still run them (a thread that ends cancels the
@@ -767,6 +804,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(nested_scope_is_canceled_with_its_parent),
     WEFT_TEST(nested_failure_reaches_the_parent_through_its_task),
     WEFT_TEST(nested_scope_keeps_its_parents_deadline),
+    WEFT_TEST(child_join_forever_outlives_the_parents_deadline),
     WEFT_TEST(join_from_a_coroutine),
     WEFT_TEST(thread_task_returning_before_its_coroutines_ran),
     WEFT_TEST(cancel_races_starts_and_ends),
