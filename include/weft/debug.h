@@ -22,11 +22,11 @@
  *     pool task 0x5581e340 'task': ready
  *     process 4250 'Process-1': running
  *
- * A line is `<kind> <id> '<name>': <state>` then, when blocked, ` on <what>`, where <what>
+ * A line is `KIND ID 'NAME': STATE` then, when blocked, ` on WHAT`, where WHAT
  * is the object's kind and name (or address when unnamed: "Event 0x7ffd..."), "fd 7 read",
- * "process 1234 join", "sleep until +0.25 s"; ` held by <kind> '<name>'` when the object has
+ * "process 1234 join", "sleep until +0.25 s"; ` held by KIND 'NAME'` when the object has
  * an owner (a Lock's or RLock's holder, a joined thread or coroutine, the worker running a
- * Future); ` until +<s> s` for a timed wait; ` for <s> s` once observing is on. Ids: a
+ * Future); ` until +S s` for a timed wait; ` for S s` once observing is on. Ids: a
  * thread's kernel tid, a coroutine's number (N of "Coroutine-N"), a pool task's future
  * address, a process's pid. A process's state is "running" or "done (exit <code>)".
  *

@@ -74,6 +74,7 @@
 extern "C" {
 #endif
 
+/* A scope: the tasks started through it, joined together (opaque; weft_scope_create). */
 typedef struct weft_scope weft_scope_t;
 
 /* A coroutine, thread or process task: 0 is success, nonzero a failure (a negative WEFT_E*
@@ -84,7 +85,7 @@ typedef int (*weft_scope_fn)(void *arg);
  *   grace  seconds between a child process's SIGTERM and its SIGKILL when the scope is
  *          canceled: 0 is the default (1 s); a negative value kills at once; NaN: WEFT_EINVAL */
 typedef struct weft_scope_opts {
-    double grace;
+    double grace;          /* see above */
     uint64_t reserved_[6]; /* room to grow in 1.x; zero-initialise opts: {0} or {.field = ...} */
 } weft_scope_opts_t;
 
