@@ -59,25 +59,23 @@ typedef struct weft_lock {
     WEFT__ATOMIC(uint32_t) state_;
     uint32_t shared_; /* process-shared (weft_lock_init_shared, weft/process.h) */
     union {
-        weft_waitq_t waiters_;   /* process-private */
+        struct {
+            weft_waitq_t waiters_;       /* process-private */
+            WEFT__ATOMIC(void *) owner_; /* process-private: who took it (the dump), if known */
+        };
         pthread_mutex_t pmutex_; /* process-shared: a robust, process-shared mutex */
         uint64_t size_[6];       /* 48 bytes on every target (pthread_mutex_t: 40 or 48) */
     };
-    union {
-        uint64_t reserved_[1];       /* first, so that WEFT_LOCK_INIT's {0} zeroes it */
-        WEFT__ATOMIC(void *) owner_; /* who took it (the dump); stale once free */
-    };
+    uint64_t reserved_[1]; /* room to grow within 1.x; zero */
 } weft_lock_t;
 
 /* A static initializer: `static weft_lock_t l = WEFT_LOCK_INIT;` is an unlocked lock, the same
  * as one from weft_lock_init (no init call needed; destroy it as any other). */
 #define WEFT_LOCK_INIT                                                                             \
     {                                                                                              \
-        0, 0, {WEFT_WAITQ_INIT},                                                                   \
+        0, 0, {{WEFT_WAITQ_INIT, (void *)0}},                                                      \
         {                                                                                          \
-            {                                                                                      \
-                0                                                                                  \
-            }                                                                                      \
+            0                                                                                      \
         }                                                                                          \
     }
 
