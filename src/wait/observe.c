@@ -18,7 +18,9 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 
-static const char *const on_names[WEFT__ON_COUNT] = {
+/* Kept as an array in the binary (used): tools/weft-gdb.py reads it (clang otherwise turned
+ * it into a table of its own, and gdb saw it as optimized out). */
+__attribute__((used)) static const char *const on_names[WEFT__ON_COUNT] = {
     [WEFT__ON_NONE] = "running",
     [WEFT__ON_WAIT] = "wait",
     [WEFT__ON_LOCK] = "Lock",
