@@ -85,7 +85,7 @@ def _names():
 
 
 def _target():
-    """The inferior's target: 'native', 'core', 'remote' (gdbserver, qemu-user's stub)...;
+    """The inferior's target: 'native', 'core', 'remote' (gdbserver, qemu-user's gdb server)...;
     with gdb < 12 (no connection object) 'native' for a process, else 'core'."""
     try:
         conn = gdb.selected_inferior().connection
