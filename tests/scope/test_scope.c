@@ -317,9 +317,9 @@ static void process_failure_cancels_the_rest(void **state)
     weft_scope_opts_t o = {.grace = RUNNING_ON_VALGRIND ? 5 : 0.2};
     weft_scope_t *s;
     assert_int_equal(weft_scope_create(&o, WEFT_FOREVER, &s), 0);
-    weft_process_t *sleeper, *stubborn;
+    weft_process_t *sleeper, *ignores_term;
     assert_int_equal(weft_scope_process_start(s, child_sleeps, NULL, NULL, &sleeper), 0);
-    assert_int_equal(weft_scope_process_start(s, child_ignores_term, NULL, NULL, &stubborn), 0);
+    assert_int_equal(weft_scope_process_start(s, child_ignores_term, NULL, NULL, &ignores_term), 0);
     assert_int_equal(weft_scope_process_start(s, exit3, NULL, NULL, NULL), 0);
     assert_int_equal(weft_scope_join(s, 30), WEFT_ECHILD);
     int first, code;
@@ -329,7 +329,7 @@ static void process_failure_cancels_the_rest(void **state)
     assert_int_equal(count, 1);
     assert_int_equal(weft_process_exitcode(sleeper, &code), 0);
     assert_int_equal(code, -SIGTERM);
-    assert_int_equal(weft_process_exitcode(stubborn, &code), 0);
+    assert_int_equal(weft_process_exitcode(ignores_term, &code), 0);
     assert_true(code == -SIGKILL || code == -SIGTERM); /* TERM if it came before signal() */
     assert_int_equal(weft_scope_release(s), 0);
 }
