@@ -50,11 +50,11 @@
  * exists: a pool there is broken (submit fails with WEFT_EBROKEN) and its queued and running
  * futures are failed the next time it is used (WEFT_EBROKEN, WEFT_EWORKERDIED).
  *
- * Locks: `lock` guards the slots, the idle list, `starts` and the flags (shut, broken, forked,
- * exit_handled); `head_lock` the head and each worker's `running`; `tail_lock` the tail and
- * `closed` (shut, broken or forked: written under all three locks, so any one of them is
- * enough to read it); `spare_lock` the spare futures. Order: pools_lock, a pool's lock,
- * head_lock, tail_lock, spare_lock, a future's lock.
+ * Locks: `pools_lock` guards the global list and each pool's `exit_handled`; `lock` the slots,
+ * the idle list, `starts` and the flags (shut, broken, forked); `head_lock` the head and each
+ * worker's `running`; `tail_lock` the tail and `closed` (shut, broken or forked: written under all
+ * three locks, so any one of them is enough to read it); `spare_lock` the spare futures. Order:
+ * pools_lock, a pool's lock, head_lock, tail_lock, spare_lock, a future's lock.
  *
  * Futures (not in debug builds, whose handle quarantine needs each one freed) come from the
  * pool's bin (weft__future_bin_t, executor_internal.h): a future's last release returns it
@@ -92,7 +92,7 @@ struct pool {
     weft__mutex_t lock;
     weft_waitq_t idle;   /* idle workers (a list only: `lock` guards it) */
     weft_waitq_t starts; /* shutdowns waiting for a worker's start to settle (ditto) */
-    bool shut, exit_handled, forked;
+    bool shut, forked;
     int broken;                /* 0, or the error submit reports (WEFT_EBROKEN) */
     size_t max_workers, nlive; /* nlive: workers reserved, starting or running */
     worker_t **slots;          /* [nslots]; NULL: a slot whose start failed */
@@ -102,7 +102,10 @@ struct pool {
     size_t stack_size;
     double exit_timeout;
     char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names, as far as it can be kept */
-    pool_t *prev, *next;                /* the global list, under pools_lock */
+    /* Under pools_lock, away from the flags `lock` guards (a compiler may read those with one
+     * wider load, which a race detector would see overlap a write of this one). */
+    pool_t *prev, *next; /* the global list */
+    bool exit_handled;
 
     /* What every submit reads, apart from the lines the workers and the submitters write
      * (the pads keep them on cache lines of their own). Relaxed hints, written under `lock`
