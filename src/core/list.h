@@ -51,6 +51,18 @@ static inline void weft__list_push_front(weft__list_t *l, weft__list_node_t *n)
     l->head = n;
 }
 
+/* The first node of l (NULL: empty) and the one after n (NULL: n is the last), for a walk
+ * under the list's lock. */
+static inline weft__list_node_t *weft__list_first(const weft__list_t *l)
+{
+    return l->head;
+}
+
+static inline weft__list_node_t *weft__list_next(const weft__list_node_t *n)
+{
+    return n->next;
+}
+
 /* Takes n, which is on l, off it. */
 static inline void weft__list_remove(weft__list_t *l, weft__list_node_t *n)
 {

@@ -192,12 +192,15 @@ struct weft_executor {
     weft_future_t *(*make)(weft_executor_t *ex, weft_task_fn fn, void *arg, uint32_t refs);
 };
 
-/* ---- the task snapshot's view of the thread pools -------------------------------------------
+/* ---- the task snapshot's view of the pools ---------------------------------------------------
  * weft__thread_pools_visit calls fn on every future a thread pool holds: those taken by a
  * worker (running, worker: its index, thread: its weft thread; runner: the context running
  * it, NULL while not started yet) and those queued (running false, worker SIZE_MAX, thread
  * and runner NULL), under the global pool list's lock, the pool's lock and its queue's locks
- * (fn must not block nor touch a pool). For src/observe. */
+ * (fn must not block nor touch a pool). weft__process_pools_visit does the same for the
+ * process pools of this process: those handed to a worker process (pid: its pid; running for
+ * the one it runs, false for those waiting in its pipe) and those queued (pid 0), under the
+ * process pools' list lock and the pool's lock. For src/observe. */
 typedef struct weft__pool_task_view {
     const weft_executor_t *ex;
     const weft_future_t *f;
@@ -205,8 +208,10 @@ typedef struct weft__pool_task_view {
     size_t worker;
     const weft_thread_t *thread;
     const weft__waitctx_t *runner;
+    long pid; /* a process pool's worker process; 0: none */
 } weft__pool_task_view_t;
 void weft__thread_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *arg), void *arg);
+void weft__process_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *arg), void *arg);
 
 /* ---- map over bytes ------------------------------------------------------------------------
  * The map of the pools whose tasks take and give bytes (weft_process_pool_map,

@@ -68,6 +68,7 @@ enum { REPLY_HEAD = 8 }; /* a reply's code and padding, before the result bytes 
 typedef struct ptask { /* a task, the arg of a queued future; fn and data are one message */
     size_t len;
     bool sent; /* given to a worker before (RUNNING already): requeued after its death */
+    long pid;  /* the worker it was given to, while on the pool's `flight` list */
     weft_process_task_fn fn;
     unsigned char data[];
 } ptask_t;
@@ -93,7 +94,9 @@ typedef struct ppool {
     weft_executor_t base;
     _Atomic uint32_t refs;
     weft__mutex_t lock;
-    weft__list_t queue; /* queued futures (weft_future_t.node), under `lock` */
+    weft__list_t queue;  /* queued futures (weft_future_t.node), under `lock` */
+    weft__list_t flight; /* futures handed to a worker, in that order, under `lock`: what the
+                          * task snapshot sees of the slots, which are the pool thread's */
     bool shut;
     pid_t owner;
     int efd;
@@ -104,13 +107,26 @@ typedef struct ppool {
     struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
     weft_thread_t *thread; /* the pool thread */
     char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names (and the pool thread's) */
+    struct ppool *prev, *next;          /* every pool of this process, under ppools_lock */
 } ppool_t;
+
+/* Every process pool, for the task snapshot (weft__process_pools_visit). Held across fork, so
+ * that a child finds the list whole; a child skips its parent's pools (their owner differs). */
+static weft__mutex_t ppools_lock = WEFT__MUTEX_INIT;
+static ppool_t *ppools;
 
 static const weft__executor_ops_t ppool_ops;
 
 static void ppool_unref(ppool_t *p)
 {
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
+    weft__mutex_lock(&ppools_lock);
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        ppools = p->next;
+    if (p->next) p->next->prev = p->prev;
+    weft__mutex_unlock(&ppools_lock);
     weft__sys_close(p->efd);
     weft__free(p->workers);
     weft__free(p->pfds);
@@ -248,9 +264,12 @@ static int worker_main(void *arg)
 /* ---- the pool thread ----------------------------------------------------------------------- */
 
 /* Completes w's in-flight task k (0: the one running) with code and, on 0, result. */
-static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
+static void finish_task_at(ppool_t *p, worker_t *w, size_t k, int code, bytes_t *result)
 {
     weft_future_t *f = w->inflight[k];
+    weft__mutex_lock(&p->lock);
+    weft__list_remove(&p->flight, &f->node);
+    weft__mutex_unlock(&p->lock);
     w->ninflight--;
     memmove(w->inflight + k, w->inflight + k + 1, (w->ninflight - k) * sizeof *w->inflight);
     free_task_arg(f);
@@ -269,13 +288,13 @@ static void finish_task_at(worker_t *w, size_t k, int code, bytes_t *result)
     weft__future_unref(f); /* the queue's reference */
 }
 
-static void finish_task(worker_t *w, int code, bytes_t *result)
+static void finish_task(ppool_t *p, worker_t *w, int code, bytes_t *result)
 {
-    finish_task_at(w, 0, code, result);
+    finish_task_at(p, w, 0, code, result);
 }
 
 /* A reply arrived whole (len bytes at b->raw): completes the task at the head of w's flight. */
-static void take_reply(worker_t *w, bytes_t *b, size_t len)
+static void take_reply(ppool_t *p, worker_t *w, bytes_t *b, size_t len)
 {
     if (len < REPLY_HEAD) { /* not a reply: a broken worker */
         weft__free(b);
@@ -289,7 +308,7 @@ static void take_reply(worker_t *w, bytes_t *b, size_t len)
     w->done++;
     if (w->ninflight && w->nsent) {
         w->nsent--;
-        finish_task(w, code, b);
+        finish_task(p, w, code, b);
     } else {
         weft__free(b); /* a reply to nothing sent: ignore it */
     }
@@ -297,7 +316,7 @@ static void take_reply(worker_t *w, bytes_t *b, size_t len)
 
 /* Takes every whole reply there is on w's pipe, without waiting (the pipe is read until it
  * has nothing more, so poll tells when there is more). */
-static void take_replies(worker_t *w)
+static void take_replies(ppool_t *p, worker_t *w)
 {
     /* After a reply that could not be allocated nothing more is read: that reply is still at
      * the head of the pipe, and the worker is being replaced. */
@@ -306,7 +325,7 @@ static void take_replies(worker_t *w)
         size_t len = 0;
         int rc = weft__conn_recv_alloc_nowait(w->conn, offsetof(bytes_t, raw), &msg, &len);
         if (rc == 0) {
-            take_reply(w, msg, len);
+            take_reply(p, w, msg, len);
         } else if (rc == WEFT_ENOMEM) { /* the reply cannot be taken: fail the task, replace */
             if (w->fail == WEFT_EWORKERDIED) w->fail = WEFT_ENOMEM;
             weft_process_kill(w->proc);
@@ -349,15 +368,15 @@ static void push_front(ppool_t *p, weft_future_t *f);
  * were behind it): they fail with WEFT_EWORKERDIED rather than run twice. */
 static void bury(ppool_t *p, worker_t *w)
 {
-    take_replies(w);
+    take_replies(p, w);
     bool behind_ran = w->fail == WEFT_ENOMEM;
     while (w->ninflight > 1) {
         if (behind_ran)
-            finish_task_at(w, w->ninflight - 1, WEFT_EWORKERDIED, NULL);
+            finish_task_at(p, w, w->ninflight - 1, WEFT_EWORKERDIED, NULL);
         else
             push_front(p, w->inflight[--w->ninflight]);
     }
-    if (w->ninflight) finish_task(w, w->fail, NULL);
+    if (w->ninflight) finish_task(p, w, w->fail, NULL);
     weft_process_join(w->proc, WEFT_FOREVER); /* it has ended: returns at once */
     weft_process_release(w->proc);
     weft_conn_release(w->conn);
@@ -391,6 +410,7 @@ static int start_worker(ppool_t *p, worker_t *w)
 static void push_front(ppool_t *p, weft_future_t *f)
 {
     weft__mutex_lock(&p->lock);
+    weft__list_remove(&p->flight, &f->node);
     weft__list_push_front(&p->queue, &f->node);
     weft__mutex_unlock(&p->lock);
 }
@@ -467,6 +487,10 @@ static void dispatch_level(ppool_t *p, size_t level)
             continue;
         }
         t->sent = true;
+        weft__mutex_lock(&p->lock);
+        t->pid = weft_process_pid(w->proc);
+        weft__list_push_back(&p->flight, &f->node);
+        weft__mutex_unlock(&p->lock);
         if (!w->ninflight) w->deadline = task_deadline(p);
         /* Queued for writing (flush, once dispatch has handed out what it can): its bytes are
          * kept until the task is done, also to requeue it if the worker dies before running
@@ -547,7 +571,7 @@ static void pool_thread(void *arg)
                 bury(p, w);
                 continue;
             }
-            if (conn_ev & (POLLIN | POLLHUP | POLLERR)) take_replies(w);
+            if (conn_ev & (POLLIN | POLLHUP | POLLERR)) take_replies(p, w);
             if (conn_ev & (POLLOUT | POLLHUP | POLLERR)) flush(w);
         }
     }
@@ -681,6 +705,66 @@ int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn, const we
                            ndone);
 }
 
+/* ---- the task snapshot's view, and fork ---------------------------------------------------- */
+
+void weft__process_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *arg), void *arg)
+{
+    long self = weft__process_self_pid();
+    weft__mutex_lock(&ppools_lock);
+    for (ppool_t *p = ppools; p; p = p->next) {
+        if (p->owner != self) continue; /* a fork child's copy: its lock may be a stale one */
+        weft__mutex_lock(&p->lock);
+        /* Per worker, its first future in flight is the one it runs; the others wait in its
+         * pipe, as the queued ones wait here. */
+        for (weft__list_node_t *n = weft__list_first(&p->flight); n; n = weft__list_next(n)) {
+            weft_future_t *f = weft__future_of(n);
+            long pid = ((const ptask_t *)f->arg)->pid;
+            bool first = true;
+            for (weft__list_node_t *m = weft__list_first(&p->flight); m != n && first;
+                 m = weft__list_next(m))
+                first = ((const ptask_t *)weft__future_of(m)->arg)->pid != pid;
+            weft__pool_task_view_t v = {&p->base, f, first, SIZE_MAX, NULL, NULL, pid};
+            fn(&v, arg);
+        }
+        for (weft__list_node_t *n = weft__list_first(&p->queue); n; n = weft__list_next(n)) {
+            weft__pool_task_view_t v = {&p->base, weft__future_of(n), false, SIZE_MAX, NULL, NULL,
+                                        0};
+            fn(&v, arg);
+        }
+        weft__mutex_unlock(&p->lock);
+    }
+    weft__mutex_unlock(&ppools_lock);
+}
+
+static void fork_prepare(void)
+{
+    weft__mutex_lock(&ppools_lock);
+}
+
+static void fork_parent(void)
+{
+    weft__mutex_unlock(&ppools_lock);
+}
+
+static void fork_child(void)
+{
+    ppools_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
+}
+
+static const weft__fork_hooks_t fork_hooks = {
+    .rank = WEFT__LAYER_EXECUTOR,
+    .prepare = fork_prepare,
+    .parent = fork_parent,
+    .child = fork_child,
+};
+
+/* Not under ppools_lock: a fork on another thread holds the core's registry lock while its
+ * prepare hook takes ppools_lock. */
+static int register_fork_hooks(void)
+{
+    return weft__fork_register(&fork_hooks);
+}
+
 int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t *opts,
                              weft_executor_t **ex)
 {
@@ -719,8 +803,14 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
         o.process_name_prefix && *o.process_name_prefix ? o.process_name_prefix : "weft_proc";
     snprintf(p->prefix, sizeof p->prefix, "%s", prefix); /* cut: no name keeps more */
     weft_thread_opts_t topts = {.name = p->prefix, .daemon = true};
-    rc = weft_thread_start(pool_thread, p, &topts, &p->thread);
+    rc = register_fork_hooks();
+    if (rc == 0) rc = weft_thread_start(pool_thread, p, &topts, &p->thread);
     if (rc) goto fail;
+    weft__mutex_lock(&ppools_lock);
+    p->next = ppools;
+    if (ppools) ppools->prev = p;
+    ppools = p;
+    weft__mutex_unlock(&ppools_lock);
     *ex = &p->base;
     return 0;
 fail:

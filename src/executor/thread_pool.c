@@ -219,7 +219,7 @@ void weft__thread_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *
             if (!w || !w->running) continue;
             weft_future_t *f = w->running; /* the queue's reference: alive under head_lock */
             weft__waitq_lock(&f->waiters);
-            weft__pool_task_view_t v = {&p->base, f, true, w->index, w->thread, f->runner};
+            weft__pool_task_view_t v = {&p->base, f, true, w->index, w->thread, f->runner, 0};
             weft__waitq_unlock(&f->waiters);
             fn(&v, arg);
         }
@@ -227,7 +227,8 @@ void weft__thread_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *
         for (weft__task_link_t *l = p->head; l;
              l = atomic_load_explicit(&l->next, memory_order_relaxed)) {
             if (l == &p->dummy) continue;
-            weft__pool_task_view_t v = {&p->base, future_of_link(l), false, SIZE_MAX, NULL, NULL};
+            weft__pool_task_view_t v = {&p->base, future_of_link(l), false, SIZE_MAX, NULL, NULL,
+                                        0};
             fn(&v, arg);
         }
         weft__mutex_unlock(&p->tail_lock);

@@ -35,7 +35,8 @@
 #define NONE WEFT__TASK_NONE
 
 /* The snapshot, and a walk mark per task: 0 unseen, 1 on the current walk, 2 done, 3 in a
- * cycle. */
+ * cycle, 4 left out: a worker thread whose running pool task stands for it (they share one
+ * waiting context, so one wait; owners resolve to the task, see tasks.c find_owner). */
 typedef struct graph {
     weft__tasks_t ts;
     uint8_t *mark;
@@ -72,6 +73,12 @@ static int collect(graph_t *g)
     if (!g->mark) {
         weft__tasks_free(&g->ts);
         return WEFT_ENOMEM;
+    }
+    for (size_t i = 0; i < g->ts.n; i++) {
+        const weft__task_t *t = &g->ts.v[i];
+        if (t->kind != WEFT__TASK_POOL || !t->ctx) continue;
+        for (size_t k = 0; k < g->ts.n; k++)
+            if (g->ts.v[k].kind == WEFT__TASK_THREAD && g->ts.v[k].ctx == t->ctx) g->mark[k] = 4;
     }
     return 0;
 }
@@ -262,7 +269,7 @@ static int report(report_t *r)
     }
     /* The tasks stuck behind a cycle: their chain of owners ends in one. */
     for (size_t i = 0; i < g.ts.n; i++) {
-        if (g.mark[i] == 3 || !long_enough(r, &v[i], now)) continue;
+        if (g.mark[i] >= 3 || !long_enough(r, &v[i], now)) continue;
         size_t k = next_of(&g, i);
         for (size_t steps = 0; k != NONE && g.mark[k] != 3 && steps < g.ts.n; steps++)
             k = long_enough(r, &v[k], now) ? next_of(&g, k) : NONE;
@@ -272,11 +279,8 @@ static int report(report_t *r)
     }
     for (size_t i = 0; i < g.ts.n; i++) {
         const weft__task_t *n = &v[i];
-        if (g.mark[i] == 3 || n->owner_ctx || !ownerless(n->on) || !long_enough(r, n, now))
+        if (g.mark[i] >= 3 || n->owner_ctx || !ownerless(n->on) || !long_enough(r, n, now))
             continue;
-        bool twice = false; /* a running pool task waits as its worker thread does */
-        for (size_t k = 0; k < i && n->ctx; k++) twice |= v[k].ctx == n->ctx;
-        if (twice) continue;
         r->starved++;
         if (fresh(r, fingerprint(n))) print_starved(r->out, &g, n, now);
     }

@@ -155,6 +155,8 @@ static void print_task(text_t *f, const weft__tasks_t *ts, const weft__task_t *t
     if (t->kind == WEFT__TASK_PROCESS && !t->alive) put(f, " (exit %d)", t->status);
     if (t->state == WEFT__TASK_BLOCKED) print_wait(f, ts, t);
     if (t->kind == WEFT__TASK_POOL && t->thread[0]) put(f, " in thread '%s'", t->thread);
+    if (t->kind == WEFT__TASK_POOL && t->pid)
+        put(f, " %s process %d", t->state == WEFT__TASK_READY ? "queued for" : "in", t->pid);
     if (t->state == WEFT__TASK_BLOCKED && t->since > 0 && ts->taken >= t->since)
         put(f, " for %.2f s", secs(ts->taken - t->since));
     put(f, "\n");

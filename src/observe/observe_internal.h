@@ -50,6 +50,7 @@ typedef struct weft__task {
     char thread[64];
     const void *hub;
     size_t worker;              /* a running pool task's worker index; SIZE_MAX: none */
+    int pid;                    /* a process pool's task handed to a worker: its pid; 0: none */
     const void *handle;         /* weft_thread_t, weft_co_t, weft_future_t, weft_process_t (identity
                                  * only: never followed, it may be gone once the snapshot returns) */
     const void *pool;           /* a pool task's executor (identity only) */

@@ -5,7 +5,8 @@
  * arrays (allocating under those locks, never blocking): the weft threads (thread layer's
  * registry), the listed thread contexts (wait layer's registry), every hub with its live
  * coroutines (coro layer: the hubs' registry, then each hub's live-list lock), the thread
- * pools' queued and running futures (executor layer), the child processes (process layer).
+ * and process pools' queued and running futures (executor layer), the child processes
+ * (process layer).
  * No two of those locks are held at once. Then, without a lock, the copies are joined: a
  * context with its weft thread (ctx->who, else the kernel tid) and its hub (the hub's tid),
  * and each wait with the task holding its object, matched by identity (pointers are compared,
@@ -219,7 +220,9 @@ static void on_pool_task(const weft__pool_task_view_t *v, void *arg)
     t->handle = v->f;
     t->pool = v->ex;
     t->worker = v->running ? v->worker : SIZE_MAX;
-    t->state = v->running && v->runner ? WEFT__TASK_RUNNING : WEFT__TASK_READY;
+    t->pid = (int)v->pid;
+    /* A thread pool's task runs once its runner is set; a process pool's has none here. */
+    t->state = v->running && (v->runner || v->pid) ? WEFT__TASK_RUNNING : WEFT__TASK_READY;
     t->ctx = v->runner;
     /* The running task's thread: filled in the join below from the worker's thread. */
     t->owner_ctx = NULL;
@@ -387,6 +390,15 @@ static bool assemble(weft__tasks_t *out, passes_t *ps)
     return true;
 }
 
+/* The task whose context is ctx: a running pool task rather than the worker thread it shares
+ * the context with (the task is what holds a Lock taken in it, and what runs a Future). */
+static size_t find_owner(const weft__tasks_t *ts, const weft__waitctx_t *ctx)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->v[i].kind == WEFT__TASK_POOL && ts->v[i].ctx == ctx) return i;
+    return find(ts, ctx, NULL);
+}
+
 /* Who holds what each task waits on, and the objects' names. */
 static void link_owners(weft__tasks_t *out)
 {
@@ -409,7 +421,7 @@ static void link_owners(weft__tasks_t *out)
         default:
             break;
         }
-        if (t->owner_ctx) t->owner = find(out, t->owner_ctx, NULL);
+        if (t->owner_ctx) t->owner = find_owner(out, t->owner_ctx);
         /* The fd and process kinds carry a number, not an object. */
         if (t->obj && t->on != WEFT__ON_FD_READ && t->on != WEFT__ON_FD_WRITE &&
             t->on != WEFT__ON_PROCESS_JOIN && t->on != WEFT__ON_SLEEP)
@@ -435,6 +447,7 @@ int weft__tasks_snapshot(weft__tasks_t *out)
     weft__ctx_visit(on_ctx, &ps);
     weft__hubs_visit(on_hub, &ps);
     weft__thread_pools_visit(on_pool_task, &ps);
+    weft__process_pools_visit(on_pool_task, &ps);
     weft__processes_visit(on_process, &ps);
     bool ok = !ps.threads.failed && !ps.ctxs.failed && !ps.hubs.failed && !ps.cos.failed &&
               !ps.pool.failed && !ps.procs.failed && assemble(out, &ps);

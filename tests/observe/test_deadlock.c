@@ -150,6 +150,68 @@ static void two_lock_cycle_between_threads(void **state)
     scene_destroy(&s);
 }
 
+/* ---- a Future and a Lock: the pool task, not its worker thread ------------------------------ */
+
+typedef struct fut_scene {
+    weft_lock_t l;
+    weft_event_t has_l;
+    weft_executor_t *pool;
+} fut_scene_t;
+
+static int needs_l(void *arg, void **result)
+{
+    (void)result;
+    fut_scene_t *s = arg;
+    int rc = weft_lock_acquire(&s->l, WEFT_FOREVER);
+    if (rc == 0) rc = weft_lock_release(&s->l);
+    return rc;
+}
+
+/* Holds L, then waits for the future whose task needs L. */
+static void holds_l_waits_future(void *arg)
+{
+    fut_scene_t *s = arg;
+    assert_int_equal(weft_lock_acquire(&s->l, WEFT_FOREVER), 0);
+    weft_future_t *f;
+    assert_int_equal(weft_executor_submit(s->pool, needs_l, s, &f), 0);
+    assert_int_equal(weft_future_set_name(f, "needs-L"), 0);
+    assert_int_equal(weft_event_set(&s->has_l), 0);
+    assert_int_equal(weft_future_error(f, WEFT_FOREVER, NULL), 0);
+    weft_future_release(f);
+}
+
+static void future_lock_cycle_names_the_pool_task_once(void **state)
+{
+    (void)state;
+    owners_on();
+    fut_scene_t s;
+    assert_int_equal(weft_lock_init(&s.l), 0);
+    assert_int_equal(weft_lock_set_name(&s.l, "L"), 0);
+    assert_int_equal(weft_event_init(&s.has_l), 0);
+    assert_int_equal(weft_thread_pool_create(1, NULL, &s.pool), 0);
+    weft_thread_t *w = start(holds_l_waits_future, &s, "waiter");
+    assert_int_equal(weft_event_wait(&s.has_l, 30), 0);
+    char *text = report_when(1, 0);
+    /* One line, the cycle, entered at either member; the worker thread is not a member of its
+     * own (its task stands for it), nor is anything "stuck behind" the cycle. */
+    const char *from_waiter = "weft: deadlock: thread 'waiter' waits for Future 'needs-L' run by "
+                              "pool task 'needs-L', which waits for Lock 'L' held by thread "
+                              "'waiter': a cycle, none of them can go on\n";
+    const char *from_task = "weft: deadlock: pool task 'needs-L' waits for Lock 'L' held by "
+                            "thread 'waiter', which waits for Future 'needs-L' run by pool task "
+                            "'needs-L': a cycle, none of them can go on\n";
+    if (strcmp(text, from_waiter) != 0 && strcmp(text, from_task) != 0)
+        fail_msg("report:\n%s", text);
+    free(text);
+    assert_int_equal(weft_lock_release(&s.l), 0); /* the task takes it: all ends */
+    join(w);
+    assert_int_equal(weft_executor_shutdown(s.pool, true, false, 30), 0);
+    assert_int_equal(weft_executor_release(s.pool), 0);
+    assert_int_equal(weft_lock_destroy(&s.l), 0);
+    assert_int_equal(weft_event_destroy(&s.has_l), 0);
+    weft__names_reset();
+}
+
 /* ---- a coroutine and a thread ------------------------------------------------------------- */
 
 static void co_take_x_then_y(void *arg)
@@ -456,6 +518,7 @@ static void deadlocks_out_of_memory(void **state)
 
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(two_lock_cycle_between_threads),
+    WEFT_TEST(future_lock_cycle_names_the_pool_task_once),
     WEFT_TEST(mixed_coroutine_thread_cycle),
     WEFT_TEST(coroutine_join_cycle),
     WEFT_TEST(queue_nobody_feeds_is_starvation),

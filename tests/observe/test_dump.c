@@ -291,6 +291,96 @@ static void dump_shows_a_known_scene_line_by_line(void **state)
     weft__names_reset();
 }
 
+/* A process pool's tasks: the one its worker runs, those waiting in the worker's pipe, those
+ * still queued, each with its worker process. A worker has none of the parent's descriptors:
+ * the task signals through files in a directory whose path is its argument. */
+static bool exists_in(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
+static int touch_in(const char *dir, const char *name)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    int fd = open(path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+    return fd < 0 ? -1 : close(fd);
+}
+
+static int pp_task(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)len;
+    (void)result;
+    (void)result_len;
+    if (touch_in(arg, "started") != 0) return 1;
+    for (int i = 0; i < 30000 && !exists_in(arg, "go"); i++) weft_time_sleep(0.001);
+    return 0;
+}
+
+static void dump_shows_process_pool_tasks_and_their_worker(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/weft-dump-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    weft_executor_t *pool;
+    weft_process_pool_opts_t o = WEFT_PROCESS_POOL_OPTS_INIT;
+    o.process_name_prefix = "pp";
+    assert_int_equal(weft_process_pool_create(1, &o, &pool), 0);
+    assert_int_equal(weft_executor_set_name(pool, "pp"), 0);
+    enum { N = 7 };
+    weft_future_t *f[N];
+    for (int i = 0; i < N; i++)
+        assert_int_equal(weft_process_pool_submit(pool, pp_task, dir, sizeof dir, &f[i]), 0);
+    for (int i = 0; i < 20000 && !exists_in(dir, "started"); i++) weft_time_sleep(0.001);
+    assert_true(exists_in(dir, "started")); /* the first one runs */
+    long pid = 0;
+    int running = 0, in_pipe = 0, queued = 0;
+    char *text = NULL;
+    /* The pool thread hands out the pipelined ones right after the first: look until it did. */
+    for (int tries = 0; tries < 2000 && in_pipe == 0; tries++) {
+        free(text);
+        text = dump_text();
+        running = in_pipe = queued = 0;
+        for (const char *l = strstr(text, "'pp task': "); l; l = strstr(l + 1, "'pp task': ")) {
+            const char *rest = l + strlen("'pp task': ");
+            long p;
+            if (sscanf(rest, "running in process %ld", &p) == 1) {
+                running++;
+                pid = p;
+            } else if (sscanf(rest, "ready queued for process %ld", &p) == 1) {
+                in_pipe++;
+            } else if (strncmp(rest, "ready\n", 6) == 0) {
+                queued++;
+            }
+        }
+        if (in_pipe == 0) weft_time_sleep(0.005);
+    }
+    if (running != 1 || in_pipe < 1 || running + in_pipe + queued != N || pid <= 0)
+        fail_msg("running %d, in the pipe %d, queued %d:\n%s", running, in_pipe, queued, text);
+    char want[64];
+    snprintf(want, sizeof want, "running in process %ld", pid);
+    expect_line(text, "pool task", "pp task", want); /* the first of the pool's tasks */
+    snprintf(want, sizeof want, "process %ld 'pp_0': running", pid);
+    if (!strstr(text, want)) fail_msg("no line for the worker process:\n%s", text);
+    free(text);
+    assert_int_equal(touch_in(dir, "go"), 0); /* every task ends */
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(weft_future_error(f[i], 30, NULL), 0);
+        weft_future_release(f[i]);
+    }
+    assert_int_equal(weft_executor_shutdown(pool, true, false, 30), 0);
+    assert_int_equal(weft_executor_release(pool), 0);
+    char path[256];
+    snprintf(path, sizeof path, "%s/started", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/go", dir);
+    unlink(path);
+    rmdir(dir);
+    weft__names_reset();
+}
+
 /* A coroutine holding a Lock a thread waits for: "held by coroutine". */
 typedef struct co_hold {
     weft_lock_t l;
@@ -555,6 +645,7 @@ static void dump_survives_every_allocation_failure(void **state)
 
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(dump_shows_a_known_scene_line_by_line),
+    WEFT_TEST(dump_shows_process_pool_tasks_and_their_worker),
     WEFT_TEST(dump_names_a_coroutine_as_lock_holder),
     WEFT_TEST(dump_says_for_how_long_when_observing),
     WEFT_TEST(dump_to_null_file_is_einval),
