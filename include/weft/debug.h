@@ -10,25 +10,36 @@
  *     weft_debug_dump(stderr);
  *
  * prints, grouped by thread (a thread's hub's coroutines indented under it), then the pool
- * tasks, then the child processes, one line per task:
+ * tasks, then the child processes, one line per task, then weft's own threads (a process
+ * pool's manager, the deadlock watchdog, the dump's thread), which are not counted as tasks:
  *
- *     weft dump: pid 4242, 7 tasks
+ *     weft dump: pid 4242, 9 tasks
  *     thread 4242 'MainThread': blocked on process 4250 join
  *     thread 4243 'worker': blocked on Lock 'x' held by thread 'MainThread' for 1.25 s
  *     thread 4244 'Thread-2': blocked on coroutine 'getter' join
  *       coroutine 3 'getter': blocked on Queue 'jobs' get
  *       coroutine 4 'Coroutine-4': blocked on sleep until +0.25 s
- *     pool task 0x5581e2c0 'task': running on thread 'weft_pool_0'
+ *     pool task 0x5581e2c0 'task': running in thread 'weft_pool_0'
  *     pool task 0x5581e340 'task': ready
+ *     pool task 0x5581e3c0 'jobs task': running in process 4251
+ *     pool task 0x5581e440 'jobs task': ready queued for process 4251
  *     process 4250 'Process-1': running
+ *     process 4251 'weft_proc_0': running
+ *     weft's own threads:
+ *     thread 4245 'weft_proc': running
+ *
+ * A process pool's task is "running in process N" on the worker that runs it, "ready queued
+ * for process N" while it waits in that worker's pipe (each worker takes a few at a time), and
+ * "ready" while queued in the pool.
  *
  * A line is `KIND ID 'NAME': STATE` then, when blocked, ` on WHAT`, where WHAT
  * is the object's kind and name (or address when unnamed: "Event 0x7ffd..."), "fd 7 read",
  * "process 1234 join", "sleep until +0.25 s"; ` held by KIND 'NAME'` when the object has
- * an owner (a Lock's or RLock's holder, a joined thread or coroutine, the worker running a
- * Future); ` until +S s` for a timed wait; ` for S s` once observing is on. Ids: a
- * thread's kernel tid, a coroutine's number (N of "Coroutine-N"), a pool task's future
- * address, a process's pid. A process's state is "running" or "done (exit <code>)".
+ * an owner (a Lock's or RLock's holder, a joined thread or coroutine), ` run by KIND 'NAME'`
+ * for a Future a worker runs (the pool task, which stands for its worker thread); ` until +S s` for
+ * a timed wait; ` for S s` once observing is on. Ids: a thread's kernel tid, a coroutine's number
+ * (N of "Coroutine-N"), a pool task's future address, a process's pid. A process's state is
+ * "running" or "done (exit <code>)".
  *
  * WEFT_DUMP_SIGNAL=QUIT (or USR1, USR2, HUP, or a number), read at load: that signal prints
  * the dump to stderr and the program goes on (Go exits after its SIGQUIT dump; going on is

@@ -35,8 +35,9 @@
 #define NONE WEFT__TASK_NONE
 
 /* The snapshot, and a walk mark per task: 0 unseen, 1 on the current walk, 2 done, 3 in a
- * cycle, 4 left out: a worker thread whose running pool task stands for it (they share one
- * waiting context, so one wait; owners resolve to the task, see tasks.c find_owner). */
+ * cycle, 4 left out: a thread of weft's own, or a worker thread whose running pool task
+ * stands for it (they share one waiting context, so one wait; owners resolve to the task, see
+ * tasks.c find_owner). */
 typedef struct graph {
     weft__tasks_t ts;
     uint8_t *mark;
@@ -76,6 +77,7 @@ static int collect(graph_t *g)
     }
     for (size_t i = 0; i < g->ts.n; i++) {
         const weft__task_t *t = &g->ts.v[i];
+        if (t->internal) g->mark[i] = 4;
         if (t->kind != WEFT__TASK_POOL || !t->ctx) continue;
         for (size_t k = 0; k < g->ts.n; k++)
             if (g->ts.v[k].kind == WEFT__TASK_THREAD && g->ts.v[k].ctx == t->ctx) g->mark[k] = 4;
@@ -343,6 +345,8 @@ static struct {
 static void *watch(void *arg)
 {
     (void)arg;
+    (void)pthread_setname_np(pthread_self(), "weft-deadlock");
+    (void)weft__ctx_list_internal(); /* unlisted: its snapshots list it as a plain thread */
     int64_t period = dl.threshold / 4;
     if (period < 10000000) period = 10000000;
     if (period > 1000000000) period = 1000000000;

@@ -168,8 +168,14 @@ static int dump_text(text_t *t)
     weft__tasks_t ts;
     int rc = weft__tasks_snapshot(&ts);
     if (rc) return rc;
-    put(t, "weft dump: pid %d, %zu tasks\n", (int)getpid(), ts.n);
-    for (size_t i = 0; i < ts.n; i++) print_task(t, &ts, &ts.v[i]);
+    size_t own = 0;
+    for (size_t i = 0; i < ts.n; i++) own += ts.v[i].internal;
+    put(t, "weft dump: pid %d, %zu tasks\n", (int)getpid(), ts.n - own);
+    for (size_t i = 0; i < ts.n; i++)
+        if (!ts.v[i].internal) print_task(t, &ts, &ts.v[i]);
+    if (own) put(t, "weft's own threads:\n");
+    for (size_t i = 0; i < ts.n; i++)
+        if (ts.v[i].internal) print_task(t, &ts, &ts.v[i]);
     weft__tasks_free(&ts);
     return t->failed ? WEFT_ENOMEM : 0;
 }
@@ -229,6 +235,7 @@ static void *dump_thread(void *arg)
 {
     int fd = *(int *)arg;
     (void)pthread_setname_np(pthread_self(), "weft-dump");
+    (void)weft__ctx_list_internal(); /* unlisted: its dumps list it as a plain thread */
     for (;;) {
         char c;
         ssize_t n = weft__sys_read(fd, &c, 1);

@@ -51,6 +51,7 @@ typedef struct weft__task {
     const void *hub;
     size_t worker;              /* a running pool task's worker index; SIZE_MAX: none */
     int pid;                    /* a process pool's task handed to a worker: its pid; 0: none */
+    bool internal;              /* a thread of weft's own (weft__ctx_list_internal) */
     const void *handle;         /* weft_thread_t, weft_co_t, weft_future_t, weft_process_t (identity
                                  * only: never followed, it may be gone once the snapshot returns) */
     const void *pool;           /* a pool task's executor (identity only) */

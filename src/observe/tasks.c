@@ -163,6 +163,7 @@ static void on_ctx(weft__waitctx_t *ctx, void *arg)
     t->tid = atomic_load_explicit(&ctx->tid, memory_order_relaxed);
     t->id = (uint64_t)t->tid;
     t->handle = atomic_load_explicit(&ctx->who, memory_order_relaxed);
+    t->internal = ctx->internal; /* under the registry's lock */
     read_wait(ctx, t);
 }
 

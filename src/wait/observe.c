@@ -102,6 +102,15 @@ int weft__ctx_list_self(void)
     return 0;
 }
 
+int weft__ctx_list_internal(void)
+{
+    int rc = weft__ctx_list_self();
+    weft__mutex_lock(&reg_lock);
+    weft__thread_ctx.internal = weft__thread_ctx.listed;
+    weft__mutex_unlock(&reg_lock);
+    return rc;
+}
+
 void weft__ctx_visit(void (*fn)(weft__waitctx_t *ctx, void *arg), void *arg)
 {
     weft__mutex_lock(&reg_lock);

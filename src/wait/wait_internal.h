@@ -116,12 +116,13 @@ struct weft__waitctx {
     uint64_t scope_depth;    /* timeout scopes open (weft_timeout_begin/end) */
     /* What it is blocked on now (weft__blocked_begin/end), read by the dump, the deadlock
      * report and the trace from other threads (hence atomic, relaxed: a snapshot). */
-    _Atomic uint32_t on;                  /* weft__on_t; WEFT__ON_NONE: not blocked */
-    _Atomic(const void *) obj;            /* what on; see weft__on_t */
-    _Atomic int64_t deadline;             /* the park's deadline, WEFT_NO_DEADLINE: none */
-    _Atomic int64_t since;                /* when the park began (WEFT__OBSERVE_SINCE), else 0 */
-    uint8_t kind;                         /* WEFT__CTX_* */
-    bool listed;                          /* a thread's: on the registry of thread contexts */
+    _Atomic uint32_t on;       /* weft__on_t; WEFT__ON_NONE: not blocked */
+    _Atomic(const void *) obj; /* what on; see weft__on_t */
+    _Atomic int64_t deadline;  /* the park's deadline, WEFT_NO_DEADLINE: none */
+    _Atomic int64_t since;     /* when the park began (WEFT__OBSERVE_SINCE), else 0 */
+    uint8_t kind;              /* WEFT__CTX_* */
+    bool listed;               /* a thread's: on the registry of thread contexts */
+    bool internal; /* a thread of weft's own (weft__ctx_list_internal), under the registry's lock */
     _Atomic int tid;                      /* a thread's: its kernel thread id, once listed */
     _Atomic(void *) who;                  /* a weft_thread_t's own (thread layer), else NULL */
     weft__waitctx_t *reg_prev, *reg_next; /* the registry (wait.c's lock) */
@@ -156,6 +157,11 @@ static inline void weft__blocked_leave(weft__waitctx_t *ctx, bool marked)
 /* Puts the calling thread's own context on the registry now (a weft thread at its start, the
  * dump for its caller): 0 or WEFT_ENOMEM (the registry's exit key could not be made). */
 int weft__ctx_list_self(void);
+
+/* Lists the calling thread as one of weft's own (a pool's manager, a watchdog, the dump's
+ * thread): the dump shows it apart from the program's tasks and deadlock reports leave it out.
+ * At the thread's start, before it blocks. 0 or WEFT_ENOMEM (then it is not listed at all). */
+int weft__ctx_list_internal(void);
 
 /* Calls fn on every listed thread context (the threads that ever blocked in weft, or listed
  * themselves, and have not exited) under the registry's lock: fn must not block, nor end a

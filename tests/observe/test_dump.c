@@ -381,6 +381,38 @@ static void dump_shows_process_pool_tasks_and_their_worker(void **state)
     weft__names_reset();
 }
 
+/* weft's own threads (a process pool's manager, the deadlock watchdog) are not the program's
+ * tasks: the dump lists them apart, after the tasks, and does not count them. */
+static void dump_lists_weft_threads_apart(void **state)
+{
+    (void)state;
+    weft_executor_t *pool;
+    weft_process_pool_opts_t o = WEFT_PROCESS_POOL_OPTS_INIT;
+    o.process_name_prefix = "pp";
+    assert_int_equal(weft_process_pool_create(1, &o, &pool), 0);
+    assert_int_equal(weft_debug_deadlock_check_start(3600), 0);
+    char *text = NULL;
+    for (int tries = 0; tries < 2000; tries++) { /* until both threads listed themselves */
+        free(text);
+        text = dump_text();
+        if (strstr(text, "'pp': ") && strstr(text, "'weft-deadlock': ")) break;
+        weft_time_sleep(0.005);
+    }
+    const char *own = strstr(text, "weft's own threads:\n");
+    const char *pp = strstr(text, "'pp': ");
+    const char *dl = strstr(text, "'weft-deadlock': ");
+    if (!own || !pp || !dl || pp < own || dl < own) fail_msg("dump:\n%s", text);
+    size_t n = 0;
+    for (const char *l = text; l < own; l = strchr(l, '\n') + 1) n++;
+    char head[64];
+    snprintf(head, sizeof head, "weft dump: pid %d, %zu tasks\n", (int)getpid(), n - 1);
+    if (strncmp(text, head, strlen(head)) != 0) fail_msg("want \"%s\":\n%s", head, text);
+    free(text);
+    assert_int_equal(weft_debug_deadlock_check_stop(), 0);
+    assert_int_equal(weft_executor_shutdown(pool, true, false, 30), 0);
+    assert_int_equal(weft_executor_release(pool), 0);
+}
+
 /* A coroutine holding a Lock a thread waits for: "held by coroutine". */
 typedef struct co_hold {
     weft_lock_t l;
@@ -646,6 +678,7 @@ static void dump_survives_every_allocation_failure(void **state)
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(dump_shows_a_known_scene_line_by_line),
     WEFT_TEST(dump_shows_process_pool_tasks_and_their_worker),
+    WEFT_TEST(dump_lists_weft_threads_apart),
     WEFT_TEST(dump_names_a_coroutine_as_lock_holder),
     WEFT_TEST(dump_says_for_how_long_when_observing),
     WEFT_TEST(dump_to_null_file_is_einval),
