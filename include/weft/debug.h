@@ -45,7 +45,11 @@
  * the dump to stderr and the program goes on (Go exits after its SIGQUIT dump; going on is
  * friendlier: dump again later, or attach a debugger). The handler only writes a byte to a
  * pipe; a thread of weft's own ("weft-dump", blocked in read, never in a weft wait) prints.
- * Setting it turns observing on. Not in a fork child (its dump thread is not copied).
+ * Setting it turns observing on. Not in a fork child (its dump thread is not copied): there
+ * the signal has the action it had before weft's handler (so a signal sent to the whole
+ * process group, as Ctrl-\ sends, acts on the children as it would without weft: by default
+ * SIGQUIT ends them, and a process pool replaces the workers it ends). A value that names no
+ * signal is ignored.
  */
 #ifndef WEFT_DEBUG_H
 #define WEFT_DEBUG_H

@@ -246,11 +246,21 @@ static void *dump_thread(void *arg)
     return NULL;
 }
 
-/* In a forked child the dump thread does not exist (its handler's byte goes unread there): it
- * no longer counts among the threads that never wake a waiter. */
+/* In a forked child the dump thread does not exist: it no longer counts among the threads
+ * that never wake a waiter, the signal gets its old action back (a group signal, as Ctrl-\\
+ * sends, would otherwise make the child write into the pipe's fd number, which the child may
+ * since have reused for a file of its own), and the child closes its copy of the pipe. */
 static void dump_fork_child(void)
 {
-    if (sig_no) atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
+    if (!sig_no) return;
+    atomic_fetch_sub_explicit(&weft__idle_helpers, 1, memory_order_release);
+    sigaction(sig_no, &sig_old, NULL);
+    weft__sys_close(sig_pipe[0]);
+    weft__sys_close(sig_pipe[1]);
+    sig_pipe[0] = sig_pipe[1] = -1;
+    sig_no = 0;
+    sig_out = -1;
+    sig_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
 }
 
 static const weft__fork_hooks_t dump_fork_hooks = {.rank = WEFT__LAYER_EXECUTOR,

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -409,6 +410,7 @@ static void dump_lists_weft_threads_apart(void **state)
     if (strncmp(text, head, strlen(head)) != 0) fail_msg("want \"%s\":\n%s", head, text);
     free(text);
     assert_int_equal(weft_debug_deadlock_check_stop(), 0);
+    weft_debug_observe(false); /* the watchdog turned it on */
     assert_int_equal(weft_executor_shutdown(pool, true, false, 30), 0);
     assert_int_equal(weft_executor_release(pool), 0);
 }
@@ -619,6 +621,46 @@ static void signal_prints_the_dump_and_the_program_goes_on(void **state)
     close(fds[1]);
 }
 
+/* A forked child has no dump thread: the signal's old action is back there (a group signal,
+ * as Ctrl-\\ sends, must not make a child write its byte into the pipe's old fd number, which
+ * the child may have reused for a file of its own), and the child has no copy of the pipe. */
+static int child_sees_old_action(void *arg)
+{
+    int rfd = *(int *)arg;
+    struct sigaction sa;
+    if (sigaction(SIGUSR2, NULL, &sa) != 0) return 1;
+    if (sa.sa_handler != SIG_DFL) return 2;
+    return fcntl(rfd, F_GETFD) == -1 ? 0 : 3; /* the parent's pipe is not the child's */
+}
+
+static void forked_child_does_not_keep_the_dump_signal(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+    assert_int_equal(weft__dump_signal_start(SIGUSR2, fds[1]), 0);
+    /* The pipe's read end: the lowest fd the start opened after `fds`. */
+    int probe = fds[1] + 1;
+    weft_process_t *p;
+    assert_int_equal(weft_process_start(child_sees_old_action, &probe, NULL, &p), 0);
+    assert_int_equal(weft_process_join(p, 30), 0);
+    int code = -1;
+    assert_int_equal(weft_process_exitcode(p, &code), 0);
+    assert_int_equal(code, 0);
+    assert_int_equal(weft_process_release(p), 0);
+    pid_t pid = fork(); /* a plain fork too */
+    assert_true(pid >= 0);
+    if (pid == 0) _exit(child_sees_old_action(&probe));
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    weft__dump_signal_stop();
+    weft_debug_observe(false);
+    close(fds[0]);
+    close(fds[1]);
+}
+
 static void dump_signal_names_parse(void **state)
 {
     (void)state;
@@ -687,6 +729,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(names_cannot_forge_dump_lines),
     WEFT_TEST(init_forgets_an_old_name),
     WEFT_TEST(signal_prints_the_dump_and_the_program_goes_on),
+    WEFT_TEST(forked_child_does_not_keep_the_dump_signal),
     WEFT_TEST(dump_signal_names_parse),
     WEFT_TEST(dump_survives_every_allocation_failure),
 };
