@@ -3,7 +3,8 @@
  * and chrome://tracing: a JSON file in the Trace Event Format ({"traceEvents": [...]}), as
  * `go tool trace` records one for Go.
  *
- * What it records, per thread (the file's "tid"; thread names from "M" metadata events):
+ * What it records, per thread (the file's "tid"; one "M" metadata event "thread_name" per
+ * thread, with the name the thread had when its newest buffer began, and one "process_name"):
  *   - every run of a coroutine: a slice ("ph":"X", cat "coroutine") named by the coroutine
  *     (a hub looks whether a trace runs at each spawn and at least every 64 switches, not at
  *     every switch, which then costs nothing while no trace runs: a hub already busy when a
