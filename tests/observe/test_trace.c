@@ -2,7 +2,8 @@
  * test_trace.c — weft/trace.h: a scene (coroutines on a hub exchanging through a Queue named
  * 'jobs', a thread pool task, a child process) traced, the file parsed and checked by
  * check_trace.py (beside this file: JSON, slices nested per thread, async pairs, flows, the
- * counts); the API's errors; a forked child that does not trace; the OOM loop. The
+ * counts); the API's errors; a forked child that does not trace; the OOM loop; a canceled
+ * park's wake arrow from its canceler; each thread named once in the file. The
  * environment variable (WEFT_TRACE, written at exit; an unwritable path) is checked on an
  * example by tests/observe.cmake.
  */
