@@ -24,7 +24,7 @@ endif()
 add_executable(observe_gdb_scene ${CMAKE_CURRENT_SOURCE_DIR}/observe/gdb/scene.c)
 target_link_libraries(observe_gdb_scene PRIVATE weft)
 set(script ${CMAKE_CURRENT_SOURCE_DIR}/observe/test_gdb.sh)
-foreach(name info_names_the_tasks bt_shows_the_blocking_caller bt_restores_the_thread
+foreach(name info_names_the_tasks info_ids_are_the_dumps bt_shows_the_blocking_caller bt_restores_the_thread
              bt_refuses_what_it_cannot_show info_reads_a_core_file
              auto_loads_from_the_install)
   add_test(NAME observe.gdb.${name}

@@ -8,6 +8,8 @@
  *   thread pool 'crew' (one worker): its worker runs a task waiting on that Event, a second
  *                       task is queued
  *   process 'child'     a child that sleeps until it is terminated
+ * With SCENE_DUMP=<path> in its environment it writes weft_debug_dump of the scene there
+ * first (test_gdb.sh compares the ids `info weft` prints with the dump's).
  * Run without a breakpoint it cleans up and exits 0.
  */
 #include <weft/coro.h>
@@ -163,6 +165,14 @@ int main(void)
     weft_process_t *child;
     weft_process_opts_t copts = {.name = "child"};
     CHECK(weft_process_start(child_sleeps, NULL, &copts, &child));
+
+    const char *dump = getenv("SCENE_DUMP");
+    if (dump) {
+        FILE *f = fopen(dump, "w");
+        if (!f) abort();
+        CHECK(weft_debug_dump(f));
+        CHECK(fclose(f));
+    }
 
     scene_ready();
 
