@@ -16,8 +16,19 @@
 #   info_reads_a_core_file           info weft on a core file (gcore); weft bt says it needs a
 #                                    live process
 #   auto_loads_from_the_install      cmake --install puts it where gdb loads it with libweft.so
+# With WEFT_GDB_QEMU="<qemu-user> [options]" in the environment (the aarch64 cross build:
+# observe.gdb.<case>.aarch64) the scene runs under qemu-user's gdb server (-g <socket>) and
+# <gdb> (gdb-multiarch) connects to it where the cases say `run`; a missing gdb or qemu skips
+# the case (exit 77) with a message.
 set -u
 case_=$1 gdb=$2 scene=$3 script=$4
+qemu=${WEFT_GDB_QEMU:-}
+if [ -n "$qemu" ]; then
+    for prog in "$gdb" ${qemu%% *}; do
+        command -v "$prog" >/dev/null 2>&1 ||
+            { echo "SKIP ($case_): $prog not found (make cross-deps installs it)"; exit 77; }
+    done
+fi
 out=$(mktemp -d "${TMPDIR:-/tmp}/weft-gdb.XXXXXX")
 trap 'rm -rf "$out"' EXIT
 
@@ -32,7 +43,34 @@ fail() {
 # goes to $out/log.
 run_gdb() {
     set -- -nx -batch -iex 'set debuginfod enabled off' -iex 'set pagination off' "$@"
-    timeout 50 "$gdb" "$@" >"$out/log" 2>&1
+    if [ -z "$qemu" ]; then
+        timeout 50 "$gdb" "$@" >"$out/log" 2>&1
+        return
+    fi
+    # qemu-user holds the scene at its first instruction until gdb connects to its server's
+    # socket; `run` becomes connecting to it and continuing. The target's files are the
+    # machine's own (the arm64 multiarch libc qemu -L / runs with).
+    sock=$out/gdb.sock
+    rm -f "$sock"
+    timeout 50 $qemu -g "$sock" "$scene" >"$out/scene.log" 2>&1 &
+    qpid=$!
+    i=0
+    while [ ! -S "$sock" ]; do
+        i=$((i + 1))
+        [ $i -le 1000 ] && kill -0 $qpid 2>/dev/null ||
+            { cat "$out/scene.log" >"$out/log"; fail "qemu's gdb server did not start"; }
+        sleep 0.01
+    done
+    n=$#
+    while [ $n -gt 0 ]; do
+        a=$1
+        shift
+        n=$((n - 1))
+        if [ "$a" = run ]; then set -- "$@" "target remote $sock" -ex continue; else set -- "$@" "$a"; fi
+    done
+    timeout 50 "$gdb" -iex 'set sysroot /' "$@" >"$out/log" 2>&1
+    kill $qpid 2>/dev/null
+    wait $qpid 2>/dev/null
 }
 
 
@@ -101,7 +139,9 @@ bt_shows_the_blocking_caller)
     ;;
 bt_restores_the_thread)
     # the registers the switch frame gives (x86_64.S, aarch64.S)
-    case $(uname -m) in
+    arch=$(uname -m)
+    [ -z "$qemu" ] || arch=aarch64
+    case $arch in
     aarch64) regs="pc sp x19 x20 x21 x22 x23 x24 x25 x26 x27 x28 x29 x30" ;;
     *) regs="pc sp rbp rbx r12 r13 r14 r15" ;;
     esac
