@@ -19,8 +19,9 @@
 #   make soak            the HTTP scenario under wrk for 10 minutes: RSS, fds, threads, stacks
 #                        must stay flat (SOAK_SECONDS=<n> to change the length; not in CI)
 #   make test-aarch64    the coro, sync and queue suites cross-built for aarch64 and run under
-#                        qemu-user (assembly and ucontext switch), and the coro suite natively
-#                        with the ucontext switch
+#                        qemu-user (assembly and ucontext switch), the gdb script's cases on
+#                        the aarch64 build (gdb-multiarch through qemu-user's gdb server), and
+#                        the coro suite natively with the ucontext switch
 
 PRESET ?= default
 BUILD := build/$(PRESET)
@@ -31,10 +32,12 @@ DEB_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev
                 $(if $(filter fuzz,$(PRESET)),clang libclang-rt-dev)
 BENCH_PACKAGES := libglib2.0-dev libuv1-dev libtbb-dev g++ python3 \
                   golang-go python3-gevent libboost-context-dev python3-mpi4py
-# make test-aarch64: the native tools, Debian's aarch64 cross compiler, qemu-user, and the
-# target's libraries from Debian's arm64 multiarch packages (dpkg --add-architecture arm64).
+# make test-aarch64: the native tools, Debian's aarch64 cross compiler, qemu-user, the
+# target's libraries from Debian's arm64 multiarch packages (dpkg --add-architecture arm64),
+# and gdb-multiarch (observe.gdb.*.aarch64).
 CROSS_PACKAGES := cmake ninja-build gcc make pkg-config libcmocka-dev liburing-dev \
-                  gcc-aarch64-linux-gnu qemu-user libcmocka-dev:arm64 liburing-dev:arm64
+                  gcc-aarch64-linux-gnu qemu-user libcmocka-dev:arm64 liburing-dev:arm64 \
+                  gdb-multiarch python3
 # make demo needs only the build tools (not the test suite's Redis server or load generators).
 DEMO_PACKAGES := cmake ninja-build gcc make pkg-config liburing-dev
 DOCS_PACKAGES := doxygen python3 man-db
@@ -153,7 +156,9 @@ soak: deps
 # lists the first failure): qemu-user's threads once crashed a case that passes everywhere else
 # (sync.condition.condition_wait_releases_all_rlock_levels, SEGFAULT, aarch64-ucontext on a
 # loaded machine; not reproduced in 240 runs of it nor 7 runs of the suites). A case that fails
-# twice fails the target.
+# twice fails the target. The aarch64 preset also runs tools/weft-gdb.py's cases
+# (observe.gdb.*.aarch64, tests/observe/gdb.cmake): its scene under qemu-user's gdb server,
+# gdb-multiarch attached, `weft bt` loading the aarch64 switch frame.
 CROSS_SUITES := coro sync queue
 CROSS_TARGETS := $(foreach f,$(wildcard $(CROSS_SUITES:%=tests/%/test_*.c)),\
                    test_$(lastword $(subst /, ,$(dir $(f))))_$(patsubst test_%.c,%,$(notdir $(f))))
@@ -163,10 +168,11 @@ cross-deps:
 
 test-aarch64: cross-deps
 	@for p in aarch64 aarch64-ucontext; do \
-	  echo "==== preset $$p: coro, sync, queue under qemu-aarch64"; \
+	  echo "==== preset $$p: coro, sync, queue (and gdb on aarch64) under qemu-aarch64"; \
 	  cmake --preset $$p >/dev/null && \
-	  cmake --build --preset $$p --target $(CROSS_TARGETS) && \
-	  ctest --preset $$p -R '^(coro|sync|queue)\.' --repeat until-pass:2 || exit 1; \
+	  cmake --build --preset $$p --target $(CROSS_TARGETS) \
+	    $$([ $$p = aarch64 ] && echo observe_gdb_scene) && \
+	  ctest --preset $$p -R '^(coro|sync|queue|observe\.gdb)\.' --repeat until-pass:2 || exit 1; \
 	done
 	@echo "==== preset ucontext: coro, native"
 	@cmake --preset ucontext >/dev/null

@@ -5,11 +5,16 @@
 #                   blocked on; each hub (src/coro/hub.c) with its live coroutines (id, name,
 #                   state, what each is blocked on); the thread pools' workers and queued
 #                   tasks (src/executor/thread_pool.c); the child processes
-#                   (src/process/process.c).
-#   weft bt <id>    the stack of a parked coroutine: <id> is the number `info weft` gives it
-#                   (#3), its name, or its address. The registers its switch saved on its
-#                   stack (src/coro/arch/x86_64.S, aarch64.S) are loaded into the selected
-#                   thread for the `bt`, and the thread's own registers are put back after.
+#                   (src/process/process.c). The ids are weft_debug_dump's: a thread's tid,
+#                   a coroutine's id (its field `id`, the N of "Coroutine-N"), a pool task's
+#                   future, a process's pid.
+#   weft bt <id>    the stack of a parked coroutine: <id> is its id as `info weft` and
+#                   weft_debug_dump give it (3, or #3), its name, or its address. The
+#                   registers its switch saved on its stack (src/coro/arch/x86_64.S,
+#                   aarch64.S) are loaded into the selected thread for the `bt`, and the
+#                   thread's own registers are put back after.
+#                   Both layouts run in CTest: x86-64 natively (observe.gdb.*), aarch64 on the
+#                   cross build under qemu-user's gdb server (observe.gdb.*.aarch64).
 #
 # Loading: installed next to the library as
 #   <prefix>/share/gdb/auto-load/<libdir>/libweft.so.<version>-gdb.py
@@ -220,13 +225,15 @@ def _coroutines(hub):
     return cos
 
 
+def _co_id(co):
+    """A coroutine's id, as weft_debug_dump prints it (struct weft_co's id, from 1 per process
+    in spawn order: the N of its default name "Coroutine-N")."""
+    return int(co["id"])
+
+
 def _all_coroutines():
-    """(id, hub, co) for every live coroutine of every hub, ids from 1 in listing order."""
-    out = []
-    for hub in _hubs():
-        for co in _coroutines(hub):
-            out.append((len(out) + 1, hub, co))
-    return out
+    """(id, hub, co) for every live coroutine of every hub."""
+    return [(_co_id(co), hub, co) for hub in _hubs() for co in _coroutines(hub)]
 
 
 def _per_thread():
@@ -257,11 +264,26 @@ def _per_thread():
     return hubs, ctxs
 
 
-def _thread_label(tid, gthreads):
+def _thread_label(tid, gthreads, name=None):
+    """'gdb thread N (tid T, 'name')': the name gdb knows (the kernel's), else `name` (weft's:
+    qemu-user's gdb server tells no thread names)."""
     t = gthreads.get(tid)
     if t is None:
         return "tid %d" % tid
-    return "gdb thread %d (tid %d%s)" % (t.num, tid, ", '%s'" % t.name if t.name else "")
+    name = t.name or name
+    return "gdb thread %d (tid %d%s)" % (t.num, tid, ", '%s'" % name if name else "")
+
+
+def _weft_thread_name(ctx):
+    """The name of the weft_thread_t a thread context belongs to (its `who`), or None."""
+    try:
+        who = _int(ctx["who"])
+        if not who:
+            return None
+        t = gdb.Value(who).cast(gdb.lookup_type("struct weft_thread").pointer())
+        return t["name"].string() or None
+    except (gdb.error, gdb.MemoryError):
+        return None
 
 
 def _info(out):
@@ -282,7 +304,7 @@ def _info(out):
         seen.add(tid)
         what = _blocked(ctx, names, owners)
         hub = " runs a hub" if _int(ctx["parker"]) else ""
-        out("  %s%s: %s\n" % (_thread_label(tid, gthreads), hub,
+        out("  %s%s: %s\n" % (_thread_label(tid, gthreads, _weft_thread_name(ctx)), hub,
                               "blocked on " + what if what else "running"))
     hub_tids = set(t.ptid[1] for t in hub_thread.values())
     for tid, t in sorted(gthreads.items()):
@@ -290,7 +312,6 @@ def _info(out):
             out("  %s%s: not listed (it has not blocked as a thread in weft)\n"
                 % (_thread_label(tid, gthreads), " runs a hub" if tid in hub_tids else ""))
 
-    ident = 0
     for hub in hubs:
         root = hub["root"].address
         ctx = root_of.get(_int(root))
@@ -304,11 +325,11 @@ def _info(out):
         out("hub 0x%x on %s: %d live coroutine(s)%s\n"
             % (_int(hub), owner, _load(hub["nlive"]), ", closing" if hub["closing"] else ""))
         for co in _coroutines(hub):
-            ident += 1
             state = _load(co["state"])
             words = CO_STATES.get(state, "state %d" % state)
             what = _blocked(co["wctx"], names, owners)
-            line = "  #%d coroutine '%s' 0x%x %s" % (ident, co["name"].string(), _int(co), words)
+            line = "  coroutine %d '%s' 0x%x %s" % (_co_id(co), co["name"].string(), _int(co),
+                                                    words)
             if what:
                 line += " on " + what
             if _int(co) == current:
@@ -376,12 +397,15 @@ def _pool(p, out):
                                                            _future_state(run)))
         else:
             out("  worker %d '%s': idle\n" % (i, name))
+    # The queue's links from its head, the dummy link not counted (the head is the dummy, or
+    # the oldest task once a pop found more behind it: thread_pool.c's fifo_pop).
     queued = 0
+    dummy = _int(p["dummy"].address)
     link = p["head"]
     while _int(link):
-        link = link["next"]
-        if _int(link):
+        if _int(link) != dummy:
             queued += 1
+        link = link["next"]
     if queued:
         out("  %d task(s) queued\n" % queued)
 
@@ -502,7 +526,7 @@ class Weft(gdb.Command):
 
 class WeftBt(gdb.Command):
     """weft bt <id | name | address> [full | N]: the stack of a parked coroutine (ids and names
-as `info weft` lists them). Its saved registers are loaded into the selected thread for the
+as `info weft` and weft_debug_dump list them). Its saved registers are loaded into the selected thread for the
 backtrace and the thread's own are restored after."""
 
     def __init__(self):

@@ -3,7 +3,8 @@
  * and chrome://tracing: a JSON file in the Trace Event Format ({"traceEvents": [...]}), as
  * `go tool trace` records one for Go.
  *
- * What it records, per thread (the file's "tid"; thread names from "M" metadata events):
+ * What it records, per thread (the file's "tid"; one "M" metadata event "thread_name" per
+ * thread, with the name the thread had when its newest buffer began, and one "process_name"):
  *   - every run of a coroutine: a slice ("ph":"X", cat "coroutine") named by the coroutine
  *     (a hub looks whether a trace runs at each spawn and at least every 64 switches, not at
  *     every switch, which then costs nothing while no trace runs: a hub already busy when a
@@ -14,7 +15,9 @@
  *     async pair ("b"/"e", cat "park", id: the coroutine) from its park to its resumption;
  *     args.outcome says "woken", "timeout", "canceled" or "deadlock";
  *   - every wake: a zero-length slice "wake: <what>" (cat "wake") on the waker's thread, and
- *     a flow arrow ("s" -> "f", cat "wake") from it to the woken thread or coroutine;
+ *     a flow arrow ("s" -> "f", cat "wake") from it to the woken thread or coroutine; a park
+ *     ended by a cancel (weft_co_cancel, weft_future_cancel of a running task, a thread's
+ *     cancellation) has the same, from the canceler's thread;
  *   - every pool task (thread pool, process pool) from its submit to its result: an async
  *     pair "task <n>" (cat "task"; args.outcome "result", "error" or "cancelled"), and a
  *     slice "task <n> run" on the worker thread of a thread pool while it runs;

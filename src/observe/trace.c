@@ -366,12 +366,36 @@ static void write_rec(out_t *o, const rec_t *r, int pid, int tid)
     }
 }
 
-static void write_chunk(out_t *o, const chunk_t *c, int pid)
+/* The tids named so far in the file being written (under ctl): an open-addressed set, with
+ * room for every chunk's tid (nchunks <= MAX_CHUNKS), so it never fills. */
+static int named[2 * MAX_CHUNKS];
+
+/* Adds tid to `named`; false: it was there. */
+static bool name_once(int tid)
 {
+    size_t mask = sizeof named / sizeof named[0] - 1;
+    for (size_t i = ((unsigned)tid * 2654435761u) & mask;; i = (i + 1) & mask) {
+        if (named[i] == tid) return false;
+        if (named[i] == 0) {
+            named[i] = tid;
+            return true;
+        }
+    }
+}
+
+/* The "M" thread_name of c's thread, unless the file names it already. The newest chunk of a
+ * thread comes first (see write_file), so a renamed thread gets its newest name. */
+static void write_thread_name(out_t *o, const chunk_t *c, int pid)
+{
+    if (!name_once(c->tid)) return;
     head(o, "M", "__metadata", pid, c->tid, 0);
     put(o, ",\"name\":\"thread_name\",\"args\":{\"name\":\"");
     put_str(o, c->thread[0] ? c->thread : "thread");
     put(o, "\"}}");
+}
+
+static void write_chunk(out_t *o, const chunk_t *c, int pid)
+{
     /* Acquire: the records below n were written before it was published. */
     uint32_t n = atomic_load_explicit(&c->n, memory_order_acquire);
     for (uint32_t i = 0; i < n; i++) write_rec(o, &c->recs[i], pid, c->tid);
@@ -393,6 +417,11 @@ static int write_file(void)
     put_str(&o, program_invocation_short_name);
     put(&o, "\"}}");
     weft__mutex_lock(&lock);
+    /* Each thread named once: a thread's live chunk is its newest, and `done` is newest first
+     * (a thread retires its chunks in the order it filled them, each pushed at the head). */
+    memset(named, 0, sizeof named);
+    for (const chunk_t *c = live; c; c = c->next) write_thread_name(&o, c, pid);
+    for (const chunk_t *c = done; c; c = c->next) write_thread_name(&o, c, pid);
     for (const chunk_t *c = done; c; c = c->next) write_chunk(&o, c, pid);
     for (const chunk_t *c = live; c; c = c->next) write_chunk(&o, c, pid);
     weft__mutex_unlock(&lock);

@@ -126,6 +126,9 @@ int weft__waitq_wake(weft_waitq_t *q, int n, uintptr_t data)
 
 void weft__waitctx_cancel(weft__waitctx_t *ctx)
 {
+    /* Tracing: the canceler's wake, as weft__waiter_wake records a waker's (emitted once the
+     * context's lock is let go: the sink may allocate). */
+    weft__trace_ev_t ev = {.type = WEFT__TR_WAKE};
     weft__mutex_lock(&ctx->lock);
     atomic_store_explicit(&ctx->cancel, 1, memory_order_release);
     weft__waiter_t *w = ctx->current;
@@ -134,8 +137,13 @@ void weft__waitctx_cancel(weft__waitctx_t *ctx)
          * what it was given. */
         uint32_t s = atomic_load_explicit(&w->state, memory_order_acquire);
         while (s < WEFT__W_WAKING) {
+            w->cancel_flow = weft__observe(WEFT__OBSERVE_TRACE) ? weft__trace_id() : 0;
+            if (w->cancel_flow) ev.t0 = weft_time_monotonic_ns();
             if (atomic_compare_exchange_weak_explicit(&w->state, &s, WEFT__W_CANCELED,
                                                       memory_order_acq_rel, memory_order_acquire)) {
+                ev.flow = w->cancel_flow;
+                ev.on = w->on;
+                ev.obj = w->obj;
                 if (ctx->parker)
                     ctx->parker->unpark(ctx->park_arg);
                 else if (s == WEFT__W_SLEEPING)
@@ -145,6 +153,7 @@ void weft__waitctx_cancel(weft__waitctx_t *ctx)
         }
     }
     weft__mutex_unlock(&ctx->lock);
+    if (ev.flow) weft__trace_emit(&ev);
 }
 
 bool weft_cancel_requested(void)
@@ -385,7 +394,9 @@ __attribute__((noinline, cold)) static void trace_park(weft__waitctx_t *ctx, wef
                            .t1 = weft_time_monotonic_ns(),
                            .id = (uintptr_t)ctx,
                            .obj = w->obj,
-                           .flow = s == WEFT__W_WOKEN ? w->flow : 0,
+                           .flow = s == WEFT__W_WOKEN      ? w->flow
+                                   : s == WEFT__W_CANCELED ? w->cancel_flow
+                                                           : 0,
                            .arg = s == WEFT__W_WOKEN      ? 0
                                   : s == WEFT__W_CANCELED ? WEFT_ECANCELED
                                   : s == WEFT__W_DEADLK   ? WEFT_EDEADLK

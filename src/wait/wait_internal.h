@@ -180,6 +180,10 @@ struct weft__waiter {
     uintptr_t data;       /* what the waker hands over, defined by each primitive */
     const void *obj;      /* which one (see weft__on_t) */
     uint64_t flow;        /* tracing: the waker's flow id (written before its WOKEN), 0: none */
+    /* tracing: the canceler's flow id, 0: none; written by weft__waitctx_cancel before its
+     * CANCELED (under the context's lock, while the park is unfinished), read only after a
+     * park ended CANCELED: no initialisation on the waiting path */
+    uint64_t cancel_flow;
 };
 
 /* The waiting context of the caller: the running coroutine's, else the thread's own. Inline:

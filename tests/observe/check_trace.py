@@ -2,6 +2,7 @@
 """Checks a weft trace (weft/trace.h) is what Perfetto and chrome://tracing read.
 
   check_trace.py FILE [--min-runs N] [--processes N] [--tasks N] [--park TEXT] [--flows]
+                      [--thread-name NAME] [--cancel-wake TEXT]
   check_trace.py --run PROGRAM FILE [options]   runs PROGRAM with WEFT_TRACE=FILE first
   check_trace.py --unwritable PROGRAM           WEFT_TRACE at a path that cannot be written:
                                                 the program runs, one line on stderr
@@ -9,8 +10,10 @@
 Checks: the file is JSON {"traceEvents": [...]}; every event has ph, pid, ts (and tid but M
 process metadata); "X" slices of each thread nest (no two overlap partially); "B"/"E" balance
 per thread; async "b"/"e" pair up per (cat, id) with b before e; every flow "f" has its "s";
-then the counts asked for: coroutine runs, process lifetimes, pool tasks from submit to
-result, a park whose name contains TEXT. Exit 0 when all hold; else prints why, exit 1.
+one "M" process_name per pid and one "M" thread_name per (pid, tid); then the counts asked for:
+coroutine runs, process lifetimes, pool tasks from submit to result, a park whose name contains
+TEXT, a thread named NAME, a park on TEXT canceled (outcome "canceled") with its wake arrow
+from the canceler (a "wake: TEXT..." slice and its flow "s" -> the park's "f"). Exit 0 when all hold; else prints why, exit 1.
 """
 import json
 import os
@@ -23,7 +26,8 @@ def fail(msg):
     sys.exit(1)
 
 
-def check(path, min_runs=0, processes=None, tasks=None, park=None, flows=False):
+def check(path, min_runs=0, processes=None, tasks=None, park=None, flows=False,
+          thread_name=None, cancel_wake=None):
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -37,6 +41,7 @@ def check(path, min_runs=0, processes=None, tasks=None, park=None, flows=False):
     asyncs = {}
     pairs = {}
     flow_s, flow_f = set(), set()
+    meta = {}
     for e in evs:
         for k in ("ph", "pid", "ts"):
             if k not in e:
@@ -45,6 +50,12 @@ def check(path, min_runs=0, processes=None, tasks=None, park=None, flows=False):
         tid = e.get("tid")
         if ph != "M" and tid is None:
             fail("event without tid: %r" % e)
+        if ph == "M" and e.get("name") in ("process_name", "thread_name"):
+            key = (e["name"], e["pid"], tid if e["name"] == "thread_name" else None)
+            if key in meta:
+                fail("%s twice for pid %s tid %s: %r and %r"
+                     % (e["name"], e["pid"], tid, meta[key]["args"], e["args"]))
+            meta[key] = e
         if ph == "X":
             if e["dur"] < 0:
                 fail("negative duration: %r" % e)
@@ -107,6 +118,29 @@ def check(path, min_runs=0, processes=None, tasks=None, park=None, flows=False):
         fail("no park on %r" % park)
     if flows and not flow_s & flow_f:
         fail("no wake arrow (flow s -> f)")
+    if thread_name is not None and not any(
+            k[0] == "thread_name" and e["args"]["name"] == thread_name for k, e in meta.items()):
+        fail("no thread named %r: %r" % (thread_name, sorted(
+            e["args"]["name"] for k, e in meta.items() if k[0] == "thread_name")))
+    if cancel_wake is not None:
+        # A park's flow end follows it in the file: "b" "e" "f" (a coroutine), "X" "f" (a thread).
+        starts = {}
+        for i, e in enumerate(evs):
+            if e["ph"] == "s" and i and evs[i - 1].get("cat") == "wake":
+                starts[e["id"]] = evs[i - 1]["name"]
+        found = False
+        for i, e in enumerate(evs):
+            if (e.get("cat") != "park" or e["ph"] not in "bX" or cancel_wake not in e["name"]
+                    or e.get("args", {}).get("outcome") != "canceled"):
+                continue
+            f = evs[i + (2 if e["ph"] == "b" else 1):][:1]
+            if not f or f[0]["ph"] != "f":
+                fail("canceled park without a wake arrow: %r" % e)
+            if not starts.get(f[0]["id"], "").startswith("wake: " + cancel_wake):
+                fail("canceled park's arrow %r starts at no 'wake: %s' slice" % (f[0], cancel_wake))
+            found = True
+        if not found:
+            fail("no canceled park on %r" % cancel_wake)
     print("check_trace: %s: %d events, %d coroutine runs, %d processes, %d tasks, %d flows: ok"
           % (path, len(evs), runs, len(procs), len(done), len(flow_s & flow_f)))
 
@@ -130,6 +164,10 @@ def main(argv):
             opts["tasks"] = int(argv[i + 1]); i += 2
         elif a == "--park":
             opts["park"] = argv[i + 1]; i += 2
+        elif a == "--thread-name":
+            opts["thread_name"] = argv[i + 1]; i += 2
+        elif a == "--cancel-wake":
+            opts["cancel_wake"] = argv[i + 1]; i += 2
         elif a == "--flows":
             opts["flows"] = True; i += 1
         else:

@@ -2,7 +2,8 @@
  * test_trace.c — weft/trace.h: a scene (coroutines on a hub exchanging through a Queue named
  * 'jobs', a thread pool task, a child process) traced, the file parsed and checked by
  * check_trace.py (beside this file: JSON, slices nested per thread, async pairs, flows, the
- * counts); the API's errors; a forked child that does not trace; the OOM loop. The
+ * counts); the API's errors; a forked child that does not trace; the OOM loop; a canceled
+ * park's wake arrow from its canceler; each thread named once in the file. The
  * environment variable (WEFT_TRACE, written at exit; an unwritable path) is checked on an
  * example by tests/observe.cmake.
  */
@@ -174,6 +175,35 @@ static void trace_path_expands_the_pid(void **state)
     unlink(expect);
 }
 
+static weft_queue_t *cq;
+
+static void canceled_getter(void *arg)
+{
+    (void)arg;
+    void *item;
+    assert_int_equal(weft_queue_get(cq, 30, &item), WEFT_ECANCELED);
+}
+
+/* A coroutine parked on a Queue and canceled by weft_co_cancel: its park ends "canceled" with
+ * a wake arrow from the canceler's "wake: Queue get" slice, as a put's wake would have. */
+static void trace_records_who_cancels_a_parked_coroutine(void **state)
+{
+    (void)state;
+    char path[256];
+    trace_path(path, sizeof path, "cancel");
+    assert_int_equal(weft_queue_create(WEFT_QUEUE_FIFO, 1, &cq), 0);
+    assert_int_equal(weft_trace_start(path), 0);
+    weft_co_t *co;
+    assert_int_equal(weft_co_spawn(canceled_getter, NULL, NULL, &co), 0);
+    while (weft_co_state(co) != WEFT_CO_BLOCKED) assert_int_equal(weft_co_yield(), 0);
+    assert_int_equal(weft_co_cancel(co), 0);
+    weft_test_co_join(co);
+    assert_int_equal(weft_trace_stop(), 0);
+    assert_int_equal(check(path, "--cancel-wake \"Queue get\" --flows"), 0);
+    assert_int_equal(weft_queue_release(cq), 0);
+    unlink(path);
+}
+
 /* ---- threads ----------------------------------------------------------------------------- */
 
 enum { ROUNDS = 300 };
@@ -217,6 +247,53 @@ static void trace_threads_record_while_flushed(void **state)
     unlink(path);
 }
 
+/* ---- thread names ------------------------------------------------------------------------ */
+
+enum { SPINS = 256 }; /* two spinners switching: each half fills two of a thread's buffers */
+
+static void spinner(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < SPINS; i++) (void)weft_co_yield();
+}
+
+static void spin_once(void)
+{
+    weft_co_t *co[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(weft_co_spawn(spinner, NULL, NULL, &co[i]), 0);
+    for (int i = 0; i < 2; i++) weft_test_co_join(co[i]);
+}
+
+static void *renamed_thread(void *arg)
+{
+    (void)arg;
+    assert_int_equal(pthread_setname_np(pthread_self(), "tr-before"), 0);
+    spin_once();
+    assert_int_equal(weft_trace_flush(), 0);
+    assert_int_equal(pthread_setname_np(pthread_self(), "tr-after"), 0);
+    spin_once();
+    return NULL;
+}
+
+/* A thread whose events fill several buffers, flushed in between and renamed half-way: the
+ * file names each thread once ("M" thread_name), with its newest name; the process once. */
+static void trace_names_each_thread_once(void **state)
+{
+    (void)state;
+    char path[256];
+    trace_path(path, sizeof path, "names");
+    assert_int_equal(weft_trace_start(path), 0);
+    spin_once(); /* this thread too: more than one buffer */
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, renamed_thread, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(weft_trace_flush(), 0);
+    assert_int_equal(check(path, "--min-runs 1000 --thread-name tr-after"), 0);
+    assert_int_equal(weft_trace_stop(), 0);
+    assert_int_equal(check(path, "--min-runs 1000 --thread-name tr-after"), 0);
+    unlink(path);
+}
+
 static int traced_waits(void *ctx)
 {
     const char *path = ctx;
@@ -254,7 +331,9 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(trace_flush_writes_a_complete_file_and_goes_on),
     WEFT_TEST(trace_start_rejects_bad_input),
     WEFT_TEST(trace_path_expands_the_pid),
+    WEFT_TEST(trace_records_who_cancels_a_parked_coroutine),
     WEFT_TEST(trace_survives_oom),
     WEFT_TEST(trace_threads_record_while_flushed),
+    WEFT_TEST(trace_names_each_thread_once),
 };
 WEFT_TEST_MAIN(cases)

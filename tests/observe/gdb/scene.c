@@ -8,6 +8,8 @@
  *   thread pool 'crew' (one worker): its worker runs a task waiting on that Event, a second
  *                       task is queued
  *   process 'child'     a child that sleeps until it is terminated
+ * With SCENE_DUMP=<path> in its environment it writes weft_debug_dump of the scene there
+ * first (test_gdb.sh compares the ids `info weft` prints with the dump's).
  * Run without a breakpoint it cleans up and exits 0.
  */
 #include <weft/coro.h>
@@ -20,10 +22,12 @@
 #include <weft/thread.h>
 
 #include <sched.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -84,9 +88,15 @@ static int crew_task_queued(void *arg, void **result)
     return 0;
 }
 
+static pid_t scene_pid;
+
 static int child_sleeps(void *arg)
 {
     (void)arg;
+    /* Dies with the scene (gdb kills it at its end, or qemu-user's with it): the main thread
+     * that forked it lives until the scene ends. A scene gone before this line: getppid. */
+    (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != scene_pid) return 0;
     (void)weft_time_sleep(60);
     return 0;
 }
@@ -161,8 +171,17 @@ int main(void)
     wait_asleep(&worker_tid);
 
     weft_process_t *child;
+    scene_pid = getpid();
     weft_process_opts_t copts = {.name = "child"};
     CHECK(weft_process_start(child_sleeps, NULL, &copts, &child));
+
+    const char *dump = getenv("SCENE_DUMP");
+    if (dump) {
+        FILE *f = fopen(dump, "w");
+        if (!f) abort();
+        CHECK(weft_debug_dump(f));
+        CHECK(fclose(f));
+    }
 
     scene_ready();
 
