@@ -46,7 +46,8 @@
  * Thread and coroutine safety: every call is safe from any thread or coroutine at once, and
  * from the scope's own tasks (spawn more, cancel, read errors); join from a task of the same
  * scope is WEFT_EDEADLK. Joins park as any weft wait does (a joining coroutine lets its hub run
- * the others). Not async-signal-safe.
+ * the others); weft_debug_dump shows a joiner as "blocked on Scope 'name' join" (the name from
+ * weft_scope_set_name; unnamed: the scope's address). Not async-signal-safe.
  *
  * Fork: a plainly forked child sees every scope it inherited as broken: spawn, join and cancel
  * return WEFT_EBROKEN (its tasks' threads are not in the child, and their coroutines, futures
@@ -175,6 +176,14 @@ WEFT_EXTERN size_t weft_scope_live(weft_scope_t *scope);
 /* The scope the caller runs in as a task (a coroutine or thread of it, a future's task while
  * it runs), NULL elsewhere. Borrowed: valid while the caller's task runs. */
 WEFT_EXTERN weft_scope_t *weft_scope_current(void);
+
+/* Names the scope for the task dump and the deadlock report (weft/debug.h), as the other
+ * objects' _set_name do: a task parked in weft_scope_join shows as "blocked on Scope 'name'
+ * join" there (unnamed: "Scope 0x... join"). A copy is kept (up to 47 bytes, longer is cut);
+ * NULL or "" removes it; weft_scope_release drops it. 0, WEFT_EINVAL (scope NULL), WEFT_ENOMEM
+ * (the old name stays). From any thread, coroutine or task of the scope; not from a signal
+ * handler (it locks and allocates). New in 1.2. */
+WEFT_EXTERN int weft_scope_set_name(weft_scope_t *scope, const char *name);
 
 /* Frees the scope. WEFT_EBUSY while it has live tasks or open child scopes: nothing happens
  * then (join first: a scope is never left behind with tasks nobody waits for). A scope that

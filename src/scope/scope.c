@@ -603,6 +603,7 @@ int weft_scope_join(weft_scope_t *scope, double timeout)
         weft__mutex_unlock(&scope->lock);
         weft__waiter_t w;
         weft__waiter_init(&w);
+        weft__waiter_on(&w, WEFT__ON_SCOPE, scope); /* the dump's "Scope 'name' join" */
         w.nocancel = nocancel;
         rc = weft__wait_until(&scope->lock, &scope->joiners, &w, live_is_zero, scope, d);
         if (rc == 0) {
@@ -672,6 +673,12 @@ weft_scope_t *weft_scope_current(void)
     return t && !broken(t->scope) ? t->scope : NULL;
 }
 
+int weft_scope_set_name(weft_scope_t *scope, const char *name)
+{
+    if (!scope) return WEFT_EINVAL;
+    return weft__name_set(scope, name);
+}
+
 int weft_scope_release(weft_scope_t *scope)
 {
     if (!scope) return WEFT_EINVAL;
@@ -700,6 +707,7 @@ int weft_scope_release(weft_scope_t *scope)
         }
         weft__free(t);
     }
+    weft__name_drop(scope); /* a forked child's copy of the table too */
     weft__free(scope);
     return 0;
 }
