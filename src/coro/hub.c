@@ -878,7 +878,10 @@ _Noreturn void weft__ctx_entry(void *arg)
     weft_co_t *co = arg;
     weft__hub_t *hub = co->hub;
     finish_switch(hub, co);
-    if (!weft__waitctx_canceled(&co->wctx)) co->fn(co->arg);
+    if (!weft__waitctx_canceled(&co->wctx))
+        co->fn(co->arg);
+    else if (co->unrun)
+        co->unrun(co->arg); /* weft__co_on_unrun */
     end_locals(co);
     weft__free(co->locals);
     co->locals = NULL;

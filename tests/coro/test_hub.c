@@ -646,18 +646,27 @@ static void deadlock_is_reported(void **state)
 
 /* A coroutine joining one that waits on an Event nobody sets, on the only thread of the
  * process: the hub finds both stuck, and the join fails with WEFT_EDEADLK (weft/coro.h lists
- * it for weft_co_join). */
+ * it for weft_co_join). The stuck one does not end on its own EDEADLK (it waits, bounded, for
+ * the joiner to have seen its answer): its end would wake the joiner's join with 0 first. */
 typedef struct stuck_join {
-    weft_event_t e;
+    weft_event_t e, seen;
     int rc;
 } stuck_join_t;
+
+static void stuck_until_seen(void *p)
+{
+    stuck_join_t *s = p;
+    assert_int_equal(weft_event_wait(&s->e, WEFT_FOREVER), WEFT_EDEADLK);
+    assert_int_equal(weft_event_wait(&s->seen, 30), 0);
+}
 
 static void joins_a_stuck_one(void *p)
 {
     stuck_join_t *s = p;
-    weft_co_t *a = weft_test_spawn(stuck_waiter, &s->e);
+    weft_co_t *a = weft_test_spawn(stuck_until_seen, s);
     s->rc = weft_co_join(a, WEFT_FOREVER);
-    if (s->rc == WEFT_EDEADLK) assert_int_equal(weft_co_join(a, 30), 0); /* it ended too */
+    weft_event_set(&s->seen);
+    assert_int_equal(weft_co_join(a, 30), 0);
     weft_co_release(a);
 }
 
@@ -666,6 +675,7 @@ static void co_join_of_a_stuck_coroutine_is_edeadlk(void **state)
     (void)state;
     stuck_join_t s = {.rc = 1};
     weft_event_init(&s.e);
+    weft_event_init(&s.seen);
     weft_co_t *j = weft_test_spawn(joins_a_stuck_one, &s);
     int rc = weft_co_join(j, WEFT_FOREVER); /* the root is stuck with them */
     assert_true(rc == 0 || rc == WEFT_EDEADLK);
@@ -673,6 +683,7 @@ static void co_join_of_a_stuck_coroutine_is_edeadlk(void **state)
     weft_co_release(j);
     assert_int_equal(s.rc, WEFT_EDEADLK);
     weft_event_destroy(&s.e);
+    weft_event_destroy(&s.seen);
 }
 
 static void *set_later(void *p)

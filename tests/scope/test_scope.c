@@ -18,10 +18,6 @@
 #include <stdatomic.h>
 #include <unistd.h>
 
-#ifndef WEFT_ETASKFAILED /* REGRESSION RUN ON MAIN ONLY */
-#define WEFT_ETASKFAILED (-4004)
-#endif
-
 /* A task that blocks on *ev until canceled; counts how it ended. */
 typedef struct blocker {
     weft_event_t ev;
@@ -245,7 +241,7 @@ static void coroutine_failure_cancels_the_rest(void **state)
     weft_scope_t *s = open_scope(WEFT_FOREVER);
     for (int i = 0; i < 3; i++) assert_int_equal(weft_scope_spawn(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_spawn(s, fail_eio, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 10), WEFT_EIO);
+    assert_int_equal(weft_scope_join(s, 10), WEFT_ETASKFAILED);
     assert_int_equal(atomic_load(&b.canceled), 3);
     size_t count;
     int first;
@@ -265,7 +261,7 @@ static void thread_failure_cancels_the_rest(void **state)
     for (int i = 0; i < 2; i++)
         assert_int_equal(weft_scope_thread_start(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_thread_start(s, fail_eio, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 10), WEFT_EIO);
+    assert_int_equal(weft_scope_join(s, 10), WEFT_ETASKFAILED);
     /* a thread canceled before it ran never ran its function */
     assert_int_equal(atomic_load(&b.canceled), atomic_load(&b.started));
     assert_int_equal(atomic_load(&b.saw_request), atomic_load(&b.started));
@@ -294,7 +290,7 @@ static void future_failure_cancels_the_rest(void **state)
     assert_int_equal(weft_scope_submit(s, ex, ok_task, &ran, &queued), 0); /* both workers busy */
     assert_int_equal(weft_event_set(&gate), 0);
     int rc = weft_scope_join(s, 10);
-    assert_int_equal(rc, WEFT_EIO);
+    assert_int_equal(rc, WEFT_ETASKFAILED);
     int code;
     assert_int_equal(weft_future_error(running, 0, &code), 0);
     assert_int_equal(code, WEFT_ECANCELED);
@@ -315,7 +311,7 @@ static void future_failure_cancels_the_rest(void **state)
     assert_int_equal(weft_event_destroy(&gate), 0);
 }
 
-/* A child that exits 3 fails the scope (WEFT_ECHILD, first 3); a sleeping one is terminated;
+/* A child that exits 3 fails the scope (WEFT_ETASKFAILED, first 3); a sleeping one is terminated;
  * one that ignores SIGTERM is killed after the grace period. Neither is a failure. */
 static void process_failure_cancels_the_rest(void **state)
 {
@@ -328,7 +324,7 @@ static void process_failure_cancels_the_rest(void **state)
     assert_int_equal(weft_scope_process_start(s, child_sleeps, NULL, NULL, &sleeper), 0);
     assert_int_equal(weft_scope_process_start(s, child_ignores_term, NULL, NULL, &ignores_term), 0);
     assert_int_equal(weft_scope_process_start(s, exit3, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 30), WEFT_ECHILD);
+    assert_int_equal(weft_scope_join(s, 30), WEFT_ETASKFAILED);
     int first, code;
     size_t count;
     assert_int_equal(weft_scope_errors(s, &first, &count), 0);
@@ -500,6 +496,10 @@ static int child_scope_fails(void *arg)
     assert_int_equal(weft_scope_create(NULL, WEFT_FOREVER, &c), 0);
     assert_int_equal(weft_scope_spawn(c, fail_eio, NULL, NULL, NULL), 0);
     int rc = weft_scope_join(c, 10);
+    assert_int_equal(rc, WEFT_ETASKFAILED);
+    int first;
+    assert_int_equal(weft_scope_errors(c, &first, NULL), 0);
+    assert_int_equal(first, WEFT_EIO);
     assert_int_equal(weft_scope_release(c), 0);
     return rc;
 }
@@ -512,7 +512,10 @@ static void nested_failure_reaches_the_parent_through_its_task(void **state)
     weft_scope_t *s = open_scope(WEFT_FOREVER);
     assert_int_equal(weft_scope_thread_start(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_thread_start(s, child_scope_fails, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 10), WEFT_EIO);
+    assert_int_equal(weft_scope_join(s, 10), WEFT_ETASKFAILED);
+    int first;
+    assert_int_equal(weft_scope_errors(s, &first, NULL), 0);
+    assert_int_equal(first, WEFT_ETASKFAILED); /* what the joining task returned */
     assert_int_equal(weft_scope_release(s), 0);
     assert_int_equal(weft_event_destroy(&b.ev), 0);
 }
@@ -540,6 +543,9 @@ static void nested_scope_keeps_its_parents_deadline(void **state)
     weft_scope_t *s = open_scope(0.1);
     assert_int_equal(weft_scope_thread_start(s, child_waits_forever, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_join(s, 10), WEFT_ETIMEDOUT);
+    size_t count;
+    assert_int_equal(weft_scope_errors(s, NULL, &count), 0);
+    assert_int_equal(count, 0); /* the child's WEFT_ETIMEDOUT is this deadline's, not a failure */
     assert_int_equal(weft_scope_release(s), 0);
     assert_int_equal(weft_event_destroy(&b.ev), 0);
 }
@@ -743,6 +749,8 @@ static int oom_body(void *ctx)
         int r2 = weft_scope_thread_start(s, ok, NULL, NULL, NULL);
         int r3 = weft_scope_submit(s, ex, ok_task, NULL, NULL);
         rc = weft_scope_join(s, 20);
+        if (rc == WEFT_ETASKFAILED) /* a task's own ENOMEM */
+            assert_int_equal(weft_scope_errors(s, &rc, NULL), 0);
         assert_int_equal(weft_scope_release(s), 0);
         if (rc == 0) rc = r1 ? r1 : r2 ? r2 : r3;
     }
