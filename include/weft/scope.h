@@ -19,20 +19,19 @@
  * own code and the count (as Python's TaskGroup raises an ExceptionGroup of the tasks'
  * exceptions).
  *
- * Cancellation (weft_scope_cancel, a first failure, the deadline, a parent scope's cancel)
- * reaches each kind as weft already cancels it: a coroutine by weft_co_cancel (one that has not
- * started never runs its function: it ends canceled unrun, as one canceled by its thread's exit,
- * see weft_scope_spawn); a thread by the waiting core's cancel (its weft waits fail
- * with WEFT_ECANCELED and weft_cancel_requested() turns true; it is expected to return); a
- * future by weft_future_cancel (a queued one never runs, a running one sees the cancel as a
- * thread does); a child process gets SIGTERM, then SIGKILL once the scope's grace period
- * (weft_scope_opts_t.grace) has passed. A task that ends with WEFT_ECANCELED after its scope
- * was canceled (or with WEFT_ETIMEDOUT once the scope's deadline has passed, which cancels the
- * scope then if nobody did: a child scope's join says so, its deadline being at most this one),
- * a cancelled future, and a child that dies
- * of the scope's SIGTERM or SIGKILL are not failures. A task that returns another nonzero value
- * while the scope is being canceled is still counted as a failure (Trio's rule: only the
- * cancellation itself is swallowed).
+ * Cancellation (weft_scope_cancel, a first failure, the deadline, a parent scope's cancel) reaches
+ * each kind as weft already cancels it: a coroutine by weft_co_cancel (one that has not started
+ * never runs its function: it ends canceled unrun, as one canceled by its thread's exit, see
+ * weft_scope_spawn); a thread by the waiting core's cancel (its weft waits fail with WEFT_ECANCELED
+ * and weft_cancel_requested() turns true; it is expected to return); a future by weft_future_cancel
+ * (a queued one never runs, a running one sees the cancel as a thread does); a child process gets
+ * SIGTERM, then SIGKILL once the scope's grace period (weft_scope_opts_t.grace) has passed. A task
+ * that ends with WEFT_ECANCELED after its scope was canceled (or with WEFT_ETIMEDOUT once the
+ * scope's deadline has passed, which cancels the scope then if nobody did: a child scope's join
+ * says so, its deadline being at most this one), a cancelled future, and a child that dies of the
+ * scope's SIGTERM or SIGKILL are not failures. A task that returns another nonzero value while the
+ * scope is being canceled is still counted as a failure (Trio's rule: only the cancellation itself
+ * is swallowed).
  *
  * Nesting. A scope opened by a task of another scope (a coroutine or thread it runs, a
  * future's task while it runs) is that scope's child: a cancel of the parent cancels it, and
