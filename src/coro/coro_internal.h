@@ -126,7 +126,7 @@ struct weft_co {
     size_t timer;              /* index in the hub's timer heap, or SIZE_MAX */
     weft__local_t *locals;
     size_t nlocals, caplocals;
-    void (*unrun)(void *arg); /* called with arg instead of fn when it ends unrun, if set */
+    void (*unrun)(void *arg); /* called with arg instead of fn when it ends unrun (coro_shared.h) */
     struct weft_group *group; /* the group it counts in, if any */
     weft_co_t *gnext, *gprev; /* the group's member list (under the group's lock) */
 #if WEFT__ASAN
@@ -137,15 +137,6 @@ struct weft_co {
 #endif
     char name[WEFT_CO_NAME_MAX];
 };
-
-/* Has co call unrun(arg) (arg: the one it was spawned with) where its function would have run,
- * when it ends without running it: canceled before it first ran (weft_co_cancel, its thread's
- * exit, its hubs' stop). The scope layer sees such a task end through it. Called by the spawner
- * before co can run (a spawn does not switch: right after weft_co_spawn on the same thread). */
-static inline void weft__co_on_unrun(weft_co_t *co, void (*unrun)(void *arg))
-{
-    co->unrun = unrun;
-}
 
 /* ---- the io seam ------------------------------------------------------------------------- */
 

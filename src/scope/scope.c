@@ -28,7 +28,7 @@
 #include "weft/scope.h"
 
 #include "../core/core_internal.h"
-#include "../coro/coro_internal.h"
+#include "../coro/coro_shared.h"
 #include "../wait/wait_internal.h"
 
 #include <math.h>
