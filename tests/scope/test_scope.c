@@ -458,8 +458,12 @@ static int opens_child(void *arg)
     }
     assert_int_equal(rc, 0);
     n->inner = c;
-    assert_int_equal(weft_scope_spawn(c, block, &n->b, NULL, NULL), 0);
-    assert_int_equal(weft_scope_thread_start(c, block, &n->b, NULL, NULL), 0);
+    /* The other opener may have opened the gate already and the parent's cancel come first:
+     * then these starts are refused (an assertion failed here once, on the thread task). */
+    rc = weft_scope_spawn(c, block, &n->b, NULL, NULL);
+    assert_true(rc == 0 || rc == WEFT_ECANCELED);
+    rc = weft_scope_thread_start(c, block, &n->b, NULL, NULL);
+    assert_true(rc == 0 || rc == WEFT_ECANCELED);
     assert_int_equal(weft_event_set(&n->opened), 0);
     rc = weft_scope_join(c, 20);
     atomic_store(&n->inner_rc, rc);
