@@ -3,8 +3,10 @@
  *
  * We fetch five "pages" in a scope: three as coroutines, one on a thread, one on a thread
  * pool. One of them fails. As with TaskGroup, the first failure cancels the others (their
- * waits return WEFT_ECANCELED and they stop), and join returns that first error. Then a
- * second scope with a deadline: nothing fails, but the deadline ends the slow work.
+ * waits return WEFT_ECANCELED and they stop), and join says WEFT_ETASKFAILED; the first
+ * failure's own code (and how many failed) come from weft_scope_errors, as TaskGroup's
+ * ExceptionGroup holds the tasks' exceptions. Then a second scope with a deadline: nothing
+ * fails, but the deadline ends the slow work.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -48,6 +50,8 @@ int main(void)
 
     printf("fan-out, one failure:\n");
     if (weft_scope_create(NULL, WEFT_FOREVER, &scope) != 0) return 1;
+    weft_scope_set_name(scope,
+                        "fan-out"); /* weft_debug_dump shows a joiner on "Scope 'fan-out' join" */
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)20, NULL, NULL));
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)2000, NULL, NULL));
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)404, NULL, NULL));
@@ -55,10 +59,11 @@ int main(void)
     check(weft_scope_submit(scope, pool, fetch_task, (void *)(intptr_t)4000, NULL));
     double t0 = weft_time_monotonic();
     int rc = weft_scope_join(scope, WEFT_FOREVER);
+    int first;
     size_t failures;
-    weft_scope_errors(scope, NULL, &failures);
-    printf("join: %s after %.2f s, %zu failure(s)\n", weft_error_name(rc),
-           weft_time_monotonic() - t0, failures);
+    weft_scope_errors(scope, &first, &failures);
+    printf("join: %s after %.2f s, %zu failure(s), the first: %s\n", weft_error_name(rc),
+           weft_time_monotonic() - t0, failures, weft_error_name(first));
     weft_scope_release(scope);
 
     printf("a deadline of 0.1 s:\n");

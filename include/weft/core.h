@@ -156,6 +156,7 @@ struct weft__list {
     XX(EBROKEN, -4001, "broken (barrier aborted, reset or timed out)")                             \
     XX(EEOF, -4002, "end of file")                                                                 \
     XX(EWORKERDIED, -4003, "worker died while running the task")                                   \
+    XX(ETASKFAILED, -4004, "a task of the scope failed")                                           \
     XX(ESYSTEM, -4090, "unexpected system error (an errno weft does not name)")
 
 enum {

@@ -125,8 +125,10 @@ WEFT_EXTERN WEFT_NODISCARD int weft_co_spawn(void (*fn)(void *arg), void *arg,
 /* Waits until co's function has returned, at most `timeout` seconds (the rules of weft/core.h:
  * WEFT_FOREVER blocks, 0 or any other negative value polls); then 0, at once and forever after. Any
  * number of coroutines and threads may join the same coroutine. Errors: WEFT_EINVAL (co NULL,
- * timeout NaN), WEFT_EDEADLK (co is the caller), WEFT_ETIMEDOUT, WEFT_ECANCELED (the joiner was
- * canceled). A thread of another hub may join too: it parks as any waiter does. */
+ * timeout NaN), WEFT_EDEADLK (co is the caller; or the caller's hub found its coroutines stuck,
+ * "Deadlock" above: a join without timeout of a coroutine that waits on what nothing can set),
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED (the joiner was canceled). A thread of another hub may join
+ * too: it parks as any waiter does. */
 WEFT_EXTERN int weft_co_join(weft_co_t *co, double timeout);
 
 /* Joins n coroutines (NULL entries are skipped) within one timeout (gevent.joinall). Returns

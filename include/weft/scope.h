@@ -14,23 +14,30 @@
  * fails by returning nonzero, preferably a negative WEFT_E* code. A future fails when it
  * completes with an error (its task returned nonzero); a process fails when it exits with a
  * nonzero status or dies by a signal. The first failure cancels every other task of the scope;
- * all failures are counted (weft_scope_errors).
+ * join then returns WEFT_ETASKFAILED, a code that means only that (a task's own code could be
+ * any WEFT_E*, join's own statuses included), and weft_scope_errors gives the first failure's
+ * own code and the count (as Python's TaskGroup raises an ExceptionGroup of the tasks'
+ * exceptions).
  *
- * Cancellation (weft_scope_cancel, a first failure, the deadline, a parent scope's cancel)
- * reaches each kind as weft already cancels it: a coroutine by weft_co_cancel (one that has not
- * started never runs its function); a thread by the waiting core's cancel (its weft waits fail
- * with WEFT_ECANCELED and weft_cancel_requested() turns true; it is expected to return); a
- * future by weft_future_cancel (a queued one never runs, a running one sees the cancel as a
- * thread does); a child process gets SIGTERM, then SIGKILL once the scope's grace period
- * (weft_scope_opts_t.grace) has passed. A task that ends with WEFT_ECANCELED after its scope
- * was canceled, a cancelled future, and a child that dies of the scope's SIGTERM or SIGKILL are
- * not failures. A task that returns another nonzero value while the scope is being canceled
- * is still counted as a failure (Trio's rule: only the cancellation itself is swallowed).
+ * Cancellation (weft_scope_cancel, a first failure, the deadline, a parent scope's cancel) reaches
+ * each kind as weft already cancels it: a coroutine by weft_co_cancel (one that has not started
+ * never runs its function: it ends canceled unrun, as one canceled by its thread's exit, see
+ * weft_scope_spawn); a thread by the waiting core's cancel (its weft waits fail with WEFT_ECANCELED
+ * and weft_cancel_requested() turns true; it is expected to return); a future by weft_future_cancel
+ * (a queued one never runs, a running one sees the cancel as a thread does); a child process gets
+ * SIGTERM, then SIGKILL once the scope's grace period (weft_scope_opts_t.grace) has passed. A task
+ * that ends with WEFT_ECANCELED after its scope was canceled (or with WEFT_ETIMEDOUT once the
+ * scope's deadline has passed, which cancels the scope then if nobody did: a child scope's join
+ * says so, its deadline being at most this one), a cancelled future, and a child that dies of the
+ * scope's SIGTERM or SIGKILL are not failures. A task that returns another nonzero value while the
+ * scope is being canceled is still counted as a failure (Trio's rule: only the cancellation itself
+ * is swallowed).
  *
  * Nesting. A scope opened by a task of another scope (a coroutine or thread it runs, a
  * future's task while it runs) is that scope's child: a cancel of the parent cancels it, and
  * its deadline is at most the parent's. A child's failure is not the parent's by itself: the
- * task that joins the child scope gets its code and fails the parent by returning it.
+ * task that joins the child scope gets WEFT_ETASKFAILED (the child's first code from
+ * weft_scope_errors) and fails the parent by returning a nonzero code.
  * weft_scope_current() tells a task its own scope (to start siblings, as nursery passing).
  * A coroutine runs on the hub of the thread that started it: a thread task (or a future's
  * task) that starts coroutines in its scope joins them before it ends, so they run.
@@ -46,7 +53,8 @@
  * Thread and coroutine safety: every call is safe from any thread or coroutine at once, and
  * from the scope's own tasks (spawn more, cancel, read errors); join from a task of the same
  * scope is WEFT_EDEADLK. Joins park as any weft wait does (a joining coroutine lets its hub run
- * the others). Not async-signal-safe.
+ * the others); weft_debug_dump shows a joiner as "blocked on Scope 'name' join" (the name from
+ * weft_scope_set_name; unnamed: the scope's address). Not async-signal-safe.
  *
  * Fork: a plainly forked child sees every scope it inherited as broken: spawn, join and cancel
  * return WEFT_EBROKEN (its tasks' threads are not in the child, and their coroutines, futures
@@ -100,13 +108,17 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_create(const weft_scope_opts_t *opts, 
 
 /* Spawns fn(arg) as a coroutine of the scope, on the calling thread's hub (as weft_co_spawn,
  * with opts). It runs when that thread blocks in weft (a join of the scope does) or yields:
- * the scope's own thread tasks and futures' tasks join theirs before they end, but a plain
- * thread that spawns into a scope and then exits leaves the coroutine unrun, and the scope's
- * join waits for it until its timeout (WEFT_EBUSY). co may be NULL; else it gets a handle of its
- * own (weft_co_release it). Errors: WEFT_EINVAL (scope or fn NULL, bad opts), WEFT_ECANCELED (the
- * scope is canceled: a failure, a cancel or its deadline came), WEFT_ESHUTDOWN (the scope was
- * joined), WEFT_EBROKEN (a scope inherited over fork), WEFT_ENOMEM and weft_co_spawn's errors; then
- * nothing was started and *co is NULL. */
+ * the scope's own thread tasks and futures' tasks join theirs before they end. A coroutine
+ * canceled before it first ran never runs fn: a plain thread (no task of the scope) that spawns
+ * and then exits without blocking in weft cancels it at its exit (weft/coro.h, "Thread exit"),
+ * as a stop of the hubs it was spawned on (weft_hubs_stop) or a weft_co_cancel of *co does. The
+ * task then ends canceled unrun, as one the scope's cancel reached before it started: not a
+ * failure (weft_scope_errors does not count it), and join does not wait for it; make sure such
+ * a thread blocks (joins the scope) if the work must be done. co may be NULL; else it gets a
+ * handle of its own (weft_co_release it). Errors: WEFT_EINVAL (scope or fn NULL, bad opts),
+ * WEFT_ECANCELED (the scope is canceled: a failure, a cancel or its deadline came), WEFT_ESHUTDOWN
+ * (the scope was joined), WEFT_EBROKEN (a scope inherited over fork), WEFT_ENOMEM and
+ * weft_co_spawn's errors; then nothing was started and *co is NULL. */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_spawn(weft_scope_t *scope, weft_scope_fn fn, void *arg,
                                                 const weft_co_opts_t *opts, weft_co_t **co);
 
@@ -145,28 +157,32 @@ WEFT_EXTERN int weft_scope_cancel(weft_scope_t *scope);
 
 /* Waits until every task of the scope has ended (its threads and coroutines joined, its
  * processes reaped), at most `timeout` seconds, then closes the scope to new tasks. Returns:
- *   0               every task succeeded
- *   the first failure's code, when a task failed: the negative code it returned, or
- *                   WEFT_ECHILD when the first failure was a process's (its exit status or
- *                   signal: weft_scope_errors) or a task's positive return value
- *   WEFT_ETIMEDOUT  the scope's deadline came (and no task failed first)
- *   WEFT_ECANCELED  the scope was canceled (weft_scope_cancel, a parent's cancel, or the
- *                   joiner's own cancel, which join passes on to the scope) and no task failed
+ *   0                 every task succeeded
+ *   WEFT_ETASKFAILED  a task failed (see "Failure"): whatever code it returned (a WEFT_ETIMEDOUT,
+ *                     a WEFT_EBUSY, a process's exit status...), join says only this;
+ *                     weft_scope_errors gives the first failure's own code and the count
+ *   WEFT_ETIMEDOUT    the scope's deadline came (and no task failed first)
+ *   WEFT_ECANCELED    the scope was canceled (weft_scope_cancel, a parent's cancel, or the
+ *                     joiner's own cancel, which join passes on to the scope) and no task failed
  * Once one of those was returned, every later join returns it again at once.
- *   WEFT_EBUSY      the timeout passed with tasks still running: nothing changes, the scope
- *                   stays open (join again, or cancel then join)
- *   WEFT_EINVAL     scope NULL, timeout NaN
- *   WEFT_EDEADLK    the caller is a task of this scope, or its hub found every coroutine
- *                   stuck
- *   WEFT_EBROKEN    a scope inherited over fork
+ *   WEFT_EBUSY        the timeout passed with tasks still running: nothing changes, the scope
+ *                     stays open (join again, or cancel then join)
+ *   WEFT_EINVAL       scope NULL, timeout NaN
+ *   WEFT_EDEADLK      the caller is a task of this scope, or its hub found every coroutine
+ *                     stuck
+ *   WEFT_EBROKEN      a scope inherited over fork
+ * None of these comes from a task: each is join's own. (Changed before 1.2's release, where
+ * scopes are new: join no longer returns the first failure's own code, which could not be told
+ * from these.)
  * A canceled joiner does not stop waiting: the cancel goes to the scope, and join waits for the
  * tasks to end (a task that ignores cancellation holds it up to the timeout). */
 WEFT_EXTERN int weft_scope_join(weft_scope_t *scope, double timeout);
 
-/* How many tasks failed so far (*count, may be NULL) and the first failure's raw value
- * (*first, may be NULL; 0 if none): the code a task returned, the error of a future, or a
- * process's exit code (Python's: > 0 its exit status, < 0 the signal that killed it).
- * 0, or WEFT_EINVAL for NULL. */
+/* How many tasks failed so far (*count, may be NULL) and the first failure's own value
+ * (*first, may be NULL; 0 if none): the code a task returned (any nonzero int, a WEFT_E*
+ * code of join's own included: it is the task's, never join's), the error of a future, or a
+ * process's exit code (Python's: > 0 its exit status, < 0 the signal that killed it). What a
+ * join's WEFT_ETASKFAILED stands for. 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_scope_errors(weft_scope_t *scope, int *first, size_t *count);
 
 /* How many of the scope's tasks have not ended yet (0 for NULL). A snapshot. */
@@ -175,6 +191,14 @@ WEFT_EXTERN size_t weft_scope_live(weft_scope_t *scope);
 /* The scope the caller runs in as a task (a coroutine or thread of it, a future's task while
  * it runs), NULL elsewhere. Borrowed: valid while the caller's task runs. */
 WEFT_EXTERN weft_scope_t *weft_scope_current(void);
+
+/* Names the scope for the task dump and the deadlock report (weft/debug.h), as the other
+ * objects' _set_name do: a task parked in weft_scope_join shows as "blocked on Scope 'name'
+ * join" there (unnamed: "Scope 0x... join"). A copy is kept (up to 47 bytes, longer is cut);
+ * NULL or "" removes it; weft_scope_release drops it. 0, WEFT_EINVAL (scope NULL), WEFT_ENOMEM
+ * (the old name stays). From any thread, coroutine or task of the scope; not from a signal
+ * handler (it locks and allocates). New in 1.2. */
+WEFT_EXTERN int weft_scope_set_name(weft_scope_t *scope, const char *name);
 
 /* Frees the scope. WEFT_EBUSY while it has live tasks or open child scopes: nothing happens
  * then (join first: a scope is never left behind with tasks nobody waits for). A scope that

@@ -126,6 +126,7 @@ struct weft_co {
     size_t timer;              /* index in the hub's timer heap, or SIZE_MAX */
     weft__local_t *locals;
     size_t nlocals, caplocals;
+    void (*unrun)(void *arg); /* called with arg instead of fn when it ends unrun (coro_shared.h) */
     struct weft_group *group; /* the group it counts in, if any */
     weft_co_t *gnext, *gprev; /* the group's member list (under the group's lock) */
 #if WEFT__ASAN

@@ -4,6 +4,7 @@
  * protocols are described in coro_internal.h.
  */
 #include "coro_internal.h"
+#include "coro_shared.h"
 #include "../core/sys_internal.h"
 
 #include <errno.h>
@@ -878,7 +879,10 @@ _Noreturn void weft__ctx_entry(void *arg)
     weft_co_t *co = arg;
     weft__hub_t *hub = co->hub;
     finish_switch(hub, co);
-    if (!weft__waitctx_canceled(&co->wctx)) co->fn(co->arg);
+    if (!weft__waitctx_canceled(&co->wctx))
+        co->fn(co->arg);
+    else if (co->unrun)
+        co->unrun(co->arg); /* weft__co_on_unrun */
     end_locals(co);
     weft__free(co->locals);
     co->locals = NULL;
@@ -1022,6 +1026,11 @@ int weft_co_spawn(void (*fn)(void *arg), void *arg, const weft_co_opts_t *opts, 
     if (out) *out = co;
     WEFT__HANDLE_GIVE(out ? co : NULL);
     return 0;
+}
+
+void weft__co_on_unrun(weft_co_t *co, void (*unrun)(void *arg))
+{
+    co->unrun = unrun;
 }
 
 weft_co_t *weft_co_retain(weft_co_t *co)

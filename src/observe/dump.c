@@ -53,6 +53,7 @@ static const word_t words[WEFT__ON_COUNT] = {
     [WEFT__ON_THREAD_JOIN] = {"thread", "join", SHOW_TASK},
     [WEFT__ON_CO_JOIN] = {"coroutine", "join", SHOW_TASK},
     [WEFT__ON_GROUP] = {"Group", NULL, SHOW_OBJ},
+    [WEFT__ON_SCOPE] = {"Scope", "join", SHOW_OBJ},
     [WEFT__ON_HUBS] = {"hubs", NULL, SHOW_OBJ},
     [WEFT__ON_FD_READ] = {"fd", "read", SHOW_NUM},
     [WEFT__ON_FD_WRITE] = {"fd", "write", SHOW_NUM},

@@ -11,6 +11,9 @@
  * dropped, joiners woken). Coroutine and thread tasks run through a wrapper that records the
  * running context (`ctx`, under the lock) so that a cancel reaches it, and skips the function
  * when the scope was canceled before it ran (co_main, thread_main; task_begin and task_end). A
+ * coroutine canceled before it first ran (its thread's exit, its hubs' stop, a cancel of its
+ * handle) never enters co_main: the coroutine layer calls co_unrun instead (weft__co_on_unrun),
+ * which ends the task as canceled unrun. A
  * future ends through its done callback (future_done), whichever way it completes. A process is
  * watched by a thread of the scope (process_watch) that joins it and, once canceled, terminates it,
  * waits the grace period and kills it.
@@ -25,6 +28,7 @@
 #include "weft/scope.h"
 
 #include "../core/core_internal.h"
+#include "../coro/coro_shared.h"
 #include "../wait/wait_internal.h"
 
 #include <math.h>
@@ -62,10 +66,9 @@ struct weft_scope {
     task_t *tasks;
     size_t live;
     bool canceled;
-    bool closed;     /* joined to the end: no more tasks */
-    int reason;      /* why it was canceled: WEFT_ECANCELED, WEFT_ETIMEDOUT or 0 (a failure) */
-    int first;       /* the first failure's raw value */
-    bool first_proc; /* ... which was a process's exit code */
+    bool closed; /* joined to the end: no more tasks */
+    int reason;  /* why it was canceled: WEFT_ECANCELED, WEFT_ETIMEDOUT or 0 (a failure) */
+    int first;   /* the first failure's raw value */
     size_t errors;
     int result; /* what join returns once closed */
     int64_t deadline;
@@ -157,19 +160,27 @@ static weft__waiter_t *live_drop(weft_scope_t *s, size_t n)
     return s->live == 0 ? weft__waitq_take(&s->joiners, -1, 0) : NULL;
 }
 
+/* Whether the scope's deadline has passed (s->lock held). */
+static bool past_deadline(const weft_scope_t *s)
+{
+    return s->deadline != WEFT_NO_DEADLINE && weft_time_monotonic_ns() >= s->deadline;
+}
+
 /* Records how t ended (rc: its code; a process's exit code) and wakes the joiners when it was
- * the last one; the first failure cancels the others. */
+ * the last one; the first failure cancels the others. A task's WEFT_ECANCELED once the scope was
+ * canceled is that cancel coming back; so is its WEFT_ETIMEDOUT once the scope's deadline has
+ * passed (a child scope's join says so: its deadline is at most this one), which cancels the
+ * scope for its deadline if nobody did yet. */
 static void task_end(task_t *t, int rc, bool by_scope)
 {
     weft_scope_t *s = t->scope;
     bool fail_first = false;
     weft__mutex_lock(&s->lock);
     t->ctx = NULL;
-    if (rc != 0 && !by_scope && !(s->canceled && rc == WEFT_ECANCELED)) {
-        if (s->errors++ == 0) {
-            s->first = rc;
-            s->first_proc = t->kind == K_PROCESS;
-        }
+    bool deadline = !by_scope && rc == WEFT_ETIMEDOUT && past_deadline(s);
+    bool deadline_cancel = deadline && !s->canceled;
+    if (rc != 0 && !by_scope && !deadline && !(s->canceled && rc == WEFT_ECANCELED)) {
+        if (s->errors++ == 0) s->first = rc;
         fail_first = !s->canceled;
         if (fail_first) {
             s->canceled = true;
@@ -180,6 +191,7 @@ static void task_end(task_t *t, int rc, bool by_scope)
     /* The rest are canceled while this task still counts: a joiner cannot close and free the
      * scope under the walk. */
     if (fail_first) scope_cancel(s, 0);
+    if (deadline_cancel) scope_cancel(s, WEFT_ETIMEDOUT);
     weft__mutex_lock(&s->lock);
     t->state = T_DONE;
     weft__waiter_t *wake = live_drop(s, 1);
@@ -213,6 +225,14 @@ static void co_main(void *arg)
     task_end(t, rc, false);
 }
 
+/* A coroutine task that ended without co_main running (weft__co_on_unrun): canceled before it
+ * started, by its thread's exit, its hubs' stop or a cancel of its handle. As a task the
+ * scope's cancel reached before it started: canceled unrun, not a failure. */
+static void co_unrun(void *arg)
+{
+    task_end(arg, WEFT_ECANCELED, true);
+}
+
 /* Joins the scope's coroutines that run on the calling thread's hub, before a thread task or a
  * future's task ends: a thread that ends with coroutines not yet started cancels them unrun
  * (weft/coro.h, "Thread exit"), and a pool worker's hub runs its coroutines only while the
@@ -232,11 +252,8 @@ static void join_own_coroutines(weft_scope_t *s)
                                 : NULL;
             weft__mutex_unlock(&s->lock);
             if (!co) continue;
+            /* It ends through co_main or co_unrun, which record the end. */
             while (weft_co_join(co, WEFT_FOREVER) == WEFT_ECANCELED) (void)weft_co_yield();
-            weft__mutex_lock(&s->lock);
-            bool unrun = t->state != T_DONE; /* its function has returned or never ran */
-            weft__mutex_unlock(&s->lock);
-            if (unrun) task_end(t, WEFT_ECANCELED, true);
             again = true;
         }
     }
@@ -404,6 +421,7 @@ int weft_scope_spawn(weft_scope_t *scope, weft_scope_fn fn, void *arg, const wef
         task_unstart(t);
         return rc;
     }
+    weft__co_on_unrun(h, co_unrun); /* an end without co_main still ends the task */
     weft__mutex_lock(&scope->lock);
     t->co = h;
     t->spawner = pthread_self();
@@ -603,6 +621,7 @@ int weft_scope_join(weft_scope_t *scope, double timeout)
         weft__mutex_unlock(&scope->lock);
         weft__waiter_t w;
         weft__waiter_init(&w);
+        weft__waiter_on(&w, WEFT__ON_SCOPE, scope); /* the dump's "Scope 'name' join" */
         w.nocancel = nocancel;
         rc = weft__wait_until(&scope->lock, &scope->joiners, &w, live_is_zero, scope, d);
         if (rc == 0) {
@@ -637,8 +656,8 @@ int weft_scope_join(weft_scope_t *scope, double timeout)
     weft__mutex_unlock(&scope->lock);
     join_handles(scope);
     weft__mutex_lock(&scope->lock);
-    if (scope->errors)
-        scope->result = scope->first_proc || scope->first > 0 ? WEFT_ECHILD : scope->first;
+    if (scope->errors) /* the tasks' own codes are weft_scope_errors' to tell */
+        scope->result = WEFT_ETASKFAILED;
     else
         scope->result = scope->canceled ? scope->reason : 0;
     rc = scope->result;
@@ -672,6 +691,12 @@ weft_scope_t *weft_scope_current(void)
     return t && !broken(t->scope) ? t->scope : NULL;
 }
 
+int weft_scope_set_name(weft_scope_t *scope, const char *name)
+{
+    if (!scope) return WEFT_EINVAL;
+    return weft__name_set(scope, name);
+}
+
 int weft_scope_release(weft_scope_t *scope)
 {
     if (!scope) return WEFT_EINVAL;
@@ -700,6 +725,7 @@ int weft_scope_release(weft_scope_t *scope)
         }
         weft__free(t);
     }
+    weft__name_drop(scope); /* a forked child's copy of the table too */
     weft__free(scope);
     return 0;
 }

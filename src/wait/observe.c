@@ -39,6 +39,7 @@ __attribute__((used)) static const char *const on_names[WEFT__ON_COUNT] = {
     [WEFT__ON_THREAD_JOIN] = "thread join",
     [WEFT__ON_CO_JOIN] = "coroutine join",
     [WEFT__ON_GROUP] = "Group",
+    [WEFT__ON_SCOPE] = "Scope join",
     [WEFT__ON_HUBS] = "hubs",
     [WEFT__ON_FD_READ] = "fd read",
     [WEFT__ON_FD_WRITE] = "fd write",

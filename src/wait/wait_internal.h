@@ -84,6 +84,7 @@ typedef enum weft__on {
     WEFT__ON_THREAD_JOIN,  /* obj: the weft_thread_t */
     WEFT__ON_CO_JOIN,      /* obj: the weft_co_t */
     WEFT__ON_GROUP,        /* a group's join or a spawn waiting for a slot; obj: the group */
+    WEFT__ON_SCOPE,        /* a scope's join; obj: the weft_scope_t */
     WEFT__ON_HUBS,         /* a hub set's start or stop */
     WEFT__ON_FD_READ,      /* obj: the fd */
     WEFT__ON_FD_WRITE,     /* obj: the fd */

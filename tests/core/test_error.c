@@ -27,6 +27,8 @@ static void errno_codes_are_negated_errno(void **state)
     assert_int_equal(WEFT_ETIMEDOUT, -ETIMEDOUT);
     assert_int_equal(WEFT_ECANCELED, -ECANCELED);
     assert_true(WEFT_EBROKEN < -4000);
+    assert_int_equal(WEFT_ETASKFAILED, -4004); /* weft/scope.h: join's "a task failed" */
+    assert_string_equal(weft_error_name(WEFT_ETASKFAILED), "WEFT_ETASKFAILED");
 }
 
 static void strerror_unknown_code(void **state)

@@ -644,6 +644,48 @@ static void deadlock_is_reported(void **state)
     weft_event_destroy(&e);
 }
 
+/* A coroutine joining one that waits on an Event nobody sets, on the only thread of the
+ * process: the hub finds both stuck, and the join fails with WEFT_EDEADLK (weft/coro.h lists
+ * it for weft_co_join). The stuck one does not end on its own EDEADLK (it waits, bounded, for
+ * the joiner to have seen its answer): its end would wake the joiner's join with 0 first. */
+typedef struct stuck_join {
+    weft_event_t e, seen;
+    int rc;
+} stuck_join_t;
+
+static void stuck_until_seen(void *p)
+{
+    stuck_join_t *s = p;
+    assert_int_equal(weft_event_wait(&s->e, WEFT_FOREVER), WEFT_EDEADLK);
+    assert_int_equal(weft_event_wait(&s->seen, 30), 0);
+}
+
+static void joins_a_stuck_one(void *p)
+{
+    stuck_join_t *s = p;
+    weft_co_t *a = weft_test_spawn(stuck_until_seen, s);
+    s->rc = weft_co_join(a, WEFT_FOREVER);
+    weft_event_set(&s->seen);
+    assert_int_equal(weft_co_join(a, 30), 0);
+    weft_co_release(a);
+}
+
+static void co_join_of_a_stuck_coroutine_is_edeadlk(void **state)
+{
+    (void)state;
+    stuck_join_t s = {.rc = 1};
+    weft_event_init(&s.e);
+    weft_event_init(&s.seen);
+    weft_co_t *j = weft_test_spawn(joins_a_stuck_one, &s);
+    int rc = weft_co_join(j, WEFT_FOREVER); /* the root is stuck with them */
+    assert_true(rc == 0 || rc == WEFT_EDEADLK);
+    assert_int_equal(weft_co_join(j, 30), 0);
+    weft_co_release(j);
+    assert_int_equal(s.rc, WEFT_EDEADLK);
+    weft_event_destroy(&s.e);
+    weft_event_destroy(&s.seen);
+}
+
 static void *set_later(void *p)
 {
     struct timespec ts = {0, 50 * 1000 * 1000};
@@ -1556,6 +1598,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(timeout_scope),
     WEFT_TEST(timeout_scope_ended_out_of_order_leaves_no_deadline),
     WEFT_TEST(deadlock_is_reported),
+    WEFT_TEST(co_join_of_a_stuck_coroutine_is_edeadlk),
     WEFT_TEST(other_thread_is_no_deadlock),
     WEFT_TEST(watchdog_reports_hog),
     WEFT_TEST(watchdog_report_may_create_and_destroy_hubs),

@@ -8,9 +8,12 @@
  */
 #include "weft_test.h"
 
+#include "core/core_internal.h" /* weft__names_reset */
+
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
 #include <unistd.h>
@@ -238,7 +241,7 @@ static void coroutine_failure_cancels_the_rest(void **state)
     weft_scope_t *s = open_scope(WEFT_FOREVER);
     for (int i = 0; i < 3; i++) assert_int_equal(weft_scope_spawn(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_spawn(s, fail_eio, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 10), WEFT_EIO);
+    assert_int_equal(weft_scope_join(s, 10), WEFT_ETASKFAILED);
     assert_int_equal(atomic_load(&b.canceled), 3);
     size_t count;
     int first;
@@ -258,7 +261,7 @@ static void thread_failure_cancels_the_rest(void **state)
     for (int i = 0; i < 2; i++)
         assert_int_equal(weft_scope_thread_start(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_thread_start(s, fail_eio, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 10), WEFT_EIO);
+    assert_int_equal(weft_scope_join(s, 10), WEFT_ETASKFAILED);
     /* a thread canceled before it ran never ran its function */
     assert_int_equal(atomic_load(&b.canceled), atomic_load(&b.started));
     assert_int_equal(atomic_load(&b.saw_request), atomic_load(&b.started));
@@ -287,7 +290,7 @@ static void future_failure_cancels_the_rest(void **state)
     assert_int_equal(weft_scope_submit(s, ex, ok_task, &ran, &queued), 0); /* both workers busy */
     assert_int_equal(weft_event_set(&gate), 0);
     int rc = weft_scope_join(s, 10);
-    assert_int_equal(rc, WEFT_EIO);
+    assert_int_equal(rc, WEFT_ETASKFAILED);
     int code;
     assert_int_equal(weft_future_error(running, 0, &code), 0);
     assert_int_equal(code, WEFT_ECANCELED);
@@ -308,7 +311,7 @@ static void future_failure_cancels_the_rest(void **state)
     assert_int_equal(weft_event_destroy(&gate), 0);
 }
 
-/* A child that exits 3 fails the scope (WEFT_ECHILD, first 3); a sleeping one is terminated;
+/* A child that exits 3 fails the scope (WEFT_ETASKFAILED, first 3); a sleeping one is terminated;
  * one that ignores SIGTERM is killed after the grace period. Neither is a failure. */
 static void process_failure_cancels_the_rest(void **state)
 {
@@ -321,7 +324,7 @@ static void process_failure_cancels_the_rest(void **state)
     assert_int_equal(weft_scope_process_start(s, child_sleeps, NULL, NULL, &sleeper), 0);
     assert_int_equal(weft_scope_process_start(s, child_ignores_term, NULL, NULL, &ignores_term), 0);
     assert_int_equal(weft_scope_process_start(s, exit3, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 30), WEFT_ECHILD);
+    assert_int_equal(weft_scope_join(s, 30), WEFT_ETASKFAILED);
     int first, code;
     size_t count;
     assert_int_equal(weft_scope_errors(s, &first, &count), 0);
@@ -455,8 +458,12 @@ static int opens_child(void *arg)
     }
     assert_int_equal(rc, 0);
     n->inner = c;
-    assert_int_equal(weft_scope_spawn(c, block, &n->b, NULL, NULL), 0);
-    assert_int_equal(weft_scope_thread_start(c, block, &n->b, NULL, NULL), 0);
+    /* The other opener may have opened the gate already and the parent's cancel come first:
+     * then these starts are refused (an assertion failed here once, on the thread task). */
+    rc = weft_scope_spawn(c, block, &n->b, NULL, NULL);
+    assert_true(rc == 0 || rc == WEFT_ECANCELED);
+    rc = weft_scope_thread_start(c, block, &n->b, NULL, NULL);
+    assert_true(rc == 0 || rc == WEFT_ECANCELED);
     assert_int_equal(weft_event_set(&n->opened), 0);
     rc = weft_scope_join(c, 20);
     atomic_store(&n->inner_rc, rc);
@@ -493,6 +500,10 @@ static int child_scope_fails(void *arg)
     assert_int_equal(weft_scope_create(NULL, WEFT_FOREVER, &c), 0);
     assert_int_equal(weft_scope_spawn(c, fail_eio, NULL, NULL, NULL), 0);
     int rc = weft_scope_join(c, 10);
+    assert_int_equal(rc, WEFT_ETASKFAILED);
+    int first;
+    assert_int_equal(weft_scope_errors(c, &first, NULL), 0);
+    assert_int_equal(first, WEFT_EIO);
     assert_int_equal(weft_scope_release(c), 0);
     return rc;
 }
@@ -505,7 +516,10 @@ static void nested_failure_reaches_the_parent_through_its_task(void **state)
     weft_scope_t *s = open_scope(WEFT_FOREVER);
     assert_int_equal(weft_scope_thread_start(s, block, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_thread_start(s, child_scope_fails, NULL, NULL, NULL), 0);
-    assert_int_equal(weft_scope_join(s, 10), WEFT_EIO);
+    assert_int_equal(weft_scope_join(s, 10), WEFT_ETASKFAILED);
+    int first;
+    assert_int_equal(weft_scope_errors(s, &first, NULL), 0);
+    assert_int_equal(first, WEFT_ETASKFAILED); /* what the joining task returned */
     assert_int_equal(weft_scope_release(s), 0);
     assert_int_equal(weft_event_destroy(&b.ev), 0);
 }
@@ -533,6 +547,9 @@ static void nested_scope_keeps_its_parents_deadline(void **state)
     weft_scope_t *s = open_scope(0.1);
     assert_int_equal(weft_scope_thread_start(s, child_waits_forever, &b, NULL, NULL), 0);
     assert_int_equal(weft_scope_join(s, 10), WEFT_ETIMEDOUT);
+    size_t count;
+    assert_int_equal(weft_scope_errors(s, NULL, &count), 0);
+    assert_int_equal(count, 0); /* the child's WEFT_ETIMEDOUT is this deadline's, not a failure */
     assert_int_equal(weft_scope_release(s), 0);
     assert_int_equal(weft_event_destroy(&b.ev), 0);
 }
@@ -568,7 +585,8 @@ static void child_join_forever_outlives_the_parents_deadline(void **state)
         assert_int_equal(weft_scope_spawn(s, child_joins_forever, &b, NULL, NULL), 0);
         assert_int_equal(weft_scope_join(s, 20), WEFT_ETIMEDOUT);
         int rc = atomic_load(&forever_rc);
-        assert_true(rc == WEFT_ETIMEDOUT || rc == WEFT_ECANCELED);
+        /* 1: it never joined (valgrind: the deadline came before it ran, or created its scope) */
+        assert_true(rc == WEFT_ETIMEDOUT || rc == WEFT_ECANCELED || rc == 1);
         assert_int_equal(weft_scope_release(s), 0);
         assert_int_equal(weft_event_destroy(&b.ev), 0);
     }
@@ -736,6 +754,8 @@ static int oom_body(void *ctx)
         int r2 = weft_scope_thread_start(s, ok, NULL, NULL, NULL);
         int r3 = weft_scope_submit(s, ex, ok_task, NULL, NULL);
         rc = weft_scope_join(s, 20);
+        if (rc == WEFT_ETASKFAILED) /* a task's own ENOMEM */
+            assert_int_equal(weft_scope_errors(s, &rc, NULL), 0);
         assert_int_equal(weft_scope_release(s), 0);
         if (rc == 0) rc = r1 ? r1 : r2 ? r2 : r3;
     }
@@ -792,6 +812,217 @@ static void fork_child_sees_the_scope_broken(void **state)
     assert_int_equal(weft_scope_release(inherited), 0);
 }
 
+/* ---- issue 17, a headers-only user round ----------------------------------------------- */
+
+/* The dump as text (malloc'd). Not inlined: gcc -O3 took open_memstream's buffer for a dangling
+ * local (-Wdangling-pointer), as in tests/observe/test_dump.c. */
+__attribute__((noinline)) static char *dump_now(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(weft_debug_dump(f), 0);
+    fclose(f);
+    return buf;
+}
+
+/* Polls the dump until it holds `want` (bounded: 10 s); the caller parks between looks, so its
+ * own coroutines run meanwhile. */
+static void wait_dump_line(const char *want)
+{
+    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
+    for (;;) {
+        char *text = dump_now();
+        bool found = strstr(text, want) != NULL;
+        if (!found && weft_time_monotonic_ns() > give_up)
+            fail_msg("no \"%s\" in the dump:\n%s", want, text);
+        free(text);
+        if (found) return;
+        assert_int_equal(weft_time_sleep(0.002), 0);
+    }
+}
+
+typedef struct joiner {
+    weft_scope_t *s;
+    int rc;
+} joiner_t;
+
+static void joins_the_scope(void *arg)
+{
+    joiner_t *j = arg;
+    j->rc = weft_scope_join(j->s, 30);
+}
+
+/* A thread and a coroutine parked in weft_scope_join show as such in the dump (before: "blocked
+ * on wait"): "Scope 0x... join" for an unnamed scope, "Scope 'name' join" for a named one. */
+static void dump_shows_a_scope_joiner(void **state)
+{
+    (void)state;
+    blocker_t b;
+    blocker_init(&b);
+    weft_scope_t *plain = open_scope(WEFT_FOREVER), *named = open_scope(WEFT_FOREVER);
+    assert_int_equal(weft_scope_thread_start(plain, block, &b, NULL, NULL), 0);
+    assert_int_equal(weft_scope_thread_start(named, block, &b, NULL, NULL), 0);
+    assert_int_equal(weft_scope_set_name(NULL, "x"), WEFT_EINVAL);
+    assert_int_equal(weft_scope_set_name(named, "batch"), 0);
+    joiner_t tj = {.s = plain, .rc = 1}, cj = {.s = named, .rc = 1};
+    weft_thread_opts_t to = {.name = "scope-joiner"};
+    weft_thread_t *t;
+    assert_int_equal(weft_thread_start(joins_the_scope, &tj, &to, &t), 0);
+    weft_co_opts_t co_opts = {.name = "scope-cojoiner"};
+    weft_co_t *co;
+    assert_int_equal(weft_co_spawn(joins_the_scope, &cj, &co_opts, &co), 0);
+    char want[160];
+    snprintf(want, sizeof want, "'scope-joiner': blocked on Scope %p join", (void *)plain);
+    wait_dump_line(want);
+    wait_dump_line("'scope-cojoiner': blocked on Scope 'batch' join");
+    assert_int_equal(weft_scope_cancel(plain), 0);
+    assert_int_equal(weft_scope_cancel(named), 0);
+    assert_int_equal(weft_thread_join(t, 20), 0);
+    assert_int_equal(weft_co_join(co, 20), 0);
+    assert_int_equal(tj.rc, WEFT_ECANCELED);
+    assert_int_equal(cj.rc, WEFT_ECANCELED);
+    weft_thread_release(t);
+    weft_co_release(co);
+    assert_int_equal(weft_scope_release(plain), 0);
+    assert_int_equal(weft_scope_release(named), 0);
+    assert_int_equal(weft_event_destroy(&b.ev), 0);
+    weft__names_reset(); /* the table itself, kept till exit, for the leak guard */
+}
+
+/* A plain thread (no task of the scope) spawns into it and ends without blocking in weft: its
+ * hub cancels the coroutine unrun at the thread's exit. The scope sees that end: join returns
+ * at once with 0 (canceled unrun is not a failure), the function never ran. (Before: join
+ * returned only WEFT_EBUSY at its timeout, forever.) */
+static void spawns_and_exits(void *arg)
+{
+    joiner_t *j = arg;
+    j->rc = weft_scope_spawn(j->s, ok, NULL, NULL, NULL);
+}
+
+static void plain_threads_unrun_coroutine_ends_in_the_scope(void **state)
+{
+    (void)state;
+    weft_scope_t *s = open_scope(WEFT_FOREVER);
+    joiner_t j = {.s = s, .rc = 1};
+    weft_thread_t *t;
+    assert_int_equal(weft_thread_start(spawns_and_exits, &j, NULL, &t), 0);
+    assert_int_equal(weft_thread_join(t, 20), 0);
+    weft_thread_release(t);
+    assert_int_equal(j.rc, 0);
+    assert_int_equal(weft_scope_join(s, 5), 0);
+    assert_int_equal(weft_scope_live(s), 0);
+    size_t count = 9;
+    assert_int_equal(weft_scope_errors(s, NULL, &count), 0);
+    assert_int_equal(count, 0);
+    assert_int_equal(weft_scope_release(s), 0);
+}
+
+/* The same end for a coroutine canceled through its handle before it ran. */
+static void coroutine_canceled_before_it_ran_ends_in_the_scope(void **state)
+{
+    (void)state;
+    _Atomic int ran = 0;
+    weft_scope_t *s = open_scope(WEFT_FOREVER);
+    weft_co_t *co;
+    assert_int_equal(weft_scope_spawn(s, ok, &ran, NULL, &co), 0);
+    assert_int_equal(weft_co_cancel(co), 0);
+    assert_int_equal(weft_scope_join(s, 5), 0);
+    assert_int_equal(atomic_load(&ran), 0);
+    assert_int_equal(weft_co_state(co), WEFT_CO_DONE);
+    assert_int_equal(weft_co_release(co), 0);
+    assert_int_equal(weft_scope_release(s), 0);
+}
+
+/* A coroutine of the hubs spawns into a scope (one task that blocks, and one it cancels before
+ * it runs) and returns; stopping the hubs cancels the blocked one. join returns at once: the
+ * blocked task's WEFT_ECANCELED is a failure (its scope was not canceled), the unrun one is
+ * not. */
+typedef struct hub_spawner {
+    weft_scope_t *s;
+    blocker_t *b;
+    int rc;
+} hub_spawner_t;
+
+static void spawns_on_a_hub(void *arg)
+{
+    hub_spawner_t *h = arg;
+    weft_co_t *co;
+    h->rc = weft_scope_spawn(h->s, ok, NULL, NULL, &co);
+    if (h->rc != 0) return;
+    (void)weft_co_cancel(co);
+    weft_co_release(co);
+    h->rc = weft_scope_spawn(h->s, block, h->b, NULL, NULL);
+}
+
+static void hubs_stop_ends_the_scopes_coroutines(void **state)
+{
+    (void)state;
+    blocker_t b;
+    blocker_init(&b);
+    weft_scope_t *s = open_scope(WEFT_FOREVER);
+    weft_hubs_t *hubs;
+    assert_int_equal(weft_hubs_start(1, NULL, &hubs), 0);
+    hub_spawner_t h = {.s = s, .b = &b, .rc = 1};
+    weft_co_t *co;
+    assert_int_equal(weft_hubs_spawn(hubs, 0, spawns_on_a_hub, &h, NULL, &co), 0);
+    assert_int_equal(weft_co_join(co, 20), 0);
+    weft_co_release(co);
+    assert_int_equal(h.rc, 0);
+    int64_t give_up = weft_time_monotonic_ns() + 20 * 1000000000LL;
+    while (atomic_load(&b.started) == 0) { /* the blocker runs once its hub is idle */
+        assert_true(weft_time_monotonic_ns() < give_up);
+        sched_yield();
+    }
+    assert_int_equal(weft_hubs_stop(hubs, 0), 0);
+    assert_int_equal(weft_hubs_release(hubs), 0);
+    double t0 = weft_time_monotonic();
+    assert_int_equal(weft_scope_join(s, 5), WEFT_ETASKFAILED);
+    assert_true(weft_time_monotonic() - t0 < 4);
+    int first;
+    size_t count;
+    assert_int_equal(weft_scope_errors(s, &first, &count), 0);
+    assert_int_equal(first, WEFT_ECANCELED);
+    assert_int_equal(count, 1);
+    assert_int_equal(atomic_load(&b.canceled), 1);
+    assert_int_equal(weft_scope_release(s), 0);
+    assert_int_equal(weft_event_destroy(&b.ev), 0);
+}
+
+/* A task's code is never mistaken for one of join's own statuses: join says WEFT_ETASKFAILED
+ * for any failure, weft_scope_errors gives the task's own code. (Before: join returned the
+ * task's code, so a task's WEFT_ETIMEDOUT read as the scope's deadline, its WEFT_EBUSY as
+ * join's timeout...) */
+static int returns_code(void *arg)
+{
+    return (int)(intptr_t)arg;
+}
+
+static void task_codes_are_told_apart_from_joins_statuses(void **state)
+{
+    (void)state;
+    const int codes[] = {WEFT_ETIMEDOUT, WEFT_EBUSY,     WEFT_EINVAL,
+                         WEFT_EDEADLK,   WEFT_ECANCELED, WEFT_EBROKEN,
+                         WEFT_ESHUTDOWN, WEFT_EIO,       7};
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        weft_scope_t *s = open_scope(WEFT_FOREVER);
+        assert_int_equal(weft_scope_spawn(s, returns_code, (void *)(intptr_t)codes[i], NULL, NULL),
+                         0);
+        int rc = weft_scope_join(s, 10);
+        if (rc != WEFT_ETASKFAILED)
+            fail_msg("a task returning %s: join said %s", weft_error_name(codes[i]),
+                     weft_error_name(rc));
+        int first;
+        size_t count;
+        assert_int_equal(weft_scope_errors(s, &first, &count), 0);
+        assert_int_equal(first, codes[i]);
+        assert_int_equal(count, 1);
+        assert_int_equal(weft_scope_join(s, 0), WEFT_ETASKFAILED); /* again: the same */
+        assert_int_equal(weft_scope_release(s), 0);
+    }
+}
+
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(bad_arguments),
     WEFT_TEST(coroutines_alone_are_all_joined),
@@ -817,6 +1048,11 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(join_never_ends_under_a_start),
     WEFT_TEST(out_of_memory_anywhere_is_clean),
     WEFT_TEST(fork_child_sees_the_scope_broken),
+    WEFT_TEST(dump_shows_a_scope_joiner),
+    WEFT_TEST(plain_threads_unrun_coroutine_ends_in_the_scope),
+    WEFT_TEST(coroutine_canceled_before_it_ran_ends_in_the_scope),
+    WEFT_TEST(hubs_stop_ends_the_scopes_coroutines),
+    WEFT_TEST(task_codes_are_told_apart_from_joins_statuses),
 };
 
 WEFT_TEST_MAIN(cases)
