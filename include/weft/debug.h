@@ -116,7 +116,8 @@ WEFT_EXTERN int weft_debug_observe(bool on);
  *   line "weft: deadlock: nothing can wake the coroutines of the hub of thread <tid>: their
  *   waits end with WEFT_EDEADLK". The report is made on the hub's thread, on the stack of
  *   the coroutine that gave up the CPU last (a few KB: mind a minimal stack).
- * - WEFT_DEADLOCK_CHECK=<seconds> in the environment (read at load), or
+ * - WEFT_DEADLOCK_CHECK=<seconds> in the environment (read at load; a value that is not a
+ *   positive number is ignored, as README says of weft's environment variables), or
  *   weft_debug_deadlock_check_start: a watchdog thread looks every quarter threshold (at least
  *   every 10 ms, at most every second) and reports, to the report file, the cycles whose
  *   tasks have all been blocked longer than the threshold and the starving tasks blocked

@@ -163,17 +163,33 @@ static void print_task(text_t *f, const weft__tasks_t *ts, const weft__task_t *t
     put(f, "\n");
 }
 
+/* Whether task i is a pool's worker thread that its running pool task stands for (they share
+ * one waiting context: the task's line says "in thread '<worker>'"). A worker whose hub has
+ * coroutines keeps its line, which they are listed under. */
+static bool stands_behind(const weft__tasks_t *ts, size_t i)
+{
+    const weft__task_t *w = &ts->v[i];
+    if (w->kind != WEFT__TASK_THREAD || !w->ctx) return false;
+    if (i + 1 < ts->n && ts->v[i + 1].kind == WEFT__TASK_COROUTINE) return false;
+    for (size_t k = 0; k < ts->n; k++)
+        if (ts->v[k].kind == WEFT__TASK_POOL && ts->v[k].ctx == w->ctx) return true;
+    return false;
+}
+
 /* The dump's text in *t (t->failed: out of memory). */
 static int dump_text(text_t *t)
 {
     weft__tasks_t ts;
     int rc = weft__tasks_snapshot(&ts);
     if (rc) return rc;
-    size_t own = 0;
-    for (size_t i = 0; i < ts.n; i++) own += ts.v[i].internal;
-    put(t, "weft dump: pid %d, %zu tasks\n", (int)getpid(), ts.n - own);
+    size_t own = 0, behind = 0;
+    for (size_t i = 0; i < ts.n; i++) {
+        own += ts.v[i].internal;
+        behind += stands_behind(&ts, i);
+    }
+    put(t, "weft dump: pid %d, %zu tasks\n", (int)getpid(), ts.n - own - behind);
     for (size_t i = 0; i < ts.n; i++)
-        if (!ts.v[i].internal) print_task(t, &ts, &ts.v[i]);
+        if (!ts.v[i].internal && !stands_behind(&ts, i)) print_task(t, &ts, &ts.v[i]);
     if (own) put(t, "weft's own threads:\n");
     for (size_t i = 0; i < ts.n; i++)
         if (ts.v[i].internal) print_task(t, &ts, &ts.v[i]);

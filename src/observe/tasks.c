@@ -214,6 +214,10 @@ static void on_hub(weft__hub_t *hub, void *arg)
 static void on_pool_task(const weft__pool_task_view_t *v, void *arg)
 {
     passes_t *ps = arg;
+    /* A future cancelled (or completed by hand) while queued is no task any more, though its
+     * pool holds it until a worker reaches it. Relaxed: the pool's lock keeps it alive. */
+    uint32_t s = atomic_load_explicit(&((weft_future_t *)v->f)->state, memory_order_relaxed);
+    if (s != WEFT_FUTURE_PENDING && s != WEFT_FUTURE_RUNNING) return;
     weft__task_t *t = push(&ps->pool);
     if (!t) return;
     init_task(t, WEFT__TASK_POOL);
@@ -415,16 +419,21 @@ static void link_owners(weft__tasks_t *out)
         }
         case WEFT__ON_FUTURE:
         case WEFT__ON_FUTURES:
-            for (size_t k = 0; k < out->n; k++)
-                if (out->v[k].kind == WEFT__TASK_POOL && out->v[k].handle == t->obj)
-                    t->owner_ctx = out->v[k].ctx; /* its runner; NULL while queued */
+            for (size_t k = 0; k < out->n; k++) {
+                if (out->v[k].kind != WEFT__TASK_POOL || out->v[k].handle != t->obj) continue;
+                t->owner_ctx = out->v[k].ctx; /* its runner; NULL while queued */
+                /* Named as its pool task's line names it ("jobs task" for an unnamed future
+                 * of a pool named "jobs"); with neither named, the address tells it apart. */
+                if (strcmp(out->v[k].name, "task") != 0)
+                    copy_name(t->obj_name, sizeof t->obj_name, out->v[k].name);
+            }
             break;
         default:
             break;
         }
         if (t->owner_ctx) t->owner = find_owner(out, t->owner_ctx);
         /* The fd and process kinds carry a number, not an object. */
-        if (t->obj && t->on != WEFT__ON_FD_READ && t->on != WEFT__ON_FD_WRITE &&
+        if (t->obj && !t->obj_name[0] && t->on != WEFT__ON_FD_READ && t->on != WEFT__ON_FD_WRITE &&
             t->on != WEFT__ON_PROCESS_JOIN && t->on != WEFT__ON_SLEEP)
             weft__name_get(t->obj, t->obj_name, sizeof t->obj_name);
     }

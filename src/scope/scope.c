@@ -320,6 +320,7 @@ static void process_watch(void *arg)
 {
     task_t *t = arg;
     weft_scope_t *s = t->scope;
+    (void)weft__ctx_list_internal(); /* the process is the task; this thread is the scope's */
     weft__waitctx_t *ctx = weft__waitctx_current();
     weft__cancel_scope_enter(ctx);
     int rc = task_begin(t, ctx) ? weft_process_join(t->process, WEFT_FOREVER) : WEFT_ECANCELED;

@@ -238,7 +238,9 @@ static void dump_shows_a_known_scene_line_by_line(void **state)
     expect_line(text, "thread", "joiner", want);
     snprintf(want, sizeof want, "blocked on fd %d read", s.fds[0]);
     expect_line(text, "thread", "reader", want);
-    expect_line(text, "thread", "pool_0", "blocked on Event 'gate'");
+    /* The worker's running task stands for it: one line, the task's, not the thread's too. */
+    char *worker = line_of(text, "thread", "pool_0");
+    if (worker) fail_msg("the worker thread has a line of its own: %s\n%s", worker, text);
     expect_line(text, "pool task", "gated", "blocked on Event 'gate' in thread 'pool_0'");
     expect_line(text, "pool task", "task", "ready");
     expect_line(text, "process", "child", "running");
@@ -379,6 +381,57 @@ static void dump_shows_process_pool_tasks_and_their_worker(void **state)
     snprintf(path, sizeof path, "%s/go", dir);
     unlink(path);
     rmdir(dir);
+    weft__names_reset();
+}
+
+/* A future cancelled while queued is no task any more (its pool drops it only when a worker
+ * reaches it); a wait on an unnamed future of a named pool names it as its task line does. */
+typedef struct fut_wait {
+    weft_future_t *f;
+} fut_wait_t;
+
+static void waits_future(void *arg)
+{
+    fut_wait_t *w = arg;
+    assert_int_equal(weft_future_error(w->f, WEFT_FOREVER, NULL), 0);
+}
+
+static void dump_leaves_out_cancelled_tasks_and_names_futures_as_their_tasks(void **state)
+{
+    (void)state;
+    scene_t s;
+    weft_event_init(&s.started);
+    weft_event_init(&s.gate);
+    assert_int_equal(weft_event_set_name(&s.gate, "gate"), 0);
+    weft_executor_t *pool;
+    assert_int_equal(weft_thread_pool_create(1, NULL, &pool), 0);
+    assert_int_equal(weft_executor_set_name(pool, "jobs"), 0);
+    weft_future_t *fa, *fb, *fc;
+    assert_int_equal(weft_executor_submit(pool, gated_task, &s, &fa), 0);
+    assert_int_equal(weft_event_wait(&s.started, 30), 0);
+    assert_int_equal(weft_executor_submit(pool, quick_task, NULL, &fb), 0);
+    assert_int_equal(weft_executor_submit(pool, quick_task, NULL, &fc), 0);
+    assert_int_equal(weft_future_set_name(fc, "to-cancel"), 0);
+    assert_int_equal(weft_future_cancel(fc), 0);
+    fut_wait_t w = {fb};
+    weft_thread_t *t = start_named(waits_future, &w, "fwaiter");
+    const char *const names[] = {"fwaiter"};
+    wait_blocked(names, 1);
+    char *text = dump_text();
+    if (strstr(text, "'to-cancel': ")) fail_msg("a cancelled task is listed:\n%s", text);
+    expect_line(text, "thread", "fwaiter", "blocked on Future 'jobs task'");
+    expect_line(text, "pool task", "jobs task", "blocked on Event 'gate' in thread 'weft_pool_0'");
+    free(text);
+    assert_int_equal(weft_event_set(&s.gate), 0);
+    assert_int_equal(weft_thread_join(t, 30), 0);
+    weft_thread_release(t);
+    weft_future_release(fa);
+    weft_future_release(fb);
+    weft_future_release(fc);
+    assert_int_equal(weft_executor_shutdown(pool, true, false, 30), 0);
+    assert_int_equal(weft_executor_release(pool), 0);
+    weft_event_destroy(&s.started);
+    weft_event_destroy(&s.gate);
     weft__names_reset();
 }
 
@@ -720,6 +773,7 @@ static void dump_survives_every_allocation_failure(void **state)
 static const struct CMUnitTest cases[] = {
     WEFT_TEST(dump_shows_a_known_scene_line_by_line),
     WEFT_TEST(dump_shows_process_pool_tasks_and_their_worker),
+    WEFT_TEST(dump_leaves_out_cancelled_tasks_and_names_futures_as_their_tasks),
     WEFT_TEST(dump_lists_weft_threads_apart),
     WEFT_TEST(dump_names_a_coroutine_as_lock_holder),
     WEFT_TEST(dump_says_for_how_long_when_observing),
