@@ -115,35 +115,61 @@ static void coroutines_join_and_cancel(void **state)
     assert_int_equal(weft_test_process_finish(b.p), 7);
 }
 
-static weft_conn_t *child_end;
+static weft_conn_t *child_end, *go_child;
 
-static int send_late(void *arg)
+/* Sends only once told to: the parent's gate tells it after the ticker ticked 3 more times
+ * while the parent's recv waited (a fixed delay raced the ticks under valgrind at load). */
+static int send_when_told(void *arg)
 {
     (void)arg;
-    usleep(100000);
+    char go[2];
+    size_t n;
+    if (weft_conn_recv_bytes(go_child, go, sizeof go, 30, &n) != 0) return 2;
     return weft_conn_send_bytes(child_end, "late", 4, 10) ? 1 : 0;
+}
+
+typedef struct gate {
+    ticker_t *t;
+    weft_conn_t *go;
+    int rc;
+} gate_t;
+
+static void open_gate_after_3_more_ticks(void *arg)
+{
+    gate_t *g = arg;
+    int base = atomic_load(&g->t->ticks); /* it first runs once the recv parks */
+    while (atomic_load(&g->t->ticks) < base + 3) (void)weft_time_sleep(0.005);
+    g->rc = weft_conn_send_bytes(g->go, "go", 2, 10);
 }
 
 /* recv_bytes on a Pipe parks the coroutine until the child's message comes. */
 static void pipe_recv_in_a_coroutine(void **state)
 {
     (void)state;
-    weft_conn_t *mine;
+    weft_conn_t *mine, *go_mine;
     assert_int_equal(weft_pipe_create(true, &mine, &child_end), 0);
+    assert_int_equal(weft_pipe_create(true, &go_mine, &go_child), 0);
     ticker_t t = {0};
     weft_co_t *tk = weft_test_spawn(tick, &t);
-    weft_process_t *p = weft_test_process_start(send_late, NULL);
+    weft_process_t *p = weft_test_process_start(send_when_told, NULL);
     char buf[8];
     size_t len = 0;
     assert_int_equal(weft_conn_poll(mine, 0.02), WEFT_ETIMEDOUT);
+    gate_t g = {&t, go_mine, 1};
+    weft_co_t *gc = weft_test_spawn(open_gate_after_3_more_ticks, &g);
+    int before = atomic_load(&t.ticks);
     assert_int_equal(weft_conn_recv_bytes(mine, buf, sizeof buf, 10, &len), 0);
     assert_int_equal(len, 4);
     assert_memory_equal(buf, "late", 4);
-    assert_true(atomic_load(&t.ticks) >= 3);
+    weft_test_co_join(gc);
+    assert_int_equal(g.rc, 0);
+    assert_true(atomic_load(&t.ticks) >= before + 3);
     stop(&t, tk);
     assert_int_equal(weft_test_process_finish(p), 0);
     assert_int_equal(weft_conn_release(mine), 0);
     assert_int_equal(weft_conn_release(child_end), 0);
+    assert_int_equal(weft_conn_release(go_mine), 0);
+    assert_int_equal(weft_conn_release(go_child), 0);
 }
 
 static void send_soon(void *arg)
