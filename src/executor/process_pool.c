@@ -107,13 +107,13 @@ typedef struct ppool {
     struct pollfd *pfds;   /* [1 + 2 * max_workers], the pool thread's */
     weft_thread_t *thread; /* the pool thread */
     char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names (and the pool thread's) */
-    struct ppool *prev, *next;          /* every pool of this process, under ppools_lock */
+    weft__list_node_t link;             /* on `ppools`, under ppools_lock */
 } ppool_t;
 
 /* Every process pool, for the task snapshot (weft__process_pools_visit). Held across fork, so
  * that a child finds the list whole; a child skips its parent's pools (their owner differs). */
 static weft__mutex_t ppools_lock = WEFT__MUTEX_INIT;
-static ppool_t *ppools;
+static weft__list_t ppools;
 
 static const weft__executor_ops_t ppool_ops;
 
@@ -121,11 +121,7 @@ static void ppool_unref(ppool_t *p)
 {
     if (atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1) return;
     weft__mutex_lock(&ppools_lock);
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        ppools = p->next;
-    if (p->next) p->next->prev = p->prev;
+    weft__list_remove(&ppools, &p->link);
     weft__mutex_unlock(&ppools_lock);
     weft__sys_close(p->efd);
     weft__free(p->workers);
@@ -712,7 +708,8 @@ void weft__process_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void 
 {
     long self = weft__process_self_pid();
     weft__mutex_lock(&ppools_lock);
-    for (ppool_t *p = ppools; p; p = p->next) {
+    for (weft__list_node_t *n = weft__list_first(&ppools); n; n = weft__list_next(n)) {
+        ppool_t *p = weft__container_of(n, ppool_t, link);
         if (p->owner != self) continue; /* a fork child's copy: its lock may be a stale one */
         weft__mutex_lock(&p->lock);
         /* Per worker, its first future in flight is the one it runs; the others wait in its
@@ -808,9 +805,7 @@ int weft_process_pool_create(size_t max_workers, const weft_process_pool_opts_t 
     if (rc == 0) rc = weft_thread_start(pool_thread, p, &topts, &p->thread);
     if (rc) goto fail;
     weft__mutex_lock(&ppools_lock);
-    p->next = ppools;
-    if (ppools) ppools->prev = p;
-    ppools = p;
+    weft__list_push_back(&ppools, &p->link);
     weft__mutex_unlock(&ppools_lock);
     *ex = &p->base;
     return 0;
