@@ -304,8 +304,9 @@ def _info(out):
         seen.add(tid)
         what = _blocked(ctx, names, owners)
         hub = " runs a hub" if _int(ctx["parker"]) else ""
-        out("  %s%s: %s\n" % (_thread_label(tid, gthreads, _weft_thread_name(ctx)), hub,
-                              "blocked on " + what if what else "running"))
+        own = " (weft's own)" if _has_field(ctx, "internal") and ctx["internal"] else ""
+        out("  %s%s%s: %s\n" % (_thread_label(tid, gthreads, _weft_thread_name(ctx)), own, hub,
+                                "blocked on " + what if what else "running"))
     hub_tids = set(t.ptid[1] for t in hub_thread.values())
     for tid, t in sorted(gthreads.items()):
         if tid not in seen:
@@ -342,6 +343,13 @@ def _info(out):
         _pool(p, out)
         p = p["next"]
 
+    ppools = _static("ppools", "executor/process_pool.c")
+    if ppools is not None:
+        node = ppools["head"]
+        while _int(node):
+            _process_pool(_container_of(node, "struct ppool", "link"), out)
+            node = node["next"]
+
     procs = _static("reg_head", "process/process.c")
     p = procs
     first = True
@@ -354,6 +362,44 @@ def _info(out):
         out("  process '%s' pid %d %s%s\n" % (p["name"].string(), int(p["pid"]), state,
                                             ", daemon" if p["daemon"] else ""))
         p = p["next"]
+
+
+def _has_field(v, name):
+    return any(f.name == name for f in v.type.strip_typedefs().fields())
+
+
+def _container_of(ptr, type_name, member):
+    """The struct `type_name` whose field `member` is at ptr."""
+    t = gdb.lookup_type(type_name)
+    for f in t.fields():
+        if f.name == member:
+            return gdb.Value(_int(ptr) - f.bitpos // 8).cast(t.pointer())
+    raise gdb.GdbError("%s has no field %s" % (type_name, member))
+
+
+def _process_pool(p, out):
+    """A process pool: the futures handed to each worker process (the first of a worker's
+    runs, the others wait in its pipe) and those queued, as weft_debug_dump lists them."""
+    out("process pool 0x%x '%s': %d worker(s) at most%s\n"
+        % (_int(p), p["prefix"].string(), int(p["max_workers"]),
+           ", shut down" if p["shut"] else ""))
+    seen = set()
+    node = p["flight"]["head"]
+    while _int(node):
+        f = _container_of(node, "struct weft_future", "node")
+        task = gdb.Value(_int(f["arg"])).cast(gdb.lookup_type("ptask_t").pointer())
+        pid = int(task["pid"])
+        where = "waits in process %d's pipe" % pid if pid in seen else "runs in process %d" % pid
+        seen.add(pid)
+        out("  future 0x%x (%s): %s\n" % (_int(f), _future_state(f), where))
+        node = node["next"]
+    queued = 0
+    node = p["queue"]["head"]
+    while _int(node):
+        queued += 1
+        node = node["next"]
+    if queued:
+        out("  %d task(s) queued\n" % queued)
 
 
 def _future_of_link(link):

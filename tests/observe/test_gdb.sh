@@ -4,7 +4,8 @@
 #   test_gdb.sh <case> <gdb> <scene> <weft-gdb.py> [<build dir> <version>]
 # Cases (CTest: observe.gdb.<case>):
 #   info_names_the_tasks             info weft: the coroutines with their states and what each
-#                                    waits on, the blocked thread, the pool, the child
+#                                    waits on, the blocked thread, the pool, the child, the
+#                                    process pool's tasks and its thread (one of weft's own)
 #   info_ids_are_the_dumps           the ids info weft gives (coroutine ids, thread tids, the
 #                                    running pool task's future, the child's pid) are those
 #                                    weft_debug_dump printed for the same scene; weft bt
@@ -90,6 +91,10 @@ info_names_the_tasks)
     has "^  worker 0 'crew_0': runs future 0x[0-9a-f]+ \(running\)"
     has "^  1 task\(s\) queued"
     has "^  process 'child' pid [0-9]+ running"
+    has "^process pool 0x[0-9a-f]+ 'pp': 1 worker\(s\) at most"
+    has "^  future 0x[0-9a-f]+ \(running\): runs in process [0-9]+"
+    has "^  future 0x[0-9a-f]+ \(running\): waits in process [0-9]+'s pipe"
+    has "^  gdb thread [0-9]+ \(tid [0-9]+, 'pp'\) \(weft's own\): "
     ;;
 info_ids_are_the_dumps)
     SCENE_DUMP=$out/dump run_gdb -ex "source $script" -ex 'break scene_ready' -ex run \

@@ -8,6 +8,9 @@
  *   thread pool 'crew' (one worker): its worker runs a task waiting on that Event, a second
  *                       task is queued
  *   process 'child'     a child that sleeps until it is terminated
+ *   process pool 'pp' (one worker process): its worker runs a task waiting for a file, two
+ *                       more wait in its pipe (a worker has none of the scene's descriptors:
+ *                       the task's start and end go through files in a directory of /tmp)
  * With SCENE_DUMP=<path> in its environment it writes weft_debug_dump of the scene there
  * first (test_gdb.sh compares the ids `info weft` prints with the dump's).
  * Run without a breakpoint it cleans up and exits 0.
@@ -24,6 +27,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +39,7 @@ static weft_queue_t *queue;
 static weft_lock_t lock;
 static weft_event_t never;
 static _Atomic int waiter_tid, worker_tid;
+static char pp_dir[] = "/tmp/weft-gdb-scene.XXXXXX";
 
 #define CHECK(x)                                                                                   \
     do {                                                                                           \
@@ -43,6 +48,26 @@ static _Atomic int waiter_tid, worker_tid;
             abort();                                                                               \
         }                                                                                          \
     } while (0)
+
+static bool in_dir(const char *dir, const char *name, bool make)
+{
+    char path[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (!make) return access(path, F_OK) == 0;
+    FILE *f = fopen(path, "w");
+    return f && fclose(f) == 0;
+}
+
+/* A process-pool task: says it started, then waits (at most 60 s) for the scene's "go". */
+static int pp_task(const void *arg, size_t len, void **result, size_t *result_len)
+{
+    (void)len;
+    (void)result;
+    (void)result_len;
+    if (!in_dir(arg, "started", true)) return 1;
+    for (int i = 0; i < 60000 && !in_dir(arg, "go", false); i++) (void)weft_time_sleep(0.001);
+    return 0;
+}
 
 __attribute__((noinline)) static void getter_waits_for_an_item(void *arg)
 {
@@ -170,6 +195,34 @@ int main(void)
     CHECK(weft_executor_submit(crew, crew_task_queued, NULL, &f[1]));
     wait_asleep(&worker_tid);
 
+    if (!mkdtemp(pp_dir)) abort();
+    weft_executor_t *pp;
+    weft_process_pool_opts_t ppopts = WEFT_PROCESS_POOL_OPTS_INIT;
+    ppopts.process_name_prefix = "pp";
+    CHECK(weft_process_pool_create(1, &ppopts, &pp));
+    weft_future_t *pf[3];
+    for (int i = 0; i < 3; i++)
+        CHECK(weft_process_pool_submit(pp, pp_task, pp_dir, sizeof pp_dir, &pf[i]));
+    for (int i = 0; i < 30000 && !in_dir(pp_dir, "started", false); i++)
+        (void)weft_time_sleep(0.001);
+    if (!in_dir(pp_dir, "started", false)) abort();
+    /* The pool's thread hands the other two to the worker right after the first: until the
+     * dump says so. */
+    for (int i = 0, queued = 0; queued < 2; i++) {
+        if (i == 30000) abort();
+        char *text = NULL;
+        size_t n = 0;
+        FILE *m = open_memstream(&text, &n);
+        if (!m) abort();
+        CHECK(weft_debug_dump(m));
+        fclose(m);
+        queued = 0;
+        for (const char *q = strstr(text, "queued for process"); q; q = strstr(q + 1, "queued for"))
+            queued++;
+        free(text);
+        if (queued < 2) (void)weft_time_sleep(0.001);
+    }
+
     weft_process_t *child;
     scene_pid = getpid();
     weft_process_opts_t copts = {.name = "child"};
@@ -195,6 +248,19 @@ int main(void)
     }
     CHECK(weft_executor_shutdown(crew, true, false, 10));
     CHECK(weft_executor_release(crew));
+    if (!in_dir(pp_dir, "go", true)) abort();
+    for (int i = 0; i < 3; i++) {
+        CHECK(weft_future_error(pf[i], 30, NULL));
+        CHECK(weft_future_release(pf[i]));
+    }
+    CHECK(weft_executor_shutdown(pp, true, false, 10));
+    CHECK(weft_executor_release(pp));
+    char path[128];
+    snprintf(path, sizeof path, "%s/started", pp_dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/go", pp_dir);
+    unlink(path);
+    rmdir(pp_dir);
     CHECK(weft_process_terminate(child));
     CHECK(weft_process_join(child, 10));
     CHECK(weft_process_release(child));
