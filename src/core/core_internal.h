@@ -426,6 +426,19 @@ typedef struct weft__mutex {
 void weft__mutex_lock_slow(weft__mutex_t *m);
 void weft__mutex_unlock_slow(weft__mutex_t *m);
 
+/* Whether the process has one thread: glibc's __libc_single_threaded, set false by the first
+ * pthread_create before the new thread runs and never set back (so "true" is never stale; a
+ * forked child keeps "false"). While it holds, state no other thread can reach needs no atomic
+ * read-modify-write nor lock (sync_internal.h's fast paths, a hub's live list). With another
+ * libc weft__single_threaded_flag points at a flag that is always 0 (sys.c). A seam for tests:
+ * a case running on one thread points it at a flag of its own set to 1, and restores it. */
+extern __attribute__((visibility("hidden"))) const char *weft__single_threaded_flag;
+
+static inline bool weft__single_threaded(void)
+{
+    return *weft__single_threaded_flag != 0;
+}
+
 static inline void weft__mutex_lock(weft__mutex_t *m)
 {
     uint32_t expect = 0;

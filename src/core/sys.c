@@ -41,6 +41,20 @@
 #include <unistd.h>
 #ifdef WEFT_HAVE_LIBURING
 #include <liburing.h>
+
+#if defined(__has_include)
+#if __has_include(<sys/single_threaded.h>)
+#include <sys/single_threaded.h>
+#define HAVE_SINGLE_THREADED 1
+#endif
+#endif
+
+#ifdef HAVE_SINGLE_THREADED
+const char *weft__single_threaded_flag = &__libc_single_threaded;
+#else
+static const char never_single_threaded = 0;
+const char *weft__single_threaded_flag = &never_single_threaded;
+#endif
 #endif
 
 /* ---- failpoints ------------------------------------------------------------------------- */

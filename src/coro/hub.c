@@ -97,6 +97,21 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
     weft__mutex_unlock(&reg_lock);
 }
 
+/* The live list's lock, for its hub's thread's changes: none while the process has one thread
+ * (then no snapshot can run meanwhile: a snapshot on this thread runs between the changes, and
+ * no other thread can start during one). Returns whether it was skipped, for the drop. */
+static inline bool all_lock_take(weft__hub_t *hub)
+{
+    bool alone = weft__single_threaded();
+    if (!alone) weft__mutex_lock(&hub->all_lock);
+    return alone;
+}
+
+static inline void all_lock_drop(weft__hub_t *hub, bool alone)
+{
+    if (!alone) weft__mutex_unlock(&hub->all_lock);
+}
+
 void weft__hub_visit_cos(weft__hub_t *hub, void (*fn)(weft_co_t *co, void *arg), void *arg)
 {
     weft__mutex_lock(&hub->all_lock);
@@ -888,13 +903,13 @@ _Noreturn void weft__ctx_entry(void *arg)
     co->locals = NULL;
     co->nlocals = co->caplocals = 0;
     /* Off the live list; DONE under the joiners' lock, then the joiners wake. */
-    weft__mutex_lock(&hub->all_lock);
+    bool alone = all_lock_take(hub);
     if (co->all_prev)
         co->all_prev->all_next = co->all_next;
     else
         hub->all = co->all_next;
     if (co->all_next) co->all_next->all_prev = co->all_prev;
-    weft__mutex_unlock(&hub->all_lock);
+    all_lock_drop(hub, alone);
     atomic_fetch_sub_explicit(&hub->nlive, 1, memory_order_relaxed);
     weft__waitq_lock(&co->joiners);
     atomic_store_explicit(&co->state, WEFT_CO_DONE, memory_order_release);
@@ -984,11 +999,11 @@ static void start_co(weft__hub_t *hub, weft_co_t *co)
     co->tsan_fiber = __tsan_create_fiber(0);
     __tsan_set_fiber_name(co->tsan_fiber, co->name);
 #endif
-    weft__mutex_lock(&hub->all_lock);
+    bool alone = all_lock_take(hub);
     co->all_next = hub->all;
     if (hub->all) hub->all->all_prev = co;
     hub->all = co;
-    weft__mutex_unlock(&hub->all_lock);
+    all_lock_drop(hub, alone);
     ready_push(hub, co);
 }
 

@@ -20,19 +20,6 @@
 #include "sync_internal.h"
 
 #include <math.h>
-#if defined(__has_include)
-#if __has_include(<sys/single_threaded.h>)
-#include <sys/single_threaded.h>
-#define HAVE_SINGLE_THREADED 1
-#endif
-#endif
-
-#ifdef HAVE_SINGLE_THREADED
-const char *weft__single_threaded_flag = &__libc_single_threaded;
-#else
-static const char never_single_threaded = 0;
-const char *weft__single_threaded_flag = &never_single_threaded;
-#endif
 
 enum { FREE = WEFT__LOCK_FREE, LOCKED = WEFT__LOCK_LOCKED, CONTENDED = WEFT__LOCK_CONTENDED };
 

@@ -22,16 +22,7 @@
  * Process-shared objects never take them (a shared Lock's state_ is never FREE; a Semaphore's
  * shared_ flag sends it away first).
  *
- * weft__single_threaded_flag points at that variable, or, with another libc, at a flag that is
- * always 0 (lock.c). A seam for tests: a case running on one thread points it at a flag of its
- * own set to 1, to drive these paths in a test program that has started threads, and restores
- * it. */
-extern __attribute__((visibility("hidden"))) const char *weft__single_threaded_flag;
-
-static inline bool weft__single_threaded(void)
-{
-    return *weft__single_threaded_flag != 0;
-}
+ * weft__single_threaded (core_internal.h) tells it. */
 
 /* A Lock's state_ (lock.c): 0 free, 1 locked, 2 locked and maybe waited on. */
 enum { WEFT__LOCK_FREE = 0, WEFT__LOCK_LOCKED = 1, WEFT__LOCK_CONTENDED = 2 };
