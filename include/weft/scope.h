@@ -48,7 +48,10 @@
  * cancels the scope, and join then returns WEFT_ETIMEDOUT once every task has ended, unless a
  * task failed first. The deadline is kept by the scope's joiner (a join waits at most until
  * it, then cancels) and by the starts (one after it cancels the scope and fails): no thread
- * of its own watches it, so a scope nobody joins is canceled only when joined.
+ * of its own watches it, so a scope nobody joins is canceled only when joined. A cancel that
+ * reaches a scope once its deadline has passed is the deadline's, whoever brings it: a child
+ * scope canceled by its parent's deadline (its own is at most the parent's) also joins with
+ * WEFT_ETIMEDOUT.
  *
  * Thread and coroutine safety: every call is safe from any thread or coroutine at once, and
  * from the scope's own tasks (spawn more, cancel, read errors); join from a task of the same
@@ -182,7 +185,10 @@ WEFT_EXTERN int weft_scope_join(weft_scope_t *scope, double timeout);
  * (*first, may be NULL; 0 if none): the code a task returned (any nonzero int, a WEFT_E*
  * code of join's own included: it is the task's, never join's), the error of a future, or a
  * process's exit code (Python's: > 0 its exit status, < 0 the signal that killed it). What a
- * join's WEFT_ETASKFAILED stands for. 0, or WEFT_EINVAL for NULL. */
+ * join's WEFT_ETASKFAILED stands for. A process's value is not a WEFT_E* code, even when it is
+ * negative: -9 is SIGKILL, not WEFT_EBADF; and a process task that returns a WEFT_E* code exits
+ * with its low 8 bits (WEFT_ETIMEDOUT -> 146), as any exit status. 0, or WEFT_EINVAL for
+ * NULL. */
 WEFT_EXTERN int weft_scope_errors(weft_scope_t *scope, int *first, size_t *count);
 
 /* How many of the scope's tasks have not ended yet (0 for NULL). A snapshot. */

@@ -128,10 +128,16 @@ static void cancel_locked(task_t *t)
 
 static void scope_cancel(weft_scope_t *s, int reason)
 {
+    int64_t now = weft_time_monotonic_ns();
     weft__mutex_lock(&s->lock);
     if (!s->canceled) {
         s->canceled = true;
-        s->reason = reason;
+        /* A cancel that comes once the scope's deadline passed is the deadline's, whoever
+         * brings it (a parent's deadline reaches a child, whose deadline is at most the
+         * parent's, through the parent's joiner or through the child's own): join says
+         * WEFT_ETIMEDOUT whichever comes first. A failure's cancel (0) stays one. */
+        bool expired = s->deadline != WEFT_NO_DEADLINE && now >= s->deadline;
+        s->reason = reason != 0 && expired ? WEFT_ETIMEDOUT : reason;
     }
     for (task_t *t = s->tasks; t; t = t->next) cancel_locked(t);
     task_t *head = s->tasks;
