@@ -13,7 +13,8 @@
  *     "fd 7 read", "process 1234 join"; the object's name if the program gave it one): a
  *     thread's park is a slice "wait: <what>" (cat "park") on its thread; a coroutine's is an
  *     async pair ("b"/"e", cat "park", id: the coroutine) from its park to its resumption;
- *     args.outcome says "woken", "timeout", "canceled" or "deadlock";
+ *     args.outcome says "woken", "timeout", "canceled" or "deadlock"; a park that began
+ *     before the trace and ended in it starts at the trace's start;
  *   - every wake: a zero-length slice "wake: <what>" (cat "wake") on the waker's thread, and
  *     a flow arrow ("s" -> "f", cat "wake") from it to the woken thread or coroutine; a park
  *     ended by a cancel (weft_co_cancel, weft_future_cancel of a running task, a thread's

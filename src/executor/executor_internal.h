@@ -200,7 +200,7 @@ struct weft_executor {
  * (fn must not block nor touch a pool). weft__process_pools_visit does the same for the
  * process pools of this process: those handed to a worker process (pid: its pid; running for
  * the one it runs, false for those waiting in its pipe) and those queued (pid 0), under the
- * process pools' list lock and the pool's lock. For src/observe. */
+ * process pools' list lock and the pool's locks. For src/observe. */
 typedef struct weft__pool_task_view {
     const weft_executor_t *ex;
     const weft_future_t *f;

@@ -94,9 +94,12 @@ typedef struct ppool {
     weft_executor_t base;
     _Atomic uint32_t refs;
     weft__mutex_t lock;
-    weft__list_t queue;  /* queued futures (weft_future_t.node), under `lock` */
-    weft__list_t flight; /* futures handed to a worker, in that order, under `lock`: what the
-                          * task snapshot sees of the slots, which are the pool thread's */
+    weft__list_t queue; /* queued futures (weft_future_t.node), under `lock` */
+    /* Futures handed to a worker, in that order, with each one's worker pid: what the task
+     * snapshot sees of the slots, which are the pool thread's. A lock of its own, which only
+     * the pool thread and a snapshot take: the submitters' `lock` is contended enough. */
+    weft__mutex_t flight_lock;
+    weft__list_t flight;
     bool shut;
     pid_t owner;
     int efd;
@@ -263,9 +266,9 @@ static int worker_main(void *arg)
 static void finish_task_at(ppool_t *p, worker_t *w, size_t k, int code, bytes_t *result)
 {
     weft_future_t *f = w->inflight[k];
-    weft__mutex_lock(&p->lock);
+    weft__mutex_lock(&p->flight_lock);
     weft__list_remove(&p->flight, &f->node);
-    weft__mutex_unlock(&p->lock);
+    weft__mutex_unlock(&p->flight_lock);
     w->ninflight--;
     memmove(w->inflight + k, w->inflight + k + 1, (w->ninflight - k) * sizeof *w->inflight);
     free_task_arg(f);
@@ -405,8 +408,10 @@ static int start_worker(ppool_t *p, worker_t *w)
 /* Puts a future that a dead worker never began back at the head of the queue. */
 static void push_front(ppool_t *p, weft_future_t *f)
 {
-    weft__mutex_lock(&p->lock);
+    weft__mutex_lock(&p->flight_lock);
     weft__list_remove(&p->flight, &f->node);
+    weft__mutex_unlock(&p->flight_lock);
+    weft__mutex_lock(&p->lock);
     weft__list_push_front(&p->queue, &f->node);
     weft__mutex_unlock(&p->lock);
 }
@@ -483,10 +488,10 @@ static void dispatch_level(ppool_t *p, size_t level)
             continue;
         }
         t->sent = true;
-        weft__mutex_lock(&p->lock);
+        weft__mutex_lock(&p->flight_lock);
         t->pid = weft_process_pid(w->proc);
         weft__list_push_back(&p->flight, &f->node);
-        weft__mutex_unlock(&p->lock);
+        weft__mutex_unlock(&p->flight_lock);
         if (!w->ninflight) w->deadline = task_deadline(p);
         /* Queued for writing (flush, once dispatch has handed out what it can): its bytes are
          * kept until the task is done, also to requeue it if the worker dies before running
@@ -711,21 +716,23 @@ void weft__process_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void 
     for (weft__list_node_t *n = weft__list_first(&ppools); n; n = weft__list_next(n)) {
         ppool_t *p = weft__container_of(n, ppool_t, link);
         if (p->owner != self) continue; /* a fork child's copy: its lock may be a stale one */
-        weft__mutex_lock(&p->lock);
         /* Per worker, its first future in flight is the one it runs; the others wait in its
-         * pipe, as the queued ones wait here. */
-        for (weft__list_node_t *n = weft__list_first(&p->flight); n; n = weft__list_next(n)) {
-            weft_future_t *f = weft__future_of(n);
+         * pipe, as the queued ones wait in the pool. */
+        weft__mutex_lock(&p->flight_lock);
+        for (weft__list_node_t *l = weft__list_first(&p->flight); l; l = weft__list_next(l)) {
+            weft_future_t *f = weft__future_of(l);
             long pid = ((const ptask_t *)f->arg)->pid;
             bool first = true;
-            for (weft__list_node_t *m = weft__list_first(&p->flight); m != n && first;
+            for (weft__list_node_t *m = weft__list_first(&p->flight); m != l && first;
                  m = weft__list_next(m))
                 first = ((const ptask_t *)weft__future_of(m)->arg)->pid != pid;
             weft__pool_task_view_t v = {&p->base, f, first, SIZE_MAX, NULL, NULL, pid};
             fn(&v, arg);
         }
-        for (weft__list_node_t *n = weft__list_first(&p->queue); n; n = weft__list_next(n)) {
-            weft__pool_task_view_t v = {&p->base, weft__future_of(n), false, SIZE_MAX, NULL, NULL,
+        weft__mutex_unlock(&p->flight_lock);
+        weft__mutex_lock(&p->lock);
+        for (weft__list_node_t *l = weft__list_first(&p->queue); l; l = weft__list_next(l)) {
+            weft__pool_task_view_t v = {&p->base, weft__future_of(l), false, SIZE_MAX, NULL, NULL,
                                         0};
             fn(&v, arg);
         }

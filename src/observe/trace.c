@@ -161,7 +161,14 @@ static void sink(const weft__trace_ev_t *ev)
 {
     /* Acquire: pairs with start's release, so `started` and the key are set. */
     uint64_t gen = atomic_load_explicit(&session, memory_order_acquire);
-    if (!gen || ev->t0 < atomic_load_explicit(&started, memory_order_relaxed)) return;
+    if (!gen) return;
+    int64_t t0 = ev->t0, since = atomic_load_explicit(&started, memory_order_relaxed);
+    if (t0 < since) {
+        /* A park that began before this trace and ended in it is clipped at its start (its
+         * wake may be in the trace); anything else from before is left out. */
+        if (ev->type != WEFT__TR_PARK || ev->t1 < since) return;
+        t0 = since;
+    }
     chunk_t *c = mine;
     if (!c || c->gen != gen || atomic_load_explicit(&c->n, memory_order_relaxed) == CHUNK_RECS)
         c = new_chunk(c, gen);
@@ -171,7 +178,7 @@ static void sink(const weft__trace_ev_t *ev)
     }
     uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed); /* only we write it */
     rec_t *r = &c->recs[n];
-    r->t0 = ev->t0;
+    r->t0 = t0;
     r->t1 = ev->t1;
     r->id = ev->id;
     r->flow = ev->flow;

@@ -415,7 +415,9 @@ int weft__waiter_park_in(weft__mutex_t *lock, weft_waitq_t *q, weft__waiter_t *w
         bool mark = weft__blocked_enter(ctx, w->on, w->obj, deadline);
         int64_t t0 = weft__observe(WEFT__OBSERVE_TRACE) ? weft_time_monotonic_ns() : 0;
         s = park(ctx, w, deadline);
-        if (t0) trace_park(ctx, w, t0, s);
+        /* A park that began before a trace did is recorded from the trace's start (t0 0: the
+         * sink clips it), so that the wake arrow a waker recorded into the trace arrives. */
+        if (t0 || weft__observe(WEFT__OBSERVE_TRACE)) trace_park(ctx, w, t0, s);
         weft__blocked_leave(ctx, mark);
         leave(ctx, w);
     } else {

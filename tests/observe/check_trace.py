@@ -27,7 +27,7 @@ def fail(msg):
 
 
 def check(path, min_runs=0, processes=None, tasks=None, park=None, flows=False,
-          thread_name=None, cancel_wake=None):
+          thread_name=None, cancel_wake=None, woken_wake=None):
     try:
         with open(path) as f:
             doc = json.load(f)
@@ -122,27 +122,34 @@ def check(path, min_runs=0, processes=None, tasks=None, park=None, flows=False,
             k[0] == "thread_name" and e["args"]["name"] == thread_name for k, e in meta.items()):
         fail("no thread named %r: %r" % (thread_name, sorted(
             e["args"]["name"] for k, e in meta.items() if k[0] == "thread_name")))
-    if cancel_wake is not None:
-        # A park's flow end follows it in the file: "b" "e" "f" (a coroutine), "X" "f" (a thread).
-        starts = {}
-        for i, e in enumerate(evs):
-            if e["ph"] == "s" and i and evs[i - 1].get("cat") == "wake":
-                starts[e["id"]] = evs[i - 1]["name"]
-        found = False
-        for i, e in enumerate(evs):
-            if (e.get("cat") != "park" or e["ph"] not in "bX" or cancel_wake not in e["name"]
-                    or e.get("args", {}).get("outcome") != "canceled"):
-                continue
-            f = evs[i + (2 if e["ph"] == "b" else 1):][:1]
-            if not f or f[0]["ph"] != "f":
-                fail("canceled park without a wake arrow: %r" % e)
-            if not starts.get(f[0]["id"], "").startswith("wake: " + cancel_wake):
-                fail("canceled park's arrow %r starts at no 'wake: %s' slice" % (f[0], cancel_wake))
-            found = True
-        if not found:
-            fail("no canceled park on %r" % cancel_wake)
+    for text, outcome in ((cancel_wake, "canceled"), (woken_wake, "woken")):
+        if text is not None:
+            wake_arrows(evs, text, outcome)
     print("check_trace: %s: %d events, %d coroutine runs, %d processes, %d tasks, %d flows: ok"
           % (path, len(evs), runs, len(procs), len(done), len(flow_s & flow_f)))
+
+
+def wake_arrows(evs, text, outcome):
+    """Every park on `text` that ended `outcome` has its wake arrow, from a 'wake: ...'
+    slice; and there is one such park."""
+    # A park's flow end follows it in the file: "b" "e" "f" (a coroutine), "X" "f" (a thread).
+    starts = {}
+    for i, e in enumerate(evs):
+        if e["ph"] == "s" and i and evs[i - 1].get("cat") == "wake":
+            starts[e["id"]] = evs[i - 1]["name"]
+    found = False
+    for i, e in enumerate(evs):
+        if (e.get("cat") != "park" or e["ph"] not in "bX" or text not in e["name"]
+                or e.get("args", {}).get("outcome") != outcome):
+            continue
+        f = evs[i + (2 if e["ph"] == "b" else 1):][:1]
+        if not f or f[0]["ph"] != "f":
+            fail("%s park without a wake arrow: %r" % (outcome, e))
+        if not starts.get(f[0]["id"], "").startswith("wake: " + text):
+            fail("%s park's arrow %r starts at no 'wake: %s' slice" % (outcome, f[0], text))
+        found = True
+    if not found:
+        fail("no %s park on %r" % (outcome, text))
 
 
 def main(argv):
@@ -168,6 +175,8 @@ def main(argv):
             opts["thread_name"] = argv[i + 1]; i += 2
         elif a == "--cancel-wake":
             opts["cancel_wake"] = argv[i + 1]; i += 2
+        elif a == "--woken-wake":
+            opts["woken_wake"] = argv[i + 1]; i += 2
         elif a == "--flows":
             opts["flows"] = True; i += 1
         else:

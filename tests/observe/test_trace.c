@@ -10,6 +10,7 @@
 #include "weft_test.h"
 
 #include <libgen.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -204,6 +205,38 @@ static void trace_records_who_cancels_a_parked_coroutine(void **state)
     unlink(path);
 }
 
+/* A thread parked before the trace starts, woken in it: the park is recorded from the trace's
+ * start, so the wake's arrow arrives (before: the waker's "wake" slice and arrow start, and
+ * no park, no arrow end). */
+static weft_event_t before_ev;
+
+static void *parks_before_the_trace(void *arg)
+{
+    (void)arg;
+    assert_int_equal(weft_event_wait(&before_ev, 30), 0);
+    return NULL;
+}
+
+static void trace_clips_a_park_that_began_before_it(void **state)
+{
+    (void)state;
+    char path[256];
+    trace_path(path, sizeof path, "before");
+    assert_int_equal(weft_event_init(&before_ev), 0);
+    assert_int_equal(weft__name_set(&before_ev, "before"), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, parks_before_the_trace, NULL), 0);
+    weft_test_wait_queued(&before_ev.waiters_, 1);
+    assert_int_equal(weft_trace_start(path), 0);
+    assert_int_equal(weft_event_set(&before_ev), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(weft_trace_stop(), 0);
+    assert_int_equal(check(path, "--woken-wake \"Event 'before'\" --flows"), 0);
+    assert_int_equal(weft_event_destroy(&before_ev), 0);
+    weft__names_reset();
+    unlink(path);
+}
+
 /* ---- threads ----------------------------------------------------------------------------- */
 
 enum { ROUNDS = 300 };
@@ -332,6 +365,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(trace_start_rejects_bad_input),
     WEFT_TEST(trace_path_expands_the_pid),
     WEFT_TEST(trace_records_who_cancels_a_parked_coroutine),
+    WEFT_TEST(trace_clips_a_park_that_began_before_it),
     WEFT_TEST(trace_survives_oom),
     WEFT_TEST(trace_threads_record_while_flushed),
     WEFT_TEST(trace_names_each_thread_once),
