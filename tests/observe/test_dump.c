@@ -22,19 +22,6 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-/* The dump as text (malloc'd). */
-/* Not inlined: gcc -O3 took open_memstream's buffer for a dangling local (-Wdangling-pointer). */
-__attribute__((noinline)) static char *dump_text(void)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    assert_int_equal(weft_debug_dump(f), 0);
-    fclose(f);
-    return buf;
-}
-
 /* The text after "': " on the line of task `kind` named `name` (a copy, malloc'd), or NULL. */
 /* Lock holders are recorded only while the process observes them (sync_internal.h): this
  * turns that on alone, so the report's words stay those of a run without park stamps. */
@@ -227,7 +214,7 @@ static void dump_shows_a_known_scene_line_by_line(void **state)
     const char *const names[] = {"waiter", "holder", "joiner", "reader",
                                  "pool_0", "gated",  "getter", "sleeper"};
     wait_blocked(names, sizeof names / sizeof *names);
-    char *text = dump_text();
+    char *text = weft_test_dump_text();
 
     char want[256];
     snprintf(want, sizeof want, "weft dump: pid %d, ", (int)getpid());
@@ -344,7 +331,7 @@ static void dump_shows_process_pool_tasks_and_their_worker(void **state)
     /* The pool thread hands out the pipelined ones right after the first: look until it did. */
     for (int tries = 0; tries < 2000 && in_pipe == 0; tries++) {
         free(text);
-        text = dump_text();
+        text = weft_test_dump_text();
         running = in_pipe = queued = 0;
         for (const char *l = strstr(text, "'pp task': "); l; l = strstr(l + 1, "'pp task': ")) {
             const char *rest = l + strlen("'pp task': ");
@@ -417,7 +404,7 @@ static void dump_leaves_out_cancelled_tasks_and_names_futures_as_their_tasks(voi
     weft_thread_t *t = start_named(waits_future, &w, "fwaiter");
     const char *const names[] = {"fwaiter"};
     wait_blocked(names, 1);
-    char *text = dump_text();
+    char *text = weft_test_dump_text();
     if (strstr(text, "'to-cancel': ")) fail_msg("a cancelled task is listed:\n%s", text);
     expect_line(text, "thread", "fwaiter", "blocked on Future 'jobs task'");
     expect_line(text, "pool task", "jobs task", "blocked on Event 'gate' in thread 'weft_pool_0'");
@@ -448,7 +435,7 @@ static void dump_lists_weft_threads_apart(void **state)
     char *text = NULL;
     for (int tries = 0; tries < 2000; tries++) { /* until both threads listed themselves */
         free(text);
-        text = dump_text();
+        text = weft_test_dump_text();
         if (strstr(text, "'pp': ") && strstr(text, "'weft-deadlock': ")) break;
         weft_time_sleep(0.005);
     }
@@ -503,7 +490,7 @@ static void dump_names_a_coroutine_as_lock_holder(void **state)
     weft_thread_t *t = start_named(thread_waiting, &h, "client");
     const char *const names[] = {"client"};
     wait_blocked(names, 1);
-    char *text = dump_text();
+    char *text = weft_test_dump_text();
     expect_line(text, "thread", "client", "blocked on Lock 'db' held by coroutine 'owner'");
     free(text);
     weft_event_set(&h.go);
@@ -530,7 +517,7 @@ static void dump_says_for_how_long_when_observing(void **state)
     weft_thread_t *t = start_named(block_forever, &e, "stamped");
     const char *const names[] = {"stamped"};
     wait_blocked(names, 1);
-    char *text = dump_text();
+    char *text = weft_test_dump_text();
     char *l = line_of(text, "thread", "stamped");
     assert_non_null(l);
     char what[64];

@@ -860,26 +860,13 @@ static void fork_child_sees_the_scope_broken(void **state)
 
 /* ---- issue 17, a headers-only user round ----------------------------------------------- */
 
-/* The dump as text (malloc'd). Not inlined: gcc -O3 took open_memstream's buffer for a dangling
- * local (-Wdangling-pointer), as in tests/observe/test_dump.c. */
-__attribute__((noinline)) static char *dump_now(void)
-{
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_non_null(f);
-    assert_int_equal(weft_debug_dump(f), 0);
-    fclose(f);
-    return buf;
-}
-
 /* Polls the dump until it holds `want` (bounded: 10 s); the caller parks between looks, so its
  * own coroutines run meanwhile. */
 static void wait_dump_line(const char *want)
 {
     int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
     for (;;) {
-        char *text = dump_now();
+        char *text = weft_test_dump_text();
         bool found = strstr(text, want) != NULL;
         if (!found && weft_time_monotonic_ns() > give_up)
             fail_msg("no \"%s\" in the dump:\n%s", want, text);

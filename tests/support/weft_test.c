@@ -2,6 +2,7 @@
  * weft_test.c — the leak guard, the counting allocator behind the OOM loop, and main().
  */
 #include "weft_test.h"
+#include "weft/debug.h"
 
 #include "core/sys_internal.h"
 #include "wait/wait_internal.h"
@@ -584,4 +585,16 @@ void weft_test_wait_thread_asleep(_Atomic int *tid)
         if (end && end[1] == ' ' && end[2] == 'S') return;
         sched_yield();
     }
+}
+
+/* Not inlined: gcc -O3 took open_memstream's buffer for a dangling local (-Wdangling-pointer). */
+__attribute__((noinline)) char *weft_test_dump_text(void)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(weft_debug_dump(f), 0);
+    fclose(f);
+    return buf;
 }

@@ -182,6 +182,9 @@ void weft_test_wait_at_least(_Atomic int *v, int n);
 int weft_test_queue_length(weft_waitq_t *q);
 void weft_test_wait_queued(weft_waitq_t *q, int n);
 
+/* weft_debug_dump's text now (malloc'd: the caller frees it); fails the case if it cannot. */
+char *weft_test_dump_text(void);
+
 /* Seconds of CPU time the calling process has used (user + system). */
 double weft_test_cpu_seconds(void);
 
