@@ -75,13 +75,8 @@ static int collect(graph_t *g)
         weft__tasks_free(&g->ts);
         return WEFT_ENOMEM;
     }
-    for (size_t i = 0; i < g->ts.n; i++) {
-        const weft__task_t *t = &g->ts.v[i];
-        if (t->internal) g->mark[i] = 4;
-        if (t->kind != WEFT__TASK_POOL || !t->ctx) continue;
-        for (size_t k = 0; k < g->ts.n; k++)
-            if (g->ts.v[k].kind == WEFT__TASK_THREAD && g->ts.v[k].ctx == t->ctx) g->mark[k] = 4;
-    }
+    for (size_t i = 0; i < g->ts.n; i++)
+        if (g->ts.v[i].internal || g->ts.v[i].behind) g->mark[i] = 4;
     return 0;
 }
 

@@ -163,17 +163,12 @@ static void print_task(text_t *f, const weft__tasks_t *ts, const weft__task_t *t
     put(f, "\n");
 }
 
-/* Whether task i is a pool's worker thread that its running pool task stands for (they share
- * one waiting context: the task's line says "in thread '<worker>'"). A worker whose hub has
- * coroutines keeps its line, which they are listed under. */
+/* Whether task i is a worker thread its running pool task stands for (the task's line says
+ * "in thread '<worker>'"). A worker whose hub has coroutines keeps its line, which they are
+ * listed under. */
 static bool stands_behind(const weft__tasks_t *ts, size_t i)
 {
-    const weft__task_t *w = &ts->v[i];
-    if (w->kind != WEFT__TASK_THREAD || !w->ctx) return false;
-    if (i + 1 < ts->n && ts->v[i + 1].kind == WEFT__TASK_COROUTINE) return false;
-    for (size_t k = 0; k < ts->n; k++)
-        if (ts->v[k].kind == WEFT__TASK_POOL && ts->v[k].ctx == w->ctx) return true;
-    return false;
+    return ts->v[i].behind && !(i + 1 < ts->n && ts->v[i + 1].kind == WEFT__TASK_COROUTINE);
 }
 
 /* The dump's text in *t (t->failed: out of memory). */

@@ -52,6 +52,8 @@ typedef struct weft__task {
     size_t worker;              /* a running pool task's worker index; SIZE_MAX: none */
     int pid;                    /* a process pool's task handed to a worker: its pid; 0: none */
     bool internal;              /* a thread of weft's own (weft__ctx_list_internal) */
+    bool behind;                /* a worker thread whose running pool task shares its context
+                                 * (one wait, told once: by the task) */
     const void *handle;         /* weft_thread_t, weft_co_t, weft_future_t, weft_process_t (identity
                                  * only: never followed, it may be gone once the snapshot returns) */
     const void *pool;           /* a pool task's executor (identity only) */

@@ -404,9 +404,17 @@ static size_t find_owner(const weft__tasks_t *ts, const weft__waitctx_t *ctx)
     return find(ts, ctx, NULL);
 }
 
-/* Who holds what each task waits on, and the objects' names. */
+/* Who holds what each task waits on, and the objects' names; which worker threads stand
+ * behind their running pool task. */
 static void link_owners(weft__tasks_t *out)
 {
+    for (size_t i = 0; i < out->n; i++) {
+        const weft__task_t *t = &out->v[i];
+        if (t->kind != WEFT__TASK_POOL || !t->ctx) continue;
+        for (size_t k = 0; k < out->n; k++)
+            if (out->v[k].kind == WEFT__TASK_THREAD && out->v[k].ctx == t->ctx)
+                out->v[k].behind = true;
+    }
     for (size_t i = 0; i < out->n; i++) {
         weft__task_t *t = &out->v[i];
         if (t->state != WEFT__TASK_BLOCKED) continue;
