@@ -218,10 +218,10 @@ def _hubs():
 
 def _coroutines(hub):
     cos = []
-    co = hub["all"]
-    while _int(co):
-        cos.append(co)
-        co = co["all_next"]
+    node = hub["all"]["head"]
+    while _int(node):
+        cos.append(_container_of(node, "struct weft_co", "alln"))
+        node = node["next"]
     return cos
 
 
@@ -338,10 +338,10 @@ def _info(out):
             out(line + "\n")
 
     pools = _static("pools", "executor/thread_pool.c")
-    p = pools
-    while p is not None and _int(p):
-        _pool(p, out)
-        p = p["next"]
+    node = pools["head"] if pools is not None else None
+    while node is not None and _int(node):
+        _pool(_container_of(node, "struct pool", "link"), out)
+        node = node["next"]
 
     ppools = _static("ppools", "executor/process_pool.c")
     if ppools is not None:
@@ -350,10 +350,11 @@ def _info(out):
             _process_pool(_container_of(node, "struct ppool", "link"), out)
             node = node["next"]
 
-    procs = _static("reg_head", "process/process.c")
-    p = procs
+    procs = _static("registry", "process/process.c")
+    node = procs["head"] if procs is not None else None
     first = True
-    while p is not None and _int(p):
+    while node is not None and _int(node):
+        p = _container_of(node, "struct weft_process", "link")
         if first:
             out("child processes:\n")
             first = False
@@ -361,7 +362,7 @@ def _info(out):
         state = "ended, status 0x%x" % int(p["status"]) if reaped else "running"
         out("  process '%s' pid %d %s%s\n" % (p["name"].string(), int(p["pid"]), state,
                                             ", daemon" if p["daemon"] else ""))
-        p = p["next"]
+        node = node["next"]
 
 
 def _has_field(v, name):

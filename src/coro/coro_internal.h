@@ -116,8 +116,8 @@ struct weft_co {
     weft__handle_t hd;       /* debug mode: magic, the program's references (core_internal.h) */
     weft__list_node_t ready; /* the hub's ready queue */
     weft_co_t *next;         /* the hub's remote stack */
-    weft_co_t *all_prev, *all_next; /* the hub's list of live coroutines (its all_lock) */
-    uint64_t id;                    /* the task snapshot's number: N of "Coroutine-N" */
+    weft__list_node_t alln;  /* on the hub's list of live coroutines (its all_lock) */
+    uint64_t id;             /* the task snapshot's number: N of "Coroutine-N" */
     void (*fn)(void *arg);
     void *arg;
     weft__stack_t stack;
@@ -128,7 +128,7 @@ struct weft_co {
     size_t nlocals, caplocals;
     void (*unrun)(void *arg); /* called with arg instead of fn when it ends unrun (coro_shared.h) */
     struct weft_group *group; /* the group it counts in, if any */
-    weft_co_t *gnext, *gprev; /* the group's member list (under the group's lock) */
+    weft__list_node_t gnode;  /* on its group's member list (under the group's lock) */
 #if WEFT__ASAN
     void *asan_fake;
 #endif

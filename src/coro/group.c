@@ -12,9 +12,9 @@
 struct weft_group {
     weft__mutex_t lock;
     weft_waitq_t spawners, joiners;
-    size_t size;  /* 0: unbounded */
-    size_t count; /* slots taken (members, and spawns in progress) */
-    weft_co_t *members;
+    size_t size;          /* 0: unbounded */
+    size_t count;         /* slots taken (members, and spawns in progress) */
+    weft__list_t members; /* weft_co_t.gnode, the newest first */
     bool closing;
     weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
@@ -49,11 +49,7 @@ void weft__group_left(weft_co_t *co)
 {
     weft_group_t *g = co->group;
     weft__mutex_lock(&g->lock);
-    if (co->gprev)
-        co->gprev->gnext = co->gnext;
-    else
-        g->members = co->gnext;
-    if (co->gnext) co->gnext->gprev = co->gprev;
+    weft__list_remove(&g->members, &co->gnode);
     co->group = NULL;
     weft__waiter_t *wake = give_back(g);
     weft__mutex_unlock(&g->lock);
@@ -95,10 +91,7 @@ int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg, double t
     }
     /* It cannot have run yet: spawning does not switch. */
     co->group = g;
-    co->gprev = NULL;
-    co->gnext = g->members;
-    if (g->members) g->members->gprev = co;
-    g->members = co;
+    weft__list_push_front(&g->members, &co->gnode);
     weft__mutex_unlock(&g->lock);
     if (out) /* the spawn's reference is the group's; the caller gets one of its own */
         *out = weft_co_retain(co);
@@ -132,7 +125,8 @@ int weft_group_cancel(weft_group_t *g)
     WEFT__HANDLE_CHECK(g, WEFT__ID_GROUP, "group");
     if (!g) return WEFT_EINVAL;
     weft__mutex_lock(&g->lock);
-    for (weft_co_t *co = g->members; co; co = co->gnext) weft_co_cancel(co);
+    for (weft__list_node_t *n = weft__list_first(&g->members); n; n = weft__list_next(n))
+        weft_co_cancel(weft__container_of(n, weft_co_t, gnode));
     weft__mutex_unlock(&g->lock);
     return 0;
 }

@@ -43,7 +43,8 @@ struct weft__hub {
     timer_t_ *timers;            /* binary min-heap on deadline; room for every coroutine */
     size_t ntimers, captimers;   /* (live ones and the root) is reserved by spawn, so a park
                                   * never allocates: each context holds one timer at most */
-    weft_co_t *all;              /* live spawned coroutines (written under all_lock, on the
+    weft__list_t all;            /* live spawned coroutines, weft_co_t.alln, the newest first
+                                  * (written under all_lock, on the
                                   * hub's thread; other threads read it under all_lock) */
     weft__mutex_t all_lock;      /* the task snapshot reads `all` from other threads */
     _Atomic int tid;             /* its thread's kernel id (the snapshot's "thread") */
@@ -100,6 +101,13 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
 /* The live list's lock, for its hub's thread's changes: none while the process has one thread
  * (then no snapshot can run meanwhile: a snapshot on this thread runs between the changes, and
  * no other thread can start during one). Returns whether it was skipped, for the drop. */
+/* The live coroutine after co (the newest for NULL); NULL after the oldest. */
+static inline weft_co_t *all_next(weft__hub_t *hub, weft_co_t *co)
+{
+    weft__list_node_t *n = co ? weft__list_next(&co->alln) : weft__list_first(&hub->all);
+    return n ? weft__container_of(n, weft_co_t, alln) : NULL;
+}
+
 static inline bool all_lock_take(weft__hub_t *hub)
 {
     bool alone = weft__single_threaded();
@@ -115,7 +123,7 @@ static inline void all_lock_drop(weft__hub_t *hub, bool alone)
 void weft__hub_visit_cos(weft__hub_t *hub, void (*fn)(weft_co_t *co, void *arg), void *arg)
 {
     weft__mutex_lock(&hub->all_lock);
-    for (weft_co_t *co = hub->all; co; co = co->all_next) fn(co, arg);
+    for (weft_co_t *co = all_next(hub, NULL); co; co = all_next(hub, co)) fn(co, arg);
     weft__mutex_unlock(&hub->all_lock);
 }
 
@@ -482,7 +490,7 @@ static void break_deadlock(weft__hub_t *hub)
         if (w && atomic_compare_exchange_strong_explicit(
                      &w->state, &s, WEFT__W_DEADLK, memory_order_acq_rel, memory_order_acquire))
             co_unpark(co);
-        co = co == &hub->root ? hub->all : co->all_next;
+        co = all_next(hub, co == &hub->root ? NULL : co);
         if (!co) break;
     }
 }
@@ -766,9 +774,9 @@ static void hub_destroy(weft__hub_t *hub)
 {
     hub->closing = true;
     weft__waitctx_uncancel(&weft__thread_ctx);
-    while (hub->all) {
-        for (weft_co_t *co = hub->all; co; co = co->all_next) weft_co_cancel(co);
-        weft_co_t *co = weft_co_retain(hub->all);
+    while (!weft__list_empty(&hub->all)) {
+        for (weft_co_t *co = all_next(hub, NULL); co; co = all_next(hub, co)) weft_co_cancel(co);
+        weft_co_t *co = weft_co_retain(all_next(hub, NULL));
         weft_co_join(co, WEFT_FOREVER); /* canceled root: a park that need not wait still works */
         weft_co_release(co);
     }
@@ -904,11 +912,7 @@ _Noreturn void weft__ctx_entry(void *arg)
     co->nlocals = co->caplocals = 0;
     /* Off the live list; DONE under the joiners' lock, then the joiners wake. */
     bool alone = all_lock_take(hub);
-    if (co->all_prev)
-        co->all_prev->all_next = co->all_next;
-    else
-        hub->all = co->all_next;
-    if (co->all_next) co->all_next->all_prev = co->all_prev;
+    weft__list_remove(&hub->all, &co->alln);
     all_lock_drop(hub, alone);
     atomic_fetch_sub_explicit(&hub->nlive, 1, memory_order_relaxed);
     weft__waitq_lock(&co->joiners);
@@ -1000,9 +1004,7 @@ static void start_co(weft__hub_t *hub, weft_co_t *co)
     __tsan_set_fiber_name(co->tsan_fiber, co->name);
 #endif
     bool alone = all_lock_take(hub);
-    co->all_next = hub->all;
-    if (hub->all) hub->all->all_prev = co;
-    hub->all = co;
+    weft__list_push_front(&hub->all, &co->alln);
     all_lock_drop(hub, alone);
     ready_push(hub, co);
 }
@@ -1263,8 +1265,8 @@ void weft__hub_drain(int64_t deadline)
 {
     weft__hub_t *hub = tls_hub;
     if (!hub || hub->current != &hub->root) return;
-    while (hub->all) {
-        weft_co_t *co = weft_co_retain(hub->all);
+    while (!weft__list_empty(&hub->all)) {
+        weft_co_t *co = weft_co_retain(all_next(hub, NULL));
         int rc = weft_co_join(co, weft__deadline_remaining(deadline));
         weft_co_release(co);
         if (rc) break; /* out of time */

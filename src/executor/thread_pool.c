@@ -104,7 +104,7 @@ struct pool {
     char prefix[WEFT__WORKER_NAME_MAX]; /* of the workers' names, as far as it can be kept */
     /* Under pools_lock, away from the flags `lock` guards (a compiler may read those with one
      * wider load, which a race detector would see overlap a write of this one). */
-    pool_t *prev, *next; /* the global list */
+    weft__list_node_t link; /* on `pools` */
     bool exit_handled;
 
     /* What every submit reads, apart from the lines the workers and the submitters write
@@ -140,7 +140,14 @@ struct pool {
 enum { SPARE_MAX = 1 << 18 };
 
 static weft__mutex_t pools_lock = WEFT__MUTEX_INIT;
-static pool_t *pools;
+static weft__list_t pools; /* every pool not freed (pool_t.link), the newest first */
+
+/* The pool after p on `pools` (the first for NULL); the caller holds pools_lock. */
+static pool_t *pools_next(pool_t *p)
+{
+    weft__list_node_t *n = p ? weft__list_next(&p->link) : weft__list_first(&pools);
+    return n ? weft__container_of(n, pool_t, link) : NULL;
+}
 
 static const char broken_message[] =
     "a thread initializer failed, the thread pool is not usable anymore";
@@ -211,7 +218,7 @@ static bool fifo_more(pool_t *p)
 void weft__thread_pools_visit(void (*fn)(const weft__pool_task_view_t *v, void *arg), void *arg)
 {
     weft__mutex_lock(&pools_lock);
-    for (pool_t *p = pools; p; p = p->next) {
+    for (pool_t *p = pools_next(NULL); p; p = pools_next(p)) {
         weft__mutex_lock(&p->lock);
         weft__mutex_lock(&p->head_lock);
         for (size_t i = 0; i < p->nslots; i++) {
@@ -341,11 +348,7 @@ static weft_future_t *pool_make(weft_executor_t *ex, weft_task_fn fn, void *arg,
 static void pool_free(pool_t *p)
 {
     weft__mutex_lock(&pools_lock);
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        pools = p->next;
-    if (p->next) p->next->prev = p->prev;
+    weft__list_remove(&pools, &p->link);
     weft__mutex_unlock(&pools_lock);
     /* No worker is left, so nothing is queued (workers drain the FIFO before they exit)
      * except in a fork child or after every start failed: cancel those. */
@@ -732,8 +735,8 @@ static void pools_at_exit(void)
 {
     for (;;) {
         weft__mutex_lock(&pools_lock);
-        pool_t *p = pools;
-        while (p && p->exit_handled) p = p->next;
+        pool_t *p = pools_next(NULL);
+        while (p && p->exit_handled) p = pools_next(p);
         if (p) {
             p->exit_handled = true;
             atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
@@ -777,7 +780,7 @@ static void reinit_lock(weft_waitq_t *q)
 static void fork_prepare(void)
 {
     weft__mutex_lock(&pools_lock);
-    for (pool_t *p = pools; p; p = p->next) {
+    for (pool_t *p = pools_next(NULL); p; p = pools_next(p)) {
         weft__mutex_lock(&p->lock);
         weft__mutex_lock(&p->head_lock);
         weft__mutex_lock(&p->tail_lock);
@@ -788,7 +791,7 @@ static void fork_prepare(void)
 
 static void fork_parent(void)
 {
-    for (pool_t *p = pools; p; p = p->next) {
+    for (pool_t *p = pools_next(NULL); p; p = pools_next(p)) {
         lock_futures(p, weft__waitq_unlock);
         weft__mutex_unlock(&p->spare_lock);
         weft__mutex_unlock(&p->tail_lock);
@@ -802,7 +805,7 @@ static void fork_parent(void)
  * dead workers' memory copies) are forgotten, and the pool is marked for reaping. */
 static void fork_child(void)
 {
-    for (pool_t *p = pools; p; p = p->next) {
+    for (pool_t *p = pools_next(NULL); p; p = pools_next(p)) {
         lock_futures(p, reinit_lock);
         atomic_fetch_sub_explicit(&p->refs, (uint32_t)p->nlive, memory_order_relaxed);
         set_nlive(p, 0);
@@ -874,9 +877,7 @@ int weft_thread_pool_create(size_t max_workers, const weft_thread_pool_opts_t *o
 #endif
 
     weft__mutex_lock(&pools_lock);
-    p->next = pools;
-    if (pools) pools->prev = p;
-    pools = p;
+    weft__list_push_front(&pools, &p->link);
     weft__mutex_unlock(&pools_lock);
     const char *prefix =
         o.thread_name_prefix && *o.thread_name_prefix ? o.thread_name_prefix : "weft_pool";

@@ -108,13 +108,13 @@ static const weft__poller_ops_t *preferred(void)
  * watch a file about to go, and never be woken). */
 
 static weft__mutex_t pollers_lock = WEFT__MUTEX_INIT;
-static weft__poller_t *pollers;
+static weft__list_t pollers; /* weft__poller_t.all, the newest first */
 
 typedef struct thread_watch { /* a thread without a hub waiting on fd (on its stack) */
     int fd;
     int kick;                /* an eventfd in its ppoll set, or -1 */
     _Atomic uint32_t closed; /* weft_fd_close ended the wait */
-    struct thread_watch *next, *prev;
+    weft__list_node_t node;  /* on its bucket's `threads` */
 } thread_watch_t;
 
 typedef struct thread_kick {         /* a thread's kick (in its TLS): see the top */
@@ -138,7 +138,7 @@ static struct bucket {
     weft__mutex_t lock;
     _Atomic uint32_t nclosing; /* closers on the list: read without the lock first */
     closer_t *closers;
-    thread_watch_t *threads;
+    weft__list_t threads; /* thread_watch_t.node */
 } buckets[NBUCKETS];
 
 static struct bucket *bucket_of(int fd)
@@ -324,11 +324,7 @@ static void hub_destroy(void *io)
     weft__poller_t *p = io;
     p->dying = true; /* a close on this thread (a destructor's) no longer looks at it */
     weft__mutex_lock(&pollers_lock);
-    if (p->all_prev)
-        p->all_prev->all_next = p->all_next;
-    else
-        pollers = p->all_next;
-    if (p->all_next) p->all_next->all_prev = p->all_prev;
+    weft__list_remove(&pollers, &p->all);
     weft__mutex_unlock(&pollers_lock);
     p->ops->fini(p);
     weft__sys_close(p->evfd);
@@ -389,9 +385,7 @@ static weft__poller_t *poller_get(weft__hub_t *hub)
         return NULL;
     }
     weft__mutex_lock(&pollers_lock);
-    p->all_next = pollers;
-    if (pollers) pollers->all_prev = p;
-    pollers = p;
+    weft__list_push_front(&pollers, &p->all);
     weft__mutex_unlock(&pollers_lock);
     weft__hub_set_io(hub, &hub_io, p);
     return p;
@@ -585,8 +579,8 @@ static void on_fork_child(void)
     kicks_fork_child();
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *p = hub ? weft__hub_io(hub) : NULL;
-    pollers = p;
-    if (p) p->all_prev = p->all_next = NULL;
+    pollers = (weft__list_t){0};
+    if (p) weft__list_push_front(&pollers, &p->all);
     atomic_store_explicit(&pollers_lock.state, 0, memory_order_relaxed);
     if (!p) return;
     if (p->ops != &forked_backend) { /* (a fork of a child that did not rebuild yet: as is) */
@@ -717,11 +711,7 @@ static int look(int fd, int events)
 static void thread_unwatch(struct bucket *b, thread_watch_t *t)
 {
     weft__mutex_lock(&b->lock);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        b->threads = t->next;
-    if (t->next) t->next->prev = t->prev;
+    weft__list_remove(&b->threads, &t->node);
     weft__mutex_unlock(&b->lock);
 }
 
@@ -825,7 +815,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
         return look(fd, events);
     pthread_once(&io_init_once, io_once_init); /* the fork handler: a child's buckets start empty */
     struct bucket *b = bucket_of(fd);
-    thread_watch_t t = {fd, kick_get(), 0, NULL, NULL};
+    thread_watch_t t = {.fd = fd, .kick = kick_get()};
     for (;;) {
         weft__mutex_lock(&b->lock);
         if (!closing_locked(b, fd)) break;
@@ -836,9 +826,7 @@ static int thread_wait(int fd, int events, int64_t deadline, bool nocancel)
             return rc;
         }
     }
-    t.next = b->threads;
-    if (t.next) t.next->prev = &t;
-    b->threads = &t;
+    weft__list_push_front(&b->threads, &t.node);
     weft__mutex_unlock(&b->lock);
     struct pollfd pfd[2] = {{fd, events_to(events), 0}, {t.kick, POLLIN, 0}};
     int rc;
@@ -1267,7 +1255,8 @@ int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg)
     b->closers = &me;
     atomic_fetch_add_explicit(&b->nclosing, 1, memory_order_relaxed); /* see closing() */
     /* 2. Threads without a hub waiting on fd: told, and kicked out of their ppoll. */
-    for (thread_watch_t *t = b->threads; t; t = t->next)
+    for (weft__list_node_t *n = weft__list_first(&b->threads); n; n = weft__list_next(n)) {
+        thread_watch_t *t = weft__container_of(n, thread_watch_t, node);
         if (t->fd == fd) {
             atomic_store_explicit(&t->closed, 1, memory_order_release);
             uint64_t one = 1;
@@ -1275,13 +1264,15 @@ int weft__io_close(int fd, int (*op)(int fd, void *arg), void *arg)
                 while (weft__sys_write(t->kick, &one, sizeof one) < 0 && errno == EINTR) {
                 }
         }
+    }
     weft__mutex_unlock(&b->lock);
     /* 3. Every hub: waiters woken, interest dropped (see close_in). */
     weft__hub_t *hub = weft__hub_current();
     weft__poller_t *mine = hub ? weft__hub_io(hub) : NULL;
     if (mine && mine->dying) mine = NULL;
     weft__mutex_lock(&pollers_lock);
-    for (weft__poller_t *p = pollers; p; p = p->all_next) {
+    for (weft__list_node_t *n = weft__list_first(&pollers); n; n = weft__list_next(n)) {
+        weft__poller_t *p = weft__container_of(n, weft__poller_t, all);
         weft__fdstate_t *s = fd == p->evfd ? NULL : state_find(p, fd);
         if (s) close_in(p, s, p == mine);
     }

@@ -103,7 +103,7 @@ struct weft__poller {
     bool edge;    /* readiness is reported as it comes (io_uring's multishot polls): see top */
     bool peeking; /* the hub only looks (deadline 0) while coroutines are ready */
     bool dying;   /* its hub is being destroyed: off the list of pollers */
-    weft__poller_t *all_prev, *all_next; /* every poller of the process (io.c's lock) */
+    weft__list_node_t all; /* on io.c's list of every poller of the process (its lock) */
 };
 
 /* Called by a backend's wait for each ready fd (revents: WEFT_READ, WEFT_WRITE, WEFT__IO_ERR). */

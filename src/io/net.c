@@ -438,7 +438,7 @@ enum { CREATED, RUNNING, STOPPING, STOPPED };
 enum { SERVED_STOPPED = 1, SERVED_FAILED = 2 };
 
 typedef struct conn {
-    struct conn *prev, *next;
+    weft__list_node_t node; /* on its server's `conns` */
     weft_server_t *srv;
     weft_co_t *co;
     int fd;
@@ -465,14 +465,21 @@ struct weft_server {
     void *arg;
     size_t max, count; /* handlers allowed at once (0: any), handlers on the list */
     size_t stack_size;
-    weft_hubs_t *hubs; /* where the handlers run (NULL: the accept loop's hub) */
-    conn_t *conns;
+    weft_hubs_t *hubs;   /* where the handlers run (NULL: the accept loop's hub) */
+    weft__list_t conns;  /* conn_t.node, the newest first */
     weft_co_t *acceptor; /* the accept loop (a reference of its own) */
     bool acceptor_started, acceptor_done;
     bool canceling;    /* the stop cancels the handlers: those not started yet skip theirs */
     int error;         /* what ended the accept loop on its own */
     weft__handle_t hd; /* debug mode: magic, the program's reference (core_internal.h) */
 };
+
+/* The connection after c on s->conns (the first for NULL); the caller holds s->lock. */
+static conn_t *next_conn(weft_server_t *s, conn_t *c)
+{
+    weft__list_node_t *n = c ? weft__list_next(&c->node) : weft__list_first(&s->conns);
+    return n ? weft__container_of(n, conn_t, node) : NULL;
+}
 
 int weft_server_create(int listen_fd, weft_server_handler_fn handler, void *arg,
                        const weft_server_opts_t *opts, weft_server_t **srv)
@@ -522,11 +529,7 @@ static void serve_conn(void *p)
     if (run) s->handler(c->fd, s->arg);
     if (still_ours(c)) weft_fd_close(c->fd); /* else the handler closed it: not ours to close */
     weft__mutex_lock(&s->lock);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        s->conns = c->next;
-    if (c->next) c->next->prev = c->prev;
+    weft__list_remove(&s->conns, &c->node);
     s->count--;
     weft__waiter_t *slot = weft__waitq_take(&s->slots, 1, 0);
     weft__waiter_t *idle = s->count == 0 ? take_all(&s->idle, 0) : NULL;
@@ -578,9 +581,7 @@ static int spawn_conn(weft_server_t *s, int fd)
             return rc;
         }
         weft__mutex_lock(&s->lock); /* c cannot run before we block: it is on our hub */
-        c->next = s->conns;
-        if (c->next) c->next->prev = c;
-        s->conns = c;
+        weft__list_push_front(&s->conns, &c->node);
         s->count++;
         weft__mutex_unlock(&s->lock);
         return 0;
@@ -590,9 +591,7 @@ static int spawn_conn(weft_server_t *s, int fd)
     weft__mutex_lock(&s->lock);
     rc = weft_hubs_spawn(s->hubs, WEFT_HUBS_ANY, serve_conn, c, &o, &c->co);
     if (rc == 0) {
-        c->next = s->conns;
-        if (c->next) c->next->prev = c;
-        s->conns = c;
+        weft__list_push_front(&s->conns, &c->node);
         s->count++;
     }
     weft__mutex_unlock(&s->lock);
@@ -729,7 +728,7 @@ int weft_server_stop(weft_server_t *s, double timeout)
     weft__deadline(timeout, &deadline);
     weft__mutex_lock(&s->lock);
     weft_co_t *self = weft_co_current();
-    for (conn_t *c = s->conns; self && c; c = c->next)
+    for (conn_t *c = next_conn(s, NULL); self && c; c = next_conn(s, c))
         if (c->co == self) {
             weft__mutex_unlock(&s->lock);
             return WEFT_EDEADLK; /* it would wait for itself */
@@ -753,7 +752,7 @@ int weft_server_stop(weft_server_t *s, double timeout)
         if (weft__wait_until(&s->lock, &s->idle, NULL, no_conns, s, deadline) != 0) {
             weft__mutex_lock(&s->lock);
             s->canceling = true;
-            for (conn_t *c = s->conns; c; c = c->next)
+            for (conn_t *c = next_conn(s, NULL); c; c = next_conn(s, c))
                 if (c->started) weft_co_cancel(c->co);
             weft__mutex_unlock(&s->lock);
         }

@@ -45,9 +45,9 @@ typedef struct rec {
 } rec_t;
 
 typedef struct chunk {
-    struct chunk *prev, *next; /* its list (under `lock`) */
-    uint64_t gen;              /* the session it records; fixed at creation */
-    bool live;                 /* on `live` (under `lock`) */
+    weft__list_node_t link; /* on its list (under `lock`) */
+    uint64_t gen;           /* the session it records; fixed at creation */
+    bool live;              /* on `live` (under `lock`) */
     int tid;
     char thread[16];
     _Atomic uint32_t n; /* records published */
@@ -59,7 +59,7 @@ static weft__mutex_t lock = WEFT__MUTEX_INIT;
 static _Atomic uint64_t session; /* the running trace's number, 0: none */
 static uint64_t sessions;        /* numbers handed out (under ctl) */
 static _Atomic int64_t started;  /* when it started: older events (a stale run start) dropped */
-static chunk_t *live, *done;     /* under lock */
+static weft__list_t live, done;  /* chunk_t.link, the newest first; under lock */
 static size_t nchunks;           /* of this session (under lock) */
 static _Atomic uint64_t dropped;
 static int fd = -1; /* under ctl */
@@ -70,31 +70,24 @@ static WEFT__TLS chunk_t *mine;
 
 /* ---- lists ------------------------------------------------------------------------------- */
 
-static void push(chunk_t **list, chunk_t *c)
+static chunk_t *chunk_of(const weft__list_node_t *n)
 {
-    c->prev = NULL;
-    c->next = *list;
-    if (*list) (*list)->prev = c;
-    *list = c;
+    return n ? weft__container_of(n, chunk_t, link) : NULL;
 }
 
-static void unlink_from(chunk_t **list, chunk_t *c)
+/* The chunk after c on its list (the first of `list` for NULL). */
+static chunk_t *next_chunk(const weft__list_t *list, const chunk_t *c)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        *list = c->next;
-    if (c->next) c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    return chunk_of(c ? weft__list_next(&c->link) : weft__list_first(list));
 }
 
 /* The caller holds `lock`: c (its owner's, or its exited owner's) stops being filled. */
 static void retire_locked(chunk_t *c)
 {
     if (c->live && c->gen == atomic_load_explicit(&session, memory_order_relaxed)) {
-        unlink_from(&live, c);
+        weft__list_remove(&live, &c->link);
         c->live = false;
-        push(&done, c);
+        weft__list_push_front(&done, &c->link);
     } else if (!c->live) {
         weft__free(c); /* an orphan of a stopped trace */
     }
@@ -130,7 +123,7 @@ static chunk_t *new_chunk(chunk_t *old, uint64_t gen)
         if (prctl(PR_GET_NAME, c->thread) != 0) c->thread[0] = '\0';
         c->thread[sizeof c->thread - 1] = '\0';
         atomic_init(&c->n, 0);
-        push(&live, c);
+        weft__list_push_front(&live, &c->link);
         nchunks++;
         mine = c;
     }
@@ -427,10 +420,14 @@ static int write_file(void)
     /* Each thread named once: a thread's live chunk is its newest, and `done` is newest first
      * (a thread retires its chunks in the order it filled them, each pushed at the head). */
     memset(named, 0, sizeof named);
-    for (const chunk_t *c = live; c; c = c->next) write_thread_name(&o, c, pid);
-    for (const chunk_t *c = done; c; c = c->next) write_thread_name(&o, c, pid);
-    for (const chunk_t *c = done; c; c = c->next) write_chunk(&o, c, pid);
-    for (const chunk_t *c = live; c; c = c->next) write_chunk(&o, c, pid);
+    for (const chunk_t *c = next_chunk(&live, NULL); c; c = next_chunk(&live, c))
+        write_thread_name(&o, c, pid);
+    for (const chunk_t *c = next_chunk(&done, NULL); c; c = next_chunk(&done, c))
+        write_thread_name(&o, c, pid);
+    for (const chunk_t *c = next_chunk(&done, NULL); c; c = next_chunk(&done, c))
+        write_chunk(&o, c, pid);
+    for (const chunk_t *c = next_chunk(&live, NULL); c; c = next_chunk(&live, c))
+        write_chunk(&o, c, pid);
     weft__mutex_unlock(&lock);
     put(&o,
         "\n],\"displayTimeUnit\":\"ns\",\"otherData\":{\"clock\":\"CLOCK_MONOTONIC\","
@@ -520,14 +517,8 @@ int weft_trace_stop(void)
     int rc = write_file();
     weft__mutex_lock(&lock);
     atomic_store_explicit(&session, 0, memory_order_relaxed);
-    for (chunk_t *c = done, *next; c; c = next) {
-        next = c->next;
-        weft__free(c);
-    }
-    done = NULL;
-    for (chunk_t *c = live, *next; c; c = next) {
-        next = c->next;
-        c->prev = c->next = NULL;
+    for (chunk_t *c; (c = chunk_of(weft__list_pop_front(&done)));) weft__free(c);
+    for (chunk_t *c; (c = chunk_of(weft__list_pop_front(&live)));) {
         c->live = false; /* its owner frees it */
         if (c == mine) {
             weft__free(c);
@@ -535,7 +526,6 @@ int weft_trace_stop(void)
             if (!key_error) (void)pthread_setspecific(key, NULL);
         }
     }
-    live = NULL;
     nchunks = 0;
     weft__mutex_unlock(&lock);
     weft__sys_close(fd);
@@ -575,17 +565,17 @@ static void fork_parent(void)
 static void fork_child(void)
 {
     lock = (weft__mutex_t)WEFT__MUTEX_INIT;
-    if (!atomic_load_explicit(&session, memory_order_relaxed) && !live && !done) return;
+    if (!atomic_load_explicit(&session, memory_order_relaxed) && weft__list_empty(&live) &&
+        weft__list_empty(&done))
+        return;
     atomic_fetch_and_explicit(&weft__observing, ~(uint32_t)WEFT__OBSERVE_TRACE,
                               memory_order_relaxed);
     atomic_store_explicit(&session, 0, memory_order_relaxed);
-    for (chunk_t **list = &done; list; list = list == &done ? &live : NULL) {
-        for (chunk_t *c = *list, *next; c; c = next) {
-            next = c->next;
+    for (weft__list_t *list = &done; list; list = list == &done ? &live : NULL) {
+        for (chunk_t *c; (c = chunk_of(weft__list_pop_front(list)));) {
             if (c == mine) mine = NULL;
             weft__free(c);
         }
-        *list = NULL;
     }
     nchunks = 0;
     if (mine && !mine->live) { /* an orphan of a stopped trace */

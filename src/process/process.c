@@ -57,12 +57,12 @@ struct weft_process {
     bool traced;         /* its start is in the trace: its reap goes there too */
     _Atomic bool reaped; /* written under `lock`; read without it only as a hint */
     int status;
-    weft_process_t *prev, *next;
+    weft__list_node_t link; /* on `registry`, under registry_lock */
     char name[WEFT_PROCESS_NAME_MAX];
 };
 
 static weft__mutex_t registry_lock = WEFT__MUTEX_INIT;
-static weft_process_t *reg_head, *reg_tail;
+static weft__list_t registry; /* every record not closed (weft_process_t.link), in start order */
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_error;
 /* Process-N numbering. Relaxed: only uniqueness matters. */
@@ -102,28 +102,15 @@ static void unref(weft_process_t *p)
         weft__handle_free(p, &p->hd);
 }
 
-static void registry_add_locked(weft_process_t *p)
+static weft_process_t *record_of(weft__list_node_t *n)
 {
-    p->next = NULL;
-    p->prev = reg_tail;
-    if (reg_tail)
-        reg_tail->next = p;
-    else
-        reg_head = p;
-    reg_tail = p;
+    return n ? weft__container_of(n, weft_process_t, link) : NULL;
 }
 
-static void registry_remove_locked(weft_process_t *p)
+/* The registered record after p (the first for NULL); the caller holds registry_lock. */
+static weft_process_t *registry_next_locked(weft_process_t *p)
 {
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        reg_head = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    else
-        reg_tail = p->prev;
-    p->prev = p->next = NULL;
+    return record_of(p ? weft__list_next(&p->link) : weft__list_first(&registry));
 }
 
 /* ---- reaping --------------------------------------------------------------------------------*/
@@ -255,7 +242,7 @@ static int signal_child(weft_process_t *p, int sig)
  * `bell` is the futex word the idle forker sleeps on, bumped by every request and by the last
  * reap. */
 typedef struct fork_request {
-    struct fork_request *next;
+    weft__list_node_t node; /* on forker.requests */
     int (*fn)(void *);
     void *arg;
     weft_process_t *self; /* the record being started */
@@ -268,7 +255,7 @@ typedef struct fork_request {
 static struct {
     weft__mutex_t lock;
     weft_waitq_t starters; /* parked starters (a list only: `lock` guards it) */
-    fork_request_t *head, *tail;
+    weft__list_t requests; /* fork_request_t.node, in order */
     _Atomic uint32_t bell;
     bool running;
     bool idle;      /* parked without a request: counted in weft__idle_helpers */
@@ -297,9 +284,9 @@ static void *forker_main(void *unused)
     (void)unused;
     weft__mutex_lock(&forker.lock);
     for (;;) {
-        fork_request_t *r = forker.head;
-        if (!r && forker.daemons == 0) break;
-        if (!r) {
+        weft__list_node_t *n = weft__list_first(&forker.requests);
+        if (!n && forker.daemons == 0) break;
+        if (!n) {
             /* Relaxed: the lock orders it with the rings made under it; a later ring changes
              * the word, and the futex wait then returns at once. */
             uint32_t bell = atomic_load_explicit(&forker.bell, memory_order_relaxed);
@@ -310,8 +297,8 @@ static void *forker_main(void *unused)
             forker_set_idle(false);
             continue;
         }
-        forker.head = r->next;
-        if (!forker.head) forker.tail = NULL;
+        weft__list_pop_head(&forker.requests, n);
+        fork_request_t *r = weft__container_of(n, fork_request_t, node);
         int (*fn)(void *) = r->fn;
         void *arg = r->arg;
         weft_process_t *self = r->self;
@@ -357,11 +344,7 @@ static pid_t fork_daemon(int (*fn)(void *), void *arg, weft_process_t *self, int
         pthread_detach(t);
         forker.running = true;
     }
-    if (forker.tail)
-        forker.tail->next = &r;
-    else
-        forker.head = &r;
-    forker.tail = &r;
+    weft__list_push_back(&forker.requests, &r.node);
     weft__waiter_init(&r.waiter);
     r.waiter.nocancel = true;
     weft__waitq_push(&forker.starters, &r.waiter);
@@ -390,11 +373,11 @@ static void forker_reaped(void)
 static weft_process_t *next_unreaped(bool daemon)
 {
     weft__mutex_lock(&registry_lock);
-    weft_process_t *p = reg_head;
+    weft_process_t *p = registry_next_locked(NULL);
     /* Relaxed: `reaped` only ever turns true; a stale false costs one more join, which
      * re-checks under the record's lock. */
     while (p && (p->daemon != daemon || atomic_load_explicit(&p->reaped, memory_order_relaxed)))
-        p = p->next;
+        p = registry_next_locked(p);
     if (p) atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
     weft__mutex_unlock(&registry_lock);
     return p;
@@ -404,8 +387,8 @@ static weft_process_t *next_unreaped(bool daemon)
 static weft_process_t *next_to_terminate(void)
 {
     weft__mutex_lock(&registry_lock);
-    weft_process_t *p = reg_head;
-    while (p && (!p->daemon || p->terminated)) p = p->next;
+    weft_process_t *p = registry_next_locked(NULL);
+    while (p && (!p->daemon || p->terminated)) p = registry_next_locked(p);
     if (p) {
         p->terminated = true;
         atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
@@ -456,19 +439,16 @@ static void fork_parent(void)
  * valid (handles copied into the child must still be closed: close frees a foreign one). */
 static void fork_child(void)
 {
-    for (weft_process_t *p = reg_head, *next; p; p = next) {
-        next = p->next;
+    for (weft_process_t *p; (p = record_of(weft__list_pop_front(&registry)));) {
         if (p->pidfd >= 0) weft__sys_close(p->pidfd);
         p->pidfd = -1;
-        p->prev = p->next = NULL;
         p->lock = (weft__mutex_t)WEFT__MUTEX_INIT; /* maybe held by a thread that is gone */
     }
-    reg_head = reg_tail = NULL;
     registry_lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     /* No forker here (even when it forked us): requests queued were other threads'. */
     forker.lock = (weft__mutex_t)WEFT__MUTEX_INIT;
     forker.starters = (weft_waitq_t)WEFT_WAITQ_INIT;
-    forker.head = forker.tail = NULL;
+    forker.requests = (weft__list_t){0};
     forker.running = false;
     forker.daemons = 0;
     forker_set_idle(false); /* the forker thread is not here */
@@ -553,7 +533,6 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
     p->known = false;
     p->traced = false;
     p->status = 0;
-    p->prev = p->next = NULL;
     if (o.name && o.name[0]) {
         snprintf(p->name, sizeof p->name, "%s", o.name);
     } else {
@@ -596,7 +575,7 @@ int weft_process_start(int (*fn)(void *arg), void *arg, const weft_process_opts_
         else if (p->pidfd < 0)
             rc = weft__errno(errno);
     }
-    if (rc == 0) registry_add_locked(p);
+    if (rc == 0) weft__list_push_back(&registry, &p->link);
     weft__mutex_unlock(&registry_lock);
     if (rc) {
         /* Nothing could ever wait for it safely: take it back. */
@@ -689,7 +668,7 @@ int weft_process_release(weft_process_t *p)
         return WEFT_EBUSY;
     }
     weft__mutex_lock(&registry_lock);
-    registry_remove_locked(p);
+    weft__list_remove(&registry, &p->link);
     int pidfd = p->pidfd;
     p->pidfd = -1;
     weft__mutex_unlock(&registry_lock);
@@ -703,7 +682,7 @@ int weft_process_release(weft_process_t *p)
 void weft__processes_visit(void (*fn)(const weft__process_view_t *v, void *arg), void *arg)
 {
     weft__mutex_lock(&registry_lock);
-    for (weft_process_t *p = reg_head; p; p = p->next) {
+    for (weft_process_t *p = registry_next_locked(NULL); p; p = registry_next_locked(p)) {
         /* Relaxed: `reaped` is a hint here (as the exit rule reads it); status is read only
          * once reaped says it was stored, which the hint's writer did first, under p->lock —
          * not taken here (its order is before registry_lock): a report may show "alive" for a

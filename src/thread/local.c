@@ -148,7 +148,8 @@ static void *take_any(const weft_thread_local_t *l)
 {
     void *v = NULL;
     weft__mutex_lock(&weft__registry_lock);
-    for (weft_thread_t *t = weft__registry_first_locked(); t && !v; t = t->next) {
+    for (weft_thread_t *t = weft__registry_next_locked(NULL); t && !v;
+         t = weft__registry_next_locked(t)) {
         if (l->index < t->nvalues && t->values[l->index]) {
             v = t->values[l->index];
             t->values[l->index] = NULL;
@@ -169,7 +170,9 @@ int weft_thread_local_release(weft_thread_local_t *l)
     slots[l->index] = NULL;
     if (--live == 0) {
         /* No slot left, so no get or set can be running: free every array. */
-        for (weft_thread_t *t = weft__registry_first_locked(); t; t = t->next) weft__locals_drop(t);
+        for (weft_thread_t *t = weft__registry_next_locked(NULL); t;
+             t = weft__registry_next_locked(t))
+            weft__locals_drop(t);
         weft__free(slots);
         slots = NULL;
         nslots = 0;

@@ -3,7 +3,7 @@
  * current_thread, main_thread, active_count, enumerate, dummy records for foreign threads, the
  * fork reset and the exit rule.
  *
- * The registry is a doubly linked list through the records' prev/next, in registration order,
+ * The registry is a list (core's) through the records' `link`, in registration order,
  * with its length, all under weft__registry_lock (a short internal mutex, never held across a
  * park or a call into user code). The main thread's record is static and joins the list at
  * initialisation; started records join when their thread starts running and leave when it
@@ -27,7 +27,7 @@ weft__mutex_t weft__registry_lock = WEFT__MUTEX_INIT;
 pthread_key_t weft__thread_key;
 
 static struct {
-    weft_thread_t *head, *tail;
+    weft__list_t list; /* weft_thread_t.link */
     size_t count;
 } registry;
 
@@ -59,7 +59,6 @@ void weft__thread_record_init(weft_thread_t *t, uint8_t kind, bool daemon, uint3
     t->fn = NULL;
     t->arg = NULL;
     t->waiters = (weft_waitq_t)WEFT_WAITQ_INIT;
-    t->prev = t->next = NULL;
     t->values = NULL;
     t->nvalues = 0;
     if (name && name[0]) {
@@ -72,33 +71,20 @@ void weft__thread_record_init(weft_thread_t *t, uint8_t kind, bool daemon, uint3
 
 void weft__registry_add_locked(weft_thread_t *t)
 {
-    t->next = NULL;
-    t->prev = registry.tail;
-    if (registry.tail)
-        registry.tail->next = t;
-    else
-        registry.head = t;
-    registry.tail = t;
+    weft__list_push_back(&registry.list, &t->link);
     registry.count++;
 }
 
 void weft__registry_remove_locked(weft_thread_t *t)
 {
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        registry.head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        registry.tail = t->prev;
-    t->prev = t->next = NULL;
+    weft__list_remove(&registry.list, &t->link);
     registry.count--;
 }
 
-weft_thread_t *weft__registry_first_locked(void)
+weft_thread_t *weft__registry_next_locked(weft_thread_t *t)
 {
-    return registry.head;
+    weft__list_node_t *n = t ? weft__list_next(&t->link) : weft__list_first(&registry.list);
+    return n ? weft__container_of(n, weft_thread_t, link) : NULL;
 }
 
 /* ---- fork ---------------------------------------------------------------------------------*/
@@ -119,20 +105,18 @@ static void abandon(weft_thread_t *t)
     weft__locals_drop(t);
     t->waiters = (weft_waitq_t)WEFT_WAITQ_INIT;
     t->phase = WEFT__PHASE_DONE;
-    t->prev = t->next = NULL;
     weft__thread_unref(t); /* the vanished thread's own reference (ignored for main) */
 }
 
 static void fork_child(void)
 {
     weft_thread_t *keep = weft__thread_self ? weft__thread_self : &main_record;
-    weft_thread_t *t = registry.head;
-    registry.head = registry.tail = NULL;
+    weft__list_t old = registry.list;
+    registry.list = (weft__list_t){0};
     registry.count = 0;
-    while (t) {
-        weft_thread_t *next = t->next;
+    for (weft__list_node_t *n; (n = weft__list_pop_front(&old));) {
+        weft_thread_t *t = weft__container_of(n, weft_thread_t, link);
         if (t != keep) abandon(t);
-        t = next;
     }
     keep->waiters = (weft_waitq_t)WEFT_WAITQ_INIT;
     keep->ident = getpid();
@@ -238,7 +222,8 @@ int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *count)
     weft__thread_init();
     size_t n = 0;
     weft__mutex_lock(&weft__registry_lock);
-    for (weft_thread_t *t = registry.head; t; t = t->next, n++)
+    for (weft_thread_t *t = weft__registry_next_locked(NULL); t;
+         t = weft__registry_next_locked(t), n++)
         if (n < cap) out[n] = weft_thread_retain(t); /* listed, so its thread holds a ref */
     weft__mutex_unlock(&weft__registry_lock);
     *count = n;
@@ -249,7 +234,8 @@ void weft__threads_visit(void (*fn)(const weft_thread_t *t, void *arg), void *ar
 {
     weft__thread_init();
     weft__mutex_lock(&weft__registry_lock);
-    for (weft_thread_t *t = registry.head; t; t = t->next) fn(t, arg);
+    for (weft_thread_t *t = weft__registry_next_locked(NULL); t; t = weft__registry_next_locked(t))
+        fn(t, arg);
     weft__mutex_unlock(&weft__registry_lock);
 }
 
@@ -263,7 +249,8 @@ static void join_at_exit(void)
     for (;;) {
         weft_thread_t *t = NULL;
         weft__mutex_lock(&weft__registry_lock);
-        for (weft_thread_t *r = registry.head; r && !t; r = r->next)
+        for (weft_thread_t *r = weft__registry_next_locked(NULL); r && !t;
+             r = weft__registry_next_locked(r))
             if (r->kind == WEFT__THREAD_STARTED && !r->daemon && r != me) t = weft_thread_retain(r);
         weft__mutex_unlock(&weft__registry_lock);
         if (!t) return;

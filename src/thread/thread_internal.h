@@ -14,7 +14,7 @@
  *                  rewrites ident while it is the only thread).
  *   phase          STARTING -> RUNNING -> DONE, under `waiters`' lock; every change wakes all
  *                  of `waiters` (the starter waits for RUNNING, joiners for DONE).
- *   prev, next     the registry list, under weft__registry_lock.
+ *   link           on the registry list, under weft__registry_lock.
  *   values, nvalues
  *                  thread-local values; read by the owning thread without a lock, replaced or
  *                  freed only under weft__registry_lock (destroy sweeps other threads' values).
@@ -46,7 +46,7 @@ struct weft_thread {
     void (*fn)(void *arg);
     void *arg;
     weft_waitq_t waiters;
-    weft_thread_t *prev, *next;
+    weft__list_node_t link; /* on the registry */
     void **values;
     size_t nvalues;
     char name[WEFT_THREAD_NAME_MAX];
@@ -88,8 +88,9 @@ int weft__exit_rule_install(void);
 /* Registry membership; the caller holds weft__registry_lock. */
 void weft__registry_add_locked(weft_thread_t *t);
 void weft__registry_remove_locked(weft_thread_t *t);
-/* The first record (follow ->next); the caller holds weft__registry_lock. */
-weft_thread_t *weft__registry_first_locked(void);
+/* The record after t on the registry (the first for NULL; NULL after the last); the caller
+ * holds weft__registry_lock. */
+weft_thread_t *weft__registry_next_locked(weft_thread_t *t);
 
 /* Drops a reference that is not the program's (a vanished thread's own); frees the record with
  * the last one. The main thread's static record ignores it. */
