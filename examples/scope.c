@@ -52,11 +52,13 @@ int main(void)
     if (weft_scope_create(NULL, WEFT_FOREVER, &scope) != 0) return 1;
     weft_scope_set_name(scope,
                         "fan-out"); /* weft_debug_dump shows a joiner on "Scope 'fan-out' join" */
+    /* The thread first: its start waits for the thread to run, and meanwhile this thread's
+     * coroutines would run. Spawns do not switch: the coroutines run from the join on. */
+    check(weft_scope_thread_start(scope, fetch, (void *)(intptr_t)3000, NULL, NULL));
+    check(weft_scope_submit(scope, pool, fetch_task, (void *)(intptr_t)4000, NULL));
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)20, NULL, NULL));
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)2000, NULL, NULL));
     check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)404, NULL, NULL));
-    check(weft_scope_thread_start(scope, fetch, (void *)(intptr_t)3000, NULL, NULL));
-    check(weft_scope_submit(scope, pool, fetch_task, (void *)(intptr_t)4000, NULL));
     double t0 = weft_time_monotonic();
     int rc = weft_scope_join(scope, WEFT_FOREVER);
     int first;
@@ -68,8 +70,8 @@ int main(void)
 
     printf("a deadline of 0.1 s:\n");
     if (weft_scope_create(NULL, 0.1, &scope) != 0) return 1;
-    check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)10, NULL, NULL));
     check(weft_scope_thread_start(scope, fetch, (void *)(intptr_t)5000, NULL, NULL));
+    check(weft_scope_spawn(scope, fetch, (void *)(intptr_t)10, NULL, NULL));
     rc = weft_scope_join(scope, WEFT_FOREVER);
     printf("join: %s\n", weft_error_name(rc));
     weft_scope_release(scope);
