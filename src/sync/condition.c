@@ -114,8 +114,8 @@ int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *
         double left = weft__deadline_remaining(deadline);
         if (left == 0) return WEFT_ETIMEDOUT;
         int rc = weft_condition_wait(c, left);
-        if (rc == WEFT_ECANCELED) return rc;
         if (rc == WEFT_ETIMEDOUT) return pred(arg) ? 0 : WEFT_ETIMEDOUT;
+        if (rc) return rc; /* canceled, a deadlock, a shared lock's dead owner: never again */
     }
     return 0;
 }

@@ -620,6 +620,35 @@ static void stuck_waiter(void *p)
     assert_int_equal(weft_event_wait(p, WEFT_FOREVER), WEFT_EDEADLK);
 }
 
+static bool predicate_never_true(void *arg)
+{
+    (void)arg;
+    return false;
+}
+
+static void stuck_condition_waiter(void *p)
+{
+    weft_condition_t *c = p;
+    assert_int_equal(weft_condition_acquire(c, WEFT_FOREVER), 0);
+    assert_int_equal(weft_condition_wait_for(c, predicate_never_true, NULL, WEFT_FOREVER),
+                     WEFT_EDEADLK);
+    assert_int_equal(weft_condition_release(c), 0);
+}
+
+/* weft_condition_wait_for gives back the deadlock its wait found (it looped on it, waiting
+ * again for ever). */
+static void condition_wait_for_returns_the_deadlock(void **state)
+{
+    (void)state;
+    weft_condition_t c;
+    assert_int_equal(weft_condition_init(&c, NULL, NULL), 0);
+    weft_co_t *co = weft_test_spawn(stuck_condition_waiter, &c);
+    assert_int_equal(weft_co_join(co, WEFT_FOREVER), WEFT_EDEADLK);
+    assert_int_equal(weft_co_join(co, 30), 0);
+    weft_co_release(co);
+    assert_int_equal(weft_condition_destroy(&c), 0);
+}
+
 /* Go's "all goroutines are asleep", gevent's LoopExit: with every coroutine of the only
  * thread blocked on what nothing can set, the waits fail with EDEADLK instead of hanging. */
 static void deadlock_is_reported(void **state)
@@ -1598,6 +1627,7 @@ static const struct CMUnitTest cases[] = {
     WEFT_TEST(timeout_scope),
     WEFT_TEST(timeout_scope_ended_out_of_order_leaves_no_deadline),
     WEFT_TEST(deadlock_is_reported),
+    WEFT_TEST(condition_wait_for_returns_the_deadlock),
     WEFT_TEST(co_join_of_a_stuck_coroutine_is_edeadlk),
     WEFT_TEST(other_thread_is_no_deadlock),
     WEFT_TEST(watchdog_reports_hog),
