@@ -88,7 +88,11 @@ WEFT_EXTERN int weft_lock_destroy(weft_lock_t *l);
  * its destroy, or a new init, drops it. 0, WEFT_EINVAL (l NULL), WEFT_ENOMEM (the old name stays).
  * From any thread or coroutine; not from a signal handler (it locks and allocates). */
 WEFT_EXTERN int weft_lock_set_name(weft_lock_t *l, const char *name);
-/* Acquires the lock, waiting up to timeout. 0, WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL. */
+/* Acquires the lock, waiting up to timeout.
+ * l: the lock.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 only tries.
+ * Returns 0 (acquired), WEFT_ETIMEDOUT, WEFT_ECANCELED (a cancel scope or a canceled
+ * coroutine), WEFT_EINVAL (l NULL). */
 WEFT_EXTERN int weft_lock_acquire(weft_lock_t *l, double timeout);
 /* Releases the lock (from any thread); WEFT_EPERM if it is not locked. */
 WEFT_EXTERN int weft_lock_release(weft_lock_t *l);
