@@ -147,7 +147,8 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_spawn(weft_scope_t *scope, weft_scope_
  * fn: the task; its return value is its result (0 success). Not NULL.
  * arg: passed to fn as is.
  * opts: as for weft_thread_start; NULL: the defaults.
- * t: NULL, or receives a handle of its own (weft_thread_release it) on success.
+ * t: NULL, or receives a handle of its own (weft_thread_release it) on success, NULL on
+ *    failure.
  * Returns 0, the errors of weft_scope_spawn, or one of weft_thread_start's (WEFT_EAGAIN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_thread_start(weft_scope_t *scope, weft_scope_fn fn,
                                                        void *arg, const weft_thread_opts_t *opts,
@@ -164,7 +165,7 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_thread_start(weft_scope_t *scope, weft
  * fn: the task. Not NULL.
  * arg: passed to fn as is.
  * f: NULL, or receives the task's future on success (the caller's reference:
- *    weft_future_release it).
+ *    weft_future_release it), NULL on failure.
  * Returns 0, WEFT_EINVAL (scope, ex or fn NULL), the other errors of weft_scope_spawn, or one
  * of weft_executor_submit's (WEFT_ESHUTDOWN for a shut down executor, WEFT_EBROKEN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_submit(weft_scope_t *scope, weft_executor_t *ex,
@@ -181,7 +182,7 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_submit(weft_scope_t *scope, weft_execu
  * arg: passed to fn in the child as is.
  * opts: as for weft_process_start; NULL: the defaults.
  * p: NULL, or receives the scope's handle, borrowed until weft_scope_release (do not release
- *    it yourself).
+ *    it yourself); NULL on failure.
  * Returns 0, the errors of weft_scope_spawn, or one of weft_process_start's (WEFT_EAGAIN,
  * WEFT_EMFILE). */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_process_start(weft_scope_t *scope, weft_scope_fn fn,
