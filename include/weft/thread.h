@@ -79,8 +79,8 @@ typedef struct weft_thread_opts {
 /* ---- starting and joining ----------------------------------------------------------------*/
 
 /* Starts an OS thread running fn(arg) and stores a handle in *t (one reference: release it).
- * It comes back once the thread runs, so its ident is known and is_alive is true (as Python's
- * start()). The first start registers the exit rule's atexit handler.
+ * The call returns once the thread runs, so its ident is known and is_alive is true (as
+ * Python's start()). The first start registers the exit rule's atexit handler.
  * Safe from any thread or coroutine (the wait for the new thread cannot be canceled).
  * fn: the thread's function, not NULL. It may end by returning or by pthread_exit; the thread
  * counts as finished either way.
