@@ -10,7 +10,20 @@ header itself):
   - a comment after a member (`int x; /* what x is */`) becomes /**< ;
   - a comment above several declarations with no blank line between them (weft_event_clear
     and weft_event_is_set under one comment) documents each of them: the declarations become
-    a member group (DISTRIBUTE_GROUP_DOC), its markers put on existing lines.
+    a member group (DISTRIBUTE_GROUP_DOC), its markers put on existing lines;
+  - the parameters and the return value, in plain words: in a comment above a function (or a
+    function-like macro), a line after the first that starts with `name:`, where name is one
+    of the declaration's parameters, becomes `\\param name`, and a line after the first that
+    starts with `Returns` becomes `\\return`. Each such paragraph runs to the next one or to the
+    end of the comment, so they close it (docs/reference/README.md):
+
+        /* Acquires the lock, waiting up to timeout.
+         * l: the lock.
+         * timeout: seconds; WEFT_FOREVER waits without a limit, 0 only tries.
+         * Returns 0, WEFT_ETIMEDOUT, WEFT_ECANCELED (a cancel scope), WEFT_EINVAL (l NULL). */
+
+    With DOCS_PARAMDOC=YES (make docs) Doxygen then fails on a parameter or a return value
+    the comment does not name.
 Nothing else changes: the text of every comment reaches the reference as written.
 """
 import re
@@ -60,6 +73,34 @@ while i < len(out):
         if len(decls) >= 2 and not any("{" in l or "/*" in l for l in block) and not block[-1].endswith("\\"):
             out[end] += " /**@{*/"
             out[j] = "/**@}*/ " + out[j]  # the next line: after a #define's text, not in it
+        i = j
+    else:
+        i += 1
+
+# Parameters and return values: a comment's `name:` and `Returns` lines, after its first line.
+PARAM = re.compile(r"^(\s*\*?\s*)([A-Za-z_]\w*):(\s)")
+RETURNS = re.compile(r"^(\s*\*?\s*)Returns\b\s*")
+i = 0
+while i < len(out):
+    if out[i].lstrip().startswith("/**") and not out[i].lstrip().startswith("/** \\file"):
+        end = i
+        while "*/" not in out[end]:
+            end += 1
+        j = end + 1
+        while j < len(out) and out[j].strip() and not out[j].lstrip().startswith("/*"):
+            j += 1
+        decl = " ".join(out[end + 1 : j])
+        if "(" in decl:
+            names = set(re.findall(r"[A-Za-z_]\w*", decl))
+            for k in range(i + 1, end + 1):
+                line = out[k]
+                m = PARAM.match(line)
+                if m and m.group(2) in names:
+                    out[k] = f"{m.group(1)}\\param {m.group(2)}{m.group(3)}{line[m.end():]}"
+                    continue
+                m = RETURNS.match(line)
+                if m:
+                    out[k] = f"{m.group(1)}\\return {line[m.end():]}"
         i = j
     else:
         i += 1

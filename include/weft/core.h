@@ -168,12 +168,17 @@ enum {
 #undef WEFT__OWN_ENUM
 };
 
-/* A message for an error code ("timed out"); "unknown error" for a code weft does not know.
- * Never NULL. Safe from any thread, coroutine or signal handler, and after fork. */
+/* A message for an error code ("timed out"). Safe from any thread, coroutine or signal
+ * handler, and after fork.
+ * code: a WEFT_E* code (any int is accepted).
+ * Returns a static string (never free it), never NULL; "unknown error" for a code weft does
+ * not know. */
 WEFT_EXTERN const char *weft_error_message(int code);
 
-/* The code's name ("WEFT_ETIMEDOUT"), "WEFT_UNKNOWN" for a code weft does not know.
- * Never NULL. Same safety as weft_error_message. */
+/* The code's name ("WEFT_ETIMEDOUT"). Same safety as weft_error_message.
+ * code: a WEFT_E* code (any int is accepted).
+ * Returns a static string (never free it), never NULL; "WEFT_UNKNOWN" for a code weft does
+ * not know. */
 WEFT_EXTERN const char *weft_error_name(int code);
 
 /* ---- clock and deadlines ---------------------------------------------------------------- */
@@ -188,7 +193,8 @@ WEFT_EXTERN const char *weft_error_name(int code);
 #endif
 
 /* CLOCK_MONOTONIC now, in nanoseconds / in seconds (Python's time.monotonic()).
- * Safe everywhere, including signal handlers. */
+ * Safe everywhere, including signal handlers.
+ * Returns the time since an arbitrary fixed origin: nanoseconds / seconds. */
 WEFT_EXTERN int64_t weft_time_monotonic_ns(void);
 WEFT_EXTERN double weft_time_monotonic(void);
 
@@ -202,23 +208,27 @@ typedef struct weft_deadline {
     int64_t at_ns_; /* private */
 } weft_deadline_t;
 
-/* Turns a timeout in seconds into a deadline, the one conversion every weft call uses:
- * WEFT_FOREVER → never; 0 or any other negative value → now (already passed);
- * positive → now + timeout, saturating to never (more than ~292 years, +inf).
- * Returns 0, or WEFT_EINVAL for a NaN timeout or a NULL deadline (then nothing is written).
- * Safe everywhere (any thread or coroutine, signal handlers, after fork). */
+/* Turns a timeout in seconds into a deadline, the one conversion every weft call uses.
+ * Safe everywhere (any thread or coroutine, signal handlers, after fork).
+ * timeout: seconds: WEFT_FOREVER → never; 0 or any other negative value → now (already
+ *     passed); positive → now + timeout, saturating to never (more than ~292 years, +inf).
+ * deadline: receives the deadline.
+ * Returns 0, or WEFT_EINVAL for a NaN timeout or a NULL deadline (then nothing is written). */
 WEFT_EXTERN int weft_deadline_after(double timeout, weft_deadline_t *deadline);
 
 /* Moves *deadline by `seconds` (negative: earlier), for a periodic timer that restarts itself
- * at its previous deadline + period so that it does not drift. Never stays never; ±infinity
- * (WEFT_FOREVER included) or a result too large to represent makes it never; a result before
- * the clock's origin is "already passed". Returns 0, or WEFT_EINVAL for NULL or NaN (then
- * *deadline is unchanged). Safe everywhere. */
+ * at its previous deadline + period so that it does not drift. Safe everywhere.
+ * deadline: the deadline to move, in place. Never stays never; a result too large to
+ *     represent makes it never; a result before the clock's origin is "already passed".
+ * seconds: how far to move it (negative: earlier); ±infinity (WEFT_FOREVER included) makes it
+ *     never.
+ * Returns 0, or WEFT_EINVAL for NULL or NaN (then *deadline is unchanged). */
 WEFT_EXTERN int weft_deadline_add(weft_deadline_t *deadline, double seconds);
 
-/* Seconds left until a deadline: WEFT_FOREVER for never, 0 once it has passed.
- * Pass it on as the timeout of the next call to keep one overall deadline across several
- * waits (as Python's Condition.wait_for does). Safe everywhere. */
+/* Seconds left until a deadline. Pass it on as the timeout of the next call to keep one
+ * overall deadline across several waits (as Python's Condition.wait_for does). Safe everywhere.
+ * deadline: the deadline (from weft_deadline_after).
+ * Returns the seconds left; WEFT_FOREVER for never, 0 once it has passed. */
 WEFT_EXTERN double weft_deadline_remaining(weft_deadline_t deadline);
 
 /* ---- allocation hook -------------------------------------------------------------------- */
@@ -231,11 +241,16 @@ typedef void *(*weft_calloc_fn)(size_t count, size_t size);
 typedef void (*weft_free_fn)(void *ptr);
 
 /* Replaces the allocator every weft allocation goes through (libuv's uv_replace_allocator).
- * All four NULL restores libc's. Returns WEFT_EINVAL if only some are NULL.
+ * All four NULL restores libc's.
  * NOT thread-safe: call it before weft is used from more than one thread, and never while
  * weft holds memory from the previous allocator (it would be freed with the new one).
  * Tests use it to make the Nth allocation fail: every weft function that allocates returns
- * WEFT_ENOMEM then and leaves nothing behind. */
+ * WEFT_ENOMEM then and leaves nothing behind.
+ * malloc_fn: replaces malloc (same contract).
+ * realloc_fn: replaces realloc (same contract).
+ * calloc_fn: replaces calloc (same contract).
+ * free_fn: replaces free (same contract).
+ * Returns 0, or WEFT_EINVAL if only some are NULL (then nothing changes). */
 WEFT_EXTERN int weft_allocator_set(weft_malloc_fn malloc_fn, weft_realloc_fn realloc_fn,
                                    weft_calloc_fn calloc_fn, weft_free_fn free_fn);
 

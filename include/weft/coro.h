@@ -118,7 +118,14 @@ typedef struct weft_co_opts {
  * coroutine is READY: it first runs when the caller blocks or yields (as gevent.spawn).
  * Errors: WEFT_EINVAL (fn NULL, bad opts), WEFT_ENOMEM (no memory or no address space for the
  * stack), WEFT_ESHUTDOWN (the thread's hub is closing); then *co is NULL and nothing is left
- * behind. Safe from any thread or coroutine. */
+ * behind. Safe from any thread or coroutine.
+ * fn: the coroutine's function; not NULL.
+ * arg: passed to fn as is (the caller keeps it alive while fn may use it).
+ * opts: how to start it (weft_co_opts_t); NULL: the defaults. Read during the call only.
+ * co: NULL: run detached; else receives the handle (one reference, weft_co_release it) on
+ *     success, NULL on failure.
+ * Returns 0 (spawned, READY), WEFT_EINVAL (fn NULL, bad opts), WEFT_ENOMEM (no memory or no
+ * address space for the stack), WEFT_ESHUTDOWN (the thread's hub is closing). */
 WEFT_EXTERN WEFT_NODISCARD int weft_co_spawn(void (*fn)(void *arg), void *arg,
                                              const weft_co_opts_t *opts, weft_co_t **co);
 
@@ -128,11 +135,23 @@ WEFT_EXTERN WEFT_NODISCARD int weft_co_spawn(void (*fn)(void *arg), void *arg,
  * timeout NaN), WEFT_EDEADLK (co is the caller; or the caller's hub found its coroutines stuck,
  * "Deadlock" above: a join without timeout of a coroutine that waits on what nothing can set),
  * WEFT_ETIMEDOUT, WEFT_ECANCELED (the joiner was canceled). A thread of another hub may join
- * too: it parks as any waiter does. */
+ * too: it parks as any waiter does.
+ * co: the coroutine to wait for (a reference the caller holds).
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or negative) only polls.
+ * Returns 0 (co's function has returned), WEFT_EINVAL (co NULL, timeout NaN), WEFT_EDEADLK
+ * (co is the caller, or its hub found its coroutines stuck), WEFT_ETIMEDOUT, WEFT_ECANCELED
+ * (the joiner was canceled). */
 WEFT_EXTERN int weft_co_join(weft_co_t *co, double timeout);
 
-/* Joins n coroutines (NULL entries are skipped) within one timeout (gevent.joinall). Returns
- * 0 when all are done, else the first error (then some may still run). */
+/* Joins n coroutines (NULL entries are skipped) within one timeout (gevent.joinall), in array
+ * order.
+ * cos: an array of n handles (NULL entries skipped); may be NULL when n is 0. Borrowed for
+ *      the call.
+ * n: the number of entries in cos.
+ * timeout: seconds for them all; WEFT_FOREVER waits without a limit, 0 only polls.
+ * Returns 0 when all are done, else the first error (then some may still run): WEFT_EINVAL
+ * (cos NULL with n > 0, timeout NaN) or one of weft_co_join's (WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED, WEFT_EDEADLK). */
 WEFT_EXTERN int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout);
 
 /* Asks co to end (gevent's kill, libdill's cancel): its current or next blocking call that
@@ -142,33 +161,52 @@ WEFT_EXTERN int weft_co_join_all(weft_co_t *const *cos, size_t n, double timeout
  * NULL. Safe from any thread. Does not wait: join for that. A cancel never takes back what was
  * already handed over: a coroutine parked in a get (or acquire) that a put (or release)
  * reaches before it runs again returns 0 with the item, and its next wait sees the cancel;
- * nothing is lost either way. */
+ * nothing is lost either way.
+ * co: the coroutine to cancel.
+ * Returns 0 (also when co is already done), WEFT_EINVAL (co NULL). */
 WEFT_EXTERN int weft_co_cancel(weft_co_t *co);
 /* weft_co_cancel(co) as a void (void *) callback, for weft_timer_start and the like (see
  * weft/timer.h, "callbacks"); NULL does nothing. The caller keeps its reference to co until
- * the callback has run or its timer was canceled. */
+ * the callback has run or its timer was canceled.
+ * co: a weft_co_t *; NULL does nothing. */
 WEFT_EXTERN void weft_co_cancel_cb(void *co);
 
-/* Reference counting: a handle lives until its last reference is released; releasing does
- * not stop a running coroutine (it runs on, detached). release: 0, or WEFT_EINVAL for NULL;
- * retain returns co. */
+/* Reference counting: retain adds a reference to co. A handle lives until its last reference
+ * is released; releasing does not stop a running coroutine (it runs on, detached).
+ * co: the handle; NULL does nothing.
+ * Returns co (NULL for NULL), with one more reference the caller must weft_co_release. */
 WEFT_EXTERN weft_co_t *weft_co_retain(weft_co_t *co);
+
+/* Releases one reference to co (the pair of weft_co_spawn's handle and weft_co_retain); the
+ * last one frees the handle. Releasing does not stop a running coroutine (it runs on,
+ * detached).
+ * co: the handle; not used by the caller after this.
+ * Returns 0, or WEFT_EINVAL (co NULL). */
 WEFT_EXTERN int weft_co_release(weft_co_t *co);
 
 /* ---- the running coroutine --------------------------------------------------------------- */
 
-/* The calling coroutine, or NULL in a thread's own context (its root). No reference. */
+/* The calling coroutine.
+ * Returns the calling coroutine's handle, or NULL in a thread's own context (its root). No
+ * reference: borrowed while the coroutine runs (weft_co_retain it to keep it). */
 WEFT_EXTERN weft_co_t *weft_co_current(void);
 
-/* A snapshot of co's state (WEFT_CO_INVALID for NULL). */
+/* A snapshot of co's state.
+ * co: the coroutine.
+ * Returns its state now (WEFT_CO_READY, _RUNNING, _BLOCKED or _DONE); WEFT_CO_INVALID for
+ * NULL. */
 WEFT_EXTERN weft_co_state_t weft_co_state(const weft_co_t *co);
 
-/* co's name (NULL for NULL). */
+/* co's name.
+ * co: the coroutine.
+ * Returns its name (opts.name or "Coroutine-N"), valid as long as the caller holds its
+ * reference to co; NULL for NULL. */
 WEFT_EXTERN const char *weft_co_name(const weft_co_t *co);
 
 /* Lets the other ready coroutines of the thread run, then continues (gevent.sleep(0)). Returns
  * 0, or WEFT_ECANCELED when the caller was canceled (it still yielded). From a thread without
- * coroutines: sched_yield. */
+ * coroutines: sched_yield.
+ * Returns 0, or WEFT_ECANCELED when the caller was canceled (it still yielded). */
 WEFT_EXTERN int weft_co_yield(void);
 
 /* Sleeps for `seconds` (0 or negative: yields only, and returns at once, as a deadline that
@@ -178,7 +216,11 @@ WEFT_EXTERN int weft_co_yield(void);
  * (WEFT_FOREVER, +inf) in a coroutine whose hub finds that nothing can ever wake it. A
  * coroutine parks only itself; a thread sleeps. Timers: a binary heap per hub, so a million
  * sleepers cost O(log n) per operation and 16 bytes of heap each (a slot reserved for every
- * coroutine when it is spawned: a timed wait never allocates). */
+ * coroutine when it is spawned: a timed wait never allocates).
+ * seconds: how long; 0 or negative: yield only; WEFT_FOREVER: until canceled.
+ * Returns 0 (slept), WEFT_EINVAL (seconds NaN), WEFT_ECANCELED (canceled meanwhile),
+ * WEFT_ETIMEDOUT (an enclosing timeout scope ended first), WEFT_EDEADLK (a sleep without
+ * deadline that nothing can ever wake). */
 WEFT_EXTERN int weft_time_sleep(double seconds);
 
 /* ---- coroutine-local data ---------------------------------------------------------------- */
@@ -203,11 +245,16 @@ typedef struct weft_co_key {
         }                                                                                          \
     }
 
-/* The calling coroutine's value for key (NULL when unset or key NULL). A thread's root
- * context has values of its own. */
+/* The calling coroutine's value for key. A thread's root context has values of its own.
+ * key: the key (its address names the value).
+ * Returns the value last set, NULL when unset or key NULL. */
 WEFT_EXTERN void *weft_co_local_get(const weft_co_key_t *key);
 
-/* Sets the calling coroutine's value for key. Errors: WEFT_EINVAL (key NULL), WEFT_ENOMEM. */
+/* Sets the calling coroutine's value for key.
+ * key: the key (its address names the value); not NULL.
+ * value: stored as is (key's dtor, if any, gets it when the coroutine ends); NULL unsets.
+ * Returns 0, WEFT_EINVAL (key NULL), WEFT_ENOMEM (no memory for the value's slot, or for the
+ * thread's hub). */
 WEFT_EXTERN int weft_co_local_set(const weft_co_key_t *key, void *value);
 
 /* ---- groups (gevent.pool.Pool) ----------------------------------------------------------- */
@@ -219,8 +266,10 @@ WEFT_EXTERN int weft_co_local_set(const weft_co_key_t *key, void *value);
  * on other threads are gone there and a join waiting for them waits until its timeout. */
 typedef struct weft_group weft_group_t;
 
-/* A set of coroutines of at most `size` members at once (0: unbounded). Errors: WEFT_EINVAL,
- * WEFT_ENOMEM. */
+/* Creates a group: a set of coroutines of at most `size` members at once.
+ * size: the most members at once; 0: unbounded.
+ * g: receives the group on success (free it with weft_group_release), NULL on failure.
+ * Returns 0, WEFT_EINVAL (g NULL), WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_group_create(size_t size, weft_group_t **g);
 
 /* Spawns fn(arg) in g, first waiting (up to timeout) while g is full. *co (if co is not NULL)
@@ -228,25 +277,45 @@ WEFT_EXTERN WEFT_NODISCARD int weft_group_create(size_t size, weft_group_t **g);
  * weft_co_spawn's does: a thread that returns before its members have started cancels them
  * (see "Thread exit" above: they never run, and count as ended for weft_group_join), so join
  * the group before the spawning thread ends. Errors: those of weft_co_spawn, WEFT_ETIMEDOUT,
- * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed). */
+ * WEFT_ECANCELED, WEFT_ESHUTDOWN (the group is being destroyed).
+ * g: the group.
+ * fn: the member's function; not NULL.
+ * arg: passed to fn as is.
+ * timeout: seconds to wait for a free slot; WEFT_FOREVER waits without a limit, 0 only tries.
+ * co: NULL, or receives a handle with a reference of its own (weft_co_release it) on success,
+ *     NULL on failure.
+ * Returns 0, WEFT_EINVAL (g or fn NULL, timeout NaN), WEFT_ETIMEDOUT (g stayed full),
+ * WEFT_ECANCELED (the caller was canceled), WEFT_ESHUTDOWN (the group is being destroyed), or
+ * an error of weft_co_spawn (WEFT_ENOMEM, WEFT_ESHUTDOWN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_group_spawn(weft_group_t *g, void (*fn)(void *arg), void *arg,
                                                 double timeout, weft_co_t **co);
 
-/* Waits until every member has ended. Errors: WEFT_EINVAL, WEFT_ETIMEDOUT, WEFT_ECANCELED,
- * WEFT_EDEADLK (the caller is a member of g: it would wait for itself). */
+/* Waits until every member has ended.
+ * g: the group.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 only polls.
+ * Returns 0 (no member left), WEFT_EINVAL (g NULL, timeout NaN), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED (the caller was canceled), WEFT_EDEADLK (the caller is a member of g: it
+ * would wait for itself; or its hub found its coroutines stuck). */
 WEFT_EXTERN int weft_group_join(weft_group_t *g, double timeout);
 
-/* Cancels every member (weft_co_cancel each). 0, or WEFT_EINVAL for NULL. */
+/* Cancels every member (weft_co_cancel each). Does not wait: join for that.
+ * g: the group.
+ * Returns 0, or WEFT_EINVAL (g NULL). */
 WEFT_EXTERN int weft_group_cancel(weft_group_t *g);
 /* weft_group_cancel(group) as a void (void *) callback, for weft_timer_start and the like
- * (see weft/timer.h, "callbacks"); NULL does nothing. */
+ * (see weft/timer.h, "callbacks"); NULL does nothing.
+ * group: a weft_group_t *; NULL does nothing. */
 WEFT_EXTERN void weft_group_cancel_cb(void *group);
 
-/* How many members run now (0 for NULL). */
+/* How many members run now. A snapshot.
+ * g: the group.
+ * Returns the slots taken: members not yet ended, and spawns in progress; 0 for NULL. */
 WEFT_EXTERN size_t weft_group_size(weft_group_t *g);
 
-/* Frees g (the pair of weft_group_create). Errors: WEFT_EBUSY while members run, and nothing
- * happens (cancel and join first); WEFT_EINVAL for NULL. */
+/* Frees g (the pair of weft_group_create).
+ * g: the group; not used after a 0.
+ * Returns 0 (freed), WEFT_EBUSY while members run or a spawn or join waits on g, and nothing
+ * happens (cancel and join first); WEFT_EINVAL (g NULL). */
 WEFT_EXTERN int weft_group_release(weft_group_t *g);
 
 /* ---- timeout scopes (gevent.Timeout) ----------------------------------------------------- */
@@ -269,7 +338,11 @@ typedef struct weft_timeout {
 
 /* Opens a scope of `seconds`: WEFT_FOREVER (or +inf) sets no deadline of its own, only
  * nesting; 0 or any other negative value is a deadline already passed (every blocking call in
- * the scope that has to wait fails at once). Errors: WEFT_EINVAL (t NULL, NaN). */
+ * the scope that has to wait fails at once).
+ * t: the scope, on the caller's stack (its fields are all set here).
+ * seconds: the scope's length; WEFT_FOREVER (or +inf): no deadline of its own; 0 or negative:
+ *          already passed.
+ * Returns 0 (opened), WEFT_EINVAL (t NULL, seconds NaN). */
 WEFT_EXTERN int weft_timeout_begin(weft_timeout_t *t, double seconds);
 
 /* Closes the scope t (scopes end in reverse order). Returns WEFT_ETIMEDOUT when its deadline
@@ -278,7 +351,10 @@ WEFT_EXTERN int weft_timeout_begin(weft_timeout_t *t, double seconds);
  * again, or one already ended that way, returns WEFT_EINVAL and changes nothing, so an
  * out-of-order end never leaves a stale deadline behind. WEFT_EINVAL for NULL. A scope that
  * is never ended keeps bounding the waits of its thread (a coroutine's end with it): end
- * every scope on every path out. */
+ * every scope on every path out.
+ * t: the scope weft_timeout_begin opened.
+ * Returns 0 (closed, its deadline not passed), WEFT_ETIMEDOUT (closed, its deadline passed,
+ * whether or not a call noticed), WEFT_EINVAL (t NULL, or ended already: nothing changes). */
 WEFT_EXTERN int weft_timeout_end(weft_timeout_t *t);
 
 /* ---- hubs on several threads: a hub per CPU ------------------------------------------------ */
@@ -336,7 +412,14 @@ typedef struct weft_hubs_opts {
 /* Starts n threads, each running a hub (n = 0: one per CPU the process may use, its affinity
  * mask), and returns once all of them run: 0, the set in *hubs. Errors: WEFT_EINVAL (hubs
  * NULL, n > WEFT_HUBS_MAX, non-zero reserved words), WEFT_ENOMEM, WEFT_EAGAIN (no thread);
- * then *hubs is NULL and every thread already started has ended. */
+ * then *hubs is NULL and every thread already started has ended.
+ * n: the number of hubs, at most WEFT_HUBS_MAX; 0: one per CPU the process may use.
+ * opts: options (weft_hubs_opts_t); NULL: the defaults.
+ * hubs: receives the set on success (stop with weft_hubs_stop, free with weft_hubs_release),
+ *       NULL on failure.
+ * Returns 0 (all threads run), WEFT_EINVAL (hubs NULL, n > WEFT_HUBS_MAX, non-zero reserved
+ * words), WEFT_ENOMEM (also: a hub could not be set up on its thread), WEFT_EAGAIN (no thread),
+ * or another pthread_create error as a WEFT_E* code. */
 WEFT_EXTERN WEFT_NODISCARD int weft_hubs_start(size_t n, const weft_hubs_opts_t *opts,
                                                weft_hubs_t **hubs);
 
@@ -347,17 +430,32 @@ WEFT_EXTERN WEFT_NODISCARD int weft_hubs_start(size_t n, const weft_hubs_opts_t 
  * coroutine ends there without running (state DONE), as one canceled before it started.
  * Errors: WEFT_EINVAL (hubs or fn NULL, hub out of range, bad opts), WEFT_ENOMEM,
  * WEFT_ESHUTDOWN (weft_hubs_stop has begun), WEFT_EBROKEN (in a forked child); then *co is
- * NULL and nothing is left behind. */
+ * NULL and nothing is left behind.
+ * hubs: the set.
+ * hub: the hub's number, 0 .. weft_hubs_count - 1, or WEFT_HUBS_ANY (the least loaded).
+ * fn: the coroutine's function; not NULL.
+ * arg: passed to fn as is.
+ * opts: as for weft_co_spawn; NULL: the defaults.
+ * co: NULL: detached; else receives a handle (one reference, weft_co_release it) on success,
+ *     NULL on failure.
+ * Returns 0, WEFT_EINVAL (hubs or fn NULL, hub out of range, bad opts), WEFT_ENOMEM,
+ * WEFT_ESHUTDOWN (weft_hubs_stop has begun), WEFT_EBROKEN (in a forked child). */
 WEFT_EXTERN WEFT_NODISCARD int weft_hubs_spawn(weft_hubs_t *hubs, int hub, void (*fn)(void *arg),
                                                void *arg, const weft_co_opts_t *opts,
                                                weft_co_t **co);
 
-/* The number of hubs (0 for NULL). */
+/* The number of hubs.
+ * hubs: the set.
+ * Returns its number of hubs (n of weft_hubs_start, still in a forked child); 0 for NULL. */
 WEFT_EXTERN size_t weft_hubs_count(const weft_hubs_t *hubs);
 
 /* A snapshot of hub number `hub`'s load in *load: its coroutines spawned and not yet ended
  * (those waiting to start included); 0 once weft_hubs_stop has begun, and in a forked
- * child. Errors: WEFT_EINVAL (hubs or load NULL, hub out of range). */
+ * child.
+ * hubs: the set.
+ * hub: the hub's number, 0 .. weft_hubs_count - 1.
+ * load: receives the hub's count of coroutines spawned and not yet ended.
+ * Returns 0, WEFT_EINVAL (hubs or load NULL, hub out of range). */
 WEFT_EXTERN int weft_hubs_load(weft_hubs_t *hubs, size_t hub, size_t *load);
 
 /* Stops the hubs: from now on weft_hubs_spawn returns WEFT_ESHUTDOWN; every hub waits up to
@@ -366,11 +464,19 @@ WEFT_EXTERN int weft_hubs_load(weft_hubs_t *hubs, size_t hub, size_t *load);
  * coroutine that ignores the cancel holds this up); then the threads end and are joined.
  * 0 (a second stop waits for the first, then 0). The wait parks a coroutine caller and is
  * not ended by its cancel. Errors: WEFT_EINVAL (NULL, timeout NaN), WEFT_EDEADLK (called from
- * a coroutine on one of these hubs; nothing done), WEFT_EBROKEN (in a forked child). */
+ * a coroutine on one of these hubs; nothing done), WEFT_EBROKEN (in a forked child).
+ * hubs: the set.
+ * timeout: seconds each hub waits for its coroutines before canceling them; WEFT_FOREVER
+ *          waits without a limit, 0 cancels at once.
+ * Returns 0 (stopped; also for a second stop, once the first is done), WEFT_EINVAL (hubs
+ * NULL, timeout NaN), WEFT_EDEADLK (called from a coroutine on one of these hubs; nothing
+ * done), WEFT_EBROKEN (in a forked child). */
 WEFT_EXTERN int weft_hubs_stop(weft_hubs_t *hubs, double timeout);
 
-/* Frees the hubs (the pair of weft_hubs_start): 0. Errors: WEFT_EINVAL (NULL), WEFT_EBUSY
- * (not stopped yet: stop first; nothing happened). In a forked child: frees it, 0. */
+/* Frees the hubs (the pair of weft_hubs_start). In a forked child: frees it, stopped or not.
+ * hubs: the set; not used after a 0.
+ * Returns 0 (freed), WEFT_EINVAL (hubs NULL), WEFT_EBUSY (not stopped yet: stop first;
+ * nothing happened). */
 WEFT_EXTERN int weft_hubs_release(weft_hubs_t *hubs);
 
 /* ---- the watchdog ------------------------------------------------------------------------ */
@@ -386,12 +492,20 @@ WEFT_EXTERN int weft_hubs_release(weft_hubs_t *hubs);
  * sampling pauses. `name` is a copy, valid during the call. Sampling never reads a coroutine
  * that is gone: a hub whose coroutine ended waits (a few instructions) for a sample in
  * progress before the coroutine is freed. After fork the watchdog does not run in the child
- * (threads are not copied); weft_watchdog_start there starts the child's own. */
+ * (threads are not copied); weft_watchdog_start there starts the child's own.
+ * threshold: seconds a coroutine may run without switching before it is reported; above 0,
+ *            at most 1e6.
+ * report: called once per hog with the coroutine's name, the seconds it has run and arg;
+ *         NULL: a line on stderr.
+ * arg: passed to report as is (kept until weft_watchdog_stop).
+ * Returns 0 (started), WEFT_EINVAL (threshold <= 0, NaN or above 1e6), WEFT_EALREADY (running),
+ * WEFT_EAGAIN (no thread), WEFT_ENOMEM (its fork handler could not be registered). */
 WEFT_EXTERN int weft_watchdog_start(double threshold,
                                     void (*report)(const char *name, double seconds, void *arg),
                                     void *arg);
 
-/* Stops the watchdog (0, or WEFT_EALREADY when it was not running). */
+/* Stops the watchdog.
+ * Returns 0 (stopped), or WEFT_EALREADY when it was not running. */
 WEFT_EXTERN int weft_watchdog_stop(void);
 
 #ifdef __cplusplus

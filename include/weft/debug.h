@@ -67,7 +67,9 @@ extern "C" {
 /* Prints every task of the process now to out (the format above), flushed. From any thread
  * or coroutine while the others run; it takes short internal locks, never waits for a task.
  * Not from a signal handler (use WEFT_DUMP_SIGNAL). 0, WEFT_EINVAL (out NULL), WEFT_ENOMEM,
- * WEFT_EIO (writing to out failed). */
+ * WEFT_EIO (writing to out failed).
+ * out: the stream to print to (the caller's: not closed).
+ * Returns 0, WEFT_EINVAL (out NULL), WEFT_ENOMEM, WEFT_EIO (writing to out failed). */
 WEFT_EXTERN int weft_debug_dump(FILE *out);
 
 /* Turns observing on or off (off by default): the stamping of when each wait begins (a clock
@@ -79,7 +81,9 @@ WEFT_EXTERN int weft_debug_dump(FILE *out);
  * future still leads to its task). Turn it on at the start of the program to know every
  * holder. It is one switch for the process: the deadlock watchdog turns it on when it starts,
  * and off turns it off for it too. Returns 0. From any thread; fork-safe (the child inherits
- * the switch). */
+ * the switch).
+ * on: true turns observing on, false off (for the deadlock watchdog too).
+ * Returns 0. */
 WEFT_EXTERN int weft_debug_observe(bool on);
 
 /* ---- deadlock reports ---------------------------------------------------------------------
@@ -130,8 +134,10 @@ WEFT_EXTERN int weft_debug_observe(bool on);
  * - weft_debug_deadlocks, on demand.
  */
 
-/* Where the hub's and the watchdog's reports go: out (the program keeps it open while
- * reports may come), NULL for stderr (the default). Always 0. From any thread. */
+/* Sets where the hub's and the watchdog's reports go. From any thread.
+ * out: the report file (the program keeps it open while reports may come); NULL: stderr (the
+ *      default).
+ * Returns 0, always. */
 WEFT_EXTERN int weft_debug_set_report(FILE *out);
 
 /* Writes the report of the tasks blocked now to out and flushes it: the cycles, and the
@@ -140,16 +146,28 @@ WEFT_EXTERN int weft_debug_set_report(FILE *out);
  * (may be NULL) gets the number of cycles found, *starved (may be NULL) the number of starving
  * tasks. 0, WEFT_EINVAL (out NULL, min_blocked NaN, negative or above 1e9), WEFT_ENOMEM
  * (nothing written). From any thread or coroutine; it does not block on the tasks it looks
- * at. Not from a signal handler. */
+ * at. Not from a signal handler.
+ * out: the stream to write to (the caller's: not closed).
+ * min_blocked: seconds a task must have been blocked to count, 0 .. 1e9; 0: every blocked
+ *              task.
+ * cycles: NULL, or receives the number of cycles found.
+ * starved: NULL, or receives the number of starving tasks.
+ * Returns 0, WEFT_EINVAL (out NULL, min_blocked NaN, negative or above 1e9), WEFT_ENOMEM
+ * (nothing written). */
 WEFT_EXTERN int weft_debug_deadlocks(FILE *out, double min_blocked, size_t *cycles,
                                      size_t *starved);
 
 /* Starts the deadlock watchdog with a threshold in seconds (see above). 0, WEFT_EINVAL
  * (NaN, <= 0, above 1e6), WEFT_EALREADY (running), WEFT_EAGAIN (no thread), WEFT_ENOMEM. A
- * forked child has no watchdog. */
+ * forked child has no watchdog.
+ * seconds: the threshold: how long the tasks of a cycle, or a starving task, must have been
+ *          blocked to be reported; above 0, at most 1e6.
+ * Returns 0 (started), WEFT_EINVAL (NaN, <= 0, above 1e6), WEFT_EALREADY (running),
+ * WEFT_EAGAIN (no thread), WEFT_ENOMEM. */
 WEFT_EXTERN int weft_debug_deadlock_check_start(double seconds);
 
-/* Stops it (waits for its thread to end). 0, or WEFT_EALREADY when not running. */
+/* Stops the deadlock watchdog (waits for its thread to end).
+ * Returns 0 (stopped), or WEFT_EALREADY when not running. */
 WEFT_EXTERN int weft_debug_deadlock_check_stop(void);
 
 #ifdef __cplusplus

@@ -42,48 +42,72 @@ extern "C" {
 /* An executor: a thread pool or a process pool behind one interface (above). */
 typedef struct weft_executor weft_executor_t;
 
-/* Schedules fn(arg) and, if out is not NULL, stores a future for it in *out (one reference:
- * release it). Errors: WEFT_EINVAL (ex or fn NULL), WEFT_ESHUTDOWN (the executor was shut
- * down: Python's RuntimeError), WEFT_EBROKEN (a worker initializer failed: BrokenThreadPool),
- * WEFT_ENOMEM, WEFT_EAGAIN (no worker could be started and none runs); then *out is NULL and
- * fn will not run. A thread pool's futures end with the task's own code, or: WEFT_ECANCELED
- * (cancelled, e.g. by shutdown with cancel_futures), WEFT_EBROKEN (an initializer failed, or
- * the process forked, before the task ran), WEFT_EWORKERDIED (the process forked while it
- * ran), or, for tasks queued when no worker runs and none could be started, that start's
- * error: WEFT_EAGAIN (the OS refused a thread), WEFT_ENOMEM. */
+/* Schedules fn(arg) and, if out is not NULL, stores a future for it in *out. A thread pool's
+ * futures end with the task's own code, or: WEFT_ECANCELED (cancelled, e.g. by shutdown with
+ * cancel_futures), WEFT_EBROKEN (an initializer failed, or the process forked, before the task
+ * ran), WEFT_EWORKERDIED (the process forked while it ran), or, for tasks queued when no worker
+ * runs and none could be started, that start's error: WEFT_EAGAIN (the OS refused a thread),
+ * WEFT_ENOMEM.
+ * ex: the executor (a thread pool; a process or MPI pool gives WEFT_ENOTSUP).
+ * fn: the task, run once in a worker as fn(arg, &result).
+ * arg: passed to fn as is; weft never looks at it nor frees it: keep it valid until the task
+ *     has run.
+ * out: receives the future (one reference: release it); NULL on failure. May be NULL.
+ * Returns 0, WEFT_EINVAL (ex or fn NULL), WEFT_ENOTSUP (ex is a process or MPI pool),
+ * WEFT_ESHUTDOWN (the executor was shut down: Python's RuntimeError), WEFT_EBROKEN (a worker
+ * initializer failed: BrokenThreadPool), WEFT_ENOMEM, WEFT_EAGAIN (no worker could be started and
+ * none runs); on failure *out is NULL and fn will not run. */
 WEFT_EXTERN WEFT_NODISCARD int weft_executor_submit(weft_executor_t *ex, weft_task_fn fn, void *arg,
                                                     weft_future_t **out);
 
 /* Executor.map, collected: runs fn(args[i]) for i in 0..n-1 concurrently and stores the
  * results in order in results[0..n-1], all within one overall timeout. (A process pool maps
- * bytes: weft_process_pool_map, the same call with weft_bytes_t.) Returns 0 when every
- * call succeeded; otherwise the first failure in argument order (a task's error code,
- * WEFT_ETIMEDOUT, WEFT_ECANCELED, or a submit error), after cancelling the calls not yet
- * started, as Python's map does when its iterator stops early. *ndone (may be NULL) receives
- * how many leading results were stored. WEFT_EINVAL (ex, fn or results NULL, or args NULL
- * with n > 0). */
+ * bytes: weft_process_pool_map, the same call with weft_bytes_t.) On failure the calls not
+ * yet started are cancelled, as Python's map does when its iterator stops early.
+ * ex: the executor (a thread pool).
+ * fn: the task, run as fn(args[i], &result) for each i.
+ * args: n arguments, passed as is (weft never frees them); NULL allowed when n is 0.
+ * n: how many calls; 0 returns 0 at once.
+ * results: the caller's array of n; receives each call's result pointer in order (the
+ *     pointers are the caller's business, as weft_future_result gives them).
+ * timeout: one overall limit in seconds, counted from the call; WEFT_FOREVER waits as long
+ *     as it takes, 0 (or any other negative value) only collects what is done at once.
+ * ndone: receives how many leading results were stored. May be NULL.
+ * Returns 0 when every call succeeded; otherwise the first failure in argument order (a task's
+ * error code, WEFT_ETIMEDOUT, WEFT_ECANCELED, or a submit error: see weft_executor_submit),
+ * WEFT_EINVAL (ex, fn or results NULL, or args NULL with n > 0, NaN timeout), WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_executor_map(weft_executor_t *ex, weft_task_fn fn,
                                                  void *const *args, size_t n, void **results,
                                                  double timeout, size_t *ndone);
 
 /* Stops the executor taking work (Executor.shutdown): later submits fail with WEFT_ESHUTDOWN.
- * cancel_futures: the futures not yet started are cancelled. wait: then waits up to timeout
- * (WEFT_FOREVER: Python's wait=True) for the tasks already taken to finish and the workers to
- * exit. Returns 0, or WEFT_ETIMEDOUT when the wait ended first (the shutdown stands; calling
- * again waits again), WEFT_ECANCELED, WEFT_EINVAL (ex NULL, timeout NaN). Called from one of
- * the executor's own tasks, it does not wait for that task. May be called more than once. */
+ * Called from one of the executor's own tasks, it does not wait for that task. May be called
+ * more than once.
+ * ex: the executor.
+ * wait: true: then waits up to timeout for the tasks already taken to finish and the workers
+ *     to exit; false: returns at once.
+ * cancel_futures: true: the futures not yet started are cancelled.
+ * timeout: seconds to wait when wait is true (WEFT_FOREVER: Python's wait=True); 0 (or any
+ *     other negative value) only checks.
+ * Returns 0, or WEFT_ETIMEDOUT when the wait ended first (the shutdown stands; calling again
+ * waits again), WEFT_ECANCELED (the caller was canceled while it waited), WEFT_EINVAL (ex NULL,
+ * timeout NaN). */
 WEFT_EXTERN int weft_executor_shutdown(weft_executor_t *ex, bool wait, bool cancel_futures,
                                        double timeout);
 
 /* Shuts the executor down without waiting (unless that was done already) and drops the
  * caller's handle: queued tasks still run, and the workers free the executor when they are
- * done. ex must not be used afterwards. 0, or WEFT_EINVAL for NULL. */
+ * done.
+ * ex: the executor; it must not be used afterwards.
+ * Returns 0, or WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_executor_release(weft_executor_t *ex);
 /* Names ex for the task dump and the deadlock report (weft/debug.h): the executor (its unnamed
- * tasks show as "<name> task") shows as
- * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its last release drops it. 0, WEFT_EINVAL (ex NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * tasks show as "<name> task") shows as "'name'" there. Its last release drops the name. From
+ * any thread or coroutine; not from a signal handler (it locks and allocates).
+ * ex: the executor.
+ * name: the name, copied (up to 47 bytes, longer is cut; the caller keeps its string); NULL
+ *     or "" removes it.
+ * Returns 0, WEFT_EINVAL (ex NULL), WEFT_ENOMEM (the old name stays). */
 WEFT_EXTERN int weft_executor_set_name(weft_executor_t *ex, const char *name);
 
 /* ---- the thread pool ------------------------------------------------------------------ */
@@ -128,14 +152,18 @@ typedef struct weft_thread_pool_opts {
         .thread_name_prefix = NULL, .exit_timeout = 0                                              \
     }
 
-/* Creates a thread pool of at most max_workers threads (0: Python's default,
- * min(32, CPUs + 4)). Workers start lazily: a submit starts one when no worker is idle and
+/* Creates a thread pool of at most max_workers threads. Workers start lazily: a submit starts
+ * one when no worker is idle and
  * fewer than max_workers run; they live until shutdown. Tasks are taken in submission order.
  * Memory: the pool reuses the memory of its futures once released (their last reference
  * gone) for its next submits, keeping at most 2^18 (about 52 MiB) returned futures plus as
  * many spares taken for reuse; that memory is freed when the pool is released and its last
  * future is. (Debug builds, WEFT_DEBUG, free every future instead.)
- * Errors: WEFT_EINVAL (ex NULL, stack size too small, exit_timeout NaN), WEFT_ENOMEM. */
+ * max_workers: the most worker threads; 0: Python's default, min(32, CPUs + 4).
+ * opts: the options, read during the call only; NULL: the defaults.
+ * ex: receives the pool (free it with weft_executor_release).
+ * Returns 0, WEFT_EINVAL (ex NULL, stack size too small, exit_timeout NaN or negative other
+ * than WEFT_FOREVER), WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_thread_pool_create(size_t max_workers,
                                                        const weft_thread_pool_opts_t *opts,
                                                        weft_executor_t **ex);
@@ -220,49 +248,66 @@ typedef struct weft_process_pool_opts {
         .max_tasks_per_child = 0, .task_timeout = 0, .process_name_prefix = NULL                   \
     }
 
-/* Creates a pool of at most max_workers worker processes (0: the number of CPUs). Workers are
+/* Creates a pool of at most max_workers worker processes. Workers are
  * forked (when a task first needs one, and to replace one that ended) with the parent's
  * memory, but with no fd of the parent's but stdin, stdout and stderr: every other fd open at
  * the fork is closed in the worker, as in a worker of Python's forkserver or spawn start
  * method, so a socket or pipe the parent holds (a server's connections) never stays open in
- * a worker behind its back. A task opens the files it needs. Errors:
- * WEFT_EINVAL (ex NULL, NaN timeout), WEFT_ENOMEM, WEFT_EMFILE, WEFT_EAGAIN (no pool thread).
- */
+ * a worker behind its back. A task opens the files it needs.
+ * max_workers: the most worker processes; 0: the number of CPUs.
+ * opts: the options, read during the call only; NULL: the defaults.
+ * ex: receives the pool (free it with weft_executor_release).
+ * Returns 0, WEFT_EINVAL (ex NULL, task_timeout NaN or negative other than WEFT_FOREVER),
+ * WEFT_ENOMEM, WEFT_EMFILE (no fd for the pool's eventfd), WEFT_EAGAIN (no pool thread). */
 WEFT_EXTERN WEFT_NODISCARD int weft_process_pool_create(size_t max_workers,
                                                         const weft_process_pool_opts_t *opts,
                                                         weft_executor_t **ex);
 
 /* Schedules fn with a copy of the len bytes at arg; stores the future in *out if out is not
- * NULL (one reference). Errors: WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0),
- * WEFT_ENOTSUP (ex is not a process pool), WEFT_ESHUTDOWN, WEFT_EBROKEN (in a forked child),
- * WEFT_ENOMEM (also for a len no copy can have: above PTRDIFF_MAX with the message's header);
- * then *out is NULL. Futures fail with the task's code, WEFT_EWORKERDIED, WEFT_ETIMEDOUT,
+ * NULL. Futures fail with the task's code, WEFT_EWORKERDIED, WEFT_ETIMEDOUT,
  * WEFT_ENOMEM (the pool could not allocate the result: the worker is replaced),
  * WEFT_ECANCELED (cancelled while queued), or, for tasks queued when no worker process runs
  * and none could be started, that start's error: WEFT_EMFILE (no fd for its pipe: the
  * process's or the system's limit), WEFT_EAGAIN (fork refused: the process limit),
- * WEFT_ENOMEM, WEFT_ESYSTEM (an unexpected errno). */
+ * WEFT_ENOMEM, WEFT_ESYSTEM (an unexpected errno).
+ * ex: the process pool.
+ * fn: the task, run in a worker process (see weft_process_task_fn).
+ * arg: the argument bytes, copied before the call returns (the caller keeps them); may be
+ *     NULL when len is 0.
+ * len: how many bytes at arg.
+ * out: receives the future (one reference: release it; read its result with
+ *     weft_future_result_bytes); NULL on failure. May be NULL.
+ * Returns 0, WEFT_EINVAL (ex or fn NULL, arg NULL with len > 0), WEFT_ENOTSUP (ex is not a
+ * process pool), WEFT_ESHUTDOWN, WEFT_EBROKEN (in a forked child), WEFT_ENOMEM (also for a len
+ * no copy can have: above PTRDIFF_MAX with the message's header); on failure *out is NULL. */
 WEFT_EXTERN WEFT_NODISCARD int weft_process_pool_submit(weft_executor_t *ex,
                                                         weft_process_task_fn fn, const void *arg,
                                                         size_t len, weft_future_t **out);
 
 /* Pool.map / Executor.map on a process pool, collected: runs fn on the bytes of args[i] for
- * i in 0..n-1 concurrently and stores the results in order in results[0..n-1] (a caller's
- * array of n), all within one overall timeout (counted once, from the call: WEFT_FOREVER
- * waits as long as it takes, 0 or negative only collects what is done at once). Each result
- * is a copy in memory from malloc that the caller frees with free((void *)results[i].data)
- * (data NULL when len is 0). Returns 0 when every task succeeded; otherwise the first failure
+ * i in 0..n-1 concurrently and stores the results in order in results[0..n-1], all within one
+ * overall timeout. On failure the tasks not yet started are cancelled (those running finish on
+ * their own). Safe from any thread or coroutine, including a pool's own tasks (a coroutine
+ * waiting parks only itself).
+ * ex: the process pool.
+ * fn: the task, run in a worker process on each argument.
+ * args: n arguments, each copied to its worker (the caller keeps them); NULL allowed when n
+ *     is 0; an entry's data may be NULL only when its len is 0.
+ * n: how many tasks; 0 returns 0 at once.
+ * results: a caller's array of n; each result is a copy in memory from malloc that the caller
+ *     frees with free((void *)results[i].data) (data NULL when len is 0): results[0..*ndone)
+ *     are the caller's to free, the others are {NULL, 0}.
+ * timeout: one overall limit in seconds, counted once, from the call: WEFT_FOREVER waits as
+ *     long as it takes, 0 or negative only collects what is done at once.
+ * ndone: receives how many leading results were stored. May be NULL.
+ * Returns 0 when every task succeeded; otherwise the first failure
  * in argument order (as Python's map raises at the first item that failed, whichever failed
  * first in time): a task's error code, or WEFT_EWORKERDIED, WEFT_ETIMEDOUT (the timeout
  * passed), WEFT_ECANCELED (the caller was canceled, or a task cancelled), WEFT_ENOMEM (no
  * memory for a copy), or a submit error (weft_process_pool_submit: WEFT_ESHUTDOWN after
- * shutdown, WEFT_EBROKEN, ...), after cancelling the tasks not yet started (those running
- * finish on their own). *ndone (may be NULL) receives how many leading results were stored:
- * results[0..*ndone) are the caller's to free, the others are {NULL, 0}. n == 0 returns 0.
- * WEFT_EINVAL (ex, fn or results NULL, args NULL with n > 0, an argument with data NULL and
- * len > 0, NaN), WEFT_ENOTSUP (ex is not a process pool: a thread pool maps with
- * weft_executor_map, an MPI pool with weft_mpi_pool_map). Safe from any thread or coroutine,
- * including a pool's own tasks (a coroutine waiting parks only itself). */
+ * shutdown, WEFT_EBROKEN, ...), WEFT_EINVAL (ex, fn or results NULL, args NULL with n > 0, an
+ * argument with data NULL and len > 0, NaN), WEFT_ENOTSUP (ex is not a process pool: a thread
+ * pool maps with weft_executor_map, an MPI pool with weft_mpi_pool_map). */
 WEFT_EXTERN WEFT_NODISCARD int weft_process_pool_map(weft_executor_t *ex, weft_process_task_fn fn,
                                                      const weft_bytes_t *args, size_t n,
                                                      weft_bytes_t *results, double timeout,

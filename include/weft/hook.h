@@ -82,12 +82,14 @@
 extern "C" {
 #endif
 
-/* Turns the interception on for the whole process (idempotent). Returns 0, or WEFT_ENOTSUP
- * when libc's functions cannot be found (a fully static program without dlsym). Safe from any
- * thread; calls in progress finish the way they started. */
+/* Turns the interception on for the whole process (idempotent). Safe from any thread; calls
+ * in progress finish the way they started.
+ * Returns 0 (patched, or already was), WEFT_ENOTSUP (libc's functions cannot be found: a fully
+ * static program without dlsym; the patch is not turned on). */
 WEFT_EXTERN int weft_monkey_patch(void);
 
-/* Turns it off again (calls from then on go straight to libc). Returns 0. */
+/* Turns it off again (calls from then on go straight to libc). Idempotent.
+ * Returns 0, always (also when the interception was not on). */
 WEFT_EXTERN int weft_monkey_unpatch(void);
 
 /* One intercepted call, as weft_monkey_patched lists it. */
@@ -101,8 +103,11 @@ typedef struct weft_patch {
     bool active; /* patched, and the process's callers reach weft's definition */
 } weft_patch_t;
 
-/* The audit: stores a pointer to a static table in *list (may be NULL) and returns its length.
- * Each entry says whether the call is intercepted now and by which mechanism. */
+/* The audit: each entry of a static table says whether its call is intercepted now and by
+ * which mechanism (each call refreshes the table).
+ * list: receives a pointer to the table (static: never freed, valid for the process's life);
+ *   NULL: only the length is returned.
+ * Returns the number of entries in the table (the number of intercepted calls). */
 WEFT_EXTERN size_t weft_monkey_patched(const weft_patch_t **list);
 
 #ifdef __cplusplus

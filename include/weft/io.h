@@ -60,67 +60,110 @@ enum {
     WEFT_WRITE = 2, /* writable, or the peer gone */
 };
 
-/* Chooses the poller of the hubs created from now on in this process: "select", "poll",
- * "epoll", "io_uring", or NULL for the default. Errors: WEFT_EINVAL (unknown name),
- * WEFT_ENOTSUP (not available here). Hubs already running keep theirs. */
+/* Chooses the poller of the hubs created from now on in this process. Hubs already running
+ * keep theirs.
+ * name: "select", "poll", "epoll" or "io_uring"; NULL: the default again (WEFT_POLLER, else
+ *   the best available). Read during the call only.
+ * Returns 0, WEFT_EINVAL (unknown name), WEFT_ENOTSUP (not available here). */
 WEFT_EXTERN int weft_poller_set(const char *name);
 
-/* The poller of the calling thread's hub, or of the hubs to come when it has none yet. */
+/* The poller of the calling thread's hub, or of the hubs to come when it has none yet.
+ * Returns its name ("select", "poll", "epoll" or "io_uring"): never NULL; a static string,
+ * not to be freed. */
 WEFT_EXTERN const char *weft_poller_name(void);
 
-/* Waits until fd is ready for one of `events` (WEFT_READ | WEFT_WRITE): 0, the ready ones in
- * *revents (may be NULL). Errors: WEFT_EINVAL (fd < 0, events empty or unknown bits, timeout
- * NaN), WEFT_EBADF (fd not open, or closed by weft_fd_close while waiting), WEFT_ETIMEDOUT,
- * WEFT_ECANCELED; *revents is 0 then. Any number of coroutines may wait on one fd; a
+/* Waits until fd is ready for one of `events`. Any number of coroutines may wait on one fd; a
  * readiness wakes them all. A thread without a hub waits in ppoll(2) beside an eventfd of its
  * own, which weft_fd_close writes: this and every weft wait on an fd from such a thread (the
  * fd calls below, weft_conn, joins of processes) keep that one eventfd (close-on-exec) from
- * the thread's first wait until it exits; a forked child closes its copies. */
+ * the thread's first wait until it exits; a forked child closes its copies.
+ * fd: the file descriptor (>= 0; under the select poller < FD_SETSIZE).
+ * events: WEFT_READ, WEFT_WRITE or both (WEFT_READ | WEFT_WRITE); no other bits.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only polls.
+ * revents: receives the ready ones of `events` on 0, and 0 on an error; may be NULL.
+ * Returns 0 (ready), WEFT_EINVAL (fd < 0, events empty or unknown bits, timeout NaN),
+ * WEFT_EBADF (fd not open, or closed by weft_fd_close while waiting), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED. */
 WEFT_EXTERN int weft_fd_wait(int fd, int events, double timeout, int *revents);
 
-/* read(2) that waits for data: 0, with the bytes read in *done (> 0, or 0 at EOF or for n 0).
- * Errors: WEFT_EINVAL (fd < 0, buf NULL with n > 0, done NULL, timeout NaN), WEFT_ETIMEDOUT,
- * WEFT_ECANCELED, WEFT_EBADF, WEFT_ECONNRESET, ...; *done is 0 then. */
+/* read(2) that waits for data: one read of up to n bytes once fd is readable.
+ * fd: the file descriptor (>= 0); a non-socket fd is set O_NONBLOCK (above).
+ * buf: where the bytes go, n bytes of room; may be NULL when n is 0.
+ * n: the most bytes to read.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only tries.
+ * done: receives the bytes read on 0 (> 0, or 0 at EOF or for n 0), and 0 on an error; not
+ *   NULL.
+ * Returns 0, WEFT_EINVAL (fd < 0, buf NULL with n > 0, done NULL, timeout NaN),
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, WEFT_ECONNRESET, ... (read(2)'s errors). */
 WEFT_EXTERN WEFT_NODISCARD int weft_fd_read(int fd, void *buf, size_t n, double timeout,
                                             size_t *done);
 
-/* Writes all n bytes, waiting for room as needed: 0, *done == n. Errors: WEFT_EINVAL (fd < 0,
- * buf NULL with n > 0, timeout NaN), WEFT_EPIPE (the reader is gone: never a SIGPIPE death),
- * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, ...: returned even when part was written first,
- * with the part in *done (0 when nothing went). done may be NULL. */
+/* Writes all n bytes, waiting for room as needed.
+ * fd: the file descriptor (>= 0); a non-socket fd is set O_NONBLOCK (above).
+ * buf: the bytes to write; may be NULL when n is 0.
+ * n: how many bytes to write.
+ * timeout: seconds for the whole write; WEFT_FOREVER waits without a limit, 0 (or any other
+ *   negative value) writes what fits now.
+ * done: receives the bytes written: n on 0; on an error the part written before it (0 when
+ *   nothing went); may be NULL.
+ * Returns 0 (all n written), WEFT_EINVAL (fd < 0, buf NULL with n > 0, timeout NaN),
+ * WEFT_EPIPE (the reader is gone: never a SIGPIPE death), WEFT_ETIMEDOUT, WEFT_ECANCELED,
+ * WEFT_EBADF, ...: returned even when part was written first, with the part in *done. */
 WEFT_EXTERN WEFT_NODISCARD int weft_fd_write(int fd, const void *buf, size_t n, double timeout,
                                              size_t *done);
 
 /* recv(2) / send(2) for sockets, with the same rules, errors and *done as weft_fd_read /
- * weft_fd_write (flags are passed on; MSG_NOSIGNAL and MSG_DONTWAIT are added). On an fd that
- * is not a socket they read and write as weft_fd_read / weft_fd_write do (flags unused). */
+ * weft_fd_write. On an fd that is not a socket they read and write as weft_fd_read /
+ * weft_fd_write do (flags unused).
+ * fd: the socket (>= 0).
+ * buf: recv: where the bytes go (n bytes of room); send: the bytes to send; may be NULL when
+ *   n is 0.
+ * n: recv: the most bytes to receive; send: how many bytes to send (all of them).
+ * flags: MSG_* flags, passed on; MSG_NOSIGNAL and MSG_DONTWAIT are added.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only tries.
+ * done: as weft_fd_read's (recv: not NULL) and weft_fd_write's (send: may be NULL).
+ * Returns 0, or the errors of weft_fd_read (recv) and weft_fd_write (send). */
 WEFT_EXTERN WEFT_NODISCARD int weft_fd_recv(int fd, void *buf, size_t n, int flags, double timeout,
                                             size_t *done);
 WEFT_EXTERN WEFT_NODISCARD int weft_fd_send(int fd, const void *buf, size_t n, int flags,
                                             double timeout, size_t *done);
 
-/* accept(2) that waits for a connection: 0, the new fd (close-on-exec, non-blocking) in *conn;
- * the peer's address in addr/len as accept(2) gives it (addr may be NULL; then len is
- * ignored). Sets O_NONBLOCK on fd. Errors: WEFT_EINVAL (fd < 0, conn NULL, addr without len,
- * timeout NaN), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF, WEFT_EMFILE, ...; *conn is -1
- * then. */
+/* accept(2) that waits for a connection. Sets O_NONBLOCK on fd.
+ * fd: the listening socket (>= 0).
+ * addr: receives the peer's address as accept(2) gives it; may be NULL (then len is ignored).
+ * len: in: the room at addr; out: the address's length, as accept(2)'s; not NULL with addr.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only tries.
+ * conn: receives the new fd (close-on-exec, non-blocking; the caller closes it) on 0, -1 on
+ *   an error; not NULL.
+ * Returns 0, WEFT_EINVAL (fd < 0, conn NULL, addr without len, timeout NaN), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED, WEFT_EBADF, WEFT_EMFILE, ... (accept(2)'s errors). */
 WEFT_EXTERN WEFT_NODISCARD int weft_fd_accept(int fd, struct sockaddr *addr, socklen_t *len,
                                               double timeout, int *conn);
 
-/* connect(2) that waits for the connection to complete: 0 or a negative code (WEFT_EINVAL for
- * fd < 0, addr NULL or timeout NaN; WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ECANCELED, ...).
- * fd is left non-blocking. After a timeout or a cancel the connection attempt may still be
- * going on: close fd. */
+/* connect(2) that waits for the connection to complete. fd is left non-blocking. After a
+ * timeout or a cancel the connection attempt may still be going on: close fd.
+ * fd: the socket (>= 0).
+ * addr: the address to connect to; not NULL; read during the call only.
+ * len: addr's length, as connect(2)'s.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only tries.
+ * Returns 0 (connected) or a negative code: WEFT_EINVAL (fd < 0, addr NULL or timeout NaN),
+ * WEFT_ECONNREFUSED, WEFT_ETIMEDOUT, WEFT_ECANCELED, ... (connect(2)'s errors). */
 WEFT_EXTERN WEFT_NODISCARD int weft_fd_connect(int fd, const struct sockaddr *addr, socklen_t len,
                                                double timeout);
 
 /* Closes fd, first ending every wait on it in the process: the coroutines of every hub (this
  * thread's and other threads') and the threads without a hub waiting on fd in weft_fd_wait,
- * weft_fd_read, ... return WEFT_EBADF at once. Returns 0, or WEFT_EINVAL (fd < 0, or the
- * calling hub's own eventfd), WEFT_EBADF (fd not open), WEFT_EIO or another close(2) error (the
- * fd is released all the same; never retry). Safe from any thread or coroutine; not from a
+ * weft_fd_read, ... return WEFT_EBADF at once. Safe from any thread or coroutine; not from a
  * signal handler (it takes internal locks). In a forked child it concerns the child's waits
- * only. */
+ * only.
+ * fd: the fd to close (>= 0); released by the call, whatever it returns.
+ * Returns 0, or WEFT_EINVAL (fd < 0, or the calling hub's own eventfd), WEFT_EBADF (fd not
+ * open), WEFT_EIO or another close(2) error (the fd is released all the same; never retry). */
 WEFT_EXTERN int weft_fd_close(int fd);
 
 #ifdef __cplusplus

@@ -89,10 +89,12 @@ extern "C" {
 /* An MPI task: the process-pool task (weft/executor.h), run in a worker rank. */
 typedef weft_process_task_fn weft_mpi_task_fn;
 
-/* Registers fn under name (copied), on this rank. Do it the same way on every rank, before
- * weft_mpi_serve (WEFT_MPI_TASK does it at load). WEFT_EINVAL (name or fn NULL, name empty
- * or longer than 255 bytes), WEFT_EEXIST (name taken by another function; the same pair again
- * is 0), WEFT_ENOMEM. Thread-safe. */
+/* Registers fn under name, on this rank. Do it the same way on every rank, before
+ * weft_mpi_serve (WEFT_MPI_TASK does it at load). Thread-safe.
+ * name: the task's name, 1 to 255 bytes; copied (the caller keeps its string).
+ * fn: the task function; not NULL.
+ * Returns 0 (registered; also the same pair again), WEFT_EINVAL (name or fn NULL, name empty
+ * or longer than 255 bytes), WEFT_EEXIST (name taken by another function), WEFT_ENOMEM. */
 WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
 
 /* Registers fn under its own name when the program (or library) loads. Use at file scope,
@@ -100,7 +102,9 @@ WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
  * program, found at load: above all two tasks of one name (static functions of the same name
  * in two files; the second would never run), but also a name over 255 bytes or no memory.
  * Then the program prints "weft: WEFT_MPI_TASK(<name>): ..." on stderr and aborts, before
- * main, on every rank. */
+ * main, on every rank.
+ * fn: the task function (a weft_mpi_task_fn), by its identifier: that identifier is the
+ *   name the task is registered and submitted under. */
 #define WEFT_MPI_TASK(fn)                                                                          \
     __attribute__((constructor)) static void weft_mpi_register_##fn(void)                          \
     {                                                                                              \
@@ -115,14 +119,20 @@ WEFT_EXTERN int weft_mpi_register(const char *name, weft_mpi_task_fn fn);
         }                                                                                          \
     }
 
-/* Call first in main, on every rank, with main's argc/argv (both may be NULL). On a worker
- * (world rank > 0, or a process spawned by a pool) it serves tasks until the submitter ends,
- * finalizes MPI and returns 0 with *was_worker true: main should return. On the submitter it
- * starts the MPI thread, initializes MPI there and returns 0 with *was_worker false.
- * Errors: WEFT_EINVAL (was_worker NULL), WEFT_EALREADY (called before, inside a task on a
+/* Call first in main, on every rank, with main's argc/argv. On a worker (world rank > 0, or
+ * a process spawned by a pool) it serves tasks until the submitter ends, finalizes MPI and
+ * returns 0 with *was_worker true: main should return. On the submitter it starts the MPI
+ * thread, initializes MPI there and returns 0 with *was_worker false. Not async-signal-safe;
+ * call it from the main thread.
+ * argc: &argc of main, passed to MPI_Init_thread (which may change it); may be NULL.
+ * argv: &argv of main, passed the same way; may be NULL.
+ * was_worker: receives true on a worker rank once it is done serving, false on the submitter
+ *   and on every error; not NULL.
+ * Returns 0, WEFT_EINVAL (was_worker NULL), WEFT_EALREADY (called before, inside a task on a
  * worker rank, or after weft_mpi_finalize), WEFT_ENOTSUP (MPI was initialized without
- * MPI_THREAD_MULTIPLE), WEFT_EIO (MPI failed), WEFT_EAGAIN (no thread). Not async-signal-safe; call
- * it from the main thread. */
+ * MPI_THREAD_MULTIPLE, or weft's own init got less than MPI_THREAD_SERIALIZED), WEFT_EIO (MPI
+ * failed), WEFT_EAGAIN (no thread), WEFT_ENOMEM, WEFT_EMFILE (no fd for the MPI thread's
+ * eventfd). */
 WEFT_EXTERN int weft_mpi_serve(int *argc, char ***argv, bool *was_worker);
 
 /* On the submitter: ends MPI, as Python's exit joins its executors (mpi4py.futures'
@@ -136,8 +146,10 @@ WEFT_EXTERN int weft_mpi_serve(int *argc, char ***argv, bool *was_worker);
  * dies meanwhile fails what is left with WEFT_EBROKEN, as always, and it goes on). A held
  * handle is still to be released, after. Runs at exit if not called. After a worker rank
  * died, the submitter and the surviving workers leave without MPI_Finalize: Open MPI 4.1's can
- * wait forever for the dead rank. 0, or WEFT_EALREADY (not started, done, or on a worker
- * rank). Call it from the main thread, never from a future's callback. */
+ * wait forever for the dead rank. Call it from the main thread, never from a future's
+ * callback.
+ * Returns 0 (MPI finalized), WEFT_EALREADY (not started, done, on a worker rank, or in a
+ * forked child of the submitter). */
 WEFT_EXTERN int weft_mpi_finalize(void);
 
 /* How to make an MPI pool; NULL or all zero: every world rank but 0.
@@ -169,36 +181,57 @@ typedef struct weft_mpi_pool_opts {
 } weft_mpi_pool_opts_t;
 
 /* Creates an MPI pool (starting the MPI thread and MPI first if weft_mpi_serve was not
- * called). Errors: WEFT_EINVAL (ex NULL, spawn_nprocs < 0, a bad heartbeat option), WEFT_ENOMEM,
- * WEFT_EAGAIN (no worker rank: world size 1 without spawn_command), WEFT_ENOENT (spawn_command is
- * not a program this host can run), WEFT_EIO (MPI_Comm_spawn failed; a program that runs but never
- * calls weft_mpi_serve makes the create wait forever), WEFT_EBROKEN (a worker rank died before, or
- * in a forked child), WEFT_ESHUTDOWN (MPI was finalized in this process: weft_mpi_finalize ran, or
- * it served as a worker; WEFT_EBROKEN instead if a rank had died), WEFT_ENOTSUP (see
- * weft_mpi_serve; also inside a task on a worker rank). */
+ * called).
+ * opts: how to make it (above; read during the call only); NULL: every world rank but 0.
+ * ex: receives the pool on 0 (one reference: weft_executor_release it), NULL on an error;
+ *   not NULL.
+ * Returns 0, WEFT_EINVAL (ex NULL, spawn_nprocs < 0, a bad heartbeat option), WEFT_ENOMEM,
+ * WEFT_EAGAIN (no worker rank: world size 1 without spawn_command), WEFT_ENOENT
+ * (spawn_command is not a program this host can run), WEFT_EIO (MPI_Comm_spawn failed; a
+ * program that runs but never calls weft_mpi_serve makes the create wait forever),
+ * WEFT_EBROKEN (a worker rank died before, or in a forked child), WEFT_ESHUTDOWN (MPI was
+ * finalized in this process: weft_mpi_finalize ran, or it served as a worker; WEFT_EBROKEN
+ * instead if a rank had died), WEFT_ENOTSUP (see weft_mpi_serve; also inside a task on a
+ * worker rank); and weft_mpi_serve's errors when it starts MPI here. */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_create(const weft_mpi_pool_opts_t *opts,
                                                     weft_executor_t **ex);
 
-/* Schedules the task registered as name with a copy of the len bytes at arg; stores the future
- * in *out if out is not NULL (one reference). Errors: WEFT_EINVAL (ex or name NULL, arg NULL
- * with len > 0, name empty or longer than 255), WEFT_ENOTSUP (ex is not an MPI pool),
- * WEFT_ESHUTDOWN (the pool was shut down, or weft_mpi_finalize ran), WEFT_EBROKEN (a rank
- * died, or in a forked child), WEFT_ENOMEM; then *out is NULL. Futures fail with the task's
- * code, WEFT_ENOENT (no such task on the worker), WEFT_EBROKEN (a worker rank died),
- * WEFT_ECANCELED (cancelled while queued), WEFT_ESHUTDOWN (still queued in a pool not released
- * when weft_mpi_finalize ran). An empty result reads as data NULL, length 0 (as in
- * weft_mpi_pool_map). Safe from any thread or coroutine. */
+/* Schedules the task registered as name with a copy of the len bytes at arg. Futures fail
+ * with the task's code, WEFT_ENOENT (no such task on the worker), WEFT_EBROKEN (a worker rank
+ * died), WEFT_ECANCELED (cancelled while queued), WEFT_ESHUTDOWN (still queued in a pool not
+ * released when weft_mpi_finalize ran). An empty result reads as data NULL, length 0 (as in
+ * weft_mpi_pool_map). Safe from any thread or coroutine.
+ * ex: an MPI pool (weft_mpi_pool_create).
+ * name: the task's registered name, 1 to 255 bytes; copied.
+ * arg: the argument bytes, copied before the call returns; may be NULL when len is 0.
+ * len: arg's length in bytes.
+ * out: receives the future on 0 (one reference: the caller releases it), NULL on an error;
+ *   may be NULL (the task runs; the caller gets no future).
+ * Returns 0 (queued), WEFT_EINVAL (ex or name NULL, arg NULL with len > 0, name empty or
+ * longer than 255), WEFT_ENOTSUP (ex is not an MPI pool), WEFT_ESHUTDOWN (the pool was shut
+ * down, or weft_mpi_finalize ran), WEFT_EBROKEN (a rank died, or in a forked child),
+ * WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_submit(weft_executor_t *ex, const char *name,
                                                     const void *arg, size_t len,
                                                     weft_future_t **out);
 
 /* Pool.map on an MPI pool: weft_process_pool_map (weft/executor.h: results in order, copies
  * from malloc the caller frees, the first failure in argument order, one overall timeout,
- * *ndone) with the task registered as name. Errors as there, with weft_mpi_pool_submit's:
- * WEFT_EINVAL (ex, name or results NULL, args NULL with n > 0, a bad name or argument, NaN),
- * WEFT_ENOTSUP (ex is not an MPI pool), WEFT_ESHUTDOWN, WEFT_EBROKEN, WEFT_ENOMEM; a task's
- * code, WEFT_ENOENT (no such task on the worker), WEFT_ETIMEDOUT, WEFT_ECANCELED. Safe from
- * any thread or coroutine. */
+ * *ndone) with the task registered as name. Safe from any thread or coroutine.
+ * ex: an MPI pool (weft_mpi_pool_create).
+ * name: the task's registered name, 1 to 255 bytes.
+ * args: the n arguments (each copied at its submit); may be NULL when n is 0.
+ * n: how many tasks.
+ * results: the caller's array of n; receives the results in argument order, each a copy from
+ *   malloc the caller frees (data NULL when len is 0); those past *ndone are {NULL, 0}.
+ * timeout: seconds for the whole map, counted from the call; WEFT_FOREVER waits as long as
+ *   it takes, 0 (or negative) only collects what is done at once.
+ * ndone: receives how many leading results were stored (the caller's to free); may be NULL.
+ * Returns 0 (every task succeeded; also for n 0), else the first failure in argument order,
+ * as weft_process_pool_map's, with weft_mpi_pool_submit's: WEFT_EINVAL (ex, name or results
+ * NULL, args NULL with n > 0, a bad name or argument, NaN), WEFT_ENOTSUP (ex is not an MPI
+ * pool), WEFT_ESHUTDOWN, WEFT_EBROKEN, WEFT_ENOMEM; a task's code, WEFT_ENOENT (no such task
+ * on the worker), WEFT_ETIMEDOUT, WEFT_ECANCELED. */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpi_pool_map(weft_executor_t *ex, const char *name,
                                                  const weft_bytes_t *args, size_t n,
                                                  weft_bytes_t *results, double timeout,

@@ -110,48 +110,77 @@ typedef struct weft_process_opts {
 } weft_process_opts_t;
 
 /* Forks a child that runs fn(arg) and exits with its return value; stores a handle in *p.
- * Returns once the child exists (its pid is known, is_alive is true), without waiting for it
- * to run. Errors: WEFT_EINVAL (p or fn NULL, name too long), WEFT_ENOMEM, WEFT_EAGAIN (fork
- * refused: process limit; or, for a daemon, the forker thread could not be started),
- * WEFT_EMFILE (no fd for the pidfd); then *p is NULL and no child is left
- * behind (one that was forked is killed and reaped). The first call registers the exit rules. */
+ * The call returns once the child exists (its pid is known, is_alive is true), without
+ * waiting for it to run. The first call registers the exit rules.
+ * fn: the child's function, run in the child only; its return value (low 8 bits) is the exit
+ *   code. Not NULL.
+ * arg: passed to fn, in the child's copy of the caller's memory; may be NULL.
+ * opts: name and daemon (above; the name is copied); NULL: Python's default.
+ * p: receives the handle on 0 (the caller frees it with weft_process_release once the child
+ *   has finished), NULL on an error; not NULL.
+ * Returns 0 (the child exists), WEFT_EINVAL (p or fn NULL, name too long), WEFT_ENOMEM,
+ * WEFT_EAGAIN (fork refused: process limit; or, for a daemon, the forker thread could not be
+ * started), WEFT_EMFILE (no fd for the pidfd); on an error no child is left behind (one that
+ * was forked is killed and reaped). */
 WEFT_EXTERN WEFT_NODISCARD int weft_process_start(int (*fn)(void *arg), void *arg,
                                                   const weft_process_opts_t *opts,
                                                   weft_process_t **p);
 
-/* Waits until the child has ended and reaps it (Process.join). Then 0 at once, forever after.
- * Errors: WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL (NULL, NaN), WEFT_ECHILD (a handle
- * inherited from the parent: not a child of the caller). Any number of threads may join the
- * same child at once. */
+/* Waits until the child has ended and reaps it (Process.join). Any number of threads may join
+ * the same child at once.
+ * p: the handle (weft_process_start).
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only looks.
+ * Returns 0 once the child has ended (then 0 at once, forever after), WEFT_ETIMEDOUT,
+ * WEFT_ECANCELED, WEFT_EINVAL (p NULL, timeout NaN), WEFT_ECHILD (a handle inherited from the
+ * parent: not a child of the caller). */
 WEFT_EXTERN int weft_process_join(weft_process_t *p, double timeout);
 
-/* Whether the child is still running (Process.is_alive); reaps it if it has ended. False for
- * NULL and for a foreign handle. */
+/* Whether the child is still running (Process.is_alive); reaps it if it has ended.
+ * p: the handle.
+ * Returns true while the child runs; false once it has ended, for NULL and for a foreign
+ * handle. */
 WEFT_EXTERN bool weft_process_is_alive(weft_process_t *p);
 
-/* Stores the exit code (see above) in *code and returns 0 once the child has ended (reaping
- * it if needed, without waiting). WEFT_EAGAIN while it runs (Python's None), WEFT_ECHILD if
- * its status was reaped behind weft's back or the handle is foreign, WEFT_EINVAL (NULL). */
+/* Stores the exit code (see above) in *code once the child has ended (reaping it if needed,
+ * without waiting).
+ * p: the handle.
+ * code: receives the exit code on 0 (0..255, or -N for signal N); untouched on an error; not
+ *   NULL.
+ * Returns 0 (the child has ended), WEFT_EAGAIN while it runs (Python's None), WEFT_ECHILD if
+ * its status was reaped behind weft's back or the handle is foreign, WEFT_EINVAL (p or code
+ * NULL). */
 WEFT_EXTERN int weft_process_exitcode(weft_process_t *p, int *code);
 
-/* The child's pid (kept after it ended; the OS may reuse it then). -1 for NULL. */
+/* The child's pid (kept after it ended; the OS may reuse it then).
+ * p: the handle.
+ * Returns the pid; -1 for NULL. */
 WEFT_EXTERN long weft_process_pid(const weft_process_t *p);
 
-/* The name ("Process-N" or the one given); NULL for NULL. Valid until release. */
+/* The process's name.
+ * p: the handle.
+ * Returns the name ("Process-N" or the one given), owned by the handle and valid until its
+ * release; NULL for NULL. */
 WEFT_EXTERN const char *weft_process_name(const weft_process_t *p);
 
-/* Whether the child is a daemon (opts.daemon). False for NULL. */
+/* Whether the child is a daemon (opts.daemon).
+ * p: the handle.
+ * Returns opts.daemon as given at the start; false for NULL. */
 WEFT_EXTERN bool weft_process_is_daemon(const weft_process_t *p);
 
 /* Sends SIGTERM / SIGKILL to the child (Process.terminate / kill), through its pidfd, so a
- * reused pid is never hit. 0 also when the child has already ended (nothing is sent).
- * WEFT_ECHILD for a foreign handle, WEFT_EINVAL for NULL. Does not wait: join afterwards. */
+ * reused pid is never hit. Does not wait: join afterwards.
+ * p: the handle.
+ * Returns 0 (sent; also when the child has already ended: nothing is sent), WEFT_ECHILD for a
+ * foreign handle, WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_process_terminate(weft_process_t *p);
 WEFT_EXTERN int weft_process_kill(weft_process_t *p);
 
-/* Frees the handle (Process.close), reaping the child first if it has ended. WEFT_EBUSY
- * while the child runs (nothing happens then: join first); a foreign handle (in a forked
- * child) is freed at once. WEFT_EINVAL for NULL. */
+/* Frees the handle (Process.close), reaping the child first if it has ended; a foreign
+ * handle (in a forked child) is freed at once.
+ * p: the handle; not to be used after a 0.
+ * Returns 0 (freed), WEFT_EBUSY while the child runs (nothing happens then: join first),
+ * WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_process_release(weft_process_t *p);
 
 /* ---- shared memory ---------------------------------------------------------------------------
@@ -162,33 +191,45 @@ WEFT_EXTERN int weft_process_release(weft_process_t *p);
  * processes, each mapping it at an address of its own: keep offsets, not pointers, in it.
  * Memory is zero-filled when created. Safe from any thread; not async-signal-safe. */
 
-/* Maps size bytes (> 0) of anonymous shared memory, page-aligned, zero-filled, into *p.
- * WEFT_EINVAL (p NULL, size 0), WEFT_ENOMEM. */
+/* Maps size bytes of anonymous shared memory, page-aligned, zero-filled, into *p.
+ * size: how many bytes (> 0); keep it for weft_shm_free.
+ * p: receives the region's address on 0 (free it with weft_shm_free), NULL on an error; not
+ *   NULL.
+ * Returns 0, WEFT_EINVAL (p NULL, size 0), WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_shm_alloc(size_t size, void **p);
 
 /* Unmaps a region from weft_shm_alloc or weft_shm_open in the calling process (others keep
- * theirs; the memory goes when the last process unmaps it, and, if named, is unlinked). size
- * is the size it was mapped with. WEFT_EINVAL (p NULL or not page-aligned, size 0),
- * WEFT_ENOMEM (the kernel could not split a mapping, vm.max_map_count: the region stays
- * mapped and may be freed again). */
+ * theirs; the memory goes when the last process unmaps it, and, if named, is unlinked).
+ * p: the region's address, as weft_shm_alloc or weft_shm_open gave it.
+ * size: the size it was mapped with.
+ * Returns 0 (unmapped), WEFT_EINVAL (p NULL or not page-aligned, size 0), WEFT_ENOMEM (the
+ * kernel could not split a mapping, vm.max_map_count: the region stays mapped and may be
+ * freed again). */
 WEFT_EXTERN int weft_shm_free(void *p, size_t size);
 
-/* Maps the named region `name` ("/something": one leading slash, no other, at most 255
- * characters) into *p. create: makes a new one of `size` bytes (zero-filled); WEFT_EEXIST if
- * the name is taken. Otherwise opens an existing one (WEFT_ENOENT if there is none) and maps
- * its first `size` bytes (0: all of it); WEFT_EINVAL if it is smaller than size, WEFT_EAGAIN
- * if its creator has not sized it yet. Free with weft_shm_free (with the size mapped: the
+/* Maps the named region `name` into *p. Free with weft_shm_free (with the size mapped: the
  * object's size when 0 was passed — weft_shm_open stores it in *size_out if not NULL), and
- * remove the name with weft_shm_unlink. Other errors: WEFT_EINVAL (bad name, p NULL, create
- * with size 0, a size too large for the file system), WEFT_EACCES, WEFT_ELOOP (the name is a
- * symbolic link in /dev/shm: shm_open never follows one), WEFT_EMFILE (the process's or the
- * system's fd limit), WEFT_ENOMEM, WEFT_ENOSPC, WEFT_EROFS, WEFT_ESYSTEM (an unexpected
- * errno). */
+ * remove the name with weft_shm_unlink.
+ * name: "/something": one leading slash, no other, at most 255 characters.
+ * size: create: the new region's size in bytes (> 0; zero-filled). Otherwise: map the existing
+ *   region's first `size` bytes; 0: all of it.
+ * create: true makes a new region (WEFT_EEXIST if the name is taken); false opens an existing
+ *   one (WEFT_ENOENT if there is none).
+ * p: receives the mapping's address on 0, NULL on an error; not NULL.
+ * size_out: receives the size mapped on 0 (the one to give weft_shm_free); may be NULL.
+ * Returns 0, WEFT_EEXIST (create, and the name is taken), WEFT_ENOENT (no such region),
+ * WEFT_EINVAL (an existing region smaller than size, bad name, p NULL, create with size 0, a
+ * size too large for the file system), WEFT_EAGAIN (its creator has not sized it yet),
+ * WEFT_EACCES, WEFT_ELOOP (the name is a symbolic link in /dev/shm: shm_open never follows
+ * one), WEFT_EMFILE (the process's or the system's fd limit), WEFT_ENOMEM, WEFT_ENOSPC,
+ * WEFT_EROFS, WEFT_ESYSTEM (an unexpected errno). */
 WEFT_EXTERN WEFT_NODISCARD int weft_shm_open(const char *name, size_t size, bool create, void **p,
                                              size_t *size_out);
 
-/* Removes the name (mappings stay valid until unmapped). WEFT_ENOENT, WEFT_EINVAL (bad name),
- * WEFT_EACCES, WEFT_EPERM, WEFT_ELOOP, WEFT_EROFS, WEFT_ESYSTEM (an unexpected errno). */
+/* Removes the name (mappings stay valid until unmapped).
+ * name: the region's name, as weft_shm_open took it.
+ * Returns 0, WEFT_ENOENT, WEFT_EINVAL (bad name), WEFT_EACCES, WEFT_EPERM, WEFT_ELOOP,
+ * WEFT_EROFS, WEFT_ESYSTEM (an unexpected errno). */
 WEFT_EXTERN int weft_shm_unlink(const char *name);
 
 /* ---- Pipe / Connection -----------------------------------------------------------------------
@@ -230,50 +271,76 @@ WEFT_EXTERN int weft_shm_unlink(const char *name);
  * end to one process, or let several children report through a weft_mpqueue. */
 typedef struct weft_conn weft_conn_t;
 
-/* Makes a connected pair (Pipe(duplex)). duplex: both ends send and receive; otherwise *a
- * only receives and *b only sends (Pipe(False)); a one-way pair uses five fds (its pipe, a
- * second pipe that tells the sender whether a receiving end is open, a copy of the read end
- * that keeps SIGPIPE away), a duplex pair two. WEFT_EINVAL (a or b NULL), WEFT_ENOMEM,
- * WEFT_EMFILE; then both are NULL. */
+/* Makes a connected pair (Pipe(duplex)). A one-way pair uses five fds (its pipe, a second
+ * pipe that tells the sender whether a receiving end is open, a copy of the read end that
+ * keeps SIGPIPE away), a duplex pair two.
+ * duplex: true: both ends send and receive; false: *a only receives and *b only sends
+ *   (Pipe(False)).
+ * a: receives the first end on 0 (free with weft_conn_release), NULL on an error; not NULL.
+ * b: receives the second end the same way; not NULL.
+ * Returns 0, WEFT_EINVAL (a or b NULL), WEFT_ENOMEM, WEFT_EMFILE. */
 WEFT_EXTERN WEFT_NODISCARD int weft_pipe_create(bool duplex, weft_conn_t **a, weft_conn_t **b);
 
-/* Sends len bytes from buf (len 0 is a valid, empty message; buf may be NULL then) as one
- * message. 0, WEFT_EPIPE, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing sent in these two cases),
- * WEFT_EBADF (a receive-only end), WEFT_EINVAL (c NULL, buf NULL with len > 0, NaN). */
+/* Sends len bytes from buf as one message.
+ * c: an end that sends.
+ * buf: the message's bytes, copied out before the call returns; may be NULL when len is 0.
+ * len: the message's length (0 is a valid, empty message).
+ * timeout: seconds to wait for the peer to take the first byte (above); WEFT_FOREVER waits
+ *   without a limit, 0 (or any other negative value) only tries.
+ * Returns 0 (sent whole), WEFT_EPIPE, WEFT_ETIMEDOUT, WEFT_ECANCELED (nothing sent in these
+ * two cases), WEFT_EBADF (a receive-only end), WEFT_EINVAL (c NULL, buf NULL with len > 0,
+ * NaN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_conn_send_bytes(weft_conn_t *c, const void *buf, size_t len,
                                                     double timeout);
 
-/* Receives the next message into buf (cap bytes) and stores its length in *len. WEFT_EOVERFLOW
- * if it is longer than cap: *len is set to its length (SIZE_MAX if it does not fit a size_t)
- * and the message stays next in line (Python's BufferTooShort, without losing it): call again
- * with a big enough buffer. WEFT_ETIMEDOUT, WEFT_ECANCELED: the message is not complete
- * (nothing of it may have come, or part of it: that part is kept for the next call, and buf's
- * contents are then unspecified). WEFT_EEOF, WEFT_EBROKEN (an earlier timed-out recv could
- * not keep its part of a message: the stream is out of step), WEFT_EBADF (a send-only end),
- * WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN); *len is set only on 0 and
- * WEFT_EOVERFLOW. */
+/* Receives the next message into buf and stores its length in *len.
+ * c: an end that receives.
+ * buf: where the message goes, cap bytes of room; may be NULL when cap is 0. Its contents are
+ *   unspecified after WEFT_ETIMEDOUT or WEFT_ECANCELED.
+ * cap: buf's size in bytes.
+ * timeout: seconds for the whole message (above); WEFT_FOREVER waits without a limit, 0 (or
+ *   any other negative value) only tries.
+ * len: receives the message's length on 0, and on WEFT_EOVERFLOW its full length (SIZE_MAX if
+ *   it does not fit a size_t); set only in those two cases; not NULL.
+ * Returns 0, WEFT_EOVERFLOW if the message is longer than cap (it stays next in line:
+ * Python's BufferTooShort, without losing it; call again with a big enough buffer),
+ * WEFT_ETIMEDOUT, WEFT_ECANCELED: the message is not complete (nothing of it may have come,
+ * or part of it: that part is kept for the next call). WEFT_EEOF, WEFT_EBROKEN (an earlier
+ * timed-out recv could not keep its part of a message: the stream is out of step), WEFT_EBADF
+ * (a send-only end), WEFT_EINVAL (c or len NULL, buf NULL with cap > 0, NaN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_conn_recv_bytes(weft_conn_t *c, void *buf, size_t cap,
                                                     double timeout, size_t *len);
 
-/* Waits until there is something to receive (Connection.poll): 0 when a message (or part of
- * one, such as the part a timed-out recv kept) is there, the other end is closed (recv then
- * reports WEFT_EEOF) or the end is broken (recv reports WEFT_EBROKEN), WEFT_ETIMEDOUT,
- * WEFT_ECANCELED, WEFT_EBADF (send-only), WEFT_EINVAL. */
+/* Waits until there is something to receive (Connection.poll).
+ * c: an end that receives.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only looks.
+ * Returns 0 when a message (or part of one, such as the part a timed-out recv kept) is there,
+ * the other end is closed (recv then reports WEFT_EEOF) or the end is broken (recv reports
+ * WEFT_EBROKEN); WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EBADF (send-only), WEFT_EINVAL (c
+ * NULL, timeout NaN). */
 WEFT_EXTERN int weft_conn_poll(weft_conn_t *c, double timeout);
 
 /* The end's socket (a one-way Pipe's: its pipe), to watch it with poll/epoll (readable:
  * weft_conn_poll would return 0, unless data is already buffered in the connection: call
- * weft_conn_poll(c, 0) first). -1 for NULL. */
+ * weft_conn_poll(c, 0) first).
+ * c: the end.
+ * Returns the fd, owned by c (do not close it; valid until weft_conn_release); -1 for NULL. */
 WEFT_EXTERN int weft_conn_fileno(const weft_conn_t *c);
 
-/* Closes this process's copy of the end and frees c (which must not be in use by another
- * thread). The peer sees EOF once every copy is closed. WEFT_EINVAL for NULL. */
+/* Closes this process's copy of the end and frees c. The peer sees EOF once every copy is
+ * closed.
+ * c: the end; must not be in use by another thread, nor used after.
+ * Returns 0, WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_conn_release(weft_conn_t *c);
 /* Names c for the task dump and the deadlock report (weft/debug.h): the Pipe end ("Pipe 'name'
  * recv") shows as
- * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its last release drops it. 0, WEFT_EINVAL (c NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * "'name'" there. From any thread or coroutine; not from a signal handler (it locks and
+ * allocates).
+ * c: the end.
+ * name: the name; a copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it; its
+ *   last release drops it.
+ * Returns 0, WEFT_EINVAL (c NULL), WEFT_ENOMEM (the old name stays). */
 WEFT_EXTERN int weft_conn_set_name(weft_conn_t *c, const char *name);
 
 /* ---- process-shared Lock, RLock, Semaphore, Event, Condition ------------------------------
@@ -314,11 +381,41 @@ WEFT_EXTERN int weft_conn_set_name(weft_conn_t *c, const char *name);
  * lives in memory mapped at run time (weft_shm_alloc, a named region), never in static storage,
  * a shared Lock is a robust pthread mutex that only pthread_mutex_init can set up, and a shared
  * Condition stores its lock's offset from itself. */
+
+/* Initialises an unlocked process-shared Lock (robust and owned: above).
+ * l: the lock, in memory every process using it maps; destroy it with weft_lock_destroy.
+ * Returns 0, WEFT_EINVAL (l NULL), WEFT_ENOSYS (the C library lacks robust process-shared
+ * mutexes), WEFT_ENOMEM (no memory for the mutex attributes). */
 WEFT_EXTERN WEFT_NODISCARD int weft_lock_init_shared(weft_lock_t *l);
+
+/* Initialises an unlocked process-shared RLock (robust, owned by a thread: above).
+ * r: the lock, in memory every process using it maps; destroy it with weft_rlock_destroy.
+ * Returns 0, WEFT_EINVAL (r NULL), WEFT_ENOSYS (the C library lacks robust process-shared
+ * mutexes), WEFT_ENOMEM (no memory for the mutex attributes). */
 WEFT_EXTERN WEFT_NODISCARD int weft_rlock_init_shared(weft_rlock_t *r);
+
+/* Initialises a process-shared Semaphore (waiters not served in FIFO order: above).
+ * s: the semaphore, in memory every process using it maps.
+ * value: the initial units (<= WEFT_SEMAPHORE_MAX).
+ * bounded: true: a BoundedSemaphore (a release that would raise the value above its initial
+ *   value fails with WEFT_EOVERFLOW, as weft_semaphore_init's).
+ * Returns 0, WEFT_EINVAL (s NULL, value above WEFT_SEMAPHORE_MAX). */
 WEFT_EXTERN WEFT_NODISCARD int weft_semaphore_init_shared(weft_semaphore_t *s, unsigned value,
                                                           bool bounded);
+
+/* Initialises a process-shared Event, not set.
+ * e: the event, in memory every process using it maps.
+ * Returns 0, WEFT_EINVAL (e NULL). */
 WEFT_EXTERN WEFT_NODISCARD int weft_event_init_shared(weft_event_t *e);
+
+/* Initialises a process-shared Condition bound to lock, to rlock, or (both NULL) to an RLock
+ * of its own.
+ * c: the condition, in memory every process using it maps.
+ * lock: a process-shared Lock in the same mapping as c (kept as an offset from c); NULL: none.
+ * rlock: a process-shared RLock in the same mapping as c; NULL: none. Not both with lock.
+ * Returns 0, WEFT_EINVAL (c NULL, both locks given, or a lock that is not process-shared),
+ * WEFT_ENOSYS (the C library lacks robust process-shared mutexes, for its own RLock),
+ * WEFT_ENOMEM (no memory for the mutex attributes). */
 WEFT_EXTERN WEFT_NODISCARD int weft_condition_init_shared(weft_condition_t *c, weft_lock_t *lock,
                                                           weft_rlock_t *rlock);
 
@@ -343,16 +440,34 @@ typedef struct weft_value {
         }                                                                                          \
     }
 
-/* Initialises v holding initial. WEFT_EINVAL if v is NULL. */
+/* Initialises v holding initial.
+ * v: the Value (in shared memory, or anywhere).
+ * initial: the value it holds.
+ * Returns 0, WEFT_EINVAL if v is NULL. */
 WEFT_EXTERN int weft_value_init(weft_value_t *v, int64_t initial);
-/* Ends v's use (0; WEFT_EINVAL for NULL). A Value holds no resource and is never busy: this
- * only completes the init/destroy pair; v may then be freed or initialised again. */
+/* Ends v's use. A Value holds no resource and is never busy: this only completes the
+ * init/destroy pair; v may then be freed or initialised again.
+ * v: the Value.
+ * Returns 0, WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_value_destroy(weft_value_t *v);
-/* Reads the value into *out / stores value (atomic). WEFT_EINVAL for NULL. */
+
+/* Reads the value into *out (atomic).
+ * v: the Value.
+ * out: receives the value on 0; not NULL.
+ * Returns 0, WEFT_EINVAL (v or out NULL). */
 WEFT_EXTERN int weft_value_get(const weft_value_t *v, int64_t *out);
+
+/* Stores value (atomic).
+ * v: the Value.
+ * value: the new value.
+ * Returns 0, WEFT_EINVAL (v NULL). */
 WEFT_EXTERN int weft_value_set(weft_value_t *v, int64_t value);
-/* Adds delta (wrapping around on overflow, as two's complement) and stores the new value in
- * *result if result is not NULL. */
+
+/* Adds delta (wrapping around on overflow, as two's complement), in one atomic step.
+ * v: the Value.
+ * delta: what to add (negative subtracts).
+ * result: receives the new value on 0; may be NULL.
+ * Returns 0, WEFT_EINVAL (v NULL). */
 WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
 
 /* ---- Queue / JoinableQueue between processes ------------------------------------------------
@@ -392,46 +507,78 @@ WEFT_EXTERN int weft_value_add(weft_value_t *v, int64_t delta, int64_t *result);
  * ring is refused (WEFT_EBROKEN) instead of read. */
 typedef struct weft_mpqueue weft_mpqueue_t;
 
-/* Creates a queue whose ring holds `capacity` bytes (rounded up to a power of two, at least
- * 4 KiB; 0: 1 MiB) and at most maxsize messages (0: as many as fit). joinable: counts
- * unfinished tasks for task_done / join (JoinableQueue). Errors: WEFT_EINVAL (q NULL, capacity
- * above 2^40), WEFT_ENOMEM; then *q is NULL. */
+/* Creates a queue (in anonymous shared memory: create it before starting its processes).
+ * capacity: the ring's size in bytes (rounded up to a power of two, at least 4 KiB; 0: 1 MiB;
+ *   at most 2^40).
+ * maxsize: the most messages queued at once; 0: as many as fit.
+ * joinable: true counts unfinished tasks for task_done / join (JoinableQueue).
+ * q: receives the queue on 0 (free with weft_mpqueue_release), NULL on an error; not NULL.
+ * Returns 0, WEFT_EINVAL (q NULL, capacity above 2^40), WEFT_ENOMEM, WEFT_ENOSYS (the C
+ * library lacks robust process-shared mutexes). */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_create(size_t capacity, size_t maxsize, bool joinable,
                                                    weft_mpqueue_t **q);
 
 /* Unmaps the queue in the calling process (the size it mapped, whatever the shared memory
  * says) and frees this process's handle (other processes keep theirs; the memory goes with
- * the last). No thread of this process may be using it. WEFT_EINVAL for NULL; WEFT_ENOMEM if
- * the kernel refused the unmap (the memory stays mapped in this process; the handle is freed
- * all the same). */
+ * the last).
+ * q: the queue; no thread of this process may be using it, nor use it after.
+ * Returns 0, WEFT_EINVAL for NULL; WEFT_ENOMEM if the kernel refused the unmap (the memory
+ * stays mapped in this process; the handle is freed all the same). */
 WEFT_EXTERN int weft_mpqueue_release(weft_mpqueue_t *q);
 /* Names q for the task dump and the deadlock report (weft/debug.h): the process Queue shows as
- * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
- * its last release drops it. 0, WEFT_EINVAL (q NULL), WEFT_ENOMEM (the old name stays). From any
- * thread or coroutine; not from a signal handler (it locks and allocates). */
+ * "'name'" there. From any thread or coroutine; not from a signal handler (it locks and
+ * allocates).
+ * q: the queue (this process's handle).
+ * name: the name; a copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it; its
+ *   last release drops it.
+ * Returns 0, WEFT_EINVAL (q NULL), WEFT_ENOMEM (the old name stays). */
 WEFT_EXTERN int weft_mpqueue_set_name(weft_mpqueue_t *q, const char *name);
 
-/* Puts a copy of len bytes from buf (len 0 is a valid, empty message) at the tail, waiting up
- * to timeout for room. 0, WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the
+/* Puts a copy of len bytes from buf at the tail, waiting up to timeout for room.
+ * q: the queue.
+ * buf: the message's bytes, copied into the ring; may be NULL when len is 0.
+ * len: the message's length (0 is a valid, empty message).
+ * timeout: seconds to wait for room; WEFT_FOREVER waits without a limit, 0 (or any other
+ *   negative value) only tries.
+ * Returns 0 (queued), WEFT_ETIMEDOUT (queue.Full), WEFT_ECANCELED, WEFT_EOVERFLOW (the
  * message could never fit the ring: longer than the capacity less 8 bytes, any len up to
- * SIZE_MAX included), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with
- * len > 0, NaN). */
+ * SIZE_MAX included), WEFT_ESHUTDOWN (closed), WEFT_EINVAL (q NULL, buf NULL with len > 0,
+ * NaN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_put(weft_mpqueue_t *q, const void *buf, size_t len,
                                                 double timeout);
 
-/* Takes the message at the head into buf (cap bytes) and stores its length in *len, waiting
- * up to timeout for one. WEFT_EOVERFLOW when it is longer than cap: *len is set to its length
- * and it stays at the head (call again with a big enough buffer). WEFT_ETIMEDOUT
- * (queue.Empty), WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EBROKEN (the record at
- * the head claims more bytes than the ring holds: the shared memory was overwritten; it stays
- * there), WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
+/* Takes the message at the head into buf and stores its length in *len, waiting up to timeout
+ * for one.
+ * q: the queue.
+ * buf: where the message goes, cap bytes of room; may be NULL when cap is 0.
+ * cap: buf's size in bytes.
+ * timeout: seconds to wait for a message; WEFT_FOREVER waits without a limit, 0 (or any other
+ *   negative value) only tries.
+ * len: receives the message's length on 0 and on WEFT_EOVERFLOW; not NULL.
+ * Returns 0 (taken), WEFT_EOVERFLOW when it is longer than cap (*len is set to its length and
+ * it stays at the head: call again with a big enough buffer), WEFT_ETIMEDOUT (queue.Empty),
+ * WEFT_ECANCELED, WEFT_ESHUTDOWN (closed and empty), WEFT_EBROKEN (the record at the head
+ * claims more bytes than the ring holds: the shared memory was overwritten; it stays there),
+ * WEFT_EINVAL (q or len NULL, buf NULL with cap > 0, NaN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_get(weft_mpqueue_t *q, void *buf, size_t cap,
                                                 double timeout, size_t *len);
 
-/* put / get with timeout 0 (Queue.put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
- * queue.Empty; other codes as put / get. (A busy lock is still waited for, up to 5 ms.) */
+/* put with timeout 0 (Queue.put_nowait). (A busy lock is still waited for, up to 5 ms.)
+ * q: the queue.
+ * buf: the message's bytes; may be NULL when len is 0.
+ * len: the message's length.
+ * Returns 0 (queued), WEFT_ETIMEDOUT (queue.Full: no room now), other codes as
+ * weft_mpqueue_put's. */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_put_nowait(weft_mpqueue_t *q, const void *buf,
                                                        size_t len);
+
+/* get with timeout 0 (Queue.get_nowait). (A busy lock is still waited for, up to 5 ms.)
+ * q: the queue.
+ * buf: where the message goes, cap bytes of room; may be NULL when cap is 0.
+ * cap: buf's size in bytes.
+ * len: receives the message's length on 0 and on WEFT_EOVERFLOW; not NULL.
+ * Returns 0 (taken), WEFT_ETIMEDOUT (queue.Empty: none now), other codes as
+ * weft_mpqueue_get's. */
 WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *buf, size_t cap,
                                                        size_t *len);
 
@@ -439,22 +586,40 @@ WEFT_EXTERN WEFT_NODISCARD int weft_mpqueue_get_nowait(weft_mpqueue_t *q, void *
  * caller's feeder, plus 3.13's shutdown: there is no feeder here to stop). From then on put
  * fails with WEFT_ESHUTDOWN; get still takes what is queued, then fails with WEFT_ESHUTDOWN
  * instead of waiting; callers blocked in put or get wake and do the same. task_done and join
- * are unaffected. Idempotent; the memory stays until release. WEFT_EINVAL for NULL. */
+ * are unaffected. Idempotent; the memory stays until release.
+ * q: the queue.
+ * Returns 0 (closed, or already was), WEFT_EINVAL for NULL. */
 WEFT_EXTERN int weft_mpqueue_close(weft_mpqueue_t *q);
 
-/* Snapshots: messages queued, none queued, no room for a message of len bytes (0 / false /
- * false for NULL). */
+/* Snapshot: the number of messages queued (it may have changed when the caller looks).
+ * q: the queue.
+ * Returns the messages queued; 0 for NULL. */
 WEFT_EXTERN size_t weft_mpqueue_qsize(weft_mpqueue_t *q);
+
+/* Snapshot: whether no message is queued.
+ * q: the queue.
+ * Returns true when none is queued; false when one is, and for NULL. */
 WEFT_EXTERN bool weft_mpqueue_empty(weft_mpqueue_t *q);
+
+/* Snapshot: whether there is no room for a message of len bytes.
+ * q: the queue.
+ * len: the message length to ask about.
+ * Returns true when a put of len bytes would not go in now (ring or maxsize exhausted, or len
+ * could never fit the ring); false when it fits, and for NULL. */
 WEFT_EXTERN bool weft_mpqueue_full(weft_mpqueue_t *q, size_t len);
 
-/* JoinableQueue.task_done: marks one message taken with get as processed. WEFT_EINVAL when
- * called more times than messages were put (Python's ValueError) or q is NULL, WEFT_ENOTSUP
- * on a queue not created joinable. */
+/* JoinableQueue.task_done: marks one message taken with get as processed.
+ * q: a joinable queue.
+ * Returns 0, WEFT_EINVAL when called more times than messages were put (Python's ValueError)
+ * or q is NULL, WEFT_ENOTSUP on a queue not created joinable. */
 WEFT_EXTERN int weft_mpqueue_task_done(weft_mpqueue_t *q);
 
-/* JoinableQueue.join: waits until every message ever put has been marked done. 0,
- * WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_ENOTSUP (not joinable), WEFT_EINVAL. */
+/* JoinableQueue.join: waits until every message ever put has been marked done.
+ * q: a joinable queue.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ *   value) only looks.
+ * Returns 0 (all done), WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_ENOTSUP (not joinable),
+ * WEFT_EINVAL (q NULL, timeout NaN). */
 WEFT_EXTERN int weft_mpqueue_join(weft_mpqueue_t *q, double timeout);
 
 #ifdef __cplusplus

@@ -105,7 +105,13 @@ typedef struct weft_scope_opts {
  * it) and stores it in *scope. Called from a task of another scope, the new one is that scope's
  * child (see "Nesting"); the parent must still be open (not joined): else WEFT_ECANCELED when the
  * parent is canceled, WEFT_ESHUTDOWN when it is joined. Errors: WEFT_EINVAL (scope NULL, timeout or
- * grace NaN), WEFT_ENOMEM; then *scope is NULL. */
+ * grace NaN), WEFT_ENOMEM; then *scope is NULL.
+ * opts: how the scope behaves (weft_scope_opts_t); NULL: the defaults.
+ * timeout: seconds to the scope's deadline; WEFT_FOREVER: none; 0 or negative: already
+ *          reached.
+ * scope: receives the scope on success (join it, then weft_scope_release it), NULL on failure.
+ * Returns 0, WEFT_EINVAL (scope NULL, timeout or grace NaN), WEFT_ENOMEM, WEFT_ECANCELED (the
+ * parent scope is canceled), WEFT_ESHUTDOWN (the parent scope is joined). */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_create(const weft_scope_opts_t *opts, double timeout,
                                                  weft_scope_t **scope);
 
@@ -121,14 +127,29 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_create(const weft_scope_opts_t *opts, 
  * handle of its own (weft_co_release it). Errors: WEFT_EINVAL (scope or fn NULL, bad opts),
  * WEFT_ECANCELED (the scope is canceled: a failure, a cancel or its deadline came), WEFT_ESHUTDOWN
  * (the scope was joined), WEFT_EBROKEN (a scope inherited over fork), WEFT_ENOMEM and
- * weft_co_spawn's errors; then nothing was started and *co is NULL. */
+ * weft_co_spawn's errors; then nothing was started and *co is NULL.
+ * scope: the scope.
+ * fn: the task; its return value is its result (0 success). Not NULL.
+ * arg: passed to fn as is.
+ * opts: as for weft_co_spawn; NULL: the defaults.
+ * co: NULL, or receives a handle of its own (weft_co_release it) on success, NULL on failure.
+ * Returns 0, WEFT_EINVAL (scope or fn NULL, bad opts), WEFT_ECANCELED (the scope is
+ * canceled), WEFT_ESHUTDOWN (the scope was joined), WEFT_EBROKEN (inherited over fork),
+ * WEFT_ENOMEM, or an error of weft_co_spawn. */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_spawn(weft_scope_t *scope, weft_scope_fn fn, void *arg,
                                                 const weft_co_opts_t *opts, weft_co_t **co);
 
 /* Starts fn(arg) on a new OS thread of the scope (as weft_thread_start, with opts). t may be
  * NULL; else it gets a handle of its own (weft_thread_release it). Inside, weft waits are
  * cancelable by the scope (in slices of 50 ms for waits on kernel objects, as in an executor
- * task). Errors: as weft_scope_spawn's, with weft_thread_start's (WEFT_EAGAIN). */
+ * task). Errors: as weft_scope_spawn's, with weft_thread_start's (WEFT_EAGAIN).
+ * scope: the scope.
+ * fn: the task; its return value is its result (0 success). Not NULL.
+ * arg: passed to fn as is.
+ * opts: as for weft_thread_start; NULL: the defaults.
+ * t: NULL, or receives a handle of its own (weft_thread_release it) on success, NULL on
+ *    failure.
+ * Returns 0, the errors of weft_scope_spawn, or one of weft_thread_start's (WEFT_EAGAIN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_thread_start(weft_scope_t *scope, weft_scope_fn fn,
                                                        void *arg, const weft_thread_opts_t *opts,
                                                        weft_thread_t **t);
@@ -138,7 +159,15 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_thread_start(weft_scope_t *scope, weft
  * future counts as done when it completes, however that happens (also when ex is shut down
  * with cancel_futures: then it is cancelled, which is not a failure). The result stays the
  * caller's to read through *f. Errors: as weft_scope_spawn's, with weft_executor_submit's
- * (WEFT_ESHUTDOWN for a shut down executor, WEFT_EBROKEN). */
+ * (WEFT_ESHUTDOWN for a shut down executor, WEFT_EBROKEN).
+ * scope: the scope.
+ * ex: the executor that runs the task.
+ * fn: the task. Not NULL.
+ * arg: passed to fn as is.
+ * f: NULL, or receives the task's future on success (the caller's reference:
+ *    weft_future_release it), NULL on failure.
+ * Returns 0, WEFT_EINVAL (scope, ex or fn NULL), the other errors of weft_scope_spawn, or one
+ * of weft_executor_submit's (WEFT_ESHUTDOWN for a shut down executor, WEFT_EBROKEN). */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_submit(weft_scope_t *scope, weft_executor_t *ex,
                                                  weft_task_fn fn, void *arg, weft_future_t **f);
 
@@ -147,7 +176,15 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_submit(weft_scope_t *scope, weft_execu
  * until weft_scope_release, which releases it (do not release it yourself). The scope watches the
  * child with a thread of its own. The child runs outside every scope. Errors: as
  * weft_scope_spawn's, with weft_process_start's (WEFT_EAGAIN, WEFT_EMFILE); then no child is left
- * behind. */
+ * behind.
+ * scope: the scope.
+ * fn: the task, run in the child; its return value is the exit code. Not NULL.
+ * arg: passed to fn in the child as is.
+ * opts: as for weft_process_start; NULL: the defaults.
+ * p: NULL, or receives the scope's handle, borrowed until weft_scope_release (do not release
+ *    it yourself); NULL on failure.
+ * Returns 0, the errors of weft_scope_spawn, or one of weft_process_start's (WEFT_EAGAIN,
+ * WEFT_EMFILE). */
 WEFT_EXTERN WEFT_NODISCARD int weft_scope_process_start(weft_scope_t *scope, weft_scope_fn fn,
                                                         void *arg, const weft_process_opts_t *opts,
                                                         weft_process_t **p);
@@ -155,7 +192,10 @@ WEFT_EXTERN WEFT_NODISCARD int weft_scope_process_start(weft_scope_t *scope, wef
 /* Cancels the scope (Trio's cancel_scope.cancel()): every live task and child scope is asked to
  * stop as "Cancellation" says, and later starts fail with WEFT_ECANCELED. Does not wait (join
  * does). Returns 0, also when the scope is already canceled or joined; WEFT_EINVAL (NULL),
- * WEFT_EBROKEN (inherited over fork). Safe from any thread, coroutine or task of the scope. */
+ * WEFT_EBROKEN (inherited over fork). Safe from any thread, coroutine or task of the scope.
+ * scope: the scope.
+ * Returns 0 (also when already canceled or joined), WEFT_EINVAL (scope NULL), WEFT_EBROKEN
+ * (inherited over fork). */
 WEFT_EXTERN int weft_scope_cancel(weft_scope_t *scope);
 
 /* Waits until every task of the scope has ended (its threads and coroutines joined, its
@@ -178,7 +218,12 @@ WEFT_EXTERN int weft_scope_cancel(weft_scope_t *scope);
  * scopes are new: join no longer returns the first failure's own code, which could not be told
  * from these.)
  * A canceled joiner does not stop waiting: the cancel goes to the scope, and join waits for the
- * tasks to end (a task that ignores cancellation holds it up to the timeout). */
+ * tasks to end (a task that ignores cancellation holds it up to the timeout).
+ * scope: the scope.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 only polls.
+ * Returns 0 (every task succeeded), WEFT_ETASKFAILED, WEFT_ETIMEDOUT (the scope's deadline),
+ * WEFT_ECANCELED, WEFT_EBUSY (the timeout passed), WEFT_EINVAL, WEFT_EDEADLK, WEFT_EBROKEN, as
+ * listed above. */
 WEFT_EXTERN int weft_scope_join(weft_scope_t *scope, double timeout);
 
 /* How many tasks failed so far (*count, may be NULL) and the first failure's own value
@@ -188,14 +233,21 @@ WEFT_EXTERN int weft_scope_join(weft_scope_t *scope, double timeout);
  * join's WEFT_ETASKFAILED stands for. A process's value is not a WEFT_E* code, even when it is
  * negative: -9 is SIGKILL, not WEFT_EBADF; and a process task that returns a WEFT_E* code exits
  * with its low 8 bits (WEFT_ETIMEDOUT -> 146), as any exit status. 0, or WEFT_EINVAL for
- * NULL. */
+ * NULL.
+ * scope: the scope.
+ * first: NULL, or receives the first failure's own value (0 if none).
+ * count: NULL, or receives how many tasks failed so far.
+ * Returns 0, or WEFT_EINVAL (scope NULL). */
 WEFT_EXTERN int weft_scope_errors(weft_scope_t *scope, int *first, size_t *count);
 
-/* How many of the scope's tasks have not ended yet (0 for NULL). A snapshot. */
+/* How many of the scope's tasks have not ended yet. A snapshot.
+ * scope: the scope.
+ * Returns the number of live tasks; 0 for NULL. */
 WEFT_EXTERN size_t weft_scope_live(weft_scope_t *scope);
 
 /* The scope the caller runs in as a task (a coroutine or thread of it, a future's task while
- * it runs), NULL elsewhere. Borrowed: valid while the caller's task runs. */
+ * it runs), NULL elsewhere. Borrowed: valid while the caller's task runs.
+ * Returns the caller's scope (borrowed), or NULL outside every scope's task. */
 WEFT_EXTERN weft_scope_t *weft_scope_current(void);
 
 /* Names the scope for the task dump and the deadlock report (weft/debug.h), as the other
@@ -203,13 +255,19 @@ WEFT_EXTERN weft_scope_t *weft_scope_current(void);
  * join" there (unnamed: "Scope 0x... join"). A copy is kept (up to 47 bytes, longer is cut);
  * NULL or "" removes it; weft_scope_release drops it. 0, WEFT_EINVAL (scope NULL), WEFT_ENOMEM
  * (the old name stays). From any thread, coroutine or task of the scope; not from a signal
- * handler (it locks and allocates). New in 1.2. */
+ * handler (it locks and allocates). New in 1.2.
+ * scope: the scope.
+ * name: copied (up to 47 bytes); NULL or "": remove the name.
+ * Returns 0, WEFT_EINVAL (scope NULL), WEFT_ENOMEM (the old name stays). */
 WEFT_EXTERN int weft_scope_set_name(weft_scope_t *scope, const char *name);
 
 /* Frees the scope. WEFT_EBUSY while it has live tasks or open child scopes: nothing happens
  * then (join first: a scope is never left behind with tasks nobody waits for). A scope that
  * was never joined but whose tasks have all ended is freed (their handles released).
- * WEFT_EINVAL for NULL. In a forked child: frees the child's copy (see "Fork"). */
+ * WEFT_EINVAL for NULL. In a forked child: frees the child's copy (see "Fork").
+ * scope: the scope; not used after a 0.
+ * Returns 0 (freed), WEFT_EBUSY (live tasks or open child scopes; nothing happens),
+ * WEFT_EINVAL (scope NULL). */
 WEFT_EXTERN int weft_scope_release(weft_scope_t *scope);
 
 #ifdef __cplusplus

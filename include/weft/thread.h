@@ -79,70 +79,99 @@ typedef struct weft_thread_opts {
 /* ---- starting and joining ----------------------------------------------------------------*/
 
 /* Starts an OS thread running fn(arg) and stores a handle in *t (one reference: release it).
- * Returns once the thread runs, so its ident is known and is_alive is true (as Python's
- * start()). Errors: WEFT_EINVAL (t or fn NULL, name too long, stack size too small),
+ * The call returns once the thread runs, so its ident is known and is_alive is true (as
+ * Python's start()). The first start registers the exit rule's atexit handler.
+ * Safe from any thread or coroutine (the wait for the new thread cannot be canceled).
+ * fn: the thread's function, not NULL. It may end by returning or by pthread_exit; the thread
+ * counts as finished either way.
+ * arg: passed to fn; the caller keeps it valid for as long as fn uses it.
+ * opts: name, daemon flag and stack size (weft_thread_opts_t above), read during the call;
+ * NULL: the defaults.
+ * t: receives the handle on success; NULL on failure.
+ * Returns 0 (started), WEFT_EINVAL (t or fn NULL, name too long, stack size too small),
  * WEFT_ENOMEM, WEFT_EAGAIN (the OS refused another thread) — then *t is NULL and nothing is
- * left behind. The first start registers the exit rule's atexit handler.
- * fn may end by returning or by pthread_exit; the thread counts as finished either way.
- * Safe from any thread or coroutine (the wait for the new thread cannot be canceled). */
+ * left behind. */
 WEFT_EXTERN WEFT_NODISCARD int weft_thread_start(void (*fn)(void *arg), void *arg,
                                                  const weft_thread_opts_t *opts, weft_thread_t **t);
 
-/* Waits until t has finished: fn returned and its thread-local destructors ran. Then 0 at
- * once, forever after. Any number of threads and coroutines may join the same thread at once.
- * Errors: WEFT_ETIMEDOUT, WEFT_ECANCELED, WEFT_EINVAL (t NULL, timeout NaN), WEFT_EDEADLK when
- * t is the calling thread (Python's RuntimeError "cannot join current thread"). The caller
- * must hold a reference to t. The main thread and dummy threads can be joined too: the
- * former finishes never (the process ends with it), a dummy when its thread exits. */
+/* Waits until t has finished: fn returned and its thread-local destructors ran. Any number of
+ * threads and coroutines may join the same thread at once. The main thread and dummy threads
+ * can be joined too: the former finishes never (the process ends with it), a dummy when its
+ * thread exits.
+ * t: the thread; the caller must hold a reference to it.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 (or any other negative
+ * value) only checks.
+ * Returns 0 once t has finished (then at once, forever after), WEFT_ETIMEDOUT, WEFT_ECANCELED,
+ * WEFT_EINVAL (t NULL, timeout NaN), WEFT_EDEADLK when t is the calling thread (Python's
+ * RuntimeError "cannot join current thread") or a coroutine's hub has nothing left to wake it
+ * (weft/coro.h). */
 WEFT_EXTERN int weft_thread_join(weft_thread_t *t, double timeout);
 
 /* Whether t is still running (a snapshot): true from the return of weft_thread_start until
- * fn has returned and its thread-local destructors have run — when join would return 0. True
- * for weft_thread_main() and every listed thread; false for NULL. */
+ * fn has returned and its thread-local destructors have run — when join would return 0.
+ * t: the thread; the caller holds a reference (or a borrowed pointer while it lives).
+ * Returns true while it runs: always for weft_thread_main() and every listed thread; false
+ * once it has finished, or for NULL. */
 WEFT_EXTERN bool weft_thread_is_alive(weft_thread_t *t);
 
-/* Adds a reference to t and returns it (NULL for NULL). */
+/* Adds a reference to t (none for the main thread's static record).
+ * t: the thread, a handle or a borrowed pointer to a live thread; NULL does nothing.
+ * Returns t, a handle the caller releases with weft_thread_release (NULL for NULL). */
 WEFT_EXTERN weft_thread_t *weft_thread_retain(weft_thread_t *t);
 
-/* Drops one reference (0; WEFT_EINVAL for NULL); the record is freed with the last one. Releasing
- * the handle of a running thread detaches it: it runs on and cleans up after itself. Never release
- * a borrowed pointer (current, main) you did not retain. The main thread's static record ignores
- * retain and release. */
+/* Drops one reference; the record is freed with the last one. Releasing the handle of a
+ * running thread detaches it: it runs on and cleans up after itself. Never release a borrowed
+ * pointer (current, main) you did not retain. The main thread's static record ignores retain
+ * and release.
+ * t: the handle; not to be used again after the call.
+ * Returns 0, WEFT_EINVAL (t NULL). */
 WEFT_EXTERN int weft_thread_release(weft_thread_t *t);
 
 /* ---- attributes ---------------------------------------------------------------------------*/
 
 /* The thread's OS thread id (gettid(), Python's native_id; also what weft uses as ident).
  * Known from the moment weft_thread_start returns and kept after the thread finishes; the OS
- * may reuse it for a later thread. -1 for NULL. */
+ * may reuse it for a later thread.
+ * t: the thread.
+ * Returns the id; -1 for NULL. */
 WEFT_EXTERN long weft_thread_ident(const weft_thread_t *t);
 
-/* The name: "Thread-N", "MainThread", "Dummy-N" or the one given. Valid while the caller
- * holds a reference (or the thread lives, for a borrowed pointer). NULL for NULL. */
+/* The name: "Thread-N", "MainThread", "Dummy-N" or the one given.
+ * t: the thread.
+ * Returns the name, owned by t: valid while the caller holds a reference (or the thread
+ * lives, for a borrowed pointer); NULL for NULL. */
 WEFT_EXTERN const char *weft_thread_name(const weft_thread_t *t);
 
-/* Whether the exit rule skips t. Dummy threads are daemons; the main thread is not. */
+/* Whether the exit rule skips t. Dummy threads are daemons; the main thread is not.
+ * t: the thread.
+ * Returns true for a daemon; false otherwise, or for NULL. */
 WEFT_EXTERN bool weft_thread_is_daemon(const weft_thread_t *t);
 
 /* ---- the registry -------------------------------------------------------------------------*/
 
-/* The calling thread's record (Python's current_thread()), BORROWED. For a thread weft did
- * not start, the first call registers a dummy record; NULL if that allocation fails (the
- * only failure). From a coroutine: the OS thread's record. */
+/* The calling thread's record (Python's current_thread()). For a thread weft did not start,
+ * the first call registers a dummy record. From a coroutine: the OS thread's record.
+ * Returns the record, BORROWED (valid while this thread lives; retain it to keep it); NULL if
+ * the dummy record cannot be allocated (the only failure). */
 WEFT_EXTERN weft_thread_t *weft_thread_current(void);
 
-/* The main thread's record (Python's main_thread()), BORROWED, never NULL: a static record
- * that is never freed. In a fork child it is the forking thread's record instead. */
+/* The main thread's record (Python's main_thread()). In a fork child it is the forking
+ * thread's record instead.
+ * Returns the record, BORROWED, never NULL: a static record that is never freed. */
 WEFT_EXTERN weft_thread_t *weft_thread_main(void);
 
-/* How many threads are alive (Python's active_count()): the main thread, every started
- * thread whose fn has not finished, and every live dummy. */
+/* How many threads are alive (Python's active_count()).
+ * Returns the count (a snapshot): the main thread, every started thread whose fn has not
+ * finished, and every live dummy. */
 WEFT_EXTERN size_t weft_thread_active_count(void);
 
 /* Lists the threads alive (Python's enumerate()), in the order they registered (main first).
- * Stores the total in *count and up to cap RETAINED handles in out[0 .. min(cap, *count)-1]
- * — release each. A snapshot: a listed thread may finish right after. Errors: WEFT_EINVAL
- * (count NULL, or out NULL with cap > 0). */
+ * A snapshot: a listed thread may finish right after.
+ * out: receives up to cap RETAINED handles in out[0 .. min(cap, *count)-1] — release each;
+ * NULL with cap 0 only counts.
+ * cap: how many handles out has room for.
+ * count: receives the total, which may exceed cap; untouched on failure.
+ * Returns 0, WEFT_EINVAL (count NULL, or out NULL with cap > 0). */
 WEFT_EXTERN int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *count);
 
 /* ---- thread-local data ---------------------------------------------------------------------
@@ -158,23 +187,34 @@ WEFT_EXTERN int weft_thread_enumerate(weft_thread_t **out, size_t cap, size_t *c
  * main thread when the process exits are not destroyed. */
 typedef struct weft_thread_local weft_thread_local_t;
 
-/* Creates a slot. WEFT_EINVAL (out NULL), WEFT_ENOMEM. */
+/* Creates a slot.
+ * destructor: called with each non-NULL value left behind (above); NULL: none.
+ * out: receives the slot on success (release it with weft_thread_local_release); NULL on
+ * failure.
+ * Returns 0, WEFT_EINVAL (out NULL), WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_thread_local_create(void (*destructor)(void *value),
                                                         weft_thread_local_t **out);
 
-/* The calling thread's value, NULL if none (or l NULL). Never allocates, never locks: a TLS
- * load and an array read. Async-signal-safe. */
+/* The calling thread's value. Never allocates, never locks: a TLS load and an array read.
+ * Async-signal-safe.
+ * l: the slot.
+ * Returns the value, NULL if none (or l NULL). */
 WEFT_EXTERN void *weft_thread_local_get(const weft_thread_local_t *l);
 
-/* Stores the calling thread's value. WEFT_EINVAL (l NULL), WEFT_ENOMEM (this thread's value
- * array could not grow, or — for a thread weft did not start — its dummy record could not
- * be allocated); the old value is kept then. */
+/* Stores the calling thread's value.
+ * l: the slot.
+ * value: the value; the destructor, if any, gets it if it is left behind (above); NULL clears
+ * it.
+ * Returns 0, WEFT_EINVAL (l NULL), WEFT_ENOMEM (this thread's value array could not grow, or —
+ * for a thread weft did not start — its dummy record could not be allocated); the old value
+ * is kept then. */
 WEFT_EXTERN int weft_thread_local_set(weft_thread_local_t *l, void *value);
 
 /* Runs the destructor on every thread's remaining value, here in the caller, then frees the
  * slot. A destructor already running in an exiting thread may still be running when release
- * returns. Must not race with get/set of the same l (as any release). WEFT_EINVAL if l is
- * NULL. */
+ * returns. Must not race with get/set of the same l (as any release).
+ * l: the slot; not to be used again after the call.
+ * Returns 0, WEFT_EINVAL (l NULL). */
 WEFT_EXTERN int weft_thread_local_release(weft_thread_local_t *l);
 
 #ifdef __cplusplus

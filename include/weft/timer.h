@@ -98,16 +98,25 @@ typedef struct weft_timer {
 /* Initialises an idle (finished) timer. WEFT_EINVAL if t is NULL. Must not race with any
  * other call on t, and t must not be a pending timer: its memory is the timer thread's until
  * it finished or was canceled (re-initialising it corrupts that thread's list; cancel or
- * join first, as before any reuse of the memory). */
+ * join first, as before any reuse of the memory).
+ * t: the timer's memory (the caller's).
+ * Returns 0, WEFT_EINVAL (t NULL). */
 WEFT_EXTERN int weft_timer_init(weft_timer_t *t);
 
-/* 0 if t is finished (see above): it may then be freed or re-initialised. WEFT_EBUSY while
- * it is pending, its callback is running, or a join waits on it; WEFT_EINVAL for NULL. */
+/* Destroys t: 0 if t is finished (see above): it may then be freed or re-initialised.
+ * WEFT_EBUSY while it is pending, its callback is running, or a join waits on it; WEFT_EINVAL
+ * for NULL.
+ * t: the timer.
+ * Returns 0 (finished: free or re-initialise it), WEFT_EBUSY (pending, its callback running,
+ * or a join waiting on it), WEFT_EINVAL (t NULL). */
 WEFT_EXTERN int weft_timer_destroy(weft_timer_t *t);
 /* Names t for the task dump and the deadlock report (weft/debug.h): the Timer shows as
  * "'name'" there. A copy is kept (up to 47 bytes, longer is cut); NULL or "" removes it;
  * its destroy, or a new init, drops it. 0, WEFT_EINVAL (t NULL), WEFT_ENOMEM (the old name stays).
- * From any thread or coroutine; not from a signal handler (it locks and allocates). */
+ * From any thread or coroutine; not from a signal handler (it locks and allocates).
+ * t: the timer.
+ * name: copied (up to 47 bytes); NULL or "": remove the name.
+ * Returns 0, WEFT_EINVAL (t NULL), WEFT_ENOMEM (the old name stays). */
 WEFT_EXTERN int weft_timer_set_name(weft_timer_t *t, const char *name);
 
 /* Schedules fn(arg) to run on the timer thread `interval` seconds from now (Python's
@@ -123,7 +132,16 @@ WEFT_EXTERN int weft_timer_set_name(weft_timer_t *t, const char *name);
  *   WEFT_EAGAIN / WEFT_ENOMEM  the timer thread could not be created; t is not pending
  * Restart from its own callback: allowed (once per run; a second start in the same run is
  * WEFT_EBUSY, as t is pending again at once); joiners keep waiting until a run ends without
- * a restart. Thread-safe; not async-signal-safe. */
+ * a restart. Thread-safe; not async-signal-safe.
+ * t: an idle (finished) timer; its memory stays the timer thread's until t is finished.
+ * interval: seconds from now; 0 or negative: as soon as possible; WEFT_FOREVER (or too large,
+ *           +inf): only cancel ends it.
+ * fn: the callback, run on the timer thread; not NULL.
+ * arg: passed to fn as is (kept alive until fn has run or t was canceled).
+ * Returns 0 (pending), WEFT_EINVAL (t or fn NULL, interval NaN), WEFT_EBUSY (pending, or its
+ * callback running and the caller is not it, or a second restart in one run), WEFT_ECANCELED
+ * (a restart from its own callback after a cancel), WEFT_EAGAIN or WEFT_ENOMEM (no timer
+ * thread; t is not pending). */
 WEFT_EXTERN int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(void *arg),
                                  void *arg);
 
@@ -131,7 +149,14 @@ WEFT_EXTERN int weft_timer_start(weft_timer_t *t, double interval, void (*fn)(vo
  * interval: a periodic timer that restarts itself at its previous deadline + period
  * (weft_deadline_add) does not drift. A deadline already passed means as soon as possible; a
  * deadline of never (made from WEFT_FOREVER) means a timer that only cancel ends. Same
- * errors, except there is no interval to reject. */
+ * errors, except there is no interval to reject.
+ * t: an idle (finished) timer, as for weft_timer_start.
+ * deadline: when to run fn (weft_deadline_after); passed: as soon as possible; never: only
+ *           cancel ends it.
+ * fn: the callback, run on the timer thread; not NULL.
+ * arg: passed to fn as is (kept alive until fn has run or t was canceled).
+ * Returns 0 (pending), WEFT_EINVAL (t or fn NULL), WEFT_EBUSY, WEFT_ECANCELED, WEFT_EAGAIN or
+ * WEFT_ENOMEM, as weft_timer_start. */
 WEFT_EXTERN int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline,
                                     void (*fn)(void *arg), void *arg);
 
@@ -146,7 +171,10 @@ WEFT_EXTERN int weft_timer_start_at(weft_timer_t *t, weft_deadline_t deadline,
  *   WEFT_EINVAL    t is NULL.
  * Idempotent: calling it again gives the same answer. Decided exactly once against the
  * timer thread: either fn runs (EALREADY) or it does not (0), never both. Thread-safe,
- * callable from callbacks (its own included); not async-signal-safe. */
+ * callable from callbacks (its own included); not async-signal-safe.
+ * t: the timer.
+ * Returns 0 (canceled, or never started or canceled already: fn does not run), WEFT_EALREADY
+ * (fn ran or is running), WEFT_EINVAL (t NULL). */
 WEFT_EXTERN int weft_timer_cancel(weft_timer_t *t);
 
 /* Waits until t is finished: its callback returned (and did not restart it) or it was
@@ -155,12 +183,18 @@ WEFT_EXTERN int weft_timer_cancel(weft_timer_t *t);
  * WEFT_EINVAL (NULL, NaN timeout), WEFT_EDEADLK when called from t's own callback (it could
  * never finish). From another timer's callback it may wait, but t cannot fire meanwhile (the
  * timer thread is the caller): only a cancel from elsewhere ends such a wait early.
- * Parks through the waiting core (only the calling thread, or coroutine). */
+ * Parks through the waiting core (only the calling thread, or coroutine).
+ * t: the timer.
+ * timeout: seconds to wait; WEFT_FOREVER waits without a limit, 0 only polls.
+ * Returns 0 (finished), WEFT_ETIMEDOUT, WEFT_ECANCELED (the caller's task was canceled),
+ * WEFT_EINVAL (t NULL, timeout NaN), WEFT_EDEADLK (called from t's own callback). */
 WEFT_EXTERN int weft_timer_join(weft_timer_t *t, double timeout);
 
 /* Whether fn is scheduled to run (started, and not yet fired or canceled); false while the
  * callback runs unless it restarted itself. A snapshot. False for NULL. Safe everywhere,
- * signal handlers included. */
+ * signal handlers included.
+ * t: the timer.
+ * Returns true while fn is scheduled to run; false otherwise and for NULL. */
 WEFT_EXTERN bool weft_timer_pending(const weft_timer_t *t);
 
 #ifdef __cplusplus

@@ -58,10 +58,12 @@
 extern "C" {
 #endif
 
-/* Starts a trace written to path ("%p" in it becomes the process id). The file is created
- * (or truncated) now, so a path that cannot be written fails here; it is written at
- * weft_trace_flush, weft_trace_stop, or the process's exit.
- * Errors: WEFT_EINVAL (path NULL or ""), WEFT_EALREADY (a trace runs), the open's error
+/* Starts a trace written to path. The file is created (or truncated) now, so a path that
+ * cannot be written fails here; it is written at weft_trace_flush, weft_trace_stop, or the
+ * process's exit.
+ * path: the file to write; "%p" in it becomes the process id. Read during the call only.
+ * Returns 0 (tracing), WEFT_EINVAL (path NULL or ""), WEFT_ENAMETOOLONG (path, once "%p" is
+ * expanded, is 4096 bytes or longer), WEFT_EALREADY (a trace runs), the open's error
  * (WEFT_ENOENT, WEFT_EACCES, WEFT_EISDIR...: see weft/core.h), WEFT_ENOMEM. */
 WEFT_EXTERN WEFT_NODISCARD int weft_trace_start(const char *path);
 
@@ -69,12 +71,14 @@ WEFT_EXTERN WEFT_NODISCARD int weft_trace_start(const char *path);
  * rewritten each time, so it is always a complete JSON document). Tracing goes on; the events
  * stay in memory until weft_trace_stop. The events a running thread is recording meanwhile
  * may or may not be in it.
- * Errors: WEFT_EINVAL (no trace runs), the write's error (WEFT_ENOSPC, WEFT_EIO...). */
+ * Returns 0 (written), WEFT_EINVAL (no trace runs), the write's error (WEFT_ENOSPC,
+ * WEFT_EIO...; tracing goes on). */
 WEFT_EXTERN int weft_trace_flush(void);
 
 /* Stops tracing, writes the file and frees the events (a buffer a running thread still holds
  * is freed by that thread: at its next event of a later trace, or at its exit).
- * Errors: WEFT_EINVAL (no trace runs); the write's error (tracing has stopped anyway). */
+ * Returns 0 (stopped and written), WEFT_EINVAL (no trace runs), the write's error (tracing
+ * has stopped anyway). */
 WEFT_EXTERN int weft_trace_stop(void);
 
 #ifdef __cplusplus

@@ -38,12 +38,14 @@ extern "C" {
     (WEFT_VERSION_MAJOR * 1000000 + WEFT_VERSION_MINOR * 1000 + WEFT_VERSION_PATCH)
 
 /* The running library's version as "MAJOR.MINOR.PATCH" (WEFT_VERSION_STRING of the headers
- * it was built from). Never NULL; a static string. */
+ * it was built from).
+ * Returns the version string: never NULL; a static string, not to be freed. */
 WEFT_EXTERN const char *weft_version_string(void);
 
 /* The running library's WEFT_VERSION_NUMBER. A program can compare it with the macro of the
  * headers it was compiled with: weft_version_number() / 1000000 == WEFT_VERSION_MAJOR always
- * holds for a program the dynamic linker accepted (same SONAME). */
+ * holds for a program the dynamic linker accepted (same SONAME).
+ * Returns MAJOR * 1000000 + MINOR * 1000 + PATCH of the running library (1.2.3 is 1002003). */
 WEFT_EXTERN int weft_version_number(void);
 
 #ifdef __cplusplus

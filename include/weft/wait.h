@@ -43,8 +43,10 @@ typedef struct weft_waitq {
  * cancelled while it ran (weft_future_cancel), and from then on every weft blocking call it
  * makes that has to wait returns WEFT_ECANCELED. The task is expected to notice (through this
  * or through those errors), clean up and return, usually WEFT_ECANCELED. Calls that need not
- * wait (a free lock, a queued item) still succeed, so cleanup can use them. False elsewhere.
- * Safe from any thread or coroutine and from signal handlers. */
+ * wait (a free lock, a queued item) still succeed, so cleanup can use them.
+ * Safe from any thread or coroutine and from signal handlers.
+ * Returns true when the calling task was asked to stop (its future cancelled while it ran);
+ * false elsewhere. */
 WEFT_EXTERN bool weft_cancel_requested(void);
 
 #ifdef __cplusplus
