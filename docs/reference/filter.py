@@ -15,15 +15,15 @@ header itself):
     function-like macro), a line after the first that starts with `name:`, where name is one
     of the declaration's parameters, becomes `\\param name`, and a line after the first that
     starts with `Returns` becomes `\\return`. Each such paragraph runs to the next one or to the
-    end of the comment, so they close it (docs/reference/README.md):
+    end of the comment, so they close it (docs/API.md, section 12):
 
         /* Acquires the lock, waiting up to timeout.
          * l: the lock.
          * timeout: seconds; WEFT_FOREVER waits without a limit, 0 only tries.
          * Returns 0, WEFT_ETIMEDOUT, WEFT_ECANCELED (a cancel scope), WEFT_EINVAL (l NULL). */
 
-    With DOCS_PARAMDOC=YES (make docs) Doxygen then fails on a parameter or a return value
-    the comment does not name.
+    The Doxyfile has WARN_NO_PARAMDOC on: make docs fails on a parameter or a return value a
+    comment does not name.
 Nothing else changes: the text of every comment reaches the reference as written.
 """
 import re
