@@ -83,9 +83,10 @@ test: deps
 
 # The tour: every example (one per note of the seed), then the IO-models race, sized to end
 # the whole demo within a minute on 2 cores, build included (build ~15 s, examples ~5 s, race
-# ~35 s: 10 models x 3 levels x 3 runs of 0.35 s, the median of each cell kept; cells of
-# 0.25 s let two runs swap a pair of models more than 15% apart, 0.35 s did not: the note of
-# issue 19 has the runs, tests/lab/compare_races.py compares two); the race leaves its table
+# ~35 s: 10 models x 3 levels x 3 runs of 0.35 s, the median of each cell kept, the servers on
+# CPU 1 and the generator on CPU 0; unpinned, or with cells of 0.25 s, two runs swapped pairs
+# of models more than 15% apart: the note of issue 19 has the runs, and
+# tests/lab/compare_races.py compares two); the race leaves its table
 # and chart in demo-out/. It needs only DEMO_PACKAGES (no Redis server: only the tests use
 # one); NO_DEPS=1 skips the apt step.
 DEMO_RACE ?= --levels 1,64,1100 --seconds 0.35 --repeat 3

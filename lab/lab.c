@@ -7,7 +7,8 @@
  *   weft-lab trace MODEL FILE [--conns N] [--seconds S]   one model's server traced (trace.c)
  *
  * race: for each model and each connection count, the server is started in a child process
- * on a fresh loopback port; the generator (this process, one thread, epoll) opens the
+ * on a fresh loopback port (pinned to CPU 1, the generator to CPU 0, when there are two CPUs
+ * or more: one core per server); the generator (this process, one thread, epoll) opens the
  * connections and runs 64-byte ping-pongs on all of them for S seconds, verifying every byte
  * echoed; then the server is stopped (--repeat N: N runs per cell, the median by requests/s
  * kept). Per run: requests/s, p50 and p99 latency, the server's CPU time per request (its
@@ -45,12 +46,15 @@ static const lab_model_t *find_model(const char *name)
     return NULL;
 }
 
+/* The CPU the race's servers run on (the generator has CPU 0), -1: not pinned. */
+static int server_cpu = -1;
+
 static lab_result_t run_level(const lab_model_t *m, int conns, double seconds)
 {
     if (m->max_conns && conns > m->max_conns)
         return (lab_result_t){.skipped = "cannot: past FD_SETSIZE"};
     int port;
-    pid_t pid = lab_start_model(m, &port, -1);
+    pid_t pid = lab_start_model(m, &port, server_cpu);
     lab_result_t r = lab_drive(pid, port, conns, seconds);
     lab_stop(pid);
     return r;
@@ -335,6 +339,14 @@ static int race(int argc, char **argv)
     rl.rlim_cur = rl.rlim_max;
     setrlimit(RLIMIT_NOFILE, &rl);
     signal(SIGPIPE, SIG_IGN);
+    /* With two CPUs or more, the generator runs on CPU 0 and every server on CPU 1: each model
+     * gets one core of its own, whatever its threads and processes. Left to the scheduler,
+     * a server sometimes shared the generator's CPU and sometimes not, and the same cell
+     * swung by up to 50% between two runs (poll at 64 connections: 82k and 125k requests/s). */
+    if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+        lab_pin(0);
+        server_cpu = 1;
+    }
     mkdir(out, 0755);
     lab_result_t *res = calloc((size_t)(nm * nl), sizeof *res);
     lab_result_t *runs = calloc((size_t)(nm * nl * repeat), sizeof *runs);
