@@ -102,7 +102,8 @@ WEFT_EXTERN int weft_future_set_name(weft_future_t *f, const char *name);
  * Returns 0 (f finished with a result), the task's error code, or WEFT_ECANCELED if f was
  * cancelled. While it waits: WEFT_ETIMEDOUT (f is not done yet: the C name of
  * concurrent.futures.TimeoutError), WEFT_ECANCELED (the caller's own task was canceled).
- * WEFT_EINVAL (f NULL, timeout NaN, or a result that is bytes). */
+ * WEFT_EINVAL (f NULL, timeout NaN, or a result that is bytes), WEFT_EDEADLK (a coroutine whose hub
+ * has nothing left to wake it, weft/coro.h). */
 WEFT_EXTERN WEFT_NODISCARD int weft_future_result(weft_future_t *f, double timeout, void **value);
 
 /* The result of a future whose task returns bytes (a process-pool or MPI-pool task: both
@@ -117,7 +118,8 @@ WEFT_EXTERN WEFT_NODISCARD int weft_future_result(weft_future_t *f, double timeo
  * Returns the same values as weft_future_result: 0, the task's error code, WEFT_ECANCELED (f
  * cancelled, or the caller canceled while it waited), WEFT_ETIMEDOUT, WEFT_EINVAL (f NULL,
  * timeout NaN, and also when f finished with a result that is not bytes: a thread pool's, or
- * one set by hand with weft_future_set_result: read those with weft_future_result). */
+ * one set by hand with weft_future_set_result: read those with weft_future_result),
+ * WEFT_EDEADLK (a coroutine whose hub has nothing left to wake it, weft/coro.h). */
 WEFT_EXTERN WEFT_NODISCARD int weft_future_result_bytes(weft_future_t *f, double timeout,
                                                         const void **data, size_t *len);
 
@@ -129,7 +131,8 @@ WEFT_EXTERN WEFT_NODISCARD int weft_future_result_bytes(weft_future_t *f, double
  * code: receives, on 0, how f ended: 0 if its task succeeded, the code its task failed with,
  *     or WEFT_ECANCELED if f was cancelled; left alone on a nonzero return. May be NULL.
  * Returns 0 when f is done, WEFT_ETIMEDOUT (f is not done yet), WEFT_ECANCELED (only when the
- * CALLER was canceled while it waited), WEFT_EINVAL (f NULL, timeout NaN). */
+ * CALLER was canceled while it waited), WEFT_EINVAL (f NULL, timeout NaN), WEFT_EDEADLK (a
+ * coroutine whose hub has nothing left to wake it, weft/coro.h). */
 WEFT_EXTERN WEFT_NODISCARD int weft_future_error(weft_future_t *f, double timeout, int *code);
 
 /* The message a failed task left (weft_future_fail_current, weft_future_set_error).
@@ -176,6 +179,9 @@ WEFT_EXTERN bool weft_future_done(weft_future_t *f);
  * asked to stop (weft_cancel_requested() is true inside it, and its blocking calls fail with
  * WEFT_ECANCELED); it will finish with whatever the task returns. (A future moved to RUNNING by
  * hand, with set_running, has no task to ask: cancel only returns WEFT_EBUSY.)
+ * Unlike Python's, a cancel can free a worker at once (its task stops), and the worker then
+ * starts the next queued future: cancelling a batch in submission order can find each one
+ * RUNNING by the time it is reached. Cancel the queued ones first (the last submitted first).
  * f: the future.
  * Returns 0 if f is now CANCELLED (it was PENDING, or already cancelled), WEFT_EBUSY if f is
  * RUNNING, WEFT_EALREADY if f had already finished, WEFT_EINVAL for NULL. */
@@ -282,7 +288,8 @@ enum {
  *     not written on WEFT_EINVAL. May be NULL.
  * Returns 0 when the condition is met (at once if it already is, and for n == 0),
  * WEFT_ETIMEDOUT when the timeout passed first, WEFT_ECANCELED when the caller was canceled,
- * WEFT_EINVAL (fs NULL with n > 0, a NULL entry, an unknown return_when, NaN), WEFT_ENOMEM. */
+ * WEFT_EINVAL (fs NULL with n > 0, a NULL entry, an unknown return_when, NaN), WEFT_ENOMEM,
+ * WEFT_EDEADLK (a coroutine whose hub has nothing left to wake it, weft/coro.h). */
 WEFT_EXTERN int weft_future_wait(weft_future_t *const *fs, size_t n, int return_when,
                                  double timeout, size_t *ndone);
 
@@ -316,7 +323,8 @@ WEFT_EXTERN WEFT_NODISCARD int weft_as_completed_create(weft_future_t *const *fs
  * Returns 0 (with *f), WEFT_EEOF when every future has been yielded, WEFT_ETIMEDOUT once the
  * overall timeout passed and none of the futures left is done (Python's TimeoutError; later
  * calls still yield a future done meanwhile, without waiting), WEFT_ECANCELED (the caller was
- * canceled), WEFT_EINVAL (it or f NULL). */
+ * canceled), WEFT_EINVAL (it or f NULL), WEFT_EDEADLK (a coroutine whose hub has nothing left to
+ * wake it, weft/coro.h). */
 WEFT_EXTERN int weft_as_completed_next(weft_as_completed_t *it, weft_future_t **f);
 
 /* Frees an as_completed iterator and drops its references to the futures.

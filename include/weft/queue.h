@@ -99,7 +99,8 @@ WEFT_EXTERN int weft_queue_set_dispose(weft_queue_t *q, void (*dispose)(void *it
  * Returns 0 (queued), WEFT_ETIMEDOUT (the queue stayed full: queue.Full), WEFT_ECANCELED (the
  * caller's task was canceled), WEFT_ESHUTDOWN once the queue is shut down (also for a putter
  * blocked at that moment), WEFT_ENOMEM if the queue could not grow its buffer, WEFT_EINVAL (q
- * NULL, NaN timeout). On failure the item was not queued. */
+ * NULL, NaN timeout), WEFT_EDEADLK (a coroutine whose hub has nothing left to wake it,
+ * weft/coro.h). On failure the item was not queued. */
 WEFT_EXTERN WEFT_NODISCARD int weft_queue_put(weft_queue_t *q, void *item, double timeout);
 
 /* put with a priority: lower values come out first (PRIORITY queues; in FIFO and LIFO queues
@@ -121,7 +122,8 @@ WEFT_EXTERN WEFT_NODISCARD int weft_queue_put_priority(weft_queue_t *q, void *it
  * Returns 0 (an item was taken), WEFT_ETIMEDOUT (the queue stayed empty: queue.Empty),
  * WEFT_ECANCELED (the caller's task was canceled), WEFT_ESHUTDOWN once the queue is shut down
  * and empty (or shut down immediately), also for a getter blocked at that moment, WEFT_EINVAL
- * (q or item NULL, NaN timeout). */
+ * (q or item NULL, NaN timeout), WEFT_EDEADLK (a coroutine whose hub has nothing left to wake it,
+ * weft/coro.h). */
 WEFT_EXTERN WEFT_NODISCARD int weft_queue_get(weft_queue_t *q, double timeout, void **item);
 
 /* put / get with timeout 0 (put_nowait / get_nowait): WEFT_ETIMEDOUT is queue.Full /
@@ -154,7 +156,8 @@ WEFT_EXTERN int weft_queue_task_done(weft_queue_t *q);
  * timeout: seconds to wait; WEFT_FOREVER waits without a limit (as Python's join, which has
  *     no timeout, does), 0 (or any other negative value) only checks.
  * Returns 0 (at once if nothing is unfinished), WEFT_ETIMEDOUT (the timeout passed first),
- * WEFT_ECANCELED (the caller is canceled), WEFT_EINVAL (q NULL, NaN timeout). */
+ * WEFT_ECANCELED (the caller is canceled), WEFT_EINVAL (q NULL, NaN timeout), WEFT_EDEADLK (a
+ * coroutine whose hub has nothing left to wake it, weft/coro.h). */
 WEFT_EXTERN int weft_queue_join(weft_queue_t *q, double timeout);
 
 /* Shuts the queue down (Python 3.13's Queue.shutdown): from now on put fails with

@@ -417,7 +417,8 @@ WEFT_EXTERN int weft_condition_wait(weft_condition_t *c, double timeout);
  * checks pred.
  * Returns 0 when pred is true, WEFT_ETIMEDOUT when the time ran out with pred still false,
  * WEFT_ECANCELED (the lock is held again), WEFT_EPERM (the lock is not held), WEFT_EINVAL (c or
- * pred NULL, timeout NaN). */
+ * pred NULL, timeout NaN), WEFT_EDEADLK (a coroutine whose hub has nothing left to wake it,
+ * weft/coro.h). */
 WEFT_EXTERN int weft_condition_wait_for(weft_condition_t *c, bool (*pred)(void *arg), void *arg,
                                         double timeout);
 /* Wakes up to n waiters, in the order they started waiting.
