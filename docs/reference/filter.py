@@ -58,50 +58,48 @@ for line in lines:
         first = False
     out.append(line)
 
+
+def doc_blocks(out):
+    """Each doc comment but the file's, with the declarations after it: (first line of the
+    comment, its last line, the line after the declarations: a blank one or the next comment)."""
+    i = 0
+    while i < len(out):
+        if out[i].lstrip().startswith("/**") and not out[i].lstrip().startswith("/** \\file"):
+            end = i
+            while "*/" not in out[end]:
+                end += 1
+            j = end + 1
+            while j < len(out) and out[j].strip() and not out[j].lstrip().startswith("/*"):
+                j += 1
+            yield i, end, j
+            i = j
+        else:
+            i += 1
+
+
 # Member groups: a doc comment, then two or more declarations up to the next blank line.
-i = 0
-while i < len(out):
-    if out[i].lstrip().startswith("/**") and not out[i].lstrip().startswith("/** \\file"):
-        end = i
-        while "*/" not in out[end]:
-            end += 1
-        j = end + 1
-        while j < len(out) and out[j].strip() and not out[j].lstrip().startswith("/*"):
-            j += 1
-        block = out[end + 1 : j]
-        decls = [l for l in block if l.startswith(("WEFT_EXTERN", "#define", "typedef"))]
-        if len(decls) >= 2 and not any("{" in l or "/*" in l for l in block) and not block[-1].endswith("\\"):
-            out[end] += " /**@{*/"
-            out[j] = "/**@}*/ " + out[j]  # the next line: after a #define's text, not in it
-        i = j
-    else:
-        i += 1
+for i, end, j in doc_blocks(out):
+    block = out[end + 1 : j]
+    decls = [l for l in block if l.startswith(("WEFT_EXTERN", "#define", "typedef"))]
+    if len(decls) >= 2 and not any("{" in l or "/*" in l for l in block) and not block[-1].endswith("\\"):
+        out[end] += " /**@{*/"
+        out[j] = "/**@}*/ " + out[j]  # the next line: after a #define's text, not in it
 
 # Parameters and return values: a comment's `name:` and `Returns` lines, after its first line.
 PARAM = re.compile(r"^(\s*\*?\s*)([A-Za-z_]\w*):(\s)")
 RETURNS = re.compile(r"^(\s*\*?\s*)Returns\b\s*")
-i = 0
-while i < len(out):
-    if out[i].lstrip().startswith("/**") and not out[i].lstrip().startswith("/** \\file"):
-        end = i
-        while "*/" not in out[end]:
-            end += 1
-        j = end + 1
-        while j < len(out) and out[j].strip() and not out[j].lstrip().startswith("/*"):
-            j += 1
-        decl = " ".join(out[end + 1 : j])
-        if "(" in decl:
-            names = set(re.findall(r"[A-Za-z_]\w*", decl))
-            for k in range(i + 1, end + 1):
-                line = out[k]
-                m = PARAM.match(line)
-                if m and m.group(2) in names:
-                    out[k] = f"{m.group(1)}\\param {m.group(2)}{m.group(3)}{line[m.end():]}"
-                    continue
-                m = RETURNS.match(line)
-                if m:
-                    out[k] = f"{m.group(1)}\\return {line[m.end():]}"
-        i = j
-    else:
-        i += 1
+for i, end, j in doc_blocks(out):
+    decl = " ".join(out[end + 1 : j])
+    if "(" not in decl:
+        continue
+    names = set(re.findall(r"[A-Za-z_]\w*", decl))
+    for k in range(i + 1, end + 1):
+        line = out[k]
+        m = PARAM.match(line)
+        if m and m.group(2) in names:
+            out[k] = f"{m.group(1)}\\param {m.group(2)}{m.group(3)}{line[m.end():]}"
+            continue
+        m = RETURNS.match(line)
+        if m:
+            out[k] = f"{m.group(1)}\\return {line[m.end():]}"
 sys.stdout.write("\n".join(out))
