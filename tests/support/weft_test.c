@@ -332,7 +332,10 @@ int weft_test_queue_length(weft_waitq_t *q)
 
 void weft_test_wait_queued(weft_waitq_t *q, int n)
 {
-    int64_t give_up = weft_time_monotonic_ns() + 10 * 1000000000LL;
+    /* 60 s: a hang fails here, within the case's timeout (120 s or more), with its line. 10 s
+     * was too short for 1,224 TSan fibers to reach an Event on a hub while other tests ran
+     * (coro.hubs.idle_hub_gives_back_a_bursts_stacks: 11-18 s at load 4). */
+    int64_t give_up = weft_time_monotonic_ns() + 60 * 1000000000LL;
     while (weft_test_queue_length(q) < n) {
         assert_true(weft_time_monotonic_ns() < give_up);
         sched_yield();
