@@ -43,9 +43,9 @@ struct weft__hub {
     timer_t_ *timers;            /* binary min-heap on deadline; room for every coroutine */
     size_t ntimers, captimers;   /* (live ones and the root) is reserved by spawn, so a park
                                   * never allocates: each context holds one timer at most */
-    weft__list_t all;            /* live spawned coroutines, weft_co_t.alln, the newest first
-                                  * (written under all_lock, on the
-                                  * hub's thread; other threads read it under all_lock) */
+    weft__list_t all;            /* live spawned coroutines (weft_co_t.alln), the newest first:
+                                  * written under all_lock, on the hub's thread; other threads
+                                  * read it under all_lock */
     weft__mutex_t all_lock;      /* the task snapshot reads `all` from other threads */
     _Atomic int tid;             /* its thread's kernel id (the snapshot's "thread") */
     _Atomic size_t nlive;        /* spawned and not yet ended (the watchdog and hubs.c read it;
@@ -98,9 +98,6 @@ void weft__hubs_visit(void (*fn)(weft__hub_t *hub, void *arg), void *arg)
     weft__mutex_unlock(&reg_lock);
 }
 
-/* The live list's lock, for its hub's thread's changes: none while the process has one thread
- * (then no snapshot can run meanwhile: a snapshot on this thread runs between the changes, and
- * no other thread can start during one). Returns whether it was skipped, for the drop. */
 /* The live coroutine after co (the newest for NULL); NULL after the oldest. */
 static inline weft_co_t *all_next(weft__hub_t *hub, weft_co_t *co)
 {
@@ -108,6 +105,9 @@ static inline weft_co_t *all_next(weft__hub_t *hub, weft_co_t *co)
     return n ? weft__container_of(n, weft_co_t, alln) : NULL;
 }
 
+/* The live list's lock, for its hub's thread's changes: none while the process has one thread
+ * (then no snapshot can run meanwhile: a snapshot on this thread runs between the changes, and
+ * no other thread can start during one). Returns whether it was skipped, for the drop. */
 static inline bool all_lock_take(weft__hub_t *hub)
 {
     bool alone = weft__single_threaded();
